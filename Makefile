@@ -1,0 +1,38 @@
+# tfcontroller — developer entry points. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint demo clean localstack-up localstack-down
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/system-packages.sh
+	bash scripts/system-packages.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+# The pytest exit code is kept in $(VENV)/pytest-exit-code so that .ci/run can tell "no tests" (5) apart.
+test: setup
+	@rm -f $(VENV)/pytest-exit-code
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
+
+lint: setup
+	$(BIN)/ruff check tfcontroller tests benchmarks
+	$(BIN)/lint-imports
+
+demo: setup
+	$(BIN)/python -m tfcontroller.demo $(if $(DEMO_EXIT),--exit,)
+
+localstack-up:
+	bash localstack/up.sh
+
+localstack-down:
+	bash localstack/down.sh
+
+clean:
+	rm -rf $(VENV) .demo build *.egg-info

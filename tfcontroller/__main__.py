@@ -1,0 +1,3 @@
+from tfcontroller.cli.main import main
+
+raise SystemExit(main())

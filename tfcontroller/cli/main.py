@@ -1,0 +1,65 @@
+"""The `tfcontroller` command: one argparse tree, each sub-command in its own module.
+
+Sub-command modules expose `register(subparsers)`; each registered parser sets `func(args) -> int`.
+Errors surface as one clear line and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Each module registers its own sub-commands; the list is the only thing to edit when adding one.
+COMMAND_MODULES: list[str] = [
+]
+
+
+class CLIError(Exception):
+    """An error meant for the operator: printed as one line, exit code attached."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit 2, as argparse promises
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tfcontroller", description="Terraform in GitOps: controller and operator CLI.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from tfcontroller.logging_setup import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an operator sees one line; details go to the debug log
+        logging.getLogger("tfcontroller.cli").debug("command failed", exc_info=True)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
