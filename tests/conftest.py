@@ -1,0 +1,5 @@
+"""Shared pytest configuration. Server fixtures live in tests/fixtures/, one module per server, each
+cleaning up after itself; list a new one in `pytest_plugins`."""
+
+pytest_plugins: list[str] = [
+]
