@@ -1,0 +1,60 @@
+"""The rules of design.md §4 as pure decisions: when to re-plan, which approval applies, the state-loss guard."""
+
+from tfcontroller.controllers.terraform_policy import (
+    decide_approval,
+    decide_plan,
+    inputs_digest,
+    plan_creates_everything,
+    state_missing,
+)
+
+BASE = dict(
+    module_digest="sha256:m", variables={"a": 1}, env_names_digest="e", backend={"secretSuffix": "x"},
+    workspace="default", destroy=False, terraform_version="1.11.4",
+)
+
+
+def test_digest_changes_with_each_input_and_only_them() -> None:
+    d0 = inputs_digest(**BASE)
+    assert d0 == inputs_digest(**BASE)
+    for key, value in (("module_digest", "sha256:n"), ("variables", {"a": 2}), ("workspace", "w"),
+                       ("destroy", True), ("terraform_version", "1.12.0"), ("backend", {"secretSuffix": "y"})):
+        assert inputs_digest(**{**BASE, key: value}) != d0, key
+    assert d0.startswith("sha256:") and len(d0) == 7 + 64
+
+
+def test_pending_plan_survives_unrelated_changes() -> None:
+    status = {"plan": {"pending": "plan-main-abc-123"}, "inputsDigest": "D", "lastAppliedInputsDigest": "OLD"}
+    assert not decide_plan(status, "D", replan_requested=False, drift_due=True, lock_blocked_last_try=False).plan
+    assert decide_plan(status, "D2", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
+    assert decide_plan(status, "D", replan_requested=True, drift_due=False, lock_blocked_last_try=False).plan
+
+
+def test_applied_inputs_need_no_plan_unless_drift_due() -> None:
+    status = {"lastAppliedInputsDigest": "D"}
+    assert not decide_plan(status, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
+    drift = decide_plan(status, "D", replan_requested=False, drift_due=True, lock_blocked_last_try=False)
+    assert drift.plan and drift.is_drift_check
+    assert decide_plan({}, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
+    assert decide_plan(status, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=True).plan
+
+
+def test_only_the_pending_plan_is_approved() -> None:
+    assert decide_approval("auto", None, "p1").apply
+    assert decide_approval("", "p1", "p1").apply
+    assert decide_approval("p1", None, "p1").apply
+    refused = decide_approval("", "p0", "p1")
+    assert not refused.apply and "p0" in refused.refused and "p1" in refused.refused
+    assert not decide_approval("", None, "p1").apply
+    assert not decide_approval("auto", None, None).apply
+
+
+def test_state_loss_guard() -> None:
+    creates = [{"mode": "managed", "change": {"actions": ["create"]}}, {"mode": "data", "change": {"actions": ["read"]}}]
+    mixed = [{"mode": "managed", "change": {"actions": ["create"]}}, {"mode": "managed", "change": {"actions": ["no-op"]}}]
+    assert plan_creates_everything(creates)
+    assert not plan_creates_everything(mixed)
+    assert not plan_creates_everything([])
+    assert state_missing(last_applied_revision="main@sha1:x", state_exists=False, state_empty=True, creates_everything=True)
+    assert not state_missing(last_applied_revision=None, state_exists=False, state_empty=True, creates_everything=True)
+    assert not state_missing(last_applied_revision="r", state_exists=True, state_empty=False, creates_everything=True)

@@ -1,0 +1,119 @@
+"""The Terraform controller's decisions, as pure functions on plain data (design.md §4).
+
+Keeping them free of I/O lets each rule be unit-tested on dicts: when to plan again (rule 1), which
+approval applies which plan (rule 2), and when a plan that recreates everything must not run (rule 5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+APPROVE_AUTO = "auto"
+
+
+def inputs_digest(
+    *,
+    module_digest: str,
+    variables: dict[str, Any],
+    env_names_digest: str,
+    backend: dict[str, Any],
+    workspace: str,
+    destroy: bool,
+    terraform_version: str,
+) -> str:
+    """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
+
+    Variables are hashed with their values (a changed value must re-plan) but the digest itself reveals
+    nothing: it is a sha256 over a canonical JSON document.
+    """
+    doc = {
+        "module": module_digest,
+        "vars": variables,
+        "env": env_names_digest,
+        "backend": backend,
+        "workspace": workspace,
+        "destroy": destroy,
+        "terraform": terraform_version,
+    }
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PlanDecision:
+    plan: bool
+    reason: str
+    is_drift_check: bool = False
+
+
+def decide_plan(
+    status: dict[str, Any],
+    digest: str,
+    *,
+    replan_requested: bool,
+    drift_due: bool,
+    lock_blocked_last_try: bool,
+) -> PlanDecision:
+    """Should this reconcile run `terraform plan`?
+
+    A pending plan made from the same inputs stays valid (no re-plan on approval edits or on commits
+    elsewhere in the repository); applied inputs that match mean there is nothing to do unless a drift
+    check is due.
+    """
+    plan = status.get("plan") or {}
+    pending = plan.get("pending")
+    if replan_requested:
+        return PlanDecision(True, "re-plan requested")
+    if lock_blocked_last_try:
+        return PlanDecision(True, "the last attempt was blocked by a state lock")
+    if pending and status.get("inputsDigest") == digest:
+        return PlanDecision(False, "the pending plan is still current")
+    if pending:
+        return PlanDecision(True, "inputs changed since the pending plan")
+    if status.get("lastAppliedInputsDigest") != digest:
+        return PlanDecision(True, "inputs changed since the last apply")
+    if drift_due:
+        return PlanDecision(True, "drift detection is due", is_drift_check=True)
+    return PlanDecision(False, "up to date")
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    apply: bool
+    refused: str = ""  # a message when an approval names another plan
+
+
+def decide_approval(approve_spec: str | None, annotation: str | None, pending_id: str | None) -> ApprovalDecision:
+    """Only the exact pending plan is applied (rule 2). `auto` applies whatever is pending."""
+    if not pending_id:
+        return ApprovalDecision(False)
+    if (approve_spec or "") == APPROVE_AUTO:
+        return ApprovalDecision(True)
+    offered = [a for a in (annotation, approve_spec) if a]
+    if pending_id in offered:
+        return ApprovalDecision(True)
+    if offered:
+        return ApprovalDecision(
+            False,
+            f"approval names plan {offered[0]!r} but the pending plan is {pending_id!r}: "
+            f"approve {pending_id} to apply it",
+        )
+    return ApprovalDecision(False)
+
+
+def plan_creates_everything(resource_changes: list[dict[str, Any]]) -> bool:
+    """True when every managed resource in the plan is a pure create (and there is at least one)."""
+    managed = [rc for rc in resource_changes if rc.get("mode", "managed") == "managed"]
+    actions = [tuple((rc.get("change") or {}).get("actions") or []) for rc in managed]
+    meaningful = [a for a in actions if a not in (("no-op",), ("read",))]
+    return bool(meaningful) and all(a == ("create",) for a in meaningful) and len(meaningful) == len(actions)
+
+
+def state_missing(
+    *, last_applied_revision: str | None, state_exists: bool, state_empty: bool, creates_everything: bool
+) -> bool:
+    """Rule 5: resources were applied before, the state is gone, and the plan would recreate all of them."""
+    return bool(last_applied_revision) and (not state_exists or state_empty) and creates_everything
