@@ -1,0 +1,147 @@
+"""Unit tests of tfcontroller.terraform.drift on hand-written `terraform show -json` plan documents:
+which entries count as drift, attribute paths, sensitive masking, the fingerprint and the summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tfcontroller.terraform.drift import SENSITIVE, UNKNOWN, analyze, diff_attributes, resource_count
+
+
+def _entry(address: str, actions: list[str], before: Any, after: Any, **extra: Any) -> dict[str, Any]:
+    change = {"actions": actions, "before": before, "after": after, "after_unknown": {},
+              "before_sensitive": {}, "after_sensitive": {}}
+    change.update(extra)
+    return {"address": address, "mode": "managed", "type": address.split(".")[0],
+            "name": address.split(".")[1], "change": change}
+
+
+BUCKET_BEFORE = {"bucket": "b1", "tags": {"env": "prod", "team": "a"}, "versioning": [{"enabled": True}]}
+BUCKET_AFTER = {"bucket": "b1", "tags": {"env": "dev", "team": "a", "team name": "x"},
+                "versioning": [{"enabled": False}]}
+
+
+def _doc() -> dict[str, Any]:
+    return {
+        "format_version": "1.2",
+        "resource_drift": [
+            _entry("aws_s3_bucket.b", ["update"], BUCKET_BEFORE, BUCKET_AFTER),
+            _entry("aws_sqs_queue.q", ["delete"], {"name": "q"}, None),
+            {**_entry("data.aws_caller_identity.me", ["update"], {"a": 1}, {"a": 2}), "mode": "data"},
+        ],
+        "resource_changes": [
+            _entry("aws_s3_bucket.b", ["update"], BUCKET_AFTER, BUCKET_BEFORE),
+            _entry("aws_sqs_queue.q", ["create"], None, {"name": "q"}),
+            _entry("aws_iam_role.r", ["update"], {"x": 1}, {"x": 2}),
+        ],
+    }
+
+
+def test_only_resource_drift_entries_count_and_remediation_comes_from_resource_changes() -> None:
+    report = analyze(_doc())
+    assert report.drifted
+    assert report.addresses == ["aws_s3_bucket.b", "aws_sqs_queue.q"]  # not the data source, not the role
+    bucket, queue = report.resources
+    assert (bucket.action, bucket.remediation) == ("update", "update")
+    assert (queue.action, queue.remediation, queue.changed_attributes) == ("delete", "create", [])
+
+
+def test_attribute_paths_cover_maps_quoted_keys_and_list_elements() -> None:
+    bucket = analyze(_doc()).resources[0]
+    by_path = {c.path: (c.before, c.after) for c in bucket.changed_attributes}
+    assert by_path == {
+        "tags.env": ("prod", "dev"),
+        'tags["team name"]': (None, "x"),
+        "versioning[0].enabled": (True, False),
+    }
+
+
+def test_lists_of_different_length_are_one_change() -> None:
+    changes = diff_attributes({"ids": [1, 2]}, {"ids": [1, 2, 3]})
+    assert [(c.path, c.before, c.after) for c in changes] == [("ids", [1, 2], [1, 2, 3])]
+
+
+def test_sensitive_values_are_replaced_and_not_descended_into() -> None:
+    doc = {"resource_drift": [_entry(
+        "aws_db_instance.db", ["update"],
+        {"password": "hunter2", "conf": {"secret_key": "s3cr3t-a", "k": 1}, "name": "db"},
+        {"password": "letmein", "conf": {"secret_key": "s3cr3t-b", "k": 1}, "name": "db2"},
+        before_sensitive={"password": True, "conf": True}, after_sensitive={"password": True, "conf": True},
+    )]}
+    report = analyze(doc)
+    changes = report.resources[0].changed_attributes
+    assert [(c.path, c.before, c.after, c.sensitive) for c in changes] == [
+        ("conf", SENSITIVE, SENSITIVE, True),
+        ("name", "db", "db2", False),
+        ("password", SENSITIVE, SENSITIVE, True),
+    ]
+    text = repr(report) + report.event_message() + report.summary_message()
+    for secret in ("hunter2", "letmein", "s3cr3t-a", "s3cr3t-b", "secret_key"):
+        assert secret not in text
+
+
+def test_sensitive_mark_inside_a_replaced_subtree_is_redacted() -> None:
+    changes = diff_attributes(
+        {"rules": [{"token": "t-old"}]}, {"rules": [{"token": "t-new"}, {"token": "t-2"}]},
+        before_sensitive={"rules": [{"token": True}]},
+        after_sensitive={"rules": [{"token": True}, {"token": True}]},
+    )
+    assert len(changes) == 1
+    assert changes[0].before == [{"token": SENSITIVE}]
+    assert changes[0].after == [{"token": SENSITIVE}, {"token": SENSITIVE}]
+
+
+def test_unchanged_sensitive_value_is_not_reported_and_unknown_is_marked() -> None:
+    changes = diff_attributes({"p": "same", "arn": "a1"}, {"p": "same"},
+                              before_sensitive={"p": True}, after_sensitive={"p": True},
+                              after_unknown={"arn": True})
+    assert [(c.path, c.before, c.after) for c in changes] == [("arn", "a1", UNKNOWN)]
+
+
+def test_fingerprint_depends_on_addresses_and_paths_not_values_nor_order() -> None:
+    base = analyze(_doc()).fingerprint
+    assert base.startswith("sha256:") and len(base) == 7 + 64
+
+    other_values = _doc()
+    other_values["resource_drift"][0]["change"]["after"] = {**BUCKET_AFTER, "tags": {
+        "env": "staging", "team": "a", "team name": "y"}}
+    assert analyze(other_values).fingerprint == base
+
+    reordered = _doc()
+    reordered["resource_drift"].reverse()
+    assert analyze(reordered).fingerprint == base
+
+    other_path = _doc()
+    other_path["resource_drift"][0]["change"]["after"] = {**BUCKET_AFTER, "bucket": "b2"}
+    assert analyze(other_path).fingerprint != base
+
+    fewer = _doc()
+    fewer["resource_drift"].pop(1)
+    assert analyze(fewer).fingerprint != base
+
+
+def test_summary_names_at_most_five_resources() -> None:
+    doc = {"resource_drift": [_entry(f"aws_sqs_queue.q{i}", ["update"], {"a": 1}, {"a": 2}) for i in range(7)]}
+    report = analyze(doc)
+    assert report.summary_message() == (
+        "7 resources changed outside Terraform: aws_sqs_queue.q0, aws_sqs_queue.q1, aws_sqs_queue.q2, "
+        "aws_sqs_queue.q3, aws_sqs_queue.q4 and 2 more")
+    assert analyze({"resource_drift": doc["resource_drift"][:1]}).summary_message() == (
+        "1 resource changed outside Terraform: aws_sqs_queue.q0")
+    assert analyze({}).summary_message() == "No resources changed outside Terraform"
+    assert resource_count(1) == "1 resource" and resource_count(0) == "0 resources"
+
+
+def test_no_drift_and_no_op_entries() -> None:
+    doc = {"resource_drift": [_entry("aws_sqs_queue.q", ["no-op"], {"a": 1}, {"a": 1})],
+           "resource_changes": [_entry("aws_sqs_queue.q", ["no-op"], {"a": 1}, {"a": 1})]}
+    report = analyze(doc)
+    assert not report.drifted
+    assert report.fingerprint == analyze(json.loads("{}")).fingerprint
+
+
+def test_event_message_has_paths_but_no_values() -> None:
+    msg = analyze(_doc()).event_message()
+    assert "aws_s3_bucket.b (update: tags.env" in msg and "aws_sqs_queue.q (delete)" in msg
+    assert "prod" not in msg and "dev" not in msg

@@ -1,0 +1,233 @@
+"""What changed outside Terraform, computed from a `terraform show -json` plan document.
+
+Pure: no I/O, so that "what drifted?" and "is this the same drift as last time?" are decided on plain
+dicts and unit-tested without Terraform.
+
+Which entries count as drift: only `resource_drift` (Terraform's record of changes made outside it,
+found by the refresh). The matching `resource_changes` entry tells what the remediation plan will do
+to the resource (`update`, `create` after a deletion, `replace`, or `no-op` when `ignore_changes`
+hides the difference); it is recorded as `remediation` but never makes a resource count as drifted on
+its own.
+
+Attribute paths: object keys that are identifiers use dots (`tags.env`, `versioning[0].enabled`), other
+keys are quoted (`tags["team name"]`), list elements use `[index]`. Lists of different lengths are
+reported as one change of the whole list, because element-wise diffs of a shifted list are noise.
+
+Sensitive values: `before_sensitive` / `after_sensitive` mirror the value with `true` where the value is
+sensitive (possibly a whole attribute or the whole object). A change under a sensitive mark is
+reported once, at the marked path, with both sides replaced by `(sensitive)`; the diff never descends
+into it, so neither values nor the structure of a sensitive value leave this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SENSITIVE = "(sensitive)"
+UNKNOWN = "(known after apply)"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    """One attribute that differs; `before`/`after` are JSON values, or SENSITIVE when `sensitive`."""
+
+    path: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class DriftedResource:
+    """A resource changed outside Terraform.
+
+    `action` is what happened outside Terraform as Terraform reports it (`update`, or `delete` when the
+    object is gone); `remediation` is what the plan will do about it (actions joined with `-`, e.g.
+    `update`, `create`, `delete-create`, `no-op`), or "" when the plan has no entry for the address.
+    """
+
+    address: str
+    action: str
+    changed_attributes: list[AttributeChange] = field(default_factory=list)
+    remediation: str = ""
+
+    @property
+    def attribute_paths(self) -> list[str]:
+        return [c.path for c in self.changed_attributes]
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """All drifted resources of one plan, ordered by address."""
+
+    resources: list[DriftedResource] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.resources)
+
+    @property
+    def addresses(self) -> list[str]:
+        return [r.address for r in self.resources]
+
+    @property
+    def fingerprint(self) -> str:
+        """`sha256:<hex>` over the sorted addresses, actions and changed attribute paths, never values.
+
+        Same set of drifted resources and attributes → same fingerprint, whatever the new values are;
+        this is what e-mails are deduplicated on (design.md §4 rule 6). The action is included so that a
+        resource deleted outside Terraform is not confused with one that was merely modified.
+        """
+        items = sorted([r.address, r.action, sorted(r.attribute_paths)] for r in self.resources)
+        encoded = json.dumps(items, separators=(",", ":"), sort_keys=True).encode()
+        return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+    def summary_message(self, max: int = 5) -> str:  # noqa: A002 - the name the callers use
+        """"3 resources changed outside Terraform: a, b, c" naming at most `max` resources."""
+        n = len(self.resources)
+        if n == 0:
+            return "No resources changed outside Terraform"
+        names = self.addresses[:max]
+        text = f"{resource_count(n)} changed outside Terraform: {', '.join(names)}"
+        if n > len(names):
+            text += f" and {n - len(names)} more"
+        return text
+
+    def event_message(self) -> str:
+        """Addresses and attribute paths only (no values), for the `DriftDetected` Event."""
+        parts = []
+        for r in self.resources:
+            paths = ", ".join(r.attribute_paths)
+            parts.append(f"{r.address} ({r.action}{': ' + paths if paths else ''})")
+        return "; ".join(parts)
+
+
+def resource_count(n: int) -> str:
+    """'1 resource' / '3 resources'."""
+    return f"{n} resource" if n == 1 else f"{n} resources"
+
+
+def analyze(show_json: Mapping[str, Any]) -> DriftReport:
+    """Build the DriftReport of a `terraform show -json <planfile>` document."""
+    remediation: dict[str, str] = {}
+    for rc in show_json.get("resource_changes") or []:
+        actions = (rc.get("change") or {}).get("actions") or []
+        remediation[rc.get("address", "")] = "-".join(actions)
+
+    resources: list[DriftedResource] = []
+    for entry in show_json.get("resource_drift") or []:
+        if entry.get("mode", "managed") != "managed":
+            continue
+        change = entry.get("change") or {}
+        actions = [a for a in change.get("actions") or [] if a != "no-op"]
+        if not actions:
+            continue
+        address = entry.get("address", "")
+        action = "-".join(actions)
+        changes: list[AttributeChange] = []
+        if change.get("after") is not None and change.get("before") is not None:
+            changes = diff_attributes(
+                change.get("before"),
+                change.get("after"),
+                before_sensitive=change.get("before_sensitive"),
+                after_sensitive=change.get("after_sensitive"),
+                after_unknown=change.get("after_unknown"),
+            )
+        resources.append(DriftedResource(address, action, changes, remediation.get(address, "")))
+    resources.sort(key=lambda r: r.address)
+    return DriftReport(resources)
+
+
+def diff_attributes(
+    before: Any,
+    after: Any,
+    *,
+    before_sensitive: Any = None,
+    after_sensitive: Any = None,
+    after_unknown: Any = None,
+) -> list[AttributeChange]:
+    """Every leaf-or-subtree path where `before` and `after` differ, ordered by path."""
+    out: list[AttributeChange] = []
+    _diff("", before, after, before_sensitive, after_sensitive, after_unknown, out)
+    out.sort(key=lambda c: c.path)
+    return out
+
+
+def _diff(path: str, before: Any, after: Any, bs: Any, as_: Any, au: Any, out: list[AttributeChange]) -> None:
+    if bs is True or as_ is True:
+        if before != after or au is True:
+            out.append(AttributeChange(path, SENSITIVE, SENSITIVE, sensitive=True))
+        return
+    if au is True:
+        out.append(AttributeChange(path, _redact_all(before, bs), UNKNOWN))
+        return
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        for key in sorted(set(before) | set(after), key=str):
+            _diff(
+                _join_key(path, str(key)),
+                before.get(key),
+                after.get(key),
+                _child(bs, key),
+                _child(as_, key),
+                _child(au, key),
+                out,
+            )
+        return
+    if _is_list(before) and _is_list(after) and len(before) == len(after):
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            _diff(f"{path}[{i}]", b, a, _child(bs, i), _child(as_, i), _child(au, i), out)
+        return
+    if before != after or _has_true(au):
+        shown_after = _redact_all(after, as_)
+        if _has_true(au):
+            shown_after = UNKNOWN
+        out.append(AttributeChange(path, _redact_all(before, bs), shown_after))
+
+
+def _join_key(path: str, key: str) -> str:
+    if _IDENT.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, Sequence) and not isinstance(v, str | bytes)
+
+
+def _child(mask: Any, key: Any) -> Any:
+    """The part of a sensitivity/unknown mask under `key`; masks may be partial or absent."""
+    if mask is True:
+        return True
+    if isinstance(mask, Mapping):
+        return mask.get(key)
+    if _is_list(mask) and isinstance(key, int) and key < len(mask):
+        return mask[key]
+    return None
+
+
+def _has_true(mask: Any) -> bool:
+    if mask is True:
+        return True
+    if isinstance(mask, Mapping):
+        return any(_has_true(v) for v in mask.values())
+    if _is_list(mask):
+        return any(_has_true(v) for v in mask)
+    return False
+
+
+def _redact_all(value: Any, mask: Any) -> Any:
+    """`value` with every part the mask marks sensitive replaced by SENSITIVE (for whole-subtree values)."""
+    if mask is True:
+        return SENSITIVE
+    if isinstance(value, Mapping):
+        return {k: _redact_all(v, _child(mask, k)) for k, v in value.items()}
+    if _is_list(value):
+        return [_redact_all(v, _child(mask, i)) for i, v in enumerate(value)]
+    return value
