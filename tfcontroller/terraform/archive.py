@@ -1,0 +1,107 @@
+"""Extracts a source artifact into a run directory, refusing anything that could escape it.
+
+An artifact comes from a Git repository anyone with push access controls, so a member is refused (the whole
+extraction fails, naming it) when its path is absolute or contains `..`, when it is a link whose target
+resolves outside the tree, when it is a device, FIFO or other special file, or when it would overwrite a
+path already extracted (a classic way to swap a directory for a link mid-archive). Links are checked with
+`realpath` against the files on disk, once when created and again after the last member, because a later
+member can change where an earlier relative link points.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import tarfile
+from pathlib import Path
+
+from tfcontroller.terraform.errors import ArtifactError, MaliciousArtifactError
+
+
+def safe_member_path(name: str) -> str:
+    """The member's normalised relative path; raises MaliciousArtifactError if it could escape."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise MaliciousArtifactError(name, "absolute path")
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise MaliciousArtifactError(name, "path contains '..'")
+    return "/".join(parts)
+
+
+def _inside(root: Path, path: str | Path) -> bool:
+    real = os.path.realpath(path)
+    return real == str(root) or real.startswith(str(root) + os.sep)
+
+
+def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
+    """Extract the tarball (any compression tarfile knows) into `dest`, which must be empty or absent."""
+    dest.mkdir(parents=True, exist_ok=True)
+    root = Path(os.path.realpath(dest))
+    links: list[tuple[str, Path]] = []
+    try:
+        archive = tarfile.open(tar_path, "r:*")  # noqa: SIM115 - closed in finally below
+    except (tarfile.TarError, OSError) as exc:
+        raise ArtifactError("ArtifactFailed", f"cannot open artifact: {exc}") from None
+    try:
+        for member in archive:
+            rel = safe_member_path(member.name)
+            if not rel:
+                continue
+            target = root / rel
+            if not _inside(root, target.parent):
+                raise MaliciousArtifactError(member.name, "parent directory resolves outside the tree")
+            if member.isdir():
+                if target.is_symlink() or (os.path.lexists(target) and not target.is_dir()):
+                    raise MaliciousArtifactError(member.name, "overwrites an existing path")
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if os.path.lexists(target):
+                raise MaliciousArtifactError(member.name, "overwrites an existing path")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if member.issym():
+                if member.linkname.startswith("/"):
+                    raise MaliciousArtifactError(member.name, f"symlink to absolute path {member.linkname!r}")
+                os.symlink(member.linkname, target)
+                if not _inside(root, target):
+                    target.unlink()
+                    raise MaliciousArtifactError(member.name, f"symlink target {member.linkname!r} leaves the tree")
+                links.append((member.name, target))
+            elif member.islnk():
+                source = root / safe_member_path(member.linkname)
+                if not _inside(root, source) or not source.is_file():
+                    raise MaliciousArtifactError(member.name, f"hardlink target {member.linkname!r} is not a "
+                                                              "file extracted earlier")
+                shutil.copyfile(source, target, follow_symlinks=True)
+            elif member.isreg():
+                _write_file(archive, member, target)
+            else:
+                raise MaliciousArtifactError(member.name, "device, FIFO or other special file")
+    except tarfile.TarError as exc:
+        raise ArtifactError("ArtifactFailed", f"corrupt artifact: {exc}") from None
+    finally:
+        archive.close()
+    for name, link in links:
+        if not _inside(root, link):
+            raise MaliciousArtifactError(name, "symlink resolves outside the tree")
+
+
+def _write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+    src = archive.extractfile(member)
+    if src is None:
+        raise MaliciousArtifactError(member.name, "unreadable file")
+    mode = 0o700 if member.mode & 0o111 else 0o600  # never setuid/setgid, never group/world access
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with src, os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(src, out)
+
+
+def resolve_subpath(root: Path, subpath: str) -> Path:
+    """`root/subpath` as a directory inside root; a missing or escaping path is a StallingError."""
+    rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")
+    if rel == ".." or rel.startswith("../"):
+        raise ArtifactError("PathNotFound", f"path {subpath!r} leaves the artifact")
+    path = root / rel
+    if not _inside(Path(os.path.realpath(root)), path) or not path.is_dir():
+        raise ArtifactError("PathNotFound", f"path {subpath!r} not found in the artifact")
+    return path

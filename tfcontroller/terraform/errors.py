@@ -1,0 +1,190 @@
+"""Typed Terraform failures, each carrying its outcome so the summariser maps it to a condition once.
+
+Three outcome families (as in Flux's `internal/error`): *stalling* (the spec or the module is wrong,
+retrying cannot help), *waiting* (requeue after a delay: a lock, a dependency) and *transient* (retry with
+backoff; the default for anything unrecognised). `tfcontroller.api` has no shared error module yet, so the
+three bases are defined here with the signatures the conventions name; when one appears, these bases are
+the only lines to re-point.
+
+Messages and `stderr` never carry secret values: callers pass text through `scrub()` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# How long to wait before retrying a run blocked by another run's state lock.
+DEFAULT_LOCK_RETRY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One diagnostic of Terraform's machine-readable output (`-json`)."""
+
+    severity: str
+    summary: str
+    detail: str = ""
+    filename: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def location(self) -> str | None:
+        """`file:line` when Terraform attached a source range."""
+        if self.filename is None:
+            return None
+        return f"{self.filename}:{self.line}" if self.line is not None else self.filename
+
+    def one_line(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        detail = " ".join(self.detail.split())
+        return f"{where}{self.summary}" + (f": {detail}" if detail else "")
+
+
+class TerraformError(Exception):
+    """Base of every error this package raises; `reason` is a CamelCase condition reason."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        stderr: str = "",
+        diagnostics: Sequence[Diagnostic] = (),
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.stderr = stderr
+        self.diagnostics = tuple(diagnostics)
+
+
+class StallingError(TerraformError):
+    """Retrying cannot help until the spec, the module or the artifact changes."""
+
+
+class WaitingError(TerraformError):
+    """Blocked by something outside this run; retry after `after_seconds`."""
+
+    def __init__(
+        self, reason: str, message: str, after_seconds: float, *, stderr: str = "",
+        diagnostics: Sequence[Diagnostic] = (),
+    ) -> None:
+        super().__init__(reason, message, stderr=stderr, diagnostics=diagnostics)
+        self.after_seconds = after_seconds
+
+
+class TransientError(TerraformError):
+    """Retry with backoff: network hiccups, crashes, anything not recognised."""
+
+
+# --- Terraform outcomes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """The `Lock Info:` block Terraform prints when a state lock is held."""
+
+    id: str
+    who: str = ""
+    operation: str = ""
+    created: str = ""
+    path: str = ""
+    version: str = ""
+    info: str = ""
+
+
+class StateLockedError(WaitingError):
+    def __init__(
+        self, lock: LockInfo, message: str, after_seconds: float = DEFAULT_LOCK_RETRY_SECONDS, *,
+        stderr: str = "", diagnostics: Sequence[Diagnostic] = (),
+    ) -> None:
+        super().__init__("StateLocked", message, after_seconds, stderr=stderr, diagnostics=diagnostics)
+        self.lock = lock
+
+    @property
+    def lock_id(self) -> str:
+        return self.lock.id
+
+    @property
+    def holder(self) -> str:
+        return self.lock.who
+
+
+class StalePlanError(TransientError):
+    """The saved plan no longer matches the state: plan again (design.md §4.2)."""
+
+    def __init__(self, message: str = "Saved plan is stale", *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("PlanStale", message, stderr=stderr, diagnostics=diagnostics)
+
+
+class MissingVariablesError(StallingError):
+    def __init__(self, names: Iterable[str], *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        self.names = sorted(set(names))
+        super().__init__(
+            "MissingVariables",
+            "missing required variables: " + ", ".join(self.names),
+            stderr=stderr, diagnostics=diagnostics,
+        )
+
+
+class InvalidVariablesError(StallingError):
+    """A variable's value does not match its type or fails its validation rule."""
+
+    def __init__(self, message: str, *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("VariablesInvalid", message, stderr=stderr, diagnostics=diagnostics)
+
+
+class InitRequiredError(TransientError):
+    """The working directory is not initialised (modules, providers or backend): run init again."""
+
+    def __init__(self, message: str, *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("InitRequired", message, stderr=stderr, diagnostics=diagnostics)
+
+
+class ProviderError(StallingError):
+    """A provider could not be installed or started (missing from the mirror, wrong version)."""
+
+    def __init__(self, message: str, *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("ProviderFailed", message, stderr=stderr, diagnostics=diagnostics)
+
+
+class ConfigurationError(StallingError):
+    """The module itself is invalid; `location` is `file:line` when Terraform gave one."""
+
+    def __init__(self, message: str, location: str | None = None, *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("ConfigurationInvalid", message, stderr=stderr, diagnostics=diagnostics)
+        self.location = location
+
+
+class TimeoutExpiredError(TransientError):
+    def __init__(self, command: str, timeout: float, *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("TerraformTimedOut", f"terraform {command} timed out after {timeout:g}s",
+                         stderr=stderr, diagnostics=diagnostics)
+        self.timeout = timeout
+
+
+class CancelledError(TransientError):
+    def __init__(self, command: str, *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__("TerraformCancelled", f"terraform {command} was cancelled",
+                         stderr=stderr, diagnostics=diagnostics)
+
+
+class ArtifactError(StallingError):
+    """The artifact cannot be used (missing path, unreadable archive)."""
+
+
+class MaliciousArtifactError(ArtifactError):
+    """An archive member would escape the run directory or is not a plain file/dir/link."""
+
+    def __init__(self, member: str, why: str) -> None:
+        super().__init__("ArtifactRejected", f"artifact member {member!r} refused: {why}")
+        self.member = member
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every known secret value (longest first, so overlapping values stay hidden) in `text`."""
+    for value in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text

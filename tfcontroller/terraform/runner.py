@@ -1,0 +1,322 @@
+"""Runs the Terraform CLI: one method per command, each with a timeout and cancellation.
+
+Each command has the same shape (as in HashiCorp's terraform-exec): a pure function builds the argument
+list (unit-tested without Terraform), `_run` executes it in its own process group, and the `-json` output is
+parsed into typed results or classified into typed errors (tfcontroller.terraform.diagnostics).
+
+Stopping a run (timeout, `cancel()`, controller shutdown) sends SIGINT to the whole process group so that
+Terraform stops gracefully and releases its state lock, waits `grace` seconds, then SIGKILLs the group.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.diagnostics import classify, diagnostics_from, parse_json_lines
+from tfcontroller.terraform.errors import (
+    CancelledError,
+    Diagnostic,
+    TerraformError,
+    TimeoutExpiredError,
+    TransientError,
+    scrub,
+)
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.2  # how quickly a cancel() from another thread is noticed
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: tuple[dict[str, Any], ...]
+    diagnostics: tuple[Diagnostic, ...]
+    seconds: float
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    terraform_version: str
+    platform: str = ""
+    provider_selections: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    has_changes: bool
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    warnings: tuple[Diagnostic, ...] = ()
+
+
+# --- argument lists (pure) ----------------------------------------------------------------------
+
+
+def _lock_timeout(seconds: float) -> str:
+    return f"-lock-timeout={max(0, int(seconds))}s"
+
+
+def version_args() -> list[str]:
+    return ["version", "-json"]
+
+
+def init_args(upgrade: bool = False, lock_timeout: float = 0) -> list[str]:
+    args = ["init", "-input=false", "-json", "-no-color", _lock_timeout(lock_timeout)]
+    if upgrade:
+        args.append("-upgrade")
+    return args
+
+
+def workspace_args(name: str) -> list[str]:
+    return ["workspace", "select", "-or-create=true", "-no-color", name]
+
+
+def validate_args() -> list[str]:
+    return ["validate", "-json", "-no-color"]
+
+
+def plan_args(
+    out: str | os.PathLike[str],
+    destroy: bool = False,
+    refresh: bool = True,
+    refresh_only: bool = False,
+    lock_timeout: float = 0,
+) -> list[str]:
+    if destroy and refresh_only:
+        raise ValueError("a plan cannot be both -destroy and -refresh-only")
+    args = ["plan", "-input=false", "-json", "-no-color", "-detailed-exitcode", _lock_timeout(lock_timeout),
+            f"-out={os.fspath(out)}"]
+    if destroy:
+        args.append("-destroy")
+    if refresh_only:
+        args.append("-refresh-only")
+    if not refresh:
+        args.append("-refresh=false")
+    return args
+
+
+def show_args(planfile: str | os.PathLike[str]) -> list[str]:
+    return ["show", "-json", "-no-color", os.fspath(planfile)]
+
+
+def apply_args(planfile: str | os.PathLike[str], lock_timeout: float = 0) -> list[str]:
+    # A saved plan never prompts, so no -auto-approve: the approval happened when the plan was chosen.
+    return ["apply", "-input=false", "-json", "-no-color", _lock_timeout(lock_timeout), os.fspath(planfile)]
+
+
+def output_args() -> list[str]:
+    return ["output", "-json", "-no-color"]
+
+
+def force_unlock_args(lock_id: str) -> list[str]:
+    if not lock_id or lock_id.startswith("-"):
+        raise ValueError(f"invalid lock id {lock_id!r}")
+    return ["force-unlock", "-force", "-no-color", lock_id]
+
+
+# --- the runner ---------------------------------------------------------------------------------
+
+
+class TerraformRunner:
+    """Terraform commands in one working directory with one environment.
+
+    `secrets` are values to scrub from every error message and stderr kept on errors.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        env: Mapping[str, str],
+        config: TerraformConfig,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.env = dict(env)
+        self.config = config
+        self.secrets = tuple(secrets)
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+
+    # commands -----------------------------------------------------------------------------------
+
+    def version(self) -> VersionInfo:
+        data = self._json_stdout(self._run("version", version_args(), self.config.timeouts.short))
+        return VersionInfo(
+            terraform_version=str(data.get("terraform_version", "")),
+            platform=str(data.get("platform", "")),
+            provider_selections=dict(data.get("provider_selections") or {}),
+        )
+
+    def init(self, upgrade: bool = False, lock_timeout: float = 0) -> CommandResult:
+        return self._run("init", init_args(upgrade, lock_timeout), self.config.timeouts.init)
+
+    def workspace_select_or_new(self, name: str) -> CommandResult:
+        return self._run("workspace", workspace_args(name), self.config.timeouts.short)
+
+    def validate(self) -> list[Diagnostic]:
+        """Raises the classified error when the configuration is invalid; returns the warnings."""
+        result = self._run("validate", validate_args(), self.config.timeouts.short, check=False)
+        data = self._json_stdout(result)
+        if result.returncode != 0 or data.get("valid") is False:
+            raise self._error("validate", result)
+        return result.warnings
+
+    def plan(
+        self,
+        out: str | os.PathLike[str],
+        destroy: bool = False,
+        refresh: bool = True,
+        refresh_only: bool = False,
+        lock_timeout: float = 0,
+    ) -> PlanResult:
+        args = plan_args(out, destroy, refresh, refresh_only, lock_timeout)
+        result = self._run("plan", args, self.config.timeouts.plan, ok_codes=(0, 2))
+        counts = {"add": 0, "change": 0, "remove": 0}
+        for msg in result.messages:
+            if msg.get("type") == "change_summary":
+                counts.update({k: int(v) for k, v in (msg.get("changes") or {}).items() if k in counts})
+        return PlanResult(
+            has_changes=result.returncode == 2,
+            add=counts["add"],
+            change=counts["change"],
+            destroy=counts["remove"],
+            warnings=tuple(result.warnings),
+        )
+
+    def show_json(self, planfile: str | os.PathLike[str]) -> dict[str, Any]:
+        return self._json_stdout(self._run("show", show_args(planfile), self.config.timeouts.short))
+
+    def apply(self, planfile: str | os.PathLike[str], lock_timeout: float = 0) -> CommandResult:
+        return self._run("apply", apply_args(planfile, lock_timeout), self.config.timeouts.apply)
+
+    def output_json(self) -> dict[str, Any]:
+        """`{name: {"value": ..., "type": ..., "sensitive": bool}}`; sensitive values are included as-is."""
+        return self._json_stdout(self._run("output", output_args(), self.config.timeouts.short))
+
+    def force_unlock(self, lock_id: str) -> CommandResult:
+        return self._run("force-unlock", force_unlock_args(lock_id), self.config.timeouts.short)
+
+    def cancel(self) -> None:
+        """Stop the running command (SIGINT, grace, SIGKILL) and refuse any later one. Thread-safe."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    # execution ----------------------------------------------------------------------------------
+
+    def _run(
+        self,
+        command: str,
+        args: list[str],
+        timeout: float,
+        *,
+        ok_codes: tuple[int, ...] = (0,),
+        check: bool = True,
+    ) -> CommandResult:
+        if self._cancelled.is_set():
+            raise CancelledError(command)
+        argv = [self.config.binary, *args]
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group: signals reach provisioners and providers too
+        )
+        stopped: str | None = None
+        try:
+            stdout, stderr, stopped = self._wait(proc, started + timeout)
+        finally:
+            _kill_group(proc.pid, signal.SIGKILL)  # leftovers (a backgrounded provisioner) never outlive a run
+        seconds = time.monotonic() - started
+        log.info("terraform command=%s rc=%s seconds=%.2f dir=%s", command, proc.returncode, seconds,
+                 self.workdir)
+        messages = parse_json_lines(stdout)
+        result = CommandResult(
+            args=tuple(argv),
+            returncode=proc.returncode,
+            stdout=stdout,
+            stderr=stderr,
+            messages=tuple(messages),
+            diagnostics=tuple(diagnostics_from(messages)),
+            seconds=seconds,
+        )
+        if stopped == "timeout":
+            raise TimeoutExpiredError(command, timeout, stderr=self._scrub(stderr))
+        if stopped == "cancel":
+            raise CancelledError(command, stderr=self._scrub(stderr))
+        if check and result.returncode not in ok_codes:
+            raise self._error(command, result)
+        return result
+
+    def _wait(self, proc: subprocess.Popen[str], deadline: float) -> tuple[str, str, str | None]:
+        """Wait for the process, interrupting it on timeout or cancel; returns (stdout, stderr, why)."""
+        stopped: str | None = None
+        kill_at: float | None = None
+        while True:
+            now = time.monotonic()
+            if stopped is None and (now >= deadline or self._cancelled.is_set()):
+                stopped = "timeout" if now >= deadline else "cancel"
+                log.warning("terraform pid=%s interrupted: %s", proc.pid, stopped)
+                _kill_group(proc.pid, signal.SIGINT)
+                kill_at = now + self.config.timeouts.grace
+            if kill_at is not None and now >= kill_at:
+                _kill_group(proc.pid, signal.SIGKILL)
+                kill_at = None
+            slice_end = min(x for x in (deadline, kill_at, now + _POLL_SECONDS) if x is not None)
+            try:
+                out, err = proc.communicate(timeout=max(0.01, slice_end - now))
+                return out or "", err or "", stopped
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _json_stdout(self, result: CommandResult) -> dict[str, Any]:
+        try:
+            data = json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise TransientError("TerraformOutputInvalid",
+                                 f"terraform {result.args[1]} printed no JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise TransientError("TerraformOutputInvalid", f"terraform {result.args[1]} printed {type(data)}")
+        return data
+
+    def _error(self, command: str, result: CommandResult) -> TerraformError:
+        return classify(command, result.diagnostics, result.stderr, self.secrets)
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.secrets)
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
