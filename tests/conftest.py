@@ -2,4 +2,5 @@
 cleaning up after itself; list a new one in `pytest_plugins`."""
 
 pytest_plugins: list[str] = [
+    "tests.fixtures.smtp",
 ]

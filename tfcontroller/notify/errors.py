@@ -1,0 +1,32 @@
+"""Delivery failures as one typed error, so callers decide retry and reporting without parsing text."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """The e-mail configuration is unusable (missing or invalid keys). Never carries the password."""
+
+
+class DeliveryError(Exception):
+    """A message could not be handed to the mail service.
+
+    `reason` is CamelCase (`ConnectionFailed`, `AuthFailed`, `TLSFailed`, `RecipientsRefused`, ...) and is
+    safe to put in status and Events; `transient` says whether retrying the same message unchanged can
+    succeed (a server that is down) or not (a refused recipient). The outbox retries both kinds with
+    backoff because configuration can be fixed while the notification waits; `transient` only changes
+    how loudly it is reported. The text never contains the password.
+    """
+
+    def __init__(self, reason: str, message: str, *, transient: bool) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.transient = transient
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """`text` with every given secret replaced by `***` (server replies may echo what they were sent)."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text

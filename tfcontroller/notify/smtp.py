@@ -1,0 +1,108 @@
+"""E-mail delivery over SMTP (smtplib), with failures classified into DeliveryError.
+
+TLS modes: `none` (plain, port 25 relays on a trusted network), `starttls` (upgrade, refused if the
+server does not offer it — never a silent fall back to plain text), `tls` (implicit TLS). Certificates
+are always verified against the system store, plus `ca_file` when given (a private relay, or a test
+server); there is deliberately no switch to turn verification off.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+from tfcontroller.notify.config import SMTPConfig
+from tfcontroller.notify.errors import DeliveryError, scrub
+
+log = logging.getLogger(__name__)
+
+
+class SMTPTransport:
+    """Sends one message per call on a fresh connection: drift mail is rare, and a fresh connection
+    cannot fail because an idle one was dropped."""
+
+    def __init__(self, config: SMTPConfig) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"SMTPTransport({self.config})"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        if self.config.ca_file:
+            ctx.load_verify_locations(cafile=self.config.ca_file)
+        return ctx
+
+    def send(self, msg: EmailMessage, to: Sequence[str]) -> None:
+        """Deliver `msg` to `to` (the envelope recipients) or raise DeliveryError."""
+        if not to:
+            raise DeliveryError("NoRecipients", "no recipients given", transient=False)
+        cfg = self.config
+        where = f"{cfg.host}:{cfg.port}"
+        try:
+            with self._connect() as smtp:
+                if cfg.tls == "starttls":
+                    smtp.ehlo()
+                    if not smtp.has_extn("starttls"):
+                        raise DeliveryError(
+                            "TLSUnavailable", f"{where} does not offer STARTTLS", transient=True
+                        )
+                    smtp.starttls(context=self.ssl_context())
+                    smtp.ehlo()
+                if cfg.username:
+                    smtp.login(cfg.username, cfg.password)
+                refused = smtp.send_message(msg, from_addr=cfg.from_addr, to_addrs=list(to))
+        except DeliveryError:
+            raise
+        except smtplib.SMTPAuthenticationError as exc:
+            raise self._error("AuthFailed", f"{where} refused the credentials of user {cfg.username!r}", exc,
+                              transient=True) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise self._error("AuthUnavailable", f"{where} does not support authentication here", exc,
+                              transient=True) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = ", ".join(sorted(exc.recipients))
+            raise DeliveryError("RecipientsRefused", f"{where} refused recipient(s) {refused}",
+                                transient=False) from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise self._error("SenderRefused", f"{where} refused sender {cfg.from_addr}", exc,
+                              transient=_is_4xx(exc.smtp_code)) from None
+        except smtplib.SMTPResponseException as exc:
+            raise self._error("Rejected", f"{where} rejected the message", exc,
+                              transient=_is_4xx(exc.smtp_code)) from None
+        except ssl.SSLError as exc:
+            raise self._error("TLSFailed", f"TLS with {where} failed", exc, transient=True) from None
+        except TimeoutError as exc:
+            raise self._error("ConnectionFailed", f"timed out talking to {where}", exc, transient=True) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._error("ConnectionFailed", f"could not talk to {where}", exc, transient=True) from None
+        if refused:  # accepted for some recipients: retrying would duplicate it for the others
+            log.warning("mail refused for some recipients host=%s refused=%s", where, ",".join(sorted(refused)))
+        log.info("mail sent host=%s recipients=%d subject=%r", where, len(to), msg.get("Subject", ""))
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        if cfg.tls == "tls":
+            return smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=self.ssl_context())
+        return smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+
+    def _error(self, reason: str, message: str, exc: BaseException, *, transient: bool) -> DeliveryError:
+        detail = _describe(exc)
+        text = f"{message}: {detail}" if detail else message
+        return DeliveryError(reason, scrub(text, self.config.password), transient=transient)
+
+
+def _is_4xx(code: int | None) -> bool:
+    return code is not None and 400 <= code < 500
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, single-line account of a low-level failure (server reply code and text, or errno)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {reply}".replace("\n", " ").strip()[:300]
+    text = str(exc) or type(exc).__name__
+    return text.replace("\n", " ")[:300]
