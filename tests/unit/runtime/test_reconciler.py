@@ -1,0 +1,156 @@
+"""The reconcile frame: step loop (continue / requeue / stop / errors), the summariser table
+(before conditions, outcome → want result and want Ready/Reconciling/Stalled), observedGeneration,
+Ready-transition Events, and the single status patch in the finally."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tfcontroller.api.errors import StallingError, TransientError, WaitingError
+from tfcontroller.runtime.reconciler import (
+    CONTINUE,
+    STOP,
+    Outcome,
+    mark_reconciling,
+    ready,
+    ready_transition,
+    requeue_after,
+    run_frame,
+    run_steps,
+    summarize,
+    summarize_object,
+)
+from tfcontroller.runtime.result import Result
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+EARLIER = "2024-01-01T00:00:00Z"
+
+
+def cond(t: str, s: str, r: str, m: str = "", gen: int = 1, ltt: str = EARLIER) -> dict[str, Any]:
+    return {"type": t, "status": s, "reason": r, "message": m, "lastTransitionTime": ltt, "observedGeneration": gen}
+
+
+def view(conds: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    return {x["type"]: (x["status"], x["reason"]) for x in conds}
+
+
+CASES = [
+    # name, before conditions, outcome, want result, want (type -> (status, reason))
+    ("success from nothing", [], Outcome("success"), Result(requeue_after=60),
+     {"Ready": ("True", "ReconciliationSucceeded")}),
+    ("success clears failure", [cond("Ready", "False", "X"), cond("Reconciling", "True", "P"),
+                                cond("Stalled", "True", "X"), cond("Planned", "True", "PlanGenerated")],
+     Outcome("success", ready_reason="ArtifactReady", ready_message="ok"), Result(requeue_after=60),
+     {"Ready": ("True", "ArtifactReady"), "Planned": ("True", "PlanGenerated")}),
+    ("step requeue", [], Outcome("requeue", after=5), Result(requeue_after=5), {"Ready": ("True", "ReconciliationSucceeded")}),
+    ("waiting", [cond("Ready", "True", "Ok")], Outcome("waiting", WaitingError("DependencyNotReady", "dep", 7), after=7),
+     Result(requeue_after=7), {"Ready": ("False", "DependencyNotReady"), "Reconciling": ("True", "ProgressingWithRetry")}),
+    ("transient", [cond("Stalled", "True", "Bad")], Outcome("transient", TransientError("GitOperationFailed", "down")),
+     Result(error=..., retry_base=3), {"Ready": ("False", "GitOperationFailed"), "Reconciling": ("True", "ProgressingWithRetry")}),
+    ("unknown exception", [], Outcome("transient", KeyError("k")), Result(error=..., retry_base=3),
+     {"Ready": ("False", "ReconciliationFailed"), "Reconciling": ("True", "ProgressingWithRetry")}),
+    ("stalled", [cond("Reconciling", "True", "P")], Outcome("stalled", StallingError("InvalidSpec", "bad ref")), Result(),
+     {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")}),
+]
+
+
+@pytest.mark.parametrize(("name", "before", "outcome", "want_result", "want"), CASES, ids=[c[0] for c in CASES])
+def test_summarize_table(name: str, before: list, outcome: Outcome, want_result: Result, want: dict) -> None:
+    conds = [dict(x) for x in before]
+    summarize(conds, outcome, generation=2, now=NOW)
+    assert view(conds) == want
+    assert all(x["observedGeneration"] == 2 for x in conds if x["type"] in ("Ready", "Reconciling", "Stalled"))
+    got = outcome.result(interval=60, retry_base=3)
+    if want_result.error is ...:
+        assert got.error is outcome.error and got.retry_base == 3 and got.requeue_after is None
+    else:
+        assert got == want_result
+
+
+def test_transition_time_moves_only_when_status_changes() -> None:
+    conds = [cond("Ready", "False", "A", "first")]
+    summarize(conds, Outcome("transient", TransientError("B", "second")), 1, now=NOW)
+    assert conds[0]["lastTransitionTime"] == EARLIER
+    assert conds[0]["reason"] == "B"
+    summarize(conds, Outcome("success"), 1, now=NOW)
+    assert conds[0]["lastTransitionTime"] == "2024-05-01T12:00:00Z"
+
+
+def test_run_steps_stops_at_first_error_and_names_the_step() -> None:
+    ran: list[str] = []
+
+    def fetch(ctx: Any, obj: dict) -> None:
+        ran.append("fetch")
+
+    def build(ctx: Any, obj: dict) -> None:
+        ran.append("build")
+        raise WaitingError("DependencyNotReady", "waiting for x", 10)
+
+    def apply(ctx: Any, obj: dict) -> None:
+        ran.append("apply")
+
+    out = run_steps(None, {}, [fetch, build, apply])
+    assert ran == ["fetch", "build"]
+    assert out.kind == "waiting" and out.after == 10 and out.step == "build"
+
+
+def test_run_steps_requeue_stop_and_ready_reason() -> None:
+    out = run_steps(None, {}, [lambda c, o: ready("ArtifactInStorage", "stored r1"), lambda c, o: CONTINUE])
+    assert (out.kind, out.ready_reason, out.ready_message) == ("success", "ArtifactInStorage", "stored r1")
+    out = run_steps(None, {}, [lambda c, o: requeue_after(3), lambda c, o: pytest.fail("must not run")])
+    assert (out.kind, out.after) == ("requeue", 3)
+    out = run_steps(None, {}, [lambda c, o: STOP, lambda c, o: pytest.fail("must not run")])
+    assert out.kind == "success"
+
+
+def test_observed_generation_set_only_when_settled() -> None:
+    obj = {"metadata": {"generation": 4}, "status": {"observedGeneration": 3}}
+    summarize_object(obj, Outcome("transient", TransientError("X", "y")), NOW)
+    assert obj["status"]["observedGeneration"] == 3
+    summarize_object(obj, Outcome("stalled", StallingError("X", "y")), NOW)
+    assert obj["status"]["observedGeneration"] == 4
+
+
+def test_run_frame_patches_once_even_when_a_step_raises_base_exception() -> None:
+    patches: list[tuple[dict, dict]] = []
+    obj = {"metadata": {"name": "a", "generation": 1}, "status": {}}
+
+    def boom(ctx: Any, o: dict) -> None:
+        mark_reconciling(o, "working")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_frame(None, obj, [boom], lambda b, a: patches.append((b, a)))
+    assert len(patches) == 1
+    before, after = patches[0]
+    assert before["status"] == {}
+    assert view(after["status"]["conditions"]) == {
+        "Ready": ("False", "ReconciliationFailed"), "Reconciling": ("True", "ProgressingWithRetry")}
+
+
+def test_run_frame_success_patches_summary() -> None:
+    patches: list[dict] = []
+    obj = {"metadata": {"name": "a", "generation": 2}, "status": {}}
+    out = run_frame(None, obj, [lambda c, o: ready("Done", "all good")], lambda b, a: patches.append(a), now=NOW)
+    assert out.kind == "success"
+    assert patches[0]["status"]["observedGeneration"] == 2
+    assert view(patches[0]["status"]["conditions"]) == {"Ready": ("True", "Done")}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "want"),
+    [
+        ([], [cond("Ready", "True", "Ok")], None),
+        ([cond("Ready", "True", "Ok")], [cond("Ready", "True", "Ok")], None),
+        ([cond("Ready", "False", "Bad")], [cond("Ready", "True", "Ok", "fine")], ("Normal", "Ok")),
+        ([cond("Ready", "True", "Ok")], [cond("Ready", "False", "Bad")], ("Warning", "Bad")),
+        ([cond("Ready", "False", "Bad", "m")], [cond("Ready", "False", "Bad", "m")], None),
+        ([cond("Ready", "False", "Bad", "m")], [cond("Ready", "False", "Worse", "m")], ("Warning", "Worse")),
+    ],
+)
+def test_ready_transition_events(before: list, after: list, want: tuple | None) -> None:
+    got = ready_transition(before, after)
+    assert (None if got is None else (got.type, got.reason)) == want

@@ -1,0 +1,434 @@
+"""A small dynamic client: get/list/create/replace/patch/delete/watch for any resource, as plain dicts.
+
+Why not the generated typed APIs: controllers work on CRs and arbitrary manifests as dicts, and the
+generated client's calling conventions changed between releases (the 37.x generator rewrote
+`ApiClient.call_api`). So the `kubernetes` package is used for what it is good at — loading kubeconfig
+or in-cluster config (TLS, tokens, exec plugins) and a configured urllib3 pool — and requests are
+sent through that pool directly. The pool is thread-safe; one `KubeClient` is shared by all workers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from tfcontroller.kube.errors import ApiError, NotFound, error_from_status, error_from_watch_status
+from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, WELL_KNOWN, Resource
+
+log = logging.getLogger(__name__)
+
+PATCH_CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+DEFAULT_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+POOL_SIZE = 64  # informers hold one connection each while watching; workers need the rest
+
+
+def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.Configuration:
+    """Kubeconfig when a path is given; else in-cluster; else the default kubeconfig location."""
+    cfg = k8s_client.Configuration()
+    if kubeconfig:
+        k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+    else:
+        try:
+            k8s_config.load_incluster_config(client_configuration=cfg)
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(context=context, client_configuration=cfg)
+    cfg.connection_pool_maxsize = POOL_SIZE
+    return cfg
+
+
+class WatchStream:
+    """An open watch: iterate for `(type, object)`; `close()` from any thread ends the iteration.
+
+    An `ERROR` event is raised as the typed error (`Gone` for 410) instead of being yielded.
+    """
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._resp = response
+        self._closed = False
+
+    def close(self) -> None:
+        self._closed = True
+        shutdown = getattr(self._resp, "shutdown", None)
+        try:
+            if shutdown is not None:
+                shutdown()  # unblocks a read in progress in another thread (urllib3 >= 2.3)
+            self._resp.release_conn()
+        except Exception:  # noqa: BLE001 - closing a half-dead socket may fail in several ways
+            pass
+
+    def _chunks(self) -> Iterator[bytes]:
+        read1 = getattr(self._resp, "read1", None)
+        if read1 is not None:
+            while not self._closed:
+                data = read1(65536)
+                if not data:
+                    return
+                yield data
+        else:
+            yield from self._resp.stream(None)
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        buf = b""
+        try:
+            for chunk in self._chunks():
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        yield self._event(line)
+            if buf.strip() and not self._closed:
+                yield self._event(buf)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if self._closed:
+                return
+            raise ApiError(0, "WatchInterrupted", f"watch stream broke: {type(exc).__name__}") from None
+        finally:
+            self.close()
+
+    @staticmethod
+    def _event(line: bytes) -> tuple[str, dict[str, Any]]:
+        ev = json.loads(line)
+        etype, obj = ev.get("type", ""), ev.get("object") or {}
+        if etype == "ERROR":
+            raise error_from_watch_status(obj)
+        return etype, obj
+
+
+class KubeClient:
+    """Thread-safe facade over one configured connection pool. All objects are plain dicts."""
+
+    def __init__(
+        self,
+        configuration: k8s_client.Configuration,
+        *,
+        impersonate_user: str | None = None,
+        impersonate_groups: tuple[str, ...] = (),
+        _api_client: k8s_client.ApiClient | None = None,
+        _discovery: dict[tuple[str, str], Resource] | None = None,
+    ) -> None:
+        self.configuration = configuration
+        self.api_client = _api_client or k8s_client.ApiClient(configuration)
+        self._pool: urllib3.PoolManager = self.api_client.rest_client.pool_manager
+        self._host = configuration.host.rstrip("/")
+        self.impersonate_user = impersonate_user
+        self.impersonate_groups = impersonate_groups
+        self._discovery = _discovery if _discovery is not None else dict(WELL_KNOWN)
+        self._discovery_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+        return cls(load_configuration(kubeconfig, context))
+
+    def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> KubeClient:
+        """A separate client acting as `user` (e.g. `system:serviceaccount:ns:name`); shares the pool."""
+        return KubeClient(
+            self.configuration,
+            impersonate_user=user,
+            impersonate_groups=groups,
+            _api_client=self.api_client,
+            _discovery=self._discovery,
+        )
+
+    def close(self) -> None:
+        if self.impersonate_user is None:
+            self.api_client.rest_client.close()
+
+    # ---- transport -------------------------------------------------------------------------
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "tfcontroller"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        token = self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        elif self.configuration.username or self.configuration.password:
+            basic = self.configuration.get_basic_auth_token()
+            if basic:
+                headers["Authorization"] = basic
+        if self.impersonate_user:
+            headers["Impersonate-User"] = self.impersonate_user
+        # urllib3 takes one value per header name; the API server accepts repeated groups only as
+        # separate headers, so a single group is supported here (enough for service accounts).
+        if self.impersonate_groups:
+            headers["Impersonate-Group"] = self.impersonate_groups[0]
+        return headers
+
+    def _url(self, path: str, query: dict[str, Any] | None) -> str:
+        q = {k: v for k, v in (query or {}).items() if v is not None}
+        return f"{self._host}{path}" + (f"?{urlencode(q)}" if q else "")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: urllib3.Timeout | float | None = None,
+    ) -> Any:
+        """Send one request and return the decoded JSON answer, raising a typed error otherwise."""
+        data: bytes | None = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            content_type = content_type or "application/json"
+        what = f"{method} {path}"
+        try:
+            resp = self._pool.request(
+                method,
+                self._url(path, query),
+                body=data,
+                headers=self._headers(content_type),
+                timeout=timeout or DEFAULT_TIMEOUT,
+                retries=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, "ConnectionFailed", f"{what}: cannot reach the API server ({type(exc).__name__})") from None
+        if not 200 <= resp.status < 300:
+            raise error_from_status(resp.status, resp.data, what, resp.headers.get("Retry-After"))
+        if not resp.data:
+            return None
+        return json.loads(resp.data)
+
+    # ---- discovery -------------------------------------------------------------------------
+    def resource_for(self, api_version: str, kind: str) -> Resource:
+        """The Resource for a kind, from the well-known table or the server's discovery document."""
+        with self._discovery_lock:
+            found = self._discovery.get((api_version, kind))
+        if found:
+            return found
+        base = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        doc = self.request("GET", base)
+        with self._discovery_lock:
+            for r in doc.get("resources", []):
+                if "/" in r.get("name", ""):
+                    continue  # subresources
+                res = Resource(api_version, r["kind"], r["name"], bool(r.get("namespaced")))
+                self._discovery[(api_version, r["kind"])] = res
+            found = self._discovery.get((api_version, kind))
+        if not found:
+            raise NotFound(404, "NotFound", f"no resource for kind {kind} in {api_version}")
+        return found
+
+    def resource_of(self, obj: dict[str, Any]) -> Resource:
+        return self.resource_for(obj["apiVersion"], obj["kind"])
+
+    # ---- verbs -----------------------------------------------------------------------------
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self.request("GET", resource.path(namespace, name))
+
+    def get_or_none(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return self.get(resource, name, namespace)
+        except NotFound:
+            return None
+
+    def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a list, as the server's List object (items plus metadata.resourceVersion)."""
+        query = {
+            "labelSelector": label_selector or None,
+            "fieldSelector": field_selector or None,
+            "limit": limit,
+            "continue": continue_token,
+        }
+        return self.request("GET", resource.path(namespace), query=query)
+
+    def list_all(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """All items across pages and the list's resourceVersion (where a watch can start)."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        rv = ""
+        while True:
+            page = self.list(
+                resource, namespace, label_selector=label_selector, field_selector=field_selector,
+                limit=page_size, continue_token=token,
+            )
+            kind = resource.kind
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            meta = page.get("metadata") or {}
+            rv = meta.get("resourceVersion") or rv
+            token = meta.get("continue")
+            if not token:
+                return items, rv
+
+    def create(self, resource: Resource, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        return self.request("POST", resource.path(ns), body=obj)
+
+    def replace(self, resource: Resource, obj: dict[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
+        """PUT; the object's metadata.resourceVersion makes it conditional (409 Conflict when stale)."""
+        meta = obj["metadata"]
+        return self.request("PUT", resource.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "merge",
+        field_manager: str | None = None,
+        force: bool | None = None,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """Patch with `patch_type` in merge | json | strategic | apply (server-side apply)."""
+        if patch_type not in PATCH_CONTENT_TYPES:
+            raise ValueError(f"unknown patch type {patch_type!r}")
+        if patch_type == "apply" and not field_manager:
+            raise ValueError("server-side apply needs a field_manager")
+        query = {"fieldManager": field_manager, "force": ("true" if force else None)}
+        return self.request(
+            "PATCH", resource.path(namespace, name, subresource), query=query, body=patch,
+            content_type=PATCH_CONTENT_TYPES[patch_type],
+        )
+
+    def apply(self, obj: dict[str, Any], *, field_manager: str, force: bool = False,
+              resource: Resource | None = None) -> dict[str, Any]:
+        """Server-side apply of a whole object (JSON is valid YAML, so the body is sent as JSON)."""
+        res = resource or self.resource_of(obj)
+        meta = obj["metadata"]
+        return self.patch(res, meta["name"], obj, meta.get("namespace"), patch_type="apply",
+                          field_manager=field_manager, force=force)
+
+    def delete(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any] | None:
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            body["propagationPolicy"] = propagation_policy
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        return self.request("DELETE", resource.path(namespace, name), body=body)
+
+    def patch_status(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None,
+        status_patch: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; with `resource_version` it fails with Conflict when stale."""
+        body: dict[str, Any] = {"status": status_patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self.patch(resource, name, body, namespace, subresource="status")
+
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+        allow_bookmarks: bool = True,
+    ) -> WatchStream:
+        """Open a watch; iterate the result for `(type, obj)` with type ADDED/MODIFIED/DELETED/BOOKMARK."""
+        query = {
+            "watch": "true",
+            "labelSelector": label_selector or None,
+            "fieldSelector": field_selector or None,
+            "resourceVersion": resource_version or None,
+            "timeoutSeconds": int(timeout_seconds),
+            "allowWatchBookmarks": "true" if allow_bookmarks else None,
+        }
+        path = resource.path(namespace)
+        try:
+            resp = self._pool.request(
+                "GET", self._url(path, query), headers=self._headers(None), preload_content=False,
+                timeout=urllib3.Timeout(connect=10.0, read=timeout_seconds + 30.0), retries=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, "ConnectionFailed", f"WATCH {path}: cannot reach the API server ({type(exc).__name__})") from None
+        if not 200 <= resp.status < 300:
+            data = resp.read()
+            resp.release_conn()
+            raise error_from_status(resp.status, data, f"WATCH {path}")
+        return WatchStream(resp)
+
+    # ---- Secret / ConfigMap helpers ------------------------------------------------------------
+    def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
+        """The decoded `data` of a Secret. The bytes are returned, never logged or put in errors."""
+        obj = self.get(SECRETS, name, namespace)
+        return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+
+    def read_configmap_data(self, namespace: str, name: str) -> dict[str, str]:
+        obj = self.get(CONFIGMAPS, name, namespace)
+        return dict(obj.get("data") or {})
+
+    def upsert_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, bytes],
+        *,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        owner_references: list[dict[str, Any]] | None = None,
+        secret_type: str = "Opaque",
+    ) -> dict[str, Any]:
+        """Create the Secret or replace its content (labels/annotations merged), whichever applies."""
+        encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if labels:
+            meta["labels"] = dict(labels)
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        if owner_references:
+            meta["ownerReferences"] = owner_references
+        desired = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": secret_type, "data": encoded}
+        existing = self.get_or_none(SECRETS, name, namespace)
+        if existing is None:
+            return self.create(SECRETS, desired)
+        merged_meta = dict(existing["metadata"])
+        merged_meta["labels"] = {**(merged_meta.get("labels") or {}), **(labels or {})}
+        merged_meta["annotations"] = {**(merged_meta.get("annotations") or {}), **(annotations or {})}
+        if owner_references is not None:
+            merged_meta["ownerReferences"] = owner_references
+        desired["metadata"] = merged_meta
+        desired["type"] = existing.get("type", secret_type)
+        return self.replace(SECRETS, desired)
