@@ -1,10 +1,7 @@
 """Typed Terraform failures, each carrying its outcome so the summariser maps it to a condition once.
 
-Three outcome families (as in Flux's `internal/error`): *stalling* (the spec or the module is wrong,
-retrying cannot help), *waiting* (requeue after a delay: a lock, a dependency) and *transient* (retry with
-backoff; the default for anything unrecognised). `tfcontroller.api` has no shared error module yet, so the
-three bases are defined here with the signatures the conventions name; when one appears, these bases are
-the only lines to re-point.
+The three outcome families are those of tfcontroller.api.errors (stalling, waiting, transient); the bases
+here subclass them and add what Terraform said: `stderr` (scrubbed) and the parsed `diagnostics`.
 
 Messages and `stderr` never carry secret values: callers pass text through `scrub()` first.
 """
@@ -13,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from tfcontroller.api import errors as api_errors
 
 # How long to wait before retrying a run blocked by another run's state lock.
 DEFAULT_LOCK_RETRY_SECONDS = 30.0
@@ -42,41 +41,38 @@ class Diagnostic:
         return f"{where}{self.summary}" + (f": {detail}" if detail else "")
 
 
-class TerraformError(Exception):
-    """Base of every error this package raises; `reason` is a CamelCase condition reason."""
+class StallingError(api_errors.StallingError):
+    """Retrying cannot help until the spec, the module or the artifact changes."""
 
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        *,
-        stderr: str = "",
-        diagnostics: Sequence[Diagnostic] = (),
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+    def __init__(self, reason: str, message: str, *, stderr: str = "",
+                 diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(reason, message)
         self.stderr = stderr
         self.diagnostics = tuple(diagnostics)
 
 
-class StallingError(TerraformError):
-    """Retrying cannot help until the spec, the module or the artifact changes."""
-
-
-class WaitingError(TerraformError):
+class WaitingError(api_errors.WaitingError):
     """Blocked by something outside this run; retry after `after_seconds`."""
 
-    def __init__(
-        self, reason: str, message: str, after_seconds: float, *, stderr: str = "",
-        diagnostics: Sequence[Diagnostic] = (),
-    ) -> None:
-        super().__init__(reason, message, stderr=stderr, diagnostics=diagnostics)
-        self.after_seconds = after_seconds
+    def __init__(self, reason: str, message: str, after_seconds: float, *, stderr: str = "",
+                 diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(reason, message, after_seconds)
+        self.stderr = stderr
+        self.diagnostics = tuple(diagnostics)
 
 
-class TransientError(TerraformError):
+class TransientError(api_errors.TransientError):
     """Retry with backoff: network hiccups, crashes, anything not recognised."""
+
+    def __init__(self, reason: str, message: str, *, stderr: str = "",
+                 diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(reason, message)
+        self.stderr = stderr
+        self.diagnostics = tuple(diagnostics)
+
+
+# Any error of this package; each also is one of tfcontroller.api.errors' three outcomes.
+TerraformError = StallingError | WaitingError | TransientError
 
 
 # --- Terraform outcomes -------------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""What a module declares, read with python-hcl2 before Terraform runs.
+
+Used to report missing required variables by name before any Terraform process starts, to list the local
+modules a module calls (their content belongs in the inputs digest, design.md §4.1), to say which outputs
+are sensitive, and to spot a `cloud` block, which our backend override cannot replace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+from tfcontroller.terraform.errors import ConfigurationError, MissingVariablesError, StallingError
+
+# Our generated file is not part of what the user declared.
+_GENERATED_FILES = {"backend_override.tf"}
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    required: bool
+    type: str | None = None
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    variables: dict[str, VariableInfo] = field(default_factory=dict)
+    outputs: dict[str, OutputInfo] = field(default_factory=dict)
+    local_module_calls: list[str] = field(default_factory=list)
+    backend: str | None = None
+    has_cloud_block: bool = False
+
+
+class ModuleParseError(ConfigurationError):
+    """python-hcl2 could not read a file. Terraform may still accept it (the parser lags the language);
+    a caller may catch this and let `terraform validate` decide."""
+
+
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _type_text(value: Any) -> str | None:
+    """`string`, or `map(string)` from python-hcl2's `${map(string)}` rendering of an expression."""
+    if value is None:
+        return None
+    text = str(_unquote(value))
+    return text[2:-1] if text.startswith("${") and text.endswith("}") else text
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and _unquote(value).strip().lower() == "true")
+
+
+def _blocks(doc: Mapping[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """`(label, body)` pairs for one block kind in either parsed HCL (list of dicts) or JSON (dict)."""
+    raw = doc.get(kind)
+    items: list[Any] = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+    found: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for label, body in item.items():
+            for one in body if isinstance(body, list) else [body]:
+                found.append((str(_unquote(label)), one if isinstance(one, dict) else {}))
+    return found
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        if path.name.endswith(".tf.json"):
+            data = json.loads(path.read_text())
+        else:
+            with path.open() as fh:
+                data = hcl2.load(fh)
+    except Exception as exc:  # the parser raises lark errors of several kinds
+        first = " ".join(str(exc).split())[:300]
+        raise ModuleParseError(f"cannot parse {path.name}: {first}", location=path.name) from None
+    return data if isinstance(data, dict) else {}
+
+
+def inspect_module(module_dir: str | Path) -> ModuleInfo:
+    directory = Path(module_dir)
+    variables: dict[str, VariableInfo] = {}
+    outputs: dict[str, OutputInfo] = {}
+    calls: list[str] = []
+    backend: str | None = None
+    cloud = False
+    files = sorted(p for p in directory.iterdir()
+                   if p.is_file() and p.name.endswith((".tf", ".tf.json")) and p.name not in _GENERATED_FILES)
+    for path in files:
+        doc = _load(path)
+        for name, body in _blocks(doc, "variable"):
+            variables[name] = VariableInfo(
+                required="default" not in body,
+                type=_type_text(body.get("type")),
+                sensitive=_truthy(body.get("sensitive")),
+            )
+        for name, body in _blocks(doc, "output"):
+            outputs[name] = OutputInfo(sensitive=_truthy(body.get("sensitive")))
+        for _name, body in _blocks(doc, "module"):
+            source = _unquote(body.get("source"))
+            if isinstance(source, str) and source.startswith(("./", "../")) and source not in calls:
+                calls.append(source)
+        for terraform in _terraform_blocks(doc):
+            for kind, _body in _blocks(terraform, "backend"):
+                backend = kind
+            if terraform.get("cloud") is not None:
+                cloud = True
+    return ModuleInfo(variables, outputs, calls, backend, cloud)
+
+
+def _terraform_blocks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    raw = doc.get("terraform")
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+    return [i for i in items if isinstance(i, dict)]
+
+
+def local_module_dirs(module_dir: str | Path, root: str | Path | None = None) -> list[Path]:
+    """Every local module the module calls, transitively, as resolved directories inside `root`
+    (default: the module itself). Calls leaving `root` or missing are skipped: Terraform reports them."""
+    start = Path(module_dir).resolve()
+    limit = Path(root).resolve() if root is not None else start
+    seen: list[Path] = []
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        for call in inspect_module(current).local_module_calls:
+            target = (current / call).resolve()
+            if target in seen or target == start or not target.is_dir():
+                continue
+            if target != limit and limit not in target.parents:
+                continue
+            seen.append(target)
+            todo.append(target)
+    return sorted(seen)
+
+
+def missing_required_variables(
+    info: ModuleInfo, provided_names: Iterable[str], env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Required variables with no value; `TF_VAR_<name>` entries of the run's env count as provided."""
+    provided = set(provided_names)
+    provided.update(k[len("TF_VAR_"):] for k in (env or {}) if k.startswith("TF_VAR_"))
+    return sorted(name for name, var in info.variables.items() if var.required and name not in provided)
+
+
+def check_module(info: ModuleInfo, provided_names: Iterable[str], env: Mapping[str, str] | None = None) -> None:
+    """Refuse what cannot run: a `cloud` block (state would bypass our backend), missing variables."""
+    if info.has_cloud_block:
+        raise StallingError(
+            "CloudBlockUnsupported",
+            "the module declares a terraform `cloud` block; remove it: tfcontroller keeps state in the "
+            "kubernetes backend and cannot override a cloud block",
+        )
+    missing = missing_required_variables(info, provided_names, env)
+    if missing:
+        raise MissingVariablesError(missing)

@@ -1,0 +1,219 @@
+"""The plan model: counts, a digest of what the plan would change, the plan id, and a readable rendering.
+
+Everything here works on the dict `terraform show -json <planfile>` prints, so it is unit-tested on plain
+data. The digest is what an approval binds to (design.md §4.2): it covers each changing resource's address,
+actions and planned values (sensitive and unknown values replaced by markers), plus output changes, and
+leaves out the plan's metadata (timestamp, versions, prior state), so re-planning an unchanged situation
+gives the same digest and any different change gives a different one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfcontroller.api.constants import plan_id
+
+SENSITIVE = "(sensitive)"
+UNKNOWN = "(known after apply)"
+_IGNORED_ACTIONS = ({"no-op"}, {"read"})
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    actions: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        """create, update, delete, replace (delete+create either order), or the action itself."""
+        acts = set(self.actions)
+        if acts == {"create", "delete"}:
+            return "replace"
+        return self.actions[0] if len(self.actions) == 1 else "+".join(self.actions)
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    resources: tuple[ResourceChange, ...] = field(default_factory=tuple)
+    outputs_changed: tuple[str, ...] = field(default_factory=tuple)
+    prior_resource_count: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.resources or self.outputs_changed)
+
+    @property
+    def creates_everything(self) -> bool:
+        """Every managed resource would be created and none exists in the prior state: the shape of a plan
+        made against a lost state (the state-loss guard, design.md §4.5, checks this)."""
+        return bool(self.resources) and self.prior_resource_count == 0 and all(
+            r.kind == "create" for r in self.resources)
+
+
+def _changing(show_json: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for rc in show_json.get("resource_changes") or []:
+        actions = set((rc.get("change") or {}).get("actions") or [])
+        if rc.get("mode", "managed") != "managed" or not actions or actions in _IGNORED_ACTIONS:
+            continue
+        out.append(rc)
+    return out
+
+
+def _prior_resources(show_json: Mapping[str, Any]) -> int:
+    def count(module: Mapping[str, Any]) -> int:
+        own = sum(1 for r in module.get("resources") or [] if r.get("mode", "managed") == "managed")
+        return own + sum(count(c) for c in module.get("child_modules") or [])
+
+    root = ((show_json.get("prior_state") or {}).get("values") or {}).get("root_module") or {}
+    return count(root)
+
+
+def summarize(show_json: Mapping[str, Any]) -> PlanSummary:
+    """Counts as Terraform prints them: a replacement is one add and one destroy; reads and no-ops
+    are ignored."""
+    add = change = destroy = 0
+    resources = []
+    for rc in _changing(show_json):
+        actions = tuple((rc.get("change") or {}).get("actions") or [])
+        add += "create" in actions
+        destroy += "delete" in actions
+        change += "update" in actions
+        resources.append(ResourceChange(str(rc.get("address")), actions))
+    outputs = tuple(sorted(
+        name for name, oc in (show_json.get("output_changes") or {}).items()
+        if set((oc or {}).get("actions") or []) not in ({"no-op"}, set())
+    ))
+    return PlanSummary(add, change, destroy, tuple(resources), outputs, _prior_resources(show_json))
+
+
+# --- masking ------------------------------------------------------------------------------------
+
+
+def _child(mask: Any, key: Any) -> Any:
+    if isinstance(mask, dict):
+        return mask.get(key, False)
+    if isinstance(mask, list) and isinstance(key, int) and key < len(mask):
+        return mask[key]
+    return mask if isinstance(mask, bool) else False
+
+
+def masked(value: Any, sensitive: Any, unknown: Any, salt: bytes | None = None) -> Any:
+    """`value` with sensitive parts replaced by `(sensitive)` (or, given a secret `salt`, by an HMAC so a
+    changed secret still changes the digest without revealing it) and unknown parts by a marker."""
+    if unknown is True:
+        return UNKNOWN
+    if sensitive is True:
+        if salt is None:
+            return SENSITIVE
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        return "(sensitive:" + hmac.new(salt, canonical, hashlib.sha256).hexdigest()[:16] + ")"
+    if isinstance(value, dict) or isinstance(unknown, dict):
+        base = value if isinstance(value, dict) else {}
+        keys = set(base) | (set(unknown) if isinstance(unknown, dict) else set())
+        return {k: masked(base.get(k), _child(sensitive, k), _child(unknown, k), salt) for k in sorted(keys)}
+    if isinstance(value, list):
+        return [masked(v, _child(sensitive, i), _child(unknown, i), salt) for i, v in enumerate(value)]
+    return value
+
+
+# --- digest and id ------------------------------------------------------------------------------
+
+
+def _change_view(rc: Mapping[str, Any], salt: bytes | None) -> dict[str, Any]:
+    ch = rc.get("change") or {}
+    return {
+        "address": rc.get("address"),
+        "actions": list(ch.get("actions") or []),
+        "after": masked(ch.get("after"), ch.get("after_sensitive", False), ch.get("after_unknown", False), salt),
+        "replace_paths": ch.get("replace_paths") or [],
+    }
+
+
+def plan_digest(show_json: Mapping[str, Any], sensitive_salt: bytes | None = None) -> str:
+    """`sha256:<hex>` over what the plan would change (see the module docstring)."""
+    resources = sorted((_change_view(rc, sensitive_salt) for rc in _changing(show_json)),
+                       key=lambda v: str(v["address"]))
+    drift = sorted((_change_view(rc, sensitive_salt) for rc in show_json.get("resource_drift") or []),
+                   key=lambda v: str(v["address"]))
+    outputs = {}
+    for name, oc in sorted((show_json.get("output_changes") or {}).items()):
+        oc = oc or {}
+        outputs[name] = {
+            "actions": list(oc.get("actions") or []),
+            "after": masked(oc.get("after"), oc.get("after_sensitive", False), oc.get("after_unknown", False),
+                            sensitive_salt),
+        }
+    view = {"resources": resources, "drift": drift, "outputs": outputs}
+    canonical = json.dumps(view, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def make_plan_id(ref: str, commit: str, digest: str) -> str:
+    """`plan-<ref>-<10 hex of commit>-<8 hex of digest>` (design.md §3; tfcontroller.api.constants)."""
+    return plan_id(ref, commit, digest)
+
+
+# --- human-readable -----------------------------------------------------------------------------
+
+_SYMBOLS = {"create": "+", "delete": "-", "update": "~", "replace": "-/+"}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def _fmt(value: Any) -> str:
+    if value in (SENSITIVE, UNKNOWN):
+        return str(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def human_readable(show_json: Mapping[str, Any]) -> str:
+    """A short text rendering for status messages, events and emails; sensitive values show as
+    `(sensitive)`, never their content."""
+    summary = summarize(show_json)
+    lines = [f"Plan: {summary.add} to add, {summary.change} to change, {summary.destroy} to destroy."]
+    for rc in sorted(_changing(show_json), key=lambda r: str(r.get("address"))):
+        ch = rc.get("change") or {}
+        kind = ResourceChange(str(rc.get("address")), tuple(ch.get("actions") or [])).kind
+        lines.append(f"  {_SYMBOLS.get(kind, '?')} {rc.get('address')} ({kind})")
+        if kind == "delete":
+            continue
+        after = _flatten(masked(ch.get("after"), ch.get("after_sensitive", False), ch.get("after_unknown", False)))
+        before = _flatten(masked(ch.get("before"), ch.get("before_sensitive", False), False)) \
+            if kind != "create" else {}
+        for path in sorted(set(after) | set(before)):
+            if not path:
+                continue
+            if kind == "create":
+                if after[path] is not None:
+                    lines.append(f"      {path} = {_fmt(after[path])}")
+            elif before.get(path) != after.get(path):
+                lines.append(f"      {path}: {_fmt(before.get(path))} -> {_fmt(after.get(path))}")
+    changed_outputs = summary.outputs_changed
+    if changed_outputs:
+        lines.append("Outputs:")
+        for name in changed_outputs:
+            oc = (show_json.get("output_changes") or {}).get(name) or {}
+            value = masked(oc.get("after"), oc.get("after_sensitive", False), oc.get("after_unknown", False))
+            lines.append(f"  {name} = {_fmt(value)}")
+    return "\n".join(lines)
