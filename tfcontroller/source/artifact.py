@@ -1,0 +1,260 @@
+"""Reproducible artifacts: a tar.gz of a commit's tree, and content digests of paths inside it.
+
+Why reproducible: the artifact's sha256 is what tells dependants "the content changed". Entries are
+sorted, owners are 0/"" and mtimes 0, modes are normalised (0644, 0755 for executables and
+directories, 0777 for symlinks) and the gzip header carries no name or time, so two builds of the same
+content, on any machine, give the same bytes. The tree is read from the mirror's object database (no
+checkout, so no `.git` and no filesystem metadata can leak in); `ignore` uses gitignore syntax.
+
+`digest_of(artifact, path)` hashes what a Terraform run at `path` depends on: the files under `path` and
+the local modules (`source = "./…"` or `"../…"`) its code calls, transitively. A commit that only
+touches other directories leaves it unchanged, so the Terraform controller does not re-plan.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import tarfile
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+import hcl2
+import pathspec
+
+from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
+
+_BLOB, _EXECUTABLE, _SYMLINK = 0o100644, 0o100755, 0o120000
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """What `build_archive` wrote: `digest` is `sha256:<hex>` of the tar.gz bytes."""
+
+    path: Path
+    digest: str
+    size: int
+    entries: int
+
+    @property
+    def digest_hex(self) -> str:
+        return self.digest.split(":", 1)[1]
+
+
+def ignore_spec(ignore: str | Sequence[str] | None) -> pathspec.PathSpec:
+    """A gitignore matcher from `spec.ignore` (one multi-line string, as in Flux, or a list)."""
+    lines = ignore.splitlines() if isinstance(ignore, str) else list(ignore or [])
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, TypeError) as exc:
+        raise InvalidSpecError(f"invalid ignore pattern: {exc}") from exc
+
+
+def _tarinfo(name: str, kind: bytes, mode: int, size: int = 0, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.linkname = kind, mode, size, linkname
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    return info
+
+
+def build_archive(
+    repo_path: Path | str, commit: str, dest: Path | str, ignore: str | Sequence[str] | None = None
+) -> ArchiveInfo:
+    """Write the tree of `commit` in the git repository at `repo_path` to `dest` (atomically)."""
+    spec = ignore_spec(ignore)
+    dest = Path(dest)
+    repo = git.Repo(str(repo_path))
+    try:
+        files: list[tuple[str, int, bytes]] = []
+        for item in repo.commit(commit).tree.traverse():
+            if item.type != "blob" or spec.match_file(item.path):  # type: ignore[union-attr]
+                continue  # trees are implied by their files; submodules are not part of the tree
+            files.append((item.path, item.mode, item.data_stream.read()))  # type: ignore[union-attr]
+    finally:
+        repo.close()
+    directories = {posixpath.dirname(p) for p, _, _ in files}
+    for d in list(directories):
+        while d:
+            directories.add(d)
+            d = posixpath.dirname(d)
+    directories.discard("")
+    entries: list[tuple[str, tarfile.TarInfo, bytes | None]] = [
+        (d, _tarinfo(d, tarfile.DIRTYPE, 0o755), None) for d in directories
+    ]
+    for path, mode, data in files:
+        if mode == _SYMLINK:
+            entries.append((path, _tarinfo(path, tarfile.SYMTYPE, 0o777, linkname=data.decode("utf-8")), None))
+        else:
+            perm = 0o755 if mode == _EXECUTABLE else 0o644
+            entries.append((path, _tarinfo(path, tarfile.REGTYPE, perm, size=len(data)), data))
+    entries.sort(key=lambda e: e[0])
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tar.gz", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    for _, info, data in entries:
+                        tar.addfile(info, io.BytesIO(data) if data is not None else None)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return ArchiveInfo(dest, "sha256:" + file_sha256(dest), dest.stat().st_size, len(entries))
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def extract_archive(artifact: Path | str, dest: Path | str) -> None:
+    """Unpack an artifact refusing absolute paths, `..`, links leaving `dest` and special files."""
+    with tarfile.open(artifact, "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+# ---------------------------------------------------------------- per-path digests
+
+
+def normalize_path(path: str) -> str:
+    """`./infra/tf/` → `infra/tf`; "", "." or "/" → "" (the root). Refuse paths leaving the artifact."""
+    raw = (path or "").strip().lstrip("/")
+    cleaned = posixpath.normpath(raw) if raw else "."
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise InvalidSpecError(f"path {path!r} leaves the source")
+    return "" if cleaned == "." else cleaned
+
+
+_MODULE_HEADER = re.compile(r'^\s*module\s+"[^"]*"\s*\{', re.MULTILINE)
+_SOURCE_LINE = re.compile(r'^\s*source\s*=\s*"([^"]+)"', re.MULTILINE)
+
+
+def _sources_by_regex(text: str) -> list[str]:
+    """Fallback for files python-hcl2 cannot parse: the first `source = "…"` in each module block."""
+    found: list[str] = []
+    for header in _MODULE_HEADER.finditer(text):
+        depth, end = 1, header.end()
+        while end < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        match = _SOURCE_LINE.search(text, header.end(), end)
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def module_sources(filename: str, text: str) -> list[str]:
+    """Every module `source` in one Terraform file (`.tf` or `.tf.json`)."""
+    if filename.endswith(".tf.json"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return []
+        blocks = doc.get("module", {}) if isinstance(doc, dict) else {}
+        items = blocks if isinstance(blocks, list) else [blocks]
+        return [
+            str(body["source"])
+            for block in items
+            if isinstance(block, dict)
+            for body in block.values()
+            if isinstance(body, dict) and "source" in body
+        ]
+    try:
+        parsed = hcl2.loads(text)
+    except Exception:  # python-hcl2 raises lark errors of many types on syntax it does not know
+        return _sources_by_regex(text)
+    sources: list[str] = []
+    for block in parsed.get("module", []):
+        for body in block.values():
+            value = body.get("source") if isinstance(body, dict) else None
+            if isinstance(value, str):
+                sources.append(value.strip('"'))
+    return sources
+
+
+def local_module_dirs(directory: str, sources: Iterable[str]) -> list[str]:
+    """Artifact-relative directories of the local sources (`./x`, `../x`) called from `directory`."""
+    found = []
+    for source in sources:
+        if not source.startswith(("./", "../")):
+            continue
+        target = posixpath.normpath(posixpath.join(directory or ".", source.split("//")[0] or "."))
+        if target == ".":
+            target = ""
+        if not target.startswith(".."):
+            found.append(target)
+    return found
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    mode: int
+    content_sha: str
+
+
+def _under(path: str, directory: str) -> bool:
+    return not directory or path == directory or path.startswith(directory + "/")
+
+
+def digest_of(artifact_path: Path | str, path: str = "") -> str:
+    """`sha256:<hex>` over the files under `path` plus the local modules it calls, transitively."""
+    root = normalize_path(path)
+    entries: dict[str, _Entry] = {}
+    terraform_files: dict[str, dict[str, str]] = {}  # directory → {filename: text}
+    directories: set[str] = {""}
+    with tarfile.open(artifact_path, "r:gz") as tar:
+        for member in tar:
+            name = posixpath.normpath(member.name).lstrip("/")
+            if member.isdir():
+                directories.add(name)
+                continue
+            if member.issym():
+                entries[name] = _Entry("l", 0o777, hashlib.sha256(member.linkname.encode()).hexdigest())
+                continue
+            if not member.isfile():
+                continue
+            handle = tar.extractfile(member)
+            data = handle.read() if handle else b""
+            entries[name] = _Entry("f", member.mode & 0o777, hashlib.sha256(data).hexdigest())
+            if name.endswith((".tf", ".tf.json")):
+                directory, filename = posixpath.split(name)
+                terraform_files.setdefault(directory, {})[filename] = data.decode("utf-8", "replace")
+            parent = posixpath.dirname(name)
+            while parent:
+                directories.add(parent)
+                parent = posixpath.dirname(parent)
+    if root not in directories and root not in entries:
+        raise PathNotFoundError(f"path {path!r} not found in the artifact")
+
+    included: set[str] = set()
+    queue = [root]
+    while queue:
+        directory = queue.pop()
+        if directory in included or directory not in directories:
+            continue
+        included.add(directory)
+        # Terraform loads only the directory's own files; nested modules are reached through calls.
+        for filename, text in sorted(terraform_files.get(directory, {}).items()):
+            queue.extend(local_module_dirs(directory, module_sources(filename, text)))
+
+    digest = hashlib.sha256()
+    for name in sorted(entries):
+        if any(_under(name, d) for d in included) or name == root:
+            entry = entries[name]
+            digest.update(f"{entry.kind}\0{name}\0{entry.mode:o}\0{entry.content_sha}\n".encode())
+    return "sha256:" + digest.hexdigest()
