@@ -13,6 +13,7 @@ import sys
 
 # Each module registers its own sub-commands; the list is the only thing to edit when adding one.
 COMMAND_MODULES: list[str] = [
+    "tfcontroller.cli.devcluster_cmd",
 ]
 
 

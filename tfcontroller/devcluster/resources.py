@@ -6,6 +6,7 @@ This is the contract between the store/HTTP layer (server.py), discovery and Ope
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,3 +40,114 @@ class ResourceInfo:
     @property
     def api_version(self) -> str:
         return self.group_version
+
+
+def _r(
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    namespaced: bool = True,
+    short: tuple[str, ...] = (),
+    status: bool = False,
+    categories: tuple[str, ...] = (),
+) -> ResourceInfo:
+    return ResourceInfo(
+        group=group,
+        version=version,
+        kind=kind,
+        plural=plural,
+        singular=kind.lower(),
+        namespaced=namespaced,
+        short_names=list(short),
+        categories=list(categories),
+        has_status=status,
+    )
+
+
+_ALL = ("all",)
+
+# Built-in kinds served as plain stored objects (no controllers run behind them).
+BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
+    _r("", "v1", "Namespace", "namespaces", False, ("ns",), status=True),
+    _r("", "v1", "ConfigMap", "configmaps", short=("cm",)),
+    _r("", "v1", "Secret", "secrets"),
+    _r("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
+    _r("", "v1", "Service", "services", short=("svc",), status=True, categories=_ALL),
+    _r("", "v1", "Pod", "pods", short=("po",), status=True, categories=_ALL),
+    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), status=True),
+    _r("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), status=True),
+    _r("", "v1", "Event", "events", short=("ev",)),
+    _r("", "v1", "Endpoints", "endpoints", short=("ep",)),
+    _r("", "v1", "Node", "nodes", False, ("no",), status=True),
+    _r("", "v1", "LimitRange", "limitranges", short=("limits",)),
+    _r("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), status=True),
+    _r("apps", "v1", "Deployment", "deployments", short=("deploy",), status=True, categories=_ALL),
+    _r("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), status=True, categories=_ALL),
+    _r("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), status=True, categories=_ALL),
+    _r("apps", "v1", "DaemonSet", "daemonsets", short=("ds",), status=True, categories=_ALL),
+    _r("batch", "v1", "Job", "jobs", status=True, categories=_ALL),
+    _r("batch", "v1", "CronJob", "cronjobs", short=("cj",), status=True, categories=_ALL),
+    _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), status=True),
+    _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), status=True),
+    _r("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), status=True),
+    _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
+    _r("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    _r("coordination.k8s.io", "v1", "Lease", "leases"),
+    _r("events.k8s.io", "v1", "Event", "events", short=("ev",)),
+    _r(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        False,
+        ("crd", "crds"),
+        status=True,
+    ),
+)
+
+
+class Registry:
+    """The resources served right now: the built-ins plus whatever established CRDs add.
+
+    Thread-safe because CRD creation (a request thread) changes it while other threads read it.
+    Objects are stored per (group, plural), so several versions of one resource share storage.
+    """
+
+    def __init__(self, infos: tuple[ResourceInfo, ...] | list[ResourceInfo] = BUILTIN_RESOURCES) -> None:
+        self._lock = threading.Lock()
+        self._infos: dict[tuple[str, str, str], ResourceInfo] = {}
+        for info in infos:
+            self.add(info)
+
+    def all(self) -> list[ResourceInfo]:
+        with self._lock:
+            return list(self._infos.values())
+
+    def lookup(self, group: str, version: str, plural: str) -> ResourceInfo | None:
+        with self._lock:
+            return self._infos.get((group, version, plural))
+
+    def versions_of(self, group: str, plural: str) -> list[ResourceInfo]:
+        """Every served version of one resource (storage is shared between them)."""
+        with self._lock:
+            return [i for (g, _v, p), i in self._infos.items() if g == group and p == plural]
+
+    def by_kind(self, group: str, kind: str) -> ResourceInfo | None:
+        with self._lock:
+            for info in self._infos.values():
+                if info.group == group and info.kind == kind:
+                    return info
+        return None
+
+    def add(self, info: ResourceInfo) -> None:
+        with self._lock:
+            self._infos[(info.group, info.version, info.plural)] = info
+
+    def remove(self, group: str, plural: str) -> None:
+        with self._lock:
+            for key in [k for k in self._infos if k[0] == group and k[2] == plural]:
+                del self._infos[key]
