@@ -77,6 +77,17 @@ def test_starttls_and_auth_delivery(smtp_tls_server: SMTPServer) -> None:
     assert mail.message["Subject"].startswith("[drift] infra/demo-bucket: 3 resources")
 
 
+# aiosmtpd cannot see implicit TLS, so the fixture turns off its STARTTLS-only auth_require_tls.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_implicit_tls_delivery(smtps_server: SMTPServer) -> None:
+    cfg = SMTPConfig.from_flags(host=smtps_server.host, port=smtps_server.port, from_addr=FROM, tls="tls",
+                                username=smtps_server.username, password=smtps_server.password,
+                                ca_file=smtps_server.ca_file, timeout=5)
+    SMTPTransport(cfg).send(build_drift_email(_report(), TARGET, to=TO, from_addr=FROM), TO)
+    (mail,) = smtps_server.wait_for(1)
+    assert sorted(mail.rcpt_tos) == sorted(TO)
+
+
 def test_wrong_password_is_auth_failed_without_the_password(smtp_tls_server: SMTPServer) -> None:
     wrong = "Wr0ng-pa55word-xyz"
     cfg = _tls_config(smtp_tls_server, password=wrong)
