@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 REDACTED = "***"
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*)(?P<password>:[^/@\s]*)?@")
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -88,12 +88,20 @@ class GitAuth:
         return sorted(set(found), key=len, reverse=True)
 
 
+def _redact_userinfo(match: re.Match[str]) -> str:
+    scheme = match.group("scheme")
+    if scheme.lower().startswith("http"):
+        return scheme + REDACTED + "@"  # `https://TOKEN@host` carries a secret even without a colon
+    password = ":" + REDACTED if match.group("password") else ""
+    return f"{scheme}{match.group('user')}{password}@"  # an SSH login name is not a secret
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove credentials from a message: known secret values and any `user:pass@` in URLs."""
+    """Remove credentials from a message: known secret values and userinfo secrets in URLs."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    return _URL_USERINFO.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+    return _URL_USERINFO.sub(_redact_userinfo, text)
 
 
 def redact_url(url: str) -> str:

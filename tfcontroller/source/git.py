@@ -110,7 +110,11 @@ def classify_failure(operation: str, url: str, stderr: str, timed_out: bool, sec
     if timed_out:
         return GitOperationFailedError(f"{where}: timed out")
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Timeout: the command")]
-    important = [ln for ln in lines if ln.lower().startswith(("fatal:", "error:", "ssh:", "remote:"))]
+    important = [
+        ln
+        for ln in lines
+        if ln.lower().startswith(("fatal:", "error:", "ssh:", "remote:")) or "permission denied" in ln.lower()
+    ]
     detail = scrub("; ".join((important or lines)[-3:]) or "git failed", secrets)
     lowered = stderr.lower()
     if any(m in lowered for m in _HOST_KEY_MARKERS):
