@@ -1,0 +1,101 @@
+"""Module inspection with python-hcl2: variables (required/defaulted, type, sensitive), outputs, local
+module calls (transitively), user backend and cloud blocks, and missing-variable checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tfcontroller.terraform.errors import MissingVariablesError, StallingError
+from tfcontroller.terraform.inspect import (
+    ModuleParseError,
+    check_module,
+    inspect_module,
+    local_module_dirs,
+    missing_required_variables,
+)
+
+MAIN = '''
+terraform {
+  backend "s3" {
+    bucket = "b"
+  }
+}
+variable "region" { type = string }
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+variable "maybe" {
+  type    = string
+  default = null
+}
+variable "password" {
+  type      = string
+  sensitive = true
+}
+output "url" { value = "x" }
+output "token" {
+  value     = var.password
+  sensitive = true
+}
+module "net" { source = "./modules/net" }
+module "remote" { source = "hashicorp/consul/aws" }
+'''
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Path:
+    (tmp_path / "main.tf").write_text(MAIN)
+    (tmp_path / "modules/net").mkdir(parents=True)
+    (tmp_path / "modules/net/main.tf").write_text('module "sub" { source = "../sub" }\n')
+    (tmp_path / "modules/sub").mkdir()
+    (tmp_path / "modules/sub/main.tf").write_text('output "x" { value = 1 }\n')
+    (tmp_path / "extra.tf.json").write_text('{"variable": {"json_var": {"type": "number"}}}')
+    (tmp_path / "backend_override.tf").write_text('terraform {\n  backend "kubernetes" {}\n}\n')
+    return tmp_path
+
+
+def test_inspect_module(module: Path) -> None:
+    info = inspect_module(module)
+    assert set(info.variables) == {"region", "tags", "maybe", "password", "json_var"}
+    assert info.variables["region"].required and info.variables["region"].type == "string"
+    assert not info.variables["tags"].required and info.variables["tags"].type == "map(string)"
+    assert not info.variables["maybe"].required  # default = null is a default
+    assert info.variables["password"].sensitive and not info.variables["region"].sensitive
+    assert info.variables["json_var"].required
+    assert info.outputs["token"].sensitive and not info.outputs["url"].sensitive
+    assert info.local_module_calls == ["./modules/net"]
+    assert info.backend == "s3"  # the generated override file is not the user's declaration
+    assert not info.has_cloud_block
+
+
+def test_local_module_dirs_transitive(module: Path) -> None:
+    assert local_module_dirs(module) == [(module / "modules/net").resolve(), (module / "modules/sub").resolve()]
+
+
+def test_missing_required_variables(module: Path) -> None:
+    info = inspect_module(module)
+    assert missing_required_variables(info, ["region"]) == ["json_var", "password"]
+    assert missing_required_variables(info, ["region", "json_var"], env={"TF_VAR_password": "x"}) == []
+    with pytest.raises(MissingVariablesError) as err:
+        check_module(info, ["region"])
+    assert err.value.names == ["json_var", "password"]
+    assert "json_var, password" in str(err.value)
+
+
+def test_cloud_block_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text('terraform {\n  cloud {\n    organization = "o"\n  }\n}\n')
+    info = inspect_module(tmp_path)
+    assert info.has_cloud_block
+    with pytest.raises(StallingError) as err:
+        check_module(info, [])
+    assert err.value.reason == "CloudBlockUnsupported" and "cloud" in err.value.message
+
+
+def test_unparsable_file_names_it(tmp_path: Path) -> None:
+    (tmp_path / "broken.tf").write_text('resource "x" "y" {\n  a = \n')
+    with pytest.raises(ModuleParseError) as err:
+        inspect_module(tmp_path)
+    assert err.value.location == "broken.tf"
