@@ -128,10 +128,29 @@ class KubeClient:
         self.impersonate_groups = impersonate_groups
         self._discovery = _discovery if _discovery is not None else dict(WELL_KNOWN)
         self._discovery_lock = threading.Lock()
+        self._source: tuple[str, str | None] | None = None  # kubeconfig path/context it was loaded from
 
     @classmethod
     def load(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
-        return cls(load_configuration(kubeconfig, context))
+        client = cls(load_configuration(kubeconfig, context))
+        if kubeconfig:
+            client._source = (kubeconfig, context)
+        return client
+
+    def _reload_credentials(self) -> bool:
+        """After a 401: re-read the kubeconfig (tokens get rotated, a restarted dev cluster issues a
+        new one). Returns True when the credentials changed, so the request is worth one retry."""
+        if self._source is None:
+            return False
+        try:
+            fresh = load_configuration(*self._source)
+        except Exception:  # noqa: BLE001 - a half-written kubeconfig: keep the old credentials
+            return False
+        if fresh.api_key == self.configuration.api_key:
+            return False
+        self.configuration.api_key = dict(fresh.api_key)
+        self.configuration.api_key_prefix = dict(fresh.api_key_prefix)
+        return True
 
     def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> KubeClient:
         """A separate client acting as `user` (e.g. `system:serviceaccount:ns:name`); shares the pool."""
@@ -187,17 +206,20 @@ class KubeClient:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             content_type = content_type or "application/json"
         what = f"{method} {path}"
-        try:
-            resp = self._pool.request(
-                method,
-                self._url(path, query),
-                body=data,
-                headers=self._headers(content_type),
-                timeout=timeout or DEFAULT_TIMEOUT,
-                retries=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise ApiError(0, "ConnectionFailed", f"{what}: cannot reach the API server ({type(exc).__name__})") from None
+        for attempt in (1, 2):
+            try:
+                resp = self._pool.request(
+                    method,
+                    self._url(path, query),
+                    body=data,
+                    headers=self._headers(content_type),
+                    timeout=timeout or DEFAULT_TIMEOUT,
+                    retries=False,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                raise ApiError(0, "ConnectionFailed", f"{what}: cannot reach the API server ({type(exc).__name__})") from None
+            if resp.status != 401 or attempt == 2 or not self._reload_credentials():
+                break
         if not 200 <= resp.status < 300:
             raise error_from_status(resp.status, resp.data, what, resp.headers.get("Retry-After"))
         if not resp.data:
@@ -377,13 +399,20 @@ class KubeClient:
             "allowWatchBookmarks": "true" if allow_bookmarks else None,
         }
         path = resource.path(namespace)
-        try:
-            resp = self._pool.request(
-                "GET", self._url(path, query), headers=self._headers(None), preload_content=False,
-                timeout=urllib3.Timeout(connect=10.0, read=timeout_seconds + 30.0), retries=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise ApiError(0, "ConnectionFailed", f"WATCH {path}: cannot reach the API server ({type(exc).__name__})") from None
+        for attempt in (1, 2):
+            try:
+                resp = self._pool.request(
+                    "GET", self._url(path, query), headers=self._headers(None), preload_content=False,
+                    timeout=urllib3.Timeout(connect=10.0, read=timeout_seconds + 30.0), retries=False,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                raise ApiError(0, "ConnectionFailed", f"WATCH {path}: cannot reach the API server ({type(exc).__name__})") from None
+            if resp.status != 401 or attempt == 2:
+                break
+            resp.read()
+            resp.release_conn()
+            if not self._reload_credentials():
+                break
         if not 200 <= resp.status < 300:
             data = resp.read()
             resp.release_conn()

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-REQUESTED_AT_ANNOTATION = "tfcontroller.io/requested-at"
+from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
+
+REQUESTED_AT_ANNOTATION = ANNOTATION_REQUESTED_AT
 STATUS_FIELD = "lastHandledRequestedAt"
 
 
