@@ -173,7 +173,9 @@ class Api:
         return lambda o: by_label(o) and by_field(o)
 
     # ------------------------------------------------------------------ create
-    def create(self, info: ResourceInfo, namespace: str | None, body: Obj, dry_run: bool = False) -> Obj:
+    def create(
+        self, info: ResourceInfo, namespace: str | None, body: Obj, dry_run: bool = False, manager: str | None = None
+    ) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
         obj = copy.deepcopy(body)
@@ -208,6 +210,8 @@ class Api:
                 obj.pop("status", None)  # the status subresource owns status; create resets it
             self._out(info, obj)
             self._prepare(info, obj, None)
+            if manager:
+                obj = self._managed(None, obj, manager, None)
             if dry_run:
                 return obj
             stored = self.store.put(info.group, info.plural, obj)
@@ -238,6 +242,7 @@ class Api:
         body: Obj,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
@@ -252,7 +257,7 @@ class Api:
             wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.group, info.plural, name, errors.STALE)
-            return self._replace(info, old, copy.deepcopy(body), subresource, dry_run)
+            return self._replace(info, old, copy.deepcopy(body), subresource, dry_run, manager)
 
     def patch(
         self,
@@ -297,7 +302,7 @@ class Api:
             wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.group, info.plural, name, errors.STALE)
-            return 200, self._replace(info, old, new, subresource, dry_run)
+            return 200, self._replace(info, old, new, subresource, dry_run, field_manager)
 
     def _is_custom(self, info: ResourceInfo) -> bool:
         return self.store.get(crds.CRD_GROUP, crds.CRD_PLURAL, "", f"{info.plural}.{info.group}") is not None
@@ -361,7 +366,23 @@ class Api:
             return 201, self.create(info, namespace, new, dry_run)
         return 200, self._replace(info, old, new, subresource, dry_run)
 
-    def _replace(self, info: ResourceInfo, old: Obj, new: Obj, subresource: str | None, dry_run: bool) -> Obj:
+    @staticmethod
+    def _managed(old: Obj | None, new: Obj, manager: str, subresource: str | None) -> Obj:
+        """Record a non-apply write in managedFields (operation Update), so that later server-side
+        applies see who set what."""
+        from . import patch as patch_mod
+
+        return patch_mod.update_managed_fields(old, new, manager, "Update", subresource or "")
+
+    def _replace(
+        self,
+        info: ResourceInfo,
+        old: Obj,
+        new: Obj,
+        subresource: str | None,
+        dry_run: bool,
+        manager: str | None = None,
+    ) -> Obj:
         """Shared tail of update and patch: keep server-owned fields, split status, bump generation."""
         old_meta = old["metadata"]
         if subresource == "status":
@@ -395,6 +416,9 @@ class Api:
                 raise self._invalid(info, old_meta["name"], [("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted")])
         self._out(info, new)
         self._prepare(info, new, old)
+        if manager:
+            new = self._managed(self._out(info, copy.deepcopy(old)), new, manager, subresource)
+            meta = new["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if without_volatile(new) == without_volatile(self._out(info, copy.deepcopy(old))):
             return self._out(info, copy.deepcopy(old))  # no-op write: no new resourceVersion, no event

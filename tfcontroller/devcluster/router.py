@@ -11,10 +11,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import discovery, errors
-from .api import Api
+from .api import APPLY_PATCH, Api
 from .errors import ApiError
 from .resources import Registry, ResourceInfo
 
@@ -91,7 +91,7 @@ class Router:
     def _handle(self, req: Request) -> Response | WatchResponse:
         url = urlsplit(req.target)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        parts = [p for p in url.path.split("/") if p]
+        parts = [unquote(p) for p in url.path.split("/") if p]
         if parts in (["healthz"], ["readyz"], ["livez"]) or (parts and parts[0] in ("healthz", "readyz", "livez")):
             return Response(200, b"ok", "text/plain; charset=utf-8")
         if parts == ["version"]:
@@ -263,11 +263,13 @@ class Router:
     def _verb_create(self, req: Request, query: dict[str, str], t: Target) -> Response:
         if t.info.namespaced and t.namespace is None:
             raise errors.method_not_allowed()
-        obj = self.api.create(t.info, t.namespace, self._body(req), _dry_run(query))
+        obj = self.api.create(t.info, t.namespace, self._body(req), _dry_run(query), _manager(req, query))
         return Response(201, obj)
 
     def _verb_update(self, req: Request, query: dict[str, str], t: Target) -> Response:
-        obj = self.api.update(t.info, t.namespace, t.name or "", self._body(req), t.subresource, _dry_run(query))
+        obj = self.api.update(
+            t.info, t.namespace, t.name or "", self._body(req), t.subresource, _dry_run(query), _manager(req, query)
+        )
         return Response(200, obj)
 
     def _verb_patch(self, req: Request, query: dict[str, str], t: Target) -> Response:
@@ -279,7 +281,7 @@ class Router:
             content_type,
             req.body,
             t.subresource,
-            query.get("fieldManager"),
+            _manager(req, query) if content_type != APPLY_PATCH else query.get("fieldManager"),
             _truthy(query.get("force")),
             _dry_run(query),
         )
@@ -307,6 +309,11 @@ class Router:
             _dry_run(query),
         )
         return Response(200, doc)
+
+
+def _manager(req: Request, query: dict[str, str]) -> str:
+    """fieldManager, or what the real server defaults it to: the User-Agent up to its first '/'."""
+    return query.get("fieldManager") or req.header("user-agent").split("/")[0][:128] or "unknown"
 
 
 def _dry_run(query: dict[str, str]) -> bool:
