@@ -1,0 +1,48 @@
+"""The parts of `metadata` the controllers read, parsed once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfcontroller.api.errors import SpecError
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    name: str
+    namespace: str
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    finalizers: list[str] = field(default_factory=list)
+    deletion_timestamp: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> ObjectMeta:
+        meta = obj.get("metadata") or {}
+        if not isinstance(meta, Mapping) or not meta.get("name"):
+            raise SpecError("metadata.name", "Required value")
+        return cls(
+            name=str(meta["name"]),
+            namespace=str(meta.get("namespace") or "default"),
+            uid=str(meta.get("uid") or ""),
+            generation=int(meta.get("generation") or 0),
+            resource_version=str(meta.get("resourceVersion") or ""),
+            labels=dict(meta.get("labels") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+            finalizers=list(meta.get("finalizers") or []),
+            deletion_timestamp=meta.get("deletionTimestamp"),
+        )
+
+    @property
+    def deleting(self) -> bool:
+        return self.deletion_timestamp is not None
+
+    @property
+    def key(self) -> str:
+        """`namespace/name`, the work-queue key."""
+        return f"{self.namespace}/{self.name}"

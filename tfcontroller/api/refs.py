@@ -1,0 +1,75 @@
+"""References shared by the kinds: the source, Secret/ConfigMap value sources, dependencies."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from tfcontroller.api.constants import GITREPOSITORY_KIND
+from tfcontroller.api.errors import SpecError
+from tfcontroller.api.fields import Fields
+
+VALUE_SOURCE_KINDS = ("Secret", "ConfigMap")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A namespaced reference; `namespace` is already defaulted to the referring object's."""
+
+    kind: str
+    name: str
+    namespace: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def parse_source_ref(f: Fields, own_namespace: str) -> ObjectRef:
+    ref = f.obj("sourceRef", required=True)
+    assert ref is not None
+    kind = ref.str("kind", default=GITREPOSITORY_KIND, enum=(GITREPOSITORY_KIND,))
+    return ObjectRef(kind or GITREPOSITORY_KIND, ref.req_str("name", non_empty=True),
+                     ref.name("namespace", required=False, label=True) or own_namespace)
+
+
+@dataclass(frozen=True)
+class ValuesFrom:
+    """All keys (or `keys`) of a Secret or ConfigMap in the object's namespace."""
+
+    kind: str
+    name: str
+    optional: bool = False
+    keys: tuple[str, ...] | None = None
+
+
+def parse_values_from(f: Fields, key: str, with_keys: bool = False) -> list[ValuesFrom]:
+    out = []
+    for item in f.objects(key):
+        keys = tuple(item.strings("keys")) if with_keys and item.has("keys") else None
+        if not with_keys and item.has("keys"):
+            raise SpecError(item.field("keys"), "not supported here")
+        out.append(ValuesFrom(item.req_str("kind", enum=VALUE_SOURCE_KINDS), item.req_str("name", non_empty=True),
+                              item.bool("optional"), keys))
+    return out
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """One key of a Secret or ConfigMap."""
+
+    kind: str
+    name: str
+    key: str
+    optional: bool = False
+
+
+def clean_path(f: Fields, key: str = "path") -> str:
+    """A directory inside the artifact: relative, normalised, never escaping the root ("." for the root)."""
+    raw = f.str(key, default="./") or "./"
+    if raw.startswith("/") or "\\" in raw:
+        raise SpecError(f.field(key), f"must be a relative path inside the artifact, not {raw!r}")
+    norm = posixpath.normpath(raw)
+    if norm == ".." or norm.startswith("../"):
+        raise SpecError(f.field(key), f"must not leave the artifact: {raw!r}")
+    return norm
