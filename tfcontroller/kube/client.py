@@ -150,6 +150,8 @@ class KubeClient:
             return False
         self.configuration.api_key = dict(fresh.api_key)
         self.configuration.api_key_prefix = dict(fresh.api_key_prefix)
+        # the loader's refresh hook re-installs the token it read, so it must be replaced as well
+        self.configuration.refresh_api_key_hook = fresh.refresh_api_key_hook
         return True
 
     def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> KubeClient:
