@@ -70,6 +70,7 @@ class DevCluster:
             ca_pem = certs.ca_pem
         self._server = ApiHTTPServer(("127.0.0.1", self._requested_port), self.router, context)
         self.router.server_address = f"127.0.0.1:{self.port}"
+        self.router.require_token = self.tls
         if self._kubeconfig is None:
             assert self._tmpdir is not None
             self._kubeconfig = self._tmpdir / "kubeconfig"
