@@ -68,7 +68,10 @@ def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
                     raise MaliciousArtifactError(member.name, f"symlink target {member.linkname!r} leaves the tree")
                 links.append((member.name, target))
             elif member.islnk():
-                source = root / safe_member_path(member.linkname)
+                try:
+                    source = root / safe_member_path(member.linkname)
+                except MaliciousArtifactError:
+                    raise MaliciousArtifactError(member.name, f"hardlink to {member.linkname!r}") from None
                 if not _inside(root, source) or not source.is_file():
                     raise MaliciousArtifactError(member.name, f"hardlink target {member.linkname!r} is not a "
                                                               "file extracted earlier")

@@ -79,7 +79,15 @@ _LOCK_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t
 
 
 def parse_json_lines(text: str) -> list[dict[str, Any]]:
-    """The `-json` stream of plan/apply/init: one object per line; other lines are ignored."""
+    """The `-json` stream of plan/apply/init (one object per line; other lines are ignored), or the single
+    pretty-printed document of `validate -json`."""
+    if text.lstrip().startswith("{"):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            pass  # several documents: a stream
+        else:
+            return [whole] if isinstance(whole, dict) else []
     messages: list[dict[str, Any]] = []
     for line in text.splitlines():
         line = line.strip()
@@ -170,7 +178,7 @@ def classify(
         if d.summary.startswith(_INVALID_VAR_PREFIXES):
             return InvalidVariablesError(d.one_line(), **extra)
     for d in errors:
-        if d.summary in _INIT_REQUIRED:
+        if d.summary.startswith(_INIT_REQUIRED):
             return InitRequiredError(d.one_line(), **extra)
     for d in errors:
         if d.summary.startswith(_PROVIDER_PREFIXES):

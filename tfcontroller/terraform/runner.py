@@ -155,8 +155,7 @@ class TerraformRunner:
         self.config = config
         self.secrets = tuple(secrets)
         self._cancelled = threading.Event()
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[str] | None = None
+        self.last_pid: int | None = None  # process (and process group) id of the latest command
 
     # commands -----------------------------------------------------------------------------------
 
@@ -251,6 +250,7 @@ class TerraformRunner:
             errors="replace",
             start_new_session=True,  # its own process group: signals reach provisioners and providers too
         )
+        self.last_pid = proc.pid
         stopped: str | None = None
         try:
             stdout, stderr, stopped = self._wait(proc, started + timeout)
