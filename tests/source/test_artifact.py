@@ -65,7 +65,9 @@ def test_archive_is_reproducible_and_normalised(git_file_remote, tmp_path):
     assert by_name["run.sh"].mode == 0o755 and by_name["infra/app/main.tf"].mode == 0o644
     assert by_name["link-to-docs"].issym() and by_name["link-to-docs"].linkname == "docs/readme.md"
     assert by_name["infra"].isdir()
-    assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 and m.uname == "" and m.gname == "" for m in members)
+    assert all(
+        m.mtime == 0 and m.uid == 0 and m.gid == 0 and m.uname == "" and m.gname == "" for m in members
+    )
 
 
 def test_content_change_changes_digest_and_same_content_does_not(git_file_remote, tmp_path):

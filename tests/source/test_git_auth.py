@@ -46,7 +46,9 @@ def test_http_basic_auth_fetches_and_stores_nothing_secret(git_file_remote, git_
     assert "git-user" not in stored and "127.0.0.1" not in (result.mirror_path / "config").read_text()
 
 
-def test_http_wrong_password_is_authentication_failed_without_leaking(git_file_remote, git_http_server, fetcher):
+def test_http_wrong_password_is_authentication_failed_without_leaking(
+    git_file_remote, git_http_server, fetcher
+):
     remote = git_file_remote()
     remote.commit({"a": "1"})
     url = git_http_server.url_for(remote).replace("http://", "http://git-user:inline-secret@")
@@ -76,7 +78,9 @@ def test_http_bearer_token_is_sent(git_file_remote, git_http_server, fetcher):
     assert git_http_server.token not in _mirror_text(fetcher)
 
     with pytest.raises(AuthenticationFailedError) as failure:
-        fetcher.resolve(git_http_server.url_for(remote), RefSpec(branch="main"), GitAuth(bearer_token="nope-token"))
+        fetcher.resolve(
+            git_http_server.url_for(remote), RefSpec(branch="main"), GitAuth(bearer_token="nope-token")
+        )
     assert "nope-token" not in str(failure.value)
 
 
@@ -110,7 +114,9 @@ def test_ssh_changed_host_key_is_refused(git_file_remote, git_ssh_server, fetche
         fetcher.resolve(url, RefSpec(branch="main"), unknown, timeout=20)
 
 
-def test_ssh_without_authorised_key_is_authentication_failed(git_file_remote, git_ssh_server, fetcher, tmp_path):
+def test_ssh_without_authorised_key_is_authentication_failed(
+    git_file_remote, git_ssh_server, fetcher, tmp_path
+):
     remote = git_file_remote()
     remote.commit({"a": "1"})
     stranger = GitAuth(known_hosts=git_ssh_server.known_hosts)

@@ -4,7 +4,9 @@ unknown refs, bad specs, an unreachable server, and no credential ever stored in
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,15 @@ def test_concurrent_fetches_of_one_url_are_safe(git_file_remote, fetcher):
         t.join(timeout=60)
     assert not errors
     assert results == heads
+
+
+def test_timeout_kills_git_and_reports_it(fetcher):
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/repo.git"
+        started = time.monotonic()
+        with pytest.raises(GitOperationFailedError) as failure:
+            fetcher.resolve(url, RefSpec(branch="main"), timeout=2)
+        assert "timed out" in str(failure.value)
+        assert time.monotonic() - started < 30

@@ -91,7 +91,9 @@ def build_archive(
     ]
     for path, mode, data in files:
         if mode == _SYMLINK:
-            entries.append((path, _tarinfo(path, tarfile.SYMTYPE, 0o777, linkname=data.decode("utf-8")), None))
+            entries.append(
+                (path, _tarinfo(path, tarfile.SYMTYPE, 0o777, linkname=data.decode("utf-8")), None)
+            )
         else:
             perm = 0o755 if mode == _EXECUTABLE else 0o644
             entries.append((path, _tarinfo(path, tarfile.REGTYPE, perm, size=len(data)), data))

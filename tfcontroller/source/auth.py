@@ -21,7 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 REDACTED = "***"
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*)(?P<password>:[^/@\s]*)?@")
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*)(?P<password>:[^/@\s]*)?@"
+)
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -60,7 +62,9 @@ class GitAuth:
         )
 
     def __repr__(self) -> str:
-        present = [k for k in ("username", "password", "bearer_token", "identity", "known_hosts") if getattr(self, k)]
+        present = [
+            k for k in ("username", "password", "bearer_token", "identity", "known_hosts") if getattr(self, k)
+        ]
         return f"GitAuth(keys={present})"
 
     def authorization_header(self) -> str | None:

@@ -104,12 +104,16 @@ class FetchResult:
     mirror_path: Path
 
 
-def classify_failure(operation: str, url: str, stderr: str, timed_out: bool, secrets: Sequence[str]) -> SourceError:
+def classify_failure(
+    operation: str, url: str, stderr: str, timed_out: bool, secrets: Sequence[str]
+) -> SourceError:
     """Map git's stderr to one error type, with a message free of credentials and command lines."""
     where = f"{operation} {redact_url(url)}"
     if timed_out:
         return GitOperationFailedError(f"{where}: timed out")
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Timeout: the command")]
+    lines = [
+        ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Timeout: the command")
+    ]
     important = [
         ln
         for ln in lines
@@ -118,7 +122,9 @@ def classify_failure(operation: str, url: str, stderr: str, timed_out: bool, sec
     detail = scrub("; ".join((important or lines)[-3:]) or "git failed", secrets)
     lowered = stderr.lower()
     if any(m in lowered for m in _HOST_KEY_MARKERS):
-        return HostKeyVerificationError(f"{where}: host key verification failed (unknown or changed host key)")
+        return HostKeyVerificationError(
+            f"{where}: host key verification failed (unknown or changed host key)"
+        )
     if any(m in lowered for m in _AUTH_MARKERS):
         return AuthenticationFailedError(f"{where}: authentication failed: {detail}")
     if any(m in lowered for m in _REF_MARKERS):
@@ -179,7 +185,9 @@ class GitFetcher:
             try:
                 if not (path / "HEAD").exists():
                     tmp = path.with_name(path.name + f".init-{os.getpid()}")
-                    self._run(["init", "--bare", "--quiet", str(tmp)], cwd=self.cache_dir, operation="init", url=url)
+                    self._run(
+                        ["init", "--bare", "--quiet", str(tmp)], cwd=self.cache_dir, operation="init", url=url
+                    )
                     self._run(["config", "gc.auto", "0"], cwd=tmp, operation="init", url=url)
                     os.replace(tmp, path)
                 yield path
@@ -195,7 +203,9 @@ class GitFetcher:
 
     # ------------------------------------------------------------ public API
 
-    def ls_remote(self, url: str, auth: GitAuth | None = None, timeout: float = DEFAULT_TIMEOUT) -> RemoteRefs:
+    def ls_remote(
+        self, url: str, auth: GitAuth | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> RemoteRefs:
         """The remote's refs, without touching any mirror."""
         self.stats.bump("ls_remotes")
         out = self._run(
@@ -252,7 +262,9 @@ class GitFetcher:
                  f"+{resolved.refname}:{local}"],
                 cwd=path, operation="fetch", url=url, auth=auth, timeout=timeout, remote=True,
             )  # fmt: skip
-            commit = self._run(["rev-parse", f"{local}^{{commit}}"], cwd=path, operation="fetch", url=url).strip()
+            commit = self._run(
+                ["rev-parse", f"{local}^{{commit}}"], cwd=path, operation="fetch", url=url
+            ).strip()
             # The ref may have moved since ls-remote: report what was actually fetched.
             return FetchResult(commit, format_revision(name, commit), resolved.refname, path)
 
@@ -274,12 +286,17 @@ class GitFetcher:
                 cwd=path, operation="fetch", url=url, auth=auth, timeout=timeout, remote=True,
             )  # fmt: skip
         except RefNotFoundError:
-            shallow = self._run(["rev-parse", "--is-shallow-repository"], cwd=path, operation="fetch", url=url)
+            shallow = self._run(
+                ["rev-parse", "--is-shallow-repository"], cwd=path, operation="fetch", url=url
+            )
             extra = ["--unshallow"] if shallow.strip() == "true" else []
             if ref_spec.branch:
                 refspecs = [f"+refs/heads/{ref_spec.branch}:{LOCAL_PREFIX}refs/heads/{ref_spec.branch}"]
             else:
-                refspecs = [f"+refs/heads/*:{LOCAL_PREFIX}refs/heads/*", f"+refs/tags/*:{LOCAL_PREFIX}refs/tags/*"]
+                refspecs = [
+                    f"+refs/heads/*:{LOCAL_PREFIX}refs/heads/*",
+                    f"+refs/tags/*:{LOCAL_PREFIX}refs/tags/*",
+                ]
             self.stats.bump("fetches")
             self._run(
                 [*common, *extra, url, *refspecs],

@@ -148,8 +148,10 @@ def _compile(op: str, version: _Partial | None) -> list[Predicate]:
     if op == "<=":
         return [lambda v: v <= lo] if full else [lambda v: v < hi]
     if op in ("~", "~>"):
-        upper = semver.Version(version.major + 1, 0, 0) if version.parts == 1 else semver.Version(
-            version.major, version.minor + 1, 0
+        upper = (
+            semver.Version(version.major + 1, 0, 0)
+            if version.parts == 1
+            else semver.Version(version.major, version.minor + 1, 0)
         )
         return [lambda v: v >= lo, lambda v: v < upper]
     # caret: the leftmost non-zero part given may not change
@@ -242,14 +244,20 @@ def resolve_ref(refs: Mapping[str, str], spec: RefSpec, head_target: str | None 
         return ResolvedRef(refname, commit, format_revision(spec.branch, commit))
     if kind == "name":
         assert spec.name is not None
-        candidates = [spec.name] if spec.name.startswith("refs/") or spec.name == "HEAD" else [
-            f"refs/heads/{spec.name}",
-            f"refs/tags/{spec.name}",
-            spec.name,
-        ]
+        candidates = (
+            [spec.name]
+            if spec.name.startswith("refs/") or spec.name == "HEAD"
+            else [
+                f"refs/heads/{spec.name}",
+                f"refs/tags/{spec.name}",
+                spec.name,
+            ]
+        )
         for refname in candidates:
             if refname in refs and not refname.endswith(PEELED):
-                return ResolvedRef(refname, _peeled(refs, refname), format_revision(spec.name, _peeled(refs, refname)))
+                return ResolvedRef(
+                    refname, _peeled(refs, refname), format_revision(spec.name, _peeled(refs, refname))
+                )
         raise RefNotFoundError(f"ref name {spec.name!r} not found on the remote")
     if kind == "semver":
         assert spec.semver is not None

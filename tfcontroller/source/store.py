@@ -279,7 +279,9 @@ def fetch_artifact(url: str, dest: Path | str, digest: str | None = None, timeou
         if digest is not None:
             actual = file_sha256(tmp_name)
             if actual != _hex_of(digest):
-                raise ArtifactDigestMismatchError(f"artifact {url} has digest sha256:{actual}, expected {digest}")
+                raise ArtifactDigestMismatchError(
+                    f"artifact {url} has digest sha256:{actual}, expected {digest}"
+                )
         os.replace(tmp_name, dest)
         return dest
     finally:
