@@ -59,12 +59,20 @@ def ignore_status_only_changes(old: Obj, new: Obj) -> bool:
 
 @dataclass
 class Watch:
-    """A secondary resource whose changes enqueue the keys `map_fn` returns."""
+    """A secondary resource whose changes enqueue keys of the controller's primary objects: those
+    `map_fn(obj)` returns, or — with `index` — those whose index entry contains `value_fn(obj)`
+    (e.g. index "sourceRef", GitRepository X → every Terraform whose sourceRef is X)."""
 
     resource: Resource
-    map_fn: Mapper
+    map_fn: Mapper | None = None
+    index: str | None = None
+    value_fn: Callable[[Obj], str] = object_key
     namespace: Any = _DEFAULT  # default: the manager's namespace
     label_selector: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.map_fn is None) == (self.index is None):
+            raise ValueError("a Watch needs exactly one of map_fn or index")
 
 
 @dataclass
@@ -141,14 +149,6 @@ class Manager:
     def queue(self, controller_name: str) -> WorkQueue:
         return self._queues[controller_name]
 
-    def index_mapper(self, controller_name: str, index: str, value_fn: Callable[[Obj], str] = object_key) -> Mapper:
-        """A Watch mapping: the keys of the controller's primary objects indexed under value_fn(obj)."""
-
-        def mapper(obj: Obj) -> list[str]:
-            return self._primary[controller_name].keys_by_index(index, value_fn(obj))
-
-        return mapper
-
     def add_controller(self, ctrl: Controller) -> None:
         if any(c.name == ctrl.name for c in self._controllers):
             raise ValueError(f"controller {ctrl.name!r} added twice")
@@ -175,7 +175,20 @@ class Manager:
         )
         for w in ctrl.watches:
             inf = self.informer(w.resource, w.namespace, w.label_selector)
-            inf.add_handler(*self._mapped_handlers(q, w.map_fn, ctrl.name))
+            mapper = w.map_fn
+            if w.index is not None:
+                if w.index not in ctrl.indexes:
+                    raise ValueError(f"watch of {w.resource} uses index {w.index!r} the controller does not define")
+                mapper = self._index_mapper(primary, w.index, w.value_fn)
+            assert mapper is not None
+            inf.add_handler(*self._mapped_handlers(q, mapper, ctrl.name))
+
+    @staticmethod
+    def _index_mapper(primary: Informer, index: str, value_fn: Callable[[Obj], str]) -> Mapper:
+        def mapper(obj: Obj) -> list[str]:
+            return primary.keys_by_index(index, value_fn(obj))
+
+        return mapper
 
     @staticmethod
     def _mapped_handlers(q: WorkQueue, map_fn: Mapper, name: str) -> tuple[Any, Any, Any]:
