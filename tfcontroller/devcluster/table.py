@@ -287,13 +287,25 @@ def _row_object(obj: Obj, include_object: str) -> Obj | None:
 
 def to_table(
     info: ResourceInfo,
-    objects: Iterable[Obj],
+    objects: Iterable[Obj] | Obj,
     include_object: str = "Metadata",
     resource_version: str = "",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A meta.k8s.io/v1 Table of `objects` (include_object: "None", "Metadata" or "Object")."""
+    """A meta.k8s.io/v1 Table (include_object: "None", "Metadata" or "Object").
+
+    `objects` may be a list of objects, a List document (its items, resourceVersion and continue
+    token are used) or one object (a GET or a watch event).
+    """
     now = now or datetime.now(UTC)
+    list_meta: dict[str, Any] = {}
+    if isinstance(objects, dict):
+        if isinstance(objects.get("items"), list):
+            list_meta = objects.get("metadata") or {}
+            objects = objects["items"]
+        else:
+            objects = [objects]
+    resource_version = resource_version or list_meta.get("resourceVersion", "")
     cols = columns(info)
     rows: list[dict[str, Any]] = []
     for obj in objects:
@@ -303,6 +315,8 @@ def to_table(
             row["object"] = embedded
         rows.append(row)
     metadata: dict[str, Any] = {"resourceVersion": resource_version} if resource_version else {}
+    if list_meta.get("continue"):
+        metadata["continue"] = list_meta["continue"]
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

@@ -92,6 +92,14 @@ def test_builtin_table_has_name_first_age_last_and_partial_metadata() -> None:
     assert row["object"]["kind"] == "PartialObjectMetadata"
     assert to_table(info, [obj], include_object="None", now=NOW)["rows"][0].keys() == {"cells"}
     assert to_table(info, [obj], include_object="Object", now=NOW)["rows"][0]["object"] is obj
+    listed = to_table(
+        info,
+        {"kind": "ConfigMapList", "metadata": {"resourceVersion": "9", "continue": "c"}, "items": [obj]},
+        now=NOW,
+    )
+    assert listed["metadata"] == {"resourceVersion": "9", "continue": "c"}
+    assert [r["cells"][0] for r in listed["rows"]] == ["cm"]
+    assert [r["cells"][0] for r in to_table(info, obj, now=NOW)["rows"]] == ["cm"]  # a single object
 
 
 def test_crd_printer_columns() -> None:
