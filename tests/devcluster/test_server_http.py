@@ -48,6 +48,17 @@ def test_errors_are_status_objects(dev_cluster: DevCluster, http: requests.Sessi
     assert r.status_code == 415
 
 
+def test_protobuf_create_from_kubectl_is_accepted(dev_cluster: DevCluster, http: requests.Session) -> None:
+    # captured from `kubectl create configmap imp --from-literal=a=b` (kubectl 1.32)
+    body = (b'k8s\x00\n\x0f\n\x02v1\x12\tConfigMap\x12\x1d\n\x13\n\x03imp\x12\x00\x1a\x00"\x00*\x002\x008\x00B\x00'
+            b'\x12\x06\n\x01a\x12\x01b\x1a\x00"\x00')
+    r = http.post(dev_cluster.url + "/api/v1/namespaces/default/configmaps", data=body, timeout=5,
+                  headers={"Content-Type": "application/vnd.kubernetes.protobuf",
+                           "Accept": "application/vnd.kubernetes.protobuf,application/json"})
+    assert r.status_code == 201 and r.headers["Content-Type"] == "application/json"
+    assert r.json()["data"] == {"a": "b"} and r.json()["metadata"]["namespace"] == "default"
+
+
 def test_dry_run_does_not_store(dev_cluster: DevCluster, http: requests.Session) -> None:
     url = dev_cluster.url + "/api/v1/namespaces/default/configmaps"
     r = http.post(url + "?dryRun=All", json={"metadata": {"name": "dry"}}, timeout=5)

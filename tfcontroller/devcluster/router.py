@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, errors
+from . import discovery, errors, protobuf
 from .api import APPLY_PATCH, Api
 from .errors import ApiError
 from .resources import Registry, ResourceInfo
@@ -103,7 +103,11 @@ class Router:
         if auth != f"Bearer {self.token}" and (auth or self.require_token):
             raise errors.unauthorized()
         if "protobuf" in req.header("content-type") and req.body:
-            raise errors.unsupported_media_type(req.header("content-type"))
+            try:  # kubectl's imperative `create` sends protobuf and never retries with JSON
+                body = json.dumps(protobuf.decode(req.body)).encode()
+            except protobuf.ProtobufError:
+                raise errors.unsupported_media_type(req.header("content-type")) from None
+            req = Request(req.method, req.target, {**req.headers, "content-type": JSON_TYPE}, body)
         if not parts:
             return Response(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/openapi/v2", "/openapi/v3", "/version"]})
         if parts[0] == "openapi":

@@ -1,0 +1,181 @@
+"""Just enough of the Kubernetes protobuf wire format to accept what `kubectl create configmap|secret|
+namespace|serviceaccount` send (kubectl's typed clients POST protobuf and do not fall back on 415).
+
+A body is the magic `k8s\\0` followed by a `runtime.Unknown` {typeMeta, raw}; `raw` is the object's
+protobuf message. Field numbers come from the `generated.proto` files of k8s.io/api and
+apimachinery; only the fields those commands can set are mapped. Other kinds answer 415.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from typing import Any
+
+MAGIC = b"k8s\x00"
+
+
+class ProtobufError(ValueError):
+    pass
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ProtobufError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value) pairs: ints for varints, bytes for length-delimited fields."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            yield number, value
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > len(buf):
+                raise ProtobufError("truncated field")
+            yield number, buf[pos : pos + length]
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise ProtobufError(f"unsupported wire type {wire}")
+
+
+def _str(value: int | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _map_entry(value: int | bytes) -> tuple[str, bytes]:
+    key, val = "", b""
+    for number, item in _fields(value if isinstance(value, bytes) else b""):
+        if number == 1:
+            key = _str(item)
+        elif number == 2 and isinstance(item, bytes):
+            val = item
+    return key, val
+
+
+def _owner_reference(buf: bytes) -> dict[str, Any]:
+    names = {1: "kind", 3: "name", 4: "uid", 5: "apiVersion"}
+    flags = {6: "controller", 7: "blockOwnerDeletion"}
+    ref: dict[str, Any] = {}
+    for number, value in _fields(buf):
+        if number in names:
+            ref[names[number]] = _str(value)
+        elif number in flags:
+            ref[flags[number]] = bool(value)
+    return ref
+
+
+def _object_meta(buf: bytes) -> dict[str, Any]:
+    strings = {1: "name", 2: "generateName", 3: "namespace", 6: "resourceVersion"}
+    meta: dict[str, Any] = {}
+    for number, value in _fields(buf):
+        if number in strings and _str(value):
+            meta[strings[number]] = _str(value)
+        elif number in (11, 12):
+            key, val = _map_entry(value)
+            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = val.decode()
+        elif number == 13 and isinstance(value, bytes):
+            meta.setdefault("ownerReferences", []).append(_owner_reference(value))
+        elif number == 14:
+            meta.setdefault("finalizers", []).append(_str(value))
+    return meta
+
+
+def _config_map(buf: bytes, obj: dict[str, Any]) -> None:
+    for number, value in _fields(buf):
+        if number == 2:
+            key, val = _map_entry(value)
+            obj.setdefault("data", {})[key] = val.decode()
+        elif number == 3:
+            key, val = _map_entry(value)
+            obj.setdefault("binaryData", {})[key] = base64.b64encode(val).decode()
+        elif number == 4:
+            obj["immutable"] = bool(value)
+
+
+def _secret(buf: bytes, obj: dict[str, Any]) -> None:
+    for number, value in _fields(buf):
+        if number == 2:
+            key, val = _map_entry(value)
+            obj.setdefault("data", {})[key] = base64.b64encode(val).decode()
+        elif number == 3 and _str(value):
+            obj["type"] = _str(value)
+        elif number == 4:
+            key, val = _map_entry(value)
+            obj.setdefault("stringData", {})[key] = val.decode()
+        elif number == 5:
+            obj["immutable"] = bool(value)
+
+
+def _namespace(buf: bytes, obj: dict[str, Any]) -> None:
+    for number, value in _fields(buf):
+        if number == 2 and isinstance(value, bytes):
+            finalizers = [_str(v) for n, v in _fields(value) if n == 1]
+            if finalizers:
+                obj["spec"] = {"finalizers": finalizers}
+
+
+def _service_account(buf: bytes, obj: dict[str, Any]) -> None:
+    for number, value in _fields(buf):
+        if number == 4:
+            obj["automountServiceAccountToken"] = bool(value)
+        elif number in (2, 3) and isinstance(value, bytes):
+            # secrets are ObjectReferences (name is field 3), imagePullSecrets LocalObjectReferences (field 1)
+            name_field = 3 if number == 2 else 1
+            names = [_str(v) for n, v in _fields(value) if n == name_field]
+            ref = {"name": names[-1]} if names else {}
+            obj.setdefault("secrets" if number == 2 else "imagePullSecrets", []).append(ref)
+
+
+_KINDS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
+    ("v1", "ConfigMap"): _config_map,
+    ("v1", "Secret"): _secret,
+    ("v1", "Namespace"): _namespace,
+    ("v1", "ServiceAccount"): _service_account,
+}
+
+
+def is_protobuf(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "application/vnd.kubernetes.protobuf"
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """The JSON form of a protobuf-encoded object; ProtobufError for kinds not mapped here."""
+    if not body.startswith(MAGIC):
+        raise ProtobufError("missing the k8s protobuf magic prefix")
+    api_version = kind = ""
+    raw = b""
+    for number, value in _fields(body[len(MAGIC) :]):
+        if number == 1 and isinstance(value, bytes):
+            for n, v in _fields(value):
+                if n == 1:
+                    api_version = _str(v)
+                elif n == 2:
+                    kind = _str(v)
+        elif number == 2 and isinstance(value, bytes):
+            raw = value
+    decoder = _KINDS.get((api_version, kind))
+    if decoder is None:
+        raise ProtobufError(f"protobuf bodies of {api_version}/{kind} are not supported; send JSON")
+    obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": {}}
+    for number, value in _fields(raw):
+        if number == 1 and isinstance(value, bytes):
+            obj["metadata"] = _object_meta(value)
+    decoder(raw, obj)
+    return obj
