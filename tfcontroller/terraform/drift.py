@@ -12,6 +12,7 @@ its own.
 Attribute paths: object keys that are identifiers use dots (`tags.env`, `versioning[0].enabled`), other
 keys are quoted (`tags["team name"]`), list elements use `[index]`. Lists of different lengths are
 reported as one change of the whole list, because element-wise diffs of a shifted list are noise.
+Null and an empty map or list are treated as equal (providers normalise one into the other).
 
 Sensitive values: `before_sensitive` / `after_sensitive` mirror the value with `true` where the value is
 sensitive (possibly a whole attribute or the whole object). A change under a sensitive mark is
@@ -168,6 +169,8 @@ def _diff(path: str, before: Any, after: Any, bs: Any, as_: Any, au: Any, out: l
     if au is True:
         out.append(AttributeChange(path, _redact_all(before, bs), UNKNOWN))
         return
+    if _is_empty(before) and _is_empty(after):
+        return
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         for key in sorted(set(before) | set(after), key=str):
             _diff(
@@ -199,6 +202,12 @@ def _join_key(path: str, key: str) -> str:
 
 def _is_list(v: Any) -> bool:
     return isinstance(v, Sequence) and not isinstance(v, str | bytes)
+
+
+def _is_empty(v: Any) -> bool:
+    """Null and an empty map/list mean the same to providers (the aws provider refreshes `tags` from
+    null to {}); reporting that as drift would be noise."""
+    return v is None or (isinstance(v, Mapping | list | tuple) and len(v) == 0)
 
 
 def _child(mask: Any, key: Any) -> Any:

@@ -145,3 +145,27 @@ def test_event_message_has_paths_but_no_values() -> None:
     msg = analyze(_doc()).event_message()
     assert "aws_s3_bucket.b (update: tags.env" in msg and "aws_sqs_queue.q (delete)" in msg
     assert "prod" not in msg and "dev" not in msg
+
+
+def test_real_aws_sqs_drift_entry_null_vs_empty_tags_is_not_a_change() -> None:
+    # Trimmed from a real `terraform show -json` (aws provider 5.100, queue edited with boto3).
+    before = {"name": "drift-probe", "tags": None, "tags_all": {}, "timeouts": None,
+              "visibility_timeout_seconds": 30, "delay_seconds": 0}
+    after = {**before, "tags": {}, "visibility_timeout_seconds": 99}
+    doc = {"format_version": "1.2", "resource_drift": [{
+        "address": "aws_sqs_queue.q", "mode": "managed", "type": "aws_sqs_queue", "name": "q",
+        "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {},
+                   "before_sensitive": {"tags_all": {}}, "after_sensitive": {"tags": {}, "tags_all": {}}}}],
+        "resource_changes": [{"address": "aws_sqs_queue.q", "mode": "managed",
+                              "change": {"actions": ["update"], "before": after, "after": before}}]}
+    (queue,) = analyze(doc).resources
+    assert [(c.path, c.before, c.after) for c in queue.changed_attributes] == [
+        ("visibility_timeout_seconds", 30, 99)]
+
+
+def test_false_entries_in_sensitivity_masks_are_not_sensitive() -> None:
+    changes = diff_attributes({"grant": [{"permissions": ["READ"]}]}, {"grant": [{"permissions": ["WRITE"]}]},
+                              before_sensitive={"grant": [{"permissions": [False]}]},
+                              after_sensitive={"grant": [{"permissions": [False]}]})
+    assert [(c.path, c.before, c.after, c.sensitive) for c in changes] == [
+        ("grant[0].permissions[0]", "READ", "WRITE", False)]
