@@ -25,6 +25,7 @@ from tfcontroller.terraform.errors import (
     StalePlanError,
     StateLockedError,
     TimeoutExpiredError,
+    TransientError,
 )
 from tfcontroller.terraform.inspect import inspect_module, missing_required_variables
 from tfcontroller.terraform.plan import human_readable, make_plan_id, plan_digest, summarize
@@ -266,3 +267,30 @@ def test_variables_file_is_private_and_cleanup(make_artifact, workspaces, tf_con
     assert kept.cleanup(success=False) is False
     assert kept.root.exists() and not kept.tfvars_path.exists()  # kept for debugging, minus the variables
     assert kept.cleanup(success=True) and not kept.root.exists()
+
+
+def test_secrets_scrubbed_from_real_errors(make_artifact, workspaces) -> None:
+    module = ('resource "terraform_data" "fail" {\n  provisioner "local-exec" {\n'
+              '    command = "echo token=hunter22; exit 3"\n  }\n}\n')
+    ws = workspaces(make_artifact({"mod/main.tf": module}))  # the fixture declares "hunter22" secret
+    runner = ready(ws)
+    runner.plan(ws.plan_path)
+    with pytest.raises(TransientError) as err:
+        runner.apply(ws.plan_path)
+    assert "exit status 3" in err.value.message  # the real failure is reported...
+    text = err.value.message + err.value.stderr + "".join(d.detail for d in err.value.diagnostics)
+    assert "hunter22" not in text  # ...without the secret
+
+
+@pytest.mark.skipif(TerraformConfig.from_env().plugin_mirror_dir is None, reason="no provider mirror")
+def test_providers_from_mirror_through_cache_are_links(make_artifact, workspaces, tf_config,
+                                                       tmp_path: Path) -> None:
+    module = 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n'
+    config = replace(tf_config, plugin_cache_dir=tmp_path / "plugin-cache")
+    ws = workspaces(make_artifact({"mod/main.tf": module}), config=config)
+    ready(ws)  # offline: the CLI config lists only the mirror
+    installed = list((ws.data_dir / "providers/registry.terraform.io/hashicorp/aws").glob("*/*"))
+    assert installed and all(p.is_symlink() for p in installed)
+    cached = list((tmp_path / "plugin-cache/registry.terraform.io/hashicorp/aws").glob("*/*"))
+    assert cached and all(p.is_symlink() for p in cached)  # the cache links to the mirror, no copy
+    assert all(Path(os.path.realpath(p)).is_relative_to(config.plugin_mirror_dir.resolve()) for p in installed)
