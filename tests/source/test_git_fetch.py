@@ -152,3 +152,20 @@ def test_timeout_kills_git_and_reports_it(fetcher):
             fetcher.resolve(url, RefSpec(branch="main"), timeout=2)
         assert "timed out" in str(failure.value)
         assert time.monotonic() - started < 30
+
+
+def test_commit_fetch_falls_back_to_history_when_server_refuses_unadvertised_ids(
+    git_file_remote, fetcher, monkeypatch
+):
+    remote = git_file_remote()
+    old = remote.commit({"a": "1"})
+    remote.commit({"a": "2"})
+    fetcher.fetch(remote.url, RefSpec(branch="main"))  # the mirror is now shallow (depth 1)
+    assert not fetcher.has_commit(remote.url, old)
+    # Protocol v0 servers refuse wants of commits they did not advertise ("not our ref").
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'protocol.version'='0'")
+    before = fetcher.stats.fetches
+    result = fetcher.fetch(remote.url, RefSpec(commit=old, branch="main"))
+    assert (result.commit, result.revision) == (old, f"main@sha1:{old}")
+    assert fetcher.stats.fetches == before + 2  # by id (refused), then the branch's full history
+    assert fetcher.has_commit(remote.url, old)
