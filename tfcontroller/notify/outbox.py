@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from tfcontroller.notify.errors import DeliveryError
-from tfcontroller.terraform.drift import DriftReport
+from tfcontroller.notify.model import DriftReportLike
 
 Kind = Literal["drift", "resolved"]
 
@@ -73,7 +73,7 @@ def backoff(attempts: int, base: timedelta = BACKOFF_BASE, cap: timedelta = BACK
     return min(cap, base * (2 ** min(attempts - 1, 30)))
 
 
-def decide(drift_status: Mapping[str, Any], report: DriftReport | None, now: datetime) -> Decision:
+def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now: datetime) -> Decision:
     """What to send given `status.drift` and the latest check.
 
     `report` is the result of a drift check that just ran (an empty report = no drift); None means no
@@ -143,7 +143,7 @@ def record_failed(
 
 def deliver(
     drift_status: Mapping[str, Any],
-    report: DriftReport | None,
+    report: DriftReportLike | None,
     now: datetime,
     send: Callable[[Notification], object],
 ) -> Decision:

@@ -1,7 +1,7 @@
 """The drift e-mails: a report per new drift, and a "resolved" message when the drift is gone.
 
 Each is a multipart/alternative message (plain text first, HTML second, the same content) built only
-from a DriftReport, whose sensitive values are already replaced by `(sensitive)`; every value that
+from a DriftReportLike, whose sensitive values are already replaced by `(sensitive)`; every value that
 reaches the HTML part is escaped. Headers make the mail behave well in clients and filters:
 a unique Message-ID, Date, a List-Id per Terraform object (so users can filter or mute one object),
 and Auto-Submitted (so vacation responders stay quiet).
@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from tfcontroller.terraform.drift import SENSITIVE, DriftedResource, DriftReport, resource_count
+from tfcontroller.notify.model import SENSITIVE, DriftedResourceLike, DriftReportLike, resource_count, summary
 
 MSGID_DOMAIN = "tfcontroller.local"
 FINGERPRINT_HEADER = "X-Tfcontroller-Drift-Fingerprint"
@@ -50,7 +50,7 @@ def list_id(namespace: str, name: str) -> str:
     return f"Drift reports for {namespace}/{name} <{name}.{namespace}.drift.tfcontroller.io>"
 
 
-def drift_subject(target: DriftTarget, report: DriftReport) -> str:
+def drift_subject(target: DriftTarget, report: DriftReportLike) -> str:
     return (
         f"[drift] {target.namespace}/{target.name}: "
         f"{resource_count(len(report.resources))} changed outside Terraform"
@@ -62,7 +62,7 @@ def resolved_subject(namespace: str, name: str, count: int) -> str:
 
 
 def build_drift_email(
-    report: DriftReport,
+    report: DriftReportLike,
     target: DriftTarget,
     *,
     to: Sequence[str],
@@ -73,9 +73,9 @@ def build_drift_email(
     msg = _headers(target.namespace, target.name, to, from_addr, now, "drift", report.fingerprint)
     msg["Subject"] = drift_subject(target, report)
     lines = _remediation_lines(target)
-    text = [f"{report.summary_message(max=len(report.resources))}.", ""]
+    text = [f"{summary(report)}.", ""]
     text += [line for line, _ in lines] + [""]
-    parts_html = [f"<p>{_e(report.summary_message(max=len(report.resources)))}.</p>"]
+    parts_html = [f"<p>{_e(summary(report))}.</p>"]
     parts_html.append("<p>" + "<br>\n".join(h for _, h in lines) + "</p>")
     for res in report.resources:
         text += _resource_text(res) + [""]
@@ -166,7 +166,7 @@ def _remediation_lines(target: DriftTarget) -> list[tuple[str, str]]:
     return out
 
 
-def _change_phrase(res: DriftedResource) -> str:
+def _change_phrase(res: DriftedResourceLike) -> str:
     outside = "deleted outside Terraform" if res.action == "delete" else f"{res.action} outside Terraform"
     if not res.remediation:
         return outside
@@ -175,14 +175,14 @@ def _change_phrase(res: DriftedResource) -> str:
     return f"{outside}; the remediation plan will {res.remediation.replace('-', ' then ')} it"
 
 
-def _resource_text(res: DriftedResource) -> list[str]:
+def _resource_text(res: DriftedResourceLike) -> list[str]:
     lines = [f"{res.address}: {_change_phrase(res)}"]
     for c in res.changed_attributes:
         lines.append(f"  {c.path}: {format_value(c.before)} -> {format_value(c.after)}")
     return lines
 
 
-def _resource_html(res: DriftedResource) -> str:
+def _resource_html(res: DriftedResourceLike) -> str:
     head = f"<h3><code>{_e(res.address)}</code></h3><p>{_e(_change_phrase(res))}</p>"
     if not res.changed_attributes:
         return head
