@@ -291,7 +291,8 @@ class TerraformRunner:
             if kill_at is not None and now >= kill_at:
                 _kill_group(proc.pid, signal.SIGKILL)
                 kill_at = None
-            slice_end = min(x for x in (deadline, kill_at, now + _POLL_SECONDS) if x is not None)
+            pending = deadline if stopped is None else None  # once stopped, only the grace period counts
+            slice_end = min(x for x in (pending, kill_at, now + _POLL_SECONDS) if x is not None)
             try:
                 out, err = proc.communicate(timeout=max(0.01, slice_end - now))
                 return out or "", err or "", stopped
