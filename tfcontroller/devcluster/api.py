@@ -394,7 +394,7 @@ class Api:
                 new["status"] = status
         elif subresource:
             raise errors.path_not_found(subresource)
-        elif info.has_status and not _is_crd(info):
+        elif info.has_status:
             if "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
             else:

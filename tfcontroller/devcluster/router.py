@@ -7,6 +7,7 @@ watch events); the socket side (httpserver.py) only encodes them. One `_verb_*` 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from .api import APPLY_PATCH, Api
 from .errors import ApiError
 from .resources import Registry, ResourceInfo
 
+log = logging.getLogger(__name__)
 JSON_TYPE = "application/json"
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -88,6 +90,9 @@ class Router:
             return self._handle(req)
         except ApiError as exc:
             return Response(exc.code, exc.status())
+        except Exception as exc:  # a server bug: answer like kube-apiserver does, keep the connection usable
+            log.exception("internal error serving %s %s", req.method, req.target)
+            return Response(500, ApiError(500, "InternalError", f"an error on the server: {exc}").status())
 
     def _handle(self, req: Request) -> Response | WatchResponse:
         url = urlsplit(req.target)
@@ -238,13 +243,13 @@ class Router:
             t.namespace,
             query.get("labelSelector"),
             query.get("fieldSelector"),
-            int(query.get("limit") or 0),
+            _int_param(query, "limit"),
             query.get("continue") or None,
         )
         return self._rendered(req, t.info, doc)
 
     def _verb_watch(self, req: Request, query: dict[str, str], t: Target) -> WatchResponse:
-        timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
+        timeout = float(_int_param(query, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
         bookmarks = self.bookmark_interval if _truthy(query.get("allowWatchBookmarks")) else None
         events = self.api.watch(
             t.info,
@@ -322,6 +327,13 @@ class Router:
 def _manager(req: Request, query: dict[str, str]) -> str:
     """fieldManager, or what the real server defaults it to: the User-Agent up to its first '/'."""
     return query.get("fieldManager") or req.header("user-agent").split("/")[0][:128] or "unknown"
+
+
+def _int_param(query: dict[str, str], name: str) -> int:
+    try:
+        return int(query.get(name) or 0)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {name}: {query[name]!r}") from None
 
 
 def _dry_run(query: dict[str, str]) -> bool:
