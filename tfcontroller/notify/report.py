@@ -136,7 +136,9 @@ def _headers(
     msg["From"] = from_addr
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(idstring=f"{kind}.{name}.{namespace}", domain=MSGID_DOMAIN)
+    # No idstring: a longer id gets folded onto a continuation line, which some MTAs mangle; the object
+    # is named by List-Id instead.
+    msg["Message-ID"] = make_msgid(domain=MSGID_DOMAIN)
     msg["List-Id"] = list_id(namespace, name)
     msg["Auto-Submitted"] = "auto-generated"
     msg[KIND_HEADER] = kind

@@ -4,6 +4,7 @@ HTML escaping, manual vs auto remediation text, value formatting."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 from tests.notify.sample_plan import SECRETS, drift_plan
 from tfcontroller.notify.report import (
@@ -40,13 +41,23 @@ def test_headers_and_structure() -> None:
     assert msg["List-Id"] == "Drift reports for ns/obj <obj.ns.drift.tfcontroller.io>"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["X-Tfcontroller-Drift-Fingerprint"] == report.fingerprint
-    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith(".drift.obj.ns@tfcontroller.local>")
+    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@tfcontroller.local>")
     other = build_drift_email(report, DriftTarget("ns", "obj"), to=["a@b.c"], from_addr="f@b.c", now=NOW)
     assert other["Message-ID"] != msg["Message-ID"]
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     raw = msg.as_string()
     for secret in SECRETS:
         assert secret not in raw
+
+
+def test_message_id_is_never_folded() -> None:
+    report = analyze(drift_plan())
+    for _ in range(200):
+        msg = build_drift_email(report, DriftTarget("a-long-namespace-name", "a-long-object-name"), to=["a@b.c"],
+                                from_addr="f@b.c")
+        parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
+        assert parsed["Message-ID"] == msg["Message-ID"]
+        assert f"Message-ID: {msg['Message-ID']}" in msg.as_string()
 
 
 def test_manual_mode_names_plan_and_command_auto_mode_says_automatic() -> None:
