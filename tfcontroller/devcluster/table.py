@@ -250,6 +250,9 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
 }
 
 
+_WITHOUT_AGE = {("apiextensions.k8s.io", "CustomResourceDefinition")}  # shows "Created At" instead
+
+
 def _crd_column(col: dict[str, Any]) -> Column:
     col_type = col.get("type", "string")
     path = col.get("jsonPath", "")
@@ -270,7 +273,10 @@ def columns(info: ResourceInfo) -> list[Column]:
         if info.printer_columns:
             return [_NAME, *(_crd_column(c) for c in info.printer_columns)]
         return [_NAME, _AGE]
-    return [_NAME, *_BUILTIN_COLUMNS.get((info.group, info.kind), []), _AGE]
+    known = _BUILTIN_COLUMNS.get((info.group, info.kind), [])
+    if (info.group, info.kind) in _WITHOUT_AGE:
+        return [_NAME, *known]
+    return [_NAME, *known, _AGE]
 
 
 def _row_object(obj: Obj, include_object: str) -> Obj | None:

@@ -131,6 +131,21 @@ def test_crd_without_columns_gets_name_and_age() -> None:
     assert [c["name"] for c in to_table(info, [], now=NOW)["columnDefinitions"]] == ["Name", "Age"]
 
 
+def test_crd_list_shows_created_at_instead_of_age() -> None:
+    info = ResourceInfo(
+        group="apiextensions.k8s.io",
+        version="v1",
+        kind="CustomResourceDefinition",
+        plural="customresourcedefinitions",
+        singular="customresourcedefinition",
+        namespaced=False,
+    )
+    obj = {"metadata": {"name": "ks.g.io", "creationTimestamp": "2025-01-10T11:55:00Z"}}
+    table = to_table(info, [obj], now=NOW)
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Created At"]
+    assert table["rows"][0]["cells"] == ["ks.g.io", "2025-01-10T11:55:00Z"]
+
+
 def test_wants_table() -> None:
     assert wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
     assert not wants_table("application/json")
