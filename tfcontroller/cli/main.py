@@ -14,6 +14,13 @@ import sys
 # Each module registers its own sub-commands; the list is the only thing to edit when adding one.
 COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.devcluster_cmd",
+    "tfcontroller.cli.run_cmd",
+    "tfcontroller.cli.ops_get",
+    "tfcontroller.cli.ops_approve",
+    "tfcontroller.cli.ops_control",
+    "tfcontroller.cli.ops_outputs",
+    "tfcontroller.cli.ops_drift",
+    "tfcontroller.cli.ops_events",
 ]
 
 

@@ -1,0 +1,115 @@
+"""Fixtures for the operator CLI tests: a dev cluster with the project's CRDs, objects in realistic states,
+and a helper that runs `tfcontroller ...` in-process and returns exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tfcontroller.cli.main import main
+from tfcontroller.devcluster import DevCluster
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import CRDS, GITREPOSITORIES, TERRAFORMS
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN_ID = "plan-main-0123456789-abcdef01"
+OTHER_PLAN_ID = "plan-main-0123456789-99999999"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+Run = Callable[..., Result]
+
+
+def _stamp(seconds_ago: int = 0) -> str:
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ready(status: str, reason: str, message: str) -> dict[str, Any]:
+    return {"type": "Ready", "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": _stamp()}
+
+
+@pytest.fixture
+def kube(dev_cluster: DevCluster) -> Iterator[KubeClient]:
+    client = KubeClient.load(dev_cluster.kubeconfig)
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                client.create(CRDS, doc)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def cli(dev_cluster: DevCluster, kube: KubeClient, capsys: pytest.CaptureFixture[str]) -> Run:
+    """`cli("get", "tf")` runs the command against the dev cluster (its kubeconfig, namespace default)."""
+
+    def run(*argv: str, kubeconfig: bool = True) -> Result:
+        capsys.readouterr()
+        args = list(argv) + (["--kubeconfig", str(dev_cluster.kubeconfig)] if kubeconfig else [])
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse usage errors exit 2
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def terraform(name: str, *, namespace: str = "default", approve: str = "", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"sourceRef": {"name": "infra"}, "path": "./terraform/s3-bucket", "interval": "10m",
+                 "approvePlan": approve, **spec},
+    }
+
+
+@pytest.fixture
+def objects(kube: KubeClient) -> dict[str, dict[str, Any]]:
+    """A GitRepository with an artifact, a Terraform waiting for approval and an applied one."""
+    kube.create(GITREPOSITORIES, {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
+        "metadata": {"name": "infra", "namespace": "default"},
+        "spec": {"url": "https://git.example.com/infra.git", "ref": {"branch": "main"}, "interval": "1m"},
+    })
+    kube.patch_status(GITREPOSITORIES, "infra", "default", {
+        "artifact": {"revision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
+                     "digest": "sha256:" + "a" * 64, "path": "x", "url": "http://x", "size": 1,
+                     "lastUpdateTime": _stamp()},
+        "conditions": [ready("True", "Succeeded", "stored artifact for main@sha1:0123456789")],
+    })
+    kube.create(TERRAFORMS, terraform("bucket", writeOutputsToSecret={"name": "bucket-outputs"}))
+    kube.patch_status(TERRAFORMS, "bucket", "default", {
+        "lastAttemptedRevision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
+        "plan": {"pending": PLAN_ID, "add": 1, "change": 0, "destroy": 0, "createdAt": _stamp()},
+        "availableOutputs": ["bucket_arn", "bucket_name"],
+        "conditions": [ready("False", "PlanPendingApproval", f"plan {PLAN_ID} waits for approval")],
+    })
+    kube.create(TERRAFORMS, terraform("queue", approve="auto"))
+    kube.patch_status(TERRAFORMS, "queue", "default", {
+        "lastAppliedRevision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
+        "lastAppliedPlan": "plan-main-0123456789-12345678",
+        "conditions": [ready("True", "ApplySucceeded", "applied plan-main-0123456789-12345678")],
+    })
+    return {
+        "infra": kube.get(GITREPOSITORIES, "infra", "default"),
+        "bucket": kube.get(TERRAFORMS, "bucket", "default"),
+        "queue": kube.get(TERRAFORMS, "queue", "default"),
+    }

@@ -1,0 +1,86 @@
+"""`tfcontroller drift NAME`: the last drift report of a Terraform, from `status.drift`.
+
+The report is what the controller found the last time it compared state with reality (design.md §4.3 and
+§4.6): when it checked, when drift was last seen, which resources and attributes drifted, and whether the
+notification for this set of drift has been delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from tfcontroller.cli import kubectx
+from tfcontroller.kube.resources import TERRAFORMS
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("drift", help="show the last drift report of a Terraform")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    kubectx.add_connection_args(p)
+    p.set_defaults(func=run)
+
+
+def _resource_line(entry: Any) -> list[str]:
+    if not isinstance(entry, dict):
+        return [f"  - {entry}"]
+    address = entry.get("address") or entry.get("name") or "?"
+    action = entry.get("action") or entry.get("actions") or ""
+    if isinstance(action, list):
+        action = "+".join(str(a) for a in action)
+    lines = [f"  - {address}" + (f" ({action})" if action else "")]
+    attrs = entry.get("attributes") or entry.get("changedAttributes") or []
+    if isinstance(attrs, dict):
+        attrs = sorted(attrs)
+    lines.extend(f"      {a}" for a in attrs)
+    return lines
+
+
+def render(obj: dict[str, Any]) -> str:
+    """The report as text; pure, for tests."""
+    status = obj.get("status") or {}
+    drift = status.get("drift") or {}
+    spec = (obj.get("spec") or {}).get("driftDetection") or {}
+    name = obj["metadata"]["name"]
+    if spec.get("disabled"):
+        head = f"Drift detection is disabled for Terraform {name}."
+    else:
+        head = f"Drift report for Terraform {name}"
+    lines = [head]
+    if not drift:
+        lines.append("No drift check has run yet.")
+        return "\n".join(lines)
+    cond = kubectx.condition(obj, "Drifted") or {}
+    resources = drift.get("resources") or []
+    lines += [
+        f"Last checked:   {drift.get('lastCheckedAt') or 'never'}",
+        f"Last detected:  {drift.get('lastDetectedAt') or 'never'}",
+        f"Drifted now:    {'yes' if resources else 'no'}" + (f" ({cond.get('reason')})" if cond else ""),
+        f"Fingerprint:    {drift.get('fingerprint') or '-'}",
+    ]
+    pending = bool(drift.get("fingerprint")) and drift.get("fingerprint") != drift.get("notifiedFingerprint")
+    lines.append(f"Notification:   {'pending (not delivered yet)' if pending else 'delivered' if resources else '-'}")
+    if resources:
+        lines.append(f"Resources ({len(resources)}):")
+        for entry in resources:
+            lines.extend(_resource_line(entry))
+    plan = status.get("plan") or {}
+    if plan.get("pending") and plan.get("isDrift"):
+        lines.append(f"Remediation plan {plan['pending']} waits for approval: tfcontroller approve {name}")
+    return "\n".join(lines)
+
+
+@kubectx.api_errors
+def run(args: argparse.Namespace) -> int:
+    with kubectx.connect(args) as conn:
+        obj = conn.get(TERRAFORMS, args.name)
+    drift = (obj.get("status") or {}).get("drift") or {}
+    if args.output == "json":
+        print(json.dumps(drift, indent=2))
+    elif args.output == "yaml":
+        kubectx.dump(drift, "yaml")
+    else:
+        print(render(obj))
+    return kubectx.EXIT_OK
