@@ -1,0 +1,182 @@
+"""Server-side apply of a rendered set of objects, as field manager `tfcontroller`.
+
+Why server-side apply with `force=True` field ownership: the render is the source of truth, so fields
+another writer (`kubectl edit`, `kubectl patch`) took over are taken back — this is what makes self-heal
+work; fields we never set stay with whoever set them. Order: CRDs, then Namespaces, then the rest, and
+kinds are looked up (discovery) only after the CRDs are in, so a CRD and its objects can ship together.
+`spec.force` is a different thing: an object whose immutable fields changed (422 "field is immutable")
+is deleted and created again; without it the apply fails with a message saying so.
+Each failure names the object and the file it was rendered from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tfcontroller.api.constants import FIELD_MANAGER
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unprocessable
+from tfcontroller.kube.resources import Resource
+from tfcontroller.manifests.diff import changed_paths
+from tfcontroller.manifests.normalize import label_of, normalize, ordered
+
+log = logging.getLogger(__name__)
+
+Action = Literal["created", "configured", "unchanged", "recreated"]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A rendered (and substituted) object and the file it came from."""
+
+    obj: dict[str, Any]
+    source: str
+
+
+class ApplyError(Exception):
+    """An object could not be applied. `cause` is one of: unknown-kind, immutable, forbidden, invalid,
+    conflict, error — the controller words its condition from it."""
+
+    def __init__(self, message: str, *, label: str, source: str, cause: str) -> None:
+        super().__init__(message)
+        self.label = label
+        self.source = source
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Change:
+    label: str
+    action: Action
+    fields: tuple[str, ...] = ()
+    obj: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def describe(self) -> str:
+        if self.action == "configured" and self.fields:
+            return f"{self.label} configured ({', '.join(self.fields[:5])}{', ...' if len(self.fields) > 5 else ''})"
+        return f"{self.label} {self.action}"
+
+
+@dataclass
+class ApplyOptions:
+    default_namespace: str
+    target_namespace: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    force_recreate: bool = False
+    field_manager: str = FIELD_MANAGER
+    delete_timeout: float = 30.0
+
+
+def is_immutable_error(exc: ApiError) -> bool:
+    texts = [exc.message, *(c.message for c in exc.causes)]
+    return isinstance(exc, Unprocessable) and any("immutable" in t for t in texts)
+
+
+class Applier:
+    """Applies manifests through `kube` (an impersonating client when a service account is set)."""
+
+    def __init__(self, kube: KubeClient, options: ApplyOptions, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.kube = kube
+        self.options = options
+        self._sleep = sleep
+
+    def resource(self, manifest: Manifest) -> Resource:
+        obj = manifest.obj
+        try:
+            return self.kube.resource_for(obj["apiVersion"], obj["kind"])
+        except NotFound:
+            raise ApplyError(
+                f"{label_of(obj)} (from {manifest.source}): the cluster does not serve kind {obj['kind']} "
+                f"in {obj['apiVersion']}; install its CustomResourceDefinition first",
+                label=label_of(obj), source=manifest.source, cause="unknown-kind",
+            ) from None
+        except ApiError as exc:
+            raise self._error(manifest, obj, exc) from None
+
+    def prepare(self, manifest: Manifest) -> tuple[Resource, dict[str, Any]]:
+        res = self.resource(manifest)
+        opts = self.options
+        obj = normalize(manifest.obj, namespaced=res.namespaced, default_namespace=opts.default_namespace,
+                        target_namespace=opts.target_namespace, labels=opts.labels)
+        return res, obj
+
+    def apply_all(self, manifests: list[Manifest]) -> list[Change]:
+        """Apply in stage order; stops at the first failure (raised as ApplyError)."""
+        changes: list[Change] = []
+        for m in ordered(manifests, lambda m: m.obj):
+            changes.append(self.apply_one(m))
+        return changes
+
+    def applied_objects(self, manifests: list[Manifest]) -> list[dict[str, Any]]:
+        """The normalised objects (namespace settled) without applying: for the inventory."""
+        return [self.prepare(m)[1] for m in manifests]
+
+    def apply_one(self, manifest: Manifest) -> Change:
+        res, obj = self.prepare(manifest)
+        label = label_of(obj)
+        live = self._get(manifest, res, obj)
+        try:
+            after = self.kube.apply(obj, field_manager=self.options.field_manager, force=True, resource=res)
+        except ApiError as exc:
+            if not is_immutable_error(exc):
+                raise self._error(manifest, obj, exc) from None
+            if not self.options.force_recreate:
+                raise ApplyError(
+                    f"{label} (from {manifest.source}): {exc.message}; set spec.force: true to recreate it",
+                    label=label, source=manifest.source, cause="immutable",
+                ) from None
+            after = self._recreate(manifest, res, obj)
+            log.info("recreated %s: immutable fields changed", label)
+            return Change(label, "recreated", obj=after)
+        if live is None:
+            return Change(label, "created", obj=after)
+        rv_before = (live.get("metadata") or {}).get("resourceVersion")
+        if (after.get("metadata") or {}).get("resourceVersion") == rv_before:
+            return Change(label, "unchanged", obj=after)
+        paths = tuple(changed_paths(live, after))
+        return Change(label, "configured" if paths else "unchanged", paths, obj=after)
+
+    def _get(self, manifest: Manifest, res: Resource, obj: dict[str, Any]) -> dict[str, Any] | None:
+        meta = obj["metadata"]
+        try:
+            return self.kube.get_or_none(res, meta["name"], meta.get("namespace"))
+        except ApiError as exc:
+            raise self._error(manifest, obj, exc) from None
+
+    def _recreate(self, manifest: Manifest, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        name, ns = meta["name"], meta.get("namespace")
+        try:
+            self.kube.delete(res, name, ns, propagation_policy="Background")
+            deadline = time.monotonic() + self.options.delete_timeout
+            while self.kube.get_or_none(res, name, ns) is not None:
+                if time.monotonic() > deadline:
+                    raise ApplyError(
+                        f"{label_of(obj)} (from {manifest.source}): still being deleted after "
+                        f"{self.options.delete_timeout:.0f}s (finalizers?); it will be created again once gone",
+                        label=label_of(obj), source=manifest.source, cause="error",
+                    )
+                self._sleep(0.1)
+            return self.kube.apply(obj, field_manager=self.options.field_manager, force=True, resource=res)
+        except ApiError as exc:
+            raise self._error(manifest, obj, exc) from None
+
+    @staticmethod
+    def _error(manifest: Manifest, obj: dict[str, Any], exc: ApiError) -> ApplyError:
+        cause = "error"
+        if isinstance(exc, Forbidden):
+            cause = "forbidden"
+        elif isinstance(exc, Unprocessable):
+            cause = "invalid"
+        elif exc.status == 409:
+            cause = "conflict"
+        elif isinstance(exc, NotFound):
+            cause = "not-found"
+        label = label_of(obj)
+        return ApplyError(f"{label} (from {manifest.source}): {exc.message or exc}", label=label,
+                          source=manifest.source, cause=cause)
+

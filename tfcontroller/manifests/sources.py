@@ -1,0 +1,48 @@
+"""Variables for substitution: `spec.substituteFrom` Secrets and ConfigMaps, then `spec.substitute`.
+
+Precedence (as Flux's postBuild): sources in list order, later ones overriding earlier ones, and the
+inline `substitute` map over all of them. A missing source that is not `optional` is an error naming it.
+Secret values are decoded as UTF-8 and never appear in errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from tfcontroller.api.refs import ValuesFrom
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import NotFound
+
+
+class SourceError(Exception):
+    """A substituteFrom source could not be read."""
+
+
+def merge_variables(sources: Iterable[Mapping[str, str]], inline: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for s in sources:
+        out.update(s)
+    out.update(inline)
+    return out
+
+
+def read_source(kube: KubeClient, namespace: str, ref: ValuesFrom) -> dict[str, str] | None:
+    """The key/values of one source; None when it is missing and optional."""
+    try:
+        if ref.kind == "Secret":
+            raw = kube.read_secret_data(namespace, ref.name)
+            return {k: v.decode("utf-8", errors="replace") for k, v in raw.items()}
+        return kube.read_configmap_data(namespace, ref.name)
+    except NotFound:
+        if ref.optional:
+            return None
+        raise SourceError(
+            f"substituteFrom {ref.kind} {namespace}/{ref.name} not found (mark it optional: true if it may be absent)"
+        ) from None
+
+
+def read_variables(
+    kube: KubeClient, namespace: str, refs: Iterable[ValuesFrom], inline: Mapping[str, str]
+) -> dict[str, str]:
+    found = [read_source(kube, namespace, r) for r in refs]
+    return merge_variables([f for f in found if f is not None], inline)
