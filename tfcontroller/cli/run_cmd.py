@@ -1,0 +1,159 @@
+"""`tfcontroller run`: start the manager with every controller until SIGTERM/SIGINT.
+
+Flags are declared in `add_run_arguments(parser)` and turned into `ControllerOptions` by
+`options_from_args(args)`. Plug-in controller modules (controllers/setup.py) may add their own flags
+through an `add_run_arguments(parser)` of theirs; whatever they add lands in `opts.extra`, so they
+never need to edit this file. Flag values are checked while parsing, so a bad one (an address that is
+not HOST:PORT, a missing kubeconfig) gives argparse's single error line and exit code 2 before
+anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from tfcontroller.controllers.setup import ControllerOptions, build_manager, optional_modules
+from tfcontroller.runtime.httpserve import parse_addr
+
+DEFAULT_ARTIFACT_ADDR = ":9090"
+DEFAULT_METRICS_ADDR = ":8080"
+DEFAULT_HEALTH_ADDR = ":9440"
+
+
+def address(value: str) -> str:
+    """HOST:PORT (HOST may be empty for every interface; `[::1]:80` for IPv6; port 0 picks one)."""
+    try:
+        _, port = parse_addr(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r}: port must be 0-65535")
+    return value
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be greater than 0")
+    return number
+
+
+def existing_file(value: str) -> str:
+    if not os.path.isfile(value):
+        raise argparse.ArgumentTypeError(f"no such file: {value!r}")
+    return value
+
+
+def optional_address(value: str) -> str | None:
+    """An address, or `0`/empty to disable the server (as controller-runtime's `--metrics-bind-address=0`)."""
+    if value in ("", "0"):
+        return None
+    return address(value)
+
+
+_CORE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--kubeconfig",), dict(type=existing_file, default=None,
+                             help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")),
+    (("--context",), dict(default=None, help="kubeconfig context (default: its current context)")),
+    (("--namespace",), dict(default=None, help="watch only this namespace (default: all namespaces)")),
+    (("--concurrent",), dict(type=positive_int, default=4, help="reconciles in parallel per kind (default 4)")),
+    (("--watch-label-selector",), dict(default=None,
+                                       help="only reconcile objects matching this label selector (sharding)")),
+    (("--artifact-dir",), dict(default=None, help="where artifacts and git mirrors are kept")),
+    (("--artifact-addr",), dict(type=optional_address, default=DEFAULT_ARTIFACT_ADDR,
+                                help=f"serve artifacts at HOST:PORT, 0 to disable (default {DEFAULT_ARTIFACT_ADDR})")),
+    (("--artifact-base-url",), dict(default=None,
+                                    help="URL prefix advertised in status.artifact.url (default: the server's)")),
+    (("--metrics-addr",), dict(type=optional_address, default=DEFAULT_METRICS_ADDR,
+                               help=f"serve /metrics at HOST:PORT, 0 to disable (default {DEFAULT_METRICS_ADDR})")),
+    (("--health-addr",), dict(type=optional_address, default=DEFAULT_HEALTH_ADDR,
+                              help=f"serve /healthz and /readyz at HOST:PORT (default {DEFAULT_HEALTH_ADDR})")),
+    (("--leader-elect",), dict(action="store_true", help="run only while holding the leader Lease")),
+    (("--lease-name",), dict(default="tfcontroller-leader", help="name of the leader-election Lease")),
+    (("--lease-namespace",), dict(default=None,
+                                  help="namespace of the Lease (default: --namespace, else the pod's, else default)")),
+    (("--retry-base",), dict(type=positive_float, default=1.0, help="first retry delay in seconds (default 1)")),
+    (("--retry-cap",), dict(type=positive_float, default=300.0, help="longest retry delay in seconds (default 300)")),
+    (("--shutdown-grace",), dict(type=positive_float, default=30.0,
+                                 help="seconds running reconciles get to finish on SIGTERM (default 30)")),
+]
+
+
+def _dest(flags: tuple[str, ...]) -> str:
+    return flags[0].lstrip("-").replace("-", "_")
+
+
+CORE_DESTS = frozenset(_dest(flags) for flags, _ in _CORE) | {"func", "command", "log_level", "log_format"}
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `tfcontroller run`: the core ones, then each plug-in controller's."""
+    for flags, kwargs in _CORE:
+        parser.add_argument(*flags, **kwargs)
+    for module in optional_modules():
+        extend = getattr(module, "add_run_arguments", None)
+        if extend is not None:
+            extend(parser)
+
+
+def _pod_namespace() -> str | None:
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def options_from_args(args: argparse.Namespace) -> ControllerOptions:
+    values = vars(args)
+    opts = ControllerOptions(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespace=args.namespace,
+        concurrent=args.concurrent,
+        watch_label_selector=args.watch_label_selector,
+        artifact_addr=args.artifact_addr,
+        artifact_base_url=args.artifact_base_url,
+        metrics_addr=args.metrics_addr,
+        health_addr=args.health_addr,
+        leader_elect=args.leader_elect,
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace or args.namespace or _pod_namespace() or "default",
+        retry_base=args.retry_base,
+        retry_cap=max(args.retry_cap, args.retry_base),
+        shutdown_grace=args.shutdown_grace,
+        log_level=values.get("log_level") or "info",
+        extra={k: v for k, v in values.items() if k not in CORE_DESTS},
+    )
+    if args.artifact_dir:
+        opts.artifact_dir = args.artifact_dir
+    return opts
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run the controller manager (GitRepository, Terraform, ManifestSet)",
+        description="Run the controllers until SIGTERM or SIGINT, then shut down gracefully.",
+    )
+    add_run_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    manager = build_manager(options_from_args(args))
+    return manager.run()
