@@ -59,3 +59,100 @@ def test_seed_overlays_apply(start_manager: Callable, kube: KubeClient, git_file
         ids = {i["id"] for i in ms_status(kube, env)["inventory"]}
         assert ids == {f"{env}_sample-app_apps_Deployment", f"{env}_sample-app__Service",
                        f"{env}_sample-app-config__ConfigMap"}
+
+
+APP_FILES = {
+    "app/configmap.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n"
+        "data:\n  BUCKET_NAME: ${bucket_name}\n  QUEUE_URL: ${queue_url}\n  LITERAL: $${not_a_var}\n"
+    ),
+    "app/deployment.yaml": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 1\n"
+        "  selector:\n    matchLabels: {app: app}\n  template:\n    metadata:\n      labels: {app: app}\n"
+        "    spec:\n      containers:\n      - name: app\n        image: example/app:1\n        env:\n"
+        "        - name: BUCKET_NAME\n          value: ${bucket_name}\n"
+    ),
+}
+
+
+def test_terraform_outputs_substituted_after_dependency_ready(
+    start_manager: Callable, kube: KubeClient, git_file_remote: Callable
+) -> None:
+    remote = git_file_remote()
+    remote.commit(APP_FILES)
+    fake_terraform(kube, "infra", "infra-outputs")
+    start_manager()
+    create_source(kube, remote.url)
+    kube.create(MANIFESTSETS, manifestset(
+        "app", "app", dependsOn=[{"kind": "Terraform", "name": "infra"}],
+        substituteFrom=[{"kind": "Secret", "name": "infra-outputs"}], interval="1h"))
+    cond = wait_ms(kube, "app", "False", "DependencyNotReady")
+    assert "Terraform default/infra" in cond.message
+    assert kube.get_or_none(CONFIGMAPS, "app-config", "default") is None
+
+    set_terraform_ready(kube, "infra", True)
+    cond = wait_ms(kube, "app", "False", "DependencyNotReady", contains="outputs Secret")
+    write_outputs(kube, "infra-outputs", "infra", {"bucket_name": "bucket-1", "queue_url": "https://q/1"})
+    set_terraform_ready(kube, "infra", True, "main@sha1:" + "b" * 40)  # a new apply: re-enqueues at once
+    wait_ms(kube, "app", "True", "ReconciliationSucceeded")
+    cm = kube.get(CONFIGMAPS, "app-config", "default")
+    assert cm["data"] == {"BUCKET_NAME": "bucket-1", "QUEUE_URL": "https://q/1", "LITERAL": "${not_a_var}"}
+    dep = kube.get(DEPLOYMENTS, "app", "default")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "BUCKET_NAME", "value": "bucket-1"}]
+
+    # a new Terraform apply changes an output: the ConfigMap follows without waiting for the 1h interval
+    write_outputs(kube, "infra-outputs", "infra", {"bucket_name": "bucket-2", "queue_url": "https://q/2"})
+    set_terraform_ready(kube, "infra", True, "main@sha1:" + "c" * 40)
+    wait_for(lambda: kube.get(CONFIGMAPS, "app-config", "default")["data"]["BUCKET_NAME"] == "bucket-2",
+             15, "ConfigMap to follow the new output")
+    wait_for(lambda: kube.get(DEPLOYMENTS, "app", "default")["spec"]["template"]["spec"]["containers"][0]["env"][0]
+             ["value"] == "bucket-2", 15, "Deployment env to follow")
+
+
+def test_prune_removed_file_and_opt_out(start_manager: Callable, kube: KubeClient, git_file_remote: Callable) -> None:
+    remote = git_file_remote()
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{extra}data:\n  k: v\n"
+    keep = "  annotations:\n    tfcontroller.io/prune: disabled\n"
+    remote.commit({"m/a.yaml": cm.format(name="a", extra=""), "m/b.yaml": cm.format(name="b", extra=""),
+                   "m/c.yaml": cm.format(name="c", extra=keep)})
+    start_manager()
+    create_source(kube, remote.url)
+    kube.create(MANIFESTSETS, manifestset("m", "m", prune=True))
+    wait_ms(kube, "m", "True")
+    wait_for(lambda: len(ms_status(kube, "m").get("inventory") or []) == 3, 10, "3 objects in the inventory")
+    commit = remote.commit({"m/b.yaml": None, "m/c.yaml": None})
+    wait_revision(kube, "m", commit)
+    assert kube.get_or_none(CONFIGMAPS, "a", "default") is not None
+    assert kube.get_or_none(CONFIGMAPS, "b", "default") is None
+    assert kube.get_or_none(CONFIGMAPS, "c", "default") is not None  # opted out of pruning
+    assert [i["id"] for i in ms_status(kube, "m")["inventory"]] == ["default_a__ConfigMap"]
+    assert any("ConfigMap/default/b pruned" in e["message"] for e in events_for(kube, "m", "ReconciliationSucceeded"))
+
+
+def test_manual_patch_reverted_within_one_interval(
+    start_manager: Callable, kube: KubeClient, git_file_remote: Callable, dev_cluster: DevCluster
+) -> None:
+    remote = git_file_remote()
+    remote.commit(example_files())
+    ensure_namespace(kube, "production")
+    start_manager()
+    create_source(kube, remote.url)
+    kube.create(MANIFESTSETS, manifestset("prod", "apps/sample-app/overlays/production", interval="2s",
+                                          **OUTPUT_VARS))
+    wait_ms(kube, "prod", "True")
+    wait_for(lambda: kube.get_or_none(DEPLOYMENTS, "sample-app", "production"), 10, "the Deployment")
+    done = kubectl(dev_cluster.kubeconfig, "-n", "production", "patch", "deployment", "sample-app",
+                   "-p", '{"spec":{"replicas":7}}')
+    assert done.returncode == 0, done.stderr
+    done = kubectl(dev_cluster.kubeconfig, "-n", "production", "patch", "configmap", "sample-app-config",
+                   "--type=merge", "-p", '{"data":{"LOG_LEVEL":"trace"}}')
+    assert done.returncode == 0, done.stderr
+    assert kube.get(DEPLOYMENTS, "sample-app", "production")["spec"]["replicas"] == 7
+    wait_for(lambda: kube.get(DEPLOYMENTS, "sample-app", "production")["spec"]["replicas"] == 3, 6,
+             "replicas to be reverted to 3")
+    wait_for(lambda: kube.get(CONFIGMAPS, "sample-app-config", "production")["data"]["LOG_LEVEL"] == "info", 6,
+             "LOG_LEVEL to be reverted")
+    messages = wait_for(lambda: [e["message"] for e in events_for(kube, "prod", "DriftCorrected")], 5,
+                        "a DriftCorrected event")
+    text = " ".join(messages)
+    assert "Deployment/production/sample-app" in text and "spec.replicas" in text
