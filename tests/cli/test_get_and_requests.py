@@ -128,6 +128,8 @@ def test_context_namespace_and_subprocess_errors(dev_cluster: DevCluster, object
                              text=True, env=env, timeout=60)
     assert missing.returncode == 3
     assert missing.stderr.strip() == 'error: Terraform "nope" not found in namespace "default"'
-    down = subprocess.run([sys.executable, "-m", "tfcontroller", "get", "tf", "--kubeconfig",
-                           str(tmp_path / "absent")], capture_output=True, text=True, env=env, timeout=60)
-    assert down.returncode == 1 and "Traceback" not in down.stderr
+
+
+def test_missing_kubeconfig_is_one_line(cli: Run, tmp_path: Any) -> None:
+    res = cli("get", "tf", "--kubeconfig", str(tmp_path / "absent"), kubeconfig=False)
+    assert res.code == 1 and res.err == f"error: kubeconfig {tmp_path / 'absent'} does not exist\n"
