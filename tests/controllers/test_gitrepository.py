@@ -72,3 +72,149 @@ def test_happy_path_new_commits_other_branches_and_ignore(crds_installed, start_
     assert requests.get(art["url"], timeout=5).status_code == 200  # the previous artifact is kept
     new_artifact_events = [e for e in events_for(kube, "infra") if e["reason"] == "NewArtifact"]
     assert len(new_artifact_events) == 2
+
+
+def test_cheap_polling_shares_one_ls_remote_and_never_refetches(crds_installed, start_manager, git_file_remote):
+    """Six objects on one URL: one ls-remote serves them all (long cache TTL here so the count is exact);
+    while nothing moves, reconciles keep running but fetch and repack nothing."""
+    kube = crds_installed
+    remote = git_file_remote("shared")
+    remote.commit({"main.tf": "# shared\n"})
+    mgr = start_manager(ls_remote_ttl=60.0)
+    stats = mgr.git_fetcher.stats
+    names = [f"shared-{i}" for i in range(6)]
+    for name in names:
+        kube.create(GITREPOSITORIES, gitrepo(name, remote.url, {"branch": "main"}))
+    for name in names:
+        wait_ready_reason(kube, name, c.TRUE, "Succeeded")
+    first = stats.snapshot()
+    assert first["ls_remotes"] == 1
+    assert first["fetches"] == 1  # one shared mirror
+    digests = {status_of(kube, n)["artifact"]["digest"] for n in names}
+    assert len(digests) == 1
+
+    reconciles = mgr.metrics.reconcile_total.labels("gitrepository", "requeue")
+    before = reconciles._value.get()
+    wait_for(lambda: reconciles._value.get() >= before + 2 * len(names), 10, "more polling rounds")
+    assert stats.snapshot() == first
+    metrics = requests.get(mgr.endpoint("/metrics") + "/metrics", timeout=5).text
+    assert "tfcontroller_git_fetches_total 1.0" in metrics
+    assert "tfcontroller_artifact_builds_total" in metrics
+
+
+def test_requested_at_reconciles_now_and_is_echoed(crds_installed, start_manager, git_file_remote):
+    kube = crds_installed
+    remote = git_file_remote("req")
+    first = remote.commit({"a.txt": "1"})
+    start_manager(ls_remote_ttl=600.0)
+    kube.create(GITREPOSITORIES, gitrepo("req", remote.url, interval="1h"))
+    wait_for(lambda: revision_of(kube, "req") == f"main@sha1:{first}", 15, "first artifact")
+    second = remote.commit({"a.txt": "2"})
+    kube.patch(GITREPOSITORIES, "req", {"metadata": {"annotations": {
+        "tfcontroller.io/requested-at": "2024-05-01T10:00:00Z"}}}, "default")
+    wait_for(lambda: status_of(kube, "req").get("lastHandledRequestedAt") == "2024-05-01T10:00:00Z", 10,
+             "request echoed")
+    # the request bypasses the ls-remote cache (TTL 600s here) and the 1h interval
+    assert revision_of(kube, "req") == f"main@sha1:{second}"
+
+
+def test_unknown_ref_and_missing_secret_then_recovery(crds_installed, start_manager, git_file_remote):
+    kube = crds_installed
+    remote = git_file_remote("refs")
+    head = remote.commit({"x": "1"})
+    start_manager()
+    kube.create(GITREPOSITORIES, gitrepo("noref", remote.url, {"branch": "nope"}))
+    kube.create(GITREPOSITORIES, gitrepo("nosecret", remote.url, secretRef={"name": "missing"}))
+    cond = wait_ready_reason(kube, "noref", c.FALSE, "RefNotFound")
+    assert "nope" in cond.message
+    reconciling = c.find(status_of(kube, "noref")["conditions"], c.RECONCILING)
+    assert reconciling is not None and reconciling.status == c.TRUE
+    assert c.find(status_of(kube, "noref")["conditions"], c.STALLED) is None
+    cond = wait_ready_reason(kube, "nosecret", c.FALSE, "AuthenticationFailed")
+    assert "default/missing" in cond.message and "not found" in cond.message
+    warnings = [e for e in events_for(kube, "noref") if e["type"] == "Warning"]
+    assert len(warnings) == 1 and warnings[0]["reason"] == "RefNotFound"
+
+    # pushing the branch recovers it (retried with backoff); one Normal Event for the new artifact
+    remote.commit({"x": "2"}, branch="nope")
+    wait_ready_reason(kube, "noref", c.TRUE, "Succeeded")
+    assert c.find(status_of(kube, "noref")["conditions"], c.RECONCILING) is None
+    assert [e["reason"] for e in events_for(kube, "noref") if e["type"] == "Normal"] == ["NewArtifact"]
+    # creating the Secret recovers the other
+    from tests.controllers.conftest import create_secret
+
+    create_secret(kube, "missing", {"username": "u", "password": "p"})  # unused by file://, but present
+    wait_ready_reason(kube, "nosecret", c.TRUE, "Succeeded")
+    assert revision_of(kube, "nosecret") == f"main@sha1:{head}"
+
+
+def test_bad_semver_stalls_until_the_spec_is_fixed(crds_installed, start_manager, git_file_remote):
+    kube = crds_installed
+    remote = git_file_remote("semver")
+    remote.commit({"v": "1"})
+    remote.tag("v1.2.0")
+    newer = remote.commit({"v": "2"})
+    remote.tag("v1.3.0")
+    remote.commit({"v": "3"})
+    remote.tag("v2.0.0")
+    mgr = start_manager()
+    kube.create(GITREPOSITORIES, gitrepo("semver", remote.url, {"semver": ">=1.0.0 <<2.0"}))
+    cond = wait_ready_reason(kube, "semver", c.FALSE, "InvalidSpec")
+    assert ">=1.0.0 <<2.0" in cond.message
+    conds = status_of(kube, "semver")["conditions"]
+    stalled = c.find(conds, c.STALLED)
+    assert stalled is not None and stalled.status == c.TRUE and stalled.reason == "InvalidSpec"
+    assert c.find(conds, c.RECONCILING) is None
+    generation = kube.get(GITREPOSITORIES, "semver", "default")["metadata"]["generation"]
+    assert status_of(kube, "semver")["observedGeneration"] == generation
+    # stalled: no retries
+    queue = mgr.queue("gitrepository")
+    assert queue.num_requeues("default/semver") == 0
+
+    kube.patch(GITREPOSITORIES, "semver", {"spec": {"ref": {"semver": ">=1.0.0 <2.0.0"}}}, "default")
+    wait_ready_reason(kube, "semver", c.TRUE, "Succeeded")
+    assert revision_of(kube, "semver") == f"v1.3.0@sha1:{newer}"
+    assert c.find(status_of(kube, "semver")["conditions"], c.STALLED) is None
+
+
+def test_unreachable_remote_keeps_serving_the_last_artifact(crds_installed, start_manager, git_file_remote):
+    kube = crds_installed
+    remote = git_file_remote("gone")
+    head = remote.commit({"main.tf": "# kept\n"})
+    start_manager()
+    kube.create(GITREPOSITORIES, gitrepo("gone", remote.url))
+    wait_for(lambda: revision_of(kube, "gone") == f"main@sha1:{head}", 15, "first artifact")
+    artifact = status_of(kube, "gone")["artifact"]
+
+    hidden = remote.bare.with_name("hidden.git")
+    remote.bare.rename(hidden)
+    cond = wait_ready_reason(kube, "gone", c.FALSE, "GitOperationFailed")
+    assert remote.bare.name in cond.message or "ls-remote" in cond.message
+    assert status_of(kube, "gone")["artifact"] == artifact  # status still names the last artifact
+    assert artifact_members(artifact["url"]) == {"main.tf": b"# kept\n"}  # and it is still served
+
+    hidden.rename(remote.bare)
+    wait_ready_reason(kube, "gone", c.TRUE, "Succeeded")
+    recovered = wait_for(lambda: [e for e in events_for(kube, "gone")
+                                  if e["type"] == "Normal" and e["reason"] == "Succeeded"], 5, "recovery Event")
+    assert len(recovered) == 1 and recovered[0]["message"] == f"stored artifact for revision 'main@sha1:{head}'"
+
+
+def test_suspend_and_deletion(crds_installed, start_manager, git_file_remote):
+    kube = crds_installed
+    remote = git_file_remote("susp")
+    first = remote.commit({"a": "1"})
+    mgr = start_manager()
+    kube.create(GITREPOSITORIES, gitrepo("susp", remote.url))
+    wait_for(lambda: revision_of(kube, "susp") == f"main@sha1:{first}", 15, "first artifact")
+    kube.patch(GITREPOSITORIES, "susp", {"spec": {"suspend": True}}, "default")
+    time.sleep(0.5)  # let the suspend land before the next commit
+    remote.commit({"a": "2"})
+    time.sleep(2.5)
+    assert revision_of(kube, "susp") == f"main@sha1:{first}"
+
+    directory = mgr.artifact_store.dir_for("default", "susp")
+    assert any(directory.iterdir())
+    kube.delete(GITREPOSITORIES, "susp", "default")
+    wait_for(lambda: kube.get_or_none(GITREPOSITORIES, "susp", "default") is None, 10, "object deleted")
+    assert not directory.exists()

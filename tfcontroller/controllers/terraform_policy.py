@@ -117,3 +117,31 @@ def state_missing(
 ) -> bool:
     """Rule 5: resources were applied before, the state is gone, and the plan would recreate all of them."""
     return bool(last_applied_revision) and (not state_exists or state_empty) and creates_everything
+
+
+def state_lost(*, applied_resources: int, state_exists: bool, state_empty: bool, creates_everything: bool) -> bool:
+    """Rule 5 on counts: the last apply left resources in the state (a destroy or an empty module left
+    none, so re-creating them then is expected), the state is now gone or empty, and the plan would
+    create everything."""
+    return applied_resources > 0 and (not state_exists or state_empty) and creates_everything
+
+
+def offered_approvals(approve_spec: str | None, annotation: str | None, last_applied: str | None) -> tuple[str | None, str | None]:
+    """Approvals still meaningful: one naming the plan already applied is history, not a refusal of the
+    next plan (the annotation stays on the object after it served)."""
+    spec = approve_spec if approve_spec in ("", APPROVE_AUTO) or approve_spec != last_applied else ""
+    note = annotation if annotation and annotation != last_applied else None
+    return spec, note
+
+
+def drift_due(*, enabled: bool, interval: float, last_checked_at: float | None, now: float) -> bool:
+    """A drift check (a refreshing plan with unchanged inputs) is due once per drift interval; every
+    plan counts as a check, so an apply is not followed at once by another plan."""
+    if not enabled or interval <= 0:
+        return False
+    return last_checked_at is None or now - last_checked_at >= interval
+
+
+def expected_resources(prior: int, add: int, destroy: int) -> int:
+    """Managed resources in the state after applying a plan (a replacement adds one and destroys one)."""
+    return max(0, prior + add - destroy)

@@ -1,0 +1,165 @@
+"""Shared pieces of the Terraform controller tests: CRDs on the dev cluster, artifacts published the way
+the GitRepository controller does (status.artifact of a GitRepository, built with the source library
+from a real git remote), a reconciler driven in-process, and waiting on conditions with a timeout."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfcontroller.api import conditions as c
+from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import AlreadyExists
+from tfcontroller.kube.resources import CRDS, EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS
+from tfcontroller.source.artifact import build_archive
+from tfcontroller.source.refs import format_revision
+from tfcontroller.source.store import ArtifactStore
+from tfcontroller.terraform.config import TerraformConfig, Timeouts
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NS = "default"
+
+# A module of only the built-in terraform_data resource: no provider, no network.
+SIMPLE_TF = """
+variable "greeting" {
+  type    = string
+  default = "hello"
+}
+
+resource "terraform_data" "this" {
+  input = var.greeting
+}
+
+output "greeting" {
+  value = terraform_data.this.output
+}
+"""
+
+
+def install_crds(kube: KubeClient) -> None:
+    for path in sorted((REPO_ROOT / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                try:
+                    kube.create(CRDS, doc)
+                except AlreadyExists:
+                    pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition",
+             interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> c.Condition | None:
+    return c.find(((obj or {}).get("status") or {}).get("conditions"), type_)
+
+
+class Harness:
+    """One dev cluster, an artifact store and the reconciler, driven by `reconcile()` calls."""
+
+    def __init__(self, kube: KubeClient, kubeconfig: str, tmp_path: Path, **options: Any) -> None:
+        self.kube = kube
+        self.kubeconfig = kubeconfig
+        self.tmp = tmp_path
+        self.store = ArtifactStore(tmp_path / "artifacts")
+        install_crds(kube)
+        config = TerraformConfig.from_env(timeouts=Timeouts(grace=5.0))
+        self.options = TerraformControllerOptions(work_dir=tmp_path / "work", terraform=config,
+                                                  kubeconfig=kubeconfig, **options)
+        self.reconciler = TerraformReconciler(kube, self.options)
+
+    # ---- sources -----------------------------------------------------------------------------
+    def publish(self, name: str, repo_path: Path, commit: str, ref: str = "main", url: str = "") -> dict[str, Any]:
+        """Build the artifact of `commit` and write it into GitRepository `name`'s status."""
+        revision = format_revision(ref, commit)
+        artifact = self.store.put(NS, name, lambda dest: build_archive(repo_path, commit, dest), revision)
+        return self.publish_artifact(name, artifact.to_status(), url or repo_path.as_uri())
+
+    def publish_tarball(self, name: str, tarball: Path, revision: str) -> dict[str, Any]:
+        artifact = self.store.store_file(NS, name, tarball, revision)
+        return self.publish_artifact(name, artifact.to_status(), "file:///nowhere")
+
+    def publish_artifact(self, name: str, artifact: dict[str, Any], url: str) -> dict[str, Any]:
+        obj = self.kube.get_or_none(GITREPOSITORIES, name, NS)
+        if obj is None:
+            obj = self.kube.create(GITREPOSITORIES, {
+                "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"url": url, "interval": "1h", "ref": {"branch": "main"}}})
+        ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "stored artifact",
+                 "lastTransitionTime": c.rfc3339()}
+        return self.kube.patch_status(GITREPOSITORIES, name, NS, {"artifact": artifact, "conditions": [ready]})
+
+    # ---- Terraform objects ---------------------------------------------------------------------
+    def create(self, name: str, source: str = "src", path: str = "./", **spec: Any) -> dict[str, Any]:
+        body = {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"sourceRef": {"kind": "GitRepository", "name": source}, "path": path,
+                         "interval": "1h", "approvePlan": "auto", **spec}}
+        return self.kube.create(TERRAFORMS, body)
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.kube.get(TERRAFORMS, name, NS)
+
+    def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.kube.patch(TERRAFORMS, name, patch, NS)
+
+    def annotate(self, name: str, key: str, value: str | None) -> dict[str, Any]:
+        return self.patch(name, {"metadata": {"annotations": {key: value}}})
+
+    def reconcile(self, name: str) -> dict[str, Any]:
+        self.reconciler.reconcile(f"{NS}/{name}")
+        return self.kube.get_or_none(TERRAFORMS, name, NS) or {}
+
+    def reconcile_until(self, name: str, predicate: Callable[[dict[str, Any]], Any], timeout: float = 60.0,
+                        what: str = "condition") -> dict[str, Any]:
+        box: dict[str, Any] = {}
+
+        def once() -> Any:
+            box["obj"] = self.reconcile(name)
+            return predicate(box["obj"])
+
+        try:
+            wait_for(once, timeout, what, interval=0.05)
+        except AssertionError:
+            raise AssertionError(f"timed out waiting for {what}; status: "
+                                 f"{json.dumps((box.get('obj') or {}).get('status'), indent=1)}") from None
+        return box["obj"]
+
+    # ---- reading results -------------------------------------------------------------------------
+    def secret(self, name: str) -> dict[str, str] | None:
+        obj = self.kube.get_or_none(SECRETS, name, NS)
+        if obj is None:
+            return None
+        return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+
+    def state(self, tf_name: str, workspace: str = "default") -> dict[str, Any] | None:
+        obj = self.kube.get_or_none(SECRETS, f"tfstate-{workspace}-{tf_name}", NS)
+        if obj is None:
+            return None
+        return json.loads(gzip.decompress(base64.b64decode(obj["data"]["tfstate"])))
+
+    def events(self, tf_name: str) -> list[dict[str, Any]]:
+        items, _ = self.kube.list_all(EVENTS, NS)
+        return [e for e in items if (e.get("involvedObject") or {}).get("name") == tf_name]
+
+
+def ready_reason(obj: dict[str, Any]) -> str:
+    cond = condition(obj, c.READY)
+    return f"{cond.status}/{cond.reason}" if cond else ""

@@ -1,0 +1,837 @@
+"""The Terraform reconciler: source → dependencies → inputs → plan → approval → apply → outputs.
+
+`reconcile(key)` handles a missing object, a spec that does not parse, deletion (finalizer, optional
+destroy, dependents), the finalizer and `suspend` first; then it runs ordered steps sharing a
+`RunContext`, and one `finally` summarises Ready/Reconciling/Stalled and patches the status (design.md,
+conventions.md). Status is also checkpointed before every Terraform command that takes the state lock
+(progress message, the pending plan, and a *run record* telling a later controller that a run was under
+way: see terraform_locks).
+
+Rules of design.md §4 live in terraform_policy (pure): re-plan only when the inputs digest changes (1),
+apply only the exact approved plan (2), drift plans are ordinary approvable plans (3), dead runs' locks
+are released (4), a lost state stalls instead of re-creating everything (5), no secret value reaches
+status, events or logs (7): values from Secrets and sealed values are scrubbed from Terraform's errors
+and only output *names* are reported.
+
+A no-op reconcile (nothing changed) reads the GitRepository, the cached artifact's module digest and the
+referenced Secrets/ConfigMaps, and starts no Terraform process.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import (
+    ANNOTATION_APPROVE_PLAN,
+    ANNOTATION_FORCE_UNLOCK,
+    FINALIZER,
+    TERRAFORM_KIND,
+)
+from tfcontroller.api.errors import ReconcileError, SpecError, StallingError, TransientError, WaitingError
+from tfcontroller.api.terraform import Terraform
+from tfcontroller.controllers import terraform_policy as policy
+from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
+from tfcontroller.controllers.terraform_keys import ControllerKeys, ensure_keys
+from tfcontroller.controllers.terraform_locks import (
+    RUN_ENV,
+    RunRecord,
+    is_dead_run_lock,
+    marker_alive,
+    pid_alive,
+)
+from tfcontroller.controllers.terraform_locks import (
+    STATUS_FIELD as RUN_FIELD,
+)
+from tfcontroller.controllers.terraform_outputs import write_outputs
+from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, delete_plan, load_plan, save_plan
+from tfcontroller.controllers.terraform_state import delete_state, read_lock, read_state
+from tfcontroller.crypto.errors import DecryptionError
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError, NotFound
+from tfcontroller.kube.events import EventRecorder
+from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS, object_key, split_key
+from tfcontroller.runtime.manager import Controller, Manager, Watch
+from tfcontroller.runtime.reconciler import (
+    CONTINUE,
+    Outcome,
+    StepResult,
+    error_reason_message,
+    mark_reconciling,
+    ready,
+    ready_transition,
+    run_steps,
+    summarize_object,
+)
+from tfcontroller.runtime.requested import mark_handled
+from tfcontroller.runtime.result import Result
+from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.source.artifact import digest_of
+from tfcontroller.source.errors import PathNotFoundError
+from tfcontroller.source.refs import parse_revision
+from tfcontroller.source.store import ArtifactDigestMismatchError, fetch_artifact
+from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
+from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.errors import StalePlanError, StateLockedError
+from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, check_module, inspect_module
+from tfcontroller.terraform.plan import make_plan_id, plan_digest
+from tfcontroller.terraform.plan import summarize as summarize_plan
+from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Condition reasons of this controller (the Event reason equals them).
+SOURCE_NOT_READY = "SourceNotReady"
+PLAN_PENDING = "PlanPending"
+APPROVAL_REFUSED = "ApprovalRefused"
+NO_CHANGES = "NoChanges"
+APPLY_SUCCEEDED = "ApplySucceeded"
+PLAN_GENERATED = "PlanGenerated"
+STATE_MISSING = "StateMissing"
+STATE_LOCKED = "StateLocked"
+STATE_UNLOCKED = "StateLockReleased"
+OUTPUTS_WRITTEN_REASON = "OutputsWritten"
+DELETION_BLOCKED = "DeletionBlockedByDependents"
+DESTROY_SUCCEEDED = "DestroySucceeded"
+PLAN_STALE = "PlanStale"
+
+INDEX_SOURCE = "sourceRef"
+INDEX_DEPENDS_ON = "dependsOn"
+
+
+class PlanPendingError(WaitingError):
+    """Not a failure: a plan waits for the user. Ready=False, but neither Reconciling nor Stalled."""
+
+
+@dataclass
+class TerraformControllerOptions:
+    work_dir: Path
+    terraform: TerraformConfig
+    kubeconfig: str | None = None  # the kubernetes backend's config_path; None: in-cluster
+    controller_namespace: str = "default"  # where the controller's keys live
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    leader_elected: bool = False
+    lock_retry: float = 30.0
+    concurrency: int | None = None
+    plan_chunk_bytes: int | None = None  # None: PLAN_CHUNK_BYTES
+
+
+@dataclass
+class RunContext:
+    key: str
+    tf: Terraform
+    baseline: dict[str, Any]  # what the server last returned: incremental status patches start here
+    previous_run: RunRecord | None
+    deleting: bool = False
+    revision: str = ""
+    artifact_path: Path | None = None
+    artifact_digest: str = ""
+    module_digest: str = ""
+    module_info: ModuleInfo | None = None
+    inputs: ResolvedInputs | None = None
+    digest: str = ""
+    workspace: Workspace | None = None
+    runner: TerraformRunner | None = None
+    plan_local: bool = False  # the workspace's plan file is the pending plan
+    applied: bool = False
+    planned_no_changes: bool = False
+    replanned_after_stale: bool = False
+    run: RunRecord | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    success: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.tf.meta.name
+
+    @property
+    def namespace(self) -> str:
+        return self.tf.meta.namespace
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.setdefault("status", {})
+
+
+def _parse_rfc3339(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def source_index(obj: dict[str, Any]) -> list[str]:
+    spec = obj.get("spec") or {}
+    ref = spec.get("sourceRef") or {}
+    ns = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or "default"
+    return [f"{ns}/{ref['name']}"] if ref.get("name") else []
+
+
+def depends_on_index(obj: dict[str, Any]) -> list[str]:
+    own_ns = (obj.get("metadata") or {}).get("namespace") or "default"
+    return [f"{d.get('namespace') or own_ns}/{d['name']}" for d in (obj.get("spec") or {}).get("dependsOn") or []
+            if isinstance(d, dict) and d.get("name")]
+
+
+class TerraformReconciler:
+    def __init__(self, kube: KubeClient, options: TerraformControllerOptions,
+                 recorder: EventRecorder | None = None) -> None:
+        self.kube = kube
+        self.options = options
+        self.recorder = recorder or EventRecorder(kube, instance=options.instance_id)
+        self._lock = threading.Lock()
+        self._keys: ControllerKeys | None = None
+        self._tf_version: str | None = None
+        self._modules: dict[tuple[str, str], tuple[str, ModuleInfo | None]] = {}
+        self._in_flight: set[str] = set()
+        self._runners: dict[str, TerraformRunner] = {}
+        self.stopping = threading.Event()
+        for sub in ("artifacts", "runs"):
+            (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    # ---- wiring ------------------------------------------------------------------------------
+    def controller(self) -> Controller:
+        return Controller(
+            name="terraform",
+            resource=TERRAFORMS,
+            reconcile=self.reconcile,
+            concurrency=self.options.concurrency,
+            watches=[Watch(GITREPOSITORIES, index=INDEX_SOURCE), Watch(TERRAFORMS, index=INDEX_DEPENDS_ON)],
+            indexes={INDEX_SOURCE: source_index, INDEX_DEPENDS_ON: depends_on_index},
+        )
+
+    def register(self, manager: Manager) -> None:
+        """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the
+        manager stops, so state is saved and the lock released (design.md §4.4)."""
+        manager.add_controller(self.controller())
+
+        def cancel_on_stop() -> None:
+            manager.stopping.wait()
+            self.cancel_all()
+
+        threading.Thread(target=cancel_on_stop, name="terraform-cancel-on-stop", daemon=True).start()
+
+    def cancel_all(self) -> None:
+        self.stopping.set()
+        with self._lock:
+            runners = list(self._runners.values())
+        for r in runners:
+            r.cancel()
+
+    # ---- shared, cached ----------------------------------------------------------------------
+    def keys(self) -> ControllerKeys:
+        with self._lock:
+            if self._keys is None:
+                self._keys = ensure_keys(self.kube, self.options.controller_namespace)
+            return self._keys
+
+    def terraform_version(self) -> str:
+        with self._lock:
+            if self._tf_version is not None:
+                return self._tf_version
+        with tempfile.TemporaryDirectory(dir=self.options.work_dir) as tmp:
+            env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": tmp, "TF_IN_AUTOMATION": "1",
+                   "TF_CLI_CONFIG_FILE": str(self.options.terraform.write_cli_config(Path(tmp) / "rc.json"))}
+            version = TerraformRunner(Path(tmp), env, self.options.terraform).version().terraform_version
+        with self._lock:
+            self._tf_version = version
+        return version
+
+    def _keyed(self, value: Any) -> str:
+        """A digest of secret-bearing data that reveals nothing even for low-entropy values."""
+        keyring = self.keys().keyring
+        key = keyring.keys[sorted(keyring.keys)[0]]
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+        return "hmac-sha256:" + hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+    # ---- entry point -------------------------------------------------------------------------
+    def reconcile(self, key: str) -> Result:
+        ns, name = split_key(key)
+        obj = self.kube.get_or_none(TERRAFORMS, name, ns)
+        if obj is None:
+            return Result()
+        obj.setdefault("apiVersion", TERRAFORMS.api_version)
+        obj.setdefault("kind", TERRAFORM_KIND)
+        try:
+            tf = Terraform.from_dict(obj)
+        except SpecError as exc:
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                return self._remove_finalizer(obj)
+            spec_error = exc
+            return self._frame(obj, None, [lambda ctx, o: _raise(spec_error)])[1]
+        if tf.meta.deleting:
+            return self._reconcile_delete(obj, tf)
+        if FINALIZER not in tf.meta.finalizers:
+            obj = self.kube.patch(TERRAFORMS, name, {"metadata": {
+                "finalizers": [*tf.meta.finalizers, FINALIZER],
+                "resourceVersion": tf.meta.resource_version}}, ns)
+            tf = Terraform.from_dict(obj)
+        if tf.spec.suspend:
+            log.info("suspended; nothing done", extra={"obj": key})
+            return Result()
+        steps = [self.step_source, self.step_dependencies, self.step_inputs, self.step_force_unlock,
+                 self.step_plan, self.step_apply, self.step_outputs]
+        return self._frame(obj, tf, steps)[1]
+
+    # ---- the frame ---------------------------------------------------------------------------
+    def _frame(self, obj: dict[str, Any], tf: Terraform | None, steps: list[Callable[[RunContext, dict[str, Any]], StepResult | None]],
+               deleting: bool = False) -> tuple[Outcome, Result]:
+        key = object_key(obj)
+        before = copy.deepcopy(obj)
+        ctx = RunContext(key, tf, before, RunRecord.from_status(obj.get("status") or {}),  # type: ignore[arg-type]
+                         deleting=deleting)
+        outcome = Outcome("transient", TransientError(c.FAILED, "reconcile interrupted"))
+        try:
+            outcome = run_steps(ctx, obj, steps)
+        finally:
+            try:
+                self._finish(ctx, obj, before, outcome)
+            finally:
+                with self._lock:
+                    self._runners.pop(key, None)
+                    if ctx.run is not None:
+                        self._in_flight.discard(ctx.run.marker)
+                if ctx.workspace is not None:
+                    ctx.workspace.cleanup(outcome.kind in ("success", "requeue"))
+        interval = tf.spec.interval if tf else None
+        retry = tf.spec.retry_interval if tf else None
+        if isinstance(outcome.error, PlanPendingError):
+            return outcome, Result(requeue_after=interval)
+        return outcome, outcome.result(interval, retry)
+
+    def _finish(self, ctx: RunContext, obj: dict[str, Any], before: dict[str, Any], outcome: Outcome) -> None:
+        status = _status(obj)
+        status.pop(RUN_FIELD, None)
+        mark_handled(obj)
+        summarize_object(obj, outcome)
+        conds = status.setdefault("conditions", [])
+        pending = isinstance(outcome.error, PlanPendingError)
+        if pending:
+            c.remove_condition(conds, c.RECONCILING)
+            gen = (obj.get("metadata") or {}).get("generation")
+            if gen is not None:
+                status["observedGeneration"] = gen
+        if outcome.kind in ("transient", "stalled") or (outcome.kind == "waiting" and not pending):
+            status["failures"] = int((before.get("status") or {}).get("failures") or 0) + 1
+        else:
+            status.pop("failures", None)
+        try:
+            self._patch(ctx, obj)
+        except NotFound:
+            return
+        notice = ready_transition((before.get("status") or {}).get("conditions") or [], conds)
+        if notice is not None and notice.type == "Warning" and notice.reason != PLAN_PENDING:
+            ctx.events.append((notice.type, notice.reason, notice.message))
+        for etype, reason, message in ctx.events:
+            self.recorder.event(obj, etype, reason, message)
+        if outcome.error is not None and outcome.kind != "waiting":
+            log.warning("reconcile failed reason=%s: %s", *error_reason_message(outcome.error), extra={"obj": ctx.key})
+
+    def _patch(self, ctx: RunContext, obj: dict[str, Any]) -> None:
+        """Send the status changes since the last patch (a checkpoint or the final summary)."""
+        returned = patch_status_with_retry(self.kube, TERRAFORMS, ctx.baseline, obj)
+        if returned is not None:
+            base = copy.deepcopy(obj)
+            base["metadata"]["resourceVersion"] = returned["metadata"]["resourceVersion"]
+            ctx.baseline = base
+
+    def _checkpoint(self, ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None) -> None:
+        """Progress and, before a locking command, the run record; sent at once so a crash leaves them."""
+        mark_reconciling(obj, message)
+        if operation is not None:
+            ctx.run = RunRecord.new(self.options.instance_id, operation)
+            with self._lock:
+                self._in_flight.add(ctx.run.marker)
+            _status(obj)[RUN_FIELD] = ctx.run.to_status()
+        self._patch(ctx, obj)
+
+    # ---- steps -------------------------------------------------------------------------------
+    def step_source(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        tf = ctx.tf
+        ref = tf.spec.source_ref
+        repo = self.kube.get_or_none(GITREPOSITORIES, ref.name, ref.namespace)
+        artifact = ((repo or {}).get("status") or {}).get("artifact") or {}
+        status = _status(obj)
+        if not artifact.get("url") or not artifact.get("digest"):
+            cached = self._cached_artifact(status.get("lastArtifactDigest")) if ctx.deleting else None
+            if cached is None:
+                what = "not found" if repo is None else "has no artifact yet"
+                raise WaitingError(SOURCE_NOT_READY, f"GitRepository {ref.key} {what}", tf.spec.retry_interval)
+            ctx.artifact_path, ctx.artifact_digest = cached, str(status["lastArtifactDigest"])
+            ctx.revision = status.get("lastAttemptedRevision") or ""
+            return CONTINUE
+        ctx.revision, ctx.artifact_digest = str(artifact.get("revision") or ""), str(artifact["digest"])
+        ctx.artifact_path = self._fetch_artifact(artifact, ref.key, tf.spec.retry_interval)
+        status["lastAttemptedRevision"] = ctx.revision
+        status["lastArtifactDigest"] = ctx.artifact_digest
+        return CONTINUE
+
+    def _cached_artifact(self, digest: str | None) -> Path | None:
+        if not digest:
+            return None
+        path = self.options.work_dir / "artifacts" / (digest.split(":", 1)[-1] + ".tar.gz")
+        return path if path.is_file() else None
+
+    def _fetch_artifact(self, artifact: dict[str, Any], source: str, retry: float) -> Path:
+        digest = str(artifact["digest"])
+        cached = self._cached_artifact(digest)
+        if cached is not None:
+            return cached
+        dest = self.options.work_dir / "artifacts" / (digest.split(":", 1)[-1] + ".tar.gz")
+        try:
+            return fetch_artifact(str(artifact["url"]), dest, digest)
+        except (OSError, ValueError, ArtifactDigestMismatchError, urllib.error.URLError) as exc:
+            raise WaitingError(c.ARTIFACT_FAILED, f"cannot fetch the artifact of GitRepository {source}: {exc}",
+                               retry) from None
+
+    def step_dependencies(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        for dep in ctx.tf.spec.depends_on:
+            other = self.kube.get_or_none(TERRAFORMS, dep.name, dep.namespace)
+            why = _dependency_problem(other)
+            if why:
+                raise WaitingError(c.DEPENDENCY_NOT_READY, f"dependency Terraform {dep.key} {why}",
+                                   ctx.tf.spec.retry_interval)
+        return CONTINUE
+
+    def _module(self, ctx: RunContext) -> tuple[str, ModuleInfo | None]:
+        cache_key = (ctx.artifact_digest, ctx.tf.spec.path)
+        with self._lock:
+            found = self._modules.get(cache_key)
+        if found is not None:
+            return found
+        assert ctx.artifact_path is not None
+        try:
+            module_digest = digest_of(ctx.artifact_path, ctx.tf.spec.path)
+        except PathNotFoundError:
+            raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
+                                                   f"{ctx.revision}") from None
+        with tempfile.TemporaryDirectory(dir=self.options.work_dir) as tmp:
+            src = Path(tmp) / "src"
+            extract_artifact(ctx.artifact_path, src)  # refuses traversal and links leaving the tree
+            module_dir = resolve_subpath(src, ctx.tf.spec.path)
+            try:
+                info: ModuleInfo | None = inspect_module(module_dir)
+            except ModuleParseError:
+                info = None  # python-hcl2 lags the language: let terraform judge the module
+        found = (module_digest, info)
+        with self._lock:
+            if len(self._modules) > 256:
+                self._modules.clear()
+            self._modules[cache_key] = found
+        return found
+
+    def step_inputs(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        tf = ctx.tf
+        ctx.module_digest, ctx.module_info = self._module(ctx)
+        types = {n: v.type for n, v in ctx.module_info.variables.items()} if ctx.module_info else {}
+        ctx.inputs = resolve_inputs(self.kube, tf, sealing_key=lambda: self.keys().sealing_key_pem,
+                                    variable_types=types, retry_after=tf.spec.retry_interval)
+        if ctx.module_info is not None:
+            check_module(ctx.module_info, ctx.inputs.variables.keys(), ctx.inputs.env)
+        ctx.digest = policy.inputs_digest(
+            module_digest=ctx.module_digest,
+            variables={"keyed": self._keyed(ctx.inputs.variables)},
+            env_names_digest=self._keyed(sorted(ctx.inputs.env.items())),
+            backend={"kind": "kubernetes", "namespace": ctx.namespace, "secretSuffix": tf.spec.secret_suffix},
+            workspace=tf.spec.workspace,
+            destroy=tf.spec.destroy or ctx.deleting,
+            terraform_version=self.terraform_version(),
+        )
+        return CONTINUE
+
+    def step_force_unlock(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        wanted = (ctx.tf.force_unlock_id or "").strip()
+        status = _status(obj)
+        if not wanted or status.get("lastHandledForceUnlock") == wanted:
+            return CONTINUE
+        self._checkpoint(ctx, obj, f"Releasing state lock {wanted}")
+        runner = self._workspace(ctx)
+        status["lastHandledForceUnlock"] = wanted
+        try:
+            runner.force_unlock(wanted)
+        except ReconcileError as exc:
+            ctx.events.append(("Warning", "ForceUnlockFailed", f"could not release state lock {wanted}: {exc.message}"))
+            return CONTINUE
+        c.remove_condition(status.setdefault("conditions", []), c.STATE_LOCKED)
+        status.pop("lock", None)
+        ctx.events.append(("Normal", STATE_UNLOCKED, f"released state lock {wanted} as requested by annotation "
+                                                     f"{ANNOTATION_FORCE_UNLOCK}"))
+        return CONTINUE
+
+    def step_plan(self, ctx: RunContext, obj: dict[str, Any], force: bool = False) -> StepResult | None:
+        tf = ctx.tf
+        status = _status(obj)
+        replan_value = tf.replan_requested
+        replan = bool(replan_value) and status.get("lastHandledReplan") != replan_value
+        drift = tf.spec.drift_detection
+        drift_is_due = policy.drift_due(
+            enabled=drift is not None and not drift.disabled and not tf.spec.destroy,
+            interval=drift.interval if drift else 0.0,
+            last_checked_at=_parse_rfc3339((status.get("drift") or {}).get("lastCheckedAt")),
+            now=time.time(),
+        )
+        decision = policy.decide_plan(
+            status, ctx.digest, replan_requested=replan or force, drift_due=drift_is_due,
+            lock_blocked_last_try=c.is_true(status.get("conditions"), c.STATE_LOCKED),
+        )
+        if replan:
+            status["lastHandledReplan"] = replan_value
+        if not decision.plan:
+            if tf.pending_plan or (status.get("plan") or {}).get("pending"):
+                return CONTINUE
+            ready_cond = c.find(status.get("conditions"), c.READY)
+            if ready_cond is not None and ready_cond.status == c.TRUE:
+                return ready(ready_cond.reason, ready_cond.message)
+            return ready(c.SUCCEEDED, f"Up to date at {status.get('lastAppliedRevision') or ctx.revision}")
+        return self._plan(ctx, obj, decision)
+
+    def _plan(self, ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecision) -> StepResult | None:
+        tf = ctx.tf
+        status = _status(obj)
+        destroy = tf.spec.destroy or ctx.deleting
+        self._checkpoint(ctx, obj, f"Planning{' destroy' if destroy else ''} at {ctx.revision} ({decision.reason})",
+                         operation="plan")
+        runner = self._workspace(ctx)
+        ws = ctx.workspace
+        assert ws is not None
+        self._locked(ctx, obj, lambda: runner.plan(ws.plan_path, destroy=destroy))
+        show = runner.show_json(ws.plan_path)
+        summary = summarize_plan(show)
+        now = c.rfc3339()
+        drift = dict(status.get("drift") or {})
+        drift["lastCheckedAt"] = now
+        if decision.is_drift_check and summary.has_changes:
+            drift["lastDetectedAt"] = now
+        status["drift"] = drift
+        status["lastPlannedRevision"] = ctx.revision
+        status["inputsDigest"] = ctx.digest
+        conds = status.setdefault("conditions", [])
+        gen = tf.meta.generation
+        if not summary.has_changes:
+            if (status.get("plan") or {}).get("pending"):
+                delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+            status["plan"] = {"pending": ""}
+            status["lastAppliedInputsDigest"] = ctx.digest
+            status["lastAppliedRevision"] = ctx.revision
+            status["lastAppliedResourceCount"] = summary.prior_resource_count
+            c.set_condition(conds, c.PLANNED, c.TRUE, NO_CHANGES, f"No changes at {ctx.revision}", gen)
+            ctx.planned_no_changes = True
+            return ready(NO_CHANGES, f"No changes at {ctx.revision}")
+        if not ctx.deleting:
+            state = read_state(self.kube, ctx.namespace, tf.state_secret_name)
+            if policy.state_lost(applied_resources=int(status.get("lastAppliedResourceCount") or 0),
+                                 state_exists=state.exists, state_empty=state.empty,
+                                 creates_everything=summary.creates_everything):
+                raise StallingError(STATE_MISSING, (
+                    f"the state Secret {tf.state_secret_name} is missing or empty although "
+                    f"{status.get('lastAppliedResourceCount')} resources were applied at "
+                    f"{status.get('lastAppliedRevision')}; the plan would create all {summary.add} again, so "
+                    "nothing is applied. Restore the state Secret, or remove status.lastAppliedResourceCount "
+                    "to accept re-creating them."))
+        ref, commit = _ref_commit(ctx.revision)
+        salt = self.keys().keyring.keys[sorted(self.keys().keyring.keys)[0]]
+        plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
+        save_plan(self.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(), self.keys().keyring,
+                  chunk_bytes=self.options.plan_chunk_bytes)
+        ctx.plan_local = True
+        status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
+                          "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
+                          "isDestroy": destroy}
+        status["planExpectedResources"] = policy.expected_resources(summary.prior_resource_count, summary.add,
+                                                                    summary.destroy)
+        counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
+        c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, f"Plan {plan_id}: {counts}", gen)
+        if decision.is_drift_check:
+            c.set_condition(conds, c.DRIFTED, c.TRUE, "DriftDetected", f"Drift detected; remediation plan {plan_id}", gen)
+        if not tf.spec.auto_approve and not ctx.deleting:
+            ctx.events.append(("Normal", PLAN_PENDING, f"Plan {plan_id} ({counts}); {approve_hint(ctx.name, plan_id)}"))
+        # checkpoint the pending plan: a crash during apply must find it, not plan from scratch
+        self._patch(ctx, obj)
+        return CONTINUE
+
+    def step_apply(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        tf = ctx.tf
+        status = _status(obj)
+        plan = status.get("plan") or {}
+        pending = str(plan.get("pending") or "")
+        if not pending:
+            return CONTINUE
+        if not ctx.deleting:
+            spec_offer, note_offer = policy.offered_approvals(
+                tf.spec.approve_plan, tf.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip() or None,
+                status.get("lastAppliedPlan"))
+            decision = policy.decide_approval(spec_offer, note_offer, pending)
+            if not decision.apply:
+                counts = f"{plan.get('add', 0)} to add, {plan.get('change', 0)} to change, " \
+                         f"{plan.get('destroy', 0)} to destroy"
+                if decision.refused:
+                    raise PlanPendingError(APPROVAL_REFUSED, f"{decision.refused}; {approve_hint(ctx.name, pending)}",
+                                           tf.spec.interval)
+                raise PlanPendingError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval: "
+                                                     f"{approve_hint(ctx.name, pending)}", tf.spec.interval)
+        self._checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply")
+        runner = self._workspace(ctx)
+        ws = ctx.workspace
+        assert ws is not None
+        if not ctx.plan_local:
+            try:
+                data = load_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace, pending, self.keys().keyring)
+            except (PlanNotFoundError, DecryptionError) as exc:
+                return self._replan(ctx, obj, f"the stored plan {pending} cannot be used ({exc})")
+            ws.plan_path.write_bytes(data)
+            ctx.plan_local = True
+        try:
+            self._locked(ctx, obj, lambda: runner.apply(ws.plan_path))
+        except StalePlanError:
+            return self._replan(ctx, obj, f"plan {pending} is stale: the state changed since it was made")
+        delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+        status["lastAppliedRevision"] = ctx.revision or status.get("lastPlannedRevision")
+        status["lastAppliedInputsDigest"] = status.get("inputsDigest")
+        status["lastAppliedPlan"] = pending
+        status["lastAppliedResourceCount"] = int(status.pop("planExpectedResources", 0) or 0)
+        status["plan"] = {"pending": ""}
+        conds = status.setdefault("conditions", [])
+        c.remove_condition(conds, c.DRIFTED)
+        counts = f"{plan.get('add', 0)} added, {plan.get('change', 0)} changed, {plan.get('destroy', 0)} destroyed"
+        reason = DESTROY_SUCCEEDED if plan.get("isDestroy") else APPLY_SUCCEEDED
+        message = f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}"
+        c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
+        ctx.events.append(("Normal", reason, message))
+        ctx.applied = True
+        self._patch(ctx, obj)
+        return ready(reason, message)
+
+    def _replan(self, ctx: RunContext, obj: dict[str, Any], why: str) -> StepResult | None:
+        """Rule 2: a stale (or lost) plan is planned again; it is applied only when `auto` (or deleting),
+        otherwise it waits for a new approval."""
+        if ctx.replanned_after_stale:
+            raise TransientError(PLAN_STALE, f"{why}; planned again and it went stale again")
+        ctx.replanned_after_stale = True
+        tf = ctx.tf
+        delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+        status = _status(obj)
+        status["plan"] = {"pending": ""}
+        ctx.plan_local = False
+        ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
+        if ctx.workspace is not None:
+            ctx.workspace.plan_path.unlink(missing_ok=True)
+        result = self._plan(ctx, obj, policy.PlanDecision(True, why))
+        if not (status.get("plan") or {}).get("pending"):
+            return result
+        return self.step_apply(ctx, obj)
+
+    def step_outputs(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        tf = ctx.tf
+        status = _status(obj)
+        conds = status.setdefault("conditions", [])
+        wanted = tf.spec.write_outputs_to_secret
+        fresh = ctx.applied or ctx.planned_no_changes
+        if not fresh:
+            if not status.get("lastAppliedRevision"):
+                return CONTINUE
+            if wanted is None and "availableOutputs" in status:
+                return CONTINUE
+            if wanted is not None and c.is_true(conds, c.OUTPUTS_WRITTEN) and \
+                    self.kube.get_or_none(SECRETS, wanted.name, ctx.namespace) is not None:
+                return CONTINUE
+        state = read_state(self.kube, ctx.namespace, tf.state_secret_name)
+        outputs = state.outputs or {}
+        status["availableOutputs"] = sorted(outputs)
+        if wanted is None:
+            c.remove_condition(conds, c.OUTPUTS_WRITTEN)
+            return CONTINUE
+        count = write_outputs(self.kube, obj, wanted, outputs)
+        c.set_condition(conds, c.OUTPUTS_WRITTEN, c.TRUE, OUTPUTS_WRITTEN_REASON,
+                        f"{count} outputs written to Secret {wanted.name}", tf.meta.generation)
+        return CONTINUE
+
+    # ---- Terraform helpers -------------------------------------------------------------------
+    def _workspace(self, ctx: RunContext) -> TerraformRunner:
+        """The run directory, prepared once per reconcile: artifact, backend, variables, init."""
+        if ctx.runner is not None:
+            return ctx.runner
+        tf = ctx.tf
+        assert ctx.artifact_path is not None and ctx.inputs is not None
+        marker = ctx.run.marker if ctx.run is not None else ""
+        ws = Workspace.create(
+            self.options.work_dir / "runs", ctx.artifact_path, tf.spec.path,
+            config=self.options.terraform,
+            backend=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, self.options.kubeconfig),
+            variables=ctx.inputs.variables,
+            env={**ctx.inputs.env, RUN_ENV: marker},
+            secrets=ctx.inputs.secrets,
+            name_hint=f"{ctx.namespace}-{ctx.name}",
+        )
+        ctx.workspace = ws
+        runner = ws.runner()
+        with self._lock:
+            self._runners[ctx.key] = runner
+        if self.stopping.is_set():
+            runner.cancel()
+        runner.init()
+        if tf.spec.workspace != "default":
+            self._locked(ctx, None, lambda: runner.workspace_select_or_new(tf.spec.workspace))
+        ctx.runner = runner
+        return runner
+
+    def _locked(self, ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:
+        """Run a command that takes the state lock. A lock left by a dead run of ours is released (with
+        an Event) and the command retried once; any other lock is reported as StateLocked."""
+        status = _status(obj) if obj is not None else None
+        try:
+            result = command()
+        except StateLockedError as exc:
+            lock = read_lock(self.kube, ctx.namespace, ctx.tf.state_lease_name) or exc.lock
+            if not self._dead_run_lock(ctx, lock):
+                if status is not None:
+                    status["lock"] = {k: v for k, v in (("id", lock.id), ("holder", lock.who),
+                                                        ("since", _rfc3339_or_none(lock.created))) if v}
+                    c.set_condition(status.setdefault("conditions", []), c.STATE_LOCKED, c.TRUE, STATE_LOCKED,
+                                    exc.message, ctx.tf.meta.generation)
+                raise WaitingError(STATE_LOCKED, f"{exc.message}; retrying in {self.options.lock_retry:g}s "
+                                                 f"(release it with kubectl annotate terraform/{ctx.name} "
+                                                 f"{ANNOTATION_FORCE_UNLOCK}={lock.id})",
+                                   self.options.lock_retry) from None
+            assert ctx.runner is not None or ctx.workspace is not None
+            runner = ctx.runner or ctx.workspace.runner()  # type: ignore[union-attr]
+            runner.force_unlock(lock.id)
+            prev = ctx.previous_run
+            ctx.events.append(("Warning", STATE_UNLOCKED, (
+                f"released state lock {lock.id} left by an interrupted {prev.operation if prev else ''} run of "
+                f"this controller (instance {prev.instance if prev else '?'}, started {prev.started_at if prev else '?'})")))
+            log.warning("released state lock id=%s of a dead run", lock.id, extra={"obj": ctx.key})
+            ctx.previous_run = None
+            result = command()
+        if status is not None:
+            c.remove_condition(status.setdefault("conditions", []), c.STATE_LOCKED)
+            status.pop("lock", None)
+        return result
+
+    def _dead_run_lock(self, ctx: RunContext, lock: Any) -> bool:
+        record = ctx.previous_run
+        if record is None:
+            return False
+        own_host = socket.gethostname()
+        with self._lock:
+            in_flight = set(self._in_flight)
+        controller_alive = record.instance != self.options.instance_id and record.pid != os.getpid() \
+            and pid_alive(record.pid)
+        alive = record.host == own_host and (controller_alive or marker_alive(record.marker))
+        return is_dead_run_lock(record, lock, own_instance=self.options.instance_id, own_host=own_host,
+                                in_flight_markers=in_flight, run_alive=alive,
+                                leader_elected=self.options.leader_elected)
+
+    # ---- deletion ----------------------------------------------------------------------------
+    def _reconcile_delete(self, obj: dict[str, Any], tf: Terraform) -> Result:
+        if FINALIZER not in tf.meta.finalizers:
+            return Result()
+        steps: list[Callable[[RunContext, dict[str, Any]], StepResult | None]] = [self.step_dependents]
+        if tf.spec.destroy_resources_on_deletion:
+            steps += [self.step_source, self.step_inputs, self.step_destroy]
+        outcome, result = self._frame(obj, tf, steps, deleting=True)
+        if outcome.kind != "success":
+            return result
+        return self._remove_finalizer(obj)
+
+    def step_dependents(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        items, _ = self.kube.list_all(TERRAFORMS)
+        own = f"{ctx.namespace}/{ctx.name}"
+        blocking = sorted(object_key(o) for o in items
+                          if own in depends_on_index(o) and not (o.get("metadata") or {}).get("deletionTimestamp"))
+        if blocking:
+            raise WaitingError(DELETION_BLOCKED, f"deletion waits: Terraform {', '.join(blocking)} depend(s) on it",
+                               ctx.tf.spec.retry_interval)
+        return CONTINUE
+
+    def step_destroy(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        """Deleting with destroyResourcesOnDeletion: the deletion is the approval of the destroy plan."""
+        tf = ctx.tf
+        _status(obj)["plan"] = {"pending": ""}
+        self._plan(ctx, obj, policy.PlanDecision(True, "the object is being deleted"))
+        if (_status(obj).get("plan") or {}).get("pending"):
+            self.step_apply(ctx, obj)
+        delete_state(self.kube, ctx.namespace, tf.state_secret_name, tf.state_lease_name)
+        ctx.events.append(("Normal", DESTROY_SUCCEEDED, f"destroyed the resources of {ctx.name}; state removed"))
+        return CONTINUE
+
+    def _remove_finalizer(self, obj: dict[str, Any]) -> Result:
+        meta = obj["metadata"]
+        try:
+            fresh = self.kube.get(TERRAFORMS, meta["name"], meta.get("namespace"))
+        except NotFound:
+            return Result()
+        finalizers = [f for f in (fresh["metadata"].get("finalizers") or []) if f != FINALIZER]
+        try:
+            self.kube.patch(TERRAFORMS, meta["name"], {"metadata": {
+                "finalizers": finalizers, "resourceVersion": fresh["metadata"]["resourceVersion"]}},
+                meta.get("namespace"))
+        except NotFound:
+            pass
+        except ApiError as exc:
+            return Result(error=exc)
+        try:
+            tf = Terraform.from_dict(fresh)
+            delete_plan(self.kube, tf.meta.namespace, tf.meta.name, tf.spec.workspace)
+        except (SpecError, ApiError):
+            pass
+        return Result()
+
+
+def approve_hint(name: str, plan_id: str) -> str:
+    return f"approve with: kubectl annotate terraform/{name} {ANNOTATION_APPROVE_PLAN}={plan_id}"
+
+
+def _ref_commit(revision: str) -> tuple[str, str]:
+    try:
+        ref, commit = parse_revision(revision)
+    except ValueError:
+        return "rev", hashlib.sha1(revision.encode()).hexdigest()  # noqa: S324 - a name, not security
+    return (ref or "commit").removeprefix("refs/heads/").removeprefix("refs/tags/"), commit
+
+
+def _rfc3339_or_none(text: str) -> str | None:
+    """Terraform's lock time (RFC 3339 with nanoseconds) at second precision, UTC."""
+    try:
+        return c.rfc3339(dt.datetime.fromisoformat(text[:19]).replace(tzinfo=dt.UTC)) if text else None
+    except ValueError:
+        return None
+
+
+def _dependency_problem(other: dict[str, Any] | None) -> str:
+    if other is None:
+        return "not found"
+    status = other.get("status") or {}
+    conds = status.get("conditions") or []
+    if (other.get("metadata") or {}).get("generation") != status.get("observedGeneration"):
+        return "has not been reconciled at its latest generation"
+    if not c.is_true(conds, c.READY):
+        ready_c = c.find(conds, c.READY)
+        return f"is not ready ({ready_c.reason})" if ready_c else "is not ready"
+    if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
+        return "has not written its outputs"
+    return ""
+
+
+def _raise(exc: BaseException) -> StepResult:
+    raise exc
+

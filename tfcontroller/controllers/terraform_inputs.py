@@ -1,0 +1,143 @@
+"""Resolve a Terraform's inputs: `vars` (plain or sealed), `varsFrom`, `env` and `envFrom`.
+
+Values read from Secrets and sealed values are collected in `secrets` so every error message and kept
+stderr can be scrubbed of them. A missing Secret, ConfigMap or key (not marked optional) fails with
+`VarsGenerationFailed` naming the object and key, never a value. Precedence (later wins): `varsFrom` in
+order, then `vars`; `envFrom` in order, then `env`.
+
+`varsFrom` values are strings in Secrets and ConfigMaps; for a variable whose declared type is not
+`string`, a value that parses as JSON is passed decoded (so a ConfigMap can feed a list or a number).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfcontroller.api.errors import WaitingError
+from tfcontroller.api.refs import KeyRef, ValuesFrom
+from tfcontroller.api.terraform import Terraform
+from tfcontroller.crypto.sealed import unseal
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import NotFound
+
+VARS_FAILED = "VarsGenerationFailed"
+
+
+@dataclass(frozen=True)
+class ResolvedInputs:
+    variables: dict[str, Any] = field(repr=False)
+    env: dict[str, str] = field(repr=False)
+    secrets: tuple[str, ...] = field(repr=False)
+
+    def env_digest(self) -> str:
+        """A digest of the env names and values (provider endpoints change what a plan does)."""
+        canonical = json.dumps(sorted(self.env.items()), separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Reader:
+    """Reads Secrets/ConfigMaps of one namespace once per reconcile (a varsFrom and an env may share one)."""
+
+    def __init__(self, kube: KubeClient, namespace: str, retry_after: float) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.retry_after = retry_after
+        self._cache: dict[tuple[str, str], dict[str, str] | None] = {}
+        self.secrets: list[str] = []
+
+    def data(self, kind: str, name: str) -> dict[str, str] | None:
+        key = (kind, name)
+        if key not in self._cache:
+            try:
+                if kind == "Secret":
+                    raw = self.kube.read_secret_data(self.namespace, name)
+                    values = {k: v.decode("utf-8", "replace") for k, v in raw.items()}
+                    self.secrets.extend(values.values())
+                else:
+                    values = dict(self.kube.read_configmap_data(self.namespace, name))
+            except NotFound:
+                values = None
+            self._cache[key] = values
+        return self._cache[key]
+
+    def missing(self, what: str) -> WaitingError:
+        return WaitingError(VARS_FAILED, what, self.retry_after)
+
+    def all_of(self, src: ValuesFrom, field_name: str) -> dict[str, str]:
+        data = self.data(src.kind, src.name)
+        if data is None:
+            if src.optional:
+                return {}
+            raise self.missing(f"{field_name}: {src.kind} {self.namespace}/{src.name} not found")
+        if src.keys is None:
+            return dict(data)
+        out = {}
+        for k in src.keys:
+            if k in data:
+                out[k] = data[k]
+            elif not src.optional:
+                raise self.missing(f"{field_name}: key {k!r} not found in {src.kind} {self.namespace}/{src.name}")
+        return out
+
+    def one(self, ref: KeyRef, field_name: str) -> str | None:
+        data = self.data(ref.kind, ref.name)
+        if data is None:
+            if ref.optional:
+                return None
+            raise self.missing(f"{field_name}: {ref.kind} {self.namespace}/{ref.name} not found")
+        if ref.key not in data:
+            if ref.optional:
+                return None
+            raise self.missing(f"{field_name}: key {ref.key!r} not found in {ref.kind} {self.namespace}/{ref.name}")
+        return data[ref.key]
+
+
+def _typed(value: str, declared_type: str | None) -> Any:
+    if declared_type in (None, "string", "any"):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def resolve_inputs(
+    kube: KubeClient,
+    tf: Terraform,
+    *,
+    sealing_key: Callable[[], bytes],
+    variable_types: Mapping[str, str | None] | None = None,
+    retry_after: float = 30.0,
+) -> ResolvedInputs:
+    """Everything a run needs from the object's references. `sealing_key` is called only when a
+    sealed value is present (the private key never sits in memory longer than needed)."""
+    ns, name = tf.meta.namespace, tf.meta.name
+    reader = _Reader(kube, ns, retry_after)
+    types = variable_types or {}
+    variables: dict[str, Any] = {}
+    sealed: list[str] = []
+    for i, src in enumerate(tf.spec.vars_from):
+        for k, v in reader.all_of(src, f"spec.varsFrom[{i}]").items():
+            variables[k] = _typed(v, types.get(k))
+    for var in tf.spec.vars:
+        if var.sealed_value is not None:
+            plain = unseal(sealing_key(), ns, name, var.sealed_value).decode("utf-8", "replace")
+            sealed.append(plain)
+            variables[var.name] = plain
+        else:
+            variables[var.name] = var.value
+    env: dict[str, str] = {}
+    for i, src in enumerate(tf.spec.env_from):
+        env.update(reader.all_of(src, f"spec.envFrom[{i}]"))
+    for i, item in enumerate(tf.spec.env):
+        if item.value_from is None:
+            env[item.name] = item.value or ""
+            continue
+        value = reader.one(item.value_from, f"spec.env[{i}].valueFrom")
+        if value is not None:
+            env[item.name] = value
+    return ResolvedInputs(variables, env, tuple(reader.secrets + sealed))

@@ -1,0 +1,78 @@
+"""Reading what Terraform's kubernetes backend wrote: the state Secret and the lock Lease.
+
+Outputs are read from the state Secret itself (key `tfstate`, gzip-compressed JSON), so writing the
+outputs Secret starts no Terraform process. Values are returned to the caller only; nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import NotFound
+from tfcontroller.kube.resources import LEASES, SECRETS
+from tfcontroller.terraform.errors import LockInfo
+
+STATE_KEY = "tfstate"
+LOCK_INFO_ANNOTATION = "app.terraform.io/lock-info"
+
+
+@dataclass(frozen=True)
+class StateView:
+    exists: bool
+    resources: int = 0  # managed resources
+    outputs: dict[str, Any] | None = None  # name -> {"value", "type", "sensitive"}
+
+    @property
+    def empty(self) -> bool:
+        return self.resources == 0
+
+
+def read_state(kube: KubeClient, namespace: str, secret_name: str) -> StateView:
+    try:
+        data = kube.read_secret_data(namespace, secret_name)
+    except NotFound:
+        return StateView(False)
+    raw = data.get(STATE_KEY)
+    if not raw:
+        return StateView(True, 0, {})
+    try:
+        doc = json.loads(gzip.decompress(raw))
+    except (OSError, EOFError, zlib.error, json.JSONDecodeError):
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError:
+            return StateView(True, 0, {})
+    resources = sum(1 for r in doc.get("resources") or [] if r.get("mode", "managed") == "managed")
+    return StateView(True, resources, dict(doc.get("outputs") or {}))
+
+
+def read_lock(kube: KubeClient, namespace: str, lease_name: str) -> LockInfo | None:
+    """The lock Terraform holds on the state, from the Lease's holder and lock-info annotation."""
+    lease = kube.get_or_none(LEASES, lease_name, namespace)
+    if lease is None:
+        return None
+    holder = (lease.get("spec") or {}).get("holderIdentity")
+    if not holder:
+        return None
+    raw = ((lease.get("metadata") or {}).get("annotations") or {}).get(LOCK_INFO_ANNOTATION) or "{}"
+    try:
+        info = json.loads(raw)
+    except json.JSONDecodeError:
+        info = {}
+    return LockInfo(id=str(info.get("ID") or holder), who=str(info.get("Who") or ""),
+                    operation=str(info.get("Operation") or ""), created=str(info.get("Created") or ""),
+                    path=str(info.get("Path") or ""), version=str(info.get("Version") or ""),
+                    info=str(info.get("Info") or ""))
+
+
+def delete_state(kube: KubeClient, namespace: str, secret_name: str, lease_name: str) -> None:
+    for res, name in ((SECRETS, secret_name), (LEASES, lease_name)):
+        try:
+            kube.delete(res, name, namespace)
+        except NotFound:
+            pass
