@@ -14,6 +14,8 @@
 #   LOCALSTACK_START_TIMEOUT  seconds to wait for the health endpoint (default 120)
 #   TFC_VENV                  the project's venv holding moto_server (default <clone>/.venv)
 # Prints `endpoint=<url> emulator=<name> mode=<mode>` on success; exits non-zero with the log tail otherwise.
+# `up.sh --install-only` builds the host-mode venv (if missing) and prints its path, starting nothing:
+# CI can run it before the tests so that no test's time budget pays for the install.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -140,6 +142,10 @@ start_moto() {
 
 main() {
     local mode url started
+    if [ "${1:-}" = --install-only ]; then
+        ensure_venv "$(find_python)"
+        return 0
+    fi
     mkdir -p "$RUN_DIR"
     case "$EMULATOR" in
         moto) mode=moto ;;
