@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_outputs",
     "tfcontroller.cli.ops_drift",
     "tfcontroller.cli.ops_events",
+    "tfcontroller.cli.ops_plan",
 ]
 
 

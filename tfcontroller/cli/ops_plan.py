@@ -1,0 +1,250 @@
+"""`tfcontroller plan show NAME`: the pending plan of a Terraform, readable, with sensitive values masked.
+
+The stored plan (Secret `tfplan-<workspace>-<name>`, encrypted with the controller's key; see
+controllers/terraform_planstore.py) is read with the controller's own helpers and rendered by
+`terraform show -json` in a throw-away directory: only the providers named in the plan's lock file are
+installed there, from the same filesystem mirror the controller uses, so no module code runs and nothing is
+downloaded. The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
+every input variable's value, since variables often come from Secrets — before anything is printed.
+Reading the plan needs read access to the controller's keys Secret: the same trust as reading the plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.cli import kubectx
+from tfcontroller.cli.main import CLIError
+from tfcontroller.controllers import terraform_keys
+from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, load_plan
+from tfcontroller.crypto.aead import KeyRing
+from tfcontroller.crypto.errors import DecryptionError
+from tfcontroller.kube.errors import Forbidden, NotFound
+from tfcontroller.kube.resources import TERRAFORMS
+from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.errors import TerraformError
+from tfcontroller.terraform.plan import SENSITIVE, human_readable, masked
+from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.workspace import build_env
+
+DEFAULT_CONTROLLER_NAMESPACES = ("tfcontroller-system", "default")
+HIDDEN_VARIABLE = "(hidden)"
+_LOCK_PROVIDER = re.compile(r'provider\s+"([^"]+)"\s*\{[^}]*?version\s*=\s*"([^"]+)"', re.S)
+
+_COLORS = {"+": "\033[32m", "-": "\033[31m", "~": "\033[33m", "-/+": "\033[35m"}
+_BOLD, _RESET = "\033[1m", "\033[0m"
+
+
+def register(subparsers: Any) -> None:
+    plan = subparsers.add_parser("plan", help="inspect the pending plan of a Terraform")
+    sub = plan.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", parser_class=type(plan))
+    show = sub.add_parser("show", help="print the pending plan, sensitive values masked",
+                          description="Print the pending plan of a Terraform as a readable diff (or --json), "
+                                      "with sensitive values and input variables masked. Needs terraform on "
+                                      "PATH (or TFCONTROLLER_TERRAFORM_BINARY) and the provider mirror.")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true", help="print the masked `terraform show -json` document")
+    show.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                      help="colour the diff (auto: only on a terminal, and not when NO_COLOR is set)")
+    show.add_argument("--controller-namespace", default=None,
+                      help="namespace of the controller's keys Secret (default: tfcontroller-system, else default)")
+    kubectx.add_connection_args(show)
+    show.set_defaults(func=run_show)
+    plan.set_defaults(func=lambda args: _usage(plan))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_usage(sys.stderr)
+    return kubectx.EXIT_USAGE
+
+
+# ---- masking ---------------------------------------------------------------------------------------
+
+
+def _mask_change(change: dict[str, Any]) -> dict[str, Any]:
+    out = dict(change)
+    for side in ("before", "after"):
+        if side in change:
+            out[side] = masked(change.get(side), change.get(f"{side}_sensitive", False), False)
+    return out
+
+
+def _mask_module(module: dict[str, Any]) -> dict[str, Any]:
+    out = dict(module)
+    out["resources"] = [
+        {**r, "values": masked(r.get("values"), r.get("sensitive_values") or {}, False)}
+        for r in module.get("resources") or []
+    ]
+    if module.get("child_modules"):
+        out["child_modules"] = [_mask_module(c) for c in module["child_modules"]]
+    return out
+
+
+def _mask_values(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(doc, dict):
+        return doc
+    out = dict(doc)
+    if isinstance(doc.get("outputs"), dict):
+        out["outputs"] = {n: ({**o, "value": SENSITIVE} if o.get("sensitive") else o)
+                          for n, o in doc["outputs"].items()}
+    if isinstance(doc.get("root_module"), dict):
+        out["root_module"] = _mask_module(doc["root_module"])
+    return out
+
+
+def mask_show_json(doc: dict[str, Any]) -> dict[str, Any]:
+    """The `show -json` document with every sensitive value replaced by `(sensitive)` and every input
+    variable's value by `(hidden)`. Pure, so it is unit-tested on plain documents."""
+    out = dict(doc)
+    if isinstance(doc.get("variables"), dict):
+        out["variables"] = {name: {**v, "value": HIDDEN_VARIABLE} for name, v in doc["variables"].items()}
+    for key in ("resource_changes", "resource_drift"):
+        if isinstance(doc.get(key), list):
+            out[key] = [{**rc, "change": _mask_change(rc.get("change") or {})} for rc in doc[key]]
+    if isinstance(doc.get("output_changes"), dict):
+        out["output_changes"] = {n: _mask_change(oc or {}) for n, oc in doc["output_changes"].items()}
+    out["planned_values"] = _mask_values(doc.get("planned_values"))
+    if isinstance(doc.get("prior_state"), dict):
+        out["prior_state"] = {**doc["prior_state"], "values": _mask_values(doc["prior_state"].get("values"))}
+    for key in ("planned_values", "prior_state"):
+        if out.get(key) is None:
+            out.pop(key, None)
+    return out
+
+
+def colorize(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        symbol = stripped.split(" ", 1)[0] if stripped else ""
+        if line.startswith("Plan:") or line.startswith("Outputs:"):
+            lines.append(f"{_BOLD}{line}{_RESET}")
+        elif symbol in _COLORS and line.startswith("  ") and not line.startswith("      "):
+            lines.append(f"{_COLORS[symbol]}{line}{_RESET}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def use_color(choice: str, stream: Any) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+# ---- reading and rendering ---------------------------------------------------------------------------
+
+
+def read_keyring(conn: kubectx.Connection, namespace: str | None) -> KeyRing:
+    """The controller's plan key ring, read (never created) from its keys Secret."""
+    candidates = (namespace,) if namespace else DEFAULT_CONTROLLER_NAMESPACES
+    for ns in candidates:
+        try:
+            data = conn.client.read_secret_data(ns, terraform_keys.KEYS_SECRET)
+        except NotFound:
+            continue
+        except Forbidden:
+            raise CLIError(f"not allowed to read Secret {ns}/{terraform_keys.KEYS_SECRET}, which holds the "
+                           "key the plan is encrypted with") from None
+        keys = terraform_keys._from_data(data)
+        if keys is None:
+            raise CLIError(f"Secret {ns}/{terraform_keys.KEYS_SECRET} is incomplete")
+        return keys.keyring
+    raise CLIError(f"the controller's keys Secret {terraform_keys.KEYS_SECRET} is not in namespace "
+                   f"{' or '.join(candidates)}; pass --controller-namespace", kubectx.EXIT_NOT_FOUND)
+
+
+def _provider_requirements(planfile: bytes) -> tuple[str, str]:
+    """A root module that requires exactly the providers (and versions) the plan's lock file names."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(planfile)) as archive:
+            lock = archive.read(".terraform.lock.hcl").decode() if ".terraform.lock.hcl" in archive.namelist() else ""
+    except zipfile.BadZipFile:
+        raise CLIError("the stored plan is not a Terraform plan file") from None
+    entries = []
+    for i, (source, version) in enumerate(_LOCK_PROVIDER.findall(lock)):
+        entries.append(f'    p{i} = {{\n      source  = {json.dumps(source)}\n      version = {json.dumps(version)}\n    }}')
+    return "terraform {\n  required_providers {\n" + "\n".join(entries) + "\n  }\n}\n", lock
+
+
+def show_json(planfile: bytes) -> dict[str, Any]:
+    """`terraform show -json` of a plan file, run in an isolated temporary directory."""
+    try:
+        config = TerraformConfig.from_env()
+    except FileNotFoundError as exc:
+        raise CLIError(f"rendering a plan needs terraform: {exc}") from None
+    requirements, lock = _provider_requirements(planfile)
+    with tempfile.TemporaryDirectory(prefix="tfcontroller-plan-") as tmp:
+        root = Path(tmp)
+        work, home, temp, data = (root / d for d in ("work", "home", "tmp", "data"))
+        for d in (work, home, temp, data):
+            d.mkdir(mode=0o700)
+        (work / "providers.tf").write_text(requirements)
+        if lock:
+            (work / ".terraform.lock.hcl").write_text(lock)
+        plan_path = root / "plan.tfplan"
+        fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(planfile)
+        cli_config = config.write_cli_config(root / "cli.tfrc.json")
+        env = build_env({}, home=home, tmp=temp, data_dir=data, cli_config=cli_config)
+        runner = TerraformRunner(work, env, config)
+        try:
+            runner.init()
+            return runner.show_json(plan_path)
+        except TerraformError as exc:
+            raise CLIError(f"terraform could not read the stored plan: {exc}") from None
+
+
+def _header(obj: dict[str, Any], plan_id: str) -> str:
+    status = obj.get("status") or {}
+    plan = status.get("plan") or {}
+    meta = obj["metadata"]
+    bits = [f"Terraform {meta.get('namespace')}/{meta['name']}: pending plan {plan_id}"]
+    if plan.get("createdAt"):
+        bits.append(f"created {plan['createdAt']}")
+    if status.get("lastPlannedRevision"):
+        bits.append(f"revision {status['lastPlannedRevision']}")
+    kinds = [k for k in ("isDrift", "isDestroy") if plan.get(k)]
+    if kinds:
+        bits.append("drift remediation" if "isDrift" in kinds else "destroys everything")
+    return ", ".join(bits)
+
+
+@kubectx.api_errors
+def run_show(args: argparse.Namespace) -> int:
+    with kubectx.connect(args) as conn:
+        obj = conn.get(TERRAFORMS, args.name)
+        plan_id = str(((obj.get("status") or {}).get("plan") or {}).get("pending") or "")
+        if not plan_id:
+            raise CLIError(f"Terraform {conn.namespace}/{args.name} has no pending plan")
+        workspace = str((obj.get("spec") or {}).get("workspace") or "default")
+        keyring = read_keyring(conn, args.controller_namespace)
+        try:
+            planfile = load_plan(conn.client, conn.namespace, args.name, workspace, plan_id, keyring)
+        except PlanNotFoundError:
+            raise CLIError(f"plan {plan_id} is pending but not stored (yet, or any more); try again shortly",
+                           kubectx.EXIT_NOT_FOUND) from None
+        except DecryptionError as exc:
+            raise CLIError(f"the stored plan {plan_id} does not decrypt: {exc}") from None
+    doc = mask_show_json(show_json(planfile))
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return kubectx.EXIT_OK
+    text = human_readable(doc)
+    if use_color(args.color, sys.stdout):
+        text = colorize(text)
+    print(_header(obj, plan_id))
+    print(text)
+    print(f"\nApprove it with: tfcontroller approve {args.name} --plan {plan_id}"
+          + (f" -n {conn.namespace}" if args.namespace else ""))
+    return kubectx.EXIT_OK
