@@ -1,21 +1,96 @@
-"""Helpers for the ManifestSet controller tests: builders for ManifestSet/Terraform objects, a git
-repository seeded with the seed-article overlays, status readers and kubectl on the dev cluster."""
+"""Helpers for the ManifestSet controller tests: the `ms_env` fixture (dev cluster with the CRDs, a
+KubeClient, and `start()` for a real in-process manager built by `controllers.setup.build_manager`,
+stopped at teardown), builders for ManifestSet/Terraform objects, a git repository seeded with the
+seed-article overlays, status readers and kubectl on the dev cluster. Test modules import
+`ms_env_fixture` (registered as the fixture `ms_env`)."""
 
 from __future__ import annotations
 
 import base64
 import os
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.controllers.conftest import ROOT, gitrepo, wait_for
-from tfcontroller.api import conditions as c
-from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, NAMESPACES, SECRETS, TERRAFORMS
+import pytest
+import yaml
 
+from tfcontroller.api import conditions as c
+from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
+from tfcontroller.devcluster import DevCluster
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError
+from tfcontroller.kube.resources import CRDS, GITREPOSITORIES, MANIFESTSETS, NAMESPACES, SECRETS, TERRAFORMS
+
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = ROOT / "examples" / "apps" / "sample-app"
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll `cond` until it returns something truthy; return that, or fail naming `what`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Env:
+    kube: KubeClient
+    kubeconfig: str
+    tmp_path: Path
+    managers: list[ControllerManager] = field(default_factory=list)
+
+    def start(self) -> ControllerManager:
+        opts = ControllerOptions(namespace=None, concurrent=2, artifact_dir=str(self.tmp_path / "artifacts"),
+                                 retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0, ls_remote_ttl=0.5)
+        mgr = build_manager(opts, self.kube)
+        self.managers.append(mgr)
+        mgr.start()
+        assert mgr.wait_synced(10), "informers did not sync"
+        return mgr
+
+
+def install_crds(kube: KubeClient) -> None:
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kube.create(CRDS, doc)
+
+    def served() -> bool:
+        try:
+            for res in (GITREPOSITORIES, TERRAFORMS, MANIFESTSETS):
+                kube.list(res, "default")
+        except ApiError:
+            return False
+        return True
+
+    wait_for(served, 10, "CRDs to be served")
+
+
+@pytest.fixture(name="ms_env")
+def ms_env_fixture(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Env]:
+    kube = KubeClient.load(dev_cluster.kubeconfig)
+    env = Env(kube, dev_cluster.kubeconfig, tmp_path)
+    try:
+        install_crds(kube)
+        yield env
+    finally:
+        for mgr in env.managers:
+            mgr.stop(grace=5)
+        kube.close()
+
+
+def gitrepo(name: str, url: str, ref: dict[str, str], interval: str = "1s") -> dict[str, Any]:
+    return {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": "default"}, "spec": {"url": url, "ref": ref, "interval": interval}}
 
 
 def example_files(prefix: str = "apps/sample-app") -> dict[str, str]:
@@ -114,6 +189,3 @@ def events_for(kube: KubeClient, name: str, reason: str) -> list[dict[str, Any]]
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
-
-Waiter = Callable[..., Any]
-__all__ = ["Path"]

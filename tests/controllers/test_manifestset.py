@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.controllers.conftest import wait_for
-from tests.controllers.manifestset_support import (
+from tests.controllers.manifestset_support import (  # noqa: F401 - ms_env_fixture is the ms_env fixture
+    Env,
     create_source,
     ensure_namespace,
     events_for,
@@ -19,14 +19,14 @@ from tests.controllers.manifestset_support import (
     fake_terraform,
     kubectl,
     manifestset,
+    ms_env_fixture,
     ms_status,
     set_terraform_ready,
+    wait_for,
     wait_ms,
     wait_revision,
     write_outputs,
 )
-from tfcontroller.devcluster import DevCluster
-from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, MANIFESTSETS, Resource
 
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
@@ -35,12 +35,13 @@ SERVICES = Resource("v1", "Service", "services")
 OUTPUT_VARS = {"substitute": {"bucket_name": "b", "queue_url": "q"}}
 
 
-def test_seed_overlays_apply(start_manager: Callable, kube: KubeClient, git_file_remote: Callable) -> None:
+def test_seed_overlays_apply(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
     remote = git_file_remote()
     commit = remote.commit(example_files())
     for env in ("staging", "production"):
         ensure_namespace(kube, env)
-    start_manager()
+    ms_env.start()
     create_source(kube, remote.url)
     kube.create(MANIFESTSETS, manifestset("staging", "apps/sample-app/overlays/staging", **OUTPUT_VARS))
     kube.create(MANIFESTSETS, manifestset("production", "apps/sample-app/overlays/production", **OUTPUT_VARS))
@@ -75,13 +76,12 @@ APP_FILES = {
 }
 
 
-def test_terraform_outputs_substituted_after_dependency_ready(
-    start_manager: Callable, kube: KubeClient, git_file_remote: Callable
-) -> None:
+def test_terraform_outputs_substituted_after_dependency_ready(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
     remote = git_file_remote()
     remote.commit(APP_FILES)
     fake_terraform(kube, "infra", "infra-outputs")
-    start_manager()
+    ms_env.start()
     create_source(kube, remote.url)
     kube.create(MANIFESTSETS, manifestset(
         "app", "app", dependsOn=[{"kind": "Terraform", "name": "infra"}],
@@ -109,13 +109,14 @@ def test_terraform_outputs_substituted_after_dependency_ready(
              ["value"] == "bucket-2", 15, "Deployment env to follow")
 
 
-def test_prune_removed_file_and_opt_out(start_manager: Callable, kube: KubeClient, git_file_remote: Callable) -> None:
+def test_prune_removed_file_and_opt_out(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
     remote = git_file_remote()
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{extra}data:\n  k: v\n"
     keep = "  annotations:\n    tfcontroller.io/prune: disabled\n"
     remote.commit({"m/a.yaml": cm.format(name="a", extra=""), "m/b.yaml": cm.format(name="b", extra=""),
                    "m/c.yaml": cm.format(name="c", extra=keep)})
-    start_manager()
+    ms_env.start()
     create_source(kube, remote.url)
     kube.create(MANIFESTSETS, manifestset("m", "m", prune=True))
     wait_ms(kube, "m", "True")
@@ -129,22 +130,21 @@ def test_prune_removed_file_and_opt_out(start_manager: Callable, kube: KubeClien
     assert any("ConfigMap/default/b pruned" in e["message"] for e in events_for(kube, "m", "ReconciliationSucceeded"))
 
 
-def test_manual_patch_reverted_within_one_interval(
-    start_manager: Callable, kube: KubeClient, git_file_remote: Callable, dev_cluster: DevCluster
-) -> None:
+def test_manual_patch_reverted_within_one_interval(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
     remote = git_file_remote()
     remote.commit(example_files())
     ensure_namespace(kube, "production")
-    start_manager()
+    ms_env.start()
     create_source(kube, remote.url)
     kube.create(MANIFESTSETS, manifestset("prod", "apps/sample-app/overlays/production", interval="2s",
                                           **OUTPUT_VARS))
     wait_ms(kube, "prod", "True")
     wait_for(lambda: kube.get_or_none(DEPLOYMENTS, "sample-app", "production"), 10, "the Deployment")
-    done = kubectl(dev_cluster.kubeconfig, "-n", "production", "patch", "deployment", "sample-app",
+    done = kubectl(ms_env.kubeconfig, "-n", "production", "patch", "deployment", "sample-app",
                    "-p", '{"spec":{"replicas":7}}')
     assert done.returncode == 0, done.stderr
-    done = kubectl(dev_cluster.kubeconfig, "-n", "production", "patch", "configmap", "sample-app-config",
+    done = kubectl(ms_env.kubeconfig, "-n", "production", "patch", "configmap", "sample-app-config",
                    "--type=merge", "-p", '{"data":{"LOG_LEVEL":"trace"}}')
     assert done.returncode == 0, done.stderr
     assert kube.get(DEPLOYMENTS, "sample-app", "production")["spec"]["replicas"] == 7

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import crds, errors
+from . import crds, errors, immutable
 from .errors import ApiError
 from .meta import generated_name, metadata_problems, name_problems, now, spec_part, without_volatile
 from .resources import Registry, ResourceInfo
@@ -80,6 +80,7 @@ class Api:
         meta = obj["metadata"]
         problems = [("metadata.name", f'Invalid value: "{meta["name"]}": {p}') for p in name_problems(info, meta["name"])]
         problems += metadata_problems(meta)
+        problems += immutable.problems(info.group, info.kind, obj, old)
         if info.group == "" and info.plural == "secrets":
             self._fold_string_data(obj, problems)
         elif _is_namespace(info):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, errors, protobuf
+from . import authz, discovery, errors, protobuf
 from .api import APPLY_PATCH, Api
 from .errors import ApiError
 from .resources import Registry, ResourceInfo
@@ -165,6 +165,8 @@ class Router:
         target = self._target(group, version, rest)
         if target is None:
             raise errors.path_not_found(req.target)
+        authz.authorize(self.api.store, req.method, query, req.headers, target.info.group, target.info.plural,
+                        target.namespace, target.name, target.subresource)  # RBAC when impersonating
         verb = {
             ("GET", False): self._verb_list_or_watch,
             ("POST", False): self._verb_create,
