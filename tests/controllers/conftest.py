@@ -1,15 +1,58 @@
-"""Fixtures of the controller tests: a Harness (dev cluster + artifact store + Terraform reconciler)."""
+"""Shared fixtures for controller tests on the dev cluster: a `kube` client, the project's CRDs
+installed (`crds_installed`), `start_manager` to run a real manager in-process (stopped at teardown),
+`wait_for`, small builders for GitRepository objects and their status, and the Terraform
+controller's `harness` (tests/controllers/terraform_helpers.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.controllers.terraform_helpers import Harness
+from tfcontroller.api import conditions as c
+from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError
+from tfcontroller.kube.resources import CRDS, GITREPOSITORIES, MANIFESTSETS, SECRETS, TERRAFORMS
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_DIR = ROOT / "crds"
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition", interval: float = 0.05) -> Any:
+    """Poll `cond` until it returns something truthy; return that, or fail naming `what`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def install_crds(kube: KubeClient) -> None:
+    """Create every CRD in crds/ and wait until its kind can be listed."""
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kube.create(CRDS, doc)
+
+    def served() -> bool:
+        try:
+            for res in (GITREPOSITORIES, TERRAFORMS, MANIFESTSETS):
+                kube.list(res, "default")
+        except ApiError:
+            return False
+        return True
+
+    wait_for(served, 10, "CRDs to be served")
 
 
 @pytest.fixture
@@ -24,3 +67,91 @@ def kube(dev_cluster: DevCluster) -> Iterator[KubeClient]:
 @pytest.fixture
 def harness(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path) -> Harness:
     return Harness(kube, dev_cluster.kubeconfig, tmp_path)
+
+
+@pytest.fixture
+def crds_installed(kube: KubeClient) -> KubeClient:
+    install_crds(kube)
+    return kube
+
+
+def test_options(tmp_path: Path, **overrides: Any) -> ControllerOptions:
+    """Options for an in-process manager: loopback servers on free ports, fast retries."""
+    opts = ControllerOptions(
+        namespace="default", concurrent=2, artifact_dir=str(tmp_path / "artifacts"),
+        artifact_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0", health_addr="127.0.0.1:0",
+        retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0, ls_remote_ttl=0.5,
+    )
+    for key, value in overrides.items():
+        setattr(opts, key, value)
+    return opts
+
+
+test_options.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+def start_manager(crds_installed: KubeClient, tmp_path: Path) -> Iterator[Callable[..., ControllerManager]]:
+    """`start_manager(**option_overrides)` builds, starts and syncs a manager; all are stopped at teardown."""
+    started: list[ControllerManager] = []
+
+    def start(**overrides: Any) -> ControllerManager:
+        mgr = build_manager(test_options(tmp_path, **overrides), crds_installed)
+        started.append(mgr)
+        mgr.start()
+        assert mgr.wait_synced(10), "informers did not sync"
+        return mgr
+
+    try:
+        yield start
+    finally:
+        for mgr in started:
+            mgr.stop(grace=5)
+
+
+# ---------------------------------------------------------------- GitRepository helpers
+
+
+def gitrepo(name: str, url: str, ref: dict[str, str] | None = None, interval: str = "1s",
+            **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": url, "interval": interval, **spec}
+    if ref is not None:
+        body["ref"] = ref
+    return {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": "default"}, "spec": body}
+
+
+def secret(name: str, data: dict[str, bytes | str]) -> dict[str, Any]:
+    import base64
+
+    encoded = {k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode() for k, v in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+            "data": encoded}
+
+
+def create_secret(kube: KubeClient, name: str, data: dict[str, bytes | str]) -> None:
+    kube.create(SECRETS, secret(name, data))
+
+
+def status_of(kube: KubeClient, name: str) -> dict[str, Any]:
+    obj = kube.get_or_none(GITREPOSITORIES, name, "default")
+    return (obj or {}).get("status") or {}
+
+
+def ready_condition(kube: KubeClient, name: str) -> c.Condition | None:
+    return c.find(status_of(kube, name).get("conditions"), c.READY)
+
+
+def revision_of(kube: KubeClient, name: str) -> str | None:
+    return (status_of(kube, name).get("artifact") or {}).get("revision")
+
+
+def wait_ready_reason(kube: KubeClient, name: str, status: str, reason: str, timeout: float = 20.0) -> c.Condition:
+    def check() -> c.Condition | None:
+        cond = ready_condition(kube, name)
+        return cond if cond is not None and cond.status == status and cond.reason == reason else None
+
+    try:
+        return wait_for(check, timeout, f"{name} Ready={status} reason={reason}")
+    except AssertionError:
+        raise AssertionError(f"{name}: Ready is {ready_condition(kube, name)}") from None

@@ -132,14 +132,15 @@ def test_unknown_ref_and_missing_secret_then_recovery(crds_installed, start_mana
     assert c.find(status_of(kube, "noref")["conditions"], c.STALLED) is None
     cond = wait_ready_reason(kube, "nosecret", c.FALSE, "AuthenticationFailed")
     assert "default/missing" in cond.message and "not found" in cond.message
-    warnings = [e for e in events_for(kube, "noref") if e["type"] == "Warning"]
+    warnings = wait_for(lambda: [e for e in events_for(kube, "noref") if e["type"] == "Warning"], 5, "Warning")
     assert len(warnings) == 1 and warnings[0]["reason"] == "RefNotFound"
 
     # pushing the branch recovers it (retried with backoff); one Normal Event for the new artifact
     remote.commit({"x": "2"}, branch="nope")
     wait_ready_reason(kube, "noref", c.TRUE, "Succeeded")
     assert c.find(status_of(kube, "noref")["conditions"], c.RECONCILING) is None
-    assert [e["reason"] for e in events_for(kube, "noref") if e["type"] == "Normal"] == ["NewArtifact"]
+    normal = wait_for(lambda: [e["reason"] for e in events_for(kube, "noref") if e["type"] == "Normal"], 5, "Event")
+    assert normal == ["NewArtifact"]
     # creating the Secret recovers the other
     from tests.controllers.conftest import create_secret
 
