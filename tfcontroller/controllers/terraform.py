@@ -29,7 +29,6 @@ import os
 import socket
 import tempfile
 import threading
-import time
 import urllib.error
 import uuid
 from collections.abc import Callable
@@ -47,6 +46,8 @@ from tfcontroller.api.constants import (
 from tfcontroller.api.errors import ReconcileError, SpecError, StallingError, TransientError, WaitingError
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.controllers import terraform_policy as policy
+from tfcontroller.controllers.terraform_drift_hooks import DriftHooks  # drift (engineer M)
+from tfcontroller.controllers.terraform_drift_mail import DriftNotifier  # drift (engineer M)
 from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
 from tfcontroller.controllers.terraform_keys import ControllerKeys, ensure_keys
 from tfcontroller.controllers.terraform_locks import (
@@ -132,6 +133,7 @@ class TerraformControllerOptions:
     lock_retry: float = 30.0
     concurrency: int | None = None
     plan_chunk_bytes: int | None = None  # None: PLAN_CHUNK_BYTES
+    drift_notifier: DriftNotifier | None = None  # drift e-mail (terraform_drift_mail); None: no mail
 
 
 @dataclass
@@ -206,6 +208,7 @@ class TerraformReconciler:
         self._in_flight: set[str] = set()
         self._runners: dict[str, TerraformRunner] = {}
         self.stopping = threading.Event()
+        self.drift = DriftHooks(options.drift_notifier)  # drift detection and e-mail (terraform_drift_hooks)
         for sub in ("artifacts", "runs"):
             (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -291,7 +294,7 @@ class TerraformReconciler:
             return Result()
         steps = [self.step_source, self.step_dependencies, self.step_inputs, self.step_force_unlock,
                  self.step_plan, self.step_apply, self.step_outputs]
-        return self._frame(obj, tf, steps)[1]
+        return self.drift.requeue(self._frame(obj, tf, steps)[1], obj, tf)  # next drift check / mail retry
 
     # ---- the frame ---------------------------------------------------------------------------
     def _frame(self, obj: dict[str, Any], tf: Terraform | None, steps: list[Callable[[RunContext, dict[str, Any]], StepResult | None]],
@@ -335,6 +338,7 @@ class TerraformReconciler:
             status["failures"] = int((before.get("status") or {}).get("failures") or 0) + 1
         else:
             status.pop("failures", None)
+        self.drift.on_finish(obj, None if ctx.deleting else ctx.tf, ctx.events)  # drift mail, retries
         try:
             self._patch(ctx, obj)
         except NotFound:
@@ -483,17 +487,12 @@ class TerraformReconciler:
         status = _status(obj)
         replan_value = tf.replan_requested
         replan = bool(replan_value) and status.get("lastHandledReplan") != replan_value
-        drift = tf.spec.drift_detection
-        drift_is_due = policy.drift_due(
-            enabled=drift is not None and not drift.disabled and not tf.spec.destroy,
-            interval=drift.interval if drift else 0.0,
-            last_checked_at=_parse_rfc3339((status.get("drift") or {}).get("lastCheckedAt")),
-            now=time.time(),
-        )
+        drift_is_due = self.drift.due(tf, status)  # interval ± jitter since the last check (terraform_drift)
         decision = policy.decide_plan(
             status, ctx.digest, replan_requested=replan or force, drift_due=drift_is_due,
             lock_blocked_last_try=c.is_true(status.get("conditions"), c.STATE_LOCKED),
         )
+        decision = self.drift.recheck(decision, tf, status, drift_is_due)  # a pending drift plan is re-checked
         if replan:
             status["lastHandledReplan"] = replan_value
         if not decision.plan:
@@ -520,9 +519,9 @@ class TerraformReconciler:
         now = c.rfc3339()
         drift = dict(status.get("drift") or {})
         drift["lastCheckedAt"] = now
-        if decision.is_drift_check and summary.has_changes:
-            drift["lastDetectedAt"] = now
         status["drift"] = drift
+        if decision.is_drift_check:  # status.drift, Drifted, DriftDetected Event (terraform_drift_hooks)
+            self.drift.on_check(obj, tf, show, ctx.events)
         status["lastPlannedRevision"] = ctx.revision
         status["inputsDigest"] = ctx.digest
         conds = status.setdefault("conditions", [])
@@ -561,8 +560,6 @@ class TerraformReconciler:
                                                                     summary.destroy)
         counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
         c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, f"Plan {plan_id}: {counts}", gen)
-        if decision.is_drift_check:
-            c.set_condition(conds, c.DRIFTED, c.TRUE, "DriftDetected", f"Drift detected; remediation plan {plan_id}", gen)
         if not tf.spec.auto_approve and not ctx.deleting:
             ctx.events.append(("Normal", PLAN_PENDING, f"Plan {plan_id} ({counts}); {approve_hint(ctx.name, plan_id)}"))
         # checkpoint the pending plan: a crash during apply must find it, not plan from scratch
@@ -611,7 +608,7 @@ class TerraformReconciler:
         status["lastAppliedResourceCount"] = int(status.pop("planExpectedResources", 0) or 0)
         status["plan"] = {"pending": ""}
         conds = status.setdefault("conditions", [])
-        c.remove_condition(conds, c.DRIFTED)
+        self.drift.on_applied(obj, tf, ctx.events)  # drift remediated: Drifted=False, mail (terraform_drift_hooks)
         counts = f"{plan.get('add', 0)} added, {plan.get('change', 0)} changed, {plan.get('destroy', 0)} destroyed"
         reason = DESTROY_SUCCEEDED if plan.get("isDestroy") else APPLY_SUCCEEDED
         message = f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}"

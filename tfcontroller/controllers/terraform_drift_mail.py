@@ -270,9 +270,8 @@ class DriftNotifier:
                 drift.pop("pendingNotification")
                 status["drift"] = drift
             return NotifyOutcome()
-        key = _key(obj)
         if report is not None and report.drifted:
-            self._remember(key, report)
+            self.remember(obj, report)
         outcome = NotifyOutcome()
 
         def send(n: outbox.Notification) -> None:
@@ -312,6 +311,8 @@ class DriftNotifier:
                                         fingerprint=n.fingerprint, revision=revision, now=now)
         plan = status.get("plan") or {}
         plan_id = str(plan.get("pending") or "") if plan.get("isDrift") else ""
+        if not plan_id and tf.spec.auto_approve:  # remediated in this reconcile: name the plan applied
+            plan_id = str(status.get("lastAppliedPlan") or "")
         target = DriftTarget(meta["namespace"], meta["name"], revision=revision, plan_id=plan_id or None,
                              auto_remediate=tf.spec.auto_approve)
         return build_drift_email(self._report_for(_key(obj), n), target, to=to, from_addr=from_addr, now=now)
@@ -323,7 +324,9 @@ class DriftNotifier:
             return report
         return _StoredReport([DriftedResource(a, "changed") for a in n.resources], n.fingerprint)
 
-    def _remember(self, key: str, report: DriftReport) -> None:
+    def remember(self, obj: Mapping[str, Any], report: DriftReport) -> None:
+        """Keep the full report of a check for the mail about it (status holds only addresses)."""
+        key = _key(obj)
         with self._lock:
             self._reports[key] = report
             self._reports.move_to_end(key)
