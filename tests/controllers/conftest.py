@@ -155,3 +155,101 @@ def wait_ready_reason(kube: KubeClient, name: str, status: str, reason: str, tim
         return wait_for(check, timeout, f"{name} Ready={status} reason={reason}")
     except AssertionError:
         raise AssertionError(f"{name}: Ready is {ready_condition(kube, name)}") from None
+
+
+# ---------------------------------------------------------------- `tfcontroller run` as a process
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ControllerProcess:
+    """`python -m tfcontroller run ...` on loopback ports of its own; output goes to a log file."""
+
+    def __init__(self, kubeconfig: str, artifact_dir: Path, log_path: Path, *extra: str) -> None:
+        import subprocess
+        import sys
+
+        self.metrics_port, self.health_port, self.artifact_port = free_port(), free_port(), free_port()
+        self.log_path = log_path
+        self.args = [
+            sys.executable, "-m", "tfcontroller", "--log-level", "debug", "run", "--kubeconfig", kubeconfig,
+            "--namespace", "default", "--artifact-dir", str(artifact_dir),
+            "--artifact-addr", f"127.0.0.1:{self.artifact_port}",
+            "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
+            "--health-addr", f"127.0.0.1:{self.health_port}",
+            "--retry-base", "0.2", "--retry-cap", "2", *extra,
+        ]
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+
+    def url(self, path: str) -> str:
+        port = self.metrics_port if path == "/metrics" else self.health_port
+        return f"http://127.0.0.1:{port}{path}"
+
+    def get(self, path: str) -> tuple[int, str] | None:
+        """Status and body of an endpoint, None while nothing answers."""
+        import requests
+
+        try:
+            resp = requests.get(self.url(path), timeout=2)
+        except requests.ConnectionError:
+            return None
+        return resp.status_code, resp.text
+
+    def metric(self, name: str) -> float | None:
+        """The value of an unlabelled sample (e.g. `tfcontroller_git_fetches_total`)."""
+        got = self.get("/metrics")
+        if got is None:
+            return None
+        for line in got[1].splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"controller exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
+            got = self.get("/readyz")
+            return got is not None and got[0] == 200
+
+        wait_for(ready, timeout, "the controller's /readyz")
+
+    def stop(self, sig: int | None = None, timeout: float = 20.0) -> int:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig if sig is not None else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return int(self.proc.returncode)
+
+
+@pytest.fixture
+def controller_process(crds_installed: KubeClient, dev_cluster: DevCluster,
+                       tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
+    """`controller_process(*extra_flags)` starts `tfcontroller run` against the dev cluster with one
+    artifact directory per test (shared by restarts); every process is stopped at teardown."""
+    procs: list[ControllerProcess] = []
+
+    def start(*extra: str) -> ControllerProcess:
+        proc = ControllerProcess(dev_cluster.kubeconfig, tmp_path / "artifacts", tmp_path / "controller.log", *extra)
+        procs.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.stop(timeout=10)
