@@ -49,10 +49,17 @@ class Env:
     managers: list[ControllerManager] = field(default_factory=list)
 
     def start(self) -> ControllerManager:
+        return self.run(self.start_unstarted())
+
+    def start_unstarted(self) -> ControllerManager:
+        """A built manager, not yet started (to add controllers `build_manager` does not register)."""
         opts = ControllerOptions(namespace=None, concurrent=2, artifact_dir=str(self.tmp_path / "artifacts"),
                                  retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0, ls_remote_ttl=0.5)
         mgr = build_manager(opts, self.kube)
         self.managers.append(mgr)
+        return mgr
+
+    def run(self, mgr: ControllerManager) -> ControllerManager:
         mgr.start()
         assert mgr.wait_synced(10), "informers did not sync"
         return mgr

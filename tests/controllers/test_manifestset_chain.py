@@ -1,0 +1,92 @@
+"""ManifestSet with the real chain: the GitRepository controller publishes one repository holding a
+`terraform_data` module and the app manifests; the real Terraform controller applies the module and
+writes its outputs Secret; the ManifestSet (dependsOn the Terraform, substituteFrom the Secret) puts
+the outputs into a ConfigMap and a Deployment's env; changing a variable makes a new apply whose new
+output reaches the ConfigMap. Also `wait: true`: HealthCheckFailed on timeout naming the Deployment,
+Ready once the rollout status (set by the test: the dev cluster runs no Pods) says so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.controllers.manifestset_support import (  # noqa: F401 - ms_env_fixture is the ms_env fixture
+    Env,
+    create_source,
+    manifestset,
+    ms_env_fixture,
+    wait_for,
+    wait_ms,
+)
+from tests.controllers.terraform_helpers import seed_keys
+from tests.controllers.test_manifestset import APP_FILES, DEPLOYMENTS
+from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
+from tfcontroller.kube.resources import CONFIGMAPS, MANIFESTSETS, TERRAFORMS
+from tfcontroller.terraform.config import TerraformConfig, Timeouts
+
+MODULE = """
+variable "bucket" {
+  type = string
+}
+
+resource "terraform_data" "bucket" {
+  input = var.bucket
+}
+
+output "bucket_name" {
+  value = terraform_data.bucket.output
+}
+
+output "queue_url" {
+  value = "https://sqs.local/${terraform_data.bucket.output}-queue"
+}
+"""
+
+
+def terraform(bucket: str) -> dict:
+    return {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+            "metadata": {"name": "infra", "namespace": "default"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./tf", "interval": "1h",
+                     "approvePlan": "auto", "vars": [{"name": "bucket", "value": bucket}],
+                     "writeOutputsToSecret": {"name": "infra-outputs"}}}
+
+
+def test_real_terraform_outputs_flow_into_manifests(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
+    remote = git_file_remote()
+    remote.commit({"tf/main.tf": MODULE, **APP_FILES})
+    seed_keys(kube)
+    mgr = ms_env.start_unstarted()
+    options = TerraformControllerOptions(work_dir=ms_env.tmp_path / "tf-work", kubeconfig=ms_env.kubeconfig,
+                                         terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)))
+    TerraformReconciler(kube, options).register(mgr)
+    ms_env.run(mgr)
+    create_source(kube, remote.url)
+    kube.create(TERRAFORMS, terraform("bucket-one"))
+    kube.create(MANIFESTSETS, manifestset(
+        "app", "app", interval="1h", dependsOn=[{"kind": "Terraform", "name": "infra"}],
+        substituteFrom=[{"kind": "Secret", "name": "infra-outputs"}]))
+    wait_ms(kube, "app", "True", "ReconciliationSucceeded", timeout=90)
+    assert kube.get(CONFIGMAPS, "app-config", "default")["data"]["QUEUE_URL"] == "https://sqs.local/bucket-one-queue"
+    env = kube.get(DEPLOYMENTS, "app", "default")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "BUCKET_NAME", "value": "bucket-one"}]
+
+    kube.patch(TERRAFORMS, "infra", {"spec": {"vars": [{"name": "bucket", "value": "bucket-two"}]}}, "default")
+    wait_for(lambda: kube.get(CONFIGMAPS, "app-config", "default")["data"]["BUCKET_NAME"] == "bucket-two", 90,
+             "the new output in the ConfigMap")
+
+
+def test_wait_for_health_with_timeout(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
+    remote = git_file_remote()
+    remote.commit(APP_FILES)
+    ms_env.start()
+    create_source(kube, remote.url)
+    kube.create(MANIFESTSETS, manifestset("app", "app", wait=True, timeout="2s", substitute={
+        "bucket_name": "b", "queue_url": "q"}))
+    cond = wait_ms(kube, "app", "False", "HealthCheckFailed")
+    assert "timeout after 2s" in cond.message and "Deployment/default/app" in cond.message
+    dep = kube.get(DEPLOYMENTS, "app", "default")
+    kube.patch_status(DEPLOYMENTS, "app", "default", {
+        "observedGeneration": dep["metadata"]["generation"], "replicas": 1, "updatedReplicas": 1,
+        "readyReplicas": 1, "availableReplicas": 1})
+    wait_ms(kube, "app", "True", "ReconciliationSucceeded")
