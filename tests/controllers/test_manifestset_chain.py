@@ -90,3 +90,26 @@ def test_wait_for_health_with_timeout(ms_env: Env, git_file_remote: Callable) ->
         "observedGeneration": dep["metadata"]["generation"], "replicas": 1, "updatedReplicas": 1,
         "readyReplicas": 1, "availableReplicas": 1})
     wait_ms(kube, "app", "True", "ReconciliationSucceeded")
+
+
+def test_depends_on_manifestset_orders_applies(ms_env: Env, git_file_remote: Callable) -> None:
+    kube = ms_env.kube
+    remote = git_file_remote()
+    remote.commit({**APP_FILES, "second/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: second\n"})
+    ms_env.start()
+    create_source(kube, remote.url)
+    kube.create(MANIFESTSETS, manifestset("first", "app", wait=True, timeout="1m", substitute={
+        "bucket_name": "b", "queue_url": "q"}))
+    kube.create(MANIFESTSETS, manifestset("second", "second", interval="1h",
+                                          dependsOn=[{"kind": "ManifestSet", "name": "first"}]))
+    cond = wait_ms(kube, "second", "False", "DependencyNotReady")
+    assert "ManifestSet default/first" in cond.message
+    wait_for(lambda: kube.get_or_none(DEPLOYMENTS, "app", "default"), 10, "first's Deployment")
+    assert kube.get_or_none(CONFIGMAPS, "second", "default") is None
+    dep = kube.get(DEPLOYMENTS, "app", "default")
+    kube.patch_status(DEPLOYMENTS, "app", "default", {
+        "observedGeneration": dep["metadata"]["generation"], "replicas": 1, "updatedReplicas": 1,
+        "readyReplicas": 1, "availableReplicas": 1})
+    wait_ms(kube, "first", "True")
+    wait_ms(kube, "second", "True")
+    assert kube.get_or_none(CONFIGMAPS, "second", "default") is not None
