@@ -5,6 +5,7 @@ from a real git remote), a reconciler driven in-process, and waiting on conditio
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 import time
@@ -16,6 +17,9 @@ import yaml
 
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
+from tfcontroller.controllers.terraform_keys import KEYS_SECRET
+from tfcontroller.crypto.aead import generate_key
+from tfcontroller.crypto.sealed import generate_key_pair
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists
 from tfcontroller.kube.resources import CRDS, EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS
@@ -54,6 +58,19 @@ def install_crds(kube: KubeClient) -> None:
                     pass
 
 
+@functools.cache
+def _sealing_pair() -> tuple[bytes, bytes]:
+    return generate_key_pair()  # RSA 4096 takes seconds: once per test session
+
+
+def seed_keys(kube: KubeClient, namespace: str = NS) -> None:
+    """Pre-create the controller's key Secret (same layout ensure_keys writes) with a session-wide RSA
+    pair, so each test does not pay for a new 4096-bit key."""
+    private_pem, cert_pem = _sealing_pair()
+    kube.upsert_secret(namespace, KEYS_SECRET, {"plan-key.k1": generate_key(), "plan-key-active": b"k1",
+                                                "sealing.key": private_pem, "sealing.crt": cert_pem})
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition",
              interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
@@ -79,6 +96,7 @@ class Harness:
         self.tmp = tmp_path
         self.store = ArtifactStore(tmp_path / "artifacts")
         install_crds(kube)
+        seed_keys(kube)
         config = TerraformConfig.from_env(timeouts=Timeouts(grace=5.0))
         self.options = TerraformControllerOptions(work_dir=tmp_path / "work", terraform=config,
                                                   kubeconfig=kubeconfig, **options)

@@ -576,7 +576,7 @@ class TerraformReconciler:
         if not ctx.deleting:
             spec_offer, note_offer = policy.offered_approvals(
                 tf.spec.approve_plan, tf.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip() or None,
-                status.get("lastAppliedPlan"))
+                {p for p in (status.get("lastAppliedPlan"), status.get("lastDiscardedPlan")) if p})
             decision = policy.decide_approval(spec_offer, note_offer, pending)
             if not decision.apply:
                 counts = f"{plan.get('add', 0)} to add, {plan.get('change', 0)} to change, " \
@@ -627,6 +627,7 @@ class TerraformReconciler:
         tf = ctx.tf
         delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
         status = _status(obj)
+        status["lastDiscardedPlan"] = (status.get("plan") or {}).get("pending") or status.get("lastDiscardedPlan")
         status["plan"] = {"pending": ""}
         ctx.plan_local = False
         ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))

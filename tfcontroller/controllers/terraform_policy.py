@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,11 +127,12 @@ def state_lost(*, applied_resources: int, state_exists: bool, state_empty: bool,
     return applied_resources > 0 and (not state_exists or state_empty) and creates_everything
 
 
-def offered_approvals(approve_spec: str | None, annotation: str | None, last_applied: str | None) -> tuple[str | None, str | None]:
-    """Approvals still meaningful: one naming the plan already applied is history, not a refusal of the
-    next plan (the annotation stays on the object after it served)."""
-    spec = approve_spec if approve_spec in ("", APPROVE_AUTO) or approve_spec != last_applied else ""
-    note = annotation if annotation and annotation != last_applied else None
+def offered_approvals(approve_spec: str | None, annotation: str | None,
+                      history: Collection[str]) -> tuple[str | None, str | None]:
+    """Approvals still meaningful. One naming a plan already applied, or discarded as stale, is
+    history (the annotation stays on the object after it served), not a refusal of the next plan."""
+    spec = approve_spec if approve_spec in ("", APPROVE_AUTO, None) or approve_spec not in history else ""
+    note = annotation if annotation and annotation not in history else None
     return spec, note
 
 
