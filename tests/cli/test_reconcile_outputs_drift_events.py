@@ -40,11 +40,11 @@ class FakeController:
                  "lastTransitionTime": "2025-01-01T00:00:00Z"},
                 ready("Unknown", "Progressing", "Planning")]})
             time.sleep(0.3)
+            self.handled.append(value)  # before the patch that lets the CLI return
             self.kube.patch_status(self.resource, self.name, "default", {
                 "lastHandledRequestedAt": value,
                 "conditions": [ready(self.final, "ApplySucceeded" if self.final == "True" else "PlanFailed",
                                      "applied" if self.final == "True" else "variable x is missing")]})
-            self.handled.append(value)
 
     def __enter__(self) -> FakeController:
         self._thread.start()
@@ -122,14 +122,15 @@ def test_drift_report(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> No
     assert "No drift check has run yet." in cli("drift", "queue").out
     kube.patch_status(TERRAFORMS, "queue", "default", {
         "drift": {"lastCheckedAt": "2025-03-01T10:00:00Z", "lastDetectedAt": "2025-03-01T10:00:00Z",
-                  "resources": [{"address": "aws_s3_bucket.this", "action": "update",
-                                 "attributes": ["tags.owner"]}],
-                  "fingerprint": "sha256:abc", "notifiedFingerprint": ""},
+                  "resources": ["aws_s3_bucket.this"], "nextCheckAt": "2025-03-01T10:30:00Z",
+                  "fingerprint": "sha256:abc", "notifiedFingerprint": "",
+                  "pendingNotification": {"kind": "drift", "fingerprint": "sha256:abc", "attempts": 2,
+                                          "nextAttemptAt": "2025-03-01T10:02:00Z"}},
         "plan": {"pending": "plan-main-0123456789-0badc0de", "isDrift": True}})
     out = cli("drift", "queue").out
     assert "Last detected:  2025-03-01T10:00:00Z" in out
-    assert "aws_s3_bucket.this (update)" in out and "tags.owner" in out
-    assert "pending (not delivered yet)" in out
+    assert "Resources (1):\n  - aws_s3_bucket.this" in out
+    assert "drift report pending (not delivered yet, 2 failed attempts, next attempt 2025-03-01T10:02:00Z)" in out
     assert "Remediation plan plan-main-0123456789-0badc0de waits for approval" in out
 
 

@@ -9,9 +9,9 @@ also waits for the controller to echo the request into status and reports how it
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLA
 from tfcontroller.api.duration import DurationError, parse_duration
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
+from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS, Resource
 
 # The status field the controller echoes requested-at into (tfcontroller.runtime.requested); the CRDs
@@ -122,21 +123,45 @@ def outcome(obj: dict[str, Any], requested: str) -> Outcome:
     return Outcome(True, ready.get("status") == "True", text)
 
 
-def wait_for(fetch: Callable[[], dict[str, Any]], requested: str, timeout: float, label: str,
-             clock: Callable[[], float] = time.monotonic) -> Outcome:
-    """Poll until the request is handled and the object settled, printing each new progress message."""
-    deadline = clock() + timeout
+def wait_for(conn: kubectx.Connection, resource: Resource, name: str, namespace: str, requested: str,
+             timeout: float, label: str) -> Outcome:
+    """Follow the object with a watch (so no progress step is missed) until the request is handled and
+    the object settled, printing each new progress message. A watch the server closes is reopened."""
+    deadline = time.monotonic() + timeout
     last = ""
-    while True:
-        result = outcome(fetch(), requested)
-        if result.done:
-            return result
+
+    def show(result: Outcome) -> None:
+        nonlocal last
         if result.message != last:
             print(f"◎ {label}: {result.message}", flush=True)
             last = result.message
-        if clock() >= deadline:
+
+    while True:
+        obj = conn.client.get(resource, name, namespace)
+        result = outcome(obj, requested)
+        if result.done:
+            return result
+        show(result)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise CLIError(f"timed out after {timeout:g}s waiting for {label} (last: {last})", kubectx.EXIT_TIMEOUT)
-        time.sleep(POLL_SECONDS)
+        stream = conn.client.watch(resource, namespace, field_selector=f"metadata.name={name}",
+                                   resource_version=obj["metadata"].get("resourceVersion"),
+                                   timeout_seconds=max(1, math.ceil(remaining)), allow_bookmarks=False)
+        try:
+            for etype, changed in stream:
+                if etype not in ("ADDED", "MODIFIED"):
+                    continue
+                result = outcome(changed, requested)
+                if result.done:
+                    return result
+                show(result)
+                if time.monotonic() >= deadline:
+                    break
+        except ApiError:
+            time.sleep(POLL_SECONDS)  # Gone (410) or a broken stream: read again and re-watch
+        finally:
+            stream.close()
 
 
 def _request_and_wait(conn: kubectx.Connection, resource: Resource, name: str, namespace: str,
@@ -148,7 +173,7 @@ def _request_and_wait(conn: kubectx.Connection, resource: Resource, name: str, n
     value = kubectx.now_stamp()
     conn.client.patch(resource, name, {"metadata": {"annotations": {ANNOTATION_REQUESTED_AT: value}}}, namespace)
     print(f"► annotating {label} with {ANNOTATION_REQUESTED_AT}={value}", flush=True)
-    result = wait_for(lambda: conn.client.get(resource, name, namespace), value, timeout, label)
+    result = wait_for(conn, resource, name, namespace, value, timeout, label)
     mark = "✔" if result.ready else "✗"
     print(f"{mark} {label}: {'Ready' if result.ready else 'not Ready'} — {result.message}", flush=True)
     return result

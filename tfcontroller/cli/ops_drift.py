@@ -38,6 +38,20 @@ def _resource_line(entry: Any) -> list[str]:
     return lines
 
 
+def _notification(drift: dict[str, Any]) -> str:
+    pending = drift.get("pendingNotification") or {}
+    if pending:
+        text = f"{pending.get('kind') or 'drift'} report pending (not delivered yet"
+        if pending.get("attempts"):
+            text += f", {pending['attempts']} failed attempts"
+        if pending.get("nextAttemptAt"):
+            text += f", next attempt {pending['nextAttemptAt']}"
+        return text + ")"
+    if drift.get("notifiedAt"):
+        return f"delivered {drift['notifiedAt']}"
+    return "-"
+
+
 def render(obj: dict[str, Any]) -> str:
     """The report as text; pure, for tests."""
     status = obj.get("status") or {}
@@ -56,12 +70,14 @@ def render(obj: dict[str, Any]) -> str:
     resources = drift.get("resources") or []
     lines += [
         f"Last checked:   {drift.get('lastCheckedAt') or 'never'}",
+        f"Next check:     {drift.get('nextCheckAt') or '-'}",
         f"Last detected:  {drift.get('lastDetectedAt') or 'never'}",
         f"Drifted now:    {'yes' if resources else 'no'}" + (f" ({cond.get('reason')})" if cond else ""),
-        f"Fingerprint:    {drift.get('fingerprint') or '-'}",
     ]
-    pending = bool(drift.get("fingerprint")) and drift.get("fingerprint") != drift.get("notifiedFingerprint")
-    lines.append(f"Notification:   {'pending (not delivered yet)' if pending else 'delivered' if resources else '-'}")
+    if drift.get("clearedAt"):
+        lines.append(f"Cleared:        {drift['clearedAt']}")
+    lines.append(f"Fingerprint:    {drift.get('fingerprint') or '-'}")
+    lines.append(f"Notification:   {_notification(drift)}")
     if resources:
         lines.append(f"Resources ({len(resources)}):")
         for entry in resources:
