@@ -12,7 +12,12 @@ import pytest
 
 from tfcontroller.api.gitrepository import GitRepository
 from tfcontroller.cli.run_cmd import add_run_arguments, options_from_args
-from tfcontroller.controllers.gitrepository import artifact_is_current, ref_spec_of
+from tfcontroller.controllers.gitrepository import (
+    MIN_POLL_FRACTION,
+    artifact_is_current,
+    next_poll_delay,
+    ref_spec_of,
+)
 from tfcontroller.controllers.gitrepository_lscache import TTLCache, auth_fingerprint
 from tfcontroller.controllers.setup import advertised_base_url
 from tfcontroller.source.auth import GitAuth
@@ -149,3 +154,17 @@ def test_run_options_from_flags() -> None:
     assert opts.watch_label_selector == "shard=1"
     assert opts.mirrors_dir == "/data/.git-mirrors"
     assert opts.kubeconfig is None  # in-cluster config
+
+
+def test_next_poll_delay_aligns_one_url_and_spreads_urls() -> None:
+    interval = 10.0
+    url = "https://git.example.com/infra.git"
+    # objects finishing at different times after one tick poll again together at the next one
+    tick = 1000.0 + next_poll_delay(1000.0, interval, url)
+    finished = [tick + 0.01, tick + 1.3, tick + 3.9, tick + 7.9]
+    assert {round(now + next_poll_delay(now, interval, url), 6) for now in finished} == {round(tick + interval, 6)}
+    for now in (1000.0, 1001.3, 1009.99, 1234.5):
+        delay = next_poll_delay(now, interval, url)
+        assert MIN_POLL_FRACTION * interval <= delay < (1 + MIN_POLL_FRACTION) * interval
+    phases = {round(next_poll_delay(0.0, interval, f"https://git.example.com/r{i}.git"), 3) for i in range(20)}
+    assert len(phases) > 10  # different remotes do not all poll at once

@@ -8,7 +8,10 @@ runtime's `run_frame`, which summarises Ready/Reconciling/Stalled and patches st
 
 Why each choice:
 - Cheap polling: `resolve` asks only `git ls-remote` (through a per-round cache shared by every object
-  on the same URL and credentials, so N objects on one remote cost one round trip). When the remote
+  on the same URL and credentials, so N objects on one remote cost one round trip). For the cache to
+  see them together, polls of one URL are aligned on a schedule of their own (`next_poll_delay`: ticks
+  every `interval` at a phase derived from the URL, so different remotes spread over the interval
+  instead of all polling at once). When the remote
   ref still names the revision of `status.artifact`, the spec is unchanged and the artifact file is
   still in the store, the run stops there: no fetch, no repack, no status change, no Event.
 - Failures keep the last good artifact: nothing touches `status.artifact` or the store until a new
@@ -24,7 +27,9 @@ Why each choice:
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +61,7 @@ CONTROLLER_NAME = "gitrepository"
 REASON_SUCCEEDED = "Succeeded"
 REASON_NEW_ARTIFACT = "NewArtifact"
 DEFAULT_LS_REMOTE_TTL = 5.0
+MIN_POLL_FRACTION = 0.2  # an aligned poll is never sooner than this share of the interval
 
 Obj = dict[str, Any]
 
@@ -90,6 +96,21 @@ def ref_spec_of(repo: GitRepository) -> RefSpec:
     spec = RefSpec(**{ref.kind: ref.value}) if ref is not None else RefSpec()
     spec.validate()
     return spec
+
+
+def next_poll_delay(now: float, interval: float, url: str) -> float:
+    """Seconds until the next poll tick of `url`: ticks every `interval` at a phase fixed by the URL.
+
+    Every object on one URL (and interval) lands on the same ticks, so one cached ls-remote serves them
+    all; an object off the schedule (new, recovered) joins it, waiting at least MIN_POLL_FRACTION and at
+    most 1 + MIN_POLL_FRACTION intervals. Pure, for unit tests."""
+    if interval <= 0:
+        return 0.0
+    phase = int.from_bytes(hashlib.sha256(url.strip().encode()).digest()[:8], "big") / 2**64 * interval
+    delay = (phase - now) % interval
+    if delay < MIN_POLL_FRACTION * interval:
+        delay += interval
+    return delay
 
 
 def artifact_is_current(status: Obj, generation: int, revision: str) -> bool:
@@ -149,6 +170,8 @@ class GitRepositoryReconciler:
         self._record_events(obj, ctx, before_conditions)
         if outcome.kind == "transient":
             log.info("reconcile failed: %s", outcome.error, extra={"obj": key})
+        if outcome.kind == "success" and ctx.repo is not None:
+            return Result(requeue_after=next_poll_delay(time.time(), ctx.repo.spec.interval, ctx.repo.spec.url))
         return outcome.result(interval=ctx.interval)
 
     def steps(self) -> list[Callable[[RunContext, Obj], StepResult | None]]:

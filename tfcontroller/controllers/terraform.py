@@ -649,7 +649,9 @@ class TerraformReconciler:
                 return CONTINUE
             if wanted is None and "availableOutputs" in status:
                 return CONTINUE
-            if wanted is not None and c.is_true(conds, c.OUTPUTS_WRITTEN) and \
+            written = c.find(conds, c.OUTPUTS_WRITTEN)
+            if wanted is not None and written is not None and written.status == c.TRUE and \
+                    written.observed_generation == tf.meta.generation and \
                     self.kube.get_or_none(SECRETS, wanted.name, ctx.namespace) is not None:
                 return CONTINUE
         state = read_state(self.kube, ctx.namespace, tf.state_secret_name)
