@@ -219,3 +219,29 @@ def test_suspend_and_deletion(crds_installed, start_manager, git_file_remote):
     kube.delete(GITREPOSITORIES, "susp", "default")
     wait_for(lambda: kube.get_or_none(GITREPOSITORIES, "susp", "default") is None, 10, "object deleted")
     assert not directory.exists()
+
+
+def test_lost_or_edited_artifact_is_rebuilt(crds_installed, start_manager, git_file_remote):
+    """Cheap polling trusts status only together with the store: a missing file or a hand-edited
+    digest makes the next poll rebuild the same content (same digest); rebuilding a lost file is not
+    a new artifact (no second Event)."""
+    kube = crds_installed
+    remote = git_file_remote("rebuild")
+    remote.commit({"main.tf": "# rebuild\n"})
+    mgr = start_manager()
+    kube.create(GITREPOSITORIES, gitrepo("rebuild", remote.url))
+    wait_ready_reason(kube, "rebuild", c.TRUE, "Succeeded")
+    artifact = status_of(kube, "rebuild")["artifact"]
+    builds = mgr.git_fetcher.stats.snapshot()["repacks"]
+
+    (mgr.artifact_store.root / artifact["path"]).unlink()
+    wait_for(lambda: mgr.git_fetcher.stats.snapshot()["repacks"] > builds, 10, "rebuild after loss")
+    wait_for(lambda: (mgr.artifact_store.root / artifact["path"]).is_file(), 10, "file back")
+    assert status_of(kube, "rebuild")["artifact"]["digest"] == artifact["digest"]
+    time.sleep(0.3)  # an Event would be written right after the status patch
+    [event] = [e for e in events_for(kube, "rebuild") if e["reason"] == "NewArtifact"]
+    assert event.get("count", 1) == 1
+
+    kube.patch_status(GITREPOSITORIES, "rebuild", "default", {"artifact": {"digest": "sha256:bogus"}})
+    wait_for(lambda: status_of(kube, "rebuild")["artifact"]["digest"] == artifact["digest"], 10, "digest fixed")
+    assert requests.get(status_of(kube, "rebuild")["artifact"]["url"], timeout=5).status_code == 200

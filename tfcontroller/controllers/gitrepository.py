@@ -216,7 +216,10 @@ class GitRepositoryReconciler:
         status = obj.setdefault("status", {})
         if not artifact_is_current(status, ctx.repo.meta.generation, ctx.resolved.revision):
             return None
-        stored = self.store.lookup(ctx.namespace, ctx.name, status["artifact"]["digest"])
+        try:
+            stored = self.store.lookup(ctx.namespace, ctx.name, status["artifact"]["digest"])
+        except ValueError:  # not a sha256 digest (edited by hand): rebuild
+            stored = None
         if stored is None:
             return None  # the file is gone (a fresh volume): rebuild it
         # The server address may differ since the last run (a restart): keep path and url current.
@@ -235,14 +238,12 @@ class GitRepositoryReconciler:
         fetched, ignore = ctx.fetched, ctx.repo.spec.ignore_patterns
         status = obj.setdefault("status", {})
         previous = status.get("artifact") or {}
-        protect = [previous["digest"]] if previous.get("digest") else []
-        try:
-            artifact = self.store.put(
-                ctx.namespace, ctx.name, lambda dest: self.fetcher.build_artifact(fetched, dest, ignore),
-                fetched.revision, protect=protect,
-            )
-        except ValueError as exc:  # a digest in status that is not one (edited by hand)
-            raise InvalidSpecError(f"cannot store artifact: {exc}") from None
+        digest = str(previous.get("digest") or "")
+        valid = digest.startswith("sha256:") and len(digest) == 71  # hand-edited values are not protected
+        artifact = self.store.put(
+            ctx.namespace, ctx.name, lambda dest: self.fetcher.build_artifact(fetched, dest, ignore),
+            fetched.revision, protect=[digest] if valid else [],
+        )
         status["artifact"] = artifact.to_status()
         ctx.artifact = artifact
         ctx.new_artifact = (previous.get("revision"), previous.get("digest")) != (artifact.revision, artifact.digest)
