@@ -3,7 +3,7 @@ cleaning up after itself; list a new one in `pytest_plugins`."""
 
 pytest_plugins: list[str] = [
     "tests.fixtures.devcluster",
-    "tests.fixtures.devcluster",
     "tests.fixtures.smtp",
     "tests.fixtures.git_servers",
+    "tests.fixtures.aws",
 ]
