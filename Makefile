@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo clean localstack-up localstack-down
+.PHONY: setup test lint demo clean localstack-up localstack-down generate
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ localstack-up:
 
 localstack-down:
 	bash localstack/down.sh
+
+# After editing crds/: refresh the install copy and the generated API reference (tests check both).
+generate: setup
+	cp crds/*.yaml deploy/crds/
+	$(BIN)/python scripts/gen_api_docs.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info
