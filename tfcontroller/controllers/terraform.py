@@ -350,6 +350,8 @@ class TerraformReconciler:
             self.recorder.event(obj, etype, reason, message)
         if outcome.error is not None and outcome.kind != "waiting":
             log.warning("reconcile failed reason=%s: %s", *error_reason_message(outcome.error), extra={"obj": ctx.key})
+            if not isinstance(outcome.error, ReconcileError):  # a bug of ours: keep the traceback for debugging
+                log.debug("unexpected error in step %s", outcome.step, exc_info=outcome.error, extra={"obj": ctx.key})
 
     def _patch(self, ctx: RunContext, obj: dict[str, Any]) -> None:
         """Send the status changes since the last patch (a checkpoint or the final summary)."""

@@ -6,6 +6,7 @@ outputs Secret starts no Terraform process. Values are returned to the caller on
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import zlib
@@ -19,6 +20,7 @@ from tfcontroller.terraform.errors import LockInfo
 
 STATE_KEY = "tfstate"
 LOCK_INFO_ANNOTATION = "app.terraform.io/lock-info"
+_STATE_LABELS = ("tfstate", "tfstateWorkspace", "tfstateSecretSuffix")
 
 
 @dataclass(frozen=True)
@@ -32,21 +34,37 @@ class StateView:
         return self.resources == 0
 
 
+def _parts(kube: KubeClient, namespace: str, secret_name: str) -> list[dict[str, Any]]:
+    """The state Secret and, for a large state, its further parts (`<name>-1`, `<name>-2`, …), which
+    the backend writes with the same labels; in order."""
+    main = kube.get_or_none(SECRETS, secret_name, namespace)
+    if main is None:
+        return []
+    labels = (main.get("metadata") or {}).get("labels") or {}
+    selector = ",".join(f"{k}={labels[k]}" for k in _STATE_LABELS if labels.get(k))
+    if not selector:
+        return [main]
+    items, _ = kube.list_all(SECRETS, namespace, label_selector=selector)
+    extra = []
+    for item in items:
+        name = item["metadata"]["name"]
+        tail = name[len(secret_name) + 1:] if name.startswith(secret_name + "-") else ""
+        if tail.isdigit():
+            extra.append((int(tail), item))
+    return [main] + [item for _, item in sorted(extra, key=lambda pair: pair[0])]
+
+
 def read_state(kube: KubeClient, namespace: str, secret_name: str) -> StateView:
-    try:
-        data = kube.read_secret_data(namespace, secret_name)
-    except NotFound:
+    parts = _parts(kube, namespace, secret_name)
+    if not parts:
         return StateView(False)
-    raw = data.get(STATE_KEY)
+    raw = b"".join(base64.b64decode((p.get("data") or {}).get(STATE_KEY) or "") for p in parts)
     if not raw:
         return StateView(True, 0, {})
     try:
         doc = json.loads(gzip.decompress(raw))
-    except (OSError, EOFError, zlib.error, json.JSONDecodeError):
-        try:
-            doc = json.loads(raw)
-        except json.JSONDecodeError:
-            return StateView(True, 0, {})
+    except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError):
+        return StateView(True, 0, {})
     resources = sum(1 for r in doc.get("resources") or [] if r.get("mode", "managed") == "managed")
     return StateView(True, resources, dict(doc.get("outputs") or {}))
 
@@ -71,7 +89,8 @@ def read_lock(kube: KubeClient, namespace: str, lease_name: str) -> LockInfo | N
 
 
 def delete_state(kube: KubeClient, namespace: str, secret_name: str, lease_name: str) -> None:
-    for res, name in ((SECRETS, secret_name), (LEASES, lease_name)):
+    names = [p["metadata"]["name"] for p in _parts(kube, namespace, secret_name)]
+    for res, name in [*((SECRETS, n) for n in reversed(names)), (LEASES, lease_name)]:
         try:
             kube.delete(res, name, namespace)
         except NotFound:
