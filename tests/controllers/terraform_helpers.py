@@ -181,3 +181,53 @@ class Harness:
 def ready_reason(obj: dict[str, Any]) -> str:
     cond = condition(obj, c.READY)
     return f"{cond.status}/{cond.reason}" if cond else ""
+
+
+# A module whose apply can be held open: with var.hold set it announces the run (and so the state lock)
+# with a file, waits for a `release` file, and counts completed creations in `count`.
+HOLD_TF = """
+variable "hold" {
+  type    = string
+  default = ""
+}
+
+resource "terraform_data" "this" {
+  input = "held"
+
+  provisioner "local-exec" {
+    command = var.hold == "" ? "true" : "touch ${var.hold}/started; while [ ! -f ${var.hold}/release ]; do sleep 0.1; done; echo done >> ${var.hold}/count"
+  }
+}
+"""
+
+
+def run_controller_process(kubeconfig: str, work_dir: str) -> int:
+    """Entry point of a controller subprocess (tests that kill -9 a controller): a Manager with only
+    the Terraform controller, in the default namespace, until SIGTERM."""
+    import logging
+
+    from tfcontroller.runtime.manager import Manager, ManagerOptions
+
+    logging.basicConfig(level=logging.INFO)
+    kube = KubeClient.load(kubeconfig)
+    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2))
+    options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig,
+                                         terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)))
+    TerraformReconciler(kube, options).register(manager)
+    return manager.run()
+
+
+def processes_under(directory: Path) -> list[int]:
+    """Pids whose working directory is inside `directory` (Terraform runs and their provisioners)."""
+    found = []
+    root = str(directory.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = str((entry / "cwd").resolve())
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + "/"):
+            found.append(int(entry.name))
+    return found
