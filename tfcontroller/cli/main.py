@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_drift",
     "tfcontroller.cli.ops_events",
     "tfcontroller.cli.ops_plan",
+    "tfcontroller.cli.seal_cmd",
 ]
 
 

@@ -1,0 +1,75 @@
+"""`tfcontroller seal`: encrypt a value for one Terraform object, so that it can be committed to Git.
+
+    echo -n 's3cret' | tfcontroller seal --namespace team-a --name app
+    tfcontroller seal --fetch-cert > sealing.pem     # then offline: --cert sealing.pem
+
+The value is read from stdin (never from the command line, where it would land in shell history and
+`ps`), sealed with the controller's public certificate (RSA-OAEP 4096 wrapping an AES-256-GCM key) and
+bound to `namespace/name`: the result goes into `spec.vars[].sealedValue` of that object and opens
+nowhere else. The certificate is read from the ConfigMap the controller publishes
+(`tfcontroller-sealing-cert` in its namespace), which needs no access to Secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.cli.main import CLIError
+
+DEFAULT_CONTROLLER_NAMESPACE = "tfcontroller-system"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "seal", help="encrypt a value (stdin) for spec.vars[].sealedValue of one Terraform",
+        description=__doc__.split("\n\n")[0])
+    parser.add_argument("--namespace", help="namespace of the Terraform object the value is for")
+    parser.add_argument("--name", help="name of the Terraform object the value is for")
+    parser.add_argument("--fetch-cert", action="store_true", help="print the controller's public certificate")
+    parser.add_argument("--cert", help="seal with this certificate file instead of fetching it")
+    parser.add_argument("--controller-namespace", default=DEFAULT_CONTROLLER_NAMESPACE,
+                        help=f"where the controller runs (default {DEFAULT_CONTROLLER_NAMESPACE})")
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    parser.add_argument("--context", default=None, help="kubeconfig context")
+    parser.set_defaults(func=run)
+
+
+def fetch_cert(args: argparse.Namespace) -> bytes:
+    from tfcontroller.cli.kubectx import api_errors, connect
+    from tfcontroller.controllers.terraform_keys import CERT_CONFIGMAP, CERT_KEY
+    from tfcontroller.kube.resources import CONFIGMAPS
+
+    @api_errors
+    def read(a: argparse.Namespace) -> Any:
+        with connect(a) as conn:
+            return conn.client.get_or_none(CONFIGMAPS, CERT_CONFIGMAP, a.controller_namespace)
+
+    cm = read(args)
+    pem = ((cm or {}).get("data") or {}).get(CERT_KEY)
+    if not pem:
+        raise CLIError(f"no sealing certificate in ConfigMap {args.controller_namespace}/{CERT_CONFIGMAP}: "
+                       "is the controller running there (see --controller-namespace)?", 3)
+    return pem.encode()
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfcontroller.crypto.sealed import seal
+
+    if args.fetch_cert:
+        sys.stdout.write(fetch_cert(args).decode())
+        return 0
+    if not args.namespace or not args.name:
+        raise CLIError("--namespace and --name (of the Terraform object the value is for) are required", 2)
+    cert = Path(args.cert).read_bytes() if args.cert else fetch_cert(args)
+    value = sys.stdin.buffer.read()
+    if not value:
+        raise CLIError("no value on stdin (pipe the value in: echo -n VALUE | tfcontroller seal ...)", 2)
+    try:
+        sealed = seal(cert, args.namespace, args.name, value)
+    except ValueError as exc:
+        raise CLIError(f"cannot seal: {exc}") from None
+    sys.stdout.write(sealed + "\n")
+    return 0
