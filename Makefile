@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo clean localstack-up localstack-down generate
+.PHONY: setup test lint demo clean localstack-up localstack-down localstack-install generate
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/system-packages.sh
 	touch $(STAMP)
 
 # The pytest exit code is kept in $(VENV)/pytest-exit-code so that .ci/run can tell "no tests" (5) apart.
-test: setup
+test: setup localstack-install
 	@rm -f $(VENV)/pytest-exit-code
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
 
@@ -25,8 +25,12 @@ lint: setup
 	$(BIN)/ruff check tfcontroller tests benchmarks
 	$(BIN)/lint-imports
 
-demo: setup
+demo: setup localstack-install
 	$(BIN)/python -m tfcontroller.demo $(if $(DEMO_EXIT),--exit,)
+
+# Builds LocalStack's venv once (cached outside the clone, keyed by the lock); quick when it exists.
+localstack-install:
+	bash localstack/up.sh --install-only
 
 localstack-up:
 	bash localstack/up.sh
