@@ -170,6 +170,11 @@ def drift_env(kube: KubeClient, dev_cluster: DevCluster, aws_emulator: AwsEmulat
         shutil.rmtree(short, ignore_errors=True)
 
 
+def five_minutes_later() -> dt.datetime:
+    """The controller's clock moved past the mail retry backoff (30 s after the first failure)."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+
+
 def body(msg: EmailMessage) -> str:
     part = msg.get_body(("plain",))
     assert part is not None
@@ -220,8 +225,7 @@ def test_manual_drift_mail_waits_for_smtp_survives_restart_and_resolves_on_appro
 
     # SMTP is back; the retry is due after its backoff (the controller's clock is moved past it).
     server.start()
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
-    h.reconciler.drift.clock = lambda: later
+    h.reconciler.drift.clock = five_minutes_later
     obj = env.reconcile_until("the report delivered",
                               lambda o: o["status"]["drift"].get("notifiedFingerprint") == drift["fingerprint"])
     assert "pendingNotification" not in obj["status"]["drift"]
@@ -239,6 +243,7 @@ def test_manual_drift_mail_waits_for_smtp_survives_restart_and_resolves_on_appro
 
     # A restarted controller (new reconciler and notifier, same cluster) checks again and does not re-send.
     h.reconciler = TerraformReconciler(h.kube, replace(h.options, drift_notifier=notifier_from_options(flags, h.kube)))
+    h.reconciler.drift.clock = five_minutes_later  # the same world clock as before the restart
     checked = obj["status"]["drift"]["lastCheckedAt"]
     obj = env.reconcile_until("a drift re-check after the restart",
                               lambda o: o["status"]["drift"]["lastCheckedAt"] != checked and env.drifted(o))
