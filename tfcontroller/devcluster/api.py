@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import crds, errors, immutable
+from . import crds, errors, fieldvalidation, immutable
 from .errors import ApiError
+from .fieldvalidation import FieldValidation
 from .meta import generated_name, metadata_problems, name_problems, now, spec_part, without_volatile
 from .resources import Registry, ResourceInfo
 from .selectors import Predicate, field_selector, label_selector
@@ -75,8 +76,14 @@ class Api:
                 name,
             )
 
-    def _prepare(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
-        """Kind-specific defaulting and validation; raises 422 on invalid objects."""
+    def _prepare(self, info: ResourceInfo, obj: Obj, old: Obj | None, fv: FieldValidation | None = None) -> None:
+        """Unknown fields (dropped; 400 or warnings as `fv` says), then kind-specific defaulting and
+        validation; raises 422 on invalid objects."""
+        unknown = fieldvalidation.metadata_unknown_fields(obj)
+        if info.schema is not None:
+            unknown += self._prune(info, obj)
+        if fv is not None:
+            fv.report(obj, unknown)
         meta = obj["metadata"]
         problems = [("metadata.name", f'Invalid value: "{meta["name"]}": {p}') for p in name_problems(info, meta["name"])]
         problems += metadata_problems(meta)
@@ -111,11 +118,20 @@ class Api:
             obj["data"] = data
         obj.setdefault("type", "Opaque")
 
+    @staticmethod
+    def _prune(info: ResourceInfo, obj: Obj) -> list[str]:
+        """Prune and default in place before validation, as decoding does; the dropped field paths."""
+        from . import schema as schema_mod
+
+        assert info.schema is not None
+        result = schema_mod.prune_and_default(obj, info.schema)
+        obj.clear()
+        obj.update(result.obj)
+        return result.pruned
+
     def _apply_schema(self, info: ResourceInfo, obj: Obj) -> None:
-        try:
-            from . import schema as schema_mod
-        except ImportError:  # schema.py not present: store unvalidated
-            return
+        from . import schema as schema_mod
+
         try:
             result = schema_mod.apply_schema(obj, info.schema)
         except schema_mod.SchemaValidationError as exc:
@@ -175,7 +191,13 @@ class Api:
 
     # ------------------------------------------------------------------ create
     def create(
-        self, info: ResourceInfo, namespace: str | None, body: Obj, dry_run: bool = False, manager: str | None = None
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        body: Obj,
+        dry_run: bool = False,
+        manager: str | None = None,
+        fv: FieldValidation | None = None,
     ) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
@@ -210,7 +232,7 @@ class Api:
             if info.has_status and not _is_namespace(info):
                 obj.pop("status", None)  # the status subresource owns status; create resets it
             self._out(info, obj)
-            self._prepare(info, obj, None)
+            self._prepare(info, obj, None, fv)
             if manager:
                 obj = self._managed(None, obj, manager, None)
             if dry_run:
@@ -244,6 +266,7 @@ class Api:
         subresource: str | None = None,
         dry_run: bool = False,
         manager: str | None = None,
+        fv: FieldValidation | None = None,
     ) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
@@ -258,7 +281,7 @@ class Api:
             wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.group, info.plural, name, errors.STALE)
-            return self._replace(info, old, copy.deepcopy(body), subresource, dry_run, manager)
+            return self._replace(info, old, copy.deepcopy(body), subresource, dry_run, manager, fv)
 
     def patch(
         self,
@@ -271,15 +294,19 @@ class Api:
         field_manager: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        fv: FieldValidation | None = None,
     ) -> tuple[int, Obj]:
         from . import patch as patch_mod
+
+        if fv is not None:
+            fv.style = fieldvalidation.APPLY if content_type == APPLY_PATCH else fieldvalidation.PATCH
 
         ns = self._ns_of(info, namespace)
         body = self._decode_patch(content_type, raw)
         with self.store.lock:
             old = self.store.get(info.group, info.plural, ns, name)
             if content_type == APPLY_PATCH:
-                return self._apply(info, namespace, name, old, body, subresource, field_manager, force, dry_run)
+                return self._apply(info, namespace, name, old, body, subresource, field_manager, force, dry_run, fv)
             if old is None:
                 raise errors.not_found(info.group, info.plural, name)
             current = self._out(info, copy.deepcopy(old))
@@ -303,7 +330,7 @@ class Api:
             wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.group, info.plural, name, errors.STALE)
-            return 200, self._replace(info, old, new, subresource, dry_run, field_manager)
+            return 200, self._replace(info, old, new, subresource, dry_run, field_manager, fv)
 
     def _is_custom(self, info: ResourceInfo) -> bool:
         return self.store.get(crds.CRD_GROUP, crds.CRD_PLURAL, "", f"{info.plural}.{info.group}") is not None
@@ -336,8 +363,10 @@ class Api:
         field_manager: str | None,
         force: bool,
         dry_run: bool,
+        fv: FieldValidation | None = None,
     ) -> tuple[int, Obj]:
         from . import patch as patch_mod
+        from . import schema as schema_mod
 
         if not field_manager:
             raise errors.bad_request("PATCH /apply requests require a fieldManager")
@@ -347,6 +376,14 @@ class Api:
         if applied_name and applied_name != name:
             raise errors.bad_request(f"the name of the object ({applied_name}) does not match the name on the URL ({name})")
         applied.setdefault("metadata", {})["name"] = name
+        # Unknown fields are typed out of the applied configuration (never owned by its manager).
+        unknown = fieldvalidation.metadata_unknown_fields(applied)
+        if info.schema is not None:
+            pruned = schema_mod.prune_and_default(applied, info.schema, defaults=False)
+            applied, unknown = pruned.obj, unknown + pruned.pruned
+        if fv is not None:
+            ns = self._ns_of(info, namespace)
+            fv.report({**self._out(info, copy.deepcopy(applied)), "metadata": {"namespace": ns, "name": name}}, unknown)
         live = self._out(info, copy.deepcopy(old)) if old is not None else None
         try:
             new = patch_mod.server_side_apply(live, applied, field_manager, force)
@@ -364,8 +401,8 @@ class Api:
         if old is None:
             if subresource:
                 raise errors.not_found(info.group, info.plural, name)
-            return 201, self.create(info, namespace, new, dry_run)
-        return 200, self._replace(info, old, new, subresource, dry_run)
+            return 201, self.create(info, namespace, new, dry_run, fv=fv)
+        return 200, self._replace(info, old, new, subresource, dry_run, fv=fv)
 
     @staticmethod
     def _managed(old: Obj | None, new: Obj, manager: str, subresource: str | None) -> Obj:
@@ -383,6 +420,7 @@ class Api:
         subresource: str | None,
         dry_run: bool,
         manager: str | None = None,
+        fv: FieldValidation | None = None,
     ) -> Obj:
         """Shared tail of update and patch: keep server-owned fields, split status, bump generation."""
         old_meta = old["metadata"]
@@ -416,7 +454,7 @@ class Api:
             if added:
                 raise self._invalid(info, old_meta["name"], [("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted")])
         self._out(info, new)
-        self._prepare(info, new, old)
+        self._prepare(info, new, old, fv)
         if manager:
             new = self._managed(self._out(info, copy.deepcopy(old)), new, manager, subresource)
             meta = new["metadata"]

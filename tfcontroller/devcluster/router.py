@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import authz, discovery, errors, protobuf
+from . import authz, discovery, errors, fieldvalidation, protobuf
 from .api import APPLY_PATCH, Api
 from .errors import ApiError
+from .fieldvalidation import FieldValidation
 from .resources import Registry, ResourceInfo
 
 log = logging.getLogger(__name__)
@@ -278,17 +279,20 @@ class Router:
     def _verb_create(self, req: Request, query: dict[str, str], t: Target) -> Response:
         if t.info.namespaced and t.namespace is None:
             raise errors.method_not_allowed()
-        obj = self.api.create(t.info, t.namespace, self._body(req), _dry_run(query), _manager(req, query))
-        return Response(201, obj)
+        fv = _field_validation(query)
+        obj = self.api.create(t.info, t.namespace, self._body(req), _dry_run(query), _manager(req, query), fv)
+        return _with_warnings(Response(201, obj), fv)
 
     def _verb_update(self, req: Request, query: dict[str, str], t: Target) -> Response:
+        fv = _field_validation(query)
         obj = self.api.update(
-            t.info, t.namespace, t.name or "", self._body(req), t.subresource, _dry_run(query), _manager(req, query)
+            t.info, t.namespace, t.name or "", self._body(req), t.subresource, _dry_run(query), _manager(req, query), fv
         )
-        return Response(200, obj)
+        return _with_warnings(Response(200, obj), fv)
 
     def _verb_patch(self, req: Request, query: dict[str, str], t: Target) -> Response:
         content_type = req.header("content-type").split(";")[0].strip()
+        fv = _field_validation(query)
         code, obj = self.api.patch(
             t.info,
             t.namespace,
@@ -299,8 +303,9 @@ class Router:
             _manager(req, query) if content_type != APPLY_PATCH else query.get("fieldManager"),
             _truthy(query.get("force")),
             _dry_run(query),
+            fv,
         )
-        return Response(code, obj)
+        return _with_warnings(Response(code, obj), fv)
 
     def _delete_options(self, req: Request, query: dict[str, str]) -> dict[str, Any]:
         options = self._body(req) if req.body.strip() else {}
@@ -329,6 +334,17 @@ class Router:
 def _manager(req: Request, query: dict[str, str]) -> str:
     """fieldManager, or what the real server defaults it to: the User-Agent up to its first '/'."""
     return query.get("fieldManager") or req.header("user-agent").split("/")[0][:128] or "unknown"
+
+
+def _field_validation(query: dict[str, str]) -> FieldValidation:
+    return FieldValidation(fieldvalidation.parse_directive(query.get("fieldValidation")))
+
+
+def _with_warnings(resp: Response, fv: FieldValidation) -> Response:
+    header = fv.warning_header()
+    if header is not None:
+        resp.headers["Warning"] = header
+    return resp
 
 
 def _int_param(query: dict[str, str], name: str) -> int:

@@ -93,10 +93,20 @@ def apply_schema(obj: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return apply_schema_detailed(obj, schema).obj
 
 
+def prune_and_default(obj: dict[str, Any], schema: dict[str, Any], defaults: bool = True) -> SchemaResult:
+    """Pruning and (unless `defaults` is false) defaulting without validation: the server decodes
+    (and reports unknown fields under `fieldValidation=Strict`) before it validates. Server-side
+    apply prunes an applied configuration without defaults, so that its manager owns only what it
+    sent."""
+    pruned: list[str] = []
+    return SchemaResult(_prune_and_default(obj, schema, "", pruned, keep_object_meta=True, defaults=defaults),
+                        pruned)
+
+
 def apply_schema_detailed(obj: dict[str, Any], schema: dict[str, Any]) -> SchemaResult:
     """Like apply_schema, also naming the unknown fields that were pruned."""
-    pruned: list[str] = []
-    result = _prune_and_default(obj, schema, "", pruned, keep_object_meta=True)
+    pruned_result = prune_and_default(obj, schema)
+    result, pruned = pruned_result.obj, pruned_result.pruned
     causes = validate(result, schema)
     if causes:
         api_version = str(obj.get("apiVersion", ""))
@@ -118,21 +128,22 @@ def _join(path: str, key: str) -> str:
 
 
 def _prune_and_default(value: Any, schema: dict[str, Any] | None, path: str, pruned: list[str],
-                       keep_object_meta: bool = False) -> Any:
+                       keep_object_meta: bool = False, defaults: bool = True) -> Any:
     if not isinstance(schema, dict):
         return copy.deepcopy(value)
     if isinstance(value, dict):
-        return _object(value, schema, path, pruned, keep_object_meta or schema.get(EMBEDDED) is True)
+        return _object(value, schema, path, pruned, keep_object_meta or schema.get(EMBEDDED) is True, defaults)
     if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
-            return [_prune_and_default(v, items, f"{path}[{i}]", pruned) for i, v in enumerate(value)]
+            return [_prune_and_default(v, items, f"{path}[{i}]", pruned, defaults=defaults)
+                    for i, v in enumerate(value)]
         return copy.deepcopy(value)
     return value
 
 
 def _object(value: dict[str, Any], schema: dict[str, Any], path: str, pruned: list[str],
-            keep_object_meta: bool) -> dict[str, Any]:
+            keep_object_meta: bool, defaults: bool = True) -> dict[str, Any]:
     props: dict[str, Any] = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
     preserve = schema.get(PRESERVE) is True
@@ -142,7 +153,7 @@ def _object(value: dict[str, Any], schema: dict[str, Any], path: str, pruned: li
         if keep_object_meta and key in ROOT_KEEP:
             # The server handles ObjectMeta itself; apiVersion/kind may still carry a schema.
             sub = props.get(key) if key != "metadata" else None
-            out[key] = _prune_and_default(item, sub, child, pruned) if sub else copy.deepcopy(item)
+            out[key] = _prune_and_default(item, sub, child, pruned, defaults=defaults) if sub else copy.deepcopy(item)
             continue
         if key in props:
             sub = props[key]
@@ -154,12 +165,14 @@ def _object(value: dict[str, Any], schema: dict[str, Any], path: str, pruned: li
         else:
             pruned.append(child)
             continue
-        if item is None and not sub.get("nullable"):
+        if item is None and not sub.get("nullable") and defaults:
             # Documented server behaviour: non-nullable nulls are dropped before defaulting.
             if "default" in sub:
                 out[key] = _prune_and_default(copy.deepcopy(sub["default"]), sub, child, [])
             continue
-        out[key] = _prune_and_default(item, sub, child, pruned)
+        out[key] = _prune_and_default(item, sub, child, pruned, defaults=defaults)
+    if not defaults:
+        return out
     for key, sub in props.items():
         if key not in out and isinstance(sub, dict) and "default" in sub:
             out[key] = _prune_and_default(copy.deepcopy(sub["default"]), sub, _join(path, key), [])
