@@ -28,7 +28,7 @@ from tfcontroller.controllers import terraform_keys
 from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, load_plan
 from tfcontroller.crypto.aead import KeyRing
 from tfcontroller.crypto.errors import DecryptionError
-from tfcontroller.kube.errors import Forbidden, NotFound
+from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import TerraformError
@@ -149,15 +149,14 @@ def read_keyring(conn: kubectx.Connection, namespace: str | None) -> KeyRing:
     candidates = (namespace,) if namespace else DEFAULT_CONTROLLER_NAMESPACES
     for ns in candidates:
         try:
-            data = conn.client.read_secret_data(ns, terraform_keys.KEYS_SECRET)
-        except NotFound:
-            continue
+            keys = terraform_keys.read_keys(conn.client, ns)
         except Forbidden:
             raise CLIError(f"not allowed to read Secret {ns}/{terraform_keys.KEYS_SECRET}, which holds the "
                            "key the plan is encrypted with") from None
-        keys = terraform_keys._from_data(data)
+        except terraform_keys.KeysIncompleteError:
+            raise CLIError(f"Secret {ns}/{terraform_keys.KEYS_SECRET} is incomplete") from None
         if keys is None:
-            raise CLIError(f"Secret {ns}/{terraform_keys.KEYS_SECRET} is incomplete")
+            continue
         return keys.keyring
     raise CLIError(f"the controller's keys Secret {terraform_keys.KEYS_SECRET} is not in namespace "
                    f"{' or '.join(candidates)}; pass --controller-namespace", kubectx.EXIT_NOT_FOUND)

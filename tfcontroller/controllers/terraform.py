@@ -262,8 +262,7 @@ class TerraformReconciler:
 
     def _keyed(self, value: Any) -> str:
         """A digest of secret-bearing data that reveals nothing even for low-entropy values."""
-        keyring = self.keys().keyring
-        key = keyring.keys[sorted(keyring.keys)[0]]
+        key = self.keys().digest_key  # stable across key rotation (terraform_keys)
         canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
         return "hmac-sha256:" + hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
@@ -550,7 +549,7 @@ class TerraformReconciler:
                     "nothing is applied. Restore the state Secret, or remove status.lastAppliedResourceCount "
                     "to accept re-creating them."))
         ref, commit = _ref_commit(ctx.revision)
-        salt = self.keys().keyring.keys[sorted(self.keys().keyring.keys)[0]]
+        salt = self.keys().digest_key
         plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
         save_plan(self.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(), self.keys().keyring,
                   chunk_bytes=self.options.plan_chunk_bytes)
@@ -856,9 +855,19 @@ def add_run_arguments(parser: Any) -> None:
     g.add_argument("--plugin-cache-dir", help="shared provider plugin cache (linked into runs, never copied)")
     g.add_argument("--keep-failed-workspaces", action="store_true", help="keep run directories of failed runs")
     g.add_argument("--controller-namespace",
-                   help="namespace of the controller's key Secret and sealing certificate (default: the lease namespace)")
+                   help="namespace of the controller's key Secret and sealing certificate "
+                        f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
     g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
     terraform_drift_mail.add_run_arguments(parser)
+
+
+POD_NAMESPACE_ENV = "POD_NAMESPACE"  # the pod's namespace, from the downward API (fieldRef metadata.namespace)
+
+
+def controller_namespace(flag: str | None, environ: dict[str, str] | Any, lease_namespace: str | None) -> str:
+    """Where the keys Secret lives: `--controller-namespace`, else the pod's own namespace (env
+    POD_NAMESPACE), else the leader-election Lease's namespace, else `default`."""
+    return flag or environ.get("POD_NAMESPACE") or lease_namespace or "default"
 
 
 def _backend_kubeconfig(kubeconfig: str | None) -> str | None:
@@ -885,7 +894,8 @@ def register(manager: Any, kube: KubeClient, opts: Any) -> TerraformReconciler:
         work_dir=Path(extra.get("terraform_work_dir") or DEFAULT_WORK_DIR),
         terraform=config,
         kubeconfig=_backend_kubeconfig(getattr(opts, "kubeconfig", None)),
-        controller_namespace=extra.get("controller_namespace") or getattr(opts, "lease_namespace", "default"),
+        controller_namespace=controller_namespace(extra.get("controller_namespace"), os.environ,
+                                                  getattr(opts, "lease_namespace", None)),
         leader_elected=bool(getattr(opts, "leader_elect", False)),
         lock_retry=float(extra.get("state_lock_retry") or 30.0),
         drift_notifier=notifier_from_options(extra, kube),

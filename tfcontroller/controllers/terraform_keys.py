@@ -6,8 +6,15 @@ another one, so the keys are cluster state. The public certificate is also publi
 that users sealing values need no access to Secrets (`tfcontroller seal --fetch-cert`).
 
 Secret `tfcontroller-keys` data: `plan-key.<id>` (32 raw bytes per key), `plan-key-active` (the id new
-plans use), `sealing.key` (PEM), `sealing.crt` (PEM). Rotation is adding a `plan-key.<id>` and pointing
-`plan-key-active` at it; plans encrypted with an older key still name it (KeyRing envelope).
+plans use), `digest-key` (32 bytes), `sealing.key` (PEM), `sealing.crt` (PEM). Rotation is adding a
+`plan-key.<id>` and pointing `plan-key-active` at it; plans encrypted with an older key still name it
+(KeyRing envelope).
+
+`digest-key` salts the HMACs that stand for secret values in every `inputsDigest` and plan id. It must
+never change with rotation: were it taken from the key ring (as it once was: the key whose id sorts
+first), adding a key could change every object's digest and so re-plan every Terraform at once. A
+Secret written before this key existed gets, once, a copy of the key that salted digests until then,
+so upgrading does not re-plan anything either.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 from tfcontroller.crypto.aead import KeyRing, generate_key, new_key_id
 from tfcontroller.crypto.sealed import generate_key_pair
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import AlreadyExists
+from tfcontroller.kube.errors import AlreadyExists, Conflict, NotFound
 from tfcontroller.kube.resources import CONFIGMAPS, SECRETS
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,11 @@ _PLAN_KEY_PREFIX = "plan-key."
 _ACTIVE = "plan-key-active"
 _SEALING_KEY = "sealing.key"
 _SEALING_CERT = "sealing.crt"
+_DIGEST_KEY = "digest-key"
+
+
+class KeysIncompleteError(RuntimeError):
+    """The keys Secret exists but lacks a plan key, the active key id or the sealing pair."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,12 @@ class ControllerKeys:
     keyring: KeyRing
     sealing_key_pem: bytes = field(repr=False)
     sealing_cert_pem: bytes
+    digest_key: bytes = field(default=b"", repr=False)  # HMAC key of digests; never rotates
+
+
+def legacy_digest_key(plan_keys: dict[str, bytes]) -> bytes:
+    """The key that salted digests before `digest-key` existed: the plan key whose id sorts first."""
+    return plan_keys[sorted(plan_keys)[0]]
 
 
 def _from_data(data: dict[str, bytes]) -> ControllerKeys | None:
@@ -45,7 +63,24 @@ def _from_data(data: dict[str, bytes]) -> ControllerKeys | None:
     active = data.get(_ACTIVE, b"").decode()
     if not keys or active not in keys or _SEALING_KEY not in data or _SEALING_CERT not in data:
         return None
-    return ControllerKeys(KeyRing(keys, active), data[_SEALING_KEY], data[_SEALING_CERT])
+    digest_key = data.get(_DIGEST_KEY) or legacy_digest_key(keys)
+    return ControllerKeys(KeyRing(keys, active), data[_SEALING_KEY], data[_SEALING_CERT], digest_key)
+
+
+def read_keys(kube: KubeClient, namespace: str) -> ControllerKeys | None:
+    """The controller's keys, read and never created or changed (for the CLI and other readers).
+
+    None when the Secret does not exist; KeysIncompleteError when it exists but is unusable. API errors
+    (Forbidden, ...) propagate for the caller to explain.
+    """
+    try:
+        data = kube.read_secret_data(namespace, KEYS_SECRET)
+    except NotFound:
+        return None
+    keys = _from_data(data)
+    if keys is None:
+        raise KeysIncompleteError(f"Secret {namespace}/{KEYS_SECRET} is incomplete; delete it to generate new keys")
+    return keys
 
 
 def _new_data() -> dict[str, bytes]:
@@ -54,6 +89,7 @@ def _new_data() -> dict[str, bytes]:
     return {
         f"{_PLAN_KEY_PREFIX}{kid}": generate_key(),
         _ACTIVE: kid.encode(),
+        _DIGEST_KEY: generate_key(),
         _SEALING_KEY: private_pem,
         _SEALING_CERT: cert_pem,
     }
@@ -72,12 +108,33 @@ def ensure_keys(kube: KubeClient, namespace: str) -> ControllerKeys:
             log.info("created controller keys secret=%s/%s", namespace, KEYS_SECRET)
         except AlreadyExists:
             pass
-    data = kube.read_secret_data(namespace, KEYS_SECRET)
-    keys = _from_data(data)
+    _pin_digest_key(kube, namespace)
+    keys = read_keys(kube, namespace)
     if keys is None:
-        raise RuntimeError(f"Secret {namespace}/{KEYS_SECRET} is incomplete; delete it to generate new keys")
+        raise KeysIncompleteError(f"Secret {namespace}/{KEYS_SECRET} disappeared while being read")
     _publish_cert(kube, namespace, keys.sealing_cert_pem)
     return keys
+
+
+def _pin_digest_key(kube: KubeClient, namespace: str) -> None:
+    """Store `digest-key` in a Secret written before it existed (the legacy key, so digests stay the
+    same). Conditional on the resourceVersion; a concurrent writer's value (the same one) wins."""
+    for _ in range(3):
+        obj = kube.get(SECRETS, KEYS_SECRET, namespace)
+        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        if _DIGEST_KEY in data:
+            return
+        plan_keys = {k[len(_PLAN_KEY_PREFIX):]: v for k, v in data.items() if k.startswith(_PLAN_KEY_PREFIX)}
+        if not plan_keys:
+            return  # incomplete: read_keys says so
+        patch = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                 "data": {_DIGEST_KEY: base64.b64encode(legacy_digest_key(plan_keys)).decode()}}
+        try:
+            kube.patch(SECRETS, KEYS_SECRET, patch, namespace)
+            log.info("pinned the digest key of secret=%s/%s", namespace, KEYS_SECRET)
+            return
+        except Conflict:
+            continue
 
 
 def _create_secret(kube: KubeClient, namespace: str, data: dict[str, bytes]) -> None:
