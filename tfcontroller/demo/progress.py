@@ -46,7 +46,7 @@ class Progress:
         while not self._stop.wait(1.0):
             try:
                 for res, label in ((GITREPOSITORIES, "gitrepo"), (TERRAFORMS, "terraform"), (MANIFESTSETS, "ms")):
-                    for obj in self.kube.list(res, self.namespace):
+                    for obj in self.kube.list(res, self.namespace).get("items", []):
                         key = f"{label}/{obj['metadata']['name']}"
                         phase = _phase(obj)
                         if self._seen.get(key) != phase:

@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         controller = Process(tfcontroller_argv(
             "run", "--kubeconfig", str(kubeconfig), "--concurrent", "2",
             "--artifact-dir", str(workdir / "artifacts"), "--artifact-addr", f"127.0.0.1:{free_port()}",
+            "--terraform-work-dir", str(workdir / "terraform"),
             "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}",
             "--smtp-secret", f"{NS}/smtp", "--drift-email-default-to", EMAIL_TO,
         ), log_path=workdir / "controller.log")

@@ -3,11 +3,14 @@
 Pure: no I/O, so that "what drifted?" and "is this the same drift as last time?" are decided on plain
 dicts and unit-tested without Terraform.
 
-Which entries count as drift: only `resource_drift` (Terraform's record of changes made outside it,
-found by the refresh). The matching `resource_changes` entry tells what the remediation plan will do
-to the resource (`update`, `create` after a deletion, `replace`, or `no-op` when `ignore_changes`
-hides the difference); it is recorded as `remediation` but never makes a resource count as drifted on
-its own.
+Which entries count as drift: `resource_drift` entries (Terraform's record of changes made outside it,
+found by the refresh) that matter, as Terraform's own "Objects have changed outside of Terraform" output
+decides: the resource was deleted, or the remediation plan changes it (its `resource_changes` action is
+not `no-op`), or a changed attribute is listed in `relevant_attributes` (something in the plan depends
+on it). Everything else is refresh noise — for example an `aws_s3_bucket` whose versioning and lifecycle
+attributes were set by their own `aws_s3_bucket_versioning` / `..._lifecycle_configuration` resources —
+and reporting it would mail a drift nobody can act on. The matching `resource_changes` action is
+recorded as `remediation`.
 
 Attribute paths: object keys that are identifiers use dots (`tags.env`, `versioning[0].enabled`), other
 keys are quoted (`tags["team name"]`), list elements use `[index]`. Lists of different lengths are
@@ -122,6 +125,11 @@ def analyze(show_json: Mapping[str, Any]) -> DriftReport:
         actions = (rc.get("change") or {}).get("actions") or []
         remediation[rc.get("address", "")] = "-".join(actions)
 
+    relevant: dict[str, set[str]] = {}
+    for ra in show_json.get("relevant_attributes") or []:
+        path = ra.get("attribute") or []
+        relevant.setdefault(ra.get("resource", ""), set()).add(str(path[0]) if path else "")
+
     resources: list[DriftedResource] = []
     for entry in show_json.get("resource_drift") or []:
         if entry.get("mode", "managed") != "managed":
@@ -141,9 +149,29 @@ def analyze(show_json: Mapping[str, Any]) -> DriftReport:
                 after_sensitive=change.get("after_sensitive"),
                 after_unknown=change.get("after_unknown"),
             )
-        resources.append(DriftedResource(address, action, changes, remediation.get(address, "")))
+        fix = remediation.get(address, "")
+        if not _matters(change, fix, changes, relevant.get(address, set())):
+            continue
+        resources.append(DriftedResource(address, action, changes, fix))
     resources.sort(key=lambda r: r.address)
     return DriftReport(resources)
+
+
+def _matters(change: Mapping[str, Any], remediation: str, changes: list[AttributeChange], relevant: set[str]) -> bool:
+    if change.get("after") is None:  # deleted outside Terraform
+        return True
+    if remediation not in ("no-op", "read"):  # also "": no plan entry to say otherwise
+        return True
+    if "" in relevant:  # the whole object is relevant
+        return True
+    return any(_top_level(c.path) in relevant for c in changes)
+
+
+def _top_level(path: str) -> str:
+    for i, ch in enumerate(path):
+        if ch in ".[":
+            return path[:i]
+    return path
 
 
 def diff_attributes(

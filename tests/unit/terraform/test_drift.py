@@ -169,3 +169,23 @@ def test_false_entries_in_sensitivity_masks_are_not_sensitive() -> None:
                               after_sensitive={"grant": [{"permissions": [False]}]})
     assert [(c.path, c.before, c.after, c.sensitive) for c in changes] == [
         ("grant[0].permissions[0]", "READ", "WRITE", False)]
+
+
+def test_refresh_noise_the_plan_ignores_is_not_drift() -> None:
+    """An attribute set by another resource (bucket versioning) shows in resource_drift, but the plan
+    leaves the resource alone and nothing depends on it: Terraform itself does not report it."""
+    noise = _entry("aws_s3_bucket.b", ["update"], {"versioning": [{"enabled": False}]}, {"versioning": [{"enabled": True}]})
+    real = _entry("aws_s3_bucket.c", ["update"], {"tags": {"owner": "a"}}, {"tags": {"owner": "b"}})
+    relevant = _entry("aws_iam_role.r", ["update"], {"inline_policy": []}, {"inline_policy": [{"name": "x"}]})
+    doc = {
+        "resource_drift": [noise, real, relevant],
+        "resource_changes": [
+            {"address": "aws_s3_bucket.b", "change": {"actions": ["no-op"]}},
+            {"address": "aws_s3_bucket.c", "change": {"actions": ["update"]}},
+            {"address": "aws_iam_role.r", "change": {"actions": ["no-op"]}},
+        ],
+        "relevant_attributes": [{"resource": "aws_iam_role.r", "attribute": ["inline_policy"]}],
+    }
+    report = analyze(doc)
+    assert report.addresses == ["aws_iam_role.r", "aws_s3_bucket.c"]
+    assert not analyze({**doc, "resource_drift": [noise]}).drifted
