@@ -20,6 +20,7 @@ referenced Secrets/ConfigMaps, and starts no Terraform process.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -89,7 +90,7 @@ from tfcontroller.source.refs import parse_revision
 from tfcontroller.source.store import ArtifactDigestMismatchError, fetch_artifact
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.errors import StalePlanError, StateLockedError
+from tfcontroller.terraform.errors import StalePlanError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, check_module, inspect_module
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
@@ -676,7 +677,8 @@ class TerraformReconciler:
         marker = ctx.run.marker if ctx.run is not None else ""
         ws = Workspace.create(
             self.options.work_dir / "runs", ctx.artifact_path, tf.spec.path,
-            config=self.options.terraform,
+            config=dataclasses.replace(self.options.terraform,
+                                       timeouts=policy.run_timeouts(self.options.terraform.timeouts, tf.spec.timeout)),
             backend=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, self.options.kubeconfig),
             variables=ctx.inputs.variables,
             env={**ctx.inputs.env, RUN_ENV: marker},
@@ -697,7 +699,38 @@ class TerraformReconciler:
 
     def _locked(self, ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:
         """Run a command that takes the state lock. A lock left by a dead run of ours is released (with
-        an Event) and the command retried once; any other lock is reported as StateLocked."""
+        an Event) and the command retried once; any other lock is reported as StateLocked. A command
+        that ran out of `spec.timeout` was interrupted (SIGINT, grace, SIGKILL); should it have been
+        killed before releasing the lock, the lock is released here, so the next run is not blocked."""
+        try:
+            return self._locked_once(ctx, obj, command)
+        except TimeoutExpiredError as exc:
+            released = self._release_own_lock(ctx, exc.message)
+            note = "; its state lock was released" if released else ""
+            raise TransientError(exc.reason, f"{exc.message} (spec.timeout limits each Terraform command){note}") \
+                from None
+
+    def _release_own_lock(self, ctx: RunContext, why: str) -> bool:
+        """Release the state lock if the run of this reconcile (all its processes now gone) holds it."""
+        if ctx.run is None or ctx.workspace is None:
+            return False
+        lock = read_lock(self.kube, ctx.namespace, ctx.tf.state_lease_name)
+        if lock is None or not is_dead_run_lock(
+                ctx.run, lock, own_instance=self.options.instance_id, own_host=socket.gethostname(),
+                in_flight_markers=set(), run_alive=marker_alive(ctx.run.marker), leader_elected=False):
+            return False
+        try:
+            ctx.workspace.runner().force_unlock(lock.id)  # a fresh runner: the interrupted one may be cancelled
+        except ReconcileError as exc:
+            log.warning("could not release state lock id=%s after a timeout: %s", lock.id, exc.message,
+                        extra={"obj": ctx.key})
+            return False
+        ctx.events.append(("Warning", STATE_UNLOCKED, f"released state lock {lock.id} left by a run that "
+                                                      f"was stopped: {why}"))
+        log.warning("released state lock id=%s after a timeout", lock.id, extra={"obj": ctx.key})
+        return True
+
+    def _locked_once(self, ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:
         status = _status(obj) if obj is not None else None
         try:
             result = command()

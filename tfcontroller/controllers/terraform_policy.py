@@ -6,11 +6,14 @@ approval applies which plan (rule 2), and when a plan that recreates everything 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+
+from tfcontroller.terraform.config import Timeouts
 
 APPROVE_AUTO = "auto"
 
@@ -147,3 +150,11 @@ def drift_due(*, enabled: bool, interval: float, last_checked_at: float | None, 
 def expected_resources(prior: int, add: int, destroy: int) -> int:
     """Managed resources in the state after applying a plan (a replacement adds one and destroys one)."""
     return max(0, prior + add - destroy)
+
+
+def run_timeouts(base: Timeouts, spec_timeout: float) -> Timeouts:
+    """The limits of one object's Terraform commands: `spec.timeout` bounds each command (init, plan,
+    apply, ...); the controller's shorter limit of quick commands (show, output, ...) still applies, and
+    the grace period between SIGINT and SIGKILL is the controller's."""
+    limit = max(1.0, float(spec_timeout))
+    return dataclasses.replace(base, init=limit, plan=limit, apply=limit, short=min(base.short, limit))
