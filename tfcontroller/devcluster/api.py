@@ -26,6 +26,8 @@ from .selectors import Predicate, field_selector, label_selector
 from .store import Event, Obj, Store
 
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
+FOREGROUND = "foregroundDeletion"  # the finalizer of an owner waiting for its blocking dependents
+PROPAGATION_POLICIES = ("Orphan", "Background", "Foreground")
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -44,6 +46,8 @@ class Api:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
         self.registry = registry
+        # Called after delete requests and removals, so that the garbage collector (gc.py) sweeps at once.
+        self.on_delete: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------ helpers
     def _out(self, info: ResourceInfo, obj: Obj) -> Obj:
@@ -494,9 +498,37 @@ class Api:
             if dry_run:
                 return self._out(info, obj)
             policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "Background")
+            if policy not in PROPAGATION_POLICIES:
+                supported = ", ".join(f'"{p}"' for p in PROPAGATION_POLICIES)
+                raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported values: {supported}')
             if policy == "Orphan":
                 self._orphan_dependents(obj["metadata"]["uid"])
-            return self._out(info, self._delete_obj(info, obj))
+            deleted = self.delete_object(info, obj, policy)
+        self.on_delete()
+        return self._out(info, deleted)
+
+    def delete_object(self, info: ResourceInfo, obj: Obj, policy: str = "Background") -> Obj:
+        """Start deleting a stored object with a propagation policy (Orphan must already have
+        removed the references). Foreground marks it with the `foregroundDeletion` finalizer; the
+        garbage collector removes that once no blocking dependent is left."""
+        if policy == "Foreground" and not _is_namespace(info) and not obj["metadata"].get("deletionTimestamp"):
+            meta = obj["metadata"]
+            finalizers = list(meta.get("finalizers") or [])
+            if FOREGROUND not in finalizers:
+                meta["finalizers"] = [*finalizers, FOREGROUND]
+            meta["deletionTimestamp"] = now()
+            meta["deletionGracePeriodSeconds"] = 0
+            return self.store.put(info.group, info.plural, obj)
+        return self._delete_obj(info, obj)
+
+    def finish_foreground(self, info: ResourceInfo, owner: Obj) -> Obj:
+        """Drop the `foregroundDeletion` finalizer; the owner goes if it was the last one."""
+        meta = owner["metadata"]
+        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != FOREGROUND]
+        if not meta["finalizers"]:
+            meta.pop("finalizers")
+            return self._remove(info, owner, final=owner)
+        return self.store.put(info.group, info.plural, owner)
 
     def _delete_obj(self, info: ResourceInfo, obj: Obj) -> Obj:
         """Start deleting `obj`: mark it while finalizers remain, otherwise remove it (with cascades)."""
@@ -517,6 +549,7 @@ class Api:
         removed = self.store.remove(info.group, info.plural, ns, meta["name"], final)
         if removed is None:
             return obj
+        self.on_delete()  # a removal may unblock a foreground owner or leave references dangling
         if _is_crd(info):
             self._drop_crd(removed)
         self._collect_garbage(meta["uid"])
@@ -560,6 +593,10 @@ class Api:
     def _info(self, group: str, plural: str) -> ResourceInfo | None:
         versions = self.registry.versions_of(group, plural)
         return versions[0] if versions else None
+
+    def info_for(self, group: str, plural: str) -> ResourceInfo | None:
+        """A served version of a stored resource (None once its CRD is gone)."""
+        return self._info(group, plural)
 
     # ------------------------------------------------------------------ garbage collection
     def _dependents(self, uid: str) -> list[tuple[str, str, Obj]]:

@@ -18,6 +18,7 @@ from types import TracebackType
 
 from . import crds
 from .api import Api
+from .gc import GarbageCollector
 from .httpserver import ApiHTTPServer
 from .kubeconfig import write_kubeconfig
 from .persistence import StateWriter, load_state
@@ -37,6 +38,7 @@ class DevCluster:
         state_file: str | Path | None = None,
         kubeconfig: str | Path | None = None,
         bookmark_interval: float = 1.0,
+        gc_interval: float = 1.0,
     ) -> None:
         self.tls = tls
         self.token = secrets.token_urlsafe(24)
@@ -47,6 +49,8 @@ class DevCluster:
         self.registry = Registry()
         self.store = Store()
         self.api = Api(self.store, self.registry)
+        self.gc = GarbageCollector(self.api, gc_interval)
+        self.api.on_delete = self.gc.wake
         self._stop = threading.Event()
         self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval)
         self._server: ApiHTTPServer | None = None
@@ -82,12 +86,14 @@ class DevCluster:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="devcluster-http", daemon=True
         )
         self._thread.start()
+        self.gc.start()
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
         self._stop.set()
+        self.gc.stop()
         with self.store.changed:
             self.store.changed.notify_all()  # wake watch streams so they see the stop flag
         self._server.shutdown()

@@ -64,6 +64,26 @@ class Store:
                 if any(ref.get("uid") == uid for ref in (o["metadata"].get("ownerReferences") or []))
             ]
 
+    def find(self, predicate: Callable[[Obj], bool]) -> list[tuple[str, str, Obj]]:
+        """(group, plural, copy) of every object the predicate accepts; the predicate sees the stored
+        object and must not change it. Cheaper than listing everything for rare matches."""
+        with self.lock:
+            return [
+                (g, p, copy.deepcopy(o))
+                for (g, p), items in self._objects.items()
+                for o in items.values()
+                if predicate(o)
+            ]
+
+    def get_by_uid(self, uid: str) -> tuple[str, str, Obj] | None:
+        with self.lock:
+            where = self._uids.get(uid)
+            if where is None:
+                return None
+            group, plural, namespace, name = where
+            obj = self.get(group, plural, namespace, name)
+            return (group, plural, obj) if obj is not None else None
+
     def uid_exists(self, uid: str) -> bool:
         with self.lock:
             return uid in self._uids
