@@ -47,6 +47,7 @@ from tfcontroller.api.constants import (
 from tfcontroller.api.errors import ReconcileError, SpecError, StallingError, TransientError, WaitingError
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.controllers import terraform_policy as policy
+from tfcontroller.controllers.terraform_artifacts import ArtifactCache
 from tfcontroller.controllers.terraform_drift_hooks import DriftHooks  # drift (engineer M)
 from tfcontroller.controllers.terraform_drift_mail import DriftNotifier  # drift (engineer M)
 from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
@@ -87,7 +88,7 @@ from tfcontroller.runtime.status import patch_status_with_retry
 from tfcontroller.source.artifact import digest_of
 from tfcontroller.source.errors import PathNotFoundError
 from tfcontroller.source.refs import parse_revision
-from tfcontroller.source.store import ArtifactDigestMismatchError, fetch_artifact
+from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StalePlanError, StateLockedError, TimeoutExpiredError
@@ -147,6 +148,7 @@ class RunContext:
     revision: str = ""
     artifact_path: Path | None = None
     artifact_digest: str = ""
+    held_artifact: str = ""  # counted as in use in the artifact cache until the reconcile ends
     module_digest: str = ""
     module_info: ModuleInfo | None = None
     inputs: ResolvedInputs | None = None
@@ -212,6 +214,7 @@ class TerraformReconciler:
         self.drift = DriftHooks(options.drift_notifier)  # drift detection and e-mail (terraform_drift_hooks)
         for sub in ("artifacts", "runs"):
             (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.artifacts = ArtifactCache(options.work_dir / "artifacts")
 
     # ---- wiring ------------------------------------------------------------------------------
     def controller(self) -> Controller:
@@ -314,6 +317,8 @@ class TerraformReconciler:
                     self._runners.pop(key, None)
                     if ctx.run is not None:
                         self._in_flight.discard(ctx.run.marker)
+                if ctx.held_artifact:
+                    self.artifacts.release(ctx.held_artifact)
                 if ctx.workspace is not None:
                     ctx.workspace.cleanup(outcome.kind in ("success", "requeue"))
         interval = tf.spec.interval if tf else None
@@ -379,7 +384,9 @@ class TerraformReconciler:
         artifact = ((repo or {}).get("status") or {}).get("artifact") or {}
         status = _status(obj)
         if not artifact.get("url") or not artifact.get("digest"):
-            cached = self._cached_artifact(status.get("lastArtifactDigest")) if ctx.deleting else None
+            if ctx.deleting and status.get("lastArtifactDigest"):
+                self._hold_artifact(ctx, str(status["lastArtifactDigest"]))
+            cached = self.artifacts.cached(status.get("lastArtifactDigest")) if ctx.deleting else None
             if cached is None:
                 what = "not found" if repo is None else "has no artifact yet"
                 raise WaitingError(SOURCE_NOT_READY, f"GitRepository {ref.key} {what}", tf.spec.retry_interval)
@@ -387,28 +394,41 @@ class TerraformReconciler:
             ctx.revision = status.get("lastAttemptedRevision") or ""
             return CONTINUE
         ctx.revision, ctx.artifact_digest = str(artifact.get("revision") or ""), str(artifact["digest"])
-        ctx.artifact_path = self._fetch_artifact(artifact, ref.key, tf.spec.retry_interval)
+        self._hold_artifact(ctx, ctx.artifact_digest)
+        ctx.artifact_path = self._fetch_artifact(ctx, artifact, ref.key, tf.spec.retry_interval)
         status["lastAttemptedRevision"] = ctx.revision
         status["lastArtifactDigest"] = ctx.artifact_digest
         return CONTINUE
 
-    def _cached_artifact(self, digest: str | None) -> Path | None:
-        if not digest:
-            return None
-        path = self.options.work_dir / "artifacts" / (digest.split(":", 1)[-1] + ".tar.gz")
-        return path if path.is_file() else None
+    def _hold_artifact(self, ctx: RunContext, digest: str) -> None:
+        """Count the artifact as in use before looking it up, so a collection cannot remove it."""
+        if ctx.held_artifact == digest:
+            return
+        self.artifacts.hold(digest)
+        if ctx.held_artifact:
+            self.artifacts.release(ctx.held_artifact)
+        ctx.held_artifact = digest
 
-    def _fetch_artifact(self, artifact: dict[str, Any], source: str, retry: float) -> Path:
-        digest = str(artifact["digest"])
-        cached = self._cached_artifact(digest)
-        if cached is not None:
-            return cached
-        dest = self.options.work_dir / "artifacts" / (digest.split(":", 1)[-1] + ".tar.gz")
+    def _fetch_artifact(self, ctx: RunContext, artifact: dict[str, Any], source: str, retry: float) -> Path:
         try:
-            return fetch_artifact(str(artifact["url"]), dest, digest)
+            path, downloaded = self.artifacts.fetch(str(artifact["url"]), str(artifact["digest"]))
         except (OSError, ValueError, ArtifactDigestMismatchError, urllib.error.URLError) as exc:
             raise WaitingError(c.ARTIFACT_FAILED, f"cannot fetch the artifact of GitRepository {source}: {exc}",
                                retry) from None
+        if downloaded:
+            self._collect_artifacts(ctx.key)
+        return path
+
+    def _collect_artifacts(self, own_key: str) -> None:
+        """After a download (the only time the cache grows): drop archives no object needs any more. This
+        object's previous archive goes too (its new one is held); a failure only postpones it."""
+        try:
+            items, _ = self.kube.list_all(TERRAFORMS)
+            latest = {str((o.get("status") or {}).get("lastArtifactDigest") or "") for o in items
+                      if object_key(o) != own_key}
+            self.artifacts.collect(latest)
+        except (ApiError, OSError) as exc:
+            log.warning("artifact cache collection skipped: %s", exc, extra={"obj": own_key})
 
     def step_dependencies(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         for dep in ctx.tf.spec.depends_on:
