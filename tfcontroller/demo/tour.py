@@ -172,12 +172,15 @@ class Tour:
         bucket = self.outputs("app-stack-dev-outputs")["bucket_name"]
         s3 = self.boto("s3")
         original = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        already = set(self.sink.mails())
         tampered = {**original, "owner": "someone-in-the-console"}
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tampered.items()]})
         self.progress.say(f"drift injected: bucket {bucket} tag owner=someone-in-the-console (outside Terraform)")
         mail = self.wait(
             "a drift report in .demo/mail",
-            lambda: next((p for p in self.sink.mails() if "[drift] default/app-stack-dev" in p.read_text(errors="replace")), None),
+            lambda: next((p for p in self.sink.mails()
+                          if p not in already and "[drift] default/app-stack-dev" in p.read_text(errors="replace")
+                          and "aws_s3_bucket.this" in p.read_text(errors="replace")), None),
             300,
         )
 
@@ -202,13 +205,20 @@ class Tour:
             return commit in (st.get("lastAppliedRevision") or "") and self.ready(self.tf("app-stack-dev"))
 
         self.wait("app-stack-dev to apply the new commit", dev_applied_new_commit, 600)
+        after_dev = self.tf("app-stack-dev")["status"]
         after_prod = self.tf("app-stack-prod")["status"]
-        if after_prod.get("lastAppliedRevision") != before_prod.get("lastAppliedRevision"):
+        # The commit changed the dev stack's inputs only. (Prod may still run its scheduled drift check,
+        # a plan that changes nothing; what must not happen is a new plan to approve or a new apply.)
+        if after_dev.get("inputsDigest") == before_dev.get("inputsDigest"):
+            raise DemoError("app-stack-dev's inputs digest did not change with its module")
+        if after_prod.get("inputsDigest") != before_prod.get("inputsDigest"):
+            raise DemoError("app-stack-prod's inputs digest changed although its module did not")
+        if after_prod.get("lastAppliedPlan") != before_prod.get("lastAppliedPlan"):
             raise DemoError("app-stack-prod was applied again although its inputs did not change")
-        if after_prod.get("lastPlannedRevision") != before_prod.get("lastPlannedRevision"):
-            raise DemoError("app-stack-prod was re-planned although its inputs did not change")
-        return (f"dev re-planned and applied {commit[:10]} (was {before_dev.get('lastAppliedRevision')}); "
-                "prod untouched")
+        if (after_prod.get("plan") or {}).get("pending"):
+            raise DemoError(f"app-stack-prod has a new pending plan {(after_prod.get('plan') or {}).get('pending')}")
+        return (f"dev re-planned and applied {commit[:10]} (plan {after_dev.get('lastAppliedPlan')}); "
+                f"prod kept plan {after_prod.get('lastAppliedPlan')} and its inputs digest")
 
 
 def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, git_user: str,
