@@ -190,3 +190,14 @@ def test_disabling_drops_the_condition_and_schedule() -> None:
     assert c.find(obj["status"]["conditions"], c.DRIFTED) is None
     assert "nextCheckAt" not in obj["status"]["drift"]
     assert obj["status"]["drift"]["resources"] == ["aws_s3_bucket.b"]
+
+
+def test_refresh_schedule_follows_any_plan_and_leaves_unchecked_objects_alone() -> None:
+    obj = make_obj(status=applied_status())
+    td.refresh_schedule(obj, tf_of(obj), NOW)
+    assert "drift" not in obj["status"]
+    obj["status"]["drift"] = {"lastCheckedAt": td.format_time(NOW), "nextCheckAt": "2020-01-01T00:00:00Z"}
+    td.refresh_schedule(obj, tf_of(obj), NOW)
+    nxt = td.parse_time(obj["status"]["drift"]["nextCheckAt"])
+    assert nxt == td.next_check_at(tf_of(obj), NOW)
+    assert nxt is not None and nxt - NOW > dt.timedelta(minutes=8)

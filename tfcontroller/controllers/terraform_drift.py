@@ -92,7 +92,8 @@ def next_check_at(tf: Terraform, now: dt.datetime, seed: str | None = None) -> d
     if base is None:
         return now  # applied before drift detection knew about it: check now, then keep the rhythm
     seed = seed or object_seed(_meta_dict(tf))
-    return base + dt.timedelta(seconds=interval * jitter_factor(f"{seed}|{format_time(base)}"))
+    at = base + dt.timedelta(seconds=interval * jitter_factor(f"{seed}|{format_time(base)}"))
+    return at.replace(microsecond=0)  # whole seconds, as status shows it
 
 
 def drift_due(tf: Terraform, now: dt.datetime) -> bool:
@@ -188,6 +189,19 @@ def record_applied(obj: dict[str, Any], now: dt.datetime) -> CheckOutcome:
     c.set_condition(status.setdefault("conditions", []), c.DRIFTED, c.FALSE, DRIFT_REMEDIATED, message,
                     generation, now)
     return CheckOutcome(False, True, [Notice("Normal", DRIFT_REMEDIATED, message)])
+
+
+def refresh_schedule(obj: dict[str, Any], tf: Terraform, now: dt.datetime) -> None:
+    """Keep `status.drift.nextCheckAt` right after any plan (every plan refreshes, so every plan moves the
+    schedule), not only after drift checks. Written only once a check time exists, so an object that was
+    never checked does not get a new value at every reconcile."""
+    status = obj.setdefault("status", {})
+    drift = status.get("drift")
+    if not isinstance(drift, dict) or not drift.get("lastCheckedAt"):
+        return
+    nxt = next_check_at(_with_status(tf, status), now, object_seed(obj.get("metadata") or {}))
+    if nxt is not None and drift.get("nextCheckAt") != format_time(nxt):
+        status["drift"] = {**drift, "nextCheckAt": format_time(nxt)}
 
 
 def clear_when_disabled(obj: dict[str, Any], tf: Terraform) -> None:

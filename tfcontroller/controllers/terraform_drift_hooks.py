@@ -79,10 +79,12 @@ class DriftHooks:
         _add(events, td.record_applied(obj, self.clock()).notices)
 
     def on_finish(self, obj: dict[str, Any], tf: Terraform | None, events: Events) -> None:
-        """Before the final status patch: send due mail (report, resolved, retries); tidy when disabled."""
+        """Before the final status patch: the next check time, due mail (report, resolved, retries); tidy
+        when drift detection is disabled."""
         if tf is None:
             return
         td.clear_when_disabled(obj, tf)
+        td.refresh_schedule(obj, tf, self.clock())
         self._mail(obj, tf, events)
 
     def requeue(self, result: Result, obj: Mapping[str, Any], tf: Terraform | None) -> Result:
