@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import crds, errors, fieldvalidation, immutable
+from . import crds, errors, fieldvalidation, immutable, listing
 from .errors import ApiError
 from .fieldvalidation import FieldValidation
 from .meta import generated_name, metadata_problems, name_problems, now, spec_part, without_volatile
@@ -34,6 +34,10 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
+def _key(obj: Obj) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
 def _is_namespace(info: ResourceInfo) -> bool:
     return info.group == "" and info.plural == "namespaces"
 
@@ -48,6 +52,8 @@ class Api:
         self.registry = registry
         # Called after delete requests and removals, so that the garbage collector (gc.py) sweeps at once.
         self.on_delete: Callable[[], None] = lambda: None
+        # How long a list for a resourceVersion the store has not reached waits before its 504.
+        self.too_large_wait = 3.0
 
     # ------------------------------------------------------------------ helpers
     def _out(self, info: ResourceInfo, obj: Obj) -> Obj:
@@ -159,27 +165,38 @@ class Api:
         field: str | None = None,
         limit: int = 0,
         continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
     ) -> Obj:
+        """A list with the real server's resourceVersion/limit/continue semantics (listing.py)."""
+        plan = listing.plan(resource_version, resource_version_match, limit, continue_token)
         match = self._matcher(label, field)
-        with self.store.lock:
-            rv = self.store.rv
-            items = [o for o in self.store.list(info.group, info.plural, namespace or None) if match(o)]
-        start_after: list[str] | None = None
-        if continue_token:
-            try:
-                start_after = json.loads(base64.urlsafe_b64decode(continue_token.encode()))["after"]
-            except (ValueError, KeyError, TypeError):
-                raise errors.bad_request("continue key is not valid") from None
-        if start_after is not None:
-            after = tuple(start_after)
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+        ns = namespace or None
+        with self.store.changed:
+            if plan.at_least > self.store.rv:  # a version not reached yet: wait a little, like the cache
+                self.store.changed.wait_for(lambda: self.store.rv >= plan.at_least, self.too_large_wait)
+                if plan.at_least > self.store.rv:
+                    raise listing.too_large(plan.at_least, self.store.rv)
+            if plan.exact is None:
+                rv = self.store.rv
+                objects = self.store.list(info.group, info.plural, ns)
+            else:
+                rv = plan.exact
+                snapshot = self.store.list_at(info.group, info.plural, ns, plan.exact)
+                if snapshot is None:
+                    if plan.after is None:
+                        raise errors.gone(listing.EXPIRED_LIST)
+                    left = any(_key(o) > plan.after for o in self.store.list(info.group, info.plural, ns))
+                    raise listing.expired_continue(plan.after, left)
+                objects = snapshot
+        items = [o for o in objects if match(o)]
+        if plan.after is not None:
+            items = [o for o in items if _key(o) > plan.after]
         list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if limit and len(items) > limit:
             remaining = len(items) - limit
             items = items[:limit]
-            last = items[-1]["metadata"]
-            token = json.dumps({"after": [last.get("namespace", ""), last["name"]]})
-            list_meta["continue"] = base64.urlsafe_b64encode(token.encode()).decode()
+            list_meta["continue"] = listing.ContinueToken(_key(items[-1]), rv).encode()
             list_meta["remainingItemCount"] = remaining
         return {
             "kind": info.list_kind,

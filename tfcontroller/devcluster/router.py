@@ -248,6 +248,8 @@ class Router:
             query.get("fieldSelector"),
             _int_param(query, "limit"),
             query.get("continue") or None,
+            query.get("resourceVersion"),
+            query.get("resourceVersionMatch"),
         )
         return self._rendered(req, t.info, doc)
 

@@ -142,6 +142,27 @@ class Store:
             out.reverse()
             return out
 
+    def list_at(self, group: str, plural: str, namespace: str | None, rv: int) -> list[Obj] | None:
+        """The objects as they were at resourceVersion `rv` (`rv` <= the current one), rebuilt by
+        undoing the logged events newer than it; None once the log no longer reaches back that far."""
+        with self.lock:
+            if rv < self.compacted_rv:
+                return None
+            state = dict(self._objects.get((group, plural), {}))
+            for event in reversed(self._log):
+                if event.rv <= rv:
+                    break
+                if (event.group, event.plural) != (group, plural):
+                    continue
+                meta = event.obj["metadata"]
+                key = (meta.get("namespace", ""), meta["name"])
+                if event.type == "ADDED" or event.old is None:
+                    state.pop(key, None)
+                else:  # MODIFIED or DELETED: the object as it was before
+                    state[key] = event.old
+            keys = sorted(k for k in state if namespace is None or k[0] == namespace)
+            return [copy.deepcopy(state[k]) for k in keys]
+
     def compact(self) -> None:
         """Forget the event log, as etcd compaction does: older resourceVersions now answer 410."""
         with self.lock:
