@@ -2,8 +2,9 @@
 
 Every write runs under the store lock so that read-check-write sequences (AlreadyExists, stale
 resourceVersion, finalizers, cascades) are atomic. What the real server does in controllers
-(namespace cleanup, garbage collection, CRD establishment) happens synchronously inside the write
-that triggers it; docs/dev-cluster.md lists the consequences.
+(namespace cleanup, background-propagation cascades, CRD establishment) happens synchronously inside
+the write that triggers it; the rest of garbage collection (dangling references, foreground deletion)
+is the background thread of gc.py. docs/dev-cluster.md lists the consequences.
 """
 
 from __future__ import annotations
