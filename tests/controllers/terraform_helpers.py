@@ -8,6 +8,7 @@ import base64
 import functools
 import gzip
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -231,3 +232,22 @@ def processes_under(directory: Path) -> list[int]:
         if cwd == root or cwd.startswith(root + "/"):
             found.append(int(entry.name))
     return found
+
+
+class CountingTerraform:
+    """A wrapper script around the real terraform that appends each command's name to a file."""
+
+    def __init__(self, tmp: Path) -> None:
+        real = shutil.which("terraform")
+        assert real, "terraform not on PATH"
+        self.log = tmp / "terraform-calls"
+        self.log.write_text("")
+        self.path = tmp / "terraform-counting"
+        self.path.write_text(f'#!/bin/sh\necho "$1" >> {self.log}\nexec {real} "$@"\n')
+        self.path.chmod(0o755)
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().split()
+
+    def count(self, *commands: str) -> int:
+        return sum(1 for name in self.calls() if name in commands)

@@ -10,7 +10,6 @@ pending plan without re-planning, and nothing loops afterwards."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,14 @@ import yaml
 
 from tests.controllers.conftest import gitrepo
 from tests.controllers.manifestset_support import manifestset
-from tests.controllers.terraform_helpers import SIMPLE_TF, condition, ready_reason, seed_keys, wait_for
+from tests.controllers.terraform_helpers import (
+    SIMPLE_TF,
+    CountingTerraform,
+    condition,
+    ready_reason,
+    seed_keys,
+    wait_for,
+)
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
 from tfcontroller.controllers.setup import ControllerManager
@@ -29,25 +35,6 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, TERRAFORMS
 
 NS = "default"
-
-
-class CountingTerraform:
-    """A wrapper script around the real terraform that appends each command's name to a file."""
-
-    def __init__(self, tmp: Path) -> None:
-        real = shutil.which("terraform")
-        assert real, "terraform not on PATH"
-        self.log = tmp / "terraform-calls"
-        self.log.write_text("")
-        self.path = tmp / "terraform-counting"
-        self.path.write_text(f'#!/bin/sh\necho "$1" >> {self.log}\nexec {real} "$@"\n')
-        self.path.chmod(0o755)
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().split()
-
-    def count(self, *commands: str) -> int:
-        return sum(1 for name in self.calls() if name in commands)
 
 
 @pytest.fixture

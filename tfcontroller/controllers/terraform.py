@@ -50,6 +50,7 @@ from tfcontroller.controllers import terraform_policy as policy
 from tfcontroller.controllers.terraform_artifacts import ArtifactCache
 from tfcontroller.controllers.terraform_drift_hooks import DriftHooks  # drift (engineer M)
 from tfcontroller.controllers.terraform_drift_mail import DriftNotifier  # drift (engineer M)
+from tfcontroller.controllers.terraform_initcache import LOCK_FILE, InitCache, init_key
 from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
 from tfcontroller.controllers.terraform_keys import ControllerKeys, ensure_keys
 from tfcontroller.controllers.terraform_locks import (
@@ -91,7 +92,12 @@ from tfcontroller.source.refs import parse_revision
 from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.errors import StalePlanError, StateLockedError, TimeoutExpiredError
+from tfcontroller.terraform.errors import (
+    InitRequiredError,
+    StalePlanError,
+    StateLockedError,
+    TimeoutExpiredError,
+)
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, check_module, inspect_module
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
@@ -135,6 +141,7 @@ class TerraformControllerOptions:
     lock_retry: float = 30.0
     concurrency: int | None = None
     plan_chunk_bytes: int | None = None  # None: PLAN_CHUNK_BYTES
+    reuse_init: bool = True  # skip `terraform init` when the object's data dir is still valid
     drift_notifier: DriftNotifier | None = None  # drift e-mail (terraform_drift_mail); None: no mail
 
 
@@ -159,6 +166,8 @@ class RunContext:
     applied: bool = False
     planned_no_changes: bool = False
     replanned_after_stale: bool = False
+    init_key: str = ""  # set when the object's initialised data dir is reused (terraform_initcache)
+    init_skipped: bool = False
     run: RunRecord | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     success: bool = False
@@ -215,6 +224,7 @@ class TerraformReconciler:
         for sub in ("artifacts", "runs"):
             (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
         self.artifacts = ArtifactCache(options.work_dir / "artifacts")
+        self.init_cache = InitCache(options.work_dir / "init")
 
     # ---- wiring ------------------------------------------------------------------------------
     def controller(self) -> Controller:
@@ -535,7 +545,7 @@ class TerraformReconciler:
         runner = self._workspace(ctx)
         ws = ctx.workspace
         assert ws is not None
-        self._locked(ctx, obj, lambda: runner.plan(ws.plan_path, destroy=destroy))
+        self._locked(ctx, obj, lambda: self._with_init(ctx, lambda: runner.plan(ws.plan_path, destroy=destroy)))
         show = runner.show_json(ws.plan_path)
         summary = summarize_plan(show)
         now = c.rfc3339()
@@ -584,8 +594,10 @@ class TerraformReconciler:
         c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, f"Plan {plan_id}: {counts}", gen)
         if not tf.spec.auto_approve and not ctx.deleting:
             ctx.events.append(("Normal", PLAN_PENDING, f"Plan {plan_id} ({counts}); {approve_hint(ctx.name, plan_id)}"))
-        # checkpoint the pending plan: a crash during apply must find it, not plan from scratch
-        self._patch(ctx, obj)
+        # checkpoint the pending plan: a crash must find it, not plan from scratch. With `auto` the apply's
+        # own checkpoint, at once in the next step, carries it: one API round trip less per run.
+        if not tf.spec.auto_approve:
+            self._patch(ctx, obj)
         return CONTINUE
 
     def step_apply(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
@@ -620,7 +632,7 @@ class TerraformReconciler:
             ws.plan_path.write_bytes(data)
             ctx.plan_local = True
         try:
-            self._locked(ctx, obj, lambda: runner.apply(ws.plan_path))
+            self._locked(ctx, obj, lambda: self._with_init(ctx, lambda: runner.apply(ws.plan_path)))
         except StalePlanError:
             return self._replan(ctx, obj, f"plan {pending} is stale: the state changed since it was made")
         delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
@@ -706,16 +718,49 @@ class TerraformReconciler:
             name_hint=f"{ctx.namespace}-{ctx.name}",
         )
         ctx.workspace = ws
+        skip_init = False
+        if self.options.reuse_init:  # the object's own initialised data dir (terraform_initcache)
+            ctx.init_key = init_key(
+                backend_hcl=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, self.options.kubeconfig).hcl(),
+                workspace=tf.spec.workspace, terraform_version=self.terraform_version(),
+                cli_config=json.dumps(self.options.terraform.cli_config(), sort_keys=True),
+                shipped_lock=_read_or_none(ws.module_dir / LOCK_FILE))
+            data_dir, skip_init = self.init_cache.attach(ctx.key, ws.module_dir, ctx.init_key)
+            ws.env["TF_DATA_DIR"] = str(data_dir)
         runner = ws.runner()
         with self._lock:
             self._runners[ctx.key] = runner
         if self.stopping.is_set():
             runner.cancel()
-        runner.init()
-        if tf.spec.workspace != "default":
-            self._locked(ctx, None, lambda: runner.workspace_select_or_new(tf.spec.workspace))
         ctx.runner = runner
+        if skip_init:
+            ctx.init_skipped = True
+        else:
+            self._init(ctx, runner)
+        if tf.spec.workspace != "default":
+            self._locked(ctx, None, lambda: self._with_init(
+                ctx, lambda: runner.workspace_select_or_new(tf.spec.workspace)))
         return runner
+
+    def _init(self, ctx: RunContext, runner: TerraformRunner) -> None:
+        if ctx.init_key:
+            self.init_cache.invalidate(ctx.key)
+        runner.init()
+        if ctx.init_key and ctx.workspace is not None:
+            self.init_cache.record(ctx.key, ctx.workspace.module_dir, ctx.init_key)
+
+    def _with_init(self, ctx: RunContext, command: Callable[[], T]) -> T:
+        """Run a command; when init was skipped and Terraform says it is needed after all, init (in the
+        same data dir) and run it again, once."""
+        try:
+            return command()
+        except InitRequiredError:
+            if not ctx.init_skipped or ctx.runner is None:
+                raise
+            ctx.init_skipped = False
+            log.info("terraform asks for init; running it", extra={"obj": ctx.key})
+            self._init(ctx, ctx.runner)
+            return command()
 
     def _locked(self, ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:
         """Run a command that takes the state lock. A lock left by a dead run of ours is released (with
@@ -834,6 +879,7 @@ class TerraformReconciler:
             fresh = self.kube.get(TERRAFORMS, meta["name"], meta.get("namespace"))
         except NotFound:
             return Result()
+        self.init_cache.forget(object_key(fresh))
         finalizers = [f for f in (fresh["metadata"].get("finalizers") or []) if f != FINALIZER]
         try:
             self.kube.patch(TERRAFORMS, meta["name"], {"metadata": {
@@ -884,6 +930,10 @@ def _dependency_problem(other: dict[str, Any] | None) -> str:
     if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
         return "has not written its outputs"
     return ""
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else None
 
 
 def _raise(exc: BaseException) -> StepResult:
@@ -951,6 +1001,7 @@ def register(manager: Any, kube: KubeClient, opts: Any) -> TerraformReconciler:
                                                   getattr(opts, "lease_namespace", None)),
         leader_elected=bool(getattr(opts, "leader_elect", False)),
         lock_retry=float(extra.get("state_lock_retry") or 30.0),
+        reuse_init=bool(extra.get("terraform_reuse_init", True)),  # programmatic only (benchmarks)
         drift_notifier=notifier_from_options(extra, kube),
     )
     reconciler = TerraformReconciler(kube, options, recorder=getattr(manager, "events", None))

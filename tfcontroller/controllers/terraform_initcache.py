@@ -1,0 +1,79 @@
+"""Reuse of one Terraform object's initialised data directory across its runs, so `terraform init`
+(often the slowest command of a small run) is skipped when nothing it decides has changed.
+
+Isolation (design.md §5) still holds: the directory belongs to ONE object (runs of an object are
+serialised, so never two runs at once), it holds only what init writes (provider links or copies from
+the mirror/plugin cache, downloaded modules, the backend settings and the selected workspace), never
+variables, plans or credentials, and each run still has its own run directory, HOME and source tree.
+
+Init is skipped when the *init key* matches the one recorded after the last successful init: the
+backend block we generate, the Terraform workspace, the Terraform version, the CLI configuration (mirror,
+cache) and the lock file shipped in the module. Anything else init depends on (a new provider, a changed
+module source or version constraint) is detected by Terraform itself, which refuses to plan without
+init (`InitRequiredError`); the reconciler then runs init in the same directory and retries once.
+The lock file init writes next to the module (when the module ships none) is kept with the directory and
+restored into the next run's module, as Terraform would find it in a long-lived checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".terraform.lock.hcl"
+_SAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def init_key(*, backend_hcl: str, workspace: str, terraform_version: str, cli_config: str,
+             shipped_lock: bytes | None) -> str:
+    doc = {"backend": backend_hcl, "workspace": workspace, "terraform": terraform_version, "cli": cli_config,
+           "lock": hashlib.sha256(shipped_lock).hexdigest() if shipped_lock is not None else None}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+class InitCache:
+    """`<root>/<namespace>_<name>/` with `data/` (the TF_DATA_DIR), `lock.hcl` and `key`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def dir_for(self, object_key: str) -> Path:
+        return self.root / _SAFE.sub("_", object_key.replace("/", "_"))
+
+    def attach(self, object_key: str, module_dir: Path, key: str) -> tuple[Path, bool]:
+        """The data directory for this object's run, and whether init can be skipped. A directory left
+        by another init key is emptied first."""
+        base = self.dir_for(object_key)
+        data = base / "data"
+        recorded = base / "key"
+        reusable = data.is_dir() and recorded.is_file() and recorded.read_text() == key
+        if not reusable:
+            shutil.rmtree(base, ignore_errors=True)
+            data.mkdir(parents=True, mode=0o700)
+            return data, False
+        saved_lock, lock = base / "lock.hcl", module_dir / LOCK_FILE
+        if saved_lock.is_file() and not lock.exists() and not lock.is_symlink():
+            shutil.copyfile(saved_lock, lock)
+        return data, True
+
+    def record(self, object_key: str, module_dir: Path, key: str) -> None:
+        """After a successful init: keep its lock file and the key it was made for."""
+        base = self.dir_for(object_key)
+        lock = module_dir / LOCK_FILE
+        if lock.is_file() and not lock.is_symlink():
+            shutil.copyfile(lock, base / "lock.hcl")
+        (base / "key").write_text(key)
+
+    def invalidate(self, object_key: str) -> None:
+        """Before an init in a reused directory: until it succeeds, the directory is not reusable."""
+        (self.dir_for(object_key) / "key").unlink(missing_ok=True)
+
+    def forget(self, object_key: str) -> None:
+        shutil.rmtree(self.dir_for(object_key), ignore_errors=True)
