@@ -12,6 +12,7 @@ restarted controller neither re-sends a report nor forgets one that failed. Fiel
     pendingNotification   a notification decided but not delivered yet:
         kind              "drift" | "resolved"
         fingerprint       the drift fingerprint it is about
+        resources[]       the addresses it names (so it can still be sent once the drift has cleared)
         attempts          failed attempts so far
         nextAttemptAt     RFC 3339; not attempted before then (exponential backoff)
         lastError         "<Reason>: <message>" of the last failure (never a secret)
@@ -23,8 +24,11 @@ or absent fingerprint means none).
 Rules (design.md §4 rule 6):
 - current drift fingerprint differs from notifiedFingerprint → a "drift" report (one per fingerprint);
 - no drift now but a fingerprint was notified → one "resolved" mail;
-- otherwise nothing; a pending notification that is no longer wanted is dropped (drift that cleared
-  before its report could be sent is not mailed at all, and needs no "resolved" mail either).
+- drift that cleared (remediated at once, or reverted) before its report could be delivered is still
+  reported: the pending "drift" mail is retried until delivered, and the "resolved" mail follows it —
+  a notification that could not be sent is retried, never dropped;
+- otherwise nothing; a pending notification that is no longer wanted (a newer drift supersedes it) is
+  dropped.
 - A failed attempt stays pending with `attempts` + 1 and `nextAttemptAt` = now + backoff.
 Delivery is at-least-once: a crash between a successful send and the status write re-sends once.
 """
@@ -90,7 +94,9 @@ def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now:
     pending = drift_status.get("pendingNotification") or None
 
     wanted: Notification | None = None
-    if current_fp and current_fp != notified:
+    if not current_fp and pending and pending.get("kind") == "drift" and pending.get("fingerprint") != notified:
+        wanted = Notification("drift", str(pending.get("fingerprint")), tuple(pending.get("resources") or ()))
+    elif current_fp and current_fp != notified:
         wanted = Notification("drift", current_fp, current_resources)
     elif not current_fp and notified:
         wanted = Notification("resolved", notified, tuple(drift_status.get("notifiedResources") or ()))
@@ -105,8 +111,8 @@ def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now:
             return Decision(retry_at=due_at)
         return Decision([_with_attempt(wanted, attempts + 1)])
 
-    record = {"kind": wanted.kind, "fingerprint": wanted.fingerprint, "attempts": 0,
-              "nextAttemptAt": format_time(now), "since": format_time(now)}
+    record = {"kind": wanted.kind, "fingerprint": wanted.fingerprint, "resources": list(wanted.resources),
+              "attempts": 0, "nextAttemptAt": format_time(now), "since": format_time(now)}
     return Decision([wanted], {"pendingNotification": record})
 
 
@@ -133,6 +139,7 @@ def record_failed(
         "pendingNotification": {
             "kind": notification.kind,
             "fingerprint": notification.fingerprint,
+            "resources": list(notification.resources),
             "attempts": attempts,
             "nextAttemptAt": format_time(now + backoff(attempts)),
             "lastError": describe_error(error),

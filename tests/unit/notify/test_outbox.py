@@ -1,5 +1,5 @@
 """Unit tests of notify.outbox on plain status dicts: one report per fingerprint, a new report for a new
-fingerprint, one resolved mail, dropping unwanted pending mail, backoff and retry bookkeeping, and the
+fingerprint, one resolved mail, reporting drift that cleared before its mail went out, replacing superseded pending mail, backoff and retry bookkeeping, and the
 deliver() driver with a failing sender."""
 
 from __future__ import annotations
@@ -65,14 +65,31 @@ def test_cleared_drift_sends_one_resolved_with_previous_resources() -> None:
     assert [n.kind for n in decide(after, A, T0 + timedelta(hours=2)).notifications] == ["drift"]
 
 
-def test_pending_that_is_no_longer_wanted_is_dropped() -> None:
+def test_drift_that_cleared_before_its_report_was_sent_is_still_reported_then_resolved() -> None:
+    """Rule 6: a notification that could not be sent is retried, not dropped, even when an auto
+    remediation cleared the drift in the meantime; the resolved mail follows the report."""
+    pending = {"kind": "drift", "fingerprint": A.fingerprint, "resources": ["x.a"], "attempts": 2,
+               "nextAttemptAt": "2025-01-01T00:05:00Z"}
+    status = {"pendingNotification": pending}
+    early = decide(status, EMPTY, T0)
+    assert early.notifications == [] and early.retry_at == datetime(2025, 1, 1, 0, 5, tzinfo=UTC)
+    due = decide(status, EMPTY, T0 + timedelta(minutes=5))
+    assert due.notifications == [Notification("drift", A.fingerprint, ("x.a",), 3)]
+    after = outbox.apply_patch(status, outbox.record_sent(status, due.notifications[0], T0))
+    follow = decide(after, EMPTY, T0 + timedelta(minutes=6))
+    assert [(n.kind, n.resources) for n in follow.notifications] == [("resolved", ("x.a",))]
+
+
+def test_pending_for_a_superseded_fingerprint_is_replaced() -> None:
     pending = {"kind": "drift", "fingerprint": A.fingerprint, "attempts": 2, "nextAttemptAt": "2025-01-01T00:05:00Z"}
-    d = decide({"pendingNotification": pending}, EMPTY, T0)
-    assert d.notifications == [] and d.status_patch == {"pendingNotification": None}
     # A pending mail for an older fingerprint is replaced by the new one, due at once.
     d2 = decide({"pendingNotification": pending}, B, T0)
     assert d2.notifications[0].fingerprint == B.fingerprint and d2.notifications[0].attempt == 1
     assert d2.status_patch["pendingNotification"]["attempts"] == 0
+    # A pending "resolved" mail is dropped when the same drift is back and was already reported.
+    back = {"pendingNotification": {"kind": "resolved", "fingerprint": A.fingerprint},
+            "notifiedFingerprint": A.fingerprint, "fingerprint": A.fingerprint}
+    assert decide(back, A, T0).status_patch == {"pendingNotification": None}
 
 
 def test_failure_backs_off_and_retry_counts_attempts() -> None:
