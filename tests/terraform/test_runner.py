@@ -294,3 +294,18 @@ def test_providers_from_mirror_through_cache_are_links(make_artifact, workspaces
     cached = list((tmp_path / "plugin-cache/registry.terraform.io/hashicorp/aws").glob("*/*"))
     assert cached and all(p.is_symlink() for p in cached)  # the cache links to the mirror, no copy
     assert all(Path(os.path.realpath(p)).is_relative_to(config.plugin_mirror_dir.resolve()) for p in installed)
+
+
+def test_deep_run_directory_gets_a_short_private_tmpdir(make_artifact, tf_config, tmp_path: Path) -> None:
+    """Provider plugins listen on a unix socket under TMPDIR (at most 107 bytes): a deep work dir must
+    not break them, so its TMPDIR moves to a short private directory removed with the run."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    art = make_artifact({"mod/main.tf": MODULE})
+    ws = Workspace.create(deep, art, "mod", config=tf_config, backend=LocalBackend(str(tmp_path / "s.tfstate")),
+                          variables={"greeting": "hi"})
+    tmp = Path(ws.env["TMPDIR"])
+    assert len(str(tmp)) <= 80 and not tmp.is_relative_to(ws.root)
+    assert stat.S_IMODE(tmp.stat().st_mode) == 0o700
+    runner = ready(ws)
+    runner.plan(ws.plan_path)
+    assert ws.cleanup(success=True) and not tmp.exists()

@@ -125,6 +125,20 @@ def build_env(
     return env
 
 
+# Provider plugins listen on a unix socket created in TMPDIR, and a socket path may not exceed 107 bytes
+# (sun_path). go-plugin appends about 20 characters, so a deeper run directory gets its TMPDIR from the
+# system temporary directory instead (still private: mkdtemp makes it 0700, and it is removed with the run).
+MAX_TMPDIR_LEN = 80
+
+
+def _run_tmpdir(root: Path) -> Path:
+    inside = root / "tmp"
+    if len(str(inside)) <= MAX_TMPDIR_LEN:
+        inside.mkdir(mode=0o700)
+        return inside
+    return Path(tempfile.mkdtemp(prefix="tfc-run-"))
+
+
 def write_private_json(path: Path, data: Any) -> None:
     """Write JSON readable by the owner only; the mode is set at creation, never widened afterwards."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -140,6 +154,7 @@ class Workspace:
     config: TerraformConfig
     env: dict[str, str]
     secrets: tuple[str, ...] = ()
+    tmp_dir: Path | None = None  # TMPDIR, outside root when root is too deep (see _run_tmpdir)
     removed: bool = field(default=False, init=False)
 
     @property
@@ -191,8 +206,9 @@ class Workspace:
             src = root / "src"
             extract_artifact(artifact_tar_path, src)
             module_dir = resolve_subpath(src, subpath)
-            for sub in ("data", "home", "tmp"):
+            for sub in ("data", "home"):
                 (root / sub).mkdir(mode=0o700)
+            tmp = _run_tmpdir(root)
             cli_config = config.write_cli_config(root / "terraformrc.json")
             if backend is not None:
                 (module_dir / BACKEND_OVERRIDE_FILE).unlink(missing_ok=True)
@@ -203,7 +219,7 @@ class Workspace:
             run_env = build_env(
                 env or {},
                 home=root / "home",
-                tmp=root / "tmp",
+                tmp=tmp,
                 data_dir=root / "data",
                 cli_config=cli_config,
                 controller_env=controller_env,
@@ -211,8 +227,11 @@ class Workspace:
             )
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
+            if "tmp" in locals() and not tmp.is_relative_to(root):
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets))
+        return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets),
+                   tmp_dir=tmp)
 
     def runner(self) -> TerraformRunner:
         return TerraformRunner(self.module_dir, self.env, self.config, secrets=self.secrets)
@@ -229,5 +248,7 @@ class Workspace:
             log.info("kept failed workspace dir=%s", self.root)
             return False
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.tmp_dir is not None and not self.tmp_dir.is_relative_to(self.root):
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.removed = True
         return True
