@@ -12,7 +12,7 @@ import pytest
 
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import AlreadyExists, Conflict, Gone, NotFound, Unprocessable
+from tfcontroller.kube.errors import AlreadyExists, Conflict, Forbidden, Gone, NotFound, Unprocessable
 from tfcontroller.kube.events import EventRecorder
 from tfcontroller.kube.resources import CONFIGMAPS, CRDS, EVENTS, SECRETS, Resource
 
@@ -180,5 +180,10 @@ def test_impersonating_client_sends_impersonation_headers(kube: KubeClient) -> N
     headers = other._headers(None)
     assert headers["Impersonate-User"] == "system:serviceaccount:apps:deployer"
     assert "Impersonate-User" not in kube._headers(None)
-    with pytest.raises(NotFound):  # the request itself goes through the shared pool
+    # The request goes through the shared pool and the server sees the impersonated identity: the dev
+    # cluster authorises impersonated service accounts by RBAC, and this one has no binding.
+    with pytest.raises(Forbidden) as err:
         other.get(CONFIGMAPS, "missing", "default")
+    assert "system:serviceaccount:apps:deployer" in str(err.value)
+    with pytest.raises(NotFound):  # the controller's own identity is not restricted
+        kube.get(CONFIGMAPS, "missing", "default")
