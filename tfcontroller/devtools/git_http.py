@@ -1,7 +1,8 @@
 """Serve bare repositories over git's smart HTTP protocol (`git http-backend` as CGI) with basic auth.
 
 The demo uses it so that the controller fetches from a real HTTP git server, as it would from GitHub or
-GitLab, with credentials from a Secret.
+GitLab, with credentials from a Secret. The tests' `git_http_server` fixture uses it too, with an
+optional bearer token and the auth log (`auth_seen`: the scheme of each request, never its credentials).
 """
 
 from __future__ import annotations
@@ -30,12 +31,26 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 class GitHTTPServer:
     """`with GitHTTPServer(root, "user", "secret") as srv: srv.url_for("repo.git")`."""
 
-    def __init__(self, project_root: Path, username: str, password: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        project_root: Path,
+        username: str,
+        password: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+    ):
         self.project_root = Path(project_root)
         self.username = username
         self.password = password
-        expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler(expected))
+        self.token = token
+        # The scheme ("Basic", "Bearer", "none") of every request's Authorization header, in order:
+        # lets a test check which credentials a client sent without the server keeping any of them.
+        self.auth_seen: list[str] = []
+        accepted = {"Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+        if token:
+            accepted.add("Bearer " + token)
+        self._httpd = ThreadingHTTPServer((host, port), self._handler(frozenset(accepted)))
         self._httpd.daemon_threads = True
         self.url = f"http://{host}:{self._httpd.server_address[1]}"
         self._thread: threading.Thread | None = None
@@ -60,13 +75,18 @@ class GitHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _handler(self, expected_auth: str) -> type[BaseHTTPRequestHandler]:
-        root = self.project_root
+    def _handler(self, accepted: frozenset[str]) -> type[BaseHTTPRequestHandler]:
+        root, username, auth_seen = self.project_root, self.username, self.auth_seen
 
         class Handler(BaseHTTPRequestHandler):
+            def _authorised(self) -> bool:
+                header = self.headers.get("Authorization", "")
+                auth_seen.append(header.split(" ", 1)[0] if header else "none")
+                return header in accepted
+
             def _handle(self) -> None:
                 body = _read_body(self) if self.command == "POST" else b""
-                if self.headers.get("Authorization", "") != expected_auth:
+                if not self._authorised():
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="git"')
                     self.send_header("Content-Length", "0")
@@ -82,7 +102,7 @@ class GitHTTPServer:
                     "QUERY_STRING": query,
                     "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                     "CONTENT_LENGTH": str(len(body)),
-                    "REMOTE_USER": "git",
+                    "REMOTE_USER": username,
                     "REMOTE_ADDR": self.client_address[0],
                     "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
                     "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
