@@ -4,18 +4,18 @@ and a helper that runs `tfcontroller ...` in-process and returns exit code, stdo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.fixtures.devcluster import install_crds
 from tfcontroller.cli.main import main
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import CRDS, GITREPOSITORIES, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_ID = "plan-main-0123456789-abcdef01"
@@ -43,16 +43,10 @@ def ready(status: str, reason: str, message: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def kube(dev_cluster: DevCluster) -> Iterator[KubeClient]:
-    client = KubeClient.load(dev_cluster.kubeconfig)
-    for path in sorted((ROOT / "crds").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                client.create(CRDS, doc)
-    try:
-        yield client
-    finally:
-        client.close()
+def kube(kube: KubeClient) -> KubeClient:
+    """The dev cluster's `kube` client (tests/fixtures/devcluster.py), with the project's CRDs installed."""
+    install_crds(kube)
+    return kube
 
 
 @pytest.fixture

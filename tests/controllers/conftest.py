@@ -1,67 +1,27 @@
-"""Shared fixtures for controller tests on the dev cluster: a `kube` client, the project's CRDs
-installed (`crds_installed`), `start_manager` to run a real manager in-process (stopped at teardown),
-`wait_for`, small builders for GitRepository objects and their status, and the Terraform
-controller's `harness` (tests/controllers/terraform_helpers.py)."""
+"""Shared fixtures for controller tests on the dev cluster (`kube` and `install_crds` come from
+tests/fixtures/devcluster.py, `wait_for` from tests/polling.py): the project's CRDs installed
+(`crds_installed`), `start_manager` to run a real manager in-process (stopped at teardown), small
+builders for GitRepository objects and their status, and the Terraform controller's `harness`
+(tests/controllers/terraform_helpers.py)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.controllers.terraform_helpers import Harness
+from tests.fixtures.devcluster import install_crds
+from tests.polling import wait_for
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import ApiError
-from tfcontroller.kube.resources import CRDS, GITREPOSITORIES, MANIFESTSETS, SECRETS, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_DIR = ROOT / "crds"
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition", interval: float = 0.05) -> Any:
-    """Poll `cond` until it returns something truthy; return that, or fail naming `what`."""
-    end = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def install_crds(kube: KubeClient) -> None:
-    """Create every CRD in crds/ and wait until its kind can be listed."""
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                kube.create(CRDS, doc)
-
-    def served() -> bool:
-        try:
-            for res in (GITREPOSITORIES, TERRAFORMS, MANIFESTSETS):
-                kube.list(res, "default")
-        except ApiError:
-            return False
-        return True
-
-    wait_for(served, 10, "CRDs to be served")
-
-
-@pytest.fixture
-def kube(dev_cluster: DevCluster) -> Iterator[KubeClient]:
-    client = KubeClient.load(dev_cluster.kubeconfig)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -9,36 +9,23 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.fixtures.devcluster import install_crds
+from tests.polling import wait_for
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import ApiError
-from tfcontroller.kube.resources import CRDS, GITREPOSITORIES, MANIFESTSETS, NAMESPACES, SECRETS, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, NAMESPACES, SECRETS, TERRAFORMS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = ROOT / "examples" / "apps" / "sample-app"
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll `cond` until it returns something truthy; return that, or fail naming `what`."""
-    end = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -63,23 +50,6 @@ class Env:
         mgr.start()
         assert mgr.wait_synced(10), "informers did not sync"
         return mgr
-
-
-def install_crds(kube: KubeClient) -> None:
-    for path in sorted((ROOT / "crds").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                kube.create(CRDS, doc)
-
-    def served() -> bool:
-        try:
-            for res in (GITREPOSITORIES, TERRAFORMS, MANIFESTSETS):
-                kube.list(res, "default")
-        except ApiError:
-            return False
-        return True
-
-    wait_for(served, 10, "CRDs to be served")
 
 
 @pytest.fixture(name="ms_env")

@@ -9,21 +9,19 @@ import functools
 import gzip
 import json
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tests import polling
+from tests.fixtures.devcluster import install_crds
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
 from tfcontroller.controllers.terraform_keys import KEYS_SECRET
 from tfcontroller.crypto.aead import generate_key
 from tfcontroller.crypto.sealed import generate_key_pair
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import AlreadyExists
-from tfcontroller.kube.resources import CRDS, EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS
+from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS
 from tfcontroller.source.artifact import build_archive
 from tfcontroller.source.refs import format_revision
 from tfcontroller.source.store import ArtifactStore
@@ -49,16 +47,6 @@ output "greeting" {
 """
 
 
-def install_crds(kube: KubeClient) -> None:
-    for path in sorted((REPO_ROOT / "crds").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                try:
-                    kube.create(CRDS, doc)
-                except AlreadyExists:
-                    pass
-
-
 @functools.cache
 def _sealing_pair() -> tuple[bytes, bytes]:
     return generate_key_pair()  # RSA 4096 takes seconds: once per test session
@@ -74,14 +62,8 @@ def seed_keys(kube: KubeClient, namespace: str = NS) -> None:
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition",
              interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    """`tests.polling.wait_for` with a default that fits a Terraform run."""
+    return polling.wait_for(predicate, timeout, what, interval)
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> c.Condition | None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +16,11 @@ import pytest
 from kubernetes import client
 
 from tests.fixtures.devcluster import api_client_for
+from tests.polling import wait_for
 from tfcontroller.devcluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 NS = "default"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def exists(v1: client.CoreV1Api, name: str) -> bool:

@@ -6,7 +6,6 @@ collection, persistence across restarts (--state-file) and TLS."""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,10 @@ import pytest
 from kubernetes import client, watch
 
 from tests.fixtures.devcluster import api_client_for
+from tests.polling import wait_for
 from tfcontroller.devcluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def api_error(call: Callable[[], Any]) -> client.ApiException:

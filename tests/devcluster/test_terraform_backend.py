@@ -12,13 +12,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import kubernetes
 import pytest
 
+from tests.polling import wait_for
 from tfcontroller.devcluster import DevCluster
 
 MIRROR_ENV = "TFCONTROLLER_PLUGIN_MIRROR"  # same knob the controller uses (tfcontroller.terraform.config)
@@ -51,14 +51,6 @@ resource "terraform_data" "this" {
 """
 
 Terraform = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _wait_for(predicate: Callable[[], object], timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -176,8 +168,8 @@ def test_lock_conflict_fails_then_lock_timeout_waits(
     first = _start(tmp_path, "first", tf_env, "apply", "-auto-approve", f"-var=hold={hold}")
     waiter: subprocess.Popen[str] | None = None
     try:
-        _wait_for(
-            lambda: (hold / "started").exists() or first.poll() is not None, what="the first run to lock"
+        wait_for(
+            lambda: (hold / "started").exists() or first.poll() is not None, timeout=30, what="the first run to lock"
         )
         assert first.poll() is None, first.communicate()[0]
         assert _lease(coord, "default").spec.holder_identity
@@ -223,7 +215,7 @@ def test_workspace_new_and_force_unlock_after_a_killed_run(
     hold.mkdir()
     run = _start(tmp_path, "w", tf_env, "apply", "-auto-approve", f"-var=hold={hold}")
     try:
-        _wait_for(lambda: (hold / "started").exists() or run.poll() is not None, what="the run to lock")
+        wait_for(lambda: (hold / "started").exists() or run.poll() is not None, 30, "the run to lock")
         assert run.poll() is None, run.communicate()[0]
     finally:
         os.killpg(run.pid, signal.SIGKILL)  # dies holding the lock

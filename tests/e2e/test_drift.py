@@ -75,15 +75,6 @@ resource "aws_s3_bucket" "this" {
 WANT_TAGS = {"env": "prod", "team": "platform", "owner": SECRET_TAG}
 
 
-@pytest.fixture
-def kube(dev_cluster: DevCluster) -> Iterator[KubeClient]:
-    client = KubeClient.load(dev_cluster.kubeconfig)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def b64(values: dict[str, str]) -> dict[str, str]:
     return {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,15 +34,6 @@ CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinitio
 
 def cm(name: str, value: str = "v", **meta: object) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **meta}, "data": {"k": value}}
-
-
-@pytest.fixture
-def kube(dev_cluster: DevCluster) -> Iterator[KubeClient]:
-    client = KubeClient.load(dev_cluster.kubeconfig)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def applier(kube: KubeClient, **opts: object) -> Applier:

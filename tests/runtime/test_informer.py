@@ -6,23 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.polling import poll
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS
 from tfcontroller.runtime.informer import Informer
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def cm(name: str, data: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:
@@ -62,15 +52,15 @@ def test_add_update_delete_and_index(kube: KubeClient) -> None:
         assert inf.wait_synced(10)
         assert rec.has("add", "pre")
         kube.create(CONFIGMAPS, cm("dep", {"ref": "src-1"}))
-        assert wait_for(lambda: rec.has("add", "dep"))
+        assert poll(lambda: rec.has("add", "dep"))
         assert [o["metadata"]["name"] for o in inf.by_index("ref", "src-1")] == ["dep", "pre"]
         kube.patch(CONFIGMAPS, "dep", {"data": {"ref": "src-2"}}, "default")
-        assert wait_for(lambda: rec.has("update", "dep"))
+        assert poll(lambda: rec.has("update", "dep"))
         assert inf.keys_by_index("ref", "src-1") == ["default/pre"]
         assert inf.keys_by_index("ref", "src-2") == ["default/dep"]
         assert inf.get("dep", "default")["data"]["ref"] == "src-2"
         kube.delete(CONFIGMAPS, "dep", "default")
-        assert wait_for(lambda: rec.has("delete", "dep"))
+        assert poll(lambda: rec.has("delete", "dep"))
         assert inf.get("dep", "default") is None
         assert inf.keys_by_index("ref", "src-2") == []
     finally:
@@ -93,9 +83,9 @@ def test_relists_after_410_gone() -> None:
             for i in range(3):
                 kube.create(CONFIGMAPS, cm(f"other{i}"))
             cluster.compact()
-            assert wait_for(lambda: inf.relists >= 2, timeout=15), "informer did not relist after 410"
+            assert poll(lambda: inf.relists >= 2, timeout=15), "informer did not relist after 410"
             kube.patch(CONFIGMAPS, "mine", {"data": {"x": "1"}}, "default")
-            assert wait_for(lambda: rec.has("update", "mine"))
+            assert poll(lambda: rec.has("update", "mine"))
             assert [o["metadata"]["name"] for o in inf.list()] == ["mine"]
         finally:
             inf.stop()
@@ -123,10 +113,10 @@ def test_survives_api_server_restart_and_reports_missed_delete(tmp_path: Path) -
         doc["objects"] = [e for e in doc["objects"] if e["object"]["metadata"]["name"] != "vanish"]
         state.write_text(json.dumps(doc))
         second = DevCluster(port=port, state_file=state, kubeconfig=kubeconfig).start()
-        assert wait_for(lambda: rec.has("delete", "vanish"), timeout=20), rec.events
+        assert poll(lambda: rec.has("delete", "vanish"), timeout=20), rec.events
         assert inf.get("keep", "default") is not None
         kube.create(CONFIGMAPS, cm("fresh"))
-        assert wait_for(lambda: rec.has("add", "fresh"))
+        assert poll(lambda: rec.has("add", "fresh"))
     finally:
         inf.stop()
         kube.close()

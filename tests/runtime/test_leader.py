@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
+from tests.polling import poll
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, LEASES
 from tfcontroller.runtime.manager import Controller, Manager, ManagerOptions
@@ -16,15 +16,6 @@ from tfcontroller.runtime.result import Result
 
 LEASE = {"lease_name": "toy-leader", "lease_namespace": "default",
          "lease_duration": 2.0, "renew_deadline": 1.5, "retry_period": 0.25}
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def cm(name: str) -> dict:
@@ -56,22 +47,22 @@ def test_standby_takes_over_when_leader_dies(kube: KubeClient) -> None:
     b, seen_b = elected_manager(kube, "replica-b")
     a.start()
     try:
-        assert wait_for(lambda: a.is_leader)
+        assert poll(lambda: a.is_leader)
         b.start()
         kube.create(CONFIGMAPS, cm("one"))
-        assert wait_for(lambda: "default/one" in seen_a)
+        assert poll(lambda: "default/one" in seen_a)
         assert b.wait_synced(10)
         assert not b.is_leader and seen_b == [], "the standby must not reconcile"
         assert holder(kube) == "replica-a"
 
         a.stop(release_lease=False)  # like a crash: the Lease is left as it was
         died = time.monotonic()
-        assert wait_for(lambda: b.is_leader, timeout=10)
+        assert poll(lambda: b.is_leader, timeout=10)
         assert time.monotonic() - died >= 1.0, "took over before the lease could have expired"
         assert holder(kube) == "replica-b"
-        assert wait_for(lambda: "default/one" in seen_b)  # the new leader reconciles everything
+        assert poll(lambda: "default/one" in seen_b)  # the new leader reconciles everything
         kube.create(CONFIGMAPS, cm("two"))
-        assert wait_for(lambda: "default/two" in seen_b)
+        assert poll(lambda: "default/two" in seen_b)
         assert "default/two" not in seen_a
         lease = kube.get(LEASES, "toy-leader", "default")
         assert lease["spec"]["leaseTransitions"] >= 1
@@ -85,11 +76,11 @@ def test_clean_stop_releases_the_lease(kube: KubeClient) -> None:
     b, _ = elected_manager(kube, "replica-b")
     a.start()
     try:
-        assert wait_for(lambda: a.is_leader)
+        assert poll(lambda: a.is_leader)
         b.start()
         a.stop()
         assert holder(kube) in ("", "replica-b")
-        assert wait_for(lambda: b.is_leader, timeout=5)
+        assert poll(lambda: b.is_leader, timeout=5)
     finally:
         a.stop()
         b.stop()
@@ -99,13 +90,13 @@ def test_leader_that_loses_its_lease_stops_working(kube: KubeClient) -> None:
     a, seen_a = elected_manager(kube, "replica-a")
     a.start()
     try:
-        assert wait_for(lambda: a.is_leader)
+        assert poll(lambda: a.is_leader)
         lease = kube.get(LEASES, "toy-leader", "default")
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         lease["spec"].update({"holderIdentity": "intruder", "renewTime": now, "leaseDurationSeconds": 60})
         kube.replace(LEASES, lease)
-        assert wait_for(a.lost_leadership.is_set, timeout=10)
-        assert wait_for(a.stopped.is_set, timeout=10)
+        assert poll(a.lost_leadership.is_set, timeout=10)
+        assert poll(a.stopped.is_set, timeout=10)
         assert not a.is_leader
         kube.create(CONFIGMAPS, cm("after"))
         time.sleep(0.3)

@@ -9,24 +9,15 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 
 import requests
 
+from tests.polling import poll
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import NotFound
 from tfcontroller.kube.resources import CONFIGMAPS, split_key
 from tfcontroller.runtime.manager import Controller, Manager, ManagerOptions, Watch
 from tfcontroller.runtime.result import Result
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def cm(name: str, data: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:
@@ -84,12 +75,12 @@ def test_toy_controller_end_to_end_with_endpoints(kube: KubeClient) -> None:
     mgr.start()
     try:
         assert mgr.wait_synced(10)
-        assert wait_for(lambda: out_of(kube, "a") == "one")
+        assert poll(lambda: out_of(kube, "a") == "one")
         kube.create(CONFIGMAPS, cm("b", {"source": "src"}, {"role": "toy"}))
-        assert wait_for(lambda: out_of(kube, "b") == "one")
+        assert poll(lambda: out_of(kube, "b") == "one")
         # a change to the source enqueues both dependants through the index
         kube.patch(CONFIGMAPS, "src", {"data": {"value": "two"}}, "default")
-        assert wait_for(lambda: out_of(kube, "a") == "two" and out_of(kube, "b") == "two")
+        assert poll(lambda: out_of(kube, "a") == "two" and out_of(kube, "b") == "two")
         assert "default/ignored" not in reconciled  # outside the watch label selector
         assert out_of(kube, "ignored") is None
 
@@ -104,12 +95,12 @@ def test_toy_controller_end_to_end_with_endpoints(kube: KubeClient) -> None:
 
         # a failing reconcile is retried with backoff and counted as an error
         kube.patch(CONFIGMAPS, "src", {"data": {"value": "fail"}}, "default")
-        assert wait_for(lambda: mgr.queue("toy").num_requeues("default/a") >= 2)
+        assert poll(lambda: mgr.queue("toy").num_requeues("default/a") >= 2)
         metrics = requests.get(mgr.endpoint("/metrics") + "/metrics", timeout=5).text
         assert 'tfcontroller_reconcile_errors_total{controller="toy"}' in metrics
         kube.patch(CONFIGMAPS, "src", {"data": {"value": "three"}}, "default")
-        assert wait_for(lambda: out_of(kube, "a") == "three")
-        assert wait_for(lambda: mgr.queue("toy").num_requeues("default/a") == 0)
+        assert poll(lambda: out_of(kube, "a") == "three")
+        assert poll(lambda: mgr.queue("toy").num_requeues("default/a") == 0)
     finally:
         assert mgr.stop(grace=5)
     try:  # endpoints are closed after stop
@@ -152,7 +143,7 @@ def test_stop_lets_in_flight_reconcile_finish_and_takes_no_new_work(kube: KubeCl
     result: list[bool] = []
     stopper = threading.Thread(target=lambda: result.append(mgr.stop()))
     stopper.start()
-    assert wait_for(mgr.stopping.is_set)
+    assert poll(mgr.stopping.is_set)
     kube.create(CONFIGMAPS, cm("late"))  # arrives during shutdown
     time.sleep(0.2)
     release.set()
@@ -169,7 +160,7 @@ def test_sigterm_shuts_down_gracefully(kube: KubeClient) -> None:
     def driver() -> None:
         if entered.wait(10):
             os.kill(os.getpid(), signal.SIGTERM)
-            wait_for(mgr.stopping.is_set)
+            poll(mgr.stopping.is_set)
         release.set()
 
     before = signal.getsignal(signal.SIGTERM)

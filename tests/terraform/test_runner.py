@@ -9,13 +9,13 @@ import os
 import shutil
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.polling import wait_for
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.errors import (
     CancelledError,
@@ -65,14 +65,6 @@ resource "terraform_data" "slow" {
   }
 }
 '''
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def group_gone(pgid: int) -> bool:
@@ -164,7 +156,7 @@ def test_cancel_from_another_thread(make_artifact, workspaces, tmp_path: Path) -
     ws = workspaces(art, {"started": str(started), "release": str(tmp_path / "never")})
     runner = ready(ws)
     runner.plan(ws.plan_path)
-    canceller = threading.Thread(target=lambda: (wait_for(started.exists), runner.cancel()))
+    canceller = threading.Thread(target=lambda: (wait_for(started.exists, 30), runner.cancel()))
     canceller.start()
     with pytest.raises(CancelledError):
         runner.apply(ws.plan_path)
@@ -196,7 +188,7 @@ def test_state_locked_then_stale_plan(make_artifact, workspaces, tmp_path: Path)
     worker = threading.Thread(target=apply_first)
     worker.start()
     try:
-        wait_for(started.exists)
+        wait_for(started.exists, 30)
         with pytest.raises(StateLockedError) as err:
             r2.apply(second.plan_path)
         assert err.value.lock_id and len(err.value.lock_id) >= 8
