@@ -45,12 +45,12 @@ from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 TF_NAME = "app-stack"
 ENVIRONMENT = "staging"
-APPLY_TIMEOUT = 180.0
-DESTROY_TIMEOUT = 150.0
+APPLY_TIMEOUT = 300.0
+DESTROY_TIMEOUT = 200.0
 EXPECTED_OUTPUTS = {"app_config", "bucket_arn", "bucket_name", "connection_string", "dlq_url", "queue_arn",
                     "queue_url", "role_arn", "role_name", "table_arn", "table_name"}
 
