@@ -62,6 +62,7 @@ from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
 from tfcontroller.source.artifact import extract_archive
 from tfcontroller.source.store import fetch_artifact
+from tfcontroller.terraform.errors import scrub
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class RunContext:
     root: Path | None = None
     manifests: list[Manifest] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    secret_values: tuple[str, ...] = ()  # substituted from Secrets: kept out of messages
     changes: list[Change] = field(default_factory=list)
     inventory: list[InventoryEntry] = field(default_factory=list)
     pruned: PruneResult | None = None
@@ -107,8 +109,9 @@ class RunContext:
         return self.ms.spec.retry_interval if self.ms else 30.0
 
     def fail(self, reason: str, message: str) -> WaitingError:
-        """Every phase failure is retried after spec.retryInterval (the input may be fixed meanwhile)."""
-        return WaitingError(reason, message, self.retry)
+        """Every phase failure is retried after spec.retryInterval (the input may be fixed meanwhile). The
+        message goes to status and Events, so values substituted from Secrets are scrubbed from it."""
+        return WaitingError(reason, scrub(message, self.secret_values), self.retry)
 
 
 def desired_digest(objs: list[Obj]) -> str:
@@ -233,9 +236,10 @@ class ManifestSetReconciler:
         if not spec.substitute and not spec.substitute_from:
             return  # substitution is opt-in, as in Flux: `${...}` in manifests stays as written
         try:
-            ctx.variables = read_variables(self.kube, ctx.namespace, spec.substitute_from, spec.substitute)
+            variables = read_variables(self.kube, ctx.namespace, spec.substitute_from, spec.substitute)
         except SourceError as exc:
             raise ctx.fail(REASON_SUBSTITUTION_FAILED, str(exc)) from None
+        ctx.variables, ctx.secret_values = variables.values, variables.secrets
         out = []
         for m in ctx.manifests:
             try:

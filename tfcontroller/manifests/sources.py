@@ -2,12 +2,14 @@
 
 Precedence (as Flux's postBuild): sources in list order, later ones overriding earlier ones, and the
 inline `substitute` map over all of them. A missing source that is not `optional` is an error naming it.
-Secret values are decoded as UTF-8 and never appear in errors.
+Secret values are decoded as UTF-8 and never appear in errors; `Variables.secrets` lists them so that
+messages built after substitution (an API server's 422 may quote a substituted field) can be scrubbed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from tfcontroller.api.refs import ValuesFrom
 from tfcontroller.kube.client import KubeClient
@@ -16,6 +18,12 @@ from tfcontroller.kube.errors import NotFound
 
 class SourceError(Exception):
     """A substituteFrom source could not be read."""
+
+
+@dataclass(frozen=True)
+class Variables:
+    values: dict[str, str]
+    secrets: tuple[str, ...] = ()  # the values read from Secrets
 
 
 def merge_variables(sources: Iterable[Mapping[str, str]], inline: Mapping[str, str]) -> dict[str, str]:
@@ -43,6 +51,7 @@ def read_source(kube: KubeClient, namespace: str, ref: ValuesFrom) -> dict[str, 
 
 def read_variables(
     kube: KubeClient, namespace: str, refs: Iterable[ValuesFrom], inline: Mapping[str, str]
-) -> dict[str, str]:
-    found = [read_source(kube, namespace, r) for r in refs]
-    return merge_variables([f for f in found if f is not None], inline)
+) -> Variables:
+    found = [(r, read_source(kube, namespace, r)) for r in refs]
+    secrets = tuple(v for r, f in found if f is not None and r.kind == "Secret" for v in f.values())
+    return Variables(merge_variables([f for _, f in found if f is not None], inline), secrets)
