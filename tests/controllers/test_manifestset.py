@@ -127,7 +127,9 @@ def test_prune_removed_file_and_opt_out(ms_env: Env, git_file_remote: Callable) 
     assert kube.get_or_none(CONFIGMAPS, "b", "default") is None
     assert kube.get_or_none(CONFIGMAPS, "c", "default") is not None  # opted out of pruning
     assert [i["id"] for i in ms_status(kube, "m")["inventory"]] == ["default_a__ConfigMap"]
-    assert any("ConfigMap/default/b pruned" in e["message"] for e in events_for(kube, "m", "ReconciliationSucceeded"))
+    # the Event is recorded after the status patch that wait_revision saw
+    wait_for(lambda: any("ConfigMap/default/b pruned" in e["message"]
+                         for e in events_for(kube, "m", "ReconciliationSucceeded")), 10, "the prune Event")
 
 
 def test_manual_patch_reverted_within_one_interval(ms_env: Env, git_file_remote: Callable) -> None:
