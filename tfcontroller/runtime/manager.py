@@ -338,6 +338,9 @@ class Manager:
         try:
             result = ctrl.reconcile(key) or Result()
         except Exception as exc:  # noqa: BLE001 - a failed reconcile is retried, never fatal
+            # a reconciler that raises instead of returning a Result has a bug: keep its traceback, but at
+            # debug, so a retry loop does not flood the log (the warning below names the error each time)
+            log.debug("reconcile raised", exc_info=exc, extra={"obj": key})
             result = Result(error=exc)
         m.reconcile_duration.labels(ctrl.name).observe(time.monotonic() - start)
         m.reconcile_total.labels(ctrl.name, result.label).inc()
