@@ -22,7 +22,7 @@ test: setup localstack-install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
 
 lint: setup
-	$(BIN)/ruff check tfcontroller tests benchmarks
+	$(BIN)/ruff check tfcontroller tests benchmarks scripts
 	$(BIN)/lint-imports
 
 demo: setup localstack-install
