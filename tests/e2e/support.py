@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests import polling
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.kube.client import KubeClient
@@ -53,15 +53,8 @@ def running_controllers(kube: KubeClient, kubeconfig: str, tmp_path: Path) -> It
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `predicate` until it returns something truthy; return that, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    """`tests.polling.wait_for` at an interval that suits minute-long Terraform runs."""
+    return polling.wait_for(predicate, timeout, what, interval)
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> c.Condition | None:
