@@ -40,8 +40,21 @@ class _JSONFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time, not at configuration time: a command run
+    in-process (tests, the demo) must not leave the root logger bound to a stream closed since."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        return None
+
+
 def configure_logging(level: str = "info", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_JSONFormatter() if fmt == "json" else _KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
