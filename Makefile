@@ -42,6 +42,7 @@ localstack-down:
 generate: setup
 	cp crds/*.yaml deploy/crds/
 	$(BIN)/python scripts/gen_api_docs.py
+	$(BIN)/python scripts/sync_readme_config.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info

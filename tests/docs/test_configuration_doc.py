@@ -56,3 +56,13 @@ def test_cli_doc_lists_every_operator_command_and_exit_code() -> None:
     for code in (kubectx.EXIT_OK, kubectx.EXIT_FAILED, kubectx.EXIT_USAGE, kubectx.EXIT_NOT_FOUND,
                  kubectx.EXIT_TIMEOUT):
         assert re.search(rf"^\| {code} \|", text, re.M), f"exit code {code} not documented in docs/cli.md"
+
+
+def test_readme_carries_the_configuration_reference() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_readme_config.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "`--leader-elect`" in (ROOT / "README.md").read_text()
