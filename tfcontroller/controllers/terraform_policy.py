@@ -77,6 +77,8 @@ def decide_plan(
         return PlanDecision(False, "the pending plan is still current")
     if pending:
         return PlanDecision(True, "inputs changed since the pending plan")
+    if not status.get("lastAppliedInputsDigest"):
+        return PlanDecision(True, "not applied yet")
     if status.get("lastAppliedInputsDigest") != digest:
         return PlanDecision(True, "inputs changed since the last apply")
     if drift_due:

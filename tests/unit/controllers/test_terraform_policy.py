@@ -35,7 +35,10 @@ def test_applied_inputs_need_no_plan_unless_drift_due() -> None:
     assert not decide_plan(status, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
     drift = decide_plan(status, "D", replan_requested=False, drift_due=True, lock_blocked_last_try=False)
     assert drift.plan and drift.is_drift_check
-    assert decide_plan({}, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
+    first = decide_plan({}, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False)
+    assert first.plan and first.reason == "not applied yet"
+    changed = decide_plan(status, "E", replan_requested=False, drift_due=False, lock_blocked_last_try=False)
+    assert changed.plan and changed.reason == "inputs changed since the last apply"
     assert decide_plan(status, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=True).plan
 
 
