@@ -19,7 +19,8 @@ from typing import Any
 
 from tfcontroller.cli.main import CLIError
 
-DEFAULT_CONTROLLER_NAMESPACE = "tfcontroller-system"
+# Where `deploy/` installs the controller, then where a controller without POD_NAMESPACE keeps its keys.
+DEFAULT_CONTROLLER_NAMESPACES = ("tfcontroller-system", "default")
 
 
 def register(subparsers: Any) -> None:
@@ -30,8 +31,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--name", help="name of the Terraform object the value is for")
     parser.add_argument("--fetch-cert", action="store_true", help="print the controller's public certificate")
     parser.add_argument("--cert", help="seal with this certificate file instead of fetching it")
-    parser.add_argument("--controller-namespace", default=DEFAULT_CONTROLLER_NAMESPACE,
-                        help=f"where the controller runs (default {DEFAULT_CONTROLLER_NAMESPACE})")
+    parser.add_argument("--controller-namespace", default=None,
+                        help="where the controller runs (default: tfcontroller-system, else default)")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     parser.add_argument("--context", default=None, help="kubeconfig context")
     parser.set_defaults(func=run)
@@ -42,17 +43,24 @@ def fetch_cert(args: argparse.Namespace) -> bytes:
     from tfcontroller.controllers.terraform_keys import CERT_CONFIGMAP, CERT_KEY
     from tfcontroller.kube.resources import CONFIGMAPS
 
+    namespaces = (args.controller_namespace,) if args.controller_namespace else DEFAULT_CONTROLLER_NAMESPACES
+
     @api_errors
     def read(a: argparse.Namespace) -> Any:
         with connect(a) as conn:
-            return conn.client.get_or_none(CONFIGMAPS, CERT_CONFIGMAP, a.controller_namespace)
+            for ns in namespaces:
+                cm = conn.client.get_or_none(CONFIGMAPS, CERT_CONFIGMAP, ns)
+                pem = ((cm or {}).get("data") or {}).get(CERT_KEY)
+                if pem:
+                    return pem
+        return None
 
-    cm = read(args)
-    pem = ((cm or {}).get("data") or {}).get(CERT_KEY)
+    pem = read(args)
     if not pem:
-        raise CLIError(f"no sealing certificate in ConfigMap {args.controller_namespace}/{CERT_CONFIGMAP}: "
+        where = " or ".join(f"{ns}/{CERT_CONFIGMAP}" for ns in namespaces)
+        raise CLIError(f"no sealing certificate in ConfigMap {where}: "
                        "is the controller running there (see --controller-namespace)?", 3)
-    return pem.encode()
+    return str(pem).encode()
 
 
 def run(args: argparse.Namespace) -> int:
