@@ -6,7 +6,7 @@
 (b) controller: the real GitRepository and Terraform controllers in this process (`build_manager`, as
     `tfcontroller run`); a commit changing the module is pushed to a file:// remote and the GitRepository
     is asked to reconcile (`requested-at`, as `tfcontroller reconcile --with-source` does); measured from
-    the push until the Terraform is Ready with that revision applied.
+    the push until the Terraform is Ready with that revision applied (seen through a watch).
 (c) no-op: `reconcile(key)` called N times on the up-to-date object (manager stopped, so nothing else
     runs in the process): terraform processes started (target 0) and controller CPU per call
     (`time.process_time`, target < 20 ms).
@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,7 @@ def push(work: Path, files: dict[str, str]) -> str:
                           check=True).stdout.strip()
 
 
-def applied(kube: KubeClient, commit: str) -> bool:
-    obj = kube.get_or_none(TERRAFORMS, "app", NS) or {}
+def is_applied(obj: dict[str, Any], commit: str) -> bool:
     status = obj.get("status") or {}
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     reconciling = any(c.get("type") == "Reconciling" for c in status.get("conditions") or [])
@@ -113,41 +113,48 @@ def applied(kube: KubeClient, commit: str) -> bool:
         and not reconciling
 
 
-def wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.02)
+class AppliedWatch:
+    """Watches the Terraform and notes when each version of it arrived, so the end of (b) is the moment
+    the controller's final status patch is visible: no polling interval in the measurement, and no GET
+    every few ms competing with the controller and the API server for the machine's two cores."""
 
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.seen: list[tuple[float, dict[str, Any]]] = []
+        self.cond = threading.Condition()
+        self.stopped = False
+        self.stream: Any = None
+        self.thread = threading.Thread(target=self._run, name="bench-watch", daemon=True)
+        self.thread.start()
 
-_NODELAY_LAUNCHER = """
-import socket, sys
-from tfcontroller.devcluster import httpserver
-_setup = httpserver._Handler.setup
-def setup(self):
-    _setup(self)
-    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-httpserver._Handler.setup = setup
-from tfcontroller.cli.main import main
-sys.exit(main(["dev-cluster", "--kubeconfig", sys.argv[1]]))
-"""
+    def _run(self) -> None:
+        while not self.stopped:
+            try:
+                self.stream = self.kube.watch(TERRAFORMS, NS, timeout_seconds=600)
+                for _etype, obj in self.stream:
+                    if (obj.get("metadata") or {}).get("name") != "app":
+                        continue
+                    with self.cond:
+                        self.seen.append((time.monotonic(), obj))
+                        self.cond.notify_all()
+            except Exception:  # noqa: BLE001 - reopened unless stopped
+                time.sleep(0.05)
 
+    def wait_applied(self, commit: str, since: float, timeout: float, what: str) -> float:
+        """The arrival time of the first version (after `since`) applied at `commit`."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for arrived, obj in self.seen:
+                    if arrived >= since and is_applied(obj, commit):
+                        return arrived
+                if not self.cond.wait(max(0.0, deadline - time.monotonic())) and time.monotonic() > deadline:
+                    raise SystemExit(f"timed out waiting for {what}")
 
-def start_dev_cluster_nodelay(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    """The dev cluster with TCP_NODELAY on accepted connections. Its handler writes the headers and the
-    body of a response separately, so Nagle's algorithm holds the body until the client's delayed ACK
-    (~40 ms per request on Linux); a real API server answers in a few ms. This shows the controller's
-    cost without that artefact of the test server."""
-    kubeconfig = tmp / "kubeconfig"
-    proc = subprocess.Popen([sys.executable, "-c", _NODELAY_LAUNCHER, str(kubeconfig)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, cwd=str(ROOT))
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "ready" not in line:
-        proc.kill()
-        raise SystemExit(f"dev-cluster did not start: {line!r}")
-    return proc, str(kubeconfig)
+    def stop(self) -> None:
+        self.stopped = True
+        if self.stream is not None:
+            self.stream.close()
 
 
 def counting_binary(tmp: Path, real: str) -> tuple[Path, Path]:
@@ -164,8 +171,6 @@ def main() -> int:
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--noop-calls", type=int, default=50)
     parser.add_argument("--plugin-cache-dir", default=None, help="passed to the controller (default: none)")
-    parser.add_argument("--api-nodelay", action="store_true",
-                        help="start the dev cluster with TCP_NODELAY on its connections (see README)")
     parser.add_argument("--no-init-reuse", action="store_true",
                         help="run terraform init in every run (the controller before the init cache)")
     args = parser.parse_args()
@@ -173,11 +178,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="tfc-tfbench-") as tmpdir:
         tmp = Path(tmpdir)
-        cluster, kubeconfig = start_dev_cluster_nodelay(tmp) if args.api_nodelay else start_dev_cluster(tmp)
+        cluster, kubeconfig = start_dev_cluster(tmp)
         kube = KubeClient.load(kubeconfig)
         manager = None
+        watch: AppliedWatch | None = None
         try:
             install_crds(kube)
+            watch = AppliedWatch(kube)
             ensure_keys(kube, NS)  # the RSA key pair is made once, before anything is measured
             config = TerraformConfig.from_env()
 
@@ -204,7 +211,7 @@ def main() -> int:
                 "metadata": {"name": "app", "namespace": NS},
                 "spec": {"sourceRef": {"kind": "GitRepository", "name": "src"}, "path": "./tf",
                          "interval": "1h", "approvePlan": "auto"}})
-            wait(lambda: applied(kube, first), 120, "the first apply")  # warm-up: keys, version, caches
+            watch.wait_applied(first, 0.0, 120, "the first apply")  # warm-up: keys, version, caches
 
             controller = []
             for rep in range(args.repetitions):  # interleaved, so both see the same load of a shared machine
@@ -213,8 +220,8 @@ def main() -> int:
                 started = time.monotonic()  # from the push (done) to Ready
                 kube.patch(GITREPOSITORIES, "src", {"metadata": {"annotations": {
                     "tfcontroller.io/requested-at": f"bench-{rep}"}}}, NS)
-                wait(lambda c=commit: applied(kube, c), 120, f"apply of repetition {rep}")
-                controller.append(time.monotonic() - started)
+                done = watch.wait_applied(commit, started, 120, f"apply of repetition {rep}")
+                controller.append(done - started)
             manager.stop(grace=10)
             manager = None
 
@@ -244,6 +251,8 @@ def main() -> int:
                               "noop_processes": started_processes, "noop_cpu_ms": round(cpu_ms, 2)}))
             return 0 if ratio <= 1.5 and started_processes == 0 and cpu_ms < 20 else 1
         finally:
+            if watch is not None:
+                watch.stop()
             if manager is not None:
                 manager.stop(grace=10)
             kube.close()
