@@ -168,6 +168,7 @@ class RunContext:
     replanned_after_stale: bool = False
     init_key: str = ""  # set when the object's initialised data dir is reused (terraform_initcache)
     init_skipped: bool = False
+    applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
     run: RunRecord | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     success: bool = False
@@ -632,10 +633,12 @@ class TerraformReconciler:
             ws.plan_path.write_bytes(data)
             ctx.plan_local = True
         try:
-            self._locked(ctx, obj, lambda: self._with_init(ctx, lambda: runner.apply(ws.plan_path)))
+            result = self._locked(ctx, obj, lambda: self._with_init(ctx, lambda: runner.apply(ws.plan_path)))
         except StalePlanError:
             return self._replan(ctx, obj, f"plan {pending} is stale: the state changed since it was made")
+        ctx.applied_output_names = _output_names(result.messages)
         delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+        drift_before = status.get("drift") or {}
         status["lastAppliedRevision"] = ctx.revision or status.get("lastPlannedRevision")
         status["lastAppliedInputsDigest"] = status.get("inputsDigest")
         status["lastAppliedPlan"] = pending
@@ -649,7 +652,12 @@ class TerraformReconciler:
         c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
         ctx.events.append(("Normal", reason, message))
         ctx.applied = True
-        self._patch(ctx, obj)
+        # Checkpoint what was applied before the outputs are written (Secret writes, mail may follow). When
+        # nothing but in-memory work follows (output names from the apply's stream, no outputs Secret, no
+        # drift mail), the final status patch, a moment later, records the same: one round trip less.
+        if not (tf.spec.write_outputs_to_secret is None and ctx.applied_output_names is not None
+                and not drift_before.get("fingerprint") and not drift_before.get("pendingNotification")):
+            self._patch(ctx, obj)
         return ready(reason, message)
 
     def _replan(self, ctx: RunContext, obj: dict[str, Any], why: str) -> StepResult | None:
@@ -688,6 +696,10 @@ class TerraformReconciler:
                     written.observed_generation == tf.meta.generation and \
                     self.kube.get_or_none(SECRETS, wanted.name, ctx.namespace) is not None:
                 return CONTINUE
+        if wanted is None and ctx.applied and ctx.applied_output_names is not None:
+            status["availableOutputs"] = ctx.applied_output_names  # names only: no need to read the state
+            c.remove_condition(conds, c.OUTPUTS_WRITTEN)
+            return CONTINUE
         state = read_state(self.kube, ctx.namespace, tf.state_secret_name)
         outputs = state.outputs or {}
         status["availableOutputs"] = sorted(outputs)
@@ -930,6 +942,15 @@ def _dependency_problem(other: dict[str, Any] | None) -> str:
     if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
         return "has not written its outputs"
     return ""
+
+
+def _output_names(messages: Any) -> list[str] | None:
+    """The root module's output names from the `outputs` message of `apply -json` (it lists every output
+    in the new state; sensitive values are not in it, and no value is kept here). None when absent."""
+    for msg in messages:
+        if msg.get("type") == "outputs" and isinstance(msg.get("outputs"), dict):
+            return sorted(str(name) for name in msg["outputs"])
+    return None
 
 
 def _read_or_none(path: Path) -> bytes | None:
