@@ -168,6 +168,8 @@ class RunContext:
     replanned_after_stale: bool = False
     init_key: str = ""  # set when the object's initialised data dir is reused (terraform_initcache)
     init_skipped: bool = False
+    saved_plan_secrets: int | None = None  # Secrets save_plan wrote for the pending plan in this run
+    collect_artifacts: bool = False  # a new artifact was downloaded: collect unused ones after the patch
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
     run: RunRecord | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
@@ -328,6 +330,8 @@ class TerraformReconciler:
                     self._runners.pop(key, None)
                     if ctx.run is not None:
                         self._in_flight.discard(ctx.run.marker)
+                if ctx.collect_artifacts:  # the new artifact is still held: only others can go
+                    self._collect_artifacts(key)
                 if ctx.held_artifact:
                     self.artifacts.release(ctx.held_artifact)
                 if ctx.workspace is not None:
@@ -427,7 +431,7 @@ class TerraformReconciler:
             raise WaitingError(c.ARTIFACT_FAILED, f"cannot fetch the artifact of GitRepository {source}: {exc}",
                                retry) from None
         if downloaded:
-            self._collect_artifacts(ctx.key)
+            ctx.collect_artifacts = True  # after the final status patch: not on the way to Ready
         return path
 
     def _collect_artifacts(self, own_key: str) -> None:
@@ -583,8 +587,8 @@ class TerraformReconciler:
         ref, commit = _ref_commit(ctx.revision)
         salt = self.keys().digest_key
         plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
-        save_plan(self.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(), self.keys().keyring,
-                  chunk_bytes=self.options.plan_chunk_bytes)
+        ctx.saved_plan_secrets = save_plan(self.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
+                                           self.keys().keyring, chunk_bytes=self.options.plan_chunk_bytes)
         ctx.plan_local = True
         status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                           "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
@@ -637,7 +641,7 @@ class TerraformReconciler:
         except StalePlanError:
             return self._replan(ctx, obj, f"plan {pending} is stale: the state changed since it was made")
         ctx.applied_output_names = _output_names(result.messages)
-        delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+        delete_plan(self.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.saved_plan_secrets)
         drift_before = status.get("drift") or {}
         status["lastAppliedRevision"] = ctx.revision or status.get("lastPlannedRevision")
         status["lastAppliedInputsDigest"] = status.get("inputsDigest")
@@ -672,6 +676,7 @@ class TerraformReconciler:
         status["lastDiscardedPlan"] = (status.get("plan") or {}).get("pending") or status.get("lastDiscardedPlan")
         status["plan"] = {"pending": ""}
         ctx.plan_local = False
+        ctx.saved_plan_secrets = None
         ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
         if ctx.workspace is not None:
             ctx.workspace.plan_path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ decrypt (encoding: tfcontroller.terraform.plan_store).
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tfcontroller.api.constants import (
@@ -28,7 +29,7 @@ from tfcontroller.api.constants import (
 )
 from tfcontroller.crypto.aead import KeyRing
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import NotFound
+from tfcontroller.kube.errors import AlreadyExists, NotFound
 from tfcontroller.kube.resources import SECRETS
 from tfcontroller.terraform.plan_store import decode_plan, encode_plan
 
@@ -64,13 +65,27 @@ def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: st
         kube.upsert_secret(ns, tfplan_chunk_name(workspace, name, i), {DATA_KEY: chunk},
                            labels={**labels, LABEL_PLAN_PART: str(i + 1)},
                            annotations={ANNOTATION_PLAN_ID: plan_id}, owner_references=owner)
-    kube.upsert_secret(ns, tfplan_secret_name(workspace, name), {DATA_KEY: chunks[0]},
-                       labels={**labels, LABEL_PLAN_PART: "0"},
-                       annotations={ANNOTATION_PLAN_ID: plan_id, ANNOTATION_PLAN_CHUNKS: str(len(chunks) - 1),
-                                    ANNOTATION_KEY_ID: keyring.active_id},
-                       owner_references=owner)
+    _write_secret(kube, ns, tfplan_secret_name(workspace, name), chunks[0],
+                  labels={**labels, LABEL_PLAN_PART: "0"},
+                  annotations={ANNOTATION_PLAN_ID: plan_id, ANNOTATION_PLAN_CHUNKS: str(len(chunks) - 1),
+                               ANNOTATION_KEY_ID: keyring.active_id},
+                  owner=owner)
     _delete_extra_chunks(kube, ns, workspace, name, keep=len(chunks) - 1)
     return len(chunks)
+
+
+def _write_secret(kube: KubeClient, ns: str, name: str, chunk: bytes, *, labels: dict[str, str],
+                  annotations: dict[str, str], owner: list[dict[str, Any]]) -> None:
+    """Create the Secret, or replace the one that exists. Usually none does (an applied or replaced plan
+    is deleted), so creating first costs one request where a read-then-write upsert costs two."""
+    try:
+        kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                              "metadata": {"name": name, "namespace": ns, "labels": labels,
+                                           "annotations": annotations, "ownerReferences": owner},
+                              "data": {DATA_KEY: base64.b64encode(chunk).decode()}}, ns)
+    except AlreadyExists:
+        kube.upsert_secret(ns, name, {DATA_KEY: chunk}, labels=labels, annotations=annotations,
+                           owner_references=owner)
 
 
 def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_id: str,
@@ -92,13 +107,22 @@ def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_
     return decode_plan(chunks, keyring, _aad(namespace, name, plan_id))
 
 
-def delete_plan(kube: KubeClient, namespace: str, name: str, workspace: str) -> None:
-    """Remove the stored plan and all its chunks (nothing pending any more)."""
+def delete_plan(kube: KubeClient, namespace: str, name: str, workspace: str, saved: int | None = None) -> None:
+    """Remove the stored plan and all its chunks (nothing pending any more). `saved`: the number of
+    Secrets `save_plan` returned for the stored plan in this same run (which removed every other chunk);
+    they are deleted by name, without listing."""
     try:
         kube.delete(SECRETS, tfplan_secret_name(workspace, name), namespace)
     except NotFound:
         pass
-    _delete_extra_chunks(kube, namespace, workspace, name, keep=0)
+    if saved is None:
+        _delete_extra_chunks(kube, namespace, workspace, name, keep=0)
+        return
+    for i in range(saved - 1):
+        try:
+            kube.delete(SECRETS, tfplan_chunk_name(workspace, name, i), namespace)
+        except NotFound:
+            pass
 
 
 def _delete_extra_chunks(kube: KubeClient, namespace: str, workspace: str, name: str, keep: int) -> None:
