@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
 LOCAL_PREFIX = "refs/tfc/"
+_OBJECT_ID = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+MAX_REFS_SCANNED = 256  # beyond this many refs in a mirror, `git cat-file` answers faster
 
 _AUTH_MARKERS = (
     "authentication failed",
@@ -194,6 +197,39 @@ class GitFetcher:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @staticmethod
+    def _loose_ref(path: Path, ref: str) -> str | None:
+        """The object id in the mirror's loose ref file `ref`, read without a git process; None when it is
+        not a loose file (never fetched, packed, another ref storage) or holds something else."""
+        if ".." in ref.split("/") or not ref.startswith(LOCAL_PREFIX):
+            return None
+        try:
+            text = (path / ref).read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            return None
+        return text if _OBJECT_ID.match(text) else None
+
+    def _known_commit(self, path: Path, local: str, commit: str) -> bool | None:
+        """Whether one of our refs names `commit`, when that is cheap to tell: the branch's loose ref, then
+        (when it names another commit) the few other loose refs we keep. Refs are set only by a completed
+        fetch, so a ref naming a commit means its objects are here. None: ask `git cat-file`."""
+        if not local.startswith(LOCAL_PREFIX + "refs/heads/"):  # a branch names a commit, a tag may not
+            return None
+        current = self._loose_ref(path, local)
+        if current is None:
+            return None
+        if current == commit:
+            return True
+        seen = 0
+        for folder, _dirs, files in os.walk(path / LOCAL_PREFIX.rstrip("/")):
+            for filename in files:
+                seen += 1
+                if seen > MAX_REFS_SCANNED:
+                    return None
+                if self._loose_ref(path, Path(folder, filename).relative_to(path).as_posix()) == commit:
+                    return True
+        return False  # a new commit of a branch we fetched before (a push): fetch it
+
     def _has_commit(self, path: Path, commit: str) -> bool:
         try:
             self._run(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=path, operation="inspect", url="")
@@ -249,20 +285,22 @@ class GitFetcher:
         """Make the commit `ref_spec` means present in the mirror; pass `resolved` to skip `ls-remote`."""
         resolved = resolved or self.resolve(url, ref_spec, auth, timeout)
         name, _ = parse_revision(resolved.revision)
+        local = LOCAL_PREFIX + resolved.refname
         with self._locked_mirror(url) as path:
-            if self._has_commit(path, resolved.commit):
+            known = None if ref_spec.kind == "commit" else self._known_commit(path, local, resolved.commit)
+            if known or (known is None and self._has_commit(path, resolved.commit)):
                 return FetchResult(resolved.commit, resolved.revision, resolved.refname, path)
             if ref_spec.kind == "commit":
                 self._fetch_commit(path, url, ref_spec, resolved, auth, timeout)
                 return FetchResult(resolved.commit, resolved.revision, resolved.refname, path)
-            local = LOCAL_PREFIX + resolved.refname
             self.stats.bump("fetches")
             self._run(
                 ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth", "1", url,
                  f"+{resolved.refname}:{local}"],
                 cwd=path, operation="fetch", url=url, auth=auth, timeout=timeout, remote=True,
             )  # fmt: skip
-            commit = self._run(
+            commit = self._loose_ref(path, local) if local.startswith(LOCAL_PREFIX + "refs/heads/") else None
+            commit = commit or self._run(
                 ["rev-parse", f"{local}^{{commit}}"], cwd=path, operation="fetch", url=url
             ).strip()
             # The ref may have moved since ls-remote: report what was actually fetched.
