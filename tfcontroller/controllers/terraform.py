@@ -168,6 +168,7 @@ class RunContext:
     replanned_after_stale: bool = False
     init_key: str = ""  # set when the object's initialised data dir is reused (terraform_initcache)
     init_skipped: bool = False
+    init_reusable: bool = False  # the prepared run directory can skip init (terraform_initcache)
     saved_plan_secrets: int | None = None  # Secrets save_plan wrote for the pending plan in this run
     collect_artifacts: bool = False  # a new artifact was downloaded: collect unused ones after the patch
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
@@ -381,15 +382,37 @@ class TerraformReconciler:
             base["metadata"]["resourceVersion"] = returned["metadata"]["resourceVersion"]
             ctx.baseline = base
 
-    def _checkpoint(self, ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None) -> None:
-        """Progress and, before a locking command, the run record; sent at once so a crash leaves them."""
+    def _checkpoint(self, ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None,
+                    meanwhile: Callable[[], object] | None = None) -> None:
+        """Progress and, before a locking command, the run record; sent at once so a crash leaves them.
+        `meanwhile` (local preparation that touches neither `obj` nor the cluster, e.g. the run directory)
+        runs while the patch is in flight; this returns only when both are done, so the command that
+        follows still starts after the checkpoint is stored."""
         mark_reconciling(obj, message)
         if operation is not None:
             ctx.run = RunRecord.new(self.options.instance_id, operation)
             with self._lock:
                 self._in_flight.add(ctx.run.marker)
             _status(obj)[RUN_FIELD] = ctx.run.to_status()
-        self._patch(ctx, obj)
+        if meanwhile is None:
+            self._patch(ctx, obj)
+            return
+        failed: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                self._patch(ctx, obj)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the reconciling thread below
+                failed.append(exc)
+
+        sender = threading.Thread(target=send, name=f"checkpoint-{ctx.name}", daemon=True)
+        sender.start()
+        try:
+            meanwhile()
+        finally:
+            sender.join()
+        if failed:
+            raise failed[0]
 
     # ---- steps -------------------------------------------------------------------------------
     def step_source(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
@@ -546,7 +569,7 @@ class TerraformReconciler:
         status = _status(obj)
         destroy = tf.spec.destroy or ctx.deleting
         self._checkpoint(ctx, obj, f"Planning{' destroy' if destroy else ''} at {ctx.revision} ({decision.reason})",
-                         operation="plan")
+                         operation="plan", meanwhile=lambda: self._prepare_workspace(ctx))
         runner = self._workspace(ctx)
         ws = ctx.workspace
         assert ws is not None
@@ -722,6 +745,30 @@ class TerraformReconciler:
         if ctx.runner is not None:
             return ctx.runner
         tf = ctx.tf
+        skip_init = self._prepare_workspace(ctx)
+        ws = ctx.workspace
+        assert ws is not None
+        runner = ws.runner()
+        with self._lock:
+            self._runners[ctx.key] = runner
+        if self.stopping.is_set():
+            runner.cancel()
+        ctx.runner = runner
+        if skip_init:
+            ctx.init_skipped = True
+        else:
+            self._init(ctx, runner)
+        if tf.spec.workspace != "default":
+            self._locked(ctx, None, lambda: self._with_init(
+                ctx, lambda: runner.workspace_select_or_new(tf.spec.workspace)))
+        return runner
+
+    def _prepare_workspace(self, ctx: RunContext) -> bool:
+        """The local part of `_workspace`, once: the run directory and the object's initialised data dir.
+        No Terraform command that touches the state runs here. Returns whether init can be skipped."""
+        if ctx.workspace is not None:
+            return ctx.init_reusable
+        tf = ctx.tf
         assert ctx.artifact_path is not None and ctx.inputs is not None
         marker = ctx.run.marker if ctx.run is not None else ""
         ws = Workspace.create(
@@ -744,20 +791,8 @@ class TerraformReconciler:
                 shipped_lock=_read_or_none(ws.module_dir / LOCK_FILE))
             data_dir, skip_init = self.init_cache.attach(ctx.key, ws.module_dir, ctx.init_key)
             ws.env["TF_DATA_DIR"] = str(data_dir)
-        runner = ws.runner()
-        with self._lock:
-            self._runners[ctx.key] = runner
-        if self.stopping.is_set():
-            runner.cancel()
-        ctx.runner = runner
-        if skip_init:
-            ctx.init_skipped = True
-        else:
-            self._init(ctx, runner)
-        if tf.spec.workspace != "default":
-            self._locked(ctx, None, lambda: self._with_init(
-                ctx, lambda: runner.workspace_select_or_new(tf.spec.workspace)))
-        return runner
+        ctx.init_reusable = skip_init
+        return skip_init
 
     def _init(self, ctx: RunContext, runner: TerraformRunner) -> None:
         if ctx.init_key:
