@@ -33,6 +33,7 @@ import pathspec
 from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
 
 _BLOB, _EXECUTABLE, _SYMLINK = 0o100644, 0o100755, 0o120000
+_FULL_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def build_archive(
     repo = git.Repo(str(repo_path))
     try:
         files: list[tuple[str, int, bytes]] = []
-        for item in repo.commit(commit).tree.traverse():
+        # A full object id is read as a commit directly: repo.commit() would first ask a second git
+        # process (cat-file --batch-check) what the object is; reading it fails the same way if absent.
+        target = git.Commit(repo, bytes.fromhex(commit)) if _FULL_ID.match(commit) else repo.commit(commit)
+        for item in target.tree.traverse():
             if item.type != "blob" or spec.match_file(item.path):  # type: ignore[union-attr]
                 continue  # trees are implied by their files; submodules are not part of the tree
             files.append((item.path, item.mode, item.data_stream.read()))  # type: ignore[union-attr]
