@@ -573,7 +573,12 @@ class TerraformReconciler:
         runner = self._workspace(ctx)
         ws = ctx.workspace
         assert ws is not None
-        self._locked(ctx, obj, lambda: self._with_init(ctx, lambda: runner.plan(ws.plan_path, destroy=destroy)))
+        planned = self._locked(ctx, obj, lambda: self._with_init(
+            ctx, lambda: runner.plan(ws.plan_path, destroy=destroy)))
+        # The state-loss guard below reads the state Secret; with changes planned it is read while
+        # `show -json` runs (a read only: nothing is decided before the guard has the plan's summary).
+        state_read = _in_background(lambda: read_state(self.kube, ctx.namespace, tf.state_secret_name)) \
+            if planned.has_changes and not ctx.deleting else None
         show = runner.show_json(ws.plan_path)
         summary = summarize_plan(show)
         now = c.rfc3339()
@@ -597,7 +602,8 @@ class TerraformReconciler:
             ctx.planned_no_changes = True
             return ready(NO_CHANGES, f"No changes at {ctx.revision}")
         if not ctx.deleting:
-            state = read_state(self.kube, ctx.namespace, tf.state_secret_name)
+            state = state_read() if state_read is not None else read_state(self.kube, ctx.namespace,
+                                                                           tf.state_secret_name)
             if policy.state_lost(applied_resources=int(status.get("lastAppliedResourceCount") or 0),
                                  state_exists=state.exists, state_empty=state.empty,
                                  creates_everything=summary.creates_everything):
@@ -982,6 +988,29 @@ def _dependency_problem(other: dict[str, Any] | None) -> str:
     if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
         return "has not written its outputs"
     return ""
+
+
+def _in_background(fn: Callable[[], T]) -> Callable[[], T]:
+    """Start `fn` in a thread; the returned function waits for it and returns its result or raises its
+    error. Not waiting is harmless (the thread ends on its own)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="terraform-background", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return result
 
 
 def _output_names(messages: Any) -> list[str] | None:
