@@ -90,7 +90,7 @@ from tfcontroller.source.artifact import digest_of
 from tfcontroller.source.errors import PathNotFoundError
 from tfcontroller.source.refs import parse_revision
 from tfcontroller.source.store import ArtifactDigestMismatchError
-from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
+from tfcontroller.terraform.archive import extract_artifact, read_module_files, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import (
     InitRequiredError,
@@ -98,7 +98,13 @@ from tfcontroller.terraform.errors import (
     StateLockedError,
     TimeoutExpiredError,
 )
-from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, check_module, inspect_module
+from tfcontroller.terraform.inspect import (
+    ModuleInfo,
+    ModuleParseError,
+    check_module,
+    inspect_files,
+    inspect_module,
+)
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.runner import TerraformRunner
@@ -489,14 +495,18 @@ class TerraformReconciler:
         except PathNotFoundError:
             raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
                                                    f"{ctx.revision}") from None
-        with tempfile.TemporaryDirectory(dir=self.options.work_dir) as tmp:
-            src = Path(tmp) / "src"
-            extract_artifact(ctx.artifact_path, src)  # refuses traversal and links leaving the tree
-            module_dir = resolve_subpath(src, ctx.tf.spec.path)
-            try:
-                info: ModuleInfo | None = inspect_module(module_dir)
-            except ModuleParseError:
-                info = None  # python-hcl2 lags the language: let terraform judge the module
+        info: ModuleInfo | None
+        files = read_module_files(ctx.artifact_path, ctx.tf.spec.path)  # plain files and directories only
+        try:
+            if files is not None:
+                info = inspect_files(files)
+            else:  # links, odd names...: the safe extraction judges them (and refuses what escapes)
+                with tempfile.TemporaryDirectory(dir=self.options.work_dir) as tmp:
+                    src = Path(tmp) / "src"
+                    extract_artifact(ctx.artifact_path, src)  # refuses traversal and links leaving the tree
+                    info = inspect_module(resolve_subpath(src, ctx.tf.spec.path))
+        except ModuleParseError:
+            info = None  # python-hcl2 lags the language: let terraform judge the module
         found = (module_digest, info)
         with self._lock:
             if len(self._modules) > 256:

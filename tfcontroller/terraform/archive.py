@@ -99,6 +99,47 @@ def _write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path)
         shutil.copyfileobj(src, out)
 
 
+def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[str, bytes] | None:
+    """The Terraform files (`*.tf`, `*.tf.json`) directly in directory `subpath` of the artifact, read
+    without extracting it, for inspecting a module. None when the archive holds anything that
+    `extract_artifact` would have to judge (a link, a special file, a name that is absolute, has `..` or
+    repeats) or `subpath` is not a directory in it: the caller then extracts, with every check."""
+    rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")
+    if rel == ".." or rel.startswith("../"):
+        return None
+    root = "" if rel == "." else rel
+    files: dict[str, bytes] = {}
+    seen: set[str] = set()
+    directories = {""}
+    try:
+        with tarfile.open(tar_path, "r:*") as archive:
+            for member in archive:
+                try:
+                    name = safe_member_path(member.name)
+                except MaliciousArtifactError:
+                    return None
+                if not name:
+                    continue
+                if name in seen or not (member.isreg() or member.isdir()):
+                    return None
+                seen.add(name)
+                parent = posixpath.dirname(name)
+                if member.isdir():
+                    directories.add(name)
+                elif parent == root and name.endswith((".tf", ".tf.json")):
+                    handle = archive.extractfile(member)
+                    if handle is None:
+                        return None
+                    with handle:
+                        files[posixpath.basename(name)] = handle.read()
+                while parent:
+                    directories.add(parent)
+                    parent = posixpath.dirname(parent)
+    except (tarfile.TarError, OSError):
+        return None
+    return files if root in directories and root not in (seen - directories) else None
+
+
 def resolve_subpath(root: Path, subpath: str) -> Path:
     """`root/subpath` as a directory inside root; a missing or escaping path is a StallingError."""
     rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")

@@ -79,30 +79,37 @@ def _blocks(doc: Mapping[str, Any], kind: str) -> list[tuple[str, dict[str, Any]
     return found
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(filename: str, data: bytes) -> dict[str, Any]:
     try:
-        if path.name.endswith(".tf.json"):
-            data = json.loads(path.read_text())
+        text = data.decode()
+        if filename.endswith(".tf.json"):
+            parsed = json.loads(text)
         else:
-            with path.open() as fh:
-                data = hcl2.load(fh)
+            parsed = hcl2.loads(text)
     except Exception as exc:  # the parser raises lark errors of several kinds
         first = " ".join(str(exc).split())[:300]
-        raise ModuleParseError(f"cannot parse {path.name}: {first}", location=path.name) from None
-    return data if isinstance(data, dict) else {}
+        raise ModuleParseError(f"cannot parse {filename}: {first}", location=filename) from None
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def inspect_module(module_dir: str | Path) -> ModuleInfo:
     directory = Path(module_dir)
+    return inspect_files({p.name: p.read_bytes() for p in directory.iterdir()
+                          if p.is_file() and p.name.endswith((".tf", ".tf.json"))})
+
+
+def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
+    """`inspect_module` on the module's files given by name (`*.tf`, `*.tf.json` of its directory), e.g.
+    read from an artifact without extracting it (archive.read_module_files)."""
     variables: dict[str, VariableInfo] = {}
     outputs: dict[str, OutputInfo] = {}
     calls: list[str] = []
     backend: str | None = None
     cloud = False
-    files = sorted(p for p in directory.iterdir()
-                   if p.is_file() and p.name.endswith((".tf", ".tf.json")) and p.name not in _GENERATED_FILES)
-    for path in files:
-        doc = _load(path)
+    for filename in sorted(files):
+        if not filename.endswith((".tf", ".tf.json")) or filename in _GENERATED_FILES:
+            continue
+        doc = _load(filename, files[filename])
         for name, body in _blocks(doc, "variable"):
             variables[name] = VariableInfo(
                 required="default" not in body,
