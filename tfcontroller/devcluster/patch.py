@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# RFC 7386 JSON merge patch is one implementation shared with the runtime; re-exported as this module's verb.
+from tfcontroller.api.mergepatch import json_merge_patch as json_merge_patch
+
 JSON = Any
 
 
@@ -61,23 +64,6 @@ class ApplyConflictError(Exception):
     def __str__(self) -> str:
         n = len(self.conflicts)
         return f"Apply failed with {n} conflict{'s' if n != 1 else ''}: " + "; ".join(self.conflicts)
-
-
-# ---------------------------------------------------------------------------------------------
-# RFC 7386 JSON merge patch
-
-
-def json_merge_patch(target: JSON, patch: JSON) -> JSON:
-    """Apply an RFC 7386 merge patch: maps merge recursively, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = json_merge_patch(result.get(key), value)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------

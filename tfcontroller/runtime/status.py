@@ -17,6 +17,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from tfcontroller.api.mergepatch import json_merge_patch
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict
 from tfcontroller.kube.resources import Resource
@@ -46,19 +47,6 @@ def merge_patch(before: Any, after: Any) -> Any:
         if key not in after:
             patch[key] = None
     return patch
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 apply: the inverse of `merge_patch` (returns a new value, inputs untouched)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +79,7 @@ def rebase_status(fresh_status: dict[str, Any], before_status: dict[str, Any],
                   after_status: dict[str, Any]) -> dict[str, Any]:
     """Our status changes (before → after) applied on top of a status someone else has written."""
     patch = merge_patch(before_status, after_status)
-    rebased = apply_merge_patch(fresh_status, patch)
+    rebased = json_merge_patch(fresh_status, patch)
     if "conditions" in patch:
         rebased["conditions"] = merge_conditions(
             fresh_status.get("conditions") or [], before_status.get("conditions") or [],

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tfcontroller.api.mergepatch import json_merge_patch
 from tfcontroller.runtime.status import (
-    apply_merge_patch,
     merge_conditions,
     merge_patch,
     rebase_status,
@@ -34,7 +34,7 @@ def cond(t: str, s: str = "True", r: str = "R") -> dict[str, str]:
 )
 def test_merge_patch_contains_only_changes(before: dict, after: dict, want: dict) -> None:
     assert merge_patch(before, after) == want
-    assert apply_merge_patch(before, merge_patch(before, after)) == after
+    assert json_merge_patch(before, merge_patch(before, after)) == after
 
 
 def test_status_patch_ignores_everything_but_status() -> None:
