@@ -31,6 +31,14 @@ def events_for(kube: KubeClient, name: str) -> list[dict]:
     return [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
 
 
+def finished_reconciles(mgr) -> float:
+    """How many GitRepository reconciles the manager has finished (any result), from its metrics."""
+    registry = mgr.metrics.registry
+    return sum(registry.get_sample_value("tfcontroller_reconcile_total",
+                                         {"controller": "gitrepository", "result": result}) or 0.0
+               for result in ("success", "requeue", "error"))
+
+
 def artifact_members(url: str) -> dict[str, bytes]:
     body = requests.get(url, timeout=10)
     body.raise_for_status()
@@ -238,10 +246,52 @@ def test_lost_or_edited_artifact_is_rebuilt(crds_installed, start_manager, git_f
     wait_for(lambda: mgr.git_fetcher.stats.snapshot()["repacks"] > builds, 10, "rebuild after loss")
     wait_for(lambda: (mgr.artifact_store.root / artifact["path"]).is_file(), 10, "file back")
     assert status_of(kube, "rebuild")["artifact"]["digest"] == artifact["digest"]
-    time.sleep(0.3)  # an Event would be written right after the status patch
+    # Events are recorded at the end of a reconcile: once two more have finished, the rebuild's is in.
+    done = finished_reconciles(mgr)
+    wait_for(lambda: finished_reconciles(mgr) >= done + 2, 20, "two more reconciles")
     [event] = [e for e in events_for(kube, "rebuild") if e["reason"] == "NewArtifact"]
     assert event.get("count", 1) == 1
 
     kube.patch_status(GITREPOSITORIES, "rebuild", "default", {"artifact": {"digest": "sha256:bogus"}})
     wait_for(lambda: status_of(kube, "rebuild")["artifact"]["digest"] == artifact["digest"], 10, "digest fixed")
     assert requests.get(status_of(kube, "rebuild")["artifact"]["url"], timeout=5).status_code == 200
+
+
+def test_a_lagging_cache_never_repeats_the_new_artifact(crds_installed, git_file_remote, tmp_path):
+    """The kind behind a flaky `NewArtifact` count of 2: a reconcile that reads an object older than our
+    own last write (the watch lags on a busy machine). The reconciler reads through a cache frozen at
+    the version before its first status write — the worst lag possible — and must neither fetch again
+    nor announce the same artifact twice."""
+    from tfcontroller.controllers.gitrepository import GitRepositoryReconciler
+    from tfcontroller.source.git import GitFetcher
+    from tfcontroller.source.store import ArtifactStore
+
+    kube = crds_installed
+    remote = git_file_remote("lagging")
+    remote.commit({"main.tf": "# lag\n"})
+    kube.create(GITREPOSITORIES, gitrepo("lagging", remote.url))
+    # the version a lagging watch still shows: our finalizer is on it, our status write is not
+    created = kube.patch(GITREPOSITORIES, "lagging", {"metadata": {"finalizers": [FINALIZER]}}, "default")
+    fetcher = GitFetcher(tmp_path / "git")
+    reconciler = GitRepositoryReconciler(kube, fetcher, ArtifactStore(tmp_path / "artifacts"),
+                                         cache_get=lambda name, namespace: created)
+    for _ in range(3):
+        reconciler.reconcile("default/lagging")
+    assert fetcher.stats.snapshot()["repacks"] == 1
+    new = [e for e in events_for(kube, "lagging") if e["reason"] == "NewArtifact"]
+    assert len(new) == 1 and new[0].get("count", 1) == 1
+    assert status_of(kube, "lagging")["artifact"]["revision"].startswith("main@sha1:")
+
+
+def test_older_than_compares_resource_versions_as_numbers():
+    from tfcontroller.controllers.gitrepository import older_than
+
+    def obj(rv):
+        return {"metadata": {"resourceVersion": rv}}
+
+    assert older_than(obj("9"), "10")  # numeric, not lexical
+    assert not older_than(obj("10"), "9")
+    assert not older_than(obj("10"), "10")
+    assert not older_than(obj("10"), None)  # nothing written yet
+    assert not older_than(obj(""), "10")  # unknown: never bypass the cache on a guess
+    assert not older_than(obj("abc"), "10")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,6 +144,9 @@ class GitRepositoryReconciler:
         self.ls_remote_ttl = ls_remote_ttl
         self.remote_refs: TTLCache[RemoteRefs] = TTLCache()
         self.cache_get = cache_get  # (name, namespace) -> cached object, e.g. the primary informer's
+        # key -> resourceVersion of the newest object we wrote (read-your-writes over a lagging cache)
+        self._written: dict[str, str] = {}
+        self._written_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry point
 
@@ -263,18 +267,45 @@ class GitRepositoryReconciler:
                                     lambda: self.fetcher.ls_remote(url, auth, timeout))
 
     def _read(self, namespace: str, name: str) -> Obj | None:
-        """The object from the informer cache when there is one (a copy: steps mutate it), else the API."""
+        """The object from the informer cache when it is at least as new as our own last write (a copy:
+        steps mutate it), else from the API.
+
+        Why: a watch can lag behind our own status patch (a busy machine); a reconcile that read the
+        older object would redo the fetch and announce the same artifact again (a second `NewArtifact`).
+        """
+        key = f"{namespace}/{name}"
         if self.cache_get is not None:
             cached = self.cache_get(name, namespace)
-            if cached is not None:
+            with self._written_lock:
+                written = self._written.get(key)
+            if cached is not None and not older_than(cached, written):
                 return copy.deepcopy(cached)
-        return self.kube.get_or_none(GITREPOSITORIES, name, namespace)
+        obj = self.kube.get_or_none(GITREPOSITORIES, name, namespace)
+        if obj is None:
+            with self._written_lock:
+                self._written.pop(key, None)
+        return obj
+
+    def _remember_write(self, obj: object) -> None:
+        """Note the resourceVersion of an object we wrote, so `_read` never serves an older one."""
+        if not isinstance(obj, dict):
+            return
+        meta = obj.get("metadata") or {}
+        key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        rv = str(meta.get("resourceVersion") or "")
+        if rv:
+            with self._written_lock:
+                if older_than(obj, self._written.get(key)):
+                    return
+                self._written[key] = rv
 
     def _patch_status(self, before: Obj, after: Obj) -> object:
         try:
-            return patch_status_with_retry(self.kube, GITREPOSITORIES, before, after)
+            written = patch_status_with_retry(self.kube, GITREPOSITORIES, before, after)
         except NotFound:
             return None  # deleted meanwhile; the delete event brings us back
+        self._remember_write(written)
+        return written
 
     def _add_finalizer(self, obj: Obj, meta: ObjectMeta, attempts: int = 3) -> Obj:
         """Add our finalizer guarded by resourceVersion (a concurrent writer's finalizers survive)."""
@@ -282,7 +313,9 @@ class GitRepositoryReconciler:
             patch = {"metadata": {"finalizers": [*meta.finalizers, FINALIZER],
                                   "resourceVersion": meta.resource_version}}
             try:
-                return self.kube.patch(GITREPOSITORIES, meta.name, patch, meta.namespace)
+                written = self.kube.patch(GITREPOSITORIES, meta.name, patch, meta.namespace)
+                self._remember_write(written)
+                return written
             except Conflict:
                 if attempt == attempts - 1:
                     raise
@@ -313,6 +346,19 @@ class GitRepositoryReconciler:
         notice = ready_transition(before_conditions, after_conditions)
         if notice is not None:
             self.events.event(obj, notice.type, notice.reason, notice.message)
+
+
+def older_than(obj: Obj, resource_version: str | None) -> bool:
+    """Whether `obj` is older than `resource_version` (pure; False when either is unknown).
+
+    Kubernetes calls resourceVersions opaque, but etcd's (and the dev cluster's) are increasing integers;
+    client-go's MutationCache compares them the same way for the same purpose. A value that does not
+    parse is treated as "not older", so a cache is never bypassed on a guess.
+    """
+    mine = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    if not resource_version or not mine.isdigit() or not resource_version.isdigit():
+        return False
+    return int(mine) < int(resource_version)
 
 
 def is_ready(obj: Obj) -> bool:
