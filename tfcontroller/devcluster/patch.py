@@ -30,7 +30,9 @@ Server-side apply
 - `null` in an applied configuration means "not applied". Union of ownership for identical values
   needs no extra bookkeeping: both managers simply list the field.
 - `update_managed_fields` gives the writer of a PUT/PATCH/POST ownership of every leaf whose value it
-  changed (all leaves on create) and takes those leaves from other managers.
+  changed (all leaves on create) and takes those leaves from other managers; leaves the write removed
+  leave every manager's set, and paths absent before and after (e.g. a Secret's write-only
+  `stringData`) stay listed, as in the real server.
 """
 
 from __future__ import annotations
@@ -560,11 +562,13 @@ def update_managed_fields(
     new_values = _fields(new, (), kind)
     old_values = _fields(old, (), kind) if old else {}
     changed = {p for p, v in new_values.items() if p not in old_values or old_values[p] != v}
-    present = set(new_values)
+    removed = set(old_values) - set(new_values)
     entries: list[dict[str, Any]] = []
     mine: set[Path] = set(changed)
     for entry in _entries(old or {}):
-        owned = fields_from_v1(entry.get("fieldsV1") or {}) & present
+        # As structured-merge-diff: a manager loses what this write changed or removed, nothing else; a
+        # path absent before and after (a Secret's write-only `stringData`) stays listed.
+        owned = fields_from_v1(entry.get("fieldsV1") or {}) - removed
         if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
             manager,
             operation,

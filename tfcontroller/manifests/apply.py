@@ -7,6 +7,12 @@ kinds are looked up (discovery) only after the CRDs are in, so a CRD and its obj
 `spec.force` is a different thing: an object whose immutable fields changed (422 "field is immutable")
 is deleted and created again; without it the apply fails with a message saying so.
 Each failure names the object and the file it was rendered from.
+
+A field Git no longer declares leaves the live object through server-side apply itself: the server
+removes what our field manager applied before and omits now (unless another manager also owns it).
+Secrets are sent with `data`, never `stringData` (see normalize.py); a Secret applied with
+`stringData` by an earlier version keeps data keys nobody owns, so those our manager once sent as
+`stringData` and Git no longer declares are removed explicitly (`string_data_leftovers`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unprocessable
 from tfcontroller.kube.resources import Resource
 from tfcontroller.manifests.diff import changed_paths
-from tfcontroller.manifests.normalize import label_of, normalize, ordered
+from tfcontroller.manifests.normalize import is_secret, label_of, normalize, ordered
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,27 @@ class ApplyOptions:
     force_recreate: bool = False
     field_manager: str = FIELD_MANAGER
     delete_timeout: float = 30.0
+
+
+def _field_names(fields_v1: dict[str, Any], top: str) -> set[str]:
+    return {k[2:] for k in (fields_v1.get(top) or {}) if k.startswith("f:")}
+
+
+def string_data_leftovers(live: dict[str, Any] | None, desired: dict[str, Any], manager: str) -> list[str]:
+    """Data keys of a live Secret that `manager` applied as `stringData` before, that no manager owns as
+    `data`, and that `desired` no longer declares: what server-side apply alone would leave behind."""
+    if live is None or not is_secret(desired):
+        return []
+    sent_as_string: set[str] = set()
+    owned_as_data: set[str] = set()
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        fields = entry.get("fieldsV1") or {}
+        owned_as_data |= _field_names(fields, "f:data")
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            sent_as_string |= _field_names(fields, "f:stringData")
+    live_keys = set(live.get("data") or {})
+    wanted = set(desired.get("data") or {}) | set(desired.get("stringData") or {})
+    return sorted((sent_as_string & live_keys) - owned_as_data - wanted)
 
 
 def is_immutable_error(exc: ApiError) -> bool:
@@ -119,6 +146,7 @@ class Applier:
         res, obj = self.prepare(manifest)
         label = label_of(obj)
         live = self._get(manifest, res, obj)
+        self._drop_string_data_leftovers(manifest, res, obj, live)
         try:
             after = self.kube.apply(obj, field_manager=self.options.field_manager, force=True, resource=res)
         except ApiError as exc:
@@ -139,6 +167,26 @@ class Applier:
             return Change(label, "unchanged", obj=after)
         paths = tuple(changed_paths(live, after))
         return Change(label, "configured" if paths else "unchanged", paths, obj=after)
+
+    def _drop_string_data_leftovers(self, manifest: Manifest, res: Resource, obj: dict[str, Any],
+                                    live: dict[str, Any] | None) -> None:
+        """Remove (JSON patch, each key guarded by a `test` of its live value) the Secret keys that
+        `string_data_leftovers` finds; done before the apply, whose managedFields forget `stringData`."""
+        keys = string_data_leftovers(live, obj, self.options.field_manager)
+        if not keys or live is None:
+            return
+        ops: list[dict[str, Any]] = []
+        for key in keys:
+            path = "/data/" + key.replace("~", "~0").replace("/", "~1")
+            ops += [{"op": "test", "path": path, "value": live["data"][key]}, {"op": "remove", "path": path}]
+        meta = obj["metadata"]
+        try:
+            self.kube.patch(res, meta["name"], ops, meta.get("namespace"), patch_type="json",
+                            field_manager=self.options.field_manager)
+        except ApiError as exc:
+            raise self._error(manifest, obj, exc) from None
+        log.info("%s: removed data keys %s, no longer in Git (applied as stringData before)", label_of(obj),
+                 ", ".join(keys))
 
     def _get(self, manifest: Manifest, res: Resource, obj: dict[str, Any]) -> dict[str, Any] | None:
         meta = obj["metadata"]

@@ -1,0 +1,97 @@
+"""What Git no longer declares leaves the live object (issue 11 case 6), through `Applier` on the dev
+cluster: removing a Secret `stringData` key, a Secret `data` key, a label, an annotation, a container env
+var and a ConfigMap data key from the manifests removes them from the live objects (same uids), while a
+changed value follows; a label someone else added stays. A Secret that an earlier version applied with
+`stringData` (so its data keys are owned by nobody) loses the keys Git dropped too."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, Resource
+from tfcontroller.manifests.apply import Applier, ApplyOptions, Manifest
+from tfcontroller.manifests.normalize import owner_labels
+
+DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
+OWNER = owner_labels("ms", "default")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def apply(kube: KubeClient, *objs: dict[str, Any]) -> None:
+    applier = Applier(kube, ApplyOptions(default_namespace="default", labels=OWNER))
+    applier.apply_all([Manifest(copy.deepcopy(o), "set.yaml") for o in objs])
+
+
+def secret(name: str, **body: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", **body}
+
+
+def configmap(labels: dict[str, str], annotations: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": labels, "annotations": annotations}, "data": data}
+
+
+def deployment(env: list[dict[str, str]]) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"app": "d"}},
+                     "template": {"metadata": {"labels": {"app": "d"}},
+                                  "spec": {"containers": [{"name": "c", "image": "x", "env": env}]}}}}
+
+
+def decoded(kube: KubeClient, name: str) -> dict[str, str]:
+    data = kube.get(SECRETS, name, "default").get("data") or {}
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+def uids(kube: KubeClient) -> list[str]:
+    return [kube.get(r, n, "default")["metadata"]["uid"]
+            for r, n in ((SECRETS, "string"), (SECRETS, "data"), (CONFIGMAPS, "c"), (DEPLOYMENTS, "d"))]
+
+
+def test_fields_removed_from_git_leave_the_live_objects(kube: KubeClient) -> None:
+    apply(kube,
+          secret("string", stringData={"DB_USER": "u", "DB_PASSWORD": "p", "LEGACY_TOKEN": "t"}),
+          secret("data", data={"K1": b64("1"), "K2": b64("2")}),
+          configmap({"a": "1", "b": "2"}, {"x": "1", "y": "2"}, {"k1": "v1", "k2": "v2"}),
+          deployment([{"name": "E1", "value": "1"}, {"name": "E2", "value": "2"}]))
+    before = uids(kube)
+    kube.patch(CONFIGMAPS, "c", {"metadata": {"labels": {"by-hand": "yes"}}}, "default")
+
+    apply(kube,
+          secret("string", stringData={"DB_USER": "u2", "DB_PASSWORD": "p"}),
+          secret("data", data={"K1": b64("1")}),
+          configmap({"a": "1"}, {"x": "1"}, {"k1": "v1"}),
+          deployment([{"name": "E1", "value": "1"}]))
+
+    assert uids(kube) == before
+    assert decoded(kube, "string") == {"DB_USER": "u2", "DB_PASSWORD": "p"}
+    assert decoded(kube, "data") == {"K1": "1"}
+    cm = kube.get(CONFIGMAPS, "c", "default")
+    assert cm["metadata"]["labels"] == {"a": "1", "by-hand": "yes", **OWNER}
+    assert cm["metadata"]["annotations"] == {"x": "1"}
+    assert cm["data"] == {"k1": "v1"}
+    env = kube.get(DEPLOYMENTS, "d", "default")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "E1", "value": "1"}]
+
+    # a key moved between stringData and data stays; the last one removed empties the Secret
+    apply(kube, secret("string", data={"DB_USER": b64("u3")}, stringData={"DB_PASSWORD": "p"}))
+    assert decoded(kube, "string") == {"DB_USER": "u3", "DB_PASSWORD": "p"}
+    apply(kube, secret("string"))
+    assert decoded(kube, "string") == {}
+
+
+def test_secret_applied_with_string_data_by_an_earlier_version(kube: KubeClient) -> None:
+    old = secret("legacy", metadata={"name": "legacy", "namespace": "default", "labels": OWNER},
+                 stringData={"DB_USER": "u", "LEGACY_TOKEN": "t", "OTHER": "o"})
+    kube.apply(old, field_manager="tfcontroller", force=True)  # as tfcontroller did before data was sent
+    kube.patch(SECRETS, "legacy", {"data": {"OTHER": b64("by-hand")}}, "default")  # now someone else's
+    uid = kube.get(SECRETS, "legacy", "default")["metadata"]["uid"]
+    apply(kube, secret("legacy", stringData={"DB_USER": "u2"}))
+    assert decoded(kube, "legacy") == {"DB_USER": "u2", "OTHER": "by-hand"}
+    assert kube.get(SECRETS, "legacy", "default")["metadata"]["uid"] == uid
