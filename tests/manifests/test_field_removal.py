@@ -2,7 +2,8 @@
 cluster: removing a Secret `stringData` key, a Secret `data` key, a label, an annotation, a container env
 var and a ConfigMap data key from the manifests removes them from the live objects (same uids), while a
 changed value follows; a label someone else added stays. A Secret that an earlier version applied with
-`stringData` (so its data keys are owned by nobody) loses the keys Git dropped too."""
+`stringData` (so its data keys are owned by nobody) loses the keys Git dropped too, unless it is
+immutable: then the apply says so and `spec.force` recreates it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import base64
 import copy
 from typing import Any
 
+import pytest
+
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, Resource
-from tfcontroller.manifests.apply import Applier, ApplyOptions, Manifest
+from tfcontroller.manifests.apply import Applier, ApplyError, ApplyOptions, Manifest
 from tfcontroller.manifests.normalize import owner_labels
 
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
@@ -95,3 +98,16 @@ def test_secret_applied_with_string_data_by_an_earlier_version(kube: KubeClient)
     apply(kube, secret("legacy", stringData={"DB_USER": "u2"}))
     assert decoded(kube, "legacy") == {"DB_USER": "u2", "OTHER": "by-hand"}
     assert kube.get(SECRETS, "legacy", "default")["metadata"]["uid"] == uid
+
+
+def test_immutable_secret_from_an_earlier_version_is_recreated_not_patched(kube: KubeClient) -> None:
+    old = secret("frozen", metadata={"name": "frozen", "namespace": "default", "labels": OWNER},
+                 stringData={"DB_USER": "u", "LEGACY_TOKEN": "t"}, immutable=True)
+    kube.apply(old, field_manager="tfcontroller", force=True)
+    desired = secret("frozen", stringData={"DB_USER": "u"}, immutable=True)
+    with pytest.raises(ApplyError) as err:
+        apply(kube, desired)
+    assert err.value.cause == "immutable"
+    Applier(kube, ApplyOptions(default_namespace="default", labels=OWNER, force_recreate=True)).apply_all(
+        [Manifest(desired, "set.yaml")])
+    assert decoded(kube, "frozen") == {"DB_USER": "u"}

@@ -146,8 +146,8 @@ class Applier:
         res, obj = self.prepare(manifest)
         label = label_of(obj)
         live = self._get(manifest, res, obj)
-        self._drop_string_data_leftovers(manifest, res, obj, live)
         try:
+            self._drop_string_data_leftovers(manifest, res, obj, live)
             after = self.kube.apply(obj, field_manager=self.options.field_manager, force=True, resource=res)
         except ApiError as exc:
             if not is_immutable_error(exc):
@@ -180,11 +180,8 @@ class Applier:
             path = "/data/" + key.replace("~", "~0").replace("/", "~1")
             ops += [{"op": "test", "path": path, "value": live["data"][key]}, {"op": "remove", "path": path}]
         meta = obj["metadata"]
-        try:
-            self.kube.patch(res, meta["name"], ops, meta.get("namespace"), patch_type="json",
-                            field_manager=self.options.field_manager)
-        except ApiError as exc:
-            raise self._error(manifest, obj, exc) from None
+        self.kube.patch(res, meta["name"], ops, meta.get("namespace"), patch_type="json",
+                        field_manager=self.options.field_manager)  # an immutable Secret: 422, recreated with force
         log.info("%s: removed data keys %s, no longer in Git (applied as stringData before)", label_of(obj),
                  ", ".join(keys))
 
