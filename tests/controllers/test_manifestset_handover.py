@@ -113,6 +113,8 @@ def move_commit(env: Handover, with_inner: bool = True) -> None:
     files.update({f"apps/{k}": v for k, v in MOVED.items()})
     if with_inner:
         files["clusters/inner.yaml"] = INNER
+    else:
+        files["clusters/README.md"] = "nothing to apply here any more\n"  # keeps the directory
     env.commit(files)
 
 
@@ -191,3 +193,28 @@ def test_field_report_with_the_real_manager(ms_env: Env, git_file_remote: Callab
     live = kube.get(CONFIGMAPS, "shared-config", "default")
     assert live["metadata"]["uid"] == uid
     assert live["metadata"]["labels"]["tfcontroller.io/manifestset-name"] == "inner"
+
+
+def test_new_owner_on_another_source_with_kustomize(handover: Handover, git_file_remote: Callable) -> None:
+    """The declaring ManifestSet reads another GitRepository through kustomize, into a targetNamespace:
+    its render is fetched and built for the check, and the ids match the old owner's inventory."""
+    env, kube = handover, handover.kube
+    kube.create(MANIFESTSETS, manifestset("outer", "clusters", interval="1h", prune=True))
+    env.reconcile("outer")
+    before = env.uids()
+    other = git_file_remote("other")
+    kustomization = "resources:\n" + "".join(f"- {k}\n" for k in MOVED)
+    commit = other.commit({"team/kustomization.yaml": kustomization, **{f"team/{k}": v for k, v in MOVED.items()}})
+    create_source(kube, other.url, name="other")
+    wait_for(lambda: commit in (((kube.get(GITREPOSITORIES, "other", "default").get("status") or {})
+                                 .get("artifact") or {}).get("revision") or ""), 20, "the other artifact")
+    kube.create(MANIFESTSETS, manifestset("team", "team", source="other", interval="1h", prune=True,
+                                          targetNamespace="default"))
+    move_commit(env, with_inner=False)  # the objects leave outer's path; only `team` declares them now
+    env.reconcile("outer")
+    assert env.uids() == before
+    assert kube.get_or_none(CONFIGMAPS, "gone", "default") is None
+    env.reconcile("team")
+    assert env.uids() == before and env.owners() == {"team"}
+    env.reconcile("outer")
+    assert env.inventory("outer") == set()
