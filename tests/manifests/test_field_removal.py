@@ -3,16 +3,20 @@ cluster: removing a Secret `stringData` key, a Secret `data` key, a label, an an
 var and a ConfigMap data key from the manifests removes them from the live objects (same uids), while a
 changed value follows; a label someone else added stays. A Secret that an earlier version applied with
 `stringData` (so its data keys are owned by nobody) loses the keys Git dropped too, unless it is
-immutable: then the apply says so and `spec.force` recreates it."""
+immutable: then the apply says so and `spec.force` recreates it. An object applied with `kubectl apply`
+(client- or server-side) before is adopted, so what Git drops leaves it too."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import os
+import subprocess
 from typing import Any
 
 import pytest
 
+from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, Resource
 from tfcontroller.manifests.apply import Applier, ApplyError, ApplyOptions, Manifest
@@ -111,3 +115,35 @@ def test_immutable_secret_from_an_earlier_version_is_recreated_not_patched(kube:
     Applier(kube, ApplyOptions(default_namespace="default", labels=OWNER, force_recreate=True)).apply_all(
         [Manifest(desired, "set.yaml")])
     assert decoded(kube, "frozen") == {"DB_USER": "u"}
+
+
+KUBECTL_APPLIED = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: adopted, namespace: default, labels: {team: a, legacy: "yes"}}
+data: {k1: v1, k2: v2}
+"""
+
+
+@pytest.mark.parametrize("server_side", [False, True])
+def test_object_applied_with_kubectl_before_is_adopted(kube: KubeClient, dev_cluster: DevCluster,
+                                                       server_side: bool) -> None:
+    """Fields `kubectl apply` set stay kubectl's when we apply the same values, so dropping them from Git
+    would change nothing; they are adopted, and leave with Git (so does kubectl's last-applied annotation).
+    A label added with `kubectl label` stays its own."""
+    env = {**os.environ, "KUBECONFIG": dev_cluster.kubeconfig}
+    for args in (["apply", *(["--server-side"] if server_side else []), "-f", "-"],
+                 ["label", "configmap", "adopted", "by-hand=yes"]):
+        done = subprocess.run(["kubectl", *args], input=KUBECTL_APPLIED, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+    uid = kube.get(CONFIGMAPS, "adopted", "default")["metadata"]["uid"]
+    desired = {"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "adopted", "labels": {"team": "a"}}, "data": {"k1": "v1"}}
+    apply(kube, desired)
+    live = kube.get(CONFIGMAPS, "adopted", "default")
+    assert live["metadata"]["uid"] == uid
+    assert live["data"] == {"k1": "v1"}
+    assert live["metadata"]["labels"] == {"team": "a", "by-hand": "yes", **OWNER}
+    assert not (live["metadata"].get("annotations") or {})
+    apply(kube, desired)  # nothing left to adopt: a plain apply
+    assert kube.get(CONFIGMAPS, "adopted", "default")["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]

@@ -52,7 +52,7 @@ class ClaimFinder:
     workdir: Path  # extracted artifacts of other sources go below it
     kustomize: KustomizeConfig = field(default_factory=KustomizeConfig)
     roots: dict[SourceKey, Path | None] = field(default_factory=dict)  # seeded with the pruning set's own
-    _declared: list[tuple[str, set[str]]] | None = None
+    _declared: list[tuple[str, set[str]]] | None = field(default=None, init=False, repr=False)
 
     def claimant(self, entry: InventoryEntry) -> str | None:
         for who, ids in self._declarations():

@@ -10,9 +10,9 @@ Each failure names the object and the file it was rendered from.
 
 A field Git no longer declares leaves the live object through server-side apply itself: the server
 removes what our field manager applied before and omits now (unless another manager also owns it).
-Secrets are sent with `data`, never `stringData` (see normalize.py); a Secret applied with
-`stringData` by an earlier version keeps data keys nobody owns, so those our manager once sent as
-`stringData` and Git no longer declares are removed explicitly (`string_data_leftovers`).
+Before applying, fields that count as ours without being owned by our manager are made so
+(ownership.py): `kubectl apply`'s ownership is adopted, and Secret keys an earlier version sent as
+`stringData` and Git no longer declares are removed explicitly.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unprocessable
 from tfcontroller.kube.resources import Resource
 from tfcontroller.manifests.diff import changed_paths
-from tfcontroller.manifests.normalize import is_secret, label_of, normalize, ordered
+from tfcontroller.manifests.normalize import label_of, normalize, ordered
+from tfcontroller.manifests.ownership import adopted_managed_fields, string_data_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -75,27 +76,6 @@ class ApplyOptions:
     force_recreate: bool = False
     field_manager: str = FIELD_MANAGER
     delete_timeout: float = 30.0
-
-
-def _field_names(fields_v1: dict[str, Any], top: str) -> set[str]:
-    return {k[2:] for k in (fields_v1.get(top) or {}) if k.startswith("f:")}
-
-
-def string_data_leftovers(live: dict[str, Any] | None, desired: dict[str, Any], manager: str) -> list[str]:
-    """Data keys of a live Secret that `manager` applied as `stringData` before, that no manager owns as
-    `data`, and that `desired` no longer declares: what server-side apply alone would leave behind."""
-    if live is None or not is_secret(desired):
-        return []
-    sent_as_string: set[str] = set()
-    owned_as_data: set[str] = set()
-    for entry in (live.get("metadata") or {}).get("managedFields") or []:
-        fields = entry.get("fieldsV1") or {}
-        owned_as_data |= _field_names(fields, "f:data")
-        if entry.get("manager") == manager and entry.get("operation") == "Apply":
-            sent_as_string |= _field_names(fields, "f:stringData")
-    live_keys = set(live.get("data") or {})
-    wanted = set(desired.get("data") or {}) | set(desired.get("stringData") or {})
-    return sorted((sent_as_string & live_keys) - owned_as_data - wanted)
 
 
 def is_immutable_error(exc: ApiError) -> bool:
@@ -147,6 +127,7 @@ class Applier:
         label = label_of(obj)
         live = self._get(manifest, res, obj)
         try:
+            live = self._adopt_kubectl_fields(res, obj, live)
             self._drop_string_data_leftovers(manifest, res, obj, live)
             after = self.kube.apply(obj, field_manager=self.options.field_manager, force=True, resource=res)
         except ApiError as exc:
@@ -167,6 +148,21 @@ class Applier:
             return Change(label, "unchanged", obj=after)
         paths = tuple(changed_paths(live, after))
         return Change(label, "configured" if paths else "unchanged", paths, obj=after)
+
+    def _adopt_kubectl_fields(self, res: Resource, obj: dict[str, Any],
+                              live: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Rewrite managedFields (JSON patch, guarded by the resourceVersion read) so that what `kubectl
+        apply` set counts as applied by us; returns the live object after it."""
+        adopted = adopted_managed_fields(live, self.options.field_manager) if live is not None else None
+        if adopted is None or live is None:
+            return live
+        meta = obj["metadata"]
+        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]},
+               {"op": "replace", "path": "/metadata/managedFields", "value": adopted}]
+        after = self.kube.patch(res, meta["name"], ops, meta.get("namespace"), patch_type="json",
+                                field_manager=self.options.field_manager)
+        log.info("%s: took over the fields kubectl apply set", label_of(obj))
+        return after
 
     def _drop_string_data_leftovers(self, manifest: Manifest, res: Resource, obj: dict[str, Any],
                                     live: dict[str, Any] | None) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.manifests.apply import string_data_leftovers
 from tfcontroller.manifests.normalize import fold_string_data, normalize
+from tfcontroller.manifests.ownership import string_data_leftovers
 
 
 def b64(text: str) -> str:
