@@ -9,6 +9,10 @@ your current render — your source's latest artifact, your path, your namespace
 readable substitutions — declare it? When that render cannot be made (no artifact yet, a build error),
 the other set's inventory stands for what it declares.
 
+Limit: the check sees each source at its latest fetched revision. A move between two GitRepositories
+is handed over when the new owner's repository has fetched the moving commit before the old owner
+prunes; otherwise annotate the object `tfcontroller.io/prune: disabled` for the move.
+
 Reads use the controller's own identity (it lists ManifestSets and their sources' artifacts anyway):
 a claim can only keep an object, never delete one, and nothing of the other set is written anywhere
 but its name. Rendering happens lazily, once per prune and only when an object is about to be deleted.
@@ -85,7 +89,11 @@ class ClaimFinder:
             ms = ManifestSet.from_dict(obj)
         except SpecError:
             return inventory
-        rendered = self._rendered(ms)
+        try:
+            rendered = self._rendered(ms)
+        except Exception as exc:  # noqa: BLE001 - no render to compare: its last inventory stands for it
+            log.info("cannot render ManifestSet %s for a prune check: %s", ms.meta.key, exc)
+            rendered = None
         if rendered is None:
             return inventory
         return declared_ids(rendered, namespaced=self._namespaced, default_namespace=ms.meta.namespace,
