@@ -3,8 +3,9 @@
 (a manager runs only the GitRepository controller) so that each order is exact:
 
 - the old owner first, in the very reconcile that creates the new ManifestSet: the moved ConfigMap,
-  PersistentVolumeClaim and Namespace stay (declared by the new set's render) and stay in the old
-  inventory until the new owner applied them; an object removed from Git for real is still pruned;
+  PersistentVolumeClaim and Namespace stay (declared by the new set's render; the Event says so) and
+  stay in the old inventory until the new owner applied them; an object removed from Git for real is
+  still pruned;
 - the new owner first: it takes the objects over (labels), the old owner lets them go;
 - sibling ManifestSets, the old owner deleted before the new one reconciled: its finalizer keeps them.
 The uid of every moved object never changes. Last, the field report as users run it, with the manager
@@ -23,6 +24,7 @@ import yaml
 from tests.controllers.manifestset_support import (  # noqa: F401 - ms_env_fixture is the ms_env fixture
     Env,
     create_source,
+    events_for,
     manifestset,
     ms_env_fixture,
     ms_status,
@@ -131,6 +133,8 @@ def test_old_owner_reconciles_first(handover: Handover) -> None:
     assert env.uids() == before
     assert kube.get_or_none(CONFIGMAPS, "gone", "default") is None  # removed from Git: still pruned
     assert env.inventory("outer") == MOVED_IDS | {"default_inner_tfcontroller.io_ManifestSet"}
+    messages = " ".join(e["message"] for e in events_for(kube, "outer", "ReconciliationSucceeded"))
+    assert "PersistentVolumeClaim/default/data: declared by ManifestSet default/inner (not pruned)" in messages
 
     env.reconcile("inner")
     assert env.uids() == before and env.owners() == {"inner"}
@@ -193,6 +197,11 @@ def test_field_report_with_the_real_manager(ms_env: Env, git_file_remote: Callab
     live = kube.get(CONFIGMAPS, "shared-config", "default")
     assert live["metadata"]["uid"] == uid
     assert live["metadata"]["labels"]["tfcontroller.io/manifestset-name"] == "inner"
+    # which of the two the Event says depends on whether `inner` applied before `outer` pruned
+    said = ("ConfigMap/default/shared-config: declared by ManifestSet default/inner (not pruned)",
+            "ConfigMap/default/shared-config: no longer ours (not pruned)")
+    wait_for(lambda: any(text in e["message"] for e in events_for(kube, "outer", "ReconciliationSucceeded")
+                         for text in said), 10, "the Event saying why the ConfigMap was not pruned")
 
 
 def test_new_owner_on_another_source_with_kustomize(handover: Handover, git_file_remote: Callable) -> None:

@@ -378,11 +378,13 @@ class ManifestSetReconciler:
     def _record_events(self, obj: Obj, ctx: RunContext, before_conditions: list[Obj]) -> None:
         changed = [ch for ch in ctx.changes if ch.action != "unchanged"]
         pruned = ctx.pruned.deleted if ctx.pruned else []
+        not_pruned = ctx.pruned.kept if ctx.pruned else []  # "label: why", e.g. declared by another set
         if changed and ctx.drift_of_same_render:
             self.events.warning(obj, REASON_DRIFT_CORRECTED,
                                 "corrected drift: " + "; ".join(ch.describe() for ch in changed))
         elif changed or pruned:
-            parts = [ch.describe() for ch in changed] + [f"{p} pruned" for p in pruned]
+            parts = ([ch.describe() for ch in changed] + [f"{p} pruned" for p in pruned]
+                     + [f"{k} (not pruned)" for k in not_pruned])
             self.events.normal(obj, REASON_SUCCEEDED, f"revision {ctx.revision}: " + "; ".join(parts))
         notice = ready_transition(before_conditions, (obj.get("status") or {}).get("conditions") or [])
         if notice is not None and not (changed and notice.type == "Normal"):
