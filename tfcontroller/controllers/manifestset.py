@@ -7,6 +7,9 @@ apply → prune → health — and one status patch in `run_frame`'s finally. Ea
 Ready=False reason (ArtifactFailed, BuildFailed, SubstitutionFailed, DependencyNotReady, ApplyFailed,
 PruneFailed, HealthCheckFailed) and is retried after `spec.retryInterval`; only a bad spec stalls.
 
+Prune hands over instead of deleting an object another ManifestSet now declares (manifestset_claims.py),
+whichever of the two reconciles first; such an object stays in the inventory until the new owner applied it.
+
 Self-heal: every interval the whole render is applied again with server-side apply; fields someone
 changed by hand come back and an Event (reason DriftCorrected) names the objects and fields. A change
 is "drift" when the desired set (its digest, in status) is the one applied last time.
@@ -32,6 +35,7 @@ from tfcontroller.api.constants import FINALIZER, MANIFESTSET_KIND, TERRAFORM_KI
 from tfcontroller.api.errors import WaitingError
 from tfcontroller.api.manifestset import ManifestSet
 from tfcontroller.api.meta import ObjectMeta
+from tfcontroller.controllers.manifestset_claims import ClaimFinder
 from tfcontroller.controllers.manifestset_deps import (
     INDEX_DEPENDS_ON,
     INDEX_SOURCE,
@@ -281,14 +285,21 @@ class ManifestSetReconciler:
         assert ctx.ms is not None and ctx.kube is not None
         status = obj.setdefault("status", {})
         previous = from_status(status.get("inventory"))
+        retained: list[InventoryEntry] = []
         if ctx.ms.spec.prune:
             stale = stale_entries(previous, ctx.inventory)
+            claims = ClaimFinder(self.kube, ctx.namespace, ctx.name, ctx.workdir / "claims", self.kustomize,
+                                 roots={(ctx.ms.spec.source_ref.key, ctx.revision): ctx.root})
             try:
-                ctx.pruned = prune(ctx.kube, stale, owner_labels(ctx.name, ctx.namespace))
+                ctx.pruned = prune(ctx.kube, stale, owner_labels(ctx.name, ctx.namespace), claims.claimant)
             except PruneError as exc:
                 status["inventory"] = to_status(sorted(set(previous) | set(ctx.inventory)))
                 raise ctx.fail(REASON_PRUNE_FAILED, str(exc)) from None
-        status["inventory"] = to_status(ctx.inventory)
+            retained = ctx.pruned.retained
+            for kept in ctx.pruned.kept:
+                log.info("not pruned: %s", kept, extra={"obj": f"{ctx.namespace}/{ctx.name}"})
+        # objects another ManifestSet declares stay listed until it has taken them over (see prune.py)
+        status["inventory"] = to_status(ctx.inventory + retained)
         status["lastAppliedDigest"] = ctx.digest
 
     def check_health(self, ctx: RunContext, obj: Obj) -> StepResult:
@@ -346,11 +357,17 @@ class ManifestSetReconciler:
             if spec.get("serviceAccountName"):
                 kube = self.kube.impersonating(service_account_user(meta.namespace, spec["serviceAccountName"]))
             inventory = from_status((obj.get("status") or {}).get("inventory"))
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            workdir = Path(tempfile.mkdtemp(prefix="manifestset-finalize-", dir=self.workdir))
+            claims = ClaimFinder(self.kube, meta.namespace, meta.name, workdir, self.kustomize)
             try:
-                done = prune(kube, inventory, owner_labels(meta.name, meta.namespace))
-                log.info("deleted %d objects of the inventory", len(done.deleted), extra={"obj": meta.key})
+                done = prune(kube, inventory, owner_labels(meta.name, meta.namespace), claims.claimant)
+                log.info("deleted %d objects of the inventory; kept %s", len(done.deleted),
+                         "; ".join(done.kept) or "none", extra={"obj": meta.key})
             except PruneError as exc:
                 log.warning("could not delete the inventory: %s", exc, extra={"obj": meta.key})
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         remaining = [f for f in meta.finalizers if f != FINALIZER]
         patch = {"metadata": {"finalizers": remaining or None, "resourceVersion": meta.resource_version}}
         try:
@@ -361,11 +378,13 @@ class ManifestSetReconciler:
     def _record_events(self, obj: Obj, ctx: RunContext, before_conditions: list[Obj]) -> None:
         changed = [ch for ch in ctx.changes if ch.action != "unchanged"]
         pruned = ctx.pruned.deleted if ctx.pruned else []
+        not_pruned = ctx.pruned.kept if ctx.pruned else []  # "label: why", e.g. declared by another set
         if changed and ctx.drift_of_same_render:
             self.events.warning(obj, REASON_DRIFT_CORRECTED,
                                 "corrected drift: " + "; ".join(ch.describe() for ch in changed))
         elif changed or pruned:
-            parts = [ch.describe() for ch in changed] + [f"{p} pruned" for p in pruned]
+            parts = ([ch.describe() for ch in changed] + [f"{p} pruned" for p in pruned]
+                     + [f"{k} (not pruned)" for k in not_pruned])
             self.events.normal(obj, REASON_SUCCEEDED, f"revision {ctx.revision}: " + "; ".join(parts))
         notice = ready_transition(before_conditions, (obj.get("status") or {}).get("conditions") or [])
         if notice is not None and not (changed and notice.type == "Normal"):

@@ -30,7 +30,10 @@ Server-side apply
 - `null` in an applied configuration means "not applied". Union of ownership for identical values
   needs no extra bookkeeping: both managers simply list the field.
 - `update_managed_fields` gives the writer of a PUT/PATCH/POST ownership of every leaf whose value it
-  changed (all leaves on create) and takes those leaves from other managers.
+  changed (all leaves on create) and takes those leaves from other managers; leaves the write removed
+  leave every manager's set, and paths absent before and after (e.g. a Secret's write-only
+  `stringData`) stay listed, as in the real server. managedFields sent with a write (not empty, not
+  on a subresource) replace the stored ones before that bookkeeping, as the real server allows.
 """
 
 from __future__ import annotations
@@ -543,6 +546,13 @@ def server_side_apply(
     return merged
 
 
+def _base_entries(old: dict[str, Any] | None, new: dict[str, Any], subresource: str) -> list[dict[str, Any]]:
+    """As kube-apiserver: the managedFields a write carries are the base (a client may rewrite them, e.g.
+    to hand fields to another manager) unless empty or written through a subresource; else the live ones."""
+    sent = _entries(new)
+    return sent if sent and not subresource else _entries(old or {})
+
+
 def update_managed_fields(
     old: dict[str, Any] | None,
     new: dict[str, Any],
@@ -560,11 +570,13 @@ def update_managed_fields(
     new_values = _fields(new, (), kind)
     old_values = _fields(old, (), kind) if old else {}
     changed = {p for p, v in new_values.items() if p not in old_values or old_values[p] != v}
-    present = set(new_values)
+    removed = set(old_values) - set(new_values)
     entries: list[dict[str, Any]] = []
     mine: set[Path] = set(changed)
-    for entry in _entries(old or {}):
-        owned = fields_from_v1(entry.get("fieldsV1") or {}) & present
+    for entry in _base_entries(old, new, subresource):
+        # As structured-merge-diff: a manager loses what this write changed or removed, nothing else; a
+        # path absent before and after (a Secret's write-only `stringData`) stays listed.
+        owned = fields_from_v1(entry.get("fieldsV1") or {}) - removed
         if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
             manager,
             operation,

@@ -7,6 +7,12 @@ kinds are looked up (discovery) only after the CRDs are in, so a CRD and its obj
 `spec.force` is a different thing: an object whose immutable fields changed (422 "field is immutable")
 is deleted and created again; without it the apply fails with a message saying so.
 Each failure names the object and the file it was rendered from.
+
+A field Git no longer declares leaves the live object through server-side apply itself: the server
+removes what our field manager applied before and omits now (unless another manager also owns it).
+Before applying, fields that count as ours without being owned by our manager are made so
+(ownership.py): `kubectl apply`'s ownership is adopted, and Secret keys an earlier version sent as
+`stringData` and Git no longer declares are removed explicitly.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unprocessabl
 from tfcontroller.kube.resources import Resource
 from tfcontroller.manifests.diff import changed_paths
 from tfcontroller.manifests.normalize import label_of, normalize, ordered
+from tfcontroller.manifests.ownership import adopted_managed_fields, string_data_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +127,8 @@ class Applier:
         label = label_of(obj)
         live = self._get(manifest, res, obj)
         try:
+            live = self._adopt_kubectl_fields(res, obj, live)
+            self._drop_string_data_leftovers(manifest, res, obj, live)
             after = self.kube.apply(obj, field_manager=self.options.field_manager, force=True, resource=res)
         except ApiError as exc:
             if not is_immutable_error(exc):
@@ -139,6 +148,38 @@ class Applier:
             return Change(label, "unchanged", obj=after)
         paths = tuple(changed_paths(live, after))
         return Change(label, "configured" if paths else "unchanged", paths, obj=after)
+
+    def _adopt_kubectl_fields(self, res: Resource, obj: dict[str, Any],
+                              live: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Rewrite managedFields (JSON patch, guarded by the resourceVersion read) so that what `kubectl
+        apply` set counts as applied by us; returns the live object after it."""
+        adopted = adopted_managed_fields(live, self.options.field_manager) if live is not None else None
+        if adopted is None or live is None:
+            return live
+        meta = obj["metadata"]
+        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]},
+               {"op": "replace", "path": "/metadata/managedFields", "value": adopted}]
+        after = self.kube.patch(res, meta["name"], ops, meta.get("namespace"), patch_type="json",
+                                field_manager=self.options.field_manager)
+        log.info("%s: took over the fields kubectl apply set", label_of(obj))
+        return after
+
+    def _drop_string_data_leftovers(self, manifest: Manifest, res: Resource, obj: dict[str, Any],
+                                    live: dict[str, Any] | None) -> None:
+        """Remove (JSON patch, each key guarded by a `test` of its live value) the Secret keys that
+        `string_data_leftovers` finds; done before the apply, whose managedFields forget `stringData`."""
+        keys = string_data_leftovers(live, obj, self.options.field_manager)
+        if not keys or live is None:
+            return
+        ops: list[dict[str, Any]] = []
+        for key in keys:
+            path = "/data/" + key.replace("~", "~0").replace("/", "~1")
+            ops += [{"op": "test", "path": path, "value": live["data"][key]}, {"op": "remove", "path": path}]
+        meta = obj["metadata"]
+        self.kube.patch(res, meta["name"], ops, meta.get("namespace"), patch_type="json",
+                        field_manager=self.options.field_manager)  # an immutable Secret: 422, recreated with force
+        log.info("%s: removed data keys %s, no longer in Git (applied as stringData before)", label_of(obj),
+                 ", ".join(keys))
 
     def _get(self, manifest: Manifest, res: Resource, obj: dict[str, Any]) -> dict[str, Any] | None:
         meta = obj["metadata"]

@@ -4,10 +4,15 @@ Pure functions. The namespace rule: a namespaced object goes into `targetNamespa
 its own namespace, else the ManifestSet's; a cluster-scoped object never carries a namespace (a stray
 one would make the API path wrong). Apply order: CustomResourceDefinitions, then Namespaces, then the
 rest (in render order), so that kinds and namespaces exist before what uses them.
+
+A Secret's `stringData` is sent as base64 `data` (as Flux does): `stringData` is write-only, so the
+`data` keys the server derives from it are never owned by our field manager, and server-side apply could
+not remove a key that Git no longer declares. Sent as `data`, every key is ours and leaves with Git.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
@@ -60,7 +65,29 @@ def normalize(
     else:
         meta.pop("namespace", None)
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    fold_string_data(out)
     return out
+
+
+def is_secret(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
+
+
+def fold_string_data(obj: dict[str, Any]) -> None:
+    """Move a Secret's `stringData` into `data` (base64), in place; a key in both takes the `stringData`
+    value, as the API server does. Other kinds, and a `stringData` that is not a map of strings (the API
+    server's error then names it), are left alone."""
+    string_data = obj.get("stringData")
+    if not is_secret(obj) or not isinstance(string_data, dict):
+        return
+    if not all(isinstance(v, str) for v in string_data.values()):
+        return
+    del obj["stringData"]
+    data = dict(obj.get("data") or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data:
+        obj["data"] = data
 
 
 def ordered(items: list[Any], obj_of: Any = lambda x: x) -> list[Any]:
