@@ -4,6 +4,10 @@ A directory with a kustomization file goes through kustomize (the `kustomize` bi
 `kubectl kustomize`, both found by configuration); any other directory contributes every *.yaml, *.yml and
 *.json file, multi-document YAML included, in sorted path order so that renders are stable.
 Errors name the file (and for YAML the line) so that the status message says what to fix.
+Plain (unquoted) YAML strings holding a `${` reference are loaded as `substitute.Unquoted`, so that
+substitution can give them the type of their value (`replicas: ${replicas}` → 3) while quoted ones stay
+strings. kustomize writes its output without the quotes of the sources, so through kustomize every
+reference counts as unquoted (as in Flux).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tfcontroller.manifests.substitute import Unquoted
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -110,9 +116,23 @@ def _render_plain(root: Path, target: Path) -> list[RenderedObject]:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that marks plain scalars with a `${` reference (see the module docstring)."""
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    if node.style is None and "${" in value:  # type: ignore[attr-defined]
+        return Unquoted(value)
+    return str(value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+
+
 def _load_yaml_stream(text: str, source: str) -> list[dict[str, Any]]:
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
