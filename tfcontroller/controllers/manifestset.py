@@ -225,7 +225,8 @@ class ManifestSetReconciler:
     def build(self, ctx: RunContext, obj: Obj) -> None:
         assert ctx.ms is not None and ctx.root is not None
         try:
-            rendered = render(ctx.root, ctx.ms.spec.path, self.kustomize)
+            substitutes = bool(ctx.ms.spec.substitute or ctx.ms.spec.substitute_from)
+            rendered = render(ctx.root, ctx.ms.spec.path, self.kustomize, mark_quoted=substitutes)
         except RenderError as exc:
             raise ctx.fail(REASON_BUILD_FAILED, str(exc)) from None
         ctx.manifests = [Manifest(r.obj, r.source) for r in rendered]

@@ -22,6 +22,11 @@ drops the injection:
   (`0999991`, `0755`) stay strings instead of turning into octal or losing digits, and `yes`/`no`/`on`/
   `off` stay strings (the "Norway problem": a country code `NO` must not become false).
   Mapping keys always stay strings (JSON has no other keys).
+
+kustomize writes its output without the quotes of its sources, so before a kustomize build the
+references inside quoted and block scalars of the sources are marked (`mark_quoted_references`:
+`"${v}"` → `"${__tfc_quoted__v}"`); substitution reads a marked reference as quoted and removes the
+mark, so the rule above holds through kustomize too.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import yaml
 
 SUBSTITUTE_ANNOTATION = "tfcontroller.io/substitute"
 VAR_NAME = r"[_a-zA-Z][_a-zA-Z0-9]*"
+QUOTED_MARK = "__tfc_quoted__"  # prefixes the name of a reference that stood in a quoted scalar
+_MARKABLE = re.compile(r"(?<!\$)\$\{(?=" + VAR_NAME + r")")  # `${name`, not the `$${name` escape
 _PATTERN = re.compile(r"\$\$\{(" + VAR_NAME + r")([^}]*)\}|\$\{(" + VAR_NAME + r")(?:(:=|:-)([^}]*))?\}")
 
 # YAML 1.2 core schema forms, narrowed as the module docstring says (no leading zeros, no yes/no).
@@ -70,13 +77,13 @@ def substitute_string(text: str, variables: Mapping[str, str], missing: list[str
     def repl(m: re.Match[str]) -> str:
         if m.group(1) is not None:  # $${VAR...} escape
             return "${" + m.group(1) + m.group(2) + "}"
-        name, op, default = m.group(3), m.group(4), m.group(5)
+        name, op, default = m.group(3).removeprefix(QUOTED_MARK), m.group(4), m.group(5)
         if name in variables:
             return str(variables[name])
         if op is not None:
             return default or ""
         missing.append(name)
-        return m.group(0)
+        return m.group(0).replace(QUOTED_MARK, "", 1)
 
     return str(_PATTERN.sub(repl, text))
 
@@ -114,8 +121,40 @@ def _quoted_scalar(text: str) -> str:
     return str(node.value)
 
 
+def mark_quoted_references(text: str) -> str:
+    """`text` (a YAML document stream) with the `${` of every reference inside a quoted or block scalar
+    marked as quoted; unchanged when it has none or is not YAML. Only `${` itself changes, and the mark
+    is letters and underscores, so the text parses to the same structure in every scalar style."""
+    if "${" not in text:
+        return text
+    try:
+        roots = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return text
+    spans = sorted(
+        (node.start_mark.index, node.end_mark.index)
+        for root in roots for node in _scalars(root)
+        if node.style in ("'", '"', "|", ">") and "${" in node.value
+    )
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], _MARKABLE.sub("${" + QUOTED_MARK, text[start:end])]
+        last = end
+    return "".join([*out, text[last:]])
+
+
+def _scalars(node: yaml.Node | None) -> list[yaml.ScalarNode]:
+    if isinstance(node, yaml.ScalarNode):
+        return [node]
+    if isinstance(node, yaml.SequenceNode):
+        return [s for item in node.value for s in _scalars(item)]
+    if isinstance(node, yaml.MappingNode):
+        return [s for key, item in node.value for s in (*_scalars(key), *_scalars(item))]
+    return []
+
+
 def _walk(value: Any, variables: Mapping[str, str], missing: list[str]) -> Any:
-    if isinstance(value, Unquoted):
+    if isinstance(value, Unquoted) and QUOTED_MARK not in value:
         return plain_scalar_value(substitute_string(value, variables, missing))
     if isinstance(value, str):
         return substitute_string(value, variables, missing)
@@ -130,9 +169,9 @@ def _walk(value: Any, variables: Mapping[str, str], missing: list[str]) -> Any:
 
 
 def plain_strings(value: Any) -> Any:
-    """A copy of `value` whose `Unquoted` markers are plain `str` again (objects left unsubstituted)."""
+    """A copy of `value` whose `Unquoted` and quoted-reference marks are gone (objects left unsubstituted)."""
     if isinstance(value, str):
-        return str(value)
+        return str(value).replace("${" + QUOTED_MARK, "${")
     if isinstance(value, list):
         return [plain_strings(v) for v in value]
     if isinstance(value, dict):

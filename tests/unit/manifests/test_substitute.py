@@ -1,6 +1,8 @@
-"""Variable substitution: ${VAR}, defaults, escapes, the opt-out annotation, and missing-variable errors."""
+"""Variable substitution: ${VAR}, defaults, escapes, the opt-out annotation, missing-variable errors, and
+the type a substituted value takes from its placement (quoted or not, plain files or kustomize)."""
 
 import pytest
+import yaml
 
 from tfcontroller.manifests.substitute import SubstitutionError, substitute_object, substitute_string
 
@@ -181,18 +183,57 @@ def test_disabled_annotation_keeps_references_as_plain_strings(tmp_path) -> None
     assert obj["data"]["k"] == "${replicas}" and type(obj["data"]["k"]) is str
 
 
-def test_through_kustomize_references_count_as_unquoted(tmp_path) -> None:
-    """kustomize drops the sources' quotes (as under Flux): `${replicas}` still becomes 3, an account id
-    with a leading zero still keeps its digits, and `${quote}` makes a number a string."""
+def test_through_kustomize_quoted_references_still_stay_strings(tmp_path) -> None:
+    """kustomize drops the sources' quotes; the references in quoted scalars are marked before the build,
+    so the placement rule holds through kustomize (bases, patches), and Flux's `${quote}` idiom still works."""
     from tfcontroller.manifests.render import render
 
+    (tmp_path / "base").mkdir()
     (tmp_path / "k").mkdir()
-    (tmp_path / "k" / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
-    (tmp_path / "k" / "cm.yaml").write_text(
+    (tmp_path / "base" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: k\n  annotations:\n    n: ${replicas}\n"
-        "data:\n  account: \"${account_id}\"\n  id: ${quote}${id}${quote}\n  image: repo:${tag}\n"
+        "    s: \"${replicas}\"\n    t: '${enabled}'\ndata:\n  account: \"${account_id}\"\n"
+        "  id: ${quote}${id}${quote}\n  image: repo:${tag}\n  block: |\n    port=${port}\n"
+        "  escaped: \"$${replicas}\"\n"
     )
-    [rendered] = render(tmp_path, "k")
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tmp_path / "k" / "patch.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: k\n  labels:\n    port: \"${port}\"\n"
+    )
+    (tmp_path / "k" / "kustomization.yaml").write_text(
+        "resources: [../base]\npatches:\n- path: patch.yaml\n"
+        "- patch: |-\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: k\n      annotations:\n"
+        "        inline: ${port}\n"
+    )
+    [rendered] = render(tmp_path, "k", mark_quoted=True)
     obj = substitute_object(rendered.obj, OUTPUTS)
-    assert obj["metadata"]["annotations"]["n"] == 3
-    assert obj["data"] == {"account": "0999991", "id": "123", "image": "repo:1.2.3"}
+    assert obj["metadata"]["annotations"] == {"n": 3, "s": "3", "t": "true", "inline": 8080}
+    assert obj["metadata"]["labels"] == {"port": "8080"}
+    assert obj["data"] == {"account": "0999991", "id": "123", "image": "repo:1.2.3", "block": "port=8080\n",
+                           "escaped": "${replicas}"}
+
+
+def test_marking_quoted_references_keeps_the_yaml_and_skips_plain_ones() -> None:
+    from tfcontroller.manifests.substitute import QUOTED_MARK, mark_quoted_references
+
+    m = "${" + QUOTED_MARK
+    text = ("a: ${x}\nb: \"${x} and $${y}\"\nc: '${x}'\nd: |\n  ${x}\ne: [\"${x}\", '${y}']\n"
+            "\"${k}\": v\n---\nf: >\n  ${z}\n")
+    marked = mark_quoted_references(text)
+    assert marked == (f"a: ${{x}}\nb: \"{m}x}} and $${{y}}\"\nc: '{m}x}}'\nd: |\n  {m}x}}\n"
+                      f"e: [\"{m}x}}\", '{m}y}}']\n\"{m}k}}\": v\n---\nf: >\n  {m}z}}\n")
+    assert [list(d) for d in yaml.safe_load_all(marked)] == [list(d) for d in yaml.safe_load_all(text.replace("${k}", m + "k}"))]
+    assert mark_quoted_references("a: [unclosed ${x}") == "a: [unclosed ${x}"
+    assert mark_quoted_references("plain: text") == "plain: text"
+
+
+def test_marked_references_left_unsubstituted_lose_their_mark(tmp_path) -> None:
+    from tfcontroller.manifests.substitute import QUOTED_MARK
+
+    obj = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "c", "annotations": {"tfcontroller.io/substitute": "disabled"}},
+           "data": {"k": "${" + QUOTED_MARK + "x}"}}
+    assert substitute_object(obj, {})["data"]["k"] == "${x}"
+    with pytest.raises(SubstitutionError) as err:
+        substitute_object({**obj, "metadata": {"name": "c"}}, {})
+    assert err.value.missing == ["x"]
