@@ -109,6 +109,45 @@ def test_terraform_outputs_substituted_after_dependency_ready(ms_env: Env, git_f
              ["value"] == "bucket-2", 15, "Deployment env to follow")
 
 
+TYPED_APP = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  annotations:\n"
+    "    account: \"${{account_id}}\"\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: {name}}}\n"
+    "  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n"
+    "      - name: app\n        image: example/app:${{tag}}\n        ports:\n        - containerPort: ${{port}}\n"
+    "        env:\n        - {{name: PORT, value: \"${{port}}\"}}\n"
+)
+
+
+def test_outputs_keep_their_types_and_the_cluster_refuses_wrong_ones(ms_env: Env, git_file_remote: Callable) -> None:
+    """Issue 11, case 7: numeric outputs substituted unquoted are applied as numbers (a real API server
+    refuses `replicas: "3"`), quoted ones stay strings (leading zero kept); a number quoted where the
+    API wants an integer fails with the API server's own message instead of being applied."""
+    kube = ms_env.kube
+    remote = git_file_remote()
+    remote.commit({"typed/app.yaml": TYPED_APP.format(name="typed", replicas="${replicas}"),
+                   "quoted/app.yaml": TYPED_APP.format(name="quoted", replicas='"${replicas}"')})
+    write_outputs(kube, "infra-outputs", "infra",
+                  {"replicas": "3", "port": "8080", "account_id": "0999991", "tag": "1.0"})
+    ms_env.start()
+    create_source(kube, remote.url)
+    outputs = [{"kind": "Secret", "name": "infra-outputs"}]
+    kube.create(MANIFESTSETS, manifestset("typed", "typed", substituteFrom=outputs))
+    kube.create(MANIFESTSETS, manifestset("quoted", "quoted", substituteFrom=outputs))
+
+    wait_ms(kube, "typed", "True", "ReconciliationSucceeded")
+    dep = kube.get(DEPLOYMENTS, "typed", "default")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert dep["spec"]["replicas"] == 3
+    assert container["ports"][0]["containerPort"] == 8080 and container["image"] == "example/app:1.0"
+    assert container["env"] == [{"name": "PORT", "value": "8080"}]
+    assert dep["metadata"]["annotations"]["account"] == "0999991"
+
+    cond = wait_ms(kube, "quoted", "False", "ApplyFailed")
+    assert "Deployment/default/quoted (from quoted/app.yaml)" in cond.message
+    assert ".spec.replicas: expected numeric (int or float), got string" in cond.message
+    assert kube.get_or_none(DEPLOYMENTS, "quoted", "default") is None
+
+
 def test_prune_removed_file_and_opt_out(ms_env: Env, git_file_remote: Callable) -> None:
     kube = ms_env.kube
     remote = git_file_remote()

@@ -58,7 +58,7 @@ from tfcontroller.manifests.normalize import ordered, owner_labels
 from tfcontroller.manifests.prune import PruneError, PruneResult, prune
 from tfcontroller.manifests.render import KustomizeConfig, RenderError, render
 from tfcontroller.manifests.sources import SourceError, read_variables
-from tfcontroller.manifests.substitute import SubstitutionError, substitute_object
+from tfcontroller.manifests.substitute import SubstitutionError, plain_strings, substitute_object
 from tfcontroller.runtime.manager import Controller, Manager, Watch
 from tfcontroller.runtime.reconciler import StepResult, ready, ready_transition, run_frame
 from tfcontroller.runtime.requested import mark_handled
@@ -229,7 +229,8 @@ class ManifestSetReconciler:
     def build(self, ctx: RunContext, obj: Obj) -> None:
         assert ctx.ms is not None and ctx.root is not None
         try:
-            rendered = render(ctx.root, ctx.ms.spec.path, self.kustomize)
+            substitutes = bool(ctx.ms.spec.substitute or ctx.ms.spec.substitute_from)
+            rendered = render(ctx.root, ctx.ms.spec.path, self.kustomize, mark_quoted=substitutes)
         except RenderError as exc:
             raise ctx.fail(REASON_BUILD_FAILED, str(exc)) from None
         ctx.manifests = [Manifest(r.obj, r.source) for r in rendered]
@@ -238,7 +239,9 @@ class ManifestSetReconciler:
         assert ctx.ms is not None
         spec = ctx.ms.spec
         if not spec.substitute and not spec.substitute_from:
-            return  # substitution is opt-in, as in Flux: `${...}` in manifests stays as written
+            # substitution is opt-in, as in Flux: `${...}` in manifests stays as written
+            ctx.manifests = [Manifest(plain_strings(m.obj), m.source) for m in ctx.manifests]
+            return
         try:
             variables = read_variables(self.kube, ctx.namespace, spec.substitute_from, spec.substitute)
         except SourceError as exc:

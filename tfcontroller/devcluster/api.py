@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import crds, errors, fieldvalidation, immutable, listing
+from . import builtin, crds, errors, fieldvalidation, immutable, listing
 from .errors import ApiError
 from .fieldvalidation import FieldValidation
 from .meta import generated_name, metadata_problems, name_problems, now, spec_part, without_volatile
@@ -66,8 +66,9 @@ class Api:
     def _qualified_kind(self, info: ResourceInfo) -> tuple[str, str]:
         return info.group, info.kind
 
-    def _invalid(self, info: ResourceInfo, name: str, causes: list[tuple[str, str]]) -> ApiError:
-        return errors.invalid(info.group, info.kind, name, causes)
+    def _invalid(self, info: ResourceInfo, name: str, causes: list[tuple[str, str]],
+                 reasons: list[str] | None = None) -> ApiError:
+        return errors.invalid(info.group, info.kind, name, causes, reasons)
 
     def _ns_of(self, info: ResourceInfo, namespace: str | None) -> str:
         return (namespace or "") if info.namespaced else ""
@@ -91,14 +92,23 @@ class Api:
         """Unknown fields (dropped; 400 or warnings as `fv` says), then kind-specific defaulting and
         validation; raises 422 on invalid objects."""
         unknown = fieldvalidation.metadata_unknown_fields(obj)
+        builtin_problems: list[tuple[str, str, str]] = []
         if info.schema is not None:
             unknown += self._prune(info, obj)
+        else:
+            report = builtin.check(info.group, info.version, info.kind, obj, prune=True)
+            if report is not None:
+                unknown += report.unknown
+                builtin_problems = report.invalid
         if fv is not None:
             fv.report(obj, unknown)
         meta = obj["metadata"]
         problems = [("metadata.name", f'Invalid value: "{meta["name"]}": {p}') for p in name_problems(info, meta["name"])]
         problems += metadata_problems(meta)
         problems += immutable.problems(info.group, info.kind, obj, old)
+        reasons = ["FieldValueInvalid"] * len(problems)
+        problems += [(f, m) for f, m, _ in builtin_problems]
+        reasons += [r for _, _, r in builtin_problems]
         if info.group == "" and info.plural == "secrets":
             self._fold_string_data(obj, problems)
         elif _is_namespace(info):
@@ -110,7 +120,8 @@ class Api:
             if not problems:
                 obj["status"] = crds.established_status(obj)
         if problems:
-            raise self._invalid(info, meta["name"], problems)
+            reasons += ["FieldValueInvalid"] * (len(problems) - len(reasons))  # kind-specific ones above
+            raise self._invalid(info, meta["name"], problems, reasons)
         if info.schema is not None:
             self._apply_schema(info, obj)
 
@@ -225,6 +236,7 @@ class Api:
             raise errors.bad_request("the body of the request is not a JSON object")
         obj = copy.deepcopy(body)
         self._check_type(info, obj)
+        self._check_decodes(info, obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -263,6 +275,31 @@ class Api:
             self._after_write(info, stored)
             return self._out(info, stored)
 
+    @staticmethod
+    def _check_decodes(info: ResourceInfo, obj: Obj) -> None:
+        """A create/update body of a built-in kind must decode into its Go type: the real server's 400."""
+        report = builtin.check(info.group, info.version, info.kind, obj)
+        if report is not None and report.types:
+            raise errors.bad_request(f'{info.kind} in version "{info.version}" cannot be handled as a '
+                                     f"{info.kind}: {report.types[0].decode_message()}")
+
+    @staticmethod
+    def _check_patched(info: ResourceInfo, content_type: str, patch_body: Any, patched: Obj) -> None:
+        """A patched built-in object must decode into its Go type; the real server answers 422 with an
+        empty kind and name, the patched JSON (or, for a strategic merge patch, the patch map as Go prints
+        it) as the invalid value, and the decoder's error."""
+        report = builtin.check(info.group, info.version, info.kind, patched)
+        if report is None or not report.types:
+            return
+        issue = report.types[0]
+        if content_type == STRATEGIC_PATCH:
+            shown, detail = builtin.go_v(patch_body), builtin.unstructured_message(issue)
+        else:
+            shown, detail = json.dumps(patched, separators=(",", ":")), issue.decode_message()
+        message = f"Invalid value: {json.dumps(shown)}: {detail}"
+        raise ApiError(422, "Invalid", f' "" is invalid: patch: {message}',
+                       {"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]})
+
     def _check_type(self, info: ResourceInfo, obj: Obj) -> None:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind and kind != info.kind:
@@ -293,6 +330,7 @@ class Api:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
         self._check_type(info, body)
+        self._check_decodes(info, body)
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise errors.bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
@@ -349,6 +387,7 @@ class Api:
                 raise self._invalid(info, name, [("", f"the server rejected our request due to an error in our request: {exc}")]) from None
             if not isinstance(new, dict):
                 raise errors.bad_request("the patch did not produce an object")
+            self._check_patched(info, content_type, body, new)
             wanted_rv = (new.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.group, info.plural, name, errors.STALE)
@@ -400,12 +439,21 @@ class Api:
         applied.setdefault("metadata", {})["name"] = name
         # Unknown fields are typed out of the applied configuration (never owned by its manager).
         unknown = fieldvalidation.metadata_unknown_fields(applied)
+        typing_errors: list[str] = []
         if info.schema is not None:
             pruned = schema_mod.prune_and_default(applied, info.schema, defaults=False)
             applied, unknown = pruned.obj, unknown + pruned.pruned
+        else:
+            report = builtin.check(info.group, info.version, info.kind, applied, prune=True)
+            if report is not None:
+                unknown += report.unknown
+                typing_errors = [m for m in (t.apply_message() for t in report.types) if m]
+        where = {**self._out(info, copy.deepcopy(applied)),
+                 "metadata": {"namespace": self._ns_of(info, namespace), "name": name}}
+        if typing_errors:
+            raise fieldvalidation.typed_patch_error(where, typing_errors)
         if fv is not None:
-            ns = self._ns_of(info, namespace)
-            fv.report({**self._out(info, copy.deepcopy(applied)), "metadata": {"namespace": ns, "name": name}}, unknown)
+            fv.report(where, unknown)
         live = self._out(info, copy.deepcopy(old)) if old is not None else None
         try:
             new = patch_mod.server_side_apply(live, applied, field_manager, force)

@@ -77,8 +77,11 @@ def conflict(group: str, resource: str, name: str, why: str) -> ApiError:
 STALE = "the object has been modified; please apply your changes to the latest version and try again"
 
 
-def invalid(group: str, kind: str, name: str, causes: list[tuple[str, str]]) -> ApiError:
-    """422 Invalid; `causes` are (field path, message) pairs, the way validation reports them."""
+def invalid(group: str, kind: str, name: str, causes: list[tuple[str, str]],
+            reasons: list[str] | None = None) -> ApiError:
+    """422 Invalid; `causes` are (field path, message) pairs, the way validation reports them, and
+    `reasons` their cause reasons (FieldValueRequired, ...; FieldValueInvalid when not given)."""
+    reasons = reasons or ["FieldValueInvalid"] * len(causes)
     qualified = f"{kind}.{group}" if group else kind
     listed = ", ".join(f"{field}: {msg}" if field else msg for field, msg in causes)
     if len(causes) > 1:
@@ -86,7 +89,8 @@ def invalid(group: str, kind: str, name: str, causes: list[tuple[str, str]]) -> 
     details: dict[str, Any] = {
         "name": name,
         "kind": kind,
-        "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes],
+        "causes": [{"reason": reason, "message": msg, "field": field}
+                   for (field, msg), reason in zip(causes, reasons, strict=True)],
     }
     if group:
         details["group"] = group

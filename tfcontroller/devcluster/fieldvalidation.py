@@ -3,9 +3,10 @@
 Clients choose with `?fieldValidation=Strict|Warn|Ignore` on create, update and patch (kubectl 1.32
 sends `Strict` because our OpenAPI v3 documents advertise the parameter; `--validate=false` sends
 `Ignore`); without the parameter the real server warns. The unknown fields themselves are found
-elsewhere — by schema pruning for custom objects (schema.py) and by `metadata_unknown_fields` for the
-ObjectMeta of every kind — and the store never keeps them. This module only turns a list of unknown
-field paths into the real server's answer for the directive and the kind of request:
+elsewhere — by schema pruning for custom objects (schema.py), along the real schemas for built-in kinds
+(builtin.py), and by `metadata_unknown_fields` for the ObjectMeta of every kind — and the store never
+keeps them. This module only turns a list of unknown field paths into the real server's answer for
+the directive and the kind of request:
 
 - create/update (the body is decoded): 400 `<Kind> in version "<v>" cannot be handled as a <Kind>:
   strict decoding error: unknown field "spec.bogus"`; warnings `unknown field "spec.bogus"`;
@@ -40,6 +41,19 @@ OBJECT_META_FIELDS = frozenset({
     "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
     "ownerReferences", "finalizers", "managedFields",
 })
+
+
+def typed_patch_error(obj: dict[str, Any], messages: list[str]) -> ApiError:
+    """Server-side apply's 400 when the applied configuration does not fit the schema (structured-merge-
+    diff's typing: unknown fields, values of the wrong type)."""
+    meta = obj.get("metadata") or {}
+    where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
+    api_version = str(obj.get("apiVersion", ""))
+    group_version = api_version if "/" in api_version else f"/{api_version}"
+    detail = messages[0] if len(messages) == 1 else "errors:\n  " + "\n  ".join(messages)
+    return errors.bad_request(
+        f"failed to create typed patch object ({where}; {group_version}, Kind={obj.get('kind', '')}): {detail}"
+    )
 
 
 def parse_directive(value: str | None) -> str:
@@ -91,13 +105,7 @@ class FieldValidation:
         kind = str(obj.get("kind", ""))
         api_version = str(obj.get("apiVersion", ""))
         if self.style == APPLY:
-            meta = obj.get("metadata") or {}
-            where = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
-            group_version = api_version if "/" in api_version else f"/{api_version}"
-            detail = messages[0] if len(messages) == 1 else "errors:\n  " + "\n  ".join(messages)
-            return errors.bad_request(
-                f"failed to create typed patch object ({where}; {group_version}, Kind={kind}): {detail}"
-            )
+            return typed_patch_error(obj, messages)
         strict = "strict decoding error: " + ", ".join(messages)
         if self.style == PATCH:
             return errors.bad_request(strict)

@@ -4,6 +4,11 @@ A directory with a kustomization file goes through kustomize (the `kustomize` bi
 `kubectl kustomize`, both found by configuration); any other directory contributes every *.yaml, *.yml and
 *.json file, multi-document YAML included, in sorted path order so that renders are stable.
 Errors name the file (and for YAML the line) so that the status message says what to fix.
+Plain (unquoted) YAML strings holding a `${` reference are loaded as `substitute.Unquoted`, so that
+substitution can give them the type of their value (`replicas: ${replicas}` → 3) while quoted ones stay
+strings. kustomize writes its output without the quotes of the sources, so with `mark_quoted` the
+references in quoted scalars of the sources are marked before the build (substitute.py), in place:
+only the controller's disposable copy of an artifact may be rendered that way.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tfcontroller.manifests.substitute import Unquoted, mark_quoted_references
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -57,12 +64,16 @@ class KustomizeConfig:
         )
 
 
-def render(root: Path, path: str, kustomize: KustomizeConfig | None = None) -> list[RenderedObject]:
-    """Render `path` (relative to the extracted artifact `root`)."""
+def render(root: Path, path: str, kustomize: KustomizeConfig | None = None, *,
+           mark_quoted: bool = False) -> list[RenderedObject]:
+    """Render `path` (relative to the extracted artifact `root`). `mark_quoted` (for substitution)
+    marks the quoted references of the YAML files under `root` in place before a kustomize build."""
     target = _safe_join(root, path)
     if not target.is_dir():
         raise RenderError(f"path {path!r} is not a directory in the source artifact", file=path)
     if any((target / name).is_file() for name in KUSTOMIZATION_FILES):
+        if mark_quoted:
+            _mark_quoted_sources(root)
         return _render_kustomize(root, target, kustomize or KustomizeConfig())
     return _render_plain(root, target)
 
@@ -73,6 +84,23 @@ def _safe_join(root: Path, path: str) -> Path:
     if target != resolved_root and resolved_root not in target.parents:
         raise RenderError(f"path {path!r} leaves the source artifact", file=path)
     return target
+
+
+def _mark_quoted_sources(root: Path) -> None:
+    """Mark the quoted `${...}` references of every YAML file under `root` (kustomization files
+    excepted: their inline patches are YAML inside block scalars), so they survive kustomize."""
+    for file in root.rglob("*"):
+        if file.suffix not in (".yaml", ".yml") or file.name in KUSTOMIZATION_FILES:
+            continue
+        if file.is_symlink() or not file.is_file():
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # kustomize reports unreadable files itself
+        marked = mark_quoted_references(text)
+        if marked != text:
+            file.write_text(marked, encoding="utf-8")
 
 
 def _render_kustomize(root: Path, target: Path, cfg: KustomizeConfig) -> list[RenderedObject]:
@@ -110,9 +138,23 @@ def _render_plain(root: Path, target: Path) -> list[RenderedObject]:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that marks plain scalars with a `${` reference (see the module docstring)."""
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    if node.style is None and "${" in value:  # type: ignore[attr-defined]
+        return Unquoted(value)
+    return str(value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+
+
 def _load_yaml_stream(text: str, source: str) -> list[dict[str, Any]]:
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
