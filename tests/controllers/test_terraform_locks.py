@@ -67,8 +67,8 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
     try:
         wait_for(lambda: (hold / "started").exists() or proc.poll() is not None, 90, "the apply to start")
         assert proc.poll() is None
-        run = harness.get("app")["status"]["run"]
-        assert run["operation"] == "apply" and run["pid"] == proc.pid
+        run = harness.get("app")["status"]["runs"][-1]
+        assert run["operation"] == "apply" and run["pid"] == proc.pid and run["plan"].startswith("plan-")
     finally:
         victims = processes_under(work)  # terraform and its provisioner: a crashed pod loses them all
         os.killpg(proc.pid, signal.SIGKILL)
@@ -85,7 +85,7 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
     # A new controller (another instance, in this process) takes over.
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", 120,
                                   what="apply after restart")
-    assert "run" not in obj["status"]
+    assert "runs" not in obj["status"] and "run" not in obj["status"]
     released = [e for e in harness.events("app") if e["reason"] == "StateLockReleased"]
     assert released and "interrupted apply run" in released[0]["message"]
     assert [r["type"] for r in harness.state("app")["resources"]] == ["terraform_data"]
