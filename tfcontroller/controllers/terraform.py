@@ -387,10 +387,11 @@ class TerraformReconciler:
 
     def _finish_runs(self, ctx: RunContext, status: dict[str, Any]) -> None:
         """Drop this reconcile's run record (its processes are gone, and Terraform released its lock on
-        exit) unless a command had to be SIGKILLed and its lock is not known released; records of older
-        runs not yet recovered stay (terraform_locks)."""
+        exit) unless a command ended by a signal (SIGKILLed after the grace, or by the OOM killer) and its
+        lock is not known released: then the next reconcile recovers it. Records of older runs not yet
+        recovered stay (terraform_locks)."""
         own: list[RunRecord] = []
-        if ctx.run is not None and ctx.runner is not None and ctx.runner.hard_killed and not ctx.own_lock_released:
+        if ctx.run is not None and ctx.runner is not None and ctx.runner.killed and not ctx.own_lock_released:
             own = [ctx.run]
         write_records(status, [*ctx.previous_runs, *own])
 

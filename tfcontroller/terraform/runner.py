@@ -167,7 +167,8 @@ class TerraformRunner:
         self.secrets = tuple(secrets)
         self._cancelled = threading.Event()
         self.last_pid: int | None = None  # process (and process group) id of the latest command
-        self.hard_killed = False  # a command was SIGKILLed after the grace period: it may have left its lock
+        self.killed = False  # a command ended by a signal (our SIGKILL after the grace, the OOM killer…): its
+        # state lock may be left behind
 
     # commands -----------------------------------------------------------------------------------
 
@@ -292,7 +293,7 @@ class TerraformRunner:
 
     def _wait(self, proc: subprocess.Popen[bytes], deadline: float) -> str | None:
         """Wait for the process, interrupting it on timeout or cancel; returns why it was stopped, if it was.
-        Sets `hard_killed` when it had to be SIGKILLed after the grace period (its lock may be left)."""
+        Sets `killed` when it ended by a signal rather than exiting: it may have left its lock."""
         stopped: str | None = None
         kill_at: float | None = None
         while True:
@@ -303,13 +304,13 @@ class TerraformRunner:
                 _kill_group(proc.pid, signal.SIGINT)
                 kill_at = now + self.config.timeouts.grace
             if kill_at is not None and now >= kill_at:
-                self.hard_killed = True
                 _kill_group(proc.pid, signal.SIGKILL)
                 kill_at = None
             pending = deadline if stopped is None else None  # once stopped, only the grace period counts
             slice_end = min(x for x in (pending, kill_at, now + _POLL_SECONDS) if x is not None)
             try:
-                proc.wait(timeout=max(0.01, slice_end - now))
+                if proc.wait(timeout=max(0.01, slice_end - now)) < 0:
+                    self.killed = True
                 return stopped
             except subprocess.TimeoutExpired:
                 continue
