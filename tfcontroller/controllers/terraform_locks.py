@@ -44,6 +44,7 @@ from tfcontroller.kube.resources import LEASES
 from tfcontroller.terraform import processes
 from tfcontroller.terraform.errors import LockInfo
 from tfcontroller.terraform.processes import RUN_ENV, StopReport
+from tfcontroller.terraform.runner import PARENT_DEATH_INTERRUPTS
 
 __all__ = ["RUN_ENV", "STATUS_FIELD", "Recovery", "RunRecord", "is_dead_run_lock", "lock_attributable",
            "recover_runs", "release_lock", "run_dead"]
@@ -249,7 +250,9 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
         if record.host == own_host and record.marker not in ctx.in_flight_markers and \
                 not (controller_alive(record) and record.instance != ctx.own_instance):
             # its controller is gone (or it is ours, not in flight): nothing will ever wait for its processes
-            report = processes.stop_run(record.marker, ctx.grace, interrupt=not _interrupted_by_kernel())
+            # Terraform got SIGINT from the kernel when that controller died: a second SIGINT would make it
+            # exit at once without saving state, so only wait for it there
+            report = processes.stop_run(record.marker, ctx.grace, interrupt=not PARENT_DEATH_INTERRUPTS)
             if report.anything:
                 out.stopped.append((record, report))
         dead = run_dead(record, own_instance=ctx.own_instance, own_host=own_host, own_boot=own_boot,
@@ -273,8 +276,3 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
         out.dead.remove(owner)
     return out
 
-
-def _interrupted_by_kernel() -> bool:
-    from tfcontroller.terraform.runner import PARENT_DEATH_INTERRUPTS
-
-    return PARENT_DEATH_INTERRUPTS
