@@ -54,6 +54,7 @@ from tfcontroller.controllers.terraform_initcache import LOCK_FILE, InitCache, i
 from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
 from tfcontroller.controllers.terraform_keys import ControllerKeys, ensure_keys
 from tfcontroller.controllers.terraform_locks import (
+    APPLY_INTERRUPTED,
     RUN_ENV,
     Recovery,
     RecoveryContext,
@@ -62,6 +63,7 @@ from tfcontroller.controllers.terraform_locks import (
     records_from_status,
     recover_runs,
     release_lock,
+    report_recovery,
     write_records,
 )
 from tfcontroller.controllers.terraform_outputs import write_outputs
@@ -129,8 +131,6 @@ OUTPUTS_WRITTEN_REASON = "OutputsWritten"
 DELETION_BLOCKED = "DeletionBlockedByDependents"
 DESTROY_SUCCEEDED = "DestroySucceeded"
 PLAN_STALE = "PlanStale"
-APPLY_INTERRUPTED = "ApplyInterrupted"  # condition type and reason: an apply of ours died half-way
-LEFTOVERS_STOPPED = "RunLeftoversStopped"
 
 INDEX_SOURCE = "sourceRef"
 INDEX_DEPENDS_ON = "dependsOn"
@@ -710,7 +710,7 @@ class TerraformReconciler:
         reason = DESTROY_SUCCEEDED if plan.get("isDestroy") else APPLY_SUCCEEDED
         message = f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}"
         c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
-        c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record
+        c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (terraform_locks)
         ctx.events.append(("Normal", reason, message))
         ctx.applied = True
         # Checkpoint what was applied before the outputs are written (Secret writes, mail may follow). When
@@ -919,42 +919,13 @@ class TerraformReconciler:
                                 RecoveryContext(self.options.instance_id, in_flight, self.options.leader_elected,
                                                 self.options.terraform.timeouts.grace))
         ctx.previous_runs = recovery.kept
-        if obj is not None:
-            status = _status(obj)
-            write_records(status, [*ctx.previous_runs, *([ctx.run] if ctx.run is not None else [])])
-            for record in recovery.dead:
-                self._report_interrupted_apply(ctx, status, record)
-        for record, report in recovery.stopped:
-            ctx.events.append(("Warning", LEFTOVERS_STOPPED, (
-                f"stopped what was left of an interrupted {record.operation} run of this controller ({_who(record)}): "
-                f"{report.killed} process(es) killed after waiting {report.waited:.0f}s for Terraform to stop")))
-            log.warning("stopped leftovers of run marker=%s killed=%s", record.marker, report.killed,
-                        extra={"obj": ctx.key})
-        if recovery.released is not None:
-            lock, owner = recovery.released
-            ctx.events.append(("Warning", STATE_UNLOCKED, (
-                f"released state lock {lock.id} left by an interrupted {owner.operation} run of this controller "
-                f"({_who(owner)})")))
-            log.warning("released state lock id=%s of a dead run", lock.id, extra={"obj": ctx.key})
+        status = _status(obj) if obj is not None else {}
+        write_records(status, [*ctx.previous_runs, *([ctx.run] if ctx.run is not None else [])])
+        events = report_recovery(recovery, status, ctx.tf.meta.generation)
+        for _, reason, message in events:
+            log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
+        ctx.events.extend(events)
         return recovery
-
-    def _report_interrupted_apply(self, ctx: RunContext, status: dict[str, Any], record: RunRecord) -> None:
-        """A dead apply whose result was never recorded: resources it created before it was stopped may be
-        missing from the state (Terraform saves state every 20 s during apply and at once on SIGINT, but a
-        hard kill loses what was created since). Say so, naming the plan, so people look for orphans."""
-        if record.operation != "apply":
-            return
-        plan = record.plan or str((status.get("plan") or {}).get("pending") or "")
-        if plan and plan == status.get("lastAppliedPlan"):
-            return  # it finished; only its reconcile did not
-        message = (f"the apply of plan {plan or '(unknown)'} started {record.started_at} ({_who(record)}) was "
-                   "interrupted before Terraform finished; resources it created may be missing from the state: "
-                   "check the provider for orphaned resources")
-        status["lastInterruptedApply"] = {"plan": plan, "startedAt": record.started_at,
-                                          "instance": record.instance, "detectedAt": c.rfc3339()}
-        c.set_condition(status.setdefault("conditions", []), APPLY_INTERRUPTED, c.TRUE, APPLY_INTERRUPTED,
-                        message, ctx.tf.meta.generation)
-        ctx.events.append(("Warning", APPLY_INTERRUPTED, message))
 
     # ---- deletion ----------------------------------------------------------------------------
     def _reconcile_delete(self, obj: dict[str, Any], tf: Terraform) -> Result:
@@ -1024,10 +995,6 @@ def _ref_commit(revision: str) -> tuple[str, str]:
     except ValueError:
         return "rev", hashlib.sha1(revision.encode()).hexdigest()  # noqa: S324 - a name, not security
     return (ref or "commit").removeprefix("refs/heads/").removeprefix("refs/tags/"), commit
-
-
-def _who(record: RunRecord) -> str:
-    return f"instance {record.instance}, pid {record.pid} on {record.host}, started {record.started_at}"
 
 
 def _rfc3339_or_none(text: str) -> str | None:

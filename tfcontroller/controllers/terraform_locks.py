@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tfcontroller.api import conditions as c
 from tfcontroller.api.conditions import rfc3339
 from tfcontroller.controllers.terraform_state import LOCK_INFO_ANNOTATION, read_lock
 from tfcontroller.kube.client import KubeClient
@@ -46,10 +47,14 @@ from tfcontroller.terraform.errors import LockInfo
 from tfcontroller.terraform.processes import RUN_ENV, StopReport
 from tfcontroller.terraform.runner import PARENT_DEATH_INTERRUPTS
 
-__all__ = ["RUN_ENV", "STATUS_FIELD", "Recovery", "RunRecord", "is_dead_run_lock", "lock_attributable",
-           "recover_runs", "release_lock", "run_dead"]
+__all__ = ["APPLY_INTERRUPTED", "RUN_ENV", "STATUS_FIELD", "Recovery", "RunRecord", "is_dead_run_lock",
+           "lock_attributable", "recover_runs", "release_lock", "report_recovery", "run_dead"]
 
 STATUS_FIELD = "runs"
+# Condition type and reason of an apply of ours that died half-way; Event reasons of a recovery.
+APPLY_INTERRUPTED = "ApplyInterrupted"
+LEFTOVERS_STOPPED = "RunLeftoversStopped"
+LOCK_RELEASED = "StateLockReleased"
 LEGACY_FIELD = "run"  # one record, written by earlier versions: read, then replaced by `runs`
 _CLOCK_SLACK = dt.timedelta(seconds=2)
 
@@ -275,4 +280,49 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
         out.kept.append(owner)  # the lock changed under us: look again next time
         out.dead.remove(owner)
     return out
+
+
+Event = tuple[str, str, str]  # (type, reason, message)
+
+
+def report_recovery(recovery: Recovery, status: dict[str, Any], generation: int | None) -> list[Event]:
+    """Pure: what a recovery tells the user — Events for stopped leftovers and a released lock, and for
+    each dead apply whose result was never recorded the `ApplyInterrupted` condition and
+    `status.lastInterruptedApply`, naming the plan: resources it created after Terraform last saved the
+    state (every 20 s during apply, and at once on SIGINT) may exist outside it."""
+    events: list[Event] = []
+    for record in recovery.dead:
+        event = _interrupted_apply(record, status, generation)
+        if event is not None:
+            events.append(event)
+    for record, report in recovery.stopped:
+        events.append(("Warning", LEFTOVERS_STOPPED, (
+            f"stopped what was left of an interrupted {record.operation} run of this controller ({_who(record)}): "
+            f"{report.killed} process(es) killed after waiting {report.waited:.0f}s for Terraform to stop")))
+    if recovery.released is not None:
+        lock, owner = recovery.released
+        events.append(("Warning", LOCK_RELEASED, (
+            f"released state lock {lock.id} left by an interrupted {owner.operation} run of this controller "
+            f"({_who(owner)})")))
+    return events
+
+
+def _interrupted_apply(record: RunRecord, status: dict[str, Any], generation: int | None) -> Event | None:
+    if record.operation != "apply":
+        return None
+    plan = record.plan or str((status.get("plan") or {}).get("pending") or "")
+    if plan and plan == status.get("lastAppliedPlan"):
+        return None  # the apply finished; only its reconcile did not
+    message = (f"the apply of plan {plan or '(unknown)'} started {record.started_at} ({_who(record)}) was "
+               "interrupted before Terraform finished; resources it created may be missing from the state: "
+               "check the provider for orphaned resources")
+    status["lastInterruptedApply"] = {"plan": plan, "startedAt": record.started_at, "instance": record.instance,
+                                      "detectedAt": rfc3339()}
+    c.set_condition(status.setdefault("conditions", []), APPLY_INTERRUPTED, c.TRUE, APPLY_INTERRUPTED, message,
+                    generation)
+    return ("Warning", APPLY_INTERRUPTED, message)
+
+
+def _who(record: RunRecord) -> str:
+    return f"instance {record.instance}, pid {record.pid} on {record.host}, started {record.started_at}"
 

@@ -79,3 +79,29 @@ def test_a_run_keeps_its_marker_from_command_to_command() -> None:
     assert applying.marker == run.marker and applying.started_at == run.started_at
     assert applying.operation == "apply" and applying.plan == "plan-abc"
     assert run.pid_start > 0 and run.boot  # identity of the controller process and of the boot
+
+
+def test_report_recovery_names_the_interrupted_plan_once_and_only_for_applies() -> None:
+    from tfcontroller.controllers.terraform_locks import Recovery, report_recovery
+    from tfcontroller.terraform.processes import StopReport
+
+    plan_run = RunRecord("old", 1, "h", "m0", "2026-01-01T09:00:00Z", "plan")
+    finished = RunRecord("old", 1, "h", "m2", "2026-01-01T10:10:00Z", "apply", plan="plan-done")
+    lock = LockInfo(id="L1", who="root@host-a", created="2026-01-01T10:00:03Z")
+    recovery = Recovery(dead=[plan_run, OLD, finished], stopped=[(OLD, StopReport(killed=2, waited=5.0))],
+                        released=(lock, OLD))
+    status: dict = {"lastAppliedPlan": "plan-done", "conditions": []}
+    events = report_recovery(recovery, status, 3)
+    reasons = [reason for _, reason, _ in events]
+    assert reasons == ["ApplyInterrupted", "RunLeftoversStopped", "StateLockReleased"]
+    assert "plan plan-x" in events[0][2] and "orphaned" in events[0][2]  # OLD's plan; plan-done finished
+    assert status["lastInterruptedApply"]["plan"] == "plan-x"
+    [cond] = status["conditions"]
+    assert (cond["type"], cond["status"], cond["reason"], cond["observedGeneration"]) == \
+        ("ApplyInterrupted", "True", "ApplyInterrupted", 3)
+    assert "2 process(es) killed" in events[1][2] and "L1" in events[2][2]
+    # a legacy record without a plan id names the pending plan
+    legacy = RunRecord("old", 1, "h", "m3", "2026-01-01T10:00:00Z", "apply")
+    status = {"plan": {"pending": "plan-pending"}}
+    assert "plan plan-pending" in report_recovery(Recovery(dead=[legacy]), status, 1)[0][2]
+    assert report_recovery(Recovery(dead=[plan_run]), {}, 1) == []
