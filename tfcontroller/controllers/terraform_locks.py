@@ -233,7 +233,6 @@ class Recovery:
     dead: list[RunRecord] = field(default_factory=list)
     stopped: list[tuple[RunRecord, StopReport]] = field(default_factory=list)
     released: tuple[LockInfo, RunRecord] | None = None
-    blocking_lock: LockInfo | None = None  # the lock is held and is no dead run's
 
 
 @dataclass(frozen=True)
@@ -272,10 +271,10 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
     if lock is None:
         return out
     owner = next((r for r in reversed(out.dead) if lock_attributable(r, lock)), None)
-    if owner is not None and release_lock(kube, namespace, lease_name, lock.id):
+    if owner is None:
+        return out  # held by someone else (a live run, a user): StateLocked when a command meets it
+    if release_lock(kube, namespace, lease_name, lock.id):
         out.released = (lock, owner)
-    elif owner is None:
-        out.blocking_lock = lock
     else:
         out.kept.append(owner)  # the lock changed under us: look again next time
         out.dead.remove(owner)
