@@ -184,7 +184,7 @@ resource "terraform_data" "this" {
 """
 
 
-def run_controller_process(kubeconfig: str, work_dir: str) -> int:
+def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0) -> int:
     """Entry point of a controller subprocess (tests that kill -9 a controller): a Manager with only
     the Terraform controller, in the default namespace, until SIGTERM."""
     import logging
@@ -193,8 +193,8 @@ def run_controller_process(kubeconfig: str, work_dir: str) -> int:
 
     logging.basicConfig(level=logging.INFO)
     kube = KubeClient.load(kubeconfig)
-    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2))
-    options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig,
+    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=retry_cap))
+    options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig, lock_retry=lock_retry,
                                          terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)))
     TerraformReconciler(kube, options).register(manager)
     return manager.run()

@@ -1,14 +1,20 @@
 """The Terraform runner and run workspace against REAL terraform (terraform_data and local-exec only, local
 backend): the init/plan/show/apply/output round trip, plan digest stability, timeout and cancellation
 killing the whole process group, state-lock and stale-plan classification, missing variables and
-configuration errors, environment isolation, the 0600 variables file, and workspace cleanup."""
+configuration errors, environment isolation, the 0600 variables file, workspace cleanup, and Terraform
+stopping gracefully by itself (state saved, lock released) when the controller running it is SIGKILLed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.polling import wait_for
+from tfcontroller.terraform import processes
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.errors import (
     CancelledError,
@@ -29,7 +36,10 @@ from tfcontroller.terraform.errors import (
 )
 from tfcontroller.terraform.inspect import inspect_module, missing_required_variables
 from tfcontroller.terraform.plan import human_readable, make_plan_id, plan_digest, summarize
+from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.workspace import LocalBackend, Workspace
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not on PATH")
 
@@ -301,3 +311,39 @@ def test_deep_run_directory_gets_a_short_private_tmpdir(make_artifact, tf_config
     runner = ready(ws)
     runner.plan(ws.plan_path)
     assert ws.cleanup(success=True) and not tmp.exists()
+
+
+def test_terraform_stops_gracefully_when_its_controller_is_killed(make_artifact, workspaces,
+                                                                  tmp_path: Path) -> None:
+    """Terraform leads its own session, so killing the controller's process group does not reach it; the
+    kernel's parent-death SIGINT does: it stops the apply, saves the state and releases the lock, and
+    output going to files (not pipes) keeps SIGPIPE from killing it half-way."""
+    started, release = tmp_path / "started", tmp_path / "never"
+    state = tmp_path / "terraform.tfstate"
+    marker = f"t{os.getpid()}e"
+    ws = workspaces(make_artifact({"mod/main.tf": WAITING}), {"started": str(started), "release": str(release)},
+                    env={RUN_ENV: marker})
+    ready(ws).plan(ws.plan_path)
+    spec = tmp_path / "parent.json"
+    spec.write_text(json.dumps({"dir": str(ws.module_dir), "env": ws.env, "plan": str(ws.plan_path)}))
+    code = ("import json, sys; from pathlib import Path; from tfcontroller.terraform.config import TerraformConfig; "
+            "from tfcontroller.terraform.runner import TerraformRunner; s = json.loads(Path(sys.argv[1]).read_text()); "
+            "TerraformRunner(Path(s['dir']), s['env'], TerraformConfig.from_env()).apply(s['plan'])")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(spec)], start_new_session=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        wait_for(lambda: started.exists() or parent.poll() is not None, 60, "the apply to start")
+        assert parent.poll() is None
+        assert processes.run_alive(marker)
+        os.killpg(parent.pid, signal.SIGKILL)  # the controller's group: not Terraform's own session
+        parent.wait(10)
+        t0 = time.monotonic()
+        wait_for(lambda: not processes.run_alive(marker), 30, "Terraform to stop by itself")
+        assert time.monotonic() - t0 < 25
+        assert not (tmp_path / ".terraform.tfstate.lock.info").exists()  # the lock was released
+        saved = json.loads(state.read_text())
+        assert [r["name"] for r in saved["resources"]] == ["slow"]  # what it created was saved (tainted)
+        assert saved["resources"][0]["instances"][0].get("status") == "tainted"
+    finally:
+        for p in processes.run_processes(marker):
+            os.kill(p.pid, signal.SIGKILL)

@@ -54,14 +54,17 @@ from tfcontroller.controllers.terraform_initcache import LOCK_FILE, InitCache, i
 from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
 from tfcontroller.controllers.terraform_keys import ControllerKeys, ensure_keys
 from tfcontroller.controllers.terraform_locks import (
+    APPLY_INTERRUPTED,
     RUN_ENV,
+    Recovery,
+    RecoveryContext,
     RunRecord,
     is_dead_run_lock,
-    marker_alive,
-    pid_alive,
-)
-from tfcontroller.controllers.terraform_locks import (
-    STATUS_FIELD as RUN_FIELD,
+    records_from_status,
+    recover_runs,
+    release_lock,
+    report_recovery,
+    write_records,
 )
 from tfcontroller.controllers.terraform_outputs import write_outputs
 from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, delete_plan, load_plan, save_plan
@@ -107,6 +110,7 @@ from tfcontroller.terraform.inspect import (
 )
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
+from tfcontroller.terraform.processes import boot_id, run_alive
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
@@ -156,7 +160,7 @@ class RunContext:
     key: str
     tf: Terraform
     baseline: dict[str, Any]  # what the server last returned: incremental status patches start here
-    previous_run: RunRecord | None
+    previous_runs: list[RunRecord]  # runs of ours that did not finish and may hold the lock (terraform_locks)
     deleting: bool = False
     revision: str = ""
     artifact_path: Path | None = None
@@ -178,7 +182,8 @@ class RunContext:
     saved_plan_secrets: int | None = None  # Secrets save_plan wrote for the pending plan in this run
     collect_artifacts: bool = False  # a new artifact was downloaded: collect unused ones after the patch
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
-    run: RunRecord | None = None
+    run: RunRecord | None = None  # this reconcile's run: one marker for all its Terraform processes
+    own_lock_released: bool = False
     events: list[tuple[str, str, str]] = field(default_factory=list)
     success: bool = False
 
@@ -315,8 +320,8 @@ class TerraformReconciler:
         if tf.spec.suspend:
             log.info("suspended; nothing done", extra={"obj": key})
             return Result()
-        steps = [self.step_source, self.step_dependencies, self.step_inputs, self.step_force_unlock,
-                 self.step_plan, self.step_apply, self.step_outputs]
+        steps = [self.step_recover, self.step_source, self.step_dependencies, self.step_inputs,
+                 self.step_force_unlock, self.step_plan, self.step_apply, self.step_outputs]
         return self.drift.requeue(self._frame(obj, tf, steps)[1], obj, tf)  # next drift check / mail retry
 
     # ---- the frame ---------------------------------------------------------------------------
@@ -324,7 +329,7 @@ class TerraformReconciler:
                deleting: bool = False) -> tuple[Outcome, Result]:
         key = object_key(obj)
         before = copy.deepcopy(obj)
-        ctx = RunContext(key, tf, before, RunRecord.from_status(obj.get("status") or {}),  # type: ignore[arg-type]
+        ctx = RunContext(key, tf, before, records_from_status(obj.get("status") or {}),  # type: ignore[arg-type]
                          deleting=deleting)
         outcome = Outcome("transient", TransientError(c.FAILED, "reconcile interrupted"))
         try:
@@ -351,7 +356,7 @@ class TerraformReconciler:
 
     def _finish(self, ctx: RunContext, obj: dict[str, Any], before: dict[str, Any], outcome: Outcome) -> None:
         status = _status(obj)
-        status.pop(RUN_FIELD, None)
+        self._finish_runs(ctx, status)
         mark_handled(obj)
         summarize_object(obj, outcome)
         conds = status.setdefault("conditions", [])
@@ -380,6 +385,16 @@ class TerraformReconciler:
             if not isinstance(outcome.error, ReconcileError):  # a bug of ours: keep the traceback for debugging
                 log.debug("unexpected error in step %s", outcome.step, exc_info=outcome.error, extra={"obj": ctx.key})
 
+    def _finish_runs(self, ctx: RunContext, status: dict[str, Any]) -> None:
+        """Drop this reconcile's run record (its processes are gone, and Terraform released its lock on
+        exit) unless a command ended by a signal (SIGKILLed after the grace, or by the OOM killer) and its
+        lock is not known released: then the next reconcile recovers it. Records of older runs not yet
+        recovered stay (terraform_locks)."""
+        own: list[RunRecord] = []
+        if ctx.run is not None and ctx.runner is not None and ctx.runner.killed and not ctx.own_lock_released:
+            own = [ctx.run]
+        write_records(status, [*ctx.previous_runs, *own])
+
     def _patch(self, ctx: RunContext, obj: dict[str, Any]) -> None:
         """Send the status changes since the last patch (a checkpoint or the final summary)."""
         returned = patch_status_with_retry(self.kube, TERRAFORMS, ctx.baseline, obj)
@@ -389,17 +404,19 @@ class TerraformReconciler:
             ctx.baseline = base
 
     def _checkpoint(self, ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None,
-                    meanwhile: Callable[[], object] | None = None) -> None:
+                    meanwhile: Callable[[], object] | None = None, plan: str = "") -> None:
         """Progress and, before a locking command, the run record; sent at once so a crash leaves them.
         `meanwhile` (local preparation that touches neither `obj` nor the cluster, e.g. the run directory)
         runs while the patch is in flight; this returns only when both are done, so the command that
         follows still starts after the checkpoint is stored."""
         mark_reconciling(obj, message)
         if operation is not None:
-            ctx.run = RunRecord.new(self.options.instance_id, operation)
-            with self._lock:
-                self._in_flight.add(ctx.run.marker)
-            _status(obj)[RUN_FIELD] = ctx.run.to_status()
+            if ctx.run is None:  # the first command of this reconcile that may lock: the run starts here
+                ctx.run = RunRecord.new(self.options.instance_id, operation)
+                with self._lock:
+                    self._in_flight.add(ctx.run.marker)
+            ctx.run = ctx.run.doing(operation, plan)
+            write_records(_status(obj), [*ctx.previous_runs, ctx.run])  # appended: older records stay
         if meanwhile is None:
             self._patch(ctx, obj)
             return
@@ -538,7 +555,7 @@ class TerraformReconciler:
         status = _status(obj)
         if not wanted or status.get("lastHandledForceUnlock") == wanted:
             return CONTINUE
-        self._checkpoint(ctx, obj, f"Releasing state lock {wanted}")
+        self._checkpoint(ctx, obj, f"Releasing state lock {wanted}", operation="force-unlock")
         runner = self._workspace(ctx)
         status["lastHandledForceUnlock"] = wanted
         try:
@@ -664,7 +681,7 @@ class TerraformReconciler:
                                            tf.spec.interval)
                 raise PlanPendingError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval: "
                                                      f"{approve_hint(ctx.name, pending)}", tf.spec.interval)
-        self._checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply")
+        self._checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply", plan=pending)
         runner = self._workspace(ctx)
         ws = ctx.workspace
         assert ws is not None
@@ -693,6 +710,7 @@ class TerraformReconciler:
         reason = DESTROY_SUCCEEDED if plan.get("isDestroy") else APPLY_SUCCEEDED
         message = f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}"
         c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
+        c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (terraform_locks)
         ctx.events.append(("Normal", reason, message))
         ctx.applied = True
         # Checkpoint what was applied before the outputs are written (Secret writes, mail may follow). When
@@ -786,7 +804,8 @@ class TerraformReconciler:
             return ctx.init_reusable
         tf = ctx.tf
         assert ctx.artifact_path is not None and ctx.inputs is not None
-        marker = ctx.run.marker if ctx.run is not None else ""
+        assert ctx.run is not None, "no Terraform process starts before its run record is checkpointed"
+        marker = ctx.run.marker
         ws = Workspace.create(
             self.options.work_dir / "runs", ctx.artifact_path, tf.spec.path,
             config=dataclasses.replace(self.options.terraform,
@@ -845,19 +864,18 @@ class TerraformReconciler:
 
     def _release_own_lock(self, ctx: RunContext, why: str) -> bool:
         """Release the state lock if the run of this reconcile (all its processes now gone) holds it."""
-        if ctx.run is None or ctx.workspace is None:
+        if ctx.run is None:
             return False
         lock = read_lock(self.kube, ctx.namespace, ctx.tf.state_lease_name)
         if lock is None or not is_dead_run_lock(
                 ctx.run, lock, own_instance=self.options.instance_id, own_host=socket.gethostname(),
-                in_flight_markers=set(), run_alive=marker_alive(ctx.run.marker), leader_elected=False):
+                in_flight_markers=set(), run_alive=run_alive(ctx.run.marker), leader_elected=False,
+                own_boot=boot_id()):
             return False
-        try:
-            ctx.workspace.runner().force_unlock(lock.id)  # a fresh runner: the interrupted one may be cancelled
-        except ReconcileError as exc:
-            log.warning("could not release state lock id=%s after a timeout: %s", lock.id, exc.message,
-                        extra={"obj": ctx.key})
+        if not release_lock(self.kube, ctx.namespace, ctx.tf.state_lease_name, lock.id):
+            log.warning("could not release state lock id=%s after a timeout", lock.id, extra={"obj": ctx.key})
             return False
+        ctx.own_lock_released = True
         ctx.events.append(("Warning", STATE_UNLOCKED, f"released state lock {lock.id} left by a run that "
                                                       f"was stopped: {why}"))
         log.warning("released state lock id=%s after a timeout", lock.id, extra={"obj": ctx.key})
@@ -869,7 +887,7 @@ class TerraformReconciler:
             result = command()
         except StateLockedError as exc:
             lock = read_lock(self.kube, ctx.namespace, ctx.tf.state_lease_name) or exc.lock
-            if not self._dead_run_lock(ctx, lock):
+            if not (ctx.previous_runs and self._recover(ctx, obj).released):
                 if status is not None:
                     status["lock"] = {k: v for k, v in (("id", lock.id), ("holder", lock.who),
                                                         ("since", _rfc3339_or_none(lock.created))) if v}
@@ -879,40 +897,42 @@ class TerraformReconciler:
                                                  f"(release it with kubectl annotate terraform/{ctx.name} "
                                                  f"{ANNOTATION_FORCE_UNLOCK}={lock.id})",
                                    self.options.lock_retry) from None
-            assert ctx.runner is not None or ctx.workspace is not None
-            runner = ctx.runner or ctx.workspace.runner()  # type: ignore[union-attr]
-            runner.force_unlock(lock.id)
-            prev = ctx.previous_run
-            ctx.events.append(("Warning", STATE_UNLOCKED, (
-                f"released state lock {lock.id} left by an interrupted {prev.operation if prev else ''} run of "
-                f"this controller (instance {prev.instance if prev else '?'}, started {prev.started_at if prev else '?'})")))
-            log.warning("released state lock id=%s of a dead run", lock.id, extra={"obj": ctx.key})
-            ctx.previous_run = None
             result = command()
         if status is not None:
             c.remove_condition(status.setdefault("conditions", []), c.STATE_LOCKED)
             status.pop("lock", None)
         return result
 
-    def _dead_run_lock(self, ctx: RunContext, lock: Any) -> bool:
-        record = ctx.previous_run
-        if record is None:
-            return False
-        own_host = socket.gethostname()
+    # ---- runs of ours that did not finish (design.md §4.4, terraform_locks) --------------------------
+    def step_recover(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+        """Before any Terraform command: runs of ours whose records survived (the reconcile that wrote them
+        never finished) are recovered: what is left of a dead one is stopped, its lock released, an
+        interrupted apply reported. Records of runs that may still be alive stay."""
+        if ctx.previous_runs:
+            self._recover(ctx, obj)
+        return CONTINUE
+
+    def _recover(self, ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
         with self._lock:
-            in_flight = set(self._in_flight)
-        controller_alive = record.instance != self.options.instance_id and record.pid != os.getpid() \
-            and pid_alive(record.pid)
-        alive = record.host == own_host and (controller_alive or marker_alive(record.marker))
-        return is_dead_run_lock(record, lock, own_instance=self.options.instance_id, own_host=own_host,
-                                in_flight_markers=in_flight, run_alive=alive,
-                                leader_elected=self.options.leader_elected)
+            in_flight = frozenset(self._in_flight)
+        recovery = recover_runs(self.kube, ctx.namespace, ctx.tf.state_lease_name, ctx.previous_runs,
+                                RecoveryContext(self.options.instance_id, in_flight, self.options.leader_elected,
+                                                self.options.terraform.timeouts.grace))
+        ctx.previous_runs = recovery.kept
+        status = _status(obj) if obj is not None else {}
+        write_records(status, [*ctx.previous_runs, *([ctx.run] if ctx.run is not None else [])])
+        events = report_recovery(recovery, status, ctx.tf.meta.generation)
+        for _, reason, message in events:
+            log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
+        ctx.events.extend(events)
+        return recovery
 
     # ---- deletion ----------------------------------------------------------------------------
     def _reconcile_delete(self, obj: dict[str, Any], tf: Terraform) -> Result:
         if FINALIZER not in tf.meta.finalizers:
             return Result()
-        steps: list[Callable[[RunContext, dict[str, Any]], StepResult | None]] = [self.step_dependents]
+        steps: list[Callable[[RunContext, dict[str, Any]], StepResult | None]] = [self.step_recover,
+                                                                                    self.step_dependents]
         if tf.spec.destroy_resources_on_deletion:
             steps += [self.step_source, self.step_inputs, self.step_destroy]
         outcome, result = self._frame(obj, tf, steps, deleting=True)

@@ -6,18 +6,29 @@ parsed into typed results or classified into typed errors (tfcontroller.terrafor
 
 Stopping a run (timeout, `cancel()`, controller shutdown) sends SIGINT to the whole process group so that
 Terraform stops gracefully and releases its state lock, waits `grace` seconds, then SIGKILLs the group.
+
+Should the controller die without stopping it (SIGKILL, OOM kill), Terraform must not keep running
+unseen nor die half-way: on Linux it gets SIGINT from the kernel as its parent-death signal
+(PR_SET_PDEATHSIG), so it stops as on Ctrl-C: it saves the state it has (Terraform persists the state at
+once on an interrupt during apply), releases its lock and stops its plugins. Its output goes to unlinked
+temporary files, not pipes, so that this graceful stop is not cut short by SIGPIPE when the controller's
+end of a pipe is gone. What a hard kill still leaves behind, a restarted controller finds by the run
+marker (tfcontroller.terraform.processes).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +167,8 @@ class TerraformRunner:
         self.secrets = tuple(secrets)
         self._cancelled = threading.Event()
         self.last_pid: int | None = None  # process (and process group) id of the latest command
+        self.killed = False  # a command ended by a signal (our SIGKILL after the grace, the OOM killer…): its
+        # state lock may be left behind
 
     # commands -----------------------------------------------------------------------------------
 
@@ -239,23 +252,24 @@ class TerraformRunner:
             raise CancelledError(command)
         argv = [self.config.binary, *args]
         started = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.workdir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # its own process group: signals reach provisioners and providers too
-        )
-        self.last_pid = proc.pid
-        stopped: str | None = None
-        try:
-            stdout, stderr, stopped = self._wait(proc, started + timeout)
-        finally:
-            _kill_group(proc.pid, signal.SIGKILL)  # leftovers (a backgrounded provisioner) never outlive a run
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group: signals reach provisioners and providers too
+                preexec_fn=_interrupt_on_parent_death(),  # noqa: PLW1509 - async-signal-safe enough: one prctl
+            )
+            self.last_pid = proc.pid
+            stopped: str | None = None
+            try:
+                stopped = self._wait(proc, started + timeout)
+            finally:
+                _kill_group(proc.pid, signal.SIGKILL)  # leftovers (a backgrounded provisioner) never outlive a run
+            stdout, stderr = _read_all(out), _read_all(err)
         seconds = time.monotonic() - started
         log.info("terraform command=%s rc=%s seconds=%.2f dir=%s", command, proc.returncode, seconds,
                  self.workdir)
@@ -277,8 +291,9 @@ class TerraformRunner:
             raise self._error(command, result)
         return result
 
-    def _wait(self, proc: subprocess.Popen[str], deadline: float) -> tuple[str, str, str | None]:
-        """Wait for the process, interrupting it on timeout or cancel; returns (stdout, stderr, why)."""
+    def _wait(self, proc: subprocess.Popen[bytes], deadline: float) -> str | None:
+        """Wait for the process, interrupting it on timeout or cancel; returns why it was stopped, if it was.
+        Sets `killed` when it ended by a signal rather than exiting: it may have left its lock."""
         stopped: str | None = None
         kill_at: float | None = None
         while True:
@@ -294,8 +309,9 @@ class TerraformRunner:
             pending = deadline if stopped is None else None  # once stopped, only the grace period counts
             slice_end = min(x for x in (pending, kill_at, now + _POLL_SECONDS) if x is not None)
             try:
-                out, err = proc.communicate(timeout=max(0.01, slice_end - now))
-                return out or "", err or "", stopped
+                if proc.wait(timeout=max(0.01, slice_end - now)) < 0:
+                    self.killed = True
+                return stopped
             except subprocess.TimeoutExpired:
                 continue
 
@@ -314,6 +330,36 @@ class TerraformRunner:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
+
+
+def _read_all(file: Any) -> str:
+    file.seek(0)
+    return bytes(file.read()).decode("utf-8", errors="replace")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _interrupt_on_parent_death() -> Callable[[], None] | None:
+    """A `preexec_fn` asking the kernel to send SIGINT to the child when the thread that started it (a
+    long-lived worker, blocked until the command ends) dies with the controller; None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
+        if os.getppid() != parent:  # the controller died before the signal was armed: do not start
+            os._exit(127)
+
+    return arm
+
+
+PARENT_DEATH_INTERRUPTS = sys.platform.startswith("linux")  # a dead controller's Terraform got SIGINT already
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
