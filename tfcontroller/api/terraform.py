@@ -155,7 +155,13 @@ class Terraform:
         return self.meta.annotations.get(ANNOTATION_FORCE_UNLOCK)
 
 
+NAME_MAX = 63  # the name is the value of label tfcontroller.io/terraform on its plan and outputs Secrets
+
+
 def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
+    if len(meta.name) > NAME_MAX:  # the API server accepts 253; every plan would then fail: stall instead
+        raise SpecError("metadata.name", f"must be at most {NAME_MAX} characters (it is the value of label "
+                                         f"tfcontroller.io/terraform on the plan and outputs Secrets)")
     interval = f.duration("interval", required=True)
     assert interval is not None
     approve = f.str("approvePlan", default="") or ""

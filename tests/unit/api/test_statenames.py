@@ -94,3 +94,10 @@ def test_spec_resolves_and_refuses_suffixes() -> None:
         Terraform.from_dict(_tf("app", "sbx-390"))
     assert err.value.field == "spec.backendConfig.secretSuffix"
     assert "'-<number>'" in err.value.message and "sbx-390" in err.value.message
+
+
+def test_names_longer_than_a_label_value_are_refused_not_retried() -> None:
+    assert Terraform.from_dict(_tf("n" * 63)).spec.secret_suffix == "n" * 63
+    with pytest.raises(SpecError) as err:
+        Terraform.from_dict(_tf("n" * 64))
+    assert err.value.field == "metadata.name" and "at most 63" in err.value.message
