@@ -7,7 +7,8 @@
   only through the `take-over-state` annotation; a non-owner deleted with destroyResourcesOnDeletion
   destroys nothing; a state from before owners were recorded is adopted only by the one object that
   used it.
-- Object names Terraform refuses as `secret_suffix` (`vpc-1`) work with the derived default suffix.
+- Object names Terraform refuses as `secret_suffix` (`vpc-1`) work with the derived default suffix; an
+  explicit suffix it refuses (admitted by an older CRD) is Stalled, starts nothing and is not requeued.
 - A custom workspace leaves one state Secret and one Lease, in that workspace; an empty default-workspace
   state left by an earlier init is removed, a non-empty one is kept.
 """
@@ -23,7 +24,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REPLAN, ANNOTATION_STATE_OWNER, ANNOTATION_TAKE_OVER_STATE
 from tfcontroller.api.statenames import default_secret_suffix
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.kube.resources import LEASES, SECRETS, TERRAFORMS
+from tfcontroller.kube.resources import CRDS, LEASES, SECRETS, TERRAFORMS
 
 A_TF = 'resource "terraform_data" "a" {\n  input = "a"\n}\n'
 B_TF = 'resource "terraform_data" "b" {\n  input = "b"\n}\n'
@@ -69,7 +70,9 @@ def test_second_object_on_a_state_is_refused_then_takes_over_explicitly(harness:
     # The record lives on the Secret: a new controller (restart) refuses the same way.
     harness.reconciler = TerraformReconciler(harness.kube, harness.options)
     harness.annotate("net-b", ANNOTATION_REPLAN, "1")
-    assert ready_reason(harness.reconcile("net-b")) == "False/StateInUse"
+    result = harness.reconciler.reconcile(f"{NS}/net-b")
+    assert result.requeue_after is None and result.error is None  # Stalled: not retried
+    assert ready_reason(harness.get("net-b")) == "False/StateInUse"
     harness.annotate("net-a", ANNOTATION_REPLAN, "1")
     assert ready_reason(harness.reconcile("net-a")) == "True/NoChanges"
 
@@ -179,3 +182,23 @@ def test_custom_workspace_has_one_state_and_one_lock(harness: Harness, git_file_
     assert "tfstate-default-app" not in names and "lock-tfstate-default-app" not in _names(harness, LEASES)
     assert "StrayStateRemoved" in {e["reason"] for e in harness.events("app")}
     assert "tfstate-default-kept" in names and "tfstate-prod-kept" in names
+
+
+def test_suffix_terraform_refuses_is_stalled_not_retried(harness: Harness, git_file_remote) -> None:
+    """An object admitted before the CRD refused `-<number>` suffixes (simulated by dropping the pattern
+    from the installed CRD) is Stalled with the reason, starts no Terraform and is not requeued; so is
+    the StateInUse refusal (above)."""
+    crd = harness.kube.get(CRDS, "terraforms.tfcontroller.io")
+    suffix_schema = (crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                     ["backendConfig"]["properties"]["secretSuffix"])
+    suffix_schema.pop("pattern")
+    harness.kube.replace(CRDS, crd)
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"main.tf": A_TF}))
+    harness.create("old", backendConfig={"secretSuffix": "sbx-390"})
+    result = harness.reconciler.reconcile(f"{NS}/old")
+    assert result.requeue_after is None and result.error is None  # Stalled: nothing to retry
+    obj = harness.get("old")
+    assert condition(obj, c.STALLED).reason == "SpecValidationFailed"
+    assert "'-<number>'" in condition(obj, c.READY).message and "sbx-390" in condition(obj, c.READY).message
+    assert not {n for n in _names(harness, SECRETS) if n.startswith("tfstate-")}
