@@ -11,6 +11,7 @@
   explicit suffix it refuses (admitted by an older CRD) is Stalled, starts nothing and is not requeued.
 - A custom workspace leaves one state Secret and one Lease, in that workspace; an empty default-workspace
   state left by an earlier init is removed, a non-empty one is kept.
+- A state large enough to continue in `-part-<n>` Secrets is read whole and stays owned.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REPLAN, ANNOTATION_STATE_OWNER, ANNOTATION_TAKE_OVER_STATE
 from tfcontroller.api.statenames import default_secret_suffix
 from tfcontroller.controllers.terraform import TerraformReconciler
+from tfcontroller.controllers.terraform_state import read_state
 from tfcontroller.kube.resources import CRDS, LEASES, SECRETS, TERRAFORMS
 
 A_TF = 'resource "terraform_data" "a" {\n  input = "a"\n}\n'
@@ -202,3 +204,34 @@ def test_suffix_terraform_refuses_is_stalled_not_retried(harness: Harness, git_f
     assert condition(obj, c.STALLED).reason == "SpecValidationFailed"
     assert "'-<number>'" in condition(obj, c.READY).message and "sbx-390" in condition(obj, c.READY).message
     assert not {n for n in _names(harness, SECRETS) if n.startswith("tfstate-")}
+
+
+# About 3.2 MB of hex in the state (input and output): more than one 1 MiB chunk once gzipped.
+BIG_TF = """
+locals {
+  blob = join("", [for i in range(100) : join("", [for j in range(250) : sha256("${i}-${j}")])])
+}
+
+resource "terraform_data" "big" {
+  input = local.blob
+}
+
+output "size" {
+  value = length(terraform_data.big.output)
+}
+"""
+
+
+def test_large_state_in_parts_is_read_whole_and_stays_owned(harness: Harness, git_file_remote) -> None:
+    """Terraform 1.11 continues a large state in `<state Secret>-part-<n>` (found by the backend's labels):
+    the controller reads all parts (outputs, resource count), and the owner record stays on the first."""
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"main.tf": BIG_TF}))
+    harness.create("big", writeOutputsToSecret={"name": "big-out"})
+    harness.reconcile_until("big", _applied, 180, what="big applied")
+    names = _names(harness, SECRETS)
+    assert "tfstate-default-big-part-1" in names
+    state = read_state(harness.kube, NS, "tfstate-default-big")
+    assert state.resources == 1 and state.outputs["size"]["value"] == 100 * 250 * 64
+    assert harness.secret("big-out") == {"size": str(100 * 250 * 64)}
+    assert _owner(harness, "tfstate-default-big") == "big"

@@ -1,19 +1,22 @@
 """The rules Terraform's `kubernetes` backend applies to a state's names, and the default secret suffix.
 
 The backend (Terraform 1.11, `internal/backend/remote-state/kubernetes`) stores workspace `W` of suffix
-`S` in Secret `tfstate-W-S` (large states continue in `tfstate-W-S-1`, `-2`, …), locks it with Lease
-`lock-tfstate-W-S`, and labels both `tfstateWorkspace=W`, `tfstateSecretSuffix=S`. So a pair (W, S) works
-only when all of these hold, and Terraform refuses it on *every* run otherwise:
+`S` in Secret `tfstate-W-S` (large states continue in `tfstate-W-S-part-1`, `-part-2`, …), locks it with Lease
+`lock-tfstate-W-S`, and labels both `tfstateWorkspace=W`, `tfstateSecretSuffix=S`; it finds a state's
+Secrets by those labels and writes them by name. So a pair (W, S) works only when all of these hold
+(Terraform refuses a pair that breaks one of the first three on *every* run; the last is ours):
 
 - S does not end in `-<number>` (`hasNumericSuffix`: the text after the last `-` parses with Go's
   `strconv.Atoi`, i.e. decimal digits whose value fits an int64) — that form is kept for the chunks;
 - S and W are valid label values (at most 63 characters, alphanumeric at both ends);
-- the Secret and Lease names are DNS-1123 subdomains (at most 253 characters).
+- the Secret and Lease names are DNS-1123 subdomains (at most 253 characters);
+- the Secret name is not that of another state's chunk (`…-part-<n>`: a numeric suffix in a workspace
+  ending in `-part`), which the other state's writes would overwrite.
 
 `backend_problems` says which rule a pair breaks (a run with such a pair is Stalled, never retried).
-`default_secret_suffix` is the object's name whenever Terraform accepts it — the names that worked before
-keep their state Secret — and otherwise the name cut to fit plus `-tf` and 8 hex digits of its SHA-256,
-which Terraform accepts for every valid object name. An explicit `spec.backendConfig.secretSuffix` must
+`default_secret_suffix` is the object's name whenever the pair passes — the names that worked before keep
+their state Secret — and otherwise the name cut to fit plus `-tf` and 8 hex digits of its SHA-256,
+which passes for every valid object name and workspace. An explicit `spec.backendConfig.secretSuffix` must
 match `EXPLICIT_SUFFIX_PATTERN` (also the CRD's pattern), which refuses every `-<digits>` ending, even one
 too long for an int64 that Terraform would let through: such a suffix is never what a user means.
 """
@@ -36,6 +39,7 @@ EXPLICIT_SUFFIX_WHY = ("must be a DNS label (lower case letters, digits and '-')
                        "at least one letter: Terraform's kubernetes backend refuses a secret_suffix ending in "
                        "'-<number>', the form it uses to number the chunks of a large state")
 _EXPLICIT_SUFFIX = re.compile(EXPLICIT_SUFFIX_PATTERN)
+_CHUNK_NAME = re.compile(r"-part-[0-9]+$")  # the backend's further Secrets of a large state
 _HASH_TAG = "-tf"
 _HASH_HEX = 8
 
@@ -65,7 +69,11 @@ def backend_problems(workspace: str, suffix: str) -> list[str]:
         if value and (len(value) > LABEL_VALUE_MAX or not _LABEL_VALUE.match(value)):
             problems.append(f"{what} {value!r} is not a valid label value (at most {LABEL_VALUE_MAX} characters, "
                             "alphanumeric at both ends), and the backend labels the state with it")
-    lease = LEASE_PREFIX + state_secret_name(workspace, suffix)
+    secret = state_secret_name(workspace, suffix)
+    if _CHUNK_NAME.search(secret):
+        problems.append(f"state Secret name {secret!r} has the form of another state's chunk "
+                        "(<state Secret>-part-<n>), which that state's writes would overwrite")
+    lease = LEASE_PREFIX + secret
     if len(lease) > NAME_MAX or not _DNS_SUBDOMAIN.match(lease):
         problems.append(f"Lease name {lease!r} is not a DNS-1123 subdomain of at most {NAME_MAX} characters")
     return problems
@@ -80,10 +88,10 @@ def explicit_suffix_problem(suffix: str) -> str | None:
     return None
 
 
-def default_secret_suffix(name: str) -> str:
-    """The object's name when Terraform accepts it as the suffix (today's Secret names stay); otherwise
-    `<name cut to fit>-tf<8 hex of sha256(name)>`, which it accepts for any valid object name."""
-    if not backend_problems("default", name):  # the workspace cannot change the verdict on a name
+def default_secret_suffix(name: str, workspace: str = "default") -> str:
+    """The object's name when the backend accepts it as the suffix (today's Secret names stay); otherwise
+    `<name cut to fit>-tf<8 hex of sha256(name)>`, which it accepts for any valid name and workspace."""
+    if not backend_problems(workspace, name):
         return name
     tag = _HASH_TAG + hashlib.sha256(name.encode()).hexdigest()[:_HASH_HEX]
     base = name[:LABEL_VALUE_MAX - len(tag)].rstrip("-.") or "state"

@@ -196,7 +196,8 @@ def _secret_suffix(f: Fields, meta: ObjectMeta) -> str:
     backend = f.obj("backendConfig")
     explicit = backend.str("secretSuffix") if backend else None
     if not explicit:
-        return default_secret_suffix(meta.name)
+        workspace = f.str("workspace", default=DEFAULT_WORKSPACE) or DEFAULT_WORKSPACE
+        return default_secret_suffix(meta.name, workspace)
     assert backend is not None
     why = explicit_suffix_problem(explicit)
     if why:

@@ -28,6 +28,14 @@ def test_terraform_numeric_tail_rule(suffix: str, refused: bool) -> None:
     assert sn.terraform_refuses_suffix(suffix) is refused
 
 
+def test_chunk_names_of_another_state_are_refused() -> None:
+    assert "chunk" in sn.backend_problems("default-x-part", "1")[0]  # = tfstate-default-x-part-1
+    assert sn.backend_problems("default-x-part", "1b") == []
+    suffix = sn.default_secret_suffix("3", "foo-part")
+    assert suffix != "3" and sn.backend_problems("foo-part", suffix) == []
+    assert sn.default_secret_suffix("3") == "3"
+
+
 def test_backend_problems_name_every_rule() -> None:
     assert sn.backend_problems("default", "app") == []
     assert sn.backend_problems("prod", "my.app") == []  # dots are fine in a label value and a Secret name
