@@ -6,6 +6,10 @@ approval."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 from tests.controllers.terraform_helpers import SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
@@ -76,16 +80,32 @@ def test_manual_approval_refusal_and_no_replan_on_approval_commit(harness: Harne
     assert harness.state("app")["outputs"]["greeting"]["value"] == "salut"
 
 
-def test_stale_plan_is_planned_again_and_waits_for_a_new_approval(harness: Harness, git_file_remote) -> None:
+def _apply_outside(harness: Harness, tmp_path: Path, suffix: str, greeting: str) -> None:
+    """`terraform apply` of SIMPLE_TF with the kubernetes backend, outside the controller."""
+    work = tmp_path / "outside"
+    work.mkdir()
+    (work / "main.tf").write_text(SIMPLE_TF + 'terraform {\n  backend "kubernetes" {\n'
+                                  f'    secret_suffix = "{suffix}"\n    namespace = "default"\n'
+                                  f'    config_path = "{harness.kubeconfig}"\n  }}\n}}\n')
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(work), "TF_IN_AUTOMATION": "1",
+           "CHECKPOINT_DISABLE": "1"}
+    for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false", f"-var=greeting={greeting}"]):
+        done = subprocess.run(["terraform", *args, "-no-color"], cwd=work, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_stale_plan_is_planned_again_and_waits_for_a_new_approval(harness: Harness, git_file_remote,
+                                                                  tmp_path: Path) -> None:
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": SIMPLE_TF}))
     harness.create("app", approvePlan="", vars=[{"name": "greeting", "value": "a"}])
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "False/PlanPending", what="a pending plan")
     first = _pending(obj)
 
-    # Another writer of the same state moves it on after the plan was made.
-    harness.create("other", vars=[{"name": "greeting", "value": "x"}], backendConfig={"secretSuffix": "app"})
-    harness.reconcile_until("other", lambda o: ready_reason(o) == "True/ApplySucceeded", what="other apply")
+    # Another writer of the same state (Terraform run by hand: a second object would be refused, rule §4.8)
+    # moves it on after the plan was made.
+    _apply_outside(harness, tmp_path, suffix="app", greeting="x")
     serial = harness.state("app")["serial"]
 
     harness.annotate("app", ANNOTATION_APPROVE_PLAN, first)

@@ -1,5 +1,6 @@
 """State locks (design.md §4.4): a lock held by a live run gives StateLocked with the holder and is
-retried once released; after `kill -9` of a controller process (and its Terraform children) in the
+retried once released (the holder is a Terraform run by hand: a second object on the state would be
+refused, §4.8); after `kill -9` of a controller process (and its Terraform children) in the
 middle of an apply, a restarted controller releases the dead run's lock with an Event, completes the
 apply, and nothing is created twice; `tfcontroller.io/force-unlock` releases a named lock. Then the
 windows in which a run of ours could hold a lock nobody can attribute: a command started before its
@@ -41,19 +42,40 @@ from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.processes import RUN_ENV, read_stat, run_processes
 
 
+def _outside_apply(harness: Harness, work, hold) -> subprocess.Popen:
+    """`terraform apply` of HOLD_TF_REPLACED on app's state, run by hand (not by the controller: a second
+    Terraform object on the same state is refused, design.md §4.8); it holds the lock until `release`."""
+    work.mkdir()
+    (work / "main.tf").write_text(HOLD_TF_REPLACED + 'terraform {\n  backend "kubernetes" {\n'
+                                  '    secret_suffix = "app"\n    namespace = "default"\n'
+                                  f'    config_path = "{harness.kubeconfig}"\n  }}\n}}\n')
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(work), "TF_IN_AUTOMATION": "1",
+           "CHECKPOINT_DISABLE": "1"}
+    init = subprocess.run(["terraform", "init", "-input=false", "-no-color"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    return subprocess.Popen(["terraform", "apply", "-auto-approve", "-input=false", "-no-color",
+                             f"-var=hold={hold}"], cwd=work, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# HOLD_TF whose resource is replaced when `hold` changes, so that a run with a hold directory applies.
+HOLD_TF_REPLACED = HOLD_TF.replace('input = "held"', 'input = "held"\n  triggers_replace = var.hold')
+
+
 def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_remote, tmp_path) -> None:
     hold = tmp_path / "hold"
     hold.mkdir()
     remote = git_file_remote("infra")
-    harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
-    harness.create("app", vars=[{"name": "hold", "value": str(hold)}])
-    harness.create("peer", backendConfig={"secretSuffix": "app"})  # same state, no hold
+    harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF_REPLACED}))
+    harness.create("app")
+    harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="first apply")
 
-    first = threading.Thread(target=harness.reconcile, args=("app",))
-    first.start()
+    outside = _outside_apply(harness, tmp_path / "outside", hold)  # another writer of the same state
     try:
-        wait_for(lambda: (hold / "started").exists(), 60, "the first run to take the lock")
-        obj = harness.reconcile("peer")
+        wait_for(lambda: (hold / "started").exists(), 60, "the other run to take the lock")
+        harness.annotate("app", "tfcontroller.io/replan", "1")
+        obj = harness.reconcile("app")
         assert ready_reason(obj) == "False/StateLocked"
         assert condition(obj, c.STATE_LOCKED).status == "True"
         assert condition(obj, c.RECONCILING) is not None  # retried, not stalled
@@ -62,9 +84,8 @@ def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_r
         assert lock["id"] in condition(obj, c.READY).message
     finally:
         (hold / "release").touch()
-        first.join(60)
-    assert ready_reason(harness.get("app")) == "True/ApplySucceeded"
-    obj = harness.reconcile_until("peer", lambda o: ready_reason(o).startswith("True/"), what="peer after unlock")
+        assert outside.wait(60) == 0
+    obj = harness.reconcile_until("app", lambda o: ready_reason(o).startswith("True/"), what="app after unlock")
     assert condition(obj, c.STATE_LOCKED) is None and "lock" not in obj["status"]
     assert (hold / "count").read_text().count("done") == 1
 
@@ -114,18 +135,20 @@ def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path) ->
     hold = tmp_path / "hold"
     hold.mkdir()
     remote = git_file_remote("infra")
-    replaced_on_hold = HOLD_TF.replace('input = "held"', 'input = "held"\n  triggers_replace = var.hold')
-    harness.publish("src", remote.bare, remote.commit({"main.tf": replaced_on_hold}))
+    harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF_REPLACED}))
     harness.create("app")
     harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="first apply")
     # A foreign run (not ours: no run record) dies holding the lock.
-    harness.create("foreign", vars=[{"name": "hold", "value": str(hold)}], backendConfig={"secretSuffix": "app"})
-    runner = threading.Thread(target=harness.reconcile, args=("foreign",))
-    runner.start()
+    outside = _outside_apply(harness, tmp_path / "outside", hold)
     wait_for(lambda: (hold / "started").exists(), 60, "the foreign run to lock")
-    for pid in processes_under(harness.tmp / "work" / "runs"):
-        os.kill(pid, signal.SIGKILL)
-    runner.join(60)  # the lock stays, and it is not app's run: only a force-unlock releases it
+    victims = processes_under(tmp_path / "outside")
+    os.killpg(outside.pid, signal.SIGKILL)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    outside.wait(60)  # the lock stays, and it is not app's run: only a force-unlock releases it
 
     harness.annotate("app", "tfcontroller.io/replan", "1")
     obj = harness.reconcile("app")

@@ -23,6 +23,7 @@ ANNOTATION_APPROVE_PLAN = f"{GROUP}/approve-plan"  # value: a plan id
 ANNOTATION_REQUESTED_AT = f"{GROUP}/requested-at"  # any new value: reconcile now (all kinds)
 ANNOTATION_REPLAN = f"{GROUP}/replan"  # any new value: discard the pending plan, plan again
 ANNOTATION_FORCE_UNLOCK = f"{GROUP}/force-unlock"  # value: the lock id to release
+ANNOTATION_TAKE_OVER_STATE = f"{GROUP}/take-over-state"  # value: the state Secret to take over (rule §4.8)
 # Annotations on objects rendered by a ManifestSet; value DISABLED opts the object out.
 ANNOTATION_SUBSTITUTE = f"{GROUP}/substitute"
 ANNOTATION_PRUNE = f"{GROUP}/prune"
@@ -30,6 +31,8 @@ DISABLED = "disabled"
 # Annotations the controller writes.
 ANNOTATION_PLAN_ID = f"{GROUP}/plan-id"  # on the plan Secret
 ANNOTATION_PLAN_CHUNKS = f"{GROUP}/plan-chunks"  # on the plan Secret: number of extra chunk Secrets
+ANNOTATION_STATE_OWNER = f"{GROUP}/state-owner"  # on the state Secret: the owning Terraform's name
+ANNOTATION_STATE_OWNER_UID = f"{GROUP}/state-owner-uid"  # on the state Secret: that object's uid (information)
 
 APPROVE_AUTO = "auto"
 APPROVE_MANUAL = ""

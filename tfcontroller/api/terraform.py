@@ -1,7 +1,8 @@
 """Typed view of a Terraform object (design.md §3) with the rules the CRD schema cannot express:
 one value per variable (`value` XOR `sealedValue`), one source per env var (`value` XOR `valueFrom`),
-unique names, a module path that stays inside the artifact, resolved defaults (secretSuffix = name,
-retryInterval = interval, drift interval = interval, dependency namespace = own namespace)."""
+unique names, a module path that stays inside the artifact, resolved defaults (secretSuffix = the name, or
+a variant of it that Terraform accepts: api.statenames; retryInterval = interval, drift interval =
+interval, dependency namespace = own namespace)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from tfcontroller.api.refs import (
     parse_source_ref,
     parse_values_from,
 )
+from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
 
 DEFAULT_TIMEOUT = 20 * 60.0
 DEFAULT_WORKSPACE = "default"
@@ -153,14 +155,19 @@ class Terraform:
         return self.meta.annotations.get(ANNOTATION_FORCE_UNLOCK)
 
 
+NAME_MAX = 63  # the name is the value of label tfcontroller.io/terraform on its plan and outputs Secrets
+
+
 def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
+    if len(meta.name) > NAME_MAX:  # the API server accepts 253; every plan would then fail: stall instead
+        raise SpecError("metadata.name", f"must be at most {NAME_MAX} characters (it is the value of label "
+                                         f"tfcontroller.io/terraform on the plan and outputs Secrets)")
     interval = f.duration("interval", required=True)
     assert interval is not None
     approve = f.str("approvePlan", default="") or ""
     if approve not in ("", APPROVE_AUTO) and not is_plan_id(approve):
         raise SpecError(f.field("approvePlan"), f'must be "auto", "" (manual) or a plan id, not {approve!r}')
-    backend = f.obj("backendConfig")
-    suffix = (backend.str("secretSuffix", pattern=DNS_LABEL, max_len=63) if backend else None) or meta.name
+    suffix = _secret_suffix(f, meta)
     return TerraformSpec(
         source_ref=parse_source_ref(f, meta.namespace),
         interval=interval,
@@ -181,6 +188,21 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         timeout=f.duration("timeout", default=DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
         suspend=f.bool("suspend"),
     )
+
+
+def _secret_suffix(f: Fields, meta: ObjectMeta) -> str:
+    """The explicit suffix, refused when Terraform's backend would refuse it on every run (statenames);
+    otherwise a default derived from the name that the backend accepts for every valid name."""
+    backend = f.obj("backendConfig")
+    explicit = backend.str("secretSuffix") if backend else None
+    if not explicit:
+        workspace = f.str("workspace", default=DEFAULT_WORKSPACE) or DEFAULT_WORKSPACE
+        return default_secret_suffix(meta.name, workspace)
+    assert backend is not None
+    why = explicit_suffix_problem(explicit)
+    if why:
+        raise SpecError(backend.field("secretSuffix"), f"invalid secret suffix {explicit!r}: {why}")
+    return explicit
 
 
 def _vars(f: Fields) -> tuple[Var, ...]:

@@ -11,7 +11,8 @@ Rules of design.md §4 live in terraform_policy (pure): re-plan only when the in
 apply only the exact approved plan (2), drift plans are ordinary approvable plans (3), dead runs' locks
 are released (4), a lost state stalls instead of re-creating everything (5), no secret value reaches
 status, events or logs (7): values from Secrets and sealed values are scrubbed from Terraform's errors
-and only output *names* are reported.
+and only output *names* are reported. A state belongs to one object (8): terraform_ownership checks (and
+records) the owner of the state Secret before the first Terraform command of a reconcile.
 
 A no-op reconcile (nothing changed) reads the GitRepository, the cached artifact's module digest and the
 referenced Secrets/ConfigMaps, and starts no Terraform process.
@@ -67,6 +68,7 @@ from tfcontroller.controllers.terraform_locks import (
     write_records,
 )
 from tfcontroller.controllers.terraform_outputs import write_outputs
+from tfcontroller.controllers.terraform_ownership import destroy_refusal, ensure_state_owner
 from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, delete_plan, load_plan, save_plan
 from tfcontroller.controllers.terraform_state import delete_state, read_lock, read_state
 from tfcontroller.crypto.errors import DecryptionError
@@ -130,6 +132,7 @@ STATE_UNLOCKED = "StateLockReleased"
 OUTPUTS_WRITTEN_REASON = "OutputsWritten"
 DELETION_BLOCKED = "DeletionBlockedByDependents"
 DESTROY_SUCCEEDED = "DestroySucceeded"
+DESTROY_SKIPPED = "DestroySkipped"
 PLAN_STALE = "PlanStale"
 
 INDEX_SOURCE = "sourceRef"
@@ -778,7 +781,7 @@ class TerraformReconciler:
         """The run directory, prepared once per reconcile: artifact, backend, variables, init."""
         if ctx.runner is not None:
             return ctx.runner
-        tf = ctx.tf
+        ensure_state_owner(self.kube, ctx.tf, ctx.events)  # rule §4.8, before any command (terraform_ownership)
         skip_init = self._prepare_workspace(ctx)
         ws = ctx.workspace
         assert ws is not None
@@ -791,10 +794,7 @@ class TerraformReconciler:
         if skip_init:
             ctx.init_skipped = True
         else:
-            self._init(ctx, runner)
-        if tf.spec.workspace != "default":
-            self._locked(ctx, None, lambda: self._with_init(
-                ctx, lambda: runner.workspace_select_or_new(tf.spec.workspace)))
+            self._init(ctx, runner)  # in tf.spec.workspace only (TF_WORKSPACE): no stray default state
         return runner
 
     def _prepare_workspace(self, ctx: RunContext) -> bool:
@@ -815,6 +815,7 @@ class TerraformReconciler:
             env={**ctx.inputs.env, RUN_ENV: marker},
             secrets=ctx.inputs.secrets,
             name_hint=f"{ctx.namespace}-{ctx.name}",
+            workspace=tf.spec.workspace,
         )
         ctx.workspace = ws
         skip_init = False
@@ -953,6 +954,10 @@ class TerraformReconciler:
     def step_destroy(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         """Deleting with destroyResourcesOnDeletion: the deletion is the approval of the destroy plan."""
         tf = ctx.tf
+        skipped = destroy_refusal(self.kube, tf)  # only the state's owner destroys (terraform_ownership)
+        if skipped:
+            ctx.events.append(("Normal", DESTROY_SKIPPED, skipped))
+            return CONTINUE
         _status(obj)["plan"] = {"pending": ""}
         self._plan(ctx, obj, policy.PlanDecision(True, "the object is being deleted"))
         if (_status(obj).get("plan") or {}).get("pending"):

@@ -34,9 +34,17 @@ class StateView:
         return self.resources == 0
 
 
+def _part_index(secret_name: str, name: str) -> int | None:
+    """The chunk number of `name` among the parts of `secret_name`: Terraform 1.11 names them
+    `<name>-part-1`, `-part-2`, … (earlier chunking releases `<name>-1`, `-2`, …); None if not a part."""
+    tail = name[len(secret_name) + 1:] if name.startswith(secret_name + "-") else ""
+    tail = tail.removeprefix("part-")
+    return int(tail) if tail.isascii() and tail.isdigit() else None
+
+
 def _parts(kube: KubeClient, namespace: str, secret_name: str) -> list[dict[str, Any]]:
-    """The state Secret and, for a large state, its further parts (`<name>-1`, `<name>-2`, …), which
-    the backend writes with the same labels; in order."""
+    """The state Secret and, for a large state, its further parts, which the backend writes with the
+    same labels (and finds by them); in order."""
     main = kube.get_or_none(SECRETS, secret_name, namespace)
     if main is None:
         return []
@@ -47,10 +55,9 @@ def _parts(kube: KubeClient, namespace: str, secret_name: str) -> list[dict[str,
     items, _ = kube.list_all(SECRETS, namespace, label_selector=selector)
     extra = []
     for item in items:
-        name = item["metadata"]["name"]
-        tail = name[len(secret_name) + 1:] if name.startswith(secret_name + "-") else ""
-        if tail.isdigit():
-            extra.append((int(tail), item))
+        index = _part_index(secret_name, item["metadata"]["name"])
+        if index is not None:
+            extra.append((index, item))
     return [main] + [item for _, item in sorted(extra, key=lambda pair: pair[0])]
 
 

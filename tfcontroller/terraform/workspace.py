@@ -102,8 +102,13 @@ def build_env(
     cli_config: Path,
     controller_env: Mapping[str, str] | None = None,
     in_cluster: bool = False,
+    workspace: str | None = None,
 ) -> dict[str, str]:
-    """The run's whole environment: allowlist + the object's env/envFrom + what the run controls."""
+    """The run's whole environment: allowlist + the object's env/envFrom + what the run controls.
+
+    `workspace` becomes TF_WORKSPACE, so that every command, `init` included, works in that workspace
+    only: `init` followed by `workspace select` would first create the default workspace's state (the
+    kubernetes backend writes an empty state for the workspace it opens)."""
     source = os.environ if controller_env is None else controller_env
     allowed = ALLOWED_CONTROLLER_ENV + (IN_CLUSTER_ENV if in_cluster else ())
     env = {k: source[k] for k in allowed if k in source}
@@ -122,6 +127,8 @@ def build_env(
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
     })
+    if workspace is not None:
+        env["TF_WORKSPACE"] = workspace
     return env
 
 
@@ -191,6 +198,7 @@ class Workspace:
         secrets: Iterable[str] = (),
         name_hint: str = "run",
         controller_env: Mapping[str, str] | None = None,
+        workspace: str | None = None,
     ) -> Workspace:
         """Prepare a run directory; on any failure nothing is left behind.
 
@@ -224,6 +232,7 @@ class Workspace:
                 cli_config=cli_config,
                 controller_env=controller_env,
                 in_cluster=isinstance(backend, KubernetesBackend) and backend.config_path is None,
+                workspace=workspace,
             )
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
