@@ -194,7 +194,8 @@ class RecordingTerraform:
 def test_every_terraform_command_starts_after_its_run_is_recorded(harness: Harness, git_file_remote,
                                                                    tmp_path: Path) -> None:
     """The rule: no Terraform process of ours starts before its run's marker is in status, and one
-    reconcile is one run (init, workspace, plan, show, apply all carry one marker). Inputs: an auto
+    reconcile is one run (init, plan, show, apply all carry one marker; the workspace is selected with
+    TF_WORKSPACE, so no `workspace select` runs). Inputs: an auto
     apply in a non-default workspace, a manual plan then its approval, and a force-unlock."""
     recording = RecordingTerraform(tmp_path, harness.kubeconfig)
     harness.options = dataclasses.replace(harness.options, terraform=TerraformConfig.from_env(
@@ -214,12 +215,12 @@ def test_every_terraform_command_starts_after_its_run_is_recorded(harness: Harne
 
     starts = [s for s in recording.starts() if s[0] != "version"]  # `version` reads no state
     commands = [command for command, _, _ in starts]
-    for needed in ("init", "workspace", "plan", "show", "apply", "force-unlock"):
+    for needed in ("init", "plan", "show", "apply", "force-unlock"):
         assert needed in commands, commands
     for command, marker, seen in starts:
         assert marker != "none" and marker in seen, (command, marker, seen)
     auto_markers = {m for c_, m, _ in starts[:commands.index("apply") + 1]}
-    assert len(auto_markers) == 1  # init, workspace select, plan, show and apply of one reconcile: one run
+    assert len(auto_markers) == 1  # init, plan, show and apply of one reconcile: one run
     for name in ("auto", "manual"):
         assert "runs" not in harness.get(name)["status"]
 
