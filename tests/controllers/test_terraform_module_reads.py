@@ -5,8 +5,9 @@ terraform binary.
 Covered: a commit changing only `templates/motd.tpl`, read by `stacks/app` through
 `templatefile("${path.module}/../../templates/motd.tpl", …)`, plans and applies again; a commit changing
 an unrelated file does not plan `stacks/app`; a module whose file path is computed from a variable the
-object sets has its digest widened to the whole artifact — status.inputsDigestScope says so, naming the
-file and expression — and so plans again on the unrelated commit too.
+object sets from a ConfigMap (not known statically) has its digest widened to the whole artifact —
+status.inputsDigestScope says so, naming the file and expression — and so plans again on the unrelated
+commit too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.controllers.setup import ControllerManager
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
+from tfcontroller.kube.resources import CONFIGMAPS, GITREPOSITORIES, TERRAFORMS
 
 NS = "default"
 
@@ -104,7 +105,10 @@ def test_a_commit_changing_only_a_file_read_outside_the_module_plans_and_applies
                         "templates/unused.tpl": "unused\n", "README.md": "hi\n"})
     kube.create(GITREPOSITORIES, gitrepo("src", remote.url, {"branch": "main"}, interval="1s"))
     kube.create(TERRAFORMS, _terraform("app", "./stacks/app"))
-    kube.create(TERRAFORMS, _terraform("computed", "./stacks/computed", vars=[{"name": "file", "value": "a.txt"}]))
+    kube.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "files", "namespace": NS},
+                             "data": {"file": "a.txt"}})
+    kube.create(TERRAFORMS, _terraform("computed", "./stacks/computed",
+                                       varsFrom=[{"kind": "ConfigMap", "name": "files"}]))
 
     app = _wait(kube, "app", lambda s: s.get("lastAppliedRevision") == _rev(c1), "the first apply of app")
     assert ready_reason(app) == "True/ApplySucceeded"

@@ -227,7 +227,7 @@ class TerraformReconciler:
         self._keys: ControllerKeys | None = None
         self._tf_version: str | None = None
         self._modules: dict[tuple[str, str], ModuleInfo | None] = {}
-        self._module_inputs: dict[tuple[str, str, frozenset[str]], ModuleInputs] = {}
+        self._module_inputs: dict[tuple[Any, ...], ModuleInputs] = {}
         self._in_flight: set[str] = set()
         self._runners: dict[str, TerraformRunner] = {}
         self.stopping = threading.Event()
@@ -508,18 +508,28 @@ class TerraformReconciler:
             self._modules[cache_key] = info
         return info
 
-    def _module_digest(self, ctx: RunContext, provided_vars: frozenset[str]) -> ModuleInputs:
+    def _module_digest(self, ctx: RunContext, inputs: ResolvedInputs) -> ModuleInputs:
         """The module part of the inputs digest (rules §4.1, §4.9): the module, its local modules and the
         files they read, or the whole artifact when a read is not static. It depends on which root
-        variables the object sets (their defaults then resolve no path), so their names key the cache."""
-        cache_key = (ctx.artifact_digest, ctx.tf.spec.path, provided_vars)
+        variables the object sets (their defaults then resolve no path), on the values of those that are
+        literal strings in `spec.vars` (public, unless the module declares them sensitive: they resolve
+        paths), and on the workspace."""
+        tf = ctx.tf
+        provided = frozenset(inputs.variables) | {k[len("TF_VAR_"):] for k in inputs.env
+                                                  if k.startswith("TF_VAR_")}
+        declared = ctx.module_info.variables if ctx.module_info else {}
+        literals = {v.name: v.value for v in tf.spec.vars if not v.sealed and isinstance(v.value, str)
+                    and v.name in declared and not declared[v.name].sensitive}  # may show in a status message
+        known = tuple(sorted((n, value) for n, value in inputs.variables.items()
+                             if literals.get(n) == value and f"TF_VAR_{n}" not in inputs.env))
+        cache_key = (ctx.artifact_digest, tf.spec.path, provided, known, tf.spec.workspace)
         with self._lock:
             found = self._module_inputs.get(cache_key)
         if found is not None:
             return found
         assert ctx.artifact_path is not None
         try:
-            found = module_inputs(ctx.artifact_path, ctx.tf.spec.path, provided_vars)
+            found = module_inputs(ctx.artifact_path, tf.spec.path, provided, dict(known), tf.spec.workspace)
         except PathNotFoundError:
             raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
                                                    f"{ctx.revision}") from None
@@ -537,9 +547,7 @@ class TerraformReconciler:
                                     variable_types=types, retry_after=tf.spec.retry_interval)
         if ctx.module_info is not None:
             check_module(ctx.module_info, ctx.inputs.variables.keys(), ctx.inputs.env)
-        provided = frozenset(ctx.inputs.variables) | {k[len("TF_VAR_"):] for k in ctx.inputs.env
-                                                      if k.startswith("TF_VAR_")}
-        module = self._module_digest(ctx, provided)
+        module = self._module_digest(ctx, ctx.inputs)
         ctx.module_digest = module.digest
         self._report_digest_scope(ctx, obj, module)
         ctx.digest = policy.inputs_digest(

@@ -26,7 +26,7 @@ import posixpath
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,10 +238,12 @@ def digest_of(artifact_path: Path | str, path: str = "") -> str:
     return module_inputs(artifact_path, path).digest
 
 
-def module_inputs(artifact_path: Path | str, path: str = "", provided_vars: Iterable[str] = ()) -> ModuleInputs:
+def module_inputs(artifact_path: Path | str, path: str = "", provided_vars: Iterable[str] = (),
+                  known_vars: Mapping[str, str] | None = None, workspace: str | None = None) -> ModuleInputs:
     """The digest over the files under `path`, the local modules it calls (transitively) and the files
     they read; over the whole artifact when a read cannot be resolved statically. `provided_vars`: root
-    variables set from outside the module (their defaults do not resolve paths)."""
+    variables set from outside the module (their defaults do not resolve paths); `known_vars`: the
+    values among them that are public literals; `workspace`: `terraform.workspace` (see module_reads)."""
     root = normalize_path(path)
     entries, terraform_files, directories = _scan(artifact_path)
     if root not in directories and root not in entries:
@@ -259,7 +261,7 @@ def module_inputs(artifact_path: Path | str, path: str = "", provided_vars: Iter
             if not is_tfvars(filename):
                 queue.extend(local_module_dirs(directory, module_sources(filename, text)))
 
-    reads = module_reads(terraform_files, root, provided_vars)
+    reads = module_reads(terraform_files, root, set(provided_vars), known_vars, workspace)
     covered = included | {d for d in reads.modules if d in directories} | reads.paths
     widened = list(reads.unresolved)
     templates = sorted(n for n in entries if any(_under(n, t) for t in reads.templates))

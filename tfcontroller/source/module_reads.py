@@ -35,6 +35,11 @@ from typing import Any
 import hcl2
 from lark import Token, Tree
 
+try:  # the parser `hcl2.loads` uses, built once from its cached grammar tables
+    from hcl2.parser import parser as _hcl2_parser
+except ImportError:  # pragma: no cover - older python-hcl2
+    _hcl2_parser = None
+
 # Functions whose first argument is a path that Terraform reads (fileset: a directory, then a pattern).
 FILE_FUNCTIONS = frozenset({
     "file", "filebase64", "fileexists", "fileset", "templatefile", "filemd5", "filesha1", "filesha256",
@@ -46,6 +51,9 @@ _PATH_NAMES = frozenset({"module", "root", "cwd"})
 # The absolute root standing for the artifact when evaluating `path.*`; never a real path (NUL byte).
 _ARTIFACT = "/\0artifact"
 _MAX_DEPTH = 16  # module calls nested deeper than this are not followed (Terraform has no such limit)
+_MAX_TEXT = 4096  # longer computed strings are no paths (and doubling them must not exhaust memory)
+_MAX_PARTS = 64
+_MAX_INSTANCES = 256  # module instances analysed (one per distinct set of arguments) before giving up
 _TEMPLATE_READ = re.compile(r"[$%]\{[^}]*\b(" + "|".join(sorted(FILE_FUNCTIONS)) + r")\s*\(")
 _DIRECTIVE_READ = re.compile(r"%\{[^}]*\b(" + "|".join(sorted(FILE_FUNCTIONS)) + r")\s*\(")
 _TFVARS = re.compile(r"^(terraform\.tfvars|.*\.auto\.tfvars)(\.json)?$")
@@ -97,6 +105,8 @@ class _Scope:
     iterators: dict[str, Value] = field(default_factory=dict)
     evaluating: frozenset[str] = frozenset()  # locals under evaluation (cycle guard)
     line: int | None = None  # the line of a heredoc whose expressions are walked (their `text`)
+    workspace: str | None = None  # terraform.workspace, when known
+    local_values: dict[str, Any] = field(default_factory=dict)  # evaluated locals of this module instance
 
     def with_iterators(self, names: Mapping[str, Value]) -> _Scope:
         return dataclasses.replace(self, iterators={**self.iterators, **names})
@@ -105,23 +115,44 @@ class _Scope:
         return dataclasses.replace(self, text=text, line=line)
 
 
+def _parse_hcl(text: str) -> Tree:
+    """The syntax tree of HCL text. Not `hcl2.parses`: it builds a second, uncached parser (seconds on
+    first use) for reconstruction, which we do not need; the tree is the same grammar's."""
+    if _hcl2_parser is None:
+        return hcl2.parses(text)
+    return _hcl2_parser().parse(text + "\n")
+
+
 # ---------------------------------------------------------------------------------------- entry points
 
 
-def module_reads(tf_files: Mapping[str, Mapping[str, str]], root: str,
-                 provided_vars: Collection[str] = ()) -> ModuleReads:
+def module_reads(tf_files: Mapping[str, Mapping[str, str]], root: str, provided_vars: Collection[str] = (),
+                 known_vars: Mapping[str, str] | None = None, workspace: str | None = None) -> ModuleReads:
     """The reads of the root module at artifact-relative `root` and the local modules it calls.
 
     `tf_files`: artifact-relative directory → {file name: text} of the `.tf`/`.tf.json` files (all the
-    artifact's, or at least those of the modules reached). `provided_vars`: names of root variables set
-    from outside the module's `.tf` files (the object's vars, `TF_VAR_*`, tfvars files; `ANY_VARIABLE`
-    for all): their defaults do not count, so a path built from them is unresolved.
+    artifact's, or at least those of the modules reached) and tfvars files. `provided_vars`: names of
+    root variables set from outside the module's `.tf` files (the object's vars, `TF_VAR_*`;
+    `ANY_VARIABLE` for all): their defaults do not count, so a path built from them is unresolved —
+    unless `known_vars` gives the value the run will see (a literal `spec.vars` string). A variable a
+    root tfvars file sets is never known (file order decides which value wins). `workspace`: the value
+    of `terraform.workspace`, when known.
     """
     result = ModuleReads()
-    overridden = set(provided_vars)
-    overridden.update(tfvars_names(tf_files.get(root, {})) if root in tf_files else ())
-    _Analyzer(tf_files, root, result).module(root, overridden, {}, depth=0)
+    in_tfvars = tfvars_names(tf_files.get(root, {})) if root in tf_files else set()
+    overridden = set(provided_vars) | in_tfvars
+    known = {k: v for k, v in (known_vars or {}).items() if k not in in_tfvars and ANY_VARIABLE not in in_tfvars}
+    try:
+        _Analyzer(tf_files, root, result, known, workspace).module(root, overridden, {}, depth=0)
+    except (RecursionError, _TooManyModules) as exc:  # hostile or huge code: nothing is skipped, all widens
+        result.widen(f"{root or '.'}: the module cannot be analysed ({exc or 'too deeply nested'})")
+    except Exception as exc:  # python-hcl2 shapes we do not know: widen (and show it) rather than fail
+        result.widen(f"{root or '.'}: the module cannot be analysed ({type(exc).__name__}: {exc})"[:300])
     return result
+
+
+class _TooManyModules(Exception):
+    """More module instances than `_MAX_INSTANCES`: a call graph fanning out (or hostile code)."""
 
 
 def tfvars_names(files: Mapping[str, str]) -> set[str]:
@@ -157,10 +188,13 @@ def is_tfvars(filename: str) -> bool:
 
 
 class _Analyzer:
-    def __init__(self, tf_files: Mapping[str, Mapping[str, str]], root: str, result: ModuleReads) -> None:
+    def __init__(self, tf_files: Mapping[str, Mapping[str, str]], root: str, result: ModuleReads,
+                 known_vars: Mapping[str, str], workspace: str | None) -> None:
         self.tf_files = tf_files
         self.root = root
         self.result = result
+        self.known_vars = known_vars
+        self.workspace = workspace
         self.done: set[tuple[str, str]] = set()
         self.trees: dict[tuple[str, str], tuple[Tree, str] | None] = {}
 
@@ -170,7 +204,7 @@ class _Analyzer:
         if key not in self.trees:
             try:
                 source = _json_as_hcl(text) if filename.endswith(".tf.json") else text
-                self.trees[key] = (hcl2.parses(source), source)
+                self.trees[key] = (_parse_hcl(source), source)
             except Exception as exc:  # lark raises errors of many types on syntax python-hcl2 lacks
                 first = " ".join(str(exc).split())[:120]
                 self.result.widen(f"{_join(directory, filename)}: python-hcl2 cannot parse it ({first})")
@@ -184,6 +218,8 @@ class _Analyzer:
         key = (directory, repr(sorted((k, repr(v)) for k, v in args.items())))
         if key in self.done:
             return
+        if len(self.done) >= _MAX_INSTANCES:
+            raise _TooManyModules(f"more than {_MAX_INSTANCES} module instances")
         self.done.add(key)
         self.result.modules.add(directory)
         files = {f: t for f, t in (self.tf_files.get(directory) or {}).items()
@@ -200,9 +236,12 @@ class _Analyzer:
                 elif kind == "variable" and labels:
                     defaults[labels[0]] = dict(_attributes(body)).get("default")
         variables: dict[str, Value] = {}
+        local_values: dict[str, Any] = {}
         for name, default in defaults.items():
             if name in args:
                 variables[name] = args[name]
+            elif directory == self.root and name in self.known_vars:
+                variables[name] = (self.known_vars[name],)
             elif directory == self.root and (name in overridden or ANY_VARIABLE in overridden):
                 variables[name] = Unknown(f"var.{name}, set by the object or a tfvars file")
             elif default is None:
@@ -211,7 +250,8 @@ class _Analyzer:
                 blank = _Scope(directory, self.root, "", "", {}, {})
                 variables[name] = _Evaluator(blank).eval(default)
         for filename, text, tree in parsed:
-            scope = _Scope(directory, self.root, _join(directory, filename), text, locals_, variables)
+            scope = _Scope(directory, self.root, _join(directory, filename), text, locals_, variables,
+                           workspace=self.workspace, local_values=local_values)
             _Walker(scope, self.result).body(tree)
             for _block, kind, labels, body in _blocks(tree):
                 if kind == "module" and labels:
@@ -245,10 +285,8 @@ class _Walker:
         self.result = result
 
     def body(self, tree: Tree) -> None:
-        for _block, kind, _labels, body in _blocks(tree):
-            if kind == "variable":
-                continue  # defaults are literals; they are evaluated where used
-            self._block_body(body, self.scope)
+        for _block, _kind, _labels, body in _blocks(tree):
+            self._block_body(body, self.scope)  # variable blocks too: a validation may call fileexists()
 
     def _block_body(self, body: Tree, scope: _Scope) -> None:
         attrs = dict(_attributes(body))
@@ -435,7 +473,11 @@ class _Evaluator:
         if root == "var" and name:
             return scope.variables.get(name, Unknown(f"var.{name}, which is not declared"))
         if root == "local" and name:
-            return self._local(name)
+            if name not in scope.local_values:
+                scope.local_values[name] = self._local(name)
+            return scope.local_values[name]
+        if root == "terraform" and name == "workspace" and scope.workspace is not None:
+            return (scope.workspace,)
         if root in scope.iterators and name in ("key", "value"):
             return scope.iterators[root]
         return Unknown(f"{root}.{name}" if root and name else "an attribute")
@@ -599,12 +641,20 @@ def _as_parts(value: Any) -> tuple[Part, ...]:
 
 
 def _merge(parts: list[Part]) -> tuple[Part, ...]:
+    """Adjacent literal parts joined; a value longer than any path (hostile doubling) becomes unknown."""
+    if sum(len(p) for p in parts if isinstance(p, str)) > _MAX_TEXT:
+        return (Unknown(f"a text longer than {_MAX_TEXT} characters"),)
     merged: list[Part] = []
     for part in parts:
         if isinstance(part, str) and merged and isinstance(merged[-1], str):
             merged[-1] = merged[-1] + part
+        elif isinstance(part, Unknown) and merged and isinstance(merged[-1], Unknown):
+            if not part.safe:  # two unknowns in a row are one; an unsafe one makes the pair unsafe
+                merged[-1] = part
         elif part != "":
             merged.append(part)
+    if len(merged) > _MAX_PARTS:
+        return (Unknown(f"a text of more than {_MAX_PARTS} computed parts"),)
     return tuple(merged) if merged else ("",)
 
 
@@ -737,11 +787,11 @@ def _template_expressions(heredoc: str) -> list[tuple[Any, str]]:
     for expression in _interpolations(heredoc):
         source = f"x = {expression}\n"
         try:
-            tree = hcl2.parses(source)
+            tree = _parse_hcl(source)
         except Exception:  # lark raises errors of many types
             if _TEMPLATE_READ.search("${" + expression + "}"):
                 source = 'x = file(unparsed)\n'
-                tree = hcl2.parses(source)
+                tree = _parse_hcl(source)
             else:
                 continue
         attribute = next(tree.find_data("attribute"), None)

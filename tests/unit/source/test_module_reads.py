@@ -173,3 +173,33 @@ def test_template_problems_and_tfvars_names() -> None:
     assert tfvars_names({"terraform.tfvars": 'a = 1\nb = "x"\n', "x.auto.tfvars.json": '{"c": 2}',
                          "main.tf": "ignored"}) == {"a", "b", "c"}
     assert tfvars_names({"prod.auto.tfvars": "not { hcl"}) == {ANY_VARIABLE}
+
+
+def test_values_the_run_will_see_resolve_paths() -> None:
+    main = ('variable "env" {\n  default = "dev"\n}\n'
+            + output('[file("${path.module}/cfg/${var.env}.yaml"), file("${path.module}/${terraform.workspace}.txt")]'))
+    known = module_reads({ROOT: {"main.tf": main}}, ROOT, {"env"}, known_vars={"env": "prod"}, workspace="blue")
+    assert known.paths == {f"{ROOT}/cfg/prod.yaml", f"{ROOT}/blue.txt"} and not known.unresolved
+    assert module_reads({ROOT: {"main.tf": main}}, ROOT, {"env"}).unresolved  # workspace unknown
+    in_tfvars = module_reads({ROOT: {"main.tf": main, "z.auto.tfvars": 'env = "qa"\n'}}, ROOT, {"env"},
+                             known_vars={"env": "prod"}, workspace="blue")
+    assert in_tfvars.unresolved and "var.env" in in_tfvars.unresolved[0]  # which file wins is not ours to say
+
+
+def test_validations_locals_chains_and_hostile_fan_out() -> None:
+    validation = ('variable "cert" {\n  default = "c.pem"\n  validation {\n'
+                  '    condition = fileexists("${path.module}/../certs/${var.cert}")\n'
+                  '    error_message = "missing"\n  }\n}\n')
+    assert reads(validation).paths == {"stacks/certs/c.pem"}
+    diamond = "locals {\n" + "".join(f'  l{i} = format("%s", local.l{i + 1}, local.l{i + 1})\n' for i in range(40)) \
+        + '  l40 = "x"\n}\n' + output('file("${path.module}/${local.l0}")')
+    assert reads(diamond).paths == {f"{ROOT}/x"}  # each local evaluated once, not 2**40 times
+    doubling = "locals {\n" + "".join(f'  l{i} = "${{local.l{i + 1}}}${{local.l{i + 1}}}"\n' for i in range(40)) \
+        + '  l40 = "x"\n}\n' + output('file("${path.module}/${local.l0}")')
+    assert "longer than" in reads(doubling).unresolved[0]  # no 2**40-character string in memory
+    fan = {f"m/{i}": {"main.tf": 'variable "x" {\n  default = ""\n}\n' + "".join(
+        f'module "c{j}" {{\n  source = "../{i + 1}"\n  x = "${{var.x}}{j}"\n}}\n' for j in range(3))}
+        for i in range(12)}  # 3**12 distinct instances
+    fan["m/12"] = {"main.tf": "# leaf\n"}
+    found = reads('module "m" {\n  source = "../../m/0"\n}\n', fan)
+    assert found.unresolved and "cannot be analysed" in found.unresolved[0]
