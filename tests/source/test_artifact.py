@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcontroller.source.artifact import digest_of, extract_archive
+from tfcontroller.source.artifact import digest_of, extract_archive, module_inputs
 from tfcontroller.source.errors import PathNotFoundError
 from tfcontroller.source.git import GitFetcher
 from tfcontroller.source.refs import RefSpec
@@ -103,6 +103,53 @@ def test_digest_of_covers_path_and_called_local_modules_only(git_file_remote, tm
 
     with pytest.raises(PathNotFoundError):
         digest_of(base, "infra/missing")
+
+
+READS_TREE = {
+    "stacks/app/main.tf": 'output "motd" {\n  value = templatefile("${path.module}/../../templates/motd.tpl", {})\n}\n',
+    "stacks/link/main.tf": 'output "motd" {\n  value = file("${path.module}/../../templates/link.tpl")\n}\n',
+    "stacks/computed/main.tf": 'variable "name" {}\noutput "x" {\n  value = file("${path.module}/${var.name}.txt")\n}\n',
+    "stacks/default/main.tf": 'variable "name" {\n  default = "motd"\n}\n'
+                              'output "x" {\n  value = file("${path.module}/../../templates/${var.name}.tpl")\n}\n',
+    "stacks/calls-template/main.tf": 'output "x" {\n  value = templatefile("${path.root}/t.tpl", {})\n}\n',
+    "stacks/calls-template/t.tpl": "plain\n",
+    "templates/motd.tpl": "Hello\n",
+    "templates/other.tpl": "Other\n",
+    "shared/real.tpl": "Real\n",
+    "README.md": "hi\n",
+}
+
+
+def test_module_inputs_cover_files_read_outside_the_module_and_widen_when_not_static(git_file_remote, tmp_path):
+    """Design §4.9: the file a module reads outside its directory is in the digest; an unrelated file is
+    not; a path that cannot be resolved statically widens the digest to the whole artifact, saying why."""
+    remote = git_file_remote()
+    remote.commit(READS_TREE, symlinks={"templates/link.tpl": "../shared/real.tpl"})
+    base = _build(tmp_path, remote.url, "base")
+    stacks = ("stacks/app", "stacks/link", "stacks/computed", "stacks/default", "stacks/calls-template")
+    before = {s: module_inputs(base, s) for s in stacks}
+    assert [s for s in stacks if before[s].widened] == ["stacks/computed"]
+    assert "stacks/computed/main.tf:3:" in before["stacks/computed"].widened[0]
+    assert "var.name" in before["stacks/computed"].widened[0]
+    assert module_inputs(base, "stacks/default", provided_vars={"name"}).widened  # the object sets it
+
+    remote.commit({"README.md": "changed\n", "templates/other.tpl": "changed\n"})
+    unrelated = _build(tmp_path, remote.url, "unrelated")
+    after = {s: module_inputs(unrelated, s) for s in stacks}
+    assert {s for s in stacks if after[s].digest != before[s].digest} == {"stacks/computed"}
+
+    remote.commit({"templates/motd.tpl": "Changed\n"})
+    motd = _build(tmp_path, remote.url, "motd")
+    changed = {s for s in stacks if module_inputs(motd, s).digest != after[s].digest}
+    assert changed == {"stacks/app", "stacks/default", "stacks/computed"}
+
+    remote.commit({"shared/real.tpl": "Changed\n"})  # read through the symlink templates/link.tpl
+    real = _build(tmp_path, remote.url, "real")
+    assert module_inputs(real, "stacks/link").digest != module_inputs(motd, "stacks/link").digest
+
+    remote.commit({"stacks/calls-template/t.tpl": '${file("../../README.md")}\n'})
+    template = _build(tmp_path, remote.url, "template")
+    assert "the template calls file() itself" in module_inputs(template, "stacks/calls-template").widened[0]
 
 
 def test_extract_archive_round_trip(git_file_remote, tmp_path):

@@ -91,7 +91,7 @@ from tfcontroller.runtime.reconciler import (
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
-from tfcontroller.source.artifact import digest_of
+from tfcontroller.source.artifact import ModuleInputs, module_inputs
 from tfcontroller.source.errors import PathNotFoundError
 from tfcontroller.source.refs import parse_revision
 from tfcontroller.source.store import ArtifactDigestMismatchError
@@ -234,7 +234,8 @@ class TerraformReconciler:
         self._lock = threading.Lock()
         self._keys: ControllerKeys | None = None
         self._tf_version: str | None = None
-        self._modules: dict[tuple[str, str], tuple[str, ModuleInfo | None]] = {}
+        self._modules: dict[tuple[str, str], ModuleInfo | None] = {}
+        self._module_inputs: dict[tuple[Any, ...], ModuleInputs] = {}
         self._in_flight: set[str] = set()
         self._runners: dict[str, TerraformRunner] = {}
         self.stopping = threading.Event()
@@ -503,18 +504,12 @@ class TerraformReconciler:
                                    ctx.tf.spec.retry_interval)
         return CONTINUE
 
-    def _module(self, ctx: RunContext) -> tuple[str, ModuleInfo | None]:
+    def _module(self, ctx: RunContext) -> ModuleInfo | None:
         cache_key = (ctx.artifact_digest, ctx.tf.spec.path)
         with self._lock:
-            found = self._modules.get(cache_key)
-        if found is not None:
-            return found
+            if cache_key in self._modules:
+                return self._modules[cache_key]
         assert ctx.artifact_path is not None
-        try:
-            module_digest = digest_of(ctx.artifact_path, ctx.tf.spec.path)
-        except PathNotFoundError:
-            raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
-                                                   f"{ctx.revision}") from None
         info: ModuleInfo | None
         files = read_module_files(ctx.artifact_path, ctx.tf.spec.path)  # plain files and directories only
         try:
@@ -527,21 +522,54 @@ class TerraformReconciler:
                     info = inspect_module(resolve_subpath(src, ctx.tf.spec.path))
         except ModuleParseError:
             info = None  # python-hcl2 lags the language: let terraform judge the module
-        found = (module_digest, info)
         with self._lock:
             if len(self._modules) > 256:
                 self._modules.clear()
-            self._modules[cache_key] = found
+            self._modules[cache_key] = info
+        return info
+
+    def _module_digest(self, ctx: RunContext, inputs: ResolvedInputs) -> ModuleInputs:
+        """The module part of the inputs digest (rules §4.1, §4.9): the module, its local modules and the
+        files they read, or the whole artifact when a read is not static. It depends on which root
+        variables the object sets (their defaults then resolve no path), on the values of those that are
+        literal strings in `spec.vars` (public, unless the module declares them sensitive: they resolve
+        paths), and on the workspace."""
+        tf = ctx.tf
+        provided = frozenset(inputs.variables) | {k[len("TF_VAR_"):] for k in inputs.env
+                                                  if k.startswith("TF_VAR_")}
+        declared = ctx.module_info.variables if ctx.module_info else {}
+        literals = {v.name: v.value for v in tf.spec.vars if not v.sealed and isinstance(v.value, str)
+                    and v.name in declared and not declared[v.name].sensitive}  # may show in a status message
+        known = tuple(sorted((n, value) for n, value in inputs.variables.items()
+                             if literals.get(n) == value and f"TF_VAR_{n}" not in inputs.env))
+        cache_key = (ctx.artifact_digest, tf.spec.path, provided, known, tf.spec.workspace)
+        with self._lock:
+            found = self._module_inputs.get(cache_key)
+        if found is not None:
+            return found
+        assert ctx.artifact_path is not None
+        try:
+            found = module_inputs(ctx.artifact_path, tf.spec.path, provided, dict(known), tf.spec.workspace)
+        except PathNotFoundError:
+            raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
+                                                   f"{ctx.revision}") from None
+        with self._lock:
+            if len(self._module_inputs) > 256:
+                self._module_inputs.clear()
+            self._module_inputs[cache_key] = found
         return found
 
     def step_inputs(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         tf = ctx.tf
-        ctx.module_digest, ctx.module_info = self._module(ctx)
+        ctx.module_info = self._module(ctx)
         types = {n: v.type for n, v in ctx.module_info.variables.items()} if ctx.module_info else {}
         ctx.inputs = resolve_inputs(self.kube, tf, sealing_key=lambda: self.keys().sealing_key_pem,
                                     variable_types=types, retry_after=tf.spec.retry_interval)
         if ctx.module_info is not None:
             check_module(ctx.module_info, ctx.inputs.variables.keys(), ctx.inputs.env)
+        module = self._module_digest(ctx, ctx.inputs)
+        ctx.module_digest = module.digest
+        self._report_digest_scope(ctx, obj, module)
         ctx.digest = policy.inputs_digest(
             module_digest=ctx.module_digest,
             variables={"keyed": self._keyed(ctx.inputs.variables)},
@@ -552,6 +580,14 @@ class TerraformReconciler:
             terraform_version=self.terraform_version(),
         )
         return CONTINUE
+
+    def _report_digest_scope(self, ctx: RunContext, obj: dict[str, Any], module: ModuleInputs) -> None:
+        """status.inputsDigestScope says what the digest covers; widening is an Event when it starts."""
+        status = _status(obj)
+        scope = policy.digest_scope(module.widened)
+        if scope != status.get("inputsDigestScope") and scope["scope"] == policy.SCOPE_ARTIFACT:
+            ctx.events.append(("Normal", policy.DIGEST_WIDENED, scope["message"]))
+        status["inputsDigestScope"] = scope
 
     def step_force_unlock(self, ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         wanted = (ctx.tf.force_unlock_id or "").strip()

@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tfcontroller.terraform.config import Timeouts
 
 APPROVE_AUTO = "auto"
+SCOPE_MODULE, SCOPE_ARTIFACT = "Module", "Artifact"  # status.inputsDigestScope.scope
+DIGEST_WIDENED = "InputsDigestWidened"  # Event reason when the digest starts covering the whole artifact
+_SCOPE_MESSAGE_MAX = 1000
 
 
 def inputs_digest(
@@ -44,6 +47,22 @@ def inputs_digest(
     }
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def digest_scope(widened: Sequence[str]) -> dict[str, str]:
+    """`status.inputsDigestScope` from why the module digest had to cover the whole artifact (rule 9).
+
+    The message names the first expression that could not be resolved (file:line: expression: why) and
+    how to narrow the digest again, so that a user sees why every commit plans.
+    """
+    if not widened:
+        return {"scope": SCOPE_MODULE, "message": ""}
+    more = f" (and {len(widened) - 1} more)" if len(widened) > 1 else ""
+    message = (f"the inputs digest covers the whole artifact, so every commit plans again: {widened[0]}{more}; "
+               "build the path from literals, path.module, locals or variable defaults to narrow it")
+    if len(message) > _SCOPE_MESSAGE_MAX:
+        message = message[:_SCOPE_MESSAGE_MAX - 3] + "..."
+    return {"scope": SCOPE_ARTIFACT, "message": message}
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,13 @@ directories, 0777 for symlinks) and the gzip header carries no name or time, so 
 content, on any machine, give the same bytes. The tree is read from the mirror's object database (no
 checkout, so no `.git` and no filesystem metadata can leak in); `ignore` uses gitignore syntax.
 
-`digest_of(artifact, path)` hashes what a Terraform run at `path` depends on: the files under `path` and
-the local modules (`source = "./…"` or `"../…"`) its code calls, transitively. A commit that only
-touches other directories leaves it unchanged, so the Terraform controller does not re-plan.
+`module_inputs(artifact, path)` hashes what a Terraform run at `path` depends on (design.md §4.1, §4.9):
+the files under `path`, the local modules (`source = "./…"` or `"../…"`) its code calls, transitively,
+and every file those modules read that `module_reads` resolves statically (`file`, `templatefile`,
+`fileset`…, paths built from `path.*`). A commit that only touches other files leaves it unchanged, so
+the Terraform controller does not re-plan. When a read cannot be resolved statically the digest covers
+the whole artifact instead, and `ModuleInputs.widened` says why (the controller reports it in status).
+`digest_of` is its digest alone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import posixpath
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +35,7 @@ import hcl2
 import pathspec
 
 from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
+from tfcontroller.source.module_reads import is_tfvars, module_reads, template_problems
 
 _BLOB, _EXECUTABLE, _SYMLINK = 0o100644, 0o100755, 0o120000
 _FULL_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
@@ -213,39 +218,34 @@ class _Entry:
     kind: str
     mode: int
     content_sha: str
+    link: str = ""  # a symlink's target, relative to its directory
 
 
 def _under(path: str, directory: str) -> bool:
     return not directory or path == directory or path.startswith(directory + "/")
 
 
+@dataclass(frozen=True)
+class ModuleInputs:
+    """The module digest and, when it had to cover the whole artifact, why (empty: the module only)."""
+
+    digest: str
+    widened: tuple[str, ...] = ()
+
+
 def digest_of(artifact_path: Path | str, path: str = "") -> str:
-    """`sha256:<hex>` over the files under `path` plus the local modules it calls, transitively."""
+    """`sha256:<hex>` over what the module at `path` depends on (see `module_inputs`)."""
+    return module_inputs(artifact_path, path).digest
+
+
+def module_inputs(artifact_path: Path | str, path: str = "", provided_vars: Iterable[str] = (),
+                  known_vars: Mapping[str, str] | None = None, workspace: str | None = None) -> ModuleInputs:
+    """The digest over the files under `path`, the local modules it calls (transitively) and the files
+    they read; over the whole artifact when a read cannot be resolved statically. `provided_vars`: root
+    variables set from outside the module (their defaults do not resolve paths); `known_vars`: the
+    values among them that are public literals; `workspace`: `terraform.workspace` (see module_reads)."""
     root = normalize_path(path)
-    entries: dict[str, _Entry] = {}
-    terraform_files: dict[str, dict[str, str]] = {}  # directory → {filename: text}
-    directories: set[str] = {""}
-    with tarfile.open(artifact_path, "r:gz") as tar:
-        for member in tar:
-            name = posixpath.normpath(member.name).lstrip("/")
-            if member.isdir():
-                directories.add(name)
-                continue
-            if member.issym():
-                entries[name] = _Entry("l", 0o777, hashlib.sha256(member.linkname.encode()).hexdigest())
-                continue
-            if not member.isfile():
-                continue
-            handle = tar.extractfile(member)
-            data = handle.read() if handle else b""
-            entries[name] = _Entry("f", member.mode & 0o777, hashlib.sha256(data).hexdigest())
-            if name.endswith((".tf", ".tf.json")):
-                directory, filename = posixpath.split(name)
-                terraform_files.setdefault(directory, {})[filename] = data.decode("utf-8", "replace")
-            parent = posixpath.dirname(name)
-            while parent:
-                directories.add(parent)
-                parent = posixpath.dirname(parent)
+    entries, terraform_files, directories = _scan(artifact_path)
     if root not in directories and root not in entries:
         raise PathNotFoundError(f"path {path!r} not found in the artifact")
 
@@ -258,11 +258,84 @@ def digest_of(artifact_path: Path | str, path: str = "") -> str:
         included.add(directory)
         # Terraform loads only the directory's own files; nested modules are reached through calls.
         for filename, text in sorted(terraform_files.get(directory, {}).items()):
-            queue.extend(local_module_dirs(directory, module_sources(filename, text)))
+            if not is_tfvars(filename):
+                queue.extend(local_module_dirs(directory, module_sources(filename, text)))
 
+    reads = module_reads(terraform_files, root, set(provided_vars), known_vars, workspace)
+    covered = included | {d for d in reads.modules if d in directories} | reads.paths
+    widened = list(reads.unresolved)
+    templates = sorted(n for n in entries if any(_under(n, t) for t in reads.templates))
+    for name, text in _read_texts(artifact_path, templates).items():
+        widened.extend(template_problems(name, text))
+    covered = {""} if widened else _follow_links(entries, covered)
     digest = hashlib.sha256()
+    if widened:
+        digest.update(b"scope\0artifact\n")
     for name in sorted(entries):
-        if any(_under(name, d) for d in included) or name == root:
+        if any(_under(name, d) for d in covered) or name == root:
             entry = entries[name]
             digest.update(f"{entry.kind}\0{name}\0{entry.mode:o}\0{entry.content_sha}\n".encode())
-    return "sha256:" + digest.hexdigest()
+    return ModuleInputs("sha256:" + digest.hexdigest(), tuple(widened))
+
+
+def _follow_links(entries: dict[str, _Entry], covered: set[str]) -> set[str]:
+    """Add the targets of covered symlinks (inside the artifact): reading the link reads them."""
+    covered = set(covered)
+    todo = [n for n, e in entries.items() if e.link and any(_under(n, d) for d in covered)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), entries[name].link))
+        if target.startswith("../") or target == ".." or entries[name].link.startswith("/"):
+            continue  # extraction refuses links leaving the tree
+        target = "" if target == "." else target
+        covered.add(target)
+        todo.extend(n for n, e in entries.items() if e.link and n not in seen and _under(n, target))
+    return covered
+
+
+def _scan(artifact_path: Path | str) -> tuple[dict[str, _Entry], dict[str, dict[str, str]], set[str]]:
+    """Every entry's digest, the Terraform and tfvars files' texts by directory, and the directories."""
+    entries: dict[str, _Entry] = {}
+    terraform_files: dict[str, dict[str, str]] = {}  # directory → {filename: text}
+    directories: set[str] = {""}
+    with tarfile.open(artifact_path, "r:gz") as tar:
+        for member in tar:
+            name = posixpath.normpath(member.name).lstrip("/")
+            if member.isdir():
+                directories.add(name)
+                continue
+            if member.issym():
+                entries[name] = _Entry("l", 0o777, hashlib.sha256(member.linkname.encode()).hexdigest(),
+                                       member.linkname)
+                continue
+            if not member.isfile():
+                continue
+            handle = tar.extractfile(member)
+            data = handle.read() if handle else b""
+            entries[name] = _Entry("f", member.mode & 0o777, hashlib.sha256(data).hexdigest())
+            directory, filename = posixpath.split(name)
+            if filename.endswith((".tf", ".tf.json")) or is_tfvars(filename):
+                terraform_files.setdefault(directory, {})[filename] = data.decode("utf-8", "replace")
+            parent = directory
+            while parent:
+                directories.add(parent)
+                parent = posixpath.dirname(parent)
+    return entries, terraform_files, directories
+
+
+def _read_texts(artifact_path: Path | str, names: Sequence[str]) -> dict[str, str]:
+    """The texts of a few members (templates), read in a second pass only when there are any."""
+    if not names:
+        return {}
+    wanted, found = set(names), {}
+    with tarfile.open(artifact_path, "r:gz") as tar:
+        for member in tar:
+            name = posixpath.normpath(member.name).lstrip("/")
+            if name in wanted and member.isfile():
+                handle = tar.extractfile(member)
+                found[name] = (handle.read() if handle else b"").decode("utf-8", "replace")
+    return found

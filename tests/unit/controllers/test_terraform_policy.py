@@ -3,6 +3,7 @@
 from tfcontroller.controllers.terraform_policy import (
     decide_approval,
     decide_plan,
+    digest_scope,
     inputs_digest,
     plan_creates_everything,
     state_missing,
@@ -61,3 +62,12 @@ def test_state_loss_guard() -> None:
     assert state_missing(last_applied_revision="main@sha1:x", state_exists=False, state_empty=True, creates_everything=True)
     assert not state_missing(last_applied_revision=None, state_exists=False, state_empty=True, creates_everything=True)
     assert not state_missing(last_applied_revision="r", state_exists=True, state_empty=False, creates_everything=True)
+
+
+def test_digest_scope_says_why_the_digest_covers_the_whole_artifact() -> None:
+    assert digest_scope(()) == {"scope": "Module", "message": ""}
+    why = 'stacks/app/main.tf:3: file("${path.module}/${var.name}"): the path depends on var.name'
+    scope = digest_scope([why, "other"])
+    assert scope["scope"] == "Artifact"
+    assert why in scope["message"] and "(and 1 more)" in scope["message"] and "every commit" in scope["message"]
+    assert len(digest_scope(["x" * 5000])["message"]) <= 1000
