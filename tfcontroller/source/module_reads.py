@@ -325,9 +325,10 @@ class _Walker:
             return
         if not covered and data in ("string", "function_call", "get_attr_expr_term") and _mentions_path(node):
             value = _Evaluator(scope).eval(node)
-            first = _as_parts(value)[0]
-            # a path built from path.* starts with it; a known text before it ("app-${…}") is no path
-            if not isinstance(first, str) or first.startswith(_ARTIFACT):
+            segments = _path_segments(_as_parts(value))
+            for segment in segments:  # "${path.module}/run.sh ${var.arg}": the word that is a path
+                self._record(segment, scope, node)
+            if not segments and _concrete(value) is None:  # path.* went into something not evaluated
                 self._record(value, scope, node)
             covered = True
         elif not covered and data == "string":
@@ -617,6 +618,40 @@ def _artifact_relative(path: str, scope: _Scope) -> str | tuple[None, str]:
     if cleaned == ".." or cleaned.startswith("../"):
         return (None, "the path leaves the artifact")
     return "" if cleaned == "." else cleaned
+
+
+_WORD_END = re.compile(r"[\s\"'`;|&()<>,]")  # where a path inside a command line or list ends
+
+
+def _path_segments(parts: tuple[Part, ...]) -> list[tuple[Part, ...]]:
+    """The paths inside a string built from `path.*`: each runs from a `path.*` value to the end of its
+    word, so `"${path.module}/run.sh ${var.arg}"` is the script's path and `var.arg` does not matter,
+    while `"${path.module}/${var.f}"` is a path that depends on `var.f`. Text before `path.*`
+    ("app-${path.module}") is not part of the path."""
+    segments: list[list[Part]] = []
+    current: list[Part] | None = None
+    for part in parts:
+        if isinstance(part, Unknown):
+            if current is not None:
+                current.append(part)
+            continue
+        text = part
+        while text:
+            if current is None:
+                at = text.find(_ARTIFACT)
+                if at < 0:
+                    break
+                current = []
+                segments.append(current)
+                text = text[at:]
+            stop = _WORD_END.search(text)
+            if stop is None:
+                current.append(text)
+                break
+            current.append(text[:stop.start()])
+            current = None
+            text = text[stop.end():]
+    return [_merge(segment) for segment in segments]
 
 
 def _append(value: Any, suffix: str) -> Any:

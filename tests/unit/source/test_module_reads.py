@@ -125,6 +125,11 @@ def test_paths_given_to_providers_are_read_too() -> None:
     assert not reads(not_a_path).unresolved
     computed = 'resource "x" "y" {\n  source = "${path.module}/${var.dir}"\n}\nvariable "dir" {}\n'
     assert reads(computed).unresolved
+    command = ('variable "arg" {}\nresource "terraform_data" "t" {\n  provisioner "local-exec" {\n'
+               '    command = "${path.module}/run.sh ${var.arg} --data=${path.root}/../data.json"\n  }\n}\n')
+    assert reads(command).paths == {f"{ROOT}/run.sh", "stacks/data.json"} and not reads(command).unresolved
+    swallowed = 'resource "terraform_data" "t" {\n  input = replace(path.module, "a", "b")\n}\n'
+    assert reads(swallowed).unresolved  # path.* inside a function not evaluated: widen
 
 
 def test_heredocs_and_json_files_are_read() -> None:
