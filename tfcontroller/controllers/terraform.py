@@ -515,21 +515,19 @@ class TerraformReconciler:
         literal strings in `spec.vars` (public, unless the module declares them sensitive: they resolve
         paths), and on the workspace."""
         tf = ctx.tf
-        provided = frozenset(inputs.variables) | {k[len("TF_VAR_"):] for k in inputs.env
-                                                  if k.startswith("TF_VAR_")}
         declared = ctx.module_info.variables if ctx.module_info else {}
-        literals = {v.name: v.value for v in tf.spec.vars if not v.sealed and isinstance(v.value, str)
-                    and v.name in declared and not declared[v.name].sensitive}  # may show in a status message
-        known = tuple(sorted((n, value) for n, value in inputs.variables.items()
-                             if literals.get(n) == value and f"TF_VAR_{n}" not in inputs.env))
-        cache_key = (ctx.artifact_digest, tf.spec.path, provided, known, tf.spec.workspace)
+        provided, known = policy.path_variables(
+            inputs.variables, inputs.env,
+            {v.name: v.value for v in tf.spec.vars if not v.sealed},
+            {name for name, var in declared.items() if not var.sensitive})
+        cache_key = (ctx.artifact_digest, tf.spec.path, provided, tuple(sorted(known.items())), tf.spec.workspace)
         with self._lock:
             found = self._module_inputs.get(cache_key)
         if found is not None:
             return found
         assert ctx.artifact_path is not None
         try:
-            found = module_inputs(ctx.artifact_path, tf.spec.path, provided, dict(known), tf.spec.workspace)
+            found = module_inputs(ctx.artifact_path, tf.spec.path, provided, known, tf.spec.workspace)
         except PathNotFoundError:
             raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
                                                    f"{ctx.revision}") from None
