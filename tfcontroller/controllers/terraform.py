@@ -93,6 +93,7 @@ from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.archive import extract_artifact, read_module_files, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import (
+    ArtifactError,
     InitRequiredError,
     StalePlanError,
     StateLockedError,
@@ -189,6 +190,10 @@ class RunContext:
     @property
     def namespace(self) -> str:
         return self.tf.meta.namespace
+
+
+def _path_not_found(ctx: RunContext) -> StallingError:
+    return StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision {ctx.revision}")
 
 
 def _status(obj: dict[str, Any]) -> dict[str, Any]:
@@ -502,6 +507,10 @@ class TerraformReconciler:
                     info = inspect_module(resolve_subpath(src, ctx.tf.spec.path))
         except ModuleParseError:
             info = None  # python-hcl2 lags the language: let terraform judge the module
+        except ArtifactError as exc:
+            if exc.reason != "PathNotFound":
+                raise
+            raise _path_not_found(ctx) from None
         with self._lock:
             if len(self._modules) > 256:
                 self._modules.clear()
@@ -529,8 +538,7 @@ class TerraformReconciler:
         try:
             found = module_inputs(ctx.artifact_path, tf.spec.path, provided, known, tf.spec.workspace)
         except PathNotFoundError:
-            raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
-                                                   f"{ctx.revision}") from None
+            raise _path_not_found(ctx) from None
         with self._lock:
             if len(self._module_inputs) > 256:
                 self._module_inputs.clear()
