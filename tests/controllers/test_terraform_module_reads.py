@@ -7,7 +7,7 @@ Covered: a commit changing only `templates/motd.tpl`, read by `stacks/app` throu
 an unrelated file does not plan `stacks/app`; a module whose file path is computed from a variable the
 object sets from a ConfigMap (not known statically) has its digest widened to the whole artifact —
 status.inputsDigestScope says so, naming the file and expression — and so plans again on the unrelated
-commit too.
+commit too. A path missing from the revision stalls (ArtifactFailed) as before.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def test_a_commit_changing_only_a_file_read_outside_the_module_plans_and_applies
                         "templates/unused.tpl": "unused\n", "README.md": "hi\n"})
     kube.create(GITREPOSITORIES, gitrepo("src", remote.url, {"branch": "main"}, interval="1s"))
     kube.create(TERRAFORMS, _terraform("app", "./stacks/app"))
+    kube.create(TERRAFORMS, _terraform("missing", "./stacks/missing"))
     kube.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "files", "namespace": NS},
                              "data": {"file": "a.txt"}})
     kube.create(TERRAFORMS, _terraform("computed", "./stacks/computed",
@@ -118,6 +119,10 @@ def test_a_commit_changing_only_a_file_read_outside_the_module_plans_and_applies
     scope = computed["status"]["inputsDigestScope"]
     assert scope["scope"] == "Artifact"
     assert "stacks/computed/main.tf:7:" in scope["message"] and "var.file" in scope["message"]
+
+    stalled = _wait(kube, "missing", lambda s: c.is_true(s.get("conditions"), c.STALLED), "a missing path to stall")
+    assert ready_reason(stalled) == "False/ArtifactFailed"
+    assert f"path 'stacks/missing' not found in revision {_rev(c1)}" in condition(stalled, c.READY).message
 
     # An unrelated commit: app is not planned (its inputs did not change); computed, widened, plans again.
     c2 = remote.commit({"README.md": "changed\n", "templates/unused.tpl": "changed\n"})

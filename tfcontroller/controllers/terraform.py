@@ -98,6 +98,7 @@ from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.archive import extract_artifact, read_module_files, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import (
+    ArtifactError,
     InitRequiredError,
     StalePlanError,
     StateLockedError,
@@ -197,6 +198,10 @@ class RunContext:
     @property
     def namespace(self) -> str:
         return self.tf.meta.namespace
+
+
+def _path_not_found(ctx: RunContext) -> StallingError:
+    return StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision {ctx.revision}")
 
 
 def _status(obj: dict[str, Any]) -> dict[str, Any]:
@@ -522,6 +527,10 @@ class TerraformReconciler:
                     info = inspect_module(resolve_subpath(src, ctx.tf.spec.path))
         except ModuleParseError:
             info = None  # python-hcl2 lags the language: let terraform judge the module
+        except ArtifactError as exc:
+            if exc.reason != "PathNotFound":
+                raise
+            raise _path_not_found(ctx) from None
         with self._lock:
             if len(self._modules) > 256:
                 self._modules.clear()
@@ -535,24 +544,21 @@ class TerraformReconciler:
         literal strings in `spec.vars` (public, unless the module declares them sensitive: they resolve
         paths), and on the workspace."""
         tf = ctx.tf
-        provided = frozenset(inputs.variables) | {k[len("TF_VAR_"):] for k in inputs.env
-                                                  if k.startswith("TF_VAR_")}
         declared = ctx.module_info.variables if ctx.module_info else {}
-        literals = {v.name: v.value for v in tf.spec.vars if not v.sealed and isinstance(v.value, str)
-                    and v.name in declared and not declared[v.name].sensitive}  # may show in a status message
-        known = tuple(sorted((n, value) for n, value in inputs.variables.items()
-                             if literals.get(n) == value and f"TF_VAR_{n}" not in inputs.env))
-        cache_key = (ctx.artifact_digest, tf.spec.path, provided, known, tf.spec.workspace)
+        provided, known = policy.path_variables(
+            inputs.variables, inputs.env,
+            {v.name: v.value for v in tf.spec.vars if not v.sealed},
+            {name for name, var in declared.items() if not var.sensitive})
+        cache_key = (ctx.artifact_digest, tf.spec.path, provided, tuple(sorted(known.items())), tf.spec.workspace)
         with self._lock:
             found = self._module_inputs.get(cache_key)
         if found is not None:
             return found
         assert ctx.artifact_path is not None
         try:
-            found = module_inputs(ctx.artifact_path, tf.spec.path, provided, dict(known), tf.spec.workspace)
+            found = module_inputs(ctx.artifact_path, tf.spec.path, provided, known, tf.spec.workspace)
         except PathNotFoundError:
-            raise StallingError(c.ARTIFACT_FAILED, f"path {ctx.tf.spec.path!r} not found in revision "
-                                                   f"{ctx.revision}") from None
+            raise _path_not_found(ctx) from None
         with self._lock:
             if len(self._module_inputs) > 256:
                 self._module_inputs.clear()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,20 @@ def digest_scope(widened: Sequence[str]) -> dict[str, str]:
     if len(message) > _SCOPE_MESSAGE_MAX:
         message = message[:_SCOPE_MESSAGE_MAX - 3] + "..."
     return {"scope": SCOPE_ARTIFACT, "message": message}
+
+
+def path_variables(resolved: Mapping[str, Any], env: Mapping[str, str], spec_literals: Mapping[str, Any],
+                   public_declared: Collection[str]) -> tuple[frozenset[str], dict[str, str]]:
+    """Which root variables the object sets (their defaults must not resolve a path, rule 9), and the
+    values among them the static analysis may use: strings written literally in `spec.vars` (already
+    public in the spec) that the run will see unchanged (no `TF_VAR_` of the same name) and that the
+    module declares and does not mark sensitive (a resolved path may appear in a status message).
+    Values from Secrets, ConfigMaps or sealed values are never used."""
+    provided = frozenset(resolved) | {k[len("TF_VAR_"):] for k in env if k.startswith("TF_VAR_")}
+    known = {name: value for name, value in resolved.items()
+             if isinstance(value, str) and spec_literals.get(name) == value and name in public_declared
+             and f"TF_VAR_{name}" not in env}
+    return provided, known
 
 
 @dataclass(frozen=True)

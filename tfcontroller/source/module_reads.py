@@ -7,10 +7,13 @@ given as attributes (`archive_file.source_dir = "${path.module}/../src"`). A com
 file must re-plan, so every such path joins the digest.
 
 The rule: every expression that reads a file, or builds a path from `path.module`, `path.root` or
-`path.cwd`, is evaluated with what is known before Terraform runs — string templates, `path.*`, locals,
-variables with literal defaults that nothing overrides, the arguments a caller passes to a local child
-module, `join`/`format`/`abspath`/`dirname`/`basename`, and `fileset()` results (relative paths without
-`..`, so `file("${path.module}/${f}")` over them stays inside the fileset's directory). A path that can
+`path.cwd` (up to the end of its word: a command line's arguments are not part of the script's path),
+is evaluated with what is known before Terraform runs — string templates, heredocs, `path.*`, locals,
+variables with literal defaults that nothing overrides or with the object's literal values,
+`terraform.workspace`, the arguments a caller passes to a local child module,
+`join`/`format`/`abspath`/`dirname`/`basename`, and `fileset()` results (relative paths without `..`,
+so `file("${path.module}/${f}")` over them stays inside the fileset's directory). String literals
+starting `./` or `../` count as paths too when they resolve inside the artifact. A path that can
 not be resolved this way — computed from an overridden or required variable, `each`/`count` over
 anything but a fileset, a function we do not evaluate, an absolute path, a path leaving the artifact, a
 file python-hcl2 cannot parse, a template that itself calls a file function — makes the result
@@ -69,7 +72,8 @@ class Unknown:
 
 
 Part = str | Unknown
-Value = tuple[Part, ...] | list[Any] | Unknown  # a string (possibly with unknown parts), a tuple, or unknown
+Value = tuple[Part, ...] | list[Any] | dict[str, Any] | Unknown  # a string (maybe with unknown parts),
+# a tuple, an object, or unknown
 
 
 @dataclass(frozen=True)
@@ -325,9 +329,10 @@ class _Walker:
             return
         if not covered and data in ("string", "function_call", "get_attr_expr_term") and _mentions_path(node):
             value = _Evaluator(scope).eval(node)
-            first = _as_parts(value)[0]
-            # a path built from path.* starts with it; a known text before it ("app-${…}") is no path
-            if not isinstance(first, str) or first.startswith(_ARTIFACT):
+            segments = _path_segments(_as_parts(value))
+            for segment in segments:  # "${path.module}/run.sh ${var.arg}": the word that is a path
+                self._record(segment, scope, node)
+            if not segments and _concrete(value) is None:  # path.* went into something not evaluated
                 self._record(value, scope, node)
             covered = True
         elif not covered and data == "string":
@@ -462,7 +467,7 @@ class _Evaluator:
         return Unknown(name or "an identifier")
 
     def _tuple(self, node: Tree) -> Any:
-        return [self.eval(c) for c in node.children if isinstance(c, Tree)]
+        return [self.eval(c) for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
 
     def _get_attr_expr_term(self, node: Tree) -> Any:
         root, name = _attr_names(node)
@@ -480,7 +485,41 @@ class _Evaluator:
             return (scope.workspace,)
         if root in scope.iterators and name in ("key", "value"):
             return scope.iterators[root]
-        return Unknown(f"{root}.{name}" if root and name else "an attribute")
+        if root in ("path", "var", "local", "terraform", "each", "count", "self", "data", "module") \
+                or root in scope.iterators:
+            return Unknown(f"{root}.{name}" if name else root)
+        base = self.eval(node.children[0])  # local.paths.templates, var.config.dir, …
+        if isinstance(base, dict) and name in base:
+            return base[name]
+        return Unknown(f"{_why(base)}.{name}" if isinstance(base, Unknown) else f"the attribute {name}")
+
+    def _index_expr_term(self, node: Tree) -> Any:
+        base = self.eval(node.children[0])
+        index = next((c for c in node.children[1].children if isinstance(c, Tree)), None) \
+            if isinstance(node.children[1], Tree) else None
+        key = _concrete(self.eval(index)) if index is not None else None
+        if isinstance(base, dict) and key in base:
+            return base[key]
+        if isinstance(base, list) and key is not None and key.isdigit() and int(key) < len(base):
+            return base[int(key)]
+        return Unknown(f"{_why(base)}[…]" if isinstance(base, Unknown) else "an index into a collection")
+
+    def _object(self, node: Tree) -> Any:
+        found: dict[str, Any] = {}
+        for elem in node.children:
+            if not isinstance(elem, Tree) or elem.data != "object_elem":
+                continue
+            trees = [c for c in elem.children if isinstance(c, Tree)]
+            if len(trees) < 2:
+                return Unknown("an object")
+            key_node = trees[0]
+            key = _identifier(key_node.children[0]) if key_node.children else None
+            if key is None:
+                key = _concrete(self.eval(key_node.children[0])) if key_node.children else None
+            if key is None:
+                return Unknown("an object with a computed key")
+            found[key] = self.eval(trees[-1])
+        return found
 
     def _local(self, name: str) -> Any:
         scope = self.scope
@@ -584,8 +623,8 @@ def _resolve(value: Any, scope: _Scope) -> str | tuple[None, str]:
     """The artifact-relative path (file or directory) a value denotes, or (None, why not)."""
     if isinstance(value, _FileSetValue):
         return (None, "it is a set of paths")
-    if isinstance(value, list):
-        return (None, "it is a list, not a path")
+    if isinstance(value, list | dict):
+        return (None, "it is a collection, not a path")
     parts = _as_parts(value)
     first_unknown = next((i for i, p in enumerate(parts) if isinstance(p, Unknown)), None)
     if first_unknown is None:
@@ -619,6 +658,40 @@ def _artifact_relative(path: str, scope: _Scope) -> str | tuple[None, str]:
     return "" if cleaned == "." else cleaned
 
 
+_WORD_END = re.compile(r"[\s\"'`;|&()<>,]")  # where a path inside a command line or list ends
+
+
+def _path_segments(parts: tuple[Part, ...]) -> list[tuple[Part, ...]]:
+    """The paths inside a string built from `path.*`: each runs from a `path.*` value to the end of its
+    word, so `"${path.module}/run.sh ${var.arg}"` is the script's path and `var.arg` does not matter,
+    while `"${path.module}/${var.f}"` is a path that depends on `var.f`. Text before `path.*`
+    ("app-${path.module}") is not part of the path."""
+    segments: list[list[Part]] = []
+    current: list[Part] | None = None
+    for part in parts:
+        if isinstance(part, Unknown):
+            if current is not None:
+                current.append(part)
+            continue
+        text = part
+        while text:
+            if current is None:
+                at = text.find(_ARTIFACT)
+                if at < 0:
+                    break
+                current = []
+                segments.append(current)
+                text = text[at:]
+            stop = _WORD_END.search(text)
+            if stop is None:
+                current.append(text)
+                break
+            current.append(text[:stop.start()])
+            current = None
+            text = text[stop.end():]
+    return [_merge(segment) for segment in segments]
+
+
 def _append(value: Any, suffix: str) -> Any:
     return _merge([*_as_parts(value), suffix])
 
@@ -637,7 +710,7 @@ def _as_parts(value: Any) -> tuple[Part, ...]:
         return (value,)
     if isinstance(value, _FileSetValue):
         return (Unknown("a set of paths"),)
-    return (Unknown("a list"),)
+    return (Unknown("a collection"),)
 
 
 def _merge(parts: list[Part]) -> tuple[Part, ...]:
@@ -706,7 +779,9 @@ def _function_name(node: Tree) -> str | None:
 
 def _arguments(node: Tree) -> list[Any]:
     args = next((c for c in node.children if isinstance(c, Tree) and c.data == "arguments"), None)
-    return [c for c in args.children if isinstance(c, Tree)] if args is not None else []
+    if args is None:
+        return []
+    return [c for c in args.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
 
 
 def _mentions_path(node: Any) -> bool:

@@ -5,6 +5,7 @@ from tfcontroller.controllers.terraform_policy import (
     decide_plan,
     digest_scope,
     inputs_digest,
+    path_variables,
     plan_creates_everything,
     state_missing,
 )
@@ -71,3 +72,14 @@ def test_digest_scope_says_why_the_digest_covers_the_whole_artifact() -> None:
     assert scope["scope"] == "Artifact"
     assert why in scope["message"] and "(and 1 more)" in scope["message"] and "every commit" in scope["message"]
     assert len(digest_scope(["x" * 5000])["message"]) <= 1000
+
+
+def test_path_variables_use_only_public_literal_strings() -> None:
+    resolved = {"env": "prod", "from_secret": "s3cr3t", "typed": 3, "secret_decl": "x", "shadowed": "a",
+                "from_cm": "cm"}
+    env = {"TF_VAR_shadowed": "b", "TF_VAR_extra": "e", "AWS_REGION": "x"}
+    literals = {"env": "prod", "typed": 3, "secret_decl": "x", "shadowed": "a", "from_secret": "other"}
+    declared = {"env", "typed", "shadowed", "from_secret", "from_cm"}  # secret_decl is declared sensitive
+    provided, known = path_variables(resolved, env, literals, declared)
+    assert provided == {"env", "from_secret", "typed", "secret_decl", "shadowed", "from_cm", "extra"}
+    assert known == {"env": "prod"}

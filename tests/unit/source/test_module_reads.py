@@ -60,14 +60,20 @@ def test_fileset_reads_the_directory_below_the_pattern_prefix() -> None:
     ('file("rel/x.txt")', f"{ROOT}/rel/x.txt"),  # relative to the working directory (the root module)
     ('file(abspath("../y.txt"))', "stacks/y.txt"),
     ('file(join("/", [path.module, "..", "j.txt"]))', "stacks/j.txt"),
+    ('file(join("/", [\n    path.module, # the module\n    "..",\n    "m.txt",\n  ]))', "stacks/m.txt"),
+    ('file(\n    "${path.module}/../n.txt"\n  )', "stacks/n.txt"),
     ('file(format("%s/../f/%s", path.module, "f.txt"))', "stacks/f/f.txt"),
     ('file("${dirname(path.module)}/d.txt")', "stacks/d.txt"),
     ('file("${path.module}/../${basename(path.module)}.txt")', "stacks/app.txt"),
     ('fileexists("${path.module}/opt.txt") ? file("${path.module}/opt.txt") : ""', f"{ROOT}/opt.txt"),
+    ('file("${local.dirs.shared}/${local.names[1]}")', "shared/b.txt"),
+    ('file("${var.config.root}/${var.config["file"]}")', "cfg/c.txt"),
 ])
 def test_path_expressions_resolve(expr: str, want: str) -> None:
-    found = reads(output(expr))
-    assert found.paths == {want}, found
+    found = reads(output(expr) + 'locals {\n  dirs = { shared = "${path.module}/../../shared" }\n'
+                  '  names = ["a.txt", "b.txt"]\n}\n'
+                  'variable "config" {\n  default = { root = "../../cfg", "file" = "c.txt" }\n}\n')
+    assert found.paths - {"shared", "cfg"} == {want}, found  # the two directories: the definitions' own paths
     assert not found.unresolved
 
 
@@ -125,6 +131,11 @@ def test_paths_given_to_providers_are_read_too() -> None:
     assert not reads(not_a_path).unresolved
     computed = 'resource "x" "y" {\n  source = "${path.module}/${var.dir}"\n}\nvariable "dir" {}\n'
     assert reads(computed).unresolved
+    command = ('variable "arg" {}\nresource "terraform_data" "t" {\n  provisioner "local-exec" {\n'
+               '    command = "${path.module}/run.sh ${var.arg} --data=${path.root}/../data.json"\n  }\n}\n')
+    assert reads(command).paths == {f"{ROOT}/run.sh", "stacks/data.json"} and not reads(command).unresolved
+    swallowed = 'resource "terraform_data" "t" {\n  input = replace(path.module, "a", "b")\n}\n'
+    assert reads(swallowed).unresolved  # path.* inside a function not evaluated: widen
 
 
 def test_heredocs_and_json_files_are_read() -> None:
