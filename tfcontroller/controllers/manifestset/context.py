@@ -31,9 +31,28 @@ HEALTH_POLL = 0.5
 
 
 @dataclass
+class Rendered:
+    """What build and substitute made: the manifests to apply and the variables substituted into them."""
+
+    manifests: list[Manifest] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Applied:
+    """What apply and prune did, for status and Events."""
+
+    changes: list[Change] = field(default_factory=list)
+    inventory: list[InventoryEntry] = field(default_factory=list)
+    pruned: PruneResult | None = None
+    digest: str = ""  # of the desired set; equal to status.lastAppliedDigest: a change is drift
+    drift_of_same_render: bool = False
+
+
+@dataclass
 class RunContext:
     """One reconcile's state: the target and its scratch directory, the inputs (validate, fetch), the
-    render (build, substitute) and what apply and prune did (for status and Events)."""
+    values to keep out of messages, the render and what apply and prune did."""
 
     namespace: str
     name: str
@@ -43,16 +62,9 @@ class RunContext:
     kube: KubeClient | None = None  # impersonating spec.serviceAccountName when set
     revision: str = ""
     root: Path | None = None
-    # the render
-    manifests: list[Manifest] = field(default_factory=list)
-    variables: dict[str, str] = field(default_factory=dict)
-    secret_values: tuple[str, ...] = ()  # substituted from Secrets: kept out of messages
-    # apply and prune
-    changes: list[Change] = field(default_factory=list)
-    inventory: list[InventoryEntry] = field(default_factory=list)
-    pruned: PruneResult | None = None
-    digest: str = ""
-    drift_of_same_render: bool = False
+    secret_values: tuple[str, ...] = ()  # substituted from Secrets: scrubbed from every message (`fail`)
+    rendered: Rendered = field(default_factory=Rendered)
+    applied: Applied = field(default_factory=Applied)
 
     @property
     def interval(self) -> float | None:

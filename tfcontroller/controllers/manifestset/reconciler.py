@@ -140,10 +140,10 @@ class ManifestSetReconciler:
         release_finalizer(self.kube, MANIFESTSETS, obj, FINALIZER)
 
     def _record_events(self, obj: Obj, ctx: RunContext, before_conditions: list[Obj]) -> None:
-        changed = [ch for ch in ctx.changes if ch.action != "unchanged"]
-        pruned = ctx.pruned.deleted if ctx.pruned else []
-        not_pruned = ctx.pruned.kept if ctx.pruned else []  # "label: why", e.g. declared by another set
-        if changed and ctx.drift_of_same_render:
+        changed = [ch for ch in ctx.applied.changes if ch.action != "unchanged"]
+        pruned = ctx.applied.pruned.deleted if ctx.applied.pruned else []
+        not_pruned = ctx.applied.pruned.kept if ctx.applied.pruned else []  # "label: why", e.g. declared by another set
+        if changed and ctx.applied.drift_of_same_render:
             self.events.warning(obj, REASON_DRIFT_CORRECTED,
                                 "corrected drift: " + "; ".join(ch.describe() for ch in changed))
         elif changed or pruned:

@@ -120,7 +120,7 @@ def build(deps: Deps, ctx: RunContext, obj: Obj) -> None:
         rendered = render(ctx.root, ctx.ms.spec.path, deps.kustomize, mark_quoted=substitutes)
     except RenderError as exc:
         raise ctx.fail(REASON_BUILD_FAILED, str(exc)) from None
-    ctx.manifests = [Manifest(r.obj, r.source) for r in rendered]
+    ctx.rendered.manifests = [Manifest(r.obj, r.source) for r in rendered]
 
 
 def substitute(deps: Deps, ctx: RunContext, obj: Obj) -> None:
@@ -128,20 +128,20 @@ def substitute(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     spec = ctx.ms.spec
     if not spec.substitute and not spec.substitute_from:
         # substitution is opt-in, as in Flux: `${...}` in manifests stays as written
-        ctx.manifests = [Manifest(plain_strings(m.obj), m.source) for m in ctx.manifests]
+        ctx.rendered.manifests = [Manifest(plain_strings(m.obj), m.source) for m in ctx.rendered.manifests]
         return
     try:
         variables = read_variables(deps.kube, ctx.namespace, spec.substitute_from, spec.substitute)
     except SourceError as exc:
         raise ctx.fail(REASON_SUBSTITUTION_FAILED, str(exc)) from None
-    ctx.variables, ctx.secret_values = variables.values, variables.secrets
+    ctx.rendered.variables, ctx.secret_values = variables.values, variables.secrets
     out = []
-    for m in ctx.manifests:
+    for m in ctx.rendered.manifests:
         try:
-            out.append(Manifest(substitute_object(m.obj, ctx.variables), m.source))
+            out.append(Manifest(substitute_object(m.obj, ctx.rendered.variables), m.source))
         except SubstitutionError as exc:
             raise ctx.fail(REASON_SUBSTITUTION_FAILED, f"{m.source}: {exc}") from None
-    ctx.manifests = out
+    ctx.rendered.manifests = out
 
 
 def apply(deps: Deps, ctx: RunContext, obj: Obj) -> None:
@@ -153,25 +153,26 @@ def apply(deps: Deps, ctx: RunContext, obj: Obj) -> None:
         default_namespace=ctx.namespace, target_namespace=spec.target_namespace,
         labels=owner_labels(ctx.name, ctx.namespace), force_recreate=spec.force,
     ))
-    applied: list[InventoryEntry] = []
+    entries: list[InventoryEntry] = []
     try:
-        desired = applier.applied_objects(ordered(ctx.manifests, lambda m: m.obj))
+        desired = applier.applied_objects(ordered(ctx.rendered.manifests, lambda m: m.obj))
     except ApplyError:
         desired = []  # a kind served only after a CRD of this set is applied: no digest this time
-    ctx.digest = desired_digest(desired) if desired else ""
-    ctx.drift_of_same_render = bool(ctx.digest) and status.get("lastAppliedDigest") == ctx.digest
+    done = ctx.applied
+    done.digest = desired_digest(desired) if desired else ""
+    done.drift_of_same_render = bool(done.digest) and status.get("lastAppliedDigest") == done.digest
     try:
-        for m in ordered(ctx.manifests, lambda m: m.obj):
+        for m in ordered(ctx.rendered.manifests, lambda m: m.obj):
             change = applier.apply_one(m)
-            ctx.changes.append(change)
-            applied.append(entry_for(change.obj))
+            done.changes.append(change)
+            entries.append(entry_for(change.obj))
     except ApplyError as exc:
         # keep what was applied in the inventory so that a later prune can still find it
-        status["inventory"] = to_status(sorted(set(previous) | set(applied)))
+        status["inventory"] = to_status(sorted(set(previous) | set(entries)))
         raise ctx.fail(REASON_APPLY_FAILED, str(exc)) from None
-    ctx.inventory = sorted(set(applied))
-    if not ctx.digest:
-        ctx.digest = desired_digest(applier.applied_objects(ordered(ctx.manifests, lambda m: m.obj)))
+    done.inventory = sorted(set(entries))
+    if not done.digest:
+        done.digest = desired_digest(applier.applied_objects(ordered(ctx.rendered.manifests, lambda m: m.obj)))
 
 
 def prune(deps: Deps, ctx: RunContext, obj: Obj) -> None:
@@ -180,32 +181,33 @@ def prune(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     previous = from_status(status.get("inventory"))
     retained: list[InventoryEntry] = []
     if ctx.ms.spec.prune:
-        stale = stale_entries(previous, ctx.inventory)
+        stale = stale_entries(previous, ctx.applied.inventory)
         claims = ClaimFinder(deps.kube, ctx.namespace, ctx.name, ctx.workdir / "claims", deps.kustomize,
                              roots={(ctx.ms.spec.source_ref.key, ctx.revision): ctx.root})
         try:
-            ctx.pruned = prune_objects(ctx.kube, stale, owner_labels(ctx.name, ctx.namespace), claims.claimant)
+            ctx.applied.pruned = prune_objects(ctx.kube, stale, owner_labels(ctx.name, ctx.namespace),
+                                               claims.claimant)
         except PruneError as exc:
-            status["inventory"] = to_status(sorted(set(previous) | set(ctx.inventory)))
+            status["inventory"] = to_status(sorted(set(previous) | set(ctx.applied.inventory)))
             raise ctx.fail(REASON_PRUNE_FAILED, str(exc)) from None
-        retained = ctx.pruned.retained
-        for kept in ctx.pruned.kept:
+        retained = ctx.applied.pruned.retained
+        for kept in ctx.applied.pruned.kept:
             log.info("not pruned: %s", kept, extra={"obj": f"{ctx.namespace}/{ctx.name}"})
     # objects another ManifestSet declares stay listed until it has taken them over (see prune.py)
-    status["inventory"] = to_status(ctx.inventory + retained)
-    status["lastAppliedDigest"] = ctx.digest
+    status["inventory"] = to_status(ctx.applied.inventory + retained)
+    status["lastAppliedDigest"] = ctx.applied.digest
 
 
 def check_health(deps: Deps, ctx: RunContext, obj: Obj) -> StepResult:
     assert ctx.ms is not None and ctx.kube is not None
     status = obj.setdefault("status", {})
     done = ready(REASON_SUCCEEDED, f"Applied revision: {ctx.revision}")
-    if not ctx.ms.spec.wait or not ctx.changes:
+    if not ctx.ms.spec.wait or not ctx.applied.changes:
         status["lastAppliedRevision"] = ctx.revision
         return done
     deadline = time.monotonic() + ctx.ms.spec.timeout
     while True:
-        result = health_mod.summarize([health_mod.assess(_live(ctx, ch)) for ch in ctx.changes])
+        result = health_mod.summarize([health_mod.assess(_live(ctx, ch)) for ch in ctx.applied.changes])
         if result.status == health_mod.Health.CURRENT:
             status["lastAppliedRevision"] = ctx.revision
             return done
