@@ -28,6 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions  # noqa: E402
 from tfcontroller.controllers.setup import ControllerOptions, build_manager  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
 from tfcontroller.kube.errors import ApiError  # noqa: E402
@@ -126,7 +127,8 @@ def main() -> int:
             install_crds(kube)
             opts = ControllerOptions(
                 kubeconfig=kubeconfig, namespace="default", concurrent=args.concurrent,
-                artifact_dir=str(tmp / "artifacts"), ls_remote_ttl=min(5.0, args.interval / 2),
+                artifact_dir=str(tmp / "artifacts"),
+                gitrepository=GitRepositoryOptions(ls_remote_ttl=min(5.0, args.interval / 2)),
             )
             manager = build_manager(opts, kube)
             manager.start()

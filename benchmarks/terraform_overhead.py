@@ -38,9 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.git_polling import git, install_crds, start_dev_cluster  # noqa: E402
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions  # noqa: E402
 from tfcontroller.controllers.setup import ControllerOptions, build_manager  # noqa: E402
 from tfcontroller.controllers.terraform import (  # noqa: E402
     TerraformControllerOptions,
+    TerraformOptions,
     TerraformReconciler,
 )
 from tfcontroller.controllers.terraform_keys import ensure_keys  # noqa: E402
@@ -192,13 +194,11 @@ def main() -> int:
             bare: list[float] = []
             work, url = make_remote(tmp)
             first = push(work, {"tf/main.tf": module("c0"), "README.md": "bench"})
-            extra: dict[str, Any] = {"terraform_work_dir": str(tmp / "tf-work"), "controller_namespace": NS}
-            if args.no_init_reuse:
-                extra["terraform_reuse_init"] = False
-            if args.plugin_cache_dir:
-                extra["plugin_cache_dir"] = args.plugin_cache_dir
+            tf_options = TerraformOptions(work_dir=str(tmp / "tf-work"), controller_namespace=NS,
+                                          reuse_init=not args.no_init_reuse, plugin_cache_dir=args.plugin_cache_dir)
             opts = ControllerOptions(kubeconfig=kubeconfig, namespace=NS, concurrent=2,
-                                     artifact_dir=str(tmp / "artifacts"), ls_remote_ttl=0.01, extra=extra)
+                                     artifact_dir=str(tmp / "artifacts"),
+                                     gitrepository=GitRepositoryOptions(ls_remote_ttl=0.01), terraform=tf_options)
             manager = build_manager(opts, kube)
             manager.start()
             manager.wait_synced(30)

@@ -6,6 +6,7 @@ builders for GitRepository objects and their status, and the Terraform controlle
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests.controllers.terraform_helpers import Harness
 from tests.fixtures.devcluster import install_crds
 from tests.polling import wait_for
 from tfcontroller.api import conditions as c
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
@@ -40,11 +42,10 @@ def test_options(tmp_path: Path, **overrides: Any) -> ControllerOptions:
     opts = ControllerOptions(
         namespace="default", concurrent=2, artifact_dir=str(tmp_path / "artifacts"),
         artifact_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0", health_addr="127.0.0.1:0",
-        retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0, ls_remote_ttl=0.5,
+        retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0,
+        gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5),
     )
-    for key, value in overrides.items():
-        setattr(opts, key, value)
-    return opts
+    return dataclasses.replace(opts, **overrides)  # an unknown option is a TypeError, never ignored
 
 
 test_options.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

@@ -19,6 +19,7 @@ import pytest
 from tests.fixtures.devcluster import install_crds
 from tests.polling import wait_for
 from tfcontroller.api import conditions as c
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
@@ -41,7 +42,8 @@ class Env:
     def start_unstarted(self) -> ControllerManager:
         """A built manager, not yet started (to add controllers `build_manager` does not register)."""
         opts = ControllerOptions(namespace=None, concurrent=2, artifact_dir=str(self.tmp_path / "artifacts"),
-                                 retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0, ls_remote_ttl=0.5)
+                                 retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0,
+                                 gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5))
         mgr = build_manager(opts, self.kube)
         self.managers.append(mgr)
         return mgr

@@ -42,7 +42,7 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 def run_extra(*argv: str) -> dict[str, Any]:
     args = build_parser().parse_args(["run", *argv])
-    return options_from_args(args).extra
+    return options_from_args(args).terraform.drift_mail.as_mapping()
 
 
 class Outbox:

@@ -22,6 +22,7 @@ from tests.controllers.conftest import (
 )
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import FINALIZER
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES
 
@@ -88,7 +89,7 @@ def test_cheap_polling_shares_one_ls_remote_and_never_refetches(crds_installed, 
     kube = crds_installed
     remote = git_file_remote("shared")
     remote.commit({"main.tf": "# shared\n"})
-    mgr = start_manager(ls_remote_ttl=60.0)
+    mgr = start_manager(gitrepository=GitRepositoryOptions(ls_remote_ttl=60.0))
     stats = mgr.git_fetcher.stats
     names = [f"shared-{i}" for i in range(6)]
     for name in names:
@@ -114,7 +115,7 @@ def test_requested_at_reconciles_now_and_is_echoed(crds_installed, start_manager
     kube = crds_installed
     remote = git_file_remote("req")
     first = remote.commit({"a.txt": "1"})
-    start_manager(ls_remote_ttl=600.0)
+    start_manager(gitrepository=GitRepositoryOptions(ls_remote_ttl=600.0))
     kube.create(GITREPOSITORIES, gitrepo("req", remote.url, interval="1h"))
     wait_for(lambda: revision_of(kube, "req") == f"main@sha1:{first}", 15, "first artifact")
     second = remote.commit({"a.txt": "2"})
@@ -284,7 +285,7 @@ def test_a_lagging_cache_never_repeats_the_new_artifact(crds_installed, git_file
 
 
 def test_older_than_compares_resource_versions_as_numbers():
-    from tfcontroller.controllers.gitrepository import older_than
+    from tfcontroller.controllers.gitrepository.policy import older_than
 
     def obj(rv):
         return {"metadata": {"resourceVersion": rv}}

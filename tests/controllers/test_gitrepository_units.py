@@ -12,13 +12,13 @@ import pytest
 
 from tfcontroller.api.gitrepository import GitRepository
 from tfcontroller.cli.run_cmd import add_run_arguments, options_from_args
-from tfcontroller.controllers.gitrepository import (
+from tfcontroller.controllers.gitrepository.lscache import TTLCache, auth_fingerprint
+from tfcontroller.controllers.gitrepository.policy import (
     MIN_POLL_FRACTION,
     artifact_is_current,
     next_poll_delay,
     ref_spec_of,
 )
-from tfcontroller.controllers.gitrepository_lscache import TTLCache, auth_fingerprint
 from tfcontroller.controllers.setup import advertised_base_url
 from tfcontroller.source.auth import GitAuth
 from tfcontroller.source.errors import GitOperationFailedError, InvalidSpecError

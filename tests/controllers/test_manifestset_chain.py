@@ -19,7 +19,9 @@ from tests.controllers.manifestset_support import (  # noqa: F401 - ms_env_fixtu
 )
 from tests.controllers.terraform_helpers import seed_keys
 from tests.controllers.test_manifestset import APP_FILES, DEPLOYMENTS
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerOptions, build_manager
+from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.kube.resources import CONFIGMAPS, MANIFESTSETS, TERRAFORMS
 
 MODULE = """
@@ -54,11 +56,11 @@ def test_real_terraform_outputs_flow_into_manifests(ms_env: Env, git_file_remote
     remote = git_file_remote()
     remote.commit({"tf/main.tf": MODULE, **APP_FILES})
     seed_keys(kube)
-    # build_manager registers every controller; the Terraform one takes its options from `extra`.
+    # build_manager registers every controller, each with its own options.
     opts = ControllerOptions(kubeconfig=str(ms_env.kubeconfig), namespace=None, concurrent=2,
                              artifact_dir=str(ms_env.tmp_path / "artifacts"), retry_base=0.2, retry_cap=2.0,
-                             shutdown_grace=10.0, ls_remote_ttl=0.5,
-                             extra={"terraform_work_dir": str(ms_env.tmp_path / "tf-work")})
+                             shutdown_grace=10.0, gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5),
+                             terraform=TerraformOptions(work_dir=str(ms_env.tmp_path / "tf-work")))
     mgr = build_manager(opts, kube)
     ms_env.managers.append(mgr)
     ms_env.run(mgr)

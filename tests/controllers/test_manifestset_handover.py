@@ -33,8 +33,10 @@ from tests.controllers.manifestset_support import (  # noqa: F401 - ms_env_fixtu
 )
 from tests.fixtures.devcluster import install_crds
 from tests.polling import wait_for
+from tfcontroller.controllers import gitrepository
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.manifestset import ManifestSetReconciler
-from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, register_gitrepository
+from tfcontroller.controllers.setup import ControllerManager, ControllerOptions
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, GITREPOSITORIES, MANIFESTSETS, NAMESPACES, Resource
@@ -92,9 +94,10 @@ def handover(dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Callable)
     kube = KubeClient.load(dev_cluster.kubeconfig)
     install_crds(kube)
     opts = ControllerOptions(namespace=None, concurrent=1, artifact_dir=str(tmp_path / "artifacts"),
-                             retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0, ls_remote_ttl=0.2)
+                             retry_base=0.2, retry_cap=2.0, shutdown_grace=10.0,
+                             gitrepository=GitRepositoryOptions(ls_remote_ttl=0.2))
     manager = ControllerManager(kube, opts)  # only the GitRepository controller: ManifestSets by hand
-    register_gitrepository(manager, kube, opts)
+    gitrepository.register(manager, kube, opts.gitrepository)
     manager.start()
     try:
         assert manager.wait_synced(10)

@@ -30,6 +30,7 @@ from tests.controllers.terraform_helpers import (
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
 from tfcontroller.controllers.setup import ControllerManager
+from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, TERRAFORMS
@@ -44,8 +45,8 @@ def gitops(start_manager: Callable[..., ControllerManager], dev_cluster: DevClus
     seed_keys(kube)
     terraform = CountingTerraform(tmp_path)
     start_manager(kubeconfig=dev_cluster.kubeconfig,
-                  extra={"terraform_work_dir": str(tmp_path / "tf-work"), "terraform_binary": str(terraform.path),
-                         "controller_namespace": NS})
+                  terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"), binary=str(terraform.path),
+                                             controller_namespace=NS))
     return kube, terraform
 
 

@@ -1,4 +1,4 @@
-"""docs/configuration.md is complete: every flag `tfcontroller run` accepts (core and plug-in controller
+"""docs/configuration.md is complete: every flag `tfcontroller run` accepts (the manager's and each controller's
 flags) and every environment variable the package reads by name (`os.environ`/`getenv` literals and
 `TFCONTROLLER_*` names) appear in it; docs/cli.md documents every operator command and the exit codes."""
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from tests import polling
 from tfcontroller.api import conditions as c
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
+from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, SECRETS, TERRAFORMS
 
@@ -36,8 +38,8 @@ def running_controllers(kube: KubeClient, kubeconfig: str, tmp_path: Path) -> It
     with tempfile.TemporaryDirectory(prefix="tfc-") as work_dir:
         opts = ControllerOptions(
             kubeconfig=kubeconfig, namespace=NS, concurrent=2, artifact_dir=str(tmp_path / "artifacts"),
-            retry_base=0.2, retry_cap=2.0, shutdown_grace=15.0, ls_remote_ttl=0.5, lease_namespace=NS,
-            extra={"terraform_work_dir": work_dir},
+            retry_base=0.2, retry_cap=2.0, shutdown_grace=15.0, lease_namespace=NS,
+            gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5), terraform=TerraformOptions(work_dir=work_dir),
         )
         manager = build_manager(opts, kube)
         try:

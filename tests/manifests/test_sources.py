@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfcontroller.api.refs import ValuesFrom
-from tfcontroller.controllers.manifestset import RunContext
+from tfcontroller.controllers.manifestset.context import RunContext
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS
 from tfcontroller.manifests.sources import read_variables

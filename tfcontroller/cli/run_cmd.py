@@ -1,11 +1,10 @@
 """`tfcontroller run`: start the manager with every controller until SIGTERM/SIGINT.
 
 Flags are declared in `add_run_arguments(parser)` and turned into `ControllerOptions` by
-`options_from_args(args)`. Plug-in controller modules (controllers/setup.py) may add their own flags
-through an `add_run_arguments(parser)` of theirs; whatever they add lands in `opts.extra`, so they
-never need to edit this file. Flag values are checked while parsing, so a bad one (an address that is
-not HOST:PORT, a missing kubeconfig) gives argparse's single error line and exit code 2 before
-anything starts.
+`options_from_args(args)`: the manager's own flags here, then each controller's, which its package
+declares (`add_run_arguments(parser)`) and turns into its typed options (`options_from_args(args)`).
+Flag values are checked while parsing, so a bad one (an address that is not HOST:PORT, a missing
+kubeconfig) gives argparse's single error line and exit code 2 before anything starts.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ import argparse
 import os
 from typing import Any
 
-from tfcontroller.controllers.setup import ControllerOptions, build_manager, optional_modules
+from tfcontroller.controllers import gitrepository, manifestset, terraform
+from tfcontroller.controllers.setup import ControllerOptions, build_manager
 from tfcontroller.runtime.httpserve import parse_addr
 
 DEFAULT_ARTIFACT_ADDR = ":9090"
@@ -94,21 +94,15 @@ _CORE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 ]
 
 
-def _dest(flags: tuple[str, ...]) -> str:
-    return flags[0].lstrip("-").replace("-", "_")
-
-
-CORE_DESTS = frozenset(_dest(flags) for flags, _ in _CORE) | {"func", "command", "log_level", "log_format"}
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `tfcontroller run`: the core ones, then each plug-in controller's."""
+    """The flags of `tfcontroller run`: the manager's, then each controller's."""
     for flags, kwargs in _CORE:
         parser.add_argument(*flags, **kwargs)
-    for module in optional_modules():
-        extend = getattr(module, "add_run_arguments", None)
-        if extend is not None:
-            extend(parser)
+    gitrepository.add_run_arguments(parser)
+    terraform.add_run_arguments(parser)
+    manifestset.add_run_arguments(parser)
 
 
 def _pod_namespace() -> str | None:
@@ -138,7 +132,9 @@ def options_from_args(args: argparse.Namespace) -> ControllerOptions:
         retry_cap=max(args.retry_cap, args.retry_base),
         shutdown_grace=args.shutdown_grace,
         log_level=values.get("log_level") or "info",
-        extra={k: v for k, v in values.items() if k not in CORE_DESTS},
+        gitrepository=gitrepository.options_from_args(args),
+        terraform=terraform.options_from_args(args),
+        manifestset=manifestset.options_from_args(args),
     )
     if args.artifact_dir:
         opts.artifact_dir = args.artifact_dir

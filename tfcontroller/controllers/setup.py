@@ -1,18 +1,15 @@
 """Wire every controller into one manager: `build_manager(ControllerOptions) -> ControllerManager`.
 
-The GitRepository controller is always registered. The Terraform and ManifestSet controllers plug in
-by name, so they can be added (or be absent while being written) without editing this file:
-
-Contract for `tfcontroller.controllers.terraform` and `tfcontroller.controllers.manifestset`
-(see OPTIONAL_CONTROLLER_MODULES):
-- `register(manager: ControllerManager, kube: KubeClient, opts: ControllerOptions) -> None` adds the
-  module's Controller(s) with `manager.add_controller(...)`. It may use `manager.artifact_store`
-  (local artifacts, the same `ArtifactStore` the GitRepository controller writes),
-  `manager.git_fetcher`, `manager.events` and its own entries of `opts.extra`.
-- Optionally `add_run_arguments(parser: argparse.ArgumentParser) -> None` adds flags to
-  `tfcontroller run`; their parsed values arrive in `opts.extra[<dest>]` (cli/run_cmd.py).
-A missing module is skipped; a module that exists but fails to import is an error (never silently
-running without a controller that was meant to be there).
+The three controllers are registered by explicit import, each through the same shape (a package per
+controller, or for now the Terraform module):
+- `register(manager: ControllerManager, kube: KubeClient, options: <Kind>Options) -> <Kind>Reconciler`
+  adds the controller with `manager.add_controller(...)`. It may use `manager.artifact_store` (local
+  artifacts, the same `ArtifactStore` the GitRepository controller writes), `manager.git_fetcher`,
+  `manager.events` and `manager.controller_options` (the manager's own options: kubeconfig, leases...).
+- `<Kind>Options`: a frozen dataclass of that controller's settings, a field of `ControllerOptions`
+  (`gitrepository`, `manifestset`, `terraform`) with defaults fit for programs and tests.
+- `add_run_arguments(parser)` adds the controller's flags to `tfcontroller run` and
+  `options_from_args(args)` builds its options from them (cli/run_cmd.py calls both).
 
 Artifacts: stored under `artifact_dir`, served read-only at `artifact_addr` (for runners on other
 machines), and advertised in `status.artifact.url` with `artifact_base_url`, or the server's address
@@ -24,7 +21,6 @@ the artifact server never serves dot-paths).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -37,22 +33,19 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from tfcontroller.controllers.gitrepository import CONTROLLER_NAME as GITREPOSITORY_CONTROLLER
-from tfcontroller.controllers.gitrepository import DEFAULT_LS_REMOTE_TTL, GitRepositoryReconciler
+from tfcontroller.controllers import gitrepository, manifestset, terraform
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions, GitRepositoryReconciler
+from tfcontroller.controllers.manifestset import ManifestSetOptions
+from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.events import EventRecorder
-from tfcontroller.kube.resources import GITREPOSITORIES
 from tfcontroller.runtime.httpserve import parse_addr
-from tfcontroller.runtime.manager import Controller, Manager, ManagerOptions
+from tfcontroller.runtime.manager import Manager, ManagerOptions
 from tfcontroller.source.git import FetchStats, GitFetcher
 from tfcontroller.source.store import ArtifactServer, ArtifactStore
 
 log = logging.getLogger(__name__)
 
-OPTIONAL_CONTROLLER_MODULES: tuple[str, ...] = (
-    "tfcontroller.controllers.terraform",
-    "tfcontroller.controllers.manifestset",
-)
 DEFAULT_ARTIFACT_DIR = os.path.join(tempfile.gettempdir(), "tfcontroller", "artifacts")
 
 
@@ -71,7 +64,6 @@ class ControllerOptions:
     artifact_base_url: str | None = None  # advertised URL prefix (e.g. a Service's); default: the server's
     artifact_keep: int = 2  # artifacts kept per object: the current and the previous one
     git_cache_dir: str | None = None  # default: <artifact_dir>/.git-mirrors
-    ls_remote_ttl: float = DEFAULT_LS_REMOTE_TTL  # how long one ls-remote answer serves a URL
     metrics_addr: str | None = None
     health_addr: str | None = None
     leader_elect: bool = False
@@ -81,7 +73,10 @@ class ControllerOptions:
     retry_cap: float = 300.0
     shutdown_grace: float = 30.0
     log_level: str = "info"
-    extra: dict[str, Any] = field(default_factory=dict)  # options of the plug-in controllers
+    # each controller's own options (its package's frozen dataclass)
+    gitrepository: GitRepositoryOptions = field(default_factory=GitRepositoryOptions)
+    manifestset: ManifestSetOptions = field(default_factory=ManifestSetOptions)
+    terraform: TerraformOptions = field(default_factory=TerraformOptions)
 
     def manager_options(self) -> ManagerOptions:
         return ManagerOptions(
@@ -141,7 +136,7 @@ class ControllerManager(Manager):
         self._stop_hooks: list[Callable[[], None]] = []
 
     def on_stop(self, hook: Callable[[], None]) -> None:
-        """Run `hook` after the workers stopped (plug-in controllers close their resources here)."""
+        """Run `hook` after the workers stopped (controllers close their resources here)."""
         self._stop_hooks.append(hook)
 
     def start(self) -> None:
@@ -173,40 +168,12 @@ class ControllerManager(Manager):
         return self.artifact_store.base_url
 
 
-def register_gitrepository(manager: ControllerManager, kube: KubeClient, opts: ControllerOptions) -> None:
-    reconciler = GitRepositoryReconciler(
-        kube, manager.git_fetcher, manager.artifact_store, manager.events, ls_remote_ttl=opts.ls_remote_ttl,
-    )
-    manager.add_controller(Controller(name=GITREPOSITORY_CONTROLLER, resource=GITREPOSITORIES,
-                                      reconcile=reconciler.reconcile))
-    informer = manager.primary_informer(GITREPOSITORY_CONTROLLER)
-    reconciler.cache_get = informer.get
-    manager.gitrepository = reconciler
-
-
-def optional_modules() -> list[Any]:
-    """The plug-in controller modules present in this installation (import errors propagate)."""
-    found = []
-    for name in OPTIONAL_CONTROLLER_MODULES:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
-
-
 def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> ControllerManager:
-    """A manager with every available controller registered; call `run()` (or `start()`/`stop()`)."""
+    """A manager with the three controllers registered; call `run()` (or `start()`/`stop()`)."""
     Path(opts.artifact_dir).mkdir(parents=True, exist_ok=True)
     kube = kube or KubeClient.load(opts.kubeconfig, opts.context)
     manager = ControllerManager(kube, opts)
-    register_gitrepository(manager, kube, opts)
-    for module in optional_modules():
-        register = getattr(module, "register", None)
-        if register is None:
-            log.debug("%s has no register(manager, kube, opts); not started", module.__name__)
-            continue
-        register(manager, kube, opts)
-        log.info("registered controllers of %s", module.__name__)
+    gitrepository.register(manager, kube, opts.gitrepository)
+    terraform.register(manager, kube, opts.terraform)
+    manifestset.register(manager, kube, opts.manifestset)
     return manager

@@ -1108,12 +1108,66 @@ def _raise(exc: BaseException) -> StepResult:
 
 
 
-# ---- `tfcontroller run` plug-in contract (tfcontroller.controllers.setup) ----------------------------
+# ---- registration (tfcontroller.controllers.setup): typed options, `tfcontroller run` flags, register ----
+# Imported here, not at the top, so this section moves as one piece into the package's __init__.py.
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    import argparse
+
+    from tfcontroller.controllers.setup import ControllerManager
 
 DEFAULT_WORK_DIR = os.path.join(tempfile.gettempdir(), "tfcontroller", "terraform")
 
 
-def add_run_arguments(parser: Any) -> None:
+@dataclass(frozen=True)
+class DriftMailOptions:
+    """The drift e-mail flags of `tfcontroller run` (terraform_drift_mail.add_run_arguments), typed; the
+    field names are the flags' dests (terraform_drift_mail.FLAG_DESTS)."""
+
+    email_transport: str = "smtp"
+    smtp_secret: str | None = None  # NAMESPACE/NAME
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str = ""
+    smtp_password_file: str | None = None
+    smtp_from: str | None = None
+    smtp_tls: str = "starttls"
+    smtp_ca_file: str | None = None
+    drift_email_default_to: tuple[str, ...] = ()
+    ses_region: str | None = None
+    ses_endpoint_url: str | None = None
+    ses_from: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DriftMailOptions:
+        values = vars(args)
+        given = {f.name: values[f.name] for f in dataclasses.fields(cls) if values.get(f.name) is not None}
+        given["drift_email_default_to"] = tuple(given.get("drift_email_default_to") or ())
+        return cls(**given)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The flag values by dest, as `terraform_drift_mail.notifier_from_options` reads them."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TerraformOptions:
+    """What `tfcontroller run` (or a test) configures for the Terraform controller. The manager's own
+    options (kubeconfig, leader election, lease namespace) come from `manager.controller_options`."""
+
+    work_dir: str = DEFAULT_WORK_DIR  # run directories and the artifact cache
+    binary: str | None = None  # default: $TFCONTROLLER_TERRAFORM_BINARY or PATH
+    plugin_mirror_dir: str | None = None
+    plugin_cache_dir: str | None = None
+    keep_failed_workspaces: bool = False
+    controller_namespace: str | None = None  # None: $POD_NAMESPACE, else the lease namespace, else default
+    state_lock_retry: float = 30.0
+    reuse_init: bool = True  # programmatic only (benchmarks): skip init while the data dir is valid
+    drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `tfcontroller run` for the Terraform controller (and its drift e-mail)."""
     from tfcontroller.controllers import terraform_drift_mail
 
@@ -1129,6 +1183,16 @@ def add_run_arguments(parser: Any) -> None:
                         f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
     g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
     terraform_drift_mail.add_run_arguments(parser)
+
+
+def options_from_args(args: argparse.Namespace) -> TerraformOptions:
+    """The options from the parsed flags of `tfcontroller run` (add_run_arguments)."""
+    return TerraformOptions(
+        work_dir=args.terraform_work_dir or DEFAULT_WORK_DIR, binary=args.terraform_binary,
+        plugin_mirror_dir=args.plugin_mirror_dir, plugin_cache_dir=args.plugin_cache_dir,
+        keep_failed_workspaces=bool(args.keep_failed_workspaces), controller_namespace=args.controller_namespace,
+        state_lock_retry=float(args.state_lock_retry or 30.0), drift_mail=DriftMailOptions.from_args(args),
+    )
 
 
 POD_NAMESPACE_ENV = "POD_NAMESPACE"  # the pod's namespace, from the downward API (fieldRef metadata.namespace)
@@ -1151,26 +1215,25 @@ def _backend_kubeconfig(kubeconfig: str | None) -> str | None:
     return os.path.abspath(env) if env else (default if os.path.exists(default) else None)
 
 
-def register(manager: Any, kube: KubeClient, opts: Any) -> TerraformReconciler:
+def register(manager: ControllerManager, kube: KubeClient, options: TerraformOptions) -> TerraformReconciler:
     """Add the Terraform controller to a `ControllerManager` built by `setup.build_manager`."""
     from tfcontroller.controllers.terraform_drift_mail import notifier_from_options
 
-    extra = dict(getattr(opts, "extra", {}) or {})
+    opts = manager.controller_options
     config = TerraformConfig.from_env(
-        binary=extra.get("terraform_binary"), plugin_mirror_dir=extra.get("plugin_mirror_dir"),
-        plugin_cache_dir=extra.get("plugin_cache_dir"), keep_failed_workspaces=bool(extra.get("keep_failed_workspaces")),
+        binary=options.binary, plugin_mirror_dir=options.plugin_mirror_dir,
+        plugin_cache_dir=options.plugin_cache_dir, keep_failed_workspaces=options.keep_failed_workspaces,
     )
-    options = TerraformControllerOptions(
-        work_dir=Path(extra.get("terraform_work_dir") or DEFAULT_WORK_DIR),
+    controller_options = TerraformControllerOptions(
+        work_dir=Path(options.work_dir or DEFAULT_WORK_DIR),
         terraform=config,
-        kubeconfig=_backend_kubeconfig(getattr(opts, "kubeconfig", None)),
-        controller_namespace=controller_namespace(extra.get("controller_namespace"), os.environ,
-                                                  getattr(opts, "lease_namespace", None)),
-        leader_elected=bool(getattr(opts, "leader_elect", False)),
-        lock_retry=float(extra.get("state_lock_retry") or 30.0),
-        reuse_init=bool(extra.get("terraform_reuse_init", True)),  # programmatic only (benchmarks)
-        drift_notifier=notifier_from_options(extra, kube),
+        kubeconfig=_backend_kubeconfig(opts.kubeconfig),
+        controller_namespace=controller_namespace(options.controller_namespace, os.environ, opts.lease_namespace),
+        leader_elected=opts.leader_elect,
+        lock_retry=float(options.state_lock_retry or 30.0),
+        reuse_init=options.reuse_init,
+        drift_notifier=notifier_from_options(options.drift_mail.as_mapping(), kube),
     )
-    reconciler = TerraformReconciler(kube, options, recorder=getattr(manager, "events", None))
+    reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)
     return reconciler

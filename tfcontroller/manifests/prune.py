@@ -3,7 +3,7 @@
 Safety rules (pure `decide`), checked against the live object at prune time: an object annotated
 `tfcontroller.io/prune: disabled` is kept; an object that no longer carries this ManifestSet's owner
 labels (another ManifestSet applied it since) is kept and leaves the inventory; an object another
-ManifestSet declares (`claimant`: its current render, see controllers/manifestset_claims.py) is kept and
+ManifestSet declares (`claimant`: its current render, see controllers/manifestset/claims.py) is kept and
 stays in the inventory until the new owner has applied it — so moving an object between ManifestSets
 hands it over (same uid) whichever of the two reconciles first, and it is still pruned if the claim
 goes away before the handover. An object already gone is nothing to do. Deletion goes in reverse apply

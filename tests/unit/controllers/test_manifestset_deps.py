@@ -2,14 +2,14 @@
 Terraform's outputs Secret present) and the index values that map a changed GitRepository, Terraform,
 ManifestSet or Secret to the ManifestSets to reconcile."""
 
-from tfcontroller.controllers.manifestset import desired_digest, service_account_user
-from tfcontroller.controllers.manifestset_deps import (
+from tfcontroller.controllers.manifestset.deps import (
     dependency_problem,
     index_depends_on,
     index_source_ref,
     index_substitute_from,
     key_of,
 )
+from tfcontroller.controllers.manifestset.policy import desired_digest, service_account_user
 
 MS = {"metadata": {"name": "app", "namespace": "team"},
       "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"},

@@ -1,4 +1,5 @@
-"""ManifestSet relations, as pure functions: is a dependency ready, and the index values that let a
+"""ManifestSet relations, as pure functions: is a dependency usable (ready by the shared rule of
+runtime/readiness.py, and a Terraform's outputs Secret present), and the index values that let a
 change to a GitRepository, Terraform, ManifestSet or outputs Secret re-reconcile its dependants at once.
 
 Index values are `Kind/namespace/name` so that one index ("dependsOn") serves both dependency kinds.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import GITREPOSITORY_KIND, TERRAFORM_KIND
+from tfcontroller.runtime.readiness import readiness
 
 Obj = dict[str, Any]
 
@@ -59,21 +60,6 @@ def index_substitute_from(obj: Obj) -> list[str]:
     return out
 
 
-def is_ready(obj: Obj) -> tuple[bool, str]:
-    """Ready=True for the current generation; else why not (the dependency's own message)."""
-    status = obj.get("status") or {}
-    cond = c.find(status.get("conditions"), c.READY)
-    generation = (obj.get("metadata") or {}).get("generation")
-    if cond is None:
-        return False, "not reconciled yet"
-    if cond.status != c.TRUE:
-        return False, f"{cond.reason}: {cond.message}" if cond.message else cond.reason
-    observed = status.get("observedGeneration")
-    if generation is not None and observed is not None and observed != generation:
-        return False, f"generation {generation} not reconciled yet"
-    return True, ""
-
-
 def outputs_secret_name(terraform: Obj) -> str | None:
     w = _spec(terraform).get("writeOutputsToSecret")
     return w.get("name") if isinstance(w, dict) and w.get("name") else None
@@ -84,9 +70,9 @@ def dependency_problem(kind: str, key: str, obj: Obj | None, outputs_secret_exis
     `outputs_secret_exists` is None when the dependency writes no outputs Secret."""
     if obj is None:
         return f"{kind} {key} not found"
-    ok, why = is_ready(obj)
-    if not ok:
-        return f"{kind} {key} is not ready ({why})"
+    ready = readiness(obj)
+    if not ready:
+        return f"{kind} {key} is not ready ({ready.why})"
     if kind == TERRAFORM_KIND and outputs_secret_exists is False:
         return f"{kind} {key} is ready but its outputs Secret {outputs_secret_name(obj)} does not exist yet"
     return None

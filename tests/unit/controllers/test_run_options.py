@@ -1,0 +1,79 @@
+"""`tfcontroller run` flags become each controller's typed, frozen options, and every controller offers
+the same registration shape (register / add_run_arguments / options_from_args): no untyped extras."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from types import ModuleType
+
+import pytest
+
+from tfcontroller.cli.main import build_parser
+from tfcontroller.cli.run_cmd import options_from_args
+from tfcontroller.controllers import gitrepository, manifestset, terraform
+from tfcontroller.controllers.gitrepository import GitRepositoryOptions
+from tfcontroller.controllers.manifestset import ManifestSetOptions
+from tfcontroller.controllers.setup import ControllerOptions
+from tfcontroller.controllers.terraform import DEFAULT_WORK_DIR, DriftMailOptions, TerraformOptions
+from tfcontroller.controllers.terraform_drift_mail import FLAG_DESTS
+
+CONTROLLERS = [gitrepository, manifestset, terraform]
+
+
+def run_options(*argv: str) -> ControllerOptions:
+    return options_from_args(build_parser().parse_args(["run", *argv]))
+
+
+@pytest.mark.parametrize("module", CONTROLLERS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_controller_has_the_same_registration_shape(module: ModuleType) -> None:
+    assert list(inspect.signature(module.register).parameters) == ["manager", "kube", "options"]
+    assert list(inspect.signature(module.add_run_arguments).parameters) == ["parser"]
+    assert list(inspect.signature(module.options_from_args).parameters) == ["args"]
+
+
+def test_no_flags_give_the_programmatic_defaults() -> None:
+    opts = run_options()
+    assert opts.gitrepository == GitRepositoryOptions()
+    assert opts.manifestset == ManifestSetOptions()
+    assert opts.terraform == TerraformOptions()
+    assert opts.terraform.work_dir == DEFAULT_WORK_DIR and opts.terraform.drift_mail == DriftMailOptions()
+
+
+def test_terraform_flags_reach_its_typed_options() -> None:
+    opts = run_options(
+        "--terraform-work-dir", "/w", "--terraform-binary", "/bin/tf", "--plugin-mirror-dir", "/m",
+        "--plugin-cache-dir", "/c", "--keep-failed-workspaces", "--controller-namespace", "ops",
+        "--state-lock-retry", "5", "--smtp-host", "relay", "--smtp-port", "2525", "--smtp-from", "tf@example.com",
+        "--smtp-tls", "none", "--drift-email-default-to", "a@example.com,b@example.com",
+        "--drift-email-default-to", "c@example.com",
+    )
+    tf = opts.terraform
+    assert (tf.work_dir, tf.binary, tf.plugin_mirror_dir, tf.plugin_cache_dir) == ("/w", "/bin/tf", "/m", "/c")
+    assert tf.keep_failed_workspaces and tf.controller_namespace == "ops" and tf.state_lock_retry == 5.0
+    assert tf.reuse_init  # no flag: programmatic only
+    mail = tf.drift_mail
+    assert (mail.smtp_host, mail.smtp_port, mail.smtp_from, mail.smtp_tls) == ("relay", 2525, "tf@example.com", "none")
+    assert mail.drift_email_default_to == ("a@example.com,b@example.com", "c@example.com")
+    assert mail.email_transport == "smtp" and mail.smtp_username == ""
+
+
+def test_drift_mail_options_cover_exactly_the_mail_flags() -> None:
+    assert set(DriftMailOptions().as_mapping()) == set(FLAG_DESTS)
+    parsed = vars(build_parser().parse_args(["run"]))
+    assert set(FLAG_DESTS) <= set(parsed)
+
+
+@pytest.mark.parametrize("options", [GitRepositoryOptions(), ManifestSetOptions(), TerraformOptions(),
+                                     DriftMailOptions()], ids=lambda o: type(o).__name__)
+def test_controller_options_are_frozen(options: object) -> None:
+    field = dataclasses.fields(options)[0].name  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(options, field, None)
+
+
+def test_controller_options_take_no_untyped_extras() -> None:
+    names = {f.name for f in dataclasses.fields(ControllerOptions)}
+    assert "extra" not in names and {"gitrepository", "manifestset", "terraform"} <= names
+    with pytest.raises(TypeError):
+        dataclasses.replace(ControllerOptions(), terraform_work_dir="/w")  # type: ignore[call-arg]
