@@ -40,6 +40,7 @@ from tfcontroller.api.constants import FINALIZER
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.gitrepository import GitRepository
 from tfcontroller.api.meta import ObjectMeta
+from tfcontroller.api.redact import redact_url
 from tfcontroller.controllers.gitrepository_lscache import TTLCache, auth_fingerprint
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, NotFound
@@ -50,7 +51,7 @@ from tfcontroller.runtime.requested import mark_handled, requested
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
 from tfcontroller.source.artifact import ignore_spec
-from tfcontroller.source.auth import GitAuth, redact_url
+from tfcontroller.source.auth import GitAuth
 from tfcontroller.source.errors import AuthenticationFailedError, InvalidSpecError
 from tfcontroller.source.git import FetchResult, GitFetcher, RemoteRefs
 from tfcontroller.source.refs import RefSpec, ResolvedRef, resolve_ref

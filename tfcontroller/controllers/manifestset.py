@@ -35,6 +35,7 @@ from tfcontroller.api.constants import FINALIZER, MANIFESTSET_KIND, TERRAFORM_KI
 from tfcontroller.api.errors import WaitingError
 from tfcontroller.api.manifestset import ManifestSet
 from tfcontroller.api.meta import ObjectMeta
+from tfcontroller.api.redact import scrub
 from tfcontroller.controllers.manifestset_claims import ClaimFinder
 from tfcontroller.controllers.manifestset_deps import (
     INDEX_DEPENDS_ON,
@@ -66,7 +67,6 @@ from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
 from tfcontroller.source.artifact import extract_archive
 from tfcontroller.source.store import fetch_artifact
-from tfcontroller.terraform.errors import scrub
 
 log = logging.getLogger(__name__)
 

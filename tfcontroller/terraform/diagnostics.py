@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from tfcontroller.api.redact import scrub
 from tfcontroller.terraform.errors import (
     ConfigurationError,
     Diagnostic,
@@ -24,7 +25,6 @@ from tfcontroller.terraform.errors import (
     StateLockedError,
     TerraformError,
     TransientError,
-    scrub,
 )
 
 _LOCK_SUMMARY = "Error acquiring the state lock"

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api.redact import scrub
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.diagnostics import classify, diagnostics_from, parse_json_lines
 from tfcontroller.terraform.errors import (
@@ -41,7 +42,6 @@ from tfcontroller.terraform.errors import (
     TerraformError,
     TimeoutExpiredError,
     TransientError,
-    scrub,
 )
 
 log = logging.getLogger(__name__)
