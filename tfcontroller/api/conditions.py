@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.times import format_rfc3339
+
 TRUE = "True"
 FALSE = "False"
 UNKNOWN = "Unknown"
@@ -39,12 +41,7 @@ ARTIFACT_FAILED = "ArtifactFailed"
 SPEC_INVALID = "SpecValidationFailed"
 
 
-def rfc3339(when: dt.datetime | None = None) -> str:
-    """A timestamp as the API server writes it: UTC, second precision, `Z` suffix."""
-    when = when or dt.datetime.now(dt.UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+rfc3339 = format_rfc3339  # re-export: call sites in controllers/terraform move at merge
 
 
 @dataclass
@@ -125,10 +122,10 @@ def set_condition(
         old = existing if isinstance(existing, Condition) else Condition.from_dict(existing)
         changed = old.status != status or not old.last_transition_time
         new = Condition(type_, status, reason, message,
-                        rfc3339(now) if changed else old.last_transition_time, observed_generation)
+                        format_rfc3339(now) if changed else old.last_transition_time, observed_generation)
         conditions[i] = new if isinstance(existing, Condition) else new.to_dict()  # type: ignore[call-overload]
         return new
-    new = Condition(type_, status, reason, message, rfc3339(now), observed_generation)
+    new = Condition(type_, status, reason, message, format_rfc3339(now), observed_generation)
     if conditions and isinstance(conditions[0], Condition):
         conditions.append(new)  # type: ignore[arg-type]
     else:

@@ -21,11 +21,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.source.artifact import file_sha256
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,6 @@ class Artifact:
         }
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hex_of(digest: str) -> str:
@@ -108,7 +106,7 @@ class ArtifactStore:
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
         if revision is not None and meta.get("revision") != revision:
-            meta = {"revision": revision, "lastUpdateTime": _now_rfc3339()}
+            meta = {"revision": revision, "lastUpdateTime": format_rfc3339()}
             tmp = meta_path.with_name("." + meta_path.name + ".tmp")
             tmp.write_text(json.dumps(meta, sort_keys=True))
             os.replace(tmp, meta_path)
