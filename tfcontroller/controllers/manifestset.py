@@ -65,8 +65,8 @@ from tfcontroller.runtime.reconciler import StepResult, ready, ready_transition,
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
-from tfcontroller.source.artifact import extract_archive
 from tfcontroller.source.store import fetch_artifact
+from tfcontroller.terraform.archive import extract_artifact
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class ManifestSetReconciler:
             fetch_artifact(artifact["url"], tarball, artifact.get("digest"))
             ctx.root = ctx.workdir / "src"
             ctx.root.mkdir()
-            extract_archive(tarball, ctx.root)
+            extract_artifact(tarball, ctx.root)
         except Exception as exc:  # noqa: BLE001 - any download/extract problem is an artifact failure
             raise ctx.fail(REASON_ARTIFACT_FAILED,
                            f"cannot fetch artifact {ctx.revision} of GitRepository {ref.key}: {exc}") from None

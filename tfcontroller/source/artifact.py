@@ -132,12 +132,6 @@ def file_sha256(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-def extract_archive(artifact: Path | str, dest: Path | str) -> None:
-    """Unpack an artifact refusing absolute paths, `..`, links leaving `dest` and special files."""
-    with tarfile.open(artifact, "r:gz") as tar:
-        tar.extractall(dest, filter="data")
-
-
 # ---------------------------------------------------------------- per-path digests
 
 
