@@ -1,5 +1,5 @@
 """The ManifestSet reconciler: render manifests from a GitRepository artifact, substitute Terraform
-outputs into them, and keep the cluster equal to them (issue 7, design.md §1).
+outputs into them, and keep the cluster equal to them (design.md §1).
 
 Shape (as the GitRepository reconciler, after Flux): deletion/finalizer/suspend first, then ordered
 steps sharing a `RunContext` — request → validate → dependencies → artifact → build → substitute →

@@ -1,4 +1,4 @@
-"""Which other ManifestSet declares an object, asked before pruning it (issue 11 case 5).
+"""Which other ManifestSet declares an object, asked before pruning it.
 
 Why: moving an object from one ManifestSet's path to another's in one commit must hand it over, not
 delete and re-create it (a new uid: data loss for a PersistentVolumeClaim or a Namespace). The owner

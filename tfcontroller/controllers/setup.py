@@ -1,7 +1,7 @@
 """Wire every controller into one manager: `build_manager(ControllerOptions) -> ControllerManager`.
 
 The GitRepository controller is always registered. The Terraform and ManifestSet controllers plug in
-by name, so they can be added (or be absent while being written) without editing this file:
+by name, so they can be added without editing this file:
 
 Contract for `tfcontroller.controllers.terraform` and `tfcontroller.controllers.manifestset`
 (see OPTIONAL_CONTROLLER_MODULES):
