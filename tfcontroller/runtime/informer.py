@@ -98,10 +98,6 @@ class Informer:
         with self._lock:
             return self._cache.get(f"{namespace}/{name}" if namespace else name)
 
-    def get_by_key(self, key: str) -> Obj | None:
-        with self._lock:
-            return self._cache.get(key)
-
     def list(self) -> list[Obj]:
         with self._lock:
             return list(self._cache.values())

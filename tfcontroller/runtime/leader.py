@@ -70,9 +70,6 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._leader.is_set()
 
-    def wait_for_leadership(self, timeout: float | None = None) -> bool:
-        return self._leader.wait(timeout)
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
         self._thread.start()

@@ -98,10 +98,6 @@ def init_args(upgrade: bool = False, lock_timeout: float = 0) -> list[str]:
     return args
 
 
-def workspace_args(name: str) -> list[str]:
-    return ["workspace", "select", "-or-create=true", "-no-color", name]
-
-
 def validate_args() -> list[str]:
     return ["validate", "-json", "-no-color"]
 
@@ -182,9 +178,6 @@ class TerraformRunner:
 
     def init(self, upgrade: bool = False, lock_timeout: float = 0) -> CommandResult:
         return self._run("init", init_args(upgrade, lock_timeout), self.config.timeouts.init)
-
-    def workspace_select_or_new(self, name: str) -> CommandResult:
-        return self._run("workspace", workspace_args(name), self.config.timeouts.short)
 
     def validate(self) -> list[Diagnostic]:
         """Raises the classified error when the configuration is invalid; returns the warnings."""
