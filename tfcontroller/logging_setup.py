@@ -45,7 +45,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at emit time, not at configuration time: a command run
     in-process (tests, the demo) must not leave the root logger bound to a stream closed since."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> object:
         return sys.stderr
 

@@ -75,7 +75,8 @@ def backoff(attempts: int, base: timedelta = BACKOFF_BASE, cap: timedelta = BACK
     """Delay before the next try after `attempts` failures: 30 s, 1 min, 2 min, ... capped at 30 min."""
     if attempts <= 0:
         return timedelta(0)
-    return min(cap, base * (2 ** min(attempts - 1, 30)))
+    delay: timedelta = min(cap, base * (2 ** min(attempts - 1, 30)))
+    return delay
 
 
 def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now: datetime) -> Decision:

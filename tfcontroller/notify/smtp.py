@@ -65,8 +65,8 @@ class SMTPTransport:
             raise self._error("AuthUnavailable", f"{where} does not support authentication here", exc,
                               transient=True) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            refused = ", ".join(sorted(exc.recipients))
-            raise DeliveryError("RecipientsRefused", f"{where} refused recipient(s) {refused}",
+            names = ", ".join(sorted(exc.recipients))
+            raise DeliveryError("RecipientsRefused", f"{where} refused recipient(s) {names}",
                                 transient=False) from None
         except smtplib.SMTPSenderRefused as exc:
             raise self._error("SenderRefused", f"{where} refused sender {cfg.from_addr}", exc,

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 import pathspec
@@ -53,7 +54,7 @@ class ArchiveInfo:
         return self.digest.split(":", 1)[1]
 
 
-def ignore_spec(ignore: str | Sequence[str] | None) -> pathspec.PathSpec:
+def ignore_spec(ignore: str | Sequence[str] | None) -> pathspec.PathSpec[Any]:
     """A gitignore matcher from `spec.ignore` (one multi-line string, as in Flux, or a list)."""
     lines = ignore.splitlines() if isinstance(ignore, str) else list(ignore or [])
     try:
@@ -82,9 +83,9 @@ def build_archive(
         # process (cat-file --batch-check) what the object is; reading it fails the same way if absent.
         target = git.Commit(repo, bytes.fromhex(commit)) if _FULL_ID.match(commit) else repo.commit(commit)
         for item in target.tree.traverse():
-            if item.type != "blob" or spec.match_file(item.path):  # type: ignore[union-attr]
+            if not isinstance(item, git.Blob) or spec.match_file(item.path):
                 continue  # trees are implied by their files; submodules are not part of the tree
-            files.append((item.path, item.mode, item.data_stream.read()))  # type: ignore[union-attr]
+            files.append((str(item.path), item.mode, item.data_stream.read()))
     finally:
         repo.close()
     directories = {posixpath.dirname(p) for p, _, _ in files}
@@ -112,8 +113,8 @@ def build_archive(
         with os.fdopen(fd, "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
                 with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    for _, info, data in entries:
-                        tar.addfile(info, io.BytesIO(data) if data is not None else None)
+                    for _, info, content in entries:
+                        tar.addfile(info, io.BytesIO(content) if content is not None else None)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:

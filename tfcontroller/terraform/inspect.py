@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
+import hcl2.api
 
 from tfcontroller.terraform.errors import ConfigurationError, MissingVariablesError, StallingError
 
@@ -84,7 +84,7 @@ def _load(filename: str, data: bytes) -> dict[str, Any]:
         if filename.endswith(".tf.json"):
             parsed = json.loads(text)
         else:
-            parsed = hcl2.loads(text)
+            parsed = hcl2.api.loads(text)
     except Exception as exc:  # the parser raises lark errors of several kinds
         first = " ".join(str(exc).split())[:300]
         raise ModuleParseError(f"cannot parse {filename}: {first}", location=filename) from None
