@@ -33,6 +33,7 @@ from typing import Any
 import git
 import pathspec
 
+from tfcontroller.api.refs import artifact_relative
 from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
 from tfcontroller.source.module_reads import is_tfvars, module_reads, template_problems
 
@@ -136,11 +137,10 @@ def file_sha256(path: Path | str) -> str:
 
 def normalize_path(path: str) -> str:
     """`./infra/tf/` → `infra/tf`; "", "." or "/" → "" (the root). Refuse paths leaving the artifact."""
-    raw = (path or "").strip().lstrip("/")
-    cleaned = posixpath.normpath(raw) if raw else "."
-    if cleaned == ".." or cleaned.startswith("../"):
+    cleaned = artifact_relative(path)
+    if cleaned is None:
         raise InvalidSpecError(f"path {path!r} leaves the source")
-    return "" if cleaned == "." else cleaned
+    return cleaned
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from tfcontroller.api.refs import artifact_relative
 from tfcontroller.terraform.errors import ArtifactError, MaliciousArtifactError
 
 MAX_MEMBERS = 100_000
@@ -152,10 +153,9 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
     without extracting it, for inspecting a module. None when the archive holds anything that
     `extract_artifact` would have to judge (a link, a special file, a name that is absolute, has `..` or
     repeats) or `subpath` is not a directory in it: the caller then extracts, with every check."""
-    rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")
-    if rel == ".." or rel.startswith("../"):
+    root = artifact_relative(subpath)
+    if root is None:
         return None
-    root = "" if rel == "." else rel
     files: dict[str, bytes] = {}
     seen: set[str] = set()
     directories = {""}
@@ -190,10 +190,10 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
 
 def resolve_subpath(root: Path, subpath: str) -> Path:
     """`root/subpath` as a directory inside root; a missing or escaping path is a StallingError."""
-    rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")
-    if rel == ".." or rel.startswith("../"):
+    rel = artifact_relative(subpath)
+    if rel is None:
         raise ArtifactError("PathNotFound", f"path {subpath!r} leaves the artifact")
-    path = root / rel
+    path = root / rel if rel else root
     if not _inside(Path(os.path.realpath(root)), path) or not path.is_dir():
         raise ArtifactError("PathNotFound", f"path {subpath!r} not found in the artifact")
     return path
