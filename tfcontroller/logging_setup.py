@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
+
+from tfcontroller.api.times import format_timestamp
 
 
 class _KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        ts = format_timestamp(record.created)
         parts = [f"ts={ts}", f"level={record.levelname.lower()}", f"logger={record.name}"]
         obj = getattr(record, "obj", None)
         if obj:
@@ -27,7 +28,7 @@ class _KeyValueFormatter(logging.Formatter):
 class _JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "ts": format_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -44,7 +45,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at emit time, not at configuration time: a command run
     in-process (tests, the demo) must not leave the root logger bound to a stream closed since."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> object:
         return sys.stderr
 

@@ -119,7 +119,7 @@ TYPED_APP = (
 
 
 def test_outputs_keep_their_types_and_the_cluster_refuses_wrong_ones(ms_env: Env, git_file_remote: Callable) -> None:
-    """Issue 11, case 7: numeric outputs substituted unquoted are applied as numbers (a real API server
+    """Numeric outputs substituted unquoted are applied as numbers (a real API server
     refuses `replicas: "3"`), quoted ones stay strings (leading zero kept); a number quoted where the
     API wants an integer fails with the API server's own message instead of being applied."""
     kube = ms_env.kube

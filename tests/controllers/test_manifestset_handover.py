@@ -1,5 +1,5 @@
-"""An object moved from one ManifestSet to another is handed over, never deleted and re-created
-(issue 11 case 5), whatever the order in which the two reconcile. The reconcilers are called directly
+"""An object moved from one ManifestSet to another is handed over, never deleted and re-created,
+whatever the order in which the two reconcile. The reconcilers are called directly
 (a manager runs only the GitRepository controller) so that each order is exact:
 
 - the old owner first, in the very reconcile that creates the new ManifestSet: the moved ConfigMap,

@@ -1,4 +1,4 @@
-"""What a commit removes from a manifest leaves the cluster (issue 11 case 6), end to end with the
+"""What a commit removes from a manifest leaves the cluster, end to end with the
 ManifestSet controller: a Secret loses the `stringData` key the commit dropped while another key
 changes, and a ConfigMap loses a label, an annotation and a data key; Ready names the new revision and
 no object is re-created (same uids)."""

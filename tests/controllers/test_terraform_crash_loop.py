@@ -1,4 +1,4 @@
-"""A crash loop never leaves a state lock stuck (design.md §4.4, issue 11 case 8).
+"""A crash loop never leaves a state lock stuck (design.md §4.4).
 
 Several objects are reconciled by a controller subprocess that is SIGKILLed, with its whole process
 group, at seeded random points of init/plan/apply, and restarted, round after round. Two kinds of

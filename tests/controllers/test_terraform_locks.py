@@ -161,7 +161,7 @@ def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path) ->
 
 
 
-# ---- every window in which a run of ours could hold a lock nobody can attribute (issue 11, case 8) ----
+# ---- every window in which a run of ours could hold a lock nobody can attribute (design.md §4.4) ----
 
 
 class RecordingTerraform:

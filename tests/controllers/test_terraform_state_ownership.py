@@ -1,4 +1,4 @@
-"""State names and ownership with real terraform on the dev cluster (issue 11, cases 1–3).
+"""State names and ownership with real terraform on the dev cluster (design.md §4.8).
 
 - A state belongs to one object (design.md §4.8): a second Terraform resolving to an owned state Secret
   (same suffix, or another workspace/suffix split of the same name) is Stalled `StateInUse` before it

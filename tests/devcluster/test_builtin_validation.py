@@ -1,4 +1,4 @@
-"""Built-in kinds are checked the way a real API server checks them (issue 11, case 7): a value the Go
+"""Built-in kinds are checked the way a real API server checks them: a value the Go
 types cannot hold is refused on create and update (400 "cannot be handled as a"), on merge, JSON and
 strategic merge patches (422 `patch: Invalid value`), and on server-side apply (400 "failed to create
 typed patch object"); missing required fields are 422 `Required value`; unknown fields of built-in kinds

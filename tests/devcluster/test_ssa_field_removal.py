@@ -1,4 +1,4 @@
-"""The dev cluster removes, like kube-apiserver, what a field manager stops applying (issue 11 case 6),
+"""The dev cluster removes, like kube-apiserver, what a field manager stops applying,
 checked with the real `kubectl apply --server-side`: a label, an annotation, a container env var (keyed
 list item) and a ConfigMap data key all leave the object when the manager that applied them omits them;
 a field another manager also owns stays; and a Secret key sent as `stringData` stays in `data` when

@@ -1,4 +1,4 @@
-"""What Git no longer declares leaves the live object (issue 11 case 6), through `Applier` on the dev
+"""What Git no longer declares leaves the live object, through `Applier` on the dev
 cluster: removing a Secret `stringData` key, a Secret `data` key, a label, an annotation, a container env
 var and a ConfigMap data key from the manifests removes them from the live objects (same uids), while a
 changed value follows; a label someone else added stays. A Secret that an earlier version applied with

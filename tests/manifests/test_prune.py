@@ -1,4 +1,4 @@
-"""`manifests.prune.prune` on the dev cluster with a claimant (issue 11 case 5): an object another
+"""`manifests.prune.prune` on the dev cluster with a claimant: an object another
 ManifestSet declares is kept and retained in the inventory; the claimant is asked only about objects
 still ours (not about opted-out or foreign ones); an object whose new owner applies it between the
 decision and the delete survives (the delete is conditional on the resourceVersion decided on)."""

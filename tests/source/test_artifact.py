@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tfcontroller.source.artifact import digest_of, extract_archive, module_inputs
+from tfcontroller.source.artifact import digest_of, module_inputs
 from tfcontroller.source.errors import PathNotFoundError
 from tfcontroller.source.git import GitFetcher
 from tfcontroller.source.refs import RefSpec
+from tfcontroller.terraform.archive import extract_artifact
+from tfcontroller.terraform.errors import MaliciousArtifactError
 
 APP = 'module "bucket" {\n  source = "../../modules/bucket"\n  name   = "x"\n}\n'
 BUCKET = 'module "policy" {\n  source = "../policy"\n}\nresource "null_resource" "b" {}\n'
@@ -152,12 +154,12 @@ def test_module_inputs_cover_files_read_outside_the_module_and_widen_when_not_st
     assert "the template calls file() itself" in module_inputs(template, "stacks/calls-template").widened[0]
 
 
-def test_extract_archive_round_trip(git_file_remote, tmp_path):
+def test_built_artifact_extracts_with_the_one_safe_extraction(git_file_remote, tmp_path):
     remote = git_file_remote()
     remote.commit(TREE, symlinks={"infra/app/link": "main.tf"})
     artifact = _build(tmp_path, remote.url, "x")
     dest = tmp_path / "out"
-    extract_archive(artifact, dest)
+    extract_artifact(artifact, dest)
     assert (dest / "infra/app/main.tf").read_text() == APP
     assert (dest / "infra/app/link").is_symlink()
 
@@ -168,6 +170,6 @@ def test_extract_archive_refuses_path_traversal(tmp_path):
         info = tarfile.TarInfo("../escape.txt")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
-    with pytest.raises(tarfile.TarError):
-        extract_archive(evil, tmp_path / "out")
+    with pytest.raises(MaliciousArtifactError):
+        extract_artifact(evil, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()

@@ -1,6 +1,7 @@
-"""Safe extraction of artifacts: ordinary trees (with in-tree links) extract; path traversal, absolute
-paths, symlinks and hardlinks leaving the tree, device and FIFO members are refused by name, and a
-refused artifact leaves no run directory behind."""
+"""The one safe extraction of artifacts (Terraform runs and ManifestSets): ordinary trees (with in-tree
+links) extract; path traversal, absolute paths, symlinks and hardlinks leaving the tree, device and FIFO
+members, overwrites are refused by name, size is bounded, and a refused artifact leaves no run directory
+behind."""
 
 from __future__ import annotations
 
@@ -105,3 +106,58 @@ def test_missing_or_escaping_subpath(tmp_path: Path) -> None:
             Workspace.create(tmp_path / "runs", tar, sub, config=cfg)
         assert err.value.reason == "PathNotFound"
     assert os.listdir(tmp_path / "runs") == []
+
+
+def test_size_bounds_refuse_too_many_members_or_bytes(tmp_path: Path) -> None:
+    """A small archive may unpack to gigabytes: members and written bytes are bounded (Stalled)."""
+    many = build(tmp_path / "many.tgz", [(f"m/{i}.tf", b"x") for i in range(6)])
+    extract_artifact(many, tmp_path / "ok", max_members=6)
+    with pytest.raises(ArtifactError) as err:
+        extract_artifact(many, tmp_path / "out1", max_members=5)
+    assert err.value.reason == "ArtifactTooLarge" and "spec.ignore" in str(err.value)
+    assert not isinstance(err.value, MaliciousArtifactError)
+
+    big = build(tmp_path / "big.tgz", [("m/a.tf", b"a" * 600), ("m/b.tf", b"b" * 600)])
+    extract_artifact(big, tmp_path / "ok2", max_bytes=1200)
+    with pytest.raises(ArtifactError) as err:
+        extract_artifact(big, tmp_path / "out2", max_bytes=1199)
+    assert err.value.reason == "ArtifactTooLarge"
+
+
+def test_size_bound_counts_hardlink_copies(tmp_path: Path) -> None:
+    """A hardlink is extracted as a copy, so each link spends the file's size again."""
+    members = [("m/a.tf", b"a" * 500)] + [link(f"m/h{i}", "m/a.tf", tarfile.LNKTYPE) for i in range(3)]
+    tar = build(tmp_path / "hard.tgz", members)
+    extract_artifact(tar, tmp_path / "ok", max_bytes=2000)
+    assert (tmp_path / "ok/m/h2").read_bytes() == b"a" * 500
+    with pytest.raises(ArtifactError) as err:
+        extract_artifact(tar, tmp_path / "out", max_bytes=1999)
+    assert err.value.reason == "ArtifactTooLarge"
+
+
+def test_size_bound_does_not_trust_the_member_header(tmp_path: Path) -> None:
+    """The header says 10 bytes, the bound is 100: the content written is what counts (here 10)."""
+    tar = build(tmp_path / "h.tgz", [("m/a.tf", b"0123456789")])
+    extract_artifact(tar, tmp_path / "ok", max_bytes=10)
+    with pytest.raises(ArtifactError):
+        extract_artifact(tar, tmp_path / "out", max_bytes=9)
+
+
+@pytest.mark.parametrize(("members", "bad"), [
+    ([link("m/hard", "m/later", tarfile.LNKTYPE), ("m/later", b"x")], "m/hard"),  # hardlink to a file not yet there
+    ([("m/d/x", b"x"), link("m/hard", "m/d", tarfile.LNKTYPE)], "m/hard"),       # a hardlink to a directory
+    ([("m/x", b"x"), ("m/x", b"again")], "m/x"),                                 # a repeated file
+    ([("m/x", b"x"), ("m/x/y", b"under a file")], "m/x/y"),                      # a file where a directory goes
+])
+def test_more_refusals(tmp_path: Path, members: list, bad: str) -> None:
+    with pytest.raises(MaliciousArtifactError) as err:
+        extract_artifact(build(tmp_path / "bad.tgz", members), tmp_path / "out")
+    assert err.value.reason == "ArtifactRejected" and err.value.member == bad
+
+
+def test_unreadable_archive_is_an_artifact_failure(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tgz"
+    junk.write_bytes(b"not a tarball at all")
+    with pytest.raises(ArtifactError) as err:
+        extract_artifact(junk, tmp_path / "out")
+    assert err.value.reason == "ArtifactFailed"

@@ -103,10 +103,9 @@ def workspaces(tmp_path: Path, tf_config: TerraformConfig) -> Iterator[Callable[
         ws.cleanup(True)
 
 
-def ready(ws: Workspace):  # noqa: ANN201 - a TerraformRunner after init + workspace select
+def ready(ws: Workspace):  # noqa: ANN201 - a TerraformRunner after init (the default workspace)
     runner = ws.runner()
     runner.init()
-    runner.workspace_select_or_new("default")
     return runner
 
 

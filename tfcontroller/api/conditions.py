@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from tfcontroller.api.times import format_rfc3339
 
 TRUE = "True"
 FALSE = "False"
@@ -39,12 +41,7 @@ ARTIFACT_FAILED = "ArtifactFailed"
 SPEC_INVALID = "SpecValidationFailed"
 
 
-def rfc3339(when: dt.datetime | None = None) -> str:
-    """A timestamp as the API server writes it: UTC, second precision, `Z` suffix."""
-    when = when or dt.datetime.now(dt.UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+rfc3339 = format_rfc3339  # re-export: call sites in controllers/terraform move at merge
 
 
 @dataclass
@@ -119,26 +116,29 @@ def set_condition(
     """
     if status not in (TRUE, FALSE, UNKNOWN):
         raise ValueError(f"condition status must be True, False or Unknown, not {status!r}")
-    for i, existing in enumerate(conditions):
+    items = _mixed(conditions)
+    for i, existing in enumerate(items):
         if _type_of(existing) != type_:
             continue
         old = existing if isinstance(existing, Condition) else Condition.from_dict(existing)
         changed = old.status != status or not old.last_transition_time
         new = Condition(type_, status, reason, message,
-                        rfc3339(now) if changed else old.last_transition_time, observed_generation)
-        conditions[i] = new if isinstance(existing, Condition) else new.to_dict()  # type: ignore[call-overload]
+                        format_rfc3339(now) if changed else old.last_transition_time, observed_generation)
+        items[i] = new if isinstance(existing, Condition) else new.to_dict()
         return new
-    new = Condition(type_, status, reason, message, rfc3339(now), observed_generation)
-    if conditions and isinstance(conditions[0], Condition):
-        conditions.append(new)  # type: ignore[arg-type]
-    else:
-        conditions.append(new.to_dict())  # type: ignore[arg-type]
+    new = Condition(type_, status, reason, message, format_rfc3339(now), observed_generation)
+    items.append(new if items and isinstance(items[0], Condition) else new.to_dict())
     return new
+
+
+def _mixed(conditions: list[dict[str, Any]] | list[Condition]) -> list[Condition | dict[str, Any]]:
+    """The list as one element type for the checker; callers keep one form per list (see set_condition)."""
+    return cast("list[Condition | dict[str, Any]]", conditions)
 
 
 def remove_condition(conditions: list[dict[str, Any]] | list[Condition], type_: str) -> bool:
     """Delete the condition of `type_` (failure conditions exist only while true); True if one was removed."""
-    for i, existing in enumerate(conditions):
+    for i, existing in enumerate(_mixed(conditions)):
         if _type_of(existing) == type_:
             del conditions[i]
             return True

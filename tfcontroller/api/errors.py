@@ -12,6 +12,8 @@ and must never contain a secret value.
 
 from __future__ import annotations
 
+from tfcontroller.api.conditions import SPEC_INVALID
+
 
 class ReconcileError(Exception):
     """Base of the three outcomes: a condition reason and a human message."""
@@ -44,7 +46,7 @@ class TransientError(ReconcileError):
 class SpecError(StallingError):
     """A spec breaks a rule the CRD schema cannot express; `field` names it (`spec.vars[0]`)."""
 
-    REASON = "SpecValidationFailed"
+    REASON = SPEC_INVALID
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(self.REASON, f"{field}: {message}" if field else message)

@@ -7,6 +7,7 @@ all, so the typed views check again and always say which field is wrong.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,17 +73,17 @@ class Fields:
             raise SpecError(self.field(key), f"invalid value {value!r}: must match {pattern.pattern}")
         return value
 
-    def req_str(self, key: str, **kwargs: Any) -> str:
+    def req_str(self, key: builtins.str, **kwargs: Any) -> builtins.str:
         value = self.str(key, required=True, **kwargs)
         assert value is not None
         return value
 
-    def name(self, key: str, required: bool = True, label: bool = False) -> str | None:
+    def name(self, key: builtins.str, required: bool = True, label: bool = False) -> builtins.str | None:
         """A Kubernetes object name (DNS subdomain) or namespace (`label=True`: DNS label)."""
         return self.str(key, required=required, pattern=DNS_LABEL if label else DNS_SUBDOMAIN,
                         max_len=63 if label else 253)
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def bool(self, key: builtins.str, default: bool = False) -> bool:
         value = self.data.get(key)
         if value is None:
             return default
@@ -90,7 +91,7 @@ class Fields:
             raise SpecError(self.field(key), f"must be a boolean, not {type(value).__name__}")
         return value
 
-    def duration(self, key: str, default: float | None = None, required: bool = False) -> float | None:
+    def duration(self, key: builtins.str, default: float | None = None, required: builtins.bool = False) -> float | None:
         """Seconds of a Go duration field; zero is refused for intervals and timeouts."""
         text = self.str(key, required=required)
         if text is None:
@@ -103,7 +104,7 @@ class Fields:
             raise SpecError(self.field(key), "must be greater than zero")
         return seconds
 
-    def list(self, key: str) -> list[Any]:
+    def list(self, key: builtins.str) -> list[Any]:
         value = self.data.get(key)
         if value is None:
             return []
@@ -111,17 +112,17 @@ class Fields:
             raise SpecError(self.field(key), "must be a list")
         return value
 
-    def objects(self, key: str) -> list[Fields]:
+    def objects(self, key: builtins.str) -> builtins.list[Fields]:
         return [Fields.at(item, join(self.field(key), i)) for i, item in enumerate(self.list(key))]
 
-    def strings(self, key: str) -> list[str]:
+    def strings(self, key: builtins.str) -> builtins.list[builtins.str]:
         items = self.list(key)
         for i, item in enumerate(items):
             if not isinstance(item, str) or not item:
                 raise SpecError(join(self.field(key), i), "must be a non-empty string")
         return list(items)
 
-    def exactly_one(self, *keys: str) -> str:
+    def exactly_one(self, *keys: builtins.str) -> builtins.str:
         """The one key of `keys` that is set; SpecError when none or several are."""
         present = [k for k in keys if k in self.data]
         if len(present) != 1:

@@ -64,6 +64,17 @@ class KeyRef:
     optional: bool = False
 
 
+def artifact_relative(path: str | None) -> str | None:
+    """A path inside an artifact, normalised: `./infra/tf/` → `infra/tf`; "", ".", "/" → "" (the root);
+    None when it leaves the artifact (`..`, `a/../..`). A leading `/` means the artifact's root. The
+    one rule for every consumer of `spec.path` (digests, module reads, extraction)."""
+    raw = (path or "").strip().lstrip("/")
+    cleaned = posixpath.normpath(raw) if raw else "."
+    if cleaned == ".." or cleaned.startswith("../"):
+        return None
+    return "" if cleaned == "." else cleaned
+
+
 def clean_path(f: Fields, key: str = "path") -> str:
     """A directory inside the artifact: relative, normalised, never escaping the root ("." for the root)."""
     raw = f.str(key, default="./") or "./"

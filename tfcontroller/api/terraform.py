@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api.constants import (
-    ANNOTATION_APPROVE_PLAN,
     ANNOTATION_FORCE_UNLOCK,
     ANNOTATION_REPLAN,
-    ANNOTATION_REQUESTED_AT,
     APPROVE_AUTO,
     TERRAFORM_KIND,
     is_plan_id,
@@ -128,23 +126,11 @@ class Terraform:
     def plan_secret_name(self) -> str:
         return tfplan_secret_name(self.spec.workspace, self.meta.name)
 
-    # Approval and the user's requests.
-    def approved_plan_ids(self) -> set[str]:
-        """Plan ids the user approved, by `spec.approvePlan` or the approve-plan annotation."""
-        ids = {self.spec.approve_plan} if is_plan_id(self.spec.approve_plan) else set()
-        annotated = self.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip()
-        if annotated:
-            ids.add(annotated)
-        return ids
-
+    # The user's requests (approval is decided by controllers/terraform_policy.decide_approval).
     @property
     def pending_plan(self) -> str:
         plan = self.status.get("plan")
         return str(plan.get("pending") or "") if isinstance(plan, dict) else ""
-
-    @property
-    def requested_at(self) -> str | None:
-        return self.meta.annotations.get(ANNOTATION_REQUESTED_AT)
 
     @property
     def replan_requested(self) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import yaml
 
 from tfcontroller.api.constants import GITREPOSITORY_KIND, MANIFESTSET_KIND, TERRAFORM_KIND
+from tfcontroller.api.times import parse_rfc3339
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unauthorized
@@ -180,23 +181,9 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return None
 
 
-def now_stamp() -> str:
-    """A fresh annotation value: RFC 3339 with microseconds, so two requests in a second differ."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def age(stamp: str | None, now: dt.datetime | None = None) -> str:
     """kubectl's short age: `45s`, `12m`, `5h`, `3d`."""
-    when = parse_time(stamp)
+    when = parse_rfc3339(stamp)
     if when is None:
         return "<unknown>"
     seconds = max(0, int(((now or dt.datetime.now(dt.UTC)) - when).total_seconds()))

@@ -17,6 +17,7 @@ from typing import Any
 
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLAN, ANNOTATION_REQUESTED_AT
 from tfcontroller.api.duration import DurationError, parse_duration
+from tfcontroller.api.times import format_micro
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.errors import ApiError
@@ -66,7 +67,7 @@ def _words(args: argparse.Namespace) -> tuple[Resource, str]:
 @kubectx.api_errors
 def run_replan(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
-        conn.annotate(TERRAFORMS, args.name, {ANNOTATION_REPLAN: kubectx.now_stamp()})
+        conn.annotate(TERRAFORMS, args.name, {ANNOTATION_REPLAN: format_micro()})
     print(f"terraform.tfcontroller.io/{args.name} re-plan requested")
     return kubectx.EXIT_OK
 
@@ -170,7 +171,7 @@ def _request_and_wait(conn: kubectx.Connection, resource: Resource, name: str, n
     obj = conn.client.get(resource, name, namespace)
     if (obj.get("spec") or {}).get("suspend"):
         raise CLIError(f"{resource.kind} {namespace}/{name} is suspended; resume it first")
-    value = kubectx.now_stamp()
+    value = format_micro()
     conn.client.patch(resource, name, {"metadata": {"annotations": {ANNOTATION_REQUESTED_AT: value}}}, namespace)
     print(f"► annotating {label} with {ANNOTATION_REQUESTED_AT}={value}", flush=True)
     result = wait_for(conn, resource, name, namespace, value, timeout, label)

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from tfcontroller.api.times import parse_rfc3339
 from tfcontroller.cli import kubectx
 from tfcontroller.kube.resources import EVENTS
 
@@ -37,7 +38,7 @@ def belongs_to(ev: dict[str, Any], obj: dict[str, Any]) -> bool:
 
 
 def _sort_key(ev: dict[str, Any]) -> dt.datetime:
-    return kubectx.parse_time(event_time(ev)) or dt.datetime.min.replace(tzinfo=dt.UTC)
+    return parse_rfc3339(event_time(ev)) or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 @kubectx.api_errors

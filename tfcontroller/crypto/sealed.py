@@ -73,6 +73,7 @@ def generate_key_pair(bits: int = RSA_BITS) -> tuple[bytes, bytes]:
 
 def _public_key(public_pem: bytes | str) -> rsa.RSAPublicKey:
     data = public_pem.encode() if isinstance(public_pem, str) else public_pem
+    key: object
     if b"BEGIN CERTIFICATE" in data:
         key = x509.load_pem_x509_certificate(data).public_key()
     else:

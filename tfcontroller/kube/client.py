@@ -10,6 +10,7 @@ sent through that pool directly. The pool is thread-safe; one `KubeClient` is sh
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import logging
 import threading
@@ -40,12 +41,12 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
     """Kubeconfig when a path is given; else in-cluster; else the default kubeconfig location."""
     cfg = k8s_client.Configuration()
     if kubeconfig:
-        k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
     else:
         try:
-            k8s_config.load_incluster_config(client_configuration=cfg)
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(context=context, client_configuration=cfg)
+            k8s_config.load_kube_config(context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
     cfg.connection_pool_maxsize = POOL_SIZE
     return cfg
 
@@ -192,6 +193,11 @@ class KubeClient:
         q = {k: v for k, v in (query or {}).items() if v is not None}
         return f"{self._host}{path}" + (f"?{urlencode(q)}" if q else "")
 
+    def _document(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """`request` for calls whose answer is one JSON object."""
+        document: dict[str, Any] = self.request(method, path, **kwargs)
+        return document
+
     def request(
         self,
         method: str,
@@ -253,7 +259,7 @@ class KubeClient:
 
     # ---- verbs -----------------------------------------------------------------------------
     def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
-        return self.request("GET", resource.path(namespace, name))
+        return self._document("GET", resource.path(namespace, name))
 
     def get_or_none(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
@@ -278,7 +284,7 @@ class KubeClient:
             "limit": limit,
             "continue": continue_token,
         }
-        return self.request("GET", resource.path(namespace), query=query)
+        return self._document("GET", resource.path(namespace), query=query)
 
     def list_all(
         self,
@@ -288,7 +294,7 @@ class KubeClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = 500,
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         """All items across pages and the list's resourceVersion (where a watch can start)."""
         items: list[dict[str, Any]] = []
         token: str | None = None
@@ -311,12 +317,12 @@ class KubeClient:
 
     def create(self, resource: Resource, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
-        return self.request("POST", resource.path(ns), body=obj)
+        return self._document("POST", resource.path(ns), body=obj)
 
     def replace(self, resource: Resource, obj: dict[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
         """PUT; the object's metadata.resourceVersion makes it conditional (409 Conflict when stale)."""
         meta = obj["metadata"]
-        return self.request("PUT", resource.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+        return self._document("PUT", resource.path(meta.get("namespace"), meta["name"], subresource), body=obj)
 
     def patch(
         self,
@@ -336,7 +342,7 @@ class KubeClient:
         if patch_type == "apply" and not field_manager:
             raise ValueError("server-side apply needs a field_manager")
         query = {"fieldManager": field_manager, "force": ("true" if force else None)}
-        return self.request(
+        return self._document(
             "PATCH", resource.path(namespace, name, subresource), query=query, body=patch,
             content_type=PATCH_CONTENT_TYPES[patch_type],
         )
@@ -363,7 +369,7 @@ class KubeClient:
             body["propagationPolicy"] = propagation_policy
         if resource_version:
             body["preconditions"] = {"resourceVersion": resource_version}
-        return self.request("DELETE", resource.path(namespace, name), body=body)
+        return self._document("DELETE", resource.path(namespace, name), body=body)
 
     def patch_status(
         self,
@@ -439,7 +445,7 @@ class KubeClient:
         *,
         labels: dict[str, str] | None = None,
         annotations: dict[str, str] | None = None,
-        owner_references: list[dict[str, Any]] | None = None,
+        owner_references: builtins.list[dict[str, Any]] | None = None,
         secret_type: str = "Opaque",
     ) -> dict[str, Any]:
         """Create the Secret or replace its content (labels/annotations merged), whichever applies."""

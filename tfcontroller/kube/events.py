@@ -13,9 +13,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
 
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists, ApiError, NotFound
 from tfcontroller.kube.resources import EVENTS
@@ -28,8 +28,6 @@ MAX_MESSAGE = 1024
 _CACHE_SIZE = 4096
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventRecorder:
@@ -62,7 +60,7 @@ class EventRecorder:
                 name, ns, count = seen
                 try:
                     ev = self.kube.patch(
-                        EVENTS, name, {"count": count + 1, "lastTimestamp": _now()}, ns, patch_type="merge",
+                        EVENTS, name, {"count": count + 1, "lastTimestamp": format_rfc3339()}, ns, patch_type="merge",
                     )
                     self._remember(agg, name, ns, count + 1)
                     return ev
@@ -77,7 +75,7 @@ class EventRecorder:
     def _create(self, obj: dict[str, Any], namespace: str, event_type: str, reason: str, message: str,
                 agg: str) -> dict[str, Any]:
         meta = obj.get("metadata") or {}
-        now = _now()
+        now = format_rfc3339()
         suffix = hashlib.sha256(f"{agg}|{time.time_ns()}".encode()).hexdigest()[:16]
         name = f"{meta.get('name', 'object')}.{suffix}"
         involved = {

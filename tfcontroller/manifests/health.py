@@ -26,8 +26,9 @@ class HealthResult:
 
 def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return c
+        if isinstance(c, dict) and c.get("type") == type_:
+            found: dict[str, Any] = c
+            return found
     return None
 
 

@@ -38,7 +38,8 @@ from typing import Any
 
 import yaml
 
-SUBSTITUTE_ANNOTATION = "tfcontroller.io/substitute"
+from tfcontroller.api.constants import ANNOTATION_SUBSTITUTE
+
 VAR_NAME = r"[_a-zA-Z][_a-zA-Z0-9]*"
 QUOTED_MARK = "__tfc_quoted__"  # prefixes the name of a reference that stood in a quoted scalar
 _MARKABLE = re.compile(r"(?<!\$)\$\{(?=" + VAR_NAME + r")")  # `${name`, not the `$${name` escape
@@ -181,7 +182,7 @@ def plain_strings(value: Any) -> Any:
 
 def substitute_object(obj: dict[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if annotations.get(SUBSTITUTE_ANNOTATION) == "disabled":
+    if annotations.get(ANNOTATION_SUBSTITUTE) == "disabled":
         return plain_strings(obj)  # type: ignore[no-any-return]
     missing: list[str] = []
     out = _walk(obj, variables, missing)

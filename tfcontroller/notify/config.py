@@ -107,7 +107,7 @@ class SMTPConfig:
             port_n = DEFAULT_PORTS[tls]
         else:
             try:
-                port_n = int(port)  # type: ignore[arg-type]
+                port_n = int(port)
             except ValueError:
                 raise ConfigError(f"SMTP port {port!r} is not a number") from None
         return cls(

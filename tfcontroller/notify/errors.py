@@ -22,11 +22,3 @@ class DeliveryError(Exception):
         self.reason = reason
         self.message = message
         self.transient = transient
-
-
-def scrub(text: str, *secrets: str | None) -> str:
-    """`text` with every given secret replaced by `***` (server replies may echo what they were sent)."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "***")
-    return text

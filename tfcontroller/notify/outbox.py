@@ -37,9 +37,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.notify.errors import DeliveryError
 from tfcontroller.notify.model import DriftReportLike
 
@@ -74,7 +75,8 @@ def backoff(attempts: int, base: timedelta = BACKOFF_BASE, cap: timedelta = BACK
     """Delay before the next try after `attempts` failures: 30 s, 1 min, 2 min, ... capped at 30 min."""
     if attempts <= 0:
         return timedelta(0)
-    return min(cap, base * (2 ** min(attempts - 1, 30)))
+    delay: timedelta = min(cap, base * (2 ** min(attempts - 1, 30)))
+    return delay
 
 
 def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now: datetime) -> Decision:
@@ -106,19 +108,19 @@ def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now:
 
     if pending and pending.get("kind") == wanted.kind and pending.get("fingerprint") == wanted.fingerprint:
         attempts = int(pending.get("attempts") or 0)
-        due_at = parse_time(pending.get("nextAttemptAt")) or now
+        due_at = parse_rfc3339(pending.get("nextAttemptAt")) or now
         if now < due_at:
             return Decision(retry_at=due_at)
         return Decision([_with_attempt(wanted, attempts + 1)])
 
     record = {"kind": wanted.kind, "fingerprint": wanted.fingerprint, "resources": list(wanted.resources),
-              "attempts": 0, "nextAttemptAt": format_time(now), "since": format_time(now)}
+              "attempts": 0, "nextAttemptAt": format_rfc3339(now), "since": format_rfc3339(now)}
     return Decision([wanted], {"pendingNotification": record})
 
 
 def record_sent(drift_status: Mapping[str, Any], notification: Notification, now: datetime) -> dict[str, Any]:
     """The status.drift merge patch after `notification` was delivered."""
-    patch: dict[str, Any] = {"pendingNotification": None, "notifiedAt": format_time(now)}
+    patch: dict[str, Any] = {"pendingNotification": None, "notifiedAt": format_rfc3339(now)}
     if notification.kind == "drift":
         patch["notifiedFingerprint"] = notification.fingerprint
         patch["notifiedResources"] = list(notification.resources)
@@ -141,9 +143,9 @@ def record_failed(
             "fingerprint": notification.fingerprint,
             "resources": list(notification.resources),
             "attempts": attempts,
-            "nextAttemptAt": format_time(now + backoff(attempts)),
+            "nextAttemptAt": format_rfc3339(now + backoff(attempts)),
             "lastError": describe_error(error),
-            "since": pending.get("since") if same and pending.get("since") else format_time(now),
+            "since": pending.get("since") if same and pending.get("since") else format_rfc3339(now),
         }
     }
 
@@ -168,7 +170,7 @@ def deliver(
         except Exception as exc:  # recorded and retried; never propagated into reconcile
             fail = record_failed(apply_patch(drift_status, patch), n, exc, now)
             patch.update(fail)
-            next_at = parse_time(fail["pendingNotification"]["nextAttemptAt"])
+            next_at = parse_rfc3339(fail["pendingNotification"]["nextAttemptAt"])
             retry_at = next_at if retry_at is None or (next_at and next_at < retry_at) else retry_at
         else:
             patch.update(record_sent(drift_status, n, now))
@@ -196,18 +198,8 @@ def describe_error(error: BaseException | str) -> str:
     return text.replace("\n", " ")[:_MAX_ERROR]
 
 
-def format_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+format_time = format_rfc3339  # re-export: call sites in controllers/terraform move at merge
+parse_time = parse_rfc3339  # re-export: call sites in controllers/terraform move at merge
 
 
 def _with_attempt(n: Notification, attempt: int) -> Notification:

@@ -14,8 +14,9 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 
+from tfcontroller.api.redact import scrub
 from tfcontroller.notify.config import SMTPConfig
-from tfcontroller.notify.errors import DeliveryError, scrub
+from tfcontroller.notify.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ class SMTPTransport:
             raise self._error("AuthUnavailable", f"{where} does not support authentication here", exc,
                               transient=True) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            refused = ", ".join(sorted(exc.recipients))
-            raise DeliveryError("RecipientsRefused", f"{where} refused recipient(s) {refused}",
+            names = ", ".join(sorted(exc.recipients))
+            raise DeliveryError("RecipientsRefused", f"{where} refused recipient(s) {names}",
                                 transient=False) from None
         except smtplib.SMTPSenderRefused as exc:
             raise self._error("SenderRefused", f"{where} refused sender {cfg.from_addr}", exc,
@@ -92,7 +93,7 @@ class SMTPTransport:
     def _error(self, reason: str, message: str, exc: BaseException, *, transient: bool) -> DeliveryError:
         detail = _describe(exc)
         text = f"{message}: {detail}" if detail else message
-        return DeliveryError(reason, scrub(text, self.config.password), transient=transient)
+        return DeliveryError(reason, scrub(text, [self.config.password]), transient=transient)
 
 
 def _is_4xx(code: int | None) -> bool:

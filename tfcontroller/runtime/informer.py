@@ -14,6 +14,7 @@ Handlers run on the informer thread and must be quick (they enqueue keys).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -98,23 +99,19 @@ class Informer:
         with self._lock:
             return self._cache.get(f"{namespace}/{name}" if namespace else name)
 
-    def get_by_key(self, key: str) -> Obj | None:
-        with self._lock:
-            return self._cache.get(key)
-
     def list(self) -> list[Obj]:
         with self._lock:
             return list(self._cache.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         with self._lock:
             return list(self._cache)
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         with self._lock:
             return [self._cache[k] for k in sorted(self._indices[name].get(value, ())) if k in self._cache]
 
-    def keys_by_index(self, name: str, value: str) -> list[str]:
+    def keys_by_index(self, name: str, value: str) -> builtins.list[str]:
         with self._lock:
             return sorted(self._indices[name].get(value, ()))
 

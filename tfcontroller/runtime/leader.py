@@ -20,9 +20,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from tfcontroller.api.times import format_micro
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from tfcontroller.kube.resources import LEASES
@@ -30,8 +30,6 @@ from tfcontroller.kube.resources import LEASES
 log = logging.getLogger(__name__)
 
 
-def _micro_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -71,9 +69,6 @@ class LeaderElector:
     @property
     def is_leader(self) -> bool:
         return self._leader.is_set()
-
-    def wait_for_leadership(self, timeout: float | None = None) -> bool:
-        return self._leader.wait(timeout)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
@@ -135,7 +130,7 @@ class LeaderElector:
 
     def _try_acquire_or_renew(self) -> bool:
         cfg = self.config
-        now_s = _micro_time()
+        now_s = format_micro()
         duration = max(1, math.ceil(cfg.lease_duration))
         try:
             lease = self.kube.get(LEASES, cfg.name, cfg.namespace)
@@ -185,7 +180,7 @@ class LeaderElector:
         spec = dict(lease.get("spec") or {})
         if spec.get("holderIdentity") != self.config.identity:
             return
-        spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": _micro_time()})
+        spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": format_micro()})
         try:
             self.kube.replace(LEASES, {**lease, "spec": spec})
             log.info("released lease %s/%s", self.config.namespace, self.config.name)

@@ -51,7 +51,8 @@ def merge_patch(before: Any, after: Any) -> Any:
 
 def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Merge patch between the statuses of two versions of an object ({} when unchanged)."""
-    return merge_patch(before.get("status") or {}, after.get("status") or {})
+    patch: dict[str, Any] = merge_patch(before.get("status") or {}, after.get("status") or {})
+    return patch
 
 
 def merge_conditions(fresh: list[dict[str, Any]], before: list[dict[str, Any]],
@@ -79,7 +80,7 @@ def rebase_status(fresh_status: dict[str, Any], before_status: dict[str, Any],
                   after_status: dict[str, Any]) -> dict[str, Any]:
     """Our status changes (before → after) applied on top of a status someone else has written."""
     patch = merge_patch(before_status, after_status)
-    rebased = json_merge_patch(fresh_status, patch)
+    rebased: dict[str, Any] = json_merge_patch(fresh_status, patch)
     if "conditions" in patch:
         rebased["conditions"] = merge_conditions(
             fresh_status.get("conditions") or [], before_status.get("conditions") or [],

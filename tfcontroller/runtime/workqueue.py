@@ -152,11 +152,6 @@ class WorkQueue:
             self._shutting_down = True
             self._cond.notify_all()
 
-    @property
-    def shutting_down(self) -> bool:
-        with self._cond:
-            return self._shutting_down
-
     def __len__(self) -> int:
         with self._cond:
             return len(self._queue)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import posixpath
 import re
@@ -29,11 +28,12 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
-import hcl2
 import pathspec
 
+from tfcontroller.api.refs import artifact_relative
 from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
 from tfcontroller.source.module_reads import is_tfvars, module_reads, template_problems
 
@@ -55,7 +55,7 @@ class ArchiveInfo:
         return self.digest.split(":", 1)[1]
 
 
-def ignore_spec(ignore: str | Sequence[str] | None) -> pathspec.PathSpec:
+def ignore_spec(ignore: str | Sequence[str] | None) -> pathspec.PathSpec[Any]:
     """A gitignore matcher from `spec.ignore` (one multi-line string, as in Flux, or a list)."""
     lines = ignore.splitlines() if isinstance(ignore, str) else list(ignore or [])
     try:
@@ -84,9 +84,9 @@ def build_archive(
         # process (cat-file --batch-check) what the object is; reading it fails the same way if absent.
         target = git.Commit(repo, bytes.fromhex(commit)) if _FULL_ID.match(commit) else repo.commit(commit)
         for item in target.tree.traverse():
-            if item.type != "blob" or spec.match_file(item.path):  # type: ignore[union-attr]
+            if not isinstance(item, git.Blob) or spec.match_file(item.path):
                 continue  # trees are implied by their files; submodules are not part of the tree
-            files.append((item.path, item.mode, item.data_stream.read()))  # type: ignore[union-attr]
+            files.append((str(item.path), item.mode, item.data_stream.read()))
     finally:
         repo.close()
     directories = {posixpath.dirname(p) for p, _, _ in files}
@@ -114,8 +114,8 @@ def build_archive(
         with os.fdopen(fd, "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
                 with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    for _, info, data in entries:
-                        tar.addfile(info, io.BytesIO(data) if data is not None else None)
+                    for _, info, content in entries:
+                        tar.addfile(info, io.BytesIO(content) if content is not None else None)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
@@ -132,85 +132,15 @@ def file_sha256(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-def extract_archive(artifact: Path | str, dest: Path | str) -> None:
-    """Unpack an artifact refusing absolute paths, `..`, links leaving `dest` and special files."""
-    with tarfile.open(artifact, "r:gz") as tar:
-        tar.extractall(dest, filter="data")
-
-
 # ---------------------------------------------------------------- per-path digests
 
 
 def normalize_path(path: str) -> str:
     """`./infra/tf/` → `infra/tf`; "", "." or "/" → "" (the root). Refuse paths leaving the artifact."""
-    raw = (path or "").strip().lstrip("/")
-    cleaned = posixpath.normpath(raw) if raw else "."
-    if cleaned == ".." or cleaned.startswith("../"):
+    cleaned = artifact_relative(path)
+    if cleaned is None:
         raise InvalidSpecError(f"path {path!r} leaves the source")
-    return "" if cleaned == "." else cleaned
-
-
-_MODULE_HEADER = re.compile(r'^\s*module\s+"[^"]*"\s*\{', re.MULTILINE)
-_SOURCE_LINE = re.compile(r'^\s*source\s*=\s*"([^"]+)"', re.MULTILINE)
-
-
-def _sources_by_regex(text: str) -> list[str]:
-    """Fallback for files python-hcl2 cannot parse: the first `source = "…"` in each module block."""
-    found: list[str] = []
-    for header in _MODULE_HEADER.finditer(text):
-        depth, end = 1, header.end()
-        while end < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[end], 0)
-            end += 1
-        match = _SOURCE_LINE.search(text, header.end(), end)
-        if match:
-            found.append(match.group(1))
-    return found
-
-
-def module_sources(filename: str, text: str) -> list[str]:
-    """Every module `source` in one Terraform file (`.tf` or `.tf.json`)."""
-    if filename.endswith(".tf.json"):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            return []
-        blocks = doc.get("module", {}) if isinstance(doc, dict) else {}
-        items = blocks if isinstance(blocks, list) else [blocks]
-        return [
-            str(body["source"])
-            for block in items
-            if isinstance(block, dict)
-            for body in block.values()
-            if isinstance(body, dict) and "source" in body
-        ]
-    if "module" not in text:  # no module block can exist; parsing (~8 ms a file with python-hcl2) is skipped
-        return []
-    try:
-        parsed = hcl2.loads(text)
-    except Exception:  # python-hcl2 raises lark errors of many types on syntax it does not know
-        return _sources_by_regex(text)
-    sources: list[str] = []
-    for block in parsed.get("module", []):
-        for body in block.values():
-            value = body.get("source") if isinstance(body, dict) else None
-            if isinstance(value, str):
-                sources.append(value.strip('"'))
-    return sources
-
-
-def local_module_dirs(directory: str, sources: Iterable[str]) -> list[str]:
-    """Artifact-relative directories of the local sources (`./x`, `../x`) called from `directory`."""
-    found = []
-    for source in sources:
-        if not source.startswith(("./", "../")):
-            continue
-        target = posixpath.normpath(posixpath.join(directory or ".", source.split("//")[0] or "."))
-        if target == ".":
-            target = ""
-        if not target.startswith(".."):
-            found.append(target)
-    return found
+    return cleaned
 
 
 @dataclass(frozen=True)
@@ -249,20 +179,10 @@ def module_inputs(artifact_path: Path | str, path: str = "", provided_vars: Iter
     if root not in directories and root not in entries:
         raise PathNotFoundError(f"path {path!r} not found in the artifact")
 
-    included: set[str] = set()
-    queue = [root]
-    while queue:
-        directory = queue.pop()
-        if directory in included or directory not in directories:
-            continue
-        included.add(directory)
-        # Terraform loads only the directory's own files; nested modules are reached through calls.
-        for filename, text in sorted(terraform_files.get(directory, {}).items()):
-            if not is_tfvars(filename):
-                queue.extend(local_module_dirs(directory, module_sources(filename, text)))
-
+    # The module directories come from `module_reads`, the one module-call discovery: it follows every
+    # local `module` call (literal or evaluated `source`), and anything it cannot follow widens the digest.
     reads = module_reads(terraform_files, root, set(provided_vars), known_vars, workspace)
-    covered = included | {d for d in reads.modules if d in directories} | reads.paths
+    covered = {root} | {d for d in reads.modules if d in directories} | reads.paths
     widened = list(reads.unresolved)
     templates = sorted(n for n in entries if any(_under(n, t) for t in reads.templates))
     for name, text in _read_texts(artifact_path, templates).items():

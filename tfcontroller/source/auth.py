@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-REDACTED = "***"
-_URL_USERINFO = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*)(?P<password>:[^/@\s]*)?@"
-)
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -90,27 +84,6 @@ class GitAuth:
             found.append(text.strip())
             found.extend(line for line in text.splitlines() if len(line) >= 16 and "PRIVATE KEY" not in line)
         return sorted(set(found), key=len, reverse=True)
-
-
-def _redact_userinfo(match: re.Match[str]) -> str:
-    scheme = match.group("scheme")
-    if scheme.lower().startswith("http"):
-        return scheme + REDACTED + "@"  # `https://TOKEN@host` carries a secret even without a colon
-    password = ":" + REDACTED if match.group("password") else ""
-    return f"{scheme}{match.group('user')}{password}@"  # an SSH login name is not a secret
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove credentials from a message: known secret values and userinfo secrets in URLs."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return _URL_USERINFO.sub(_redact_userinfo, text)
-
-
-def redact_url(url: str) -> str:
-    """A URL fit for logs and status: userinfo replaced."""
-    return scrub(url)
 
 
 def is_http_url(url: str) -> bool:

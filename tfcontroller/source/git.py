@@ -29,8 +29,9 @@ from pathlib import Path
 
 import git
 
+from tfcontroller.api.redact import redact_url, scrub
 from tfcontroller.source.artifact import ArchiveInfo, build_archive
-from tfcontroller.source.auth import GitAuth, git_env, redact_url, scrub
+from tfcontroller.source.auth import GitAuth, git_env
 from tfcontroller.source.errors import (
     AuthenticationFailedError,
     GitOperationFailedError,

@@ -31,13 +31,14 @@ import dataclasses
 import json
 import posixpath
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import hcl2
-from lark import Token, Tree
+import hcl2.api
+from lark import Lark, Token, Tree
 
+_hcl2_parser: Callable[[], Lark] | None
 try:  # the parser `hcl2.loads` uses, built once from its cached grammar tables
     from hcl2.parser import parser as _hcl2_parser
 except ImportError:  # pragma: no cover - older python-hcl2
@@ -119,11 +120,11 @@ class _Scope:
         return dataclasses.replace(self, text=text, line=line)
 
 
-def _parse_hcl(text: str) -> Tree:
+def _parse_hcl(text: str) -> Tree[Token]:
     """The syntax tree of HCL text. Not `hcl2.parses`: it builds a second, uncached parser (seconds on
     first use) for reconstruction, which we do not need; the tree is the same grammar's."""
     if _hcl2_parser is None:
-        return hcl2.parses(text)
+        return hcl2.api.parses(text)
     return _hcl2_parser().parse(text + "\n")
 
 
@@ -167,7 +168,7 @@ def tfvars_names(files: Mapping[str, str]) -> set[str]:
         if not _TFVARS.match(filename):
             continue
         try:
-            doc = json.loads(text) if filename.endswith(".json") else hcl2.loads(text)
+            doc = json.loads(text) if filename.endswith(".json") else hcl2.api.loads(text)
         except Exception:  # python-hcl2 raises lark errors of many types
             return {ANY_VARIABLE}
         names.update(str(k) for k in doc) if isinstance(doc, dict) else names.add(ANY_VARIABLE)
@@ -200,9 +201,9 @@ class _Analyzer:
         self.known_vars = known_vars
         self.workspace = workspace
         self.done: set[tuple[str, str]] = set()
-        self.trees: dict[tuple[str, str], tuple[Tree, str] | None] = {}
+        self.trees: dict[tuple[str, str], tuple[Tree[Token], str] | None] = {}
 
-    def _parse(self, directory: str, filename: str, text: str) -> tuple[Tree, str] | None:
+    def _parse(self, directory: str, filename: str, text: str) -> tuple[Tree[Token], str] | None:
         """The file's tree and the text its positions refer to (`.tf.json` is rewritten as HCL)."""
         key = (directory, filename)
         if key not in self.trees:
@@ -261,7 +262,7 @@ class _Analyzer:
                 if kind == "module" and labels:
                     self._call(scope, body, overridden, depth)
 
-    def _call(self, scope: _Scope, body: Tree, overridden: Collection[str], depth: int) -> None:
+    def _call(self, scope: _Scope, body: Tree[Token], overridden: Collection[str], depth: int) -> None:
         attrs = dict(_attributes(body))
         source = _Evaluator(scope).eval(attrs["source"]) if "source" in attrs else Unknown("no source")
         text = _concrete(source)
@@ -288,11 +289,11 @@ class _Walker:
         self.scope = scope
         self.result = result
 
-    def body(self, tree: Tree) -> None:
+    def body(self, tree: Tree[Token]) -> None:
         for _block, _kind, _labels, body in _blocks(tree):
             self._block_body(body, self.scope)  # variable blocks too: a validation may call fileexists()
 
-    def _block_body(self, body: Tree, scope: _Scope) -> None:
+    def _block_body(self, body: Tree[Token], scope: _Scope) -> None:
         attrs = dict(_attributes(body))
         inner = scope.with_iterators(_each_binding(scope, attrs))
         for child in body.children:
@@ -349,7 +350,7 @@ class _Walker:
         for child in node.children:
             self.expr(child, scope, covered)
 
-    def _directives(self, node: Tree, scope: _Scope) -> None:
+    def _directives(self, node: Tree[Token], scope: _Scope) -> None:
         """`%{ for f in fileset(…) }` in a template string: python-hcl2 keeps directives as text, so a
         file function inside one cannot be resolved."""
         for token in node.scan_values(lambda t: isinstance(t, Token)):
@@ -358,7 +359,7 @@ class _Walker:
                 self._unresolved(scope, node, f"a template directive calls {match.group(1)}()")
                 return
 
-    def _for(self, node: Tree, scope: _Scope, covered: bool) -> None:
+    def _for(self, node: Tree[Token], scope: _Scope, covered: bool) -> None:
         intro = next((c for c in node.children if isinstance(c, Tree) and c.data == "for_intro"), None)
         if intro is None:
             return
@@ -377,7 +378,7 @@ class _Walker:
             if child is not intro:
                 self.expr(child, inner, covered)
 
-    def _file_call(self, node: Tree, name: str, scope: _Scope) -> None:
+    def _file_call(self, node: Tree[Token], name: str, scope: _Scope) -> None:
         args = _arguments(node)
         ev = _Evaluator(scope)
         if not args:
@@ -398,7 +399,7 @@ class _Walker:
         if name == "templatefile":
             self.result.templates.update(paths)
 
-    def _record(self, value: Any, scope: _Scope, node: Tree, soft: bool = False) -> list[str]:
+    def _record(self, value: Any, scope: _Scope, node: Tree[Token], soft: bool = False) -> list[str]:
         """Add the path `value` denotes; an unresolvable one widens (unless `soft`: a literal that
         only looks like a path)."""
         resolved = _resolve(value, scope)
@@ -411,7 +412,7 @@ class _Walker:
             self._unresolved(scope, node, resolved[1])
         return []
 
-    def _unresolved(self, scope: _Scope, node: Tree, why: str) -> None:
+    def _unresolved(self, scope: _Scope, node: Tree[Token], why: str) -> None:
         line = scope.line or (node.meta.line if not node.meta.empty else "?")
         self.result.widen(f"{scope.filename}:{line}: {_snippet(scope, node)}: {why}")
 
@@ -433,16 +434,16 @@ class _Evaluator:
             return Unknown(f"a {str(node.data).replace('_', ' ')}")
         return method(node)
 
-    def _expr_term(self, node: Tree) -> Any:
+    def _expr_term(self, node: Tree[Token]) -> Any:
         trees = [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
         return self.eval(trees[0]) if len(trees) == 1 else Unknown("an expression")
 
-    def _int_lit(self, node: Tree) -> Any:
+    def _int_lit(self, node: Tree[Token]) -> Any:
         return ("".join(str(c) for c in node.children),)
 
     _float_lit = _int_lit
 
-    def _string(self, node: Tree) -> Any:
+    def _string(self, node: Tree[Token]) -> Any:
         parts: list[Part] = []
         for part in node.children:
             if not isinstance(part, Tree) or part.data != "string_part":
@@ -457,19 +458,19 @@ class _Evaluator:
                     parts.append(Unknown("a template directive"))
         return _merge(parts)
 
-    def _heredoc_template(self, node: Tree) -> Any:
+    def _heredoc_template(self, node: Tree[Token]) -> Any:
         return Unknown("a heredoc")
 
-    def _identifier(self, node: Tree) -> Any:
+    def _identifier(self, node: Tree[Token]) -> Any:
         name = _identifier(node)
         if name in self.scope.iterators:
             return self.scope.iterators[name]
         return Unknown(name or "an identifier")
 
-    def _tuple(self, node: Tree) -> Any:
+    def _tuple(self, node: Tree[Token]) -> Any:
         return [self.eval(c) for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
 
-    def _get_attr_expr_term(self, node: Tree) -> Any:
+    def _get_attr_expr_term(self, node: Tree[Token]) -> Any:
         root, name = _attr_names(node)
         scope = self.scope
         if root == "path" and name in _PATH_NAMES:
@@ -532,7 +533,7 @@ class _Evaluator:
         value = _Evaluator(inner).eval(expr)
         return Unknown(f"local.{name} ({value.why})") if isinstance(value, Unknown) and not value.safe else value
 
-    def _function_call(self, node: Tree) -> Any:
+    def _function_call(self, node: Tree[Token]) -> Any:
         name = _function_name(node)
         args = [self.eval(a) for a in _arguments(node)]
         if name == "fileset":
@@ -733,7 +734,7 @@ def _merge(parts: list[Part]) -> tuple[Part, ...]:
 
 def _concrete(value: Any) -> str | None:
     if isinstance(value, tuple) and all(isinstance(p, str) for p in value):
-        return "".join(value)  # type: ignore[arg-type]
+        return "".join(value)
     return None
 
 
@@ -763,7 +764,7 @@ def _identifier(node: Any) -> str | None:
     return None
 
 
-def _attr_names(node: Tree) -> tuple[str | None, str | None]:
+def _attr_names(node: Tree[Token]) -> tuple[str | None, str | None]:
     """`("path", "module")` for `path.module`; None parts for anything more complex (`a.b[0].c`)."""
     base, attr = node.children[0], node.children[-1]
     root = _identifier(base)
@@ -773,11 +774,11 @@ def _attr_names(node: Tree) -> tuple[str | None, str | None]:
     return root, name
 
 
-def _function_name(node: Tree) -> str | None:
+def _function_name(node: Tree[Token]) -> str | None:
     return _identifier(node.children[0]) if node.children else None
 
 
-def _arguments(node: Tree) -> list[Any]:
+def _arguments(node: Tree[Token]) -> list[Any]:
     args = next((c for c in node.children if isinstance(c, Tree) and c.data == "arguments"), None)
     if args is None:
         return []
@@ -796,7 +797,7 @@ def _mentions_path(node: Any) -> bool:
     return any(_mentions_path(child) for child in node.children)
 
 
-def _block_parts(block: Tree) -> tuple[str, list[str], Tree] | None:
+def _block_parts(block: Tree[Token]) -> tuple[str, list[str], Tree[Token]] | None:
     kind = _identifier(block.children[0]) if block.children else None
     body = next((c for c in block.children if isinstance(c, Tree) and c.data == "body"), None)
     if kind is None or body is None:
@@ -811,7 +812,7 @@ def _block_parts(block: Tree) -> tuple[str, list[str], Tree] | None:
     return kind, labels, body
 
 
-def _blocks(tree: Tree) -> Iterator[tuple[Tree, str, list[str], Tree]]:
+def _blocks(tree: Tree[Token]) -> Iterator[tuple[Tree[Token], str, list[str], Tree[Token]]]:
     """Top-level blocks of a parsed file."""
     body = next((c for c in tree.children if isinstance(c, Tree) and c.data == "body"), tree)
     for child in body.children:
@@ -821,7 +822,7 @@ def _blocks(tree: Tree) -> Iterator[tuple[Tree, str, list[str], Tree]]:
                 yield child, *parts
 
 
-def _attributes(body: Tree) -> Iterator[tuple[str, Any]]:
+def _attributes(body: Tree[Token]) -> Iterator[tuple[str, Any]]:
     for child in body.children:
         if isinstance(child, Tree) and child.data == "attribute":
             name = _identifier(child.children[0])
@@ -829,7 +830,7 @@ def _attributes(body: Tree) -> Iterator[tuple[str, Any]]:
                 yield name, _attribute_expr(child)
 
 
-def _attribute_expr(attribute: Tree) -> Any:
+def _attribute_expr(attribute: Tree[Token]) -> Any:
     return next((c for c in attribute.children[1:] if isinstance(c, Tree)), None)
 
 

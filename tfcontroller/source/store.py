@@ -10,6 +10,7 @@ Terraform may still be running from) and any explicitly protected digests surviv
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -21,11 +22,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.source.artifact import file_sha256
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ class Artifact:
         }
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hex_of(digest: str) -> str:
@@ -108,7 +107,7 @@ class ArtifactStore:
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
         if revision is not None and meta.get("revision") != revision:
-            meta = {"revision": revision, "lastUpdateTime": _now_rfc3339()}
+            meta = {"revision": revision, "lastUpdateTime": format_rfc3339()}
             tmp = meta_path.with_name("." + meta_path.name + ".tmp")
             tmp.write_text(json.dumps(meta, sort_keys=True))
             os.replace(tmp, meta_path)
@@ -189,11 +188,11 @@ class ArtifactStore:
         """Store an already built tar.gz (copied; the source stays)."""
         return self.put(namespace, name, lambda dest: shutil.copyfile(source, dest), revision)
 
-    def gc(self, namespace: str, name: str, protect: Iterable[str] = ()) -> list[Path]:
+    def gc(self, namespace: str, name: str, protect: Iterable[str] = ()) -> builtins.list[Path]:
         with self._lock:
             return self._gc_locked(namespace, name, protect)
 
-    def _gc_locked(self, namespace: str, name: str, protect: Iterable[str]) -> list[Path]:
+    def _gc_locked(self, namespace: str, name: str, protect: Iterable[str]) -> builtins.list[Path]:
         keep_hex = {_hex_of(d) for d in protect}
         removed: list[Path] = []
         for index, file in enumerate(self._files(namespace, name)):
@@ -221,7 +220,7 @@ class ArtifactStore:
 class _ReadOnlyHandler(SimpleHTTPRequestHandler):
     """GET/HEAD of stored files only: no listings, no hidden (in-progress) files."""
 
-    def list_directory(self, path: str | os.PathLike[str]) -> None:  # type: ignore[override]
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
         self.send_error(404, "Not Found")
         return None
 
@@ -244,7 +243,9 @@ class ArtifactServer:
         handler = partial(_ReadOnlyHandler, directory=str(root))
         self._httpd = ThreadingHTTPServer((host or "127.0.0.1", int(port or 0)), handler)
         self._httpd.daemon_threads = True
-        self.host, self.port = self._httpd.server_address[0], self._httpd.server_address[1]
+        bound = self._httpd.server_address[0]
+        self.host = bound if isinstance(bound, str) else bytes(bound).decode()
+        self.port = self._httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="artifact-server", daemon=True)
         self._thread.start()

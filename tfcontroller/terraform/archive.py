@@ -1,11 +1,20 @@
-"""Extracts a source artifact into a run directory, refusing anything that could escape it.
+"""The one safe extraction of a source artifact, for every consumer (Terraform runs, ManifestSets).
 
 An artifact comes from a Git repository anyone with push access controls, so a member is refused (the whole
 extraction fails, naming it) when its path is absolute or contains `..`, when it is a link whose target
-resolves outside the tree, when it is a device, FIFO or other special file, or when it would overwrite a
-path already extracted (a classic way to swap a directory for a link mid-archive). Links are checked with
-`realpath` against the files on disk, once when created and again after the last member, because a later
-member can change where an earlier relative link points.
+resolves outside the tree, when it is a hardlink to anything but a file extracted earlier, when it is a
+device, FIFO or other special file, or when it would overwrite a path already extracted (a classic way to
+swap a directory for a link mid-archive). Links are checked with `realpath` against the files on disk,
+once when created and again after the last member, because a later member can change where an earlier
+relative link points. Files are written without setuid/setgid bits and without group/world access.
+
+Size is bounded too (a few kilobytes of gzip can unpack to gigabytes): more than `MAX_MEMBERS` members or
+more than `MAX_BYTES` of file content is refused (`ArtifactTooLarge`, Stalled: the same commit can only
+fail again; the fix is to exclude large files with the GitRepository's `ignore`). Bytes are counted as
+written, not trusted from the member headers.
+
+It lives in `terraform/` because `terraform/workspace.py` extracts into a run directory and `source` and
+`terraform` are sibling layers; the ManifestSet controller imports it from here.
 """
 
 from __future__ import annotations
@@ -16,7 +25,32 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from tfcontroller.api.refs import artifact_relative
 from tfcontroller.terraform.errors import ArtifactError, MaliciousArtifactError
+
+MAX_MEMBERS = 100_000
+MAX_BYTES = 2 << 30  # 2 GiB of file content
+_CHUNK = 1 << 20
+
+
+class _Budget:
+    """What an extraction may still write: members and bytes (`ArtifactTooLarge` once exceeded)."""
+
+    def __init__(self, max_members: int, max_bytes: int) -> None:
+        self.members, self.bytes = max_members, max_bytes
+        self.max_members, self.max_bytes = max_members, max_bytes
+
+    def member(self) -> None:
+        self.members -= 1
+        if self.members < 0:
+            raise ArtifactError("ArtifactTooLarge", f"the artifact has more than {self.max_members} entries; "
+                                "exclude what the run does not need with the GitRepository's spec.ignore")
+
+    def spend(self, size: int) -> None:
+        self.bytes -= size
+        if self.bytes < 0:
+            raise ArtifactError("ArtifactTooLarge", f"the artifact unpacks to more than {self.max_bytes} "
+                                "bytes; exclude large files with the GitRepository's spec.ignore")
 
 
 def safe_member_path(name: str) -> str:
@@ -34,9 +68,12 @@ def _inside(root: Path, path: str | Path) -> bool:
     return real == str(root) or real.startswith(str(root) + os.sep)
 
 
-def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
+def extract_artifact(tar_path: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                     max_members: int = MAX_MEMBERS, max_bytes: int = MAX_BYTES) -> None:
     """Extract the tarball (any compression tarfile knows) into `dest`, which must be empty or absent."""
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    budget = _Budget(max_members, max_bytes)
     root = Path(os.path.realpath(dest))
     links: list[tuple[str, Path]] = []
     try:
@@ -45,6 +82,7 @@ def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
         raise ArtifactError("ArtifactFailed", f"cannot open artifact: {exc}") from None
     try:
         for member in archive:
+            budget.member()
             rel = safe_member_path(member.name)
             if not rel:
                 continue
@@ -54,11 +92,11 @@ def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
             if member.isdir():
                 if target.is_symlink() or (os.path.lexists(target) and not target.is_dir()):
                     raise MaliciousArtifactError(member.name, "overwrites an existing path")
-                target.mkdir(parents=True, exist_ok=True)
+                _make_dirs(member, target)
                 continue
             if os.path.lexists(target):
                 raise MaliciousArtifactError(member.name, "overwrites an existing path")
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(member, target.parent)
             if member.issym():
                 if member.linkname.startswith("/"):
                     raise MaliciousArtifactError(member.name, f"symlink to absolute path {member.linkname!r}")
@@ -75,9 +113,10 @@ def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
                 if not _inside(root, source) or not source.is_file():
                     raise MaliciousArtifactError(member.name, f"hardlink target {member.linkname!r} is not a "
                                                               "file extracted earlier")
+                budget.spend(source.stat().st_size)
                 shutil.copyfile(source, target, follow_symlinks=True)
             elif member.isreg():
-                _write_file(archive, member, target)
+                _write_file(archive, member, target, budget)
             else:
                 raise MaliciousArtifactError(member.name, "device, FIFO or other special file")
     except tarfile.TarError as exc:
@@ -89,14 +128,24 @@ def extract_artifact(tar_path: str | os.PathLike[str], dest: Path) -> None:
             raise MaliciousArtifactError(name, "symlink resolves outside the tree")
 
 
-def _write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+def _make_dirs(member: tarfile.TarInfo, directory: Path) -> None:
+    """Create `directory` and its parents; a file already standing where one must go refuses the member."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise MaliciousArtifactError(member.name, "a parent directory is an existing file") from None
+
+
+def _write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path, budget: _Budget) -> None:
     src = archive.extractfile(member)
     if src is None:
         raise MaliciousArtifactError(member.name, "unreadable file")
     mode = 0o700 if member.mode & 0o111 else 0o600  # never setuid/setgid, never group/world access
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     with src, os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(src, out)
+        while chunk := src.read(_CHUNK):
+            budget.spend(len(chunk))
+            out.write(chunk)
 
 
 def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[str, bytes] | None:
@@ -104,10 +153,9 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
     without extracting it, for inspecting a module. None when the archive holds anything that
     `extract_artifact` would have to judge (a link, a special file, a name that is absolute, has `..` or
     repeats) or `subpath` is not a directory in it: the caller then extracts, with every check."""
-    rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")
-    if rel == ".." or rel.startswith("../"):
+    root = artifact_relative(subpath)
+    if root is None:
         return None
-    root = "" if rel == "." else rel
     files: dict[str, bytes] = {}
     seen: set[str] = set()
     directories = {""}
@@ -142,10 +190,10 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
 
 def resolve_subpath(root: Path, subpath: str) -> Path:
     """`root/subpath` as a directory inside root; a missing or escaping path is a StallingError."""
-    rel = posixpath.normpath(subpath.strip().lstrip("/") or ".")
-    if rel == ".." or rel.startswith("../"):
+    rel = artifact_relative(subpath)
+    if rel is None:
         raise ArtifactError("PathNotFound", f"path {subpath!r} leaves the artifact")
-    path = root / rel
+    path = root / rel if rel else root
     if not _inside(Path(os.path.realpath(root)), path) or not path.is_dir():
         raise ArtifactError("PathNotFound", f"path {subpath!r} not found in the artifact")
     return path

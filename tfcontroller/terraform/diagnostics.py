@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from tfcontroller.api.redact import scrub
 from tfcontroller.terraform.errors import (
     ConfigurationError,
     Diagnostic,
@@ -24,7 +25,6 @@ from tfcontroller.terraform.errors import (
     StateLockedError,
     TerraformError,
     TransientError,
-    scrub,
 )
 
 _LOCK_SUMMARY = "Error acquiring the state lock"
@@ -188,9 +188,9 @@ def classify(
             return ConfigurationError(d.one_line(), location=d.location, **extra)
 
     if not errors:
-        lock = parse_lock_info(stderr)  # commands without -json (workspace) print the same block
-        if lock is not None:
-            return StateLockedError(lock, f"state is locked by {lock.who or 'unknown'}, lock id {lock.id}",
+        printed = parse_lock_info(stderr)  # commands without -json (workspace) print the same block
+        if printed is not None:
+            return StateLockedError(printed, f"state is locked by {printed.who or 'unknown'}, lock id {printed.id}",
                                     **extra)
         last = _last_error_line(stderr)
         return TransientError("TerraformFailed", f"terraform {command} failed" + (f": {last}" if last else ""),

@@ -3,7 +3,7 @@
 The three outcome families are those of tfcontroller.api.errors (stalling, waiting, transient); the bases
 here subclass them and add what Terraform said: `stderr` (scrubbed) and the parsed `diagnostics`.
 
-Messages and `stderr` never carry secret values: callers pass text through `scrub()` first.
+Messages and `stderr` never carry secret values: callers pass text through `tfcontroller.api.redact.scrub()` first.
 """
 
 from __future__ import annotations
@@ -177,10 +177,3 @@ class MaliciousArtifactError(ArtifactError):
     def __init__(self, member: str, why: str) -> None:
         super().__init__("ArtifactRejected", f"artifact member {member!r} refused: {why}")
         self.member = member
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret value (longest first, so overlapping values stay hidden) in `text`."""
-    for value in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text

@@ -1,8 +1,8 @@
 """What a module declares, read with python-hcl2 before Terraform runs.
 
-Used to report missing required variables by name before any Terraform process starts, to list the local
-modules a module calls (their content belongs in the inputs digest, design.md §4.1), to say which outputs
-are sensitive, and to spot a `cloud` block, which our backend override cannot replace.
+Used to report missing required variables by name before any Terraform process starts, to say which
+outputs are sensitive, and to spot a `cloud` block, which our backend override cannot replace. (The local
+modules a module calls are found by `source/module_reads.py`, the one module-call discovery.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
+import hcl2.api
 
 from tfcontroller.terraform.errors import ConfigurationError, MissingVariablesError, StallingError
 
@@ -37,7 +37,6 @@ class OutputInfo:
 class ModuleInfo:
     variables: dict[str, VariableInfo] = field(default_factory=dict)
     outputs: dict[str, OutputInfo] = field(default_factory=dict)
-    local_module_calls: list[str] = field(default_factory=list)
     backend: str | None = None
     has_cloud_block: bool = False
 
@@ -85,7 +84,7 @@ def _load(filename: str, data: bytes) -> dict[str, Any]:
         if filename.endswith(".tf.json"):
             parsed = json.loads(text)
         else:
-            parsed = hcl2.loads(text)
+            parsed = hcl2.api.loads(text)
     except Exception as exc:  # the parser raises lark errors of several kinds
         first = " ".join(str(exc).split())[:300]
         raise ModuleParseError(f"cannot parse {filename}: {first}", location=filename) from None
@@ -103,7 +102,6 @@ def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
     read from an artifact without extracting it (archive.read_module_files)."""
     variables: dict[str, VariableInfo] = {}
     outputs: dict[str, OutputInfo] = {}
-    calls: list[str] = []
     backend: str | None = None
     cloud = False
     for filename in sorted(files):
@@ -118,42 +116,18 @@ def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
             )
         for name, body in _blocks(doc, "output"):
             outputs[name] = OutputInfo(sensitive=_truthy(body.get("sensitive")))
-        for _name, body in _blocks(doc, "module"):
-            source = _unquote(body.get("source"))
-            if isinstance(source, str) and source.startswith(("./", "../")) and source not in calls:
-                calls.append(source)
         for terraform in _terraform_blocks(doc):
             for kind, _body in _blocks(terraform, "backend"):
                 backend = kind
             if terraform.get("cloud") is not None:
                 cloud = True
-    return ModuleInfo(variables, outputs, calls, backend, cloud)
+    return ModuleInfo(variables, outputs, backend, cloud)
 
 
 def _terraform_blocks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     raw = doc.get("terraform")
     items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
     return [i for i in items if isinstance(i, dict)]
-
-
-def local_module_dirs(module_dir: str | Path, root: str | Path | None = None) -> list[Path]:
-    """Every local module the module calls, transitively, as resolved directories inside `root`
-    (default: the module itself). Calls leaving `root` or missing are skipped: Terraform reports them."""
-    start = Path(module_dir).resolve()
-    limit = Path(root).resolve() if root is not None else start
-    seen: list[Path] = []
-    todo = [start]
-    while todo:
-        current = todo.pop()
-        for call in inspect_module(current).local_module_calls:
-            target = (current / call).resolve()
-            if target in seen or target == start or not target.is_dir():
-                continue
-            if target != limit and limit not in target.parents:
-                continue
-            seen.append(target)
-            todo.append(target)
-    return sorted(seen)
 
 
 def missing_required_variables(

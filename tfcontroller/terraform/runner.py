@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api.redact import scrub
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.diagnostics import classify, diagnostics_from, parse_json_lines
 from tfcontroller.terraform.errors import (
@@ -41,7 +42,6 @@ from tfcontroller.terraform.errors import (
     TerraformError,
     TimeoutExpiredError,
     TransientError,
-    scrub,
 )
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,6 @@ def init_args(upgrade: bool = False, lock_timeout: float = 0) -> list[str]:
     if upgrade:
         args.append("-upgrade")
     return args
-
-
-def workspace_args(name: str) -> list[str]:
-    return ["workspace", "select", "-or-create=true", "-no-color", name]
 
 
 def validate_args() -> list[str]:
@@ -182,9 +178,6 @@ class TerraformRunner:
 
     def init(self, upgrade: bool = False, lock_timeout: float = 0) -> CommandResult:
         return self._run("init", init_args(upgrade, lock_timeout), self.config.timeouts.init)
-
-    def workspace_select_or_new(self, name: str) -> CommandResult:
-        return self._run("workspace", workspace_args(name), self.config.timeouts.short)
 
     def validate(self) -> list[Diagnostic]:
         """Raises the classified error when the configuration is invalid; returns the warnings."""

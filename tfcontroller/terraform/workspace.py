@@ -173,10 +173,6 @@ class Workspace:
         return self.root / "home"
 
     @property
-    def cli_config_path(self) -> Path:
-        return self.root / "terraformrc.json"
-
-    @property
     def plan_path(self) -> Path:
         return self.root / "plan.tfplan"
 

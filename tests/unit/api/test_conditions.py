@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api.times import format_rfc3339
 
 T0 = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
@@ -60,4 +61,4 @@ def test_round_trip_and_bad_status() -> None:
 
 
 def test_rfc3339_naive_is_utc() -> None:
-    assert c.rfc3339(dt.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05Z"
+    assert format_rfc3339(dt.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05Z"

@@ -40,7 +40,7 @@ UNOWNED = StateRecord("", "default", "shared")
     (B, None, [A], CREATE, "", ""),
     # the recorded owner runs
     (A, owned("net-a"), [B], PROCEED, "", ""),
-    # a second object on an owned state is refused, naming the owner (case 1)
+    # a second object on an owned state is refused, naming the owner
     (B, owned("net-a"), [A], REFUSE, STATE_IN_USE, "belongs to Terraform net-a"),
     # ... also when the Secret name comes from another workspace/suffix split
     (SPLIT_2, owned("one", "a-b", "c"), [SPLIT_1], REFUSE, STATE_IN_USE, "tfstate-a-b-c belongs to Terraform one"),

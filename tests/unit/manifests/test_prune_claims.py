@@ -1,4 +1,4 @@
-"""Pure prune rules for objects moved between ManifestSets (issue 11 case 5): `decide` keeps an object
+"""Pure prune rules for objects moved between ManifestSets: `decide` keeps an object
 another ManifestSet declares, after the opt-out and ownership-label rules; `declared_ids` gives rendered
 objects the ids the declaring ManifestSet's namespace rules give them (own namespace, targetNamespace,
 the set's namespace, cluster-scoped kinds), so that a claim matches the pruning set's inventory id."""

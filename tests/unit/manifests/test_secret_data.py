@@ -1,4 +1,4 @@
-"""Secrets are applied with `data`, never `stringData` (issue 11 case 6): `fold_string_data` moves
+"""Secrets are applied with `data`, never `stringData`: `fold_string_data` moves
 `stringData` into base64 `data` (stringData wins a shared key, as on the API server; non-Secrets and
 non-string values untouched), and `string_data_leftovers` finds the data keys a Secret applied with
 `stringData` by an earlier version keeps although Git no longer declares them."""

@@ -59,7 +59,7 @@ def test_disabled_annotation_skips_object() -> None:
     assert substitute_object(obj, {}) == obj
 
 
-# --- typing: the value's type follows its placement (issue 11, case 7) --------------------------------
+# --- typing: the value's type follows its placement --------------------------------
 # General rule: a reference inside a quoted/block scalar inserts the value verbatim (always a string);
 # a reference in a plain scalar gives the scalar the type its whole substituted text has as one
 # single-line YAML 1.2 scalar — and never YAML structure.

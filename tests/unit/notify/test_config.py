@@ -7,8 +7,9 @@ import base64
 
 import pytest
 
+from tfcontroller.api.redact import scrub
 from tfcontroller.notify.config import SESConfig, SMTPConfig
-from tfcontroller.notify.errors import ConfigError, DeliveryError, scrub
+from tfcontroller.notify.errors import ConfigError, DeliveryError
 
 PASSWORD = "s3cr3t-smtp-pw"
 
@@ -63,6 +64,6 @@ def test_ses_config_and_error_helpers() -> None:
     with pytest.raises(ConfigError):
         SESConfig(from_addr="nobody")
     assert SESConfig(from_addr="a@b.c", region="us-east-1").region == "us-east-1"
-    assert scrub(f"535 bad {PASSWORD} given", PASSWORD, None) == "535 bad *** given"
+    assert scrub(f"535 bad {PASSWORD} given", [PASSWORD, None]) == "535 bad *** given"
     err = DeliveryError("AuthFailed", "refused", transient=True)
     assert str(err) == "AuthFailed: refused" and err.transient

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.notify import outbox
 from tfcontroller.notify.errors import DeliveryError
 from tfcontroller.notify.outbox import Notification, backoff, decide
@@ -132,6 +133,6 @@ def test_deliver_records_any_exception_without_its_text() -> None:
 
 
 def test_time_helpers() -> None:
-    assert outbox.parse_time("2025-01-01T00:00:30Z") == T0 + timedelta(seconds=30)
-    assert outbox.parse_time("garbage") is None and outbox.parse_time(None) is None
-    assert outbox.format_time(T0) == "2025-01-01T00:00:00Z"
+    assert parse_rfc3339("2025-01-01T00:00:30Z") == T0 + timedelta(seconds=30)
+    assert parse_rfc3339("garbage") is None and parse_rfc3339(None) is None
+    assert format_rfc3339(T0) == "2025-01-01T00:00:00Z"

@@ -10,7 +10,8 @@ import shlex
 import stat
 from pathlib import Path
 
-from tfcontroller.source.auth import GitAuth, git_env, is_http_url, is_ssh_url, scrub
+from tfcontroller.api.redact import scrub
+from tfcontroller.source.auth import GitAuth, git_env, is_http_url, is_ssh_url
 from tfcontroller.source.errors import (
     AuthenticationFailedError,
     GitOperationFailedError,

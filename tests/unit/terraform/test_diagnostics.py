@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tfcontroller.api import errors as api_errors
+from tfcontroller.api.redact import scrub
 from tfcontroller.terraform import errors as e
 from tfcontroller.terraform.diagnostics import classify, diagnostics_from, parse_json_lines, parse_lock_info
 
@@ -88,7 +89,7 @@ def test_secrets_are_scrubbed_from_message_and_stderr() -> None:
                    secrets=["hunter22"])
     assert "hunter22" not in err.message and "hunter22" not in err.stderr
     assert all("hunter22" not in d.detail for d in err.diagnostics)
-    assert e.scrub("ab abc", ["ab", "abc"]) == "ab ***"  # too short to be a secret: left alone
+    assert scrub("ab abc", ["ab", "abc"]) == "ab ***"  # too short to be a secret: left alone
 
 
 def test_parse_json_lines_and_diagnostics() -> None:

@@ -1,5 +1,6 @@
-"""Module inspection with python-hcl2: variables (required/defaulted, type, sensitive), outputs, local
-module calls (transitively), user backend and cloud blocks, and missing-variable checks."""
+"""Module inspection with python-hcl2: variables (required/defaulted, type, sensitive), outputs, user
+backend and cloud blocks, and missing-variable checks. (Local module calls: tests/unit/source/test_modules.py,
+on `module_reads`, the one module-call discovery.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from tfcontroller.terraform.inspect import (
     ModuleParseError,
     check_module,
     inspect_module,
-    local_module_dirs,
     missing_required_variables,
 )
 
@@ -66,13 +66,8 @@ def test_inspect_module(module: Path) -> None:
     assert info.variables["password"].sensitive and not info.variables["region"].sensitive
     assert info.variables["json_var"].required
     assert info.outputs["token"].sensitive and not info.outputs["url"].sensitive
-    assert info.local_module_calls == ["./modules/net"]
     assert info.backend == "s3"  # the generated override file is not the user's declaration
     assert not info.has_cloud_block
-
-
-def test_local_module_dirs_transitive(module: Path) -> None:
-    assert local_module_dirs(module) == [(module / "modules/net").resolve(), (module / "modules/sub").resolve()]
 
 
 def test_missing_required_variables(module: Path) -> None:

@@ -34,7 +34,6 @@ def test_other_commands() -> None:
     assert runner.version_args() == ["version", "-json"]
     assert runner.init_args()[:3] == ["init", "-input=false", "-json"]
     assert "-upgrade" in runner.init_args(upgrade=True)
-    assert runner.workspace_args("prod") == ["workspace", "select", "-or-create=true", "-no-color", "prod"]
     assert runner.show_args("x") == ["show", "-json", "-no-color", "x"]
     assert runner.output_args() == ["output", "-json", "-no-color"]
     assert runner.force_unlock_args("abc") == ["force-unlock", "-force", "-no-color", "abc"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.gitrepository import GitRepository
+from tfcontroller.api.redact import redact_url
 from tfcontroller.controllers.gitrepository.context import REASON_SUCCEEDED, Obj, RunContext
 from tfcontroller.controllers.gitrepository.policy import artifact_is_current, ref_spec_of, succeeded_message
 from tfcontroller.kube.client import KubeClient
@@ -22,7 +23,7 @@ from tfcontroller.kube.errors import NotFound
 from tfcontroller.runtime.reconciler import StepResult, ready
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.source.artifact import ignore_spec
-from tfcontroller.source.auth import GitAuth, redact_url
+from tfcontroller.source.auth import GitAuth
 from tfcontroller.source.errors import AuthenticationFailedError, InvalidSpecError
 from tfcontroller.source.git import GitFetcher, RemoteRefs
 from tfcontroller.source.refs import resolve_ref

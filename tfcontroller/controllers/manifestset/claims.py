@@ -1,4 +1,4 @@
-"""Which other ManifestSet declares an object, asked before pruning it (issue 11 case 5).
+"""Which other ManifestSet declares an object, asked before pruning it.
 
 Why: moving an object from one ManifestSet's path to another's in one commit must hand it over, not
 delete and re-create it (a new uid: data loss for a PersistentVolumeClaim or a Namespace). The owner
@@ -37,8 +37,8 @@ from tfcontroller.manifests.prune import declared_ids
 from tfcontroller.manifests.render import KustomizeConfig, RenderError, render
 from tfcontroller.manifests.sources import SourceError, read_variables
 from tfcontroller.manifests.substitute import SubstitutionError, substitute_object
-from tfcontroller.source.artifact import extract_archive
 from tfcontroller.source.store import fetch_artifact
+from tfcontroller.terraform.archive import extract_artifact
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class ClaimFinder:
             tarball = fetch_artifact(artifact["url"], dest / "artifact.tar.gz", artifact.get("digest"))
             root = dest / "src"
             root.mkdir()
-            extract_archive(tarball, root)
+            extract_artifact(tarball, root)
             return root
         except Exception as exc:  # noqa: BLE001 - an unreadable artifact only means no render to compare
             log.info("cannot read artifact %s for a prune check: %s", artifact.get("url"), exc)

@@ -9,11 +9,11 @@ from typing import Any
 from tfcontroller.api import conditions as c
 from tfcontroller.api.errors import WaitingError
 from tfcontroller.api.manifestset import ManifestSet
+from tfcontroller.api.redact import scrub
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.manifests.apply import Change, Manifest
 from tfcontroller.manifests.inventory import InventoryEntry
 from tfcontroller.manifests.prune import PruneResult
-from tfcontroller.terraform.errors import scrub
 
 Obj = dict[str, Any]
 CONTROLLER_NAME = "manifestset"

@@ -47,8 +47,8 @@ from tfcontroller.manifests.sources import SourceError, read_variables
 from tfcontroller.manifests.substitute import SubstitutionError, plain_strings, substitute_object
 from tfcontroller.runtime.reconciler import StepResult, ready
 from tfcontroller.runtime.requested import mark_handled
-from tfcontroller.source.artifact import extract_archive
 from tfcontroller.source.store import fetch_artifact
+from tfcontroller.terraform.archive import extract_artifact
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def fetch(deps: Deps, ctx: RunContext, obj: Obj) -> None:
         fetch_artifact(artifact["url"], tarball, artifact.get("digest"))
         ctx.root = ctx.workdir / "src"
         ctx.root.mkdir()
-        extract_archive(tarball, ctx.root)
+        extract_artifact(tarball, ctx.root)
     except Exception as exc:  # noqa: BLE001 - any download/extract problem is an artifact failure
         raise ctx.fail(REASON_ARTIFACT_FAILED,
                        f"cannot fetch artifact {ctx.revision} of GitRepository {ref.key}: {exc}") from None
