@@ -28,6 +28,7 @@ from tests.controllers.terraform_helpers import (
 )
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.setup import ControllerManager
+from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.devcluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, GITREPOSITORIES, TERRAFORMS
@@ -67,8 +68,8 @@ def controllers(start_manager: Callable[..., ControllerManager], dev_cluster: De
     seed_keys(kube)
     terraform = CountingTerraform(tmp_path)
     start_manager(kubeconfig=dev_cluster.kubeconfig,
-                  extra={"terraform_work_dir": str(tmp_path / "tf-work"), "terraform_binary": str(terraform.path),
-                         "controller_namespace": NS})
+                  terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"), binary=str(terraform.path),
+                                             controller_namespace=NS))
     return kube
 
 
