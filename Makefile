@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 demo: setup localstack-install
-	$(BIN)/python -m tfcontroller.demo $(if $(DEMO_EXIT),--exit,)
+	$(BIN)/python -m tfcontroller.dev.demo $(if $(DEMO_EXIT),--exit,)
 
 # Builds LocalStack's venv once (cached outside the clone, keyed by the lock); quick when it exists.
 localstack-install:

@@ -35,7 +35,7 @@ from tests.fixtures.devcluster import install_crds
 from tests.polling import wait_for
 from tfcontroller.controllers.manifestset import ManifestSetReconciler
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, register_gitrepository
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, GITREPOSITORIES, MANIFESTSETS, NAMESPACES, Resource
 

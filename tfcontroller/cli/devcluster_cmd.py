@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcontroller.devcluster import DevCluster
+    from tfcontroller.dev.cluster import DevCluster
 
     done = threading.Event()
 
