@@ -9,7 +9,7 @@ reports, in its words:
 - **type errors** — a JSON value of the wrong type for the Go field. The real server fails while
   *decoding* the body, so the wording is Go's `encoding/json` one
   (`json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32`),
-  framed by the verb in `api.py` (400 for create/update, 422 `patch: Invalid value` for patches, 400
+  framed by the verb in `api_writes.py` (400 for create/update, 422 `patch: Invalid value` for patches, 400
   `failed to create typed patch object` with structured-merge-diff's wording for server-side apply).
   Custom decoders keep their own messages (`resource.Quantity`: "quantities must match the regular
   expression ..."); int-or-string fields take a string or an int32.

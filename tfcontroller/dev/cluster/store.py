@@ -1,7 +1,7 @@
 """The object store: objects keyed by (group, plural, namespace, name), one global resourceVersion,
 and an in-memory event log that watches replay from.
 
-It knows nothing of HTTP or API semantics (defaulting, conflicts, finalizers live in api.py); it only
+It knows nothing of HTTP or API semantics (defaulting, conflicts, finalizers live in the api_*.py verb families); it only
 guarantees that every write gets a fresh, increasing resourceVersion and exactly one event, under
 one lock, so a watcher that remembers a resourceVersion never misses or repeats an event.
 """
