@@ -9,11 +9,16 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/system-packages.sh
+# The controller and its development tools (tfcontroller-dev, from dev-package/, the `dev` extra) are two
+# distributions under one import name, `tfcontroller`. Both are installed editable in `compat` mode (a .pth
+# path to the clone), so that Python finds the regular package tfcontroller/ and, inside it, tfcontroller/dev/;
+# setuptools' default import-hook mode would let the second distribution turn `tfcontroller` into a
+# namespace package without its __init__.py.
+$(STAMP): pyproject.toml dev-package/pyproject.toml scripts/system-packages.sh
 	bash scripts/system-packages.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test,lint,dev]' -e ./dev-package
 	touch $(STAMP)
 
 # The pytest exit code is kept in $(VENV)/pytest-exit-code so that .ci/run can tell "no tests" (5) apart.
