@@ -9,16 +9,16 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-# The controller and its development tools (tfcontroller-dev, from dev-package/, the `dev` extra) are two
-# distributions under one import name, `tfcontroller`. Both are installed editable in `compat` mode (a .pth
-# path to the clone), so that Python finds the regular package tfcontroller/ and, inside it, tfcontroller/dev/;
-# setuptools' default import-hook mode would let the second distribution turn `tfcontroller` into a
-# namespace package without its __init__.py.
-$(STAMP): pyproject.toml dev-package/pyproject.toml scripts/system-packages.sh
+# The development tools (tfcontroller/dev/) are their own distribution, tfcontroller-dev (dev-package/, the
+# `dev` extra), left out of the controller's wheel. The editable install of the controller maps the whole
+# tfcontroller/ directory of the clone, tools included, so setup installs only the tools' dependencies
+# (dev-package/requirements.txt): a second editable distribution of the same top-level name would turn
+# `tfcontroller` into a namespace package without its __init__.py.
+$(STAMP): pyproject.toml dev-package/requirements.txt scripts/system-packages.sh
 	bash scripts/system-packages.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test,lint,dev]' -e ./dev-package
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]' -r dev-package/requirements.txt
 	touch $(STAMP)
 
 # The pytest exit code is kept in $(VENV)/pytest-exit-code so that .ci/run can tell "no tests" (5) apart.
