@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -100,30 +101,34 @@ def installed(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     return dirs
 
 
+def _python(site: Path) -> tuple[list[str], dict[str, str]]:
+    """A Python that sees the unpacked wheels at `site` as installed, and the controller's third-party
+    dependencies, but nothing of the clone: `-S` skips the venv's .pth files (the editable install's
+    import hook maps the clone's tfcontroller/, dev tools included), the dependencies come back through
+    PYTHONPATH after `site` (replacing the clone's), and the tests run it in an empty working directory."""
+    paths = sysconfig.get_paths()
+    deps = dict.fromkeys([paths["purelib"], paths["platlib"]])
+    return [sys.executable, "-S"], {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *deps])}
+
+
 def _spec_origins(site: Path, cwd: Path) -> list[str]:
-    """Where `tfcontroller` and `tfcontroller.dev` come from when the unpacked wheels at `site` are the
-    first place Python looks (PYTHONPATH replaces the clone's) and the working directory is empty, so
-    that neither the clone nor an editable install can supply them."""
+    """Where `tfcontroller` and `tfcontroller.dev` come from for `_python(site)`."""
+    python, env = _python(site)
     code = ("import importlib.util as u; "
             "print(*[getattr(u.find_spec(m), 'origin', None) for m in ('tfcontroller', 'tfcontroller.dev')])")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_env(site), capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([*python, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
 
 
-def _env(site: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(site)}
-
-
 def test_without_the_dev_wheel_dev_cluster_says_how_to_install_it(installed: dict[str, Path], tmp_path: Path) -> None:
     site = installed["product"]
-    env = _env(site)
+    python, env = _python(site)
     assert _spec_origins(site, tmp_path) == [str(site / "tfcontroller" / "__init__.py"), "None"]
-    helped = subprocess.run([sys.executable, "-m", "tfcontroller", "--help"],
+    helped = subprocess.run([*python, "-m", "tfcontroller", "--help"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0 and "dev-cluster" in helped.stdout, helped.stderr
-    proc = subprocess.run([sys.executable, "-m", "tfcontroller", "dev-cluster", "--kubeconfig", str(tmp_path / "kc")],
+    proc = subprocess.run([*python, "-m", "tfcontroller", "dev-cluster", "--kubeconfig", str(tmp_path / "kc")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -136,9 +141,10 @@ def test_with_the_dev_wheel_dev_cluster_serves(installed: dict[str, Path], tmp_p
     site = installed["full"]
     assert _spec_origins(site, tmp_path) == [str(site / "tfcontroller" / "__init__.py"),
                                              str(site / "tfcontroller" / "dev" / "__init__.py")]
-    proc = subprocess.Popen([sys.executable, "-m", "tfcontroller", "dev-cluster", "--port", "0",
+    python, env = _python(site)
+    proc = subprocess.Popen([*python, "-m", "tfcontroller", "dev-cluster", "--port", "0",
                              "--kubeconfig", str(tmp_path / "kc")],
-                            cwd=tmp_path, env=_env(site), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
