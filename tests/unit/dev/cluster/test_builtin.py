@@ -1,4 +1,4 @@
-"""Built-in kinds against the real 1.32 schemas (devcluster/builtin.py), on plain dicts: the general rule
+"""Built-in kinds against the real 1.32 schemas (dev/cluster/builtin.py), on plain dicts: the general rule
 is "a value the real server's Go types cannot hold is reported with the real decoder's words, for every
 built-in kind and every field type" — ints, int32 ranges, floats, strings, bools, nested structs, lists,
 maps, int-or-string and quantities — plus unknown fields (dropped, with their paths) and required fields."""
