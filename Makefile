@@ -9,11 +9,16 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/system-packages.sh
+# The development tools (tfcontroller/dev/) are their own distribution, tfcontroller-dev (dev-package/, the
+# `dev` extra), left out of the controller's wheel. The editable install of the controller maps the whole
+# tfcontroller/ directory of the clone, tools included, so setup installs only the tools' dependencies
+# (dev-package/requirements.txt): a second editable distribution of the same top-level name would turn
+# `tfcontroller` into a namespace package without its __init__.py.
+$(STAMP): pyproject.toml dev-package/requirements.txt scripts/system-packages.sh
 	bash scripts/system-packages.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]' -r dev-package/requirements.txt
 	touch $(STAMP)
 
 # The pytest exit code is kept in $(VENV)/pytest-exit-code so that .ci/run can tell "no tests" (5) apart.
@@ -26,7 +31,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 demo: setup localstack-install
-	$(BIN)/python -m tfcontroller.demo $(if $(DEMO_EXIT),--exit,)
+	$(BIN)/python -m tfcontroller.dev.demo $(if $(DEMO_EXIT),--exit,)
 
 # Builds LocalStack's venv once (cached outside the clone, keyed by the lock); quick when it exists.
 localstack-install:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures.devcluster import install_crds
 from tfcontroller.cli.main import main
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
 

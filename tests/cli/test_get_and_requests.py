@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from tests.cli.conftest import OTHER_PLAN_ID, PLAN_ID, Run, terraform
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, NAMESPACES, TERRAFORMS
 

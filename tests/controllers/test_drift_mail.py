@@ -30,7 +30,7 @@ from tfcontroller.controllers.terraform_drift_mail import (
     notifier_from_options,
     split_addresses,
 )
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.notify.errors import ConfigError, DeliveryError
 from tfcontroller.notify.ses import SESTransport

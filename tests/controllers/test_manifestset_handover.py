@@ -37,7 +37,7 @@ from tfcontroller.controllers import gitrepository
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.manifestset import ManifestSetReconciler
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, GITREPOSITORIES, MANIFESTSETS, NAMESPACES, Resource
 

@@ -31,7 +31,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
 from tfcontroller.controllers.setup import ControllerManager
 from tfcontroller.controllers.terraform import TerraformOptions
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, TERRAFORMS
 

@@ -29,7 +29,7 @@ from tests.controllers.terraform_helpers import (
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.setup import ControllerManager
 from tfcontroller.controllers.terraform import TerraformOptions
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, GITREPOSITORIES, TERRAFORMS
 

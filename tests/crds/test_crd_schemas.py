@@ -1,6 +1,6 @@
 """crds/*.yaml: the three CRDs are well-formed structural schemas, accept the documented examples in
 docs/api-examples/, reject the invalid ones naming the field, apply defaults and prune unknown fields
-(validated through tfcontroller.devcluster.schema, the same code the dev cluster serves them with)."""
+(validated through tfcontroller.dev.cluster.schema, the same code the dev cluster serves them with)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 
 from tfcontroller.api import constants
 from tfcontroller.api.duration import CRD_PATTERN
-from tfcontroller.devcluster.schema import SchemaValidationError, apply_schema, apply_schema_detailed
+from tfcontroller.dev.cluster.schema import SchemaValidationError, apply_schema, apply_schema_detailed
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "api-examples"

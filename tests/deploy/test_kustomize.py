@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tfcontroller.cli.main import build_parser
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

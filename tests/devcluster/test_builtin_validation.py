@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 

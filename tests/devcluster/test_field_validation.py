@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 
 from tests.fixtures.devcluster import api_client_for
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 

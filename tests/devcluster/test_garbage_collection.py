@@ -17,7 +17,7 @@ from kubernetes import client
 
 from tests.fixtures.devcluster import api_client_for
 from tests.polling import wait_for
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 NS = "default"

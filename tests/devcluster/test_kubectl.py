@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = "kubectl"

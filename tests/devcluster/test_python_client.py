@@ -15,7 +15,7 @@ from kubernetes import client, watch
 
 from tests.fixtures.devcluster import api_client_for
 from tests.polling import wait_for
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 

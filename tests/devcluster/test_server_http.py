@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 

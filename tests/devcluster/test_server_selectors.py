@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfcontroller.devcluster.errors import ApiError
-from tfcontroller.devcluster.selectors import field_selector, label_selector
+from tfcontroller.dev.cluster.errors import ApiError
+from tfcontroller.dev.cluster.selectors import field_selector, label_selector
 
 
 def obj(labels: dict[str, str], name: str = "n", namespace: str = "ns") -> dict:

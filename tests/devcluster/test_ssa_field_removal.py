@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 Kubectl = Callable[..., str]
 

@@ -19,7 +19,7 @@ import kubernetes
 import pytest
 
 from tests.polling import wait_for
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 
 MIRROR_ENV = "TFCONTROLLER_PLUGIN_MIRROR"  # same knob the controller uses (tfcontroller.terraform.config)
 DEFAULT_MIRROR = "/opt/tf-plugins"

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _ENV_READ = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()\s*["']([A-Z][A-Z0-9_]+)["']""")
 _PREFIXED = re.compile(r"""["'](TFCONTROLLER_[A-Z0-9_]+)["']""")
 # Read by the demo/test helpers only, never by the controller or the operator commands.
-_NOT_PRODUCT = ("tfcontroller/devcluster/", "tfcontroller/devtools/")
+_NOT_PRODUCT = ("tfcontroller/dev/cluster/", "tfcontroller/dev/gitserver.py", "tfcontroller/dev/smtp_sink.py")
 
 
 def _subparsers() -> dict[str, object]:

@@ -41,7 +41,7 @@ from tests.e2e.support import (
 )
 from tests.fixtures.aws import AwsEmulator, copy_modules
 from tfcontroller.api import conditions as c
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 
@@ -120,7 +120,7 @@ def test_app_stack_reconciled_into_emulator_and_destroyed(
 ) -> None:
     print(f"\naws emulator: {aws_emulator.describe()}")
     # The API server's request log is not the controller's; the last set_level also sets caplog's handler.
-    caplog.set_level(logging.WARNING, logger="tfcontroller.devcluster")
+    caplog.set_level(logging.WARNING, logger="tfcontroller.dev.cluster")
     caplog.set_level(logging.DEBUG, logger="tfcontroller")
     app = f"e2e{uuid.uuid4().hex[:8]}"
     prefix = f"{app}-{ENVIRONMENT}"

@@ -1,5 +1,5 @@
 """`make demo DEMO_EXIT=1`: the scripted tour runs end to end and exits 0 only when every step had its
-expected outcome. The test runs the same entry point as the Makefile (`python -m tfcontroller.demo --exit`)
+expected outcome. The test runs the same entry point as the Makefile (`python -m tfcontroller.dev.demo --exit`)
 in a temporary work dir, reusing the session's AWS emulator instead of starting a second LocalStack."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_demo_tour_passes(aws_emulator, tmp_path: Path) -> None:
     env = {**os.environ, "DEMO_AWS_ENDPOINT": aws_emulator.endpoint_url}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "tfcontroller.demo", "--exit", "--workdir", str(workdir)],
+            [sys.executable, "-m", "tfcontroller.dev.demo", "--exit", "--workdir", str(workdir)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1100,
         )
         out = proc.stdout + proc.stderr

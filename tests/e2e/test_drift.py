@@ -39,7 +39,7 @@ from tfcontroller.controllers.terraform_drift_mail import (
     add_run_arguments,
     notifier_from_options,
 )
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import SECRETS
 

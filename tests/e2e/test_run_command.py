@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.controllers.conftest import ControllerProcess, install_crds, wait_for
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 
 ROOT = Path(__file__).resolve().parents[2]

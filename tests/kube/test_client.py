@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists, Conflict, Forbidden, Gone, NotFound, Unprocessable
 from tfcontroller.kube.events import EventRecorder

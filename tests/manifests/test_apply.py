@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, Resource
 from tfcontroller.manifests.apply import Applier, ApplyError, ApplyOptions, Manifest

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, Resource
 from tfcontroller.manifests.apply import Applier, ApplyError, ApplyOptions, Manifest

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from tests.polling import poll
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import CONFIGMAPS
 from tfcontroller.runtime.informer import Informer

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from tfcontroller.api.statenames import backend_problems, default_secret_suffix
-from tfcontroller.devcluster import DevCluster
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import SECRETS
 

@@ -1,4 +1,9 @@
-"""`tfcontroller dev-cluster`: serve the development Kubernetes API until SIGTERM or SIGINT."""
+"""`tfcontroller dev-cluster`: serve the development Kubernetes API until SIGTERM or SIGINT.
+
+The server lives in the development tools (`tfcontroller.dev`, the `tfcontroller-dev` distribution), which
+`pip install tfcontroller` does not bring. Without them the command says how to get them (one line,
+exit 1) instead of a traceback; the sub-command stays listed so that `--help` shows it exists.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ import signal
 import sys
 import threading
 from typing import Any
+
+from tfcontroller.cli.main import CLIError
+
+DEV_TOOLS = "tfcontroller.dev"
+INSTALL_HINT = "install them with: pip install 'tfcontroller[dev]' (in a clone of the repository: make setup)"
 
 HELP = (
     "Serve a development Kubernetes API server on 127.0.0.1 for tests and the demo. "
@@ -25,8 +35,31 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def missing_dev_tools(exc: ModuleNotFoundError) -> str | None:
+    """What to tell the operator when importing or starting the dev tools failed on a missing module:
+    the tools themselves, or a third-party package they need, are not installed. None when the missing
+    module is part of the controller (a broken install, reported as any other error)."""
+    name = exc.name or ""
+    if name == DEV_TOOLS or name.startswith(DEV_TOOLS + "."):
+        return f"the development tools (the tfcontroller-dev package) are not installed; {INSTALL_HINT}"
+    top = name.split(".")[0]
+    if top and top != "tfcontroller":
+        return f"the development tools need the Python package {top!r}, which is not installed; {INSTALL_HINT}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    from tfcontroller.devcluster import DevCluster
+    try:
+        return _serve(args)
+    except ModuleNotFoundError as exc:
+        hint = missing_dev_tools(exc)
+        if hint is None:
+            raise
+        raise CLIError(hint) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tfcontroller.dev.cluster import DevCluster
 
     done = threading.Event()
 

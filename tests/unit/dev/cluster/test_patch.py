@@ -1,0 +1,350 @@
+"""tfcontroller.dev.cluster.patch on plain dicts: RFC 7386 merge patch, RFC 6902 JSON patch, strategic
+merge patch (keyed lists and directives), server-side apply (merge, ownership, conflicts, removal) and
+managedFields bookkeeping for non-apply writes."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tfcontroller.dev.cluster.patch import (
+    ApplyConflictError,
+    PatchError,
+    fields_from_v1,
+    fields_to_v1,
+    json_merge_patch,
+    json_patch,
+    server_side_apply,
+    strategic_merge_patch,
+    update_managed_fields,
+)
+
+# --- RFC 7386 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "patch", "want"),
+    [  # the examples of RFC 7386 appendix A
+        ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+        ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+        ({"a": "b"}, {"a": None}, {}),
+        ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+        ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+        ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+        ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+        ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+        (["a", "b"], ["c", "d"], ["c", "d"]),
+        ({"a": "b"}, ["c"], ["c"]),
+        ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+        ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
+        ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+    ],
+)
+def test_json_merge_patch_rfc_examples(target: object, patch: object, want: object) -> None:
+    assert json_merge_patch(target, patch) == want
+
+
+def test_json_merge_patch_does_not_mutate_its_inputs() -> None:
+    target = {"a": {"b": 1}}
+    json_merge_patch(target, {"a": {"b": 2}})
+    assert target == {"a": {"b": 1}}
+
+
+# --- RFC 6902 -------------------------------------------------------------------------------
+
+
+def test_json_patch_all_operations() -> None:
+    doc = {"a": {"b": [1, 2]}, "c": "x", "d/e": 1, "f~g": 2}
+    got = json_patch(
+        doc,
+        [
+            {"op": "add", "path": "/a/b/1", "value": 9},
+            {"op": "add", "path": "/a/b/-", "value": 3},
+            {"op": "remove", "path": "/c"},
+            {"op": "replace", "path": "/d~1e", "value": 10},
+            {"op": "copy", "from": "/f~0g", "path": "/h"},
+            {"op": "move", "from": "/a/b/0", "path": "/first"},
+            {"op": "test", "path": "/a/b", "value": [9, 2, 3]},
+        ],
+    )
+    assert got == {"a": {"b": [9, 2, 3]}, "d/e": 10, "f~g": 2, "h": 2, "first": 1}
+    assert doc["c"] == "x"  # input untouched
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [{"op": "test", "path": "/a", "value": 2}],
+        [{"op": "remove", "path": "/missing"}],
+        [{"op": "replace", "path": "/missing", "value": 1}],
+        [{"op": "add", "path": "/list/5", "value": 1}],
+        [{"op": "add", "path": "/no/such/parent", "value": 1}],
+        [{"op": "frobnicate", "path": "/a"}],
+        [{"op": "add", "path": "/a"}],
+        [{"op": "move", "from": "/obj", "path": "/obj/inner"}],
+        [{"path": "/a"}],
+        [{"op": "add", "path": "a", "value": 1}],
+    ],
+)
+def test_json_patch_errors(ops: list[dict[str, object]]) -> None:
+    doc = {"a": 1, "list": [1], "obj": {}}
+    with pytest.raises(PatchError):
+        json_patch(doc, ops)
+    assert doc == {"a": 1, "list": [1], "obj": {}}
+
+
+def test_json_patch_replace_root_and_add_to_empty_list() -> None:
+    assert json_patch({"a": 1}, [{"op": "replace", "path": "", "value": {"b": 2}}]) == {"b": 2}
+    assert json_patch({"l": []}, [{"op": "add", "path": "/l/0", "value": "x"}]) == {"l": ["x"]}
+
+
+# --- strategic merge patch ------------------------------------------------------------------
+
+POD_SPEC = {
+    "containers": [
+        {
+            "name": "app",
+            "image": "app:1",
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            "ports": [{"containerPort": 80, "name": "http"}],
+            "volumeMounts": [{"mountPath": "/data", "name": "data"}],
+        },
+        {"name": "sidecar", "image": "side:1"},
+    ],
+    "volumes": [{"name": "data", "emptyDir": {}}],
+    "tolerations": [{"key": "a", "operator": "Exists"}],
+}
+
+
+def deployment() -> dict[str, object]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "labels": {"app": "d", "tier": "web"}, "finalizers": ["a"]},
+        "spec": {"replicas": 1, "template": {"spec": copy.deepcopy(POD_SPEC)}},
+    }
+
+
+def test_smp_merges_containers_env_ports_volumes_by_key() -> None:
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "app:2",
+                            "env": [{"name": "B", "value": "two"}, {"name": "C", "value": "3"}],
+                            "ports": [{"containerPort": 443}],
+                            "volumeMounts": [{"mountPath": "/cache", "name": "cache"}],
+                        }
+                    ],
+                    "volumes": [{"name": "cache", "emptyDir": {}}],
+                    "tolerations": [{"key": "b", "operator": "Exists"}],
+                }
+            }
+        }
+    }
+    got = strategic_merge_patch(deployment(), patch)
+    spec = got["spec"]["template"]["spec"]
+    app, sidecar = spec["containers"]
+    assert sidecar == {"name": "sidecar", "image": "side:1"}
+    assert app["image"] == "app:2"
+    assert app["env"] == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "two"},
+        {"name": "C", "value": "3"},
+    ]
+    assert [p["containerPort"] for p in app["ports"]] == [80, 443]
+    assert [m["mountPath"] for m in app["volumeMounts"]] == ["/data", "/cache"]
+    assert [v["name"] for v in spec["volumes"]] == ["data", "cache"]
+    assert spec["tolerations"] == [{"key": "b", "operator": "Exists"}]  # replaced, not merged
+
+
+def test_smp_null_deletes_and_scalars_replace() -> None:
+    got = strategic_merge_patch(
+        deployment(), {"metadata": {"labels": {"tier": None}}, "spec": {"replicas": 3}}
+    )
+    assert got["metadata"]["labels"] == {"app": "d"}
+    assert got["spec"]["replicas"] == 3
+
+
+def test_smp_service_ports_merge_by_port() -> None:
+    svc = {"kind": "Service", "spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443}]}}
+    got = strategic_merge_patch(svc, {"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}, kind="Service")
+    assert got["spec"]["ports"] == [{"port": 80, "targetPort": 9090}, {"port": 443}]
+
+
+def test_smp_patch_delete_and_replace_directives() -> None:
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "sidecar", "$patch": "delete"}],
+                    "volumes": [{"$patch": "replace"}, {"name": "only", "emptyDir": {}}],
+                }
+            },
+            "strategy": {"$patch": "delete"},
+        },
+        "metadata": {"labels": {"$patch": "replace", "new": "yes"}},
+    }
+    base = deployment()
+    base["spec"]["strategy"] = {"type": "Recreate"}
+    got = strategic_merge_patch(base, patch)
+    assert [c["name"] for c in got["spec"]["template"]["spec"]["containers"]] == ["app"]
+    assert got["spec"]["template"]["spec"]["volumes"] == [{"name": "only", "emptyDir": {}}]
+    assert "strategy" not in got["spec"]
+    assert got["metadata"]["labels"] == {"new": "yes"}
+
+
+def test_smp_retain_keys_primitive_list_deletion_and_element_order() -> None:
+    base = deployment()
+    base["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}
+    base["metadata"]["finalizers"] = ["a", "b"]
+    patch = {
+        "metadata": {"$deleteFromPrimitiveList/finalizers": ["a"], "finalizers": ["c"]},
+        "spec": {
+            "strategy": {"$retainKeys": ["type"], "type": "Recreate"},
+            "template": {"spec": {"$setElementOrder/containers": [{"name": "sidecar"}, {"name": "app"}]}},
+        },
+    }
+    got = strategic_merge_patch(base, patch)
+    assert got["spec"]["strategy"] == {"type": "Recreate"}
+    assert got["metadata"]["finalizers"] == ["b", "c"]
+    assert [c["name"] for c in got["spec"]["template"]["spec"]["containers"]] == ["sidecar", "app"]
+    assert not any(k.startswith("$") for k in got["metadata"])
+
+
+def test_smp_conditions_merge_by_type_and_new_items_are_cleaned() -> None:
+    obj = {
+        "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Other", "status": "True"}]}
+    }
+    got = strategic_merge_patch(
+        obj, {"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "New", "x": None}]}}
+    )
+    assert got["status"]["conditions"] == [
+        {"type": "Ready", "status": "True"},
+        {"type": "Other", "status": "True"},
+        {"type": "New"},
+    ]
+
+
+def test_smp_rejects_non_object() -> None:
+    with pytest.raises(PatchError):
+        strategic_merge_patch({}, [1])  # type: ignore[arg-type]
+
+
+# --- server-side apply ----------------------------------------------------------------------
+
+
+def applied(
+    image: str = "app:1", env: dict[str, str] | None = None, labels: dict[str, str] | None = None
+) -> dict:
+    env = {"A": "1"} if env is None else env
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default", "labels": labels or {"app": "d"}},
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": image,
+                            "env": [{"name": k, "value": v} for k, v in env.items()],
+                        }
+                    ]
+                }
+            },
+        },
+    }
+
+
+def owned(obj: dict, manager: str) -> set[tuple[str, ...]]:
+    entries = [e for e in obj["metadata"]["managedFields"] if e["manager"] == manager]
+    assert len(entries) == 1, obj["metadata"]["managedFields"]
+    return fields_from_v1(entries[0]["fieldsV1"])
+
+
+def test_ssa_create_records_managed_fields_like_the_real_server() -> None:
+    obj = server_side_apply(None, applied(), "kubectl", force=False)
+    (entry,) = obj["metadata"]["managedFields"]
+    assert entry["manager"] == "kubectl"
+    assert entry["operation"] == "Apply"
+    assert entry["apiVersion"] == "apps/v1"
+    assert entry["fieldsType"] == "FieldsV1"
+    assert entry["time"].endswith("Z")
+    fv = entry["fieldsV1"]
+    assert fv["f:metadata"] == {"f:labels": {"f:app": {}}}
+    container = fv["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert "." in container and "f:image" in container
+    assert 'k:{"name":"A"}' in container["f:env"]
+    assert obj["spec"]["replicas"] == 2
+
+
+def test_ssa_reapply_merges_keeps_other_fields_and_removes_dropped_ones() -> None:
+    live = server_side_apply(
+        None, applied(env={"A": "1", "B": "2"}, labels={"app": "d", "x": "y"}), "me", False
+    )
+    live["spec"]["paused"] = True  # written by someone else, not owned by "me"
+    live["metadata"]["uid"] = "u1"
+    again = server_side_apply(live, applied(image="app:2", env={"A": "1"}), "me", False)
+    container = again["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "app:2"
+    assert container["env"] == [{"name": "A", "value": "1"}]  # B was mine and is gone
+    assert again["metadata"]["labels"] == {"app": "d"}
+    assert again["spec"]["paused"] is True
+    assert again["metadata"]["uid"] == "u1"
+
+
+def test_ssa_conflict_with_another_manager_and_force() -> None:
+    live = server_side_apply(None, applied(), "first", False)
+    with pytest.raises(ApplyConflictError) as err:
+        server_side_apply(live, applied(image="app:9"), "second", False)
+    assert any(
+        '"first"' in c and ".spec.template.spec.containers" in c and "image" in c for c in err.value.conflicts
+    )
+    assert "conflict" in str(err.value)
+
+    same = server_side_apply(live, applied(), "second", False)  # same values: shared, no conflict
+    assert ("f:spec", "f:replicas") in owned(same, "first")
+    assert ("f:spec", "f:replicas") in owned(same, "second")
+
+    forced = server_side_apply(live, applied(image="app:9"), "second", True)
+    assert forced["spec"]["template"]["spec"]["containers"][0]["image"] == "app:9"
+    image = ("f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"app"}', "f:image")
+    assert image in owned(forced, "second")
+    assert image not in owned(forced, "first")
+
+
+def test_ssa_does_not_remove_fields_another_manager_still_owns() -> None:
+    live = server_side_apply(None, applied(labels={"app": "d", "shared": "1"}), "a", False)
+    live = server_side_apply(live, applied(labels={"app": "d", "shared": "1"}), "b", False)
+    after = server_side_apply(live, applied(labels={"app": "d"}), "a", False)
+    assert after["metadata"]["labels"] == {"app": "d", "shared": "1"}
+
+
+def test_ssa_conflicts_with_update_managers() -> None:
+    live = update_managed_fields(
+        None, {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}}, "kubectl-create"
+    )
+    with pytest.raises(ApplyConflictError):
+        server_side_apply(
+            live, {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "other"}}, "kubectl", False
+        )
+
+
+def test_update_managed_fields_moves_changed_leaves() -> None:
+    created = update_managed_fields(None, {"apiVersion": "v1", "data": {"a": "1", "b": "2"}}, "alice")
+    assert owned(created, "alice") == {("f:data", "f:a"), ("f:data", "f:b")}
+    updated = update_managed_fields(created, {**created, "data": {"a": "1", "b": "3", "c": "4"}}, "bob")
+    assert owned(updated, "alice") == {("f:data", "f:a")}
+    assert owned(updated, "bob") == {("f:data", "f:b"), ("f:data", "f:c")}
+
+
+def test_fields_v1_round_trip() -> None:
+    paths = {("f:a", "f:b"), ("f:l", 'k:{"name":"x"}', "."), ("f:l", 'k:{"name":"x"}', "f:v")}
+    assert fields_from_v1(fields_to_v1(paths)) == paths

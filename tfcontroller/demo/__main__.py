@@ -1,5 +1,0 @@
-import sys
-
-from tfcontroller.demo.tour import main
-
-sys.exit(main())

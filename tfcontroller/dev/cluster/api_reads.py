@@ -1,0 +1,177 @@
+"""The read verbs of the dev cluster: get, list (resourceVersion/limit/continue semantics of listing.py)
+and watch (replayed from the store's event log, 410 when older, bookmarks)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tfcontroller.dev.cluster import errors, listing
+from tfcontroller.dev.cluster.api_base import ApiBase, key_of
+from tfcontroller.dev.cluster.resources import ResourceInfo
+from tfcontroller.dev.cluster.selectors import Predicate, field_selector, label_selector
+from tfcontroller.dev.cluster.store import Event, Obj
+
+
+class ReadVerbs(ApiBase):
+    """get, list and watch; they never change the store."""
+
+    def get(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
+        obj = self.store.get(info.group, info.plural, self._ns_of(info, namespace), name)
+        if obj is None:
+            raise errors.not_found(info.group, info.plural, name)
+        return self._out(info, obj)
+
+    def list(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        label: str | None = None,
+        field: str | None = None,
+        limit: int = 0,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> Obj:
+        """A list with the real server's resourceVersion/limit/continue semantics (listing.py)."""
+        plan = listing.plan(resource_version, resource_version_match, limit, continue_token)
+        match = self._matcher(label, field)
+        ns = namespace or None
+        with self.store.changed:
+            if plan.at_least > self.store.rv:  # a version not reached yet: wait a little, like the cache
+                self.store.changed.wait_for(lambda: self.store.rv >= plan.at_least, self.too_large_wait)
+                if plan.at_least > self.store.rv:
+                    raise listing.too_large(plan.at_least, self.store.rv)
+            if plan.exact is None:
+                rv = self.store.rv
+                objects = self.store.list(info.group, info.plural, ns)
+            else:
+                rv = plan.exact
+                snapshot = self.store.list_at(info.group, info.plural, ns, plan.exact)
+                if snapshot is None:
+                    if plan.after is None:
+                        raise errors.gone(listing.EXPIRED_LIST)
+                    left = any(key_of(o) > plan.after for o in self.store.list(info.group, info.plural, ns))
+                    raise listing.expired_continue(plan.after, left)
+                objects = snapshot
+        items = [o for o in objects if match(o)]
+        if plan.after is not None:
+            items = [o for o in items if key_of(o) > plan.after]
+        list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if limit and len(items) > limit:
+            remaining = len(items) - limit
+            items = items[:limit]
+            list_meta["continue"] = listing.ContinueToken(key_of(items[-1]), rv).encode()
+            list_meta["remainingItemCount"] = remaining
+        return {
+            "kind": info.list_kind,
+            "apiVersion": info.api_version,
+            "metadata": list_meta,
+            "items": [self._out(info, o) for o in items],
+        }
+
+    @staticmethod
+    def _matcher(label: str | None, field: str | None) -> Predicate:
+        by_label, by_field = label_selector(label), field_selector(field)
+        return lambda o: by_label(o) and by_field(o)
+
+    def watch(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        label: str | None,
+        field: str | None,
+        resource_version: str | None,
+        timeout: float,
+        bookmark_interval: float | None,
+        stop: threading.Event,
+    ) -> Iterator[Obj]:
+        """Watch events as dicts `{"type", "object"}`; validates arguments before the first yield."""
+        match = self._matcher(label, field)
+        ns = namespace or None
+
+        def visible(o: Obj | None) -> bool:
+            return o is not None and (ns is None or o["metadata"].get("namespace") == ns) and match(o)
+
+        def translate(ev: Event) -> Obj | None:
+            if (ev.group, ev.plural) != (info.group, info.plural):
+                return None
+            now_in, was_in = visible(ev.obj), visible(ev.old)
+            if ev.type == "ADDED":
+                kind = "ADDED" if now_in else None
+            elif ev.type == "DELETED":
+                kind = "DELETED" if was_in else None
+            else:
+                kind = "MODIFIED" if now_in and was_in else "ADDED" if now_in else "DELETED" if was_in else None
+            if kind is None:
+                return None
+            return {"type": kind, "object": self._out(info, copy.deepcopy(ev.obj))}
+
+        initial: list[Obj] = []
+        with self.store.lock:
+            if resource_version in (None, "", "0"):
+                cursor = self.store.rv
+                initial = [
+                    {"type": "ADDED", "object": self._out(info, o)}
+                    for o in self.store.list(info.group, info.plural, ns)
+                    if visible(o)
+                ]
+                gone = False
+            else:
+                try:
+                    cursor = int(resource_version)
+                except ValueError:
+                    raise errors.bad_request(f"invalid resource version {resource_version!r}") from None
+                gone = cursor < self.store.compacted_rv
+        return self._watch_stream(info, initial, cursor, gone, translate, timeout, bookmark_interval, stop)
+
+    def _watch_stream(
+        self,
+        info: ResourceInfo,
+        initial: list[Obj],
+        cursor: int,
+        gone: bool,
+        translate: Callable[[Event], Obj | None],
+        timeout: float,
+        bookmark_interval: float | None,
+        stop: threading.Event,
+    ) -> Iterator[Obj]:
+        if gone:
+            yield {"type": "ERROR", "object": self._too_old(cursor)}
+            return
+        yield from initial
+        deadline = time.monotonic() + timeout
+        next_bookmark = time.monotonic() + bookmark_interval if bookmark_interval else float("inf")
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with self.store.changed:
+                if self.store.rv == cursor:
+                    self.store.changed.wait(min(left, next_bookmark - time.monotonic(), 1.0))
+                if cursor < self.store.compacted_rv:
+                    expired = True
+                    events: list[Event] = []
+                else:
+                    expired = False
+                    events = self.store.events_after(cursor)
+                    cursor = self.store.rv
+            if expired:
+                yield {"type": "ERROR", "object": self._too_old(cursor)}
+                return
+            for ev in events:
+                out = translate(ev)
+                if out is not None:
+                    yield out
+            if time.monotonic() >= next_bookmark:
+                yield {
+                    "type": "BOOKMARK",
+                    "object": {"kind": info.kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": str(cursor)}},
+                }
+                next_bookmark = time.monotonic() + (bookmark_interval or 0)
+
+    def _too_old(self, rv: int) -> Obj:
+        return errors.gone(f"too old resource version: {rv} ({self.store.compacted_rv})").status()

@@ -1,0 +1,154 @@
+"""`DevCluster`: store, API, router and HTTP server wired together, with a kubeconfig to reach them.
+
+    with DevCluster() as cluster:
+        kubernetes.config.load_kube_config(cluster.kubeconfig)
+
+Each instance has its own fresh state (or the state file's), its own port and its own token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+
+from tfcontroller.dev.cluster import crds
+from tfcontroller.dev.cluster.api import Api
+from tfcontroller.dev.cluster.gc import GarbageCollector
+from tfcontroller.dev.cluster.httpserver import ApiHTTPServer
+from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
+from tfcontroller.dev.cluster.persistence import StateWriter, load_state
+from tfcontroller.dev.cluster.resources import Registry
+from tfcontroller.dev.cluster.router import Router
+from tfcontroller.dev.cluster.store import Store
+from tfcontroller.dev.cluster.tlsutil import make_certificates
+
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class DevCluster:
+    def __init__(
+        self,
+        port: int = 0,
+        tls: bool = False,
+        state_file: str | Path | None = None,
+        kubeconfig: str | Path | None = None,
+        bookmark_interval: float = 1.0,
+        gc_interval: float = 1.0,
+    ) -> None:
+        self.tls = tls
+        self.token = secrets.token_urlsafe(24)
+        self.state_file = Path(state_file) if state_file else None
+        self._requested_port = port
+        self._tmpdir: Path | None = None
+        self._kubeconfig = Path(kubeconfig) if kubeconfig else None
+        self.registry = Registry()
+        self.store = Store()
+        self.api = Api(self.store, self.registry)
+        self.gc = GarbageCollector(self.api, gc_interval)
+        self.api.on_delete = self.gc.wake
+        self._stop = threading.Event()
+        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval)
+        self._server: ApiHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._writer: StateWriter | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> DevCluster:
+        if self._server is not None:
+            return self
+        self._load_or_seed()
+        context: ssl.SSLContext | None = None
+        ca_pem: bytes | None = None
+        if self.tls or self._kubeconfig is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="devcluster-"))
+        if self.tls:
+            assert self._tmpdir is not None
+            certs = make_certificates(self._tmpdir / "pki")
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certs.cert_path, certs.key_path)
+            ca_pem = certs.ca_pem
+        self._server = ApiHTTPServer(("127.0.0.1", self._requested_port), self.router, context)
+        self.router.server_address = f"127.0.0.1:{self.port}"
+        self.router.require_token = self.tls
+        if self._kubeconfig is None:
+            assert self._tmpdir is not None
+            self._kubeconfig = self._tmpdir / "kubeconfig"
+        write_kubeconfig(self._kubeconfig, self.url, self.token, ca_pem)
+        if self.state_file is not None:
+            self._writer = StateWriter(self.store, self.state_file)
+            self._writer.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="devcluster-http", daemon=True
+        )
+        self._thread.start()
+        self.gc.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stop.set()
+        self.gc.stop()
+        with self.store.changed:
+            self.store.changed.notify_all()  # wake watch streams so they see the stop flag
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+        self._server = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self) -> DevCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("DevCluster is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def kubeconfig(self) -> str:
+        if self._kubeconfig is None:
+            raise RuntimeError("DevCluster is not started")
+        return str(self._kubeconfig)
+
+    def compact(self) -> None:
+        """Drop the watch event log: watches from any earlier resourceVersion now get 410 Gone."""
+        self.store.compact()
+
+    # ------------------------------------------------------------------ state
+    def _load_or_seed(self) -> None:
+        data = load_state(self.state_file) if self.state_file is not None else None
+        if data is not None:
+            self.store.restore(data)
+            for obj in self.store.list(crds.CRD_GROUP, crds.CRD_PLURAL):
+                for info in crds.resource_infos(obj):
+                    self.registry.add(info)
+            return
+        ns_info = self.registry.lookup("", "v1", "namespaces")
+        assert ns_info is not None
+        for name in INITIAL_NAMESPACES:
+            if self.store.get("", "namespaces", "", name) is None:
+                self.api.create(ns_info, None, {"metadata": {"name": name}})

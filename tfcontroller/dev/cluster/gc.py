@@ -1,0 +1,139 @@
+"""The garbage collector: a background thread that, like kube-controller-manager's, deletes objects
+whose owners are gone and finishes foreground deletions.
+
+Api deletes the dependents of a removed owner at once (background propagation is synchronous here,
+which tests and the demo find convenient); this sweep handles everything that is not triggered by a
+removal: an ownerReference to a uid that never existed, owners in foreground deletion (finalizer
+`foregroundDeletion`) and references to owners that are gone while another owner lives. For each
+object with ownerReferences and no deletionTimestamp, its owners are classified as the real collector
+does — *solid* (exists, not in foreground deletion), *dangling* (no object with that uid) and
+*waiting* (in foreground deletion):
+
+- some solid owner: the references to dangling and waiting owners are removed, the object stays;
+- otherwise, some waiting owner: the object is deleted, in the foreground if it has dependents itself;
+- otherwise (all dangling): the object is deleted (its own finalizers still apply).
+
+An owner in foreground deletion loses its `foregroundDeletion` finalizer (and goes, if it was the
+last one) once no dependent with `blockOwnerDeletion: true` remains. The thread sweeps every
+`interval` seconds and at once when Api reports a deletion (`wake`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from tfcontroller.dev.cluster.api import FOREGROUND, Api
+from tfcontroller.dev.cluster.store import Obj
+
+log = logging.getLogger(__name__)
+MAX_PASSES = 50  # a chain of foreground deletions advances one level per pass
+
+
+class GarbageCollector:
+    def __init__(self, api: Api, interval: float = 1.0) -> None:
+        self.api = api
+        self.store = api.store
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="devcluster-gc", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        """Sweep now rather than at the next tick (called after deletions)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.sweep()
+            except Exception:  # a bug here must not kill the collector for the rest of the run
+                log.exception("garbage collection sweep failed")
+
+    # ------------------------------------------------------------------ the sweep
+    def sweep(self) -> int:
+        """Run passes until nothing changes; returns the number of changes made."""
+        total = 0
+        for _ in range(MAX_PASSES):
+            with self.store.lock:
+                changes = self._pass()
+            total += changes
+            if not changes:
+                break
+        return total
+
+    def _pass(self) -> int:
+        changes = 0
+        for group, plural, dep in self.store.find(lambda o: bool(o["metadata"].get("ownerReferences"))):
+            if dep["metadata"].get("deletionTimestamp"):
+                continue
+            current = self.store.get(group, plural, dep["metadata"].get("namespace", ""), dep["metadata"]["name"])
+            if current is None or current["metadata"].get("uid") != dep["metadata"].get("uid"):
+                continue  # removed earlier in this pass
+            changes += self._attempt_dependent(group, plural, current)
+        for group, plural, owner in self.store.find(_in_foreground_deletion):
+            changes += self._attempt_foreground_owner(group, plural, owner)
+        return changes
+
+    def _owner_state(self, uid: str) -> str:
+        found = self.store.get_by_uid(uid)
+        if found is None:
+            return "dangling"
+        return "waiting" if _in_foreground_deletion(found[2]) else "solid"
+
+    def _attempt_dependent(self, group: str, plural: str, dep: Obj) -> int:
+        refs: list[dict[str, Any]] = dep["metadata"]["ownerReferences"]
+        states = [self._owner_state(str(ref.get("uid", ""))) for ref in refs]
+        info = self.api.info_for(group, plural)
+        if info is None:
+            return 0
+        if "solid" in states:
+            if all(s == "solid" for s in states):
+                return 0
+            dep["metadata"]["ownerReferences"] = [r for r, s in zip(refs, states, strict=True) if s == "solid"]
+            self.store.put(group, plural, dep)
+            return 1
+        foreground = "waiting" in states and bool(self.store.owned_by(dep["metadata"]["uid"]))
+        self.api.delete_object(info, dep, "Foreground" if foreground else "Background")
+        return 1
+
+    def _attempt_foreground_owner(self, group: str, plural: str, owner: Obj) -> int:
+        uid = owner["metadata"]["uid"]
+        for _, _, dep in self.store.owned_by(uid):
+            for ref in dep["metadata"].get("ownerReferences") or []:
+                if ref.get("uid") == uid and ref.get("blockOwnerDeletion") is True:
+                    return 0  # still waiting for a blocking dependent
+        info = self.api.info_for(group, plural)
+        if info is None:
+            return 0
+        self.api.finish_foreground(info, owner)
+        return 1
+
+
+def _in_foreground_deletion(obj: Obj) -> bool:
+    meta = obj["metadata"]
+    return bool(meta.get("deletionTimestamp")) and FOREGROUND in (meta.get("finalizers") or [])

@@ -1,0 +1,5 @@
+import sys
+
+from tfcontroller.dev.demo.tour import main
+
+sys.exit(main())

@@ -1,0 +1,348 @@
+"""The scripted tour of `make demo` (see docs/demo.md).
+
+Each step waits for an observable outcome with a timeout and records whether it happened; with `--exit`
+the process exits 0 only when every step had its expected outcome. Without it the stack keeps running
+until Ctrl-C so that a person can explore it with `tfcontroller get tf -A`, kubectl and the mail folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.dev.demo.progress import Progress
+from tfcontroller.dev.demo.services import (
+    ROOT,
+    DemoError,
+    Process,
+    build_gitops_repo,
+    git,
+    run,
+    start_emulator,
+    stop_emulator,
+    tfcontroller_argv,
+)
+from tfcontroller.dev.gitserver import GitHTTPServer
+from tfcontroller.dev.smtp_sink import SMTPSink
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import NotFound
+from tfcontroller.kube.resources import (
+    CONFIGMAPS,
+    GITREPOSITORIES,
+    MANIFESTSETS,
+    SECRETS,
+    TERRAFORMS,
+    Resource,
+)
+
+NS = "default"
+DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
+EMAIL_TO = "platform-team@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Tour:
+    workdir: Path
+    kube: KubeClient
+    kubeconfig: Path
+    emulator_endpoint: str
+    progress: Progress
+    sink: SMTPSink
+    work_repo: Path
+    steps: list[Step] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ helpers
+    def check(self, name: str, fn: Callable[[], str]) -> bool:
+        self.progress.say(f"STEP  {name}")
+        try:
+            detail = fn()
+            self.steps.append(Step(name, True, detail))
+            self.progress.say(f"  ok  {detail}")
+            return True
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a failed step with its reason
+            self.steps.append(Step(name, False, f"{type(exc).__name__}: {exc}"))
+            self.progress.say(f"  FAILED  {exc}")
+            return False
+
+    def wait(self, what: str, fn: Callable[[], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        last_exc: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                value = fn()
+                if value:
+                    return value
+            except NotFound as exc:
+                last_exc = exc
+            time.sleep(1.0)
+        raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" ({last_exc})" if last_exc else ""))
+
+    def tf(self, name: str) -> dict[str, Any]:
+        return self.kube.get(TERRAFORMS, name, NS)
+
+    def ready(self, obj: dict[str, Any]) -> bool:
+        for c in (obj.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Ready":
+                return c.get("status") == "True"
+        return False
+
+    def outputs(self, name: str) -> dict[str, str]:
+        data = self.kube.read_secret_data(NS, name)
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in data.items()}
+
+    def boto(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service, endpoint_url=self.emulator_endpoint, region_name="us-east-1",
+            aws_access_key_id="test", aws_secret_access_key="test",
+        )
+
+    def cli(self, *args: str) -> str:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        return run(tfcontroller_argv(*args), env=env, timeout=120).stdout
+
+    # ------------------------------------------------------------------ the tour
+    def dev_applied(self) -> str:
+        obj = self.wait("terraform/app-stack-dev to be applied", lambda: self.ready(self.tf("app-stack-dev")) and self.tf("app-stack-dev"), 600)
+        out = self.wait("the outputs Secret app-stack-dev-outputs", lambda: self.outputs("app-stack-dev-outputs"), 60)
+        bucket = out["bucket_name"]
+        self.boto("s3").head_bucket(Bucket=bucket)
+        if "connection_string" in json.dumps(obj.get("status", {})).replace('"connection_string"', ""):
+            raise DemoError("a sensitive output value leaked into status")
+        return f"dev stack applied automatically at {obj['status'].get('lastAppliedRevision')}; bucket {bucket} exists"
+
+    def prod_approved(self) -> str:
+        pending = self.wait(
+            "a pending plan on terraform/app-stack-prod",
+            lambda: (self.tf("app-stack-prod").get("status") or {}).get("plan", {}).get("pending"), 600,
+        )
+        shown = self.cli("plan", "show", "app-stack-prod")
+        print(shown)
+        self.cli("approve", "app-stack-prod", "--plan", pending)
+        obj = self.wait("terraform/app-stack-prod to be applied", lambda: self.ready(self.tf("app-stack-prod")) and self.tf("app-stack-prod"), 600)
+        if obj["status"].get("lastAppliedPlan") != pending:
+            raise DemoError(f"applied {obj['status'].get('lastAppliedPlan')}, approved {pending}")
+        return f"production plan {pending} shown, approved and applied"
+
+    def apps_configured(self) -> str:
+        details = []
+        for env, short in (("development", "dev"), ("production", "prod")):
+            out = self.outputs(f"app-stack-{short}-outputs")
+
+            def configured(env: str = env, out: dict[str, str] = out) -> bool:
+                # The ManifestSet applies the ConfigMap before the Deployment: wait for both.
+                data = self.kube.get(CONFIGMAPS, "sample-app-config", env).get("data") or {}
+                if data.get("BUCKET_NAME") != out["bucket_name"] or data.get("QUEUE_URL") != out["queue_url"]:
+                    return False
+                dep = self.kube.get(DEPLOYMENTS, "sample-app", env)
+                containers = dep["spec"]["template"]["spec"]["containers"]
+                env_vars = {e["name"]: e.get("value") for e in containers[0].get("env", [])}
+                return env_vars.get("BUCKET_NAME") == out["bucket_name"] and env_vars.get("QUEUE_URL") == out["queue_url"]
+
+            self.wait(f"ConfigMap and Deployment in {env} to carry the outputs", configured, 300)
+            details.append(f"{env}: bucket {out['bucket_name']}")
+        return "ConfigMaps and Deployments carry the outputs (" + "; ".join(details) + ")"
+
+    def drift_mailed_and_remediated(self) -> str:
+        bucket = self.outputs("app-stack-dev-outputs")["bucket_name"]
+        s3 = self.boto("s3")
+        original = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        already = set(self.sink.mails())
+        tampered = {**original, "owner": "someone-in-the-console"}
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tampered.items()]})
+        self.progress.say(f"drift injected: bucket {bucket} tag owner=someone-in-the-console (outside Terraform)")
+        mail = self.wait(
+            "a drift report in .demo/mail",
+            lambda: next((p for p in self.sink.mails()
+                          if p not in already and "[drift] default/app-stack-dev" in p.read_text(errors="replace")
+                          and "aws_s3_bucket.this" in p.read_text(errors="replace")), None),
+            300,
+        )
+
+        def restored() -> bool:
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+            return tags.get("owner") == original.get("owner")
+
+        self.wait("auto remediation to restore the tags", restored, 300)
+        return f"drift mail saved as {mail.relative_to(self.workdir.parent)}; tags restored by remediation"
+
+    def module_commit_replans_one_stack(self) -> str:
+        before_prod = self.tf("app-stack-prod")["status"]
+        before_dev = self.tf("app-stack-dev")["status"]
+        main_tf = self.work_repo / "infrastructure/terraform/aws/dev/main.tf"
+        main_tf.write_text(main_tf.read_text().replace('default     = "platform"', 'default     = "platform-dev"'))
+        git("commit", "-am", "dev stack: owner tag platform-dev", cwd=self.work_repo)
+        git("push", "origin", "main", cwd=self.work_repo)
+        commit = git("rev-parse", "HEAD", cwd=self.work_repo)
+
+        def dev_applied_new_commit() -> bool:
+            st = self.tf("app-stack-dev").get("status") or {}
+            return commit in (st.get("lastAppliedRevision") or "") and self.ready(self.tf("app-stack-dev"))
+
+        self.wait("app-stack-dev to apply the new commit", dev_applied_new_commit, 600)
+        after_dev = self.tf("app-stack-dev")["status"]
+        after_prod = self.tf("app-stack-prod")["status"]
+        # The commit changed the dev stack's inputs only. (Prod may still run its scheduled drift check,
+        # a plan that changes nothing; what must not happen is a new plan to approve or a new apply.)
+        if after_dev.get("inputsDigest") == before_dev.get("inputsDigest"):
+            raise DemoError("app-stack-dev's inputs digest did not change with its module")
+        if after_prod.get("inputsDigest") != before_prod.get("inputsDigest"):
+            raise DemoError("app-stack-prod's inputs digest changed although its module did not")
+        if after_prod.get("lastAppliedPlan") != before_prod.get("lastAppliedPlan"):
+            raise DemoError("app-stack-prod was applied again although its inputs did not change")
+        if (after_prod.get("plan") or {}).get("pending"):
+            raise DemoError(f"app-stack-prod has a new pending plan {(after_prod.get('plan') or {}).get('pending')}")
+        return (f"dev re-planned and applied {commit[:10]} (plan {after_dev.get('lastAppliedPlan')}); "
+                f"prod kept plan {after_prod.get('lastAppliedPlan')} and its inputs digest")
+
+
+def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, git_user: str,
+               git_password: str, emulator: str, smtp_port: int) -> None:
+    env = {**os.environ, "KUBECACHEDIR": str(workdir / "kube-cache")}
+    run(["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", str(ROOT / "crds")], env=env)
+
+    def secret(name: str, data: dict[str, str]) -> None:
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+        kube.create(SECRETS, body, NS)
+
+    secret("git-credentials", {"username": git_user, "password": git_password})
+    secret("aws-credentials", {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test",
+                               "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                               "AWS_DEFAULT_REGION": "us-east-1"})
+    secret("smtp", {"host": "127.0.0.1", "port": str(smtp_port), "from": "tfcontroller@example.com", "tls": "none"})
+    kube.create(GITREPOSITORIES, {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
+        "metadata": {"name": "gitops", "namespace": NS},
+        "spec": {"url": git_url, "ref": {"branch": "main"}, "interval": "5s", "secretRef": {"name": "git-credentials"}},
+    }, NS)
+    kube.create(MANIFESTSETS, {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "ManifestSet",
+        "metadata": {"name": "cluster", "namespace": NS},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "gitops"}, "path": "clusters/dev-cluster",
+                 "interval": "30s", "prune": True},
+    }, NS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfcontroller.dev.demo", description=__doc__)
+    parser.add_argument("--exit", action="store_true", help="run the tour once and exit 0 when every step passed")
+    parser.add_argument("--workdir", default=str(ROOT / ".demo"))
+    parser.add_argument("--aws-endpoint", default=os.environ.get("DEMO_AWS_ENDPOINT", ""),
+                        help="use this running AWS emulator instead of starting LocalStack")
+    parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("DEMO_EMULATOR_PORT", "4566")))
+    args = parser.parse_args(argv)
+
+    workdir = Path(args.workdir).resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    start = time.monotonic()
+    cleanups: list[Callable[[], None]] = []
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f}s] {text}", flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    steps: list[Step] = []
+    try:
+        kubeconfig = workdir / "kubeconfig"
+        cluster = Process(tfcontroller_argv("dev-cluster", "--port", "0", "--kubeconfig", str(kubeconfig),
+                                            "--state-file", str(workdir / "cluster-state.json")),
+                          log_path=workdir / "dev-cluster.log")
+        say(cluster.start(ready_line="ready", timeout=60))
+        cleanups.append(cluster.stop)
+
+        if args.aws_endpoint:
+            endpoint = args.aws_endpoint
+            say(f"using the AWS emulator at {endpoint}")
+        else:
+            say("starting LocalStack in host mode (the first run installs it; later runs reuse the cache)")
+            emu = start_emulator(args.emulator_port)
+            cleanups.append(lambda: stop_emulator(args.emulator_port))
+            endpoint = emu.endpoint
+            say(f"AWS emulator {emu.name} at {endpoint}")
+
+        sink = SMTPSink(workdir / "mail", on_mail=lambda subject, path: say(f"MAIL  {subject}  ({path.name})")).start()
+        cleanups.append(sink.stop)
+        say(f"SMTP sink on 127.0.0.1:{sink.port}, saving mail under {sink.outdir}")
+
+        git_user, git_password = "gitops", secrets.token_urlsafe(12)
+        build_gitops_repo(workdir / "git" / "gitops.git", workdir / "checkout")
+        gitsrv = GitHTTPServer(workdir / "git", git_user, git_password).start()
+        cleanups.append(gitsrv.stop)
+        git_url = gitsrv.url_for("gitops.git")
+        say(f"Git repository served over smart HTTP with basic auth at {git_url}")
+
+        kube = KubeClient.load(str(kubeconfig))
+        _bootstrap(kube, kubeconfig, workdir, git_url, git_user, git_password, endpoint, sink.port)
+        say("bootstrapped: CRDs, GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git)")
+
+        controller = Process(tfcontroller_argv(
+            "run", "--kubeconfig", str(kubeconfig), "--concurrent", "2",
+            "--artifact-dir", str(workdir / "artifacts"), "--artifact-addr", f"127.0.0.1:{free_port()}",
+            "--terraform-work-dir", str(workdir / "terraform"),
+            "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}",
+            "--smtp-secret", f"{NS}/smtp", "--drift-email-default-to", EMAIL_TO,
+        ), log_path=workdir / "controller.log")
+        controller.start()
+        cleanups.append(controller.stop)
+        say(f"controller started (log: {workdir / 'controller.log'})")
+
+        with Progress(kube, NS, start) as progress:
+            tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, workdir / "checkout")
+            for name, fn in (
+                ("the dev stack is applied into the emulator automatically", tour.dev_applied),
+                ("the production stack waits for approval, is shown, approved and applied", tour.prod_approved),
+                ("the dependent ConfigMaps and Deployments receive the bucket name and queue URL", tour.apps_configured),
+                ("drift is detected, mailed and remediated", tour.drift_mailed_and_remediated),
+                ("a commit that edits one stack re-plans only that stack", tour.module_commit_replans_one_stack),
+            ):
+                if not tour.check(name, fn):
+                    break
+            steps = tour.steps
+            print("\nSummary:")
+            for s in steps:
+                print(f"  [{'ok' if s.ok else 'FAILED'}] {s.name}: {s.detail}")
+            if not args.exit:
+                print("\nThe stack keeps running; try `KUBECONFIG=.demo/kubeconfig tfcontroller get tf -A`. Ctrl-C stops it.")
+                while True:
+                    time.sleep(3600)
+    except KeyboardInterrupt:
+        say("stopping")
+    except DemoError as exc:
+        say(f"demo failed: {exc}")
+        steps.append(Step("setup", False, str(exc)))
+    finally:
+        for fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - stop everything we can
+                say(f"cleanup: {type(exc).__name__}: {exc}")
+    passed = bool(steps) and all(s.ok for s in steps) and len(steps) == 5
+    return 0 if passed else 1
