@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 from tests.polling import wait_for
 from tfcontroller.terraform import processes
@@ -53,20 +54,26 @@ def test_liveness_is_the_leader_not_its_leftovers() -> None:
         _cleanup(marker)
 
 
-def test_stop_run_interrupts_then_kills_after_the_grace() -> None:
+def _spawn_trapping(marker: str, trap: str, ready: Path) -> subprocess.Popen[bytes]:
+    """A stand-in that installs its SIGINT `trap`, then says so by creating `ready`: a signal sent before
+    the trap is in place would meet the shell's default action (a race seen on a busy machine)."""
+    return _spawn(marker, f"{trap}; touch {ready}; while :; do sleep 0.1; done")
+
+
+def test_stop_run_interrupts_then_kills_after_the_grace(tmp_path: Path) -> None:
     marker = f"t{os.getpid()}b"
-    polite = _spawn(marker, "trap 'exit 0' INT; while :; do sleep 0.1; done")
+    polite = _spawn_trapping(marker, "trap 'exit 0' INT", tmp_path / "polite")
     try:
-        wait_for(lambda: processes.run_alive(marker), 10, "the run")
+        wait_for(lambda: (tmp_path / "polite").exists() and processes.run_alive(marker), 10, "the run")
         report = processes.stop_run(marker, grace=20, interrupt=True)
         assert report.interrupted == 1 and report.waited < 15  # it stopped when asked, before the grace
         polite.wait(10)
     finally:
         _cleanup(marker)
     marker = f"t{os.getpid()}c"
-    stubborn = _spawn(marker, "trap '' INT; while :; do sleep 0.1; done")
+    stubborn = _spawn_trapping(marker, "trap '' INT", tmp_path / "stubborn")
     try:
-        wait_for(lambda: processes.run_alive(marker), 10, "the run")
+        wait_for(lambda: (tmp_path / "stubborn").exists() and processes.run_alive(marker), 10, "the run")
         report = processes.stop_run(marker, grace=0.5, interrupt=True)
         assert report.killed >= 1 and report.waited >= 0.5
         assert stubborn.wait(10) == -signal.SIGKILL
