@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 
 import requests
 
@@ -21,7 +20,7 @@ from tests.controllers.conftest import (
     wait_ready_reason,
 )
 from tfcontroller.api import conditions as c
-from tfcontroller.api.constants import FINALIZER
+from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT, FINALIZER
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES
@@ -38,6 +37,16 @@ def finished_reconciles(mgr) -> float:
     return sum(registry.get_sample_value("tfcontroller_reconcile_total",
                                          {"controller": "gitrepository", "result": result}) or 0.0
                for result in ("success", "requeue", "error"))
+
+
+def wait_polled_after_now(mgr) -> None:
+    """Wait until a poll that started after this call has finished: a fresh ls-remote, then a reconcile
+    that finished after it (the one that used its answer, or a later one)."""
+    stats = mgr.git_fetcher.stats
+    asked = stats.snapshot()["ls_remotes"]
+    wait_for(lambda: stats.snapshot()["ls_remotes"] > asked, 20, "a fresh ls-remote")
+    done = finished_reconciles(mgr)
+    wait_for(lambda: finished_reconciles(mgr) > done, 20, "the reconcile that used it")
 
 
 def artifact_members(url: str) -> dict[str, bytes]:
@@ -69,7 +78,7 @@ def test_happy_path_new_commits_other_branches_and_ignore(crds_installed, start_
 
     # a commit on another branch changes nothing
     remote.commit({"main.tf": "# feature\n"}, branch="feature")
-    time.sleep(2.5)  # more than two intervals: the poll ran and must not have moved
+    wait_polled_after_now(mgr)  # a poll that saw the feature commit ran, and must not have moved
     assert revision_of(kube, "infra") == f"main@sha1:{first}"
 
     # a new commit on the tracked branch is picked up within the interval
@@ -217,10 +226,13 @@ def test_suspend_and_deletion(crds_installed, start_manager, git_file_remote):
     mgr = start_manager()
     kube.create(GITREPOSITORIES, gitrepo("susp", remote.url))
     wait_for(lambda: revision_of(kube, "susp") == f"main@sha1:{first}", 15, "first artifact")
+    done = finished_reconciles(mgr)
     kube.patch(GITREPOSITORIES, "susp", {"spec": {"suspend": True}}, "default")
-    time.sleep(0.5)  # let the suspend land before the next commit
+    wait_for(lambda: finished_reconciles(mgr) > done, 20, "the reconcile that sees the suspend")
     remote.commit({"a": "2"})
-    time.sleep(2.5)
+    done = finished_reconciles(mgr)  # a suspended object is not polled: ask for a reconcile explicitly
+    kube.patch(GITREPOSITORIES, "susp", {"metadata": {"annotations": {ANNOTATION_REQUESTED_AT: "after-commit"}}}, "default")
+    wait_for(lambda: finished_reconciles(mgr) > done, 20, "the requested reconcile")
     assert revision_of(kube, "susp") == f"main@sha1:{first}"
 
     directory = mgr.artifact_store.dir_for("default", "susp")
