@@ -1,4 +1,4 @@
-"""tfcontroller.dev.cluster.patch on plain dicts: RFC 7386 merge patch, RFC 6902 JSON patch, strategic
+"""tfcontroller.dev.cluster.patch and .apply on plain dicts: RFC 7386 merge patch, RFC 6902 JSON patch, strategic
 merge patch (keyed lists and directives), server-side apply (merge, ownership, conflicts, removal) and
 managedFields bookkeeping for non-apply writes."""
 
@@ -8,17 +8,14 @@ import copy
 
 import pytest
 
-from tfcontroller.dev.cluster.patch import (
+from tfcontroller.dev.cluster.apply import (
     ApplyConflictError,
-    PatchError,
     fields_from_v1,
     fields_to_v1,
-    json_merge_patch,
-    json_patch,
     server_side_apply,
-    strategic_merge_patch,
     update_managed_fields,
 )
+from tfcontroller.dev.cluster.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 
 # --- RFC 7386 -------------------------------------------------------------------------------
 
