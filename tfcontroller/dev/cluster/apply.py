@@ -258,7 +258,7 @@ def server_side_apply(
         if not _below(other_paths, path) and not _below(applied_paths, path):
             _delete_path(current, path)
 
-    merged = _ssa_merge(current, {k: v for k, v in applied.items() if k != "metadata"}, None, kind)
+    merged: dict[str, Any] = _ssa_merge(current, {k: v for k, v in applied.items() if k != "metadata"}, None, kind)
     meta_applied = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
     merged["metadata"] = _ssa_merge(current.get("metadata") or {}, meta_applied, None, kind)
     merged["metadata"]["managedFields"] = [

@@ -212,11 +212,13 @@ def _order(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
 
 def _smp_list(original: list[Any], patch: list[Any], key: str | None, name: str) -> list[Any]:
     if any(isinstance(p, dict) and p.get("$patch") == "replace" and len(p) == 1 for p in patch):
-        return strip_directives([p for p in patch if not (isinstance(p, dict) and set(p) == {"$patch"})])
+        replaced: list[Any] = strip_directives([p for p in patch if not (isinstance(p, dict) and set(p) == {"$patch"})])
+        return replaced
     if key is None:
         if name in _SET_LISTS:
             return list(original) + [copy.deepcopy(p) for p in patch if p not in original]
-        return strip_directives(patch)
+        whole: list[Any] = strip_directives(patch)
+        return whole
     result = [copy.deepcopy(o) for o in original]
     for item in patch:
         if not isinstance(item, dict) or key not in item:
@@ -260,14 +262,15 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any], kind: str | None) 
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
-            base = result.get(key) if isinstance(result.get(key), dict) else {}
-            merged = _smp_map(base, value, None)
+            current = result.get(key)
+            merged = _smp_map(current if isinstance(current, dict) else {}, value, None)
             if merged is _DELETE:
                 result.pop(key, None)
             else:
                 result[key] = merged
         elif isinstance(value, list):
-            base_list = result.get(key) if isinstance(result.get(key), list) else []
+            current = result.get(key)
+            base_list = current if isinstance(current, list) else []
             result[key] = _smp_list(base_list, value, merge_key(key, value + base_list, kind), key)
         else:
             result[key] = copy.deepcopy(value)
@@ -288,6 +291,6 @@ def strategic_merge_patch(
         raise PatchError("a strategic merge patch must be a JSON object")
     kind = kind or (target.get("kind") if isinstance(target, dict) else None)
     merged = _smp_map(target if isinstance(target, dict) else {}, patch, kind)
-    if merged is _DELETE:
+    if not isinstance(merged, dict):  # `_DELETE`: the patch deleted the root map
         raise PatchError("$patch: delete cannot remove the whole object")
     return merged

@@ -9,24 +9,21 @@ import datetime
 import ipaddress
 import re
 import uuid
+from collections.abc import Callable
 
 from jsonschema import FormatChecker
 
-FORMATS = FormatChecker(formats=())  # only the checkers registered below
 _DURATION = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)(((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))*)$|^0$")
 
 
-@FORMATS.checks("int32")
 def _int32(value: object) -> bool:
     return not isinstance(value, int) or -(2**31) <= value < 2**31
 
 
-@FORMATS.checks("int64")
 def _int64(value: object) -> bool:
     return not isinstance(value, int) or -(2**63) <= value < 2**63
 
 
-@FORMATS.checks("date-time")
 def _date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -37,7 +34,6 @@ def _date_time(value: object) -> bool:
     return "T" in value.upper()
 
 
-@FORMATS.checks("date")
 def _date(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -48,7 +44,6 @@ def _date(value: object) -> bool:
     return len(value) == 10
 
 
-@FORMATS.checks("byte")
 def _byte(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -59,7 +54,6 @@ def _byte(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("uuid")
 def _uuid(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -70,7 +64,6 @@ def _uuid(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("ipv4")
 def _ipv4(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -81,7 +74,6 @@ def _ipv4(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("ipv6")
 def _ipv6(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -92,7 +84,6 @@ def _ipv6(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("cidr")
 def _cidr(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -103,6 +94,23 @@ def _cidr(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("duration")
 def _duration(value: object) -> bool:
     return not isinstance(value, str) or bool(_DURATION.match(value))
+
+
+# The format name → its check (True: valid, or not a value of the type the format applies to).
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "int32": _int32,
+    "int64": _int64,
+    "date-time": _date_time,
+    "date": _date,
+    "byte": _byte,
+    "uuid": _uuid,
+    "ipv4": _ipv4,
+    "ipv6": _ipv6,
+    "cidr": _cidr,
+    "duration": _duration,
+}
+FORMATS = FormatChecker(formats=())  # only the checks above
+for _name, _check in _CHECKS.items():
+    FORMATS.checks(_name)(_check)
