@@ -1,7 +1,7 @@
 """Server-side apply and managedFields bookkeeping, as pure functions on plain dicts.
 
 The development API server calls these for apply requests and after every write; they never touch
-the store, so they are unit-tested on dicts (tests/unit/dev/cluster/test_patch.py). Keyed lists use
+the store, so they are unit-tested on dicts (tests/unit/dev/cluster/test_apply.py). Keyed lists use
 the strategic merge patch's merge-key table (`patch.merge_key`).
 
 Simplifications compared with the real kube-apiserver (kept here so the list stays accurate):
