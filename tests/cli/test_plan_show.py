@@ -1,19 +1,23 @@
 """`plan show`: a real plan made by terraform (builtin terraform_data, a sensitive variable), stored with
 the controller's own plan store and keys on the dev cluster, rendered readable and as --json with the
 secret masked; colour only when asked; refusals when nothing is pending or the plan is not stored.
-Also the pure masking of a show -json document."""
+Also the pure masking of a show -json document, and plans terraform cannot read."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.cli.conftest import PLAN_ID, Run
-from tfcontroller.cli.ops_plan import mask_show_json
+from tfcontroller.cli.main import CLIError
+from tfcontroller.cli.ops_plan import mask_show_json, show_json
 from tfcontroller.controllers.terraform_keys import ensure_keys
 from tfcontroller.controllers.terraform_planstore import save_plan
 from tfcontroller.kube.client import KubeClient
@@ -107,3 +111,32 @@ def test_mask_show_json_unit() -> None:
     assert doc["variables"]["token"]["value"] == "abc"  # the input is not modified
 
 
+
+
+def _rezip(planfile: bytes, replace: dict[str, bytes]) -> bytes:
+    """The plan archive with some members' bytes replaced (a plan terraform cannot read)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(planfile)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, replace.get(info.filename, src.read(info.filename)))
+    return out.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda plan: _zip({}), id="empty-archive"),
+    pytest.param(lambda plan: _zip({"tfplan": b"not a plan"}), id="garbage-member"),
+    pytest.param(lambda plan: _rezip(plan, {"tfplan": b"\x00" * 16}), id="real-plan-corrupted"),
+])
+def test_show_json_unreadable_plan_is_a_cli_error(planfile: bytes, make: Callable[[bytes], bytes]) -> None:
+    """Whatever way terraform fails to read a stored plan, the operator gets one CLIError line (the
+    `except` once named a type alias, which Python cannot catch, and crashed with a TypeError)."""
+    with pytest.raises(CLIError, match="terraform could not read the stored plan"):
+        show_json(make(planfile))

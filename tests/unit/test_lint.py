@@ -1,5 +1,5 @@
-"""`make lint` as a test, so CI (which runs only `make test`) keeps main ruff-clean and the import layers
-of docs/architecture.md intact."""
+"""`make lint` as a test, so CI (which runs only `make test`) keeps main ruff-clean, the import layers
+of docs/architecture.md intact and the package type-clean (mypy, configured in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# Until the Terraform controller's restructuring lands, it still has type errors; the rest is clean.
+MYPY_PENDING = "tfcontroller/controllers/terraform"
 
 
 def test_ruff_is_clean() -> None:
@@ -21,3 +25,25 @@ def test_import_layers_are_kept() -> None:
     proc = subprocess.run([str(BIN / "lint-imports")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     assert "0 broken" in proc.stdout
+
+
+def _mypy_errors() -> tuple[list[str], str]:
+    """mypy over the package (pyproject.toml's `files`): the `error:` lines, and the whole output."""
+    proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1), output[-3000:]  # 2: mypy itself failed (bad config, crash)
+    return [line for line in output.splitlines() if ": error:" in line], output
+
+
+@pytest.mark.skip(reason="the Terraform controller (tfcontroller/controllers/terraform*) still has mypy errors "
+                         "while it is restructured; drop this skip and uncomment mypy in `make lint` once it is clean")
+def test_mypy_is_clean() -> None:
+    errors, output = _mypy_errors()
+    assert not errors, output[-3000:]
+
+
+def test_mypy_is_clean_outside_the_terraform_controller() -> None:
+    """Meanwhile every other module must stay clean (dev tools and cli included)."""
+    errors, output = _mypy_errors()
+    outside = [line for line in errors if not line.startswith(MYPY_PENDING)]
+    assert not outside, "\n".join(outside)

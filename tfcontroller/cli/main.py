@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 # Each module registers its own sub-commands; the list is the only thing to edit when adding one.
 COMMAND_MODULES: list[str] = [
@@ -35,7 +36,7 @@ class CLIError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, exit 2, as argparse promises
+    def error(self, message: str) -> NoReturn:  # one clear line, exit 2, as argparse promises
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

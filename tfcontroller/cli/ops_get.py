@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from tfcontroller.cli import kubectx
+from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.resources import Resource
 
 
@@ -50,7 +51,7 @@ def headers(resource: Resource, with_namespace: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     resource = kubectx.resource_for_kind(args.kind)
     if args.name and args.all_namespaces:
-        raise kubectx.CLIError("a NAME cannot be combined with -A", kubectx.EXIT_USAGE)
+        raise CLIError("a NAME cannot be combined with -A", kubectx.EXIT_USAGE)
     with kubectx.connect(args) as conn:
         if args.name:
             items = [conn.get(resource, args.name)]

@@ -31,7 +31,7 @@ from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.errors import TerraformError
+from tfcontroller.terraform.errors import StallingError, TransientError, WaitingError
 from tfcontroller.terraform.plan import SENSITIVE, human_readable, masked
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import build_env
@@ -200,7 +200,7 @@ def show_json(planfile: bytes) -> dict[str, Any]:
         try:
             runner.init()
             return runner.show_json(plan_path)
-        except TerraformError as exc:
+        except (StallingError, WaitingError, TransientError) as exc:  # `TerraformError` is a type alias, not catchable
             raise CLIError(f"terraform could not read the stored plan: {exc}") from None
 
 

@@ -14,16 +14,16 @@ import builtins
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from tfcontroller.kube.errors import ApiError, NotFound, error_from_status, error_from_watch_status
+from tfcontroller.kube.config import load_configuration
+from tfcontroller.kube.errors import ApiError, NotFound, error_from_status
 from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, WELL_KNOWN, Resource
+from tfcontroller.kube.watch import WatchStream
 
 log = logging.getLogger(__name__)
 
@@ -34,79 +34,6 @@ PATCH_CONTENT_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
-POOL_SIZE = 64  # informers hold one connection each while watching; workers need the rest
-
-
-def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.Configuration:
-    """Kubeconfig when a path is given; else in-cluster; else the default kubeconfig location."""
-    cfg = k8s_client.Configuration()
-    if kubeconfig:
-        k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
-    else:
-        try:
-            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config(context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
-    cfg.connection_pool_maxsize = POOL_SIZE
-    return cfg
-
-
-class WatchStream:
-    """An open watch: iterate for `(type, object)`; `close()` from any thread ends the iteration.
-
-    An `ERROR` event is raised as the typed error (`Gone` for 410) instead of being yielded.
-    """
-
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
-        self._resp = response
-        self._closed = False
-
-    def close(self) -> None:
-        self._closed = True
-        shutdown = getattr(self._resp, "shutdown", None)
-        try:
-            if shutdown is not None:
-                shutdown()  # unblocks a read in progress in another thread (urllib3 >= 2.3)
-            self._resp.release_conn()
-        except Exception:  # noqa: BLE001 - closing a half-dead socket may fail in several ways
-            pass
-
-    def _chunks(self) -> Iterator[bytes]:
-        read1 = getattr(self._resp, "read1", None)
-        if read1 is not None:
-            while not self._closed:
-                data = read1(65536)
-                if not data:
-                    return
-                yield data
-        else:
-            yield from self._resp.stream(None)
-
-    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        buf = b""
-        try:
-            for chunk in self._chunks():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if line.strip():
-                        yield self._event(line)
-            if buf.strip() and not self._closed:
-                yield self._event(buf)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            if self._closed:
-                return
-            raise ApiError(0, "WatchInterrupted", f"watch stream broke: {type(exc).__name__}") from None
-        finally:
-            self.close()
-
-    @staticmethod
-    def _event(line: bytes) -> tuple[str, dict[str, Any]]:
-        ev = json.loads(line)
-        etype, obj = ev.get("type", ""), ev.get("object") or {}
-        if etype == "ERROR":
-            raise error_from_watch_status(obj)
-        return etype, obj
 
 
 class KubeClient:

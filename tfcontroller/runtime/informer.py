@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tfcontroller.kube.client import KubeClient, WatchStream
+from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Gone
 from tfcontroller.kube.resources import Resource, object_key
+from tfcontroller.kube.watch import WatchStream
 from tfcontroller.runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Used to report missing required variables by name before any Terraform process starts, to say which
 outputs are sensitive, and to spot a `cloud` block, which our backend override cannot replace. (The local
-modules a module calls are found by `source/module_reads.py`, the one module-call discovery.)
+modules a module calls are found by `source/module_reads/`, the one module-call discovery.)
 """
 
 from __future__ import annotations

@@ -147,6 +147,7 @@ class ApiBase:
     def _apply_schema(self, info: ResourceInfo, obj: Obj) -> None:
         from tfcontroller.dev.cluster import schema as schema_mod
 
+        assert info.schema is not None  # the caller checks: only custom resources with a schema get here
         try:
             result = schema_mod.apply_schema(obj, info.schema)
         except schema_mod.SchemaValidationError as exc:

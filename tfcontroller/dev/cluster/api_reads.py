@@ -3,6 +3,7 @@ and watch (replayed from the store's event log, 410 when older, bookmarks)."""
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 import time
@@ -131,7 +132,7 @@ class ReadVerbs(ApiBase):
     def _watch_stream(
         self,
         info: ResourceInfo,
-        initial: list[Obj],
+        initial: builtins.list[Obj],
         cursor: int,
         gone: bool,
         translate: Callable[[Event], Obj | None],

@@ -207,6 +207,7 @@ class WriteVerbs(DeleteVerbs):
         dry_run: bool,
         fv: FieldValidation | None = None,
     ) -> tuple[int, Obj]:
+        from tfcontroller.dev.cluster import apply as apply_mod
         from tfcontroller.dev.cluster import patch as patch_mod
         from tfcontroller.dev.cluster import schema as schema_mod
 
@@ -237,8 +238,8 @@ class WriteVerbs(DeleteVerbs):
             fv.report(where, unknown)
         live = self._out(info, copy.deepcopy(old)) if old is not None else None
         try:
-            new = patch_mod.server_side_apply(live, applied, field_manager, force)
-        except patch_mod.ApplyConflictError as exc:
+            new = apply_mod.server_side_apply(live, applied, field_manager, force)
+        except apply_mod.ApplyConflictError as exc:
             conflicts = list(exc.conflicts)
             plural = "conflict" if len(conflicts) == 1 else "conflicts"
             raise ApiError(
@@ -259,9 +260,9 @@ class WriteVerbs(DeleteVerbs):
     def _managed(old: Obj | None, new: Obj, manager: str, subresource: str | None) -> Obj:
         """Record a non-apply write in managedFields (operation Update), so that later server-side
         applies see who set what."""
-        from tfcontroller.dev.cluster import patch as patch_mod
+        from tfcontroller.dev.cluster import apply as apply_mod
 
-        return patch_mod.update_managed_fields(old, new, manager, "Update", subresource or "")
+        return apply_mod.update_managed_fields(old, new, manager, "Update", subresource or "")
 
     def _replace(
         self,

@@ -49,7 +49,7 @@ def crd_problems(crd: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def accepted_names(crd: dict[str, Any]) -> dict[str, Any]:
-    names = copy.deepcopy(crd["spec"]["names"])
+    names: dict[str, Any] = copy.deepcopy(crd["spec"]["names"])
     names.setdefault("singular", names["kind"].lower())
     names.setdefault("listKind", f"{names['kind']}List")
     return names

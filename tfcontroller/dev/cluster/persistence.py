@@ -15,7 +15,8 @@ from tfcontroller.dev.cluster.store import Store
 def load_state(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
 
 
 class StateWriter:

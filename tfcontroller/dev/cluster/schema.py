@@ -18,19 +18,16 @@ and the format names nobody uses in CRDs (isbn, creditcard, ...), which pass unc
 
 from __future__ import annotations
 
-import base64
 import copy
-import datetime
-import ipaddress
 import json
-import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from jsonschema import Draft4Validator, FormatChecker
+from jsonschema import Draft4Validator
+
+from tfcontroller.dev.cluster.schema_formats import FORMATS
 
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 EMBEDDED = "x-kubernetes-embedded-resource"
@@ -192,7 +189,7 @@ class Cause:
 
 def validate(obj: Any, schema: dict[str, Any]) -> list[Cause]:
     """Validate an already pruned and defaulted object; return the causes, sorted by field."""
-    validator = Draft4Validator(to_json_schema(schema), format_checker=_FORMATS)
+    validator = Draft4Validator(to_json_schema(schema), format_checker=FORMATS)
     causes: list[Cause] = []
     for error in validator.iter_errors(obj):
         for cause in _causes(error):
@@ -356,102 +353,3 @@ def _list_map_duplicates(value: Any, schema: dict[str, Any] | None, path: str) -
             sub = props.get(key, additional if isinstance(additional, dict) else None)
             causes.extend(_list_map_duplicates(item, sub, _join(path, key)))
     return causes
-
-
-# ---------------------------------------------------------------------------------------------------
-# Formats Kubernetes knows (a subset; unknown format names pass, as jsonschema does)
-
-_FORMATS = FormatChecker(formats=())
-_DURATION = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)(((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))*)$|^0$")
-
-
-@_FORMATS.checks("int32")
-def _int32(value: object) -> bool:
-    return not isinstance(value, int) or -(2**31) <= value < 2**31
-
-
-@_FORMATS.checks("int64")
-def _int64(value: object) -> bool:
-    return not isinstance(value, int) or -(2**63) <= value < 2**63
-
-
-@_FORMATS.checks("date-time")
-def _date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return "T" in value.upper()
-
-
-@_FORMATS.checks("date")
-def _date(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        datetime.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return len(value) == 10
-
-
-@_FORMATS.checks("byte")
-def _byte(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        base64.b64decode(value, validate=True)
-    except ValueError:
-        return False
-    return True
-
-
-@_FORMATS.checks("uuid")
-def _uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-@_FORMATS.checks("ipv4")
-def _ipv4(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
-
-
-@_FORMATS.checks("ipv6")
-def _ipv6(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        ipaddress.IPv6Address(value)
-    except ValueError:
-        return False
-    return True
-
-
-@_FORMATS.checks("cidr")
-def _cidr(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
-
-
-@_FORMATS.checks("duration")
-def _duration(value: object) -> bool:
-    return not isinstance(value, str) or bool(_DURATION.match(value))

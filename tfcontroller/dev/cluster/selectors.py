@@ -22,7 +22,9 @@ _OP_TERM = re.compile(r"^\s*([^=!<>\s]+)\s*(==|!=|=|>|<)\s*(\S*)\s*$")
 
 def _split_terms(text: str) -> list[str]:
     """Split on commas that are not inside a parenthesised value set."""
-    terms, depth, cur = [], 0, []
+    terms: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -107,11 +109,18 @@ def field_selector(text: str | None) -> Predicate:
         if not m:
             raise bad_request(f"invalid selector: {term!r}; can't understand {term!r}")
         path, op, value = m.group(1), m.group(2), m.group(3)
-        if op == "!=":
-            preds.append(lambda o, p=path, v=value: _field_value(o, p) != v)
-        else:
-            preds.append(lambda o, p=path, v=value: _field_value(o, p) == v)
+        preds.append(_field_test(path, value, equal=op != "!="))
     return lambda obj: all(p(obj) for p in preds)
+
+
+def _field_test(path: str, value: str, *, equal: bool) -> Predicate:
+    """One `path=value` (or `path!=value`) term; a function of its own so each term binds its own
+    path and value (a lambda in the loop would see the last ones)."""
+
+    def test(obj: dict[str, Any]) -> bool:
+        return (_field_value(obj, path) == value) == equal
+
+    return test
 
 
 def field_equals(text: str | None, path: str) -> str | None:

@@ -8,6 +8,7 @@ one lock, so a watcher that remembers a resourceVersion never misses or repeats 
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 from collections import deque
@@ -54,7 +55,7 @@ class Store:
             keys = sorted(k for k in items if namespace is None or k[0] == namespace)
             return [copy.deepcopy(items[k]) for k in keys]
 
-    def owned_by(self, uid: str) -> list[tuple[str, str, Obj]]:
+    def owned_by(self, uid: str) -> builtins.list[tuple[str, str, Obj]]:
         """(group, plural, object) of every object with an ownerReference to `uid`."""
         with self.lock:
             return [
@@ -64,7 +65,7 @@ class Store:
                 if any(ref.get("uid") == uid for ref in (o["metadata"].get("ownerReferences") or []))
             ]
 
-    def find(self, predicate: Callable[[Obj], bool]) -> list[tuple[str, str, Obj]]:
+    def find(self, predicate: Callable[[Obj], bool]) -> builtins.list[tuple[str, str, Obj]]:
         """(group, plural, copy) of every object the predicate accepts; the predicate sees the stored
         object and must not change it. Cheaper than listing everything for rare matches."""
         with self.lock:
@@ -88,7 +89,7 @@ class Store:
         with self.lock:
             return uid in self._uids
 
-    def resource_keys(self) -> list[GR]:
+    def resource_keys(self) -> builtins.list[GR]:
         with self.lock:
             return list(self._objects)
 
@@ -132,7 +133,7 @@ class Store:
             self.on_change()
 
     # ---- watch support
-    def events_after(self, rv: int) -> list[Event]:
+    def events_after(self, rv: int) -> builtins.list[Event]:
         with self.lock:
             out: list[Event] = []
             for event in reversed(self._log):
@@ -142,7 +143,7 @@ class Store:
             out.reverse()
             return out
 
-    def list_at(self, group: str, plural: str, namespace: str | None, rv: int) -> list[Obj] | None:
+    def list_at(self, group: str, plural: str, namespace: str | None, rv: int) -> builtins.list[Obj] | None:
         """The objects as they were at resourceVersion `rv` (`rv` <= the current one), rebuilt by
         undoing the logged events newer than it; None once the log no longer reaches back that far."""
         with self.lock:

@@ -305,16 +305,19 @@ def to_table(
     """
     now = now or datetime.now(UTC)
     list_meta: dict[str, Any] = {}
+    items: Iterable[Obj]
     if isinstance(objects, dict):
         if isinstance(objects.get("items"), list):
             list_meta = objects.get("metadata") or {}
-            objects = objects["items"]
+            items = objects["items"]
         else:
-            objects = [objects]
+            items = [objects]
+    else:
+        items = objects
     resource_version = resource_version or list_meta.get("resourceVersion", "")
     cols = columns(info)
     rows: list[dict[str, Any]] = []
-    for obj in objects:
+    for obj in items:
         row: dict[str, Any] = {"cells": [get(obj, now) for _d, get in cols]}
         embedded = _row_object(obj, include_object)
         if embedded is not None:

@@ -107,7 +107,7 @@ class Tour:
     def ready(self, obj: dict[str, Any]) -> bool:
         for c in (obj.get("status") or {}).get("conditions") or []:
             if c.get("type") == "Ready":
-                return c.get("status") == "True"
+                return bool(c.get("status") == "True")
         return False
 
     def outputs(self, name: str) -> dict[str, str]:
@@ -339,9 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"demo failed: {exc}")
         steps.append(Step("setup", False, str(exc)))
     finally:
-        for fn in reversed(cleanups):
+        for stop in reversed(cleanups):
             try:
-                fn()
+                stop()
             except Exception as exc:  # noqa: BLE001 - stop everything we can
                 say(f"cleanup: {type(exc).__name__}: {exc}")
     passed = bool(steps) and all(s.ok for s in steps) and len(steps) == 5
