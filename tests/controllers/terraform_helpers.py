@@ -17,8 +17,8 @@ from tests import polling
 from tests.fixtures.devcluster import install_crds
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
-from tfcontroller.controllers.terraform_keys import KEYS_SECRET
 from tfcontroller.crypto.aead import generate_key
+from tfcontroller.crypto.keys import KEYS_SECRET
 from tfcontroller.crypto.sealed import generate_key_pair
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS

@@ -36,10 +36,10 @@ from tests.controllers.terraform_helpers import (
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformReconciler
 from tfcontroller.controllers.terraform_locks import RunRecord
-from tfcontroller.controllers.terraform_state import LOCK_INFO_ANNOTATION, read_lock
 from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.processes import RUN_ENV, read_stat, run_processes
+from tfcontroller.terraform.state import LOCK_INFO_ANNOTATION, read_lock
 
 
 def _outside_apply(harness: Harness, work, hold) -> subprocess.Popen:

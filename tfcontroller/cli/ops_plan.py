@@ -1,7 +1,7 @@
 """`tfcontroller plan show NAME`: the pending plan of a Terraform, readable, with sensitive values masked.
 
 The stored plan (Secret `tfplan-<workspace>-<name>`, encrypted with the controller's key; see
-controllers/terraform_planstore.py) is read with the controller's own helpers and rendered by
+terraform/plan_store.py) is read with the controller's own helpers and rendered by
 `terraform show -json` in a throw-away directory: only the providers named in the plan's lock file are
 installed there, from the same filesystem mirror the controller uses, so no module code runs and nothing is
 downloaded. The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
@@ -24,8 +24,7 @@ from typing import Any
 
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
-from tfcontroller.controllers import terraform_keys
-from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, load_plan
+from tfcontroller.crypto import keys as terraform_keys
 from tfcontroller.crypto.aead import KeyRing
 from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.errors import Forbidden
@@ -33,6 +32,7 @@ from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import TerraformError
 from tfcontroller.terraform.plan import SENSITIVE, human_readable, masked
+from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import build_env
 

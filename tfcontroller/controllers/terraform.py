@@ -53,7 +53,6 @@ from tfcontroller.controllers.terraform_drift_hooks import DriftHooks  # drift (
 from tfcontroller.controllers.terraform_drift_mail import DriftNotifier  # drift (engineer M)
 from tfcontroller.controllers.terraform_initcache import LOCK_FILE, InitCache, init_key
 from tfcontroller.controllers.terraform_inputs import ResolvedInputs, resolve_inputs
-from tfcontroller.controllers.terraform_keys import ControllerKeys, ensure_keys
 from tfcontroller.controllers.terraform_locks import (
     APPLY_INTERRUPTED,
     RUN_ENV,
@@ -69,9 +68,8 @@ from tfcontroller.controllers.terraform_locks import (
 )
 from tfcontroller.controllers.terraform_outputs import write_outputs
 from tfcontroller.controllers.terraform_ownership import destroy_refusal, ensure_state_owner
-from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, delete_plan, load_plan, save_plan
-from tfcontroller.controllers.terraform_state import delete_state, read_lock, read_state
 from tfcontroller.crypto.errors import DecryptionError
+from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.events import EventRecorder
@@ -112,8 +110,10 @@ from tfcontroller.terraform.inspect import (
 )
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
+from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan, save_plan
 from tfcontroller.terraform.processes import boot_id, run_alive
 from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.state import delete_state, read_lock, read_state
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ class TerraformReconciler:
 
     def _keyed(self, value: Any) -> str:
         """A digest of secret-bearing data that reveals nothing even for low-entropy values."""
-        key = self.keys().digest_key  # stable across key rotation (terraform_keys)
+        key = self.keys().digest_key  # stable across key rotation (crypto.keys)
         canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
         return "hmac-sha256:" + hmac.new(key, canonical, hashlib.sha256).hexdigest()
 

@@ -38,7 +38,6 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.conditions import rfc3339
-from tfcontroller.controllers.terraform_state import LOCK_INFO_ANNOTATION, read_lock
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, NotFound
 from tfcontroller.kube.resources import LEASES
@@ -46,6 +45,7 @@ from tfcontroller.terraform import processes
 from tfcontroller.terraform.errors import LockInfo
 from tfcontroller.terraform.processes import RUN_ENV, StopReport
 from tfcontroller.terraform.runner import PARENT_DEATH_INTERRUPTS
+from tfcontroller.terraform.state import LOCK_INFO_ANNOTATION, read_lock
 
 __all__ = ["APPLY_INTERRUPTED", "RUN_ENV", "STATUS_FIELD", "Recovery", "RunRecord", "is_dead_run_lock",
            "lock_attributable", "recover_runs", "release_lock", "report_recovery", "run_dead"]

@@ -44,10 +44,10 @@ from tfcontroller.api.constants import (
 from tfcontroller.api.errors import SpecError, StallingError, TransientError
 from tfcontroller.api.statenames import backend_problems
 from tfcontroller.api.terraform import DEFAULT_WORKSPACE, Terraform
-from tfcontroller.controllers.terraform_state import read_lock, read_state
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, NotFound
 from tfcontroller.kube.resources import LEASES, SECRETS, TERRAFORMS
+from tfcontroller.terraform.state import read_lock, read_state
 
 log = logging.getLogger(__name__)
 
