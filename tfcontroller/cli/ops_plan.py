@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api.commands import approve_command, cli_approve_command
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.crypto import keys as terraform_keys
@@ -244,6 +245,7 @@ def run_show(args: argparse.Namespace) -> int:
         text = colorize(text)
     print(_header(obj, plan_id))
     print(text)
-    print(f"\nApprove it with: tfcontroller approve {args.name} --plan {plan_id}"
-          + (f" -n {conn.namespace}" if args.namespace else ""))
+    namespace = obj["metadata"].get("namespace") or conn.namespace
+    print(f"\nApprove it with: {cli_approve_command(namespace, args.name, plan_id)}"
+          f"\n            or: {approve_command(namespace, args.name, plan_id)}")
     return kubectx.EXIT_OK

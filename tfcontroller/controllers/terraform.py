@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api.commands import approve_command, force_unlock_command
 from tfcontroller.api.constants import (
     ANNOTATION_APPROVE_PLAN,
     ANNOTATION_FORCE_UNLOCK,
@@ -693,7 +694,7 @@ class TerraformReconciler:
         counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
         c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, f"Plan {plan_id}: {counts}", gen)
         if not tf.spec.auto_approve and not ctx.deleting:
-            ctx.events.append(("Normal", PLAN_PENDING, f"Plan {plan_id} ({counts}); {approve_hint(ctx.name, plan_id)}"))
+            ctx.events.append(("Normal", PLAN_PENDING, f"Plan {plan_id} ({counts}); {approve_hint(ctx.namespace, ctx.name, plan_id)}"))
         # checkpoint the pending plan: a crash must find it, not plan from scratch. With `auto` the apply's
         # own checkpoint, at once in the next step, carries it: one API round trip less per run.
         if not tf.spec.auto_approve:
@@ -716,10 +717,10 @@ class TerraformReconciler:
                 counts = f"{plan.get('add', 0)} to add, {plan.get('change', 0)} to change, " \
                          f"{plan.get('destroy', 0)} to destroy"
                 if decision.refused:
-                    raise PlanPendingError(APPROVAL_REFUSED, f"{decision.refused}; {approve_hint(ctx.name, pending)}",
+                    raise PlanPendingError(APPROVAL_REFUSED, f"{decision.refused}; {approve_hint(ctx.namespace, ctx.name, pending)}",
                                            tf.spec.interval)
                 raise PlanPendingError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval: "
-                                                     f"{approve_hint(ctx.name, pending)}", tf.spec.interval)
+                                                     f"{approve_hint(ctx.namespace, ctx.name, pending)}", tf.spec.interval)
         self._checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply", plan=pending)
         runner = self._workspace(ctx)
         ws = ctx.workspace
@@ -931,8 +932,8 @@ class TerraformReconciler:
                     c.set_condition(status.setdefault("conditions", []), c.STATE_LOCKED, c.TRUE, STATE_LOCKED,
                                     exc.message, ctx.tf.meta.generation)
                 raise WaitingError(STATE_LOCKED, f"{exc.message}; retrying in {self.options.lock_retry:g}s "
-                                                 f"(release it with kubectl annotate terraform/{ctx.name} "
-                                                 f"{ANNOTATION_FORCE_UNLOCK}={lock.id})",
+                                                 f"(release it with "
+                                                 f"{force_unlock_command(ctx.namespace, ctx.name, lock.id)})",
                                    self.options.lock_retry) from None
             result = command()
         if status is not None:
@@ -1026,8 +1027,8 @@ class TerraformReconciler:
         return Result()
 
 
-def approve_hint(name: str, plan_id: str) -> str:
-    return f"approve with: kubectl annotate terraform/{name} {ANNOTATION_APPROVE_PLAN}={plan_id}"
+def approve_hint(namespace: str, name: str, plan_id: str) -> str:
+    return f"approve with: {approve_command(namespace, name, plan_id)}"
 
 
 def _ref_commit(revision: str) -> tuple[str, str]:

@@ -87,4 +87,7 @@ def test_objects_on_other_states_do_not_count() -> None:
 
 def test_refusals_tell_how_to_take_over() -> None:
     got = decide(B, owned("gone"), [])
-    assert f"kubectl annotate terraform/net-b tfcontroller.io/take-over-state={SECRET}" in got.message
+    assert f"kubectl annotate terraform/net-b -n default tfcontroller.io/take-over-state={SECRET} --overwrite" \
+        in got.message
+    elsewhere = decide(Claimant("net-b", "default", "shared", namespace="team-a"), owned("gone"), [])
+    assert f"terraform/net-b -n team-a tfcontroller.io/take-over-state={SECRET} --overwrite" in elsewhere.message
