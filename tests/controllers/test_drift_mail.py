@@ -1,5 +1,5 @@
-"""Drift e-mail wiring of the Terraform controller (tfcontroller.controllers.terraform_drift_mail and
-terraform_drift_hooks): `tfcontroller run` flags parsed by the real CLI parser into a mailer, flag errors,
+"""Drift e-mail wiring of the Terraform controller (tfcontroller.controllers.terraform.drift.mail and
+drift/hooks.py): `tfcontroller run` flags parsed by the real CLI parser into a mailer, flag errors,
 DriftNotifier orchestration (report once, resolved once, retries with backoff, a report rebuilt from status
 after a restart, no recipients → no mail), the SMTP Secret read at delivery time from the dev cluster with a
 real STARTTLS+AUTH server, and the requeue hint for the next check or mail retry."""
@@ -19,9 +19,9 @@ from tests.fixtures.smtp import SMTPServer
 from tests.notify.sample_plan import SECRETS, drift_plan
 from tfcontroller.cli.main import build_parser
 from tfcontroller.cli.run_cmd import options_from_args
-from tfcontroller.controllers import terraform_drift as td
-from tfcontroller.controllers.terraform_drift_hooks import DriftHooks
-from tfcontroller.controllers.terraform_drift_mail import (
+from tfcontroller.controllers.terraform.drift import schedule as td
+from tfcontroller.controllers.terraform.drift.hooks import DriftHooks
+from tfcontroller.controllers.terraform.drift.mail import (
     DriftNotifier,
     FixedMailer,
     SMTPFlagsMailer,

@@ -1,4 +1,4 @@
-"""Pure drift-detection rules of tfcontroller.controllers.terraform_drift: when a check is due (interval,
+"""Pure drift-detection rules of tfcontroller.controllers.terraform.drift.schedule: when a check is due (interval,
 default, disabled, jitter spread and stability), and what a check or an apply records in status
 (drift fields, the Drifted condition and its message, DriftDetected/DriftResolved Events without values)."""
 
@@ -12,7 +12,7 @@ import pytest
 from tests.notify.sample_plan import SECRETS, drift_plan
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform import Terraform
-from tfcontroller.controllers import terraform_drift as td
+from tfcontroller.controllers.terraform.drift import schedule as td
 from tfcontroller.terraform.drift import AttributeChange, DriftedResource, DriftReport, analyze
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

@@ -68,7 +68,7 @@ def test_rotation_and_upgrade_keep_every_inputs_digest(kube: KubeClient, tmp_pat
     def keyed(value: object) -> str:  # a fresh controller each time (keys are cached per process)
         options = TerraformControllerOptions(work_dir=tmp_path / "work", terraform=TerraformConfig.from_env(),
                                              controller_namespace="default")
-        return TerraformReconciler(kube, options)._keyed(value)
+        return TerraformReconciler(kube, options).keyed(value)
 
     # The old controller salted with the plan key whose id sorts first; the upgraded one pins that key.
     old = "hmac-sha256:" + hmac.new(legacy["plan-key.kmmmm"], json.dumps({"v": "s3cret"}, separators=(",", ":"))

@@ -35,7 +35,7 @@ from tests.controllers.terraform_helpers import (
 )
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.controllers.terraform_locks import RunRecord
+from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.processes import RUN_ENV, read_stat, run_processes

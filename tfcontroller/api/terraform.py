@@ -35,6 +35,7 @@ from tfcontroller.api.refs import (
     parse_values_from,
 )
 from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
+from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 
 DEFAULT_TIMEOUT = 20 * 60.0
 DEFAULT_WORKSPACE = "default"
@@ -129,18 +130,20 @@ class Terraform:
         return tfplan_secret_name(self.spec.workspace, self.meta.name)
 
     # Approval and the user's requests.
-    def approved_plan_ids(self) -> set[str]:
-        """Plan ids the user approved, by `spec.approvePlan` or the approve-plan annotation."""
-        ids = {self.spec.approve_plan} if is_plan_id(self.spec.approve_plan) else set()
-        annotated = self.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip()
-        if annotated:
-            ids.add(annotated)
-        return ids
+    @property
+    def approval_annotation(self) -> str | None:
+        """The plan id the approve-plan annotation names (None when unset or blank); with
+        `spec.approvePlan` it is what policy.decide_approval weighs."""
+        return self.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip() or None
 
     @property
     def pending_plan(self) -> str:
-        plan = self.status.get("plan")
-        return str(plan.get("pending") or "") if isinstance(plan, dict) else ""
+        return PendingPlan.of(self.status).id
+
+    @property
+    def status_view(self) -> TerraformStatus:
+        """The typed view of the status this object was read with (api/terraform_status.py)."""
+        return TerraformStatus.of(self.status)
 
     @property
     def requested_at(self) -> str | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api.commands import approve_command, cli_approve_command
+from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.crypto import keys as terraform_keys
@@ -224,7 +225,7 @@ def _header(obj: dict[str, Any], plan_id: str) -> str:
 def run_show(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
-        plan_id = str(((obj.get("status") or {}).get("plan") or {}).get("pending") or "")
+        plan_id = PendingPlan.of(obj.get("status")).id
         if not plan_id:
             raise CLIError(f"Terraform {conn.namespace}/{args.name} has no pending plan")
         workspace = str((obj.get("spec") or {}).get("workspace") or "default")

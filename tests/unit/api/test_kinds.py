@@ -75,12 +75,18 @@ def test_minimal_terraform_defaults() -> None:
 
 
 def test_approval_from_spec_and_annotation() -> None:
+    """What the apply step passes to policy.decide_approval: spec.approvePlan and the trimmed annotation."""
     obj = tf(approvePlan=PID)
-    assert Terraform.from_dict(obj).approved_plan_ids() == {PID}
+    got = Terraform.from_dict(obj)
+    assert (got.spec.approve_plan, got.approval_annotation) == (PID, None)
     other = plan_id("dev", "c" * 40, "d" * 64)
-    obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: other}
-    assert Terraform.from_dict(obj).approved_plan_ids() == {PID, other}
-    assert Terraform.from_dict(tf(approvePlan="auto")).approved_plan_ids() == set()
+    obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: f" {other} "}
+    got = Terraform.from_dict(obj)
+    assert (got.spec.approve_plan, got.approval_annotation) == (PID, other)
+    obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: "  "}
+    assert Terraform.from_dict(obj).approval_annotation is None
+    auto = Terraform.from_dict(tf(approvePlan="auto"))
+    assert auto.approval_annotation is None and auto.spec.auto_approve
 
 
 def test_status_accessors() -> None:

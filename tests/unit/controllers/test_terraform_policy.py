@@ -1,12 +1,11 @@
 """The rules of design.md §4 as pure decisions: when to re-plan, which approval applies, the state-loss guard."""
 
-from tfcontroller.controllers.terraform_policy import (
+from tfcontroller.controllers.terraform.policy import (
     decide_approval,
     decide_plan,
     digest_scope,
     inputs_digest,
-    plan_creates_everything,
-    state_missing,
+    state_lost,
 )
 
 BASE = dict(
@@ -54,14 +53,12 @@ def test_only_the_pending_plan_is_approved() -> None:
 
 
 def test_state_loss_guard() -> None:
-    creates = [{"mode": "managed", "change": {"actions": ["create"]}}, {"mode": "data", "change": {"actions": ["read"]}}]
-    mixed = [{"mode": "managed", "change": {"actions": ["create"]}}, {"mode": "managed", "change": {"actions": ["no-op"]}}]
-    assert plan_creates_everything(creates)
-    assert not plan_creates_everything(mixed)
-    assert not plan_creates_everything([])
-    assert state_missing(last_applied_revision="main@sha1:x", state_exists=False, state_empty=True, creates_everything=True)
-    assert not state_missing(last_applied_revision=None, state_exists=False, state_empty=True, creates_everything=True)
-    assert not state_missing(last_applied_revision="r", state_exists=True, state_empty=False, creates_everything=True)
+    """Rule §4.5 as the plan step applies it (policy.state_lost; creates_everything: terraform/plan.py)."""
+    assert state_lost(applied_resources=3, state_exists=False, state_empty=True, creates_everything=True)
+    assert state_lost(applied_resources=3, state_exists=True, state_empty=True, creates_everything=True)
+    assert not state_lost(applied_resources=0, state_exists=False, state_empty=True, creates_everything=True)
+    assert not state_lost(applied_resources=3, state_exists=True, state_empty=False, creates_everything=True)
+    assert not state_lost(applied_resources=3, state_exists=False, state_empty=True, creates_everything=False)
 
 
 def test_digest_scope_says_why_the_digest_covers_the_whole_artifact() -> None:

@@ -11,7 +11,6 @@ order, then `vars`; `envFrom` in order, then `env`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,10 +32,6 @@ class ResolvedInputs:
     env: dict[str, str] = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)
 
-    def env_digest(self) -> str:
-        """A digest of the env names and values (provider endpoints change what a plan does)."""
-        canonical = json.dumps(sorted(self.env.items()), separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class _Reader(ValueReader):

@@ -38,6 +38,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.conditions import rfc3339
+from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, NotFound
 from tfcontroller.kube.resources import LEASES
@@ -309,8 +310,9 @@ def report_recovery(recovery: Recovery, status: dict[str, Any], generation: int 
 def _interrupted_apply(record: RunRecord, status: dict[str, Any], generation: int | None) -> Event | None:
     if record.operation != "apply":
         return None
-    plan = record.plan or str((status.get("plan") or {}).get("pending") or "")
-    if plan and plan == status.get("lastAppliedPlan"):
+    last = TerraformStatus.of(status)
+    plan = record.plan or last.pending.id
+    if plan and plan == last.last_applied_plan:
         return None  # the apply finished; only its reconcile did not
     message = (f"the apply of plan {plan or '(unknown)'} started {record.started_at} ({_who(record)}) was "
                "interrupted before Terraform finished; resources it created may be missing from the state: "

@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.terraform.config import Timeouts
 
 APPROVE_AUTO = "auto"
@@ -86,13 +87,13 @@ def decide_plan(
     elsewhere in the repository); applied inputs that match mean there is nothing to do unless a drift
     check is due.
     """
-    plan = status.get("plan") or {}
-    pending = plan.get("pending")
+    last = TerraformStatus.of(status)
+    pending = last.pending.id
     if replan_requested:
         return PlanDecision(True, "re-plan requested")
     if lock_blocked_last_try:
         return PlanDecision(True, "the last attempt was blocked by a state lock")
-    if pending and status.get("inputsDigest") == digest:
+    if pending and last.inputs_digest == digest:
         return PlanDecision(False, "the pending plan is still current")
     if pending:
         return PlanDecision(True, "inputs changed since the pending plan")
@@ -129,21 +130,6 @@ def decide_approval(approve_spec: str | None, annotation: str | None, pending_id
     return ApprovalDecision(False)
 
 
-def plan_creates_everything(resource_changes: list[dict[str, Any]]) -> bool:
-    """True when every managed resource in the plan is a pure create (and there is at least one)."""
-    managed = [rc for rc in resource_changes if rc.get("mode", "managed") == "managed"]
-    actions = [tuple((rc.get("change") or {}).get("actions") or []) for rc in managed]
-    meaningful = [a for a in actions if a not in (("no-op",), ("read",))]
-    return bool(meaningful) and all(a == ("create",) for a in meaningful) and len(meaningful) == len(actions)
-
-
-def state_missing(
-    *, last_applied_revision: str | None, state_exists: bool, state_empty: bool, creates_everything: bool
-) -> bool:
-    """Rule 5: resources were applied before, the state is gone, and the plan would recreate all of them."""
-    return bool(last_applied_revision) and (not state_exists or state_empty) and creates_everything
-
-
 def state_lost(*, applied_resources: int, state_exists: bool, state_empty: bool, creates_everything: bool) -> bool:
     """Rule 5 on counts: the last apply left resources in the state (a destroy or an empty module left
     none, so re-creating them then is expected), the state is now gone or empty, and the plan would
@@ -158,14 +144,6 @@ def offered_approvals(approve_spec: str | None, annotation: str | None,
     spec = approve_spec if approve_spec in ("", APPROVE_AUTO, None) or approve_spec not in history else ""
     note = annotation if annotation and annotation not in history else None
     return spec, note
-
-
-def drift_due(*, enabled: bool, interval: float, last_checked_at: float | None, now: float) -> bool:
-    """A drift check (a refreshing plan with unchanged inputs) is due once per drift interval; every
-    plan counts as a check, so an apply is not followed at once by another plan."""
-    if not enabled or interval <= 0:
-        return False
-    return last_checked_at is None or now - last_checked_at >= interval
 
 
 def expected_resources(prior: int, add: int, destroy: int) -> int:
