@@ -269,7 +269,6 @@ def test_imperative_create_configmap_and_secret(kubectl: Kubectl) -> None:
     assert kubectl("get", "secret", "s", "-o", "jsonpath={.data.p}").stdout == "cQ=="  # base64("q")
 
 
-@pytest.mark.skipif(not (REPO / "crds").is_dir(), reason="crds/ not written yet")
 def test_apply_project_crds(kubectl: Kubectl) -> None:
     out = kubectl("apply", "-f", str(REPO / "crds")).stdout
     assert out.count("customresourcedefinition.apiextensions.k8s.io/") == len(

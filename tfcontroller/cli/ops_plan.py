@@ -26,7 +26,7 @@ from tfcontroller.api.commands import approve_command, cli_approve_command
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
-from tfcontroller.crypto import keys as terraform_keys
+from tfcontroller.crypto import keys as controller_keys
 from tfcontroller.crypto.aead import KeyRing
 from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.errors import Forbidden
@@ -151,16 +151,16 @@ def read_keyring(conn: kubectx.Connection, namespace: str | None) -> KeyRing:
     candidates = (namespace,) if namespace else DEFAULT_CONTROLLER_NAMESPACES
     for ns in candidates:
         try:
-            keys = terraform_keys.read_keys(conn.client, ns)
+            keys = controller_keys.read_keys(conn.client, ns)
         except Forbidden:
-            raise CLIError(f"not allowed to read Secret {ns}/{terraform_keys.KEYS_SECRET}, which holds the "
+            raise CLIError(f"not allowed to read Secret {ns}/{controller_keys.KEYS_SECRET}, which holds the "
                            "key the plan is encrypted with") from None
-        except terraform_keys.KeysIncompleteError:
-            raise CLIError(f"Secret {ns}/{terraform_keys.KEYS_SECRET} is incomplete") from None
+        except controller_keys.KeysIncompleteError:
+            raise CLIError(f"Secret {ns}/{controller_keys.KEYS_SECRET} is incomplete") from None
         if keys is None:
             continue
         return keys.keyring
-    raise CLIError(f"the controller's keys Secret {terraform_keys.KEYS_SECRET} is not in namespace "
+    raise CLIError(f"the controller's keys Secret {controller_keys.KEYS_SECRET} is not in namespace "
                    f"{' or '.join(candidates)}; pass --controller-namespace", kubectx.EXIT_NOT_FOUND)
 
 

@@ -3,8 +3,11 @@
 from tfcontroller.controllers.terraform.policy import (
     decide_approval,
     decide_plan,
+    dependency_problem,
     digest_scope,
     inputs_digest,
+    output_names,
+    ref_and_commit,
     state_lost,
 )
 
@@ -68,3 +71,36 @@ def test_digest_scope_says_why_the_digest_covers_the_whole_artifact() -> None:
     assert scope["scope"] == "Artifact"
     assert why in scope["message"] and "(and 1 more)" in scope["message"] and "every commit" in scope["message"]
     assert len(digest_scope(["x" * 5000])["message"]) <= 1000
+
+
+def test_ref_and_commit_name_the_plan() -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert ref_and_commit(f"main@sha1:{commit}") == ("main", commit)
+    assert ref_and_commit(f"refs/tags/v1.2@sha1:{commit}") == ("v1.2", commit)
+    ref, digest = ref_and_commit("not a revision")
+    assert ref == "rev" and len(digest) == 40
+
+
+def _dep(generation: int = 2, observed: int = 2, ready: str = "True", reason: str = "ApplySucceeded",
+         outputs: bool = False, written: bool = False) -> dict:
+    conds = [{"type": "Ready", "status": ready, "reason": reason, "message": ""}]
+    if written:
+        conds.append({"type": "OutputsWritten", "status": "True", "reason": "OutputsWritten", "message": ""})
+    return {"metadata": {"generation": generation},
+            "spec": {"writeOutputsToSecret": {"name": "out"}} if outputs else {},
+            "status": {"observedGeneration": observed, "conditions": conds}}
+
+
+def test_dependency_problem_each_rule() -> None:
+    assert dependency_problem(None) == "not found"
+    assert dependency_problem(_dep(generation=3)) == "has not been reconciled at its latest generation"
+    assert dependency_problem(_dep(ready="False", reason="PlanPending")) == "is not ready (PlanPending)"
+    assert dependency_problem(_dep(outputs=True)) == "has not written its outputs"
+    assert dependency_problem(_dep(outputs=True, written=True)) == ""
+    assert dependency_problem(_dep()) == ""
+
+
+def test_output_names_come_from_the_outputs_message_only() -> None:
+    stream = [{"type": "apply_complete"}, {"type": "outputs", "outputs": {"b": {"value": "x"}, "a": {}}}]
+    assert output_names(stream) == ["a", "b"]
+    assert output_names([{"type": "apply_complete"}]) is None

@@ -1,7 +1,9 @@
 """The Terraform controller's decisions, as pure functions on plain data (design.md §4).
 
 Keeping them free of I/O lets each rule be unit-tested on dicts: when to plan again (rule 1), which
-approval applies which plan (rule 2), and when a plan that recreates everything must not run (rule 5).
+approval applies which plan (rule 2), and when a plan that recreates everything must not run (rule 5);
+also when a dependency is ready, what a plan id is made of, and which outputs an apply reported (names
+only, rule 7).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.source.refs import parse_revision
 from tfcontroller.terraform.config import Timeouts
 
 APPROVE_AUTO = "auto"
@@ -157,3 +161,41 @@ def run_timeouts(base: Timeouts, spec_timeout: float) -> Timeouts:
     the grace period between SIGINT and SIGKILL is the controller's."""
     limit = max(1.0, float(spec_timeout))
     return dataclasses.replace(base, init=limit, plan=limit, apply=limit, short=min(base.short, limit))
+
+
+def ref_and_commit(revision: str) -> tuple[str, str]:
+    """The ref (branch or tag name) and commit a plan id is made of; a revision that does not parse gets
+    "rev" and a digest of it."""
+    try:
+        ref, commit = parse_revision(revision)
+    except ValueError:
+        return "rev", hashlib.sha1(revision.encode()).hexdigest()  # noqa: S324 - a name, not security
+    return (ref or "commit").removeprefix("refs/heads/").removeprefix("refs/tags/"), commit
+
+
+def dependency_problem(other: dict[str, Any] | None) -> str:
+    """Why a `dependsOn` Terraform is not ready for its dependants ("" when it is): it must exist, be
+    reconciled at its latest generation, be Ready and, when it writes outputs, have written them."""
+    if other is None:
+        return "not found"
+    status = other.get("status") or {}
+    conds = status.get("conditions") or []
+    if (other.get("metadata") or {}).get("generation") != status.get("observedGeneration"):
+        return "has not been reconciled at its latest generation"
+    if not c.is_true(conds, c.READY):
+        ready_c = c.find(conds, c.READY)
+        return f"is not ready ({ready_c.reason})" if ready_c else "is not ready"
+    if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
+        return "has not written its outputs"
+    return ""
+
+
+def output_names(messages: Any) -> list[str] | None:
+    """The root module's output names from the `outputs` message of `apply -json` (it lists every output
+    in the new state; sensitive values are not in it, and no value is kept here). None when absent."""
+    for msg in messages:
+        if msg.get("type") == "outputs" and isinstance(msg.get("outputs"), dict):
+            return sorted(str(name) for name in msg["outputs"])
+    return None
+
+

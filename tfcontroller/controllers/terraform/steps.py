@@ -15,7 +15,6 @@ reported.
 
 from __future__ import annotations
 
-import hashlib
 import urllib.error
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,7 +60,6 @@ from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, ready
 from tfcontroller.source.artifact import ModuleInputs
-from tfcontroller.source.refs import parse_revision
 from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.errors import StalePlanError
 from tfcontroller.terraform.inspect import check_module
@@ -133,7 +131,7 @@ def step_dependencies(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None
     ctl = ctx.ctl
     for dep in ctx.tf.spec.depends_on:
         other = ctl.kube.get_or_none(TERRAFORMS, dep.name, dep.namespace)
-        why = _dependency_problem(other)
+        why = policy.dependency_problem(other)
         if why:
             raise WaitingError(c.DEPENDENCY_NOT_READY, f"dependency Terraform {dep.key} {why}",
                                ctx.tf.spec.retry_interval)
@@ -269,7 +267,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
                 f"{last.last_applied_revision}; the plan would create all {summary.add} again, so "
                 "nothing is applied. Restore the state Secret, or remove status.lastAppliedResourceCount "
                 "to accept re-creating them."))
-    ref, commit = _ref_commit(ctx.source.revision)
+    ref, commit = policy.ref_and_commit(ctx.source.revision)
     salt = ctl.keys().digest_key
     plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
     ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
@@ -329,7 +327,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         result = locked(ctx, obj, lambda: with_init(ctx, lambda: runner.apply(ws.plan_path)))
     except StalePlanError:
         return _stale(ctx, f"plan {pending} is stale: the state changed since it was made")
-    ctx.done.applied_output_names = _output_names(result.messages)
+    ctx.done.applied_output_names = policy.output_names(result.messages)
     delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets)
     drift_before = status.get("drift") or {}
     status["lastAppliedRevision"] = ctx.source.revision or last.last_planned_revision or None
@@ -431,35 +429,3 @@ def replan_steps(steps: Sequence[Step]) -> list[Step]:
 
 def approve_hint(namespace: str, name: str, plan_id: str) -> str:
     return f"approve with: {approve_command(namespace, name, plan_id)}"
-def _ref_commit(revision: str) -> tuple[str, str]:
-    try:
-        ref, commit = parse_revision(revision)
-    except ValueError:
-        return "rev", hashlib.sha1(revision.encode()).hexdigest()  # noqa: S324 - a name, not security
-    return (ref or "commit").removeprefix("refs/heads/").removeprefix("refs/tags/"), commit
-
-
-def _dependency_problem(other: dict[str, Any] | None) -> str:
-    if other is None:
-        return "not found"
-    status = other.get("status") or {}
-    conds = status.get("conditions") or []
-    if (other.get("metadata") or {}).get("generation") != status.get("observedGeneration"):
-        return "has not been reconciled at its latest generation"
-    if not c.is_true(conds, c.READY):
-        ready_c = c.find(conds, c.READY)
-        return f"is not ready ({ready_c.reason})" if ready_c else "is not ready"
-    if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
-        return "has not written its outputs"
-    return ""
-
-
-def _output_names(messages: Any) -> list[str] | None:
-    """The root module's output names from the `outputs` message of `apply -json` (it lists every output
-    in the new state; sensitive values are not in it, and no value is kept here). None when absent."""
-    for msg in messages:
-        if msg.get("type") == "outputs" and isinstance(msg.get("outputs"), dict):
-            return sorted(str(name) for name in msg["outputs"])
-    return None
-
-
