@@ -29,8 +29,7 @@ test: setup localstack-install
 lint: setup
 	$(BIN)/ruff check tfcontroller tests benchmarks scripts
 	$(BIN)/lint-imports
-# mypy: enable once tfcontroller/controllers/terraform* is type-clean (then drop the skip in tests/unit/test_lint.py)
-#	$(BIN)/mypy
+	$(BIN)/mypy
 
 demo: setup localstack-install
 	$(BIN)/python -m tfcontroller.dev.demo $(if $(DEMO_EXIT),--exit,)

@@ -45,7 +45,7 @@ from tfcontroller.controllers.terraform import (  # noqa: E402
     TerraformOptions,
     TerraformReconciler,
 )
-from tfcontroller.controllers.terraform_keys import ensure_keys  # noqa: E402
+from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS  # noqa: E402
 from tfcontroller.terraform.config import TerraformConfig  # noqa: E402

@@ -18,10 +18,10 @@ import pytest
 from tests.cli.conftest import PLAN_ID, Run
 from tfcontroller.cli.main import CLIError
 from tfcontroller.cli.ops_plan import mask_show_json, show_json
-from tfcontroller.controllers.terraform_keys import ensure_keys
-from tfcontroller.controllers.terraform_planstore import save_plan
+from tfcontroller.crypto.keys import ensure_keys
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import NAMESPACES, TERRAFORMS
+from tfcontroller.terraform.plan_store import save_plan
 
 SECRET = "hunter2-very-secret"
 MODULE = """

@@ -19,6 +19,7 @@ import pytest
 from tests.fixtures.devcluster import install_crds
 from tests.polling import wait_for
 from tfcontroller.api import conditions as c
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.dev.cluster import DevCluster
@@ -138,7 +139,7 @@ def set_terraform_ready(kube: KubeClient, name: str, ready: bool, revision: str 
     obj = kube.get(TERRAFORMS, name, "default")
     cond = {"type": "Ready", "status": "True" if ready else "False",
             "reason": "ApplySucceeded" if ready else "Progressing", "message": "test stand-in",
-            "lastTransitionTime": c.rfc3339(), "observedGeneration": obj["metadata"]["generation"]}
+            "lastTransitionTime": format_rfc3339(), "observedGeneration": obj["metadata"]["generation"]}
     kube.patch_status(TERRAFORMS, name, "default", {
         "conditions": [cond], "observedGeneration": obj["metadata"]["generation"],
         "lastAppliedRevision": revision})

@@ -16,9 +16,10 @@ from typing import Any
 from tests import polling
 from tests.fixtures.devcluster import install_crds
 from tfcontroller.api import conditions as c
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
-from tfcontroller.controllers.terraform_keys import KEYS_SECRET
 from tfcontroller.crypto.aead import generate_key
+from tfcontroller.crypto.keys import KEYS_SECRET
 from tfcontroller.crypto.sealed import generate_key_pair
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS
@@ -104,7 +105,7 @@ class Harness:
                 "metadata": {"name": name, "namespace": NS},
                 "spec": {"url": url, "interval": "1h", "ref": {"branch": "main"}}})
         ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "stored artifact",
-                 "lastTransitionTime": c.rfc3339()}
+                 "lastTransitionTime": format_rfc3339()}
         return self.kube.patch_status(GITREPOSITORIES, name, NS, {"artifact": artifact, "conditions": [ready]})
 
     # ---- Terraform objects ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Drift e-mail wiring of the Terraform controller (tfcontroller.controllers.terraform_drift_mail and
-terraform_drift_hooks): `tfcontroller run` flags parsed by the real CLI parser into a mailer, flag errors,
+"""Drift e-mail wiring of the Terraform controller (tfcontroller.controllers.terraform.drift.mail and
+drift/hooks.py): `tfcontroller run` flags parsed by the real CLI parser into a mailer, flag errors,
 DriftNotifier orchestration (report once, resolved once, retries with backoff, a report rebuilt from status
 after a restart, no recipients → no mail), the SMTP Secret read at delivery time from the dev cluster with a
 real STARTTLS+AUTH server, and the requeue hint for the next check or mail retry."""
@@ -17,11 +17,12 @@ import pytest
 from tests.controllers.test_drift_schedule import applied_status, make_obj, report, tf_of
 from tests.fixtures.smtp import SMTPServer
 from tests.notify.sample_plan import SECRETS, drift_plan
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.cli.main import build_parser
 from tfcontroller.cli.run_cmd import options_from_args
-from tfcontroller.controllers import terraform_drift as td
-from tfcontroller.controllers.terraform_drift_hooks import DriftHooks
-from tfcontroller.controllers.terraform_drift_mail import (
+from tfcontroller.controllers.terraform.drift import schedule as td
+from tfcontroller.controllers.terraform.drift.hooks import DriftHooks
+from tfcontroller.controllers.terraform.drift.mail import (
     DriftNotifier,
     FixedMailer,
     SMTPFlagsMailer,
@@ -191,7 +192,7 @@ def test_requeue_hint_is_the_next_check_or_the_mail_retry() -> None:
     failed = Result(error=RuntimeError("x"))
     assert hooks.requeue(failed, obj, tf) is failed
     obj["status"]["drift"]["pendingNotification"] = {"kind": "drift", "fingerprint": "f", "attempts": 1,
-                                                    "nextAttemptAt": td.format_time(NOW + dt.timedelta(seconds=45))}
+                                                    "nextAttemptAt": format_rfc3339(NOW + dt.timedelta(seconds=45))}
     assert hooks.requeue(Result(requeue_after=3600.0), obj, tf).requeue_after == 45.0
     # due now but not done (another plan is pending): no hot loop, the caller's interval stands
     late = DriftHooks(DriftNotifier(None), clock=lambda: NOW + dt.timedelta(hours=2))

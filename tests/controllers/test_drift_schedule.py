@@ -1,4 +1,4 @@
-"""Pure drift-detection rules of tfcontroller.controllers.terraform_drift: when a check is due (interval,
+"""Pure drift-detection rules of tfcontroller.controllers.terraform.drift.schedule: when a check is due (interval,
 default, disabled, jitter spread and stability), and what a check or an apply records in status
 (drift fields, the Drifted condition and its message, DriftDetected/DriftResolved Events without values)."""
 
@@ -12,7 +12,8 @@ import pytest
 from tests.notify.sample_plan import SECRETS, drift_plan
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform import Terraform
-from tfcontroller.controllers import terraform_drift as td
+from tfcontroller.api.times import format_rfc3339, parse_rfc3339
+from tfcontroller.controllers.terraform.drift import schedule as td
 from tfcontroller.terraform.drift import AttributeChange, DriftedResource, DriftReport, analyze
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -33,7 +34,7 @@ def make_obj(*, uid: str = "u-1", spec: dict[str, Any] | None = None, status: di
 def applied_status(checked: dt.datetime | None = None, **drift: Any) -> dict[str, Any]:
     status: dict[str, Any] = {"lastAppliedRevision": "main@sha1:" + "a" * 40, "lastAppliedInputsDigest": "sha256:x"}
     if checked is not None:
-        drift["lastCheckedAt"] = td.format_time(checked)
+        drift["lastCheckedAt"] = format_rfc3339(checked)
     if drift:
         status["drift"] = drift
     return status
@@ -79,7 +80,7 @@ def test_drift_interval_overrides_the_object_interval_and_takes_effect_at_once()
     at = td.next_check_at(tf_of(obj), NOW)
     assert at is not None and dt.timedelta(minutes=54) <= at - NOW <= dt.timedelta(minutes=66)
     obj["spec"]["driftDetection"]["interval"] = "1m"  # a stored nextCheckAt an hour away is not binding
-    obj["status"]["drift"]["nextCheckAt"] = td.format_time(at)
+    obj["status"]["drift"]["nextCheckAt"] = format_rfc3339(at)
     assert td.drift_due(tf_of(obj), NOW + dt.timedelta(seconds=70))
 
 
@@ -97,7 +98,7 @@ def test_never_due(spec: dict[str, Any], status: dict[str, Any]) -> None:
 def test_first_check_counts_from_the_applied_condition_else_now() -> None:
     status = applied_status()
     status["conditions"] = [{"type": "Applied", "status": "True", "reason": "ApplySucceeded", "message": "",
-                             "lastTransitionTime": td.format_time(NOW)}]
+                             "lastTransitionTime": format_rfc3339(NOW)}]
     tf = tf_of(make_obj(status=status))
     assert not td.drift_due(tf, NOW + dt.timedelta(minutes=8))
     assert td.drift_due(tf, NOW + dt.timedelta(minutes=12))
@@ -112,7 +113,7 @@ def test_record_check_with_drift_sets_fields_condition_and_one_event_per_fingerp
     assert drift["lastCheckedAt"] == drift["lastDetectedAt"] == "2026-01-02T03:04:05Z"
     assert drift["resources"] == ["aws_db_instance.main", "aws_s3_bucket.demo", "aws_sqs_queue.jobs"]
     assert drift["fingerprint"] == rep.fingerprint
-    assert td.parse_time(drift["nextCheckAt"]) > NOW
+    assert parse_rfc3339(drift["nextCheckAt"]) > NOW
     cond = c.find(obj["status"]["conditions"], c.DRIFTED)
     assert cond is not None and (cond.status, cond.reason) == ("True", "DriftDetected")
     assert cond.message.startswith("3 resources changed outside Terraform: aws_db_instance.main")
@@ -128,7 +129,7 @@ def test_record_check_with_drift_sets_fields_condition_and_one_event_per_fingerp
     later = NOW + dt.timedelta(minutes=10)
     again = td.record_check(obj, tf_of(obj), analyze(drift_plan()), later)
     assert again.notices == [] and not again.changed
-    assert obj["status"]["drift"]["lastDetectedAt"] == td.format_time(later)
+    assert obj["status"]["drift"]["lastDetectedAt"] == format_rfc3339(later)
 
 
 def test_condition_message_names_at_most_five_resources() -> None:
@@ -147,17 +148,17 @@ def test_drift_that_clears_records_when_and_a_resolved_event() -> None:
     out = td.record_check(obj, tf_of(obj), DriftReport([]), later)
     drift = obj["status"]["drift"]
     assert drift["fingerprint"] == "" and drift["resources"] == []
-    assert drift["clearedAt"] == td.format_time(later)
-    assert drift["lastDetectedAt"] == td.format_time(NOW)
+    assert drift["clearedAt"] == format_rfc3339(later)
+    assert drift["lastDetectedAt"] == format_rfc3339(NOW)
     cond = c.find(obj["status"]["conditions"], c.DRIFTED)
     assert cond is not None and (cond.status, cond.reason) == ("False", "DriftResolved")
-    assert cond.last_transition_time == td.format_time(later)
+    assert cond.last_transition_time == format_rfc3339(later)
     assert [(n.type, n.reason) for n in out.notices] == [("Normal", "DriftResolved")]
     # the next clean check keeps the resolution as the reason and writes no Event
     quiet = td.record_check(obj, tf_of(obj), DriftReport([]), later + dt.timedelta(minutes=10))
     assert quiet.notices == []
     cond = c.find(obj["status"]["conditions"], c.DRIFTED)
-    assert cond is not None and cond.reason == "DriftResolved" and drift["clearedAt"] == td.format_time(later)
+    assert cond is not None and cond.reason == "DriftResolved" and drift["clearedAt"] == format_rfc3339(later)
 
 
 def test_clean_first_check_is_drifted_false_without_events() -> None:
@@ -175,7 +176,7 @@ def test_apply_remediates_recorded_drift() -> None:
     later = NOW + dt.timedelta(seconds=30)
     out = td.record_applied(obj, later)
     drift = obj["status"]["drift"]
-    assert drift["fingerprint"] == "" and drift["resources"] == [] and drift["clearedAt"] == td.format_time(later)
+    assert drift["fingerprint"] == "" and drift["resources"] == [] and drift["clearedAt"] == format_rfc3339(later)
     cond = c.find(obj["status"]["conditions"], c.DRIFTED)
     assert cond is not None and (cond.status, cond.reason) == ("False", "DriftRemediated")
     assert "2 resources" in cond.message
@@ -196,8 +197,8 @@ def test_refresh_schedule_follows_any_plan_and_leaves_unchecked_objects_alone() 
     obj = make_obj(status=applied_status())
     td.refresh_schedule(obj, tf_of(obj), NOW)
     assert "drift" not in obj["status"]
-    obj["status"]["drift"] = {"lastCheckedAt": td.format_time(NOW), "nextCheckAt": "2020-01-01T00:00:00Z"}
+    obj["status"]["drift"] = {"lastCheckedAt": format_rfc3339(NOW), "nextCheckAt": "2020-01-01T00:00:00Z"}
     td.refresh_schedule(obj, tf_of(obj), NOW)
-    nxt = td.parse_time(obj["status"]["drift"]["nextCheckAt"])
+    nxt = parse_rfc3339(obj["status"]["drift"]["nextCheckAt"])
     assert nxt == td.next_check_at(tf_of(obj), NOW)
     assert nxt is not None and nxt - NOW > dt.timedelta(minutes=8)

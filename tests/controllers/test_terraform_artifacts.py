@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.controllers.terraform_helpers import SIMPLE_TF, Harness, ready_reason
-from tfcontroller.controllers.terraform_artifacts import ArtifactCache, files_to_remove
+from tfcontroller.controllers.terraform.artifacts import ArtifactCache, files_to_remove
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 

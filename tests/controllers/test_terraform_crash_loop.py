@@ -31,8 +31,8 @@ from tests.controllers.terraform_helpers import (
     ready_reason,
     wait_for,
 )
-from tfcontroller.controllers.terraform_state import read_lock
 from tfcontroller.terraform.processes import RUN_ENV, read_stat
+from tfcontroller.terraform.state import read_lock
 
 # Two resources; the second's provisioner runs a while and leaves a background process in the run's
 # process group, alive for minutes unless someone stops it (a stand-in for orphaned provider plugins).

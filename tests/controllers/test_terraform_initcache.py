@@ -1,4 +1,4 @@
-"""Reuse of an object's initialised Terraform data dir (terraform_initcache): the init key, the
+"""Reuse of an object's initialised Terraform data dir (controllers/terraform/initcache.py): the init key, the
 directory's lifecycle (attach, record, invalidate, forget, the saved lock file restored), and with real
 terraform on the dev cluster: the second run of an object starts no `terraform init`; a module change
 that needs init (a new local module call) is detected by Terraform, initialised and applied in the same
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.controllers.terraform_helpers import SIMPLE_TF, CountingTerraform, Harness, ready_reason, wait_for
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.controllers.terraform_initcache import LOCK_FILE, InitCache, init_key
+from tfcontroller.controllers.terraform.initcache import LOCK_FILE, InitCache, init_key
 from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.controllers.terraform_helpers import NS, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
-from tfcontroller.controllers.terraform_keys import ensure_keys
+from tfcontroller.crypto.keys import ensure_keys
 from tfcontroller.crypto.sealed import seal
 from tfcontroller.kube.resources import CONFIGMAPS, NAMESPACES, TERRAFORMS
 

@@ -1,4 +1,4 @@
-"""The controller's keys Secret (terraform_keys): `read_keys` reads and never creates; the digest key
+"""The controller's keys Secret (tfcontroller.crypto.keys): `read_keys` reads and never creates; the digest key
 that salts every inputsDigest survives plan-key rotation (a new key whose id sorts first, made active),
 and a Secret written before `digest-key` existed gets the key that salted digests until then, so
 neither rotation nor upgrading changes any object's inputsDigest; the controller namespace defaults
@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.controllers.terraform_helpers import _sealing_pair
-from tfcontroller.controllers import terraform_keys as tk
 from tfcontroller.controllers.terraform import (
     TerraformControllerOptions,
     TerraformReconciler,
     controller_namespace,
 )
+from tfcontroller.crypto import keys as tk
 from tfcontroller.crypto.aead import generate_key
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import SECRETS
@@ -68,7 +68,7 @@ def test_rotation_and_upgrade_keep_every_inputs_digest(kube: KubeClient, tmp_pat
     def keyed(value: object) -> str:  # a fresh controller each time (keys are cached per process)
         options = TerraformControllerOptions(work_dir=tmp_path / "work", terraform=TerraformConfig.from_env(),
                                              controller_namespace="default")
-        return TerraformReconciler(kube, options)._keyed(value)
+        return TerraformReconciler(kube, options).keyed(value)
 
     # The old controller salted with the plan key whose id sorts first; the upgraded one pins that key.
     old = "hmac-sha256:" + hmac.new(legacy["plan-key.kmmmm"], json.dumps({"v": "s3cret"}, separators=(",", ":"))

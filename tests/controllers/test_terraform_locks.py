@@ -34,12 +34,13 @@ from tests.controllers.terraform_helpers import (
     wait_for,
 )
 from tfcontroller.api import conditions as c
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.controllers.terraform_locks import RunRecord
-from tfcontroller.controllers.terraform_state import LOCK_INFO_ANNOTATION, read_lock
+from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.processes import RUN_ENV, read_stat, run_processes
+from tfcontroller.terraform.state import LOCK_INFO_ANNOTATION, read_lock
 
 
 def _outside_apply(harness: Harness, work, hold) -> subprocess.Popen:
@@ -282,9 +283,9 @@ def test_dead_runs_records_are_never_lost(harness: Harness, git_file_remote, tmp
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid whose process is gone: the dead controller
     host, now = socket.gethostname(), dt.datetime.now(dt.UTC)
-    older = RunRecord("gone", dead.pid, host, "m-older", c.rfc3339(now - dt.timedelta(seconds=30)), "apply",
+    older = RunRecord("gone", dead.pid, host, "m-older", format_rfc3339(now - dt.timedelta(seconds=30)), "apply",
                       plan="plan-older")
-    newer = RunRecord("gone", dead.pid, host, "m-newer", c.rfc3339(now - dt.timedelta(seconds=10)), "apply",
+    newer = RunRecord("gone", dead.pid, host, "m-newer", format_rfc3339(now - dt.timedelta(seconds=10)), "apply",
                       plan="plan-newer")
     harness.kube.patch_status(TERRAFORMS, "app", NS, {"runs": [older.to_status(), newer.to_status()]})
     lock_id = "5a1e7b4e-0000-4000-8000-000000000001"

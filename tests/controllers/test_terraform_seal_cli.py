@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from tests.controllers.terraform_helpers import REPO_ROOT, Harness
-from tfcontroller.controllers.terraform_keys import ensure_keys
 from tfcontroller.crypto.errors import SealedValueError
+from tfcontroller.crypto.keys import ensure_keys
 from tfcontroller.crypto.sealed import unseal
 
 

@@ -25,8 +25,8 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REPLAN, ANNOTATION_STATE_OWNER, ANNOTATION_TAKE_OVER_STATE
 from tfcontroller.api.statenames import default_secret_suffix
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.controllers.terraform_state import read_state
 from tfcontroller.kube.resources import CRDS, LEASES, SECRETS, TERRAFORMS
+from tfcontroller.terraform.state import read_state
 
 A_TF = 'resource "terraform_data" "a" {\n  input = "a"\n}\n'
 B_TF = 'resource "terraform_data" "b" {\n  input = "b"\n}\n'

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from tests.controllers.terraform_helpers import HOLD_TF, Harness, condition, processes_under, ready_reason
 from tfcontroller.api import conditions as c
-from tfcontroller.controllers.terraform_policy import run_timeouts
-from tfcontroller.controllers.terraform_state import read_lock
+from tfcontroller.controllers.terraform.policy import run_timeouts
 from tfcontroller.terraform.config import Timeouts
+from tfcontroller.terraform.state import read_lock
 
 
 def test_run_timeouts_bound_every_command() -> None:

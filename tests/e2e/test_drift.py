@@ -34,7 +34,7 @@ from tests.fixtures.aws import AwsEmulator
 from tests.fixtures.smtp import SMTPServer
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.controllers.terraform_drift_mail import (
+from tfcontroller.controllers.terraform.drift.mail import (
     DriftNotifier,
     add_run_arguments,
     notifier_from_options,

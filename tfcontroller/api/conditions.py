@@ -41,7 +41,6 @@ ARTIFACT_FAILED = "ArtifactFailed"
 SPEC_INVALID = "SpecValidationFailed"
 
 
-rfc3339 = format_rfc3339  # re-export: call sites in controllers/terraform move at merge
 
 
 @dataclass

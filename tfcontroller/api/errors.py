@@ -6,6 +6,9 @@ The summariser maps each type to conditions once, without parsing messages:
 - `WaitingError`: blocked by something outside this object (a dependency, a lock); requeue after
   `after_seconds` without counting as a failure.
 - `TransientError`: anything else; retry with backoff.
+- `HeldError`: not a failure; the object is held for the user (a plan waiting for approval). Ready=False
+  with the reason, neither Reconciling nor Stalled, settled (observedGeneration set); look again after
+  `after_seconds`.
 `reason` is the CamelCase, past-tense condition reason (also the Event reason); `message` is for humans
 and must never contain a secret value.
 """
@@ -37,6 +40,10 @@ class WaitingError(ReconcileError):
     def __init__(self, reason: str, message: str, after_seconds: float) -> None:
         super().__init__(reason, message)
         self.after_seconds = after_seconds
+
+
+class HeldError(WaitingError):
+    """Held for the user (e.g. a plan waiting for approval): not a failure, nothing in progress."""
 
 
 class TransientError(ReconcileError):

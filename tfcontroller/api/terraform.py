@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api.constants import (
+    ANNOTATION_APPROVE_PLAN,
     ANNOTATION_FORCE_UNLOCK,
     ANNOTATION_REPLAN,
     APPROVE_AUTO,
@@ -33,6 +34,7 @@ from tfcontroller.api.refs import (
     parse_values_from,
 )
 from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
+from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 
 DEFAULT_TIMEOUT = 20 * 60.0
 DEFAULT_WORKSPACE = "default"
@@ -126,11 +128,21 @@ class Terraform:
     def plan_secret_name(self) -> str:
         return tfplan_secret_name(self.spec.workspace, self.meta.name)
 
-    # The user's requests (approval is decided by controllers/terraform_policy.decide_approval).
+    # Approval and the user's requests.
+    @property
+    def approval_annotation(self) -> str | None:
+        """The plan id the approve-plan annotation names (None when unset or blank); with
+        `spec.approvePlan` it is what policy.decide_approval weighs."""
+        return self.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip() or None
+
     @property
     def pending_plan(self) -> str:
-        plan = self.status.get("plan")
-        return str(plan.get("pending") or "") if isinstance(plan, dict) else ""
+        return PendingPlan.of(self.status).id
+
+    @property
+    def status_view(self) -> TerraformStatus:
+        """The typed view of the status this object was read with (api/terraform_status.py)."""
+        return TerraformStatus.of(self.status)
 
     @property
     def replan_requested(self) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
+from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.cli.ops_yamledit import EditError, set_approve_plan
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def pending_plan(obj: dict[str, Any]) -> str:
-    return str(((obj.get("status") or {}).get("plan") or {}).get("pending") or "")
+    return PendingPlan.of(obj.get("status")).id
 
 
 def check_approvable(obj: dict[str, Any], wanted: str | None) -> str:

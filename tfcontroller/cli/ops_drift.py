@@ -11,6 +11,8 @@ import argparse
 import json
 from typing import Any
 
+from tfcontroller.api.commands import cli_approve_command
+from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.kube.resources import TERRAFORMS
 
@@ -82,9 +84,10 @@ def render(obj: dict[str, Any]) -> str:
         lines.append(f"Resources ({len(resources)}):")
         for entry in resources:
             lines.extend(_resource_line(entry))
-    plan = status.get("plan") or {}
-    if plan.get("pending") and plan.get("isDrift"):
-        lines.append(f"Remediation plan {plan['pending']} waits for approval: tfcontroller approve {name}")
+    plan = PendingPlan.of(status)
+    if plan and plan.is_drift:
+        namespace = obj["metadata"].get("namespace") or "default"
+        lines.append(f"Remediation plan {plan.id} waits for approval: {cli_approve_command(namespace, name, plan.id)}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.resources import Resource
@@ -32,7 +33,7 @@ def row(obj: dict[str, Any], resource: Resource, with_namespace: bool) -> list[s
     cells = [str(meta.get("name", "")), str(ready.get("status") or "Unknown"), str(ready.get("reason") or ""),
              kubectx.revision(obj)]
     if kubectx.is_terraform(resource):
-        cells.append(str(((obj.get("status") or {}).get("plan") or {}).get("pending") or ""))
+        cells.append(PendingPlan.of(obj.get("status")).id)
     cells.append(kubectx.age(meta.get("creationTimestamp")))
     if (obj.get("spec") or {}).get("suspend"):
         cells[2] = "Suspended"

@@ -1,7 +1,7 @@
 """`tfcontroller plan show NAME`: the pending plan of a Terraform, readable, with sensitive values masked.
 
 The stored plan (Secret `tfplan-<workspace>-<name>`, encrypted with the controller's key; see
-controllers/terraform_planstore.py) is read with the controller's own helpers and rendered by
+terraform/plan_store.py) is read with the controller's own helpers and rendered by
 `terraform show -json` in a throw-away directory: only the providers named in the plan's lock file are
 installed there, from the same filesystem mirror the controller uses, so no module code runs and nothing is
 downloaded. The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
@@ -22,10 +22,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api.commands import approve_command, cli_approve_command
+from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
-from tfcontroller.controllers import terraform_keys
-from tfcontroller.controllers.terraform_planstore import PlanNotFoundError, load_plan
+from tfcontroller.crypto import keys as controller_keys
 from tfcontroller.crypto.aead import KeyRing
 from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.errors import Forbidden
@@ -33,6 +34,7 @@ from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StallingError, TransientError, WaitingError
 from tfcontroller.terraform.plan import SENSITIVE, human_readable, masked
+from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import build_env
 
@@ -149,16 +151,16 @@ def read_keyring(conn: kubectx.Connection, namespace: str | None) -> KeyRing:
     candidates = (namespace,) if namespace else DEFAULT_CONTROLLER_NAMESPACES
     for ns in candidates:
         try:
-            keys = terraform_keys.read_keys(conn.client, ns)
+            keys = controller_keys.read_keys(conn.client, ns)
         except Forbidden:
-            raise CLIError(f"not allowed to read Secret {ns}/{terraform_keys.KEYS_SECRET}, which holds the "
+            raise CLIError(f"not allowed to read Secret {ns}/{controller_keys.KEYS_SECRET}, which holds the "
                            "key the plan is encrypted with") from None
-        except terraform_keys.KeysIncompleteError:
-            raise CLIError(f"Secret {ns}/{terraform_keys.KEYS_SECRET} is incomplete") from None
+        except controller_keys.KeysIncompleteError:
+            raise CLIError(f"Secret {ns}/{controller_keys.KEYS_SECRET} is incomplete") from None
         if keys is None:
             continue
         return keys.keyring
-    raise CLIError(f"the controller's keys Secret {terraform_keys.KEYS_SECRET} is not in namespace "
+    raise CLIError(f"the controller's keys Secret {controller_keys.KEYS_SECRET} is not in namespace "
                    f"{' or '.join(candidates)}; pass --controller-namespace", kubectx.EXIT_NOT_FOUND)
 
 
@@ -223,7 +225,7 @@ def _header(obj: dict[str, Any], plan_id: str) -> str:
 def run_show(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
-        plan_id = str(((obj.get("status") or {}).get("plan") or {}).get("pending") or "")
+        plan_id = PendingPlan.of(obj.get("status")).id
         if not plan_id:
             raise CLIError(f"Terraform {conn.namespace}/{args.name} has no pending plan")
         workspace = str((obj.get("spec") or {}).get("workspace") or "default")
@@ -244,6 +246,7 @@ def run_show(args: argparse.Namespace) -> int:
         text = colorize(text)
     print(_header(obj, plan_id))
     print(text)
-    print(f"\nApprove it with: tfcontroller approve {args.name} --plan {plan_id}"
-          + (f" -n {conn.namespace}" if args.namespace else ""))
+    namespace = obj["metadata"].get("namespace") or conn.namespace
+    print(f"\nApprove it with: {cli_approve_command(namespace, args.name, plan_id)}"
+          f"\n            or: {approve_command(namespace, args.name, plan_id)}")
     return kubectx.EXIT_OK

@@ -13,8 +13,12 @@ import argparse
 import os
 from typing import Any
 
-from tfcontroller.controllers import gitrepository, manifestset, terraform
-from tfcontroller.controllers.setup import ControllerOptions, build_manager
+from tfcontroller.controllers.setup import (
+    ControllerOptions,
+    add_controller_arguments,
+    build_manager,
+    controller_options_from_args,
+)
 from tfcontroller.runtime.httpserve import parse_addr
 
 DEFAULT_ARTIFACT_ADDR = ":9090"
@@ -100,9 +104,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `tfcontroller run`: the manager's, then each controller's."""
     for flags, kwargs in _CORE:
         parser.add_argument(*flags, **kwargs)
-    gitrepository.add_run_arguments(parser)
-    terraform.add_run_arguments(parser)
-    manifestset.add_run_arguments(parser)
+    add_controller_arguments(parser)
 
 
 def _pod_namespace() -> str | None:
@@ -132,9 +134,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerOptions:
         retry_cap=max(args.retry_cap, args.retry_base),
         shutdown_grace=args.shutdown_grace,
         log_level=values.get("log_level") or "info",
-        gitrepository=gitrepository.options_from_args(args),
-        terraform=terraform.options_from_args(args),
-        manifestset=manifestset.options_from_args(args),
+        **controller_options_from_args(args),
     )
     if args.artifact_dir:
         opts.artifact_dir = args.artifact_dir

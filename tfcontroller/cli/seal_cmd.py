@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 def fetch_cert(args: argparse.Namespace) -> bytes:
     from tfcontroller.cli.kubectx import api_errors, connect
-    from tfcontroller.controllers.terraform_keys import CERT_CONFIGMAP, CERT_KEY
+    from tfcontroller.crypto.keys import CERT_CONFIGMAP, CERT_KEY
     from tfcontroller.kube.resources import CONFIGMAPS
 
     namespaces = (args.controller_namespace,) if args.controller_namespace else DEFAULT_CONTROLLER_NAMESPACES

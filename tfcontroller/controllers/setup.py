@@ -21,6 +21,7 @@ the artifact server never serves dot-paths).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -166,6 +167,21 @@ class ControllerManager(Manager):
     def artifact_url(self) -> str | None:
         """Base URL artifacts are advertised at (None: file:// URLs)."""
         return self.artifact_store.base_url
+
+
+def add_controller_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each controller's flags of `tfcontroller run`, in registration order (the CLI reaches the controller
+    packages only through this module)."""
+    gitrepository.add_run_arguments(parser)
+    terraform.add_run_arguments(parser)
+    manifestset.add_run_arguments(parser)
+
+
+def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Each controller's typed options from the parsed flags, as `ControllerOptions` keyword arguments."""
+    return {"gitrepository": gitrepository.options_from_args(args),
+            "terraform": terraform.options_from_args(args),
+            "manifestset": manifestset.options_from_args(args)}
 
 
 def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> ControllerManager:

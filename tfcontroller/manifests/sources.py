@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tfcontroller.api.refs import ValuesFrom
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import NotFound
+from tfcontroller.kube.values import read_values
 
 
 class SourceError(Exception):
@@ -36,17 +36,14 @@ def merge_variables(sources: Iterable[Mapping[str, str]], inline: Mapping[str, s
 
 def read_source(kube: KubeClient, namespace: str, ref: ValuesFrom) -> dict[str, str] | None:
     """The key/values of one source; None when it is missing and optional."""
-    try:
-        if ref.kind == "Secret":
-            raw = kube.read_secret_data(namespace, ref.name)
-            return {k: v.decode("utf-8", errors="replace") for k, v in raw.items()}
-        return kube.read_configmap_data(namespace, ref.name)
-    except NotFound:
+    values = read_values(kube, namespace, ref.kind, ref.name)  # the reader Terraform inputs use too
+    if values is None:
         if ref.optional:
             return None
         raise SourceError(
             f"substituteFrom {ref.kind} {namespace}/{ref.name} not found (mark it optional: true if it may be absent)"
-        ) from None
+        )
+    return values
 
 
 def read_variables(

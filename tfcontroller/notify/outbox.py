@@ -198,8 +198,6 @@ def describe_error(error: BaseException | str) -> str:
     return text.replace("\n", " ")[:_MAX_ERROR]
 
 
-format_time = format_rfc3339  # re-export: call sites in controllers/terraform move at merge
-parse_time = parse_rfc3339  # re-export: call sites in controllers/terraform move at merge
 
 
 def _with_attempt(n: Notification, attempt: int) -> Notification:

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from tfcontroller.api.commands import approve_command
 from tfcontroller.notify.model import SENSITIVE, DriftedResourceLike, DriftReportLike, resource_count, summary
 
 MSGID_DOMAIN = "tfcontroller.local"
@@ -35,15 +36,6 @@ class DriftTarget:
     revision: str = ""
     plan_id: str | None = None
     auto_remediate: bool = False
-
-
-def approve_command(namespace: str, name: str, plan_id: str) -> str:
-    """The command that approves a remediation plan. `--overwrite` because an earlier approval leaves
-    the annotation in place, and kubectl refuses to change an existing annotation without it."""
-    return (
-        f"kubectl annotate terraform/{name} -n {namespace} "
-        f"tfcontroller.io/approve-plan={plan_id} --overwrite"
-    )
 
 
 def list_id(namespace: str, name: str) -> str:

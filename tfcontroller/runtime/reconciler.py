@@ -11,9 +11,12 @@ sends a single status patch in a `finally`, so no path out of a reconcile forget
 | success / stop     | True, step's reason      | removed                      | removed        | interval        |
 | step requeue       | True, step's reason      | removed                      | removed        | step's delay    |
 | WaitingError       | False, error's reason    | True, ProgressingWithRetry   | removed        | error's delay   |
+| HeldError          | False, error's reason    | removed                      | removed        | error's delay   |
 | TransientError/any | False, error's reason    | True, ProgressingWithRetry   | removed        | backoff         |
 | StallingError      | False, error's reason    | removed                      | True, reason   | none (spec change) |
-`status.observedGeneration` is set when the run settled (success, requeue or stall), as Flux does.
+`status.observedGeneration` is set when the run settled (success, requeue, held or stall), as Flux does.
+An outcome `failed` (waiting, transient, stalled) counts towards a controller's failure counter; held
+(e.g. a plan waiting for approval) does not: the object did what it could and waits for the user.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
+from tfcontroller.api.errors import HeldError, ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.runtime.result import Result
 
 PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
@@ -58,7 +61,7 @@ Step = Callable[[Any, dict[str, Any]], "StepResult | None"]
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: Literal["success", "requeue", "waiting", "transient", "stalled"]
+    kind: Literal["success", "requeue", "held", "waiting", "transient", "stalled"]
     error: BaseException | None = None
     after: float | None = None
     step: str | None = None  # the step that stopped the loop (failed, requeued or stopped)
@@ -67,14 +70,19 @@ class Outcome:
 
     @property
     def settled(self) -> bool:
-        return self.kind in ("success", "requeue", "stalled")
+        return self.kind in ("success", "requeue", "held", "stalled")
+
+    @property
+    def failed(self) -> bool:
+        """The run failed (and counts as a failure); held and success do not."""
+        return self.kind in ("waiting", "transient", "stalled")
 
     def result(self, interval: float | None = None, retry_base: float | None = None) -> Result:
         """The manager's Result: success → interval; requeue/waiting → delay; stalled → nothing;
         transient → backoff (with the object's retryInterval as base when given)."""
         if self.kind == "success":
             return Result(requeue_after=interval)
-        if self.kind in ("requeue", "waiting"):
+        if self.kind in ("requeue", "held", "waiting"):
             return Result(requeue_after=self.after)
         if self.kind == "stalled":
             return Result()
@@ -84,6 +92,8 @@ class Outcome:
 def outcome_of_error(exc: BaseException, step: str | None = None) -> Outcome:
     if isinstance(exc, StallingError):
         return Outcome("stalled", exc, step=step)
+    if isinstance(exc, HeldError):
+        return Outcome("held", exc, after=exc.after_seconds, step=step)
     if isinstance(exc, WaitingError):
         return Outcome("waiting", exc, after=exc.after_seconds, step=step)
     return Outcome("transient", exc, step=step)
@@ -136,6 +146,9 @@ def summarize(conditions: list[dict[str, Any]], outcome: Outcome, generation: in
     if outcome.kind == "stalled":
         c.set_condition(conditions, c.STALLED, c.TRUE, reason, message, generation, now)
         c.remove_condition(conditions, c.RECONCILING)
+    elif outcome.kind == "held":
+        c.remove_condition(conditions, c.RECONCILING)
+        c.remove_condition(conditions, c.STALLED)
     else:
         c.set_condition(conditions, c.RECONCILING, c.TRUE, PROGRESSING_WITH_RETRY, message, generation, now)
         c.remove_condition(conditions, c.STALLED)

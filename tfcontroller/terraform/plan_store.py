@@ -1,24 +1,60 @@
-"""Encodes a saved plan file as encrypted chunk payloads for Secrets, and back. Pure: no I/O.
+"""The pending plan in Kubernetes: Secret `tfplan-<workspace>-<name>`, encrypted, chunked above 900 KiB.
 
-The whole plan is encrypted once (so the GCM tag authenticates every byte, the chunk order and the
-count) and the ciphertext is cut into pieces of at most PLAN_CHUNK_BYTES, below the 1 MiB Secret limit.
-The cipher is anything with `encrypt(plaintext, aad)`/`decrypt(blob, aad)`, in practice
-tfcontroller.crypto.aead.KeyRing; it is passed in because terraform and crypto are sibling layers.
-Bind `aad` to the object and the plan id (e.g. `ns/name/plan-id`) so a stored plan cannot be swapped.
+Layout: the first chunk is in `tfplan-<workspace>-<name>` (key `plan`), further chunks in
+`<that name>-0`, `-1`, … Every Secret is labelled with the Terraform's name, annotated with the plan id,
+and owned by the Terraform (garbage-collected with it). The main Secret also records how many extra
+chunks there are and which key encrypted the plan. It is written last, so a reader that finds it with
+the expected plan id finds every chunk; the associated data binds the ciphertext to
+`<namespace>/<name>/<plan id>`, so a plan copied to another object or swapped for another id does not
+decrypt.
+
+Encoding (pure, `encode_plan`/`decode_plan`): the whole plan is encrypted once (so the GCM tag
+authenticates every byte, the chunk order and the count) and the ciphertext is cut into pieces of at most
+PLAN_CHUNK_BYTES, below the 1 MiB Secret limit. The cipher is anything with `encrypt`/`decrypt` (and, to
+store, `active_id`), in practice tfcontroller.crypto.aead.KeyRing; it is passed in because terraform and
+crypto are sibling layers.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from tfcontroller.api.constants import PLAN_CHUNK_BYTES
+from tfcontroller.api.constants import (
+    ANNOTATION_PLAN_CHUNKS,
+    ANNOTATION_PLAN_ID,
+    API_VERSION,
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_TERRAFORM,
+    LABEL_WORKSPACE,
+    MANAGED_BY,
+    PLAN_CHUNK_BYTES,
+    TERRAFORM_KIND,
+    tfplan_chunk_name,
+    tfplan_secret_name,
+)
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import AlreadyExists, NotFound
+from tfcontroller.kube.resources import SECRETS
+
+ANNOTATION_KEY_ID = f"{GROUP}/plan-key-id"
+DATA_KEY = "plan"
+LABEL_PLAN_PART = f"{GROUP}/plan-part"
 
 
 class Cipher(Protocol):
     def encrypt(self, plaintext: bytes, aad: bytes | str) -> bytes: ...
 
     def decrypt(self, blob: bytes, aad: bytes | str) -> bytes: ...
+
+
+class KeyRing(Cipher, Protocol):
+    """A cipher that names the key it encrypts with (crypto.aead.KeyRing)."""
+
+    @property
+    def active_id(self) -> str: ...
 
 
 def encode_plan(planbytes: bytes, cipher: Cipher, aad: bytes | str,
@@ -32,3 +68,102 @@ def encode_plan(planbytes: bytes, cipher: Cipher, aad: bytes | str,
 def decode_plan(chunks: Sequence[bytes], cipher: Cipher, aad: bytes | str) -> bytes:
     """Raises the cipher's error (DecryptionError) when a chunk is missing, reordered or altered."""
     return cipher.decrypt(b"".join(chunks), aad)
+
+
+class PlanNotFoundError(Exception):
+    """No stored plan with the expected id (deleted, or replaced by a newer plan)."""
+
+
+def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {"apiVersion": obj.get("apiVersion", API_VERSION), "kind": obj.get("kind", TERRAFORM_KIND),
+            "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": False}
+
+
+def _aad(namespace: str, name: str, plan_id: str) -> str:
+    return f"{namespace}/{name}/{plan_id}"
+
+
+def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: str, plan: bytes,
+              keyring: KeyRing, chunk_bytes: int | None = None) -> int:
+    """Store `plan` for the Terraform `obj`; returns the number of Secrets written."""
+    meta = obj["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
+    chunks = encode_plan(plan, keyring, _aad(ns, name, plan_id), **kwargs)
+    labels = {LABEL_TERRAFORM: name, LABEL_WORKSPACE: workspace, LABEL_MANAGED_BY: MANAGED_BY}
+    owner = [owner_reference(obj)]
+    for i, chunk in enumerate(chunks[1:]):
+        kube.upsert_secret(ns, tfplan_chunk_name(workspace, name, i), {DATA_KEY: chunk},
+                           labels={**labels, LABEL_PLAN_PART: str(i + 1)},
+                           annotations={ANNOTATION_PLAN_ID: plan_id}, owner_references=owner)
+    _write_secret(kube, ns, tfplan_secret_name(workspace, name), chunks[0],
+                  labels={**labels, LABEL_PLAN_PART: "0"},
+                  annotations={ANNOTATION_PLAN_ID: plan_id, ANNOTATION_PLAN_CHUNKS: str(len(chunks) - 1),
+                               ANNOTATION_KEY_ID: keyring.active_id},
+                  owner=owner)
+    _delete_extra_chunks(kube, ns, workspace, name, keep=len(chunks) - 1)
+    return len(chunks)
+
+
+def _write_secret(kube: KubeClient, ns: str, name: str, chunk: bytes, *, labels: dict[str, str],
+                  annotations: dict[str, str], owner: list[dict[str, Any]]) -> None:
+    """Create the Secret, or replace the one that exists. Usually none does (an applied or replaced plan
+    is deleted), so creating first costs one request where a read-then-write upsert costs two."""
+    try:
+        kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                              "metadata": {"name": name, "namespace": ns, "labels": labels,
+                                           "annotations": annotations, "ownerReferences": owner},
+                              "data": {DATA_KEY: base64.b64encode(chunk).decode()}}, ns)
+    except AlreadyExists:
+        kube.upsert_secret(ns, name, {DATA_KEY: chunk}, labels=labels, annotations=annotations,
+                           owner_references=owner)
+
+
+def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_id: str,
+              keyring: Cipher) -> bytes:
+    """The plan bytes stored for `plan_id`; PlanNotFoundError when absent or another plan is stored,
+    DecryptionError when a chunk is missing, altered or bound to another object."""
+    main = kube.get_or_none(SECRETS, tfplan_secret_name(workspace, name), namespace)
+    annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
+    if main is None or annotations.get(ANNOTATION_PLAN_ID) != plan_id:
+        raise PlanNotFoundError(f"no stored plan {plan_id}")
+    data = kube.read_secret_data(namespace, tfplan_secret_name(workspace, name))
+    chunks = [data.get(DATA_KEY, b"")]
+    for i in range(int(annotations.get(ANNOTATION_PLAN_CHUNKS) or 0)):
+        try:
+            part = kube.read_secret_data(namespace, tfplan_chunk_name(workspace, name, i))
+        except NotFound:
+            raise PlanNotFoundError(f"chunk {i} of plan {plan_id} is missing") from None
+        chunks.append(part.get(DATA_KEY, b""))
+    return decode_plan(chunks, keyring, _aad(namespace, name, plan_id))
+
+
+def delete_plan(kube: KubeClient, namespace: str, name: str, workspace: str, saved: int | None = None) -> None:
+    """Remove the stored plan and all its chunks (nothing pending any more). `saved`: the number of
+    Secrets `save_plan` returned for the stored plan in this same run (which removed every other chunk);
+    they are deleted by name, without listing."""
+    try:
+        kube.delete(SECRETS, tfplan_secret_name(workspace, name), namespace)
+    except NotFound:
+        pass
+    if saved is None:
+        _delete_extra_chunks(kube, namespace, workspace, name, keep=0)
+        return
+    for i in range(saved - 1):
+        try:
+            kube.delete(SECRETS, tfplan_chunk_name(workspace, name, i), namespace)
+        except NotFound:
+            pass
+
+
+def _delete_extra_chunks(kube: KubeClient, namespace: str, workspace: str, name: str, keep: int) -> None:
+    selector = f"{LABEL_TERRAFORM}={name},{LABEL_WORKSPACE}={workspace}"
+    items, _ = kube.list_all(SECRETS, namespace, label_selector=selector)
+    for item in items:
+        part = ((item.get("metadata") or {}).get("labels") or {}).get(LABEL_PLAN_PART)
+        if part is not None and part.isdigit() and int(part) > keep:
+            try:
+                kube.delete(SECRETS, item["metadata"]["name"], namespace)
+            except NotFound:
+                pass

@@ -16,7 +16,6 @@ from tfcontroller.api.gitrepository import GitRef, GitRepository
 from tfcontroller.api.manifestset import ManifestSet
 from tfcontroller.api.refs import KeyRef, ObjectRef, ValuesFrom
 from tfcontroller.api.terraform import Terraform, Var
-from tfcontroller.controllers.terraform_policy import decide_approval
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "api-examples"
 PID = plan_id("main", "a" * 40, "b" * 64)
@@ -75,24 +74,20 @@ def test_minimal_terraform_defaults() -> None:
     assert t.meta.key == "infra/bucket" and t.meta.generation == 3
 
 
-def _applies(obj: dict[str, Any], pending: str) -> bool:
-    """The parsed approvals through the rule the controller applies (controllers/terraform.py reads the
-    annotation the same way)."""
-    t = Terraform.from_dict(obj)
-    annotation = t.meta.annotations.get(ANNOTATION_APPROVE_PLAN, "").strip() or None
-    return decide_approval(t.spec.approve_plan, annotation, pending).apply
-
-
 def test_approval_from_spec_and_annotation() -> None:
+    """What the apply step passes to policy.decide_approval: spec.approvePlan and the trimmed annotation
+    (the rule itself is tested in tests/unit/controllers/test_terraform_policy.py)."""
     obj = tf(approvePlan=PID)
+    got = Terraform.from_dict(obj)
+    assert (got.spec.approve_plan, got.approval_annotation) == (PID, None)
     other = plan_id("dev", "c" * 40, "d" * 64)
-    third = plan_id("dev", "e" * 40, "f" * 64)
-    assert _applies(obj, PID) and not _applies(obj, other)
-    obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: f" {other}\n"}
-    assert _applies(obj, PID) and _applies(obj, other) and not _applies(obj, third)
-    auto = tf(approvePlan="auto")
-    assert Terraform.from_dict(auto).spec.auto_approve and _applies(auto, third)
-    assert not Terraform.from_dict(tf()).spec.auto_approve and not _applies(tf(), PID)
+    obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: f" {other} "}
+    got = Terraform.from_dict(obj)
+    assert (got.spec.approve_plan, got.approval_annotation) == (PID, other)
+    obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: "  "}
+    assert Terraform.from_dict(obj).approval_annotation is None
+    auto = Terraform.from_dict(tf(approvePlan="auto"))
+    assert auto.approval_annotation is None and auto.spec.auto_approve
 
 
 def test_status_accessors() -> None:

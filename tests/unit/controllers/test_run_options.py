@@ -16,7 +16,7 @@ from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.manifestset import ManifestSetOptions
 from tfcontroller.controllers.setup import ControllerOptions
 from tfcontroller.controllers.terraform import DEFAULT_WORK_DIR, DriftMailOptions, TerraformOptions
-from tfcontroller.controllers.terraform_drift_mail import FLAG_DESTS
+from tfcontroller.controllers.terraform.drift.mail import FLAG_DESTS
 
 CONTROLLERS = [gitrepository, manifestset, terraform]
 

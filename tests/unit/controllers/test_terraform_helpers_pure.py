@@ -8,9 +8,9 @@ import pytest
 
 from tfcontroller.api.errors import StallingError
 from tfcontroller.api.terraform import OutputsSecret
-from tfcontroller.controllers import terraform_policy as policy
-from tfcontroller.controllers.terraform_locks import RunRecord, is_dead_run_lock
-from tfcontroller.controllers.terraform_outputs import outputs_data
+from tfcontroller.controllers.terraform import policy
+from tfcontroller.controllers.terraform.locks import RunRecord, is_dead_run_lock
+from tfcontroller.controllers.terraform.outputs import outputs_data
 from tfcontroller.terraform.errors import LockInfo
 
 
@@ -28,11 +28,8 @@ def test_offered_approvals_ignore_history() -> None:
     assert policy.offered_approvals("plan-c", None, set()) == ("plan-c", None)
 
 
-def test_drift_due_and_expected_resources() -> None:
-    assert policy.drift_due(enabled=True, interval=60, last_checked_at=None, now=100)
-    assert not policy.drift_due(enabled=True, interval=60, last_checked_at=50, now=100)
-    assert policy.drift_due(enabled=True, interval=60, last_checked_at=40, now=100)
-    assert not policy.drift_due(enabled=False, interval=60, last_checked_at=None, now=100)
+def test_expected_resources() -> None:
+    """(When a drift check is due, jittered: tests/controllers/test_drift_schedule.py.)"""
     assert policy.expected_resources(3, 1, 1) == 3 and policy.expected_resources(1, 0, 2) == 0
 
 

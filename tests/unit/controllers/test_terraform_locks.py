@@ -1,4 +1,4 @@
-"""The run-record rules of terraform_locks on plain data (design.md §4.4): when a run of ours is dead,
+"""The run-record rules of controllers/terraform/locks.py on plain data (design.md §4.4): when a run of ours is dead,
 when a lock is that run's, and how records are read and written so that none is ever lost — a newer
 attempt appends, a legacy `status.run` is carried over, a retry inside one reconcile keeps its marker."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfcontroller.controllers.terraform_locks import (
+from tfcontroller.controllers.terraform.locks import (
     RunRecord,
     lock_attributable,
     records_from_status,
@@ -82,7 +82,7 @@ def test_a_run_keeps_its_marker_from_command_to_command() -> None:
 
 
 def test_report_recovery_names_the_interrupted_plan_once_and_only_for_applies() -> None:
-    from tfcontroller.controllers.terraform_locks import Recovery, report_recovery
+    from tfcontroller.controllers.terraform.locks import Recovery, report_recovery
     from tfcontroller.terraform.processes import StopReport
 
     plan_run = RunRecord("old", 1, "h", "m0", "2026-01-01T09:00:00Z", "plan")

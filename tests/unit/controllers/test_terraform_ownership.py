@@ -1,4 +1,4 @@
-"""Rule §4.8 as a pure decision (controllers.terraform_ownership.decide): a state belongs to exactly one
+"""Rule §4.8 as a pure decision (controllers.terraform.ownership.decide): a state belongs to exactly one
 Terraform object. A table over the kinds of sharing — same suffix, different workspace/suffix splits of one
 Secret name, a recorded owner alive / deleted / moved to another state, states with no recorded owner
 (adopted only when unambiguous), and the explicit take-over annotation."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfcontroller.controllers.terraform_ownership import (
+from tfcontroller.controllers.terraform.ownership import (
     CLAIM,
     CREATE,
     PROCEED,
@@ -87,4 +87,7 @@ def test_objects_on_other_states_do_not_count() -> None:
 
 def test_refusals_tell_how_to_take_over() -> None:
     got = decide(B, owned("gone"), [])
-    assert f"kubectl annotate terraform/net-b tfcontroller.io/take-over-state={SECRET}" in got.message
+    assert f"kubectl annotate terraform/net-b -n default tfcontroller.io/take-over-state={SECRET} --overwrite" \
+        in got.message
+    elsewhere = decide(Claimant("net-b", "default", "shared", namespace="team-a"), owned("gone"), [])
+    assert f"terraform/net-b -n team-a tfcontroller.io/take-over-state={SECRET} --overwrite" in elsewhere.message

@@ -1,13 +1,15 @@
 """The rules of design.md §4 as pure decisions: when to re-plan, which approval applies, the state-loss guard."""
 
-from tfcontroller.controllers.terraform_policy import (
+from tfcontroller.controllers.terraform.policy import (
     decide_approval,
     decide_plan,
+    dependency_problem,
     digest_scope,
     inputs_digest,
+    output_names,
     path_variables,
-    plan_creates_everything,
-    state_missing,
+    ref_and_commit,
+    state_lost,
 )
 
 BASE = dict(
@@ -55,14 +57,12 @@ def test_only_the_pending_plan_is_approved() -> None:
 
 
 def test_state_loss_guard() -> None:
-    creates = [{"mode": "managed", "change": {"actions": ["create"]}}, {"mode": "data", "change": {"actions": ["read"]}}]
-    mixed = [{"mode": "managed", "change": {"actions": ["create"]}}, {"mode": "managed", "change": {"actions": ["no-op"]}}]
-    assert plan_creates_everything(creates)
-    assert not plan_creates_everything(mixed)
-    assert not plan_creates_everything([])
-    assert state_missing(last_applied_revision="main@sha1:x", state_exists=False, state_empty=True, creates_everything=True)
-    assert not state_missing(last_applied_revision=None, state_exists=False, state_empty=True, creates_everything=True)
-    assert not state_missing(last_applied_revision="r", state_exists=True, state_empty=False, creates_everything=True)
+    """Rule §4.5 as the plan step applies it (policy.state_lost; creates_everything: terraform/plan.py)."""
+    assert state_lost(applied_resources=3, state_exists=False, state_empty=True, creates_everything=True)
+    assert state_lost(applied_resources=3, state_exists=True, state_empty=True, creates_everything=True)
+    assert not state_lost(applied_resources=0, state_exists=False, state_empty=True, creates_everything=True)
+    assert not state_lost(applied_resources=3, state_exists=True, state_empty=False, creates_everything=True)
+    assert not state_lost(applied_resources=3, state_exists=False, state_empty=True, creates_everything=False)
 
 
 def test_digest_scope_says_why_the_digest_covers_the_whole_artifact() -> None:
@@ -83,3 +83,36 @@ def test_path_variables_use_only_public_literal_strings() -> None:
     provided, known = path_variables(resolved, env, literals, declared)
     assert provided == {"env", "from_secret", "typed", "secret_decl", "shadowed", "from_cm", "extra"}
     assert known == {"env": "prod"}
+
+
+def test_ref_and_commit_name_the_plan() -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert ref_and_commit(f"main@sha1:{commit}") == ("main", commit)
+    assert ref_and_commit(f"refs/tags/v1.2@sha1:{commit}") == ("v1.2", commit)
+    ref, digest = ref_and_commit("not a revision")
+    assert ref == "rev" and len(digest) == 40
+
+
+def _dep(generation: int = 2, observed: int = 2, ready: str = "True", reason: str = "ApplySucceeded",
+         outputs: bool = False, written: bool = False) -> dict:
+    conds = [{"type": "Ready", "status": ready, "reason": reason, "message": ""}]
+    if written:
+        conds.append({"type": "OutputsWritten", "status": "True", "reason": "OutputsWritten", "message": ""})
+    return {"metadata": {"generation": generation},
+            "spec": {"writeOutputsToSecret": {"name": "out"}} if outputs else {},
+            "status": {"observedGeneration": observed, "conditions": conds}}
+
+
+def test_dependency_problem_each_rule() -> None:
+    assert dependency_problem(None) == "not found"
+    assert dependency_problem(_dep(generation=3)) == "has not been reconciled at its latest generation"
+    assert dependency_problem(_dep(ready="False", reason="PlanPending")) == "is not ready (PlanPending)"
+    assert dependency_problem(_dep(outputs=True)) == "has not written its outputs"
+    assert dependency_problem(_dep(outputs=True, written=True)) == ""
+    assert dependency_problem(_dep()) == ""
+
+
+def test_output_names_come_from_the_outputs_message_only() -> None:
+    stream = [{"type": "apply_complete"}, {"type": "outputs", "outputs": {"b": {"value": "x"}, "a": {}}}]
+    assert output_names(stream) == ["a", "b"]
+    assert output_names([{"type": "apply_complete"}]) is None

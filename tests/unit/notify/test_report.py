@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from tests.notify.sample_plan import SECRETS, drift_plan
+from tfcontroller.api.commands import approve_command
 from tfcontroller.notify.report import (
     DriftTarget,
-    approve_command,
     build_drift_email,
     build_resolved_email,
     format_value,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.api.errors import StallingError, TransientError, WaitingError
+from tfcontroller.api.errors import HeldError, StallingError, TransientError, WaitingError
 from tfcontroller.runtime.reconciler import (
     CONTINUE,
     STOP,
@@ -48,6 +48,9 @@ CASES = [
     ("step requeue", [], Outcome("requeue", after=5), Result(requeue_after=5), {"Ready": ("True", "ReconciliationSucceeded")}),
     ("waiting", [cond("Ready", "True", "Ok")], Outcome("waiting", WaitingError("DependencyNotReady", "dep", 7), after=7),
      Result(requeue_after=7), {"Ready": ("False", "DependencyNotReady"), "Reconciling": ("True", "ProgressingWithRetry")}),
+    ("held for the user", [cond("Ready", "True", "Ok"), cond("Reconciling", "True", "P"), cond("Stalled", "True", "X")],
+     Outcome("held", HeldError("PlanPending", "plan p waits", 600), after=600), Result(requeue_after=600),
+     {"Ready": ("False", "PlanPending")}),
     ("transient", [cond("Stalled", "True", "Bad")], Outcome("transient", TransientError("GitOperationFailed", "down")),
      Result(error=..., retry_base=3), {"Ready": ("False", "GitOperationFailed"), "Reconciling": ("True", "ProgressingWithRetry")}),
     ("unknown exception", [], Outcome("transient", KeyError("k")), Result(error=..., retry_base=3),
@@ -112,6 +115,16 @@ def test_observed_generation_set_only_when_settled() -> None:
     assert obj["status"]["observedGeneration"] == 3
     summarize_object(obj, Outcome("stalled", StallingError("X", "y")), NOW)
     assert obj["status"]["observedGeneration"] == 4
+    obj["metadata"]["generation"] = 5
+    summarize_object(obj, Outcome("held", HeldError("PlanPending", "waits", 60), after=60), NOW)
+    assert obj["status"]["observedGeneration"] == 5
+
+
+def test_held_error_becomes_a_held_outcome_that_is_not_a_failure() -> None:
+    out = run_steps(None, {}, [lambda c, o: (_ for _ in ()).throw(HeldError("PlanPending", "waits", 30))])
+    assert (out.kind, out.after, out.settled, out.failed) == ("held", 30, True, False)
+    assert [Outcome(k).failed for k in ("waiting", "transient", "stalled")] == [True, True, True]
+    assert [Outcome(k).failed for k in ("success", "requeue", "held")] == [False, False, False]
 
 
 def test_run_frame_patches_once_even_when_a_step_raises_base_exception() -> None:

@@ -54,6 +54,16 @@ def test_creates_everything_needs_empty_prior_state() -> None:
     assert not summarize(SHOW).creates_everything
 
 
+def test_creates_everything_ignores_reads_and_counts_existing_resources() -> None:
+    """The cases the state-loss guard depends on (design.md §4.5): a data source read is no resource; a
+    resource left unchanged exists in the prior state, so the plan does not create everything."""
+    assert summarize(plan(rc("a.x", ["create"], {}), rc("data.d.r", ["read"], {}, mode="data"))).creates_everything
+    existing = {"values": {"root_module": {"resources": [{"mode": "managed", "address": "a.y"}]}}}
+    mixed = plan(rc("a.x", ["create"], {}), rc("a.y", ["no-op"], {}), prior_state=existing)
+    assert not summarize(mixed).creates_everything
+    assert not summarize(plan()).creates_everything
+
+
 def test_digest_stable_and_ignores_metadata() -> None:
     other = copy.deepcopy(SHOW)
     other["timestamp"] = "2030-01-01T00:00:00Z"

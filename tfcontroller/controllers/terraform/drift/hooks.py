@@ -26,9 +26,11 @@ from dataclasses import replace
 from typing import Any
 
 from tfcontroller.api.terraform import Terraform
-from tfcontroller.controllers import terraform_drift as td
-from tfcontroller.controllers.terraform_drift_mail import DriftNotifier
-from tfcontroller.controllers.terraform_policy import PlanDecision
+from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.api.times import parse_rfc3339
+from tfcontroller.controllers.terraform.drift import schedule as td
+from tfcontroller.controllers.terraform.drift.mail import DriftNotifier
+from tfcontroller.controllers.terraform.policy import PlanDecision
 from tfcontroller.runtime.reconciler import Notice
 from tfcontroller.runtime.result import Result
 from tfcontroller.terraform.drift import DriftReport, analyze
@@ -54,9 +56,9 @@ class DriftHooks:
         """A pending remediation plan (manual mode) is itself drift: when a check is due and the inputs
         are unchanged, plan again, so drift reverted by hand clears (and a changed drift is seen)
         instead of waiting for an approval forever. Any other decision stands."""
-        plan = status.get("plan") or {}
-        if (due and not decision.plan and plan.get("pending") and plan.get("isDrift")
-                and status.get("inputsDigest") == status.get("lastAppliedInputsDigest")):
+        last = TerraformStatus.of(status)
+        if (due and not decision.plan and last.pending and last.pending.is_drift
+                and last.inputs_digest == last.last_applied_inputs_digest):
             return PlanDecision(True, "drift re-check of the pending remediation plan", is_drift_check=True)
         return decision
 
@@ -99,7 +101,7 @@ class DriftHooks:
         if until:  # 0 means due but not done (something else is pending): keep the caller's interval
             hints.append(until)
         pending = (status.get("drift") or {}).get("pendingNotification") or {}
-        retry_at = td.parse_time(pending.get("nextAttemptAt"))
+        retry_at = parse_rfc3339(pending.get("nextAttemptAt"))
         if retry_at is not None and self.notifier.mailer is not None:
             hints.append(max(1.0, (retry_at - now).total_seconds()))
         soonest = min(hints, default=None)

@@ -14,8 +14,8 @@ from typing import Any
 from tfcontroller.api.constants import LABEL_MANAGED_BY, LABEL_TERRAFORM, MANAGED_BY
 from tfcontroller.api.errors import StallingError
 from tfcontroller.api.terraform import OutputsSecret
-from tfcontroller.controllers.terraform_planstore import owner_reference
 from tfcontroller.kube.client import KubeClient
+from tfcontroller.terraform.plan_store import owner_reference
 
 OUTPUTS_FAILED = "OutputsWriteFailed"
 

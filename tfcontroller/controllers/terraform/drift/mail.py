@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tfcontroller.api.terraform import Terraform
+from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.resources import SECRETS
@@ -305,15 +306,14 @@ class DriftNotifier:
     def _build(self, obj: dict[str, Any], tf: Terraform, n: outbox.Notification, to: Sequence[str],
                from_addr: str, now: dt.datetime) -> Any:
         meta = obj["metadata"]
-        status = obj.get("status") or {}
-        revision = str(status.get("lastAppliedRevision") or "")
+        last = TerraformStatus.of(obj.get("status"))
+        revision = last.last_applied_revision
         if n.kind == "resolved":
             return build_resolved_email(meta["namespace"], meta["name"], n.resources, to=to, from_addr=from_addr,
                                         fingerprint=n.fingerprint, revision=revision, now=now)
-        plan = status.get("plan") or {}
-        plan_id = str(plan.get("pending") or "") if plan.get("isDrift") else ""
+        plan_id = last.pending.id if last.pending.is_drift else ""
         if not plan_id and tf.spec.auto_approve:  # remediated in this reconcile: name the plan applied
-            plan_id = str(status.get("lastAppliedPlan") or "")
+            plan_id = last.last_applied_plan
         target = DriftTarget(meta["namespace"], meta["name"], revision=revision, plan_id=plan_id or None,
                              auto_remediate=tf.spec.auto_approve)
         return build_drift_email(self._report_for(_key(obj), n), target, to=to, from_addr=from_addr, now=now)

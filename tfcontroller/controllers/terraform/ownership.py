@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.commands import take_over_state_command
 from tfcontroller.api.constants import (
     ANNOTATION_STATE_OWNER,
     ANNOTATION_STATE_OWNER_UID,
@@ -44,10 +45,10 @@ from tfcontroller.api.constants import (
 from tfcontroller.api.errors import SpecError, StallingError, TransientError
 from tfcontroller.api.statenames import backend_problems
 from tfcontroller.api.terraform import DEFAULT_WORKSPACE, Terraform
-from tfcontroller.controllers.terraform_state import read_lock, read_state
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, NotFound
 from tfcontroller.kube.resources import LEASES, SECRETS, TERRAFORMS
+from tfcontroller.terraform.state import read_lock, read_state
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Claimant:
     suffix: str
     used_state: bool = False  # it has run Terraform on its state before (status)
     take_over: str = ""  # the take-over-state annotation's value
+    namespace: str = "default"  # for the command the messages print
 
     @property
     def secret_name(self) -> str:
@@ -98,10 +100,6 @@ class Ownership:
     message: str = ""
 
 
-def take_over_hint(name: str, secret: str) -> str:
-    return f"kubectl annotate terraform/{name} {ANNOTATION_TAKE_OVER_STATE}={secret}"
-
-
 def decide(me: Claimant, record: StateRecord | None, others: Sequence[Claimant]) -> Ownership:
     """May `me` run Terraform on its state? `record` is None when the Secret does not exist; `others`
     are the other Terraform objects of the namespace."""
@@ -111,7 +109,7 @@ def decide(me: Claimant, record: StateRecord | None, others: Sequence[Claimant])
     if record.owner == me.name:
         return Ownership(PROCEED)
     sharing = [o for o in others if o.secret_name == secret]
-    hint = take_over_hint(me.name, secret)
+    hint = take_over_state_command(me.namespace, me.name, secret)
     if record.owner:
         if any(o.name == record.owner for o in sharing):
             return Ownership(REFUSE, STATE_IN_USE, (
@@ -163,7 +161,8 @@ def claimant(tf: Terraform) -> Claimant:
     status = tf.status
     return Claimant(tf.meta.name, tf.spec.workspace, tf.spec.secret_suffix,
                     used_state=bool(status.get("lastPlannedRevision") or status.get("lastAppliedRevision")),
-                    take_over=tf.meta.annotations.get(ANNOTATION_TAKE_OVER_STATE, "").strip())
+                    take_over=tf.meta.annotations.get(ANNOTATION_TAKE_OVER_STATE, "").strip(),
+                    namespace=tf.meta.namespace)
 
 
 def claimant_of(obj: dict[str, Any]) -> Claimant | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from tfcontroller.crypto.aead import KeyRing, generate_key, new_key_id
 from tfcontroller.crypto.sealed import generate_key_pair
@@ -151,15 +152,15 @@ def _publish_cert(kube: KubeClient, namespace: str, cert_pem: bytes) -> None:
     current = kube.get_or_none(CONFIGMAPS, CERT_CONFIGMAP, namespace)
     if current is not None and (current.get("data") or {}).get(CERT_KEY) == text:
         return
-    body = {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": CERT_CONFIGMAP, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "tfcontroller"}},
-            "data": {CERT_KEY: text}}
+    metadata: dict[str, Any] = {"name": CERT_CONFIGMAP, "namespace": namespace,
+                                "labels": {"app.kubernetes.io/managed-by": "tfcontroller"}}
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
+                            "data": {CERT_KEY: text}}
     if current is None:
         try:
             kube.create(CONFIGMAPS, body)
         except AlreadyExists:
             pass
     else:
-        body["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
+        metadata["resourceVersion"] = current["metadata"].get("resourceVersion")
         kube.replace(CONFIGMAPS, body)

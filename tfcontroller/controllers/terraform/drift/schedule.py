@@ -34,7 +34,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform import Terraform
-from tfcontroller.notify.outbox import format_time, parse_time
+from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.runtime.reconciler import Notice
 from tfcontroller.terraform.drift import DriftReport
 
@@ -85,14 +85,14 @@ def next_check_at(tf: Terraform, now: dt.datetime, seed: str | None = None) -> d
     if interval is None or not is_applied(tf.status):
         return None
     drift = tf.status.get("drift") or {}
-    base = parse_time(drift.get("lastCheckedAt"))
+    base = parse_rfc3339(drift.get("lastCheckedAt"))
     if base is None:
         applied = c.find(tf.status.get("conditions"), c.APPLIED)
-        base = parse_time(applied.last_transition_time) if applied and applied.status == c.TRUE else None
+        base = parse_rfc3339(applied.last_transition_time) if applied and applied.status == c.TRUE else None
     if base is None:
         return now  # applied before drift detection knew about it: check now, then keep the rhythm
     seed = seed or object_seed(_meta_dict(tf))
-    at = base + dt.timedelta(seconds=interval * jitter_factor(f"{seed}|{format_time(base)}"))
+    at = base + dt.timedelta(seconds=interval * jitter_factor(f"{seed}|{format_rfc3339(base)}"))
     return at.replace(microsecond=0)  # whole seconds, as status shows it
 
 
@@ -137,12 +137,12 @@ def record_check(
     status = obj.setdefault("status", {})
     drift = dict(status.get("drift") or {})
     previous_fp = str(drift.get("fingerprint") or "")
-    drift["lastCheckedAt"] = format_time(now)
+    drift["lastCheckedAt"] = format_rfc3339(now)
     generation = (obj.get("metadata") or {}).get("generation")
     conds = status.setdefault("conditions", [])
     notices: list[Notice] = []
     if report.drifted:
-        drift["lastDetectedAt"] = format_time(now)
+        drift["lastDetectedAt"] = format_rfc3339(now)
         drift["resources"] = report.addresses
         drift["fingerprint"] = report.fingerprint
         message = drift_condition_message(report)
@@ -153,7 +153,7 @@ def record_check(
         drift["resources"] = []
         drift["fingerprint"] = ""
         if previous_fp:
-            drift["clearedAt"] = format_time(now)
+            drift["clearedAt"] = format_rfc3339(now)
             message = "The resources match the applied configuration again (drift reverted outside Terraform)"
             c.set_condition(conds, c.DRIFTED, c.FALSE, DRIFT_RESOLVED, message, generation, now)
             notices.append(Notice("Normal", DRIFT_RESOLVED, message))
@@ -166,7 +166,7 @@ def record_check(
     status["drift"] = drift
     nxt = next_check_at(_with_status(tf, status), now, object_seed(obj.get("metadata") or {}))
     if nxt is not None:
-        drift["nextCheckAt"] = format_time(nxt)
+        drift["nextCheckAt"] = format_rfc3339(nxt)
     return CheckOutcome(report.drifted, report.fingerprint != previous_fp if report.drifted else bool(previous_fp),
                         notices)
 
@@ -183,7 +183,7 @@ def record_applied(obj: dict[str, Any], now: dt.datetime) -> CheckOutcome:
     count = len(drift.get("resources") or [])
     drift["resources"] = []
     drift["fingerprint"] = ""
-    drift["clearedAt"] = format_time(now)
+    drift["clearedAt"] = format_rfc3339(now)
     status["drift"] = drift
     message = f"Remediated by an apply: {_count(count)} put back as configured"
     c.set_condition(status.setdefault("conditions", []), c.DRIFTED, c.FALSE, DRIFT_REMEDIATED, message,
@@ -200,8 +200,8 @@ def refresh_schedule(obj: dict[str, Any], tf: Terraform, now: dt.datetime) -> No
     if not isinstance(drift, dict) or not drift.get("lastCheckedAt"):
         return
     nxt = next_check_at(_with_status(tf, status), now, object_seed(obj.get("metadata") or {}))
-    if nxt is not None and drift.get("nextCheckAt") != format_time(nxt):
-        status["drift"] = {**drift, "nextCheckAt": format_time(nxt)}
+    if nxt is not None and drift.get("nextCheckAt") != format_rfc3339(nxt):
+        status["drift"] = {**drift, "nextCheckAt": format_rfc3339(nxt)}
 
 
 def clear_when_disabled(obj: dict[str, Any], tf: Terraform) -> None:

@@ -1,7 +1,9 @@
 """The Terraform controller's decisions, as pure functions on plain data (design.md §4).
 
 Keeping them free of I/O lets each rule be unit-tested on dicts: when to plan again (rule 1), which
-approval applies which plan (rule 2), and when a plan that recreates everything must not run (rule 5).
+approval applies which plan (rule 2), and when a plan that recreates everything must not run (rule 5);
+also when a dependency is ready, what a plan id is made of, and which outputs an apply reported (names
+only, rule 7).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api import conditions as c
+from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.source.refs import parse_revision
 from tfcontroller.terraform.config import Timeouts
 
 APPROVE_AUTO = "auto"
@@ -100,13 +105,13 @@ def decide_plan(
     elsewhere in the repository); applied inputs that match mean there is nothing to do unless a drift
     check is due.
     """
-    plan = status.get("plan") or {}
-    pending = plan.get("pending")
+    last = TerraformStatus.of(status)
+    pending = last.pending.id
     if replan_requested:
         return PlanDecision(True, "re-plan requested")
     if lock_blocked_last_try:
         return PlanDecision(True, "the last attempt was blocked by a state lock")
-    if pending and status.get("inputsDigest") == digest:
+    if pending and last.inputs_digest == digest:
         return PlanDecision(False, "the pending plan is still current")
     if pending:
         return PlanDecision(True, "inputs changed since the pending plan")
@@ -143,21 +148,6 @@ def decide_approval(approve_spec: str | None, annotation: str | None, pending_id
     return ApprovalDecision(False)
 
 
-def plan_creates_everything(resource_changes: list[dict[str, Any]]) -> bool:
-    """True when every managed resource in the plan is a pure create (and there is at least one)."""
-    managed = [rc for rc in resource_changes if rc.get("mode", "managed") == "managed"]
-    actions = [tuple((rc.get("change") or {}).get("actions") or []) for rc in managed]
-    meaningful = [a for a in actions if a not in (("no-op",), ("read",))]
-    return bool(meaningful) and all(a == ("create",) for a in meaningful) and len(meaningful) == len(actions)
-
-
-def state_missing(
-    *, last_applied_revision: str | None, state_exists: bool, state_empty: bool, creates_everything: bool
-) -> bool:
-    """Rule 5: resources were applied before, the state is gone, and the plan would recreate all of them."""
-    return bool(last_applied_revision) and (not state_exists or state_empty) and creates_everything
-
-
 def state_lost(*, applied_resources: int, state_exists: bool, state_empty: bool, creates_everything: bool) -> bool:
     """Rule 5 on counts: the last apply left resources in the state (a destroy or an empty module left
     none, so re-creating them then is expected), the state is now gone or empty, and the plan would
@@ -174,14 +164,6 @@ def offered_approvals(approve_spec: str | None, annotation: str | None,
     return spec, note
 
 
-def drift_due(*, enabled: bool, interval: float, last_checked_at: float | None, now: float) -> bool:
-    """A drift check (a refreshing plan with unchanged inputs) is due once per drift interval; every
-    plan counts as a check, so an apply is not followed at once by another plan."""
-    if not enabled or interval <= 0:
-        return False
-    return last_checked_at is None or now - last_checked_at >= interval
-
-
 def expected_resources(prior: int, add: int, destroy: int) -> int:
     """Managed resources in the state after applying a plan (a replacement adds one and destroys one)."""
     return max(0, prior + add - destroy)
@@ -193,3 +175,41 @@ def run_timeouts(base: Timeouts, spec_timeout: float) -> Timeouts:
     the grace period between SIGINT and SIGKILL is the controller's."""
     limit = max(1.0, float(spec_timeout))
     return dataclasses.replace(base, init=limit, plan=limit, apply=limit, short=min(base.short, limit))
+
+
+def ref_and_commit(revision: str) -> tuple[str, str]:
+    """The ref (branch or tag name) and commit a plan id is made of; a revision that does not parse gets
+    "rev" and a digest of it."""
+    try:
+        ref, commit = parse_revision(revision)
+    except ValueError:
+        return "rev", hashlib.sha1(revision.encode()).hexdigest()  # noqa: S324 - a name, not security
+    return (ref or "commit").removeprefix("refs/heads/").removeprefix("refs/tags/"), commit
+
+
+def dependency_problem(other: dict[str, Any] | None) -> str:
+    """Why a `dependsOn` Terraform is not ready for its dependants ("" when it is): it must exist, be
+    reconciled at its latest generation, be Ready and, when it writes outputs, have written them."""
+    if other is None:
+        return "not found"
+    status = other.get("status") or {}
+    conds = status.get("conditions") or []
+    if (other.get("metadata") or {}).get("generation") != status.get("observedGeneration"):
+        return "has not been reconciled at its latest generation"
+    if not c.is_true(conds, c.READY):
+        ready_c = c.find(conds, c.READY)
+        return f"is not ready ({ready_c.reason})" if ready_c else "is not ready"
+    if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
+        return "has not written its outputs"
+    return ""
+
+
+def output_names(messages: Any) -> list[str] | None:
+    """The root module's output names from the `outputs` message of `apply -json` (it lists every output
+    in the new state; sensitive values are not in it, and no value is kept here). None when absent."""
+    for msg in messages:
+        if msg.get("type") == "outputs" and isinstance(msg.get("outputs"), dict):
+            return sorted(str(name) for name in msg["outputs"])
+    return None
+
+

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.conditions import rfc3339
-from tfcontroller.controllers.terraform_state import LOCK_INFO_ANNOTATION, read_lock
+from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, NotFound
 from tfcontroller.kube.resources import LEASES
@@ -46,6 +46,7 @@ from tfcontroller.terraform import processes
 from tfcontroller.terraform.errors import LockInfo
 from tfcontroller.terraform.processes import RUN_ENV, StopReport
 from tfcontroller.terraform.runner import PARENT_DEATH_INTERRUPTS
+from tfcontroller.terraform.state import LOCK_INFO_ANNOTATION, read_lock
 
 __all__ = ["APPLY_INTERRUPTED", "RUN_ENV", "STATUS_FIELD", "Recovery", "RunRecord", "is_dead_run_lock",
            "lock_attributable", "recover_runs", "release_lock", "report_recovery", "run_dead"]
@@ -73,7 +74,7 @@ class RunRecord:
 
     @classmethod
     def new(cls, instance: str, operation: str) -> RunRecord:
-        return cls(instance, os.getpid(), socket.gethostname(), secrets.token_hex(8), rfc3339(), operation,
+        return cls(instance, os.getpid(), socket.gethostname(), secrets.token_hex(8), format_rfc3339(), operation,
                    processes.own_start(), processes.boot_id())
 
     def doing(self, operation: str, plan: str = "") -> RunRecord:
@@ -130,20 +131,6 @@ def write_records(status: dict[str, Any], records: Sequence[RunRecord]) -> None:
 # ---- pure decisions ---------------------------------------------------------------------------------
 
 
-def _parse_time(text: str) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        # Terraform writes Go's time.String()-like RFC 3339 with nanoseconds; keep to seconds
-        try:
-            value = dt.datetime.fromisoformat(text[:19] + "+00:00")
-        except ValueError:
-            return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def run_dead(
     record: RunRecord,
     *,
@@ -171,7 +158,7 @@ def lock_attributable(record: RunRecord, lock: LockInfo) -> bool:
     """Pure: could this lock have been taken by that run (same host, not before the run started)?"""
     if lock.who and lock.who.rpartition("@")[2] != record.host:
         return False  # taken on another machine than our run's
-    created, started = _parse_time(lock.created), _parse_time(record.started_at)
+    created, started = parse_terraform_time(lock.created), parse_terraform_time(record.started_at)
     return not (created is not None and started is not None and created < started - _CLOCK_SLACK)
 
 
@@ -309,14 +296,15 @@ def report_recovery(recovery: Recovery, status: dict[str, Any], generation: int 
 def _interrupted_apply(record: RunRecord, status: dict[str, Any], generation: int | None) -> Event | None:
     if record.operation != "apply":
         return None
-    plan = record.plan or str((status.get("plan") or {}).get("pending") or "")
-    if plan and plan == status.get("lastAppliedPlan"):
+    last = TerraformStatus.of(status)
+    plan = record.plan or last.pending.id
+    if plan and plan == last.last_applied_plan:
         return None  # the apply finished; only its reconcile did not
     message = (f"the apply of plan {plan or '(unknown)'} started {record.started_at} ({_who(record)}) was "
                "interrupted before Terraform finished; resources it created may be missing from the state: "
                "check the provider for orphaned resources")
     status["lastInterruptedApply"] = {"plan": plan, "startedAt": record.started_at, "instance": record.instance,
-                                      "detectedAt": rfc3339()}
+                                      "detectedAt": format_rfc3339()}
     c.set_condition(status.setdefault("conditions", []), APPLY_INTERRUPTED, c.TRUE, APPLY_INTERRUPTED, message,
                     generation)
     return ("Warning", APPLY_INTERRUPTED, message)

@@ -11,7 +11,6 @@ order, then `vars`; `envFrom` in order, then `env`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from tfcontroller.api.refs import KeyRef, ValuesFrom
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.crypto.sealed import unseal
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import NotFound
+from tfcontroller.kube.values import ValueReader
 
 VARS_FAILED = "VarsGenerationFailed"
 
@@ -33,36 +32,15 @@ class ResolvedInputs:
     env: dict[str, str] = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)
 
-    def env_digest(self) -> str:
-        """A digest of the env names and values (provider endpoints change what a plan does)."""
-        canonical = json.dumps(sorted(self.env.items()), separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _Reader:
-    """Reads Secrets/ConfigMaps of one namespace once per reconcile (a varsFrom and an env may share one)."""
+class _Reader(ValueReader):
+    """Reads Secrets/ConfigMaps of one namespace once per reconcile (a varsFrom and an env may share one)
+    and turns a missing object or key into `VarsGenerationFailed`."""
 
     def __init__(self, kube: KubeClient, namespace: str, retry_after: float) -> None:
-        self.kube = kube
-        self.namespace = namespace
+        super().__init__(kube, namespace)
         self.retry_after = retry_after
-        self._cache: dict[tuple[str, str], dict[str, str] | None] = {}
-        self.secrets: list[str] = []
-
-    def data(self, kind: str, name: str) -> dict[str, str] | None:
-        key = (kind, name)
-        if key not in self._cache:
-            try:
-                if kind == "Secret":
-                    raw = self.kube.read_secret_data(self.namespace, name)
-                    values = {k: v.decode("utf-8", "replace") for k, v in raw.items()}
-                    self.secrets.extend(values.values())
-                else:
-                    values = dict(self.kube.read_configmap_data(self.namespace, name))
-            except NotFound:
-                values = None
-            self._cache[key] = values
-        return self._cache[key]
 
     def missing(self, what: str) -> WaitingError:
         return WaitingError(VARS_FAILED, what, self.retry_after)

@@ -1,0 +1,103 @@
+"""A typed, read-only view of a Terraform object's status (design.md §3), read one way everywhere.
+
+The reconciler writes status as the dict it patches; every reader — the steps, the drift hooks and mail,
+the lock recovery, the CLI (`get`, `approve`, `plan show`, `drift`) — reads it through `TerraformStatus`
+and `PendingPlan`, so that a missing, null or mistyped field means the same thing to all of them (no
+pending plan is `""`, a count that is not a number is 0). Build a view when you read: status changes
+during a reconcile, the view does not follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _str(value: Any) -> str:
+    return str(value) if value not in (None, "") and not isinstance(value, (dict, list)) else ""
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True)
+class PendingPlan:
+    """`status.plan`: the plan waiting to be applied; `id` is "" when none is."""
+
+    id: str = ""
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    created_at: str = ""
+    is_drift: bool = False
+    is_destroy: bool = False
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any] | None) -> PendingPlan:
+        plan = (status or {}).get("plan")
+        if not isinstance(plan, Mapping):
+            return cls()
+        return cls(_str(plan.get("pending")), _int(plan.get("add")), _int(plan.get("change")),
+                   _int(plan.get("destroy")), _str(plan.get("createdAt")), plan.get("isDrift") is True,
+                   plan.get("isDestroy") is True)
+
+    def __bool__(self) -> bool:
+        return bool(self.id)
+
+    def counts(self) -> str:
+        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+
+    def done_counts(self) -> str:
+        return f"{self.add} added, {self.change} changed, {self.destroy} destroyed"
+
+
+@dataclass(frozen=True)
+class TerraformStatus:
+    pending: PendingPlan = field(default_factory=PendingPlan)
+    inputs_digest: str = ""
+    last_attempted_revision: str = ""
+    last_artifact_digest: str = ""
+    last_planned_revision: str = ""
+    last_applied_revision: str = ""
+    last_applied_inputs_digest: str = ""
+    last_applied_plan: str = ""
+    last_discarded_plan: str = ""
+    last_applied_resource_count: int = 0
+    last_handled_replan: str = ""
+    last_handled_force_unlock: str = ""
+    observed_generation: int | None = None
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any] | None) -> TerraformStatus:
+        s = status or {}
+        gen = s.get("observedGeneration")
+        return cls(
+            pending=PendingPlan.of(s),
+            inputs_digest=_str(s.get("inputsDigest")),
+            last_attempted_revision=_str(s.get("lastAttemptedRevision")),
+            last_artifact_digest=_str(s.get("lastArtifactDigest")),
+            last_planned_revision=_str(s.get("lastPlannedRevision")),
+            last_applied_revision=_str(s.get("lastAppliedRevision")),
+            last_applied_inputs_digest=_str(s.get("lastAppliedInputsDigest")),
+            last_applied_plan=_str(s.get("lastAppliedPlan")),
+            last_discarded_plan=_str(s.get("lastDiscardedPlan")),
+            last_applied_resource_count=_int(s.get("lastAppliedResourceCount")),
+            last_handled_replan=_str(s.get("lastHandledReplan")),
+            last_handled_force_unlock=_str(s.get("lastHandledForceUnlock")),
+            observed_generation=gen if isinstance(gen, int) else None,
+        )
+
+    @property
+    def plan_history(self) -> set[str]:
+        """Plans applied or discarded as stale: an approval naming one of them is history, not a refusal."""
+        return {p for p in (self.last_applied_plan, self.last_discarded_plan) if p}
+
+    @property
+    def used_state(self) -> bool:
+        """This object has planned or applied with its state before."""
+        return bool(self.last_planned_revision or self.last_applied_revision)

@@ -1,0 +1,150 @@
+"""The Terraform controller: `register(manager, kube, options)`, its typed options and the flags of
+`tfcontroller run`.
+
+Layout (docs/architecture.md): reconciler.py the frame; steps.py one function per step, deletion.py the
+deletion's step list; context.py the RunContext parts and reasons; runs.py the run directory, init cache,
+locks and recovery of dead runs; modules.py the module inspection and digest caches; policy.py the pure
+decisions of design.md §4; drift/ the schedule, hooks and mail; artifacts, initcache, inputs, locks,
+outputs, ownership the pieces they use. Library code (plan store, state reader, keys) lives in its domain
+package (terraform/, crypto/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfcontroller.controllers.terraform.context import TerraformControllerOptions
+from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.terraform.config import TerraformConfig
+
+if TYPE_CHECKING:
+    from tfcontroller.controllers.setup import ControllerManager
+
+__all__ = ["DEFAULT_WORK_DIR", "DriftMailOptions", "TerraformControllerOptions", "TerraformOptions",
+           "TerraformReconciler", "add_run_arguments", "controller_namespace", "options_from_args", "register"]
+
+DEFAULT_WORK_DIR = os.path.join(tempfile.gettempdir(), "tfcontroller", "terraform")
+POD_NAMESPACE_ENV = "POD_NAMESPACE"  # the pod's namespace, from the downward API (fieldRef metadata.namespace)
+
+
+@dataclass(frozen=True)
+class DriftMailOptions:
+    """The drift e-mail flags of `tfcontroller run` (drift/mail.add_run_arguments), typed; the field names
+    are the flags' dests (drift/mail.FLAG_DESTS)."""
+
+    email_transport: str = "smtp"
+    smtp_secret: str | None = None  # NAMESPACE/NAME
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str = ""
+    smtp_password_file: str | None = None
+    smtp_from: str | None = None
+    smtp_tls: str = "starttls"
+    smtp_ca_file: str | None = None
+    drift_email_default_to: tuple[str, ...] = ()
+    ses_region: str | None = None
+    ses_endpoint_url: str | None = None
+    ses_from: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DriftMailOptions:
+        values = vars(args)
+        given = {f.name: values[f.name] for f in dataclasses.fields(cls) if values.get(f.name) is not None}
+        given["drift_email_default_to"] = tuple(given.get("drift_email_default_to") or ())
+        return cls(**given)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The flag values by dest, as `drift/mail.notifier_from_options` reads them."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TerraformOptions:
+    """What `tfcontroller run` (or a test) configures for the Terraform controller. The manager's own
+    options (kubeconfig, leader election, lease namespace) come from `manager.controller_options`."""
+
+    work_dir: str = DEFAULT_WORK_DIR  # run directories and the artifact cache
+    binary: str | None = None  # default: $TFCONTROLLER_TERRAFORM_BINARY or PATH
+    plugin_mirror_dir: str | None = None
+    plugin_cache_dir: str | None = None
+    keep_failed_workspaces: bool = False
+    controller_namespace: str | None = None  # None: $POD_NAMESPACE, else the lease namespace, else default
+    state_lock_retry: float = 30.0
+    reuse_init: bool = True  # programmatic only (benchmarks): skip init while the data dir is valid
+    drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `tfcontroller run` for the Terraform controller (and its drift e-mail)."""
+    from tfcontroller.controllers.terraform.drift import mail as drift_mail
+
+    g = parser.add_argument_group("terraform")
+    g.add_argument("--terraform-work-dir", default=DEFAULT_WORK_DIR,
+                   help="run directories and the artifact cache of Terraform runs")
+    g.add_argument("--terraform-binary", help="terraform executable (default: $TFCONTROLLER_TERRAFORM_BINARY or PATH)")
+    g.add_argument("--plugin-mirror-dir", help="provider filesystem mirror (default: /opt/tf-plugins when present)")
+    g.add_argument("--plugin-cache-dir", help="shared provider plugin cache (linked into runs, never copied)")
+    g.add_argument("--keep-failed-workspaces", action="store_true", help="keep run directories of failed runs")
+    g.add_argument("--controller-namespace",
+                   help="namespace of the controller's key Secret and sealing certificate "
+                        f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
+    g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
+    drift_mail.add_run_arguments(parser)
+
+
+def options_from_args(args: argparse.Namespace) -> TerraformOptions:
+    """The options from the parsed flags of `tfcontroller run` (add_run_arguments)."""
+    return TerraformOptions(
+        work_dir=args.terraform_work_dir or DEFAULT_WORK_DIR, binary=args.terraform_binary,
+        plugin_mirror_dir=args.plugin_mirror_dir, plugin_cache_dir=args.plugin_cache_dir,
+        keep_failed_workspaces=bool(args.keep_failed_workspaces), controller_namespace=args.controller_namespace,
+        state_lock_retry=float(args.state_lock_retry or 30.0), drift_mail=DriftMailOptions.from_args(args),
+    )
+
+
+def controller_namespace(flag: str | None, environ: dict[str, str] | Any, lease_namespace: str | None) -> str:
+    """Where the keys Secret lives: `--controller-namespace`, else the pod's own namespace (env
+    POD_NAMESPACE), else the leader-election Lease's namespace, else `default`."""
+    return flag or environ.get(POD_NAMESPACE_ENV) or lease_namespace or "default"
+
+
+def _backend_kubeconfig(kubeconfig: str | None) -> str | None:
+    """The kubeconfig path Terraform's backend uses: the controller's own; None means in-cluster."""
+    if kubeconfig:
+        return os.path.abspath(kubeconfig)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    default = os.path.expanduser("~/.kube/config")
+    return os.path.abspath(env) if env else (default if os.path.exists(default) else None)
+
+
+def register(manager: ControllerManager, kube: KubeClient, options: TerraformOptions) -> TerraformReconciler:
+    """Add the Terraform controller to a `ControllerManager` built by `setup.build_manager`."""
+    from tfcontroller.controllers.terraform.drift.mail import notifier_from_options
+
+    opts = manager.controller_options
+    config = TerraformConfig.from_env(
+        binary=options.binary, plugin_mirror_dir=options.plugin_mirror_dir,
+        plugin_cache_dir=options.plugin_cache_dir, keep_failed_workspaces=options.keep_failed_workspaces,
+    )
+    controller_options = TerraformControllerOptions(
+        work_dir=Path(options.work_dir or DEFAULT_WORK_DIR),
+        terraform=config,
+        kubeconfig=_backend_kubeconfig(opts.kubeconfig),
+        controller_namespace=controller_namespace(options.controller_namespace, os.environ, opts.lease_namespace),
+        leader_elected=opts.leader_elect,
+        lock_retry=float(options.state_lock_retry or 30.0),
+        reuse_init=options.reuse_init,
+        drift_notifier=notifier_from_options(options.drift_mail.as_mapping(), kube),
+    )
+    reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
+    reconciler.register(manager)
+    return reconciler

@@ -1,0 +1,157 @@
+"""What one Terraform reconcile carries between its steps, in small typed parts, and the reasons it reports.
+
+`Frame` belongs to the frame and exists even when the spec does not parse: where the next incremental
+status patch starts and the Events to record. `RunContext` is what the ordered steps share once the spec
+parsed: the object and its controller (`ctl`, the long-lived caches and clients), then one part per stage
+of the data flow — the source artifact, the resolved inputs, the Terraform run (workspace, runner, run
+records), the pending plan, and what the run did. No part holds a control flag for another step: a stale
+plan is recorded in `plan.stale` and the frame re-plans (reconciler.TerraformReconciler._run).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfcontroller.api.errors import HeldError
+from tfcontroller.api.terraform import Terraform
+from tfcontroller.controllers.terraform.drift.mail import DriftNotifier
+from tfcontroller.controllers.terraform.inputs import ResolvedInputs
+from tfcontroller.controllers.terraform.locks import RunRecord
+from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.inspect import ModuleInfo
+from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
+
+# Condition reasons of this controller (the Event reason equals them).
+SOURCE_NOT_READY = "SourceNotReady"
+PLAN_PENDING = "PlanPending"
+APPROVAL_REFUSED = "ApprovalRefused"
+NO_CHANGES = "NoChanges"
+APPLY_SUCCEEDED = "ApplySucceeded"
+PLAN_GENERATED = "PlanGenerated"
+STATE_MISSING = "StateMissing"
+STATE_LOCKED = "StateLocked"
+STATE_UNLOCKED = "StateLockReleased"
+OUTPUTS_WRITTEN_REASON = "OutputsWritten"
+DELETION_BLOCKED = "DeletionBlockedByDependents"
+DESTROY_SUCCEEDED = "DestroySucceeded"
+DESTROY_SKIPPED = "DestroySkipped"
+PLAN_STALE = "PlanStale"
+FORCE_UNLOCK_FAILED = "ForceUnlockFailed"
+
+Events = list[tuple[str, str, str]]  # (type, reason, message)
+
+
+class PlanHeldError(HeldError):
+    """A plan waits for the user's approval (or an approval was refused): the summariser's "held" row."""
+
+
+@dataclass
+class TerraformControllerOptions:
+    work_dir: Path
+    terraform: TerraformConfig
+    kubeconfig: str | None = None  # the kubernetes backend's config_path; None: in-cluster
+    controller_namespace: str = "default"  # where the controller's keys live
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    leader_elected: bool = False
+    lock_retry: float = 30.0
+    concurrency: int | None = None
+    plan_chunk_bytes: int | None = None  # None: PLAN_CHUNK_BYTES
+    reuse_init: bool = True  # skip `terraform init` when the object's data dir is still valid
+    drift_notifier: DriftNotifier | None = None  # drift e-mail (drift.mail); None: no mail
+
+
+@dataclass
+class Frame:
+    """The frame's own state for one reconcile, with or without a parsed spec."""
+
+    key: str
+    baseline: dict[str, Any]  # what the server last returned: incremental status patches start here
+    events: Events = field(default_factory=list)
+
+
+@dataclass
+class SourcePart:
+    revision: str = ""
+    artifact_path: Path | None = None
+    artifact_digest: str = ""
+    held_artifact: str = ""  # counted as in use in the artifact cache until the reconcile ends
+    collect_artifacts: bool = False  # a new artifact was downloaded: collect unused ones after the patch
+
+
+@dataclass
+class InputsPart:
+    module_info: ModuleInfo | None = None
+    resolved: ResolvedInputs | None = None
+    module_digest: str = ""
+    digest: str = ""  # the inputs digest (policy.inputs_digest)
+
+
+@dataclass
+class RunPart:
+    """The Terraform run of this reconcile: one run directory, one runner, one run record."""
+
+    previous: list[RunRecord]  # runs of ours that did not finish and may hold the lock (locks)
+    workspace: Workspace | None = None
+    runner: TerraformRunner | None = None
+    record: RunRecord | None = None  # this reconcile's run: one marker for all its Terraform processes
+    own_lock_released: bool = False
+    init_key: str = ""  # set when the object's initialised data dir is reused (initcache)
+    init_skipped: bool = False
+    init_reusable: bool = False  # the prepared run directory can skip init (initcache)
+
+
+@dataclass
+class PlanPart:
+    local: bool = False  # the workspace's plan file is the pending plan
+    saved_secrets: int | None = None  # Secrets save_plan wrote for the pending plan in this run
+    stale: str = ""  # why the pending plan cannot be applied: the frame plans again (rule §4.2)
+    replanned: bool = False  # planned again once in this reconcile
+
+
+@dataclass
+class DonePart:
+    applied: bool = False
+    planned_no_changes: bool = False
+    applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
+
+
+@dataclass
+class RunContext:
+    ctl: TerraformReconciler
+    frame: Frame
+    tf: Terraform
+    run: RunPart
+    deleting: bool = False
+    source: SourcePart = field(default_factory=SourcePart)
+    inputs: InputsPart = field(default_factory=InputsPart)
+    plan: PlanPart = field(default_factory=PlanPart)
+    done: DonePart = field(default_factory=DonePart)
+
+    @property
+    def key(self) -> str:
+        return self.frame.key
+
+    @property
+    def events(self) -> Events:
+        return self.frame.events
+
+    @property
+    def name(self) -> str:
+        return self.tf.meta.name
+
+    @property
+    def namespace(self) -> str:
+        return self.tf.meta.namespace
+
+
+def status_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object's status dict, created empty when absent (steps write into it)."""
+    status: dict[str, Any] = obj.setdefault("status", {})
+    return status

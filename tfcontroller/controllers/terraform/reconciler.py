@@ -1,0 +1,315 @@
+"""The Terraform reconciler's frame: source → dependencies → inputs → plan → approval → apply → outputs.
+
+`reconcile(key)` handles a missing object, a spec that does not parse (summarised as Stalled directly: it
+is no step), deletion (its own step list, deletion.py, then the finalizer), the finalizer and `suspend`
+first; then `_run` runs the ordered steps (steps.py) sharing a `RunContext` (context.py), re-plans once
+when the apply step found the pending plan stale, and one `finally` summarises Ready/Reconciling/Stalled
+(runtime/reconciler.py: a plan waiting for approval is its "held" row) and patches the status. Status is
+also checkpointed before every Terraform command that takes the state lock (progress message, the
+pending plan, and a *run record* telling a later controller that a run was under way: runs.py, locks.py).
+
+The reconciler itself holds only what outlives one reconcile: clients, options, the controller keys, the
+Terraform version, the module caches (modules.py), the artifact and init caches, the runners in flight
+(cancelled on shutdown) and the drift hooks.
+
+A no-op reconcile (nothing changed) reads the GitRepository, the cached artifact's module digest and the
+referenced Secrets/ConfigMaps, and starts no Terraform process.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import FINALIZER, TERRAFORM_KIND
+from tfcontroller.api.errors import ReconcileError, SpecError, TransientError
+from tfcontroller.api.terraform import Terraform
+from tfcontroller.controllers.terraform.artifacts import ArtifactCache
+from tfcontroller.controllers.terraform.context import (
+    PLAN_PENDING,
+    Frame,
+    RunContext,
+    RunPart,
+    TerraformControllerOptions,
+    status_of,
+)
+from tfcontroller.controllers.terraform.deletion import deletion_steps
+from tfcontroller.controllers.terraform.drift.hooks import DriftHooks
+from tfcontroller.controllers.terraform.indexes import (
+    INDEX_DEPENDS_ON,
+    INDEX_SOURCE,
+    depends_on_index,
+    source_index,
+)
+from tfcontroller.controllers.terraform.initcache import InitCache
+from tfcontroller.controllers.terraform.locks import RunRecord, records_from_status, write_records
+from tfcontroller.controllers.terraform.steps import STEPS, replan_steps
+from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError, NotFound
+from tfcontroller.kube.events import EventRecorder
+from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS, object_key, split_key
+from tfcontroller.runtime.manager import Controller, Manager, Watch
+from tfcontroller.runtime.reconciler import (
+    Outcome,
+    Step,
+    error_reason_message,
+    outcome_of_error,
+    ready_transition,
+    run_steps,
+    summarize_object,
+)
+from tfcontroller.runtime.requested import mark_handled
+from tfcontroller.runtime.result import Result
+from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.source.artifact import ModuleInputs
+from tfcontroller.terraform.inspect import ModuleInfo
+from tfcontroller.terraform.plan_store import delete_plan
+from tfcontroller.terraform.runner import TerraformRunner
+
+log = logging.getLogger(__name__)
+
+
+class TerraformReconciler:
+    def __init__(self, kube: KubeClient, options: TerraformControllerOptions,
+                 recorder: EventRecorder | None = None) -> None:
+        self.kube = kube
+        self.options = options
+        self.recorder = recorder or EventRecorder(kube, instance=options.instance_id)
+        self.lock = threading.Lock()
+        self._keys: ControllerKeys | None = None
+        self._tf_version: str | None = None
+        self.modules_cache: dict[tuple[str, str], ModuleInfo | None] = {}
+        self.module_inputs_cache: dict[tuple[Any, ...], ModuleInputs] = {}
+        self.in_flight: set[str] = set()
+        self.runners: dict[str, TerraformRunner] = {}
+        self.stopping = threading.Event()
+        self.drift = DriftHooks(options.drift_notifier)  # drift detection and e-mail (drift.hooks)
+        for sub in ("artifacts", "runs"):
+            (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.artifacts = ArtifactCache(options.work_dir / "artifacts")
+        self.init_cache = InitCache(options.work_dir / "init")
+
+    # ---- wiring ------------------------------------------------------------------------------
+    def controller(self) -> Controller:
+        return Controller(
+            name="terraform",
+            resource=TERRAFORMS,
+            reconcile=self.reconcile,
+            concurrency=self.options.concurrency,
+            watches=[Watch(GITREPOSITORIES, index=INDEX_SOURCE), Watch(TERRAFORMS, index=INDEX_DEPENDS_ON)],
+            indexes={INDEX_SOURCE: source_index, INDEX_DEPENDS_ON: depends_on_index},
+        )
+
+    def register(self, manager: Manager) -> None:
+        """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the
+        manager stops, so state is saved and the lock released (design.md §4.4)."""
+        manager.add_controller(self.controller())
+
+        def cancel_on_stop() -> None:
+            manager.stopping.wait()
+            self.cancel_all()
+
+        threading.Thread(target=cancel_on_stop, name="terraform-cancel-on-stop", daemon=True).start()
+
+    def cancel_all(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            runners = list(self.runners.values())
+        for r in runners:
+            r.cancel()
+
+    # ---- shared, cached ----------------------------------------------------------------------
+    def keys(self) -> ControllerKeys:
+        with self.lock:
+            if self._keys is None:
+                self._keys = ensure_keys(self.kube, self.options.controller_namespace)
+            return self._keys
+
+    def terraform_version(self) -> str:
+        with self.lock:
+            if self._tf_version is not None:
+                return self._tf_version
+        with tempfile.TemporaryDirectory(dir=self.options.work_dir) as tmp:
+            env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": tmp, "TF_IN_AUTOMATION": "1",
+                   "TF_CLI_CONFIG_FILE": str(self.options.terraform.write_cli_config(Path(tmp) / "rc.json"))}
+            version = TerraformRunner(Path(tmp), env, self.options.terraform).version().terraform_version
+        with self.lock:
+            self._tf_version = version
+        return version
+
+    def keyed(self, value: Any) -> str:
+        """A digest of secret-bearing data that reveals nothing even for low-entropy values."""
+        key = self.keys().digest_key  # stable across key rotation (crypto/keys.py)
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+        return "hmac-sha256:" + hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+    def reconcile(self, key: str) -> Result:
+        ns, name = split_key(key)
+        obj = self.kube.get_or_none(TERRAFORMS, name, ns)
+        if obj is None:
+            return Result()
+        obj.setdefault("apiVersion", TERRAFORMS.api_version)
+        obj.setdefault("kind", TERRAFORM_KIND)
+        try:
+            tf = Terraform.from_dict(obj)
+        except SpecError as exc:
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                return self._remove_finalizer(obj)
+            return self._spec_error(obj, exc)
+        if tf.meta.deleting:
+            return self._reconcile_delete(obj, tf)
+        if FINALIZER not in tf.meta.finalizers:
+            obj = self.kube.patch(TERRAFORMS, name, {"metadata": {
+                "finalizers": [*tf.meta.finalizers, FINALIZER],
+                "resourceVersion": tf.meta.resource_version}}, ns)
+            tf = Terraform.from_dict(obj)
+        if tf.spec.suspend:
+            log.info("suspended; nothing done", extra={"obj": key})
+            return Result()
+        return self.drift.requeue(self._run(obj, tf, STEPS)[1], obj, tf)  # next drift check / mail retry
+
+    def _spec_error(self, obj: dict[str, Any], exc: SpecError) -> Result:
+        """A spec that does not parse runs no step: it is summarised as Stalled and patched at once."""
+        before = copy.deepcopy(obj)
+        frame = Frame(object_key(obj), before)
+        outcome = outcome_of_error(exc)
+        self._finish(frame, None, obj, before, outcome)
+        return outcome.result()
+
+    def _reconcile_delete(self, obj: dict[str, Any], tf: Terraform) -> Result:
+        if FINALIZER not in tf.meta.finalizers:
+            return Result()
+        outcome, result = self._run(obj, tf, deletion_steps(tf), deleting=True)
+        if outcome.kind != "success":
+            return result
+        return self._remove_finalizer(obj)
+
+    # ---- the frame ---------------------------------------------------------------------------
+    def _run(self, obj: dict[str, Any], tf: Terraform, steps: Sequence[Step],
+             deleting: bool = False) -> tuple[Outcome, Result]:
+        """Run `steps`; when the apply step found the pending plan stale, run `replan_steps` once more
+        (re-plan, then the rest of the list). Always summarise and patch once, and release what the run
+        held (runner, run marker, artifact, run directory)."""
+        before = copy.deepcopy(obj)
+        frame = Frame(object_key(obj), before)
+        ctx = RunContext(self, frame, tf, RunPart(records_from_status(obj.get("status") or {})), deleting=deleting)
+        outcome = Outcome("transient", TransientError(c.FAILED, "reconcile interrupted"))
+        try:
+            outcome = run_steps(ctx, obj, steps)
+            if ctx.plan.stale and outcome.kind == "success":
+                outcome = run_steps(ctx, obj, replan_steps(steps))
+        finally:
+            try:
+                self._finish(frame, ctx, obj, before, outcome)
+            finally:
+                self._release(ctx, outcome)
+        return outcome, outcome.result(tf.spec.interval, tf.spec.retry_interval)
+
+    def _release(self, ctx: RunContext, outcome: Outcome) -> None:
+        with self.lock:
+            self.runners.pop(ctx.key, None)
+            if ctx.run.record is not None:
+                self.in_flight.discard(ctx.run.record.marker)
+        if ctx.source.collect_artifacts:  # the new artifact is still held: only others can go
+            self._collect_artifacts(ctx.key)
+        if ctx.source.held_artifact:
+            self.artifacts.release(ctx.source.held_artifact)
+        if ctx.run.workspace is not None:
+            ctx.run.workspace.cleanup(outcome.kind in ("success", "requeue"))
+
+    def _finish(self, frame: Frame, ctx: RunContext | None, obj: dict[str, Any], before: dict[str, Any],
+                outcome: Outcome) -> None:
+        """Summarise (runtime/reconciler.py), count failures, patch once, record the Events."""
+        status = status_of(obj)
+        write_records(status, self._unfinished_runs(ctx, status))
+        mark_handled(obj)
+        summarize_object(obj, outcome)
+        conds = status.setdefault("conditions", [])
+        if outcome.failed:
+            status["failures"] = int((before.get("status") or {}).get("failures") or 0) + 1
+        else:
+            status.pop("failures", None)
+        tf = None if ctx is None or ctx.deleting else ctx.tf
+        self.drift.on_finish(obj, tf, frame.events)  # drift mail, retries
+        try:
+            self.patch(frame, obj)
+        except NotFound:
+            return
+        notice = ready_transition((before.get("status") or {}).get("conditions") or [], conds)
+        if notice is not None and notice.type == "Warning" and notice.reason != PLAN_PENDING:  # has its own Event
+            frame.events.append((notice.type, notice.reason, notice.message))
+        for etype, reason, message in frame.events:
+            self.recorder.event(obj, etype, reason, message)
+        if outcome.error is not None and outcome.failed and outcome.kind != "waiting":
+            log.warning("reconcile failed reason=%s: %s", *error_reason_message(outcome.error), extra={"obj": frame.key})
+            if not isinstance(outcome.error, ReconcileError):  # a bug of ours: keep the traceback for debugging
+                log.debug("unexpected error in step %s", outcome.step, exc_info=outcome.error, extra={"obj": frame.key})
+
+    @staticmethod
+    def _unfinished_runs(ctx: RunContext | None, status: dict[str, Any]) -> list[RunRecord]:
+        """The run records to keep: this reconcile's run is dropped (its processes are gone, and Terraform
+        released its lock on exit) unless a command ended by a signal (SIGKILLed after the grace, or by
+        the OOM killer) and its lock is not known released: then the next reconcile recovers it. Records
+        of older runs not yet recovered stay (locks.py)."""
+        if ctx is None:
+            return records_from_status(status)
+        run = ctx.run
+        own = [run.record] if run.record is not None and run.runner is not None and run.runner.killed \
+            and not run.own_lock_released else []
+        return [*run.previous, *own]
+
+    def patch(self, frame: Frame, obj: dict[str, Any]) -> None:
+        """Send the status changes since the last patch (a checkpoint or the final summary)."""
+        returned = patch_status_with_retry(self.kube, TERRAFORMS, frame.baseline, obj)
+        if returned is not None:
+            base = copy.deepcopy(obj)
+            base["metadata"]["resourceVersion"] = returned["metadata"]["resourceVersion"]
+            frame.baseline = base
+
+    def _collect_artifacts(self, own_key: str) -> None:
+        """After a download (the only time the cache grows): drop archives no object needs any more. This
+        object's previous archive goes too (its new one is held); a failure only postpones it."""
+        try:
+            items, _ = self.kube.list_all(TERRAFORMS)
+            latest = {str((o.get("status") or {}).get("lastArtifactDigest") or "") for o in items
+                      if object_key(o) != own_key}
+            self.artifacts.collect(latest)
+        except (ApiError, OSError) as exc:
+            log.warning("artifact cache collection skipped: %s", exc, extra={"obj": own_key})
+
+
+    def _remove_finalizer(self, obj: dict[str, Any]) -> Result:
+        meta = obj["metadata"]
+        try:
+            fresh = self.kube.get(TERRAFORMS, meta["name"], meta.get("namespace"))
+        except NotFound:
+            return Result()
+        self.init_cache.forget(object_key(fresh))
+        finalizers = [f for f in (fresh["metadata"].get("finalizers") or []) if f != FINALIZER]
+        try:
+            self.kube.patch(TERRAFORMS, meta["name"], {"metadata": {
+                "finalizers": finalizers, "resourceVersion": fresh["metadata"]["resourceVersion"]}},
+                meta.get("namespace"))
+        except NotFound:
+            pass
+        except ApiError as exc:
+            return Result(error=exc)
+        try:
+            tf = Terraform.from_dict(fresh)
+            delete_plan(self.kube, tf.meta.namespace, tf.meta.name, tf.spec.workspace)
+        except (SpecError, ApiError):
+            pass
+        return Result()
+
+

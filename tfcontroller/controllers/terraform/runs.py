@@ -1,0 +1,279 @@
+"""The Terraform run of one reconcile: its run directory (workspace, cached init), the checkpoint that
+records the run before a command that may take the state lock, lock handling, and the recovery of our
+own runs that died holding the lock (design.md §4.4; the rules are in locks.py, pure where they can be).
+
+Every function takes the step's `RunContext`; the long-lived pieces (init cache, runners in flight,
+options) are on `ctx.ctl`, the reconciler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tfcontroller.api import conditions as c
+from tfcontroller.api.commands import force_unlock_command
+from tfcontroller.api.errors import TransientError, WaitingError
+from tfcontroller.api.times import format_rfc3339, parse_terraform_time
+from tfcontroller.controllers.terraform import policy
+from tfcontroller.controllers.terraform.context import (
+    STATE_LOCKED,
+    STATE_UNLOCKED,
+    RunContext,
+    status_of,
+)
+from tfcontroller.controllers.terraform.initcache import LOCK_FILE, init_key
+from tfcontroller.controllers.terraform.locks import (
+    RUN_ENV,
+    Recovery,
+    RecoveryContext,
+    RunRecord,
+    is_dead_run_lock,
+    recover_runs,
+    release_lock,
+    report_recovery,
+    write_records,
+)
+from tfcontroller.controllers.terraform.ownership import ensure_state_owner
+from tfcontroller.runtime.reconciler import mark_reconciling
+from tfcontroller.terraform.errors import InitRequiredError, StateLockedError, TimeoutExpiredError
+from tfcontroller.terraform.processes import boot_id, run_alive
+from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.state import read_lock
+from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None,
+                meanwhile: Callable[[], object] | None = None, plan: str = "") -> None:
+    """Progress and, before a locking command, the run record; sent at once so a crash leaves them.
+    `meanwhile` (local preparation that touches neither `obj` nor the cluster, e.g. the run directory)
+    runs while the patch is in flight; this returns only when both are done, so the command that
+    follows still starts after the checkpoint is stored."""
+    ctl = ctx.ctl
+    mark_reconciling(obj, message)
+    if operation is not None:
+        if ctx.run.record is None:  # the first command of this reconcile that may lock: the run starts here
+            ctx.run.record = RunRecord.new(ctl.options.instance_id, operation)
+            with ctl.lock:
+                ctl.in_flight.add(ctx.run.record.marker)
+        ctx.run.record = ctx.run.record.doing(operation, plan)
+        write_records(status_of(obj), [*ctx.run.previous, ctx.run.record])  # appended: older records stay
+    if meanwhile is None:
+        ctl.patch(ctx.frame, obj)
+        return
+    failed: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            ctl.patch(ctx.frame, obj)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the reconciling thread below
+            failed.append(exc)
+
+    sender = threading.Thread(target=send, name=f"checkpoint-{ctx.name}", daemon=True)
+    sender.start()
+    try:
+        meanwhile()
+    finally:
+        sender.join()
+    if failed:
+        raise failed[0]
+
+
+def workspace(ctx: RunContext) -> TerraformRunner:
+    """The run directory, prepared once per reconcile: artifact, backend, variables, init."""
+    ctl = ctx.ctl
+    if ctx.run.runner is not None:
+        return ctx.run.runner
+    ensure_state_owner(ctl.kube, ctx.tf, ctx.events)  # rule §4.8, before any command (ownership.py)
+    skip_init = prepare_workspace(ctx)
+    ws = ctx.run.workspace
+    assert ws is not None
+    runner = ws.runner()
+    with ctl.lock:
+        ctl.runners[ctx.key] = runner
+    if ctl.stopping.is_set():
+        runner.cancel()
+    ctx.run.runner = runner
+    if skip_init:
+        ctx.run.init_skipped = True
+    else:
+        init(ctx, runner)  # in tf.spec.workspace only (TF_WORKSPACE): no stray default state
+    return runner
+
+
+def prepare_workspace(ctx: RunContext) -> bool:
+    """The local part of `_workspace`, once: the run directory and the object's initialised data dir.
+    No Terraform command that touches the state runs here. Returns whether init can be skipped."""
+    ctl = ctx.ctl
+    if ctx.run.workspace is not None:
+        return ctx.run.init_reusable
+    tf = ctx.tf
+    assert ctx.source.artifact_path is not None and ctx.inputs.resolved is not None
+    assert ctx.run.record is not None, "no Terraform process starts before its run record is checkpointed"
+    marker = ctx.run.record.marker
+    ws = Workspace.create(
+        ctl.options.work_dir / "runs", ctx.source.artifact_path, tf.spec.path,
+        config=dataclasses.replace(ctl.options.terraform,
+                                   timeouts=policy.run_timeouts(ctl.options.terraform.timeouts, tf.spec.timeout)),
+        backend=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, ctl.options.kubeconfig),
+        variables=ctx.inputs.resolved.variables,
+        env={**ctx.inputs.resolved.env, RUN_ENV: marker},
+        secrets=ctx.inputs.resolved.secrets,
+        name_hint=f"{ctx.namespace}-{ctx.name}",
+        workspace=tf.spec.workspace,
+    )
+    ctx.run.workspace = ws
+    skip_init = False
+    if ctl.options.reuse_init:  # the object's own initialised data dir (initcache.py)
+        ctx.run.init_key = init_key(
+            backend_hcl=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, ctl.options.kubeconfig).hcl(),
+            workspace=tf.spec.workspace, terraform_version=ctl.terraform_version(),
+            cli_config=json.dumps(ctl.options.terraform.cli_config(), sort_keys=True),
+            shipped_lock=_read_or_none(ws.module_dir / LOCK_FILE))
+        data_dir, skip_init = ctl.init_cache.attach(ctx.key, ws.module_dir, ctx.run.init_key)
+        ws.env["TF_DATA_DIR"] = str(data_dir)
+    ctx.run.init_reusable = skip_init
+    return skip_init
+
+
+def init(ctx: RunContext, runner: TerraformRunner) -> None:
+    ctl = ctx.ctl
+    if ctx.run.init_key:
+        ctl.init_cache.invalidate(ctx.key)
+    runner.init()
+    if ctx.run.init_key and ctx.run.workspace is not None:
+        ctl.init_cache.record(ctx.key, ctx.run.workspace.module_dir, ctx.run.init_key)
+
+
+def with_init(ctx: RunContext, command: Callable[[], T]) -> T:
+    """Run a command; when init was skipped and Terraform says it is needed after all, init (in the
+    same data dir) and run it again, once."""
+    try:
+        return command()
+    except InitRequiredError:
+        if not ctx.run.init_skipped or ctx.run.runner is None:
+            raise
+        ctx.run.init_skipped = False
+        log.info("terraform asks for init; running it", extra={"obj": ctx.key})
+        init(ctx, ctx.run.runner)
+        return command()
+
+
+def locked(ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:
+    """Run a command that takes the state lock. A lock left by a dead run of ours is released (with
+    an Event) and the command retried once; any other lock is reported as StateLocked. A command
+    that ran out of `spec.timeout` was interrupted (SIGINT, grace, SIGKILL); should it have been
+    killed before releasing the lock, the lock is released here, so the next run is not blocked."""
+    try:
+        return _locked_once(ctx, obj, command)
+    except TimeoutExpiredError as exc:
+        released = release_own_lock(ctx, exc.message)
+        note = "; its state lock was released" if released else ""
+        raise TransientError(exc.reason, f"{exc.message} (spec.timeout limits each Terraform command){note}") \
+            from None
+
+
+def release_own_lock(ctx: RunContext, why: str) -> bool:
+    """Release the state lock if the run of this reconcile (all its processes now gone) holds it."""
+    ctl = ctx.ctl
+    if ctx.run.record is None:
+        return False
+    lock = read_lock(ctl.kube, ctx.namespace, ctx.tf.state_lease_name)
+    if lock is None or not is_dead_run_lock(
+            ctx.run.record, lock, own_instance=ctl.options.instance_id, own_host=socket.gethostname(),
+            in_flight_markers=set(), run_alive=run_alive(ctx.run.record.marker), leader_elected=False,
+            own_boot=boot_id()):
+        return False
+    if not release_lock(ctl.kube, ctx.namespace, ctx.tf.state_lease_name, lock.id):
+        log.warning("could not release state lock id=%s after a timeout", lock.id, extra={"obj": ctx.key})
+        return False
+    ctx.run.own_lock_released = True
+    ctx.events.append(("Warning", STATE_UNLOCKED, f"released state lock {lock.id} left by a run that "
+                                                  f"was stopped: {why}"))
+    log.warning("released state lock id=%s after a timeout", lock.id, extra={"obj": ctx.key})
+    return True
+
+
+def _locked_once(ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:
+    ctl = ctx.ctl
+    status = status_of(obj) if obj is not None else None
+    try:
+        result = command()
+    except StateLockedError as exc:
+        lock = read_lock(ctl.kube, ctx.namespace, ctx.tf.state_lease_name) or exc.lock
+        if not (ctx.run.previous and recover(ctx, obj).released):
+            if status is not None:
+                status["lock"] = {k: v for k, v in (("id", lock.id), ("holder", lock.who),
+                                                    ("since", _rfc3339_or_none(lock.created))) if v}
+                c.set_condition(status.setdefault("conditions", []), c.STATE_LOCKED, c.TRUE, STATE_LOCKED,
+                                exc.message, ctx.tf.meta.generation)
+            raise WaitingError(STATE_LOCKED, f"{exc.message}; retrying in {ctl.options.lock_retry:g}s "
+                                             f"(release it with "
+                                             f"{force_unlock_command(ctx.namespace, ctx.name, lock.id)})",
+                               ctl.options.lock_retry) from None
+        result = command()
+    if status is not None:
+        c.remove_condition(status.setdefault("conditions", []), c.STATE_LOCKED)
+        status.pop("lock", None)
+    return result
+
+
+def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
+    ctl = ctx.ctl
+    with ctl.lock:
+        in_flight = frozenset(ctl.in_flight)
+    recovery = recover_runs(ctl.kube, ctx.namespace, ctx.tf.state_lease_name, ctx.run.previous,
+                            RecoveryContext(ctl.options.instance_id, in_flight, ctl.options.leader_elected,
+                                            ctl.options.terraform.timeouts.grace))
+    ctx.run.previous = recovery.kept
+    status = status_of(obj) if obj is not None else {}
+    write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
+    events = report_recovery(recovery, status, ctx.tf.meta.generation)
+    for _, reason, message in events:
+        log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
+    ctx.events.extend(events)
+    return recovery
+
+
+def _rfc3339_or_none(text: str) -> str | None:
+    """Terraform's lock time (RFC 3339 with nanoseconds, or Go's time.String() form) at second precision, UTC."""
+    when = parse_terraform_time(text)
+    return format_rfc3339(when) if when else None
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+
+
+def _in_background(fn: Callable[[], T]) -> Callable[[], T]:
+    """Start `fn` in a thread; the returned function waits for it and returns its result or raises its
+    error. Not waiting is harmless (the thread ends on its own)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="terraform-background", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return result
+
+

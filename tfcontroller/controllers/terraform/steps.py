@@ -1,0 +1,432 @@
+"""The steps of a Terraform reconcile, one function each, with one signature: `step(ctx, obj)`.
+
+Normal path (reconciler.STEPS): recover our dead runs → source artifact → dependencies ready →
+inputs and their digest → a requested force-unlock → plan when policy says so → apply an approved plan →
+outputs. A step marks only its own conditions and raises the typed errors of api/errors (the summariser
+turns them into Ready/Reconciling/Stalled). Steps never call steps: when the pending plan turns out stale,
+`step_apply` records why (`ctx.plan.stale`) and ends the list; the frame then runs `replan_steps` (re-plan,
+then the rest of the list from apply on), once. Deletion has its own list (deletion.py).
+
+Rules of design.md §4 live in policy.py (pure): re-plan only when the inputs digest changes (1), apply only
+the exact approved plan (2), drift plans are ordinary approvable plans (3), a lost state stalls instead of
+re-creating everything (5), no secret value in status, events or logs (7): only output *names* are
+reported.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.api import conditions as c
+from tfcontroller.api.commands import approve_command
+from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
+from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
+from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
+from tfcontroller.api.times import format_rfc3339
+from tfcontroller.controllers.terraform import policy
+from tfcontroller.controllers.terraform.context import (
+    APPLY_SUCCEEDED,
+    APPROVAL_REFUSED,
+    DESTROY_SUCCEEDED,
+    FORCE_UNLOCK_FAILED,
+    NO_CHANGES,
+    OUTPUTS_WRITTEN_REASON,
+    PLAN_GENERATED,
+    PLAN_PENDING,
+    PLAN_STALE,
+    SOURCE_NOT_READY,
+    STATE_MISSING,
+    STATE_UNLOCKED,
+    PlanHeldError,
+    RunContext,
+    status_of,
+)
+from tfcontroller.controllers.terraform.inputs import resolve_inputs
+from tfcontroller.controllers.terraform.locks import APPLY_INTERRUPTED
+from tfcontroller.controllers.terraform.modules import module_digest, module_info
+from tfcontroller.controllers.terraform.outputs import write_outputs
+from tfcontroller.controllers.terraform.runs import (
+    _in_background,
+    checkpoint,
+    locked,
+    prepare_workspace,
+    recover,
+    with_init,
+    workspace,
+)
+from tfcontroller.crypto.errors import DecryptionError
+from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
+from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, ready
+from tfcontroller.source.artifact import ModuleInputs
+from tfcontroller.source.store import ArtifactDigestMismatchError
+from tfcontroller.terraform.errors import StalePlanError
+from tfcontroller.terraform.inspect import check_module
+from tfcontroller.terraform.plan import make_plan_id, plan_digest
+from tfcontroller.terraform.plan import summarize as summarize_plan
+from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan, save_plan
+from tfcontroller.terraform.state import read_state
+
+
+def step_recover(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    """Before any Terraform command: runs of ours whose records survived (the reconcile that wrote them
+    never finished) are recovered: what is left of a dead one is stopped, its lock released, an
+    interrupted apply reported. Records of runs that may still be alive stay."""
+    if ctx.run.previous:
+        recover(ctx, obj)
+    return CONTINUE
+
+
+def step_source(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    ctl = ctx.ctl
+    tf = ctx.tf
+    ref = tf.spec.source_ref
+    repo = ctl.kube.get_or_none(GITREPOSITORIES, ref.name, ref.namespace)
+    artifact = ((repo or {}).get("status") or {}).get("artifact") or {}
+    status = status_of(obj)
+    last = TerraformStatus.of(status)
+    if not artifact.get("url") or not artifact.get("digest"):
+        if ctx.deleting and last.last_artifact_digest:
+            _hold_artifact(ctx, last.last_artifact_digest)
+        cached = ctl.artifacts.cached(last.last_artifact_digest or None) if ctx.deleting else None
+        if cached is None:
+            what = "not found" if repo is None else "has no artifact yet"
+            raise WaitingError(SOURCE_NOT_READY, f"GitRepository {ref.key} {what}", tf.spec.retry_interval)
+        ctx.source.artifact_path, ctx.source.artifact_digest = cached, last.last_artifact_digest
+        ctx.source.revision = last.last_attempted_revision
+        return CONTINUE
+    ctx.source.revision, ctx.source.artifact_digest = str(artifact.get("revision") or ""), str(artifact["digest"])
+    _hold_artifact(ctx, ctx.source.artifact_digest)
+    ctx.source.artifact_path = _fetch_artifact(ctx, artifact, ref.key, tf.spec.retry_interval)
+    status["lastAttemptedRevision"] = ctx.source.revision
+    status["lastArtifactDigest"] = ctx.source.artifact_digest
+    return CONTINUE
+
+
+def _hold_artifact(ctx: RunContext, digest: str) -> None:
+    """Count the artifact as in use before looking it up, so a collection cannot remove it."""
+    ctl = ctx.ctl
+    if ctx.source.held_artifact == digest:
+        return
+    ctl.artifacts.hold(digest)
+    if ctx.source.held_artifact:
+        ctl.artifacts.release(ctx.source.held_artifact)
+    ctx.source.held_artifact = digest
+
+
+def _fetch_artifact(ctx: RunContext, artifact: dict[str, Any], source: str, retry: float) -> Path:
+    ctl = ctx.ctl
+    try:
+        path, downloaded = ctl.artifacts.fetch(str(artifact["url"]), str(artifact["digest"]))
+    except (OSError, ValueError, ArtifactDigestMismatchError, urllib.error.URLError) as exc:
+        raise WaitingError(c.ARTIFACT_FAILED, f"cannot fetch the artifact of GitRepository {source}: {exc}",
+                           retry) from None
+    if downloaded:
+        ctx.source.collect_artifacts = True  # after the final status patch: not on the way to Ready
+    return path
+
+
+def step_dependencies(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    ctl = ctx.ctl
+    for dep in ctx.tf.spec.depends_on:
+        other = ctl.kube.get_or_none(TERRAFORMS, dep.name, dep.namespace)
+        why = policy.dependency_problem(other)
+        if why:
+            raise WaitingError(c.DEPENDENCY_NOT_READY, f"dependency Terraform {dep.key} {why}",
+                               ctx.tf.spec.retry_interval)
+    return CONTINUE
+
+
+def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    ctl = ctx.ctl
+    tf = ctx.tf
+    ctx.inputs.module_info = module_info(ctx)
+    types = {n: v.type for n, v in ctx.inputs.module_info.variables.items()} if ctx.inputs.module_info else {}
+    ctx.inputs.resolved = resolve_inputs(ctl.kube, tf, sealing_key=lambda: ctl.keys().sealing_key_pem,
+                                variable_types=types, retry_after=tf.spec.retry_interval)
+    if ctx.inputs.module_info is not None:
+        check_module(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys(), ctx.inputs.resolved.env)
+    module = module_digest(ctx, ctx.inputs.resolved)
+    ctx.inputs.module_digest = module.digest
+    _report_digest_scope(ctx, obj, module)
+    ctx.inputs.digest = policy.inputs_digest(
+        module_digest=ctx.inputs.module_digest,
+        variables={"keyed": ctl.keyed(ctx.inputs.resolved.variables)},
+        env_names_digest=ctl.keyed(sorted(ctx.inputs.resolved.env.items())),
+        backend={"kind": "kubernetes", "namespace": ctx.namespace, "secretSuffix": tf.spec.secret_suffix},
+        workspace=tf.spec.workspace,
+        destroy=tf.spec.destroy or ctx.deleting,
+        terraform_version=ctl.terraform_version(),
+    )
+    return CONTINUE
+
+
+def _report_digest_scope(ctx: RunContext, obj: dict[str, Any], module: ModuleInputs) -> None:
+    """status.inputsDigestScope says what the digest covers; widening is an Event when it starts."""
+    status = status_of(obj)
+    scope = policy.digest_scope(module.widened)
+    if scope != status.get("inputsDigestScope") and scope["scope"] == policy.SCOPE_ARTIFACT:
+        ctx.events.append(("Normal", policy.DIGEST_WIDENED, scope["message"]))
+    status["inputsDigestScope"] = scope
+
+
+def step_force_unlock(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    wanted = (ctx.tf.force_unlock_id or "").strip()
+    status = status_of(obj)
+    if not wanted or TerraformStatus.of(status).last_handled_force_unlock == wanted:
+        return CONTINUE
+    checkpoint(ctx, obj, f"Releasing state lock {wanted}", operation="force-unlock")
+    runner = workspace(ctx)
+    status["lastHandledForceUnlock"] = wanted
+    try:
+        runner.force_unlock(wanted)
+    except ReconcileError as exc:
+        ctx.events.append(("Warning", FORCE_UNLOCK_FAILED, f"could not release state lock {wanted}: {exc.message}"))
+        return CONTINUE
+    c.remove_condition(status.setdefault("conditions", []), c.STATE_LOCKED)
+    status.pop("lock", None)
+    ctx.events.append(("Normal", STATE_UNLOCKED, f"released state lock {wanted} as requested by annotation "
+                                                 f"{ANNOTATION_FORCE_UNLOCK}"))
+    return CONTINUE
+
+
+def step_plan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    ctl = ctx.ctl
+    tf = ctx.tf
+    status = status_of(obj)
+    replan_value = tf.replan_requested
+    last = TerraformStatus.of(status)
+    replan = bool(replan_value) and last.last_handled_replan != replan_value
+    drift_is_due = ctl.drift.due(tf, status)  # interval ± jitter since the last check (drift/schedule.py)
+    decision = policy.decide_plan(
+        status, ctx.inputs.digest, replan_requested=replan, drift_due=drift_is_due,
+        lock_blocked_last_try=c.is_true(status.get("conditions"), c.STATE_LOCKED),
+    )
+    decision = ctl.drift.recheck(decision, tf, status, drift_is_due)  # a pending drift plan is re-checked
+    if replan:
+        status["lastHandledReplan"] = replan_value
+    if not decision.plan:
+        if tf.pending_plan or last.pending:
+            return CONTINUE
+        ready_cond = c.find(status.get("conditions"), c.READY)
+        if ready_cond is not None and ready_cond.status == c.TRUE:
+            return ready(ready_cond.reason, ready_cond.message)
+        return ready(c.SUCCEEDED, f"Up to date at {last.last_applied_revision or ctx.source.revision}")
+    return make_plan(ctx, obj, decision)
+
+
+def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecision) -> StepResult | None:
+    ctl = ctx.ctl
+    tf = ctx.tf
+    status = status_of(obj)
+    destroy = tf.spec.destroy or ctx.deleting
+    checkpoint(ctx, obj, f"Planning{' destroy' if destroy else ''} at {ctx.source.revision} ({decision.reason})",
+                     operation="plan", meanwhile=lambda: prepare_workspace(ctx))
+    runner = workspace(ctx)
+    ws = ctx.run.workspace
+    assert ws is not None
+    planned = locked(ctx, obj, lambda: with_init(
+        ctx, lambda: runner.plan(ws.plan_path, destroy=destroy)))
+    # The state-loss guard below reads the state Secret; with changes planned it is read while
+    # `show -json` runs (a read only: nothing is decided before the guard has the plan's summary).
+    state_read = _in_background(lambda: read_state(ctl.kube, ctx.namespace, tf.state_secret_name)) \
+        if planned.has_changes and not ctx.deleting else None
+    show = runner.show_json(ws.plan_path)
+    summary = summarize_plan(show)
+    now = format_rfc3339()
+    drift = dict(status.get("drift") or {})
+    drift["lastCheckedAt"] = now
+    status["drift"] = drift
+    if decision.is_drift_check:  # status.drift, Drifted, DriftDetected Event (drift/hooks.py)
+        ctl.drift.on_check(obj, tf, show, ctx.events)
+    status["lastPlannedRevision"] = ctx.source.revision
+    status["inputsDigest"] = ctx.inputs.digest
+    conds = status.setdefault("conditions", [])
+    gen = tf.meta.generation
+    if not summary.has_changes:
+        if PendingPlan.of(status):
+            delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+        status["plan"] = {"pending": ""}
+        status["lastAppliedInputsDigest"] = ctx.inputs.digest
+        status["lastAppliedRevision"] = ctx.source.revision
+        status["lastAppliedResourceCount"] = summary.prior_resource_count
+        c.set_condition(conds, c.PLANNED, c.TRUE, NO_CHANGES, f"No changes at {ctx.source.revision}", gen)
+        ctx.done.planned_no_changes = True
+        return ready(NO_CHANGES, f"No changes at {ctx.source.revision}")
+    if not ctx.deleting:
+        state = state_read() if state_read is not None else read_state(ctl.kube, ctx.namespace,
+                                                                       tf.state_secret_name)
+        last = TerraformStatus.of(status)
+        if policy.state_lost(applied_resources=last.last_applied_resource_count,
+                             state_exists=state.exists, state_empty=state.empty,
+                             creates_everything=summary.creates_everything):
+            raise StallingError(STATE_MISSING, (
+                f"the state Secret {tf.state_secret_name} is missing or empty although "
+                f"{last.last_applied_resource_count} resources were applied at "
+                f"{last.last_applied_revision}; the plan would create all {summary.add} again, so "
+                "nothing is applied. Restore the state Secret, or remove status.lastAppliedResourceCount "
+                "to accept re-creating them."))
+    ref, commit = policy.ref_and_commit(ctx.source.revision)
+    salt = ctl.keys().digest_key
+    plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
+    ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
+                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes)
+    ctx.plan.local = True
+    status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
+                      "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
+                      "isDestroy": destroy}
+    status["planExpectedResources"] = policy.expected_resources(summary.prior_resource_count, summary.add,
+                                                                summary.destroy)
+    counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
+    c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, f"Plan {plan_id}: {counts}", gen)
+    if not tf.spec.auto_approve and not ctx.deleting:
+        ctx.events.append(("Normal", PLAN_PENDING,
+                           f"Plan {plan_id} ({counts}); {approve_hint(ctx.namespace, ctx.name, plan_id)}"))
+    # checkpoint the pending plan: a crash must find it, not plan from scratch. With `auto` the apply's
+    # own checkpoint, at once in the next step, carries it: one API round trip less per run.
+    if not tf.spec.auto_approve:
+        ctl.patch(ctx.frame, obj)
+    return CONTINUE
+
+
+def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    ctl = ctx.ctl
+    tf = ctx.tf
+    status = status_of(obj)
+    last = TerraformStatus.of(status)
+    plan = last.pending
+    pending = plan.id
+    if not pending:
+        return CONTINUE
+    if not ctx.deleting:
+        spec_offer, note_offer = policy.offered_approvals(
+            tf.spec.approve_plan, tf.approval_annotation,
+            last.plan_history)
+        decision = policy.decide_approval(spec_offer, note_offer, pending)
+        if not decision.apply:
+            counts = plan.counts()
+            if decision.refused:
+                raise PlanHeldError(APPROVAL_REFUSED, f"{decision.refused}; "
+                                                      f"{approve_hint(ctx.namespace, ctx.name, pending)}",
+                                    tf.spec.interval)
+            raise PlanHeldError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval: "
+                                                 f"{approve_hint(ctx.namespace, ctx.name, pending)}", tf.spec.interval)
+    checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply", plan=pending)
+    runner = workspace(ctx)
+    ws = ctx.run.workspace
+    assert ws is not None
+    if not ctx.plan.local:
+        try:
+            data = load_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, pending, ctl.keys().keyring)
+        except (PlanNotFoundError, DecryptionError) as exc:
+            return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})")
+        ws.plan_path.write_bytes(data)
+        ctx.plan.local = True
+    try:
+        result = locked(ctx, obj, lambda: with_init(ctx, lambda: runner.apply(ws.plan_path)))
+    except StalePlanError:
+        return _stale(ctx, f"plan {pending} is stale: the state changed since it was made")
+    ctx.done.applied_output_names = policy.output_names(result.messages)
+    delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets)
+    drift_before = status.get("drift") or {}
+    status["lastAppliedRevision"] = ctx.source.revision or last.last_planned_revision or None
+    status["lastAppliedInputsDigest"] = last.inputs_digest or None
+    status["lastAppliedPlan"] = pending
+    status["lastAppliedResourceCount"] = int(status.pop("planExpectedResources", 0) or 0)
+    status["plan"] = {"pending": ""}
+    conds = status.setdefault("conditions", [])
+    ctl.drift.on_applied(obj, tf, ctx.events)  # drift remediated: Drifted=False, mail (drift/hooks.py)
+    counts = plan.done_counts()
+    reason = DESTROY_SUCCEEDED if plan.is_destroy else APPLY_SUCCEEDED
+    message = f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}"
+    c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
+    c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (locks.py)
+    ctx.events.append(("Normal", reason, message))
+    ctx.done.applied = True
+    # Checkpoint what was applied before the outputs are written (Secret writes, mail may follow). When
+    # nothing but in-memory work follows (output names from the apply's stream, no outputs Secret, no
+    # drift mail), the final status patch, a moment later, records the same: one round trip less.
+    if not (tf.spec.write_outputs_to_secret is None and ctx.done.applied_output_names is not None
+            and not drift_before.get("fingerprint") and not drift_before.get("pendingNotification")):
+        ctl.patch(ctx.frame, obj)
+    return ready(reason, message)
+
+
+def _stale(ctx: RunContext, why: str) -> StepResult:
+    """Rule §4.2: the pending plan cannot be applied (stale, lost or undecryptable). The step ends the
+    list; the frame then runs `replan_steps`, once: a plan that goes stale again is a transient error."""
+    if ctx.plan.replanned:
+        raise TransientError(PLAN_STALE, f"{why}; planned again and it went stale again")
+    ctx.plan.stale = why
+    return STOP
+
+
+def step_replan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    """The pending plan went stale (`ctx.plan.stale`): discard it and plan again. What follows in the
+    list (apply, ...) applies the new plan only when `auto` (or deleting); otherwise it waits for a new
+    approval."""
+    ctl = ctx.ctl
+    why, ctx.plan.stale, ctx.plan.replanned = ctx.plan.stale, "", True
+    tf = ctx.tf
+    delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace)
+    status = status_of(obj)
+    last = TerraformStatus.of(status)
+    status["lastDiscardedPlan"] = last.pending.id or last.last_discarded_plan or None
+    status["plan"] = {"pending": ""}
+    ctx.plan.local = False
+    ctx.plan.saved_secrets = None
+    ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
+    if ctx.run.workspace is not None:
+        ctx.run.workspace.plan_path.unlink(missing_ok=True)
+    return make_plan(ctx, obj, policy.PlanDecision(True, why))
+
+
+def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
+    ctl = ctx.ctl
+    tf = ctx.tf
+    status = status_of(obj)
+    conds = status.setdefault("conditions", [])
+    wanted = tf.spec.write_outputs_to_secret
+    fresh = ctx.done.applied or ctx.done.planned_no_changes
+    if not fresh:
+        if not TerraformStatus.of(status).last_applied_revision:
+            return CONTINUE
+        if wanted is None and "availableOutputs" in status:
+            return CONTINUE
+        written = c.find(conds, c.OUTPUTS_WRITTEN)
+        if wanted is not None and written is not None and written.status == c.TRUE and \
+                written.observed_generation == tf.meta.generation and \
+                ctl.kube.get_or_none(SECRETS, wanted.name, ctx.namespace) is not None:
+            return CONTINUE
+    if wanted is None and ctx.done.applied and ctx.done.applied_output_names is not None:
+        status["availableOutputs"] = ctx.done.applied_output_names  # names only: no need to read the state
+        c.remove_condition(conds, c.OUTPUTS_WRITTEN)
+        return CONTINUE
+    state = read_state(ctl.kube, ctx.namespace, tf.state_secret_name)
+    outputs = state.outputs or {}
+    status["availableOutputs"] = sorted(outputs)
+    if wanted is None:
+        c.remove_condition(conds, c.OUTPUTS_WRITTEN)
+        return CONTINUE
+    count = write_outputs(ctl.kube, obj, wanted, outputs)
+    c.set_condition(conds, c.OUTPUTS_WRITTEN, c.TRUE, OUTPUTS_WRITTEN_REASON,
+                    f"{count} outputs written to Secret {wanted.name}", tf.meta.generation)
+    return CONTINUE
+
+
+
+
+STEPS: list[Step] = [step_recover, step_source, step_dependencies, step_inputs, step_force_unlock, step_plan,
+                     step_apply, step_outputs]
+
+
+def replan_steps(steps: Sequence[Step]) -> list[Step]:
+    """What the frame runs after `step_apply` found the pending plan stale: plan again, then the rest of
+    the list from apply on (deleting: apply and remove the state)."""
+    return [step_replan, *steps[list(steps).index(step_apply):]]
+
+
+def approve_hint(namespace: str, name: str, plan_id: str) -> str:
+    return f"approve with: {approve_command(namespace, name, plan_id)}"
