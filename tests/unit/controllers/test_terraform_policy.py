@@ -105,7 +105,7 @@ def _dep(generation: int = 2, observed: int = 2, ready: str = "True", reason: st
 
 def test_dependency_problem_each_rule() -> None:
     assert dependency_problem(None) == "not found"
-    assert dependency_problem(_dep(generation=3)) == "has not been reconciled at its latest generation"
+    assert dependency_problem(_dep(generation=3)) == "is not ready (generation 3 not reconciled yet)"
     assert dependency_problem(_dep(ready="False", reason="PlanPending")) == "is not ready (PlanPending)"
     assert dependency_problem(_dep(outputs=True)) == "has not written its outputs"
     assert dependency_problem(_dep(outputs=True, written=True)) == ""

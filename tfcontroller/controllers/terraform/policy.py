@@ -17,6 +17,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.runtime.readiness import readiness
 from tfcontroller.source.refs import parse_revision
 from tfcontroller.terraform.config import Timeouts
 
@@ -189,16 +190,14 @@ def ref_and_commit(revision: str) -> tuple[str, str]:
 
 def dependency_problem(other: dict[str, Any] | None) -> str:
     """Why a `dependsOn` Terraform is not ready for its dependants ("" when it is): it must exist, be
-    reconciled at its latest generation, be Ready and, when it writes outputs, have written them."""
+    ready by the one readiness rule every controller shares (runtime/readiness.py: Ready=True for its
+    current generation) and, when it writes outputs, have written them."""
     if other is None:
         return "not found"
-    status = other.get("status") or {}
-    conds = status.get("conditions") or []
-    if (other.get("metadata") or {}).get("generation") != status.get("observedGeneration"):
-        return "has not been reconciled at its latest generation"
-    if not c.is_true(conds, c.READY):
-        ready_c = c.find(conds, c.READY)
-        return f"is not ready ({ready_c.reason})" if ready_c else "is not ready"
+    ready = readiness(other)
+    if not ready:
+        return f"is not ready ({ready.why})"
+    conds = (other.get("status") or {}).get("conditions") or []
     if ((other.get("spec") or {}).get("writeOutputsToSecret")) and not c.is_true(conds, c.OUTPUTS_WRITTEN):
         return "has not written its outputs"
     return ""

@@ -59,6 +59,7 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.events import EventRecorder
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS, object_key, split_key
+from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
 from tfcontroller.runtime.manager import Controller, Manager, Watch
 from tfcontroller.runtime.reconciler import (
     Outcome,
@@ -170,9 +171,7 @@ class TerraformReconciler:
         if tf.meta.deleting:
             return self._reconcile_delete(obj, tf)
         if FINALIZER not in tf.meta.finalizers:
-            obj = self.kube.patch(TERRAFORMS, name, {"metadata": {
-                "finalizers": [*tf.meta.finalizers, FINALIZER],
-                "resourceVersion": tf.meta.resource_version}}, ns)
+            obj = ensure_finalizer(self.kube, TERRAFORMS, obj, FINALIZER)
             tf = Terraform.from_dict(obj)
         if tf.spec.suspend:
             log.info("suspended; nothing done", extra={"obj": key})
@@ -296,13 +295,8 @@ class TerraformReconciler:
         except NotFound:
             return Result()
         self.init_cache.forget(object_key(fresh))
-        finalizers = [f for f in (fresh["metadata"].get("finalizers") or []) if f != FINALIZER]
         try:
-            self.kube.patch(TERRAFORMS, meta["name"], {"metadata": {
-                "finalizers": finalizers, "resourceVersion": fresh["metadata"]["resourceVersion"]}},
-                meta.get("namespace"))
-        except NotFound:
-            pass
+            release_finalizer(self.kube, TERRAFORMS, fresh, FINALIZER)
         except ApiError as exc:
             return Result(error=exc)
         try:
