@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tfcontroller.devcluster import DevCluster
 
 from tests.controllers.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import commands
@@ -24,6 +23,7 @@ from tfcontroller.api.constants import (
     ANNOTATION_REPLAN,
     ANNOTATION_TAKE_OVER_STATE,
 )
+from tfcontroller.dev.cluster import DevCluster
 
 APPROVE_PREFIX = "approve with: "
 
