@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.polling import wait_for
+from tests.support.polling import wait_for
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "run_reaped.py"
 
