@@ -10,6 +10,7 @@ import pytest
 from tests.fixtures.devcluster import install_crds
 from tests.support.cli import PLAN_ID, Result, Run, _stamp, ready, terraform
 from tfcontroller.cli.main import main
+from tfcontroller.controllers.terraform.context import PLAN_PENDING  # the real reason (test_cli_contract.py)
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
@@ -58,7 +59,7 @@ def objects(kube: KubeClient) -> dict[str, dict[str, Any]]:
         "lastAttemptedRevision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
         "plan": {"pending": PLAN_ID, "add": 1, "change": 0, "destroy": 0, "createdAt": _stamp()},
         "availableOutputs": ["bucket_arn", "bucket_name"],
-        "conditions": [ready("False", "PlanPendingApproval", f"plan {PLAN_ID} waits for approval")],
+        "conditions": [ready("False", PLAN_PENDING, f"plan {PLAN_ID} waits for approval")],
     })
     kube.create(TERRAFORMS, terraform("queue", approve="auto"))
     kube.patch_status(TERRAFORMS, "queue", "default", {

@@ -27,7 +27,7 @@ def test_get_terraform_table(cli: Run, objects: dict[str, Any]) -> None:
     rows = _rows(res.out)
     assert rows[0] == ["NAME", "READY", "REASON", "REVISION", "PLAN", "AGE"]
     by_name = {r[0]: r for r in rows[1:]}
-    assert by_name["bucket"][1:3] == ["False", "PlanPendingApproval"]
+    assert by_name["bucket"][1:3] == ["False", "PlanPending"]
     assert by_name["bucket"][4] == PLAN_ID
     assert by_name["queue"][1:4] == ["True", "ApplySucceeded", "main@sha1:0123456789abcdef0123456789abcdef01234567"]
     assert len(by_name["queue"]) == 5  # no pending plan: the PLAN cell is empty

@@ -1,4 +1,6 @@
-"""`reconcile` waits for the controller (simulated by a thread patching status) and exits 0 on Ready, 1 when
+"""`reconcile` waits for the controller (simulated by `FakeController`, a thread patching status the way
+the real controllers do: test_cli_contract.py runs the same commands against the real reconcilers and pins
+that protocol; every status the fake writes satisfies `assert_kstatus`) and exits 0 on Ready, 1 when
 not Ready, 4 on timeout, reconciling the source first with --with-source; `outputs` shows names and values
 only with --show-sensitive; `drift` prints status.drift; `events` lists the object's Events oldest first."""
 
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import Run, ready
+from tests.support.kstatus import assert_kstatus
 from tfcontroller.cli.ops_control import outcome
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS, Resource
@@ -45,6 +48,7 @@ class FakeController:
                 "lastHandledRequestedAt": value,
                 "conditions": [ready(self.final, "ApplySucceeded" if self.final == "True" else "PlanFailed",
                                      "applied" if self.final == "True" else "variable x is missing")]})
+            assert_kstatus(self.kube.get(self.resource, self.name, "default"))
 
     def __enter__(self) -> FakeController:
         self._thread.start()
