@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import requests
 
@@ -145,7 +144,7 @@ def test_stop_lets_in_flight_reconcile_finish_and_takes_no_new_work(kube: KubeCl
     stopper.start()
     assert poll(mgr.stopping.is_set)
     kube.create(CONFIGMAPS, cm("late"))  # arrives during shutdown
-    time.sleep(0.2)
+    assert poll(lambda: mgr.informer(CONFIGMAPS).get("late", "default") is not None), "the informer never saw it"
     release.set()
     stopper.join(15)
     assert result == [True]

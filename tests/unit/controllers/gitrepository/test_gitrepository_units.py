@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import threading
-import time
 
 import pytest
 
+from tests.support.polling import wait_for
+from tests.support.threads import blocked_in
 from tfcontroller.api.gitrepository import GitRepository
 from tfcontroller.cli.run_cmd import add_run_arguments, options_from_args
 from tfcontroller.controllers.gitrepository.lscache import TTLCache, auth_fingerprint
@@ -64,7 +65,8 @@ def test_ttl_cache_single_flight_under_concurrency() -> None:
     for t in threads:
         t.start()
     assert started.wait(5)
-    time.sleep(0.05)  # the others are now waiting on the one load
+    wait_for(lambda: sum(blocked_in(t, "get", "gitrepository/lscache.py", not_in="_load") for t in threads) == 7,
+             5, "the seven other callers waiting on the one load")
     release.set()
     for t in threads:
         t.join(5)
