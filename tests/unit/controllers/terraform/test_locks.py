@@ -8,6 +8,7 @@ import pytest
 
 from tfcontroller.controllers.terraform.locks import (
     RunRecord,
+    is_dead_run_lock,
     lock_attributable,
     records_from_status,
     run_dead,
@@ -105,3 +106,27 @@ def test_report_recovery_names_the_interrupted_plan_once_and_only_for_applies() 
     status = {"plan": {"pending": "plan-pending"}}
     assert "plan plan-pending" in report_recovery(Recovery(dead=[legacy]), status, 1)[0][2]
     assert report_recovery(Recovery(dead=[plan_run]), {}, 1) == []
+
+
+DEAD_RECORD = RunRecord("old", 4242, "host-a", "m1", "2026-01-01T10:00:00Z", "apply")
+DEAD_LOCK = LockInfo(id="L", who="root@host-a", created="2026-01-01T10:00:03.123456789Z")
+
+
+def _dead_lock(record=DEAD_RECORD, lock=DEAD_LOCK, **kw) -> bool:
+    args = dict(own_instance="new", own_host="host-a", in_flight_markers=set(), run_alive=False,
+                leader_elected=False)
+    args.update(kw)
+    return is_dead_run_lock(record, lock, **args)
+
+
+def test_dead_run_lock_decision() -> None:
+    assert _dead_lock()
+    assert not _dead_lock(record=None)  # no run of ours was under way: a foreign lock
+    assert not _dead_lock(run_alive=True)  # an orphaned terraform still running
+    assert not _dead_lock(in_flight_markers={"m1"})  # our own run in this process
+    assert not _dead_lock(lock=LockInfo(id="L", who="root@elsewhere", created=DEAD_LOCK.created))
+    assert not _dead_lock(lock=LockInfo(id="L", who="root@host-a", created="2026-01-01T09:00:00Z"))  # older
+    other_host = RunRecord("old", 1, "host-b", "m1", DEAD_RECORD.started_at)
+    lock_b = LockInfo(id="L", who="root@host-b", created=DEAD_LOCK.created)
+    assert not _dead_lock(record=other_host, lock=lock_b)
+    assert _dead_lock(record=other_host, lock=lock_b, leader_elected=True)

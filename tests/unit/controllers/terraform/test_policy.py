@@ -1,5 +1,6 @@
 """The rules of design.md §4 as pure decisions: when to re-plan, which approval applies, the state-loss guard."""
 
+from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.policy import (
     decide_approval,
     decide_plan,
@@ -116,3 +117,25 @@ def test_output_names_come_from_the_outputs_message_only() -> None:
     stream = [{"type": "apply_complete"}, {"type": "outputs", "outputs": {"b": {"value": "x"}, "a": {}}}]
     assert output_names(stream) == ["a", "b"]
     assert output_names([{"type": "apply_complete"}]) is None
+
+
+# ---- moved from test_terraform_helpers_pure.py (the state-loss rule on counts, approvals, expected resources)
+
+
+def test_state_lost_needs_applied_resources_and_a_missing_state() -> None:
+    assert policy.state_lost(applied_resources=2, state_exists=False, state_empty=True, creates_everything=True)
+    assert policy.state_lost(applied_resources=2, state_exists=True, state_empty=True, creates_everything=True)
+    assert not policy.state_lost(applied_resources=0, state_exists=False, state_empty=True, creates_everything=True)
+    assert not policy.state_lost(applied_resources=2, state_exists=True, state_empty=False, creates_everything=True)
+    assert not policy.state_lost(applied_resources=2, state_exists=False, state_empty=True, creates_everything=False)
+
+
+def test_offered_approvals_ignore_history() -> None:
+    assert policy.offered_approvals("plan-a", "plan-b", {"plan-a"}) == ("", "plan-b")
+    assert policy.offered_approvals("auto", "plan-a", {"plan-a"}) == ("auto", None)
+    assert policy.offered_approvals("plan-c", None, set()) == ("plan-c", None)
+
+
+def test_expected_resources() -> None:
+    """(When a drift check is due, jittered: tests/unit/controllers/terraform/drift/test_schedule.py.)"""
+    assert policy.expected_resources(3, 1, 1) == 3 and policy.expected_resources(1, 0, 2) == 0
