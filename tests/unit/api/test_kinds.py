@@ -76,7 +76,7 @@ def test_minimal_terraform_defaults() -> None:
 
 def test_approval_from_spec_and_annotation() -> None:
     """What the apply step passes to policy.decide_approval: spec.approvePlan and the trimmed annotation
-    (the rule itself is tested in tests/unit/controllers/test_terraform_policy.py)."""
+    (the rule itself is tested in tests/unit/controllers/terraform/test_policy.py)."""
     obj = tf(approvePlan=PID)
     got = Terraform.from_dict(obj)
     assert (got.spec.approve_plan, got.approval_annotation) == (PID, None)

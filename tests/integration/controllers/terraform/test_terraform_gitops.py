@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.support.controllers import gitrepo
+from tests.support.kstatus import assert_kstatus
 from tests.support.manifestset_support import manifestset
 from tests.support.terraform_helpers import (
     SIMPLE_TF,
@@ -51,7 +52,9 @@ def gitops(start_manager: Callable[..., ControllerManager], dev_cluster: DevClus
 
 
 def _tf(kube: KubeClient, name: str) -> dict[str, Any]:
-    return kube.get_or_none(TERRAFORMS, name, NS) or {}
+    obj = kube.get_or_none(TERRAFORMS, name, NS) or {}
+    assert_kstatus(obj)
+    return obj
 
 
 def _wait_tf(kube: KubeClient, name: str, predicate: Callable[[dict[str, Any]], Any], what: str,

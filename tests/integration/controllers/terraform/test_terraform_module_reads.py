@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.controllers import gitrepo
+from tests.support.kstatus import assert_kstatus
 from tests.support.terraform_helpers import (
     CountingTerraform,
     condition,
@@ -84,6 +85,7 @@ def _wait(kube: KubeClient, name: str, predicate: Callable[[dict[str, Any]], Any
 
     def check() -> Any:
         box["obj"] = kube.get_or_none(TERRAFORMS, name, NS) or {}
+        assert_kstatus(box["obj"])
         settled = condition(box["obj"], c.RECONCILING) is None and condition(box["obj"], c.READY) is not None
         return settled and predicate(box["obj"].get("status") or {})
 
