@@ -5,7 +5,7 @@
 
 One table per kind and section (spec, status): every field as a dotted path (`[]` for list items), its
 type, default, validation (enum, pattern, bounds, required, one-of) and description, in schema order.
-tests/docs/test_api_docs_in_sync.py runs the check.
+tests/unit/docs/test_api_docs_in_sync.py runs the check.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Copy docs/configuration.md into the README's "Configuration reference" section (between markers), so
 the README carries every flag and environment variable; `--check` fails when they differ.
-Run by `make generate`; checked by tests/docs/test_configuration_doc.py."""
+Run by `make generate`; checked by tests/unit/docs/test_configuration_doc.py."""
 
 from __future__ import annotations
 

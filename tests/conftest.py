@@ -1,9 +1,18 @@
-"""Shared pytest configuration. Server fixtures live in tests/fixtures/, one module per server, each
-cleaning up after itself; list a new one in `pytest_plugins`."""
+"""Shared pytest configuration. Server fixtures live in tests/fixtures/, one module per server or
+harness, each cleaning up after itself; list a new one in `pytest_plugins`. Helpers that are not
+fixtures (polling, `assert_kstatus`, harness classes, builders) live in tests/support/. No test imports
+a conftest.
+
+Layout: tests/unit/<pkg>/test_<module>.py for pure code (no server, no binary), tests/integration/<pkg>/
+for code run against the dev cluster, real git, terraform, kubectl or SMTP, tests/e2e/ for whole
+scenarios (`tfcontroller run`, the demo, LocalStack)."""
 
 pytest_plugins: list[str] = [
     "tests.fixtures.devcluster",
     "tests.fixtures.smtp",
     "tests.fixtures.git_servers",
     "tests.fixtures.aws",
+    "tests.fixtures.controllers",
+    "tests.fixtures.manifestset",
+    "tests.fixtures.terraform",
 ]

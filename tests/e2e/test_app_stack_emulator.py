@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.controllers.conftest import install_crds
-from tests.e2e.support import (
+from tests.fixtures.aws import AwsEmulator, copy_modules
+from tests.fixtures.devcluster import install_crds
+from tests.support.e2e import (
     NS,
     condition,
     create_secret,
@@ -39,7 +40,6 @@ from tests.e2e.support import (
     wait_for,
     wait_terraform,
 )
-from tests.fixtures.aws import AwsEmulator, copy_modules
 from tfcontroller.api import conditions as c
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
@@ -150,7 +150,7 @@ def test_app_stack_reconciled_into_emulator_and_destroyed(
                 kube.delete(TERRAFORMS, TF_NAME, NS)
                 started = time.monotonic()
                 wait_for(lambda: kube.get_or_none(TERRAFORMS, TF_NAME, NS) is None, DESTROY_TIMEOUT,
-                         "the Terraform object to be gone after its destroy")
+                         "the Terraform object to be gone after its destroy", interval=0.2)
                 print(f"destroyed in {time.monotonic() - started:.1f}s")
             finally:
                 _destroy_leftovers(kube)

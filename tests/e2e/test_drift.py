@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 
-from tests.controllers.terraform_helpers import NS, Harness, condition, wait_for
 from tests.fixtures.aws import AwsEmulator
 from tests.fixtures.smtp import SMTPServer
+from tests.support.terraform_helpers import NS, Harness, condition, wait_for
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform import TerraformReconciler
 from tfcontroller.controllers.terraform.drift.mail import (

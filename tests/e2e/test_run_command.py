@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.controllers.conftest import ControllerProcess, install_crds, wait_for
+from tests.fixtures.devcluster import install_crds
+from tests.support.controllers import ControllerProcess
+from tests.support.paths import REPO_ROOT
+from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

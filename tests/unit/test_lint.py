@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 BIN = Path(sys.executable).parent
 # Until the Terraform controller's restructuring lands, it still has type errors; the rest is clean.
 

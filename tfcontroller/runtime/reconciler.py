@@ -14,6 +14,7 @@ sends a single status patch in a `finally`, so no path out of a reconcile forget
 | HeldError          | False, error's reason    | removed                      | removed        | error's delay   |
 | TransientError/any | False, error's reason    | True, ProgressingWithRetry   | removed        | backoff         |
 | StallingError      | False, error's reason    | removed                      | True, reason   | none (spec change) |
+While a step runs, `mark_reconciling` shows its progress as Reconciling=True with Ready=Unknown.
 `status.observedGeneration` is set when the run settled (success, requeue, held or stall), as Flux does.
 An outcome `failed` (waiting, transient, stalled) counts towards a controller's failure counter; held
 (e.g. a plan waiting for approval) does not: the object did what it could and waits for the user.
@@ -166,10 +167,18 @@ def summarize_object(obj: dict[str, Any], outcome: Outcome, now: dt.datetime | N
 
 
 def mark_reconciling(obj: dict[str, Any], message: str, reason: str = c.PROGRESSING) -> None:
-    """Progress marker for long steps ("Planning…"); patch it to show it while the step runs."""
+    """Progress marker for long steps ("Planning…"); patch it to show it while the step runs.
+
+    While a run is in progress the outcome is not known, so Ready is Unknown with the same reason and
+    message (as Flux marks it), and a Stalled left from an earlier spec is gone (a new attempt runs):
+    the object never shows Ready=True or Stalled=True beside Reconciling=True, and a first run never
+    shows conditions without Ready. The summary at the end of the run sets Ready again; Events compare
+    with the status from before the run, so a run that ends as it started records none."""
     generation = (obj.get("metadata") or {}).get("generation")
     conds = obj.setdefault("status", {}).setdefault("conditions", [])
     c.set_condition(conds, c.RECONCILING, c.TRUE, reason, message, generation)
+    c.set_condition(conds, c.READY, c.UNKNOWN, reason, message, generation)
+    c.remove_condition(conds, c.STALLED)
 
 
 @dataclass(frozen=True)

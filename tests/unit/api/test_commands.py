@@ -1,6 +1,6 @@
 """One formatter per user command (tfcontroller.api.commands): every kubectl command names the namespace
 and overwrites the annotation a previous request left; values are shell-quoted; the CLI approve names the
-namespace too. (tests/controllers/test_terraform_commands.py runs them with the real kubectl.)"""
+namespace too. (tests/integration/controllers/terraform/test_terraform_commands.py runs them with the real kubectl.)"""
 
 from __future__ import annotations
 

@@ -4,12 +4,12 @@ defaults, and SpecError naming the field for every rule (including those the CRD
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.paths import REPO_ROOT
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, plan_id
 from tfcontroller.api.errors import SpecError, StallingError
 from tfcontroller.api.gitrepository import GitRef, GitRepository
@@ -17,7 +17,7 @@ from tfcontroller.api.manifestset import ManifestSet
 from tfcontroller.api.refs import KeyRef, ObjectRef, ValuesFrom
 from tfcontroller.api.terraform import Terraform, Var
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "api-examples"
+EXAMPLES = REPO_ROOT / "docs" / "api-examples"
 PID = plan_id("main", "a" * 40, "b" * 64)
 
 
@@ -76,7 +76,7 @@ def test_minimal_terraform_defaults() -> None:
 
 def test_approval_from_spec_and_annotation() -> None:
     """What the apply step passes to policy.decide_approval: spec.approvePlan and the trimmed annotation
-    (the rule itself is tested in tests/unit/controllers/test_terraform_policy.py)."""
+    (the rule itself is tested in tests/unit/controllers/terraform/test_policy.py)."""
     obj = tf(approvePlan=PID)
     got = Terraform.from_dict(obj)
     assert (got.spec.approve_plan, got.approval_annotation) == (PID, None)

@@ -1,7 +1,7 @@
 """tfcontroller.api.statenames: the rules of Terraform's kubernetes backend for state names, the default
 secret suffix (the name whenever Terraform accepts it, a variant it accepts otherwise) and the check of an
 explicit suffix. The same verdicts are compared with real `terraform init` in
-tests/terraform/test_backend_names.py; here the whole kind is covered on plain strings."""
+tests/integration/terraform/test_backend_names.py; here the whole kind is covered on plain strings."""
 
 from __future__ import annotations
 

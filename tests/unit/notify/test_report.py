@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from tests.notify.sample_plan import SECRETS, drift_plan
+from tests.support.sample_plan import SECRETS, drift_plan
 from tfcontroller.api.commands import approve_command
 from tfcontroller.notify.report import (
     DriftTarget,

@@ -4,11 +4,14 @@ Ready-transition Events, and the single status patch in the finally."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
 import pytest
 
+from tests.support.kstatus import assert_kstatus
+from tfcontroller.api import conditions as c
 from tfcontroller.api.errors import HeldError, StallingError, TransientError, WaitingError
 from tfcontroller.runtime.reconciler import (
     CONTINUE,
@@ -167,3 +170,21 @@ def test_run_frame_success_patches_summary() -> None:
 def test_ready_transition_events(before: list, after: list, want: tuple | None) -> None:
     got = ready_transition(before, after)
     assert (None if got is None else (got.type, got.reason)) == want
+
+
+@pytest.mark.parametrize("before", [
+    [],
+    [cond("Ready", "True", "ApplySucceeded")],
+    [cond("Ready", "False", "PlanFailed"), cond("Reconciling", "True", "ProgressingWithRetry")],
+    [cond("Ready", "False", "InvalidSpec"), cond("Stalled", "True", "InvalidSpec")],
+])
+def test_progress_shows_ready_unknown_and_no_stall(before: list[dict[str, Any]]) -> None:
+    """A run in progress: Reconciling=True, Ready=Unknown with the progress message, no Stalled, so the
+    object keeps the status conventions at every patch (tests/support/kstatus.py)."""
+    obj = {"kind": "Terraform", "metadata": {"name": "a", "namespace": "ns", "generation": 2},
+           "status": {"conditions": copy.deepcopy(before)}}
+    mark_reconciling(obj, "Planning at main@sha1:abc")
+    assert view(obj["status"]["conditions"]) == {"Ready": ("Unknown", "Progressing"),
+                                                 "Reconciling": ("True", "Progressing")}
+    assert c.find(obj["status"]["conditions"], "Ready").message == "Planning at main@sha1:abc"
+    assert_kstatus(obj)

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.support.polling import wait_for
+from tests.support.threads import blocked_in
 from tfcontroller.runtime.backoff import Backoff
 from tfcontroller.runtime.workqueue import QueueHooks, WorkQueue
 
@@ -154,7 +156,7 @@ def test_shutdown_wakes_a_blocked_getter() -> None:
     got: list[object] = []
     t = threading.Thread(target=lambda: got.append(q.get()))
     t.start()
-    time.sleep(0.05)
+    wait_for(lambda: blocked_in(t, "get", "runtime/workqueue.py"), 5, "the getter blocked in WorkQueue.get")
     q.shut_down()
     t.join(timeout=5)
     assert got == [None]

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.polling import wait_for
+from tests.support.paths import REPO_ROOT
+from tests.support.polling import wait_for
 
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "run_reaped.py"
+SCRIPT = REPO_ROOT / "scripts" / "run_reaped.py"
 
 
 def alive(pid: int) -> bool:

@@ -4,11 +4,10 @@ package), since the tour reads examples/, modules/, crds/ and localstack/ from t
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from tests.support.paths import REPO_ROOT
 from tfcontroller.dev.demo import services
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = REPO_ROOT
 
 
 def test_root_is_the_repository_the_tour_reads_from() -> None:

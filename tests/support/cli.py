@@ -1,0 +1,44 @@
+"""Helpers of the operator CLI tests: the result of an in-process `tfcontroller ...` run, plan ids,
+a Ready condition and a Terraform object as the fixtures in tests/integration/cli/conftest.py write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
+PLAN_ID = "plan-main-0123456789-abcdef01"
+OTHER_PLAN_ID = "plan-main-0123456789-99999999"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+Run = Callable[..., Result]
+
+
+def _stamp(seconds_ago: int = 0) -> str:
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ready(status: str, reason: str, message: str) -> dict[str, Any]:
+    return {"type": "Ready", "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": _stamp()}
+
+
+def terraform(name: str, *, namespace: str = "default", approve: str = "", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"sourceRef": {"name": "infra"}, "path": "./terraform/s3-bucket", "interval": "10m",
+                 "approvePlan": approve, **spec},
+    }

@@ -1,0 +1,141 @@
+"""The rules of design.md §4 as pure decisions: when to re-plan, which approval applies, the state-loss guard."""
+
+from tfcontroller.controllers.terraform import policy
+from tfcontroller.controllers.terraform.policy import (
+    decide_approval,
+    decide_plan,
+    dependency_problem,
+    digest_scope,
+    inputs_digest,
+    output_names,
+    path_variables,
+    ref_and_commit,
+    state_lost,
+)
+
+BASE = dict(
+    module_digest="sha256:m", variables={"a": 1}, env_names_digest="e", backend={"secretSuffix": "x"},
+    workspace="default", destroy=False, terraform_version="1.11.4",
+)
+
+
+def test_digest_changes_with_each_input_and_only_them() -> None:
+    d0 = inputs_digest(**BASE)
+    assert d0 == inputs_digest(**BASE)
+    for key, value in (("module_digest", "sha256:n"), ("variables", {"a": 2}), ("workspace", "w"),
+                       ("destroy", True), ("terraform_version", "1.12.0"), ("backend", {"secretSuffix": "y"})):
+        assert inputs_digest(**{**BASE, key: value}) != d0, key
+    assert d0.startswith("sha256:") and len(d0) == 7 + 64
+
+
+def test_pending_plan_survives_unrelated_changes() -> None:
+    status = {"plan": {"pending": "plan-main-abc-123"}, "inputsDigest": "D", "lastAppliedInputsDigest": "OLD"}
+    assert not decide_plan(status, "D", replan_requested=False, drift_due=True, lock_blocked_last_try=False).plan
+    assert decide_plan(status, "D2", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
+    assert decide_plan(status, "D", replan_requested=True, drift_due=False, lock_blocked_last_try=False).plan
+
+
+def test_applied_inputs_need_no_plan_unless_drift_due() -> None:
+    status = {"lastAppliedInputsDigest": "D"}
+    assert not decide_plan(status, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False).plan
+    drift = decide_plan(status, "D", replan_requested=False, drift_due=True, lock_blocked_last_try=False)
+    assert drift.plan and drift.is_drift_check
+    first = decide_plan({}, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=False)
+    assert first.plan and first.reason == "not applied yet"
+    changed = decide_plan(status, "E", replan_requested=False, drift_due=False, lock_blocked_last_try=False)
+    assert changed.plan and changed.reason == "inputs changed since the last apply"
+    assert decide_plan(status, "D", replan_requested=False, drift_due=False, lock_blocked_last_try=True).plan
+
+
+def test_only_the_pending_plan_is_approved() -> None:
+    assert decide_approval("auto", None, "p1").apply
+    assert decide_approval("", "p1", "p1").apply
+    assert decide_approval("p1", None, "p1").apply
+    refused = decide_approval("", "p0", "p1")
+    assert not refused.apply and "p0" in refused.refused and "p1" in refused.refused
+    assert not decide_approval("", None, "p1").apply
+    assert not decide_approval("auto", None, None).apply
+
+
+def test_state_loss_guard() -> None:
+    """Rule §4.5 as the plan step applies it (policy.state_lost; creates_everything: terraform/plan.py)."""
+    assert state_lost(applied_resources=3, state_exists=False, state_empty=True, creates_everything=True)
+    assert state_lost(applied_resources=3, state_exists=True, state_empty=True, creates_everything=True)
+    assert not state_lost(applied_resources=0, state_exists=False, state_empty=True, creates_everything=True)
+    assert not state_lost(applied_resources=3, state_exists=True, state_empty=False, creates_everything=True)
+    assert not state_lost(applied_resources=3, state_exists=False, state_empty=True, creates_everything=False)
+
+
+def test_digest_scope_says_why_the_digest_covers_the_whole_artifact() -> None:
+    assert digest_scope(()) == {"scope": "Module", "message": ""}
+    why = 'stacks/app/main.tf:3: file("${path.module}/${var.name}"): the path depends on var.name'
+    scope = digest_scope([why, "other"])
+    assert scope["scope"] == "Artifact"
+    assert why in scope["message"] and "(and 1 more)" in scope["message"] and "every commit" in scope["message"]
+    assert len(digest_scope(["x" * 5000])["message"]) <= 1000
+
+
+def test_path_variables_use_only_public_literal_strings() -> None:
+    resolved = {"env": "prod", "from_secret": "s3cr3t", "typed": 3, "secret_decl": "x", "shadowed": "a",
+                "from_cm": "cm"}
+    env = {"TF_VAR_shadowed": "b", "TF_VAR_extra": "e", "AWS_REGION": "x"}
+    literals = {"env": "prod", "typed": 3, "secret_decl": "x", "shadowed": "a", "from_secret": "other"}
+    declared = {"env", "typed", "shadowed", "from_secret", "from_cm"}  # secret_decl is declared sensitive
+    provided, known = path_variables(resolved, env, literals, declared)
+    assert provided == {"env", "from_secret", "typed", "secret_decl", "shadowed", "from_cm", "extra"}
+    assert known == {"env": "prod"}
+
+
+def test_ref_and_commit_name_the_plan() -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert ref_and_commit(f"main@sha1:{commit}") == ("main", commit)
+    assert ref_and_commit(f"refs/tags/v1.2@sha1:{commit}") == ("v1.2", commit)
+    ref, digest = ref_and_commit("not a revision")
+    assert ref == "rev" and len(digest) == 40
+
+
+def _dep(generation: int = 2, observed: int = 2, ready: str = "True", reason: str = "ApplySucceeded",
+         outputs: bool = False, written: bool = False) -> dict:
+    conds = [{"type": "Ready", "status": ready, "reason": reason, "message": ""}]
+    if written:
+        conds.append({"type": "OutputsWritten", "status": "True", "reason": "OutputsWritten", "message": ""})
+    return {"metadata": {"generation": generation},
+            "spec": {"writeOutputsToSecret": {"name": "out"}} if outputs else {},
+            "status": {"observedGeneration": observed, "conditions": conds}}
+
+
+def test_dependency_problem_each_rule() -> None:
+    assert dependency_problem(None) == "not found"
+    assert dependency_problem(_dep(generation=3)) == "is not ready (generation 3 not reconciled yet)"
+    assert dependency_problem(_dep(ready="False", reason="PlanPending")) == "is not ready (PlanPending)"
+    assert dependency_problem(_dep(outputs=True)) == "has not written its outputs"
+    assert dependency_problem(_dep(outputs=True, written=True)) == ""
+    assert dependency_problem(_dep()) == ""
+
+
+def test_output_names_come_from_the_outputs_message_only() -> None:
+    stream = [{"type": "apply_complete"}, {"type": "outputs", "outputs": {"b": {"value": "x"}, "a": {}}}]
+    assert output_names(stream) == ["a", "b"]
+    assert output_names([{"type": "apply_complete"}]) is None
+
+
+# ---- moved from test_terraform_helpers_pure.py (the state-loss rule on counts, approvals, expected resources)
+
+
+def test_state_lost_needs_applied_resources_and_a_missing_state() -> None:
+    assert policy.state_lost(applied_resources=2, state_exists=False, state_empty=True, creates_everything=True)
+    assert policy.state_lost(applied_resources=2, state_exists=True, state_empty=True, creates_everything=True)
+    assert not policy.state_lost(applied_resources=0, state_exists=False, state_empty=True, creates_everything=True)
+    assert not policy.state_lost(applied_resources=2, state_exists=True, state_empty=False, creates_everything=True)
+    assert not policy.state_lost(applied_resources=2, state_exists=False, state_empty=True, creates_everything=False)
+
+
+def test_offered_approvals_ignore_history() -> None:
+    assert policy.offered_approvals("plan-a", "plan-b", {"plan-a"}) == ("", "plan-b")
+    assert policy.offered_approvals("auto", "plan-a", {"plan-a"}) == ("auto", None)
+    assert policy.offered_approvals("plan-c", None, set()) == ("plan-c", None)
+
+
+def test_expected_resources() -> None:
+    """(When a drift check is due, jittered: tests/unit/controllers/terraform/drift/test_schedule.py.)"""
+    assert policy.expected_resources(3, 1, 1) == 3 and policy.expected_resources(1, 0, 2) == 0
