@@ -63,6 +63,15 @@ def descendants(root: int) -> list[int]:
     return out
 
 
+def command_name(pid: int) -> str:
+    """The process's command name (/proc/PID/comm), for the report; "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
 def reap_zombies() -> None:
     """Collect exited children (orphans re-parented to us become our children)."""
     while True:
@@ -116,10 +125,11 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
     rc = child.wait()
+    names = {pid: command_name(pid) for pid in descendants(os.getpid())}
     left = stop_leftovers(grace)
     if left:
-        print(f"run_reaped: stopped {len(left)} leftover process(es): {' '.join(map(str, sorted(left)))}",
-              file=sys.stderr)
+        listed = " ".join(f"{pid}:{names.get(pid) or '?'}" for pid in sorted(left))
+        print(f"run_reaped: stopped {len(left)} leftover process(es): {listed}", file=sys.stderr)
     return rc
 
 

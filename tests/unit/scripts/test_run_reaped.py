@@ -33,7 +33,7 @@ def test_leftovers_are_stopped_by_pid_and_a_bystander_survives(tmp_path):
         left = [int(p) for p in pids.read_text().split()]
         assert len(left) == 2
         wait_for(lambda: not any(alive(p) for p in left), 10, "leftovers stopped")
-        assert "stopped 2 leftover process(es)" in done.stderr
+        assert "stopped 2 leftover process(es)" in done.stderr and ":sleep" in done.stderr
         assert alive(bystander.pid)
     finally:
         bystander.kill()
