@@ -72,6 +72,16 @@ def command_name(pid: int) -> str:
         return ""
 
 
+def wait_reaping(child: subprocess.Popen[bytes]) -> int:
+    """Wait for `child`'s exit code while reaping every other descendant that exits meanwhile: as their
+    subreaper we stand in for init, and an orphan that exits must not stay a zombie until the end."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode
+
+
 def reap_zombies() -> None:
     """Collect exited children (orphans re-parented to us become our children)."""
     while True:
@@ -124,7 +134,7 @@ def main(argv: list[str]) -> int:
     # Forward the signals a CI runner sends, so the command can shut down cleanly first.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
-    rc = child.wait()
+    rc = wait_reaping(child)
     names = {pid: command_name(pid) for pid in descendants(os.getpid())}
     left = stop_leftovers(grace)
     if left:

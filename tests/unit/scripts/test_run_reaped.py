@@ -43,3 +43,14 @@ def test_leftovers_are_stopped_by_pid_and_a_bystander_survives(tmp_path):
 def test_nothing_left_nothing_said():
     done = subprocess.run([sys.executable, str(SCRIPT), "--", "true"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == ""
+
+
+def test_an_orphan_that_exits_during_the_run_is_reaped_at_once(tmp_path):
+    """As the orphans' subreaper it stands in for init: an orphan that exits while the command still runs
+    is collected then, not left a zombie until the end (and not reported as a leftover)."""
+    done_file = tmp_path / "orphan-done"
+    script = f"(sh -c 'touch {done_file}' &); while [ ! -e {done_file} ]; do sleep 0.05; done; sleep 0.5"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--", "bash", "-c", script],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "leftover" not in done.stderr, done.stderr
