@@ -64,13 +64,20 @@ def _outside_apply(harness: Harness, work, hold) -> subprocess.Popen:
 HOLD_TF_REPLACED = HOLD_TF.replace('input = "held"', 'input = "held"\n  triggers_replace = var.hold')
 
 
-def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_remote, tmp_path) -> None:
+def _applied_app(harness: Harness, git_file_remote, tmp_path: Path) -> Path:
+    """Object `app` applied from HOLD_TF_REPLACED; returns the hold directory its runs (and an outside
+    writer of the same state) wait on."""
     hold = tmp_path / "hold"
     hold.mkdir()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF_REPLACED}))
     harness.create("app")
     harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="first apply")
+    return hold
+
+
+def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_remote, tmp_path) -> None:
+    hold = _applied_app(harness, git_file_remote, tmp_path)
 
     outside = _outside_apply(harness, tmp_path / "outside", hold)  # another writer of the same state
     try:
@@ -133,12 +140,7 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
 
 
 def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path) -> None:
-    hold = tmp_path / "hold"
-    hold.mkdir()
-    remote = git_file_remote("infra")
-    harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF_REPLACED}))
-    harness.create("app")
-    harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="first apply")
+    hold = _applied_app(harness, git_file_remote, tmp_path)
     # A foreign run (not ours: no run record) dies holding the lock.
     outside = _outside_apply(harness, tmp_path / "outside", hold)
     wait_for(lambda: (hold / "started").exists(), 60, "the foreign run to lock")
