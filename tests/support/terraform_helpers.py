@@ -8,7 +8,10 @@ import base64
 import functools
 import gzip
 import json
+import os
 import shutil
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -198,6 +201,18 @@ def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 3
                                          terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)))
     TerraformReconciler(kube, options).register(manager)
     return manager.run()
+
+
+def kill_controller(proc: subprocess.Popen[bytes], also: list[int]) -> None:
+    """SIGKILL a controller process's whole group (as when its pod dies) and the pids in `also` (Terraform
+    runs in their own sessions), then wait for the controller to be gone."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in also:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(10)
 
 
 def processes_under(directory: Path) -> list[int]:

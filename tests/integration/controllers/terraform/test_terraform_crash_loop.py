@@ -27,6 +27,7 @@ from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import (
     NS,
     Harness,
+    kill_controller,
     processes_under,
     ready_reason,
     wait_for,
@@ -82,14 +83,7 @@ def _terraform_leaders(work: Path) -> list[int]:
 
 
 def _kill(proc: subprocess.Popen[bytes], work: Path, *, terraform_too: bool) -> None:
-    leaders = _terraform_leaders(work) if terraform_too else []
-    os.killpg(proc.pid, signal.SIGKILL)
-    for pid in leaders:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(10)
+    kill_controller(proc, _terraform_leaders(work) if terraform_too else [])
 
 
 def _settled(harness: Harness) -> bool:

@@ -29,6 +29,7 @@ from tests.support.terraform_helpers import (
     SIMPLE_TF,
     Harness,
     condition,
+    kill_controller,
     processes_under,
     ready_reason,
     wait_for,
@@ -117,14 +118,8 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
         run = harness.get("app")["status"]["runs"][-1]
         assert run["operation"] == "apply" and run["pid"] == proc.pid and run["plan"].startswith("plan-")
     finally:
-        victims = processes_under(work)  # terraform and its provisioner: a crashed pod loses them all
-        os.killpg(proc.pid, signal.SIGKILL)
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait(10)
+        # terraform and its provisioner too: a crashed pod loses them all
+        kill_controller(proc, processes_under(work))
     wait_for(lambda: not processes_under(work), 10, "the killed processes to be gone")
     assert not (hold / "count").exists()
     (hold / "release").touch()
