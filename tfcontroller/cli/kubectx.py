@@ -17,16 +17,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
 from tfcontroller.api.constants import GITREPOSITORY_KIND, MANIFESTSET_KIND, TERRAFORM_KIND
 from tfcontroller.api.times import parse_rfc3339
 from tfcontroller.cli.main import CLIError
-from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unauthorized
 from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, TERRAFORMS, Resource
+
+if TYPE_CHECKING:  # the client (urllib3, TLS) is imported when a command connects, not for --help
+    from tfcontroller.kube.client import KubeClient
 
 # Exit codes (documented in docs/cli.md).
 EXIT_OK = 0
@@ -135,10 +137,12 @@ class Connection:
 
 @contextmanager
 def connect(args: argparse.Namespace) -> Iterator[Connection]:
+    from tfcontroller.kube.client import KubeClient
+
     kubeconfig = _kubeconfig_path(getattr(args, "kubeconfig", None))
     context = getattr(args, "context", None)
     try:
-        client = KubeClient.load(kubeconfig, context)
+        client = KubeClient.load(kubeconfig, context, static=True)
     except Exception as exc:  # noqa: BLE001 - the loaders raise several types; the operator needs one line
         raise CLIError(f"cannot load the cluster configuration: {exc}") from None
     namespace = getattr(args, "namespace", None) or _context_namespace(kubeconfig, context) or "default"

@@ -10,7 +10,8 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 # Each module registers its own sub-commands; the list is the only thing to edit when adding one.
 COMMAND_MODULES: list[str] = [
@@ -36,6 +37,20 @@ class CLIError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """`declare=`: a function adding the arguments that need heavy imports (the controllers' flags of
+    `run`); called when this parser parses, i.e. only when its command runs (or asks for its --help)."""
+
+    def __init__(self, *args: Any, declare: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._declare = declare
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._declare is not None:
+            declare, self._declare = self._declare, None
+            declare(self)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:  # one clear line, exit 2, as argparse promises
         self.exit(2, f"{self.prog}: error: {message}\n")
 

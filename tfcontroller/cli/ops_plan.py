@@ -20,23 +20,19 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.commands import approve_command, cli_approve_command
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
-from tfcontroller.crypto import keys as controller_keys
-from tfcontroller.crypto.aead import KeyRing
-from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import TERRAFORMS
-from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.errors import StallingError, TransientError, WaitingError
-from tfcontroller.terraform.plan import SENSITIVE, human_readable, masked
-from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan
-from tfcontroller.terraform.runner import TerraformRunner
-from tfcontroller.terraform.workspace import build_env
+
+# The keys, the plan store and the Terraform runner are imported when `plan show` runs, so that building
+# the CLI's parser stays light (tests/unit/cli/test_lazy_imports.py).
+if TYPE_CHECKING:
+    from tfcontroller.crypto.aead import KeyRing
 
 DEFAULT_CONTROLLER_NAMESPACES = ("tfcontroller-system", "default")
 HIDDEN_VARIABLE = "(hidden)"
@@ -73,6 +69,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _mask_change(change: dict[str, Any]) -> dict[str, Any]:
+    from tfcontroller.terraform.plan import masked
+
     out = dict(change)
     for side in ("before", "after"):
         if side in change:
@@ -81,6 +79,8 @@ def _mask_change(change: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mask_module(module: dict[str, Any]) -> dict[str, Any]:
+    from tfcontroller.terraform.plan import masked
+
     out = dict(module)
     out["resources"] = [
         {**r, "values": masked(r.get("values"), r.get("sensitive_values") or {}, False)}
@@ -92,6 +92,8 @@ def _mask_module(module: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mask_values(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    from tfcontroller.terraform.plan import SENSITIVE
+
     if not isinstance(doc, dict):
         return doc
     out = dict(doc)
@@ -148,6 +150,8 @@ def use_color(choice: str, stream: Any) -> bool:
 
 def read_keyring(conn: kubectx.Connection, namespace: str | None) -> KeyRing:
     """The controller's plan key ring, read (never created) from its keys Secret."""
+    from tfcontroller.crypto import keys as controller_keys
+
     candidates = (namespace,) if namespace else DEFAULT_CONTROLLER_NAMESPACES
     for ns in candidates:
         try:
@@ -179,6 +183,11 @@ def _provider_requirements(planfile: bytes) -> tuple[str, str]:
 
 def show_json(planfile: bytes) -> dict[str, Any]:
     """`terraform show -json` of a plan file, run in an isolated temporary directory."""
+    from tfcontroller.terraform.config import TerraformConfig
+    from tfcontroller.terraform.errors import StallingError, TransientError, WaitingError
+    from tfcontroller.terraform.runner import TerraformRunner
+    from tfcontroller.terraform.workspace import build_env
+
     try:
         config = TerraformConfig.from_env()
     except FileNotFoundError as exc:
@@ -223,6 +232,10 @@ def _header(obj: dict[str, Any], plan_id: str) -> str:
 
 @kubectx.api_errors
 def run_show(args: argparse.Namespace) -> int:
+    from tfcontroller.crypto.errors import DecryptionError
+    from tfcontroller.terraform.plan import human_readable
+    from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan
+
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
         plan_id = PendingPlan.of(obj.get("status")).id

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfcontroller.controllers.setup import (
-    ControllerOptions,
-    add_controller_arguments,
-    build_manager,
-    controller_options_from_args,
-)
-from tfcontroller.runtime.httpserve import parse_addr
+if TYPE_CHECKING:  # the controllers are imported when `run` runs, not to build the CLI's parser
+    from tfcontroller.controllers.setup import ControllerOptions
 
 DEFAULT_ARTIFACT_ADDR = ":9090"
 DEFAULT_METRICS_ADDR = ":8080"
@@ -28,6 +23,8 @@ DEFAULT_HEALTH_ADDR = ":9440"
 
 def address(value: str) -> str:
     """HOST:PORT (HOST may be empty for every interface; `[::1]:80` for IPv6; port 0 picks one)."""
+    from tfcontroller.runtime.httpserve import parse_addr  # imported when `run` parses its flags
+
     try:
         _, port = parse_addr(value)
     except ValueError:
@@ -102,6 +99,8 @@ _CORE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `tfcontroller run`: the manager's, then each controller's."""
+    from tfcontroller.controllers.setup import add_controller_arguments
+
     for flags, kwargs in _CORE:
         parser.add_argument(*flags, **kwargs)
     add_controller_arguments(parser)
@@ -116,6 +115,8 @@ def _pod_namespace() -> str | None:
 
 
 def options_from_args(args: argparse.Namespace) -> ControllerOptions:
+    from tfcontroller.controllers.setup import ControllerOptions, controller_options_from_args
+
     values = vars(args)
     opts = ControllerOptions(
         kubeconfig=args.kubeconfig,
@@ -145,11 +146,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run", help="run the controller manager (GitRepository, Terraform, ManifestSet)",
         description="Run the controllers until SIGTERM or SIGINT, then shut down gracefully.",
+        declare=add_run_arguments,  # the controllers' flags: imported only when `run` is the command
     )
-    add_run_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfcontroller.controllers.setup import build_manager
+
     manager = build_manager(options_from_args(args))
     return manager.run()

@@ -18,9 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
-from kubernetes import client as k8s_client
 
-from tfcontroller.kube.config import load_configuration
+from tfcontroller.kube.config import StaticConfiguration, load_configuration, load_static
 from tfcontroller.kube.errors import ApiError, NotFound, error_from_status
 from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, WELL_KNOWN, Resource
 from tfcontroller.kube.watch import WatchStream
@@ -41,16 +40,23 @@ class KubeClient:
 
     def __init__(
         self,
-        configuration: k8s_client.Configuration,
+        configuration: Any,  # a kubernetes.client.Configuration, or a StaticConfiguration
         *,
         impersonate_user: str | None = None,
         impersonate_groups: tuple[str, ...] = (),
-        _api_client: k8s_client.ApiClient | None = None,
+        _api_client: Any = None,
+        _pool: urllib3.PoolManager | None = None,
         _discovery: dict[tuple[str, str], Resource] | None = None,
     ) -> None:
         self.configuration = configuration
-        self.api_client = _api_client or k8s_client.ApiClient(configuration)
-        self._pool: urllib3.PoolManager = self.api_client.rest_client.pool_manager
+        if _pool is None and _api_client is None and isinstance(configuration, StaticConfiguration):
+            _pool = configuration.pool_manager()
+        if _pool is None and _api_client is None:
+            from kubernetes import client as k8s_client  # imported when used: see kube/config.py
+
+            _api_client = k8s_client.ApiClient(configuration)
+        self.api_client = _api_client
+        self._pool: urllib3.PoolManager = _pool if _pool is not None else _api_client.rest_client.pool_manager
         self._host = configuration.host.rstrip("/")
         self.impersonate_user = impersonate_user
         self.impersonate_groups = impersonate_groups
@@ -59,8 +65,12 @@ class KubeClient:
         self._source: tuple[str, str | None] | None = None  # kubeconfig path/context it was loaded from
 
     @classmethod
-    def load(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
-        client = cls(load_configuration(kubeconfig, context))
+    def load(cls, kubeconfig: str | None = None, context: str | None = None, *,
+             static: bool = False) -> KubeClient:
+        """`static=True` (the operator CLI) reads a kubeconfig with static credentials without importing
+        `kubernetes` (kube/config.py says why); other kubeconfigs go through `kubernetes`' loader."""
+        cfg = load_static(kubeconfig, context) if static and kubeconfig else None
+        client = cls(cfg if cfg is not None else load_configuration(kubeconfig, context))
         if kubeconfig:
             client._source = (kubeconfig, context)
         return client
@@ -71,7 +81,10 @@ class KubeClient:
         if self._source is None:
             return False
         try:
-            fresh = load_configuration(*self._source)
+            fresh = (load_static(*self._source) if isinstance(self.configuration, StaticConfiguration)
+                     else load_configuration(*self._source))
+            if fresh is None:
+                return False
         except Exception:  # noqa: BLE001 - a half-written kubeconfig: keep the old credentials
             return False
         if fresh.api_key == self.configuration.api_key:
@@ -89,12 +102,16 @@ class KubeClient:
             impersonate_user=user,
             impersonate_groups=groups,
             _api_client=self.api_client,
+            _pool=self._pool,
             _discovery=self._discovery,
         )
 
     def close(self) -> None:
         if self.impersonate_user is None:
-            self.api_client.rest_client.close()
+            if self.api_client is not None:
+                self.api_client.rest_client.close()
+            else:
+                self._pool.clear()
 
     # ---- transport -------------------------------------------------------------------------
     def _headers(self, content_type: str | None) -> dict[str, str]:
