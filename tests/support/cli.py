@@ -42,3 +42,14 @@ def terraform(name: str, *, namespace: str = "default", approve: str = "", **spe
         "spec": {"sourceRef": {"name": "infra"}, "path": "./terraform/s3-bucket", "interval": "10m",
                  "approvePlan": approve, **spec},
     }
+
+
+def table_rows(out: str) -> list[dict[str, str]]:
+    """A kubectl-style table (as `get` prints it) as one dict per row, cells cut at the headers' columns,
+    so that an empty cell or a message with spaces reads right."""
+    lines = [line for line in out.splitlines() if line.strip()]
+    head = lines[0]
+    starts = [i for i, ch in enumerate(head) if ch != " " and (i == 0 or head[i - 1] == " " and head[i - 2:i] == "  ")]
+    names = [head[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    return [{n: line[a:b].strip() for n, a, b in zip(names, starts, [*starts[1:], None], strict=True)}
+            for line in lines[1:]]

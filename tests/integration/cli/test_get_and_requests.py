@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.cli import OTHER_PLAN_ID, PLAN_ID, Run, terraform
+from tests.support.cli import OTHER_PLAN_ID, PLAN_ID, Run, table_rows, terraform
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, NAMESPACES, TERRAFORMS
@@ -24,21 +24,22 @@ def _rows(out: str) -> list[list[str]]:
 def test_get_terraform_table(cli: Run, objects: dict[str, Any]) -> None:
     res = cli("get", "tf")
     assert res.code == 0, res.err
-    rows = _rows(res.out)
-    assert rows[0] == ["NAME", "READY", "REASON", "REVISION", "PLAN", "AGE"]
-    by_name = {r[0]: r for r in rows[1:]}
-    assert by_name["bucket"][1:3] == ["False", "PlanPending"]
-    assert by_name["bucket"][4] == PLAN_ID
-    assert by_name["queue"][1:4] == ["True", "ApplySucceeded", "main@sha1:0123456789abcdef0123456789abcdef01234567"]
-    assert len(by_name["queue"]) == 5  # no pending plan: the PLAN cell is empty
-    assert by_name["queue"][4].endswith("s")  # age in seconds
+    assert _rows(res.out)[0] == ["NAME", "READY", "REASON", "REVISION", "PLAN", "AGE", "MESSAGE"]
+    by_name = {r["NAME"]: r for r in table_rows(res.out)}
+    assert (by_name["bucket"]["READY"], by_name["bucket"]["REASON"]) == ("False", "PlanPending")
+    assert by_name["bucket"]["PLAN"] == PLAN_ID
+    assert by_name["bucket"]["MESSAGE"] == f"plan {PLAN_ID} waits for approval"
+    assert [by_name["queue"][c] for c in ("READY", "REASON", "REVISION")] == [
+        "True", "ApplySucceeded", "main@sha1:0123456789abcdef0123456789abcdef01234567"]
+    assert by_name["queue"]["PLAN"] == ""  # no pending plan: the PLAN cell is empty
+    assert by_name["queue"]["AGE"].endswith("s")  # age in seconds
 
 
 def test_get_gitrepo_has_no_plan_column_and_shows_artifact(cli: Run, objects: dict[str, Any]) -> None:
     res = cli("get", "gitrepo", "infra")
     assert res.code == 0, res.err
     rows = _rows(res.out)
-    assert rows[0] == ["NAME", "READY", "REASON", "REVISION", "AGE"]
+    assert rows[0] == ["NAME", "READY", "REASON", "REVISION", "AGE", "MESSAGE"]
     assert rows[1][:4] == ["infra", "True", "Succeeded", "main@sha1:0123456789abcdef0123456789abcdef01234567"]
 
 
