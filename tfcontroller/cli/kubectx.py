@@ -112,6 +112,17 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str | Non
     return None
 
 
+def resolve_namespace(args: argparse.Namespace) -> str:
+    """The one namespace rule of every command, as kubectl's: `-n/--namespace`, else the namespace of
+    the kubeconfig context (`--context`, else the current one; in a pod, the service account's), else
+    `default`. Needs no connection, so `seal --cert FILE` (offline) follows it too."""
+    explicit = getattr(args, "namespace", None)
+    if explicit:
+        return str(explicit)
+    kubeconfig = _kubeconfig_path(getattr(args, "kubeconfig", None))
+    return _context_namespace(kubeconfig, getattr(args, "context", None)) or "default"
+
+
 @dataclass
 class Connection:
     client: KubeClient
@@ -145,7 +156,7 @@ def connect(args: argparse.Namespace) -> Iterator[Connection]:
         client = KubeClient.load(kubeconfig, context, static=True)
     except Exception as exc:  # noqa: BLE001 - the loaders raise several types; the operator needs one line
         raise CLIError(f"cannot load the cluster configuration: {exc}") from None
-    namespace = getattr(args, "namespace", None) or _context_namespace(kubeconfig, context) or "default"
+    namespace = resolve_namespace(args)
     try:
         yield Connection(client, namespace, bool(getattr(args, "all_namespaces", False)))
     finally:

@@ -1,6 +1,6 @@
 """`tfcontroller seal`: encrypt a value for one Terraform object, so that it can be committed to Git.
 
-    echo -n 's3cret' | tfcontroller seal --namespace team-a --name app
+    echo -n 's3cret' | tfcontroller seal -n team-a --name app
     tfcontroller seal --fetch-cert > sealing.pem     # then offline: --cert sealing.pem
 
 The value is read from stdin (never from the command line, where it would land in shell history and
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.cli.kubectx import add_connection_args, resolve_namespace
 from tfcontroller.cli.main import CLIError
 
 # Where `deploy/` installs the controller, then where a controller without POD_NAMESPACE keeps its keys.
@@ -27,14 +28,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "seal", help="encrypt a value (stdin) for spec.vars[].sealedValue of one Terraform",
         description=__doc__.split("\n\n")[0])
-    parser.add_argument("--namespace", help="namespace of the Terraform object the value is for")
     parser.add_argument("--name", help="name of the Terraform object the value is for")
     parser.add_argument("--fetch-cert", action="store_true", help="print the controller's public certificate")
     parser.add_argument("--cert", help="seal with this certificate file instead of fetching it")
     parser.add_argument("--controller-namespace", default=None,
                         help="where the controller runs (default: tfcontroller-system, else default)")
-    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
-    parser.add_argument("--context", default=None, help="kubeconfig context")
+    add_connection_args(parser)  # -n/--namespace: of the Terraform object (default: the context's)
     parser.set_defaults(func=run)
 
 
@@ -69,14 +68,15 @@ def run(args: argparse.Namespace) -> int:
     if args.fetch_cert:
         sys.stdout.write(fetch_cert(args).decode())
         return 0
-    if not args.namespace or not args.name:
-        raise CLIError("--namespace and --name (of the Terraform object the value is for) are required", 2)
+    if not args.name:
+        raise CLIError("--name (of the Terraform object the value is for) is required", 2)
+    namespace = resolve_namespace(args)
     cert = Path(args.cert).read_bytes() if args.cert else fetch_cert(args)
     value = sys.stdin.buffer.read()
     if not value:
         raise CLIError("no value on stdin (pipe the value in: echo -n VALUE | tfcontroller seal ...)", 2)
     try:
-        sealed = seal(cert, args.namespace, args.name, value)
+        sealed = seal(cert, namespace, args.name, value)
     except ValueError as exc:
         raise CLIError(f"cannot seal: {exc}") from None
     sys.stdout.write(sealed + "\n")
