@@ -25,6 +25,8 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_events",
     "tfcontroller.cli.ops_plan",
     "tfcontroller.cli.seal_cmd",
+    "tfcontroller.cli.version_cmd",
+    "tfcontroller.cli.completion_cmd",
 ]
 
 
@@ -56,13 +58,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tfcontroller.cli.version_cmd import VersionAction
+
     parser = _Parser(prog="tfcontroller", description="Terraform in GitOps: controller and operator CLI.")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.add_argument("--version", action=VersionAction,
+                        help="print the version and the API it serves, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def declare_all(parser: argparse.ArgumentParser) -> None:
+    """Declare every sub-command's deferred arguments now (for `completion`, which needs them all)."""
+    for action in parser._actions:  # argparse has no public walk of its sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                declare = getattr(sub, "_declare", None)
+                if declare is not None:
+                    sub._declare = None
+                    declare(sub)
+                declare_all(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
