@@ -8,7 +8,7 @@ import re
 
 from tests.support.paths import REPO_ROOT
 from tfcontroller.cli import kubectx
-from tfcontroller.cli.main import build_parser
+from tfcontroller.cli.main import build_parser, declare_all
 
 ROOT = REPO_ROOT
 _ENV_READ = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()\s*["']([A-Z][A-Z0-9_]+)["']""")
@@ -19,6 +19,7 @@ _NOT_PRODUCT = ("tfcontroller/dev/cluster/", "tfcontroller/dev/gitserver.py", "t
 
 def _subparsers() -> dict[str, object]:
     parser = build_parser()
+    declare_all(parser)  # `run` declares the controllers' flags on demand
     action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     return dict(action.choices)
 
