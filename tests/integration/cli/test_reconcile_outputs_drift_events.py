@@ -1,20 +1,22 @@
 """`reconcile` waits for the controller (simulated by `FakeController`, a thread patching status the way
 the real controllers do: test_cli_contract.py runs the same commands against the real reconcilers and pins
 that protocol; every status the fake writes satisfies `assert_kstatus`) and exits 0 on Ready, 1 when
-not Ready, 4 on timeout, reconciling the source first with --with-source; `outputs` shows names and values
-only with --show-sensitive; `drift` prints status.drift; `events` lists the object's Events oldest first."""
+not Ready, 4 on timeout, reconciling the source first with --with-source; `outputs` shows plain values, marks
+sensitive ones and reveals them only with --show-sensitive; `drift` prints status.drift; `events` lists the object's Events oldest first."""
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.support.cli import Run, ready
+from tests.support.cli import Run, ready, table_rows
 from tests.support.kstatus import assert_kstatus
 from tfcontroller.cli.ops_control import outcome
 from tfcontroller.kube.client import KubeClient
@@ -104,22 +106,44 @@ def test_outcome_ignores_an_older_request() -> None:
     assert outcome(obj, "old").done and outcome(obj, "old").ready
 
 
-def test_outputs_names_and_values_only_when_asked(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:
-    res = cli("outputs", "bucket")
+def test_outputs_plain_values_shown_sensitive_ones_only_when_asked(cli: Run, kube: KubeClient,
+                                                                   objects: dict[str, Any]) -> None:
+    kube.patch_status(TERRAFORMS, "bucket", "default", {
+        "availableOutputs": ["bucket_arn", "bucket_name", "db_password"], "sensitiveOutputs": ["db_password"]})
+    res = cli("outputs", "bucket")  # no Secret yet: names, which are sensitive, no values
     assert res.code == 0, res.err
-    assert "bucket_arn" in res.out and "bucket_name" in res.out and "(hidden" not in res.out  # no Secret yet
+    assert {r["NAME"]: (r["SENSITIVE"], r["VALUE"]) for r in table_rows(res.out)} == {
+        "bucket_arn": ("false", "<not in Secret>"), "bucket_name": ("false", "<not in Secret>"),
+        "db_password": ("true", "<not in Secret>")}
     assert cli("outputs", "bucket", "--show-sensitive").code == 1
     kube.upsert_secret("default", "bucket-outputs", {"bucket_name": b"acme-prod", "bucket_arn": b"arn:aws:s3:::acme-prod",
                                                      "db_password": b"hunter2"})
     res = cli("outputs", "bucket")
-    assert "hunter2" not in res.out and "acme-prod" not in res.out
-    assert "db_password" in res.out and "(hidden; --show-sensitive to print)" in res.out
+    rows = {r["NAME"]: (r["SENSITIVE"], r["VALUE"]) for r in table_rows(res.out)}
+    assert rows == {"bucket_arn": ("false", "arn:aws:s3:::acme-prod"), "bucket_name": ("false", "acme-prod"),
+                    "db_password": ("true", "<sensitive>")}
+    assert "hunter2" not in res.out + res.err and "--show-sensitive" in res.err
     shown = cli("outputs", "bucket", "--show-sensitive")
-    assert shown.code == 0 and "hunter2" in shown.out and "arn:aws:s3:::acme-prod" in shown.out
+    assert shown.code == 0 and {r["NAME"]: r["VALUE"] for r in table_rows(shown.out)}["db_password"] == "hunter2"
+    doc = json.loads(cli("outputs", "bucket", "-o", "json").out)
+    assert doc["db_password"] == {"sensitive": True, "inSecret": True}  # no value key at all
+    assert doc["bucket_name"] == {"sensitive": False, "inSecret": True, "value": "acme-prod"}
+    assert yaml.safe_load(cli("outputs", "bucket", "-o", "yaml", "--show-sensitive").out)["db_password"]["value"] == "hunter2"
     secret = kube.get(SECRETS, "bucket-outputs", "default")
     assert base64.b64decode(secret["data"]["db_password"]) == b"hunter2"
     res = cli("outputs", "queue", "--show-sensitive")
     assert res.code == 1 and "writeOutputsToSecret" in res.err
+
+
+def test_outputs_of_a_status_without_sensitive_marks_hide_every_value(cli: Run, kube: KubeClient,
+                                                                      objects: dict[str, Any]) -> None:
+    """A status written before `sensitiveOutputs` existed: which output is sensitive is unknown, so none
+    is shown until the controller records the marks (or --show-sensitive is given)."""
+    kube.upsert_secret("default", "bucket-outputs", {"bucket_name": b"acme-prod", "bucket_arn": b"arn"})
+    rows = {r["NAME"]: r["VALUE"] for r in table_rows(cli("outputs", "bucket").out)}
+    assert rows == {"bucket_arn": "<sensitive>", "bucket_name": "<sensitive>"}
+    shown = {r["NAME"]: r["VALUE"] for r in table_rows(cli("outputs", "bucket", "--show-sensitive").out)}
+    assert shown == {"bucket_arn": "arn", "bucket_name": "acme-prod"}
 
 
 def test_drift_report(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:

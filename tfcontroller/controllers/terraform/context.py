@@ -120,6 +120,7 @@ class DonePart:
     applied: bool = False
     planned_no_changes: bool = False
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
+    applied_sensitive_outputs: list[str] | None = None  # the names of those marked sensitive
 
 
 @dataclass

@@ -206,9 +206,29 @@ def dependency_problem(other: dict[str, Any] | None) -> str:
 def output_names(messages: Any) -> list[str] | None:
     """The root module's output names from the `outputs` message of `apply -json` (it lists every output
     in the new state; sensitive values are not in it, and no value is kept here). None when absent."""
+    outputs = _outputs_message(messages)
+    return None if outputs is None else sorted(str(name) for name in outputs)
+
+
+def sensitive_output_names(outputs: Any) -> list[str]:
+    """The names of the outputs Terraform marks sensitive, from `{name: {"sensitive": bool, ...}}` (the
+    state's outputs and the apply's `outputs` message have this shape). Only names: status may show
+    them (`status.sensitiveOutputs`) so that `tfcontroller outputs` knows which values to hide."""
+    if not isinstance(outputs, dict):
+        return []
+    return sorted(str(n) for n, o in outputs.items() if isinstance(o, dict) and o.get("sensitive") is True)
+
+
+def applied_sensitive_output_names(messages: Any) -> list[str] | None:
+    """`sensitive_output_names` of the apply's `outputs` message; None when the stream has none."""
+    outputs = _outputs_message(messages)
+    return None if outputs is None else sensitive_output_names(outputs)
+
+
+def _outputs_message(messages: Any) -> dict[str, Any] | None:
     for msg in messages:
         if msg.get("type") == "outputs" and isinstance(msg.get("outputs"), dict):
-            return sorted(str(name) for name in msg["outputs"])
+            return dict(msg["outputs"])
     return None
 
 

@@ -329,6 +329,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     except StalePlanError:
         return _stale(ctx, f"plan {pending} is stale: the state changed since it was made")
     ctx.done.applied_output_names = policy.output_names(result.messages)
+    ctx.done.applied_sensitive_outputs = policy.applied_sensitive_output_names(result.messages)
     delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets)
     drift_before = status.get("drift") or {}
     status["lastAppliedRevision"] = ctx.source.revision or last.last_planned_revision or None
@@ -393,20 +394,23 @@ def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     if not fresh:
         if not TerraformStatus.of(status).last_applied_revision:
             return CONTINUE
-        if wanted is None and "availableOutputs" in status:
+        if wanted is None and "availableOutputs" in status and "sensitiveOutputs" in status:
             return CONTINUE
         written = c.find(conds, c.OUTPUTS_WRITTEN)
         if wanted is not None and written is not None and written.status == c.TRUE and \
-                written.observed_generation == tf.meta.generation and \
+                written.observed_generation == tf.meta.generation and "sensitiveOutputs" in status and \
                 ctl.kube.get_or_none(SECRETS, wanted.name, ctx.namespace) is not None:
             return CONTINUE
-    if wanted is None and ctx.done.applied and ctx.done.applied_output_names is not None:
+    if wanted is None and ctx.done.applied and ctx.done.applied_output_names is not None and \
+            ctx.done.applied_sensitive_outputs is not None:
         status["availableOutputs"] = ctx.done.applied_output_names  # names only: no need to read the state
+        status["sensitiveOutputs"] = ctx.done.applied_sensitive_outputs
         c.remove_condition(conds, c.OUTPUTS_WRITTEN)
         return CONTINUE
     state = read_state(ctl.kube, ctx.namespace, tf.state_secret_name)
     outputs = state.outputs or {}
     status["availableOutputs"] = sorted(outputs)
+    status["sensitiveOutputs"] = policy.sensitive_output_names(outputs)  # names only, never values
     if wanted is None:
         c.remove_condition(conds, c.OUTPUTS_WRITTEN)
         return CONTINUE

@@ -22,6 +22,7 @@ def test_auto_apply_then_no_replan_on_unrelated_commit(harness: Harness, git_fil
     assert status["lastAppliedPlan"].startswith(f"plan-main-{commit[:10]}-")
     assert status["plan"]["pending"] == ""
     assert status["availableOutputs"] == ["greeting"]
+    assert status["sensitiveOutputs"] == []  # from the apply's outputs message, as the names
     assert "run" not in status and condition(obj, c.RECONCILING) is None
     state = harness.state("app")
     assert state is not None and [r["type"] for r in state["resources"]] == ["terraform_data"]

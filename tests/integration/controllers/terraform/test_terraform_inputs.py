@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
+from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import NS, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.crypto.keys import ensure_keys
@@ -106,6 +109,18 @@ def test_vars_env_outputs_and_sensitive_values(harness: Harness, git_file_remote
     visible = json.dumps(obj["status"]) + json.dumps(harness.events("app")) + caplog.text
     assert SECRET_VALUE not in visible and SEALED_VALUE not in visible
     assert "sealed" in obj["status"]["availableOutputs"]
+    assert obj["status"]["sensitiveOutputs"] == ["sealed", "secret"]  # names only, from the state
+
+    # The operator CLI shows plain values, marks the sensitive ones, reveals them only when asked.
+    cli = [sys.executable, "-m", "tfcontroller", "outputs", "app", "-n", NS, "--kubeconfig", harness.kubeconfig,
+           "-o", "json"]
+    shown = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True, cwd=REPO_ROOT,
+                                      timeout=60).stdout)
+    assert shown["plain"] == {"sensitive": False, "inSecret": True, "value": "p"}
+    assert shown["secret"] == {"sensitive": True, "inSecret": True}
+    revealed = json.loads(subprocess.run([*cli, "--show-sensitive"], capture_output=True, text=True, check=True,
+                                         cwd=REPO_ROOT, timeout=60).stdout)
+    assert revealed["sealed"]["value"] == SEALED_VALUE
 
     # A listed subset only.
     harness.patch("app", {"spec": {"writeOutputsToSecret": {"name": "app-outputs", "outputs": ["plain"]}}})

@@ -119,6 +119,18 @@ def test_output_names_come_from_the_outputs_message_only() -> None:
     assert output_names([{"type": "apply_complete"}]) is None
 
 
+def test_sensitive_output_names_from_the_state_or_the_apply_stream() -> None:
+    """Only names of outputs marked `sensitive: true` (the state's and the apply message's shape); an
+    output without the mark, or with a non-boolean one, is not sensitive; no value is returned."""
+    outputs = {"pw": {"sensitive": True, "value": "hunter2"}, "name": {"sensitive": False, "value": "n"},
+               "arn": {"value": "a"}, "odd": {"sensitive": "yes"}, "broken": "x"}
+    assert policy.sensitive_output_names(outputs) == ["pw"]
+    assert policy.sensitive_output_names(None) == []
+    stream = [{"type": "outputs", "outputs": {"b": {"sensitive": True}, "a": {"sensitive": False}}}]
+    assert policy.applied_sensitive_output_names(stream) == ["b"]
+    assert policy.applied_sensitive_output_names([{"type": "apply_complete"}]) is None
+
+
 # ---- moved from test_terraform_helpers_pure.py (the state-loss rule on counts, approvals, expected resources)
 
 
