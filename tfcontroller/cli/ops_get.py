@@ -22,7 +22,8 @@ def register(subparsers: Any) -> None:
                     "pending plan (Terraform) and age.")
     parser.add_argument("kind", metavar="KIND", help=kubectx.KIND_CHOICES)
     parser.add_argument("name", metavar="NAME", nargs="?", help="one object (default: all in the namespace)")
-    parser.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+    parser.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table",
+                        help="output format: table (default), or the objects as yaml or json")
     kubectx.add_connection_args(parser, all_namespaces=True)
     parser.set_defaults(func=run)
 

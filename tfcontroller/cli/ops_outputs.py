@@ -21,11 +21,16 @@ HIDDEN = "(hidden; --show-sensitive to print)"
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("outputs", help="list the outputs of a Terraform (values with --show-sensitive)")
-    p.add_argument("name", metavar="NAME")
+    p = subparsers.add_parser(
+        "outputs", help="list the outputs of a Terraform (values with --show-sensitive)",
+        description="List the outputs of a Terraform: the names in status.availableOutputs and the keys of "
+                    "the spec.writeOutputsToSecret Secret; values only with --show-sensitive, read from that "
+                    "Secret (so seeing them needs permission to read it).")
+    p.add_argument("name", metavar="NAME", help="the Terraform object")
     p.add_argument("--show-sensitive", action="store_true",
                    help="print values, read from the spec.writeOutputsToSecret Secret")
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table",
+                   help="output format: table (default) or json")
     kubectx.add_connection_args(p)
     p.set_defaults(func=run)
 

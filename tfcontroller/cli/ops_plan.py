@@ -47,14 +47,15 @@ _BOLD, _RESET = "\033[1m", "\033[0m"
 
 
 def register(subparsers: Any) -> None:
-    plan = subparsers.add_parser("plan", help="inspect the pending plan of a Terraform")
+    plan = subparsers.add_parser("plan", help="inspect the pending plan of a Terraform",
+                                 description="Inspect the pending plan of a Terraform (plan show NAME).")
     sub = plan.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", parser_class=type(plan))
     show = sub.add_parser("show", help="print the pending plan, sensitive values masked",
                           description="Print the pending plan of a Terraform as a readable diff (or --json), "
                                       "with sensitive values and input variables masked. Needs terraform on "
                                       "PATH (or TFCONTROLLER_TERRAFORM_BINARY) and the provider mirror.")
-    show.add_argument("name", metavar="NAME")
-    show.add_argument("--json", action="store_true", help="print the masked `terraform show -json` document")
+    show.add_argument("name", metavar="NAME", help="the Terraform object whose pending plan to show")
+    show.add_argument("--json", action="store_true", help="print the masked document of 'terraform show -json'")
     show.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                       help="colour the diff (auto: only on a terminal, and not when NO_COLOR is set)")
     show.add_argument("--controller-namespace", default=None,

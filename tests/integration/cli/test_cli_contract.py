@@ -68,8 +68,8 @@ def test_cli_drives_the_real_terraform_controller(cli: Run, kube: KubeClient, de
     # reconcile --with-source: the GitRepository first, then the Terraform, whose plan is held for approval
     res = cli("reconcile", "app", "--with-source", "--timeout", TIMEOUT)
     assert res.code == 1, res.out + res.err
-    assert res.out.index("gitrepository/src: Ready") < res.out.index("terraform/app: not Ready")
-    assert f"✗ terraform/app: not Ready — {PLAN_PENDING}: " in res.out
+    assert res.out.index("gitrepository.tfcontroller.io/src: Ready") < res.out.index("terraform.tfcontroller.io/app: not Ready")
+    assert f"✗ terraform.tfcontroller.io/app: not Ready — {PLAN_PENDING}: " in res.out
     settled_by_request(kube.get(GITREPOSITORIES, "src", NS))
     held = tf()
     settled_by_request(held)
@@ -80,16 +80,24 @@ def test_cli_drives_the_real_terraform_controller(cli: Run, kube: KubeClient, de
     assert res.code == 0 and f"approved plan {pending}" in res.out, res.err
     res = cli("reconcile", "app", "--timeout", TIMEOUT)
     assert res.code == 0, res.out + res.err
-    assert res.out.strip().splitlines()[-1].startswith("✔ terraform/app: Ready — ApplySucceeded"), res.out
+    assert res.out.strip().splitlines()[-1].startswith("✔ terraform.tfcontroller.io/app: Ready — ApplySucceeded"), res.out
     applied = tf()
     settled_by_request(applied)
     assert applied["status"]["lastAppliedPlan"] == pending
 
-    # replan: the controller plans again (nothing changed: nothing waits for approval) and stays Ready
-    res = cli("replan", "app")
-    assert res.code == 0 and "re-plan requested" in res.out, res.err
+    # reconcile with unchanged inputs plans nothing and says so, naming the command that plans anyway
     res = cli("reconcile", "app", "--timeout", TIMEOUT)
     assert res.code == 0, res.out + res.err
+    last = res.out.strip().splitlines()[-1]
+    assert last.startswith("✔ terraform.tfcontroller.io/app: Ready — ApplySucceeded: Inputs unchanged since main@sha1:")
+    assert "use `tfcontroller replan app -n default` to plan anyway" in last, last
+    assert tf()["status"]["lastAppliedPlan"] == pending  # nothing planned, nothing applied
+
+    # replan: waits until the controller planned again (nothing changed: nothing waits for approval)
+    res = cli("replan", "app", "--timeout", TIMEOUT)
+    assert res.code == 0, res.out + res.err
+    assert res.out.startswith("terraform.tfcontroller.io/app replan requested\n"), res.out
+    assert res.out.strip().splitlines()[-1].startswith("✔ terraform.tfcontroller.io/app: re-planned — NoChanges: ")
     settled_by_request(tf())
 
     # suspend: the CLI refuses to wait on a suspended object; resume: the controller answers again

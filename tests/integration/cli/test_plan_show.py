@@ -59,6 +59,7 @@ def stored(kube: KubeClient, objects: dict[str, Any], planfile: bytes) -> dict[s
 def test_plan_show_readable_and_masked(cli: Run, stored: dict[str, Any]) -> None:
     res = cli("plan", "show", "bucket")
     assert res.code == 0, res.err
+    assert res.err == ""  # no log line of the Terraform runner it uses (issue 13, point 14)
     assert SECRET not in res.out and "\033[" not in res.out
     assert f"pending plan {PLAN_ID}" in res.out
     assert "Plan: 1 to add, 0 to change, 0 to destroy." in res.out
