@@ -2,7 +2,8 @@
 controllers (an in-process manager, real git, real terraform on `terraform_data` modules): once the run
 that saw the request failed, they print ✗ with the reason and exit 1 at once instead of waiting out
 --timeout (issue 13, point 1) — a GitRepository whose repository does not exist (retried by the
-controller), a Terraform whose module does not parse, one whose dependency is missing (waiting), and a
+controller), a Terraform whose module does not parse, one whose dependency is missing (waiting), a
+ManifestSet whose path is not in the artifact, and a
 reconcile `--with-source` that stops at the failing source. Every wait runs with a 10-minute --timeout:
 the assertions are the exit code and the ✗ line, which a run that waited out its timeout never prints.
 `force-unlock` (point 4) checks the id against the lock held in the state's Lease (refusing a wrong id
@@ -21,13 +22,14 @@ import pytest
 from tests.support.cli import Run
 from tests.support.controllers import gitrepo
 from tests.support.kstatus import assert_kstatus
+from tests.support.manifestset_support import manifestset
 from tests.support.terraform_helpers import SIMPLE_TF, seed_keys
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.controllers.setup import ControllerManager
 from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, MANIFESTSETS, TERRAFORMS
 from tfcontroller.terraform.state import LOCK_INFO_ANNOTATION
 
 NS = "default"
@@ -92,6 +94,14 @@ def test_a_failed_attempt_ends_the_wait_at_once(cli: Run, kube: KubeClient, cont
     res = cli("reconcile", "orphan", "--with-source", "--timeout", LONG)
     assert res.code == 1 and "GitOperationFailed" in last_line(res.out), res.out + res.err
     assert "terraform.tfcontroller.io/orphan" not in res.out
+
+    # a ManifestSet whose path is not in the artifact
+    kube.create(MANIFESTSETS, manifestset("apps", "./no-such-dir", source="src", interval="1h"))
+    res = cli("reconcile", "ms/apps", "--timeout", LONG)
+    assert res.code == 1, res.out + res.err
+    line = last_line(res.out)
+    assert line.startswith("✗ manifestset.tfcontroller.io/apps: not Ready — "), res.out
+    assert "no-such-dir" in line, line
 
     # replan of the broken module: the run failed, so the re-plan failed, at once
     res = cli("replan", "broken", "--timeout", LONG)
