@@ -1,10 +1,12 @@
 """`tfcontroller plan show NAME`: the pending plan of a Terraform, readable, with sensitive values masked.
 
 The stored plan (Secret `tfplan-<workspace>-<name>`, encrypted with the controller's key; see
-terraform/plan_store.py) is read with the controller's own helpers and rendered by
-`terraform show -json` in a throw-away directory: only the providers named in the plan's lock file are
-installed there, from the same filesystem mirror the controller uses, so no module code runs and nothing is
-downloaded. The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
+terraform/plan_store.py) is read with the controller's own helpers. The controller stores the
+`terraform show -json` document it made of the plan beside it, so usually nothing else runs (rendering
+again with the aws provider took seconds). A plan stored without it is rendered by `terraform show -json`
+in a throw-away directory: only the providers named in the plan's lock file are installed there, from the
+same filesystem mirror the controller uses, so no module code runs and nothing is downloaded.
+The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
 every input variable's value, since variables often come from Secrets — before anything is printed.
 Reading the plan needs read access to the controller's keys Secret: the same trust as reading the plan.
 """
@@ -16,6 +18,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -34,7 +37,7 @@ from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StallingError, TransientError, WaitingError
 from tfcontroller.terraform.plan import SENSITIVE, human_readable, masked
-from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan
+from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan, load_show
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import build_env
 
@@ -184,6 +187,9 @@ def show_json(planfile: bytes) -> dict[str, Any]:
         config = TerraformConfig.from_env()
     except FileNotFoundError as exc:
         raise CLIError(f"rendering a plan needs terraform: {exc}") from None
+    if shutil.which(config.binary) is None:
+        raise CLIError(f"rendering a plan needs terraform: {config.binary} is not an executable; put terraform on "
+                       "PATH or set TFCONTROLLER_TERRAFORM_BINARY")
     requirements, lock = _provider_requirements(planfile)
     with tempfile.TemporaryDirectory(prefix="tfcontroller-plan-") as tmp:
         root = Path(tmp)
@@ -222,6 +228,21 @@ def _header(obj: dict[str, Any], plan_id: str) -> str:
     return ", ".join(bits)
 
 
+def _stored_show(conn: kubectx.Connection, name: str, workspace: str, plan_id: str,
+                 keyring: KeyRing) -> dict[str, Any] | bytes:
+    """What the controller's `show -json` said about the plan, stored with it (no Terraform needed); else
+    the plan file, for Terraform to render (a plan stored without it: too large, or an older version)."""
+    try:
+        stored = load_show(conn.client, conn.namespace, name, workspace, plan_id, keyring)
+        return stored if stored is not None else load_plan(conn.client, conn.namespace, name, workspace,
+                                                           plan_id, keyring)
+    except PlanNotFoundError:
+        raise CLIError(f"plan {plan_id} is pending but not stored (yet, or any more); try again shortly",
+                       kubectx.EXIT_NOT_FOUND) from None
+    except (DecryptionError, ValueError, OSError) as exc:  # OSError: gzip's BadGzipFile
+        raise CLIError(f"the stored plan {plan_id} does not decrypt: {exc}") from None
+
+
 @kubectx.api_errors
 def run_show(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
@@ -231,14 +252,8 @@ def run_show(args: argparse.Namespace) -> int:
             raise CLIError(f"Terraform {conn.namespace}/{args.name} has no pending plan")
         workspace = str((obj.get("spec") or {}).get("workspace") or "default")
         keyring = read_keyring(conn, args.controller_namespace)
-        try:
-            planfile = load_plan(conn.client, conn.namespace, args.name, workspace, plan_id, keyring)
-        except PlanNotFoundError:
-            raise CLIError(f"plan {plan_id} is pending but not stored (yet, or any more); try again shortly",
-                           kubectx.EXIT_NOT_FOUND) from None
-        except DecryptionError as exc:
-            raise CLIError(f"the stored plan {plan_id} does not decrypt: {exc}") from None
-    doc = mask_show_json(show_json(planfile))
+        shown = _stored_show(conn, args.name, workspace, plan_id, keyring)
+    doc = mask_show_json(shown if isinstance(shown, dict) else show_json(shown))
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return kubectx.EXIT_OK

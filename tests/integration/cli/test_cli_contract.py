@@ -1,6 +1,6 @@
 """Contract test of the operator CLI against the REAL controllers: the commands the fast CLI tests run
 against `FakeController` (test_reconcile_outputs_drift_events.py) — reconcile (with --with-source),
-approve, replan, suspend/resume — run here against an in-process manager (controllers.setup) with the
+approve, replan, suspend/resume, plan show — run here against an in-process manager (controllers.setup) with the
 real GitRepository and Terraform reconcilers, real git and real terraform on a `terraform_data` module.
 It pins the status protocol the fake imitates: the controller echoes `tfcontroller.io/requested-at`
 into `status.lastHandledRequestedAt` once the run settled, a plan held for approval ends the wait as
@@ -28,7 +28,7 @@ from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.controllers.terraform.context import PLAN_PENDING
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 
 NS = "default"
 TIMEOUT = "180s"
@@ -74,6 +74,12 @@ def test_cli_drives_the_real_terraform_controller(cli: Run, kube: KubeClient, de
     held = tf()
     settled_by_request(held)
     pending = held["status"]["plan"]["pending"]
+
+    # plan show reads the rendering the controller stored with the plan (no Terraform run, no log lines)
+    assert "show" in kube.get(SECRETS, "tfplan-default-app", NS)["data"]
+    res = cli("plan", "show", "app")
+    assert res.code == 0 and res.err == "", res.err
+    assert f"pending plan {pending}" in res.out and "+ terraform_data.this (create)" in res.out
 
     # approve the pending plan, then reconcile: Ready with the fake's final reason, the plan applied
     res = cli("approve", "app", "--plan", pending)

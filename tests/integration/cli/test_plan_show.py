@@ -81,6 +81,27 @@ def test_plan_show_json_masked(cli: Run, stored: dict[str, Any]) -> None:
     assert doc["variables"]["password"]["value"] == "(hidden)"
 
 
+def test_plan_show_reads_the_rendering_stored_with_the_plan(cli: Run, kube: KubeClient, stored: dict[str, Any],
+                                                           planfile: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller stores its `show -json` of the plan beside it: `plan show` then runs no Terraform at
+    all (it took seconds with the aws provider), and masks the stored document the same way."""
+    keys = ensure_keys(kube, "tfcontroller-system")
+    doc = show_json(planfile)
+    save_plan(kube, stored, "default", PLAN_ID, planfile, keys.keyring, show=doc)
+    monkeypatch.setenv("TFCONTROLLER_TERRAFORM_BINARY", "/nonexistent/terraform")  # would fail if run
+    monkeypatch.setenv("PATH", "/nonexistent")
+    res = cli("plan", "show", "bucket")
+    assert res.code == 0 and res.err == "", res.err
+    assert "+ terraform_data.bucket (create)" in res.out and "input.password = (sensitive)" in res.out
+    assert SECRET not in res.out
+    res = cli("plan", "show", "bucket", "--json")
+    assert json.loads(res.out)["variables"]["password"]["value"] == "(hidden)" and SECRET not in res.out
+    # a plan stored without the rendering (an earlier version) needs Terraform, and says so
+    save_plan(kube, stored, "default", PLAN_ID, planfile, keys.keyring)
+    res = cli("plan", "show", "bucket")
+    assert res.code == 1 and res.err.startswith("error: rendering a plan needs terraform"), res.err
+
+
 def test_plan_show_refusals(cli: Run, kube: KubeClient, stored: dict[str, Any]) -> None:
     res = cli("plan", "show", "queue")
     assert res.code == 1 and res.err.strip() == "error: Terraform default/queue has no pending plan"

@@ -273,7 +273,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     salt = ctl.keys().digest_key
     plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
     ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
-                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes)
+                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show)
     ctx.plan.local = True
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
