@@ -183,14 +183,19 @@ def describe_lock(lock: LockInfo) -> str:
     return " ".join(bits)
 
 
-def unlock_refusal(held: LockInfo | None, wanted: str, where: str) -> str | None:
+def unlock_refusal(held: LockInfo | None, wanted: str, where: str, last_handled: str | None = None) -> str | None:
     """Why `force-unlock --lock-id wanted` must not be sent, or None when `wanted` is the held lock.
-    Pure, for tests: a wrong id names the held one, and nothing held says so."""
+    Pure, for tests: a wrong id names the held one, and nothing held says so. The controller releases a
+    lock id once (status.lastHandledForceUnlock): asking again for one it already tried would wait for
+    nothing, so that is refused with where to look."""
     if held is None:
         return f"no lock is held on the state of {where}: nothing to unlock"
     if held.id != wanted:
         return (f"lock {wanted} is not held on the state of {where}; the held lock is {describe_lock(held)}"
                 f" (to release it: --lock-id {held.id})")
+    if last_handled == wanted:
+        return (f"the controller already tried to release lock {wanted} of {where} and it is still held; "
+                "its ForceUnlockFailed event says why (tfcontroller events)")
     return None
 
 
@@ -253,7 +258,8 @@ def run_force_unlock(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
         refusal = unlock_refusal(_held_lock(conn, obj), args.lock_id,
-                                 f"{waiting.label(TERRAFORMS, args.name)} in namespace {conn.namespace}")
+                                 f"{waiting.label(TERRAFORMS, args.name)} in namespace {conn.namespace}",
+                                 (obj.get("status") or {}).get("lastHandledForceUnlock"))
         if refusal:
             raise CLIError(refusal)
         since = dt.datetime.now(dt.UTC).replace(microsecond=0)  # Events carry whole seconds

@@ -65,12 +65,12 @@ def register(subparsers: Any) -> None:
                       help="namespace of the controller's keys Secret (default: tfcontroller-system, else default)")
     kubectx.add_connection_args(show)
     show.set_defaults(func=run_show)
-    plan.set_defaults(func=lambda args: _usage(plan))
+    plan.set_defaults(func=_usage)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_usage(sys.stderr)
-    return kubectx.EXIT_USAGE
+def _usage(args: argparse.Namespace) -> int:
+    """`tfcontroller plan` alone: the one usage-error line every command gives."""
+    raise CLIError("a sub-command is required (show)", kubectx.EXIT_USAGE)
 
 
 # ---- masking ---------------------------------------------------------------------------------------

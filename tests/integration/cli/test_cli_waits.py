@@ -152,3 +152,5 @@ def test_force_unlock_checks_the_held_lock_then_waits(cli: Run, kube: KubeClient
     line = last_line(res.out)
     assert line.startswith(f"✗ terraform.tfcontroller.io/app: state lock {other} is still held — "), line
     assert "could not release state lock" in line, line
+    res = cli("force-unlock", "app", "--lock-id", other, "--timeout", LONG)  # asking again would wait for nothing
+    assert res.code == 1 and f"the controller already tried to release lock {other}" in res.err, res.out + res.err

@@ -50,3 +50,5 @@ def test_every_command_has_the_one_usage_error_prefix(capsys) -> None:  # type: 
     capsys.readouterr()
     assert main(["reconcile", "app", "--timeout", "soon", "--kubeconfig", "/nonexistent"]) == 2
     assert capsys.readouterr().err.startswith("tfcontroller reconcile: error: --timeout: ")
+    assert main(["plan"]) == 2
+    assert capsys.readouterr().err == "tfcontroller plan: error: a sub-command is required (show)\n"

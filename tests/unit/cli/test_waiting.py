@@ -84,6 +84,9 @@ def test_unlock_refusal_names_the_held_lock() -> None:
     assert "the held lock is lock 1b2c held by me@host for OperationTypeApply since 2026-01-01T00:00:00Z" in refused
     assert refused.endswith("(to release it: --lock-id 1b2c)")
     assert unlock_refusal(None, "9f9f", "x") == "no lock is held on the state of x: nothing to unlock"
+    tried = unlock_refusal(held, "1b2c", "x", last_handled="1b2c")  # the controller tries an id once
+    assert tried is not None and tried.startswith("the controller already tried to release lock 1b2c of x")
+    assert unlock_refusal(held, "1b2c", "x", last_handled="0000") is None
 
 
 def test_the_cli_reads_the_controllers_event_reason() -> None:
