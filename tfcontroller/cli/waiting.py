@@ -72,7 +72,10 @@ def outcome(obj: dict[str, Any], requested: str) -> Outcome:
     stalled = kubectx.condition(obj, "Stalled") or {}
     reason, message = str(ready.get("reason") or ""), str(ready.get("message") or "")
     if handled_value(obj) != requested:
-        return Outcome(False, False, "", str(reconciling.get("message") or "waiting for the controller"))
+        # a run in progress (Ready=Unknown) shows its step; an earlier run's failure is not progress
+        running = ready.get("status") == "Unknown" and reconciling.get("status") == "True"
+        return Outcome(False, False, "", str(reconciling.get("message") if running else "") or
+                       "waiting for the controller")
     if ready.get("status") == "False":
         is_stalled = stalled.get("status") == "True"
         is_held = not is_stalled and reconciling.get("status") != "True"

@@ -50,6 +50,14 @@ def test_outcome(case: str, o: dict[str, Any], done: bool, ready: bool, held: bo
     assert (result.done, result.ready, result.held, result.stalled) == (done, ready, held, stalled), case
 
 
+def test_progress_before_the_answer() -> None:
+    running = obj("old", cond("Ready", "Unknown", "Progressing", "Planning"), cond("Reconciling", "True", "Progressing", "Planning"))
+    assert outcome(running, "now").message == "Planning"
+    retrying = obj("old", cond("Ready", "False", "GitOperationFailed", "no repo"),
+                   cond("Reconciling", "True", "ProgressingWithRetry", "no repo"))
+    assert outcome(retrying, "now").message == "waiting for the controller"  # an old failure is not progress
+
+
 def test_outcome_reads_fluxs_field_and_carries_reason_and_message() -> None:
     o = {"status": {"lastHandledReconcileAt": "now", "conditions": [cond("Ready", "False", "BuildFailed", "bad")]}}
     result = outcome(o, "now")
