@@ -55,3 +55,8 @@ def replan_command(namespace: str, name: str, stamp: str) -> str:
 def cli_approve_command(namespace: str, name: str, plan_id: str) -> str:
     """The same approval with the `tfcontroller` CLI (it refuses an id that is no longer pending)."""
     return f"tfcontroller approve {shlex.quote(name)} --plan {shlex.quote(plan_id)} -n {shlex.quote(namespace)}"
+
+
+def cli_replan_command(namespace: str, name: str) -> str:
+    """Plan Terraform `namespace/name` again although its inputs did not change (the CLI waits for the plan)."""
+    return f"tfcontroller replan {shlex.quote(name)} -n {shlex.quote(namespace)}"

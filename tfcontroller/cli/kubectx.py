@@ -80,47 +80,108 @@ def add_connection_args(parser: argparse.ArgumentParser, *, all_namespaces: bool
         group.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
 
 
-def _kubeconfig_path(explicit: str | None) -> str | None:
-    """The one kubeconfig file to read; None means in-cluster (or the client's own default)."""
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+CONTEXTS_HINT = "kubectl config get-contexts lists them"
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    """The one kubeconfig file a command reads (None: the in-cluster service account) and where its name
+    came from, so that every error can say which file and how it was chosen."""
+
+    path: str | None
+    origin: str  # "--kubeconfig", "$KUBECONFIG", "~/.kube/config" or "in-cluster"
+
+    @property
+    def where(self) -> str:
+        return "the in-cluster service account" if self.path is None else f"kubeconfig {self.path} (from {self.origin})"
+
+
+def choose_kubeconfig(explicit: str | None, env_value: str | None, home: Path, in_cluster: bool) -> Kubeconfig:
+    """kubectl's order: --kubeconfig, else the first existing file of $KUBECONFIG, else ~/.kube/config,
+    else the in-cluster service account. Each way of missing them is one line that says what to do.
+    Pure apart from checking that the files exist."""
     if explicit:
         if not Path(explicit).is_file():
-            raise CLIError(f"kubeconfig {explicit} does not exist")
-        return explicit
-    env = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    for candidate in env:
-        if Path(candidate).is_file():
-            return candidate
-    default = Path.home() / ".kube" / "config"
-    return str(default) if default.is_file() else None
+            raise CLIError(f"kubeconfig {explicit} (from --kubeconfig) does not exist; pass the path of a "
+                           "kubeconfig file")
+        return Kubeconfig(explicit, "--kubeconfig")
+    named = [p for p in (env_value or "").split(os.pathsep) if p]
+    if named:
+        for candidate in named:
+            if Path(candidate).is_file():
+                return Kubeconfig(candidate, "$KUBECONFIG")
+        listed = os.pathsep.join(named)
+        raise CLIError(f"$KUBECONFIG names {listed}, which does not exist; point KUBECONFIG at a kubeconfig "
+                       "file, or unset it to use ~/.kube/config")
+    default = home / ".kube" / "config"
+    if default.is_file():
+        return Kubeconfig(str(default), "~/.kube/config")
+    if in_cluster:
+        return Kubeconfig(None, "in-cluster")
+    raise CLIError(f"no kubeconfig: KUBECONFIG is not set, {default} does not exist and this is not a pod in "
+                   "a cluster; pass --kubeconfig PATH or set KUBECONFIG (the file kubectl uses)")
 
 
-def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
-    """The namespace the selected context names, read from the kubeconfig (as kubectl does)."""
-    if kubeconfig is None:
-        try:
-            return IN_CLUSTER_NAMESPACE.read_text().strip() or None
-        except OSError:
-            return None
+def read_kubeconfig(config: Kubeconfig) -> dict[str, Any]:
+    """The kubeconfig as a mapping, or one line naming the file and the YAML problem."""
+    assert config.path is not None
     try:
-        doc = yaml.safe_load(Path(kubeconfig).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    wanted = context or doc.get("current-context")
-    for entry in doc.get("contexts") or []:
-        if isinstance(entry, dict) and entry.get("name") == wanted:
-            return (entry.get("context") or {}).get("namespace") or None
-    return None
+        doc = yaml.safe_load(Path(config.path).read_text())
+    except OSError as exc:
+        raise CLIError(f"cannot read {config.where}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CLIError(f"{config.where} is not valid YAML ({problem}{at}); fix it or use another file") from None
+    if not isinstance(doc, dict) or not any(doc.get(k) for k in ("clusters", "contexts", "users")):
+        raise CLIError(f"{config.where} is not a kubeconfig (it has no clusters, users or contexts); fix it or "
+                       "use another file")
+    return doc
+
+
+def select_context(doc: dict[str, Any], wanted: str | None, config: Kubeconfig) -> dict[str, Any]:
+    """The context `--context` (else current-context) names, with its `name`; one line naming the file
+    and the contexts it has when there is no such context. Pure."""
+    contexts = {str(e.get("name")): e.get("context") or {} for e in doc.get("contexts") or [] if isinstance(e, dict)}
+    names = ", ".join(sorted(contexts)) or "none"
+    name = wanted or doc.get("current-context")
+    if not name:
+        raise CLIError(f"{config.where} has no current-context; pass --context NAME (contexts: {names})")
+    if name not in contexts:
+        which = f'context "{name}"' if wanted else f'the current-context "{name}"'
+        raise CLIError(f"{which} does not exist in {config.where} (contexts: {names}; {CONTEXTS_HINT})")
+    entry = contexts[name] if isinstance(contexts[name], dict) else {}
+    clusters = {str(e.get("name")) for e in doc.get("clusters") or [] if isinstance(e, dict)}
+    if entry.get("cluster") not in clusters:
+        raise CLIError(f'context "{name}" names cluster "{entry.get("cluster")}", which is not in {config.where}')
+    return {**entry, "name": name}
 
 
 def resolve_namespace(args: argparse.Namespace) -> str:
     """The one namespace rule of every command, as kubectl's: `-n/--namespace`, else the namespace of
     the kubeconfig context (`--context`, else the current one; in a pod, the service account's), else
-    `default`. Needs no connection, so `seal --cert FILE` (offline) follows it too."""
+    `default`. Needs no connection, so `seal --cert FILE` (offline) follows it too; with no kubeconfig
+    at all it is `default`, while a named context that does not exist is an error as in `connect`."""
     explicit = getattr(args, "namespace", None)
     if explicit:
         return str(explicit)
-    kubeconfig = _kubeconfig_path(getattr(args, "kubeconfig", None))
-    return _context_namespace(kubeconfig, getattr(args, "context", None)) or "default"
+    try:
+        config = choose_kubeconfig(getattr(args, "kubeconfig", None), os.environ.get("KUBECONFIG"), Path.home(),
+                                   _in_cluster())
+    except CLIError:
+        if getattr(args, "kubeconfig", None) or getattr(args, "context", None):
+            raise
+        return "default"
+    context = (select_context(read_kubeconfig(config), getattr(args, "context", None), config)
+               if config.path is not None else {})
+    return _namespace_of(args, context, config)
+
+
+def _namespace_of(args: argparse.Namespace, context: dict[str, Any], config: Kubeconfig) -> str:
+    in_cluster_ns = _in_cluster_namespace() if config.path is None else None
+    return str(getattr(args, "namespace", None) or context.get("namespace") or in_cluster_ns or "default")
 
 
 @dataclass
@@ -146,19 +207,48 @@ class Connection:
         return self.client.patch(resource, name, {"metadata": {"annotations": annotations}}, self.namespace)
 
 
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.is_file()
+
+
+def _in_cluster_namespace() -> str | None:
+    try:
+        return IN_CLUSTER_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def unreachable(host: str, cause: str, context: str | None, config: Kubeconfig) -> str:
+    """kubectl's "The connection to the server … was refused", with the context and file that named it."""
+    which = f'context "{context}" of {config.where}' if context else config.where
+    return (f"cannot reach the API server {host} ({cause}), named by {which}; is the cluster running, and "
+            "is this the right context?")
+
+
 @contextmanager
 def connect(args: argparse.Namespace) -> Iterator[Connection]:
-    from tfcontroller.kube.client import KubeClient
+    """A client for the chosen kubeconfig and context. Configuration problems and an API server that
+    does not answer are one line naming the file, context and server, as kubectl's errors do."""
+    from tfcontroller.kube.client import CONNECTION_FAILED, KubeClient
 
-    kubeconfig = _kubeconfig_path(getattr(args, "kubeconfig", None))
-    context = getattr(args, "context", None)
+    config = choose_kubeconfig(getattr(args, "kubeconfig", None), os.environ.get("KUBECONFIG"), Path.home(),
+                               _in_cluster())
+    wanted = getattr(args, "context", None)
+    context: dict[str, Any] = {}
+    if config.path is not None:
+        context = select_context(read_kubeconfig(config), wanted, config)
     try:
-        client = KubeClient.load(kubeconfig, context, static=True)
+        client = KubeClient.load(config.path, wanted, static=True)
     except Exception as exc:  # noqa: BLE001 - the loaders raise several types; the operator needs one line
-        raise CLIError(f"cannot load the cluster configuration: {exc}") from None
-    namespace = resolve_namespace(args)
+        raise CLIError(f"cannot use {config.where}: {exc}") from None
+    namespace = _namespace_of(args, context, config)
     try:
         yield Connection(client, namespace, bool(getattr(args, "all_namespaces", False)))
+    except ApiError as exc:
+        if exc.reason != CONNECTION_FAILED:
+            raise
+        cause = exc.message.rsplit("(", 1)[-1].rstrip(")") if exc.message.endswith(")") else exc.message
+        raise CLIError(unreachable(client.host, cause, context.get("name"), config)) from None
     finally:
         client.close()
 

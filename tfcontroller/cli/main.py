@@ -38,8 +38,14 @@ class CLIError(Exception):
         self.exit_code = exit_code
 
 
+# Commands whose log lines are their output (the controller, the dev cluster); the operator commands log
+# warnings only, so that a library's info line (a Terraform run in `plan show`) never reaches the terminal.
+LOGGING_COMMANDS = frozenset({"run", "dev-cluster"})
+
+
 class _Parser(argparse.ArgumentParser):
-    """`declare=`: a function adding the arguments that need heavy imports (the controllers' flags of
+    """Every usage error is one line `tfcontroller <command>: error: <message>`, exit 2 (docs/cli.md).
+    `declare=`: a function adding the arguments that need heavy imports (the controllers' flags of
     `run`); called when this parser parses, i.e. only when its command runs (or asks for its --help)."""
 
     def __init__(self, *args: Any, declare: Callable[[argparse.ArgumentParser], None] | None = None,
@@ -47,22 +53,36 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._declare = declare
 
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, usage_error(self.prog, message))
+
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """A sub-command refuses its own unknown arguments, so the error names the command (argparse
+        leaves them to the top-level parser, whose error says only `tfcontroller`); the innermost
+        command's prog is kept for the usage errors commands raise themselves."""
         if self._declare is not None:
             declare, self._declare = self._declare, None
             declare(self)
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and " " in self.prog:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        if not hasattr(parsed, "usage_prog"):
+            parsed.usage_prog = self.prog
+        return parsed, extras
 
-    def error(self, message: str) -> NoReturn:  # one clear line, exit 2, as argparse promises
-        self.exit(2, f"{self.prog}: error: {message}\n")
+
+def usage_error(prog: str, message: str) -> str:
+    return f"{prog}: error: {message}\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
     from tfcontroller.cli.version_cmd import VersionAction
 
     parser = _Parser(prog="tfcontroller", description="Terraform in GitOps: controller and operator CLI.")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
+                        help="log level (default: info for run and dev-cluster, warning for the other commands)")
+    parser.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="log lines as key=value text or JSON objects (default: text)")
     parser.add_argument("--version", action=VersionAction,
                         help="print the version and the API it serves, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -91,11 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tfcontroller.logging_setup import configure_logging
 
-    configure_logging(args.log_level, args.log_format)
+    default_level = "info" if args.command in LOGGING_COMMANDS else "warning"
+    configure_logging(args.log_level or default_level, args.log_format)
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if exc.exit_code == 2:
+            sys.stderr.write(usage_error(getattr(args, "usage_prog", "tfcontroller"), str(exc)))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
         "approve", help="approve the pending plan of a Terraform",
         description="Approve the pending plan of a Terraform (annotation tfcontroller.io/approve-plan), or "
                     "with --in-file write spec.approvePlan into the object's YAML in a Git checkout.")
-    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("name", metavar="NAME", help="the Terraform object whose pending plan to approve")
     parser.add_argument("--plan", default=None, metavar="ID", help="refuse unless this is the pending plan id")
     parser.add_argument("--in-file", default=None, metavar="PATH",
                         help="edit spec.approvePlan in this YAML file instead of annotating the object")

@@ -18,9 +18,14 @@ from tfcontroller.kube.resources import TERRAFORMS
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("drift", help="show the last drift report of a Terraform")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    p = subparsers.add_parser(
+        "drift", help="show the last drift report of a Terraform",
+        description="Show the last drift report of a Terraform, from status.drift: last and next check, last "
+                    "detection, the drifted resources and attributes, the notification's state, and the "
+                    "remediation plan waiting for approval.")
+    p.add_argument("name", metavar="NAME", help="the Terraform object")
+    p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text",
+                   help="output format: text (default), or status.drift as json or yaml")
     kubectx.add_connection_args(p)
     p.set_defaults(func=run)
 

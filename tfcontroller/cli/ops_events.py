@@ -16,8 +16,11 @@ from tfcontroller.kube.resources import EVENTS
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("events", help="list the Events of an object, oldest first (KIND defaults to terraform)")
-    p.add_argument("words", nargs="+", metavar="[KIND] NAME")
+    p = subparsers.add_parser(
+        "events", help="list the Events of an object, oldest first (KIND defaults to terraform)",
+        description="List the Events recorded for one object (the same kind and uid), oldest first.")
+    p.add_argument("words", nargs="+", metavar="[KIND] NAME",
+                   help="the object: NAME, KIND NAME or KIND/NAME (KIND defaults to terraform)")
     kubectx.add_connection_args(p)
     p.set_defaults(func=run)
 

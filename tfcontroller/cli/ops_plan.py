@@ -1,10 +1,12 @@
 """`tfcontroller plan show NAME`: the pending plan of a Terraform, readable, with sensitive values masked.
 
 The stored plan (Secret `tfplan-<workspace>-<name>`, encrypted with the controller's key; see
-terraform/plan_store.py) is read with the controller's own helpers and rendered by
-`terraform show -json` in a throw-away directory: only the providers named in the plan's lock file are
-installed there, from the same filesystem mirror the controller uses, so no module code runs and nothing is
-downloaded. The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
+terraform/plan_store.py) is read with the controller's own helpers. The controller stores the
+`terraform show -json` document it made of the plan beside it, so usually nothing else runs (rendering
+again with the aws provider took seconds). A plan stored without it is rendered by `terraform show -json`
+in a throw-away directory: only the providers named in the plan's lock file are installed there, from the
+same filesystem mirror the controller uses, so no module code runs and nothing is downloaded.
+The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
 every input variable's value, since variables often come from Secrets — before anything is printed.
 Reading the plan needs read access to the controller's keys Secret: the same trust as reading the plan.
 """
@@ -16,6 +18,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -43,26 +46,27 @@ _BOLD, _RESET = "\033[1m", "\033[0m"
 
 
 def register(subparsers: Any) -> None:
-    plan = subparsers.add_parser("plan", help="inspect the pending plan of a Terraform")
+    plan = subparsers.add_parser("plan", help="inspect the pending plan of a Terraform",
+                                 description="Inspect the pending plan of a Terraform (plan show NAME).")
     sub = plan.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", parser_class=type(plan))
     show = sub.add_parser("show", help="print the pending plan, sensitive values masked",
                           description="Print the pending plan of a Terraform as a readable diff (or --json), "
                                       "with sensitive values and input variables masked. Needs terraform on "
                                       "PATH (or TFCONTROLLER_TERRAFORM_BINARY) and the provider mirror.")
-    show.add_argument("name", metavar="NAME")
-    show.add_argument("--json", action="store_true", help="print the masked `terraform show -json` document")
+    show.add_argument("name", metavar="NAME", help="the Terraform object whose pending plan to show")
+    show.add_argument("--json", action="store_true", help="print the masked document of 'terraform show -json'")
     show.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                       help="colour the diff (auto: only on a terminal, and not when NO_COLOR is set)")
     show.add_argument("--controller-namespace", default=None,
                       help="namespace of the controller's keys Secret (default: tfcontroller-system, else default)")
     kubectx.add_connection_args(show)
     show.set_defaults(func=run_show)
-    plan.set_defaults(func=lambda args: _usage(plan))
+    plan.set_defaults(func=_usage)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_usage(sys.stderr)
-    return kubectx.EXIT_USAGE
+def _usage(args: argparse.Namespace) -> int:
+    """`tfcontroller plan` alone: the one usage-error line every command gives."""
+    raise CLIError("a sub-command is required (show)", kubectx.EXIT_USAGE)
 
 
 # ---- masking ---------------------------------------------------------------------------------------
@@ -192,6 +196,9 @@ def show_json(planfile: bytes) -> dict[str, Any]:
         config = TerraformConfig.from_env()
     except FileNotFoundError as exc:
         raise CLIError(f"rendering a plan needs terraform: {exc}") from None
+    if shutil.which(config.binary) is None:
+        raise CLIError(f"rendering a plan needs terraform: {config.binary} is not an executable; put terraform on "
+                       "PATH or set TFCONTROLLER_TERRAFORM_BINARY")
     requirements, lock = _provider_requirements(planfile)
     with tempfile.TemporaryDirectory(prefix="tfcontroller-plan-") as tmp:
         root = Path(tmp)
@@ -230,11 +237,27 @@ def _header(obj: dict[str, Any], plan_id: str) -> str:
     return ", ".join(bits)
 
 
+def _stored_show(conn: kubectx.Connection, name: str, workspace: str, plan_id: str,
+                 keyring: KeyRing) -> dict[str, Any] | bytes:
+    """What the controller's `show -json` said about the plan, stored with it (no Terraform needed); else
+    the plan file, for Terraform to render (a plan stored without it: too large, or an older version)."""
+    from tfcontroller.crypto.errors import DecryptionError
+    from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan, load_show
+
+    try:
+        stored = load_show(conn.client, conn.namespace, name, workspace, plan_id, keyring)
+        return stored if stored is not None else load_plan(conn.client, conn.namespace, name, workspace,
+                                                           plan_id, keyring)
+    except PlanNotFoundError:
+        raise CLIError(f"plan {plan_id} is pending but not stored (yet, or any more); try again shortly",
+                       kubectx.EXIT_NOT_FOUND) from None
+    except (DecryptionError, ValueError, OSError) as exc:  # OSError: gzip's BadGzipFile
+        raise CLIError(f"the stored plan {plan_id} does not decrypt: {exc}") from None
+
+
 @kubectx.api_errors
 def run_show(args: argparse.Namespace) -> int:
-    from tfcontroller.crypto.errors import DecryptionError
     from tfcontroller.terraform.plan import human_readable
-    from tfcontroller.terraform.plan_store import PlanNotFoundError, load_plan
 
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
@@ -243,14 +266,8 @@ def run_show(args: argparse.Namespace) -> int:
             raise CLIError(f"Terraform {conn.namespace}/{args.name} has no pending plan")
         workspace = str((obj.get("spec") or {}).get("workspace") or "default")
         keyring = read_keyring(conn, args.controller_namespace)
-        try:
-            planfile = load_plan(conn.client, conn.namespace, args.name, workspace, plan_id, keyring)
-        except PlanNotFoundError:
-            raise CLIError(f"plan {plan_id} is pending but not stored (yet, or any more); try again shortly",
-                           kubectx.EXIT_NOT_FOUND) from None
-        except DecryptionError as exc:
-            raise CLIError(f"the stored plan {plan_id} does not decrypt: {exc}") from None
-    doc = mask_show_json(show_json(planfile))
+        shown = _stored_show(conn, args.name, workspace, plan_id, keyring)
+    doc = mask_show_json(shown if isinstance(shown, dict) else show_json(shown))
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return kubectx.EXIT_OK

@@ -27,7 +27,8 @@ DEFAULT_CONTROLLER_NAMESPACES = ("tfcontroller-system", "default")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "seal", help="encrypt a value (stdin) for spec.vars[].sealedValue of one Terraform",
-        description=__doc__.split("\n\n")[0])
+        description="Encrypt a value read from stdin for spec.vars[].sealedValue of one Terraform object, so "
+                    "that it can be committed to Git: it opens only for that namespace and name.")
     parser.add_argument("--name", help="name of the Terraform object the value is for")
     parser.add_argument("--fetch-cert", action="store_true", help="print the controller's public certificate")
     parser.add_argument("--cert", help="seal with this certificate file instead of fetching it")

@@ -13,6 +13,7 @@ import base64
 import builtins
 import json
 import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import urlencode
@@ -33,6 +34,23 @@ PATCH_CONTENT_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+
+CONNECTION_FAILED = "ConnectionFailed"  # ApiError.reason when no HTTP answer came back at all
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"\])]+)")
+
+
+def connection_cause(exc: BaseException) -> str:
+    """Why a request got no answer, in the words an operator knows ("connection refused", "timed out",
+    "name or service not known"), from urllib3's exception; its class name when nothing better is known."""
+    text = str(getattr(exc, "reason", None) or exc)
+    found = _ERRNO_TEXT.search(text)
+    if found:
+        return found.group(1).strip().lower()
+    if isinstance(exc, urllib3.exceptions.TimeoutError) or "timed out" in text:
+        return "timed out"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS failed: {text}"[:300]
+    return type(exc).__name__
 
 
 class KubeClient:
@@ -57,12 +75,17 @@ class KubeClient:
             _api_client = k8s_client.ApiClient(configuration)
         self.api_client = _api_client
         self._pool: urllib3.PoolManager = _pool if _pool is not None else _api_client.rest_client.pool_manager
-        self._host = configuration.host.rstrip("/")
+        self._host: str = str(configuration.host).rstrip("/")
         self.impersonate_user = impersonate_user
         self.impersonate_groups = impersonate_groups
         self._discovery = _discovery if _discovery is not None else dict(WELL_KNOWN)
         self._discovery_lock = threading.Lock()
         self._source: tuple[str, str | None] | None = None  # kubeconfig path/context it was loaded from
+
+    @property
+    def host(self) -> str:
+        """The API server's URL, as the kubeconfig or in-cluster config names it."""
+        return self._host
 
     @classmethod
     def load(cls, kubeconfig: str | None = None, context: str | None = None, *,
@@ -169,7 +192,8 @@ class KubeClient:
                     retries=False,
                 )
             except urllib3.exceptions.HTTPError as exc:
-                raise ApiError(0, "ConnectionFailed", f"{what}: cannot reach the API server ({type(exc).__name__})") from None
+                raise ApiError(0, CONNECTION_FAILED, f"{what}: cannot reach the API server {self._host} "
+                                                      f"({connection_cause(exc)})") from None
             if resp.status != 401 or attempt == 2 or not self._reload_credentials():
                 break
         if not 200 <= resp.status < 300:
@@ -358,7 +382,8 @@ class KubeClient:
                     timeout=urllib3.Timeout(connect=10.0, read=timeout_seconds + 30.0), retries=False,
                 )
             except urllib3.exceptions.HTTPError as exc:
-                raise ApiError(0, "ConnectionFailed", f"WATCH {path}: cannot reach the API server ({type(exc).__name__})") from None
+                raise ApiError(0, CONNECTION_FAILED, f"WATCH {path}: cannot reach the API server {self._host} "
+                                                      f"({connection_cause(exc)})") from None
             if resp.status != 401 or attempt == 2:
                 break
             resp.read()

@@ -8,6 +8,12 @@ the expected plan id finds every chunk; the associated data binds the ciphertext
 `<namespace>/<name>/<plan id>`, so a plan copied to another object or swapped for another id does not
 decrypt.
 
+Beside the plan, the main Secret keeps what `terraform show -json` said about it (key `show`, gzip-compressed
+JSON encrypted with its own associated data `<namespace>/<name>/<plan id>/show`), when it fits in the
+main Secret: `tfcontroller plan show` then reads it instead of installing the providers and running
+Terraform again (seconds for the aws provider's schema). A plan stored without it (too large, or stored by
+an earlier version) is rendered by Terraform as before.
+
 Encoding (pure, `encode_plan`/`decode_plan`): the whole plan is encrypted once (so the GCM tag
 authenticates every byte, the chunk order and the count) and the ciphertext is cut into pieces of at most
 PLAN_CHUNK_BYTES, below the 1 MiB Secret limit. The cipher is anything with `encrypt`/`decrypt` (and, to
@@ -18,6 +24,8 @@ crypto are sibling layers.
 from __future__ import annotations
 
 import base64
+import gzip
+import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -41,6 +49,8 @@ from tfcontroller.kube.resources import SECRETS
 
 ANNOTATION_KEY_ID = f"{GROUP}/plan-key-id"
 DATA_KEY = "plan"
+SHOW_KEY = "show"
+SECRET_DATA_LIMIT = 1000 * 1024  # the API server refuses a Secret above 1 MiB; room for metadata
 LABEL_PLAN_PART = f"{GROUP}/plan-part"
 
 
@@ -84,20 +94,38 @@ def _aad(namespace: str, name: str, plan_id: str) -> str:
     return f"{namespace}/{name}/{plan_id}"
 
 
+def encode_show(show: dict[str, Any], cipher: Cipher, aad: bytes | str) -> bytes:
+    """`terraform show -json` of the plan, compressed and encrypted (it holds sensitive values as the plan does)."""
+    return cipher.encrypt(gzip.compress(json.dumps(show, separators=(",", ":")).encode(), mtime=0), aad)
+
+
+def decode_show(blob: bytes, cipher: Cipher, aad: bytes | str) -> dict[str, Any]:
+    doc = json.loads(gzip.decompress(cipher.decrypt(blob, aad)))
+    if not isinstance(doc, dict):
+        raise ValueError("the stored plan rendering is not a JSON object")
+    return doc
+
+
 def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: str, plan: bytes,
-              keyring: KeyRing, chunk_bytes: int | None = None) -> int:
-    """Store `plan` for the Terraform `obj`; returns the number of Secrets written."""
+              keyring: KeyRing, chunk_bytes: int | None = None, show: dict[str, Any] | None = None) -> int:
+    """Store `plan` (and, when given and it fits, its `show -json` document) for the Terraform `obj`;
+    returns the number of Secrets written."""
     meta = obj["metadata"]
     ns, name = meta["namespace"], meta["name"]
     kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
     chunks = encode_plan(plan, keyring, _aad(ns, name, plan_id), **kwargs)
+    main = {DATA_KEY: chunks[0]}
+    if show is not None:
+        rendered = encode_show(show, keyring, _aad(ns, name, plan_id) + "/show")
+        if len(rendered) + len(chunks[0]) <= SECRET_DATA_LIMIT * 3 // 4:  # base64 grows by a third
+            main[SHOW_KEY] = rendered
     labels = {LABEL_TERRAFORM: name, LABEL_WORKSPACE: workspace, LABEL_MANAGED_BY: MANAGED_BY}
     owner = [owner_reference(obj)]
     for i, chunk in enumerate(chunks[1:]):
         kube.upsert_secret(ns, tfplan_chunk_name(workspace, name, i), {DATA_KEY: chunk},
                            labels={**labels, LABEL_PLAN_PART: str(i + 1)},
                            annotations={ANNOTATION_PLAN_ID: plan_id}, owner_references=owner)
-    _write_secret(kube, ns, tfplan_secret_name(workspace, name), chunks[0],
+    _write_secret(kube, ns, tfplan_secret_name(workspace, name), main,
                   labels={**labels, LABEL_PLAN_PART: "0"},
                   annotations={ANNOTATION_PLAN_ID: plan_id, ANNOTATION_PLAN_CHUNKS: str(len(chunks) - 1),
                                ANNOTATION_KEY_ID: keyring.active_id},
@@ -106,7 +134,7 @@ def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: st
     return len(chunks)
 
 
-def _write_secret(kube: KubeClient, ns: str, name: str, chunk: bytes, *, labels: dict[str, str],
+def _write_secret(kube: KubeClient, ns: str, name: str, data: dict[str, bytes], *, labels: dict[str, str],
                   annotations: dict[str, str], owner: list[dict[str, Any]]) -> None:
     """Create the Secret, or replace the one that exists. Usually none does (an applied or replaced plan
     is deleted), so creating first costs one request where a read-then-write upsert costs two."""
@@ -114,10 +142,9 @@ def _write_secret(kube: KubeClient, ns: str, name: str, chunk: bytes, *, labels:
         kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                               "metadata": {"name": name, "namespace": ns, "labels": labels,
                                            "annotations": annotations, "ownerReferences": owner},
-                              "data": {DATA_KEY: base64.b64encode(chunk).decode()}}, ns)
+                              "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}, ns)
     except AlreadyExists:
-        kube.upsert_secret(ns, name, {DATA_KEY: chunk}, labels=labels, annotations=annotations,
-                           owner_references=owner)
+        kube.upsert_secret(ns, name, data, labels=labels, annotations=annotations, owner_references=owner)
 
 
 def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_id: str,
@@ -137,6 +164,18 @@ def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_
             raise PlanNotFoundError(f"chunk {i} of plan {plan_id} is missing") from None
         chunks.append(part.get(DATA_KEY, b""))
     return decode_plan(chunks, keyring, _aad(namespace, name, plan_id))
+
+
+def load_show(kube: KubeClient, namespace: str, name: str, workspace: str, plan_id: str,
+              keyring: Cipher) -> dict[str, Any] | None:
+    """The `show -json` document stored with plan `plan_id`, or None when the plan was stored without it;
+    PlanNotFoundError when another plan (or none) is stored, DecryptionError when it does not decrypt."""
+    main = kube.get_or_none(SECRETS, tfplan_secret_name(workspace, name), namespace)
+    annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
+    if main is None or annotations.get(ANNOTATION_PLAN_ID) != plan_id:
+        raise PlanNotFoundError(f"no stored plan {plan_id}")
+    blob = base64.b64decode(((main.get("data") or {}).get(SHOW_KEY)) or "")
+    return decode_show(blob, keyring, _aad(namespace, name, plan_id) + "/show") if blob else None
 
 
 def delete_plan(kube: KubeClient, namespace: str, name: str, workspace: str, saved: int | None = None) -> None:

@@ -1,6 +1,6 @@
 """Contract test of the operator CLI against the REAL controllers: the commands the fast CLI tests run
 against `FakeController` (test_reconcile_outputs_drift_events.py) — reconcile (with --with-source),
-approve, replan, suspend/resume — run here against an in-process manager (controllers.setup) with the
+approve, replan, suspend/resume, plan show — run here against an in-process manager (controllers.setup) with the
 real GitRepository and Terraform reconcilers, real git and real terraform on a `terraform_data` module.
 It pins the status protocol the fake imitates: the controller echoes `tfcontroller.io/requested-at`
 into `status.lastHandledRequestedAt` once the run settled, a plan held for approval ends the wait as
@@ -28,7 +28,7 @@ from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.controllers.terraform.context import PLAN_PENDING
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 
 NS = "default"
 TIMEOUT = "180s"
@@ -68,28 +68,42 @@ def test_cli_drives_the_real_terraform_controller(cli: Run, kube: KubeClient, de
     # reconcile --with-source: the GitRepository first, then the Terraform, whose plan is held for approval
     res = cli("reconcile", "app", "--with-source", "--timeout", TIMEOUT)
     assert res.code == 1, res.out + res.err
-    assert res.out.index("gitrepository/src: Ready") < res.out.index("terraform/app: not Ready")
-    assert f"✗ terraform/app: not Ready — {PLAN_PENDING}: " in res.out
+    assert res.out.index("gitrepository.tfcontroller.io/src: Ready") < res.out.index("terraform.tfcontroller.io/app: not Ready")
+    assert f"✗ terraform.tfcontroller.io/app: not Ready — {PLAN_PENDING}: " in res.out
     settled_by_request(kube.get(GITREPOSITORIES, "src", NS))
     held = tf()
     settled_by_request(held)
     pending = held["status"]["plan"]["pending"]
+
+    # plan show reads the rendering the controller stored with the plan (no Terraform run, no log lines)
+    assert "show" in kube.get(SECRETS, "tfplan-default-app", NS)["data"]
+    res = cli("plan", "show", "app")
+    assert res.code == 0 and res.err == "", res.err
+    assert f"pending plan {pending}" in res.out and "+ terraform_data.this (create)" in res.out
 
     # approve the pending plan, then reconcile: Ready with the fake's final reason, the plan applied
     res = cli("approve", "app", "--plan", pending)
     assert res.code == 0 and f"approved plan {pending}" in res.out, res.err
     res = cli("reconcile", "app", "--timeout", TIMEOUT)
     assert res.code == 0, res.out + res.err
-    assert res.out.strip().splitlines()[-1].startswith("✔ terraform/app: Ready — ApplySucceeded"), res.out
+    assert res.out.strip().splitlines()[-1].startswith("✔ terraform.tfcontroller.io/app: Ready — ApplySucceeded"), res.out
     applied = tf()
     settled_by_request(applied)
     assert applied["status"]["lastAppliedPlan"] == pending
 
-    # replan: the controller plans again (nothing changed: nothing waits for approval) and stays Ready
-    res = cli("replan", "app")
-    assert res.code == 0 and "re-plan requested" in res.out, res.err
+    # reconcile with unchanged inputs plans nothing and says so, naming the command that plans anyway
     res = cli("reconcile", "app", "--timeout", TIMEOUT)
     assert res.code == 0, res.out + res.err
+    last = res.out.strip().splitlines()[-1]
+    assert last.startswith("✔ terraform.tfcontroller.io/app: Ready — ApplySucceeded: Inputs unchanged since main@sha1:")
+    assert "use `tfcontroller replan app -n default` to plan anyway" in last, last
+    assert tf()["status"]["lastAppliedPlan"] == pending  # nothing planned, nothing applied
+
+    # replan: waits until the controller planned again (nothing changed: nothing waits for approval)
+    res = cli("replan", "app", "--timeout", TIMEOUT)
+    assert res.code == 0, res.out + res.err
+    assert res.out.startswith("terraform.tfcontroller.io/app replan requested\n"), res.out
+    assert res.out.strip().splitlines()[-1].startswith("✔ terraform.tfcontroller.io/app: re-planned — NoChanges: ")
     settled_by_request(tf())
 
     # suspend: the CLI refuses to wait on a suspended object; resume: the controller answers again

@@ -69,7 +69,7 @@ def test_get_not_found_and_unknown_kind(cli: Run, objects: dict[str, Any]) -> No
     assert res.code == 3
     assert res.err.strip() == 'error: Terraform "nope" not found in namespace "default"'
     res = cli("get", "pods")
-    assert res.code == 2 and res.err.startswith("error: unknown kind 'pods'")
+    assert res.code == 2 and res.err.startswith("tfcontroller get: error: unknown kind 'pods'")
 
 
 def test_approve_sets_annotation_for_the_pending_plan(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:
@@ -93,25 +93,27 @@ def test_approve_refuses_other_plan_and_nothing_pending(cli: Run, kube: KubeClie
 
 
 def test_replan_force_unlock_annotations(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:
-    assert cli("replan", "bucket").code == 0
+    res = cli("replan", "bucket", "--no-wait")
+    assert res.code == 0 and res.out == "terraform.tfcontroller.io/bucket replan requested\n", res.err
     first = kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]["tfcontroller.io/replan"]
-    assert cli("replan", "bucket").code == 0
+    assert cli("replan", "bucket", "--no-wait").code == 0
     second = kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]["tfcontroller.io/replan"]
     assert first != second  # every request is a new value, so the controller sees a change
-    res = cli("force-unlock", "bucket", "--lock-id", "9f1e-lock")
-    assert res.code == 0, res.err
-    ann = kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]
-    assert ann["tfcontroller.io/force-unlock"] == "9f1e-lock"
     assert cli("force-unlock", "bucket").code == 2  # --lock-id is required
 
 
 def test_suspend_and_resume_any_kind(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:
-    assert cli("suspend", "bucket").code == 0
+    res = cli("suspend", "bucket")
+    assert res.code == 0 and res.out == "terraform.tfcontroller.io/bucket suspended\n"
     assert kube.get(TERRAFORMS, "bucket", "default")["spec"]["suspend"] is True
+    again = cli("suspend", "terraform/bucket")  # a second suspend changes nothing and says so
+    assert again.code == 0 and again.out == "terraform.tfcontroller.io/bucket already suspended\n"
     assert _rows(cli("get", "tf", "bucket").out)[1][2] == "Suspended"
-    assert cli("resume", "terraform", "bucket").code == 0
+    assert cli("resume", "terraform", "bucket").out == "terraform.tfcontroller.io/bucket resumed\n"
     assert kube.get(TERRAFORMS, "bucket", "default")["spec"]["suspend"] is False
-    assert cli("suspend", "gitrepo/infra").code == 0
+    assert cli("resume", "bucket").out == "terraform.tfcontroller.io/bucket already resumed\n"
+    assert cli("resume", "gitrepo/infra").out == "gitrepository.tfcontroller.io/infra already resumed\n"
+    assert cli("suspend", "gitrepo/infra").out == "gitrepository.tfcontroller.io/infra suspended\n"
     assert kube.get(GITREPOSITORIES, "infra", "default")["spec"]["suspend"] is True
     res = cli("suspend", "ms", "missing")
     assert res.code == 3 and "ManifestSet" in res.err
@@ -133,4 +135,6 @@ def test_context_namespace_and_subprocess_errors(dev_cluster: DevCluster, object
 
 def test_missing_kubeconfig_is_one_line(cli: Run, tmp_path: Any) -> None:
     res = cli("get", "tf", "--kubeconfig", str(tmp_path / "absent"), kubeconfig=False)
-    assert res.code == 1 and res.err == f"error: kubeconfig {tmp_path / 'absent'} does not exist\n"
+    assert res.code == 1
+    assert res.err == (f"error: kubeconfig {tmp_path / 'absent'} (from --kubeconfig) does not exist; pass the "
+                       "path of a kubeconfig file\n")

@@ -59,6 +59,7 @@ def stored(kube: KubeClient, objects: dict[str, Any], planfile: bytes) -> dict[s
 def test_plan_show_readable_and_masked(cli: Run, stored: dict[str, Any]) -> None:
     res = cli("plan", "show", "bucket")
     assert res.code == 0, res.err
+    assert res.err == ""  # no log line of the Terraform runner it uses (issue 13, point 14)
     assert SECRET not in res.out and "\033[" not in res.out
     assert f"pending plan {PLAN_ID}" in res.out
     assert "Plan: 1 to add, 0 to change, 0 to destroy." in res.out
@@ -78,6 +79,27 @@ def test_plan_show_json_masked(cli: Run, stored: dict[str, Any]) -> None:
     change = doc["resource_changes"][0]["change"]
     assert change["after"]["input"] == {"name": "acme-prod-assets", "password": "(sensitive)"}
     assert doc["variables"]["password"]["value"] == "(hidden)"
+
+
+def test_plan_show_reads_the_rendering_stored_with_the_plan(cli: Run, kube: KubeClient, stored: dict[str, Any],
+                                                           planfile: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller stores its `show -json` of the plan beside it: `plan show` then runs no Terraform at
+    all (it took seconds with the aws provider), and masks the stored document the same way."""
+    keys = ensure_keys(kube, "tfcontroller-system")
+    doc = show_json(planfile)
+    save_plan(kube, stored, "default", PLAN_ID, planfile, keys.keyring, show=doc)
+    monkeypatch.setenv("TFCONTROLLER_TERRAFORM_BINARY", "/nonexistent/terraform")  # would fail if run
+    monkeypatch.setenv("PATH", "/nonexistent")
+    res = cli("plan", "show", "bucket")
+    assert res.code == 0 and res.err == "", res.err
+    assert "+ terraform_data.bucket (create)" in res.out and "input.password = (sensitive)" in res.out
+    assert SECRET not in res.out
+    res = cli("plan", "show", "bucket", "--json")
+    assert json.loads(res.out)["variables"]["password"]["value"] == "(hidden)" and SECRET not in res.out
+    # a plan stored without the rendering (an earlier version) needs Terraform, and says so
+    save_plan(kube, stored, "default", PLAN_ID, planfile, keys.keyring)
+    res = cli("plan", "show", "bucket")
+    assert res.code == 1 and res.err.startswith("error: rendering a plan needs terraform"), res.err
 
 
 def test_plan_show_refusals(cli: Run, kube: KubeClient, stored: dict[str, Any]) -> None:

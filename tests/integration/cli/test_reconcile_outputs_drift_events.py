@@ -18,7 +18,7 @@ import yaml
 
 from tests.support.cli import Run, ready, table_rows
 from tests.support.kstatus import assert_kstatus
-from tfcontroller.cli.ops_control import outcome
+from tfcontroller.cli.waiting import outcome
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS, Resource
 
@@ -71,15 +71,15 @@ def test_reconcile_waits_and_reports_ready(cli: Run, controller: FakeController)
     res = cli("reconcile", "queue", "--timeout", "30s")
     assert res.code == 0, res.err
     assert len(controller.handled) == 1
-    assert "◎ terraform/queue: Planning" in res.out
-    assert res.out.strip().splitlines()[-1].startswith("✔ terraform/queue: Ready")
+    assert "◎ terraform.tfcontroller.io/queue: Planning" in res.out
+    assert res.out.strip().splitlines()[-1].startswith("✔ terraform.tfcontroller.io/queue: Ready")
 
 
 def test_reconcile_not_ready_exits_1(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:
     with FakeController(kube, TERRAFORMS, "queue", final="False"):
         res = cli("reconcile", "tf", "queue", "--timeout", "30s")
     assert res.code == 1
-    assert "✗ terraform/queue: not Ready — PlanFailed: variable x is missing" in res.out
+    assert "✗ terraform.tfcontroller.io/queue: not Ready — PlanFailed: variable x is missing" in res.out
 
 
 def test_reconcile_with_source_goes_through_the_gitrepository(cli: Run, kube: KubeClient,
@@ -88,7 +88,7 @@ def test_reconcile_with_source_goes_through_the_gitrepository(cli: Run, kube: Ku
         res = cli("reconcile", "queue", "--with-source", "--timeout", "30s")
     assert res.code == 0, res.err
     assert len(source.handled) == 1 and len(controller.handled) == 1
-    assert res.out.index("gitrepository/infra: Ready") < res.out.index("terraform/queue: Ready")
+    assert res.out.index("gitrepository.tfcontroller.io/infra: Ready") < res.out.index("terraform.tfcontroller.io/queue: Ready")
 
 
 def test_reconcile_timeout_and_suspended(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:

@@ -40,3 +40,8 @@ def test_odd_values_survive_the_shell(value: str) -> None:
 
 def test_cli_approve_names_plan_and_namespace() -> None:
     assert commands.cli_approve_command("team-a", "web", "plan-x") == "tfcontroller approve web --plan plan-x -n team-a"
+
+
+def test_cli_replan_names_namespace_and_quotes() -> None:
+    assert commands.cli_replan_command("team-a", "web") == "tfcontroller replan web -n team-a"
+    assert shlex.split(commands.cli_replan_command("ns", "odd name"))[2] == "odd name"

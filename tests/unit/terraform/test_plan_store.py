@@ -35,3 +35,16 @@ def test_damaged_chunk_sets_refused() -> None:
             decode_plan(bad, ring, "aad")
     with pytest.raises(DecryptionError):
         decode_plan(chunks, ring, "other-object")
+
+
+def test_show_document_round_trip_bound_to_its_plan() -> None:
+    """The `show -json` document stored beside a plan is encrypted like it and opens only for that plan."""
+    from tfcontroller.terraform.plan_store import decode_show, encode_show
+
+    ring = KeyRing.generate()
+    show = {"format_version": "1.2", "resource_changes": [{"address": "x", "change": {"after": {"p": "s3cret"}}}]}
+    blob = encode_show(show, ring, "ns/web/plan-a/show")
+    assert b"s3cret" not in blob
+    assert decode_show(blob, ring, "ns/web/plan-a/show") == show
+    with pytest.raises(DecryptionError):
+        decode_show(blob, ring, "ns/web/plan-b/show")

@@ -125,6 +125,15 @@ def decide_plan(
     return PlanDecision(False, "up to date")
 
 
+def inputs_unchanged_message(applied_revision: str, source_revision: str, replan_command: str) -> str:
+    """Ready's message when a reconcile plans nothing because the inputs digest equals the applied one
+    (rule §4.1): say so, since which revision, and how to plan anyway, so that a `reconcile` that returns
+    at once is not read as "planned and found no changes"."""
+    since = applied_revision or source_revision
+    now = f" (source now at {source_revision})" if source_revision and source_revision != since else ""
+    return (f"Inputs unchanged since {since}{now}: nothing to plan; use `{replan_command}` to plan anyway")
+
+
 @dataclass(frozen=True)
 class ApprovalDecision:
     apply: bool

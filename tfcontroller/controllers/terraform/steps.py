@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.commands import approve_command
+from tfcontroller.api.commands import approve_command, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
@@ -211,9 +211,10 @@ def step_plan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         if tf.pending_plan or last.pending:
             return CONTINUE
         ready_cond = c.find(status.get("conditions"), c.READY)
-        if ready_cond is not None and ready_cond.status == c.TRUE:
-            return ready(ready_cond.reason, ready_cond.message)
-        return ready(c.SUCCEEDED, f"Up to date at {last.last_applied_revision or ctx.source.revision}")
+        message = policy.inputs_unchanged_message(last.last_applied_revision, ctx.source.revision,
+                                                  cli_replan_command(ctx.namespace, ctx.name))
+        return ready(ready_cond.reason if ready_cond is not None and ready_cond.status == c.TRUE else c.SUCCEEDED,
+                     message)
     return make_plan(ctx, obj, decision)
 
 
@@ -272,7 +273,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     salt = ctl.keys().digest_key
     plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
     ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
-                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes)
+                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show)
     ctx.plan.local = True
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,

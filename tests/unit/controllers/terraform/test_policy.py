@@ -151,3 +151,14 @@ def test_offered_approvals_ignore_history() -> None:
 def test_expected_resources() -> None:
     """(When a drift check is due, jittered: tests/unit/controllers/terraform/drift/test_schedule.py.)"""
     assert policy.expected_resources(3, 1, 1) == 3 and policy.expected_resources(1, 0, 2) == 0
+
+
+def test_inputs_unchanged_message_says_why_nothing_is_planned() -> None:
+    """A reconcile that skips the plan (rule §4.1) says since when the inputs are unchanged and how to plan
+    anyway (issue 13, point 3); a newer source revision that did not touch the inputs is named too."""
+    cmd = "tfcontroller replan app -n team"
+    assert policy.inputs_unchanged_message("main@sha1:aaa", "main@sha1:aaa", cmd) == (
+        "Inputs unchanged since main@sha1:aaa: nothing to plan; use `tfcontroller replan app -n team` to plan anyway")
+    assert policy.inputs_unchanged_message("main@sha1:aaa", "main@sha1:bbb", cmd).startswith(
+        "Inputs unchanged since main@sha1:aaa (source now at main@sha1:bbb): nothing to plan;")
+    assert policy.inputs_unchanged_message("", "main@sha1:bbb", cmd).startswith("Inputs unchanged since main@sha1:bbb:")

@@ -1,0 +1,87 @@
+"""Configuration and connection errors of the real `tfcontroller` process, as an operator meets them
+(issue 13, point 14): $KUBECONFIG naming a missing file, a kubeconfig that is not YAML, no configuration
+at all, an unknown --context, and an API server that does not answer. Each is one line on stderr naming
+the file, context or server (no traceback), exit 1; the same environment with a good kubeconfig works."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfcontroller.dev.cluster import DevCluster
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{server}"}}}}]
+users: [{{name: u, user: {{}}}}]
+contexts: [{{name: here, context: {{cluster: c, user: u}}}}]
+current-context: here
+"""
+
+
+def tfcontroller(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ.get("PATH", os.defpath)}
+    if os.environ.get("PYTHONPATH"):  # the worktree's code, as the tests run it
+        base["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return subprocess.run([sys.executable, "-m", "tfcontroller", *argv], capture_output=True, text=True,
+                          env={**base, **env}, timeout=60)
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: "), proc.stderr
+    return proc.stderr.strip()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+def test_configuration_errors_name_the_file_and_what_to_do(home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(missing)}, "get", "tf"))
+    assert text.startswith(f"error: $KUBECONFIG names {missing}, which does not exist;"), text
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clusters:\n  - name: [unclosed\n")
+    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(bad)}, "reconcile", "app"))
+    assert text.startswith(f"error: kubeconfig {bad} (from $KUBECONFIG) is not valid YAML ("), text
+    assert "line 3" in text, text
+
+    text = one_line(tfcontroller({"HOME": str(home)}, "approve", "app"))
+    assert text.startswith(f"error: no kubeconfig: KUBECONFIG is not set, {home}/.kube/config does not exist"), text
+
+    good = tmp_path / "good.yaml"
+    good.write_text(KUBECONFIG.format(server="http://127.0.0.1:1"))
+    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(good)}, "get", "tf", "--context", "prod"))
+    assert text == (f'error: context "prod" does not exist in kubeconfig {good} (from $KUBECONFIG) '
+                    "(contexts: here; kubectl config get-contexts lists them)")
+
+
+def test_unreachable_api_server_names_server_and_context(home: Path, tmp_path: Path,
+                                                         dev_cluster: DevCluster) -> None:
+    server = f"http://127.0.0.1:{closed_port()}"
+    config = home / ".kube" / "config"
+    config.parent.mkdir()
+    config.write_text(KUBECONFIG.format(server=server))
+    text = one_line(tfcontroller({"HOME": str(home)}, "suspend", "app"))
+    assert text == (f'error: cannot reach the API server {server} (connection refused), named by context "here" '
+                    f"of kubeconfig {config} (from ~/.kube/config); is the cluster running, and is this the "
+                    "right context?")
+    ok = tfcontroller({"HOME": str(home), "KUBECONFIG": str(dev_cluster.kubeconfig)}, "get", "tf")
+    assert ok.returncode in (0, 3), ok.stderr  # reached the server (3: the CRDs are not installed here)
+    assert "cannot reach" not in ok.stderr
