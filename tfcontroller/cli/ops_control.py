@@ -14,7 +14,7 @@ import argparse
 import datetime as dt
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLAN
 from tfcontroller.api.duration import DurationError, parse_duration
@@ -27,8 +27,9 @@ from tfcontroller.cli.main import CLIError
 from tfcontroller.cli.ops_events import event_time
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, TERRAFORMS, Resource
-from tfcontroller.terraform.errors import LockInfo
-from tfcontroller.terraform.state import read_lock
+
+if TYPE_CHECKING:  # the state reader imports the kube client; loaded when force-unlock runs
+    from tfcontroller.terraform.errors import LockInfo
 
 WORDS_HELP = "the object: NAME, KIND NAME or KIND/NAME (KIND defaults to terraform)"
 FORCE_UNLOCK_FAILED = "ForceUnlockFailed"  # the controller's Event reason when terraform force-unlock fails
@@ -203,6 +204,9 @@ def _held_lock(conn: kubectx.Connection, obj: dict[str, Any]) -> LockInfo | None
     """The lock held now, from the Lease Terraform's kubernetes backend locks the state with; the lock the
     controller last recorded (status.lock) when the spec does not name a state or the Lease is not
     readable with these credentials."""
+    from tfcontroller.terraform.errors import LockInfo
+    from tfcontroller.terraform.state import read_lock
+
     recorded = (obj.get("status") or {}).get("lock") or {}
     fallback = LockInfo(id=str(recorded["id"]), who=str(recorded.get("holder") or ""),
                         created=str(recorded.get("since") or "")) if recorded.get("id") else None

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         "outputs", help="show the outputs of a Terraform (sensitive values with --show-sensitive)",
         description="Show a Terraform's outputs: plain values as they are, sensitive ones as <sensitive>. "
                     "Values are read from the spec.writeOutputsToSecret Secret.")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the Terraform object")
     p.add_argument("--show-sensitive", action="store_true",
                    help="also print the values of sensitive outputs (read from the outputs Secret)")
     p.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table",
