@@ -53,6 +53,15 @@ def leftovers(workdir: Path) -> list[str]:
     return found
 
 
+def kill_leftovers(workdir: Path) -> None:
+    """After a failed test: SIGKILL, by pid, what the demo of `workdir` left running (nothing else)."""
+    for entry in leftovers(workdir):
+        try:
+            os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass
 class Demo:
     """One run of the demo module, output in `log`."""
@@ -98,5 +107,6 @@ class Demo:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        kill_leftovers(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.log.unlink(missing_ok=True)

@@ -8,7 +8,8 @@ group (what a shell does for a job), and gives the terminal back when it ends. T
 demo, which stops everything it started, prints "stopped" and exits 0, and make exits 0 after it.
 
 Without a controlling terminal (CI, tests) or when the demo already leads its process group (started from a
-shell), this does nothing.
+shell), this does nothing. While the demo holds the terminal, Ctrl-Z is ignored: a stopped demo would keep
+the terminal while the shell waits for make, which is not stopped, and nothing could resume it.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def take_foreground() -> Callable[[], None]:
     except OSError:
         os.close(fd)
         return lambda: None
+    old_tstp = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
 
     def give_back() -> None:
+        signal.signal(signal.SIGTSTP, old_tstp)
         try:
             with _no_sigttou():
                 os.tcsetpgrp(fd, previous)

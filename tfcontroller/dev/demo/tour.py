@@ -2,7 +2,9 @@
 
 Each step waits for an observable outcome with a timeout and records whether it happened; with `--exit`
 the process exits 0 only when every step had its expected outcome. Without it the stack keeps running
-until Ctrl-C so that a person can explore it with `tfcontroller get tf -A`, kubectl and the mail folder.
+until Ctrl-C (the normal end: "stopped", exit 0) so that a person can explore it with the commands it
+prints (`explore_commands`: the virtualenv's activation first, since `tfcontroller` is not on PATH after
+`make setup`), kubectl and the mail folder, and deploy changes from `.demo/checkout` with `git push`.
 """
 
 from __future__ import annotations

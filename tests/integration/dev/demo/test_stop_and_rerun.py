@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.demo import Demo, demo_workdir, leftovers, unreachable_endpoint
+from tests.support.demo import Demo, demo_workdir, kill_leftovers, leftovers, unreachable_endpoint
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
 from tfcontroller.kube.client import KubeClient
@@ -34,6 +34,7 @@ ENV = {"GIT_CONFIG_GLOBAL": os.devnull}  # no identity of the machine's user: th
 def workdir() -> Iterator[Path]:
     path = demo_workdir()
     yield path
+    kill_leftovers(path)
     subprocess.run(["rm", "-rf", str(path), f"{path}.log"], check=False)
 
 
@@ -138,7 +139,7 @@ def _read_all(fd: int, sink: list[bytes]) -> None:
 
 @pytest.mark.timeout(300)
 def test_ctrl_c_typed_under_make_demo_ends_make_with_0(workdir: Path) -> None:
-    """`make demo` in a terminal, then ^C typed into it: the terminal signals its foreground process group."""
+    """`make demo` in a terminal, then ^Z and ^C typed into it: the terminal signals its foreground group."""
     master, slave = os.openpty()
 
     def controlling_terminal() -> None:  # runs in the child after setsid: the pty becomes its terminal
@@ -160,6 +161,9 @@ def test_ctrl_c_typed_under_make_demo_ends_make_with_0(workdir: Path) -> None:
         wait_for(lambda: UP in text() or make.poll() is not None, timeout=120, what="the demo under make to be up",
                  interval=0.2)
         assert make.poll() is None, text()
+        # Ctrl-Z is ignored (a stopped demo would hold the terminal while nothing can resume it): if it
+        # stopped the demo, the Ctrl-C after it would never be handled and make would not end.
+        os.write(master, b"\x1a")
         os.write(master, b"\x03")  # Ctrl-C, as typed
         code = make.wait(90)
         reader.join(10)
