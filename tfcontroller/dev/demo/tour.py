@@ -207,7 +207,10 @@ class Tour:
         git("commit", "-am", f"dev stack: owner tag {owner}", cwd=clone)
         git("push", "origin", "main", cwd=clone)
         commit = git("rev-parse", "HEAD", cwd=clone)
-        self.progress.say(repo.follow(self.work_repo))
+        try:
+            self.progress.say(repo.follow(self.work_repo))
+        except DemoError as exc:  # the user's checkout is theirs: a state we cannot follow is not the tour's failure
+            self.progress.say(f"left {self.work_repo} as it is ({exc}); `git pull --rebase` there catches up")
 
         def dev_applied_new_commit() -> bool:
             st = self.tf("app-stack-dev").get("status") or {}
