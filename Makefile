@@ -31,8 +31,12 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Ctrl-C ends the demo: it stops what it started, prints "stopped" and exits 0 (it takes the terminal's
+# foreground, so make does not see the Ctrl-C; tfcontroller/dev/demo/terminal.py). DEMO_ARGS passes options on
+# (`python -m tfcontroller.dev.demo --help`).
+DEMO_ARGS ?=
 demo: setup localstack-install
-	$(BIN)/python -m tfcontroller.dev.demo $(if $(DEMO_EXIT),--exit,)
+	$(BIN)/python -m tfcontroller.dev.demo $(if $(DEMO_EXIT),--exit,) $(DEMO_ARGS)
 
 # Builds LocalStack's venv once (cached outside the clone, keyed by the lock); quick when it exists.
 localstack-install:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -108,26 +107,3 @@ def start_emulator(port: int) -> Emulator:
 def stop_emulator(port: int) -> None:
     env = {**os.environ, "LOCALSTACK_PORT": str(port)}
     run(["bash", str(ROOT / "localstack" / "down.sh")], env=env, check=False, timeout=60)
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-           "GIT_COMMITTER_NAME": "Demo", "GIT_COMMITTER_EMAIL": "demo@example.com",
-           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    return run(["git", *args], cwd=cwd, env=env).stdout.strip()
-
-
-def build_gitops_repo(bare: Path, work: Path) -> None:
-    """A Git repository laid out as users keep theirs: examples/ at the root and the shared modules/."""
-    for p in (bare, work):
-        if p.exists():
-            shutil.rmtree(p)
-    bare.parent.mkdir(parents=True, exist_ok=True)
-    git("init", "--bare", "-b", "main", str(bare), cwd=bare.parent)
-    shutil.copytree(ROOT / "examples", work)
-    shutil.copytree(ROOT / "modules", work / "modules")
-    git("init", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-m", "Initial GitOps repository", cwd=work)
-    git("remote", "add", "origin", str(bare), cwd=work)
-    git("push", "origin", "main", cwd=work)

@@ -2,7 +2,9 @@
 
 Each step waits for an observable outcome with a timeout and records whether it happened; with `--exit`
 the process exits 0 only when every step had its expected outcome. Without it the stack keeps running
-until Ctrl-C so that a person can explore it with `tfcontroller get tf -A`, kubectl and the mail folder.
+until Ctrl-C (the normal end: "stopped", exit 0) so that a person can explore it with the commands it
+prints (`explore_commands`: the virtualenv's activation first, since `tfcontroller` is not on PATH after
+`make setup`), kubectl and the mail folder, and deploy changes from `.demo/checkout` with `git push`.
 """
 
 from __future__ import annotations
@@ -11,28 +13,31 @@ import argparse
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfcontroller.dev.demo.progress import Progress
+from tfcontroller.dev.demo import repo
+from tfcontroller.dev.demo.progress import Progress, format_entry, terminal_width
+from tfcontroller.dev.demo.repo import git
 from tfcontroller.dev.demo.services import (
     ROOT,
     DemoError,
     Process,
-    build_gitops_repo,
-    git,
     run,
     start_emulator,
     stop_emulator,
     tfcontroller_argv,
 )
+from tfcontroller.dev.demo.terminal import take_foreground
 from tfcontroller.dev.gitserver import GitHTTPServer
 from tfcontroller.dev.smtp_sink import SMTPSink
 from tfcontroller.kube.client import KubeClient
@@ -73,7 +78,8 @@ class Tour:
     progress: Progress
     sink: SMTPSink
     work_repo: Path
-    steps: list[Step] = field(default_factory=list)
+    bare_repo: Path
+    steps: list[Step] = field(default_factory=list)  # the caller's list: steps survive a Ctrl-C
 
     # ------------------------------------------------------------------ helpers
     def check(self, name: str, fn: Callable[[], str]) -> bool:
@@ -194,11 +200,17 @@ class Tour:
     def module_commit_replans_one_stack(self) -> str:
         before_prod = self.tf("app-stack-prod")["status"]
         before_dev = self.tf("app-stack-dev")["status"]
-        main_tf = self.work_repo / "infrastructure/terraform/aws/dev/main.tf"
-        main_tf.write_text(main_tf.read_text().replace('default     = "platform"', 'default     = "platform-dev"'))
-        git("commit", "-am", "dev stack: owner tag platform-dev", cwd=self.work_repo)
-        git("push", "origin", "main", cwd=self.work_repo)
-        commit = git("rev-parse", "HEAD", cwd=self.work_repo)
+        # The tour commits from a clone of its own: the user's checkout (.demo/checkout) is theirs.
+        clone = repo.tour_clone(self.bare_repo, self.workdir / "tour-clone")
+        main_tf = clone / "infrastructure/terraform/aws/dev/main.tf"
+        owner = toggle_owner(main_tf)
+        git("commit", "-am", f"dev stack: owner tag {owner}", cwd=clone)
+        git("push", "origin", "main", cwd=clone)
+        commit = git("rev-parse", "HEAD", cwd=clone)
+        try:
+            self.progress.say(repo.follow(self.work_repo))
+        except DemoError as exc:  # the user's checkout is theirs: a state we cannot follow is not the tour's failure
+            self.progress.say(f"left {self.work_repo} as it is ({exc}); `git pull --rebase` there catches up")
 
         def dev_applied_new_commit() -> bool:
             st = self.tf("app-stack-dev").get("status") or {}
@@ -219,6 +231,21 @@ class Tour:
             raise DemoError(f"app-stack-prod has a new pending plan {(after_prod.get('plan') or {}).get('pending')}")
         return (f"dev re-planned and applied {commit[:10]} (plan {after_dev.get('lastAppliedPlan')}); "
                 f"prod kept plan {after_prod.get('lastAppliedPlan')} and its inputs digest")
+
+
+OWNER_DEFAULT = re.compile(r'(variable "owner" \{[^}]*?default\s*=\s*)"([^"]*)"', re.S)
+
+
+def toggle_owner(main_tf: Path) -> str:
+    """Change the owner tag's default in a stack's main.tf to a new value (platform-dev, then platform
+    again on the next run over the same repository), so that the tour's commit always changes the module."""
+    text = main_tf.read_text()
+    found = OWNER_DEFAULT.search(text)
+    if not found:
+        raise DemoError(f"{main_tf}: no default of variable \"owner\" to change")
+    owner = "platform" if found.group(2) == "platform-dev" else "platform-dev"
+    main_tf.write_text(OWNER_DEFAULT.sub(lambda m: f'{m.group(1)}"{owner}"', text, count=1))
+    return owner
 
 
 def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, git_user: str,
@@ -249,100 +276,174 @@ def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, 
     }, NS)
 
 
-def main(argv: list[str] | None = None) -> int:
+TOUR_STEPS = (
+    ("the dev stack is applied into the emulator automatically", "dev_applied"),
+    ("the production stack waits for approval, is shown, approved and applied", "prod_approved"),
+    ("the dependent ConfigMaps and Deployments receive the bucket name and queue URL", "apps_configured"),
+    ("drift is detected, mailed and remediated", "drift_mailed_and_remediated"),
+    ("a commit that edits one stack re-plans only that stack", "module_commit_replans_one_stack"),
+)
+KEEP = ("checkout", "checkout.backup-*")  # the user's repository (and backups of what stood in its way)
+
+
+def clear_workdir(workdir: Path) -> None:
+    """Start from a clean work dir, except the user's repository: everything else is the demo's own."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for entry in workdir.iterdir():
+        if any(entry.match(pattern) for pattern in KEEP):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def explore_commands(workdir: Path, prefix: str = sys.prefix, base_prefix: str = sys.base_prefix) -> list[str]:
+    """The commands printed for exploring the running demo, as they must be typed (absolute paths, so they
+    work from any directory). `tfcontroller` is on PATH only inside the virtualenv that runs the demo, so
+    the first command activates it (none when the demo runs outside a virtualenv, where the package's own
+    installation put `tfcontroller` on PATH)."""
+    activate = Path(prefix) / "bin" / "activate"
+    return [
+        *([f"source {activate}"] if prefix != base_prefix else []),
+        f"export KUBECONFIG={workdir / 'kubeconfig'}",
+        "tfcontroller get tf -A",
+        "tfcontroller outputs app-stack-dev",
+        "tfcontroller events app-stack-prod",
+        "kubectl get tf,ms,gitrepo",
+        f"git -C {workdir / 'checkout'} log --oneline",
+    ]
+
+
+def print_explore(workdir: Path) -> None:
+    print("\nExplore it from another terminal (`tfcontroller` is on PATH once the virtualenv is active):")
+    for command in explore_commands(workdir):
+        print(f"  $ {command}")
+    print(f"Your clone of the GitOps repository is {workdir / 'checkout'}: commit there; `git push` deploys "
+          "(docs/demo.md). Ctrl-C here stops everything.\n", flush=True)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tfcontroller.dev.demo", description=__doc__)
-    parser.add_argument("--exit", action="store_true", help="run the tour once and exit 0 when every step passed")
-    parser.add_argument("--workdir", default=str(ROOT / ".demo"))
+    parser.add_argument("--exit", action="store_true",
+                        help="run the tour once and exit 0 when every step passed (1 otherwise, also when interrupted)")
+    parser.add_argument("--workdir", default=str(ROOT / ".demo"),
+                        help="work dir (default .demo); its checkout/ is kept across runs")
     parser.add_argument("--aws-endpoint", default=os.environ.get("DEMO_AWS_ENDPOINT", ""),
                         help="use this running AWS emulator instead of starting LocalStack")
     parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("DEMO_EMULATOR_PORT", "4566")))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], start: float,
+         cleanups: list[Callable[[], None]], steps: list[Step]) -> None:
+    """Start everything, bootstrap, run the tour (appending to `steps`) and, without --exit, keep the stack
+    running until Ctrl-C. Each thing started registers its stop in `cleanups`."""
+    kubeconfig = workdir / "kubeconfig"
+    cluster = Process(tfcontroller_argv("dev-cluster", "--port", "0", "--kubeconfig", str(kubeconfig),
+                                        "--state-file", str(workdir / "cluster-state.json")),
+                      log_path=workdir / "dev-cluster.log")
+    cleanups.append(cluster.stop)
+    say(cluster.start(ready_line="ready", timeout=60))
+
+    if args.aws_endpoint:
+        endpoint = args.aws_endpoint
+        say(f"using the AWS emulator at {endpoint}")
+    else:
+        say("starting LocalStack in host mode (the first run installs it; later runs reuse the cache)")
+        cleanups.append(lambda: stop_emulator(args.emulator_port))
+        emu = start_emulator(args.emulator_port)
+        endpoint = emu.endpoint
+        say(f"AWS emulator {emu.name} at {endpoint}")
+
+    sink = SMTPSink(workdir / "mail", on_mail=lambda subject, path: say(f"MAIL  {subject}  ({path.name})")).start()
+    cleanups.append(sink.stop)
+    say(f"SMTP sink on 127.0.0.1:{sink.port}, saving mail under {sink.outdir}")
+
+    git_user, git_password = "gitops", secrets.token_urlsafe(12)
+    bare, checkout = workdir / "git" / "gitops.git", workdir / "checkout"
+    for line in repo.prepare(bare, checkout).lines(checkout):
+        say(line)
+    gitsrv = GitHTTPServer(workdir / "git", git_user, git_password).start()
+    cleanups.append(gitsrv.stop)
+    git_url = gitsrv.url_for("gitops.git")
+    say(f"Git repository served over smart HTTP with basic auth at {git_url}")
+
+    kube = KubeClient.load(str(kubeconfig))
+    _bootstrap(kube, kubeconfig, workdir, git_url, git_user, git_password, endpoint, sink.port)
+    say("bootstrapped: CRDs, GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git)")
+
+    controller = Process(tfcontroller_argv(
+        "run", "--kubeconfig", str(kubeconfig), "--concurrent", "2",
+        "--artifact-dir", str(workdir / "artifacts"), "--artifact-addr", f"127.0.0.1:{free_port()}",
+        "--terraform-work-dir", str(workdir / "terraform"),
+        "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}",
+        "--smtp-secret", f"{NS}/smtp", "--drift-email-default-to", EMAIL_TO,
+    ), log_path=workdir / "controller.log")
+    cleanups.append(controller.stop)
+    controller.start()
+    say(f"controller started (log: {workdir / 'controller.log'})")
+    if not args.exit:
+        print_explore(workdir)
+
+    with Progress(kube, NS, start) as progress:
+        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps)
+        for name, method in TOUR_STEPS:
+            if not tour.check(name, getattr(tour, method)):
+                break
+        print("\nSummary:")
+        for s in steps:
+            print(f"  [{'ok' if s.ok else 'FAILED'}] {s.name}: {s.detail}")
+        if not args.exit:
+            print_explore(workdir)
+            while True:
+                time.sleep(3600)
+
+
+def _stop_all(cleanups: list[Callable[[], None]], say: Callable[[str], None]) -> None:
+    """Stop what was started, newest first; a second Ctrl-C must not cut this short (leftover servers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for stop in reversed(cleanups):
+        try:
+            stop()
+        except Exception as exc:  # noqa: BLE001 - stop everything we can
+            say(f"cleanup: {type(exc).__name__}: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: without --exit, 0 when stopped with Ctrl-C (or SIGTERM), which is how the demo ends;
+    with --exit, 0 only when every step of the tour passed."""
+    args = _parse(argv)
     workdir = Path(args.workdir).resolve()
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    clear_workdir(workdir)
     start = time.monotonic()
     cleanups: list[Callable[[], None]] = []
+    steps: list[Step] = []
 
     def say(text: str) -> None:
-        print(f"[{time.monotonic() - start:6.1f}s] {text}", flush=True)
+        print(format_entry(f"[{time.monotonic() - start:6.1f}s]", "", text, terminal_width()), flush=True)
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    steps: list[Step] = []
+    give_back = take_foreground()
+    signal.signal(signal.SIGTERM, _interrupt)
+    interrupted = False
     try:
-        kubeconfig = workdir / "kubeconfig"
-        cluster = Process(tfcontroller_argv("dev-cluster", "--port", "0", "--kubeconfig", str(kubeconfig),
-                                            "--state-file", str(workdir / "cluster-state.json")),
-                          log_path=workdir / "dev-cluster.log")
-        say(cluster.start(ready_line="ready", timeout=60))
-        cleanups.append(cluster.stop)
-
-        if args.aws_endpoint:
-            endpoint = args.aws_endpoint
-            say(f"using the AWS emulator at {endpoint}")
-        else:
-            say("starting LocalStack in host mode (the first run installs it; later runs reuse the cache)")
-            emu = start_emulator(args.emulator_port)
-            cleanups.append(lambda: stop_emulator(args.emulator_port))
-            endpoint = emu.endpoint
-            say(f"AWS emulator {emu.name} at {endpoint}")
-
-        sink = SMTPSink(workdir / "mail", on_mail=lambda subject, path: say(f"MAIL  {subject}  ({path.name})")).start()
-        cleanups.append(sink.stop)
-        say(f"SMTP sink on 127.0.0.1:{sink.port}, saving mail under {sink.outdir}")
-
-        git_user, git_password = "gitops", secrets.token_urlsafe(12)
-        build_gitops_repo(workdir / "git" / "gitops.git", workdir / "checkout")
-        gitsrv = GitHTTPServer(workdir / "git", git_user, git_password).start()
-        cleanups.append(gitsrv.stop)
-        git_url = gitsrv.url_for("gitops.git")
-        say(f"Git repository served over smart HTTP with basic auth at {git_url}")
-
-        kube = KubeClient.load(str(kubeconfig))
-        _bootstrap(kube, kubeconfig, workdir, git_url, git_user, git_password, endpoint, sink.port)
-        say("bootstrapped: CRDs, GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git)")
-
-        controller = Process(tfcontroller_argv(
-            "run", "--kubeconfig", str(kubeconfig), "--concurrent", "2",
-            "--artifact-dir", str(workdir / "artifacts"), "--artifact-addr", f"127.0.0.1:{free_port()}",
-            "--terraform-work-dir", str(workdir / "terraform"),
-            "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}",
-            "--smtp-secret", f"{NS}/smtp", "--drift-email-default-to", EMAIL_TO,
-        ), log_path=workdir / "controller.log")
-        controller.start()
-        cleanups.append(controller.stop)
-        say(f"controller started (log: {workdir / 'controller.log'})")
-
-        with Progress(kube, NS, start) as progress:
-            tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, workdir / "checkout")
-            for name, fn in (
-                ("the dev stack is applied into the emulator automatically", tour.dev_applied),
-                ("the production stack waits for approval, is shown, approved and applied", tour.prod_approved),
-                ("the dependent ConfigMaps and Deployments receive the bucket name and queue URL", tour.apps_configured),
-                ("drift is detected, mailed and remediated", tour.drift_mailed_and_remediated),
-                ("a commit that edits one stack re-plans only that stack", tour.module_commit_replans_one_stack),
-            ):
-                if not tour.check(name, fn):
-                    break
-            steps = tour.steps
-            print("\nSummary:")
-            for s in steps:
-                print(f"  [{'ok' if s.ok else 'FAILED'}] {s.name}: {s.detail}")
-            if not args.exit:
-                print("\nThe stack keeps running; try `KUBECONFIG=.demo/kubeconfig tfcontroller get tf -A`. Ctrl-C stops it.")
-                while True:
-                    time.sleep(3600)
+        _run(args, workdir, say, start, cleanups, steps)
     except KeyboardInterrupt:
-        say("stopping")
+        interrupted = True
+        say("stopping: stopping everything the demo started (a few seconds)")
     except DemoError as exc:
         say(f"demo failed: {exc}")
         steps.append(Step("setup", False, str(exc)))
     finally:
-        for stop in reversed(cleanups):
-            try:
-                stop()
-            except Exception as exc:  # noqa: BLE001 - stop everything we can
-                say(f"cleanup: {type(exc).__name__}: {exc}")
-    passed = bool(steps) and all(s.ok for s in steps) and len(steps) == 5
+        _stop_all(cleanups, say)
+        give_back()
+    if interrupted:
+        say("stopped" if not args.exit else "stopped before the tour finished")
+        return 1 if args.exit else 0
+    passed = bool(steps) and all(s.ok for s in steps) and len(steps) == len(TOUR_STEPS)
     return 0 if passed else 1
