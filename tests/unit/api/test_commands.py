@@ -40,3 +40,14 @@ def test_odd_values_survive_the_shell(value: str) -> None:
 
 def test_cli_approve_names_plan_and_namespace() -> None:
     assert commands.cli_approve_command("team-a", "web", "plan-x") == "tfcontroller approve web --plan plan-x -n team-a"
+
+
+def test_one_approval_hint_names_object_and_namespace_in_both_forms() -> None:
+    """The hint every place prints (status, Events, mail, `plan show`, the CLI's refusals): both commands,
+    each naming the object and its namespace, each between backticks so a copy takes no punctuation."""
+    hint = commands.approve_hint("team-a", "web", "plan-x")
+    assert hint == ("approve with `tfcontroller approve web --plan plan-x -n team-a` or "
+                    "`kubectl annotate terraform/web -n team-a tfcontroller.io/approve-plan=plan-x --overwrite`")
+    cli, kubectl = hint.split("`")[1], hint.split("`")[3]
+    assert cli == commands.cli_approve_command("team-a", "web", "plan-x")
+    assert kubectl == commands.approve_command("team-a", "web", "plan-x")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.commands import approve_command
+from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
@@ -311,7 +311,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
                 raise PlanHeldError(APPROVAL_REFUSED, f"{decision.refused}; "
                                                       f"{approve_hint(ctx.namespace, ctx.name, pending)}",
                                     tf.spec.interval)
-            raise PlanHeldError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval: "
+            raise PlanHeldError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval; "
                                                  f"{approve_hint(ctx.namespace, ctx.name, pending)}", tf.spec.interval)
     checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply", plan=pending)
     runner = workspace(ctx)
@@ -426,7 +426,3 @@ def replan_steps(steps: Sequence[Step]) -> list[Step]:
     """What the frame runs after `step_apply` found the pending plan stale: plan again, then the rest of
     the list from apply on (deleting: apply and remove the state)."""
     return [step_replan, *steps[list(steps).index(step_apply):]]
-
-
-def approve_hint(namespace: str, name: str, plan_id: str) -> str:
-    return f"approve with: {approve_command(namespace, name, plan_id)}"
