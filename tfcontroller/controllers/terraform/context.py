@@ -92,6 +92,7 @@ class InputsPart:
     resolved: ResolvedInputs | None = None
     module_digest: str = ""
     digest: str = ""  # the inputs digest (policy.inputs_digest)
+    undeclared: str = ""  # a note on values for variables the module does not declare (policy.undeclared_note)
 
 
 @dataclass

@@ -139,3 +139,19 @@ def test_offered_approvals_ignore_history() -> None:
 def test_expected_resources() -> None:
     """(When a drift check is due, jittered: tests/unit/controllers/terraform/drift/test_schedule.py.)"""
     assert policy.expected_resources(3, 1, 1) == 3 and policy.expected_resources(1, 0, 2) == 0
+
+
+
+def test_undeclared_note_groups_keys_by_source_and_names_no_value() -> None:
+    origins = {"regoin": "spec.varsFrom[0] (ConfigMap team/settings)", "colour": "spec.varsFrom[0] (ConfigMap "
+               "team/settings)", "typo": "spec.vars", "pw": "spec.varsFrom[1] (Secret team/creds)"}
+    note = policy.undeclared_note(["typo", "regoin", "colour", "pw"], origins)
+    assert note == ("the module declares no variables 'typo' (from spec.vars); 'colour', 'regoin' (from "
+                    "spec.varsFrom[0] (ConfigMap team/settings)); 'pw' (from spec.varsFrom[1] (Secret team/creds)); "
+                    "their values are ignored: declare them in the module or remove the keys")
+    one = policy.undeclared_note(["typo"], origins)
+    assert one == ("the module declares no variable 'typo' (from spec.vars); its value is ignored: declare it in "
+                   "the module or remove the key")
+    assert policy.undeclared_note([], origins) == ""
+    many = policy.undeclared_note([f"v{i}" for i in range(200)], {})
+    assert len(many) <= 600 and many.endswith("…")
