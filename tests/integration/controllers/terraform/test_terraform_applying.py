@@ -18,6 +18,7 @@ from tests.support.cli import Result
 from tests.support.polling import wait_for
 from tests.support.terraform_helpers import HOLD_TF, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
+from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
 from tfcontroller.cli.main import main
 from tfcontroller.dev.cluster import DevCluster
@@ -63,6 +64,9 @@ def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
     held = harness.reconcile_until("app", lambda o: ready_reason(o) == "False/PlanPending", what="a pending plan")
     plan_id = held["status"]["plan"]["pending"]
 
+    # a refusal (another plan id) prints the one approval hint for the pending plan
+    res = cli(dev_cluster, capsys, "approve", "app", "--plan", "plan-main-0000000000-00000000")
+    assert res.code == 1 and approve_hint("default", "app", plan_id) in res.err, res
     res = cli(dev_cluster, capsys, "approve", "app")
     assert res.code == 0 and res.out.strip() == f"terraform.tfcontroller.io/app approved plan {plan_id}", res
 
