@@ -191,12 +191,13 @@ class Notice:
     reason: str
     message: str
     recovered: bool = False
+    waiting: bool = False  # Ready=False with a waiting reason (conditions.WAITING_REASONS): Normal
 
     def wanted(self, quiet_success: bool) -> bool:
         """Whether a controller records it. `quiet_success`: the run records its own Normal Event for
         this success (a new artifact, applied changes, an apply), so a plain Ready=True notice would
         repeat it; failures, waits and recoveries are always recorded."""
-        return self.type == "Warning" or self.recovered or not quiet_success
+        return self.type == "Warning" or self.recovered or self.waiting or not quiet_success
 
 
 RECOVERY_DETAIL_LIMIT = 300  # characters of the old failure message quoted in a recovery Event
@@ -231,8 +232,9 @@ def ready_transition(before: list[dict[str, Any]], after: list[dict[str, Any]]) 
         return None
     if new.status == c.FALSE:
         if old is None or old.status != c.FALSE or (old.reason, old.message) != (new.reason, new.message):
-            kind: Literal["Normal", "Warning"] = "Normal" if new.reason in c.WAITING_REASONS else "Warning"
-            return Notice(kind, new.reason, new.message)
+            if new.reason in c.WAITING_REASONS:
+                return Notice("Normal", new.reason, new.message, waiting=True)
+            return Notice("Warning", new.reason, new.message)
         return None
     if new.status == c.TRUE and old is not None and old.status != c.TRUE:
         if failing(before):

@@ -217,6 +217,7 @@ def test_recovery_event_names_the_failure(before: list, recovered_from: str | No
 def test_waiting_is_normal_failing_is_warning(reason: str, want_type: str) -> None:
     got = ready_transition([], [cond("Ready", "False", reason, "m"), RETRYING])
     assert got is not None and (got.type, got.reason) == (want_type, reason)
+    assert got.wanted(quiet_success=True)  # every controller records waits and failures
 
 
 @pytest.mark.parametrize(
@@ -226,6 +227,7 @@ def test_waiting_is_normal_failing_is_warning(reason: str, want_type: str) -> No
         (Notice("Normal", "Succeeded", "m", recovered=True), True, True),
         (Notice("Normal", "Succeeded", "m"), True, False),
         (Notice("Normal", "Succeeded", "m"), False, True),
+        (Notice("Normal", "SourceNotReady", "m", waiting=True), True, True),
     ],
 )
 def test_notice_wanted(notice: Notice, quiet: bool, want: bool) -> None:

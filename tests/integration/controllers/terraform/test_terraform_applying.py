@@ -3,7 +3,8 @@ the apply runs (held open by HOLD_TF's provisioner) the object says it is applyi
 Reconciling=True naming the plan, not "waits for approval" — and `tfcontroller approve` a second time says
 the plan is already being applied and changes nothing; once applied, approving that plan again says it
 was applied. Every Terraform runner log line of the run names the object (point 21), and a Terraform that
-recovers from a failure records a Normal Event saying from what (point 6)."""
+recovers from a failure records a Normal Event saying from what (point 6); waiting for its source is a
+Normal Event, not a Warning (point 21)."""
 
 from __future__ import annotations
 
@@ -122,8 +123,10 @@ def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
 def test_recovery_from_a_failure_is_a_normal_event(harness: Harness, git_file_remote: Any) -> None:
     remote = git_file_remote("infra")
     broken = SIMPLE_TF.replace("input = var.greeting", "input = var.greeting +")
+    harness.create("app")  # before its source: waiting, a Normal Event (as Flux records it), no Warning
+    assert ready_reason(harness.reconcile("app")) == "False/SourceNotReady"
+    assert [e["type"] for e in harness.events("app") if e["reason"] == "SourceNotReady"] == ["Normal"]
     harness.publish("src", remote.bare, remote.commit({"main.tf": broken}))
-    harness.create("app")
     failed = harness.reconcile_until("app", lambda o: (condition(o, c.READY) or c.Condition("", "", "")).status
                                      == c.FALSE, what="a failure")
     reason = condition(failed, c.READY).reason
