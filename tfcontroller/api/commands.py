@@ -60,3 +60,12 @@ def cli_approve_command(namespace: str, name: str, plan_id: str) -> str:
 def cli_replan_command(namespace: str, name: str) -> str:
     """Plan Terraform `namespace/name` again although its inputs did not change (the CLI waits for the plan)."""
     return f"tfcontroller replan {shlex.quote(name)} -n {shlex.quote(namespace)}"
+
+
+def approve_hint(namespace: str, name: str, plan_id: str) -> str:
+    """The one approval hint, printed by the PlanPending/ApprovalRefused conditions and their Events, the
+    drift mail, `tfcontroller plan show` and the CLI's refusals: both ways to approve exactly `plan_id`
+    of Terraform `namespace/name`, each naming the object and its namespace, each between backticks so
+    that a copied command does not take the surrounding punctuation with it."""
+    return (f"approve with `{cli_approve_command(namespace, name, plan_id)}` "
+            f"or `{approve_command(namespace, name, plan_id)}`")

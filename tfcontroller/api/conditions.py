@@ -37,8 +37,14 @@ SUCCEEDED = "ReconciliationSucceeded"
 FAILED = "ReconciliationFailed"
 SUSPENDED = "Suspended"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
+SOURCE_NOT_READY = "SourceNotReady"
 ARTIFACT_FAILED = "ArtifactFailed"
 SPEC_INVALID = "SpecValidationFailed"
+
+# Ready=False reasons that mean "waiting for something else to become ready", not "failing": a source
+# without an artifact yet, a dependency still reconciling. As Flux records them (Info severity), their
+# Events are Normal and their log lines info; every other Ready=False reason is a failure (Warning).
+WAITING_REASONS = frozenset({DEPENDENCY_NOT_READY, SOURCE_NOT_READY})
 
 
 

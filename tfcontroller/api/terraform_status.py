@@ -71,6 +71,7 @@ class TerraformStatus:
     last_handled_replan: str = ""
     last_handled_force_unlock: str = ""
     observed_generation: int | None = None
+    applying_plan: str = ""  # the plan a run of ours is applying now (status.runs[], see applying_of)
 
     @classmethod
     def of(cls, status: Mapping[str, Any] | None) -> TerraformStatus:
@@ -90,6 +91,7 @@ class TerraformStatus:
             last_handled_replan=_str(s.get("lastHandledReplan")),
             last_handled_force_unlock=_str(s.get("lastHandledForceUnlock")),
             observed_generation=gen if isinstance(gen, int) else None,
+            applying_plan=applying_of(s),
         )
 
     @property
@@ -101,3 +103,21 @@ class TerraformStatus:
     def used_state(self) -> bool:
         """This object has planned or applied with its state before."""
         return bool(self.last_planned_revision or self.last_applied_revision)
+
+
+def applying_of(status: Mapping[str, Any]) -> str:
+    """The plan being applied: the newest run record (`status.runs[]`, written before the apply starts and
+    removed by the reconcile's final patch) whose operation is `apply`, while Reconciling is True. A
+    record left by a controller that died mid-apply also counts until the next reconcile recovers it:
+    that apply did start, and approving its plan again changes nothing either."""
+    conditions = status.get("conditions")
+    reconciling = isinstance(conditions, list) and any(
+        isinstance(cond, Mapping) and cond.get("type") == "Reconciling" and cond.get("status") == "True"
+        for cond in conditions)
+    runs = status.get("runs")
+    if not reconciling or not isinstance(runs, list):
+        return ""
+    for run in reversed(runs):
+        if isinstance(run, Mapping) and run.get("operation") == "apply" and _str(run.get("plan")):
+            return _str(run.get("plan"))
+    return ""

@@ -4,6 +4,7 @@ An approval names a plan id (design.md §4.2), so this command refuses when noth
 `--plan` names another plan than the pending one: the operator approves exactly what they reviewed.
 With `--in-file` the approval goes through Git instead of the API (teams that approve by pull request):
 the object's YAML gets `spec.approvePlan: <id>` and the command prints the git command to commit it.
+Approving a plan that is already approved, being applied or applied changes nothing and says so (exit 0).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
-from tfcontroller.api.terraform_status import PendingPlan
+from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.cli.ops_yamledit import EditError, set_approve_plan
@@ -40,24 +43,49 @@ def pending_plan(obj: dict[str, Any]) -> str:
     return PendingPlan.of(obj.get("status")).id
 
 
-def check_approvable(obj: dict[str, Any], wanted: str | None) -> str:
-    """The id to approve, or a CLIError saying why not."""
+@dataclass(frozen=True)
+class Approval:
+    """What `approve` does: patch the annotation for `plan`, or (`done` set) nothing, because the plan is
+    already approved, being applied or applied; `done` says which, for the printed line."""
+
+    plan: str
+    done: str = ""
+
+
+def check_approvable(obj: dict[str, Any], wanted: str | None) -> Approval:
+    """The approval to make, or a CLIError saying why not. A plan already being applied or already applied
+    is not approved again: nothing changes, and the command says so and succeeds (exit 0), as a repeated
+    `kubectl apply` reports "unchanged" — the request is already satisfied."""
     meta = obj["metadata"]
-    pending = pending_plan(obj)
-    where = f"{meta.get('namespace')}/{meta['name']}"
+    name, namespace = meta["name"], meta.get("namespace") or ""
+    status = TerraformStatus.of(obj.get("status"))
+    pending = status.pending.id
+    where = f"{namespace}/{name}"
+    target = wanted or pending
+    if target and status.applying_plan == target:
+        return Approval(target, "is already being applied")
+    if target and not pending and status.last_applied_plan == target:
+        return Approval(target, "was already applied")
     if not pending:
         raise CLIError(f"Terraform {where} has no pending plan: nothing to approve")
     if wanted and wanted != pending:
         raise CLIError(f"plan {wanted} is not the pending plan of Terraform {where} (pending: {pending}); "
-                       "review it with `tfcontroller plan show` and approve that id")
-    return pending
+                       f"review it with `tfcontroller plan show {name} -n {namespace}`, then "
+                       f"{approve_hint(namespace, name, pending)}")
+    if (meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN) == pending:
+        return Approval(pending, "is already approved; the controller applies it")
+    return Approval(pending)
 
 
 @kubectx.api_errors
 def run(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
-        plan = check_approvable(obj, args.plan)
+        approval = check_approvable(obj, args.plan)
+        plan = approval.plan
+        if approval.done and not args.in_file:
+            print(f"terraform.tfcontroller.io/{args.name} plan {plan} {approval.done}")
+            return kubectx.EXIT_OK
         if args.in_file:
             return _approve_in_file(Path(args.in_file), args.name, plan, obj["metadata"].get("namespace"))
         patch = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"],

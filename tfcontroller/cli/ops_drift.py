@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from tfcontroller.api.commands import cli_approve_command
+from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.kube.resources import TERRAFORMS
@@ -92,7 +92,7 @@ def render(obj: dict[str, Any]) -> str:
     plan = PendingPlan.of(status)
     if plan and plan.is_drift:
         namespace = obj["metadata"].get("namespace") or "default"
-        lines.append(f"Remediation plan {plan.id} waits for approval: {cli_approve_command(namespace, name, plan.id)}")
+        lines.append(f"Remediation plan {plan.id} waits for approval: {approve_hint(namespace, name, plan.id)}")
     return "\n".join(lines)
 
 

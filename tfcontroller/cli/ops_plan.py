@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfcontroller.api.commands import approve_command, cli_approve_command
+from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
@@ -277,6 +277,6 @@ def run_show(args: argparse.Namespace) -> int:
     print(_header(obj, plan_id))
     print(text)
     namespace = obj["metadata"].get("namespace") or conn.namespace
-    print(f"\nApprove it with: {cli_approve_command(namespace, args.name, plan_id)}"
-          f"\n            or: {approve_command(namespace, args.name, plan_id)}")
+    hint = approve_hint(namespace, args.name, plan_id)
+    print(f"\n{hint[:1].upper()}{hint[1:]}")
     return kubectx.EXIT_OK

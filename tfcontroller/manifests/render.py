@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ import yaml
 from tfcontroller.manifests.substitute import Unquoted, mark_quoted_references
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"  # kustomize's record of where an object came from
+ORIGIN_BUILD_METADATA = "originAnnotations"  # the kustomization setting that asks for it
 
 
 class RenderError(Exception):
@@ -39,7 +42,7 @@ class RenderError(Exception):
 @dataclass
 class RenderedObject:
     obj: dict[str, Any]
-    source: str  # the file it came from, relative to the rendered root ("kustomize" for builds)
+    source: str  # the file it came from, relative to the artifact root (kustomize's origin annotation)
 
 
 @dataclass
@@ -104,17 +107,77 @@ def _mark_quoted_sources(root: Path) -> None:
 
 
 def _render_kustomize(root: Path, target: Path, cfg: KustomizeConfig) -> list[RenderedObject]:
-    cmd = [*cfg.command(), str(target)]
+    """Build `target` through a wrapper kustomization that asks for origin annotations, so that every
+    object names the file it came from (a nested kustomization's resource, a generator's kustomization
+    file), not the top kustomization. The wrapper lists `target` as its only resource and adds nothing
+    else, so the objects are those of a plain build; the annotation is removed again unless the user's
+    own kustomization asked for it. Should the wrapped build fail (e.g. `target` is a Component), the
+    plain build runs, for its error message and for kustomizations a wrapper cannot include."""
     rel = os.path.relpath(target, root.resolve())
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg.timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise RenderError(f"kustomize build of {rel} timed out after {cfg.timeout:.0f}s", file=rel) from exc
+    fallback = f"{rel}/kustomization.yaml"
+    keep_origin = _asks_for_origin(target)
+    with tempfile.TemporaryDirectory(prefix="tfc-origin-") as wrapper:
+        wrapper_dir = Path(wrapper)
+        (wrapper_dir / "kustomization.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": [os.path.relpath(target, wrapper_dir)], "buildMetadata": ["originAnnotations"]}))
+        proc = _kustomize(cfg, wrapper_dir, rel)
+        if proc.returncode == 0:
+            objs = _load_yaml_stream(proc.stdout, fallback)
+            return [RenderedObject(obj, _origin_of(obj, root, wrapper_dir, fallback, keep=keep_origin))
+                    for obj in objs]
+    proc = _kustomize(cfg, target, rel)
     if proc.returncode != 0:
         detail = proc.stderr.strip().replace(str(root.resolve()) + "/", "")
         raise RenderError(f"kustomize build of {rel} failed: {detail}", file=rel)
-    source = f"{rel}/kustomization.yaml"
-    return [RenderedObject(obj, source) for obj in _load_yaml_stream(proc.stdout, source)]
+    return [RenderedObject(obj, fallback) for obj in _load_yaml_stream(proc.stdout, fallback)]
+
+
+def _kustomize(cfg: KustomizeConfig, directory: Path, rel: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([*cfg.command(), str(directory)], capture_output=True, text=True,
+                              timeout=cfg.timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"kustomize build of {rel} timed out after {cfg.timeout:.0f}s", file=rel) from exc
+
+
+def _asks_for_origin(target: Path) -> bool:
+    """The user's kustomization sets `buildMetadata: [originAnnotations]`: the annotation is theirs."""
+    for name in KUSTOMIZATION_FILES:
+        file = target / name
+        if file.is_file():
+            try:
+                doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                return False
+            meta = doc.get("buildMetadata") if isinstance(doc, dict) else None
+            return isinstance(meta, list) and ORIGIN_BUILD_METADATA in meta
+    return False
+
+
+def _origin_of(obj: dict[str, Any], root: Path, wrapper: Path, fallback: str, *, keep: bool) -> str:
+    """The file `obj` came from, relative to the artifact root, read from kustomize's origin annotation
+    (`path` of a resource, `configuredIn` of a generated object; `repo` for a remote one), which is
+    removed from `obj` unless `keep`. Anything unreadable names the top kustomization file."""
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    if not isinstance(annotations, dict) or ORIGIN_ANNOTATION not in annotations:
+        return fallback
+    raw = annotations[ORIGIN_ANNOTATION] if keep else annotations.pop(ORIGIN_ANNOTATION)
+    if not annotations and not keep:
+        del obj["metadata"]["annotations"]
+    try:
+        origin = yaml.safe_load(raw) if isinstance(raw, str) else None
+    except yaml.YAMLError:
+        origin = None
+    if not isinstance(origin, dict):
+        return fallback
+    path = origin.get("path") or origin.get("configuredIn")
+    if not isinstance(path, str) or not path:
+        return fallback
+    if origin.get("repo"):
+        return f"{origin['repo']}//{path}"
+    found = os.path.relpath(os.path.normpath(wrapper / path), root.resolve())
+    return fallback if found == ".." or found.startswith("../") else found
 
 
 def _render_plain(root: Path, target: Path) -> list[RenderedObject]:

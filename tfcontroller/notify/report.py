@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from tfcontroller.api.commands import approve_command
+from tfcontroller.api.commands import approve_hint
 from tfcontroller.notify.model import SENSITIVE, DriftedResourceLike, DriftReportLike, resource_count, summary
 
 MSGID_DOMAIN = "tfcontroller.local"
@@ -150,10 +150,10 @@ def _remediation_lines(target: DriftTarget) -> list[tuple[str, str]]:
             msg += f" (plan {target.plan_id})"
         out.append((msg + ".", _e(msg) + "."))
     elif target.plan_id:
-        cmd = approve_command(target.namespace, target.name, target.plan_id)
+        hint = approve_hint(target.namespace, target.name, target.plan_id)
         out.append((f"Remediation plan: {target.plan_id}", f"Remediation plan: <code>{_e(target.plan_id)}</code>"))
         out.append(("Approve it to put the resources back as configured:", "Approve it to put the resources back as configured:"))
-        out.append((f"  {cmd}", f"<pre>{_e(cmd)}</pre>"))
+        out.append((f"  {hint}", f"<pre>{_e(hint)}</pre>"))
     else:
         msg = "A remediation plan is being prepared; it will be listed in the object's status.plan."
         out.append((msg, _e(msg)))

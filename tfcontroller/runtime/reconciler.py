@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -183,27 +184,78 @@ def mark_reconciling(obj: dict[str, Any], message: str, reason: str = c.PROGRESS
 
 @dataclass(frozen=True)
 class Notice:
-    """An Event worth recording for a Ready transition (the Event reason equals the condition reason)."""
+    """An Event worth recording for a Ready transition (the Event reason equals the condition reason).
+    `recovered`: Ready turned True after a failure, and the message says from what."""
 
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+    recovered: bool = False
+    waiting: bool = False  # Ready=False with a waiting reason (conditions.WAITING_REASONS): Normal
+
+    def wanted(self, quiet_success: bool) -> bool:
+        """Whether a controller records it. `quiet_success`: the run records its own Normal Event for
+        this success (a new artifact, applied changes, an apply), so a plain Ready=True notice would
+        repeat it; failures, waits and recoveries are always recorded."""
+        return self.type == "Warning" or self.recovered or self.waiting or not quiet_success
+
+
+RECOVERY_DETAIL_LIMIT = 300  # characters of the old failure message quoted in a recovery Event
+
+
+def failing(conditions: list[dict[str, Any]]) -> bool:
+    """The object failed (not merely waits for a dependency or a user): Ready=False with a failure reason
+    and either Stalled=True or Reconciling=True (the summariser's rows for stalled, transient and waiting
+    outcomes). A plan held for approval has neither, so leaving it is no recovery."""
+    ready_cond = c.find(conditions, c.READY)
+    if ready_cond is None or ready_cond.status != c.FALSE or ready_cond.reason in c.WAITING_REASONS:
+        return False
+    return c.is_true(conditions, c.STALLED) or c.is_true(conditions, c.RECONCILING)
+
+
+def recovery_message(old: c.Condition, new: c.Condition) -> str:
+    """"Recovered from <reason>: <old message>; <new message>" (the old message cut to a readable length)."""
+    detail = old.message if len(old.message) <= RECOVERY_DETAIL_LIMIT \
+        else old.message[:RECOVERY_DETAIL_LIMIT - 1] + "…"
+    return f"Recovered from {old.reason} ({detail}): {new.message}"
 
 
 def ready_transition(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> Notice | None:
-    """A Warning when Ready turns False or its failure reason/message changes; a Normal Event when an
-    object recovers (Ready was False/absent and is True now). Nothing on a steady state, so retries of
-    the same failure and quiet successes write no Events."""
+    """The Event for a Ready transition, the same rule for every controller (as Flux records them):
+    - Ready turns False, or its reason/message changes: a Warning, or Normal for a waiting reason
+      (`conditions.WAITING_REASONS`: a source without an artifact yet, a dependency not ready);
+    - Ready turns True after a failure (`failing`): a Normal Event saying it recovered and from what;
+    - Ready turns True otherwise (first success, an approval applied): a plain Normal Event.
+    Nothing on a steady state, so retries of the same failure and quiet successes write no Events."""
     old, new = c.find(before, c.READY), c.find(after, c.READY)
     if new is None:
         return None
     if new.status == c.FALSE:
         if old is None or old.status != c.FALSE or (old.reason, old.message) != (new.reason, new.message):
+            if new.reason in c.WAITING_REASONS:
+                return Notice("Normal", new.reason, new.message, waiting=True)
             return Notice("Warning", new.reason, new.message)
         return None
     if new.status == c.TRUE and old is not None and old.status != c.TRUE:
+        if failing(before):
+            return Notice("Normal", new.reason, recovery_message(old, new), recovered=True)
         return Notice("Normal", new.reason, new.message)
     return None
+
+
+def log_outcome(logger: logging.Logger, outcome: Outcome, key: str) -> None:
+    """One log line for a reconcile that did not succeed, the same level rule for every controller:
+    a failure (transient, stalled, or waiting on anything but a dependency/source) is a warning naming
+    the reason; waiting for a dependency or a source is info; held and success log nothing here. An
+    unexpected exception (a bug of ours) keeps its traceback at debug."""
+    if not outcome.failed:
+        return
+    reason, message = error_reason_message(outcome.error)
+    level = logging.INFO if outcome.kind == "waiting" and reason in c.WAITING_REASONS else logging.WARNING
+    logger.log(level, "reconcile %s reason=%s: %s", "waiting" if level == logging.INFO else "failed", reason,
+               message, extra={"obj": key})
+    if outcome.error is not None and not isinstance(outcome.error, ReconcileError):
+        logger.debug("unexpected error in step %s", outcome.step, exc_info=outcome.error, extra={"obj": key})
 
 
 def run_frame(

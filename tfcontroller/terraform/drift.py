@@ -4,13 +4,13 @@ Pure: no I/O, so that "what drifted?" and "is this the same drift as last time?"
 dicts and unit-tested without Terraform.
 
 Which entries count as drift: `resource_drift` entries (Terraform's record of changes made outside it,
-found by the refresh) that matter, as Terraform's own "Objects have changed outside of Terraform" output
-decides: the resource was deleted, or the remediation plan changes it (its `resource_changes` action is
-not `no-op`), or a changed attribute is listed in `relevant_attributes` (something in the plan depends
-on it). Everything else is refresh noise — for example an `aws_s3_bucket` whose versioning and lifecycle
-attributes were set by their own `aws_s3_bucket_versioning` / `..._lifecycle_configuration` resources —
-and reporting it would mail a drift nobody can act on. The matching `resource_changes` action is
-recorded as `remediation`.
+found by the refresh) that matter, attribute by attribute: the resource was deleted, or a changed
+attribute is one the remediation plan changes back (it differs between the `resource_changes` entry's
+before and after) or is listed in `relevant_attributes` (something in the plan depends on it). Everything
+else is refresh noise — for example an `aws_s3_bucket` whose versioning and lifecycle attributes were set
+by their own `aws_s3_bucket_versioning` / `..._lifecycle_configuration` resources — and reporting it would
+mail a drift nobody can act on, also when it sits beside a real change (a tag) of the same bucket. The
+matching `resource_changes` action is recorded as `remediation`.
 
 Attribute paths: object keys that are identifiers use dots (`tags.env`, `versioning[0].enabled`), other
 keys are quoted (`tags["team name"]`), list elements use `[index]`. Lists of different lengths are
@@ -121,9 +121,11 @@ def resource_count(n: int) -> str:
 def analyze(show_json: Mapping[str, Any]) -> DriftReport:
     """Build the DriftReport of a `terraform show -json <planfile>` document."""
     remediation: dict[str, str] = {}
+    planned: dict[str, list[str] | None] = {}  # paths the plan changes per address (None: not known)
     for rc in show_json.get("resource_changes") or []:
-        actions = (rc.get("change") or {}).get("actions") or []
-        remediation[rc.get("address", "")] = "-".join(actions)
+        change = rc.get("change") or {}
+        remediation[rc.get("address", "")] = "-".join(change.get("actions") or [])
+        planned[rc.get("address", "")] = _planned_paths(change)
 
     relevant: dict[str, set[str]] = {}
     for ra in show_json.get("relevant_attributes") or []:
@@ -139,7 +141,6 @@ def analyze(show_json: Mapping[str, Any]) -> DriftReport:
         if not actions:
             continue
         address = entry.get("address", "")
-        action = "-".join(actions)
         changes: list[AttributeChange] = []
         if change.get("after") is not None and change.get("before") is not None:
             changes = diff_attributes(
@@ -150,21 +151,55 @@ def analyze(show_json: Mapping[str, Any]) -> DriftReport:
                 after_unknown=change.get("after_unknown"),
             )
         fix = remediation.get(address, "")
-        if not _matters(change, fix, changes, relevant.get(address, set())):
+        kept = _mattering(change, fix, changes, relevant.get(address, set()), planned.get(address))
+        if kept is None:
             continue
-        resources.append(DriftedResource(address, action, changes, fix))
+        resources.append(DriftedResource(address, "-".join(actions), kept, fix))
     resources.sort(key=lambda r: r.address)
     return DriftReport(resources)
 
 
-def _matters(change: Mapping[str, Any], remediation: str, changes: list[AttributeChange], relevant: set[str]) -> bool:
+def _planned_paths(change: Mapping[str, Any]) -> list[str] | None:
+    """The attribute paths a `resource_changes` entry changes (unknown-after counts as a change), or None
+    when the entry carries no before/after to compare (then nothing can be ruled out)."""
+    if "before" not in change and "after" not in change:
+        return None
+    return [c.path for c in diff_attributes(
+        change.get("before"), change.get("after"), before_sensitive=change.get("before_sensitive"),
+        after_sensitive=change.get("after_sensitive"), after_unknown=change.get("after_unknown"))]
+
+
+def _mattering(change: Mapping[str, Any], remediation: str, changes: list[AttributeChange], relevant: set[str],
+               planned: list[str] | None) -> list[AttributeChange] | None:
+    """The changed attributes worth reporting for one drift entry, or None when the entry is noise.
+
+    Terraform's rule for its "changed outside of Terraform" report, per attribute: an attribute counts when
+    something in the plan depends on it (`relevant_attributes`) or when the remediation plan changes it
+    back. What the refresh found but the plan leaves as it is — an attribute managed by a sibling
+    resource (`versioning`, `lifecycle_rule` of a bucket with `aws_s3_bucket_versioning` /
+    `..._lifecycle_configuration`), an optional-computed nested block going from [] to what the API
+    holds, a default the provider filled in — is noise, also beside a real change of the same resource.
+    A resource deleted outside Terraform always counts; so does a changed resource whose diff cannot be
+    told apart (no attribute diff, or a plan entry without before/after, or no plan entry)."""
     if change.get("after") is None:  # deleted outside Terraform
-        return True
-    if remediation not in ("no-op", "read"):  # also "": no plan entry to say otherwise
-        return True
+        return changes
     if "" in relevant:  # the whole object is relevant
+        return changes
+    if not changes or planned is None or not remediation:  # the plan's side cannot be told: by the action
+        if remediation not in ("no-op", "read"):
+            return changes
+        return [c for c in changes if _top_level(c.path) in relevant] or None
+    kept = [c for c in changes if _top_level(c.path) in relevant or any(_overlaps(c.path, p) for p in planned)]
+    return kept or None
+
+
+def _overlaps(path: str, other: str) -> bool:
+    """Whether two attribute paths name the same value or one contains the other (`tags` / `tags.env`,
+    `rule[0]` / `rule[0].days`; the root path "" contains everything)."""
+    if path == other or not path or not other:
         return True
-    return any(_top_level(c.path) in relevant for c in changes)
+    short, long = (path, other) if len(path) < len(other) else (other, path)
+    return long.startswith(short) and long[len(short)] in ".["
 
 
 def _top_level(path: str) -> str:

@@ -139,6 +139,12 @@ def missing_required_variables(
     return sorted(name for name, var in info.variables.items() if var.required and name not in provided)
 
 
+def undeclared_variables(info: ModuleInfo, provided_names: Iterable[str]) -> list[str]:
+    """Variables given a value that the root module does not declare: Terraform ignores them with the
+    warning "Value for undeclared variable" (an error only on the command line, which we never use)."""
+    return sorted(set(provided_names) - set(info.variables))
+
+
 def check_module(info: ModuleInfo, provided_names: Iterable[str], env: Mapping[str, str] | None = None) -> None:
     """Refuse what cannot run: a `cloud` block (state would bypass our backend), missing variables."""
     if info.has_cloud_block:

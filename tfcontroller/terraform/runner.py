@@ -156,11 +156,14 @@ class TerraformRunner:
         env: Mapping[str, str],
         config: TerraformConfig,
         secrets: Sequence[str] = (),
+        object_key: str = "",
     ) -> None:
         self.workdir = Path(workdir)
         self.env = dict(env)
         self.config = config
         self.secrets = tuple(secrets)
+        # "namespace/name" of the object this run is for: every log line names it (logging_setup.py)
+        self.log_extra = {"obj": object_key} if object_key else {}
         self._cancelled = threading.Event()
         self.last_pid: int | None = None  # process (and process group) id of the latest command
         self.killed = False  # a command ended by a signal (our SIGKILL after the grace, the OOM killer…): its
@@ -265,7 +268,7 @@ class TerraformRunner:
             stdout, stderr = _read_all(out), _read_all(err)
         seconds = time.monotonic() - started
         log.info("terraform command=%s rc=%s seconds=%.2f dir=%s", command, proc.returncode, seconds,
-                 self.workdir)
+                 self.workdir, extra=self.log_extra)
         messages = parse_json_lines(stdout)
         result = CommandResult(
             args=tuple(argv),
@@ -293,7 +296,7 @@ class TerraformRunner:
             now = time.monotonic()
             if stopped is None and (now >= deadline or self._cancelled.is_set()):
                 stopped = "timeout" if now >= deadline else "cancel"
-                log.warning("terraform pid=%s interrupted: %s", proc.pid, stopped)
+                log.warning("terraform pid=%s interrupted: %s", proc.pid, stopped, extra=self.log_extra)
                 _kill_group(proc.pid, signal.SIGINT)
                 kill_at = now + self.config.timeouts.grace
             if kill_at is not None and now >= kill_at:

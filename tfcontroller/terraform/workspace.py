@@ -162,6 +162,7 @@ class Workspace:
     env: dict[str, str]
     secrets: tuple[str, ...] = ()
     tmp_dir: Path | None = None  # TMPDIR, outside root when root is too deep (see _run_tmpdir)
+    object_key: str = ""  # "namespace/name" of the object the run is for: its log lines name it
     removed: bool = field(default=False, init=False)
 
     @property
@@ -195,6 +196,7 @@ class Workspace:
         name_hint: str = "run",
         controller_env: Mapping[str, str] | None = None,
         workspace: str | None = None,
+        object_key: str = "",
     ) -> Workspace:
         """Prepare a run directory; on any failure nothing is left behind.
 
@@ -236,10 +238,11 @@ class Workspace:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets),
-                   tmp_dir=tmp)
+                   tmp_dir=tmp, object_key=object_key)
 
     def runner(self) -> TerraformRunner:
-        return TerraformRunner(self.module_dir, self.env, self.config, secrets=self.secrets)
+        return TerraformRunner(self.module_dir, self.env, self.config, secrets=self.secrets,
+                               object_key=self.object_key)
 
     def cleanup(self, success: bool) -> bool:
         """Remove the run directory; returns False when it is kept (a failure with keep_failed_workspaces).
@@ -250,7 +253,8 @@ class Workspace:
             return True
         if not success and self.config.keep_failed_workspaces:
             self.tfvars_path.unlink(missing_ok=True)
-            log.info("kept failed workspace dir=%s", self.root)
+            log.info("kept failed workspace dir=%s", self.root,
+                     extra={"obj": self.object_key} if self.object_key else {})
             return False
         shutil.rmtree(self.root, ignore_errors=True)
         if self.tmp_dir is not None and not self.tmp_dir.is_relative_to(self.root):

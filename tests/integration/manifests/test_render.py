@@ -65,3 +65,67 @@ def test_no_kustomize_found_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_path_outside_artifact_refused(tmp_path: Path) -> None:
     with pytest.raises(RenderError):
         render(tmp_path, "../etc")
+
+
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_each_object_names_its_own_file_through_kustomize(tmp_path: Path) -> None:
+    """Issue 13.7: an object rendered by kustomize names the file it came from (a resource in a subdir,
+    a nested kustomization's resource, a generator's kustomization, a base outside the built directory),
+    not the top kustomization; kustomize's origin annotation is not left on the objects."""
+    _write(tmp_path, {
+        "clusters/dev/kustomization.yaml": "resources:\n- infrastructure\n- top.yaml\n- ../../base\n",
+        "clusters/dev/top.yaml": CM.format(name="top"),
+        "clusters/dev/infrastructure/kustomization.yaml": "resources:\n- app-stack-dev.yaml\n- nested\n",
+        "clusters/dev/infrastructure/app-stack-dev.yaml": CM.format(name="app") + "---\n" + CM.format(name="app2"),
+        "clusters/dev/infrastructure/nested/kustomization.yaml":
+            "resources:\n- deep.yaml\nconfigMapGenerator:\n- name: gen\n  literals: [x=y]\n",
+        "clusters/dev/infrastructure/nested/deep.yaml": CM.format(name="deep"),
+        "base/kustomization.yaml": "resources:\n- base.yaml\n",
+        "base/base.yaml": CM.format(name="base") + "  annotations: {keep: me}\n",
+    })
+    objs = render(tmp_path, "clusters/dev")
+    sources = {o.obj["metadata"]["name"]: o.source for o in objs}
+    assert sources == {
+        "top": "clusters/dev/top.yaml",
+        "app": "clusters/dev/infrastructure/app-stack-dev.yaml",
+        "app2": "clusters/dev/infrastructure/app-stack-dev.yaml",
+        "deep": "clusters/dev/infrastructure/nested/deep.yaml",
+        next(n for n in sources if n.startswith("gen-")): "clusters/dev/infrastructure/nested/kustomization.yaml",
+        "base": "base/base.yaml",
+    }
+    by_name = {o.obj["metadata"]["name"]: o.obj for o in objs}
+    assert "annotations" not in by_name["top"]["metadata"]
+    assert by_name["base"]["metadata"]["annotations"] == {"keep": "me"}
+
+
+def test_seed_overlay_objects_name_the_base_files() -> None:
+    objs = render(EXAMPLES, "apps/sample-app/overlays/staging")
+    assert all(o.source.startswith("apps/sample-app/") and o.source.endswith((".yaml", ".yml")) for o in objs)
+    assert all("config.kubernetes.io/origin" not in (o.obj["metadata"].get("annotations") or {}) for o in objs)
+    assert {o.source for o in objs} != {"apps/sample-app/overlays/staging/kustomization.yaml"}
+
+
+def test_origin_annotation_the_user_asked_for_stays(tmp_path: Path) -> None:
+    _write(tmp_path, {"k/kustomization.yaml": "resources:\n- cm.yaml\nbuildMetadata: [originAnnotations]\n",
+                      "k/cm.yaml": CM.format(name="cm")})
+    [obj] = render(tmp_path, "k")
+    assert obj.source == "k/cm.yaml"
+    assert "config.kubernetes.io/origin" in obj.obj["metadata"]["annotations"]
+
+
+def test_a_component_still_renders(tmp_path: Path) -> None:
+    """A kustomization the wrapper cannot include is built as before (naming the kustomization file)."""
+    _write(tmp_path, {"c/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                                              "resources:\n- cm.yaml\n",
+                      "c/cm.yaml": CM.format(name="cm")})
+    objs = render(tmp_path, "c")
+    assert [(o.obj["metadata"]["name"], o.source) for o in objs] in ([("cm", "c/kustomization.yaml")],
+                                                                     [("cm", "c/cm.yaml")])

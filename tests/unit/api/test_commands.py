@@ -45,3 +45,14 @@ def test_cli_approve_names_plan_and_namespace() -> None:
 def test_cli_replan_names_namespace_and_quotes() -> None:
     assert commands.cli_replan_command("team-a", "web") == "tfcontroller replan web -n team-a"
     assert shlex.split(commands.cli_replan_command("ns", "odd name"))[2] == "odd name"
+
+
+def test_one_approval_hint_names_object_and_namespace_in_both_forms() -> None:
+    """The hint every place prints (status, Events, mail, `plan show`, the CLI's refusals): both commands,
+    each naming the object and its namespace, each between backticks so a copy takes no punctuation."""
+    hint = commands.approve_hint("team-a", "web", "plan-x")
+    assert hint == ("approve with `tfcontroller approve web --plan plan-x -n team-a` or "
+                    "`kubectl annotate terraform/web -n team-a tfcontroller.io/approve-plan=plan-x --overwrite`")
+    cli, kubectl = hint.split("`")[1], hint.split("`")[3]
+    assert cli == commands.cli_approve_command("team-a", "web", "plan-x")
+    assert kubectl == commands.approve_command("team-a", "web", "plan-x")

@@ -47,3 +47,23 @@ def test_the_object_and_the_view_agree() -> None:
            "spec": {"sourceRef": {"name": "repo"}, "interval": "1m"}, "status": {"plan": PLAN}}
     tf = Terraform.from_dict(obj)
     assert tf.pending_plan == tf.status_view.pending.id == PLAN["pending"]
+
+
+RECONCILING = {"type": "Reconciling", "status": "True", "reason": "Progressing", "message": "Applying plan p2"}
+
+
+@pytest.mark.parametrize(("status", "want"), [
+    ({"runs": [{"marker": "m", "operation": "apply", "plan": "p2"}], "conditions": [RECONCILING]}, "p2"),
+    # the newest record of an apply wins; a plan or force-unlock record is no apply
+    ({"runs": [{"marker": "a", "operation": "apply", "plan": "p1"}, {"marker": "b", "operation": "plan"},
+               {"marker": "c", "operation": "apply", "plan": "p2"}], "conditions": [RECONCILING]}, "p2"),
+    ({"runs": [{"marker": "m", "operation": "plan"}], "conditions": [RECONCILING]}, ""),
+    # no run in progress (the run ended): nothing is being applied
+    ({"runs": [{"marker": "m", "operation": "apply", "plan": "p2"}], "conditions": []}, ""),
+    ({"runs": [{"marker": "m", "operation": "apply", "plan": "p2"}],
+      "conditions": [{**RECONCILING, "status": "False"}]}, ""),
+    ({"runs": "garbage", "conditions": [RECONCILING]}, ""),
+    ({}, ""),
+])
+def test_applying_plan_reads_the_run_record(status: dict[str, Any], want: str) -> None:
+    assert TerraformStatus.of(status).applying_plan == want

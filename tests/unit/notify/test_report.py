@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from tests.support.sample_plan import SECRETS, drift_plan
-from tfcontroller.api.commands import approve_command
+from tfcontroller.api.commands import approve_command, approve_hint
 from tfcontroller.notify.report import (
     DriftTarget,
     build_drift_email,
@@ -65,6 +65,7 @@ def test_manual_mode_names_plan_and_command_auto_mode_says_automatic() -> None:
     manual = build_drift_email(report, DriftTarget("ns", "obj", "main@sha1:" + "1" * 40, "plan-main-1111111111-22"),
                                to=["a@b.c"], from_addr="f@b.c")
     text = manual.get_body(("plain",)).get_content()
+    assert approve_hint("ns", "obj", "plan-main-1111111111-22") in text  # the one hint (api/commands.py)
     assert approve_command("ns", "obj", "plan-main-1111111111-22") in text
     assert approve_command("ns", "obj", "p").startswith(
         "kubectl annotate terraform/obj -n ns tfcontroller.io/approve-plan=p")

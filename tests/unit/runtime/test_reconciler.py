@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from tfcontroller.api.errors import HeldError, StallingError, TransientError, Wa
 from tfcontroller.runtime.reconciler import (
     CONTINUE,
     STOP,
+    Notice,
     Outcome,
+    log_outcome,
     mark_reconciling,
     ready,
     ready_transition,
@@ -170,6 +173,91 @@ def test_run_frame_success_patches_summary() -> None:
 def test_ready_transition_events(before: list, after: list, want: tuple | None) -> None:
     got = ready_transition(before, after)
     assert (None if got is None else (got.type, got.reason)) == want
+
+
+RETRYING = cond("Reconciling", "True", "ProgressingWithRetry", "m")
+STALLED = cond("Stalled", "True", "SpecValidationFailed", "m")
+
+
+@pytest.mark.parametrize(
+    ("before", "recovered_from"),
+    [
+        # failures, every kind's summary of them: transient/waiting (Reconciling) and stalled
+        ([cond("Ready", "False", "ApplyFailed", "bad value"), RETRYING], "ApplyFailed"),
+        ([cond("Ready", "False", "GitOperationFailed", "no route"), RETRYING], "GitOperationFailed"),
+        ([cond("Ready", "False", "SpecValidationFailed", "bad spec"), STALLED], "SpecValidationFailed"),
+        ([cond("Ready", "False", "BuildFailed", "x" * 500), RETRYING], "BuildFailed"),
+        # not failures: held for approval, waiting on a source or dependency, a run in progress, first run
+        ([cond("Ready", "False", "PlanPending", "waits for approval")], None),
+        ([cond("Ready", "False", "SourceNotReady", "no artifact yet"), RETRYING], None),
+        ([cond("Ready", "False", "DependencyNotReady", "dep"), RETRYING], None),
+        ([cond("Ready", "Unknown", "Progressing", "Applying"), cond("Reconciling", "True", "Progressing")], None),
+        ([], None),
+    ],
+)
+def test_recovery_event_names_the_failure(before: list, recovered_from: str | None) -> None:
+    """Ready False→True after a failure is a Normal Event that says it recovered and from what (the old
+    reason and message, cut to a readable length); leaving a wait or a held plan is no recovery."""
+    after = [cond("Ready", "True", "ApplySucceeded", "Applied plan p")]
+    got = ready_transition(before, after)
+    if recovered_from is None:
+        assert got is None or not got.recovered
+        return
+    assert got is not None and got.type == "Normal" and got.recovered and got.reason == "ApplySucceeded"
+    assert got.message.startswith(f"Recovered from {recovered_from} (")
+    assert got.message.endswith("): Applied plan p")
+    assert len(got.message) < 400
+
+
+@pytest.mark.parametrize(
+    ("reason", "want_type"),
+    [("SourceNotReady", "Normal"), ("DependencyNotReady", "Normal"), ("ArtifactFailed", "Warning"),
+     ("ApplyFailed", "Warning"), ("PlanPending", "Warning")],
+)
+def test_waiting_is_normal_failing_is_warning(reason: str, want_type: str) -> None:
+    got = ready_transition([], [cond("Ready", "False", reason, "m"), RETRYING])
+    assert got is not None and (got.type, got.reason) == (want_type, reason)
+    assert got.wanted(quiet_success=True)  # every controller records waits and failures
+
+
+@pytest.mark.parametrize(
+    ("notice", "quiet", "want"),
+    [
+        (Notice("Warning", "ApplyFailed", "m"), True, True),
+        (Notice("Normal", "Succeeded", "m", recovered=True), True, True),
+        (Notice("Normal", "Succeeded", "m"), True, False),
+        (Notice("Normal", "Succeeded", "m"), False, True),
+        (Notice("Normal", "SourceNotReady", "m", waiting=True), True, True),
+    ],
+)
+def test_notice_wanted(notice: Notice, quiet: bool, want: bool) -> None:
+    assert notice.wanted(quiet_success=quiet) is want
+
+
+@pytest.mark.parametrize(
+    ("outcome", "want"),
+    [
+        (Outcome("waiting", WaitingError("SourceNotReady", "no artifact yet", 5)), (logging.INFO, "SourceNotReady")),
+        (Outcome("waiting", WaitingError("DependencyNotReady", "dep", 5)), (logging.INFO, "DependencyNotReady")),
+        (Outcome("waiting", WaitingError("ApplyFailed", "bad", 5)), (logging.WARNING, "ApplyFailed")),
+        (Outcome("transient", TransientError("PlanFailed", "bad")), (logging.WARNING, "PlanFailed")),
+        (Outcome("stalled", StallingError("SpecValidationFailed", "bad")), (logging.WARNING, "SpecValidationFailed")),
+        (Outcome("held", HeldError("PlanPending", "waits", 5)), None),
+        (Outcome("success"), None),
+    ],
+)
+def test_log_outcome_levels(outcome: Outcome, want: tuple[int, str] | None,
+                            caplog: pytest.LogCaptureFixture) -> None:
+    """Failures log at warning for every controller, waiting for a source/dependency at info, with the
+    object named on the line."""
+    logger = logging.getLogger("test.log_outcome")
+    with caplog.at_level(logging.DEBUG, logger="test.log_outcome"):
+        log_outcome(logger, outcome, "ns/obj")
+    got = [(r.levelno, r.getMessage(), getattr(r, "obj", None)) for r in caplog.records]
+    if want is None:
+        assert got == []
+        return
+    assert len(got) == 1 and got[0][0] == want[0] and f"reason={want[1]}" in got[0][1] and got[0][2] == "ns/obj"
 
 
 @pytest.mark.parametrize("before", [

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tfcontroller.terraform.drift import SENSITIVE, UNKNOWN, analyze, diff_attributes, resource_count
 
 
@@ -112,8 +114,9 @@ def test_fingerprint_depends_on_addresses_and_paths_not_values_nor_order() -> No
     reordered["resource_drift"].reverse()
     assert analyze(reordered).fingerprint == base
 
-    other_path = _doc()
+    other_path = _doc()  # the bucket renamed outside, and the plan renames it back
     other_path["resource_drift"][0]["change"]["after"] = {**BUCKET_AFTER, "bucket": "b2"}
+    other_path["resource_changes"][0]["change"]["before"] = {**BUCKET_AFTER, "bucket": "b2"}
     assert analyze(other_path).fingerprint != base
 
     fewer = _doc()
@@ -189,3 +192,88 @@ def test_refresh_noise_the_plan_ignores_is_not_drift() -> None:
     report = analyze(doc)
     assert report.addresses == ["aws_iam_role.r", "aws_s3_bucket.c"]
     assert not analyze({**doc, "resource_drift": [noise]}).drifted
+
+
+# An aws_s3_bucket as the aws provider 5.x refreshes it, trimmed: versioning and lifecycle are set by the
+# sibling aws_s3_bucket_versioning / aws_s3_bucket_lifecycle_configuration resources (issue 13, point 8).
+BUCKET_APPLIED = {"bucket": "demo-prod-artifacts", "force_destroy": False, "object_lock_enabled": None,
+                  "tags": {"env": "prod"}, "tags_all": {"env": "prod"}, "lifecycle_rule": [],
+                  "versioning": [{"enabled": False, "mfa_delete": False}],
+                  "server_side_encryption_configuration": []}
+BUCKET_REFRESHED = {**BUCKET_APPLIED, "object_lock_enabled": False,
+                    "tags": {"env": "hacked"}, "tags_all": {"env": "hacked"},
+                    "lifecycle_rule": [{"id": "expire-noncurrent-versions", "enabled": True}],
+                    "versioning": [{"enabled": True, "mfa_delete": False}],
+                    "server_side_encryption_configuration": [{"rule": [{"bucket_key_enabled": False}]}]}
+# what the plan does about it: the tags go back; the computed attributes keep what the refresh read
+BUCKET_PLANNED = {**BUCKET_REFRESHED, "tags": {"env": "prod"}, "tags_all": {"env": "prod"}}
+
+
+def _bucket_doc(planned_after: dict[str, Any], actions: list[str], **rc_extra: Any) -> dict[str, Any]:
+    return {"format_version": "1.2",
+            "resource_drift": [_entry("aws_s3_bucket.this", ["update"], BUCKET_APPLIED, BUCKET_REFRESHED)],
+            "resource_changes": [_entry("aws_s3_bucket.this", actions, BUCKET_REFRESHED, planned_after, **rc_extra)]}
+
+
+def test_a_changed_tag_reports_the_tag_not_the_refresh_noise_beside_it() -> None:
+    """The issue's mail: a tag changed outside listed `lifecycle_rule: [] -> [...]` and
+    `versioning[0].enabled: false -> true` too. Only what the plan changes back is drift."""
+    (bucket,) = analyze(_bucket_doc(BUCKET_PLANNED, ["update"])).resources
+    assert bucket.attribute_paths == ["tags.env", "tags_all.env"]
+    assert (bucket.action, bucket.remediation) == ("update", "update")
+
+
+@pytest.mark.parametrize("noise", [
+    {"lifecycle_rule": [{"id": "x", "enabled": True}]},  # optional-computed nested block: [] -> [...]
+    {"versioning": [{"enabled": True, "mfa_delete": False}]},  # set by a sibling resource
+    {"server_side_encryption_configuration": [{"rule": []}]},  # a default the service fills in
+    {"object_lock_enabled": False},  # null -> a provider default
+])
+def test_refresh_noise_alone_is_no_drift_even_when_the_plan_updates_something_else(noise: dict[str, Any]) -> None:
+    refreshed = {**BUCKET_APPLIED, **noise}
+    planned = {**refreshed, "force_destroy": True}  # the plan's update is about an attribute nobody drifted
+    doc = {"resource_drift": [_entry("aws_s3_bucket.this", ["update"], BUCKET_APPLIED, refreshed)],
+           "resource_changes": [_entry("aws_s3_bucket.this", ["update"], refreshed, planned)]}
+    assert not analyze(doc).drifted
+
+
+def test_empty_list_null_and_absent_are_the_same() -> None:
+    applied = {"bucket": "b", "grant": None, "cors_rule": []}
+    refreshed = {"bucket": "b", "grant": [], "cors_rule": None, "website": []}
+    doc = {"resource_drift": [_entry("aws_s3_bucket.this", ["update"], applied, refreshed)],
+           "resource_changes": [_entry("aws_s3_bucket.this", ["no-op"], refreshed, refreshed)]}
+    assert not analyze(doc).drifted
+    assert diff_attributes(applied, refreshed) == []
+
+
+def test_noise_something_depends_on_is_reported() -> None:
+    """An output that reads `versioning` makes it relevant: Terraform reports it, so do we."""
+    doc = _bucket_doc(BUCKET_PLANNED, ["update"])
+    doc["relevant_attributes"] = [{"resource": "aws_s3_bucket.this", "attribute": ["versioning", 0, "enabled"]}]
+    (bucket,) = analyze(doc).resources
+    assert bucket.attribute_paths == ["tags.env", "tags_all.env", "versioning[0].enabled"]
+
+
+def test_a_replacement_reports_what_it_puts_back() -> None:
+    """A drifted attribute that forces replacement: the plan's after is unknown there, which counts."""
+    replaced_after = {**BUCKET_APPLIED, "bucket": "demo-prod-artifacts"}
+    doc = {"resource_drift": [_entry("aws_s3_bucket.this", ["update"], BUCKET_APPLIED,
+                                     {**BUCKET_REFRESHED, "bucket": "renamed"})],
+           "resource_changes": [_entry("aws_s3_bucket.this", ["delete", "create"],
+                                       {**BUCKET_REFRESHED, "bucket": "renamed"}, replaced_after,
+                                       after_unknown={"lifecycle_rule": True, "versioning": True})]}
+    (bucket,) = analyze(doc).resources
+    assert bucket.remediation == "delete-create"
+    assert "bucket" in bucket.attribute_paths and "tags.env" in bucket.attribute_paths
+
+
+def test_whole_lists_and_nested_paths_overlap() -> None:
+    """A list whose length changed is one path (`rule`); the plan may change an element under it."""
+    applied, refreshed = {"rule": [{"days": 1}]}, {"rule": [{"days": 1}, {"days": 2}]}
+    planned = {"rule": [{"days": 1}]}
+    doc = {"resource_drift": [_entry("aws_x.y", ["update"], applied, refreshed)],
+           "resource_changes": [_entry("aws_x.y", ["update"], refreshed, planned)]}
+    assert analyze(doc).resources[0].attribute_paths == ["rule"]
+    nested = {"resource_drift": [_entry("aws_x.y", ["update"], {"rule": [{"days": 1}]}, {"rule": [{"days": 5}]})],
+              "resource_changes": [_entry("aws_x.y", ["update"], {"rule": [{"days": 5}]}, {"rule": "(changed)"})]}
+    assert analyze(nested).resources[0].attribute_paths == ["rule[0].days"]

@@ -14,6 +14,7 @@ from tfcontroller.terraform.inspect import (
     check_module,
     inspect_module,
     missing_required_variables,
+    undeclared_variables,
 )
 
 MAIN = '''
@@ -94,3 +95,15 @@ def test_unparsable_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(ModuleParseError) as err:
         inspect_module(tmp_path)
     assert err.value.location == "broken.tf"
+
+
+@pytest.mark.parametrize(("given", "want"), [
+    (["region", "password"], []),  # declared
+    (["region", "regoin"], ["regoin"]),  # a typo
+    (["region", "password", "extra_b", "extra_a"], ["extra_a", "extra_b"]),  # sorted
+    ([], []),
+])
+def test_undeclared_variables(tmp_path: Path, given: list[str], want: list[str]) -> None:
+    """Values for variables the root module does not declare (Terraform ignores them with a warning)."""
+    (tmp_path / "main.tf").write_text(MAIN)
+    assert undeclared_variables(inspect_module(tmp_path), given) == want

@@ -50,7 +50,7 @@ from tfcontroller.kube.errors import NotFound
 from tfcontroller.kube.events import EventRecorder
 from tfcontroller.kube.resources import GITREPOSITORIES, split_key
 from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
-from tfcontroller.runtime.reconciler import StepResult, ready_transition, run_frame
+from tfcontroller.runtime.reconciler import StepResult, log_outcome, ready_transition, run_frame
 from tfcontroller.runtime.requested import requested
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
@@ -110,8 +110,7 @@ class GitRepositoryReconciler:
         before_conditions = copy.deepcopy((obj.get("status") or {}).get("conditions") or [])
         outcome = run_frame(ctx, obj, self.steps(), self._patch_status)
         self._record_events(obj, ctx, before_conditions)
-        if outcome.kind == "transient":
-            log.info("reconcile failed: %s", outcome.error, extra={"obj": key})
+        log_outcome(log, outcome, key)
         if outcome.kind == "success" and ctx.repo is not None:
             return Result(requeue_after=next_poll_delay(time.time(), ctx.repo.spec.interval, ctx.repo.spec.url))
         return outcome.result(interval=ctx.interval)
@@ -186,11 +185,11 @@ class GitRepositoryReconciler:
         log.info("artifacts removed; finalizer released", extra={"obj": meta.key})
 
     def _record_events(self, obj: Obj, ctx: RunContext, before_conditions: list[Obj]) -> None:
-        if ctx.new_artifact and ctx.artifact is not None:
+        new_artifact = ctx.new_artifact and ctx.artifact is not None
+        if new_artifact and ctx.artifact is not None:
             self.events.normal(obj, REASON_NEW_ARTIFACT, succeeded_message(ctx.artifact.revision))
-            return
         after_conditions = (obj.get("status") or {}).get("conditions") or []
         notice = ready_transition(before_conditions, after_conditions)
-        if notice is not None:
+        if notice is not None and notice.wanted(quiet_success=new_artifact):
             self.events.event(obj, notice.type, notice.reason, notice.message)
 

@@ -4,7 +4,7 @@ outputs into them, and keep the cluster equal to them (design.md §1).
 Shape (as the GitRepository reconciler, after Flux): deletion/finalizer/suspend first, then the ordered
 steps of steps.py sharing a `RunContext` — request → validate → dependencies → artifact → build →
 substitute → apply → prune → health — and one status patch in `run_frame`'s finally. Each phase fails with its own
-Ready=False reason (ArtifactFailed, BuildFailed, SubstitutionFailed, DependencyNotReady, ApplyFailed,
+Ready=False reason (SourceNotReady, ArtifactFailed, BuildFailed, SubstitutionFailed, DependencyNotReady, ApplyFailed,
 PruneFailed, HealthCheckFailed) and is retried after `spec.retryInterval`; only a bad spec stalls.
 
 Prune hands over instead of deleting an object another ManifestSet now declares (claims.py),
@@ -47,7 +47,7 @@ from tfcontroller.manifests.normalize import owner_labels
 from tfcontroller.manifests.prune import PruneError, prune
 from tfcontroller.manifests.render import KustomizeConfig
 from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
-from tfcontroller.runtime.reconciler import StepResult, ready_transition, run_frame
+from tfcontroller.runtime.reconciler import StepResult, log_outcome, ready_transition, run_frame
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
 
@@ -100,8 +100,7 @@ class ManifestSetReconciler:
         finally:
             shutil.rmtree(ctx.workdir, ignore_errors=True)
         self._record_events(obj, ctx, before_conditions)
-        if outcome.kind in ("transient", "waiting"):
-            log.info("reconcile failed: %s", outcome.error, extra={"obj": key})
+        log_outcome(log, outcome, key)
         return outcome.result(interval=ctx.interval, retry_base=ctx.retry)
 
     def steps(self) -> list[Callable[[RunContext, Obj], StepResult | None]]:
@@ -151,6 +150,6 @@ class ManifestSetReconciler:
                      + [f"{k} (not pruned)" for k in not_pruned])
             self.events.normal(obj, REASON_SUCCEEDED, f"revision {ctx.revision}: " + "; ".join(parts))
         notice = ready_transition(before_conditions, (obj.get("status") or {}).get("conditions") or [])
-        if notice is not None and not (changed and notice.type == "Normal"):
+        if notice is not None and notice.wanted(quiet_success=bool(changed)):
             self.events.event(obj, notice.type, notice.reason, notice.message)
 

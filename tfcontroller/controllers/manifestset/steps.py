@@ -26,6 +26,7 @@ from tfcontroller.controllers.manifestset.context import (
     REASON_DEPENDENCY_NOT_READY,
     REASON_HEALTH_CHECK_FAILED,
     REASON_PRUNE_FAILED,
+    REASON_SOURCE_NOT_READY,
     REASON_SUBSTITUTION_FAILED,
     REASON_SUCCEEDED,
     Obj,
@@ -95,11 +96,10 @@ def fetch(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     assert ctx.ms is not None
     ref = ctx.ms.spec.source_ref
     repo = deps.kube.get_or_none(GITREPOSITORIES, ref.name, ref.namespace)
-    if repo is None:
-        raise ctx.fail(REASON_ARTIFACT_FAILED, f"GitRepository {ref.key} not found")
-    artifact = (repo.get("status") or {}).get("artifact") or {}
-    if not artifact.get("url"):
-        raise ctx.fail(REASON_ARTIFACT_FAILED, f"GitRepository {ref.key} has no artifact yet")
+    artifact = ((repo or {}).get("status") or {}).get("artifact") or {}
+    if not artifact.get("url"):  # waiting, not failing (Flux: Info): a Normal Event, an info log line
+        what = "not found" if repo is None else "has no artifact yet"
+        raise ctx.fail(REASON_SOURCE_NOT_READY, f"GitRepository {ref.key} {what}")
     ctx.revision = str(artifact.get("revision", ""))
     obj.setdefault("status", {})["lastAttemptedRevision"] = ctx.revision
     tarball = ctx.workdir / "artifact.tar.gz"

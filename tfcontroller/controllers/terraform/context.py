@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.api import conditions as c
 from tfcontroller.api.errors import HeldError
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.controllers.terraform.drift.mail import DriftNotifier
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
 
 # Condition reasons of this controller (the Event reason equals them).
-SOURCE_NOT_READY = "SourceNotReady"
+SOURCE_NOT_READY = c.SOURCE_NOT_READY
 PLAN_PENDING = "PlanPending"
 APPROVAL_REFUSED = "ApprovalRefused"
 NO_CHANGES = "NoChanges"
@@ -91,6 +92,7 @@ class InputsPart:
     resolved: ResolvedInputs | None = None
     module_digest: str = ""
     digest: str = ""  # the inputs digest (policy.inputs_digest)
+    undeclared: str = ""  # a note on values for variables the module does not declare (policy.undeclared_note)
 
 
 @dataclass

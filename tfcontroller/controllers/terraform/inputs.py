@@ -31,6 +31,9 @@ class ResolvedInputs:
     variables: dict[str, Any] = field(repr=False)
     env: dict[str, str] = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)
+    # where each variable's value came from (the last writer wins, as for the value): "spec.vars" or
+    # "spec.varsFrom[i] (Secret ns/name)" — names and places only, never a value
+    origins: dict[str, str] = field(default_factory=dict)
 
 
 
@@ -98,10 +101,13 @@ def resolve_inputs(
     types = variable_types or {}
     variables: dict[str, Any] = {}
     sealed: list[str] = []
+    origins: dict[str, str] = {}
     for i, src in enumerate(tf.spec.vars_from):
         for k, v in reader.all_of(src, f"spec.varsFrom[{i}]").items():
             variables[k] = _typed(v, types.get(k))
+            origins[k] = f"spec.varsFrom[{i}] ({src.kind} {ns}/{src.name})"
     for var in tf.spec.vars:
+        origins[var.name] = "spec.vars"
         if var.sealed_value is not None:
             plain = unseal(sealing_key(), ns, name, var.sealed_value).decode("utf-8", "replace")
             sealed.append(plain)
@@ -118,4 +124,4 @@ def resolve_inputs(
         value = reader.one(item.value_from, f"spec.env[{i}].valueFrom")
         if value is not None:
             env[item.name] = value
-    return ResolvedInputs(variables, env, tuple(reader.secrets + sealed))
+    return ResolvedInputs(variables, env, tuple(reader.secrets + sealed), origins)

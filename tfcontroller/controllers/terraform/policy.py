@@ -241,3 +241,26 @@ def _outputs_message(messages: Any) -> dict[str, Any] | None:
     return None
 
 
+
+
+UNDECLARED_VARIABLES = "UndeclaredVariables"  # Warning Event reason: values the module ignores
+_UNDECLARED_NOTE_MAX = 600
+
+
+def undeclared_note(undeclared: Sequence[str], origins: Mapping[str, str]) -> str:
+    """What to tell about values given for variables the module does not declare (they are ignored, the
+    run goes on): the keys grouped by the place that set them, e.g. `module declares no variable 'regoin'
+    (from spec.varsFrom[0] (ConfigMap team/settings)); the value is ignored: declare it or remove the key`.
+    "" when there are none. Names and places only: never a value."""
+    if not undeclared:
+        return ""
+    by_origin: dict[str, list[str]] = {}
+    for name in sorted(undeclared):
+        by_origin.setdefault(origins.get(name, "spec"), []).append(name)
+    parts = [f"{', '.join(repr(n) for n in names)} (from {origin})" for origin, names in sorted(by_origin.items())]
+    noun = "variable" if len(undeclared) == 1 else "variables"
+    note = (f"the module declares no {noun} {'; '.join(parts)}; "
+            f"{'its value is' if len(undeclared) == 1 else 'their values are'} ignored: declare "
+            f"{'it' if len(undeclared) == 1 else 'them'} in the module or remove the "
+            f"{'key' if len(undeclared) == 1 else 'keys'}")
+    return note if len(note) <= _UNDECLARED_NOTE_MAX else note[:_UNDECLARED_NOTE_MAX - 1] + "…"

@@ -32,7 +32,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import FINALIZER, TERRAFORM_KIND
-from tfcontroller.api.errors import ReconcileError, SpecError, TransientError
+from tfcontroller.api.errors import SpecError, TransientError
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.controllers.terraform.artifacts import ArtifactCache
 from tfcontroller.controllers.terraform.context import (
@@ -64,7 +64,7 @@ from tfcontroller.runtime.manager import Controller, Manager, Watch
 from tfcontroller.runtime.reconciler import (
     Outcome,
     Step,
-    error_reason_message,
+    log_outcome,
     outcome_of_error,
     ready_transition,
     run_steps,
@@ -246,14 +246,12 @@ class TerraformReconciler:
         except NotFound:
             return
         notice = ready_transition((before.get("status") or {}).get("conditions") or [], conds)
-        if notice is not None and notice.type == "Warning" and notice.reason != PLAN_PENDING:  # has its own Event
+        # the steps record their own Normal Events (ApplySucceeded, PlanPending with the approve command)
+        if notice is not None and notice.wanted(quiet_success=True) and notice.reason != PLAN_PENDING:
             frame.events.append((notice.type, notice.reason, notice.message))
         for etype, reason, message in frame.events:
             self.recorder.event(obj, etype, reason, message)
-        if outcome.error is not None and outcome.failed and outcome.kind != "waiting":
-            log.warning("reconcile failed reason=%s: %s", *error_reason_message(outcome.error), extra={"obj": frame.key})
-            if not isinstance(outcome.error, ReconcileError):  # a bug of ours: keep the traceback for debugging
-                log.debug("unexpected error in step %s", outcome.step, exc_info=outcome.error, extra={"obj": frame.key})
+        log_outcome(log, outcome, frame.key)
 
     @staticmethod
     def _unfinished_runs(ctx: RunContext | None, status: dict[str, Any]) -> list[RunRecord]:

@@ -130,6 +130,7 @@ def prepare_workspace(ctx: RunContext) -> bool:
         secrets=ctx.inputs.resolved.secrets,
         name_hint=f"{ctx.namespace}-{ctx.name}",
         workspace=tf.spec.workspace,
+        object_key=ctx.key,
     )
     ctx.run.workspace = ws
     skip_init = False

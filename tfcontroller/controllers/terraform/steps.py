@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.commands import approve_command, cli_replan_command
+from tfcontroller.api.commands import approve_hint, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
@@ -63,7 +63,7 @@ from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, re
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.errors import StalePlanError
-from tfcontroller.terraform.inspect import check_module
+from tfcontroller.terraform.inspect import check_module, undeclared_variables
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan, save_plan
@@ -148,6 +148,9 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
                                 variable_types=types, retry_after=tf.spec.retry_interval)
     if ctx.inputs.module_info is not None:
         check_module(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys(), ctx.inputs.resolved.env)
+        ctx.inputs.undeclared = policy.undeclared_note(
+            undeclared_variables(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys()),
+            ctx.inputs.resolved.origins)
     module = module_digest(ctx, ctx.inputs.resolved)
     ctx.inputs.module_digest = module.digest
     _report_digest_scope(ctx, obj, module)
@@ -253,9 +256,10 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
         status["lastAppliedInputsDigest"] = ctx.inputs.digest
         status["lastAppliedRevision"] = ctx.source.revision
         status["lastAppliedResourceCount"] = summary.prior_resource_count
-        c.set_condition(conds, c.PLANNED, c.TRUE, NO_CHANGES, f"No changes at {ctx.source.revision}", gen)
+        _note_undeclared(ctx)
+        c.set_condition(conds, c.PLANNED, c.TRUE, NO_CHANGES, _noted(ctx, f"No changes at {ctx.source.revision}"), gen)
         ctx.done.planned_no_changes = True
-        return ready(NO_CHANGES, f"No changes at {ctx.source.revision}")
+        return ready(NO_CHANGES, _noted(ctx, f"No changes at {ctx.source.revision}"))
     if not ctx.deleting:
         state = state_read() if state_read is not None else read_state(ctl.kube, ctx.namespace,
                                                                        tf.state_secret_name)
@@ -281,7 +285,8 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     status["planExpectedResources"] = policy.expected_resources(summary.prior_resource_count, summary.add,
                                                                 summary.destroy)
     counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
-    c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, f"Plan {plan_id}: {counts}", gen)
+    _note_undeclared(ctx)
+    c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, _noted(ctx, f"Plan {plan_id}: {counts}"), gen)
     if not tf.spec.auto_approve and not ctx.deleting:
         ctx.events.append(("Normal", PLAN_PENDING,
                            f"Plan {plan_id} ({counts}); {approve_hint(ctx.namespace, ctx.name, plan_id)}"))
@@ -312,8 +317,8 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
                 raise PlanHeldError(APPROVAL_REFUSED, f"{decision.refused}; "
                                                       f"{approve_hint(ctx.namespace, ctx.name, pending)}",
                                     tf.spec.interval)
-            raise PlanHeldError(PLAN_PENDING, f"Plan {pending} ({counts}) waits for approval: "
-                                                 f"{approve_hint(ctx.namespace, ctx.name, pending)}", tf.spec.interval)
+            raise PlanHeldError(PLAN_PENDING, _noted(ctx, f"Plan {pending} ({counts}) waits for approval; "
+                                                 f"{approve_hint(ctx.namespace, ctx.name, pending)}"), tf.spec.interval)
     checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply", plan=pending)
     runner = workspace(ctx)
     ws = ctx.run.workspace
@@ -342,7 +347,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     ctl.drift.on_applied(obj, tf, ctx.events)  # drift remediated: Drifted=False, mail (drift/hooks.py)
     counts = plan.done_counts()
     reason = DESTROY_SUCCEEDED if plan.is_destroy else APPLY_SUCCEEDED
-    message = f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}"
+    message = _noted(ctx, f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}")
     c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
     c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (locks.py)
     ctx.events.append(("Normal", reason, message))
@@ -354,6 +359,17 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
             and not drift_before.get("fingerprint") and not drift_before.get("pendingNotification")):
         ctl.patch(ctx.frame, obj)
     return ready(reason, message)
+
+
+def _noted(ctx: RunContext, message: str) -> str:
+    """A condition message with the note on undeclared variables, when there is one (issue 13.5)."""
+    return f"{message}; note: {ctx.inputs.undeclared}" if ctx.inputs.undeclared else message
+
+
+def _note_undeclared(ctx: RunContext) -> None:
+    """A plan was made with values the module ignores: a Warning Event once per plan (the run goes on)."""
+    if ctx.inputs.undeclared and not ctx.deleting:
+        ctx.events.append(("Warning", policy.UNDECLARED_VARIABLES, ctx.inputs.undeclared))
 
 
 def _stale(ctx: RunContext, why: str) -> StepResult:
@@ -431,7 +447,3 @@ def replan_steps(steps: Sequence[Step]) -> list[Step]:
     """What the frame runs after `step_apply` found the pending plan stale: plan again, then the rest of
     the list from apply on (deleting: apply and remove the state)."""
     return [step_replan, *steps[list(steps).index(step_apply):]]
-
-
-def approve_hint(namespace: str, name: str, plan_id: str) -> str:
-    return f"approve with: {approve_command(namespace, name, plan_id)}"

@@ -153,12 +153,15 @@ def test_unknown_ref_and_missing_secret_then_recovery(crds_installed, start_mana
     warnings = wait_for(lambda: [e for e in events_for(kube, "noref") if e["type"] == "Warning"], 5, "Warning")
     assert len(warnings) == 1 and warnings[0]["reason"] == "RefNotFound"
 
-    # pushing the branch recovers it (retried with backoff); one Normal Event for the new artifact
+    # pushing the branch recovers it (retried with backoff): a Normal Event for the new artifact and one
+    # saying it recovered and from what
     remote.commit({"x": "2"}, branch="nope")
     wait_ready_reason(kube, "noref", c.TRUE, "Succeeded")
     assert c.find(status_of(kube, "noref")["conditions"], c.RECONCILING) is None
-    normal = wait_for(lambda: [e["reason"] for e in events_for(kube, "noref") if e["type"] == "Normal"], 5, "Event")
-    assert normal == ["NewArtifact"]
+    normal = wait_for(lambda: (lambda n: n if len(n) == 2 else None)(
+        {e["reason"]: e["message"] for e in events_for(kube, "noref") if e["type"] == "Normal"}), 5, "Events")
+    assert set(normal) == {"NewArtifact", "Succeeded"}
+    assert normal["Succeeded"].startswith("Recovered from RefNotFound (") and "nope" in normal["Succeeded"]
     # creating the Secret recovers the other
     from tests.support.controllers import create_secret
 
@@ -216,7 +219,9 @@ def test_unreachable_remote_keeps_serving_the_last_artifact(crds_installed, star
     wait_ready_reason(kube, "gone", c.TRUE, "Succeeded")
     recovered = wait_for(lambda: [e for e in events_for(kube, "gone")
                                   if e["type"] == "Normal" and e["reason"] == "Succeeded"], 5, "recovery Event")
-    assert len(recovered) == 1 and recovered[0]["message"] == f"stored artifact for revision 'main@sha1:{head}'"
+    assert len(recovered) == 1
+    assert recovered[0]["message"].startswith("Recovered from GitOperationFailed (")
+    assert recovered[0]["message"].endswith(f"): stored artifact for revision 'main@sha1:{head}'")
 
 
 def test_suspend_and_deletion(crds_installed, start_manager, git_file_remote):

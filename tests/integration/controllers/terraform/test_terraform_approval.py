@@ -31,8 +31,9 @@ def test_manual_approval_refusal_and_no_replan_on_approval_commit(harness: Harne
     plan_id = _pending(obj)
     assert plan_id.startswith(f"plan-main-{commit[:10]}-")
     ready = condition(obj, c.READY)
-    assert f"approve with: kubectl annotate terraform/app -n default tfcontroller.io/approve-plan={plan_id} " \
-           "--overwrite" in ready.message
+    assert f"`kubectl annotate terraform/app -n default tfcontroller.io/approve-plan={plan_id} " \
+           "--overwrite`" in ready.message
+    assert f"approve with `tfcontroller approve app --plan {plan_id} -n default`" in ready.message
     assert condition(obj, c.RECONCILING) is None and condition(obj, c.STALLED) is None
     assert obj["status"]["plan"]["add"] == 1 and obj["status"]["plan"]["destroy"] == 0
     assert harness.state("app") is None or harness.state("app")["resources"] == []

@@ -2,13 +2,16 @@
 (tfcontroller.api.commands). Every command is run twice with a different value, from a kubectl context
 whose namespace is another one: a hint without `-n` or without `--overwrite` fails here (the approve hint
 did, from the second plan on). The approve hint is taken from the PlanPending condition and Event of two
-successive plans and must apply each."""
+successive plans and must apply each: the `kubectl annotate` form for the first, the `tfcontroller
+approve` form for the second (both are in the one hint, `api.commands.approve_hint`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from tfcontroller.api.constants import (
 )
 from tfcontroller.dev.cluster import DevCluster
 
-APPROVE_PREFIX = "approve with: "
+HINT = re.compile(r"approve with `(?P<cli>tfcontroller [^`]+)` or `(?P<kubectl>kubectl [^`]+)`$")
 
 
 def _kubeconfig_elsewhere(dev_cluster: DevCluster, tmp_path: Path) -> str:
@@ -39,7 +42,9 @@ def _kubeconfig_elsewhere(dev_cluster: DevCluster, tmp_path: Path) -> str:
 
 def _run_printed(command: str, kubeconfig: str) -> None:
     argv = shlex.split(command)
-    assert argv[0] == "kubectl", command
+    assert argv[0] in ("kubectl", "tfcontroller"), command
+    if argv[0] == "tfcontroller":  # this checkout's CLI, as `tfcontroller` on PATH would be
+        argv = [sys.executable, "-m", "tfcontroller", *argv[1:]]
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
@@ -78,10 +83,14 @@ def test_printed_approve_hint_applies_two_successive_plans(harness: Harness, dev
                                       what=f"plan for {greeting}")
         plan_id = obj["status"]["plan"]["pending"]
         message = condition(obj, c.READY).message
-        printed = message[message.index(APPROVE_PREFIX) + len(APPROVE_PREFIX):]
-        assert printed == commands.approve_command(NS, "app", plan_id)
+        assert message.endswith(commands.approve_hint(NS, "app", plan_id)), message
+        found = HINT.search(message)
+        assert found is not None, message
+        assert found["kubectl"] == commands.approve_command(NS, "app", plan_id)
+        assert found["cli"] == commands.cli_approve_command(NS, "app", plan_id)
         events = [e["message"] for e in harness.events("app") if e["reason"] == "PlanPending"]
-        assert any(e.endswith(f"{APPROVE_PREFIX}{printed}") for e in events), events
+        assert any(e.endswith(commands.approve_hint(NS, "app", plan_id)) for e in events), events
+        printed = found["kubectl"] if greeting == "one" else found["cli"]
 
         _run_printed(printed, kubeconfig)
         harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded",

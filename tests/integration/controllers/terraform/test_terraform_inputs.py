@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tests.support.paths import REPO_ROOT
-from tests.support.terraform_helpers import NS, Harness, condition, ready_reason
+from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.crypto.keys import ensure_keys
 from tfcontroller.crypto.sealed import seal
@@ -150,3 +150,35 @@ def test_sealed_value_replayed_in_another_namespace_is_refused(harness: Harness,
     assert condition(obj, c.STALLED) is not None
     assert "other/app" in condition(obj, c.READY).message
     assert SEALED_VALUE not in json.dumps(obj["status"])
+
+
+def test_values_for_undeclared_variables_are_reported_and_the_run_goes_on(harness: Harness,
+                                                                          git_file_remote) -> None:
+    """Issue 13.5: keys of varsFrom (a ConfigMap, a Secret) and vars that the module does not declare are
+    ignored by Terraform ("Value for undeclared variable"): the run applies, a Warning Event and the
+    Planned/Ready messages name the keys and where they came from (never a value); once the keys are
+    gone the note goes too."""
+    kube = harness.kube
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"main.tf": SIMPLE_TF}))
+    kube.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": NS},
+                             "data": {"greeting": "hej", "regoin": "eu-west-1"}})
+    kube.upsert_secret(NS, "creds", {"api_token": b"not-a-value-to-show"})
+    harness.create("app", vars=[{"name": "colour", "value": "blue"}],
+                   varsFrom=[{"kind": "ConfigMap", "name": "settings"}, {"kind": "Secret", "name": "creds"}])
+    obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="apply")
+    assert harness.state("app")["outputs"]["greeting"]["value"] == "hej"  # the declared key is used
+    for message in (condition(obj, c.READY).message, condition(obj, c.PLANNED).message):
+        assert "'regoin' (from spec.varsFrom[0] (ConfigMap default/settings))" in message, message
+        assert "'api_token' (from spec.varsFrom[1] (Secret default/creds))" in message
+        assert "'colour' (from spec.vars)" in message
+        assert "greeting" not in message.split("note:")[1] and "not-a-value-to-show" not in message
+    warnings = [e for e in harness.events("app") if e["reason"] == "UndeclaredVariables"]
+    assert len(warnings) == 1 and warnings[0]["type"] == "Warning" and "'regoin'" in warnings[0]["message"]
+
+    # the keys removed: planned again (other inputs), no note any more
+    harness.patch("app", {"spec": {"vars": None, "varsFrom": [
+        {"kind": "ConfigMap", "name": "settings", "keys": ["greeting"]}]}})
+    obj = harness.reconcile_until("app", lambda o: "note:" not in condition(o, c.READY).message
+                                  and ready_reason(o).startswith("True/"), what="no note")
+    assert "declares no" not in condition(obj, c.PLANNED).message

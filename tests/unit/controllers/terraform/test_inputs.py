@@ -61,6 +61,7 @@ def test_inline_inputs_need_no_cluster_and_no_key() -> None:
     assert got.variables == {"greeting": "hi", "count": "2"}  # inline values are passed as written
     assert got.env == {"TF_LOG_PATH": "/dev/null", "EMPTY": ""}
     assert got.secrets == ()
+    assert got.origins == {"greeting": "spec.vars", "count": "spec.vars"}
 
 
 def test_resolved_inputs_keep_values_out_of_repr() -> None:

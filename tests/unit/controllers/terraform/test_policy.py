@@ -162,3 +162,17 @@ def test_inputs_unchanged_message_says_why_nothing_is_planned() -> None:
     assert policy.inputs_unchanged_message("main@sha1:aaa", "main@sha1:bbb", cmd).startswith(
         "Inputs unchanged since main@sha1:aaa (source now at main@sha1:bbb): nothing to plan;")
     assert policy.inputs_unchanged_message("", "main@sha1:bbb", cmd).startswith("Inputs unchanged since main@sha1:bbb:")
+
+def test_undeclared_note_groups_keys_by_source_and_names_no_value() -> None:
+    origins = {"regoin": "spec.varsFrom[0] (ConfigMap team/settings)", "colour": "spec.varsFrom[0] (ConfigMap "
+               "team/settings)", "typo": "spec.vars", "pw": "spec.varsFrom[1] (Secret team/creds)"}
+    note = policy.undeclared_note(["typo", "regoin", "colour", "pw"], origins)
+    assert note == ("the module declares no variables 'typo' (from spec.vars); 'colour', 'regoin' (from "
+                    "spec.varsFrom[0] (ConfigMap team/settings)); 'pw' (from spec.varsFrom[1] (Secret team/creds)); "
+                    "their values are ignored: declare them in the module or remove the keys")
+    one = policy.undeclared_note(["typo"], origins)
+    assert one == ("the module declares no variable 'typo' (from spec.vars); its value is ignored: declare it in "
+                   "the module or remove the key")
+    assert policy.undeclared_note([], origins) == ""
+    many = policy.undeclared_note([f"v{i}" for i in range(200)], {})
+    assert len(many) <= 600 and many.endswith("…")

@@ -290,14 +290,14 @@ class DriftNotifier:
         outcome.retry_at = decision.retry_at
         ref = f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}"
         for n in outcome.sent:
-            log.info("drift notification sent kind=%s obj=%s recipients=%d attempt=%d", n.kind, ref, len(to),
-                     n.attempt)
+            log.info("drift notification sent kind=%s recipients=%d attempt=%d", n.kind, len(to), n.attempt,
+                     extra={"obj": ref})
             outcome.notices.append(Notice("Normal", NOTIFICATION_SENT,
                                           f"{n.kind} report sent to {', '.join(to)}"))
         for n in outcome.failed:
             pending = new_drift.get("pendingNotification") or {}
-            log.warning("drift notification failed kind=%s obj=%s attempt=%d next=%s error=%s", n.kind, ref, n.attempt,
-                        pending.get("nextAttemptAt"), pending.get("lastError"))
+            log.warning("drift notification failed kind=%s attempt=%d next=%s error=%s", n.kind, n.attempt,
+                        pending.get("nextAttemptAt"), pending.get("lastError"), extra={"obj": ref})
             if n.attempt == 1:  # one Event per notification; later attempts only update status
                 outcome.notices.append(Notice("Warning", NOTIFICATION_FAILED,
                                               f"{n.kind} report not sent, will retry: {pending.get('lastError')}"))
