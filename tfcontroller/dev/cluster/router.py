@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -55,6 +55,18 @@ class WatchResponse:
 
 
 @dataclass
+class StreamResponse:
+    """A plain-text body sent in chunks as they come (`pods/log?follow=true`)."""
+
+    chunks: Iterator[bytes]
+    content_type: str = "text/plain"
+
+
+# (namespace, name, query) -> the log as bytes, or chunks to stream (the dev node's Node.log_stream).
+PodLogs = Callable[[str, str, dict[str, str]], "bytes | Iterator[bytes]"]
+
+
+@dataclass
 class Target:
     """A resource URL taken apart."""
 
@@ -84,9 +96,10 @@ class Router:
         self.bookmark_interval = bookmark_interval
         self.server_address = "127.0.0.1:0"
         self.require_token = False
+        self.pod_logs: PodLogs | None = None  # set when the cluster runs a node
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, req: Request) -> Response | WatchResponse:
+    def handle(self, req: Request) -> Response | WatchResponse | StreamResponse:
         try:
             return self._handle(req)
         except ApiError as exc:
@@ -95,7 +108,7 @@ class Router:
             log.exception("internal error serving %s %s", req.method, req.target)
             return Response(500, ApiError(500, "InternalError", f"an error on the server: {exc}").status())
 
-    def _handle(self, req: Request) -> Response | WatchResponse:
+    def _handle(self, req: Request) -> Response | WatchResponse | StreamResponse:
         url = urlsplit(req.target)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
@@ -155,7 +168,7 @@ class Router:
     # ------------------------------------------------------------------ resource URLs
     def _group_version(
         self, req: Request, query: dict[str, str], group: str, version: str, rest: list[str]
-    ) -> Response | WatchResponse:
+    ) -> Response | WatchResponse | StreamResponse:
         if not rest:
             if req.method != "GET":
                 raise errors.method_not_allowed()
@@ -168,6 +181,8 @@ class Router:
             raise errors.path_not_found(req.target)
         authz.authorize(self.api.store, req.method, query, req.headers, target.info.group, target.info.plural,
                         target.namespace, target.name, target.subresource)  # RBAC when impersonating
+        if target.subresource == "log":
+            return self._pod_log(req, query, target)
         verb = {
             ("GET", False): self._verb_list_or_watch,
             ("POST", False): self._verb_create,
@@ -198,9 +213,21 @@ class Router:
         sub = rest[2] if len(rest) > 2 else None
         if sub == "finalize" and core_namespaces:
             sub = "status"  # finalize only edits spec.finalizers, which we ignore; treat it like status
+        if sub == "log" and (group, info.plural) == ("", "pods") and namespace is not None:
+            return Target(info, namespace, name, sub)
         if sub is not None and (sub != "status" or not info.has_status):
             return None
         return Target(info, namespace, name, sub)
+
+    def _pod_log(self, req: Request, query: dict[str, str], t: Target) -> Response | StreamResponse:
+        if req.method != "GET":
+            raise errors.method_not_allowed()
+        if self.pod_logs is None:
+            raise errors.bad_request("this dev cluster runs no node: Pods have no logs (start it with a node)")
+        body = self.pod_logs(t.namespace or "", t.name or "", query)
+        if isinstance(body, bytes):
+            return Response(200, body, "text/plain")
+        return StreamResponse(body)
 
     def _body(self, req: Request) -> Any:
         try:
