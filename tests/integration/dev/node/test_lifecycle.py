@@ -181,7 +181,7 @@ def test_a_restarted_cluster_marks_the_pods_it_was_running_node_lost(tmp_path: P
     state = tmp_path / "cluster.json"
     with DevCluster(node=FAST, state_file=state) as first:
         kubectl = kubectl_for(first)
-        created = kubectl("apply", "-f", "-", input=_yaml(pod("survivor", "echo up; exec sleep 300")))
+        created = kubectl("apply", "-f", "-", input=_yaml(pod("survivor", "echo up; exec sleep 3141")))
         assert created.returncode == 0, created.stderr
         wait_for(lambda: kubectl("get", "pod", "survivor", "-o", "jsonpath={.status.phase}").stdout == "Running",
                  15, "Running")
@@ -205,7 +205,7 @@ def _sleepers() -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if Path(f"/proc/{entry}/cmdline").read_bytes() == b"sleep\x00300\x00":
+                if Path(f"/proc/{entry}/cmdline").read_bytes() == b"sleep\x003141\x00":
                     out.append(int(entry))
             except OSError:
                 continue

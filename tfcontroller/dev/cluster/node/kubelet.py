@@ -303,6 +303,7 @@ class PodWorker:
         run = ContainerRun(sandbox, log_path(self.dir, c.name, c.restart_count), limit,
                            f"{self.uid}-{c.name}-{c.restart_count}")
         self.node.event(self.pod, "Normal", "Created", f"Created container {c.name}")
+        self.node.track(run)
         run.start()
         c.run = run
         c.container_id = f"devnode://{self.uid}-{c.name}-{c.restart_count}"

@@ -45,7 +45,8 @@ class LogWriter:
                 for line in iter(self.pipe.readline, b""):
                     full = line.endswith(b"\n")
                     text = line[:-1] if full else line
-                    out.write(f"{_stamp()} stdout F ".encode() + text + b"\n")
+                    tag = "F" if full else "P"  # a partial line (no newline at the end) is shown without one
+                    out.write(f"{_stamp()} stdout {tag} ".encode() + text + b"\n")
         except (OSError, ValueError):
             pass
         finally:
@@ -57,11 +58,11 @@ class LogWriter:
 
 
 def _parse(raw: bytes) -> tuple[str, bytes]:
-    """(timestamp, content) of one stored line."""
+    """(timestamp, content with its newline unless the line was partial) of one stored line."""
     parts = raw.rstrip(b"\n").split(b" ", 3)
     if len(parts) < 4:
-        return "", raw.rstrip(b"\n")
-    return parts[0].decode(), parts[3]
+        return "", raw.rstrip(b"\n") + b"\n"
+    return parts[0].decode(), parts[3] + (b"" if parts[2] == b"P" else b"\n")
 
 
 def _since_ok(stamp: str, since: datetime | None) -> bool:
@@ -75,7 +76,7 @@ def _since_ok(stamp: str, since: datetime | None) -> bool:
 
 
 def _render(stamp: str, content: bytes, timestamps: bool) -> bytes:
-    return (stamp.encode() + b" " if timestamps else b"") + content + b"\n"
+    return (stamp.encode() + b" " if timestamps else b"") + content
 
 
 def read_log(path: Path, tail: int | None = None, since: datetime | None = None, timestamps: bool = False) -> bytes:

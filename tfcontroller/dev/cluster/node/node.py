@@ -15,6 +15,7 @@ import secrets
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from tfcontroller.dev.cluster.node import status as st
 from tfcontroller.dev.cluster.node.env import Lookup
 from tfcontroller.dev.cluster.node.jobs import JobController
 from tfcontroller.dev.cluster.node.kubelet import PodWorker
+from tfcontroller.dev.cluster.node.runtime import ContainerRun
 from tfcontroller.dev.cluster.node.volumes import TokenSource
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class Node:
         self.pods_info, self.events_info = pods_info, events_info
         self.jobs = JobController(self)
         self.workers: dict[str, PodWorker] = {}
+        self._runs: weakref.WeakSet[ContainerRun] = weakref.WeakSet()  # every container run, for shutdown
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,8 +149,14 @@ class Node:
             w.stop(self.config.shutdown_grace)
         for w in workers:
             w.join(self.config.shutdown_grace + 5)
+        for run in list(self._runs):  # whatever a worker left behind (a bug, a worker still starting)
+            if run.poll() is None:
+                run.kill()
         shutil.rmtree(self.shm_dir, ignore_errors=True)
         self.api.graceful_delete = None
+
+    def track(self, run: ContainerRun) -> None:
+        self._runs.add(run)
 
     def hidden_paths(self) -> list[str]:
         return [str(self.state_dir), *self._hidden()]

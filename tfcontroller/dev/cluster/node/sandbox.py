@@ -10,7 +10,9 @@ a real container, so a SIGTERM it does not handle is ignored until the SIGKILL a
 its own mount, IPC and UTS namespaces, the host's network, a writable tmpfs `/tmp`, and runs as
 `runAsUser`/`runAsGroup` with no capabilities and `no_new_privs` (setpriv from util-linux does the
 switch inside the sandbox: bwrap running as root cannot change uid without a user namespace, and a user
-namespace would map root-owned host files to the container's uid).
+namespace would map root-owned host files to the container's uid). Changing the uid clears bwrap's
+`--die-with-parent`, so setpriv sets the parent-death signal again: a container never outlives its
+bwrap monitor.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
     groups = ",".join(str(g) for g in spec.supplemental_groups)
     argv += ["--", setpriv, f"--reuid={spec.uid}", f"--regid={spec.gid}",
              f"--groups={groups}" if groups else "--clear-groups",
-             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *spec.argv]
+             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
     return argv
 
 
