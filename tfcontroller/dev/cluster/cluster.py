@@ -108,11 +108,11 @@ class DevCluster:
                     paths.append(str(Path(path).resolve().parent))
             return paths
 
-        self.node = Node(self.api, self._tmpdir / "node", self.node_config, hidden)
-        self.node.server_port = self.port
-        node = self.node
+        node = Node(self.api, self._tmpdir / "node", self.node_config, hidden)
+        node.server_port = self.port
+        node.start()  # RuntimeError when bubblewrap is missing: the caller stops the cluster
+        self.node = node
         self.router.pod_logs = lambda ns, name, query: serve_log(node, ns, name, query)
-        self.node.start()
 
     def stop(self) -> None:
         if self._server is None:

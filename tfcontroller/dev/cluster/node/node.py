@@ -31,6 +31,7 @@ from tfcontroller.dev.cluster.node.env import Lookup
 from tfcontroller.dev.cluster.node.jobs import JobController
 from tfcontroller.dev.cluster.node.kubelet import PodWorker
 from tfcontroller.dev.cluster.node.runtime import ContainerRun
+from tfcontroller.dev.cluster.node.sandbox import missing_tools
 from tfcontroller.dev.cluster.node.volumes import TokenSource
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,11 @@ class Node:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        missing = missing_tools()
+        if missing:
+            raise RuntimeError(f"the dev node needs {' and '.join(missing)} on PATH to sandbox containers "
+                               "(Debian: apt-get install bubblewrap util-linux; make setup installs them), "
+                               "or start the dev cluster without a node (--no-node)")
         for path in (self.state_dir, self.pods_dir):
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o711)
