@@ -35,7 +35,7 @@ class DevCluster:
     def __init__(
         self,
         port: int = 0,
-        tls: bool = False,
+        tls: bool = True,
         state_file: str | Path | None = None,
         kubeconfig: str | Path | None = None,
         bookmark_interval: float = 1.0,
@@ -57,7 +57,7 @@ class DevCluster:
         self.gc = GarbageCollector(self.api, gc_interval)
         self.api.on_delete = self.gc.wake
         self._stop = threading.Event()
-        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval)
+        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval, self.tokens)
         self._server: ApiHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._writer: StateWriter | None = None
@@ -80,7 +80,6 @@ class DevCluster:
             self.ca_pem, self.ca_file = certs.ca_pem, certs.ca_path
         self._server = ApiHTTPServer(("127.0.0.1", self._requested_port), self.router, context)
         self.router.server_address = f"127.0.0.1:{self.port}"
-        self.router.require_token = self.tls
         if self._kubeconfig is None:
             assert self._tmpdir is not None
             self._kubeconfig = self._tmpdir / "kubeconfig"
@@ -153,12 +152,14 @@ class DevCluster:
             for obj in self.store.list(crds.CRD_GROUP, crds.CRD_PLURAL):
                 for info in crds.resource_infos(obj):
                     self.registry.add(info)
+            self.router.policy.ensure_bootstrap()  # a state file from before RBAC, or roles deleted since
             return
         ns_info = self.registry.lookup("", "v1", "namespaces")
         assert ns_info is not None
         for name in INITIAL_NAMESPACES:
             if self.store.get("", "namespaces", "", name) is None:
                 self.api.create(ns_info, None, {"metadata": {"name": name}})
+        self.router.policy.ensure_bootstrap()
 
 
 def _key_file(state_file: Path | None) -> Path | None:
