@@ -104,7 +104,8 @@ def forbidden_for(group: str, resource: str, name: str, message: str) -> errors.
         return errors.ApiError(403, "Forbidden", f"forbidden: {message}", {})
     qualified = f"{resource}.{group}" if group else resource
     head = f'{qualified} "{name}"' if name else qualified
-    return errors.forbidden(f"{head} is forbidden: {message}", group, resource, name)
+    details = {k: v for k, v in (("name", name), ("group", group), ("kind", resource)) if v}  # omitempty
+    return errors.ApiError(403, "Forbidden", f"{head} is forbidden: {message}", details)
 
 
 def compact_rule(rule: Rule) -> str:
