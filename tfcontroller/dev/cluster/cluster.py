@@ -27,6 +27,7 @@ from tfcontroller.dev.cluster.resources import Registry
 from tfcontroller.dev.cluster.router import Router
 from tfcontroller.dev.cluster.store import Store
 from tfcontroller.dev.cluster.tlsutil import make_certificates
+from tfcontroller.dev.cluster.tokens import TokenIssuer
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -35,7 +36,7 @@ class DevCluster:
     def __init__(
         self,
         port: int = 0,
-        tls: bool = False,
+        tls: bool = True,
         state_file: str | Path | None = None,
         kubeconfig: str | Path | None = None,
         bookmark_interval: float = 1.0,
@@ -50,11 +51,15 @@ class DevCluster:
         self._kubeconfig = Path(kubeconfig) if kubeconfig else None
         self.registry = Registry()
         self.store = Store()
+        # ServiceAccount tokens; the signing key sits beside the state file so tokens survive a restart.
+        self.tokens = TokenIssuer(self.store, _key_file(self.state_file))
+        self.ca_pem: bytes | None = None  # the CA of the serving certificate (TLS only)
+        self.ca_file: Path | None = None  # the same in a file, for a Pod's ca.crt / in-cluster config
         self.api = Api(self.store, self.registry)
         self.gc = GarbageCollector(self.api, gc_interval)
         self.api.on_delete = self.gc.wake
         self._stop = threading.Event()
-        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval)
+        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval, self.tokens)
         self._server: ApiHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._writer: StateWriter | None = None
@@ -77,9 +82,9 @@ class DevCluster:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_path, certs.key_path)
             ca_pem = certs.ca_pem
+            self.ca_pem, self.ca_file = certs.ca_pem, certs.ca_path
         self._server = ApiHTTPServer(("127.0.0.1", self._requested_port), self.router, context)
         self.router.server_address = f"127.0.0.1:{self.port}"
-        self.router.require_token = self.tls
         if self._kubeconfig is None:
             assert self._tmpdir is not None
             self._kubeconfig = self._tmpdir / "kubeconfig"
@@ -137,6 +142,7 @@ class DevCluster:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+            self.ca_pem = self.ca_file = None
 
     def __enter__(self) -> DevCluster:
         return self.start()
@@ -175,9 +181,16 @@ class DevCluster:
             for obj in self.store.list(crds.CRD_GROUP, crds.CRD_PLURAL):
                 for info in crds.resource_infos(obj):
                     self.registry.add(info)
+            self.router.policy.ensure_bootstrap()  # a state file from before RBAC, or roles deleted since
             return
         ns_info = self.registry.lookup("", "v1", "namespaces")
         assert ns_info is not None
         for name in INITIAL_NAMESPACES:
             if self.store.get("", "namespaces", "", name) is None:
                 self.api.create(ns_info, None, {"metadata": {"name": name}})
+        self.router.policy.ensure_bootstrap()
+
+
+def _key_file(state_file: Path | None) -> Path | None:
+    """Where the ServiceAccount signing key is kept: `<state file>.sa.key`, or nowhere (memory only)."""
+    return state_file.with_name(state_file.name + ".sa.key") if state_file is not None else None

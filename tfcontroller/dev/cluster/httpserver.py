@@ -91,7 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():  # a repeated header (Impersonate-Group) joins as HTTP allows
+            key = key.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         result = self.server.router.handle(Request(self.command, self.path, headers, body))
         try:
             if isinstance(result, WatchResponse):

@@ -22,6 +22,7 @@ class CertFiles:
     ca_pem: bytes
     cert_path: Path
     key_path: Path
+    ca_path: Path  # the CA certificate alone: what a Pod's projected `ca.crt` and in-cluster config read
 
 
 def _name(common_name: str) -> x509.Name:
@@ -29,7 +30,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_certificates(directory: Path) -> CertFiles:
-    """Write server.crt/server.key into `directory`; return them with the CA certificate in PEM."""
+    """Write ca.crt, server.crt and server.key into `directory`; return them with the CA certificate in PEM."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -78,4 +79,7 @@ def make_certificates(directory: Path) -> CertFiles:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    return CertFiles(ca_cert.public_bytes(serialization.Encoding.PEM), cert_path, key_path)
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    ca_path = directory / "ca.crt"
+    ca_path.write_bytes(ca_pem)
+    return CertFiles(ca_pem, cert_path, key_path, ca_path)
