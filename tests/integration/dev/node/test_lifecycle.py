@@ -167,8 +167,12 @@ def test_missing_secret_gives_create_container_config_error_until_it_appears(
             return None
         return cs.state.waiting.reason, cs.state.waiting.message
 
-    reason, message = wait_for(waiting, 15, "CreateContainerConfigError")
-    assert (reason, message) == ("CreateContainerConfigError", 'secret "creds" not found')
+    def config_error() -> tuple[str, str] | None:
+        state = waiting()
+        return state if state and state[0] != "ContainerCreating" else None
+
+    assert wait_for(config_error, 15, "CreateContainerConfigError") == (
+        "CreateContainerConfigError", 'secret "creds" not found')
     assert "CreateContainerConfigError" in kubectl("get", "pod", "needs-secret").stdout
     core.create_namespaced_secret("default", {"metadata": {"name": "creds"}, "stringData": {"other": "x"}})
     wait_for(lambda: (waiting() or ("", ""))[1] == "couldn't find key token in Secret default/creds", 15, "missing key")
