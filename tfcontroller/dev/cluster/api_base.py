@@ -51,6 +51,9 @@ class ApiBase:
         # Graceful deletion of Pods on a node (node/status.py graceful_deletion, set by the dev node): the
         # object as marked for the kubelet to finish, or None to delete at once.
         self.graceful_delete: Callable[[ResourceInfo, Obj, dict[str, Any]], Obj | None] | None = None
+        # Mutating admission of new objects (the dev node's ServiceAccount admission of Pods); raises ApiError
+        # to refuse the create.
+        self.admission: Callable[[ResourceInfo, Obj], None] | None = None
         # How long a list for a resourceVersion the store has not reached waits before its 504.
         self.too_large_wait = 3.0
 

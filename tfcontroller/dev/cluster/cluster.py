@@ -15,6 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tfcontroller.dev.cluster import crds
 from tfcontroller.dev.cluster.api import Api
@@ -22,6 +23,7 @@ from tfcontroller.dev.cluster.gc import GarbageCollector
 from tfcontroller.dev.cluster.httpserver import ApiHTTPServer
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 from tfcontroller.dev.cluster.node.node import Node, NodeConfig
+from tfcontroller.dev.cluster.node.volumes import VolumeError
 from tfcontroller.dev.cluster.persistence import StateWriter, load_state
 from tfcontroller.dev.cluster.resources import Registry
 from tfcontroller.dev.cluster.router import Router
@@ -113,7 +115,20 @@ class DevCluster:
                     paths.append(str(Path(path).resolve().parent))
             return paths
 
-        node = Node(self.api, self._tmpdir / "node", self.node_config, hidden)
+        issuer = self.tokens
+
+        def token(audience: str | None, seconds: int, pod: dict[str, Any]) -> str:
+            """A projected serviceAccountToken: bound to the Pod, for `audience` or the API server's."""
+            meta = pod["metadata"]
+            try:
+                value, _ = issuer.issue(meta.get("namespace", "default"), pod["spec"].get("serviceAccountName") or "default",
+                                        audiences=[audience] if audience else None, expiration_seconds=seconds,
+                                        bound_object=("Pod", meta["name"], meta["uid"]))
+            except LookupError as exc:
+                raise VolumeError(str(exc)) from None
+            return value
+
+        node = Node(self.api, self._tmpdir / "node", self.node_config, hidden, token, self.ca_pem)
         node.server_port = self.port
         node.start()  # RuntimeError when bubblewrap is missing: the caller stops the cluster
         self.node = node

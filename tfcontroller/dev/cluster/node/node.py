@@ -32,6 +32,7 @@ from tfcontroller.dev.cluster.node.jobs import JobController
 from tfcontroller.dev.cluster.node.kubelet import PodWorker
 from tfcontroller.dev.cluster.node.runtime import ContainerRun
 from tfcontroller.dev.cluster.node.sandbox import missing_tools
+from tfcontroller.dev.cluster.node.serviceaccounts import Admission
 from tfcontroller.dev.cluster.node.volumes import TokenSource
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def lost_status(pod: Obj, node_name: str) -> Obj:
 
 class Node:
     def __init__(self, api: Api, state_dir: Path, config: NodeConfig | None = None,
-                 hidden: Callable[[], list[str]] | None = None) -> None:
+                 hidden: Callable[[], list[str]] | None = None, tokens: TokenSource | None = None,
+                 ca_pem: bytes | None = None) -> None:
         self.api = api
         self.store = api.store
         self.config = config or NodeConfig()
@@ -110,7 +112,8 @@ class Node:
         self.host_ip = "127.0.0.1"
         self.capacity = capacity()
         self.allocatable = dict(self.capacity)
-        self.tokens: TokenSource | None = None
+        self.tokens = tokens  # ServiceAccount tokens of projected volumes (the cluster's TokenIssuer)
+        self.ca_pem = ca_pem  # the API server's CA: ca.crt of kube-api-access volumes
         self.server_port = 0
         self._hidden = hidden or (lambda: [])
         pods_info = api.registry.lookup("", "v1", "pods")
@@ -137,6 +140,7 @@ class Node:
             os.chmod(path, 0o711)
         self.shm_dir.mkdir(mode=0o711, exist_ok=True)
         self.api.graceful_delete = self._graceful_delete
+        self.api.admission = Admission(self.api, self.ca_pem)
         self._register()
         self._mark_lost()
         self._thread = threading.Thread(target=self._run, name="devcluster-node", daemon=True)
@@ -160,6 +164,7 @@ class Node:
                 run.kill()
         shutil.rmtree(self.shm_dir, ignore_errors=True)
         self.api.graceful_delete = None
+        self.api.admission = None
 
     def track(self, run: ContainerRun) -> None:
         self._runs.add(run)

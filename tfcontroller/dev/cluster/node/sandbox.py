@@ -71,6 +71,15 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
     for hidden in spec.hidden:
         if any(_under(hidden, root) for root in spec.allow_list) and os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
+    # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
+    # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
+    fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *(m.target for m in spec.mounts)]
+    created: set[str] = set()
+    for target in [m.target for m in spec.mounts] + ([spec.working_dir] if spec.working_dir else []):
+        for parent in _parents(target):
+            if parent not in created and not any(_under(parent, f) for f in fixed if f != "/"):
+                argv += ["--perms", "0755", "--dir", parent]
+                created.add(parent)
     if spec.working_dir and not any(_under(spec.working_dir, m.target) for m in spec.mounts) \
             and not _under(spec.working_dir, "/tmp"):
         argv += ["--perms", "1777", "--dir", spec.working_dir]
@@ -84,6 +93,12 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
              f"--groups={groups}" if groups else "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
     return argv
+
+
+def _parents(path: str) -> list[str]:
+    """The ancestors of an absolute path, outermost first, without "/" ("/a/b/c" → ["/a", "/a/b"])."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _under(path: str, root: str) -> bool:

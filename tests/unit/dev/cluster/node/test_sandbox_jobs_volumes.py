@@ -32,6 +32,16 @@ def test_bwrap_argv_namespaces_allow_list_and_identity() -> None:
     assert "/root" not in argv and "/work" not in argv and "/" not in [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
 
 
+def test_mount_point_parents_are_created_traversable() -> None:
+    argv = sandbox.bwrap_argv(_spec(mounts=[sandbox.Mount("/v", "/var/run/secrets/sa", True),
+                                            sandbox.Mount("/w", "/data", False),
+                                            sandbox.Mount("/x", "/data/sub/inner", True)]))
+    dirs = [argv[i + 1] for i, a in enumerate(argv) if a == "--dir"]
+    assert dirs == ["/var", "/var/run", "/var/run/secrets"]  # never inside /data, which is a host directory
+    first_bind = min(i for i, a in enumerate(argv) if a in ("--bind", "--ro-bind") and argv[i + 2] == "/data")
+    assert argv.index("--dir") < first_bind
+
+
 def test_hidden_paths_under_an_allowed_directory_get_a_tmpfs() -> None:
     argv = sandbox.bwrap_argv(_spec(hidden=["/etc", "/tmp/devcluster-x"]))
     assert argv[argv.index("--tmpfs", argv.index("/tmp") + 1):][:2] == ["--tmpfs", "/etc"]
