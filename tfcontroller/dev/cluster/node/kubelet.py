@@ -79,6 +79,17 @@ def identity(pod: Obj, container: Obj) -> tuple[int, int, list[int]]:
     return uid, gid, groups
 
 
+def non_root_problem(pod: Obj, container: Obj) -> str:
+    """The kubelet's refusal of `runAsNonRoot: true` with user 0 (the image's user is unknown here, so
+    only an explicit `runAsUser: 0` can break it; the default user is 65534)."""
+    pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+    if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+        return ""
+    uid, _, _ = identity(pod, container)
+    return "container's runAsUser breaks non-root policy" if uid == 0 else ""
+
+
 def _home(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_dir
@@ -281,6 +292,11 @@ class PodWorker:
             self.node.event(self.pod, "Warning", "Failed", f"Error: {exc}")
             c.restart_at = time.monotonic() + self.node.config.config_retry
             return
+        problem = non_root_problem(self.pod, c.spec)
+        if problem:
+            c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": problem}}
+            self.node.event(self.pod, "Warning", "Failed", f"Error: {problem}")
+            return  # the spec cannot change: not retried
         argv = [env_mod.expand(str(a), environment) for a in command + list(c.spec.get("args") or [])]
         if resolve_command(argv[0], environment.get("PATH", DEFAULT_PATH)) is None:
             message = (f'exec: "{argv[0]}": executable file not found in $PATH (the dev node resolves commands '

@@ -83,7 +83,12 @@ def read_log(path: Path, tail: int | None = None, since: datetime | None = None,
     """The log as `kubectl logs` shows it (without following)."""
     if not path.exists():
         return b""
-    lines = [_parse(raw) for raw in path.read_bytes().splitlines(keepends=True)]
+    return render(path.read_bytes(), tail, since, timestamps)
+
+
+def render(data: bytes, tail: int | None = None, since: datetime | None = None, timestamps: bool = False) -> bytes:
+    """Stored log lines as `kubectl logs` shows them."""
+    lines = [_parse(raw) for raw in data.splitlines(keepends=True)]
     lines = [(s, c) for s, c in lines if _since_ok(s, since)]
     if tail is not None and tail >= 0:
         lines = lines[-tail:] if tail else []
@@ -94,10 +99,11 @@ def follow_log(path: Path, finished: Callable[[], bool], stop: Callable[[], bool
                since: datetime | None = None, timestamps: bool = False, interval: float = 0.05) -> Iterator[bytes]:
     """The log so far, then new lines as the container writes them, until it has finished (and
     everything written is sent) or the server stops."""
-    first = read_log(path, tail, since, timestamps)
+    data = path.read_bytes() if path.exists() else b""
+    offset = len(data)  # taken with the same read, so that nothing written meanwhile is lost
+    first = render(data, tail, since, timestamps)
     if first:
         yield first
-    offset = path.stat().st_size if path.exists() else 0
     pending = b""
     while True:
         done = finished()  # read after checking, so the last lines are never missed

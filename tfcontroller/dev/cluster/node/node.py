@@ -220,12 +220,31 @@ class Node:
                 self.put_status("", "nodes", created, status)
             else:
                 self.put_status("", "nodes", old, self._node_object(old)["status"])
+        self._renew_lease()
         self._last_heartbeat = time.monotonic()
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat < HEARTBEAT:
             return
         self._register()
+
+    def _renew_lease(self) -> None:
+        """The node's Lease in kube-node-lease, renewed with every heartbeat (as kubelets do every 10 s)."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        info = self.api.registry.lookup("coordination.k8s.io", "v1", "leases")
+        if info is None:
+            return
+        with self.store.lock:
+            lease = self.store.get("coordination.k8s.io", "leases", "kube-node-lease", self.name)
+            if lease is None:
+                try:
+                    self.api.create(info, "kube-node-lease", {"metadata": {"name": self.name}, "spec": {
+                        "holderIdentity": self.name, "leaseDurationSeconds": 40, "renewTime": stamp}})
+                except ApiError as exc:
+                    log.debug("node lease not created: %s", exc)
+                return
+            lease.setdefault("spec", {})["renewTime"] = stamp
+            self.store.put("coordination.k8s.io", "leases", lease)
 
     def _mark_lost(self) -> None:
         """Pods this node ran before a restart of the dev cluster: their processes are gone."""
