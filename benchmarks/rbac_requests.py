@@ -68,10 +68,9 @@ def measure(client: kubernetes.client.ApiClient, objects: int, requests: int) ->
     core = kubernetes.client.CoreV1Api(client)
 
     def watch_all() -> None:
-        seen = 0
-        for _ in kubernetes.watch.Watch().stream(core.list_namespaced_config_map, NS, resource_version="0",
-                                                 timeout_seconds=30):
-            seen += 1
+        events = kubernetes.watch.Watch().stream(core.list_namespaced_config_map, NS, resource_version="0",
+                                                 timeout_seconds=30)
+        for seen, _ in enumerate(events, start=1):
             if seen == objects:
                 return
 
