@@ -431,3 +431,21 @@ def test_credentials_survive_a_restart_with_a_state_file(tmp_path: Path) -> None
             review = kubernetes.client.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
             assert review.status.authenticated and review.status.user.username == "system:serviceaccount:default:keeper"
         assert second.token == Path(auth_dir / "admin-token").read_text()
+
+
+def test_every_namespace_has_a_default_service_account(admin: kubernetes.client.ApiClient,
+                                                       kubectl_as: Callable[[str], Kubectl],
+                                                       cluster: DevCluster) -> None:
+    core = kubernetes.client.CoreV1Api(admin)
+    names = lambda ns: [sa.metadata.name for sa in core.list_namespaced_service_account(ns).items]  # noqa: E731
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        assert names(ns) == ["default"], ns
+    core.create_namespace({"metadata": {"name": "fresh"}})
+    assert names("fresh") == ["default"]
+    kubectl_as(cluster.token)("apply", "-f", "-", stdin=json.dumps(_ns("applied")))  # created by a patch
+    assert names("applied") == ["default"]
+    core.delete_namespaced_service_account("default", "fresh")
+    assert names("fresh") == ["default"]  # made again, as the ServiceAccount controller does
+    token = _token(admin, ns="fresh", name="default")
+    review = kubernetes.client.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
+    assert review.status.user.username == "system:serviceaccount:fresh:default"
