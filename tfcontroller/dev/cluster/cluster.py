@@ -8,6 +8,7 @@ Each instance has its own fresh state (or the state file's), its own port and it
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import ssl
@@ -28,7 +29,7 @@ from tfcontroller.dev.cluster.persistence import StateWriter, load_state
 from tfcontroller.dev.cluster.resources import Registry
 from tfcontroller.dev.cluster.router import Router
 from tfcontroller.dev.cluster.store import Store
-from tfcontroller.dev.cluster.tlsutil import make_certificates
+from tfcontroller.dev.cluster.tlsutil import load_or_make_certificates
 from tfcontroller.dev.cluster.tokens import TokenIssuer
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -46,15 +47,18 @@ class DevCluster:
         node: bool | NodeConfig = False,
     ) -> None:
         self.tls = tls
-        self.token = secrets.token_urlsafe(24)
         self.state_file = Path(state_file) if state_file else None
+        # With a state file, the admin token, the CA and the ServiceAccount signing key are kept beside it
+        # (`<state file>.auth/`, owner-only), so that a restart keeps every client's credentials valid.
+        self._auth_dir = self.state_file.with_name(self.state_file.name + ".auth") if self.state_file else None
+        self.token = _load_or_make_token(self._auth_dir)
         self._requested_port = port
         self._tmpdir: Path | None = None
         self._kubeconfig = Path(kubeconfig) if kubeconfig else None
         self.registry = Registry()
         self.store = Store()
         # ServiceAccount tokens; the signing key sits beside the state file so tokens survive a restart.
-        self.tokens = TokenIssuer(self.store, _key_file(self.state_file))
+        self.tokens = TokenIssuer(self.store, self._auth_dir / "sa.key" if self._auth_dir else None)
         self.ca_pem: bytes | None = None  # the CA of the serving certificate (TLS only)
         self.ca_file: Path | None = None  # the same in a file, for a Pod's ca.crt / in-cluster config
         self.api = Api(self.store, self.registry)
@@ -80,7 +84,7 @@ class DevCluster:
             self._tmpdir = Path(tempfile.mkdtemp(prefix="devcluster-"))
         if self.tls:
             assert self._tmpdir is not None
-            certs = make_certificates(self._tmpdir / "pki")
+            certs = load_or_make_certificates(self._auth_dir or self._tmpdir / "pki")
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_path, certs.key_path)
             ca_pem = certs.ca_pem
@@ -206,6 +210,16 @@ class DevCluster:
         self.router.policy.ensure_bootstrap()
 
 
-def _key_file(state_file: Path | None) -> Path | None:
-    """Where the ServiceAccount signing key is kept: `<state file>.sa.key`, or nowhere (memory only)."""
-    return state_file.with_name(state_file.name + ".sa.key") if state_file is not None else None
+
+def _load_or_make_token(auth_dir: Path | None) -> str:
+    """The admin token: kept in `auth_dir/admin-token` (0600) when there is one, else new each time."""
+    path = auth_dir / "admin-token" if auth_dir is not None else None
+    if path is not None and path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    if path is not None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+    return token

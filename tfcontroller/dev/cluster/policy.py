@@ -1,5 +1,6 @@
-"""What the real control plane does to RBAC objects on its own: the bootstrap policy at start and the
-clusterrole-aggregation controller.
+"""What the real control plane does on its own for authentication and RBAC: the bootstrap policy at
+start, the clusterrole-aggregation controller, and the ServiceAccount controller's `default`
+ServiceAccount in every namespace (which Pods run as when they name none).
 
 Aggregation runs synchronously after every ClusterRole write (and at start), as namespace cleanup
 does here: each ClusterRole with an `aggregationRule` gets `.rules` = the union of the rules of the
@@ -39,6 +40,7 @@ class PolicyController:
                         if exc.code != 409:
                             raise
         self.aggregate()
+        self.ensure_default_service_accounts()
 
     def aggregate(self) -> None:
         info = self.api.info_for(RBAC, "clusterroles")
@@ -60,3 +62,21 @@ class PolicyController:
                     changed = True
                 if not changed:
                     return
+
+    def ensure_default_service_accounts(self, namespace: str | None = None) -> None:
+        """Create ServiceAccount `default` in `namespace` (or every namespace) where it is missing and the
+        namespace is not terminating, as the real ServiceAccount controller does (also after a delete)."""
+        info = self.api.info_for("", "serviceaccounts")
+        assert info is not None
+        names = [namespace] if namespace else [n["metadata"]["name"] for n in self.api.store.list("", "namespaces")]
+        for ns in names:
+            obj = self.api.store.get("", "namespaces", "", ns)
+            if obj is None or obj["metadata"].get("deletionTimestamp"):
+                continue
+            if self.api.store.get("", "serviceaccounts", ns, "default") is not None:
+                continue
+            try:
+                self.api.create(info, ns, {"metadata": {"name": "default"}}, manager="kube-controller-manager")
+            except errors.ApiError as exc:
+                if exc.code not in (403, 404, 409):  # terminating, gone, or created meanwhile
+                    raise

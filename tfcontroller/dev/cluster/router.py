@@ -208,7 +208,21 @@ class Router:
             return special
         if target.info.group == RBAC and req.method in ("POST", "PUT", "PATCH", "DELETE"):
             return self._rbac_write(req, query, target)
-        return self._dispatch(req, query, target)
+        response = self._dispatch(req, query, target)
+        if (target.info.group, target.info.plural) in (("", "namespaces"), ("", "serviceaccounts")) \
+                and req.method in ("POST", "PUT", "PATCH", "DELETE") and not _dry_run(query):
+            self._default_service_account(target, response)
+        return response
+
+    def _default_service_account(self, t: Target, response: Response | WatchResponse) -> None:
+        """The ServiceAccount controller: `default` in a namespace just made, or again after its delete."""
+        if t.info.plural == "namespaces":
+            body = response.body if isinstance(response, Response) and isinstance(response.body, dict) else {}
+            name = t.name or (body.get("metadata") or {}).get("name")
+            if name:
+                self.policy.ensure_default_service_accounts(str(name))
+        elif t.name == "default" and t.namespace:
+            self.policy.ensure_default_service_accounts(t.namespace)
 
     def _special(self, req: Request, t: Target) -> Response | None:
         """The create-only reviews and TokenRequest: answered, never stored."""

@@ -29,6 +29,15 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def load_or_make_certificates(directory: Path) -> CertFiles:
+    """The certificates already in `directory` (a restarted cluster with a state file keeps its CA, so
+    clients holding the old kubeconfig still trust it), or new ones."""
+    ca_path, cert_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    if ca_path.exists() and cert_path.exists() and key_path.exists():
+        return CertFiles(ca_path.read_bytes(), cert_path, key_path, ca_path)
+    return make_certificates(directory)
+
+
 def make_certificates(directory: Path) -> CertFiles:
     """Write ca.crt, server.crt and server.key into `directory`; return them with the CA certificate in PEM."""
     now = datetime.now(UTC)

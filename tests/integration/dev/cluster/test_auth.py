@@ -409,3 +409,43 @@ def test_clusterrole_aggregation(admin: kubernetes.client.ApiClient) -> None:
     assert any("secrets" in r.get("resources", []) for r in rules_of("edit"))
     rbac.delete_cluster_role("widgets-view")
     assert all("widgets" not in r.get("resources", []) for r in rules_of("admin"))
+
+
+# ------------------------------------------------------------------------------------------ restart
+def test_credentials_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:
+    """Admin token, CA and ServiceAccount signing key are kept beside the state file: a client configured
+    before the restart (the old kubeconfig, a ServiceAccount token) still connects and authenticates."""
+    state = tmp_path / "state.json"
+    with DevCluster(state_file=state) as first:
+        old_kubeconfig = tmp_path / "old.kubeconfig"
+        old_kubeconfig.write_text(Path(first.kubeconfig).read_text())
+        port = first.port
+        with kubernetes.config.new_client_from_config(config_file=str(old_kubeconfig)) as admin:
+            _apply(admin, _sa("default", "keeper"))
+            token = _token(admin, ns="default", name="keeper")
+    auth_dir = tmp_path / "state.json.auth"
+    assert sorted(p.name for p in auth_dir.iterdir()) == ["admin-token", "ca.crt", "sa.key", "server.crt", "server.key"]
+    assert all(auth_dir.joinpath(n).stat().st_mode & 0o077 == 0 for n in ("admin-token", "sa.key", "server.key"))
+    with DevCluster(port=port, state_file=state) as second:
+        with kubernetes.config.new_client_from_config(config_file=str(old_kubeconfig)) as admin:
+            review = kubernetes.client.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
+            assert review.status.authenticated and review.status.user.username == "system:serviceaccount:default:keeper"
+        assert second.token == Path(auth_dir / "admin-token").read_text()
+
+
+def test_every_namespace_has_a_default_service_account(admin: kubernetes.client.ApiClient,
+                                                       kubectl_as: Callable[[str], Kubectl],
+                                                       cluster: DevCluster) -> None:
+    core = kubernetes.client.CoreV1Api(admin)
+    names = lambda ns: [sa.metadata.name for sa in core.list_namespaced_service_account(ns).items]  # noqa: E731
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        assert names(ns) == ["default"], ns
+    core.create_namespace({"metadata": {"name": "fresh"}})
+    assert names("fresh") == ["default"]
+    kubectl_as(cluster.token)("apply", "-f", "-", stdin=json.dumps(_ns("applied")))  # created by a patch
+    assert names("applied") == ["default"]
+    core.delete_namespaced_service_account("default", "fresh")
+    assert names("fresh") == ["default"]  # made again, as the ServiceAccount controller does
+    token = _token(admin, ns="fresh", name="default")
+    review = kubernetes.client.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
+    assert review.status.user.username == "system:serviceaccount:fresh:default"

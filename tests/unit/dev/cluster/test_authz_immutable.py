@@ -107,3 +107,14 @@ def test_immutable_fields() -> None:
     assert immutable.problems("", "ConfigMap", {"immutable": True, "data": {"k": "w"}}, frozen)[0][0] == "data"
     assert immutable.problems("", "ConfigMap", {"data": {"k": "v"}}, frozen)[0][0] == "immutable"
     assert immutable.problems("", "ConfigMap", {"data": {"k": "w"}}, {"data": {"k": "v"}}) == []
+
+
+def test_role_ref_of_bindings_is_immutable() -> None:
+    old = {"roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "a"}, "subjects": []}
+    same = {"roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "a"}, "subjects": [{"kind": "User", "name": "x"}]}
+    assert immutable.problems(RBAC, "RoleBinding", same, old) == []
+    for kind in ("RoleBinding", "ClusterRoleBinding"):
+        changed = {"roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "admin"}}
+        assert immutable.problems(RBAC, kind, changed, old) == [("roleRef", (
+            'Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"admin"}: '
+            "cannot change roleRef"))]

@@ -7,8 +7,9 @@ manager's ServiceAccount and root-CA publishers provide it:
   `kube-api-access-<random>` projected volume — a bound ServiceAccount token (3607 s), `ca.crt` from the
   `kube-root-ca.crt` ConfigMap and the namespace — mounted read-only at
   /var/run/secrets/kubernetes.io/serviceaccount in every container and init container;
-- every namespace a Pod is created in has the `default` ServiceAccount and the `kube-root-ca.crt`
-  ConfigMap (created on that first Pod, not when the namespace is created: docs/dev-cluster.md).
+- every namespace a Pod is created in has the `kube-root-ca.crt` ConfigMap (created on that first Pod,
+  not when the namespace is created: docs/dev-cluster.md) and the `default` ServiceAccount (kept by the
+  cluster's ServiceAccount controller; created here too should it be missing).
 
 `inject_api_access` is pure (unit-tested); `Admission` does the lookups and creations.
 """
