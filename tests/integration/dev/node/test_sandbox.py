@@ -9,6 +9,7 @@ from pathlib import Path
 import kubernetes
 
 from tests.integration.dev.node.conftest import Kubectl, logs, pod, wait_phase
+from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
 
 
@@ -30,7 +31,11 @@ def test_a_pod_cannot_read_the_clusters_state_kubeconfig_node_files_or_root(
 ) -> None:
     assert node_cluster.state_file is not None and node_cluster.node is not None
     # the node's state directory holds every Pod's volumes and logs
-    secret_paths = [str(node_cluster.state_file), node_cluster.kubeconfig, str(node_cluster.node.state_dir),
+    state_dir = node_cluster.state_file.parent  # the state file, and beside it the admin token, CA key, SA key
+    wait_for(lambda: node_cluster.state_file.exists(), 10, "the state file")
+    files = [str(p) for p in state_dir.rglob("*") if p.is_file()]
+    assert any(f.endswith("admin-token") for f in files), files
+    secret_paths = [*files, str(state_dir), node_cluster.kubeconfig, str(node_cluster.node.state_dir),
                     "/root", "/work", str(Path.cwd())]
     script = "; ".join(f"cat {p} >/dev/null 2>&1 && echo READABLE {p}; ls {p} >/dev/null 2>&1 && echo LISTED {p}"
                        for p in secret_paths)
@@ -90,8 +95,6 @@ def test_a_container_without_command_waits_with_a_clear_reason(core: kubernetes.
     def waiting() -> str:
         statuses = core.read_namespaced_pod("nocmd", "default").status.container_statuses or []
         return statuses[0].state.waiting.reason if statuses and statuses[0].state.waiting else ""
-
-    from tests.support.polling import wait_for
 
     assert wait_for(lambda: waiting() == "CreateContainerError" and waiting(), 10, "CreateContainerError")
     message = core.read_namespaced_pod("nocmd", "default").status.container_statuses[0].state.waiting.message

@@ -107,6 +107,9 @@ class PodWorker:
         self.policy = spec.get("restartPolicy") or "Always"
         self.init = [Container(c, init=True) for c in spec.get("initContainers") or []]
         self.main = [Container(c) for c in spec.get("containers") or []]
+        if self.init:  # what a kubelet shows until the init containers are done
+            for c in self.init + self.main:
+                c.state = {"waiting": {"reason": "PodInitializing"}}
         self.dir = node.pods_dir / self.uid
         uid, gid, _ = identity(pod, {})
         pod_sc = spec.get("securityContext") or {}
