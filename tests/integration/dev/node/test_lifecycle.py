@@ -32,6 +32,8 @@ def test_kubectl_logs_tail_follow_previous_and_container(core: kubernetes.client
     assert kubectl("logs", "printer", "--tail=2").stdout == "line 4\nline 5\n"
     stamped = kubectl("logs", "printer", "--timestamps", "--tail=1").stdout
     assert stamped.endswith(" line 5\n") and stamped[:4].isdigit()
+    assert logs(core, "printer", since_seconds=3600).startswith("line 1\n")
+    assert logs(core, "printer", limit_bytes=6) == "line 1"
 
     # -f streams while the container runs and ends when it exits
     core.create_namespaced_pod("default", pod("slow", "echo first; sleep 1; echo second"))
@@ -152,6 +154,19 @@ def test_deleting_a_running_pod_sends_sigterm_and_removes_it_within_its_grace(
     assert time.monotonic() - started < 8
 
 
+def test_a_forced_deletion_removes_the_pod_at_once_and_stops_its_container(
+    core: kubernetes.client.CoreV1Api, kubectl: Kubectl
+) -> None:
+    core.create_namespaced_pod("default", pod("forced", "exec sleep 2718"))
+    wait_phase(core, "forced", ("Running",))
+    deleted = kubectl("delete", "pod", "forced", "--grace-period=0", "--force")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not core.list_namespaced_pod("default").items
+    started = time.monotonic()
+    wait_for(lambda: not _processes(b"sleep\x002718\x00"), 10, "the container's process to end")
+    assert time.monotonic() - started < 6  # the kubelet's 2 s minimum, not the Pod's 30 s
+
+
 def test_missing_secret_gives_create_container_config_error_until_it_appears(
     core: kubernetes.client.CoreV1Api, kubectl: Kubectl
 ) -> None:
@@ -205,11 +220,16 @@ def test_a_restarted_cluster_marks_the_pods_it_was_running_node_lost(tmp_path: P
 
 
 def _sleepers() -> list[int]:
+    return _processes(b"sleep\x003141\x00")
+
+
+def _processes(cmdline: bytes) -> list[int]:
+    """Host pids whose command line is exactly `cmdline` (NUL-separated, as in /proc)."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if Path(f"/proc/{entry}/cmdline").read_bytes() == b"sleep\x003141\x00":
+                if Path(f"/proc/{entry}/cmdline").read_bytes() == cmdline:
                     out.append(int(entry))
             except OSError:
                 continue

@@ -38,6 +38,7 @@ from tfcontroller.dev.cluster.node.volumes import TokenSource
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 HEARTBEAT = 10.0
+MIN_GRACE = 2.0  # the kubelet's minimum grace period, also for a forced deletion
 
 
 @dataclass
@@ -305,7 +306,10 @@ class Node:
                 worker = self.workers.pop(uid, None)
             if worker is not None:
                 worker.gone = True
-                worker.stop(float(spec.get("terminationGracePeriodSeconds", 30)))
+                grace = meta.get("deletionGracePeriodSeconds")
+                if grace is None:
+                    grace = spec.get("terminationGracePeriodSeconds", 30)
+                worker.stop(max(float(grace), MIN_GRACE))
             return
         if not spec.get("nodeName"):
             if not meta.get("deletionTimestamp"):
@@ -410,6 +414,9 @@ class Node:
             return None
         marked = st.graceful_deletion(obj, options, _now_plus)
         if marked is None:
+            if st.forced_on_node(obj, options):  # the DELETED event then tells the kubelet: no grace
+                obj["metadata"].update(deletionTimestamp=now(), deletionGracePeriodSeconds=0)
+                self.store.put("", "pods", obj)
             return None
         return self.store.put("", "pods", marked)
 

@@ -109,3 +109,12 @@ def graceful_deletion(pod: Obj, options: Obj, now_plus: Any) -> Obj | None:
     meta["deletionTimestamp"] = now_plus(grace)
     meta["deletionGracePeriodSeconds"] = grace
     return pod
+
+
+def forced_on_node(pod: Obj, options: Obj) -> bool:
+    """A deletion with `gracePeriodSeconds: 0` (`kubectl delete --force --grace-period=0`) of a Pod that
+    a node still runs and that is not already terminating: the Pod goes at once, marked with
+    `deletionGracePeriodSeconds: 0` so that the kubelet stops it with its minimum grace period."""
+    spec, meta = pod.get("spec") or {}, pod["metadata"]
+    return (options.get("gracePeriodSeconds") == 0 and bool(spec.get("nodeName"))
+            and not meta.get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in TERMINAL)

@@ -84,3 +84,13 @@ def test_a_second_delete_may_shorten_but_not_lengthen_the_grace() -> None:
     assert again is not None and again["metadata"]["deletionGracePeriodSeconds"] == 30
     shorter = st.graceful_deletion(pod, {"gracePeriodSeconds": 3}, lambda s: f"t{s}")
     assert shorter is not None and shorter["metadata"]["deletionGracePeriodSeconds"] == 3
+
+
+def test_forced_on_node_only_for_a_running_pod_without_grace() -> None:
+    assert st.forced_on_node(_pod(), {"gracePeriodSeconds": 0})
+    assert not st.forced_on_node(_pod(), {})
+    assert not st.forced_on_node(_pod(node=""), {"gracePeriodSeconds": 0})
+    assert not st.forced_on_node(_pod(phase="Succeeded"), {"gracePeriodSeconds": 0})
+    terminating = _pod()
+    terminating["metadata"]["deletionTimestamp"] = "t"  # the kubelet's own final delete
+    assert not st.forced_on_node(terminating, {"gracePeriodSeconds": 0})
