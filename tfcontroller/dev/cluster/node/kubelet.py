@@ -185,10 +185,7 @@ class PodWorker:
             if self._terminating():
                 return self._finish_stop()
             if self._deadline_exceeded():
-                self._kill_all(self._grace())
-                self.phase, self.reason = "Failed", "DeadlineExceeded"
-                self.message = "Pod was active on the node longer than the specified deadline"
-                self.node.event(self.pod, "Normal", "DeadlineExceeded", self.message)
+                self._fail_deadline()
                 self._write_status()
                 return
             changed = self._tick(self.main)
@@ -224,9 +221,7 @@ class PodWorker:
             if self._terminating():
                 return False
             if self._deadline_exceeded():
-                self._kill_all(self._grace())
-                self.phase, self.reason = "Failed", "DeadlineExceeded"
-                self.message = "Pod was active on the node longer than the specified deadline"
+                self._fail_deadline()
                 self.init_failed = True
                 return False
             if self._tick([c]):
@@ -369,6 +364,13 @@ class PodWorker:
     def _deadline_exceeded(self) -> bool:
         deadline = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")
         return deadline is not None and time.monotonic() - self.start_monotonic >= float(deadline)
+
+    def _fail_deadline(self) -> None:
+        """activeDeadlineSeconds has passed: stop everything, the Pod fails with DeadlineExceeded."""
+        self._kill_all(self._grace())
+        self.phase, self.reason = "Failed", "DeadlineExceeded"
+        self.message = "Pod was active on the node longer than the specified deadline"
+        self.node.event(self.pod, "Normal", "DeadlineExceeded", self.message)
 
     def _kill_all(self, grace: float) -> None:
         """SIGTERM every running container at once, SIGKILL what is left after the grace period."""
