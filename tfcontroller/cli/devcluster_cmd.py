@@ -20,7 +20,7 @@ INSTALL_HINT = "install them with: pip install 'tfcontroller[dev]' (in a clone o
 
 HELP = (
     "Serve a development Kubernetes API server on 127.0.0.1 for tests and the demo. "
-    "NOT for production: no real authorization, no controllers, simplified semantics "
+    "NOT for production: a throw-away CA and admin token, no controllers, simplified semantics "
     "(see docs/dev-cluster.md)."
 )
 
@@ -30,8 +30,13 @@ def register(subparsers: Any) -> None:
                                    description=HELP)
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
     parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig for this server")
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a fresh self-signed CA")
+    parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve HTTPS with a fresh self-signed CA (the default; the kubeconfig carries the CA and "
+                             "the admin token). --no-tls serves plain HTTP, where kubectl sends no token")
     parser.add_argument("--state-file", default=None, help="persist objects here and reload them at start")
+    parser.add_argument("--no-node", dest="node", action="store_false",
+                        help="run no node: Pods are stored but never scheduled nor run (by default the dev node runs "
+                             "them as sandboxed local processes; it needs bubblewrap)")
     parser.set_defaults(func=run)
 
 
@@ -68,8 +73,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig)
-    cluster.start()
+    cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig,
+                         node=getattr(args, "node", True))
+    try:
+        cluster.start()
+    except RuntimeError as exc:  # the node's sandbox tools are missing
+        cluster.stop()
+        raise CLIError(str(exc)) from None
     try:
         print(f"dev-cluster ready at {cluster.url} (kubeconfig {cluster.kubeconfig})", flush=True)
         while not done.wait(0.5):

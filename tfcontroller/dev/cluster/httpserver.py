@@ -14,7 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tfcontroller.dev.cluster.router import Request, Response, Router, WatchResponse
+from tfcontroller.dev.cluster.router import Request, Response, Router, StreamResponse, WatchResponse
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,16 @@ class ApiHTTPServer(ThreadingHTTPServer):
                 except (ssl.SSLError, OSError):
                     self.shutdown_request(request)
                     return
+                # wrap_socket detaches `raw` (its fd moves to the TLS socket): track the TLS socket, or
+                # close_connections() could not cut this connection and a stopped server would keep serving it.
+                with self._conns_lock:
+                    self._conns.discard(raw)
+                    self._conns.add(request)
             super().process_request_thread(request, client_address)
         finally:
             with self._conns_lock:
                 self._conns.discard(raw)
+                self._conns.discard(request)
 
     def close_connections(self) -> None:
         with self._conns_lock:
@@ -91,11 +97,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():  # a repeated header (Impersonate-Group) joins as HTTP allows
+            key = key.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         result = self.server.router.handle(Request(self.command, self.path, headers, body))
         try:
             if isinstance(result, WatchResponse):
                 self._stream(result)
+            elif isinstance(result, StreamResponse):
+                self._stream_text(result)
             else:
                 self._send(result)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
@@ -126,5 +137,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         finally:
             close = getattr(resp.events, "close", None)
+            if close is not None:
+                close()
+
+    def _stream_text(self, resp: StreamResponse) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        try:
+            for data in resp.chunks:
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            close = getattr(resp.chunks, "close", None)
             if close is not None:
                 close()
