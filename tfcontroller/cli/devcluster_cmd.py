@@ -31,8 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
     parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig for this server")
     parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
-                        help="serve HTTPS with a fresh self-signed CA (the default; the kubeconfig carries the CA and "
-                             "the admin token). --no-tls serves plain HTTP, where kubectl sends no token")
+                        help="serve HTTPS with a self-signed CA (the default; the kubeconfig carries the CA and the "
+                             "admin token; both are kept beside --state-file). --no-tls serves plain HTTP, where "
+                             "kubectl sends no token and is anonymous")
     parser.add_argument("--state-file", default=None, help="persist objects here and reload them at start")
     parser.add_argument("--no-node", dest="node", action="store_false",
                         help="run no node: Pods are stored but never scheduled nor run (by default the dev node runs "

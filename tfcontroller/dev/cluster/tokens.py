@@ -127,7 +127,7 @@ class TokenIssuer:
         expires = issued + timedelta(seconds=expiration_seconds)
         private: dict[str, Any] = {"namespace": namespace, "serviceaccount": _ref(sa)}
         if bound_object is not None:
-            private.update(self._bound_claims(namespace, bound_object))
+            private.update(self._bound_claims(namespace, service_account, bound_object))
         claims = {
             "aud": list(audiences or self.api_audiences),
             "exp": int(expires.timestamp()),
@@ -141,7 +141,7 @@ class TokenIssuer:
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
         return token, expires
 
-    def _bound_claims(self, namespace: str, bound: tuple[str, str, str]) -> dict[str, Any]:
+    def _bound_claims(self, namespace: str, service_account: str, bound: tuple[str, str, str]) -> dict[str, Any]:
         kind, name, uid = bound
         plural = BOUND_KINDS.get(kind)
         if plural is None:
@@ -152,6 +152,9 @@ class TokenIssuer:
         ref = _ref(obj)
         if uid and uid != ref["uid"]:
             raise LookupError(f"the UID in the bound object reference ({uid}) does not match the UID in record ({ref['uid']})")
+        if kind == "Pod" and ((obj.get("spec") or {}).get("serviceAccountName") or "default") != service_account:
+            raise LookupError(f'cannot bind token for serviceaccount "{service_account}" to pod running with '
+                              "different serviceaccount name.")
         out: dict[str, Any] = {kind.lower(): ref}
         node_name = (obj.get("spec") or {}).get("nodeName") if kind == "Pod" else None
         if node_name:

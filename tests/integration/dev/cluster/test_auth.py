@@ -449,3 +449,31 @@ def test_every_namespace_has_a_default_service_account(admin: kubernetes.client.
     token = _token(admin, ns="fresh", name="default")
     review = kubernetes.client.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
     assert review.status.user.username == "system:serviceaccount:fresh:default"
+
+
+def test_access_reviews_through_the_python_client(cluster: DevCluster, admin: kubernetes.client.ApiClient,
+                                                  teams: None, tmp_path: Path) -> None:
+    authz = kubernetes.client.AuthorizationV1Api(admin)
+    attrs = {"verb": "get", "resource": "secrets", "name": "creds"}
+    local = authz.create_namespaced_local_subject_access_review("team-a", {
+        "metadata": {"namespace": "team-a"},
+        "spec": {"user": RUNNER, "groups": ["system:serviceaccounts"], "resourceAttributes": attrs}})
+    assert local.status.allowed and local.status.reason == (
+        'RBAC: allowed by RoleBinding "runner-reads/team-a" of Role "secret-reader" to ServiceAccount "runner/team-a"')
+    with pytest.raises(ApiException) as err:  # a local review may not look into another namespace
+        authz.create_namespaced_local_subject_access_review("team-a", {
+            "metadata": {"namespace": "team-a"},
+            "spec": {"user": RUNNER, "resourceAttributes": {**attrs, "namespace": "team-b"}}})
+    assert err.value.status == 422
+    sar = authz.create_subject_access_review({"spec": {"user": RUNNER, "resourceAttributes": {**attrs, "namespace": "team-b"}}})
+    assert sar.status.allowed is False and not sar.status.reason
+
+    sa_authz = kubernetes.client.AuthorizationV1Api(client_for(cluster, tmp_path, _token(admin), "runner"))
+    review = sa_authz.create_self_subject_rules_review({"spec": {"namespace": "team-a"}})
+    rules = admin.sanitize_for_serialization(review.status)
+    assert {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["secrets"]} in rules["resourceRules"]
+    assert any("/api" in r["nonResourceURLs"] for r in rules["nonResourceRules"])
+    assert rules["incomplete"] is False
+    with pytest.raises(ApiException) as err:  # reviewing others needs more than system:basic-user
+        sa_authz.create_subject_access_review({"spec": {"user": "jane", "resourceAttributes": attrs}})
+    assert err.value.status == 403

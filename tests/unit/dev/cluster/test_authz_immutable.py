@@ -118,3 +118,35 @@ def test_role_ref_of_bindings_is_immutable() -> None:
         assert immutable.problems(RBAC, kind, changed, old) == [("roleRef", (
             'Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"admin"}: '
             "cannot change roleRef"))]
+
+
+def test_impersonation_of_uids_and_extras_needs_each_grant() -> None:
+    s = store_with_rbac()
+    caller = user("system:serviceaccount:team:deployer")
+    headers = {"impersonate-user": "jane", "impersonate-uid": "u-1",
+               "impersonate-extra-scopes": "view, edit", "impersonate-group": "devs, ops"}
+    with pytest.raises(ApiError) as err:
+        authz.impersonate(authz.Authorizer(s), caller, headers)
+    assert 'users "jane" is forbidden' in err.value.message
+    grants = [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["jane"]},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["uids"], "verbs": ["impersonate"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"], "verbs": ["impersonate"],
+         "resourceNames": ["view"]},
+    ]
+    s.put(RBAC, "clusterroles", {"metadata": {"name": "imp"}, "rules": grants})
+    s.put(RBAC, "clusterrolebindings", {"metadata": {"name": "imp"}, "roleRef": {"kind": "ClusterRole", "name": "imp"},
+                                        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "team"}]})
+    with pytest.raises(ApiError) as err:  # "edit" is not among the extra values it may set
+        authz.impersonate(authz.Authorizer(s), caller, headers)
+    assert err.value.message == (
+        'userextras.authentication.k8s.io "edit" is forbidden: User "system:serviceaccount:team:deployer" cannot '
+        'impersonate resource "userextras/scopes" in API group "authentication.k8s.io" at the cluster scope')
+    grants[3]["resourceNames"].append("edit")
+    s.put(RBAC, "clusterroles", {"metadata": {"name": "imp"}, "rules": grants})
+    as_jane = authz.impersonate(authz.Authorizer(s), caller, headers)
+    assert as_jane == UserInfo("jane", "u-1", ("devs", "ops", "system:authenticated"), {"scopes": ["view", "edit"]})
+    with pytest.raises(ApiError) as err:
+        authz.impersonate(authz.Authorizer(s), caller, {"impersonate-group": "devs"})
+    assert err.value.code == 500

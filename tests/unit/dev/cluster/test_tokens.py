@@ -21,7 +21,8 @@ def _put(store: Store, plural: str, ns: str, name: str, uid: str, **extra: objec
 def store() -> Store:
     s = Store()
     _put(s, "serviceaccounts", "team-a", "runner", "sa-uid-1")
-    _put(s, "pods", "team-a", "run-1", "pod-uid-1", spec={"nodeName": "dev-node"})
+    _put(s, "pods", "team-a", "run-1", "pod-uid-1", spec={"nodeName": "dev-node", "serviceAccountName": "runner"})
+    _put(s, "pods", "team-a", "other-sa", "pod-uid-2", spec={})  # runs as `default`
     s.put("", "nodes", {"metadata": {"name": "dev-node", "uid": "node-uid"}})
     _put(s, "secrets", "team-a", "tok", "secret-uid")
     return s
@@ -107,7 +108,8 @@ def test_refused_when_the_service_account_or_bound_object_is_gone_or_replaced(st
 def test_issue_refuses_what_does_not_exist(store: Store) -> None:
     issuer = TokenIssuer(store)
     for args in [("team-a", "ghost", None), ("team-b", "runner", None), ("team-a", "runner", ("Pod", "ghost", "")),
-                 ("team-a", "runner", ("Pod", "run-1", "wrong-uid")), ("team-a", "runner", ("ConfigMap", "x", ""))]:
+                 ("team-a", "runner", ("Pod", "run-1", "wrong-uid")), ("team-a", "runner", ("ConfigMap", "x", "")),
+                 ("team-a", "runner", ("Pod", "other-sa", ""))]:  # the Pod runs as another ServiceAccount
         with pytest.raises(LookupError):
             issuer.issue(args[0], args[1], bound_object=args[2])
 
