@@ -31,6 +31,13 @@ class Timeouts:
     short: float = 120.0  # version, workspace, validate, show, output, force-unlock
     grace: float = 30.0
 
+    def bounded_by(self, spec_timeout: float) -> Timeouts:
+        """The limits of one object's Terraform commands: `spec.timeout` bounds each command (init, plan,
+        apply, ...); the shorter limit of quick commands (show, output, ...) still applies, and so does the
+        grace period between SIGINT and SIGKILL. The one rule for the controller and the runner."""
+        limit = max(1.0, float(spec_timeout))
+        return Timeouts(init=limit, plan=limit, apply=limit, short=min(self.short, limit), grace=self.grace)
+
 
 @dataclass(frozen=True)
 class TerraformConfig:

@@ -8,7 +8,6 @@ only, rule 7).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
@@ -180,11 +179,8 @@ def expected_resources(prior: int, add: int, destroy: int) -> int:
 
 
 def run_timeouts(base: Timeouts, spec_timeout: float) -> Timeouts:
-    """The limits of one object's Terraform commands: `spec.timeout` bounds each command (init, plan,
-    apply, ...); the controller's shorter limit of quick commands (show, output, ...) still applies, and
-    the grace period between SIGINT and SIGKILL is the controller's."""
-    limit = max(1.0, float(spec_timeout))
-    return dataclasses.replace(base, init=limit, plan=limit, apply=limit, short=min(base.short, limit))
+    """The limits of one object's Terraform commands (`Timeouts.bounded_by`, shared with the runner)."""
+    return base.bounded_by(spec_timeout)
 
 
 def ref_and_commit(revision: str) -> tuple[str, str]:

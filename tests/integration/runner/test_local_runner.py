@@ -1,0 +1,237 @@
+"""The runner (`tfcontroller runner run`, issue 15) started as the controller's local mode starts it
+(`terraform.sandbox.start_runner`), against the dev cluster, with real terraform and bubblewrap.
+
+A module probes what a tenant escape looks for: the processes and environments around it (a stand-in
+controller process carries a marked variable), the controller's kubeconfig, a ServiceAccount token. The
+same probe run unsandboxed must find them (so the probe proves something), sandboxed it finds nothing.
+The runner reads `varsFrom` with its own identity (a runner ServiceAccount's token, never the admin's):
+a Secret its Role does not grant fails with `VarsGenerationFailed` naming the Secret and the fix, and
+every Secret value it read is scrubbed from its log and result. A wrong artifact digest is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tfcontroller.api import run_protocol as rp
+from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import NAMESPACES, SECRETS, SERVICEACCOUNTS, Resource
+from tfcontroller.source.store import ArtifactServer
+from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.sandbox import probe, start_runner
+
+ROLES = Resource("rbac.authorization.k8s.io/v1", "Role", "roles")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
+NS = "team-a"
+RUNNER_SA = "tfcontroller-runner"
+SECRET_VALUE = "s3cr3t-value-from-team-a"
+CONTROLLER_MARK = "TFC_TEST_CONTROLLER_ENV"
+
+MAIN_TF = """
+variable "greeting" { type = string }
+variable "secret" {
+  type    = string
+  default = "none"
+}
+variable "controller_kubeconfig" { type = string }
+
+resource "terraform_data" "probe" {
+  input = var.greeting
+  provisioner "local-exec" {
+    command = <<-EOT
+      n=0; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -q '^CONTROLLER_MARK=' && n=$((n+1)); done
+      echo "probe-controller-env=$n"
+      test -e '${var.controller_kubeconfig}' && echo probe-kubeconfig=visible || echo probe-kubeconfig=absent
+      test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo probe-token=visible || echo probe-token=absent
+      echo "probe-secret=${var.secret}"
+    EOT
+  }
+}
+""".replace("CONTROLLER_MARK", CONTROLLER_MARK)
+
+pytestmark = pytest.mark.skipif(probe() is not None, reason=f"no sandbox here: {probe()}")
+
+
+@dataclass
+class Setup:
+    cluster: DevCluster
+    admin: KubeClient
+    artifact_url: str
+    artifact_digest: str
+    runner_kubeconfig: dict[str, Any]
+
+
+def _artifact(root: Path) -> tuple[str, str]:
+    data = MAIN_TF.encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("infra/main.tf")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    blob = buffer.getvalue()
+    (root / "module.tar.gz").write_bytes(blob)
+    return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def _grant_runner(admin: KubeClient) -> None:
+    """What a tenant's runner needs here: its variables Secret by name, its state Secret and lock Lease."""
+    admin.create(SERVICEACCOUNTS, {"metadata": {"name": RUNNER_SA}}, NS)
+    rules = [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "update", "patch", "delete"],
+         "resourceNames": ["creds", "tfstate-default-probe"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "list"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "create", "update", "patch", "delete"]},
+    ]
+    admin.create(ROLES, {"metadata": {"name": "runner"}, "rules": rules}, NS)
+    admin.create(ROLEBINDINGS, {"metadata": {"name": "runner"},
+                                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runner"},
+                                "subjects": [{"kind": "ServiceAccount", "name": RUNNER_SA, "namespace": NS}]}, NS)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    served = tmp_path / "served"
+    served.mkdir()
+    relative, digest = _artifact(served)
+    with DevCluster() as cluster, ArtifactServer(served, "127.0.0.1:0") as server:
+        admin = KubeClient.load(cluster.kubeconfig)
+        try:
+            for ns in (NS, "team-b"):
+                admin.create(NAMESPACES, {"metadata": {"name": ns}})
+            admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {"secret": SECRET_VALUE}}, NS)
+            admin.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": "not-for-the-runner"}}, NS)
+            _grant_runner(admin)
+            token, _ = cluster.tokens.issue(NS, RUNNER_SA, expiration_seconds=600)
+            assert cluster.ca_pem is not None
+            kubeconfig = {
+                "apiVersion": "v1", "kind": "Config", "current-context": "run",
+                "clusters": [{"name": "c", "cluster": {
+                    "server": cluster.url,
+                    "certificate-authority-data": base64.b64encode(cluster.ca_pem).decode()}}],
+                "users": [{"name": "runner", "user": {"token": token}}],
+                "contexts": [{"name": "run", "context": {"cluster": "c", "user": "runner", "namespace": NS}}],
+            }
+            yield Setup(cluster, admin, f"{server.url}/{relative}", digest, kubeconfig)
+        finally:
+            admin.close()
+
+
+def _request(s: Setup, run_id: str, operation: str = rp.PLAN, **fields: Any) -> rp.RunRequest:
+    base: dict[str, Any] = dict(
+        run_id=run_id, operation=operation, namespace=NS, name="probe", artifact_url=s.artifact_url,
+        artifact_digest=s.artifact_digest, path="infra",
+        variables={"greeting": "hello", "controller_kubeconfig": s.cluster.kubeconfig},
+        vars_from=(rp.ValuesFrom("Secret", "creds"),))
+    base.update(fields)
+    return rp.RunRequest(**base)
+
+
+def _run(s: Setup, exchange: Path, request: rp.RunRequest, *, sandboxed: bool,
+         plan: bytes | None = None) -> tuple[rp.RunResult, str]:
+    exchange.mkdir(mode=0o700)
+    (exchange / rp.REQUEST_FILE).write_text(json.dumps(request.to_dict()))
+    kubeconfig = exchange.parent / "runner.kubeconfig"  # one per object: a plan records its path
+    kubeconfig.write_text(yaml.safe_dump(s.runner_kubeconfig))
+    kubeconfig.chmod(0o600)
+    if plan is not None:
+        (exchange / rp.PLAN_IN_FILE).write_bytes(plan)
+    with open(exchange.parent / f"{exchange.name}.log", "w+b") as log:
+        proc = start_runner(exchange, TerraformConfig.from_env(), kubeconfig=kubeconfig, sandboxed=sandboxed,
+                            log=log)
+        assert proc.stdin is not None
+        try:
+            proc.wait(timeout=300)
+        finally:
+            proc.stdin.close()
+        log.seek(0)
+        output = log.read().decode()
+    result_file = exchange / rp.RESULT_FILE
+    assert result_file.is_file(), output
+    return rp.RunResult.from_dict(json.loads(result_file.read_text())), output
+
+
+@pytest.fixture
+def stand_in_controller() -> Iterator[None]:
+    """A process of 'the controller' whose environment holds a marked variable, as the real one holds
+    its credentials."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                            env={**os.environ, CONTROLLER_MARK: "controller-credential"})
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _probes(output: str) -> dict[str, str]:
+    found = {}
+    for line in output.splitlines():
+        _, _, tail = line.partition("probe-")
+        if "=" in tail and "(local-exec)" in line:
+            key, _, value = tail.partition("=")
+            found[key] = value.strip()
+    return found
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed-control"])
+def test_plan_and_apply_see_nothing_of_the_controller_when_sandboxed(
+    setup: Setup, tmp_path: Path, stand_in_controller: None, sandboxed: bool
+) -> None:
+    planned, plan_log = _run(setup, tmp_path / "plan", _request(setup, "run-plan"), sandboxed=sandboxed)
+    assert planned.succeeded and planned.reason == "PlanGenerated", (planned, plan_log)
+    assert planned.plan is not None and (planned.plan.add, planned.plan.change, planned.plan.destroy) == (1, 0, 0)
+    plan_file = (tmp_path / "plan" / rp.PLAN_OUT_FILE).read_bytes()
+    assert planned.plan.digest == "sha256:" + hashlib.sha256(plan_file).hexdigest()
+    assert planned.show is not None and planned.show["resource_changes"][0]["address"] == "terraform_data.probe"
+
+    applied, apply_log = _run(setup, tmp_path / "apply", _request(setup, "run-apply", rp.APPLY, plan_id="p1"),
+                              sandboxed=sandboxed, plan=plan_file)
+    assert applied.succeeded and applied.reason == "ApplySucceeded", (applied, apply_log)
+    probes = _probes(apply_log)
+    if sandboxed:
+        assert probes == {"controller-env": "0", "kubeconfig": "absent", "token": "absent", "secret": "***"}, apply_log
+    else:  # the same probe finds the controller when nothing isolates the run: the probe is not blind
+        assert probes["controller-env"] != "0" and probes["kubeconfig"] == "visible", apply_log
+    # the state lives in the object's namespace, written with the runner's identity
+    assert setup.admin.get_or_none(SECRETS, "tfstate-default-probe", NS) is not None
+    # a value read from a Secret is in no log line and in no field of a result but the plan's own show
+    # document, which is plan content: it travels as the plan file does and is stored encrypted with it
+    without_show = {**planned.to_dict(), "show": None}
+    for text in (plan_log, apply_log, json.dumps(without_show), json.dumps(applied.to_dict())):
+        assert SECRET_VALUE not in text
+
+
+def test_a_secret_the_runner_may_not_read_fails_naming_it(setup: Setup, tmp_path: Path) -> None:
+    request = _request(setup, "run-refused", vars_from=(rp.ValuesFrom("Secret", "creds"),
+                                                        rp.ValuesFrom("Secret", "other")))
+    result, output = _run(setup, tmp_path / "x", request, sandboxed=True)
+    assert not result.succeeded and result.failure == rp.STALLING, (result, output)
+    assert result.reason == "VarsGenerationFailed"
+    assert "spec.varsFrom[1]: the runner may not read Secret team-a/other" in result.message
+    assert f'system:serviceaccount:{NS}:{RUNNER_SA}' in result.message
+    assert "grant its ServiceAccount `get` on secrets 'other' in namespace team-a" in result.message
+    assert "not-for-the-runner" not in output + result.message
+
+
+@pytest.mark.parametrize("digest", ["sha256:" + "0" * 64, "sha256:" + "f" * 64])
+def test_an_artifact_with_another_digest_is_refused(setup: Setup, tmp_path: Path, digest: str) -> None:
+    result, output = _run(setup, tmp_path / "x", _request(setup, "run-digest", artifact_digest=digest),
+                          sandboxed=True)
+    assert not result.succeeded and result.reason == "ArtifactFailed", (result, output)
+    assert f"expected {digest}" in result.message and result.failure == rp.TRANSIENT

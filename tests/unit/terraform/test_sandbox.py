@@ -1,0 +1,82 @@
+"""The local runner's sandbox command line (terraform/sandbox.py), checked without running bubblewrap:
+own PID/IPC/UTS namespaces, an allow-list of host paths, the run's paths at fixed places inside, an
+environment built from nothing (no controller variable), capabilities dropped for root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
+from tfcontroller.terraform.sandbox import (
+    EXCHANGE_MOUNT,
+    IDENTITY_MOUNT,
+    SandboxSpec,
+    local_spec,
+    runner_command,
+    runner_env,
+    sandbox_argv,
+)
+
+CONFIG = TerraformConfig(binary="/usr/local/bin/terraform", plugin_mirror_dir=Path("/srv/mirror"),
+                         plugin_cache_dir=Path("/var/cache/tf"))
+LINKS = {"/bin": "usr/bin", "/lib": "usr/lib"}
+
+
+def _pairs(argv: list[str], flag: str, width: int = 2) -> list[tuple[str, ...]]:
+    return [tuple(argv[i + 1:i + 1 + width]) for i, a in enumerate(argv) if a == flag]
+
+
+def test_namespaces_allow_list_and_command() -> None:
+    spec = SandboxSpec(read_only=("/py",), read_write=("/cache",), env={"A": "1"}, workdir="/w",
+                       mounts=(("/host/x", "/in/x", False), ("/host/k", "/in/k", True)), drop_caps=True)
+    argv = sandbox_argv(spec, ["python", "-m", "tfcontroller"], "/usr/bin/bwrap", host_links=LINKS)
+    assert argv[:5] == ["/usr/bin/bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    assert "--unshare-net" not in argv  # the API server, artifacts and cloud endpoints stay reachable
+    assert ("usr/bin", "/bin") in _pairs(argv, "--symlink") and ("usr/lib", "/lib") in _pairs(argv, "--symlink")
+    ro = _pairs(argv, "--ro-bind")
+    assert {("/usr", "/usr"), ("/etc", "/etc"), ("/opt", "/opt"), ("/py", "/py"), ("/host/k", "/in/k")} <= set(ro)
+    assert _pairs(argv, "--bind") == [("/cache", "/cache"), ("/host/x", "/in/x")]
+    assert ("/proc",) in _pairs(argv, "--proc", 1) and ("/tmp",) in _pairs(argv, "--tmpfs", 1)
+    assert argv.index("--tmpfs") < argv.index("--bind")  # a run directory under /tmp is mounted over the tmpfs
+    assert "--clearenv" in argv and _pairs(argv, "--setenv") == [("A", "1")]
+    assert _pairs(argv, "--cap-drop", 1) == [("ALL",)] and ("/w",) in _pairs(argv, "--chdir", 1)
+    assert argv[argv.index("--"):] == ["--", "python", "-m", "tfcontroller"]
+    for hidden in ("/root", "/home", "/work", "/var", "/run"):
+        assert all(hidden not in pair for pair in ro + _pairs(argv, "--bind")), hidden
+
+
+def test_no_cap_drop_for_an_unprivileged_controller() -> None:
+    spec = SandboxSpec(read_only=(), read_write=(), env={}, workdir="/")
+    assert "--cap-drop" not in sandbox_argv(spec, ["true"], host_links={})
+
+
+def test_the_runner_environment_holds_nothing_of_the_controller() -> None:
+    controller = {"PATH": "/secret/bin", "KUBECONFIG": "/root/.kube/config", "AWS_SECRET_ACCESS_KEY": "x",
+                  "TFCONTROLLER_SMTP_PASSWORD": "y", "LANG": "C.UTF-8", "SSL_CERT_FILE": "/certs/ca.pem"}
+    env = runner_env(EXCHANGE_MOUNT, CONFIG, "/srv/app", controller_env=controller)
+    assert env == {
+        "LANG": "C.UTF-8", "SSL_CERT_FILE": "/certs/ca.pem",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": EXCHANGE_MOUNT, "TMPDIR": "/tmp", "PYTHONPATH": "/srv/app", "PYTHONDONTWRITEBYTECODE": "1",
+        ENV_BINARY: "/usr/local/bin/terraform", ENV_PLUGIN_MIRROR: "/srv/mirror", ENV_PLUGIN_CACHE: "/var/cache/tf",
+    }
+    other = runner_env("/x", TerraformConfig(binary="/opt/tf/terraform"), "/srv/app", controller_env={})
+    assert other["PATH"].startswith("/opt/tf:") and ENV_PLUGIN_MIRROR not in other
+
+
+def test_local_spec_mounts_the_run_at_fixed_places() -> None:
+    env = {"SSL_CERT_FILE": "/certs/ca.pem"}
+    spec = local_spec(Path("/tmp/runs/r1"), Path("/tmp/ids/web.kubeconfig"), CONFIG, env,
+                      python_prefixes=["/root/.pyenv/versions/3.11.7", "/usr"], package_dir="/srv/app/tfcontroller")
+    # /usr and /opt are in the allow-list already; the mirror and the trust store are added read-only
+    assert spec.read_only == ("/root/.pyenv/versions/3.11.7", "/srv/app/tfcontroller", "/srv/mirror", "/certs/ca.pem")
+    assert spec.read_write == ("/var/cache/tf",)
+    assert spec.mounts == (("/tmp/runs/r1", EXCHANGE_MOUNT, False), ("/tmp/ids/web.kubeconfig", IDENTITY_MOUNT, True))
+    assert spec.workdir == EXCHANGE_MOUNT
+
+
+def test_runner_command() -> None:
+    assert runner_command(EXCHANGE_MOUNT, IDENTITY_MOUNT, python="/venv/bin/python") == [
+        "/venv/bin/python", "-m", "tfcontroller", "runner", "run", "--exchange", EXCHANGE_MOUNT,
+        "--stop-on-stdin-eof", "--kubeconfig", IDENTITY_MOUNT]
+    assert "--kubeconfig" not in runner_command("/x", None, python="p")  # in-cluster configuration

@@ -1,0 +1,266 @@
+"""The messages between the controller and a runner (`tfcontroller runner run`), issue 15.
+
+One run = one request and one result. The controller decides (design.md §4: what to plan, which plan to
+apply); the runner executes: it downloads the artifact and checks its digest, reads `varsFrom`/`envFrom`/
+`env.valueFrom` with *its own* identity, runs init, plan + show or apply, and reports. The same messages
+serve both runner modes (docs/architecture.md, "Runner pods"): in local mode they are files in the run's
+private exchange directory, in pod mode they travel over the controller's run API.
+
+What never appears in a request: the controller's credentials or keys. Values of Secrets are not in it
+either, only references that the runner resolves; sealed values arrive already decrypted (the controller
+holds the sealing key), in `sealed_variables`, which in pod mode comes from the per-run Secret instead.
+What never appears in a result: a value of a Secret or an output (names only); messages and warnings are
+scrubbed by the runner before they are written. The one exception is `show`, the plan's own
+`terraform show -json` document: it is plan content (it holds what the plan file holds, variables
+included), so it travels the way the plan file does and the controller stores it encrypted beside it.
+
+Pure: dataclasses, JSON round trips and validation; `RequestInvalid` names the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tfcontroller.api.refs import VALUE_SOURCE_KINDS, KeyRef, ValuesFrom
+from tfcontroller.api.terraform import EnvVar
+
+PROTOCOL_VERSION = 1
+PLAN = "plan"
+APPLY = "apply"
+OPERATIONS = (PLAN, APPLY)
+REQUEST_FILE = "request.json"
+RESULT_FILE = "result.json"
+PLAN_IN_FILE = "plan.in"  # the plan an apply run applies (local mode: written by the controller)
+PLAN_OUT_FILE = "plan.out"  # the plan a plan run made (local mode: read by the controller)
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+# How the controller should treat a failure (api/errors.py): bad input never retried, a wait, a retry.
+STALLING, WAITING, TRANSIENT = "stalling", "waiting", "transient"
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class RequestInvalid(ValueError):
+    """A request the runner cannot execute; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    run_id: str
+    operation: str  # PLAN or APPLY
+    namespace: str  # the object's namespace: where references are read and state lives
+    name: str  # the Terraform object
+    artifact_url: str
+    artifact_digest: str  # sha256:<hex>; the runner refuses an artifact with another digest
+    path: str = ""  # the module's directory inside the artifact
+    workspace: str = "default"
+    secret_suffix: str = ""  # the state Secret's suffix (backendConfig.secretSuffix, default the name)
+    destroy: bool = False
+    plan_id: str = ""  # APPLY: the plan being applied (the controller has checked the approval)
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)  # plain spec.vars
+    sealed_variables: dict[str, str] = field(default_factory=dict, repr=False)  # decrypted by the controller
+    vars_from: tuple[ValuesFrom, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    env_from: tuple[ValuesFrom, ...] = ()
+    timeout_seconds: float | None = None  # spec.timeout: the limit of each Terraform command
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def state_suffix(self) -> str:
+        """The state Secret's suffix: `backendConfig.secretSuffix`, by default the object's name."""
+        return self.secret_suffix or self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunRequest:
+        """Validate and build; raises RequestInvalid naming the first wrong field."""
+        if not isinstance(data, dict):
+            raise RequestInvalid("request: not a JSON object")
+        if data.get("version") != PROTOCOL_VERSION:
+            raise RequestInvalid(f"version: {data.get('version')!r}, this runner speaks {PROTOCOL_VERSION}")
+        request = cls(
+            run_id=_text(data, "run_id", _RUN_ID),
+            operation=_choice(data, "operation", OPERATIONS),
+            namespace=_text(data, "namespace", _NAME),
+            name=_text(data, "name", _NAME),
+            artifact_url=_text(data, "artifact_url"),
+            artifact_digest=_text(data, "artifact_digest", _DIGEST),
+            path=_optional_text(data, "path", ""),
+            workspace=_optional_text(data, "workspace", "default"),
+            secret_suffix=_optional_text(data, "secret_suffix", ""),
+            destroy=_bool(data, "destroy"),
+            plan_id=_optional_text(data, "plan_id", ""),
+            variables=_mapping(data, "variables"),
+            sealed_variables={k: str(v) for k, v in _mapping(data, "sealed_variables").items()},
+            vars_from=tuple(_values_from(item, f"vars_from[{i}]") for i, item in enumerate(_list(data, "vars_from"))),
+            env=tuple(_env_entry(item, f"env[{i}]") for i, item in enumerate(_list(data, "env"))),
+            env_from=tuple(_values_from(item, f"env_from[{i}]") for i, item in enumerate(_list(data, "env_from"))),
+            timeout_seconds=_optional_number(data, "timeout_seconds"),
+        )
+        if request.operation == APPLY and not request.plan_id:
+            raise RequestInvalid("plan_id: an apply names the plan it applies")
+        return request
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    has_changes: bool
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    digest: str = ""  # sha256:<hex> of the plan file the runner made
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The state lock that stopped the run (StateLocked): Terraform's lock info, no secret in it."""
+
+    id: str
+    who: str = ""
+    created: str = ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    operation: str
+    outcome: str  # SUCCEEDED or FAILED
+    reason: str  # CamelCase, past tense: PlanGenerated, NoChanges, ApplySucceeded, VarsGenerationFailed …
+    message: str = ""  # scrubbed by the runner
+    failure: str = ""  # FAILED: STALLING, WAITING or TRANSIENT
+    plan: PlanSummary | None = None
+    show: dict[str, Any] | None = field(default=None, repr=False)  # `terraform show -json`: plan content
+    outputs: dict[str, bool] = field(default_factory=dict)  # output name -> sensitive (never a value)
+    warnings: tuple[str, ...] = ()  # diagnostics' summaries, scrubbed
+    lock: LockHolder | None = None
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunResult:
+        if not isinstance(data, dict) or data.get("version") != PROTOCOL_VERSION:
+            raise RequestInvalid("result: not a version 1 result object")
+        plan, lock = data.get("plan"), data.get("lock")
+        return cls(
+            run_id=_text(data, "run_id", _RUN_ID),
+            operation=_choice(data, "operation", OPERATIONS),
+            outcome=_choice(data, "outcome", (SUCCEEDED, FAILED)),
+            reason=_text(data, "reason"),
+            message=_optional_text(data, "message", ""),
+            failure=_optional_text(data, "failure", ""),
+            plan=PlanSummary(**plan) if isinstance(plan, dict) else None,
+            show=data.get("show") if isinstance(data.get("show"), dict) else None,
+            outputs={str(k): bool(v) for k, v in _mapping(data, "outputs").items()},
+            warnings=tuple(str(w) for w in _list(data, "warnings")),
+            lock=LockHolder(**lock) if isinstance(lock, dict) else None,
+        )
+
+
+# --- field readers (each names the field it refuses) ------------------------------------------------
+
+
+def _text(data: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None, where: str = "") -> str:
+    field_name = f"{where}.{key}" if where else key
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise RequestInvalid(f"{field_name}: a non-empty string is required")
+    if pattern is not None and not pattern.match(value):
+        raise RequestInvalid(f"{field_name}: {value!r} does not match {pattern.pattern}")
+    return value
+
+
+def _optional_text(data: dict[str, Any], key: str, default: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise RequestInvalid(f"{key}: a string is required")
+    return value
+
+
+def _choice(data: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = data.get(key)
+    if value not in choices:
+        raise RequestInvalid(f"{key}: {value!r} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _bool(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise RequestInvalid(f"{key}: true or false is required")
+    return value
+
+
+def _optional_number(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise RequestInvalid(f"{key}: a positive number of seconds is required")
+    return float(value)
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestInvalid(f"{key}: an object is required")
+    return dict(value)
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise RequestInvalid(f"{key}: a list is required")
+    return list(value)
+
+
+def _kind(data: dict[str, Any], where: str) -> str:
+    kind = data.get("kind")
+    if kind not in VALUE_SOURCE_KINDS:
+        raise RequestInvalid(f"{where}.kind: {kind!r} is not Secret or ConfigMap")
+    return str(kind)
+
+
+def _values_from(item: Any, where: str) -> ValuesFrom:
+    if not isinstance(item, dict):
+        raise RequestInvalid(f"{where}: an object is required")
+    keys = item.get("keys")
+    if keys is not None and (not isinstance(keys, list | tuple) or not all(isinstance(k, str) for k in keys)):
+        raise RequestInvalid(f"{where}.keys: a list of strings is required")
+    return ValuesFrom(_kind(item, where), _text(item, "name", _NAME, where), bool(item.get("optional", False)),
+                      tuple(keys) if keys is not None else None)
+
+
+def _env_entry(item: Any, where: str) -> EnvVar:
+    if not isinstance(item, dict):
+        raise RequestInvalid(f"{where}: an object is required")
+    name = item.get("name")
+    if not isinstance(name, str) or not _ENV_NAME.match(name):
+        raise RequestInvalid(f"{where}.name: {name!r} is not an environment variable name")
+    ref = item.get("value_from")
+    if ref is None:
+        value = item.get("value")
+        return EnvVar(name, "" if value is None else str(value))
+    if not isinstance(ref, dict):
+        raise RequestInvalid(f"{where}.value_from: an object is required")
+    ref_where = f"{where}.value_from"
+    return EnvVar(name, None, KeyRef(_kind(ref, ref_where), _text(ref, "name", _NAME, ref_where),
+                                      _text(ref, "key", None, ref_where), bool(ref.get("optional", False))))

@@ -1,0 +1,103 @@
+"""`tfcontroller runner run`: execute one Terraform run apart from the controller (issue 15).
+
+    tfcontroller runner run --exchange DIR [--kubeconfig FILE] [--stop-on-stdin-eof]
+
+Reads `DIR/request.json` (tfcontroller.api.run_protocol), runs it (tfcontroller.runner.execute) and writes
+`DIR/result.json` (atomically, 0600); a plan run leaves its plan in `DIR/plan.out`, an apply run applies
+`DIR/plan.in`. Its identity towards the API server is `--kubeconfig` (local mode: a per-run kubeconfig,
+never the controller's) or, without it, the Pod's in-cluster configuration (pod mode). Its stdout is the
+run's log, scrubbed. SIGTERM or SIGINT stops Terraform gracefully (SIGINT, grace, SIGKILL: it saves the
+state it has and releases its lock); with `--stop-on-stdin-eof` so does the end of stdin, which in local
+mode is a pipe from the controller: a controller that dies stops its runs as before.
+
+Exit code: 0 the run succeeded, 1 it failed (the result says why), 2 the request could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+EXIT_FAILED = 1
+EXIT_BAD_REQUEST = 2
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "runner", help="execute one Terraform run (started by the controller, not by hand)",
+        description="The runner side of a Terraform run: started by the controller in a sandbox (--runner=local) "
+                    "or as a runner Pod (--runner=pod).")
+    commands = parser.add_subparsers(dest="runner_command", metavar="COMMAND", required=True)
+    run = commands.add_parser("run", help="execute the request in --exchange and write its result",
+                              description="Execute DIR/request.json and write DIR/result.json.")
+    run.add_argument("--exchange", required=True, help="the run's exchange directory (request, plan, result)")
+    run.add_argument("--kubeconfig", help="the run's own kubeconfig (default: in-cluster configuration)")
+    run.add_argument("--stop-on-stdin-eof", action="store_true",
+                     help="stop the run gracefully when stdin ends (the controller that started it is gone)")
+    run.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from tfcontroller.api.run_protocol import REQUEST_FILE, RequestInvalid, RunRequest
+
+    exchange = Path(args.exchange)
+    try:
+        request = RunRequest.from_dict(json.loads((exchange / REQUEST_FILE).read_text()))
+    except (OSError, ValueError, RequestInvalid) as exc:
+        print(f"error: {exchange / REQUEST_FILE}: {exc}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    env = _environment(args)
+    _stop_on_signals(env)
+    if args.stop_on_stdin_eof:
+        threading.Thread(target=_watch_stdin, args=(env,), name="stdin-eof", daemon=True).start()
+    from tfcontroller.runner.execute import execute
+
+    result = execute(request, exchange, env)
+    _write_result(exchange, result.to_dict())
+    return 0 if result.succeeded else EXIT_FAILED
+
+
+def _environment(args: argparse.Namespace) -> Any:
+    from tfcontroller.kube.client import KubeClient
+    from tfcontroller.runner.execute import RunEnvironment
+    from tfcontroller.terraform.config import TerraformConfig
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    kube = KubeClient.load(args.kubeconfig, static=bool(args.kubeconfig))
+    return RunEnvironment(kube=kube, kubeconfig=args.kubeconfig, terraform=TerraformConfig.from_env(), say=say)
+
+
+def _stop_on_signals(env: Any) -> None:
+    def stop(signum: int, frame: object) -> None:
+        env.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _watch_stdin(env: Any) -> None:
+    """Raw reads of fd 0 (a buffered reader in a daemon thread aborts the interpreter at exit)."""
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    env.stop()
+
+
+def _write_result(exchange: Path, result: dict[str, Any]) -> None:
+    from tfcontroller.api.run_protocol import RESULT_FILE
+
+    tmp = exchange / f".{RESULT_FILE}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(result, out)
+    os.replace(tmp, exchange / RESULT_FILE)

@@ -1,0 +1,190 @@
+"""One run, as the runner executes it: artifact, inputs, workspace, init, then plan + show or apply.
+
+Every outcome becomes a `RunResult` (never an exception out of `execute`): a bad spec or module is
+`stalling`, a lock or a missing reference `waiting`, anything else `transient`, as the controller's
+summariser reads them. Messages and the lines written to `say` (the runner's stdout: `kubectl logs` in pod
+mode) are scrubbed of every value read from a Secret, every sealed value and every value of a variable
+the module declares `sensitive`, with the one scrubber (`api.redact.scrub`, longest first). Terraform's
+raw stdout is never printed, only its human-readable messages and diagnostics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tfcontroller.api import errors as api_errors
+from tfcontroller.api import run_protocol as rp
+from tfcontroller.api.redact import scrub
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.runner.inputs import RunInputs, resolve
+from tfcontroller.source.store import fetch_artifact
+from tfcontroller.terraform.archive import read_module_files
+from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.errors import StateLockedError
+from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files
+from tfcontroller.terraform.runner import CommandResult, TerraformRunner
+from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
+
+ARTIFACT_FILE = "artifact.tar.gz"
+ARTIFACT_FAILED = "ArtifactFailed"
+RUNNER_FAILED = "RunnerFailed"
+PLAN_GENERATED = "PlanGenerated"
+NO_CHANGES = "NoChanges"
+APPLY_SUCCEEDED = "ApplySucceeded"
+
+
+@dataclass
+class RunEnvironment:
+    """What the runner brings of its own: its API client and kubeconfig (None: in-cluster config), the
+    Terraform configuration of its image or host, where it prints."""
+
+    kube: KubeClient
+    kubeconfig: str | None
+    terraform: TerraformConfig
+    say: Callable[[str], None] = print
+    secrets: list[str] = field(default_factory=list)  # grows as values are read: every line is scrubbed of them
+    runner: TerraformRunner | None = None  # the run's Terraform, for stop()
+    stopped: bool = False
+
+    def line(self, text: str) -> None:
+        self.say(scrub(text, self.secrets))
+
+    def stop(self) -> None:
+        """Stop the run gracefully (a signal handler or another thread may call it): the command in
+        flight gets SIGINT, then SIGKILL after the grace period, and no further command starts."""
+        self.stopped = True
+        if self.runner is not None:
+            self.runner.cancel()
+
+
+def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
+    env.secrets.extend(request.sealed_variables.values())
+    try:
+        return _execute(request, exchange, env)
+    except (api_errors.StallingError, api_errors.WaitingError, api_errors.TransientError) as exc:
+        return _failed(request, exc, env)
+    except Exception as exc:  # noqa: BLE001 - every outcome is a result; the controller decides the retry
+        return rp.RunResult(request.run_id, request.operation, rp.FAILED, RUNNER_FAILED,
+                            scrub(f"{type(exc).__name__}: {exc}", env.secrets), rp.TRANSIENT)
+
+
+def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
+    artifact = _fetch(request, exchange, env)
+    info = _module_info(artifact, request.path)
+    inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
+    env.secrets.extend(inputs.secrets)
+    env.secrets.extend(_sensitive_values(info, inputs))
+    ws = _workspace(request, exchange, env, artifact, inputs)
+    try:
+        runner = env.runner = ws.runner()
+        if env.stopped:
+            runner.cancel()
+        _report(env, "init", runner.init())
+        if request.operation == rp.PLAN:
+            return _plan(request, exchange, env, ws, runner)
+        return _apply(request, exchange, env, ws, runner)
+    finally:
+        ws.cleanup(success=True)
+
+
+def _fetch(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> Path:
+    env.line(f"fetching artifact {request.artifact_digest}")
+    try:
+        return fetch_artifact(request.artifact_url, exchange / ARTIFACT_FILE, request.artifact_digest)
+    except Exception as exc:  # noqa: BLE001 - a digest mismatch, a refused or broken download: all the same to the run
+        raise api_errors.TransientError(ARTIFACT_FAILED, f"artifact {request.artifact_url}: {exc}") from None
+
+
+def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
+    files = read_module_files(artifact, path)
+    if files is None:
+        return None  # links or odd names: Terraform judges the module, the extraction judges the tree
+    try:
+        return inspect_files(files)
+    except ModuleParseError:
+        return None
+
+
+def _sensitive_values(info: ModuleInfo | None, inputs: RunInputs) -> list[str]:
+    if info is None:
+        return []
+    values = []
+    for name, var in info.variables.items():
+        if var.sensitive and name in inputs.variables:
+            value = inputs.variables[name]
+            values.append(value if isinstance(value, str) else json.dumps(value))
+    return values
+
+
+def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, artifact: Path,
+               inputs: RunInputs) -> Workspace:
+    config = env.terraform
+    if request.timeout_seconds is not None:
+        config = replace(config, timeouts=config.timeouts.bounded_by(request.timeout_seconds))
+    return Workspace.create(
+        exchange / "work", artifact, request.path, config=config,
+        backend=KubernetesBackend(request.namespace, request.state_suffix, env.kubeconfig),
+        variables=inputs.variables, env=inputs.env, secrets=env.secrets,
+        name_hint=request.run_id, workspace=request.workspace,
+        object_key=f"{request.namespace}/{request.name}")
+
+
+def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
+          runner: TerraformRunner) -> rp.RunResult:
+    planned = runner.plan(ws.plan_path, destroy=request.destroy)
+    show = runner.show_json(ws.plan_path) if planned.has_changes else None
+    digest = ""
+    if planned.has_changes:
+        shutil.copyfile(ws.plan_path, exchange / rp.PLAN_OUT_FILE)
+        digest = "sha256:" + hashlib.sha256(ws.plan_path.read_bytes()).hexdigest()
+    summary = rp.PlanSummary(planned.has_changes, planned.add, planned.change, planned.destroy, digest)
+    message = (f"Plan: {planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
+               if planned.has_changes else "No changes")
+    env.line(message)
+    return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED,
+                        PLAN_GENERATED if planned.has_changes else NO_CHANGES, message, plan=summary, show=show,
+                        warnings=_warnings(env, planned.warnings))
+
+
+def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
+           runner: TerraformRunner) -> rp.RunResult:
+    plan_in = exchange / rp.PLAN_IN_FILE
+    if not plan_in.is_file():
+        raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner")
+    shutil.copyfile(plan_in, ws.plan_path)
+    result = runner.apply(ws.plan_path)
+    _report(env, "apply", result)
+    outputs = {name: bool(o.get("sensitive")) for name, o in runner.output_json().items() if isinstance(o, dict)}
+    message = f"Applied plan {request.plan_id}"
+    env.line(message)
+    return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, APPLY_SUCCEEDED, message,
+                        outputs=outputs, warnings=_warnings(env, result.warnings))
+
+
+def _report(env: RunEnvironment, command: str, result: CommandResult) -> None:
+    """Terraform's human-readable messages of one command (`@message` of its -json stream)."""
+    for message in result.messages:
+        text = message.get("@message")
+        if isinstance(text, str) and text:
+            env.line(f"{command}: {text}")
+
+
+def _warnings(env: RunEnvironment, warnings: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(scrub(w.one_line(), env.secrets) for w in warnings)
+
+
+def _failed(request: rp.RunRequest, exc: api_errors.ReconcileError, env: RunEnvironment) -> rp.RunResult:
+    kind = (rp.STALLING if isinstance(exc, api_errors.StallingError)
+            else rp.WAITING if isinstance(exc, api_errors.WaitingError) else rp.TRANSIENT)
+    lock = None
+    if isinstance(exc, StateLockedError):
+        lock = rp.LockHolder(exc.lock.id, exc.lock.who, exc.lock.created)
+    message = scrub(exc.message, env.secrets)
+    env.line(f"{exc.reason}: {message}")
+    return rp.RunResult(request.run_id, request.operation, rp.FAILED, exc.reason, message, kind, lock=lock)

@@ -1,0 +1,195 @@
+"""The local runner's sandbox (`--runner=local`, issue 15): `tfcontroller runner run` under bubblewrap.
+
+A module is code. In local mode the runner is a subprocess of the controller, so as a defence in depth
+it runs in namespaces of its own, where the kernel allows them:
+- its own PID namespace with its own `/proc`: the controller's processes, their environment
+  (`/proc/<pid>/environ`) and command lines do not exist inside;
+- its own mount namespace built from an allow-list: `/usr`, `/etc`, `/opt` and the `/bin`, `/sbin`,
+  `/lib*` links read-only, the Python that runs the runner and the `tfcontroller` package read-only,
+  Terraform and its provider mirror read-only, the plugin cache and the run's own exchange directory
+  read-write, a fresh `/tmp`. Not there: the controller's home, kubeconfig, token
+  (`/var/run/secrets/...`), work directory, other runs, keys;
+- its own IPC and UTS namespaces, no capabilities (`--cap-drop ALL` when the controller runs as root),
+  an environment built here from nothing (`--clearenv`), the host's network (the API server, the
+  artifact server and cloud endpoints stay reachable; the per-run credential decides what it may do).
+
+What is *not* isolated in local mode: the network and the user id; and the credential the controller
+hands the run (docs/architecture.md, "Runner pods"). Where bubblewrap is missing or cannot create the
+namespaces (`probe`), the runner runs unsandboxed with the same cleared environment.
+
+`sandbox_argv` and `runner_env` are pure (unit-tested); `probe` and `start_runner` touch the system.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
+
+HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOSTNAME = "tfcontroller-runner"
+# Inside the sandbox the run's paths are fixed, whatever they are on the host: a saved plan records the
+# backend configuration (the kubeconfig's path), so the apply run must find the identity where the plan
+# run had it.
+EXCHANGE_MOUNT = "/run/tfcontroller/run"
+IDENTITY_MOUNT = "/run/tfcontroller/kubeconfig"
+# Taken from the controller's environment into the runner's: locale and trust store, nothing else.
+PASSED_ENV = ("LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    read_only: tuple[str, ...]  # host paths mounted at the same place, read-only
+    read_write: tuple[str, ...]  # host paths mounted at the same place, writable
+    env: Mapping[str, str]  # the runner's whole environment
+    workdir: str
+    mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, path inside, read-only) at another place
+    drop_caps: bool = False  # the controller runs as root: drop every capability inside
+
+
+def sandbox_argv(spec: SandboxSpec, command: Sequence[str], bwrap: str = "bwrap",
+                 host_links: Mapping[str, str] | None = None) -> list[str]:
+    """bwrap's command line for `command`. `host_links` maps allow-listed paths that are symlinks on the
+    host to their targets (`/bin` → `usr/bin`); the others are mounted when they exist. Pure."""
+    links = dict(host_links) if host_links is not None else _host_links()
+    argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", HOSTNAME]
+    for path in HOST_ALLOW_LIST:
+        if path in links:
+            argv += ["--symlink", links[path], path]
+        elif host_links is not None or os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in spec.read_only:
+        argv += ["--ro-bind", path, path]
+    for path in spec.read_write:
+        argv += ["--bind", path, path]
+    for source, target, read_only in spec.mounts:
+        argv += ["--ro-bind" if read_only else "--bind", source, target]
+    argv += ["--chdir", spec.workdir, "--clearenv"]
+    for name, value in spec.env.items():
+        argv += ["--setenv", name, value]
+    if spec.drop_caps:
+        argv += ["--cap-drop", "ALL"]
+    return [*argv, "--", *command]
+
+
+def _host_links() -> dict[str, str]:
+    return {p: os.readlink(p) for p in HOST_ALLOW_LIST if os.path.islink(p)}
+
+
+def runner_command(exchange: str, kubeconfig: str | None, python: str | None = None) -> list[str]:
+    """`tfcontroller runner run` with the Python that runs the controller (its venv, not resolved
+    through symlinks: a venv is recognised by where its interpreter is called from)."""
+    argv = [python or sys.executable, "-m", "tfcontroller", "runner", "run", "--exchange", exchange,
+            "--stop-on-stdin-eof"]
+    return argv + (["--kubeconfig", kubeconfig] if kubeconfig else [])
+
+
+def runner_env(exchange: str, config: TerraformConfig, package_root: str,
+               controller_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The runner's whole environment, built from nothing: where Terraform and the providers are, where
+    the `tfcontroller` package is, locale and trust store. Never a credential of the controller. Pure."""
+    source = os.environ if controller_env is None else controller_env
+    env = {k: source[k] for k in PASSED_ENV if k in source}
+    terraform_dir = str(Path(config.binary).parent)
+    env.update({
+        "PATH": f"{terraform_dir}:{DEFAULT_PATH}" if terraform_dir not in DEFAULT_PATH.split(":") else DEFAULT_PATH,
+        "HOME": exchange,
+        "TMPDIR": "/tmp",
+        "PYTHONPATH": package_root,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        ENV_BINARY: config.binary,
+    })
+    if config.plugin_mirror_dir is not None:
+        env[ENV_PLUGIN_MIRROR] = str(config.plugin_mirror_dir)
+    if config.plugin_cache_dir is not None:
+        env[ENV_PLUGIN_CACHE] = str(config.plugin_cache_dir)
+    return env
+
+
+def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig, env: Mapping[str, str],
+               python_prefixes: Sequence[str] | None = None, package_dir: str | None = None) -> SandboxSpec:
+    """What a local run mounts: the interpreter and its venv, the package, Terraform and its providers
+    (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT and the
+    run's kubeconfig (read-only) at IDENTITY_MOUNT."""
+    prefixes = python_prefixes if python_prefixes is not None else _python_prefixes()
+    package = package_dir or str(Path(__file__).resolve().parents[1])
+    read_only = [*prefixes, package, str(Path(config.binary).resolve().parent)]
+    if config.plugin_mirror_dir is not None:
+        read_only.append(str(config.plugin_mirror_dir))
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if env.get(name):
+            read_only.append(env[name])
+    read_write = [str(config.plugin_cache_dir)] if config.plugin_cache_dir is not None else []
+    mounts = [(str(exchange), EXCHANGE_MOUNT, False)]
+    if kubeconfig is not None:
+        mounts.append((str(kubeconfig), IDENTITY_MOUNT, True))
+    return SandboxSpec(read_only=tuple(_outside_allow_list(_unique(read_only))), read_write=tuple(read_write),
+                       env=dict(env), workdir=EXCHANGE_MOUNT, mounts=tuple(mounts), drop_caps=os.geteuid() == 0)
+
+
+def _python_prefixes() -> list[str]:
+    """The venv (as called, and where its link points) and the base interpreter's prefix."""
+    paths = [sys.prefix, os.path.realpath(sys.prefix), sys.base_prefix, os.path.realpath(sys.base_prefix)]
+    return _unique(p for p in paths if p)
+
+
+def _unique(paths: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for p in paths:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def _outside_allow_list(paths: Sequence[str]) -> list[str]:
+    def under(path: str, root: str) -> bool:
+        return path == root or path.startswith(root.rstrip("/") + "/")
+
+    return [p for p in paths if not any(under(p, root) for root in HOST_ALLOW_LIST)]
+
+
+def probe(bwrap: str = "bwrap") -> str | None:
+    """None when bubblewrap can create the sandbox's namespaces here, else why not (for a log line)."""
+    found = shutil.which(bwrap)
+    if found is None:
+        return f"{bwrap} not found on PATH"
+    spec = SandboxSpec(read_only=(), read_write=(), env={"PATH": DEFAULT_PATH}, workdir="/",
+                       drop_caps=os.geteuid() == 0)
+    try:
+        done = subprocess.run(sandbox_argv(spec, ["true"], found), capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{bwrap} failed: {exc}"
+    if done.returncode != 0:
+        return f"{bwrap} cannot create namespaces here: {done.stderr.decode(errors='replace').strip()}"
+    return None
+
+
+def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | None, sandboxed: bool,
+                 log: IO[bytes], bwrap: str = "bwrap") -> subprocess.Popen[bytes]:
+    """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
+    group, its stdin a pipe that only the caller holds (closing it, or the caller's death, stops the run
+    gracefully), its output to `log`. `kubeconfig` is the run's own identity (None: in-cluster); unsandboxed,
+    its path must not change between a plan and the apply of that plan (the plan records it)."""
+    package_dir = str(Path(__file__).resolve().parents[1])
+    package_root = str(Path(package_dir).parent)
+    if sandboxed:
+        env = runner_env(EXCHANGE_MOUNT, config, package_root)
+        spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir)
+        command = runner_command(EXCHANGE_MOUNT, IDENTITY_MOUNT if kubeconfig is not None else None)
+        argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
+    else:
+        env = runner_env(str(exchange), config, package_root)
+        argv = runner_command(str(exchange), str(kubeconfig) if kubeconfig is not None else None)
+        popen_env = env
+    return subprocess.Popen(argv, cwd=exchange, env=popen_env, stdin=subprocess.PIPE, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
