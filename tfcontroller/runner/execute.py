@@ -28,6 +28,7 @@ from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StateLockedError
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files
+from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.runner import CommandResult, TerraformRunner
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
@@ -130,7 +131,9 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
     return Workspace.create(
         exchange / "work", artifact, request.path, config=config,
         backend=KubernetesBackend(request.namespace, request.state_suffix, env.kubeconfig),
-        variables=inputs.variables, env=inputs.env, secrets=env.secrets,
+        # the run marker: in local mode the controller's liveness rule (terraform/processes.py) finds this
+        # run's Terraform through /proc, across the sandbox's PID namespace
+        variables=inputs.variables, env={**inputs.env, RUN_ENV: request.run_id}, secrets=env.secrets,
         name_hint=request.run_id, workspace=request.workspace,
         object_key=f"{request.namespace}/{request.name}")
 

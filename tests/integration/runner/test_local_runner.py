@@ -27,13 +27,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import NAMESPACES, SECRETS, SERVICEACCOUNTS, Resource
 from tfcontroller.source.store import ArtifactServer
+from tfcontroller.terraform import processes
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.sandbox import probe, start_runner
+from tfcontroller.terraform.state import read_lock
 
 ROLES = Resource("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
@@ -64,6 +67,14 @@ resource "terraform_data" "probe" {
 }
 """.replace("CONTROLLER_MARK", CONTROLLER_MARK)
 
+SLOW_TF = """
+resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "touch started && sleep 120"
+  }
+}
+"""
+
 pytestmark = pytest.mark.skipif(probe() is not None, reason=f"no sandbox here: {probe()}")
 
 
@@ -77,12 +88,13 @@ class Setup:
 
 
 def _artifact(root: Path) -> tuple[str, str]:
-    data = MAIN_TF.encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("infra/main.tf")
-        info.size, info.mode = len(data), 0o644
-        tar.addfile(info, io.BytesIO(data))
+        for name, text in (("infra/main.tf", MAIN_TF), ("slow/main.tf", SLOW_TF)):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
     blob = buffer.getvalue()
     (root / "module.tar.gz").write_bytes(blob)
     return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
@@ -142,8 +154,8 @@ def _request(s: Setup, run_id: str, operation: str = rp.PLAN, **fields: Any) -> 
     return rp.RunRequest(**base)
 
 
-def _run(s: Setup, exchange: Path, request: rp.RunRequest, *, sandboxed: bool,
-         plan: bytes | None = None) -> tuple[rp.RunResult, str]:
+def _start(s: Setup, exchange: Path, request: rp.RunRequest, *, sandboxed: bool,
+           plan: bytes | None = None) -> subprocess.Popen[bytes]:
     exchange.mkdir(mode=0o700)
     (exchange / rp.REQUEST_FILE).write_text(json.dumps(request.to_dict()))
     kubeconfig = exchange.parent / "runner.kubeconfig"  # one per object: a plan records its path
@@ -151,19 +163,26 @@ def _run(s: Setup, exchange: Path, request: rp.RunRequest, *, sandboxed: bool,
     kubeconfig.chmod(0o600)
     if plan is not None:
         (exchange / rp.PLAN_IN_FILE).write_bytes(plan)
-    with open(exchange.parent / f"{exchange.name}.log", "w+b") as log:
-        proc = start_runner(exchange, TerraformConfig.from_env(), kubeconfig=kubeconfig, sandboxed=sandboxed,
+    with open(exchange.parent / f"{exchange.name}.log", "wb") as log:
+        return start_runner(exchange, TerraformConfig.from_env(), kubeconfig=kubeconfig, sandboxed=sandboxed,
                             log=log)
-        assert proc.stdin is not None
-        try:
-            proc.wait(timeout=300)
-        finally:
-            proc.stdin.close()
-        log.seek(0)
-        output = log.read().decode()
+
+
+def _finish(exchange: Path, proc: subprocess.Popen[bytes]) -> tuple[rp.RunResult, str]:
+    assert proc.stdin is not None
+    try:
+        proc.wait(timeout=300)
+    finally:
+        proc.stdin.close()
+    output = (exchange.parent / f"{exchange.name}.log").read_text()
     result_file = exchange / rp.RESULT_FILE
     assert result_file.is_file(), output
     return rp.RunResult.from_dict(json.loads(result_file.read_text())), output
+
+
+def _run(s: Setup, exchange: Path, request: rp.RunRequest, *, sandboxed: bool,
+         plan: bytes | None = None) -> tuple[rp.RunResult, str]:
+    return _finish(exchange, _start(s, exchange, request, sandboxed=sandboxed, plan=plan))
 
 
 @pytest.fixture
@@ -235,3 +254,31 @@ def test_an_artifact_with_another_digest_is_refused(setup: Setup, tmp_path: Path
                           sandboxed=True)
     assert not result.succeeded and result.reason == "ArtifactFailed", (result, output)
     assert f"expected {digest}" in result.message and result.failure == rp.TRANSIENT
+
+
+def test_the_end_of_stdin_stops_an_apply_gracefully(setup: Setup, tmp_path: Path) -> None:
+    """Local mode's crash rule: the controller holds the runner's stdin; when it dies (here: closes it),
+    Terraform is interrupted, saves the state it has and releases its lock. While it runs, the
+    controller's liveness rule (the run marker, through /proc) sees the run across the sandbox's PID
+    namespace."""
+    planned, output = _run(setup, tmp_path / "plan", _request(setup, "slow-plan", path="slow", vars_from=(),
+                                                               variables={}), sandboxed=True)
+    assert planned.succeeded, output
+    plan_file = (tmp_path / "plan" / rp.PLAN_OUT_FILE).read_bytes()
+    apply = tmp_path / "apply"
+    proc = _start(setup, apply, _request(setup, "slow-apply", rp.APPLY, path="slow", vars_from=(), variables={},
+                                         plan_id="p1"), sandboxed=True, plan=plan_file)
+    try:
+        wait_for(lambda: list(apply.glob("work/*/src/slow/started")), timeout=120, what="the provisioner to start")
+        assert processes.run_alive("slow-apply")
+        lock = read_lock(setup.admin, NS, "lock-tfstate-default-probe")
+        assert lock is not None and lock.operation == "OperationTypeApply"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # as when the controller dies: the pipe's write end is gone
+    result, output = _finish(apply, proc)
+    assert not result.succeeded and result.reason == "TerraformCancelled", (result, output)
+    assert result.failure == rp.TRANSIENT
+    assert read_lock(setup.admin, NS, "lock-tfstate-default-probe") is None, "the lock was released"
+    assert setup.admin.get_or_none(SECRETS, "tfstate-default-probe", NS) is not None, "the state was saved"
+    assert not processes.run_processes("slow-apply"), "nothing of the run is left"
