@@ -44,6 +44,7 @@ NS = "team-a"
 RUNNER_SA = "tfcontroller-runner"
 SECRET_VALUE = "s3cr3t-value-from-team-a"
 CONTROLLER_MARK = "TFC_TEST_CONTROLLER_ENV"
+OTHER_NS_VALUE = "team-b-secret-value"
 
 MAIN_TF = """
 variable "greeting" { type = string }
@@ -62,6 +63,8 @@ resource "terraform_data" "probe" {
       test -e '${var.controller_kubeconfig}' && echo probe-kubeconfig=visible || echo probe-kubeconfig=absent
       test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo probe-token=visible || echo probe-token=absent
       echo "probe-secret=${var.secret}"
+      echo "probe-team-b-as-controller=$(kubectl --kubeconfig '${var.controller_kubeconfig}' get secret other -n team-b -o jsonpath='{.data.secret}' 2>/dev/null | base64 -d)"
+      echo "probe-team-b-as-runner=$(kubectl --kubeconfig /run/tfcontroller/kubeconfig get secret other -n team-b -o name 2>&1 | grep -c Forbidden)"
     EOT
   }
 }
@@ -100,20 +103,28 @@ def _artifact(root: Path) -> tuple[str, str]:
     return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
-def _grant_runner(admin: KubeClient) -> None:
-    """What a tenant's runner needs here: its variables Secret by name, its state Secret and lock Lease."""
-    admin.create(SERVICEACCOUNTS, {"metadata": {"name": RUNNER_SA}}, NS)
-    rules = [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "update", "patch", "delete"],
-         "resourceNames": ["creds", "tfstate-default-probe"]},
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "list"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "verbs": ["get", "create", "update", "patch", "delete"]},
-    ]
-    admin.create(ROLES, {"metadata": {"name": "runner"}, "rules": rules}, NS)
-    admin.create(ROLEBINDINGS, {"metadata": {"name": "runner"},
-                                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runner"},
-                                "subjects": [{"kind": "ServiceAccount", "name": RUNNER_SA, "namespace": NS}]}, NS)
+def _add_tenant(cluster: DevCluster) -> None:
+    """The runner's ServiceAccount and Role as a user sets them up: `tfcontroller tenant add NS --apply`
+    (the real CLI, with the admin's kubeconfig). The tests below prove its Role sufficient and tight."""
+    done = subprocess.run([sys.executable, "-m", "tfcontroller", "tenant", "add", NS, "--apply",
+                           "--kubeconfig", cluster.kubeconfig], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"serviceaccount/{RUNNER_SA} applied in {NS}", f"role/{RUNNER_SA} applied in {NS}",
+                                        f"rolebinding/{RUNNER_SA} applied in {NS}"]
+
+
+def _kubeconfig(cluster: DevCluster, account: str) -> dict[str, Any]:
+    """A per-run kubeconfig as the controller would hand it in local mode: a token of the namespace's
+    runner ServiceAccount, the CA inline (no path of the controller's)."""
+    token, _ = cluster.tokens.issue(NS, account, expiration_seconds=600)
+    assert cluster.ca_pem is not None
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "run",
+        "clusters": [{"name": "c", "cluster": {"server": cluster.url, "certificate-authority-data":
+                                                base64.b64encode(cluster.ca_pem).decode()}}],
+        "users": [{"name": "runner", "user": {"token": token}}],
+        "contexts": [{"name": "run", "context": {"cluster": "c", "user": "runner", "namespace": NS}}],
+    }
 
 
 @pytest.fixture
@@ -127,19 +138,9 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             for ns in (NS, "team-b"):
                 admin.create(NAMESPACES, {"metadata": {"name": ns}})
             admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {"secret": SECRET_VALUE}}, NS)
-            admin.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": "not-for-the-runner"}}, NS)
-            _grant_runner(admin)
-            token, _ = cluster.tokens.issue(NS, RUNNER_SA, expiration_seconds=600)
-            assert cluster.ca_pem is not None
-            kubeconfig = {
-                "apiVersion": "v1", "kind": "Config", "current-context": "run",
-                "clusters": [{"name": "c", "cluster": {
-                    "server": cluster.url,
-                    "certificate-authority-data": base64.b64encode(cluster.ca_pem).decode()}}],
-                "users": [{"name": "runner", "user": {"token": token}}],
-                "contexts": [{"name": "run", "context": {"cluster": "c", "user": "runner", "namespace": NS}}],
-            }
-            yield Setup(cluster, admin, f"{server.url}/{relative}", digest, kubeconfig)
+            admin.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": OTHER_NS_VALUE}}, "team-b")
+            _add_tenant(cluster)
+            yield Setup(cluster, admin, f"{server.url}/{relative}", digest, _kubeconfig(cluster, RUNNER_SA))
         finally:
             admin.close()
 
@@ -224,9 +225,11 @@ def test_plan_and_apply_see_nothing_of_the_controller_when_sandboxed(
     assert applied.succeeded and applied.reason == "ApplySucceeded", (applied, apply_log)
     probes = _probes(apply_log)
     if sandboxed:
-        assert probes == {"controller-env": "0", "kubeconfig": "absent", "token": "absent", "secret": "***"}, apply_log
+        assert probes == {"controller-env": "0", "kubeconfig": "absent", "token": "absent", "secret": "***",
+                          "team-b-as-controller": "", "team-b-as-runner": "1"}, apply_log
     else:  # the same probe finds the controller when nothing isolates the run: the probe is not blind
         assert probes["controller-env"] != "0" and probes["kubeconfig"] == "visible", apply_log
+        assert probes["team-b-as-controller"] == OTHER_NS_VALUE, apply_log
     # the state lives in the object's namespace, written with the runner's identity
     assert setup.admin.get_or_none(SECRETS, "tfstate-default-probe", NS) is not None
     # a value read from a Secret is in no log line and in no field of a result but the plan's own show
@@ -237,15 +240,25 @@ def test_plan_and_apply_see_nothing_of_the_controller_when_sandboxed(
 
 
 def test_a_secret_the_runner_may_not_read_fails_naming_it(setup: Setup, tmp_path: Path) -> None:
-    request = _request(setup, "run-refused", vars_from=(rp.ValuesFrom("Secret", "creds"),
-                                                        rp.ValuesFrom("Secret", "other")))
+    """A tenant that narrows its runner's Role (here: only Secret `creds`) gets a run that stops at the
+    first reference it may not read, with the fix in the message; no value of it anywhere."""
+    admin = setup.admin
+    admin.create(SECRETS, {"metadata": {"name": "db"}, "stringData": {"password": "not-for-the-runner"}}, NS)
+    admin.create(SERVICEACCOUNTS, {"metadata": {"name": "narrow"}}, NS)
+    admin.create(ROLES, {"metadata": {"name": "narrow"}, "rules": [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["creds"]}]}, NS)
+    admin.create(ROLEBINDINGS, {"metadata": {"name": "narrow"},
+                                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "narrow"},
+                                "subjects": [{"kind": "ServiceAccount", "name": "narrow", "namespace": NS}]}, NS)
+    setup.runner_kubeconfig = _kubeconfig(setup.cluster, "narrow")
+    request = _request(setup, "run-refused", vars_from=(rp.ValuesFrom("Secret", "creds"), rp.ValuesFrom("Secret", "db")))
     result, output = _run(setup, tmp_path / "x", request, sandboxed=True)
     assert not result.succeeded and result.failure == rp.STALLING, (result, output)
     assert result.reason == "VarsGenerationFailed"
-    assert "spec.varsFrom[1]: the runner may not read Secret team-a/other" in result.message
-    assert f'system:serviceaccount:{NS}:{RUNNER_SA}' in result.message
-    assert "grant its ServiceAccount `get` on secrets 'other' in namespace team-a" in result.message
-    assert "not-for-the-runner" not in output + result.message
+    assert "spec.varsFrom[1]: the runner may not read Secret team-a/db" in result.message
+    assert f"system:serviceaccount:{NS}:narrow" in result.message
+    assert "grant its ServiceAccount `get` on secrets 'db' in namespace team-a" in result.message
+    assert "not-for-the-runner" not in output + result.message and SECRET_VALUE not in output + result.message
 
 
 @pytest.mark.parametrize("digest", ["sha256:" + "0" * 64, "sha256:" + "f" * 64])
