@@ -179,7 +179,11 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
     """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
     group, its stdin a pipe that only the caller holds (closing it, or the caller's death, stops the run
     gracefully), its output to `log`. `kubeconfig` is the run's own identity (None: in-cluster); unsandboxed,
-    its path must not change between a plan and the apply of that plan (the plan records it)."""
+    its path must not change between a plan and the apply of that plan (the plan records it).
+
+    Stop a run by closing its stdin, never by signalling its process group: bwrap's monitor does not
+    forward signals, so a SIGTERM would end it at once while the runner inside goes on unseen (its exit,
+    and its result, would come after the caller stopped waiting)."""
     package_dir = str(Path(__file__).resolve().parents[1])
     package_root = str(Path(package_dir).parent)
     if sandboxed:

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -269,18 +270,21 @@ def test_an_artifact_with_another_digest_is_refused(setup: Setup, tmp_path: Path
     assert f"expected {digest}" in result.message and result.failure == rp.TRANSIENT
 
 
-def test_the_end_of_stdin_stops_an_apply_gracefully(setup: Setup, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "sandboxed"), [("stdin-eof", True), ("sigterm", False)])
+def test_a_stopped_runner_stops_its_apply_gracefully(setup: Setup, tmp_path: Path, stop: str,
+                                                     sandboxed: bool) -> None:
     """Local mode's crash rule: the controller holds the runner's stdin; when it dies (here: closes it),
-    Terraform is interrupted, saves the state it has and releases its lock. While it runs, the
-    controller's liveness rule (the run marker, through /proc) sees the run across the sandbox's PID
-    namespace."""
+    Terraform is interrupted, saves the state it has and releases its lock. SIGTERM to the runner (how a
+    kubelet stops a Pod's PID 1) does the same; it is sent unsandboxed, because bwrap's monitor does not
+    forward signals (start_runner's docstring). While it runs, the controller's liveness rule (the run
+    marker, through /proc) sees the run, across the sandbox's PID namespace too."""
     planned, output = _run(setup, tmp_path / "plan", _request(setup, "slow-plan", path="slow", vars_from=(),
-                                                               variables={}), sandboxed=True)
+                                                               variables={}), sandboxed=sandboxed)
     assert planned.succeeded, output
     plan_file = (tmp_path / "plan" / rp.PLAN_OUT_FILE).read_bytes()
     apply = tmp_path / "apply"
     proc = _start(setup, apply, _request(setup, "slow-apply", rp.APPLY, path="slow", vars_from=(), variables={},
-                                         plan_id="p1"), sandboxed=True, plan=plan_file)
+                                         plan_id="p1"), sandboxed=sandboxed, plan=plan_file)
     try:
         wait_for(lambda: list(apply.glob("work/*/src/slow/started")), timeout=120, what="the provisioner to start")
         assert processes.run_alive("slow-apply")
@@ -288,7 +292,10 @@ def test_the_end_of_stdin_stops_an_apply_gracefully(setup: Setup, tmp_path: Path
         assert lock is not None and lock.operation == "OperationTypeApply"
     finally:
         assert proc.stdin is not None
-        proc.stdin.close()  # as when the controller dies: the pipe's write end is gone
+        if stop == "sigterm":
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.stdin.close()  # as when the controller dies: the pipe's write end is gone
     result, output = _finish(apply, proc)
     assert not result.succeeded and result.reason == "TerraformCancelled", (result, output)
     assert result.failure == rp.TRANSIENT
