@@ -140,6 +140,8 @@ class RunResult:
     outputs: dict[str, bool] = field(default_factory=dict)  # output name -> sensitive (never a value)
     warnings: tuple[str, ...] = ()  # diagnostics' summaries, scrubbed
     lock: LockHolder | None = None
+    retry_after_seconds: float | None = None  # WAITING: when to look again
+    terraform_killed: bool = False  # Terraform ended by a signal: it may have left its state lock
     version: int = PROTOCOL_VERSION
 
     @property
@@ -166,6 +168,8 @@ class RunResult:
             outputs={str(k): bool(v) for k, v in _mapping(data, "outputs").items()},
             warnings=tuple(str(w) for w in _list(data, "warnings")),
             lock=LockHolder(**lock) if isinstance(lock, dict) else None,
+            retry_after_seconds=_optional_number(data, "retry_after_seconds"),
+            terraform_killed=_bool(data, "terraform_killed"),
         )
 
 

@@ -26,9 +26,9 @@ from tfcontroller.runner.inputs import RunInputs, resolve
 from tfcontroller.source.store import fetch_artifact
 from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.errors import StateLockedError
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files
 from tfcontroller.terraform.processes import RUN_ENV
+from tfcontroller.terraform.run_results import failure_result
 from tfcontroller.terraform.runner import CommandResult, TerraformRunner
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
@@ -183,11 +183,6 @@ def _warnings(env: RunEnvironment, warnings: Sequence[Any]) -> tuple[str, ...]:
 
 
 def _failed(request: rp.RunRequest, exc: api_errors.ReconcileError, env: RunEnvironment) -> rp.RunResult:
-    kind = (rp.STALLING if isinstance(exc, api_errors.StallingError)
-            else rp.WAITING if isinstance(exc, api_errors.WaitingError) else rp.TRANSIENT)
-    lock = None
-    if isinstance(exc, StateLockedError):
-        lock = rp.LockHolder(exc.lock.id, exc.lock.who, exc.lock.created)
-    message = scrub(exc.message, env.secrets)
-    env.line(f"{exc.reason}: {message}")
-    return rp.RunResult(request.run_id, request.operation, rp.FAILED, exc.reason, message, kind, lock=lock)
+    result = failure_result(request, exc, env.secrets, terraform_killed=bool(env.runner and env.runner.killed))
+    env.line(f"{result.reason}: {result.message}")
+    return result
