@@ -29,7 +29,8 @@ from tfcontroller.api.terraform import EnvVar
 PROTOCOL_VERSION = 1
 PLAN = "plan"
 APPLY = "apply"
-OPERATIONS = (PLAN, APPLY)
+FORCE_UNLOCK = "force-unlock"
+OPERATIONS = (PLAN, APPLY, FORCE_UNLOCK)
 REQUEST_FILE = "request.json"
 RESULT_FILE = "result.json"
 PLAN_IN_FILE = "plan.in"  # the plan an apply run applies (local mode: written by the controller)
@@ -62,6 +63,7 @@ class RunRequest:
     secret_suffix: str = ""  # the state Secret's suffix (backendConfig.secretSuffix, default the name)
     destroy: bool = False
     plan_id: str = ""  # APPLY: the plan being applied (the controller has checked the approval)
+    lock_id: str = ""  # FORCE_UNLOCK: the lock to release (the controller has checked it is held)
     variables: dict[str, Any] = field(default_factory=dict, repr=False)  # plain spec.vars
     sealed_variables: dict[str, str] = field(default_factory=dict, repr=False)  # decrypted by the controller
     vars_from: tuple[ValuesFrom, ...] = ()
@@ -97,6 +99,7 @@ class RunRequest:
             secret_suffix=_optional_text(data, "secret_suffix", ""),
             destroy=_bool(data, "destroy"),
             plan_id=_optional_text(data, "plan_id", ""),
+            lock_id=_optional_text(data, "lock_id", ""),
             variables=_mapping(data, "variables"),
             sealed_variables={k: str(v) for k, v in _mapping(data, "sealed_variables").items()},
             vars_from=tuple(_values_from(item, f"vars_from[{i}]") for i, item in enumerate(_list(data, "vars_from"))),
@@ -106,6 +109,8 @@ class RunRequest:
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
+        if request.operation == FORCE_UNLOCK and not request.lock_id:
+            raise RequestInvalid("lock_id: a force-unlock names the lock it releases")
         return request
 
 

@@ -89,6 +89,10 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
         _report(env, "init", runner.init())
         if request.operation == rp.PLAN:
             return _plan(request, exchange, env, ws, runner)
+        if request.operation == rp.FORCE_UNLOCK:
+            _report(env, "force-unlock", runner.force_unlock(request.lock_id))
+            return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, "StateLockReleased",
+                                f"released state lock {request.lock_id}")
         return _apply(request, exchange, env, ws, runner)
     finally:
         ws.cleanup(success=True)
@@ -141,11 +145,9 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
 def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
           runner: TerraformRunner) -> rp.RunResult:
     planned = runner.plan(ws.plan_path, destroy=request.destroy)
-    show = runner.show_json(ws.plan_path) if planned.has_changes else None
-    digest = ""
-    if planned.has_changes:
-        shutil.copyfile(ws.plan_path, exchange / rp.PLAN_OUT_FILE)
-        digest = "sha256:" + hashlib.sha256(ws.plan_path.read_bytes()).hexdigest()
+    show = runner.show_json(ws.plan_path)  # also without changes: the controller reads the prior state's size
+    shutil.copyfile(ws.plan_path, exchange / rp.PLAN_OUT_FILE)
+    digest = "sha256:" + hashlib.sha256(ws.plan_path.read_bytes()).hexdigest()
     summary = rp.PlanSummary(planned.has_changes, planned.add, planned.change, planned.destroy, digest)
     message = (f"Plan: {planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
                if planned.has_changes else "No changes")

@@ -36,11 +36,11 @@ from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUG
 HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOSTNAME = "tfcontroller-runner"
-# Inside the sandbox the run's paths are fixed, whatever they are on the host: a saved plan records the
-# backend configuration (the kubeconfig's path), so the apply run must find the identity where the plan
-# run had it.
+# Inside the sandbox the run's exchange directory is at a fixed path, whatever it is on the host. The
+# run's kubeconfig is mounted at its own host path: a saved plan records the backend configuration (the
+# kubeconfig's path), so the apply must find it where the plan had it — also when the plan was made by
+# the other runner mode (a controller restarted with another --runner while a plan waits for approval).
 EXCHANGE_MOUNT = "/run/tfcontroller/run"
-IDENTITY_MOUNT = "/run/tfcontroller/kubeconfig"
 # Taken from the controller's environment into the runner's: locale and trust store, nothing else.
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
@@ -120,7 +120,7 @@ def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig,
                python_prefixes: Sequence[str] | None = None, package_dir: str | None = None) -> SandboxSpec:
     """What a local run mounts: the interpreter and its venv, the package, Terraform and its providers
     (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT and the
-    run's kubeconfig (read-only) at IDENTITY_MOUNT."""
+    run's kubeconfig (read-only) at its own path."""
     prefixes = python_prefixes if python_prefixes is not None else _python_prefixes()
     package = package_dir or str(Path(__file__).resolve().parents[1])
     read_only = [*prefixes, package, str(Path(config.binary).resolve().parent)]
@@ -132,7 +132,7 @@ def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig,
     read_write = [str(config.plugin_cache_dir)] if config.plugin_cache_dir is not None else []
     mounts = [(str(exchange), EXCHANGE_MOUNT, False)]
     if kubeconfig is not None:
-        mounts.append((str(kubeconfig), IDENTITY_MOUNT, True))
+        mounts.append((str(kubeconfig), str(kubeconfig), True))
     return SandboxSpec(read_only=tuple(_outside_allow_list(_unique(read_only))), read_write=tuple(read_write),
                        env=dict(env), workdir=EXCHANGE_MOUNT, mounts=tuple(mounts), drop_caps=os.geteuid() == 0)
 
@@ -189,7 +189,7 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
     if sandboxed:
         env = runner_env(EXCHANGE_MOUNT, config, package_root)
         spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir)
-        command = runner_command(EXCHANGE_MOUNT, IDENTITY_MOUNT if kubeconfig is not None else None)
+        command = runner_command(EXCHANGE_MOUNT, str(kubeconfig) if kubeconfig is not None else None)
         argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
     else:
         env = runner_env(str(exchange), config, package_root)

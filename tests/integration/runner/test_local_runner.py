@@ -54,6 +54,7 @@ variable "secret" {
   default = "none"
 }
 variable "controller_kubeconfig" { type = string }
+variable "runner_kubeconfig" { type = string }
 
 resource "terraform_data" "probe" {
   input = var.greeting
@@ -65,7 +66,7 @@ resource "terraform_data" "probe" {
       test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo probe-token=visible || echo probe-token=absent
       echo "probe-secret=${var.secret}"
       echo "probe-team-b-as-controller=$(kubectl --kubeconfig '${var.controller_kubeconfig}' get secret other -n team-b -o jsonpath='{.data.secret}' 2>/dev/null | base64 -d)"
-      echo "probe-team-b-as-runner=$(kubectl --kubeconfig /run/tfcontroller/kubeconfig get secret other -n team-b -o name 2>&1 | grep -c Forbidden)"
+      echo "probe-team-b-as-runner=$(kubectl --kubeconfig ${var.runner_kubeconfig} get secret other -n team-b -o name 2>&1 | grep -c Forbidden)"
     EOT
   }
 }
@@ -89,6 +90,7 @@ class Setup:
     artifact_url: str
     artifact_digest: str
     runner_kubeconfig: dict[str, Any]
+    runner_kubeconfig_path: Path  # one per object: a plan records the backend's kubeconfig path
 
 
 def _artifact(root: Path) -> tuple[str, str]:
@@ -141,7 +143,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {"secret": SECRET_VALUE}}, NS)
             admin.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": OTHER_NS_VALUE}}, "team-b")
             _add_tenant(cluster)
-            yield Setup(cluster, admin, f"{server.url}/{relative}", digest, _kubeconfig(cluster, RUNNER_SA))
+            yield Setup(cluster, admin, f"{server.url}/{relative}", digest, _kubeconfig(cluster, RUNNER_SA),
+                        tmp_path / "runner.kubeconfig")
         finally:
             admin.close()
 
@@ -150,7 +153,8 @@ def _request(s: Setup, run_id: str, operation: str = rp.PLAN, **fields: Any) -> 
     base: dict[str, Any] = dict(
         run_id=run_id, operation=operation, namespace=NS, name="probe", artifact_url=s.artifact_url,
         artifact_digest=s.artifact_digest, path="infra",
-        variables={"greeting": "hello", "controller_kubeconfig": s.cluster.kubeconfig},
+        variables={"greeting": "hello", "controller_kubeconfig": s.cluster.kubeconfig,
+                   "runner_kubeconfig": str(s.runner_kubeconfig_path)},
         vars_from=(rp.ValuesFrom("Secret", "creds"),))
     base.update(fields)
     return rp.RunRequest(**base)
@@ -160,7 +164,7 @@ def _start(s: Setup, exchange: Path, request: rp.RunRequest, *, sandboxed: bool,
            plan: bytes | None = None) -> subprocess.Popen[bytes]:
     exchange.mkdir(mode=0o700)
     (exchange / rp.REQUEST_FILE).write_text(json.dumps(request.to_dict()))
-    kubeconfig = exchange.parent / "runner.kubeconfig"  # one per object: a plan records its path
+    kubeconfig = s.runner_kubeconfig_path
     kubeconfig.write_text(yaml.safe_dump(s.runner_kubeconfig))
     kubeconfig.chmod(0o600)
     if plan is not None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
 from tfcontroller.terraform.sandbox import (
     EXCHANGE_MOUNT,
-    IDENTITY_MOUNT,
     SandboxSpec,
     local_spec,
     runner_command,
@@ -71,12 +70,12 @@ def test_local_spec_mounts_the_run_at_fixed_places() -> None:
     # /usr and /opt are in the allow-list already; the mirror and the trust store are added read-only
     assert spec.read_only == ("/root/.pyenv/versions/3.11.7", "/srv/app/tfcontroller", "/srv/mirror", "/certs/ca.pem")
     assert spec.read_write == ("/var/cache/tf",)
-    assert spec.mounts == (("/tmp/runs/r1", EXCHANGE_MOUNT, False), ("/tmp/ids/web.kubeconfig", IDENTITY_MOUNT, True))
+    assert spec.mounts == (("/tmp/runs/r1", EXCHANGE_MOUNT, False), ("/tmp/ids/web.kubeconfig", "/tmp/ids/web.kubeconfig", True))
     assert spec.workdir == EXCHANGE_MOUNT
 
 
 def test_runner_command() -> None:
-    assert runner_command(EXCHANGE_MOUNT, IDENTITY_MOUNT, python="/venv/bin/python") == [
+    assert runner_command(EXCHANGE_MOUNT, "/etc/k", python="/venv/bin/python") == [
         "/venv/bin/python", "-m", "tfcontroller", "runner", "run", "--exchange", EXCHANGE_MOUNT,
-        "--stop-on-stdin-eof", "--kubeconfig", IDENTITY_MOUNT]
+        "--stop-on-stdin-eof", "--kubeconfig", "/etc/k"]
     assert "--kubeconfig" not in runner_command("/x", None, python="p")  # in-cluster configuration

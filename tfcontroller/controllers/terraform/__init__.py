@@ -78,6 +78,8 @@ class TerraformOptions:
     controller_namespace: str | None = None  # None: $POD_NAMESPACE, else the lease namespace, else default
     state_lock_retry: float = 30.0
     reuse_init: bool = True  # programmatic only (benchmarks): skip init while the data dir is valid
+    runner: str = "inprocess"  # issue 15: "inprocess" (Terraform a child of the controller) or "local"
+    runner_sandbox: str = "auto"  # local: "auto" (bubblewrap where it works), "required", "off"
     drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
 
 
@@ -96,6 +98,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                    help="namespace of the controller's key Secret and sealing certificate "
                         f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
     g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
+    g.add_argument("--runner", choices=["inprocess", "local"], default="inprocess",
+                   help="how Terraform runs: inprocess (default, a child of the controller) or local (each command "
+                        "by 'tfcontroller runner run' through the run protocol, sandboxed)")
+    g.add_argument("--runner-sandbox", choices=["auto", "required", "off"], default="auto",
+                   help="--runner=local: run in bubblewrap where it works (auto), refuse to start without it "
+                        "(required), or never (off)")
     drift_mail.add_run_arguments(parser)
 
 
@@ -106,6 +114,7 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         plugin_mirror_dir=args.plugin_mirror_dir, plugin_cache_dir=args.plugin_cache_dir,
         keep_failed_workspaces=bool(args.keep_failed_workspaces), controller_namespace=args.controller_namespace,
         state_lock_retry=float(args.state_lock_retry or 30.0), drift_mail=DriftMailOptions.from_args(args),
+        runner=args.runner or "inprocess", runner_sandbox=args.runner_sandbox or "auto",
     )
 
 
@@ -126,6 +135,24 @@ def _backend_kubeconfig(kubeconfig: str | None) -> str | None:
     return os.path.abspath(env) if env else (default if os.path.exists(default) else None)
 
 
+def _sandbox_usable(options: TerraformOptions) -> bool:
+    """`--runner-sandbox`: off, or whether bubblewrap works here; `required` without it is an error at
+    start (a clear one, not a crash loop of failed runs), `auto` says once that runs are not sandboxed."""
+    import logging
+
+    from tfcontroller.terraform.sandbox import probe
+
+    if options.runner_sandbox == "off":
+        return False
+    why = probe()
+    if why is None:
+        return True
+    if options.runner_sandbox == "required":
+        raise SystemExit(f"--runner-sandbox=required: {why}")
+    logging.getLogger(__name__).warning("runs are not sandboxed: %s (--runner-sandbox=auto)", why)
+    return False
+
+
 def register(manager: ControllerManager, kube: KubeClient, options: TerraformOptions) -> TerraformReconciler:
     """Add the Terraform controller to a `ControllerManager` built by `setup.build_manager`."""
     from tfcontroller.controllers.terraform.drift.mail import notifier_from_options
@@ -144,6 +171,8 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         lock_retry=float(options.state_lock_retry or 30.0),
         reuse_init=options.reuse_init,
         drift_notifier=notifier_from_options(options.drift_mail.as_mapping(), kube),
+        runner_mode=options.runner,
+        runner_sandbox=_sandbox_usable(options) if options.runner == "local" else False,
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)

@@ -34,6 +34,7 @@ class ResolvedInputs:
     # where each variable's value came from (the last writer wins, as for the value): "spec.vars" or
     # "spec.varsFrom[i] (Secret ns/name)" — names and places only, never a value
     origins: dict[str, str] = field(default_factory=dict)
+    sealed: dict[str, str] = field(default_factory=dict, repr=False)  # the decrypted sealed values by name
 
 
 
@@ -100,7 +101,7 @@ def resolve_inputs(
     reader = _Reader(kube, ns, retry_after)
     types = variable_types or {}
     variables: dict[str, Any] = {}
-    sealed: list[str] = []
+    sealed: dict[str, str] = {}
     origins: dict[str, str] = {}
     for i, src in enumerate(tf.spec.vars_from):
         for k, v in reader.all_of(src, f"spec.varsFrom[{i}]").items():
@@ -110,7 +111,7 @@ def resolve_inputs(
         origins[var.name] = "spec.vars"
         if var.sealed_value is not None:
             plain = unseal(sealing_key(), ns, name, var.sealed_value).decode("utf-8", "replace")
-            sealed.append(plain)
+            sealed[var.name] = plain
             variables[var.name] = plain
         else:
             variables[var.name] = var.value
@@ -124,4 +125,4 @@ def resolve_inputs(
         value = reader.one(item.value_from, f"spec.env[{i}].valueFrom")
         if value is not None:
             env[item.name] = value
-    return ResolvedInputs(variables, env, tuple(reader.secrets + sealed), origins)
+    return ResolvedInputs(variables, env, tuple(reader.secrets + list(sealed.values())), origins, sealed)

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.commands import force_unlock_command
-from tfcontroller.api.errors import TransientError, WaitingError
+from tfcontroller.api.errors import StallingError, TransientError, WaitingError
+from tfcontroller.api.run_protocol import PLAN, RunRequest
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import (
@@ -44,12 +45,15 @@ from tfcontroller.controllers.terraform.ownership import ensure_state_owner
 from tfcontroller.runtime.reconciler import mark_reconciling
 from tfcontroller.terraform.errors import InitRequiredError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.processes import boot_id, run_alive
+from tfcontroller.terraform.protocol_runner import ProtocolRunner
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.state import read_lock
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RUNNER_INPROCESS = "inprocess"
+RUNNER_LOCAL = "local"
 
 
 def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None,
@@ -97,7 +101,7 @@ def workspace(ctx: RunContext) -> TerraformRunner:
     skip_init = prepare_workspace(ctx)
     ws = ctx.run.workspace
     assert ws is not None
-    runner = ws.runner()
+    runner = ws.runner() if ctl.options.runner_mode == RUNNER_INPROCESS else protocol_runner(ctx)
     with ctl.lock:
         ctl.runners[ctx.key] = runner
     if ctl.stopping.is_set():
@@ -108,6 +112,30 @@ def workspace(ctx: RunContext) -> TerraformRunner:
     else:
         init(ctx, runner)  # in tf.spec.workspace only (TF_WORKSPACE): no stray default state
     return runner
+
+
+def protocol_runner(ctx: RunContext) -> ProtocolRunner:
+    """`--runner=local`: each command a `tfcontroller runner run` (terraform/protocol_runner.py). The runner
+    reads the object's references itself; what only the controller can give it is the decrypted sealed
+    values, and its identity: the controller's kubeconfig, mounted read-only (local mode: module authors
+    are as trusted as the controller; docs/architecture.md "Runner pods")."""
+    ctl, tf = ctx.ctl, ctx.tf
+    assert ctx.run.record is not None and ctx.source.artifact_path is not None and ctx.inputs.resolved is not None
+    if ctl.options.kubeconfig is None:
+        raise StallingError("RunnerConfigInvalid", "--runner=local needs the controller's kubeconfig (--kubeconfig); "
+                                                   "in-cluster configuration is for --runner=pod")
+    template = RunRequest(
+        run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
+        artifact_url="", artifact_digest=ctx.source.artifact_digest, path=tf.spec.path, workspace=tf.spec.workspace,
+        secret_suffix=tf.spec.secret_suffix,
+        variables={v.name: v.value for v in tf.spec.vars if v.sealed_value is None},
+        sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
+        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout))
+    record = ctx.run.record
+    return ProtocolRunner(template, ctx.source.artifact_path, ctl.options.work_dir / "runner-runs",
+                          ctl.options.terraform, kubeconfig=Path(ctl.options.kubeconfig),
+                          sandboxed=ctl.options.runner_sandbox, object_key=ctx.key,
+                          plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
 
 
 def prepare_workspace(ctx: RunContext) -> bool:
