@@ -25,6 +25,7 @@ def _request(**fields: Any) -> rp.RunRequest:
 @pytest.mark.parametrize("request_", [
     _request(),
     _request(operation=rp.APPLY, plan_id="plan-main-0123456789-abcdef01", destroy=True, timeout_seconds=60.0),
+    _request(operation=rp.FORCE_UNLOCK, lock_id="0c1d2e3f-lock"),
     _request(path="infra/web", workspace="prod", secret_suffix="web-state", variables={"n": 3, "l": [1, None]},
              sealed_variables={"token": "t"},
              vars_from=(ValuesFrom("Secret", "creds", keys=("a", "b")), ValuesFrom("ConfigMap", "c", optional=True)),
@@ -58,6 +59,7 @@ def test_state_suffix_defaults_to_the_name() -> None:
     ({"env": [{"name": "A", "value_from": {"kind": "Secret", "name": "s"}}]}, "env[0].value_from.key"),
     ({"env_from": ["aws"]}, "env_from[0]"),
     ({"operation": "apply"}, "plan_id"),
+    ({"operation": "force-unlock"}, "lock_id"),
 ])
 def test_a_wrong_request_names_its_field(change: dict[str, Any], field: str) -> None:
     data = {**_request().to_dict(), **change}
