@@ -20,7 +20,7 @@ INSTALL_HINT = "install them with: pip install 'tfcontroller[dev]' (in a clone o
 
 HELP = (
     "Serve a development Kubernetes API server on 127.0.0.1 for tests and the demo. "
-    "NOT for production: no real authorization, no controllers, simplified semantics "
+    "NOT for production: a throw-away CA and admin token, no controllers, simplified semantics "
     "(see docs/dev-cluster.md)."
 )
 
@@ -30,7 +30,10 @@ def register(subparsers: Any) -> None:
                                    description=HELP)
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
     parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig for this server")
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a fresh self-signed CA")
+    parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve HTTPS with a self-signed CA (the default; the kubeconfig carries the CA and the "
+                             "admin token; both are kept beside --state-file). --no-tls serves plain HTTP, where "
+                             "kubectl sends no token and is anonymous")
     parser.add_argument("--state-file", default=None, help="persist objects here and reload them at start")
     parser.set_defaults(func=run)
 

@@ -150,7 +150,7 @@ def test_with_the_dev_wheel_dev_cluster_serves(installed: dict[str, Path], tmp_p
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert "dev-cluster ready at http://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
+        assert "dev-cluster ready at https://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
         assert (tmp_path / "kc").is_file()
     finally:
         proc.send_signal(signal.SIGTERM)

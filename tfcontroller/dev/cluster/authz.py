@@ -1,112 +1,144 @@
-"""Minimal RBAC for impersonated requests, so that a tenant's apply can really be refused (403).
+"""Authorisation of every request, and impersonation, against the RBAC objects stored in the cluster.
 
-Why only for impersonation: the dev cluster's own credentials stay all-powerful (tests and the demo
-act as cluster admin), while a request carrying `Impersonate-User` (what a controller sends to act as
-a ServiceAccount, or `kubectl --as`) is checked against the Roles, ClusterRoles and their bindings
-stored in the cluster, as the real RBAC authorizer does:
-- a ClusterRoleBinding grants its ClusterRole's rules everywhere; a RoleBinding grants its Role's (or a
-  ClusterRole's) rules in its own namespace;
-- subjects match by User name, Group, or ServiceAccount (user `system:serviceaccount:<ns>:<name>`, which
-  is also in the groups `system:serviceaccounts`, `system:serviceaccounts:<ns>` and `system:authenticated`);
-- a rule matches on verbs, apiGroups, resources (`plural` or `plural/subresource`) and resourceNames,
-  each with `*` wildcards.
-Not implemented: aggregated ClusterRoles, nonResourceURLs, escalation checks, the `impersonate` verb
-(any client may impersonate), and Impersonate-Extra headers.
+Every caller but `system:masters` (the cluster's admin token) is checked by RBAC (rbac.py): ServiceAccounts,
+impersonated users and anonymous requests alike. The RBAC index is rebuilt only when a Role,
+ClusterRole or binding changes (the store's per-kind revision), so a request costs a few dictionary
+look-ups however many objects the cluster holds.
+
+Impersonation (`Impersonate-User`, `-Group`, `-Uid`, `-Extra-<key>`) is itself authorised, as the real
+filter does: the caller needs the `impersonate` verb on `users` (or on the `serviceaccounts` object
+for `system:serviceaccount:NS:NAME`), on `groups`, on `uids.authentication.k8s.io` and on
+`userextras/<key>.authentication.k8s.io`, each by name. The request then runs as that user.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from typing import Any
+from urllib.parse import unquote
 
 from tfcontroller.dev.cluster import errors
+from tfcontroller.dev.cluster.identity import (
+    ANONYMOUS,
+    AUTHENTICATED,
+    UNAUTHENTICATED,
+    UserInfo,
+    service_account_groups,
+    split_service_account,
+)
+from tfcontroller.dev.cluster.rbac import RBAC, Attributes, PolicyIndex, Rule, forbidden
 from tfcontroller.dev.cluster.store import Store
 
-RBAC = "rbac.authorization.k8s.io"
-SA_PREFIX = "system:serviceaccount:"
+AUTHN_GROUP = "authentication.k8s.io"
+_RBAC_KINDS = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
 
 
 def request_verb(method: str, query: Mapping[str, str], has_name: bool) -> str:
-    if method == "GET":
-        if has_name:
-            return "get"
-        return "watch" if (query.get("watch") or "").lower() in ("1", "true") else "list"
+    """The authorizer's verb of a resource request (apiserver's RequestInfoFactory)."""
+    if method in ("GET", "HEAD"):
+        if (query.get("watch") or "").lower() in ("1", "true"):
+            return "watch"
+        return "get" if has_name else "list"
     if method == "DELETE":
         return "delete" if has_name else "deletecollection"
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
-def groups_of(user: str, extra: list[str]) -> set[str]:
-    groups = {"system:authenticated", *extra}
-    if user.startswith(SA_PREFIX):
-        ns = user[len(SA_PREFIX):].split(":", 1)[0]
-        groups |= {"system:serviceaccounts", f"system:serviceaccounts:{ns}"}
-    return groups
+class Authorizer:
+    """RBAC over the store's Roles, ClusterRoles and bindings, with `system:masters` always allowed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._revision: tuple[int, ...] = ()
+        self._index = PolicyIndex()
+
+    def index(self) -> PolicyIndex:
+        revision = tuple(self.store.revision(RBAC, kind) for kind in _RBAC_KINDS)
+        with self._lock:
+            if revision != self._revision:
+                with self.store.lock:  # one consistent snapshot of the four kinds
+                    revision = tuple(self.store.revision(RBAC, kind) for kind in _RBAC_KINDS)
+                    lists = [self.store.list(RBAC, kind) for kind in _RBAC_KINDS]
+                self._index = PolicyIndex.build(*lists)
+                self._revision = revision
+            return self._index
+
+    def allowed(self, attrs: Attributes) -> tuple[bool, str]:
+        if attrs.user.is_admin:
+            return True, ""
+        return self.index().authorize(attrs)
+
+    def check(self, attrs: Attributes) -> None:
+        """Raise the real 403 unless allowed."""
+        ok, _reason = self.allowed(attrs)
+        if not ok:
+            raise forbidden(attrs)
+
+    def rules_for(self, user: UserInfo, namespace: str) -> list[Rule]:
+        return self.index().rules_for(user, namespace)
 
 
-def _subject_matches(subject: Mapping[str, Any], binding_ns: str, user: str, groups: set[str]) -> bool:
-    kind, name = subject.get("kind"), subject.get("name")
-    if kind == "User":
-        return name == user
-    if kind == "Group":
-        return name in groups
-    if kind == "ServiceAccount":
-        return user == f"{SA_PREFIX}{subject.get('namespace') or binding_ns}:{name}"
-    return False
+# ---------------------------------------------------------------------------------------- impersonation
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """A header sent several times arrives joined by ", " (httpserver.py), as HTTP allows."""
+    raw = headers.get(name, "")
+    return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
 
 
-def _has(values: list[str] | None, wanted: str) -> bool:
-    return bool(values) and ("*" in values or wanted in values)  # type: ignore[operator]
+def impersonation_requested(headers: Mapping[str, str]) -> bool:
+    return any(k.startswith("impersonate-") for k in headers)
 
 
-def rule_allows(rule: Mapping[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:
-    if not _has(rule.get("verbs"), verb) or not _has(rule.get("apiGroups"), group):
-        return False
-    resources = rule.get("resources") or []
-    base = resource.split("/", 1)[0]
-    if not (_has(resources, resource) or ("/" in resource and f"{base}/*" in resources)):
-        return False
-    names = rule.get("resourceNames") or []
-    return not names or (name is not None and name in names)
+def impersonate(authz: Authorizer, caller: UserInfo, headers: Mapping[str, str]) -> UserInfo:
+    """The user a request with Impersonate-* headers acts as, after checking the caller may be it."""
+    username = headers.get("impersonate-user", "").strip()
+    groups = _header_values(headers, "impersonate-group")
+    uid = headers.get("impersonate-uid", "").strip()
+    extra: dict[str, list[str]] = {}
+    for key, value in headers.items():
+        if key.startswith("impersonate-extra-"):
+            extra[unquote(key[len("impersonate-extra-"):])] = _header_values({"v": value}, "v")
+    if not username:
+        raise errors.ApiError(500, "InternalError", "Internal error occurred: requested impersonation of groups, "
+                              "a uid or extra values without impersonating a user")
 
+    def check(resource: str, name: str, group: str = "", namespace: str = "", subresource: str = "") -> None:
+        authz.check(Attributes(caller, "impersonate", namespace, group, resource, subresource, name))
 
-def _rules(store: Store, binding: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    ref = binding.get("roleRef") or {}
-    if ref.get("kind") == "ClusterRole":
-        role = store.get(RBAC, "clusterroles", "", ref.get("name", ""))
+    sa = split_service_account(username)
+    if sa is not None:
+        check("serviceaccounts", sa[1], namespace=sa[0])
     else:
-        role = store.get(RBAC, "roles", (binding.get("metadata") or {}).get("namespace", ""), ref.get("name", ""))
-    return list((role or {}).get("rules") or [])
+        check("users", username)
+    for group in groups:
+        check("groups", group)
+    if uid:
+        check("uids", uid, AUTHN_GROUP)
+    for key, values in extra.items():
+        for value in values:
+            check("userextras", value, AUTHN_GROUP, subresource=key)
+    return UserInfo(username, uid, tuple(_impersonated_groups(username, groups, sa)), extra)
 
 
-def allowed(store: Store, user: str, groups: set[str], verb: str, group: str, resource: str,
-            namespace: str | None, name: str | None) -> bool:
-    bindings = list(store.list(RBAC, "clusterrolebindings"))
-    if namespace:
-        bindings += store.list(RBAC, "rolebindings", namespace)
-    for b in bindings:
-        b_ns = (b.get("metadata") or {}).get("namespace", "")
-        if not any(_subject_matches(s, b_ns, user, groups) for s in b.get("subjects") or []):
-            continue
-        if any(rule_allows(r, verb, group, resource, name) for r in _rules(store, b)):
-            return True
-    return False
+def _impersonated_groups(username: str, groups: list[str], sa: tuple[str, str] | None) -> list[str]:
+    out = list(groups)
+    if sa is not None and not groups:
+        out = [g for g in service_account_groups(sa[0]) if g != AUTHENTICATED]
+    if username == ANONYMOUS:
+        if UNAUTHENTICATED not in out:
+            out.append(UNAUTHENTICATED)
+    elif AUTHENTICATED not in out and UNAUTHENTICATED not in out:
+        out.append(AUTHENTICATED)
+    return out
 
 
-def authorize(store: Store, method: str, query: Mapping[str, str], headers: Mapping[str, str], group: str,
-              plural: str, namespace: str | None, name: str | None, subresource: str | None) -> None:
-    """Raise 403 Forbidden when an impersonated request is not allowed; no-op without impersonation."""
-    user = headers.get("impersonate-user", "")
-    if not user:
-        return
-    extra = [g.strip() for g in headers.get("impersonate-group", "").split(",") if g.strip()]
-    verb = request_verb(method, query, name is not None)
-    resource = f"{plural}/{subresource}" if subresource else plural
-    if allowed(store, user, groups_of(user, extra), verb, group, resource, namespace, name):
-        return
-    what = f'{resource} "{name}"' if name else resource
-    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    raise errors.forbidden(
-        f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API group "{group}" {where}',
-        group, plural, name or "",
-    )
+def resource_attributes(user: UserInfo, method: str, query: Mapping[str, str], group: str, plural: str,
+                        namespace: str | None, name: str | None, subresource: str | None) -> Attributes:
+    return Attributes(user, request_verb(method, query, name is not None), namespace or "", group, plural,
+                      subresource or "", name or "")
+
+
+def non_resource_attributes(user: UserInfo, method: str, path: str) -> Attributes:
+    verb = "get" if method == "HEAD" else method.lower()
+    return Attributes(user, verb, path=path, resource_request=False)

@@ -8,6 +8,7 @@ Each instance has its own fresh state (or the state file's), its own port and it
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import ssl
@@ -25,7 +26,8 @@ from tfcontroller.dev.cluster.persistence import StateWriter, load_state
 from tfcontroller.dev.cluster.resources import Registry
 from tfcontroller.dev.cluster.router import Router
 from tfcontroller.dev.cluster.store import Store
-from tfcontroller.dev.cluster.tlsutil import make_certificates
+from tfcontroller.dev.cluster.tlsutil import load_or_make_certificates
+from tfcontroller.dev.cluster.tokens import TokenIssuer
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -34,25 +36,32 @@ class DevCluster:
     def __init__(
         self,
         port: int = 0,
-        tls: bool = False,
+        tls: bool = True,
         state_file: str | Path | None = None,
         kubeconfig: str | Path | None = None,
         bookmark_interval: float = 1.0,
         gc_interval: float = 1.0,
     ) -> None:
         self.tls = tls
-        self.token = secrets.token_urlsafe(24)
         self.state_file = Path(state_file) if state_file else None
+        # With a state file, the admin token, the CA and the ServiceAccount signing key are kept beside it
+        # (`<state file>.auth/`, owner-only), so that a restart keeps every client's credentials valid.
+        self._auth_dir = self.state_file.with_name(self.state_file.name + ".auth") if self.state_file else None
+        self.token = _load_or_make_token(self._auth_dir)
         self._requested_port = port
         self._tmpdir: Path | None = None
         self._kubeconfig = Path(kubeconfig) if kubeconfig else None
         self.registry = Registry()
         self.store = Store()
+        # ServiceAccount tokens; the signing key sits beside the state file so tokens survive a restart.
+        self.tokens = TokenIssuer(self.store, self._auth_dir / "sa.key" if self._auth_dir else None)
+        self.ca_pem: bytes | None = None  # the CA of the serving certificate (TLS only)
+        self.ca_file: Path | None = None  # the same in a file, for a Pod's ca.crt / in-cluster config
         self.api = Api(self.store, self.registry)
         self.gc = GarbageCollector(self.api, gc_interval)
         self.api.on_delete = self.gc.wake
         self._stop = threading.Event()
-        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval)
+        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval, self.tokens)
         self._server: ApiHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._writer: StateWriter | None = None
@@ -68,13 +77,13 @@ class DevCluster:
             self._tmpdir = Path(tempfile.mkdtemp(prefix="devcluster-"))
         if self.tls:
             assert self._tmpdir is not None
-            certs = make_certificates(self._tmpdir / "pki")
+            certs = load_or_make_certificates(self._auth_dir or self._tmpdir / "pki")
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_path, certs.key_path)
             ca_pem = certs.ca_pem
+            self.ca_pem, self.ca_file = certs.ca_pem, certs.ca_path
         self._server = ApiHTTPServer(("127.0.0.1", self._requested_port), self.router, context)
         self.router.server_address = f"127.0.0.1:{self.port}"
-        self.router.require_token = self.tls
         if self._kubeconfig is None:
             assert self._tmpdir is not None
             self._kubeconfig = self._tmpdir / "kubeconfig"
@@ -108,6 +117,7 @@ class DevCluster:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+            self.ca_pem = self.ca_file = None
 
     def __enter__(self) -> DevCluster:
         return self.start()
@@ -146,9 +156,26 @@ class DevCluster:
             for obj in self.store.list(crds.CRD_GROUP, crds.CRD_PLURAL):
                 for info in crds.resource_infos(obj):
                     self.registry.add(info)
+            self.router.policy.ensure_bootstrap()  # a state file from before RBAC, or roles deleted since
             return
         ns_info = self.registry.lookup("", "v1", "namespaces")
         assert ns_info is not None
         for name in INITIAL_NAMESPACES:
             if self.store.get("", "namespaces", "", name) is None:
                 self.api.create(ns_info, None, {"metadata": {"name": name}})
+        self.router.policy.ensure_bootstrap()
+
+
+
+def _load_or_make_token(auth_dir: Path | None) -> str:
+    """The admin token: kept in `auth_dir/admin-token` (0600) when there is one, else new each time."""
+    path = auth_dir / "admin-token" if auth_dir is not None else None
+    if path is not None and path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    if path is not None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+    return token

@@ -48,10 +48,16 @@ class ApiHTTPServer(ThreadingHTTPServer):
                 except (ssl.SSLError, OSError):
                     self.shutdown_request(request)
                     return
+                # wrap_socket detaches `raw` (its fd moves to the TLS socket): track the TLS socket, or
+                # close_connections() could not cut this connection and a stopped server would keep serving it.
+                with self._conns_lock:
+                    self._conns.discard(raw)
+                    self._conns.add(request)
             super().process_request_thread(request, client_address)
         finally:
             with self._conns_lock:
                 self._conns.discard(raw)
+                self._conns.discard(request)
 
     def close_connections(self) -> None:
         with self._conns_lock:
@@ -91,7 +97,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():  # a repeated header (Impersonate-Group) joins as HTTP allows
+            key = key.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         result = self.server.router.handle(Request(self.command, self.path, headers, body))
         try:
             if isinstance(result, WatchResponse):

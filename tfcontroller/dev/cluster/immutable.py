@@ -2,7 +2,9 @@
 
 Only the rules a GitOps apply commonly trips over: the selector of Deployments, ReplicaSets,
 DaemonSets and StatefulSets; a Job's selector and pod template; a Service's clusterIP once set; the
-content of a ConfigMap or Secret marked `immutable: true` (and the flag itself).
+content of a ConfigMap or Secret marked `immutable: true` (and the flag itself); the `roleRef` of a
+RoleBinding or ClusterRoleBinding (so a binding's grant can only change by deleting it, which RBAC's
+escalation checks rely on).
 """
 
 from __future__ import annotations
@@ -49,4 +51,15 @@ def problems(group: str, kind: str, new: Obj, old: Obj | None) -> list[tuple[str
         for key in ("data", "binaryData"):
             if (new.get(key) or {}) != (old.get(key) or {}):
                 found.append((key, IMMUTABLE_SET))
+    elif group == "rbac.authorization.k8s.io" and kind in ("RoleBinding", "ClusterRoleBinding"):
+        found.append(_role_ref_changed(new, old))
     return [f for f in found if f is not None]
+
+
+def _role_ref_changed(new: Obj, old: Obj) -> tuple[str, str] | None:
+    ref = new.get("roleRef") or {}
+    if ref == (old.get("roleRef") or {}):
+        return None
+    shown = (f'rbac.RoleRef{{APIGroup:"{ref.get("apiGroup", "")}", Kind:"{ref.get("kind", "")}", '
+             f'Name:"{ref.get("name", "")}"}}')
+    return "roleRef", f"Invalid value: {shown}: cannot change roleRef"

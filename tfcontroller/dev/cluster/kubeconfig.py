@@ -1,4 +1,7 @@
-"""The kubeconfig a DevCluster writes: cluster, user and context all named `dev-cluster`."""
+"""The kubeconfig a DevCluster writes: cluster, user and context all named `dev-cluster`.
+
+With TLS it carries the cluster's CA, so that real clients (kubectl, client-go, Terraform) verify the
+server and send the bearer token; tests write one for a ServiceAccount token the same way."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import yaml
 NAME = "dev-cluster"
 
 
-def write_kubeconfig(path: Path, server: str, token: str, ca_pem: bytes | None) -> None:
+def write_kubeconfig(path: Path, server: str, token: str, ca_pem: bytes | None, namespace: str = "default") -> None:
     cluster: dict[str, str] = {"server": server}
     if ca_pem is not None:
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
@@ -20,7 +23,7 @@ def write_kubeconfig(path: Path, server: str, token: str, ca_pem: bytes | None) 
         "kind": "Config",
         "clusters": [{"name": NAME, "cluster": cluster}],
         "users": [{"name": NAME, "user": {"token": token}}],
-        "contexts": [{"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": "default"}}],
+        "contexts": [{"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": namespace}}],
         "current-context": NAME,
         "preferences": {},
     }

@@ -1,5 +1,6 @@
 """Just enough of the Kubernetes protobuf wire format to accept what `kubectl create configmap|secret|
-namespace|serviceaccount` send (kubectl's typed clients POST protobuf and do not fall back on 415).
+namespace|serviceaccount|token` and `kubectl auth whoami|can-i` send (kubectl's typed clients POST
+protobuf and do not fall back on 415).
 
 A body is the magic `k8s\\0` followed by a `runtime.Unknown` {typeMeta, raw}; `raw` is the object's
 protobuf message. Field numbers come from the `generated.proto` files of k8s.io/api and
@@ -143,11 +144,67 @@ def _service_account(buf: bytes, obj: dict[str, Any]) -> None:
             obj.setdefault("secrets" if number == 2 else "imagePullSecrets", []).append(ref)
 
 
+def _message(buf: bytes, strings: dict[int, str], repeated: dict[int, str] | None = None,
+             ints: dict[int, str] | None = None) -> dict[str, Any]:
+    """A flat message of string, repeated string and integer fields, by field number."""
+    out: dict[str, Any] = {}
+    for number, value in _fields(buf):
+        if number in strings and _str(value):
+            out[strings[number]] = _str(value)
+        elif repeated and number in repeated:
+            out.setdefault(repeated[number], []).append(_str(value))
+        elif ints and number in ints and isinstance(value, int):
+            out[ints[number]] = value
+    return out
+
+
+def _spec(buf: bytes, obj: dict[str, Any], decode_spec: Callable[[bytes], dict[str, Any]]) -> None:
+    for number, value in _fields(buf):
+        if number == 2 and isinstance(value, bytes):
+            obj["spec"] = decode_spec(value)
+
+
+_RESOURCE_ATTRIBUTES = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource", 7: "name"}
+
+
+def _access_review_spec(buf: bytes) -> dict[str, Any]:
+    """(Self/Local)SubjectAccessReviewSpec: resourceAttributes 1, nonResourceAttributes 2, user 3, groups 4,
+    extra 5, uid 6."""
+    spec = _message(buf, {3: "user", 6: "uid"}, {4: "groups"})
+    for number, value in _fields(buf):
+        if number == 1 and isinstance(value, bytes):
+            spec["resourceAttributes"] = _message(value, _RESOURCE_ATTRIBUTES)
+        elif number == 2 and isinstance(value, bytes):
+            spec["nonResourceAttributes"] = _message(value, {1: "path", 2: "verb"})
+        elif number == 5:
+            key, val = _map_entry(value)
+            spec.setdefault("extra", {})[key] = [_str(v) for n, v in _fields(val) if n == 1]
+    return spec
+
+
+def _token_request_spec(buf: bytes) -> dict[str, Any]:
+    """TokenRequestSpec: audiences 1, boundObjectRef 3 {kind, apiVersion, name, uid}, expirationSeconds 4."""
+    spec = _message(buf, {}, {1: "audiences"}, {4: "expirationSeconds"})
+    for number, value in _fields(buf):
+        if number == 3 and isinstance(value, bytes):
+            spec["boundObjectRef"] = _message(value, {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"})
+    return spec
+
+
 _KINDS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
     ("v1", "ConfigMap"): _config_map,
     ("v1", "Secret"): _secret,
     ("v1", "Namespace"): _namespace,
     ("v1", "ServiceAccount"): _service_account,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): lambda buf, obj: None,
+    ("authentication.k8s.io/v1", "TokenRequest"): lambda buf, obj: _spec(buf, obj, _token_request_spec),
+    ("authentication.k8s.io/v1", "TokenReview"):
+        lambda buf, obj: _spec(buf, obj, lambda b: _message(b, {1: "token"}, {2: "audiences"})),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): lambda buf, obj: _spec(buf, obj, _access_review_spec),
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): lambda buf, obj: _spec(buf, obj, _access_review_spec),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): lambda buf, obj: _spec(buf, obj, _access_review_spec),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"):
+        lambda buf, obj: _spec(buf, obj, lambda b: _message(b, {1: "namespace"})),
 }
 
 

@@ -67,6 +67,13 @@ def _r(
 
 _ALL = ("all",)
 
+
+def _review(group: str, kind: str, plural: str, namespaced: bool = False) -> ResourceInfo:
+    """A create-only resource that is answered, never stored (reviews.py)."""
+    info = _r(group, "v1", kind, plural, namespaced)
+    info.verbs = ["create"]
+    return info
+
 # Built-in kinds served as plain stored objects (no controllers run behind them).
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "v1", "Namespace", "namespaces", False, ("ns",), status=True),
@@ -96,6 +103,12 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    _review("authentication.k8s.io", "TokenReview", "tokenreviews"),
+    _review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews"),
+    _review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews"),
+    _review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", True),
+    _review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
+    _review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
     _r("events.k8s.io", "v1", "Event", "events", short=("ev",)),
     _r(

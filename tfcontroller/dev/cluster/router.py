@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tfcontroller.dev.cluster import authz, discovery, errors, fieldvalidation, protobuf
+from tfcontroller.dev.cluster import authz, discovery, errors, fieldvalidation, protobuf, rbac_writes
 from tfcontroller.dev.cluster.api import APPLY_PATCH, Api
+from tfcontroller.dev.cluster.authn import Authenticator
 from tfcontroller.dev.cluster.errors import ApiError
 from tfcontroller.dev.cluster.fieldvalidation import FieldValidation
+from tfcontroller.dev.cluster.identity import UserInfo
+from tfcontroller.dev.cluster.policy import PolicyController
+from tfcontroller.dev.cluster.rbac import RBAC
 from tfcontroller.dev.cluster.resources import Registry, ResourceInfo
+from tfcontroller.dev.cluster.reviews import REVIEW_KINDS, Reviews
+from tfcontroller.dev.cluster.tokens import TokenIssuer
 
 log = logging.getLogger(__name__)
 JSON_TYPE = "application/json"
@@ -56,12 +62,13 @@ class WatchResponse:
 
 @dataclass
 class Target:
-    """A resource URL taken apart."""
+    """A resource URL taken apart, with the user the request runs as."""
 
     info: ResourceInfo
     namespace: str | None
     name: str | None
     subresource: str | None
+    user: UserInfo | None = None
 
 
 def _truthy(value: str | None) -> bool:
@@ -76,6 +83,7 @@ class Router:
         token: str,
         stop: threading.Event,
         bookmark_interval: float = 1.0,
+        tokens: TokenIssuer | None = None,
     ) -> None:
         self.api = api
         self.registry = registry
@@ -83,7 +91,11 @@ class Router:
         self.stop = stop
         self.bookmark_interval = bookmark_interval
         self.server_address = "127.0.0.1:0"
-        self.require_token = False
+        self.tokens = tokens if tokens is not None else TokenIssuer(api.store)
+        self.authn = Authenticator(token, self.tokens)
+        self.authz = authz.Authorizer(api.store)
+        self.reviews = Reviews(self.authn, self.authz, self.tokens)
+        self.policy = PolicyController(api)
 
     # ------------------------------------------------------------------ entry point
     def handle(self, req: Request) -> Response | WatchResponse:
@@ -99,15 +111,13 @@ class Router:
         url = urlsplit(req.target)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
+        user = self._user(req)
+        if not _is_resource_path(parts):  # discovery, OpenAPI, health, version: checked by path
+            self.authz.check(authz.non_resource_attributes(user, req.method, url.path or "/"))
         if parts in (["healthz"], ["readyz"], ["livez"]) or (parts and parts[0] in ("healthz", "readyz", "livez")):
             return Response(200, b"ok", "text/plain; charset=utf-8")
         if parts == ["version"]:
             return Response(200, discovery.version_info())
-        auth = req.header("authorization")
-        # client-go never sends a bearer token over plain HTTP, so without TLS anonymous requests pass;
-        # a wrong token is refused either way.
-        if auth != f"Bearer {self.token}" and (auth or self.require_token):
-            raise errors.unauthorized()
         if "protobuf" in req.header("content-type") and req.body:
             try:  # kubectl's imperative `create` sends protobuf and never retries with JSON
                 body = json.dumps(protobuf.decode(req.body)).encode()
@@ -121,7 +131,7 @@ class Router:
         if parts[0] == "api":
             if len(parts) == 1:
                 return Response(200, discovery.core_api_versions(self.server_address))
-            return self._group_version(req, query, "", parts[1], parts[2:])
+            return self._group_version(req, query, "", parts[1], parts[2:], user)
         if parts[0] == "apis":
             if len(parts) == 1:
                 return Response(200, discovery.api_group_list(self.registry))
@@ -130,8 +140,15 @@ class Router:
                 if doc is None:
                     raise errors.path_not_found(url.path)
                 return Response(200, doc)
-            return self._group_version(req, query, parts[1], parts[2], parts[3:])
+            return self._group_version(req, query, parts[1], parts[2], parts[3:], user)
         raise errors.path_not_found(url.path)
+
+    def _user(self, req: Request) -> UserInfo:
+        """Authenticate (401 for bad credentials, anonymous without), then impersonate if asked."""
+        user = self.authn.authenticate(req.headers)
+        if authz.impersonation_requested(req.headers):
+            user = authz.impersonate(self.authz, user, req.headers)
+        return user
 
     def _openapi(self, req: Request, rest: list[str]) -> Response:
         if req.method != "GET":
@@ -154,7 +171,7 @@ class Router:
 
     # ------------------------------------------------------------------ resource URLs
     def _group_version(
-        self, req: Request, query: dict[str, str], group: str, version: str, rest: list[str]
+        self, req: Request, query: dict[str, str], group: str, version: str, rest: list[str], user: UserInfo
     ) -> Response | WatchResponse:
         if not rest:
             if req.method != "GET":
@@ -166,8 +183,60 @@ class Router:
         target = self._target(group, version, rest)
         if target is None:
             raise errors.path_not_found(req.target)
-        authz.authorize(self.api.store, req.method, query, req.headers, target.info.group, target.info.plural,
-                        target.namespace, target.name, target.subresource)  # RBAC when impersonating
+        target.user = user
+        # A namespace's own URL is in that namespace, as the real RequestInfo has it.
+        namespace = target.name if target.info.plural == "namespaces" and target.info.group == "" else target.namespace
+        self.authz.check(authz.resource_attributes(user, req.method, query, target.info.group, target.info.plural,
+                                                   namespace, target.name, target.subresource))
+        special = self._special(req, target)
+        if special is not None:
+            return special
+        if target.info.group == RBAC and req.method in ("POST", "PUT", "PATCH", "DELETE"):
+            return self._rbac_write(req, query, target)
+        response = self._dispatch(req, query, target)
+        if (target.info.group, target.info.plural) in (("", "namespaces"), ("", "serviceaccounts")) \
+                and req.method in ("POST", "PUT", "PATCH", "DELETE") and not _dry_run(query):
+            self._default_service_account(target, response)
+        return response
+
+    def _default_service_account(self, t: Target, response: Response | WatchResponse) -> None:
+        """The ServiceAccount controller: `default` in a namespace just made, or again after its delete."""
+        if t.info.plural == "namespaces":
+            body = response.body if isinstance(response, Response) and isinstance(response.body, dict) else {}
+            name = t.name or (body.get("metadata") or {}).get("name")
+            if name:
+                self.policy.ensure_default_service_accounts(str(name))
+        elif t.name == "default" and t.namespace:
+            self.policy.ensure_default_service_accounts(t.namespace)
+
+    def _special(self, req: Request, t: Target) -> Response | None:
+        """The create-only reviews and TokenRequest: answered, never stored."""
+        key = (t.info.group, t.info.plural)
+        if key in REVIEW_KINDS or t.subresource == "token":
+            if req.method != "POST" or (key in REVIEW_KINDS and t.name is not None):
+                raise errors.method_not_allowed()
+            assert t.user is not None
+            if t.subresource == "token":
+                return Response(201, self.reviews.token_request(t.namespace or "", t.name or "", self._body(req)))
+            return Response(201, self.reviews.review(t.user, t.info.group, t.info.plural, t.namespace or "", self._body(req)))
+        return None
+
+    def _rbac_write(self, req: Request, query: dict[str, str], t: Target) -> Response | WatchResponse:
+        """Roles and bindings: the privilege-escalation checks, then the write, then aggregation."""
+        assert t.user is not None
+        if not t.user.is_admin and req.method != "DELETE":
+            if req.method == "PATCH":  # the patched object, by a dry run of the same patch
+                dry = {**query, "dryRun": "All"}
+                result = self._verb_patch(req, dry, t).body
+            else:
+                result = self._body(req)
+            rbac_writes.check(self.authz, t.user, t.info.plural, t.namespace or "", t.name or "", result)
+        response = self._dispatch(req, query, t)
+        if t.info.plural == "clusterroles" and not _dry_run(query):
+            self.policy.aggregate()
+        return response
+
+    def _dispatch(self, req: Request, query: dict[str, str], target: Target) -> Response | WatchResponse:
         verb = {
             ("GET", False): self._verb_list_or_watch,
             ("POST", False): self._verb_create,
@@ -198,6 +267,8 @@ class Router:
         sub = rest[2] if len(rest) > 2 else None
         if sub == "finalize" and core_namespaces:
             sub = "status"  # finalize only edits spec.finalizers, which we ignore; treat it like status
+        if sub == "token" and (group, info.plural) == ("", "serviceaccounts"):
+            return Target(info, namespace, name, sub)  # TokenRequest
         if sub is not None and (sub != "status" or not info.has_status):
             return None
         return Target(info, namespace, name, sub)
@@ -354,6 +425,11 @@ def _int_param(query: dict[str, str], name: str) -> int:
         return int(query.get(name) or 0)
     except ValueError:
         raise errors.bad_request(f"invalid value for {name}: {query[name]!r}") from None
+
+
+def _is_resource_path(parts: list[str]) -> bool:
+    """Whether the path names a resource (/api/v1/R..., /apis/G/V/R...), else a non-resource URL."""
+    return (len(parts) >= 3 and parts[0] == "api") or (len(parts) >= 4 and parts[0] == "apis")
 
 
 def _dry_run(query: dict[str, str]) -> bool:

@@ -42,6 +42,8 @@ class Store:
         self._log: deque[Event] = deque()
         self._window = window
         self.on_change: Callable[[], None] | None = None
+        # Writes per (group, plural): caches derived from one kind (the RBAC index) rebuild only when it changes.
+        self._revisions: dict[GR, int] = {}
 
     # ---- reads (callers get deep copies so that they can never mutate stored state)
     def get(self, group: str, plural: str, namespace: str, name: str) -> Obj | None:
@@ -89,6 +91,11 @@ class Store:
         with self.lock:
             return uid in self._uids
 
+    def revision(self, group: str, plural: str) -> int:
+        """A counter that changes whenever an object of (group, plural) is written or removed."""
+        with self.lock:
+            return self._revisions.get((group, plural), 0)
+
     def resource_keys(self) -> builtins.list[GR]:
         with self.lock:
             return list(self._objects)
@@ -125,6 +132,8 @@ class Store:
             return copy.deepcopy(last)
 
     def _record(self, event: Event) -> None:
+        gr = (event.group, event.plural)
+        self._revisions[gr] = self._revisions.get(gr, 0) + 1
         self._log.append(event)
         while len(self._log) > self._window:
             self.compacted_rv = self._log.popleft().rv
@@ -197,3 +206,5 @@ class Store:
                 self._uids[meta["uid"]] = (entry["group"], entry["plural"], key[0], key[1])
             self.rv = int(data.get("resourceVersion", 0)) + rv_gap
             self.compacted_rv = self.rv
+            for gr in list(self._objects) + list(self._revisions):
+                self._revisions[gr] = self._revisions.get(gr, 0) + 1

@@ -22,14 +22,24 @@ class CertFiles:
     ca_pem: bytes
     cert_path: Path
     key_path: Path
+    ca_path: Path  # the CA certificate alone: what a Pod's projected `ca.crt` and in-cluster config read
 
 
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def load_or_make_certificates(directory: Path) -> CertFiles:
+    """The certificates already in `directory` (a restarted cluster with a state file keeps its CA, so
+    clients holding the old kubeconfig still trust it), or new ones."""
+    ca_path, cert_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    if ca_path.exists() and cert_path.exists() and key_path.exists():
+        return CertFiles(ca_path.read_bytes(), cert_path, key_path, ca_path)
+    return make_certificates(directory)
+
+
 def make_certificates(directory: Path) -> CertFiles:
-    """Write server.crt/server.key into `directory`; return them with the CA certificate in PEM."""
+    """Write ca.crt, server.crt and server.key into `directory`; return them with the CA certificate in PEM."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -78,4 +88,7 @@ def make_certificates(directory: Path) -> CertFiles:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    return CertFiles(ca_cert.public_bytes(serialization.Encoding.PEM), cert_path, key_path)
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    ca_path = directory / "ca.crt"
+    ca_path.write_bytes(ca_pem)
+    return CertFiles(ca_pem, cert_path, key_path, ca_path)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.devcluster import admin_urlopen
 from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,7 +45,7 @@ def request(cluster: DevCluster, method: str, path: str, body: Any,
     data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     req = urllib.request.Request(cluster.url + path, data, method=method, headers={"Content-Type": content_type})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with admin_urlopen(cluster, req) as resp:
             return resp.status, json.loads(resp.read()), resp.headers.get("Warning", "")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read()), ""

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.fixtures.devcluster import api_client_for
+from tests.fixtures.devcluster import admin_urlopen, api_client_for
 from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -129,7 +129,7 @@ def raw_request(cluster: DevCluster, method: str, path: str, body: dict[str, Any
     req = urllib.request.Request(cluster.url + path, json.dumps(body).encode(), method=method,
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with admin_urlopen(cluster, req) as resp:
             return resp.status, resp.headers.get("Warning", ""), resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, "", exc.read().decode()

@@ -342,7 +342,8 @@ def test_leases_events_service_accounts_are_plain_objects(dev_api_client: client
     v1.create_namespaced_event("default", {"metadata": {"name": "e2"}, "involvedObject": {"name": "a"}, "reason": "Core"})
     assert v1.read_namespaced_event("e2", "default").reason == "Core"
     v1.create_namespaced_service_account("default", {"metadata": {"name": "robot"}})
-    assert [sa.metadata.name for sa in v1.list_namespaced_service_account("default").items] == ["robot"]
+    # `default` is there as on a real cluster (the ServiceAccount controller makes one per namespace)
+    assert [sa.metadata.name for sa in v1.list_namespaced_service_account("default").items] == ["default", "robot"]
     rbac = client.RbacAuthorizationV1Api(dev_api_client)
     rbac.create_cluster_role({"metadata": {"name": "system:test"}, "rules": []})
     assert rbac.read_cluster_role("system:test").metadata.name == "system:test"

@@ -5,32 +5,36 @@ endpoints, authentication, Status bodies for errors, protobuf refusal (415), the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 import requests
 
+from tests.fixtures.devcluster import admin_session
 from tfcontroller.dev.cluster import DevCluster
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def http(dev_cluster: DevCluster) -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {dev_cluster.token}"
+def http(dev_cluster: DevCluster) -> Iterator[requests.Session]:
+    session = admin_session(dev_cluster)
     yield session
     session.close()
 
 
 def test_health_and_version_need_no_token(dev_cluster: DevCluster) -> None:
-    for path in ("/healthz", "/readyz", "/livez"):
-        assert requests.get(dev_cluster.url + path, timeout=5).text == "ok"
-    assert requests.get(dev_cluster.url + "/version", timeout=5).json()["major"] == "1"
+    with admin_session(dev_cluster, token="") as anonymous:  # system:public-info-viewer
+        for path in ("/healthz", "/readyz", "/livez"):
+            assert anonymous.get(dev_cluster.url + path, timeout=5).text == "ok"
+        assert anonymous.get(dev_cluster.url + "/version", timeout=5).json()["major"] == "1"
 
 
 def test_wrong_token_is_401(dev_cluster: DevCluster) -> None:
-    r = requests.get(dev_cluster.url + "/api/v1/namespaces", headers={"Authorization": "Bearer nope"}, timeout=5)
-    assert r.status_code == 401 and r.json()["reason"] == "Unauthorized"
+    with admin_session(dev_cluster, token="nope") as wrong:
+        for path in ("/api/v1/namespaces", "/healthz", "/api"):
+            r = wrong.get(dev_cluster.url + path, timeout=5)
+            assert r.status_code == 401 and r.json()["reason"] == "Unauthorized"
 
 
 def test_errors_are_status_objects(dev_cluster: DevCluster, http: requests.Session) -> None:

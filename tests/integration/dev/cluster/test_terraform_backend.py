@@ -1,7 +1,8 @@
 """Real `terraform` with its built-in `kubernetes` backend against the development API server: state
 in Secret `tfstate-<workspace>-<suffix>`, locking with a Lease (a concurrent run fails with the lock
 error, or waits with `-lock-timeout` and succeeds once the first run unlocks; unlock replaces the
-Lease), `workspace new`, and `force-unlock` of a lock left by a killed run. Only the built-in
+Lease), `workspace new`, `force-unlock` of a lock left by a killed run, and a ServiceAccount token that
+RBAC lets keep state in its own namespace only (403 in another). Only the built-in
 `terraform_data` resource is used; `init` runs offline from a CLI config with a filesystem mirror."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 
 MIRROR_ENV = "TFCONTROLLER_PLUGIN_MIRROR"  # same knob the controller uses (tfcontroller.terraform.config)
 DEFAULT_MIRROR = "/opt/tf-plugins"
@@ -130,8 +132,8 @@ def _start(tmp_path: Path, work: str, env: dict[str, str], *args: str) -> subpro
     )
 
 
-def _state(core: kubernetes.client.CoreV1Api, workspace: str) -> dict:
-    secret = core.read_namespaced_secret(f"tfstate-{workspace}-x", "default")
+def _state(core: kubernetes.client.CoreV1Api, workspace: str, namespace: str = "default") -> dict:
+    secret = core.read_namespaced_secret(f"tfstate-{workspace}-x", namespace)
     return json.loads(gzip.decompress(base64.b64decode(secret.data["tfstate"])))
 
 
@@ -233,3 +235,47 @@ def test_workspace_new_and_force_unlock_after_a_killed_run(
     assert LOCK_INFO_ANNOTATION not in (lease.metadata.annotations or {})
     assert "Apply complete!" in terraform("w", "apply", "-auto-approve").stdout
     assert [r["type"] for r in _state(core, "foo")["resources"]] == ["terraform_data"]
+
+
+def test_service_account_token_works_in_its_namespace_only(
+    dev_cluster: DevCluster, dev_api_client: kubernetes.client.ApiClient, tf_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A kubeconfig with a ServiceAccount's token: RBAC on Secrets and Leases in team-a lets the backend keep
+    its state there; in team-b, where it holds nothing, Terraform fails with the API server's 403."""
+    core = kubernetes.client.CoreV1Api(dev_api_client)
+    rbac = kubernetes.client.RbacAuthorizationV1Api(dev_api_client)
+    for ns in ("team-a", "team-b"):
+        core.create_namespace({"metadata": {"name": ns}})
+    core.create_namespaced_service_account("team-a", {"metadata": {"name": "runner"}})
+    rbac.create_namespaced_role("team-a", {"metadata": {"name": "tfstate"}, "rules": [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update", "delete"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "delete"]},
+    ]})
+    rbac.create_namespaced_role_binding("team-a", {
+        "metadata": {"name": "runner-tfstate"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tfstate"},
+        "subjects": [{"kind": "ServiceAccount", "name": "runner", "namespace": "team-a"}]})
+    token = core.create_namespaced_service_account_token("runner", "team-a", {"spec": {}}).status.token
+    kubeconfig = tmp_path / "runner.kubeconfig"
+    write_kubeconfig(kubeconfig, dev_cluster.url, token, dev_cluster.ca_pem)
+
+    def run(ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / ns
+        if not work.exists():
+            work.mkdir()
+            (work / "main.tf").write_text(
+                (MAIN_TF % {"kubeconfig": kubeconfig}).replace('namespace     = "default"', f'namespace     = "{ns}"'))
+        return subprocess.run(["terraform", *args, "-no-color"], cwd=work, env=tf_env, capture_output=True,
+                              text=True, timeout=120)
+
+    init = run("team-a", "init")
+    assert init.returncode == 0, init.stdout + init.stderr
+    applied = run("team-a", "apply", "-auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert [r["type"] for r in _state(core, "default", "team-a")["resources"]] == ["terraform_data"]
+
+    refused = run("team-b", "init")
+    assert refused.returncode != 0
+    assert ('secrets is forbidden: User "system:serviceaccount:team-a:runner" cannot list resource "secrets" '
+            'in API group "" in the namespace "team-b"') in refused.stderr, refused.stderr
+    assert core.list_namespaced_secret("team-b").items == []
