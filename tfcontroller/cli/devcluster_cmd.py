@@ -35,6 +35,9 @@ def register(subparsers: Any) -> None:
                              "admin token; both are kept beside --state-file). --no-tls serves plain HTTP, where "
                              "kubectl sends no token and is anonymous")
     parser.add_argument("--state-file", default=None, help="persist objects here and reload them at start")
+    parser.add_argument("--no-node", dest="node", action="store_false",
+                        help="run no node: Pods are stored but never scheduled nor run (by default the dev node runs "
+                             "them as sandboxed local processes; it needs bubblewrap)")
     parser.set_defaults(func=run)
 
 
@@ -71,8 +74,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig)
-    cluster.start()
+    cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig,
+                         node=getattr(args, "node", True))
+    try:
+        cluster.start()
+    except RuntimeError as exc:  # the node's sandbox tools are missing
+        cluster.stop()
+        raise CLIError(str(exc)) from None
     try:
         print(f"dev-cluster ready at {cluster.url} (kubeconfig {cluster.kubeconfig})", flush=True)
         while not done.wait(0.5):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from typing import Any
 
 from tfcontroller.dev.cluster import builtin, crds, errors, fieldvalidation, immutable
 from tfcontroller.dev.cluster.errors import ApiError
@@ -47,6 +48,12 @@ class ApiBase:
         self.registry = registry
         # Called after delete requests and removals, so that the garbage collector (gc.py) sweeps at once.
         self.on_delete: Callable[[], None] = lambda: None
+        # Graceful deletion of Pods on a node (node/status.py graceful_deletion, set by the dev node): the
+        # object as marked for the kubelet to finish, or None to delete at once.
+        self.graceful_delete: Callable[[ResourceInfo, Obj, dict[str, Any]], Obj | None] | None = None
+        # Mutating admission of new objects (the dev node's ServiceAccount admission of Pods); raises ApiError
+        # to refuse the create.
+        self.admission: Callable[[ResourceInfo, Obj], None] | None = None
         # How long a list for a resourceVersion the store has not reached waits before its 504.
         self.too_large_wait = 3.0
 

@@ -52,6 +52,9 @@ class DeleteVerbs(ReadVerbs):
                 raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported values: {supported}')
             if policy == "Orphan":
                 self._orphan_dependents(obj["metadata"]["uid"])
+            marked = self.graceful_delete(info, obj, options) if self.graceful_delete is not None else None
+            if marked is not None:  # a running Pod: its kubelet stops it, then removes it
+                return self._out(info, marked)
             deleted = self.delete_object(info, obj, policy)
         self.on_delete()
         return self._out(info, deleted)

@@ -63,6 +63,8 @@ class WriteVerbs(DeleteVerbs):
             self._require_namespace(info, ns, meta["name"])
             if self.store.get(info.group, info.plural, ns, meta["name"]) is not None:
                 raise errors.already_exists(info.group, info.plural, meta["name"])
+            if self.admission is not None:
+                self.admission(info, obj)
             for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())

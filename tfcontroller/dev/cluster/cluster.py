@@ -16,12 +16,15 @@ import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tfcontroller.dev.cluster import crds
 from tfcontroller.dev.cluster.api import Api
 from tfcontroller.dev.cluster.gc import GarbageCollector
 from tfcontroller.dev.cluster.httpserver import ApiHTTPServer
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
+from tfcontroller.dev.cluster.node.node import Node, NodeConfig
+from tfcontroller.dev.cluster.node.volumes import VolumeError
 from tfcontroller.dev.cluster.persistence import StateWriter, load_state
 from tfcontroller.dev.cluster.resources import Registry
 from tfcontroller.dev.cluster.router import Router
@@ -41,6 +44,7 @@ class DevCluster:
         kubeconfig: str | Path | None = None,
         bookmark_interval: float = 1.0,
         gc_interval: float = 1.0,
+        node: bool | NodeConfig = False,
     ) -> None:
         self.tls = tls
         self.state_file = Path(state_file) if state_file else None
@@ -65,6 +69,9 @@ class DevCluster:
         self._server: ApiHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._writer: StateWriter | None = None
+        # The dev node (node/): runs Pods and Jobs as sandboxed processes when asked for.
+        self.node_config: NodeConfig | None = (node if isinstance(node, NodeConfig) else NodeConfig()) if node else None
+        self.node: Node | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> DevCluster:
@@ -73,7 +80,7 @@ class DevCluster:
         self._load_or_seed()
         context: ssl.SSLContext | None = None
         ca_pem: bytes | None = None
-        if self.tls or self._kubeconfig is None:
+        if self.tls or self._kubeconfig is None or self.node_config is not None:
             self._tmpdir = Path(tempfile.mkdtemp(prefix="devcluster-"))
         if self.tls:
             assert self._tmpdir is not None
@@ -96,11 +103,48 @@ class DevCluster:
         )
         self._thread.start()
         self.gc.start()
+        if self.node_config is not None:
+            self._start_node()
         return self
+
+    def _start_node(self) -> None:
+        assert self._tmpdir is not None and self.node_config is not None
+        from tfcontroller.dev.cluster.node import Node
+        from tfcontroller.dev.cluster.node.node import serve_log
+
+        def hidden() -> list[str]:  # what a container must never read, should it sit in a visible directory
+            paths = [str(self._tmpdir)] if self._tmpdir is not None else []
+            for path in (self.state_file, self._kubeconfig):
+                if path is not None:
+                    paths.append(str(Path(path).resolve().parent))
+            return paths
+
+        issuer = self.tokens
+
+        def token(audience: str | None, seconds: int, pod: dict[str, Any]) -> str:
+            """A projected serviceAccountToken: bound to the Pod, for `audience` or the API server's."""
+            meta = pod["metadata"]
+            try:
+                value, _ = issuer.issue(meta.get("namespace", "default"), pod["spec"].get("serviceAccountName") or "default",
+                                        audiences=[audience] if audience else None, expiration_seconds=seconds,
+                                        bound_object=("Pod", meta["name"], meta["uid"]))
+            except LookupError as exc:
+                raise VolumeError(str(exc)) from None
+            return value
+
+        node = Node(self.api, self._tmpdir / "node", self.node_config, hidden, token, self.ca_pem)
+        node.server_port = self.port
+        node.start()  # RuntimeError when bubblewrap is missing: the caller stops the cluster
+        self.node = node
+        self.router.pod_logs = lambda ns, name, query: serve_log(node, ns, name, query)
 
     def stop(self) -> None:
         if self._server is None:
             return
+        if self.node is not None:
+            self.node.stop()  # every container process ends before the API goes away
+            self.node = None
+            self.router.pod_logs = None
         self._stop.set()
         self.gc.stop()
         with self.store.changed:

@@ -14,7 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tfcontroller.dev.cluster.router import Request, Response, Router, WatchResponse
+from tfcontroller.dev.cluster.router import Request, Response, Router, StreamResponse, WatchResponse
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if isinstance(result, WatchResponse):
                 self._stream(result)
+            elif isinstance(result, StreamResponse):
+                self._stream_text(result)
             else:
                 self._send(result)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
@@ -135,5 +137,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         finally:
             close = getattr(resp.events, "close", None)
+            if close is not None:
+                close()
+
+    def _stream_text(self, resp: StreamResponse) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        try:
+            for data in resp.chunks:
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            close = getattr(resp.chunks, "close", None)
             if close is not None:
                 close()

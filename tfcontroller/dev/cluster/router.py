@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -61,6 +61,18 @@ class WatchResponse:
 
 
 @dataclass
+class StreamResponse:
+    """A plain-text body sent in chunks as they come (`pods/log?follow=true`)."""
+
+    chunks: Iterator[bytes]
+    content_type: str = "text/plain"
+
+
+# (namespace, name, query) -> the log as bytes, or chunks to stream (the dev node's Node.log_stream).
+PodLogs = Callable[[str, str, dict[str, str]], "bytes | Iterator[bytes]"]
+
+
+@dataclass
 class Target:
     """A resource URL taken apart, with the user the request runs as."""
 
@@ -96,9 +108,10 @@ class Router:
         self.authz = authz.Authorizer(api.store)
         self.reviews = Reviews(self.authn, self.authz, self.tokens)
         self.policy = PolicyController(api)
+        self.pod_logs: PodLogs | None = None  # set when the cluster runs a node
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, req: Request) -> Response | WatchResponse:
+    def handle(self, req: Request) -> Response | WatchResponse | StreamResponse:
         try:
             return self._handle(req)
         except ApiError as exc:
@@ -107,7 +120,7 @@ class Router:
             log.exception("internal error serving %s %s", req.method, req.target)
             return Response(500, ApiError(500, "InternalError", f"an error on the server: {exc}").status())
 
-    def _handle(self, req: Request) -> Response | WatchResponse:
+    def _handle(self, req: Request) -> Response | WatchResponse | StreamResponse:
         url = urlsplit(req.target)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         parts = [unquote(p) for p in url.path.split("/") if p]
@@ -172,7 +185,7 @@ class Router:
     # ------------------------------------------------------------------ resource URLs
     def _group_version(
         self, req: Request, query: dict[str, str], group: str, version: str, rest: list[str], user: UserInfo
-    ) -> Response | WatchResponse:
+    ) -> Response | WatchResponse | StreamResponse:
         if not rest:
             if req.method != "GET":
                 raise errors.method_not_allowed()
@@ -188,6 +201,8 @@ class Router:
         namespace = target.name if target.info.plural == "namespaces" and target.info.group == "" else target.namespace
         self.authz.check(authz.resource_attributes(user, req.method, query, target.info.group, target.info.plural,
                                                    namespace, target.name, target.subresource))
+        if target.subresource == "log":
+            return self._pod_log(req, query, target)
         special = self._special(req, target)
         if special is not None:
             return special
@@ -267,11 +282,23 @@ class Router:
         sub = rest[2] if len(rest) > 2 else None
         if sub == "finalize" and core_namespaces:
             sub = "status"  # finalize only edits spec.finalizers, which we ignore; treat it like status
+        if sub == "log" and (group, info.plural) == ("", "pods") and namespace is not None:
+            return Target(info, namespace, name, sub)
         if sub == "token" and (group, info.plural) == ("", "serviceaccounts"):
             return Target(info, namespace, name, sub)  # TokenRequest
         if sub is not None and (sub != "status" or not info.has_status):
             return None
         return Target(info, namespace, name, sub)
+
+    def _pod_log(self, req: Request, query: dict[str, str], t: Target) -> Response | StreamResponse:
+        if req.method != "GET":
+            raise errors.method_not_allowed()
+        if self.pod_logs is None:
+            raise errors.bad_request("this dev cluster runs no node: Pods have no logs (start it with a node)")
+        body = self.pod_logs(t.namespace or "", t.name or "", query)
+        if isinstance(body, bytes):
+            return Response(200, body, "text/plain")
+        return StreamResponse(body)
 
     def _body(self, req: Request) -> Any:
         try:

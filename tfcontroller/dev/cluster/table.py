@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from tfcontroller.dev.cluster.node import columns as node_columns
 from tfcontroller.dev.cluster.resources import ResourceInfo
 
 Obj = dict[str, Any]
@@ -237,6 +238,20 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
             _definition("Available", "integer", "Available replicas."),
             _field("status", "availableReplicas", default=0),
         ),
+    ],
+    ("", "Pod"): [
+        (_definition("Ready", "string", "The number of ready containers."), lambda o, _n: node_columns.pod_ready(o)),
+        (_definition("Status", "string", "The Pod's status."), lambda o, _n: node_columns.pod_status(o)),
+        (_definition("Restarts", "string", "Container restarts."), lambda o, _n: str(node_columns.pod_restarts(o))),
+    ],
+    ("", "Node"): [
+        (_definition("Status", "string", "The node's Ready condition."), lambda o, _n: node_columns.node_status(o)),
+        (_definition("Roles", "string", "The node's roles."), lambda o, _n: node_columns.node_roles(o)),
+        (_definition("Version", "string", "Kubelet version."), _field("status", "nodeInfo", "kubeletVersion", default="")),
+    ],
+    ("batch", "Job"): [
+        (_definition("Status", "string", "The Job's status."), lambda o, _n: node_columns.job_status(o)),
+        (_definition("Completions", "string", "Succeeded out of desired."), lambda o, _n: node_columns.job_completions(o)),
     ],
     ("coordination.k8s.io", "Lease"): [
         (_definition("Holder", "string", "The current holder."), _field("spec", "holderIdentity", default=""))

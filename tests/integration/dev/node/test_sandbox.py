@@ -1,0 +1,101 @@
+"""A container is sandboxed like a real one: its own PID namespace and /proc, the host's files read-only
+through an allow-list (the dev cluster's state, kubeconfig, node directory and /root do not exist inside),
+a non-root user by default and the securityContext's otherwise, the host's network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes
+
+from tests.integration.dev.node.conftest import Kubectl, logs, pod, wait_phase
+from tests.support.polling import wait_for
+from tfcontroller.dev.cluster import DevCluster
+
+
+def test_ps_and_proc_show_only_the_containers_own_processes(core: kubernetes.client.CoreV1Api) -> None:
+    core.create_namespaced_pod("default", pod("other", "sleep 300"))  # another Pod's process
+    wait_phase(core, "other", ("Running",))
+    core.create_namespaced_pod("default", pod("ps", "ps -e -o pid=,comm=; echo ---; ls /proc | grep -E '^[0-9]+$'"))
+    wait_phase(core, "ps", ("Succeeded",))
+    out = logs(core, "ps")
+    ps_part, proc_part = out.split("---")
+    commands = [line.split()[1] for line in ps_part.strip().splitlines()]
+    assert commands == ["sh", "ps"], out  # PID 1 is the container's command; nothing of the host, nor "sleep"
+    pids = {int(p) for p in proc_part.split()}
+    assert pids <= {1, 2, 3, 4, 5, 6}, out
+
+
+def test_a_pod_cannot_read_the_clusters_state_kubeconfig_node_files_or_root(
+    node_cluster: DevCluster, core: kubernetes.client.CoreV1Api
+) -> None:
+    assert node_cluster.state_file is not None and node_cluster.node is not None
+    # the node's state directory holds every Pod's volumes and logs
+    state_dir = node_cluster.state_file.parent  # the state file, and beside it the admin token, CA key, SA key
+    wait_for(lambda: node_cluster.state_file.exists(), 10, "the state file")
+    files = [str(p) for p in state_dir.rglob("*") if p.is_file()]
+    assert any(f.endswith("admin-token") for f in files), files
+    secret_paths = [*files, str(state_dir), node_cluster.kubeconfig, str(node_cluster.node.state_dir),
+                    "/root", "/work", str(Path.cwd())]
+    script = "; ".join(f"cat {p} >/dev/null 2>&1 && echo READABLE {p}; ls {p} >/dev/null 2>&1 && echo LISTED {p}"
+                       for p in secret_paths)
+    core.create_namespaced_pod("default", pod("snoop", script + "; echo done"))
+    wait_phase(core, "snoop", ("Succeeded",))
+    out = logs(core, "snoop")
+    assert out.strip() == "done", out
+
+
+def test_user_and_group_default_to_nobody_and_follow_security_context(core: kubernetes.client.CoreV1Api) -> None:
+    core.create_namespaced_pod("default", pod("default-user", "id -u; id -g; touch /usr/x 2>&1 || echo ro"))
+    spec = pod("custom-user", "id -u; id -g; id -G", securityContext={"runAsUser": 1000, "runAsGroup": 3000,
+                                                                      "supplementalGroups": [4000]})
+    spec["spec"]["containers"][0]["securityContext"] = {"runAsUser": 2000}
+    core.create_namespaced_pod("default", spec)
+    wait_phase(core, "default-user", ("Succeeded",))
+    wait_phase(core, "custom-user", ("Succeeded",))
+    lines = logs(core, "default-user").split("\n")
+    assert lines[:2] == ["65534", "65534"]
+    assert "ro" in lines[2] or "Read-only" in lines[2]
+    custom = logs(core, "custom-user").split("\n")
+    assert custom[0] == "2000" and custom[1] == "3000" and "4000" in custom[2].split()
+
+
+def test_tmp_and_working_dir_are_writable_scratch(core: kubernetes.client.CoreV1Api) -> None:
+    spec = pod("scratch", "echo a > /tmp/a && echo b > here && pwd && cat /tmp/a here",
+               container={"workingDir": "/work/app"})
+    core.create_namespaced_pod("default", spec)
+    wait_phase(core, "scratch", ("Succeeded",))
+    assert logs(core, "scratch").split() == ["/work/app", "a", "b"]
+
+
+def test_host_network_reaches_the_dev_cluster(node_cluster: DevCluster, core: kubernetes.client.CoreV1Api) -> None:
+    script = 'exec 3<>/dev/tcp/127.0.0.1/$KUBERNETES_SERVICE_PORT && echo connected'
+    spec = pod("net", script)
+    spec["spec"]["containers"][0]["command"] = ["bash", "-c", script]
+    core.create_namespaced_pod("default", spec)
+    wait_phase(core, "net", ("Succeeded", "Failed"))
+    assert logs(core, "net").strip() == "connected"
+    env = core.read_namespaced_pod("net", "default")
+    assert env.status.host_ip == "127.0.0.1"
+
+
+def test_kubectl_get_nodes_shows_the_node_ready_with_host_capacity(kubectl: Kubectl) -> None:
+    out = kubectl("get", "nodes").stdout
+    assert "dev-node" in out and "Ready" in out
+    capacity = kubectl("get", "node", "dev-node", "-o", "jsonpath={.status.capacity.cpu} {.status.capacity.memory}")
+    cpu, memory = capacity.stdout.split()
+    assert int(cpu) >= 1 and memory.endswith("Ki") and int(memory[:-2]) > 0
+
+
+def test_a_container_without_command_waits_with_a_clear_reason(core: kubernetes.client.CoreV1Api) -> None:
+    spec = pod("nocmd", "")
+    del spec["spec"]["containers"][0]["command"]
+    core.create_namespaced_pod("default", spec)
+
+    def waiting() -> str:
+        statuses = core.read_namespaced_pod("nocmd", "default").status.container_statuses or []
+        return statuses[0].state.waiting.reason if statuses and statuses[0].state.waiting else ""
+
+    assert wait_for(lambda: waiting() == "CreateContainerError" and waiting(), 10, "CreateContainerError")
+    message = core.read_namespaced_pod("nocmd", "default").status.container_statuses[0].state.waiting.message
+    assert "command" in message and "image" in message

@@ -1,0 +1,170 @@
+"""The bwrap command line, command resolution, the Job controller's decisions, volume contents and the
+kubectl columns — pure parts of the dev node."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tfcontroller.dev.cluster.node import columns, jobs, sandbox, volumes
+from tfcontroller.dev.cluster.node.node import lost_status
+
+
+def _spec(**kw: object) -> sandbox.SandboxSpec:
+    base: dict = {"argv": ["sh", "-c", "true"], "env": {"A": "1"}, "uid": 1000, "gid": 2000}
+    base.update(kw)
+    return sandbox.SandboxSpec(**base)
+
+
+def test_bwrap_argv_namespaces_allow_list_and_identity() -> None:
+    argv = sandbox.bwrap_argv(_spec(mounts=[sandbox.Mount("/host/v", "/data", True),
+                                            sandbox.Mount("/host/e", "/scratch", False)],
+                                    working_dir="/app", supplemental_groups=[5]))
+    joined = " ".join(argv)
+    for flag in ("--unshare-pid", "--unshare-ipc", "--as-pid-1", "--new-session", "--die-with-parent",
+                 "--proc /proc", "--clearenv", "--setenv A 1", "--ro-bind /host/v /data", "--bind /host/e /scratch",
+                 "--chdir /app", "--perms 1777 --dir /app", "--reuid=1000", "--regid=2000", "--groups=5",
+                 "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL"):
+        assert flag in joined, flag
+    assert "--unshare-net" not in argv  # the host's network
+    assert argv[-3:] == ["sh", "-c", "true"]
+    assert "/root" not in argv and "/work" not in argv and "/" not in [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+
+
+def test_mount_point_parents_are_created_traversable() -> None:
+    argv = sandbox.bwrap_argv(_spec(mounts=[sandbox.Mount("/v", "/var/run/secrets/sa", True),
+                                            sandbox.Mount("/w", "/data", False),
+                                            sandbox.Mount("/x", "/data/sub/inner", True)]))
+    dirs = [argv[i + 1] for i, a in enumerate(argv) if a == "--dir"]
+    assert dirs == ["/var", "/var/run", "/var/run/secrets"]  # never inside /data, which is a host directory
+    first_bind = min(i for i, a in enumerate(argv) if a in ("--bind", "--ro-bind") and argv[i + 2] == "/data")
+    assert argv.index("--dir") < first_bind
+
+
+def test_hidden_paths_under_an_allowed_directory_get_a_tmpfs() -> None:
+    argv = sandbox.bwrap_argv(_spec(hidden=["/etc", "/tmp/devcluster-x"]))
+    assert argv[argv.index("--tmpfs", argv.index("/tmp") + 1):][:2] == ["--tmpfs", "/etc"]
+    assert "/tmp/devcluster-x" not in argv  # /tmp is a fresh tmpfs already
+
+
+@pytest.mark.parametrize(("command", "found"), [("sh", True), ("/bin/sh", True), ("definitely-not-here", False),
+                                                ("/root/.pyenv/shims/python3", False)])
+def test_resolve_command_only_inside_the_allow_list(command: str, found: bool) -> None:
+    assert (sandbox.resolve_command(command, sandbox.DEFAULT_PATH) is not None) is found
+
+
+def _job(**spec: object) -> dict:
+    return {"metadata": {"name": "j", "namespace": "ns", "uid": "ju"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never"}}, **spec}, "status": {}}
+
+
+def _jpod(name: str, phase: str, finished: str = "2026-01-01T00:00:00Z", restarts: int = 0) -> dict:
+    state = {"terminated": {"finishedAt": finished}} if phase in ("Succeeded", "Failed") else {"running": {}}
+    return {"metadata": {"name": name}, "status": {"phase": phase, "containerStatuses": [
+        {"state": state, "restartCount": restarts}]}}
+
+
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+
+
+def test_job_creates_up_to_parallelism_and_completes_at_completions() -> None:
+    assert jobs.decide(_job(completions=3, parallelism=2), [], T0, 10, 360).create == 2
+    d = jobs.decide(_job(completions=3, parallelism=2), [_jpod("a", "Succeeded"), _jpod("b", "Running")], T0, 10, 360)
+    assert d.create == 1 and d.status["succeeded"] == 1 and d.status["active"] == 1
+    done = jobs.decide(_job(completions=2), [_jpod("a", "Succeeded"), _jpod("b", "Succeeded")], T0, 10, 360)
+    assert done.condition == ("Complete", "", "") and done.create == 0
+
+
+def test_job_backs_off_then_fails_past_the_backoff_limit() -> None:
+    one_failure = [_jpod("a", "Failed")]
+    waiting = jobs.decide(_job(backoffLimit=2), one_failure, T0 + 3, 10, 360)
+    assert waiting.create == 0 and waiting.retry_after == pytest.approx(7)
+    assert jobs.decide(_job(backoffLimit=2), one_failure, T0 + 11, 10, 360).create == 1
+    two = one_failure + [_jpod("b", "Failed")]
+    assert jobs.decide(_job(backoffLimit=2), two, T0 + 15, 10, 360).retry_after == pytest.approx(5)  # 20 s now
+    three = two + [_jpod("c", "Failed")]
+    failed = jobs.decide(_job(backoffLimit=2), three, T0 + 100, 10, 360)
+    assert failed.condition == ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+
+
+def test_on_failure_restarts_count_against_the_backoff_limit() -> None:
+    job = _job(backoffLimit=1)
+    job["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    d = jobs.decide(job, [_jpod("a", "Running", restarts=2)], T0, 10, 360)
+    assert d.condition is not None and d.condition[1] == "BackoffLimitExceeded" and d.delete == ["a"]
+
+
+def test_job_deadline_and_ttl() -> None:
+    job = _job(activeDeadlineSeconds=5)
+    job["status"]["startTime"] = "2026-01-01T00:00:00Z"
+    d = jobs.decide(job, [_jpod("a", "Running")], T0 + 6, 10, 360)
+    assert d.condition == ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+    assert d.delete == ["a"]
+    finished = _job(ttlSecondsAfterFinished=10)
+    finished["status"] = {"completionTime": "2026-01-01T00:00:00Z",
+                          "conditions": [{"type": "Complete", "status": "True"}]}
+    assert jobs.decide(finished, [], T0 + 5, 10, 360).retry_after == pytest.approx(5)
+    assert jobs.decide(finished, [], T0 + 10, 10, 360).delete_job
+
+
+def test_pod_for_a_job_has_owner_and_labels() -> None:
+    pod = jobs.pod_for(_job())
+    ref = pod["metadata"]["ownerReferences"][0]
+    assert ref == {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "ju", "controller": True,
+                   "blockOwnerDeletion": True}
+    labels = pod["metadata"]["labels"]
+    assert labels["batch.kubernetes.io/job-name"] == "j" and labels["batch.kubernetes.io/controller-uid"] == "ju"
+    assert pod["metadata"]["generateName"] == "j-"
+
+
+def test_volume_files_items_modes_and_optional() -> None:
+    objects = {("secrets", "s"): {"data": {"a": base64.b64encode(b"1").decode(), "b": base64.b64encode(b"2").decode()}},
+               ("configmaps", "c"): {"data": {"x": "y"}, "binaryData": {"bin": base64.b64encode(b"\x00").decode()}}}
+
+    def lookup(plural: str, name: str) -> dict | None:
+        return objects.get((plural, name))
+
+    pod = {"metadata": {"name": "p", "namespace": "n"}, "spec": {}}
+    files = volumes.volume_files({"secret": {"secretName": "s", "defaultMode": 0o400, "items": [
+        {"key": "b", "path": "dir/b", "mode": 0o600}]}}, pod, lookup, {})
+    assert files == [volumes.File("dir/b", b"2", 0o600)]
+    assert [f.path for f in volumes.volume_files({"configMap": {"name": "c"}}, pod, lookup, {})] == ["bin", "x"]
+    assert volumes.volume_files({"configMap": {"name": "none", "optional": True}}, pod, lookup, {}) == []
+    with pytest.raises(volumes.VolumeError, match='secret "none" not found'):
+        volumes.volume_files({"secret": {"secretName": "none"}}, pod, lookup, {})
+    projected = volumes.volume_files({"projected": {"defaultMode": 0o440, "sources": [
+        {"secret": {"name": "s", "items": [{"key": "a", "path": "a"}]}},
+        {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+        {"serviceAccountToken": {"path": "token", "audience": "aud", "expirationSeconds": 600}},
+    ]}}, pod, lookup, {}, tokens=lambda aud, exp, p: f"tok-{aud}-{exp}")
+    assert projected == [volumes.File("a", b"1", 0o440), volumes.File("ns", b"n", 0o440),
+                         volumes.File("token", b"tok-aud-600", 0o440)]
+    assert volumes.unsupported({"name": "h", "hostPath": {"path": "/"}}) is not None
+
+
+@pytest.mark.parametrize(("status", "deleting", "want"), [
+    ({"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]}, False, "Running"),
+    ({"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "CreateContainerConfigError"}}}]},
+     False, "CreateContainerConfigError"),
+    ({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"reason": "OOMKilled"}}}]}, False, "OOMKilled"),
+    ({"phase": "Succeeded", "containerStatuses": [{"state": {"terminated": {"reason": "Completed"}}}]}, False, "Completed"),
+    ({"phase": "Pending", "initContainerStatuses": [{"state": {"running": {}}}]}, False, "Init:0/1"),
+    ({"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]}, True, "Terminating"),
+    ({"phase": "Failed", "reason": "DeadlineExceeded"}, False, "DeadlineExceeded"),
+])
+def test_pod_status_column(status: dict, deleting: bool, want: str) -> None:
+    pod = {"metadata": {"deletionTimestamp": "t"} if deleting else {}, "spec": {"initContainers": [{}]}
+           if "initContainerStatuses" in status else {}, "status": status}
+    assert columns.pod_status(pod) == want
+
+
+def test_lost_status_fails_running_pods_as_node_lost() -> None:
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True"}], "containerStatuses": [{"name": "c", "ready": True,
+                                                                     "state": {"running": {"startedAt": "t"}}}]}}
+    lost = lost_status(pod, "dev-node")
+    assert (lost["phase"], lost["reason"]) == ("Failed", "NodeLost")
+    cs = lost["containerStatuses"][0]
+    assert cs["state"]["terminated"]["reason"] == "ContainerStatusUnknown" and cs["lastState"] == {"running": {"startedAt": "t"}}
+    assert lost["conditions"][0]["status"] == "False"

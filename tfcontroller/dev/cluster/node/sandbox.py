@@ -1,0 +1,174 @@
+"""How one container runs as a sandboxed host process: the bubblewrap (`bwrap`) command line and the
+cgroup v1 memory cgroup that enforces `resources.limits.memory`.
+
+The sandbox mounts an allow-list of host directories read-only (`/usr`, `/etc`, `/opt` and the
+`/bin`, `/lib*`, `/sbin` links), never the whole host: whatever is not listed — `/root`, `/work`, the
+dev cluster's state and kubeconfig, the controller's files, other Pods' volumes — does not exist inside.
+Paths that must stay hidden but fall under an allowed directory get an empty tmpfs over them. The
+container gets its own PID namespace with its own `/proc` (`--as-pid-1`: the command is PID 1, as in
+a real container, so a SIGTERM it does not handle is ignored until the SIGKILL after the grace period),
+its own mount, IPC and UTS namespaces, the host's network, a writable tmpfs `/tmp`, and runs as
+`runAsUser`/`runAsGroup` with no capabilities and `no_new_privs` (setpriv from util-linux does the
+switch inside the sandbox: bwrap running as root cannot change uid without a user namespace, and a user
+namespace would map root-owned host files to the container's uid). Changing the uid clears bwrap's
+`--die-with-parent`, so setpriv sets the parent-death signal again: a container never outlives its
+bwrap monitor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Host directories a container sees (read-only), when they exist. Symlinks (/bin -> usr/bin) are
+# recreated as links.
+HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CGROUP_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # host path
+    target: str  # path inside the container
+    read_only: bool
+
+
+@dataclass
+class SandboxSpec:
+    argv: list[str]  # command + args, already expanded
+    env: dict[str, str]
+    uid: int
+    gid: int
+    supplemental_groups: list[int] = field(default_factory=list)
+    working_dir: str = ""
+    hostname: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)  # host paths to cover with an empty tmpfs
+    allow_list: tuple[str, ...] = HOST_ALLOW_LIST
+
+
+def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv", info_fd: int | None = None) -> list[str]:
+    """The full command line: bwrap's namespaces and mounts, then setpriv's identity switch, then the
+    container's command. Pure: unit-tested on its output."""
+    argv = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--as-pid-1", "--new-session"]
+    if info_fd is not None:
+        argv += ["--info-fd", str(info_fd)]
+    if spec.hostname:
+        argv += ["--hostname", spec.hostname[:63]]
+    for path in spec.allow_list:
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for hidden in spec.hidden:
+        if any(_under(hidden, root) for root in spec.allow_list) and os.path.isdir(hidden):
+            argv += ["--tmpfs", hidden]
+    # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
+    # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
+    fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *(m.target for m in spec.mounts)]
+    created: set[str] = set()
+    for target in [m.target for m in spec.mounts] + ([spec.working_dir] if spec.working_dir else []):
+        for parent in _parents(target):
+            if parent not in created and not any(_under(parent, f) for f in fixed if f != "/"):
+                argv += ["--perms", "0755", "--dir", parent]
+                created.add(parent)
+    if spec.working_dir and not any(_under(spec.working_dir, m.target) for m in spec.mounts) \
+            and not _under(spec.working_dir, "/tmp"):
+        argv += ["--perms", "1777", "--dir", spec.working_dir]
+    for mount in spec.mounts:
+        argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+    argv += ["--chdir", spec.working_dir or "/", "--clearenv"]
+    for name, value in spec.env.items():
+        argv += ["--setenv", name, value]
+    groups = ",".join(str(g) for g in spec.supplemental_groups)
+    argv += ["--", setpriv, f"--reuid={spec.uid}", f"--regid={spec.gid}",
+             f"--groups={groups}" if groups else "--clear-groups",
+             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
+    return argv
+
+
+def _parents(path: str) -> list[str]:
+    """The ancestors of an absolute path, outermost first, without "/" ("/a/b/c" → ["/a", "/a/b"])."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _under(path: str, root: str) -> bool:
+    path, root = path.rstrip("/") or "/", root.rstrip("/") or "/"
+    return path == root or path.startswith(root + "/") or root == "/"
+
+
+def missing_tools() -> list[str]:
+    """The host tools the node needs that are not installed (bubblewrap, util-linux's setpriv)."""
+    return [tool for tool in ("bwrap", "setpriv") if shutil.which(tool) is None]
+
+
+def resolve_command(command: str, path: str, allow_list: tuple[str, ...] = HOST_ALLOW_LIST) -> str | None:
+    """Where the container's command[0] is found inside the sandbox (only allow-listed directories
+    exist there), or None; a path with a slash is taken as it is."""
+    if "/" in command:
+        real = os.path.realpath(command)
+        visible = any(_under(command, root) or _under(real, root) for root in allow_list)
+        return command if visible and os.access(command, os.X_OK) and os.path.isfile(command) else None
+    for directory in path.split(":"):
+        if not directory.startswith("/"):
+            continue
+        candidate = os.path.join(directory, command)
+        if not any(_under(candidate, root) for root in allow_list):
+            continue
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class MemoryCgroup:
+    """A cgroup v1 memory cgroup for one container run: the limit, the OOM-kill counter, removal.
+
+    `usable()` says whether cgroups can be written here; without them the runtime falls back to
+    RLIMIT_AS (which makes allocations fail rather than the kernel's OOM killer fire)."""
+
+    def __init__(self, name: str, limit_bytes: int, root: Path = CGROUP_MEMORY_ROOT) -> None:
+        self.path = root / "devcluster" / name
+        self.limit_bytes = limit_bytes
+
+    @staticmethod
+    def usable(root: Path = CGROUP_MEMORY_ROOT) -> bool:
+        try:
+            (root / "devcluster").mkdir(exist_ok=True)
+        except OSError:
+            return False
+        return os.access(root / "devcluster", os.W_OK)
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "memory.limit_in_bytes").write_text(str(self.limit_bytes))
+        swap = self.path / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            try:
+                swap.write_text(str(self.limit_bytes))
+            except OSError:
+                pass
+
+    def oom_killed(self) -> bool:
+        try:
+            for line in (self.path / "memory.oom_control").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value) > 0
+        except OSError:
+            return False
+        return False
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError as exc:
+            log.debug("could not remove memory cgroup %s: %s", self.path, exc)
