@@ -331,11 +331,13 @@ def age(stamp: str | None, now: dt.datetime | None = None) -> str:
 
 
 def revision(obj: dict[str, Any]) -> str:
-    """The revision a row shows: the artifact for a GitRepository, the last applied one otherwise."""
+    """The revision a row shows: the artifact for a GitRepository, the last applied one otherwise (as
+    `flux get` shows it), empty until something was applied: an attempted revision would read as applied
+    (a Terraform whose first plan waits for approval showed one)."""
     status = obj.get("status") or {}
     if obj.get("kind") == GITREPOSITORY_KIND:
         return str((status.get("artifact") or {}).get("revision") or "")
-    return str(status.get("lastAppliedRevision") or status.get("lastAttemptedRevision") or "")
+    return str(status.get("lastAppliedRevision") or "")
 
 
 def is_terraform(resource: Resource) -> bool:

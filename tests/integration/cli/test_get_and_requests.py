@@ -28,6 +28,7 @@ def test_get_terraform_table(cli: Run, objects: dict[str, Any]) -> None:
     by_name = {r["NAME"]: r for r in table_rows(res.out)}
     assert (by_name["bucket"]["READY"], by_name["bucket"]["REASON"]) == ("False", "PlanPending")
     assert by_name["bucket"]["PLAN"] == PLAN_ID
+    assert by_name["bucket"]["REVISION"] == ""  # attempted, never applied: no revision reads as applied
     assert by_name["bucket"]["MESSAGE"] == f"plan {PLAN_ID} waits for approval"
     assert [by_name["queue"][c] for c in ("READY", "REASON", "REVISION")] == [
         "True", "ApplySucceeded", "main@sha1:0123456789abcdef0123456789abcdef01234567"]

@@ -15,6 +15,7 @@ from tfcontroller.cli.kubectx import (
     choose_kubeconfig,
     failure_cause,
     read_kubeconfig,
+    revision,
     select_context,
     unauthorized,
     unreachable,
@@ -143,3 +144,14 @@ def test_refused_credentials_name_the_user_context_and_file() -> None:
     text = unauthorized("https://10.0.0.1:443", None, None, Kubeconfig(None, "in-cluster"))
     assert text.startswith("the API server https://10.0.0.1:443 refused the credentials (Unauthorized), named by "
                            "the in-cluster service account;")
+
+
+def test_revision_is_the_applied_one_never_the_attempted_one() -> None:
+    """REVISION of `get`: a GitRepository's artifact, else the last applied revision (as `flux get`), empty
+    while nothing was applied, whatever was attempted (a first plan waiting for approval)."""
+    assert revision({"kind": "GitRepository", "status": {"artifact": {"revision": "main@sha1:a"}}}) == "main@sha1:a"
+    assert revision({"kind": "Terraform", "status": {"lastAttemptedRevision": "main@sha1:b"}}) == ""
+    assert revision({"kind": "Terraform", "status": {"lastAttemptedRevision": "main@sha1:b",
+                                                     "lastAppliedRevision": "main@sha1:a"}}) == "main@sha1:a"
+    assert revision({"kind": "ManifestSet", "status": {"lastAttemptedRevision": "main@sha1:b"}}) == ""
+    assert revision({"kind": "ManifestSet"}) == ""
