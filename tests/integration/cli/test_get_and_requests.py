@@ -82,6 +82,27 @@ def test_approve_sets_annotation_for_the_pending_plan(cli: Run, kube: KubeClient
     assert cli("approve", "bucket", "--plan", PLAN_ID).code == 0
 
 
+def test_approving_a_suspended_terraform_says_it_applies_after_resume(cli: Run, kube: KubeClient,
+                                                                      objects: dict[str, Any]) -> None:
+    """The approval of a suspended object stands (it binds to the plan), but nothing is applied until it
+    is resumed: `approve` says so instead of promising an apply, and the repeated approval does too."""
+    assert cli("suspend", "bucket").code == 0
+    res = cli("approve", "bucket")
+    assert res.code == 0, res.err
+    assert res.out == f"terraform.tfcontroller.io/bucket approved plan {PLAN_ID}\n"
+    assert res.err == ("note: terraform.tfcontroller.io/bucket is suspended: the plan is applied once it is resumed "
+                       "(tfcontroller resume terraform bucket -n default)\n")
+    assert kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]["tfcontroller.io/approve-plan"] \
+        == PLAN_ID
+    again = cli("approve", "bucket")
+    assert again.out == (f"terraform.tfcontroller.io/bucket plan {PLAN_ID} is already approved; it is applied once "
+                         "the object is resumed\n")
+    assert cli("resume", "bucket").code == 0
+    resumed = cli("approve", "bucket")
+    assert (resumed.out, resumed.err) == (
+        f"terraform.tfcontroller.io/bucket plan {PLAN_ID} is already approved; the controller applies it\n", "")
+
+
 def test_approve_refuses_other_plan_and_nothing_pending(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:
     res = cli("approve", "bucket", "--plan", OTHER_PLAN_ID)
     assert res.code == 1
