@@ -1,101 +1,36 @@
-"""Just enough of the Kubernetes protobuf wire format to accept what `kubectl create configmap|secret|
-namespace|serviceaccount|token` and `kubectl auth whoami|can-i` send (kubectl's typed clients POST
-protobuf and do not fall back on 415).
+"""core/v1 and the review kinds: hand-written decoders for `kubectl create configmap|secret|namespace|
+serviceaccount|token` and `kubectl auth whoami|can-i`, plus table-driven Service and ResourceQuota
+(`kubectl create service clusterip|nodeport|loadbalancer|externalname`, `kubectl create quota`).
 
-A body is the magic `k8s\\0` followed by a `runtime.Unknown` {typeMeta, raw}; `raw` is the object's
-protobuf message. Field numbers come from the `generated.proto` files of k8s.io/api and
-apimachinery; only the fields those commands can set are mapped. Other kinds answer 415.
+Field numbers come from the `generated.proto` files of k8s.io/api and apimachinery.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-MAGIC = b"k8s\x00"
+from tfcontroller.dev.cluster.protobuf.meta import OBJECT_META
+from tfcontroller.dev.cluster.protobuf.wire import (
+    KEEP,
+    PTR,
+    Field,
+    Message,
+    decode_message,
+    i,
+    many,
+    one,
+    s,
+    strs,
+)
+from tfcontroller.dev.cluster.protobuf.wire import fields as _fields
+from tfcontroller.dev.cluster.protobuf.wire import map_entry as _map_entry
+from tfcontroller.dev.cluster.protobuf.wire import text as _str
 
 
-class ProtobufError(ValueError):
-    pass
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ProtobufError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) pairs: ints for varints, bytes for length-delimited fields."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, value
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > len(buf):
-                raise ProtobufError("truncated field")
-            yield number, buf[pos : pos + length]
-            pos += length
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            raise ProtobufError(f"unsupported wire type {wire}")
-
-
-def _str(value: int | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _map_entry(value: int | bytes) -> tuple[str, bytes]:
-    key, val = "", b""
-    for number, item in _fields(value if isinstance(value, bytes) else b""):
-        if number == 1:
-            key = _str(item)
-        elif number == 2 and isinstance(item, bytes):
-            val = item
-    return key, val
-
-
-def _owner_reference(buf: bytes) -> dict[str, Any]:
-    names = {1: "kind", 3: "name", 4: "uid", 5: "apiVersion"}
-    flags = {6: "controller", 7: "blockOwnerDeletion"}
-    ref: dict[str, Any] = {}
-    for number, value in _fields(buf):
-        if number in names:
-            ref[names[number]] = _str(value)
-        elif number in flags:
-            ref[flags[number]] = bool(value)
-    return ref
-
-
-def _object_meta(buf: bytes) -> dict[str, Any]:
-    strings = {1: "name", 2: "generateName", 3: "namespace", 6: "resourceVersion"}
-    meta: dict[str, Any] = {}
-    for number, value in _fields(buf):
-        if number in strings and _str(value):
-            meta[strings[number]] = _str(value)
-        elif number in (11, 12):
-            key, val = _map_entry(value)
-            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = val.decode()
-        elif number == 13 and isinstance(value, bytes):
-            meta.setdefault("ownerReferences", []).append(_owner_reference(value))
-        elif number == 14:
-            meta.setdefault("finalizers", []).append(_str(value))
-    return meta
+def object_meta(buf: bytes) -> dict[str, Any]:
+    return decode_message(buf, OBJECT_META)
 
 
 def _config_map(buf: bytes, obj: dict[str, Any]) -> None:
@@ -191,7 +126,7 @@ def _token_request_spec(buf: bytes) -> dict[str, Any]:
     return spec
 
 
-_KINDS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
+HAND_WRITTEN: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
     ("v1", "ConfigMap"): _config_map,
     ("v1", "Secret"): _secret,
     ("v1", "Namespace"): _namespace,
@@ -208,31 +143,27 @@ _KINDS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
 }
 
 
-def is_protobuf(content_type: str) -> bool:
-    return content_type.split(";")[0].strip().lower() == "application/vnd.kubernetes.protobuf"
+SERVICE_PORT = Message("ServicePort", {
+    1: s("name"), 2: s("protocol"), 6: s("appProtocol", PTR), 3: i("port", KEEP),
+    4: Field("targetPort", "intstr"), 5: i("nodePort"),
+})
+SERVICE_SPEC = Message("ServiceSpec", {
+    1: many("ports", SERVICE_PORT), 2: Field("selector", "map"), 3: s("clusterIP"), 18: strs("clusterIPs"),
+    4: s("type"), 5: strs("externalIPs"), 7: s("sessionAffinity"), 8: s("loadBalancerIP"),
+    9: strs("loadBalancerSourceRanges"), 10: s("externalName"), 11: s("externalTrafficPolicy"),
+    12: i("healthCheckNodePort"), 13: Field("publishNotReadyAddresses", "bool"), 19: strs("ipFamilies"),
+    17: s("ipFamilyPolicy", PTR), 20: Field("allocateLoadBalancerNodePorts", "bool", PTR),
+    21: s("loadBalancerClass", PTR), 22: s("internalTrafficPolicy", PTR),
+})
+SERVICE = Message("Service", {
+    1: one("metadata", OBJECT_META), 2: one("spec", SERVICE_SPEC),
+    3: one("status", Message("ServiceStatus", {1: one("loadBalancer", Message("LoadBalancerStatus", {}))})),
+})
 
+RESOURCE_QUOTA = Message("ResourceQuota", {
+    1: one("metadata", OBJECT_META),
+    2: one("spec", Message("ResourceQuotaSpec", {1: Field("hard", "qmap"), 2: strs("scopes")})),
+    3: one("status", Message("ResourceQuotaStatus", {})),
+})
 
-def decode(body: bytes) -> dict[str, Any]:
-    """The JSON form of a protobuf-encoded object; ProtobufError for kinds not mapped here."""
-    if not body.startswith(MAGIC):
-        raise ProtobufError("missing the k8s protobuf magic prefix")
-    api_version = kind = ""
-    raw = b""
-    for number, value in _fields(body[len(MAGIC) :]):
-        if number == 1 and isinstance(value, bytes):
-            for n, v in _fields(value):
-                if n == 1:
-                    api_version = _str(v)
-                elif n == 2:
-                    kind = _str(v)
-        elif number == 2 and isinstance(value, bytes):
-            raw = value
-    decoder = _KINDS.get((api_version, kind))
-    if decoder is None:
-        raise ProtobufError(f"protobuf bodies of {api_version}/{kind} are not supported; send JSON")
-    obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": {}}
-    for number, value in _fields(raw):
-        if number == 1 and isinstance(value, bytes):
-            obj["metadata"] = _object_meta(value)
-    decoder(raw, obj)
-    return obj
+KINDS = {("v1", "Service"): SERVICE, ("v1", "ResourceQuota"): RESOURCE_QUOTA}
