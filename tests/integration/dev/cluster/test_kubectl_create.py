@@ -14,11 +14,14 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.dev.cluster.node import NodeConfig
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 NS = "proto"
@@ -281,3 +284,21 @@ def test_kubectl_run_sends_json_and_works(kubectl: Kubectl) -> None:
     assert pod["spec"]["containers"][0]["args"] == ["sh", "-c", "true"]
     assert pod["spec"]["containers"][0]["env"] == [{"name": "A", "value": "b"}]
 
+
+
+def test_a_protobuf_job_runs_on_the_dev_node(tmp_path: Path) -> None:
+    """The Job kubectl sends as protobuf is one the node runs: its Pod completes and its log is read."""
+    env = {**os.environ, "KUBECACHEDIR": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    env.pop("KUBECONFIG", None)
+    with DevCluster(node=NodeConfig(job_backoff_base=0.1, job_backoff_cap=0.5)) as dev:
+
+        def kubectl(*args: str) -> str:
+            proc = subprocess.run(["kubectl", "--kubeconfig", dev.kubeconfig, *args], capture_output=True,
+                                  text=True, env=env, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout
+
+        kubectl("create", "job", "hello", "--image=busybox", "--", "sh", "-c", "echo hello from $HOSTNAME")
+        wait_for(lambda: kubectl("get", "job", "hello", "-o", "jsonpath={.status.succeeded}") == "1",
+                 timeout=60, what="job hello to succeed")
+        assert kubectl("logs", "job/hello").startswith("hello from hello-")
