@@ -10,6 +10,7 @@ does not serve, are refused in words kubectl shows.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -150,6 +151,20 @@ def test_protobuf_create_stores_what_the_json_form_stores(kubectl: Kubectl, args
     assert _as_stored(via_protobuf) == _as_stored(via_json)
 
 
+def test_binary_files_in_configmaps_and_secrets(kubectl: Kubectl, tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 travel as binaryData (ConfigMap) and data (Secret), base64 in JSON."""
+    blob = tmp_path / "blob"
+    blob.write_bytes(bytes(range(256)))
+    (tmp_path / "text").write_text("plain\n")
+    for args in (["configmap", "files", f"--from-file=blob={blob}", f"--from-file={tmp_path / 'text'}"],
+                 ["secret", "generic", "files", f"--from-file=blob={blob}"]):
+        via_protobuf, via_json = _protobuf_and_json_twin(kubectl, args)
+        assert _as_stored(via_protobuf) == _as_stored(via_json)
+    configmap = _get(kubectl, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "files"}}, NS)
+    assert base64.b64decode(configmap["binaryData"]["blob"]) == bytes(range(256))
+    assert configmap["data"] == {"text": "plain\n"}
+
+
 def test_protobuf_role_and_binding_grant_what_they_say(kubectl: Kubectl) -> None:
     kubectl("create", "serviceaccount", "reader", "-n", NS)
     who = f"--as=system:serviceaccount:{NS}:reader"
@@ -187,6 +202,9 @@ RICH_CRONJOB = {
                         "terminationGracePeriodSeconds": 5,
                         "nodeSelector": {"disk": "ssd"},
                         "imagePullSecrets": [{"name": "pull"}],
+                        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "runners",
+                                         "effect": "NoSchedule"},
+                                        {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}],
                         "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True,
                                             "fsGroup": 2000, "supplementalGroups": [3000, 3001]},
                         "volumes": [
@@ -194,6 +212,17 @@ RICH_CRONJOB = {
                             {"name": "creds", "secret": {"secretName": "sec", "defaultMode": 256, "optional": True,
                                                          "items": [{"key": "p", "path": "p.txt", "mode": 384}]}},
                             {"name": "conf", "configMap": {"name": "cm", "items": [{"key": "a", "path": "a"}]}},
+                            {"name": "info", "downwardAPI": {"defaultMode": 420, "items": [
+                                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                                {"path": "mem", "resourceFieldRef": {"containerName": "main",
+                                                                     "resource": "limits.memory"}, "mode": 256}]}},
+                            {"name": "token", "projected": {"defaultMode": 292, "sources": [
+                                {"serviceAccountToken": {"audience": "vault", "expirationSeconds": 600,
+                                                         "path": "token"}},
+                                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                                {"secret": {"name": "sec", "optional": True}},
+                                {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+                            ]}},
                         ],
                         "initContainers": [{"name": "init", "image": "busybox", "command": ["true"]}],
                         "containers": [{
@@ -218,6 +247,11 @@ RICH_CRONJOB = {
                                              {"name": "creds", "mountPath": "/creds", "readOnly": True, "subPath": "p.txt"}],
                             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                                 "runAsUser": 1001, "capabilities": {"drop": ["ALL"]}},
+                            "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 5},
+                            "readinessProbe": {"httpGet": {"path": "/ready", "port": "http", "scheme": "HTTP",
+                                                           "httpHeaders": [{"name": "X", "value": "y"}]},
+                                               "initialDelaySeconds": 1, "failureThreshold": 3},
+                            "startupProbe": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 2},
                             "stdin": True,
                             "tty": True,
                         }],
@@ -230,10 +264,12 @@ RICH_CRONJOB = {
 
 
 def _without_go_zeros(value: Any) -> Any:
-    """What kubectl's Go types add when they re-encode an object: `creationTimestamp: null`, `resources: {}`."""
+    """What kubectl's Go types add when they re-encode an object (as a real server's would): the zero
+    values of fields without omitempty or of struct type — `creationTimestamp: null`, `resources: {}`,
+    `divisor: "0"`."""
+    zeros = {"creationTimestamp": None, "resources": {}, "divisor": "0"}
     if isinstance(value, dict):
-        return {k: _without_go_zeros(v) for k, v in value.items()
-                if not (k == "creationTimestamp" and v is None) and not (k == "resources" and v == {})}
+        return {k: _without_go_zeros(v) for k, v in value.items() if not (k in zeros and v == zeros[k])}
     if isinstance(value, list):
         return [_without_go_zeros(v) for v in value]
     return value
@@ -257,16 +293,17 @@ def test_create_job_from_cronjob_copies_the_job_template(kubectl: Kubectl) -> No
 
 
 def test_a_field_the_decoder_does_not_map_is_refused_by_name(kubectl: Kubectl) -> None:
-    """A probe (not mapped) in a CronJob's template: the Job from it is refused, naming where, not stored
-    without the probe."""
+    """Affinity (not mapped) in a CronJob's template: the Job from it is refused, naming where, not stored
+    without it."""
     probed = json.loads(json.dumps(RICH_CRONJOB))
     probed["metadata"]["name"] = "probed"
-    container = probed["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    container["livenessProbe"] = {"exec": {"command": ["true"]}}
+    pod_spec = probed["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
     kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(probed))
     refused = kubectl("create", "job", "probed-now", "--from=cronjob/probed", "-n", NS, check=False)
     assert refused.returncode != 0
-    assert "field 10 of Container (at spec.template.spec.containers[])" in refused.stderr
+    assert "field 18 of PodSpec (at spec.template.spec)" in refused.stderr
     assert "send the object as JSON" in refused.stderr
     assert kubectl("get", "job", "probed-now", "-n", NS, check=False).returncode != 0
 

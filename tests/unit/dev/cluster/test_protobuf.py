@@ -47,7 +47,8 @@ def test_decodes_kubectl_create_bodies() -> None:
         "data": {"p": "cQ=="},
         "type": "Opaque",
     }
-    assert decode(NAMESPACE) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nsx", "creationTimestamp": None}}
+    assert decode(NAMESPACE) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nsx", "creationTimestamp": None},
+                                 "spec": {}, "status": {}}
     assert decode(SERVICEACCOUNT) == {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -186,19 +187,23 @@ def _unknown_of(api_version: str, kind: str, raw: bytes) -> bytes:
     return MAGIC + _len(1, type_meta) + _len(2, raw)
 
 
-def _len(number: int, payload: bytes) -> bytes:
-    assert len(payload) < 128
-    return bytes([number << 3 | 2, len(payload)]) + payload
-
-
-def _varint_field(number: int, value: int) -> bytes:
-    out = bytearray([number << 3])
-    value &= (1 << 64) - 1
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    value &= (1 << 64) - 1  # negative integers: 64-bit two's complement
     while True:
         byte, value = value & 0x7F, value >> 7
         out.append(byte | (0x80 if value else 0))
         if not value:
             return bytes(out)
+
+
+def _len(number: int, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint_field(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
 
 
 def test_a_served_kind_not_mapped_is_415_naming_it() -> None:
@@ -210,16 +215,20 @@ def test_a_served_kind_not_mapped_is_415_naming_it() -> None:
 
 
 def test_an_unknown_field_is_refused_with_its_path_unless_zero() -> None:
-    # Container field 10 (livenessProbe) set: refused, naming where it is
-    container = _len(1, b"c") + _len(10, _len(1, b"x"))
-    pod_spec = _len(2, container)
-    job = _len(1, _len(1, b"j")) + _len(2, _len(6, _len(2, pod_spec)))
+    # PodSpec field 18 (affinity, not mapped) set: refused, naming where it is
+    container = _len(2, _len(1, b"c"))
+    job = _len(1, _len(1, b"j")) + _len(2, _len(6, _len(2, container + _len(18, _len(1, b"x")))))
     with pytest.raises(ApiError) as info:
         decode(_unknown_of("batch/v1", "Job", job))
     assert info.value.code == 415
-    assert "field 10 of Container (at spec.template.spec.containers[])" in info.value.message
+    assert "field 18 of PodSpec (at spec.template.spec)" in info.value.message
+    # deeper: Container field 23 (resizePolicy) names the list it sits in
+    resize = _len(2, _len(1, b"c") + _len(23, _len(1, b"cpu")))
+    with pytest.raises(ApiError) as info:
+        decode(_unknown_of("batch/v1", "Job", _len(2, _len(6, _len(2, resize)))))
+    assert "field 23 of Container (at spec.template.spec.containers[])" in info.value.message
     # the same field holding only zeros is what gogo writes for an unset struct: skipped
-    zero = _len(2, _len(6, _len(2, _len(2, _len(1, b"c") + _len(10, _varint_field(1, 0))))))
+    zero = _len(2, _len(6, _len(2, container + _len(18, _varint_field(1, 0)))))
     assert decode(_unknown_of("batch/v1", "Job", _len(1, _len(1, b"j")) + zero))["spec"]["template"]["spec"][
         "containers"] == [{"name": "c", "resources": {}}]
 

@@ -1,22 +1,22 @@
-"""core/v1 and the review kinds: hand-written decoders for `kubectl create configmap|secret|namespace|
-serviceaccount|token` and `kubectl auth whoami|can-i`, plus table-driven Service and ResourceQuota
-(`kubectl create service clusterip|nodeport|loadbalancer|externalname`, `kubectl create quota`).
+"""core/v1 kinds as tables (`kubectl create configmap|secret|namespace|serviceaccount|quota|service …`)
+and the review kinds, decoded by hand (`kubectl create token`, `kubectl auth whoami|can-i`): those are
+answered, never stored, so their decoders stay lenient and read only the fields the server uses.
 
 Field numbers come from the `generated.proto` files of k8s.io/api and apimachinery.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
-from tfcontroller.dev.cluster.protobuf.meta import OBJECT_META
+from tfcontroller.dev.cluster.protobuf.meta import LOCAL_OBJECT_REFERENCE, OBJECT_META
 from tfcontroller.dev.cluster.protobuf.wire import (
     KEEP,
     PTR,
     Field,
     Message,
+    b,
     decode_message,
     i,
     many,
@@ -31,52 +31,6 @@ from tfcontroller.dev.cluster.protobuf.wire import text as _str
 
 def object_meta(buf: bytes) -> dict[str, Any]:
     return decode_message(buf, OBJECT_META)
-
-
-def _config_map(buf: bytes, obj: dict[str, Any]) -> None:
-    for number, value in _fields(buf):
-        if number == 2:
-            key, val = _map_entry(value)
-            obj.setdefault("data", {})[key] = val.decode()
-        elif number == 3:
-            key, val = _map_entry(value)
-            obj.setdefault("binaryData", {})[key] = base64.b64encode(val).decode()
-        elif number == 4:
-            obj["immutable"] = bool(value)
-
-
-def _secret(buf: bytes, obj: dict[str, Any]) -> None:
-    for number, value in _fields(buf):
-        if number == 2:
-            key, val = _map_entry(value)
-            obj.setdefault("data", {})[key] = base64.b64encode(val).decode()
-        elif number == 3 and _str(value):
-            obj["type"] = _str(value)
-        elif number == 4:
-            key, val = _map_entry(value)
-            obj.setdefault("stringData", {})[key] = val.decode()
-        elif number == 5:
-            obj["immutable"] = bool(value)
-
-
-def _namespace(buf: bytes, obj: dict[str, Any]) -> None:
-    for number, value in _fields(buf):
-        if number == 2 and isinstance(value, bytes):
-            finalizers = [_str(v) for n, v in _fields(value) if n == 1]
-            if finalizers:
-                obj["spec"] = {"finalizers": finalizers}
-
-
-def _service_account(buf: bytes, obj: dict[str, Any]) -> None:
-    for number, value in _fields(buf):
-        if number == 4:
-            obj["automountServiceAccountToken"] = bool(value)
-        elif number in (2, 3) and isinstance(value, bytes):
-            # secrets are ObjectReferences (name is field 3), imagePullSecrets LocalObjectReferences (field 1)
-            name_field = 3 if number == 2 else 1
-            names = [_str(v) for n, v in _fields(value) if n == name_field]
-            ref = {"name": names[-1]} if names else {}
-            obj.setdefault("secrets" if number == 2 else "imagePullSecrets", []).append(ref)
 
 
 def _message(buf: bytes, strings: dict[int, str], repeated: dict[int, str] | None = None,
@@ -127,10 +81,6 @@ def _token_request_spec(buf: bytes) -> dict[str, Any]:
 
 
 HAND_WRITTEN: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
-    ("v1", "ConfigMap"): _config_map,
-    ("v1", "Secret"): _secret,
-    ("v1", "Namespace"): _namespace,
-    ("v1", "ServiceAccount"): _service_account,
     ("authentication.k8s.io/v1", "SelfSubjectReview"): lambda buf, obj: None,
     ("authentication.k8s.io/v1", "TokenRequest"): lambda buf, obj: _spec(buf, obj, _token_request_spec),
     ("authentication.k8s.io/v1", "TokenReview"):
@@ -166,4 +116,31 @@ RESOURCE_QUOTA = Message("ResourceQuota", {
     3: one("status", Message("ResourceQuotaStatus", {})),
 })
 
-KINDS = {("v1", "Service"): SERVICE, ("v1", "ResourceQuota"): RESOURCE_QUOTA}
+_METADATA = one("metadata", OBJECT_META)
+CONFIG_MAP = Message("ConfigMap", {
+    1: _METADATA, 2: Field("data", "map"), 3: Field("binaryData", "bmap"), 4: b("immutable", PTR),
+})
+SECRET = Message("Secret", {
+    1: _METADATA, 2: Field("data", "bmap"), 4: Field("stringData", "map"), 3: s("type"), 5: b("immutable", PTR),
+})
+NAMESPACE = Message("Namespace", {
+    1: _METADATA, 2: one("spec", Message("NamespaceSpec", {1: strs("finalizers")})),
+    3: one("status", Message("NamespaceStatus", {1: s("phase")})),
+})
+OBJECT_REFERENCE = Message("ObjectReference", {
+    1: s("kind"), 2: s("namespace"), 3: s("name"), 4: s("uid"), 5: s("apiVersion"), 6: s("resourceVersion"),
+    7: s("fieldPath"),
+})
+SERVICE_ACCOUNT = Message("ServiceAccount", {
+    1: _METADATA, 2: many("secrets", OBJECT_REFERENCE), 3: many("imagePullSecrets", LOCAL_OBJECT_REFERENCE),
+    4: b("automountServiceAccountToken", PTR),
+})
+
+KINDS = {
+    ("v1", "ConfigMap"): CONFIG_MAP,
+    ("v1", "Secret"): SECRET,
+    ("v1", "Namespace"): NAMESPACE,
+    ("v1", "ServiceAccount"): SERVICE_ACCOUNT,
+    ("v1", "Service"): SERVICE,
+    ("v1", "ResourceQuota"): RESOURCE_QUOTA,
+}

@@ -163,6 +163,7 @@ _SCALARS: dict[str, Callable[[Value], Any]] = {
     "quantity": _quantity,
     "intstr": _int_or_string,
 }
+_MAPS = ("map", "bmap", "qmap")
 _ZERO: dict[str, Any] = {"str": "", "int": 0, "bool": False, "bytes": "", "time": None, "quantity": "0", "intstr": 0}
 
 
@@ -170,7 +171,8 @@ _ZERO: dict[str, Any] = {"str": "", "int": 0, "bool": False, "bytes": "", "time"
 class Field:
     """One field of a Go struct: its JSON name, its type and how it appears in JSON.
 
-    kind: a scalar name of `_SCALARS`, "map" (string → string), "qmap" (string → Quantity), or a Message.
+    kind: a scalar name of `_SCALARS`, "map" (string → string), "bmap" (string → bytes, base64 in JSON),
+    "qmap" (string → Quantity), or a Message.
     inline: the Go field is embedded (`json:",inline"`): its keys join the parent's.
     """
 
@@ -190,6 +192,9 @@ def _one(f: Field, value: Value) -> Any:
     if f.kind == "qmap":
         key, val = map_entry(value)
         return {key: _quantity(val)}
+    if f.kind == "bmap":
+        key, val = map_entry(value)
+        return {key: base64.b64encode(val).decode()}
     return _SCALARS[f.kind](value)
 
 
@@ -224,7 +229,7 @@ def decode_message(buf: bytes, message: Message) -> dict[str, Any]:
             raise exc.at(f.name + "[]" if f.repeated else f.name) from None
         if f.inline:
             out.update(item)
-        elif f.kind in ("map", "qmap"):
+        elif f.kind in _MAPS:
             out.setdefault(f.name, {}).update(item)
         elif f.repeated:
             out.setdefault(f.name, []).append(item)
@@ -251,7 +256,7 @@ def _finish(out: dict[str, Any], seen: bool, f: Field) -> None:
             del out[f.name]
         return
     if not present:  # KEEP
-        if f.repeated or f.kind in ("map", "qmap"):
+        if f.repeated or f.kind in _MAPS:
             out[f.name] = None
         elif isinstance(f.kind, Message):
             out[f.name] = decode_message(b"", f.kind)
