@@ -245,3 +245,10 @@ def test_field_shapes() -> None:
     }
     stamp = _len(6, _varint_field(1, 1700000000))
     assert decode_message(stamp, limits)["when"] == "2023-11-14T22:13:20Z"
+
+
+def test_repeated_integers_packed_or_not() -> None:
+    groups = Message("G", {4: Field("supplementalGroups", "int", repeated=True)})
+    unpacked = _varint_field(4, 3000) + _varint_field(4, 3001)
+    packed = _len(4, _varint(3000) + _varint(3001))
+    assert decode_message(unpacked, groups) == decode_message(packed, groups) == {"supplementalGroups": [3000, 3001]}

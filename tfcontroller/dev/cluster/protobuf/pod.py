@@ -4,8 +4,8 @@ send, and of `kubectl create job --from=cronjob/NAME`, which copies a CronJob's 
 Field numbers from k8s.io/api core/v1/generated.proto. Mapped: the fields a runner or tenant Pod uses
 (containers and init containers with command, args, env, envFrom, ports, resources, volume mounts,
 probes, security context; emptyDir, secret, configMap, downwardAPI and projected volumes — the kinds the
-dev node mounts; the Pod-level scalars, security context, node selector, tolerations, image pull secrets). Any other field set on the wire is refused by name (wire.py), never
-dropped.
+dev node mounts; the Pod-level scalars, security context, node selector, tolerations, image pull
+secrets). Any other field set on the wire is refused by name (wire.py), never dropped.
 """
 
 from __future__ import annotations

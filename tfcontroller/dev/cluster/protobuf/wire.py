@@ -90,6 +90,13 @@ def fields(buf: bytes) -> Iterator[tuple[int, Value]]:
             raise ProtobufError(f"unsupported wire type {wire}")
 
 
+def _packed(buf: bytes) -> Iterator[int]:
+    pos = 0
+    while pos < len(buf):
+        value, pos = varint(buf, pos)
+        yield value
+
+
 def text(value: Value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -223,6 +230,9 @@ def decode_message(buf: bytes, message: Message) -> dict[str, Any]:
                 raise UnknownField(number, message.name)
             continue
         seen.add(number)
+        if f.repeated and f.kind == "int" and isinstance(value, bytes):  # a packed list of varints
+            out.setdefault(f.name, []).extend(_signed(v) for v in _packed(value))
+            continue
         try:
             item = _one(f, value)
         except UnknownField as exc:
@@ -262,7 +272,6 @@ def _finish(out: dict[str, Any], seen: bool, f: Field) -> None:
             out[f.name] = decode_message(b"", f.kind)
         else:
             out[f.name] = _ZERO[f.kind]
-
 
 
 # Shorthands for the tables of the API-group modules.
