@@ -31,7 +31,7 @@ from tfcontroller.dev.cluster.node.env import Lookup
 from tfcontroller.dev.cluster.node.jobs import JobController
 from tfcontroller.dev.cluster.node.kubelet import PodWorker
 from tfcontroller.dev.cluster.node.runtime import ContainerRun
-from tfcontroller.dev.cluster.node.sandbox import missing_tools
+from tfcontroller.dev.cluster.node.sandbox import missing_tools, private_paths
 from tfcontroller.dev.cluster.node.serviceaccounts import Admission
 from tfcontroller.dev.cluster.node.volumes import TokenSource
 
@@ -146,6 +146,8 @@ class Node:
         self._mark_lost()
         self._thread = threading.Thread(target=self._run, name="devcluster-node", daemon=True)
         self._thread.start()
+        # the host's private files, which every sandbox masks, found once per process before the first Pod
+        threading.Thread(target=private_paths, name="devcluster-node-private", daemon=True).start()
 
     def stop(self) -> None:
         """Stop every container (SIGTERM, SIGKILL after `shutdown_grace`), then the loop."""

@@ -4,7 +4,14 @@ cgroup v1 memory cgroup that enforces `resources.limits.memory`.
 The sandbox mounts an allow-list of host directories read-only (`/usr`, `/etc`, `/opt` and the
 `/bin`, `/lib*`, `/sbin` links), never the whole host: whatever is not listed — `/root`, `/work`, the
 dev cluster's state and kubeconfig, the controller's files, other Pods' volumes — does not exist inside.
-Paths that must stay hidden but fall under an allowed directory get an empty tmpfs over them. The
+Paths that must stay hidden but fall under an allowed directory get an empty tmpfs over them, and so
+do the host's *private* files there — those not readable by every user (`/etc/shadow`, SSH host keys,
+a database's `pg_hba.conf`): a container may run as uid 0 or join any group (runAsUser, runAsGroup,
+supplementalGroups), and without capabilities uid 0 still reads what root owns. As runc does, `/proc/sys`,
+`/proc/sysrq-trigger`, `/proc/irq`, `/proc/bus` and `/proc/fs` are read-only (a uid-0 container could
+otherwise set host-wide sysctls such as `kernel.core_pattern`, which runs a program as the host's root)
+and `/proc/kcore`, `/proc/keys`, `/proc/timer_list`… are masked. `/dev` is bwrap's minimal one (null,
+zero, full, random, urandom, tty, pts) with a fresh 1777 tmpfs `/dev/shm`. The
 container gets its own PID namespace with its own `/proc` (`--as-pid-1`: the command is PID 1, as in
 a real container, so a SIGTERM it does not handle is ignored until the SIGKILL after the grace period),
 its own mount, IPC and UTS namespaces, the host's network, a writable tmpfs `/tmp`, and runs as
@@ -20,6 +27,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +39,9 @@ log = logging.getLogger(__name__)
 HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CGROUP_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+# runc's defaults (its readonlyPaths and maskedPaths), present in /proc on this kernel or not.
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
+PROC_MASKED = ("kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats", "acpi", "scsi")
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class SandboxSpec:
     hostname: str = ""
     mounts: list[Mount] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # host paths to cover with an empty tmpfs
+    private: PrivatePaths | None = None  # host files and directories not readable by every user: masked
     allow_list: tuple[str, ...] = HOST_ALLOW_LIST
 
 
@@ -67,10 +80,13 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", *_proc_cover(), "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--perms", "1777", "--tmpfs", "/tmp"]
     for hidden in spec.hidden:
         if any(_under(hidden, root) for root in spec.allow_list) and os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
+    if spec.private is not None:
+        argv += _mask(spec.private.files, spec.private.dirs)
     # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
     # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
     fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *(m.target for m in spec.mounts)]
@@ -93,6 +109,85 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
              f"--groups={groups}" if groups else "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
     return argv
+
+
+def _mask(files: tuple[str, ...], dirs: tuple[str, ...]) -> list[str]:
+    """Cover each file with an empty read-only file and each directory with an empty read-only tmpfs."""
+    argv: list[str] = []
+    for path in files:
+        argv += ["--ro-bind", "/dev/null", path]
+    for path in dirs:
+        argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+    return argv
+
+
+def _proc_cover() -> list[str]:
+    """The sandbox's /proc made safe as runc makes a container's: the kernel-wide knobs read-only, the
+    files that tell about the host's memory, keys or timers masked. The sources are the host's /proc
+    (bwrap binds host paths); a /proc/sys seen through it is the same kernel's."""
+    argv: list[str] = []
+    for name in PROC_READ_ONLY:
+        if os.path.exists(f"/proc/{name}"):
+            argv += ["--ro-bind", f"/proc/{name}", f"/proc/{name}"]
+    masked = [f"/proc/{name}" for name in PROC_MASKED if os.path.exists(f"/proc/{name}")]
+    return argv + _mask(tuple(p for p in masked if not os.path.isdir(p)), tuple(p for p in masked if os.path.isdir(p)))
+
+
+@dataclass(frozen=True)
+class PrivatePaths:
+    """Host files and directories under the allow-list that not every user may read."""
+
+    files: tuple[str, ...]
+    dirs: tuple[str, ...]
+
+
+def find_private(roots: tuple[str, ...] = HOST_ALLOW_LIST) -> PrivatePaths:
+    """Regular files without read permission for others, and directories without read or search
+    permission for others (not descended), under the allow-listed roots (symlinked roots skipped: they
+    point into another root). About a quarter of a second on a Debian host; cached by `private_paths`."""
+    files: list[str] = []
+    dirs: list[str] = []
+    for root in roots:
+        if os.path.islink(root) or not os.path.isdir(root):
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, onerror=lambda _e: None):
+            keep = []
+            for name in dirnames:
+                path = os.path.join(dirpath, name)
+                try:
+                    mode = os.lstat(path).st_mode
+                except OSError:
+                    continue
+                if stat.S_ISLNK(mode):
+                    continue
+                if mode & 0o005 != 0o005:
+                    dirs.append(path)
+                else:
+                    keep.append(name)
+            dirnames[:] = keep
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                try:
+                    mode = os.lstat(path).st_mode
+                except OSError:
+                    continue
+                if stat.S_ISREG(mode) and not mode & 0o004:
+                    files.append(path)
+    return PrivatePaths(tuple(sorted(files)), tuple(sorted(dirs)))
+
+
+_PRIVATE: PrivatePaths | None = None
+_PRIVATE_LOCK = threading.Lock()
+
+
+def private_paths() -> PrivatePaths:
+    """`find_private()` once per process (the node warms it up when it starts): host files change
+    rarely, and a file made private later is masked from the next process on."""
+    global _PRIVATE
+    with _PRIVATE_LOCK:
+        if _PRIVATE is None:
+            _PRIVATE = find_private()
+        return _PRIVATE
 
 
 def _parents(path: str) -> list[str]:

@@ -4,6 +4,7 @@ kubectl columns — pure parts of the dev node."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,33 @@ def test_lost_status_fails_running_pods_as_node_lost() -> None:
     cs = lost["containerStatuses"][0]
     assert cs["state"]["terminated"]["reason"] == "ContainerStatusUnknown" and cs["lastState"] == {"running": {"startedAt": "t"}}
     assert lost["conditions"][0]["status"] == "False"
+
+
+def test_proc_knobs_read_only_host_files_masked_and_dev_shm_writable() -> None:
+    private = sandbox.PrivatePaths(files=("/etc/shadow",), dirs=("/etc/ssl/private",))
+    argv = sandbox.bwrap_argv(_spec(private=private))
+    joined = " ".join(argv)
+    assert "--ro-bind /proc/sys /proc/sys" in joined  # a uid-0 container must not set host-wide sysctls
+    assert "--ro-bind /dev/null /proc/keys" in joined
+    assert "--perms 1777 --tmpfs /dev/shm" in joined
+    assert "--ro-bind /dev/null /etc/shadow" in joined
+    assert "--perms 0555 --tmpfs /etc/ssl/private --remount-ro /etc/ssl/private" in joined
+    # the covers come after the mounts they cover
+    assert argv.index("/proc/sys") > argv.index("--proc") and argv.index("/etc/shadow") > argv.index("/etc")
+
+
+def test_find_private_lists_what_others_cannot_read(tmp_path: Path) -> None:
+    root = tmp_path / "etc"
+    (root / "ssl" / "private").mkdir(parents=True)
+    (root / "ssl" / "private" / "key.pem").write_text("k")
+    (root / "ssl" / "private").chmod(0o700)
+    (root / "search-only").mkdir()
+    (root / "search-only").chmod(0o711)
+    (root / "shadow").write_text("s")
+    (root / "shadow").chmod(0o640)
+    (root / "passwd").write_text("p")
+    (root / "passwd").chmod(0o644)
+    (root / "link").symlink_to("shadow")
+    found = sandbox.find_private((str(root), str(tmp_path / "missing")))
+    assert found.files == (str(root / "shadow"),)
+    assert found.dirs == (str(root / "search-only"), str(root / "ssl" / "private"))  # not descended
