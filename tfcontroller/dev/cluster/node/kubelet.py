@@ -23,7 +23,7 @@ from tfcontroller.dev.cluster.node import status as st
 from tfcontroller.dev.cluster.node.logs import log_path
 from tfcontroller.dev.cluster.node.runtime import ContainerRun, Exit
 from tfcontroller.dev.cluster.node.sandbox import DEFAULT_PATH, SandboxSpec, private_paths, resolve_command
-from tfcontroller.dev.cluster.node.volumes import VolumeError, VolumeSet
+from tfcontroller.dev.cluster.node.volumes import VolumeError, VolumeSet, close_mounts
 
 if TYPE_CHECKING:
     from tfcontroller.dev.cluster.node.node import Node
@@ -306,8 +306,10 @@ class PodWorker:
             return
         try:
             mounts = self.volumes.mounts(c.spec)
-        except VolumeError as exc:
-            c.state = {"waiting": {"reason": "CreateContainerError", "message": str(exc)}}
+        except VolumeError as exc:  # the kubelet's makeMounts errors: a config error, retried
+            c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": str(exc)}}
+            self.node.event(self.pod, "Warning", "Failed", f"Error: {exc}")
+            c.restart_at = time.monotonic() + self.node.config.config_retry
             return
         uid, gid, groups = identity(self.pod, c.spec)
         sandbox = SandboxSpec(argv=argv, env=environment, uid=uid, gid=gid, supplemental_groups=groups,
@@ -318,7 +320,10 @@ class PodWorker:
                            f"{self.uid}-{c.name}-{c.restart_count}")
         self.node.event(self.pod, "Normal", "Created", f"Created container {c.name}")
         self.node.track(run)
-        run.start()
+        try:
+            run.start()
+        finally:
+            close_mounts(mounts)  # bwrap holds its own (the subPath descriptors)
         c.run = run
         c.container_id = f"devnode://{self.uid}-{c.name}-{c.restart_count}"
         c.state = {"running": {"startedAt": now()}}

@@ -69,10 +69,11 @@ class ContainerRun:
         elif self.memory_limit:
             self.cgroup = None
             argv = ["prlimit", f"--as={self.memory_limit}", "--", *argv]
+        mount_fds = tuple(m.fd for m in self.spec.mounts if m.fd is not None)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
-                                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                                         stderr=subprocess.STDOUT, pass_fds=(write_fd, *mount_fds),
+                                         start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         finally:
             os.close(write_fd)
         assert self.proc.stdout is not None

@@ -49,6 +49,7 @@ class Mount:
     source: str  # host path
     target: str  # path inside the container
     read_only: bool
+    fd: int | None = None  # an O_PATH descriptor of `source` to bind instead of the path (subPath)
 
 
 @dataclass
@@ -100,7 +101,10 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             and not _under(spec.working_dir, "/tmp"):
         argv += ["--perms", "1777", "--dir", spec.working_dir]
     for mount in spec.mounts:
-        argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+        if mount.fd is not None:
+            argv += ["--ro-bind-fd" if mount.read_only else "--bind-fd", str(mount.fd), mount.target]
+        else:
+            argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
     argv += ["--chdir", spec.working_dir or "/", "--clearenv"]
     for name, value in spec.env.items():
         argv += ["--setenv", name, value]

@@ -4,6 +4,7 @@ kubectl columns — pure parts of the dev node."""
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,38 @@ def test_find_private_lists_what_others_cannot_read(tmp_path: Path) -> None:
     found = sandbox.find_private((str(root), str(tmp_path / "missing")))
     assert found.files == (str(root / "shadow"),)
     assert found.dirs == (str(root / "search-only"), str(root / "ssl" / "private"))  # not descended
+
+
+def test_a_sub_path_mount_is_bound_through_its_descriptor() -> None:
+    argv = sandbox.bwrap_argv(_spec(mounts=[sandbox.Mount("/v/data/sub", "/m", False, fd=7),
+                                            sandbox.Mount("/v/cfg/f", "/c", True, fd=8)]))
+    joined = " ".join(argv)
+    assert "--bind-fd 7 /m" in joined and "--ro-bind-fd 8 /c" in joined and "/v/data/sub" not in argv
+
+
+@pytest.mark.parametrize(("sub", "problem"), [
+    ("a/b", None), ("a..b/c", None), ("..", "must not contain '..'"), ("a/../../b", "must not contain '..'"),
+    ("/etc", "must not be an absolute path"),
+])
+def test_sub_path_problem(sub: str, problem: str | None) -> None:
+    found = volumes.sub_path_problem(sub)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_sub_path_outside_its_volume_is_refused(tmp_path: Path) -> None:
+    base = tmp_path / "vol"
+    (base / "inner").mkdir(parents=True)
+    (base / "up").symlink_to(tmp_path)
+    (base / "in").symlink_to("inner")
+    vs = volumes.VolumeSet(tmp_path / "pod", tmp_path / "shm", os.getuid(), os.getgid())
+    vs.paths["v"] = base
+    container = {"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "up"}]}
+    with pytest.raises(volumes.VolumeError, match='failed to prepare subPath for volumeMount "v" of container "c"'):
+        vs.mounts(container)
+    container["volumeMounts"] = [{"name": "v", "mountPath": "/m", "subPath": "in"},
+                                 {"name": "v", "mountPath": "/n", "subPath": "new/dir"}]
+    mounts = vs.mounts(container)
+    try:
+        assert [os.readlink(f"/proc/self/fd/{m.fd}") for m in mounts] == [str(base / "inner"), str(base / "new/dir")]
+    finally:
+        volumes.close_mounts(mounts)
