@@ -1,5 +1,6 @@
 """Just enough of the Kubernetes protobuf wire format to accept what `kubectl create configmap|secret|
-namespace|serviceaccount|token` and `kubectl auth whoami|can-i` send (kubectl's typed clients POST
+namespace|serviceaccount|token|role|clusterrole|rolebinding|clusterrolebinding` and `kubectl auth
+whoami|can-i` send (kubectl's typed clients POST
 protobuf and do not fall back on 415).
 
 A body is the magic `k8s\\0` followed by a `runtime.Unknown` {typeMeta, raw}; `raw` is the object's
@@ -191,11 +192,59 @@ def _token_request_spec(buf: bytes) -> dict[str, Any]:
     return spec
 
 
+def _policy_rule(buf: bytes) -> dict[str, Any]:
+    """PolicyRule: verbs 1, apiGroups 2, resources 3, resourceNames 4, nonResourceURLs 5 (all repeated;
+    a rule's `apiGroups: [""]` is one empty string, kept)."""
+    names = {1: "verbs", 2: "apiGroups", 3: "resources", 4: "resourceNames", 5: "nonResourceURLs"}
+    rule: dict[str, Any] = {}
+    for number, value in _fields(buf):
+        if number in names:
+            rule.setdefault(names[number], []).append(_str(value))
+    return rule
+
+
+def _label_selector(buf: bytes) -> dict[str, Any]:
+    """LabelSelector: matchLabels 1 (map), matchExpressions 2 {key 1, operator 2, values 3}."""
+    selector: dict[str, Any] = {}
+    for number, value in _fields(buf):
+        if number == 1:
+            key, val = _map_entry(value)
+            selector.setdefault("matchLabels", {})[key] = val.decode()
+        elif number == 2 and isinstance(value, bytes):
+            selector.setdefault("matchExpressions", []).append(_message(value, {1: "key", 2: "operator"}, {3: "values"}))
+    return selector
+
+
+def _role(buf: bytes, obj: dict[str, Any]) -> None:
+    """Role and ClusterRole: rules 2, aggregationRule 3 {clusterRoleSelectors 1}."""
+    for number, value in _fields(buf):
+        if number == 2 and isinstance(value, bytes):
+            obj.setdefault("rules", []).append(_policy_rule(value))
+        elif number == 3 and isinstance(value, bytes):
+            selectors = [_label_selector(v) for n, v in _fields(value) if n == 1 and isinstance(v, bytes)]
+            obj["aggregationRule"] = {"clusterRoleSelectors": selectors}
+
+
+def _binding(buf: bytes, obj: dict[str, Any]) -> None:
+    """RoleBinding and ClusterRoleBinding: subjects 2 {kind 1, apiGroup 2, name 3, namespace 4}, roleRef 3
+    {apiGroup 1, kind 2, name 3}."""
+    for number, value in _fields(buf):
+        if number == 2 and isinstance(value, bytes):
+            obj.setdefault("subjects", []).append(_message(value, {1: "kind", 2: "apiGroup", 3: "name", 4: "namespace"}))
+        elif number == 3 and isinstance(value, bytes):
+            obj["roleRef"] = _message(value, {1: "apiGroup", 2: "kind", 3: "name"})
+
+
+_RBAC = "rbac.authorization.k8s.io/v1"
 _KINDS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
     ("v1", "ConfigMap"): _config_map,
     ("v1", "Secret"): _secret,
     ("v1", "Namespace"): _namespace,
     ("v1", "ServiceAccount"): _service_account,
+    (_RBAC, "Role"): _role,
+    (_RBAC, "ClusterRole"): _role,
+    (_RBAC, "RoleBinding"): _binding,
+    (_RBAC, "ClusterRoleBinding"): _binding,
     ("authentication.k8s.io/v1", "SelfSubjectReview"): lambda buf, obj: None,
     ("authentication.k8s.io/v1", "TokenRequest"): lambda buf, obj: _spec(buf, obj, _token_request_spec),
     ("authentication.k8s.io/v1", "TokenReview"):
