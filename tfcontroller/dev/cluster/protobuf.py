@@ -1,5 +1,5 @@
 """Just enough of the Kubernetes protobuf wire format to accept what `kubectl create configmap|secret|
-namespace|serviceaccount|token|role|clusterrole|rolebinding|clusterrolebinding` and `kubectl auth
+namespace|serviceaccount|token|job|role|clusterrole|rolebinding|clusterrolebinding` and `kubectl auth
 whoami|can-i` send (kubectl's typed clients POST
 protobuf and do not fall back on 415).
 
@@ -235,12 +235,87 @@ def _binding(buf: bytes, obj: dict[str, Any]) -> None:
             obj["roleRef"] = _message(value, {1: "apiGroup", 2: "kind", 3: "name"})
 
 
+def _trivial(value: int | bytes) -> bool:
+    """Whether a field holds only what Go's encoder writes for an unset value: 0, "", or a message of
+    such fields (gogo-protobuf writes non-pointer fields even when empty)."""
+    if isinstance(value, int):
+        return value == 0
+    if not value:
+        return True
+    try:
+        return all(_trivial(v) for _n, v in _fields(value))
+    except ProtobufError:
+        return False
+
+
+def _known(buf: bytes, what: str, fields: dict[int, Callable[[int | bytes], tuple[str, Any]]],
+           repeated: tuple[int, ...] = ()) -> dict[str, Any]:
+    """A message of the fields mapped in `fields` (number → (name, value)); one that is set but not
+    mapped is refused, never dropped (a Pod template losing its volumes would run something else)."""
+    out: dict[str, Any] = {}
+    for number, value in _fields(buf):
+        if number in fields:
+            name, decoded = fields[number](value)
+            if number in repeated:
+                out.setdefault(name, []).append(decoded)
+            elif decoded not in ("", None):
+                out[name] = decoded
+        elif not _trivial(value):
+            raise ProtobufError(f"field {number} of a protobuf {what} is not supported here; send JSON (kubectl -o json | kubectl create -f -)")
+    return out
+
+
+def _named(name: str, decode: Callable[[int | bytes], Any] = _str) -> Callable[[int | bytes], tuple[str, Any]]:
+    return lambda value: (name, decode(value))
+
+
+def _int(value: int | bytes) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _container(value: int | bytes) -> dict[str, Any]:
+    """Container: name 1, image 2, command 3, args 4, workingDir 5 (what `kubectl create job` sets)."""
+    buf = value if isinstance(value, bytes) else b""
+    return _known(buf, "Container", {1: _named("name"), 2: _named("image"), 3: _named("command"),
+                                     4: _named("args"), 5: _named("workingDir")}, repeated=(3, 4))
+
+
+def _pod_template(value: int | bytes) -> dict[str, Any]:
+    """PodTemplateSpec {metadata 1, spec 2 PodSpec {containers 2, restartPolicy 3, serviceAccountName 8}}."""
+    buf = value if isinstance(value, bytes) else b""
+    template: dict[str, Any] = {}
+    for number, item in _fields(buf):
+        if number == 1 and isinstance(item, bytes):
+            meta = _object_meta(item)
+            if meta:
+                template["metadata"] = meta
+        elif number == 2 and isinstance(item, bytes):
+            template["spec"] = _known(item, "PodSpec", {2: _named("containers", _container),
+                                                        3: _named("restartPolicy"), 8: _named("serviceAccountName")},
+                                      repeated=(2,))
+        elif not _trivial(item):
+            raise ProtobufError(f"field {number} of a protobuf PodTemplateSpec is not supported here; send JSON")
+    return template
+
+
+def _job(buf: bytes, obj: dict[str, Any]) -> None:
+    """Job: spec 2 {parallelism 1, completions 2, activeDeadlineSeconds 3, template 6, backoffLimit 7,
+    ttlSecondsAfterFinished 8} — what `kubectl create job` sends."""
+    for number, value in _fields(buf):
+        if number == 2 and isinstance(value, bytes):
+            obj["spec"] = _known(value, "JobSpec", {
+                1: _named("parallelism", _int), 2: _named("completions", _int),
+                3: _named("activeDeadlineSeconds", _int), 6: _named("template", _pod_template),
+                7: _named("backoffLimit", _int), 8: _named("ttlSecondsAfterFinished", _int)})
+
+
 _RBAC = "rbac.authorization.k8s.io/v1"
 _KINDS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
     ("v1", "ConfigMap"): _config_map,
     ("v1", "Secret"): _secret,
     ("v1", "Namespace"): _namespace,
     ("v1", "ServiceAccount"): _service_account,
+    ("batch/v1", "Job"): _job,
     (_RBAC, "Role"): _role,
     (_RBAC, "ClusterRole"): _role,
     (_RBAC, "RoleBinding"): _binding,

@@ -64,3 +64,26 @@ def test_refuses_other_kinds_and_garbage() -> None:
 def test_is_protobuf() -> None:
     assert is_protobuf("application/vnd.kubernetes.protobuf")
     assert not is_protobuf("application/json")
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def _envelope(api_version: bytes, kind: bytes, raw: bytes) -> bytes:
+    type_meta = _field(1, api_version) + _field(2, kind)
+    return b"k8s\x00" + _field(1, type_meta) + _field(2, raw)
+
+
+def test_a_job_is_decoded_and_an_unmapped_field_refused_not_dropped() -> None:
+    container = _field(1, b"main") + _field(2, b"busybox") + _field(3, b"sh") + _field(3, b"-c") + _field(3, b"true")
+    pod_spec = _field(2, container) + _field(3, b"Never") + _field(6, b"")  # dnsPolicy "" as Go writes it
+    job_spec = _field(6, _field(2, pod_spec)) + bytes([7 << 3, 2])  # backoffLimit 2
+    body = _envelope(b"batch/v1", b"Job", _field(1, _field(1, b"j")) + _field(2, job_spec))
+    assert decode(body)["spec"] == {"template": {"spec": {
+        "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "true"]}],
+        "restartPolicy": "Never"}}, "backoffLimit": 2}
+    with_volumes = _field(1, _field(1, b"v")) + pod_spec  # volumes (field 1): not mapped
+    body = _envelope(b"batch/v1", b"Job", _field(1, _field(1, b"j")) + _field(2, _field(6, _field(2, with_volumes))))
+    with pytest.raises(ProtobufError, match="field 1 of a protobuf PodSpec"):
+        decode(body)
