@@ -217,6 +217,9 @@ def test_a_restarted_cluster_marks_the_pods_it_was_running_node_lost(tmp_path: P
         assert phase == "Failed NodeLost"
         assert kubectl("get", "pod", "finished", "-o", "jsonpath={.status.phase}").stdout == "Succeeded"
         assert "ContainerStatusUnknown" in kubectl("get", "pod", "survivor").stdout  # as kubectl shows a lost one
+        for name in ("finished", "survivor"):  # they ran: their logs went with the first cluster, said so
+            lost = kubectl("logs", name)
+            assert lost.returncode != 0 and "unable to retrieve container logs" in lost.stderr, lost.stderr
 
 
 def _sleepers() -> list[int]:

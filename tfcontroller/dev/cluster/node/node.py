@@ -442,6 +442,10 @@ class Node:
         with self._lock:
             worker = self.workers.get(pod["metadata"]["uid"])
         c = worker.container(container) if worker is not None else None
+        if worker is None and _ran(pod, str(container)):
+            # it ran under a dev cluster that has since stopped: its log went with the node's directory
+            raise ApiError(400, "BadRequest", f'unable to retrieve container logs for container "{container}" in pod '
+                           f'"{name}": the dev node keeps logs only while the dev cluster that ran it is running')
         if worker is None or c is None or (c.run is None and c.restart_count == 0 and "terminated" not in c.state):
             waiting = ((c.state.get("waiting") or {}).get("reason") if c else None) or "ContainerCreating"
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {waiting}')
@@ -458,6 +462,16 @@ class Node:
             return c.restart_count != count or not c.running or worker.finished.is_set()
 
         return logs_mod.follow_log(path, finished, self._stop.is_set, tail, since, timestamps)
+
+
+def _ran(pod: Obj, container: str) -> bool:
+    """Whether the Pod's status says the container has run (running, terminated, or restarted)."""
+    status = pod.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        if cs.get("name") == container:
+            state = cs.get("state") or {}
+            return "running" in state or "terminated" in state or bool(cs.get("restartCount"))
+    return False
 
 
 def _now_plus(seconds: int) -> str:
