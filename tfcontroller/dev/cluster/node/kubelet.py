@@ -22,7 +22,12 @@ from tfcontroller.dev.cluster.node import env as env_mod
 from tfcontroller.dev.cluster.node import status as st
 from tfcontroller.dev.cluster.node.logs import log_path
 from tfcontroller.dev.cluster.node.runtime import ContainerRun, Exit
-from tfcontroller.dev.cluster.node.sandbox import DEFAULT_PATH, SandboxSpec, private_paths, resolve_command
+from tfcontroller.dev.cluster.node.sandbox import (
+    DEFAULT_PATH,
+    SandboxSpec,
+    private_paths_for,
+    resolve_command,
+)
 from tfcontroller.dev.cluster.node.volumes import VolumeError, VolumeSet, close_mounts
 
 if TYPE_CHECKING:
@@ -314,7 +319,8 @@ class PodWorker:
         uid, gid, groups = identity(self.pod, c.spec)
         sandbox = SandboxSpec(argv=argv, env=environment, uid=uid, gid=gid, supplemental_groups=groups,
                               working_dir=str(c.spec.get("workingDir") or ""), hostname=self.name,
-                              mounts=mounts, hidden=self.node.hidden_paths(), private=private_paths())
+                              mounts=mounts, hidden=self.node.hidden_paths(),
+                              private=private_paths_for(uid, gid, groups))
         limit = self._memory_limit(c)
         run = ContainerRun(sandbox, log_path(self.dir, c.name, c.restart_count), limit,
                            f"{self.uid}-{c.name}-{c.restart_count}")

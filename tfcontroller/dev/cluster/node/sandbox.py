@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import stat
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CGROUP_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 # runc's defaults (its readonlyPaths and maskedPaths), present in /proc on this kernel or not.
+NOBODY = 65534
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
 PROC_MASKED = ("kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats", "acpi", "scsi")
 
@@ -148,36 +149,17 @@ class PrivatePaths:
 def find_private(roots: tuple[str, ...] = HOST_ALLOW_LIST) -> PrivatePaths:
     """Regular files without read permission for others, and directories without read or search
     permission for others (not descended), under the allow-listed roots (symlinked roots skipped: they
-    point into another root). About a quarter of a second on a Debian host; cached by `private_paths`."""
-    files: list[str] = []
-    dirs: list[str] = []
-    for root in roots:
-        if os.path.islink(root) or not os.path.isdir(root):
-            continue
-        for dirpath, dirnames, filenames in os.walk(root, onerror=lambda _e: None):
-            keep = []
-            for name in dirnames:
-                path = os.path.join(dirpath, name)
-                try:
-                    mode = os.lstat(path).st_mode
-                except OSError:
-                    continue
-                if stat.S_ISLNK(mode):
-                    continue
-                if mode & 0o005 != 0o005:
-                    dirs.append(path)
-                else:
-                    keep.append(name)
-            dirnames[:] = keep
-            for name in filenames:
-                path = os.path.join(dirpath, name)
-                try:
-                    mode = os.lstat(path).st_mode
-                except OSError:
-                    continue
-                if stat.S_ISREG(mode) and not mode & 0o004:
-                    files.append(path)
-    return PrivatePaths(tuple(sorted(files)), tuple(sorted(dirs)))
+    point into another root). findutils' `find` does the walk (a quarter of a second for a Debian /usr,
+    outside the GIL, so Pods keep starting meanwhile); cached by `private_paths`."""
+    real_roots = [r for r in roots if not os.path.islink(r) and os.path.isdir(r)]
+    if not real_roots:
+        return PrivatePaths((), ())
+    argv = ["find", *real_roots, "(", "-type", "d", "!", "-perm", "-o=rx", "-printf", r"d%p\0", "-prune", ")",
+            "-o", "(", "-type", "f", "!", "-perm", "-o=r", "-printf", r"f%p\0", ")"]
+    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout
+    entries = [e.decode(errors="surrogateescape") for e in out.split(b"\0") if e]
+    return PrivatePaths(tuple(sorted(e[1:] for e in entries if e[0] == "f")),
+                        tuple(sorted(e[1:] for e in entries if e[0] == "d")))
 
 
 _PRIVATE: PrivatePaths | None = None
@@ -192,6 +174,15 @@ def private_paths() -> PrivatePaths:
         if _PRIVATE is None:
             _PRIVATE = find_private()
         return _PRIVATE
+
+
+def private_paths_for(uid: int, gid: int, groups: list[int]) -> PrivatePaths | None:
+    """What a container of this identity must not see. The default identity (nobody/nogroup, no other
+    group) cannot read a private file anyway (unless nobody owns it), so its Pods do not wait for the
+    first scan (the start-latency target is 0.5 s): they get the masks once the scan is done."""
+    if uid == NOBODY and gid == NOBODY and not [g for g in groups if g != NOBODY]:
+        return _PRIVATE
+    return private_paths()
 
 
 def _parents(path: str) -> list[str]:

@@ -235,3 +235,10 @@ def test_sub_path_outside_its_volume_is_refused(tmp_path: Path) -> None:
         assert [os.readlink(f"/proc/self/fd/{m.fd}") for m in mounts] == [str(base / "inner"), str(base / "new/dir")]
     finally:
         volumes.close_mounts(mounts)
+
+
+def test_only_other_identities_wait_for_the_scan_of_private_files() -> None:
+    assert sandbox.private_paths_for(0, 0, []) is sandbox.private_paths()  # root waits for (and gets) the masks
+    assert sandbox.private_paths_for(1000, 42, []) is sandbox.private_paths()
+    assert sandbox.private_paths_for(65534, 65534, [42]) is sandbox.private_paths()
+    assert sandbox.private_paths_for(65534, 65534, []) is sandbox.private_paths()  # once scanned, nobody gets them too
