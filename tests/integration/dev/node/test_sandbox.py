@@ -125,6 +125,12 @@ def test_no_identity_escapes_through_proc_sys_private_files_fds_or_environment(
         "ls -A /etc/ssl/private 2>/dev/null | grep -q . && echo ESCAPE list /etc/ssl/private",
         f"kill -0 {os.getpid()} 2>/dev/null && echo ESCAPE signal host",
         "echo x > /dev/shm/x || echo ESCAPE no /dev/shm",
+        # setuid binaries gain nothing (no_new_privs), no capability is held or can be, nothing mounts
+        "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status || echo ESCAPE new privileges",
+        "grep -q '^CapBnd:[[:space:]]*0000000000000000' /proc/self/status || echo ESCAPE capabilities",
+        "mount -t tmpfs none /tmp 2>/dev/null && echo ESCAPE mount",
+        "touch /usr/x /etc/x 2>/dev/null && echo ESCAPE write /usr",
+        "ls /sys/fs/cgroup >/dev/null 2>&1 && echo ESCAPE cgroupfs",
         "for fd in /proc/1/fd/*; do echo fd $(readlink $fd); done",  # PID 1 is this shell
         "echo env $(tr '\\0' '\\n' < /proc/1/environ | cut -d= -f1 | grep -v '^KUBERNETES_' | sort)",
     ])
