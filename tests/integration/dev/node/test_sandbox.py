@@ -146,3 +146,32 @@ def test_no_identity_escapes_through_proc_sys_private_files_fds_or_environment(
         # stdin, the log pipe, and the shell's own pipes: no socket or file of the dev cluster's process
         assert targets and all(t == "/dev/null" or t.startswith("pipe:[") for t in targets), (name, out)
         assert "env HOME HOSTNAME PATH PWD\n" in out, (name, out)
+
+
+def test_read_only_root_filesystem_leaves_only_volumes_and_dev_shm_writable(core: kubernetes.client.CoreV1Api) -> None:
+    script = ("{ echo a > /tmp/a; } 2>/dev/null && echo WROTE /tmp; { echo b > here; } 2>/dev/null && echo WROTE workdir;"
+              " echo c > /data/c && echo d > /dev/shm/d && cat /data/c /dev/shm/d")
+    spec = pod("ro-root", script, volumes=[{"name": "data", "emptyDir": {}}],
+               securityContext={"runAsUser": 0},
+               container={"workingDir": "/app", "securityContext": {"readOnlyRootFilesystem": True},
+                          "volumeMounts": [{"name": "data", "mountPath": "/data"}]})
+    core.create_namespaced_pod("default", spec)
+    wait_phase(core, "ro-root", ("Succeeded", "Failed"))
+    assert logs(core, "ro-root").split() == ["c", "d"]
+
+
+def test_privileges_the_node_cannot_grant_are_refused_not_weakened(core: kubernetes.client.CoreV1Api) -> None:
+    asks = {"privileged": ({}, {"privileged": True}), "caps": ({}, {"capabilities": {"add": ["NET_ADMIN"]}}),
+            "hostpid": ({"hostPID": True}, {})}
+    for name, (pod_spec, context) in asks.items():
+        core.create_namespaced_pod("default", pod(name, "echo ran", container={"securityContext": context}, **pod_spec))
+
+    def refusal(name: str) -> str:
+        statuses = core.read_namespaced_pod(name, "default").status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        return waiting.message if waiting and waiting.reason == "CreateContainerConfigError" else ""
+
+    for name, field in (("privileged", "securityContext.privileged"), ("caps", "securityContext.capabilities.add"),
+                        ("hostpid", "spec.hostPID")):
+        message = wait_for(lambda n=name: refusal(n), 15, f"{name} refused")  # type: ignore[misc]
+        assert f"the dev node cannot grant {field}" in message

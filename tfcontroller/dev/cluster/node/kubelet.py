@@ -95,6 +95,25 @@ def non_root_problem(pod: Obj, container: Obj) -> str:
     return "container's runAsUser breaks non-root policy" if uid == 0 else ""
 
 
+def unsupported_security(pod: Obj, container: Obj) -> str:
+    """Why the dev node cannot run this container with the privileges its spec asks for ("" when it
+    can). Running it with less than asked would make a test pass here that fails on a real node, so
+    it is refused instead, never silently weakened."""
+    spec = pod.get("spec") or {}
+    sc = container.get("securityContext") or {}
+    asked = [f"spec.{key}" for key in ("hostPID", "hostIPC") if spec.get(key)]
+    if sc.get("privileged"):
+        asked.append("securityContext.privileged")
+    if (sc.get("capabilities") or {}).get("add"):
+        asked.append("securityContext.capabilities.add")
+    if sc.get("procMount") == "Unmasked":
+        asked.append("securityContext.procMount: Unmasked")
+    if not asked:
+        return ""
+    return (f"the dev node cannot grant {', '.join(asked)}: its containers run without capabilities, in their "
+            "own PID and IPC namespaces (docs/dev-cluster.md)")
+
+
 def _home(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_dir
@@ -295,7 +314,7 @@ class PodWorker:
             self.node.event(self.pod, "Warning", "Failed", f"Error: {exc}")
             c.restart_at = time.monotonic() + self.node.config.config_retry
             return
-        problem = non_root_problem(self.pod, c.spec)
+        problem = non_root_problem(self.pod, c.spec) or unsupported_security(self.pod, c.spec)
         if problem:
             c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": problem}}
             self.node.event(self.pod, "Warning", "Failed", f"Error: {problem}")
@@ -317,7 +336,9 @@ class PodWorker:
             c.restart_at = time.monotonic() + self.node.config.config_retry
             return
         uid, gid, groups = identity(self.pod, c.spec)
+        read_only_root = bool((c.spec.get("securityContext") or {}).get("readOnlyRootFilesystem"))
         sandbox = SandboxSpec(argv=argv, env=environment, uid=uid, gid=gid, supplemental_groups=groups,
+                              read_only_root=read_only_root,
                               working_dir=str(c.spec.get("workingDir") or ""), hostname=self.name,
                               mounts=mounts, hidden=self.node.hidden_paths(),
                               private=private_paths_for(uid, gid, groups))

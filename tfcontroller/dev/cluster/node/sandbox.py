@@ -65,6 +65,7 @@ class SandboxSpec:
     mounts: list[Mount] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # host paths to cover with an empty tmpfs
     private: PrivatePaths | None = None  # host files and directories not readable by every user: masked
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem: only volumes and /dev/shm writable
     allow_list: tuple[str, ...] = HOST_ALLOW_LIST
 
 
@@ -83,7 +84,7 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", *_proc_cover(), "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--perms", "1777", "--tmpfs", "/tmp"]
+             "--perms", "1777", "--dir" if spec.read_only_root else "--tmpfs", "/tmp"]
     for hidden in spec.hidden:
         if any(_under(hidden, root) for root in spec.allow_list) and os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
@@ -106,6 +107,8 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             argv += ["--ro-bind-fd" if mount.read_only else "--bind-fd", str(mount.fd), mount.target]
         else:
             argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+    if spec.read_only_root:  # the sandbox's own root (with /tmp and workingDir) read-only; mounts keep theirs
+        argv += ["--remount-ro", "/"]
     argv += ["--chdir", spec.working_dir or "/", "--clearenv"]
     for name, value in spec.env.items():
         argv += ["--setenv", name, value]

@@ -242,3 +242,13 @@ def test_only_other_identities_wait_for_the_scan_of_private_files() -> None:
     assert sandbox.private_paths_for(1000, 42, []) is sandbox.private_paths()
     assert sandbox.private_paths_for(65534, 65534, [42]) is sandbox.private_paths()
     assert sandbox.private_paths_for(65534, 65534, []) is sandbox.private_paths()  # once scanned, nobody gets them too
+
+
+def test_read_only_root_keeps_tmp_on_the_root_and_remounts_it_read_only() -> None:
+    argv = sandbox.bwrap_argv(_spec(read_only_root=True, mounts=[sandbox.Mount("/v", "/data", False)]))
+    joined = " ".join(argv)
+    assert "--perms 1777 --dir /tmp" in joined and "--tmpfs /tmp" not in joined
+    root = [i for i, a in enumerate(argv) if a == "--remount-ro" and argv[i + 1] == "/"]
+    assert len(root) == 1 and root[0] > argv.index("/data")  # after every mount, which keep their own flags
+    plain = sandbox.bwrap_argv(_spec())
+    assert not [i for i, a in enumerate(plain) if a == "--remount-ro" and plain[i + 1] == "/"]
