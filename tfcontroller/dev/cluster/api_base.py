@@ -117,6 +117,8 @@ class ApiBase:
             obj.setdefault("status", {})["phase"] = "Terminating" if meta.get("deletionTimestamp") else "Active"
         elif (info.group, info.plural) == ("batch", "jobs") and old is None:
             defaults.default_job(obj)
+        elif (info.group, info.plural) == ("", "pods") and old is None:
+            defaults.default_pod(obj)
         elif is_crd(info):
             problems += crds.crd_problems(obj)
             if not problems:

@@ -20,7 +20,8 @@ from tfcontroller.dev.cluster import DevCluster
 def _container(core: kubernetes.client.CoreV1Api, name: str) -> kubernetes.client.V1ContainerStatus:
     """The first container's status (waiting for the kubelet's first status write)."""
     def statuses() -> list[kubernetes.client.V1ContainerStatus]:
-        return core.read_namespaced_pod(name, "default").status.container_statuses or []
+        status = core.read_namespaced_pod(name, "default").status  # None until the scheduler writes one
+        return (status.container_statuses if status else None) or []
 
     return wait_for(statuses, 10, f"container statuses of {name}")[0]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfcontroller.dev.cluster.defaults import default_job
+from tfcontroller.dev.cluster.defaults import default_job, default_pod, pod_qos_class
 
 
 def _job(**spec: object) -> dict:
@@ -30,3 +30,27 @@ def test_given_values_and_a_manual_selector_are_kept() -> None:
     work_queue = _job(completions=4)
     default_job(work_queue)
     assert (work_queue["spec"]["completions"], work_queue["spec"]["parallelism"]) == (4, 1)
+
+
+def _pod(*resources: dict, init: dict | None = None) -> dict:
+    spec: dict = {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(resources)]}
+    if init is not None:
+        spec["initContainers"] = [{"name": "i", "resources": init}]
+    return {"metadata": {"name": "p"}, "spec": spec}
+
+
+def test_a_new_pod_is_pending_with_its_qos_class() -> None:
+    both = {"cpu": "1", "memory": "1Gi"}
+    cases = [
+        (_pod({}), "BestEffort"),
+        (_pod({"limits": both}), "Guaranteed"),  # requests default to the limits
+        (_pod({"limits": both, "requests": both}), "Guaranteed"),
+        (_pod({"limits": {"memory": "1Gi"}}), "Burstable"),
+        (_pod({"requests": {"cpu": "1"}}), "Burstable"),
+        (_pod({"limits": both}, {}), "Burstable"),  # one container without limits
+        (_pod({}, init={"limits": both}), "Burstable"),  # init containers count
+    ]
+    for pod, want in cases:
+        assert pod_qos_class(pod) == want, pod
+        default_pod(pod)
+        assert pod["status"] == {"phase": "Pending", "qosClass": want}

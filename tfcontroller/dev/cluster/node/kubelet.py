@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.dev.cluster.defaults import pod_qos_class
 from tfcontroller.dev.cluster.meta import now
 from tfcontroller.dev.cluster.node import env as env_mod
 from tfcontroller.dev.cluster.node import status as st
@@ -464,7 +465,7 @@ class PodWorker:
             "podIP": self.node.host_ip,
             "podIPs": [{"ip": self.node.host_ip}],
             "startTime": self.started_at,
-            "qosClass": _qos(self.pod),
+            "qosClass": pod_qos_class(self.pod),
             "containerStatuses": [self._container_status(c) for c in self.main],
         }
         if self.init:
@@ -484,16 +485,4 @@ class PodWorker:
         ready = c.running and not c.init
         return st.container_status(c.name, str(c.spec.get("image") or ""), c.state, c.last_state, c.restart_count,
                                    ready, c.running, c.container_id)
-
-
-def _qos(pod: Obj) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    resources = [c.get("resources") or {} for c in containers]
-    if not any(r.get("limits") or r.get("requests") for r in resources):
-        return "BestEffort"
-    guaranteed = all(
-        (r.get("limits") or {}).get(k) and (r.get("requests") or r.get("limits") or {}).get(k) == (r.get("limits") or {}).get(k)
-        for r in resources for k in ("cpu", "memory")
-    )
-    return "Guaranteed" if guaranteed else "Burstable"
 
