@@ -141,6 +141,11 @@ def test_deleting_a_running_pod_sends_sigterm_and_removes_it_within_its_grace(
     wait_for(lambda: _container(core, "graceful").state.terminated is not None, 15, "the container to stop")
     assert time.monotonic() - started < 10  # it exited on SIGTERM, long before the 20 s grace period
     assert "got SIGTERM" in logs(core, "graceful")
+    events = [e for e in core.list_namespaced_event("default").items if e.involved_object.name == "graceful"]
+    reasons = [e.reason for e in sorted(events, key=lambda e: int(e.metadata.resource_version))]
+    assert reasons[:3] == ["Scheduled", "Created", "Started"] and "Killing" in reasons, reasons
+    killing = next(e for e in events if e.reason == "Killing")
+    assert killing.message == "Stopping container c" and killing.source.component == "kubelet"
     core.patch_namespaced_pod("graceful", "default", {"metadata": {"finalizers": None}})
     wait_for(lambda: not core.list_namespaced_pod("default").items, 10, "the Pod to be removed")
 
