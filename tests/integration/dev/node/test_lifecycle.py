@@ -150,10 +150,10 @@ def test_deleting_a_running_pod_sends_sigterm_and_removes_it_within_its_grace(
     wait_for(lambda: not core.list_namespaced_pod("default").items, 10, "the Pod to be removed")
 
     # PID 1 without a handler ignores SIGTERM, as in a real container: SIGKILL after the grace period
-    core.create_namespaced_pod("default", pod("stubborn", "exec sleep 300", terminationGracePeriodSeconds=1))
+    core.create_namespaced_pod("default", pod("stubborn", "exec sleep 300", terminationGracePeriodSeconds=30))
     wait_phase(core, "stubborn", ("Running",))
     started = time.monotonic()
-    core.delete_namespaced_pod("stubborn", "default")
+    core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=1)  # a query parameter, shortening 30
     marked = core.read_namespaced_pod("stubborn", "default")
     assert marked.metadata.deletion_timestamp is not None and marked.metadata.deletion_grace_period_seconds == 1
     wait_for(lambda: not core.list_namespaced_pod("default").items, 15, "the Pod to be removed")
