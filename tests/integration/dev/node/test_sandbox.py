@@ -10,7 +10,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from tests.integration.dev.node.conftest import Kubectl, logs, pod, wait_phase
+from tests.integration.dev.node.conftest import Kubectl, logs, logs_so_far, pod, wait_phase
 from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
 
@@ -146,6 +146,24 @@ def test_no_identity_escapes_through_proc_sys_private_files_fds_or_environment(
         # stdin, the log pipe, and the shell's own pipes: no socket or file of the dev cluster's process
         assert targets and all(t == "/dev/null" or t.startswith("pipe:[") for t in targets), (name, out)
         assert "env HOME HOSTNAME PATH PWD\n" in out, (name, out)
+
+
+
+def test_environment_values_are_not_on_a_host_command_line(core: kubernetes.client.CoreV1Api) -> None:
+    """Every host user can read a process's command line: a Secret in the environment must not be there."""
+    core.create_namespaced_secret("default", {"metadata": {"name": "pw"}, "stringData": {"password": "n0t-in-ps-4242"}})
+    spec = pod("env-secret", 'echo "$PASSWORD" | wc -c; exec sleep 300', container={"env": [
+        {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "pw", "key": "password"}}}]})
+    core.create_namespaced_pod("default", spec)
+    wait_for(lambda: logs_so_far(core, "env-secret").strip() == "15", 15, "the container to read its Secret")
+    leaked = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and b"n0t-in-ps-4242" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                leaked.append(entry)
+        except OSError:
+            continue
+    assert not leaked
 
 
 def test_read_only_root_filesystem_leaves_only_volumes_and_dev_shm_writable(core: kubernetes.client.CoreV1Api) -> None:

@@ -69,9 +69,11 @@ class SandboxSpec:
     allow_list: tuple[str, ...] = HOST_ALLOW_LIST
 
 
-def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv", info_fd: int | None = None) -> list[str]:
+def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv", info_fd: int | None = None,
+               env_fd: int | None = None) -> list[str]:
     """The full command line: bwrap's namespaces and mounts, then setpriv's identity switch, then the
-    container's command. Pure: unit-tested on its output."""
+    container's command. With `env_fd` the environment is read by bwrap from that descriptor
+    (`env_args`) instead of `--setenv` arguments. Pure: unit-tested on its output."""
     argv = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--as-pid-1", "--new-session"]
     if info_fd is not None:
@@ -110,13 +112,26 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
     if spec.read_only_root:  # the sandbox's own root (with /tmp and workingDir) read-only; mounts keep theirs
         argv += ["--remount-ro", "/"]
     argv += ["--chdir", spec.working_dir or "/", "--clearenv"]
-    for name, value in spec.env.items():
-        argv += ["--setenv", name, value]
+    if env_fd is not None:  # the values (Secrets among them) never on a command line the host's `ps` shows
+        argv += ["--args", str(env_fd)]
+    else:
+        for name, value in spec.env.items():
+            argv += ["--setenv", name, value]
     groups = ",".join(str(g) for g in spec.supplemental_groups)
     argv += ["--", setpriv, f"--reuid={spec.uid}", f"--regid={spec.gid}",
              f"--groups={groups}" if groups else "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
     return argv
+
+
+def env_args(env: dict[str, str]) -> bytes:
+    """The container's environment as bwrap's NUL-separated `--args` content (`--setenv NAME VALUE`…).
+    Environment values hold Secrets (secretKeyRef, envFrom); a process's command line is readable by
+    every user of the host, its environment is not, so they travel through a descriptor."""
+    parts: list[str] = []
+    for name, value in env.items():
+        parts += ["--setenv", name, value]
+    return b"".join(part.encode() + b"\0" for part in parts)
 
 
 def _mask(files: tuple[str, ...], dirs: tuple[str, ...]) -> list[str]:

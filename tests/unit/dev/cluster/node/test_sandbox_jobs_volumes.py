@@ -252,3 +252,10 @@ def test_read_only_root_keeps_tmp_on_the_root_and_remounts_it_read_only() -> Non
     assert len(root) == 1 and root[0] > argv.index("/data")  # after every mount, which keep their own flags
     plain = sandbox.bwrap_argv(_spec())
     assert not [i for i, a in enumerate(plain) if a == "--remount-ro" and plain[i + 1] == "/"]
+
+
+def test_the_environment_travels_through_a_descriptor_not_the_command_line() -> None:
+    argv = sandbox.bwrap_argv(_spec(env={"PASSWORD": "s3cret"}), env_fd=9)
+    assert "s3cret" not in argv and "--setenv" not in argv
+    assert argv[argv.index("--clearenv") + 1:argv.index("--clearenv") + 3] == ["--args", "9"]
+    assert sandbox.env_args({"A": "1", "PASSWORD": "s3cret"}) == b"--setenv\0A\x001\0--setenv\0PASSWORD\0s3cret\0"
