@@ -89,7 +89,7 @@ def test_unreachable_api_server_names_server_and_context(home: Path, tmp_path: P
 
 def test_refused_credentials_and_a_failed_handshake_name_server_context_and_file(
         home: Path, tmp_path: Path, dev_cluster: DevCluster) -> None:
-    """A token the server does not accept, and https:// for a server that speaks plain HTTP: each is one
+    """A token the server does not accept, and a server whose certificate is not trusted: each is one
     line naming the server, the context (and its user) and the file, and what to do; a kubeconfig path
     that is a directory is called one, not missing."""
     good = Path(dev_cluster.kubeconfig).read_text()
@@ -102,13 +102,13 @@ def test_refused_credentials_and_a_failed_handshake_name_server_context_and_file
     assert "(Unauthorized), named by context " in text and f"of kubeconfig {bad_token} (from $KUBECONFIG)" in text
     assert text.endswith("log in again or fix the user's credentials (token, client certificate) in the kubeconfig")
 
-    assert server.startswith("http://")
-    https = "https://" + server.removeprefix("http://")
-    wrong_scheme = tmp_path / "https.yaml"
-    wrong_scheme.write_text(good.replace(server, https))
-    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(wrong_scheme)}, "reconcile", "app"))
-    assert text.startswith(f"error: cannot reach the API server {https} (TLS failed: "), text
-    assert "_ssl.c" not in text and f"of kubeconfig {wrong_scheme} (from $KUBECONFIG)" in text
+    # the dev cluster serves HTTPS with its own CA: without that CA the handshake fails verification
+    assert server.startswith("https://")
+    untrusted = tmp_path / "untrusted.yaml"
+    untrusted.write_text("\n".join(line for line in good.splitlines() if "certificate-authority" not in line) + "\n")
+    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(untrusted)}, "reconcile", "app"))
+    assert text.startswith(f"error: cannot reach the API server {server} (TLS failed: "), text
+    assert "_ssl.c" not in text and f"of kubeconfig {untrusted} (from $KUBECONFIG)" in text
 
     text = one_line(tfcontroller({"HOME": str(home)}, "get", "tf", "--kubeconfig", str(tmp_path)))
     assert text == (f"error: kubeconfig {tmp_path} (from --kubeconfig) is a directory, not a file; pass the path "
