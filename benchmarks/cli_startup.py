@@ -7,7 +7,7 @@ time per command and the median's ratio to `kubectl version --client` (a Go bina
 prints: the floor of a command-line tool). Target (issue 13): under 0.25 s for `--help` and `get`; exit
 code 0 when both medians hold. Not part of `make test`; see benchmarks/README.md.
 
-    .venv/bin/python benchmarks/cli_startup.py [--repetitions 15] [--tls] [--objects 10]
+    .venv/bin/python benchmarks/cli_startup.py [--repetitions 15] [--objects 10]
 
 Why the CLI is this fast: building its parser imports no controller, Terraform, crypto or `kubernetes`
 (tests/unit/cli/test_lazy_imports.py), and `get` reads a static kubeconfig without `kubernetes` either
@@ -31,26 +31,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dev_cluster_process import start_dev_cluster  # noqa: E402  (beside this script)
+
 from tfcontroller.kube.client import KubeClient  # noqa: E402
 from tfcontroller.kube.resources import CRDS, TERRAFORMS  # noqa: E402
 
 TARGET = 0.25  # seconds, for `--help` and `get`
-
-
-def start_dev_cluster(tmp: Path, tls: bool) -> tuple[subprocess.Popen[str], str]:
-    kubeconfig = tmp / "kubeconfig"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcontroller", "dev-cluster", "--kubeconfig", str(kubeconfig),
-         *(["--tls"] if tls else [])],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(ROOT),
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "ready" not in line:
-        proc.kill()
-        raise SystemExit(f"dev-cluster did not start: {line!r}")
-    return proc, str(kubeconfig)
 
 
 def populate(kubeconfig: str, objects: int) -> None:
@@ -97,12 +83,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repetitions", type=int, default=15)
     parser.add_argument("--objects", type=int, default=10, help="Terraform objects `get` lists")
-    parser.add_argument("--tls", action="store_true", help="serve the dev cluster over HTTPS (as a real one)")
     args = parser.parse_args()
     kubectl = shutil.which("kubectl")
     tfcontroller = [sys.executable, "-m", "tfcontroller"]
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
-        server, kubeconfig = start_dev_cluster(Path(tmp), args.tls)
+        server, kubeconfig = start_dev_cluster(Path(tmp))  # HTTPS, the admin token: as kubectl meets a real one
         try:
             populate(kubeconfig, args.objects)
             env = {**os.environ, "PYTHONPATH": str(ROOT), "KUBECONFIG": kubeconfig, "HOME": tmp}
@@ -126,7 +111,7 @@ def main() -> int:
             server.wait(10)
     medians = {name: statistics.median(values) for name, values in times.items()}
     floor = medians.get("kubectl version --client")
-    print(f"{args.repetitions} runs each, interleaved; dev cluster over {'HTTPS' if args.tls else 'HTTP'}, "
+    print(f"{args.repetitions} runs each, interleaved; dev cluster over HTTPS, "
           f"{args.objects} Terraforms")
     print(f"{'command':40} {'median':>8} {'fastest':>8} {'/ kubectl version':>18}")
     for name, values in times.items():

@@ -28,6 +28,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dev_cluster_process import start_dev_cluster  # noqa: E402  (beside this script)
+
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions  # noqa: E402
 from tfcontroller.controllers.setup import ControllerOptions, build_manager  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
@@ -58,20 +60,6 @@ def make_remote(root: Path, index: int) -> str:
     git("commit", "--quiet", "-m", "initial", cwd=work)
     git("push", "--quiet", str(bare), "main:main", cwd=work)
     return bare.as_uri()
-
-
-def start_dev_cluster(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    kubeconfig = tmp / "kubeconfig"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcontroller", "dev-cluster", "--kubeconfig", str(kubeconfig)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(ROOT),
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "ready" not in line:
-        proc.kill()
-        raise SystemExit(f"dev-cluster did not start: {line!r}")
-    return proc, str(kubeconfig)
 
 
 def install_crds(kube: KubeClient) -> None:

@@ -62,6 +62,12 @@ def cli_replan_command(namespace: str, name: str) -> str:
     return f"tfcontroller replan {shlex.quote(name)} -n {shlex.quote(namespace)}"
 
 
+def cli_resume_command(kind: str, namespace: str, name: str) -> str:
+    """Resume reconciling object `namespace/name` of `kind` (e.g. "Terraform"), which a suspended object
+    needs before the controller acts on any request or approval."""
+    return f"tfcontroller resume {kind.lower()} {shlex.quote(name)} -n {shlex.quote(namespace)}"
+
+
 def approve_hint(namespace: str, name: str, plan_id: str) -> str:
     """The one approval hint, printed by the PlanPending/ApprovalRefused conditions and their Events, the
     drift mail, `tfcontroller plan show` and the CLI's refusals: both ways to approve exactly `plan_id`

@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -103,7 +104,7 @@ def choose_kubeconfig(explicit: str | None, env_value: str | None, home: Path, i
     Pure apart from checking that the files exist."""
     if explicit:
         if not Path(explicit).is_file():
-            raise CLIError(f"kubeconfig {explicit} (from --kubeconfig) does not exist; pass the path of a "
+            raise CLIError(f"kubeconfig {explicit} (from --kubeconfig) {_not_a_file(explicit)}; pass the path of a "
                            "kubeconfig file")
         return Kubeconfig(explicit, "--kubeconfig")
     named = [p for p in (env_value or "").split(os.pathsep) if p]
@@ -112,15 +113,24 @@ def choose_kubeconfig(explicit: str | None, env_value: str | None, home: Path, i
             if Path(candidate).is_file():
                 return Kubeconfig(candidate, "$KUBECONFIG")
         listed = os.pathsep.join(named)
-        raise CLIError(f"$KUBECONFIG names {listed}, which does not exist; point KUBECONFIG at a kubeconfig "
+        why = f"which {_not_a_file(named[0])}" if len(named) == 1 else "none of which is an existing file"
+        raise CLIError(f"$KUBECONFIG names {listed}, {why}; point KUBECONFIG at a kubeconfig "
                        "file, or unset it to use ~/.kube/config")
     default = home / ".kube" / "config"
     if default.is_file():
         return Kubeconfig(str(default), "~/.kube/config")
     if in_cluster:
         return Kubeconfig(None, "in-cluster")
-    raise CLIError(f"no kubeconfig: KUBECONFIG is not set, {default} does not exist and this is not a pod in "
-                   "a cluster; pass --kubeconfig PATH or set KUBECONFIG (the file kubectl uses)")
+    raise CLIError(f"no kubeconfig: KUBECONFIG is not set, {default} {_not_a_file(str(default))} and this is not "
+                   "a pod in a cluster; pass --kubeconfig PATH or set KUBECONFIG (the file kubectl uses)")
+
+
+def _not_a_file(path: str) -> str:
+    """Why a named kubeconfig cannot be read as a file: it is missing, or something else (a directory)
+    is at that path; "does not exist" would send the user looking for a file that is there."""
+    if Path(path).is_dir():
+        return "is a directory, not a file"
+    return "is not a regular file" if Path(path).exists() else "does not exist"
 
 
 def read_kubeconfig(config: Kubeconfig) -> dict[str, Any]:
@@ -244,13 +254,35 @@ def connect(args: argparse.Namespace) -> Iterator[Connection]:
     namespace = _namespace_of(args, context, config)
     try:
         yield Connection(client, namespace, bool(getattr(args, "all_namespaces", False)))
+    except Unauthorized:
+        raise CLIError(unauthorized(client.host, context.get("user"), context.get("name"), config)) from None
     except ApiError as exc:
         if exc.reason != CONNECTION_FAILED:
             raise
-        cause = exc.message.rsplit("(", 1)[-1].rstrip(")") if exc.message.endswith(")") else exc.message
+        cause = failure_cause(exc.message, client.host)
         raise CLIError(unreachable(client.host, cause, context.get("name"), config)) from None
     finally:
         client.close()
+
+
+_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")  # OpenSSL's source line, e.g. "(_ssl.c:1006)": no help to anyone
+
+
+def failure_cause(message: str, host: str) -> str:
+    """The cause inside the client's "…: cannot reach the API server HOST (CAUSE)": all of it, not just its
+    last parenthesis (a TLS error ends in "(_ssl.c:1006)", which once was all the operator saw). Pure."""
+    marker = f"cannot reach the API server {host} ("
+    cause = message.split(marker, 1)[1][:-1] if marker in message and message.endswith(")") else message
+    return _SSL_SOURCE.sub("", cause).strip() or message
+
+
+def unauthorized(host: str, user: str | None, context: str | None, config: Kubeconfig) -> str:
+    """kubectl's "You must be logged in to the server (Unauthorized)", saying whose credentials (the
+    context's user) the server refused and where they came from, so the fix is clear. Pure."""
+    whose = f'the credentials of user "{user}"' if user else "the credentials"
+    which = f'context "{context}" of {config.where}' if context else config.where
+    return (f"the API server {host} refused {whose} (Unauthorized), named by {which}; log in again or "
+            "fix the user's credentials (token, client certificate) in the kubeconfig")
 
 
 def api_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -299,11 +331,13 @@ def age(stamp: str | None, now: dt.datetime | None = None) -> str:
 
 
 def revision(obj: dict[str, Any]) -> str:
-    """The revision a row shows: the artifact for a GitRepository, the last applied one otherwise."""
+    """The revision a row shows: the artifact for a GitRepository, the last applied one otherwise (as
+    `flux get` shows it), empty until something was applied: an attempted revision would read as applied
+    (a Terraform whose first plan waits for approval showed one)."""
     status = obj.get("status") or {}
     if obj.get("kind") == GITREPOSITORY_KIND:
         return str((status.get("artifact") or {}).get("revision") or "")
-    return str(status.get("lastAppliedRevision") or status.get("lastAttemptedRevision") or "")
+    return str(status.get("lastAppliedRevision") or "")
 
 
 def is_terraform(resource: Resource) -> bool:

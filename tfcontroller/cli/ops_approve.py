@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfcontroller.api.commands import approve_hint
+from tfcontroller.api.commands import approve_hint, cli_resume_command
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.cli import kubectx
@@ -73,8 +74,24 @@ def check_approvable(obj: dict[str, Any], wanted: str | None) -> Approval:
                        f"review it with `tfcontroller plan show {name} -n {namespace}`, then "
                        f"{approve_hint(namespace, name, pending)}")
     if (meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN) == pending:
-        return Approval(pending, "is already approved; the controller applies it")
+        applies = "it is applied once the object is resumed" if _suspended(obj) else "the controller applies it"
+        return Approval(pending, f"is already approved; {applies}")
     return Approval(pending)
+
+
+def _suspended(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("spec") or {}).get("suspend"))
+
+
+def suspended_note(obj: dict[str, Any]) -> str | None:
+    """What an approval of a suspended Terraform leaves to do: the approval stands (it names the plan), but
+    nothing is applied until `resume`, so "approved" alone would promise an apply that does not come."""
+    if not _suspended(obj):
+        return None
+    meta = obj["metadata"]
+    name, namespace = meta["name"], meta.get("namespace") or "default"
+    return (f"note: terraform.tfcontroller.io/{name} is suspended: the plan is applied once it is resumed "
+            f"({cli_resume_command('Terraform', namespace, name)})")
 
 
 @kubectx.api_errors
@@ -96,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"Terraform {conn.namespace}/{args.name} changed while approving; "
                            "check the pending plan and try again") from None
     print(f"terraform.tfcontroller.io/{args.name} approved plan {plan}")
+    note = suspended_note(obj)
+    if note:
+        print(note, file=sys.stderr)
     return kubectx.EXIT_OK
 
 

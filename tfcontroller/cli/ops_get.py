@@ -88,17 +88,27 @@ def _write(lines: list[str]) -> None:
     sys.stdout.flush()  # `-w` output is read line by line (a pipe is block-buffered otherwise)
 
 
-def _fetch(conn: kubectx.Connection, target: fmt.Target) -> tuple[list[dict[str, Any]], str]:
-    """The target's objects (sorted as kubectl lists them) and the resourceVersion a watch starts from."""
+def _fetch(conn: kubectx.Connection, target: fmt.Target) -> tuple[list[dict[str, Any]], str, list[str]]:
+    """The target's objects (sorted as kubectl lists them), the resourceVersion a watch starts from, and
+    a not-found message per named object that does not exist (kubectl shows the others, then says which
+    were not found: one missing name does not hide the rest)."""
     if target.names:
-        items = [conn.get(target.resource, n) for n in target.names]
-        return items, max((str(o["metadata"].get("resourceVersion") or "") for o in items), key=_rv_key)
+        items, missing = [], []
+        for name in target.names:
+            try:
+                items.append(conn.get(target.resource, name))
+            except CLIError as exc:
+                if exc.exit_code != kubectx.EXIT_NOT_FOUND:
+                    raise
+                missing.append(str(exc))
+        rv = max((str(o["metadata"].get("resourceVersion") or "") for o in items), key=_rv_key, default="")
+        return items, rv, missing
     items, rv = conn.client.list_all(target.resource, conn.list_namespace)
     items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
     for item in items:
         item.setdefault("apiVersion", target.resource.api_version)
         item.setdefault("kind", target.resource.kind)
-    return items, rv
+    return items, rv, []
 
 
 def _rv_key(rv: str) -> tuple[int, str]:
@@ -116,10 +126,15 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("-w/--watch follows one kind at a time", kubectx.EXIT_USAGE)
     with kubectx.connect(args) as conn:
         fetched = [(t, *_fetch(conn, t)) for t in targets]
-        emit = _show(args, conn, [(t, items) for t, items, _ in fetched], named)
+        emit = _show(args, conn, [(t, items) for t, items, _, _ in fetched], named)
+        missing = [message for *_, messages in fetched for message in messages]
+        if missing:  # after what was found, as kubectl does; exit 3 (not found), also ending a -w
+            for message in missing[:-1]:
+                print(f"error: {message}", file=sys.stderr)
+            raise CLIError(missing[-1], kubectx.EXIT_NOT_FOUND)
         if not args.watch:
             return kubectx.EXIT_OK
-        target, _, rv = fetched[0]
+        target, _, rv, _ = fetched[0]
         try:
             _watch(conn, target, rv, emit)
         except KeyboardInterrupt:  # Ctrl-C is how a watch ends: not a failure
@@ -137,7 +152,8 @@ def _show(args: argparse.Namespace, conn: kubectx.Connection, shown: list[tuple[
     if output in ("yaml", "json"):
         items = [o for _, objs in shown for o in objs]
         single = len(shown) == 1 and len(shown[0][0].names) == 1
-        sys.stdout.write(fmt.render(fmt.document(items, single), output))
+        if items or not named:  # the one object named does not exist: nothing to print, only the error
+            sys.stdout.write(fmt.render(fmt.document(items, single), output))
         return lambda res, obj: _write([("---\n" if output == "yaml" else "") + fmt.render(fmt.clean(obj), output)
                                         .rstrip("\n")])
     printer = TablePrinter(output == "wide", conn.all_namespaces, qualified=len(shown) > 1)

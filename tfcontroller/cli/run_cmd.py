@@ -69,7 +69,7 @@ def optional_address(value: str) -> str | None:
 
 _CORE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--kubeconfig",), dict(type=existing_file, default=None,
-                             help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")),
+                             help="kubeconfig file (default: in-cluster config, else $KUBECONFIG, else ~/.kube/config)")),
     (("--context",), dict(default=None, help="kubeconfig context (default: its current context)")),
     (("--namespace",), dict(default=None, help="watch only this namespace (default: all namespaces)")),
     (("--concurrent",), dict(type=positive_int, default=4, help="reconciles in parallel per kind (default 4)")),

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.commands import cli_resume_command
 from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
 from tfcontroller.api.times import format_micro
 from tfcontroller.cli import kubectx
@@ -146,7 +147,7 @@ def request(conn: kubectx.Connection, resource: Resource, name: str, namespace: 
     obj = conn.client.get(resource, name, namespace)
     if (obj.get("spec") or {}).get("suspend"):
         raise CLIError(f"{label(resource, name)} is suspended in namespace {namespace}; "
-                       f"resume it first: tfcontroller resume {resource.kind.lower()} {name} -n {namespace}")
+                       f"resume it first: {cli_resume_command(resource.kind, namespace, name)}")
     value = format_micro()
     patch = {"metadata": {"annotations": {**(annotations or {}), ANNOTATION_REQUESTED_AT: value}}}
     conn.client.patch(resource, name, patch, namespace)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -128,9 +129,33 @@ def _render_kustomize(root: Path, target: Path, cfg: KustomizeConfig) -> list[Re
                     for obj in objs]
     proc = _kustomize(cfg, target, rel)
     if proc.returncode != 0:
-        detail = proc.stderr.strip().replace(str(root.resolve()) + "/", "")
+        detail = kustomize_error(proc.stderr).replace(str(root.resolve()) + "/", "")
         raise RenderError(f"kustomize build of {rel} failed: {detail}", file=rel)
     return [RenderedObject(obj, fallback) for obj in _load_yaml_stream(proc.stdout, fallback)]
+
+
+# klog's line header as `kubectl kustomize` writes it: severity, date, time, thread id, file:line, "]"
+_KLOG_HEADER = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ [\w.-]+:\d+\] ")
+_COMMAND_FAILED = re.compile(r'^"command failed" err=(".*")$')
+
+
+def kustomize_error(stderr: str) -> str:
+    """kustomize's error without its logging dress: `kubectl kustomize` wraps it in a klog line whose
+    header carries a timestamp and a thread id (`E1129 22:18:46.101040 9343 run.go:72] "command failed"
+    err="…"`), `kustomize build` prefixes `Error: `. Unwrapped, the message says only what is wrong, and
+    it stays the same from one attempt to the next, so a failure that repeats is one Event, not a new
+    Warning per retry. Pure."""
+    lines = []
+    for line in stderr.strip().splitlines():
+        line = _KLOG_HEADER.sub("", line.strip())
+        wrapped = _COMMAND_FAILED.match(line)
+        if wrapped:
+            try:
+                line = str(json.loads(wrapped.group(1)))  # Go's %q quoting: JSON's escapes
+            except ValueError:
+                line = wrapped.group(1)[1:-1]
+        lines.append(line.removeprefix("Error: "))
+    return "\n".join(line for line in lines if line)
 
 
 def _kustomize(cfg: KustomizeConfig, directory: Path, rel: str) -> subprocess.CompletedProcess[str]:

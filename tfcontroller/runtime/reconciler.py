@@ -192,6 +192,7 @@ class Notice:
     message: str
     recovered: bool = False
     waiting: bool = False  # Ready=False with a waiting reason (conditions.WAITING_REASONS): Normal
+    success_message: str = ""  # recovered: the new Ready message the recovery message quotes
 
     def wanted(self, quiet_success: bool) -> bool:
         """Whether a controller records it. `quiet_success`: the run records its own Normal Event for
@@ -238,9 +239,21 @@ def ready_transition(before: list[dict[str, Any]], after: list[dict[str, Any]]) 
         return None
     if new.status == c.TRUE and old is not None and old.status != c.TRUE:
         if failing(before):
-            return Notice("Normal", new.reason, recovery_message(old, new), recovered=True)
+            return Notice("Normal", new.reason, recovery_message(old, new), recovered=True,
+                          success_message=new.message)
         return Notice("Normal", new.reason, new.message)
     return None
+
+
+def with_notice(events: Sequence[tuple[str, str, str]], notice: Notice) -> list[tuple[str, str, str]]:
+    """The run's own Events (type, reason, message) plus the Ready notice. A recovery replaces the run's
+    own Event of the same success (same reason and message, e.g. the Terraform controller's
+    ApplySucceeded), which it quotes whole: one Event says "Recovered from …: Applied …", not two that
+    differ by that prefix. Pure."""
+    own = ("Normal", notice.reason, notice.success_message)
+    if notice.recovered and own in events:
+        return [(notice.type, notice.reason, notice.message) if e == own else e for e in events]
+    return [*events, (notice.type, notice.reason, notice.message)]
 
 
 def log_outcome(logger: logging.Logger, outcome: Outcome, key: str) -> None:

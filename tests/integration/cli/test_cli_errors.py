@@ -85,3 +85,31 @@ def test_unreachable_api_server_names_server_and_context(home: Path, tmp_path: P
     ok = tfcontroller({"HOME": str(home), "KUBECONFIG": str(dev_cluster.kubeconfig)}, "get", "tf")
     assert ok.returncode in (0, 3), ok.stderr  # reached the server (3: the CRDs are not installed here)
     assert "cannot reach" not in ok.stderr
+
+
+def test_refused_credentials_and_a_failed_handshake_name_server_context_and_file(
+        home: Path, tmp_path: Path, dev_cluster: DevCluster) -> None:
+    """A token the server does not accept, and a server whose certificate is not trusted: each is one
+    line naming the server, the context (and its user) and the file, and what to do; a kubeconfig path
+    that is a directory is called one, not missing."""
+    good = Path(dev_cluster.kubeconfig).read_text()
+    server = next(line.split("server:", 1)[1].strip() for line in good.splitlines() if "server:" in line)
+    token = next(line.split("token:", 1)[1].strip() for line in good.splitlines() if "token:" in line)
+    bad_token = tmp_path / "bad-token.yaml"
+    bad_token.write_text(good.replace(token, "not-the-token"))
+    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(bad_token)}, "get", "tf"))
+    assert text.startswith(f'error: the API server {server} refused the credentials of user "'), text
+    assert "(Unauthorized), named by context " in text and f"of kubeconfig {bad_token} (from $KUBECONFIG)" in text
+    assert text.endswith("log in again or fix the user's credentials (token, client certificate) in the kubeconfig")
+
+    # the dev cluster serves HTTPS with its own CA: without that CA the handshake fails verification
+    assert server.startswith("https://")
+    untrusted = tmp_path / "untrusted.yaml"
+    untrusted.write_text("\n".join(line for line in good.splitlines() if "certificate-authority" not in line) + "\n")
+    text = one_line(tfcontroller({"HOME": str(home), "KUBECONFIG": str(untrusted)}, "reconcile", "app"))
+    assert text.startswith(f"error: cannot reach the API server {server} (TLS failed: "), text
+    assert "_ssl.c" not in text and f"of kubeconfig {untrusted} (from $KUBECONFIG)" in text
+
+    text = one_line(tfcontroller({"HOME": str(home)}, "get", "tf", "--kubeconfig", str(tmp_path)))
+    assert text == (f"error: kubeconfig {tmp_path} (from --kubeconfig) is a directory, not a file; pass the path "
+                    "of a kubeconfig file")

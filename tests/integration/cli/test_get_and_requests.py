@@ -28,6 +28,7 @@ def test_get_terraform_table(cli: Run, objects: dict[str, Any]) -> None:
     by_name = {r["NAME"]: r for r in table_rows(res.out)}
     assert (by_name["bucket"]["READY"], by_name["bucket"]["REASON"]) == ("False", "PlanPending")
     assert by_name["bucket"]["PLAN"] == PLAN_ID
+    assert by_name["bucket"]["REVISION"] == ""  # attempted, never applied: no revision reads as applied
     assert by_name["bucket"]["MESSAGE"] == f"plan {PLAN_ID} waits for approval"
     assert [by_name["queue"][c] for c in ("READY", "REASON", "REVISION")] == [
         "True", "ApplySucceeded", "main@sha1:0123456789abcdef0123456789abcdef01234567"]
@@ -79,6 +80,27 @@ def test_approve_sets_annotation_for_the_pending_plan(cli: Run, kube: KubeClient
     ann = kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]
     assert ann["tfcontroller.io/approve-plan"] == PLAN_ID
     assert cli("approve", "bucket", "--plan", PLAN_ID).code == 0
+
+
+def test_approving_a_suspended_terraform_says_it_applies_after_resume(cli: Run, kube: KubeClient,
+                                                                      objects: dict[str, Any]) -> None:
+    """The approval of a suspended object stands (it binds to the plan), but nothing is applied until it
+    is resumed: `approve` says so instead of promising an apply, and the repeated approval does too."""
+    assert cli("suspend", "bucket").code == 0
+    res = cli("approve", "bucket")
+    assert res.code == 0, res.err
+    assert res.out == f"terraform.tfcontroller.io/bucket approved plan {PLAN_ID}\n"
+    assert res.err == ("note: terraform.tfcontroller.io/bucket is suspended: the plan is applied once it is resumed "
+                       "(tfcontroller resume terraform bucket -n default)\n")
+    assert kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]["tfcontroller.io/approve-plan"] \
+        == PLAN_ID
+    again = cli("approve", "bucket")
+    assert again.out == (f"terraform.tfcontroller.io/bucket plan {PLAN_ID} is already approved; it is applied once "
+                         "the object is resumed\n")
+    assert cli("resume", "bucket").code == 0
+    resumed = cli("approve", "bucket")
+    assert (resumed.out, resumed.err) == (
+        f"terraform.tfcontroller.io/bucket plan {PLAN_ID} is already approved; the controller applies it\n", "")
 
 
 def test_approve_refuses_other_plan_and_nothing_pending(cli: Run, kube: KubeClient, objects: dict[str, Any]) -> None:

@@ -49,6 +49,23 @@ def test_several_names_and_kinds(cli: Run, objects: dict[str, Any]) -> None:
     assert cli("get", "tf", "queue", "ghost").code == 3
 
 
+@pytest.mark.parametrize("output", ["table", "wide", "name", "yaml", "json"])
+def test_a_missing_name_does_not_hide_the_others(cli: Run, objects: dict[str, Any], output: str) -> None:
+    """As kubectl: the objects that exist are printed, then one error line per name that does not, and
+    the exit code says not found (3). One missing object alone prints only its error, in every format."""
+    res = cli("get", "tf/queue", "tf/ghost", "tf/bucket", "gitrepo/phantom", "-o", output)
+    assert res.code == 3
+    assert res.err.splitlines() == ['error: Terraform "ghost" not found in namespace "default"',
+                                    'error: GitRepository "phantom" not found in namespace "default"']
+    assert "queue" in res.out and "bucket" in res.out and "ghost" not in res.out
+    if output in ("yaml", "json"):
+        doc = yaml.safe_load(res.out)  # JSON is YAML
+        assert doc["kind"] == "List" and [i["metadata"]["name"] for i in doc["items"]] == ["queue", "bucket"]
+    alone = cli("get", "tf/ghost", "-o", output)
+    assert (alone.code, alone.out) == (3, "")
+    assert alone.err == 'error: Terraform "ghost" not found in namespace "default"\n'
+
+
 def test_all_and_comma_separated_kinds(cli: Run, objects: dict[str, Any]) -> None:
     every = cli("get", "all", "-o", "name")
     assert every.code == 0, every.err

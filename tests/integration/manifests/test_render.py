@@ -50,6 +50,11 @@ def test_kustomize_error_names_the_directory(tmp_path: Path) -> None:
         render(tmp_path, "k")
     assert "kustomize build of k failed" in str(err.value)
     assert "missing.yaml" in str(err.value)
+    # what kustomize says, without the logger's timestamp and thread id: a retry reads the same
+    assert "run.go" not in str(err.value) and "command failed" not in str(err.value)
+    with pytest.raises(RenderError) as again:
+        render(tmp_path, "k")
+    assert str(again.value) == str(err.value)
 
 
 def test_no_kustomize_found_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

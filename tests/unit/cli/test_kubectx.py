@@ -13,8 +13,11 @@ import pytest
 from tfcontroller.cli.kubectx import (
     Kubeconfig,
     choose_kubeconfig,
+    failure_cause,
     read_kubeconfig,
+    revision,
     select_context,
+    unauthorized,
     unreachable,
 )
 from tfcontroller.cli.main import CLIError
@@ -59,6 +62,25 @@ def test_missing_configuration_says_which_file_and_what_to_do(tmp_path: Path) ->
     assert "pass --kubeconfig PATH or set KUBECONFIG" in text
 
 
+def test_a_path_that_is_there_but_no_file_is_not_called_missing(tmp_path: Path) -> None:
+    """A directory (or a device) where a kubeconfig file is expected is named for what it is: "does not
+    exist" would send the user looking for a file that is there. Several $KUBECONFIG entries, none a file,
+    are one clause."""
+    home, folder = tmp_path / "home", tmp_path / "kube"
+    folder.mkdir()
+    text = error(choose_kubeconfig, str(folder), None, home, False)
+    assert text == f"kubeconfig {folder} (from --kubeconfig) is a directory, not a file; pass the path of a kubeconfig file"
+    text = error(choose_kubeconfig, None, str(folder), home, False)
+    assert text.startswith(f"$KUBECONFIG names {folder}, which is a directory, not a file; point KUBECONFIG at")
+    text = error(choose_kubeconfig, None, "/dev/null", home, False)
+    assert text.startswith("$KUBECONFIG names /dev/null, which is not a regular file;")
+    text = error(choose_kubeconfig, None, f"{folder}:{tmp_path / 'nope'}", home, False)
+    assert text.startswith(f"$KUBECONFIG names {folder}:{tmp_path / 'nope'}, none of which is an existing file;")
+    (home / ".kube" / "config").mkdir(parents=True)
+    text = error(choose_kubeconfig, None, None, home, False)
+    assert text.startswith(f"no kubeconfig: KUBECONFIG is not set, {home / '.kube' / 'config'} is a directory")
+
+
 @pytest.mark.parametrize(("content", "want"), [
     ("clusters: [\n", "is not valid YAML (expected the node content, but found '<stream end>' at line 2, column 1)"),
     ("a: b: c\n", "is not valid YAML (mapping values are not allowed here at line 1, column 5)"),
@@ -95,3 +117,41 @@ def test_unreachable_server_names_server_context_and_file() -> None:
     assert text == ('cannot reach the API server https://10.0.0.1:6443 (connection refused), named by context '
                     '"dev" of kubeconfig /k (from $KUBECONFIG); is the cluster running, and is this the right '
                     "context?")
+
+
+@pytest.mark.parametrize(("message", "want"), [
+    ("GET /api: cannot reach the API server http://h:1 (connection refused)", "connection refused"),
+    ("GET /api: cannot reach the API server https://h:1 (TLS failed: [SSL: WRONG_VERSION_NUMBER] wrong version "
+     "number (_ssl.c:1006))", "TLS failed: [SSL: WRONG_VERSION_NUMBER] wrong version number"),
+    ("GET /api: cannot reach the API server https://h:1 (TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+     "verify failed: self-signed certificate (_ssl.c:1006))",
+     "TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"),
+    ("GET /api: cannot reach the API server http://h:1 (timed out)", "timed out"),
+    ("something else entirely", "something else entirely"),
+])
+def test_the_whole_cause_of_a_failed_connection_is_kept(message: str, want: str) -> None:
+    """The cause is everything inside the client's parenthesis, nested ones included: a TLS failure once
+    read "(_ssl.c:1006)" and nothing else. OpenSSL's source line is dropped."""
+    host = "https://h:1" if "https" in message else "http://h:1"
+    assert failure_cause(message, host) == want
+
+
+def test_refused_credentials_name_the_user_context_and_file() -> None:
+    text = unauthorized("https://10.0.0.1:6443", "alice", "dev", Kubeconfig("/k", "$KUBECONFIG"))
+    assert text == ('the API server https://10.0.0.1:6443 refused the credentials of user "alice" (Unauthorized), '
+                    'named by context "dev" of kubeconfig /k (from $KUBECONFIG); log in again or fix the '
+                    "user's credentials (token, client certificate) in the kubeconfig")
+    text = unauthorized("https://10.0.0.1:443", None, None, Kubeconfig(None, "in-cluster"))
+    assert text.startswith("the API server https://10.0.0.1:443 refused the credentials (Unauthorized), named by "
+                           "the in-cluster service account;")
+
+
+def test_revision_is_the_applied_one_never_the_attempted_one() -> None:
+    """REVISION of `get`: a GitRepository's artifact, else the last applied revision (as `flux get`), empty
+    while nothing was applied, whatever was attempted (a first plan waiting for approval)."""
+    assert revision({"kind": "GitRepository", "status": {"artifact": {"revision": "main@sha1:a"}}}) == "main@sha1:a"
+    assert revision({"kind": "Terraform", "status": {"lastAttemptedRevision": "main@sha1:b"}}) == ""
+    assert revision({"kind": "Terraform", "status": {"lastAttemptedRevision": "main@sha1:b",
+                                                     "lastAppliedRevision": "main@sha1:a"}}) == "main@sha1:a"
+    assert revision({"kind": "ManifestSet", "status": {"lastAttemptedRevision": "main@sha1:b"}}) == ""
+    assert revision({"kind": "ManifestSet"}) == ""

@@ -28,6 +28,7 @@ from tfcontroller.runtime.reconciler import (
     run_steps,
     summarize,
     summarize_object,
+    with_notice,
 )
 from tfcontroller.runtime.result import Result
 
@@ -232,6 +233,24 @@ def test_waiting_is_normal_failing_is_warning(reason: str, want_type: str) -> No
 )
 def test_notice_wanted(notice: Notice, quiet: bool, want: bool) -> None:
     assert notice.wanted(quiet_success=quiet) is want
+
+
+def test_a_recovery_replaces_the_runs_own_event_of_the_same_success() -> None:
+    """Issue 13 review (point 6): a Terraform that recovers recorded its own "Applied …" Event and then
+    "Recovered from …: Applied …" — the same news twice. The recovery takes the own Event's place; any
+    other Event of the run stays, in order; a notice that is no recovery is appended."""
+    failed = [cond("Ready", "False", "PlanFailed", "syntax error"), RETRYING]
+    done = [cond("Ready", "True", "ApplySucceeded", "Applied plan p1")]
+    notice = ready_transition(failed, done)
+    assert notice is not None and notice.recovered
+    own = [("Warning", "UndeclaredVariables", "x"), ("Normal", "ApplySucceeded", "Applied plan p1"),
+           ("Normal", "OutputsWritten", "y")]
+    assert with_notice(own, notice) == [own[0], ("Normal", "ApplySucceeded", notice.message), own[2]]
+    assert notice.message.startswith("Recovered from PlanFailed (syntax error): Applied plan p1")
+    other = [("Normal", "ApplySucceeded", "Applied plan p0")]  # not this success: kept, recovery added
+    assert with_notice(other, notice) == [*other, ("Normal", "ApplySucceeded", notice.message)]
+    plain = Notice("Warning", "ApplyFailed", "m")
+    assert with_notice(own, plain) == [*own, ("Warning", "ApplyFailed", "m")]
 
 
 @pytest.mark.parametrize(

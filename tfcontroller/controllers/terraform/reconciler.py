@@ -69,6 +69,7 @@ from tfcontroller.runtime.reconciler import (
     ready_transition,
     run_steps,
     summarize_object,
+    with_notice,
 )
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
@@ -248,7 +249,7 @@ class TerraformReconciler:
         notice = ready_transition((before.get("status") or {}).get("conditions") or [], conds)
         # the steps record their own Normal Events (ApplySucceeded, PlanPending with the approve command)
         if notice is not None and notice.wanted(quiet_success=True) and notice.reason != PLAN_PENDING:
-            frame.events.append((notice.type, notice.reason, notice.message))
+            frame.events[:] = with_notice(frame.events, notice)
         for etype, reason, message in frame.events:
             self.recorder.event(obj, etype, reason, message)
         log_outcome(log, outcome, frame.key)

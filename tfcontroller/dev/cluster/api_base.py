@@ -11,7 +11,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from tfcontroller.dev.cluster import builtin, crds, errors, fieldvalidation, immutable
+from tfcontroller.dev.cluster import builtin, crds, defaults, errors, fieldvalidation, immutable
 from tfcontroller.dev.cluster.errors import ApiError
 from tfcontroller.dev.cluster.fieldvalidation import FieldValidation
 from tfcontroller.dev.cluster.meta import metadata_problems, name_problems
@@ -115,6 +115,10 @@ class ApiBase:
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj.setdefault("status", {})["phase"] = "Terminating" if meta.get("deletionTimestamp") else "Active"
+        elif (info.group, info.plural) == ("batch", "jobs") and old is None:
+            defaults.default_job(obj)
+        elif (info.group, info.plural) == ("", "pods") and old is None:
+            defaults.default_pod(obj)
         elif is_crd(info):
             problems += crds.crd_problems(obj)
             if not problems:

@@ -413,6 +413,13 @@ class Router:
             raise errors.bad_request("DeleteOptions must be an object")
         if query.get("propagationPolicy"):
             options["propagationPolicy"] = query["propagationPolicy"]
+        if query.get("gracePeriodSeconds") and "gracePeriodSeconds" not in options:  # the Python client sends it here
+            try:
+                options["gracePeriodSeconds"] = int(query["gracePeriodSeconds"])
+            except ValueError:
+                raise errors.bad_request(f'gracePeriodSeconds: Invalid value: "{query["gracePeriodSeconds"]}"') from None
+        if query.get("orphanDependents") and "propagationPolicy" not in options:
+            options["orphanDependents"] = query["orphanDependents"] == "true"
         return options
 
     def _verb_delete(self, req: Request, query: dict[str, str], t: Target) -> Response:

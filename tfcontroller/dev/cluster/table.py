@@ -268,6 +268,29 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
 _WITHOUT_AGE = {("apiextensions.k8s.io", "CustomResourceDefinition")}  # shows "Created At" instead
 
 
+def _event_last_seen(obj: Obj, now: datetime) -> str:
+    seen = obj.get("lastTimestamp") or obj.get("eventTime") or obj.get("firstTimestamp") \
+        or (obj.get("metadata") or {}).get("creationTimestamp")
+    return _age(seen, now)
+
+
+def _event_object(obj: Obj, _now: datetime) -> str:
+    involved = obj.get("involvedObject") or {}
+    return f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
+
+
+# core/v1 Events print as kubectl's event printer does: no leading Name and no Age (Name is wide-only).
+_EVENT_COLUMNS: list[Column] = [
+    (_definition("Last Seen", "string", "Time since the event was last seen."), _event_last_seen),
+    (_definition("Type", "string", "Type of the event."), _field("type", default="")),
+    (_definition("Reason", "string", "Why the event happened."), _field("reason", default="")),
+    (_definition("Object", "string", "The object the event is about."), _event_object),
+    (_definition("Message", "string", "What happened."), _field("message", default="")),
+    (_definition("Count", "integer", "How many times it happened.", priority=1), _field("count", default=1)),
+    (_definition("Name", "string", "Name must be unique within a namespace.", priority=1, fmt="name"), _NAME[1]),
+]
+
+
 def _crd_column(col: dict[str, Any]) -> Column:
     col_type = col.get("type", "string")
     path = col.get("jsonPath", "")
@@ -288,6 +311,8 @@ def columns(info: ResourceInfo) -> list[Column]:
         if info.printer_columns:
             return [_NAME, *(_crd_column(c) for c in info.printer_columns)]
         return [_NAME, _AGE]
+    if (info.group, info.kind) == ("", "Event"):
+        return list(_EVENT_COLUMNS)
     known = _BUILTIN_COLUMNS.get((info.group, info.kind), [])
     if (info.group, info.kind) in _WITHOUT_AGE:
         return [_NAME, *known]

@@ -137,3 +137,6 @@ def test_recovery_from_a_failure_is_a_normal_event(harness: Harness, git_file_re
     recovered = [e for e in harness.events("app") if e["type"] == "Normal"
                  and e["message"].startswith(f"Recovered from {reason} (")]
     assert len(recovered) == 1 and recovered[0]["reason"] == "ApplySucceeded", harness.events("app")
+    # one Event for the fixed apply: the recovery quotes it, so the plain "Applied …" is not recorded too
+    applied = [e for e in harness.events("app") if e["reason"] == "ApplySucceeded"]
+    assert applied == recovered, harness.events("app")

@@ -270,6 +270,42 @@ def test_imperative_create_configmap_and_secret(kubectl: Kubectl) -> None:
     assert kubectl("get", "secret", "s", "-o", "jsonpath={.data.p}").stdout == "cQ=="  # base64("q")
 
 
+def test_imperative_create_of_rbac_objects_and_their_effect(kubectl: Kubectl) -> None:
+    """kubectl create role|clusterrole|rolebinding|clusterrolebinding POST protobuf: every field they can
+    set arrives, and the binding then gives the ServiceAccount exactly what the role says."""
+    kubectl("create", "namespace", "team")
+    kubectl("create", "serviceaccount", "runner", "-n", "team")
+    kubectl("create", "role", "read", "-n", "team", "--verb=get,list", "--resource=configmaps,pods/log",
+            "--resource-name=settings")
+    kubectl("create", "clusterrole", "logs", "--verb=get", "--non-resource-url=/logs/*")
+    kubectl("create", "clusterrole", "combined", "--aggregation-rule=team=read,tier=b")
+    kubectl("create", "rolebinding", "read", "-n", "team", "--role=read", "--serviceaccount=team:runner",
+            "--user=alice", "--group=devs")
+    kubectl("create", "clusterrolebinding", "logs", "--clusterrole=logs", "--serviceaccount=team:runner")
+    role = _get_json(kubectl, "role", "read", "-n", "team")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps", "pods/log"],
+                              "resourceNames": ["settings"], "verbs": ["get", "list"]}]
+    assert _get_json(kubectl, "clusterrole", "logs")["rules"] == [{"nonResourceURLs": ["/logs/*"], "verbs": ["get"]}]
+    assert _get_json(kubectl, "clusterrole", "combined")["aggregationRule"] == {
+        "clusterRoleSelectors": [{"matchLabels": {"team": "read", "tier": "b"}}]}
+    binding = _get_json(kubectl, "rolebinding", "read", "-n", "team")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read"}
+    assert sorted(binding["subjects"], key=lambda s: s["kind"]) == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "devs"},
+        {"kind": "ServiceAccount", "name": "runner", "namespace": "team"},
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]
+    assert _get_json(kubectl, "clusterrolebinding", "logs")["subjects"] == [
+        {"kind": "ServiceAccount", "name": "runner", "namespace": "team"}]
+    token = kubectl("create", "token", "runner", "-n", "team").stdout.strip()
+    kubectl("create", "configmap", "settings", "-n", "team", "--from-literal=a=b")
+    kubectl("create", "configmap", "other", "-n", "team", "--from-literal=a=b")
+    assert kubectl("--token", token, "get", "cm", "settings", "-n", "team", "-o", "name").stdout.strip() \
+        == "configmap/settings"
+    refused = kubectl("--token", token, "get", "cm", "other", "-n", "team", check=False)
+    assert refused.returncode != 0 and 'cannot get resource "configmaps"' in refused.stderr
+    assert kubectl("--token", token, "auth", "can-i", "get", "/logs/x").stdout.strip() == "yes"
+
+
 def test_apply_project_crds(kubectl: Kubectl) -> None:
     out = kubectl("apply", "-f", str(REPO / "crds")).stdout
     assert out.count("customresourcedefinition.apiextensions.k8s.io/") == len(

@@ -27,6 +27,7 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES
 
 UP = "controller started"
+MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
 ENV = {"GIT_CONFIG_GLOBAL": os.devnull}  # no identity of the machine's user: the demo's clone has its own
 
 
@@ -146,8 +147,12 @@ def test_ctrl_c_typed_under_make_demo_ends_make_with_0(workdir: Path) -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     args = f"--workdir {workdir} --aws-endpoint {unreachable_endpoint()}"
+    # a user types `make demo` in a shell, not inside another make: when the tests themselves run under
+    # `make test`, the outer make's variables would make this one a sub-make (MAKELEVEL>0 turns on
+    # "Entering/Leaving directory" lines and `make[1]:` prefixes)
+    shell_env = {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}
     make = subprocess.Popen(["make", "-o", "setup", "-o", "localstack-install", "demo", f"DEMO_ARGS={args}"],
-                            cwd=REPO_ROOT, env={**os.environ, **ENV}, stdin=slave, stdout=slave, stderr=slave,
+                            cwd=REPO_ROOT, env={**shell_env, **ENV}, stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True, preexec_fn=controlling_terminal)
     os.close(slave)
     chunks: list[bytes] = []

@@ -102,3 +102,19 @@ def test_an_on_failure_job_counts_container_restarts_against_the_backoff_limit(
     spec["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
     batch.create_namespaced_job("default", spec)
     assert wait_for(lambda: condition(batch, "restarts"), 30, "the Job to fail") == ("Failed", "BackoffLimitExceeded")
+
+
+def test_kubectl_create_job_and_logs_of_the_job(kubectl: Kubectl, core: kubernetes.client.CoreV1Api) -> None:
+    """`kubectl create job` posts protobuf; the Job gets the API server's selector, so `kubectl logs
+    job/NAME` and `kubectl wait` find its Pod among others (without a selector kubectl takes any Pod)."""
+    core.create_namespaced_pod("default", {"metadata": {"name": "aaa-other"}, "spec": {"restartPolicy": "Never",
+        "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "echo not the job"]}]}})
+    created = kubectl("create", "job", "hello", "--image=busybox", "--", "sh", "-c", "echo from the job")
+    assert created.returncode == 0, created.stderr
+    done = kubectl("wait", "--for=condition=complete", "job/hello", "--timeout=30s")
+    assert done.returncode == 0, done.stderr
+    selector = kubectl("get", "job", "hello", "-o", "jsonpath={.spec.selector.matchLabels}").stdout
+    uid = kubectl("get", "job", "hello", "-o", "jsonpath={.metadata.uid}").stdout
+    assert uid and uid in selector
+    out = kubectl("logs", "job/hello")
+    assert out.stdout.strip() == "from the job", (out.stdout, out.stderr)

@@ -20,7 +20,8 @@ from tfcontroller.dev.cluster import DevCluster
 def _container(core: kubernetes.client.CoreV1Api, name: str) -> kubernetes.client.V1ContainerStatus:
     """The first container's status (waiting for the kubelet's first status write)."""
     def statuses() -> list[kubernetes.client.V1ContainerStatus]:
-        return core.read_namespaced_pod(name, "default").status.container_statuses or []
+        status = core.read_namespaced_pod(name, "default").status  # None until the scheduler writes one
+        return (status.container_statuses if status else None) or []
 
     return wait_for(statuses, 10, f"container statuses of {name}")[0]
 
@@ -140,14 +141,19 @@ def test_deleting_a_running_pod_sends_sigterm_and_removes_it_within_its_grace(
     wait_for(lambda: _container(core, "graceful").state.terminated is not None, 15, "the container to stop")
     assert time.monotonic() - started < 10  # it exited on SIGTERM, long before the 20 s grace period
     assert "got SIGTERM" in logs(core, "graceful")
+    events = [e for e in core.list_namespaced_event("default").items if e.involved_object.name == "graceful"]
+    reasons = [e.reason for e in sorted(events, key=lambda e: int(e.metadata.resource_version))]
+    assert reasons[:3] == ["Scheduled", "Created", "Started"] and "Killing" in reasons, reasons
+    killing = next(e for e in events if e.reason == "Killing")
+    assert killing.message == "Stopping container c" and killing.source.component == "kubelet"
     core.patch_namespaced_pod("graceful", "default", {"metadata": {"finalizers": None}})
     wait_for(lambda: not core.list_namespaced_pod("default").items, 10, "the Pod to be removed")
 
     # PID 1 without a handler ignores SIGTERM, as in a real container: SIGKILL after the grace period
-    core.create_namespaced_pod("default", pod("stubborn", "exec sleep 300", terminationGracePeriodSeconds=1))
+    core.create_namespaced_pod("default", pod("stubborn", "exec sleep 300", terminationGracePeriodSeconds=30))
     wait_phase(core, "stubborn", ("Running",))
     started = time.monotonic()
-    core.delete_namespaced_pod("stubborn", "default")
+    core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=1)  # a query parameter, shortening 30
     marked = core.read_namespaced_pod("stubborn", "default")
     assert marked.metadata.deletion_timestamp is not None and marked.metadata.deletion_grace_period_seconds == 1
     wait_for(lambda: not core.list_namespaced_pod("default").items, 15, "the Pod to be removed")
@@ -217,6 +223,9 @@ def test_a_restarted_cluster_marks_the_pods_it_was_running_node_lost(tmp_path: P
         assert phase == "Failed NodeLost"
         assert kubectl("get", "pod", "finished", "-o", "jsonpath={.status.phase}").stdout == "Succeeded"
         assert "ContainerStatusUnknown" in kubectl("get", "pod", "survivor").stdout  # as kubectl shows a lost one
+        for name in ("finished", "survivor"):  # they ran: their logs went with the first cluster, said so
+            lost = kubectl("logs", name)
+            assert lost.returncode != 0 and "unable to retrieve container logs" in lost.stderr, lost.stderr
 
 
 def _sleepers() -> list[int]:

@@ -4,11 +4,13 @@ a non-root user by default and the securityContext's otherwise, the host's netwo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import kubernetes
+import pytest
 
-from tests.integration.dev.node.conftest import Kubectl, logs, pod, wait_phase
+from tests.integration.dev.node.conftest import Kubectl, logs, logs_so_far, pod, wait_phase
 from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
 
@@ -99,3 +101,95 @@ def test_a_container_without_command_waits_with_a_clear_reason(core: kubernetes.
     assert wait_for(lambda: waiting() == "CreateContainerError" and waiting(), 10, "CreateContainerError")
     message = core.read_namespaced_pod("nocmd", "default").status.container_statuses[0].state.waiting.message
     assert "command" in message and "image" in message
+
+
+def _private_host_files() -> list[str]:
+    """Files of the host every container must not read, found independently of the node's own scan."""
+    candidates = ["/etc/shadow", "/etc/gshadow", *sorted(str(p) for p in Path("/etc/ssh").glob("ssh_host_*_key"))]
+    return [p for p in candidates if os.path.isfile(p) and not os.stat(p).st_mode & 0o004]
+
+
+def test_no_identity_escapes_through_proc_sys_private_files_fds_or_environment(
+    core: kubernetes.client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uid 0 without capabilities still owns root's files: it must not set host-wide sysctls (core_pattern
+    runs a program as the host's root) nor read /etc/shadow or SSH host keys; neither may a user in the
+    shadow or root group. PID 1 inherits no descriptor and no variable of the dev cluster's process."""
+    monkeypatch.setenv("DEVCLUSTER_LEAK_CANARY", "secret")  # the in-process dev cluster's environment
+    private = _private_host_files()
+    assert private, "this host has no private files to test with"
+    script = "\n".join([
+        "for f in /proc/sys/kernel/core_pattern /proc/sys/vm/drop_caches /proc/sysrq-trigger; do"
+        " (: >> $f) 2>/dev/null && echo ESCAPE write $f; done",
+        *(f"cat {p} >/dev/null 2>&1 && echo ESCAPE read {p}" for p in private),
+        "ls -A /etc/ssl/private 2>/dev/null | grep -q . && echo ESCAPE list /etc/ssl/private",
+        f"kill -0 {os.getpid()} 2>/dev/null && echo ESCAPE signal host",
+        "echo x > /dev/shm/x || echo ESCAPE no /dev/shm",
+        # setuid binaries gain nothing (no_new_privs), no capability is held or can be, nothing mounts
+        "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status || echo ESCAPE new privileges",
+        "grep -q '^CapBnd:[[:space:]]*0000000000000000' /proc/self/status || echo ESCAPE capabilities",
+        "mount -t tmpfs none /tmp 2>/dev/null && echo ESCAPE mount",
+        "touch /usr/x /etc/x 2>/dev/null && echo ESCAPE write /usr",
+        "ls /sys/fs/cgroup >/dev/null 2>&1 && echo ESCAPE cgroupfs",
+        "for fd in /proc/1/fd/*; do echo fd $(readlink $fd); done",  # PID 1 is this shell
+        "echo env $(tr '\\0' '\\n' < /proc/1/environ | cut -d= -f1 | grep -v '^KUBERNETES_' | sort)",
+    ])
+    identities = {"root": {"runAsUser": 0}, "groups": {"runAsUser": 1000, "runAsGroup": 42, "supplementalGroups": [0]},
+                  "nobody": {}}
+    for name, context in identities.items():
+        core.create_namespaced_pod("default", pod(name, script, securityContext=context))
+    for name in identities:
+        wait_phase(core, name, ("Succeeded", "Failed"))
+        out = logs(core, name)
+        assert "ESCAPE" not in out, (name, out)
+        targets = [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("fd ")]
+        # stdin, the log pipe, and the shell's own pipes: no socket or file of the dev cluster's process
+        assert targets and all(t == "/dev/null" or t.startswith("pipe:[") for t in targets), (name, out)
+        assert "env HOME HOSTNAME PATH PWD\n" in out, (name, out)
+
+
+
+def test_environment_values_are_not_on_a_host_command_line(core: kubernetes.client.CoreV1Api) -> None:
+    """Every host user can read a process's command line: a Secret in the environment must not be there."""
+    core.create_namespaced_secret("default", {"metadata": {"name": "pw"}, "stringData": {"password": "n0t-in-ps-4242"}})
+    spec = pod("env-secret", 'echo "$PASSWORD" | wc -c; exec sleep 300', container={"env": [
+        {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "pw", "key": "password"}}}]})
+    core.create_namespaced_pod("default", spec)
+    wait_for(lambda: logs_so_far(core, "env-secret").strip() == "15", 15, "the container to read its Secret")
+    leaked = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and b"n0t-in-ps-4242" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                leaked.append(entry)
+        except OSError:
+            continue
+    assert not leaked
+
+
+def test_read_only_root_filesystem_leaves_only_volumes_and_dev_shm_writable(core: kubernetes.client.CoreV1Api) -> None:
+    script = ("{ echo a > /tmp/a; } 2>/dev/null && echo WROTE /tmp; { echo b > here; } 2>/dev/null && echo WROTE workdir;"
+              " echo c > /data/c && echo d > /dev/shm/d && cat /data/c /dev/shm/d")
+    spec = pod("ro-root", script, volumes=[{"name": "data", "emptyDir": {}}],
+               securityContext={"runAsUser": 0},
+               container={"workingDir": "/app", "securityContext": {"readOnlyRootFilesystem": True},
+                          "volumeMounts": [{"name": "data", "mountPath": "/data"}]})
+    core.create_namespaced_pod("default", spec)
+    wait_phase(core, "ro-root", ("Succeeded", "Failed"))
+    assert logs(core, "ro-root").split() == ["c", "d"]
+
+
+def test_privileges_the_node_cannot_grant_are_refused_not_weakened(core: kubernetes.client.CoreV1Api) -> None:
+    asks = {"privileged": ({}, {"privileged": True}), "caps": ({}, {"capabilities": {"add": ["NET_ADMIN"]}}),
+            "hostpid": ({"hostPID": True}, {})}
+    for name, (pod_spec, context) in asks.items():
+        core.create_namespaced_pod("default", pod(name, "echo ran", container={"securityContext": context}, **pod_spec))
+
+    def refusal(name: str) -> str:
+        statuses = core.read_namespaced_pod(name, "default").status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        return waiting.message if waiting and waiting.reason == "CreateContainerConfigError" else ""
+
+    for name, field in (("privileged", "securityContext.privileged"), ("caps", "securityContext.capabilities.add"),
+                        ("hostpid", "spec.hostPID")):
+        message = wait_for(lambda n=name: refusal(n), 15, f"{name} refused")  # type: ignore[misc]
+        assert f"the dev node cannot grant {field}" in message

@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from tests.integration.dev.node.conftest import logs, pod, wait_phase
+from tests.integration.dev.node.conftest import logs, logs_so_far, pod, wait_phase
 from tfcontroller.dev.cluster import DevCluster
 
 RBAC = "rbac.authorization.k8s.io"
@@ -143,3 +143,38 @@ def test_terraform_in_a_pod_without_rbac_on_secrets_fails_with_a_permission_erro
     assert p.status.phase == "Failed", out
     assert 'User "system:serviceaccount:team-a:nobody" cannot' in out and '"secrets"' in out, out
     assert not core.list_namespaced_secret("team-a").items
+
+
+def test_a_projected_token_has_its_audience_and_expiry_and_dies_with_its_pod(
+    node_cluster: DevCluster, core: kubernetes.client.CoreV1Api
+) -> None:
+    import base64
+    import json
+
+    from tests.fixtures.devcluster import admin_session, api_client_for
+    from tests.support.polling import wait_for
+
+    spec = pod("vaulted", "cat /t/vault; echo; exec sleep 300", automountServiceAccountToken=False,
+               volumes=[{"name": "t", "projected": {"sources": [
+                   {"serviceAccountToken": {"path": "vault", "audience": "vault", "expirationSeconds": 600}}]}}],
+               container={"volumeMounts": [{"name": "t", "mountPath": "/t"}]})
+    core.create_namespaced_pod("default", spec)
+    token = wait_for(lambda: logs_so_far(core, "vaulted").strip(), 15, "the projected token")
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["aud"] == ["vault"] and claims["exp"] - claims["iat"] == 600
+    assert claims["kubernetes.io"]["pod"]["name"] == "vaulted"
+    client = api_client_for(node_cluster)
+    auth = kubernetes.client.AuthenticationV1Api(client)
+
+    def review() -> Any:
+        return auth.create_token_review({"spec": {"token": token, "audiences": ["vault"]}}).status
+
+    status = review()
+    assert status.authenticated and status.user.username == "system:serviceaccount:default:default"
+    assert status.user.extra["authentication.kubernetes.io/pod-name"] == ["vaulted"]
+    # not for the API server's own audience
+    assert admin_session(node_cluster, token).get(f"{node_cluster.url}/api").status_code == 401
+    core.delete_namespaced_pod("vaulted", "default", grace_period_seconds=0)
+    wait_for(lambda: not core.list_namespaced_pod("default").items, 15, "the Pod to go")
+    assert not review().authenticated  # a token bound to a deleted Pod stops working
+    client.close()

@@ -114,3 +114,47 @@ def test_environment_values_references_and_sources(core: kubernetes.client.CoreV
     assert logs(core, "env").strip().split("|") == [
         "plain", "plain-x-$(UNDEFINED)-$(PLAIN)", "admin", "fast", "unset", "env", "default", "dev-node", "256",
         "fast", "3", "s3cret", "127.0.0.1", "env"]
+
+
+def test_a_sub_path_never_leaves_its_volume(core: kubernetes.client.CoreV1Api) -> None:
+    """A container can plant symlinks in a shared volume (CVE-2017-1002101): a subPath resolving outside
+    the volume, absolute or with `..` is refused as the kubelet refuses it (CreateContainerConfigError);
+    a symlink inside the volume is followed; the bound descriptor is not inherited by the container."""
+    from tests.support.polling import wait_for
+
+    plant = "mkdir -p /data/inner && echo in > /data/inner/f && ln -s / /data/root && ln -s inner /data/inlink"
+    sub = [("root", "root"), ("dots", "../neighbour"), ("absolute", "/etc")]
+    containers = [{"name": name, "image": "x", "command": ["sh", "-c", "ls /m"],
+                   "volumeMounts": [{"name": "data", "mountPath": "/m", "subPath": path}]} for name, path in sub]
+    containers.append({"name": "ok", "image": "x", "command": ["sh", "-c", "cat /m/f; for fd in /proc/1/fd/*; do"
+                                                                           " echo fd $(readlink $fd); done"],
+                       "volumeMounts": [{"name": "data", "mountPath": "/m", "subPath": "inlink"}]})
+    spec = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "subpaths"},
+            "spec": {"restartPolicy": "Never", "securityContext": {"runAsUser": 0},
+                     "volumes": [{"name": "data", "emptyDir": {}}, {"name": "neighbour", "emptyDir": {}}],
+                     "initContainers": [{"name": "plant", "image": "x", "command": ["sh", "-c", plant],
+                                         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                     "containers": containers}}
+    core.create_namespaced_pod("default", spec)
+
+    def waiting() -> dict[str, str]:
+        statuses = core.read_namespaced_pod("subpaths", "default").status.container_statuses or []
+        found = {s.name: s.state.waiting.message for s in statuses
+                 if s.state.waiting and s.state.waiting.reason == "CreateContainerConfigError"}
+        return found if len(found) == 3 else {}
+
+    messages = wait_for(waiting, 30, "three subPath refusals")
+    assert messages["root"] == 'failed to prepare subPath for volumeMount "data" of container "root"'
+    assert messages["dots"] == "unable to provision SubPath `../neighbour`: must not contain '..'"
+    assert messages["absolute"] == "error SubPath `/etc` must not be an absolute path"
+    out = wait_for(lambda: "fd" in (text := _log_or_empty(core, "subpaths", "ok")) and text, 30, "the ok container")
+    assert out.splitlines()[0] == "in"
+    targets = [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("fd ")]
+    assert all(t == "/dev/null" or t.startswith("pipe:[") for t in targets), out
+
+
+def _log_or_empty(core: kubernetes.client.CoreV1Api, name: str, container: str) -> str:
+    try:
+        return str(core.read_namespaced_pod_log(name, "default", container=container))
+    except kubernetes.client.ApiException:
+        return ""

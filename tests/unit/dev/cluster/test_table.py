@@ -150,3 +150,17 @@ def test_wants_table() -> None:
     assert wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
     assert not wants_table("application/json")
     assert not wants_table("")
+
+
+def test_events_print_as_kubectl_get_events_shows_them() -> None:
+    info = ResourceInfo(group="", version="v1", kind="Event", plural="events", singular="event", namespaced=True)
+    stamp = (NOW - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {"metadata": {"name": "oom.1", "creationTimestamp": stamp}, "type": "Warning", "reason": "OOMKilling",
+             "involvedObject": {"kind": "Pod", "name": "oom"}, "message": "Memory cgroup out of memory",
+             "lastTimestamp": stamp, "count": 1}
+    table = to_table(info, [event], now=NOW)
+    names = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
+    assert names == [("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0), ("Message", 0), ("Count", 1),
+                     ("Name", 1)]
+    assert table["rows"][0]["cells"] == ["5s", "Warning", "OOMKilling", "pod/oom", "Memory cgroup out of memory", 1,
+                                         "oom.1"]

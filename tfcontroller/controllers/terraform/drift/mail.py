@@ -212,19 +212,15 @@ def mailer_from_options(extra: Mapping[str, Any], kube: KubeClient | None) -> Ma
 
 
 @dataclass(frozen=True)
-class _StoredReport:
-    """A report rebuilt from status (addresses only), for a retry after a restart lost the full one."""
+class _StoredReport(DriftReport):
+    """A report rebuilt from status (addresses only), for a retry after a restart lost the full one. It
+    keeps the fingerprint status recorded: the attribute paths it was computed over are not in status."""
 
-    resources: list[DriftedResource]
-    fingerprint: str
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.resources)
+    stored_fingerprint: str = ""
 
     @property
-    def addresses(self) -> list[str]:
-        return [r.address for r in self.resources]
+    def fingerprint(self) -> str:
+        return self.stored_fingerprint
 
 
 @dataclass
@@ -318,7 +314,7 @@ class DriftNotifier:
                              auto_remediate=tf.spec.auto_approve)
         return build_drift_email(self._report_for(_key(obj), n), target, to=to, from_addr=from_addr, now=now)
 
-    def _report_for(self, key: str, n: outbox.Notification) -> Any:
+    def _report_for(self, key: str, n: outbox.Notification) -> DriftReport:
         with self._lock:
             report = self._reports.get(key)
         if report is not None and report.fingerprint == n.fingerprint:

@@ -17,13 +17,19 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.dev.cluster.defaults import pod_qos_class
 from tfcontroller.dev.cluster.meta import now
 from tfcontroller.dev.cluster.node import env as env_mod
 from tfcontroller.dev.cluster.node import status as st
 from tfcontroller.dev.cluster.node.logs import log_path
 from tfcontroller.dev.cluster.node.runtime import ContainerRun, Exit
-from tfcontroller.dev.cluster.node.sandbox import DEFAULT_PATH, SandboxSpec, resolve_command
-from tfcontroller.dev.cluster.node.volumes import VolumeError, VolumeSet
+from tfcontroller.dev.cluster.node.sandbox import (
+    DEFAULT_PATH,
+    SandboxSpec,
+    private_paths_for,
+    resolve_command,
+)
+from tfcontroller.dev.cluster.node.volumes import VolumeError, VolumeSet, close_mounts
 
 if TYPE_CHECKING:
     from tfcontroller.dev.cluster.node.node import Node
@@ -88,6 +94,25 @@ def non_root_problem(pod: Obj, container: Obj) -> str:
         return ""
     uid, _, _ = identity(pod, container)
     return "container's runAsUser breaks non-root policy" if uid == 0 else ""
+
+
+def unsupported_security(pod: Obj, container: Obj) -> str:
+    """Why the dev node cannot run this container with the privileges its spec asks for ("" when it
+    can). Running it with less than asked would make a test pass here that fails on a real node, so
+    it is refused instead, never silently weakened."""
+    spec = pod.get("spec") or {}
+    sc = container.get("securityContext") or {}
+    asked = [f"spec.{key}" for key in ("hostPID", "hostIPC") if spec.get(key)]
+    if sc.get("privileged"):
+        asked.append("securityContext.privileged")
+    if (sc.get("capabilities") or {}).get("add"):
+        asked.append("securityContext.capabilities.add")
+    if sc.get("procMount") == "Unmasked":
+        asked.append("securityContext.procMount: Unmasked")
+    if not asked:
+        return ""
+    return (f"the dev node cannot grant {', '.join(asked)}: its containers run without capabilities, in their "
+            "own PID and IPC namespaces (docs/dev-cluster.md)")
 
 
 def _home(uid: int) -> str:
@@ -290,7 +315,7 @@ class PodWorker:
             self.node.event(self.pod, "Warning", "Failed", f"Error: {exc}")
             c.restart_at = time.monotonic() + self.node.config.config_retry
             return
-        problem = non_root_problem(self.pod, c.spec)
+        problem = non_root_problem(self.pod, c.spec) or unsupported_security(self.pod, c.spec)
         if problem:
             c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": problem}}
             self.node.event(self.pod, "Warning", "Failed", f"Error: {problem}")
@@ -306,19 +331,27 @@ class PodWorker:
             return
         try:
             mounts = self.volumes.mounts(c.spec)
-        except VolumeError as exc:
-            c.state = {"waiting": {"reason": "CreateContainerError", "message": str(exc)}}
+        except VolumeError as exc:  # the kubelet's makeMounts errors: a config error, retried
+            c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": str(exc)}}
+            self.node.event(self.pod, "Warning", "Failed", f"Error: {exc}")
+            c.restart_at = time.monotonic() + self.node.config.config_retry
             return
         uid, gid, groups = identity(self.pod, c.spec)
+        read_only_root = bool((c.spec.get("securityContext") or {}).get("readOnlyRootFilesystem"))
         sandbox = SandboxSpec(argv=argv, env=environment, uid=uid, gid=gid, supplemental_groups=groups,
+                              read_only_root=read_only_root,
                               working_dir=str(c.spec.get("workingDir") or ""), hostname=self.name,
-                              mounts=mounts, hidden=self.node.hidden_paths())
+                              mounts=mounts, hidden=self.node.hidden_paths(),
+                              private=private_paths_for(uid, gid, groups))
         limit = self._memory_limit(c)
         run = ContainerRun(sandbox, log_path(self.dir, c.name, c.restart_count), limit,
                            f"{self.uid}-{c.name}-{c.restart_count}")
         self.node.event(self.pod, "Normal", "Created", f"Created container {c.name}")
         self.node.track(run)
-        run.start()
+        try:
+            run.start()
+        finally:
+            close_mounts(mounts)  # bwrap holds its own (the subPath descriptors)
         c.run = run
         c.container_id = f"devnode://{self.uid}-{c.name}-{c.restart_count}"
         c.state = {"running": {"startedAt": now()}}
@@ -432,7 +465,7 @@ class PodWorker:
             "podIP": self.node.host_ip,
             "podIPs": [{"ip": self.node.host_ip}],
             "startTime": self.started_at,
-            "qosClass": _qos(self.pod),
+            "qosClass": pod_qos_class(self.pod),
             "containerStatuses": [self._container_status(c) for c in self.main],
         }
         if self.init:
@@ -452,16 +485,4 @@ class PodWorker:
         ready = c.running and not c.init
         return st.container_status(c.name, str(c.spec.get("image") or ""), c.state, c.last_state, c.restart_count,
                                    ready, c.running, c.container_id)
-
-
-def _qos(pod: Obj) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    resources = [c.get("resources") or {} for c in containers]
-    if not any(r.get("limits") or r.get("requests") for r in resources):
-        return "BestEffort"
-    guaranteed = all(
-        (r.get("limits") or {}).get(k) and (r.get("requests") or r.get("limits") or {}).get(k) == (r.get("limits") or {}).get(k)
-        for r in resources for k in ("cpu", "memory")
-    )
-    return "Guaranteed" if guaranteed else "Burstable"
 

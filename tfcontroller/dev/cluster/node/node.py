@@ -31,7 +31,7 @@ from tfcontroller.dev.cluster.node.env import Lookup
 from tfcontroller.dev.cluster.node.jobs import JobController
 from tfcontroller.dev.cluster.node.kubelet import PodWorker
 from tfcontroller.dev.cluster.node.runtime import ContainerRun
-from tfcontroller.dev.cluster.node.sandbox import missing_tools
+from tfcontroller.dev.cluster.node.sandbox import missing_tools, private_paths
 from tfcontroller.dev.cluster.node.serviceaccounts import Admission
 from tfcontroller.dev.cluster.node.volumes import TokenSource
 
@@ -146,6 +146,8 @@ class Node:
         self._mark_lost()
         self._thread = threading.Thread(target=self._run, name="devcluster-node", daemon=True)
         self._thread.start()
+        # the host's private files, which every sandbox masks, found once per process before the first Pod
+        threading.Thread(target=private_paths, name="devcluster-node-private", daemon=True).start()
 
     def stop(self) -> None:
         """Stop every container (SIGTERM, SIGKILL after `shutdown_grace`), then the loop."""
@@ -440,6 +442,10 @@ class Node:
         with self._lock:
             worker = self.workers.get(pod["metadata"]["uid"])
         c = worker.container(container) if worker is not None else None
+        if worker is None and _ran(pod, str(container)):
+            # it ran under a dev cluster that has since stopped: its log went with the node's directory
+            raise ApiError(400, "BadRequest", f'unable to retrieve container logs for container "{container}" in pod '
+                           f'"{name}": the dev node keeps logs only while the dev cluster that ran it is running')
         if worker is None or c is None or (c.run is None and c.restart_count == 0 and "terminated" not in c.state):
             waiting = ((c.state.get("waiting") or {}).get("reason") if c else None) or "ContainerCreating"
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {waiting}')
@@ -456,6 +462,16 @@ class Node:
             return c.restart_count != count or not c.running or worker.finished.is_set()
 
         return logs_mod.follow_log(path, finished, self._stop.is_set, tail, since, timestamps)
+
+
+def _ran(pod: Obj, container: str) -> bool:
+    """Whether the Pod's status says the container has run (running, terminated, or restarted)."""
+    status = pod.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        if cs.get("name") == container:
+            state = cs.get("state") or {}
+            return "running" in state or "terminated" in state or bool(cs.get("restartCount"))
+    return False
 
 
 def _now_plus(seconds: int) -> str:

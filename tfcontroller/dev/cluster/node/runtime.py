@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfcontroller.dev.cluster.node.logs import LogWriter
-from tfcontroller.dev.cluster.node.sandbox import MemoryCgroup, SandboxSpec, bwrap_argv
+from tfcontroller.dev.cluster.node.sandbox import MemoryCgroup, SandboxSpec, bwrap_argv, env_args
 
 log = logging.getLogger(__name__)
 _CGROUPS: bool | None = None
@@ -62,19 +62,24 @@ class ContainerRun:
 
     def start(self) -> None:
         read_fd, write_fd = os.pipe()
-        argv = bwrap_argv(self.spec, info_fd=write_fd)
+        env_fd = os.memfd_create("container-env", 0)  # not inheritable until pass_fds says so
+        os.write(env_fd, env_args(self.spec.env))
+        os.lseek(env_fd, 0, os.SEEK_SET)
+        argv = bwrap_argv(self.spec, info_fd=write_fd, env_fd=env_fd)
         if self.cgroup is not None and cgroups_usable():
             self.cgroup.create()
             argv = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(self.cgroup.path), *argv]
         elif self.memory_limit:
             self.cgroup = None
             argv = ["prlimit", f"--as={self.memory_limit}", "--", *argv]
+        mount_fds = tuple(m.fd for m in self.spec.mounts if m.fd is not None)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
-                                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                                         stderr=subprocess.STDOUT, pass_fds=(write_fd, env_fd, *mount_fds),
+                                         start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         finally:
             os.close(write_fd)
+            os.close(env_fd)
         assert self.proc.stdout is not None
         self.writer = LogWriter(self.proc.stdout, self.log_file)
         self.writer.start()

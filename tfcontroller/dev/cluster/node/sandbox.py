@@ -4,7 +4,14 @@ cgroup v1 memory cgroup that enforces `resources.limits.memory`.
 The sandbox mounts an allow-list of host directories read-only (`/usr`, `/etc`, `/opt` and the
 `/bin`, `/lib*`, `/sbin` links), never the whole host: whatever is not listed — `/root`, `/work`, the
 dev cluster's state and kubeconfig, the controller's files, other Pods' volumes — does not exist inside.
-Paths that must stay hidden but fall under an allowed directory get an empty tmpfs over them. The
+Paths that must stay hidden but fall under an allowed directory get an empty tmpfs over them, and so
+do the host's *private* files there — those not readable by every user (`/etc/shadow`, SSH host keys,
+a database's `pg_hba.conf`): a container may run as uid 0 or join any group (runAsUser, runAsGroup,
+supplementalGroups), and without capabilities uid 0 still reads what root owns. As runc does, `/proc/sys`,
+`/proc/sysrq-trigger`, `/proc/irq`, `/proc/bus` and `/proc/fs` are read-only (a uid-0 container could
+otherwise set host-wide sysctls such as `kernel.core_pattern`, which runs a program as the host's root)
+and `/proc/kcore`, `/proc/keys`, `/proc/timer_list`… are masked. `/dev` is bwrap's minimal one (null,
+zero, full, random, urandom, tty, pts) with a fresh 1777 tmpfs `/dev/shm`. The
 container gets its own PID namespace with its own `/proc` (`--as-pid-1`: the command is PID 1, as in
 a real container, so a SIGTERM it does not handle is ignored until the SIGKILL after the grace period),
 its own mount, IPC and UTS namespaces, the host's network, a writable tmpfs `/tmp`, and runs as
@@ -20,6 +27,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +39,10 @@ log = logging.getLogger(__name__)
 HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CGROUP_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+# runc's defaults (its readonlyPaths and maskedPaths), present in /proc on this kernel or not.
+NOBODY = 65534
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
+PROC_MASKED = ("kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats", "acpi", "scsi")
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class Mount:
     source: str  # host path
     target: str  # path inside the container
     read_only: bool
+    fd: int | None = None  # an O_PATH descriptor of `source` to bind instead of the path (subPath)
 
 
 @dataclass
@@ -50,12 +64,16 @@ class SandboxSpec:
     hostname: str = ""
     mounts: list[Mount] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # host paths to cover with an empty tmpfs
+    private: PrivatePaths | None = None  # host files and directories not readable by every user: masked
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem: only volumes and /dev/shm writable
     allow_list: tuple[str, ...] = HOST_ALLOW_LIST
 
 
-def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv", info_fd: int | None = None) -> list[str]:
+def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv", info_fd: int | None = None,
+               env_fd: int | None = None) -> list[str]:
     """The full command line: bwrap's namespaces and mounts, then setpriv's identity switch, then the
-    container's command. Pure: unit-tested on its output."""
+    container's command. With `env_fd` the environment is read by bwrap from that descriptor
+    (`env_args`) instead of `--setenv` arguments. Pure: unit-tested on its output."""
     argv = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--as-pid-1", "--new-session"]
     if info_fd is not None:
@@ -67,10 +85,13 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", *_proc_cover(), "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--perms", "1777", "--dir" if spec.read_only_root else "--tmpfs", "/tmp"]
     for hidden in spec.hidden:
         if any(_under(hidden, root) for root in spec.allow_list) and os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
+    if spec.private is not None:
+        argv += _mask(spec.private.files, spec.private.dirs)
     # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
     # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
     fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *(m.target for m in spec.mounts)]
@@ -84,15 +105,102 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             and not _under(spec.working_dir, "/tmp"):
         argv += ["--perms", "1777", "--dir", spec.working_dir]
     for mount in spec.mounts:
-        argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+        if mount.fd is not None:
+            argv += ["--ro-bind-fd" if mount.read_only else "--bind-fd", str(mount.fd), mount.target]
+        else:
+            argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+    if spec.read_only_root:  # the sandbox's own root (with /tmp and workingDir) read-only; mounts keep theirs
+        argv += ["--remount-ro", "/"]
     argv += ["--chdir", spec.working_dir or "/", "--clearenv"]
-    for name, value in spec.env.items():
-        argv += ["--setenv", name, value]
+    if env_fd is not None:  # the values (Secrets among them) never on a command line the host's `ps` shows
+        argv += ["--args", str(env_fd)]
+    else:
+        for name, value in spec.env.items():
+            argv += ["--setenv", name, value]
     groups = ",".join(str(g) for g in spec.supplemental_groups)
     argv += ["--", setpriv, f"--reuid={spec.uid}", f"--regid={spec.gid}",
              f"--groups={groups}" if groups else "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
     return argv
+
+
+def env_args(env: dict[str, str]) -> bytes:
+    """The container's environment as bwrap's NUL-separated `--args` content (`--setenv NAME VALUE`…).
+    Environment values hold Secrets (secretKeyRef, envFrom); a process's command line is readable by
+    every user of the host, its environment is not, so they travel through a descriptor."""
+    parts: list[str] = []
+    for name, value in env.items():
+        parts += ["--setenv", name, value]
+    return b"".join(part.encode() + b"\0" for part in parts)
+
+
+def _mask(files: tuple[str, ...], dirs: tuple[str, ...]) -> list[str]:
+    """Cover each file with an empty read-only file and each directory with an empty read-only tmpfs."""
+    argv: list[str] = []
+    for path in files:
+        argv += ["--ro-bind", "/dev/null", path]
+    for path in dirs:
+        argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+    return argv
+
+
+def _proc_cover() -> list[str]:
+    """The sandbox's /proc made safe as runc makes a container's: the kernel-wide knobs read-only, the
+    files that tell about the host's memory, keys or timers masked. The sources are the host's /proc
+    (bwrap binds host paths); a /proc/sys seen through it is the same kernel's."""
+    argv: list[str] = []
+    for name in PROC_READ_ONLY:
+        if os.path.exists(f"/proc/{name}"):
+            argv += ["--ro-bind", f"/proc/{name}", f"/proc/{name}"]
+    masked = [f"/proc/{name}" for name in PROC_MASKED if os.path.exists(f"/proc/{name}")]
+    return argv + _mask(tuple(p for p in masked if not os.path.isdir(p)), tuple(p for p in masked if os.path.isdir(p)))
+
+
+@dataclass(frozen=True)
+class PrivatePaths:
+    """Host files and directories under the allow-list that not every user may read."""
+
+    files: tuple[str, ...]
+    dirs: tuple[str, ...]
+
+
+def find_private(roots: tuple[str, ...] = HOST_ALLOW_LIST) -> PrivatePaths:
+    """Regular files without read permission for others, and directories without read or search
+    permission for others (not descended), under the allow-listed roots (symlinked roots skipped: they
+    point into another root). findutils' `find` does the walk (a quarter of a second for a Debian /usr,
+    outside the GIL, so Pods keep starting meanwhile); cached by `private_paths`."""
+    real_roots = [r for r in roots if not os.path.islink(r) and os.path.isdir(r)]
+    if not real_roots:
+        return PrivatePaths((), ())
+    argv = ["find", *real_roots, "(", "-type", "d", "!", "-perm", "-o=rx", "-printf", r"d%p\0", "-prune", ")",
+            "-o", "(", "-type", "f", "!", "-perm", "-o=r", "-printf", r"f%p\0", ")"]
+    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False).stdout
+    entries = [e.decode(errors="surrogateescape") for e in out.split(b"\0") if e]
+    return PrivatePaths(tuple(sorted(e[1:] for e in entries if e[0] == "f")),
+                        tuple(sorted(e[1:] for e in entries if e[0] == "d")))
+
+
+_PRIVATE: PrivatePaths | None = None
+_PRIVATE_LOCK = threading.Lock()
+
+
+def private_paths() -> PrivatePaths:
+    """`find_private()` once per process (the node warms it up when it starts): host files change
+    rarely, and a file made private later is masked from the next process on."""
+    global _PRIVATE
+    with _PRIVATE_LOCK:
+        if _PRIVATE is None:
+            _PRIVATE = find_private()
+        return _PRIVATE
+
+
+def private_paths_for(uid: int, gid: int, groups: list[int]) -> PrivatePaths | None:
+    """What a container of this identity must not see. The default identity (nobody/nogroup, no other
+    group) cannot read a private file anyway (unless nobody owns it), so its Pods do not wait for the
+    first scan (the start-latency target is 0.5 s): they get the masks once the scan is done."""
+    if uid == NOBODY and gid == NOBODY and not [g for g in groups if g != NOBODY]:
+        return _PRIVATE
+    return private_paths()
 
 
 def _parents(path: str) -> list[str]:

@@ -138,6 +138,29 @@ def unsupported(volume: Obj) -> str | None:
             f"(supported: {', '.join(SUPPORTED)})")
 
 
+def sub_path_problem(sub: str) -> str | None:
+    """The kubelet's refusal of a subPath that is absolute or steps back (None when acceptable)."""
+    if sub.startswith("/"):
+        return f"error SubPath `{sub}` must not be an absolute path"
+    if ".." in sub.split("/"):
+        return f"unable to provision SubPath `{sub}`: must not contain '..'"
+    return None
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def close_mounts(mounts: list[Mount]) -> None:
+    """Close the descriptors of subPath mounts (once the sandbox holds its own)."""
+    for mount in mounts:
+        if mount.fd is not None:
+            try:
+                os.close(mount.fd)
+            except OSError:
+                pass
+
+
 class VolumeSet:
     """The host directories of one Pod's volumes."""
 
@@ -189,24 +212,46 @@ class VolumeSet:
 
     def mounts(self, container: Obj) -> list[Mount]:
         """The container's volumeMounts as bind mounts (subPath created inside the volume if missing);
-        secret, configMap, downwardAPI and projected volumes are always read-only, as on a kubelet."""
-        out = []
-        for vm in container.get("volumeMounts") or []:
-            base = self.paths.get(vm.get("name", ""))
-            if base is None:
-                raise VolumeError(f'unable to find volume "{vm.get("name")}" for volumeMount')
-            source = base
-            sub = vm.get("subPath") or ""
-            if sub:
-                source = (base / sub).resolve()
-                if not str(source).startswith(str(base.resolve())):
-                    raise VolumeError(f"subPath {sub!r} escapes its volume")
-                if not source.exists():
-                    source.mkdir(parents=True, exist_ok=True)
-                    os.chown(source, self.uid, self.gid)
-            read_only = bool(vm.get("readOnly")) or vm.get("name") in self.data_volumes
-            out.append(Mount(str(source), vm.get("mountPath", ""), read_only))
+        secret, configMap, downwardAPI and projected volumes are always read-only, as on a kubelet.
+        A subPath is bound through an open descriptor (`Mount.fd`), checked to lie inside its volume:
+        another container of the Pod can swap a path for a symlink, never the descriptor. The caller
+        owns the descriptors (`close_mounts`)."""
+        out: list[Mount] = []
+        try:
+            for vm in container.get("volumeMounts") or []:
+                base = self.paths.get(vm.get("name", ""))
+                if base is None:
+                    raise VolumeError(f'unable to find volume "{vm.get("name")}" for volumeMount')
+                read_only = bool(vm.get("readOnly")) or vm.get("name") in self.data_volumes
+                sub = vm.get("subPath") or ""
+                if not sub:
+                    out.append(Mount(str(base), vm.get("mountPath", ""), read_only))
+                    continue
+                fd = self._open_sub_path(base, sub, str(vm.get("name")), str(container.get("name")))
+                out.append(Mount(f"{base}/{sub}", vm.get("mountPath", ""), read_only, fd))
+        except BaseException:
+            close_mounts(out)
+            raise
         return out
+
+    def _open_sub_path(self, base: Path, sub: str, volume: str, container: str) -> int:
+        """An O_PATH descriptor of `base/sub`, refused as the kubelet refuses it: absolute, with `..`,
+        or resolving (through symlinks a container made) outside its volume."""
+        problem = sub_path_problem(sub)
+        if problem:
+            raise VolumeError(problem)
+        root = os.path.realpath(base)
+        target = os.path.realpath(os.path.join(root, sub))
+        if not _inside(target, root):
+            raise VolumeError(f'failed to prepare subPath for volumeMount "{volume}" of container "{container}"')
+        if not os.path.lexists(target):
+            os.makedirs(target, exist_ok=True)
+            os.chown(target, self.uid, self.gid)
+        fd = os.open(target, os.O_PATH | os.O_CLOEXEC)
+        if not _inside(os.readlink(f"/proc/self/fd/{fd}"), root):  # swapped between the check and the open
+            os.close(fd)
+            raise VolumeError(f'failed to prepare subPath for volumeMount "{volume}" of container "{container}"')
+        return fd
 
     def cleanup(self) -> None:
         shutil.rmtree(self.shm_dir, ignore_errors=True)

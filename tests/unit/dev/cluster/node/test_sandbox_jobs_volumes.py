@@ -4,6 +4,8 @@ kubectl columns — pure parts of the dev node."""
 from __future__ import annotations
 
 import base64
+import os
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +170,92 @@ def test_lost_status_fails_running_pods_as_node_lost() -> None:
     cs = lost["containerStatuses"][0]
     assert cs["state"]["terminated"]["reason"] == "ContainerStatusUnknown" and cs["lastState"] == {"running": {"startedAt": "t"}}
     assert lost["conditions"][0]["status"] == "False"
+
+
+def test_proc_knobs_read_only_host_files_masked_and_dev_shm_writable() -> None:
+    private = sandbox.PrivatePaths(files=("/etc/shadow",), dirs=("/etc/ssl/private",))
+    argv = sandbox.bwrap_argv(_spec(private=private))
+    joined = " ".join(argv)
+    assert "--ro-bind /proc/sys /proc/sys" in joined  # a uid-0 container must not set host-wide sysctls
+    assert "--ro-bind /dev/null /proc/keys" in joined
+    assert "--perms 1777 --tmpfs /dev/shm" in joined
+    assert "--ro-bind /dev/null /etc/shadow" in joined
+    assert "--perms 0555 --tmpfs /etc/ssl/private --remount-ro /etc/ssl/private" in joined
+    # the covers come after the mounts they cover
+    assert argv.index("/proc/sys") > argv.index("--proc") and argv.index("/etc/shadow") > argv.index("/etc")
+
+
+def test_find_private_lists_what_others_cannot_read(tmp_path: Path) -> None:
+    root = tmp_path / "etc"
+    (root / "ssl" / "private").mkdir(parents=True)
+    (root / "ssl" / "private" / "key.pem").write_text("k")
+    (root / "ssl" / "private").chmod(0o700)
+    (root / "search-only").mkdir()
+    (root / "search-only").chmod(0o711)
+    (root / "shadow").write_text("s")
+    (root / "shadow").chmod(0o640)
+    (root / "passwd").write_text("p")
+    (root / "passwd").chmod(0o644)
+    (root / "link").symlink_to("shadow")
+    found = sandbox.find_private((str(root), str(tmp_path / "missing")))
+    assert found.files == (str(root / "shadow"),)
+    assert found.dirs == (str(root / "search-only"), str(root / "ssl" / "private"))  # not descended
+
+
+def test_a_sub_path_mount_is_bound_through_its_descriptor() -> None:
+    argv = sandbox.bwrap_argv(_spec(mounts=[sandbox.Mount("/v/data/sub", "/m", False, fd=7),
+                                            sandbox.Mount("/v/cfg/f", "/c", True, fd=8)]))
+    joined = " ".join(argv)
+    assert "--bind-fd 7 /m" in joined and "--ro-bind-fd 8 /c" in joined and "/v/data/sub" not in argv
+
+
+@pytest.mark.parametrize(("sub", "problem"), [
+    ("a/b", None), ("a..b/c", None), ("..", "must not contain '..'"), ("a/../../b", "must not contain '..'"),
+    ("/etc", "must not be an absolute path"),
+])
+def test_sub_path_problem(sub: str, problem: str | None) -> None:
+    found = volumes.sub_path_problem(sub)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_sub_path_outside_its_volume_is_refused(tmp_path: Path) -> None:
+    base = tmp_path / "vol"
+    (base / "inner").mkdir(parents=True)
+    (base / "up").symlink_to(tmp_path)
+    (base / "in").symlink_to("inner")
+    vs = volumes.VolumeSet(tmp_path / "pod", tmp_path / "shm", os.getuid(), os.getgid())
+    vs.paths["v"] = base
+    container = {"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "up"}]}
+    with pytest.raises(volumes.VolumeError, match='failed to prepare subPath for volumeMount "v" of container "c"'):
+        vs.mounts(container)
+    container["volumeMounts"] = [{"name": "v", "mountPath": "/m", "subPath": "in"},
+                                 {"name": "v", "mountPath": "/n", "subPath": "new/dir"}]
+    mounts = vs.mounts(container)
+    try:
+        assert [os.readlink(f"/proc/self/fd/{m.fd}") for m in mounts] == [str(base / "inner"), str(base / "new/dir")]
+    finally:
+        volumes.close_mounts(mounts)
+
+
+def test_only_other_identities_wait_for_the_scan_of_private_files() -> None:
+    assert sandbox.private_paths_for(0, 0, []) is sandbox.private_paths()  # root waits for (and gets) the masks
+    assert sandbox.private_paths_for(1000, 42, []) is sandbox.private_paths()
+    assert sandbox.private_paths_for(65534, 65534, [42]) is sandbox.private_paths()
+    assert sandbox.private_paths_for(65534, 65534, []) is sandbox.private_paths()  # once scanned, nobody gets them too
+
+
+def test_read_only_root_keeps_tmp_on_the_root_and_remounts_it_read_only() -> None:
+    argv = sandbox.bwrap_argv(_spec(read_only_root=True, mounts=[sandbox.Mount("/v", "/data", False)]))
+    joined = " ".join(argv)
+    assert "--perms 1777 --dir /tmp" in joined and "--tmpfs /tmp" not in joined
+    root = [i for i, a in enumerate(argv) if a == "--remount-ro" and argv[i + 1] == "/"]
+    assert len(root) == 1 and root[0] > argv.index("/data")  # after every mount, which keep their own flags
+    plain = sandbox.bwrap_argv(_spec())
+    assert not [i for i, a in enumerate(plain) if a == "--remount-ro" and plain[i + 1] == "/"]
+
+
+def test_the_environment_travels_through_a_descriptor_not_the_command_line() -> None:
+    argv = sandbox.bwrap_argv(_spec(env={"PASSWORD": "s3cret"}), env_fd=9)
+    assert "s3cret" not in argv and "--setenv" not in argv
+    assert argv[argv.index("--clearenv") + 1:argv.index("--clearenv") + 3] == ["--args", "9"]
+    assert sandbox.env_args({"A": "1", "PASSWORD": "s3cret"}) == b"--setenv\0A\x001\0--setenv\0PASSWORD\0s3cret\0"

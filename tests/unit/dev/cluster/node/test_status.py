@@ -94,3 +94,15 @@ def test_forced_on_node_only_for_a_running_pod_without_grace() -> None:
     terminating = _pod()
     terminating["metadata"]["deletionTimestamp"] = "t"  # the kubelet's own final delete
     assert not st.forced_on_node(terminating, {"gracePeriodSeconds": 0})
+
+
+def test_privileges_the_node_cannot_grant() -> None:
+    from tfcontroller.dev.cluster.node.kubelet import unsupported_security
+
+    assert unsupported_security({"spec": {}}, {"securityContext": {"capabilities": {"drop": ["ALL"]}}}) == ""
+    assert unsupported_security({"spec": {}}, {"securityContext": {"readOnlyRootFilesystem": True}}) == ""
+    message = unsupported_security({"spec": {"hostIPC": True}}, {"securityContext": {
+        "privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}, "procMount": "Unmasked"}})
+    for field in ("spec.hostIPC", "securityContext.privileged", "securityContext.capabilities.add",
+                  "securityContext.procMount: Unmasked"):
+        assert field in message
