@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -69,7 +70,9 @@ def renewal_due(cert_pem: str, ca_pem: str, hosts: list[str], now: datetime) -> 
         return "unreadable certificate"
     if cert.not_valid_after_utc - now < RENEW_BEFORE:
         return f"expires {cert.not_valid_after_utc.isoformat()}"
-    if cert.issuer != ca.subject:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
         return "not issued by the stored CA"
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
