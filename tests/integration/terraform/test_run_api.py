@@ -288,6 +288,29 @@ def test_a_body_over_the_cap_is_refused(env: Env, kube: KubeClient) -> None:
         small.stop()
 
 
+def test_deliveries_beyond_what_the_controller_holds_wait_until_it_forgets(env: Env, kube: KubeClient) -> None:
+    """The held deliveries are capped: one over the cap is 503 (retried by the runner) and goes through
+    once the controller has forgotten a run it took."""
+    tight = RunApi(kube, namespace=CONTROLLER_NS, listen="127.0.0.1:0", max_held=6000)
+    tight.start()
+    try:
+        second = "fedcba9876543210"
+        first_pod, second_pod = env.pod(f"tfrun-{RUN}"), env.pod(f"tfrun-{second}", run_id=second)
+        env.channel(env.token(first_pod), tight).deliver(RUN, _result(), b"x" * 3000,
+                                                          deadline=time.monotonic() + 30)
+        late = env.channel(env.token(second_pod), tight)
+        with pytest.raises(ChannelError) as backlogged:
+            late.deliver(second, _result(second), b"y" * 3000, deadline=time.monotonic() + 1)
+        assert backlogged.value.status == 503 and not backlogged.value.final
+        assert "DeliveriesBacklogged" in str(backlogged.value)
+        tight.forget(RUN)
+        late.deliver(second, _result(second), b"y" * 3000, deadline=time.monotonic() + 30)
+        got = tight.delivered(second)
+        assert got is not None and got.plan == b"y" * 3000
+    finally:
+        tight.stop()
+
+
 def test_a_runner_delivers_once_a_restarted_server_is_up(env: Env, kube: KubeClient,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     """The runner starts delivering while no server listens; a second RunApi on the same Secret (a new
