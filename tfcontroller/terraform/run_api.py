@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024 * 1024
 MAX_HELD = 1024 * 1024 * 1024  # deliveries held, not yet forgotten, all runs together
+DRAIN_SECONDS = 30.0  # at most this long reading the body of a refused request
 REQUEST_TIMEOUT = 60.0  # seconds a connection may stay silent (TLS handshake, headers, body)
 _PATH = re.compile(r"^/v1/runs/(?P<run_id>[a-z0-9][a-z0-9-]{0,62})/(?P<what>plan|result)$")
 
@@ -302,6 +303,8 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
         timeout = REQUEST_TIMEOUT
         protocol_version = "HTTP/1.1"
 
+        body_read = False
+
         def setup(self) -> None:
             super().setup()
             self.request.do_handshake()
@@ -347,6 +350,7 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
                 raise _Answer(411, "LengthRequired", "a Content-Length header is required")
             if int(length) > api.max_body:
                 raise _Answer(413, "BodyTooLarge", f"the body is {length} bytes; at most {api.max_body} are accepted")
+            self.body_read = True
             return self.rfile.read(int(length))
 
         def _refuse(self, answer: _Answer) -> None:
@@ -357,6 +361,25 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
             body = json.dumps({"reason": answer.reason, "message": answer.message}).encode() + b"\n"
             # an unread request body would be taken for the next request: close instead
             self._send(answer.status, body, content_type="application/json", close=True)
+            self._drain()
+
+        def _drain(self) -> None:
+            """Read and drop the body of a refused request before closing (a lingering close, as web
+            servers do): closing with unread data resets the connection, and a client still sending its
+            plan would see a connection failure — which it retries — instead of the refusal. Bounded by
+            `max_body` bytes and DRAIN_SECONDS."""
+            length = self.headers.get("Content-Length") or ""
+            if self.body_read or not length.isdigit():
+                return
+            left, until = min(int(length), api.max_body), time.monotonic() + DRAIN_SECONDS
+            try:
+                while left > 0 and time.monotonic() < until:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:
+                pass
 
         def _send(self, status: int, body: bytes, *, content_type: str = "text/plain",
                   close: bool = False) -> None:

@@ -161,8 +161,8 @@ def test_another_pod_of_the_namespace_and_service_account_is_refused(env: Env) -
     for name, label in (("intruder", None), ("other-run", "fedcba9876543210")):
         intruder = env.pod(name, run_id=label)
         channel = env.channel(env.token(intruder))
-        with pytest.raises(ChannelError) as refused:
-            channel.deliver(RUN, _result(), b"evil", deadline=time.monotonic() + 30)
+        with pytest.raises(ChannelError) as refused:  # a plan of MBs: the refusal, not a reset connection
+            channel.deliver(RUN, _result(), b"evil" * 1_000_000, deadline=time.monotonic() + 30)
         _refused(refused, 403, "RunIdMismatch", LABEL_RUN_ID, f"{NS}/{name}")
         env.api.offer_plan(RUN, b"secret plan")
         with pytest.raises(ChannelError) as refused:
