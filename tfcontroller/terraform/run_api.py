@@ -200,7 +200,7 @@ class RunApi:
                 "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                 "spec": {"token": token, "audiences": [RUNNER_AUDIENCE]}})
         except ApiError as exc:
-            raise _Answer(503, "TokenReviewFailed", f"cannot review the token now: {exc.reason}") from None
+            raise _Answer(503, "TokenReviewFailed", f"cannot review the token now: {exc}") from None
         identity = identity_from_review(review.get("status"))
         if isinstance(identity, Refusal):
             raise _Answer(identity.status, identity.reason, identity.message)
@@ -209,7 +209,7 @@ class RunApi:
         except NotFound:
             pod = None
         except ApiError as exc:
-            raise _Answer(503, "PodReadFailed", f"cannot read Pod {identity.pod} now: {exc.reason}") from None
+            raise _Answer(503, "PodReadFailed", f"cannot read Pod {identity.pod} now: {exc}") from None
         with self._store.cond:
             expected = self._store.expected.get(run_id)
         refusal = authorise(identity, pod, run_id, expected)
