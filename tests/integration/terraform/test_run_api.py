@@ -136,6 +136,28 @@ def test_a_waiter_is_woken_by_the_delivery(env: Env) -> None:
     assert waited and waited[0].result.reason == "PlanGenerated" and waited[0].plan is None
 
 
+def test_runners_deliver_concurrently(env: Env) -> None:
+    runs = [f"{i:016x}" for i in range(1, 7)]
+    channels = {run: env.channel(env.token(env.pod(f"tfrun-{run}", run_id=run))) for run in runs}
+    failures: list[BaseException] = []
+
+    def deliver(run: str) -> None:
+        try:
+            channels[run].deliver(run, _result(run), run.encode() * 10_000, deadline=time.monotonic() + 60)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for run in runs:
+        got = env.api.wait(run, 60)
+        assert got is not None and got.plan == run.encode() * 10_000 and got.result.run_id == run
+    for thread in threads:
+        thread.join(30)
+    assert not failures, failures
+
+
 def test_an_apply_run_fetches_the_offered_plan(env: Env) -> None:
     pod = env.pod(f"tfrun-{RUN}")
     channel = env.channel(env.token(pod))
