@@ -252,7 +252,9 @@ def test_an_expected_pod_name_and_uid_bind_the_run_to_one_pod(env: Env) -> None:
     assert env.api.delivered(RUN) is not None
 
 
-def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(env: Env) -> None:
+def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tfcontroller.terraform.run_api")
     pod = env.pod(f"tfrun-{RUN}")
     url = f"{env.api.url}/v1/runs/{RUN}/plan"
     session = requests.Session()
@@ -264,7 +266,8 @@ def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(env:
     assert answer.status_code == 401 and answer.json()["reason"] == "TokenMissing"
     answer = session.get(url, verify=ca, timeout=10, headers={"Authorization": "Bearer not-a-token"})
     assert answer.status_code == 401 and answer.json()["reason"] == "TokenInvalid"
-    assert "not-a-token" not in answer.text
+    assert "not-a-token" not in answer.text and "not-a-token" not in caplog.text
+    assert "401 TokenInvalid" in caplog.text and "401 TokenMissing" in caplog.text  # the refusals are logged
     env.api.offer_plan(RUN, b"the plan")
     auth = {"Authorization": f"Bearer {env.token(pod)}"}
     answer = session.get(url, verify=ca, timeout=10, headers=auth)
