@@ -17,15 +17,14 @@ import io
 import json
 import subprocess
 import tarfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.hold import Hold
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.dev.cluster import DevCluster
@@ -83,35 +82,6 @@ resource "terraform_data" "hold" {
 """
 
 SANDBOXED = probe() is None
-
-
-class Hold:
-    """A loopback HTTP server whose `/hold` answers only once `release()` is called."""
-
-    def __init__(self) -> None:
-        released = self.released = threading.Event()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                released.wait(300)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hold"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def release(self) -> None:
-        self.released.set()
-
-    def close(self) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
@@ -226,8 +196,7 @@ def test_values_in_error_details_are_scrubbed(setup: Setup, tmp_path: Path) -> N
 
 
 def test_lines_appear_while_terraform_still_runs(setup: Setup, tmp_path: Path) -> None:
-    hold = Hold()
-    try:
+    with Hold() as hold:
         fields: dict[str, Any] = {"variables": {"hold_url": hold.url}, "sealed_variables": {}, "vars_from": ()}
         planned, plan_log = _finish(tmp_path / "plan", _start(setup, tmp_path / "plan",
                                                               _request(setup, "h1", "hold", **fields)))
@@ -246,5 +215,3 @@ def test_lines_appear_while_terraform_still_runs(setup: Setup, tmp_path: Path) -
         assert result.succeeded, output
         assert (output.index("(local-exec): holding-now") < output.index("(local-exec): released-now")
                 < output.index("terraform apply: exit 0"))
-    finally:
-        hold.close()
