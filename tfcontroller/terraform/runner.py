@@ -99,6 +99,34 @@ class CommandListener(Protocol):
 STREAMING_COMMANDS = frozenset({"init", "plan", "apply"})  # whose stdout is a `-json` message stream
 
 
+class _Guarded:
+    """A listener whose failure (a closed stdout, a bug) never stops the command it listens to: an apply
+    interrupted because a log line could not be printed would be far worse than a missing line. The first
+    failure is logged and the listener goes quiet."""
+
+    def __init__(self, inner: CommandListener, log_extra: dict[str, str]) -> None:
+        self.inner, self.log_extra = inner, log_extra
+        self.broken = False
+
+    def _call(self, method: str, *args: Any) -> None:
+        if self.broken:
+            return
+        try:
+            getattr(self.inner, method)(*args)
+        except Exception:  # noqa: BLE001 - see the class docstring
+            self.broken = True
+            log.warning("the run's output listener failed; no further lines", exc_info=True, extra=self.log_extra)
+
+    def started(self, command: str) -> None:
+        self._call("started", command)
+
+    def message(self, command: str, message: dict[str, Any]) -> None:
+        self._call("message", command, message)
+
+    def ended(self, command: str, returncode: int, seconds: float) -> None:
+        self._call("ended", command, returncode, seconds)
+
+
 class _StreamReader:
     """The complete lines a running command has written to its output file so far, read with `pread`
     (the child shares the file's offset, which a `read` would move). Messages go to the listener."""
@@ -199,12 +227,12 @@ class TerraformRunner:
         listener: CommandListener | None = None,
     ) -> None:
         self.workdir = Path(workdir)
-        self.listener = listener
         self.env = dict(env)
         self.config = config
         self.secrets = tuple(secrets)
         # "namespace/name" of the object this run is for: every log line names it (logging_setup.py)
         self.log_extra = {"obj": object_key} if object_key else {}
+        self.listener: CommandListener | None = _Guarded(listener, self.log_extra) if listener is not None else None
         self._cancelled = threading.Event()
         self.last_pid: int | None = None  # process (and process group) id of the latest command
         self.killed = False  # a command ended by a signal (our SIGKILL after the grace, the OOM killer…): its
