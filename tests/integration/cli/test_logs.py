@@ -1,6 +1,6 @@
 """`tfcontroller logs` against the dev cluster and its node: runner Pods made here with the pod-mode
 contract's labels, each running `sh -c` that prints lines and, where a test needs it to be still running
-or still Pending, waits on a loopback HTTP server (tests/support/hold.py) — never a sleep.
+or still Pending, waits on a loopback HTTP server (tests/support/holds.py) — never a sleep.
 
 Covered: the newest run by default, `--run`, `--all` with a header per Pod, `--tail`; `--follow` prints
 lines as the runner writes them and returns when the Pod ends; a Pending Pod (an init container held) is
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import Run, terraform
-from tests.support.hold import Hold
+from tests.support.holds import Hold, HoldServer
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
@@ -137,16 +137,25 @@ class Follower:
 
 @pytest.fixture
 def hold() -> Iterator[Hold]:
-    with Hold() as h:
-        yield h
+    server = HoldServer()
+    try:
+        yield server.new()
+    finally:
+        server.close()
+
+
+def held(hold: Hold) -> str:
+    """Shell that says it holds, then waits until the test releases it (tests/support/holds.py)."""
+    return f"curl -sf {hold.url}/started; until curl -sf {hold.url}/release; do sleep 0.2; done"
 
 
 def test_follow_prints_lines_as_they_come_and_returns_when_the_pod_ends(
         dev_cluster: DevCluster, kube: KubeClient, app: str, hold: Hold) -> None:
-    kube.create(PODS, runner_pod("tfrun-live-1", "live", f"echo first; curl -sf {hold.url}; echo second"),
+    kube.create(PODS, runner_pod("tfrun-live-1", "live", f"echo first; {held(hold)}; echo second"),
                 "default")
     follower = Follower(dev_cluster, "app", "-f")
     try:
+        wait_for(hold.started, timeout=60, what="the runner to hold")
         wait_for(lambda: "first" in follower.out, timeout=60, what="the first line while the runner holds")
         assert follower.proc.poll() is None and "second" not in follower.out
         hold.release()
@@ -159,9 +168,9 @@ def test_follow_prints_lines_as_they_come_and_returns_when_the_pod_ends(
 
 def test_follow_waits_for_a_pending_pod_to_start(dev_cluster: DevCluster, kube: KubeClient, app: str,
                                                 hold: Hold) -> None:
-    kube.create(PODS, runner_pod("tfrun-slow-1", "slow", "echo started-at-last", init_script=f"curl -sf {hold.url}"),
+    kube.create(PODS, runner_pod("tfrun-slow-1", "slow", "echo started-at-last", init_script=held(hold)),
                 "default")
-    wait_for(hold.arrived.is_set, timeout=60, what="the init container to hold the Pod in Pending")
+    wait_for(hold.started, timeout=60, what="the init container to hold the Pod in Pending")
     follower = Follower(dev_cluster, "app", "--follow")
     try:
         wait_for(lambda: any("waiting for its runner to start" in e for e in follower.err), timeout=60,
@@ -175,8 +184,8 @@ def test_follow_waits_for_a_pending_pod_to_start(dev_cluster: DevCluster, kube: 
 
 
 def test_a_pending_pod_without_follow_says_how_to_wait(cli: Run, kube: KubeClient, app: str, hold: Hold) -> None:
-    kube.create(PODS, runner_pod("tfrun-p-1", "p", "echo x", init_script=f"curl -sf {hold.url}"), "default")
-    wait_for(hold.arrived.is_set, timeout=60, what="the init container to hold the Pod in Pending")
+    kube.create(PODS, runner_pod("tfrun-p-1", "p", "echo x", init_script=held(hold)), "default")
+    wait_for(hold.started, timeout=60, what="the init container to hold the Pod in Pending")
     got = cli("logs", "app")
     assert got.code == 1 and "waiting to start" in got.err and "--follow waits for it" in got.err, got
 

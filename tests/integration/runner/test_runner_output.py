@@ -6,7 +6,7 @@ starts it (`terraform.sandbox.start_runner`; sandboxed where the kernel allows).
 value the module makes Terraform echo — in a provisioner's output or its "Executing" line, in an error's
 detail — must not reach the log, whichever way the runner learnt it: a `varsFrom` Secret, a sealed value,
 a variable the module declares `sensitive` (a whole value, or one element of a sensitive map). Liveness: a
-provisioner that holds until the test releases it (a loopback HTTP server, not a host file: the runner
+provisioner that holds until the test releases it (a loopback HTTP server, tests/support/holds.py, not a host file: the runner
 may be sandboxed) must have its first line in the log while Terraform still runs.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.hold import Hold
+from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.dev.cluster import DevCluster
@@ -76,7 +76,7 @@ HOLD_TF = """
 variable "hold_url" { type = string }
 resource "terraform_data" "hold" {
   provisioner "local-exec" {
-    command = "echo holding-now; curl -sf ${var.hold_url}; echo released-now"
+    command = "echo holding-now; curl -sf ${var.hold_url}/started; until curl -sf ${var.hold_url}/release; do sleep 0.2; done; echo released-now"
   }
 }
 """
@@ -195,23 +195,33 @@ def test_values_in_error_details_are_scrubbed(setup: Setup, tmp_path: Path) -> N
     assert "plan:   on main.tf line " in output and "terraform plan: exit 1 after " in output
 
 
-def test_lines_appear_while_terraform_still_runs(setup: Setup, tmp_path: Path) -> None:
-    with Hold() as hold:
-        fields: dict[str, Any] = {"variables": {"hold_url": hold.url}, "sealed_variables": {}, "vars_from": ()}
-        planned, plan_log = _finish(tmp_path / "plan", _start(setup, tmp_path / "plan",
-                                                              _request(setup, "h1", "hold", **fields)))
-        assert planned.succeeded, plan_log
-        apply = tmp_path / "apply"
-        proc = _start(setup, apply, _request(setup, "h2", "hold", rp.APPLY, plan_id="h1", **fields),
-                      (tmp_path / "plan" / rp.PLAN_OUT_FILE).read_bytes())
-        try:
-            wait_for(lambda: "(local-exec): holding-now" in _log(apply).read_text(), timeout=120,
-                     what="the provisioner's first line in the runner's log while it holds")
-            assert proc.poll() is None and "(local-exec): released-now" not in _log(apply).read_text()
-            assert "terraform apply: exit" not in _log(apply).read_text()
-        finally:
-            hold.release()
-        result, output = _finish(apply, proc)
-        assert result.succeeded, output
-        assert (output.index("(local-exec): holding-now") < output.index("(local-exec): released-now")
-                < output.index("terraform apply: exit 0"))
+@pytest.fixture
+def hold_server() -> Iterator[HoldServer]:
+    server = HoldServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_lines_appear_while_terraform_still_runs(setup: Setup, tmp_path: Path, hold_server: HoldServer) -> None:
+    hold = hold_server.new()
+    fields: dict[str, Any] = {"variables": {"hold_url": hold.url}, "sealed_variables": {}, "vars_from": ()}
+    planned, plan_log = _finish(tmp_path / "plan", _start(setup, tmp_path / "plan",
+                                                          _request(setup, "h1", "hold", **fields)))
+    assert planned.succeeded, plan_log
+    apply = tmp_path / "apply"
+    proc = _start(setup, apply, _request(setup, "h2", "hold", rp.APPLY, plan_id="h1", **fields),
+                  (tmp_path / "plan" / rp.PLAN_OUT_FILE).read_bytes())
+    try:
+        wait_for(hold.started, timeout=120, what="the provisioner to hold")
+        wait_for(lambda: "(local-exec): holding-now" in _log(apply).read_text(), timeout=60,
+                 what="the provisioner's first line in the runner's log while it holds")
+        assert proc.poll() is None and "(local-exec): released-now" not in _log(apply).read_text()
+        assert "terraform apply: exit" not in _log(apply).read_text()
+    finally:
+        hold.release()
+    result, output = _finish(apply, proc)
+    assert result.succeeded, output
+    assert (output.index("(local-exec): holding-now") < output.index("(local-exec): released-now")
+            < output.index("terraform apply: exit 0"))
