@@ -66,7 +66,7 @@ class RunEnvironment:
 
 
 def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
-    env.secrets.extend(request.sealed_variables.values())
+    env.secrets.extend(form for value in request.sealed_variables.values() for form in secret_forms(value))
     try:
         return _execute(request, exchange, env)
     except (api_errors.StallingError, api_errors.WaitingError, api_errors.TransientError) as exc:
@@ -80,7 +80,7 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
     artifact = _fetch(request, exchange, env)
     info = _module_info(artifact, request.path)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
-    env.secrets.extend(inputs.secrets)
+    env.secrets.extend(form for value in inputs.secrets for form in secret_forms(value))
     env.secrets.extend(_sensitive_values(info, inputs))
     ws = _workspace(request, exchange, env, artifact, inputs)
     try:
@@ -119,14 +119,27 @@ def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
 
 def _sensitive_values(info: ModuleInfo | None, inputs: RunInputs) -> list[str]:
     """The values of the variables the module declares `sensitive`: a whole value and, for a list, map or
-    object, each string and number in it (a module may echo one element, `nonsensitive(var.x["key"])`)."""
+    object, each string and number in it (a module may echo one element, `nonsensitive(var.x["key"])`),
+    given as a variable or as `TF_VAR_<name>` in the run's environment."""
     if info is None:
         return []
     values: list[str] = []
     for name, var in info.variables.items():
         if var.sensitive and name in inputs.variables:
             values.extend(sensitive_texts(inputs.variables[name]))
+        if var.sensitive and f"TF_VAR_{name}" in inputs.env:  # Terraform reads it from the environment too
+            values.extend(secret_forms(inputs.env[f"TF_VAR_{name}"]))
     return values
+
+
+def secret_forms(text: str) -> list[str]:
+    """A secret text and, when it is a JSON list or object (a Secret key feeding a map variable, which
+    Terraform may echo one element of), each string and number in it. Pure."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    return [text, *sensitive_texts(value)[1:]] if isinstance(value, dict | list) else [text]
 
 
 def sensitive_texts(value: Any) -> list[str]:

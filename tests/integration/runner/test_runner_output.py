@@ -4,8 +4,9 @@ scrubbed of every secret value the run knows; never Terraform's raw output.
 Against the dev cluster (the state backend), with real terraform and the runner started as local mode
 starts it (`terraform.sandbox.start_runner`; sandboxed where the kernel allows). The kind of fault: a
 value the module makes Terraform echo — in a provisioner's output or its "Executing" line, in an error's
-detail — must not reach the log, whichever way the runner learnt it: a `varsFrom` Secret, a sealed value,
-a variable the module declares `sensitive` (a whole value, or one element of a sensitive map). Liveness: a
+detail — must not reach the log, whichever way the runner learnt it: a `varsFrom` Secret (a whole value,
+or one element of a JSON value feeding a map variable), a sealed value, a variable the module declares
+`sensitive` (a whole value, one element of a sensitive map, or a value given as `TF_VAR_` in `spec.env`). Liveness: a
 provisioner that holds until the test releases it (a loopback HTTP server, tests/support/holds.py, not a host file: the runner
 may be sandboxed) must have its first line in the log while Terraform still runs.
 """
@@ -27,6 +28,7 @@ import pytest
 from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
+from tfcontroller.api.terraform import EnvVar
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import NAMESPACES, SECRETS
@@ -39,6 +41,8 @@ FROM_SECRET = "value-from-secret-7f3a"
 SEALED = "sealed-value-91bc"
 SENSITIVE = "sensitive-plain-4d2e"
 MAP_ELEMENT = "map-element-secret-55"
+JSON_ELEMENT = "json-element-secret-31"  # an element of a JSON Secret value feeding a map variable
+ENV_SENSITIVE = "env-sensitive-66"  # a sensitive variable given as TF_VAR_ in spec.env
 
 VARIABLES_TF = """
 variable "from_secret" { type = string }
@@ -54,13 +58,18 @@ variable "parts" {
   type      = map(string)
   sensitive = true
 }
+variable "db" { type = map(string) }
+variable "api_key" {
+  type      = string
+  sensitive = true
+}
 """
 
 ECHO_TF = VARIABLES_TF + """
 resource "terraform_data" "echo" {
   input = var.from_secret
   provisioner "local-exec" {
-    command = "echo secret=${var.from_secret} sealed=${var.sealed} token=${nonsensitive(var.token)} part=${nonsensitive(var.parts["k"])}"
+    command = "echo secret=${var.from_secret} sealed=${var.sealed} token=${nonsensitive(var.token)} part=${nonsensitive(var.parts["k"])} db=${var.db["password"]} key=${nonsensitive(var.api_key)}"
   }
 }
 """
@@ -70,6 +79,8 @@ resource "terraform_data" "a" { input = tonumber(var.from_secret) }
 resource "terraform_data" "b" { input = tonumber(var.sealed) }
 resource "terraform_data" "c" { input = tonumber(nonsensitive(var.token)) }
 resource "terraform_data" "d" { input = tonumber(nonsensitive(var.parts["k"])) }
+resource "terraform_data" "e" { input = tonumber(var.db["password"]) }
+resource "terraform_data" "f" { input = tonumber(nonsensitive(var.api_key)) }
 """
 
 HOLD_TF = """
@@ -113,7 +124,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         admin = KubeClient.load(cluster.kubeconfig)
         try:
             admin.create(NAMESPACES, {"metadata": {"name": NS}})
-            admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {"from_secret": FROM_SECRET}}, NS)
+            admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {
+                "from_secret": FROM_SECRET, "db": json.dumps({"password": JSON_ELEMENT, "user": "admin"})}}, NS)
             yield Setup(cluster, f"{server.url}/{relative}", digest)
         finally:
             admin.close()
@@ -124,7 +136,8 @@ def _request(s: Setup, run_id: str, path: str, operation: str = rp.PLAN, **field
         run_id=run_id, operation=operation, namespace=NS, name=path, artifact_url=s.artifact_url,
         artifact_digest=s.artifact_digest, path=path,
         variables={"token": SENSITIVE, "parts": {"k": MAP_ELEMENT, "other": "x"}},
-        sealed_variables={"sealed": SEALED}, vars_from=(rp.ValuesFrom("Secret", "creds"),))
+        sealed_variables={"sealed": SEALED}, vars_from=(rp.ValuesFrom("Secret", "creds"),),
+        env=(EnvVar("TF_VAR_api_key", ENV_SENSITIVE),))
     base.update(fields)
     return rp.RunRequest(**base)
 
@@ -166,7 +179,7 @@ def _plan_and_apply(s: Setup, tmp_path: Path, path: str, **fields: Any) -> tuple
 
 def _assert_no_secret(*texts: str) -> None:
     for text in texts:
-        for value in (FROM_SECRET, SEALED, SENSITIVE, MAP_ELEMENT):
+        for value in (FROM_SECRET, SEALED, SENSITIVE, MAP_ELEMENT, JSON_ELEMENT, ENV_SENSITIVE):
             assert value not in text, f"{value} leaked into:\n{text}"
 
 
@@ -174,7 +187,8 @@ def test_values_terraform_echoes_in_provisioner_output_are_scrubbed(setup: Setup
     plan_log, apply_log = _plan_and_apply(setup, tmp_path, "echo")
     _assert_no_secret(plan_log, apply_log)
     echoed = [line for line in apply_log.splitlines() if "(local-exec): secret=" in line]
-    assert echoed == ["apply: terraform_data.echo: (local-exec): secret=*** sealed=*** token=*** part=***"], apply_log
+    assert echoed == ["apply: terraform_data.echo: (local-exec): secret=*** sealed=*** token=*** part=*** db=*** "
+                      "key=***"], apply_log
     # one line per command start and end, and Terraform's own messages prefixed by the command
     for command, code in (("init", 0), ("plan", 2)):
         assert f"terraform {command}: started" in plan_log
@@ -190,7 +204,7 @@ def test_values_in_error_details_are_scrubbed(setup: Setup, tmp_path: Path) -> N
     assert not result.succeeded, output
     _assert_no_secret(output, json.dumps(result.to_dict()))
     details = [line for line in output.splitlines() if line.startswith("plan:") and "cannot convert" in line]
-    assert len(details) == 4 and all('cannot convert "***" to number' in line for line in details), output
+    assert len(details) == 6 and all('cannot convert "***" to number' in line for line in details), output
     assert "plan: Error: Invalid function argument" in output
     assert "plan:   on main.tf line " in output and "terraform plan: exit 1 after " in output
 
@@ -206,7 +220,8 @@ def hold_server() -> Iterator[HoldServer]:
 
 def test_lines_appear_while_terraform_still_runs(setup: Setup, tmp_path: Path, hold_server: HoldServer) -> None:
     hold = hold_server.new()
-    fields: dict[str, Any] = {"variables": {"hold_url": hold.url}, "sealed_variables": {}, "vars_from": ()}
+    fields: dict[str, Any] = {"variables": {"hold_url": hold.url}, "sealed_variables": {}, "vars_from": (),
+                              "env": ()}
     planned, plan_log = _finish(tmp_path / "plan", _start(setup, tmp_path / "plan",
                                                           _request(setup, "h1", "hold", **fields)))
     assert planned.succeeded, plan_log

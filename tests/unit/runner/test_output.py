@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.runner.execute import sensitive_texts
+from tfcontroller.runner.execute import secret_forms, sensitive_texts
 from tfcontroller.runner.output import RunOutput, ended_line, message_lines, started_line
 
 DIAGNOSTIC: dict[str, Any] = {
@@ -70,3 +70,15 @@ def test_run_output_prints_through_its_line_function() -> None:
 ])
 def test_sensitive_texts_cover_a_value_and_its_elements(value: Any, want: list[str]) -> None:
     assert sensitive_texts(value) == want
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("plain-secret", ["plain-secret"]),
+    ('{"password": "db-pass", "port": 5432, "tls": true}', ['{"password": "db-pass", "port": 5432, "tls": true}',
+                                                           "db-pass", "5432"]),
+    ('["a-one", {"b": "b-two"}]', ['["a-one", {"b": "b-two"}]', "a-one", '{"b": "b-two"}', "b-two"]),
+    ("12345", ["12345"]),  # JSON, but no structure: the text itself
+    ("{not json", ["{not json"]),
+])
+def test_secret_forms_cover_the_elements_of_a_json_secret(text: str, want: list[str]) -> None:
+    assert secret_forms(text) == want
