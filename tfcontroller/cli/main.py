@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_outputs",
     "tfcontroller.cli.ops_drift",
     "tfcontroller.cli.ops_events",
+    "tfcontroller.cli.ops_logs",
     "tfcontroller.cli.ops_plan",
     "tfcontroller.cli.seal_cmd",
     "tfcontroller.cli.tenant_cmd",

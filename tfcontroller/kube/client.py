@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ import urllib3
 
 from tfcontroller.kube.config import StaticConfiguration, load_configuration, load_static
 from tfcontroller.kube.errors import ApiError, NotFound, error_from_status
-from tfcontroller.kube.resources import CONFIGMAPS, SECRETS, WELL_KNOWN, Resource
+from tfcontroller.kube.resources import CONFIGMAPS, PODS, SECRETS, WELL_KNOWN, Resource
 from tfcontroller.kube.watch import WatchStream
 
 log = logging.getLogger(__name__)
@@ -396,6 +397,28 @@ class KubeClient:
             raise error_from_status(resp.status, data, f"WATCH {path}")
         return WatchStream(resp)
 
+    def pod_log(self, namespace: str, name: str, *, container: str, follow: bool = False,
+                tail_lines: int | None = None) -> Iterator[str]:
+        """The lines of a container's log (`pods/log`, what `kubectl logs` reads). Following, the lines come
+        as the container writes them and the iteration ends when the container ends (the server closes the
+        stream). Errors as for every request: 400 (not started yet), 403 (`get pods/log` not granted)."""
+        query = {"container": container, "follow": "true" if follow else None, "tailLines": tail_lines}
+        path = f"{PODS.path(namespace, name)}/log"
+        try:
+            resp = self._pool.request(
+                "GET", self._url(path, query), headers={**self._headers(None), "Accept": "*/*"},
+                preload_content=False, retries=False,
+                timeout=urllib3.Timeout(connect=10.0, read=None if follow else 60.0),
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, CONNECTION_FAILED, f"GET {path}: cannot reach the API server {self._host} "
+                                                  f"({connection_cause(exc)})") from None
+        if not 200 <= resp.status < 300:
+            data = resp.read()
+            resp.release_conn()
+            raise error_from_status(resp.status, data, f"GET {path}")
+        return _lines_of(resp)
+
     # ---- Secret / ConfigMap helpers ------------------------------------------------------------
     def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
         """The decoded `data` of a Secret. The bytes are returned, never logged or put in errors."""
@@ -438,3 +461,18 @@ class KubeClient:
         desired["metadata"] = merged_meta
         desired["type"] = existing.get("type", secret_type)
         return self.replace(SECRETS, desired)
+
+
+def _lines_of(resp: urllib3.BaseHTTPResponse) -> Iterator[str]:
+    """A streamed text body as lines (without their newline), each as soon as it is complete."""
+    partial = b""
+    try:
+        for chunk in resp.stream(None):
+            partial += chunk
+            *lines, partial = partial.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", errors="replace")
+        if partial:
+            yield partial.decode("utf-8", errors="replace")
+    finally:
+        resp.release_conn()

@@ -65,6 +65,7 @@ CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")
 SECRETS = Resource("v1", "Secret", "secrets")
 EVENTS = Resource("v1", "Event", "events")
 SERVICEACCOUNTS = Resource("v1", "ServiceAccount", "serviceaccounts")
+PODS = Resource("v1", "Pod", "pods")
 LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
 PODS = Resource("v1", "Pod", "pods")
 TOKENREVIEWS = Resource("authentication.k8s.io/v1", "TokenReview", "tokenreviews", namespaced=False)
@@ -76,5 +77,6 @@ MANIFESTSETS = Resource("tfcontroller.io/v1alpha1", "ManifestSet", "manifestsets
 
 WELL_KNOWN: dict[tuple[str, str], Resource] = {
     (r.api_version, r.kind): r
-    for r in (NAMESPACES, CONFIGMAPS, SECRETS, EVENTS, SERVICEACCOUNTS, LEASES, CRDS, GITREPOSITORIES, TERRAFORMS, MANIFESTSETS)
+    for r in (NAMESPACES, CONFIGMAPS, SECRETS, EVENTS, SERVICEACCOUNTS, PODS, LEASES, CRDS, GITREPOSITORIES, TERRAFORMS,
+              MANIFESTSETS)
 }

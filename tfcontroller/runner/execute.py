@@ -23,13 +23,14 @@ from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.redact import scrub
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.runner.inputs import RunInputs, resolve
+from tfcontroller.runner.output import RunOutput
 from tfcontroller.source.store import fetch_artifact
 from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_results import failure_result
-from tfcontroller.terraform.runner import CommandResult, TerraformRunner
+from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
 ARTIFACT_FILE = "artifact.tar.gz"
@@ -65,7 +66,7 @@ class RunEnvironment:
 
 
 def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
-    env.secrets.extend(request.sealed_variables.values())
+    env.secrets.extend(form for value in request.sealed_variables.values() for form in secret_forms(value))
     try:
         return _execute(request, exchange, env)
     except (api_errors.StallingError, api_errors.WaitingError, api_errors.TransientError) as exc:
@@ -79,18 +80,18 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
     artifact = _fetch(request, exchange, env)
     info = _module_info(artifact, request.path)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
-    env.secrets.extend(inputs.secrets)
+    env.secrets.extend(form for value in inputs.secrets for form in secret_forms(value))
     env.secrets.extend(_sensitive_values(info, inputs))
     ws = _workspace(request, exchange, env, artifact, inputs)
     try:
-        runner = env.runner = ws.runner()
+        runner = env.runner = ws.runner(RunOutput(env.line))  # Terraform's messages printed as they come
         if env.stopped:
             runner.cancel()
-        _report(env, "init", runner.init())
+        runner.init()
         if request.operation == rp.PLAN:
             return _plan(request, exchange, env, ws, runner)
         if request.operation == rp.FORCE_UNLOCK:
-            _report(env, "force-unlock", runner.force_unlock(request.lock_id))
+            runner.force_unlock(request.lock_id)
             return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, "StateLockReleased",
                                 f"released state lock {request.lock_id}")
         return _apply(request, exchange, env, ws, runner)
@@ -117,14 +118,40 @@ def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
 
 
 def _sensitive_values(info: ModuleInfo | None, inputs: RunInputs) -> list[str]:
+    """The values of the variables the module declares `sensitive`: a whole value and, for a list, map or
+    object, each string and number in it (a module may echo one element, `nonsensitive(var.x["key"])`),
+    given as a variable or as `TF_VAR_<name>` in the run's environment."""
     if info is None:
         return []
-    values = []
+    values: list[str] = []
     for name, var in info.variables.items():
         if var.sensitive and name in inputs.variables:
-            value = inputs.variables[name]
-            values.append(value if isinstance(value, str) else json.dumps(value))
+            values.extend(sensitive_texts(inputs.variables[name]))
+        if var.sensitive and f"TF_VAR_{name}" in inputs.env:  # Terraform reads it from the environment too
+            values.extend(secret_forms(inputs.env[f"TF_VAR_{name}"]))
     return values
+
+
+def secret_forms(text: str) -> list[str]:
+    """A secret text and, when it is a JSON list or object (a Secret key feeding a map variable, which
+    Terraform may echo one element of), each string and number in it. Pure."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    return [text, *sensitive_texts(value)[1:]] if isinstance(value, dict | list) else [text]
+
+
+def sensitive_texts(value: Any) -> list[str]:
+    """Every text form of `value` a log line may show: itself (JSON for a structure), and its leaves. Pure."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bool) or value is None:
+        return []  # "true", "null": no secret, and scrubbing them would garble every line
+    if isinstance(value, int | float):
+        return [str(value)]
+    leaves = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+    return [json.dumps(value), *(text for leaf in leaves for text in sensitive_texts(leaf))]
 
 
 def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, artifact: Path,
@@ -164,20 +191,11 @@ def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Work
         raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner")
     shutil.copyfile(plan_in, ws.plan_path)
     result = runner.apply(ws.plan_path)
-    _report(env, "apply", result)
     outputs = {name: bool(o.get("sensitive")) for name, o in runner.output_json().items() if isinstance(o, dict)}
     message = f"Applied plan {request.plan_id}"
     env.line(message)
     return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, APPLY_SUCCEEDED, message,
                         outputs=outputs, warnings=_warnings(env, result.warnings))
-
-
-def _report(env: RunEnvironment, command: str, result: CommandResult) -> None:
-    """Terraform's human-readable messages of one command (`@message` of its -json stream)."""
-    for message in result.messages:
-        text = message.get("@message")
-        if isinstance(text, str) and text:
-            env.line(f"{command}: {text}")
 
 
 def _warnings(env: RunEnvironment, warnings: Sequence[Any]) -> tuple[str, ...]:

@@ -14,6 +14,12 @@ once on an interrupt during apply), releases its lock and stops its plugins. Its
 temporary files, not pipes, so that this graceful stop is not cut short by SIGPIPE when the controller's
 end of a pipe is gone. What a hard kill still leaves behind, a restarted controller finds by the run
 marker (tfcontroller.terraform.processes).
+
+A `CommandListener` hears each command start and end, and each message of its `-json` stream *as
+Terraform writes it* (the output file is read on with `pread` while the command runs, every
+`_POLL_SECONDS`), so that a runner can print a run's progress live. Only the streaming commands (init,
+plan, apply) deliver messages: `show -json` and `output -json` print one document with every value of the
+state, which no listener may see line by line.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tfcontroller.api.redact import scrub
 from tfcontroller.terraform.config import TerraformConfig
@@ -78,6 +84,67 @@ class PlanResult:
     change: int = 0
     destroy: int = 0
     warnings: tuple[Diagnostic, ...] = ()
+
+
+class CommandListener(Protocol):
+    """Hears one runner's commands as they happen (tfcontroller.runner.output prints them)."""
+
+    def started(self, command: str) -> None: ...
+
+    def message(self, command: str, message: dict[str, Any]) -> None: ...
+
+    def ended(self, command: str, returncode: int, seconds: float) -> None: ...
+
+
+STREAMING_COMMANDS = frozenset({"init", "plan", "apply"})  # whose stdout is a `-json` message stream
+
+
+class _Guarded:
+    """A listener whose failure (a closed stdout, a bug) never stops the command it listens to: an apply
+    interrupted because a log line could not be printed would be far worse than a missing line. The first
+    failure is logged and the listener goes quiet."""
+
+    def __init__(self, inner: CommandListener, log_extra: dict[str, str]) -> None:
+        self.inner, self.log_extra = inner, log_extra
+        self.broken = False
+
+    def _call(self, method: str, *args: Any) -> None:
+        if self.broken:
+            return
+        try:
+            getattr(self.inner, method)(*args)
+        except Exception:  # noqa: BLE001 - see the class docstring
+            self.broken = True
+            log.warning("the run's output listener failed; no further lines", exc_info=True, extra=self.log_extra)
+
+    def started(self, command: str) -> None:
+        self._call("started", command)
+
+    def message(self, command: str, message: dict[str, Any]) -> None:
+        self._call("message", command, message)
+
+    def ended(self, command: str, returncode: int, seconds: float) -> None:
+        self._call("ended", command, returncode, seconds)
+
+
+class _StreamReader:
+    """The complete lines a running command has written to its output file so far, read with `pread`
+    (the child shares the file's offset, which a `read` would move). Messages go to the listener."""
+
+    def __init__(self, fd: int, command: str, listener: CommandListener) -> None:
+        self.fd, self.command, self.listener = fd, command, listener
+        self.offset = 0
+        self.partial = b""
+
+    def pump(self, final: bool = False) -> None:
+        while chunk := os.pread(self.fd, 65536, self.offset):
+            self.offset += len(chunk)
+            self.partial += chunk
+        *lines, self.partial = self.partial.split(b"\n")
+        if final and self.partial:
+            lines, self.partial = [*lines, self.partial], b""
+        for message in parse_json_lines(b"\n".join(lines).decode("utf-8", errors="replace")):
+            self.listener.message(self.command, message)
 
 
 # --- argument lists (pure) ----------------------------------------------------------------------
@@ -157,6 +224,7 @@ class TerraformRunner:
         config: TerraformConfig,
         secrets: Sequence[str] = (),
         object_key: str = "",
+        listener: CommandListener | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.env = dict(env)
@@ -164,6 +232,7 @@ class TerraformRunner:
         self.secrets = tuple(secrets)
         # "namespace/name" of the object this run is for: every log line names it (logging_setup.py)
         self.log_extra = {"obj": object_key} if object_key else {}
+        self.listener: CommandListener | None = _Guarded(listener, self.log_extra) if listener is not None else None
         self._cancelled = threading.Event()
         self.last_pid: int | None = None  # process (and process group) id of the latest command
         self.killed = False  # a command ended by a signal (our SIGKILL after the grace, the OOM killer…): its
@@ -247,6 +316,8 @@ class TerraformRunner:
         if self._cancelled.is_set():
             raise CancelledError(command)
         argv = [self.config.binary, *args]
+        if self.listener is not None:
+            self.listener.started(command)
         started = time.monotonic()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
@@ -260,15 +331,21 @@ class TerraformRunner:
                 preexec_fn=_interrupt_on_parent_death(),  # noqa: PLW1509 - async-signal-safe enough: one prctl
             )
             self.last_pid = proc.pid
+            reader = (_StreamReader(out.fileno(), command, self.listener)
+                      if self.listener is not None and command in STREAMING_COMMANDS else None)
             stopped: str | None = None
             try:
-                stopped = self._wait(proc, started + timeout)
+                stopped = self._wait(proc, started + timeout, reader.pump if reader else None)
             finally:
                 _kill_group(proc.pid, signal.SIGKILL)  # leftovers (a backgrounded provisioner) never outlive a run
+            if reader is not None:
+                reader.pump(final=True)
             stdout, stderr = _read_all(out), _read_all(err)
         seconds = time.monotonic() - started
         log.info("terraform command=%s rc=%s seconds=%.2f dir=%s", command, proc.returncode, seconds,
                  self.workdir, extra=self.log_extra)
+        if self.listener is not None:
+            self.listener.ended(command, proc.returncode, seconds)
         messages = parse_json_lines(stdout)
         result = CommandResult(
             args=tuple(argv),
@@ -287,12 +364,16 @@ class TerraformRunner:
             raise self._error(command, result)
         return result
 
-    def _wait(self, proc: subprocess.Popen[bytes], deadline: float) -> str | None:
+    def _wait(self, proc: subprocess.Popen[bytes], deadline: float,
+              tick: Callable[[], None] | None = None) -> str | None:
         """Wait for the process, interrupting it on timeout or cancel; returns why it was stopped, if it was.
-        Sets `killed` when it ended by a signal rather than exiting: it may have left its lock."""
+        Sets `killed` when it ended by a signal rather than exiting: it may have left its lock. `tick` runs
+        every poll (the live output reader)."""
         stopped: str | None = None
         kill_at: float | None = None
         while True:
+            if tick is not None:
+                tick()
             now = time.monotonic()
             if stopped is None and (now >= deadline or self._cancelled.is_set()):
                 stopped = "timeout" if now >= deadline else "cancel"

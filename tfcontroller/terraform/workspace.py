@@ -29,7 +29,7 @@ from typing import Any
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StallingError
-from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.runner import CommandListener, TerraformRunner
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +240,10 @@ class Workspace:
         return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets),
                    tmp_dir=tmp, object_key=object_key)
 
-    def runner(self) -> TerraformRunner:
+    def runner(self, listener: CommandListener | None = None) -> TerraformRunner:
+        """The run's Terraform; `listener` hears its commands live (the runner's log lines)."""
         return TerraformRunner(self.module_dir, self.env, self.config, secrets=self.secrets,
-                               object_key=self.object_key)
+                               object_key=self.object_key, listener=listener)
 
     def cleanup(self, success: bool) -> bool:
         """Remove the run directory; returns False when it is kept (a failure with keep_failed_workspaces).

@@ -68,7 +68,8 @@ def test_bash_completion_completes_commands_flags_and_kinds(bash_script: Path) -
     assert proc.returncode == 0, proc.stderr
     registered, commands, ve, kinds, output, completion, run, seal = proc.stdout.splitlines()
     assert registered.endswith(" tfcontroller") and "-F _shtab_tfcontroller" in registered
-    assert {"get", "approve", "reconcile", "plan", "seal", "outputs", "version", "completion", "run"} <= set(commands.split())
+    assert {"get", "approve", "reconcile", "plan", "seal", "outputs", "logs", "version", "completion", "run"} <= set(
+        commands.split())
     assert ve.split() == ["version"]
     assert {"terraform", "tf", "gitrepo", "ms", "all"} <= set(kinds.split())
     assert output.split() == ["--output"]
