@@ -67,7 +67,6 @@ EVENTS = Resource("v1", "Event", "events")
 SERVICEACCOUNTS = Resource("v1", "ServiceAccount", "serviceaccounts")
 PODS = Resource("v1", "Pod", "pods")
 LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
-PODS = Resource("v1", "Pod", "pods")
 TOKENREVIEWS = Resource("authentication.k8s.io/v1", "TokenReview", "tokenreviews", namespaced=False)
 CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
 
