@@ -38,6 +38,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-node", dest="node", action="store_false",
                         help="run no node: Pods are stored but never scheduled nor run (by default the dev node runs "
                              "them as sandboxed local processes; it needs bubblewrap)")
+    parser.add_argument("--image", dest="images", action="append", default=[], metavar="NAME=DIR[:DIR...]",
+                        help="let the node run image NAME: its containers see these host directories read-only at "
+                             "the same path, with each DIR/bin in front of PATH (repeatable; tfcontroller:dev, the "
+                             "running interpreter and package, is always there; see docs/dev-cluster.md)")
     parser.set_defaults(func=run)
 
 
@@ -64,6 +68,18 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(hint) from None
 
 
+def _node_config(args: argparse.Namespace) -> Any:
+    """False without a node, else the node's configuration with the `--image` mappings added."""
+    if not getattr(args, "node", True):
+        return False
+    from tfcontroller.dev.cluster import node_config
+
+    try:
+        return node_config(getattr(args, "images", None) or [])
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from tfcontroller.dev.cluster import DevCluster
 
@@ -75,7 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig,
-                         node=getattr(args, "node", True))
+                         node=_node_config(args))
     try:
         cluster.start()
     except RuntimeError as exc:  # the node's sandbox tools are missing

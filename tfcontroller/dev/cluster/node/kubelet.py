@@ -15,16 +15,21 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfcontroller.dev.cluster.defaults import pod_qos_class
 from tfcontroller.dev.cluster.meta import now
 from tfcontroller.dev.cluster.node import env as env_mod
 from tfcontroller.dev.cluster.node import status as st
-from tfcontroller.dev.cluster.node.logs import log_path
+from tfcontroller.dev.cluster.node import termination as tm
+from tfcontroller.dev.cluster.node.images import NodeImage, container_argv, image_environment, image_id
+from tfcontroller.dev.cluster.node.logs import log_path, read_log
 from tfcontroller.dev.cluster.node.runtime import ContainerRun, Exit
 from tfcontroller.dev.cluster.node.sandbox import (
     DEFAULT_PATH,
+    HOST_ALLOW_LIST,
+    Mount,
     SandboxSpec,
     private_paths_for,
     resolve_command,
@@ -38,8 +43,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 DEFAULT_UID = 65534  # nobody: a container without runAsUser never runs as root
 TICK = 0.05
-NO_COMMAND = ("no command specified: the dev node pulls no images, so the image's ENTRYPOINT is unknown; "
-              "set the container's command (resolved on the host's PATH)")
+NO_COMMAND = ("no command specified: the dev node pulls no images, so the ENTRYPOINT of image {image!r} is "
+              "unknown; set the container's command (resolved on the host's PATH), or use an image the node "
+              "maps ({known}; dev-cluster --image NAME=DIR)")
 
 
 @dataclass
@@ -55,6 +61,7 @@ class Container:
     restart_at: float | None = None  # monotonic time of the next start (back-off)
     container_id: str = ""
     done: bool = False  # terminated for good (no restart will follow)
+    message_file: Path | None = None  # the host file bound at terminationMessagePath for the current run
 
     @property
     def name(self) -> str:
@@ -276,8 +283,7 @@ class PodWorker:
 
     def _exited(self, c: Container, result: Exit) -> None:
         started = (c.state.get("running") or {}).get("startedAt", now())
-        terminated: Obj = {"exitCode": result.exit_code, "reason": result.reason, "startedAt": started,
-                           "finishedAt": now(), "containerID": c.container_id}
+        terminated = self._terminated(c, result, started)
         if result.reason == "OOMKilled":
             self.node.event(self.pod, "Warning", "OOMKilling",
                             f"Memory cgroup out of memory: Killed process of container {c.name}")
@@ -303,13 +309,16 @@ class PodWorker:
     def _start(self, c: Container, restarting: bool = False) -> None:
         if restarting and c.state.get("terminated"):
             c.last_state = {"terminated": c.state["terminated"]}
-        command = list(c.spec.get("command") or [])
+        image = self._image(c)
+        command = container_argv(image, list(c.spec.get("command") or []), list(c.spec.get("args") or []))
         if not command:
-            c.state = {"waiting": {"reason": "CreateContainerError", "message": NO_COMMAND}}
-            self.node.event(self.pod, "Warning", "Failed", f"Error: {NO_COMMAND}")
+            known = ", ".join(sorted(self.node.config.images)) or "none"
+            message = NO_COMMAND.format(image=str(c.spec.get("image") or ""), known=known)
+            c.state = {"waiting": {"reason": "CreateContainerError", "message": message}}
+            self.node.event(self.pod, "Warning", "Failed", f"Error: {message}")
             return
         try:
-            environment = self._environment(c)
+            environment = self._environment(c, image)
         except env_mod.ConfigError as exc:
             c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": str(exc)}}
             self.node.event(self.pod, "Warning", "Failed", f"Error: {exc}")
@@ -320,10 +329,12 @@ class PodWorker:
             c.state = {"waiting": {"reason": env_mod.CONFIG_ERROR, "message": problem}}
             self.node.event(self.pod, "Warning", "Failed", f"Error: {problem}")
             return  # the spec cannot change: not retried
-        argv = [env_mod.expand(str(a), environment) for a in command + list(c.spec.get("args") or [])]
-        if resolve_command(argv[0], environment.get("PATH", DEFAULT_PATH)) is None:
+        argv = [env_mod.expand(str(a), environment) for a in command]
+        image_paths = image.paths if image is not None else ()
+        if resolve_command(argv[0], environment.get("PATH", DEFAULT_PATH), HOST_ALLOW_LIST + image_paths) is None:
+            where = ", ".join(("/usr, /bin, /sbin, /lib*, /etc, /opt", *image_paths))
             message = (f'exec: "{argv[0]}": executable file not found in $PATH (the dev node resolves commands '
-                       "on the host, in /usr, /bin, /sbin, /lib*, /etc and /opt)")
+                       f"on the host, in {where})")
             c.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": message,
                                       "startedAt": now(), "finishedAt": now()}}
             self.node.event(self.pod, "Warning", "Failed", f"Error: {message}")
@@ -337,12 +348,14 @@ class PodWorker:
             c.restart_at = time.monotonic() + self.node.config.config_retry
             return
         uid, gid, groups = identity(self.pod, c.spec)
+        c.message_file = self._message_file(c, uid, gid)
+        mounts = [*mounts, Mount(str(c.message_file), tm.message_path(c.spec), read_only=False)]
         read_only_root = bool((c.spec.get("securityContext") or {}).get("readOnlyRootFilesystem"))
+        working_dir = str(c.spec.get("workingDir") or (image.working_dir if image is not None else ""))
         sandbox = SandboxSpec(argv=argv, env=environment, uid=uid, gid=gid, supplemental_groups=groups,
-                              read_only_root=read_only_root,
-                              working_dir=str(c.spec.get("workingDir") or ""), hostname=self.name,
-                              mounts=mounts, hidden=self.node.hidden_paths(),
-                              private=private_paths_for(uid, gid, groups))
+                              read_only_root=read_only_root, working_dir=working_dir, hostname=self.name,
+                              mounts=mounts, hidden=self.node.hidden_paths(), image_paths=image_paths,
+                              private=private_paths_for(uid, gid, groups, image_paths))
         limit = self._memory_limit(c)
         run = ContainerRun(sandbox, log_path(self.dir, c.name, c.restart_count), limit,
                            f"{self.uid}-{c.name}-{c.restart_count}")
@@ -376,9 +389,42 @@ class PodWorker:
         except ValueError:
             return None
 
-    def _environment(self, c: Container) -> dict[str, str]:
+    def _image(self, c: Container) -> NodeImage | None:
+        """The node's image of this container (images.py), None for an image the node does not map."""
+        return self.node.config.images.get(str(c.spec.get("image") or ""))
+
+    def _message_file(self, c: Container, uid: int, gid: int) -> Path:
+        """A fresh, empty file for this run's termination message, owned by the container's user and
+        writable by it (mode 0666, as the kubelet makes it), in the Pod's directory (never shared)."""
+        directory: Path = self.dir / "termination"
+        directory.mkdir(mode=0o711, exist_ok=True)
+        path = directory / f"{c.name}-{c.restart_count}{'-init' if c.init else ''}"
+        path.unlink(missing_ok=True)
+        path.touch(mode=0o666)
+        os.chmod(path, 0o666)
+        try:
+            os.chown(path, uid, gid)
+        except PermissionError:  # a node not running as root: the mode is enough
+            pass
+        return path
+
+    def _terminated(self, c: Container, result: Exit, started: str) -> Obj:
+        """The `terminated` state of a run that ended, with its termination message (termination.py)."""
+        terminated: Obj = {"exitCode": result.exit_code, "reason": result.reason, "startedAt": started,
+                           "finishedAt": now(), "containerID": c.container_id}
+        policy = str(c.spec.get("terminationMessagePolicy") or tm.FILE)
+        data = tm.read_message_file(c.message_file) if c.message_file is not None else b""
+        logs = b""
+        if not data and policy == tm.FALLBACK_TO_LOGS and result.exit_code != 0 and c.run is not None:
+            logs = tm.log_tail(read_log(c.run.log_file, tail=tm.MAX_LOG_LINES))
+        message = tm.termination_message(data, policy, result.exit_code, logs)
+        if message:
+            terminated["message"] = message
+        return terminated
+
+    def _environment(self, c: Container, image: NodeImage | None) -> dict[str, str]:
         uid, _, _ = identity(self.pod, c.spec)
-        base = {"PATH": DEFAULT_PATH, "HOSTNAME": self.name, "HOME": _home(uid)}
+        base = image_environment(image, {"PATH": DEFAULT_PATH, "HOSTNAME": self.name, "HOME": _home(uid)})
         base.update(self.node.service_env(self.pod))
         return env_mod.container_env(self.pod, c.spec, self.node.lookup(self.namespace), base, self.node.allocatable)
 
@@ -422,8 +468,7 @@ class PodWorker:
         assert c.run is not None
         result = c.run.terminate(grace)
         started = (c.state.get("running") or {}).get("startedAt", now())
-        c.state = {"terminated": {"exitCode": result.exit_code, "reason": result.reason, "startedAt": started,
-                                  "finishedAt": now(), "containerID": c.container_id}}
+        c.state = {"terminated": self._terminated(c, result, started)}
         c.run = None
         c.done = True
 
@@ -474,6 +519,7 @@ class PodWorker:
             status["reason"] = self.reason
         if self.message:
             status["message"] = self.message
+        status = tm.cap_pod_messages(status, len(self.main) + len(self.init))
         if status == self._last_status:
             return
         self._last_status = status
@@ -483,6 +529,8 @@ class PodWorker:
 
     def _container_status(self, c: Container) -> Obj:
         ready = c.running and not c.init
-        return st.container_status(c.name, str(c.spec.get("image") or ""), c.state, c.last_state, c.restart_count,
-                                   ready, c.running, c.container_id)
+        image = str(c.spec.get("image") or "")
+        mapped = image_id(image) if image in self.node.config.images else ""
+        return st.container_status(c.name, image, c.state, c.last_state, c.restart_count, ready, c.running,
+                                   c.container_id, mapped)
 

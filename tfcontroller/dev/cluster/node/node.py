@@ -16,8 +16,8 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tfcontroller.dev.cluster.meta import now
 from tfcontroller.dev.cluster.node import logs as logs_mod
 from tfcontroller.dev.cluster.node import status as st
 from tfcontroller.dev.cluster.node.env import Lookup
+from tfcontroller.dev.cluster.node.images import NodeImage, default_images
 from tfcontroller.dev.cluster.node.jobs import JobController
 from tfcontroller.dev.cluster.node.kubelet import PodWorker
 from tfcontroller.dev.cluster.node.runtime import ContainerRun
@@ -53,6 +54,8 @@ class NodeConfig:
     job_backoff_cap: float = 360.0
     config_retry: float = 1.0  # CreateContainerConfigError retry interval
     shutdown_grace: float = 1.0  # SIGTERM → SIGKILL when the dev cluster stops
+    # The images the node can run (images.py): name → host directories, env, ENTRYPOINT/CMD.
+    images: Mapping[str, NodeImage] = field(default_factory=default_images)
 
 
 def _meminfo_bytes() -> int:
@@ -147,7 +150,14 @@ class Node:
         self._thread = threading.Thread(target=self._run, name="devcluster-node", daemon=True)
         self._thread.start()
         # the host's private files, which every sandbox masks, found once per process before the first Pod
-        threading.Thread(target=private_paths, name="devcluster-node-private", daemon=True).start()
+        threading.Thread(target=self._scan_private, name="devcluster-node-private", daemon=True).start()
+
+    def _scan_private(self) -> None:
+        """The private files of the allow-list, then of each image's directories (sandbox.private_paths)."""
+        private_paths()
+        for image in self.config.images.values():
+            if image.paths:
+                private_paths(image.paths)
 
     def stop(self) -> None:
         """Stop every container (SIGTERM, SIGKILL after `shutdown_grace`), then the loop."""

@@ -67,6 +67,7 @@ class SandboxSpec:
     private: PrivatePaths | None = None  # host files and directories not readable by every user: masked
     read_only_root: bool = False  # securityContext.readOnlyRootFilesystem: only volumes and /dev/shm writable
     allow_list: tuple[str, ...] = HOST_ALLOW_LIST
+    image_paths: tuple[str, ...] = ()  # the image's host directories (images.py), read-only at the same path
 
 
 def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv", info_fd: int | None = None,
@@ -85,22 +86,22 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
+    # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
+    # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
+    fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *spec.image_paths, *(m.target for m in spec.mounts)]
+    created: set[str] = set()
+    for path in spec.image_paths:  # before the masks below, which cover private files in them too
+        argv += _parent_dirs(path, fixed, created) + ["--ro-bind", path, path]
     argv += ["--proc", "/proc", *_proc_cover(), "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
              "--perms", "1777", "--dir" if spec.read_only_root else "--tmpfs", "/tmp"]
+    visible = (*spec.allow_list, *spec.image_paths)
     for hidden in spec.hidden:
-        if any(_under(hidden, root) for root in spec.allow_list) and os.path.isdir(hidden):
+        if any(_under(hidden, root) for root in visible) and os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
     if spec.private is not None:
         argv += _mask(spec.private.files, spec.private.dirs)
-    # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
-    # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
-    fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *(m.target for m in spec.mounts)]
-    created: set[str] = set()
     for target in [m.target for m in spec.mounts] + ([spec.working_dir] if spec.working_dir else []):
-        for parent in _parents(target):
-            if parent not in created and not any(_under(parent, f) for f in fixed if f != "/"):
-                argv += ["--perms", "0755", "--dir", parent]
-                created.add(parent)
+        argv += _parent_dirs(target, fixed, created)
     if spec.working_dir and not any(_under(spec.working_dir, m.target) for m in spec.mounts) \
             and not _under(spec.working_dir, "/tmp"):
         argv += ["--perms", "1777", "--dir", spec.working_dir]
@@ -121,6 +122,17 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
     argv += ["--", setpriv, f"--reuid={spec.uid}", f"--regid={spec.gid}",
              f"--groups={groups}" if groups else "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=KILL", "--", *spec.argv]
+    return argv
+
+
+def _parent_dirs(target: str, fixed: list[str], created: set[str]) -> list[str]:
+    """`--dir` arguments (mode 0755) for the ancestors of `target` that are on the sandbox's own root
+    (not inside a mount) and not created yet; `created` is updated."""
+    argv: list[str] = []
+    for parent in _parents(target):
+        if parent not in created and not any(_under(parent, f) for f in fixed if f != "/"):
+            argv += ["--perms", "0755", "--dir", parent]
+            created.add(parent)
     return argv
 
 
@@ -180,27 +192,34 @@ def find_private(roots: tuple[str, ...] = HOST_ALLOW_LIST) -> PrivatePaths:
                         tuple(sorted(e[1:] for e in entries if e[0] == "d")))
 
 
-_PRIVATE: PrivatePaths | None = None
+_PRIVATE: dict[tuple[str, ...], PrivatePaths] = {}
 _PRIVATE_LOCK = threading.Lock()
 
 
-def private_paths() -> PrivatePaths:
-    """`find_private()` once per process (the node warms it up when it starts): host files change
-    rarely, and a file made private later is masked from the next process on."""
-    global _PRIVATE
+def private_paths(roots: tuple[str, ...] = HOST_ALLOW_LIST) -> PrivatePaths:
+    """`find_private(roots)` once per process and set of roots (the node warms up the allow-list and
+    each image's directories when it starts): host files change rarely, and a file made private later
+    is masked from the next process on."""
     with _PRIVATE_LOCK:
-        if _PRIVATE is None:
-            _PRIVATE = find_private()
-        return _PRIVATE
+        if roots not in _PRIVATE:
+            _PRIVATE[roots] = find_private(roots)
+        return _PRIVATE[roots]
 
 
-def private_paths_for(uid: int, gid: int, groups: list[int]) -> PrivatePaths | None:
-    """What a container of this identity must not see. The default identity (nobody/nogroup, no other
-    group) cannot read a private file anyway (unless nobody owns it), so its Pods do not wait for the
-    first scan (the start-latency target is 0.5 s): they get the masks once the scan is done."""
+def private_paths_for(uid: int, gid: int, groups: list[int],
+                      image_paths: tuple[str, ...] = ()) -> PrivatePaths | None:
+    """What a container of this identity must not see: the private paths of the allow-list and of its
+    image's directories. The default identity (nobody/nogroup, no other group) cannot read a private
+    file anyway (unless nobody owns it), so its Pods do not wait for the first scan (the start-latency
+    target is 0.5 s): they get the masks of the scans already done."""
+    parts = [HOST_ALLOW_LIST, *([image_paths] if image_paths else [])]
     if uid == NOBODY and gid == NOBODY and not [g for g in groups if g != NOBODY]:
-        return _PRIVATE
-    return private_paths()
+        found = [_PRIVATE[p] for p in parts if p in _PRIVATE]
+    else:
+        found = [private_paths(p) for p in parts]
+    if len(found) <= 1:
+        return found[0] if found else None
+    return PrivatePaths(tuple(f for part in found for f in part.files), tuple(d for part in found for d in part.dirs))
 
 
 def _parents(path: str) -> list[str]:

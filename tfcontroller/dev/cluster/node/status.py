@@ -72,11 +72,11 @@ def pod_conditions(previous: list[Obj], now: str, initialized: bool, ready: bool
 
 
 def container_status(name: str, image: str, state: Obj, last_state: Obj | None, restart_count: int,
-                     ready: bool, started: bool, container_id: str) -> Obj:
+                     ready: bool, started: bool, container_id: str, image_id: str = "") -> Obj:
     out: Obj = {
         "name": name,
         "image": image,
-        "imageID": "",
+        "imageID": image_id,
         "state": state,
         "lastState": last_state or {},
         "ready": ready,
