@@ -8,7 +8,13 @@ import pytest
 
 from tfcontroller.api.errors import StallingError, WaitingError
 from tfcontroller.kube.errors import ApiError, Forbidden, Unprocessable
-from tfcontroller.terraform.pod_runner import RUNNER_FAILED, RUNNER_OOM_KILLED, RunnerSlots, pod_state, rejection
+from tfcontroller.terraform.pod_runner import (
+    RUNNER_FAILED,
+    RUNNER_OOM_KILLED,
+    RunnerSlots,
+    pod_state,
+    rejection,
+)
 
 
 def _pod(phase: str, *, terminated: dict[str, Any] | None = None, reason: str = "", message: str = "",
