@@ -264,8 +264,10 @@ class PodRunner(TerraformRunner):
             self.api.offer_plan(run_id, plan)
         started = time.monotonic()
         self.on_pod(name, "")  # recorded before it exists: a crash from here on finds it by name
+        _expect(self.api, run_id, ns, name)  # only this Pod may fetch the plan and deliver (run API)
         uid = self._create(params, request)
         self._pod = (name, uid)
+        _expect(self.api, run_id, ns, name, uid)
         self.on_pod(name, uid)
         ok = False
         try:
@@ -334,6 +336,13 @@ def await_result(kube: KubeClient, api: RunApiLike, namespace: str, name: str, u
         if cancelled():
             raise CancelledError("runner")
         raise TransientError(state.reason, f"the run of {namespace}/{name} did not finish: {state.message}")
+
+
+def _expect(api: RunApiLike, run_id: str, namespace: str, pod: str | None, uid: str | None = None) -> None:
+    """Bind the run to its namespace and Pod on the run API: any other Pod is refused (403)."""
+    expect = getattr(api, "expect", None)
+    if expect is not None:
+        expect(run_id, namespace=namespace, pod_name=pod, pod_uid=uid or None)
 
 
 def _delete(kube: KubeClient, resource: Any, name: str, namespace: str) -> None:

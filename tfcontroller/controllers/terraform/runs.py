@@ -223,6 +223,9 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
         if not record.in_pod or record.marker in in_flight:
             continue
         api = ctl.run_api()
+        expect = getattr(api, "expect", None)
+        if expect is not None:  # its runner may deliver to this controller, from its own namespace only
+            expect(record.marker, namespace=ctx.namespace)
         delivered = api.delivered(record.marker)
         if delivered is None and pod_run_alive(ctl.kube, ctx.namespace)(record):
             log.info("adopting runner pod=%s of run %s (%s): waiting for its result", record.pod, record.marker,
