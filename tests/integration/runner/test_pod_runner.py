@@ -14,6 +14,7 @@ controller runs in a runner Pod of the object's namespace, as that namespace's r
 from __future__ import annotations
 
 import json
+import logging
 import os
 import ssl
 import urllib.error
@@ -82,12 +83,18 @@ def _runner_pods(kube: KubeClient, name: str) -> list[dict[str, Any]]:
     return items
 
 
+def _status(obj: dict[str, Any], type_: str) -> str:
+    found = condition(obj, type_)
+    return found.status if found is not None else ""
+
+
 def _publish(h: Harness, git_file_remote: Any, files: dict[str, str]) -> None:
     remote = git_file_remote("infra")
     h.publish("src", remote.bare, remote.commit(files))
 
 
-def test_plan_and_apply_in_runner_pods(pods: Harness, kube: KubeClient, git_file_remote: Any) -> None:
+def test_plan_and_apply_in_runner_pods(pods: Harness, kube: KubeClient, git_file_remote: Any,
+                                       caplog: pytest.LogCaptureFixture) -> None:
     _publish(pods, git_file_remote, {"tf/main.tf": SIMPLE_TF})
     pods.create("app", path="./tf", vars=[{"name": "greeting", "value": "bonjour"}],
                 writeOutputsToSecret={"name": "app-outputs"})
@@ -97,8 +104,12 @@ def test_plan_and_apply_in_runner_pods(pods: Harness, kube: KubeClient, git_file
         for pod in _runner_pods(kube, "app"):
             seen[pod["metadata"]["name"]] = pod
 
-    obj = pods.reconcile_until("app", lambda o: (watch_pods(), ready_reason(o) == "True/ApplySucceeded")[1],
-                               timeout=180, what="apply in runner pods")
+    with caplog.at_level(logging.INFO, logger="tfcontroller.terraform.pod_runner"):
+        obj = pods.reconcile_until("app", lambda o: (watch_pods(), ready_reason(o) == "True/ApplySucceeded")[1],
+                                   timeout=180, what="apply in runner pods")
+    runs = [r.getMessage().split()[1:3] for r in caplog.records if r.getMessage().startswith("runner pod=")]
+    marker = runs[0][0].removeprefix("pod=tfrun-").rsplit("-", 1)[0]
+    assert runs == [[f"pod=tfrun-{marker}-1", "operation=plan"], [f"pod=tfrun-{marker}-2", "operation=apply"]], runs
     assert (pods.secret("app-outputs") or {}).get("greeting") == "bonjour"
     assert obj["status"].get("runs") is None  # the run's record is gone with the run
     wait_for(lambda: _runner_pods(kube, "app") == [], timeout=30, what="runner pods removed")
@@ -155,7 +166,7 @@ def test_missing_service_account_is_a_clear_condition(pods: Harness, kube: KubeC
                                what="RunnerPodRejected")
     message = condition(obj, c.READY).message  # type: ignore[union-attr]
     assert "default/nobody-here" in message and "tfcontroller tenant add default --apply" in message
-    assert (condition(obj, c.STALLED) or c.Condition("", "")).status == c.TRUE
+    assert _status(obj, c.STALLED) == c.TRUE
     assert _runner_pods(kube, "nosa") == [] and obj["status"].get("lock") is None
 
 
@@ -166,7 +177,7 @@ def test_oom_killed_runner_is_reported_and_retried(pods: Harness, kube: KubeClie
                                what="RunnerOOMKilled")
     message = condition(obj, c.READY).message  # type: ignore[union-attr]
     assert "spec.runnerPod.resources.limits.memory" in message
-    assert (condition(obj, c.STALLED) or c.Condition("", "")).status != c.TRUE  # retried with backoff
+    assert _status(obj, c.STALLED) != c.TRUE  # retried with backoff
     assert obj["status"].get("lock") is None
     # raising the limit lets the retry succeed
     pods.patch("oom", {"spec": {"runnerPod": {"resources": {"limits": {"memory": "2Gi"}}}}})
