@@ -67,6 +67,8 @@ EVENTS = Resource("v1", "Event", "events")
 PODS = Resource("v1", "Pod", "pods")
 SERVICEACCOUNTS = Resource("v1", "ServiceAccount", "serviceaccounts")
 LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
+PODS = Resource("v1", "Pod", "pods")
+TOKENREVIEWS = Resource("authentication.k8s.io/v1", "TokenReview", "tokenreviews", namespaced=False)
 CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
 
 GITREPOSITORIES = Resource("tfcontroller.io/v1alpha1", "GitRepository", "gitrepositories")

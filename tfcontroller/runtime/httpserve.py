@@ -10,17 +10,13 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tfcontroller.api.addresses import parse_addr
+
+__all__ = ["HttpEndpoints", "Route", "parse_addr"]  # parse_addr: its old home, kept for importers
+
 log = logging.getLogger(__name__)
 
 Route = Callable[[], tuple[int, str, bytes]]  # -> (status, content type, body)
-
-
-def parse_addr(addr: str) -> tuple[str, int]:
-    """`HOST:PORT` (HOST may be empty for all interfaces; `[::1]:8080` for IPv6)."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"address must be HOST:PORT, got {addr!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class HttpEndpoints:
