@@ -219,9 +219,11 @@ resource "terraform_data" "this" {
 """
 
 
-def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0) -> int:
+def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0,
+                           **extra: Any) -> int:
     """Entry point of a controller subprocess (tests that kill -9 a controller): a Manager with only
-    the Terraform controller, in the default namespace, until SIGTERM."""
+    the Terraform controller, in the default namespace, until SIGTERM. `extra`: more
+    TerraformControllerOptions (pod mode: runner_mode, run_api_listen)."""
     import logging
 
     from tfcontroller.runtime.manager import Manager, ManagerOptions
@@ -230,7 +232,8 @@ def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 3
     kube = KubeClient.load(kubeconfig)
     manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=retry_cap))
     options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig, lock_retry=lock_retry,
-                                         terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)))
+                                         terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)),
+                                         **extra)
     TerraformReconciler(kube, options).register(manager)
     return manager.run()
 

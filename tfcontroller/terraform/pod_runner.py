@@ -271,7 +271,11 @@ class PodRunner(TerraformRunner):
         self.on_pod(name, uid)
         ok = False
         try:
-            delivered = self._await(name, uid, params)
+            try:
+                delivered = self._await(name, uid, params)
+            except TransientError:
+                self.killed = True  # its Terraform ended with the Pod: it may have left the state lock
+                raise
             log.info("runner pod=%s operation=%s outcome=%s seconds=%.2f", name, operation,
                      delivered.result.outcome, time.monotonic() - started, extra=self.log_extra)
             self.killed = self.killed or delivered.result.terraform_killed

@@ -227,3 +227,114 @@ def test_another_pod_cannot_pose_as_the_runner(pods: Harness, kube: KubeClient) 
         kube.delete(PODS, "imposter", NS)
     except NotFound:
         pass
+
+
+# The apply holds in its Pod until the test says so; each apply of `slow` leaves a ConfigMap behind, so the
+# test counts applies from outside (the Pod reaches the API server, not the test's directory).
+HOLD_TF = """
+resource "terraform_data" "first" { input = "one" }
+resource "terraform_data" "slow" {
+  input = terraform_data.first.output
+  provisioner "local-exec" {
+    command = <<-EOT
+      kubectl create configmap hold-started -n default --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+      until kubectl get configmap hold-release -n default >/dev/null 2>&1; do sleep 0.3; done
+      kubectl create configmap "applied-$(date +%s%N)" -n default >/dev/null
+    EOT
+  }
+}
+"""
+
+
+def _hold_tenant(kube: KubeClient) -> None:
+    kube.patch(ROLES, "tfcontroller-runner", {"rules": [
+        *kube.get(ROLES, "tfcontroller-runner", NS)["rules"],
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch", "list"]}]}, NS)
+
+
+def _applied(kube: KubeClient) -> int:
+    return len([m for m in kube.list_all(CONFIGMAPS, NS)[0] if m["metadata"]["name"].startswith("applied-")])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
+        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any) -> None:
+    """kill -9 of the controller during an apply: the run completes in its Pod, the restarted controller
+    receives and records its result, nothing is applied twice, no lock is left."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO_ROOT
+    from tests.support.terraform_helpers import kill_controller
+
+    listen = f"127.0.0.1:{_free_port()}"  # the same address for both: a Service's, in a real cluster
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", run_api_listen=listen)
+    try:
+        _hold_tenant(kube)
+        _publish(h, git_file_remote, {"tf/main.tf": HOLD_TF})
+        h.create("app", path="./tf")
+        code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
+                f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
+                f"run_api_listen={listen!r}))")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        try:
+            wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS) or proc.poll() is not None, 120,
+                     "the apply to start in its Pod")
+            run = h.get("app")["status"]["runs"][-1]
+            assert run["operation"] == "apply" and run["pod"].startswith("tfrun-") and run["podUID"]
+        finally:
+            kill_controller(proc, [])
+        pod = kube.get(PODS, run["pod"], NS)
+        assert pod["status"]["phase"] == "Running"  # the controller's death does not stop the run
+        kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+        obj = h.reconcile_until("app", lambda o: ready_reason(o).startswith("True/")
+                                and o["status"].get("lastAppliedPlan") == run["plan"], timeout=180,
+                                what="the adopted apply recorded")
+        assert _applied(kube) == 1  # applied once, by the Pod the first controller started
+        assert "runs" not in obj["status"] and obj["status"].get("lock") is None
+        assert [e for e in h.events("app") if e["reason"] == "ApplySucceeded" and run["pod"] in e["message"]]
+        assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
+        assert sorted(r["name"] for r in h.state("app")["resources"]) == ["first", "slow"]
+        wait_for(lambda: _runner_pods(kube, "app") == [], timeout=60, what="runner pods removed")
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
+def test_runner_killed_during_apply_lock_released_and_replanned(pods: Harness, kube: KubeClient,
+                                                                git_file_remote: Any) -> None:
+    """kill -9 of the runner (its Pod deleted with grace 0) during an apply: RunnerFailed, the lock it
+    held released by the dead-run rule, the plan never applied again as is: planned again and applied."""
+    import threading
+
+    _hold_tenant(kube)
+    _publish(pods, git_file_remote, {"tf/main.tf": HOLD_TF})
+    pods.create("app", path="./tf")
+    box: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: box.setdefault("obj", pods.reconcile("app")), daemon=True)
+    worker.start()
+    wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS), 120, "the apply to start in its Pod")
+    run = pods.get("app")["status"]["runs"][-1]
+    assert run["operation"] == "apply"
+    kube.request("DELETE", f"/api/v1/namespaces/{NS}/pods/{run['pod']}", body={"gracePeriodSeconds": 0})
+    worker.join(120)
+    assert ready_reason(box["obj"]) == "False/RunnerFailed", box["obj"]["status"]
+    assert box["obj"]["status"]["runs"][-1]["marker"] == run["marker"]  # kept: its lock may be left
+    kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+    obj = pods.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=240,
+                               what="applied after the runner was killed")
+    assert _applied(kube) == 1  # the killed apply never reached it; the new plan's apply did, once
+    assert "runs" not in obj["status"] and obj["status"].get("lock") is None
+    assert sorted(r["name"] for r in pods.state("app")["resources"]) == ["first", "slow"]
+    reasons = [e["reason"] for e in pods.events("app")]
+    assert "ApplyInterrupted" in reasons and "StateLockReleased" in reasons, reasons
