@@ -120,8 +120,11 @@ class TerraformReconciler:
         """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the
         manager stops, so state is saved and the lock released (design.md §4.4)."""
         manager.add_controller(self.controller())
-        if self.options.runner_mode == "pod":
-            self.run_api()  # up before any reconcile: runners of an earlier controller deliver to it (adoption)
+        if self.options.runner_mode == "pod" and not self.options.leader_elected:
+            # up before any reconcile: runners of an earlier controller deliver to it (adoption). With leader
+            # election only the leader serves it (a standby would accept results nobody waits for): it starts
+            # with the leader's first run or adoption.
+            self.run_api()
 
         def cancel_on_stop() -> None:
             manager.stopping.wait()
