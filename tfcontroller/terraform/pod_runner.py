@@ -181,7 +181,8 @@ class PodRunner(TerraformRunner):
     def __init__(self, template: rp.RunRequest, params: manifests.RunPodParams, kube: KubeClient, api: RunApiLike,
                  config: TerraformConfig, options: PodRunOptions, slots: RunnerSlots, *, object_key: str = "",
                  plan_id: Callable[[], str] = lambda: "", on_pod: Callable[[str, str], None] = lambda n, u: None,
-                 waiting: Callable[[str], None] = lambda m: None) -> None:
+                 waiting: Callable[[str], None] = lambda m: None,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
 
 
         super().__init__(Path("/nonexistent"), {}, config, object_key=object_key)
@@ -194,6 +195,7 @@ class PodRunner(TerraformRunner):
         self.plan_id = plan_id
         self.on_pod = on_pod
         self.waiting = waiting
+        self.stopping = stopping  # the controller is shutting down: its runs go on in their Pods (adoption)
         self._count = 0
         self._show: dict[str, Any] | None = None
         self._pod: tuple[str, str] | None = None  # the Pod of the command in flight (cancel deletes it)
@@ -235,9 +237,12 @@ class PodRunner(TerraformRunner):
         raise TransientError(RUNNER_FAILED, "outputs are read from the state, not from a runner")
 
     def cancel(self) -> None:
+        """Stop this reconcile's run: its Pod is deleted gracefully (the runner interrupts Terraform) —
+        except when the controller itself is stopping: then the run goes on in its Pod and the next
+        controller adopts its result (a restart neither stops nor repeats a run)."""
         super().cancel()
         pod = self._pod
-        if pod is not None:
+        if pod is not None and not self.stopping():
             _delete(self.kube, PODS, pod[0], self.params.namespace)  # graceful: the Pod's grace period
 
     # one run ---------------------------------------------------------------------------------------
@@ -269,10 +274,14 @@ class PodRunner(TerraformRunner):
         self._pod = (name, uid)
         _expect(self.api, run_id, ns, name, uid)
         self.on_pod(name, uid)
-        ok = False
+        ok = abandoned = False
         try:
             try:
                 delivered = self._await(name, uid, params)
+            except CancelledError:  # (a TransientError too)
+                abandoned = self.stopping()
+                self.killed = True  # the record stays: its lock may be left, or the next controller adopts it
+                raise
             except TransientError:
                 self.killed = True  # its Terraform ended with the Pod: it may have left the state lock
                 raise
@@ -286,10 +295,11 @@ class PodRunner(TerraformRunner):
             return delivered
         finally:
             self._pod = None
-            self.api.forget(run_id)
-            _delete(self.kube, SECRETS, name, ns)
-            if ok or not self.options.keep_failed:
-                _delete(self.kube, PODS, name, ns)
+            if not abandoned:  # an abandoned run keeps its Pod, its Secret and its offered plan
+                self.api.forget(run_id)
+                _delete(self.kube, SECRETS, name, ns)
+                if ok or not self.options.keep_failed:
+                    _delete(self.kube, PODS, name, ns)
 
     def _create(self, params: manifests.RunPodParams, request: rp.RunRequest) -> str:
         name = manifests.run_object_name(params.run_id, params.command)
@@ -315,17 +325,20 @@ class PodRunner(TerraformRunner):
 
     def _await(self, name: str, uid: str, params: manifests.RunPodParams) -> Any:
         return await_result(self.kube, self.api, params.namespace, name, uid, params.run_id,
-                            cancelled=lambda: self.cancelled)
+                            cancelled=lambda: self.cancelled, abandon=lambda: self.cancelled and self.stopping())
 
 
 def await_result(kube: KubeClient, api: RunApiLike, namespace: str, name: str, uid: str, run_id: str, *,
-                 cancelled: Callable[[], bool] = lambda: False) -> Any:
+                 cancelled: Callable[[], bool] = lambda: False, abandon: Callable[[], bool] = lambda: False) -> Any:
     """The result the runner of Pod `name` delivers; raises RunnerOOMKilled/RunnerFailed when the Pod
-    ends without one, CancelledError when cancelled and the Pod is gone."""
+    ends without one, CancelledError when cancelled and the Pod is gone, or at once when `abandon()`
+    (the controller stops: the Pod runs on, for the next controller to adopt)."""
     while True:
         delivered = api.wait(run_id, _POLL)
         if delivered is not None:
             return delivered
+        if abandon():
+            raise CancelledError("runner (the controller is stopping; the run goes on in its Pod)")
         try:
             pod = kube.get_or_none(PODS, name, namespace)
         except ApiError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import ssl
 import urllib.error
 import urllib.request
@@ -265,10 +266,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("how", ["kill", "term"])
 def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
-        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any) -> None:
-    """kill -9 of the controller during an apply: the run completes in its Pod, the restarted controller
-    receives and records its result, nothing is applied twice, no lock is left."""
+        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any, how: str) -> None:
+    """kill -9 (or a graceful stop: a rolling update) of the controller during an apply: the run completes
+    in its Pod, the restarted controller receives and records its result, nothing is applied twice, no
+    lock is left."""
     import subprocess
     import sys
 
@@ -293,7 +296,11 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
             run = h.get("app")["status"]["runs"][-1]
             assert run["operation"] == "apply" and run["pod"].startswith("tfrun-") and run["podUID"]
         finally:
-            kill_controller(proc, [])
+            if how == "term":
+                os.killpg(proc.pid, signal.SIGTERM)
+                assert proc.wait(60) == 0
+            if proc.poll() is None:
+                kill_controller(proc, [])
         pod = kube.get(PODS, run["pod"], NS)
         assert pod["status"]["phase"] == "Running"  # the controller's death does not stop the run
         kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)

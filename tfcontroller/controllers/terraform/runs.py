@@ -192,7 +192,7 @@ def pod_runner(ctx: RunContext) -> PodRunner:
 
     return PodRunner(run_request(ctx, ctx.source.artifact_url), params, ctl.kube, api, ctl.options.terraform,
                      PodRunOptions(ctl.options.runner_image, ctl.options.keep_failed_runners), ctl.runner_slots,
-                     object_key=ctx.key, on_pod=on_pod, waiting=waiting,
+                     object_key=ctx.key, on_pod=on_pod, waiting=waiting, stopping=ctl.stopping.is_set,
                      plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
 
 
