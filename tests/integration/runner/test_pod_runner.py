@@ -345,3 +345,38 @@ def test_runner_killed_during_apply_lock_released_and_replanned(pods: Harness, k
     assert sorted(r["name"] for r in pods.state("app")["resources"]) == ["first", "slow"]
     reasons = [e["reason"] for e in pods.events("app")]
     assert "ApplyInterrupted" in reasons and "StateLockReleased" in reasons, reasons
+
+
+@pytest.mark.slow
+def test_max_runners_caps_runner_pods_and_says_so(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path,
+                                                   git_file_remote: Any) -> None:
+    """--max-runners 1: while one object's apply holds the only runner slot, another object's run waits,
+    saying so in its Ready message, and never has a Pod; both finish once the slot frees."""
+    import threading
+
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", max_runners=1)
+    try:
+        _hold_tenant(kube)
+        _publish(h, git_file_remote, {"tf/main.tf": HOLD_TF})
+        h.create("first", path="./tf")
+        h.create("second", path="./tf")
+        threads = [threading.Thread(target=h.reconcile, args=("first",), daemon=True)]
+        threads[0].start()
+        wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS), 120, "the first apply to hold")
+        threads.append(threading.Thread(target=h.reconcile, args=("second",), daemon=True))
+        threads[1].start()
+        waiting = wait_for(lambda: "--max-runners 1" in (_message(h.get("second")) or ""), 60,
+                           "the second run to say it waits for a slot")
+        assert waiting and _runner_pods(kube, "second") == [] and len(_runner_pods(kube, "first")) == 1
+        kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+        for thread in threads:
+            thread.join(180)
+        for name in ("first", "second"):
+            h.reconcile_until(name, lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what=name)
+    finally:
+        h.close()
+
+
+def _message(obj: dict[str, Any]) -> str | None:
+    found = condition(obj, c.READY)
+    return found.message if found is not None else None
