@@ -5,7 +5,6 @@ CreateContainerConfigError and its recovery, and a restarted dev cluster marking
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -161,15 +160,16 @@ def test_deleting_a_running_pod_sends_sigterm_and_removes_it_within_its_grace(
 
 
 def test_a_forced_deletion_removes_the_pod_at_once_and_stops_its_container(
-    core: kubernetes.client.CoreV1Api, kubectl: Kubectl
+    node_cluster: DevCluster, core: kubernetes.client.CoreV1Api, kubectl: Kubectl
 ) -> None:
     core.create_namespaced_pod("default", pod("forced", "exec sleep 2718"))
     wait_phase(core, "forced", ("Running",))
+    process = wait_for(lambda: _container_process(node_cluster, "forced", b"sleep\x002718\x00"), 10, "the process")
     deleted = kubectl("delete", "pod", "forced", "--grace-period=0", "--force")
     assert deleted.returncode == 0, deleted.stderr
     assert not core.list_namespaced_pod("default").items
     started = time.monotonic()
-    wait_for(lambda: not _processes(b"sleep\x002718\x00"), 10, "the container's process to end")
+    wait_for(lambda: not _alive(process), 10, "the container's process to end")
     assert time.monotonic() - started < 6  # the kubelet's 2 s minimum, not the Pod's 30 s
 
 
@@ -214,9 +214,8 @@ def test_a_restarted_cluster_marks_the_pods_it_was_running_node_lost(tmp_path: P
         assert done.returncode == 0
         wait_for(lambda: kubectl("get", "pod", "finished", "-o", "jsonpath={.status.phase}").stdout == "Succeeded",
                  15, "Succeeded")
-        pids = _sleepers()
-        assert pids
-    assert not set(pids) & set(_sleepers()), "stopping the dev cluster must stop its containers"
+        container = wait_for(lambda: _container_process(first, "survivor", b"sleep\x003141\x00"), 10, "the process")
+    assert not _alive(container), "stopping the dev cluster must stop its containers"
     with DevCluster(node=FAST, state_file=state) as second:
         kubectl = kubectl_for(second)
         phase = kubectl("get", "pod", "survivor", "-o", "jsonpath={.status.phase} {.status.reason}").stdout
@@ -228,21 +227,36 @@ def test_a_restarted_cluster_marks_the_pods_it_was_running_node_lost(tmp_path: P
             assert lost.returncode != 0 and "unable to retrieve container logs" in lost.stderr, lost.stderr
 
 
-def _sleepers() -> list[int]:
-    return _processes(b"sleep\x003141\x00")
+def _container_process(cluster: DevCluster, name: str, cmdline: bytes) -> tuple[int, str] | None:
+    """(host pid, start time) of the Pod's container process as the node recorded it, once it runs
+    `cmdline` (after the shell's exec) — never a search of the host's processes by command line, which
+    another engineer's or test's process could match. None until then."""
+    assert cluster.node is not None
+    worker = next((w for w in list(cluster.node.workers.values()) if w.name == name), None)
+    run = worker.main[0].run if worker is not None else None
+    if run is None or run.child_pid <= 0:
+        return None
+    start = _start_time(run.child_pid)
+    try:
+        running = Path(f"/proc/{run.child_pid}/cmdline").read_bytes() == cmdline
+    except OSError:
+        return None
+    return (run.child_pid, start) if running and start is not None else None
 
 
-def _processes(cmdline: bytes) -> list[int]:
-    """Host pids whose command line is exactly `cmdline` (NUL-separated, as in /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if Path(f"/proc/{entry}/cmdline").read_bytes() == cmdline:
-                    out.append(int(entry))
-            except OSError:
-                continue
-    return out
+def _start_time(pid: int) -> str | None:
+    """The start time of a live process (field 22 of /proc/PID/stat), which tells it from a later one
+    with its pid; None when there is none or it is a zombie (dead, not yet reaped)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(process: tuple[int, str]) -> bool:
+    pid, start = process
+    return _start_time(pid) == start
 
 
 def _yaml(doc: dict[str, object]) -> str:
