@@ -13,8 +13,8 @@ request authenticated as *the run's own Pod*:
 Every request carries `Authorization: Bearer <projected token of audience RUNNER_AUDIENCE>`; the API server's
 TokenReview and the runner's Pod decide (`run_api_auth.py`): 401 without a valid Pod-bound token, 403 when
 the Pod is not the run's runner; the body says why, the controller's log too (Warning), never the token.
-Results and plans are kept in memory until `forget` (a plan is a few MB; a body over `max_body` is 413) and
-handed to `wait`ers. The TLS material lives in the Secret `tfcontroller-run-api` (`run_api_tls.py`), so a
+Results and plans are kept in memory until `forget` (a plan is a few MB; a body over `max_body` is 413, and
+deliveries beyond `max_held` bytes in all wait with 503 until others are forgotten) and handed to `wait`ers. The TLS material lives in the Secret `tfcontroller-run-api` (`run_api_tls.py`), so a
 new leader serves a certificate the runners in flight already trust.
 """
 
@@ -56,6 +56,8 @@ __all__ = ["LABEL_RUN_ID", "RUNNER_AUDIENCE", "Delivered", "RunApi", "RunExpecta
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024 * 1024
+MAX_HELD = 1024 * 1024 * 1024  # deliveries held, not yet forgotten, all runs together
+DRAIN_SECONDS = 30.0  # at most this long reading the body of a refused request
 REQUEST_TIMEOUT = 60.0  # seconds a connection may stay silent (TLS handshake, headers, body)
 _PATH = re.compile(r"^/v1/runs/(?P<run_id>[a-z0-9][a-z0-9-]{0,62})/(?P<what>plan|result)$")
 
@@ -77,35 +79,49 @@ class _Answer(Exception):
 
 
 class _RunStore:
-    """Offered plans, delivered results and expectations, under one Condition (wait/notify)."""
+    """Offered plans, delivered results and expectations, under one Condition (wait/notify). Deliveries
+    are held until forgotten, at most `max_held` bytes of them (bodies as received) at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_held: int) -> None:
         self.cond = threading.Condition()
         self.plans: dict[str, bytes] = {}
         self.delivered: dict[str, Delivered] = {}
+        self.sizes: dict[str, int] = {}
         self.expected: dict[str, RunExpectation] = {}
+        self.max_held = max_held
 
-    def deliver(self, run_id: str, delivered: Delivered) -> bool:
-        """Keep the first delivery of a run; True when this one was the first."""
+    def deliver(self, run_id: str, delivered: Delivered, size: int) -> bool:
+        """Keep the first delivery of a run; True when this one was the first. A delivery that would hold
+        more than `max_held` bytes is 503: the runner retries once the controller has taken others."""
         with self.cond:
             if run_id in self.delivered:
                 return False
+            held = sum(self.sizes.values())
+            if held + size > self.max_held:
+                raise _Answer(503, "DeliveriesBacklogged",
+                              f"the controller holds {held} bytes of results not yet taken; retry later")
             self.delivered[run_id] = delivered
+            self.sizes[run_id] = size
             self.cond.notify_all()
             return True
+
+    def forget(self, run_id: str) -> None:
+        with self.cond:
+            for held in (self.plans, self.delivered, self.sizes, self.expected):
+                held.pop(run_id, None)
 
 
 class RunApi:
     """The controller's side of the run API (one per controller process, served by the leader)."""
 
     def __init__(self, kube: KubeClient, *, namespace: str, listen: str = "0.0.0.0:0",
-                 advertise_url: str | None = None, max_body: int = MAX_BODY) -> None:
+                 advertise_url: str | None = None, max_body: int = MAX_BODY, max_held: int = MAX_HELD) -> None:
         self.kube = kube
         self.namespace = namespace
         self.listen = listen
         self.advertise_url = advertise_url.rstrip("/") if advertise_url else None
         self.max_body = max_body
-        self._store = _RunStore()
+        self._store = _RunStore(max_held)
         self._tls: TlsMaterial | None = None
         self._server: _TlsServer | None = None
         self._thread: threading.Thread | None = None
@@ -173,10 +189,7 @@ class RunApi:
 
     def forget(self, run_id: str) -> None:
         """Drop the offered plan, the delivered result and the expectation of a run that is over."""
-        with self._store.cond:
-            self._store.plans.pop(run_id, None)
-            self._store.delivered.pop(run_id, None)
-            self._store.expected.pop(run_id, None)
+        self._store.forget(run_id)
 
     # ---- request handling (called by the handler threads) ------------------------------------
     def _authorised(self, authorization: str | None, run_id: str) -> RunnerIdentity:
@@ -187,7 +200,7 @@ class RunApi:
                 "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                 "spec": {"token": token, "audiences": [RUNNER_AUDIENCE]}})
         except ApiError as exc:
-            raise _Answer(503, "TokenReviewFailed", f"cannot review the token now: {exc.reason}") from None
+            raise _Answer(503, "TokenReviewFailed", f"cannot review the token now: {exc}") from None
         identity = identity_from_review(review.get("status"))
         if isinstance(identity, Refusal):
             raise _Answer(identity.status, identity.reason, identity.message)
@@ -196,7 +209,7 @@ class RunApi:
         except NotFound:
             pod = None
         except ApiError as exc:
-            raise _Answer(503, "PodReadFailed", f"cannot read Pod {identity.pod} now: {exc.reason}") from None
+            raise _Answer(503, "PodReadFailed", f"cannot read Pod {identity.pod} now: {exc}") from None
         with self._store.cond:
             expected = self._store.expected.get(run_id)
         refusal = authorise(identity, pod, run_id, expected)
@@ -213,7 +226,7 @@ class RunApi:
 
     def _accept_result(self, run_id: str, body: bytes, identity: RunnerIdentity) -> None:
         delivered = parse_delivery(run_id, body)
-        if self._store.deliver(run_id, delivered):
+        if self._store.deliver(run_id, delivered, len(body)):
             log.info("run %s: result %s/%s delivered by Pod %s", run_id, delivered.result.outcome,
                      delivered.result.reason, identity.pod)
         else:
@@ -290,6 +303,8 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
         timeout = REQUEST_TIMEOUT
         protocol_version = "HTTP/1.1"
 
+        body_read = False
+
         def setup(self) -> None:
             super().setup()
             self.request.do_handshake()
@@ -335,6 +350,7 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
                 raise _Answer(411, "LengthRequired", "a Content-Length header is required")
             if int(length) > api.max_body:
                 raise _Answer(413, "BodyTooLarge", f"the body is {length} bytes; at most {api.max_body} are accepted")
+            self.body_read = True
             return self.rfile.read(int(length))
 
         def _refuse(self, answer: _Answer) -> None:
@@ -345,6 +361,25 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
             body = json.dumps({"reason": answer.reason, "message": answer.message}).encode() + b"\n"
             # an unread request body would be taken for the next request: close instead
             self._send(answer.status, body, content_type="application/json", close=True)
+            self._drain()
+
+        def _drain(self) -> None:
+            """Read and drop the body of a refused request before closing (a lingering close, as web
+            servers do): closing with unread data resets the connection, and a client still sending its
+            plan would see a connection failure — which it retries — instead of the refusal. Bounded by
+            `max_body` bytes and DRAIN_SECONDS."""
+            length = self.headers.get("Content-Length") or ""
+            if self.body_read or not length.isdigit():
+                return
+            left, until = min(int(length), api.max_body), time.monotonic() + DRAIN_SECONDS
+            try:
+                while left > 0 and time.monotonic() < until:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:
+                pass
 
         def _send(self, status: int, body: bytes, *, content_type: str = "text/plain",
                   close: bool = False) -> None:

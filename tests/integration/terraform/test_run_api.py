@@ -136,6 +136,28 @@ def test_a_waiter_is_woken_by_the_delivery(env: Env) -> None:
     assert waited and waited[0].result.reason == "PlanGenerated" and waited[0].plan is None
 
 
+def test_runners_deliver_concurrently(env: Env) -> None:
+    runs = [f"{i:016x}" for i in range(1, 7)]
+    channels = {run: env.channel(env.token(env.pod(f"tfrun-{run}", run_id=run))) for run in runs}
+    failures: list[BaseException] = []
+
+    def deliver(run: str) -> None:
+        try:
+            channels[run].deliver(run, _result(run), run.encode() * 10_000, deadline=time.monotonic() + 60)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for run in runs:
+        got = env.api.wait(run, 60)
+        assert got is not None and got.plan == run.encode() * 10_000 and got.result.run_id == run
+    for thread in threads:
+        thread.join(30)
+    assert not failures, failures
+
+
 def test_an_apply_run_fetches_the_offered_plan(env: Env) -> None:
     pod = env.pod(f"tfrun-{RUN}")
     channel = env.channel(env.token(pod))
@@ -161,8 +183,8 @@ def test_another_pod_of_the_namespace_and_service_account_is_refused(env: Env) -
     for name, label in (("intruder", None), ("other-run", "fedcba9876543210")):
         intruder = env.pod(name, run_id=label)
         channel = env.channel(env.token(intruder))
-        with pytest.raises(ChannelError) as refused:
-            channel.deliver(RUN, _result(), b"evil", deadline=time.monotonic() + 30)
+        with pytest.raises(ChannelError) as refused:  # a plan of MBs: the refusal, not a reset connection
+            channel.deliver(RUN, _result(), b"evil" * 1_000_000, deadline=time.monotonic() + 30)
         _refused(refused, 403, "RunIdMismatch", LABEL_RUN_ID, f"{NS}/{name}")
         env.api.offer_plan(RUN, b"secret plan")
         with pytest.raises(ChannelError) as refused:
@@ -286,6 +308,29 @@ def test_a_body_over_the_cap_is_refused(env: Env, kube: KubeClient) -> None:
         assert small.delivered(RUN) is not None
     finally:
         small.stop()
+
+
+def test_deliveries_beyond_what_the_controller_holds_wait_until_it_forgets(env: Env, kube: KubeClient) -> None:
+    """The held deliveries are capped: one over the cap is 503 (retried by the runner) and goes through
+    once the controller has forgotten a run it took."""
+    tight = RunApi(kube, namespace=CONTROLLER_NS, listen="127.0.0.1:0", max_held=6000)
+    tight.start()
+    try:
+        second = "fedcba9876543210"
+        first_pod, second_pod = env.pod(f"tfrun-{RUN}"), env.pod(f"tfrun-{second}", run_id=second)
+        env.channel(env.token(first_pod), tight).deliver(RUN, _result(), b"x" * 3000,
+                                                          deadline=time.monotonic() + 30)
+        late = env.channel(env.token(second_pod), tight)
+        with pytest.raises(ChannelError) as backlogged:
+            late.deliver(second, _result(second), b"y" * 3000, deadline=time.monotonic() + 1)
+        assert backlogged.value.status == 503 and not backlogged.value.final
+        assert "DeliveriesBacklogged" in str(backlogged.value)
+        tight.forget(RUN)
+        late.deliver(second, _result(second), b"y" * 3000, deadline=time.monotonic() + 30)
+        got = tight.delivered(second)
+        assert got is not None and got.plan == b"y" * 3000
+    finally:
+        tight.stop()
 
 
 def test_a_runner_delivers_once_a_restarted_server_is_up(env: Env, kube: KubeClient,
