@@ -227,16 +227,19 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
         if expect is not None:  # its runner may deliver to this controller, from its own namespace only
             expect(record.marker, namespace=ctx.namespace)
         delivered = api.delivered(record.marker)
-        if delivered is None and pod_run_alive(ctl.kube, ctx.namespace)(record):
-            log.info("adopting runner pod=%s of run %s (%s): waiting for its result", record.pod, record.marker,
+        live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
+        if live is not None:  # by label: the record may name the run's previous command's Pod
+            log.info("adopting runner pod=%s of run %s (%s): waiting for its result", live, record.marker,
                      record.operation, extra={"obj": ctx.key})
             mark_reconciling(obj, f"Waiting for the {record.operation} run {record.marker} in runner Pod "
-                                  f"{record.pod}, started by an earlier controller")
+                                  f"{live}, started by an earlier controller")
             ctl.patch(ctx.frame, obj)
             try:
-                delivered = await_result(ctl.kube, api, ctx.namespace, record.pod, "", record.marker,
-                                         cancelled=ctl.stopping.is_set)
-            except (TransientError, CancelledError) as exc:
+                delivered = await_result(ctl.kube, api, ctx.namespace, live, "", record.marker,
+                                         abandon=ctl.stopping.is_set)
+            except CancelledError:
+                raise  # this controller stops: the run, its Pod and its record are left to the next one
+            except TransientError as exc:
                 log.warning("adopted run %s ended without a result: %s", record.marker, exc, extra={"obj": ctx.key})
                 delivered = None
         if delivered is not None and delivered.result.operation == "apply" and delivered.result.succeeded:
@@ -258,6 +261,15 @@ def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, "ApplySucceeded", message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Normal", "ApplySucceeded", message))
+
+
+def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
+    """The Pending or Running runner Pod of a run (by its run-id label), if any."""
+    try:
+        pods, _ = kube.list_all(PODS, namespace, label_selector=f"{LABEL_RUN_ID}={marker}")
+    except ApiError:
+        return None
+    return next((str(p["metadata"]["name"]) for p in pods if pod_state(p).alive), None)
 
 
 def _run_pods(kube: KubeClient, namespace: str, marker: str) -> list[str]:
