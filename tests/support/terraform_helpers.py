@@ -29,7 +29,7 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, SECRETS, TERRAFORMS
 from tfcontroller.source.artifact import build_archive
 from tfcontroller.source.refs import format_revision
-from tfcontroller.source.store import ArtifactStore
+from tfcontroller.source.store import ArtifactServer, ArtifactStore
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 
 NS = "default"
@@ -49,6 +49,18 @@ output "greeting" {
   value = terraform_data.this.output
 }
 """
+
+
+def add_tenant(kube: KubeClient, namespace: str) -> None:
+    """What `tfcontroller tenant add NAMESPACE --apply` creates: the runner ServiceAccount, Role, RoleBinding."""
+    from tfcontroller.kube.errors import AlreadyExists
+    from tfcontroller.runner.tenant import tenant_objects
+
+    for obj in tenant_objects(namespace):
+        try:
+            kube.create(kube.resource_of(obj), obj, namespace)
+        except AlreadyExists:
+            pass
 
 
 @functools.cache
@@ -76,12 +88,32 @@ class Harness:
         self.kubeconfig = kubeconfig
         self.tmp = tmp_path
         self.store = ArtifactStore(tmp_path / "artifacts")
+        self.artifact_server: ArtifactServer | None = None
         install_crds(kube)
         seed_keys(kube)
+        if options.get("runner_mode") == "pod":
+            self._pod_mode(options)
         config = TerraformConfig.from_env(timeouts=Timeouts(grace=5.0))
         self.options = TerraformControllerOptions(work_dir=tmp_path / "work", terraform=config,
                                                   kubeconfig=kubeconfig, **options)
         self.reconciler = TerraformReconciler(kube, self.options)
+
+    def _pod_mode(self, options: dict[str, Any]) -> None:
+        """`--runner=pod` on the dev cluster's node: runner Pods download artifacts over HTTP (the node's
+        sandbox does not see the test's directory), deliver to the run API on loopback (the node's Pods use
+        the host network), and run as the namespace's runner ServiceAccount (`tfcontroller tenant add`)."""
+        self.artifact_server = self.store.serve("127.0.0.1:0")
+        options.setdefault("run_api_listen", "127.0.0.1:0")
+        add_tenant(self.kube, NS)
+
+    def close(self) -> None:
+        """Stop what the harness started (pod mode: the run API and the artifact server)."""
+        self.reconciler.cancel_all()
+        api = getattr(self.reconciler, "_run_api", None)
+        if api is not None:
+            api.stop()
+        if self.artifact_server is not None:
+            self.artifact_server.stop()
 
     # ---- sources -----------------------------------------------------------------------------
     def publish(self, name: str, repo_path: Path, commit: str, ref: str = "main", url: str = "") -> dict[str, Any]:
@@ -187,9 +219,11 @@ resource "terraform_data" "this" {
 """
 
 
-def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0) -> int:
+def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0,
+                           **extra: Any) -> int:
     """Entry point of a controller subprocess (tests that kill -9 a controller): a Manager with only
-    the Terraform controller, in the default namespace, until SIGTERM."""
+    the Terraform controller, in the default namespace, until SIGTERM. `extra`: more
+    TerraformControllerOptions (pod mode: runner_mode, run_api_listen)."""
     import logging
 
     from tfcontroller.runtime.manager import Manager, ManagerOptions
@@ -198,7 +232,8 @@ def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 3
     kube = KubeClient.load(kubeconfig)
     manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=retry_cap))
     options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig, lock_retry=lock_retry,
-                                         terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)))
+                                         terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)),
+                                         **extra)
     TerraformReconciler(kube, options).register(manager)
     return manager.run()
 

@@ -33,6 +33,7 @@ from tfcontroller.api.refs import (
     parse_source_ref,
     parse_values_from,
 )
+from tfcontroller.api.runner_pod import RunnerPodSpec, parse_runner_pod
 from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 
@@ -96,6 +97,7 @@ class TerraformSpec:
     destroy_resources_on_deletion: bool = False
     timeout: float = DEFAULT_TIMEOUT
     suspend: bool = False
+    runner_pod: RunnerPodSpec = field(default_factory=RunnerPodSpec)  # pod mode: the runner Pod (issue 15)
 
     @property
     def auto_approve(self) -> bool:
@@ -185,6 +187,7 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         destroy_resources_on_deletion=f.bool("destroyResourcesOnDeletion"),
         timeout=f.duration("timeout", default=DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
         suspend=f.bool("suspend"),
+        runner_pod=parse_runner_pod(f.obj("runnerPod")),
     )
 
 

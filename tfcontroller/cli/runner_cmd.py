@@ -1,6 +1,7 @@
 """`tfcontroller runner run`: execute one Terraform run apart from the controller (issue 15).
 
     tfcontroller runner run --exchange DIR [--kubeconfig FILE] [--stop-on-stdin-eof]
+    tfcontroller runner pod      (pod mode: inputs at the runner Pod's fixed paths; tfcontroller/runner/pod.py)
 
 Reads `DIR/request.json` (tfcontroller.api.run_protocol), runs it (tfcontroller.runner.execute) and writes
 `DIR/result.json` (atomically, 0600); a plan run leaves its plan in `DIR/plan.out`, an apply run applies
@@ -41,6 +42,10 @@ def register(subparsers: Any) -> None:
     run.add_argument("--stop-on-stdin-eof", action="store_true",
                      help="stop the run gracefully when stdin ends (the controller that started it is gone)")
     run.set_defaults(func=run_command)
+    pod = commands.add_parser("pod", help="execute the run of this runner Pod and deliver its result",
+                              description="Pod mode: read the request the Pod was given, run it with the Pod's "
+                                          "own ServiceAccount, deliver the result over the run API.")
+    pod.set_defaults(func=pod_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -61,6 +66,34 @@ def run_command(args: argparse.Namespace) -> int:
     result = execute(request, exchange, env)
     _write_result(exchange, result.to_dict())
     return 0 if result.succeeded else EXIT_FAILED
+
+
+def pod_command(args: argparse.Namespace) -> int:
+    """`tfcontroller runner pod` (tfcontroller/runner/pod.py): inputs at the Pod's fixed paths."""
+    from tfcontroller.api.run_protocol import RequestInvalid, RunRequest
+    from tfcontroller.runner.pod import EXIT_BAD_REQUEST as POD_BAD_REQUEST
+    from tfcontroller.runner.pod import PodPaths, deadline_from_env, now, run_in_pod
+    from tfcontroller.terraform import runner_pod as manifests
+
+    started = now()
+    run_dir, token_dir = Path(manifests.RUN_DIR), Path(manifests.TOKEN_DIR)
+    paths = PodPaths(request=run_dir / manifests.REQUEST_KEY, ca=run_dir / manifests.CA_KEY,
+                     token=token_dir / manifests.TOKEN_FILE, work=Path(manifests.WORK_DIR),
+                     termination_log=Path(manifests.TERMINATION_LOG))
+    try:
+        request = RunRequest.from_dict(json.loads(paths.request.read_text()))
+        ca_pem = paths.ca.read_text()
+        url = os.environ[manifests.ENV_RUN_API]
+    except (OSError, ValueError, RequestInvalid, KeyError) as exc:
+        print(f"error: cannot read this run's request: {exc}", file=sys.stderr)
+        return POD_BAD_REQUEST
+    from tfcontroller.runner.channel import RunChannel
+    from tfcontroller.runner.execute import execute
+
+    env = _environment(argparse.Namespace(kubeconfig=None))
+    _stop_on_signals(env)
+    channel = RunChannel(url, ca_pem, paths.token)
+    return run_in_pod(request, paths, channel, env, deadline=deadline_from_env(os.environ, started), execute=execute)
 
 
 def _environment(args: argparse.Namespace) -> Any:

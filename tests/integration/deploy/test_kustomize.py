@@ -46,7 +46,7 @@ def test_renders_every_piece_into_the_namespace(rendered: list[dict[str, Any]]) 
     kinds = sorted(d["kind"] for d in rendered)
     assert kinds == sorted(["Namespace", "CustomResourceDefinition", "CustomResourceDefinition",
                             "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                            "Role", "RoleBinding", "Deployment", "Service"])
+                            "Role", "RoleBinding", "Deployment", "Service", "Service", "Service"])
     for doc in rendered:
         if doc["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"):
             assert doc["metadata"]["namespace"] == "tfcontroller-system"
@@ -80,7 +80,7 @@ def test_deployment_hardening(rendered: list[dict[str, Any]]) -> None:
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert "emptyDir" in volumes[mounts["/tmp"]] and "emptyDir" in volumes[mounts["/work"]]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    service = _one(rendered, "Service")
+    service = _one(rendered, "Service", "tfcontroller-metrics")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics" and ports["metrics"] == 8080
     labels = dep["spec"]["template"]["metadata"]["labels"]
     assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items())

@@ -78,7 +78,12 @@ class TerraformOptions:
     controller_namespace: str | None = None  # None: $POD_NAMESPACE, else the lease namespace, else default
     state_lock_retry: float = 30.0
     reuse_init: bool = True  # programmatic only (benchmarks): skip init while the data dir is valid
-    runner: str = "inprocess"  # issue 15: "inprocess" (Terraform a child of the controller) or "local"
+    runner: str = "inprocess"  # issue 15: "inprocess" (Terraform a child of the controller), "local" or "pod"
+    runner_image: str = "tfcontroller:dev"  # pod: the runner Pods' image (the controller's own)
+    max_runners: int = 0  # pod: cap on concurrent runner Pods (0: none)
+    keep_failed_runners: bool = False  # pod: keep a failed run's Pod (its per-run Secret is deleted anyway)
+    run_api_listen: str = "0.0.0.0:0"  # pod: where the run API listens
+    run_api_url: str | None = None  # pod: the URL runner Pods reach it at (a Service's)
     runner_sandbox: str = "auto"  # local: "auto" (bubblewrap where it works), "required", "off"
     drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
 
@@ -98,9 +103,24 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                    help="namespace of the controller's key Secret and sealing certificate "
                         f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
     g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
-    g.add_argument("--runner", choices=["inprocess", "local"], default="inprocess",
-                   help="how Terraform runs: inprocess (default, a child of the controller) or local (each command "
-                        "by 'tfcontroller runner run' through the run protocol, sandboxed)")
+    g.add_argument("--runner", choices=["inprocess", "local", "pod"], default="inprocess",
+                   help="how Terraform runs: inprocess (default, a child of the controller), local (each command "
+                        "by 'tfcontroller runner run' through the run protocol, sandboxed) or pod (each command in "
+                        "a runner Pod in the object's namespace, under its ServiceAccount)")
+    g.add_argument("--runner-image", default="tfcontroller:dev",
+                   help="--runner=pod: the runner Pods' image (the controller's own image; spec.runnerPod.image "
+                        "overrides it per object)")
+    g.add_argument("--max-runners", type=int, default=0,
+                   help="--runner=pod: at most this many runner Pods at once, cluster-wide (0: no cap); waiting runs "
+                        "say so in Ready's message")
+    g.add_argument("--keep-failed-runners", action="store_true",
+                   help="--runner=pod: keep the Pod of a failed run for debugging (its per-run Secret, with the "
+                        "variables, is deleted anyway)")
+    g.add_argument("--run-api-listen", default="0.0.0.0:0",
+                   help="--runner=pod: HOST:PORT of the run API runner Pods deliver results to (port 0 picks one)")
+    g.add_argument("--run-api-url",
+                   help="--runner=pod: the https URL runner Pods reach the run API at (e.g. the Service "
+                        "tfcontroller-runs); default https://127.0.0.1:<port>")
     g.add_argument("--runner-sandbox", choices=["auto", "required", "off"], default="auto",
                    help="--runner=local: run in bubblewrap where it works (auto), refuse to start without it "
                         "(required), or never (off)")
@@ -115,6 +135,9 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         keep_failed_workspaces=bool(args.keep_failed_workspaces), controller_namespace=args.controller_namespace,
         state_lock_retry=float(args.state_lock_retry or 30.0), drift_mail=DriftMailOptions.from_args(args),
         runner=args.runner or "inprocess", runner_sandbox=args.runner_sandbox or "auto",
+        runner_image=args.runner_image or "tfcontroller:dev", max_runners=max(0, int(args.max_runners or 0)),
+        keep_failed_runners=bool(args.keep_failed_runners), run_api_listen=args.run_api_listen or "0.0.0.0:0",
+        run_api_url=args.run_api_url,
     )
 
 
@@ -173,6 +196,9 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         drift_notifier=notifier_from_options(options.drift_mail.as_mapping(), kube),
         runner_mode=options.runner,
         runner_sandbox=_sandbox_usable(options) if options.runner == "local" else False,
+        runner_image=options.runner_image, max_runners=options.max_runners,
+        keep_failed_runners=options.keep_failed_runners, run_api_listen=options.run_api_listen,
+        run_api_url=options.run_api_url,
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)

@@ -70,6 +70,12 @@ class TerraformControllerOptions:
     # are done); "local", `tfcontroller runner run` through the run protocol (terraform/protocol_runner.py)
     runner_mode: str = "inprocess"
     runner_sandbox: bool = True  # local mode: in bubblewrap (register() turns it off where bwrap cannot run)
+    # pod mode ("pod"): every run a runner Pod (terraform/pod_runner.py), results over the run API
+    runner_image: str = "tfcontroller:dev"
+    max_runners: int = 0  # cluster-wide cap on concurrent runner Pods of this controller; 0: none
+    keep_failed_runners: bool = False  # keep the Pod of a failed run (its per-run Secret is deleted anyway)
+    run_api_listen: str = "0.0.0.0:0"
+    run_api_url: str | None = None  # the URL runner Pods reach the run API at (default: https://127.0.0.1:<port>)
 
 
 @dataclass
@@ -86,6 +92,7 @@ class SourcePart:
     revision: str = ""
     artifact_path: Path | None = None
     artifact_digest: str = ""
+    artifact_url: str = ""  # the GitRepository's (pod mode: where the runner Pod downloads it)
     held_artifact: str = ""  # counted as in use in the artifact cache until the reconcile ends
     collect_artifacts: bool = False  # a new artifact was downloaded: collect unused ones after the patch
 
@@ -111,6 +118,8 @@ class RunPart:
     init_key: str = ""  # set when the object's initialised data dir is reused (initcache)
     init_skipped: bool = False
     init_reusable: bool = False  # the prepared run directory can skip init (initcache)
+    obj: dict[str, Any] | None = None  # the object being reconciled (pod mode: its run record is patched when
+    # the runner Pod exists, and a run waiting for a runner slot says so)
 
 
 @dataclass

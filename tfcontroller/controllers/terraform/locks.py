@@ -32,7 +32,7 @@ import datetime as dt
 import os
 import secrets
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,6 +71,13 @@ class RunRecord:
     pid_start: int = 0  # the controller's start time (clock ticks since boot): pid + start identify it
     boot: str = ""  # the host's boot id
     plan: str = ""  # the plan being applied
+    pod: str = ""  # pod mode: the run's runner Pod (its current command's); liveness is that Pod's
+    pod_uid: str = ""
+
+    @property
+    def in_pod(self) -> bool:
+        """A pod-mode run: alive while a runner Pod of its run id is Pending or Running (not a process)."""
+        return bool(self.pod)
 
     @classmethod
     def new(cls, instance: str, operation: str) -> RunRecord:
@@ -84,7 +91,8 @@ class RunRecord:
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"instance": self.instance, "pid": self.pid, "host": self.host,
                                "marker": self.marker, "startedAt": self.started_at, "operation": self.operation}
-        for key, value in (("pidStart", self.pid_start), ("boot", self.boot), ("plan", self.plan)):
+        for key, value in (("pidStart", self.pid_start), ("boot", self.boot), ("plan", self.plan),
+                           ("pod", self.pod), ("podUID", self.pod_uid)):
             if value:
                 out[key] = value
         return out
@@ -96,7 +104,8 @@ class RunRecord:
         try:
             return cls(str(run.get("instance", "")), int(run.get("pid") or 0), str(run.get("host", "")),
                        str(run["marker"]), str(run.get("startedAt", "")), str(run.get("operation", "")),
-                       int(run.get("pidStart") or 0), str(run.get("boot", "")), str(run.get("plan", "")))
+                       int(run.get("pidStart") or 0), str(run.get("boot", "")), str(run.get("plan", "")),
+                       str(run.get("pod", "")), str(run.get("podUID", "")))
         except (TypeError, ValueError):
             return None
 
@@ -141,12 +150,17 @@ def run_dead(
     controller_alive: bool,
     terraform_alive: bool,
     leader_elected: bool,
+    pod_alive: bool = False,
 ) -> bool:
     """Pure: can this run no longer hold or take the state lock? `controller_alive` is whether the
     record's controller process (pid and start time) still runs, `terraform_alive` whether a Terraform
-    process carrying the run's marker does (both as seen on this host)."""
+    process carrying the run's marker does (both as seen on this host). A pod-mode run is dead when
+    no runner Pod of it is Pending or Running (`pod_alive`), wherever its controller was: its
+    Terraform runs in that Pod and nowhere else."""
     if record.marker in in_flight_markers:
         return False
+    if record.in_pod:
+        return not pod_alive
     if record.host == own_host:
         if record.boot and own_boot and record.boot != own_boot:
             return True  # the host rebooted since: no process of that run survives
@@ -156,6 +170,10 @@ def run_dead(
 
 def lock_attributable(record: RunRecord, lock: LockInfo) -> bool:
     """Pure: could this lock have been taken by that run (same host, not before the run started)?"""
+    if record.in_pod:
+        # taken in a runner Pod (Who = user@<pod's host>): attributable to the run when taken after it started
+        created, started = parse_terraform_time(lock.created), parse_terraform_time(record.started_at)
+        return not (created is not None and started is not None and created < started - _CLOCK_SLACK)
     if lock.who and lock.who.rpartition("@")[2] != record.host:
         return False  # taken on another machine than our run's
     created, started = parse_terraform_time(lock.created), parse_terraform_time(record.started_at)
@@ -173,12 +191,13 @@ def is_dead_run_lock(
     leader_elected: bool,
     own_boot: str = "",
 ) -> bool:
-    """Pure decision: may this lock be released as left behind by a dead run of ours?"""
+    """Pure decision: may this lock be released as left behind by a dead run of ours? (`run_alive`:
+    its Terraform process, or for a pod-mode run its runner Pod, still runs.)"""
     if record is None:
         return False
     dead = run_dead(record, own_instance=own_instance, own_host=own_host, own_boot=own_boot,
                     in_flight_markers=in_flight_markers, controller_alive=False, terraform_alive=run_alive,
-                    leader_elected=leader_elected)
+                    leader_elected=leader_elected, pod_alive=run_alive)
     return dead and lock_attributable(record, lock)
 
 
@@ -228,6 +247,7 @@ class RecoveryContext:
     in_flight_markers: frozenset[str]
     leader_elected: bool
     grace: float  # seconds a dead run's Terraform gets to stop gracefully before it is killed
+    pod_alive: Callable[[RunRecord], bool] | None = None  # pod mode: does a runner Pod of the run still run?
 
 
 def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Sequence[RunRecord],
@@ -238,6 +258,13 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
     own_host, own_boot = socket.gethostname(), processes.boot_id()
     out = Recovery()
     for record in records:
+        if record.in_pod:  # its Terraform is in its Pod: nothing of it runs here to stop
+            alive = ctx.pod_alive(record) if ctx.pod_alive is not None else True
+            dead = run_dead(record, own_instance=ctx.own_instance, own_host=own_host, own_boot=own_boot,
+                            in_flight_markers=set(ctx.in_flight_markers), controller_alive=False,
+                            terraform_alive=False, leader_elected=ctx.leader_elected, pod_alive=alive)
+            (out.dead if dead else out.kept).append(record)
+            continue
         if record.host == own_host and record.marker not in ctx.in_flight_markers and \
                 not (controller_alive(record) and record.instance != ctx.own_instance):
             # its controller is gone (or it is ours, not in flight): nothing will ever wait for its processes
@@ -311,5 +338,6 @@ def _interrupted_apply(record: RunRecord, status: dict[str, Any], generation: in
 
 
 def _who(record: RunRecord) -> str:
-    return f"instance {record.instance}, pid {record.pid} on {record.host}, started {record.started_at}"
+    pod = f", runner Pod {record.pod}" if record.pod else ""
+    return f"instance {record.instance}, pid {record.pid} on {record.host}{pod}, started {record.started_at}"
 

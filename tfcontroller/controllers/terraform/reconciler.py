@@ -77,6 +77,7 @@ from tfcontroller.runtime.status import patch_status_with_retry
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.plan_store import delete_plan
+from tfcontroller.terraform.pod_runner import RunnerSlots
 from tfcontroller.terraform.runner import TerraformRunner
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class TerraformReconciler:
             (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
         self.artifacts = ArtifactCache(options.work_dir / "artifacts")
         self.init_cache = InitCache(options.work_dir / "init")
+        self.runner_slots = RunnerSlots(options.max_runners)  # --max-runners (pod mode)
+        self._run_api: Any = None  # pod mode: the run API (terraform/run_api.py), started once
 
     # ---- wiring ------------------------------------------------------------------------------
     def controller(self) -> Controller:
@@ -117,10 +120,19 @@ class TerraformReconciler:
         """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the
         manager stops, so state is saved and the lock released (design.md §4.4)."""
         manager.add_controller(self.controller())
+        if self.options.runner_mode == "pod" and not self.options.leader_elected:
+            # up before any reconcile: runners of an earlier controller deliver to it (adoption). With leader
+            # election only the leader serves it (a standby would accept results nobody waits for): it starts
+            # with the leader's first run or adoption.
+            self.run_api()
 
         def cancel_on_stop() -> None:
             manager.stopping.wait()
             self.cancel_all()
+            with self.lock:
+                api, self._run_api = self._run_api, None
+            if api is not None:
+                api.stop()
 
         threading.Thread(target=cancel_on_stop, name="terraform-cancel-on-stop", daemon=True).start()
 
@@ -132,6 +144,19 @@ class TerraformReconciler:
             r.cancel()
 
     # ---- shared, cached ----------------------------------------------------------------------
+    def run_api(self) -> Any:
+        """Pod mode: the HTTPS run API runner Pods fetch plans from and deliver results to (TLS material in
+        Secret `tfcontroller-run-api` of the controller's namespace); started on first use."""
+        from tfcontroller.terraform.run_api import RunApi
+
+        with self.lock:
+            if self._run_api is None:
+                api = RunApi(self.kube, namespace=self.options.controller_namespace,
+                             listen=self.options.run_api_listen, advertise_url=self.options.run_api_url)
+                api.start()
+                self._run_api = api
+            return self._run_api
+
     def keys(self) -> ControllerKeys:
         with self.lock:
             if self._keys is None:

@@ -21,6 +21,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import StallingError, TransientError, WaitingError
 from tfcontroller.api.run_protocol import PLAN, RunRequest
+from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import (
@@ -42,11 +43,22 @@ from tfcontroller.controllers.terraform.locks import (
     write_records,
 )
 from tfcontroller.controllers.terraform.ownership import ensure_state_owner
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError, Conflict, NotFound
+from tfcontroller.kube.resources import PODS, SECRETS
 from tfcontroller.runtime.reconciler import mark_reconciling
-from tfcontroller.terraform.errors import InitRequiredError, StateLockedError, TimeoutExpiredError
+from tfcontroller.terraform.errors import (
+    CancelledError,
+    InitRequiredError,
+    StateLockedError,
+    TimeoutExpiredError,
+)
+from tfcontroller.terraform.plan_store import delete_plan
+from tfcontroller.terraform.pod_runner import PodRunner, PodRunOptions, await_result, pod_state
 from tfcontroller.terraform.processes import boot_id, run_alive
 from tfcontroller.terraform.protocol_runner import ProtocolRunner
 from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.runner_pod import LABEL_RUN_ID, RunPodParams
 from tfcontroller.terraform.state import read_lock
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
@@ -54,6 +66,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RUNNER_INPROCESS = "inprocess"
 RUNNER_LOCAL = "local"
+RUNNER_POD = "pod"
 
 
 def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None,
@@ -63,6 +76,7 @@ def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: st
     runs while the patch is in flight; this returns only when both are done, so the command that
     follows still starts after the checkpoint is stored."""
     ctl = ctx.ctl
+    ctx.run.obj = obj
     mark_reconciling(obj, message)
     if operation is not None:
         if ctx.run.record is None:  # the first command of this reconcile that may lock: the run starts here
@@ -101,7 +115,8 @@ def workspace(ctx: RunContext) -> TerraformRunner:
     skip_init = prepare_workspace(ctx)
     ws = ctx.run.workspace
     assert ws is not None
-    runner = ws.runner() if ctl.options.runner_mode == RUNNER_INPROCESS else protocol_runner(ctx)
+    mode = ctl.options.runner_mode
+    runner = ws.runner() if mode == RUNNER_INPROCESS else pod_runner(ctx) if mode == RUNNER_POD else protocol_runner(ctx)
     with ctl.lock:
         ctl.runners[ctx.key] = runner
     if ctl.stopping.is_set():
@@ -119,23 +134,160 @@ def protocol_runner(ctx: RunContext) -> ProtocolRunner:
     reads the object's references itself; what only the controller can give it is the decrypted sealed
     values, and its identity: the controller's kubeconfig, mounted read-only (local mode: module authors
     are as trusted as the controller; docs/architecture.md "Runner pods")."""
-    ctl, tf = ctx.ctl, ctx.tf
+    ctl = ctx.ctl
     assert ctx.run.record is not None and ctx.source.artifact_path is not None and ctx.inputs.resolved is not None
     if ctl.options.kubeconfig is None:
         raise StallingError("RunnerConfigInvalid", "--runner=local needs the controller's kubeconfig (--kubeconfig); "
                                                    "in-cluster configuration is for --runner=pod")
-    template = RunRequest(
-        run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
-        artifact_url="", artifact_digest=ctx.source.artifact_digest, path=tf.spec.path, workspace=tf.spec.workspace,
-        secret_suffix=tf.spec.secret_suffix,
-        variables={v.name: v.value for v in tf.spec.vars if v.sealed_value is None},
-        sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
-        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout))
+    template = run_request(ctx, "")
     record = ctx.run.record
     return ProtocolRunner(template, ctx.source.artifact_path, ctl.options.work_dir / "runner-runs",
                           ctl.options.terraform, kubeconfig=Path(ctl.options.kubeconfig),
                           sandboxed=ctl.options.runner_sandbox, object_key=ctx.key,
                           plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
+
+
+def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
+    """What every run of this reconcile shares (its operation is set per command): references, not
+    values, except the sealed values the controller decrypted."""
+    tf = ctx.tf
+    assert ctx.run.record is not None and ctx.inputs.resolved is not None
+    return RunRequest(
+        run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
+        artifact_url=artifact_url, artifact_digest=ctx.source.artifact_digest, path=tf.spec.path,
+        workspace=tf.spec.workspace, secret_suffix=tf.spec.secret_suffix,
+        variables={v.name: v.value for v in tf.spec.vars if v.sealed_value is None},
+        sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
+        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout))
+
+
+def pod_runner(ctx: RunContext) -> PodRunner:
+    """`--runner=pod`: each command a runner Pod in the object's namespace (terraform/pod_runner.py), under
+    `spec.runnerPod.serviceAccountName`; the Pod is recorded in the run record as soon as it is named, so
+    liveness and adoption find it."""
+    ctl, tf = ctx.ctl, ctx.tf
+    assert ctx.run.record is not None
+    if not ctx.source.artifact_url:
+        raise TransientError("ArtifactFailed", "the GitRepository has no artifact URL a runner Pod can download "
+                                               "(pod mode cannot use the controller's cached copy)")
+    api = ctl.run_api()
+    params = RunPodParams(
+        run_id=ctx.run.record.marker, command=0, operation=PLAN, plan_id="", namespace=ctx.namespace,
+        terraform_name=ctx.name, terraform_uid=tf.meta.uid, image=ctl.options.runner_image, run_api_url=api.url,
+        timeouts=policy.run_timeouts(ctl.options.terraform.timeouts, tf.spec.timeout), spec=tf.spec.runner_pod)
+    record = ctx.run.record
+
+    def on_pod(name: str, uid: str) -> None:
+        if ctx.run.record is None:
+            return
+        ctx.run.record = dataclasses.replace(ctx.run.record, pod=name, pod_uid=uid)
+        if ctx.run.obj is not None:
+            write_records(status_of(ctx.run.obj), [*ctx.run.previous, ctx.run.record])
+            ctl.patch(ctx.frame, ctx.run.obj)
+
+    def waiting(message: str) -> None:
+        if ctx.run.obj is not None:
+            mark_reconciling(ctx.run.obj, message)
+            ctl.patch(ctx.frame, ctx.run.obj)
+
+    return PodRunner(run_request(ctx, ctx.source.artifact_url), params, ctl.kube, api, ctl.options.terraform,
+                     PodRunOptions(ctl.options.runner_image, ctl.options.keep_failed_runners), ctl.runner_slots,
+                     object_key=ctx.key, on_pod=on_pod, waiting=waiting, stopping=ctl.stopping.is_set,
+                     plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
+
+
+def pod_run_alive(kube: KubeClient, namespace: str) -> Callable[[RunRecord], bool]:
+    """Liveness of a pod-mode run (rule §4.4): a runner Pod of its run id is Pending or Running. When the
+    API server cannot be asked, the run counts as alive (its lock is not released on a guess)."""
+    def alive(record: RunRecord) -> bool:
+        try:
+            pods, _ = kube.list_all(PODS, namespace, label_selector=f"{LABEL_RUN_ID}={record.marker}")
+        except ApiError:
+            return True
+        return any(pod_state(p).alive for p in pods)
+    return alive
+
+
+def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
+    """A restarted controller (or a new leader) meets a pod-mode run of an earlier one still in flight: it
+    creates no second Pod, waits for that Pod's result and records an apply that succeeded, so the plan is
+    never applied twice (docs/architecture.md "A restarted controller adopts a run in flight"). A run
+    whose Pod ended without a result is left to the dead-run rule (lock released, ApplyInterrupted, plan
+    again)."""
+    ctl = ctx.ctl
+    if ctl.options.runner_mode != RUNNER_POD or obj is None:
+        return
+    with ctl.lock:
+        in_flight = set(ctl.in_flight)
+    for record in ctx.run.previous:
+        if not record.in_pod or record.marker in in_flight:
+            continue
+        api = ctl.run_api()
+        expect = getattr(api, "expect", None)
+        if expect is not None:  # its runner may deliver to this controller, from its own namespace only
+            expect(record.marker, namespace=ctx.namespace)
+        delivered = api.delivered(record.marker)
+        live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
+        if live is not None:  # by label: the record may name the run's previous command's Pod
+            log.info("adopting runner pod=%s of run %s (%s): waiting for its result", live, record.marker,
+                     record.operation, extra={"obj": ctx.key})
+            mark_reconciling(obj, f"Waiting for the {record.operation} run {record.marker} in runner Pod "
+                                  f"{live}, started by an earlier controller")
+            ctl.patch(ctx.frame, obj)
+            try:
+                delivered = await_result(ctl.kube, api, ctx.namespace, live, "", record.marker,
+                                         abandon=ctl.stopping.is_set)
+            except CancelledError:
+                raise  # this controller stops: the run, its Pod and its record are left to the next one
+            except TransientError as exc:
+                log.warning("adopted run %s ended without a result: %s", record.marker, exc, extra={"obj": ctx.key})
+                delivered = None
+        if delivered is not None and delivered.result.operation == "apply" and delivered.result.succeeded:
+            _record_adopted_apply(ctx, obj, record)
+        api.forget(record.marker)
+        for pod in _run_pods(ctl.kube, ctx.namespace, record.marker):
+            _delete_run_objects(ctl.kube, ctx.namespace, pod, keep_pod=ctl.options.keep_failed_runners and
+                                delivered is None)
+
+
+def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecord) -> None:
+    """What an apply of an earlier controller did, recorded: its plan applied (never applied again)."""
+    status = status_of(obj)
+    plan = record.plan or TerraformStatus.of(status).pending.id
+    status["lastAppliedPlan"] = plan
+    status["plan"] = {"pending": ""}
+    delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
+    message = f"Applied plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier controller)"
+    c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, "ApplySucceeded", message,
+                    ctx.tf.meta.generation)
+    ctx.events.append(("Normal", "ApplySucceeded", message))
+
+
+def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
+    """The Pending or Running runner Pod of a run (by its run-id label), if any."""
+    try:
+        pods, _ = kube.list_all(PODS, namespace, label_selector=f"{LABEL_RUN_ID}={marker}")
+    except ApiError:
+        return None
+    return next((str(p["metadata"]["name"]) for p in pods if pod_state(p).alive), None)
+
+
+def _run_pods(kube: KubeClient, namespace: str, marker: str) -> list[str]:
+    try:
+        pods, _ = kube.list_all(PODS, namespace, label_selector=f"{LABEL_RUN_ID}={marker}")
+    except ApiError:
+        return []
+    return [str(p["metadata"]["name"]) for p in pods]
+
+
+def _delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod: bool) -> None:
+    for resource in (SECRETS, *(() if keep_pod else (PODS,))):
+        try:
+            kube.delete(resource, name, namespace)
+        except (NotFound, Conflict):
+            pass
+        except ApiError as exc:
+            log.warning("cannot delete %s %s/%s: %s", resource.kind, namespace, name, exc)
 
 
 def prepare_workspace(ctx: RunContext) -> bool:
@@ -219,7 +371,9 @@ def release_own_lock(ctx: RunContext, why: str) -> bool:
     lock = read_lock(ctl.kube, ctx.namespace, ctx.tf.state_lease_name)
     if lock is None or not is_dead_run_lock(
             ctx.run.record, lock, own_instance=ctl.options.instance_id, own_host=socket.gethostname(),
-            in_flight_markers=set(), run_alive=run_alive(ctx.run.record.marker), leader_elected=False,
+            in_flight_markers=set(),
+            run_alive=(pod_run_alive(ctl.kube, ctx.namespace)(ctx.run.record) if ctx.run.record.in_pod
+                       else run_alive(ctx.run.record.marker)), leader_elected=False,
             own_boot=boot_id()):
         return False
     if not release_lock(ctl.kube, ctx.namespace, ctx.tf.state_lease_name, lock.id):
@@ -260,9 +414,11 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
     ctl = ctx.ctl
     with ctl.lock:
         in_flight = frozenset(ctl.in_flight)
+    adopt(ctx, obj)
     recovery = recover_runs(ctl.kube, ctx.namespace, ctx.tf.state_lease_name, ctx.run.previous,
                             RecoveryContext(ctl.options.instance_id, in_flight, ctl.options.leader_elected,
-                                            ctl.options.terraform.timeouts.grace))
+                                            ctl.options.terraform.timeouts.grace,
+                                            pod_run_alive(ctl.kube, ctx.namespace)))
     ctx.run.previous = recovery.kept
     status = status_of(obj) if obj is not None else {}
     write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])

@@ -98,6 +98,7 @@ def step_source(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         ctx.source.revision = last.last_attempted_revision
         return CONTINUE
     ctx.source.revision, ctx.source.artifact_digest = str(artifact.get("revision") or ""), str(artifact["digest"])
+    ctx.source.artifact_url = str(artifact["url"])  # pod mode: the runner downloads it and checks the digest
     _hold_artifact(ctx, ctx.source.artifact_digest)
     ctx.source.artifact_path = _fetch_artifact(ctx, artifact, ref.key, tf.spec.retry_interval)
     status["lastAttemptedRevision"] = ctx.source.revision

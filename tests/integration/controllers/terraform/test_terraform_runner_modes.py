@@ -1,5 +1,6 @@
-"""The Terraform controller in both runner modes (issue 15): `inprocess` (Terraform a child of the
-controller) and `local` (each command by `tfcontroller runner run` through the run protocol, sandboxed).
+"""The Terraform controller in every runner mode (issue 15): `inprocess` (Terraform a child of the
+controller), `local` (each command by `tfcontroller runner run` through the run protocol, sandboxed) and
+`pod` (each command in a runner Pod on the dev cluster's node, as the namespace's runner ServiceAccount).
 The same object — a variable from a Secret (`varsFrom`), a plain one, outputs to a Secret — applies the
 same way in both; what the module can see of the controller's files differs: a file of the controller's
 (here, one beside its work directory) exists for the module in-process and not in the sandbox."""
@@ -28,12 +29,20 @@ output "controller_file_visible" { value = fileexists(var.controller_file) }
 """
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "local"])
+@pytest.mark.parametrize("mode", ["inprocess", "local", "pod"])
 def test_apply_through_either_runner(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote,
                                      caplog: pytest.LogCaptureFixture, mode: str) -> None:
     if mode == "local" and probe() is not None:
         pytest.skip(f"no sandbox here: {probe()}")
     harness = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode=mode)
+    try:
+        _apply(harness, kube, tmp_path, git_file_remote, caplog, mode)
+    finally:
+        harness.close()
+
+
+def _apply(harness: Harness, kube: KubeClient, tmp_path: Path, git_file_remote, caplog: pytest.LogCaptureFixture,
+           mode: str) -> None:
     controller_file = tmp_path / "controller-private.txt"
     controller_file.write_text("the controller's")
     kube.create(SECRETS, {"metadata": {"name": "greeting"}, "stringData": {"greeting": "bonjour"}}, "default")
@@ -42,13 +51,16 @@ def test_apply_through_either_runner(kube: KubeClient, dev_cluster: DevCluster, 
     harness.create("app", path="./tf", varsFrom=[{"kind": "Secret", "name": "greeting"}],
                    vars=[{"name": "controller_file", "value": str(controller_file)}],
                    writeOutputsToSecret={"name": "app-outputs"})
-    with caplog.at_level(logging.INFO, logger="tfcontroller.terraform.protocol_runner"):
-        obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="apply")
+    with caplog.at_level(logging.INFO, logger="tfcontroller.terraform"):
+        obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=120,
+                                      what="apply")
     assert obj["status"]["availableOutputs"] == ["controller_file_visible", "greeting"]
     outputs = harness.secret("app-outputs")
     assert outputs is not None and outputs["greeting"] == "bonjour"
-    assert outputs["controller_file_visible"] == ("false" if mode == "local" else "true")
+    assert outputs["controller_file_visible"] == ("true" if mode == "inprocess" else "false")
     runs = [r.getMessage() for r in caplog.records if "runner operation=" in r.getMessage()]
+    pods = [r.getMessage().split()[2] for r in caplog.records if r.getMessage().startswith("runner pod=")]
+    assert pods == (["operation=plan", "operation=apply"] if mode == "pod" else []), pods
     if mode == "local":
         assert [r.split()[1] for r in runs] == ["operation=plan", "operation=apply"], runs
         assert "bonjour" not in caplog.text  # the runner's log lines are scrubbed of the Secret's value

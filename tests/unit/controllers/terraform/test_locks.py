@@ -130,3 +130,40 @@ def test_dead_run_lock_decision() -> None:
     lock_b = LockInfo(id="L", who="root@host-b", created=DEAD_LOCK.created)
     assert not _dead_lock(record=other_host, lock=lock_b)
     assert _dead_lock(record=other_host, lock=lock_b, leader_elected=True)
+
+
+POD_RUN = RunRecord("old", 4242, "host-a", "m2", "2026-01-01T10:00:00Z", "apply", pid_start=77, boot="b1",
+                    plan="plan-x", pod="tfrun-m2-2", pod_uid="u1")
+
+
+@pytest.mark.parametrize(("kw", "dead"), [
+    ({"pod_alive": True}, False),  # its runner Pod is Pending or Running: it may hold the lock
+    ({"pod_alive": False}, True),  # gone, Succeeded, Failed (OOMKilled, evicted, deadline): dead
+    ({"pod_alive": True, "own_host": "host-b", "leader_elected": True}, False),  # a new leader: the Pod decides
+    ({"pod_alive": False, "own_host": "host-b"}, True),  # another host, no election: the Pod still decides
+    ({"pod_alive": False, "controller_alive": True}, True),  # its controller lives on: the Pod decides
+    ({"pod_alive": False, "in_flight_markers": {"m2"}}, False),  # our own run in flight
+    ({"pod_alive": True, "own_boot": "b2"}, False),  # a reboot of the controller's host does not end a Pod
+])
+def test_pod_run_dead_is_its_pod(kw: dict, dead: bool) -> None:
+    assert _dead(POD_RUN, **kw) is dead
+
+
+@pytest.mark.parametrize(("who", "ours"), [("root@node-7", True), ("runner@other", True), ("", True)])
+def test_pod_run_lock_is_attributable_from_any_host(who: str, ours: bool) -> None:
+    # Terraform in a runner Pod writes its Pod's host name: any host, after the run started
+    assert lock_attributable(POD_RUN, LockInfo(id="L", who=who, created="2026-01-01T10:00:03Z")) is ours
+    assert not lock_attributable(POD_RUN, LockInfo(id="L", who=who, created="2026-01-01T09:00:00Z"))
+
+
+def test_pod_record_round_trip() -> None:
+    status: dict = {}
+    write_records(status, [POD_RUN])
+    assert status["runs"][0]["pod"] == "tfrun-m2-2" and status["runs"][0]["podUID"] == "u1"
+    assert records_from_status(status) == [POD_RUN]
+    assert is_dead_run_lock(POD_RUN, LockInfo(id="L", who="x@node", created="2026-01-01T10:00:03Z"),
+                            own_instance="new", own_host="host-a", in_flight_markers=set(), run_alive=False,
+                            leader_elected=False)
+    assert not is_dead_run_lock(POD_RUN, LockInfo(id="L", who="x@node", created="2026-01-01T10:00:03Z"),
+                                own_instance="new", own_host="host-a", in_flight_markers=set(), run_alive=True,
+                                leader_elected=False)

@@ -1,0 +1,97 @@
+"""What a runner Pod's state means (pod_state) and what a refused Pod creation says (rejection): pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tfcontroller.api.errors import StallingError, WaitingError
+from tfcontroller.kube.errors import ApiError, Forbidden, Unprocessable
+from tfcontroller.terraform.pod_runner import (
+    RUNNER_FAILED,
+    RUNNER_OOM_KILLED,
+    RunnerSlots,
+    pod_state,
+    rejection,
+)
+
+
+def _pod(phase: str, *, terminated: dict[str, Any] | None = None, reason: str = "", message: str = "",
+         uid: str = "u1", deleting: bool = False) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": phase}
+    if reason:
+        status["reason"] = reason
+    if message:
+        status["message"] = message
+    if terminated is not None:
+        status["containerStatuses"] = [{"name": "runner", "state": {"terminated": terminated}}]
+    meta: dict[str, Any] = {"name": "tfrun-r-1", "uid": uid}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta, "status": status}
+
+
+@pytest.mark.parametrize("phase", ["Pending", "Running"])
+def test_pending_and_running_are_alive(phase: str) -> None:
+    assert pod_state(_pod(phase), "u1").alive
+
+
+@pytest.mark.parametrize(("pod", "uid", "reason", "words"), [
+    (None, "u1", RUNNER_FAILED, "gone"),
+    (_pod("Running", uid="u2"), "u1", RUNNER_FAILED, "replaced"),
+    (_pod("Failed", terminated={"reason": "OOMKilled", "exitCode": 137}), "", RUNNER_OOM_KILLED,
+     "spec.runnerPod.resources.limits.memory"),
+    (_pod("Failed", reason="Evicted", message="The node was low on resource: memory."), "", RUNNER_FAILED,
+     "Evicted: The node was low on resource"),
+    (_pod("Failed", reason="DeadlineExceeded", message="Pod was active on the node longer than the specified "
+                                                       "deadline"), "", RUNNER_FAILED, "DeadlineExceeded"),
+    (_pod("Failed", terminated={"reason": "Error", "exitCode": 1, "message": "outcome=failed reason=X"}), "",
+     RUNNER_FAILED, "outcome=failed reason=X"),
+    (_pod("Succeeded", terminated={"reason": "Completed", "exitCode": 0}), "", RUNNER_FAILED, "Succeeded"),
+    (_pod("Running", deleting=True), "u1", RUNNER_FAILED, "being deleted"),
+])
+def test_ended_pods_say_why(pod: Any, uid: str, reason: str, words: str) -> None:
+    state = pod_state(pod, uid)
+    assert not state.alive and state.reason == reason and words in state.message
+
+
+def test_termination_message_is_clipped() -> None:
+    state = pod_state(_pod("Failed", terminated={"reason": "Error", "message": "x" * 5000}))
+    assert len(state.message) <= 1024
+
+
+@pytest.mark.parametrize(("exc", "kind", "words"), [
+    (Forbidden(403, "Forbidden", 'pods "tfrun-r-1" is forbidden: error looking up service account team/tfcontroller-'
+                                 'runner: serviceaccount "tfcontroller-runner" not found'), StallingError,
+     "tfcontroller tenant add team --apply"),
+    (Forbidden(403, "Forbidden", 'pods "tfrun-r-1" is forbidden: exceeded quota: q, requested: pods=1, used: '
+                                 'pods=1, limited: pods=1'), WaitingError, "ResourceQuota"),
+    (Forbidden(403, "Forbidden", 'pods is forbidden: User "system:serviceaccount:x:tfc" cannot create resource '
+                                 '"pods" in API group "" in the namespace "team"'), StallingError,
+     "deploy/rbac.yaml"),
+    (Unprocessable(422, "Invalid", "spec.containers[0].image: Required value"), StallingError, "spec.runnerPod"),
+    (ApiError(400, "BadRequest", "admission webhook denied the request"), StallingError, "admission webhook"),
+])
+def test_rejection_names_what_to_fix(exc: ApiError, kind: type, words: str) -> None:
+    error = rejection(exc, "tfcontroller-runner", "team")
+    assert type(error) is kind and error.reason == "RunnerPodRejected" and words in error.message
+
+
+def test_slots_cap_and_say_so() -> None:
+    slots, said = RunnerSlots(1), []
+    assert slots.acquire(said.append, lambda: False)
+    unlimited = RunnerSlots(0)
+    assert unlimited.acquire(said.append, lambda: False) is False  # nothing held, nothing to release
+    import threading
+
+    got = threading.Event()
+    waiter = threading.Thread(target=lambda: (slots.acquire(said.append, lambda: False), got.set()))
+    waiter.start()
+    from tests.support.polling import wait_for
+
+    wait_for(lambda: said, timeout=10, what="the waiting message")
+    assert "--max-runners 1" in said[0] and not got.is_set()
+    slots.release(True)
+    waiter.join(10)
+    assert got.is_set()
