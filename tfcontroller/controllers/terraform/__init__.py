@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_WORK_DIR", "DriftMailOptions", "TerraformControllerOptions", "TerraformOptions",
            "TerraformReconciler", "add_run_arguments", "controller_namespace", "options_from_args", "register"]
 
+# The values of --runner (issue 15; `pod` joins when runner Pods are built). `inprocess` (Terraform a child
+# of the controller, able to read the controller's environment, files and token) was removed.
+RUNNER_CHOICES = ("local",)
+REMOVED_RUNNERS = {"inprocess": "Terraform no longer runs as a child of the controller (issue 15)"}
 DEFAULT_WORK_DIR = os.path.join(tempfile.gettempdir(), "tfcontroller", "terraform")
 POD_NAMESPACE_ENV = "POD_NAMESPACE"  # the pod's namespace, from the downward API (fieldRef metadata.namespace)
 
@@ -78,7 +82,7 @@ class TerraformOptions:
     controller_namespace: str | None = None  # None: $POD_NAMESPACE, else the lease namespace, else default
     state_lock_retry: float = 30.0
     reuse_init: bool = True  # programmatic only (benchmarks): skip init while the data dir is valid
-    runner: str = "inprocess"  # issue 15: "inprocess" (Terraform a child of the controller) or "local"
+    runner: str = "local"  # issue 15: how Terraform runs, one of RUNNER_CHOICES
     runner_sandbox: str = "auto"  # local: "auto" (bubblewrap where it works), "required", "off"
     drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
 
@@ -98,13 +102,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                    help="namespace of the controller's key Secret and sealing certificate "
                         f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
     g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
-    g.add_argument("--runner", choices=["inprocess", "local"], default="inprocess",
-                   help="how Terraform runs: inprocess (default, a child of the controller) or local (each command "
-                        "by 'tfcontroller runner run' through the run protocol, sandboxed)")
+    g.add_argument("--runner", type=runner_choice, default="local", metavar="|".join(RUNNER_CHOICES),
+                   help="how Terraform runs: local (default: each command by 'tfcontroller runner run' through the "
+                        "run protocol, in a sandbox; module authors are as trusted as the controller)")
     g.add_argument("--runner-sandbox", choices=["auto", "required", "off"], default="auto",
                    help="--runner=local: run in bubblewrap where it works (auto), refuse to start without it "
                         "(required), or never (off)")
     drift_mail.add_run_arguments(parser)
+
+
+def runner_choice(value: str) -> str:
+    """`--runner`'s type: a usage error that says what to use instead of a removed or unknown mode."""
+    if value in RUNNER_CHOICES:
+        return value
+    why = REMOVED_RUNNERS.get(value, "unknown runner mode")
+    raise argparse.ArgumentTypeError(f"{value!r}: {why}; use --runner=local (a sandboxed runner process of the "
+                                     f"controller) or --runner=pod (a runner Pod per run)")
 
 
 def options_from_args(args: argparse.Namespace) -> TerraformOptions:
@@ -114,7 +127,7 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         plugin_mirror_dir=args.plugin_mirror_dir, plugin_cache_dir=args.plugin_cache_dir,
         keep_failed_workspaces=bool(args.keep_failed_workspaces), controller_namespace=args.controller_namespace,
         state_lock_retry=float(args.state_lock_retry or 30.0), drift_mail=DriftMailOptions.from_args(args),
-        runner=args.runner or "inprocess", runner_sandbox=args.runner_sandbox or "auto",
+        runner=args.runner or "local", runner_sandbox=args.runner_sandbox or "auto",
     )
 
 

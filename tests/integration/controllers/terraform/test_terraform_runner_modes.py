@@ -1,18 +1,20 @@
-"""The Terraform controller in both runner modes (issue 15): `inprocess` (Terraform a child of the
-controller) and `local` (each command by `tfcontroller runner run` through the run protocol, sandboxed).
-The same object — a variable from a Secret (`varsFrom`), a plain one, outputs to a Secret — applies the
-same way in both; what the module can see of the controller's files differs: a file of the controller's
-(here, one beside its work directory) exists for the module in-process and not in the sandbox."""
+"""The Terraform controller in every runner mode (issue 15; RUNNER_MODES, tests/fixtures/controllers.py):
+the same object — a variable from a Secret (`varsFrom`), a plain one, outputs to a Secret — applies the
+same way, and a file of the controller's (here, one beside its work directory) does not exist for the
+module (the sandbox of local mode, another Pod in pod mode). `--runner=inprocess`, where it did, is gone:
+a usage error that names the modes to use."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import Harness, ready_reason
-from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import SECRETS
 from tfcontroller.terraform.sandbox import probe
@@ -28,12 +30,11 @@ output "controller_file_visible" { value = fileexists(var.controller_file) }
 """
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "local"])
-def test_apply_through_either_runner(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote,
-                                     caplog: pytest.LogCaptureFixture, mode: str) -> None:
-    if mode == "local" and probe() is not None:
+@pytest.mark.runner_modes
+def test_apply_through_the_runner(kube: KubeClient, harness: Harness, tmp_path: Path, git_file_remote,
+                                  caplog: pytest.LogCaptureFixture, runner_mode: str) -> None:
+    if runner_mode == "local" and probe() is not None:
         pytest.skip(f"no sandbox here: {probe()}")
-    harness = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode=mode)
     controller_file = tmp_path / "controller-private.txt"
     controller_file.write_text("the controller's")
     kube.create(SECRETS, {"metadata": {"name": "greeting"}, "stringData": {"greeting": "bonjour"}}, "default")
@@ -47,10 +48,17 @@ def test_apply_through_either_runner(kube: KubeClient, dev_cluster: DevCluster, 
     assert obj["status"]["availableOutputs"] == ["controller_file_visible", "greeting"]
     outputs = harness.secret("app-outputs")
     assert outputs is not None and outputs["greeting"] == "bonjour"
-    assert outputs["controller_file_visible"] == ("false" if mode == "local" else "true")
+    assert outputs["controller_file_visible"] == "false"
+    assert "bonjour" not in caplog.text  # the runner's log lines are scrubbed of the Secret's value
     runs = [r.getMessage() for r in caplog.records if "runner operation=" in r.getMessage()]
-    if mode == "local":
+    if runner_mode == "local":
         assert [r.split()[1] for r in runs] == ["operation=plan", "operation=apply"], runs
-        assert "bonjour" not in caplog.text  # the runner's log lines are scrubbed of the Secret's value
-    else:
-        assert runs == []
+
+
+@pytest.mark.parametrize("flag", ["inprocess", "nonsense"])
+def test_a_removed_or_unknown_runner_is_a_usage_error(flag: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "tfcontroller", "run", f"--runner={flag}"], capture_output=True,
+                          text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.returncode == 2, done.stderr
+    assert f"argument --runner: {flag!r}" in done.stderr
+    assert "--runner=local" in done.stderr and "--runner=pod" in done.stderr
