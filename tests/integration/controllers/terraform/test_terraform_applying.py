@@ -55,6 +55,7 @@ def runner_log() -> Any:
     logger.setLevel(level)
 
 
+@pytest.mark.runner_modes
 def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
         harness: Harness, git_file_remote: Any, tmp_path: Path, dev_cluster: DevCluster,
         capsys: pytest.CaptureFixture[str], runner_log: Recorder, holds: HoldServer) -> None:

@@ -141,6 +141,7 @@ def _terraform_yaml(approve: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+@pytest.mark.runner_modes
 def test_approval_committed_to_git_applies_the_pending_plan_without_replan(gitops, git_file_remote) -> None:
     kube, terraform = gitops
     remote = git_file_remote("infra")

@@ -22,6 +22,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.support.holds import Hold, HoldServer
 from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import (
@@ -77,6 +79,7 @@ def _applied_app(harness: Harness, git_file_remote, holds: HoldServer) -> Hold:
     return hold
 
 
+@pytest.mark.runner_modes
 def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_remote, tmp_path,
                                                     holds: HoldServer) -> None:
     hold = _applied_app(harness, git_file_remote, holds)
@@ -100,6 +103,7 @@ def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_r
     assert hold.done() == 1
 
 
+@pytest.mark.runner_modes
 def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness: Harness, git_file_remote,
                                                                           tmp_path, holds: HoldServer) -> None:
     hold = holds.new()
@@ -109,7 +113,7 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
 
     work = tmp_path / "proc-work"
     code = "import sys; from tests.support.terraform_helpers import run_controller_process as r; " \
-           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}))"
+           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, runner_mode={harness.options.runner_mode!r}))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -134,6 +138,7 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
     assert hold.done() == 1  # created once
 
 
+@pytest.mark.runner_modes
 def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path, holds: HoldServer) -> None:
     hold = _applied_app(harness, git_file_remote, holds)
     # A foreign run (not ours: no run record) dies holding the lock.
@@ -223,6 +228,7 @@ def test_every_terraform_command_starts_after_its_run_is_recorded(harness: Harne
         assert "runs" not in harness.get(name)["status"]
 
 
+@pytest.mark.runner_modes
 def test_terraform_killed_under_a_live_controller(harness: Harness, git_file_remote, tmp_path: Path,
                                                   holds: HoldServer) -> None:
     """Terraform dies alone (the OOM killer's choice) holding the lock: the reconcile (which kills what is

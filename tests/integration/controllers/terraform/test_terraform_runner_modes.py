@@ -1,19 +1,16 @@
 """The Terraform controller in every runner mode (issue 15; RUNNER_MODES, tests/fixtures/controllers.py):
 the same object — a variable from a Secret (`varsFrom`), a plain one, outputs to a Secret — applies the
 same way, and a file of the controller's (here, one beside its work directory) does not exist for the
-module (the sandbox of local mode, another Pod in pod mode). `--runner=inprocess`, where it did, is gone:
-a usage error that names the modes to use."""
+module (the sandbox of local mode, another Pod in pod mode). (`--runner=inprocess`, where it did, is a
+usage error now: tests/e2e/test_run_command.py.)"""
 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import Harness, ready_reason
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import SECRETS
@@ -54,11 +51,3 @@ def test_apply_through_the_runner(kube: KubeClient, harness: Harness, tmp_path: 
     if runner_mode == "local":
         assert [r.split()[1] for r in runs] == ["operation=plan", "operation=apply"], runs
 
-
-@pytest.mark.parametrize("flag", ["inprocess", "nonsense"])
-def test_a_removed_or_unknown_runner_is_a_usage_error(flag: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "tfcontroller", "run", f"--runner={flag}"], capture_output=True,
-                          text=True, timeout=60, cwd=REPO_ROOT)
-    assert done.returncode == 2, done.stderr
-    assert f"argument --runner: {flag!r}" in done.stderr
-    assert "--runner=local" in done.stderr and "--runner=pod" in done.stderr

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.holds import HoldServer
 from tests.support.terraform_helpers import HOLD_TF, Harness, condition, processes_under, ready_reason
 from tfcontroller.api import conditions as c
@@ -23,6 +25,7 @@ def test_run_timeouts_bound_every_command() -> None:
     assert run_timeouts(base, 0).apply == 1.0  # never a zero limit
 
 
+@pytest.mark.runner_modes
 def test_too_short_timeout_gives_a_clear_condition_and_no_stuck_lock(harness: Harness, git_file_remote,
                                                                      tmp_path: Path, holds: HoldServer) -> None:
     hold = holds.new()
