@@ -5,7 +5,8 @@ a conftest.
 
 Layout: tests/unit/<pkg>/test_<module>.py for pure code (no server, no binary), tests/integration/<pkg>/
 for code run against the dev cluster, real git, terraform, kubectl or SMTP, tests/e2e/ for whole
-scenarios (`tfcontroller run`, the demo, LocalStack)."""
+scenarios (`tfcontroller run`, the demo, LocalStack). Runner modes (`@pytest.mark.runner_modes`) and the hold
+server a sandboxed module reaches: tests/README.md."""
 
 pytest_plugins: list[str] = [
     "tests.fixtures.devcluster",

@@ -33,6 +33,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (["run", "--concurrent", "0"], "--concurrent: '0' must be at least 1"),
     (["run", "--kubeconfig", "/no/such/kubeconfig"], "no such file"),
     (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    # the removed mode (issue 15) and a typo: what to use instead
+    (["run", "--runner", "inprocess"], "'inprocess': Terraform no longer runs as a child of the controller"),
+    (["run", "--runner=podd"], "use --runner=local (a sandboxed runner process of the controller) or --runner=pod"),
 ])
 def test_bad_flags_exit_2_with_one_line(args: list[str], needle: str) -> None:
     proc = run_cli(*args)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.devcluster import install_crds
+from tests.support.holds import HoldServer
 from tests.support.kstatus import assert_kstatus
 from tests.support.polling import wait_for
 from tfcontroller.api import conditions as c
@@ -201,8 +202,9 @@ def ready_reason(obj: dict[str, Any]) -> str:
     return f"{cond.status}/{cond.reason}" if cond else ""
 
 
-# A module whose apply can be held open: with var.hold set it announces the run (and so the state lock)
-# with a file, waits for a `release` file, and counts completed creations in `count`.
+# A module whose apply can be held open: with var.hold set to a hold's URL (tests/support/holds.py) it
+# announces the run (and so the state lock), waits until the test releases it, and reports completion —
+# over 127.0.0.1, which a sandboxed run and a runner Pod on the dev node reach, unlike the test's files.
 HOLD_TF = """
 variable "hold" {
   type    = string
@@ -213,17 +215,17 @@ resource "terraform_data" "this" {
   input = "held"
 
   provisioner "local-exec" {
-    command = var.hold == "" ? "true" : "touch ${var.hold}/started; while [ ! -f ${var.hold}/release ]; do sleep 0.1; done; echo done >> ${var.hold}/count"
+    command = var.hold == "" ? "true" : "curl -sf -m 5 ${var.hold}/started; until curl -sf -m 5 ${var.hold}/release; do sleep 0.1; done; curl -sf -m 5 ${var.hold}/done"
   }
 }
 """
 
 
 def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0,
-                           **extra: Any) -> int:
+                           runner_mode: str = "local", **extra: Any) -> int:
     """Entry point of a controller subprocess (tests that kill -9 a controller): a Manager with only
-    the Terraform controller, in the default namespace, until SIGTERM. `extra`: more
-    TerraformControllerOptions (pod mode: runner_mode, run_api_listen)."""
+    the Terraform controller, in the default namespace, Terraform in `runner_mode`, until SIGTERM.
+    `extra`: more TerraformControllerOptions (pod mode: run_api_listen)."""
     import logging
 
     from tfcontroller.runtime.manager import Manager, ManagerOptions
@@ -232,6 +234,7 @@ def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 3
     kube = KubeClient.load(kubeconfig)
     manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=retry_cap))
     options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig, lock_retry=lock_retry,
+                                         runner_mode=runner_mode,
                                          terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)),
                                          **extra)
     TerraformReconciler(kube, options).register(manager)
@@ -267,19 +270,23 @@ def processes_under(directory: Path) -> list[int]:
 
 
 class CountingTerraform:
-    """A wrapper script around the real terraform that appends each command's name to a file."""
+    """A wrapper script around the real terraform that reports each command's name to the hold server
+    (tests/support/holds.py): it runs inside a run's sandbox or Pod, where the test's files are not. The
+    script sits alone in its directory, which is all a sandbox mounts of it."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, holds: HoldServer) -> None:
         real = shutil.which("terraform")
         assert real, "terraform not on PATH"
-        self.log = tmp / "terraform-calls"
-        self.log.write_text("")
-        self.path = tmp / "terraform-counting"
-        self.path.write_text(f'#!/bin/sh\necho "$1" >> {self.log}\nexec {real} "$@"\n')
+        self.counter = holds.counter()
+        bin_dir = tmp / "counting-terraform"
+        bin_dir.mkdir()
+        self.path = bin_dir / "terraform"
+        self.path.write_text(f'#!/bin/sh\ncurl -sf -m 5 -X POST "{self.counter.url}/$1" >/dev/null 2>&1\n'
+                             f'exec {real} "$@"\n')
         self.path.chmod(0o755)
 
     def calls(self) -> list[str]:
-        return self.log.read_text().split()
+        return self.counter.names()
 
     def count(self, *commands: str) -> int:
         return sum(1 for name in self.calls() if name in commands)

@@ -70,6 +70,9 @@ class RunRequest:
     env: tuple[EnvVar, ...] = ()
     env_from: tuple[ValuesFrom, ...] = ()
     timeout_seconds: float | None = None  # spec.timeout: the limit of each Terraform command
+    # The controller's init key (terraform/initcache.py): with a cache directory of the object's (local mode
+    # mounts one, `--init-cache`), the runner skips init while the directory was initialised for this key
+    init_key: str = ""
     version: int = PROTOCOL_VERSION
 
     @property
@@ -106,6 +109,7 @@ class RunRequest:
             env=tuple(_env_entry(item, f"env[{i}]") for i, item in enumerate(_list(data, "env"))),
             env_from=tuple(_values_from(item, f"env_from[{i}]") for i, item in enumerate(_list(data, "env_from"))),
             timeout_seconds=_optional_number(data, "timeout_seconds"),
+            init_key=_optional_text(data, "init_key", ""),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")

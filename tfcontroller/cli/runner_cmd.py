@@ -39,6 +39,8 @@ def register(subparsers: Any) -> None:
                               description="Execute DIR/request.json and write DIR/result.json.")
     run.add_argument("--exchange", required=True, help="the run's exchange directory (request, plan, result)")
     run.add_argument("--kubeconfig", help="the run's own kubeconfig (default: in-cluster configuration)")
+    run.add_argument("--init-cache", help="the object's init cache directory: init is skipped while it was "
+                                          "initialised for the request's init key (local mode)")
     run.add_argument("--stop-on-stdin-eof", action="store_true",
                      help="stop the run gracefully when stdin ends (the controller that started it is gone)")
     run.set_defaults(func=run_command)
@@ -90,7 +92,7 @@ def pod_command(args: argparse.Namespace) -> int:
     from tfcontroller.runner.channel import RunChannel
     from tfcontroller.runner.execute import execute
 
-    env = _environment(argparse.Namespace(kubeconfig=None))
+    env = _environment(argparse.Namespace(kubeconfig=None, init_cache=None))  # a Pod starts with no init cache
     _stop_on_signals(env)
     channel = RunChannel(url, ca_pem, paths.token)
     return run_in_pod(request, paths, channel, env, deadline=deadline_from_env(os.environ, started), execute=execute)
@@ -105,7 +107,8 @@ def _environment(args: argparse.Namespace) -> Any:
         print(line, flush=True)
 
     kube = KubeClient.load(args.kubeconfig, static=bool(args.kubeconfig))
-    return RunEnvironment(kube=kube, kubeconfig=args.kubeconfig, terraform=TerraformConfig.from_env(), say=say)
+    return RunEnvironment(kube=kube, kubeconfig=args.kubeconfig, terraform=TerraformConfig.from_env(), say=say,
+                          init_cache=Path(args.init_cache) if args.init_cache else None)
 
 
 def _stop_on_signals(env: Any) -> None:

@@ -27,6 +27,8 @@ from tfcontroller.runner.output import RunOutput
 from tfcontroller.source.store import fetch_artifact
 from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.errors import InitRequiredError
+from tfcontroller.terraform.initcache import attach_dir, invalidate_dir, record_dir
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_results import failure_result
@@ -52,6 +54,7 @@ class RunEnvironment:
     say: Callable[[str], None] = print
     secrets: list[str] = field(default_factory=list)  # grows as values are read: every line is scrubbed of them
     runner: TerraformRunner | None = None  # the run's Terraform, for stop()
+    init_cache: Path | None = None  # the object's init cache directory (local mode: mounted read-write)
     stopped: bool = False
 
     def line(self, text: str) -> None:
@@ -84,19 +87,50 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
     env.secrets.extend(_sensitive_values(info, inputs))
     ws = _workspace(request, exchange, env, artifact, inputs)
     try:
+        cache = env.init_cache if request.init_key else None
+        skip_init = False
+        if cache is not None:
+            data_dir, skip_init = attach_dir(cache, ws.module_dir, request.init_key)
+            ws.env["TF_DATA_DIR"] = str(data_dir)
         runner = env.runner = ws.runner(RunOutput(env.line))  # Terraform's messages printed as they come
         if env.stopped:
             runner.cancel()
-        runner.init()
-        if request.operation == rp.PLAN:
-            return _plan(request, exchange, env, ws, runner)
-        if request.operation == rp.FORCE_UNLOCK:
-            runner.force_unlock(request.lock_id)
-            return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, "StateLockReleased",
-                                f"released state lock {request.lock_id}")
-        return _apply(request, exchange, env, ws, runner)
+        if skip_init:
+            env.line("init: skipped, the object's initialised data directory is reused")
+        else:
+            _init(request, env, ws, runner, cache)
+        try:
+            return _command(request, exchange, env, ws, runner)
+        except InitRequiredError:
+            if not skip_init:
+                raise
+            env.line("init: Terraform asks for it; running it")  # a new provider or module: same dir, once
+            _init(request, env, ws, runner, cache)
+            return _command(request, exchange, env, ws, runner)
     finally:
         ws.cleanup(success=True)
+
+
+def _init(request: rp.RunRequest, env: RunEnvironment, ws: Workspace, runner: TerraformRunner,
+          cache: Path | None) -> None:
+    """`terraform init`; in a cached data directory the key is dropped before and recorded after success,
+    so a directory half initialised is never reused."""
+    if cache is not None:
+        invalidate_dir(cache)
+    runner.init()
+    if cache is not None:
+        record_dir(cache, ws.module_dir, request.init_key)
+
+
+def _command(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
+             runner: TerraformRunner) -> rp.RunResult:
+    if request.operation == rp.PLAN:
+        return _plan(request, exchange, env, ws, runner)
+    if request.operation == rp.FORCE_UNLOCK:
+        runner.force_unlock(request.lock_id)
+        return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, "StateLockReleased",
+                            f"released state lock {request.lock_id}")
+    return _apply(request, exchange, env, ws, runner)
 
 
 def _fetch(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> Path:

@@ -4,8 +4,9 @@ run protocol, in the bubblewrap sandbox where the kernel allows it (issue 15; te
 `ProtocolRunner` has `TerraformRunner`'s interface, so the controller's steps, lock handling and run
 records stay as they are: `plan` is a plan run (init, plan, show; the plan file and the show document come
 back through the run's exchange directory), `show_json` returns that run's show, `apply` an apply run of the
-given plan file, `force_unlock` a force-unlock run. `init` does nothing: every run initialises its own
-working directory. Failures come back as the typed errors the steps decide on (run_results.py). The run
+given plan file, `force_unlock` a force-unlock run. `init` does nothing here: each run initialises, or
+skips init when the object's init cache directory (mounted into the run) was initialised for the
+request's init key (terraform/initcache.py, the same rules as ever). Failures come back as the typed errors the steps decide on (run_results.py). The run
 marker of the reconcile is the run id, so Terraform carries it and the liveness rule (processes.py) finds
 it. `cancel()` closes the runner's stdin: it interrupts Terraform gracefully, as the end of a controller
 does.
@@ -44,7 +45,8 @@ class ProtocolRunner(TerraformRunner):
 
     def __init__(self, template: rp.RunRequest, artifact: Path, root: Path, config: TerraformConfig, *,
                  kubeconfig: Path | None, sandboxed: bool, object_key: str = "",
-                 plan_id: Callable[[], str] = lambda: "") -> None:
+                 plan_id: Callable[[], str] = lambda: "", init_cache: Path | None = None,
+                 credential: Callable[[], Path] | None = None) -> None:
         super().__init__(root, {}, config, object_key=object_key)
         self.plan_id = plan_id  # the plan an apply applies (the run record's), for the runner's messages
         self.template = template
@@ -52,13 +54,16 @@ class ProtocolRunner(TerraformRunner):
         self.root = root
         self.kubeconfig = kubeconfig
         self.sandboxed = sandboxed
+        self.init_cache = init_cache  # the object's init cache directory, mounted into each run
+        # writes the run's kubeconfig (a fresh short-lived token) before each run; returns its path
+        self.credential = credential
         self._count = 0
         self._show: dict[str, Any] | None = None
 
     # the commands the controller's steps use ----------------------------------------------------
 
     def init(self, upgrade: bool = False, lock_timeout: float = 0) -> CommandResult:
-        return _empty("init")  # each run initialises its own working directory
+        return _empty("init")  # each run initialises (or reuses the object's init cache) itself
 
     def plan(self, out: Any, destroy: bool = False, refresh: bool = True, refresh_only: bool = False,
              lock_timeout: float = 0) -> PlanResult:
@@ -95,6 +100,8 @@ class ProtocolRunner(TerraformRunner):
     def _launch(self, operation: str, *, plan: bytes | None = None, **fields: Any) -> tuple[rp.RunResult, Path]:
         if self.cancelled:
             raise _cancelled(operation)
+        if self.credential is not None:
+            self.kubeconfig = self.credential()
         self._count += 1
         exchange = self.root / f"{self.template.run_id}-{self._count}"
         exchange.mkdir(mode=0o700, parents=True)
@@ -108,7 +115,8 @@ class ProtocolRunner(TerraformRunner):
             (exchange / rp.PLAN_IN_FILE).write_bytes(plan)
         started = time.monotonic()
         with open(self.root / f"{exchange.name}.log", "w+b") as out:
-            proc = start_runner(exchange, self.config, kubeconfig=self.kubeconfig, sandboxed=self.sandboxed, log=out)
+            proc = start_runner(exchange, self.config, kubeconfig=self.kubeconfig, sandboxed=self.sandboxed, log=out,
+                                init_cache=self.init_cache)
             self.last_pid = proc.pid
             assert proc.stdin is not None
             try:

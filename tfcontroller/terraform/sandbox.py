@@ -41,6 +41,9 @@ HOSTNAME = "tfcontroller-runner"
 # kubeconfig's path), so the apply must find it where the plan had it — also when the plan was made by
 # the other runner mode (a controller restarted with another --runner while a plan waits for approval).
 EXCHANGE_MOUNT = "/run/tfcontroller/run"
+# The object's init cache directory (terraform/initcache.py), read-write: it belongs to this one object,
+# whose runs are serialised, and holds only what init writes (design.md §5, as in-process before).
+INIT_CACHE_MOUNT = "/run/tfcontroller/init"
 # Taken from the controller's environment into the runner's: locale and trust store, nothing else.
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
@@ -86,12 +89,14 @@ def _host_links() -> dict[str, str]:
     return {p: os.readlink(p) for p in HOST_ALLOW_LIST if os.path.islink(p)}
 
 
-def runner_command(exchange: str, kubeconfig: str | None, python: str | None = None) -> list[str]:
+def runner_command(exchange: str, kubeconfig: str | None, python: str | None = None,
+                   init_cache: str | None = None) -> list[str]:
     """`tfcontroller runner run` with the Python that runs the controller (its venv, not resolved
     through symlinks: a venv is recognised by where its interpreter is called from)."""
     argv = [python or sys.executable, "-m", "tfcontroller", "runner", "run", "--exchange", exchange,
             "--stop-on-stdin-eof"]
-    return argv + (["--kubeconfig", kubeconfig] if kubeconfig else [])
+    argv += ["--kubeconfig", kubeconfig] if kubeconfig else []
+    return argv + (["--init-cache", init_cache] if init_cache else [])
 
 
 def runner_env(exchange: str, config: TerraformConfig, package_root: str,
@@ -117,10 +122,11 @@ def runner_env(exchange: str, config: TerraformConfig, package_root: str,
 
 
 def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig, env: Mapping[str, str],
-               python_prefixes: Sequence[str] | None = None, package_dir: str | None = None) -> SandboxSpec:
+               python_prefixes: Sequence[str] | None = None, package_dir: str | None = None,
+               init_cache: Path | None = None) -> SandboxSpec:
     """What a local run mounts: the interpreter and its venv, the package, Terraform and its providers
-    (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT and the
-    run's kubeconfig (read-only) at its own path."""
+    (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT, the
+    object's init cache (writable) at INIT_CACHE_MOUNT and the run's kubeconfig (read-only) at its own path."""
     prefixes = python_prefixes if python_prefixes is not None else _python_prefixes()
     package = package_dir or str(Path(__file__).resolve().parents[1])
     read_only = [*prefixes, package, str(Path(config.binary).resolve().parent)]
@@ -131,6 +137,8 @@ def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig,
             read_only.append(env[name])
     read_write = [str(config.plugin_cache_dir)] if config.plugin_cache_dir is not None else []
     mounts = [(str(exchange), EXCHANGE_MOUNT, False)]
+    if init_cache is not None:
+        mounts.append((str(init_cache), INIT_CACHE_MOUNT, False))
     if kubeconfig is not None:
         mounts.append((str(kubeconfig), str(kubeconfig), True))
     return SandboxSpec(read_only=tuple(_outside_allow_list(_unique(read_only))), read_write=tuple(read_write),
@@ -175,7 +183,7 @@ def probe(bwrap: str = "bwrap") -> str | None:
 
 
 def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | None, sandboxed: bool,
-                 log: IO[bytes], bwrap: str = "bwrap") -> subprocess.Popen[bytes]:
+                 log: IO[bytes], bwrap: str = "bwrap", init_cache: Path | None = None) -> subprocess.Popen[bytes]:
     """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
     group, its stdin a pipe that only the caller holds (closing it, or the caller's death, stops the run
     gracefully), its output to `log`. `kubeconfig` is the run's own identity (None: in-cluster); unsandboxed,
@@ -188,12 +196,14 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
     package_root = str(Path(package_dir).parent)
     if sandboxed:
         env = runner_env(EXCHANGE_MOUNT, config, package_root)
-        spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir)
-        command = runner_command(EXCHANGE_MOUNT, str(kubeconfig) if kubeconfig is not None else None)
+        spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir, init_cache=init_cache)
+        command = runner_command(EXCHANGE_MOUNT, str(kubeconfig) if kubeconfig is not None else None,
+                                 init_cache=INIT_CACHE_MOUNT if init_cache is not None else None)
         argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
     else:
         env = runner_env(str(exchange), config, package_root)
-        argv = runner_command(str(exchange), str(kubeconfig) if kubeconfig is not None else None)
+        argv = runner_command(str(exchange), str(kubeconfig) if kubeconfig is not None else None,
+                              init_cache=str(init_cache) if init_cache is not None else None)
         popen_env = env
     return subprocess.Popen(argv, cwd=exchange, env=popen_env, stdin=subprocess.PIPE, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

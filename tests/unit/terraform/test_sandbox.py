@@ -9,6 +9,7 @@ from pathlib import Path
 from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
 from tfcontroller.terraform.sandbox import (
     EXCHANGE_MOUNT,
+    INIT_CACHE_MOUNT,
     SandboxSpec,
     local_spec,
     runner_command,
@@ -79,3 +80,12 @@ def test_runner_command() -> None:
         "/venv/bin/python", "-m", "tfcontroller", "runner", "run", "--exchange", EXCHANGE_MOUNT,
         "--stop-on-stdin-eof", "--kubeconfig", "/etc/k"]
     assert "--kubeconfig" not in runner_command("/x", None, python="p")  # in-cluster configuration
+
+
+def test_the_objects_init_cache_is_mounted_writable_at_its_fixed_place() -> None:
+    spec = local_spec(Path("/tmp/runs/r1"), None, CONFIG, {}, python_prefixes=["/usr"], package_dir="/srv/app/x",
+                      init_cache=Path("/work/init/default_app"))
+    assert spec.mounts == (("/tmp/runs/r1", EXCHANGE_MOUNT, False), ("/work/init/default_app", INIT_CACHE_MOUNT, False))
+    assert runner_command(EXCHANGE_MOUNT, None, python="p", init_cache=INIT_CACHE_MOUNT)[-2:] == [
+        "--init-cache", INIT_CACHE_MOUNT]
+    assert "--init-cache" not in runner_command(EXCHANGE_MOUNT, None, python="p")  # no cache: init every run

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_WORK_DIR", "DriftMailOptions", "TerraformControllerOptions", "TerraformOptions",
            "TerraformReconciler", "add_run_arguments", "controller_namespace", "options_from_args", "register"]
 
+# The values of --runner (issue 15). `inprocess` (Terraform a child of the controller, able to read the
+# controller's environment, files and token) was removed.
+RUNNER_CHOICES = ("local", "pod")
+REMOVED_RUNNERS = {"inprocess": "Terraform no longer runs as a child of the controller (issue 15)"}
 DEFAULT_WORK_DIR = os.path.join(tempfile.gettempdir(), "tfcontroller", "terraform")
 POD_NAMESPACE_ENV = "POD_NAMESPACE"  # the pod's namespace, from the downward API (fieldRef metadata.namespace)
 
@@ -78,7 +82,7 @@ class TerraformOptions:
     controller_namespace: str | None = None  # None: $POD_NAMESPACE, else the lease namespace, else default
     state_lock_retry: float = 30.0
     reuse_init: bool = True  # programmatic only (benchmarks): skip init while the data dir is valid
-    runner: str = "inprocess"  # issue 15: "inprocess" (Terraform a child of the controller), "local" or "pod"
+    runner: str = "local"  # issue 15: how Terraform runs, one of RUNNER_CHOICES
     runner_image: str = "tfcontroller:dev"  # pod: the runner Pods' image (the controller's own)
     max_runners: int = 0  # pod: cap on concurrent runner Pods (0: none)
     keep_failed_runners: bool = False  # pod: keep a failed run's Pod (its per-run Secret is deleted anyway)
@@ -103,10 +107,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                    help="namespace of the controller's key Secret and sealing certificate "
                         f"(default: ${POD_NAMESPACE_ENV}, else the lease namespace, else default)")
     g.add_argument("--state-lock-retry", type=float, default=30.0, help="seconds between tries of a locked state")
-    g.add_argument("--runner", choices=["inprocess", "local", "pod"], default="inprocess",
-                   help="how Terraform runs: inprocess (default, a child of the controller), local (each command "
-                        "by 'tfcontroller runner run' through the run protocol, sandboxed) or pod (each command in "
-                        "a runner Pod in the object's namespace, under its ServiceAccount)")
+    g.add_argument("--runner", type=runner_choice, default="local", metavar="|".join(RUNNER_CHOICES),
+                   help="how Terraform runs: local (default: each command by 'tfcontroller runner run' through the "
+                        "run protocol, in a sandbox; module authors are as trusted as the controller) or pod (each "
+                        "command in a runner Pod in the object's namespace, under its ServiceAccount)")
     g.add_argument("--runner-image", default="tfcontroller:dev",
                    help="--runner=pod: the runner Pods' image (the controller's own image; spec.runnerPod.image "
                         "overrides it per object)")
@@ -127,6 +131,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     drift_mail.add_run_arguments(parser)
 
 
+def runner_choice(value: str) -> str:
+    """`--runner`'s type: a usage error that says what to use instead of a removed or unknown mode."""
+    if value in RUNNER_CHOICES:
+        return value
+    why = REMOVED_RUNNERS.get(value, "unknown runner mode")
+    raise argparse.ArgumentTypeError(f"{value!r}: {why}; use --runner=local (a sandboxed runner process of the "
+                                     f"controller) or --runner=pod (a runner Pod per run)")
+
+
 def options_from_args(args: argparse.Namespace) -> TerraformOptions:
     """The options from the parsed flags of `tfcontroller run` (add_run_arguments)."""
     return TerraformOptions(
@@ -134,7 +147,7 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         plugin_mirror_dir=args.plugin_mirror_dir, plugin_cache_dir=args.plugin_cache_dir,
         keep_failed_workspaces=bool(args.keep_failed_workspaces), controller_namespace=args.controller_namespace,
         state_lock_retry=float(args.state_lock_retry or 30.0), drift_mail=DriftMailOptions.from_args(args),
-        runner=args.runner or "inprocess", runner_sandbox=args.runner_sandbox or "auto",
+        runner=args.runner or "local", runner_sandbox=args.runner_sandbox or "auto",
         runner_image=args.runner_image or "tfcontroller:dev", max_runners=max(0, int(args.max_runners or 0)),
         keep_failed_runners=bool(args.keep_failed_runners), run_api_listen=args.run_api_listen or "0.0.0.0:0",
         run_api_url=args.run_api_url,

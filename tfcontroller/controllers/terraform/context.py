@@ -66,9 +66,9 @@ class TerraformControllerOptions:
     plan_chunk_bytes: int | None = None  # None: PLAN_CHUNK_BYTES
     reuse_init: bool = True  # skip `terraform init` when the object's data dir is still valid
     drift_notifier: DriftNotifier | None = None  # drift e-mail (drift.mail); None: no mail
-    # How Terraform runs (issue 15): "inprocess", a child of the controller (the default until runner Pods
-    # are done); "local", `tfcontroller runner run` through the run protocol (terraform/protocol_runner.py)
-    runner_mode: str = "inprocess"
+    # How Terraform runs (issue 15): "local", `tfcontroller runner run` through the run protocol in a
+    # sandbox (terraform/protocol_runner.py)
+    runner_mode: str = "local"
     runner_sandbox: bool = True  # local mode: in bubblewrap (register() turns it off where bwrap cannot run)
     # pod mode ("pod"): every run a runner Pod (terraform/pod_runner.py), results over the run API
     runner_image: str = "tfcontroller:dev"

@@ -43,6 +43,7 @@ from tfcontroller.controllers.terraform.context import (
     TerraformControllerOptions,
     status_of,
 )
+from tfcontroller.controllers.terraform.credentials import RunCredentials
 from tfcontroller.controllers.terraform.deletion import deletion_steps
 from tfcontroller.controllers.terraform.drift.hooks import DriftHooks
 from tfcontroller.controllers.terraform.indexes import (
@@ -51,7 +52,6 @@ from tfcontroller.controllers.terraform.indexes import (
     depends_on_index,
     source_index,
 )
-from tfcontroller.controllers.terraform.initcache import InitCache
 from tfcontroller.controllers.terraform.locks import RunRecord, records_from_status, write_records
 from tfcontroller.controllers.terraform.steps import STEPS, replan_steps
 from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
@@ -75,6 +75,7 @@ from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
 from tfcontroller.source.artifact import ModuleInputs
+from tfcontroller.terraform.initcache import InitCache
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.plan_store import delete_plan
 from tfcontroller.terraform.pod_runner import RunnerSlots
@@ -104,6 +105,7 @@ class TerraformReconciler:
         self.init_cache = InitCache(options.work_dir / "init")
         self.runner_slots = RunnerSlots(options.max_runners)  # --max-runners (pod mode)
         self._run_api: Any = None  # pod mode: the run API (terraform/run_api.py), started once
+        self.credentials = RunCredentials(kube, options.work_dir)  # the kubeconfig of each run (local mode)
 
     # ---- wiring ------------------------------------------------------------------------------
     def controller(self) -> Controller:
@@ -319,6 +321,7 @@ class TerraformReconciler:
         except NotFound:
             return Result()
         self.init_cache.forget(object_key(fresh))
+        self.credentials.forget(object_key(fresh))
         try:
             release_finalizer(self.kube, TERRAFORMS, fresh, FINALIZER)
         except ApiError as exc:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.commands import force_unlock_command
-from tfcontroller.api.errors import StallingError, TransientError, WaitingError
+from tfcontroller.api.errors import TransientError, WaitingError
 from tfcontroller.api.run_protocol import PLAN, RunRequest
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
@@ -30,7 +30,11 @@ from tfcontroller.controllers.terraform.context import (
     RunContext,
     status_of,
 )
-from tfcontroller.controllers.terraform.initcache import LOCK_FILE, init_key
+from tfcontroller.controllers.terraform.credentials import (
+    kubeconfig_path,
+    runner_service_account,
+    token_seconds,
+)
 from tfcontroller.controllers.terraform.locks import (
     RUN_ENV,
     Recovery,
@@ -47,12 +51,8 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Conflict, NotFound
 from tfcontroller.kube.resources import PODS, SECRETS
 from tfcontroller.runtime.reconciler import mark_reconciling
-from tfcontroller.terraform.errors import (
-    CancelledError,
-    InitRequiredError,
-    StateLockedError,
-    TimeoutExpiredError,
-)
+from tfcontroller.terraform.errors import CancelledError, StateLockedError, TimeoutExpiredError
+from tfcontroller.terraform.initcache import LOCK_FILE, init_key
 from tfcontroller.terraform.plan_store import delete_plan
 from tfcontroller.terraform.pod_runner import PodRunner, PodRunOptions, await_result, pod_state
 from tfcontroller.terraform.processes import boot_id, run_alive
@@ -64,7 +64,6 @@ from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RUNNER_INPROCESS = "inprocess"
 RUNNER_LOCAL = "local"
 RUNNER_POD = "pod"
 
@@ -107,44 +106,46 @@ def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: st
 
 
 def workspace(ctx: RunContext) -> TerraformRunner:
-    """The run directory, prepared once per reconcile: artifact, backend, variables, init."""
+    """The run directory and the runner of this reconcile, prepared once. Init is the runner's: each run
+    initialises, or reuses the object's init cache (runner/execute.py)."""
     ctl = ctx.ctl
     if ctx.run.runner is not None:
         return ctx.run.runner
     ensure_state_owner(ctl.kube, ctx.tf, ctx.events)  # rule §4.8, before any command (ownership.py)
-    skip_init = prepare_workspace(ctx)
-    ws = ctx.run.workspace
-    assert ws is not None
-    mode = ctl.options.runner_mode
-    runner = ws.runner() if mode == RUNNER_INPROCESS else pod_runner(ctx) if mode == RUNNER_POD else protocol_runner(ctx)
+    prepare_workspace(ctx)
+    runner = pod_runner(ctx) if ctl.options.runner_mode == RUNNER_POD else protocol_runner(ctx)
     with ctl.lock:
         ctl.runners[ctx.key] = runner
     if ctl.stopping.is_set():
         runner.cancel()
     ctx.run.runner = runner
-    if skip_init:
-        ctx.run.init_skipped = True
-    else:
-        init(ctx, runner)  # in tf.spec.workspace only (TF_WORKSPACE): no stray default state
     return runner
 
 
 def protocol_runner(ctx: RunContext) -> ProtocolRunner:
     """`--runner=local`: each command a `tfcontroller runner run` (terraform/protocol_runner.py). The runner
-    reads the object's references itself; what only the controller can give it is the decrypted sealed
-    values, and its identity: the controller's kubeconfig, mounted read-only (local mode: module authors
-    are as trusted as the controller; docs/architecture.md "Runner pods")."""
-    ctl = ctx.ctl
+    reads the object's references itself; what only the controller gives it is the decrypted sealed values
+    and its identity: a kubeconfig written before each run (credentials.py: a token of the namespace's
+    runner ServiceAccount, else the controller's own credential — module authors are as trusted as the
+    controller; docs/architecture.md "Runner pods")."""
+    ctl, tf = ctx.ctl, ctx.tf
     assert ctx.run.record is not None and ctx.source.artifact_path is not None and ctx.inputs.resolved is not None
-    if ctl.options.kubeconfig is None:
-        raise StallingError("RunnerConfigInvalid", "--runner=local needs the controller's kubeconfig (--kubeconfig); "
-                                                   "in-cluster configuration is for --runner=pod")
-    template = run_request(ctx, "")
+    template = dataclasses.replace(run_request(ctx, ""), init_key=ctx.run.init_key)
     record = ctx.run.record
+    seconds = token_seconds(float(tf.spec.timeout), ctl.options.terraform.timeouts.grace)
+    account = runner_service_account(tf)
+
+    def credential() -> Path:
+        return ctl.credentials.run_kubeconfig(ctx.namespace, ctx.key, account, seconds)
+
+    cache = ctl.init_cache.dir_for(ctx.key) if ctx.run.init_key else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     return ProtocolRunner(template, ctx.source.artifact_path, ctl.options.work_dir / "runner-runs",
-                          ctl.options.terraform, kubeconfig=Path(ctl.options.kubeconfig),
+                          ctl.options.terraform, kubeconfig=kubeconfig_path(ctl.options.work_dir, ctx.key),
                           sandboxed=ctl.options.runner_sandbox, object_key=ctx.key,
-                          plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
+                          plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan,
+                          init_cache=cache, credential=credential)
 
 
 def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
@@ -290,63 +291,42 @@ def _delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod
             log.warning("cannot delete %s %s/%s: %s", resource.kind, namespace, name, exc)
 
 
-def prepare_workspace(ctx: RunContext) -> bool:
-    """The local part of `_workspace`, once: the run directory and the object's initialised data dir.
-    No Terraform command that touches the state runs here. Returns whether init can be skipped."""
+def prepare_workspace(ctx: RunContext) -> None:
+    """The local part of `workspace`, once: the run directory (where the plan file of this reconcile is
+    kept) and the init key of the object's init cache. No Terraform command runs here, nothing is asked of
+    the cluster (it runs beside the checkpoint's patch)."""
     ctl = ctx.ctl
     if ctx.run.workspace is not None:
-        return ctx.run.init_reusable
+        return
     tf = ctx.tf
     assert ctx.source.artifact_path is not None and ctx.inputs.resolved is not None
     assert ctx.run.record is not None, "no Terraform process starts before its run record is checkpointed"
-    marker = ctx.run.record.marker
+    backend = KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, str(kubeconfig_path(ctl.options.work_dir,
+                                                                                          ctx.key)))
     ws = Workspace.create(
         ctl.options.work_dir / "runs", ctx.source.artifact_path, tf.spec.path,
         config=dataclasses.replace(ctl.options.terraform,
                                    timeouts=policy.run_timeouts(ctl.options.terraform.timeouts, tf.spec.timeout)),
-        backend=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, ctl.options.kubeconfig),
-        variables=ctx.inputs.resolved.variables,
-        env={**ctx.inputs.resolved.env, RUN_ENV: marker},
+        backend=backend,
+        variables={},  # the runner writes the run's variables in its own directory: none at rest here
+        env={RUN_ENV: ctx.run.record.marker},
         secrets=ctx.inputs.resolved.secrets,
         name_hint=f"{ctx.namespace}-{ctx.name}",
         workspace=tf.spec.workspace,
         object_key=ctx.key,
     )
     ctx.run.workspace = ws
-    skip_init = False
-    if ctl.options.reuse_init:  # the object's own initialised data dir (initcache.py)
+    if ctl.options.reuse_init:  # the object's own initialised data dir (terraform/initcache.py)
         ctx.run.init_key = init_key(
-            backend_hcl=KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, ctl.options.kubeconfig).hcl(),
-            workspace=tf.spec.workspace, terraform_version=ctl.terraform_version(),
+            backend_hcl=backend.hcl(), workspace=tf.spec.workspace, terraform_version=ctl.terraform_version(),
             cli_config=json.dumps(ctl.options.terraform.cli_config(), sort_keys=True),
             shipped_lock=_read_or_none(ws.module_dir / LOCK_FILE))
-        data_dir, skip_init = ctl.init_cache.attach(ctx.key, ws.module_dir, ctx.run.init_key)
-        ws.env["TF_DATA_DIR"] = str(data_dir)
-    ctx.run.init_reusable = skip_init
-    return skip_init
-
-
-def init(ctx: RunContext, runner: TerraformRunner) -> None:
-    ctl = ctx.ctl
-    if ctx.run.init_key:
-        ctl.init_cache.invalidate(ctx.key)
-    runner.init()
-    if ctx.run.init_key and ctx.run.workspace is not None:
-        ctl.init_cache.record(ctx.key, ctx.run.workspace.module_dir, ctx.run.init_key)
 
 
 def with_init(ctx: RunContext, command: Callable[[], T]) -> T:
-    """Run a command; when init was skipped and Terraform says it is needed after all, init (in the
-    same data dir) and run it again, once."""
-    try:
-        return command()
-    except InitRequiredError:
-        if not ctx.run.init_skipped or ctx.run.runner is None:
-            raise
-        ctx.run.init_skipped = False
-        log.info("terraform asks for init; running it", extra={"obj": ctx.key})
-        init(ctx, ctx.run.runner)
-        return command()
+    """Run a command. Init belongs to the runner, which also runs it once more when a reused data
+    directory turns out to need it (runner/execute.py); kept as the steps' seam."""
+    return command()
 
 
 def locked(ctx: RunContext, obj: dict[str, Any] | None, command: Callable[[], T]) -> T:

@@ -4,11 +4,14 @@ and a new plan when the module changes."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.terraform_helpers import SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.kube.resources import SECRETS
 
 
+@pytest.mark.runner_modes
 def test_auto_apply_then_no_replan_on_unrelated_commit(harness: Harness, git_file_remote) -> None:
     remote = git_file_remote("infra")
     commit = remote.commit({"tf/main.tf": SIMPLE_TF, "README.md": "hi"})

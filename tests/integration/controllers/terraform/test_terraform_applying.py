@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import Result
+from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
 from tests.support.terraform_helpers import HOLD_TF, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
@@ -54,11 +55,11 @@ def runner_log() -> Any:
     logger.setLevel(level)
 
 
+@pytest.mark.runner_modes
 def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
         harness: Harness, git_file_remote: Any, tmp_path: Path, dev_cluster: DevCluster,
-        capsys: pytest.CaptureFixture[str], runner_log: Recorder) -> None:
-    hold = tmp_path / "hold"
-    hold.mkdir()
+        capsys: pytest.CaptureFixture[str], runner_log: Recorder, holds: HoldServer) -> None:
+    hold = holds.new()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
     harness.create("app", approvePlan="", vars=[{"name": "hold", "value": str(hold)}])
@@ -82,7 +83,7 @@ def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
     applier = threading.Thread(target=apply, name="apply-app")
     applier.start()
     try:
-        wait_for(lambda: (hold / "started").exists() or not applier.is_alive(), 120, "the apply to start")
+        wait_for(lambda: hold.started() or not applier.is_alive(), 120, "the apply to start")
         assert not failed and applier.is_alive(), failed
         # during the apply: Ready Unknown naming the plan, Reconciling, no approval hint
         obj = harness.get("app")
@@ -99,12 +100,12 @@ def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
             assert res.out.strip() == f"terraform.tfcontroller.io/app plan {plan_id} is already being applied"
         assert harness.get("app")["metadata"]["resourceVersion"] == version
     finally:
-        (hold / "release").touch()
+        hold.release()
         applier.join(120)
     assert not failed, failed
     obj = harness.get("app")
     assert ready_reason(obj) == "True/ApplySucceeded" and obj["status"]["lastAppliedPlan"] == plan_id
-    assert (hold / "count").read_text().count("done") == 1
+    assert hold.done() == 1
 
     # approving the applied plan again: said, nothing changed
     version = obj["metadata"]["resourceVersion"]

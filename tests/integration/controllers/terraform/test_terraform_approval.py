@@ -10,6 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.terraform_helpers import SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
@@ -20,6 +22,7 @@ def _pending(obj: dict) -> str:
     return ((obj.get("status") or {}).get("plan") or {}).get("pending") or ""
 
 
+@pytest.mark.runner_modes
 def test_manual_approval_refusal_and_no_replan_on_approval_commit(harness: Harness, git_file_remote) -> None:
     remote = git_file_remote("infra")
     tf_yaml = "apiVersion: tfcontroller.io/v1alpha1\nkind: Terraform\nmetadata: {name: app}\nspec: {}\n"
@@ -97,6 +100,7 @@ def _apply_outside(harness: Harness, tmp_path: Path, suffix: str, greeting: str)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.runner_modes
 def test_stale_plan_is_planned_again_and_waits_for_a_new_approval(harness: Harness, git_file_remote,
                                                                   tmp_path: Path) -> None:
     remote = git_file_remote("infra")

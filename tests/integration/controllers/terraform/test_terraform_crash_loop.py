@@ -62,7 +62,8 @@ ROUNDS = 6
 
 def _start_controller(harness: Harness, work: Path) -> subprocess.Popen[bytes]:
     code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
-            f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, lock_retry=2.0, retry_cap=3.0))")
+            f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, lock_retry=2.0, retry_cap=3.0, "
+            f"runner_mode={harness.options.runner_mode!r}))")
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
@@ -98,6 +99,7 @@ def _settled(harness: Harness) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.runner_modes
 def test_repeated_kills_never_leave_a_lock_stuck(harness: Harness, git_file_remote, tmp_path: Path) -> None:
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": CRASH_TF}))

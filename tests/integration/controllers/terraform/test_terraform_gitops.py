@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.support.controllers import gitrepo
+from tests.support.holds import HoldServer
 from tests.support.kstatus import assert_kstatus
 from tests.support.manifestset_support import manifestset
 from tests.support.terraform_helpers import (
@@ -41,10 +42,10 @@ NS = "default"
 
 @pytest.fixture
 def gitops(start_manager: Callable[..., ControllerManager], dev_cluster: DevCluster, crds_installed: KubeClient,
-           tmp_path: Path) -> tuple[KubeClient, CountingTerraform]:
+           tmp_path: Path, holds: HoldServer) -> tuple[KubeClient, CountingTerraform]:
     kube = crds_installed
     seed_keys(kube)
-    terraform = CountingTerraform(tmp_path)
+    terraform = CountingTerraform(tmp_path, holds)
     start_manager(kubeconfig=dev_cluster.kubeconfig,
                   terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"), binary=str(terraform.path),
                                              controller_namespace=NS))
@@ -140,6 +141,7 @@ def _terraform_yaml(approve: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+@pytest.mark.runner_modes
 def test_approval_committed_to_git_applies_the_pending_plan_without_replan(gitops, git_file_remote) -> None:
     kube, terraform = gitops
     remote = git_file_remote("infra")

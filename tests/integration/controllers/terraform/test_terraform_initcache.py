@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tests.support.holds import HoldServer
 from tests.support.terraform_helpers import SIMPLE_TF, CountingTerraform, Harness, ready_reason, wait_for
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.controllers.terraform.initcache import LOCK_FILE, InitCache, init_key
 from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
+from tfcontroller.terraform.initcache import LOCK_FILE, InitCache, init_key
 
 
 def _key(**changes: object) -> str:
@@ -56,8 +57,8 @@ def test_cache_directory_lifecycle(tmp_path: Path) -> None:
 
 
 def test_second_run_skips_init_and_a_new_module_call_inits_again(harness: Harness, git_file_remote,
-                                                                 tmp_path: Path) -> None:
-    terraform = CountingTerraform(tmp_path)
+                                                                 tmp_path: Path, holds: HoldServer) -> None:
+    terraform = CountingTerraform(tmp_path, holds)
     harness.options = dataclasses.replace(harness.options, terraform=TerraformConfig.from_env(
         binary=str(terraform.path), timeouts=Timeouts(grace=5.0)))
     harness.reconciler = TerraformReconciler(harness.kube, harness.options)

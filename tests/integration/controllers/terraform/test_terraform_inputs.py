@@ -54,6 +54,7 @@ SECRET_VALUE = "s3cr3t-from-secret-value"
 SEALED_VALUE = "s3aled-pa55word-value"
 
 
+@pytest.mark.runner_modes
 def test_vars_env_outputs_and_sensitive_values(harness: Harness, git_file_remote,
                                                caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
@@ -133,6 +134,7 @@ def _secret(name: str) -> tuple:
     return SECRETS, name, NS
 
 
+@pytest.mark.runner_modes
 def test_sealed_value_replayed_in_another_namespace_is_refused(harness: Harness, git_file_remote) -> None:
     kube = harness.kube
     remote = git_file_remote("infra")

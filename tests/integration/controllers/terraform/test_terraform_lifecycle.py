@@ -10,12 +10,15 @@ import io
 import os
 import tarfile
 
+import pytest
+
 from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_REPLAN
 from tfcontroller.kube.resources import SECRETS, TERRAFORMS
 
 
+@pytest.mark.runner_modes
 def test_depends_on_deletion_blocked_and_destroy_on_deletion(harness: Harness, git_file_remote) -> None:
     kube = harness.kube
     remote = git_file_remote("infra")
@@ -50,6 +53,7 @@ def test_depends_on_deletion_blocked_and_destroy_on_deletion(harness: Harness, g
     assert [r["type"] for r in harness.state("net")["resources"]] == ["terraform_data"]
 
 
+@pytest.mark.runner_modes
 def test_state_loss_guard_and_destroy_true(harness: Harness, git_file_remote) -> None:
     kube = harness.kube
     remote = git_file_remote("infra")

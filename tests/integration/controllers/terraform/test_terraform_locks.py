@@ -22,6 +22,9 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+from tests.support.holds import Hold, HoldServer
 from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import (
     HOLD_TF,
@@ -65,11 +68,10 @@ def _outside_apply(harness: Harness, work, hold) -> subprocess.Popen:
 HOLD_TF_REPLACED = HOLD_TF.replace('input = "held"', 'input = "held"\n  triggers_replace = var.hold')
 
 
-def _applied_app(harness: Harness, git_file_remote, tmp_path: Path) -> Path:
-    """Object `app` applied from HOLD_TF_REPLACED; returns the hold directory its runs (and an outside
-    writer of the same state) wait on."""
-    hold = tmp_path / "hold"
-    hold.mkdir()
+def _applied_app(harness: Harness, git_file_remote, holds: HoldServer) -> Hold:
+    """Object `app` applied from HOLD_TF_REPLACED; returns the hold its runs (and an outside writer of the
+    same state) wait on."""
+    hold = holds.new()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF_REPLACED}))
     harness.create("app")
@@ -77,12 +79,14 @@ def _applied_app(harness: Harness, git_file_remote, tmp_path: Path) -> Path:
     return hold
 
 
-def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_remote, tmp_path) -> None:
-    hold = _applied_app(harness, git_file_remote, tmp_path)
+@pytest.mark.runner_modes
+def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_remote, tmp_path,
+                                                    holds: HoldServer) -> None:
+    hold = _applied_app(harness, git_file_remote, holds)
 
     outside = _outside_apply(harness, tmp_path / "outside", hold)  # another writer of the same state
     try:
-        wait_for(lambda: (hold / "started").exists(), 60, "the other run to take the lock")
+        wait_for(lambda: hold.started(), 60, "the other run to take the lock")
         harness.annotate("app", "tfcontroller.io/replan", "1")
         obj = harness.reconcile("app")
         assert ready_reason(obj) == "False/StateLocked"
@@ -92,28 +96,28 @@ def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_r
         assert lock["id"] and "@" in lock["holder"]
         assert lock["id"] in condition(obj, c.READY).message
     finally:
-        (hold / "release").touch()
+        hold.release()
         assert outside.wait(60) == 0
     obj = harness.reconcile_until("app", lambda o: ready_reason(o).startswith("True/"), what="app after unlock")
     assert condition(obj, c.STATE_LOCKED) is None and "lock" not in obj["status"]
-    assert (hold / "count").read_text().count("done") == 1
+    assert hold.done() == 1
 
 
+@pytest.mark.runner_modes
 def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness: Harness, git_file_remote,
-                                                                          tmp_path) -> None:
-    hold = tmp_path / "hold"
-    hold.mkdir()
+                                                                          tmp_path, holds: HoldServer) -> None:
+    hold = holds.new()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
     harness.create("app", vars=[{"name": "hold", "value": str(hold)}])
 
     work = tmp_path / "proc-work"
     code = "import sys; from tests.support.terraform_helpers import run_controller_process as r; " \
-           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}))"
+           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, runner_mode={harness.options.runner_mode!r}))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: (hold / "started").exists() or proc.poll() is not None, 90, "the apply to start")
+        wait_for(lambda: hold.started() or proc.poll() is not None, 90, "the apply to start")
         assert proc.poll() is None
         run = harness.get("app")["status"]["runs"][-1]
         assert run["operation"] == "apply" and run["pid"] == proc.pid and run["plan"].startswith("plan-")
@@ -121,8 +125,8 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
         # terraform and its provisioner too: a crashed pod loses them all
         kill_controller(proc, processes_under(work))
     wait_for(lambda: not processes_under(work), 10, "the killed processes to be gone")
-    assert not (hold / "count").exists()
-    (hold / "release").touch()
+    assert hold.done() == 0
+    hold.release()
 
     # A new controller (another instance, in this process) takes over.
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", 120,
@@ -131,14 +135,15 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
     released = [e for e in harness.events("app") if e["reason"] == "StateLockReleased"]
     assert released and "interrupted apply run" in released[0]["message"]
     assert [r["type"] for r in harness.state("app")["resources"]] == ["terraform_data"]
-    assert (hold / "count").read_text().count("done") == 1  # created once
+    assert hold.done() == 1  # created once
 
 
-def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path) -> None:
-    hold = _applied_app(harness, git_file_remote, tmp_path)
+@pytest.mark.runner_modes
+def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path, holds: HoldServer) -> None:
+    hold = _applied_app(harness, git_file_remote, holds)
     # A foreign run (not ours: no run record) dies holding the lock.
     outside = _outside_apply(harness, tmp_path / "outside", hold)
-    wait_for(lambda: (hold / "started").exists(), 60, "the foreign run to lock")
+    wait_for(lambda: hold.started(), 60, "the foreign run to lock")
     victims = processes_under(tmp_path / "outside")
     os.killpg(outside.pid, signal.SIGKILL)
     for pid in victims:
@@ -223,21 +228,21 @@ def test_every_terraform_command_starts_after_its_run_is_recorded(harness: Harne
         assert "runs" not in harness.get(name)["status"]
 
 
-def test_terraform_killed_under_a_live_controller(harness: Harness, git_file_remote, tmp_path: Path) -> None:
+@pytest.mark.runner_modes
+def test_terraform_killed_under_a_live_controller(harness: Harness, git_file_remote, tmp_path: Path,
+                                                  holds: HoldServer) -> None:
     """Terraform dies alone (the OOM killer's choice) holding the lock: the reconcile (which kills what is
     left of the process group) keeps its run record; the next one, even if it fails early (source gone),
     releases the lock and reports the interrupted apply naming its plan; then it applies."""
-    hold, hold2 = tmp_path / "hold", tmp_path / "hold2"
-    hold.mkdir()
-    hold2.mkdir()
-    (hold2 / "release").touch()
+    hold, hold2 = holds.new(), holds.new()
+    hold2.release()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
     harness.create("app", vars=[{"name": "hold", "value": str(hold)}])
     first = threading.Thread(target=harness.reconcile, args=("app",))
     first.start()
     try:
-        wait_for(lambda: (hold / "started").exists(), 60, "the apply to start")
+        wait_for(lambda: hold.started(), 60, "the apply to start")
         leaders = [p.pid for p in _terraform_of(harness)]
         assert len(leaders) == 1
         os.kill(leaders[0], signal.SIGKILL)
@@ -264,8 +269,8 @@ def test_terraform_killed_under_a_live_controller(harness: Harness, git_file_rem
     harness.patch("app", {"spec": {"vars": [{"name": "hold", "value": str(hold2)}]}})
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", 120, "apply")
     assert condition(obj, "ApplyInterrupted") is None and "runs" not in obj["status"]
-    assert not (hold / "count").exists()  # the killed run's provisioner never finished
-    assert (hold2 / "count").read_text().count("done") == 1
+    assert hold.done() == 0  # the killed run's provisioner never finished
+    assert hold2.done() == 1
 
 
 def test_dead_runs_records_are_never_lost(harness: Harness, git_file_remote, tmp_path: Path) -> None:

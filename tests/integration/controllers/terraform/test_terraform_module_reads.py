@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.controllers import gitrepo
+from tests.support.holds import HoldServer
 from tests.support.kstatus import assert_kstatus
 from tests.support.terraform_helpers import (
     CountingTerraform,
@@ -64,10 +65,10 @@ resource "terraform_data" "content" {
 
 @pytest.fixture
 def controllers(start_manager: Callable[..., ControllerManager], dev_cluster: DevCluster,
-                crds_installed: KubeClient, tmp_path: Path) -> KubeClient:
+                crds_installed: KubeClient, tmp_path: Path, holds: HoldServer) -> KubeClient:
     kube = crds_installed
     seed_keys(kube)
-    terraform = CountingTerraform(tmp_path)
+    terraform = CountingTerraform(tmp_path, holds)
     start_manager(kubeconfig=dev_cluster.kubeconfig,
                   terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"), binary=str(terraform.path),
                                              controller_namespace=NS))

@@ -1,9 +1,9 @@
-"""The Terraform controller in every runner mode (issue 15): `inprocess` (Terraform a child of the
-controller), `local` (each command by `tfcontroller runner run` through the run protocol, sandboxed) and
-`pod` (each command in a runner Pod on the dev cluster's node, as the namespace's runner ServiceAccount).
-The same object — a variable from a Secret (`varsFrom`), a plain one, outputs to a Secret — applies the
-same way in both; what the module can see of the controller's files differs: a file of the controller's
-(here, one beside its work directory) exists for the module in-process and not in the sandbox."""
+"""The Terraform controller in every runner mode (issue 15): `local` (each command by `tfcontroller runner
+run` through the run protocol, sandboxed) and `pod` (each command in a runner Pod on the dev cluster's node,
+as the namespace's runner ServiceAccount): the same object — a variable from a Secret (`varsFrom`), a plain
+one, outputs to a Secret — applies the same way, and a file of the controller's (here, one beside its work
+directory) does not exist for the module (the sandbox of local mode, another Pod in pod mode).
+(`--runner=inprocess`, where it did, is a usage error now: tests/e2e/test_run_command.py.)"""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ output "controller_file_visible" { value = fileexists(var.controller_file) }
 """
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "local", "pod"])
+@pytest.mark.parametrize("mode", ["local", "pod"])
 def test_apply_through_either_runner(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote,
                                      caplog: pytest.LogCaptureFixture, mode: str) -> None:
     if mode == "local" and probe() is not None:
@@ -57,12 +57,11 @@ def _apply(harness: Harness, kube: KubeClient, tmp_path: Path, git_file_remote, 
     assert obj["status"]["availableOutputs"] == ["controller_file_visible", "greeting"]
     outputs = harness.secret("app-outputs")
     assert outputs is not None and outputs["greeting"] == "bonjour"
-    assert outputs["controller_file_visible"] == ("true" if mode == "inprocess" else "false")
+    assert outputs["controller_file_visible"] == "false"
+    assert "bonjour" not in caplog.text  # the runner's log lines are scrubbed of the Secret's value
     runs = [r.getMessage() for r in caplog.records if "runner operation=" in r.getMessage()]
     pods = [r.getMessage().split()[2] for r in caplog.records if r.getMessage().startswith("runner pod=")]
     assert pods == (["operation=plan", "operation=apply"] if mode == "pod" else []), pods
     if mode == "local":
         assert [r.split()[1] for r in runs] == ["operation=plan", "operation=apply"], runs
-        assert "bonjour" not in caplog.text  # the runner's log lines are scrubbed of the Secret's value
-    else:
-        assert runs == []
+

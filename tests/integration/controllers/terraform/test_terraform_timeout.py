@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tests.support.holds import HoldServer
 from tests.support.terraform_helpers import HOLD_TF, Harness, condition, processes_under, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.terraform.policy import run_timeouts
@@ -22,16 +25,16 @@ def test_run_timeouts_bound_every_command() -> None:
     assert run_timeouts(base, 0).apply == 1.0  # never a zero limit
 
 
+@pytest.mark.runner_modes
 def test_too_short_timeout_gives_a_clear_condition_and_no_stuck_lock(harness: Harness, git_file_remote,
-                                                                     tmp_path: Path) -> None:
-    hold = tmp_path / "hold"
-    hold.mkdir()
+                                                                     tmp_path: Path, holds: HoldServer) -> None:
+    hold = holds.new()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
     harness.create("app", timeout="8s", vars=[{"name": "hold", "value": str(hold)}])
 
     obj = harness.reconcile("app")  # init and plan fit in 8s; the apply waits for `release` forever
-    assert (hold / "started").exists(), obj.get("status")
+    assert hold.started(), obj.get("status")
     ready = condition(obj, c.READY)
     assert ready is not None and ready.status == "False" and ready.reason == "TerraformTimedOut", obj["status"]
     assert "terraform apply timed out after 8s" in ready.message and "spec.timeout" in ready.message
@@ -39,9 +42,9 @@ def test_too_short_timeout_gives_a_clear_condition_and_no_stuck_lock(harness: Ha
     assert "run" not in obj["status"]
     assert processes_under(harness.tmp / "work") == []
     assert read_lock(harness.kube, "default", "lock-tfstate-default-app") is None  # no stuck lock
-    assert not (hold / "count").exists()
+    assert hold.done() == 0
 
-    (hold / "release").touch()
+    hold.release()
     harness.patch("app", {"spec": {"timeout": "5m"}})
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="apply")
     assert condition(obj, c.STATE_LOCKED) is None

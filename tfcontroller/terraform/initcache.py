@@ -37,8 +37,49 @@ def init_key(*, backend_hcl: str, workspace: str, terraform_version: str, cli_co
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+def attach_dir(base: Path, module_dir: Path, key: str) -> tuple[Path, bool]:
+    """One object's cache directory `base` (`data/`, `lock.hcl`, `key`): the data directory for this run,
+    and whether init can be skipped. A directory left by another init key is emptied first (its contents:
+    `base` itself may be a mount point, in a local runner's sandbox)."""
+    data = base / "data"
+    recorded = base / "key"
+    reusable = data.is_dir() and recorded.is_file() and recorded.read_text() == key
+    if not reusable:
+        _empty(base)
+        data.mkdir(parents=True, mode=0o700)
+        return data, False
+    saved_lock, lock = base / "lock.hcl", module_dir / LOCK_FILE
+    if saved_lock.is_file() and not lock.exists() and not lock.is_symlink():
+        shutil.copyfile(saved_lock, lock)
+    return data, True
+
+
+def record_dir(base: Path, module_dir: Path, key: str) -> None:
+    """After a successful init: keep its lock file and the key it was made for."""
+    lock = module_dir / LOCK_FILE
+    if lock.is_file() and not lock.is_symlink():
+        shutil.copyfile(lock, base / "lock.hcl")
+    (base / "key").write_text(key)
+
+
+def invalidate_dir(base: Path) -> None:
+    """Before an init in a reused directory: until it succeeds, the directory is not reusable."""
+    (base / "key").unlink(missing_ok=True)
+
+
+def _empty(base: Path) -> None:
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for child in base.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 class InitCache:
-    """`<root>/<namespace>_<name>/` with `data/` (the TF_DATA_DIR), `lock.hcl` and `key`."""
+    """`<root>/<namespace>_<name>/` per object, with `data/` (the TF_DATA_DIR), `lock.hcl` and `key`. Local
+    mode mounts an object's directory into that object's runner (runner/execute.py uses the functions above
+    on it), so the rules are the same wherever init runs."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -48,32 +89,13 @@ class InitCache:
         return self.root / _SAFE.sub("_", object_key.replace("/", "_"))
 
     def attach(self, object_key: str, module_dir: Path, key: str) -> tuple[Path, bool]:
-        """The data directory for this object's run, and whether init can be skipped. A directory left
-        by another init key is emptied first."""
-        base = self.dir_for(object_key)
-        data = base / "data"
-        recorded = base / "key"
-        reusable = data.is_dir() and recorded.is_file() and recorded.read_text() == key
-        if not reusable:
-            shutil.rmtree(base, ignore_errors=True)
-            data.mkdir(parents=True, mode=0o700)
-            return data, False
-        saved_lock, lock = base / "lock.hcl", module_dir / LOCK_FILE
-        if saved_lock.is_file() and not lock.exists() and not lock.is_symlink():
-            shutil.copyfile(saved_lock, lock)
-        return data, True
+        return attach_dir(self.dir_for(object_key), module_dir, key)
 
     def record(self, object_key: str, module_dir: Path, key: str) -> None:
-        """After a successful init: keep its lock file and the key it was made for."""
-        base = self.dir_for(object_key)
-        lock = module_dir / LOCK_FILE
-        if lock.is_file() and not lock.is_symlink():
-            shutil.copyfile(lock, base / "lock.hcl")
-        (base / "key").write_text(key)
+        record_dir(self.dir_for(object_key), module_dir, key)
 
     def invalidate(self, object_key: str) -> None:
-        """Before an init in a reused directory: until it succeeds, the directory is not reusable."""
-        (self.dir_for(object_key) / "key").unlink(missing_ok=True)
+        invalidate_dir(self.dir_for(object_key))
 
     def forget(self, object_key: str) -> None:
         shutil.rmtree(self.dir_for(object_key), ignore_errors=True)
