@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, PODS, TERRAFORMS
 
 # Ready=False reasons that name something else the object waits for (a dependency, a lock, a person), not
 # a failure of its own: `DependencyNotReady`, `SourceNotReady`, `StateLocked`, `DeletionBlocked`, `PlanPending`.
 WAITING_SUFFIXES = ("NotReady", "Locked", "Blocked", "Pending")
 RETRYING = "ProgressingWithRetry"  # the summariser's Reconciling reason while a failed run is retried
+RUNNER_PODS = "app.kubernetes.io/managed-by=tfcontroller"  # every runner Pod's label (terraform/runner_pod.py)
+RUNNER_POD_GONE = "removed (its run ended; a succeeded run's Pod is not kept)"
 MIN_WIDTH = 40  # below this, wrapping would put one word per line: print long lines instead
 
 
@@ -78,6 +80,20 @@ def phase(obj: dict[str, Any]) -> Phase:
     if ready_status == "Unknown":
         return Phase("working", "", str(ready.get("message") or ready.get("reason") or "") if ready else "")
     return Phase("pending", "", "waiting for the controller")
+
+
+def runner_pod_text(pod: dict[str, Any]) -> str:
+    """One line for a runner Pod (`--runner=pod`): which object's run, which command, and the Pod's phase,
+    with the container's termination reason once it ended (e.g. OOMKilled)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    status = pod.get("status") or {}
+    text = (f"{labels.get('tfcontroller.io/operation') or 'run'} of terraform/{labels.get('tfcontroller.io/terraform', '?')} "
+            f"(run {labels.get('tfcontroller.io/run-id', '?')}): {status.get('phase') or 'Pending'}")
+    for container in status.get("containerStatuses") or []:
+        reason = ((container.get("state") or {}).get("terminated") or {}).get("reason")
+        if reason:
+            text += f" ({reason})"
+    return text
 
 
 def format_entry(prefix: str, key: str, text: str, width: int, key_width: int = 30) -> str:
@@ -137,5 +153,18 @@ class Progress:
                         if self._seen.get(key) != text:
                             self._seen[key] = text
                             self.show(key, text)
+                self._show_runner_pods()
             except Exception as exc:  # noqa: BLE001 - progress display must never stop the demo
                 self.say(f"(progress display: {type(exc).__name__})")
+
+    def _show_runner_pods(self) -> None:
+        """Runner Pods come and go with their runs: each change of one, and its removal, is an entry."""
+        pods = {f"pod/{p['metadata']['name']}": runner_pod_text(p)
+                for p in self.kube.list(PODS, self.namespace, label_selector=RUNNER_PODS).get("items", [])}
+        for key, text in pods.items():
+            if self._seen.get(key) != text:
+                self._seen[key] = text
+                self.show(key, text)
+        for key in [k for k in self._seen if k.startswith("pod/") and k not in pods]:
+            del self._seen[key]
+            self.show(key, RUNNER_POD_GONE)

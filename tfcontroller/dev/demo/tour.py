@@ -46,6 +46,7 @@ from tfcontroller.kube.resources import (
     CONFIGMAPS,
     GITREPOSITORIES,
     MANIFESTSETS,
+    PODS,
     SECRETS,
     TERRAFORMS,
     Resource,
@@ -54,6 +55,7 @@ from tfcontroller.kube.resources import (
 NS = "default"
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
 EMAIL_TO = "platform-team@example.com"
+RUNNER_PODS = "app.kubernetes.io/managed-by=tfcontroller"  # the label of every runner Pod (terraform/runner_pod.py)
 
 
 def free_port() -> int:
@@ -132,15 +134,35 @@ class Tour:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         return run(tfcontroller_argv(*args), env=env, timeout=120).stdout
 
+    def show_runner_pods(self, name: str) -> str:
+        """Show a run of terraform/`name` in its runner Pod while it is in flight (`--runner=pod`): the
+        Pods as `kubectl get pods` lists them, then the run's Terraform output as `tfcontroller logs
+        --follow` streams it. A Pod is removed when its run succeeds, so this waits for one to exist
+        (a Pod that ends before `logs` reads it is said, not a failure: the run goes on regardless)."""
+        selector = f"{RUNNER_PODS},tfcontroller.io/terraform={name}"
+        pod = self.wait(f"a runner Pod of terraform/{name}",
+                        lambda: next(iter(self.kube.list(PODS, NS, label_selector=selector).get("items") or []), None),
+                        600)
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.workdir / "kube-cache")}
+        listed = run(["kubectl", "get", "pods", "-n", NS, "-L", "tfcontroller.io/operation"], env=env).stdout
+        self.progress.say(f"$ kubectl get pods -n {NS} -L tfcontroller.io/operation\n")
+        print(listed, flush=True)
+        self.progress.say(f"$ tfcontroller logs {name} --follow")
+        logs = run(tfcontroller_argv("logs", name, "--follow"), env=env, check=False, timeout=600)
+        print((logs.stdout + logs.stderr).rstrip(), flush=True)
+        return str(pod["metadata"]["name"])
+
     # ------------------------------------------------------------------ the tour
     def dev_applied(self) -> str:
+        pod = self.show_runner_pods("app-stack-dev")
         obj = self.wait("terraform/app-stack-dev to be applied", lambda: self.ready(self.tf("app-stack-dev")) and self.tf("app-stack-dev"), 600)
         out = self.wait("the outputs Secret app-stack-dev-outputs", lambda: self.outputs("app-stack-dev-outputs"), 60)
         bucket = out["bucket_name"]
         self.boto("s3").head_bucket(Bucket=bucket)
         if "connection_string" in json.dumps(obj.get("status", {})).replace('"connection_string"', ""):
             raise DemoError("a sensitive output value leaked into status")
-        return f"dev stack applied automatically at {obj['status'].get('lastAppliedRevision')}; bucket {bucket} exists"
+        return (f"dev stack applied automatically at {obj['status'].get('lastAppliedRevision')} by runner Pods "
+                f"(first: {pod}); bucket {bucket} exists")
 
     def prod_approved(self) -> str:
         pending = self.wait(
@@ -263,6 +285,8 @@ def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, 
                                "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
                                "AWS_DEFAULT_REGION": "us-east-1"})
     secret("smtp", {"host": "127.0.0.1", "port": str(smtp_port), "from": "tfcontroller@example.com", "tls": "none"})
+    # The namespace's runner ServiceAccount, Role and RoleBinding (--runner=pod runs Terraform as it).
+    run(tfcontroller_argv("tenant", "add", NS, "--apply", "--kubeconfig", str(kubeconfig)), env=env)
     kube.create(GITREPOSITORIES, {
         "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
         "metadata": {"name": "gitops", "namespace": NS},
@@ -311,6 +335,7 @@ def explore_commands(workdir: Path, prefix: str = sys.prefix, base_prefix: str =
         "tfcontroller outputs app-stack-dev",
         "tfcontroller events app-stack-prod",
         "kubectl get tf,ms,gitrepo",
+        "kubectl get pods -n default",
         f"git -C {workdir / 'checkout'} log --oneline",
     ]
 
@@ -375,7 +400,8 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
 
     kube = KubeClient.load(str(kubeconfig))
     _bootstrap(kube, kubeconfig, workdir, git_url, git_user, git_password, endpoint, sink.port)
-    say("bootstrapped: CRDs, GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git)")
+    say("bootstrapped: CRDs, the runner ServiceAccount of namespace default (tfcontroller tenant add default --apply), "
+        "GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git)")
 
     controller = Process(tfcontroller_argv(
         "run", "--kubeconfig", str(kubeconfig), "--concurrent", "2",
@@ -383,10 +409,14 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
         "--terraform-work-dir", str(workdir / "terraform"),
         "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}",
         "--smtp-secret", f"{NS}/smtp", "--drift-email-default-to", EMAIL_TO,
+        # Each Terraform command in a runner Pod on the dev cluster's node (image tfcontroller:dev, this
+        # checkout), as the namespace's runner ServiceAccount; the Pods share the host's network, so they
+        # reach the artifact server and the run API on loopback.
+        "--runner", "pod", "--run-api-listen", f"127.0.0.1:{free_port()}", "--max-runners", "4",
     ), log_path=workdir / "controller.log")
     cleanups.append(controller.stop)
     controller.start()
-    say(f"controller started (log: {workdir / 'controller.log'})")
+    say(f"controller started in pod mode: every Terraform command in a runner Pod (log: {workdir / 'controller.log'})")
     if not args.exit:
         print_explore(workdir)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.dev.demo.progress import Phase, format_entry, phase
+from tfcontroller.dev.demo.progress import Phase, format_entry, phase, runner_pod_text
 
 APPROVE = ("Plan plan-main-0123456789-abcdef01 (3 to add, 0 to change, 0 to destroy) waits for approval: approve "
            "with: kubectl annotate terraform.tfcontroller.io app-stack-prod -n default "
@@ -92,3 +92,20 @@ def test_a_plain_line_has_no_key_column() -> None:
 def test_a_word_longer_than_a_line_stays_whole() -> None:
     out = format_entry("[   1.0s]", "tf/x", f"see {LONG_WORD} now", 80, key_width=10)
     assert LONG_WORD in out.split(), out
+
+
+def _runner_pod(phase_: str, terminated: str | None = None) -> dict[str, Any]:
+    state = {"terminated": {"reason": terminated}} if terminated else {"running": {}}
+    return {"metadata": {"name": "tfrun-0123456789abcdef-1", "labels": {
+                "tfcontroller.io/terraform": "app-stack-dev", "tfcontroller.io/run-id": "0123456789abcdef",
+                "tfcontroller.io/operation": "plan"}},
+            "status": {"phase": phase_, "containerStatuses": [{"name": "runner", "state": state}]}}
+
+
+@pytest.mark.parametrize(("pod", "text"), [
+    (_runner_pod("Running"), "plan of terraform/app-stack-dev (run 0123456789abcdef): Running"),
+    (_runner_pod("Failed", "OOMKilled"), "plan of terraform/app-stack-dev (run 0123456789abcdef): Failed (OOMKilled)"),
+    ({"metadata": {"name": "tfrun-x-1"}}, "run of terraform/? (run ?): Pending"),
+])
+def test_a_runner_pod_reads_as_its_objects_command_and_phase(pod: dict[str, Any], text: str) -> None:
+    assert runner_pod_text(pod) == text

@@ -19,6 +19,7 @@ def test_explore_commands_activate_the_virtualenv_first_and_use_absolute_paths()
     assert cmds[0] == "source /w/.venv/bin/activate"
     assert cmds[1] == "export KUBECONFIG=/w/.demo/kubeconfig"
     assert any(c.startswith("tfcontroller ") for c in cmds)
+    assert "kubectl get pods -n default" in cmds  # the runner Pods of --runner=pod
     for c in cmds:
         for word in c.split():
             assert not word.startswith(".demo"), c
