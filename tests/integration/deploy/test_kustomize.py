@@ -104,7 +104,16 @@ def test_every_rbac_rule_has_a_comment(rendered: list[dict[str, Any]]) -> None:
     role = _one(rendered, "ClusterRole")
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert "impersonate" in verbs[("", "serviceaccounts")]
-    assert {"create", "update", "delete"} <= verbs[("coordination.k8s.io", "leases")]
+    # --runner=pod (issue 15): Terraform takes its locks in the runner Pod; the controller reads, releases
+    # (patch) and deletes them, runs Pods and checks their tokens, and writes no ConfigMap cluster-wide.
+    assert verbs[("coordination.k8s.io", "leases")] == {"get", "patch", "delete"}
+    assert verbs[("", "pods")] == {"get", "list", "create", "delete"}
+    assert verbs[("authentication.k8s.io", "tokenreviews")] == {"create"}
+    assert verbs[("", "configmaps")] == {"get", "list", "watch"}
+    assert ("", "serviceaccounts/token") not in verbs and ("", "pods/log") not in verbs
+    own = _one(rendered, "Role", "tfcontroller-leader-election")
+    named = {n for rule in own["rules"] if "secrets" in rule["resources"] for n in rule.get("resourceNames", [])}
+    assert named == {"tfcontroller-keys", "tfcontroller-run-api"}
     assert ("apps", "deployments") not in verbs  # what ManifestSets apply is granted by the cluster admin
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
 
