@@ -48,6 +48,10 @@ from tfcontroller.kube.errors import AlreadyExists, NotFound
 from tfcontroller.kube.resources import SECRETS
 
 ANNOTATION_KEY_ID = f"{GROUP}/plan-key-id"
+# How the plan's Terraform reached its state: a saved plan records the backend's configuration (in-cluster,
+# or a kubeconfig path), and an apply elsewhere cannot reach the state with it (issue 15: a plan made in
+# local or in-process mode with a kubeconfig file, applied in a runner Pod, fails on every try).
+ANNOTATION_BACKEND = f"{GROUP}/plan-backend"
 DATA_KEY = "plan"
 SHOW_KEY = "show"
 SECRET_DATA_LIMIT = 1000 * 1024  # the API server refuses a Secret above 1 MiB; room for metadata
@@ -107,9 +111,11 @@ def decode_show(blob: bytes, cipher: Cipher, aad: bytes | str) -> dict[str, Any]
 
 
 def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: str, plan: bytes,
-              keyring: KeyRing, chunk_bytes: int | None = None, show: dict[str, Any] | None = None) -> int:
+              keyring: KeyRing, chunk_bytes: int | None = None, show: dict[str, Any] | None = None,
+              backend: str = "") -> int:
     """Store `plan` (and, when given and it fits, its `show -json` document) for the Terraform `obj`;
-    returns the number of Secrets written."""
+    returns the number of Secrets written. `backend` names the state backend configuration it was made
+    with (see ANNOTATION_BACKEND)."""
     meta = obj["metadata"]
     ns, name = meta["namespace"], meta["name"]
     kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
@@ -128,7 +134,8 @@ def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: st
     _write_secret(kube, ns, tfplan_secret_name(workspace, name), main,
                   labels={**labels, LABEL_PLAN_PART: "0"},
                   annotations={ANNOTATION_PLAN_ID: plan_id, ANNOTATION_PLAN_CHUNKS: str(len(chunks) - 1),
-                               ANNOTATION_KEY_ID: keyring.active_id},
+                               ANNOTATION_KEY_ID: keyring.active_id,
+                               **({ANNOTATION_BACKEND: backend} if backend else {})},
                   owner=owner)
     _delete_extra_chunks(kube, ns, workspace, name, keep=len(chunks) - 1)
     return len(chunks)
@@ -148,13 +155,18 @@ def _write_secret(kube: KubeClient, ns: str, name: str, data: dict[str, bytes], 
 
 
 def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_id: str,
-              keyring: Cipher) -> bytes:
-    """The plan bytes stored for `plan_id`; PlanNotFoundError when absent or another plan is stored,
-    DecryptionError when a chunk is missing, altered or bound to another object."""
+              keyring: Cipher, backend: str = "") -> bytes:
+    """The plan bytes stored for `plan_id`; PlanNotFoundError when absent or another plan is stored, or
+    (with `backend`) when it was made with another state backend configuration than the one that would
+    apply it; DecryptionError when a chunk is missing, altered or bound to another object."""
     main = kube.get_or_none(SECRETS, tfplan_secret_name(workspace, name), namespace)
     annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
     if main is None or annotations.get(ANNOTATION_PLAN_ID) != plan_id:
         raise PlanNotFoundError(f"no stored plan {plan_id}")
+    made_with = annotations.get(ANNOTATION_BACKEND, "")
+    if backend and made_with and made_with != backend:
+        raise PlanNotFoundError(f"plan {plan_id} was made with the state backend at {made_with}, and this "
+                                f"controller's runs reach the state at {backend}")
     data = kube.read_secret_data(namespace, tfplan_secret_name(workspace, name))
     chunks = [data.get(DATA_KEY, b"")]
     for i in range(int(annotations.get(ANNOTATION_PLAN_CHUNKS) or 0)):

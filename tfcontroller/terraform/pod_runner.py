@@ -185,6 +185,7 @@ class PodRunner(TerraformRunner):
                  stopping: Callable[[], bool] = lambda: False) -> None:
 
 
+        # no local working directory: every command runs in its Pod (the base class keeps cancel/killed state)
         super().__init__(Path("/nonexistent"), {}, config, object_key=object_key)
         self.template = template
         self.params = params

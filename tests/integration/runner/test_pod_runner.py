@@ -380,3 +380,39 @@ def test_max_runners_caps_runner_pods_and_says_so(kube: KubeClient, dev_cluster:
 def _message(obj: dict[str, Any]) -> str | None:
     found = condition(obj, c.READY)
     return found.message if found is not None else None
+
+
+@pytest.mark.parametrize("other_mode", ["inprocess"])
+def test_a_plan_made_in_another_mode_is_planned_again_not_retried(
+        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any, other_mode: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Switching a controller to pod mode while a plan made in another mode is pending and approved: the
+    run ends applied, by runner Pods, without a failure loop (a saved plan records how Terraform reached
+    the state — here a kubeconfig file a Pod does not have; plan_store refuses such a plan to a controller
+    whose runs reach the state another way: tests/integration/terraform/test_plan_store_backend.py)."""
+    before = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode=other_mode)
+    try:
+        _publish(before, git_file_remote, {"tf/main.tf": SIMPLE_TF})
+        before.create("app", path="./tf")  # applied in that mode: a state exists
+        before.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=120, what="apply")
+        before.patch("app", {"spec": {"approvePlan": "", "vars": [{"name": "greeting", "value": "changed"}]}})
+        old = before.reconcile_until("app", lambda o: ready_reason(o) == "False/PlanPending", timeout=120,
+                                     what="a plan made in-process")["status"]["plan"]["pending"]
+    finally:
+        before.close()
+    after = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod")  # the same artifacts, served
+    try:
+        from tfcontroller.kube.resources import GITREPOSITORIES
+
+        artifact = kube.get(GITREPOSITORIES, "src", NS)["status"]["artifact"]
+        after.publish_artifact("src", {**artifact, "url": after.store.url_for(artifact["path"])}, "file:///src")
+        after.annotate("app", "tfcontroller.io/approve-plan", old)
+        with caplog.at_level(logging.INFO, logger="tfcontroller.terraform.pod_runner"):
+            obj = after.reconcile("app")
+        # planned again in a Pod (the same content: the same plan id, so the approval holds), then applied
+        assert ready_reason(obj) == "True/ApplySucceeded", obj["status"]
+        runs = [r.getMessage().split()[2] for r in caplog.records if r.getMessage().startswith("runner pod=")]
+        assert runs == ["operation=plan", "operation=apply"], runs
+        assert not obj["status"].get("failures"), obj["status"]
+    finally:
+        after.close()

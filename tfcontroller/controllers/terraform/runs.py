@@ -197,6 +197,15 @@ def pod_runner(ctx: RunContext) -> PodRunner:
                      plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
 
 
+def backend_identity(ctl: Any) -> str:
+    """Where this controller's runs reach the state (a saved plan records it): `in-cluster` in pod mode
+    (the runner Pod's own configuration) and for a controller without a kubeconfig file, else that file.
+    `ctl` is the TerraformReconciler."""
+    if ctl.options.runner_mode == RUNNER_POD or not ctl.options.kubeconfig:
+        return "in-cluster"
+    return f"kubeconfig {ctl.options.kubeconfig}"
+
+
 def pod_run_alive(kube: KubeClient, namespace: str) -> Callable[[RunRecord], bool]:
     """Liveness of a pod-mode run (rule §4.4): a runner Pod of its run id is Pending or Running. When the
     API server cannot be asked, the run counts as alive (its lock is not released on a guess)."""

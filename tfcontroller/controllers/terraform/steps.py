@@ -50,6 +50,7 @@ from tfcontroller.controllers.terraform.modules import module_digest, module_inf
 from tfcontroller.controllers.terraform.outputs import write_outputs
 from tfcontroller.controllers.terraform.runs import (
     _in_background,
+    backend_identity,
     checkpoint,
     locked,
     prepare_workspace,
@@ -278,7 +279,8 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     salt = ctl.keys().digest_key
     plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
     ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
-                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show)
+                                       ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show,
+                                       backend=backend_identity(ctl))
     ctx.plan.local = True
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
@@ -326,7 +328,8 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     assert ws is not None
     if not ctx.plan.local:
         try:
-            data = load_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, pending, ctl.keys().keyring)
+            data = load_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, pending, ctl.keys().keyring,
+                             backend=backend_identity(ctl))
         except (PlanNotFoundError, DecryptionError) as exc:
             return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})")
         ws.plan_path.write_bytes(data)
