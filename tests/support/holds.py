@@ -9,7 +9,10 @@ server does it, for every test (fixture `holds`, tests/fixtures/terraform.py):
   then `curl`s `<url>/done`; the test waits on `hold.started()`, calls `hold.release()`, reads `hold.done()`
   (how many runs completed) — HOLD_TF in terraform_helpers.py;
 - a *counter* (`holds.counter()`): a wrapper around the real terraform posts each command's name, so a test
-  can say "no `terraform init` ran" of a run in any mode (`CountingTerraform`).
+  can say "no `terraform init` ran" of a run in any mode (`CountingTerraform`). With `observe`, the server
+  calls it before answering and keeps what it returned beside the name: the wrapper waits for the answer,
+  so the observation is of the moment the command starts (what the cluster says then, read by the test's
+  own client, which the run cannot reach).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 
 class Hold:
@@ -44,7 +49,7 @@ class Hold:
 
 
 class Counter:
-    """The names a wrapper script posted, in order (`<url>/<name>`)."""
+    """The names a wrapper script posted, in order (`<url>/<name>`), with the observations made then."""
 
     def __init__(self, server: HoldServer, key: str) -> None:
         self._server = server
@@ -52,7 +57,10 @@ class Counter:
         self.url = f"{server.url}/count/{key}"
 
     def names(self) -> list[str]:
-        return self._server.names(self.key)
+        return [name for name, _ in self._server.records(self.key)]
+
+    def records(self) -> list[tuple[str, Any]]:
+        return self._server.records(self.key)
 
 
 class HoldServer:
@@ -62,7 +70,8 @@ class HoldServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._marks: dict[tuple[str, str], int] = defaultdict(int)
-        self._names: dict[str, list[str]] = defaultdict(list)
+        self._names: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        self._observers: dict[str, Callable[[], Any]] = {}
         self._ids = itertools.count(1)
         owner = self
 
@@ -86,8 +95,11 @@ class HoldServer:
     def new(self) -> Hold:
         return Hold(self, f"h{next(self._ids)}")
 
-    def counter(self) -> Counter:
-        return Counter(self, f"c{next(self._ids)}")
+    def counter(self, observe: Callable[[], Any] | None = None) -> Counter:
+        counter = Counter(self, f"c{next(self._ids)}")
+        if observe is not None:
+            self._observers[counter.key] = observe
+        return counter
 
     def answer(self, path: str) -> int:
         parts = path.strip("/").split("/")
@@ -98,9 +110,12 @@ class HoldServer:
                     return 200 if self._marks[(key, "released")] else 404
                 self._marks[(key, what)] += 1
                 return 200
-            if len(parts) == 3 and parts[0] == "count":
-                self._names[parts[1]].append(parts[2])
-                return 200
+            observe = self._observers.get(parts[1]) if len(parts) == 3 and parts[0] == "count" else None
+        if len(parts) == 3 and parts[0] == "count":
+            seen = observe() if observe is not None else None  # outside the lock: it may take a while
+            with self._lock:
+                self._names[parts[1]].append((unquote(parts[2]), seen))
+            return 200
         return 400
 
     def mark(self, key: str, what: str) -> None:
@@ -111,7 +126,7 @@ class HoldServer:
         with self._lock:
             return self._marks[(key, what)]
 
-    def names(self, key: str) -> list[str]:
+    def records(self, key: str) -> list[tuple[str, Any]]:
         with self._lock:
             return list(self._names[key])
 

@@ -32,6 +32,7 @@ from tfcontroller.source.artifact import build_archive
 from tfcontroller.source.refs import format_revision
 from tfcontroller.source.store import ArtifactServer, ArtifactStore
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
+from tfcontroller.terraform.processes import read_stat
 
 NS = "default"
 
@@ -254,19 +255,41 @@ def kill_controller(proc: subprocess.Popen[bytes], also: list[int]) -> None:
 
 
 def processes_under(directory: Path) -> list[int]:
-    """Pids whose working directory is inside `directory` (Terraform runs and their provisioners)."""
-    found = []
+    """Pids of the runs under `directory` (a controller's work dir): processes whose working directory is
+    inside it (unsandboxed), and every process of a runner sandbox that mounts a path from it (the bwrap
+    process, named by its command line, and its descendants: inside, the working directory is the
+    sandbox's own path, which the host cannot place)."""
     root = str(directory.resolve())
+
+    def inside(path: str) -> bool:
+        return path == root or path.startswith(root + "/")
+
+    found: set[int] = set()
+    sandboxes: set[int] = set()
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        pid = int(entry.name)
+        stat = read_stat(pid)
+        if stat is None:
+            continue
+        children.setdefault(stat.ppid, []).append(pid)
         try:
-            cwd = str((entry / "cwd").resolve())
+            if inside(str((entry / "cwd").resolve())):
+                found.add(pid)
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if cwd == root or cwd.startswith(root + "/"):
-            found.append(int(entry.name))
-    return found
+        if argv and argv[0].endswith("bwrap") and any(inside(a) for a in argv):
+            sandboxes.add(pid)
+    todo = list(sandboxes)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+        todo.extend(c for c in children.get(pid, []) if c not in found)
+    return sorted(found)
 
 
 class CountingTerraform:

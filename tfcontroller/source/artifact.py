@@ -34,6 +34,7 @@ import git
 import pathspec
 
 from tfcontroller.api.refs import artifact_relative
+from tfcontroller.source.digest import file_sha256
 from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
 from tfcontroller.source.module_reads import is_tfvars, module_reads, template_problems
 
@@ -122,14 +123,6 @@ def build_archive(
         os.unlink(tmp)
         raise
     return ArchiveInfo(dest, "sha256:" + file_sha256(dest), dest.stat().st_size, len(entries))
-
-
-def file_sha256(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- per-path digests

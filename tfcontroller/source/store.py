@@ -27,7 +27,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tfcontroller.api.times import format_rfc3339
-from tfcontroller.source.artifact import file_sha256
+from tfcontroller.source.digest import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,12 +36,16 @@ from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUG
 
 HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-HOSTNAME = "tfcontroller-runner"
-# Inside the sandbox the run's exchange directory is at a fixed path, whatever it is on the host. The
-# run's kubeconfig is mounted at its own host path: a saved plan records the backend configuration (the
-# kubeconfig's path), so the apply must find it where the plan had it — also when the plan was made by
-# the other runner mode (a controller restarted with another --runner while a plan waits for approval).
+# The sandbox's own UTS namespace keeps the controller's host name: Terraform records a state lock as
+# `Who = user@host`, and the rule that releases a lock left by a dead run of ours (design.md §4.4,
+# controllers/terraform/locks.lock_attributable) attributes it by that host. The name is no secret.
+HOSTNAME = "tfcontroller-runner"  # only where the spec names none (tests of the command line)
+# Inside the sandbox the run's exchange directory and its kubeconfig are at fixed paths, whatever they
+# are on the host: a saved plan records the backend configuration (the kubeconfig's path), so the apply
+# must find it where the plan had it — also when another controller (a restarted one with another work
+# directory, a new leader) applies a plan this one made.
 EXCHANGE_MOUNT = "/run/tfcontroller/run"
+KUBECONFIG_MOUNT = "/run/tfcontroller/kubeconfig"
 # The object's init cache directory (terraform/initcache.py), read-write: it belongs to this one object,
 # whose runs are serialised, and holds only what init writes (design.md §5, as in-process before).
 INIT_CACHE_MOUNT = "/run/tfcontroller/init"
@@ -56,6 +61,7 @@ class SandboxSpec:
     workdir: str
     mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, path inside, read-only) at another place
     drop_caps: bool = False  # the controller runs as root: drop every capability inside
+    hostname: str = HOSTNAME  # local runs: the controller's (see HOSTNAME)
 
 
 def sandbox_argv(spec: SandboxSpec, command: Sequence[str], bwrap: str = "bwrap",
@@ -64,7 +70,7 @@ def sandbox_argv(spec: SandboxSpec, command: Sequence[str], bwrap: str = "bwrap"
     host to their targets (`/bin` → `usr/bin`); the others are mounted when they exist. Pure."""
     links = dict(host_links) if host_links is not None else _host_links()
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", HOSTNAME]
+            "--hostname", spec.hostname]
     for path in HOST_ALLOW_LIST:
         if path in links:
             argv += ["--symlink", links[path], path]
@@ -121,12 +127,20 @@ def runner_env(exchange: str, config: TerraformConfig, package_root: str,
     return env
 
 
+def runner_kubeconfig(kubeconfig: Path | None, sandboxed: bool) -> str | None:
+    """The path of the run's kubeconfig as the runner (and Terraform's backend, and so a saved plan) sees it:
+    KUBECONFIG_MOUNT in the sandbox, the host path without one. Pure."""
+    if kubeconfig is None:
+        return None
+    return KUBECONFIG_MOUNT if sandboxed else str(kubeconfig)
+
+
 def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig, env: Mapping[str, str],
                python_prefixes: Sequence[str] | None = None, package_dir: str | None = None,
-               init_cache: Path | None = None) -> SandboxSpec:
+               init_cache: Path | None = None, hostname: str | None = None) -> SandboxSpec:
     """What a local run mounts: the interpreter and its venv, the package, Terraform and its providers
     (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT, the
-    object's init cache (writable) at INIT_CACHE_MOUNT and the run's kubeconfig (read-only) at its own path."""
+    object's init cache (writable) at INIT_CACHE_MOUNT and the run's kubeconfig (read-only) at KUBECONFIG_MOUNT."""
     prefixes = python_prefixes if python_prefixes is not None else _python_prefixes()
     package = package_dir or str(Path(__file__).resolve().parents[1])
     read_only = [*prefixes, package, str(Path(config.binary).resolve().parent)]
@@ -140,9 +154,10 @@ def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig,
     if init_cache is not None:
         mounts.append((str(init_cache), INIT_CACHE_MOUNT, False))
     if kubeconfig is not None:
-        mounts.append((str(kubeconfig), str(kubeconfig), True))
+        mounts.append((str(kubeconfig), KUBECONFIG_MOUNT, True))
     return SandboxSpec(read_only=tuple(_outside_allow_list(_unique(read_only))), read_write=tuple(read_write),
-                       env=dict(env), workdir=EXCHANGE_MOUNT, mounts=tuple(mounts), drop_caps=os.geteuid() == 0)
+                       env=dict(env), workdir=EXCHANGE_MOUNT, mounts=tuple(mounts), drop_caps=os.geteuid() == 0,
+                       hostname=hostname or socket.gethostname())
 
 
 def _python_prefixes() -> list[str]:
@@ -197,12 +212,12 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
     if sandboxed:
         env = runner_env(EXCHANGE_MOUNT, config, package_root)
         spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir, init_cache=init_cache)
-        command = runner_command(EXCHANGE_MOUNT, str(kubeconfig) if kubeconfig is not None else None,
+        command = runner_command(EXCHANGE_MOUNT, runner_kubeconfig(kubeconfig, sandboxed),
                                  init_cache=INIT_CACHE_MOUNT if init_cache is not None else None)
         argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
     else:
         env = runner_env(str(exchange), config, package_root)
-        argv = runner_command(str(exchange), str(kubeconfig) if kubeconfig is not None else None,
+        argv = runner_command(str(exchange), runner_kubeconfig(kubeconfig, sandboxed),
                               init_cache=str(init_cache) if init_cache is not None else None)
         popen_env = env
     return subprocess.Popen(argv, cwd=exchange, env=popen_env, stdin=subprocess.PIPE, stdout=log,

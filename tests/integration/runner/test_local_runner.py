@@ -36,7 +36,7 @@ from tfcontroller.kube.resources import NAMESPACES, SECRETS, SERVICEACCOUNTS, Re
 from tfcontroller.source.store import ArtifactServer
 from tfcontroller.terraform import processes
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.sandbox import probe, start_runner
+from tfcontroller.terraform.sandbox import probe, runner_kubeconfig, start_runner
 from tfcontroller.terraform.state import read_lock
 
 ROLES = Resource("rbac.authorization.k8s.io/v1", "Role", "roles")
@@ -90,7 +90,7 @@ class Setup:
     artifact_url: str
     artifact_digest: str
     runner_kubeconfig: dict[str, Any]
-    runner_kubeconfig_path: Path  # one per object: a plan records the backend's kubeconfig path
+    runner_kubeconfig_path: Path  # one per object (unsandboxed, a plan records the backend's kubeconfig path)
 
 
 def _artifact(root: Path) -> tuple[str, str]:
@@ -149,12 +149,14 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             admin.close()
 
 
-def _request(s: Setup, run_id: str, operation: str = rp.PLAN, **fields: Any) -> rp.RunRequest:
+def _request(s: Setup, run_id: str, operation: str = rp.PLAN, *, sandboxed: bool = True,
+             **fields: Any) -> rp.RunRequest:
     base: dict[str, Any] = dict(
         run_id=run_id, operation=operation, namespace=NS, name="probe", artifact_url=s.artifact_url,
         artifact_digest=s.artifact_digest, path="infra",
         variables={"greeting": "hello", "controller_kubeconfig": s.cluster.kubeconfig,
-                   "runner_kubeconfig": str(s.runner_kubeconfig_path)},
+                   # where the run finds its kubeconfig: a fixed path in the sandbox
+                   "runner_kubeconfig": runner_kubeconfig(s.runner_kubeconfig_path, sandboxed)},
         vars_from=(rp.ValuesFrom("Secret", "creds"),))
     base.update(fields)
     return rp.RunRequest(**base)
@@ -218,14 +220,16 @@ def _probes(output: str) -> dict[str, str]:
 def test_plan_and_apply_see_nothing_of_the_controller_when_sandboxed(
     setup: Setup, tmp_path: Path, stand_in_controller: None, sandboxed: bool
 ) -> None:
-    planned, plan_log = _run(setup, tmp_path / "plan", _request(setup, "run-plan"), sandboxed=sandboxed)
+    planned, plan_log = _run(setup, tmp_path / "plan", _request(setup, "run-plan", sandboxed=sandboxed),
+                             sandboxed=sandboxed)
     assert planned.succeeded and planned.reason == "PlanGenerated", (planned, plan_log)
     assert planned.plan is not None and (planned.plan.add, planned.plan.change, planned.plan.destroy) == (1, 0, 0)
     plan_file = (tmp_path / "plan" / rp.PLAN_OUT_FILE).read_bytes()
     assert planned.plan.digest == "sha256:" + hashlib.sha256(plan_file).hexdigest()
     assert planned.show is not None and planned.show["resource_changes"][0]["address"] == "terraform_data.probe"
 
-    applied, apply_log = _run(setup, tmp_path / "apply", _request(setup, "run-apply", rp.APPLY, plan_id="p1"),
+    applied, apply_log = _run(setup, tmp_path / "apply", _request(setup, "run-apply", rp.APPLY, plan_id="p1",
+                                                                         sandboxed=sandboxed),
                               sandboxed=sandboxed, plan=plan_file)
     assert applied.succeeded and applied.reason == "ApplySucceeded", (applied, apply_log)
     probes = _probes(apply_log)

@@ -10,10 +10,12 @@ from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUG
 from tfcontroller.terraform.sandbox import (
     EXCHANGE_MOUNT,
     INIT_CACHE_MOUNT,
+    KUBECONFIG_MOUNT,
     SandboxSpec,
     local_spec,
     runner_command,
     runner_env,
+    runner_kubeconfig,
     sandbox_argv,
 )
 
@@ -71,7 +73,7 @@ def test_local_spec_mounts_the_run_at_fixed_places() -> None:
     # /usr and /opt are in the allow-list already; the mirror and the trust store are added read-only
     assert spec.read_only == ("/root/.pyenv/versions/3.11.7", "/srv/app/tfcontroller", "/srv/mirror", "/certs/ca.pem")
     assert spec.read_write == ("/var/cache/tf",)
-    assert spec.mounts == (("/tmp/runs/r1", EXCHANGE_MOUNT, False), ("/tmp/ids/web.kubeconfig", "/tmp/ids/web.kubeconfig", True))
+    assert spec.mounts == (("/tmp/runs/r1", EXCHANGE_MOUNT, False), ("/tmp/ids/web.kubeconfig", KUBECONFIG_MOUNT, True))
     assert spec.workdir == EXCHANGE_MOUNT
 
 
@@ -89,3 +91,18 @@ def test_the_objects_init_cache_is_mounted_writable_at_its_fixed_place() -> None
     assert runner_command(EXCHANGE_MOUNT, None, python="p", init_cache=INIT_CACHE_MOUNT)[-2:] == [
         "--init-cache", INIT_CACHE_MOUNT]
     assert "--init-cache" not in runner_command(EXCHANGE_MOUNT, None, python="p")  # no cache: init every run
+
+
+def test_the_runs_kubeconfig_is_at_one_place_inside_whatever_the_host_path() -> None:
+    # a plan records the backend's kubeconfig path: another controller (work dir) must apply it
+    for host in (Path("/a/credentials/default_app/kubeconfig"), Path("/b/other/kubeconfig")):
+        assert runner_kubeconfig(host, sandboxed=True) == KUBECONFIG_MOUNT
+        assert runner_kubeconfig(host, sandboxed=False) == str(host)
+    assert runner_kubeconfig(None, sandboxed=True) is None  # in-cluster configuration
+
+
+def test_a_local_run_keeps_the_controllers_host_name() -> None:
+    """Terraform's lock says `Who = user@host`; the dead-run rule attributes a lock to a run by that host."""
+    spec = local_spec(Path("/r"), None, CONFIG, {}, python_prefixes=["/usr"], package_dir="/p", hostname="node-7")
+    argv = sandbox_argv(spec, ["true"], host_links=LINKS)
+    assert _pairs(argv, "--hostname", 1) == [("node-7",)]

@@ -59,6 +59,7 @@ from tfcontroller.terraform.processes import boot_id, run_alive
 from tfcontroller.terraform.protocol_runner import ProtocolRunner
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.runner_pod import LABEL_RUN_ID, RunPodParams
+from tfcontroller.terraform.sandbox import runner_kubeconfig
 from tfcontroller.terraform.state import read_lock
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
@@ -310,8 +311,9 @@ def prepare_workspace(ctx: RunContext) -> None:
     tf = ctx.tf
     assert ctx.source.artifact_path is not None and ctx.inputs.resolved is not None
     assert ctx.run.record is not None, "no Terraform process starts before its run record is checkpointed"
-    backend = KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, str(kubeconfig_path(ctl.options.work_dir,
-                                                                                          ctx.key)))
+    # the kubeconfig as the runner sees it: the init key covers the backend block the runner generates
+    seen = runner_kubeconfig(kubeconfig_path(ctl.options.work_dir, ctx.key), ctl.options.runner_sandbox)
+    backend = KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, seen)
     ws = Workspace.create(
         ctl.options.work_dir / "runs", ctx.source.artifact_path, tf.spec.path,
         config=dataclasses.replace(ctl.options.terraform,

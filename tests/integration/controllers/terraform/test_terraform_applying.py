@@ -44,15 +44,23 @@ class Recorder(logging.Handler):
         self.records.append(record)
 
 
+# Where a run's lines are logged: the Terraform runner (`terraform version` of the controller itself) and,
+# in local mode, the runner protocol's lines (`runner operation=...` and the runner's own output).
+RUNNER_LOGGERS = ("tfcontroller.terraform.runner", "tfcontroller.terraform.protocol_runner")
+
+
 @pytest.fixture
 def runner_log() -> Any:
-    logger = logging.getLogger("tfcontroller.terraform.runner")
-    recorder, level = Recorder(), logger.level
-    logger.addHandler(recorder)
-    logger.setLevel(logging.INFO)
+    recorder = Recorder()
+    loggers = [logging.getLogger(name) for name in RUNNER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(recorder)
+        logger.setLevel(logging.INFO)
     yield recorder
-    logger.removeHandler(recorder)
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
 
 
 @pytest.mark.runner_modes
@@ -116,7 +124,7 @@ def test_applying_plan_is_shown_and_a_second_approval_changes_nothing(
 
     # every runner line of the run names the object (`terraform version`, once per controller, is no run's)
     lines = [r for r in runner_log.records if "command=version" not in r.getMessage()]
-    assert any("command=apply" in r.getMessage() for r in lines)
+    assert any("command=apply" in r.getMessage() or "operation=apply" in r.getMessage() for r in lines)
     assert all(getattr(r, "obj", None) == "default/app" for r in lines), \
         [(r.getMessage(), getattr(r, "obj", None)) for r in lines]
 

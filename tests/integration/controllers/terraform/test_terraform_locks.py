@@ -41,6 +41,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform import TerraformReconciler
 from tfcontroller.controllers.terraform.locks import RunRecord
+from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
 from tfcontroller.terraform.processes import RUN_ENV, read_stat, run_processes
@@ -168,39 +169,45 @@ def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path, ho
 
 
 class RecordingTerraform:
-    """A wrapper around the real terraform that logs, as each command starts, its name, the run marker in
-    its environment and the run markers then recorded in the status of every Terraform object (read with
-    real kubectl), then execs terraform (same pid: Terraform still leads its session)."""
+    """A wrapper around the real terraform that reports, as each command starts, its name and the run
+    marker in its environment to the hold server (tests/support/holds.py), which notes the run markers
+    then recorded in the status of every Terraform object (read with the test's client: the run cannot
+    reach the admin's kubeconfig) before answering; then it execs terraform (same pid: Terraform still
+    leads its session)."""
 
-    def __init__(self, tmp: Path, kubeconfig: str) -> None:
+    def __init__(self, tmp: Path, kube: KubeClient, holds: HoldServer) -> None:
         real = shutil.which("terraform")
         assert real
-        self.log = tmp / "terraform-starts"
-        self.log.write_text("")
-        self.path = tmp / "terraform-recording"
+
+        def recorded_markers() -> set[str]:
+            items, _ = kube.list_all(TERRAFORMS, NS)
+            return {r.get("marker") for o in items for r in (o.get("status") or {}).get("runs") or []}
+
+        self.counter = holds.counter(observe=recorded_markers)
+        bin_dir = tmp / "recording-terraform"
+        bin_dir.mkdir()
+        self.path = bin_dir / "terraform"
         self.path.write_text(
             "#!/bin/sh\n"
-            f"seen=$(kubectl --kubeconfig {kubeconfig} get terraforms.tfcontroller.io -n {NS} "
-            "-o 'jsonpath={.items[*].status.runs[*].marker}' 2>/dev/null)\n"
-            f'echo "$1 ${{{RUN_ENV}:-none}} $seen" >> {self.log}\n'
+            f'curl -sf -m 30 -X POST "{self.counter.url}/$1:${{{RUN_ENV}:-none}}" >/dev/null\n'
             f'exec {real} "$@"\n')
         self.path.chmod(0o755)
 
     def starts(self) -> list[tuple[str, str, set[str]]]:
         out = []
-        for line in self.log.read_text().splitlines():
-            command, marker, *seen = line.split()
+        for name, seen in self.counter.records():
+            command, marker = name.split(":", 1)
             out.append((command, marker, set(seen)))
         return out
 
 
 def test_every_terraform_command_starts_after_its_run_is_recorded(harness: Harness, git_file_remote,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, holds: HoldServer) -> None:
     """The rule: no Terraform process of ours starts before its run's marker is in status, and one
     reconcile is one run (init, plan, show, apply all carry one marker; the workspace is selected with
     TF_WORKSPACE, so no `workspace select` runs). Inputs: an auto
     apply in a non-default workspace, a manual plan then its approval, and a force-unlock."""
-    recording = RecordingTerraform(tmp_path, harness.kubeconfig)
+    recording = RecordingTerraform(tmp_path, harness.kube, holds)
     harness.options = dataclasses.replace(harness.options, terraform=TerraformConfig.from_env(
         binary=str(recording.path), timeouts=Timeouts(grace=5.0)))
     harness.reconciler = TerraformReconciler(harness.kube, harness.options)
@@ -315,10 +322,15 @@ def test_dead_runs_records_are_never_lost(harness: Harness, git_file_remote, tmp
 
 
 def _terraform_of(harness: Harness) -> list:
-    """Session-leading Terraform processes of the harness's runs."""
+    """Terraform processes of the harness's runs: carrying a run marker and leading their session (a
+    sandbox's bwrap leads one too, and carries no marker)."""
     found = []
     for pid in processes_under(harness.tmp / "work"):
         stat = read_stat(pid)
-        if stat is not None and stat.pid == stat.sid:
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if stat is not None and stat.pid == stat.sid and f"{RUN_ENV}=".encode() in env:
             found.append(stat)
     return found

@@ -23,6 +23,7 @@ from tfcontroller.controllers.terraform.credentials import kubeconfig_path, toke
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import NotFound
 from tfcontroller.kube.resources import SERVICEACCOUNTS, Resource
+from tfcontroller.terraform.sandbox import runner_kubeconfig
 
 RUNNER_SA = "tfcontroller-runner"
 ROLES = Resource("rbac.authorization.k8s.io/v1", "Role", "roles")
@@ -64,9 +65,10 @@ def test_a_local_run_is_the_runner_service_account_when_the_namespace_has_one(
     _remove_tenant(kube)
     who = holds.counter()
     path = kubeconfig_path(harness.options.work_dir, "default/app")
+    seen = runner_kubeconfig(path, harness.options.runner_sandbox)  # where the run finds it
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": MODULE}))
-    variables = [{"name": "report", "value": who.url}, {"name": "kubeconfig", "value": str(path)}]
+    variables = [{"name": "report", "value": who.url}, {"name": "kubeconfig", "value": seen}]
     harness.create("app", timeout="5m", vars=[*variables, {"name": "round", "value": "1"}])
     try:
         with caplog.at_level(logging.INFO, logger="tfcontroller.controllers.terraform.credentials"):
