@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -387,6 +388,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,4,8", help="(b): batch sizes")
     parser.add_argument("--fleet", type=int, default=50, help="(c): objects created at once in pod mode")
     parser.add_argument("--max-runners", type=int, default=8, help="(c): the pod controller's --max-runners")
+    parser.add_argument("--logs", help="copy the controllers' logs into this directory (per-command seconds: "
+                                       "'runner operation=… seconds=' / 'runner pod=… seconds=')")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -426,6 +429,10 @@ def main() -> int:
                 mode.stop()
             cluster.terminate()
             cluster.wait(timeout=30)
+            if args.logs:
+                Path(args.logs).mkdir(parents=True, exist_ok=True)
+                for log_file in tmp.glob("controller-*.log"):
+                    shutil.copy(log_file, Path(args.logs) / log_file.name)
 
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (after the run)")
