@@ -2,7 +2,8 @@
 runner ServiceAccount in the object's namespace, the controller's own identity, said once per namespace
 in the log; once `tfcontroller tenant add NS` created it, a short-lived token of that ServiceAccount, so the
 tenant namespace's RBAC decides. The module asks the API server itself (`kubectl auth whoami` with the
-kubeconfig its run was given) and reports the answer to the test over 127.0.0.1 (tests/support/holds.py)."""
+kubeconfig its run was given) and reports the answer to the test over 127.0.0.1 (tests/support/holds.py).
+A controller configured in-cluster writes the same kubeconfig from its in-cluster configuration."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -19,10 +21,11 @@ import yaml
 from tests.support.holds import HoldServer
 from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import Harness, ready_reason
-from tfcontroller.controllers.terraform.credentials import kubeconfig_path, token_seconds
+from tfcontroller.controllers.terraform.credentials import RunCredentials, kubeconfig_path, token_seconds
+from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import NotFound
-from tfcontroller.kube.resources import SERVICEACCOUNTS, Resource
+from tfcontroller.kube.resources import NAMESPACES, SERVICEACCOUNTS, Resource
 from tfcontroller.terraform.sandbox import runner_kubeconfig
 
 RUNNER_SA = "tfcontroller-runner"
@@ -91,3 +94,38 @@ def test_a_local_run_is_the_runner_service_account_when_the_namespace_has_one(
         assert path.stat().st_mode & 0o077 == 0
     finally:
         _remove_tenant(kube)
+
+
+def test_an_in_cluster_controller_gives_its_runs_a_kubeconfig_without_one_of_its_own(
+        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path) -> None:
+    """`--runner=local` needs no `--kubeconfig`: a controller configured in-cluster (the kubernetes
+    library's in-cluster loader, here over the dev cluster's CA and admin token as the mounted
+    ServiceAccount files) writes the run's kubeconfig from that configuration, every value inline, and the
+    run reaches the API server with it. (Without a runner ServiceAccount: the controller's token.)"""
+    from kubernetes import client as k8s_client
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    admin = yaml.safe_load(Path(dev_cluster.kubeconfig).read_text())
+    cluster, user = admin["clusters"][0]["cluster"], admin["users"][0]["user"]
+    token_file, ca_file = tmp_path / "sa" / "token", tmp_path / "sa" / "ca.crt"
+    token_file.parent.mkdir()
+    token_file.write_text(user["token"])
+    ca_file.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    server = urlparse(cluster["server"])
+    configuration = k8s_client.Configuration()
+    InClusterConfigLoader(str(token_file), str(ca_file), environ={
+        "KUBERNETES_SERVICE_HOST": server.hostname or "", "KUBERNETES_SERVICE_PORT": str(server.port)},
+    ).load_and_set(configuration)
+    in_cluster = KubeClient(configuration)
+
+    path = RunCredentials(in_cluster, tmp_path / "work").run_kubeconfig("default", "default/x", "no-such-account",
+                                                                       600)
+    written = yaml.safe_load(path.read_text())
+    assert written["users"][0]["user"] == {"token": user["token"]}  # the controller's: no runner account here
+    assert "certificate-authority-data" in written["clusters"][0]["cluster"]
+    assert str(tmp_path / "sa") not in path.read_text()  # nothing points at the controller's files
+    as_run = KubeClient.load(str(path), static=True)
+    try:
+        assert as_run.get(NAMESPACES, "default")["metadata"]["name"] == "default"
+    finally:
+        as_run.close()
