@@ -173,6 +173,7 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         drift_notifier=notifier_from_options(options.drift_mail.as_mapping(), kube),
         runner_mode=options.runner,
         runner_sandbox=_sandbox_usable(options) if options.runner == "local" else False,
+        allow_cross_namespace_refs=opts.allow_cross_namespace_refs,
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)

@@ -70,6 +70,9 @@ class TerraformControllerOptions:
     # are done); "local", `tfcontroller runner run` through the run protocol (terraform/protocol_runner.py)
     runner_mode: str = "inprocess"
     runner_sandbox: bool = True  # local mode: in bubblewrap (register() turns it off where bwrap cannot run)
+    # issue 16: sourceRef/dependsOn into another namespace are refused unless the source's accessFrom
+    # selects ours; True restores the single-team behaviour (`--allow-cross-namespace-refs`)
+    allow_cross_namespace_refs: bool = False
 
 
 @dataclass
