@@ -6,7 +6,8 @@ stops the run with nothing applied, instead of after half the set.
 Why SelfSubjectAccessReview through the impersonating client: it needs no permission of the controller
 beyond impersonating the ServiceAccount (every authenticated user may review itself), and the answer is
 the same authorizer's that will judge the apply. Verbs asked per object: `get` (the applier reads the
-live object first), `patch` (server-side apply) and `create` (an apply that creates the object).
+live object first), `patch` (server-side apply) and — for an object that does not exist yet, read as the
+ServiceAccount — `create` (kube-apiserver authorizes an apply that creates the object as `create` too).
 A kind the cluster does not serve yet (a CRD of the same set) cannot be asked about; the apply itself
 reports a refusal of such an object, and names what was applied before it.
 """
@@ -21,7 +22,6 @@ from tfcontroller.kube.resources import Resource
 
 SELF_SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io/v1", "SelfSubjectAccessReview",
                                        "selfsubjectaccessreviews", namespaced=False)
-VERBS = ("get", "patch", "create")
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,12 @@ def refusals(kube: KubeClient, objects: list[tuple[Resource, dict[str, Any], str
     for res, obj, label, source in objects:
         meta = obj.get("metadata") or {}
         ns = meta.get("namespace") if res.namespaced else None
-        denied = tuple(v for v in VERBS if not allowed(kube, v, res, str(meta.get("name") or ""), ns))
+        name = str(meta.get("name") or "")
+        denied = [v for v in ("get", "patch") if not allowed(kube, v, res, name, ns)]
+        missing = "get" in denied or kube.get_or_none(res, name, ns) is None
+        if missing and not allowed(kube, "create", res, name, ns):
+            denied.append("create")
         if denied:
             plural = f"{res.plural}.{res.group}" if res.group else res.plural
-            out.append(Refusal(label, source, denied, plural, ns))
+            out.append(Refusal(label, source, tuple(denied), plural, ns))
     return out
