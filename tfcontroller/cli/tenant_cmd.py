@@ -43,7 +43,8 @@ def register(subparsers: Any) -> None:
     add.add_argument("--git-url", default=None, metavar="URL",
                      help="also create a sample GitRepository (this URL), Terraform and ManifestSet")
     add.add_argument("--dry-run", action="store_true", help="print the YAML instead of creating it")
-    add.add_argument("--apply", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
+    add.add_argument("--apply", action="store_true",
+                     help="create (the default; accepted for scripts written before --dry-run existed)")
     add_connection_args(add)
     add.set_defaults(func=run)
 
