@@ -10,8 +10,8 @@ the namespace loses the label (the Namespace watch); team A's Terraform cannot d
 with the single-team flag it still cannot read B's outputs Secret (varsFrom reads its own namespace);
 team A's ManifestSet cannot create a ClusterRoleBinding or a Deployment in B's namespace: Ready=False
 naming each object, nothing of the render applied, nothing pruned; the tenant's own stack (a Terraform
-and a ManifestSet substituting its outputs) becomes Ready from what `tenant add` created (local mode of
-the sample; the pod-mode variant follows runner Pods)."""
+run in local mode and the demo's sample app — ConfigMap, Deployment, Service — substituting its outputs)
+becomes Ready from what `tenant add` created (the pod-mode variant follows runner Pods, issue 15)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ from tfcontroller.kube.resources import (
 DEPLOY = REPO_ROOT / "deploy"
 CONTROLLER_NS = "tfcontroller-system"
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
+SERVICES = Resource("v1", "Service", "services")
 CLUSTERROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings",
                                namespaced=False)
 API = "tfcontroller.io/v1alpha1"
@@ -84,7 +85,7 @@ def controller_kube(cluster: DevCluster, admin: KubeClient, tmp_path: Path) -> t
 
 @pytest.fixture
 def tenancy(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Callable[..., ControllerManager]]:
-    """`start(**overrides)`: the manager as the controller's ServiceAccount, every namespace, lockdown."""
+    """`start(runner, **overrides)`: the manager as the controller's ServiceAccount, every namespace, lockdown."""
     admin = KubeClient.load(dev_cluster.kubeconfig)
     install_crds(admin)
     for team in ("team-a", "team-b"):
@@ -93,10 +94,10 @@ def tenancy(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Callable[..., C
     kube, kubeconfig = controller_kube(dev_cluster, admin, tmp_path)
     seed_keys(admin, CONTROLLER_NS)
 
-    def start(**overrides: Any) -> ControllerManager:
+    def start(runner: str = "inprocess", **overrides: Any) -> ControllerManager:
         opts = test_options(tmp_path, namespace=None, kubeconfig=kubeconfig,
                             terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"),
-                                                       controller_namespace=CONTROLLER_NS),
+                                                       controller_namespace=CONTROLLER_NS, runner=runner),
                             manifestset=ManifestSetOptions(default_service_account="tfcontroller-manifests"),
                             **overrides)
         mgr = build_manager(opts, kube)
@@ -209,13 +210,27 @@ def test_a_team_cannot_depend_on_or_read_the_outputs_of_another_teams_terraform(
     assert "team-a/network-outputs" in cond.message and "team-b-private" not in cond.message
 
 
-APP = """\
+STACK_TF = """
+resource "terraform_data" "stack" {
+  input = "team-a"
+}
+
+output "bucket_name" {
+  value = "${terraform_data.stack.output}-bucket"
+}
+
+output "queue_url" {
+  value = "http://queue.local/${terraform_data.stack.output}"
+}
+"""
+SAMPLE_APP = REPO_ROOT / "examples" / "apps" / "sample-app" / "base"
+EXTRA = """\
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {name}
+  name: extra
 data:
-  greeting: ${{greeting}}
+  k: v
 """
 CLUSTER_ROLE_BINDING = """\
 apiVersion: rbac.authorization.k8s.io/v1
@@ -246,28 +261,33 @@ def test_a_tenants_stack_is_ready_and_its_manifests_reach_nothing_beyond_its_nam
     # idempotent: a second `tenant add` changes nothing
     assert all(line.split()[1] == "unchanged" for line in tenant_add(dev_cluster, "team-a"))
     remote = git_file_remote("team-a-gitops")
-    remote.commit({"infra/main.tf": SIMPLE_TF, "apps/app.yaml": APP.format(name="app-config")})
-    tenancy()
+    app = {f"apps/{f.name}": f.read_text() for f in SAMPLE_APP.iterdir()}  # the demo's app: CM, Deployment, Service
+    remote.commit({"infra/main.tf": STACK_TF, **app})
+    tenancy(runner="local")  # the pod-mode variant follows runner Pods (issue 15)
     admin.create(GITREPOSITORIES, gitrepository("team-a", "gitops", remote.url))
     admin.create(TERRAFORMS, terraform("team-a", "stack", {"name": "gitops"}, path="infra",
                                        writeOutputsToSecret={"name": "stack-outputs"}))
     admin.create(MANIFESTSETS, manifestset("team-a", "app", "apps", dependsOn=[{"kind": "Terraform",
                                                                               "name": "stack"}],
                                            substituteFrom=[{"kind": "Secret", "name": "stack-outputs"}]))
-    wait_ready(admin, MANIFESTSETS, "team-a", "app", "True", timeout=120)
-    assert admin.get(CONFIGMAPS, "app-config", "team-a")["data"] == {"greeting": "hello"}
+    wait_ready(admin, MANIFESTSETS, "team-a", "app", "True", timeout=180)
+    assert admin.get(CONFIGMAPS, "sample-app-config", "team-a")["data"]["BUCKET_NAME"] == "team-a-bucket"
+    assert admin.get_or_none(DEPLOYMENTS, "sample-app", "team-a") is not None
+    assert admin.get_or_none(SERVICES, "sample-app", "team-a") is not None
 
-    # the next commit drops app-config, adds another ConfigMap, a ClusterRoleBinding and a Deployment in B
-    remote.commit({"apps/app.yaml": None, "apps/app2.yaml": APP.format(name="app-config-2"),
-                   "apps/crb.yaml": CLUSTER_ROLE_BINDING, "apps/deploy.yaml": FOREIGN_DEPLOYMENT})
+    # the next commit drops the Service, adds a ConfigMap, a ClusterRoleBinding and a Deployment in B
+    remote.commit({"apps/service.yaml": None, "apps/extra.yaml": EXTRA, "apps/crb.yaml": CLUSTER_ROLE_BINDING,
+                   "apps/foreign.yaml": FOREIGN_DEPLOYMENT,
+                   "apps/kustomization.yaml": "resources: [deployment.yaml, configmap.yaml, extra.yaml, crb.yaml, "
+                                              "foreign.yaml]\n"})
     admin.patch(GITREPOSITORIES, "gitops", {"metadata": {"annotations": {
         "tfcontroller.io/requested-at": "now"}}}, "team-a")
     cond = wait_ready(admin, MANIFESTSETS, "team-a", "app", "False", "ApplyFailed")
     assert "ClusterRoleBinding/team-a-is-admin (from apps/crb.yaml)" in cond.message, cond.message
-    assert "Deployment/team-b/intruder (from apps/deploy.yaml)" in cond.message
+    assert "Deployment/team-b/intruder (from apps/foreign.yaml)" in cond.message
     assert "system:serviceaccount:team-a:tfcontroller-manifests" in cond.message
     assert "nothing was applied and nothing pruned" in cond.message
     assert admin.get_or_none(CLUSTERROLEBINDINGS, "team-a-is-admin") is None
     assert admin.get_or_none(DEPLOYMENTS, "intruder", "team-b") is None
-    assert admin.get_or_none(CONFIGMAPS, "app-config-2", "team-a") is None  # nothing of the render applied
-    assert admin.get_or_none(CONFIGMAPS, "app-config", "team-a") is not None  # nothing pruned
+    assert admin.get_or_none(CONFIGMAPS, "extra", "team-a") is None  # nothing of the render applied
+    assert admin.get_or_none(SERVICES, "sample-app", "team-a") is not None  # nothing pruned

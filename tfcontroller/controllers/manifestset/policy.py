@@ -40,7 +40,8 @@ def outputs_written(terraform: Obj) -> bool:
 def access_refused_message(user: str, refused: Sequence[str]) -> str:
     return (f"RBAC refuses {user} {len(refused)} object(s) of this render: " + "; ".join(refused)
             + "; nothing was applied and nothing pruned in this run: remove the object(s) from the render, "
-            "or grant the ServiceAccount the access (a Role in its namespace)")
+            "or have an admin grant the ServiceAccount that access (a Role of its namespace; cluster-scoped "
+            "objects and other namespaces need a cluster admin's binding)")
 
 
 def applied_before(changes: Sequence[Any]) -> str:
