@@ -104,6 +104,8 @@ def test_every_rbac_rule_has_a_comment(rendered: list[dict[str, Any]]) -> None:
     role = _one(rendered, "ClusterRole")
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert "impersonate" in verbs[("", "serviceaccounts")]
+    # issue 16: ServiceAccounts only, never users, groups, uids or userextras
+    assert [key for key, v in verbs.items() if "impersonate" in v] == [("", "serviceaccounts")]
     assert {"create", "update", "delete"} <= verbs[("coordination.k8s.io", "leases")]
     assert ("apps", "deployments") not in verbs  # what ManifestSets apply is granted by the cluster admin
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
