@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfcontroller.api.access import LabelSelector, parse_access_from
 from tfcontroller.api.constants import GITREPOSITORY_KIND
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.fields import Fields
@@ -36,6 +37,8 @@ class GitRepositorySpec:
     secret_ref: str | None = None
     ignore: str | None = None
     suspend: bool = False
+    # issue 16: namespaces whose objects may use this source (None: its own namespace only)
+    access_from: tuple[LabelSelector, ...] | None = None
 
     @property
     def transport(self) -> str:
@@ -83,6 +86,7 @@ def parse_spec(f: Fields) -> GitRepositorySpec:
         secret_ref=(sr.req_str("name", non_empty=True) if (sr := f.obj("secretRef")) else None),
         ignore=f.str("ignore"),
         suspend=f.bool("suspend"),
+        access_from=parse_access_from(f),
     )
 
 

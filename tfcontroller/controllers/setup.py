@@ -74,6 +74,9 @@ class ControllerOptions:
     retry_cap: float = 300.0
     shutdown_grace: float = 30.0
     log_level: str = "info"
+    # issue 16: sourceRef/dependsOn into another namespace are refused unless a GitRepository's accessFrom
+    # selects the referring namespace; True (`--allow-cross-namespace-refs`): single-team, all allowed
+    allow_cross_namespace_refs: bool = False
     # each controller's own options (its package's frozen dataclass)
     gitrepository: GitRepositoryOptions = field(default_factory=GitRepositoryOptions)
     manifestset: ManifestSetOptions = field(default_factory=ManifestSetOptions)
@@ -172,6 +175,11 @@ class ControllerManager(Manager):
 def add_controller_arguments(parser: argparse.ArgumentParser) -> None:
     """Each controller's flags of `tfcontroller run`, in registration order (the CLI reaches the controller
     packages only through this module)."""
+    g = parser.add_argument_group("tenancy")
+    g.add_argument("--allow-cross-namespace-refs", action="store_true",
+                   help="let Terraform and ManifestSet objects use sources and dependencies of other namespaces "
+                        "(single-team installs); default: refused unless the GitRepository's "
+                        "spec.accessFrom selects the referring namespace")
     gitrepository.add_run_arguments(parser)
     terraform.add_run_arguments(parser)
     manifestset.add_run_arguments(parser)
@@ -181,7 +189,8 @@ def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Each controller's typed options from the parsed flags, as `ControllerOptions` keyword arguments."""
     return {"gitrepository": gitrepository.options_from_args(args),
             "terraform": terraform.options_from_args(args),
-            "manifestset": manifestset.options_from_args(args)}
+            "manifestset": manifestset.options_from_args(args),
+            "allow_cross_namespace_refs": bool(getattr(args, "allow_cross_namespace_refs", False))}
 
 
 def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> ControllerManager:

@@ -27,6 +27,8 @@ from tfcontroller.api.constants import FIELD_MANAGER
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unprocessable
 from tfcontroller.kube.resources import Resource
+from tfcontroller.manifests.access import Refusal
+from tfcontroller.manifests.access import refusals as access_refusals
 from tfcontroller.manifests.diff import changed_paths
 from tfcontroller.manifests.normalize import label_of, normalize, ordered
 from tfcontroller.manifests.ownership import adopted_managed_fields, string_data_leftovers
@@ -121,6 +123,18 @@ class Applier:
     def applied_objects(self, manifests: list[Manifest]) -> list[dict[str, Any]]:
         """The normalised objects (namespace settled) without applying: for the inventory."""
         return [self.prepare(m)[1] for m in manifests]
+
+    def refusals(self, manifests: list[Manifest]) -> list[Refusal]:
+        """What RBAC would refuse this client's user among `manifests`, asked before any write
+        (access.py); kinds not served yet are left to the apply."""
+        checkable = []
+        for m in manifests:
+            try:
+                res, obj = self.prepare(m)
+            except ApplyError:
+                continue
+            checkable.append((res, obj, label_of(obj), m.source))
+        return access_refusals(self.kube, checkable)
 
     def apply_one(self, manifest: Manifest) -> Change:
         res, obj = self.prepare(manifest)

@@ -1,12 +1,17 @@
-"""What a tenant namespace needs so that runner Pods can run there (issue 15): the runner's
-ServiceAccount, a least-privilege Role and its RoleBinding. `tfcontroller tenant add NAMESPACE` prints or
-applies them; `deploy/tenant/runner-rbac.yaml` is the same text for namespace `default` (a test keeps the
-two identical). One template, with a comment on every rule, rendered for a namespace and ServiceAccount.
+"""What a tenant namespace needs (issues 15 and 16): `tfcontroller tenant add NAMESPACE` creates (or with
+`--dry-run` prints) the namespace with the labels `accessFrom` selectors match, the runner's
+ServiceAccount, Role and RoleBinding, the ManifestSet ServiceAccount (`--default-service-account`) with its
+Role and RoleBinding, and — with `--git-url` — a sample GitRepository, Terraform and ManifestSet.
+`deploy/tenant/runner-rbac.yaml` and `deploy/tenant/manifests-rbac.yaml` are the renderings for namespace
+`default` (a test keeps them identical). Every rule carries a comment saying what it is for.
 
-Each rule was found necessary by running the runner against the dev cluster's RBAC
+Runner rules were found necessary by running the runner against the dev cluster's RBAC
 (tests/integration/runner/): Terraform's kubernetes backend `list`s Secrets by label, and RBAC cannot
 narrow a list to labels, so a runner can read every Secret of *its own* namespace: the namespace is the
 tenant's boundary, which is why plans stored there are encrypted with a key only the controller holds.
+The ManifestSet rules are what the demo stack's manifests need (a ConfigMap, a Deployment, a Service), in
+this namespace only: a tenant's render that names a cluster-scoped object or another namespace is refused
+by RBAC before anything is applied (tests/integration/controllers/test_tenancy.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 import yaml
 
 RUNNER_SERVICE_ACCOUNT = "tfcontroller-runner"
+MANIFESTS_SERVICE_ACCOUNT = "tfcontroller-manifests"  # run the controller with --default-service-account this
+TENANT_LABEL = "tfcontroller.io/tenant"  # on the namespace, = its name: what accessFrom selectors match
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 TEMPLATE = """\
@@ -73,13 +80,151 @@ subjects:
 """
 
 
-def tenant_yaml(namespace: str, service_account: str = RUNNER_SERVICE_ACCOUNT) -> str:
-    """The three objects as commented YAML. Raises ValueError for a name Kubernetes would refuse."""
-    for what, value in (("namespace", namespace), ("service account", service_account)):
-        if not _NAME.match(value) or len(value) > 63:
-            raise ValueError(f"invalid {what} {value!r}: lowercase letters, digits and '-', at most 63")
+NAMESPACE_TEMPLATE = """\
+# Tenant namespace NAMESPACE. The label is what a GitRepository of another team selects in
+# spec.accessFrom.namespaceSelectors (matchLabels: {TENANT_LABEL: NAMESPACE}) to share its source.
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: NAMESPACE
+  labels:
+    TENANT_LABEL: NAMESPACE
+    app.kubernetes.io/managed-by: tfcontroller
+"""
+
+MANIFESTS_TEMPLATE = """\
+# What ManifestSets of namespace NAMESPACE may apply: the controller, run with
+# --default-service-account MANIFESTS_ACCOUNT, applies every ManifestSet without spec.serviceAccountName
+# as this ServiceAccount (impersonation), so this Role decides. It covers the demo stack's manifests;
+# add rules for other kinds your manifests hold. Nothing cluster-scoped, nothing in other namespaces.
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: MANIFESTS_ACCOUNT
+  namespace: NAMESPACE
+  labels:
+    app.kubernetes.io/managed-by: tfcontroller
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: MANIFESTS_ACCOUNT
+  namespace: NAMESPACE
+  labels:
+    app.kubernetes.io/managed-by: tfcontroller
+rules:
+  # ConfigMaps and Services of the app: get (read before apply, health), create and patch (server-side
+  # apply), delete (prune: true removes what Git no longer declares).
+  - apiGroups: [""]
+    resources: ["configmaps", "services"]
+    verbs: ["get", "create", "patch", "delete"]
+  # Deployments of the app, the same verbs (health reads their status through get).
+  - apiGroups: ["apps"]
+    resources: ["deployments"]
+    verbs: ["get", "create", "patch", "delete"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: MANIFESTS_ACCOUNT
+  namespace: NAMESPACE
+  labels:
+    app.kubernetes.io/managed-by: tfcontroller
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: MANIFESTS_ACCOUNT
+subjects:
+  - kind: ServiceAccount
+    name: MANIFESTS_ACCOUNT
+    namespace: NAMESPACE
+"""
+
+SAMPLE_TEMPLATE = """\
+# A sample stack for NAMESPACE from GIT_URL (the layout of examples/): a source, a Terraform module
+# applied by this namespace's runner, and the app's manifests applied as MANIFESTS_ACCOUNT.
+apiVersion: tfcontroller.io/v1alpha1
+kind: GitRepository
+metadata:
+  name: gitops
+  namespace: NAMESPACE
+spec:
+  url: GIT_URL
+  ref:
+    branch: main
+  interval: 1m
+---
+apiVersion: tfcontroller.io/v1alpha1
+kind: Terraform
+metadata:
+  name: app-stack
+  namespace: NAMESPACE
+spec:
+  sourceRef:
+    kind: GitRepository
+    name: gitops
+  path: infrastructure/terraform
+  interval: 10m
+  approvePlan: auto
+  writeOutputsToSecret:
+    name: app-stack-outputs
+---
+apiVersion: tfcontroller.io/v1alpha1
+kind: ManifestSet
+metadata:
+  name: app
+  namespace: NAMESPACE
+spec:
+  sourceRef:
+    kind: GitRepository
+    name: gitops
+  path: apps
+  interval: 5m
+  prune: true
+  targetNamespace: NAMESPACE
+  dependsOn:
+  - kind: Terraform
+    name: app-stack
+  substituteFrom:
+  - kind: Secret
+    name: app-stack-outputs
+"""
+
+
+def _check_name(what: str, value: str) -> None:
+    if not _NAME.match(value) or len(value) > 63:
+        raise ValueError(f"invalid {what} {value!r}: lowercase letters, digits and '-', at most 63")
+
+
+def runner_yaml(namespace: str, service_account: str = RUNNER_SERVICE_ACCOUNT) -> str:
+    """The runner's three objects as commented YAML. Raises ValueError for a name Kubernetes would refuse."""
+    _check_name("namespace", namespace)
+    _check_name("service account", service_account)
     return TEMPLATE.replace("SERVICE_ACCOUNT", service_account).replace("NAMESPACE", namespace)
 
 
-def tenant_objects(namespace: str, service_account: str = RUNNER_SERVICE_ACCOUNT) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(tenant_yaml(namespace, service_account)) if doc]
+def manifests_yaml(namespace: str, service_account: str = MANIFESTS_SERVICE_ACCOUNT) -> str:
+    """The ManifestSet ServiceAccount, its Role and RoleBinding as commented YAML."""
+    _check_name("namespace", namespace)
+    _check_name("service account", service_account)
+    return MANIFESTS_TEMPLATE.replace("MANIFESTS_ACCOUNT", service_account).replace("NAMESPACE", namespace)
+
+
+def tenant_yaml(namespace: str, service_account: str = RUNNER_SERVICE_ACCOUNT,
+                manifests_account: str = MANIFESTS_SERVICE_ACCOUNT, git_url: str | None = None) -> str:
+    """Everything a tenant namespace needs, in apply order (the namespace first), as commented YAML."""
+    parts = [NAMESPACE_TEMPLATE.replace("TENANT_LABEL", TENANT_LABEL).replace("NAMESPACE", namespace),
+             runner_yaml(namespace, service_account), manifests_yaml(namespace, manifests_account)]
+    if git_url:
+        if any(ch in git_url for ch in "\n\r\"'") or not git_url.strip():
+            raise ValueError(f"invalid git URL {git_url!r}")
+        parts.append(SAMPLE_TEMPLATE.replace("MANIFESTS_ACCOUNT", manifests_account)
+                     .replace("NAMESPACE", namespace).replace("GIT_URL", git_url))
+    return "---\n".join(parts)
+
+
+def tenant_objects(namespace: str, service_account: str = RUNNER_SERVICE_ACCOUNT,
+                   manifests_account: str = MANIFESTS_SERVICE_ACCOUNT, git_url: str | None = None,
+                   ) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(tenant_yaml(namespace, service_account, manifests_account, git_url))
+            if doc]

@@ -114,6 +114,8 @@ def test_every_rbac_rule_has_a_comment(rendered: list[dict[str, Any]]) -> None:
     own = _one(rendered, "Role", "tfcontroller-leader-election")
     named = {n for rule in own["rules"] if "secrets" in rule["resources"] for n in rule.get("resourceNames", [])}
     assert named == {"tfcontroller-keys", "tfcontroller-run-api"}
+    # issue 16: ServiceAccounts only, never users, groups, uids or userextras
+    assert [key for key, v in verbs.items() if "impersonate" in v] == [("", "serviceaccounts")]
     assert ("apps", "deployments") not in verbs  # what ManifestSets apply is granted by the cluster admin
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
 

@@ -58,6 +58,25 @@ def test_terraform_flags_reach_its_typed_options() -> None:
     assert mail.email_transport == "smtp" and mail.smtp_username == ""
 
 
+def test_tenancy_flags_reach_the_options_and_default_to_the_lockdown() -> None:
+    """Issue 16: cross-namespace references refused and ManifestSets applied as the controller unless set."""
+    opts = run_options()
+    assert opts.allow_cross_namespace_refs is False and opts.manifestset.default_service_account is None
+    opts = run_options("--allow-cross-namespace-refs", "--default-service-account", "tfcontroller-manifests")
+    assert opts.allow_cross_namespace_refs is True
+    assert opts.manifestset == ManifestSetOptions(default_service_account="tfcontroller-manifests")
+
+
+def test_tenant_add_prints_with_dry_run_and_refuses_contradictions(capsys: pytest.CaptureFixture[str]) -> None:
+    from tfcontroller.cli.main import main
+
+    assert main(["tenant", "add", "team-a", "--dry-run", "--git-url", "https://git.example.com/a.git"]) == 0
+    out = capsys.readouterr().out
+    assert "kind: Namespace" in out and "tfcontroller.io/tenant: team-a" in out and "kind: ManifestSet" in out
+    assert main(["tenant", "add", "team-a", "--dry-run", "--apply"]) == 2
+    assert main(["tenant", "add", "Team_A", "--dry-run"]) == 2
+
+
 def test_drift_mail_options_cover_exactly_the_mail_flags() -> None:
     assert set(DriftMailOptions().as_mapping()) == set(FLAG_DESTS)
     parsed = vars(build_parser().parse_args(["run"]))

@@ -32,7 +32,8 @@ from tfcontroller.controllers.manifestset.deps import (
 )
 from tfcontroller.controllers.manifestset.reconciler import ManifestSetReconciler
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, SECRETS, TERRAFORMS
+from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, NAMESPACES, SECRETS, TERRAFORMS
+from tfcontroller.runtime.access import INDEX_CROSS_NAMESPACE, cross_namespace_index, namespace_name
 from tfcontroller.runtime.manager import Controller, Watch
 
 if TYPE_CHECKING:
@@ -44,16 +45,22 @@ class ManifestSetOptions:
     """What `tfcontroller run` (or a test) configures for this controller."""
 
     work_dir: str | None = None  # extracted artifacts, deleted after each run; None: the system temp dir
+    # issue 16: apply every ManifestSet without spec.serviceAccountName as this ServiceAccount of its own
+    # namespace (impersonation: RBAC decides what a tenant's manifests may create); None: as the controller
+    default_service_account: str | None = None
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """This controller's flags of `tfcontroller run`: none yet (the work directory is set by programs and
-    tests); here so every controller has the same shape."""
+    """This controller's flags of `tfcontroller run`."""
+    g = parser.add_argument_group("manifestset")
+    g.add_argument("--default-service-account", default=None, metavar="NAME",
+                   help="apply every ManifestSet without spec.serviceAccountName as ServiceAccount NAME of its own "
+                        "namespace (many teams); default: as the controller itself (one team)")
 
 
 def options_from_args(args: argparse.Namespace) -> ManifestSetOptions:
     """The options from the parsed flags of `tfcontroller run`."""
-    return ManifestSetOptions()
+    return ManifestSetOptions(default_service_account=getattr(args, "default_service_account", None) or None)
 
 
 def new_controller(reconciler: ManifestSetReconciler, concurrency: int | None = None) -> Controller:
@@ -68,6 +75,7 @@ def new_controller(reconciler: ManifestSetReconciler, concurrency: int | None = 
             INDEX_SOURCE: index_source_ref,
             INDEX_DEPENDS_ON: index_depends_on,
             INDEX_SUBSTITUTE_FROM: index_substitute_from,
+            INDEX_CROSS_NAMESPACE: cross_namespace_index,
         },
         watches=[
             Watch(GITREPOSITORIES, index=INDEX_SOURCE, value_fn=lambda o: key_of("GitRepository", o)),
@@ -76,14 +84,18 @@ def new_controller(reconciler: ManifestSetReconciler, concurrency: int | None = 
             # outputs Secrets carry the tfcontroller.io/terraform label; other Secrets wait for the interval
             Watch(SECRETS, index=INDEX_SUBSTITUTE_FROM, value_fn=lambda o: key_of("Secret", o),
                   label_selector="tfcontroller.io/terraform"),
+            # issue 16: a Namespace's labels decide a source's accessFrom: re-check the referrers
+            Watch(NAMESPACES, index=INDEX_CROSS_NAMESPACE, value_fn=namespace_name, namespace=None),
         ],
     )
 
 
 def register(manager: ControllerManager, kube: KubeClient, options: ManifestSetOptions) -> ManifestSetReconciler:
     """Add the ManifestSet controller to `manager` (its Event recorder; health waits end on its stop)."""
-    reconciler = ManifestSetReconciler(kube, manager.events, workdir=Path(options.work_dir) if options.work_dir else None,
-                                       stopping=manager.stopping)
+    reconciler = ManifestSetReconciler(
+        kube, manager.events, workdir=Path(options.work_dir) if options.work_dir else None, stopping=manager.stopping,
+        default_service_account=options.default_service_account,
+        allow_cross_namespace_refs=manager.controller_options.allow_cross_namespace_refs)
     manager.add_controller(new_controller(reconciler))
     return reconciler
 

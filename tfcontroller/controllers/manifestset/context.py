@@ -60,7 +60,8 @@ class RunContext:
     workdir: Path
     # inputs
     ms: ManifestSet | None = None
-    kube: KubeClient | None = None  # impersonating spec.serviceAccountName when set
+    kube: KubeClient | None = None  # impersonating the applying ServiceAccount when there is one
+    service_account: str | None = None  # spec.serviceAccountName, else --default-service-account
     revision: str = ""
     root: Path | None = None
     secret_values: tuple[str, ...] = ()  # substituted from Secrets: scrubbed from every message (`fail`)

@@ -37,7 +37,7 @@ from tfcontroller.controllers.manifestset.context import (
     Obj,
     RunContext,
 )
-from tfcontroller.controllers.manifestset.policy import service_account_user
+from tfcontroller.controllers.manifestset.policy import applying_service_account, service_account_user
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import NotFound
 from tfcontroller.kube.events import EventRecorder
@@ -66,6 +66,8 @@ class ManifestSetReconciler:
         kustomize: KustomizeConfig | None = None,
         stopping: threading.Event | None = None,
         health_poll: float = HEALTH_POLL,
+        default_service_account: str | None = None,
+        allow_cross_namespace_refs: bool = False,
     ) -> None:
         self.kube = kube
         self.events = events or EventRecorder(kube)
@@ -73,7 +75,9 @@ class ManifestSetReconciler:
         self.kustomize = kustomize or KustomizeConfig()
         self.stopping = stopping or threading.Event()
         self.health_poll = health_poll
-        self.deps = steps.Deps(kube, self.kustomize, self.stopping, health_poll)
+        self.default_service_account = default_service_account
+        self.deps = steps.Deps(kube, self.kustomize, self.stopping, health_poll, default_service_account,
+                               allow_cross_namespace_refs)
 
     # ------------------------------------------------------------------ entry point
 
@@ -122,8 +126,9 @@ class ManifestSetReconciler:
         spec = obj.get("spec") or {}
         if spec.get("prune") and not spec.get("suspend"):
             kube = self.kube
-            if spec.get("serviceAccountName"):
-                kube = self.kube.impersonating(service_account_user(meta.namespace, spec["serviceAccountName"]))
+            account = applying_service_account(spec.get("serviceAccountName"), self.default_service_account)
+            if account:
+                kube = self.kube.impersonating(service_account_user(meta.namespace, account))
             inventory = from_status((obj.get("status") or {}).get("inventory"))
             self.workdir.mkdir(parents=True, exist_ok=True)
             workdir = Path(tempfile.mkdtemp(prefix="manifestset-finalize-", dir=self.workdir))

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tfcontroller.api.access import ACCESS_DENIED
 from tfcontroller.api.constants import TERRAFORM_KIND
+from tfcontroller.api.errors import StallingError
 from tfcontroller.api.manifestset import ManifestSet
 from tfcontroller.controllers.manifestset.claims import ClaimFinder
 from tfcontroller.controllers.manifestset.context import (
@@ -33,7 +35,14 @@ from tfcontroller.controllers.manifestset.context import (
     RunContext,
 )
 from tfcontroller.controllers.manifestset.deps import dependency_problem, outputs_secret_name
-from tfcontroller.controllers.manifestset.policy import desired_digest, service_account_user
+from tfcontroller.controllers.manifestset.policy import (
+    access_refused_message,
+    applied_before,
+    applying_service_account,
+    desired_digest,
+    outputs_written,
+    service_account_user,
+)
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, SECRETS, TERRAFORMS
@@ -46,6 +55,7 @@ from tfcontroller.manifests.prune import prune as prune_objects
 from tfcontroller.manifests.render import KustomizeConfig, RenderError, render
 from tfcontroller.manifests.sources import SourceError, read_variables
 from tfcontroller.manifests.substitute import SubstitutionError, plain_strings, substitute_object
+from tfcontroller.runtime.access import refused_dependency, refused_source
 from tfcontroller.runtime.reconciler import StepResult, ready
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.source.store import fetch_artifact
@@ -62,6 +72,10 @@ class Deps:
     kustomize: KustomizeConfig
     stopping: threading.Event  # a health wait ends early on shutdown
     health_poll: float
+    # issue 16: the ServiceAccount (of the ManifestSet's own namespace) to apply as when the spec names
+    # none (`--default-service-account`); None: the controller's identity (single-team installs)
+    default_service_account: str | None = None
+    allow_cross_namespace_refs: bool = False  # `--allow-cross-namespace-refs`
 
 
 Step = Callable[[Deps, RunContext, Obj], "StepResult | None"]
@@ -73,19 +87,27 @@ def handle_request(deps: Deps, ctx: RunContext, obj: Obj) -> None:
 
 def validate(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     ctx.ms = ManifestSet.from_dict(obj)  # SpecError: stalled until the spec changes
-    sa = ctx.ms.spec.service_account_name
+    sa = applying_service_account(ctx.ms.spec.service_account_name, deps.default_service_account)
+    ctx.service_account = sa
     ctx.kube = deps.kube.impersonating(service_account_user(ctx.namespace, sa)) if sa else deps.kube
 
 
 def check_dependencies(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     assert ctx.ms is not None
     for ref in ctx.ms.spec.depends_on:
+        refused = refused_dependency(ref.kind, ref.namespace, ref.name, ctx.namespace,
+                                     deps.allow_cross_namespace_refs)
+        if refused:
+            raise StallingError(ACCESS_DENIED, refused)
         res = TERRAFORMS if ref.kind == TERRAFORM_KIND else MANIFESTSETS
         dep = deps.kube.get_or_none(res, ref.name, ref.namespace)
         secret_exists: bool | None = None
         if dep is not None and ref.kind == TERRAFORM_KIND:
             secret = outputs_secret_name(dep)
-            if secret:
+            if secret and ref.namespace != ctx.namespace:
+                # another namespace's Terraform (allowed by the flag): its status only, never its Secret
+                secret_exists = outputs_written(dep)
+            elif secret:
                 secret_exists = deps.kube.get_or_none(SECRETS, secret, ref.namespace) is not None
         problem = dependency_problem(ref.kind, ref.key, dep, secret_exists)
         if problem:
@@ -96,6 +118,10 @@ def fetch(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     assert ctx.ms is not None
     ref = ctx.ms.spec.source_ref
     repo = deps.kube.get_or_none(GITREPOSITORIES, ref.name, ref.namespace)
+    refused = refused_source(deps.kube, ref.kind, ref.namespace, ref.name, ctx.namespace, repo,
+                             deps.allow_cross_namespace_refs)
+    if refused:
+        raise StallingError(ACCESS_DENIED, refused)
     artifact = ((repo or {}).get("status") or {}).get("artifact") or {}
     if not artifact.get("url"):  # waiting, not failing (Flux: Info): a Normal Event, an info log line
         what = "not found" if repo is None else "has no artifact yet"
@@ -158,6 +184,8 @@ def apply(deps: Deps, ctx: RunContext, obj: Obj) -> None:
         desired = applier.applied_objects(ordered(ctx.rendered.manifests, lambda m: m.obj))
     except ApplyError:
         desired = []  # a kind served only after a CRD of this set is applied: no digest this time
+    if ctx.service_account:
+        _check_access(ctx, applier)
     done = ctx.applied
     done.digest = desired_digest(desired) if desired else ""
     done.drift_of_same_render = bool(done.digest) and status.get("lastAppliedDigest") == done.digest
@@ -169,10 +197,22 @@ def apply(deps: Deps, ctx: RunContext, obj: Obj) -> None:
     except ApplyError as exc:
         # keep what was applied in the inventory so that a later prune can still find it
         status["inventory"] = to_status(sorted(set(previous) | set(entries)))
-        raise ctx.fail(REASON_APPLY_FAILED, str(exc)) from None
+        raise ctx.fail(REASON_APPLY_FAILED, f"{exc}; {applied_before(done.changes)}") from None
     done.inventory = sorted(set(entries))
     if not done.digest:
         done.digest = desired_digest(applier.applied_objects(ordered(ctx.rendered.manifests, lambda m: m.obj)))
+
+
+def _check_access(ctx: RunContext, applier: Applier) -> None:
+    """Applying as a ServiceAccount: every object RBAC would refuse it is named before the first write,
+    and the run stops with nothing applied and nothing pruned (the prune step does not run)."""
+    user = service_account_user(ctx.namespace, ctx.service_account or "")
+    try:
+        refused = applier.refusals(ctx.rendered.manifests)
+    except ApiError as exc:
+        raise ctx.fail(REASON_APPLY_FAILED, f"cannot check access as {user}: {exc.message}") from None
+    if refused:
+        raise ctx.fail(REASON_APPLY_FAILED, access_refused_message(user, [r.describe() for r in refused]))
 
 
 def prune(deps: Deps, ctx: RunContext, obj: Obj) -> None:

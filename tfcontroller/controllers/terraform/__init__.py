@@ -212,6 +212,7 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         runner_image=options.runner_image, max_runners=options.max_runners,
         keep_failed_runners=options.keep_failed_runners, run_api_listen=options.run_api_listen,
         run_api_url=options.run_api_url,
+        allow_cross_namespace_refs=opts.allow_cross_namespace_refs,
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)

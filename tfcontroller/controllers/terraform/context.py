@@ -76,6 +76,9 @@ class TerraformControllerOptions:
     keep_failed_runners: bool = False  # keep the Pod of a failed run (its per-run Secret is deleted anyway)
     run_api_listen: str = "0.0.0.0:0"
     run_api_url: str | None = None  # the URL runner Pods reach the run API at (default: https://127.0.0.1:<port>)
+    # issue 16: sourceRef/dependsOn into another namespace are refused unless the source's accessFrom
+    # selects ours; True restores the single-team behaviour (`--allow-cross-namespace-refs`)
+    allow_cross_namespace_refs: bool = False
 
 
 @dataclass

@@ -58,7 +58,8 @@ from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.events import EventRecorder
-from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS, object_key, split_key
+from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, TERRAFORMS, object_key, split_key
+from tfcontroller.runtime.access import INDEX_CROSS_NAMESPACE, cross_namespace_index, namespace_name
 from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
 from tfcontroller.runtime.manager import Controller, Manager, Watch
 from tfcontroller.runtime.reconciler import (
@@ -114,8 +115,11 @@ class TerraformReconciler:
             resource=TERRAFORMS,
             reconcile=self.reconcile,
             concurrency=self.options.concurrency,
-            watches=[Watch(GITREPOSITORIES, index=INDEX_SOURCE), Watch(TERRAFORMS, index=INDEX_DEPENDS_ON)],
-            indexes={INDEX_SOURCE: source_index, INDEX_DEPENDS_ON: depends_on_index},
+            watches=[Watch(GITREPOSITORIES, index=INDEX_SOURCE), Watch(TERRAFORMS, index=INDEX_DEPENDS_ON),
+                     # issue 16: a Namespace's labels decide accessFrom; its change re-checks the referrers
+                     Watch(NAMESPACES, index=INDEX_CROSS_NAMESPACE, value_fn=namespace_name, namespace=None)],
+            indexes={INDEX_SOURCE: source_index, INDEX_DEPENDS_ON: depends_on_index,
+                     INDEX_CROSS_NAMESPACE: cross_namespace_index},
         )
 
     def register(self, manager: Manager) -> None:

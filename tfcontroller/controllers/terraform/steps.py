@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api.access import ACCESS_DENIED
 from tfcontroller.api.commands import approve_hint, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
@@ -60,6 +61,7 @@ from tfcontroller.controllers.terraform.runs import (
 )
 from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
+from tfcontroller.runtime.access import refused_dependency, refused_source
 from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, ready
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.source.store import ArtifactDigestMismatchError
@@ -85,6 +87,12 @@ def step_source(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     tf = ctx.tf
     ref = tf.spec.source_ref
     repo = ctl.kube.get_or_none(GITREPOSITORIES, ref.name, ref.namespace)
+    refused = refused_source(ctl.kube, ref.kind, ref.namespace, ref.name, ctx.namespace, repo,
+                             ctl.options.allow_cross_namespace_refs)
+    if refused and not ctx.deleting:
+        raise StallingError(ACCESS_DENIED, refused)
+    if refused:  # a deletion may still destroy with the artifact it last used, never a new one
+        repo = None
     artifact = ((repo or {}).get("status") or {}).get("artifact") or {}
     status = status_of(obj)
     last = TerraformStatus.of(status)
@@ -133,6 +141,11 @@ def _fetch_artifact(ctx: RunContext, artifact: dict[str, Any], source: str, retr
 def step_dependencies(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     ctl = ctx.ctl
     for dep in ctx.tf.spec.depends_on:
+        # across namespaces (when allowed) only the other object's status is read, never its outputs
+        refused = refused_dependency("Terraform", dep.namespace, dep.name, ctx.namespace,
+                                     ctl.options.allow_cross_namespace_refs)
+        if refused:
+            raise StallingError(ACCESS_DENIED, refused)
         other = ctl.kube.get_or_none(TERRAFORMS, dep.name, dep.namespace)
         why = policy.dependency_problem(other)
         if why:

@@ -137,6 +137,7 @@ def _secret(name: str) -> tuple:
 @pytest.mark.runner_modes
 def test_sealed_value_replayed_in_another_namespace_is_refused(harness: Harness, git_file_remote) -> None:
     kube = harness.kube
+    harness.options.allow_cross_namespace_refs = True  # single-team: "other" uses default's source (issue 16)
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": MODULE}))
     sealed = seal(ensure_keys(kube, NS).sealing_cert_pem, NS, "app", SEALED_VALUE)

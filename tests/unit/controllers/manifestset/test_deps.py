@@ -47,3 +47,35 @@ def test_service_account_user_and_digest() -> None:
     a = [{"kind": "ConfigMap", "data": {"k": "secret-value"}}]
     assert desired_digest(a) == desired_digest([{"data": {"k": "secret-value"}, "kind": "ConfigMap"}])
     assert "secret-value" not in desired_digest(a)
+
+
+# ---- issue 16: who a ManifestSet applies as, and what a refusal says (policy.py)
+
+def test_applying_service_account_prefers_the_spec_then_the_flag_then_none() -> None:
+    from tfcontroller.controllers.manifestset.policy import applying_service_account
+
+    assert applying_service_account("deployer", "tfcontroller-manifests") == "deployer"
+    assert applying_service_account(None, "tfcontroller-manifests") == "tfcontroller-manifests"
+    assert applying_service_account("", "tfcontroller-manifests") == "tfcontroller-manifests"
+    assert applying_service_account(None, None) is None
+
+
+def test_a_cross_namespace_dependency_is_judged_by_its_status_only() -> None:
+    from tfcontroller.controllers.manifestset.policy import outputs_written
+
+    written = {"status": {"conditions": [{"type": "OutputsWritten", "status": "True"}]}}
+    assert outputs_written(written) is True
+    assert outputs_written({"status": {"conditions": [{"type": "OutputsWritten", "status": "False"}]}}) is False
+    assert outputs_written({}) is False
+
+
+def test_refusal_and_partial_apply_messages() -> None:
+    from tfcontroller.controllers.manifestset.policy import access_refused_message, applied_before
+    from tfcontroller.manifests.apply import Change
+
+    msg = access_refused_message("system:serviceaccount:team-a:ms", ["ClusterRoleBinding/x (from a.yaml): ..."])
+    assert "system:serviceaccount:team-a:ms" in msg and "ClusterRoleBinding/x" in msg
+    assert "nothing was applied and nothing pruned" in msg
+    assert applied_before([]) == "nothing was applied in this run"
+    assert applied_before([Change("ConfigMap/team-a/c", "created")]) == \
+        "applied before the failure: ConfigMap/team-a/c created"

@@ -1,0 +1,293 @@
+"""Multi-tenancy lockdown (issue 16) against the dev cluster, which enforces RBAC for every caller. The
+controller runs as the ServiceAccount of deploy/rbac.yaml (a token of tfcontroller-system/tfcontroller,
+that ClusterRole and nothing else), with the lockdown defaults: cross-namespace references refused,
+ManifestSets applied as `--default-service-account tfcontroller-manifests` of their own namespace. Team
+namespaces are set up with the real `tfcontroller tenant add` (twice: idempotent).
+
+Covered: team A's Terraform cannot use team B's GitRepository (Stalled AccessDenied naming both) until
+B's accessFrom selects A's namespace by its labels, then Ready without a restart, and Stalled again when
+the namespace loses the label (the Namespace watch); team A's Terraform cannot depend on team B's, and
+with the single-team flag it still cannot read B's outputs Secret (varsFrom reads its own namespace);
+team A's ManifestSet cannot create a ClusterRoleBinding or a Deployment in B's namespace: Ready=False
+naming each object, nothing of the render applied, nothing pruned; the tenant's own stack (a Terraform
+run in local mode and the demo's sample app — ConfigMap, Deployment, Service — substituting its outputs)
+becomes Ready from what `tenant add` created (the pod-mode variant follows runner Pods, issue 15)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixtures.devcluster import install_crds
+from tests.support.controllers import test_options
+from tests.support.kstatus import assert_kstatus
+from tests.support.paths import REPO_ROOT
+from tests.support.polling import wait_for
+from tests.support.terraform_helpers import SIMPLE_TF, seed_keys
+from tfcontroller.api import conditions as c
+from tfcontroller.controllers.manifestset import ManifestSetOptions
+from tfcontroller.controllers.setup import ControllerManager, build_manager
+from tfcontroller.controllers.terraform import TerraformOptions
+from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import (
+    CONFIGMAPS,
+    GITREPOSITORIES,
+    MANIFESTSETS,
+    NAMESPACES,
+    TERRAFORMS,
+    Resource,
+)
+
+DEPLOY = REPO_ROOT / "deploy"
+CONTROLLER_NS = "tfcontroller-system"
+DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
+SERVICES = Resource("v1", "Service", "services")
+CLUSTERROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings",
+                               namespaced=False)
+API = "tfcontroller.io/v1alpha1"
+
+
+def tenant_add(cluster: DevCluster, namespace: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "tfcontroller", "tenant", "add", namespace,
+                           "--kubeconfig", cluster.kubeconfig], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def controller_kube(cluster: DevCluster, admin: KubeClient, tmp_path: Path) -> tuple[KubeClient, str]:
+    """A client with the controller's installed identity: deploy/'s ServiceAccount and RBAC, a token."""
+    for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
+        for doc in yaml.safe_load_all((DEPLOY / name).read_text()):
+            if doc:
+                admin.apply(doc, field_manager="test-setup", force=True)
+    token, _ = cluster.tokens.issue(CONTROLLER_NS, "tfcontroller", expiration_seconds=3600)
+    assert cluster.ca_pem is not None
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": cluster.url, "certificate-authority-data":
+                                                base64.b64encode(cluster.ca_pem).decode()}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+    }
+    path = tmp_path / "controller.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return KubeClient.load(str(path)), str(path)
+
+
+@pytest.fixture
+def tenancy(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Callable[..., ControllerManager]]:
+    """`start(runner, **overrides)`: the manager as the controller's ServiceAccount, every namespace, lockdown."""
+    admin = KubeClient.load(dev_cluster.kubeconfig)
+    install_crds(admin)
+    for team in ("team-a", "team-b"):
+        tenant_add(dev_cluster, team)
+    managers: list[ControllerManager] = []
+    kube, kubeconfig = controller_kube(dev_cluster, admin, tmp_path)
+    seed_keys(admin, CONTROLLER_NS)
+
+    def start(runner: str = "inprocess", **overrides: Any) -> ControllerManager:
+        opts = test_options(tmp_path, namespace=None, kubeconfig=kubeconfig,
+                            terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"),
+                                                       controller_namespace=CONTROLLER_NS, runner=runner),
+                            manifestset=ManifestSetOptions(default_service_account="tfcontroller-manifests"),
+                            **overrides)
+        mgr = build_manager(opts, kube)
+        managers.append(mgr)
+        mgr.start()
+        assert mgr.wait_synced(10), "informers did not sync"
+        return mgr
+
+    try:
+        yield start
+    finally:
+        for mgr in managers:
+            mgr.stop(grace=5)
+        kube.close()
+        admin.close()
+
+
+@pytest.fixture
+def admin(dev_cluster: DevCluster) -> Iterator[KubeClient]:
+    client = KubeClient.load(dev_cluster.kubeconfig)
+    yield client
+    client.close()
+
+
+def gitrepository(namespace: str, name: str, url: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "GitRepository", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"url": url, "ref": {"branch": "main"}, "interval": "1h", **spec}}
+
+
+def terraform(namespace: str, name: str, source: dict[str, str], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "Terraform", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"sourceRef": {"kind": "GitRepository", **source}, "path": "./", "interval": "1h",
+                     "retryInterval": "2s", "approvePlan": "auto", **spec}}
+
+
+def manifestset(namespace: str, name: str, path: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "ManifestSet", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "gitops"}, "path": path, "interval": "1h",
+                     "retryInterval": "1s", "prune": True, **spec}}
+
+
+def ready(kube: KubeClient, res: Resource, namespace: str, name: str) -> c.Condition | None:
+    obj = kube.get_or_none(res, name, namespace)
+    assert_kstatus(obj)
+    return c.find(((obj or {}).get("status") or {}).get("conditions"), c.READY)
+
+
+def wait_ready(kube: KubeClient, res: Resource, namespace: str, name: str, status: str, reason: str | None = None,
+               timeout: float = 60.0) -> c.Condition:
+    def check() -> c.Condition | None:
+        cond = ready(kube, res, namespace, name)
+        return cond if cond and cond.status == status and (reason is None or cond.reason == reason) else None
+
+    try:
+        return wait_for(check, timeout, f"{namespace}/{name} Ready={status} {reason or ''}")
+    except AssertionError:
+        raise AssertionError(f"{namespace}/{name}: Ready is {ready(kube, res, namespace, name)}") from None
+
+
+def stalled(kube: KubeClient, res: Resource, namespace: str, name: str) -> c.Condition | None:
+    obj = kube.get_or_none(res, name, namespace) or {}
+    return c.find((obj.get("status") or {}).get("conditions"), c.STALLED)
+
+
+@pytest.mark.slow
+def test_a_team_uses_another_teams_source_only_when_that_source_allows_it(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+    remote = git_file_remote("team-b-modules")
+    remote.commit({"main.tf": SIMPLE_TF})
+    tenancy()
+    admin.create(GITREPOSITORIES, gitrepository("team-b", "modules", remote.url))
+    wait_ready(admin, GITREPOSITORIES, "team-b", "modules", "True")
+    admin.create(TERRAFORMS, terraform("team-a", "app", {"name": "modules", "namespace": "team-b"}))
+
+    cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "AccessDenied")
+    assert "GitRepository/team-b/modules" in cond.message and "namespace team-a" in cond.message
+    assert "spec.accessFrom.namespaceSelectors" in cond.message and "--allow-cross-namespace-refs" in cond.message
+    assert stalled(admin, TERRAFORMS, "team-a", "app") is not None
+
+    # B allows namespaces labelled as team A's by `tenant add`: A's Terraform applies, no restart
+    admin.patch(GITREPOSITORIES, "modules", {"spec": {"accessFrom": {"namespaceSelectors": [
+        {"matchLabels": {"tfcontroller.io/tenant": "team-a"}}]}}}, "team-b")
+    wait_ready(admin, TERRAFORMS, "team-a", "app", "True", "ApplySucceeded", timeout=120)
+
+    # the label is the key: A's namespace loses it, A's Terraform is refused again (the Namespace watch)
+    admin.patch(NAMESPACES, "team-a", {"metadata": {"labels": {"tfcontroller.io/tenant": None}}})
+    wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "AccessDenied")
+
+
+@pytest.mark.slow
+def test_a_team_cannot_depend_on_or_read_the_outputs_of_another_teams_terraform(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+    remote = git_file_remote("team-a-modules")
+    remote.commit({"main.tf": SIMPLE_TF})
+    admin.upsert_secret("team-b", "network-outputs", {"greeting": b"team-b-private"})
+    admin.create(TERRAFORMS, terraform("team-b", "network", {"name": "gitops"}))
+    tenancy()
+    admin.create(GITREPOSITORIES, gitrepository("team-a", "gitops", remote.url))
+    admin.create(TERRAFORMS, terraform("team-a", "app", {"name": "gitops"},
+                                       dependsOn=[{"name": "network", "namespace": "team-b"}],
+                                       varsFrom=[{"kind": "Secret", "name": "network-outputs"}]))
+    cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "AccessDenied")
+    assert "Terraform/team-b/network" in cond.message and "namespace team-a" in cond.message
+    assert stalled(admin, TERRAFORMS, "team-a", "app") is not None
+    assert "team-b-private" not in str(admin.get(TERRAFORMS, "app", "team-a")["status"])
+
+    # without the dependency, varsFrom names a Secret of A's own namespace: B's outputs stay out of reach
+    admin.patch(TERRAFORMS, "app", {"spec": {"dependsOn": None}}, "team-a")
+    cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "VarsGenerationFailed")
+    assert "team-a/network-outputs" in cond.message and "team-b-private" not in cond.message
+
+
+STACK_TF = """
+resource "terraform_data" "stack" {
+  input = "team-a"
+}
+
+output "bucket_name" {
+  value = "${terraform_data.stack.output}-bucket"
+}
+
+output "queue_url" {
+  value = "http://queue.local/${terraform_data.stack.output}"
+}
+"""
+SAMPLE_APP = REPO_ROOT / "examples" / "apps" / "sample-app" / "base"
+EXTRA = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: extra
+data:
+  k: v
+"""
+CLUSTER_ROLE_BINDING = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: team-a-is-admin
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: tfcontroller-manifests, namespace: team-a}]
+"""
+FOREIGN_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: intruder
+  namespace: team-b
+spec:
+  selector: {matchLabels: {app: intruder}}
+  template:
+    metadata: {labels: {app: intruder}}
+    spec: {containers: [{name: c, image: busybox}]}
+"""
+
+
+@pytest.mark.slow
+def test_a_tenants_stack_is_ready_and_its_manifests_reach_nothing_beyond_its_namespace(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, dev_cluster: DevCluster,
+        git_file_remote: Callable) -> None:
+    # idempotent: a second `tenant add` changes nothing
+    assert all(line.split()[1] == "unchanged" for line in tenant_add(dev_cluster, "team-a"))
+    remote = git_file_remote("team-a-gitops")
+    app = {f"apps/{f.name}": f.read_text() for f in SAMPLE_APP.iterdir()}  # the demo's app: CM, Deployment, Service
+    remote.commit({"infra/main.tf": STACK_TF, **app})
+    tenancy(runner="local")  # the pod-mode variant follows runner Pods (issue 15)
+    admin.create(GITREPOSITORIES, gitrepository("team-a", "gitops", remote.url))
+    admin.create(TERRAFORMS, terraform("team-a", "stack", {"name": "gitops"}, path="infra",
+                                       writeOutputsToSecret={"name": "stack-outputs"}))
+    admin.create(MANIFESTSETS, manifestset("team-a", "app", "apps", dependsOn=[{"kind": "Terraform",
+                                                                              "name": "stack"}],
+                                           substituteFrom=[{"kind": "Secret", "name": "stack-outputs"}]))
+    wait_ready(admin, MANIFESTSETS, "team-a", "app", "True", timeout=180)
+    assert admin.get(CONFIGMAPS, "sample-app-config", "team-a")["data"]["BUCKET_NAME"] == "team-a-bucket"
+    assert admin.get_or_none(DEPLOYMENTS, "sample-app", "team-a") is not None
+    assert admin.get_or_none(SERVICES, "sample-app", "team-a") is not None
+
+    # the next commit drops the Service, adds a ConfigMap, a ClusterRoleBinding and a Deployment in B
+    remote.commit({"apps/service.yaml": None, "apps/extra.yaml": EXTRA, "apps/crb.yaml": CLUSTER_ROLE_BINDING,
+                   "apps/foreign.yaml": FOREIGN_DEPLOYMENT,
+                   "apps/kustomization.yaml": "resources: [deployment.yaml, configmap.yaml, extra.yaml, crb.yaml, "
+                                              "foreign.yaml]\n"})
+    admin.patch(GITREPOSITORIES, "gitops", {"metadata": {"annotations": {
+        "tfcontroller.io/requested-at": "now"}}}, "team-a")
+    cond = wait_ready(admin, MANIFESTSETS, "team-a", "app", "False", "ApplyFailed")
+    assert "ClusterRoleBinding/team-a-is-admin (from apps/crb.yaml)" in cond.message, cond.message
+    assert "Deployment/team-b/intruder (from apps/foreign.yaml)" in cond.message
+    assert "system:serviceaccount:team-a:tfcontroller-manifests" in cond.message
+    assert "nothing was applied and nothing pruned" in cond.message
+    assert admin.get_or_none(CLUSTERROLEBINDINGS, "team-a-is-admin") is None
+    assert admin.get_or_none(DEPLOYMENTS, "intruder", "team-b") is None
+    assert admin.get_or_none(CONFIGMAPS, "extra", "team-a") is None  # nothing of the render applied
+    assert admin.get_or_none(SERVICES, "sample-app", "team-a") is not None  # nothing pruned
