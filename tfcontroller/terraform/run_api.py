@@ -354,10 +354,8 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(int(length))
 
         def _refuse(self, answer: _Answer) -> None:
-            run = _PATH.match(self.path)
-            log.warning("run API refused %s %s from %s: %s (%s)", self.command, self.path,
-                        self.client_address[0], answer.reason, answer.message,
-                        extra={"run_id": run["run_id"] if run else None})
+            log.warning("run API refused %s %s from %s: %s %s (%s)", self.command, self.path,
+                        self.client_address[0], answer.status, answer.reason, answer.message)
             body = json.dumps({"reason": answer.reason, "message": answer.message}).encode() + b"\n"
             # an unread request body would be taken for the next request: close instead
             self._send(answer.status, body, content_type="application/json", close=True)

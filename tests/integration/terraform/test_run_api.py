@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from tfcontroller.kube.errors import AlreadyExists
 from tfcontroller.kube.resources import NAMESPACES, PODS, SECRETS, SERVICEACCOUNTS
 from tfcontroller.runner.channel import ChannelError, RunChannel
 from tfcontroller.terraform.run_api import LABEL_RUN_ID, RUNNER_AUDIENCE, RunApi
-from tfcontroller.terraform.run_api_tls import SECRET_NAME
+from tfcontroller.terraform.run_api_tls import SECRET_NAME, make_ca
 
 CONTROLLER_NS = "tfcontroller-system"
 NS = "team-a"
@@ -251,7 +252,9 @@ def test_an_expected_pod_name_and_uid_bind_the_run_to_one_pod(env: Env) -> None:
     assert env.api.delivered(RUN) is not None
 
 
-def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(env: Env) -> None:
+def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tfcontroller.terraform.run_api")
     pod = env.pod(f"tfrun-{RUN}")
     url = f"{env.api.url}/v1/runs/{RUN}/plan"
     session = requests.Session()
@@ -263,7 +266,8 @@ def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(env:
     assert answer.status_code == 401 and answer.json()["reason"] == "TokenMissing"
     answer = session.get(url, verify=ca, timeout=10, headers={"Authorization": "Bearer not-a-token"})
     assert answer.status_code == 401 and answer.json()["reason"] == "TokenInvalid"
-    assert "not-a-token" not in answer.text
+    assert "not-a-token" not in answer.text and "not-a-token" not in caplog.text
+    assert "401 TokenInvalid" in caplog.text and "401 TokenMissing" in caplog.text  # the refusals are logged
     env.api.offer_plan(RUN, b"the plan")
     auth = {"Authorization": f"Bearer {env.token(pod)}"}
     answer = session.get(url, verify=ca, timeout=10, headers=auth)
@@ -276,6 +280,27 @@ def test_plain_https_clients_verify_the_server_with_its_ca_and_need_a_token(env:
     for method, path, status in (("PUT", f"/v1/runs/{RUN}/plan", 405), ("GET", "/v1/other", 404),
                                  ("GET", f"/v1/runs/{RUN}/result", 405)):
         assert session.request(method, env.api.url + path, verify=ca, timeout=10, headers=auth).status_code == status
+
+
+def test_a_runner_trusts_only_the_ca_it_was_given(env: Env, kube: KubeClient) -> None:
+    """A server the given CA does not vouch for (another CA, or the run API under an address its
+    certificate lacks) is refused at once: else the runner would hand its result to whoever listens."""
+    pod = env.pod(f"tfrun-{RUN}")
+    token_file = env.tmp / "token"
+    token_file.write_text(env.token(pod))
+    unnamed = RunApi(kube, namespace=CONTROLLER_NS, listen="127.0.0.2:0")  # not among the certificate's names
+    unnamed.start()
+    try:
+        other_ca, _ = make_ca(datetime.now(UTC))
+        for url, ca in ((env.api.url, other_ca), (f"https://127.0.0.2:{unnamed.port}", env.api.ca_pem)):
+            started = time.monotonic()
+            with pytest.raises(ChannelError) as refused:
+                RunChannel(url, ca, token_file).deliver(RUN, _result(), None, deadline=started + 30)
+            assert refused.value.final and "not vouched for" in str(refused.value), str(refused.value)
+            assert time.monotonic() - started < 10
+    finally:
+        unnamed.stop()
+    assert env.api.delivered(RUN) is None and unnamed.delivered(RUN) is None
 
 
 def test_a_malformed_delivery_is_refused_naming_the_field(env: Env) -> None:
