@@ -171,18 +171,29 @@ def test_missing_service_account_is_a_clear_condition(pods: Harness, kube: KubeC
     assert _runner_pods(kube, "nosa") == [] and obj["status"].get("lock") is None
 
 
-def test_oom_killed_runner_is_reported_and_retried(pods: Harness, kube: KubeClient, git_file_remote: Any) -> None:
-    _publish(pods, git_file_remote, {"tf/main.tf": SIMPLE_TF})
-    pods.create("oom", path="./tf", runnerPod={"resources": {"limits": {"memory": "8Mi"}}})
-    obj = pods.reconcile_until("oom", lambda o: ready_reason(o) == "False/RunnerOOMKilled", timeout=120,
-                               what="RunnerOOMKilled")
-    message = condition(obj, c.READY).message  # type: ignore[union-attr]
-    assert "spec.runnerPod.resources.limits.memory" in message
-    assert _status(obj, c.STALLED) != c.TRUE  # retried with backoff
-    assert obj["status"].get("lock") is None
-    # raising the limit lets the retry succeed
-    pods.patch("oom", {"spec": {"runnerPod": {"resources": {"limits": {"memory": "2Gi"}}}}})
-    pods.reconcile_until("oom", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="apply")
+@pytest.mark.parametrize("keep_failed", [False, True])
+def test_oom_killed_runner_is_reported_and_retried(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path,
+                                                   git_file_remote: Any, keep_failed: bool) -> None:
+    """A runner Pod over its memory limit: RunnerOOMKilled naming the limit, retried (not Stalled), no lock;
+    its per-run Secret (the request, sealed values) is deleted, the Pod too unless --keep-failed-runners."""
+    pods = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", keep_failed_runners=keep_failed)
+    try:
+        _publish(pods, git_file_remote, {"tf/main.tf": SIMPLE_TF})
+        pods.create("oom", path="./tf", runnerPod={"resources": {"limits": {"memory": "8Mi"}}})
+        obj = pods.reconcile_until("oom", lambda o: ready_reason(o) == "False/RunnerOOMKilled", timeout=120,
+                                   what="RunnerOOMKilled")
+        message = condition(obj, c.READY).message  # type: ignore[union-attr]
+        assert "spec.runnerPod.resources.limits.memory" in message
+        assert _status(obj, c.STALLED) != c.TRUE  # retried with backoff
+        assert obj["status"].get("lock") is None
+        assert not [s for s in kube.list_all(SECRETS, NS)[0] if s["metadata"]["name"].startswith(manifests.PREFIX)]
+        kept = _runner_pods(kube, "oom")
+        assert (len(kept) == 1 and kept[0]["status"]["phase"] == "Failed") if keep_failed else kept == [], kept
+        # raising the limit lets the retry succeed
+        pods.patch("oom", {"spec": {"runnerPod": {"resources": {"limits": {"memory": "2Gi"}}}}})
+        pods.reconcile_until("oom", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="apply")
+    finally:
+        pods.close()
 
 
 def test_another_pod_cannot_pose_as_the_runner(pods: Harness, kube: KubeClient) -> None:
