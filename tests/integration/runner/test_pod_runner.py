@@ -3,8 +3,9 @@ controller runs in a runner Pod of the object's namespace, as that namespace's r
 
 - plan + apply to Ready, the runner Pods labelled and owned as the contract says, and removed after;
 - a tenant escape: a module probing the controller's environment (other processes' /proc/*/environ), its
-  kubeconfig and a Secret of another namespace (with the only credential it has, its Pod's) finds
-  nothing, and the same probe in-process finds the kubeconfig (the probe is not blind);
+  kubeconfig, and namespace B's Secrets and state (read, list, create, patch, with the only credential it
+  has, its Pod's) gets nothing; the probe's own answer is written with that same credential, so it is not
+  blind;
 - a runner whose Role may not read a `varsFrom` Secret fails with a condition naming it;
 - a missing ServiceAccount is `RunnerPodRejected`, Stalled, naming `tfcontroller tenant add`;
 - a runner Pod over its memory limit is `RunnerOOMKilled`, the lock released, and retried;
@@ -50,7 +51,12 @@ resource "terraform_data" "probe" {
       n=0; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -q '^MARK=' && n=$((n+1)); done
       test -e '${var.controller_kubeconfig}' && k=visible || k=absent
       b=$(kubectl get secret other -n team-b -o jsonpath='{.data.secret}' 2>/dev/null | base64 -d)
-      printf '{"env": "%s", "kubeconfig": "%s", "team_b": "%s"}' "$n" "$k" "$b" > "$HOME/probe.json"
+      st=$(kubectl get secret tfstate-default-other -n team-b -o jsonpath='{.data.tfstate}' 2>/dev/null)
+      ls=$(kubectl get secrets -n team-b -o name 2>/dev/null | wc -l)
+      kubectl create secret generic planted -n team-b --from-literal=x=y >/dev/null 2>&1 && w=written || w=refused
+      kubectl patch secret tfstate-default-other -n team-b -p '{"data":{"tfstate":"e30="}}' >/dev/null 2>&1 && p=written || p=refused
+      printf '{"env": "%s", "kubeconfig": "%s", "team_b": "%s", "state_b": "%s", "list_b": "%s", "create_b": "%s", "patch_b": "%s"}' \
+        "$n" "$k" "$b" "$st" "$ls" "$w" "$p" > "$HOME/probe.json"
       kubectl create configmap probe-result -n default --from-file=probe.json="$HOME/probe.json"
     EOT
   }
@@ -131,6 +137,9 @@ def test_tenant_escape_finds_nothing(pods: Harness, kube: KubeClient, dev_cluste
     if kube.get_or_none(NAMESPACES, OTHER_NS) is None:
         kube.create(NAMESPACES, {"metadata": {"name": OTHER_NS}})
     kube.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": OTHER_VALUE}}, OTHER_NS)
+    # namespace B's state (as Terraform's kubernetes backend stores it): not to be read nor written from A
+    kube.create(SECRETS, {"metadata": {"name": "tfstate-default-other", "labels": {"tfstate": "true"}},
+                          "stringData": {"tfstate": "team-b-state"}}, OTHER_NS)
     # the runner may write its probe's answer where the test reads it
     kube.patch(ROLES, "tfcontroller-runner", {"rules": [
         *kube.get(ROLES, "tfcontroller-runner", NS)["rules"],
@@ -140,7 +149,9 @@ def test_tenant_escape_finds_nothing(pods: Harness, kube: KubeClient, dev_cluste
                                             {"name": "controller_kubeconfig", "value": dev_cluster.kubeconfig}])
     pods.reconcile_until("probe", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="probe")
     found = json.loads(kube.get(CONFIGMAPS, "probe-result", NS)["data"]["probe.json"])
-    assert found == {"env": "0", "kubeconfig": "absent", "team_b": ""}, found
+    assert found == {"env": "0", "kubeconfig": "absent", "team_b": "", "state_b": "", "list_b": "0",
+                     "create_b": "refused", "patch_b": "refused"}, found
+    assert kube.get_or_none(SECRETS, "planted", OTHER_NS) is None
     assert os.path.exists(dev_cluster.kubeconfig)  # the probe is not blind: the file is there, outside the Pod
 
 
@@ -171,18 +182,29 @@ def test_missing_service_account_is_a_clear_condition(pods: Harness, kube: KubeC
     assert _runner_pods(kube, "nosa") == [] and obj["status"].get("lock") is None
 
 
-def test_oom_killed_runner_is_reported_and_retried(pods: Harness, kube: KubeClient, git_file_remote: Any) -> None:
-    _publish(pods, git_file_remote, {"tf/main.tf": SIMPLE_TF})
-    pods.create("oom", path="./tf", runnerPod={"resources": {"limits": {"memory": "8Mi"}}})
-    obj = pods.reconcile_until("oom", lambda o: ready_reason(o) == "False/RunnerOOMKilled", timeout=120,
-                               what="RunnerOOMKilled")
-    message = condition(obj, c.READY).message  # type: ignore[union-attr]
-    assert "spec.runnerPod.resources.limits.memory" in message
-    assert _status(obj, c.STALLED) != c.TRUE  # retried with backoff
-    assert obj["status"].get("lock") is None
-    # raising the limit lets the retry succeed
-    pods.patch("oom", {"spec": {"runnerPod": {"resources": {"limits": {"memory": "2Gi"}}}}})
-    pods.reconcile_until("oom", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="apply")
+@pytest.mark.parametrize("keep_failed", [False, True])
+def test_oom_killed_runner_is_reported_and_retried(kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path,
+                                                   git_file_remote: Any, keep_failed: bool) -> None:
+    """A runner Pod over its memory limit: RunnerOOMKilled naming the limit, retried (not Stalled), no lock;
+    its per-run Secret (the request, sealed values) is deleted, the Pod too unless --keep-failed-runners."""
+    pods = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", keep_failed_runners=keep_failed)
+    try:
+        _publish(pods, git_file_remote, {"tf/main.tf": SIMPLE_TF})
+        pods.create("oom", path="./tf", runnerPod={"resources": {"limits": {"memory": "8Mi"}}})
+        obj = pods.reconcile_until("oom", lambda o: ready_reason(o) == "False/RunnerOOMKilled", timeout=120,
+                                   what="RunnerOOMKilled")
+        message = condition(obj, c.READY).message  # type: ignore[union-attr]
+        assert "spec.runnerPod.resources.limits.memory" in message
+        assert _status(obj, c.STALLED) != c.TRUE  # retried with backoff
+        assert obj["status"].get("lock") is None
+        assert not [s for s in kube.list_all(SECRETS, NS)[0] if s["metadata"]["name"].startswith(manifests.PREFIX)]
+        kept = _runner_pods(kube, "oom")
+        assert (len(kept) == 1 and kept[0]["status"]["phase"] == "Failed") if keep_failed else kept == [], kept
+        # raising the limit lets the retry succeed
+        pods.patch("oom", {"spec": {"runnerPod": {"resources": {"limits": {"memory": "2Gi"}}}}})
+        pods.reconcile_until("oom", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="apply")
+    finally:
+        pods.close()
 
 
 def test_another_pod_cannot_pose_as_the_runner(pods: Harness, kube: KubeClient) -> None:
