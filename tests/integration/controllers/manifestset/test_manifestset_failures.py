@@ -112,7 +112,8 @@ def test_apply_forbidden_to_impersonated_service_account(ms_env: Env, git_file_r
     assert kube.get_or_none(CONFIGMAPS, "tenant-config", "default") is not None  # what it may apply, it did
 
     role = kube.get(ROLES, "tenant", "default")
-    role["rules"].append({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch"]})
+    # Server-side apply creates the Deployment, so the tenant needs create as well as patch (as on a real cluster).
+    role["rules"].append({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch", "create"]})
     kube.replace(ROLES, role)
     wait_ms(kube, "tenant", "True")
     wait_revision(kube, "tenant", commit)
