@@ -74,6 +74,7 @@ class WriteVerbs(DeleteVerbs):
                 raise errors.already_exists(info.group, info.plural, meta["name"])
             if self.admission is not None:
                 self.admission(info, obj)
+            self._admit(info, obj)
             for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())
@@ -322,15 +323,17 @@ class WriteVerbs(DeleteVerbs):
                 meta.pop(key, None)
         if "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
-        meta["generation"] = old_meta.get("generation", 1)
-        if spec_part(new) != spec_part(old):
-            meta["generation"] += 1
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
                 raise self._invalid(info, old_meta["name"], [("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted")])
         self._out(info, new)
         self._prepare(info, new, old, fv)
+        # After defaulting: a body that only leaves out what the server defaults changes nothing.
+        meta = new["metadata"]  # _prepare may have rebuilt the object (schema pruning and defaults)
+        meta["generation"] = old_meta.get("generation", 1)
+        if spec_part(new) != spec_part(old):
+            meta["generation"] += 1
         if manager:
             new = self._managed(self._out(info, copy.deepcopy(old)), new, manager, subresource)
             meta = new["metadata"]
