@@ -12,7 +12,14 @@ patched object, on create and update alike; `default_object`):
   `fieldRef.apiVersion: v1`, volume `defaultMode: 420` (secret, configMap, downwardAPI, projected), a
   projected token's `expirationSeconds: 3600`, `emptyDir: {}` for a volume without a source;
 - a Pod only (`SetDefaults_Pod`, not templates): `enableServiceLinks: true`, `requests` defaulting to the
-  `limits` per container, and with `hostNetwork` each container port's `hostPort` = `containerPort`.
+  `limits` per container, and with `hostNetwork` each container port's `hostPort` = `containerPort`;
+- the workload kinds' own (`_WORKLOAD_DEFAULTS`): a Deployment's `replicas` 1, `revisionHistoryLimit` 10,
+  `progressDeadlineSeconds` 600, RollingUpdate with 25%/25%; a ReplicaSet's `replicas` 1; a StatefulSet's
+  `replicas` 1, `revisionHistoryLimit` 10, `podManagementPolicy: OrderedReady`, RollingUpdate with
+  `partition: 0`, PVC retention Retain/Retain; a DaemonSet's `revisionHistoryLimit` 10, RollingUpdate
+  with maxUnavailable 1 and maxSurge 0; a CronJob's `concurrencyPolicy: Allow`, `suspend: false`, history
+  limits 3 and 1; a Job's scalars (below) and `podReplacementPolicy` (TerminatingOrFailed, or Failed with
+  a podFailurePolicy).
 
 On create only:
 - a Pod is stored with `status: {phase: Pending, qosClass}` (kube-apiserver's Pod strategy), so a client
@@ -49,13 +56,7 @@ def default_job(obj: dict[str, Any]) -> None:
         template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
         labels = template_meta.setdefault("labels", {})
         labels.update({CONTROLLER_UID_LABEL: uid, JOB_NAME_LABEL: name, "controller-uid": uid, "job-name": name})
-    if spec.get("completions") is None and spec.get("parallelism") is None:
-        spec["completions"] = spec["parallelism"] = 1
-    elif spec.get("parallelism") is None:
-        spec["parallelism"] = 1
-    spec.setdefault("backoffLimit", 6)
-    spec.setdefault("completionMode", "NonIndexed")
-    spec.setdefault("suspend", False)
+    _job(spec)
 
 
 def pod_qos_class(pod: dict[str, Any]) -> str:
@@ -100,12 +101,90 @@ def default_object(group: str, plural: str, obj: dict[str, Any]) -> None:
             default_pod_spec(spec)
             _default_pod_only(spec)
         return
+    workload = _WORKLOAD_DEFAULTS.get((group, plural))
+    if workload is not None and isinstance(obj.get("spec"), dict):
+        workload(obj["spec"])
     path = _TEMPLATE_SPECS.get((group, plural))
     node: Any = obj
     for key in path or ():
         node = node.get(key) if isinstance(node, dict) else None
     if path and isinstance(node, dict):
         default_pod_spec(node)
+
+
+def _setdefaults(spec: dict[str, Any], **values: Any) -> None:
+    """Set each field that is absent or null (a Go pointer left nil)."""
+    for key, value in values.items():
+        if spec.get(key) is None:
+            spec[key] = value
+
+
+def _rolling_update(strategy: dict[str, Any], rolling_type: str, **values: Any) -> None:
+    """A strategy of type `rolling_type` (the default type) gets its rollingUpdate parameters."""
+    strategy.setdefault("type", rolling_type)
+    if strategy["type"] == rolling_type:
+        if not isinstance(strategy.get("rollingUpdate"), dict):
+            strategy["rollingUpdate"] = {}
+        _setdefaults(strategy["rollingUpdate"], **values)
+
+
+def _deployment(spec: dict[str, Any]) -> None:
+    """SetDefaults_Deployment."""
+    _setdefaults(spec, replicas=1, revisionHistoryLimit=10, progressDeadlineSeconds=600)
+    if not isinstance(spec.get("strategy"), dict):
+        spec["strategy"] = {}
+    _rolling_update(spec["strategy"], "RollingUpdate", maxUnavailable="25%", maxSurge="25%")
+
+
+def _statefulset(spec: dict[str, Any]) -> None:
+    """SetDefaults_StatefulSet (StatefulSetAutoDeletePVC is on in 1.32; MaxUnavailableStatefulSet is off)."""
+    _setdefaults(spec, replicas=1, revisionHistoryLimit=10, podManagementPolicy="OrderedReady")
+    if not isinstance(spec.get("updateStrategy"), dict):
+        spec["updateStrategy"] = {}
+    strategy = spec["updateStrategy"]
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        if not isinstance(strategy.get("rollingUpdate"), dict):
+            strategy["rollingUpdate"] = {}
+    if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
+        _setdefaults(strategy["rollingUpdate"], partition=0)
+    if not isinstance(spec.get("persistentVolumeClaimRetentionPolicy"), dict):
+        spec["persistentVolumeClaimRetentionPolicy"] = {}
+    _setdefaults(spec["persistentVolumeClaimRetentionPolicy"], whenDeleted="Retain", whenScaled="Retain")
+
+
+def _daemonset(spec: dict[str, Any]) -> None:
+    """SetDefaults_DaemonSet."""
+    _setdefaults(spec, revisionHistoryLimit=10)
+    if not isinstance(spec.get("updateStrategy"), dict):
+        spec["updateStrategy"] = {}
+    _rolling_update(spec["updateStrategy"], "RollingUpdate", maxUnavailable=1, maxSurge=0)
+
+
+def _cronjob(spec: dict[str, Any]) -> None:
+    """SetDefaults_CronJob (its Job template gets no JobSpec defaults: those belong to a Job)."""
+    _setdefaults(spec, concurrencyPolicy="Allow", suspend=False, successfulJobsHistoryLimit=3, failedJobsHistoryLimit=1)
+
+
+def _job(spec: dict[str, Any]) -> None:
+    """The scalar part of SetDefaults_Job, on every write (the selector and labels are create-only:
+    `default_job`); JobPodReplacementPolicy is on in 1.32."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = spec["parallelism"] = 1
+    _setdefaults(spec, parallelism=1, completionMode="NonIndexed", suspend=False,
+                 backoffLimit=2147483647 if spec.get("backoffLimitPerIndex") is not None else 6,
+                 podReplacementPolicy="Failed" if spec.get("podFailurePolicy") is not None else "TerminatingOrFailed")
+
+
+# The kinds' own SetDefaults_* (their Pod templates are defaulted by default_pod_spec besides).
+_WORKLOAD_DEFAULTS = {
+    ("apps", "deployments"): _deployment,
+    ("apps", "replicasets"): lambda spec: _setdefaults(spec, replicas=1),
+    ("apps", "statefulsets"): _statefulset,
+    ("apps", "daemonsets"): _daemonset,
+    ("batch", "cronjobs"): _cronjob,
+    ("batch", "jobs"): _job,
+}
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Pods and Pod templates are stored with the defaults kube-apiserver 1.32 gives them, so that `kubectl get
 pod -o yaml` looks as on a real cluster: the PodSpec and container defaults (also in the templates of Jobs
-and Deployments, without the Pod-only ones), the Priority and DefaultTolerationSeconds admission of new
+and Deployments, without the Pod-only ones, beside the kinds' own defaults), the Priority and DefaultTolerationSeconds admission of new
 Pods (and its 403s), and no spurious change from a PUT that leaves the defaults out (generation, immutable
 Job template). Real kubectl and the Python client, against a dev cluster without a node (nothing runs)."""
 
@@ -125,6 +125,7 @@ def test_pod_templates_get_the_pod_spec_defaults_and_puts_without_them_change_no
     # The Pod-only defaults and the admission are not a template's.
     assert "enableServiceLinks" not in spec and "priority" not in spec and "tolerations" not in spec
     assert spec["containers"][0]["resources"] == {"limits": {"cpu": "1"}}
+    assert (job.spec.backoff_limit, job.spec.pod_replacement_policy) == (6, "TerminatingOrFailed")
 
     apps = kubernetes.client.AppsV1Api(admin)
     manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "spec": {
@@ -132,6 +133,10 @@ def test_pod_templates_get_the_pod_spec_defaults_and_puts_without_them_change_no
             {"name": "c", "image": "busybox:1.36"}]}}}}
     created = apps.create_namespaced_deployment("default", manifest)
     assert created.spec.template.spec.containers[0].image_pull_policy == "IfNotPresent"
+    assert admin.sanitize_for_serialization(created.spec.strategy) == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert (created.spec.replicas, created.spec.revision_history_limit, created.spec.progress_deadline_seconds) == \
+        (1, 10, 600)
     replaced = apps.replace_namespaced_deployment("w", "default", manifest)  # the defaults left out again
     assert replaced.metadata.generation == 1
     assert replaced.metadata.resource_version == created.metadata.resource_version  # a no-op write

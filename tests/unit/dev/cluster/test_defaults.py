@@ -159,8 +159,8 @@ def test_pod_templates_get_pod_spec_defaults_but_not_the_pod_only_ones(group: st
 
 
 def test_other_kinds_and_missing_templates_are_left_alone() -> None:
-    for group, plural, obj in (("", "configmaps", {"data": {"restartPolicy": "x"}}), ("batch", "jobs", {"spec": {}}),
-                               ("", "pods", {"metadata": {"name": "p"}})):
+    for group, plural, obj in (("", "configmaps", {"data": {"restartPolicy": "x"}}), ("batch", "jobs", {}),
+                               ("", "pods", {"metadata": {"name": "p"}}), ("apps", "deployments", {"spec": "x"})):
         before = copy.deepcopy(obj)
         default_object(group, plural, obj)
         assert obj == before
@@ -202,3 +202,46 @@ def test_priority_and_default_toleration_seconds_admission() -> None:
         admit_pod({"spec": {"priority": 5}})
     with pytest.raises(Refused, match=r"PreemptionPolicy \(Never\) must not be provided"):
         admit_pod({"spec": {"preemptionPolicy": "Never"}})
+
+
+def test_workload_kinds_get_their_own_defaults_and_keep_given_values() -> None:
+    deployment: dict = {"spec": {"replicas": 0, "template": {"spec": {"containers": []}}}}
+    default_object("apps", "deployments", deployment)
+    spec = deployment["spec"]
+    assert (spec["replicas"], spec["revisionHistoryLimit"], spec["progressDeadlineSeconds"]) == (0, 10, 600)
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    recreate: dict = {"spec": {"strategy": {"type": "Recreate"}}}
+    default_object("apps", "deployments", recreate)
+    assert recreate["spec"]["strategy"] == {"type": "Recreate"}
+
+    sts: dict = {"spec": {}}
+    default_object("apps", "statefulsets", sts)
+    assert sts["spec"] == {"replicas": 1, "revisionHistoryLimit": 10, "podManagementPolicy": "OrderedReady",
+                           "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+                           "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"}}
+    on_delete: dict = {"spec": {"updateStrategy": {"type": "OnDelete"}}}
+    default_object("apps", "statefulsets", on_delete)
+    assert on_delete["spec"]["updateStrategy"] == {"type": "OnDelete"}
+
+    ds: dict = {"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "10%"}}}}
+    default_object("apps", "daemonsets", ds)
+    assert ds["spec"] == {"revisionHistoryLimit": 10, "updateStrategy": {
+        "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%", "maxSurge": 0}}}
+
+    rs: dict = {"spec": {}}
+    default_object("apps", "replicasets", rs)
+    assert rs["spec"] == {"replicas": 1}
+
+    cron: dict = {"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}}
+    default_object("batch", "cronjobs", cron)
+    assert {k: v for k, v in cron["spec"].items() if k != "jobTemplate"} == {
+        "concurrencyPolicy": "Allow", "suspend": False, "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1}
+    assert "backoffLimit" not in cron["spec"]["jobTemplate"]["spec"]  # JobSpec defaults are a Job's only
+
+    job: dict = {"spec": {"podFailurePolicy": {"rules": []}, "backoffLimitPerIndex": 1, "completions": 3}}
+    default_object("batch", "jobs", job)
+    assert job["spec"]["podReplacementPolicy"] == "Failed" and job["spec"]["backoffLimit"] == 2147483647
+    plain: dict = {"spec": {}}
+    default_object("batch", "jobs", plain)  # an update gets the scalars too (not the selector)
+    assert plain["spec"] == {"completions": 1, "parallelism": 1, "completionMode": "NonIndexed", "suspend": False,
+                             "backoffLimit": 6, "podReplacementPolicy": "TerminatingOrFailed"}
