@@ -88,6 +88,19 @@ class ApiBase:
                 name,
             )
 
+    @staticmethod
+    def _admit(info: ResourceInfo, obj: Obj) -> None:
+        """The API server's own default admission plugins that mutate new objects: Priority and
+        DefaultTolerationSeconds on Pods (defaults.py); their refusal is a 403."""
+        if (info.group, info.plural) != ("", "pods"):
+            return
+        try:
+            defaults.admit_pod(obj)
+        except defaults.Refused as exc:
+            meta = obj.get("metadata") or {}
+            name = meta.get("name") or meta.get("generateName", "")
+            raise errors.forbidden(f'pods "{name}" is forbidden: {exc}', "", "pods", name) from None
+
     def _prepare(self, info: ResourceInfo, obj: Obj, old: Obj | None, fv: FieldValidation | None = None) -> None:
         """Unknown fields (dropped; 400 or warnings as `fv` says), then kind-specific defaulting and
         validation; raises 422 on invalid objects."""
@@ -102,6 +115,7 @@ class ApiBase:
                 builtin_problems = report.invalid
         if fv is not None:
             fv.report(obj, unknown)
+        defaults.default_object(info.group, info.plural, obj)  # decoding defaults, before any check compares
         meta = obj["metadata"]
         problems = [("metadata.name", f'Invalid value: "{meta["name"]}": {p}') for p in name_problems(info, meta["name"])]
         problems += metadata_problems(meta)
@@ -118,7 +132,7 @@ class ApiBase:
         elif (info.group, info.plural) == ("batch", "jobs") and old is None:
             defaults.default_job(obj)
         elif (info.group, info.plural) == ("", "pods") and old is None:
-            defaults.default_pod(obj)
+            defaults.pending_status(obj)
         elif is_crd(info):
             problems += crds.crd_problems(obj)
             if not problems:

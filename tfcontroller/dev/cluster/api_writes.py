@@ -1,11 +1,18 @@
 """The write verbs of the dev cluster: create, update (PUT), patch (merge, JSON, strategic merge) and
-server-side apply, with status subresources, generation, managedFields and the no-op rule."""
+server-side apply, with status subresources, generation, managedFields and the no-op rule.
+
+Two writes besides create may create: a server-side apply of a missing object (always), and a PUT of a
+missing object of a kind whose registry allows create on update (`ResourceInfo.allow_create_on_update`;
+other PUTs and every other patch of a missing object are 404). Both go through `create`, which runs the
+caller's `authorize_create` after defaulting and validation and before storing — where kube-apiserver
+authorises such a write as `create` — so that `patch` or `update` permission alone never creates."""
 
 from __future__ import annotations
 
 import copy
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from tfcontroller.dev.cluster import builtin, crds, errors, fieldvalidation
@@ -36,7 +43,9 @@ class WriteVerbs(DeleteVerbs):
         dry_run: bool = False,
         manager: str | None = None,
         fv: FieldValidation | None = None,
+        authorize_create: Callable[[], None] | None = None,
     ) -> Obj:
+        """`authorize_create` is the second authorisation of a PUT or apply that creates (see the module)."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
         obj = copy.deepcopy(body)
@@ -65,6 +74,7 @@ class WriteVerbs(DeleteVerbs):
                 raise errors.already_exists(info.group, info.plural, meta["name"])
             if self.admission is not None:
                 self.admission(info, obj)
+            self._admit(info, obj)
             for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())
@@ -74,6 +84,8 @@ class WriteVerbs(DeleteVerbs):
                 obj.pop("status", None)  # the status subresource owns status; create resets it
             self._out(info, obj)
             self._prepare(info, obj, None, fv)
+            if authorize_create is not None:
+                authorize_create()
             if manager:
                 obj = self._managed(None, obj, manager, None)
             if dry_run:
@@ -92,7 +104,10 @@ class WriteVerbs(DeleteVerbs):
         dry_run: bool = False,
         manager: str | None = None,
         fv: FieldValidation | None = None,
-    ) -> Obj:
+        authorize_create: Callable[[], None] | None = None,
+    ) -> tuple[int, Obj]:
+        """(200, the updated object), or (201, the created one) for a missing object of a kind that allows
+        create on update."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request is not a JSON object")
         self._check_type(info, body)
@@ -103,11 +118,15 @@ class WriteVerbs(DeleteVerbs):
         with self.store.lock:
             old = self.store.get(info.group, info.plural, self._ns_of(info, namespace), name)
             if old is None:
-                raise errors.not_found(info.group, info.plural, name)
+                if subresource or not info.allow_create_on_update:
+                    raise errors.not_found(info.group, info.plural, name)
+                new = copy.deepcopy(body)  # its resourceVersion, if any, is dropped as on every create
+                new.setdefault("metadata", {})["name"] = name
+                return 201, self.create(info, namespace, new, dry_run, manager, fv, authorize_create)
             wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(info.group, info.plural, name, errors.STALE)
-            return self._replace(info, old, copy.deepcopy(body), subresource, dry_run, manager, fv)
+            return 200, self._replace(info, old, copy.deepcopy(body), subresource, dry_run, manager, fv)
 
     def patch(
         self,
@@ -121,7 +140,9 @@ class WriteVerbs(DeleteVerbs):
         force: bool = False,
         dry_run: bool = False,
         fv: FieldValidation | None = None,
+        authorize_create: Callable[[], None] | None = None,
     ) -> tuple[int, Obj]:
+        """Only a server-side apply creates a missing object (201); other patches of it are 404."""
         from tfcontroller.dev.cluster import patch as patch_mod
 
         if fv is not None:
@@ -132,7 +153,8 @@ class WriteVerbs(DeleteVerbs):
         with self.store.lock:
             old = self.store.get(info.group, info.plural, ns, name)
             if content_type == APPLY_PATCH:
-                return self._apply(info, namespace, name, old, body, subresource, field_manager, force, dry_run, fv)
+                return self._apply(info, namespace, name, old, body, subresource, field_manager, force, dry_run, fv,
+                                   authorize_create)
             if old is None:
                 raise errors.not_found(info.group, info.plural, name)
             current = self._out(info, copy.deepcopy(old))
@@ -208,6 +230,7 @@ class WriteVerbs(DeleteVerbs):
         force: bool,
         dry_run: bool,
         fv: FieldValidation | None = None,
+        authorize_create: Callable[[], None] | None = None,
     ) -> tuple[int, Obj]:
         from tfcontroller.dev.cluster import apply as apply_mod
         from tfcontroller.dev.cluster import patch as patch_mod
@@ -255,7 +278,7 @@ class WriteVerbs(DeleteVerbs):
         if old is None:
             if subresource:
                 raise errors.not_found(info.group, info.plural, name)
-            return 201, self.create(info, namespace, new, dry_run, fv=fv)
+            return 201, self.create(info, namespace, new, dry_run, fv=fv, authorize_create=authorize_create)
         return 200, self._replace(info, old, new, subresource, dry_run, fv=fv)
 
     @staticmethod
@@ -300,15 +323,17 @@ class WriteVerbs(DeleteVerbs):
                 meta.pop(key, None)
         if "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
-        meta["generation"] = old_meta.get("generation", 1)
-        if spec_part(new) != spec_part(old):
-            meta["generation"] += 1
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
                 raise self._invalid(info, old_meta["name"], [("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted")])
         self._out(info, new)
         self._prepare(info, new, old, fv)
+        # After defaulting: a body that only leaves out what the server defaults changes nothing.
+        meta = new["metadata"]  # _prepare may have rebuilt the object (schema pruning and defaults)
+        meta["generation"] = old_meta.get("generation", 1)
+        if spec_part(new) != spec_part(old):
+            meta["generation"] += 1
         if manager:
             new = self._managed(self._out(info, copy.deepcopy(old)), new, manager, subresource)
             meta = new["metadata"]

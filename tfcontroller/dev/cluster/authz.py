@@ -9,12 +9,18 @@ Impersonation (`Impersonate-User`, `-Group`, `-Uid`, `-Extra-<key>`) is itself a
 filter does: the caller needs the `impersonate` verb on `users` (or on the `serviceaccounts` object
 for `system:serviceaccount:NS:NAME`), on `groups`, on `uids.authentication.k8s.io` and on
 `userextras/<key>.authentication.k8s.io`, each by name. The request then runs as that user.
+
+A write that creates is authorised for `create` whatever its verb: a server-side apply (PATCH) of an object
+that does not exist, or a PUT to a missing object of a kind that allows create on update, is checked a second
+time, as `create` on that name, once the server knows it creates (kube-apiserver's `withAuthorization` around
+the create validation of its update and patch handlers); `patch` or `update` alone never creates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import unquote
 
 from tfcontroller.dev.cluster import errors
@@ -26,7 +32,7 @@ from tfcontroller.dev.cluster.identity import (
     service_account_groups,
     split_service_account,
 )
-from tfcontroller.dev.cluster.rbac import RBAC, Attributes, PolicyIndex, Rule, forbidden
+from tfcontroller.dev.cluster.rbac import RBAC, Attributes, PolicyIndex, Rule, forbidden, forbidden_for
 from tfcontroller.dev.cluster.store import Store
 
 AUTHN_GROUP = "authentication.k8s.io"
@@ -77,6 +83,20 @@ class Authorizer:
 
     def rules_for(self, user: UserInfo, namespace: str) -> list[Rule]:
         return self.index().rules_for(user, namespace)
+
+    def create_check(self, attrs: Attributes) -> Callable[[], None]:
+        """The second check of a PUT or PATCH (`attrs`) that turns out to create: `create` on the same
+        group, resource, subresource, namespace and name. Its 403 is not the filter's: kube-apiserver builds
+        it from the authorizer's reason alone (`configmaps "app" is forbidden: ` plus that reason, which RBAC
+        leaves empty when no rule matches)."""
+        create = dataclasses.replace(attrs, verb="create")
+
+        def check() -> None:
+            ok, reason = self.allowed(create)
+            if not ok:
+                raise forbidden_for(create.api_group, create.resource, create.name, reason)
+
+        return check
 
 
 # ---------------------------------------------------------------------------------------- impersonation

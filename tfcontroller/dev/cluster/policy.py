@@ -55,7 +55,10 @@ class PolicyController:
                         continue
                     role["rules"] = rules
                     try:
-                        self.api.update(info, None, role["metadata"]["name"], role, manager=MANAGER)
+                        with self.api.store.lock:  # a PUT would re-create a ClusterRole deleted since the list
+                            if self.api.store.get(RBAC, "clusterroles", "", role["metadata"]["name"]) is None:
+                                continue
+                            self.api.update(info, None, role["metadata"]["name"], role, manager=MANAGER)
                     except errors.ApiError as exc:
                         if exc.code not in (404, 409):  # gone or changed meanwhile: the next pass sees it
                             raise

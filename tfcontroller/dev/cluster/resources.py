@@ -28,6 +28,8 @@ class ResourceInfo:
     printer_columns: list[dict[str, Any]] = field(default_factory=list)  # CRD additionalPrinterColumns
     schema: dict[str, Any] | None = None  # openAPIV3Schema (CRDs); None: stored as plain objects
     list_kind: str = ""
+    # A PUT to a missing object creates it (the registry strategy's AllowCreateOnUpdate); else 404.
+    allow_create_on_update: bool = False
 
     def __post_init__(self) -> None:
         if not self.list_kind:
@@ -51,6 +53,7 @@ def _r(
     short: tuple[str, ...] = (),
     status: bool = False,
     categories: tuple[str, ...] = (),
+    create_on_update: bool = False,
 ) -> ResourceInfo:
     return ResourceInfo(
         group=group,
@@ -62,6 +65,7 @@ def _r(
         short_names=list(short),
         categories=list(categories),
         has_status=status,
+        allow_create_on_update=create_on_update,
     )
 
 
@@ -74,20 +78,23 @@ def _review(group: str, kind: str, plural: str, namespaced: bool = False) -> Res
     info.verbs = ["create"]
     return info
 
-# Built-in kinds served as plain stored objects (no controllers run behind them).
+# Built-in kinds served as plain stored objects (no controllers run behind them). `create_on_update`
+# marks the kinds whose Kubernetes 1.32 registry strategy allows create on update (a PUT to a missing
+# object creates it): Services, Endpoints, LimitRanges, Events (both APIs share one registry), Leases and the
+# four RBAC kinds; every other built-in kind, CRDs and custom resources answer such a PUT 404.
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("", "v1", "Namespace", "namespaces", False, ("ns",), status=True),
     _r("", "v1", "ConfigMap", "configmaps", short=("cm",)),
     _r("", "v1", "Secret", "secrets"),
     _r("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
-    _r("", "v1", "Service", "services", short=("svc",), status=True, categories=_ALL),
+    _r("", "v1", "Service", "services", short=("svc",), status=True, categories=_ALL, create_on_update=True),
     _r("", "v1", "Pod", "pods", short=("po",), status=True, categories=_ALL),
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), status=True),
     _r("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), status=True),
-    _r("", "v1", "Event", "events", short=("ev",)),
-    _r("", "v1", "Endpoints", "endpoints", short=("ep",)),
+    _r("", "v1", "Event", "events", short=("ev",), create_on_update=True),
+    _r("", "v1", "Endpoints", "endpoints", short=("ep",), create_on_update=True),
     _r("", "v1", "Node", "nodes", False, ("no",), status=True),
-    _r("", "v1", "LimitRange", "limitranges", short=("limits",)),
+    _r("", "v1", "LimitRange", "limitranges", short=("limits",), create_on_update=True),
     _r("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), status=True),
     _r("apps", "v1", "Deployment", "deployments", short=("deploy",), status=True, categories=_ALL),
     _r("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), status=True, categories=_ALL),
@@ -99,18 +106,19 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), status=True),
     _r("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), status=True),
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
-    _r("rbac.authorization.k8s.io", "v1", "Role", "roles"),
-    _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
-    _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
-    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    _r("rbac.authorization.k8s.io", "v1", "Role", "roles", create_on_update=True),
+    _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", create_on_update=True),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, create_on_update=True),
+    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False,
+       create_on_update=True),
     _review("authentication.k8s.io", "TokenReview", "tokenreviews"),
     _review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews"),
     _review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews"),
     _review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", True),
     _review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
     _review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
-    _r("coordination.k8s.io", "v1", "Lease", "leases"),
-    _r("events.k8s.io", "v1", "Event", "events", short=("ev",)),
+    _r("coordination.k8s.io", "v1", "Lease", "leases", create_on_update=True),
+    _r("events.k8s.io", "v1", "Event", "events", short=("ev",), create_on_update=True),
     _r(
         "apiextensions.k8s.io",
         "v1",

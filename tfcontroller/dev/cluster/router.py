@@ -385,10 +385,17 @@ class Router:
 
     def _verb_update(self, req: Request, query: dict[str, str], t: Target) -> Response:
         fv = _field_validation(query)
-        obj = self.api.update(
-            t.info, t.namespace, t.name or "", self._body(req), t.subresource, _dry_run(query), _manager(req, query), fv
+        code, obj = self.api.update(
+            t.info, t.namespace, t.name or "", self._body(req), t.subresource, _dry_run(query), _manager(req, query), fv,
+            self._create_check(req, query, t),
         )
-        return _with_warnings(Response(200, obj), fv)
+        return _with_warnings(Response(code, obj), fv)
+
+    def _create_check(self, req: Request, query: dict[str, str], t: Target) -> Callable[[], None]:
+        """The `create` authorisation of this PUT or PATCH, run by the Api only if the write creates."""
+        assert t.user is not None
+        return self.authz.create_check(authz.resource_attributes(
+            t.user, req.method, query, t.info.group, t.info.plural, t.namespace, t.name, t.subresource))
 
     def _verb_patch(self, req: Request, query: dict[str, str], t: Target) -> Response:
         content_type = req.header("content-type").split(";")[0].strip()
@@ -404,6 +411,7 @@ class Router:
             _truthy(query.get("force")),
             _dry_run(query),
             fv,
+            self._create_check(req, query, t),
         )
         return _with_warnings(Response(code, obj), fv)
 

@@ -150,3 +150,28 @@ def test_impersonation_of_uids_and_extras_needs_each_grant() -> None:
     with pytest.raises(ApiError) as err:
         authz.impersonate(authz.Authorizer(s), caller, {"impersonate-group": "devs"})
     assert err.value.code == 500
+
+
+def test_create_check_is_create_on_the_same_name_with_the_update_handlers_403() -> None:
+    """A PUT or PATCH that creates is authorised again as `create`; the 403 carries RBAC's (empty) reason
+    only, as kube-apiserver's withAuthorization builds it."""
+    s = store_with_rbac()  # the deployer may get and patch configmaps in team, not create them
+    patch = authz.resource_attributes(user(), "PATCH", {}, "", "configmaps", "team", "app", None)
+    az = authz.Authorizer(s)
+    az.check(patch)
+    with pytest.raises(ApiError) as err:
+        az.create_check(patch)()
+    assert err.value.code == 403
+    assert err.value.message == 'configmaps "app" is forbidden: '
+    assert err.value.details == {"name": "app", "kind": "configmaps"}
+    az.create_check(authz.resource_attributes(ADMIN, "PUT", {}, "", "configmaps", "team", "app", None))()
+    s.put(RBAC, "roles", {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {"name": "one", "namespace": "team"},
+                          "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"],
+                                     "resourceNames": ["app"]}]})
+    s.put(RBAC, "rolebindings", {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding",
+                                 "metadata": {"name": "one", "namespace": "team"}, "roleRef": {"kind": "Role", "name": "one"},
+                                 "subjects": [{"kind": "ServiceAccount", "name": "deployer"}]})
+    az.create_check(patch)()  # by name
+    other = authz.resource_attributes(user(), "PATCH", {}, "", "configmaps", "team", "other", None)
+    with pytest.raises(ApiError):
+        az.create_check(other)()

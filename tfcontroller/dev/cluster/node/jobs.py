@@ -6,8 +6,8 @@ replacement Pods, `activeDeadlineSeconds`, `ttlSecondsAfterFinished`, and status
 `BackoffLimitExceeded` / `DeadlineExceeded`).
 
 Left out (docs/dev-cluster.md): `podFailurePolicy`, `successPolicy`, Indexed completion mode,
-`suspend`, `backoffLimitPerIndex`, `podReplacementPolicy`, spec defaulting by the API server, and the
-interim `FailureTarget`/`SuccessCriteriaMet` conditions.
+`suspend`, `backoffLimitPerIndex`, `podReplacementPolicy` (defaulted by the API server, defaults.py, not
+acted on), and the interim `FailureTarget`/`SuccessCriteriaMet` conditions.
 
 `decide` is pure (unit-tested on dicts); `JobController.sync` reads, decides and writes.
 """
