@@ -9,15 +9,21 @@ B's accessFrom selects A's namespace by its labels, then Ready without a restart
 the namespace loses the label (the Namespace watch); team A's Terraform cannot depend on team B's, and
 with the single-team flag it still cannot read B's outputs Secret (varsFrom reads its own namespace);
 team A's ManifestSet cannot create a ClusterRoleBinding or a Deployment in B's namespace: Ready=False
-naming each object, nothing of the render applied, nothing pruned; the tenant's own stack (a Terraform
-run in local mode and the demo's sample app — ConfigMap, Deployment, Service — substituting its outputs)
-becomes Ready from what `tenant add` created (the pod-mode variant follows runner Pods, issue 15)."""
+naming each object, nothing of the render applied, nothing pruned; issue 16's acceptance, in both runner
+modes: a fresh namespace given only `tfcontroller tenant add NS --git-url URL` (run twice: the second
+reports every object unchanged although the controller has written the sample objects since) runs the
+demo's stack (a Terraform with outputs, the demo's sample app substituting them) to Ready; in pod mode
+every Terraform command ran in a runner Pod as that namespace's `tfcontroller-runner` (a Pod watch records
+them). deploy/rbac.yaml's ClusterRole is pod mode's: local mode adds the `serviceaccounts/token` grant
+deploy/rbac.yaml describes for it."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,9 +48,12 @@ from tfcontroller.kube.resources import (
     GITREPOSITORIES,
     MANIFESTSETS,
     NAMESPACES,
+    PODS,
     TERRAFORMS,
     Resource,
 )
+from tfcontroller.runner.tenant import MANIFESTS_SERVICE_ACCOUNT, RUNNER_SERVICE_ACCOUNT
+from tfcontroller.terraform.runner_pod import LABEL_MANAGED_BY, MANAGED_BY
 
 DEPLOY = REPO_ROOT / "deploy"
 CONTROLLER_NS = "tfcontroller-system"
@@ -55,8 +64,9 @@ CLUSTERROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBindi
 API = "tfcontroller.io/v1alpha1"
 
 
-def tenant_add(cluster: DevCluster, namespace: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-m", "tfcontroller", "tenant", "add", namespace,
+def tenant_add(cluster: DevCluster, namespace: str, *extra: str) -> list[str]:
+    """The real CLI, as a cluster admin runs it; its output lines (`kind/name created|configured|unchanged`)."""
+    done = subprocess.run([sys.executable, "-m", "tfcontroller", "tenant", "add", namespace, *extra,
                            "--kubeconfig", cluster.kubeconfig], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
@@ -83,6 +93,27 @@ def controller_kube(cluster: DevCluster, admin: KubeClient, tmp_path: Path) -> t
     return KubeClient.load(str(path)), str(path)
 
 
+LOCAL_RUNNER_TOKENS = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: tfcontroller-local-runner}
+rules: [{apiGroups: [""], resources: ["serviceaccounts/token"], verbs: ["create"]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: tfcontroller-local-runner}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: tfcontroller-local-runner}
+subjects: [{kind: ServiceAccount, name: tfcontroller, namespace: tfcontroller-system}]
+"""
+
+
+def grant_local_runner_tokens(admin: KubeClient) -> None:
+    """What deploy/rbac.yaml says to add for --runner=local (its ClusterRole is pod mode's): the controller
+    requests each run's token of the namespace's runner ServiceAccount."""
+    for doc in yaml.safe_load_all(LOCAL_RUNNER_TOKENS):
+        admin.apply(doc, field_manager="test-setup", force=True)
+
+
 @pytest.fixture
 def tenancy(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Callable[..., ControllerManager]]:
     """`start(runner, **overrides)`: the manager as the controller's ServiceAccount, every namespace, lockdown."""
@@ -94,12 +125,16 @@ def tenancy(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Callable[..., C
     kube, kubeconfig = controller_kube(dev_cluster, admin, tmp_path)
     seed_keys(admin, CONTROLLER_NS)
 
-    def start(runner: str = "inprocess", **overrides: Any) -> ControllerManager:
-        opts = test_options(tmp_path, namespace=None, kubeconfig=kubeconfig,
-                            terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"),
-                                                       controller_namespace=CONTROLLER_NS, runner=runner),
+    def start(runner: str = "local", **overrides: Any) -> ControllerManager:
+        # pod mode: runner Pods on the dev cluster's node share the host's network, so the run API and the
+        # artifact server on loopback reach them; they run as the namespace's `tfcontroller-runner`
+        terraform_options = TerraformOptions(work_dir=str(tmp_path / "tf-work"), controller_namespace=CONTROLLER_NS,
+                                             runner=runner, run_api_listen="127.0.0.1:0")
+        opts = test_options(tmp_path, namespace=None, kubeconfig=kubeconfig, terraform=terraform_options,
                             manifestset=ManifestSetOptions(default_service_account="tfcontroller-manifests"),
                             **overrides)
+        if runner == "local":
+            grant_local_runner_tokens(admin)
         mgr = build_manager(opts, kube)
         managers.append(mgr)
         mgr.start()
@@ -210,9 +245,13 @@ def test_a_team_cannot_depend_on_or_read_the_outputs_of_another_teams_terraform(
     assert "team-a/network-outputs" in cond.message and "team-b-private" not in cond.message
 
 
+# The demo's app-stack outputs (bucket_name, queue_url: what the demo's sample app substitutes), without the
+# aws provider: the sample Terraform of `tenant add` carries no provider credentials, and the case is the
+# tenant's RBAC, not AWS. At the path the sample Terraform of `tenant add` applies.
+SAMPLE_TERRAFORM_PATH = "infrastructure/terraform"
 STACK_TF = """
 resource "terraform_data" "stack" {
-  input = "team-a"
+  input = "TEAM"
 }
 
 output "bucket_name" {
@@ -236,9 +275,9 @@ CLUSTER_ROLE_BINDING = """\
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
-  name: team-a-is-admin
+  name: NAMESPACE-is-admin
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects: [{kind: ServiceAccount, name: tfcontroller-manifests, namespace: team-a}]
+subjects: [{kind: ServiceAccount, name: tfcontroller-manifests, namespace: NAMESPACE}]
 """
 FOREIGN_DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -254,40 +293,81 @@ spec:
 """
 
 
+class RunnerPods:
+    """Every runner Pod created in a namespace, recorded by a watch as it appears (Pods of finished runs are
+    deleted, so a list at the end would miss them): name -> spec.serviceAccountName."""
+
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        self.seen: dict[str, str] = {}
+        self._kube = KubeClient.load(kubeconfig)
+        self._stream = self._kube.watch(PODS, namespace, label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY}",
+                                        timeout_seconds=900)
+        self._thread = threading.Thread(target=self._record, daemon=True, name=f"runner-pods-{namespace}")
+        self._thread.start()
+
+    def _record(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends when close() cuts it
+            for kind, pod in self._stream:
+                if kind == "ADDED":
+                    self.seen[pod["metadata"]["name"]] = pod["spec"].get("serviceAccountName", "")
+
+    def close(self) -> None:
+        self._stream.close()
+        self._thread.join(10)
+        self._kube.close()
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("runner", ["local", "pod"])
 def test_a_tenants_stack_is_ready_and_its_manifests_reach_nothing_beyond_its_namespace(
         tenancy: Callable[..., ControllerManager], admin: KubeClient, dev_cluster: DevCluster,
-        git_file_remote: Callable) -> None:
-    # idempotent: a second `tenant add` changes nothing
-    assert all(line.split()[1] == "unchanged" for line in tenant_add(dev_cluster, "team-a"))
-    remote = git_file_remote("team-a-gitops")
+        git_file_remote: Callable, runner: str) -> None:
+    """Issue 16's acceptance: `tfcontroller tenant add NS --git-url URL` applied to a fresh namespace is all
+    that team needs for the demo's stack (outputs of a Terraform substituted into the demo's sample app) to
+    become Ready, in either runner mode; in pod mode every run is a Pod as that namespace's runner."""
+    ns = f"team-{runner}"
+    remote = git_file_remote(f"{ns}-gitops")
     app = {f"apps/{f.name}": f.read_text() for f in SAMPLE_APP.iterdir()}  # the demo's app: CM, Deployment, Service
-    remote.commit({"infra/main.tf": STACK_TF, **app})
-    tenancy(runner="local")  # the pod-mode variant follows runner Pods (issue 15)
-    admin.create(GITREPOSITORIES, gitrepository("team-a", "gitops", remote.url))
-    admin.create(TERRAFORMS, terraform("team-a", "stack", {"name": "gitops"}, path="infra",
-                                       writeOutputsToSecret={"name": "stack-outputs"}))
-    admin.create(MANIFESTSETS, manifestset("team-a", "app", "apps", dependsOn=[{"kind": "Terraform",
-                                                                              "name": "stack"}],
-                                           substituteFrom=[{"kind": "Secret", "name": "stack-outputs"}]))
-    wait_ready(admin, MANIFESTSETS, "team-a", "app", "True", timeout=180)
-    assert admin.get(CONFIGMAPS, "sample-app-config", "team-a")["data"]["BUCKET_NAME"] == "team-a-bucket"
-    assert admin.get_or_none(DEPLOYMENTS, "sample-app", "team-a") is not None
-    assert admin.get_or_none(SERVICES, "sample-app", "team-a") is not None
+    remote.commit({f"{SAMPLE_TERRAFORM_PATH}/main.tf": STACK_TF.replace("TEAM", ns), **app})
+    pods = RunnerPods(dev_cluster.kubeconfig, ns) if runner == "pod" else None
+    try:
+        tenancy(runner=runner)
+        created = tenant_add(dev_cluster, ns, "--git-url", remote.url)  # the only setup the namespace gets
+        assert {line.split()[0] for line in created} >= {
+            f"namespace/{ns}", f"serviceaccount/{RUNNER_SERVICE_ACCOUNT}", f"serviceaccount/{MANIFESTS_SERVICE_ACCOUNT}",
+            "gitrepository/gitops", "terraform/app-stack", "manifestset/app"}, created
+        # idempotent: a second `tenant add` changes nothing (not even the sample objects the controller updates)
+        again = tenant_add(dev_cluster, ns, "--git-url", remote.url)
+        assert all(line.split()[1] == "unchanged" for line in again), again
 
-    # the next commit drops the Service, adds a ConfigMap, a ClusterRoleBinding and a Deployment in B
-    remote.commit({"apps/service.yaml": None, "apps/extra.yaml": EXTRA, "apps/crb.yaml": CLUSTER_ROLE_BINDING,
+        wait_ready(admin, MANIFESTSETS, ns, "app", "True", timeout=300)
+        assert admin.get(CONFIGMAPS, "sample-app-config", ns)["data"]["BUCKET_NAME"] == f"{ns}-bucket"
+        assert admin.get_or_none(DEPLOYMENTS, "sample-app", ns) is not None
+        assert admin.get_or_none(SERVICES, "sample-app", ns) is not None
+        if pods is not None:  # every Terraform command ran in a runner Pod, as the namespace's runner
+            assert pods.seen, "no runner Pod was created"
+            assert set(pods.seen.values()) == {RUNNER_SERVICE_ACCOUNT}, pods.seen
+    finally:
+        if pods is not None:
+            pods.close()
+
+    # The tenant owns its ManifestSet: dropping the sample's targetNamespace lets a render name other
+    # namespaces, and RBAC of the impersonated ServiceAccount, not that field, is the boundary. The next commit
+    # drops the Service, adds a ConfigMap, a ClusterRoleBinding and a Deployment in B.
+    admin.patch(MANIFESTSETS, "app", {"spec": {"targetNamespace": None}}, ns)
+    remote.commit({"apps/service.yaml": None, "apps/extra.yaml": EXTRA,
+                   "apps/crb.yaml": CLUSTER_ROLE_BINDING.replace("NAMESPACE", ns),
                    "apps/foreign.yaml": FOREIGN_DEPLOYMENT,
                    "apps/kustomization.yaml": "resources: [deployment.yaml, configmap.yaml, extra.yaml, crb.yaml, "
                                               "foreign.yaml]\n"})
     admin.patch(GITREPOSITORIES, "gitops", {"metadata": {"annotations": {
-        "tfcontroller.io/requested-at": "now"}}}, "team-a")
-    cond = wait_ready(admin, MANIFESTSETS, "team-a", "app", "False", "ApplyFailed")
-    assert "ClusterRoleBinding/team-a-is-admin (from apps/crb.yaml)" in cond.message, cond.message
+        "tfcontroller.io/requested-at": "now"}}}, ns)
+    cond = wait_ready(admin, MANIFESTSETS, ns, "app", "False", "ApplyFailed")
+    assert f"ClusterRoleBinding/{ns}-is-admin (from apps/crb.yaml)" in cond.message, cond.message
     assert "Deployment/team-b/intruder (from apps/foreign.yaml)" in cond.message
-    assert "system:serviceaccount:team-a:tfcontroller-manifests" in cond.message
+    assert f"system:serviceaccount:{ns}:tfcontroller-manifests" in cond.message
     assert "nothing was applied and nothing pruned" in cond.message
-    assert admin.get_or_none(CLUSTERROLEBINDINGS, "team-a-is-admin") is None
+    assert admin.get_or_none(CLUSTERROLEBINDINGS, f"{ns}-is-admin") is None
     assert admin.get_or_none(DEPLOYMENTS, "intruder", "team-b") is None
-    assert admin.get_or_none(CONFIGMAPS, "extra", "team-a") is None  # nothing of the render applied
-    assert admin.get_or_none(SERVICES, "sample-app", "team-a") is not None  # nothing pruned
+    assert admin.get_or_none(CONFIGMAPS, "extra", ns) is None  # nothing of the render applied
+    assert admin.get_or_none(SERVICES, "sample-app", ns) is not None  # nothing pruned
