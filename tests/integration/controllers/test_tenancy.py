@@ -7,7 +7,10 @@ namespaces are set up with the real `tfcontroller tenant add` (twice: idempotent
 Covered: team A's Terraform cannot use team B's GitRepository (Stalled AccessDenied naming both) until
 B's accessFrom selects A's namespace by its labels, then Ready without a restart, and Stalled again when
 the namespace loses the label (the Namespace watch); team A's Terraform cannot depend on team B's, and
-with the single-team flag it still cannot read B's outputs Secret (varsFrom reads its own namespace);
+it cannot read B's outputs Secret (varsFrom reads its own namespace), in both runner modes; in pod
+mode a module of A that uses its runner Pod's own token gets 403 reading, listing, writing or creating
+B's state Secrets (and its own namespace's Secrets with the same token: the probe works), B's state
+unchanged;
 team A's ManifestSet cannot create a ClusterRoleBinding or a Deployment in B's namespace: Ready=False
 naming each object, nothing of the render applied, nothing pruned; issue 16's acceptance, in both runner
 modes: a fresh namespace given only `tfcontroller tenant add NS --git-url URL` (run twice: the second
@@ -49,6 +52,7 @@ from tfcontroller.kube.resources import (
     MANIFESTSETS,
     NAMESPACES,
     PODS,
+    SECRETS,
     TERRAFORMS,
     Resource,
 )
@@ -223,13 +227,15 @@ def test_a_team_uses_another_teams_source_only_when_that_source_allows_it(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("runner", ["local", "pod"])  # pod: the runner Pod, not the controller, reads varsFrom
 def test_a_team_cannot_depend_on_or_read_the_outputs_of_another_teams_terraform(
-        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable,
+        runner: str) -> None:
     remote = git_file_remote("team-a-modules")
     remote.commit({"main.tf": SIMPLE_TF})
     admin.upsert_secret("team-b", "network-outputs", {"greeting": b"team-b-private"})
     admin.create(TERRAFORMS, terraform("team-b", "network", {"name": "gitops"}))
-    tenancy()
+    tenancy(runner=runner)
     admin.create(GITREPOSITORIES, gitrepository("team-a", "gitops", remote.url))
     admin.create(TERRAFORMS, terraform("team-a", "app", {"name": "gitops"},
                                        dependsOn=[{"name": "network", "namespace": "team-b"}],
@@ -243,6 +249,72 @@ def test_a_team_cannot_depend_on_or_read_the_outputs_of_another_teams_terraform(
     admin.patch(TERRAFORMS, "app", {"spec": {"dependsOn": None}}, "team-a")
     cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "VarsGenerationFailed")
     assert "team-a/network-outputs" in cond.message and "team-b-private" not in cond.message
+
+
+# A module of team A that tries, from its runner Pod with the Pod's own ServiceAccount token (the in-cluster
+# configuration Terraform's kubernetes backend uses too), to reach team B's state: read B's tfstate Secret,
+# list B's Secrets, overwrite B's state, create a state in B. It reads its own namespace's Secrets first, so
+# the probe's credentials demonstrably work. The apply succeeds only if every reach into B got 403.
+STATE_PROBE_TF = """
+resource "terraform_data" "probe" {
+  provisioner "local-exec" {
+    interpreter = ["python", "-c"]
+    command     = <<-EOT
+      import sys
+      from kubernetes import client, config
+      from kubernetes.client.rest import ApiException
+      config.load_incluster_config()
+      v1 = client.CoreV1Api()
+      def status(call):
+          try:
+              call()
+              return 200
+          except ApiException as exc:
+              return exc.status
+      seen = {
+          "own list": status(lambda: v1.list_namespaced_secret("team-a")),
+          "read B state": status(lambda: v1.read_namespaced_secret("STATE", "team-b")),
+          "list B": status(lambda: v1.list_namespaced_secret("team-b")),
+          "write B state": status(lambda: v1.patch_namespaced_secret("STATE", "team-b",
+                                                                     {"metadata": {"labels": {"x": "y"}}})),
+          "create in B": status(lambda: v1.create_namespaced_secret("team-b", {"metadata": {
+              "name": "tfstate-default-stolen"}})),
+      }
+      want = {"own list": 200, "read B state": 403, "list B": 403, "write B state": 403, "create in B": 403}
+      print("PROBE", sorted(seen.items()))
+      sys.exit(0 if seen == want else 1)
+    EOT
+  }
+}
+"""
+
+
+FAILED = ("TerraformFailed", "ApplyFailed")  # the probe's exit 1: its message lists what it could reach
+
+
+@pytest.mark.slow
+def test_a_teams_runner_pods_cannot_read_or_write_another_teams_state(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+    remote = git_file_remote("tenants-state")
+    remote.commit({"b/main.tf": SIMPLE_TF})
+    tenancy(runner="pod")
+    admin.create(GITREPOSITORIES, gitrepository("team-b", "gitops", remote.url))
+    admin.create(TERRAFORMS, terraform("team-b", "network", {"name": "gitops"}, path="b"))
+    wait_ready(admin, TERRAFORMS, "team-b", "network", "True", "ApplySucceeded", timeout=180)
+    states = [s["metadata"]["name"] for s in admin.list(SECRETS, "team-b")["items"]
+              if s["metadata"]["name"].startswith("tfstate-")]
+    assert len(states) == 1, states  # B's real state, kept by B's runner Pods
+    before = admin.get(SECRETS, states[0], "team-b")
+
+    remote.commit({"a/main.tf": STATE_PROBE_TF.replace("STATE", states[0])})
+    admin.create(GITREPOSITORIES, gitrepository("team-a", "gitops", remote.url))
+    admin.create(TERRAFORMS, terraform("team-a", "probe", {"name": "gitops"}, path="a"))
+    cond = wait_for(lambda: (lambda r: r if r and (r.status == "True" or r.reason in FAILED) else None)(
+        ready(admin, TERRAFORMS, "team-a", "probe")), 180, "team-a/probe applied or failed")
+    assert cond.reason == "ApplySucceeded", cond  # a failed probe says in its message what it could reach
+    after = admin.get(SECRETS, states[0], "team-b")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]  # B's state untouched
+    assert admin.get_or_none(SECRETS, "tfstate-default-stolen", "team-b") is None
 
 
 # The demo's app-stack outputs (bucket_name, queue_url: what the demo's sample app substitutes), without the
