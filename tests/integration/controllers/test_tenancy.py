@@ -6,7 +6,10 @@ namespaces are set up with the real `tfcontroller tenant add` (twice: idempotent
 
 Covered: team A's Terraform cannot use team B's GitRepository (Stalled AccessDenied naming both) until
 B's accessFrom selects A's namespace by its labels, then Ready without a restart, and Stalled again when
-the namespace loses the label (the Namespace watch); team A's Terraform cannot depend on team B's, and
+the namespace loses the label (the Namespace watch); team A's ManifestSet can neither use B's source nor
+depend on B's ManifestSet (Stalled AccessDenied naming each); with `--allow-cross-namespace-refs` A's
+Terraform waits on B's status and applies once B is Ready, while its varsFrom still cannot reach B's
+outputs Secret; without the flag team A's Terraform cannot depend on team B's, and
 it cannot read B's outputs Secret (varsFrom reads its own namespace), in both runner modes; in pod
 mode a module of A that uses its runner Pod's own token gets 403 reading, listing, writing or creating
 B's state Secrets (and its own namespace's Secrets with the same token: the probe works), B's state
@@ -249,6 +252,57 @@ def test_a_team_cannot_depend_on_or_read_the_outputs_of_another_teams_terraform(
     admin.patch(TERRAFORMS, "app", {"spec": {"dependsOn": None}}, "team-a")
     cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "VarsGenerationFailed")
     assert "team-a/network-outputs" in cond.message and "team-b-private" not in cond.message
+
+
+@pytest.mark.slow
+def test_with_the_single_team_flag_a_dependency_across_namespaces_reads_its_status_never_its_outputs(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+    """`--allow-cross-namespace-refs` lets A's Terraform wait on B's (its Ready and revision), and that is
+    all: varsFrom still names a Secret of A's own namespace, so B's outputs Secret stays out of reach."""
+    remote = git_file_remote("single-team")
+    remote.commit({"main.tf": SIMPLE_TF})
+    tenancy(allow_cross_namespace_refs=True)
+    for team in ("team-a", "team-b"):
+        admin.create(GITREPOSITORIES, gitrepository(team, "gitops", remote.url))
+    admin.create(TERRAFORMS, terraform("team-a", "app", {"name": "gitops"},
+                                       dependsOn=[{"name": "network", "namespace": "team-b"}]))
+    cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", c.DEPENDENCY_NOT_READY)
+    assert "team-b/network" in cond.message, cond.message
+    assert stalled(admin, TERRAFORMS, "team-a", "app") is None  # waiting, not refused
+
+    admin.create(TERRAFORMS, terraform("team-b", "network", {"name": "gitops"},
+                                       vars=[{"name": "greeting", "value": "team-b-private"}],
+                                       writeOutputsToSecret={"name": "network-outputs"}))
+    wait_ready(admin, TERRAFORMS, "team-b", "network", "True", "ApplySucceeded", timeout=120)
+    wait_ready(admin, TERRAFORMS, "team-a", "app", "True", "ApplySucceeded", timeout=120)  # B's status is enough
+
+    admin.patch(TERRAFORMS, "app", {"spec": {"varsFrom": [{"kind": "Secret", "name": "network-outputs"}]}},
+                "team-a")
+    cond = wait_ready(admin, TERRAFORMS, "team-a", "app", "False", "VarsGenerationFailed")
+    assert "team-a/network-outputs" in cond.message and "team-b-private" not in cond.message
+    assert "team-b-private" not in str(admin.get(TERRAFORMS, "app", "team-a").get("status"))
+
+
+@pytest.mark.slow
+def test_a_teams_manifestset_cannot_use_another_teams_source_or_depend_on_its_objects(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+    """The same lockdown for the ManifestSet kind: sourceRef.namespace and dependsOn[].namespace."""
+    remote = git_file_remote("team-b-apps")
+    remote.commit({"apps/extra.yaml": EXTRA})
+    tenancy()
+    for team in ("team-a", "team-b"):
+        admin.create(GITREPOSITORIES, gitrepository(team, "gitops", remote.url))
+    admin.create(MANIFESTSETS, manifestset("team-a", "borrowed", "apps",
+                                           sourceRef={"kind": "GitRepository", "name": "gitops",
+                                                      "namespace": "team-b"}))
+    admin.create(MANIFESTSETS, manifestset("team-a", "after-b", "apps", dependsOn=[
+        {"kind": "ManifestSet", "name": "apps", "namespace": "team-b"}]))
+    for name, ref in (("borrowed", "GitRepository/team-b/gitops"), ("after-b", "ManifestSet/team-b/apps")):
+        cond = wait_ready(admin, MANIFESTSETS, "team-a", name, "False", "AccessDenied")
+        assert ref in cond.message and "namespace team-a" in cond.message, cond.message
+        assert "--allow-cross-namespace-refs" in cond.message
+        assert stalled(admin, MANIFESTSETS, "team-a", name) is not None
+    assert admin.get_or_none(CONFIGMAPS, "extra", "team-a") is None  # neither applied anything
 
 
 # A module of team A that tries, from its runner Pod with the Pod's own ServiceAccount token (the in-cluster
