@@ -9,7 +9,9 @@ B's accessFrom selects A's namespace by its labels, then Ready without a restart
 the namespace loses the label (the Namespace watch); team A's ManifestSet can neither use B's source nor
 depend on B's ManifestSet (Stalled AccessDenied naming each); with `--allow-cross-namespace-refs` A's
 Terraform waits on B's status and applies once B is Ready, while its varsFrom still cannot reach B's
-outputs Secret; without the flag team A's Terraform cannot depend on team B's, and
+outputs Secret; impersonate narrowed as deploy/rbac.yaml documents it (the ClusterRole's rule deleted,
+deploy/tenant/impersonate-rbac.yaml bound per namespace) applies A's ManifestSet and refuses B's; without
+the flag team A's Terraform cannot depend on team B's, and
 it cannot read B's outputs Secret (varsFrom reads its own namespace), in both runner modes; in pod
 mode a module of A that uses its runner Pod's own token gets 403 reading, listing, writing or creating
 B's state Secrets (and its own namespace's Secrets with the same token: the probe works), B's state
@@ -303,6 +305,34 @@ def test_a_teams_manifestset_cannot_use_another_teams_source_or_depend_on_its_ob
         assert "--allow-cross-namespace-refs" in cond.message
         assert stalled(admin, MANIFESTSETS, "team-a", name) is not None
     assert admin.get_or_none(CONFIGMAPS, "extra", "team-a") is None  # neither applied anything
+
+
+@pytest.mark.slow
+def test_impersonate_narrowed_per_namespace_as_deploy_documents_it(
+        tenancy: Callable[..., ControllerManager], admin: KubeClient, git_file_remote: Callable) -> None:
+    """deploy/rbac.yaml's recipe: without the ClusterRole's impersonate rule, and with
+    deploy/tenant/impersonate-rbac.yaml bound in team A only, A's ManifestSet applies as its
+    tfcontroller-manifests and B's is refused (the controller may not act as B's ServiceAccount)."""
+    role = next(doc for doc in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text())
+                if doc and doc["kind"] == "ClusterRole")
+    narrowed = [rule for rule in role["rules"] if "impersonate" not in rule["verbs"]]
+    assert len(narrowed) == len(role["rules"]) - 1  # the one rule the recipe deletes
+    remote = git_file_remote("impersonation")
+    remote.commit({"apps/extra.yaml": EXTRA})
+    tenancy()
+    admin.apply({**role, "rules": narrowed}, field_manager="test-setup", force=True)
+    for doc in yaml.safe_load_all((DEPLOY / "tenant" / "impersonate-rbac.yaml").read_text()):
+        doc["metadata"]["namespace"] = "team-a"
+        admin.apply(doc, field_manager="test-setup", force=True)
+    for team in ("team-a", "team-b"):
+        admin.create(GITREPOSITORIES, gitrepository(team, "gitops", remote.url))
+        admin.create(MANIFESTSETS, manifestset(team, "app", "apps"))
+    wait_ready(admin, MANIFESTSETS, "team-a", "app", "True")
+    assert admin.get_or_none(CONFIGMAPS, "extra", "team-a") is not None
+    cond = wait_ready(admin, MANIFESTSETS, "team-b", "app", "False", "ApplyFailed")  # retried: RBAC may change
+    assert "system:serviceaccount:team-b:tfcontroller-manifests" in cond.message
+    assert "impersonate" in cond.message and "tfcontroller-manifests" in cond.message, cond
+    assert admin.get_or_none(CONFIGMAPS, "extra", "team-b") is None
 
 
 # A module of team A that tries, from its runner Pod with the Pod's own ServiceAccount token (the in-cluster
