@@ -18,7 +18,8 @@ B's state Secrets (and its own namespace's Secrets with the same token: the prob
 unchanged;
 team A's ManifestSet cannot create a ClusterRoleBinding or a Deployment in B's namespace: Ready=False
 naming each object, nothing of the render applied, nothing pruned; issue 16's acceptance, in both runner
-modes: a fresh namespace given only `tfcontroller tenant add NS --git-url URL` (run twice: the second
+modes: a fresh namespace given only `tfcontroller tenant add NS --git-url URL` (creating, or in pod mode
+also its `--dry-run` output through `kubectl apply -f -`; run twice: the second
 reports every object unchanged although the controller has written the sample objects since) runs the
 demo's stack (a Terraform with outputs, the demo's sample app substituting them) to Ready; in pod mode
 every Terraform command ran in a runner Pod as that namespace's `tfcontroller-runner` (a Pod watch records
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -79,6 +81,25 @@ def tenant_add(cluster: DevCluster, namespace: str, *extra: str) -> list[str]:
                            "--kubeconfig", cluster.kubeconfig], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
+
+
+def tenant_add_by_kubectl(cluster: DevCluster, namespace: str, tmp: Path, *extra: str) -> list[str]:
+    """`tfcontroller tenant add NS --dry-run | kubectl apply -f -`, as a team keeping it in Git would; kubectl's
+    lines with the kind's group dropped (`gitrepository.tfcontroller.io/gitops` -> `gitrepository/gitops`)."""
+    printed = subprocess.run([sys.executable, "-m", "tfcontroller", "tenant", "add", namespace, *extra, "--dry-run"],
+                             capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    env = {**os.environ, "KUBECACHEDIR": str(tmp / "kube-cache"), "HOME": str(tmp)}
+    env.pop("KUBECONFIG", None)
+    applied = subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, "apply", "-f", "-"], input=printed.stdout,
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert applied.returncode == 0, applied.stderr
+    lines = []
+    for line in applied.stdout.splitlines():
+        ref, *rest = line.split()
+        kind, _, name = ref.partition("/")
+        lines.append(" ".join([f"{kind.split('.')[0]}/{name}", *rest]))
+    return lines
 
 
 def controller_kube(cluster: DevCluster, admin: KubeClient, tmp_path: Path) -> tuple[KubeClient, str]:
@@ -474,26 +495,33 @@ class RunnerPods:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runner", ["local", "pod"])
+@pytest.mark.parametrize(("runner", "setup"), [("local", "create"), ("pod", "create"), ("pod", "kubectl")])
 def test_a_tenants_stack_is_ready_and_its_manifests_reach_nothing_beyond_its_namespace(
         tenancy: Callable[..., ControllerManager], admin: KubeClient, dev_cluster: DevCluster,
-        git_file_remote: Callable, runner: str) -> None:
+        git_file_remote: Callable, tmp_path: Path, runner: str, setup: str) -> None:
     """Issue 16's acceptance: `tfcontroller tenant add NS --git-url URL` applied to a fresh namespace is all
     that team needs for the demo's stack (outputs of a Terraform substituted into the demo's sample app) to
-    become Ready, in either runner mode; in pod mode every run is a Pod as that namespace's runner."""
-    ns = f"team-{runner}"
+    become Ready, in either runner mode; in pod mode every run is a Pod as that namespace's runner. `setup`:
+    the command creates the objects, or its `--dry-run` output goes through `kubectl apply -f -`."""
+    ns = f"team-{runner}-{setup}"
+
+    def add() -> list[str]:
+        if setup == "kubectl":
+            return tenant_add_by_kubectl(dev_cluster, ns, tmp_path, "--git-url", remote.url)
+        return tenant_add(dev_cluster, ns, "--git-url", remote.url)
+
     remote = git_file_remote(f"{ns}-gitops")
     app = {f"apps/{f.name}": f.read_text() for f in SAMPLE_APP.iterdir()}  # the demo's app: CM, Deployment, Service
     remote.commit({f"{SAMPLE_TERRAFORM_PATH}/main.tf": STACK_TF.replace("TEAM", ns), **app})
     pods = RunnerPods(dev_cluster.kubeconfig, ns) if runner == "pod" else None
     try:
         tenancy(runner=runner)
-        created = tenant_add(dev_cluster, ns, "--git-url", remote.url)  # the only setup the namespace gets
+        created = add()  # the only setup the namespace gets
         assert {line.split()[0] for line in created} >= {
             f"namespace/{ns}", f"serviceaccount/{RUNNER_SERVICE_ACCOUNT}", f"serviceaccount/{MANIFESTS_SERVICE_ACCOUNT}",
             "gitrepository/gitops", "terraform/app-stack", "manifestset/app"}, created
         # idempotent: a second `tenant add` changes nothing (not even the sample objects the controller updates)
-        again = tenant_add(dev_cluster, ns, "--git-url", remote.url)
+        again = add()
         assert all(line.split()[1] == "unchanged" for line in again), again
 
         wait_ready(admin, MANIFESTSETS, ns, "app", "True", timeout=300)
