@@ -79,16 +79,26 @@ def _apply(args: argparse.Namespace, objects: list[dict[str, Any]]) -> int:
                 res = conn.client.resource_of(obj)
                 before = conn.client.get_or_none(res, meta["name"], meta.get("namespace"))
                 after = conn.client.apply(obj, field_manager=FIELD_MANAGER, force=True, resource=res)
-                print(f"{obj['kind'].lower()}/{meta['name']} {_outcome(before, after)}"
+                print(f"{obj['kind'].lower()}/{meta['name']} {_outcome(before, after, obj)}"
                       + (f" in {meta['namespace']}" if meta.get("namespace") else ""))
         return 0
 
     return apply(args)
 
 
-def _outcome(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
-    """kubectl's words: created, configured, or unchanged (the apply left the resourceVersion alone)."""
+def _outcome(before: dict[str, Any] | None, after: dict[str, Any], applied: dict[str, Any]) -> str:
+    """kubectl's words: created, configured, or unchanged. Decided on the fields this command declares, not
+    on the resourceVersion: a controller writing the sample objects' status or finalizers between our read
+    and our apply bumps it, and a second `tenant add` that changed nothing must still say unchanged."""
     if before is None:
         return "created"
-    same = (before.get("metadata") or {}).get("resourceVersion") == (after.get("metadata") or {}).get("resourceVersion")
-    return "unchanged" if same else "configured"
+    return "unchanged" if declared(before, applied) == declared(after, applied) else "configured"
+
+
+def declared(obj: Any, template: Any) -> Any:
+    """The part of `obj` at the paths `template` (what we apply) sets: maps are followed key by key, any other
+    value (a list, a scalar) is taken whole, as server-side apply's atomic and leaf fields are."""
+    if isinstance(template, dict):
+        source = obj if isinstance(obj, dict) else {}
+        return {key: declared(source.get(key), value) for key, value in template.items()}
+    return obj

@@ -141,8 +141,10 @@ subjects:
 """
 
 SAMPLE_TEMPLATE = """\
-# A sample stack for NAMESPACE from GIT_URL (the layout of examples/): a source, a Terraform module
-# applied by this namespace's runner, and the app's manifests applied as MANIFESTS_ACCOUNT.
+# A sample stack for NAMESPACE from GIT_URL: a source; the root module at infrastructure/terraform,
+# applied by this namespace's runner (no provider credentials: add envFrom for a cloud provider), its
+# outputs written to a Secret; and the manifests at apps/ (a kustomization, e.g. the demo's
+# examples/apps/sample-app/base) applied as MANIFESTS_ACCOUNT, the outputs substituted (${bucket_name}, ...).
 apiVersion: tfcontroller.io/v1alpha1
 kind: GitRepository
 metadata:
