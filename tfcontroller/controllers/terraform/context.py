@@ -108,9 +108,7 @@ class RunPart:
     runner: TerraformRunner | None = None
     record: RunRecord | None = None  # this reconcile's run: one marker for all its Terraform processes
     own_lock_released: bool = False
-    init_key: str = ""  # set when the object's initialised data dir is reused (initcache)
-    init_skipped: bool = False
-    init_reusable: bool = False  # the prepared run directory can skip init (initcache)
+    init_key: str = ""  # the object's init cache key, handed to its runs (terraform/initcache.py)
 
 
 @dataclass

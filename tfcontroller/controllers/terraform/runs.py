@@ -58,7 +58,6 @@ from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RUNNER_LOCAL = "local"
 
 
 def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: str | None = None,
