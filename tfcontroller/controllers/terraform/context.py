@@ -57,7 +57,7 @@ class PlanHeldError(HeldError):
 class TerraformControllerOptions:
     work_dir: Path
     terraform: TerraformConfig
-    kubeconfig: str | None = None  # the kubernetes backend's config_path; None: in-cluster
+    kubeconfig: str | None = None  # the controller's own; runs never use it (credentials.py writes theirs)
     controller_namespace: str = "default"  # where the controller's keys live
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     leader_elected: bool = False
