@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -45,7 +46,8 @@ from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(600)]
+# outputs, varsFrom, sealed values and destroy on deletion: in every runner mode
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.runner_modes]
 
 TF_NAME = "app-stack"
 ENVIRONMENT = "staging"
@@ -116,7 +118,7 @@ def assert_not_leaked(where: str, text: str, *secrets: str) -> None:
 
 def test_app_stack_reconciled_into_emulator_and_destroyed(
     aws_emulator: AwsEmulator, dev_cluster: DevCluster, git_file_remote, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, runner_mode: str,
 ) -> None:
     print(f"\naws emulator: {aws_emulator.describe()}")
     # The API server's request log is not the controller's; the last set_level also sets caplog's handler.
@@ -135,7 +137,7 @@ def test_app_stack_reconciled_into_emulator_and_destroyed(
         emulator_env = {k: v for k, v in aws_emulator.env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
         create_secret(kube, "aws-emulator", {**emulator_env, "region": aws_emulator.region})
         create_secret(kube, "app-stack-vars", {"connection_secret": connection_secret})
-        with running_controllers(kube, dev_cluster.kubeconfig, tmp_path):
+        with running_controllers(kube, dev_cluster.kubeconfig, tmp_path, runner_mode):
             kube.create(GITREPOSITORIES, {
                 "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
                 "metadata": {"name": "infra", "namespace": NS},
@@ -163,8 +165,9 @@ def test_app_stack_reconciled_into_emulator_and_destroyed(
     finally:
         kube.close()
     logs = caplog.text + "\n".join(repr(vars(r)) for r in caplog.records)  # messages, args, extras, tracebacks
-    # the runner's apply (local mode: relayed into the controller's log) proves the logs were captured
-    assert "operation=apply" in logs and TF_NAME in logs, "the controller's logs were not captured"
+    # the apply as the controller logs it: `runner operation=apply` (a runner's run), `command=apply` (Terraform)
+    assert re.search(r"\b(operation|command)=apply\b", logs) and TF_NAME in logs, \
+        "the controller's logs were not captured"
     assert_not_leaked("the controller's logs", logs, connection_secret)
 
 

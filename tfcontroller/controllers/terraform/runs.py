@@ -65,7 +65,6 @@ from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RUNNER_LOCAL = "local"
 RUNNER_POD = "pod"
 
 
@@ -198,13 +197,14 @@ def pod_runner(ctx: RunContext) -> PodRunner:
                      plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
 
 
-def backend_identity(ctl: Any) -> str:
+def backend_identity(ctl: Any, key: str) -> str:
     """Where this controller's runs reach the state (a saved plan records it): `in-cluster` in pod mode
-    (the runner Pod's own configuration) and for a controller without a kubeconfig file, else that file.
-    `ctl` is the TerraformReconciler."""
-    if ctl.options.runner_mode == RUNNER_POD or not ctl.options.kubeconfig:
+    (the runner Pod's own configuration); in local mode the kubeconfig path the runner is given (a fixed
+    path in the sandbox, the run's file without one), which a local run has even when the controller itself
+    runs in-cluster. `ctl` is the TerraformReconciler."""
+    if ctl.options.runner_mode == RUNNER_POD:
         return "in-cluster"
-    return f"kubeconfig {ctl.options.kubeconfig}"
+    return f"kubeconfig {runner_kubeconfig(kubeconfig_path(ctl.options.work_dir, key), ctl.options.runner_sandbox)}"
 
 
 def pod_run_alive(kube: KubeClient, namespace: str) -> Callable[[RunRecord], bool]:

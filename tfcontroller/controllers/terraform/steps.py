@@ -293,7 +293,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
     ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
                                        ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show,
-                                       backend=backend_identity(ctl))
+                                       backend=backend_identity(ctl, ctx.key))
     ctx.plan.local = True
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
@@ -342,7 +342,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     if not ctx.plan.local:
         try:
             data = load_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, pending, ctl.keys().keyring,
-                             backend=backend_identity(ctl))
+                             backend=backend_identity(ctl, ctx.key))
         except (PlanNotFoundError, DecryptionError) as exc:
             return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})")
         ws.plan_path.write_bytes(data)
