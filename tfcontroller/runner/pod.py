@@ -19,6 +19,7 @@ result could be delivered; 2 when the request could not be read.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ EXIT_UNDELIVERED = 1
 EXIT_BAD_REQUEST = 2
 DELIVERY_RESERVE = 15.0  # seconds of the Pod's deadline kept for the last delivery attempt and exit
 FETCH_FAILED = "PlanFetchFailed"
+ARTIFACT_FETCH_FAILED = "ArtifactFailed"
+SERVED_ARTIFACT = "served-artifact.tar.gz"
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ def run_in_pod(request: rp.RunRequest, paths: PodPaths, channel: Any, env: Any, 
             result = rp.RunResult(request.run_id, request.operation, rp.FAILED, FETCH_FAILED,
                                   f"could not fetch plan {request.plan_id} from the controller: {exc}", rp.TRANSIENT)
             say(f"{FETCH_FAILED}: {result.message}")
+    if result is None and request.artifact_url == rp.ARTIFACT_FROM_RUN_API:
+        try:
+            request = _fetch_served_artifact(request, channel, exchange)
+        except Exception as exc:  # noqa: BLE001 - any failure to get the artifact is this run's result
+            result = rp.RunResult(request.run_id, request.operation, rp.FAILED, ARTIFACT_FETCH_FAILED,
+                                  f"could not fetch artifact {request.artifact_digest} from the controller: {exc}",
+                                  rp.TRANSIENT)
+            say(f"{ARTIFACT_FETCH_FAILED}: {result.message}")
     if result is None:
         result = execute(request, exchange, env)
     plan_file = exchange / rp.PLAN_OUT_FILE
@@ -98,6 +109,14 @@ def run_in_pod(request: rp.RunRequest, paths: PodPaths, channel: Any, env: Any, 
         say(f"could not deliver the result to the controller: {exc}")
     _write_termination(paths.termination_log, summary(result, request.plan_id, delivered))
     return EXIT_DELIVERED if delivered else EXIT_UNDELIVERED
+
+
+def _fetch_served_artifact(request: rp.RunRequest, channel: Any, exchange: Path) -> rp.RunRequest:
+    """The artifact the controller serves for this run (its cached copy), saved in the run's directory; the
+    request then points at that file, so `execute` checks its digest as for any download."""
+    path = exchange / SERVED_ARTIFACT
+    path.write_bytes(channel.fetch_artifact(request.run_id))
+    return dataclasses.replace(request, artifact_url=path.resolve().as_uri())
 
 
 def _write_termination(path: Path, text: str) -> None:

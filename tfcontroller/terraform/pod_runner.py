@@ -55,6 +55,7 @@ class RunApiLike(Protocol):
     ca_pem: str
 
     def offer_plan(self, run_id: str, plan: bytes) -> None: ...
+    def offer_artifact(self, run_id: str, path: Path) -> None: ...
     def delivered(self, run_id: str) -> Any: ...
     def wait(self, run_id: str, timeout: float) -> Any: ...
     def forget(self, run_id: str) -> None: ...
@@ -182,9 +183,7 @@ class PodRunner(TerraformRunner):
                  config: TerraformConfig, options: PodRunOptions, slots: RunnerSlots, *, object_key: str = "",
                  plan_id: Callable[[], str] = lambda: "", on_pod: Callable[[str, str], None] = lambda n, u: None,
                  waiting: Callable[[str], None] = lambda m: None,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
-
-
+                 stopping: Callable[[], bool] = lambda: False, artifact: Path | None = None) -> None:
         # no local working directory: every command runs in its Pod (the base class keeps cancel/killed state)
         super().__init__(Path("/nonexistent"), {}, config, object_key=object_key)
         self.template = template
@@ -196,6 +195,7 @@ class PodRunner(TerraformRunner):
         self.plan_id = plan_id
         self.on_pod = on_pod
         self.waiting = waiting
+        self.artifact = artifact  # served on the run API (the source's artifact server no longer has it)
         self.stopping = stopping  # the controller is shutting down: its runs go on in their Pods (adoption)
         self._count = 0
         self._show: dict[str, Any] | None = None
@@ -268,6 +268,8 @@ class PodRunner(TerraformRunner):
         self.api.forget(run_id)  # the previous command's result, consumed
         if plan is not None:
             self.api.offer_plan(run_id, plan)
+        if self.artifact is not None:
+            self.api.offer_artifact(run_id, self.artifact)
         started = time.monotonic()
         self.on_pod(name, "")  # recorded before it exists: a crash from here on finds it by name
         _expect(self.api, run_id, ns, name)  # only this Pod may fetch the plan and deliver (run API)

@@ -438,3 +438,42 @@ def test_a_plan_made_in_another_mode_is_planned_again_not_retried(
         assert not obj["status"].get("failures"), obj["status"]
     finally:
         after.close()
+
+
+DESTROY_MARK_TF = """
+resource "terraform_data" "this" {
+  input = "kept until destroyed"
+  provisioner "local-exec" {
+    when    = destroy
+    command = "kubectl create configmap destroyed-in-pod -n default --from-literal=by=$(hostname)"
+  }
+}
+"""
+
+
+def test_destroy_on_deletion_after_the_git_repository_is_gone(pods: Harness, kube: KubeClient,
+                                                             git_file_remote: Any) -> None:
+    """The GitRepository is deleted and its artifact server no longer has the artifact: a deletion with
+    destroyResourcesOnDeletion still destroys in a runner Pod, with the controller's cached copy served on
+    the run API to that run only (the runner checks its digest), then removes the state and the finalizer."""
+    from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
+
+    _hold_tenant(kube)  # the module's destroy provisioner writes a ConfigMap as the runner
+    if kube.get_or_none(CONFIGMAPS, "destroyed-in-pod", NS) is not None:
+        kube.delete(CONFIGMAPS, "destroyed-in-pod", NS)
+    _publish(pods, git_file_remote, {"tf/main.tf": DESTROY_MARK_TF})
+    pods.create("gone", path="./tf", destroyResourcesOnDeletion=True)
+    pods.reconcile_until("gone", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="applied")
+    assert [r["type"] for r in pods.state("gone")["resources"]] == ["terraform_data"]
+
+    kube.delete(GITREPOSITORIES, "src", NS)
+    assert pods.artifact_server is not None
+    pods.artifact_server.stop()  # nothing left to download from: only the controller's cache has it
+    pods.artifact_server = None
+    kube.delete(TERRAFORMS, "gone", NS)
+    wait_for(lambda: (pods.reconcile("gone"), kube.get_or_none(TERRAFORMS, "gone", NS) is None)[1], timeout=180,
+             what="destroyed and finalizer removed", interval=0.2)
+    assert kube.get_or_none(CONFIGMAPS, "destroyed-in-pod", NS) is not None  # the destroy ran, in a Pod
+    assert pods.state("gone") is None
+    assert "DestroySucceeded" in {e["reason"] for e in pods.events("gone")}
+    wait_for(lambda: _runner_pods(kube, "gone") == [], timeout=30, what="runner pods removed")

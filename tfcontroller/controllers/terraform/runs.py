@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from tfcontroller.api import conditions as c
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import TransientError, WaitingError
-from tfcontroller.api.run_protocol import PLAN, RunRequest
+from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
@@ -169,9 +169,14 @@ def pod_runner(ctx: RunContext) -> PodRunner:
     liveness and adoption find it."""
     ctl, tf = ctx.ctl, ctx.tf
     assert ctx.run.record is not None
-    if not ctx.source.artifact_url:
-        raise TransientError("ArtifactFailed", "the GitRepository has no artifact URL a runner Pod can download "
-                                               "(pod mode cannot use the controller's cached copy)")
+    artifact_url, served = ctx.source.artifact_url, None
+    if not artifact_url:
+        # the GitRepository is gone or moved on (a destroy on deletion): the run API serves the controller's
+        # cached copy to this run's Pod only; the runner checks its digest as for any download
+        if ctx.source.artifact_path is None:
+            raise TransientError("ArtifactFailed", "the GitRepository has no artifact a runner Pod can download "
+                                                   "and the controller has no cached copy of it")
+        artifact_url, served = ARTIFACT_FROM_RUN_API, ctx.source.artifact_path
     api = ctl.run_api()
     params = RunPodParams(
         run_id=ctx.run.record.marker, command=0, operation=PLAN, plan_id="", namespace=ctx.namespace,
@@ -192,9 +197,10 @@ def pod_runner(ctx: RunContext) -> PodRunner:
             mark_reconciling(ctx.run.obj, message)
             ctl.patch(ctx.frame, ctx.run.obj)
 
-    return PodRunner(run_request(ctx, ctx.source.artifact_url), params, ctl.kube, api, ctl.options.terraform,
+    return PodRunner(run_request(ctx, artifact_url), params, ctl.kube, api, ctl.options.terraform,
                      PodRunOptions(ctl.options.runner_image, ctl.options.keep_failed_runners), ctl.runner_slots,
                      object_key=ctx.key, on_pod=on_pod, waiting=waiting, stopping=ctl.stopping.is_set,
+                     artifact=served,
                      plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
 
 
