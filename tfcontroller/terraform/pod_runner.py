@@ -103,6 +103,54 @@ def pod_state(pod: dict[str, Any] | None, uid: str = "") -> PodState:
     return PodState(False, RUNNER_FAILED, _clip(": ".join(parts)))
 
 
+@dataclass(frozen=True)
+class TerminationSummary:
+    """What a runner wrote to its termination message (runner/pod.py `summary`): the outcome of a run whose
+    result may have been delivered to nobody. Never a value: outcome, reason, counts, ids."""
+
+    run_id: str
+    operation: str
+    outcome: str
+    reason: str
+    plan_id: str = ""
+    delivered: bool = False
+    terraform_killed: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == rp.SUCCEEDED
+
+
+def parse_summary(text: str) -> TerminationSummary | None:
+    """Pure: the runner's summary (`key=value` words) from a termination message, or None when the message
+    is something else (a crash's last log lines, under FallbackToLogsOnError) or lacks what adoption needs."""
+    words = dict(w.split("=", 1) for w in (text or "").split() if "=" in w)
+    if not all(words.get(k) for k in ("run", "operation", "outcome", "reason")):
+        return None
+    if words["outcome"] not in (rp.SUCCEEDED, rp.FAILED) or words["operation"] not in rp.OPERATIONS:
+        return None
+    return TerminationSummary(words["run"], words["operation"], words["outcome"], words["reason"],
+                              words.get("plan", ""), words.get("delivered") == "true",
+                              words.get("terraform_killed") == "true")
+
+
+def termination_summary(pods: list[dict[str, Any]], run_id: str, operation: str) -> TerminationSummary | None:
+    """Pure: the summary of the run's last ended Pod for `operation` (a run record's Pods: one per command,
+    `tfrun-<run id>-<n>`), when its runner wrote one for this run and operation. A Pod that is not the run's
+    (another run-id label) or still running says nothing."""
+    found: list[tuple[int, TerminationSummary]] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if (meta.get("labels") or {}).get(manifests.LABEL_RUN_ID) != run_id or pod_state(pod).alive:
+            continue
+        summary = parse_summary(str(_terminated(pod.get("status") or {}).get("message") or ""))
+        if summary is None or summary.run_id != run_id or summary.operation != operation:
+            continue
+        number = str(meta.get("name") or "").rsplit("-", 1)[-1]
+        found.append((int(number) if number.isdigit() else 0, summary))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
 def rejection(exc: ApiError, service_account: str, namespace: str) -> StallingError | WaitingError:
     """Pure: the condition for a Pod the API server refused to create."""
     text = exc.message

@@ -266,6 +266,7 @@ resource "terraform_data" "slow" {
     EOT
   }
 }
+output "first" { value = terraform_data.first.output }
 """
 
 
@@ -288,12 +289,14 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["kill", "term"])
+@pytest.mark.parametrize("how", ["kill", "term", "undelivered"])
 def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any, how: str) -> None:
     """kill -9 (or a graceful stop: a rolling update) of the controller during an apply: the run completes
     in its Pod, the restarted controller receives and records its result, nothing is applied twice, no
-    lock is left."""
+    lock is left. `undelivered`: kill -9, and the runner gives up delivering before any controller listens
+    again (TFCONTROLLER_RUN_DELIVERY_SECONDS); the next controller reads the outcome from the Pod's
+    termination message and records it, outputs from the state."""
     import subprocess
     import sys
 
@@ -305,7 +308,9 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
     try:
         _hold_tenant(kube)
         _publish(h, git_file_remote, {"tf/main.tf": HOLD_TF})
-        h.create("app", path="./tf")
+        patience = {"runnerPod": {"env": [{"name": "TFCONTROLLER_RUN_DELIVERY_SECONDS", "value": "1"}]}} \
+            if how == "undelivered" else {}
+        h.create("app", path="./tf", writeOutputsToSecret={"name": "app-outputs"}, **patience)
         code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
                 f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
                 f"run_api_listen={listen!r}))")
@@ -326,14 +331,25 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         pod = kube.get(PODS, run["pod"], NS)
         assert pod["status"]["phase"] == "Running"  # the controller's death does not stop the run
         kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+        if how == "undelivered":  # the runner ends before any controller listens: only its summary is left
+            ended = wait_for(lambda: (p := kube.get(PODS, run["pod"], NS))["status"].get("phase") in
+                             ("Succeeded", "Failed") and p, timeout=120, what="the runner pod to end undelivered")
+            [container] = ended["status"]["containerStatuses"]
+            said = container["state"]["terminated"].get("message", "")
+            assert "outcome=succeeded" in said and "delivered=false" in said, said
         obj = h.reconcile_until("app", lambda o: ready_reason(o).startswith("True/")
                                 and o["status"].get("lastAppliedPlan") == run["plan"], timeout=180,
                                 what="the adopted apply recorded")
         assert _applied(kube) == 1  # applied once, by the Pod the first controller started
         assert "runs" not in obj["status"] and obj["status"].get("lock") is None
-        assert [e for e in h.events("app") if e["reason"] == "ApplySucceeded" and run["pod"] in e["message"]]
+        adopted = [e for e in h.events("app") if e["reason"] == "ApplySucceeded" and run["pod"] in e["message"]]
+        assert adopted
+        assert ("termination message" in adopted[0]["message"]) == (how == "undelivered"), adopted
         assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
         assert sorted(r["name"] for r in h.state("app")["resources"]) == ["first", "slow"]
+        h.reconcile_until("app", lambda o: c.is_true(o["status"].get("conditions", []), c.OUTPUTS_WRITTEN),
+                          timeout=60, what="outputs written")
+        assert h.secret("app-outputs") == {"first": "one"}
         wait_for(lambda: _runner_pods(kube, "app") == [], timeout=60, what="runner pods removed")
     finally:
         h.close()

@@ -95,3 +95,61 @@ def test_slots_cap_and_say_so() -> None:
     slots.release(True)
     waiter.join(10)
     assert got.is_set()
+
+
+# ---- the termination message of a run delivered to nobody (adoption) --------------------------------------
+
+RUN = "0123456789abcdef"
+
+
+def _ended(name: str, message: str, *, run_id: str = RUN, phase: str = "Failed") -> dict[str, Any]:
+    pod = _pod(phase, terminated={"exitCode": 1, "reason": "Error", "message": message})
+    pod["metadata"].update(name=name, labels={"tfcontroller.io/run-id": run_id})
+    return pod
+
+
+def test_parse_summary_reads_the_runners_words_and_nothing_else() -> None:
+    from tfcontroller.api import run_protocol as rp
+    from tfcontroller.runner.pod import summary
+    from tfcontroller.terraform.pod_runner import parse_summary
+
+    text = summary(rp.RunResult(RUN, rp.APPLY, rp.SUCCEEDED, "ApplySucceeded", "secret text"), "p1", False)
+    parsed = parse_summary(text)
+    assert parsed is not None and parsed.succeeded and parsed.operation == "apply" and parsed.plan_id == "p1"
+    assert not parsed.delivered and not parsed.terraform_killed
+    failed = parse_summary(summary(rp.RunResult(RUN, rp.APPLY, rp.FAILED, "TerraformFailed", "m", rp.TRANSIENT,
+                                                terraform_killed=True), "p1", False))
+    assert failed is not None and not failed.succeeded and failed.reason == "TerraformFailed" and failed.terraform_killed
+    for other in ("", "Traceback (most recent call last):\n  File x", "outcome=succeeded run=x",
+                  f"outcome=maybe reason=R operation=apply run={RUN}", f"outcome=failed reason=R operation=rm run={RUN}"):
+        assert parse_summary(other) is None, other
+
+
+def test_termination_summary_takes_the_last_ended_pod_of_the_run_and_operation() -> None:
+    from tfcontroller.terraform.pod_runner import termination_summary
+
+    plan = _ended(f"tfrun-{RUN}-1", f"outcome=succeeded reason=PlanGenerated operation=plan run={RUN} delivered=true",
+                  phase="Succeeded")
+    apply = _ended(f"tfrun-{RUN}-2", f"outcome=succeeded reason=ApplySucceeded operation=apply run={RUN} plan=p "
+                                     "delivered=false")
+    found = termination_summary([apply, plan], RUN, "apply")
+    assert found is not None and found.reason == "ApplySucceeded" and found.plan_id == "p"
+    assert termination_summary([plan, apply], RUN, "plan").reason == "PlanGenerated"  # type: ignore[union-attr]
+    # another run's Pod, a running Pod, a crash's log lines, a summary naming another run: nothing known
+    other = _ended(f"tfrun-{RUN}-3", f"outcome=succeeded reason=ApplySucceeded operation=apply run={RUN}",
+                   run_id="fedcba9876543210")
+    running = _pod("Running")
+    running["metadata"]["labels"] = {"tfcontroller.io/run-id": RUN}
+    crashed = _ended(f"tfrun-{RUN}-2", "MemoryError\nTraceback ...")
+    liar = _ended(f"tfrun-{RUN}-2", "outcome=succeeded reason=ApplySucceeded operation=apply run=fedcba9876543210")
+    for pods in ([other], [running], [crashed], [liar], []):
+        assert termination_summary(pods, RUN, "apply") is None
+
+
+def test_delivery_deadline_is_shortened_only_by_the_variable() -> None:
+    from tfcontroller.runner.pod import delivery_deadline
+
+    assert delivery_deadline({}, 100.0, 500.0) == 500.0
+    assert delivery_deadline({"TFCONTROLLER_RUN_DELIVERY_SECONDS": "5"}, 100.0, 500.0) == 105.0
+    assert delivery_deadline({"TFCONTROLLER_RUN_DELIVERY_SECONDS": "9999"}, 100.0, 500.0) == 500.0
+    assert delivery_deadline({"TFCONTROLLER_RUN_DELIVERY_SECONDS": "soon"}, 100.0, 500.0) == 500.0

@@ -54,7 +54,14 @@ from tfcontroller.runtime.reconciler import mark_reconciling
 from tfcontroller.terraform.errors import CancelledError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.initcache import LOCK_FILE, init_key
 from tfcontroller.terraform.plan_store import delete_plan
-from tfcontroller.terraform.pod_runner import PodRunner, PodRunOptions, await_result, pod_state
+from tfcontroller.terraform.pod_runner import (
+    PodRunner,
+    PodRunOptions,
+    TerminationSummary,
+    await_result,
+    pod_state,
+    termination_summary,
+)
 from tfcontroller.terraform.processes import boot_id, run_alive
 from tfcontroller.terraform.protocol_runner import ProtocolRunner
 from tfcontroller.terraform.runner import TerraformRunner
@@ -228,9 +235,11 @@ def pod_run_alive(kube: KubeClient, namespace: str) -> Callable[[RunRecord], boo
 def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
     """A restarted controller (or a new leader) meets a pod-mode run of an earlier one still in flight: it
     creates no second Pod, waits for that Pod's result and records an apply that succeeded, so the plan is
-    never applied twice (docs/architecture.md "A restarted controller adopts a run in flight"). A run
-    whose Pod ended without a result is left to the dead-run rule (lock released, ApplyInterrupted, plan
-    again)."""
+    never applied twice (docs/architecture.md "A restarted controller adopts a run in flight"). A Pod that
+    ended while no controller listened is read from its termination message (the runner's summary): an
+    apply that succeeded is recorded, one that failed is Ready=False with its reason and planned again; a
+    plan run is simply planned again. A Pod that ended without any result (killed, deleted) is left to the
+    dead-run rule (lock released, ApplyInterrupted, plan again): a plan is applied at most once."""
     ctl = ctx.ctl
     if ctl.options.runner_mode != RUNNER_POD or obj is None:
         return
@@ -259,25 +268,67 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
             except TransientError as exc:
                 log.warning("adopted run %s ended without a result: %s", record.marker, exc, extra={"obj": ctx.key})
                 delivered = None
-        if delivered is not None and delivered.result.operation == "apply" and delivered.result.succeeded:
-            _record_adopted_apply(ctx, obj, record)
+        pods = _run_pod_objects(ctl.kube, ctx.namespace, record.marker)
+        outcome = _adopted_outcome(delivered, pods, record)
+        if outcome is not None and outcome.operation == "apply" and outcome.succeeded:
+            _record_adopted_apply(ctx, obj, record, outcome)
         api.forget(record.marker)
-        for pod in _run_pods(ctl.kube, ctx.namespace, record.marker):
-            _delete_run_objects(ctl.kube, ctx.namespace, pod, keep_pod=ctl.options.keep_failed_runners and
-                                delivered is None)
+        for pod in pods:
+            _delete_run_objects(ctl.kube, ctx.namespace, str(pod["metadata"]["name"]),
+                                keep_pod=ctl.options.keep_failed_runners and not (outcome and outcome.succeeded))
+        if outcome is not None and outcome.operation == "apply" and not outcome.succeeded:
+            _adopted_apply_failed(ctx, obj, record, outcome)
 
 
-def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecord) -> None:
-    """What an apply of an earlier controller did, recorded: its plan applied (never applied again)."""
+def _adopted_outcome(delivered: Any, pods: list[dict[str, Any]], record: RunRecord) -> TerminationSummary | None:
+    """Pure: what the adopted run's runner reported: its delivered result, else the summary it wrote to its
+    Pod's termination message (a result delivered to nobody: no controller listened until its deadline)."""
+    if delivered is not None:
+        result = delivered.result
+        return TerminationSummary(result.run_id, result.operation, result.outcome, result.reason, record.plan,
+                                  True, result.terraform_killed)
+    return termination_summary(pods, record.marker, record.operation)
+
+
+def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
+                          outcome: TerminationSummary) -> None:
+    """An apply of an earlier controller that ended in failure: Ready=False with its reason, retried with
+    backoff; its plan is dropped (never applied a second time), the next reconcile plans again. A run whose
+    Terraform ended normally released its lock: its record is done; a killed one stays for the dead-run rule."""
     status = status_of(obj)
     plan = record.plan or TerraformStatus.of(status).pending.id
-    status["lastAppliedPlan"] = plan
     status["plan"] = {"pending": ""}
     delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
-    message = f"Applied plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier controller)"
+    how = "its result" if outcome.delivered else "its termination message (its result was delivered to nobody)"
+    message = (f"the apply of plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier "
+               f"controller) failed: {outcome.reason}, as {how} says; the plan is dropped and planned again")
+    c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.FALSE, outcome.reason, message,
+                    ctx.tf.meta.generation)
+    ctx.events.append(("Warning", outcome.reason, message))
+    if not outcome.terraform_killed:
+        ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
+        write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
+    raise TransientError(outcome.reason, message)
+
+
+def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
+                          outcome: TerminationSummary) -> None:
+    """What an apply of an earlier controller did, recorded: its plan applied (never applied again); the
+    outputs are then read from the state by the outputs step (`ctx.done.applied`)."""
+    status = status_of(obj)
+    last = TerraformStatus.of(status)
+    plan = record.plan or last.pending.id
+    status["lastAppliedPlan"] = plan
+    status["lastAppliedRevision"] = last.last_planned_revision or ctx.source.revision or None
+    status["lastAppliedInputsDigest"] = last.inputs_digest or None
+    status["plan"] = {"pending": ""}
+    delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
+    how = "" if outcome.delivered else "; known from its termination message: its result was delivered to nobody"
+    message = f"Applied plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier controller{how})"
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, "ApplySucceeded", message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Normal", "ApplySucceeded", message))
+    ctx.done.applied = True
 
 
 def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
@@ -289,12 +340,12 @@ def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
     return next((str(p["metadata"]["name"]) for p in pods if pod_state(p).alive), None)
 
 
-def _run_pods(kube: KubeClient, namespace: str, marker: str) -> list[str]:
+def _run_pod_objects(kube: KubeClient, namespace: str, marker: str) -> list[dict[str, Any]]:
     try:
         pods, _ = kube.list_all(PODS, namespace, label_selector=f"{LABEL_RUN_ID}={marker}")
     except ApiError:
         return []
-    return [str(p["metadata"]["name"]) for p in pods]
+    return list(pods)
 
 
 def _delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod: bool) -> None:
