@@ -355,6 +355,69 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         h.close()
 
 
+HOLD_FAIL_TF = HOLD_TF.replace(
+    '      kubectl create configmap "applied-',
+    '      if kubectl get configmap hold-fail -n default >/dev/null 2>&1; then exit 3; fi\n'
+    '      kubectl create configmap "applied-')
+
+
+@pytest.mark.slow
+def test_an_undelivered_failed_apply_is_reported_from_the_termination_message_and_planned_again(
+        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any) -> None:
+    """kill -9 of the controller during an apply that then fails, its result delivered to nobody: the next
+    controller reads the failure from the Pod's termination message — Ready=False with the runner's reason —,
+    drops that plan (never applied again) and plans again; the new plan is applied once."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO_ROOT
+    from tests.support.terraform_helpers import kill_controller
+
+    listen = f"127.0.0.1:{_free_port()}"
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", run_api_listen=listen)
+    try:
+        _hold_tenant(kube)
+        _publish(h, git_file_remote, {"tf/main.tf": HOLD_FAIL_TF})
+        h.create("app", path="./tf",
+                 runnerPod={"env": [{"name": "TFCONTROLLER_RUN_DELIVERY_SECONDS", "value": "1"}]})
+        code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
+                f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
+                f"run_api_listen={listen!r}))")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        try:
+            wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS) or proc.poll() is not None, 120,
+                     "the apply to start in its Pod")
+            run = h.get("app")["status"]["runs"][-1]
+            assert run["operation"] == "apply" and run["plan"]
+        finally:
+            kill_controller(proc, [])
+        kube.create(CONFIGMAPS, {"metadata": {"name": "hold-fail"}}, NS)
+        kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+        ended = wait_for(lambda: (p := kube.get(PODS, run["pod"], NS))["status"].get("phase") in
+                         ("Succeeded", "Failed") and p, timeout=120, what="the runner pod to end undelivered")
+        said = ended["status"]["containerStatuses"][0]["state"]["terminated"].get("message", "")
+        assert "outcome=failed" in said and "delivered=false" in said, said
+        reason = next(w.split("=", 1)[1] for w in said.split() if w.startswith("reason="))
+
+        obj = h.reconcile("app")
+        assert ready_reason(obj) == f"False/{reason}", obj["status"]
+        assert obj["status"]["plan"].get("pending", "") == "" and obj["status"].get("lastAppliedPlan") != run["plan"]
+        failed = [e for e in h.events("app") if e["reason"] == reason and "termination message" in e["message"]]
+        assert failed and run["plan"] in failed[0]["message"], h.events("app")
+
+        kube.delete(CONFIGMAPS, "hold-fail", NS)
+        obj = h.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=240,
+                                what="a new plan applied")
+        assert obj["status"]["lastAppliedPlan"] != run["plan"]  # the failed plan was never applied again
+        assert _applied(kube) == 1
+        assert "runs" not in obj["status"] and obj["status"].get("lock") is None
+        assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
+    finally:
+        h.close()
+
+
 @pytest.mark.slow
 def test_runner_killed_during_apply_lock_released_and_replanned(pods: Harness, kube: KubeClient,
                                                                 git_file_remote: Any) -> None:
