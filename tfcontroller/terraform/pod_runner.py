@@ -151,6 +151,27 @@ def termination_summary(pods: list[dict[str, Any]], run_id: str, operation: str)
     return max(found, key=lambda item: item[0])[1] if found else None
 
 
+RUNNER_PODS_SELECTOR = f"{manifests.LABEL_MANAGED_BY}={manifests.MANAGED_BY},{manifests.LABEL_TERRAFORM}"
+
+
+def ended_pod_owner(pod: dict[str, Any], waited_for: Callable[[str], bool],
+                    recorded: Callable[[str, str, str], bool]) -> list[str]:
+    """Pure: the Terraform object (`NS/NAME`) to reconcile because its runner Pod ended (Succeeded, Failed,
+    OOMKilled, evicted, being deleted), no worker of this controller waits for that run (`waited_for(run
+    id)`: a waiting worker reads the Pod itself) and the object still records the run (`recorded(ns, name,
+    run id)`: a run already taken — the Pod removed after its result — asks for nothing). That is an adopted
+    run's Pod, or one whose controller died: the event, not a poll, brings its object back. A Pod still
+    Pending or Running asks for nothing."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    name, run_id = labels.get(manifests.LABEL_TERRAFORM), labels.get(manifests.LABEL_RUN_ID, "")
+    if not name or not meta.get("namespace") or pod_state(pod).alive or waited_for(run_id):
+        return []
+    if not recorded(str(meta["namespace"]), str(name), str(run_id)):
+        return []
+    return [f"{meta['namespace']}/{name}"]
+
+
 def rejection(exc: ApiError, service_account: str, namespace: str) -> StallingError | WaitingError:
     """Pure: the condition for a Pod the API server refused to create."""
     text = exc.message

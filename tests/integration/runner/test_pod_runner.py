@@ -556,3 +556,67 @@ def test_destroy_on_deletion_after_the_git_repository_is_gone(pods: Harness, kub
     assert pods.state("gone") is None
     assert "DestroySucceeded" in {e["reason"] for e in pods.events("gone")}
     wait_for(lambda: _runner_pods(kube, "gone") == [], timeout=30, what="runner pods removed")
+
+
+@pytest.mark.slow
+def test_a_runner_pod_that_ends_unwatched_brings_its_object_back(kube: KubeClient, dev_cluster: DevCluster,
+                                                                  tmp_path: Path, git_file_remote: Any,
+                                                                  holds: Any) -> None:
+    """The watch on runner Pods: an idle object (applied, next interval an hour away) records a run of an
+    earlier controller whose Pod is still running and no worker waits for it. When that Pod ends, its
+    event — not a poll nor the interval — brings the object back: the failure in its termination message is
+    reported (Ready=False with the runner's reason)."""
+    from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
+    from tfcontroller.kube.resources import TERRAFORMS
+    from tfcontroller.runtime.manager import Manager, ManagerOptions
+
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod")
+    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=300.0))
+    TerraformReconciler(kube, h.options).register(manager)
+    try:
+        _hold_tenant(kube)
+        _publish(h, git_file_remote, {"tf/main.tf": SIMPLE_TF})
+        h.create("idle", path="./tf")
+        manager.start()
+        assert manager.wait_synced(30)
+        wait_for(lambda: ready_reason(kube.get(TERRAFORMS, "idle", NS)) == "True/ApplySucceeded", 180, "applied")
+        wait_for(lambda: _runner_pods(kube, "idle") == [], timeout=60, what="its runner pods removed")
+
+        run_id = "0a1b2c3d4e5f6071"
+        pod_name = manifests.run_object_name(run_id, 2)
+        summary = f"outcome=failed reason=RunnerTestFailure operation=apply run={run_id} plan=p-old delivered=false"
+        hold = holds.new()
+        script = ("import sys, time, urllib.request, urllib.error\n"
+                  "def answer(path):\n"
+                  "    try:\n"
+                  "        return urllib.request.urlopen(sys.argv[1] + path, timeout=5).status\n"
+                  "    except (urllib.error.URLError, OSError):\n"
+                  "        return 0\n"
+                  "answer('/started')\n"
+                  "while answer('/release') != 200:\n"
+                  "    time.sleep(0.2)\n"
+                  f"open('/dev/termination-log', 'w').write({summary!r})\n"
+                  "sys.exit(1)\n")
+        pod = kube.create(PODS, {"metadata": {"name": pod_name, "labels": {
+            manifests.LABEL_MANAGED_BY: manifests.MANAGED_BY, manifests.LABEL_TERRAFORM: "idle",
+            manifests.LABEL_RUN_ID: run_id, manifests.LABEL_OPERATION: "apply"}},
+            "spec": {"restartPolicy": "Never", "serviceAccountName": "tfcontroller-runner",
+                     "containers": [{"name": manifests.CONTAINER, "image": "tfcontroller:dev",
+                                     "command": ["python3", "-c", script, hold.url]}]}}, NS)
+        wait_for(hold.started, 90, "the pod to run")
+        record = {"instance": "an-earlier-controller", "pid": 1, "host": "elsewhere", "marker": run_id,
+                  "startedAt": "2026-01-01T00:00:00Z", "operation": "apply", "plan": "p-old", "pod": pod_name,
+                  "podUID": pod["metadata"]["uid"]}
+        kube.patch_status(TERRAFORMS, "idle", NS, {"runs": [record]})  # a status change enqueues nothing
+        hold.release()  # the Pod ends, writing its summary
+        # the failure is reported (Ready=False, then retried: planned again, so the Event is what lasts)
+        reported = wait_for(lambda: [e for e in h.events("idle") if e["reason"] == "RunnerTestFailure"], 120,
+                            "the ended pod's failure reported by the watch")
+        assert "termination message" in reported[0]["message"] and "p-old" in reported[0]["message"]
+        wait_for(lambda: kube.get_or_none(PODS, pod_name, NS) is None, 30, "the taken pod removed")
+        obj = wait_for(lambda: (o := kube.get(TERRAFORMS, "idle", NS)) and not o["status"].get("runs") and o, 120,
+                       "the record taken")
+        assert obj["status"].get("lastAppliedPlan") != "p-old"
+    finally:
+        manager.stop(grace=10)
+        h.close()

@@ -153,3 +153,25 @@ def test_delivery_deadline_is_shortened_only_by_the_variable() -> None:
     assert delivery_deadline({"TFCONTROLLER_RUN_DELIVERY_SECONDS": "5"}, 100.0, 500.0) == 105.0
     assert delivery_deadline({"TFCONTROLLER_RUN_DELIVERY_SECONDS": "9999"}, 100.0, 500.0) == 500.0
     assert delivery_deadline({"TFCONTROLLER_RUN_DELIVERY_SECONDS": "soon"}, 100.0, 500.0) == 500.0
+
+
+def test_an_ended_runner_pod_nobody_waits_for_brings_its_object_back() -> None:
+    from tfcontroller.terraform.pod_runner import ended_pod_owner
+
+    def pod(phase: str, **extra: Any) -> dict[str, Any]:
+        p = _pod(phase, **extra)
+        p["metadata"].update(namespace="team-a", labels={"tfcontroller.io/terraform": "app",
+                                                         "tfcontroller.io/run-id": RUN})
+        return p
+
+    nobody, recorded = (lambda run: False), (lambda ns, name, run: (ns, name, run) == ("team-a", "app", RUN))
+    oom = pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled"})
+    for ended in (pod("Succeeded"), pod("Failed", reason="Evicted"), oom, pod("Running", deleting=True)):
+        assert ended_pod_owner(ended, nobody, recorded) == ["team-a/app"]
+    assert ended_pod_owner(pod("Running"), nobody, recorded) == []  # alive: its run goes on
+    assert ended_pod_owner(pod("Pending"), nobody, recorded) == []
+    assert ended_pod_owner(oom, lambda run: run == RUN, recorded) == []  # a worker waits and reads it itself
+    assert ended_pod_owner(oom, nobody, lambda ns, name, run: False) == []  # the run was taken already
+    unlabelled = _pod("Failed")
+    unlabelled["metadata"]["namespace"] = "team-a"
+    assert ended_pod_owner(unlabelled, nobody, recorded) == []
