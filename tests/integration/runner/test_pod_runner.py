@@ -620,3 +620,41 @@ def test_a_runner_pod_that_ends_unwatched_brings_its_object_back(kube: KubeClien
     finally:
         manager.stop(grace=10)
         h.close()
+
+
+LEAKY_TF = """
+variable "token" { type = string }
+resource "terraform_data" "leaky" {
+  input = "x"
+  provisioner "local-exec" {
+    command = "echo 'the token is ${var.token}'; exit 1"
+  }
+}
+"""
+LEAKED_VALUE = "s3cr3t-from-a-secret-7731"
+
+
+def test_kubectl_logs_of_a_kept_failed_runner_pod_are_scrubbed(kube: KubeClient, dev_cluster: DevCluster,
+                                                                tmp_path: Path, git_file_remote: Any) -> None:
+    """A module echoes a value read from a Secret and fails: the runner Pod is kept (--keep-failed-runners,
+    without its per-run Secret), and `kubectl logs` of it shows the module's line with the value scrubbed."""
+    from tests.support.manifestset_support import kubectl
+
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", keep_failed_runners=True)
+    try:
+        kube.upsert_secret(NS, "leaky", {"token": LEAKED_VALUE.encode()})
+        _publish(h, git_file_remote, {"tf/main.tf": LEAKY_TF})
+        h.create("leaky", path="./tf", varsFrom=[{"kind": "Secret", "name": "leaky"}])
+        h.reconcile_until("leaky", lambda o: ready_reason(o).startswith("False/")
+                          and o["status"].get("plan", {}).get("pending"), timeout=180, what="the apply failed")
+        kept = wait_for(lambda: [p for p in _runner_pods(kube, "leaky")
+                                 if p["metadata"]["labels"][manifests.LABEL_OPERATION] == "apply"
+                                 and p["status"].get("phase") in ("Succeeded", "Failed")], 60, "the kept apply pod")
+        name = kept[0]["metadata"]["name"]
+        assert kube.get_or_none(SECRETS, name, NS) is None  # kept without the run's variables
+        logs = kubectl(dev_cluster.kubeconfig, "logs", name, "-n", NS, "-c", manifests.CONTAINER)
+        assert logs.returncode == 0, logs.stderr
+        assert "the token is" in logs.stdout, logs.stdout  # the line is there: the check is not blind
+        assert LEAKED_VALUE not in logs.stdout and LEAKED_VALUE not in logs.stderr
+    finally:
+        h.close()
