@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -163,7 +164,9 @@ def test_app_stack_reconciled_into_emulator_and_destroyed(
     finally:
         kube.close()
     logs = caplog.text + "\n".join(repr(vars(r)) for r in caplog.records)  # messages, args, extras, tracebacks
-    assert "command=apply" in logs and TF_NAME in logs, "the controller's logs were not captured"
+    # the apply as the controller logs it: `runner operation=apply` (a runner's run), `command=apply` (Terraform)
+    assert re.search(r"\b(operation|command)=apply\b", logs) and TF_NAME in logs, \
+        "the controller's logs were not captured"
     assert_not_leaked("the controller's logs", logs, connection_secret)
 
 

@@ -62,6 +62,7 @@ class SandboxSpec:
     mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, path inside, read-only) at another place
     drop_caps: bool = False  # the controller runs as root: drop every capability inside
     hostname: str = HOSTNAME  # local runs: the controller's (see HOSTNAME)
+    links: tuple[tuple[str, str], ...] = ()  # (target, path): host symlinks among the mounted paths, kept links
 
 
 def sandbox_argv(spec: SandboxSpec, command: Sequence[str], bwrap: str = "bwrap",
@@ -79,6 +80,8 @@ def sandbox_argv(spec: SandboxSpec, command: Sequence[str], bwrap: str = "bwrap"
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in spec.read_only:
         argv += ["--ro-bind", path, path]
+    for target, path in spec.links:
+        argv += ["--symlink", target, path]
     for path in spec.read_write:
         argv += ["--bind", path, path]
     for source, target, read_only in spec.mounts:
@@ -137,10 +140,16 @@ def runner_kubeconfig(kubeconfig: Path | None, sandboxed: bool) -> str | None:
 
 def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig, env: Mapping[str, str],
                python_prefixes: Sequence[str] | None = None, package_dir: str | None = None,
-               init_cache: Path | None = None, hostname: str | None = None) -> SandboxSpec:
+               init_cache: Path | None = None, hostname: str | None = None,
+               symlinks: Mapping[str, str] | None = None) -> SandboxSpec:
     """What a local run mounts: the interpreter and its venv, the package, Terraform and its providers
     (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT, the
-    object's init cache (writable) at INIT_CACHE_MOUNT and the run's kubeconfig (read-only) at KUBECONFIG_MOUNT."""
+    object's init cache (writable) at INIT_CACHE_MOUNT and the run's kubeconfig (read-only) at KUBECONFIG_MOUNT.
+
+    A mounted path that is a symlink on the host (`symlinks`: path → resolved target; a venv linked from
+    a worktree) stays a symlink inside, to its target mounted at its own path: bound as a directory it
+    would resolve to another path than outside, and libraries that key caches on resolved paths (hcl2's
+    parser cache, ~1.4 s to rebuild) would miss them in every run."""
     prefixes = python_prefixes if python_prefixes is not None else _python_prefixes()
     package = package_dir or str(Path(__file__).resolve().parents[1])
     read_only = [*prefixes, package, str(Path(config.binary).resolve().parent)]
@@ -155,9 +164,17 @@ def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig,
         mounts.append((str(init_cache), INIT_CACHE_MOUNT, False))
     if kubeconfig is not None:
         mounts.append((str(kubeconfig), KUBECONFIG_MOUNT, True))
-    return SandboxSpec(read_only=tuple(_outside_allow_list(_unique(read_only))), read_write=tuple(read_write),
+    kept = _unique(read_only)
+    links = dict(symlinks) if symlinks is not None else _symlinks(kept)
+    bound = _unique([links.get(p, p) for p in kept])
+    return SandboxSpec(read_only=tuple(_outside_allow_list(bound)), read_write=tuple(read_write),
                        env=dict(env), workdir=EXCHANGE_MOUNT, mounts=tuple(mounts), drop_caps=os.geteuid() == 0,
-                       hostname=hostname or socket.gethostname())
+                       hostname=hostname or socket.gethostname(),
+                       links=tuple((target, path) for path, target in links.items() if path in kept))
+
+
+def _symlinks(paths: Iterable[str]) -> dict[str, str]:
+    return {p: os.path.realpath(p) for p in paths if os.path.islink(p)}
 
 
 def _python_prefixes() -> list[str]:

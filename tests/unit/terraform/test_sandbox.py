@@ -69,7 +69,8 @@ def test_the_runner_environment_holds_nothing_of_the_controller() -> None:
 def test_local_spec_mounts_the_run_at_fixed_places() -> None:
     env = {"SSL_CERT_FILE": "/certs/ca.pem"}
     spec = local_spec(Path("/tmp/runs/r1"), Path("/tmp/ids/web.kubeconfig"), CONFIG, env,
-                      python_prefixes=["/root/.pyenv/versions/3.11.7", "/usr"], package_dir="/srv/app/tfcontroller")
+                      python_prefixes=["/root/.pyenv/versions/3.11.7", "/usr"], package_dir="/srv/app/tfcontroller",
+                      symlinks={})
     # /usr and /opt are in the allow-list already; the mirror and the trust store are added read-only
     assert spec.read_only == ("/root/.pyenv/versions/3.11.7", "/srv/app/tfcontroller", "/srv/mirror", "/certs/ca.pem")
     assert spec.read_write == ("/var/cache/tf",)
@@ -106,3 +107,15 @@ def test_a_local_run_keeps_the_controllers_host_name() -> None:
     spec = local_spec(Path("/r"), None, CONFIG, {}, python_prefixes=["/usr"], package_dir="/p", hostname="node-7")
     argv = sandbox_argv(spec, ["true"], host_links=LINKS)
     assert _pairs(argv, "--hostname", 1) == [("node-7",)]
+
+
+def test_a_symlinked_venv_stays_a_link_to_its_target_inside() -> None:
+    """bound as a directory, /wt/.venv would not resolve to /main/.venv inside, and caches keyed on resolved
+    paths (hcl2's parser) would miss in every run."""
+    spec = local_spec(Path("/r"), None, CONFIG, {}, python_prefixes=["/wt/.venv", "/main/.venv", "/py"],
+                      package_dir="/p", symlinks={"/wt/.venv": "/main/.venv"})
+    assert spec.read_only == ("/main/.venv", "/py", "/p", "/srv/mirror")
+    assert spec.links == (("/main/.venv", "/wt/.venv"),)
+    argv = sandbox_argv(spec, ["true"], host_links=LINKS)
+    assert argv.index("/main/.venv") < argv.index("--symlink", argv.index("/main/.venv"))  # the target first
+    assert ("/main/.venv", "/wt/.venv") in _pairs(argv, "--symlink")

@@ -57,7 +57,7 @@ class PlanHeldError(HeldError):
 class TerraformControllerOptions:
     work_dir: Path
     terraform: TerraformConfig
-    kubeconfig: str | None = None  # the kubernetes backend's config_path; None: in-cluster
+    kubeconfig: str | None = None  # the controller's own; runs never use it (credentials.py writes theirs)
     controller_namespace: str = "default"  # where the controller's keys live
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     leader_elected: bool = False
@@ -118,9 +118,7 @@ class RunPart:
     runner: TerraformRunner | None = None
     record: RunRecord | None = None  # this reconcile's run: one marker for all its Terraform processes
     own_lock_released: bool = False
-    init_key: str = ""  # set when the object's initialised data dir is reused (initcache)
-    init_skipped: bool = False
-    init_reusable: bool = False  # the prepared run directory can skip init (initcache)
+    init_key: str = ""  # the object's init cache key, handed to its runs (terraform/initcache.py)
     obj: dict[str, Any] | None = None  # the object being reconciled (pod mode: its run record is patched when
     # the runner Pod exists, and a run waiting for a runner slot says so)
 
