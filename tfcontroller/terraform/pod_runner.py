@@ -134,14 +134,19 @@ def parse_summary(text: str) -> TerminationSummary | None:
                               words.get("terraform_killed") == "true")
 
 
-def termination_summary(pods: list[dict[str, Any]], run_id: str, operation: str) -> TerminationSummary | None:
+def termination_summary(pods: list[dict[str, Any]], run_id: str, operation: str, *, pod_name: str = "",
+                        pod_uid: str = "") -> TerminationSummary | None:
     """Pure: the summary of the run's last ended Pod for `operation` (a run record's Pods: one per command,
-    `tfrun-<run id>-<n>`), when its runner wrote one for this run and operation. A Pod that is not the run's
-    (another run-id label) or still running says nothing."""
+    `tfrun-<run id>-<n>`), when its runner wrote one for this run and operation. Only the Pod the run record
+    names (`pod_name`, and its `pod_uid` once recorded) is believed: anyone who may create Pods in the
+    namespace can label one with the run id and write any termination message. A Pod that is not the
+    run's, or still running, says nothing."""
     found: list[tuple[int, TerminationSummary]] = []
     for pod in pods:
         meta = pod.get("metadata") or {}
         if (meta.get("labels") or {}).get(manifests.LABEL_RUN_ID) != run_id or pod_state(pod).alive:
+            continue
+        if (pod_name and meta.get("name") != pod_name) or (pod_uid and meta.get("uid") != pod_uid):
             continue
         summary = parse_summary(str(_terminated(pod.get("status") or {}).get("message") or ""))
         if summary is None or summary.run_id != run_id or summary.operation != operation:

@@ -175,3 +175,20 @@ def test_an_ended_runner_pod_nobody_waits_for_brings_its_object_back() -> None:
     unlabelled = _pod("Failed")
     unlabelled["metadata"]["namespace"] = "team-a"
     assert ended_pod_owner(unlabelled, nobody, recorded) == []
+
+
+def test_termination_summary_believes_only_the_recorded_pod() -> None:
+    """A Pod a tenant labelled with the run id (another name, or the same name re-created: another uid)
+    cannot tell the controller that an apply succeeded."""
+    from tfcontroller.terraform.pod_runner import termination_summary
+
+    said = f"outcome=succeeded reason=ApplySucceeded operation=apply run={RUN} delivered=false"
+    runner = _ended(f"tfrun-{RUN}-2", said)
+    runner["metadata"]["uid"] = "uid-runner"
+    forged = _ended(f"tfrun-{RUN}-9", said)
+    assert termination_summary([forged], RUN, "apply", pod_name=f"tfrun-{RUN}-2") is None
+    assert termination_summary([forged, runner], RUN, "apply", pod_name=f"tfrun-{RUN}-2",
+                               pod_uid="uid-runner") is not None
+    replaced = _ended(f"tfrun-{RUN}-2", said)
+    replaced["metadata"]["uid"] = "uid-other"
+    assert termination_summary([replaced], RUN, "apply", pod_name=f"tfrun-{RUN}-2", pod_uid="uid-runner") is None

@@ -250,8 +250,9 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
             continue
         api = ctl.run_api()
         expect = getattr(api, "expect", None)
-        if expect is not None:  # its runner may deliver to this controller, from its own namespace only
-            expect(record.marker, namespace=ctx.namespace)
+        if expect is not None:  # its runner may deliver to this controller: the recorded Pod only
+            expect(record.marker, namespace=ctx.namespace, pod_name=record.pod or None,
+                   pod_uid=record.pod_uid or None)
         delivered = api.delivered(record.marker)
         live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
         if live is not None:  # by label: the record may name the run's previous command's Pod
@@ -287,7 +288,7 @@ def _adopted_outcome(delivered: Any, pods: list[dict[str, Any]], record: RunReco
         result = delivered.result
         return TerminationSummary(result.run_id, result.operation, result.outcome, result.reason, record.plan,
                                   True, result.terraform_killed)
-    return termination_summary(pods, record.marker, record.operation)
+    return termination_summary(pods, record.marker, record.operation, pod_name=record.pod, pod_uid=record.pod_uid)
 
 
 def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
