@@ -177,6 +177,30 @@ def ended_pod_owner(pod: dict[str, Any], waited_for: Callable[[str], bool],
     return [f"{meta['namespace']}/{name}"]
 
 
+def foreign_pod(pod: dict[str, Any], ours: dict[str, Any]) -> str:
+    """Pure: why an existing Pod of the runner's name is not the Pod the controller would create (`ours`,
+    from `runner_pod.run_pod`), or "" when it is. Pod names are predictable and anyone who may create Pods
+    in the namespace could create one first, labelled with the run id: it is adopted (a lost create
+    response, retried) only when it runs exactly our runner — image, command, arguments, environment, the
+    ServiceAccount, our owner and no extra container — so whatever it reports is what our runner reports."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    want_meta, want_spec = ours["metadata"], ours["spec"]
+    if (meta.get("labels") or {}).get(manifests.LABEL_RUN_ID) != want_meta["labels"][manifests.LABEL_RUN_ID]:
+        return "another run id label"
+    owner = want_meta["ownerReferences"][0]["uid"]
+    if not any(ref.get("uid") == owner and ref.get("controller") for ref in meta.get("ownerReferences") or []):
+        return "not owned by the Terraform object"
+    if (spec.get("serviceAccountName") or "default") != want_spec.get("serviceAccountName"):
+        return "another ServiceAccount"
+    if spec.get("initContainers") or spec.get("ephemeralContainers") or len(spec.get("containers") or []) != 1:
+        return "other containers"
+    container, want = spec["containers"][0], want_spec["containers"][0]
+    for key in ("name", "image", "command", "args", "env"):
+        if container.get(key) != want.get(key):
+            return f"another container {key}"
+    return ""
+
+
 def rejection(exc: ApiError, service_account: str, namespace: str) -> StallingError | WaitingError:
     """Pure: the condition for a Pod the API server refused to create."""
     text = exc.message
@@ -390,10 +414,10 @@ class PodRunner(TerraformRunner):
             pod = self.kube.create(PODS, manifests.run_pod(params), params.namespace)
         except AlreadyExists:
             pod = self.kube.get(PODS, name, params.namespace)
-            labels = (pod.get("metadata") or {}).get("labels") or {}
-            if labels.get(manifests.LABEL_RUN_ID) != params.run_id:
+            differs = foreign_pod(pod, manifests.run_pod(params))
+            if differs:
                 raise TransientError(RUNNER_FAILED, f"Pod {params.namespace}/{name} exists and is not this "
-                                                    "run's runner Pod") from None
+                                                    f"run's runner Pod ({differs}): delete it") from None
             log.info("adopting runner pod=%s (already created)", name, extra=self.log_extra)
         except ApiError as exc:
             _delete(self.kube, SECRETS, name, params.namespace)
