@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ RUNNER_POD_REJECTED = "RunnerPodRejected"
 QUOTA_RETRY = 60.0
 _POLL = 1.0
 _MESSAGE_MAX = 1024
+_REASON = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,127}$")
 
 
 class RunApiLike(Protocol):
@@ -129,6 +131,8 @@ def parse_summary(text: str) -> TerminationSummary | None:
         return None
     if words["outcome"] not in (rp.SUCCEEDED, rp.FAILED) or words["operation"] not in rp.OPERATIONS:
         return None
+    if not _REASON.match(words["reason"]):  # it becomes a condition's reason: CamelCase only
+        words["reason"] = RUNNER_FAILED
     return TerminationSummary(words["run"], words["operation"], words["outcome"], words["reason"],
                               words.get("plan", ""), words.get("delivered") == "true",
                               words.get("terraform_killed") == "true")

@@ -120,6 +120,8 @@ def test_parse_summary_reads_the_runners_words_and_nothing_else() -> None:
     failed = parse_summary(summary(rp.RunResult(RUN, rp.APPLY, rp.FAILED, "TerraformFailed", "m", rp.TRANSIENT,
                                                 terraform_killed=True), "p1", False))
     assert failed is not None and not failed.succeeded and failed.reason == "TerraformFailed" and failed.terraform_killed
+    odd = parse_summary(f"outcome=failed reason=<b>x</b> operation=apply run={RUN}")
+    assert odd is not None and odd.reason == "RunnerFailed"  # a condition reason is CamelCase
     for other in ("", "Traceback (most recent call last):\n  File x", "outcome=succeeded run=x",
                   f"outcome=maybe reason=R operation=apply run={RUN}", f"outcome=failed reason=R operation=rm run={RUN}"):
         assert parse_summary(other) is None, other
