@@ -347,6 +347,7 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         assert ("termination message" in adopted[0]["message"]) == (how == "undelivered"), adopted
         assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
         assert sorted(r["name"] for r in h.state("app")["resources"]) == ["first", "slow"]
+        assert obj["status"].get("lastAppliedResourceCount") == 2  # the state-loss guard's count, as step_apply's
         h.reconcile_until("app", lambda o: c.is_true(o["status"].get("conditions", []), c.OUTPUTS_WRITTEN),
                           timeout=60, what="outputs written")
         assert h.secret("app-outputs") == {"first": "one"}

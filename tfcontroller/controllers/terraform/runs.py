@@ -322,6 +322,8 @@ def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     status["lastAppliedPlan"] = plan
     status["lastAppliedRevision"] = last.last_planned_revision or ctx.source.revision or None
     status["lastAppliedInputsDigest"] = last.inputs_digest or None
+    if "planExpectedResources" in status:  # the state-loss guard's count, as step_apply records it
+        status["lastAppliedResourceCount"] = int(status.pop("planExpectedResources") or 0)
     status["plan"] = {"pending": ""}
     delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
     how = "" if outcome.delivered else "; known from its termination message: its result was delivered to nobody"
