@@ -46,7 +46,8 @@ from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(600)]
+# outputs, varsFrom, sealed values and destroy on deletion: in every runner mode
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.runner_modes]
 
 TF_NAME = "app-stack"
 ENVIRONMENT = "staging"
@@ -117,7 +118,7 @@ def assert_not_leaked(where: str, text: str, *secrets: str) -> None:
 
 def test_app_stack_reconciled_into_emulator_and_destroyed(
     aws_emulator: AwsEmulator, dev_cluster: DevCluster, git_file_remote, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, runner_mode: str,
 ) -> None:
     print(f"\naws emulator: {aws_emulator.describe()}")
     # The API server's request log is not the controller's; the last set_level also sets caplog's handler.
@@ -136,7 +137,7 @@ def test_app_stack_reconciled_into_emulator_and_destroyed(
         emulator_env = {k: v for k, v in aws_emulator.env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
         create_secret(kube, "aws-emulator", {**emulator_env, "region": aws_emulator.region})
         create_secret(kube, "app-stack-vars", {"connection_secret": connection_secret})
-        with running_controllers(kube, dev_cluster.kubeconfig, tmp_path):
+        with running_controllers(kube, dev_cluster.kubeconfig, tmp_path, runner_mode):
             kube.create(GITREPOSITORIES, {
                 "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
                 "metadata": {"name": "infra", "namespace": NS},

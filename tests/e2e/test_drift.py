@@ -43,7 +43,7 @@ from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import SECRETS
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.runner_modes]  # drift: in every runner mode
 
 SECRET_TAG = "owner-token-7f3a9c"  # reaches the module through a Secret, marked sensitive
 MODULE = """
@@ -145,11 +145,11 @@ class DriftEnv:
 
 @pytest.fixture
 def drift_env(kube: KubeClient, dev_cluster: DevCluster, aws_emulator: AwsEmulator,
-              git_file_remote: Any) -> Iterator[DriftEnv]:
+              git_file_remote: Any, runner_mode: str) -> Iterator[DriftEnv]:
     # A short work directory: providers listen on a unix socket under the run's TMPDIR, and socket paths
     # are limited to 108 bytes (pytest's tmp_path is too deep for that).
     short = Path(tempfile.mkdtemp(prefix="tfd-", dir="/tmp"))
-    harness = Harness(kube, dev_cluster.kubeconfig, short)
+    harness = Harness(kube, dev_cluster.kubeconfig, short, runner_mode=runner_mode)
     env = DriftEnv(harness, aws_emulator, git_file_remote("infra"), "bucket")
     try:
         yield env

@@ -30,9 +30,10 @@ TERRAFORM_CONTROLLER = "terraform"
 
 
 @contextmanager
-def running_controllers(kube: KubeClient, kubeconfig: str, tmp_path: Path) -> Iterator[ControllerManager]:
-    """Every controller `tfcontroller run` starts (`build_manager`), running in-process until the block
-    ends; then stopped gracefully, which also cancels any Terraform process still running."""
+def running_controllers(kube: KubeClient, kubeconfig: str, tmp_path: Path,
+                        runner_mode: str = "local") -> Iterator[ControllerManager]:
+    """Every controller `tfcontroller run` starts (`build_manager`), Terraform in `runner_mode`, running
+    in-process until the block ends; then stopped gracefully, which also cancels any run still going."""
     # A private Terraform work directory (the default one is shared by every controller on the machine),
     # and a short one: each run's TMPDIR lies inside it, and a provider's plugin socket
     # (TMPDIR + "/plugin<up to 10 digits>") must fit in 107 bytes, which pytest's tmp_path names exceed.
@@ -40,7 +41,7 @@ def running_controllers(kube: KubeClient, kubeconfig: str, tmp_path: Path) -> It
         opts = ControllerOptions(
             kubeconfig=kubeconfig, namespace=NS, concurrent=2, artifact_dir=str(tmp_path / "artifacts"),
             retry_base=0.2, retry_cap=2.0, shutdown_grace=15.0, lease_namespace=NS,
-            gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5), terraform=TerraformOptions(work_dir=work_dir),
+            gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5), terraform=TerraformOptions(work_dir=work_dir, runner=runner_mode),
         )
         manager = build_manager(opts, kube)
         try:
