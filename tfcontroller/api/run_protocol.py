@@ -35,6 +35,9 @@ REQUEST_FILE = "request.json"
 RESULT_FILE = "result.json"
 PLAN_IN_FILE = "plan.in"  # the plan an apply run applies (local mode: written by the controller)
 PLAN_OUT_FILE = "plan.out"  # the plan a plan run made (local mode: read by the controller)
+# `artifact_url` of a pod run whose artifact only the controller has (its cached copy of a GitRepository that
+# is gone, for a destroy on deletion): the runner GETs it from the run API, as its own Pod, and checks the digest
+ARTIFACT_FROM_RUN_API = "run-api:artifact"
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"

@@ -71,6 +71,12 @@ class RunChannel:
         end = deadline if deadline is not None else time.monotonic() + FETCH_PATIENCE
         return self._retrying(end, lambda: self._request("GET", f"/v1/runs/{run_id}/plan", None, end))
 
+    def fetch_artifact(self, run_id: str, *, deadline: float | None = None) -> bytes:
+        """The source artifact the controller offers for the run (its cached copy of a GitRepository that
+        is gone); the caller verifies its digest."""
+        end = deadline if deadline is not None else time.monotonic() + FETCH_PATIENCE
+        return self._retrying(end, lambda: self._request("GET", f"/v1/runs/{run_id}/artifact", None, end))
+
     def deliver(self, run_id: str, result: RunResult, plan: bytes | None, *, deadline: float) -> None:
         """PUT the result (and a plan run's plan file) until the controller takes it or `deadline` passes."""
         document = {"result": result.to_dict(),

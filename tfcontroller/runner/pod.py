@@ -19,6 +19,7 @@ result could be delivered; 2 when the request could not be read.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ EXIT_UNDELIVERED = 1
 EXIT_BAD_REQUEST = 2
 DELIVERY_RESERVE = 15.0  # seconds of the Pod's deadline kept for the last delivery attempt and exit
 FETCH_FAILED = "PlanFetchFailed"
+ARTIFACT_FETCH_FAILED = "ArtifactFailed"
+SERVED_ARTIFACT = "served-artifact.tar.gz"
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,26 @@ def deadline_from_env(environ: Any, started: float) -> float:
     return started + max(DELIVERY_RESERVE, seconds - DELIVERY_RESERVE)
 
 
+ENV_DELIVERY_SECONDS = "TFCONTROLLER_RUN_DELIVERY_SECONDS"
+
+
+def delivery_deadline(environ: Any, finished: float, deadline: float) -> float:
+    """Pure: until when a finished run keeps trying to hand its result to the controller. By default the
+    Pod's deadline; `TFCONTROLLER_RUN_DELIVERY_SECONDS` (settable in `spec.runnerPod.env`) shortens it to
+    that many seconds after the run finished — the result is then known from the termination message only
+    (the next controller adopts it from there). Tests use it to have a result delivered to nobody."""
+    try:
+        patience = float(environ.get(ENV_DELIVERY_SECONDS, ""))
+    except ValueError:
+        return deadline
+    return min(deadline, finished + max(0.0, patience))
+
+
 def run_in_pod(request: rp.RunRequest, paths: PodPaths, channel: Any, env: Any, *, deadline: float,
-               execute: Callable[..., rp.RunResult], say: Callable[[str], None] = print) -> int:
+               execute: Callable[..., rp.RunResult], say: Callable[[str], None] = print,
+               env_vars: Any = None) -> int:
     """Fetch (apply), execute, deliver, summarise. `channel` is a RunChannel; `env` a RunEnvironment."""
+    env_vars = os.environ if env_vars is None else env_vars
     exchange = paths.work / "run"
     exchange.mkdir(mode=0o700, parents=True, exist_ok=True)
     result: rp.RunResult | None = None
@@ -86,18 +106,34 @@ def run_in_pod(request: rp.RunRequest, paths: PodPaths, channel: Any, env: Any, 
             result = rp.RunResult(request.run_id, request.operation, rp.FAILED, FETCH_FAILED,
                                   f"could not fetch plan {request.plan_id} from the controller: {exc}", rp.TRANSIENT)
             say(f"{FETCH_FAILED}: {result.message}")
+    if result is None and request.artifact_url == rp.ARTIFACT_FROM_RUN_API:
+        try:
+            request = _fetch_served_artifact(request, channel, exchange)
+        except Exception as exc:  # noqa: BLE001 - any failure to get the artifact is this run's result
+            result = rp.RunResult(request.run_id, request.operation, rp.FAILED, ARTIFACT_FETCH_FAILED,
+                                  f"could not fetch artifact {request.artifact_digest} from the controller: {exc}",
+                                  rp.TRANSIENT)
+            say(f"{ARTIFACT_FETCH_FAILED}: {result.message}")
     if result is None:
         result = execute(request, exchange, env)
     plan_file = exchange / rp.PLAN_OUT_FILE
     plan = plan_file.read_bytes() if request.operation == rp.PLAN and result.succeeded and plan_file.is_file() else None
     delivered = True
     try:
-        channel.deliver(request.run_id, result, plan, deadline=deadline)
+        channel.deliver(request.run_id, result, plan, deadline=delivery_deadline(env_vars, now(), deadline))
     except Exception as exc:  # noqa: BLE001 - said in the log and the termination message
         delivered = False
         say(f"could not deliver the result to the controller: {exc}")
     _write_termination(paths.termination_log, summary(result, request.plan_id, delivered))
     return EXIT_DELIVERED if delivered else EXIT_UNDELIVERED
+
+
+def _fetch_served_artifact(request: rp.RunRequest, channel: Any, exchange: Path) -> rp.RunRequest:
+    """The artifact the controller serves for this run (its cached copy), saved in the run's directory; the
+    request then points at that file, so `execute` checks its digest as for any download."""
+    path = exchange / SERVED_ARTIFACT
+    path.write_bytes(channel.fetch_artifact(request.run_id))
+    return dataclasses.replace(request, artifact_url=path.resolve().as_uri())
 
 
 def _write_termination(path: Path, text: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ RUNNER_POD_REJECTED = "RunnerPodRejected"
 QUOTA_RETRY = 60.0
 _POLL = 1.0
 _MESSAGE_MAX = 1024
+_REASON = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,127}$")
 
 
 class RunApiLike(Protocol):
@@ -55,6 +57,7 @@ class RunApiLike(Protocol):
     ca_pem: str
 
     def offer_plan(self, run_id: str, plan: bytes) -> None: ...
+    def offer_artifact(self, run_id: str, path: Path) -> None: ...
     def delivered(self, run_id: str) -> Any: ...
     def wait(self, run_id: str, timeout: float) -> Any: ...
     def forget(self, run_id: str) -> None: ...
@@ -100,6 +103,106 @@ def pod_state(pod: dict[str, Any] | None, uid: str = "") -> PodState:
     if termination:
         parts.append(termination)
     return PodState(False, RUNNER_FAILED, _clip(": ".join(parts)))
+
+
+@dataclass(frozen=True)
+class TerminationSummary:
+    """What a runner wrote to its termination message (runner/pod.py `summary`): the outcome of a run whose
+    result may have been delivered to nobody. Never a value: outcome, reason, counts, ids."""
+
+    run_id: str
+    operation: str
+    outcome: str
+    reason: str
+    plan_id: str = ""
+    delivered: bool = False
+    terraform_killed: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == rp.SUCCEEDED
+
+
+def parse_summary(text: str) -> TerminationSummary | None:
+    """Pure: the runner's summary (`key=value` words) from a termination message, or None when the message
+    is something else (a crash's last log lines, under FallbackToLogsOnError) or lacks what adoption needs."""
+    words = dict(w.split("=", 1) for w in (text or "").split() if "=" in w)
+    if not all(words.get(k) for k in ("run", "operation", "outcome", "reason")):
+        return None
+    if words["outcome"] not in (rp.SUCCEEDED, rp.FAILED) or words["operation"] not in rp.OPERATIONS:
+        return None
+    if not _REASON.match(words["reason"]):  # it becomes a condition's reason: CamelCase only
+        words["reason"] = RUNNER_FAILED
+    return TerminationSummary(words["run"], words["operation"], words["outcome"], words["reason"],
+                              words.get("plan", ""), words.get("delivered") == "true",
+                              words.get("terraform_killed") == "true")
+
+
+def termination_summary(pods: list[dict[str, Any]], run_id: str, operation: str, *, pod_name: str = "",
+                        pod_uid: str = "") -> TerminationSummary | None:
+    """Pure: the summary of the run's last ended Pod for `operation` (a run record's Pods: one per command,
+    `tfrun-<run id>-<n>`), when its runner wrote one for this run and operation. Only the Pod the run record
+    names (`pod_name`, and its `pod_uid` once recorded) is believed: anyone who may create Pods in the
+    namespace can label one with the run id and write any termination message. A Pod that is not the
+    run's, or still running, says nothing."""
+    found: list[tuple[int, TerminationSummary]] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if (meta.get("labels") or {}).get(manifests.LABEL_RUN_ID) != run_id or pod_state(pod).alive:
+            continue
+        if (pod_name and meta.get("name") != pod_name) or (pod_uid and meta.get("uid") != pod_uid):
+            continue
+        summary = parse_summary(str(_terminated(pod.get("status") or {}).get("message") or ""))
+        if summary is None or summary.run_id != run_id or summary.operation != operation:
+            continue
+        number = str(meta.get("name") or "").rsplit("-", 1)[-1]
+        found.append((int(number) if number.isdigit() else 0, summary))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
+RUNNER_PODS_SELECTOR = f"{manifests.LABEL_MANAGED_BY}={manifests.MANAGED_BY},{manifests.LABEL_TERRAFORM}"
+
+
+def ended_pod_owner(pod: dict[str, Any], waited_for: Callable[[str], bool],
+                    recorded: Callable[[str, str, str], bool]) -> list[str]:
+    """Pure: the Terraform object (`NS/NAME`) to reconcile because its runner Pod ended (Succeeded, Failed,
+    OOMKilled, evicted, being deleted), no worker of this controller waits for that run (`waited_for(run
+    id)`: a waiting worker reads the Pod itself) and the object still records the run (`recorded(ns, name,
+    run id)`: a run already taken — the Pod removed after its result — asks for nothing). That is an adopted
+    run's Pod, or one whose controller died: the event, not a poll, brings its object back. A Pod still
+    Pending or Running asks for nothing."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    name, run_id = labels.get(manifests.LABEL_TERRAFORM), labels.get(manifests.LABEL_RUN_ID, "")
+    if not name or not meta.get("namespace") or pod_state(pod).alive or waited_for(run_id):
+        return []
+    if not recorded(str(meta["namespace"]), str(name), str(run_id)):
+        return []
+    return [f"{meta['namespace']}/{name}"]
+
+
+def foreign_pod(pod: dict[str, Any], ours: dict[str, Any]) -> str:
+    """Pure: why an existing Pod of the runner's name is not the Pod the controller would create (`ours`,
+    from `runner_pod.run_pod`), or "" when it is. Pod names are predictable and anyone who may create Pods
+    in the namespace could create one first, labelled with the run id: it is adopted (a lost create
+    response, retried) only when it runs exactly our runner — image, command, arguments, environment, the
+    ServiceAccount, our owner and no extra container — so whatever it reports is what our runner reports."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    want_meta, want_spec = ours["metadata"], ours["spec"]
+    if (meta.get("labels") or {}).get(manifests.LABEL_RUN_ID) != want_meta["labels"][manifests.LABEL_RUN_ID]:
+        return "another run id label"
+    owner = want_meta["ownerReferences"][0]["uid"]
+    if not any(ref.get("uid") == owner and ref.get("controller") for ref in meta.get("ownerReferences") or []):
+        return "not owned by the Terraform object"
+    if (spec.get("serviceAccountName") or "default") != want_spec.get("serviceAccountName"):
+        return "another ServiceAccount"
+    if spec.get("initContainers") or spec.get("ephemeralContainers") or len(spec.get("containers") or []) != 1:
+        return "other containers"
+    container, want = spec["containers"][0], want_spec["containers"][0]
+    for key in ("name", "image", "command", "args", "env"):
+        if container.get(key) != want.get(key):
+            return f"another container {key}"
+    return ""
 
 
 def rejection(exc: ApiError, service_account: str, namespace: str) -> StallingError | WaitingError:
@@ -182,9 +285,7 @@ class PodRunner(TerraformRunner):
                  config: TerraformConfig, options: PodRunOptions, slots: RunnerSlots, *, object_key: str = "",
                  plan_id: Callable[[], str] = lambda: "", on_pod: Callable[[str, str], None] = lambda n, u: None,
                  waiting: Callable[[str], None] = lambda m: None,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
-
-
+                 stopping: Callable[[], bool] = lambda: False, artifact: Path | None = None) -> None:
         # no local working directory: every command runs in its Pod (the base class keeps cancel/killed state)
         super().__init__(Path("/nonexistent"), {}, config, object_key=object_key)
         self.template = template
@@ -196,6 +297,7 @@ class PodRunner(TerraformRunner):
         self.plan_id = plan_id
         self.on_pod = on_pod
         self.waiting = waiting
+        self.artifact = artifact  # served on the run API (the source's artifact server no longer has it)
         self.stopping = stopping  # the controller is shutting down: its runs go on in their Pods (adoption)
         self._count = 0
         self._show: dict[str, Any] | None = None
@@ -268,6 +370,8 @@ class PodRunner(TerraformRunner):
         self.api.forget(run_id)  # the previous command's result, consumed
         if plan is not None:
             self.api.offer_plan(run_id, plan)
+        if self.artifact is not None:
+            self.api.offer_artifact(run_id, self.artifact)
         started = time.monotonic()
         self.on_pod(name, "")  # recorded before it exists: a crash from here on finds it by name
         _expect(self.api, run_id, ns, name)  # only this Pod may fetch the plan and deliver (run API)
@@ -314,10 +418,10 @@ class PodRunner(TerraformRunner):
             pod = self.kube.create(PODS, manifests.run_pod(params), params.namespace)
         except AlreadyExists:
             pod = self.kube.get(PODS, name, params.namespace)
-            labels = (pod.get("metadata") or {}).get("labels") or {}
-            if labels.get(manifests.LABEL_RUN_ID) != params.run_id:
+            differs = foreign_pod(pod, manifests.run_pod(params))
+            if differs:
                 raise TransientError(RUNNER_FAILED, f"Pod {params.namespace}/{name} exists and is not this "
-                                                    "run's runner Pod") from None
+                                                    f"run's runner Pod ({differs}): delete it") from None
             log.info("adopting runner pod=%s (already created)", name, extra=self.log_extra)
         except ApiError as exc:
             _delete(self.kube, SECRETS, name, params.namespace)

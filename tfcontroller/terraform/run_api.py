@@ -7,6 +7,9 @@ request authenticated as *the run's own Pod*:
 
 - `GET /v1/runs/{run_id}/plan`: the plan the controller offered for the run (`offer_plan`), 200
   application/octet-stream, 404 when none;
+- `GET /v1/runs/{run_id}/artifact`: the source artifact the controller offered for the run
+  (`offer_artifact`: its cached copy, when the GitRepository's artifact server no longer has it — a destroy
+  on deletion after the GitRepository is gone), 200 application/gzip, 404 when none;
 - `PUT /v1/runs/{run_id}/result`: `{"result": RunResult.to_dict(), "plan": base64 | null}`, 204; a repeated
   PUT of a run already delivered is 204 and keeps the first (a runner retrying after a lost answer).
 
@@ -59,7 +62,7 @@ MAX_BODY = 256 * 1024 * 1024
 MAX_HELD = 1024 * 1024 * 1024  # deliveries held, not yet forgotten, all runs together
 DRAIN_SECONDS = 30.0  # at most this long reading the body of a refused request
 REQUEST_TIMEOUT = 60.0  # seconds a connection may stay silent (TLS handshake, headers, body)
-_PATH = re.compile(r"^/v1/runs/(?P<run_id>[a-z0-9][a-z0-9-]{0,62})/(?P<what>plan|result)$")
+_PATH = re.compile(r"^/v1/runs/(?P<run_id>[a-z0-9][a-z0-9-]{0,62})/(?P<what>plan|artifact|result)$")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class _RunStore:
     def __init__(self, max_held: int) -> None:
         self.cond = threading.Condition()
         self.plans: dict[str, bytes] = {}
+        self.artifacts: dict[str, Path] = {}
         self.delivered: dict[str, Delivered] = {}
         self.sizes: dict[str, int] = {}
         self.expected: dict[str, RunExpectation] = {}
@@ -107,7 +111,7 @@ class _RunStore:
 
     def forget(self, run_id: str) -> None:
         with self.cond:
-            for held in (self.plans, self.delivered, self.sizes, self.expected):
+            for held in (self.plans, self.artifacts, self.delivered, self.sizes, self.expected):
                 held.pop(run_id, None)
 
 
@@ -176,6 +180,13 @@ class RunApi:
         with self._store.cond:
             self._store.plans[run_id] = bytes(plan)
 
+    def offer_artifact(self, run_id: str, path: Path) -> None:
+        """The source artifact a run GETs when its runner cannot download it from the artifact server: the
+        controller's cached copy of a GitRepository that is gone or moved on (a destroy on deletion). Only
+        the run's own Pod may fetch it (the same checks as the plan); the runner verifies its digest."""
+        with self._store.cond:
+            self._store.artifacts[run_id] = Path(path)
+
     def delivered(self, run_id: str) -> Delivered | None:
         """What the run's runner delivered, if it did (non-blocking; adoption after a restart)."""
         with self._store.cond:
@@ -223,6 +234,16 @@ class RunApi:
         if plan is None:
             raise _Answer(404, "PlanNotOffered", f"no plan is offered for run {run_id}")
         return plan
+
+    def _artifact_for(self, run_id: str) -> bytes:
+        with self._store.cond:
+            path = self._store.artifacts.get(run_id)
+        try:
+            if path is not None:
+                return path.read_bytes()
+        except OSError as exc:
+            raise _Answer(404, "ArtifactNotOffered", f"the artifact of run {run_id} is gone: {exc.strerror}") from None
+        raise _Answer(404, "ArtifactNotOffered", f"no artifact is offered for run {run_id}")
 
     def _accept_result(self, run_id: str, body: bytes, identity: RunnerIdentity) -> None:
         delivered = parse_delivery(run_id, body)
@@ -332,14 +353,17 @@ def _handler_for(api: RunApi) -> type[BaseHTTPRequestHandler]:
         def _route(self, method: str) -> None:
             found = _PATH.match(self.path)
             if found is None:
-                raise _Answer(404, "NotFound", "no such path; the run API serves /v1/runs/{run_id}/plan|result")
+                raise _Answer(404, "NotFound", "no such path; the run API serves /v1/runs/{run_id}/plan|artifact|result")
             run_id, what = found["run_id"], found["what"]
-            allowed = "GET" if what == "plan" else "PUT"
+            allowed = "PUT" if what == "result" else "GET"
             if method != allowed:
                 raise _Answer(405, "MethodNotAllowed", f"{self.path} accepts {allowed} only")
             identity = api._authorised(self.headers.get("Authorization"), run_id)
             if what == "plan":
                 self._send(200, api._plan_for(run_id), content_type="application/octet-stream")
+                return
+            if what == "artifact":
+                self._send(200, api._artifact_for(run_id), content_type="application/gzip")
                 return
             api._accept_result(run_id, self._body(), identity)
             self._send(204, b"")

@@ -105,9 +105,10 @@ def test_every_rbac_rule_has_a_comment(rendered: list[dict[str, Any]]) -> None:
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert "impersonate" in verbs[("", "serviceaccounts")]
     # --runner=pod (issue 15): Terraform takes its locks in the runner Pod; the controller reads, releases
-    # (patch) and deletes them, runs Pods and checks their tokens, and writes no ConfigMap cluster-wide.
+    # (patch) and deletes them, runs Pods (watched by label: an ended runner Pod nobody waits for brings its
+    # object back) and checks their tokens, and writes no ConfigMap cluster-wide.
     assert verbs[("coordination.k8s.io", "leases")] == {"get", "patch", "delete"}
-    assert verbs[("", "pods")] == {"get", "list", "create", "delete"}
+    assert verbs[("", "pods")] == {"get", "list", "watch", "create", "delete"}
     assert verbs[("authentication.k8s.io", "tokenreviews")] == {"create"}
     assert verbs[("", "configmaps")] == {"get", "list", "watch"}
     assert ("", "serviceaccounts/token") not in verbs and ("", "pods/log") not in verbs

@@ -96,6 +96,17 @@ def test_pod_mode_runs_plan_approve_apply_drift_and_destroy_under_deploys_rbac(
         harness.reconcile_until("app", lambda o: not o, timeout=180, what="destroy on deletion")
         assert harness.state("app") is None
         assert "DestroySucceeded" in {e["reason"] for e in harness.events("app")}
+        # the controller's watch on runner Pods (cluster-wide, by label) is allowed too
+        from tfcontroller.kube.resources import PODS
+        from tfcontroller.runtime.informer import Informer
+        from tfcontroller.terraform.pod_runner import RUNNER_PODS_SELECTOR
+
+        pods = Informer(controller, PODS, namespace=None, label_selector=RUNNER_PODS_SELECTOR)
+        pods.start()
+        try:
+            assert pods.wait_synced(30), "the runner pod watch did not sync"
+        finally:
+            pods.stop()
         assert controller.forbidden == [], controller.forbidden
     finally:
         harness.close()

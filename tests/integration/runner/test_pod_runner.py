@@ -266,6 +266,7 @@ resource "terraform_data" "slow" {
     EOT
   }
 }
+output "first" { value = terraform_data.first.output }
 """
 
 
@@ -288,12 +289,14 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["kill", "term"])
+@pytest.mark.parametrize("how", ["kill", "term", "undelivered"])
 def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any, how: str) -> None:
     """kill -9 (or a graceful stop: a rolling update) of the controller during an apply: the run completes
     in its Pod, the restarted controller receives and records its result, nothing is applied twice, no
-    lock is left."""
+    lock is left. `undelivered`: kill -9, and the runner gives up delivering before any controller listens
+    again (TFCONTROLLER_RUN_DELIVERY_SECONDS); the next controller reads the outcome from the Pod's
+    termination message and records it, outputs from the state."""
     import subprocess
     import sys
 
@@ -305,7 +308,9 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
     try:
         _hold_tenant(kube)
         _publish(h, git_file_remote, {"tf/main.tf": HOLD_TF})
-        h.create("app", path="./tf")
+        patience = {"runnerPod": {"env": [{"name": "TFCONTROLLER_RUN_DELIVERY_SECONDS", "value": "1"}]}} \
+            if how == "undelivered" else {}
+        h.create("app", path="./tf", writeOutputsToSecret={"name": "app-outputs"}, **patience)
         code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
                 f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
                 f"run_api_listen={listen!r}))")
@@ -326,15 +331,90 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         pod = kube.get(PODS, run["pod"], NS)
         assert pod["status"]["phase"] == "Running"  # the controller's death does not stop the run
         kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+        if how == "undelivered":  # the runner ends before any controller listens: only its summary is left
+            ended = wait_for(lambda: (p := kube.get(PODS, run["pod"], NS))["status"].get("phase") in
+                             ("Succeeded", "Failed") and p, timeout=120, what="the runner pod to end undelivered")
+            [container] = ended["status"]["containerStatuses"]
+            said = container["state"]["terminated"].get("message", "")
+            assert "outcome=succeeded" in said and "delivered=false" in said, said
         obj = h.reconcile_until("app", lambda o: ready_reason(o).startswith("True/")
                                 and o["status"].get("lastAppliedPlan") == run["plan"], timeout=180,
                                 what="the adopted apply recorded")
         assert _applied(kube) == 1  # applied once, by the Pod the first controller started
         assert "runs" not in obj["status"] and obj["status"].get("lock") is None
-        assert [e for e in h.events("app") if e["reason"] == "ApplySucceeded" and run["pod"] in e["message"]]
+        adopted = [e for e in h.events("app") if e["reason"] == "ApplySucceeded" and run["pod"] in e["message"]]
+        assert adopted
+        assert ("termination message" in adopted[0]["message"]) == (how == "undelivered"), adopted
         assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
         assert sorted(r["name"] for r in h.state("app")["resources"]) == ["first", "slow"]
+        assert obj["status"].get("lastAppliedResourceCount") == 2  # the state-loss guard's count, as step_apply's
+        h.reconcile_until("app", lambda o: c.is_true(o["status"].get("conditions", []), c.OUTPUTS_WRITTEN),
+                          timeout=60, what="outputs written")
+        assert h.secret("app-outputs") == {"first": "one"}
         wait_for(lambda: _runner_pods(kube, "app") == [], timeout=60, what="runner pods removed")
+    finally:
+        h.close()
+
+
+HOLD_FAIL_TF = HOLD_TF.replace(
+    '      kubectl create configmap "applied-',
+    '      if kubectl get configmap hold-fail -n default >/dev/null 2>&1; then exit 3; fi\n'
+    '      kubectl create configmap "applied-')
+
+
+@pytest.mark.slow
+def test_an_undelivered_failed_apply_is_reported_from_the_termination_message_and_planned_again(
+        kube: KubeClient, dev_cluster: DevCluster, tmp_path: Path, git_file_remote: Any) -> None:
+    """kill -9 of the controller during an apply that then fails, its result delivered to nobody: the next
+    controller reads the failure from the Pod's termination message — Ready=False with the runner's reason —,
+    drops that plan (never applied again) and plans again; the new plan is applied once."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO_ROOT
+    from tests.support.terraform_helpers import kill_controller
+
+    listen = f"127.0.0.1:{_free_port()}"
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", run_api_listen=listen)
+    try:
+        _hold_tenant(kube)
+        _publish(h, git_file_remote, {"tf/main.tf": HOLD_FAIL_TF})
+        h.create("app", path="./tf",
+                 runnerPod={"env": [{"name": "TFCONTROLLER_RUN_DELIVERY_SECONDS", "value": "1"}]})
+        code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
+                f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
+                f"run_api_listen={listen!r}))")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        try:
+            wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS) or proc.poll() is not None, 120,
+                     "the apply to start in its Pod")
+            run = h.get("app")["status"]["runs"][-1]
+            assert run["operation"] == "apply" and run["plan"]
+        finally:
+            kill_controller(proc, [])
+        kube.create(CONFIGMAPS, {"metadata": {"name": "hold-fail"}}, NS)
+        kube.create(CONFIGMAPS, {"metadata": {"name": "hold-release"}}, NS)
+        ended = wait_for(lambda: (p := kube.get(PODS, run["pod"], NS))["status"].get("phase") in
+                         ("Succeeded", "Failed") and p, timeout=120, what="the runner pod to end undelivered")
+        said = ended["status"]["containerStatuses"][0]["state"]["terminated"].get("message", "")
+        assert "outcome=failed" in said and "delivered=false" in said, said
+        reason = next(w.split("=", 1)[1] for w in said.split() if w.startswith("reason="))
+
+        obj = h.reconcile("app")
+        assert ready_reason(obj) == f"False/{reason}", obj["status"]
+        assert obj["status"]["plan"].get("pending", "") == "" and obj["status"].get("lastAppliedPlan") != run["plan"]
+        failed = [e for e in h.events("app") if e["reason"] == reason and "termination message" in e["message"]]
+        assert failed and run["plan"] in failed[0]["message"], h.events("app")
+
+        kube.delete(CONFIGMAPS, "hold-fail", NS)
+        obj = h.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=240,
+                                what="a new plan applied")
+        assert obj["status"]["lastAppliedPlan"] != run["plan"]  # the failed plan was never applied again
+        assert _applied(kube) == 1
+        assert "runs" not in obj["status"] and obj["status"].get("lock") is None
+        assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
     finally:
         h.close()
 
@@ -438,3 +518,144 @@ def test_a_plan_made_in_another_mode_is_planned_again_not_retried(
         assert not obj["status"].get("failures"), obj["status"]
     finally:
         after.close()
+
+
+DESTROY_MARK_TF = """
+resource "terraform_data" "this" {
+  input = "kept until destroyed"
+  provisioner "local-exec" {
+    when    = destroy
+    command = "kubectl create configmap destroyed-in-pod -n default --from-literal=by=$(hostname)"
+  }
+}
+"""
+
+
+def test_destroy_on_deletion_after_the_git_repository_is_gone(pods: Harness, kube: KubeClient,
+                                                             git_file_remote: Any) -> None:
+    """The GitRepository is deleted and its artifact server no longer has the artifact: a deletion with
+    destroyResourcesOnDeletion still destroys in a runner Pod, with the controller's cached copy served on
+    the run API to that run only (the runner checks its digest), then removes the state and the finalizer."""
+    from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
+
+    _hold_tenant(kube)  # the module's destroy provisioner writes a ConfigMap as the runner
+    if kube.get_or_none(CONFIGMAPS, "destroyed-in-pod", NS) is not None:
+        kube.delete(CONFIGMAPS, "destroyed-in-pod", NS)
+    _publish(pods, git_file_remote, {"tf/main.tf": DESTROY_MARK_TF})
+    pods.create("gone", path="./tf", destroyResourcesOnDeletion=True)
+    pods.reconcile_until("gone", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=180, what="applied")
+    assert [r["type"] for r in pods.state("gone")["resources"]] == ["terraform_data"]
+
+    kube.delete(GITREPOSITORIES, "src", NS)
+    assert pods.artifact_server is not None
+    pods.artifact_server.stop()  # nothing left to download from: only the controller's cache has it
+    pods.artifact_server = None
+    kube.delete(TERRAFORMS, "gone", NS)
+    wait_for(lambda: (pods.reconcile("gone"), kube.get_or_none(TERRAFORMS, "gone", NS) is None)[1], timeout=180,
+             what="destroyed and finalizer removed", interval=0.2)
+    assert kube.get_or_none(CONFIGMAPS, "destroyed-in-pod", NS) is not None  # the destroy ran, in a Pod
+    assert pods.state("gone") is None
+    assert "DestroySucceeded" in {e["reason"] for e in pods.events("gone")}
+    wait_for(lambda: _runner_pods(kube, "gone") == [], timeout=30, what="runner pods removed")
+
+
+@pytest.mark.slow
+def test_a_runner_pod_that_ends_unwatched_brings_its_object_back(kube: KubeClient, dev_cluster: DevCluster,
+                                                                  tmp_path: Path, git_file_remote: Any,
+                                                                  holds: Any) -> None:
+    """The watch on runner Pods: an idle object (applied, next interval an hour away) records a run of an
+    earlier controller whose Pod is still running and no worker waits for it. When that Pod ends, its
+    event — not a poll nor the interval — brings the object back: the failure in its termination message is
+    reported (Ready=False with the runner's reason)."""
+    from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
+    from tfcontroller.kube.resources import TERRAFORMS
+    from tfcontroller.runtime.manager import Manager, ManagerOptions
+
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod")
+    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=300.0))
+    TerraformReconciler(kube, h.options).register(manager)
+    try:
+        _hold_tenant(kube)
+        _publish(h, git_file_remote, {"tf/main.tf": SIMPLE_TF})
+        h.create("idle", path="./tf")
+        manager.start()
+        assert manager.wait_synced(30)
+        wait_for(lambda: ready_reason(kube.get(TERRAFORMS, "idle", NS)) == "True/ApplySucceeded", 180, "applied")
+        wait_for(lambda: _runner_pods(kube, "idle") == [], timeout=60, what="its runner pods removed")
+
+        run_id = "0a1b2c3d4e5f6071"
+        pod_name = manifests.run_object_name(run_id, 2)
+        summary = f"outcome=failed reason=RunnerTestFailure operation=apply run={run_id} plan=p-old delivered=false"
+        hold = holds.new()
+        script = ("import sys, time, urllib.request, urllib.error\n"
+                  "def answer(path):\n"
+                  "    try:\n"
+                  "        return urllib.request.urlopen(sys.argv[1] + path, timeout=5).status\n"
+                  "    except (urllib.error.URLError, OSError):\n"
+                  "        return 0\n"
+                  "answer('/started')\n"
+                  "while answer('/release') != 200:\n"
+                  "    time.sleep(0.2)\n"
+                  f"open('/dev/termination-log', 'w').write({summary!r})\n"
+                  "sys.exit(1)\n")
+        pod = kube.create(PODS, {"metadata": {"name": pod_name, "labels": {
+            manifests.LABEL_MANAGED_BY: manifests.MANAGED_BY, manifests.LABEL_TERRAFORM: "idle",
+            manifests.LABEL_RUN_ID: run_id, manifests.LABEL_OPERATION: "apply"}},
+            "spec": {"restartPolicy": "Never", "serviceAccountName": "tfcontroller-runner",
+                     "containers": [{"name": manifests.CONTAINER, "image": "tfcontroller:dev",
+                                     "command": ["python3", "-c", script, hold.url]}]}}, NS)
+        wait_for(hold.started, 90, "the pod to run")
+        record = {"instance": "an-earlier-controller", "pid": 1, "host": "elsewhere", "marker": run_id,
+                  "startedAt": "2026-01-01T00:00:00Z", "operation": "apply", "plan": "p-old", "pod": pod_name,
+                  "podUID": pod["metadata"]["uid"]}
+        kube.patch_status(TERRAFORMS, "idle", NS, {"runs": [record]})  # a status change enqueues nothing
+        hold.release()  # the Pod ends, writing its summary
+        # the failure is reported (Ready=False, then retried: planned again, so the Event is what lasts)
+        reported = wait_for(lambda: [e for e in h.events("idle") if e["reason"] == "RunnerTestFailure"], 120,
+                            "the ended pod's failure reported by the watch")
+        assert "termination message" in reported[0]["message"] and "p-old" in reported[0]["message"]
+        wait_for(lambda: kube.get_or_none(PODS, pod_name, NS) is None, 30, "the taken pod removed")
+        obj = wait_for(lambda: (o := kube.get(TERRAFORMS, "idle", NS)) and not o["status"].get("runs") and o, 120,
+                       "the record taken")
+        assert obj["status"].get("lastAppliedPlan") != "p-old"
+    finally:
+        manager.stop(grace=10)
+        h.close()
+
+
+LEAKY_TF = """
+variable "token" { type = string }
+resource "terraform_data" "leaky" {
+  input = "x"
+  provisioner "local-exec" {
+    command = "echo 'the token is ${var.token}'; exit 1"
+  }
+}
+"""
+LEAKED_VALUE = "s3cr3t-from-a-secret-7731"
+
+
+def test_kubectl_logs_of_a_kept_failed_runner_pod_are_scrubbed(kube: KubeClient, dev_cluster: DevCluster,
+                                                                tmp_path: Path, git_file_remote: Any) -> None:
+    """A module echoes a value read from a Secret and fails: the runner Pod is kept (--keep-failed-runners,
+    without its per-run Secret), and `kubectl logs` of it shows the module's line with the value scrubbed."""
+    from tests.support.manifestset_support import kubectl
+
+    h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", keep_failed_runners=True)
+    try:
+        kube.upsert_secret(NS, "leaky", {"token": LEAKED_VALUE.encode()})
+        _publish(h, git_file_remote, {"tf/main.tf": LEAKY_TF})
+        h.create("leaky", path="./tf", varsFrom=[{"kind": "Secret", "name": "leaky"}])
+        h.reconcile_until("leaky", lambda o: ready_reason(o).startswith("False/")
+                          and o["status"].get("plan", {}).get("pending"), timeout=180, what="the apply failed")
+        kept = wait_for(lambda: [p for p in _runner_pods(kube, "leaky")
+                                 if p["metadata"]["labels"][manifests.LABEL_OPERATION] == "apply"
+                                 and p["status"].get("phase") in ("Succeeded", "Failed")], 60, "the kept apply pod")
+        name = kept[0]["metadata"]["name"]
+        assert kube.get_or_none(SECRETS, name, NS) is None  # kept without the run's variables
+        logs = kubectl(dev_cluster.kubeconfig, "logs", name, "-n", NS, "-c", manifests.CONTAINER)
+        assert logs.returncode == 0, logs.stderr
+        assert "the token is" in logs.stdout, logs.stdout  # the line is there: the check is not blind
+        assert LEAKED_VALUE not in logs.stdout and LEAKED_VALUE not in logs.stderr
+    finally:
+        h.close()

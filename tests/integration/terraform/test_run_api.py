@@ -170,6 +170,27 @@ def test_an_apply_run_fetches_the_offered_plan(env: Env) -> None:
     assert channel.fetch_plan(RUN) == plan
 
 
+def test_a_run_fetches_the_offered_artifact_and_no_other_pod_may(env: Env, tmp_path: Path) -> None:
+    """The controller's cached artifact (a GitRepository that is gone) is served to the run's own Pod only."""
+    pod = env.pod(f"tfrun-{RUN}")
+    channel = env.channel(env.token(pod))
+    with pytest.raises(ChannelError) as missing:
+        channel.fetch_artifact(RUN, deadline=time.monotonic() + 10)
+    _refused(missing, 404, "ArtifactNotOffered")
+    archive = tmp_path / "cached.tar.gz"
+    archive.write_bytes(bytes(range(256)) * 100)
+    env.api.offer_artifact(RUN, archive)
+    assert channel.fetch_artifact(RUN) == archive.read_bytes()
+    intruder = env.pod("intruder", run_id=None)
+    with pytest.raises(ChannelError) as refused:
+        env.channel(env.token(intruder)).fetch_artifact(RUN)
+    _refused(refused, 403, "RunIdMismatch")
+    env.api.forget(RUN)
+    with pytest.raises(ChannelError) as forgotten:
+        channel.fetch_artifact(RUN, deadline=time.monotonic() + 10)
+    _refused(forgotten, 404, "ArtifactNotOffered")
+
+
 def test_a_repeated_delivery_keeps_the_first(env: Env) -> None:
     pod = env.pod(f"tfrun-{RUN}")
     channel = env.channel(env.token(pod))

@@ -106,3 +106,34 @@ def test_run_secret_holds_request_and_ca_only() -> None:
 def test_selector() -> None:
     assert rp.selector("app") == "app.kubernetes.io/managed-by=tfcontroller,tfcontroller.io/terraform=app"
     assert rp.selector("app", "r1").endswith(",tfcontroller.io/run-id=r1")
+
+
+def test_only_a_pod_running_exactly_our_runner_is_adopted_on_already_exists() -> None:
+    """A Pod created first under the runner's predictable name is adopted only when it is what the
+    controller would have created; anything else (a tenant's Pod labelled with the run id) is refused."""
+    import copy
+
+    from tfcontroller.terraform.pod_runner import foreign_pod
+
+    ours = rp.run_pod(BASE)
+    assert foreign_pod(copy.deepcopy(ours), ours) == ""
+    server_side = copy.deepcopy(ours)  # what the API server adds does not matter
+    server_side["metadata"]["uid"] = "u1"
+    server_side["spec"]["nodeName"] = "dev-node"
+    assert foreign_pod(server_side, ours) == ""
+
+    def changed(edit: object) -> str:
+        pod = copy.deepcopy(ours)
+        edit(pod)  # type: ignore[operator]
+        return foreign_pod(pod, ours)
+
+    assert changed(lambda p: p["metadata"]["labels"].update({rp.LABEL_RUN_ID: "other"})) == "another run id label"
+    assert changed(lambda p: p["metadata"].pop("ownerReferences")) == "not owned by the Terraform object"
+    assert changed(lambda p: p["spec"].update(serviceAccountName="admin")) == "another ServiceAccount"
+    assert changed(lambda p: p["spec"].update(initContainers=[{"name": "x", "image": "evil"}])) == "other containers"
+    assert changed(lambda p: p["spec"]["containers"].append({"name": "side", "image": "evil"})) == "other containers"
+    assert changed(lambda p: p["spec"]["containers"][0].update(image="evil")) == "another container image"
+    assert changed(lambda p: p["spec"]["containers"][0].update(command=["sh", "-c", "forge"])) == \
+        "another container command"
+    assert changed(lambda p: p["spec"]["containers"][0]["env"].append({"name": "PYTHONPATH", "value": "/x"})) == \
+        "another container env"

@@ -58,7 +58,7 @@ from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.events import EventRecorder
-from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, TERRAFORMS, object_key, split_key
+from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, PODS, TERRAFORMS, object_key, split_key
 from tfcontroller.runtime.access import INDEX_CROSS_NAMESPACE, cross_namespace_index, namespace_name
 from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
 from tfcontroller.runtime.manager import Controller, Manager, Watch
@@ -79,7 +79,7 @@ from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.terraform.initcache import InitCache
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.plan_store import delete_plan
-from tfcontroller.terraform.pod_runner import RunnerSlots
+from tfcontroller.terraform.pod_runner import RUNNER_PODS_SELECTOR, RunnerSlots, ended_pod_owner
 from tfcontroller.terraform.runner import TerraformRunner
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class TerraformReconciler:
 
     # ---- wiring ------------------------------------------------------------------------------
     def controller(self) -> Controller:
-        return Controller(
+        ctrl = Controller(
             name="terraform",
             resource=TERRAFORMS,
             reconcile=self.reconcile,
@@ -121,6 +121,24 @@ class TerraformReconciler:
             indexes={INDEX_SOURCE: source_index, INDEX_DEPENDS_ON: depends_on_index,
                      INDEX_CROSS_NAMESPACE: cross_namespace_index},
         )
+        if self.options.runner_mode == "pod":
+            # a runner Pod that ends while no worker waits for it (an adopted run, a run whose controller
+            # died) brings its object back at once (docs/architecture.md "How a run's end is noticed")
+            ctrl.watches.append(Watch(PODS, map_fn=self._ended_runner_pod, label_selector=RUNNER_PODS_SELECTOR))
+        return ctrl
+
+    def _ended_runner_pod(self, pod: dict[str, Any]) -> list[str]:
+        with self.lock:
+            in_flight = set(self.in_flight)
+        return ended_pod_owner(pod, in_flight.__contains__, self._run_recorded)
+
+    def _run_recorded(self, namespace: str, name: str, run_id: str) -> bool:
+        """Does the object still record the run (status.runs)? When it cannot be read: assume so."""
+        try:
+            obj = self.kube.get_or_none(TERRAFORMS, name, namespace)
+        except ApiError:
+            return True
+        return obj is not None and any(r.marker == run_id for r in records_from_status(obj.get("status") or {}))
 
     def register(self, manager: Manager) -> None:
         """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from tfcontroller.api import conditions as c
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import TransientError, WaitingError
-from tfcontroller.api.run_protocol import PLAN, RunRequest
+from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
@@ -54,7 +54,14 @@ from tfcontroller.runtime.reconciler import mark_reconciling
 from tfcontroller.terraform.errors import CancelledError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.initcache import LOCK_FILE, init_key
 from tfcontroller.terraform.plan_store import delete_plan
-from tfcontroller.terraform.pod_runner import PodRunner, PodRunOptions, await_result, pod_state
+from tfcontroller.terraform.pod_runner import (
+    PodRunner,
+    PodRunOptions,
+    TerminationSummary,
+    await_result,
+    pod_state,
+    termination_summary,
+)
 from tfcontroller.terraform.processes import boot_id, run_alive
 from tfcontroller.terraform.protocol_runner import ProtocolRunner
 from tfcontroller.terraform.runner import TerraformRunner
@@ -168,9 +175,14 @@ def pod_runner(ctx: RunContext) -> PodRunner:
     liveness and adoption find it."""
     ctl, tf = ctx.ctl, ctx.tf
     assert ctx.run.record is not None
-    if not ctx.source.artifact_url:
-        raise TransientError("ArtifactFailed", "the GitRepository has no artifact URL a runner Pod can download "
-                                               "(pod mode cannot use the controller's cached copy)")
+    artifact_url, served = ctx.source.artifact_url, None
+    if not artifact_url:
+        # the GitRepository is gone or moved on (a destroy on deletion): the run API serves the controller's
+        # cached copy to this run's Pod only; the runner checks its digest as for any download
+        if ctx.source.artifact_path is None:
+            raise TransientError("ArtifactFailed", "the GitRepository has no artifact a runner Pod can download "
+                                                   "and the controller has no cached copy of it")
+        artifact_url, served = ARTIFACT_FROM_RUN_API, ctx.source.artifact_path
     api = ctl.run_api()
     params = RunPodParams(
         run_id=ctx.run.record.marker, command=0, operation=PLAN, plan_id="", namespace=ctx.namespace,
@@ -191,9 +203,10 @@ def pod_runner(ctx: RunContext) -> PodRunner:
             mark_reconciling(ctx.run.obj, message)
             ctl.patch(ctx.frame, ctx.run.obj)
 
-    return PodRunner(run_request(ctx, ctx.source.artifact_url), params, ctl.kube, api, ctl.options.terraform,
+    return PodRunner(run_request(ctx, artifact_url), params, ctl.kube, api, ctl.options.terraform,
                      PodRunOptions(ctl.options.runner_image, ctl.options.keep_failed_runners), ctl.runner_slots,
                      object_key=ctx.key, on_pod=on_pod, waiting=waiting, stopping=ctl.stopping.is_set,
+                     artifact=served,
                      plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan)
 
 
@@ -222,9 +235,11 @@ def pod_run_alive(kube: KubeClient, namespace: str) -> Callable[[RunRecord], boo
 def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
     """A restarted controller (or a new leader) meets a pod-mode run of an earlier one still in flight: it
     creates no second Pod, waits for that Pod's result and records an apply that succeeded, so the plan is
-    never applied twice (docs/architecture.md "A restarted controller adopts a run in flight"). A run
-    whose Pod ended without a result is left to the dead-run rule (lock released, ApplyInterrupted, plan
-    again)."""
+    never applied twice (docs/architecture.md "A restarted controller adopts a run in flight"). A Pod that
+    ended while no controller listened is read from its termination message (the runner's summary): an
+    apply that succeeded is recorded, one that failed is Ready=False with its reason and planned again; a
+    plan run is simply planned again. A Pod that ended without any result (killed, deleted) is left to the
+    dead-run rule (lock released, ApplyInterrupted, plan again): a plan is applied at most once."""
     ctl = ctx.ctl
     if ctl.options.runner_mode != RUNNER_POD or obj is None:
         return
@@ -235,8 +250,9 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
             continue
         api = ctl.run_api()
         expect = getattr(api, "expect", None)
-        if expect is not None:  # its runner may deliver to this controller, from its own namespace only
-            expect(record.marker, namespace=ctx.namespace)
+        if expect is not None:  # its runner may deliver to this controller: the recorded Pod only
+            expect(record.marker, namespace=ctx.namespace, pod_name=record.pod or None,
+                   pod_uid=record.pod_uid or None)
         delivered = api.delivered(record.marker)
         live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
         if live is not None:  # by label: the record may name the run's previous command's Pod
@@ -253,25 +269,69 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
             except TransientError as exc:
                 log.warning("adopted run %s ended without a result: %s", record.marker, exc, extra={"obj": ctx.key})
                 delivered = None
-        if delivered is not None and delivered.result.operation == "apply" and delivered.result.succeeded:
-            _record_adopted_apply(ctx, obj, record)
+        pods = _run_pod_objects(ctl.kube, ctx.namespace, record.marker)
+        outcome = _adopted_outcome(delivered, pods, record)
+        if outcome is not None and outcome.operation == "apply" and outcome.succeeded:
+            _record_adopted_apply(ctx, obj, record, outcome)
         api.forget(record.marker)
-        for pod in _run_pods(ctl.kube, ctx.namespace, record.marker):
-            _delete_run_objects(ctl.kube, ctx.namespace, pod, keep_pod=ctl.options.keep_failed_runners and
-                                delivered is None)
+        for pod in pods:
+            _delete_run_objects(ctl.kube, ctx.namespace, str(pod["metadata"]["name"]),
+                                keep_pod=ctl.options.keep_failed_runners and not (outcome and outcome.succeeded))
+        if outcome is not None and outcome.operation == "apply" and not outcome.succeeded:
+            _adopted_apply_failed(ctx, obj, record, outcome)
 
 
-def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecord) -> None:
-    """What an apply of an earlier controller did, recorded: its plan applied (never applied again)."""
+def _adopted_outcome(delivered: Any, pods: list[dict[str, Any]], record: RunRecord) -> TerminationSummary | None:
+    """Pure: what the adopted run's runner reported: its delivered result, else the summary it wrote to its
+    Pod's termination message (a result delivered to nobody: no controller listened until its deadline)."""
+    if delivered is not None:
+        result = delivered.result
+        return TerminationSummary(result.run_id, result.operation, result.outcome, result.reason, record.plan,
+                                  True, result.terraform_killed)
+    return termination_summary(pods, record.marker, record.operation, pod_name=record.pod, pod_uid=record.pod_uid)
+
+
+def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
+                          outcome: TerminationSummary) -> None:
+    """An apply of an earlier controller that ended in failure: Ready=False with its reason, retried with
+    backoff; its plan is dropped (never applied a second time), the next reconcile plans again. A run whose
+    Terraform ended normally released its lock: its record is done; a killed one stays for the dead-run rule."""
     status = status_of(obj)
     plan = record.plan or TerraformStatus.of(status).pending.id
-    status["lastAppliedPlan"] = plan
     status["plan"] = {"pending": ""}
     delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
-    message = f"Applied plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier controller)"
+    how = "its result" if outcome.delivered else "its termination message (its result was delivered to nobody)"
+    message = (f"the apply of plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier "
+               f"controller) failed: {outcome.reason}, as {how} says; the plan is dropped and planned again")
+    c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.FALSE, outcome.reason, message,
+                    ctx.tf.meta.generation)
+    ctx.events.append(("Warning", outcome.reason, message))
+    if not outcome.terraform_killed:
+        ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
+        write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
+    raise TransientError(outcome.reason, message)
+
+
+def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
+                          outcome: TerminationSummary) -> None:
+    """What an apply of an earlier controller did, recorded: its plan applied (never applied again); the
+    outputs are then read from the state by the outputs step (`ctx.done.applied`)."""
+    status = status_of(obj)
+    last = TerraformStatus.of(status)
+    plan = record.plan or last.pending.id
+    status["lastAppliedPlan"] = plan
+    status["lastAppliedRevision"] = last.last_planned_revision or ctx.source.revision or None
+    status["lastAppliedInputsDigest"] = last.inputs_digest or None
+    if "planExpectedResources" in status:  # the state-loss guard's count, as step_apply records it
+        status["lastAppliedResourceCount"] = int(status.pop("planExpectedResources") or 0)
+    status["plan"] = {"pending": ""}
+    delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
+    how = "" if outcome.delivered else "; known from its termination message: its result was delivered to nobody"
+    message = f"Applied plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier controller{how})"
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, "ApplySucceeded", message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Normal", "ApplySucceeded", message))
+    ctx.done.applied = True
 
 
 def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
@@ -283,12 +343,12 @@ def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
     return next((str(p["metadata"]["name"]) for p in pods if pod_state(p).alive), None)
 
 
-def _run_pods(kube: KubeClient, namespace: str, marker: str) -> list[str]:
+def _run_pod_objects(kube: KubeClient, namespace: str, marker: str) -> list[dict[str, Any]]:
     try:
         pods, _ = kube.list_all(PODS, namespace, label_selector=f"{LABEL_RUN_ID}={marker}")
     except ApiError:
         return []
-    return [str(p["metadata"]["name"]) for p in pods]
+    return list(pods)
 
 
 def _delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod: bool) -> None:
