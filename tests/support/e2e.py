@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.support.kstatus import assert_kstatus
 from tests.support.polling import wait_for
+from tests.support.terraform_helpers import add_tenant
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
@@ -37,11 +38,20 @@ def running_controllers(kube: KubeClient, kubeconfig: str, tmp_path: Path,
     # A private Terraform work directory (the default one is shared by every controller on the machine),
     # and a short one: each run's TMPDIR lies inside it, and a provider's plugin socket
     # (TMPDIR + "/plugin<up to 10 digits>") must fit in 107 bytes, which pytest's tmp_path names exceed.
+    # Pod mode, as `tfcontroller run --runner=pod` on the dev cluster's node: the runner ServiceAccount and
+    # RBAC of `tfcontroller tenant add default --apply`; artifacts served over HTTP (a runner Pod cannot read
+    # the controller's artifact directory: file:// URLs fail with ArtifactFailed); the run API on loopback
+    # (the node's Pods use the host network).
+    pod = runner_mode == "pod"
+    if pod:
+        add_tenant(kube, NS)
     with tempfile.TemporaryDirectory(prefix="tfc-") as work_dir:
+        terraform = TerraformOptions(work_dir=work_dir, runner=runner_mode, run_api_listen="127.0.0.1:0")
         opts = ControllerOptions(
             kubeconfig=kubeconfig, namespace=NS, concurrent=2, artifact_dir=str(tmp_path / "artifacts"),
+            artifact_addr="127.0.0.1:0" if pod else None,
             retry_base=0.2, retry_cap=2.0, shutdown_grace=15.0, lease_namespace=NS,
-            gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5), terraform=TerraformOptions(work_dir=work_dir, runner=runner_mode),
+            gitrepository=GitRepositoryOptions(ls_remote_ttl=0.5), terraform=terraform,
         )
         manager = build_manager(opts, kube)
         try:

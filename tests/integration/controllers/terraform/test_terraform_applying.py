@@ -44,9 +44,12 @@ class Recorder(logging.Handler):
         self.records.append(record)
 
 
-# Where a run's lines are logged: the Terraform runner (`terraform version` of the controller itself) and,
-# in local mode, the runner protocol's lines (`runner operation=...` and the runner's own output).
-RUNNER_LOGGERS = ("tfcontroller.terraform.runner", "tfcontroller.terraform.protocol_runner")
+# Where a run's lines are logged: the Terraform runner (`terraform version` of the controller itself); in
+# local mode the runner protocol's lines (`runner operation=...` and the runner's own output); in pod mode
+# the pod runner's (`runner pod=... operation=...`, one per run, and its Pods' adoption). Each mode names
+# the run's operation in the same words, `operation=<op>`.
+RUNNER_LOGGERS = ("tfcontroller.terraform.runner", "tfcontroller.terraform.protocol_runner",
+                  "tfcontroller.terraform.pod_runner")
 
 
 @pytest.fixture

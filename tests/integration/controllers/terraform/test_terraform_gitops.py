@@ -10,7 +10,9 @@ pending plan without re-planning, and nothing loops afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +42,53 @@ from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, T
 NS = "default"
 
 
+class PodRuns(logging.Handler):
+    """Pod mode's count of Terraform work: the runner Pod's Terraform is the Pod's own (its image's, on the
+    dev node), not the controller's `binary`, so a wrapper binary counts nothing there. Each runner Pod run
+    is logged once by the controller as `runner pod=... operation=<op>` as its result arrives (before the
+    status records it); a run is init + plan + show, or apply: "no terraform process" is "no run"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.operations: list[str] = []
+        self.logger = logging.getLogger("tfcontroller.terraform.pod_runner")
+        self.saved_level = self.logger.level
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.match(r"runner pod=\S+ operation=(\w+)", record.getMessage())
+        if found:
+            self.operations.append(found.group(1))
+
+    def calls(self) -> list[str]:
+        return list(self.operations)
+
+    def count(self, *operations: str) -> int:
+        return sum(1 for op in self.operations if op in operations)
+
+    def close(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.saved_level)
+        super().close()
+
+
 @pytest.fixture
 def gitops(start_manager: Callable[..., ControllerManager], dev_cluster: DevCluster, crds_installed: KubeClient,
-           tmp_path: Path, holds: HoldServer) -> tuple[KubeClient, CountingTerraform]:
+           tmp_path: Path, holds: HoldServer, runner_mode: str) -> Iterator[tuple[KubeClient, Any]]:
+    """The manager and the count of Terraform commands (local mode: a wrapper binary; pod mode: runs)."""
     kube = crds_installed
     seed_keys(kube)
     terraform = CountingTerraform(tmp_path, holds)
+    pod_runs = PodRuns() if runner_mode == "pod" else None
     start_manager(kubeconfig=dev_cluster.kubeconfig,
                   terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"), binary=str(terraform.path),
                                              controller_namespace=NS))
-    return kube, terraform
+    try:
+        yield kube, pod_runs or terraform
+    finally:
+        if pod_runs is not None:
+            pod_runs.close()
 
 
 def _tf(kube: KubeClient, name: str) -> dict[str, Any]:

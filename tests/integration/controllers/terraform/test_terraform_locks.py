@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.controllers import free_port
 from tests.support.holds import Hold, HoldServer
 from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import (
@@ -44,7 +45,7 @@ from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, LEASES, TERRAFORMS
 from tfcontroller.terraform.config import TerraformConfig, Timeouts
-from tfcontroller.terraform.processes import RUN_ENV, read_stat, run_processes
+from tfcontroller.terraform.processes import RUN_ENV, run_processes, terraform_processes
 from tfcontroller.terraform.state import LOCK_INFO_ANNOTATION, read_lock
 
 
@@ -107,14 +108,28 @@ def test_lock_held_by_a_live_run_gives_state_locked(harness: Harness, git_file_r
 @pytest.mark.runner_modes
 def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness: Harness, git_file_remote,
                                                                           tmp_path, holds: HoldServer) -> None:
+    """A controller killed (kill -9) during an apply. Local mode: its runs die with it (Terraform and its
+    provisioner too, as a crashed pod loses them): the next controller releases the lock, reports the
+    interrupted apply and applies. Pod mode: the run goes on in its Pod and the next controller adopts it
+    (docs/architecture.md "A restarted controller adopts a run in flight"): applied once, no lock released
+    because none is left, no record. In both: created once."""
+    pod = harness.options.runner_mode == "pod"
     hold = holds.new()
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
     harness.create("app", vars=[{"name": "hold", "value": str(hold)}])
 
     work = tmp_path / "proc-work"
+    extra = ""
+    if pod:
+        # Runner Pods deliver to the URL of the run API they were started with (a Service's, in a cluster):
+        # both controllers listen at one loopback address, as both would stand behind the one Service.
+        listen = f"127.0.0.1:{free_port()}"
+        harness.options = dataclasses.replace(harness.options, run_api_listen=listen)
+        harness.reconciler = TerraformReconciler(harness.kube, harness.options)
+        extra = f", run_api_listen={listen!r}"
     code = "import sys; from tests.support.terraform_helpers import run_controller_process as r; " \
-           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, runner_mode={harness.options.runner_mode!r}))"
+           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, runner_mode={harness.options.runner_mode!r}{extra}))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -129,12 +144,24 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
     assert hold.done() == 0
     hold.release()
 
-    # A new controller (another instance, in this process) takes over.
-    obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", 120,
-                                  what="apply after restart")
+    # A new controller (another instance, in this process) takes over. Pod mode: the adopted apply is
+    # recorded (Applied=ApplySucceeded naming the Pod), then the same reconcile finds nothing to plan
+    # (Ready=True NoChanges), so Ready's reason is not the test of it: the applied plan is.
+    def applied(o: dict) -> bool:
+        if pod:
+            return ready_reason(o).startswith("True/") and o["status"].get("lastAppliedPlan") == run["plan"]
+        return ready_reason(o) == "True/ApplySucceeded"
+
+    obj = harness.reconcile_until("app", applied, 120, what="apply after restart")
     assert "runs" not in obj["status"] and "run" not in obj["status"]
     released = [e for e in harness.events("app") if e["reason"] == "StateLockReleased"]
-    assert released and "interrupted apply run" in released[0]["message"]
+    if pod:  # adopted: the Pod's apply finished and released its own lock
+        assert released == [], released
+        assert "ApplyInterrupted" not in {e["reason"] for e in harness.events("app")}
+        assert [e for e in harness.events("app") if e["reason"] == "ApplySucceeded" and run["pod"] in e["message"]]
+    else:
+        assert released and "interrupted apply run" in released[0]["message"]
+    assert read_lock(harness.kube, NS, "lock-tfstate-default-app") is None
     assert [r["type"] for r in harness.state("app")["resources"]] == ["terraform_data"]
     assert hold.done() == 1  # created once
 
@@ -250,8 +277,8 @@ def test_terraform_killed_under_a_live_controller(harness: Harness, git_file_rem
     first.start()
     try:
         wait_for(lambda: hold.started(), 60, "the apply to start")
-        leaders = [p.pid for p in _terraform_of(harness)]
-        assert len(leaders) == 1
+        leaders = [p.pid for p in _terraform_of(harness, "app")]
+        assert len(leaders) == 1, leaders
         os.kill(leaders[0], signal.SIGKILL)
     finally:
         first.join(60)
@@ -321,16 +348,10 @@ def test_dead_runs_records_are_never_lost(harness: Harness, git_file_remote, tmp
     assert any("plan-newer" in m for m in interrupted) and any("plan-older" in m for m in interrupted)
 
 
-def _terraform_of(harness: Harness) -> list:
-    """Terraform processes of the harness's runs: carrying a run marker and leading their session (a
-    sandbox's bwrap leads one too, and carries no marker)."""
-    found = []
-    for pid in processes_under(harness.tmp / "work"):
-        stat = read_stat(pid)
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if stat is not None and stat.pid == stat.sid and f"{RUN_ENV}=".encode() in env:
-            found.append(stat)
-    return found
+def _terraform_of(harness: Harness, name: str) -> list:
+    """Terraform processes of the object's run in flight: carrying its run marker (from the run record,
+    written before any Terraform of the run starts) and leading their session (a sandbox's bwrap leads one
+    too, and carries no marker). Found among all the host's processes, not under the harness's work dir:
+    in pod mode Terraform runs in a runner Pod on the dev cluster's node, whose processes are the host's."""
+    [record] = harness.get(name)["status"]["runs"]
+    return terraform_processes(record["marker"])
