@@ -89,11 +89,13 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
     # bwrap creates missing parents of a mount point with mode 0700, which a non-root container cannot
     # traverse: create them 0755 first (only on the sandbox's own root, never inside another mount).
     fixed = ["/", "/tmp", "/proc", "/dev", *spec.allow_list, *spec.image_paths, *(m.target for m in spec.mounts)]
-    created: set[str] = set()
+    created: set[str] = {"/tmp"}
+    # /tmp first: an image directory or a mount below /tmp (a checkout in /tmp, as CI clones one) goes on top
+    # of the fresh /tmp instead of being covered by it; its parents there are the sandbox's own (0755).
+    argv += ["--perms", "1777", "--dir" if spec.read_only_root else "--tmpfs", "/tmp"]
     for path in spec.image_paths:  # before the masks below, which cover private files in them too
         argv += _parent_dirs(path, fixed, created) + ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", *_proc_cover(), "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--perms", "1777", "--dir" if spec.read_only_root else "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", *_proc_cover(), "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
     visible = (*spec.allow_list, *spec.image_paths)
     for hidden in spec.hidden:
         if any(_under(hidden, root) for root in visible) and os.path.isdir(hidden):
@@ -127,10 +129,10 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
 
 def _parent_dirs(target: str, fixed: list[str], created: set[str]) -> list[str]:
     """`--dir` arguments (mode 0755) for the ancestors of `target` that are on the sandbox's own root
-    (not inside a mount) and not created yet; `created` is updated."""
+    (not inside a mount; the fresh /tmp counts as the root's) and not created yet; `created` is updated."""
     argv: list[str] = []
     for parent in _parents(target):
-        if parent not in created and not any(_under(parent, f) for f in fixed if f != "/"):
+        if parent not in created and not any(_under(parent, f) for f in fixed if f not in ("/", "/tmp")):
             argv += ["--perms", "0755", "--dir", parent]
             created.add(parent)
     return argv
