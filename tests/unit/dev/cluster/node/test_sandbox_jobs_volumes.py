@@ -46,7 +46,7 @@ def test_mount_point_parents_are_created_traversable() -> None:
 
 def test_hidden_paths_under_an_allowed_directory_get_a_tmpfs() -> None:
     argv = sandbox.bwrap_argv(_spec(hidden=["/etc", "/tmp/devcluster-x"]))
-    pairs = list(zip(argv, argv[1:]))
+    pairs = list(zip(argv, argv[1:], strict=False))
     assert pairs.index(("--tmpfs", "/etc")) > pairs.index(("--ro-bind", "/etc"))  # covers the allowed bind
     assert "/tmp/devcluster-x" not in argv  # /tmp is a fresh tmpfs already
 
@@ -55,7 +55,7 @@ def test_an_image_below_tmp_is_bound_on_top_of_the_fresh_tmp_with_traversable_pa
     """A checkout cloned into /tmp (as CI does) gives image directories below /tmp: the fresh /tmp must not
     cover them, and their parents there must be traversable by a non-root container (bwrap makes 0700)."""
     argv = sandbox.bwrap_argv(_spec(image_paths=("/tmp/clone/.venv", "/tmp/clone/tfcontroller")))
-    pairs = list(zip(argv, argv[1:]))
+    pairs = list(zip(argv, argv[1:], strict=False))
     fresh_tmp = pairs.index(("--tmpfs", "/tmp"))
     assert fresh_tmp < pairs.index(("--ro-bind", "/tmp/clone/.venv"))
     assert fresh_tmp < pairs.index(("--ro-bind", "/tmp/clone/tfcontroller"))
