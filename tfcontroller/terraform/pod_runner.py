@@ -402,9 +402,7 @@ class PodRunner(TerraformRunner):
             self._pod = None
             if not abandoned:  # an abandoned run keeps its Pod, its Secret and its offered plan
                 self.api.forget(run_id)
-                _delete(self.kube, SECRETS, name, ns)
-                if ok or not self.options.keep_failed:
-                    _delete(self.kube, PODS, name, ns)
+                delete_run_objects(self.kube, ns, name, keep_pod=not ok and self.options.keep_failed)
 
     def _create(self, params: manifests.RunPodParams, request: rp.RunRequest) -> str:
         name = manifests.run_object_name(params.run_id, params.command)
@@ -465,6 +463,14 @@ def _expect(api: RunApiLike, run_id: str, namespace: str, pod: str | None, uid: 
     expect = getattr(api, "expect", None)
     if expect is not None:
         expect(run_id, namespace=namespace, pod_name=pod, pod_uid=uid or None)
+
+
+def delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod: bool) -> None:
+    """Remove a finished run's Secret (its request) and, unless `keep_pod` (a failed run kept for
+    inspection), its Pod: what this runner does after a run and the controller after an adopted one."""
+    _delete(kube, SECRETS, name, namespace)
+    if not keep_pod:
+        _delete(kube, PODS, name, namespace)
 
 
 def _delete(kube: KubeClient, resource: Any, name: str, namespace: str) -> None:
