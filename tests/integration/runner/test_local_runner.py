@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.terraform import served_artifact
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.dev.cluster import DevCluster
@@ -94,16 +93,7 @@ class Setup:
 
 
 def _artifact(root: Path) -> tuple[str, str]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in (("infra/main.tf", MAIN_TF), ("slow/main.tf", SLOW_TF)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    blob = buffer.getvalue()
-    (root / "module.tar.gz").write_bytes(blob)
-    return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
+    return served_artifact(root, dict((("infra/main.tf", MAIN_TF), ("slow/main.tf", SLOW_TF))))
 
 
 def _add_tenant(cluster: DevCluster) -> None:

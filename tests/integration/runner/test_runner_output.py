@@ -13,11 +13,8 @@ may be sandboxed) must have its first line in the log while Terraform still runs
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.terraform import served_artifact
 from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
@@ -103,16 +101,7 @@ class Setup:
 
 
 def _artifact(root: Path) -> tuple[str, str]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in (("echo/main.tf", ECHO_TF), ("fail/main.tf", FAIL_TF), ("hold/main.tf", HOLD_TF)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    blob = buffer.getvalue()
-    (root / "module.tar.gz").write_bytes(blob)
-    return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
+    return served_artifact(root, dict((("echo/main.tf", ECHO_TF), ("fail/main.tf", FAIL_TF), ("hold/main.tf", HOLD_TF))))
 
 
 @pytest.fixture
