@@ -22,15 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.terraform import served_artifact
+from tests.fixtures.terraform import cluster_serving
 from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.terraform import EnvVar
 from tfcontroller.dev.cluster import DevCluster
-from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import NAMESPACES, SECRETS
-from tfcontroller.source.store import ArtifactServer
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.sandbox import probe, start_runner
 
@@ -100,24 +98,14 @@ class Setup:
     artifact_digest: str
 
 
-def _artifact(root: Path) -> tuple[str, str]:
-    return served_artifact(root, dict((("echo/main.tf", ECHO_TF), ("fail/main.tf", FAIL_TF), ("hold/main.tf", HOLD_TF))))
-
-
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
-    served = tmp_path / "served"
-    served.mkdir()
-    relative, digest = _artifact(served)
-    with DevCluster() as cluster, ArtifactServer(served, "127.0.0.1:0") as server:
-        admin = KubeClient.load(cluster.kubeconfig)
-        try:
-            admin.create(NAMESPACES, {"metadata": {"name": NS}})
-            admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {
-                "from_secret": FROM_SECRET, "db": json.dumps({"password": JSON_ELEMENT, "user": "admin"})}}, NS)
-            yield Setup(cluster, f"{server.url}/{relative}", digest)
-        finally:
-            admin.close()
+    modules = {"echo/main.tf": ECHO_TF, "fail/main.tf": FAIL_TF, "hold/main.tf": HOLD_TF}
+    with cluster_serving(tmp_path, modules) as served:
+        served.admin.create(NAMESPACES, {"metadata": {"name": NS}})
+        served.admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {
+            "from_secret": FROM_SECRET, "db": json.dumps({"password": JSON_ELEMENT, "user": "admin"})}}, NS)
+        yield Setup(served.cluster, served.artifact_url, served.artifact_digest)
 
 
 def _request(s: Setup, run_id: str, path: str, operation: str = rp.PLAN, **fields: Any) -> rp.RunRequest:
