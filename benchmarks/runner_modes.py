@@ -49,7 +49,7 @@ from benchmarks.git_polling import git, install_crds  # noqa: E402
 from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
 from tfcontroller.kube.errors import AlreadyExists  # noqa: E402
-from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, PODS, TERRAFORMS  # noqa: E402
+from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, PODS, TERRAFORMS, Resource  # noqa: E402
 from tfcontroller.runner.tenant import tenant_objects  # noqa: E402
 
 MODULE = """
@@ -170,29 +170,51 @@ def is_ready(obj: dict[str, Any]) -> bool:
         and (conds.get("Reconciling") or {}).get("status") != "True"
 
 
-class ReadyWatch:
-    """When each Terraform of a namespace was first seen Ready (a watch: no polling interval measured)."""
+class _Watcher:
+    """A watch of one resource in a namespace on a thread of its own, reopened until `stop()` (a watch
+    times out, a connection drops); each event goes to `event`. A subclass sets its own state before
+    calling this __init__, which starts the thread."""
 
-    def __init__(self, kube: KubeClient, namespace: str) -> None:
+    def __init__(self, kube: KubeClient, namespace: str, resource: Resource, label_selector: str | None = None) -> None:
         self.kube, self.namespace = kube, namespace
-        self.ready: dict[str, float] = {}
-        self.cond = threading.Condition()
+        self.resource, self.label_selector = resource, label_selector
         self.stopped = False
         self.stream: Any = None
         threading.Thread(target=self._run, daemon=True).start()
 
+    def event(self, etype: str, obj: dict[str, Any]) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self.stopped:
             try:
-                self.stream = self.kube.watch(TERRAFORMS, self.namespace, timeout_seconds=600)
-                for _etype, obj in self.stream:
-                    name = (obj.get("metadata") or {}).get("name")
-                    if name and is_ready(obj):
-                        with self.cond:
-                            self.ready.setdefault(name, time.monotonic())
-                            self.cond.notify_all()
+                self.stream = self.kube.watch(self.resource, self.namespace, label_selector=self.label_selector,
+                                              timeout_seconds=600)
+                for etype, obj in self.stream:
+                    self.event(etype, obj)
             except Exception:  # noqa: BLE001 - reopened unless stopped
                 time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.stream is not None:
+            self.stream.close()
+
+
+class ReadyWatch(_Watcher):
+    """When each Terraform of a namespace was first seen Ready (a watch: no polling interval measured)."""
+
+    def __init__(self, kube: KubeClient, namespace: str) -> None:
+        self.ready: dict[str, float] = {}
+        self.cond = threading.Condition()
+        super().__init__(kube, namespace, TERRAFORMS)
+
+    def event(self, etype: str, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if name and is_ready(obj):
+            with self.cond:
+                self.ready.setdefault(name, time.monotonic())
+                self.cond.notify_all()
 
     def wait(self, names: list[str], timeout: float) -> float:
         """The time the last of `names` became Ready."""
@@ -205,50 +227,31 @@ class ReadyWatch:
                                      f"({missing[:3]} …)")
             return max(self.ready[n] for n in names)
 
-    def stop(self) -> None:
-        self.stopped = True
-        if self.stream is not None:
-            self.stream.close()
 
-
-class PodCounter:
+class PodCounter(_Watcher):
     """The most runner Pods at once, from a watch on Pods: `live` counts a Pod from its ADDED event until
     its deletion starts (deletionTimestamp) or it is gone; `existing` until it is gone."""
 
     def __init__(self, kube: KubeClient, namespace: str) -> None:
-        self.kube, self.namespace = kube, namespace
         self.live: set[str] = set()
         self.existing: set[str] = set()
         self.max_live = self.max_existing = 0
-        self.stopped = False
-        self.stream: Any = None
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__(kube, namespace, PODS, RUNNER_PODS)
 
-    def _run(self) -> None:
-        while not self.stopped:
-            try:
-                self.stream = self.kube.watch(PODS, self.namespace, label_selector=RUNNER_PODS, timeout_seconds=600)
-                for etype, obj in self.stream:
-                    meta = obj.get("metadata") or {}
-                    name = str(meta.get("name"))
-                    if etype == "DELETED":
-                        self.live.discard(name)
-                        self.existing.discard(name)
-                    elif etype in ("ADDED", "MODIFIED"):
-                        self.existing.add(name)
-                        if meta.get("deletionTimestamp"):
-                            self.live.discard(name)
-                        else:
-                            self.live.add(name)
-                    self.max_live = max(self.max_live, len(self.live))
-                    self.max_existing = max(self.max_existing, len(self.existing))
-            except Exception:  # noqa: BLE001 - reopened unless stopped
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.stopped = True
-        if self.stream is not None:
-            self.stream.close()
+    def event(self, etype: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name"))
+        if etype == "DELETED":
+            self.live.discard(name)
+            self.existing.discard(name)
+        elif etype in ("ADDED", "MODIFIED"):
+            self.existing.add(name)
+            if meta.get("deletionTimestamp"):
+                self.live.discard(name)
+            else:
+                self.live.add(name)
+        self.max_live = max(self.max_live, len(self.live))
+        self.max_existing = max(self.max_existing, len(self.existing))
 
 
 @dataclass

@@ -15,7 +15,7 @@ from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
-from tfcontroller.controllers.setup import ControllerOptions
+from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS
 
@@ -34,6 +34,16 @@ def test_options(tmp_path: Path, **overrides: Any) -> ControllerOptions:
 
 
 test_options.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def start_synced(options: ControllerOptions, kube: KubeClient, started: list[ControllerManager]) -> ControllerManager:
+    """`build_manager(options, kube)`, appended to `started` (the caller stops those at teardown, also
+    when this one fails to sync), started, its informers synced."""
+    mgr = build_manager(options, kube)
+    started.append(mgr)
+    mgr.start()
+    assert mgr.wait_synced(10), "informers did not sync"
+    return mgr
 
 
 # ---------------------------------------------------------------- GitRepository helpers

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,20 @@ def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 3
                                          **extra)
     TerraformReconciler(kube, options).register(manager)
     return manager.run()
+
+
+def start_controller_process(kubeconfig: str, work_dir: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """`run_controller_process(kubeconfig, work_dir, **options)` in a process of its own session (so that
+    kill_controller takes its whole group, as a pod's death does), running this tree's code, its output
+    discarded. `options`: run_controller_process's keywords, as Python literals (they cross as repr)."""
+    from tests.support.paths import REPO_ROOT
+
+    args = "".join(f", {key}={value!r}" for key, value in options.items())
+    code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
+            f"sys.exit(r({kubeconfig!r}, {str(work_dir)!r}{args}))")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
 
 def kill_controller(proc: subprocess.Popen[bytes], also: list[int]) -> None:

@@ -10,19 +10,16 @@ in the tenant's namespace, not a change of the spec.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfcontroller.api.errors import StallingError, WaitingError
-from tfcontroller.api.refs import KeyRef, ValuesFrom
+from tfcontroller.api.errors import StallingError
 from tfcontroller.api.run_protocol import RunRequest
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Forbidden
-from tfcontroller.kube.values import ValueReader
+from tfcontroller.terraform.inputs import VARS_FAILED, InputReader, typed
 
-VARS_FAILED = "VarsGenerationFailed"
 RETRY_SECONDS = 30.0
 
 
@@ -41,7 +38,10 @@ def forbidden_message(where: str, kind: str, namespace: str, name: str, refusal:
             f"ServiceAccount `get` on {resource} {name!r} in namespace {namespace} (the namespace's runner Role)")
 
 
-class _Reader(ValueReader):
+class _Reader(InputReader):
+    """The shared reader, except that a read the runner's ServiceAccount may not make stalls, saying
+    what to grant (retrying cannot help until the tenant's Role changes)."""
+
     def read(self, kind: str, name: str, where: str) -> dict[str, str] | None:
         try:
             return self.data(kind, name)
@@ -49,46 +49,10 @@ class _Reader(ValueReader):
             raise StallingError(VARS_FAILED, forbidden_message(where, kind, self.namespace, name,
                                                                exc.message)) from None
 
-    def all_of(self, src: ValuesFrom, where: str) -> dict[str, str]:
-        data = self.read(src.kind, src.name, where)
-        if data is None:
-            if src.optional:
-                return {}
-            raise WaitingError(VARS_FAILED, f"{where}: {src.kind} {self.namespace}/{src.name} not found",
-                               RETRY_SECONDS)
-        if src.keys is None:
-            return dict(data)
-        missing = [k for k in src.keys if k not in data]
-        if missing and not src.optional:
-            raise WaitingError(VARS_FAILED, f"{where}: key {missing[0]!r} not found in {src.kind} "
-                                            f"{self.namespace}/{src.name}", RETRY_SECONDS)
-        return {k: data[k] for k in src.keys if k in data}
-
-    def one(self, ref: KeyRef, where: str) -> str | None:
-        data = self.read(ref.kind, ref.name, where)
-        if data is None or ref.key not in data:
-            if ref.optional:
-                return None
-            what = (f"{ref.kind} {self.namespace}/{ref.name} not found" if data is None
-                    else f"key {ref.key!r} not found in {ref.kind} {self.namespace}/{ref.name}")
-            raise WaitingError(VARS_FAILED, f"{where}: {what}", RETRY_SECONDS)
-        return data[ref.key]
-
-
-def typed(value: str, declared_type: str | None) -> Any:
-    """A string from a Secret/ConfigMap for a variable of a non-string type is passed decoded when it is
-    JSON (a ConfigMap can feed a list or a number), as the controller does."""
-    if declared_type in (None, "string", "any"):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
 
 def resolve(kube: KubeClient, request: RunRequest,
             variable_types: Mapping[str, str | None] | None = None) -> RunInputs:
-    reader = _Reader(kube, request.namespace)
+    reader = _Reader(kube, request.namespace, RETRY_SECONDS)
     types = variable_types or {}
     variables: dict[str, Any] = {}
     for i, src in enumerate(request.vars_from):

@@ -35,13 +35,13 @@ from tfcontroller.kube.errors import AlreadyExists, ApiError, Conflict, Forbidde
 from tfcontroller.kube.resources import PODS, SECRETS
 from tfcontroller.terraform import runner_pod as manifests
 from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.delegated import RUNNER_FAILED, DelegatingRunner
 from tfcontroller.terraform.errors import CancelledError
 from tfcontroller.terraform.run_results import error_of
-from tfcontroller.terraform.runner import CommandResult, PlanResult, TerraformRunner
+from tfcontroller.terraform.runner import CommandResult, PlanResult
 
 log = logging.getLogger(__name__)
 
-RUNNER_FAILED = "RunnerFailed"
 RUNNER_OOM_KILLED = "RunnerOOMKilled"
 RUNNER_POD_REJECTED = "RunnerPodRejected"
 QUOTA_RETRY = 60.0
@@ -275,11 +275,13 @@ class PodRunOptions:
     runner_command: tuple[str, ...] = ("tfcontroller",)
 
 
-class PodRunner(TerraformRunner):
+class PodRunner(DelegatingRunner):
     """One reconcile's Terraform commands as runner Pods. `template` holds what every run shares;
     `params` the Pod's (its command number and operation are set per command); `on_pod(name, uid)`
     records the Pod in the run record before (uid "") and after it is created; `waiting(message)` says
     why a run waits (a runner slot)."""
+
+    EMPTY_ARGS = ("tfcontroller", "runner", "pod")
 
     def __init__(self, template: rp.RunRequest, params: manifests.RunPodParams, kube: KubeClient, api: RunApiLike,
                  config: TerraformConfig, options: PodRunOptions, slots: RunnerSlots, *, object_key: str = "",
@@ -300,13 +302,9 @@ class PodRunner(TerraformRunner):
         self.artifact = artifact  # served on the run API (the source's artifact server no longer has it)
         self.stopping = stopping  # the controller is shutting down: its runs go on in their Pods (adoption)
         self._count = 0
-        self._show: dict[str, Any] | None = None
         self._pod: tuple[str, str] | None = None  # the Pod of the command in flight (cancel deletes it)
 
     # the commands the controller's steps use ----------------------------------------------------
-
-    def init(self, upgrade: bool = False, lock_timeout: float = 0) -> CommandResult:
-        return _empty("init")  # each run initialises its own working directory
 
     def plan(self, out: Any, destroy: bool = False, refresh: bool = True, refresh_only: bool = False,
              lock_timeout: float = 0) -> PlanResult:
@@ -316,28 +314,17 @@ class PodRunner(TerraformRunner):
 
 
         Path(out).write_bytes(delivered.plan)
-        self._show = delivered.result.show
-        plan = delivered.result.plan or rp.PlanSummary(False)
-        return PlanResult(plan.has_changes, plan.add, plan.change, plan.destroy)
-
-    def show_json(self, planfile: Any) -> dict[str, Any]:
-        if self._show is None:
-            raise TransientError(RUNNER_FAILED, "no plan was made by this runner to show")
-        return self._show
+        return self._planned(delivered.result)
 
     def apply(self, planfile: Any, lock_timeout: float = 0) -> CommandResult:
 
 
         delivered = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending")
-        outputs = {name: {"sensitive": sensitive} for name, sensitive in delivered.result.outputs.items()}
-        return _empty("apply", ({"type": "outputs", "outputs": outputs},))
+        return self._applied(delivered.result)
 
     def force_unlock(self, lock_id: str) -> CommandResult:
         self._launch(rp.FORCE_UNLOCK, lock_id=lock_id)
-        return _empty("force-unlock")
-
-    def output_json(self) -> dict[str, Any]:
-        raise TransientError(RUNNER_FAILED, "outputs are read from the state, not from a runner")
+        return self._empty("force-unlock")
 
     def cancel(self) -> None:
         """Stop this reconcile's run: its Pod is deleted gracefully (the runner interrupts Terraform) —
@@ -402,9 +389,7 @@ class PodRunner(TerraformRunner):
             self._pod = None
             if not abandoned:  # an abandoned run keeps its Pod, its Secret and its offered plan
                 self.api.forget(run_id)
-                _delete(self.kube, SECRETS, name, ns)
-                if ok or not self.options.keep_failed:
-                    _delete(self.kube, PODS, name, ns)
+                delete_run_objects(self.kube, ns, name, keep_pod=not ok and self.options.keep_failed)
 
     def _create(self, params: manifests.RunPodParams, request: rp.RunRequest) -> str:
         name = manifests.run_object_name(params.run_id, params.command)
@@ -467,6 +452,14 @@ def _expect(api: RunApiLike, run_id: str, namespace: str, pod: str | None, uid: 
         expect(run_id, namespace=namespace, pod_name=pod, pod_uid=uid or None)
 
 
+def delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod: bool) -> None:
+    """Remove a finished run's Secret (its request) and, unless `keep_pod` (a failed run kept for
+    inspection), its Pod: what this runner does after a run and the controller after an adopted one."""
+    _delete(kube, SECRETS, name, namespace)
+    if not keep_pod:
+        _delete(kube, PODS, name, namespace)
+
+
 def _delete(kube: KubeClient, resource: Any, name: str, namespace: str) -> None:
     try:
         kube.delete(resource, name, namespace)
@@ -474,8 +467,3 @@ def _delete(kube: KubeClient, resource: Any, name: str, namespace: str) -> None:
         pass
     except ApiError as exc:
         log.warning("cannot delete %s %s/%s: %s", resource.kind, namespace, name, exc)
-
-
-def _empty(command: str, messages: tuple[dict[str, Any], ...] = ()) -> CommandResult:
-    return CommandResult(args=("tfcontroller", "runner", "pod", command), returncode=0, stdout="", stderr="",
-                         messages=messages, diagnostics=(), seconds=0.0)

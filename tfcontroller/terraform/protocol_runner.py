@@ -27,20 +27,20 @@ from typing import Any
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.errors import TransientError
 from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.delegated import RUNNER_FAILED, DelegatingRunner
 from tfcontroller.terraform.errors import CancelledError
 from tfcontroller.terraform.run_results import error_of
-from tfcontroller.terraform.runner import CommandResult, PlanResult, TerraformRunner
+from tfcontroller.terraform.runner import CommandResult, PlanResult
 from tfcontroller.terraform.sandbox import EXCHANGE_MOUNT, start_runner
 
 log = logging.getLogger(__name__)
 
 ARTIFACT_IN = "artifact.in.tar.gz"
-RUNNER_FAILED = "RunnerFailed"
 _POLL = 0.1
 _LOG_TAIL = 20
 
 
-class ProtocolRunner(TerraformRunner):
+class ProtocolRunner(DelegatingRunner):
     """One reconcile's Terraform commands as runner runs. `template` holds what every run shares (its
     operation is replaced per command); `artifact` is the controller's verified copy of the artifact."""
 
@@ -59,12 +59,8 @@ class ProtocolRunner(TerraformRunner):
         # writes the run's kubeconfig (a fresh short-lived token) before each run; returns its path
         self.credential = credential
         self._count = 0
-        self._show: dict[str, Any] | None = None
 
     # the commands the controller's steps use ----------------------------------------------------
-
-    def init(self, upgrade: bool = False, lock_timeout: float = 0) -> CommandResult:
-        return _empty("init")  # each run initialises (or reuses the object's init cache) itself
 
     def plan(self, out: Any, destroy: bool = False, refresh: bool = True, refresh_only: bool = False,
              lock_timeout: float = 0) -> PlanResult:
@@ -73,28 +69,17 @@ class ProtocolRunner(TerraformRunner):
             shutil.copyfile(exchange / rp.PLAN_OUT_FILE, Path(out))
         finally:
             shutil.rmtree(exchange, ignore_errors=True)
-        self._show = result.show
-        plan = result.plan or rp.PlanSummary(False)
-        return PlanResult(plan.has_changes, plan.add, plan.change, plan.destroy)
-
-    def show_json(self, planfile: Any) -> dict[str, Any]:
-        if self._show is None:
-            raise TransientError(RUNNER_FAILED, "no plan was made by this runner to show")
-        return self._show
+        return self._planned(result)
 
     def apply(self, planfile: Any, lock_timeout: float = 0) -> CommandResult:
         result, exchange = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending")
         shutil.rmtree(exchange, ignore_errors=True)
-        outputs = {name: {"sensitive": sensitive} for name, sensitive in result.outputs.items()}
-        return _empty("apply", ({"type": "outputs", "outputs": outputs},))
+        return self._applied(result)
 
     def force_unlock(self, lock_id: str) -> CommandResult:
         _, exchange = self._launch(rp.FORCE_UNLOCK, lock_id=lock_id)
         shutil.rmtree(exchange, ignore_errors=True)
-        return _empty("force-unlock")
-
-    def output_json(self) -> dict[str, Any]:
-        raise TransientError(RUNNER_FAILED, "outputs are read from the state, not from a runner")
+        return self._empty("force-unlock")
 
     # one run ---------------------------------------------------------------------------------------
 
@@ -161,11 +146,6 @@ def _exited(proc: subprocess.Popen[bytes], within: float) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
-
-
-def _empty(command: str, messages: tuple[dict[str, Any], ...] = ()) -> CommandResult:
-    return CommandResult(args=("tfcontroller", "runner", command), returncode=0, stdout="", stderr="",
-                         messages=messages, diagnostics=(), seconds=0.0)
 
 
 def _cancelled(operation: str) -> CancelledError:

@@ -42,14 +42,14 @@ import pytest
 import yaml
 
 from tests.fixtures.devcluster import install_crds
-from tests.support.controllers import test_options
+from tests.support.controllers import start_synced, test_options
 from tests.support.kstatus import assert_kstatus
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
 from tests.support.terraform_helpers import SIMPLE_TF, seed_keys
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.manifestset import ManifestSetOptions
-from tfcontroller.controllers.setup import ControllerManager, build_manager
+from tfcontroller.controllers.setup import ControllerManager
 from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
@@ -165,11 +165,7 @@ def tenancy(dev_cluster: DevCluster, tmp_path: Path) -> Iterator[Callable[..., C
                             **overrides)
         if runner == "local":
             grant_local_runner_tokens(admin)
-        mgr = build_manager(opts, kube)
-        managers.append(mgr)
-        mgr.start()
-        assert mgr.wait_synced(10), "informers did not sync"
-        return mgr
+        return start_synced(opts, kube, managers)
 
     try:
         yield start

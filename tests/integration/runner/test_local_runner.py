@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +26,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.terraform import cluster_serving
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import NAMESPACES, SECRETS, SERVICEACCOUNTS, Resource
-from tfcontroller.source.store import ArtifactServer
 from tfcontroller.terraform import processes
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.sandbox import probe, runner_kubeconfig, start_runner
@@ -93,19 +91,6 @@ class Setup:
     runner_kubeconfig_path: Path  # one per object (unsandboxed, a plan records the backend's kubeconfig path)
 
 
-def _artifact(root: Path) -> tuple[str, str]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in (("infra/main.tf", MAIN_TF), ("slow/main.tf", SLOW_TF)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    blob = buffer.getvalue()
-    (root / "module.tar.gz").write_bytes(blob)
-    return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
-
-
 def _add_tenant(cluster: DevCluster) -> None:
     """The runner's ServiceAccount and Role as a user sets them up: `tfcontroller tenant add NS` (the real
     CLI, with the admin's kubeconfig; it creates by default since issue 16). The tests below prove its Role
@@ -134,21 +119,15 @@ def _kubeconfig(cluster: DevCluster, account: str) -> dict[str, Any]:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
-    served = tmp_path / "served"
-    served.mkdir()
-    relative, digest = _artifact(served)
-    with DevCluster() as cluster, ArtifactServer(served, "127.0.0.1:0") as server:
-        admin = KubeClient.load(cluster.kubeconfig)
-        try:
-            for ns in (NS, "team-b"):
-                admin.create(NAMESPACES, {"metadata": {"name": ns}})
-            admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {"secret": SECRET_VALUE}}, NS)
-            admin.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": OTHER_NS_VALUE}}, "team-b")
-            _add_tenant(cluster)
-            yield Setup(cluster, admin, f"{server.url}/{relative}", digest, _kubeconfig(cluster, RUNNER_SA),
-                        tmp_path / "runner.kubeconfig")
-        finally:
-            admin.close()
+    with cluster_serving(tmp_path, {"infra/main.tf": MAIN_TF, "slow/main.tf": SLOW_TF}) as served:
+        cluster, admin = served.cluster, served.admin
+        for ns in (NS, "team-b"):
+            admin.create(NAMESPACES, {"metadata": {"name": ns}})
+        admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {"secret": SECRET_VALUE}}, NS)
+        admin.create(SECRETS, {"metadata": {"name": "other"}, "stringData": {"secret": OTHER_NS_VALUE}}, "team-b")
+        _add_tenant(cluster)
+        yield Setup(cluster, admin, served.artifact_url, served.artifact_digest, _kubeconfig(cluster, RUNNER_SA),
+                    tmp_path / "runner.kubeconfig")
 
 
 def _request(s: Setup, run_id: str, operation: str = rp.PLAN, *, sandboxed: bool = True,

@@ -297,11 +297,7 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
     lock is left. `undelivered`: kill -9, and the runner gives up delivering before any controller listens
     again (TFCONTROLLER_RUN_DELIVERY_SECONDS); the next controller reads the outcome from the Pod's
     termination message and records it, outputs from the state."""
-    import subprocess
-    import sys
-
-    from tests.support.paths import REPO_ROOT
-    from tests.support.terraform_helpers import kill_controller
+    from tests.support.terraform_helpers import kill_controller, start_controller_process
 
     listen = f"127.0.0.1:{_free_port()}"  # the same address for both: a Service's, in a real cluster
     h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", run_api_listen=listen)
@@ -311,12 +307,8 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         patience = {"runnerPod": {"env": [{"name": "TFCONTROLLER_RUN_DELIVERY_SECONDS", "value": "1"}]}} \
             if how == "undelivered" else {}
         h.create("app", path="./tf", writeOutputsToSecret={"name": "app-outputs"}, **patience)
-        code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
-                f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
-                f"run_api_listen={listen!r}))")
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        proc = start_controller_process(h.kubeconfig, tmp_path / "proc-work", runner_mode="pod",
+                                        run_api_listen=listen)
         try:
             wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS) or proc.poll() is not None, 120,
                      "the apply to start in its Pod")
@@ -368,11 +360,7 @@ def test_an_undelivered_failed_apply_is_reported_from_the_termination_message_an
     """kill -9 of the controller during an apply that then fails, its result delivered to nobody: the next
     controller reads the failure from the Pod's termination message — Ready=False with the runner's reason —,
     drops that plan (never applied again) and plans again; the new plan is applied once."""
-    import subprocess
-    import sys
-
-    from tests.support.paths import REPO_ROOT
-    from tests.support.terraform_helpers import kill_controller
+    from tests.support.terraform_helpers import kill_controller, start_controller_process
 
     listen = f"127.0.0.1:{_free_port()}"
     h = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", run_api_listen=listen)
@@ -381,12 +369,8 @@ def test_an_undelivered_failed_apply_is_reported_from_the_termination_message_an
         _publish(h, git_file_remote, {"tf/main.tf": HOLD_FAIL_TF})
         h.create("app", path="./tf",
                  runnerPod={"env": [{"name": "TFCONTROLLER_RUN_DELIVERY_SECONDS", "value": "1"}]})
-        code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
-                f"sys.exit(r({h.kubeconfig!r}, {str(tmp_path / 'proc-work')!r}, runner_mode='pod', "
-                f"run_api_listen={listen!r}))")
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        proc = start_controller_process(h.kubeconfig, tmp_path / "proc-work", runner_mode="pod",
+                                        run_api_listen=listen)
         try:
             wait_for(lambda: kube.get_or_none(CONFIGMAPS, "hold-started", NS) or proc.poll() is not None, 120,
                      "the apply to start in its Pod")

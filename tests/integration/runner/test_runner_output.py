@@ -13,11 +13,8 @@ may be sandboxed) must have its first line in the log while Terraform still runs
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +22,13 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.terraform import cluster_serving
 from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.terraform import EnvVar
 from tfcontroller.dev.cluster import DevCluster
-from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import NAMESPACES, SECRETS
-from tfcontroller.source.store import ArtifactServer
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.sandbox import probe, start_runner
 
@@ -102,33 +98,14 @@ class Setup:
     artifact_digest: str
 
 
-def _artifact(root: Path) -> tuple[str, str]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in (("echo/main.tf", ECHO_TF), ("fail/main.tf", FAIL_TF), ("hold/main.tf", HOLD_TF)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    blob = buffer.getvalue()
-    (root / "module.tar.gz").write_bytes(blob)
-    return "module.tar.gz", "sha256:" + hashlib.sha256(blob).hexdigest()
-
-
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
-    served = tmp_path / "served"
-    served.mkdir()
-    relative, digest = _artifact(served)
-    with DevCluster() as cluster, ArtifactServer(served, "127.0.0.1:0") as server:
-        admin = KubeClient.load(cluster.kubeconfig)
-        try:
-            admin.create(NAMESPACES, {"metadata": {"name": NS}})
-            admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {
-                "from_secret": FROM_SECRET, "db": json.dumps({"password": JSON_ELEMENT, "user": "admin"})}}, NS)
-            yield Setup(cluster, f"{server.url}/{relative}", digest)
-        finally:
-            admin.close()
+    modules = {"echo/main.tf": ECHO_TF, "fail/main.tf": FAIL_TF, "hold/main.tf": HOLD_TF}
+    with cluster_serving(tmp_path, modules) as served:
+        served.admin.create(NAMESPACES, {"metadata": {"name": NS}})
+        served.admin.create(SECRETS, {"metadata": {"name": "creds"}, "stringData": {
+            "from_secret": FROM_SECRET, "db": json.dumps({"password": JSON_ELEMENT, "user": "admin"})}}, NS)
+        yield Setup(served.cluster, served.artifact_url, served.artifact_digest)
 
 
 def _request(s: Setup, run_id: str, path: str, operation: str = rp.PLAN, **fields: Any) -> rp.RunRequest:

@@ -1,19 +1,12 @@
-"""The runner's pure input rules (runner/inputs.py): typed values from Secrets/ConfigMaps, and the
-message of a read its ServiceAccount may not do (the field, the object, the server's refusal, the fix)."""
+"""The runner's own pure input rule (runner/inputs.py): the message of a read its ServiceAccount may not
+do (the field, the object, the server's refusal, the fix). The typing of values it shares with the
+controller is tested in tests/unit/terraform/test_inputs.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tfcontroller.runner.inputs import forbidden_message, typed
-
-
-@pytest.mark.parametrize(("value", "declared", "want"), [
-    ("3", "number", 3), ('["a","b"]', "list(string)", ["a", "b"]), ("not json", "number", "not json"),
-    ("3", "string", "3"), ("3", None, "3"), ('{"a":1}', "any", '{"a":1}'), ("true", "bool", True),
-])
-def test_typed(value: str, declared: str | None, want: object) -> None:
-    assert typed(value, declared) == want
+from tfcontroller.runner.inputs import forbidden_message
 
 
 @pytest.mark.parametrize(("kind", "resource"), [("Secret", "secrets"), ("ConfigMap", "configmaps")])

@@ -11,19 +11,14 @@ order, then `vars`; `envFrom` in order, then `env`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfcontroller.api.errors import WaitingError
-from tfcontroller.api.refs import KeyRef, ValuesFrom
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.crypto.sealed import unseal
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.values import ValueReader
-
-VARS_FAILED = "VarsGenerationFailed"
+from tfcontroller.terraform.inputs import InputReader, typed
 
 
 @dataclass(frozen=True)
@@ -37,56 +32,6 @@ class ResolvedInputs:
     sealed: dict[str, str] = field(default_factory=dict, repr=False)  # the decrypted sealed values by name
 
 
-
-class _Reader(ValueReader):
-    """Reads Secrets/ConfigMaps of one namespace once per reconcile (a varsFrom and an env may share one)
-    and turns a missing object or key into `VarsGenerationFailed`."""
-
-    def __init__(self, kube: KubeClient, namespace: str, retry_after: float) -> None:
-        super().__init__(kube, namespace)
-        self.retry_after = retry_after
-
-    def missing(self, what: str) -> WaitingError:
-        return WaitingError(VARS_FAILED, what, self.retry_after)
-
-    def all_of(self, src: ValuesFrom, field_name: str) -> dict[str, str]:
-        data = self.data(src.kind, src.name)
-        if data is None:
-            if src.optional:
-                return {}
-            raise self.missing(f"{field_name}: {src.kind} {self.namespace}/{src.name} not found")
-        if src.keys is None:
-            return dict(data)
-        out = {}
-        for k in src.keys:
-            if k in data:
-                out[k] = data[k]
-            elif not src.optional:
-                raise self.missing(f"{field_name}: key {k!r} not found in {src.kind} {self.namespace}/{src.name}")
-        return out
-
-    def one(self, ref: KeyRef, field_name: str) -> str | None:
-        data = self.data(ref.kind, ref.name)
-        if data is None:
-            if ref.optional:
-                return None
-            raise self.missing(f"{field_name}: {ref.kind} {self.namespace}/{ref.name} not found")
-        if ref.key not in data:
-            if ref.optional:
-                return None
-            raise self.missing(f"{field_name}: key {ref.key!r} not found in {ref.kind} {self.namespace}/{ref.name}")
-        return data[ref.key]
-
-
-def _typed(value: str, declared_type: str | None) -> Any:
-    if declared_type in (None, "string", "any"):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
 def resolve_inputs(
     kube: KubeClient,
     tf: Terraform,
@@ -98,14 +43,14 @@ def resolve_inputs(
     """Everything a run needs from the object's references. `sealing_key` is called only when a
     sealed value is present (the private key never sits in memory longer than needed)."""
     ns, name = tf.meta.namespace, tf.meta.name
-    reader = _Reader(kube, ns, retry_after)
+    reader = InputReader(kube, ns, retry_after)
     types = variable_types or {}
     variables: dict[str, Any] = {}
     sealed: dict[str, str] = {}
     origins: dict[str, str] = {}
     for i, src in enumerate(tf.spec.vars_from):
         for k, v in reader.all_of(src, f"spec.varsFrom[{i}]").items():
-            variables[k] = _typed(v, types.get(k))
+            variables[k] = typed(v, types.get(k))
             origins[k] = f"spec.varsFrom[{i}] ({src.kind} {ns}/{src.name})"
     for var in tf.spec.vars:
         origins[var.name] = "spec.vars"

@@ -48,8 +48,8 @@ from tfcontroller.controllers.terraform.locks import (
 )
 from tfcontroller.controllers.terraform.ownership import ensure_state_owner
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import ApiError, Conflict, NotFound
-from tfcontroller.kube.resources import PODS, SECRETS
+from tfcontroller.kube.errors import ApiError
+from tfcontroller.kube.resources import PODS
 from tfcontroller.runtime.reconciler import mark_reconciling
 from tfcontroller.terraform.errors import CancelledError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.initcache import LOCK_FILE, init_key
@@ -59,6 +59,7 @@ from tfcontroller.terraform.pod_runner import (
     PodRunOptions,
     TerminationSummary,
     await_result,
+    delete_run_objects,
     pod_state,
     termination_summary,
 )
@@ -275,8 +276,8 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
             _record_adopted_apply(ctx, obj, record, outcome)
         api.forget(record.marker)
         for pod in pods:
-            _delete_run_objects(ctl.kube, ctx.namespace, str(pod["metadata"]["name"]),
-                                keep_pod=ctl.options.keep_failed_runners and not (outcome and outcome.succeeded))
+            delete_run_objects(ctl.kube, ctx.namespace, str(pod["metadata"]["name"]),
+                               keep_pod=ctl.options.keep_failed_runners and not (outcome and outcome.succeeded))
         if outcome is not None and outcome.operation == "apply" and not outcome.succeeded:
             _adopted_apply_failed(ctx, obj, record, outcome)
 
@@ -349,16 +350,6 @@ def _run_pod_objects(kube: KubeClient, namespace: str, marker: str) -> list[dict
     except ApiError:
         return []
     return list(pods)
-
-
-def _delete_run_objects(kube: KubeClient, namespace: str, name: str, *, keep_pod: bool) -> None:
-    for resource in (SECRETS, *(() if keep_pod else (PODS,))):
-        try:
-            kube.delete(resource, name, namespace)
-        except (NotFound, Conflict):
-            pass
-        except ApiError as exc:
-            log.warning("cannot delete %s %s/%s: %s", resource.kind, namespace, name, exc)
 
 
 def prepare_workspace(ctx: RunContext) -> None:

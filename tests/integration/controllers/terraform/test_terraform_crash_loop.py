@@ -17,19 +17,18 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import (
     NS,
     Harness,
     kill_controller,
     processes_under,
     ready_reason,
+    start_controller_process,
     wait_for,
 )
 from tfcontroller.terraform.processes import RUN_ENV, read_stat
@@ -61,12 +60,8 @@ ROUNDS = 6
 
 
 def _start_controller(harness: Harness, work: Path) -> subprocess.Popen[bytes]:
-    code = ("import sys; from tests.support.terraform_helpers import run_controller_process as r; "
-            f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, lock_retry=2.0, retry_cap=3.0, "
-            f"runner_mode={harness.options.runner_mode!r}))")
-    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    return start_controller_process(harness.kubeconfig, work, lock_retry=2.0, retry_cap=3.0,
+                                    runner_mode=harness.options.runner_mode)
 
 
 def _terraform_leaders(work: Path) -> list[int]:

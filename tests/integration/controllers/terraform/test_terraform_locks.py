@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -26,7 +25,6 @@ import pytest
 
 from tests.support.controllers import free_port
 from tests.support.holds import Hold, HoldServer
-from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import (
     HOLD_TF,
     NS,
@@ -36,6 +34,7 @@ from tests.support.terraform_helpers import (
     kill_controller,
     processes_under,
     ready_reason,
+    start_controller_process,
     wait_for,
 )
 from tfcontroller.api import conditions as c
@@ -120,18 +119,15 @@ def test_lock_of_a_killed_controller_is_released_and_the_apply_completes(harness
     harness.create("app", vars=[{"name": "hold", "value": str(hold)}])
 
     work = tmp_path / "proc-work"
-    extra = ""
+    extra: dict[str, str] = {}
     if pod:
         # Runner Pods deliver to the URL of the run API they were started with (a Service's, in a cluster):
         # both controllers listen at one loopback address, as both would stand behind the one Service.
         listen = f"127.0.0.1:{free_port()}"
         harness.options = dataclasses.replace(harness.options, run_api_listen=listen)
         harness.reconciler = TerraformReconciler(harness.kube, harness.options)
-        extra = f", run_api_listen={listen!r}"
-    code = "import sys; from tests.support.terraform_helpers import run_controller_process as r; " \
-           f"sys.exit(r({harness.kubeconfig!r}, {str(work)!r}, runner_mode={harness.options.runner_mode!r}{extra}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        extra = {"run_api_listen": listen}
+    proc = start_controller_process(harness.kubeconfig, work, runner_mode=harness.options.runner_mode, **extra)
     try:
         wait_for(lambda: hold.started() or proc.poll() is not None, 90, "the apply to start")
         assert proc.poll() is None

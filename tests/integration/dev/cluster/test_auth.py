@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.fixtures.devcluster import admin_session
+from tests.fixtures.devcluster import admin_session, client_for_token
 from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
@@ -29,29 +29,6 @@ pytestmark = pytest.mark.timeout(120)
 RBAC = "rbac.authorization.k8s.io"
 RUNNER = "system:serviceaccount:team-a:runner"
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def cluster() -> Iterator[DevCluster]:
-    with DevCluster() as c:
-        yield c
-
-
-@pytest.fixture
-def admin(cluster: DevCluster) -> Iterator[kubernetes.client.ApiClient]:
-    client = kubernetes.config.new_client_from_config(config_file=cluster.kubeconfig)
-    yield client
-    client.close()
-
-
-def client_for(cluster: DevCluster, tmp_path: Path, token: str, name: str) -> kubernetes.client.ApiClient:
-    """A Python client from a kubeconfig holding `token` ("" for none: anonymous) and the cluster's CA."""
-    path = tmp_path / f"{name}.kubeconfig"
-    write_kubeconfig(path, cluster.url, token, cluster.ca_pem)
-    if not token:  # the Python client insists on a user entry; an empty one sends no Authorization
-        doc = path.read_text().replace("token: ''", "{}").replace('token: ""', "{}")
-        path.write_text(doc.replace("user:\n      {}", "user: {}"))
-    return kubernetes.config.new_client_from_config(config_file=str(path))
 
 
 @pytest.fixture
@@ -174,7 +151,7 @@ def test_rolebinding_gives_exactly_its_namespace(cluster: DevCluster, admin: kub
         'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:team-a:runner" cannot '
         'list resource "secrets" in API group "" in the namespace "team-b"')
 
-    core = kubernetes.client.CoreV1Api(client_for(cluster, tmp_path, token, "runner"))
+    core = kubernetes.client.CoreV1Api(client_for_token(cluster, tmp_path, token, "runner"))
     assert core.read_namespaced_secret("creds", "team-a").data == {"k": "dg=="}
     with pytest.raises(ApiException) as err:
         core.read_namespaced_secret("creds", "team-b")
@@ -243,7 +220,7 @@ def test_anonymous_is_authorised_like_anyone(cluster: DevCluster, admin: kuberne
         r = anonymous.get(cluster.url + "/api", timeout=5)
         assert (r.status_code, r.json()["message"], r.json()["details"]) == (
             403, 'forbidden: User "system:anonymous" cannot get path "/api"', {})
-    core = kubernetes.client.CoreV1Api(client_for(cluster, tmp_path, "", "anonymous"))
+    core = kubernetes.client.CoreV1Api(client_for_token(cluster, tmp_path, "", "anonymous"))
     with pytest.raises(ApiException) as err:
         core.list_namespaced_secret("team-a")
     assert _status(err.value)["message"] == (
@@ -298,7 +275,7 @@ def test_escalation_is_refused_unless_held_or_granted(cluster: DevCluster, admin
         {"apiGroups": [RBAC], "resources": ["roles", "rolebindings"], "verbs": ["create", "update", "patch", "get"]},
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]},
     ]), _binding("team-a", "runner-manages", "Role", "rbac-manager", [RUNNER_SUBJECT]))
-    rbac = kubernetes.client.RbacAuthorizationV1Api(client_for(cluster, tmp_path, _token(admin), "runner"))
+    rbac = kubernetes.client.RbacAuthorizationV1Api(client_for_token(cluster, tmp_path, _token(admin), "runner"))
 
     held = _role("team-a", "cm-reader", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}])
     rbac.create_namespaced_role("team-a", held)  # every rule is held: allowed
@@ -348,7 +325,7 @@ def test_tokens_are_refused_when_deleted_expired_or_for_another_audience(
     core_admin = kubernetes.client.CoreV1Api(admin)
 
     def can_read(token: str) -> int:
-        client = client_for(cluster, tmp_path, token, "probe")
+        client = client_for_token(cluster, tmp_path, token, "probe")
         try:
             kubernetes.client.CoreV1Api(client).read_namespaced_secret("creds", "team-a")
             return 200
@@ -468,7 +445,7 @@ def test_access_reviews_through_the_python_client(cluster: DevCluster, admin: ku
     sar = authz.create_subject_access_review({"spec": {"user": RUNNER, "resourceAttributes": {**attrs, "namespace": "team-b"}}})
     assert sar.status.allowed is False and not sar.status.reason
 
-    sa_authz = kubernetes.client.AuthorizationV1Api(client_for(cluster, tmp_path, _token(admin), "runner"))
+    sa_authz = kubernetes.client.AuthorizationV1Api(client_for_token(cluster, tmp_path, _token(admin), "runner"))
     review = sa_authz.create_self_subject_rules_review({"spec": {"namespace": "team-a"}})
     rules = admin.sanitize_for_serialization(review.status)
     assert {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["secrets"]} in rules["resourceRules"]

@@ -19,6 +19,7 @@ import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
+from tests.fixtures.devcluster import client_for_token
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 
@@ -28,19 +29,6 @@ RBAC = "rbac.authorization.k8s.io"
 NS = "team-a"
 APPLY = "application/apply-patch+yaml"
 SUBJECT = {"kind": "ServiceAccount", "name": "deployer", "namespace": NS}
-
-
-@pytest.fixture
-def cluster() -> Iterator[DevCluster]:
-    with DevCluster() as c:
-        yield c
-
-
-@pytest.fixture
-def admin(cluster: DevCluster) -> Iterator[kubernetes.client.ApiClient]:
-    client = kubernetes.config.new_client_from_config(config_file=cluster.kubeconfig)
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -55,9 +43,7 @@ def token(admin: kubernetes.client.ApiClient) -> str:
 
 @pytest.fixture
 def deployer(cluster: DevCluster, token: str, tmp_path: Path) -> Iterator[kubernetes.client.ApiClient]:
-    path = tmp_path / "deployer.kubeconfig"
-    write_kubeconfig(path, cluster.url, token, cluster.ca_pem)
-    client = kubernetes.config.new_client_from_config(config_file=str(path))
+    client = client_for_token(cluster, tmp_path, token, "deployer")
     yield client
     client.close()
 

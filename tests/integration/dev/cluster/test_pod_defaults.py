@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,6 @@ TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
 ]
-
-
-@pytest.fixture
-def cluster() -> Iterator[DevCluster]:
-    with DevCluster() as c:
-        yield c
-
-
-@pytest.fixture
-def admin(cluster: DevCluster) -> Iterator[kubernetes.client.ApiClient]:
-    client = kubernetes.config.new_client_from_config(config_file=cluster.kubeconfig)
-    yield client
-    client.close()
 
 
 @pytest.fixture

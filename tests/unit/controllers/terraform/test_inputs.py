@@ -1,34 +1,16 @@
-"""The pure part of tfcontroller.controllers.terraform.inputs: how a `varsFrom` string becomes the value of a
-variable of its declared type (JSON decoded unless the type is string/any or unknown, a non-JSON string
-kept as written), and `resolve_inputs` on an object whose inputs are all inline (vars and env as written,
-later wins, no Secret or ConfigMap read, the sealing key never asked for, values kept out of repr). The
-reads of Secrets and ConfigMaps run against the dev cluster in
-tests/integration/controllers/terraform/test_terraform_inputs.py."""
+"""The pure part of tfcontroller.controllers.terraform.inputs: `resolve_inputs` on an object whose
+inputs are all inline (vars and env as written, later wins, no Secret or ConfigMap read, the sealing key
+never asked for, values kept out of repr). The typing of `varsFrom` strings is tested with
+terraform/inputs.py (tests/unit/terraform/test_inputs.py). The reads of Secrets and ConfigMaps run
+against the dev cluster in tests/integration/controllers/terraform/test_terraform_inputs.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tfcontroller.api.terraform import Terraform
-from tfcontroller.controllers.terraform.inputs import ResolvedInputs, _typed, resolve_inputs
+from tfcontroller.controllers.terraform.inputs import ResolvedInputs, resolve_inputs
 from tfcontroller.kube.client import KubeClient
-
-
-@pytest.mark.parametrize(("value", "declared", "want"), [
-    ("3", None, "3"),
-    ("3", "string", "3"),
-    ("[1, 2]", "any", "[1, 2]"),
-    ("3", "number", 3),
-    ("[\"a\", \"b\"]", "list(string)", ["a", "b"]),
-    ("{\"k\": true}", "map(bool)", {"k": True}),
-    ("true", "bool", True),
-    ("not json", "number", "not json"),
-    ("", "list(string)", ""),
-])
-def test_vars_from_string_is_typed_by_the_declared_type(value: str, declared: str | None, want: Any) -> None:
-    assert _typed(value, declared) == want
 
 
 def _tf(**spec: Any) -> Terraform:
