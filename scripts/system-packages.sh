@@ -7,6 +7,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # The dev cluster's node sandboxes every container with bubblewrap (and util-linux's setpriv/prlimit).
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# The dashboard's browser tests drive Debian's headless Chromium through its WebDriver (Selenium).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

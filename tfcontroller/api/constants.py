@@ -23,6 +23,10 @@ ANNOTATION_APPROVE_PLAN = f"{GROUP}/approve-plan"  # value: a plan id
 ANNOTATION_REQUESTED_AT = f"{GROUP}/requested-at"  # any new value: reconcile now (all kinds)
 ANNOTATION_REPLAN = f"{GROUP}/replan"  # any new value: discard the pending plan, plan again
 ANNOTATION_FORCE_UNLOCK = f"{GROUP}/force-unlock"  # value: the lock id to release
+# Who approved: JSON {"plan": <plan id>, "username": ..., "groups": [...], "via": "cli"|"dashboard"}, written
+# with the approve-plan annotation by `tfcontroller approve` and the dashboard; the controller copies it into
+# status.history for the apply of that plan (an approval without it is recorded as a bare annotation).
+ANNOTATION_APPROVED_BY = f"{GROUP}/approved-by"
 ANNOTATION_TAKE_OVER_STATE = f"{GROUP}/take-over-state"  # value: the state Secret to take over (rule §4.8)
 # Annotations on objects rendered by a ManifestSet; value DISABLED opts the object out.
 ANNOTATION_SUBSTITUTE = f"{GROUP}/substitute"
@@ -64,6 +68,13 @@ def tfstate_lease_name(workspace: str, suffix: str) -> str:
 def tfplan_secret_name(workspace: str, name: str) -> str:
     """The Secret holding the pending plan of Terraform `name` (first chunk)."""
     return f"tfplan-{workspace}-{name}"
+
+
+def tfplanview_secret_name(workspace: str, name: str) -> str:
+    """The Secret holding the readable (masked) form of the pending plan (terraform/plan_view.py); chunks
+    `<that name>-0`, `-1`, ... The prefix differs from `tfplan-` at its 7th character, so no Terraform's
+    plan Secret or chunk can take this name."""
+    return f"tfplanview-{workspace}-{name}"
 
 
 def tfplan_chunk_name(workspace: str, name: str, index: int) -> str:
