@@ -123,3 +123,16 @@ def test_approver_of_an_apply() -> None:
     assert approver_of(stale_claim, "plan-new", auto=False, annotation="plan-new").via == VIA_ANNOTATION
     assert approver_of(cli, PLAN, auto=False, annotation=None).via == VIA_SPEC
     assert approver_of(cli, PLAN, auto=True, annotation=PLAN).via == VIA_AUTO
+
+
+def test_a_checkpoint_records_ended_runs_once() -> None:
+    from tfcontroller.controllers.terraform.history import record_ended
+
+    status: dict[str, Any] = {}
+    plan, apply = note("plan"), note("apply", plan_id=PLAN)
+    plan.end(SUCCEEDED, "PlanGenerated", plan_id=PLAN)
+    notes = [plan, apply]
+    record_ended(status, notes, 10)  # the apply's checkpoint: the plan is stored, the running apply is not
+    assert [(e.kind, e.outcome) for e in history_of(status)] == [("plan", SUCCEEDED)]
+    record(status, notes, Outcome("transient", TransientError("ApplyFailed", "boom")), 10)
+    assert [(e.kind, e.outcome) for e in history_of(status)] == [("apply", FAILED), ("plan", SUCCEEDED)]
