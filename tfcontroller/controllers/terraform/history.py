@@ -125,7 +125,8 @@ def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, l
     stop) is not over: its note is left to whoever recovers it (the adopted result, or Interrupted)."""
     left = set(outliving) if _cancelled(outcome) else set()
     fresh = [n for n in notes if not n.recorded and (n.outcome or n.run_id not in left)]
-    entries = settle(fresh, outcome)
+    # by start (stable): a dead run the lock handling recovered mid-plan started before that plan
+    entries = settle(sorted(fresh, key=lambda n: n.started_at), outcome)
     for note in fresh:
         note.recorded = True
     history = history_of(status)

@@ -184,3 +184,13 @@ def test_a_cancelled_run_left_running_is_left_to_its_recovery() -> None:
     status = {}
     record(status, [apply], outcome_of_error(TransientError("RunnerOOMKilled", "oom")), 10, outliving={"run1"})
     assert [(e.kind, e.outcome, e.reason) for e in history_of(status)] == [("apply", FAILED, "RunnerOOMKilled")]
+
+
+def test_runs_are_recorded_in_the_order_they_started() -> None:
+    current = RunNote("now", "plan", "2026-01-01T00:05:00Z")
+    current.end(SUCCEEDED, "PlanGenerated")
+    found = RunNote("old", "apply", "2026-01-01T00:00:00Z")  # recovered by the lock handling, noted later
+    found.end(INTERRUPTED, "ApplyInterrupted")
+    status: dict[str, Any] = {}
+    record(status, [current, found], Outcome("success"), 10)
+    assert [e.run_id for e in history_of(status)] == ["now", "old"]
