@@ -24,9 +24,9 @@ from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.api.times import format_micro, parse_rfc3339
 from tfcontroller.cli import kubectx, waiting
 from tfcontroller.cli.main import CLIError
-from tfcontroller.cli.ops_events import event_time
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, TERRAFORMS, Resource
+from tfcontroller.operations.events import event_time
 
 if TYPE_CHECKING:  # the state reader imports the kube client; loaded when force-unlock runs
     from tfcontroller.terraform.errors import LockInfo
