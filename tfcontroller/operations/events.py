@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.times import parse_rfc3339
-from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import EVENTS
+
+if TYPE_CHECKING:  # the CLI builds its parser without loading the HTTP client (tests/unit/cli/test_lazy_imports.py)
+    from tfcontroller.kube.client import KubeClient
 
 
 def event_time(ev: Mapping[str, Any]) -> str:
