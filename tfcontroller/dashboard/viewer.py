@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import Resource
-from tfcontroller.manifests.access import allowed  # C1 takes it from kube/reviews.py (B)
+from tfcontroller.kube.reviews import allowed
 
 AccessKey = tuple[str, str, str, str, str]  # verb, api version, plural, namespace, name
 
