@@ -6,7 +6,8 @@ Which state an object is in (the filter `state=` and the counters):
   (`spec.approvePlan` is neither `auto` nor that plan id, and no `approve-plan` annotation names it);
 - `drifted`: a Terraform whose `Drifted` condition is True (the last drift check found changes);
 - `failing`: `Stalled` is True, or `Ready` is False for a reason that is neither waiting for something
-  else (`conditions.WAITING_REASONS`) nor a plan held for approval (an object that waits is not failing);
+  else (`conditions.WAITING_REASONS`) nor a plan held for approval (`HELD_REASONS`, or a plan awaiting
+  approval whatever the reason says): an object that waits is not failing;
 - `ready`: Ready for its current generation (`runtime.readiness`, the rule every controller waits on).
 An object may be in several (a drift remediation plan is both `drifted` and `pending`); its `primary`
 state (the row's colour) is the first of suspended, failing, pending, drifted, ready, else `progressing`.
@@ -32,6 +33,10 @@ from tfcontroller.runtime.readiness import readiness
 STATES = ("ready", "pending", "drifted", "failing", "suspended")
 KINDS = ("GitRepository", "Terraform", "ManifestSet")
 _PRIMARY_ORDER = ("suspended", "failing", "pending", "drifted", "ready")
+# Ready=False reasons of a Terraform whose plan is held for approval, not failing (the controller's
+# PLAN_PENDING and APPROVAL_REFUSED, controllers/terraform/context.py; the dashboard may not import the
+# controllers: tests/unit/dashboard/test_overview.py ties the two).
+HELD_REASONS = frozenset({"PlanPending", "ApprovalRefused"})
 
 
 def awaiting_approval(obj: Mapping[str, Any]) -> str:
@@ -60,7 +65,7 @@ def states_of(obj: Mapping[str, Any]) -> frozenset[str]:
     if obj.get("kind") == TERRAFORM_KIND and c.is_true(conditions, c.DRIFTED):
         out.add("drifted")
     ready = c.find(conditions, c.READY)
-    held = pending or (ready is not None and ready.reason in c.WAITING_REASONS)
+    held = pending or (ready is not None and ready.reason in c.WAITING_REASONS | HELD_REASONS)
     if c.is_true(conditions, c.STALLED) or (ready is not None and ready.status == c.FALSE and not held):
         out.add("failing")
     if readiness(dict(obj)).ready:

@@ -37,7 +37,14 @@ from tfcontroller.manifests.health import assess
 from tfcontroller.manifests.inventory import InventoryEntry, from_status
 from tfcontroller.operations.drift_report import DriftReport
 from tfcontroller.operations.events import event_count, event_message, event_time, list_object_events
-from tfcontroller.operations.run_logs import LABEL_TERRAFORM, RUNNER_CONTAINER, RunPod, choose, header, in_flight_pods
+from tfcontroller.operations.run_logs import (
+    LABEL_TERRAFORM,
+    RUNNER_CONTAINER,
+    RunPod,
+    choose,
+    header,
+    in_flight_pods,
+)
 from tfcontroller.terraform.plan_view import DiffLine, diff_lines
 from tfcontroller.terraform.plan_view_store import PlanViewNotFoundError, load_plan_view
 
