@@ -32,6 +32,7 @@ from tfcontroller.runtime.readiness import readiness
 
 STATES = ("ready", "pending", "drifted", "failing", "suspended")
 KINDS = ("GitRepository", "Terraform", "ManifestSet")
+MESSAGE_CHARS = 120
 _PRIMARY_ORDER = ("suspended", "failing", "pending", "drifted", "ready")
 # Ready=False reasons of a Terraform whose plan is held for approval, not failing (the controller's
 # PLAN_PENDING and APPROVAL_REFUSED, controllers/terraform/context.py; the dashboard may not import the
@@ -97,6 +98,19 @@ class Row:
     @property
     def state(self) -> str:
         return primary_state(self.states)
+
+    @property
+    def states_text(self) -> str:
+        return " ".join(sorted(self.states))
+
+    @property
+    def ready_class(self) -> str:
+        return self.ready.lower()
+
+    @property
+    def short_message(self) -> str:
+        """The message cut to MESSAGE_CHARS (the whole one is in the cell's title)."""
+        return self.message if len(self.message) <= MESSAGE_CHARS else self.message[:MESSAGE_CHARS - 1] + "…"
 
     @property
     def page(self) -> str:
