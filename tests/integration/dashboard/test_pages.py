@@ -338,6 +338,8 @@ def test_graph_draws_every_object_and_its_edges(browser: FlaskClient) -> None:
     assert nodes == {("GitRepository", "infra"): "True", ("Terraform", "bucket"): "False",
                      ("Terraform", "broken"): "False", ("ManifestSet", "app"): "True",
                      ("ConfigMap", "settings"): "True", ("Deployment", "web"): "False"}
+    states = {n.attrs["data-name"]: n.attrs["data-state"] for n in svg.find_all("g", cls="node")}
+    assert (states["bucket"], states["broken"], states["infra"]) == ("pending", "failing", "ready")  # as the overview
     edges = {(e.attrs["data-from"], e.attrs["data-to"]) for e in svg.find_all("path", cls="edge")}
     assert (f"GitRepository/{NS}/infra", f"Terraform/{NS}/bucket") in edges
     assert (f"Terraform/{NS}/bucket", f"Terraform/{NS}/broken") in edges
