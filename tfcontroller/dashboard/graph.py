@@ -137,13 +137,21 @@ def build(objects: Iterable[Mapping[str, Any]], health: Mapping[str, str] | None
     return layout(list(nodes.values()), edges)
 
 
+def inventory_of(status: Mapping[str, Any]) -> list[InventoryEntry]:
+    """`status.inventory` as entries, leaving out what is not one (no id of four `_` parts): a hand-edited
+    status must not break a page. Shared by the graph and the ManifestSet page."""
+    items = status.get("inventory")
+    return from_status([{"id": str(i["id"]), "version": str(i.get("version") or "")}
+                        for i in (items if isinstance(items, list) else [])
+                        if isinstance(i, Mapping) and str(i.get("id") or "").count("_") >= 3])
+
+
 def _add_inventories(objs: list[Mapping[str, Any]], nodes: dict[Key, Node], edges: list[Edge],
                      health: Mapping[str, str]) -> None:
     budget = MAX_OBJECTS
     for obj in sorted((o for o in objs if o.get("kind") == "ManifestSet"), key=lambda o: _node_of(o).key):
         me = _node_of(obj).key
-        entries = from_status([e for e in (obj.get("status") or {}).get("inventory") or []
-                               if isinstance(e, Mapping) and str(e.get("id") or "").count("_") >= 3])
+        entries = inventory_of(obj.get("status") or {})
         for entry in entries[:budget]:
             node = _object_node(entry, health)
             nodes.setdefault(node.key, node)
