@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import tfplanview_secret_name
 from tfcontroller.api.history import HistoryEntry, history_of
 from tfcontroller.api.meta import shown_revision
 from tfcontroller.api.terraform_status import PendingPlan
@@ -227,6 +228,10 @@ def _plan(viewer: Viewer, obj: Mapping[str, Any]) -> PlanPart | None:
     except PlanViewNotFoundError:
         return PlanPart(plan, awaiting, note=f"No readable form of plan {plan.id} is stored (it is being "
                                              "replaced, or was planned by a controller before this version).")
+    except ValueError:
+        return PlanPart(plan, awaiting, note=f"The readable form of plan {plan.id} cannot be read (Secret "
+                                             f"{tfplanview_secret_name(workspace, name)} is damaged): plan "
+                                             "again to store a new one.")
     return PlanPart(plan, awaiting, view, diff_lines(view))
 
 
