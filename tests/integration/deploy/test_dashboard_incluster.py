@@ -4,7 +4,7 @@ Static: the kustomization renders the ServiceAccount, its least RBAC (TokenRevie
 Secret by name — nothing that reads our kinds), the viewer/approver ClusterRoles, a hardened Deployment whose
 command line `tfcontroller dashboard` accepts (in-cluster, the session Secret the Role names), and a Service.
 
-Live (slow): `kubectl apply -k deploy/dashboard --dry-run=server`, then for real; the Deployment's Pod
+Live: `kubectl apply -k deploy/dashboard --dry-run=server`, then for real; the Deployment's Pod
 template run by the dev node as a Pod (the dev cluster makes no Pods for Deployments), so the dashboard runs
 exactly as installed — in-cluster config, the projected token of `tfcontroller-dashboard`, non-root, read-only
 root (only its address and port are changed, to loopback and a free port, because the dev node shares the
@@ -261,7 +261,6 @@ def _annotations(cluster: DevCluster, tmp: Path) -> dict[str, str]:
     return annotations
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user(
         installed: tuple[DevCluster, str], oidc_issuer: OIDCIssuer, tmp_path: Path) -> None:
