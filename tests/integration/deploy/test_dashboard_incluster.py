@@ -16,11 +16,13 @@ cannot read Terraforms, and its log shows no request of its own refused: its RBA
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,6 +263,17 @@ def _annotations(cluster: DevCluster, tmp: Path) -> dict[str, str]:
     return annotations
 
 
+def _next_event(stream: requests.Response, timeout: float) -> str:
+    """The name of the next server-sent event (`event: NAME`), skipping comments (heartbeats)."""
+    deadline = time.monotonic() + timeout
+    for line in stream.iter_lines(decode_unicode=True):
+        if line and line.startswith("event:"):
+            return str(line.split(":", 1)[1].strip())
+        if time.monotonic() > deadline:
+            break
+    return ""
+
+
 @pytest.mark.timeout(300)
 def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user(
         installed: tuple[DevCluster, str], oidc_issuer: OIDCIssuer, tmp_path: Path) -> None:
@@ -299,8 +312,14 @@ def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user
     assert r.status_code == 200 and re.search(r'<button id="approve"(?![^>]*\bdisabled\b)', r.text)
     assert alice.post(page + "/approve", {"plan": PLAN}, csrf=False).status_code in (400, 403)  # no CSRF token
     assert APPROVE_PLAN not in _annotations(cluster, tmp_path)
-    r = alice.post(page + "/approve", {"plan": PLAN})
-    assert r.status_code == 303, r.text
+    live = re.search(r'data-live-url="([^"]+)"', r.text)
+    assert live, "the page names its live stream"
+    with alice.http.get(base + html.unescape(live.group(1)), stream=True, timeout=(5, 30)) as stream:
+        assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+        r = alice.post(page + "/approve", {"plan": PLAN})
+        assert r.status_code == 303, r.text
+        # the page's live stream, watched as alice (the viewer role's watch), announces the change
+        assert _next_event(stream, 10) == "changed"
     annotations = _annotations(cluster, tmp_path)
     assert annotations[APPROVE_PLAN] == PLAN
     approved_by = json.loads(annotations[APPROVED_BY])
@@ -319,6 +338,9 @@ def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user
     assert can("get", f"secrets/{SESSION_SECRET}", "-n", NS) == "yes"
     assert can("create", "tokenreviews.authentication.k8s.io") == "yes"
     assert can("impersonate", "users") == "yes"
+    own = _kubectl(cluster.kubeconfig, tmp_path, "create", "token", SA, "-n", NS).stdout.strip()
+    refused = _kubectl(cluster.kubeconfig, tmp_path, "get", "terraforms", "-n", TEAM, "--token", own, check=False)
+    assert refused.returncode != 0 and f'User "{SA_USER}" cannot list resource "terraforms"' in refused.stderr
     # ... and nothing it asked for as itself was refused: its session Secret exists, its log names no refusal.
     assert _kubectl(cluster.kubeconfig, tmp_path, "get", "secret", SESSION_SECRET, "-n", NS).returncode == 0
     log = _kubectl(cluster.kubeconfig, tmp_path, "logs", "-n", NS, "tfcontroller-dashboard-0").stdout
