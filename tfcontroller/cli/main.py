@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_control",
     "tfcontroller.cli.ops_outputs",
     "tfcontroller.cli.ops_drift",
+    "tfcontroller.cli.ops_history",
     "tfcontroller.cli.ops_events",
     "tfcontroller.cli.ops_logs",
     "tfcontroller.cli.ops_plan",
