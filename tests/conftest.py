@@ -16,4 +16,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.controllers",
     "tests.fixtures.manifestset",
     "tests.fixtures.terraform",
+    "tests.fixtures.dashboard",
+    "tests.fixtures.oidc",
 ]
