@@ -37,7 +37,7 @@ from tfcontroller.dashboard.auth import (
     viewer_for,
     wants_html_page,
 )
-from tfcontroller.dashboard.settings import DashboardSettings
+from tfcontroller.dashboard.settings import DashboardSettings, host_name, is_loopback
 from tfcontroller.dashboard.viewer import Viewer
 from tfcontroller.kube.client import CONNECTION_FAILED
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unauthorized
@@ -133,10 +133,15 @@ def _without_token() -> str:
 
 
 def _authenticate() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
     state = _state()
     settings = state.settings
+    if not settings.in_cluster and not is_loopback(host_name(request.host)):
+        # DNS rebinding: another site's page whose name now points at 127.0.0.1 must not reach the
+        # dashboard that acts with your identity (its cookie would not be sent, but refuse outright)
+        return _error(403, "Host not allowed",
+                      f"Local mode answers only requests for 127.0.0.1, ::1 or localhost, not {request.host!r}.")
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
     if not settings.in_cluster and "token" in request.args:
         if not state.token.spend(request.args["token"]):
             return _error(401, "Login link already used",

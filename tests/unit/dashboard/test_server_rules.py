@@ -19,6 +19,7 @@ from tfcontroller.dashboard.settings import (
     LOCAL,
     SettingsError,
     check_listen_address,
+    host_name,
     is_https,
     is_loopback,
     listen_url,
@@ -42,6 +43,15 @@ def test_local_mode_refuses_any_other_address_and_says_why(address: str) -> None
                                              ("http://dash.example.com/", False), ("", False)])
 def test_cookies_are_secure_when_viewers_come_over_https(url: str, secure: bool) -> None:
     assert is_https(url) is secure
+
+
+@pytest.mark.parametrize(("host", "name", "loopback"), [
+    ("127.0.0.1:9090", "127.0.0.1", True), ("localhost", "localhost", True), ("[::1]:80", "::1", True),
+    ("::1", "::1", True), ("evil.example:9090", "evil.example", False), ("127.0.0.1.evil.example", "127.0.0.1.evil.example", False),
+])
+def test_the_host_a_request_names(host: str, name: str, loopback: bool) -> None:
+    assert host_name(host) == name
+    assert is_loopback(name) is loopback
 
 
 def test_listen_url() -> None:
