@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
             default_namespace=conn.namespace, external_url=args.external_url, secure=is_https(args.external_url),
             login_token=token, session_lifetime=lifetime, token_audiences=tuple(args.token_audience))
         app = create_app(settings)
+        if args.in_cluster and not args.session_secret:
+            print("note: no --session-secret: sessions are signed with a key of this process only, so they end "
+                  "with it and other replicas do not accept them", file=sys.stderr)
         if not args.in_cluster:
             user = state_of(app).identity.user()  # fails here, clearly, when the kubeconfig's user is refused
             print(f"Acting as {user.username} (your kubeconfig's identity)", file=sys.stderr)
