@@ -16,4 +16,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.controllers",
     "tests.fixtures.manifestset",
     "tests.fixtures.terraform",
+    "tests.fixtures.browser",
 ]
