@@ -5,6 +5,9 @@ An approval names a plan id (design.md §4.2), so this command refuses when noth
 With `--in-file` the approval goes through Git instead of the API (teams that approve by pull request):
 the object's YAML gets `spec.approvePlan: <id>` and the command prints the git command to commit it.
 Approving a plan that is already approved, being applied or applied changes nothing and says so (exit 0).
+The rules and the patch are operations/approval.py (shared with the dashboard); the approval records
+who approved (SelfSubjectReview) in `tfcontroller.io/approved-by`, which the controller copies into
+`status.history`.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ import argparse
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfcontroller.api.commands import approve_hint, cli_resume_command
-from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
-from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
+from tfcontroller.api.commands import cli_resume_command
+from tfcontroller.api.history import VIA_CLI, Approver
+from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.cli.ops_yamledit import EditError, set_approve_plan
-from tfcontroller.kube.errors import Conflict
+from tfcontroller.kube.errors import Forbidden, NotFound
 from tfcontroller.kube.resources import TERRAFORMS
+from tfcontroller.operations.errors import OperationRefused
+
+if TYPE_CHECKING:  # operations.approval imports the kube client: loaded when the command runs
+    from tfcontroller.operations.approval import Approval
 
 
 def register(subparsers: Any) -> None:
@@ -44,49 +50,20 @@ def pending_plan(obj: dict[str, Any]) -> str:
     return PendingPlan.of(obj.get("status")).id
 
 
-@dataclass(frozen=True)
-class Approval:
-    """What `approve` does: patch the annotation for `plan`, or (`done` set) nothing, because the plan is
-    already approved, being applied or applied; `done` says which, for the printed line."""
-
-    plan: str
-    done: str = ""
-
-
 def check_approvable(obj: dict[str, Any], wanted: str | None) -> Approval:
-    """The approval to make, or a CLIError saying why not. A plan already being applied or already applied
-    is not approved again: nothing changes, and the command says so and succeeds (exit 0), as a repeated
-    `kubectl apply` reports "unchanged" — the request is already satisfied."""
-    meta = obj["metadata"]
-    name, namespace = meta["name"], meta.get("namespace") or ""
-    status = TerraformStatus.of(obj.get("status"))
-    pending = status.pending.id
-    where = f"{namespace}/{name}"
-    target = wanted or pending
-    if target and status.applying_plan == target:
-        return Approval(target, "is already being applied")
-    if target and not pending and status.last_applied_plan == target:
-        return Approval(target, "was already applied")
-    if not pending:
-        raise CLIError(f"Terraform {where} has no pending plan: nothing to approve")
-    if wanted and wanted != pending:
-        raise CLIError(f"plan {wanted} is not the pending plan of Terraform {where} (pending: {pending}); "
-                       f"review it with `tfcontroller plan show {name} -n {namespace}`, then "
-                       f"{approve_hint(namespace, name, pending)}")
-    if (meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN) == pending:
-        applies = "it is applied once the object is resumed" if _suspended(obj) else "the controller applies it"
-        return Approval(pending, f"is already approved; {applies}")
-    return Approval(pending)
+    """operations.approval.check_approvable, its refusal as a CLIError (exit 1)."""
+    from tfcontroller.operations.approval import check_approvable as check
 
-
-def _suspended(obj: dict[str, Any]) -> bool:
-    return bool((obj.get("spec") or {}).get("suspend"))
+    try:
+        return check(obj, wanted)
+    except OperationRefused as exc:
+        raise CLIError(exc.message) from None
 
 
 def suspended_note(obj: dict[str, Any]) -> str | None:
     """What an approval of a suspended Terraform leaves to do: the approval stands (it names the plan), but
     nothing is applied until `resume`, so "approved" alone would promise an apply that does not come."""
-    if not _suspended(obj):
+    if not bool((obj.get("spec") or {}).get("suspend")):
         return None
     meta = obj["metadata"]
     name, namespace = meta["name"], meta.get("namespace") or "default"
@@ -105,18 +82,32 @@ def run(args: argparse.Namespace) -> int:
             return kubectx.EXIT_OK
         if args.in_file:
             return _approve_in_file(Path(args.in_file), args.name, plan, obj["metadata"].get("namespace"))
-        patch = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"],
-                              "annotations": {ANNOTATION_APPROVE_PLAN: plan}}}
+        from tfcontroller.operations.approval import approve
+
         try:
-            conn.client.patch(TERRAFORMS, args.name, patch, conn.namespace)
-        except Conflict:
-            raise CLIError(f"Terraform {conn.namespace}/{args.name} changed while approving; "
-                           "check the pending plan and try again") from None
+            approve(conn.client, obj, plan, _approver(conn))
+        except OperationRefused as exc:
+            raise CLIError(exc.message) from None
     print(f"terraform.tfcontroller.io/{args.name} approved plan {plan}")
     note = suspended_note(obj)
     if note:
         print(note, file=sys.stderr)
     return kubectx.EXIT_OK
+
+
+def _approver(conn: kubectx.Connection) -> Approver | None:
+    """Who approves: the kubeconfig's identity as the API server sees it (SelfSubjectReview), recorded in
+    the approved-by annotation. A server without that API (before Kubernetes 1.28) or a user not allowed
+    to ask approves without the claim: the controller then records a bare annotation."""
+    from tfcontroller.kube.reviews import whoami
+
+    try:
+        user = whoami(conn.client)
+    except (NotFound, Forbidden) as exc:
+        print(f"warning: cannot tell who you are ({exc.reason}); the approval is recorded without your name",
+              file=sys.stderr)
+        return None
+    return Approver(user.username, user.groups, VIA_CLI) if user.username else None
 
 
 def _approve_in_file(path: Path, name: str, plan: str, namespace: str | None) -> int:

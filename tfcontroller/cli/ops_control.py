@@ -14,19 +14,21 @@ import argparse
 import datetime as dt
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLAN
+from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.duration import DurationError, parse_duration
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.api.terraform_status import PendingPlan
-from tfcontroller.api.times import format_micro, parse_rfc3339
+from tfcontroller.api.times import parse_rfc3339
 from tfcontroller.cli import kubectx, waiting
 from tfcontroller.cli.main import CLIError
-from tfcontroller.cli.ops_events import event_time
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, TERRAFORMS, Resource
+from tfcontroller.operations.errors import NOT_FOUND, OperationRefused
+from tfcontroller.operations.events import event_time
 
 if TYPE_CHECKING:  # the state reader imports the kube client; loaded when force-unlock runs
     from tfcontroller.terraform.errors import LockInfo
@@ -35,6 +37,7 @@ WORDS_HELP = "the object: NAME, KIND NAME or KIND/NAME (KIND defaults to terrafo
 FORCE_UNLOCK_FAILED = "ForceUnlockFailed"  # the controller's Event reason when terraform force-unlock fails
 EVENT_GRACE = 5.0  # seconds to look for that Event after the status said the run ended
 POLL_SECONDS = 0.2
+T = TypeVar("T")
 
 
 def _add_wait_args(p: argparse.ArgumentParser, *, no_wait: bool = True) -> None:
@@ -85,6 +88,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run_force_unlock)
 
 
+def refused_as_cli(operation: Callable[[], T]) -> T:
+    """Run an operation (operations/), its refusal printed as the CLI's one line: exit 3 when not found."""
+    try:
+        return operation()
+    except OperationRefused as exc:
+        code = kubectx.EXIT_NOT_FOUND if exc.status == NOT_FOUND else kubectx.EXIT_FAILED
+        raise CLIError(exc.message, code) from None
+
+
 def _words(args: argparse.Namespace) -> tuple[Resource, str]:
     return kubectx.kind_and_name(args.words)
 
@@ -101,15 +113,14 @@ def _deadline(args: argparse.Namespace) -> float:
 
 @kubectx.api_errors
 def run_suspend(args: argparse.Namespace) -> int:
+    from tfcontroller.operations.control import set_suspended
+
     resource, name = _words(args)
     verb = "suspended" if args.suspend else "resumed"
     with kubectx.connect(args) as conn:
-        obj = conn.get(resource, name)
-        if bool((obj.get("spec") or {}).get("suspend")) == args.suspend:
-            print(f"{waiting.label(resource, name)} already {verb}")
-            return kubectx.EXIT_OK
-        conn.client.patch(resource, name, {"spec": {"suspend": args.suspend}}, conn.namespace)
-    print(f"{waiting.label(resource, name)} {verb}")
+        conn.get(resource, name)  # a clear not-found first
+        changed = refused_as_cli(lambda: set_suspended(conn.client, resource, conn.namespace, name, args.suspend))
+    print(f"{waiting.label(resource, name)} {verb}" if changed else f"{waiting.label(resource, name)} already {verb}")
     return kubectx.EXIT_OK
 
 
@@ -161,12 +172,13 @@ def run_replan(args: argparse.Namespace) -> int:
     deadline = _deadline(args)
     with kubectx.connect(args) as conn:
         conn.get(TERRAFORMS, args.name)
-        stamp = format_micro()
-        value = waiting.request(conn, TERRAFORMS, args.name, conn.namespace,
-                                annotations={ANNOTATION_REPLAN: stamp}, verb="replan requested")
+        from tfcontroller.operations.control import request_replan
+
+        value = refused_as_cli(lambda: request_replan(conn.client, conn.namespace, args.name))
+        print(f"{waiting.label(TERRAFORMS, args.name)} replan requested", flush=True)
         if args.no_wait:
             return kubectx.EXIT_OK
-        ok = waiting.wait(conn, TERRAFORMS, args.name, conn.namespace, value, deadline, replan_verdict(stamp))
+        ok = waiting.wait(conn, TERRAFORMS, args.name, conn.namespace, value, deadline, replan_verdict(value))
     return kubectx.EXIT_OK if ok else kubectx.EXIT_FAILED
 
 

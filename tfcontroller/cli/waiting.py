@@ -25,13 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tfcontroller.api.commands import cli_resume_command
-from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
-from tfcontroller.api.times import format_micro
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.errors import ApiError
-from tfcontroller.kube.resources import Resource
+from tfcontroller.kube.resources import Resource, object_label
+from tfcontroller.operations.errors import NOT_FOUND, OperationRefused
 
 # The status field the controller echoes requested-at into (tfcontroller.runtime.requested); the CRDs
 # also document Flux's `lastHandledReconcileAt`, which is accepted as well.
@@ -86,9 +84,7 @@ def outcome(obj: dict[str, Any], requested: str) -> Outcome:
     return Outcome(False, False, "", str(reconciling.get("message") or message or "reconciling"))
 
 
-def label(resource: Resource, name: str) -> str:
-    """How every command names an object it changes: kubectl's singular `kind.group/name`."""
-    return f"{resource.kind.lower()}.{resource.group}/{name}"
+label = object_label  # how every command names an object it changes: `kind.group/name`
 
 
 def follow(conn: kubectx.Connection, resource: Resource, name: str, namespace: str, requested: str,
@@ -142,15 +138,15 @@ def ready_verdict(result: Outcome, obj: dict[str, Any]) -> tuple[bool, str]:
 
 def request(conn: kubectx.Connection, resource: Resource, name: str, namespace: str, *,
             annotations: dict[str, str] | None = None, verb: str) -> str:
-    """Send `annotations` with a new requested-at value in one patch (refusing a suspended object,
-    which no controller would answer) and print `kind.group/name <verb>`. Returns the value."""
-    obj = conn.client.get(resource, name, namespace)
-    if (obj.get("spec") or {}).get("suspend"):
-        raise CLIError(f"{label(resource, name)} is suspended in namespace {namespace}; "
-                       f"resume it first: {cli_resume_command(resource.kind, namespace, name)}")
-    value = format_micro()
-    patch = {"metadata": {"annotations": {**(annotations or {}), ANNOTATION_REQUESTED_AT: value}}}
-    conn.client.patch(resource, name, patch, namespace)
+    """Send `annotations` with a new requested-at value in one patch (operations/control.py, which refuses
+    a suspended object no controller would answer) and print `kind.group/name <verb>`. Returns the value."""
+    from tfcontroller.operations.control import request as send
+
+    try:
+        value = send(conn.client, resource, namespace, name, annotations)
+    except OperationRefused as exc:
+        raise CLIError(exc.message, kubectx.EXIT_NOT_FOUND if exc.status == NOT_FOUND else kubectx.EXIT_FAILED) \
+            from None
     print(f"{label(resource, name)} {verb}", flush=True)
     return value
 

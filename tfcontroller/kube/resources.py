@@ -45,6 +45,11 @@ class Resource:
         return f"{self.plural}.{self.api_version}"
 
 
+def object_label(resource: Resource, name: str) -> str:
+    """How every command names an object it changes: kubectl's singular `kind.group/name`."""
+    return f"{resource.kind.lower()}.{resource.group}/{name}"
+
+
 def object_key(obj: dict[str, Any]) -> str:
     """The work-queue key of an object: `namespace/name`, or `name` for cluster-scoped objects."""
     meta = obj.get("metadata") or {}
@@ -68,6 +73,10 @@ SERVICEACCOUNTS = Resource("v1", "ServiceAccount", "serviceaccounts")
 PODS = Resource("v1", "Pod", "pods")
 LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
 TOKENREVIEWS = Resource("authentication.k8s.io/v1", "TokenReview", "tokenreviews", namespaced=False)
+SELF_SUBJECT_REVIEWS = Resource("authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews",
+                                namespaced=False)
+SELF_SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io/v1", "SelfSubjectAccessReview",
+                                       "selfsubjectaccessreviews", namespaced=False)
 CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
 
 GITREPOSITORIES = Resource("tfcontroller.io/v1alpha1", "GitRepository", "gitrepositories")

@@ -19,9 +19,9 @@ from typing import Any
 
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import Resource
+from tfcontroller.kube.reviews import allowed
 
-SELF_SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io/v1", "SelfSubjectAccessReview",
-                                       "selfsubjectaccessreviews", namespaced=False)
+__all__ = ["Refusal", "allowed", "refusals"]
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,6 @@ class Refusal:
     def describe(self) -> str:
         where = f"in namespace {self.namespace}" if self.namespace else "(cluster-scoped)"
         return f"{self.label} (from {self.source}): may not {'/'.join(self.verbs)} {self.resource} {where}"
-
-
-def allowed(kube: KubeClient, verb: str, res: Resource, name: str, namespace: str | None) -> bool:
-    """One SelfSubjectAccessReview as `kube`'s user."""
-    attrs: dict[str, Any] = {"verb": verb, "group": res.group, "resource": res.plural, "name": name}
-    if res.namespaced and namespace:
-        attrs["namespace"] = namespace
-    review = {"apiVersion": SELF_SUBJECT_ACCESS_REVIEWS.api_version, "kind": SELF_SUBJECT_ACCESS_REVIEWS.kind,
-              "spec": {"resourceAttributes": attrs}}
-    answer = kube.create(SELF_SUBJECT_ACCESS_REVIEWS, review)
-    return bool((answer.get("status") or {}).get("allowed"))
 
 
 def refusals(kube: KubeClient, objects: list[tuple[Resource, dict[str, Any], str, str]]) -> list[Refusal]:

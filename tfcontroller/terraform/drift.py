@@ -46,6 +46,7 @@ class AttributeChange:
     before: Any
     after: Any
     sensitive: bool = False
+    unknown: bool = False  # `after` is UNKNOWN: known only after apply
 
 
 @dataclass(frozen=True)
@@ -216,48 +217,71 @@ def diff_attributes(
     before_sensitive: Any = None,
     after_sensitive: Any = None,
     after_unknown: Any = None,
+    expand: bool = False,
 ) -> list[AttributeChange]:
-    """Every leaf-or-subtree path where `before` and `after` differ, ordered by path."""
+    """Every leaf-or-subtree path where `before` and `after` differ, ordered by path.
+
+    `expand` (a plan's readable diff, plan_view.py): a value present on one side only (null on the other:
+    a create, a new block) is listed leaf by leaf instead of as one change of the whole value, and values
+    known only after apply (`after_unknown` marks, whose keys are absent from `after`) are listed too. The
+    drift report keeps the default, so its fingerprints do not change."""
     out: list[AttributeChange] = []
-    _diff("", before, after, before_sensitive, after_sensitive, after_unknown, out)
+    _diff("", before, after, before_sensitive, after_sensitive, after_unknown, out, expand)
     out.sort(key=lambda c: c.path)
     return out
 
 
-def _diff(path: str, before: Any, after: Any, bs: Any, as_: Any, au: Any, out: list[AttributeChange]) -> None:
+def _diff(path: str, before: Any, after: Any, bs: Any, as_: Any, au: Any, out: list[AttributeChange],
+          expand: bool = False) -> None:
     if bs is True or as_ is True:
         if before != after or au is True:
-            out.append(AttributeChange(path, SENSITIVE, SENSITIVE, sensitive=True))
+            out.append(AttributeChange(path, SENSITIVE, SENSITIVE, sensitive=True, unknown=au is True))
         return
     if au is True:
-        out.append(AttributeChange(path, _redact_all(before, bs), UNKNOWN))
+        out.append(AttributeChange(path, _redact_all(before, bs), UNKNOWN, unknown=True))
         return
-    if _is_empty(before) and _is_empty(after):
+    if expand:
+        before, after = _expanded(before, after, au)
+    if _is_empty(before) and _is_empty(after) and not (expand and _has_true(au)):
         return
     if isinstance(before, Mapping) and isinstance(after, Mapping):
-        for key in sorted(set(before) | set(after), key=str):
+        keys = set(before) | set(after) | (set(au) if expand and isinstance(au, Mapping) else set())
+        for key in sorted(keys, key=str):
             _diff(
-                _join_key(path, str(key)),
+                join_key(path, str(key)),
                 before.get(key),
                 after.get(key),
                 _child(bs, key),
                 _child(as_, key),
                 _child(au, key),
                 out,
+                expand,
             )
         return
     if _is_list(before) and _is_list(after) and len(before) == len(after):
         for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            _diff(f"{path}[{i}]", b, a, _child(bs, i), _child(as_, i), _child(au, i), out)
+            _diff(f"{path}[{i}]", b, a, _child(bs, i), _child(as_, i), _child(au, i), out, expand)
         return
     if before != after or _has_true(au):
         shown_after = _redact_all(after, as_)
         if _has_true(au):
             shown_after = UNKNOWN
-        out.append(AttributeChange(path, _redact_all(before, bs), shown_after))
+        out.append(AttributeChange(path, _redact_all(before, bs), shown_after, unknown=_has_true(au)))
 
 
-def _join_key(path: str, key: str) -> str:
+def _expanded(before: Any, after: Any, au: Any) -> tuple[Any, Any]:
+    """A null side as an empty value of the other side's shape (or of the unknown marks' shape), so that
+    the walk descends into a value that appears or vanishes whole."""
+    shape = next((v for v in (after, before, au) if isinstance(v, Mapping) or _is_list(v)), None)
+    if isinstance(shape, Mapping):
+        return ({} if before is None else before), ({} if after is None else after)
+    if isinstance(shape, Sequence):
+        n = len(shape)
+        return ([None] * n if before is None else before), ([None] * n if after is None else after)
+    return before, after
+
+
+def join_key(path: str, key: str) -> str:
     if _IDENT.match(key):
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key)}]"

@@ -1,4 +1,4 @@
-"""The plan model: counts, a digest of what the plan would change, the plan id, and a readable rendering.
+"""The plan model: counts, a digest of what the plan would change, the plan id, and the masking rule.
 
 Everything here works on the dict `terraform show -json <planfile>` prints, so it is unit-tested on plain
 data. The digest is what an approval binds to (design.md §4.2): it covers each changing resource's address,
@@ -164,56 +164,15 @@ def make_plan_id(ref: str, commit: str, digest: str) -> str:
 
 # --- human-readable -----------------------------------------------------------------------------
 
-_SYMBOLS = {"create": "+", "delete": "-", "update": "~", "replace": "-/+"}
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(value, list) and value:
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: value}
-
-
-def _fmt(value: Any) -> str:
-    if value in (SENSITIVE, UNKNOWN):
-        return str(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
 
 def human_readable(show_json: Mapping[str, Any]) -> str:
-    """A short text rendering for status messages, events and emails; sensitive values show as
-    `(sensitive)`, never their content."""
-    summary = summarize(show_json)
-    lines = [f"Plan: {summary.add} to add, {summary.change} to change, {summary.destroy} to destroy."]
-    for rc in sorted(_changing(show_json), key=lambda r: str(r.get("address"))):
-        ch = rc.get("change") or {}
-        kind = ResourceChange(str(rc.get("address")), tuple(ch.get("actions") or [])).kind
-        lines.append(f"  {_SYMBOLS.get(kind, '?')} {rc.get('address')} ({kind})")
-        if kind == "delete":
-            continue
-        after = _flatten(masked(ch.get("after"), ch.get("after_sensitive", False), ch.get("after_unknown", False)))
-        before = _flatten(masked(ch.get("before"), ch.get("before_sensitive", False), False)) \
-            if kind != "create" else {}
-        for path in sorted(set(after) | set(before)):
-            if not path:
-                continue
-            if kind == "create":
-                if after[path] is not None:
-                    lines.append(f"      {path} = {_fmt(after[path])}")
-            elif before.get(path) != after.get(path):
-                lines.append(f"      {path}: {_fmt(before.get(path))} -> {_fmt(after.get(path))}")
-    changed_outputs = summary.outputs_changed
-    if changed_outputs:
-        lines.append("Outputs:")
-        for name in changed_outputs:
-            oc = (show_json.get("output_changes") or {}).get(name) or {}
-            value = masked(oc.get("after"), oc.get("after_sensitive", False), oc.get("after_unknown", False))
-            lines.append(f"  {name} = {_fmt(value)}")
-    return "\n".join(lines)
+    """A short text rendering (sensitive values show as `(sensitive)`, never their content): the readable
+    plan's own rendering (plan_view.py), so that there is one."""
+    from tfcontroller.terraform.plan_view import (  # plan_view imports this
+        build_plan_view,
+        diff_lines,
+        render_text,
+    )
+
+    view = build_plan_view(show_json, plan_id="", revision="", created_at="", is_drift=False, is_destroy=False)
+    return render_text(diff_lines(view))

@@ -1,7 +1,7 @@
 """The pending plan in Kubernetes: Secret `tfplan-<workspace>-<name>`, encrypted, chunked above 900 KiB.
 
-Layout: the first chunk is in `tfplan-<workspace>-<name>` (key `plan`), further chunks in
-`<that name>-0`, `-1`, … Every Secret is labelled with the Terraform's name, annotated with the plan id,
+Layout (secret_chunks.py, shared with the readable plan): the first chunk is in `tfplan-<workspace>-<name>`
+(key `plan`), further chunks in `<that name>-0`, `-1`, … Every Secret is labelled with the Terraform's name, annotated with the plan id,
 and owned by the Terraform (garbage-collected with it). The main Secret also records how many extra
 chunks there are and which key encrypted the plan. It is written last, so a reader that finds it with
 the expected plan id finds every chunk; the associated data binds the ciphertext to
@@ -29,23 +29,19 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from tfcontroller.api.constants import (
-    ANNOTATION_PLAN_CHUNKS,
-    ANNOTATION_PLAN_ID,
-    API_VERSION,
-    GROUP,
-    LABEL_MANAGED_BY,
-    LABEL_TERRAFORM,
-    LABEL_WORKSPACE,
-    MANAGED_BY,
-    PLAN_CHUNK_BYTES,
-    TERRAFORM_KIND,
-    tfplan_chunk_name,
-    tfplan_secret_name,
-)
+from tfcontroller.api.constants import GROUP, PLAN_CHUNK_BYTES, tfplan_secret_name
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import AlreadyExists, NotFound
-from tfcontroller.kube.resources import SECRETS
+from tfcontroller.terraform.plan_view_store import delete_plan_view
+from tfcontroller.terraform.secret_chunks import (
+    ChunkedSecret,
+    cut,
+    delete_chunked,
+    main_secret,
+    owner_reference,
+    plan_labels,
+    read_chunks,
+    write_chunks,
+)
 
 ANNOTATION_KEY_ID = f"{GROUP}/plan-key-id"
 # How the plan's Terraform reached its state: a saved plan records the backend's configuration (in-cluster,
@@ -75,8 +71,7 @@ def encode_plan(planbytes: bytes, cipher: Cipher, aad: bytes | str,
                 chunk_bytes: int = PLAN_CHUNK_BYTES) -> list[bytes]:
     if chunk_bytes <= 0:
         raise ValueError("chunk_bytes must be positive")
-    blob = cipher.encrypt(planbytes, aad)
-    return [blob[i: i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)]
+    return cut(cipher.encrypt(planbytes, aad), chunk_bytes)
 
 
 def decode_plan(chunks: Sequence[bytes], cipher: Cipher, aad: bytes | str) -> bytes:
@@ -86,12 +81,6 @@ def decode_plan(chunks: Sequence[bytes], cipher: Cipher, aad: bytes | str) -> by
 
 class PlanNotFoundError(Exception):
     """No stored plan with the expected id (deleted, or replaced by a newer plan)."""
-
-
-def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj["metadata"]
-    return {"apiVersion": obj.get("apiVersion", API_VERSION), "kind": obj.get("kind", TERRAFORM_KIND),
-            "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": False}
 
 
 def _aad(namespace: str, name: str, plan_id: str) -> str:
@@ -110,6 +99,10 @@ def decode_show(blob: bytes, cipher: Cipher, aad: bytes | str) -> dict[str, Any]
     return doc
 
 
+def _where(namespace: str, name: str, workspace: str) -> ChunkedSecret:
+    return ChunkedSecret(namespace, name, workspace, tfplan_secret_name(workspace, name), LABEL_PLAN_PART, DATA_KEY)
+
+
 def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: str, plan: bytes,
               keyring: KeyRing, chunk_bytes: int | None = None, show: dict[str, Any] | None = None,
               backend: str = "") -> int:
@@ -120,38 +113,15 @@ def save_plan(kube: KubeClient, obj: dict[str, Any], workspace: str, plan_id: st
     ns, name = meta["namespace"], meta["name"]
     kwargs = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
     chunks = encode_plan(plan, keyring, _aad(ns, name, plan_id), **kwargs)
-    main = {DATA_KEY: chunks[0]}
+    extra = {}
     if show is not None:
         rendered = encode_show(show, keyring, _aad(ns, name, plan_id) + "/show")
         if len(rendered) + len(chunks[0]) <= SECRET_DATA_LIMIT * 3 // 4:  # base64 grows by a third
-            main[SHOW_KEY] = rendered
-    labels = {LABEL_TERRAFORM: name, LABEL_WORKSPACE: workspace, LABEL_MANAGED_BY: MANAGED_BY}
-    owner = [owner_reference(obj)]
-    for i, chunk in enumerate(chunks[1:]):
-        kube.upsert_secret(ns, tfplan_chunk_name(workspace, name, i), {DATA_KEY: chunk},
-                           labels={**labels, LABEL_PLAN_PART: str(i + 1)},
-                           annotations={ANNOTATION_PLAN_ID: plan_id}, owner_references=owner)
-    _write_secret(kube, ns, tfplan_secret_name(workspace, name), main,
-                  labels={**labels, LABEL_PLAN_PART: "0"},
-                  annotations={ANNOTATION_PLAN_ID: plan_id, ANNOTATION_PLAN_CHUNKS: str(len(chunks) - 1),
-                               ANNOTATION_KEY_ID: keyring.active_id,
-                               **({ANNOTATION_BACKEND: backend} if backend else {})},
-                  owner=owner)
-    _delete_extra_chunks(kube, ns, workspace, name, keep=len(chunks) - 1)
-    return len(chunks)
-
-
-def _write_secret(kube: KubeClient, ns: str, name: str, data: dict[str, bytes], *, labels: dict[str, str],
-                  annotations: dict[str, str], owner: list[dict[str, Any]]) -> None:
-    """Create the Secret, or replace the one that exists. Usually none does (an applied or replaced plan
-    is deleted), so creating first costs one request where a read-then-write upsert costs two."""
-    try:
-        kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                              "metadata": {"name": name, "namespace": ns, "labels": labels,
-                                           "annotations": annotations, "ownerReferences": owner},
-                              "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}, ns)
-    except AlreadyExists:
-        kube.upsert_secret(ns, name, data, labels=labels, annotations=annotations, owner_references=owner)
+            extra[SHOW_KEY] = rendered
+    return write_chunks(kube, _where(ns, name, workspace), chunks, plan_id=plan_id,
+                        labels=plan_labels(name, workspace), owner=[owner_reference(obj)], main_data=extra,
+                        main_annotations={ANNOTATION_KEY_ID: keyring.active_id,
+                                          **({ANNOTATION_BACKEND: backend} if backend else {})})
 
 
 def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_id: str,
@@ -159,22 +129,15 @@ def load_plan(kube: KubeClient, namespace: str, name: str, workspace: str, plan_
     """The plan bytes stored for `plan_id`; PlanNotFoundError when absent or another plan is stored, or
     (with `backend`) when it was made with another state backend configuration than the one that would
     apply it; DecryptionError when a chunk is missing, altered or bound to another object."""
-    main = kube.get_or_none(SECRETS, tfplan_secret_name(workspace, name), namespace)
-    annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
-    if main is None or annotations.get(ANNOTATION_PLAN_ID) != plan_id:
+    where = _where(namespace, name, workspace)
+    main = main_secret(kube, where, plan_id)
+    if main is None:
         raise PlanNotFoundError(f"no stored plan {plan_id}")
-    made_with = annotations.get(ANNOTATION_BACKEND, "")
+    made_with = (main["metadata"].get("annotations") or {}).get(ANNOTATION_BACKEND, "")
     if backend and made_with and made_with != backend:
         raise PlanNotFoundError(f"plan {plan_id} was made with the state backend at {made_with}, and this "
                                 f"controller's runs reach the state at {backend}")
-    data = kube.read_secret_data(namespace, tfplan_secret_name(workspace, name))
-    chunks = [data.get(DATA_KEY, b"")]
-    for i in range(int(annotations.get(ANNOTATION_PLAN_CHUNKS) or 0)):
-        try:
-            part = kube.read_secret_data(namespace, tfplan_chunk_name(workspace, name, i))
-        except NotFound:
-            raise PlanNotFoundError(f"chunk {i} of plan {plan_id} is missing") from None
-        chunks.append(part.get(DATA_KEY, b""))
+    chunks = read_chunks(kube, where, main, lambda i: PlanNotFoundError(f"chunk {i} of plan {plan_id} is missing"))
     return decode_plan(chunks, keyring, _aad(namespace, name, plan_id))
 
 
@@ -182,39 +145,18 @@ def load_show(kube: KubeClient, namespace: str, name: str, workspace: str, plan_
               keyring: Cipher) -> dict[str, Any] | None:
     """The `show -json` document stored with plan `plan_id`, or None when the plan was stored without it;
     PlanNotFoundError when another plan (or none) is stored, DecryptionError when it does not decrypt."""
-    main = kube.get_or_none(SECRETS, tfplan_secret_name(workspace, name), namespace)
-    annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
-    if main is None or annotations.get(ANNOTATION_PLAN_ID) != plan_id:
+    main = main_secret(kube, _where(namespace, name, workspace), plan_id)
+    if main is None:
         raise PlanNotFoundError(f"no stored plan {plan_id}")
     blob = base64.b64decode(((main.get("data") or {}).get(SHOW_KEY)) or "")
     return decode_show(blob, keyring, _aad(namespace, name, plan_id) + "/show") if blob else None
 
 
-def delete_plan(kube: KubeClient, namespace: str, name: str, workspace: str, saved: int | None = None) -> None:
-    """Remove the stored plan and all its chunks (nothing pending any more). `saved`: the number of
-    Secrets `save_plan` returned for the stored plan in this same run (which removed every other chunk);
-    they are deleted by name, without listing."""
-    try:
-        kube.delete(SECRETS, tfplan_secret_name(workspace, name), namespace)
-    except NotFound:
-        pass
-    if saved is None:
-        _delete_extra_chunks(kube, namespace, workspace, name, keep=0)
-        return
-    for i in range(saved - 1):
-        try:
-            kube.delete(SECRETS, tfplan_chunk_name(workspace, name, i), namespace)
-        except NotFound:
-            pass
-
-
-def _delete_extra_chunks(kube: KubeClient, namespace: str, workspace: str, name: str, keep: int) -> None:
-    selector = f"{LABEL_TERRAFORM}={name},{LABEL_WORKSPACE}={workspace}"
-    items, _ = kube.list_all(SECRETS, namespace, label_selector=selector)
-    for item in items:
-        part = ((item.get("metadata") or {}).get("labels") or {}).get(LABEL_PLAN_PART)
-        if part is not None and part.isdigit() and int(part) > keep:
-            try:
-                kube.delete(SECRETS, item["metadata"]["name"], namespace)
-            except NotFound:
-                pass
+def delete_plan(kube: KubeClient, namespace: str, name: str, workspace: str, saved: int | None = None,
+                saved_view: int | None = None) -> None:
+    """Remove the stored plan and all its chunks (nothing pending any more), and its readable form with
+    it (plan_view_store.py), so no caller can remove one and forget the other. `saved` / `saved_view`: the
+    number of Secrets `save_plan` / `save_plan_view` returned in this same run (which removed every other
+    chunk); those are deleted by name, without listing."""
+    delete_chunked(kube, _where(namespace, name, workspace), saved)
+    delete_plan_view(kube, namespace, name, workspace, saved=saved_view)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.api.history import DEFAULT_HISTORY_LIMIT
 from tfcontroller.controllers.terraform.context import TerraformControllerOptions
 from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
 from tfcontroller.kube.client import KubeClient
@@ -89,6 +90,7 @@ class TerraformOptions:
     run_api_listen: str = "0.0.0.0:0"  # pod: where the run API listens
     run_api_url: str | None = None  # pod: the URL runner Pods reach it at (a Service's)
     runner_sandbox: str = "auto"  # local: "auto" (bubblewrap where it works), "required", "off"
+    history_limit: int = DEFAULT_HISTORY_LIMIT  # issue 17: entries kept in status.history
     drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
 
 
@@ -128,7 +130,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--runner-sandbox", choices=["auto", "required", "off"], default="auto",
                    help="--runner=local: run in bubblewrap where it works (auto), refuse to start without it "
                         "(required), or never (off)")
+    g.add_argument("--history-limit", type=history_limit, default=DEFAULT_HISTORY_LIMIT, metavar="N",
+                   help=f"keep the last N runs (plans, applies, drift checks, destroys) in status.history "
+                        f"(default {DEFAULT_HISTORY_LIMIT})")
     drift_mail.add_run_arguments(parser)
+
+
+def history_limit(value: str) -> int:
+    """`--history-limit`'s type: a whole number of at least 1 (status.history keeps the last N runs)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: the number of runs status.history keeps must be a whole "
+                                         "number of at least 1")
+    return number
 
 
 def runner_choice(value: str) -> str:
@@ -150,7 +167,7 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         runner=args.runner or "local", runner_sandbox=args.runner_sandbox or "auto",
         runner_image=args.runner_image or "tfcontroller:dev", max_runners=max(0, int(args.max_runners or 0)),
         keep_failed_runners=bool(args.keep_failed_runners), run_api_listen=args.run_api_listen or "0.0.0.0:0",
-        run_api_url=args.run_api_url,
+        run_api_url=args.run_api_url, history_limit=int(getattr(args, "history_limit", DEFAULT_HISTORY_LIMIT)),
     )
 
 
@@ -211,7 +228,7 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         runner_sandbox=_sandbox_usable(options) if options.runner == "local" else False,
         runner_image=options.runner_image, max_runners=options.max_runners,
         keep_failed_runners=options.keep_failed_runners, run_api_listen=options.run_api_listen,
-        run_api_url=options.run_api_url,
+        run_api_url=options.run_api_url, history_limit=options.history_limit,
         allow_cross_namespace_refs=opts.allow_cross_namespace_refs,
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)

@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.errors import HeldError
+from tfcontroller.api.history import DEFAULT_HISTORY_LIMIT
 from tfcontroller.api.terraform import Terraform
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform.drift.mail import DriftNotifier
+from tfcontroller.controllers.terraform.history import RunNote
 from tfcontroller.controllers.terraform.inputs import ResolvedInputs
 from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.terraform.config import TerraformConfig
@@ -79,6 +82,7 @@ class TerraformControllerOptions:
     # issue 16: sourceRef/dependsOn into another namespace are refused unless the source's accessFrom
     # selects ours; True restores the single-team behaviour (`--allow-cross-namespace-refs`)
     allow_cross_namespace_refs: bool = False
+    history_limit: int = DEFAULT_HISTORY_LIMIT  # entries kept in status.history (`--history-limit`)
 
 
 @dataclass
@@ -150,6 +154,14 @@ class RunContext:
     inputs: InputsPart = field(default_factory=InputsPart)
     plan: PlanPart = field(default_factory=PlanPart)
     done: DonePart = field(default_factory=DonePart)
+    history: list[RunNote] = field(default_factory=list)  # this reconcile's runs, for status.history
+
+    def note_run(self, kind: str, revision: str, plan_id: str = "") -> RunNote:
+        """A run starts (after its checkpoint: the run record's id is the entry's run id)."""
+        run_id = self.run.record.marker if self.run.record is not None else ""
+        note = RunNote(run_id, kind, format_rfc3339(), revision, plan_id)
+        self.history.append(note)
+        return note
 
     @property
     def key(self) -> str:

@@ -34,6 +34,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import FINALIZER, TERRAFORM_KIND
 from tfcontroller.api.errors import SpecError, TransientError
 from tfcontroller.api.terraform import Terraform
+from tfcontroller.controllers.terraform import history
 from tfcontroller.controllers.terraform.artifacts import ArtifactCache
 from tfcontroller.controllers.terraform.context import (
     PLAN_PENDING,
@@ -282,6 +283,8 @@ class TerraformReconciler:
         """Summarise (runtime/reconciler.py), count failures, patch once, record the Events."""
         status = status_of(obj)
         write_records(status, self._unfinished_runs(ctx, status))
+        if ctx is not None:  # this reconcile's runs, failures included (history.py)
+            history.record(status, ctx.history, outcome, self.options.history_limit)
         mark_handled(obj)
         summarize_object(obj, outcome)
         conds = status.setdefault("conditions", [])

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api import history
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import TransientError, WaitingError
 from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest
-from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import (
@@ -35,6 +36,7 @@ from tfcontroller.controllers.terraform.credentials import (
     runner_service_account,
     token_seconds,
 )
+from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted
 from tfcontroller.controllers.terraform.locks import (
     RUN_ENV,
     Recovery,
@@ -307,6 +309,7 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.FALSE, outcome.reason, message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Warning", outcome.reason, message))
+    _note_adopted(ctx, obj, record, plan, history.FAILED, outcome.reason, message)
     if not outcome.terraform_killed:
         ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
         write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
@@ -332,7 +335,24 @@ def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, "ApplySucceeded", message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Normal", "ApplySucceeded", message))
+    _note_adopted(ctx, obj, record, plan, history.SUCCEEDED, "ApplySucceeded", message)
     ctx.done.applied = True
+
+
+def _note_adopted(ctx: RunContext, obj: dict[str, Any], record: RunRecord, plan: str, outcome: str, reason: str,
+                  message: str) -> None:
+    """The history entry of an adopted apply (an earlier controller's run, pod mode): its own run id and
+    start, its approver as the object still records it."""
+    status = status_of(obj)
+    pending = PendingPlan.of(status)
+    note = RunNote(record.marker, history.DESTROY if pending.id == plan and pending.is_destroy else history.APPLY,
+                   record.started_at, TerraformStatus.of(status).last_planned_revision, plan)
+    if pending.id == plan:
+        note.counts_of(pending)
+    note.approved_by = approver_of(obj, plan, auto=ctx.deleting or ctx.tf.spec.auto_approve,
+                                   annotation=ctx.tf.approval_annotation)
+    note.end(outcome, reason, message)
+    ctx.history.append(note)
 
 
 def _live_pod(kube: KubeClient, namespace: str, marker: str) -> str | None:
@@ -463,6 +483,7 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
                                             pod_run_alive(ctl.kube, ctx.namespace)))
     ctx.run.previous = recovery.kept
     status = status_of(obj) if obj is not None else {}
+    ctx.history.extend(interrupted(recovery.dead, status, {n.run_id for n in ctx.history}, format_rfc3339()))
     write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
     events = report_recovery(recovery, status, ctx.tf.meta.generation)
     for _, reason, message in events:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api import history
 from tfcontroller.api.access import ACCESS_DENIED
 from tfcontroller.api.commands import approve_hint, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
@@ -45,6 +46,8 @@ from tfcontroller.controllers.terraform.context import (
     RunContext,
     status_of,
 )
+from tfcontroller.controllers.terraform.drift.schedule import DRIFT_DETECTED
+from tfcontroller.controllers.terraform.history import RunNote, approver_of
 from tfcontroller.controllers.terraform.inputs import resolve_inputs
 from tfcontroller.controllers.terraform.locks import APPLY_INTERRUPTED
 from tfcontroller.controllers.terraform.modules import module_digest, module_info
@@ -243,6 +246,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     destroy = tf.spec.destroy or ctx.deleting
     checkpoint(ctx, obj, f"Planning{' destroy' if destroy else ''} at {ctx.source.revision} ({decision.reason})",
                      operation="plan", meanwhile=lambda: prepare_workspace(ctx))
+    note = ctx.note_run(history.DRIFT if decision.is_drift_check else history.PLAN, ctx.source.revision)
     runner = workspace(ctx)
     ws = ctx.run.workspace
     assert ws is not None
@@ -258,8 +262,9 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     drift = dict(status.get("drift") or {})
     drift["lastCheckedAt"] = now
     status["drift"] = drift
+    drifted = False
     if decision.is_drift_check:  # status.drift, Drifted, DriftDetected Event (drift/hooks.py)
-        ctl.drift.on_check(obj, tf, show, ctx.events)
+        drifted = ctl.drift.on_check(obj, tf, show, ctx.events).drifted
     status["lastPlannedRevision"] = ctx.source.revision
     status["inputsDigest"] = ctx.inputs.digest
     conds = status.setdefault("conditions", [])
@@ -274,6 +279,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
         _note_undeclared(ctx)
         c.set_condition(conds, c.PLANNED, c.TRUE, NO_CHANGES, _noted(ctx, f"No changes at {ctx.source.revision}"), gen)
         ctx.done.planned_no_changes = True
+        note.end(history.NO_CHANGES, NO_CHANGES, f"No changes at {ctx.source.revision}")
         return ready(NO_CHANGES, _noted(ctx, f"No changes at {ctx.source.revision}"))
     if not ctx.deleting:
         state = state_read() if state_read is not None else read_state(ctl.kube, ctx.namespace,
@@ -301,6 +307,8 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     status["planExpectedResources"] = policy.expected_resources(summary.prior_resource_count, summary.add,
                                                                 summary.destroy)
     counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
+    note.counts_of(PendingPlan.of(status))
+    note.end(history.SUCCEEDED, DRIFT_DETECTED if drifted else PLAN_GENERATED, f"Plan {plan_id}: {counts}", plan_id)
     _note_undeclared(ctx)
     c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, _noted(ctx, f"Plan {plan_id}: {counts}"), gen)
     if not tf.spec.auto_approve and not ctx.deleting:
@@ -322,6 +330,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     pending = plan.id
     if not pending:
         return CONTINUE
+    note_offer: str | None = None
     if not ctx.deleting:
         spec_offer, note_offer = policy.offered_approvals(
             tf.spec.approve_plan, tf.approval_annotation,
@@ -336,6 +345,10 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
             raise PlanHeldError(PLAN_PENDING, _noted(ctx, f"Plan {pending} ({counts}) waits for approval; "
                                                  f"{approve_hint(ctx.namespace, ctx.name, pending)}"), tf.spec.interval)
     checkpoint(ctx, obj, f"Applying plan {pending}", operation="apply", plan=pending)
+    note = ctx.note_run(history.DESTROY if plan.is_destroy else history.APPLY,
+                        ctx.source.revision or last.last_planned_revision, pending)
+    note.counts_of(plan)
+    note.approved_by = approver_of(obj, pending, auto=ctx.deleting or tf.spec.auto_approve, annotation=note_offer)
     runner = workspace(ctx)
     ws = ctx.run.workspace
     assert ws is not None
@@ -344,13 +357,13 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
             data = load_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, pending, ctl.keys().keyring,
                              backend=backend_identity(ctl, ctx.key))
         except (PlanNotFoundError, DecryptionError) as exc:
-            return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})")
+            return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})", note)
         ws.plan_path.write_bytes(data)
         ctx.plan.local = True
     try:
         result = locked(ctx, obj, lambda: with_init(ctx, lambda: runner.apply(ws.plan_path)))
     except StalePlanError:
-        return _stale(ctx, f"plan {pending} is stale: the state changed since it was made")
+        return _stale(ctx, f"plan {pending} is stale: the state changed since it was made", note)
     ctx.done.applied_output_names = policy.output_names(result.messages)
     ctx.done.applied_sensitive_outputs = policy.applied_sensitive_output_names(result.messages)
     delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets)
@@ -368,6 +381,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
     c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (locks.py)
     ctx.events.append(("Normal", reason, message))
+    note.end(history.SUCCEEDED, reason, message)
     ctx.done.applied = True
     # Checkpoint what was applied before the outputs are written (Secret writes, mail may follow). When
     # nothing but in-memory work follows (output names from the apply's stream, no outputs Secret, no
@@ -389,9 +403,11 @@ def _note_undeclared(ctx: RunContext) -> None:
         ctx.events.append(("Warning", policy.UNDECLARED_VARIABLES, ctx.inputs.undeclared))
 
 
-def _stale(ctx: RunContext, why: str) -> StepResult:
+def _stale(ctx: RunContext, why: str, note: RunNote) -> StepResult:
     """Rule §4.2: the pending plan cannot be applied (stale, lost or undecryptable). The step ends the
-    list; the frame then runs `replan_steps`, once: a plan that goes stale again is a transient error."""
+    list; the frame then runs `replan_steps`, once: a plan that goes stale again is a transient error.
+    The apply's history entry says it failed as stale."""
+    note.end(history.FAILED, PLAN_STALE, why)
     if ctx.plan.replanned:
         raise TransientError(PLAN_STALE, f"{why}; planned again and it went stale again")
     ctx.plan.stale = why

@@ -1,0 +1,39 @@
+"""`tfcontroller history`'s row (cli/ops_history.py), pure: age, counts only with a plan, repeated failures
+marked, the approver as one short text, and `--history-limit`'s validation."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+import pytest
+
+from tfcontroller.api.history import VIA_ANNOTATION, VIA_CLI, Approver, HistoryEntry
+from tfcontroller.cli.ops_history import HEADERS, row
+from tfcontroller.controllers.terraform import history_limit
+
+NOW = dt.datetime(2026, 1, 1, 1, 0, 0, tzinfo=dt.UTC)
+
+
+def test_rows() -> None:
+    apply = HistoryEntry("r2", "apply", "Succeeded", "ApplySucceeded", revision="main@sha1:abc", plan_id="plan-x",
+                         add=1, started_at="2026-01-01T00:55:00Z",
+                         approved_by=Approver("system:serviceaccount:team-a:alice", (), VIA_CLI))
+    assert row(apply, NOW) == ["5m", "apply", "Succeeded", "ApplySucceeded", "plan-x", "1/0/0",
+                               "system:serviceaccount:team-a:alice (cli)", "main@sha1:abc"]
+    failed = HistoryEntry("r3", "plan", "Failed", "PlanFailed", started_at="2026-01-01T00:00:00Z", attempts=3)
+    assert row(failed, NOW)[:6] == ["60m", "plan", "Failed (x3)", "PlanFailed", "", ""]
+    bare = HistoryEntry("r4", "apply", "Succeeded", plan_id="p",
+                        approved_by=Approver(via=VIA_ANNOTATION, manager="kubectl-annotate"))
+    assert row(bare, NOW)[0] == "" and row(bare, NOW)[6] == "annotation (kubectl-annotate)"
+    assert len(HEADERS) == len(row(bare, NOW))
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", ""])
+def test_history_limit_refuses_what_is_not_a_positive_count(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 1"):
+        history_limit(value)
+
+
+def test_history_limit_accepts_a_count() -> None:
+    assert history_limit("1") == 1 and history_limit("50") == 50

@@ -1,0 +1,125 @@
+"""What a reconcile's runs become in status.history (controllers/terraform/history.py), on plain data: a run
+its step ended keeps its own outcome; one the reconcile's error cut short is Failed with that error's reason
+(Interrupted when the controller cancelled it); dead runs found by the recovery are Interrupted unless their
+apply is known to have finished or was noted already; the cap and order hold through `record`; and who
+approved an apply, from the object's annotations and managedFields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_APPROVED_BY
+from tfcontroller.api.errors import StallingError, TransientError, WaitingError
+from tfcontroller.api.history import (
+    FAILED,
+    INTERRUPTED,
+    NO_CHANGES,
+    SUCCEEDED,
+    VIA_ANNOTATION,
+    VIA_AUTO,
+    VIA_CLI,
+    VIA_SPEC,
+    Approver,
+    approver_annotation,
+    history_of,
+)
+from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted, record, settle
+from tfcontroller.controllers.terraform.locks import RunRecord
+from tfcontroller.runtime.reconciler import Outcome, outcome_of_error
+from tfcontroller.terraform.errors import CancelledError
+
+PLAN = "plan-main-0123456789-abcdef01"
+NOW = "2026-01-01T00:01:00Z"
+
+
+def note(kind: str = "plan", **kw: Any) -> RunNote:
+    return RunNote("run1", kind, "2026-01-01T00:00:00Z", "main@sha1:" + "a" * 40, **kw)
+
+
+def test_an_ended_note_keeps_its_outcome_whatever_follows() -> None:
+    done = note(plan_id=PLAN)
+    done.end(SUCCEEDED, "PlanGenerated", "Plan x")
+    [entry] = settle([done], Outcome("transient", TransientError("ApplyFailed", "boom")))
+    assert (entry.outcome, entry.reason, entry.plan_id) == (SUCCEEDED, "PlanGenerated", PLAN)
+    assert entry.finished_at
+
+
+@pytest.mark.parametrize(("error", "outcome", "reason"), [
+    (TransientError("PlanFailed", "Error: Invalid value for input variable"), FAILED, "PlanFailed"),
+    (WaitingError("StateLocked", "locked by x", 30), FAILED, "StateLocked"),
+    (StallingError("StateMissing", "the state Secret is missing"), FAILED, "StateMissing"),
+    (CancelledError("apply"), INTERRUPTED, "TerraformCancelled"),
+    (RuntimeError("unexpected"), FAILED, "Failed"),
+])
+def test_a_note_cut_short_takes_the_reconciles_error(error: BaseException, outcome: str, reason: str) -> None:
+    result = outcome_of_error(error)
+    assert result.failed
+    [entry] = settle([note("apply", plan_id=PLAN)], result)
+    assert (entry.outcome, entry.reason, entry.kind, entry.plan_id) == (outcome, reason, "apply", PLAN)
+    assert entry.message
+
+
+def test_record_orders_caps_and_leaves_status_alone_when_nothing_ran() -> None:
+    status: dict[str, Any] = {}
+    for n in range(4):
+        plan, apply = note("plan"), note("apply", plan_id=f"p{n}")
+        plan.end(SUCCEEDED, "PlanGenerated", plan_id=f"p{n}")
+        apply.end(SUCCEEDED, "ApplySucceeded")
+        record(status, [plan, apply], Outcome("success"), 3)
+    got = [(e.kind, e.plan_id) for e in history_of(status)]
+    assert got == [("apply", "p3"), ("plan", "p3"), ("apply", "p2")]
+    before = list(status["history"])
+    record(status, [], Outcome("success"), 3)
+    assert status["history"] == before
+    record(status, [], Outcome("success"), 1)  # a lowered --history-limit applies at the next reconcile
+    assert len(status["history"]) == 1
+
+
+def test_no_changes_entry() -> None:
+    n = note("drift")
+    n.end(NO_CHANGES, "NoChanges", "No changes at main@sha1:a")
+    [entry] = settle([n], Outcome("success", ready_reason="NoChanges"))
+    assert (entry.kind, entry.outcome, entry.plan_id) == ("drift", NO_CHANGES, "")
+
+
+def record_of(operation: str, marker: str, plan: str = "", pod: str = "") -> RunRecord:
+    return RunRecord("inst", 1, "host", marker, "2026-01-01T00:00:00Z", operation, plan=plan, pod=pod)
+
+
+def test_dead_runs_found_by_the_recovery() -> None:
+    status = {"lastAppliedPlan": "p-done", "plan": {"pending": "p-destroy", "isDestroy": True}}
+    records = [record_of("plan", "m1"), record_of("apply", "m2", "p-lost", pod="tfrun-m2-1"),
+               record_of("apply", "m3", "p-done"),  # finished (lastAppliedPlan): not interrupted
+               record_of("apply", "m4", "p-adopted"),  # noted by the adoption already
+               record_of("force-unlock", "m5"),  # not a run kind of the history
+               record_of("apply", "m6", "p-destroy")]
+    notes = interrupted(records, status, {"m4"}, NOW)
+    got = [(n.run_id, n.kind, n.outcome, n.reason, n.plan_id) for n in notes]
+    assert got == [("m1", "plan", INTERRUPTED, "PlanInterrupted", ""),
+                   ("m2", "apply", INTERRUPTED, "ApplyInterrupted", "p-lost"),
+                   ("m6", "destroy", INTERRUPTED, "ApplyInterrupted", "p-destroy")]
+    assert "runner Pod tfrun-m2-1" in notes[1].message and all(n.finished_at == NOW for n in notes)
+    assert notes[0].started_at == "2026-01-01T00:00:00Z"
+
+
+def obj_with(annotations: dict[str, str], manager: str = "kubectl-annotate") -> dict[str, Any]:
+    return {"metadata": {"annotations": annotations, "managedFields": [
+        {"manager": manager, "operation": "Update",
+         "fieldsV1": {"f:metadata": {"f:annotations": {f"f:{k}": {} for k in annotations}}}}]}}
+
+
+def test_approver_of_an_apply() -> None:
+    claim = approver_annotation(PLAN, Approver("alice", ("team-a",), VIA_CLI))
+    cli = obj_with({ANNOTATION_APPROVE_PLAN: PLAN, ANNOTATION_APPROVED_BY: claim}, "tfcontroller-cli")
+    assert approver_of(cli, PLAN, auto=False, annotation=PLAN) == \
+        Approver("alice", ("team-a",), VIA_CLI, "tfcontroller-cli")
+    bare = obj_with({ANNOTATION_APPROVE_PLAN: PLAN})
+    assert approver_of(bare, PLAN, auto=False, annotation=PLAN) == Approver(via=VIA_ANNOTATION,
+                                                                           manager="kubectl-annotate")
+    stale_claim = obj_with({ANNOTATION_APPROVE_PLAN: "plan-new",
+                            ANNOTATION_APPROVED_BY: claim})  # the claim names the previous plan
+    assert approver_of(stale_claim, "plan-new", auto=False, annotation="plan-new").via == VIA_ANNOTATION
+    assert approver_of(cli, PLAN, auto=False, annotation=None).via == VIA_SPEC
+    assert approver_of(cli, PLAN, auto=True, annotation=PLAN).via == VIA_AUTO

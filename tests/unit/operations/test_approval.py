@@ -1,0 +1,53 @@
+"""The approval rule shared by the CLI and the dashboard (operations/approval.py), on plain dicts: only the
+pending plan is approvable (404 nothing pending, 409 another plan), and what is already approved, being
+applied or applied is reported as done, not approved again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tfcontroller.api.history import VIA_CLI, VIA_DASHBOARD, Approver
+from tfcontroller.operations.approval import Approval, check_approvable, field_manager
+from tfcontroller.operations.errors import OperationRefused
+
+PLAN = "plan-main-0123456789-abcdef01"
+OTHER = "plan-main-0123456789-99999999"
+
+
+def tf(pending: str = PLAN, annotations: dict[str, str] | None = None, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "app", "namespace": "team-a", "annotations": annotations or {}},
+            "spec": {}, "status": {"plan": {"pending": pending}, **status}}
+
+
+def test_the_pending_plan_is_approvable_named_or_not() -> None:
+    assert check_approvable(tf(), None) == Approval(PLAN)
+    assert check_approvable(tf(), PLAN) == Approval(PLAN)
+
+
+@pytest.mark.parametrize(("obj", "wanted", "status", "words"), [
+    (tf(""), None, 404, "has no pending plan"),
+    (tf(""), PLAN, 404, "has no pending plan"),
+    (tf(), OTHER, 409, f"plan {OTHER} is not the pending plan of Terraform team-a/app (pending: {PLAN})"),
+])
+def test_refusals_carry_a_status(obj: dict[str, Any], wanted: str | None, status: int, words: str) -> None:
+    with pytest.raises(OperationRefused) as caught:
+        check_approvable(obj, wanted)
+    assert caught.value.status == status and words in caught.value.message
+
+
+def test_done_cases() -> None:
+    approved = tf(annotations={"tfcontroller.io/approve-plan": PLAN})
+    assert check_approvable(approved, PLAN).done.startswith("is already approved")
+    applied = tf("", lastAppliedPlan=PLAN)
+    assert check_approvable(applied, PLAN).done == "was already applied"
+    applying = tf(PLAN, runs=[{"marker": "m", "operation": "apply", "plan": PLAN}],
+                  conditions=[{"type": "Reconciling", "status": "True"}])
+    assert check_approvable(applying, PLAN).done == "is already being applied"
+
+
+def test_field_manager_names_the_way() -> None:
+    assert field_manager(Approver("a", (), VIA_CLI)) == "tfcontroller-cli"
+    assert field_manager(Approver("a", (), VIA_DASHBOARD)) == "tfcontroller-dashboard"
+    assert field_manager(None) == "tfcontroller"

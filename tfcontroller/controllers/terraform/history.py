@@ -1,0 +1,136 @@
+"""What this reconcile's Terraform runs add to `status.history` (issue 17): one entry per plan, drift check,
+apply or destroy, with its outcome — failures included — and, for an apply, who approved it.
+
+Steps only take notes (`begin` when a run starts, `end` when it produced its result) in `ctx.history`;
+the frame turns the notes into entries once, in the status patch that ends the reconcile (`record`): a
+note a step did not end failed with the reconcile's error (Failed and its reason; Interrupted when the
+controller stopped the run), so no step has to write history on its way out and steps never call steps.
+Runs of an earlier controller that the recovery found (runs.py: an adopted pod-mode run, an apply
+interrupted by a crash) are noted by the recovery as ended runs. The pure rules (order, cap, repeated
+failures, the approver) are in api/history.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_APPROVED_BY
+from tfcontroller.api.errors import ReconcileError
+from tfcontroller.api.history import (
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    Approver,
+    HistoryEntry,
+    annotation_manager,
+    append_entries,
+    approver_for,
+    history_of,
+)
+from tfcontroller.api.terraform_status import PendingPlan
+from tfcontroller.api.times import format_rfc3339
+from tfcontroller.runtime.reconciler import Outcome
+
+CANCELLED_REASONS = frozenset({"TerraformCancelled"})  # the controller stopped the run (shutdown)
+
+
+@dataclass
+class RunNote:
+    """One run of this reconcile, as a step saw it; `outcome` "" until the step ends it."""
+
+    run_id: str
+    kind: str
+    started_at: str
+    revision: str = ""
+    plan_id: str = ""
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    approved_by: Approver | None = None
+    outcome: str = ""
+    reason: str = ""
+    message: str = ""
+    finished_at: str = ""
+
+    def counts_of(self, plan: PendingPlan) -> None:
+        self.add, self.change, self.destroy = plan.add, plan.change, plan.destroy
+
+    def end(self, outcome: str, reason: str, message: str = "", plan_id: str = "") -> None:
+        self.outcome, self.reason, self.message = outcome, reason, message
+        self.plan_id = plan_id or self.plan_id
+        self.finished_at = format_rfc3339()
+
+    def entry(self) -> HistoryEntry:
+        return HistoryEntry(run_id=self.run_id, kind=self.kind, outcome=self.outcome, reason=self.reason,
+                            message=self.message, revision=self.revision, plan_id=self.plan_id, add=self.add,
+                            change=self.change, destroy=self.destroy, started_at=self.started_at,
+                            finished_at=self.finished_at, approved_by=self.approved_by)
+
+
+def approver_of(obj: dict[str, Any], plan_id: str, *, auto: bool, annotation: str | None) -> Approver:
+    """Who approved the apply of `plan_id`: the approve-plan annotation (`annotation`, as the approval
+    decision read it) approved it when it names the plan, else spec.approvePlan did; `auto` for auto (and
+    a destroy on deletion, which needs no approval)."""
+    meta = obj.get("metadata") or {}
+    by_annotation = annotation == plan_id
+    notes = meta.get("annotations") or {}
+    return approver_for(plan_id, auto=auto, by_annotation=by_annotation,
+                        approved_by=notes.get(ANNOTATION_APPROVED_BY),
+                        manager=annotation_manager(meta, ANNOTATION_APPROVE_PLAN) if by_annotation else "")
+
+
+def settle(notes: Sequence[RunNote], outcome: Outcome) -> list[HistoryEntry]:
+    """The entries of this reconcile's notes, oldest first. Pure (but for the finish time of a note the
+    reconcile's end settles): a note its step did not end took the reconcile down with it, so it gets the
+    reconcile's error — Interrupted when the controller cancelled the run, Failed otherwise; after a
+    reconcile that ended well it succeeded with the outcome's reason."""
+    out = []
+    for note in notes:
+        if not note.outcome:
+            error = outcome.error
+            if outcome.kind in ("success", "requeue", "held") or error is None:
+                note.end(SUCCEEDED, outcome.ready_reason or "Succeeded", outcome.ready_message or "")
+            elif isinstance(error, ReconcileError):
+                note.end(INTERRUPTED if error.reason in CANCELLED_REASONS else FAILED, error.reason, error.message)
+            else:
+                note.end(FAILED, "Failed", str(error))
+        out.append(note.entry())
+    return out
+
+
+def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, limit: int) -> None:
+    """Add the entries of `notes` to `status.history` (newest first, at most `limit`)."""
+    entries = settle(notes, outcome)
+    history = history_of(status)
+    if not entries and len(history) <= limit:
+        return
+    status["history"] = [e.to_status() for e in append_entries(history, entries, limit)]
+
+
+RECOVERED_OPERATIONS = {"plan": "PlanInterrupted", "apply": "ApplyInterrupted"}
+
+
+def interrupted(records: Sequence[Any], status: dict[str, Any], noted: set[str], now: str) -> list[RunNote]:
+    """Notes for the dead runs of an earlier reconcile that the recovery found (`records`: locks.RunRecord)
+    and nobody noted yet (`noted`: run ids): a plan or an apply whose result never reached a status —
+    Interrupted. An apply the status shows applied (its plan is lastAppliedPlan) finished: only its
+    reconcile did not, and the adoption noted it already when it was ours to see."""
+    pending = PendingPlan.of(status)
+    last_applied = str(status.get("lastAppliedPlan") or "")
+    out = []
+    for record in records:
+        reason = RECOVERED_OPERATIONS.get(record.operation)
+        if reason is None or record.marker in noted or (record.operation == "apply" and record.plan
+                                                         and record.plan == last_applied):
+            continue
+        kind = record.operation
+        if kind == "apply" and pending and pending.id == record.plan and pending.is_destroy:
+            kind = "destroy"
+        where = f" in runner Pod {record.pod}" if record.pod else f" (instance {record.instance})"
+        note = RunNote(record.marker, kind, record.started_at, plan_id=record.plan)
+        note.outcome, note.reason, note.finished_at = INTERRUPTED, reason, now
+        note.message = f"the {record.operation} run{where} ended before its result was recorded"
+        out.append(note)
+    return out
