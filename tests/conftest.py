@@ -17,4 +17,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.manifestset",
     "tests.fixtures.terraform",
     "tests.fixtures.browser",
+    "tests.fixtures.oidc",
 ]
