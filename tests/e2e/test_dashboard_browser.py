@@ -33,11 +33,13 @@ from typing import Any
 
 import kubernetes
 import pytest
+import yaml
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.devcluster import install_crds
 from tests.fixtures.git_servers import GitHTTPServer, GitRemote
 from tests.support.dashboard import DashboardProcess, session_of
+from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
 from tests.support.terraform_helpers import seed_keys
 from tfcontroller.api import conditions as c
@@ -47,6 +49,7 @@ from tfcontroller.controllers.setup import ControllerManager, ControllerOptions,
 from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import AlreadyExists
 from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, SECRETS, TERRAFORMS, Resource
 from tfcontroller.kube.reviews import whoami
 
@@ -417,19 +420,22 @@ def test_manifestset_page_and_graph(stack: Stack, local_dashboard: DashboardProc
 
 
 def viewer_token(stack: Stack) -> str:
-    """A ServiceAccount `viewer` that may read the three kinds and Events in NS, but not patch them; its
-    token (TokenRequest)."""
+    """A ServiceAccount `viewer` bound in NS to deploy/dashboard's viewer ClusterRole (read our kinds,
+    Events, Pods and the readable plan; no patch); its token (TokenRequest)."""
+    for doc in yaml.safe_load_all((REPO_ROOT / "deploy" / "dashboard" / "roles.yaml").read_text()):
+        if doc:
+            try:
+                stack.kube.create(stack.kube.resource_of(doc), doc)
+            except AlreadyExists:
+                pass
     api = kubernetes.config.new_client_from_config(config_file=stack.cluster.kubeconfig)
     try:
         core, rbac = kubernetes.client.CoreV1Api(api), kubernetes.client.RbacAuthorizationV1Api(api)
         core.create_namespaced_service_account(NS, {"metadata": {"name": "viewer"}})
-        rbac.create_namespaced_role(NS, {"metadata": {"name": "tf-viewer"}, "rules": [
-            {"apiGroups": ["tfcontroller.io"], "resources": ["gitrepositories", "terraforms", "manifestsets"],
-             "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]}]})
         rbac.create_namespaced_role_binding(NS, {
-            "metadata": {"name": "tf-viewer"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tf-viewer"},
+            "metadata": {"name": "viewer-dashboard-viewer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "tfcontroller-dashboard-viewer"},
             "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": NS}]})
         token: str = core.create_namespaced_service_account_token("viewer", NS, {"spec": {}}).status.token
         return token
@@ -455,10 +461,10 @@ def test_viewer_without_patch_sees_approve_disabled_and_a_forged_post_is_refused
     try:
         dash.wait_ready()
         browser.get(dash.base + "/")  # not logged in: the login page
-        field = browser.wait_css("form#login input[name=token]")
+        field = browser.wait_css("form#login-form textarea[name=token]")
         browser.screenshot("login")
         field.send_keys(token)
-        browser.find("form#login button[type=submit]").click()
+        browser.find("form#login-form button#login").click()
         browser.wait_until(lambda d: d.find_elements("css selector", "#viewer")
                            and "system:serviceaccount:default:viewer" in d.find_element("css selector", "#viewer").text,
                            30, "the overview as the viewer")
@@ -501,3 +507,15 @@ def test_a_post_without_a_valid_csrf_token_is_refused(stack: Stack, local_dashbo
     refused = session.post(local_dashboard.base + action, data={"plan": plan_id}, allow_redirects=False, timeout=10)
     assert refused.status_code == 403, refused.text[:500]
     nothing_applied(stack, "guarded", plan_id)
+
+
+@pytest.mark.xfail(strict=False, reason="the graph colours nodes by its own rule (dashboard/graph.py `_ready_of`: "
+                   "Ready False = failing), not the overview's (overview.states_of: a plan held for approval is "
+                   "pending, not failing); one rule for both is asked of the pages' owner")
+def test_graph_draws_a_plan_waiting_for_approval_as_waiting_not_failing(
+        stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
+    login_local(browser, local_dashboard)
+    assert stack.pending("guarded")
+    open_page(browser, local_dashboard, "/graph", 'svg#graph g.node[data-name="guarded"]')
+    state = browser.find('svg#graph g.node[data-kind="Terraform"][data-name="guarded"]').get_attribute("data-state")
+    assert state != "failing", "a plan waiting for approval is drawn as failing (the overview counts it pending)"

@@ -19,29 +19,25 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tests.support.controllers import free_port
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
 
-URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):\d+/\S*")
+SERVING = re.compile(r"Starting to serve on (https?://[^\s/]+)(/\S*)")  # what `tfcontroller dashboard` prints
 
 
 class DashboardProcess:
-    """`python -m tfcontroller dashboard --kubeconfig K --port P <extra>`; `url` is the first URL it prints
-    (in local mode the one-time login URL), `base` the server's root URL."""
+    """`python -m tfcontroller dashboard --kubeconfig K --port 0 <extra>` (a free port, chosen by the
+    server); `url` is the URL it prints ("Starting to serve on …": in local mode with the one-time login
+    token), `base` the server's root URL without a path."""
 
     def __init__(self, kubeconfig: str, log_path: Path, *extra: str) -> None:
-        self.port = free_port()
         self.log_path = log_path
         self.args = [sys.executable, "-m", "tfcontroller", "dashboard", "--kubeconfig", kubeconfig,
-                     "--address", "127.0.0.1", "--port", str(self.port), "--no-open", *extra]
+                     "--address", "127.0.0.1", "--port", "0", *extra]
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT))
         self.url = ""
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.base = ""
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -49,13 +45,13 @@ class DashboardProcess:
     def wait_ready(self, timeout: float = 60.0) -> str:
         """The URL it printed, once its server answers; fails with its output when it exits first."""
 
-        def printed() -> str | None:
+        def printed() -> re.Match[str] | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the dashboard exited with {self.proc.returncode}:\n{self.output()[-3000:]}")
-            found = URL.search(self.output())
-            return found.group(0) if found else None
+            return SERVING.search(self.output())
 
-        self.url = wait_for(printed, timeout, "the dashboard to print its URL", interval=0.1)
+        found = wait_for(printed, timeout, "the dashboard to print its URL", interval=0.1)
+        self.base, self.url = found.group(1), found.group(1) + found.group(2)
 
         def answers() -> bool:
             try:
