@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -37,6 +37,7 @@ from tfcontroller.dashboard.auth import (
     viewer_for,
     wants_html_page,
 )
+from tfcontroller.dashboard.session import cookie_config
 from tfcontroller.dashboard.settings import DashboardSettings, host_name, is_loopback
 from tfcontroller.dashboard.viewer import Viewer
 from tfcontroller.kube.client import CONNECTION_FAILED
@@ -92,15 +93,11 @@ def state_of(app: Flask) -> DashboardState:
 
 
 def _state() -> DashboardState:
-    from flask import current_app
-
     return state_of(current_app)
 
 
 def create_app(settings: DashboardSettings) -> Flask:
     app = Flask(__name__)
-    from tfcontroller.dashboard.session import cookie_config
-
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
@@ -237,8 +234,6 @@ def page_targets(app: Flask, viewer: Viewer, path: str) -> list[Any]:
 
 
 def _live() -> Response:
-    from flask import current_app
-
     state = _state()
     viewer = current_viewer()
     targets = page_targets(current_app, viewer, request.args.get("path") or "/")
