@@ -1,4 +1,5 @@
-"""`make demo` as a newcomer meets it: the scripted tour passes, then every command the README and
+"""`make demo` as a newcomer meets it: the scripted tour passes (its approval step names the plan's page on the
+dashboard the demo serves, and the printed dashboard link opens the overview listing both stacks), then every command the README and
 docs/demo.md show (fenced shell blocks, `$ ` lines) and every command the demo prints runs as printed against
 the running demo, and Ctrl-C ends it with "stopped", exit 0 and nothing left running (issue 13, points 16
 and 18).
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.demo import Demo, demo_workdir, leftovers
 from tests.support.doc_commands import Command, commands_in, printed_commands
@@ -112,6 +114,13 @@ def test_demo_tour_then_every_documented_command_then_ctrl_c(aws_emulator, clone
         summary = out[out.index("Summary:"):]
         assert summary.count("[ok]") == 5 and "[FAILED]" not in summary, out[-6000:]
         assert list((workdir / "mail").glob("*.eml")), "the drift report was not saved as .eml"
+        assert re.search(r"in the browser, with its Approve button: http://127\.0\.0\.1:\d+/terraform/default/"
+                         r"app-stack-prod", " ".join(out.split())), out[-6000:]
+        link = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)", out)
+        assert link, out[-6000:]
+        overview = requests.get(link.group(1), timeout=30)
+        assert overview.status_code == 200, overview.text[:2000]
+        assert all(f'data-name="{n}"' in overview.text for n in ("app-stack-dev", "app-stack-prod")), overview.text
 
         kube = KubeClient.load(str(workdir / "kubeconfig"))
         prod_before = (kube.get(TERRAFORMS, "app-stack-prod", "default").get("status") or {}).get("lastAppliedPlan")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfcontroller.api.constants import GITREPOSITORY_KIND
 from tfcontroller.api.errors import SpecError
 
 
@@ -46,3 +47,13 @@ class ObjectMeta:
     def key(self) -> str:
         """`namespace/name`, the work-queue key."""
         return f"{self.namespace}/{self.name}"
+
+
+def shown_revision(obj: Mapping[str, Any]) -> str:
+    """The revision a listing shows for an object of ours (`tfcontroller get`, the dashboard): the artifact's
+    for a GitRepository, the last applied one otherwise (as `flux get` shows it), empty until something was
+    applied: an attempted revision would read as applied (a Terraform whose first plan waits for approval)."""
+    status = obj.get("status") or {}
+    if obj.get("kind") == GITREPOSITORY_KIND:
+        return str((status.get("artifact") or {}).get("revision") or "")
+    return str(status.get("lastAppliedRevision") or "")

@@ -81,3 +81,16 @@ def parse_terraform_time(text: object) -> dt.datetime | None:
     if m is None:
         return None
     return _build(m["date"], m["time"], m["frac"], f"{m['sign']}{m['hh']}:{m['mm']}")
+
+
+def short_age(stamp: object, now: dt.datetime | None = None) -> str:
+    """kubectl's short age of an RFC 3339 stamp: `45s`, `12m`, `5h`, `3d`; `<unknown>` when unreadable.
+    The one copy: `tfcontroller get` prints it and the dashboard shows it (the stamp in a tooltip)."""
+    when = parse_rfc3339(stamp)
+    if when is None:
+        return "<unknown>"
+    seconds = max(0, int(((now or dt.datetime.now(dt.UTC)) - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

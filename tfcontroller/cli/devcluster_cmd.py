@@ -42,7 +42,29 @@ def register(subparsers: Any) -> None:
                         help="let the node run image NAME: its containers see these host directories read-only at "
                              "the same path, with each DIR/bin in front of PATH (repeatable; tfcontroller:dev, the "
                              "running interpreter and package, is always there; see docs/dev-cluster.md)")
+    _add_oidc_args(parser)
     parser.set_defaults(func=run)
+
+
+def _add_oidc_args(parser: Any) -> None:
+    """kube-apiserver's OpenID Connect flags, same names and defaults (docs/dev-cluster.md says what is left out)."""
+    group = parser.add_argument_group("OpenID Connect", "accept id tokens of one issuer, as kube-apiserver's --oidc-* "
+                                                        "flags do")
+    group.add_argument("--oidc-issuer-url", default=None, metavar="URL",
+                       help="the issuer (https://); its /.well-known/openid-configuration gives the signing keys, "
+                            "and tokens must carry it as iss")
+    group.add_argument("--oidc-client-id", default=None, help="the audience (aud) every id token must carry")
+    group.add_argument("--oidc-username-claim", default=None,
+                       help="the claim holding the user name (default sub; any but email gets the issuer URL and # "
+                            "as prefix unless --oidc-username-prefix says otherwise)")
+    group.add_argument("--oidc-username-prefix", default=None,
+                       help="prefix for user names (- for none; default: <issuer URL># unless the claim is email)")
+    group.add_argument("--oidc-groups-claim", default=None, help="the claim holding the groups (a string or a list)")
+    group.add_argument("--oidc-groups-prefix", default=None, help="prefix for every group name")
+    group.add_argument("--oidc-ca-file", default=None, metavar="FILE",
+                       help="the CA bundle that signed the issuer's serving certificate (default: the system's)")
+    group.add_argument("--oidc-signing-algs", default=None, metavar="ALG[,ALG...]",
+                       help="accepted JOSE signing algorithms (default RS256)")
 
 
 def missing_dev_tools(exc: ModuleNotFoundError) -> str | None:
@@ -80,6 +102,23 @@ def _node_config(args: argparse.Namespace) -> Any:
         raise CLIError(str(exc)) from None
 
 
+def _oidc_config(args: argparse.Namespace) -> Any:
+    """The OpenID Connect authenticator's configuration from the --oidc-* flags, or None without them."""
+    from tfcontroller.dev.cluster import oidc_config
+
+    try:
+        return oidc_config(
+            getattr(args, "oidc_issuer_url", None), getattr(args, "oidc_client_id", None),
+            username_claim=getattr(args, "oidc_username_claim", None),
+            username_prefix=getattr(args, "oidc_username_prefix", None),
+            groups_claim=getattr(args, "oidc_groups_claim", None),
+            groups_prefix=getattr(args, "oidc_groups_prefix", None),
+            ca_file=getattr(args, "oidc_ca_file", None),
+            signing_algs=getattr(args, "oidc_signing_algs", None))
+    except ValueError as exc:
+        raise CLIError(str(exc), exit_code=2) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from tfcontroller.dev.cluster import DevCluster
 
@@ -90,8 +129,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig,
-                         node=_node_config(args))
+    try:
+        cluster = DevCluster(port=args.port, tls=args.tls, state_file=args.state_file, kubeconfig=args.kubeconfig,
+                             node=_node_config(args), oidc=_oidc_config(args))
+    except ValueError as exc:  # an unreadable --oidc-ca-file
+        raise CLIError(str(exc), exit_code=2) from None
     try:
         cluster.start()
     except RuntimeError as exc:  # the node's sandbox tools are missing

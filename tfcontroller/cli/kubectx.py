@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
-from tfcontroller.api.constants import GITREPOSITORY_KIND, MANIFESTSET_KIND, TERRAFORM_KIND
-from tfcontroller.api.times import parse_rfc3339
+from tfcontroller.api.constants import MANIFESTSET_KIND, TERRAFORM_KIND
+from tfcontroller.api.meta import shown_revision
+from tfcontroller.api.times import short_age
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unauthorized
 from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, TERRAFORMS, Resource
@@ -319,25 +320,13 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
 
 
 def age(stamp: str | None, now: dt.datetime | None = None) -> str:
-    """kubectl's short age: `45s`, `12m`, `5h`, `3d`."""
-    when = parse_rfc3339(stamp)
-    if when is None:
-        return "<unknown>"
-    seconds = max(0, int(((now or dt.datetime.now(dt.UTC)) - when).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size * (2 if unit != "m" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """kubectl's short age: `45s`, `12m`, `5h`, `3d` (`api.times.short_age`, shared with the dashboard)."""
+    return short_age(stamp, now)
 
 
 def revision(obj: dict[str, Any]) -> str:
-    """The revision a row shows: the artifact for a GitRepository, the last applied one otherwise (as
-    `flux get` shows it), empty until something was applied: an attempted revision would read as applied
-    (a Terraform whose first plan waits for approval showed one)."""
-    status = obj.get("status") or {}
-    if obj.get("kind") == GITREPOSITORY_KIND:
-        return str((status.get("artifact") or {}).get("revision") or "")
-    return str(status.get("lastAppliedRevision") or "")
+    """The revision a row shows (`api.meta.shown_revision`, shared with the dashboard)."""
+    return shown_revision(obj)
 
 
 def is_terraform(resource: Resource) -> bool:

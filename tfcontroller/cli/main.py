@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_plan",
     "tfcontroller.cli.seal_cmd",
     "tfcontroller.cli.tenant_cmd",
+    "tfcontroller.cli.dashboard_cmd",
     "tfcontroller.cli.runner_cmd",
     "tfcontroller.cli.version_cmd",
     "tfcontroller.cli.completion_cmd",

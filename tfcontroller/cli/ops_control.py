@@ -25,10 +25,10 @@ from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.api.times import parse_rfc3339
 from tfcontroller.cli import kubectx, waiting
 from tfcontroller.cli.main import CLIError
-from tfcontroller.cli.ops_events import event_time
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, TERRAFORMS, Resource
 from tfcontroller.operations.errors import NOT_FOUND, OperationRefused
+from tfcontroller.operations.events import event_time
 
 if TYPE_CHECKING:  # the state reader imports the kube client; loaded when force-unlock runs
     from tfcontroller.terraform.errors import LockInfo

@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 from tfcontroller.api.commands import approve_hint
-from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.kube.resources import TERRAFORMS
+from tfcontroller.operations.drift_report import DriftedResource, DriftReport
 
 
 def register(subparsers: Any) -> None:
@@ -30,69 +30,42 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _resource_line(entry: Any) -> list[str]:
-    if not isinstance(entry, dict):
-        return [f"  - {entry}"]
-    address = entry.get("address") or entry.get("name") or "?"
-    action = entry.get("action") or entry.get("actions") or ""
-    if isinstance(action, list):
-        action = "+".join(str(a) for a in action)
-    lines = [f"  - {address}" + (f" ({action})" if action else "")]
-    attrs = entry.get("attributes") or entry.get("changedAttributes") or []
-    if isinstance(attrs, dict):
-        attrs = sorted(attrs)
-    lines.extend(f"      {a}" for a in attrs)
+def _resource_lines(entry: DriftedResource) -> list[str]:
+    lines = [f"  - {entry.address}" + (f" ({entry.action})" if entry.action else "")]
+    lines.extend(f"      {a}" for a in entry.attributes)
     return lines
 
 
-def _notification(drift: dict[str, Any]) -> str:
-    pending = drift.get("pendingNotification") or {}
-    if pending:
-        text = f"{pending.get('kind') or 'drift'} report pending (not delivered yet"
-        if pending.get("attempts"):
-            text += f", {pending['attempts']} failed attempts"
-        if pending.get("nextAttemptAt"):
-            text += f", next attempt {pending['nextAttemptAt']}"
-        return text + ")"
-    if drift.get("notifiedAt"):
-        return f"delivered {drift['notifiedAt']}"
-    return "-"
-
-
 def render(obj: dict[str, Any]) -> str:
-    """The report as text; pure, for tests."""
-    status = obj.get("status") or {}
-    drift = status.get("drift") or {}
-    spec = (obj.get("spec") or {}).get("driftDetection") or {}
+    """The report as text; pure, for tests. The reading of status.drift is `DriftReport.of`'s (shared
+    with the dashboard)."""
+    report = DriftReport.of(obj)
     name = obj["metadata"]["name"]
-    if spec.get("disabled"):
-        head = f"Drift detection is disabled for Terraform {name}."
-    else:
-        head = f"Drift report for Terraform {name}"
+    head = (f"Drift detection is disabled for Terraform {name}." if report.disabled
+            else f"Drift report for Terraform {name}")
     lines = [head]
-    if not drift:
+    if not report.checked:
         lines.append("No drift check has run yet.")
         return "\n".join(lines)
-    cond = kubectx.condition(obj, "Drifted") or {}
-    resources = drift.get("resources") or []
+    reason = f" ({report.condition_reason})" if report.condition_reason else ""
     lines += [
-        f"Last checked:   {drift.get('lastCheckedAt') or 'never'}",
-        f"Next check:     {drift.get('nextCheckAt') or '-'}",
-        f"Last detected:  {drift.get('lastDetectedAt') or 'never'}",
-        f"Drifted now:    {'yes' if resources else 'no'}" + (f" ({cond.get('reason')})" if cond else ""),
+        f"Last checked:   {report.last_checked_at or 'never'}",
+        f"Next check:     {report.next_check_at or '-'}",
+        f"Last detected:  {report.last_detected_at or 'never'}",
+        f"Drifted now:    {'yes' if report.drifted else 'no'}" + reason,
     ]
-    if drift.get("clearedAt"):
-        lines.append(f"Cleared:        {drift['clearedAt']}")
-    lines.append(f"Fingerprint:    {drift.get('fingerprint') or '-'}")
-    lines.append(f"Notification:   {_notification(drift)}")
-    if resources:
-        lines.append(f"Resources ({len(resources)}):")
-        for entry in resources:
-            lines.extend(_resource_line(entry))
-    plan = PendingPlan.of(status)
-    if plan and plan.is_drift:
+    if report.cleared_at:
+        lines.append(f"Cleared:        {report.cleared_at}")
+    lines.append(f"Fingerprint:    {report.fingerprint or '-'}")
+    lines.append(f"Notification:   {report.notification}")
+    if report.resources:
+        lines.append(f"Resources ({len(report.resources)}):")
+        for entry in report.resources:
+            lines.extend(_resource_lines(entry))
+    if report.remediation_plan:
         namespace = obj["metadata"].get("namespace") or "default"
-        lines.append(f"Remediation plan {plan.id} waits for approval: {approve_hint(namespace, name, plan.id)}")
+        plan = report.remediation_plan
+        lines.append(f"Remediation plan {plan} waits for approval: {approve_hint(namespace, name, plan)}")
     return "\n".join(lines)
 
 

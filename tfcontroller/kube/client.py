@@ -63,6 +63,7 @@ class KubeClient:
         *,
         impersonate_user: str | None = None,
         impersonate_groups: tuple[str, ...] = (),
+        impersonate_uid: str = "",
         _api_client: Any = None,
         _pool: urllib3.PoolManager | None = None,
         _discovery: dict[tuple[str, str], Resource] | None = None,
@@ -79,6 +80,7 @@ class KubeClient:
         self._host: str = str(configuration.host).rstrip("/")
         self.impersonate_user = impersonate_user
         self.impersonate_groups = impersonate_groups
+        self.impersonate_uid = impersonate_uid
         self._discovery = _discovery if _discovery is not None else dict(WELL_KNOWN)
         self._discovery_lock = threading.Lock()
         self._source: tuple[str, str | None] | None = None  # kubeconfig path/context it was loaded from
@@ -119,12 +121,14 @@ class KubeClient:
         self.configuration.refresh_api_key_hook = fresh.refresh_api_key_hook
         return True
 
-    def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> KubeClient:
-        """A separate client acting as `user` (e.g. `system:serviceaccount:ns:name`); shares the pool."""
+    def impersonating(self, user: str, groups: tuple[str, ...] = (), uid: str = "") -> KubeClient:
+        """A separate client acting as `user` (e.g. `system:serviceaccount:ns:name`) with `groups` (and
+        `uid`, when given: the caller then needs `impersonate` on `uids` as well); shares the pool."""
         return KubeClient(
             self.configuration,
             impersonate_user=user,
-            impersonate_groups=groups,
+            impersonate_groups=tuple(groups),
+            impersonate_uid=uid,
             _api_client=self.api_client,
             _pool=self._pool,
             _discovery=self._discovery,
@@ -138,8 +142,8 @@ class KubeClient:
                 self._pool.clear()
 
     # ---- transport -------------------------------------------------------------------------
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "tfcontroller"}
+    def _headers(self, content_type: str | None, accept: str = "application/json") -> urllib3.HTTPHeaderDict:
+        headers = urllib3.HTTPHeaderDict({"Accept": accept, "User-Agent": "tfcontroller"})
         if content_type:
             headers["Content-Type"] = content_type
         token = self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
@@ -151,10 +155,12 @@ class KubeClient:
                 headers["Authorization"] = basic
         if self.impersonate_user:
             headers["Impersonate-User"] = self.impersonate_user
-        # urllib3 takes one value per header name; the API server accepts repeated groups only as
-        # separate headers, so a single group is supported here (enough for service accounts).
-        if self.impersonate_groups:
-            headers["Impersonate-Group"] = self.impersonate_groups[0]
+        # one header line per group: kube-apiserver reads repeated Impersonate-Group headers, never a
+        # comma-joined value (a group name may hold a comma); HTTPHeaderDict.add sends them apart
+        for group in self.impersonate_groups:
+            headers.add("Impersonate-Group", group)
+        if self.impersonate_uid:
+            headers["Impersonate-Uid"] = self.impersonate_uid
         return headers
 
     def _url(self, path: str, query: dict[str, Any] | None) -> str:
@@ -406,7 +412,7 @@ class KubeClient:
         path = f"{PODS.path(namespace, name)}/log"
         try:
             resp = self._pool.request(
-                "GET", self._url(path, query), headers={**self._headers(None), "Accept": "*/*"},
+                "GET", self._url(path, query), headers=self._headers(None, accept="*/*"),
                 preload_content=False, retries=False,
                 timeout=urllib3.Timeout(connect=10.0, read=None if follow else 60.0),
             )

@@ -25,6 +25,7 @@ from tfcontroller.dev.cluster.httpserver import ApiHTTPServer
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 from tfcontroller.dev.cluster.node.node import Node, NodeConfig
 from tfcontroller.dev.cluster.node.volumes import VolumeError
+from tfcontroller.dev.cluster.oidc import OIDCAuthenticator, OIDCConfig
 from tfcontroller.dev.cluster.persistence import StateWriter, load_state
 from tfcontroller.dev.cluster.resources import Registry
 from tfcontroller.dev.cluster.router import Router
@@ -45,6 +46,7 @@ class DevCluster:
         bookmark_interval: float = 1.0,
         gc_interval: float = 1.0,
         node: bool | NodeConfig = False,
+        oidc: OIDCConfig | None = None,
     ) -> None:
         self.tls = tls
         self.state_file = Path(state_file) if state_file else None
@@ -65,7 +67,10 @@ class DevCluster:
         self.gc = GarbageCollector(self.api, gc_interval)
         self.api.on_delete = self.gc.wake
         self._stop = threading.Event()
-        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval, self.tokens)
+        # The OpenID Connect authenticator (`--oidc-*`): id tokens of that issuer are users too (oidc.py).
+        self.oidc = OIDCAuthenticator(oidc) if oidc is not None else None
+        self.router = Router(self.api, self.registry, self.token, self._stop, bookmark_interval, self.tokens,
+                             self.oidc)
         self._server: ApiHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._writer: StateWriter | None = None

@@ -20,6 +20,7 @@ from tfcontroller.dev.cluster.authn import Authenticator
 from tfcontroller.dev.cluster.errors import ApiError
 from tfcontroller.dev.cluster.fieldvalidation import FieldValidation
 from tfcontroller.dev.cluster.identity import UserInfo
+from tfcontroller.dev.cluster.oidc import OIDCAuthenticator
 from tfcontroller.dev.cluster.policy import PolicyController
 from tfcontroller.dev.cluster.rbac import RBAC
 from tfcontroller.dev.cluster.resources import Registry, ResourceInfo
@@ -96,6 +97,7 @@ class Router:
         stop: threading.Event,
         bookmark_interval: float = 1.0,
         tokens: TokenIssuer | None = None,
+        oidc: OIDCAuthenticator | None = None,
     ) -> None:
         self.api = api
         self.registry = registry
@@ -104,7 +106,7 @@ class Router:
         self.bookmark_interval = bookmark_interval
         self.server_address = "127.0.0.1:0"
         self.tokens = tokens if tokens is not None else TokenIssuer(api.store)
-        self.authn = Authenticator(token, self.tokens)
+        self.authn = Authenticator(token, self.tokens, oidc)
         self.authz = authz.Authorizer(api.store)
         self.reviews = Reviews(self.authn, self.authz, self.tokens)
         self.policy = PolicyController(api)

@@ -82,6 +82,7 @@ class Tour:
     work_repo: Path
     bare_repo: Path
     steps: list[Step] = field(default_factory=list)  # the caller's list: steps survive a Ctrl-C
+    dashboard: str = ""  # the dashboard's root URL (no login token)
 
     # ------------------------------------------------------------------ helpers
     def check(self, name: str, fn: Callable[[], str]) -> bool:
@@ -171,6 +172,10 @@ class Tour:
         )
         shown = self.cli("plan", "show", "app-stack-prod")
         print(shown)
+        if self.dashboard:
+            self.progress.say(f"the same plan in the browser, with its Approve button: {self.dashboard}terraform/{NS}/"
+                              f"app-stack-prod (the tour approves it here with the CLI)")
+        self.progress.say(f"$ tfcontroller approve app-stack-prod --plan {pending}")
         self.cli("approve", "app-stack-prod", "--plan", pending)
         obj = self.wait("terraform/app-stack-prod to be applied", lambda: self.ready(self.tf("app-stack-prod")) and self.tf("app-stack-prod"), 600)
         if obj["status"].get("lastAppliedPlan") != pending:
@@ -340,7 +345,10 @@ def explore_commands(workdir: Path, prefix: str = sys.prefix, base_prefix: str =
     ]
 
 
-def print_explore(workdir: Path) -> None:
+def print_explore(workdir: Path, dashboard_link: str = "") -> None:
+    if dashboard_link:
+        print(f"\nDashboard: {dashboard_link}\n  (`tfcontroller dashboard` as you, on loopback; the link logs one browser in, "
+              "once: keep that window)")
     print("\nExplore it from another terminal (`tfcontroller` is on PATH once the virtualenv is active):")
     for command in explore_commands(workdir):
         print(f"  $ {command}")
@@ -417,11 +425,15 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
     cleanups.append(controller.stop)
     controller.start()
     say(f"controller started in pod mode: every Terraform command in a runner Pod (log: {workdir / 'controller.log'})")
+    dashboard_link = start_dashboard(kubeconfig, workdir, cleanups)
+    dashboard = dashboard_link.split("?", 1)[0]
+    say(f"dashboard at {dashboard} (tfcontroller dashboard, local mode: acts as the kubeconfig's user; log: "
+        f"{workdir / 'dashboard.log'})")
     if not args.exit:
-        print_explore(workdir)
+        print_explore(workdir, dashboard_link)
 
     with Progress(kube, NS, start) as progress:
-        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps)
+        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps, dashboard)
         for name, method in TOUR_STEPS:
             if not tour.check(name, getattr(tour, method)):
                 break
@@ -429,9 +441,22 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
         for s in steps:
             print(f"  [{'ok' if s.ok else 'FAILED'}] {s.name}: {s.detail}")
         if not args.exit:
-            print_explore(workdir)
+            print_explore(workdir, dashboard_link)
             while True:
                 time.sleep(3600)
+
+
+SERVING = "Starting to serve on "  # the line `tfcontroller dashboard` prints once it listens
+
+
+def start_dashboard(kubeconfig: Path, workdir: Path, cleanups: list[Callable[[], None]]) -> str:
+    """`tfcontroller dashboard` in local mode on a free loopback port, stopped with the rest (by its process
+    group); returns the link it printed, which carries its one-time login token."""
+    dashboard = Process(tfcontroller_argv("dashboard", "--kubeconfig", str(kubeconfig), "--port", "0"),
+                        log_path=workdir / "dashboard.log")
+    cleanups.append(dashboard.stop)
+    line = dashboard.start(ready_line=SERVING, timeout=60)
+    return line.split(SERVING, 1)[1].strip()
 
 
 def _stop_all(cleanups: list[Callable[[], None]], say: Callable[[str], None]) -> None:

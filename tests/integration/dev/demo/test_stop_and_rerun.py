@@ -4,6 +4,8 @@ endpoint nothing answers on and is stopped once its controller is up, before Ter
 - Ctrl-C (SIGINT to the demo's process group) ends it with "stopped", exit 0, and nothing it started left
   running; under `make demo`, a Ctrl-C typed in the terminal (a pseudo-terminal here) ends make with 0 too,
   without make's `*** [Makefile:NN: demo] Interrupt`.
+- The dashboard it starts (`tfcontroller dashboard`, local mode) answers the link it prints: the overview,
+  logged in once by the link's one-time token; a second use of the link is refused. It stops with the rest.
 - A second run over `.demo/checkout` keeps the user's repository: pushed commits are what the demo serves
   (and the cluster's GitRepository fetches), unpushed commits and local changes stay and are reported.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import termios
 import threading
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.demo import Demo, demo_workdir, kill_leftovers, leftovers, unreachable_endpoint
 from tests.support.paths import REPO_ROOT
@@ -55,6 +59,22 @@ def run_until_up(workdir: Path) -> Demo:
     return demo
 
 
+def dashboard_answers(demo: Demo) -> str:
+    """The dashboard link the demo printed answers with the overview (the one-time token logs in and is
+    then spent); returns the link."""
+    demo.wait_for_output("Dashboard: ", timeout=60)
+    found = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)", demo.output())
+    assert found, demo.output()[-3000:]
+    link = found.group(1)
+    session = requests.Session()
+    session.trust_env = False
+    page = session.get(link, timeout=30)
+    assert page.status_code == 200 and 'id="count-pending"' in page.text, page.text[:2000]
+    assert 'id="viewer"' in page.text and "?token=" not in page.url  # logged in, redirected off the token
+    assert requests.get(link, timeout=30).status_code == 401, "the login link works twice"
+    return link
+
+
 def stop(demo: Demo) -> str:
     try:
         code = demo.interrupt()
@@ -75,6 +95,7 @@ def stop(demo: Demo) -> str:
 def test_ctrl_c_stops_everything_and_a_rerun_keeps_the_users_repository(workdir: Path) -> None:
     demo = run_until_up(workdir)
     assert leftovers(workdir), "the demo's processes should be found while it runs (else the check proves nothing)"
+    dashboard_answers(demo)
     first = stop(demo)
     checkout = workdir / "checkout"
     assert "fresh clone" in first

@@ -1,0 +1,166 @@
+"""Live pages: a server-sent-events stream per open page that says `changed` soon after what the page
+shows has changed, so the page (static/live.js) fetches its new content without a reload.
+
+Each stream watches the page's `WatchTarget`s **as the viewer** (their client), one thread per target:
+a list gives the resourceVersion to start from (a watch without one would replay every object as ADDED),
+then the watch runs from there, resuming from the last version seen when the server ends it, relisting
+after 410 Gone. Changes are debounced: `changed` goes out once nothing more arrived for `live_debounce`
+seconds, at most one second after the first change (so within 2 s even while an object keeps changing).
+A comment every `live_heartbeat` seconds keeps proxies from closing an idle stream and lets the server
+notice a viewer who left (waitress raises on writing to a closed connection); with waitress's request
+lookahead the stream also polls `waitress.client_disconnected` every second. Either way the watches are
+closed and their threads end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError, Forbidden, Gone, NotFound, Unauthorized
+from tfcontroller.kube.resources import Resource
+from tfcontroller.kube.watch import WatchStream
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 240  # the server ends each watch after this; it is resumed from the last version
+RETRY_SECONDS = 1.0
+MAX_DELAY = 1.0  # a change is announced at most this long after it arrived, however busy the object
+
+
+class Target(Protocol):
+    """What a page asks to be watched (pages.WatchTarget): a kind, a namespace (None: all), a name (None: all)."""
+
+    @property
+    def resource(self) -> Resource: ...
+
+    @property
+    def namespace(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+
+def name_selector(name: str | None) -> str | None:
+    """The field selector that narrows a watch to one object. Pure."""
+    return f"metadata.name={name}" if name else None
+
+
+class ChangeFeed:
+    """Watches targets in threads as `client`; `wait(timeout)` says whether something changed since `clear()`."""
+
+    def __init__(self, client: KubeClient, targets: Iterable[Target]) -> None:
+        self._client = client
+        self._targets = list(dict.fromkeys((t.resource, t.namespace, t.name) for t in targets))
+        self._changed = threading.Event()
+        self._stop = threading.Event()
+        self._streams: set[WatchStream] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> ChangeFeed:
+        for resource, namespace, name in self._targets:
+            thread = threading.Thread(target=self._follow, args=(resource, namespace, name), daemon=True,
+                                      name=f"dashboard-watch-{resource.plural}")
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wait(self, timeout: float) -> bool:
+        return self._changed.wait(timeout)
+
+    def clear(self) -> None:
+        self._changed.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.close()
+        for thread in self._threads:
+            thread.join(2)
+
+    @property
+    def alive(self) -> int:
+        """How many watch threads still run (tests check that leaving a page ends them)."""
+        return sum(t.is_alive() for t in self._threads)
+
+    def _follow(self, resource: Resource, namespace: str | None, name: str | None) -> None:
+        selector = name_selector(name)
+        version: str | None = None
+        while not self._stop.is_set():
+            try:
+                if version is None:
+                    listed = self._client.list(resource, namespace, field_selector=selector, limit=1)
+                    version = str((listed.get("metadata") or {}).get("resourceVersion") or "") or None
+                version = self._watch_from(resource, namespace, selector, version)
+            except Gone:
+                version = None  # too old: list again, and the page may have missed a change
+                self._changed.set()
+            except (Forbidden, Unauthorized, NotFound) as exc:
+                # the viewer may not watch this (or the kind is gone): the page shows what it may read
+                log.info("live: not watching %s in %s: %s", resource, namespace or "all namespaces", exc.reason)
+                return
+            except ApiError as exc:
+                if self._stop.is_set():
+                    return
+                log.debug("live: watch of %s broke (%s); resuming", resource, exc)
+                self._stop.wait(RETRY_SECONDS)
+
+    def _watch_from(self, resource: Resource, namespace: str | None, selector: str | None,
+                    version: str | None) -> str | None:
+        stream = self._client.watch(resource, namespace, field_selector=selector, resource_version=version,
+                                    timeout_seconds=WATCH_SECONDS)
+        with self._lock:
+            self._streams.add(stream)
+        try:
+            if self._stop.is_set():
+                return version
+            for kind, obj in stream:
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or "") or version
+                if kind != "BOOKMARK":
+                    self._changed.set()
+                if self._stop.is_set():
+                    break
+            return version
+        finally:
+            with self._lock:
+                self._streams.discard(stream)
+            stream.close()
+
+
+def event_stream(feed: ChangeFeed, *, debounce: float, heartbeat: float, gone: Callable[[], bool],
+                 clock: Callable[[], float] = time.monotonic) -> Iterator[bytes]:
+    """The SSE body: `changed` events (debounced), heartbeats, until `gone()` (viewer left, server
+    stopping) or the connection breaks; the feed is closed in every case."""
+    try:
+        yield b"retry: 2000\n: connected\n\n"
+        beat = clock()
+        while not gone():
+            if feed.wait(1.0):
+                first = clock()
+                feed.clear()
+                while clock() - first < MAX_DELAY and feed.wait(debounce):
+                    feed.clear()
+                yield b"event: changed\ndata: {}\n\n"
+                beat = clock()
+            elif clock() - beat >= heartbeat:
+                yield b": heartbeat\n\n"
+                beat = clock()
+    finally:
+        feed.close()
+
+
+def client_gone(environ: dict[str, Any], stopping: threading.Event) -> Callable[[], bool]:
+    """True once the server stops or (with waitress' request lookahead) the viewer disconnected."""
+    disconnected = environ.get("waitress.client_disconnected")
+
+    def gone() -> bool:
+        return stopping.is_set() or bool(disconnected is not None and disconnected())
+
+    return gone

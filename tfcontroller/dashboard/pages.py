@@ -1,0 +1,457 @@
+"""The dashboard's pages: what each one reads (as the viewer, through `viewer.client`) and hands to its
+template. C1's routes (app.py) call these functions and render `Page.template` with `Page.context`; the
+live endpoint watches `Page.watch` to tell the browser when to fetch the page again.
+
+Rules every page keeps:
+- Reads are the viewer's own: a Forbidden or NotFound of the object itself propagates (the server renders
+  a 403 / 404 page naming it); a refusal of a *part* (Events, the readable plan, runner Pods, an inventory
+  object) shows a note in that part, so a viewer with narrow RBAC still sees what they may.
+- No Secret value is ever read into a page, except the readable plan document, which the controller
+  stores already masked (terraform/plan_view.py) — and it is shown only to viewers who may read it.
+  Outputs are names only (`status.availableOutputs`), history and conditions are status text the
+  controller scrubbed.
+- Bounded: one LIST per kind for the overview and the graph (no per-object call), at most
+  `INVENTORY_LIMIT` GETs for a ManifestSet's inventory, `GRAPH_HEALTH_LIMIT` for the graph, the last
+  `LOG_LINES` lines of a run's log.
+Pure decisions live beside: overview.py (states, counters, filters), graph.py (nodes, edges, layout),
+operations/ (Events, runner Pods, the drift report), shared with the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import tfplanview_secret_name
+from tfcontroller.api.history import HistoryEntry, history_of
+from tfcontroller.api.meta import shown_revision
+from tfcontroller.api.terraform_status import PendingPlan
+from tfcontroller.api.times import short_age
+from tfcontroller.dashboard import graph as graphs
+from tfcontroller.dashboard import overview as ov
+from tfcontroller.dashboard.viewer import Viewer
+from tfcontroller.kube.errors import ApiError, Forbidden, NotFound
+from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, PODS, TERRAFORMS, Resource
+from tfcontroller.manifests.health import assess
+from tfcontroller.manifests.inventory import InventoryEntry
+from tfcontroller.operations.drift_report import DriftReport
+from tfcontroller.operations.events import event_count, event_message, event_time, list_object_events
+from tfcontroller.operations.run_logs import (
+    LABEL_TERRAFORM,
+    RUNNER_CONTAINER,
+    RunPod,
+    choose,
+    header,
+    in_flight_pods,
+)
+from tfcontroller.terraform.plan_view import DiffLine, diff_lines
+from tfcontroller.terraform.plan_view_store import PlanViewNotFoundError, load_plan_view
+
+KINDS: tuple[Resource, ...] = (GITREPOSITORIES, TERRAFORMS, MANIFESTSETS)  # data-flow order
+INVENTORY_LIMIT = 200  # GETs of inventory objects on a ManifestSet page
+GRAPH_HEALTH_LIMIT = 100  # GETs of inventory objects for the graph's node states
+LOG_LINES = 500  # the last lines of a run's log shown
+EVENTS_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """What the live endpoint watches for a page: a kind, in a namespace (None: all) and by name (None: all)."""
+
+    resource: Resource
+    namespace: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    template: str
+    context: dict[str, Any]
+    watch: list[WatchTarget] = field(default_factory=list)
+
+
+# ---- names from the URL ---------------------------------------------------------------------------------
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # an RFC 1123 label
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # an RFC 1123 subdomain (every kind of ours)
+
+
+def checked(namespace: str, name: str | None = None) -> None:
+    """Refuse (404) a namespace or name that cannot be one before it becomes part of an API path: the client
+    does not quote path segments, so `..` or `a/b` from a URL must never reach it. Pure."""
+    if not _NAMESPACE.match(namespace) or (name is not None and (not _NAME.match(name) or ".." in name)):
+        raise NotFound(404, "NotFound", f"{namespace}/{name}" if name is not None else namespace)
+
+
+def _filter_namespace(namespace: str | None) -> tuple[str | None, list[str]]:
+    """The overview's and graph's namespace filter: None when empty; a value that cannot be a namespace
+    shows nothing, with a note, rather than an error page."""
+    if not namespace:
+        return None, []
+    try:
+        checked(namespace)
+    except NotFound:
+        return namespace, [f"{namespace!r} is not a namespace name: nothing to show."]
+    return namespace, []
+
+
+# ---- shared parts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventRow:
+    type: str
+    reason: str
+    message: str
+    age: str
+    time: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a page that may be refused on its own: its items, or a note saying why there are none."""
+
+    items: list[Any]
+    note: str = ""
+
+
+def _refusal(what: str, namespace: str | None, exc: ApiError) -> str:
+    where = f' in namespace "{namespace}"' if namespace else " in all namespaces"
+    return f"You may not {what}{where} ({exc.reason or exc.status})."
+
+
+def _events(viewer: Viewer, obj: Mapping[str, Any]) -> Part:
+    ns = (obj.get("metadata") or {}).get("namespace")
+    try:
+        events = list_object_events(viewer.client, obj, newest_first=True)[:EVENTS_LIMIT]
+    except Forbidden as exc:
+        return Part([], _refusal("list events", ns, exc))
+    return Part([EventRow(str(e.get("type") or ""), str(e.get("reason") or ""), event_message(e),
+                          short_age(event_time(e)), event_time(e), event_count(e)) for e in events])
+
+
+def _conditions(obj: Mapping[str, Any]) -> list[c.Condition]:
+    """The conditions, Ready first, then as the controller wrote them."""
+    found = [c.Condition.from_dict(x) for x in (obj.get("status") or {}).get("conditions") or []
+             if isinstance(x, Mapping)]
+    return sorted(found, key=lambda cond: cond.type != c.READY)
+
+
+def _get(viewer: Viewer, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
+    checked(namespace, name)
+    obj = viewer.client.get(resource, name, namespace)
+    obj.setdefault("kind", resource.kind)
+    obj.setdefault("apiVersion", resource.api_version)
+    return obj
+
+
+def _common(viewer: Viewer, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    """What every object page shows: identity, Ready, conditions, suspend, events, and what the viewer may do."""
+    meta = obj["metadata"]
+    ns, name = str(meta.get("namespace") or ""), str(meta["name"])
+    conditions = _conditions(obj)
+    ready = next((x for x in conditions if x.type == c.READY), None)
+    can_patch = viewer.can("patch", resource, ns, name)
+    return {
+        "obj": obj, "kind": resource.kind, "namespace": ns, "name": name, "title": f"{resource.kind} {ns}/{name}",
+        "conditions": conditions, "ready": ready, "suspended": (obj.get("spec") or {}).get("suspend") is True,
+        "revision": shown_revision(obj), "created": str(meta.get("creationTimestamp") or ""),
+        "age": short_age(meta.get("creationTimestamp")), "events": _events(viewer, obj),
+        "can_patch": can_patch,
+        "why_not": "" if can_patch else
+        f"{viewer.username or 'you'} may not patch {resource.plural}/{name} in namespace {ns}",
+        "action_base": f"/{resource.kind.lower()}/{ns}/{name}",
+    }
+
+
+def _object_watch(resource: Resource, namespace: str, name: str) -> list[WatchTarget]:
+    return [WatchTarget(resource, namespace, name), WatchTarget(EVENTS, namespace, None)]
+
+
+# ---- overview -----------------------------------------------------------------------------------------
+
+
+def _list_scope(viewer: Viewer, resource: Resource, namespace: str | None) -> tuple[list[dict[str, Any]], str]:
+    """One LIST of the kind: in `namespace`, else in every namespace, falling back to the viewer's default
+    namespace when a cluster-wide list is refused. Returns the items and a note ("" when nothing was cut)."""
+    if namespace:
+        try:
+            return viewer.client.list_all(resource, namespace)[0], ""
+        except Forbidden as exc:
+            return [], _refusal(f"list {resource.plural}", namespace, exc)
+    try:
+        return viewer.client.list_all(resource, None)[0], ""
+    except Forbidden:
+        pass
+    ns = viewer.default_namespace
+    try:
+        items = viewer.client.list_all(resource, ns)[0]
+    except Forbidden as exc:
+        return [], _refusal(f"list {resource.plural}", ns, exc)
+    return items, (f'You may not list {resource.plural} in all namespaces: showing namespace "{ns}" only '
+                   "(choose another namespace in the filter).")
+
+
+def _list_kinds(viewer: Viewer, namespace: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    objects: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for resource in KINDS:
+        items, note = _list_scope(viewer, resource, namespace)
+        objects.extend(items)
+        if note:
+            notes.append(note)
+    return objects, notes
+
+
+def overview(viewer: Viewer, namespace: str | None, kind: str | None, state: str | None) -> Page:
+    """Every GitRepository, Terraform and ManifestSet in view with Ready, reason, revision and age; the
+    counters of pending approvals, drifted and failing objects count what the namespace filter shows
+    (the kind and state filters narrow the table only, so a counter links to its own filter)."""
+    kind = kind if kind in ov.KINDS else None
+    state = state if state in ov.STATES else None
+    namespace, notes = _filter_namespace(namespace)
+    invalid = bool(notes)
+    objects, list_notes = _list_kinds(viewer, namespace) if not invalid else ([], [])
+    notes += list_notes
+    rows = ov.rows_of(objects)
+    namespaces = sorted({r.namespace for r in rows} | ({namespace} if namespace else set()))
+    context = {
+        "title": "Overview", "rows": [r for r in rows if ov.matches(r, None, kind, state)],
+        "counters": ov.count(rows), "notes": notes, "namespaces": namespaces, "kinds": ov.KINDS,
+        "states": ov.STATES, "filters": {"namespace": namespace or "", "kind": kind or "", "state": state or ""},
+    }
+    return Page("overview.html", context, [] if invalid else [WatchTarget(r, namespace, None) for r in KINDS])
+
+
+# ---- Terraform ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanPart:
+    """The pending plan: its status summary, and the readable diff when the viewer may read it."""
+
+    plan: PendingPlan
+    awaiting_approval: bool  # manual approval needed (not auto, not already approved)
+    view: dict[str, Any] | None = None
+    lines: list[DiffLine] = field(default_factory=list)
+    note: str = ""
+
+
+def _plan(viewer: Viewer, obj: Mapping[str, Any]) -> PlanPart | None:
+    plan = PendingPlan.of(obj.get("status"))
+    if not plan:
+        return None
+    meta = obj["metadata"]
+    ns, name = str(meta.get("namespace") or ""), str(meta["name"])
+    workspace = str((obj.get("spec") or {}).get("workspace") or "default")
+    awaiting = bool(ov.awaiting_approval(obj))
+    try:
+        view = load_plan_view(viewer.client, ns, name, workspace, plan.id)
+    except Forbidden as exc:
+        return PlanPart(plan, awaiting, note=_refusal("read the readable plan (get secrets)", ns, exc)
+                        + " The counts above come from the object's status; ask for read access to the "
+                          "namespace's Secrets to review the changes.")
+    except PlanViewNotFoundError:
+        return PlanPart(plan, awaiting, note=f"No readable form of plan {plan.id} is stored (it is being "
+                                             "replaced, or was planned by a controller before this version).")
+    except ValueError:
+        return PlanPart(plan, awaiting, note=f"The readable form of plan {plan.id} cannot be read (Secret "
+                                             f"{tfplanview_secret_name(workspace, name)} is damaged): plan "
+                                             "again to store a new one.")
+    return PlanPart(plan, awaiting, view, diff_lines(view))
+
+
+@dataclass(frozen=True)
+class RunLog:
+    pods: list[RunPod]
+    headers: list[str]
+    lines: list[str]
+    truncated: bool
+    note: str = ""
+
+
+def _run_log(viewer: Viewer, obj: Mapping[str, Any]) -> RunLog | None:
+    """The latest run's log from its runner Pods (the run in flight, else the newest; the last LOG_LINES
+    lines in all), None when no runner Pod is there (local mode, or removed after a successful run)."""
+    meta = obj["metadata"]
+    ns, name = str(meta.get("namespace") or ""), str(meta["name"])
+    try:
+        items, _ = viewer.client.list_all(PODS, ns, label_selector=f"{LABEL_TERRAFORM}={name}")
+    except Forbidden as exc:
+        return RunLog([], [], [], False, _refusal("list pods (the runner Pods' logs)", ns, exc))
+    chosen = choose([RunPod.of(p) for p in items], in_flight=in_flight_pods(obj.get("status")))
+    if not chosen:
+        return None
+    lines: list[str] = []
+    notes: list[str] = []
+    for pod in chosen:
+        if len(chosen) > 1:
+            lines.append(header(pod))
+        try:
+            lines.extend(viewer.client.pod_log(ns, pod.name, container=RUNNER_CONTAINER, tail_lines=LOG_LINES))
+        except Forbidden as exc:
+            notes.append(_refusal(f"read the log of pod {pod.name} (get pods/log)", ns, exc))
+        except NotFound:
+            notes.append(f"Pod {pod.name} is gone (removed after its run).")
+        except ApiError as exc:
+            notes.append(f"Pod {pod.name}: {exc.message}")
+    return RunLog(chosen, [header(p) for p in chosen], lines[-LOG_LINES:], len(lines) > LOG_LINES, " ".join(notes))
+
+
+def _outputs(status: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(name, sensitive) of each output: names only, never values (design.md §4.7)."""
+    names, sensitive = status.get("availableOutputs"), status.get("sensitiveOutputs")
+    hidden = {str(n) for n in sensitive} if isinstance(sensitive, list) else set()
+    return [(str(n), str(n) in hidden) for n in names] if isinstance(names, list) else []
+
+
+def terraform(viewer: Viewer, namespace: str, name: str) -> Page:
+    obj = _get(viewer, TERRAFORMS, namespace, name)
+    status = obj.get("status") or {}
+    context = _common(viewer, TERRAFORMS, obj)
+    history: list[HistoryEntry] = history_of(status)
+    context.update({
+        "plan": _plan(viewer, obj), "drift": DriftReport.of(obj), "outputs": _outputs(status),
+        "history": history, "run_log": _run_log(viewer, obj), "source": _source_link(obj),
+        "approve_mode": str((obj.get("spec") or {}).get("approvePlan") or "") or "manual",
+        "last_applied_plan": str(status.get("lastAppliedPlan") or ""),
+    })
+    return Page("terraform.html", context, _object_watch(TERRAFORMS, namespace, name))
+
+
+def _source_link(obj: Mapping[str, Any]) -> dict[str, str] | None:
+    ref = (obj.get("spec") or {}).get("sourceRef")
+    if not isinstance(ref, Mapping) or not ref.get("name"):
+        return None
+    ns = str(ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or "")
+    return {"kind": str(ref.get("kind") or "GitRepository"), "namespace": ns, "name": str(ref["name"]),
+            "href": f"/gitrepository/{ns}/{ref['name']}"}
+
+
+# ---- ManifestSet -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    id: str
+    kind: str
+    namespace: str
+    name: str
+    api_version: str
+    health: str  # Current | InProgress | Failed | Missing | Unknown
+    message: str
+
+
+def _health(viewer: Viewer, entry: InventoryEntry) -> tuple[str, str]:
+    """(health, message) of one applied object, read as the viewer (kstatus rules of manifests/health.py)."""
+    try:
+        checked(entry.namespace or "cluster-scoped", entry.name)
+    except NotFound:
+        return "Unknown", "not a valid object name (a hand-edited inventory?)"
+    try:
+        resource = viewer.client.resource_for(entry.api_version, entry.kind)
+        live = viewer.client.get_or_none(resource, entry.name, entry.namespace or None)
+    except Forbidden:
+        return "Unknown", "you may not read this object"
+    except ApiError as exc:
+        return "Unknown", exc.message
+    if live is None:
+        return "Missing", "not found in the cluster"
+    live.setdefault("kind", entry.kind)
+    result = assess(live)
+    return result.status.value, result.message
+
+
+def inventory_rows(viewer: Viewer, entries: list[InventoryEntry], limit: int) -> list[InventoryRow]:
+    return [InventoryRow(e.id, e.kind, e.namespace, e.name, e.api_version, *_health(viewer, e))
+            for e in entries[:limit]]
+
+
+def manifestset(viewer: Viewer, namespace: str, name: str) -> Page:
+    obj = _get(viewer, MANIFESTSETS, namespace, name)
+    status = obj.get("status") or {}
+    entries = graphs.inventory_of(status)
+    context = _common(viewer, MANIFESTSETS, obj)
+    context.update({
+        "inventory": inventory_rows(viewer, entries, INVENTORY_LIMIT), "inventory_total": len(entries),
+        "inventory_limit": INVENTORY_LIMIT, "source": _source_link(obj),
+        "depends_on": _depends_links(obj),
+        "last_applied_revision": str(status.get("lastAppliedRevision") or ""),
+    })
+    return Page("manifestset.html", context, _object_watch(MANIFESTSETS, namespace, name))
+
+
+def _depends_links(obj: Mapping[str, Any]) -> list[dict[str, str]]:
+    ns = str((obj.get("metadata") or {}).get("namespace") or "")
+    out = []
+    for dep in (obj.get("spec") or {}).get("dependsOn") or []:
+        if isinstance(dep, Mapping) and dep.get("name"):
+            kind = str(dep.get("kind") or "Terraform")
+            dep_ns = str(dep.get("namespace") or ns)
+            out.append({"kind": kind, "namespace": dep_ns, "name": str(dep["name"]),
+                        "href": f"/{kind.lower()}/{dep_ns}/{dep['name']}"})
+    return out
+
+
+# ---- GitRepository -------------------------------------------------------------------------------------
+
+
+def _users(viewer: Viewer, namespace: str, name: str) -> Part:
+    """The Terraforms and ManifestSets whose sourceRef names this GitRepository (one LIST per kind: every
+    namespace when the viewer may, else this one)."""
+    users: list[dict[str, str]] = []
+    notes: list[str] = []
+    for resource in (TERRAFORMS, MANIFESTSETS):
+        items, note = _list_scope(viewer, resource, None)
+        if note:
+            items, note = _list_scope(viewer, resource, namespace)
+        notes += [note] if note else []
+        for item in items:
+            ref = _source_link(item)
+            if ref and ref["kind"] == "GitRepository" and (ref["namespace"], ref["name"]) == (namespace, name):
+                meta = item["metadata"]
+                users.append({"kind": resource.kind, "namespace": meta["namespace"], "name": meta["name"],
+                              "href": f"/{resource.kind.lower()}/{meta['namespace']}/{meta['name']}"})
+    return Part(sorted(users, key=lambda u: (u["kind"], u["namespace"], u["name"])), " ".join(notes))
+
+
+def gitrepository(viewer: Viewer, namespace: str, name: str) -> Page:
+    obj = _get(viewer, GITREPOSITORIES, namespace, name)
+    context = _common(viewer, GITREPOSITORIES, obj)
+    spec = obj.get("spec") or {}
+    context.update({
+        "artifact": (obj.get("status") or {}).get("artifact") or {}, "url": str(spec.get("url") or ""),
+        "ref": spec.get("ref") if isinstance(spec.get("ref"), Mapping) else {},
+        "users": _users(viewer, namespace, name),
+    })
+    return Page("gitrepository.html", context, _object_watch(GITREPOSITORIES, namespace, name))
+
+
+# ---- graph -------------------------------------------------------------------------------------------------
+
+
+def graph(viewer: Viewer, namespace: str | None) -> Page:
+    """GitRepository → Terraform → ManifestSet → Kubernetes objects, each node coloured by its state."""
+    namespace, notes = _filter_namespace(namespace)
+    invalid = bool(notes)
+    objects, list_notes = _list_kinds(viewer, namespace) if not invalid else ([], [])
+    notes += list_notes
+    health: dict[str, str] = {}
+    budget = GRAPH_HEALTH_LIMIT
+    for obj in sorted((o for o in objects if o.get("kind") == MANIFESTSETS.kind),
+                      key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])):
+        entries = graphs.inventory_of(obj.get("status") or {})[:budget]
+        budget -= len(entries)
+        for row in inventory_rows(viewer, entries, len(entries)):
+            health[row.id] = row.health
+    drawn = graphs.build(objects, health)
+    namespaces = sorted({str(o["metadata"].get("namespace") or "") for o in objects} |
+                        ({namespace} if namespace else set()))
+    context = {"title": "Dependency graph", "graph": drawn, "notes": notes, "namespaces": namespaces,
+               "filters": {"namespace": namespace or ""}, "node_w": graphs.NODE_W, "node_h": graphs.NODE_H,
+               "health_limited": budget <= 0}
+    return Page("graph.html", context, [] if invalid else [WatchTarget(r, namespace, None) for r in KINDS])

@@ -1,0 +1,52 @@
+// Live pages (C1): follow the page's server-sent events; on `changed`, fetch the same page with
+// `X-Fragment: 1` (the server answers the inner HTML of <main id="main">) and swap it in.
+// body[data-live] is "connected" while the stream is open (tests wait on it); every swap increments
+// body[data-live-updates]. After an error the stream is reopened with a growing delay (at most 10 s).
+(function () {
+  "use strict";
+  var body = document.body;
+  var url = body.getAttribute("data-live-url");
+  if (!url || !window.EventSource) { return; }
+  var delay = 1000;
+  var fetching = false;
+  var again = false;
+  body.setAttribute("data-live-updates", body.getAttribute("data-live-updates") || "0");
+
+  function refresh() {
+    if (fetching) { again = true; return; }
+    fetching = true;
+    fetch(window.location.pathname + window.location.search, {
+      headers: { "X-Fragment": "1" }, credentials: "same-origin", cache: "no-store"
+    }).then(function (response) {
+      if (response.status === 401) { window.location.reload(); return null; }
+      return response.text();
+    }).then(function (html) {
+      if (html === null || html === undefined) { return; }
+      var main = document.getElementById("main");
+      if (main) { main.innerHTML = html; }
+      var n = parseInt(body.getAttribute("data-live-updates") || "0", 10) + 1;
+      body.setAttribute("data-live-updates", String(n));
+      document.dispatchEvent(new CustomEvent("tfcontroller:updated"));
+    }).catch(function () { /* the next change or reconnect tries again */ })
+      .then(function () {
+        fetching = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  function connect() {
+    var source = new EventSource(url, { withCredentials: true });
+    source.onopen = function () {
+      delay = 1000;
+      body.setAttribute("data-live", "connected");
+    };
+    source.addEventListener("changed", refresh);
+    source.onerror = function () {
+      body.setAttribute("data-live", "disconnected");
+      source.close();
+      window.setTimeout(function () { connect(); refresh(); }, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+  connect();
+}());
