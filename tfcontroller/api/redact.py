@@ -17,8 +17,10 @@ The rules:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 REDACTED = "***"
 MIN_SECRET_LENGTH = 3
@@ -51,3 +53,25 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 def redact_url(url: str) -> str:
     """A URL fit for logs and status: its userinfo secret replaced."""
     return scrub(url)
+
+
+def secret_forms(text: str) -> list[str]:
+    """A secret text and, when it is a JSON list or object (a Secret key feeding a map variable, which
+    Terraform may echo one element of), each string and number in it. Pure."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    return [text, *sensitive_texts(value)[1:]] if isinstance(value, dict | list) else [text]
+
+
+def sensitive_texts(value: Any) -> list[str]:
+    """Every text form of `value` a log line may show: itself (JSON for a structure), and its leaves. Pure."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bool) or value is None:
+        return []  # "true", "null": no secret, and scrubbing them would garble every line
+    if isinstance(value, int | float):
+        return [str(value)]
+    leaves = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+    return [json.dumps(value), *(text for leaf in leaves for text in sensitive_texts(leaf))]

@@ -1,14 +1,17 @@
 """`tfcontroller plan show NAME`: the pending plan of a Terraform, readable, with sensitive values masked.
 
-The stored plan (Secret `tfplan-<workspace>-<name>`, encrypted with the controller's key; see
-terraform/plan_store.py) is read with the controller's own helpers. The controller stores the
-`terraform show -json` document it made of the plan beside it, so usually nothing else runs (rendering
-again with the aws provider took seconds). A plan stored without it is rendered by `terraform show -json`
-in a throw-away directory: only the providers named in the plan's lock file are installed there, from the
-same filesystem mirror the controller uses, so no module code runs and nothing is downloaded.
-The JSON is then masked — sensitive attributes by Terraform's own `*_sensitive` markers, and
-every input variable's value, since variables often come from Secrets — before anything is printed.
-Reading the plan needs read access to the controller's keys Secret: the same trust as reading the plan.
+The readable diff comes from the plan's readable form, which the controller stores beside the plan
+(Secret `tfplanview-<workspace>-<name>`, terraform/plan_view_store.py; already masked: sensitive values,
+unknown values, variable values, texts that came from Secrets). Reading it needs nothing but read
+access to Secrets in the Terraform's namespace: no Terraform, no providers, no controller keys.
+
+`--json` prints the full `terraform show -json` document instead, which only the encrypted plan holds
+(terraform/plan_store.py): it is read with the controller's keys Secret (the same trust as reading the
+plan), from the `show -json` the controller stored with it, or, for a plan stored without it, rendered by
+`terraform show -json` in a throw-away directory (only the providers named in the plan's lock file are
+installed there, from the same filesystem mirror the controller uses, so no module code runs and nothing
+is downloaded). That document is masked too — sensitive attributes by Terraform's own `*_sensitive`
+markers, and every input variable's value — before anything is printed.
 """
 
 from __future__ import annotations
@@ -32,17 +35,20 @@ from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import TERRAFORMS
 
-# The keys, the plan store and the Terraform runner are imported when `plan show` runs, so that building
+# The readable plan, the keys, the plan store and the Terraform runner are imported when `plan show` runs, so that building
 # the CLI's parser stays light (tests/unit/cli/test_lazy_imports.py).
 if TYPE_CHECKING:
     from tfcontroller.crypto.aead import KeyRing
+    from tfcontroller.terraform.plan_view import DiffLine
 
 DEFAULT_CONTROLLER_NAMESPACES = ("tfcontroller-system", "default")
 HIDDEN_VARIABLE = "(hidden)"
 _LOCK_PROVIDER = re.compile(r'provider\s+"([^"]+)"\s*\{[^}]*?version\s*=\s*"([^"]+)"', re.S)
 
-_COLORS = {"+": "\033[32m", "-": "\033[31m", "~": "\033[33m", "-/+": "\033[35m"}
-_BOLD, _RESET = "\033[1m", "\033[0m"
+# ANSI colours of the readable plan's line kinds (terraform/plan_view.py: the dashboard's CSS has the same kinds)
+_COLORS = {"create": "\033[32m", "delete": "\033[31m", "update": "\033[33m", "replace": "\033[35m",
+           "read": "\033[36m", "forget": "\033[2m", "summary": "\033[1m", "heading": "\033[1m"}
+_RESET = "\033[0m"
 
 
 def register(subparsers: Any) -> None:
@@ -50,11 +56,17 @@ def register(subparsers: Any) -> None:
                                  description="Inspect the pending plan of a Terraform (plan show NAME).")
     sub = plan.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", parser_class=type(plan))
     show = sub.add_parser("show", help="print the pending plan, sensitive values masked",
-                          description="Print the pending plan of a Terraform as a readable diff (or --json), "
-                                      "with sensitive values and input variables masked. Needs terraform on "
-                                      "PATH (or TFCONTROLLER_TERRAFORM_BINARY) and the provider mirror.")
+                          description="Print the pending plan of a Terraform as a readable diff, with sensitive values "
+                                      "and input variables masked, from the readable form the controller "
+                                      "stores with the plan: needs read access to Secrets in the "
+                                      "Terraform's namespace, not terraform, the providers or the "
+                                      "controller's keys. --json prints the whole masked 'terraform show "
+                                      "-json' document, which needs read access to the controller's keys "
+                                      "Secret (and, for a plan stored without it, terraform and the "
+                                      "provider mirror).")
     show.add_argument("name", metavar="NAME", help="the Terraform object whose pending plan to show")
-    show.add_argument("--json", action="store_true", help="print the masked document of 'terraform show -json'")
+    show.add_argument("--json", action="store_true", help="print the masked document of 'terraform show -json' "
+                      "(reads the encrypted plan: needs the controller's keys Secret)")
     show.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                       help="colour the diff (auto: only on a terminal, and not when NO_COLOR is set)")
     show.add_argument("--controller-namespace", default=None,
@@ -129,18 +141,11 @@ def mask_show_json(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def colorize(text: str) -> str:
-    lines = []
-    for line in text.splitlines():
-        stripped = line.lstrip()
-        symbol = stripped.split(" ", 1)[0] if stripped else ""
-        if line.startswith("Plan:") or line.startswith("Outputs:"):
-            lines.append(f"{_BOLD}{line}{_RESET}")
-        elif symbol in _COLORS and line.startswith("  ") and not line.startswith("      "):
-            lines.append(f"{_COLORS[symbol]}{line}{_RESET}")
-        else:
-            lines.append(line)
-    return "\n".join(lines)
+def colorize(line: DiffLine) -> str:
+    """One line of the readable plan as text, coloured by its kind (attribute and output lines stay plain)."""
+    text = "  " * line.indent + line.text
+    color = _COLORS.get(line.kind)
+    return f"{color}{text}{_RESET}" if color else text
 
 
 def use_color(choice: str, stream: Any) -> bool:
@@ -222,18 +227,23 @@ def show_json(planfile: bytes) -> dict[str, Any]:
             raise CLIError(f"terraform could not read the stored plan: {exc}") from None
 
 
-def _header(obj: dict[str, Any], plan_id: str) -> str:
+def _header(obj: dict[str, Any], plan_id: str, view: dict[str, Any]) -> str:
+    """Which plan this is: the Terraform, the plan id, when and from which revision it was made, and
+    whether it remediates drift or destroys everything (the readable plan records them; the status too)."""
     status = obj.get("status") or {}
     plan = status.get("plan") or {}
     meta = obj["metadata"]
     bits = [f"Terraform {meta.get('namespace')}/{meta['name']}: pending plan {plan_id}"]
-    if plan.get("createdAt"):
-        bits.append(f"created {plan['createdAt']}")
-    if status.get("lastPlannedRevision"):
-        bits.append(f"revision {status['lastPlannedRevision']}")
-    kinds = [k for k in ("isDrift", "isDestroy") if plan.get(k)]
-    if kinds:
-        bits.append("drift remediation" if "isDrift" in kinds else "destroys everything")
+    created = view.get("createdAt") or plan.get("createdAt")
+    if created:
+        bits.append(f"created {created}")
+    revision = view.get("revision") or status.get("lastPlannedRevision")
+    if revision:
+        bits.append(f"revision {revision}")
+    if view.get("isDrift", plan.get("isDrift")):
+        bits.append("drift remediation")
+    elif view.get("isDestroy", plan.get("isDestroy")):
+        bits.append("destroys everything")
     return ", ".join(bits)
 
 
@@ -255,9 +265,38 @@ def _stored_show(conn: kubectx.Connection, name: str, workspace: str, plan_id: s
         raise CLIError(f"the stored plan {plan_id} does not decrypt: {exc}") from None
 
 
+def _readable(conn: kubectx.Connection, name: str, workspace: str, plan_id: str) -> dict[str, Any]:
+    """The readable plan the controller stored for `plan_id`."""
+    from tfcontroller.api.constants import tfplanview_secret_name
+    from tfcontroller.terraform.plan_view_store import PlanViewNotFoundError, load_plan_view
+
+    try:
+        return load_plan_view(conn.client, conn.namespace, name, workspace, plan_id)
+    except PlanViewNotFoundError:
+        raise CLIError(f"plan {plan_id} is pending but its readable form (Secret "
+                       f"{tfplanview_secret_name(workspace, name)}) is not stored: the plan was made by an "
+                       "earlier controller version, or it is being replaced; show it with "
+                       f"`tfcontroller plan show {name} --json -n {conn.namespace}` (needs the controller's keys) or "
+                       f"plan again with `tfcontroller replan {name} -n {conn.namespace}`",
+                       kubectx.EXIT_NOT_FOUND) from None
+    except Forbidden:
+        raise CLIError(f"not allowed to read Secret {conn.namespace}/{tfplanview_secret_name(workspace, name)}, "
+                       "which holds the readable plan") from None
+    except ValueError as exc:
+        raise CLIError(f"the readable plan stored for {plan_id} cannot be read: {exc}") from None
+
+
+def _full_json(conn: kubectx.Connection, name: str, workspace: str, plan_id: str,
+               controller_namespace: str | None) -> dict[str, Any]:
+    """`--json`: the masked `show -json` document of the encrypted plan (needs the keys)."""
+    keyring = read_keyring(conn, controller_namespace)
+    shown = _stored_show(conn, name, workspace, plan_id, keyring)
+    return mask_show_json(shown if isinstance(shown, dict) else show_json(shown))
+
+
 @kubectx.api_errors
 def run_show(args: argparse.Namespace) -> int:
-    from tfcontroller.terraform.plan import human_readable
+    from tfcontroller.terraform.plan_view import diff_lines
 
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
@@ -265,17 +304,15 @@ def run_show(args: argparse.Namespace) -> int:
         if not plan_id:
             raise CLIError(f"Terraform {conn.namespace}/{args.name} has no pending plan")
         workspace = str((obj.get("spec") or {}).get("workspace") or "default")
-        keyring = read_keyring(conn, args.controller_namespace)
-        shown = _stored_show(conn, args.name, workspace, plan_id, keyring)
-    doc = mask_show_json(shown if isinstance(shown, dict) else show_json(shown))
-    if args.json:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-        return kubectx.EXIT_OK
-    text = human_readable(doc)
-    if use_color(args.color, sys.stdout):
-        text = colorize(text)
-    print(_header(obj, plan_id))
-    print(text)
+        if args.json:
+            doc = _full_json(conn, args.name, workspace, plan_id, args.controller_namespace)
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            return kubectx.EXIT_OK
+        view = _readable(conn, args.name, workspace, plan_id)
+    color = use_color(args.color, sys.stdout)
+    print(_header(obj, plan_id, view))
+    for line in diff_lines(view):
+        print(colorize(line) if color else "  " * line.indent + line.text)
     namespace = obj["metadata"].get("namespace") or conn.namespace
     hint = approve_hint(namespace, args.name, plan_id)
     print(f"\n{hint[:1].upper()}{hint[1:]}")

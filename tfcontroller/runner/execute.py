@@ -11,7 +11,6 @@ raw stdout is never printed, only its human-readable messages and diagnostics.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +19,7 @@ from typing import Any
 
 from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
-from tfcontroller.api.redact import scrub
+from tfcontroller.api.redact import scrub, secret_forms
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.runner.inputs import RunInputs, resolve
 from tfcontroller.runner.output import RunOutput
@@ -29,7 +28,7 @@ from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import InitRequiredError
 from tfcontroller.terraform.initcache import attach_dir, invalidate_dir, record_dir
-from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files
+from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files, sensitive_values
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_results import failure_result
 from tfcontroller.terraform.runner import TerraformRunner
@@ -84,7 +83,7 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
     info = _module_info(artifact, request.path)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
     env.secrets.extend(form for value in inputs.secrets for form in secret_forms(value))
-    env.secrets.extend(_sensitive_values(info, inputs))
+    env.secrets.extend(sensitive_values(info, inputs.variables, inputs.env))
     ws = _workspace(request, exchange, env, artifact, inputs)
     try:
         cache = env.init_cache if request.init_key else None
@@ -149,43 +148,6 @@ def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
         return inspect_files(files)
     except ModuleParseError:
         return None
-
-
-def _sensitive_values(info: ModuleInfo | None, inputs: RunInputs) -> list[str]:
-    """The values of the variables the module declares `sensitive`: a whole value and, for a list, map or
-    object, each string and number in it (a module may echo one element, `nonsensitive(var.x["key"])`),
-    given as a variable or as `TF_VAR_<name>` in the run's environment."""
-    if info is None:
-        return []
-    values: list[str] = []
-    for name, var in info.variables.items():
-        if var.sensitive and name in inputs.variables:
-            values.extend(sensitive_texts(inputs.variables[name]))
-        if var.sensitive and f"TF_VAR_{name}" in inputs.env:  # Terraform reads it from the environment too
-            values.extend(secret_forms(inputs.env[f"TF_VAR_{name}"]))
-    return values
-
-
-def secret_forms(text: str) -> list[str]:
-    """A secret text and, when it is a JSON list or object (a Secret key feeding a map variable, which
-    Terraform may echo one element of), each string and number in it. Pure."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return [text]
-    return [text, *sensitive_texts(value)[1:]] if isinstance(value, dict | list) else [text]
-
-
-def sensitive_texts(value: Any) -> list[str]:
-    """Every text form of `value` a log line may show: itself (JSON for a structure), and its leaves. Pure."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, bool) or value is None:
-        return []  # "true", "null": no secret, and scrubbing them would garble every line
-    if isinstance(value, int | float):
-        return [str(value)]
-    leaves = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
-    return [json.dumps(value), *(text for leaf in leaves for text in sensitive_texts(leaf))]
 
 
 def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, artifact: Path,

@@ -15,6 +15,7 @@ from typing import Any
 
 import hcl2.api
 
+from tfcontroller.api.redact import secret_forms, sensitive_texts
 from tfcontroller.terraform.errors import ConfigurationError, MissingVariablesError, StallingError
 
 # Our generated file is not part of what the user declared.
@@ -156,3 +157,19 @@ def check_module(info: ModuleInfo, provided_names: Iterable[str], env: Mapping[s
     missing = missing_required_variables(info, provided_names, env)
     if missing:
         raise MissingVariablesError(missing)
+
+
+def sensitive_values(info: ModuleInfo | None, variables: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    """The values of the variables the module declares `sensitive`: a whole value and, for a list, map or
+    object, each string and number in it (a module may echo one element, `nonsensitive(var.x["key"])`),
+    given as a variable or as `TF_VAR_<name>` in the run's environment. What a run's log lines and the
+    readable plan are scrubbed of, beside the values read from Secrets."""
+    if info is None:
+        return []
+    values: list[str] = []
+    for name, var in info.variables.items():
+        if var.sensitive and name in variables:
+            values.extend(sensitive_texts(variables[name]))
+        if var.sensitive and f"TF_VAR_{name}" in env:  # Terraform reads it from the environment too
+            values.extend(secret_forms(env[f"TF_VAR_{name}"]))
+    return values

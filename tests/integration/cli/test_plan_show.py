@@ -1,7 +1,10 @@
 """`plan show`: a real plan made by terraform (builtin terraform_data, a sensitive variable), stored with
-the controller's own plan store and keys on the dev cluster, rendered readable and as --json with the
-secret masked; colour only when asked; refusals when nothing is pending or the plan is not stored.
-Also the pure masking of a show -json document, and plans terraform cannot read."""
+the controller's own plan store, keys and readable-plan store on the dev cluster, rendered readable
+(from the readable form, no Terraform) and as --json (from the encrypted plan) with the secret masked;
+colour only when asked; refusals when nothing is pending, the plan or its readable form is not stored.
+Also the pure masking of a show -json document, and plans terraform cannot read. The whole path with the
+real controller, no terraform on PATH and no access to the keys: tests/integration/controllers/terraform/
+test_terraform_plan_view.py."""
 
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import PLAN_ID, Run
+from tests.support.cli import OTHER_PLAN_ID, PLAN_ID, Run
 from tfcontroller.cli.main import CLIError
 from tfcontroller.cli.ops_plan import mask_show_json, show_json
 from tfcontroller.crypto.keys import ensure_keys
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import NAMESPACES, TERRAFORMS
+from tfcontroller.kube.resources import NAMESPACES, SECRETS, TERRAFORMS
 from tfcontroller.terraform.plan_store import save_plan
+from tfcontroller.terraform.plan_view import build_plan_view
+from tfcontroller.terraform.plan_view_store import save_plan_view
 
 SECRET = "hunter2-very-secret"
 MODULE = """
@@ -48,11 +53,19 @@ def planfile(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return (work / "plan.bin").read_bytes()
 
 
+@pytest.fixture(scope="module")
+def view(planfile: bytes) -> dict[str, Any]:
+    """The readable form the controller stores with this plan."""
+    return build_plan_view(show_json(planfile), plan_id=PLAN_ID, revision="main@sha1:" + "0123456789" * 4,
+                           created_at="2026-01-01T00:00:00Z", is_drift=False, is_destroy=False)
+
+
 @pytest.fixture
-def stored(kube: KubeClient, objects: dict[str, Any], planfile: bytes) -> dict[str, Any]:
+def stored(kube: KubeClient, objects: dict[str, Any], planfile: bytes, view: dict[str, Any]) -> dict[str, Any]:
     kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tfcontroller-system"}})
     keys = ensure_keys(kube, "tfcontroller-system")
     save_plan(kube, objects["bucket"], "default", PLAN_ID, planfile, keys.keyring)
+    save_plan_view(kube, objects["bucket"], "default", PLAN_ID, view)
     return objects["bucket"]
 
 
@@ -81,10 +94,11 @@ def test_plan_show_json_masked(cli: Run, stored: dict[str, Any]) -> None:
     assert doc["variables"]["password"]["value"] == "(hidden)"
 
 
-def test_plan_show_reads_the_rendering_stored_with_the_plan(cli: Run, kube: KubeClient, stored: dict[str, Any],
-                                                           planfile: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The controller stores its `show -json` of the plan beside it: `plan show` then runs no Terraform at
-    all (it took seconds with the aws provider), and masks the stored document the same way."""
+def test_plan_show_needs_no_terraform_and_json_reads_the_rendering_stored_with_the_plan(
+        cli: Run, kube: KubeClient, stored: dict[str, Any], planfile: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The readable diff comes from the readable form: no Terraform runs (none is reachable here). `--json`
+    reads the controller's `show -json` stored with the encrypted plan (no Terraform either), masked the
+    same way; a plan stored without it (an earlier version) needs Terraform for --json, and says so."""
     keys = ensure_keys(kube, "tfcontroller-system")
     doc = show_json(planfile)
     save_plan(kube, stored, "default", PLAN_ID, planfile, keys.keyring, show=doc)
@@ -96,10 +110,31 @@ def test_plan_show_reads_the_rendering_stored_with_the_plan(cli: Run, kube: Kube
     assert SECRET not in res.out
     res = cli("plan", "show", "bucket", "--json")
     assert json.loads(res.out)["variables"]["password"]["value"] == "(hidden)" and SECRET not in res.out
-    # a plan stored without the rendering (an earlier version) needs Terraform, and says so
     save_plan(kube, stored, "default", PLAN_ID, planfile, keys.keyring)
-    res = cli("plan", "show", "bucket")
+    res = cli("plan", "show", "bucket", "--json")
     assert res.code == 1 and res.err.startswith("error: rendering a plan needs terraform"), res.err
+    assert cli("plan", "show", "bucket").code == 0  # the readable diff does not care
+
+
+def test_plan_show_without_a_readable_form_says_what_to_do(cli: Run, kube: KubeClient, stored: dict[str, Any]) -> None:
+    """A plan stored by an earlier controller version has no readable form: `plan show` names the two ways
+    on (--json with the keys, or plan again), and exits 3 (not found)."""
+    kube.delete(SECRETS, "tfplanview-default-bucket", "default")
+    res = cli("plan", "show", "bucket")
+    assert res.code == 3, res.err
+    assert "tfplanview-default-bucket" in res.err and "is not stored" in res.err
+    assert "tfcontroller plan show bucket --json -n default" in res.err and "tfcontroller replan bucket -n default" in res.err
+    res = cli("plan", "show", "bucket", "--json")
+    assert res.code == 0 and SECRET not in res.out
+
+
+def test_plan_show_view_of_another_plan_is_not_shown(cli: Run, kube: KubeClient, stored: dict[str, Any],
+                                                     view: dict[str, Any]) -> None:
+    """The readable form is of another plan than the pending one (a new plan is being stored): refused,
+    never shown as if it were the pending plan."""
+    save_plan_view(kube, stored, "default", OTHER_PLAN_ID, {**view, "planId": OTHER_PLAN_ID})
+    res = cli("plan", "show", "bucket")
+    assert res.code == 3 and "is not stored" in res.err and OTHER_PLAN_ID not in res.out
 
 
 def test_plan_show_refusals(cli: Run, kube: KubeClient, stored: dict[str, Any]) -> None:
@@ -108,7 +143,7 @@ def test_plan_show_refusals(cli: Run, kube: KubeClient, stored: dict[str, Any]) 
     kube.patch_status(TERRAFORMS, "bucket", "default", {"plan": {"pending": "plan-main-0123456789-00000000"}})
     res = cli("plan", "show", "bucket")
     assert res.code == 3 and "not stored" in res.err
-    res = cli("plan", "show", "bucket", "--controller-namespace", "elsewhere")
+    res = cli("plan", "show", "bucket", "--json", "--controller-namespace", "elsewhere")
     assert res.code == 3 and "--controller-namespace" in res.err
 
 

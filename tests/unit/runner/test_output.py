@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tfcontroller.runner.execute import secret_forms, sensitive_texts
+from tfcontroller.api.redact import secret_forms, sensitive_texts
 from tfcontroller.runner.output import RunOutput, ended_line, message_lines, started_line
 
 DIAGNOSTIC: dict[str, Any] = {

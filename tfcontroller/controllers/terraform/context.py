@@ -131,6 +131,7 @@ class RunPart:
 class PlanPart:
     local: bool = False  # the workspace's plan file is the pending plan
     saved_secrets: int | None = None  # Secrets save_plan wrote for the pending plan in this run
+    saved_views: int | None = None  # Secrets save_plan_view wrote for its readable form in this run
     stale: str = ""  # why the pending plan cannot be applied: the frame plans again (rule §4.2)
     replanned: bool = False  # planned again once in this reconcile
 

@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfcontroller.api.redact import secret_forms
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.crypto.sealed import unseal
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.terraform.inputs import InputReader, typed
+from tfcontroller.terraform.inspect import ModuleInfo, sensitive_values
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,12 @@ class ResolvedInputs:
     # "spec.varsFrom[i] (Secret ns/name)" — names and places only, never a value
     origins: dict[str, str] = field(default_factory=dict)
     sealed: dict[str, str] = field(default_factory=dict, repr=False)  # the decrypted sealed values by name
+
+    def hidden_texts(self, info: ModuleInfo | None) -> list[str]:
+        """What a readable plan must not show (design.md §4.7): every value read from a Secret or unsealed
+        (and each element of a JSON one), and the values of the variables the module declares sensitive."""
+        return [form for value in self.secrets for form in secret_forms(value)] + \
+            sensitive_values(info, self.variables, self.env)
 
 
 def resolve_inputs(

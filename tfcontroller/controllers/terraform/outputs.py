@@ -15,7 +15,7 @@ from tfcontroller.api.constants import LABEL_MANAGED_BY, LABEL_TERRAFORM, MANAGE
 from tfcontroller.api.errors import StallingError
 from tfcontroller.api.terraform import OutputsSecret
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.terraform.plan_store import owner_reference
+from tfcontroller.terraform.secret_chunks import owner_reference
 
 OUTPUTS_FAILED = "OutputsWriteFailed"
 

@@ -73,6 +73,8 @@ from tfcontroller.terraform.inspect import check_module, undeclared_variables
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan, save_plan
+from tfcontroller.terraform.plan_view import build_plan_view
+from tfcontroller.terraform.plan_view_store import save_plan_view
 from tfcontroller.terraform.state import read_state
 
 
@@ -297,6 +299,10 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     ref, commit = policy.ref_and_commit(ctx.source.revision)
     salt = ctl.keys().digest_key
     plan_id = make_plan_id(ref, commit, plan_digest(show, sensitive_salt=salt))
+    assert ctx.inputs.resolved is not None
+    ctx.plan.saved_views = save_plan_view(ctl.kube, obj, tf.spec.workspace, plan_id, build_plan_view(
+        show, plan_id=plan_id, revision=ctx.source.revision, created_at=now, is_drift=decision.is_drift_check,
+        is_destroy=destroy, secrets=ctx.inputs.resolved.hidden_texts(ctx.inputs.module_info)))
     ctx.plan.saved_secrets = save_plan(ctl.kube, obj, tf.spec.workspace, plan_id, ws.plan_path.read_bytes(),
                                        ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show,
                                        backend=backend_identity(ctl, ctx.key))
@@ -366,7 +372,8 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         return _stale(ctx, f"plan {pending} is stale: the state changed since it was made", note)
     ctx.done.applied_output_names = policy.output_names(result.messages)
     ctx.done.applied_sensitive_outputs = policy.applied_sensitive_output_names(result.messages)
-    delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets)
+    delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets,
+                saved_view=ctx.plan.saved_views)
     drift_before = status.get("drift") or {}
     status["lastAppliedRevision"] = ctx.source.revision or last.last_planned_revision or None
     status["lastAppliedInputsDigest"] = last.inputs_digest or None
@@ -427,7 +434,7 @@ def step_replan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     status["lastDiscardedPlan"] = last.pending.id or last.last_discarded_plan or None
     status["plan"] = {"pending": ""}
     ctx.plan.local = False
-    ctx.plan.saved_secrets = None
+    ctx.plan.saved_secrets = ctx.plan.saved_views = None
     ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
     if ctx.run.workspace is not None:
         ctx.run.workspace.plan_path.unlink(missing_ok=True)
