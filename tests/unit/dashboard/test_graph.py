@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfcontroller.dashboard.graph import MAX_OBJECTS, NODE_H, NODE_W, build
+from tfcontroller.dashboard.graph import LANE_Y, MAX_OBJECTS, NODE_H, NODE_W, build
 
 
 def o(kind: str, name: str, ns: str = "team-a", *, spec: dict[str, Any] | None = None, ready: str = "True",
@@ -46,10 +46,17 @@ def test_nodes_edges_and_states() -> None:
     by_name = {(n.kind, n.name): n for n in graph.nodes}
     assert by_name[("Terraform", "db")].state == "failing" and by_name[("Terraform", "db")].ready == "False"
     assert by_name[("ManifestSet", "paused")].state == "suspended"
+    assert by_name[("Terraform", "network")].state == "ready"
     assert by_name[("ManifestSet", "base")].state == "missing" and by_name[("ManifestSet", "base")].namespace == "shared"
     assert by_name[("Deployment", "web")].ready == "False" and by_name[("Service", "web")].ready == "True"
     assert by_name[("Terraform", "network")].href == "/terraform/team-a/network"
     assert by_name[("Deployment", "web")].href == ""
+
+
+def test_a_plan_waiting_for_approval_is_pending_not_failing() -> None:
+    waiting = o("Terraform", "t", ready="False", status={"plan": {"pending": "plan-1"}})
+    node = build([waiting]).nodes[0]
+    assert (node.ready, node.state) == ("False", "pending")
 
 
 def test_missing_source_and_unknown_health() -> None:
@@ -85,4 +92,27 @@ def test_inventories_are_capped_with_a_more_node() -> None:
 def test_long_names_are_shortened_in_the_label_only() -> None:
     name = "a" * 80
     node = next(n for n in build([o("Terraform", name)]).nodes)
-    assert node.name == name and len(node.label) <= 30 and node.label.endswith("…")
+    assert node.name == name and len(node.label) <= 26 and node.label.endswith("…")
+
+
+def test_a_dependency_sits_left_of_its_dependent_and_kinds_stay_in_bands() -> None:
+    graph = build(OBJECTS)
+    x = {n.name: n.x for n in graph.nodes}
+    assert x["repo"] < x["network"] < x["db"] < x["base"] <= x["paused"] < x["app"] < x["web"]
+    dep = next(e for e in graph.edges if (e.source[2], e.target[2]) == ("network", "db"))
+    assert dep.d.count(" C") == 1 and " L" not in dep.d  # neighbouring columns: one curve
+
+
+def test_an_edge_that_skips_a_column_runs_along_the_lane() -> None:
+    graph = build(OBJECTS)
+    skip = next(e for e in graph.edges if e.source[2] == "repo" and e.target[2] == "app")
+    assert f",{LANE_Y} L" in skip.d and all(n.y > LANE_Y for n in graph.nodes)
+    near = next(e for e in graph.edges if e.source[2] == "repo" and e.target[2] == "network")
+    assert " L" not in near.d
+
+
+def test_a_dependency_cycle_does_not_hang() -> None:
+    a = o("Terraform", "a", spec={"dependsOn": [{"name": "b"}]})
+    b = o("Terraform", "b", spec={"dependsOn": [{"name": "a"}]})
+    graph = build([a, b])
+    assert len(graph.nodes) == 2 and len(graph.edges) == 2
