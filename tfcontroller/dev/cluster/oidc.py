@@ -245,8 +245,8 @@ class OIDCAuthenticator:
                 claims: dict[str, Any] = jwt.decode(
                     token, key.key, algorithms=[str(alg)], audience=cfg.client_id, issuer=cfg.issuer_url,
                     leeway=CLOCK_SKEW, options={"require": ["iss", "aud", "exp", "iat"]})
-            except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError):
-                continue  # another key of the set may have signed it (no kid), or none did
+            except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError, TypeError):
+                continue  # another key of the set may have signed it (no kid; or a key of another type), or none
             except jwt.DecodeError as exc:  # not base64url, not JSON: nothing to verify
                 raise InvalidToken(f"oidc: verify token: oidc: malformed jwt: {exc}") from None
             except jwt.PyJWTError as exc:

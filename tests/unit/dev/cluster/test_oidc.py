@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tfcontroller.dev.cluster.oidc import OIDCAuthenticator, OIDCConfig, oidc_config, user_of_claims
 from tfcontroller.dev.cluster.tokens import InvalidToken
@@ -196,3 +196,19 @@ def test_tokens_of_other_issuers_are_not_its_business() -> None:
     assert auth.check(provider.token(iss="https://other.example")) is None
     assert auth.check("not a jwt") is None
     assert provider.fetched == []  # nothing fetched for a token it does not verify
+
+
+def test_without_a_kid_every_published_key_is_tried_whatever_its_type() -> None:
+    provider = Provider()
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    provider.keys.append((rsa_key, {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())),
+                                    "kid": "r1"}))
+    auth = OIDCAuthenticator(OIDCConfig(ISSUER, "c", signing_algs=("ES256", "RS256")), fetch=provider)
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "alice", "aud": "c", "iat": now, "exp": now + 600}
+    for key, alg in ((rsa_key, "RS256"), (provider.keys[0][0], "ES256")):
+        user = auth.check(jwt.encode(claims, key, algorithm=alg))  # no kid in the header
+        assert user is not None and user.username == ISSUER + "#alice"
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(InvalidToken, match="failed to verify signature"):
+        auth.check(jwt.encode(claims, stranger, algorithm="ES256"))
