@@ -13,7 +13,8 @@ variable and a sensitive output (SECRET, which no page may contain).
 - a pending plan's page shows that plan's id and its diff, sensitive values masked;
 - clicking approve applies exactly the plan on the page (lastAppliedPlan and history name it, approved via
   the dashboard by the viewer's username), and the page turns Ready live (no reload; live updates counted);
-- the ManifestSet page lists the inventory with each object's health; the graph draws every object;
+- the ManifestSet page lists the inventory with each object's health; the GitRepository page its artifact and
+  the objects using it; the graph draws every object with its Ready status and the ManifestSet's objects;
 - in-cluster mode: a viewer logged in with a ServiceAccount token that may not `patch` the Terraform sees
   approve disabled, a POST forged with their valid session and CSRF token is refused 403, and nothing is
   applied (plan still pending, no approve annotation, no apply in history);
@@ -396,7 +397,7 @@ def test_approve_in_the_browser_applies_that_plan_and_the_page_turns_ready_live(
         for e in d.find_elements("css selector", "#history tr.history-entry")), 30, "the apply in the history")
 
 
-def test_manifestset_page_and_graph(stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
+def test_manifestset_gitrepository_and_graph_pages(stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
     login_local(browser, local_dashboard)
     inventory = {e["id"] for e in (stack.get(MANIFESTSETS, "app").get("status") or {}).get("inventory") or []}
     assert inventory == {"default_app-config__ConfigMap", "default_app-flags__ConfigMap"}, inventory
@@ -407,6 +408,13 @@ def test_manifestset_page_and_graph(stack: Stack, local_dashboard: DashboardProc
     assert all(entries.values()), entries
     browser.wait_css("#events")
     browser.screenshot("manifestset")
+
+    open_page(browser, local_dashboard, "/gitrepository/default/gitops", "#artifact")
+    assert browser.find("#ready").get_attribute("data-status") == "True"
+    users = {(u.get_attribute("data-kind"), u.get_attribute("data-name")) for u in browser.find_all("#users li.user")}
+    assert users == {("Terraform", "auto"), ("Terraform", "manual"), ("Terraform", "guarded"),
+                     ("ManifestSet", "app")}, users
+    browser.screenshot("gitrepository")
 
     open_page(browser, local_dashboard, "/graph", "svg#graph g.node")
     nodes = {(n.get_attribute("data-kind"), n.get_attribute("data-name")): n.get_attribute("data-ready")
