@@ -17,5 +17,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures.manifestset",
     "tests.fixtures.terraform",
     "tests.fixtures.browser",
+    "tests.fixtures.dashboard",
     "tests.fixtures.oidc",
 ]

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from tfcontroller.dashboard import actions, live, pages
 from tfcontroller.dashboard.auth import (
+    LIVE_ENDPOINT,
     LocalIdentity,
     OneTimeToken,
     current_viewer,
@@ -116,7 +117,7 @@ def create_app(settings: DashboardSettings) -> Flask:
     app.context_processor(_template_context)
     _register_pages(app)
     _register_session_routes(app)
-    app.add_url_rule("/live", "live", _live)
+    app.add_url_rule("/live", LIVE_ENDPOINT, _live)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
     app.register_blueprint(actions.bp)
     _register_errors(app)

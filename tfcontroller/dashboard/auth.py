@@ -32,6 +32,7 @@ from tfcontroller.kube.reviews import UserInfo, token_review, whoami
 IMPLICIT_GROUPS = frozenset({"system:authenticated"})
 SESSION_USER = "user"
 SESSION_EXPIRES = "expires"
+LIVE_ENDPOINT = "live"
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def viewer_for(user: SessionUser, settings: DashboardSettings) -> Viewer:
 
 def wants_html_page() -> bool:
     """A navigation the login page can answer (not a live stream, a fragment or an action)."""
-    return (request.method == "GET" and request.headers.get("X-Fragment") != "1"
+    return (request.method == "GET" and request.endpoint != LIVE_ENDPOINT and request.headers.get("X-Fragment") != "1"
             and "text/event-stream" not in request.headers.get("Accept", ""))
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api import conditions as c
+from tfcontroller.dashboard.overview import primary_state, states_of
 from tfcontroller.manifests.inventory import InventoryEntry, from_status
 
 COLUMNS = ("GitRepository", "Terraform", "ManifestSet", "Object")
@@ -40,7 +41,8 @@ class Node:
     namespace: str
     name: str
     ready: str  # True | False | Unknown
-    state: str  # ready | failing | progressing | suspended | missing | more (a "+N more" node)
+    state: str  # overview.primary_state (ready | pending | drifted | failing | suspended | progressing),
+    # for objects ready | failing | progressing, else missing | more (a "+N more" node)
     href: str  # its page, "" for objects of other kinds
     column: int
     x: int = 0
@@ -73,12 +75,11 @@ class Graph:
 
 
 def _ready_of(obj: Mapping[str, Any]) -> tuple[str, str]:
-    if (obj.get("spec") or {}).get("suspend") is True:
-        cond = c.find((obj.get("status") or {}).get("conditions"), c.READY)
-        return (cond.status if cond else c.UNKNOWN), "suspended"
+    """(the Ready status, the state the node is coloured by): the overview's classification, so that a
+    plan waiting for approval is `pending` here too, not `failing`."""
     cond = c.find((obj.get("status") or {}).get("conditions"), c.READY)
-    status = cond.status if cond else c.UNKNOWN
-    return status, {c.TRUE: "ready", c.FALSE: "failing"}.get(status, "progressing")
+    state = primary_state(states_of(obj))
+    return (cond.status if cond else c.UNKNOWN), state
 
 
 def _node_of(obj: Mapping[str, Any]) -> Node:
@@ -136,13 +137,21 @@ def build(objects: Iterable[Mapping[str, Any]], health: Mapping[str, str] | None
     return layout(list(nodes.values()), edges)
 
 
+def inventory_of(status: Mapping[str, Any]) -> list[InventoryEntry]:
+    """`status.inventory` as entries, leaving out what is not one (no id of four `_` parts): a hand-edited
+    status must not break a page. Shared by the graph and the ManifestSet page."""
+    items = status.get("inventory")
+    return from_status([{"id": str(i["id"]), "version": str(i.get("version") or "")}
+                        for i in (items if isinstance(items, list) else [])
+                        if isinstance(i, Mapping) and str(i.get("id") or "").count("_") >= 3])
+
+
 def _add_inventories(objs: list[Mapping[str, Any]], nodes: dict[Key, Node], edges: list[Edge],
                      health: Mapping[str, str]) -> None:
     budget = MAX_OBJECTS
     for obj in sorted((o for o in objs if o.get("kind") == "ManifestSet"), key=lambda o: _node_of(o).key):
         me = _node_of(obj).key
-        entries = from_status([e for e in (obj.get("status") or {}).get("inventory") or []
-                               if isinstance(e, Mapping) and str(e.get("id") or "").count("_") >= 3])
+        entries = inventory_of(obj.get("status") or {})
         for entry in entries[:budget]:
             node = _object_node(entry, health)
             nodes.setdefault(node.key, node)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import tfplanview_secret_name
 from tfcontroller.api.history import HistoryEntry, history_of
 from tfcontroller.api.meta import shown_revision
 from tfcontroller.api.terraform_status import PendingPlan
@@ -34,7 +35,7 @@ from tfcontroller.dashboard.viewer import Viewer
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, PODS, TERRAFORMS, Resource
 from tfcontroller.manifests.health import assess
-from tfcontroller.manifests.inventory import InventoryEntry, from_status
+from tfcontroller.manifests.inventory import InventoryEntry
 from tfcontroller.operations.drift_report import DriftReport
 from tfcontroller.operations.events import event_count, event_message, event_time, list_object_events
 from tfcontroller.operations.run_logs import (
@@ -227,6 +228,10 @@ def _plan(viewer: Viewer, obj: Mapping[str, Any]) -> PlanPart | None:
     except PlanViewNotFoundError:
         return PlanPart(plan, awaiting, note=f"No readable form of plan {plan.id} is stored (it is being "
                                              "replaced, or was planned by a controller before this version).")
+    except ValueError:
+        return PlanPart(plan, awaiting, note=f"The readable form of plan {plan.id} cannot be read (Secret "
+                                             f"{tfplanview_secret_name(workspace, name)} is damaged): plan "
+                                             "again to store a new one.")
     return PlanPart(plan, awaiting, view, diff_lines(view))
 
 
@@ -269,9 +274,9 @@ def _run_log(viewer: Viewer, obj: Mapping[str, Any]) -> RunLog | None:
 
 def _outputs(status: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(name, sensitive) of each output: names only, never values (design.md §4.7)."""
-    names = status.get("availableOutputs") if isinstance(status.get("availableOutputs"), list) else []
-    sensitive = status.get("sensitiveOutputs") if isinstance(status.get("sensitiveOutputs"), list) else []
-    return [(str(n), n in sensitive) for n in names]
+    names, sensitive = status.get("availableOutputs"), status.get("sensitiveOutputs")
+    hidden = {str(n) for n in sensitive} if isinstance(sensitive, list) else set()
+    return [(str(n), str(n) in hidden) for n in names] if isinstance(names, list) else []
 
 
 def terraform(viewer: Viewer, namespace: str, name: str) -> Page:
@@ -332,15 +337,10 @@ def inventory_rows(viewer: Viewer, entries: list[InventoryEntry], limit: int) ->
             for e in entries[:limit]]
 
 
-def _inventory(status: Mapping[str, Any]) -> list[InventoryEntry]:
-    items = status.get("inventory") if isinstance(status.get("inventory"), list) else []
-    return from_status([i for i in items if isinstance(i, Mapping) and str(i.get("id") or "").count("_") >= 3])
-
-
 def manifestset(viewer: Viewer, namespace: str, name: str) -> Page:
     obj = _get(viewer, MANIFESTSETS, namespace, name)
     status = obj.get("status") or {}
-    entries = _inventory(status)
+    entries = graphs.inventory_of(status)
     context = _common(viewer, MANIFESTSETS, obj)
     context.update({
         "inventory": inventory_rows(viewer, entries, INVENTORY_LIMIT), "inventory_total": len(entries),
@@ -407,7 +407,7 @@ def graph(viewer: Viewer, namespace: str | None) -> Page:
     budget = GRAPH_HEALTH_LIMIT
     for obj in sorted((o for o in objects if o.get("kind") == MANIFESTSETS.kind),
                       key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])):
-        entries = _inventory(obj.get("status") or {})[:budget]
+        entries = graphs.inventory_of(obj.get("status") or {})[:budget]
         budget -= len(entries)
         for row in inventory_rows(viewer, entries, len(entries)):
             health[row.id] = row.health

@@ -83,7 +83,8 @@ class DriftReport:
             return cls(disabled, False)
         cond = find(status.get("conditions"), DRIFTED)
         plan = PendingPlan.of(status)
-        resources = drift.get("resources") if isinstance(drift.get("resources"), list) else []
+        found = drift.get("resources")
+        resources = found if isinstance(found, list) else []
         return cls(disabled, True, str(drift.get("lastCheckedAt") or ""), str(drift.get("nextCheckAt") or ""),
                    str(drift.get("lastDetectedAt") or ""), str(drift.get("clearedAt") or ""),
                    str(drift.get("fingerprint") or ""), notification_state(drift),

@@ -92,7 +92,7 @@ def action_of(actions: Iterable[str]) -> str:
     """create, update, delete, replace (delete and create in either order, or forget and create), read,
     forget; another combination joined with `+`."""
     acts = tuple(actions)
-    if set(acts) in ({"create", "forget"},):
+    if set(acts) == {"create", "forget"}:
         return "replace"
     return ResourceChange("", acts).kind
 
@@ -144,8 +144,8 @@ def _outputs(show_json: Mapping[str, Any], hidden: list[str]) -> list[dict[str, 
     out = []
     for name, oc in sorted((show_json.get("output_changes") or {}).items()):
         oc = oc or {}
-        action = action_of(a for a in oc.get("actions") or [] if a != "no-op") if oc.get("actions") else ""
-        if not action:
+        action = action_of(a for a in oc.get("actions") or [] if a != "no-op")
+        if not action:  # no-op, or no actions at all
             continue
         before, hid_before = _conceal(masked(oc.get("before"), oc.get("before_sensitive", False), False), hidden)
         after, hid_after = _conceal(masked(oc.get("after"), oc.get("after_sensitive", False),

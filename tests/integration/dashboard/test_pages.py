@@ -20,7 +20,9 @@ from flask.testing import FlaskClient
 
 from tests.fixtures.devcluster import install_crds
 from tests.support.htmldom import Element, parse
-from tests.support.sample_plan import SECRETS, drift_plan
+from tests.support.sample_plan import SECRETS as SENSITIVE_VALUES
+from tests.support.sample_plan import drift_plan
+from tfcontroller.api.constants import tfplanview_secret_name
 from tfcontroller.dashboard.app import create_app
 from tfcontroller.dashboard.settings import LOCAL, DashboardSettings
 from tfcontroller.dev.cluster import DevCluster
@@ -33,6 +35,7 @@ from tfcontroller.kube.resources import (
     GITREPOSITORIES,
     MANIFESTSETS,
     NAMESPACES,
+    SECRETS,
     SERVICEACCOUNTS,
     TERRAFORMS,
     Resource,
@@ -45,6 +48,7 @@ NS = "team-a"
 PLAN = "plan-main-0123456789-abcdef01"
 REVISION = "main@sha1:0123456789abcdef0123456789abcdef01234567"
 XSS = '<script>alert("x")</script>'
+ALL = {"infra", "bucket", "broken", "app", "unstored", "damaged"}
 ROLES = Resource("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
 
@@ -129,6 +133,12 @@ def _objects(kube: KubeClient) -> None:
                       {"id": f"{NS}_web_apps_Deployment", "version": "v1"}],
         "lastAppliedRevision": REVISION, "conditions": [_ready("True", "ReconciliationSucceeded", f"applied {XSS}")]})
     _event(kube, app, "app.1", "Pruned", "pruned ConfigMap/team-a/old", 2)
+    for name, damaged in (("unstored", False), ("damaged", True)):  # a plan whose readable form is missing / bad
+        tf = _create(kube, TERRAFORMS, _kind(TERRAFORMS, name, {**src, "path": "./x", "interval": "1h"}, {}))
+        kube.patch_status(TERRAFORMS, name, NS, {"plan": {"pending": PLAN, "add": 1}})
+        if damaged:
+            save_plan_view(kube, tf, "default", PLAN, view)
+            kube.patch(SECRETS, tfplanview_secret_name("default", name), {"data": {"view": "bm90IGd6aXA="}}, NS)
     assert repo
 
 
@@ -208,17 +218,16 @@ def test_overview_lists_every_object_with_its_state_and_counters(browser: FlaskC
     dom.one("main", id="main")
     rows = {(r.attrs["data-kind"], r.attrs["data-name"]): r
             for r in dom.one("table", id="objects").find_all("tr", cls="object")}
-    assert set(rows) == {("GitRepository", "infra"), ("Terraform", "bucket"), ("Terraform", "broken"),
-                         ("ManifestSet", "app")}
     assert {k: (r.attrs["data-ready"], r.attrs["data-reason"]) for k, r in rows.items()} == {
         ("GitRepository", "infra"): ("True", "Succeeded"), ("Terraform", "bucket"): ("False", "PlanPending"),
-        ("Terraform", "broken"): ("False", "PlanFailed"), ("ManifestSet", "app"): ("True", "ReconciliationSucceeded")}
+        ("Terraform", "broken"): ("False", "PlanFailed"), ("ManifestSet", "app"): ("True", "ReconciliationSucceeded"),
+        ("Terraform", "unstored"): ("Unknown", ""), ("Terraform", "damaged"): ("Unknown", "")}
     assert rows[("Terraform", "bucket")].one("a", cls="object-link").attrs["href"] == f"/terraform/{NS}/bucket"
     assert REVISION in rows[("GitRepository", "infra")].text()
     age = rows[("GitRepository", "infra")].find("time")
     assert age is not None and re.fullmatch(r"\d+[smhd]", age.text()) and age.attrs["title"].endswith("Z")
     counts = {c: dom.one(id=f"count-{c}").text() for c in ("pending", "drifted", "failing")}
-    assert counts == {"pending": "1", "drifted": "1", "failing": "1"}
+    assert counts == {"pending": "3", "drifted": "1", "failing": "1"}
     form = dom.one("form", id="filters")
     assert {s.attrs["name"] for s in form.find_all("select")} == {"namespace", "kind", "state"}
     assert {o.attrs["value"] for o in form.one("select", name="state").find_all("option")} == {
@@ -227,10 +236,10 @@ def test_overview_lists_every_object_with_its_state_and_counters(browser: FlaskC
 
 
 @pytest.mark.parametrize(("query", "want"), [
-    ("state=pending", {"bucket"}), ("state=drifted", {"bucket"}), ("state=failing", {"broken"}),
-    ("state=ready", {"infra", "app"}), ("state=suspended", set()), ("kind=Terraform", {"bucket", "broken"}),
+    ("state=pending", {"bucket", "unstored", "damaged"}), ("state=drifted", {"bucket"}), ("state=failing", {"broken"}),
+    ("state=ready", {"infra", "app"}), ("state=suspended", set()), ("kind=Terraform", {"bucket", "broken", "unstored", "damaged"}),
     (f"namespace={NS}&kind=ManifestSet", {"app"}), ("namespace=nobody", set()),
-    ("state=nonsense", {"infra", "bucket", "broken", "app"}),  # an unknown filter value filters nothing
+    ("state=nonsense", ALL),  # an unknown filter value filters nothing
 ])
 def test_overview_filters(browser: FlaskClient, query: str, want: set[str]) -> None:
     dom, _ = page(browser, f"/?{query}")
@@ -240,7 +249,7 @@ def test_overview_filters(browser: FlaskClient, query: str, want: set[str]) -> N
 def test_a_viewer_who_may_not_list_cluster_wide_sees_their_namespace_with_a_note(reader: FlaskClient) -> None:
     dom, html = page(reader, "/")
     assert dom.one(id="viewer").text() == f"system:serviceaccount:{NS}:reader"
-    assert {r.attrs["data-name"] for r in dom.find_all("tr", cls="object")} == {"infra", "bucket", "broken", "app"}
+    assert {r.attrs["data-name"] for r in dom.find_all("tr", cls="object")} == ALL
     assert "in all namespaces" in html and f'showing namespace "{NS}"' in html.replace("&#34;", '"')
 
 
@@ -257,7 +266,7 @@ def test_terraform_page_shows_the_plan_masked_with_approve_and_the_rest(browser:
     assert {"diff-update", "diff-create", "diff-attribute", "diff-summary"} <= set(kinds), kinds
     diff_text = " ".join(line.text() for line in plan.find_all(cls="diff-line"))
     assert "aws_s3_bucket.demo" in diff_text and "(sensitive)" in diff_text
-    for secret in SECRETS:
+    for secret in SENSITIVE_VALUES:
         assert secret not in html and secret.replace("<", "&lt;").replace("&", "&amp;") not in html
     form = dom.one("form", id="approve-form")
     assert form.one("input", name="plan").attrs["value"] == PLAN and form.find("input", name="csrf_token")
@@ -300,6 +309,15 @@ def test_a_viewer_without_patch_or_secrets_sees_approve_disabled_and_a_note(read
     assert_escaped(html)
 
 
+@pytest.mark.parametrize(("name", "note"), [("unstored", "No readable form of plan"),
+                                           ("damaged", "cannot be read (Secret tfplanview-default-damaged")])
+def test_a_plan_without_a_readable_form_shows_a_note(browser: FlaskClient, name: str, note: str) -> None:
+    dom, _ = page(browser, f"/terraform/{NS}/{name}")
+    plan = dom.one(id="plan")
+    assert plan.attrs["data-plan-id"] == PLAN and not plan.find_all(cls="diff-line")
+    assert note in dom.one(id="plan-note").text()
+
+
 def test_nothing_pending_and_a_missing_object(browser: FlaskClient) -> None:
     dom, html = page(browser, f"/terraform/{NS}/broken")
     assert dom.find(id="plan") is None and dom.find(id="approve") is None
@@ -324,7 +342,8 @@ def test_gitrepository_page_shows_the_artifact_and_who_uses_it(browser: FlaskCli
     dom, html = page(browser, f"/gitrepository/{NS}/infra")
     assert REVISION in dom.one(id="artifact").text()
     assert {(u.attrs["data-kind"], u.attrs["data-name"]) for u in dom.one(id="users").find_all("li", cls="user")} == {
-        ("Terraform", "bucket"), ("Terraform", "broken"), ("ManifestSet", "app")}
+        ("Terraform", "bucket"), ("Terraform", "broken"), ("ManifestSet", "app"), ("Terraform", "unstored"),
+        ("Terraform", "damaged")}
     assert_escaped(html)
 
 
@@ -337,12 +356,15 @@ def test_graph_draws_every_object_and_its_edges(browser: FlaskClient) -> None:
     nodes = {(n.attrs["data-kind"], n.attrs["data-name"]): n.attrs["data-ready"] for n in svg.find_all("g", cls="node")}
     assert nodes == {("GitRepository", "infra"): "True", ("Terraform", "bucket"): "False",
                      ("Terraform", "broken"): "False", ("ManifestSet", "app"): "True",
-                     ("ConfigMap", "settings"): "True", ("Deployment", "web"): "False"}
+                     ("ConfigMap", "settings"): "True", ("Deployment", "web"): "False",
+                     ("Terraform", "unstored"): "Unknown", ("Terraform", "damaged"): "Unknown"}
+    states = {n.attrs["data-name"]: n.attrs["data-state"] for n in svg.find_all("g", cls="node")}
+    assert (states["bucket"], states["broken"], states["infra"]) == ("pending", "failing", "ready")  # as the overview
     edges = {(e.attrs["data-from"], e.attrs["data-to"]) for e in svg.find_all("path", cls="edge")}
     assert (f"GitRepository/{NS}/infra", f"Terraform/{NS}/bucket") in edges
     assert (f"Terraform/{NS}/bucket", f"Terraform/{NS}/broken") in edges
     assert (f"Terraform/{NS}/bucket", f"ManifestSet/{NS}/app") in edges
     assert (f"ManifestSet/{NS}/app", f"Object:/ConfigMap/{NS}/settings") in edges
-    assert len(edges) == 7
+    assert len(edges) == 9
     links = {a.attrs["href"] for a in svg.find_all("a")}
     assert f"/terraform/{NS}/bucket" in links

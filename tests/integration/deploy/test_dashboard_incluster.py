@@ -4,23 +4,28 @@ Static: the kustomization renders the ServiceAccount, its least RBAC (TokenRevie
 Secret by name — nothing that reads our kinds), the viewer/approver ClusterRoles, a hardened Deployment whose
 command line `tfcontroller dashboard` accepts (in-cluster, the session Secret the Role names), and a Service.
 
-Live (slow): `kubectl apply -k deploy/dashboard --dry-run=server`, then for real; the Deployment's Pod
+Live: `kubectl apply -k deploy/dashboard --dry-run=server`, then for real; the Deployment's Pod
 template run by the dev node as a Pod (the dev cluster makes no Pods for Deployments), so the dashboard runs
 exactly as installed — in-cluster config, the projected token of `tfcontroller-dashboard`, non-root, read-only
 root (only its address and port are changed, to loopback and a free port, because the dev node shares the
-host's network). Through it: a ServiceAccount token and an OIDC id token log in (TokenReview); an OIDC user in
+host's network). Through it: a ServiceAccount token and an OIDC id token log in (TokenReview) and, with the
+viewer role alone, see the whole Terraform page (no part refused, the stored readable plan's diff masked); an
+OIDC user in
 the group bound to the approver role approves, and the Terraform's approved-by annotation names that OIDC user
-via the dashboard; an OIDC user without that group sees approve disabled, a forged approval is 403 and changes
+via the dashboard, and the page's live stream (watched as that user) announces it; an OIDC user without that
+group sees approve disabled, a forged approval is 403 and changes
 nothing; a POST without the CSRF token is refused; a bad token does not log in. The dashboard's own identity
 cannot read Terraforms, and its log shows no request of its own refused: its RBAC is enough and no more."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +37,13 @@ import yaml
 from tests.fixtures.oidc import OIDCIssuer
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
+from tests.support.sample_plan import SECRETS, drift_plan
 from tfcontroller.cli.main import build_parser
 from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import TERRAFORMS
+from tfcontroller.terraform.plan_view import build_plan_view
+from tfcontroller.terraform.plan_view_store import save_plan_view
 
 DASHBOARD = REPO_ROOT / "deploy" / "dashboard"
 NS = "tfcontroller-system"
@@ -246,6 +256,14 @@ def _team(kubeconfig: str, tmp: Path) -> None:
     status = {"status": {"plan": {"pending": PLAN, "add": 1, "change": 0, "destroy": 0}}}
     _kubectl(kubeconfig, tmp, "patch", "terraform", "web", "-n", TEAM, "--subresource", "status", "--type", "merge",
              "-p", json.dumps(status))
+    # ... and its readable form, as the controller stores it beside the plan (masked; Secret tfplanview-*)
+    view = build_plan_view(drift_plan(), plan_id=PLAN, revision="main@sha1:" + "0" * 40,
+                           created_at="2026-01-01T00:00:00Z", is_drift=False, is_destroy=False)
+    kube = KubeClient.load(kubeconfig)
+    try:
+        save_plan_view(kube, kube.get(TERRAFORMS, "web", TEAM), "default", PLAN, view)
+    finally:
+        kube.close()
 
 
 def _rolebinding(name: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
@@ -261,7 +279,32 @@ def _annotations(cluster: DevCluster, tmp: Path) -> dict[str, str]:
     return annotations
 
 
-@pytest.mark.slow
+def _assert_whole_page(page: str) -> None:
+    """The viewer role is enough for the whole Terraform page: no part refused ("You may not …"), the pending
+    plan's readable diff shown — masked, none of the plan's sensitive values in it."""
+    assert "You may not" not in page, re.findall(r"You may not[^<]*", page)
+    assert 'class="diff-line diff-' in page, "the readable plan's diff is shown"
+    assert not [secret for secret in SECRETS if secret in page or html.escape(secret) in page]
+
+
+def _approve_button(page: str) -> str:
+    """The approve button's start tag (Interface 5: `button#approve`, `disabled` when not allowed)."""
+    found = re.search(r'<button\b[^>]*\bid="approve"[^>]*>', page)
+    assert found, "the page has no approve button"
+    return found.group(0)
+
+
+def _next_event(stream: requests.Response, timeout: float) -> str:
+    """The name of the next server-sent event (`event: NAME`), skipping comments (heartbeats)."""
+    deadline = time.monotonic() + timeout
+    for line in stream.iter_lines(decode_unicode=True):
+        if line and line.startswith("event:"):
+            return str(line.split(":", 1)[1].strip())
+        if time.monotonic() > deadline:
+            break
+    return ""
+
+
 @pytest.mark.timeout(300)
 def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user(
         installed: tuple[DevCluster, str], oidc_issuer: OIDCIssuer, tmp_path: Path) -> None:
@@ -282,13 +325,15 @@ def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     r = viewer.get(page)
     assert r.status_code == 200 and f"system:serviceaccount:{TEAM}:viewer" in r.text
+    _assert_whole_page(r.text)
 
     # An OIDC user outside the approvers group: approve is disabled, a forged approval is 403, nothing changes.
     bob = Browser(base)
     assert bob.login(oidc_issuer.token("bob", groups=["team-a"])).status_code == 303
     r = bob.get(page)
     assert r.status_code == 200 and f"{oidc_issuer.url}#bob" in r.text
-    assert re.search(r'<button id="approve"[^>]*\bdisabled\b', r.text), "approve must be disabled for bob"
+    _assert_whole_page(r.text)
+    assert re.search(r"\bdisabled\b", _approve_button(r.text)), "approve must be disabled for bob"
     r = bob.post(page + "/approve", {"plan": PLAN})
     assert r.status_code == 403, r.text
     assert APPROVE_PLAN not in _annotations(cluster, tmp_path)
@@ -297,11 +342,17 @@ def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user
     alice = Browser(base)
     assert alice.login(oidc_issuer.token("alice", groups=["team-a", "approvers"])).status_code == 303
     r = alice.get(page)
-    assert r.status_code == 200 and re.search(r'<button id="approve"(?![^>]*\bdisabled\b)', r.text)
+    assert r.status_code == 200 and not re.search(r"\bdisabled\b", _approve_button(r.text))
     assert alice.post(page + "/approve", {"plan": PLAN}, csrf=False).status_code in (400, 403)  # no CSRF token
     assert APPROVE_PLAN not in _annotations(cluster, tmp_path)
-    r = alice.post(page + "/approve", {"plan": PLAN})
-    assert r.status_code == 303, r.text
+    live = re.search(r'data-live-url="([^"]+)"', r.text)
+    assert live, "the page names its live stream"
+    with alice.http.get(base + html.unescape(live.group(1)), stream=True, timeout=(5, 30)) as stream:
+        assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+        r = alice.post(page + "/approve", {"plan": PLAN})
+        assert r.status_code == 303, r.text
+        # the page's live stream, watched as alice (the viewer role's watch), announces the change
+        assert _next_event(stream, 10) == "changed"
     annotations = _annotations(cluster, tmp_path)
     assert annotations[APPROVE_PLAN] == PLAN
     approved_by = json.loads(annotations[APPROVED_BY])
@@ -320,6 +371,9 @@ def test_in_cluster_dashboard_logs_in_impersonates_and_approves_as_the_oidc_user
     assert can("get", f"secrets/{SESSION_SECRET}", "-n", NS) == "yes"
     assert can("create", "tokenreviews.authentication.k8s.io") == "yes"
     assert can("impersonate", "users") == "yes"
+    own = _kubectl(cluster.kubeconfig, tmp_path, "create", "token", SA, "-n", NS).stdout.strip()
+    refused = _kubectl(cluster.kubeconfig, tmp_path, "get", "terraforms", "-n", TEAM, "--token", own, check=False)
+    assert refused.returncode != 0 and f'User "{SA_USER}" cannot list resource "terraforms"' in refused.stderr
     # ... and nothing it asked for as itself was refused: its session Secret exists, its log names no refusal.
     assert _kubectl(cluster.kubeconfig, tmp_path, "get", "secret", SESSION_SECRET, "-n", NS).returncode == 0
     log = _kubectl(cluster.kubeconfig, tmp_path, "logs", "-n", NS, "tfcontroller-dashboard-0").stdout

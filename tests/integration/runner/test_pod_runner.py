@@ -30,6 +30,7 @@ import pytest
 from tests.support.polling import wait_for
 from tests.support.terraform_helpers import NS, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
+from tfcontroller.api.history import Approver, history_of
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import NotFound
@@ -338,6 +339,11 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         assert adopted
         assert ("termination message" in adopted[0]["message"]) == (how == "undelivered"), adopted
         assert not [e for e in h.events("app") if e["reason"] == "ApplyInterrupted"]
+        # history (issue 17): the plan, stored by the killed controller's apply checkpoint, and the adopted
+        # apply, once, under the run's id
+        runs = [(e.kind, e.outcome, e.plan_id) for e in history_of(obj["status"]) if e.run_id == run["marker"]]
+        assert runs == [("apply", "Succeeded", run["plan"]), ("plan", "Succeeded", run["plan"])], runs
+        assert history_of(obj["status"])[0].approved_by == Approver(via="auto")
         assert sorted(r["name"] for r in h.state("app")["resources"]) == ["first", "slow"]
         assert obj["status"].get("lastAppliedResourceCount") == 2  # the state-loss guard's count, as step_apply's
         h.reconcile_until("app", lambda o: c.is_true(o["status"].get("conditions", []), c.OUTPUTS_WRITTEN),
@@ -391,6 +397,8 @@ def test_an_undelivered_failed_apply_is_reported_from_the_termination_message_an
         assert obj["status"]["plan"].get("pending", "") == "" and obj["status"].get("lastAppliedPlan") != run["plan"]
         failed = [e for e in h.events("app") if e["reason"] == reason and "termination message" in e["message"]]
         assert failed and run["plan"] in failed[0]["message"], h.events("app")
+        adopted = [(e.kind, e.outcome, e.reason) for e in history_of(obj["status"]) if e.run_id == run["marker"]]
+        assert adopted[0] == ("apply", "Failed", reason), adopted  # issue 17: the adopted failure's entry
 
         kube.delete(CONFIGMAPS, "hold-fail", NS)
         obj = h.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", timeout=240,

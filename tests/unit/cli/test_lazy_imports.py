@@ -34,7 +34,7 @@ def _modules_after(*argv: str) -> list[str]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["get", "--help"], ["get", "tf", "x"], ["plan", "show", "--help"],
-                                  ["outputs", "x"], ["logs", "x", "-f"], ["version"],
+                                  ["outputs", "x"], ["history", "x"], ["logs", "x", "-f"], ["version"],
                                   ["completion", "bash"]])
 def test_parsing_imports_nothing_heavy(argv: list[str]) -> None:
     loaded = _modules_after(*argv)

@@ -46,10 +46,17 @@ def test_nodes_edges_and_states() -> None:
     by_name = {(n.kind, n.name): n for n in graph.nodes}
     assert by_name[("Terraform", "db")].state == "failing" and by_name[("Terraform", "db")].ready == "False"
     assert by_name[("ManifestSet", "paused")].state == "suspended"
+    assert by_name[("Terraform", "network")].state == "ready"
     assert by_name[("ManifestSet", "base")].state == "missing" and by_name[("ManifestSet", "base")].namespace == "shared"
     assert by_name[("Deployment", "web")].ready == "False" and by_name[("Service", "web")].ready == "True"
     assert by_name[("Terraform", "network")].href == "/terraform/team-a/network"
     assert by_name[("Deployment", "web")].href == ""
+
+
+def test_a_plan_waiting_for_approval_is_pending_not_failing() -> None:
+    waiting = o("Terraform", "t", ready="False", status={"plan": {"pending": "plan-1"}})
+    node = build([waiting]).nodes[0]
+    assert (node.ready, node.state) == ("False", "pending")
 
 
 def test_missing_source_and_unknown_health() -> None:

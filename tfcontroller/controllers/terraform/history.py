@@ -5,6 +5,8 @@ Steps only take notes (`begin` when a run starts, `end` when it produced its res
 the frame turns the notes into entries once, in the status patch that ends the reconcile (`record`): a
 note a step did not end failed with the reconcile's error (Failed and its reason; Interrupted when the
 controller stopped the run), so no step has to write history on its way out and steps never call steps.
+A checkpoint before the next command carries the runs that ended already (`record_ended`): the plan's
+entry is stored before its apply starts, so a controller that dies during the apply does not lose it.
 Runs of an earlier controller that the recovery found (runs.py: an adopted pod-mode run, an apply
 interrupted by a crash) are noted by the recovery as ended runs. The pure rules (order, cap, repeated
 failures, the approver) are in api/history.py.
@@ -53,6 +55,7 @@ class RunNote:
     reason: str = ""
     message: str = ""
     finished_at: str = ""
+    recorded: bool = False  # already in status.history (a checkpoint carried it)
 
     def counts_of(self, plan: PendingPlan) -> None:
         self.add, self.change, self.destroy = plan.add, plan.change, plan.destroy
@@ -81,6 +84,14 @@ def approver_of(obj: dict[str, Any], plan_id: str, *, auto: bool, annotation: st
                         manager=annotation_manager(meta, ANNOTATION_APPROVE_PLAN) if by_annotation else "")
 
 
+def record_ended(status: dict[str, Any], notes: Sequence[RunNote], limit: int) -> None:
+    """At a checkpoint (a patch that is sent anyway): add the runs that already ended — the plan before
+    its apply starts — so that a controller that dies during the apply does not lose them."""
+    ended = [n for n in notes if n.outcome and not n.recorded]
+    if ended:
+        record(status, ended, Outcome("success"), limit)
+
+
 def settle(notes: Sequence[RunNote], outcome: Outcome) -> list[HistoryEntry]:
     """The entries of this reconcile's notes, oldest first. Pure (but for the finish time of a note the
     reconcile's end settles): a note its step did not end took the reconcile down with it, so it gets the
@@ -101,8 +112,11 @@ def settle(notes: Sequence[RunNote], outcome: Outcome) -> list[HistoryEntry]:
 
 
 def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, limit: int) -> None:
-    """Add the entries of `notes` to `status.history` (newest first, at most `limit`)."""
-    entries = settle(notes, outcome)
+    """Add the entries of the notes not recorded yet to `status.history` (newest first, at most `limit`)."""
+    fresh = [n for n in notes if not n.recorded]
+    entries = settle(fresh, outcome)
+    for note in fresh:
+        note.recorded = True
     history = history_of(status)
     if not entries and len(history) <= limit:
         return

@@ -36,7 +36,7 @@ from tfcontroller.controllers.terraform.credentials import (
     runner_service_account,
     token_seconds,
 )
-from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted
+from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted, record_ended
 from tfcontroller.controllers.terraform.locks import (
     RUN_ENV,
     Recovery,
@@ -94,6 +94,7 @@ def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: st
                 ctl.in_flight.add(ctx.run.record.marker)
         ctx.run.record = ctx.run.record.doing(operation, plan)
         write_records(status_of(obj), [*ctx.run.previous, ctx.run.record])  # appended: older records stay
+        record_ended(status_of(obj), ctx.history, ctl.options.history_limit)  # the plan before its apply
     if meanwhile is None:
         ctl.patch(ctx.frame, obj)
         return

@@ -2,10 +2,12 @@
 its step ended keeps its own outcome; one the reconcile's error cut short is Failed with that error's reason
 (Interrupted when the controller cancelled it); dead runs found by the recovery are Interrupted unless their
 apply is known to have finished or was noted already; the cap and order hold through `record`; and who
-approved an apply, from the object's annotations and managedFields."""
+approved an apply, from the object's annotations and managedFields; `--history-limit` accepts only a
+count of at least 1."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
@@ -25,7 +27,15 @@ from tfcontroller.api.history import (
     approver_annotation,
     history_of,
 )
-from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted, record, settle
+from tfcontroller.controllers.terraform import history_limit
+from tfcontroller.controllers.terraform.history import (
+    RunNote,
+    approver_of,
+    interrupted,
+    record,
+    record_ended,
+    settle,
+)
 from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.runtime.reconciler import Outcome, outcome_of_error
 from tfcontroller.terraform.errors import CancelledError
@@ -123,3 +133,24 @@ def test_approver_of_an_apply() -> None:
     assert approver_of(stale_claim, "plan-new", auto=False, annotation="plan-new").via == VIA_ANNOTATION
     assert approver_of(cli, PLAN, auto=False, annotation=None).via == VIA_SPEC
     assert approver_of(cli, PLAN, auto=True, annotation=PLAN).via == VIA_AUTO
+
+
+def test_a_checkpoint_records_ended_runs_once() -> None:
+    status: dict[str, Any] = {}
+    plan, apply = note("plan"), note("apply", plan_id=PLAN)
+    plan.end(SUCCEEDED, "PlanGenerated", plan_id=PLAN)
+    notes = [plan, apply]
+    record_ended(status, notes, 10)  # the apply's checkpoint: the plan is stored, the running apply is not
+    assert [(e.kind, e.outcome) for e in history_of(status)] == [("plan", SUCCEEDED)]
+    record(status, notes, Outcome("transient", TransientError("ApplyFailed", "boom")), 10)
+    assert [(e.kind, e.outcome) for e in history_of(status)] == [("apply", FAILED), ("plan", SUCCEEDED)]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", ""])
+def test_history_limit_refuses_what_is_not_a_positive_count(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 1"):
+        history_limit(value)
+
+
+def test_history_limit_accepts_a_count() -> None:
+    assert history_limit("1") == 1 and history_limit("50") == 50

@@ -1,16 +1,12 @@
 """`tfcontroller history`'s row (cli/ops_history.py), pure: age, counts only with a plan, repeated failures
-marked, the approver as one short text, and `--history-limit`'s validation."""
+marked, the approver as one short text."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-
-import pytest
 
 from tfcontroller.api.history import VIA_ANNOTATION, VIA_CLI, Approver, HistoryEntry
 from tfcontroller.cli.ops_history import HEADERS, row
-from tfcontroller.controllers.terraform import history_limit
 
 NOW = dt.datetime(2026, 1, 1, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -27,13 +23,3 @@ def test_rows() -> None:
                         approved_by=Approver(via=VIA_ANNOTATION, manager="kubectl-annotate"))
     assert row(bare, NOW)[0] == "" and row(bare, NOW)[6] == "annotation (kubectl-annotate)"
     assert len(HEADERS) == len(row(bare, NOW))
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", ""])
-def test_history_limit_refuses_what_is_not_a_positive_count(value: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="at least 1"):
-        history_limit(value)
-
-
-def test_history_limit_accepts_a_count() -> None:
-    assert history_limit("1") == 1 and history_limit("50") == 50
