@@ -87,7 +87,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     lifetime = _lifetime(args.session_lifetime, args.in_cluster)
-    from tfcontroller.dashboard.app import create_app, state_of
+    from tfcontroller.dashboard.app import create_app
     from tfcontroller.dashboard.serve import DashboardServer
     from tfcontroller.dashboard.session import load_or_create_key, random_key
     from tfcontroller.dashboard.settings import IN_CLUSTER, LOCAL, DashboardSettings, is_https, listen_url
@@ -101,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
             default_namespace=conn.namespace, external_url=args.external_url, secure=is_https(args.external_url),
             login_token=token, session_lifetime=lifetime, token_audiences=tuple(args.token_audience))
         app = create_app(settings)
+        if args.in_cluster and not args.session_secret:
+            print("note: no --session-secret: sessions are signed with a key of this process only, so they end "
+                  "with it and other replicas do not accept them", file=sys.stderr)
         if not args.in_cluster:
-            user = state_of(app).identity.user()  # fails here, clearly, when the kubeconfig's user is refused
-            print(f"Acting as {user.username} (your kubeconfig's identity)", file=sys.stderr)
+            print(f"Acting as {_local_user(app)} (your kubeconfig's identity)", file=sys.stderr)
         server = DashboardServer(app, args.address, args.port, threads=args.threads)
         url = listen_url(server.host if args.address in ("0.0.0.0", "::") else args.address, server.port)
         shown = f"{url}?token={token}" if token else url
@@ -118,6 +120,19 @@ def run(args: argparse.Namespace) -> int:
                 webbrowser.open(shown)
             stop.wait()
     return kubectx.EXIT_OK
+
+
+def _local_user(app: Any) -> str:
+    """Who the kubeconfig is, asked once at start so that a refused or unknown identity fails here, in one
+    line, rather than at the first page."""
+    from tfcontroller.dashboard.app import state_of
+    from tfcontroller.kube.errors import NotFound
+
+    try:
+        return state_of(app).identity.user().username
+    except NotFound:
+        raise CLIError("the API server does not serve SelfSubjectReview (authentication.k8s.io/v1, Kubernetes "
+                       "1.28 and later): the dashboard needs it to know who you are, to record who approves") from None
 
 
 def _stop_on_signals() -> threading.Event:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -37,7 +37,8 @@ from tfcontroller.dashboard.auth import (
     viewer_for,
     wants_html_page,
 )
-from tfcontroller.dashboard.settings import DashboardSettings
+from tfcontroller.dashboard.session import cookie_config
+from tfcontroller.dashboard.settings import DashboardSettings, host_name, is_loopback
 from tfcontroller.dashboard.viewer import Viewer
 from tfcontroller.kube.client import CONNECTION_FAILED
 from tfcontroller.kube.errors import ApiError, Forbidden, NotFound, Unauthorized
@@ -92,15 +93,11 @@ def state_of(app: Flask) -> DashboardState:
 
 
 def _state() -> DashboardState:
-    from flask import current_app
-
     return state_of(current_app)
 
 
 def create_app(settings: DashboardSettings) -> Flask:
     app = Flask(__name__)
-    from tfcontroller.dashboard.session import cookie_config
-
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
@@ -133,10 +130,15 @@ def _without_token() -> str:
 
 
 def _authenticate() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
     state = _state()
     settings = state.settings
+    if not settings.in_cluster and not is_loopback(host_name(request.host)):
+        # DNS rebinding: another site's page whose name now points at 127.0.0.1 must not reach the
+        # dashboard that acts with your identity (its cookie would not be sent, but refuse outright)
+        return _error(403, "Host not allowed",
+                      f"Local mode answers only requests for 127.0.0.1, ::1 or localhost, not {request.host!r}.")
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
     if not settings.in_cluster and "token" in request.args:
         if not state.token.spend(request.args["token"]):
             return _error(401, "Login link already used",
@@ -232,8 +234,6 @@ def page_targets(app: Flask, viewer: Viewer, path: str) -> list[Any]:
 
 
 def _live() -> Response:
-    from flask import current_app
-
     state = _state()
     viewer = current_viewer()
     targets = page_targets(current_app, viewer, request.args.get("path") or "/")

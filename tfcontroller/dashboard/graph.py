@@ -2,7 +2,8 @@
 `templates/graph.html` draws the result as SVG.
 
 What is drawn: every GitRepository, Terraform and ManifestSet in view, and the Kubernetes objects in
-the ManifestSets' inventories, in four columns by kind (data flows left to right). Edges:
+the ManifestSets' inventories, in four bands of columns by kind (data flows left to right; inside a band a
+`dependsOn` dependency sits left of its dependent, `columns_of`). Edges:
 - `source`: a GitRepository to each Terraform and ManifestSet whose `sourceRef` names it;
 - `depends`: a Terraform or ManifestSet named in `dependsOn` to the object that depends on it
   (Terraform → Terraform, Terraform → ManifestSet, ManifestSet → ManifestSet);
@@ -26,10 +27,12 @@ from tfcontroller.dashboard.overview import primary_state, states_of
 from tfcontroller.manifests.inventory import InventoryEntry, from_status
 
 COLUMNS = ("GitRepository", "Terraform", "ManifestSet", "Object")
-NODE_W, NODE_H = 230, 44
-COL_GAP, ROW_GAP, MARGIN = 90, 16, 20
+NODE_W, NODE_H = 200, 44
+COL_GAP, ROW_GAP, MARGIN = 70, 16, 20
+LANE_Y = 14  # the lane above the nodes that edges skipping a column run along
+TOP = 34  # the first row's top, below the lane
 MAX_OBJECTS = 300
-LABEL_CHARS = 30
+LABEL_CHARS = 26
 
 Key = tuple[str, str, str]  # (kind, namespace, name); kind "Object:<group>/<Kind>" for inventory objects
 
@@ -165,31 +168,58 @@ def _add_inventories(objs: list[Mapping[str, Any]], nodes: dict[Key, Node], edge
             edges.append(Edge(me, key, "inventory"))
 
 
+def columns_of(nodes: list[Node], edges: list[Edge]) -> dict[Key, int]:
+    """Each node's column: kinds in bands left to right (GitRepository, Terraform, ManifestSet, objects),
+    and inside a band one column per `dependsOn` depth, so a dependency is always left of its dependent
+    (Terraform → Terraform never draws inside one column). A dependency cycle (a bad spec) stops the
+    deepening after as many rounds as there are nodes. Pure."""
+    depth = {n.key: 0 for n in nodes}
+    band = {n.key: n.column for n in nodes}
+    same_band = [(e.source, e.target) for e in edges
+                 if e.source in band and e.target in band and band[e.source] == band[e.target]]
+    for _ in range(len(nodes)):
+        changed = False
+        for src, dst in same_band:
+            if depth[dst] < depth[src] + 1:
+                depth[dst], changed = depth[src] + 1, True
+        if not changed:
+            break
+    widths = [max((depth[k] + 1 for k in band if band[k] == b), default=0) for b in range(len(COLUMNS))]
+    offsets = [sum(widths[:b]) for b in range(len(COLUMNS))]
+    return {k: offsets[band[k]] + depth[k] for k in band}
+
+
 def layout(nodes: list[Node], edges: list[Edge]) -> Graph:
-    """Columns by kind, rows sorted by namespace and name; edges as cubic Béziers from a node's right side
-    to the target's left side (within one column: a loop out to the right). Pure."""
+    """Columns from `columns_of`, rows sorted by namespace and name; edges as cubic Béziers from a node's
+    right side to the target's left side; an edge that skips columns runs along a lane above the nodes,
+    so it never passes behind a box it does not connect. Pure."""
+    columns = columns_of(nodes, edges)
     placed: dict[Key, Node] = {}
-    heights = [0] * len(COLUMNS)
-    for node in sorted(nodes, key=lambda n: (n.column, n.namespace, n.kind, n.name)):
-        x = MARGIN + node.column * (NODE_W + COL_GAP)
-        y = MARGIN + heights[node.column] * (NODE_H + ROW_GAP)
-        heights[node.column] += 1
+    heights = [0] * (max(columns.values(), default=0) + 1)
+    for node in sorted(nodes, key=lambda n: (columns[n.key], n.namespace, n.kind, n.name)):
+        col = columns[node.key]
+        x = MARGIN + col * (NODE_W + COL_GAP)
+        y = TOP + heights[col] * (NODE_H + ROW_GAP)
+        heights[col] += 1
         placed[node.key] = Node(node.key, node.kind, node.namespace, node.name, node.ready, node.state, node.href,
                                 node.column, x, y)
     drawn = [Edge(e.source, e.target, e.kind, _path(placed[e.source], placed[e.target]))
              for e in edges if e.source in placed and e.target in placed]
-    used = [i for i, h in enumerate(heights) if h]
-    width = MARGIN * 2 + (max(used) + 1) * NODE_W + max(used) * COL_GAP if used else 0
-    height = MARGIN * 2 + max(heights) * (NODE_H + ROW_GAP) - ROW_GAP if used else 0
+    if not placed:
+        return Graph([], drawn, 0, 0)
+    width = MARGIN * 2 + len(heights) * NODE_W + (len(heights) - 1) * COL_GAP
+    height = TOP + MARGIN + max(heights) * (NODE_H + ROW_GAP) - ROW_GAP
     return Graph(list(placed.values()), drawn, width, height)
 
 
 def _path(a: Node, b: Node) -> str:
-    if a.column == b.column:  # a dependency within one column: out to the right and back
-        x = a.x + NODE_W
-        y1, y2 = a.y + NODE_H // 2, b.y + NODE_H // 2
-        return f"M{x},{y1} C{x + 60},{y1} {x + 60},{y2} {x},{y2}"
     x1, y1 = a.x + NODE_W, a.y + NODE_H // 2
     x2, y2 = b.x, b.y + NODE_H // 2
+    if b.x <= a.x:  # only in a dependency cycle: out to the right and back
+        return f"M{x1},{y1} C{x1 + 60},{y1} {x1 + 60},{y2} {x2 + NODE_W},{y2}"
+    if b.x - a.x > NODE_W + COL_GAP:  # skips a column: along the lane above the nodes
+        lane, bend = LANE_Y, COL_GAP // 2
+        return (f"M{x1},{y1} C{x1 + bend},{y1} {x1 + bend},{lane} {x1 + COL_GAP},{lane} "
+                f"L{x2 - COL_GAP},{lane} C{x2 - bend},{lane} {x2 - bend},{y2} {x2},{y2}")
     mid = (x1 + x2) // 2
     return f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"

@@ -19,6 +19,7 @@ operations/ (Events, runner Pods, the drift report), shared with the CLI.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,31 @@ class Page:
     watch: list[WatchTarget] = field(default_factory=list)
 
 
+# ---- names from the URL ---------------------------------------------------------------------------------
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # an RFC 1123 label
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # an RFC 1123 subdomain (every kind of ours)
+
+
+def checked(namespace: str, name: str | None = None) -> None:
+    """Refuse (404) a namespace or name that cannot be one before it becomes part of an API path: the client
+    does not quote path segments, so `..` or `a/b` from a URL must never reach it. Pure."""
+    if not _NAMESPACE.match(namespace) or (name is not None and (not _NAME.match(name) or ".." in name)):
+        raise NotFound(404, "NotFound", f"{namespace}/{name}" if name is not None else namespace)
+
+
+def _filter_namespace(namespace: str | None) -> tuple[str | None, list[str]]:
+    """The overview's and graph's namespace filter: None when empty; a value that cannot be a namespace
+    shows nothing, with a note, rather than an error page."""
+    if not namespace:
+        return None, []
+    try:
+        checked(namespace)
+    except NotFound:
+        return namespace, [f"{namespace!r} is not a namespace name: nothing to show."]
+    return namespace, []
+
+
 # ---- shared parts -------------------------------------------------------------------------------------
 
 
@@ -116,6 +142,7 @@ def _conditions(obj: Mapping[str, Any]) -> list[c.Condition]:
 
 
 def _get(viewer: Viewer, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
+    checked(namespace, name)
     obj = viewer.client.get(resource, name, namespace)
     obj.setdefault("kind", resource.kind)
     obj.setdefault("apiVersion", resource.api_version)
@@ -186,7 +213,10 @@ def overview(viewer: Viewer, namespace: str | None, kind: str | None, state: str
     (the kind and state filters narrow the table only, so a counter links to its own filter)."""
     kind = kind if kind in ov.KINDS else None
     state = state if state in ov.STATES else None
-    objects, notes = _list_kinds(viewer, namespace or None)
+    namespace, notes = _filter_namespace(namespace)
+    invalid = bool(notes)
+    objects, list_notes = _list_kinds(viewer, namespace) if not invalid else ([], [])
+    notes += list_notes
     rows = ov.rows_of(objects)
     namespaces = sorted({r.namespace for r in rows} | ({namespace} if namespace else set()))
     context = {
@@ -194,7 +224,7 @@ def overview(viewer: Viewer, namespace: str | None, kind: str | None, state: str
         "counters": ov.count(rows), "notes": notes, "namespaces": namespaces, "kinds": ov.KINDS,
         "states": ov.STATES, "filters": {"namespace": namespace or "", "kind": kind or "", "state": state or ""},
     }
-    return Page("overview.html", context, [WatchTarget(r, namespace or None, None) for r in KINDS])
+    return Page("overview.html", context, [] if invalid else [WatchTarget(r, namespace, None) for r in KINDS])
 
 
 # ---- Terraform ------------------------------------------------------------------------------------------
@@ -319,6 +349,10 @@ class InventoryRow:
 def _health(viewer: Viewer, entry: InventoryEntry) -> tuple[str, str]:
     """(health, message) of one applied object, read as the viewer (kstatus rules of manifests/health.py)."""
     try:
+        checked(entry.namespace or "cluster-scoped", entry.name)
+    except NotFound:
+        return "Unknown", "not a valid object name (a hand-edited inventory?)"
+    try:
         resource = viewer.client.resource_for(entry.api_version, entry.kind)
         live = viewer.client.get_or_none(resource, entry.name, entry.namespace or None)
     except Forbidden:
@@ -402,7 +436,10 @@ def gitrepository(viewer: Viewer, namespace: str, name: str) -> Page:
 
 def graph(viewer: Viewer, namespace: str | None) -> Page:
     """GitRepository → Terraform → ManifestSet → Kubernetes objects, each node coloured by its state."""
-    objects, notes = _list_kinds(viewer, namespace or None)
+    namespace, notes = _filter_namespace(namespace)
+    invalid = bool(notes)
+    objects, list_notes = _list_kinds(viewer, namespace) if not invalid else ([], [])
+    notes += list_notes
     health: dict[str, str] = {}
     budget = GRAPH_HEALTH_LIMIT
     for obj in sorted((o for o in objects if o.get("kind") == MANIFESTSETS.kind),
@@ -417,4 +454,4 @@ def graph(viewer: Viewer, namespace: str | None) -> Page:
     context = {"title": "Dependency graph", "graph": drawn, "notes": notes, "namespaces": namespaces,
                "filters": {"namespace": namespace or ""}, "node_w": graphs.NODE_W, "node_h": graphs.NODE_H,
                "health_limited": budget <= 0}
-    return Page("graph.html", context, [WatchTarget(r, namespace or None, None) for r in KINDS])
+    return Page("graph.html", context, [] if invalid else [WatchTarget(r, namespace, None) for r in KINDS])

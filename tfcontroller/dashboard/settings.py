@@ -62,6 +62,13 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port: `127.0.0.1:9090` → `127.0.0.1`, `[::1]:80` → `::1`. Pure."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def check_listen_address(mode: Mode, address: str) -> None:
     """Local mode acts with the kubeconfig's identity: listening beyond loopback would lend that identity
     to anyone on the network, so it is refused. Pure."""

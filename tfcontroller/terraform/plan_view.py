@@ -158,15 +158,16 @@ def _outputs(show_json: Mapping[str, Any], hidden: list[str]) -> list[dict[str, 
 
 
 def _conceal(value: Any, hidden: list[str]) -> tuple[Any, bool]:
-    """`value` with every string containing, or number equal to, a hidden text replaced by `(sensitive)`;
-    and whether anything was."""
+    """`value` with every string containing, or number equal to, a hidden text replaced by `(sensitive)` (in a
+    map key by `***`); and whether anything was."""
     if isinstance(value, str):
         return (SENSITIVE, True) if any(h in value for h in hidden) else (value, False)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (SENSITIVE, True) if str(value) in hidden or json.dumps(value) in hidden else (value, False)
-    if isinstance(value, Mapping):
-        pairs = {k: _conceal(v, hidden) for k, v in value.items()}
-        return {k: v for k, (v, _) in pairs.items()}, any(h for _, h in pairs.values())
+    if isinstance(value, Mapping):  # a key may hold one too (a map keyed by a Secret's value)
+        pairs = {(scrub(k, hidden) if isinstance(k, str) else k): _conceal(v, hidden) for k, v in value.items()}
+        keys_hid = any(isinstance(k, str) and scrub(k, hidden) != k for k in value)
+        return {k: v for k, (v, _) in pairs.items()}, keys_hid or any(h for _, h in pairs.values())
     if isinstance(value, list):
         items = [_conceal(v, hidden) for v in value]
         return [v for v, _ in items], any(h for _, h in items)

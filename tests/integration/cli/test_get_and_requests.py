@@ -79,6 +79,10 @@ def test_approve_sets_annotation_for_the_pending_plan(cli: Run, kube: KubeClient
     assert PLAN_ID in res.out
     ann = kube.get(TERRAFORMS, "bucket", "default")["metadata"]["annotations"]
     assert ann["tfcontroller.io/approve-plan"] == PLAN_ID
+    # issue 17: who approved, as the API server sees the kubeconfig's user, for exactly this plan
+    assert json.loads(ann["tfcontroller.io/approved-by"]) == {
+        "plan": PLAN_ID, "username": "dev-cluster-admin", "groups": ["system:masters", "system:authenticated"],
+        "via": "cli"}
     assert cli("approve", "bucket", "--plan", PLAN_ID).code == 0
 
 

@@ -195,3 +195,13 @@ def test_a_session_expires_after_its_lifetime(dash_kube: KubeClient) -> None:
                  "the session to expire after its lifetime")
     finally:
         dashboard.server.stop()
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:9090", "192.168.1.2"])
+def test_local_mode_answers_only_requests_for_a_loopback_host(local_dashboard: Dashboard, host: str) -> None:
+    """A page of another site whose name was rebound to 127.0.0.1 sends its own Host: refused."""
+    answer = requests.get(f"{local_dashboard.url}/?token={LOCAL_TOKEN}", headers={"Host": host}, timeout=30)
+    assert answer.status_code == 403 and "Host not allowed" in answer.text
+    for good in ("localhost", f"127.0.0.1:{local_dashboard.server.port}"):
+        assert requests.get(f"{local_dashboard.url}/healthz", headers={"Host": good}, timeout=30).status_code == 200
+    assert local_dashboard.login()  # the token was not spent by the refused request

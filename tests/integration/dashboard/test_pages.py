@@ -246,6 +246,25 @@ def test_overview_filters(browser: FlaskClient, query: str, want: set[str]) -> N
     assert {r.attrs["data-name"] for r in dom.find_all("tr", cls="object")} == want
 
 
+@pytest.mark.parametrize("path", ["/", "/graph"])
+@pytest.mark.parametrize("namespace", [XSS, "a/b", "../../../api/v1/secrets"])
+def test_a_namespace_filter_that_is_no_namespace_shows_nothing_escaped(browser: FlaskClient, path: str,
+                                                                        namespace: str) -> None:
+    answer = browser.get(path, query_string={"namespace": namespace})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200, html[:1000]
+    dom = parse(html)
+    assert dom.find_all("tr", cls="object") == [] and dom.find_all("g", cls="node") == []
+    assert "is not a namespace name" in dom.one(cls="note").text()
+    assert "<script>alert" not in html
+
+
+@pytest.mark.parametrize("path", [f"/terraform/{NS}/a..b", "/terraform/Team/bucket", f"/manifestset/{NS}/..",
+                                  "/gitrepository/../infra"])
+def test_a_name_that_is_no_name_is_not_found(browser: FlaskClient, path: str) -> None:
+    assert browser.get(path).status_code == 404
+
+
 def test_a_viewer_who_may_not_list_cluster_wide_sees_their_namespace_with_a_note(reader: FlaskClient) -> None:
     dom, html = page(reader, "/")
     assert dom.one(id="viewer").text() == f"system:serviceaccount:{NS}:reader"

@@ -343,7 +343,8 @@ def test_controller_killed_during_apply_the_pod_finishes_and_is_adopted(
         # apply, once, under the run's id
         runs = [(e.kind, e.outcome, e.plan_id) for e in history_of(obj["status"]) if e.run_id == run["marker"]]
         assert runs == [("apply", "Succeeded", run["plan"]), ("plan", "Succeeded", run["plan"])], runs
-        assert history_of(obj["status"])[0].approved_by == Approver(via="auto")
+        newest = history_of(obj["status"])[0]
+        assert newest.approved_by == Approver(via="auto") and newest.add == 2  # the plan's counts
         assert sorted(r["name"] for r in h.state("app")["resources"]) == ["first", "slow"]
         assert obj["status"].get("lastAppliedResourceCount") == 2  # the state-loss guard's count, as step_apply's
         h.reconcile_until("app", lambda o: c.is_true(o["status"].get("conditions", []), c.OUTPUTS_WRITTEN),

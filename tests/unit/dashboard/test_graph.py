@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfcontroller.dashboard.graph import MAX_OBJECTS, NODE_H, NODE_W, build
+from tfcontroller.dashboard.graph import LANE_Y, MAX_OBJECTS, NODE_H, NODE_W, build
 
 
 def o(kind: str, name: str, ns: str = "team-a", *, spec: dict[str, Any] | None = None, ready: str = "True",
@@ -92,4 +92,27 @@ def test_inventories_are_capped_with_a_more_node() -> None:
 def test_long_names_are_shortened_in_the_label_only() -> None:
     name = "a" * 80
     node = next(n for n in build([o("Terraform", name)]).nodes)
-    assert node.name == name and len(node.label) <= 30 and node.label.endswith("…")
+    assert node.name == name and len(node.label) <= 26 and node.label.endswith("…")
+
+
+def test_a_dependency_sits_left_of_its_dependent_and_kinds_stay_in_bands() -> None:
+    graph = build(OBJECTS)
+    x = {n.name: n.x for n in graph.nodes}
+    assert x["repo"] < x["network"] < x["db"] < x["base"] <= x["paused"] < x["app"] < x["web"]
+    dep = next(e for e in graph.edges if (e.source[2], e.target[2]) == ("network", "db"))
+    assert dep.d.count(" C") == 1 and " L" not in dep.d  # neighbouring columns: one curve
+
+
+def test_an_edge_that_skips_a_column_runs_along_the_lane() -> None:
+    graph = build(OBJECTS)
+    skip = next(e for e in graph.edges if e.source[2] == "repo" and e.target[2] == "app")
+    assert f",{LANE_Y} L" in skip.d and all(n.y > LANE_Y for n in graph.nodes)
+    near = next(e for e in graph.edges if e.source[2] == "repo" and e.target[2] == "network")
+    assert " L" not in near.d
+
+
+def test_a_dependency_cycle_does_not_hang() -> None:
+    a = o("Terraform", "a", spec={"dependsOn": [{"name": "b"}]})
+    b = o("Terraform", "b", spec={"dependsOn": [{"name": "a"}]})
+    graph = build([a, b])
+    assert len(graph.nodes) == 2 and len(graph.edges) == 2

@@ -119,3 +119,4 @@ def test_counters_and_filters() -> None:
     assert [r.name for r in rows if matches(r, None, "Terraform", "ready")] == ["c"]
     assert [r.name for r in rows if matches(r, None, None, "drifted")] == ["c"]
     assert len([r for r in rows if matches(r, "", "", "")]) == 5
+

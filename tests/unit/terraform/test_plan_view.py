@@ -195,7 +195,9 @@ def test_variables_are_names_only_and_values_from_secrets_are_masked_wherever_th
         rc('a_b.c["' + VAR_SECRET + '"]', ["create"], None,
            {"conn": f"postgres://app:{VAR_SECRET}@db:5432", "port": 40404, "region": "eu-west-1"}),
         output_changes={"url": {"actions": ["create"], "after": f"https://{VAR_SECRET}.example", "after_unknown": False,
-                                "after_sensitive": False}},
+                                "after_sensitive": False},
+                        "by_key": {"actions": ["create"], "after": {VAR_SECRET: 1, "plain": 2}, "after_unknown": False,
+                                   "after_sensitive": False}},
     )
     plain = view_of(doc)
     assert plain["variables"] == ["password", "region"]
@@ -205,7 +207,9 @@ def test_variables_are_names_only_and_values_from_secrets_are_masked_wherever_th
     assert entry["address"] == 'a_b.c["***"]'
     assert attrs(entry) == {"conn": (None, "(sensitive)"), "port": (None, "(sensitive)"), "region": (None, "eu-west-1")}
     assert {a["path"]: a["sensitive"] for a in entry["attributes"]} == {"conn": True, "port": True, "region": False}
-    assert masked["outputs"][0]["after"] == "(sensitive)" and masked["outputs"][0]["sensitive"]
+    outputs = {o["name"]: o for o in masked["outputs"]}
+    assert outputs["url"]["after"] == "(sensitive)" and outputs["url"]["sensitive"]
+    assert outputs["by_key"]["after"] == {"***": 1, "plain": 2} and outputs["by_key"]["sensitive"]
     assert_no_secret(masked)
 
 

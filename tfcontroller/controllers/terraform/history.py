@@ -14,13 +14,15 @@ failures, the approver) are in api/history.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_APPROVED_BY
 from tfcontroller.api.errors import ReconcileError
 from tfcontroller.api.history import (
+    APPLY,
+    DESTROY,
     FAILED,
     INTERRUPTED,
     SUCCEEDED,
@@ -92,6 +94,10 @@ def record_ended(status: dict[str, Any], notes: Sequence[RunNote], limit: int) -
         record(status, ended, Outcome("success"), limit)
 
 
+def _cancelled(outcome: Outcome) -> bool:
+    return isinstance(outcome.error, ReconcileError) and outcome.error.reason in CANCELLED_REASONS
+
+
 def settle(notes: Sequence[RunNote], outcome: Outcome) -> list[HistoryEntry]:
     """The entries of this reconcile's notes, oldest first. Pure (but for the finish time of a note the
     reconcile's end settles): a note its step did not end took the reconcile down with it, so it gets the
@@ -111,10 +117,16 @@ def settle(notes: Sequence[RunNote], outcome: Outcome) -> list[HistoryEntry]:
     return out
 
 
-def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, limit: int) -> None:
-    """Add the entries of the notes not recorded yet to `status.history` (newest first, at most `limit`)."""
-    fresh = [n for n in notes if not n.recorded]
-    entries = settle(fresh, outcome)
+def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, limit: int,
+           outliving: Collection[str] = ()) -> None:
+    """Add the entries of the notes not recorded yet to `status.history` (newest first, at most `limit`).
+    A run this controller stopped waiting for while it goes on (`outliving`: run ids whose records stay in
+    status.runs, and the reconcile was cancelled — a pod run left to the next controller on a graceful
+    stop) is not over: its note is left to whoever recovers it (the adopted result, or Interrupted)."""
+    left = set(outliving) if _cancelled(outcome) else set()
+    fresh = [n for n in notes if not n.recorded and (n.outcome or n.run_id not in left)]
+    # by start (stable): a dead run the lock handling recovered mid-plan started before that plan
+    entries = settle(sorted(fresh, key=lambda n: n.started_at), outcome)
     for note in fresh:
         note.recorded = True
     history = history_of(status)
@@ -126,18 +138,25 @@ def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, l
 RECOVERED_OPERATIONS = {"plan": "PlanInterrupted", "apply": "ApplyInterrupted"}
 
 
-def interrupted(records: Sequence[Any], status: dict[str, Any], noted: set[str], now: str) -> list[RunNote]:
+def _operation(kind: str) -> str:
+    return "apply" if kind in (APPLY, DESTROY) else "plan"
+
+
+def interrupted(records: Sequence[Any], status: dict[str, Any], notes: Sequence[RunNote], now: str) -> list[RunNote]:
     """Notes for the dead runs of an earlier reconcile that the recovery found (`records`: locks.RunRecord)
-    and nobody noted yet (`noted`: run ids): a plan or an apply whose result never reached a status —
-    Interrupted. An apply the status shows applied (its plan is lastAppliedPlan) finished: only its
-    reconcile did not, and the adoption noted it already when it was ours to see."""
+    whose result never reached a status — Interrupted. Not for a run already told: noted in this reconcile
+    (`notes`: an adopted result) or in status.history (the reconcile that ran it recorded its failure and
+    kept the record because its command was killed and may have left the lock). An apply the status shows
+    applied (its plan is lastAppliedPlan) finished: only its reconcile did not."""
+    told = {(n.run_id, _operation(n.kind)) for n in notes} | \
+        {(e.run_id, _operation(e.kind)) for e in history_of(status)}
     pending = PendingPlan.of(status)
     last_applied = str(status.get("lastAppliedPlan") or "")
     out = []
     for record in records:
         reason = RECOVERED_OPERATIONS.get(record.operation)
-        if reason is None or record.marker in noted or (record.operation == "apply" and record.plan
-                                                         and record.plan == last_applied):
+        if reason is None or (record.marker, record.operation) in told or \
+                (record.operation == "apply" and record.plan and record.plan == last_applied):
             continue
         kind = record.operation
         if kind == "apply" and pending and pending.id == record.plan and pending.is_destroy:

@@ -282,9 +282,11 @@ class TerraformReconciler:
                 outcome: Outcome) -> None:
         """Summarise (runtime/reconciler.py), count failures, patch once, record the Events."""
         status = status_of(obj)
-        write_records(status, self._unfinished_runs(ctx, status))
+        unfinished = self._unfinished_runs(ctx, status)
+        write_records(status, unfinished)
         if ctx is not None:  # this reconcile's runs, failures included (history.py)
-            history.record(status, ctx.history, outcome, self.options.history_limit)
+            history.record(status, ctx.history, outcome, self.options.history_limit,
+                           outliving={r.marker for r in unfinished})
         mark_handled(obj)
         summarize_object(obj, outcome)
         conds = status.setdefault("conditions", [])

@@ -301,7 +301,8 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     backoff; its plan is dropped (never applied a second time), the next reconcile plans again. A run whose
     Terraform ended normally released its lock: its record is done; a killed one stays for the dead-run rule."""
     status = status_of(obj)
-    plan = record.plan or TerraformStatus.of(status).pending.id
+    pending = PendingPlan.of(status)  # before it is dropped: the history entry's kind and counts
+    plan = record.plan or pending.id
     status["plan"] = {"pending": ""}
     delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
     how = "its result" if outcome.delivered else "its termination message (its result was delivered to nobody)"
@@ -310,7 +311,7 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.FALSE, outcome.reason, message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Warning", outcome.reason, message))
-    _note_adopted(ctx, obj, record, plan, history.FAILED, outcome.reason, message)
+    _note_adopted(ctx, obj, record, pending, plan, history.FAILED, outcome.reason, message)
     if not outcome.terraform_killed:
         ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
         write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
@@ -322,7 +323,7 @@ def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     """What an apply of an earlier controller did, recorded: its plan applied (never applied again); the
     outputs are then read from the state by the outputs step (`ctx.done.applied`)."""
     status = status_of(obj)
-    last = TerraformStatus.of(status)
+    last = TerraformStatus.of(status)  # read before the pending plan is dropped (history: kind, counts)
     plan = record.plan or last.pending.id
     status["lastAppliedPlan"] = plan
     status["lastAppliedRevision"] = last.last_planned_revision or ctx.source.revision or None
@@ -336,16 +337,16 @@ def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, "ApplySucceeded", message,
                     ctx.tf.meta.generation)
     ctx.events.append(("Normal", "ApplySucceeded", message))
-    _note_adopted(ctx, obj, record, plan, history.SUCCEEDED, "ApplySucceeded", message)
+    _note_adopted(ctx, obj, record, last.pending, plan, history.SUCCEEDED, "ApplySucceeded", message)
     ctx.done.applied = True
 
 
-def _note_adopted(ctx: RunContext, obj: dict[str, Any], record: RunRecord, plan: str, outcome: str, reason: str,
-                  message: str) -> None:
+def _note_adopted(ctx: RunContext, obj: dict[str, Any], record: RunRecord, pending: PendingPlan, plan: str,
+                  outcome: str, reason: str, message: str) -> None:
     """The history entry of an adopted apply (an earlier controller's run, pod mode): its own run id and
-    start, its approver as the object still records it."""
+    start, the counts and kind of its plan (`pending`, as status held it before the adoption), its approver
+    as the object still records it."""
     status = status_of(obj)
-    pending = PendingPlan.of(status)
     note = RunNote(record.marker, history.DESTROY if pending.id == plan and pending.is_destroy else history.APPLY,
                    record.started_at, TerraformStatus.of(status).last_planned_revision, plan)
     if pending.id == plan:
@@ -484,7 +485,7 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
                                             pod_run_alive(ctl.kube, ctx.namespace)))
     ctx.run.previous = recovery.kept
     status = status_of(obj) if obj is not None else {}
-    ctx.history.extend(interrupted(recovery.dead, status, {n.run_id for n in ctx.history}, format_rfc3339()))
+    ctx.history.extend(interrupted(recovery.dead, status, ctx.history, format_rfc3339()))
     write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
     events = report_recovery(recovery, status, ctx.tf.meta.generation)
     for _, reason, message in events:

@@ -3,7 +3,8 @@ recorded newest first with their outcomes; the approver of a CLI approval is the
 ServiceAccount token, so the name is checkable) with via cli; a bare `kubectl annotate` approval is
 recorded as such, with kubectl's field manager — and the CLI's earlier approved-by claim, which names
 another plan, is not believed; a failing plan is an entry with its reason, its retries one entry; the cap
-(`history_limit`) holds; `tfcontroller history` prints the table and the entries as JSON."""
+(`history_limit`) holds; `tfcontroller history` prints the table and the entries as JSON; `auto` and
+spec.approvePlan are credited as such; a claim written by hand shows its writer's field manager."""
 
 from __future__ import annotations
 
@@ -155,3 +156,23 @@ def test_auto_and_git_approvals(history_harness: Harness, git_file_remote: Any) 
     obj = h.reconcile_until("gitops", lambda o: ready_reason(o) == "True/ApplySucceeded", what="the Git approval")
     approved = history_of(obj["status"])[0].approved_by
     assert approved is not None and (approved.via, approved.username) == ("spec", "")
+
+
+def test_a_hand_written_claim_shows_its_writer(history_harness: Harness, dev_cluster: DevCluster,
+                                               git_file_remote: Any) -> None:
+    """The approved-by claim is as trustworthy as the client that wrote it: one written by hand with kubectl
+    for the right plan is copied, and the field manager recorded beside it (`kubectl-annotate`, not
+    `tfcontroller-cli`) shows who really wrote it (docs/architecture.md "Who approved")."""
+    h = history_harness
+    remote = git_file_remote("infra")
+    h.publish("src", remote.bare, remote.commit({"main.tf": SIMPLE_TF}))
+    h.create("app", approvePlan="")
+    plan = h.reconcile_until("app", lambda o: ready_reason(o) == "False/PlanPending")["status"]["plan"]["pending"]
+    claim = json.dumps({"plan": plan, "username": "mallory", "groups": [], "via": "cli"})
+    done = kubectl(dev_cluster.kubeconfig, "annotate", "terraform/app", "-n", NS, "--overwrite",
+                   f"tfcontroller.io/approve-plan={plan}", f"tfcontroller.io/approved-by={claim}")
+    assert done.returncode == 0, done.stderr
+    obj = h.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="the apply")
+    approved = history_of(obj["status"])[0].approved_by
+    assert approved is not None and (approved.username, approved.via, approved.manager) == \
+        ("mallory", "cli", "kubectl-annotate")

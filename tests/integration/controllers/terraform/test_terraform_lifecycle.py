@@ -15,6 +15,7 @@ import pytest
 from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_REPLAN
+from tfcontroller.api.history import history_of
 from tfcontroller.kube.resources import SECRETS, TERRAFORMS
 
 
@@ -68,6 +69,8 @@ def test_state_loss_guard_and_destroy_true(harness: Harness, git_file_remote) ->
     assert condition(obj, c.STALLED).reason == "StateMissing"
     assert "tfstate-default-app" in condition(obj, c.READY).message
     assert not (harness.state("app") or {}).get("resources")  # nothing was applied
+    newest = history_of(obj["status"])[0]  # issue 17: the plan the guard stopped is a failed run
+    assert (newest.kind, newest.outcome, newest.reason) == ("plan", "Failed", "StateMissing")
 
     # Recreate the resources knowingly: forget the applied count, as the message says.
     obj = harness.get("app")
@@ -80,6 +83,10 @@ def test_state_loss_guard_and_destroy_true(harness: Harness, git_file_remote) ->
     harness.patch("app", {"spec": {"destroy": True}})
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/DestroySucceeded", what="destroy")
     assert harness.state("app")["resources"] == []
+    destroy, plan = history_of(obj["status"])[:2]
+    assert (destroy.kind, destroy.outcome, destroy.reason, destroy.destroy) == ("destroy", "Succeeded",
+                                                                               "DestroySucceeded", 1)
+    assert (plan.kind, plan.plan_id) == ("plan", destroy.plan_id)
     harness.patch("app", {"spec": {"destroy": False}})
     harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="create again")
 

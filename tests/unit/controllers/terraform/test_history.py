@@ -105,7 +105,9 @@ def test_dead_runs_found_by_the_recovery() -> None:
                record_of("apply", "m4", "p-adopted"),  # noted by the adoption already
                record_of("force-unlock", "m5"),  # not a run kind of the history
                record_of("apply", "m6", "p-destroy")]
-    notes = interrupted(records, status, {"m4"}, NOW)
+    adopted = note("apply", plan_id="p-adopted")
+    adopted.run_id = "m4"
+    notes = interrupted(records, status, [adopted], NOW)
     got = [(n.run_id, n.kind, n.outcome, n.reason, n.plan_id) for n in notes]
     assert got == [("m1", "plan", INTERRUPTED, "PlanInterrupted", ""),
                    ("m2", "apply", INTERRUPTED, "ApplyInterrupted", "p-lost"),
@@ -154,3 +156,41 @@ def test_history_limit_refuses_what_is_not_a_positive_count(value: str) -> None:
 
 def test_history_limit_accepts_a_count() -> None:
     assert history_limit("1") == 1 and history_limit("50") == 50
+
+
+def test_a_run_told_in_history_is_not_reported_again() -> None:
+    """A killed command's reconcile recorded its failure and kept the record (its lock may be left): the
+    recovery of that record adds nothing; the plan of the same run does not hide its apply."""
+    status = {"history": [{"runId": "m1", "kind": "apply", "outcome": FAILED, "reason": "RunnerOOMKilled"},
+                          {"runId": "m2", "kind": "plan", "outcome": SUCCEEDED}]}
+    records = [record_of("apply", "m1", "p1"), record_of("apply", "m2", "p2")]
+    assert [(n.run_id, n.kind) for n in interrupted(records, status, [], NOW)] == [("m2", "apply")]
+
+
+def test_a_cancelled_run_left_running_is_left_to_its_recovery() -> None:
+    """A graceful stop in pod mode: the apply goes on in its Pod, its record stays for the next controller
+    (which records the adopted result); the plan that ended is recorded; without the record kept, the
+    cancelled run is Interrupted."""
+    cancelled = outcome_of_error(CancelledError("apply"))
+    for outliving, want in (({"run1"}, [("plan", SUCCEEDED)]),
+                            (set(), [("apply", INTERRUPTED), ("plan", SUCCEEDED)])):
+        plan, apply = note("plan"), note("apply", plan_id=PLAN)
+        plan.end(SUCCEEDED, "PlanGenerated", plan_id=PLAN)
+        status: dict[str, Any] = {}
+        record(status, [plan, apply], cancelled, 10, outliving=outliving)
+        assert [(e.kind, e.outcome) for e in history_of(status)] == want
+    # a failure whose record stays (a killed command) is told now, with its reason
+    plan, apply = note("plan"), note("apply", plan_id=PLAN)
+    status = {}
+    record(status, [apply], outcome_of_error(TransientError("RunnerOOMKilled", "oom")), 10, outliving={"run1"})
+    assert [(e.kind, e.outcome, e.reason) for e in history_of(status)] == [("apply", FAILED, "RunnerOOMKilled")]
+
+
+def test_runs_are_recorded_in_the_order_they_started() -> None:
+    current = RunNote("now", "plan", "2026-01-01T00:05:00Z")
+    current.end(SUCCEEDED, "PlanGenerated")
+    found = RunNote("old", "apply", "2026-01-01T00:00:00Z")  # recovered by the lock handling, noted later
+    found.end(INTERRUPTED, "ApplyInterrupted")
+    status: dict[str, Any] = {}
+    record(status, [current, found], Outcome("success"), 10)
+    assert [e.run_id for e in history_of(status)] == ["now", "old"]
