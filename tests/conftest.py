@@ -16,7 +16,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.controllers",
     "tests.fixtures.manifestset",
     "tests.fixtures.terraform",
-    "tests.fixtures.dashboard",
     "tests.fixtures.browser",
+    "tests.fixtures.dashboard",
     "tests.fixtures.oidc",
 ]

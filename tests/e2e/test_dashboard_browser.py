@@ -13,11 +13,14 @@ variable and a sensitive output (SECRET, which no page may contain).
 - a pending plan's page shows that plan's id and its diff, sensitive values masked;
 - clicking approve applies exactly the plan on the page (lastAppliedPlan and history name it, approved via
   the dashboard by the viewer's username), and the page turns Ready live (no reload; live updates counted);
-- the ManifestSet page lists the inventory with each object's health; the graph draws every object;
+- the ManifestSet page lists the inventory with each object's health; the GitRepository page its artifact and
+  the objects using it; the graph draws every object with its Ready status and the ManifestSet's objects;
 - in-cluster mode: a viewer logged in with a ServiceAccount token that may not `patch` the Terraform sees
   approve disabled, a POST forged with their valid session and CSRF token is refused 403, and nothing is
   applied (plan still pending, no approve annotation, no apply in history);
-- a POST without (or with a wrong) CSRF token is refused 403 and approves nothing.
+- a POST without (or with a wrong) CSRF token is refused 403 and approves nothing;
+- "Reconcile now" on the GitRepository's page (one tab) fetches a commit that drops an object, and the
+  ManifestSet's page (another tab) follows live: inventory without it, the prune Event shown.
 Screenshots of each page land under test-output/<test id>/ (the `browser` fixture prints where).
 """
 
@@ -50,7 +53,14 @@ from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists
-from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, SECRETS, TERRAFORMS, Resource
+from tfcontroller.kube.resources import (
+    CONFIGMAPS,
+    GITREPOSITORIES,
+    MANIFESTSETS,
+    SECRETS,
+    TERRAFORMS,
+    Resource,
+)
 from tfcontroller.kube.reviews import whoami
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -103,6 +113,10 @@ output "db_password" {
 }
 """
 
+PRUNABLE_FILES = {
+    f"prunable/{n}.yaml": f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prune-{n}\ndata:\n  K: v\n"
+    for n in ("a", "b")
+}
 APP_FILES = {
     "app/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n"
                        "data:\n  BUCKET_NAME: ${bucket_name}\n",
@@ -118,6 +132,7 @@ class Stack:
     cluster: DevCluster
     kube: KubeClient
     logs: Path
+    remote: GitRemote
 
     def get(self, resource: Resource, name: str) -> dict[str, Any]:
         return self.kube.get(resource, name, NS)
@@ -172,14 +187,20 @@ def create_objects(kube: KubeClient, git_url: str, git_user: str, git_password: 
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "gitops"}, "path": "./app", "interval": "1h",
                  "prune": True, "dependsOn": [{"kind": "Terraform", "name": "auto"}],
                  "substituteFrom": [{"kind": "Secret", "name": "auto-outputs"}]}})
+    kube.create(MANIFESTSETS, {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "ManifestSet", "metadata": {"name": "prunable",
+                                                                                       "namespace": NS},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "gitops"}, "path": "./prunable",
+                 "interval": "1h", "prune": True}})
 
 
 def settled(kube: KubeClient) -> bool:
-    """auto applied, app applied, manual and guarded waiting for approval."""
+    """auto applied, app and prunable applied, manual and guarded waiting for approval."""
     def get(resource: Resource, name: str) -> dict[str, Any]:
         return kube.get_or_none(resource, name, NS) or {}
 
     return (ready_of(get(TERRAFORMS, "auto"))[0] == "True" and ready_of(get(MANIFESTSETS, "app"))[0] == "True"
+            and ready_of(get(MANIFESTSETS, "prunable"))[0] == "True"
             and all(((get(TERRAFORMS, n).get("status") or {}).get("plan") or {}).get("pending")
                     for n in ("manual", "guarded")))
 
@@ -203,7 +224,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     remotes = logs / "git"
     remotes.mkdir()
     remote = GitRemote(remotes, "gitops")
-    remote.commit({"auto/main.tf": AUTO_MODULE, "manual/main.tf": MANUAL_MODULE, **APP_FILES})
+    remote.commit({"auto/main.tf": AUTO_MODULE, "manual/main.tf": MANUAL_MODULE, **APP_FILES, **PRUNABLE_FILES})
     git_password = secrets.token_hex(12)
     # A short work directory: provider sockets live under a run's TMPDIR (108-byte limit on socket paths).
     with DevCluster() as cluster, GitHTTPServer(remotes, "git-user", git_password, host="127.0.0.1") as git, \
@@ -216,7 +237,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             manager = start_controllers(kube, cluster.kubeconfig, Path(work))
             create_objects(kube, git.url_for(remote), "git-user", git_password)
             wait_for(lambda: settled(kube), 240, "auto and app applied, manual and guarded pending", interval=0.5)
-            yield Stack(cluster, kube, logs)
+            yield Stack(cluster, kube, logs, remote)
         finally:
             if manager is not None:
                 manager.stop(grace=15)
@@ -303,7 +324,7 @@ def test_overview_lists_every_object_with_its_state_and_counts(stack: Stack, loc
     login_local(browser, local_dashboard)
     open_page(browser, local_dashboard, "/", "#objects tr.object")
     want = objects_in_cluster(stack.kube)
-    assert len(want) == 5, want
+    assert len(want) == 6, want
     browser.wait_until(lambda d: rows(browser) == objects_in_cluster(stack.kube), 15,
                        "every object's row with the API's Ready status and reason")
     assert rows(browser)[("Terraform", "auto")] == ("True", ready_of(stack.get(TERRAFORMS, "auto"))[1])
@@ -396,7 +417,7 @@ def test_approve_in_the_browser_applies_that_plan_and_the_page_turns_ready_live(
         for e in d.find_elements("css selector", "#history tr.history-entry")), 30, "the apply in the history")
 
 
-def test_manifestset_page_and_graph(stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
+def test_manifestset_gitrepository_and_graph_pages(stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
     login_local(browser, local_dashboard)
     inventory = {e["id"] for e in (stack.get(MANIFESTSETS, "app").get("status") or {}).get("inventory") or []}
     assert inventory == {"default_app-config__ConfigMap", "default_app-flags__ConfigMap"}, inventory
@@ -408,13 +429,19 @@ def test_manifestset_page_and_graph(stack: Stack, local_dashboard: DashboardProc
     browser.wait_css("#events")
     browser.screenshot("manifestset")
 
+    open_page(browser, local_dashboard, "/gitrepository/default/gitops", "#artifact")
+    assert browser.find("#ready").get_attribute("data-status") == "True"
+    users = {(u.get_attribute("data-kind"), u.get_attribute("data-name")) for u in browser.find_all("#users li.user")}
+    assert users == {(kind, name) for (kind, name) in objects_in_cluster(stack.kube) if kind != "GitRepository"}
+    browser.screenshot("gitrepository")
+
     open_page(browser, local_dashboard, "/graph", "svg#graph g.node")
     nodes = {(n.get_attribute("data-kind"), n.get_attribute("data-name")): n.get_attribute("data-ready")
              for n in browser.find_all("svg#graph g.node") if n.get_attribute("data-namespace") in (NS, "", None)}
     for (kind, name), (ready, _) in objects_in_cluster(stack.kube).items():
         assert nodes.get((kind, name)) == ready, (kind, name, nodes)
     assert ("ConfigMap", "app-config") in nodes, nodes  # the ManifestSet's Kubernetes objects
-    # gitops → 3 Terraforms and the ManifestSet, auto → app, app → its 2 objects
+    # gitops → 3 Terraforms, auto → app, app → its 2 objects, prunable → its objects
     assert len(browser.find_all("svg#graph path.edge")) >= 7
     browser.screenshot("graph")
 
@@ -519,3 +546,37 @@ def test_graph_draws_a_plan_waiting_for_approval_as_waiting_not_failing(
     open_page(browser, local_dashboard, "/graph", 'svg#graph g.node[data-name="guarded"]')
     state = browser.find('svg#graph g.node[data-kind="Terraform"][data-name="guarded"]').get_attribute("data-state")
     assert state != "failing", "a plan waiting for approval is drawn as failing (the overview counts it pending)"
+
+
+def inventory_ids(browser: Browser) -> set[str]:
+    return {e.get_attribute("data-id") for e in browser.find_all("#inventory tr.inventory-entry")}
+
+
+def test_a_reconcile_clicked_in_one_tab_prunes_and_the_manifestset_page_follows_live(
+        stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
+    """A commit drops one of prunable's ConfigMaps; "Reconcile now" on the GitRepository's page (a second
+    tab) fetches it at once; the ManifestSet's page, open in the first tab, follows without a reload: the
+    inventory loses the object and the prune Event appears."""
+    login_local(browser, local_dashboard)
+    open_page(browser, local_dashboard, "/manifestset/default/prunable", "#inventory tr.inventory-entry")
+    assert inventory_ids(browser) == {"default_prune-a__ConfigMap", "default_prune-b__ConfigMap"}
+    wait_live(browser)
+    before = live_updates(browser)
+    ms_tab = browser.driver.current_window_handle
+
+    stack.remote.commit({"prunable/b.yaml": None}, message="prunable: drop prune-b")
+    browser.driver.switch_to.new_window("tab")
+    open_page(browser, local_dashboard, "/gitrepository/default/gitops", "#reconcile")
+    browser.find("#reconcile").click()
+    browser.wait_css(".flash")
+    browser.screenshot("gitrepository-reconcile-requested")
+
+    browser.driver.switch_to.window(ms_tab)
+    browser.wait_until(lambda d: inventory_ids(browser) == {"default_prune-a__ConfigMap"}, 120,
+                       "the inventory without prune-b, without a reload")
+    browser.wait_until(lambda d: any("ConfigMap/default/prune-b pruned" in e.text
+                                     for e in browser.find_all("#events tr.event .message")), 30,
+                       "the prune Event on the page")
+    assert live_updates(browser) > before
+    assert stack.kube.get_or_none(CONFIGMAPS, "prune-b", NS) is None
+    browser.screenshot("manifestset-after-prune")
