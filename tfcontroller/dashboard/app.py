@@ -148,13 +148,25 @@ def _authenticate() -> Response | None:
         return redirect(_without_token(), 303)
     user = session_user()
     if user is None:
-        if settings.in_cluster and wants_html_page():
-            return redirect(login_url(request.full_path.rstrip("?")), 303)
-        how = ("log in again" if settings.in_cluster else
-               "open the link `tfcontroller dashboard` printed (restart it for a new one)")
-        return _error(401, "Not logged in", f"Your session is missing or expired: {how}.")
+        return _no_session(settings)
     g.viewer = viewer_for(user, settings)
     return None
+
+
+def _no_session(settings: DashboardSettings) -> Response:
+    """A request without a live session. A link followed from another site (chat, email, a wiki) arrives
+    without the cookie — that is what `SameSite=Strict` means — so such a navigation gets a page that loads
+    the same URL again from this site, with the cookie; only then is the viewer sent to log in."""
+    if wants_html_page() and request.headers.get("Sec-Fetch-Site") == "cross-site":
+        response = Response(render_template("reload.html", target=safe_next(request.full_path.rstrip("?"))),
+                            mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if settings.in_cluster and wants_html_page():
+        return redirect(login_url(request.full_path.rstrip("?")), 303)
+    how = ("log in again" if settings.in_cluster else
+           "open the link `tfcontroller dashboard` printed (restart it for a new one)")
+    return _error(401, "Not logged in", f"Your session is missing or expired: {how}.")
 
 
 def _register_session_routes(app: Flask) -> None:

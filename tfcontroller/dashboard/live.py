@@ -3,7 +3,8 @@ shows has changed, so the page (static/live.js) fetches its new content without 
 
 Each stream watches the page's `WatchTarget`s **as the viewer** (their client), one thread per target:
 a list gives the resourceVersion to start from (a watch without one would replay every object as ADDED),
-then the watch runs from there, resuming from the last version seen when the server ends it, relisting
+and the stream's first line is sent only once every target has it, so that a client that sees the stream
+open (`body[data-live=connected]`) knows no later change can be missed; then the watch runs from there, resuming from the last version seen when the server ends it, relisting
 after 410 Gone. Changes are debounced: `changed` goes out once nothing more arrived for `live_debounce`
 seconds, at most one second after the first change (so within 2 s even while an object keeps changing).
 A comment every `live_heartbeat` seconds keeps proxies from closing an idle stream and lets the server
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 240  # the server ends each watch after this; it is resumed from the last version
 RETRY_SECONDS = 1.0
 MAX_DELAY = 1.0  # a change is announced at most this long after it arrived, however busy the object
+START_TIMEOUT = 5.0  # at most this long for the watches' starting lists before the stream opens anyway
 
 
 class Target(Protocol):
@@ -61,6 +63,7 @@ class ChangeFeed:
         self._streams: set[WatchStream] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._listed = threading.Semaphore(0)  # released once per target when its watch has a start
 
     def start(self) -> ChangeFeed:
         for resource, namespace, name in self._targets:
@@ -69,6 +72,12 @@ class ChangeFeed:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def wait_started(self, timeout: float) -> bool:
+        """Block until every target has its starting version (listed, or given up: not allowed), so that
+        any change from now on is announced; False if that took longer than `timeout`."""
+        end = time.monotonic() + timeout
+        return all(self._listed.acquire(timeout=max(0.0, end - time.monotonic())) for _ in self._targets)
 
     def wait(self, timeout: float) -> bool:
         return self._changed.wait(timeout)
@@ -91,6 +100,20 @@ class ChangeFeed:
         return sum(t.is_alive() for t in self._threads)
 
     def _follow(self, resource: Resource, namespace: str | None, name: str | None) -> None:
+        started = threading.Event()
+
+        def mark_started() -> None:
+            if not started.is_set():
+                started.set()
+                self._listed.release()
+
+        try:
+            self._follow_from_list(resource, namespace, name, mark_started)
+        finally:
+            mark_started()  # never leave wait_started blocked: a target given up on counts as started
+
+    def _follow_from_list(self, resource: Resource, namespace: str | None, name: str | None,
+                          mark_started: Callable[[], None]) -> None:
         selector = name_selector(name)
         version: str | None = None
         while not self._stop.is_set():
@@ -98,6 +121,7 @@ class ChangeFeed:
                 if version is None:
                     listed = self._client.list(resource, namespace, field_selector=selector, limit=1)
                     version = str((listed.get("metadata") or {}).get("resourceVersion") or "") or None
+                mark_started()
                 version = self._watch_from(resource, namespace, selector, version)
             except Gone:
                 version = None  # too old: list again, and the page may have missed a change
@@ -139,6 +163,7 @@ def event_stream(feed: ChangeFeed, *, debounce: float, heartbeat: float, gone: C
     """The SSE body: `changed` events (debounced), heartbeats, until `gone()` (viewer left, server
     stopping) or the connection breaks; the feed is closed in every case."""
     try:
+        feed.wait_started(START_TIMEOUT)  # ": connected" then means: every change from now on is announced
         yield b"retry: 2000\n: connected\n\n"
         beat = clock()
         while not gone():

@@ -205,3 +205,22 @@ def test_local_mode_answers_only_requests_for_a_loopback_host(local_dashboard: D
     for good in ("localhost", f"127.0.0.1:{local_dashboard.server.port}"):
         assert requests.get(f"{local_dashboard.url}/healthz", headers={"Host": good}, timeout=30).status_code == 200
     assert local_dashboard.login()  # the token was not spent by the refused request
+
+
+def test_a_link_from_another_site_reloads_from_this_site_to_send_the_strict_cookie(
+        local_dashboard: Dashboard, dash_kube: KubeClient) -> None:
+    """SameSite=Strict keeps the cookie off a navigation that starts on another site: such a request gets a
+    page that loads the same URL again from here (the browser then sends the cookie); never a loop."""
+    terraform(dash_kube, "team-a", "net")
+    browser = local_dashboard.login()
+    browser.cookies.clear()  # as the browser sends it on a cross-site navigation
+    cross = browser.get(f"{local_dashboard.url}/terraform/team-a/net?x=1", headers={"Sec-Fetch-Site": "cross-site"},
+                        timeout=30)
+    assert cross.status_code == 200
+    assert '<meta http-equiv="refresh" content="0;url=/terraform/team-a/net?x=1">' in cross.text
+    sneaky = browser.get(f"{local_dashboard.url}//evil.example/x", headers={"Sec-Fetch-Site": "cross-site"}, timeout=30)
+    assert "url=//" not in sneaky.text and 'href="//' not in sneaky.text  # never a redirect to another site
+    for site in ("same-origin", "none", None):
+        headers = {"Sec-Fetch-Site": site} if site else {}
+        assert browser.get(f"{local_dashboard.url}/terraform/team-a/net", headers=headers,
+                           timeout=30).status_code == 401

@@ -116,11 +116,14 @@ def test_one_object_is_watched_by_its_name() -> None:
 
 
 class FakeFeed:
-    """The two calls event_stream makes of a ChangeFeed, driven by a script of `wait` answers."""
+    """The calls event_stream makes of a ChangeFeed, driven by a script of `wait` answers."""
 
     def __init__(self, answers: list[bool]) -> None:
         self.answers = answers
         self.closed = False
+
+    def wait_started(self, timeout: float) -> bool:
+        return True
 
     def wait(self, timeout: float) -> bool:
         return self.answers.pop(0) if self.answers else False

@@ -1,7 +1,8 @@
 // Live pages (C1): follow the page's server-sent events; on `changed`, fetch the same page with
 // `X-Fragment: 1` (the server answers the inner HTML of <main id="main">) and swap it in.
 // body[data-live] is "connected" while the stream is open (tests wait on it); every swap increments
-// body[data-live-updates]. After an error the stream is reopened with a growing delay (at most 10 s).
+// body[data-live-updates]. After an error the stream is reopened with a growing delay (at most 10 s), and
+// once it is open again the page is fetched once, since changes while it was away were not announced.
 (function () {
   "use strict";
   var body = document.body;
@@ -10,7 +11,18 @@
   var delay = 1000;
   var fetching = false;
   var again = false;
+  var reopened = false;
   body.setAttribute("data-live-updates", body.getAttribute("data-live-updates") || "0");
+
+  // The message of what the viewer just did (a flash, shown once by the server) stays until they leave
+  // the page, as on a page without live updates: a swap whose content has none keeps the old ones.
+  function swap(main, html) {
+    var kept = Array.prototype.slice.call(main.querySelectorAll(":scope > .flash"));
+    main.innerHTML = html;
+    if (kept.length && !main.querySelector(":scope > .flash")) {
+      for (var i = kept.length - 1; i >= 0; i--) { main.insertBefore(kept[i], main.firstChild); }
+    }
+  }
 
   function refresh() {
     if (fetching) { again = true; return; }
@@ -23,7 +35,7 @@
     }).then(function (html) {
       if (html === null || html === undefined) { return; }
       var main = document.getElementById("main");
-      if (main) { main.innerHTML = html; }
+      if (main) { swap(main, html); }
       var n = parseInt(body.getAttribute("data-live-updates") || "0", 10) + 1;
       body.setAttribute("data-live-updates", String(n));
       document.dispatchEvent(new CustomEvent("tfcontroller:updated"));
@@ -39,12 +51,14 @@
     source.onopen = function () {
       delay = 1000;
       body.setAttribute("data-live", "connected");
+      if (reopened) { reopened = false; refresh(); }
     };
     source.addEventListener("changed", refresh);
     source.onerror = function () {
       body.setAttribute("data-live", "disconnected");
       source.close();
-      window.setTimeout(function () { connect(); refresh(); }, delay);
+      reopened = true;
+      window.setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);
     };
   }
