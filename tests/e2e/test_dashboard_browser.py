@@ -15,7 +15,9 @@ variable and a sensitive output (SECRET, which no page may contain).
   the dashboard by the viewer's username), and the page turns Ready live (no reload; live updates counted);
 - the ManifestSet page lists the inventory with each object's health; the GitRepository page its artifact and
   the objects using it; the graph draws every object with its Ready status and the ManifestSet's objects;
-- in-cluster mode: a viewer logged in with a ServiceAccount token that may not `patch` the Terraform sees
+- in-cluster mode, its own identity deploy/dashboard's ServiceAccount and RBAC (it reviews tokens and
+  impersonates, reads nothing itself): a viewer logged in with a ServiceAccount token bound to the
+  viewer role of deploy/dashboard/roles.yaml, which may not `patch` the Terraform, sees
   approve disabled, a POST forged with their valid session and CSRF token is refused 403, and nothing is
   applied (plan still pending, no approve annotation, no apply in history);
 - a POST without (or with a wrong) CSRF token is refused 403 and approves nothing;
@@ -51,13 +53,16 @@ from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
 from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists
 from tfcontroller.kube.resources import (
     CONFIGMAPS,
     GITREPOSITORIES,
     MANIFESTSETS,
+    NAMESPACES,
     SECRETS,
+    SERVICEACCOUNTS,
     TERRAFORMS,
     Resource,
 )
@@ -68,6 +73,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 NS = "default"
 SECRET = "hunter2-" + secrets.token_hex(6)  # the sensitive variable's value: on no page, ever
 APPROVE_ANNOTATION = "tfcontroller.io/approve-plan"
+DASHBOARD_NS, DASHBOARD_SA = "tfcontroller-system", "tfcontroller-dashboard"  # deploy/dashboard/
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
 KINDS: tuple[tuple[str, Resource], ...] = (
     ("GitRepository", GITREPOSITORIES), ("Terraform", TERRAFORMS), ("ManifestSet", MANIFESTSETS))
 
@@ -143,7 +150,7 @@ class Stack:
     def pending(self, name: str) -> str | None:
         return (self.tf_status(name).get("plan") or {}).get("pending")
 
-    def local_dashboard(self, name: str) -> DashboardProcess:
+    def local_dash(self, name: str) -> DashboardProcess:
         dash = DashboardProcess(self.cluster.kubeconfig, self.logs / f"dashboard-{name}.log")
         dash.wait_ready()
         return dash
@@ -245,10 +252,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def local_dashboard(stack: Stack, request: pytest.FixtureRequest) -> Iterator[DashboardProcess]:
+def local_dash(stack: Stack, request: pytest.FixtureRequest) -> Iterator[DashboardProcess]:
     """`tfcontroller dashboard` in local mode (the kubeconfig's identity) for one test: its one-time
     login URL is good for one browser."""
-    dash = stack.local_dashboard(request.node.name)
+    dash = stack.local_dash(request.node.name)
     try:
         yield dash
     finally:
@@ -307,9 +314,12 @@ def objects_in_cluster(kube: KubeClient) -> dict[tuple[str, str], tuple[str, str
 
 
 def rows(browser: Browser) -> dict[tuple[str, str], tuple[str, str]]:
-    return {(r.get_attribute("data-kind"), r.get_attribute("data-name")):
-            (r.get_attribute("data-ready"), r.get_attribute("data-reason"))
-            for r in browser.find_all("#objects tr.object") if r.get_attribute("data-namespace") == NS}
+    """(kind, name) → (data-ready, data-reason) of the overview's rows in NS, read in one script (a live
+    update may swap the table between two element reads)."""
+    found = browser.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#objects tr.object')).map(r => "
+        "[r.dataset.kind, r.dataset.namespace, r.dataset.name, r.dataset.ready, r.dataset.reason]);")
+    return {(kind, name): (ready, reason) for kind, ns, name, ready, reason in found if ns == NS}
 
 
 def applies_of(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -319,10 +329,10 @@ def applies_of(status: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- tests
 
 
-def test_overview_lists_every_object_with_its_state_and_counts(stack: Stack, local_dashboard: DashboardProcess,
+def test_overview_lists_every_object_with_its_state_and_counts(stack: Stack, local_dash: DashboardProcess,
                                                                browser: Browser) -> None:
-    login_local(browser, local_dashboard)
-    open_page(browser, local_dashboard, "/", "#objects tr.object")
+    login_local(browser, local_dash)
+    open_page(browser, local_dash, "/", "#objects tr.object")
     want = objects_in_cluster(stack.kube)
     assert len(want) == 6, want
     browser.wait_until(lambda d: rows(browser) == objects_in_cluster(stack.kube), 15,
@@ -353,11 +363,11 @@ def test_overview_lists_every_object_with_its_state_and_counts(stack: Stack, loc
 
 
 def test_pending_plan_page_shows_its_diff_with_sensitive_values_masked(
-        stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
-    login_local(browser, local_dashboard)
+        stack: Stack, local_dash: DashboardProcess, browser: Browser) -> None:
+    login_local(browser, local_dash)
     plan_id = stack.pending("guarded")
     assert plan_id
-    open_page(browser, local_dashboard, "/terraform/default/guarded", "#plan[data-plan-id]")
+    open_page(browser, local_dash, "/terraform/default/guarded", "#plan[data-plan-id]")
     assert browser.find("#plan").get_attribute("data-plan-id") == plan_id
     assert plan_id in browser.find("#plan").text or plan_id in browser.find("#approve-form").get_attribute(
         "innerHTML"), "the plan id is not shown where approve is"
@@ -382,12 +392,12 @@ def test_pending_plan_page_shows_its_diff_with_sensitive_values_masked(
 
 
 def test_approve_in_the_browser_applies_that_plan_and_the_page_turns_ready_live(
-        stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
-    login_local(browser, local_dashboard)
+        stack: Stack, local_dash: DashboardProcess, browser: Browser) -> None:
+    login_local(browser, local_dash)
     plan_id = stack.pending("manual")
     assert plan_id
     username = whoami(stack.kube).username
-    open_page(browser, local_dashboard, "/terraform/default/manual", "#plan[data-plan-id]")
+    open_page(browser, local_dash, "/terraform/default/manual", "#plan[data-plan-id]")
     assert browser.find("#plan").get_attribute("data-plan-id") == plan_id
     assert browser.find("#ready").get_attribute("data-status") != "True"
     assert browser.find("#approve").get_attribute("disabled") is None
@@ -417,11 +427,11 @@ def test_approve_in_the_browser_applies_that_plan_and_the_page_turns_ready_live(
         for e in d.find_elements("css selector", "#history tr.history-entry")), 30, "the apply in the history")
 
 
-def test_manifestset_gitrepository_and_graph_pages(stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
-    login_local(browser, local_dashboard)
+def test_manifestset_gitrepository_and_graph_pages(stack: Stack, local_dash: DashboardProcess, browser: Browser) -> None:
+    login_local(browser, local_dash)
     inventory = {e["id"] for e in (stack.get(MANIFESTSETS, "app").get("status") or {}).get("inventory") or []}
     assert inventory == {"default_app-config__ConfigMap", "default_app-flags__ConfigMap"}, inventory
-    open_page(browser, local_dashboard, "/manifestset/default/app", "#inventory tr.inventory-entry")
+    open_page(browser, local_dash, "/manifestset/default/app", "#inventory tr.inventory-entry")
     entries = {e.get_attribute("data-id"): e.get_attribute("data-health")
                for e in browser.find_all("#inventory tr.inventory-entry")}
     assert set(entries) == inventory
@@ -429,13 +439,13 @@ def test_manifestset_gitrepository_and_graph_pages(stack: Stack, local_dashboard
     browser.wait_css("#events")
     browser.screenshot("manifestset")
 
-    open_page(browser, local_dashboard, "/gitrepository/default/gitops", "#artifact")
+    open_page(browser, local_dash, "/gitrepository/default/gitops", "#artifact")
     assert browser.find("#ready").get_attribute("data-status") == "True"
     users = {(u.get_attribute("data-kind"), u.get_attribute("data-name")) for u in browser.find_all("#users li.user")}
     assert users == {(kind, name) for (kind, name) in objects_in_cluster(stack.kube) if kind != "GitRepository"}
     browser.screenshot("gitrepository")
 
-    open_page(browser, local_dashboard, "/graph", "svg#graph g.node")
+    open_page(browser, local_dash, "/graph", "svg#graph g.node")
     nodes = {(n.get_attribute("data-kind"), n.get_attribute("data-name")): n.get_attribute("data-ready")
              for n in browser.find_all("svg#graph g.node") if n.get_attribute("data-namespace") in (NS, "", None)}
     for (kind, name), (ready, _) in objects_in_cluster(stack.kube).items():
@@ -446,28 +456,51 @@ def test_manifestset_gitrepository_and_graph_pages(stack: Stack, local_dashboard
     browser.screenshot("graph")
 
 
-def viewer_token(stack: Stack) -> str:
-    """A ServiceAccount `viewer` bound in NS to deploy/dashboard's viewer ClusterRole (read our kinds,
-    Events, Pods and the readable plan; no patch); its token (TokenRequest)."""
-    for doc in yaml.safe_load_all((REPO_ROOT / "deploy" / "dashboard" / "roles.yaml").read_text()):
-        if doc:
-            try:
-                stack.kube.create(stack.kube.resource_of(doc), doc)
-            except AlreadyExists:
-                pass
+def install_dashboard_rbac(kube: KubeClient) -> None:
+    """deploy/dashboard's ServiceAccount and RBAC (its own least RBAC, and the viewer/approver roles), as
+    `kubectl apply -k deploy/dashboard` creates them (the Deployment aside: the test runs the process)."""
+    if kube.get_or_none(NAMESPACES, DASHBOARD_NS) is None:
+        kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DASHBOARD_NS}})
+    for part in ("serviceaccount.yaml", "rbac.yaml", "roles.yaml"):
+        for doc in yaml.safe_load_all((REPO_ROOT / "deploy" / "dashboard" / part).read_text()):
+            if doc:
+                try:
+                    kube.create(kube.resource_of(doc), doc, doc["metadata"].get("namespace"))
+                except AlreadyExists:
+                    pass
+
+
+def service_account_token(stack: Stack, namespace: str, name: str) -> str:
     api = kubernetes.config.new_client_from_config(config_file=stack.cluster.kubeconfig)
     try:
-        core, rbac = kubernetes.client.CoreV1Api(api), kubernetes.client.RbacAuthorizationV1Api(api)
-        core.create_namespaced_service_account(NS, {"metadata": {"name": "viewer"}})
-        rbac.create_namespaced_role_binding(NS, {
-            "metadata": {"name": "viewer-dashboard-viewer"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "tfcontroller-dashboard-viewer"},
-            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": NS}]})
-        token: str = core.create_namespaced_service_account_token("viewer", NS, {"spec": {}}).status.token
+        core = kubernetes.client.CoreV1Api(api)
+        token: str = core.create_namespaced_service_account_token(name, namespace, {"spec": {}}).status.token
         return token
     finally:
         api.close()
+
+
+def viewer_token(stack: Stack) -> str:
+    """A ServiceAccount `viewer` bound in NS to deploy/dashboard's viewer ClusterRole (read our kinds,
+    Events, Pods and the readable plan; no patch); its token (TokenRequest), what the viewer pastes."""
+    stack.kube.create(SERVICEACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                        "metadata": {"name": "viewer", "namespace": NS}}, NS)
+    stack.kube.create(ROLEBINDINGS, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "viewer-dashboard-viewer", "namespace": NS},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "tfcontroller-dashboard-viewer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": NS}]}, NS)
+    return service_account_token(stack, NS, "viewer")
+
+
+def installed_dashboard_kubeconfig(stack: Stack) -> str:
+    """A kubeconfig holding the token of deploy/dashboard's ServiceAccount: the in-cluster dashboard's own
+    identity as installed (it reviews tokens and impersonates; it cannot read a Terraform by itself)."""
+    path = stack.logs / "dashboard-sa.kubeconfig"
+    write_kubeconfig(path, stack.cluster.url, service_account_token(stack, DASHBOARD_NS, DASHBOARD_SA),
+                     stack.cluster.ca_pem)
+    return str(path)
 
 
 def nothing_applied(stack: Stack, name: str, plan_id: str) -> None:
@@ -483,8 +516,10 @@ def test_viewer_without_patch_sees_approve_disabled_and_a_forged_post_is_refused
         stack: Stack, browser: Browser) -> None:
     plan_id = stack.pending("guarded")
     assert plan_id
+    install_dashboard_rbac(stack.kube)
     token = viewer_token(stack)
-    dash = DashboardProcess(stack.cluster.kubeconfig, stack.logs / "dashboard-in-cluster.log", "--in-cluster")
+    dash = DashboardProcess(installed_dashboard_kubeconfig(stack), stack.logs / "dashboard-in-cluster.log",
+                            "--in-cluster")
     try:
         dash.wait_ready()
         browser.get(dash.base + "/")  # not logged in: the login page
@@ -520,45 +555,43 @@ def test_viewer_without_patch_sees_approve_disabled_and_a_forged_post_is_refused
         dash.stop()
 
 
-def test_a_post_without_a_valid_csrf_token_is_refused(stack: Stack, local_dashboard: DashboardProcess,
+def test_a_post_without_a_valid_csrf_token_is_refused(stack: Stack, local_dash: DashboardProcess,
                                                       browser: Browser) -> None:
-    login_local(browser, local_dashboard)
+    login_local(browser, local_dash)
     plan_id = stack.pending("guarded")
     assert plan_id
-    open_page(browser, local_dashboard, "/terraform/default/guarded", "#approve-form")
+    open_page(browser, local_dash, "/terraform/default/guarded", "#approve-form")
     action = "/terraform/default/guarded/approve"
     assert form_post_status(browser, "form#approve-form", action, drop=("csrf_token",)) == 403
     assert form_post_status(browser, "form#approve-form", action, override={"csrf_token": "forged"}) == 403
     # Outside the browser with the session cookie but no token: the same.
-    session = session_of(browser.driver, local_dashboard.base)
-    refused = session.post(local_dashboard.base + action, data={"plan": plan_id}, allow_redirects=False, timeout=10)
+    session = session_of(browser.driver, local_dash.base)
+    refused = session.post(local_dash.base + action, data={"plan": plan_id}, allow_redirects=False, timeout=10)
     assert refused.status_code == 403, refused.text[:500]
     nothing_applied(stack, "guarded", plan_id)
 
 
-@pytest.mark.xfail(strict=False, reason="the graph colours nodes by its own rule (dashboard/graph.py `_ready_of`: "
-                   "Ready False = failing), not the overview's (overview.states_of: a plan held for approval is "
-                   "pending, not failing); one rule for both is asked of the pages' owner")
 def test_graph_draws_a_plan_waiting_for_approval_as_waiting_not_failing(
-        stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
-    login_local(browser, local_dashboard)
+        stack: Stack, local_dash: DashboardProcess, browser: Browser) -> None:
+    login_local(browser, local_dash)
     assert stack.pending("guarded")
-    open_page(browser, local_dashboard, "/graph", 'svg#graph g.node[data-name="guarded"]')
+    open_page(browser, local_dash, "/graph", 'svg#graph g.node[data-name="guarded"]')
     state = browser.find('svg#graph g.node[data-kind="Terraform"][data-name="guarded"]').get_attribute("data-state")
     assert state != "failing", "a plan waiting for approval is drawn as failing (the overview counts it pending)"
 
 
 def inventory_ids(browser: Browser) -> set[str]:
-    return {e.get_attribute("data-id") for e in browser.find_all("#inventory tr.inventory-entry")}
+    return set(browser.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#inventory tr.inventory-entry')).map(e => e.dataset.id);"))
 
 
 def test_a_reconcile_clicked_in_one_tab_prunes_and_the_manifestset_page_follows_live(
-        stack: Stack, local_dashboard: DashboardProcess, browser: Browser) -> None:
+        stack: Stack, local_dash: DashboardProcess, browser: Browser) -> None:
     """A commit drops one of prunable's ConfigMaps; "Reconcile now" on the GitRepository's page (a second
     tab) fetches it at once; the ManifestSet's page, open in the first tab, follows without a reload: the
     inventory loses the object and the prune Event appears."""
-    login_local(browser, local_dashboard)
-    open_page(browser, local_dashboard, "/manifestset/default/prunable", "#inventory tr.inventory-entry")
+    login_local(browser, local_dash)
+    open_page(browser, local_dash, "/manifestset/default/prunable", "#inventory tr.inventory-entry")
     assert inventory_ids(browser) == {"default_prune-a__ConfigMap", "default_prune-b__ConfigMap"}
     wait_live(browser)
     before = live_updates(browser)
@@ -566,7 +599,7 @@ def test_a_reconcile_clicked_in_one_tab_prunes_and_the_manifestset_page_follows_
 
     stack.remote.commit({"prunable/b.yaml": None}, message="prunable: drop prune-b")
     browser.driver.switch_to.new_window("tab")
-    open_page(browser, local_dashboard, "/gitrepository/default/gitops", "#reconcile")
+    open_page(browser, local_dash, "/gitrepository/default/gitops", "#reconcile")
     browser.find("#reconcile").click()
     browser.wait_css(".flash")
     browser.screenshot("gitrepository-reconcile-requested")
