@@ -32,6 +32,7 @@ from tfcontroller.dashboard.auth import (
     login_url,
     open_session,
     safe_next,
+    session_expiry,
     session_user,
     verify_token,
     viewer_for,
@@ -251,7 +252,7 @@ def _live() -> Response:
     targets = page_targets(current_app, viewer, request.args.get("path") or "/")
     feed = live.ChangeFeed(viewer.client, targets).start()
     body = live.event_stream(feed, debounce=state.settings.live_debounce, heartbeat=state.settings.live_heartbeat,
-                             gone=live.client_gone(request.environ, state.stopping))
+                             gone=live.client_gone(request.environ, state.stopping, session_expiry()))
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not hold events back

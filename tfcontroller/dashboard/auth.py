@@ -103,6 +103,12 @@ def session_user() -> SessionUser | None:
     return SessionUser.of(session.get(SESSION_USER))
 
 
+def session_expiry() -> float:
+    """When the current session ends (epoch seconds; 0 without one)."""
+    expires = session.get(SESSION_EXPIRES)
+    return float(expires) if isinstance(expires, int) else 0.0
+
+
 def verify_token(settings: DashboardSettings, token: str) -> SessionUser | None:
     """In-cluster login: whose bearer token this is, by TokenReview; None when not authenticated."""
     info = token_review(settings.client, token.strip(), settings.token_audiences)

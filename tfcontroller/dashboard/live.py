@@ -181,11 +181,15 @@ def event_stream(feed: ChangeFeed, *, debounce: float, heartbeat: float, gone: C
         feed.close()
 
 
-def client_gone(environ: dict[str, Any], stopping: threading.Event) -> Callable[[], bool]:
-    """True once the server stops or (with waitress' request lookahead) the viewer disconnected."""
+def client_gone(environ: dict[str, Any], stopping: threading.Event, session_ends: float,
+                wall: Callable[[], float] = time.time) -> Callable[[], bool]:
+    """True once the server stops, the viewer's session ends (epoch seconds: a stream does not outlive the
+    login that opened it; the browser then reconnects, is refused 401 and reloads to the login), or (with
+    waitress' request lookahead) the viewer disconnected."""
     disconnected = environ.get("waitress.client_disconnected")
 
     def gone() -> bool:
-        return stopping.is_set() or bool(disconnected is not None and disconnected())
+        return (stopping.is_set() or wall() >= session_ends
+                or bool(disconnected is not None and disconnected()))
 
     return gone

@@ -4,11 +4,13 @@ refused (403) for a page the viewer may not read — it watches as the viewer.""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
 import requests
 
 from tests.fixtures.dashboard import LOCAL_TOKEN, Dashboard, serve, service_account_token, terraform
@@ -120,3 +122,16 @@ def test_the_stream_of_a_page_the_viewer_may_not_read_is_refused(
     answer = browser.get(f"{dashboard.url}/live", params={"path": "/terraform/team-b/net"}, timeout=30)
     assert answer.status_code == 403
     assert browser.get(f"{dashboard.url}/live", params={"path": "/no/such/page"}, timeout=30).status_code == 404
+
+
+def test_a_stream_ends_with_the_session_that_opened_it(dash_kube: KubeClient) -> None:
+    dashboard = serve(DashboardSettings(mode=LOCAL, client=dash_kube, secret_key=b"k" * 32, login_token=LOCAL_TOKEN,
+                                        session_lifetime=dt.timedelta(seconds=6)))
+    try:
+        browser = dashboard.login()
+        with live(browser, dashboard, "/") as stream:
+            with pytest.raises(AssertionError, match="ended"):
+                stream.next_matching("event: changed", 15)  # none comes: the server ends the stream
+        assert browser.get(f"{dashboard.url}/live", params={"path": "/"}, timeout=30).status_code == 401
+    finally:
+        dashboard.server.stop()

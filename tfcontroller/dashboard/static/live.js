@@ -46,6 +46,15 @@
       });
   }
 
+  // A stream also ends with the session; then the page must go to the login, not reconnect forever.
+  function loggedOutCheck() {
+    fetch(window.location.pathname + window.location.search, {
+      method: "HEAD", headers: { "X-Fragment": "1" }, credentials: "same-origin", cache: "no-store"
+    }).then(function (response) {
+      if (response.status === 401) { window.location.reload(); }
+    }).catch(function () { /* the server is away: keep reconnecting */ });
+  }
+
   function connect() {
     var source = new EventSource(url, { withCredentials: true });
     source.onopen = function () {
@@ -58,6 +67,7 @@
       body.setAttribute("data-live", "disconnected");
       source.close();
       reopened = true;
+      loggedOutCheck();
       window.setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);
     };
