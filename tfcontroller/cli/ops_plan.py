@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.commands import approve_hint
+from tfcontroller.api.policy_verdict import policy_of, policy_report_lines, verdict
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
@@ -313,7 +314,11 @@ def run_show(args: argparse.Namespace) -> int:
     print(_header(obj, plan_id, view))
     for line in diff_lines(view):
         print(colorize(line) if color else "  " * line.indent + line.text)
+    recorded = policy_of(obj.get("status"))
+    for i, text in enumerate(policy_report_lines(recorded)):  # issue 18: under the diff
+        print(("\n" if i == 0 else "") + text)
     namespace = obj["metadata"].get("namespace") or conn.namespace
-    hint = approve_hint(namespace, args.name, plan_id)
+    blocked = verdict(recorded, plan_id) if recorded is not None else None
+    hint = blocked.message if blocked is not None and blocked.blocked else approve_hint(namespace, args.name, plan_id)
     print(f"\n{hint[:1].upper()}{hint[1:]}")
     return kubectx.EXIT_OK
