@@ -38,12 +38,10 @@ FAIL_OPEN = "Open"
 FAILURE_POLICIES = (FAIL_CLOSED, FAIL_OPEN)
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT = 60.0  # an evaluation runs on every plan, in the controller: longer is a mistake, not a need
-INLINE_MODULE = "spec.rego"  # the file name compile errors of inline rego carry: `spec.rego:3:5: ...`
 
 # Ready reasons of a PlanPolicy (the failure ones are also the Terraform gate's PolicyUnavailable detail)
 REASON_COMPILED = "PolicyCompiled"
 REASON_COMPILE_FAILED = "CompileFailed"
-REASON_NO_POLICIES = "NoPolicyFiles"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from tfcontroller.api.errors import SpecError
 from tfcontroller.api.fields import DNS_LABEL, DNS_SUBDOMAIN, Fields
 from tfcontroller.api.meta import ObjectMeta
 from tfcontroller.api.planpolicy import policy_key
+from tfcontroller.api.terraform_status import TerraformStatus
 
 PLAN_ID = re.compile(PLAN_ID_PATTERN)
 MAX_REASON = 1024
@@ -87,3 +88,21 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> PolicyExceptionSpec:
     if not reason:
         raise SpecError(f.field("reason"), "must say why the exception is granted")
     return PolicyExceptionSpec(terraform, plan_id, tuple(dict.fromkeys(normalised)), reason)
+
+
+def standing(exception: PolicyException, terraform: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """(Accepted, message) of an exception against its Terraform, for its informational Ready condition:
+    accepted while its plan id is the Terraform's pending plan; otherwise expired, saying why (the Terraform
+    is gone, the plan was applied or discarded, another plan is pending). The gate decides by `waives`, on
+    the plan it evaluates; this only tells the author whether the exception still has a plan to waive."""
+    spec, ns = exception.spec, exception.meta.namespace
+    what = f"plan {spec.plan_id} of Terraform {ns}/{spec.terraform}"
+    if terraform is None:
+        return False, f"Terraform {ns}/{spec.terraform} not found: the exception waives nothing"
+    status = TerraformStatus.of(terraform.get("status"))
+    if status.pending.id == spec.plan_id:
+        return True, f"waives {', '.join(spec.policies)} for pending {what}"
+    if spec.plan_id == status.last_applied_plan:
+        return False, f"{what} was applied: the exception waives nothing more"
+    pending = f"the pending plan is {status.pending.id}" if status.pending.id else "no plan is pending"
+    return False, f"{what} is not pending ({pending}): the exception waives nothing"

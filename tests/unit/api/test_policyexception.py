@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tfcontroller.api.errors import SpecError
-from tfcontroller.api.policyexception import PolicyException, PolicyExceptionSpec
+from tfcontroller.api.policyexception import PolicyException, PolicyExceptionSpec, standing
 
 PLAN = "plan-main-0123456789-abcdef01"
 
@@ -61,3 +61,21 @@ def test_waives_only_that_terraform_plan_and_policy() -> None:
     assert not ex.waives(**dict(exact, terraform_namespace="team-b"))  # same name, another namespace
     assert not ex.waives(**dict(exact, policy="team-a/tags"))
     assert not ex.waives(**dict(exact, policy="ops/protect-data"))  # a name means this namespace's policy
+
+
+def test_standing_accepted_only_while_the_plan_is_pending() -> None:
+    ex = PolicyException.from_dict(exception())
+
+    def tf(**status: Any) -> dict[str, Any]:
+        return {"metadata": {"name": "orders", "namespace": "team-a"}, "status": status}
+
+    accepted, message = standing(ex, tf(plan={"pending": PLAN}))
+    assert accepted and message == f"waives team-a/protect-data for pending plan {PLAN} of Terraform team-a/orders"
+    other = "plan-main-0123456789-abcdef02"
+    assert standing(ex, tf(plan={"pending": other})) == (
+        False, f"plan {PLAN} of Terraform team-a/orders is not pending (the pending plan is {other}): "
+               "the exception waives nothing")
+    assert standing(ex, tf(plan={"pending": ""}, lastAppliedPlan=PLAN)) == (
+        False, f"plan {PLAN} of Terraform team-a/orders was applied: the exception waives nothing more")
+    assert "no plan is pending" in standing(ex, tf())[1]
+    assert standing(ex, None) == (False, "Terraform team-a/orders not found: the exception waives nothing")

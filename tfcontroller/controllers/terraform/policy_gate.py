@@ -32,12 +32,12 @@ from tfcontroller.api.policy_verdict import (
     verdict,
 )
 from tfcontroller.api.policyexception import PolicyException
+from tfcontroller.api.redact import scrub
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.controllers.terraform.context import PlanHeldError, RunContext, status_of
 from tfcontroller.controllers.terraform.policy_select import SelectedPolicy, exceptions_for, gate_key
 from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import POLICYEXCEPTIONS
-from tfcontroller.policy import metrics as policy_metrics
 from tfcontroller.policy.evaluate import (
     FAIL_OPEN,
     PolicyReport,
@@ -101,8 +101,20 @@ def _evaluate(ctx: RunContext, obj: dict[str, Any], plan_id: str, loads: Sequenc
     report = _combine(report, broken)
     report = apply_exceptions(report, _exception_views(ctx, exceptions), plan_id, namespace=ctx.namespace,
                               name=ctx.name)
-    policy_metrics.observe(report, time.monotonic() - started)
-    return report_to_status(report)
+    if ctx.ctl.metrics is not None:
+        ctx.ctl.metrics.record_policy_evaluation(report.result, time.monotonic() - started)
+    return _scrubbed(ctx, report_to_status(report))
+
+
+def _scrubbed(ctx: RunContext, recorded: dict[str, Any]) -> dict[str, Any]:
+    """Rule §4.7: a policy may quote a value its input did not mask (a Secret's content used as a name):
+    every message is scrubbed of the values read from Secrets and of sensitive variables."""
+    resolved = ctx.inputs.resolved
+    secrets = resolved.hidden_texts(ctx.inputs.module_info) if resolved is not None else []
+    if secrets:
+        for row in recorded.get("results") or []:
+            row["messages"] = [scrub(str(m), secrets) for m in row.get("messages") or []]
+    return recorded
 
 
 def _exception_views(ctx: RunContext, exceptions: Sequence[Mapping[str, Any]]) -> list[ExceptionView]:

@@ -76,6 +76,7 @@ from tfcontroller.kube.resources import (
 from tfcontroller.runtime.access import INDEX_CROSS_NAMESPACE, cross_namespace_index, namespace_name
 from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
 from tfcontroller.runtime.manager import Controller, Manager, Watch
+from tfcontroller.runtime.metrics import ManagerMetrics
 from tfcontroller.runtime.policies import PolicyLoader
 from tfcontroller.runtime.reconciler import (
     Outcome,
@@ -123,6 +124,7 @@ class TerraformReconciler:
         self._run_api: Any = None  # pod mode: the run API (terraform/run_api.py), started once
         self.credentials = RunCredentials(kube, options.work_dir)  # the kubeconfig of each run (local mode)
         # issue 18: the PlanPolicies' modules, cached by artifact digest (runtime/policies.py; policy_gate.py)
+        self.metrics: ManagerMetrics | None = None  # the manager's, once registered
         self.policies = PolicyLoader(kube, options.work_dir / "policies",
                                      allow_cross_namespace_refs=options.allow_cross_namespace_refs)
 
@@ -167,6 +169,7 @@ class TerraformReconciler:
         """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the
         manager stops, so state is saved and the lock released (design.md §4.4)."""
         manager.add_controller(self.controller())
+        self.metrics = manager.metrics  # the policy gate counts its evaluations there (issue 18)
         if self.options.runner_mode == "pod" and not self.options.leader_elected:
             # up before any reconcile: runners of an earlier controller deliver to it (adoption). With leader
             # election only the leader serves it (a standby would accept results nobody waits for): it starts
