@@ -34,6 +34,7 @@ from tfcontroller.api.policy_verdict import (
 from tfcontroller.api.policyexception import PolicyException
 from tfcontroller.api.redact import scrub
 from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform.context import PlanHeldError, RunContext, status_of
 from tfcontroller.controllers.terraform.policy_select import SelectedPolicy, exceptions_for, gate_key
 from tfcontroller.kube.errors import ApiError
@@ -66,6 +67,10 @@ def step_policy(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         return CONTINUE
     ctl = ctx.ctl
     loads = load_selected_policies(ctl.kube, ctl.policies, obj, ctl.options.controller_namespace)
+    if not loads:  # no PlanPolicy selects this object: nothing to record, nothing gated
+        (status.get("plan") or {}).pop("policy", None)
+        c.remove_condition(conds, POLICY_CHECKED)
+        return CONTINUE
     items, _ = ctl.kube.list_all(POLICYEXCEPTIONS, ctx.namespace)
     exceptions = exceptions_for(items, ctx.name)
     key = gate_key(plan_id, [_selected(load) for load in loads], exceptions)
@@ -103,7 +108,9 @@ def _evaluate(ctx: RunContext, obj: dict[str, Any], plan_id: str, loads: Sequenc
                               name=ctx.name)
     if ctx.ctl.metrics is not None:
         ctx.ctl.metrics.record_policy_evaluation(report.result, time.monotonic() - started)
-    return _scrubbed(ctx, report_to_status(report))
+    recorded = report_to_status(report)
+    recorded["evaluatedAt"] = recorded.get("evaluatedAt") or format_rfc3339()
+    return _scrubbed(ctx, recorded)
 
 
 def _scrubbed(ctx: RunContext, recorded: dict[str, Any]) -> dict[str, Any]:

@@ -3,22 +3,34 @@ a plan deleting a protected resource is denied in auto mode and its approval ref
 `operations.approval`, which the CLI and the dashboard share); an exception for another plan id waives
 nothing; one for the plan's id lets it apply (history records it); a warn policy shows its warning and the
 plan applies; a policy edit pushed to Git re-evaluates the pending plan without planning again; a Rego
-syntax error blocks (fail closed, naming file:line) unless the PlanPolicy fails open.
+syntax error blocks (fail closed, naming file:line) unless the PlanPolicy fails open. The first two tests
+drive the reconciler step by step (Harness); the last runs the whole manager (GitRepository polling, the
+PlanPolicy controller, the Terraform controller's watches) and counts the Terraform commands: a push to the
+policy repository re-checks the pending plan through the watches, and no `terraform plan` runs.
 
 "Protected" is simulated with `terraform_data` resources whose name starts with `db` (no provider needed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.terraform_helpers import NS, Harness, condition, ready_reason
+from tests.support.controllers import gitrepo
+from tests.support.holds import HoldServer
+from tests.support.polling import wait_for
+from tests.support.terraform_helpers import NS, CountingTerraform, Harness, condition, ready_reason, seed_keys
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
 from tfcontroller.api.policy_verdict import POLICY_CHECKED
-from tfcontroller.kube.resources import PLANPOLICIES, POLICYEXCEPTIONS
+from tfcontroller.controllers.setup import ControllerManager
+from tfcontroller.controllers.terraform import TerraformOptions
+from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import GITREPOSITORIES, PLANPOLICIES, POLICYEXCEPTIONS, TERRAFORMS
 from tfcontroller.operations.approval import check_approvable
 from tfcontroller.operations.errors import OperationRefused
 
@@ -79,8 +91,7 @@ def _policy(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan_policy(harness: Harness, name: str, **spec: Any) -> None:
-    harness.kube.create(PLANPOLICIES, {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "PlanPolicy",
-                                       "metadata": {"name": name, "namespace": NS}, "spec": spec})
+    _plan_policy_on(harness.kube, name, **spec)
 
 
 def _exception(harness: Harness, name: str, plan_id: str, policies: list[str]) -> None:
@@ -194,3 +205,68 @@ def test_warn_reevaluation_without_replanning_and_broken_policy(harness: Harness
     assert obj["status"]["lastAppliedPlan"] == plan_id and _state_names(harness) == ["web"]
     apply_entry = next(h for h in obj["status"]["history"] if h["kind"] == "apply")
     assert apply_entry["policy"] == "warned"
+
+
+def _wait(kube: KubeClient, resource: Any, name: str, predicate: Callable[[dict[str, Any]], Any], what: str,
+          timeout: float = 90.0) -> dict[str, Any]:
+    box: dict[str, Any] = {}
+
+    def check() -> Any:
+        box["obj"] = kube.get_or_none(resource, name, NS) or {}
+        return predicate(box["obj"])
+
+    try:
+        wait_for(check, timeout, what, interval=0.1)
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {what}; status: {box['obj'].get('status')}") from None
+    return box["obj"]
+
+
+def test_a_push_to_the_policy_repository_rechecks_the_pending_plan_through_the_watches(
+        start_manager: Callable[..., ControllerManager], dev_cluster: DevCluster, crds_installed: KubeClient,
+        tmp_path: Path, holds: HoldServer, git_file_remote: Callable[..., Any]) -> None:
+    kube = crds_installed
+    seed_keys(kube)
+    terraform = CountingTerraform(tmp_path, holds)
+    manager = start_manager(kubeconfig=dev_cluster.kubeconfig,
+                            terraform=TerraformOptions(work_dir=str(tmp_path / "tf-work"), binary=str(terraform.path),
+                                                       controller_namespace=NS))
+    src, policies = git_file_remote("infra"), git_file_remote("policies")
+    src.commit({"main.tf": WITHOUT_DB})
+    policies.commit({"rules/protect.rego": PROTECT})
+    kube.create(GITREPOSITORIES, gitrepo("src", src.url, {"branch": "main"}))
+    kube.create(GITREPOSITORIES, gitrepo("policies", policies.url, {"branch": "main"}))
+    _plan_policy_on(kube, "protect", sourceRef={"kind": "GitRepository", "name": "policies"}, path="rules")
+    kube.create(TERRAFORMS, {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+                             "metadata": {"name": "app", "namespace": NS},
+                             "spec": {"sourceRef": {"kind": "GitRepository", "name": "src"}, "path": "./",
+                                      "interval": "1h", "approvePlan": ""}})
+    obj = _wait(kube, TERRAFORMS, "app", lambda o: _policy(o).get("result") == "passed", "a checked pending plan")
+    plan_id = _pending(obj)
+    plans = terraform.count("plan")
+    assert plans >= 1
+
+    # the edit goes Git → GitRepository artifact → PlanPolicy digest → the Terraform (watch) → re-evaluation
+    policies.commit({"rules/protect.rego": NO_NEW_WEB})
+    obj = _wait(kube, TERRAFORMS, "app", lambda o: ready_reason(o) == "False/PolicyDenied", "re-evaluation")
+    assert _pending(obj) == plan_id and terraform.count("plan") == plans
+    assert "terraform_data.web may not be created" in condition(obj, c.READY).message
+    assert sum(1 for h in obj["status"]["history"] if h["kind"] == "plan") == 1
+
+    # a syntax error: the PlanPolicy says where, and the Terraform is blocked naming the policy (fail closed)
+    policies.commit({"rules/protect.rego": BROKEN})
+    pp = _wait(kube, PLANPOLICIES, "protect", lambda o: (condition(o, c.READY) or c.Condition("", "")).reason
+               == "CompileFailed", "PlanPolicy CompileFailed")
+    assert "rules/protect.rego:6" in condition(pp, c.READY).message
+    obj = _wait(kube, TERRAFORMS, "app", lambda o: ready_reason(o) == "False/PolicyUnavailable", "fail closed")
+    assert f"{NS}/protect" in condition(obj, c.READY).message and _pending(obj) == plan_id
+    assert terraform.count("plan") == plans and terraform.count("apply") == 0
+    registry = manager.metrics.registry
+    assert (registry.get_sample_value("tfcontroller_policy_evaluations_total", {"result": "denied"}) or 0) >= 1
+    assert (registry.get_sample_value("tfcontroller_policy_denials_total") or 0) >= 1
+    assert (registry.get_sample_value("tfcontroller_policy_evaluation_seconds_count") or 0) >= 3
+
+
+def _plan_policy_on(kube: KubeClient, name: str, **spec: Any) -> None:
+    kube.create(PLANPOLICIES, {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "PlanPolicy",
+                               "metadata": {"name": name, "namespace": NS}, "spec": spec})
