@@ -166,11 +166,11 @@ def _run(ctx: RunContext, obj: dict[str, Any], plan_id: str, usable: Sequence[Po
 
 
 def _report(ctx: RunContext, recorded: Mapping[str, Any], plan_id: str) -> None:
-    """An Event when a (re-)evaluation denies or warns: the transition a user must see."""
+    """A `PolicyWarned` Event when an evaluation warns. A block needs none of its own: it is Ready=False
+    `PolicyDenied`/`PolicyUnavailable`, whose transition the frame records as a Warning Event (once per new
+    message: a re-evaluation with the same verdict adds none)."""
     v = verdict(recorded, plan_id)
-    if v.blocked:
-        ctx.events.append(("Warning", v.reason, v.message))
-    elif v.reason == POLICY_WARNED:
+    if v.reason == POLICY_WARNED:
         ctx.events.append(("Normal", POLICY_WARNED, v.message))
     log.info("policy check of plan %s: %s", plan_id, recorded.get("result"), extra={"obj": ctx.key})
 

@@ -132,7 +132,8 @@ def test_denied_in_auto_mode_approval_refused_and_waived_only_for_its_plan_id(ha
     checked = condition(obj, POLICY_CHECKED)
     assert checked is not None and checked.status == c.FALSE and checked.reason == "PolicyDenied"
     assert _state_names(harness) == ["db", "web"]
-    assert "PolicyDenied" in {e["reason"] for e in harness.events("app") if e.get("type") == "Warning"}
+    denials = [e for e in harness.events("app") if e.get("reason") == "PolicyDenied"]
+    assert [e["type"] for e in denials] == ["Warning"] and "terraform_data.db would be deleted" in denials[0]["message"]
 
     # an approval of exactly that plan id: refused by the operation the CLI and dashboard use, and the
     # controller does not apply it either
@@ -177,6 +178,7 @@ def test_warn_reevaluation_without_replanning_and_broken_policy(harness: Harness
     assert rows[f"{NS}/protect"]["result"] == "passed"
     checked = condition(obj, POLICY_CHECKED)
     assert checked is not None and (checked.status, checked.reason) == (c.TRUE, "PolicyWarned")
+    assert any(e["reason"] == "PolicyWarned" and "tell the on-call team" in e["message"] for e in harness.events("app"))
     plans = sum(1 for h in obj["status"]["history"] if h["kind"] == "plan")
 
     # a policy edit pushed to Git re-evaluates the pending plan: same plan, no new plan run
@@ -205,6 +207,35 @@ def test_warn_reevaluation_without_replanning_and_broken_policy(harness: Harness
     assert obj["status"]["lastAppliedPlan"] == plan_id and _state_names(harness) == ["web"]
     apply_entry = next(h for h in obj["status"]["history"] if h["kind"] == "apply")
     assert apply_entry["policy"] == "warned"
+
+
+NO_DESTROY = """package main
+
+import rego.v1
+
+deny contains msg if {
+  input.tfcontroller.isDestroy
+  some rc in input.resource_changes
+  "delete" in rc.change.actions
+  msg := sprintf("destroying %s (%s/%s) needs an exception", [rc.address, input.tfcontroller.namespace,
+                                                            input.tfcontroller.name])
+}
+"""
+
+
+def test_a_destroy_plan_is_checked_too(harness: Harness, git_file_remote) -> None:
+    """spec.destroy: the destroy plan goes through the gate, with isDestroy in input.tfcontroller."""
+    src = git_file_remote("infra")
+    harness.publish("src", src.bare, src.commit({"main.tf": WITH_DB}))
+    _plan_policy(harness, "no-destroy", rego=NO_DESTROY)
+    harness.create("app")
+    harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="first apply")
+    harness.patch("app", {"spec": {"destroy": True}})
+    obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "False/PolicyDenied", what="destroy denied")
+    assert obj["status"]["plan"]["isDestroy"] is True
+    [row] = _policy(obj)["results"]
+    assert sorted(row["messages"]) == [f"destroying terraform_data.{n} ({NS}/app) needs an exception" for n in ("db", "web")]
+    assert _state_names(harness) == ["db", "web"]
 
 
 def _wait(kube: KubeClient, resource: Any, name: str, predicate: Callable[[dict[str, Any]], Any], what: str,
