@@ -118,3 +118,61 @@ def _config_module(module: dict[str, Any]) -> dict[str, Any]:
                                    if isinstance(c, dict) and isinstance(c.get("module"), dict) else c)
                                for n, c in calls.items()}
     return out
+
+
+# ---- values Terraform did not mark where they reappear ----------------------------------------------
+# A provider may copy a sensitive value into an attribute it does not mark (the aws provider's `tags_all`
+# repeats `tags`, whose `token` came from a sensitive variable, unmarked: examples/policies/testdata/). So a
+# document that leaves the controller for code we do not own (policies) is also concealed by value: every
+# string containing a value Terraform marked sensitive somewhere, or a secret text the caller knows.
+
+
+def sensitive_texts(doc: dict[str, Any]) -> list[str]:
+    """The string (and number) values the document marks sensitive: values of variables declared sensitive,
+    and the leaves under `before_sensitive`/`after_sensitive` of resource, drift and output changes."""
+    found: list[str] = []
+    declared = ((doc.get("configuration") or {}).get("root_module") or {}).get("variables") or {}
+    for name, var in (doc.get("variables") or {}).items():
+        if isinstance(declared.get(name), dict) and declared[name].get("sensitive"):
+            _leaves((var or {}).get("value"), True, found)
+    changes = [rc.get("change") or {} for key in ("resource_changes", "resource_drift")
+               for rc in doc.get(key) or [] if isinstance(rc, dict)]
+    changes += [oc or {} for oc in (doc.get("output_changes") or {}).values()]
+    for change in changes:
+        for side in ("before", "after"):
+            _leaves(change.get(side), change.get(f"{side}_sensitive", False), found)
+    return found
+
+
+def _leaves(value: Any, mask: Any, out: list[str]) -> None:
+    if mask is True:
+        if isinstance(value, dict):
+            for v in value.values():
+                _leaves(v, True, out)
+        elif isinstance(value, list):
+            for v in value:
+                _leaves(v, True, out)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            out.append(str(value))
+        return
+    if isinstance(value, dict) and isinstance(mask, dict):
+        for k, v in value.items():
+            _leaves(v, mask.get(k, False), out)
+    elif isinstance(value, list) and isinstance(mask, list):
+        for i, v in enumerate(value):
+            _leaves(v, mask[i] if i < len(mask) else False, out)
+
+
+def conceal(value: Any, hidden: list[str]) -> Any:
+    """`value` with every string containing one of `hidden` (longest first, api/redact's order) replaced by
+    `(sensitive)`, map keys included."""
+    if not hidden:
+        return value
+    if isinstance(value, str):
+        return SENSITIVE if any(h in value for h in hidden) else value
+    if isinstance(value, dict):
+        return {(SENSITIVE if isinstance(k, str) and any(h in k for h in hidden) else k): conceal(v, hidden)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [conceal(v, hidden) for v in value]
+    return value

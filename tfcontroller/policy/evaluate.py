@@ -145,15 +145,16 @@ def _run_child(input_json: str, jobs: list[tuple[int, PolicyBundle]], limits: li
                "bundles": [[i, _bundle_doc(b)] for i, b in jobs]}
     out: dict[int, dict[str, Any]] = {}
     with _Child(request, input_json) as child:
-        if child.receive(INPUT_LOAD_TIMEOUT) is None:
+        ready = child.receive(INPUT_LOAD_TIMEOUT)
+        if ready is None or ready[0] != "ready":
             for i, _ in jobs:
                 out[i] = {"error": f"the plan document could not be loaded into the engine within "
-                                   f"{INPUT_LOAD_TIMEOUT:g}s ({child.lost()})"}
+                                   f"{INPUT_LOAD_TIMEOUT:g}s ({child.lost() if ready is None else ready[1]})"}
             return out
         for i, _ in jobs:
             msg = child.receive(limits[i])
-            if msg is None:
-                out[i] = {"error": child.lost(limits[i])}
+            if msg is None or msg[0] != "result":
+                out[i] = {"error": child.lost(limits[i]) if msg is None else f"the policy engine failed: {msg[1]}"}
                 return out
             out[i] = msg[2]
     return out
@@ -163,9 +164,10 @@ def run_compile_check(bundle: PolicyBundle, *, timeout: float) -> list[CompileEr
     """bundle.compile_check's work, in a child (the engine prints its diagnostics on fd 1/2)."""
     with _Child({"op": "compile", "cpu_seconds": timeout, "bundle": _bundle_doc(bundle)}) as child:
         msg = child.receive(timeout)
-        if msg is None:
+        if msg is None or msg[0] != "compiled":
             name = bundle.modules[0][0] if bundle.modules else "(bundle)"
-            return [CompileError(name, 0, 0, f"the compile check failed: {child.lost(timeout)}")]
+            why = child.lost(timeout) if msg is None else msg[1]
+            return [CompileError(name, 0, 0, f"the compile check failed: {why}")]
         return [CompileError(*e) for e in msg[1]]
 
 

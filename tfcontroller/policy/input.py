@@ -11,11 +11,12 @@ the plan remediates drift or destroys (docs/policy.md "The input").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfcontroller.api.show_mask import mask_show_json
+from tfcontroller.api.redact import secrets_in_order
+from tfcontroller.api.show_mask import conceal, mask_show_json, sensitive_texts
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,13 @@ class PolicyMeta:
                 "isDestroy": self.is_destroy}
 
 
-def policy_input(show_json: Mapping[str, Any], meta: PolicyMeta) -> dict[str, Any]:
-    """The masked `show -json` document plus `tfcontroller` (the caller's document is not modified)."""
-    doc = mask_show_json(dict(show_json))
+def policy_input(show_json: Mapping[str, Any], meta: PolicyMeta, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The masked `show -json` document plus `tfcontroller` (the caller's document is not modified).
+    Besides Terraform's markers, any string containing a value marked sensitive elsewhere in the document,
+    or one of `secrets` (the texts the controller read from Secrets and sealed values, as for the readable
+    plan), is concealed: a provider may repeat a sensitive value in an attribute it does not mark."""
+    source = dict(show_json)
+    hidden = secrets_in_order([*sensitive_texts(source), *secrets])
+    doc: dict[str, Any] = conceal(mask_show_json(source), hidden)
     doc["tfcontroller"] = meta.to_input()
     return doc

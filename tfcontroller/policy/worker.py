@@ -41,16 +41,20 @@ def main() -> int:
         channel.write(json.dumps(list(msg)) + "\n")
         channel.flush()
 
-    if request["op"] == "compile":
-        send("compiled", [_as_tuple(e) for e in compile_errors(_bundle(request["bundle"]))])
-        return 0
-    import regopy
+    try:
+        if request["op"] == "compile":
+            send("compiled", [_as_tuple(e) for e in compile_errors(_bundle(request["bundle"]))])
+            return 0
+        import regopy
 
-    interp = regopy.Interpreter()
-    interp.set_input_term(input_json)
-    send("ready")
-    for index, doc in request["bundles"]:
-        send("result", index, evaluate_bundle(interp, f"tfcp{index}", _bundle(doc)))
+        interp = regopy.Interpreter()
+        interp.set_input_term(input_json)
+        send("ready")
+        for index, doc in request["bundles"]:
+            send("result", index, evaluate_bundle(interp, f"tfcp{index}", _bundle(doc)))
+    except Exception as exc:  # reported as the current policy's error, never a silent exit
+        send("failed", f"{type(exc).__name__}: {exc}"[:500])
+        return 1
     return 0
 
 
@@ -104,7 +108,10 @@ def _query(interp: Any, query: str) -> tuple[Any, str]:
         return None, "; ".join(msgs) or "evaluation failed"
     if text == "undefined":
         return None, ""
-    doc = json.loads(text)
+    try:
+        doc = json.loads(text)
+    except ValueError:  # seen: sprintf("%s", [concat(…)]) leaves quotes unescaped in rego-cpp 1.5
+        return None, f"the engine returned a result that is not JSON: {text[:200]}"
     exprs = doc.get("expressions") if isinstance(doc, dict) else None
     return (exprs[0] if exprs else None), ""
 

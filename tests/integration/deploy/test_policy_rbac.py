@@ -6,6 +6,7 @@ deploy/dashboard/roles.yaml and what `tfcontroller tenant add` creates, applied 
   that ServiceAccount is refused), and a tenant editor — the built-in `edit` role, the dashboard's viewer
   and approver roles and full rights on Terraforms — who can create and patch Terraforms.
 - A ServiceAccount bound to `tfcontroller-policy-exception-author` can, in the namespace it is bound in only.
+- A namespace's built-in `admin` cannot bind himself the author role (Kubernetes' escalation check).
 - Statically: no Role or ClusterRole shipped in deploy/ (nor `tenant add`'s) grants a write on
   policyexceptions, through a wildcard either, except the author role, which carries no aggregate-to-*
   label (the built-in admin/edit/view roles would pick it up).
@@ -24,13 +25,14 @@ from tests.support.paths import REPO_ROOT
 from tests.support.terraform_helpers import add_tenant
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Forbidden
-from tfcontroller.kube.resources import NAMESPACES, POLICYEXCEPTIONS, TERRAFORMS
+from tfcontroller.kube.resources import NAMESPACES, POLICYEXCEPTIONS, TERRAFORMS, Resource
 from tfcontroller.runner.tenant import tenant_objects
 
 DEPLOY = REPO_ROOT / "deploy"
 AUTHOR = "tfcontroller-policy-exception-author"
 WRITES = {"create", "update", "patch", "delete", "deletecollection", "*"}
 PLAN = "plan-main-0123456789-abcdef01"
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
 
 
 def _docs(path: Path) -> list[dict[str, Any]]:
@@ -134,3 +136,20 @@ def test_no_shipped_role_but_the_author_role_writes_exceptions() -> None:
     author = next(d for d in roles if d["metadata"]["name"] == AUTHOR)
     assert not any("aggregate-to" in k for k in (author["metadata"].get("labels") or {}))
     assert not any("aggregationRule" in d for d in roles)
+
+
+def test_a_namespace_admin_cannot_grant_himself_the_author_role(cluster_rbac: KubeClient) -> None:
+    """The built-in `admin` of a tenant namespace may create RoleBindings, but not to a role holding a
+    permission it lacks (Kubernetes' escalation check): it cannot make itself an exception author."""
+    kube = cluster_rbac
+    _apply(kube, [binding("team-a", "bob-admin", "ClusterRole", "admin",
+                          {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"})])
+    bob = kube.impersonating("bob")
+    bob.create(ROLEBINDINGS, binding("team-a", "bob-view", "ClusterRole", "view",
+                                     {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"}))
+    with pytest.raises(Forbidden) as info:
+        bob.create(ROLEBINDINGS, binding("team-a", "bob-exceptions", "ClusterRole", AUTHOR,
+                                         {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"}))
+    assert "not currently held" in info.value.message or "escalat" in info.value.message, info.value.message
+    with pytest.raises(Forbidden):
+        bob.create(POLICYEXCEPTIONS, exception("team-a"))

@@ -87,3 +87,21 @@ def test_summary_names_blocking_policies_first() -> None:
     report = PolicyReport(result="denied", results=results)
     assert summary(report) == "ns/d: a; ns/d: b; ns/d: c (1 more)"
     assert summary(PolicyReport(result="warned", results=results[:1])) == "ns/w: just a warning"
+
+
+def test_a_sensitive_value_repeated_unmarked_is_concealed_too() -> None:
+    """The aws provider copies `tags` into `tags_all` without the sensitive mark (a real plan in
+    examples/policies/testdata/ shows it): the value is hidden wherever it reappears, map keys included."""
+    doc = {"format_version": "1.2",
+           "variables": {"token": {"value": "tok-abcdef"}},
+           "configuration": {"root_module": {"variables": {"token": {"sensitive": True}}}},
+           "resource_changes": [{"address": "aws_sqs_queue.q", "change": {
+               "actions": ["create"], "after": {"tags": {"t": "tok-abcdef"}, "tags_all": {"t": "tok-abcdef"},
+                                                "name": "q-tok-abcdef-suffix", "labels": {"tok-abcdef": "k"}},
+               "after_sensitive": {"tags": {"t": True}, "tags_all": {}}}}]}
+    out = policy_input(doc, META, secrets=["from-a-secret-123"])
+    assert "tok-abcdef" not in json.dumps(out)
+    after = out["resource_changes"][0]["change"]["after"]
+    assert after["tags_all"] == {"t": "(sensitive)"} and after["name"] == "(sensitive)"
+    doc["resource_changes"][0]["change"]["after"]["description"] = "uses from-a-secret-123"
+    assert "from-a-secret-123" not in json.dumps(policy_input(doc, META, secrets=["from-a-secret-123"]))

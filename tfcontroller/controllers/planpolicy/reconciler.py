@@ -30,6 +30,7 @@ from tfcontroller.runtime.status import patch_status_with_retry
 
 log = logging.getLogger(__name__)
 
+
 class PlanPolicyReconciler:
     """One instance per manager; `reconcile` is safe to call from several worker threads."""
 

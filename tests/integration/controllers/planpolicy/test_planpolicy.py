@@ -23,6 +23,7 @@ from tfcontroller.controllers.planpolicy import PlanPolicyOptions
 from tfcontroller.controllers.setup import ControllerManager
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import (
+    EVENTS,
     GITREPOSITORIES,
     NAMESPACES,
     PLANPOLICIES,
@@ -86,6 +87,15 @@ def wait_policy(kube: KubeClient, name: str, status: str, reason: str, namespace
     return obj
 
 
+def events_of(kube: KubeClient, name: str) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events about PlanPolicy default/<name>, oldest first."""
+    items, _ = kube.list_all(EVENTS, "default")
+    mine = [e for e in items if (e.get("involvedObject") or {}).get("kind") == "PlanPolicy"
+            and (e.get("involvedObject") or {}).get("name") == name]
+    mine.sort(key=lambda e: (e.get("firstTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]))
+    return [(e.get("type", ""), e.get("reason", ""), e.get("message", "")) for e in mine]
+
+
 def condition(obj: dict[str, Any], type_: str) -> c.Condition | None:
     return c.find((obj.get("status") or {}).get("conditions") or [], type_)
 
@@ -136,6 +146,16 @@ def test_policies_from_git_compile_then_a_syntax_error_then_the_fix(
     obj = wait_policy(kube, "protect-data", "True", "PolicyCompiled")
     assert obj["status"]["revision"] == f"main@sha1:{fixed}" and obj["status"]["digest"] != first_digest
     assert condition(obj, c.STALLED) is None
+    # Events on transitions only: compiled, the failure (Warning), the recovery quoting it (a Normal
+    # SourceNotReady may come first, when the policy was seen before the GitRepository's first artifact)
+    def settled() -> list[tuple[str, str, str]] | None:
+        seen = [e for e in events_of(kube, "protect-data") if e[1] != c.SOURCE_NOT_READY]
+        return seen if len(seen) >= 3 else None
+
+    seen = wait_for(settled, 10, "events")
+    assert [(t, r) for t, r, _ in seen] == [("Normal", "PolicyCompiled"), ("Warning", "CompileFailed"),
+                                          ("Normal", "PolicyCompiled")], seen
+    assert seen[2][2].startswith("Recovered from CompileFailed (policy does not compile: policies/data/tags.rego:")
 
     kube.patch(PLANPOLICIES, "protect-data", {"spec": {"path": "policies/none"}}, "default")
     obj = wait_policy(kube, "protect-data", "False", c.ARTIFACT_FAILED)
