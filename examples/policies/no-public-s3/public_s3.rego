@@ -11,23 +11,25 @@ public_groups := {
 
 block_settings := ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"]
 
-changed contains rc if {
-	some rc in input.resource_changes
+# a function, not a set of resource changes: a set of whole objects costs the engine a sort of them all
+changing(rc) if {
 	rc.mode == "managed"
 	some action in rc.change.actions
 	action in {"create", "update"}
 }
 
 deny contains msg if {
-	some rc in changed
+	some rc in input.resource_changes
 	rc.type in {"aws_s3_bucket_acl", "aws_s3_bucket"}
+	changing(rc)
 	rc.change.after.acl in public_acls
 	msg := sprintf("%s sets the public ACL %s", [rc.address, rc.change.after.acl])
 }
 
 deny contains msg if {
-	some rc in changed
+	some rc in input.resource_changes
 	rc.type == "aws_s3_bucket_acl"
+	changing(rc)
 	some policy in rc.change.after.access_control_policy
 	some grant in policy.grant
 	some grantee in grant.grantee
@@ -36,8 +38,9 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	some rc in changed
+	some rc in input.resource_changes
 	rc.type == "aws_s3_bucket_public_access_block"
+	changing(rc)
 	some setting in block_settings
 	rc.change.after[setting] == false
 	msg := sprintf("%s sets %s = false: the bucket may become public", [rc.address, setting])

@@ -135,3 +135,21 @@ def test_no_policies_pass() -> None:
 ])
 def test_overall(results: list[PolicyResult], want: str) -> None:
     assert overall(results) == want
+
+
+def test_many_bundles_each_with_its_own_data() -> None:
+    """rego-cpp refuses a third separate add_data; every bundle's data must still reach only that bundle."""
+    pairs = [(PolicySpecView(f"ns/p{i}"), PolicyBundle(f"ns/p{i}", (("m.rego", 'package main\n\nwarn contains msg if {\n'
+                                                                     '  msg := concat(" ", [sprintf("%v", [data.n]), json.marshal(data.list)])\n}\n'),),
+                                                       data={"n": i, "list": [i, "x", 1.5, True]}))
+             for i in range(5)]
+    report = _eval(*pairs)
+    assert [r.warnings for r in report.results] == [[f'{i} [{i},"x",1.5,true]'] for i in range(5)]
+
+
+def test_malformed_engine_output_is_an_error_not_a_pass() -> None:
+    """rego-cpp 1.5 leaves quotes unescaped in sprintf("%s", [a built-in's string]): the result is not JSON,
+    and the policy must then fail (closed), never pass silently (docs/policy.md "Engine limits")."""
+    quirk = inline_bundle("ns/p", 'package main\n\ndeny contains msg if {\n  msg := sprintf("x %s", [concat(",", ["a"])])\n}\n')
+    report = _eval((PolicySpecView("ns/p"), quirk))
+    assert report.result == "error" and "not JSON" in report.results[0].error
