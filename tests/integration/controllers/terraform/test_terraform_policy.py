@@ -106,6 +106,7 @@ def _state_names(harness: Harness) -> list[str]:
     return sorted(r["name"] for r in (harness.state("app") or {}).get("resources", []))
 
 
+@pytest.mark.runner_modes  # the plan's show -json comes from the run (a runner Pod in pod mode)
 def test_denied_in_auto_mode_approval_refused_and_waived_only_for_its_plan_id(harness: Harness,
                                                                              git_file_remote) -> None:
     src, policies = git_file_remote("infra"), git_file_remote("policies")
