@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CRDS = ROOT / "crds"
 OUTPUT = ROOT / "docs" / "api.md"
-ORDER = ("GitRepository", "Terraform", "ManifestSet")
+ORDER = ("GitRepository", "Terraform", "ManifestSet", "PlanPolicy", "PolicyException")
 REGENERATE = "python scripts/gen_api_docs.py"
 
 

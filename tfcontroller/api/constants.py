@@ -13,7 +13,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 GITREPOSITORY_KIND = "GitRepository"
 TERRAFORM_KIND = "Terraform"
 MANIFESTSET_KIND = "ManifestSet"
-PLURALS = {GITREPOSITORY_KIND: "gitrepositories", TERRAFORM_KIND: "terraforms", MANIFESTSET_KIND: "manifestsets"}
+PLANPOLICY_KIND = "PlanPolicy"  # issue 18: Rego policies gating plans (api/planpolicy.py)
+POLICYEXCEPTION_KIND = "PolicyException"  # issue 18: a waiver for one plan id (api/policyexception.py)
+PLURALS = {GITREPOSITORY_KIND: "gitrepositories", TERRAFORM_KIND: "terraforms", MANIFESTSET_KIND: "manifestsets",
+           PLANPOLICY_KIND: "planpolicies", POLICYEXCEPTION_KIND: "policyexceptions"}
 
 FINALIZER = f"{GROUP}/finalizer"
 FIELD_MANAGER = "tfcontroller"  # server-side apply field manager and Event source

@@ -95,6 +95,8 @@ class HistoryEntry:
     finished_at: str = ""
     approved_by: Approver | None = None
     attempts: int = 1  # the same failure repeated by retries is one entry (collapse_repeats)
+    policy: str = ""  # issue 18: the plan's policy result (passed, warned, denied, error), when checked
+    exceptions: tuple[str, ...] = ()  # the PolicyExceptions that waived a policy for this plan
 
     @classmethod
     def of(cls, value: Any) -> HistoryEntry:
@@ -104,7 +106,8 @@ class HistoryEntry:
                    plan_id=_str(v.get("planId")), add=_int(v.get("add")), change=_int(v.get("change")),
                    destroy=_int(v.get("destroy")), started_at=_str(v.get("startedAt")),
                    finished_at=_str(v.get("finishedAt")), approved_by=Approver.of(v.get("approvedBy")),
-                   attempts=max(1, _int(v.get("attempts")) or 1))
+                   attempts=max(1, _int(v.get("attempts")) or 1), policy=_str(v.get("policy")),
+                   exceptions=tuple(str(x) for x in v.get("exceptions") or () if isinstance(x, str)))
 
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"runId": self.run_id, "kind": self.kind, "outcome": self.outcome,
@@ -116,6 +119,10 @@ class HistoryEntry:
             out["approvedBy"] = self.approved_by.to_status()
         if self.attempts > 1:
             out["attempts"] = self.attempts
+        if self.policy:
+            out["policy"] = self.policy
+        if self.exceptions:
+            out["exceptions"] = list(self.exceptions)
         return {k: v for k, v in out.items() if v not in ("", None)}
 
     @property

@@ -15,7 +15,7 @@ from tfcontroller.api.history import HistoryEntry, history_of
 from tfcontroller.cli import kubectx
 from tfcontroller.kube.resources import TERRAFORMS
 
-HEADERS = ["STARTED", "KIND", "OUTCOME", "REASON", "PLAN", "+/~/-", "APPROVED BY", "REVISION"]
+HEADERS = ["STARTED", "KIND", "OUTCOME", "REASON", "PLAN", "+/~/-", "APPROVED BY", "POLICY", "REVISION"]
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
         "history", help="show the last runs of a Terraform: plans, drift checks, applies, destroys",
         description="Show status.history of a Terraform, newest first: when each run started, its kind, outcome "
                     "and reason, the plan and its counts, who approved an apply (cli, dashboard, annotation, "
-                    "spec or auto) and the revision. The controller keeps the last --history-limit runs.")
+                    "spec or auto), the plan's policy check with the PolicyExceptions that waived, and the "
+                    "revision. The controller keeps the last --history-limit runs.")
     p.add_argument("name", metavar="NAME", help="the Terraform object")
     p.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table",
                    help="table (default), json or yaml")
@@ -37,7 +38,8 @@ def row(entry: HistoryEntry, now: Any = None) -> list[str]:
     counts = f"{entry.add}/{entry.change}/{entry.destroy}" if entry.plan_id else ""
     approved = entry.approved_by.describe() if entry.approved_by is not None else ""
     started = kubectx.age(entry.started_at, now) if entry.started_at else ""
-    return [started, entry.kind, outcome, entry.reason, entry.plan_id, counts, approved, entry.revision]
+    policy = entry.policy + (f" (waived: {', '.join(entry.exceptions)})" if entry.exceptions else "")
+    return [started, entry.kind, outcome, entry.reason, entry.plan_id, counts, approved, policy, entry.revision]
 
 
 @kubectx.api_errors

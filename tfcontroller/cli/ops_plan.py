@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.commands import approve_hint
+from tfcontroller.api.policy_verdict import policy_of, policy_report_lines, verdict
+from tfcontroller.api.show_mask import mask_show_json
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
     from tfcontroller.terraform.plan_view import DiffLine
 
 DEFAULT_CONTROLLER_NAMESPACES = ("tfcontroller-system", "default")
-HIDDEN_VARIABLE = "(hidden)"
 _LOCK_PROVIDER = re.compile(r'provider\s+"([^"]+)"\s*\{[^}]*?version\s*=\s*"([^"]+)"', re.S)
 
 # ANSI colours of the readable plan's line kinds (terraform/plan_view.py: the dashboard's CSS has the same kinds)
@@ -79,66 +80,6 @@ def register(subparsers: Any) -> None:
 def _usage(args: argparse.Namespace) -> int:
     """`tfcontroller plan` alone: the one usage-error line every command gives."""
     raise CLIError("a sub-command is required (show)", kubectx.EXIT_USAGE)
-
-
-# ---- masking ---------------------------------------------------------------------------------------
-
-
-def _mask_change(change: dict[str, Any]) -> dict[str, Any]:
-    from tfcontroller.terraform.plan import masked
-
-    out = dict(change)
-    for side in ("before", "after"):
-        if side in change:
-            out[side] = masked(change.get(side), change.get(f"{side}_sensitive", False), False)
-    return out
-
-
-def _mask_module(module: dict[str, Any]) -> dict[str, Any]:
-    from tfcontroller.terraform.plan import masked
-
-    out = dict(module)
-    out["resources"] = [
-        {**r, "values": masked(r.get("values"), r.get("sensitive_values") or {}, False)}
-        for r in module.get("resources") or []
-    ]
-    if module.get("child_modules"):
-        out["child_modules"] = [_mask_module(c) for c in module["child_modules"]]
-    return out
-
-
-def _mask_values(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    from tfcontroller.terraform.plan import SENSITIVE
-
-    if not isinstance(doc, dict):
-        return doc
-    out = dict(doc)
-    if isinstance(doc.get("outputs"), dict):
-        out["outputs"] = {n: ({**o, "value": SENSITIVE} if o.get("sensitive") else o)
-                          for n, o in doc["outputs"].items()}
-    if isinstance(doc.get("root_module"), dict):
-        out["root_module"] = _mask_module(doc["root_module"])
-    return out
-
-
-def mask_show_json(doc: dict[str, Any]) -> dict[str, Any]:
-    """The `show -json` document with every sensitive value replaced by `(sensitive)` and every input
-    variable's value by `(hidden)`. Pure, so it is unit-tested on plain documents."""
-    out = dict(doc)
-    if isinstance(doc.get("variables"), dict):
-        out["variables"] = {name: {**v, "value": HIDDEN_VARIABLE} for name, v in doc["variables"].items()}
-    for key in ("resource_changes", "resource_drift"):
-        if isinstance(doc.get(key), list):
-            out[key] = [{**rc, "change": _mask_change(rc.get("change") or {})} for rc in doc[key]]
-    if isinstance(doc.get("output_changes"), dict):
-        out["output_changes"] = {n: _mask_change(oc or {}) for n, oc in doc["output_changes"].items()}
-    out["planned_values"] = _mask_values(doc.get("planned_values"))
-    if isinstance(doc.get("prior_state"), dict):
-        out["prior_state"] = {**doc["prior_state"], "values": _mask_values(doc["prior_state"].get("values"))}
-    for key in ("planned_values", "prior_state"):
-        if out.get(key) is None:
-            out.pop(key, None)
-    return out
 
 
 def colorize(line: DiffLine) -> str:
@@ -313,7 +254,11 @@ def run_show(args: argparse.Namespace) -> int:
     print(_header(obj, plan_id, view))
     for line in diff_lines(view):
         print(colorize(line) if color else "  " * line.indent + line.text)
+    recorded = policy_of(obj.get("status"))
+    for i, text in enumerate(policy_report_lines(recorded)):  # issue 18: under the diff
+        print(("\n" if i == 0 else "") + text)
     namespace = obj["metadata"].get("namespace") or conn.namespace
-    hint = approve_hint(namespace, args.name, plan_id)
+    blocked = verdict(recorded, plan_id) if recorded is not None else None
+    hint = blocked.message if blocked is not None and blocked.blocked else approve_hint(namespace, args.name, plan_id)
     print(f"\n{hint[:1].upper()}{hint[1:]}")
     return kubectx.EXIT_OK

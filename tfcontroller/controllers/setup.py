@@ -1,6 +1,6 @@
 """Wire every controller into one manager: `build_manager(ControllerOptions) -> ControllerManager`.
 
-The three controllers are registered by explicit import, each through the same shape (a package per
+The controllers are registered by explicit import, each through the same shape (a package per
 controller, or for now the Terraform module):
 - `register(manager: ControllerManager, kube: KubeClient, options: <Kind>Options) -> <Kind>Reconciler`
   adds the controller with `manager.add_controller(...)`. It may use `manager.artifact_store` (local
@@ -22,6 +22,7 @@ the artifact server never serves dot-paths).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import socket
@@ -34,9 +35,10 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from tfcontroller.controllers import gitrepository, manifestset, terraform
+from tfcontroller.controllers import gitrepository, manifestset, planpolicy, terraform
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions, GitRepositoryReconciler
 from tfcontroller.controllers.manifestset import ManifestSetOptions
+from tfcontroller.controllers.planpolicy import PlanPolicyOptions
 from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.events import EventRecorder
@@ -81,6 +83,7 @@ class ControllerOptions:
     gitrepository: GitRepositoryOptions = field(default_factory=GitRepositoryOptions)
     manifestset: ManifestSetOptions = field(default_factory=ManifestSetOptions)
     terraform: TerraformOptions = field(default_factory=TerraformOptions)
+    planpolicy: PlanPolicyOptions = field(default_factory=PlanPolicyOptions)
 
     def manager_options(self) -> ManagerOptions:
         return ManagerOptions(
@@ -183,6 +186,7 @@ def add_controller_arguments(parser: argparse.ArgumentParser) -> None:
     gitrepository.add_run_arguments(parser)
     terraform.add_run_arguments(parser)
     manifestset.add_run_arguments(parser)
+    planpolicy.add_run_arguments(parser)
 
 
 def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -190,15 +194,26 @@ def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"gitrepository": gitrepository.options_from_args(args),
             "terraform": terraform.options_from_args(args),
             "manifestset": manifestset.options_from_args(args),
+            "planpolicy": planpolicy.options_from_args(args),
             "allow_cross_namespace_refs": bool(getattr(args, "allow_cross_namespace_refs", False))}
 
 
 def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> ControllerManager:
-    """A manager with the three controllers registered; call `run()` (or `start()`/`stop()`)."""
+    """A manager with the four controllers registered; call `run()` (or `start()`/`stop()`)."""
     Path(opts.artifact_dir).mkdir(parents=True, exist_ok=True)
     kube = kube or KubeClient.load(opts.kubeconfig, opts.context)
     manager = ControllerManager(kube, opts)
     gitrepository.register(manager, kube, opts.gitrepository)
     terraform.register(manager, kube, opts.terraform)
     manifestset.register(manager, kube, opts.manifestset)
+    planpolicy.register(manager, kube, planpolicy_options(opts))
     return manager
+
+
+def planpolicy_options(opts: ControllerOptions) -> PlanPolicyOptions:
+    """The PlanPolicy controller's options with the controller's namespace resolved by the Terraform
+    controller's one rule: PlanPolicies there are the cluster-wide defaults the gate applies."""
+    if opts.planpolicy.controller_namespace:
+        return opts.planpolicy
+    namespace = terraform.controller_namespace(opts.terraform.controller_namespace, os.environ, opts.lease_namespace)
+    return dataclasses.replace(opts.planpolicy, controller_namespace=namespace)

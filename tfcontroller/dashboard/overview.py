@@ -26,6 +26,7 @@ from typing import Any
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, APPROVE_AUTO, TERRAFORM_KIND
 from tfcontroller.api.meta import shown_revision
+from tfcontroller.api.policy_verdict import policy_of, verdict
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.api.times import short_age
 from tfcontroller.runtime.readiness import readiness
@@ -41,7 +42,8 @@ HELD_REASONS = frozenset({"PlanPending", "ApprovalRefused"})
 
 
 def awaiting_approval(obj: Mapping[str, Any]) -> str:
-    """The id of the plan that waits for a person's approval, "" when none does."""
+    """The id of the plan that waits for a person's approval, "" when none does (also when the policies
+    block it: no approval applies it, so it is failing — Ready=False PolicyDenied — not pending)."""
     if obj.get("kind") != TERRAFORM_KIND:
         return ""
     plan = PendingPlan.of(obj.get("status"))
@@ -50,6 +52,9 @@ def awaiting_approval(obj: Mapping[str, Any]) -> str:
     approve = str((obj.get("spec") or {}).get("approvePlan") or "")
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     if approve in (APPROVE_AUTO, plan.id) or annotations.get(ANNOTATION_APPROVE_PLAN) == plan.id:
+        return ""
+    recorded = policy_of(obj.get("status"))
+    if recorded is not None and verdict(recorded, plan.id).blocked:  # issue 18: nobody may approve it
         return ""
     return plan.id
 

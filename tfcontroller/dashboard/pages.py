@@ -28,6 +28,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import tfplanview_secret_name
 from tfcontroller.api.history import HistoryEntry, history_of
 from tfcontroller.api.meta import shown_revision
+from tfcontroller.api.policy_verdict import exceptions_of, policy_of, result_rows, verdict
 from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.api.times import short_age
 from tfcontroller.dashboard import graph as graphs
@@ -319,8 +320,29 @@ def terraform(viewer: Viewer, namespace: str, name: str) -> Page:
         "history": history, "run_log": _run_log(viewer, obj), "source": _source_link(obj),
         "approve_mode": str((obj.get("spec") or {}).get("approvePlan") or "") or "manual",
         "last_applied_plan": str(status.get("lastAppliedPlan") or ""),
+        "policy": _policy(status),
     })
     return Page("terraform.html", context, _object_watch(TERRAFORMS, namespace, name))
+
+
+@dataclass(frozen=True)
+class PolicyPart:
+    """Issue 18: the pending plan's policy check (status.plan.policy), shown beside the plan."""
+
+    result: str
+    evaluated_at: str
+    rows: list[Mapping[str, Any]]
+    blocked: str  # why neither auto nor an approval applies the plan ("" when nothing blocks it)
+    exceptions: list[str]
+
+
+def _policy(status: Mapping[str, Any]) -> PolicyPart | None:
+    recorded = policy_of(status)
+    if recorded is None:
+        return None
+    v = verdict(recorded, PendingPlan.of(status).id)
+    return PolicyPart(str(recorded.get("result") or ""), str(recorded.get("evaluatedAt") or ""),
+                      result_rows(recorded), v.message if v.blocked else "", exceptions_of(recorded))
 
 
 def _source_link(obj: Mapping[str, Any]) -> dict[str, str] | None:

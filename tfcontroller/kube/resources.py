@@ -82,9 +82,11 @@ CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customre
 GITREPOSITORIES = Resource("tfcontroller.io/v1alpha1", "GitRepository", "gitrepositories")
 TERRAFORMS = Resource("tfcontroller.io/v1alpha1", "Terraform", "terraforms")
 MANIFESTSETS = Resource("tfcontroller.io/v1alpha1", "ManifestSet", "manifestsets")
+PLANPOLICIES = Resource("tfcontroller.io/v1alpha1", "PlanPolicy", "planpolicies")
+POLICYEXCEPTIONS = Resource("tfcontroller.io/v1alpha1", "PolicyException", "policyexceptions")
 
 WELL_KNOWN: dict[tuple[str, str], Resource] = {
     (r.api_version, r.kind): r
     for r in (NAMESPACES, CONFIGMAPS, SECRETS, EVENTS, SERVICEACCOUNTS, PODS, LEASES, CRDS, GITREPOSITORIES, TERRAFORMS,
-              MANIFESTSETS)
+              MANIFESTSETS, PLANPOLICIES, POLICYEXCEPTIONS)
 }

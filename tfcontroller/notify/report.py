@@ -36,6 +36,8 @@ class DriftTarget:
     revision: str = ""
     plan_id: str | None = None
     auto_remediate: bool = False
+    policy: tuple[str, ...] = ()  # issue 18: the remediation plan's policy check (api/policy_verdict.py lines)
+    policy_block: str = ""  # why the policies keep it from being applied ("" when they do not)
 
 
 def list_id(namespace: str, name: str) -> str:
@@ -144,7 +146,10 @@ def _remediation_lines(target: DriftTarget) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if target.revision:
         out.append((f"Source revision: {target.revision}", f"Source revision: <code>{_e(target.revision)}</code>"))
-    if target.auto_remediate:
+    if target.plan_id and target.policy_block:  # issue 18: neither auto nor an approval applies it
+        out.append((f"Remediation plan: {target.plan_id}", f"Remediation plan: <code>{_e(target.plan_id)}</code>"))
+        out.append((target.policy_block, _e(target.policy_block)))
+    elif target.auto_remediate:
         msg = "This object has approvePlan: auto, so the drift is being remediated automatically"
         if target.plan_id:
             msg += f" (plan {target.plan_id})"
@@ -157,6 +162,8 @@ def _remediation_lines(target: DriftTarget) -> list[tuple[str, str]]:
     else:
         msg = "A remediation plan is being prepared; it will be listed in the object's status.plan."
         out.append((msg, _e(msg)))
+    if target.policy:  # issue 18: each policy's result and the exceptions, under the plan
+        out.append(("\n".join(target.policy), "<pre>" + _e("\n".join(target.policy)) + "</pre>"))
     return out
 
 

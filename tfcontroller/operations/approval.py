@@ -1,7 +1,8 @@
 """Approving a pending plan (design.md §4.2): what may be approved, and the one patch that approves it.
 
 An approval names a plan id, so it is refused when nothing is pending or when another plan is pending:
-the approver approves exactly what they reviewed. The patch carries a `resourceVersion` precondition (the
+the approver approves exactly what they reviewed. A plan the policies deny (or could not check, failing
+closed: api/policy_verdict.py) is refused too: the controller would never apply it (issue 18). The patch carries a `resourceVersion` precondition (the
 object as it was read, when the check was made) and sets, together, `tfcontroller.io/approve-plan` and
 `tfcontroller.io/approved-by` — who approved, as the caller established it (`whoami` for the CLI, the
 TokenReview-verified viewer for the dashboard) — so that the controller records the approver of exactly
@@ -16,6 +17,7 @@ from typing import Any
 from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_APPROVED_BY
 from tfcontroller.api.history import Approver, approver_annotation
+from tfcontroller.api.policy_verdict import policy_of, verdict
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, Forbidden, NotFound
@@ -59,6 +61,9 @@ def check_approvable(obj: dict[str, Any], wanted: str | None) -> Approval:
             f"plan {wanted} is not the pending plan of Terraform {where} (pending: {pending}); "
             f"review it with `tfcontroller plan show {name} -n {namespace}`, then "
             f"{approve_hint(namespace, name, pending)}", CONFLICT)
+    recorded = policy_of(obj.get("status"))
+    if recorded is not None and (v := verdict(recorded, pending)).blocked:  # issue 18: the controller would not apply it
+        raise OperationRefused(f"Terraform {where}: {v.message}", CONFLICT)
     if (meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN) == pending:
         applies = "it is applied once the object is resumed" if suspended(obj) else "the controller applies it"
         return Approval(pending, f"is already approved; {applies}")

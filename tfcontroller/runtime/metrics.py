@@ -26,6 +26,15 @@ class ManagerMetrics:
         self.queue_retries = Counter("tfcontroller_workqueue_retries", "Rate-limited requeues.", ["controller"], registry=r)
         self.in_flight = Gauge("tfcontroller_reconcile_in_flight", "Reconciles running now.", ["controller"], registry=r)
         self.is_leader = Gauge("tfcontroller_leader", "1 while this replica holds the leader lease.", registry=r)
+        # policy as code (issue 18, tfcontroller/policy/): one evaluation = all policies selected for one plan
+        self.policy_evaluations = Counter(
+            "tfcontroller_policy_evaluations", "Policy evaluations of plans, by result (passed, warned, denied, "
+            "error).", ["result"], registry=r)
+        self.policy_denials = Counter(
+            "tfcontroller_policy_denials", "Plans denied by a policy (exceptions taken into account).", registry=r)
+        self.policy_evaluation_seconds = Histogram(
+            "tfcontroller_policy_evaluation_seconds", "Time to evaluate the policies of one plan, child process "
+            "included.", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r)
 
     def queue_hooks(self, controller: str) -> QueueHooks:
         return QueueHooks(
@@ -34,6 +43,13 @@ class ManagerMetrics:
             on_retry=self.queue_retries.labels(controller).inc,
             on_in_flight=self.in_flight.labels(controller).set,
         )
+
+    def record_policy_evaluation(self, result: str, seconds: float) -> None:
+        """Count one evaluation (policy.PolicyReport.result, .seconds); a denial also in its own counter."""
+        self.policy_evaluations.labels(result).inc()
+        if result == "denied":
+            self.policy_denials.inc()
+        self.policy_evaluation_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

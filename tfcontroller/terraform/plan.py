@@ -10,16 +10,18 @@ gives the same digest and any different change gives a different one.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api.constants import plan_id
+from tfcontroller.api.show_mask import (
+    SENSITIVE as SENSITIVE,  # re-exported: plan_view and others read them here
+)
+from tfcontroller.api.show_mask import UNKNOWN as UNKNOWN
+from tfcontroller.api.show_mask import masked
 
-SENSITIVE = "(sensitive)"
-UNKNOWN = "(known after apply)"
 _IGNORED_ACTIONS = ({"no-op"}, {"read"})
 
 
@@ -95,34 +97,7 @@ def summarize(show_json: Mapping[str, Any]) -> PlanSummary:
     return PlanSummary(add, change, destroy, tuple(resources), outputs, _prior_resources(show_json))
 
 
-# --- masking ------------------------------------------------------------------------------------
-
-
-def _child(mask: Any, key: Any) -> Any:
-    if isinstance(mask, dict):
-        return mask.get(key, False)
-    if isinstance(mask, list) and isinstance(key, int) and key < len(mask):
-        return mask[key]
-    return mask if isinstance(mask, bool) else False
-
-
-def masked(value: Any, sensitive: Any, unknown: Any, salt: bytes | None = None) -> Any:
-    """`value` with sensitive parts replaced by `(sensitive)` (or, given a secret `salt`, by an HMAC so a
-    changed secret still changes the digest without revealing it) and unknown parts by a marker."""
-    if unknown is True:
-        return UNKNOWN
-    if sensitive is True:
-        if salt is None:
-            return SENSITIVE
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-        return "(sensitive:" + hmac.new(salt, canonical, hashlib.sha256).hexdigest()[:16] + ")"
-    if isinstance(value, dict) or isinstance(unknown, dict):
-        base = value if isinstance(value, dict) else {}
-        keys = set(base) | (set(unknown) if isinstance(unknown, dict) else set())
-        return {k: masked(base.get(k), _child(sensitive, k), _child(unknown, k), salt) for k in sorted(keys)}
-    if isinstance(value, list):
-        return [masked(v, _child(sensitive, i), _child(unknown, i), salt) for i, v in enumerate(value)]
-    return value
+# --- masking: the one rule is api/show_mask.py (masked, SENSITIVE, UNKNOWN) ---------------------
 
 
 # --- digest and id ------------------------------------------------------------------------------

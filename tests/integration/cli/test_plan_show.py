@@ -197,3 +197,28 @@ def test_show_json_unreadable_plan_is_a_cli_error(planfile: bytes, make: Callabl
     `except` once named a type alias, which Python cannot catch, and crashed with a TypeError)."""
     with pytest.raises(CLIError, match="terraform could not read the stored plan"):
         show_json(make(planfile))
+
+
+def test_plan_show_prints_policy_results_and_approve_refuses_a_denied_plan(cli: Run, kube: KubeClient,
+                                                                          stored: dict[str, Any]) -> None:
+    """Issue 18: the policy results and exceptions under the diff; a denied plan shows why it cannot be
+    approved instead of the approve command, and `tfcontroller approve` refuses it with the messages."""
+    denied = {"result": "denied", "policiesDigest": "sha256:1", "results": [
+        {"policy": "default/protect", "enforcement": "deny", "result": "denied",
+         "messages": ["terraform_data.bucket would be replaced: it is protected"]},
+        {"policy": "default/tags", "enforcement": "warn", "result": "waived", "messages": ["no owner tag"],
+         "exception": "tags-later"}]}
+    kube.patch_status(TERRAFORMS, "bucket", "default", {"plan": {"pending": PLAN_ID, "policy": denied}})
+    res = cli("plan", "show", "bucket")
+    assert res.code == 0, res.err
+    tail = res.out.split("Plan: 1 to add", 1)[1]
+    assert "Policy check: denied" in tail
+    assert "  denied: default/protect\n    - terraform_data.bucket would be replaced: it is protected" in tail
+    assert "  waived: default/tags (PolicyException tags-later)\n    - no owner tag" in tail
+    assert f"tfcontroller approve bucket --plan {PLAN_ID}" not in res.out
+    assert f"Plan {PLAN_ID} is denied by policy" in res.out
+    refused = cli("approve", "bucket", "--plan", PLAN_ID)
+    assert refused.code != 0
+    assert "default/protect: terraform_data.bucket would be replaced: it is protected" in refused.err
+    annotations = kube.get(TERRAFORMS, "bucket", "default")["metadata"].get("annotations") or {}
+    assert "tfcontroller.io/approve-plan" not in annotations

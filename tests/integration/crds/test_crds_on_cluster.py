@@ -19,7 +19,8 @@ from tfcontroller.dev.cluster import DevCluster
 
 ROOT = REPO_ROOT
 EXAMPLES = ROOT / "docs" / "api-examples"
-CRD_NAMES = ["gitrepositories.tfcontroller.io", "terraforms.tfcontroller.io", "manifestsets.tfcontroller.io"]
+CRD_NAMES = ["gitrepositories.tfcontroller.io", "terraforms.tfcontroller.io", "manifestsets.tfcontroller.io",
+             "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io"]
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -59,21 +60,25 @@ def rejecting_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube
 
 def test_crds_registered_with_short_names_and_category(kubectl: Kubectl) -> None:
     resources = kubectl("api-resources", "--api-group=tfcontroller.io", "-o", "wide").stdout
-    for line in ("gitrepositories", "terraforms", "manifestsets"):
+    for line in ("gitrepositories", "terraforms", "manifestsets", "planpolicies", "policyexceptions"):
         assert line in resources
-    for short in ("gitrepo", "tf", "ms"):
+    for short in ("gitrepo", "tf", "ms", "pp", "pex"):
         assert re.search(rf"\b{short}\b", resources), resources
     assert kubectl("get", "tfcontroller", "-A").returncode == 0
     # a second apply is a no-op
     again = kubectl("apply", "-f", str(ROOT / "crds")).stdout
-    assert again.count("unchanged") == 3
+    assert again.count("unchanged") == len(CRD_NAMES)
 
 
 def test_examples_apply_and_get_defaults(kubectl: Kubectl) -> None:
     out = kubectl("apply", "-f", str(EXAMPLES)).stdout
     for created in ("gitrepository.tfcontroller.io/infra created", "terraform.tfcontroller.io/bucket created",
-                    "terraform.tfcontroller.io/queue created", "manifestset.tfcontroller.io/app created"):
+                    "terraform.tfcontroller.io/queue created", "manifestset.tfcontroller.io/app created",
+                    "planpolicy.tfcontroller.io/protect-data created", "planpolicy.tfcontroller.io/tags-warn created",
+                    "policyexception.tfcontroller.io/retire-orders-table created"):
         assert created in out
+    policy = json.loads(kubectl("get", "pp", "tags-warn", "-o", "json").stdout)
+    assert (policy["spec"]["failurePolicy"], policy["spec"]["timeout"]) == ("Closed", "5s")  # defaults
     queue = json.loads(kubectl("get", "tf", "queue", "-o", "json").stdout)
     assert queue["spec"]["workspace"] == "default"
     assert queue["spec"]["sourceRef"]["kind"] == "GitRepository"

@@ -138,6 +138,23 @@ def test_approving_another_plan_than_the_pending_one_is_409_and_writes_nothing(
     assert dash_kube.get(TERRAFORMS, "net", "team-a")["metadata"]["resourceVersion"] == before
 
 
+def test_approving_a_plan_the_policies_deny_is_409_with_the_messages_and_writes_nothing(
+        local_dashboard: Dashboard, dash_kube: KubeClient) -> None:
+    """Issue 18: the same rule as `tfcontroller approve` (operations.approval): a forged POST too."""
+    terraform(dash_kube, "team-a", "net", pending=PLAN)
+    dash_kube.patch_status(TERRAFORMS, "net", "team-a", {"plan": {"pending": PLAN, "policy": {
+        "result": "denied", "results": [{"policy": "team-a/protect", "enforcement": "deny", "result": "denied",
+                                         "messages": ["aws_dynamodb_table.orders would be deleted"]}]}}})
+    before = dash_kube.get(TERRAFORMS, "net", "team-a")["metadata"]["resourceVersion"]
+    browser = local_dashboard.login()
+    token = csrf_of(browser.get(f"{local_dashboard.url}/terraform/team-a/net", timeout=30).text)
+    answer = browser.post(f"{local_dashboard.url}/terraform/team-a/net/approve",
+                          data={"csrf_token": token, "plan": PLAN}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 409, answer.text
+    assert "team-a/protect: aws_dynamodb_table.orders would be deleted" in answer.text
+    assert dash_kube.get(TERRAFORMS, "net", "team-a")["metadata"]["resourceVersion"] == before
+
+
 def test_approving_with_nothing_pending_is_refused(local_dashboard: Dashboard, dash_kube: KubeClient) -> None:
     terraform(dash_kube, "team-a", "net")
     terraform(dash_kube, "team-a", "other", pending=PLAN)  # a page with a form: the session's CSRF token

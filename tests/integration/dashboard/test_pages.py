@@ -337,6 +337,52 @@ def test_a_plan_without_a_readable_form_shows_a_note(browser: FlaskClient, name:
     assert note in dom.one(id="plan-note").text()
 
 
+@pytest.fixture
+def guarded(admin: KubeClient) -> Iterator[None]:
+    """A Terraform whose pending plan the policies deny (one policy waived); removed after the test, so the
+    overview and graph tests keep their set of objects."""
+    kube = admin
+    src = {"sourceRef": {"kind": "GitRepository", "name": "infra"}}
+    guarded = _create(kube, TERRAFORMS, _kind(TERRAFORMS, "guarded", {**src, "path": "./g", "interval": "1h"}, {}))
+    kube.patch_status(TERRAFORMS, "guarded", NS, {  # issue 18: a plan the policies deny, one policy waived
+        "plan": {"pending": PLAN, "add": 1, "policy": {"result": "denied", "evaluatedAt": _now(), "results": [
+            {"policy": f"{NS}/protect", "enforcement": "deny", "result": "denied", "messages": [f"db deleted {XSS}"]},
+            {"policy": f"{NS}/tags", "enforcement": "deny", "result": "waived", "messages": ["no owner tag"],
+             "exception": "tags-later"},
+            {"policy": f"{NS}/sizes", "enforcement": "deny", "result": "passed"}]}},
+        "history": [{"runId": "r1", "kind": "plan", "outcome": "Succeeded", "reason": "PlanGenerated", "planId": PLAN,
+                     "startedAt": _now(2), "finishedAt": _now(1), "policy": "denied", "exceptions": ["tags-later"]}],
+        "conditions": [_ready("False", "PolicyDenied", f"plan {PLAN} is denied by policy")]})
+    save_plan_view(kube, guarded, "default", PLAN, build_plan_view(
+        drift_plan(), plan_id=PLAN, revision=REVISION, created_at=_now(), is_drift=False, is_destroy=False))
+    try:
+        yield
+    finally:
+        kube.delete(TERRAFORMS, "guarded", NS)
+
+
+@pytest.mark.usefixtures("guarded")
+def test_policy_results_and_exceptions_beside_the_plan_and_approve_disabled(browser: FlaskClient) -> None:
+    """Issue 18: `#policy` with one `.policy-result` per policy (result, messages, the waiving exception);
+    a denied plan's approve button is disabled with the reason; the history shows policy and exceptions."""
+    dom, html = page(browser, f"/terraform/{NS}/guarded")
+    policy = dom.one(id="plan").one(id="policy")
+    assert policy.attrs["data-result"] == "denied"
+    rows = {r.attrs["data-policy"]: r for r in policy.find_all(cls="policy-result")}
+    assert {k: r.attrs["data-result"] for k, r in rows.items()} == {
+        f"{NS}/protect": "denied", f"{NS}/tags": "waived", f"{NS}/sizes": "passed"}
+    assert [m.text() for m in rows[f"{NS}/protect"].find_all(cls="policy-message")] == [f"db deleted {XSS}"]
+    assert rows[f"{NS}/tags"].attrs["data-exception"] == "tags-later"
+    assert rows[f"{NS}/tags"].one(cls="policy-exception").text() == "tags-later"
+    assert f"{NS}/protect: db deleted" in policy.one(id="policy-blocked").text()
+    approve = dom.one("button", id="approve")
+    assert "disabled" in approve.attrs and "denied by policy" in approve.attrs["title"]
+    entry = dom.one(id="history").one("tr", cls="history-entry")
+    assert entry.one(cls="policy").attrs["data-policy-result"] == "denied"
+    assert "tags-later" in entry.one(cls="policy").text()
+    assert_escaped(html)
+
+
 def test_nothing_pending_and_a_missing_object(browser: FlaskClient) -> None:
     dom, html = page(browser, f"/terraform/{NS}/broken")
     assert dom.find(id="plan") is None and dom.find(id="approve") is None

@@ -44,14 +44,16 @@ def _one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict
 
 def test_renders_every_piece_into_the_namespace(rendered: list[dict[str, Any]]) -> None:
     kinds = sorted(d["kind"] for d in rendered)
-    assert kinds == sorted(["Namespace", "CustomResourceDefinition", "CustomResourceDefinition",
-                            "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                            "Role", "RoleBinding", "Deployment", "Service", "Service", "Service"])
+    assert kinds == sorted(["Namespace", *["CustomResourceDefinition"] * 5, "ServiceAccount", "ClusterRole",
+                            "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
+                            "Service", "Service"])
     for doc in rendered:
         if doc["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"):
             assert doc["metadata"]["namespace"] == "tfcontroller-system"
     crds = {d["metadata"]["name"] for d in rendered if d["kind"] == "CustomResourceDefinition"}
-    assert crds == {"gitrepositories.tfcontroller.io", "terraforms.tfcontroller.io", "manifestsets.tfcontroller.io"}
+    assert crds == {"gitrepositories.tfcontroller.io", "terraforms.tfcontroller.io", "manifestsets.tfcontroller.io",
+                    "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io"}
+    _one(rendered, "ClusterRole", "tfcontroller-policy-exception-author")  # issue 18, bound by the platform team
 
 
 def test_crd_copies_match_crds_dir() -> None:
@@ -101,7 +103,7 @@ def test_every_rbac_rule_has_a_comment(rendered: list[dict[str, Any]]) -> None:
             previous_rule_continues = lines[i - 1].startswith("    ") and not above.startswith("#")
             assert above.startswith("#") or previous_rule_continues and _grouped(lines, i), (
                 f"rbac.yaml line {i + 1}: a rule without a comment saying what it is for")
-    role = _one(rendered, "ClusterRole")
+    role = _one(rendered, "ClusterRole", "tfcontroller")
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert "impersonate" in verbs[("", "serviceaccounts")]
     # --runner=pod (issue 15): Terraform takes its locks in the runner Pod; the controller reads, releases
@@ -119,6 +121,10 @@ def test_every_rbac_rule_has_a_comment(rendered: list[dict[str, Any]]) -> None:
     assert [key for key, v in verbs.items() if "impersonate" in v] == [("", "serviceaccounts")]
     assert ("apps", "deployments") not in verbs  # what ManifestSets apply is granted by the cluster admin
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
+    # issue 18: policies and exceptions are read (and their status written), never created or waived
+    for kind in ("planpolicies", "policyexceptions"):
+        assert verbs[("tfcontroller.io", kind)] == {"get", "list", "watch"}
+        assert verbs[("tfcontroller.io", f"{kind}/status")] == {"get", "patch", "update"}
 
 
 def _grouped(lines: list[str], i: int) -> bool:

@@ -16,7 +16,7 @@ from tests.support.paths import REPO_ROOT
 HEAVY = ("kubernetes", "urllib3", "boto3", "git", "cryptography", "hcl2", "jsonschema", "prometheus_client",
          "tfcontroller.controllers", "tfcontroller.terraform", "tfcontroller.crypto", "tfcontroller.runtime",
          "tfcontroller.source", "tfcontroller.manifests", "tfcontroller.notify", "tfcontroller.kube.client",
-         "flask", "waitress", "werkzeug", "jinja2", "tfcontroller.dashboard.app")
+         "flask", "waitress", "werkzeug", "jinja2", "tfcontroller.dashboard.app", "tfcontroller.policy", "regopy")
 
 PROBE = """
 import contextlib, io, json, sys
@@ -36,7 +36,8 @@ def _modules_after(*argv: str) -> list[str]:
 
 @pytest.mark.parametrize("argv", [["--help"], ["get", "--help"], ["get", "tf", "x"], ["plan", "show", "--help"],
                                   ["outputs", "x"], ["history", "x"], ["logs", "x", "-f"], ["version"],
-                                  ["completion", "bash"], ["dashboard", "--help"]])
+                                  ["completion", "bash"], ["dashboard", "--help"],
+                                  ["policy", "test", "--help"], ["policy", "test", "d", "--plan", "p"]])
 def test_parsing_imports_nothing_heavy(argv: list[str]) -> None:
     loaded = _modules_after(*argv)
     heavy = [m for m in loaded if m.startswith(HEAVY) and (m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY)))]

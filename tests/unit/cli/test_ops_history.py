@@ -1,5 +1,5 @@
 """`tfcontroller history`'s row (cli/ops_history.py), pure: age, counts only with a plan, repeated failures
-marked, the approver as one short text."""
+marked, the approver as one short text, the policy check with the exceptions that waived."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ def test_rows() -> None:
                          add=1, started_at="2026-01-01T00:55:00Z",
                          approved_by=Approver("system:serviceaccount:team-a:alice", (), VIA_CLI))
     assert row(apply, NOW) == ["5m", "apply", "Succeeded", "ApplySucceeded", "plan-x", "1/0/0",
-                               "system:serviceaccount:team-a:alice (cli)", "main@sha1:abc"]
+                               "system:serviceaccount:team-a:alice (cli)", "", "main@sha1:abc"]
     failed = HistoryEntry("r3", "plan", "Failed", "PlanFailed", started_at="2026-01-01T00:00:00Z", attempts=3)
     assert row(failed, NOW)[:6] == ["60m", "plan", "Failed (x3)", "PlanFailed", "", ""]
     bare = HistoryEntry("r4", "apply", "Succeeded", plan_id="p",
                         approved_by=Approver(via=VIA_ANNOTATION, manager="kubectl-annotate"))
     assert row(bare, NOW)[0] == "" and row(bare, NOW)[6] == "annotation (kubectl-annotate)"
     assert len(HEADERS) == len(row(bare, NOW))
+    waived = HistoryEntry("r5", "apply", "Succeeded", plan_id="p", policy="warned", exceptions=("e1", "e2"))
+    assert row(waived, NOW)[7] == "warned (waived: e1, e2)"  # issue 18

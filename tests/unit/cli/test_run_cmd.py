@@ -11,14 +11,15 @@ import pytest
 
 from tfcontroller.cli.main import build_parser
 from tfcontroller.cli.run_cmd import options_from_args
-from tfcontroller.controllers import gitrepository, manifestset, terraform
+from tfcontroller.controllers import gitrepository, manifestset, planpolicy, terraform
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.manifestset import ManifestSetOptions
+from tfcontroller.controllers.planpolicy import PlanPolicyOptions
 from tfcontroller.controllers.setup import ControllerOptions
 from tfcontroller.controllers.terraform import DEFAULT_WORK_DIR, DriftMailOptions, TerraformOptions
 from tfcontroller.controllers.terraform.drift.mail import FLAG_DESTS
 
-CONTROLLERS = [gitrepository, manifestset, terraform]
+CONTROLLERS = [gitrepository, manifestset, terraform, planpolicy]
 
 
 def run_options(*argv: str) -> ControllerOptions:
@@ -83,7 +84,7 @@ def test_drift_mail_options_cover_exactly_the_mail_flags() -> None:
     assert set(FLAG_DESTS) <= set(parsed)
 
 
-@pytest.mark.parametrize("options", [GitRepositoryOptions(), ManifestSetOptions(), TerraformOptions(),
+@pytest.mark.parametrize("options", [GitRepositoryOptions(), ManifestSetOptions(), TerraformOptions(), PlanPolicyOptions(),
                                      DriftMailOptions()], ids=lambda o: type(o).__name__)
 def test_controller_options_are_frozen(options: object) -> None:
     field = dataclasses.fields(options)[0].name  # type: ignore[arg-type]
@@ -93,6 +94,6 @@ def test_controller_options_are_frozen(options: object) -> None:
 
 def test_controller_options_take_no_untyped_extras() -> None:
     names = {f.name for f in dataclasses.fields(ControllerOptions)}
-    assert "extra" not in names and {"gitrepository", "manifestset", "terraform"} <= names
+    assert "extra" not in names and {"gitrepository", "manifestset", "terraform", "planpolicy"} <= names
     with pytest.raises(TypeError):
         dataclasses.replace(ControllerOptions(), terraform_work_dir="/w")  # type: ignore[call-arg]

@@ -1,4 +1,4 @@
-"""crds/*.yaml: the three CRDs are well-formed structural schemas, accept the documented examples in
+"""crds/*.yaml: the five CRDs are well-formed structural schemas, accept the documented examples in
 docs/api-examples/, reject the invalid ones naming the field, apply defaults and prune unknown fields
 (validated through tfcontroller.dev.cluster.schema, the same code the dev cluster serves them with)."""
 
@@ -46,9 +46,10 @@ VALID = [(p.name, d) for p in sorted(EXAMPLES.glob("*.yaml")) for d in docs(p)]
 INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 
 
-def test_three_crds_with_names_scope_and_version() -> None:
-    assert set(CRDS) == {"GitRepository", "Terraform", "ManifestSet"}
-    shorts = {"GitRepository": "gitrepo", "Terraform": "tf", "ManifestSet": "ms"}
+def test_five_crds_with_names_scope_and_version() -> None:
+    assert set(CRDS) == {"GitRepository", "Terraform", "ManifestSet", "PlanPolicy", "PolicyException"}
+    shorts = {"GitRepository": "gitrepo", "Terraform": "tf", "ManifestSet": "ms", "PlanPolicy": "pp",
+              "PolicyException": "pex"}
     for kind, crd in CRDS.items():
         spec = crd["spec"]
         plural = constants.PLURALS[kind]
@@ -67,10 +68,13 @@ def test_printer_columns() -> None:
         assert cols["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
         assert cols["Status"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].message'
         assert cols["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-        assert "Revision" in cols
-        assert ("Plan" in cols) == (kind == "Terraform")
+        assert ("Revision" in cols) == (kind != "PolicyException")  # an exception has no source
+        assert ("Plan" in cols) == (kind in ("Terraform", "PolicyException"))
     tf_cols = {c["name"]: c["jsonPath"] for c in CRDS["Terraform"]["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert tf_cols["Plan"] == ".status.plan.pending"
+    pex_cols = {c["name"]: c["jsonPath"]
+                for c in CRDS["PolicyException"]["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert (pex_cols["Plan"], pex_cols["Terraform"]) == (".spec.planId", ".spec.terraformRef.name")
 
 
 def _structural_problems(node: Any, path: str, in_junctor: bool = False) -> list[str]:

@@ -49,6 +49,13 @@ PENDING = {"plan": {"pending": PLAN, "add": 1}}
     (obj(ready=("False", "ApprovalRefused"), status=PENDING, annotations={"tfcontroller.io/approve-plan": "old"}),
      {"pending"}),
     (obj(ready=("False", "PlanFailed")), {"failing"}),
+    # issue 18: a plan the policies block waits for no approval (none applies it): failing, not pending
+    (obj(ready=("False", "PolicyDenied"), status={"plan": {"pending": PLAN, "policy": {"result": "denied"}}}),
+     {"failing"}),
+    (obj(ready=("False", "PolicyUnavailable"), status={"plan": {"pending": PLAN, "policy": {"result": "error"}}}),
+     {"failing"}),
+    (obj(ready=("False", "PlanPending"), status={"plan": {"pending": PLAN, "policy": {"result": "warned"}}}),
+     {"pending"}),
     (obj(ready=("False", "DependencyNotReady")), set()),
     (obj(ready=("False", "SourceNotReady")), set()),
     (obj(ready=("Unknown", "Progressing"), extra_conditions=[{"type": "Stalled", "status": "True"}]), {"failing"}),

@@ -106,3 +106,23 @@ def test_format_value() -> None:
     assert format_value("x") == '"x"' and format_value({"b": 1, "a": [True]}) == '{"a": [true], "b": 1}'
     long = format_value("x" * 1000)
     assert len(long) == 200 and long.endswith("…")
+
+
+def test_policy_results_under_the_remediation_plan_and_a_blocked_plan_is_not_offered() -> None:
+    """Issue 18: the mail lists each policy's result and exception; a plan the policies block says so
+    instead of the approve command (manual) or "remediated automatically" (auto)."""
+    report = analyze(drift_plan())
+    lines = ("Policy check: denied", "  denied: ns/protect", "    - aws_sqs_queue.jobs <would> be deleted")
+    for auto in (False, True):
+        msg = build_drift_email(report, DriftTarget("ns", "obj", plan_id="plan-a", auto_remediate=auto,
+                                                    policy=lines, policy_block="plan plan-a is denied by policy"),
+                                to=["a@b.c"], from_addr="f@b.c")
+        text = msg.get_body(("plain",)).get_content()
+        assert "plan plan-a is denied by policy" in text and "\n".join(lines) in text
+        assert "kubectl annotate" not in text and "remediated automatically" not in text
+        html = msg.get_body(("html",)).get_content()
+        assert "&lt;would&gt;" in html and "<would>" not in html
+    waived = ("Policy check: warned", "  waived: ns/protect (PolicyException e1)", "    - deleted")
+    text = build_drift_email(report, DriftTarget("ns", "obj", plan_id="plan-a", policy=waived), to=["a@b.c"],
+                             from_addr="f@b.c").get_body(("plain",)).get_content()
+    assert approve_hint("ns", "obj", "plan-a") in text and "waived: ns/protect (PolicyException e1)" in text

@@ -51,3 +51,34 @@ def test_field_manager_names_the_way() -> None:
     assert field_manager(Approver("a", (), VIA_CLI)) == "tfcontroller-cli"
     assert field_manager(Approver("a", (), VIA_DASHBOARD)) == "tfcontroller-dashboard"
     assert field_manager(None) == "tfcontroller"
+
+
+def _policy(result: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"pending": PLAN, "policy": {"result": result, "results": rows}}
+
+
+@pytest.mark.parametrize(("result", "row", "words"), [
+    ("denied", {"policy": "team-a/protect", "result": "denied", "messages": ["aws_dynamodb_table.orders deleted"]},
+     "team-a/protect: aws_dynamodb_table.orders deleted"),
+    ("error", {"policy": "team-a/broken", "result": "error", "messages": ["main.rego:4:3: unexpected token"]},
+     "team-a/broken: main.rego:4:3: unexpected token"),
+])
+def test_a_plan_the_policies_block_is_not_approvable(result: str, row: dict[str, Any], words: str) -> None:
+    """Issue 18: the controller would never apply it, so neither the CLI nor the dashboard approves it."""
+    obj = tf()
+    obj["status"]["plan"] = _policy(result, [row])
+    for wanted in (None, PLAN):
+        with pytest.raises(OperationRefused) as caught:
+            check_approvable(obj, wanted)
+        assert caught.value.status == 409 and words in caught.value.message and PLAN in caught.value.message
+
+
+@pytest.mark.parametrize(("result", "row"), [
+    ("warned", {"policy": "team-a/tags", "result": "warned", "messages": ["no owner tag"]}),
+    ("warned", {"policy": "team-a/protect", "result": "waived", "messages": ["deleted"], "exception": "e1"}),
+    ("passed", {"policy": "team-a/protect", "result": "passed"}),
+])
+def test_warned_waived_and_passed_plans_are_approvable(result: str, row: dict[str, Any]) -> None:
+    obj = tf()
+    obj["status"]["plan"] = _policy(result, [row])
+    assert check_approvable(obj, PLAN) == Approval(PLAN)

@@ -134,6 +134,8 @@ class PlanPart:
     saved_views: int | None = None  # Secrets save_plan_view wrote for its readable form in this run
     stale: str = ""  # why the pending plan cannot be applied: the frame plans again (rule §4.2)
     replanned: bool = False  # planned again once in this reconcile
+    show: dict[str, Any] | None = None  # `show -json` of the plan made in this reconcile (the policy gate reads it)
+    show_plan_id: str = ""  # ... and that plan's id
 
 
 @dataclass

@@ -14,7 +14,7 @@ failures, the approver) are in api/history.py.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +58,19 @@ class RunNote:
     message: str = ""
     finished_at: str = ""
     recorded: bool = False  # already in status.history (a checkpoint carried it)
+    policy: str = ""  # issue 18: the plan's policy result (policy_gate.py)
+    exceptions: tuple[str, ...] = ()  # the PolicyExceptions that waived a policy for it
 
     def counts_of(self, plan: PendingPlan) -> None:
         self.add, self.change, self.destroy = plan.add, plan.change, plan.destroy
+
+    def policy_of(self, recorded: Mapping[str, Any] | None) -> None:
+        """Carry the plan's `status.plan.policy` result and the exceptions that waived (issue 18)."""
+        if not recorded:
+            return
+        self.policy = str(recorded.get("result") or "")
+        self.exceptions = tuple(sorted({str(r["exception"]) for r in recorded.get("results") or []
+                                        if isinstance(r, Mapping) and r.get("exception")}))
 
     def end(self, outcome: str, reason: str, message: str = "", plan_id: str = "") -> None:
         self.outcome, self.reason, self.message = outcome, reason, message
@@ -71,7 +81,8 @@ class RunNote:
         return HistoryEntry(run_id=self.run_id, kind=self.kind, outcome=self.outcome, reason=self.reason,
                             message=self.message, revision=self.revision, plan_id=self.plan_id, add=self.add,
                             change=self.change, destroy=self.destroy, started_at=self.started_at,
-                            finished_at=self.finished_at, approved_by=self.approved_by)
+                            finished_at=self.finished_at, approved_by=self.approved_by, policy=self.policy,
+                            exceptions=self.exceptions)
 
 
 def approver_of(obj: dict[str, Any], plan_id: str, *, auto: bool, annotation: str | None) -> Approver:

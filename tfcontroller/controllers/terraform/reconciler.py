@@ -49,8 +49,12 @@ from tfcontroller.controllers.terraform.deletion import deletion_steps
 from tfcontroller.controllers.terraform.drift.hooks import DriftHooks
 from tfcontroller.controllers.terraform.indexes import (
     INDEX_DEPENDS_ON,
+    INDEX_PENDING_PLAN,
     INDEX_SOURCE,
     depends_on_index,
+    exception_target,
+    pending_plan_index,
+    policy_scope,
     source_index,
 )
 from tfcontroller.controllers.terraform.locks import RunRecord, records_from_status, write_records
@@ -59,10 +63,21 @@ from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.events import EventRecorder
-from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, PODS, TERRAFORMS, object_key, split_key
+from tfcontroller.kube.resources import (
+    GITREPOSITORIES,
+    NAMESPACES,
+    PLANPOLICIES,
+    PODS,
+    POLICYEXCEPTIONS,
+    TERRAFORMS,
+    object_key,
+    split_key,
+)
 from tfcontroller.runtime.access import INDEX_CROSS_NAMESPACE, cross_namespace_index, namespace_name
 from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
 from tfcontroller.runtime.manager import Controller, Manager, Watch
+from tfcontroller.runtime.metrics import ManagerMetrics
+from tfcontroller.runtime.policies import PolicyLoader
 from tfcontroller.runtime.reconciler import (
     Outcome,
     Step,
@@ -108,6 +123,10 @@ class TerraformReconciler:
         self.runner_slots = RunnerSlots(options.max_runners)  # --max-runners (pod mode)
         self._run_api: Any = None  # pod mode: the run API (terraform/run_api.py), started once
         self.credentials = RunCredentials(kube, options.work_dir)  # the kubeconfig of each run (local mode)
+        # issue 18: the PlanPolicies' modules, cached by artifact digest (runtime/policies.py; policy_gate.py)
+        self.metrics: ManagerMetrics | None = None  # the manager's, once registered
+        self.policies = PolicyLoader(kube, options.work_dir / "policies",
+                                     allow_cross_namespace_refs=options.allow_cross_namespace_refs)
 
     # ---- wiring ------------------------------------------------------------------------------
     def controller(self) -> Controller:
@@ -118,9 +137,14 @@ class TerraformReconciler:
             concurrency=self.options.concurrency,
             watches=[Watch(GITREPOSITORIES, index=INDEX_SOURCE), Watch(TERRAFORMS, index=INDEX_DEPENDS_ON),
                      # issue 16: a Namespace's labels decide accessFrom; its change re-checks the referrers
-                     Watch(NAMESPACES, index=INDEX_CROSS_NAMESPACE, value_fn=namespace_name, namespace=None)],
+                     Watch(NAMESPACES, index=INDEX_CROSS_NAMESPACE, value_fn=namespace_name, namespace=None),
+                     # issue 18: a PlanPolicy change (a new digest, readiness) re-checks the pending plans it may
+                     # select, without planning; a PolicyException re-checks the Terraform it names
+                     Watch(PLANPOLICIES, index=INDEX_PENDING_PLAN,
+                           value_fn=policy_scope(self.options.controller_namespace)),
+                     Watch(POLICYEXCEPTIONS, map_fn=exception_target)],
             indexes={INDEX_SOURCE: source_index, INDEX_DEPENDS_ON: depends_on_index,
-                     INDEX_CROSS_NAMESPACE: cross_namespace_index},
+                     INDEX_CROSS_NAMESPACE: cross_namespace_index, INDEX_PENDING_PLAN: pending_plan_index},
         )
         if self.options.runner_mode == "pod":
             # a runner Pod that ends while no worker waits for it (an adopted run, a run whose controller
@@ -145,6 +169,7 @@ class TerraformReconciler:
         """Add the controller and cancel running Terraform processes (SIGINT, grace, SIGKILL) when the
         manager stops, so state is saved and the lock released (design.md §4.4)."""
         manager.add_controller(self.controller())
+        self.metrics = manager.metrics  # the policy gate counts its evaluations there (issue 18)
         if self.options.runner_mode == "pod" and not self.options.leader_elected:
             # up before any reconcile: runners of an earlier controller deliver to it (adoption). With leader
             # election only the leader serves it (a standby would accept results nobody waits for): it starts

@@ -1,8 +1,8 @@
 """The steps of a Terraform reconcile, one function each, with one signature: `step(ctx, obj)`.
 
 Normal path (reconciler.STEPS): recover our dead runs → source artifact → dependencies ready →
-inputs and their digest → a requested force-unlock → plan when policy says so → apply an approved plan →
-outputs. A step marks only its own conditions and raises the typed errors of api/errors (the summariser
+inputs and their digest → a requested force-unlock → plan when policy says so → the policy gate (issue 18:
+PlanPolicies on the pending plan, policy_gate.py) → apply an approved plan → outputs. A step marks only its own conditions and raises the typed errors of api/errors (the summariser
 turns them into Ready/Reconciling/Stalled). Steps never call steps: when the pending plan turns out stale,
 `step_apply` records why (`ctx.plan.stale`) and ends the list; the frame then runs `replan_steps` (re-plan,
 then the rest of the list from apply on), once. Deletion has its own list (deletion.py).
@@ -26,6 +26,7 @@ from tfcontroller.api.access import ACCESS_DENIED
 from tfcontroller.api.commands import approve_hint, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
+from tfcontroller.api.policy_verdict import POLICY_CHECKED
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform import policy
@@ -52,6 +53,7 @@ from tfcontroller.controllers.terraform.inputs import resolve_inputs
 from tfcontroller.controllers.terraform.locks import APPLY_INTERRUPTED
 from tfcontroller.controllers.terraform.modules import module_digest, module_info
 from tfcontroller.controllers.terraform.outputs import write_outputs
+from tfcontroller.controllers.terraform.policy_gate import step_policy
 from tfcontroller.controllers.terraform.runs import (
     _in_background,
     backend_identity,
@@ -307,6 +309,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
                                        ctl.keys().keyring, chunk_bytes=ctl.options.plan_chunk_bytes, show=show,
                                        backend=backend_identity(ctl, ctx.key))
     ctx.plan.local = True
+    ctx.plan.show, ctx.plan.show_plan_id = show, plan_id  # the policy gate evaluates it (policy_gate.py)
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
                       "isDestroy": destroy}
@@ -354,6 +357,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     note = ctx.note_run(history.DESTROY if plan.is_destroy else history.APPLY,
                         ctx.source.revision or last.last_planned_revision, pending)
     note.counts_of(plan)
+    note.policy_of((status.get("plan") or {}).get("policy"))
     note.approved_by = approver_of(obj, pending, auto=ctx.deleting or tf.spec.auto_approve, annotation=note_offer)
     runner = workspace(ctx)
     ws = ctx.run.workspace
@@ -387,6 +391,7 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     message = _noted(ctx, f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}")
     c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
     c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (locks.py)
+    c.remove_condition(conds, POLICY_CHECKED)  # it described the plan now applied (its history entry keeps it)
     ctx.events.append(("Normal", reason, message))
     note.end(history.SUCCEEDED, reason, message)
     ctx.done.applied = True
@@ -480,10 +485,12 @@ def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
 
 
 STEPS: list[Step] = [step_recover, step_source, step_dependencies, step_inputs, step_force_unlock, step_plan,
-                     step_apply, step_outputs]
+                     step_policy, step_apply, step_outputs]
 
 
 def replan_steps(steps: Sequence[Step]) -> list[Step]:
     """What the frame runs after `step_apply` found the pending plan stale: plan again, then the rest of
-    the list from apply on (deleting: apply and remove the state)."""
-    return [step_replan, *steps[list(steps).index(step_apply):]]
+    the list from the policy gate on (deleting: apply and remove the state). The new plan is checked by the
+    policies like any other."""
+    first = step_policy if step_policy in steps else step_apply
+    return [step_replan, *steps[list(steps).index(first):]]

@@ -157,6 +157,32 @@ def test_notifier_reports_once_retries_with_backoff_and_resolves_once() -> None:
     assert "aws_s3_bucket.demo" in resolved.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
+def test_the_mail_carries_the_remediation_plans_policy_check() -> None:
+    """Issue 18: the policy results and exceptions of the remediation plan; a plan the policies deny is
+    said to be blocked instead of offered for approval."""
+    plan_id = "plan-main-0123456789-abcdef01"
+    for result, rows, blocked in (
+            ("denied", [{"policy": "ns/protect", "result": "denied", "messages": ["aws_s3_bucket.demo replaced"]}],
+             True),
+            ("warned", [{"policy": "ns/protect", "result": "waived", "messages": ["aws_s3_bucket.demo replaced"],
+                         "exception": "ok-once"}], False)):
+        box = Outbox()
+        notifier = DriftNotifier(FixedMailer(box, "tf@example.org"), ["ops@example.org"])
+        obj = make_obj(status=applied_status())
+        obj["status"]["plan"] = {"pending": plan_id, "isDrift": True,
+                                 "policy": {"result": result, "results": rows}}
+        rep = analyze(drift_plan())
+        checked(obj, rep, NOW)
+        notifier.remember(obj, rep)
+        assert len(notifier.process(obj, tf_of(obj), None, NOW).sent) == 1
+        text = box.sent[0][0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert f"Policy check: {result}" in text and "    - aws_s3_bucket.demo replaced" in text
+        assert ("is denied by policy" in text) is blocked
+        assert ("kubectl annotate" in text) is not blocked
+        if not blocked:
+            assert "waived: ns/protect (PolicyException ok-once)" in text
+
+
 def test_restart_with_a_pending_report_sends_the_addresses_from_status() -> None:
     box = Outbox()
     obj = make_obj(spec={"driftDetection": {"email": {"to": ["team@example.org"]}}}, status=applied_status())

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tfcontroller.api.policy_verdict import policy_of, policy_report_lines, verdict
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.kube.client import KubeClient
@@ -310,8 +311,11 @@ class DriftNotifier:
         plan_id = last.pending.id if last.pending.is_drift else ""
         if not plan_id and tf.spec.auto_approve:  # remediated in this reconcile: name the plan applied
             plan_id = last.last_applied_plan
+        recorded = policy_of(obj.get("status")) if plan_id == last.pending.id else None
+        blocked = verdict(recorded, plan_id) if recorded is not None else None
         target = DriftTarget(meta["namespace"], meta["name"], revision=revision, plan_id=plan_id or None,
-                             auto_remediate=tf.spec.auto_approve)
+                             auto_remediate=tf.spec.auto_approve, policy=tuple(policy_report_lines(recorded)),
+                             policy_block=blocked.message if blocked is not None and blocked.blocked else "")
         return build_drift_email(self._report_for(_key(obj), n), target, to=to, from_addr=from_addr, now=now)
 
     def _report_for(self, key: str, n: outbox.Notification) -> DriftReport:

@@ -1,0 +1,155 @@
+"""Evaluation through the real engine in its child process: conftest's rule names and result shapes,
+several packages and bundles side by side, `data`, enforcement, time limits (fail closed / open), and that
+the child sees nothing of the caller's environment."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tfcontroller.policy.bundle import PolicyBundle, inline_bundle
+from tfcontroller.policy.evaluate import PolicyReport, PolicyResult, PolicySpecView, evaluate, overall
+
+INPUT = {"resource_changes": [{"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket",
+                               "change": {"actions": ["delete"]}}],
+         "tfcontroller": {"namespace": "team-a", "name": "infra"}}
+
+SHAPES = """package main
+
+deny contains msg if {
+  some rc in input.resource_changes
+  "delete" in rc.change.actions
+  msg := sprintf("%s would be deleted", [rc.address])
+}
+
+violation contains {"msg": "violation as object", "details": {"k": 1}} if { true }
+
+warn contains {"msg": "warn as object"} if { true }
+
+warn_naming contains "warn with a suffix" if { true }
+
+deny_suffix contains "deny with a suffix" if { input.tfcontroller.namespace == "team-a" }
+
+helper contains "a helper is not a rule conftest reads" if { true }
+"""
+
+
+def _eval(*pairs: tuple[PolicySpecView, PolicyBundle], timeout: float = 10.0) -> PolicyReport:
+    return evaluate(list(pairs), INPUT, timeout=timeout)
+
+
+def test_conftest_rule_names_and_shapes() -> None:
+    report = _eval((PolicySpecView("team-a/shapes"), inline_bundle("team-a/shapes", SHAPES)))
+    (r,) = report.results
+    assert sorted(r.denies) == ["aws_s3_bucket.logs would be deleted", "deny with a suffix", "violation as object"]
+    assert sorted(r.warnings) == ["warn as object", "warn with a suffix"]
+    assert report.result == "denied" and r.result == "denied" and r.error == ""
+    assert report.digest.startswith("sha256:") and report.evaluated_at.endswith("Z")
+
+
+def test_several_packages_and_bundles_do_not_clash() -> None:
+    # two bundles both in `package main`, each with its own data.limits; a second package in one bundle
+    a = PolicyBundle("ns/a", (("a/main.rego", 'package main\n\ndeny contains msg if {\n  msg := sprintf("a:%v", [data.limit])\n}\n'),
+                              ("a/extra.rego", 'package extra.checks\n\nwarn contains "extra" if { data.main.deny }\n')),
+                     data={"limit": 1})
+    b = PolicyBundle("ns/b", (("b/main.rego", 'package main\n\nwarn contains msg if {\n  msg := sprintf("b:%v", [data.limit])\n}\n'),),
+                     data={"limit": 2})
+    report = _eval((PolicySpecView("ns/a"), a), (PolicySpecView("ns/b"), b))
+    ra, rb = report.results
+    assert ra.denies == ["a:1"] and ra.warnings == ["extra"]
+    assert rb.denies == [] and rb.warnings == ["b:2"]
+    assert report.result == "denied"
+
+
+def test_enforcement_warn_turns_denies_into_warnings() -> None:
+    report = _eval((PolicySpecView("ns/p", enforcement="warn"), inline_bundle("ns/p", SHAPES)))
+    (r,) = report.results
+    assert r.denies == [] and "aws_s3_bucket.logs would be deleted" in r.warnings
+    assert report.result == "warned" and not report.blocks
+
+
+def test_passed_and_boolean_rules() -> None:
+    passing = inline_bundle("ns/p", 'package main\n\ndeny contains "never" if { input.nothing }\n')
+    boolean = inline_bundle("ns/b", 'package main\n\ndeny if { input.tfcontroller.name == "infra" }\n')
+    report = _eval((PolicySpecView("ns/p"), passing), (PolicySpecView("ns/b"), boolean))
+    assert report.results[0].result == "passed"
+    assert report.results[1].denies == ["main.deny is true"]
+
+
+def test_v1_object_instead_of_set_is_an_error() -> None:
+    report = _eval((PolicySpecView("ns/p"), inline_bundle("ns/p", 'package main\n\ndeny[msg] if { msg := "a" }\n')))
+    assert report.result == "error" and "contains msg if" in report.results[0].error
+
+
+def test_runtime_error_is_an_error_result() -> None:
+    bad = inline_bundle("ns/p", 'package main\n\ndeny contains "a" if { missing.fn(1) }\n')
+    report = _eval((PolicySpecView("ns/p"), bad))
+    assert report.result == "error" and "missing.fn" in report.results[0].error
+
+
+LOOP = 'package main\n\ndeny contains msg if {\n  some i in numbers.range(1, 1000000000)\n  i < 0\n  msg := "never"\n}\n'
+
+
+def test_a_policy_that_runs_too_long_is_stopped_and_fails_closed() -> None:
+    good = inline_bundle("ns/good", SHAPES)
+    started = time.monotonic()
+    report = _eval((PolicySpecView("ns/loop", timeout=1.0), inline_bundle("ns/loop", LOOP)),
+                   (PolicySpecView("ns/good"), good), timeout=30)
+    assert time.monotonic() - started < 25
+    loop, after = report.results
+    assert "did not finish within 1s" in loop.error and loop.result == "error" and loop.blocks
+    assert after.error == "" and after.denies  # the policies after the stopped one still ran, in a new child
+    assert report.result == "denied"  # a deny outranks the error; both block
+    only_loop = _eval((PolicySpecView("ns/loop", timeout=1.0), inline_bundle("ns/loop", LOOP)))
+    assert only_loop.result == "error" and only_loop.blocks
+
+
+def test_fail_open_turns_an_error_into_a_warning() -> None:
+    report = _eval((PolicySpecView("ns/loop", failure_policy="Open", timeout=1.0), inline_bundle("ns/loop", LOOP)))
+    assert report.results[0].result == "error" and not report.results[0].blocks
+    assert report.result == "warned" and not report.blocks
+
+
+def test_the_child_sees_none_of_the_callers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2-secret")
+    leak = inline_bundle("ns/p", 'package main\n\nwarn contains msg if {\n  msg := sprintf("%v", [opa.runtime()])\n}\n')
+    report = _eval((PolicySpecView("ns/p"), leak))
+    assert "hunter2-secret" not in repr(report)
+    assert os.environ["SMTP_PASSWORD"] == "hunter2-secret"
+
+
+def test_no_policies_pass() -> None:
+    report = evaluate([], INPUT, timeout=1)
+    assert report.result == "passed" and report.results == []
+
+
+@pytest.mark.parametrize("results,want", [
+    ([], "passed"),
+    ([PolicyResult("a", warnings=["w"])], "warned"),
+    ([PolicyResult("a", denies=["d"], waived=True)], "warned"),
+    ([PolicyResult("a", error="e", failure_policy="Open")], "warned"),
+    ([PolicyResult("a", error="e")], "error"),
+    ([PolicyResult("a", error="e"), PolicyResult("b", denies=["d"])], "denied"),
+])
+def test_overall(results: list[PolicyResult], want: str) -> None:
+    assert overall(results) == want
+
+
+def test_many_bundles_each_with_its_own_data() -> None:
+    """rego-cpp refuses a third separate add_data; every bundle's data must still reach only that bundle."""
+    pairs = [(PolicySpecView(f"ns/p{i}"), PolicyBundle(f"ns/p{i}", (("m.rego", 'package main\n\nwarn contains msg if {\n'
+                                                                     '  msg := concat(" ", [sprintf("%v", [data.n]), json.marshal(data.list)])\n}\n'),),
+                                                       data={"n": i, "list": [i, "x", 1.5, True]}))
+             for i in range(5)]
+    report = _eval(*pairs)
+    assert [r.warnings for r in report.results] == [[f'{i} [{i},"x",1.5,true]'] for i in range(5)]
+
+
+def test_malformed_engine_output_is_an_error_not_a_pass() -> None:
+    """rego-cpp 1.5 leaves quotes unescaped in sprintf("%s", [a built-in's string]): the result is not JSON,
+    and the policy must then fail (closed), never pass silently (docs/policy.md "Engine limits")."""
+    quirk = inline_bundle("ns/p", 'package main\n\ndeny contains msg if {\n  msg := sprintf("x %s", [concat(",", ["a"])])\n}\n')
+    report = _eval((PolicySpecView("ns/p"), quirk))
+    assert report.result == "error" and "not JSON" in report.results[0].error

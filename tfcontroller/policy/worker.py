@@ -1,0 +1,211 @@
+"""The policy worker: the child process in which the Rego engine runs (evaluate.py starts it).
+
+Everything that touches `regopy` lives here, in a process of its own, because the engine has no time limit
+(a policy can loop or build huge sets), prints its diagnostics straight to the console (fd 1/2, not
+through Python), and is C++ that a bad module could crash. The parent kills this process at a policy's
+time limit; RLIMIT_CPU stops it too should the parent die first.
+
+Protocol: stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"bundle", "cpu_seconds"}`)
+then the input document; stdout carries one JSON array a line: `["ready"]` once the input is loaded, then
+`["result", index, {"denies": [...], "warnings": [...], "error": ""}]` per policy in order; for a compile
+check, `["compiled", [[file, line, column, message], ...]]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+from typing import Any
+
+from tfcontroller.policy import lexer
+from tfcontroller.policy.bundle import CompileError, PolicyBundle, lexical_errors
+
+_ERROR = re.compile(r"\(error (\d+):")
+_ERRORMSG = re.compile(r"\(errormsg (\d+):")
+_POSITION = re.compile(r"\|(\d+)\|(\d+)")
+
+
+def main() -> int:
+    """Read the request line and the input from stdin, answer one JSON message a line on stdout."""
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    request_line = sys.stdin.buffer.readline()
+    input_json = sys.stdin.buffer.read().decode() or "null"
+    _quiet()
+    request = json.loads(request_line)
+    _limit_cpu(float(request.get("cpu_seconds", 60.0)))
+
+    def send(*msg: Any) -> None:
+        channel.write(json.dumps(list(msg)) + "\n")
+        channel.flush()
+
+    try:
+        if request["op"] == "compile":
+            send("compiled", [_as_tuple(e) for e in compile_errors(_bundle(request["bundle"]))])
+            return 0
+        import regopy
+
+        interp = regopy.Interpreter()
+        # the text as a Rego term: regopy.Input (node by node) is ~40% faster but builds arrays of scalars
+        # that built-ins cannot read in regopy 1.5.2 (json.marshal of such an array is undefined)
+        interp.set_input_term(input_json)
+        jobs = [(index, _bundle(doc)) for index, doc in request["bundles"]]
+        # every bundle's data in one base document: rego-cpp 1.5 refuses a third add_data ("unable to merge
+        # base documents"), whatever the keys
+        interp.add_data({f"tfcp{index}": b.data if isinstance(b.data, dict) else {} for index, b in jobs})
+        send("ready")
+        for index, bundle in jobs:
+            send("result", index, evaluate_bundle(interp, f"tfcp{index}", bundle))
+    except Exception as exc:  # reported as the current policy's error, never a silent exit
+        send("failed", f"{type(exc).__name__}: {exc}"[:500])
+        return 1
+    return 0
+
+
+def _bundle(doc: dict[str, Any]) -> PolicyBundle:
+    return PolicyBundle(name=doc.get("name", ""), modules=tuple((f, t) for f, t in doc["modules"]),
+                        data=doc.get("data"))
+
+
+def evaluate_bundle(interp: Any, root: str, bundle: PolicyBundle) -> dict[str, Any]:
+    """The conftest rules of every package of `bundle` on the interpreter's input, the bundle's modules
+    moved under `data.<root>` (where the caller put its data) so that bundles sharing the interpreter (and
+    the cost of loading the input) cannot see or clash with each other (two may both be `package main`)."""
+    import regopy
+
+    out: dict[str, Any] = {"denies": [], "warnings": [], "error": ""}
+    modules = [(file, lexer.rebase_data(text, root)) for file, text in bundle.modules]
+    for file, text in modules:  # parsed alone first: a module that fails must not enter the shared interpreter
+        try:
+            regopy.Interpreter().add_module(file, text)
+        except regopy.RegoError as exc:
+            errors = parse_errors(str(exc), dict(bundle.modules))
+            out["error"] = "; ".join(str(e) for e in errors) or f"{file} does not compile"
+            return out
+    for file, text in modules:
+        interp.add_module(file, text)
+    for pkg, rules in bundle.rules().items():
+        for rule in rules:
+            value, error = _query(interp, f"data.{root}.{pkg}.{rule}")
+            if error:
+                out["error"] = f"data.{pkg}.{rule}: {error}"
+                return out
+            messages, shape_error = messages_of(value, f"{pkg}.{rule}")
+            if shape_error:
+                out["error"] = shape_error
+                return out
+            out["warnings" if rule.startswith("warn") else "denies"].extend(messages)
+    return out
+
+
+def _query(interp: Any, query: str) -> tuple[Any, str]:
+    """(value, "") or (None, error text). regopy's `Output` cannot parse an error result, so read it raw."""
+    from regopy.rego_shared import rego_output_ok, rego_output_string, rego_query
+
+    impl = rego_query(interp._impl, query)
+    text = rego_output_string(impl)
+    if not rego_output_ok(impl):
+        return None, "evaluation failed (conflicting rule values or a built-in's error)"
+    if text.startswith("(error"):
+        msgs = [_counted(text, m.end(), int(m.group(1))) for m in _ERRORMSG.finditer(text)]
+        return None, "; ".join(msgs) or "evaluation failed"
+    if text == "undefined":
+        return None, ""
+    try:
+        doc = json.loads(text)
+    except ValueError:  # seen: sprintf("%s", [concat(…)]) leaves quotes unescaped in rego-cpp 1.5
+        return None, f"the engine returned a result that is not JSON: {text[:200]}"
+    exprs = doc.get("expressions") if isinstance(doc, dict) else None
+    return (exprs[0] if exprs else None), ""
+
+
+def messages_of(value: Any, rule: str) -> tuple[list[str], str]:
+    """conftest's result shapes as messages: a set of strings or of objects with `msg`, a single string,
+    a boolean rule (true: one message naming it). An object is a v0-style `deny[msg]` read as Rego v1."""
+    if value is None or value is False:
+        return [], ""
+    if value is True:
+        return [f"{rule} is true"], ""
+    if isinstance(value, str):
+        return [value], ""
+    if isinstance(value, dict):
+        if "msg" in value:
+            return [_message(value)], ""
+        return [], (f"{rule} is an object, not a set: write '{rule.rsplit('.', 1)[-1]} contains msg if {{ … }}' "
+                    "(Rego v1)")
+    if isinstance(value, list):
+        return [_message(v) for v in value], ""
+    return [json.dumps(value)], ""
+
+
+def _message(item: Any) -> str:
+    if isinstance(item, dict) and "msg" in item:
+        msg = item["msg"]
+        return msg if isinstance(msg, str) else json.dumps(msg, sort_keys=True)
+    return item if isinstance(item, str) else json.dumps(item, sort_keys=True)
+
+
+def compile_errors(bundle: PolicyBundle) -> list[CompileError]:
+    """The engine's parse errors of each module (each parsed alone, so every broken file is named), then
+    the lexer's findings (bundle.lexical_errors)."""
+    import regopy
+
+    errors: list[CompileError] = []
+    texts = dict(bundle.modules)
+    for file, text in bundle.modules:
+        try:
+            regopy.Interpreter().add_module(file, text)
+        except regopy.RegoError as exc:
+            errors.extend(parse_errors(str(exc), texts) or [CompileError(file, 0, 0, "does not compile")])
+    probe = regopy.Interpreter()
+    return errors + [e for e in lexical_errors(bundle, probe.is_builtin)
+                     if not any(p.file == e.file and p.line == e.line for p in errors)]
+
+
+def parse_errors(text: str, modules: dict[str, str]) -> list[CompileError]:
+    """rego-cpp's error tree (`(error 15:policies/x.rego|35|2 (errormsg 16:this is unclosed) …)`, strings
+    length-prefixed, positions as byte offset|length) as CompileErrors with line and column."""
+    out = []
+    for m in _ERROR.finditer(text):
+        file = _counted(text, m.end(), int(m.group(1)))
+        pos = _POSITION.match(text, m.end() + int(m.group(1)))
+        msg_m = _ERRORMSG.search(text, m.end())
+        message = _counted(text, msg_m.end(), int(msg_m.group(1))) if msg_m else "does not compile"
+        line, column = _line_col(modules.get(file, ""), int(pos.group(1)) if pos else -1)
+        out.append(CompileError(file, line, column, message))
+    return out
+
+
+def _counted(text: str, start: int, length: int) -> str:
+    return text[start:start + length]
+
+
+def _line_col(text: str, byte_offset: int) -> tuple[int, int]:
+    if byte_offset < 0:
+        return 0, 0
+    before = text.encode()[:byte_offset].decode(errors="replace")
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def _as_tuple(e: CompileError) -> tuple[str, int, int, str]:
+    return (e.file, e.line, e.column, e.message)
+
+
+def _quiet() -> None:
+    """The engine writes its diagnostics to fd 1 and 2: send them nowhere (we report them ourselves)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _limit_cpu(seconds: float) -> None:
+    """A CPU-time limit the kernel enforces, for the case the parent dies and cannot kill us."""
+    limit = max(1, int(seconds) + 1)
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
