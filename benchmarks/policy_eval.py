@@ -81,9 +81,11 @@ def bundles(count: int) -> list[tuple[PolicySpecView, PolicyBundle]]:
     return out
 
 
-def once(selected: list[tuple[PolicySpecView, PolicyBundle]], show: dict[str, Any]) -> tuple[float, str]:
+def once(selected: list[tuple[PolicySpecView, PolicyBundle]], show: dict[str, Any],
+         workers: int | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    report = evaluate(selected, policy_input(show, PolicyMeta("team-a", "infra", plan_id="plan-x")), timeout=30)
+    report = evaluate(selected, policy_input(show, PolicyMeta("team-a", "infra", plan_id="plan-x")), timeout=30,
+                      workers=workers)
     elapsed = time.perf_counter() - started
     assert not any(r.error for r in report.results), [r.error for r in report.results if r.error]
     return elapsed, f"{report.result}, {sum(len(r.denies) for r in report.results)} denies"
@@ -96,18 +98,20 @@ def main() -> int:
     parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--compliant", action="store_true",
                         help="a plan the policies find (almost) nothing in, instead of one with ~1,350 denies")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="children evaluating groups of policies side by side (default: evaluate's)")
     args = parser.parse_args()
     show = big_plan(args.changes, args.compliant)
     selected = bundles(args.policies)
     trivial = [(PolicySpecView("platform/trivial"),
                 inline_bundle("platform/trivial", 'package main\n\ndeny contains "x" if { input.none }\n'))]
-    print(f"{args.policies} policies on a plan of {args.changes} resource changes "
+    print(f"{args.policies} policies ({args.workers or 'default'} workers) on a plan of {args.changes} resource changes "
           f"({len(json.dumps(show)) // 1024} KiB of JSON), {args.repetitions} runs")
     fixed, total = [], []
     outcome = ""
     for _ in range(args.repetitions):  # interleaved, so that a busy moment costs both alike
         fixed.append(once(trivial, show)[0])
-        elapsed, outcome = once(selected, show)
+        elapsed, outcome = once(selected, show, args.workers)
         total.append(elapsed)
     median = statistics.median(total)
     print(f"result: {outcome}")
