@@ -9,8 +9,8 @@ thread holding the GIL; a policy that loops would hang a controller worker for g
 `python -m tfcontroller.policy.worker` (about 0.1 s to start: benchmarks/policy_eval.py), not a fork (unsafe
 beside the controller's threads) nor multiprocessing's forkserver (it re-imports the caller's `__main__`).
 A child evaluates its group of the plan's policies (one group per CPU, at most 4) on one interpreter, so the
-plan document is converted once per child; when a policy overruns its limit the child is killed, that policy becomes an error and a new child takes
-the rest. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
+plan document is converted once per child; when a policy overruns its limit the child is killed, that
+policy becomes an error and a new child takes the rest of its group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
 closed) unless the policy's `failurePolicy` is `Open`.
 """
 
