@@ -173,3 +173,16 @@ def test_results_keep_their_order_whatever_the_workers(workers: int) -> None:
     assert [r.policy for r in report.results] == [f"ns/p{i}" for i in range(5)]
     assert [r.warnings for r in report.results] == [["w0"], [], ["w2"], ["w3"], ["w4"]]
     assert "did not finish" in report.results[1].error
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('package main\n\ndeny contains msg if {\n  input.nothing\n  no.such(1)\n  msg := "a"\n}\n', "unknown function no.such"),
+    ('package main\n\ndeny[msg] {\n  msg := "a"\n}\n', "Rego v0"),
+    ('package main\n\ndeny contains msg if {\n', "unclosed"),
+])
+def test_a_policy_that_does_not_compile_is_an_error_even_unchecked(text: str, fragment: str) -> None:
+    """Evaluation applies the compile check's rules too: an unknown function behind a condition the plan
+    does not meet would otherwise pass silently."""
+    report = _eval((PolicySpecView("ns/p"), inline_bundle("ns/p", text)))
+    assert report.result == "error" and fragment in report.results[0].error
+    assert "inline.rego:" in report.results[0].error
