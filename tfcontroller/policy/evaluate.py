@@ -8,9 +8,9 @@ Why a child process: the engine (regopy, C++) has no time limit of its own and r
 thread holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh
 `python -m tfcontroller.policy.worker` (about 0.1 s to start: benchmarks/policy_eval.py), not a fork (unsafe
 beside the controller's threads) nor multiprocessing's forkserver (it re-imports the caller's `__main__`).
-One child evaluates all the policies of a plan on one interpreter, so the plan document is converted once;
-when a policy overruns its limit the child is killed, that policy becomes an error and a new child takes
-the rest. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
+A child evaluates its group of the plan's policies (one group per CPU, at most 4) on one interpreter, so the
+plan document is converted once per child; when a policy overruns its limit the child is killed, that
+policy becomes an error and a new child takes the rest of its group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
 closed) unless the policy's `failurePolicy` is `Open`.
 """
 
@@ -23,6 +23,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from tfcontroller.api.times import format_rfc3339
 from tfcontroller.policy.bundle import CompileError, PolicyBundle
 
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_WORKERS = 4
 # converting the plan document into the engine is proportional to its size, not to what a policy does
 INPUT_LOAD_TIMEOUT = 30.0
 
@@ -110,23 +112,44 @@ def policies_digest(bundles: Sequence[tuple[PolicySpecView, PolicyBundle]]) -> s
 
 
 def evaluate(bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], input: dict[str, Any], *,
-             timeout: float = DEFAULT_TIMEOUT) -> PolicyReport:
+             timeout: float = DEFAULT_TIMEOUT, workers: int | None = None) -> PolicyReport:
     """Every bundle's conftest rules on `input` (policy_input's document); `timeout` per policy unless its
-    spec names its own."""
+    spec names its own. `workers`: children evaluating groups of the policies side by side (default: one
+    per CPU, at most DEFAULT_WORKERS; each pays the input load, so one is best on a single core)."""
     started = time.monotonic()
     outcomes: dict[int, dict[str, Any]] = {}
     if bundles:
         input_json = json.dumps(input)
-        pending = list(range(len(bundles)))
         limits = [spec.timeout or timeout for spec, _ in bundles]
-        while pending:
-            done = _run_child(input_json, [(i, bundles[i][1]) for i in pending], limits)
-            outcomes.update(done)
-            pending = [i for i in pending if i not in outcomes]
+        groups = _groups(len(bundles), workers or min(DEFAULT_WORKERS, os.cpu_count() or 1))
+        threads = [threading.Thread(target=_run_group, args=(input_json, bundles, g, limits, outcomes),
+                                    daemon=True) for g in groups[1:]]
+        for t in threads:
+            t.start()
+        _run_group(input_json, bundles, groups[0], limits, outcomes)
+        for t in threads:
+            t.join()
     results = [_result(spec, outcomes[i]) for i, (spec, _) in enumerate(bundles)]
     return PolicyReport(result=overall(results), results=results, digest=policies_digest(bundles),
                         evaluated_at=format_rfc3339(dt.datetime.now(dt.UTC)),
                         seconds=time.monotonic() - started)
+
+
+def _groups(count: int, workers: int) -> list[list[int]]:
+    """Policy indexes dealt round-robin into at most `workers` non-empty groups."""
+    n = max(1, min(workers, count))
+    return [list(range(k, count, n)) for k in range(n)]
+
+
+def _run_group(input_json: str, bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], group: list[int],
+               limits: list[float], outcomes: dict[int, dict[str, Any]]) -> None:
+    """The policies of `group`, in children one after the other: a child stopped at a policy's limit is
+    followed by a new one for the rest. Writes into `outcomes` (distinct keys per group)."""
+    pending = list(group)
+    while pending:
+        done = _run_child(input_json, [(i, bundles[i][1]) for i in pending], limits)
+        outcomes.update(done)
+        pending = [i for i in pending if i not in done]
 
 
 def _result(spec: PolicySpecView, outcome: dict[str, Any]) -> PolicyResult:

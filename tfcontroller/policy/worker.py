@@ -76,6 +76,10 @@ def evaluate_bundle(interp: Any, root: str, bundle: PolicyBundle) -> dict[str, A
     import regopy
 
     out: dict[str, Any] = {"denies": [], "warnings": [], "error": ""}
+    found = lexical_errors(bundle, interp.is_builtin)  # what compile_check refuses never evaluates either
+    if found:
+        out["error"] = "does not compile: " + "; ".join(str(e) for e in found[:5])
+        return out
     modules = [(file, lexer.rebase_data(text, root)) for file, text in bundle.modules]
     for file, text in modules:  # parsed alone first: a module that fails must not enter the shared interpreter
         try:

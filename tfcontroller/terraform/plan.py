@@ -20,7 +20,7 @@ from tfcontroller.api.show_mask import (
     SENSITIVE as SENSITIVE,  # re-exported: plan_view and others read them here
 )
 from tfcontroller.api.show_mask import UNKNOWN as UNKNOWN
-from tfcontroller.api.show_mask import masked
+from tfcontroller.api.show_mask import masked as masked
 
 _IGNORED_ACTIONS = ({"no-op"}, {"read"})
 

@@ -153,3 +153,36 @@ def test_malformed_engine_output_is_an_error_not_a_pass() -> None:
     quirk = inline_bundle("ns/p", 'package main\n\ndeny contains msg if {\n  msg := sprintf("x %s", [concat(",", ["a"])])\n}\n')
     report = _eval((PolicySpecView("ns/p"), quirk))
     assert report.result == "error" and "not JSON" in report.results[0].error
+
+
+def test_groups_deal_policies_round_robin() -> None:
+    from tfcontroller.policy.evaluate import _groups
+
+    assert _groups(5, 2) == [[0, 2, 4], [1, 3]]
+    assert _groups(2, 4) == [[0], [1]]
+    assert _groups(3, 1) == [[0, 1, 2]]
+    assert _groups(1, 0) == [[0]]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_results_keep_their_order_whatever_the_workers(workers: int) -> None:
+    pairs = [(PolicySpecView(f"ns/p{i}", timeout=1.0 if i == 1 else None),
+              inline_bundle(f"ns/p{i}", LOOP if i == 1 else f'package main\n\nwarn contains "w{i}" if {{ true }}\n'))
+             for i in range(5)]
+    report = evaluate(pairs, INPUT, timeout=10, workers=workers)
+    assert [r.policy for r in report.results] == [f"ns/p{i}" for i in range(5)]
+    assert [r.warnings for r in report.results] == [["w0"], [], ["w2"], ["w3"], ["w4"]]
+    assert "did not finish" in report.results[1].error
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('package main\n\ndeny contains msg if {\n  input.nothing\n  no.such(1)\n  msg := "a"\n}\n', "unknown function no.such"),
+    ('package main\n\ndeny[msg] {\n  msg := "a"\n}\n', "Rego v0"),
+    ('package main\n\ndeny contains msg if {\n', "unclosed"),
+])
+def test_a_policy_that_does_not_compile_is_an_error_even_unchecked(text: str, fragment: str) -> None:
+    """Evaluation applies the compile check's rules too: an unknown function behind a condition the plan
+    does not meet would otherwise pass silently."""
+    report = _eval((PolicySpecView("ns/p"), inline_bundle("ns/p", text)))
+    assert report.result == "error" and fragment in report.results[0].error
+    assert "inline.rego:" in report.results[0].error
