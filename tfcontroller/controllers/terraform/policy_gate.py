@@ -113,11 +113,16 @@ def _evaluate(ctx: RunContext, obj: dict[str, Any], plan_id: str, loads: Sequenc
     return _scrubbed(ctx, recorded)
 
 
+def _hidden_texts(ctx: RunContext) -> list[str]:
+    """The values read from Secrets, sealed values and sensitive variables of this run (rule §4.7)."""
+    resolved = ctx.inputs.resolved
+    return list(resolved.hidden_texts(ctx.inputs.module_info)) if resolved is not None else []
+
+
 def _scrubbed(ctx: RunContext, recorded: dict[str, Any]) -> dict[str, Any]:
     """Rule §4.7: a policy may quote a value its input did not mask (a Secret's content used as a name):
     every message is scrubbed of the values read from Secrets and of sensitive variables."""
-    resolved = ctx.inputs.resolved
-    secrets = resolved.hidden_texts(ctx.inputs.module_info) if resolved is not None else []
+    secrets = _hidden_texts(ctx)
     if secrets:
         for row in recorded.get("results") or []:
             row["messages"] = [scrub(str(m), secrets) for m in row.get("messages") or []]
@@ -162,7 +167,9 @@ def _run(ctx: RunContext, obj: dict[str, Any], plan_id: str, usable: Sequence[Po
                       plan_id=plan_id, is_drift=bool(pending.get("isDrift")),
                       is_destroy=bool(pending.get("isDestroy")))
     bundles = [(_spec_view(load), load.loaded.bundle) for load in usable if load.loaded is not None]
-    return evaluate(bundles, policy_input(show, meta))
+    # the input conceals those texts too: a policy never sees a Secret's value, even one a module passed
+    # through a plain variable
+    return evaluate(bundles, policy_input(show, meta, secrets=_hidden_texts(ctx)))
 
 
 def _report(ctx: RunContext, recorded: Mapping[str, Any], plan_id: str) -> None:
