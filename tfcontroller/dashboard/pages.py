@@ -82,8 +82,15 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # an RFC 1123 sub
 def checked(namespace: str, name: str | None = None) -> None:
     """Refuse (404) a namespace or name that cannot be one before it becomes part of an API path: the client
     does not quote path segments, so `..` or `a/b` from a URL must never reach it. Pure."""
-    if not _NAMESPACE.match(namespace) or (name is not None and (not _NAME.match(name) or ".." in name)):
+    if not _NAMESPACE.fullmatch(namespace) or (name is not None and (not _NAME.fullmatch(name) or ".." in name)):
         raise NotFound(404, "NotFound", f"{namespace}/{name}" if name is not None else namespace)
+
+
+def checked_route(args: Mapping[str, Any]) -> None:
+    """`checked` on the namespace and name a route took from its URL (Flask's view arguments), if it took
+    any: every route — page, action, the page a live stream names — refuses them the same way. Pure."""
+    if "namespace" in args or "name" in args:
+        checked(str(args.get("namespace", "")), str(args["name"]) if "name" in args else None)
 
 
 def _filter_namespace(namespace: str | None) -> tuple[str | None, list[str]]:
