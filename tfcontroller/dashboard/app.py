@@ -236,6 +236,7 @@ def _page_view(endpoint: str) -> Callable[..., Response]:
 
     def view(**args: str) -> Response:
         page = build(current_viewer(), args, request.args)
+        g.live_targets = page.watch  # live_url: the stream starts from the versions this render showed
         response = Response(render_template(page.template, **page.context, fragment=is_fragment()),
                             mimetype="text/html")
         response.headers["Vary"] = "X-Fragment"
@@ -272,7 +273,7 @@ def _live() -> Response:
     state = _state()
     viewer = current_viewer()
     targets = page_targets(current_app, viewer, request.args.get("path") or "/")
-    feed = live.ChangeFeed(viewer.client, targets).start()
+    feed = live.ChangeFeed(viewer.client, targets, live.parse_since(request.args.getlist("since"))).start()
     body = live.event_stream(feed, debounce=state.settings.live_debounce, heartbeat=state.settings.live_heartbeat,
                              gone=live.client_gone(request.environ, state.stopping, session_expiry()))
     response = Response(body, mimetype="text/event-stream")
@@ -282,11 +283,12 @@ def _live() -> Response:
 
 
 def live_url() -> str | None:
-    """The live stream of the page being rendered (None for other answers)."""
+    """The live stream of the page being rendered (None for other answers), carrying the resourceVersions
+    this render read, so that the stream starts from what the page shows."""
     if request.endpoint not in PAGES:
         return None
     path = request.full_path.rstrip("?")
-    return url_for("live", path=path)
+    return url_for("live", path=path, since=live.since_params(g.get("live_targets") or []))
 
 
 def _template_context() -> dict[str, Any]:
