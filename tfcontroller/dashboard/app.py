@@ -240,6 +240,8 @@ def _page_view(endpoint: str) -> Callable[..., Response]:
         response = Response(render_template(page.template, **page.context, fragment=is_fragment()),
                             mimetype="text/html")
         response.headers["Vary"] = "X-Fragment"
+        if is_fragment():  # live.js reopens a broken stream from what the swapped-in content showed
+            response.headers["X-Live-URL"] = live_url() or ""
         return response
 
     view.__name__ = endpoint

@@ -246,3 +246,24 @@ def test_a_start_the_server_no_longer_has_or_none_at_all_is_announced(dash_kube:
                 assert stream.next_matching("event: changed", 5) - connected < 2.0, stale
     finally:
         dashboard.server.stop()
+
+
+def test_a_fragment_names_the_live_url_of_what_it_shows(dash_kube: KubeClient) -> None:
+    """live.js swaps fragments in and reopens a broken stream from the URL the last fragment named, so that
+    the stream then starts from what the page shows now: its versions are the fragment's, not the first
+    render's."""
+    terraform(dash_kube, "team-a", "net")
+    dashboard = _heartbeating(dash_kube)
+    try:
+        browser = dashboard.login()
+        first = live_url_of(browser, dashboard, "/terraform/team-a/net")
+        dash_kube.patch(TERRAFORMS, "net", {"metadata": {"labels": {"n": "1"}}}, "team-a")
+        fragment = browser.get(f"{dashboard.url}/terraform/team-a/net", headers={"X-Fragment": "1"}, timeout=30)
+        url = fragment.headers["X-Live-URL"]
+        assert "since=" in url and url != first
+        with open_stream(browser, dashboard, url) as stream:  # the change is in the fragment: nothing to say
+            assert "event: changed" not in stream.lines_for(1.5)
+            dash_kube.patch(TERRAFORMS, "net", {"metadata": {"labels": {"n": "2"}}}, "team-a")
+            stream.next_matching("event: changed", 5)
+    finally:
+        dashboard.server.stop()
