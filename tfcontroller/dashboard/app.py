@@ -110,6 +110,7 @@ def create_app(settings: DashboardSettings) -> Flask:
     )
     app.extensions[EXTENSION] = DashboardState(settings, OneTimeToken(settings.login_token), LocalIdentity(settings))
     app.before_request(_authenticate)  # before CSRFProtect's own hook: no session answers 401, not 403
+    app.before_request(_check_url_names)  # an invalid name is 404 before the CSRF check or any API call
     CSRFProtect(app)
     app.after_request(_headers)
     app.context_processor(_template_context)
@@ -141,17 +142,33 @@ def _authenticate() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not settings.in_cluster and "token" in request.args:
-        if not state.token.spend(request.args["token"]):
-            return _error(401, "Login link already used",
-                          "This login link was used already (or is wrong): each link opens one session. Use the "
-                          "browser window it opened, or restart `tfcontroller dashboard` for a new link.")
-        open_session(state.identity.user(), settings)
-        return redirect(_without_token(), 303)
+        return _login_link(state)
     user = session_user()
     if user is None:
         return _no_session(settings)
     g.viewer = viewer_for(user, settings)
     return None
+
+
+def _login_link(state: DashboardState) -> Response:
+    """Local mode's login link. Its first use opens a session; a later use (a reload, a bookmark, the link
+    opened again) in a browser that holds a live session goes to the same page without the token — the
+    token stays spent and is useless without that session — and anywhere else answers 401."""
+    if state.token.spend(request.args["token"]):
+        open_session(state.identity.user(), state.settings)
+        return redirect(_without_token(), 303)
+    if session_user() is not None:
+        return redirect(_without_token(), 303)
+    return _error(401, "Login link already used",
+                  "This login link was used already (or is wrong): each link opens one session. Use the "
+                  "browser window it opened, or restart `tfcontroller dashboard` for a new link.")
+
+
+def _check_url_names() -> None:
+    """Every route that takes a namespace or name from the URL (pages, actions) refuses one that cannot be
+    a Kubernetes name (404) before any API call: `pages.checked`, the one rule, also applied to the page a
+    live stream names (`page_targets`)."""
+    pages.checked_route(request.view_args or {})
 
 
 def _no_session(settings: DashboardSettings) -> Response:
@@ -219,9 +236,12 @@ def _page_view(endpoint: str) -> Callable[..., Response]:
 
     def view(**args: str) -> Response:
         page = build(current_viewer(), args, request.args)
+        g.live_targets = page.watch  # live_url: the stream starts from the versions this render showed
         response = Response(render_template(page.template, **page.context, fragment=is_fragment()),
                             mimetype="text/html")
         response.headers["Vary"] = "X-Fragment"
+        if is_fragment():  # live.js reopens a broken stream from what the swapped-in content showed
+            response.headers["X-Live-URL"] = live_url() or ""
         return response
 
     view.__name__ = endpoint
@@ -235,6 +255,9 @@ def _register_pages(app: Flask) -> None:
 
 def page_targets(app: Flask, viewer: Viewer, path: str) -> list[Any]:
     """What the page at `path` (with its query) watches: the page function is asked, as the viewer."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        # urlsplit drops tabs and line breaks: "/terraform/ns/net\n" must not become net's stream
+        raise RouteNotFound("no page at a path with control characters")
     parts = urlsplit(path)
     try:
         endpoint, args = app.url_map.bind("dashboard").match(parts.path, "GET")
@@ -242,15 +265,17 @@ def page_targets(app: Flask, viewer: Viewer, path: str) -> list[Any]:
         raise RouteNotFound(f"no page at {parts.path}") from None
     if endpoint not in PAGES:
         raise RouteNotFound(f"no live page at {parts.path}")
+    names = {k: str(v) for k, v in args.items()}
+    pages.checked_route(names)  # the stream's page names are checked as the page's own route checks them
     query: MultiDict[str, str] = MultiDict(parse_qsl(parts.query, keep_blank_values=True))
-    return list(PAGES[endpoint][1](viewer, {k: str(v) for k, v in args.items()}, query).watch)
+    return list(PAGES[endpoint][1](viewer, names, query).watch)
 
 
 def _live() -> Response:
     state = _state()
     viewer = current_viewer()
     targets = page_targets(current_app, viewer, request.args.get("path") or "/")
-    feed = live.ChangeFeed(viewer.client, targets).start()
+    feed = live.ChangeFeed(viewer.client, targets, live.parse_since(request.args.getlist("since"))).start()
     body = live.event_stream(feed, debounce=state.settings.live_debounce, heartbeat=state.settings.live_heartbeat,
                              gone=live.client_gone(request.environ, state.stopping, session_expiry()))
     response = Response(body, mimetype="text/event-stream")
@@ -260,11 +285,12 @@ def _live() -> Response:
 
 
 def live_url() -> str | None:
-    """The live stream of the page being rendered (None for other answers)."""
+    """The live stream of the page being rendered (None for other answers), carrying the resourceVersions
+    this render read, so that the stream starts from what the page shows."""
     if request.endpoint not in PAGES:
         return None
     path = request.full_path.rstrip("?")
-    return url_for("live", path=path)
+    return url_for("live", path=path, since=live.since_params(g.get("live_targets") or []))
 
 
 def _template_context() -> dict[str, Any]:

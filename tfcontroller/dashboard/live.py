@@ -1,11 +1,14 @@
 """Live pages: a server-sent-events stream per open page that says `changed` soon after what the page
 shows has changed, so the page (static/live.js) fetches its new content without a reload.
 
-Each stream watches the page's `WatchTarget`s **as the viewer** (their client), one thread per target:
-a list gives the resourceVersion to start from (a watch without one would replay every object as ADDED),
-and the stream's first line is sent only once every target has it, so that a client that sees the stream
-open (`body[data-live=connected]`) knows no later change can be missed; then the watch runs from there, resuming from the last version seen when the server ends it, relisting
-after 410 Gone. Changes are debounced: `changed` goes out once nothing more arrived for `live_debounce`
+Each stream watches the page's `WatchTarget`s **as the viewer** (their client), one thread per target,
+from the resourceVersion the page showed: the page's live URL carries, per target, the version its own
+GET or LIST returned (`since_params`), so a change between the render and the opening of the stream is
+replayed by the watch and announced at once. Where that version is too old (410 Gone) or missing (a gap:
+what happened since the render is unknown), the target is listed again and `changed` is sent at once.
+The stream's first line is sent only once every target has its start, so that a client that sees the
+stream open (`body[data-live=connected]`) knows no later change can be missed; the watch resumes from the
+last version seen when the server ends it, and relists (announcing `changed`) after 410 Gone. Changes are debounced: `changed` goes out once nothing more arrived for `live_debounce`
 seconds, at most one second after the first change (so within 2 s even while an object keeps changing).
 A comment every `live_heartbeat` seconds keeps proxies from closing an idle stream and lets the server
 notice a viewer who left (waitress raises on writing to a closed connection); with waitress's request
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from tfcontroller.kube.client import KubeClient
@@ -46,6 +49,31 @@ class Target(Protocol):
     @property
     def name(self) -> str | None: ...
 
+    @property
+    def version(self) -> str: ...
+
+
+def target_key(resource: Resource, namespace: str | None, name: str | None) -> str:
+    """A target's identity in a live URL: `<plural>.<api version>/<namespace>/<name>` ("" for all). Pure."""
+    return f"{resource.plural}.{resource.api_version}/{namespace or ''}/{name or ''}"
+
+
+def since_params(targets: Iterable[Target]) -> list[str]:
+    """The `since` query values of a page's live URL: `<target key>=<resourceVersion>` for each target whose
+    version the page knows. Pure."""
+    return [f"{target_key(t.resource, t.namespace, t.name)}={t.version}" for t in targets if t.version]
+
+
+def parse_since(values: Iterable[str]) -> dict[str, str]:
+    """The versions of a live URL's `since` values by target key (malformed values are ignored: a target
+    without a version is listed afresh and announced, never missed). Pure."""
+    found: dict[str, str] = {}
+    for value in values:
+        key, sep, version = value.partition("=")
+        if sep and key and version:
+            found.setdefault(key, version)
+    return found
+
 
 def name_selector(name: str | None) -> str | None:
     """The field selector that narrows a watch to one object. Pure."""
@@ -55,9 +83,11 @@ def name_selector(name: str | None) -> str | None:
 class ChangeFeed:
     """Watches targets in threads as `client`; `wait(timeout)` says whether something changed since `clear()`."""
 
-    def __init__(self, client: KubeClient, targets: Iterable[Target]) -> None:
+    def __init__(self, client: KubeClient, targets: Iterable[Target], since: Mapping[str, str] | None = None) -> None:
+        """`since`: the version to start each target from, by `target_key` (what the page showed)."""
         self._client = client
         self._targets = list(dict.fromkeys((t.resource, t.namespace, t.name) for t in targets))
+        self._since = dict(since or {})
         self._changed = threading.Event()
         self._stop = threading.Event()
         self._streams: set[WatchStream] = set()
@@ -115,17 +145,17 @@ class ChangeFeed:
     def _follow_from_list(self, resource: Resource, namespace: str | None, name: str | None,
                           mark_started: Callable[[], None]) -> None:
         selector = name_selector(name)
-        version: str | None = None
+        version: str | None = self._since.get(target_key(resource, namespace, name)) or None
         while not self._stop.is_set():
             try:
                 if version is None:
                     listed = self._client.list(resource, namespace, field_selector=selector, limit=1)
                     version = str((listed.get("metadata") or {}).get("resourceVersion") or "") or None
+                    self._changed.set()  # a gap: what changed since the page's render is unknown
                 mark_started()
                 version = self._watch_from(resource, namespace, selector, version)
             except Gone:
-                version = None  # too old: list again, and the page may have missed a change
-                self._changed.set()
+                version = None  # too old: list again (announced: the page may have missed a change)
             except (Forbidden, Unauthorized, NotFound) as exc:
                 # the viewer may not watch this (or the kind is gone): the page shows what it may read
                 log.info("live: not watching %s in %s: %s", resource, namespace or "all namespaces", exc.reason)

@@ -39,7 +39,7 @@ from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, MANIFESTSETS, P
 from tfcontroller.manifests.health import assess
 from tfcontroller.manifests.inventory import InventoryEntry
 from tfcontroller.operations.drift_report import DriftReport
-from tfcontroller.operations.events import event_count, event_message, event_time, list_object_events
+from tfcontroller.operations.events import event_count, event_message, event_time, list_object_events_at
 from tfcontroller.operations.run_logs import (
     LABEL_TERRAFORM,
     RUNNER_CONTAINER,
@@ -60,11 +60,15 @@ EVENTS_LIMIT = 50
 
 @dataclass(frozen=True)
 class WatchTarget:
-    """What the live endpoint watches for a page: a kind, in a namespace (None: all) and by name (None: all)."""
+    """What the live endpoint watches for a page: a kind, in a namespace (None: all) and by name (None: all),
+    and the resourceVersion the page's read of it returned (a GET's object version, a LIST's list version;
+    "" when the page could not read it). The live stream starts its watch there, so a change between the
+    render and the stream is announced too."""
 
     resource: Resource
     namespace: str | None
     name: str | None
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,15 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # an RFC 1123 sub
 def checked(namespace: str, name: str | None = None) -> None:
     """Refuse (404) a namespace or name that cannot be one before it becomes part of an API path: the client
     does not quote path segments, so `..` or `a/b` from a URL must never reach it. Pure."""
-    if not _NAMESPACE.match(namespace) or (name is not None and (not _NAME.match(name) or ".." in name)):
+    if not _NAMESPACE.fullmatch(namespace) or (name is not None and (not _NAME.fullmatch(name) or ".." in name)):
         raise NotFound(404, "NotFound", f"{namespace}/{name}" if name is not None else namespace)
+
+
+def checked_route(args: Mapping[str, Any]) -> None:
+    """`checked` on the namespace and name a route took from its URL (Flask's view arguments), if it took
+    any: every route — page, action, the page a live stream names — refuses them the same way. Pure."""
+    if "namespace" in args or "name" in args:
+        checked(str(args.get("namespace", "")), str(args["name"]) if "name" in args else None)
 
 
 def _filter_namespace(namespace: str | None) -> tuple[str | None, list[str]]:
@@ -118,6 +129,7 @@ class Part:
 
     items: list[Any]
     note: str = ""
+    version: str = ""  # the resourceVersion of the read that gave the items (where a watch of them starts)
 
 
 def _refusal(what: str, namespace: str | None, exc: ApiError) -> str:
@@ -128,11 +140,12 @@ def _refusal(what: str, namespace: str | None, exc: ApiError) -> str:
 def _events(viewer: Viewer, obj: Mapping[str, Any]) -> Part:
     ns = (obj.get("metadata") or {}).get("namespace")
     try:
-        events = list_object_events(viewer.client, obj, newest_first=True)[:EVENTS_LIMIT]
+        events, version = list_object_events_at(viewer.client, obj, newest_first=True)
     except Forbidden as exc:
         return Part([], _refusal("list events", ns, exc))
     return Part([EventRow(str(e.get("type") or ""), str(e.get("reason") or ""), event_message(e),
-                          short_age(event_time(e)), event_time(e), event_count(e)) for e in events])
+                          short_age(event_time(e)), event_time(e), event_count(e)) for e in events[:EVENTS_LIMIT]],
+                version=version)
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[c.Condition]:
@@ -169,43 +182,63 @@ def _common(viewer: Viewer, resource: Resource, obj: dict[str, Any]) -> dict[str
     }
 
 
-def _object_watch(resource: Resource, namespace: str, name: str) -> list[WatchTarget]:
-    return [WatchTarget(resource, namespace, name), WatchTarget(EVENTS, namespace, None)]
+def _object_watch(resource: Resource, context: Mapping[str, Any]) -> list[WatchTarget]:
+    """An object page watches the object (from the version it showed) and its namespace's Events (from the
+    version of the Events list it showed)."""
+    obj, ns, name = context["obj"], context["namespace"], context["name"]
+    return [WatchTarget(resource, ns, name, str(obj["metadata"].get("resourceVersion") or "")),
+            WatchTarget(EVENTS, ns, None, context["events"].version)]
 
 
 # ---- overview -----------------------------------------------------------------------------------------
 
 
-def _list_scope(viewer: Viewer, resource: Resource, namespace: str | None) -> tuple[list[dict[str, Any]], str]:
+@dataclass(frozen=True)
+class Listed:
+    """One LIST of a kind as a page made it: the items, a note ("" when nothing was cut), and what to watch
+    for them: the namespace actually listed (None: all) from the list's resourceVersion."""
+
+    items: list[dict[str, Any]]
+    note: str
+    target: WatchTarget
+
+
+def _list_in(viewer: Viewer, resource: Resource, namespace: str | None) -> Listed:
+    items, version = viewer.client.list_all(resource, namespace)
+    return Listed(items, "", WatchTarget(resource, namespace, None, version))
+
+
+def _list_scope(viewer: Viewer, resource: Resource, namespace: str | None) -> Listed:
     """One LIST of the kind: in `namespace`, else in every namespace, falling back to the viewer's default
-    namespace when a cluster-wide list is refused. Returns the items and a note ("" when nothing was cut)."""
+    namespace when a cluster-wide list is refused (then that namespace is what the page watches)."""
     if namespace:
         try:
-            return viewer.client.list_all(resource, namespace)[0], ""
+            return _list_in(viewer, resource, namespace)
         except Forbidden as exc:
-            return [], _refusal(f"list {resource.plural}", namespace, exc)
+            return Listed([], _refusal(f"list {resource.plural}", namespace, exc), WatchTarget(resource, namespace, None))
     try:
-        return viewer.client.list_all(resource, None)[0], ""
+        return _list_in(viewer, resource, None)
     except Forbidden:
         pass
     ns = viewer.default_namespace
     try:
-        items = viewer.client.list_all(resource, ns)[0]
+        listed = _list_in(viewer, resource, ns)
     except Forbidden as exc:
-        return [], _refusal(f"list {resource.plural}", ns, exc)
-    return items, (f'You may not list {resource.plural} in all namespaces: showing namespace "{ns}" only '
-                   "(choose another namespace in the filter).")
+        return Listed([], _refusal(f"list {resource.plural}", ns, exc), WatchTarget(resource, ns, None))
+    return Listed(listed.items, f'You may not list {resource.plural} in all namespaces: showing namespace "{ns}" '
+                                "only (choose another namespace in the filter).", listed.target)
 
 
-def _list_kinds(viewer: Viewer, namespace: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+def _list_kinds(viewer: Viewer, namespace: str | None) -> tuple[list[dict[str, Any]], list[str], list[WatchTarget]]:
     objects: list[dict[str, Any]] = []
     notes: list[str] = []
+    targets: list[WatchTarget] = []
     for resource in KINDS:
-        items, note = _list_scope(viewer, resource, namespace)
-        objects.extend(items)
-        if note:
-            notes.append(note)
-    return objects, notes
+        listed = _list_scope(viewer, resource, namespace)
+        objects.extend(listed.items)
+        notes += [listed.note] if listed.note else []
+        targets.append(listed.target)
+    return objects, notes, targets
 
 
 def overview(viewer: Viewer, namespace: str | None, kind: str | None, state: str | None) -> Page:
@@ -216,7 +249,7 @@ def overview(viewer: Viewer, namespace: str | None, kind: str | None, state: str
     state = state if state in ov.STATES else None
     namespace, notes = _filter_namespace(namespace)
     invalid = bool(notes)
-    objects, list_notes = _list_kinds(viewer, namespace) if not invalid else ([], [])
+    objects, list_notes, targets = _list_kinds(viewer, namespace) if not invalid else ([], [], [])
     notes += list_notes
     rows = ov.rows_of(objects)
     namespaces = sorted({r.namespace for r in rows} | ({namespace} if namespace else set()))
@@ -225,7 +258,7 @@ def overview(viewer: Viewer, namespace: str | None, kind: str | None, state: str
         "counters": ov.count(rows), "notes": notes, "namespaces": namespaces, "kinds": ov.KINDS,
         "states": ov.STATES, "filters": {"namespace": namespace or "", "kind": kind or "", "state": state or ""},
     }
-    return Page("overview.html", context, [] if invalid else [WatchTarget(r, namespace, None) for r in KINDS])
+    return Page("overview.html", context, targets)
 
 
 # ---- Terraform ------------------------------------------------------------------------------------------
@@ -322,7 +355,7 @@ def terraform(viewer: Viewer, namespace: str, name: str) -> Page:
         "last_applied_plan": str(status.get("lastAppliedPlan") or ""),
         "policy": _policy(status),
     })
-    return Page("terraform.html", context, _object_watch(TERRAFORMS, namespace, name))
+    return Page("terraform.html", context, _object_watch(TERRAFORMS, context))
 
 
 @dataclass(frozen=True)
@@ -404,7 +437,7 @@ def manifestset(viewer: Viewer, namespace: str, name: str) -> Page:
         "depends_on": _depends_links(obj),
         "last_applied_revision": str(status.get("lastAppliedRevision") or ""),
     })
-    return Page("manifestset.html", context, _object_watch(MANIFESTSETS, namespace, name))
+    return Page("manifestset.html", context, _object_watch(MANIFESTSETS, context))
 
 
 def _depends_links(obj: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -428,11 +461,11 @@ def _users(viewer: Viewer, namespace: str, name: str) -> Part:
     users: list[dict[str, str]] = []
     notes: list[str] = []
     for resource in (TERRAFORMS, MANIFESTSETS):
-        items, note = _list_scope(viewer, resource, None)
-        if note:
-            items, note = _list_scope(viewer, resource, namespace)
-        notes += [note] if note else []
-        for item in items:
+        listed = _list_scope(viewer, resource, None)
+        if listed.note:
+            listed = _list_scope(viewer, resource, namespace)
+        notes += [listed.note] if listed.note else []
+        for item in listed.items:
             ref = _source_link(item)
             if ref and ref["kind"] == "GitRepository" and (ref["namespace"], ref["name"]) == (namespace, name):
                 meta = item["metadata"]
@@ -450,7 +483,7 @@ def gitrepository(viewer: Viewer, namespace: str, name: str) -> Page:
         "ref": spec.get("ref") if isinstance(spec.get("ref"), Mapping) else {},
         "users": _users(viewer, namespace, name),
     })
-    return Page("gitrepository.html", context, _object_watch(GITREPOSITORIES, namespace, name))
+    return Page("gitrepository.html", context, _object_watch(GITREPOSITORIES, context))
 
 
 # ---- graph -------------------------------------------------------------------------------------------------
@@ -460,7 +493,7 @@ def graph(viewer: Viewer, namespace: str | None) -> Page:
     """GitRepository → Terraform → ManifestSet → Kubernetes objects, each node coloured by its state."""
     namespace, notes = _filter_namespace(namespace)
     invalid = bool(notes)
-    objects, list_notes = _list_kinds(viewer, namespace) if not invalid else ([], [])
+    objects, list_notes, targets = _list_kinds(viewer, namespace) if not invalid else ([], [], [])
     notes += list_notes
     health: dict[str, str] = {}
     budget = GRAPH_HEALTH_LIMIT
@@ -476,4 +509,4 @@ def graph(viewer: Viewer, namespace: str | None) -> Page:
     context = {"title": "Dependency graph", "graph": drawn, "notes": notes, "namespaces": namespaces,
                "filters": {"namespace": namespace or ""}, "node_w": graphs.NODE_W, "node_h": graphs.NODE_H,
                "health_limited": budget <= 0}
-    return Page("graph.html", context, [] if invalid else [WatchTarget(r, namespace, None) for r in KINDS])
+    return Page("graph.html", context, targets)

@@ -61,6 +61,14 @@ def list_object_events(client: KubeClient, obj: Mapping[str, Any], *,
                        newest_first: bool = False) -> list[dict[str, Any]]:
     """One LIST of the Events naming `obj` in its namespace, as `client`'s user, filtered by `events_of`.
     `obj` must carry its `kind` (a `list_all` item does; a GET answer does too)."""
+    return list_object_events_at(client, obj, newest_first=newest_first)[0]
+
+
+def list_object_events_at(client: KubeClient, obj: Mapping[str, Any], *,
+                          newest_first: bool = False) -> tuple[list[dict[str, Any]], str]:
+    """`list_object_events` and the list's resourceVersion: where a watch of the namespace's Events starts
+    so that it misses nothing after what was listed (the dashboard's live pages)."""
     meta = obj["metadata"]
-    items, _ = client.list_all(EVENTS, meta.get("namespace"), field_selector=f"involvedObject.name={meta['name']}")
-    return events_of(items, obj, newest_first=newest_first)
+    items, version = client.list_all(EVENTS, meta.get("namespace"),
+                                     field_selector=f"involvedObject.name={meta['name']}")
+    return events_of(items, obj, newest_first=newest_first), version

@@ -1,10 +1,15 @@
 """Live pages over real HTTP: the server-sent-events stream of a page says `changed` within 2 s of a
 change to what the page shows, sends heartbeats, stops its watches when the viewer leaves, and is
-refused (403) for a page the viewer may not read — it watches as the viewer."""
+refused (403) for a page the viewer may not read — it watches as the viewer. A stream opened from the
+page's live URL starts from what the page showed: a change between the render and the stream (or a
+start version the server has compacted away, or none at all) is announced at once; no change, nothing
+but heartbeats."""
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +23,7 @@ from tests.support.polling import wait_for
 from tfcontroller.dashboard.settings import LOCAL, DashboardSettings
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import TERRAFORMS
+from tfcontroller.kube.resources import EVENTS, TERRAFORMS
 
 READ = {"apiGroups": ["tfcontroller.io"], "resources": ["terraforms"], "verbs": ["get", "list", "watch"]}
 
@@ -42,10 +47,34 @@ class Stream:
             assert time.monotonic() < end, f"no {wanted!r} line within {timeout}s"
         raise AssertionError(f"the stream ended before a {wanted!r} line")
 
+    def lines_for(self, seconds: float) -> list[str]:
+        """Every line read until `seconds` have passed (a line arrives at least every heartbeat)."""
+        end = time.monotonic() + seconds
+        lines = []
+        for line in self._lines:
+            lines.append(line)
+            if time.monotonic() > end:
+                break
+        return lines
+
+
+LIVE_URL = re.compile(r'data-live-url="([^"]+)"')
+
+
+def live_url_of(browser: requests.Session, dashboard: Dashboard, path: str) -> str:
+    """Render the page as a browser does and return its live URL (`body[data-live-url]`), which carries the
+    resourceVersions the render read."""
+    page = browser.get(f"{dashboard.url}{path}", timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    found = LIVE_URL.search(page.text)
+    assert found, "the page has no live URL"
+    return html.unescape(found.group(1))
+
 
 @contextmanager
-def live(browser: requests.Session, dashboard: Dashboard, path: str) -> Iterator[Stream]:
-    response = browser.get(f"{dashboard.url}/live", params={"path": path}, stream=True, timeout=(10, 20))
+def open_stream(browser: requests.Session, dashboard: Dashboard, url: str) -> Iterator[Stream]:
+    """The SSE stream at `url` (a page's live URL), once the server said it is connected."""
+    response = browser.get(f"{dashboard.url}{url}", stream=True, timeout=(10, 20))
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/event-stream")
     stream = Stream(response)
@@ -54,6 +83,13 @@ def live(browser: requests.Session, dashboard: Dashboard, path: str) -> Iterator
         yield stream
     finally:
         response.close()
+
+
+@contextmanager
+def live(browser: requests.Session, dashboard: Dashboard, path: str) -> Iterator[Stream]:
+    """The live stream of the page at `path`, rendered just before."""
+    with open_stream(browser, dashboard, live_url_of(browser, dashboard, path)) as stream:
+        yield stream
 
 
 def _watch_threads() -> int:
@@ -133,5 +169,101 @@ def test_a_stream_ends_with_the_session_that_opened_it(dash_kube: KubeClient) ->
             with pytest.raises(AssertionError, match="ended"):
                 stream.next_matching("event: changed", 15)  # none comes: the server ends the stream
         assert browser.get(f"{dashboard.url}/live", params={"path": "/"}, timeout=30).status_code == 401
+    finally:
+        dashboard.server.stop()
+
+
+def _heartbeating(kube: KubeClient) -> Dashboard:
+    return serve(DashboardSettings(mode=LOCAL, client=kube, secret_key=b"k" * 32, login_token=LOCAL_TOKEN,
+                                   live_heartbeat=0.5))
+
+
+def _event(kube: KubeClient, namespace: str, about: str, n: int) -> None:
+    kube.create(EVENTS, {"apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{about}.{n}", "namespace": namespace},
+                         "involvedObject": {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+                                            "name": about, "namespace": namespace},
+                         "type": "Normal", "reason": "PlanSucceeded", "message": f"event {n}",
+                         "lastTimestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+
+def test_a_change_between_the_render_and_the_stream_is_announced(dash_kube: KubeClient) -> None:
+    """The stream starts from the versions the page showed: the object itself (GET), its Events (a LIST)
+    and the kinds of the overview and the graph (LISTs, one per kind), each changed after the render and
+    before the stream opens, is announced as soon as the stream is open."""
+    terraform(dash_kube, "team-a", "net")
+    dashboard = _heartbeating(dash_kube)
+    try:
+        browser = dashboard.login()
+        changes: list[tuple[str, Callable[[int], None]]] = [
+            ("/terraform/team-a/net", lambda n: dash_kube.patch(TERRAFORMS, "net", {"metadata": {"labels": {"n": str(n)}}},
+                                                                "team-a")),
+            ("/terraform/team-a/net", lambda n: _event(dash_kube, "team-a", "net", n)),
+            ("/?namespace=team-a", lambda n: dash_kube.patch(TERRAFORMS, "net", {"metadata": {"labels": {"n": str(n)}}},
+                                                             "team-a")),
+            ("/", lambda n: terraform(dash_kube, "team-b", f"new-{n}") and None),
+            ("/graph", lambda n: dash_kube.delete(TERRAFORMS, f"new-{n - 1}", "team-b") and None),
+        ]
+        for n, (path, change) in enumerate(changes):
+            url = live_url_of(browser, dashboard, path)
+            assert "since=" in url, url
+            change(n)
+            with open_stream(browser, dashboard, url) as stream:
+                connected = time.monotonic()
+                # announced before the first heartbeat's worth of waiting is over, not at a later change
+                assert stream.next_matching("event: changed", 5) - connected < 2.0, path
+    finally:
+        dashboard.server.stop()
+
+
+def test_without_a_change_the_stream_sends_only_heartbeats(dash_kube: KubeClient) -> None:
+    terraform(dash_kube, "team-a", "net")
+    _event(dash_kube, "team-a", "net", 0)
+    dashboard = _heartbeating(dash_kube)
+    try:
+        browser = dashboard.login()
+        for path in ("/terraform/team-a/net", "/", "/graph?namespace=team-a"):
+            with open_stream(browser, dashboard, live_url_of(browser, dashboard, path)) as stream:
+                lines = stream.lines_for(2.5)
+                assert ": heartbeat" in lines and "event: changed" not in lines, (path, lines)
+    finally:
+        dashboard.server.stop()
+
+
+def test_a_start_the_server_no_longer_has_or_none_at_all_is_announced(dash_kube: KubeClient,
+                                                                      dash_cluster: DevCluster) -> None:
+    """410 Gone for the page's versions (compacted) or a live URL without them: what changed since the
+    render is unknown, so the page is told to fetch itself again at once."""
+    terraform(dash_kube, "team-a", "net")
+    dashboard = _heartbeating(dash_kube)
+    try:
+        browser = dashboard.login()
+        url = live_url_of(browser, dashboard, "/terraform/team-a/net")
+        terraform(dash_kube, "team-a", "other")  # the log moves on past the page's versions...
+        dash_cluster.compact()  # ...and forgets them
+        for stale in (url, "/live?path=/terraform/team-a/net", url.replace("since=", "ignored=")):
+            with open_stream(browser, dashboard, stale) as stream:
+                connected = time.monotonic()
+                assert stream.next_matching("event: changed", 5) - connected < 2.0, stale
+    finally:
+        dashboard.server.stop()
+
+
+def test_a_fragment_names_the_live_url_of_what_it_shows(dash_kube: KubeClient) -> None:
+    """live.js swaps fragments in and reopens a broken stream from the URL the last fragment named, so that
+    the stream then starts from what the page shows now: its versions are the fragment's, not the first
+    render's."""
+    terraform(dash_kube, "team-a", "net")
+    dashboard = _heartbeating(dash_kube)
+    try:
+        browser = dashboard.login()
+        first = live_url_of(browser, dashboard, "/terraform/team-a/net")
+        dash_kube.patch(TERRAFORMS, "net", {"metadata": {"labels": {"n": "1"}}}, "team-a")
+        fragment = browser.get(f"{dashboard.url}/terraform/team-a/net", headers={"X-Fragment": "1"}, timeout=30)
+        url = fragment.headers["X-Live-URL"]
+        assert "since=" in url and url != first
+        with open_stream(browser, dashboard, url) as stream:  # the change is in the fragment: nothing to say
+            assert "event: changed" not in stream.lines_for(1.5)
+            dash_kube.patch(TERRAFORMS, "net", {"metadata": {"labels": {"n": "2"}}}, "team-a")
+            stream.next_matching("event: changed", 5)
     finally:
         dashboard.server.stop()

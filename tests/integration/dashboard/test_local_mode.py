@@ -46,6 +46,54 @@ def test_the_one_time_token_opens_one_session_and_is_then_refused(local_dashboar
     assert "already used" in other.text
 
 
+def test_a_used_login_link_in_the_browser_it_logged_in_goes_to_the_page(local_dashboard: Dashboard) -> None:
+    """A reload of the login link (or the link opened again) in the browser that holds the session it opened
+    goes to the same page without the token; the spent token opens nothing anywhere else."""
+    browser = local_dashboard.login()
+    for query in ("", "namespace=team-a&"):
+        again = browser.get(f"{local_dashboard.url}/graph?{query}token={LOCAL_TOKEN}", allow_redirects=False,
+                            timeout=30)
+        assert again.status_code == 303, again.text
+        assert again.headers["Location"] == f"/graph?{query.rstrip('&')}".rstrip("?")
+        assert "Set-Cookie" not in again.headers  # the session stays the one the link opened
+        assert browser.get(f"{local_dashboard.url}{again.headers['Location']}", timeout=30).status_code == 200
+    wrong = browser.get(f"{local_dashboard.url}/?token=guessed", allow_redirects=False, timeout=30)
+    assert (wrong.status_code, wrong.headers["Location"]) == (303, "/")
+    for token in (LOCAL_TOKEN, "guessed"):  # without that session the token is useless
+        stranger = local_dashboard.session().get(f"{local_dashboard.url}/graph?token={token}", timeout=30)
+        assert stranger.status_code == 401 and "already used" in stranger.text
+
+
+# names no Kubernetes object can have, as they arrive in a URL: every route refuses them (404) before an API call
+BAD_NAMES = ["%2e%2e", "a..b", ".hidden", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "x" * 254, "net%0a", "Net", "a%20b"]
+
+
+def test_every_route_refuses_a_name_that_cannot_be_one(local_dashboard: Dashboard, dash_kube: KubeClient) -> None:
+    terraform(dash_kube, "team-a", "net", pending=PLAN)
+    before = dash_kube.get(TERRAFORMS, "net", "team-a")["metadata"]["resourceVersion"]
+    browser = local_dashboard.login()
+    token = csrf_of(browser.get(f"{local_dashboard.url}/terraform/team-a/net", timeout=30).text)
+    for bad in BAD_NAMES:
+        bad_ns = bad if len(bad) < 254 else "n" * 64  # a namespace is a label: 63 characters at most
+        paths = [f"/{kind}/{ns}/{name}/{action}" for ns, name in (("team-a", bad), (bad_ns, "net"))
+                 for kind, action in (("terraform", "approve"), ("terraform", "replan"), ("terraform", "reconcile"),
+                                      ("terraform", "suspend"), ("terraform", "resume"), ("manifestset", "reconcile"),
+                                      ("manifestset", "suspend"), ("gitrepository", "reconcile"))]
+        for path in paths:
+            answer = browser.post(f"{local_dashboard.url}{path}", data={"csrf_token": token, "plan": PLAN},
+                                  allow_redirects=False, timeout=30)
+            assert answer.status_code == 404, (path, answer.status_code)
+            assert "tfcontroller.io" not in answer.text, "refused by the dashboard, not by the API server"
+            assert "<script>alert" not in answer.text
+        for page in (f"/terraform/team-a/{bad}", f"/manifestset/{bad_ns}/net", f"/gitrepository/team-a/{bad}"):
+            assert browser.get(f"{local_dashboard.url}{page}", timeout=30).status_code == 404, page
+            # the live stream of such a page: the same check (the path arrives decoded, or still escaped)
+            for path in (requests.utils.unquote(page), page):
+                answer = browser.get(f"{local_dashboard.url}/live", params={"path": path}, timeout=30)
+                assert answer.status_code == 404, (path, answer.status_code)
+    assert dash_kube.get(TERRAFORMS, "net", "team-a")["metadata"]["resourceVersion"] == before
+
+
 def test_every_answer_carries_the_security_headers_and_the_cookie_is_locked_down(local_dashboard: Dashboard,
                                                                                  dash_kube: KubeClient) -> None:
     terraform(dash_kube, "team-a", "net")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfcontroller.dashboard.pages import checked
+from tfcontroller.dashboard.pages import checked, checked_route
 from tfcontroller.kube.errors import NotFound
 
 
@@ -15,6 +15,8 @@ from tfcontroller.kube.errors import NotFound
     ("..", "x", False), ("a/b", "x", False), ("team-a", "..", False), ("team-a", "a..b", False),
     ("team-a", "a/b", False), ("Team", "x", False), ("a" * 64, "x", False), ("team-a", "x" * 254, False),
     ("<script>", None, False), ("", None, False), ("team-a", "", False),
+    ("team-a\n", None, False), ("team-a", "net\n", False), ("team-a", "<b>x</b>", False), ("team-a", "%2e%2e", False),
+    ("team-a", ".net", False), ("team-a", "net.", False),
 ])
 def test_names_from_the_url_are_checked_before_they_reach_a_path(namespace: str, name: str | None, ok: bool) -> None:
     if ok:
@@ -22,3 +24,17 @@ def test_names_from_the_url_are_checked_before_they_reach_a_path(namespace: str,
     else:
         with pytest.raises(NotFound):
             checked(namespace, name)
+
+
+@pytest.mark.parametrize(("args", "ok"), [
+    ({}, True), ({"filename": "../x"}, True),  # a route without names (static files check their own)
+    ({"namespace": "team-a", "name": "net"}, True), ({"kind": "terraform", "namespace": "team-a", "name": "n"}, True),
+    ({"namespace": "team-a", "name": ".."}, False), ({"namespace": "..", "name": "net"}, False),
+    ({"namespace": "team-a"}, True), ({"namespace": "a/b"}, False), ({"name": "net"}, False),
+])
+def test_every_route_checks_the_names_it_took_from_its_url(args: dict[str, str], ok: bool) -> None:
+    if ok:
+        checked_route(args)
+    else:
+        with pytest.raises(NotFound):
+            checked_route(args)

@@ -1,7 +1,7 @@
 """The dashboard server's pure rules: which listen addresses local mode accepts (loopback only: it lends
 your identity), when cookies are Secure, the cookie's attributes, where a login may send the browser
 back to (never another site), the one-time token, the session key read from its Secret, the watch of one
-object, and the SSE body (debounce bounded to a second, heartbeats, the feed closed however it ends)."""
+object, the start versions a live URL carries, and the SSE body (debounce bounded to a second, heartbeats, the feed closed however it ends)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from collections.abc import Iterator
 import pytest
 
 from tfcontroller.dashboard.auth import OneTimeToken, SessionUser, safe_next
-from tfcontroller.dashboard.live import MAX_DELAY, event_stream, name_selector
+from tfcontroller.dashboard.live import (
+    MAX_DELAY,
+    event_stream,
+    name_selector,
+    parse_since,
+    since_params,
+    target_key,
+)
+from tfcontroller.dashboard.pages import WatchTarget
 from tfcontroller.dashboard.session import SESSION_KEY_FIELD, SessionKeyError, cookie_config, key_from_secret
 from tfcontroller.dashboard.settings import (
     IN_CLUSTER,
@@ -24,6 +32,7 @@ from tfcontroller.dashboard.settings import (
     is_loopback,
     listen_url,
 )
+from tfcontroller.kube.resources import EVENTS, TERRAFORMS
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.53", "::1", "[::1]", "localhost"])
@@ -167,3 +176,16 @@ def test_heartbeats_while_quiet_and_the_feed_is_closed_when_the_viewer_leaves() 
     left.set()
     assert list(stream) == []
     assert feed.closed
+
+
+def test_a_live_url_carries_each_targets_start_version_and_reads_it_back() -> None:
+    """Per target the version its page read; a target the page could not read has none (it is listed when
+    the stream opens, and announced); malformed values are ignored, the first of a key wins."""
+    targets = [WatchTarget(TERRAFORMS, "team-a", "net", "41"), WatchTarget(EVENTS, "team-a", None, "42"),
+               WatchTarget(TERRAFORMS, None, None, "")]
+    params = since_params(targets)
+    assert params == ["terraforms.tfcontroller.io/v1alpha1/team-a/net=41", "events.v1/team-a/=42"]
+    assert parse_since([*params, "nonsense", "=7", "events.v1/team-a/=", "events.v1/team-a/=99"]) == {
+        target_key(TERRAFORMS, "team-a", "net"): "41", target_key(EVENTS, "team-a", None): "42"}
+    assert target_key(TERRAFORMS, None, None) != target_key(TERRAFORMS, "", "x")
+    assert parse_since(["k=a=b"]) == {"k": "a=b"}  # a version is opaque: only the first "=" separates

@@ -1,8 +1,10 @@
 // Live pages (C1): follow the page's server-sent events; on `changed`, fetch the same page with
 // `X-Fragment: 1` (the server answers the inner HTML of <main id="main">) and swap it in.
 // body[data-live] is "connected" while the stream is open (tests wait on it); every swap increments
-// body[data-live-updates]. After an error the stream is reopened with a growing delay (at most 10 s), and
-// once it is open again the page is fetched once, since changes while it was away were not announced.
+// body[data-live-updates]. The live URL carries the resourceVersions the content shows; every fragment
+// answer names the live URL of the content swapped in (X-Live-URL), so after an error the stream is reopened
+// (with a growing delay, at most 10 s) from what the page shows now, and the server announces at once
+// whatever changed while it was away.
 (function () {
   "use strict";
   var body = document.body;
@@ -11,7 +13,6 @@
   var delay = 1000;
   var fetching = false;
   var again = false;
-  var reopened = false;
   body.setAttribute("data-live-updates", body.getAttribute("data-live-updates") || "0");
 
   // The message of what the viewer just did (a flash, shown once by the server) stays until they leave
@@ -31,6 +32,8 @@
       headers: { "X-Fragment": "1" }, credentials: "same-origin", cache: "no-store"
     }).then(function (response) {
       if (response.status === 401) { window.location.reload(); return null; }
+      var next = response.headers.get("X-Live-URL");
+      if (next) { url = next; body.setAttribute("data-live-url", next); }
       return response.text();
     }).then(function (html) {
       if (html === null || html === undefined) { return; }
@@ -60,13 +63,11 @@
     source.onopen = function () {
       delay = 1000;
       body.setAttribute("data-live", "connected");
-      if (reopened) { reopened = false; refresh(); }
     };
     source.addEventListener("changed", refresh);
     source.onerror = function () {
       body.setAttribute("data-live", "disconnected");
       source.close();
-      reopened = true;
       loggedOutCheck();
       window.setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import unquote
 
 from tfcontroller.dev.cluster import errors
@@ -100,25 +100,32 @@ class Authorizer:
 
 
 # ---------------------------------------------------------------------------------------- impersonation
-def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
-    """A header sent several times arrives joined by ", " (httpserver.py), as HTTP allows."""
-    raw = headers.get(name, "")
-    return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
+def _values(headers: Mapping[str, Sequence[str]], name: str) -> list[str]:
+    """A multi-valued header: each header line is one value, as kube-apiserver reads `req.Header[name]` —
+    never split on commas (a group may be named "a,b")."""
+    return [v.strip() for v in headers.get(name, ()) if v.strip()]
 
 
-def impersonation_requested(headers: Mapping[str, str]) -> bool:
+def _single(headers: Mapping[str, Sequence[str]], name: str) -> str:
+    """A single-valued header: its first line, as Go's `Header.Get`."""
+    found = headers.get(name, ())
+    return found[0].strip() if found else ""
+
+
+def impersonation_requested(headers: Mapping[str, object]) -> bool:
     return any(k.startswith("impersonate-") for k in headers)
 
 
-def impersonate(authz: Authorizer, caller: UserInfo, headers: Mapping[str, str]) -> UserInfo:
-    """The user a request with Impersonate-* headers acts as, after checking the caller may be it."""
-    username = headers.get("impersonate-user", "").strip()
-    groups = _header_values(headers, "impersonate-group")
-    uid = headers.get("impersonate-uid", "").strip()
+def impersonate(authz: Authorizer, caller: UserInfo, headers: Mapping[str, Sequence[str]]) -> UserInfo:
+    """The user a request with Impersonate-* headers acts as, after checking the caller may be it.
+    `headers`: lower-case name -> every value of that header, one per header line (router.Request)."""
+    username = _single(headers, "impersonate-user")
+    groups = _values(headers, "impersonate-group")
+    uid = _single(headers, "impersonate-uid")
     extra: dict[str, list[str]] = {}
-    for key, value in headers.items():
+    for key in headers:
         if key.startswith("impersonate-extra-"):
-            extra[unquote(key[len("impersonate-extra-"):])] = _header_values({"v": value}, "v")
+            extra[unquote(key[len("impersonate-extra-"):])] = _values(headers, key)
     if not username:
         raise errors.ApiError(500, "InternalError", "Internal error occurred: requested impersonation of groups, "
                               "a uid or extra values without impersonating a user")

@@ -14,7 +14,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tfcontroller.dev.cluster.router import Request, Response, Router, StreamResponse, WatchResponse
+from tfcontroller.dev.cluster.router import (
+    Request,
+    Response,
+    Router,
+    StreamResponse,
+    WatchResponse,
+    request_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
-        headers: dict[str, str] = {}
-        for key, value in self.headers.items():  # a repeated header (Impersonate-Group) joins as HTTP allows
-            key = key.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        result = self.server.router.handle(Request(self.command, self.path, headers, body))
+        first, repeated = request_headers(self.headers.items())
+        result = self.server.router.handle(Request(self.command, self.path, first, body, repeated))
         try:
             if isinstance(result, WatchResponse):
                 self._stream(result)

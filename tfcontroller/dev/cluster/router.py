@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -34,13 +34,39 @@ DEFAULT_WATCH_TIMEOUT = 1800.0
 
 @dataclass
 class Request:
+    """One HTTP request. `headers` holds the first value of each header (lower-case names), what Go's
+    `Header.Get` reads for single-valued headers (Authorization, Content-Type, Accept, Impersonate-User);
+    `repeated` holds every value of a header sent several times, each line one value, never split on
+    commas: kube-apiserver reads `Impersonate-Group` and `Impersonate-Extra-*` that way, so a group
+    named "a,b" stays one group."""
+
     method: str
     target: str  # path with query string
-    headers: dict[str, str]  # lower-case names
+    headers: dict[str, str]  # lower-case names -> the first value
     body: bytes = b""
+    repeated: dict[str, tuple[str, ...]] = field(default_factory=dict)  # lower-case names -> every value
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        """Every value of a header, one per header line (one when sent once, none when absent)."""
+        key = name.lower()
+        if key in self.repeated:
+            return self.repeated[key]
+        return (self.headers[key],) if key in self.headers else ()
+
+
+def request_headers(lines: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """The header lines of a request as `Request.headers` (the first value per lower-case name) and
+    `Request.repeated` (every value of a name sent more than once, in order). Pure."""
+    first: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
+    for key, value in lines:
+        key = key.lower()
+        first.setdefault(key, value)
+        every.setdefault(key, []).append(value)
+    return first, {k: tuple(v) for k, v in every.items() if len(v) > 1}
 
 
 @dataclass
@@ -138,7 +164,7 @@ class Router:
                 body = json.dumps(protobuf.decode(req.body)).encode()
             except protobuf.ProtobufError:
                 raise errors.unsupported_media_type(req.header("content-type")) from None
-            req = Request(req.method, req.target, {**req.headers, "content-type": JSON_TYPE}, body)
+            req = Request(req.method, req.target, {**req.headers, "content-type": JSON_TYPE}, body, req.repeated)
         if not parts:
             return Response(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/openapi/v2", "/openapi/v3", "/version"]})
         if parts[0] == "openapi":
@@ -162,7 +188,7 @@ class Router:
         """Authenticate (401 for bad credentials, anonymous without), then impersonate if asked."""
         user = self.authn.authenticate(req.headers)
         if authz.impersonation_requested(req.headers):
-            user = authz.impersonate(self.authz, user, req.headers)
+            user = authz.impersonate(self.authz, user, {k: req.header_values(k) for k in req.headers})
         return user
 
     def _openapi(self, req: Request, rest: list[str]) -> Response:

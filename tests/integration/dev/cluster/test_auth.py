@@ -17,12 +17,15 @@ from typing import Any
 
 import kubernetes
 import pytest
+import urllib3
 from kubernetes.client.rest import ApiException
 
 from tests.fixtures.devcluster import admin_session, client_for_token
 from tests.support.polling import wait_for
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.reviews import UserInfo, whoami
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -266,6 +269,51 @@ def test_impersonation_needs_the_verb(cluster: DevCluster, admin: kubernetes.cli
         assert r.status_code == 500
     # jane herself holds nothing: the request runs as her, not as the ServiceAccount
     assert sa("auth", "can-i", "get", "secrets", "-n", "team-a", "--as", "jane", check=False).stdout.strip() == "no"
+
+
+def test_each_impersonate_group_header_is_one_group(cluster: DevCluster, admin: kubernetes.client.ApiClient,
+                                                   teams: None, kubectl_as: Callable[[str], Kubectl],
+                                                   tmp_path: Path) -> None:
+    """kube-apiserver keeps every `Impersonate-Group` (and `Impersonate-Extra-*`) header line as one value:
+    a group named "a,b" is one group, checked and granted by that name, never split on the comma."""
+    _apply(admin, _role(None, "impersonate-commas", [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["jane"]},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["a,b", "ops"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"], "verbs": ["impersonate"],
+         "resourceNames": ["x,y", "z"]},
+    ]), _binding(None, "runner-impersonates-commas", "ClusterRole", "impersonate-commas", [RUNNER_SUBJECT]))
+    sa = kubectl_as(_token(admin))
+    token = _token(admin)
+    who = json.loads(sa("auth", "whoami", "--as", "jane", "--as-group", "a,b", "--as-group", "ops", "-o",
+                        "json").stdout)
+    assert who["status"]["userInfo"] == {"username": "jane", "groups": ["a,b", "ops", "system:authenticated"]}
+    # raw HTTP with repeated header lines (this kubectl has no --as-user-extra)
+    def review(*lines: tuple[str, str]) -> urllib3.BaseHTTPResponse:
+        headers = urllib3.HTTPHeaderDict({"Authorization": f"Bearer {token}", "Impersonate-User": "jane",
+                                          "Content-Type": "application/json"})
+        for name, value in lines:
+            headers.add(name, value)
+        with urllib3.PoolManager(ca_certs=str(cluster.ca_file)) as http:
+            return http.request("POST", cluster.url + "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                body=b'{"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}',
+                                headers=headers, timeout=10)
+
+    answer = review(("Impersonate-Group", "a,b"), ("Impersonate-Extra-Scopes", "x,y"),
+                    ("Impersonate-Extra-Scopes", "z"))
+    assert answer.status == 201, answer.data
+    assert json.loads(answer.data)["status"]["userInfo"] == {
+        "username": "jane", "groups": ["a,b", "system:authenticated"], "extra": {"scopes": ["x,y", "z"]}}
+    # the groups "a" and "b" are not granted: splitting the header would have been refused
+    refused = review(("Impersonate-Group", "a"))
+    assert refused.status == 403 and json.loads(refused.data)["message"].startswith('groups "a" is forbidden')
+    # tfcontroller's own client (the dashboard impersonating a viewer) sends one header line per group
+    write_kubeconfig(tmp_path / "runner.kubeconfig", cluster.url, token, cluster.ca_pem)
+    client = KubeClient.load(str(tmp_path / "runner.kubeconfig"))
+    try:
+        assert whoami(client.impersonating("jane", ("a,b", "ops"))) == UserInfo(
+            "jane", "", ("a,b", "ops", "system:authenticated"))
+    finally:
+        client.close()
 
 
 # ------------------------------------------------------------------------------------------ escalation

@@ -12,6 +12,7 @@ from tfcontroller.dev.cluster.identity import (
     service_account_groups,
     split_service_account,
 )
+from tfcontroller.dev.cluster.router import Request, request_headers
 from tfcontroller.dev.cluster.store import Store
 
 RBAC = "rbac.authorization.k8s.io"
@@ -123,8 +124,8 @@ def test_role_ref_of_bindings_is_immutable() -> None:
 def test_impersonation_of_uids_and_extras_needs_each_grant() -> None:
     s = store_with_rbac()
     caller = user("system:serviceaccount:team:deployer")
-    headers = {"impersonate-user": "jane", "impersonate-uid": "u-1",
-               "impersonate-extra-scopes": "view, edit", "impersonate-group": "devs, ops"}
+    headers = {"impersonate-user": ["jane"], "impersonate-uid": ["u-1"],
+               "impersonate-extra-scopes": ["view", "edit"], "impersonate-group": ["devs", "ops"]}
     with pytest.raises(ApiError) as err:
         authz.impersonate(authz.Authorizer(s), caller, headers)
     assert 'users "jane" is forbidden' in err.value.message
@@ -148,8 +149,12 @@ def test_impersonation_of_uids_and_extras_needs_each_grant() -> None:
     as_jane = authz.impersonate(authz.Authorizer(s), caller, headers)
     assert as_jane == UserInfo("jane", "u-1", ("devs", "ops", "system:authenticated"), {"scopes": ["view", "edit"]})
     with pytest.raises(ApiError) as err:
-        authz.impersonate(authz.Authorizer(s), caller, {"impersonate-group": "devs"})
+        authz.impersonate(authz.Authorizer(s), caller, {"impersonate-group": ["devs"]})
     assert err.value.code == 500
+    # each header line is one value, as kube-apiserver reads them: a comma is part of the name
+    as_jane = authz.impersonate(authz.Authorizer(s), caller, {"impersonate-user": ["jane"],
+                                                              "impersonate-group": ["a,b", "c, d"]})
+    assert as_jane.groups == ("a,b", "c, d", "system:authenticated")
 
 
 def test_create_check_is_create_on_the_same_name_with_the_update_handlers_403() -> None:
@@ -175,3 +180,18 @@ def test_create_check_is_create_on_the_same_name_with_the_update_handlers_403() 
     other = authz.resource_attributes(user(), "PATCH", {}, "", "configmaps", "team", "other", None)
     with pytest.raises(ApiError):
         az.create_check(other)()
+
+
+def test_request_headers_keep_every_line_of_a_repeated_header() -> None:
+    """Single-valued headers read the first line (Go's `Header.Get`); a repeated header keeps each line as
+    one value, never joined or split on commas."""
+    first, repeated = request_headers([("Impersonate-Group", "a,b"), ("Authorization", "Bearer x"),
+                                       ("impersonate-group", "c"), ("Accept", "application/json"),
+                                       ("Authorization", "Bearer y")])
+    assert first == {"impersonate-group": "a,b", "authorization": "Bearer x", "accept": "application/json"}
+    assert repeated == {"impersonate-group": ("a,b", "c"), "authorization": ("Bearer x", "Bearer y")}
+    req = Request("GET", "/", first, b"", repeated)
+    assert req.header_values("Impersonate-Group") == ("a,b", "c")
+    assert req.header_values("accept") == ("application/json",)
+    assert req.header_values("impersonate-uid") == ()
+    assert req.header("Authorization") == "Bearer x"
