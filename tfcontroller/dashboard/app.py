@@ -286,8 +286,9 @@ def _live() -> Response:
 
 def live_url() -> str | None:
     """The live stream of the page being rendered (None for other answers), carrying the resourceVersions
-    this render read, so that the stream starts from what the page shows."""
-    if request.endpoint not in PAGES:
+    this render read, so that the stream starts from what the page shows. An error page in place of a page
+    (403, 404) has none: its stream would fail the same way and the browser would reconnect for ever."""
+    if request.endpoint not in PAGES or g.get("live_targets") is None:
         return None
     path = request.full_path.rstrip("?")
     return url_for("live", path=path, since=live.since_params(g.get("live_targets") or []))

@@ -110,6 +110,7 @@ def test_what_the_dashboard_may_read_but_the_viewer_may_not_is_403(
     answer = browser.get(f"{dashboard.url}{path}", timeout=30)
     assert answer.status_code == 403, answer.text
     assert "system:serviceaccount:team-a:viewer" in answer.text and "forbidden" in answer.text.lower()
+    assert "data-live-url" not in answer.text  # an error page opens no stream that would fail and reconnect
 
 
 def test_the_session_key_is_created_once_and_shared(dash_kube: KubeClient) -> None:
