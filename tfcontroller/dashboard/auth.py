@@ -17,9 +17,9 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from flask import g, request, session
 
@@ -42,6 +42,9 @@ class SessionUser:
     username: str
     uid: str
     groups: tuple[str, ...]
+    # When the token the viewer logged in with expires (epoch seconds; None: not a JWT, or no `exp`): the
+    # session ends then too, so a revoked-by-expiry token does not live on in a cookie.
+    not_after: float | None = None
 
     def to_session(self) -> dict[str, Any]:
         return {"username": self.username, "uid": self.uid, "groups": list(self.groups)}
@@ -88,11 +91,31 @@ class LocalIdentity:
 
 
 def open_session(user: SessionUser, settings: DashboardSettings) -> None:
-    """A fresh session for `user` (the old one, and its CSRF token, are dropped: no session fixation)."""
+    """A fresh session for `user` (the old one, and its CSRF token, are dropped: no session fixation). It ends
+    after `--session-lifetime`, or when the login token expires if that is sooner."""
     session.clear()
     session.permanent = True
     session[SESSION_USER] = user.to_session()
-    session[SESSION_EXPIRES] = int(time.time() + settings.session_lifetime.total_seconds())
+    session[SESSION_EXPIRES] = session_end(time.time(), settings.session_lifetime.total_seconds(), user.not_after)
+
+
+def session_end(now: float, lifetime: float, not_after: float | None) -> int:
+    """When a session opened at `now` ends (epoch seconds). Pure."""
+    end = now + lifetime
+    return int(min(end, not_after) if not_after is not None else end)
+
+
+def token_expiry(token: str) -> float | None:
+    """The `exp` claim of a bearer token that is a JWT (ServiceAccount and OIDC id tokens are), read after
+    TokenReview accepted the token — so its signature is not checked here again; None for other tokens."""
+    import jwt  # PyJWT
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
 
 
 def session_user() -> SessionUser | None:
@@ -111,8 +134,11 @@ def session_expiry() -> float:
 
 def verify_token(settings: DashboardSettings, token: str) -> SessionUser | None:
     """In-cluster login: whose bearer token this is, by TokenReview; None when not authenticated."""
-    info = token_review(settings.client, token.strip(), settings.token_audiences)
-    return SessionUser.from_info(info) if info is not None and info.username else None
+    token = token.strip()
+    info = token_review(settings.client, token, settings.token_audiences)
+    if info is None or not info.username:
+        return None
+    return replace(SessionUser.from_info(info), not_after=token_expiry(token))
 
 
 def viewer_for(user: SessionUser, settings: DashboardSettings) -> Viewer:
@@ -137,10 +163,20 @@ def login_url(next_path: str) -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after login: a path of this site only (an open redirect would be a phishing aid). Pure."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Where to go after login: a path of this site only (an open redirect would be a phishing aid). Pure.
+
+    Browsers remove tabs and newlines from a URL and read `\\` as `/` (WHATWG URL parsing), so `/\t/evil`
+    is `//evil`, another site: a value with any control character, whitespace or backslash is refused, as is
+    one that parses with a scheme or a host. What is left is percent-encoded where the URL standard would not
+    keep it literally."""
+    if not value or not value.startswith("/") or value.startswith("//"):
         return "/"
-    return value
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return quote(value, safe="/?=&%:@!$'()*+,;~-._")
 
 
 def current_viewer() -> Viewer:

@@ -80,6 +80,11 @@ def test_the_cookie_is_httponly_samesite_strict_and_expires() -> None:
 @pytest.mark.parametrize(("value", "want"), [
     ("/terraform/a/b?x=1", "/terraform/a/b?x=1"), ("/", "/"), (None, "/"), ("", "/"),
     ("https://evil.example/", "/"), ("//evil.example/x", "/"), ("/\\evil.example", "/"), ("javascript:alert(1)", "/"),
+    # browsers drop tabs and newlines from URLs and read a backslash as a slash: each of these is `//evil`
+    ("/\t/evil.example", "/"), ("/\n/evil.example", "/"), ("/\r/evil.example", "/"), ("/ /evil.example", "/"),
+    ("/\x00/evil.example", "/"), ("/\x7f/evil.example", "/"), ("/\u2028/evil.example", "/"),
+    # what is kept is encoded where a URL would not keep it literally
+    ("/graph?namespace=a\"b", "/graph?namespace=a%22b"), ("/x<y>", "/x%3Cy%3E"),
 ])
 def test_after_login_the_browser_goes_back_only_to_this_site(value: str | None, want: str) -> None:
     assert safe_next(value) == want
@@ -189,3 +194,22 @@ def test_a_live_url_carries_each_targets_start_version_and_reads_it_back() -> No
         target_key(TERRAFORMS, "team-a", "net"): "41", target_key(EVENTS, "team-a", None): "42"}
     assert target_key(TERRAFORMS, None, None) != target_key(TERRAFORMS, "", "x")
     assert parse_since(["k=a=b"]) == {"k": "a=b"}  # a version is opaque: only the first "=" separates
+
+
+def test_a_session_ends_with_its_login_token_when_that_is_sooner() -> None:
+    from tfcontroller.dashboard.auth import session_end
+
+    assert session_end(1000.0, 3600.0, None) == 4600
+    assert session_end(1000.0, 3600.0, 2000.0) == 2000
+    assert session_end(1000.0, 3600.0, 9000.0) == 4600
+
+
+def test_the_expiry_of_a_jwt_login_token_is_read_and_other_tokens_have_none() -> None:
+    import jwt
+
+    from tfcontroller.dashboard.auth import token_expiry
+
+    assert token_expiry(jwt.encode({"sub": "a", "exp": 1234567890}, "k" * 32, algorithm="HS256")) == 1234567890.0
+    assert token_expiry(jwt.encode({"sub": "a"}, "k" * 32, algorithm="HS256")) is None
+    assert token_expiry("not-a-jwt") is None
+    assert token_expiry("") is None
