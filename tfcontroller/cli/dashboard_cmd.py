@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         settings = DashboardSettings(
             mode=IN_CLUSTER if args.in_cluster else LOCAL, client=conn.client, secret_key=key,
             default_namespace=conn.namespace, external_url=args.external_url, secure=is_https(args.external_url),
-            login_token=token, session_lifetime=lifetime, token_audiences=tuple(args.token_audience))
+            login_token=token, session_lifetime=lifetime, token_audiences=tuple(args.token_audience),
+            live_streams=live_stream_bound(args.threads))
         app = create_app(settings)
         if args.in_cluster and not args.session_secret:
             print("note: no --session-secret: sessions are signed with a key of this process only, so they end "
@@ -120,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
                 webbrowser.open(shown)
             stop.wait()
     return kubectx.EXIT_OK
+
+
+def live_stream_bound(threads: int) -> int:
+    """How many live streams may be open at once: all request threads but a quarter (at least one), which
+    stay free for pages and actions. Pure."""
+    return max(1, threads - max(1, threads // 4))
 
 
 def _local_user(app: Any) -> str:

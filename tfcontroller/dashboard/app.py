@@ -86,6 +86,11 @@ class DashboardState:
     token: OneTimeToken
     identity: LocalIdentity
     stopping: threading.Event = field(default_factory=threading.Event)
+    streams: live.StreamSlots | None = None
+
+    def __post_init__(self) -> None:
+        if self.streams is None:
+            self.streams = live.StreamSlots(self.settings.live_streams, self.settings.live_streams_per_viewer)
 
 
 def state_of(app: Flask) -> DashboardState:
@@ -275,10 +280,21 @@ def _live() -> Response:
     state = _state()
     viewer = current_viewer()
     targets = page_targets(current_app, viewer, request.args.get("path") or "/")
-    feed = live.ChangeFeed(viewer.client, targets, live.parse_since(request.args.getlist("since"))).start()
+    slots = state.streams
+    assert slots is not None
+    if not slots.acquire(viewer.username):
+        # the browser's EventSource retries after `retry`; the page itself works without live updates
+        busy = Response(b"retry: 30000\n\n", status=503, mimetype="text/event-stream")
+        busy.headers["Retry-After"] = "30"
+        return busy
+    try:
+        feed = live.ChangeFeed(viewer.client, targets, live.parse_since(request.args.getlist("since"))).start()
+    except BaseException:
+        slots.release(viewer.username)
+        raise
     body = live.event_stream(feed, debounce=state.settings.live_debounce, heartbeat=state.settings.live_heartbeat,
                              gone=live.client_gone(request.environ, state.stopping, session_expiry()))
-    response = Response(body, mimetype="text/event-stream")
+    response = Response(live.released(body, slots, viewer.username), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not hold events back
     return response

@@ -188,6 +188,73 @@ class ChangeFeed:
             stream.close()
 
 
+class StreamSlots:
+    """How many live streams may be open at once, in all and per viewer. Each open stream holds one of the
+    server's request threads for as long as the page stays open, so without a bound a few tabs (or anyone
+    who can log in, whatever their RBAC) would take every thread and stall every other request. Thread-safe."""
+
+    def __init__(self, total: int, per_viewer: int) -> None:
+        self.total = total
+        self.per_viewer = per_viewer
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, viewer: str) -> bool:
+        """Take a slot for `viewer`; False when the viewer's or the server's bound is reached."""
+        with self._lock:
+            if sum(self._open.values()) >= self.total or self._open.get(viewer, 0) >= self.per_viewer:
+                return False
+            self._open[viewer] = self._open.get(viewer, 0) + 1
+            return True
+
+    def release(self, viewer: str) -> None:
+        with self._lock:
+            left = self._open.get(viewer, 0) - 1
+            if left > 0:
+                self._open[viewer] = left
+            else:
+                self._open.pop(viewer, None)
+
+    def open(self) -> int:
+        with self._lock:
+            return sum(self._open.values())
+
+
+class released:  # noqa: N801 - used like a function wrapping a body
+    """`body`, giving the viewer's stream slot back once however the stream ends: exhausted, the connection
+    broke, the server stopped — or closed before its first byte (the WSGI server then calls `close()` on a
+    body never iterated, which would not run a generator's `finally`)."""
+
+    def __init__(self, body: Iterator[bytes], slots: StreamSlots, viewer: str) -> None:
+        self._body = body
+        self._slots = slots
+        self._viewer = viewer
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> released:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._body)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._slots.release(self._viewer)
+
+
 def event_stream(feed: ChangeFeed, *, debounce: float, heartbeat: float, gone: Callable[[], bool],
                  clock: Callable[[], float] = time.monotonic) -> Iterator[bytes]:
     """The SSE body: `changed` events (debounced), heartbeats, until `gone()` (viewer left, server

@@ -45,6 +45,11 @@ class DashboardSettings:
     session_lifetime: dt.timedelta = LOCAL_SESSION_LIFETIME
     live_debounce: float = 0.3  # seconds of quiet after a change before `changed` is sent (well under 2 s)
     live_heartbeat: float = 15.0  # seconds between SSE comments that keep proxies and the browser connected
+    # open live streams at most, in all and per viewer (each holds a request thread while its page is open;
+    # the rest of the threads keep serving pages and actions): `tfcontroller dashboard` sets the total from
+    # --threads
+    live_streams: int = DEFAULT_THREADS - 8
+    live_streams_per_viewer: int = 8
     token_audiences: tuple[str, ...] = ()  # TokenReview audiences in-cluster (empty: the API server's)
 
     @property

@@ -267,3 +267,32 @@ def test_a_fragment_names_the_live_url_of_what_it_shows(dash_kube: KubeClient) -
             stream.next_matching("event: changed", 5)
     finally:
         dashboard.server.stop()
+
+
+def test_live_streams_beyond_the_viewers_bound_are_refused_and_a_closed_one_frees_its_slot(
+        dash_kube: KubeClient) -> None:
+    """Each open stream holds a request thread: past the bound a stream answers 503 (the page still works),
+    and a stream the viewer closed gives its slot back."""
+    terraform(dash_kube, "team-a", "net")
+    dashboard = serve(DashboardSettings(mode=LOCAL, client=dash_kube, secret_key=b"k" * 32, login_token=LOCAL_TOKEN,
+                                        live_streams_per_viewer=2))
+    try:
+        browser = dashboard.login()
+        url = live_url_of(browser, dashboard, "/terraform/team-a/net")
+        with open_stream(browser, dashboard, url), open_stream(browser, dashboard, url):
+            refused = browser.get(f"{dashboard.url}{url}", timeout=30)
+            assert refused.status_code == 503 and refused.headers.get("Retry-After") == "30"
+            assert browser.get(f"{dashboard.url}/terraform/team-a/net", timeout=30).status_code == 200
+        wait_for(lambda: state_of_streams(dashboard) == 0, 15, "the closed streams to give their slots back")
+        with open_stream(browser, dashboard, url) as stream:
+            assert stream is not None
+    finally:
+        dashboard.server.stop()
+
+
+def state_of_streams(dashboard: Dashboard) -> int:
+    from tfcontroller.dashboard.app import state_of
+
+    streams = state_of(dashboard.server.app).streams
+    assert streams is not None
+    return streams.open()

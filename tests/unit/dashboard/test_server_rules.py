@@ -213,3 +213,26 @@ def test_the_expiry_of_a_jwt_login_token_is_read_and_other_tokens_have_none() ->
     assert token_expiry(jwt.encode({"sub": "a"}, "k" * 32, algorithm="HS256")) is None
     assert token_expiry("not-a-jwt") is None
     assert token_expiry("") is None
+
+
+def test_live_streams_are_bounded_in_all_and_per_viewer_and_slots_come_back() -> None:
+    from tfcontroller.cli.dashboard_cmd import live_stream_bound
+    from tfcontroller.dashboard.live import StreamSlots, released
+
+    slots = StreamSlots(total=3, per_viewer=2)
+    assert slots.acquire("alice") and slots.acquire("alice")
+    assert not slots.acquire("alice")  # her bound
+    assert slots.acquire("bob")
+    assert not slots.acquire("carol")  # the server's bound
+    body = released(iter([b"x"]), slots, "bob")
+    assert list(body) == [b"x"] and slots.open() == 2  # bob's slot is back once his stream ended
+    assert slots.acquire("carol") and slots.open() == 3
+
+    def never_started() -> Iterator[bytes]:
+        yield b"x"
+
+    unread = released(never_started(), slots, "carol")
+    unread.close()  # a stream closed before its first byte (the client left at once) gives its slot back too
+    unread.close()  # once
+    assert slots.open() == 2
+    assert live_stream_bound(32) == 24 and live_stream_bound(2) == 1 and live_stream_bound(4) == 3
