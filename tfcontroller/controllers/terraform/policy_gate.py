@@ -36,7 +36,7 @@ from tfcontroller.api.redact import scrub
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform.context import PlanHeldError, RunContext, status_of
-from tfcontroller.controllers.terraform.policy_select import SelectedPolicy, exceptions_for, gate_key
+from tfcontroller.controllers.terraform.policy_select import SelectedPolicy, exceptions_for, gate_key, unspent
 from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import POLICYEXCEPTIONS
 from tfcontroller.policy.evaluate import (
@@ -72,7 +72,7 @@ def step_policy(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         c.remove_condition(conds, POLICY_CHECKED)
         return CONTINUE
     items, _ = ctl.kube.list_all(POLICYEXCEPTIONS, ctx.namespace)
-    exceptions = exceptions_for(items, ctx.name)
+    exceptions = unspent(exceptions_for(items, ctx.name), status)  # an exception waives a plan id's apply once
     key = gate_key(plan_id, [_selected(load) for load in loads], exceptions)
     plan = status.setdefault("plan", {})
     recorded = plan.get("policy") if isinstance(plan.get("policy"), dict) else None

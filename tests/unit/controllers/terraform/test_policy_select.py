@@ -39,3 +39,31 @@ def test_gate_key_ignores_listing_order() -> None:
 def test_exceptions_for_names_only_this_terraform() -> None:
     got = exceptions_for([exc("z"), exc("other", tf="web"), exc("a")], "db")
     assert [e["metadata"]["name"] for e in got] == ["a", "z"]
+
+
+def _exception(plan: str, created: str, name: str = "e") -> dict[str, Any]:
+    return {"metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"terraformRef": {"name": "net"}, "planId": plan, "policies": ["p"], "reason": "r"}}
+
+
+def _applied(plan: str, finished: str) -> dict[str, Any]:
+    return {"runId": "r", "kind": "apply", "outcome": "Succeeded", "planId": plan, "finishedAt": finished}
+
+
+def test_an_exception_waives_a_plan_ids_apply_once() -> None:
+    """A plan id can come back (a variable changed and changed back): the exception granted for its first
+    apply is spent; one granted after that apply is a new decision and waives."""
+    from tfcontroller.controllers.terraform.policy_select import unspent
+
+    old = _exception("plan-main-a", "2026-01-01T10:00:00Z", "old")
+    new = _exception("plan-main-a", "2026-01-01T12:00:00Z", "new")
+    other = _exception("plan-main-b", "2026-01-01T09:00:00Z", "other")
+    never_applied: dict[str, Any] = {"history": []}
+    assert unspent([old, new, other], never_applied) == [old, new, other]
+    status = {"history": [_applied("plan-main-a", "2026-01-01T11:00:00Z")], "lastAppliedPlan": "plan-main-c"}
+    assert unspent([old, new, other], status) == [new, other]
+    # applied (lastAppliedPlan) with no history entry left to say when: every exception for it is spent
+    assert unspent([old, new], {"history": [], "lastAppliedPlan": "plan-main-a"}) == []
+    # a failed apply spends nothing
+    failed = {"history": [{**_applied("plan-main-a", "2026-01-01T11:00:00Z"), "outcome": "Failed"}]}
+    assert unspent([old], failed) == [old]
