@@ -37,7 +37,6 @@ from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform.context import PlanHeldError, RunContext, status_of
 from tfcontroller.controllers.terraform.policy_select import SelectedPolicy, exceptions_for, gate_key, unspent
-from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import POLICYEXCEPTIONS
 from tfcontroller.policy.evaluate import (
     FAIL_OPEN,
@@ -76,7 +75,7 @@ def step_policy(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     key = gate_key(plan_id, [_selected(load) for load in loads], exceptions)
     plan = status.setdefault("plan", {})
     recorded = plan.get("policy") if isinstance(plan.get("policy"), dict) else None
-    if recorded is None or recorded.get("policiesDigest") != key:
+    if recorded is None or recorded.get("policiesDigest") != key or _had_errors(recorded):
         recorded = _evaluate(ctx, obj, plan_id, loads, exceptions)
         recorded["policiesDigest"] = key
         plan["policy"] = recorded
@@ -88,6 +87,13 @@ def step_policy(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     if v.blocked:
         raise PlanHeldError(v.reason, v.message, ctx.tf.spec.interval)
     return CONTINUE
+
+
+def _had_errors(recorded: Mapping[str, Any]) -> bool:
+    """A result with an evaluation error (a time limit hit under load, the stored plan unreadable for a
+    moment) is not kept as the answer: it is evaluated again at the next reconcile, as a failed step is
+    retried. Pure."""
+    return any(isinstance(row, Mapping) and row.get("result") == "error" for row in recorded.get("results") or [])
 
 
 def _selected(load: PolicyLoad) -> SelectedPolicy:
@@ -149,8 +155,8 @@ def _show(ctx: RunContext, plan_id: str) -> dict[str, Any] | None:
     try:
         return load_show(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace, plan_id,
                          ctx.ctl.keys().keyring)
-    except (PlanNotFoundError, ApiError):
-        return None
+    except PlanNotFoundError:
+        return None  # an API error is not "not stored": it propagates, and the frame retries the reconcile
 
 
 def _run(ctx: RunContext, obj: dict[str, Any], plan_id: str, usable: Sequence[PolicyLoad]) -> PolicyReport:
