@@ -5,7 +5,8 @@ Everything that touches `regopy` lives here, in a process of its own, because th
 through Python), and is C++ that a bad module could crash. The parent kills this process at a policy's
 time limit; RLIMIT_CPU stops it too should the parent die first.
 
-Protocol: stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"bundle", "cpu_seconds"}`)
+Protocol (one request per process; the process may be started before the request comes and waits for
+it with the engine imported): stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"bundle", "cpu_seconds"}`)
 then the input document; stdout carries one JSON array a line: `["ready"]` once the input is loaded, then
 `["result", index, {"denies": [...], "warnings": [...], "error": ""}]` per policy in order; for a compile
 check, `["compiled", [[file, line, column, message], ...]]`.
@@ -30,8 +31,14 @@ _POSITION = re.compile(r"\|(\d+)\|(\d+)")
 
 def main() -> int:
     """Read the request line and the input from stdin, answer one JSON message a line on stdout."""
+    # imported before the request comes: a worker may be started ahead of need (evaluate._Spares) and
+    # wait here, ready, for the one request it will serve
+    import regopy
+
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     request_line = sys.stdin.buffer.readline()
+    if not request_line.strip():  # an idle spare whose caller ended or discarded it
+        return 0
     input_json = sys.stdin.buffer.read().decode() or "null"
     _quiet()
     request = json.loads(request_line)
@@ -45,8 +52,6 @@ def main() -> int:
         if request["op"] == "compile":
             send("compiled", [_as_tuple(e) for e in compile_errors(_bundle(request["bundle"]))])
             return 0
-        import regopy
-
         interp = regopy.Interpreter()
         # the text as a Rego term: regopy.Input (node by node) is ~40% faster but builds arrays of scalars
         # that built-ins cannot read in regopy 1.5.2 (json.marshal of such an array is undefined)
