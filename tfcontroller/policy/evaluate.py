@@ -6,10 +6,11 @@ PlanPolicy with `enforcement: warn` turns its denies into warnings.
 
 Why a child process: the engine (regopy, C++) has no time limit of its own and runs in the caller's
 thread holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh
-`python -m tfcontroller.policy.worker` (about 0.1 s to start: benchmarks/policy_eval.py), not a fork (unsafe
-beside the controller's threads) nor multiprocessing's forkserver (it re-imports the caller's `__main__`).
-A child evaluates its group of the plan's policies (one group per CPU, at most 4) on one interpreter, so the
-plan document is converted once per child; when a policy overruns its limit the child is killed, that
+`python -m tfcontroller.policy.worker` serving one request (about 0.07 s to start, paid ahead by a warm spare:
+`_Spares`), not a fork (unsafe beside the controller's threads) nor multiprocessing's forkserver (it
+re-imports the caller's `__main__`). A child evaluates its group of the plan's policies (one group per CPU,
+at most 4) on one interpreter, so the plan document is converted once per child (~0.3 s for 600 KiB, the
+floor of a run: benchmarks/README.md); each bundle is compiled on its own there (worker.evaluate_bundle); when a policy overruns its limit the child is killed, that
 policy becomes an error and a new child takes the rest of its group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
 closed) unless the policy's `failurePolicy` is `Open`.
 """

@@ -213,3 +213,14 @@ def test_the_same_package_changed_between_evaluations_is_read_afresh() -> None:
                        ('deny contains "v3" if { false }', [])]:
         bundle = inline_bundle("ns/p", f"package main\n\n{text}\n")
         assert _eval((PolicySpecView("ns/p"), bundle)).results[0].denies == want
+
+
+def test_comprehension_rules_read_as_sets_and_two_of_one_name_fail_closed() -> None:
+    """docs/policy.md "Writing fast policies": `deny := {msg | …}` is read as the partial rule would be;
+    defining it twice in one package is a conflict, an error that blocks, never a silent pass."""
+    same = inline_bundle("ns/c", 'package main\n\ndeny := {msg |\n  some rc in input.resource_changes\n'
+                                 '  "delete" in rc.change.actions\n  msg := sprintf("%s would be deleted", [rc.address])\n}\n')
+    assert _eval((PolicySpecView("ns/c"), same)).results[0].denies == ["aws_s3_bucket.logs would be deleted"]
+    twice = inline_bundle("ns/t", 'package main\n\ndeny := {"a"}\n\ndeny := {"b"}\n')
+    result = _eval((PolicySpecView("ns/t"), twice)).results[0]
+    assert result.result == "error" and result.blocks
