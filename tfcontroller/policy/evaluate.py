@@ -4,15 +4,16 @@ conftest's conventions, in every package of a bundle: rules `deny`, `violation` 
 `warn`, and those with a `_suffix` (`deny_public_acl`), each a set of strings or of objects with `msg`. A
 PlanPolicy with `enforcement: warn` turns its denies into warnings.
 
-Why a child process: the engine (regopy, C++) has no time limit of its own and runs in the caller's
-thread holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh
-`python -m tfcontroller.policy.worker` serving one request (about 0.07 s to start, paid ahead by a warm spare:
+Why a child process: the engine (regopy, C++) has no time limit of its own and runs in the caller's thread
+holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh `python -m
+tfcontroller.policy.worker` serving one request (about 0.07 s to start, paid ahead by a warm spare:
 `_Spares`), not a fork (unsafe beside the controller's threads) nor multiprocessing's forkserver (it
-re-imports the caller's `__main__`). A child evaluates its group of the plan's policies (one group per CPU,
-at most 4) on one interpreter, so the plan document is converted once per child (~0.3 s for 600 KiB, the
-floor of a run: benchmarks/README.md); each bundle is compiled on its own there (worker.evaluate_bundle); when a policy overruns its limit the child is killed, that
-policy becomes an error and a new child takes the rest of its group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
-closed) unless the policy's `failurePolicy` is `Open`.
+re-imports the caller's `__main__`). A child evaluates its group of the plan's policies (one group per CPU, at
+most 4) on one interpreter, so the plan document is converted once per child (~0.3 s for 600 KiB, the floor of
+a run: benchmarks/README.md); each bundle is compiled on its own there (worker.evaluate_bundle); when a policy
+overruns its limit the child is killed, that policy becomes an error and a new child takes the rest of its
+group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail closed)
+unless the policy's `failurePolicy` is `Open`.
 """
 
 from __future__ import annotations
