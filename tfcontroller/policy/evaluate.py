@@ -4,18 +4,21 @@ conftest's conventions, in every package of a bundle: rules `deny`, `violation` 
 `warn`, and those with a `_suffix` (`deny_public_acl`), each a set of strings or of objects with `msg`. A
 PlanPolicy with `enforcement: warn` turns its denies into warnings.
 
-Why a child process: the engine (regopy, C++) has no time limit of its own and runs in the caller's
-thread holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh
-`python -m tfcontroller.policy.worker` (about 0.1 s to start: benchmarks/policy_eval.py), not a fork (unsafe
-beside the controller's threads) nor multiprocessing's forkserver (it re-imports the caller's `__main__`).
-A child evaluates its group of the plan's policies (one group per CPU, at most 4) on one interpreter, so the
-plan document is converted once per child; when a policy overruns its limit the child is killed, that
-policy becomes an error and a new child takes the rest of its group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail
-closed) unless the policy's `failurePolicy` is `Open`.
+Why a child process: the engine (regopy, C++) has no time limit of its own and runs in the caller's thread
+holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh `python -m
+tfcontroller.policy.worker` serving one request (about 0.07 s to start, paid ahead by a warm spare:
+`_Spares`), not a fork (unsafe beside the controller's threads) nor multiprocessing's forkserver (it
+re-imports the caller's `__main__`). A child evaluates its group of the plan's policies (one group per CPU, at
+most 4) on one interpreter, so the plan document is converted once per child (~0.3 s for 600 KiB, the floor of
+a run: benchmarks/README.md); each bundle is compiled on its own there (worker.evaluate_bundle); when a policy
+overruns its limit the child is killed, that policy becomes an error and a new child takes the rest of its
+group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail closed)
+unless the policy's `failurePolicy` is `Open`.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
@@ -130,9 +133,11 @@ def evaluate(bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], input: dict
         for t in threads:
             t.join()
     results = [_result(spec, outcomes[i]) for i, (spec, _) in enumerate(bundles)]
+    seconds = time.monotonic() - started
+    SPARES.fill()
     return PolicyReport(result=overall(results), results=results, digest=policies_digest(bundles),
                         evaluated_at=format_rfc3339(dt.datetime.now(dt.UTC)),
-                        seconds=time.monotonic() - started)
+                        seconds=seconds)
 
 
 def _groups(count: int, workers: int) -> list[list[int]]:
@@ -187,11 +192,13 @@ def run_compile_check(bundle: PolicyBundle, *, timeout: float) -> list[CompileEr
     """bundle.compile_check's work, in a child (the engine prints its diagnostics on fd 1/2)."""
     with _Child({"op": "compile", "cpu_seconds": timeout, "bundle": _bundle_doc(bundle)}) as child:
         msg = child.receive(timeout)
-        if msg is None or msg[0] != "compiled":
-            name = bundle.modules[0][0] if bundle.modules else "(bundle)"
-            why = child.lost(timeout) if msg is None else msg[1]
-            return [CompileError(name, 0, 0, f"the compile check failed: {why}")]
-        return [CompileError(*e) for e in msg[1]]
+        lost = child.lost(timeout) if msg is None else ""
+    SPARES.fill()
+    if msg is None or msg[0] != "compiled":
+        name = bundle.modules[0][0] if bundle.modules else "(bundle)"
+        why = lost if msg is None else msg[1]
+        return [CompileError(name, 0, 0, f"the compile check failed: {why}")]
+    return [CompileError(*e) for e in msg[1]]
 
 
 def _bundle_doc(bundle: PolicyBundle) -> dict[str, Any]:
@@ -203,26 +210,31 @@ class _Child:
     on stdout. A fresh interpreter, not a fork of the caller: forking a threaded controller is unsafe, and
     multiprocessing's forkserver/spawn re-import the caller's `__main__`. Its environment is empty but for
     what Python needs: a policy can read its process's environment (`opa.runtime()`), and the controller's
-    holds credentials."""
+    holds credentials. It may have been started ahead of need (`_Spares`): the same process, only earlier."""
 
     def __init__(self, request: dict[str, Any], input_json: str = "null") -> None:
         self.request = request
         self.input_json = input_json
         self.proc: subprocess.Popen[bytes] | None = None
         self.buffer = b""
+        self.from_spare = False
+        self.answered = False
 
     def __enter__(self) -> _Child:
-        env = {k: v for k, v in os.environ.items() if k in _CHILD_ENV}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tfcontroller.policy.worker"], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd="/", close_fds=True)
-        assert self.proc.stdin is not None
+        env = _child_env()
+        spare = SPARES.take(env)
+        self.from_spare = spare is not None
+        self._send(spare or _start_worker(env))
+        return self
+
+    def _send(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc, self.buffer, self.answered = proc, b"", False
+        assert proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps(self.request).encode() + b"\n" + self.input_json.encode())
-            self.proc.stdin.close()
+            proc.stdin.write(json.dumps(self.request).encode() + b"\n" + self.input_json.encode())
+            proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
-        return self
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
@@ -233,9 +245,30 @@ class _Child:
             self.proc.stdout.close()
 
     def receive(self, timeout: float) -> list[Any] | None:
-        """The next message, or None when none came within `timeout` seconds or the child ended."""
-        assert self.proc is not None and self.proc.stdout is not None
+        """The next message, or None when none came within `timeout` seconds or the child ended. A spare
+        that ended before its first answer died while idle (killed from outside, before `take` could
+        see it): that is not the request's doing, so a fresh worker takes the request, once."""
         deadline = time.monotonic() + timeout
+        msg = self._receive(deadline)
+        if msg is None and self.from_spare and not self.answered and self._ended():
+            assert self.proc is not None and self.proc.stdout is not None
+            self.proc.stdout.close()
+            self.from_spare = False
+            self._send(_start_worker(_child_env()))
+            msg = self._receive(deadline)
+        self.answered = self.answered or msg is not None
+        return msg
+
+    def _ended(self) -> bool:
+        assert self.proc is not None
+        try:
+            self.proc.wait(0.5)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def _receive(self, deadline: float) -> list[Any] | None:
+        assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         while b"\n" not in self.buffer:
             left = deadline - time.monotonic()
@@ -262,6 +295,84 @@ class _Child:
 
 # what a Python interpreter needs to find its packages; nothing else of the caller's environment
 _CHILD_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LC_ALL"})
+
+
+def _child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _CHILD_ENV}
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A fresh worker; it imports the engine at once, then waits for its one request on stdin."""
+    return subprocess.Popen([sys.executable, "-m", "tfcontroller.policy.worker"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            cwd="/", close_fds=True)
+
+
+class _Spares:
+    """Workers started ahead of need, idle on their stdin with the engine imported, so that an evaluation
+    does not wait for an interpreter to start and import regopy (~0.07 s of a ~0.4 s fixed cost per child:
+    benchmarks/README.md). Each is still used for one request only and then ends: a spare is exactly the
+    fresh child `_Child` would start, only earlier, so time limits, the kill on overrun, the empty
+    environment and the separation of one plan's evaluation from the next are unchanged. A spare is handed
+    out only if it is alive and was started with the environment a fresh child would get now; the pool
+    is refilled after an evaluation (not during it, where the start-up would compete for the CPU) and
+    killed at exit. An idle worker costs no CPU; one whose caller died reads end-of-file and exits."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: list[tuple[dict[str, str], subprocess.Popen[bytes]]] = []
+        self._lock = threading.Lock()
+
+    def take(self, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+        """An idle worker started with `env`, or None; dead or mismatched spares are dropped."""
+        with self._lock:
+            while self._idle:
+                spare_env, proc = self._idle.pop()
+                if spare_env == env and proc.poll() is None:
+                    return proc
+                _discard(proc)
+        return None
+
+    def fill(self) -> None:
+        """Start workers until `size` are idle (dead ones removed first)."""
+        env = _child_env()
+        with self._lock:
+            alive = []
+            for spare_env, proc in self._idle:
+                if proc.poll() is None and spare_env == env:
+                    alive.append((spare_env, proc))
+                else:
+                    _discard(proc)
+            self._idle = alive
+            while len(self._idle) < self.size:
+                self._idle.append((env, _start_worker(env)))
+
+    def idle(self) -> list[int]:
+        """The process ids of the idle workers (tests, metrics)."""
+        with self._lock:
+            return [proc.pid for _, proc in self._idle]
+
+    def close(self) -> None:
+        with self._lock:
+            for _, proc in self._idle:
+                _discard(proc)
+            self._idle = []
+
+
+def _discard(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (proc.stdin, proc.stdout):
+        if stream:
+            stream.close()
+
+
+SPARES = _Spares(min(DEFAULT_WORKERS, os.cpu_count() or 1))
+atexit.register(SPARES.close)
 
 
 __all__ = ["PolicyReport", "PolicyResult", "PolicySpecView", "evaluate", "overall", "policies_digest"]

@@ -5,8 +5,7 @@ location: it accepts v0 rule bodies without `if` (`deny[msg] { … }` silently b
 conftest policy written for OPA 0.x would deny nothing), and it reports an unknown function only when a
 query reaches the call, without a line. Both are compile errors in OPA 1.x, so we find them here, with
 file:line, before a policy is used. The lexer also gives the packages and top-level rule names (which
-conftest rules a bundle defines), and lets the evaluator move a bundle's `data.` references under a
-root of its own so several bundles share one interpreter (evaluate.py).
+conftest rules a bundle defines).
 
 Only tokens are read — strings (`"…"`, raw `` `…` ``) and comments are skipped — never a full grammar:
 the engine stays the judge of everything else.
@@ -146,26 +145,6 @@ def v1_findings(text: str) -> list[Finding]:
 def is_conftest_rule(name: str) -> bool:
     """conftest's rule names: `deny`, `violation`, `warn`, and those with a `_suffix`."""
     return any(name == kind or name.startswith(kind + "_") for kind in ("deny", "violation", "warn"))
-
-
-def rebase_data(text: str, root: str) -> str:
-    """The module with its package and every `data` reference moved under `data.<root>`: `package main` →
-    `package <root>.main`, `data.lib.x` → `data.<root>.lib.x`, `import data.lib` → `import data.<root>.lib`.
-    Lines and columns of everything but the rewritten tokens stay where they were."""
-    toks = tokens(text)
-    edits: list[tuple[int, int, str]] = []
-    for i, tok in enumerate(toks):
-        if tok.kind != "ident":
-            continue
-        prev = toks[i - 1].text if i else ""
-        if tok.text == "package" and tok.depth == 0 and i + 1 < len(toks):
-            nxt = toks[i + 1]
-            edits.append((nxt.offset, nxt.offset, f"{root}."))
-        elif tok.text == "data" and prev != ".":
-            edits.append((tok.offset, tok.offset + len("data"), f"data.{root}"))
-    for start, end, new in reversed(edits):
-        text = text[:start] + new + text[end:]
-    return text
 
 
 def _dotted(toks: list[Token], i: int) -> tuple[str, int]:

@@ -5,7 +5,8 @@ Everything that touches `regopy` lives here, in a process of its own, because th
 through Python), and is C++ that a bad module could crash. The parent kills this process at a policy's
 time limit; RLIMIT_CPU stops it too should the parent die first.
 
-Protocol: stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"bundle", "cpu_seconds"}`)
+Protocol (one request per process; the process may be started before the request comes and waits for
+it with the engine imported): stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"bundle", "cpu_seconds"}`)
 then the input document; stdout carries one JSON array a line: `["ready"]` once the input is loaded, then
 `["result", index, {"denies": [...], "warnings": [...], "error": ""}]` per policy in order; for a compile
 check, `["compiled", [[file, line, column, message], ...]]`.
@@ -20,7 +21,6 @@ import resource
 import sys
 from typing import Any
 
-from tfcontroller.policy import lexer
 from tfcontroller.policy.bundle import CompileError, PolicyBundle, lexical_errors
 
 _ERROR = re.compile(r"\(error (\d+):")
@@ -30,8 +30,14 @@ _POSITION = re.compile(r"\|(\d+)\|(\d+)")
 
 def main() -> int:
     """Read the request line and the input from stdin, answer one JSON message a line on stdout."""
+    # imported before the request comes: a worker may be started ahead of need (evaluate._Spares) and
+    # wait here, ready, for the one request it will serve
+    import regopy
+
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     request_line = sys.stdin.buffer.readline()
+    if not request_line.strip():  # an idle spare whose caller ended or discarded it
+        return 0
     input_json = sys.stdin.buffer.read().decode() or "null"
     _quiet()
     request = json.loads(request_line)
@@ -45,19 +51,14 @@ def main() -> int:
         if request["op"] == "compile":
             send("compiled", [_as_tuple(e) for e in compile_errors(_bundle(request["bundle"]))])
             return 0
-        import regopy
-
         interp = regopy.Interpreter()
         # the text as a Rego term: regopy.Input (node by node) is ~40% faster but builds arrays of scalars
         # that built-ins cannot read in regopy 1.5.2 (json.marshal of such an array is undefined)
         interp.set_input_term(input_json)
         jobs = [(index, _bundle(doc)) for index, doc in request["bundles"]]
-        # every bundle's data in one base document: rego-cpp 1.5 refuses a third add_data ("unable to merge
-        # base documents"), whatever the keys
-        interp.add_data({f"tfcp{index}": b.data if isinstance(b.data, dict) else {} for index, b in jobs})
         send("ready")
         for index, bundle in jobs:
-            send("result", index, evaluate_bundle(interp, f"tfcp{index}", bundle))
+            send("result", index, evaluate_bundle(interp, bundle))
     except Exception as exc:  # reported as the current policy's error, never a silent exit
         send("failed", f"{type(exc).__name__}: {exc}"[:500])
         return 1
@@ -69,10 +70,13 @@ def _bundle(doc: dict[str, Any]) -> PolicyBundle:
                         data=doc.get("data"))
 
 
-def evaluate_bundle(interp: Any, root: str, bundle: PolicyBundle) -> dict[str, Any]:
-    """The conftest rules of every package of `bundle` on the interpreter's input, the bundle's modules
-    moved under `data.<root>` (where the caller put its data) so that bundles sharing the interpreter (and
-    the cost of loading the input) cannot see or clash with each other (two may both be `package main`)."""
+def evaluate_bundle(interp: Any, bundle: PolicyBundle) -> dict[str, Any]:
+    """The conftest rules of every package of `bundle` on the interpreter's input. The bundle is compiled
+    on its own (`Interpreter.build`: its modules and its data only) and its rules run as entry points on
+    the interpreter that holds the input: bundles sharing that interpreter (and the cost of loading the
+    input) cannot see or clash with each other (two may both be `package main`), and a query compiles
+    nothing of the other bundles (a query on a shared interpreter compiles every module loaded in it, ~1.2 ms
+    per bundle: benchmarks/README.md)."""
     import regopy
 
     out: dict[str, Any] = {"denies": [], "warnings": [], "error": ""}
@@ -80,35 +84,50 @@ def evaluate_bundle(interp: Any, root: str, bundle: PolicyBundle) -> dict[str, A
     if found:
         out["error"] = "does not compile: " + "; ".join(str(e) for e in found[:5])
         return out
-    modules = [(file, lexer.rebase_data(text, root)) for file, text in bundle.modules]
-    for file, text in modules:  # parsed alone first: a module that fails must not enter the shared interpreter
+    builder = regopy.Interpreter()
+    builder.add_data(bundle.data if isinstance(bundle.data, dict) else {})
+    for file, text in bundle.modules:
         try:
-            regopy.Interpreter().add_module(file, text)
+            regopy.Interpreter().add_module(file, text)  # alone first: every error names its own file
+            builder.add_module(file, text)
         except regopy.RegoError as exc:
             errors = parse_errors(str(exc), dict(bundle.modules))
             out["error"] = "; ".join(str(e) for e in errors) or f"{file} does not compile"
             return out
-    for file, text in modules:
-        interp.add_module(file, text)
-    for pkg, rules in bundle.rules().items():
-        for rule in rules:
-            value, error = _query(interp, f"data.{root}.{pkg}.{rule}")
-            if error:
-                out["error"] = f"data.{pkg}.{rule}: {error}"
-                return out
-            messages, shape_error = messages_of(value, f"{pkg}.{rule}")
-            if shape_error:
-                out["error"] = shape_error
-                return out
-            out["warnings" if rule.startswith("warn") else "denies"].extend(messages)
+    rules = [(pkg, rule) for pkg, names in bundle.rules().items() for rule in names]
+    if not rules:
+        return out
+    try:
+        compiled = builder.build(None, [f"{pkg.replace('.', '/')}/{rule}" for pkg, rule in rules])
+    except regopy.RegoError as exc:
+        errors = parse_errors(str(exc), dict(bundle.modules))
+        out["error"] = "does not compile: " + ("; ".join(str(e) for e in errors) or str(exc)[:300])
+        return out
+    for pkg, rule in rules:
+        value, error = _query(interp, f"{pkg.replace('.', '/')}/{rule}", compiled)
+        if error:
+            out["error"] = f"data.{pkg}.{rule}: {error}"
+            return out
+        messages, shape_error = messages_of(value, f"{pkg}.{rule}")
+        if shape_error:
+            out["error"] = shape_error
+            return out
+        out["warnings" if rule.startswith("warn") else "denies"].extend(messages)
     return out
 
 
-def _query(interp: Any, query: str) -> tuple[Any, str]:
-    """(value, "") or (None, error text). regopy's `Output` cannot parse an error result, so read it raw."""
-    from regopy.rego_shared import rego_output_ok, rego_output_string, rego_query
+def _query(interp: Any, query: str, compiled: Any = None) -> tuple[Any, str]:
+    """(value, "") or (None, error text) of a query, or of an entry point of the `compiled` bundle.
+    regopy's `Output` cannot parse an error result, so read it raw."""
+    from regopy.rego_shared import (
+        rego_bundle_query_entrypoint,
+        rego_output_ok,
+        rego_output_string,
+        rego_query,
+    )
 
-    impl = rego_query(interp._impl, query)
+    impl = rego_query(interp._impl, query) if compiled is None else \
+        rego_bundle_query_entrypoint(interp._impl, compiled._impl, query)
     text = rego_output_string(impl)
     if not rego_output_ok(impl):
         return None, "evaluation failed (conflicting rule values or a built-in's error)"

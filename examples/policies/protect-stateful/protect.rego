@@ -5,7 +5,9 @@ package terraform.protect
 
 protected_types := {"aws_dynamodb_table", "aws_s3_bucket"}
 
-deny contains msg if {
+# `deny := {msg | …}`, a set comprehension, not `deny contains msg if { … }`: rego-cpp evaluates the
+# comprehension in a third to a half of the time (docs/policy.md, "Writing fast policies").
+deny := {msg |
 	some rc in input.resource_changes
 	rc.mode == "managed"
 	rc.type in protected_types

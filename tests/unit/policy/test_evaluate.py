@@ -186,3 +186,41 @@ def test_a_policy_that_does_not_compile_is_an_error_even_unchecked(text: str, fr
     report = _eval((PolicySpecView("ns/p"), inline_bundle("ns/p", text)))
     assert report.result == "error" and fragment in report.results[0].error
     assert "inline.rego:" in report.results[0].error
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bundles_in_one_child_see_nothing_of_each_other(workers: int) -> None:
+    """Each bundle is compiled on its own (worker.evaluate_bundle): another bundle's data, rules and
+    packages are not in `data` for it, whatever its package is called, however many share the child."""
+    holder = PolicyBundle("ns/holder", (("m.rego", 'package main\n\nsecret := "s3cr3t-rule"\n\n'
+                                                   'warn contains "holder" if { true }\n'),),
+                          data={"token": "s3cr3t-data"})
+    peeks = [inline_bundle(f"ns/peek{i}", f'package {pkg}\n\nwarn contains "blind" if {{ true }}\n\n'
+                                          'warn contains "sees the data" if { data.token }\n\n'
+                                          'warn contains "sees the rule" if { data.main.secret }\n')
+             for i, pkg in enumerate(["main", "other", "main.sub"])]
+    report = evaluate([(PolicySpecView("ns/holder"), holder)] + [(PolicySpecView(b.name), b) for b in peeks],
+                      INPUT, timeout=10, workers=workers)
+    assert report.results[0].warnings == ["holder"]
+    for r in report.results[1:]:
+        assert (r.error, r.warnings) == ("", ["blind"])
+
+
+def test_the_same_package_changed_between_evaluations_is_read_afresh() -> None:
+    """Nothing compiled is kept between evaluations (nor between bundles): a changed policy is evaluated
+    as it is now, even by the same name and package."""
+    for text, want in [('deny contains "v1" if { true }', ["v1"]), ('deny contains "v2" if { true }', ["v2"]),
+                       ('deny contains "v3" if { false }', [])]:
+        bundle = inline_bundle("ns/p", f"package main\n\n{text}\n")
+        assert _eval((PolicySpecView("ns/p"), bundle)).results[0].denies == want
+
+
+def test_comprehension_rules_read_as_sets_and_two_of_one_name_fail_closed() -> None:
+    """docs/policy.md "Writing fast policies": `deny := {msg | …}` is read as the partial rule would be;
+    defining it twice in one package is a conflict, an error that blocks, never a silent pass."""
+    same = inline_bundle("ns/c", 'package main\n\ndeny := {msg |\n  some rc in input.resource_changes\n'
+                                 '  "delete" in rc.change.actions\n  msg := sprintf("%s would be deleted", [rc.address])\n}\n')
+    assert _eval((PolicySpecView("ns/c"), same)).results[0].denies == ["aws_s3_bucket.logs would be deleted"]
+    twice = inline_bundle("ns/t", 'package main\n\ndeny := {"a"}\n\ndeny := {"b"}\n')
+    result = _eval((PolicySpecView("ns/t"), twice)).results[0]
+    assert result.result == "error" and result.blocks

@@ -28,17 +28,6 @@ def test_packages_and_rules() -> None:
     assert lexer.is_conftest_rule("violation_x") and not lexer.is_conftest_rule("denylist")
 
 
-def test_rebase_moves_only_data_references() -> None:
-    out = lexer.rebase_data(MODULE, "r1")
-    lines = out.splitlines()
-    assert lines[0] == "package r1.terraform.tags  # a comment with data.x"
-    assert lines[1] == "import data.r1.lib.helpers"
-    assert lines[6] == '  rc.change.after.data == data.r1.limits["x"]'
-    assert lines[7] == '  msg := "data.not_a_ref in a string"'
-    assert lines[10] == "warn_naming contains `raw data.y` if { data.r1.lib.helpers.f(input.data) }"
-    assert len(lines) == len(MODULE.splitlines())
-
-
 def test_calls_and_function_definitions() -> None:
     text = 'package a\n\nf(x) := y if { y := x }\n\ndeny contains m if { m := sprintf("%v", [f(1), object.get({}, "k", 0)]) }\n'
     assert lexer.function_names(text) == {"f"}
