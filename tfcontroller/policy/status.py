@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfcontroller.policy.evaluate import ERROR, PolicyReport, PolicyResult
+from tfcontroller.policy.evaluate import FAIL_OPEN, PolicyReport, PolicyResult
 
 MAX_MESSAGES = 20  # per policy
 MAX_MESSAGE_CHARS = 500
@@ -36,9 +36,8 @@ def _result(result: PolicyResult) -> dict[str, Any]:
 
 
 def _messages(result: PolicyResult) -> list[str]:
-    if result.result == ERROR:
-        return [result.error]
-    return [*result.denies, *result.warnings]
+    """Denies and warnings, then the error, if any (an error never hides a deny)."""
+    return [*result.denies, *result.warnings, *([result.error] if result.error else [])]
 
 
 def capped(messages: list[str], limit: int = MAX_MESSAGES, chars: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -55,7 +54,8 @@ def summary(report: PolicyReport, limit: int = 3) -> str:
     parts: list[str] = []
     for r in report.results:
         if r.blocks:
-            parts.extend(f"{r.policy}: {m}" for m in ([r.error] if r.error else r.denies))
+            blocking = ([] if r.waived else r.denies) + ([r.error] if r.error and r.failure_policy != FAIL_OPEN else [])
+            parts.extend(f"{r.policy}: {m}" for m in blocking)
     if not parts:
         for r in report.results:
             parts.extend(f"{r.policy}: {m}" for m in ([r.error] if r.error else r.warnings + r.denies))

@@ -103,16 +103,21 @@ def evaluate_bundle(interp: Any, bundle: PolicyBundle) -> dict[str, Any]:
         errors = parse_errors(str(exc), dict(bundle.modules))
         out["error"] = "does not compile: " + ("; ".join(str(e) for e in errors) or str(exc)[:300])
         return out
+    # Every rule is evaluated even after one failed: a rule's error must never hide another rule's deny (a
+    # plan can be shaped to make a helper rule conflict; with `failurePolicy: Open` the error alone would
+    # only warn).
+    failed: list[str] = []
     for pkg, rule in rules:
         value, error = _query(interp, f"{pkg.replace('.', '/')}/{rule}", compiled)
         if error:
-            out["error"] = f"data.{pkg}.{rule}: {error}"
-            return out
+            failed.append(f"data.{pkg}.{rule}: {error}")
+            continue
         messages, shape_error = messages_of(value, f"{pkg}.{rule}")
         if shape_error:
-            out["error"] = shape_error
-            return out
+            failed.append(shape_error)
+            continue
         out["warnings" if rule.startswith("warn") else "denies"].extend(messages)
+    out["error"] = "; ".join(failed)
     return out
 
 

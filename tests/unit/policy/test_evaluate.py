@@ -224,3 +224,48 @@ def test_comprehension_rules_read_as_sets_and_two_of_one_name_fail_closed() -> N
     twice = inline_bundle("ns/t", 'package main\n\ndeny := {"a"}\n\ndeny := {"b"}\n')
     result = _eval((PolicySpecView("ns/t"), twice)).results[0]
     assert result.result == "error" and result.blocks
+
+
+# A helper rule that conflicts when the plan holds two regions (a complete rule with two values is an
+# evaluation error in Rego), beside a deny that fires: a plan shaped to make the helper fail must not hide
+# the deny, whatever the failure policy.
+DENY_BESIDE_A_FAILING_RULE = """package main
+
+region := r.change.after.region if {
+  some r in input.resource_changes
+}
+
+deny contains "public bucket" if { true }
+
+warn contains msg if {
+  msg := sprintf("region %s", [region])
+}
+"""
+
+
+@pytest.mark.parametrize("failure_policy", ["Closed", "Open"])
+def test_an_error_in_one_rule_never_hides_a_deny_of_another(failure_policy: str) -> None:
+    doc = {"resource_changes": [{"address": f"x.r{i}", "type": "x", "change": {"actions": ["create"],
+                                                                          "after": {"region": f"eu-{i}"}}}
+                                for i in range(2)],
+           "tfcontroller": {"namespace": "team-a", "name": "infra"}}
+    spec = PolicySpecView("team-a/p", failure_policy=failure_policy)
+    report = evaluate([(spec, inline_bundle("team-a/p", DENY_BESIDE_A_FAILING_RULE))], doc, timeout=10.0)
+    (r,) = report.results
+    assert r.denies == ["public bucket"]
+    assert r.error  # the failing rule is reported too
+    assert r.result == "denied" and r.blocks and report.result == "denied"
+
+
+def test_a_policy_past_the_memory_limit_fails_closed_instead_of_growing() -> None:
+    """A million-element array takes the engine ~0.8 GiB (and ~3 s): under a 0.4 GiB bound the child is
+    stopped and the policy is an error that blocks, naming the bound; the same policy under the default
+    bound evaluates (so it is the memory bound that stopped it, not the time limit)."""
+    big = "package main\n\nbig := count([i | some i in numbers.range(1, 1000000)])\n\ndeny contains \"big\" if { big > 0 }\n"
+    spec = PolicySpecView("team-a/big")
+    limited = evaluate([(spec, inline_bundle("team-a/big", big))], INPUT, timeout=60.0, workers=1,
+                       memory_bytes=400 * 1024**2)
+    (r,) = limited.results
+    assert "MiB of memory" in r.error and not r.denies and r.blocks and limited.result == "error"
+    unlimited = evaluate([(spec, inline_bundle("team-a/big", big))], INPUT, timeout=60.0, workers=1)
+    assert unlimited.results[0].denies == ["big"]
