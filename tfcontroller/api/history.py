@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.terraform_status import lenient_int, lenient_str
+
 DEFAULT_HISTORY_LIMIT = 10
 
 # kinds of run
@@ -30,17 +32,6 @@ VIAS = (VIA_CLI, VIA_DASHBOARD, VIA_ANNOTATION, VIA_SPEC, VIA_AUTO)
 ANNOTATION_VIAS = (VIA_CLI, VIA_DASHBOARD)  # what an approved-by annotation may claim
 
 MESSAGE_LIMIT = 300  # characters of a history message (the condition's message, already scrubbed)
-
-
-def _str(value: Any) -> str:
-    return str(value) if value not in (None, "") and not isinstance(value, (dict, list)) else ""
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 @dataclass(frozen=True)
@@ -59,8 +50,8 @@ class Approver:
         if not isinstance(value, Mapping):
             return None
         groups = value.get("groups")
-        return cls(_str(value.get("username")), tuple(str(g) for g in groups) if isinstance(groups, list) else (),
-                   _str(value.get("via")) or VIA_ANNOTATION, _str(value.get("manager")))
+        return cls(lenient_str(value.get("username")), tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+                   lenient_str(value.get("via")) or VIA_ANNOTATION, lenient_str(value.get("manager")))
 
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"username": self.username, "groups": list(self.groups), "via": self.via}
@@ -101,12 +92,12 @@ class HistoryEntry:
     @classmethod
     def of(cls, value: Any) -> HistoryEntry:
         v = value if isinstance(value, Mapping) else {}
-        return cls(run_id=_str(v.get("runId")), kind=_str(v.get("kind")), outcome=_str(v.get("outcome")),
-                   reason=_str(v.get("reason")), message=_str(v.get("message")), revision=_str(v.get("revision")),
-                   plan_id=_str(v.get("planId")), add=_int(v.get("add")), change=_int(v.get("change")),
-                   destroy=_int(v.get("destroy")), started_at=_str(v.get("startedAt")),
-                   finished_at=_str(v.get("finishedAt")), approved_by=Approver.of(v.get("approvedBy")),
-                   attempts=max(1, _int(v.get("attempts")) or 1), policy=_str(v.get("policy")),
+        return cls(run_id=lenient_str(v.get("runId")), kind=lenient_str(v.get("kind")), outcome=lenient_str(v.get("outcome")),
+                   reason=lenient_str(v.get("reason")), message=lenient_str(v.get("message")), revision=lenient_str(v.get("revision")),
+                   plan_id=lenient_str(v.get("planId")), add=lenient_int(v.get("add")), change=lenient_int(v.get("change")),
+                   destroy=lenient_int(v.get("destroy")), started_at=lenient_str(v.get("startedAt")),
+                   finished_at=lenient_str(v.get("finishedAt")), approved_by=Approver.of(v.get("approvedBy")),
+                   attempts=max(1, lenient_int(v.get("attempts")) or 1), policy=lenient_str(v.get("policy")),
                    exceptions=tuple(str(x) for x in v.get("exceptions") or () if isinstance(x, str)))
 
     def to_status(self) -> dict[str, Any]:
@@ -175,12 +166,12 @@ def parse_approver_annotation(text: str | None) -> tuple[str, Approver] | None:
         doc = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(doc, Mapping) or not _str(doc.get("plan")) or _str(doc.get("via")) not in ANNOTATION_VIAS:
+    if not isinstance(doc, Mapping) or not lenient_str(doc.get("plan")) or lenient_str(doc.get("via")) not in ANNOTATION_VIAS:
         return None
     groups = doc.get("groups")
-    return _str(doc["plan"]), Approver(_str(doc.get("username")),
+    return lenient_str(doc["plan"]), Approver(lenient_str(doc.get("username")),
                                        tuple(str(g) for g in groups) if isinstance(groups, list) else (),
-                                       _str(doc["via"]))
+                                       lenient_str(doc["via"]))
 
 
 def approver_for(plan_id: str, *, auto: bool, by_annotation: bool, approved_by: str | None,
@@ -208,5 +199,5 @@ def annotation_manager(metadata: Mapping[str, Any], annotation: str) -> str:
             continue
         fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations") or {}
         if isinstance(fields, Mapping) and key in fields:
-            found = _str(entry.get("manager")) or found
+            found = lenient_str(entry.get("manager")) or found
     return found

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _str(value: Any) -> str:
+def lenient_str(value: Any) -> str:
+    """A status field as text: "" for absent, empty or structured values (status is read, never trusted)."""
     return str(value) if value not in (None, "") and not isinstance(value, (dict, list)) else ""
 
 
-def _int(value: Any) -> int:
+def lenient_int(value: Any) -> int:
+    """A status count: 0 for absent or malformed values."""
     try:
         return int(value or 0)
     except (TypeError, ValueError):
@@ -42,8 +44,8 @@ class PendingPlan:
         plan = (status or {}).get("plan")
         if not isinstance(plan, Mapping):
             return cls()
-        return cls(_str(plan.get("pending")), _int(plan.get("add")), _int(plan.get("change")),
-                   _int(plan.get("destroy")), _str(plan.get("createdAt")), plan.get("isDrift") is True,
+        return cls(lenient_str(plan.get("pending")), lenient_int(plan.get("add")), lenient_int(plan.get("change")),
+                   lenient_int(plan.get("destroy")), lenient_str(plan.get("createdAt")), plan.get("isDrift") is True,
                    plan.get("isDestroy") is True)
 
     def __bool__(self) -> bool:
@@ -79,17 +81,17 @@ class TerraformStatus:
         gen = s.get("observedGeneration")
         return cls(
             pending=PendingPlan.of(s),
-            inputs_digest=_str(s.get("inputsDigest")),
-            last_attempted_revision=_str(s.get("lastAttemptedRevision")),
-            last_artifact_digest=_str(s.get("lastArtifactDigest")),
-            last_planned_revision=_str(s.get("lastPlannedRevision")),
-            last_applied_revision=_str(s.get("lastAppliedRevision")),
-            last_applied_inputs_digest=_str(s.get("lastAppliedInputsDigest")),
-            last_applied_plan=_str(s.get("lastAppliedPlan")),
-            last_discarded_plan=_str(s.get("lastDiscardedPlan")),
-            last_applied_resource_count=_int(s.get("lastAppliedResourceCount")),
-            last_handled_replan=_str(s.get("lastHandledReplan")),
-            last_handled_force_unlock=_str(s.get("lastHandledForceUnlock")),
+            inputs_digest=lenient_str(s.get("inputsDigest")),
+            last_attempted_revision=lenient_str(s.get("lastAttemptedRevision")),
+            last_artifact_digest=lenient_str(s.get("lastArtifactDigest")),
+            last_planned_revision=lenient_str(s.get("lastPlannedRevision")),
+            last_applied_revision=lenient_str(s.get("lastAppliedRevision")),
+            last_applied_inputs_digest=lenient_str(s.get("lastAppliedInputsDigest")),
+            last_applied_plan=lenient_str(s.get("lastAppliedPlan")),
+            last_discarded_plan=lenient_str(s.get("lastDiscardedPlan")),
+            last_applied_resource_count=lenient_int(s.get("lastAppliedResourceCount")),
+            last_handled_replan=lenient_str(s.get("lastHandledReplan")),
+            last_handled_force_unlock=lenient_str(s.get("lastHandledForceUnlock")),
             observed_generation=gen if isinstance(gen, int) else None,
             applying_plan=applying_of(s),
         )
@@ -118,6 +120,6 @@ def applying_of(status: Mapping[str, Any]) -> str:
     if not reconciling or not isinstance(runs, list):
         return ""
     for run in reversed(runs):
-        if isinstance(run, Mapping) and run.get("operation") == "apply" and _str(run.get("plan")):
-            return _str(run.get("plan"))
+        if isinstance(run, Mapping) and run.get("operation") == "apply" and lenient_str(run.get("plan")):
+            return lenient_str(run.get("plan"))
     return ""
