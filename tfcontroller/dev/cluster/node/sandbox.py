@@ -112,6 +112,7 @@ def bwrap_argv(spec: SandboxSpec, bwrap: str = "bwrap", setpriv: str = "setpriv"
             argv += ["--ro-bind-fd" if mount.read_only else "--bind-fd", str(mount.fd), mount.target]
         else:
             argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+    argv += _image_paths_over_mounts(spec)
     if spec.read_only_root:  # the sandbox's own root (with /tmp and workingDir) read-only; mounts keep theirs
         argv += ["--remount-ro", "/"]
     argv += ["--chdir", spec.working_dir or "/", "--clearenv"]
@@ -301,3 +302,34 @@ class MemoryCgroup:
             self.path.rmdir()
         except OSError as exc:
             log.debug("could not remove memory cgroup %s: %s", self.path, exc)
+
+
+def _image_paths_over_mounts(spec: SandboxSpec) -> list[str]:
+    """An image directory below a volume's mount point (the dev checkout in /tmp, as CI clones one, under an
+    emptyDir mounted at /tmp) would be hidden by the volume, and the container's command not found (exit
+    127): such a directory is bound again on top of the volume, with its parents made there 0755 (a non-root
+    container must traverse them), and the masks of private files and hidden directories applied again, as
+    the first binding had them. A real image's files are never below a volume's mount point on the host;
+    this keeps the dev image, which is host directories, as visible as a real one's root."""
+    covered = [path for path in spec.image_paths
+               if any(_under(path, m.target) and path != m.target for m in spec.mounts)]
+    argv: list[str] = []
+    for path in covered:
+        target = max((m.target for m in spec.mounts if _under(path, m.target)), key=len)
+        parents = []
+        parent = os.path.dirname(path)
+        while parent != target and _under(parent, target):
+            parents.append(parent)
+            parent = os.path.dirname(parent)
+        for d in reversed(parents):
+            argv += ["--perms", "0755", "--dir", d]
+        argv += ["--ro-bind", path, path]
+    if not covered:
+        return argv
+    for hidden in spec.hidden:
+        if any(_under(hidden, root) for root in covered) and os.path.isdir(hidden):
+            argv += ["--tmpfs", hidden]
+    if spec.private is not None:
+        argv += _mask(spec.private.files, spec.private.dirs)
+    return argv
+

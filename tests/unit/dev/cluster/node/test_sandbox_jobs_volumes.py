@@ -63,6 +63,21 @@ def test_an_image_below_tmp_is_bound_on_top_of_the_fresh_tmp_with_traversable_pa
     assert argv.count("/tmp/clone") == 1 and ("--dir", "/tmp") not in pairs
 
 
+def test_an_image_below_a_volume_mount_point_is_bound_again_on_top_of_the_volume() -> None:
+    """The same checkout in /tmp under an emptyDir mounted at /tmp (the dashboard's Deployment has one): the
+    volume must not hide the image (the command would not be found: exit 127); the image directories are
+    bound after the volume, their parents inside it made traversable, the private masks applied again."""
+    argv = sandbox.bwrap_argv(_spec(image_paths=("/tmp/clone/.venv", "/opt/py"),
+                                    mounts=[sandbox.Mount("/host/empty", "/tmp", False)]))
+    pairs = list(zip(argv, argv[1:], strict=False))
+    volume = pairs.index(("/host/empty", "/tmp"))
+    venv_binds = [i for i, pair in enumerate(pairs) if pair == ("--ro-bind", "/tmp/clone/.venv")]
+    assert len(venv_binds) == 2 and venv_binds[0] < volume < venv_binds[1]
+    parent = max(i for i, pair in enumerate(pairs) if pair == ("--dir", "/tmp/clone"))
+    assert volume < parent < venv_binds[1] and argv[parent - 1] == "0755"
+    assert [pair for pair in pairs if pair == ("--ro-bind", "/opt/py")] == [("--ro-bind", "/opt/py")]  # not under it
+
+
 @pytest.mark.parametrize(("command", "found"), [("sh", True), ("/bin/sh", True), ("definitely-not-here", False),
                                                 ("/root/.pyenv/shims/python3", False)])
 def test_resolve_command_only_inside_the_allow_list(command: str, found: bool) -> None:
