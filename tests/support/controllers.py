@@ -13,6 +13,7 @@ from typing import Any
 from tests.support.kstatus import assert_kstatus
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
+from tests.support.processes import stop_process
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.controllers.setup import ControllerManager, ControllerOptions, build_manager
@@ -160,15 +161,4 @@ class ControllerProcess:
         wait_for(ready, timeout, "the controller's /readyz")
 
     def stop(self, sig: int | None = None, timeout: float = 20.0) -> int:
-        import signal
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig if sig is not None else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return int(self.proc.returncode)
+        return stop_process(self.proc, self._log, sig, timeout)

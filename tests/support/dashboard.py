@@ -10,7 +10,6 @@ could send.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import requests
 
 from tests.support.paths import REPO_ROOT
 from tests.support.polling import wait_for
+from tests.support.processes import stop_process
 
 SERVING = re.compile(r"Starting to serve on (https?://[^\s/]+)(/\S*)")  # what `tfcontroller dashboard` prints
 
@@ -64,15 +64,7 @@ class DashboardProcess:
         return self.url
 
     def stop(self, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return int(self.proc.returncode)
+        return stop_process(self.proc, self._log, timeout=timeout)
 
 
 def session_of(driver: Any, base: str) -> requests.Session:
