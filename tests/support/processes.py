@@ -1,10 +1,14 @@
 """Stopping a process a test started, as its pod would be stopped: SIGTERM (or the signal given), a grace
-period, then SIGKILL; its log file closed. Shared by the controller and dashboard process helpers."""
+period, then SIGKILL; its log file closed. Shared by the controller and dashboard process helpers. And
+SIGKILL for processes found by listing /proc, any of which may end between the listing and the kill."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
+from collections.abc import Iterable
 from typing import IO
 
 
@@ -20,3 +24,10 @@ def stop_process(proc: subprocess.Popen[bytes], log: IO[bytes], sig: int | None 
             proc.wait(10)
     log.close()
     return int(proc.returncode)
+
+
+def kill_all(pids: Iterable[int]) -> None:
+    """SIGKILL each pid; one that has already ended is not an error (it ended on its own, as asked)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

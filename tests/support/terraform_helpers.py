@@ -21,6 +21,7 @@ from tests.fixtures.devcluster import install_crds
 from tests.support.holds import HoldServer
 from tests.support.kstatus import assert_kstatus
 from tests.support.polling import wait_for
+from tests.support.processes import kill_all
 from tfcontroller.api import conditions as c
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform import TerraformControllerOptions, TerraformReconciler
@@ -261,11 +262,7 @@ def kill_controller(proc: subprocess.Popen[bytes], also: list[int]) -> None:
     """SIGKILL a controller process's whole group (as when its pod dies) and the pids in `also` (Terraform
     runs in their own sessions), then wait for the controller to be gone."""
     os.killpg(proc.pid, signal.SIGKILL)
-    for pid in also:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_all(also)
     proc.wait(10)
 
 

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from tests.support.polling import wait_for
+from tests.support.processes import kill_all
 from tfcontroller.terraform import processes
 from tfcontroller.terraform.processes import RUN_ENV, ProcStat, parse_stat
 
@@ -22,11 +23,7 @@ def _spawn(marker: str, script: str) -> subprocess.Popen[bytes]:
 
 
 def _cleanup(marker: str) -> None:
-    for p in processes.run_processes(marker):
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_all(p.pid for p in processes.run_processes(marker))
 
 
 def test_parse_stat_with_odd_command_names() -> None:

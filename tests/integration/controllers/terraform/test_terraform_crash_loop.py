@@ -13,7 +13,6 @@ process of any run left running.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import kill_all
 from tests.support.terraform_helpers import (
     NS,
     Harness,
@@ -104,11 +104,7 @@ def test_repeated_kills_never_leave_a_lock_stuck(harness: Harness, git_file_remo
     try:
         _crash_loop_then_recover(harness, work)
     finally:
-        for pid in processes_under(work):  # a failing run must not leave its processes to other tests
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(processes_under(work))  # a failing run must not leave its processes to other tests
 
 
 def _crash_loop_then_recover(harness: Harness, work: Path) -> None:

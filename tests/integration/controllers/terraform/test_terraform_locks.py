@@ -25,6 +25,7 @@ import pytest
 
 from tests.support.controllers import free_port
 from tests.support.holds import Hold, HoldServer
+from tests.support.processes import kill_all
 from tests.support.terraform_helpers import (
     HOLD_TF,
     NS,
@@ -170,11 +171,7 @@ def test_force_unlock_annotation(harness: Harness, git_file_remote, tmp_path, ho
     wait_for(lambda: hold.started(), 60, "the foreign run to lock")
     victims = processes_under(tmp_path / "outside")
     os.killpg(outside.pid, signal.SIGKILL)
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_all(victims)
     outside.wait(60)  # the lock stays, and it is not app's run: only a force-unlock releases it
 
     harness.annotate("app", "tfcontroller.io/replan", "1")
