@@ -166,6 +166,8 @@ class NotificationEvent:
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise ValueError(f"unknown notification event type {self.type!r}; one of {', '.join(EVENT_TYPES)}")
+        if not self.message.strip():
+            raise ValueError("a notification event needs a message (every provider shows one)")
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {self.severity!r}")
         if not self.reason:

@@ -40,6 +40,7 @@ MAX_RETRY_AFTER = timedelta(hours=1)  # a server asking for longer is capped: th
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=30)
 _FIRST_LINE = 200
+MAX_BODY_READ = 8192
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,9 @@ def post(target: HTTPTarget, body: bytes, headers: Mapping[str, str], *, secrets
     try:
         with _pool(target) as pool:
             response = pool.request("POST", target.url, body=body, headers=dict(headers), redirect=False,
-                                    preload_content=True)
+                                    preload_content=False)
+            answer = response.read(MAX_BODY_READ)  # enough for the first line; a huge error page is not read
+            response.release_conn()
     except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: urllib3 derives it from that
         return DeliveryResult("retryable", "ConnectionFailed",
                               scrub(f"could not connect to {loc}: {_short(exc)}", values))
@@ -194,7 +197,7 @@ def post(target: HTTPTarget, body: bytes, headers: Mapping[str, str], *, secrets
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         return DeliveryResult("retryable", "ConnectionFailed",
                               scrub(f"could not reach {loc}: {_short(exc)}", values))
-    return classify(response.status, dict(response.headers), response.data or b"", target=loc,
+    return classify(response.status, dict(response.headers), answer or b"", target=loc,
                     now=now or datetime.now(UTC), secrets=values)
 
 

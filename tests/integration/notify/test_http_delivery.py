@@ -130,3 +130,10 @@ def test_the_proxy_is_used(http_receiver: HTTPReceiver) -> None:
     assert r.delivered, r  # type: ignore[attr-defined]
     (req,) = http_receiver.requests
     assert req.path == "http://hooks.invalid" + TOKEN_PATH
+
+
+def test_a_huge_error_page_is_read_only_as_far_as_its_first_line(http_receiver: HTTPReceiver) -> None:
+    http_receiver.fail_next(1, 404, body=b"no_such_webhook\n" + b"x" * (4 * 1024 * 1024))
+    _, r = _send(http_receiver.url + TOKEN_PATH)
+    assert (r.outcome, r.status) == ("permanent", 404)  # type: ignore[attr-defined]
+    assert r.message.endswith("404: no_such_webhook")  # type: ignore[attr-defined]

@@ -24,6 +24,8 @@ def test_unknown_type_and_severity_are_refused() -> None:
         ev.NotificationEvent("PlanWaiting", OBJ, "m")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="severity"):
         ev.NotificationEvent("Stalled", OBJ, "m", "warning")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs a message"):
+        ev.NotificationEvent("Stalled", OBJ, " \n")
 
 
 def test_every_type_has_a_default_severity_and_a_title() -> None:
