@@ -4,7 +4,8 @@ thousands of lines, hundreds of drifted resources, very long names, text that lo
 mention. Also: the diff is cut with a count of what was left out; Slack escapes its control characters;
 Discord pings nobody and keeps an embed within 6000 characters; Teams stays within its 28 KB message;
 Flux gets a map of strings; the webhook signature verifies and fails on a changed body; and a sensitive
-output value and a secret variable value given to the scrubber appear in no provider's payload."""
+output value and a secret variable value given to the scrubber appear in no provider's payload, also
+on the real path from `show -json` through terraform/plan_view.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 
 from tfcontroller.notify import event as ev
 from tfcontroller.notify.formats import FORMATTERS, discord, flux, msteams, slack, webhook
+from tfcontroller.terraform.plan_view import build_plan_view, diff_lines
 
 SCHEMAS = Path(__file__).parents[2] / "fixtures" / "notify_schemas"
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -218,3 +220,39 @@ def test_no_secret_reaches_any_payload_once_scrubbed(kind: str) -> None:
         assert "***" in body, provider
         wire = webhook.encode(doc) + json.dumps(webhook.headers(event, webhook.encode(doc), "k")).encode()
         assert SECRET_VAR.encode() not in wire and SENSITIVE_OUTPUT.encode() not in wire
+
+
+def test_a_real_readable_plan_with_a_sensitive_output_and_a_secret_variable_leaks_into_no_payload() -> None:
+    """The whole path as the controller will run it: `show -json` → plan_view (masks what Terraform marks
+    sensitive, and the Secret texts it is given) → diff_lines → event → scrub → every format. The policy
+    message and the failure message echo both values, as a careless Rego rule or provider error might."""
+    show = {
+        "format_version": "1.2", "terraform_version": "1.11.4",
+        "variables": {"api_token": {"value": SECRET_VAR}},
+        "resource_changes": [{
+            "address": "terraform_data.app", "type": "terraform_data", "name": "app", "mode": "managed",
+            "change": {"actions": ["create"], "before": None,
+                       "after": {"input": {"token": SECRET_VAR, "password": SENSITIVE_OUTPUT, "name": "app"}},
+                       "after_unknown": {"id": True}, "after_sensitive": {"input": {"password": True}}}}],
+        "output_changes": {
+            "db_password": {"actions": ["create"], "before": None, "after": SENSITIVE_OUTPUT,
+                            "after_sensitive": True, "after_unknown": False},
+            "conn": {"actions": ["create"], "before": None, "after": f"postgres://app:{SENSITIVE_OUTPUT}@db",
+                     "after_sensitive": False, "after_unknown": False}},
+    }
+    secrets = [SECRET_VAR, SENSITIVE_OUTPUT]
+    view = build_plan_view(show, plan_id=PLAN_ID, revision=OBJ.revision, created_at="2026-01-02T03:04:05Z",
+                           is_drift=False, is_destroy=False, secrets=[SECRET_VAR])
+    lines = diff_lines(view)
+    assert any("terraform_data.app" in ln.text for ln in lines)
+    echo = f"input.token is {SECRET_VAR}, password {SENSITIVE_OUTPUT}"
+    events = [
+        ev.plan_pending(OBJ, PLAN_ID, view["counts"], lines, now=T0, policy={
+            "result": "denied", "results": [{"policy": "p", "result": "denied", "messages": [echo]}]}),
+        ev.simple_event("ApplyFailed", OBJ, f"Error: creating app: {echo}", plan_id=PLAN_ID, now=T0),
+    ]
+    for event in events:
+        clean = event.scrubbed(secrets)
+        for provider, fmt in FORMATTERS.items():
+            body = webhook.encode(fmt(clean)).decode()
+            assert SECRET_VAR not in body and SENSITIVE_OUTPUT not in body, (provider, event.type)
