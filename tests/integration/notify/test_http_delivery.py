@@ -16,6 +16,7 @@ from email.utils import format_datetime
 import pytest
 
 from tests.fixtures.http_receiver import HTTPReceiver
+from tfcontroller.notify import dispatch
 from tfcontroller.notify import event as ev
 from tfcontroller.notify.formats import FORMATTERS, webhook
 from tfcontroller.notify.http_delivery import HTTPTarget, next_attempt_delay, post
@@ -137,3 +138,21 @@ def test_a_huge_error_page_is_read_only_as_far_as_its_first_line(http_receiver: 
     _, r = _send(http_receiver.url + TOKEN_PATH)
     assert (r.outcome, r.status) == ("permanent", 404)  # type: ignore[attr-defined]
     assert r.message.endswith("404: no_such_webhook")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("provider", sorted(FORMATTERS))
+def test_send_scrubs_formats_and_signs_for_every_provider(http_receiver: HTTPReceiver, provider: str) -> None:
+    """notify.dispatch: the caller hands over the raw event and the secrets; nothing of them arrives, the
+    URL's token echoed in a message neither, and only the webhook is signed (and verifies)."""
+    url = http_receiver.url + TOKEN_PATH
+    raw = ev.simple_event("ApplyFailed", OBJ, f"token abc-SECRET-123 rejected by {url}", plan_id="plan-a")
+    result = dispatch.send(provider, raw, HTTPTarget(url), secrets=["abc-SECRET-123"], signing_secret="hmac-key")
+    assert result.delivered, result
+    (req,) = http_receiver.requests
+    assert b"abc-SECRET-123" not in req.body and b"XXXXsecretTOKEN" not in req.body and b"hmac-key" not in req.body
+    assert req.json() and req.header("User-Agent") == dispatch.USER_AGENT
+    signature = req.header(webhook.SIGNATURE_HEADER)
+    if provider == "webhook":
+        assert signature and webhook.verify(req.body, "hmac-key", signature)
+    else:
+        assert signature is None
