@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tfcontroller.notify.event import NotificationEvent
 from tfcontroller.notify.formats import FORMATTERS, webhook
-from tfcontroller.notify.http_delivery import DeliveryResult, HTTPTarget, post
+from tfcontroller.notify.http_delivery import DeliveryResult, HTTPTarget, post, url_secrets
 
 HTTP_TYPES: tuple[str, ...] = tuple(sorted(FORMATTERS))  # smtp and ses go through the mail transports
 USER_AGENT = "tfcontroller-notify/1"
@@ -36,7 +36,7 @@ def request_for(provider_type: str, event: NotificationEvent, *, secrets: Iterab
     `secrets`, `address` and `signing_secret`. Only `webhook` signs (the others have no such header)."""
     if provider_type not in FORMATTERS:
         raise ValueError(f"no HTTP format for provider type {provider_type!r}; one of {', '.join(HTTP_TYPES)}")
-    clean = event.scrubbed([*secrets, address, signing_secret])
+    clean = event.scrubbed([*secrets, *url_secrets(address or ""), signing_secret])
     doc = FORMATTERS[provider_type](clean)
     if provider_type == "webhook":
         body = webhook.encode(doc)

@@ -91,6 +91,13 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+def url_secrets(url: str) -> list[str]:
+    """The parts of a provider URL to keep out of messages: the URL, its query, and its path unless it is
+    short ("/", "/hook"): the path of a Slack, Discord or Teams webhook *is* its token."""
+    parts = urlsplit(url)
+    return [v for v in (url, parts.query, parts.path if len(parts.path) > 8 else "") if v]
+
+
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     """`Retry-After` as a delay: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); None when absent or
     unreadable; a date in the past is no delay; capped at MAX_RETRY_AFTER."""
@@ -174,9 +181,7 @@ def _pool(target: HTTPTarget) -> urllib3.PoolManager:
 def post(target: HTTPTarget, body: bytes, headers: Mapping[str, str], *, secrets: Iterable[str | None] = (),
          now: datetime | None = None) -> DeliveryResult:
     """POST `body` once and classify the answer; never raises for a network failure (it is a result)."""
-    parts = urlsplit(target.url)
-    # The URL's path and query are the token of most chat webhooks; a short path ("/") is no secret.
-    values = [*secrets, target.url, parts.query, parts.path if len(parts.path) > 8 else None, target.proxy]
+    values = [*secrets, *url_secrets(target.url), target.proxy]
     loc = target.where
     try:
         with _pool(target) as pool:

@@ -18,9 +18,9 @@ URL = "https://hooks.slack.com/services/T0/B0/TOKENtoken"
 
 @pytest.mark.parametrize("provider", sorted(FORMATTERS))
 def test_body_is_the_format_of_the_scrubbed_event(provider: str) -> None:
-    raw = ev.simple_event("Stalled", OBJ, f"bad spec: pw-12345 at {URL} key hmac-key-1")
+    raw = ev.simple_event("Stalled", OBJ, f"bad spec: pw-12345 at {URL} key hmac-key-1 (path /services/T0/B0/TOKENtoken)")
     req = dispatch.request_for(provider, raw, secrets=["pw-12345"], signing_secret="hmac-key-1", address=URL)
-    want = FORMATTERS[provider](raw.scrubbed(["pw-12345", URL, "hmac-key-1"]))
+    want = FORMATTERS[provider](raw.scrubbed(["pw-12345", URL, "/services/T0/B0/TOKENtoken", "hmac-key-1"]))
     assert json.loads(req.body) == want
     for secret in ("pw-12345", "TOKENtoken", "hmac-key-1"):
         assert secret.encode() not in req.body

@@ -18,6 +18,7 @@ from tfcontroller.notify.http_delivery import (
     first_line,
     next_attempt_delay,
     parse_retry_after,
+    url_secrets,
     where,
 )
 
@@ -81,6 +82,11 @@ def test_where_hides_path_query_and_credentials() -> None:
     assert where("http://u:pw@127.0.0.1:8080/hook") == "http://127.0.0.1:8080"
     target = HTTPTarget("https://discord.com/api/webhooks/1/tok", proxy="http://u:pw@proxy:3128")
     assert "tok" not in repr(target) and "pw" not in repr(target)
+
+
+def test_url_secrets_are_the_url_its_query_and_a_long_path() -> None:
+    assert url_secrets("https://h/services/T/B/X?k=v") == ["https://h/services/T/B/X?k=v", "k=v", "/services/T/B/X"]
+    assert url_secrets("http://127.0.0.1:9/") == ["http://127.0.0.1:9/"]
 
 
 @pytest.mark.parametrize("url", ["ftp://h/x", "hooks.slack.com/x", "https:///x", ""])
