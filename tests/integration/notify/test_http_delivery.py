@@ -3,8 +3,9 @@ provider's payload arrives as sent, with its content type, and the webhook's HMA
 receiver; 500, 429 with Retry-After (seconds and HTTP-date) and 400 are classified from the real answer;
 a receiver that is down, slow or presents a certificate we do not trust is retryable, with a message that
 never shows the URL's path (a chat webhook's token); the CA bundle and the proxy are used; and a receiver
-down for three attempts then up gets the notification exactly once, however the attempts are spread
-over fresh processes' worth of state (each attempt builds everything anew, as after a restart)."""
+down for three attempts then up gets the notification exactly once (each attempt builds its request anew
+from the event and the attempt count, as a restarted controller would); `dispatch.send` scrubs, formats
+and signs for every provider; a huge error page is read only as far as its first line."""
 
 from __future__ import annotations
 
