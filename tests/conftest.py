@@ -19,4 +19,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.browser",
     "tests.fixtures.dashboard",
     "tests.fixtures.oidc",
+    "tests.fixtures.http_receiver",
 ]
