@@ -222,6 +222,8 @@ class RuleOutbox:
             return
         self._queue(mem.key, o.event, wanted, providers, now)
         row: dict[str, Any] = {"type": o.event.type, "fingerprint": o.event.fingerprint}
+        if o.event.type == "ManifestSetFailed":
+            row["reason"] = o.event.reason  # the recovery message says from what
         if o.event.drift is not None:
             row["driftFingerprint"] = o.event.drift.drift_fingerprint
             row["resources"] = list(o.event.drift.resources[:MAX_STORED_RESOURCES])
@@ -237,7 +239,8 @@ class RuleOutbox:
             resources = [str(r) for r in remembered.get("resources") or ()]
             return drift_event(ref, resources, str(remembered.get("driftFingerprint") or ""), resolved=True, now=now)
         if kind == "ManifestSetFailed":
-            return simple_event("ManifestSetRecovered", ref, f"{ref.display} is ready again",
+            failed = str(remembered.get("reason") or "a failure")
+            return simple_event("ManifestSetRecovered", ref, f"{ref.display} is ready again (recovered from {failed})",
                                 reason="Recovered", now=now)
         return None
 
@@ -273,8 +276,9 @@ class RuleOutbox:
         if not providers or not wanted(event.type, event.severity):
             return
         eid = entry_id(key.uid, event.fingerprint)
-        if any(e.id == eid for e in self._pending):
-            return  # still queued from before (the state came back before it went out)
+        # The same state back after a clear while its first entry still waits (drift a → resolved → a):
+        # queued anew at the end, for every provider, so that no receiver's last word is the resolve.
+        self._pending = [e for e in self._pending if e.id != eid]
         self._pending.append(_Entry(eid, key.uid, event.to_record(), format_rfc3339(now),
                                     {p: _ProviderState() for p in dict.fromkeys(providers)}))
 
