@@ -487,3 +487,24 @@ def test_a_state_back_while_its_first_entry_still_waits_is_queued_after_the_reso
     observe(box, [drift("sha256:a")])
     assert types(deliver_all(box, T0 + timedelta(hours=1))) == ["DriftResolved", "DriftDetected"]
     assert box.pending_count() == 0
+
+
+def test_pending_is_bounded_per_object_and_per_rule_keeping_the_newest() -> None:
+    from tfcontroller.notify import rule_outbox
+
+    box = RuleOutbox.of(None, CREATED)
+    for i in range(rule_outbox.MAX_PENDING_PER_OBJECT + 5):  # a provider down while plans keep coming
+        observe(box, [plan(f"plan-{i}")])
+    box = restart(box)
+    ids = [d.event.plan.plan_id for d in box.due(T0, set(ALL)) if d.event.plan]
+    assert ids == [f"plan-{i}" for i in range(5, rule_outbox.MAX_PENDING_PER_OBJECT + 5)]
+    assert box.to_status()["dropped"] == 5
+    objects = rule_outbox.MAX_PENDING // 2 + 10
+    for n in range(objects):
+        key = ObjectKey("Terraform", "team-a", f"tf-{n}", f"uid-{n}")
+        ref = ev.ObjectRef(key.kind, key.namespace, key.name, key.uid)
+        observe(box, [Observation("plan", ev.plan_pending(ref, "p1", {}, now=T0)),
+                      Observation("drift", ev.drift_event(ref, ["a.b"], "fp", now=T0))], key=key)
+    assert box.pending_count() == rule_outbox.MAX_PENDING
+    assert box.to_status()["dropped"] == 5 + rule_outbox.MAX_PENDING_PER_OBJECT + 2 * objects - rule_outbox.MAX_PENDING
+    assert len(json.dumps(box.to_status())) < 600_000
