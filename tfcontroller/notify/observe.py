@@ -128,8 +128,9 @@ def waits_for_human(obj: Mapping[str, Any]) -> bool:
     pending = PendingPlan.of(status).id
     if not pending or meta.get("deletionTimestamp"):
         return False
-    spec_approve = lenient_str(_part(obj, "spec").get("approvePlan"))
-    annotation = lenient_str(_mapping(meta.get("annotations")).get(ANNOTATION_APPROVE_PLAN))
+    # read stripped, as api/terraform.Terraform.approval_annotation (what the controller weighs) reads them
+    spec_approve = lenient_str(_part(obj, "spec").get("approvePlan")).strip()
+    annotation = lenient_str(_mapping(meta.get("annotations")).get(ANNOTATION_APPROVE_PLAN)).strip()
     if spec_approve == APPROVE_AUTO or pending in (spec_approve, annotation):
         return False
     return applying_of(status) != pending

@@ -112,7 +112,7 @@ def test_while_the_run_that_made_the_plan_is_in_progress_the_plan_stream_is_unkn
 def test_a_plan_about_to_be_applied_is_not_waiting(how: str) -> None:
     obj = held(manual(approvePlan="auto" if how == "auto" else (PLAN if how == "spec" else "")))
     if how == "annotation":
-        obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: PLAN}
+        obj["metadata"]["annotations"] = {ANNOTATION_APPROVE_PLAN: f" {PLAN}\n"}  # read stripped, as the controller
     if how == "applying":  # the apply's checkpoint: a run record and Reconciling=True (runs.checkpoint)
         mark_reconciling(obj, f"Applying plan {PLAN}")
         obj["status"]["runs"] = [{"id": "r1", "operation": "apply", "plan": PLAN, "instance": "i"}]
