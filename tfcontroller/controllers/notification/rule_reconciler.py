@@ -92,8 +92,8 @@ class RuleReconciler:
 
     def __init__(self, kube: KubeClient, sources: Sequence[Informer], deliverer: Deliverer,
                  metrics: NotificationMetrics, events: EventRecorder | None = None, *, dashboard_url: str = "",
-                 allow_cross_namespace_refs: bool = False, backoff_base: float = BACKOFF_BASE.total_seconds(),
-                 on_rejected: Callable[[str], None] | None = None) -> None:
+                 allow_cross_namespace_refs: bool = False,
+                 backoff_base: float = BACKOFF_BASE.total_seconds()) -> None:
         self.kube = kube
         self.sources = list(sources)  # the Terraform and ManifestSet informers
         self.deliverer = deliverer
@@ -102,7 +102,6 @@ class RuleReconciler:
         self.dashboard_url = dashboard_url
         self.allow_cross_namespace_refs = allow_cross_namespace_refs
         self.backoff_base = dt.timedelta(seconds=backoff_base)
-        self.on_rejected = on_rejected or (lambda key: None)
         self.objects = ObjectReader(kube)
         self.provider_types: dict[str, str] = {}  # `<ns>/<name>` -> type, for the pending gauge's label
 
@@ -254,8 +253,9 @@ class RuleReconciler:
             ctx.providers.pop(due.provider, None)
 
     def _reject(self, resolved: ResolvedProvider, result: DeliveryResult) -> None:
-        """Record a permanent answer in the provider's status (the provider controller reports it as
-        Ready=False DeliveryRejected until its spec or Secrets change)."""
+        """Record a permanent answer in the provider's status (the provider controller, whose update filter
+        passes this status change, reports it as Ready=False DeliveryRejected until its spec or Secrets
+        change)."""
         provider = resolved.provider
         rejection = Rejection(http_status=result.status or 0, message=result.message[:500], at=format_rfc3339(),
                               generation=provider.generation, secret_versions=dict(resolved.secret_versions))
@@ -264,8 +264,6 @@ class RuleReconciler:
                                    {"rejected": rejection.to_status()})
         except (NotFound, ApiError) as exc:
             log.warning("could not record the rejection on provider %s: %s", provider.key, exc)
-            return
-        self.on_rejected(provider.key)
 
     def _next_look(self, ctx: RuleContext) -> float | None:
         assert ctx.outbox is not None
