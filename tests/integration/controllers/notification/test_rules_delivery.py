@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.http_receiver import HTTPReceiver
-from tests.fixtures.smtp import SMTPServer
+from tests.fixtures.smtp import SMTPServer, TLSFiles
 from tests.support.notifications import (
     DASHBOARD,
     PLAN_ID,
@@ -262,3 +262,48 @@ def test_another_namespace_is_refused(env: NotifyEnv, http_receiver: HTTPReceive
     assert conditions["Stalled"]["status"] == "True"
     assert "--allow-cross-namespace-refs" in conditions["Ready"]["message"]
     assert http_receiver.requests == []
+
+
+def test_a_missing_provider_holds_the_entries_until_it_exists(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    ns = env.namespace("missing")
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["hook", "later"])
+    rule = env.wait_rule(ns, "plans", lambda o: ready_is(o, "False", "ProviderNotReady"), "ProviderNotReady")
+    ready = ready_of(rule)
+    assert ready is not None and "hook" in ready.message and "later" in ready.message and "not found" in ready.message
+    assert len((rule.get("status") or {}).get("pending") or []) == 1  # queued for both, kept while they are missing
+    _webhook(env, ns, "hook", http_receiver, "/hook")
+    http_receiver.wait_for(1, timeout=30)
+    _webhook(env, ns, "later", http_receiver, "/later")
+    env.wait_rule(ns, "plans", lambda o: ready_is(o, "True", "RuleReady") and not (o.get("status") or {}).get("pending"),
+                  "both delivered")
+    assert sorted(r.path for r in http_receiver.requests) == ["/hook", "/later"]
+
+
+def test_https_with_the_providers_ca_bundle(env: NotifyEnv, https_receiver: HTTPReceiver,
+                                            http_tls_files: TLSFiles) -> None:
+    ns = env.namespace("tls")
+    with open(http_tls_files.ca_file) as f:
+        env.secret(ns, "corp-ca", {"ca.crt": f.read()})
+    env.provider(ns, "chat", "slack", address=https_receiver.url + "/services/T0/B0/abcdefgh",
+                 certSecretRef={"name": "corp-ca"})
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["chat"])
+    https_receiver.wait_for(1, timeout=30)
+    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1, "the delivery over TLS")
+    assert https_receiver.requests[0].json()["text"].startswith("Plan waiting for approval")
+
+
+def test_the_rate_limit_spaces_messages_to_one_provider(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    ns = env.namespace("limited")
+    env.secret(ns, "hook-secret", {"address": http_receiver.url + "/hook"})
+    env.provider(ns, "hook", "webhook", secretRef={"name": "hook-secret"}, rateLimit={"messages": 1, "per": "3s"})
+    for name in ("a", "b"):
+        env.terraform_stub(ns, name, pending_plan_status())
+    env.rule(ns, "plans", ["hook"])
+    http_receiver.wait_for(1, timeout=30)
+    first = time.monotonic()
+    http_receiver.wait_for(2, timeout=30)
+    assert time.monotonic() - first >= 2.5, "the second message waited for a token"
+    rule = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2, "both recorded")
+    assert rule["status"]["failed"] == 0, "a rate-limited message is not a failed attempt"
