@@ -48,6 +48,7 @@ from tfcontroller.api.notification import (
 )
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.controllers.notification.context import (
+    CACHE_WAIT,
     MIN_REQUEUE,
     NOT_READY_RECHECK,
     REASON_NOTIFICATION_FAILED,
@@ -115,6 +116,10 @@ class RuleReconciler:
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("notification rule is suspended", extra={"obj": key})
             return Result()
+        if not all(informer.has_synced for informer in self.sources):
+            # an empty cache would read as "every object is gone": the outbox would forget what it sent and
+            # send it again once the cache fills (a restart must send nothing twice)
+            return Result(requeue_after=CACHE_WAIT)
         ctx = RuleContext(namespace, name, dt.datetime.now(dt.UTC))
         before = copy.deepcopy(obj.get("status") or {})
         steps = [self.validate, self.access, self.resolve_providers, self.observe, self.deliver, self.summarise]

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.fixtures.http_receiver import HTTPReceiver
 from tests.fixtures.smtp import SMTPServer, TLSFiles
@@ -39,9 +40,13 @@ from tests.support.notifications import (
 )
 from tests.support.polling import wait_for
 from tfcontroller.api.times import format_rfc3339
+from tfcontroller.controllers.notification.delivery import Deliverer
+from tfcontroller.controllers.notification.metrics import NotificationMetrics
+from tfcontroller.controllers.notification.rule_reconciler import RuleReconciler
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.resources import MANIFESTSETS, TERRAFORMS
 from tfcontroller.notify.formats.webhook import EVENT_HEADER, SIGNATURE_HEADER
+from tfcontroller.runtime.informer import Informer
 
 HOOK_KEY = "hmac-key-for-tests-1"
 
@@ -134,6 +139,12 @@ def test_a_controller_restart_between_failure_and_success_delivers_once(env: Not
     env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1 and not (o.get("status") or {}).get("pending"),
                   "the delivery after the restart", timeout=60)
     env.reconcile_rule(ns, "plans", "after-restart")
+    assert [r.status for r in http_receiver.requests] == [503, 200]
+    # and a restart after the delivery sends nothing again (what was sent is in the rule's status)
+    env.restart()
+    env.reconcile_rule(ns, "plans", "after-second-restart")
+    env.kube.patch(TERRAFORMS, "orders", {"metadata": {"labels": {"touched": "yes"}}}, ns)
+    env.reconcile_rule(ns, "plans", "after-touch")
     assert [r.status for r in http_receiver.requests] == [503, 200]
 
 
@@ -307,3 +318,20 @@ def test_the_rate_limit_spaces_messages_to_one_provider(env: NotifyEnv, http_rec
     assert time.monotonic() - first >= 2.5, "the second message waited for a token"
     rule = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2, "both recorded")
     assert rule["status"]["failed"] == 0, "a rate-limited message is not a failed attempt"
+
+
+def test_nothing_is_decided_before_the_caches_are_filled(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    """A rule reconciled before the Terraform cache filled (a start, a new leader) would read "every object
+    is gone", forget what it sent, and send it again once the cache fills: it waits instead."""
+    ns = env.namespace("cold")
+    _webhook(env, ns, "hook", http_receiver)
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["hook"])
+    before = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1, "the delivery")
+    cold = Informer(env.kube, TERRAFORMS)  # never started: not synced
+    reconciler = RuleReconciler(env.kube, [cold], Deliverer(), NotificationMetrics(CollectorRegistry()))
+    result = reconciler.reconcile(f"{ns}/plans")
+    assert result.requeue_after is not None and result.error is None
+    after = env.rule_obj(ns, "plans")
+    assert after["status"]["observed"] == before["status"]["observed"] and after["status"]["observed"]
+    assert len(http_receiver.requests) == 1

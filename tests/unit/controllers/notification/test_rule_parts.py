@@ -98,8 +98,6 @@ def test_rate_limit_per_provider_shared_by_rules() -> None:
     assert deliverer.throttle(limited) == 0.0
     # a changed limit starts a full bucket of the new size
     assert deliverer.throttle(provider("u1", rate_limit=RateLimit(messages=5, per=10.0))) == 0.0
-    deliverer.forget({"u2"})
-    assert deliverer.throttle(limited) == 0.0  # forgotten: full again
 
 
 def test_pending_gauge_is_the_sum_of_the_rules() -> None:
