@@ -2,8 +2,8 @@
 real transports: a pending plan delivered over STARTTLS + AUTH to a real aiosmtpd server on loopback
 (subject, recipients, plan details, no secret in the received bytes, the SMTP password scrubbed too), every
 event type delivered over plain SMTP; the server down → retryable ConnectionFailed; wrong credentials →
-permanent AuthFailed without the password, a temporary (454) one → retryable; a refused recipient → permanent RecipientsRefused; down then up
-→ delivered, once, with the same Message-ID. SES through the AWS emulator (tests/fixtures/aws.py,
+permanent AuthFailed without the password, a temporary (454) auth failure → retryable; a refused
+recipient → permanent RecipientsRefused; down then up → delivered, once, with the same Message-ID. SES through the AWS emulator (tests/fixtures/aws.py,
 LocalStack, or moto with AWS_EMULATOR=moto): delivered and read back; an unverified sender → permanent."""
 
 from __future__ import annotations
