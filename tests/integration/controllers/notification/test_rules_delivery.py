@@ -171,6 +171,7 @@ def test_400_rejects_the_provider_until_its_secret_changes(env: NotifyEnv, http_
     _webhook(env, ns, "hook", http_receiver)
     http_receiver.fail_next(1, 400, body=b"invalid_payload\n<html>more</html>")
     env.terraform_stub(ns, "orders", pending_plan_status())
+    env.terraform_stub(ns, "queue", pending_plan_status())  # two entries due at once: the second waits too
     env.rule(ns, "plans", ["hook"])
 
     rule = env.wait_rule(ns, "plans", lambda o: ready_is(o, "False", "ProviderNotReady"), "ProviderNotReady")
@@ -185,12 +186,15 @@ def test_400_rejects_the_provider_until_its_secret_changes(env: NotifyEnv, http_
     assert "400" in message and "invalid_payload" in message
     env.reconcile_rule(ns, "plans", "while-rejected")
     assert len(http_receiver.requests) == 1, "a rejected provider is not retried until it changes"
-    assert attempts(env.rule_obj(ns, "plans"), "hook") == 1, "the entry stays pending, never dropped"
+    pending = env.rule_obj(ns, "plans")["status"]["pending"]
+    assert len(pending) == 2, "the entries stay pending, never dropped"
+    assert attempts(env.rule_obj(ns, "plans"), "hook") == 1
 
     env.secret(ns, "hook-secret", {"address": http_receiver.url + "/fixed", "token": HOOK_KEY})
-    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1 and not (o.get("status") or {}).get("pending"),
-                  "the delivery after the Secret changed", timeout=90)
-    assert [(r.status, r.path) for r in http_receiver.requests] == [(400, "/hook"), (200, "/fixed")]
+    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2 and not (o.get("status") or {}).get("pending"),
+                  "the deliveries after the Secret changed", timeout=90)
+    assert [(r.status, r.path) for r in http_receiver.requests] == [(400, "/hook"), (200, "/fixed"), (200, "/fixed")]
+    assert len(env.events(ns, "plans", "ProviderNotReady")) == 1, "one Event for the not-ready spell"
     env.wait_rule(ns, "plans", lambda o: ready_is(o, "True", "RuleReady"), "the rule Ready again", timeout=30)
 
 
