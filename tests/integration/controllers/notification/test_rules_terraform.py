@@ -3,8 +3,8 @@ to every HTTP provider type through loopback receivers: the message carries the 
 from the plan-view Secret at send time), and no secret value reaches any payload.
 
 The module takes a variable from a Secret (`varsFrom`) and has a sensitive output derived from it; the
-object's outputs go to a Secret too. Two rules: one to slack, msteams, discord, webhook (signed) and flux
-(Bearer token), one to the webhook only — exactly one message per rule and provider, none again after the
+object's outputs go to a Secret too. Two rules: one to slack, msteams, discord, webhook (signed), flux
+(Bearer token) and smtp (the SMTP sink), one to the webhook only — exactly one message per rule and provider, none again after the
 rules and the Terraform are reconciled again. Each payload is checked against the service's documented
 schema (tests/fixtures/notify_schemas/), the webhook's HMAC at the receiver, flux's Authorization header.
 """
@@ -21,6 +21,7 @@ import pytest
 
 from tests.fixtures.git_servers import GitRemote
 from tests.fixtures.http_receiver import HTTPReceiver
+from tests.fixtures.smtp import SMTPServer
 from tests.support.controllers import gitrepo
 from tests.support.notifications import NotifyEnv, hmac_ok, ready_is
 from tests.support.polling import wait_for
@@ -81,6 +82,7 @@ def _pending_plan(env: NotifyEnv, ns: str, name: str) -> dict[str, Any]:
 
 
 def test_a_real_pending_plan_reaches_every_provider_once_without_a_secret(env: NotifyEnv, http_receiver: HTTPReceiver,
+                                                                           smtp_server: SMTPServer,
                                                                            tmp_path: Path) -> None:
     ns = env.namespace("plan")
     remote = GitRemote(tmp_path, "infra")
@@ -97,7 +99,10 @@ def test_a_real_pending_plan_reaches_every_provider_once_without_a_secret(env: N
         elif ptype == "flux":
             spec["secretRef"] = {"name": "flux"}
         env.provider(ns, ptype, ptype, **spec)
-    env.rule(ns, "everywhere", list(HTTP_TYPES), eventTypes=["PlanPending", "PlanApplied"])
+    env.secret(ns, "mail", {"host": smtp_server.host, "port": str(smtp_server.port), "from": "tf@example.com",
+                            "tls": "none"})
+    env.provider(ns, "smtp", "smtp", secretRef={"name": "mail"}, to=["reviewers@example.com"])
+    env.rule(ns, "everywhere", [*HTTP_TYPES, "smtp"], eventTypes=["PlanPending", "PlanApplied"])
     env.rule(ns, "webhook-only", ["webhook"], selector={"kinds": ["Terraform"], "names": ["orders*"]})
     env.kube.create(TERRAFORMS, {
         "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform", "metadata": {"name": "orders", "namespace": ns},
@@ -135,3 +140,9 @@ def test_a_real_pending_plan_reaches_every_provider_once_without_a_secret(env: N
     assert hmac_ok(webhook.body, HOOK_KEY, webhook.header(SIGNATURE_HEADER))
     assert by_path["flux"][0].header("Authorization") == f"Bearer {FLUX_TOKEN}"
     assert by_path["slack"][0].header("Authorization") is None
+    mails = smtp_server.wait_for(1, timeout=30)
+    assert len(mails) == 1 and mails[0].rcpt_tos == ["reviewers@example.com"]
+    text = "\n".join(str(part.get_content()) for part in mails[0].message.walk() if not part.is_multipart())
+    assert plan_id in text and "terraform_data.this" in text
+    for secret in (GREETING, f"tok-{GREETING}-zz"):
+        assert secret not in text and secret.encode() not in mails[0].raw
