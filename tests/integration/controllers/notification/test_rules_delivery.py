@@ -13,8 +13,10 @@ three attempts then up → delivered once, with one NotificationFailed Event for
 restart between a failure and the success → delivered once; 429 with Retry-After is not retried before
 it; 400 → the provider is rejected (status, Ready=False DeliveryRejected naming the status and the body's
 first line), nothing is retried, and a changed Secret gets it delivered; DriftDetected → DriftResolved;
-ApplyFailed from a history entry; ManifestSetFailed → ManifestSetRecovered; an smtp provider through the
-SMTP sink; a rule naming another namespace is Stalled AccessDenied; metrics on /metrics.
+ApplyFailed from a history entry; Stalled and PolicyDenied to an error-severity rule only; ManifestSetFailed →
+ManifestSetRecovered; an smtp provider through the SMTP sink; a missing provider holds the entries until it
+exists; https with the provider's CA bundle; the per-provider rate limit; nothing decided before the caches
+are filled; a rule naming another namespace is Stalled AccessDenied; metrics on /metrics.
 """
 
 from __future__ import annotations
@@ -339,3 +341,36 @@ def test_nothing_is_decided_before_the_caches_are_filled(env: NotifyEnv, http_re
     after = env.rule_obj(ns, "plans")
     assert after["status"]["observed"] == before["status"]["observed"] and after["status"]["observed"]
     assert len(http_receiver.requests) == 1
+
+
+def _stalled() -> dict[str, Any]:
+    now = format_rfc3339()
+    cond = {"status": "True", "reason": "VarsGenerationFailed", "lastTransitionTime": now,
+            "message": "spec.varsFrom[0]: Secret db not found"}
+    return {"conditions": [{**cond, "type": "Ready", "status": "False"}, {**cond, "type": "Stalled"}]}
+
+
+def _denied() -> dict[str, Any]:
+    status = pending_plan_status()
+    status["plan"]["policy"] = {"result": "denied", "results": [
+        {"policy": "protect-data", "result": "denied", "messages": ["terraform_data.db would be destroyed"]}]}
+    return status
+
+
+@pytest.mark.parametrize(("status", "want", "text"), [
+    (_stalled, "Stalled", "Secret db not found"),
+    (_denied, "PolicyDenied", "terraform_data.db would be destroyed"),
+])
+def test_error_events_reach_an_error_rule_once(env: NotifyEnv, http_receiver: HTTPReceiver, status: Any, want: str,
+                                               text: str) -> None:
+    ns = env.namespace(want.lower())
+    _webhook(env, ns, "hook", http_receiver)
+    env.terraform_stub(ns, "orders", status())
+    env.rule(ns, "errors", ["hook"], severity="error")
+    env.rule(ns, "infos", ["hook"], eventTypes=["PlanPending", "PlanApplied"])  # wants neither
+    http_receiver.wait_for(1, timeout=30)
+    env.wait_rule(ns, "errors", lambda o: (o.get("status") or {}).get("sent") == 1, "the delivery recorded")
+    env.reconcile_rule(ns, "errors", "after")
+    env.reconcile_rule(ns, "infos", "after")
+    assert _types(http_receiver) == [want]
+    assert text in http_receiver.requests[0].body.decode()
