@@ -78,7 +78,7 @@ def _pending_plan(env: NotifyEnv, ns: str, name: str) -> dict[str, Any]:
         wait_for(check, 180, "a pending plan", interval=0.2)
     except AssertionError:
         raise AssertionError(f"no pending plan; status: {box.get('obj', {}).get('status')}") from None
-    return box["obj"]
+    return dict(box["obj"])
 
 
 def test_a_real_pending_plan_reaches_every_provider_once_without_a_secret(env: NotifyEnv, http_receiver: HTTPReceiver,
