@@ -21,6 +21,8 @@ are filled; a rule naming another namespace is Stalled AccessDenied; metrics on 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -86,6 +88,22 @@ def timed_receiver() -> Iterator[TimedReceiver]:
         receiver.stop()
 
 
+@contextlib.contextmanager
+def _down(receiver: HTTPReceiver) -> Iterator[None]:
+    """The receiver down (connections refused), then up again on the same port. While it is down its port
+    stays bound (not listening: a connect is refused) so that no other socket — a client's ephemeral port,
+    even one connecting to itself — can take it and keep the receiver from coming back."""
+    receiver.stop()
+    hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hold.bind(("127.0.0.1", receiver.port))
+    try:
+        yield
+    finally:
+        hold.close()
+        receiver.start()
+
+
 def _webhook(env: NotifyEnv, ns: str, name: str, receiver: HTTPReceiver, path: str = "/hook") -> None:
     env.secret(ns, f"{name}-secret", {"address": receiver.url + path, "token": HOOK_KEY})
     env.provider(ns, name, "webhook", secretRef={"name": f"{name}-secret"})
@@ -131,12 +149,10 @@ def test_a_pending_plan_is_one_message_per_rule_and_none_again(env: NotifyEnv, h
 def test_a_receiver_down_for_three_attempts_then_up_gets_it_once(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
     ns = env.namespace("down")
     _webhook(env, ns, "hook", http_receiver)
-    http_receiver.stop()
-    env.terraform_stub(ns, "orders", pending_plan_status())
-    env.rule(ns, "plans", ["hook"])
-
-    env.wait_rule(ns, "plans", lambda o: attempts(o, "hook") >= 3, "three failed attempts", timeout=60)
-    http_receiver.start()
+    with _down(http_receiver):
+        env.terraform_stub(ns, "orders", pending_plan_status())
+        env.rule(ns, "plans", ["hook"])
+        env.wait_rule(ns, "plans", lambda o: attempts(o, "hook") >= 3, "three failed attempts", timeout=60)
     env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1 and not (o.get("status") or {}).get("pending"),
                   "the delivery once the receiver is up", timeout=60)
     env.reconcile_rule(ns, "plans", "after")
