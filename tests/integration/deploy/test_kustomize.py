@@ -45,7 +45,7 @@ def _one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict
 def test_renders_every_piece_into_the_namespace(rendered: list[dict[str, Any]]) -> None:
     kinds = sorted(d["kind"] for d in rendered)
     assert kinds == sorted(["Namespace", *["CustomResourceDefinition"] * 7, "ServiceAccount", "ClusterRole",
-                            "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
+                            "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
                             "Service", "Service"])
     for doc in rendered:
         if doc["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"):
@@ -55,6 +55,8 @@ def test_renders_every_piece_into_the_namespace(rendered: list[dict[str, Any]]) 
                     "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io",
                     "notificationproviders.tfcontroller.io", "notificationrules.tfcontroller.io"}
     _one(rendered, "ClusterRole", "tfcontroller-policy-exception-author")  # issue 18, bound by the platform team
+    for name in ("tfcontroller-notifications-edit", "tfcontroller-notifications-view"):  # issue 19, aggregated
+        assert "rbac.authorization.k8s.io/aggregate-to-edit" in _one(rendered, "ClusterRole", name)["metadata"]["labels"]
 
 
 def test_crd_copies_match_crds_dir() -> None:
