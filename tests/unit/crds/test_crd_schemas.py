@@ -83,6 +83,11 @@ def test_printer_columns() -> None:
     nr_cols = {c["name"]: c["jsonPath"]
                for c in CRDS["NotificationRule"]["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert (nr_cols["Sent"], nr_cols["Failed"]) == (".status.sent", ".status.failed")
+    assert nr_cols["Pending"] == ".status.pendingCount"  # an integer the rule controller writes
+    nr_status = CRDS["NotificationRule"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    for field in ("pendingCount", "superseded", "undeliverable", "sent", "failed"):
+        assert nr_status["properties"][field]["type"] == "integer", field
+    assert "dropped" not in nr_status["properties"]  # nothing is dropped: superseded or deferred instead
 
 
 def _structural_problems(node: Any, path: str, in_junctor: bool = False) -> list[str]:
