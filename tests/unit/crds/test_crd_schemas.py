@@ -85,7 +85,7 @@ def test_printer_columns() -> None:
     assert (nr_cols["Sent"], nr_cols["Failed"]) == (".status.sent", ".status.failed")
     assert nr_cols["Pending"] == ".status.pendingCount"  # an integer the rule controller writes
     nr_status = CRDS["NotificationRule"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
-    for field in ("pendingCount", "superseded", "undeliverable", "sent", "failed"):
+    for field in ("pendingCount", "superseded", "undeliverable", "expired", "sent", "failed"):
         assert nr_status["properties"][field]["type"] == "integer", field
     assert "dropped" not in nr_status["properties"]  # nothing is dropped: superseded or deferred instead
 
