@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from tfcontroller.api.commands import approve_command, cli_approve_command
 from tfcontroller.api.policy_verdict import policy_report_lines
-from tfcontroller.api.redact import scrub
+from tfcontroller.api.redact import redact_url, scrub
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 
 EventType = Literal[
@@ -189,26 +189,32 @@ class NotificationEvent:
         return self.details if isinstance(self.details, DriftDetails) else None
 
     def scrubbed(self, secrets: Iterable[str | None]) -> NotificationEvent:
-        """This event with every text field passed through the one scrubber (api/redact.py): known secret
-        values (longest first) and URL credentials replaced by `***`. Formatters only ever see the result."""
+        """This event with every *free-text* field passed through the one scrubber (api/redact.py): known
+        secret values (longest first) and URL credentials replaced by `***`. Formatters only ever see the
+        result.
+
+        Free text is what may echo a value: the message, the diff, policy messages and exceptions, drift
+        resource addresses, the revision, metadata. Structural fields come from trusted data — the object's
+        kind, namespace, name and uid, the plan id, the approve commands built from them, the dashboard
+        link built from the controller's flag — and are never scrubbed: a secret value that happens to equal
+        a name or a number ("3", "team-a") must not turn the title into `Terraform team-a/***` or the approve
+        command into one that cannot work. The dashboard link only loses URL credentials."""
         values = list(secrets)
 
         def s(text: str) -> str:
             return scrub(text, values)
 
-        obj = replace(self.object, name=s(self.object.name), revision=s(self.object.revision))
+        obj = replace(self.object, revision=s(self.object.revision))
         details: Details = self.details
         if isinstance(details, PlanDetails):
             details = replace(
-                details, plan_id=s(details.plan_id),
+                details,
                 diff=tuple(Line(ln.kind, s(ln.text), ln.indent) for ln in details.diff),
-                policy=tuple(PolicyRow(s(r.policy), r.result, tuple(s(m) for m in r.messages), s(r.exception))
+                policy=tuple(PolicyRow(r.policy, r.result, tuple(s(m) for m in r.messages), s(r.exception))
                              for r in details.policy),
-                approve_command=s(details.approve_command), cli_approve_command=s(details.cli_approve_command),
-                dashboard_url=s(details.dashboard_url))
+                dashboard_url=redact_url(details.dashboard_url))
         elif isinstance(details, DriftDetails):
-            details = replace(details, resources=tuple(s(a) for a in details.resources),
-                              plan_id=s(details.plan_id))
+            details = replace(details, resources=tuple(s(a) for a in details.resources))
         return replace(self, object=obj, message=s(self.message), details=details,
                        metadata={k: s(v) for k, v in self.metadata.items()})
 

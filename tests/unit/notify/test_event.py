@@ -80,20 +80,44 @@ def test_plan_pending_takes_diff_lines_as_plan_view_makes_them_and_the_commands_
 SECRET = "hunter2-very-secret"
 
 
-def test_scrubbed_reaches_every_text_field() -> None:
-    obj = ev.ObjectRef("Terraform", "ns", f"n-{SECRET}", "uid", f"main-{SECRET}@sha1:x")
-    plan = ev.plan_pending(obj, f"plan-{SECRET}", {}, [{"kind": "k", "text": SECRET}],
+def test_scrubbed_reaches_every_free_text_field() -> None:
+    obj = ev.ObjectRef("Terraform", "ns", "app", "uid", f"main-{SECRET}@sha1:x")
+    plan = ev.plan_pending(obj, "plan-main-1", {}, [{"kind": "k", "text": SECRET}],
                            policy={"result": "denied", "results": [
-                               {"policy": SECRET, "result": "denied", "messages": [SECRET], "exception": SECRET}]},
-                           dashboard_url=f"https://{SECRET}@h/p")
+                               {"policy": "p", "result": "denied", "messages": [SECRET], "exception": SECRET}]},
+                           dashboard_url=f"https://user:{SECRET}@h/p")
     plan = ev.NotificationEvent(plan.type, plan.object, f"m {SECRET}", details=plan.details,
                                 metadata={"k": SECRET})
-    drift = ev.drift_event(obj, [SECRET], "fp", plan_id=SECRET)
+    drift = ev.drift_event(obj, [SECRET], "fp", plan_id="plan-main-1")
     for e in (plan, drift):
         assert SECRET in repr(e)
         clean = e.scrubbed([SECRET])
         assert SECRET not in repr(clean)
         assert clean.fingerprint == e.fingerprint  # deduplication does not change with the scrub
+
+
+@pytest.mark.parametrize("value", ["app", "team-a", "3", "1", "plan", "main", "tfcontroller", "approve"])
+def test_scrub_leaves_structural_fields_intact(value: str) -> None:
+    """A "secret" value equal to the object's name, its namespace, a number or a word of the command (a
+    non-sensitive output that slipped into the list) must not mangle the title, the plan id, the approve
+    commands or the link: they come from trusted data. Free text still loses it."""
+    obj = ev.ObjectRef("Terraform", "team-a", "app", "uid-1", "main@sha1:abc")
+    plan_id = "plan-main-0123456789-3b8f0a1c"
+    raw = ev.plan_pending(obj, plan_id, {"add": 3, "change": 1}, [{"kind": "create", "text": f"+ x = {value}"}],
+                          dashboard_url="https://dash.example.com/terraform/team-a/app")
+    raw = ev.NotificationEvent(raw.type, raw.object, f"plan {plan_id} of app: {value}", details=raw.details)
+    clean = raw.scrubbed([value])
+    assert clean.title == raw.title
+    assert (clean.object.kind, clean.object.namespace, clean.object.name, clean.object.uid) == \
+        ("Terraform", "team-a", "app", "uid-1")
+    assert clean.plan is not None and raw.plan is not None
+    assert clean.plan.plan_id == plan_id
+    assert clean.plan.approve_command == approve_command("team-a", "app", plan_id)
+    assert clean.plan.cli_approve_command == raw.plan.cli_approve_command
+    assert clean.plan.dashboard_url == raw.plan.dashboard_url
+    assert (clean.plan.add, clean.plan.change) == (3, 1)
+    if len(value) >= 3:  # shorter values are never scrubbed (api/redact.MIN_SECRET_LENGTH)
+        assert value not in clean.message.split(": ")[-1] and value not in clean.plan.diff[0].text
 
 
 LINES = tuple(ev.Line("create", f"+ r.{i} (create)", 1) for i in range(200))
