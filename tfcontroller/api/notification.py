@@ -50,7 +50,8 @@ SEVERITIES: tuple[str, ...] = (SEVERITY_INFO, SEVERITY_ERROR)
 SOURCE_KINDS: tuple[str, ...] = (TERRAFORM_KIND, MANIFESTSET_KIND)
 
 DEFAULT_TIMEOUT = 15.0
-MAX_TIMEOUT = 300.0  # one attempt holds a delivery worker: longer is a mistake, not a need
+ALL_NAMESPACES = "*"  # selector.namespaces: every namespace (the same gate as naming another one)
+MAX_TIMEOUT = 30.0  # one attempt holds a delivery thread and delays the rule's reconcile: longer is a mistake
 DEFAULT_RATE_MESSAGES = 20
 DEFAULT_RATE_PER = 60.0
 
@@ -158,6 +159,13 @@ def _check_type_fields(f: Fields, ptype: str) -> None:
             why = ("ses sends through the controller's --ses-* settings and AWS credentials" if ptype == "ses"
                    else "smtp sends through the server in spec.secretRef (or the controller's --smtp-* flags)")
             raise SpecError(f.field(key), f"not used by a {ptype} provider ({why}): remove {key}")
+    if f.has("from") and (ptype == "ses" or not f.has("secretRef")):
+        # the controller's own sender (--ses-from, --smtp-* `from`) is its identity with the relay or SES:
+        # a tenant must not send as anyone through it (issue 19 review, finding 6)
+        why = ("an ses provider sends as the controller's --ses-from" if ptype == "ses"
+               else "from needs secretRef: without it the controller's sender is used")
+        raise SpecError(f.field("from"), f"{why}: remove from" +
+                        ("" if ptype == "ses" else ", or give the provider its own SMTP server in secretRef"))
     if not f.list("to"):
         raise SpecError(f.field("to"), f"Required value: a {ptype} provider needs at least one recipient")
 
@@ -207,7 +215,7 @@ def _emails(f: Fields, key: str) -> tuple[str, ...]:
 def _timeout(f: Fields) -> float:
     seconds = f.duration("timeout", default=DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
     if seconds > MAX_TIMEOUT:
-        raise SpecError(f.field("timeout"), f"must be at most {MAX_TIMEOUT:.0f}s (5m)")
+        raise SpecError(f.field("timeout"), f"must be at most {MAX_TIMEOUT:.0f}s")
     return seconds
 
 
@@ -236,7 +244,7 @@ class Selector:
         labels = meta.get("labels") or {}
         name = str(meta.get("name") or "")
         return (obj.get("kind") in self.kinds
-                and str(meta.get("namespace") or "default") in self.namespaces
+                and (ALL_NAMESPACES in self.namespaces or str(meta.get("namespace") or "default") in self.namespaces)
                 and any(fnmatch.fnmatchcase(name, glob) for glob in self.names)
                 and all(labels.get(k) == v for k, v in self.match_labels.items()))
 
@@ -314,6 +322,8 @@ def _selector(f: Fields, own_namespace: str) -> Selector:
         raise SpecError(s.field("matchLabels"), "must be a map of label names to string values")
     namespaces = tuple(s.strings("namespaces")) or (own_namespace,)
     for i, ns in enumerate(namespaces):
+        if ns == ALL_NAMESPACES:
+            continue
         if not DNS_LABEL.match(ns) or len(ns) > 63:
             raise SpecError(join(s.field("namespaces"), i), f"invalid namespace name {ns!r}")
     return Selector(kinds=_enum_list(s, "kinds", SOURCE_KINDS) or SOURCE_KINDS, names=names,

@@ -219,11 +219,18 @@ def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> Co
 def notification_options(opts: ControllerOptions, kube: KubeClient) -> NotificationOptions:
     """The notification controllers' options with the mail settings smtp/ses providers fall back on: the
     drift e-mail's `--smtp-*`/`--ses-*` flags, parsed once by the drift e-mail's own code (an smtp provider
-    uses the SMTP server whatever --email-transport says; an ses provider the --ses-* settings)."""
+    uses the SMTP server whatever --email-transport says; an ses provider the --ses-* settings); and the
+    controller's namespace by the Terraform controller's one rule (rules there — the platform team's — may
+    select other namespaces, as PlanPolicies there are the cluster-wide defaults)."""
     from tfcontroller.controllers.terraform.drift.mail import mailer_from_options
 
-    if opts.notification.mail != MailDefaults():
-        return opts.notification
+    options = opts.notification
+    if not options.controller_namespace:
+        namespace = terraform.controller_namespace(opts.terraform.controller_namespace, os.environ,
+                                                   opts.lease_namespace)
+        options = dataclasses.replace(options, controller_namespace=namespace)
+    if options.mail != MailDefaults():
+        return options
     flags = opts.terraform.drift_mail.as_mapping()
     try:
         smtp = mailer_from_options({**flags, "email_transport": "smtp"}, kube)
@@ -232,7 +239,7 @@ def notification_options(opts: ControllerOptions, kube: KubeClient) -> Notificat
         smtp = None
     mail = MailDefaults(smtp=smtp, ses_region=flags.get("ses_region"), ses_endpoint_url=flags.get("ses_endpoint_url"),
                         ses_from=flags.get("ses_from"))
-    return dataclasses.replace(opts.notification, mail=mail)
+    return dataclasses.replace(options, mail=mail)
 
 
 def planpolicy_options(opts: ControllerOptions) -> PlanPolicyOptions:

@@ -31,11 +31,12 @@ class Request:
 
 
 def request_for(provider_type: str, event: NotificationEvent, *, secrets: Iterable[str | None] = (),
-                signing_secret: str | None = None, address: str | None = None) -> Request:
+                signing_secret: str | None = None, address: str | None = None, delivery_id: str = "") -> Request:
     """The request for `event` to a provider of `provider_type`, built from the event scrubbed of
     `secrets`, `address` and `signing_secret` (the provider's `token`). `webhook` signs the body with it
     (HMAC-SHA256); `flux` sends it as `Authorization: Bearer` (a receiver behind an authenticating proxy);
-    the chat services have no such header and ignore it."""
+    the chat services have no such header and ignore it. `delivery_id` (the same on every retry of one
+    delivery) goes in `X-Tfcontroller-Delivery` for every type, so a receiver can drop a retry it got."""
     if provider_type not in FORMATTERS:
         raise ValueError(f"no HTTP format for provider type {provider_type!r}; one of {', '.join(HTTP_TYPES)}")
     clean = event.scrubbed([*secrets, *url_secrets(address or ""), signing_secret])
@@ -49,13 +50,16 @@ def request_for(provider_type: str, event: NotificationEvent, *, secrets: Iterab
         if provider_type == "flux" and signing_secret:
             headers["Authorization"] = f"Bearer {signing_secret}"
     headers["User-Agent"] = USER_AGENT
+    if delivery_id:
+        headers[webhook.DELIVERY_ID_HEADER] = delivery_id
     return Request(body, headers)
 
 
 def send(provider_type: str, event: NotificationEvent, target: HTTPTarget, *,
-         secrets: Iterable[str | None] = (), signing_secret: str | None = None) -> DeliveryResult:
+         secrets: Iterable[str | None] = (), signing_secret: str | None = None, delivery_id: str = "") -> DeliveryResult:
     """Deliver `event` once to `target`; the result says delivered, retryable (with Retry-After) or
     permanent. Never raises for the network."""
     values = list(secrets)
-    req = request_for(provider_type, event, secrets=values, signing_secret=signing_secret, address=target.url)
+    req = request_for(provider_type, event, secrets=values, signing_secret=signing_secret, address=target.url,
+                      delivery_id=delivery_id)
     return post(target, req.body, req.headers, secrets=[*values, signing_secret])

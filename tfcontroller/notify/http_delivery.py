@@ -4,11 +4,14 @@ provider.
 Why a module of its own: the outbox decides *when* to try again; this decides *whether* it can help,
 from the answer alone, as data (`DeliveryResult`), the way kopf's client maps statuses to typed errors:
 - 2xx: delivered;
-- 429, 5xx, a timeout, a refused or reset connection, a TLS or proxy failure: retryable, after the
+- 408, 429, 5xx, a timeout, a refused or reset connection, a TLS or proxy failure: retryable, after the
   server's `Retry-After` (seconds or an HTTP-date) when it sent one, else the outbox's backoff;
-- any other status (400 a malformed payload, 401/403 a revoked token, 404 a deleted webhook):
-  permanent: sending the same request again cannot succeed, so the provider is reported not Ready with
-  the status and the first line of the body until someone fixes it.
+- 400, 413, 422 (this payload is malformed or too large): permanent and *message-level*
+  (`message_level=True`): sending this message again cannot succeed, but another message may, so one
+  refused message must not block the provider for good (the outbox parks it after a second refusal);
+- any other status (401/403 a revoked token, 404/410 a deleted webhook, a redirect: a misconfigured
+  address): permanent and provider-level: no message can succeed until someone fixes the provider.
+Either permanent answer reports the provider not Ready with the status and the first line of the body.
 The messages never name the URL's path or query (Slack's, Discord's and Teams' webhook URLs *are* the
 secret), only scheme, host and port, and every text is scrubbed (api/redact.py) with the provider's
 secrets.
@@ -40,6 +43,8 @@ MAX_RETRY_AFTER = timedelta(hours=1)  # a server asking for longer is capped: th
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=30)
 _FIRST_LINE = 200
+RETRYABLE_STATUSES = frozenset({408, 425})  # the server gave up waiting / asks to try later: not about us
+MESSAGE_LEVEL_STATUSES = frozenset({400, 413, 422})  # this payload is refused; the provider works
 MAX_BODY_READ = 8192
 
 
@@ -77,6 +82,8 @@ class DeliveryResult:
     message: str
     status: int | None = None
     retry_after: timedelta | None = None
+    # a permanent answer about this message (400/413/422), not about the provider: other messages may pass
+    message_level: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -143,9 +150,11 @@ def classify(status: int, headers: Mapping[str, str], body: bytes | str, *, targ
         wait = f", retry after {int(retry_after.total_seconds())}s" if retry_after is not None else ""
         return DeliveryResult("retryable", "RateLimited", f"{target} answered 429 Too Many Requests{wait}{said}",
                               status, retry_after)
-    if status >= 500:
-        return DeliveryResult("retryable", "ServerError", f"{target} answered {status}{said}", status, retry_after)
-    return DeliveryResult("permanent", "Rejected", f"{target} refused the notification with {status}{said}", status)
+    if status >= 500 or status in RETRYABLE_STATUSES:
+        return DeliveryResult("retryable", "ServerError" if status >= 500 else "RequestTimeout",
+                              f"{target} answered {status}{said}", status, retry_after)
+    return DeliveryResult("permanent", "Rejected", f"{target} refused the notification with {status}{said}", status,
+                          message_level=status in MESSAGE_LEVEL_STATUSES)
 
 
 def next_attempt_delay(attempts: int, result: DeliveryResult,
@@ -172,7 +181,9 @@ def _pool(target: HTTPTarget) -> urllib3.PoolManager:
     ctx = ssl.create_default_context()
     if target.ca_file:
         ctx.load_verify_locations(cafile=target.ca_file)
-    timeout = urllib3.Timeout(connect=target.timeout, read=target.timeout)
+    # `total` bounds connect + each read together; a server dripping bytes still resets each read, so the
+    # caller (the controller's Deliverer) also puts a wall-clock deadline on the whole attempt
+    timeout = urllib3.Timeout(total=target.timeout, connect=target.timeout, read=target.timeout)
     if target.proxy:
         return urllib3.ProxyManager(target.proxy, ssl_context=ctx, timeout=timeout, retries=False)
     return urllib3.PoolManager(ssl_context=ctx, timeout=timeout, retries=False)

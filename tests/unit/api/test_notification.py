@@ -290,3 +290,44 @@ def test_documented_examples_parse(file: str, cls: Any) -> None:
     assert len(docs) >= 2
     for doc in docs:
         cls.from_dict(doc)
+
+
+# --- issue 19 review: a tenant's sender, the attempt limit, every namespace --------------------------
+
+@pytest.mark.parametrize(("ptype", "extra", "says"), [
+    ("smtp", {}, "from needs secretRef: without it the controller's sender is used"),
+    ("ses", {}, "ses provider sends as the controller's --ses-from"),
+    ("ses", {"to": ["b@x.io"]}, "--ses-from"),
+])
+def test_from_is_refused_where_the_controllers_sender_is_used(ptype: str, extra: dict[str, Any], says: str) -> None:
+    """Without its own server, a provider sends through the controller's relay or SES identity: a tenant
+    must not pick the sender (`from: ceo@corp.com`)."""
+    err = provider_error(type=ptype, **({"to": ["a@x.io"], "from": "ceo@corp.com"} | extra))
+    assert err.field == "spec.from" and says in err.detail and "remove from" in err.detail
+
+
+def test_from_is_allowed_with_the_providers_own_smtp_server() -> None:
+    p = n.NotificationProvider.from_dict(provider(type="smtp", secretRef={"name": "relay"}, to=["a@x.io"],
+                                                  **{"from": "tf@team-a.example.com"}))
+    assert p.from_addr == "tf@team-a.example.com"
+    assert n.NotificationProvider.from_dict(provider(type="ses", to=["a@x.io"])).from_addr == ""
+
+
+@pytest.mark.parametrize(("timeout", "ok"), [("30s", True), ("29.5s", True), ("500ms", True), ("31s", False),
+                                             ("1m", False), ("5m", False)])
+def test_an_attempt_is_limited_to_30s(timeout: str, ok: bool) -> None:
+    if ok:
+        assert n.NotificationProvider.from_dict(provider(type="webhook", address="https://x.io", timeout=timeout))
+    else:
+        err = provider_error(type="webhook", address="https://x.io", timeout=timeout)
+        assert err.field == "spec.timeout" and "at most 30s" in err.detail
+
+
+def test_star_selects_every_namespace() -> None:
+    s = n.NotificationRule.from_dict(rule(selector={"namespaces": ["*"]})).selector
+    assert s.namespaces == ("*",)
+    for ns in ("team-a", "team-b", "default", "kube-system"):
+        assert s.matches(obj(namespace=ns))
+    assert not s.matches(obj(kind="GitRepository"))
+    for bad in (["**"], ["team-*"], ["*a"]):
+        assert rule_error(selector={"namespaces": bad}).field == "spec.selector.namespaces[0]"

@@ -49,3 +49,21 @@ def test_the_token_is_a_bearer_header_for_flux_only(provider: str) -> None:
 def test_flux_without_a_token_sends_no_authorization() -> None:
     req = dispatch.request_for("flux", ev.simple_event("Stalled", OBJ, "m"))
     assert "Authorization" not in req.headers
+
+
+@pytest.mark.parametrize("provider", sorted(FORMATTERS))
+def test_the_delivery_id_is_a_header_of_every_type(provider: str) -> None:
+    event = ev.simple_event("Stalled", OBJ, "m")
+    req = dispatch.request_for(provider, event, delivery_id="5a0c-delivery")
+    assert req.headers[webhook.DELIVERY_ID_HEADER] == "5a0c-delivery"
+    assert webhook.DELIVERY_ID_HEADER not in dispatch.request_for(provider, event).headers
+
+
+def test_a_signed_webhook_carries_fluxs_x_signature_too() -> None:
+    """Flux's generic-hmac receivers verify `X-Signature: sha256=<hex>` of the body: the same value as ours."""
+    req = dispatch.request_for("webhook", ev.simple_event("Stalled", OBJ, "m"), signing_secret="k-1")
+    sig = req.headers[webhook.FLUX_SIGNATURE_HEADER]
+    assert sig == req.headers[webhook.SIGNATURE_HEADER] and webhook.verify(req.body, "k-1", sig)
+    for other in ("flux", "slack"):
+        assert webhook.FLUX_SIGNATURE_HEADER not in dispatch.request_for(
+            other, ev.simple_event("Stalled", OBJ, "m"), signing_secret="k-1").headers

@@ -183,7 +183,7 @@ def test_webhook_signature_verifies_over_the_exact_body_and_fails_on_any_change(
     assert not webhook.verify(body + b" ", "s3cret-key", sig)
     assert not webhook.verify(body, "other-key", sig)
     assert webhook.SIGNATURE_HEADER not in webhook.headers(event, body, None)
-    assert hdrs[webhook.EVENT_HEADER] == "PlanPending" and hdrs[webhook.DELIVERY_HEADER] == event.fingerprint
+    assert hdrs[webhook.EVENT_HEADER] == "PlanPending" and hdrs[webhook.FINGERPRINT_HEADER] == event.fingerprint
 
 
 SENSITIVE_OUTPUT = "db-password-Zq8!x"  # a sensitive output's value a module leaked into a plain attribute

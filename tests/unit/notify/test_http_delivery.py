@@ -26,17 +26,25 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 T = "https://hooks.example.com"
 
 
-@pytest.mark.parametrize(("status", "outcome", "reason"), [
-    (200, "delivered", "Delivered"), (202, "delivered", "Delivered"), (204, "delivered", "Delivered"),
-    (429, "retryable", "RateLimited"), (500, "retryable", "ServerError"), (502, "retryable", "ServerError"),
-    (503, "retryable", "ServerError"), (504, "retryable", "ServerError"),
-    (400, "permanent", "Rejected"), (401, "permanent", "Rejected"), (403, "permanent", "Rejected"),
-    (404, "permanent", "Rejected"), (410, "permanent", "Rejected"), (413, "permanent", "Rejected"),
-    (301, "permanent", "Rejected"),  # a redirecting webhook is misconfigured; it is not followed
+@pytest.mark.parametrize(("status", "outcome", "reason", "message_level"), [
+    (200, "delivered", "Delivered", False), (202, "delivered", "Delivered", False),
+    (204, "delivered", "Delivered", False),
+    (429, "retryable", "RateLimited", False), (500, "retryable", "ServerError", False),
+    (502, "retryable", "ServerError", False), (503, "retryable", "ServerError", False),
+    (504, "retryable", "ServerError", False),
+    (408, "retryable", "RequestTimeout", False), (425, "retryable", "RequestTimeout", False),
+    # this message is refused, the provider works: message-level
+    (400, "permanent", "Rejected", True), (413, "permanent", "Rejected", True), (422, "permanent", "Rejected", True),
+    # no message can pass until the provider is fixed: provider-level
+    (401, "permanent", "Rejected", False), (403, "permanent", "Rejected", False),
+    (404, "permanent", "Rejected", False), (410, "permanent", "Rejected", False),
+    (405, "permanent", "Rejected", False),
+    (301, "permanent", "Rejected", False),  # a redirecting webhook is misconfigured; it is not followed
+    (307, "permanent", "Rejected", False),
 ])
-def test_classify(status: int, outcome: str, reason: str) -> None:
+def test_classify(status: int, outcome: str, reason: str, message_level: bool) -> None:
     r = classify(status, {}, b"", target=T, now=NOW)
-    assert (r.outcome, r.reason, r.status) == (outcome, reason, status)
+    assert (r.outcome, r.reason, r.status, r.message_level) == (outcome, reason, status, message_level)
 
 
 def test_permanent_names_status_and_first_line_of_body_scrubbed() -> None:

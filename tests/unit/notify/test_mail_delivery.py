@@ -99,14 +99,16 @@ def test_no_secret_reaches_the_bytes_sent(kind: str) -> None:
     assert "***" in text
 
 
-def test_a_secret_in_every_field_of_a_pending_plan_is_scrubbed() -> None:
+def test_a_secret_in_every_free_text_field_of_a_pending_plan_is_scrubbed() -> None:
+    """Every field that may echo a value (the structural ones — names, plan id, commands, the link — come
+    from trusted data and are not scrubbed: NotificationEvent.scrubbed)."""
     s = "tok-9f8e7d6c5b4a"
     obj = ev.ObjectRef("Terraform", "team-a", "bucket", revision=f"main@sha1:{s}")
-    event = ev.plan_pending(obj, f"plan-{s}", {"add": 1}, [{"kind": "create", "text": f"+ a.{s}", "indent": 1}],
+    event = ev.plan_pending(obj, "plan-main-1", {"add": 1}, [{"kind": "create", "text": f"+ a.{s}", "indent": 1}],
                             policy={"result": "waived", "results": [
-                                {"policy": f"p-{s}", "result": "waived", "messages": [f"m {s}"],
+                                {"policy": "p", "result": "waived", "messages": [f"m {s}"],
                                  "exception": f"e-{s}"}]},
-                            dashboard_url=f"https://dash/{s}", now=T0)
+                            dashboard_url=f"https://u:{s}@dash/x", now=T0)
     event = ev.NotificationEvent(event.type, event.object, f"msg {s}", details=event.details,
                                  metadata={"k": s}, timestamp=T0)
     transport = Recorder()

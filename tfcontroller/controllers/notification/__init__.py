@@ -25,7 +25,9 @@ import argparse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.api.notification import ALL_NAMESPACES
 from tfcontroller.controllers.notification.context import (
+    DELIVERY_BUDGET,
     INDEX_NAMESPACES,
     INDEX_PROVIDERS,
     RULE_CONTROLLER_NAME,
@@ -59,6 +61,11 @@ class NotificationOptions:
     # smtp providers without a secretRef and ses providers: the controller's --smtp-*/--ses-* settings, which
     # controllers/setup.py takes from the Terraform controller's drift e-mail flags (one parser of them)
     mail: MailDefaults = field(default_factory=MailDefaults)
+    # the controller's own namespace (controllers/setup.py resolves it as for PlanPolicy): rules there may
+    # select other namespaces (the platform team's), others only with --allow-cross-namespace-refs
+    controller_namespace: str = ""
+    # the most one reconcile of a rule spends delivering; the rest is requeued at once
+    delivery_budget: float = DELIVERY_BUDGET
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +105,10 @@ def _namespace_of(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("namespace") or "default")
 
 
+def _all_namespaces(obj: Obj) -> str:
+    return ALL_NAMESPACES
+
+
 def _key_of(obj: Obj) -> str:
     return f"{_namespace_of(obj)}/{(obj.get('metadata') or {}).get('name', '')}"
 
@@ -112,6 +123,9 @@ def new_rule_controller(reconciler: RuleReconciler, label_selector: str | None =
         watches=[
             Watch(TERRAFORMS, index=INDEX_NAMESPACES, value_fn=_namespace_of, label_selector=label_selector),
             Watch(MANIFESTSETS, index=INDEX_NAMESPACES, value_fn=_namespace_of, label_selector=label_selector),
+            # rules observing every namespace (`namespaces: ["*"]`) are indexed under "*"
+            Watch(TERRAFORMS, index=INDEX_NAMESPACES, value_fn=_all_namespaces, label_selector=label_selector),
+            Watch(MANIFESTSETS, index=INDEX_NAMESPACES, value_fn=_all_namespaces, label_selector=label_selector),
             Watch(NOTIFICATIONPROVIDERS, index=INDEX_PROVIDERS, value_fn=_key_of),
         ],
     )
@@ -126,7 +140,8 @@ def register(manager: ControllerManager, kube: KubeClient, options: Notification
         kube, sources, Deliverer(options.mail), NotificationMetrics(manager.metrics.registry), manager.events,
         dashboard_url=options.dashboard_url,
         allow_cross_namespace_refs=manager.controller_options.allow_cross_namespace_refs,
-        backoff_base=options.retry_base)
+        controller_namespace=options.controller_namespace, backoff_base=options.retry_base,
+        delivery_budget=options.delivery_budget)
     manager.add_controller(new_rule_controller(reconciler, selector))
     manager.add_controller(new_provider_controller(ProviderReconciler(kube, manager.events)))
     return reconciler

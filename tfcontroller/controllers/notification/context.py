@@ -16,6 +16,7 @@ INDEX_PROVIDERS = "providerRefs"  # rule -> `<namespace>/<provider>` of each pro
 REASON_NOTIFICATION_FAILED = "NotificationFailed"
 NOT_READY_RECHECK = 300.0  # a provider that is not Ready: the provider watch brings the rule back first
 MIN_REQUEUE = 0.2
+DELIVERY_BUDGET = 30.0  # seconds one reconcile of a rule may spend delivering; the rest is requeued at once
 CACHE_WAIT = 0.5  # the Terraform/ManifestSet caches are not filled yet (start, leader change): look again
 
 Obj = dict[str, Any]
@@ -37,6 +38,10 @@ class RuleContext:
     outbox: RuleOutbox | None = None
     throttled: float | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (provider, scrubbed message) new streaks
+    parked: list[tuple[str, str]] = field(default_factory=list)  # (provider, message) entries given up on
+    read: Obj = field(default_factory=dict)  # the rule as this reconcile read it
+    written: Obj | None = None  # the rule as the last status patch of this reconcile left it (None: as read)
+    more: bool = False  # the delivery budget ran out with deliveries still due: look again at once
 
     @property
     def ready_names(self) -> set[str]:

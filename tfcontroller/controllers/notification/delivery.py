@@ -11,17 +11,28 @@ pure library code that knows nothing of Secrets.
   the provider's `token` signs a webhook (HMAC-SHA256) or is a flux receiver's Bearer token. A CA bundle is
   written to a private temporary file (0600) for the one request and removed after it.
 - smtp: with a `secretRef`, the Secret's smtp keys (notify.config.SMTPConfig.from_secret_data; `spec.from`
-  overrides the Secret's `from`); without one, the controller's `--smtp-*` server — the same mailer the
-  drift e-mail uses (controllers/setup.py hands it over), never a second parser of those flags.
-- ses: the controller's `--ses-region`/`--ses-endpoint-url` and boto3's credential chain; the sender is
-  `spec.from`, else `--ses-from`.
+  overrides the Secret's `from`); without one, the controller's `--smtp-*` server and its sender — the
+  same mailer the drift e-mail uses (controllers/setup.py hands it over), never a second parser of those
+  flags; `spec.from` is refused there (api/notification.py): a tenant does not send as anyone it likes
+  through the controller's relay.
+- ses: the controller's `--ses-region`/`--ses-endpoint-url`, boto3's credential chain and `--ses-from`
+  (`spec.from` refused, for the same reason).
 A configuration that cannot work (no address, an address that is not an http(s) URL, no SMTP server, no
 sender) is a *permanent* result: the provider is reported not Ready naming what to fix, and the entries
 wait for that fix instead of being retried in a loop.
 
 Rate limit: one token bucket per provider uid (`spec.rateLimit`, default 20 per minute); a message the
 bucket refuses is not attempted and not counted as a failure: the reconcile looks again when a token is
-there.
+there. A provider that answered a retryable failure (429 with or without `Retry-After`, 5xx, a timeout, a
+refused connection) is *held* (`hold`) until its retry time: the bucket gives no token to any rule
+before then, so one 429 is not followed by the next nineteen entries at once.
+
+Deadline: each attempt runs in a daemon thread of its own and the caller waits for it at most the
+provider's timeout (+ DEADLINE_GRACE): urllib3's and smtplib's timeouts are per socket operation, so a
+server that drips a byte at a time would otherwise hold the reconcile for as long as it likes. An attempt
+given up is a retryable `Timeout`; its thread finishes (or times out) on its own and its result is
+dropped, never recorded: the attempt counted once, as that Timeout. While it still runs, the provider
+gets no second attempt (`AttemptRunning`, retryable) — one stuck connection per provider at most.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,6 +66,10 @@ log = logging.getLogger(__name__)
 
 REASON_INVALID_CONFIG = "InvalidConfiguration"
 REASON_DELIVERY_FAILED = "DeliveryFailed"
+REASON_TIMEOUT = "Timeout"
+REASON_ATTEMPT_RUNNING = "AttemptRunning"
+DEADLINE_GRACE = 0.5  # seconds past the provider's timeout before an attempt is given up
+_DELIVERY_NS = uuid.UUID("6f1d3c2e-7a4b-4c1e-9b0a-5e2f1d9c8a71")  # uuid5 namespace of delivery ids
 
 
 class Mailer(Protocol):
@@ -77,22 +93,38 @@ def permanent(reason: str, message: str) -> DeliveryResult:
     return DeliveryResult("permanent", reason, message)
 
 
+def delivery_id(rule_uid: str, entry_id: str, provider: str, queued: str) -> str:
+    """The `X-Tfcontroller-Delivery` id of one queued message to one provider: the same on every retry of
+    it and after a restart (derived, not stored), different for the same fingerprint queued again later
+    (`queued`: when the event was queued). Pure."""
+    return str(uuid.uuid5(_DELIVERY_NS, "\n".join((rule_uid, entry_id, provider, queued))))
+
+
 class Deliverer:
     """Sends for every rule of one manager; the buckets are shared, so two rules sending to one provider
     share its limit. Thread-safe (several workers reconcile rules at once)."""
 
-    def __init__(self, mail: MailDefaults | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, mail: MailDefaults | None = None, clock: Callable[[], float] = time.monotonic,
+                 grace: float = DEADLINE_GRACE) -> None:
         self.mail = mail or MailDefaults()
         self.clock = clock
+        self.grace = grace
         self._lock = threading.Lock()
         self._buckets: dict[str, TokenBucket] = {}
+        self._held: dict[str, float] = {}  # provider uid -> clock() until which it is held
+        self._running: dict[str, threading.Event] = {}  # provider uid -> the running attempt's done flag
 
     def throttle(self, provider: NotificationProvider) -> float:
-        """Take a token of `provider`'s bucket: 0.0 to send now, else the seconds until one is there."""
+        """Take a token of `provider`'s bucket: 0.0 to send now, else the seconds until one is there (or
+        until the provider's hold ends: no token is taken while it is held)."""
         rate = provider.rate_limit.messages / max(provider.rate_limit.per, 0.001)
         burst = max(1, provider.rate_limit.messages)
         now = self.clock()
         with self._lock:
+            held = self._held.get(provider.uid, 0.0) - now
+            if held > 0:
+                return held
+            self._held.pop(provider.uid, None)
             bucket = self._buckets.get(provider.uid)
             if bucket is None or (bucket.rate, bucket.burst) != (rate, burst):
                 bucket = TokenBucket.full(now, rate, burst)
@@ -100,21 +132,62 @@ class Deliverer:
             self._buckets[provider.uid] = bucket
         return wait
 
-    def send(self, resolved: ResolvedProvider, event: NotificationEvent, secrets: Sequence[str]) -> DeliveryResult:
-        """Deliver `event` once; `secrets` are the object's secret values (scrubbed from every text, with the
-        provider's own). Never raises: an unexpected error is a retryable result naming only its type."""
+    def hold(self, provider: NotificationProvider, seconds: float) -> None:
+        """Give `provider` no token for `seconds` (a Retry-After, a backoff), for every rule. A later hold
+        never shortens an earlier one."""
+        if seconds <= 0:
+            return
+        until = self.clock() + seconds
+        with self._lock:
+            self._held[provider.uid] = max(self._held.get(provider.uid, 0.0), until)
+
+    def held_for(self, provider: NotificationProvider) -> float:
+        """Seconds until `provider`'s hold ends (0.0: not held)."""
+        with self._lock:
+            return max(0.0, self._held.get(provider.uid, 0.0) - self.clock())
+
+    def send(self, resolved: ResolvedProvider, event: NotificationEvent, secrets: Sequence[str],
+             delivery: str = "") -> DeliveryResult:
+        """Deliver `event` once, within the provider's timeout (see "Deadline"); `secrets` are the object's
+        secret values (scrubbed from every text, with the provider's own); `delivery` the delivery id.
+        Never raises: an unexpected error is a retryable result naming only its type."""
+        provider = resolved.provider
         values = [*secrets, *resolved.secret_values]
+        box: list[DeliveryResult] = []
+        done = threading.Event()
+        with self._lock:
+            running = self._running.get(provider.uid)
+            if running is not None and not running.is_set():
+                return DeliveryResult("retryable", REASON_ATTEMPT_RUNNING,
+                                      f"an earlier attempt to {provider.name} has not finished yet")
+            self._running[provider.uid] = done
+
+        def attempt() -> None:
+            try:
+                box.append(self._send_now(resolved, event, values, delivery))
+            finally:
+                done.set()
+
+        threading.Thread(target=attempt, name=f"notify-{provider.name}", daemon=True).start()
+        if not done.wait(provider.timeout + self.grace) or not box:
+            return DeliveryResult("retryable", REASON_TIMEOUT,
+                                  f"{provider.name} did not complete the delivery within {provider.timeout:g}s")
+        return box[0]
+
+    def _send_now(self, resolved: ResolvedProvider, event: NotificationEvent, values: list[str],
+                  delivery: str) -> DeliveryResult:
         try:
             if resolved.provider.type in HTTP_PROVIDER_TYPES:
-                return self._send_http(resolved, event, values)
+                return self._send_http(resolved, event, values, delivery)
             return self._send_mail(resolved, event, values)
         except Exception as exc:  # noqa: BLE001 - a delivery never raises into the reconcile
-            log.debug("notification delivery raised", exc_info=exc)
-            return DeliveryResult("retryable", REASON_DELIVERY_FAILED,
-                                  scrub(f"delivery failed: {type(exc).__name__}: {exc}", values)[:500])
+            text = scrub(f"delivery failed: {type(exc).__name__}: {exc}", values)[:500]
+            log.debug("notification delivery raised: %s", text)  # scrubbed: the text may name the URL
+            return DeliveryResult("retryable", REASON_DELIVERY_FAILED, text)
 
     # ---- http ----------------------------------------------------------------------------------
-    def _send_http(self, resolved: ResolvedProvider, event: NotificationEvent, values: list[str]) -> DeliveryResult:
+    def _send_http(self, resolved: ResolvedProvider, event: NotificationEvent, values: list[str],
+                   delivery: str) -> DeliveryResult:
         provider = resolved.provider
         if not resolved.address:
             return permanent(REASON_INVALID_CONFIG, f"provider {provider.name} has no address: set spec.address "
@@ -125,7 +198,8 @@ class Deliverer:
                                     timeout=provider.timeout)
             except ValueError as exc:
                 return permanent(REASON_INVALID_CONFIG, scrub(f"provider {provider.name}: {exc}", values))
-            return dispatch.send(provider.type, event, target, secrets=values, signing_secret=resolved.token or None)
+            return dispatch.send(provider.type, event, target, secrets=values, signing_secret=resolved.token or None,
+                                 delivery_id=delivery)
 
     # ---- mail ----------------------------------------------------------------------------------
     def _send_mail(self, resolved: ResolvedProvider, event: NotificationEvent, values: list[str]) -> DeliveryResult:
@@ -144,9 +218,9 @@ class Deliverer:
     def _transport(self, resolved: ResolvedProvider, ca_file: str | None) -> tuple[Transport, str]:
         provider = resolved.provider
         if provider.type == "ses":
-            sender = provider.from_addr or self.mail.ses_from or ""
+            sender = self.mail.ses_from or ""  # spec.from is refused for ses (api/notification.py)
             if not sender:
-                raise ConfigError("no sender: set spec.from (or start the controller with --ses-from)")
+                raise ConfigError("no sender: start the controller with --ses-from")
             cfg = SESConfig(from_addr=sender, region=self.mail.ses_region, endpoint_url=self.mail.ses_endpoint_url)
             return SESTransport(cfg), sender
         if provider.secret_name:
@@ -159,7 +233,7 @@ class Deliverer:
             raise ConfigError("no SMTP server: give the provider a secretRef with the keys host, port, username, "
                               "password, from (or start the controller with --smtp-secret or --smtp-host)")
         transport, sender = self.mail.smtp.resolve()
-        return transport, provider.from_addr or sender
+        return transport, sender  # spec.from is refused without a secretRef (api/notification.py)
 
 
 @contextlib.contextmanager

@@ -2,11 +2,14 @@
 its spec references (for the scrubber) and the readable diff of its pending plan.
 
 Secrets (design.md §4.7: sensitive values never leave Secrets): every value of every Secret the object
-reads — a Terraform's `varsFrom`/`envFrom` of kind Secret, `env[].valueFrom.secretKeyRef`, and the Secret
-its outputs are written to (`writeOutputsToSecret`: sensitive outputs land there); a ManifestSet's
-`substituteFrom` of kind Secret — through kube/values.ValueReader, the reader the Terraform inputs and
-the ManifestSet substitution use, with each JSON value's elements (api/redact.secret_forms). Read at each
-delivery, so a rotated value is scrubbed too; a missing Secret contributes nothing.
+reads as input — a Terraform's `varsFrom`/`envFrom` of kind Secret, `env[].valueFrom.secretKeyRef`; a
+ManifestSet's `substituteFrom` of kind Secret — through kube/values.ValueReader, the reader the Terraform
+inputs and the ManifestSet substitution use, with each JSON value's elements (api/redact.secret_forms).
+From the Secret its outputs are written to (`writeOutputsToSecret`) only the *sensitive* outputs' values
+(the names the Terraform controller records in `status.sensitiveOutputs`; every value while that list is
+not recorded yet): a non-sensitive output is public (it is shown by `tfcontroller outputs`), and it is
+often a short name or a number ("3", the object's own name) whose scrub would mangle any text. Read at
+each delivery, so a rotated value is scrubbed too; a missing Secret contributes nothing.
 
 Diff: the plan-view Secret (terraform/plan_view_store.py) is read only for a PlanPending about to be sent,
 and used only when it is the view of *that* plan id (a newer plan's view would describe other changes).
@@ -18,12 +21,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from tfcontroller.api.redact import secret_forms
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError
-from tfcontroller.kube.values import SECRET_KIND, ValueReader
+from tfcontroller.kube.values import SECRET_KIND, ValueReader, read_values
 from tfcontroller.notify.event import Line, lines_of
 from tfcontroller.terraform.plan_view import diff_lines
 from tfcontroller.terraform.plan_view_store import PlanViewNotFoundError, load_plan_view
@@ -33,7 +37,7 @@ _DIFF_CACHE = 256
 
 
 def referenced_secrets(obj: Obj) -> list[str]:
-    """The names of the Secrets an object's spec reads (in spec order, without duplicates). Pure."""
+    """The names of the Secrets an object's spec reads or writes (in spec order, without duplicates). Pure."""
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     spec = spec or {}
     names: list[str] = []
@@ -55,6 +59,25 @@ def referenced_secrets(obj: Obj) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def outputs_secret(obj: Obj) -> str:
+    """The name of the Secret a Terraform writes its outputs to ("" when none). Pure."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    outputs = (spec or {}).get("writeOutputsToSecret")
+    return str(outputs["name"]) if isinstance(outputs, dict) and outputs.get("name") else ""
+
+
+def sensitive_output_values(obj: Obj, data: Mapping[str, str]) -> list[str]:
+    """The values of the outputs Secret `data` that are secret: those of the outputs the Terraform's status
+    lists as sensitive (`status.sensitiveOutputs`, names only); every value while that list is absent (not
+    recorded yet: scrub too much rather than leak). Pure."""
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    names = (status or {}).get("sensitiveOutputs")
+    if not isinstance(names, list):
+        return list(data.values())
+    wanted = {str(n) for n in names}
+    return [v for k, v in data.items() if k in wanted]
+
+
 class ObjectReader:
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
@@ -66,13 +89,26 @@ class ObjectReader:
         if not obj:
             return []
         meta = obj.get("metadata") or {}
-        reader = ValueReader(self.kube, str(meta.get("namespace") or "default"))
+        namespace = str(meta.get("namespace") or "default")
+        reader = ValueReader(self.kube, namespace)
+        outputs = outputs_secret(obj)
+        values: list[str] = []
         for name in referenced_secrets(obj):
             try:
-                reader.data(SECRET_KIND, name)
+                if name == outputs and not self._is_input(obj, name):
+                    values.extend(sensitive_output_values(obj, read_values(self.kube, namespace, SECRET_KIND,
+                                                                           name) or {}))
+                else:
+                    reader.data(SECRET_KIND, name)
             except ApiError:
                 continue  # unreadable: nothing to scrub from it, and nothing of it can be in our texts either
-        return [form for value in reader.secrets for form in secret_forms(value)]
+        return [form for value in [*reader.secrets, *values] for form in secret_forms(value)]
+
+    @staticmethod
+    def _is_input(obj: Obj, name: str) -> bool:
+        """Whether the spec also reads Secret `name` as an input (then every value of it is secret)."""
+        return name in referenced_secrets({"spec": {k: v for k, v in (obj.get("spec") or {}).items()
+                                                    if k != "writeOutputsToSecret"}})
 
     def pending_diff(self, obj: Obj, plan_id: str) -> tuple[Line, ...]:
         """The readable diff of `plan_id` when it is the object's pending plan; () when it is not, or when

@@ -8,22 +8,31 @@ per (object, stream) by fingerprint, remembered in `status.observed` — so a re
 taking over, or a restart sends nothing twice: what was sent is in the status that the next reconcile reads
 (fresh from the API, never from a cache that may predate our last patch).
 
-Order of one reconcile (the frame of runtime/reconciler.py, one status patch at the end):
+Order of one reconcile (the frame of runtime/reconciler.py; the status is patched after each delivery and
+once at the end):
     validate → access → providers → observe → deliver → summarise
 - validate: a bad spec is Stalled `SpecValidationFailed` naming the field;
-- access: a selector naming another namespace is Stalled `AccessDenied` unless the controller runs with
-  `--allow-cross-namespace-refs`;
+- access: a selector naming another namespace (or `*`, every namespace) is Stalled `AccessDenied` unless
+  the rule is in the controller's own namespace (the platform team's, where PlanPolicies are the
+  cluster-wide defaults) or the controller runs with `--allow-cross-namespace-refs`;
 - providers: each providerRef read fresh and resolved (its Secrets); one that is missing, invalid,
   suspended, lacks a Secret or still stands rejected (api/notification.rejection_current) is *not ready*:
   its entries stay pending, the others are delivered, and the rule ends Ready=False `ProviderNotReady`
   naming each and why;
 - deliver: the due (entry, provider) pairs, oldest first, each through the provider's rate limit
-  (delivery.py); outcomes recorded in the outbox; a permanent answer is written to the provider's
+  (delivery.py, with a wall-clock deadline per attempt); each outcome recorded in the outbox and patched
+  into the rule's status right away (a crash re-sends at most the one message in flight; a conflict is
+  rebased on fresh data, never re-sent); a permanent answer is written to the provider's
   `status.rejected` (the provider controller turns it into Ready=False `DeliveryRejected`); a Warning
-  Event `NotificationFailed` on the rule for the first failure of each (entry, provider) streak;
+  Event `NotificationFailed` on the rule for the first failure of each (entry, provider) streak.
+  Circuit breaker: after a retryable failure (timeout, refused connection, 429, 5xx) a provider gets no
+  more attempts in this reconcile and is held (Deliverer.hold: every rule) until its Retry-After or
+  backoff: its other entries wait together instead of each waiting out its own timeout. The whole step
+  stops after `delivery_budget` seconds, the rest requeued at once, so one rule cannot hold a worker for
+  long;
 - summarise: Ready=True `RuleReady`, requeued at the next due time (a backoff, a Retry-After, a token).
 At-least-once: a delivery happens before the status patch that records it, so a crash between the two
-sends that message again on restart (never zero times). A delivery never raises into the reconcile.
+sends that one message again on restart (never zero times). A delivery never raises into the reconcile.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -39,6 +49,7 @@ from tfcontroller.api.access import ACCESS_DENIED
 from tfcontroller.api.errors import SpecError, StallingError, WaitingError
 from tfcontroller.api.links import plan_page_url
 from tfcontroller.api.notification import (
+    ALL_NAMESPACES,
     REASON_PROVIDER_NOT_READY,
     REASON_RULE_READY,
     NotificationProvider,
@@ -49,13 +60,14 @@ from tfcontroller.api.notification import (
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.controllers.notification.context import (
     CACHE_WAIT,
+    DELIVERY_BUDGET,
     MIN_REQUEUE,
     NOT_READY_RECHECK,
     REASON_NOTIFICATION_FAILED,
     Obj,
     RuleContext,
 )
-from tfcontroller.controllers.notification.delivery import Deliverer
+from tfcontroller.controllers.notification.delivery import Deliverer, delivery_id
 from tfcontroller.controllers.notification.metrics import NotificationMetrics
 from tfcontroller.controllers.notification.object_secrets import ObjectReader
 from tfcontroller.controllers.notification.provider_secrets import (
@@ -64,7 +76,7 @@ from tfcontroller.controllers.notification.provider_secrets import (
     resolve_provider,
 )
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import ApiError, NotFound
+from tfcontroller.kube.errors import ApiError, Conflict, NotFound
 from tfcontroller.kube.events import EventRecorder
 from tfcontroller.kube.resources import NOTIFICATIONPROVIDERS, NOTIFICATIONRULES, split_key
 from tfcontroller.notify.event import NotificationEvent
@@ -95,8 +107,8 @@ class RuleReconciler:
 
     def __init__(self, kube: KubeClient, sources: Sequence[Informer], deliverer: Deliverer,
                  metrics: NotificationMetrics, events: EventRecorder | None = None, *, dashboard_url: str = "",
-                 allow_cross_namespace_refs: bool = False,
-                 backoff_base: float = BACKOFF_BASE.total_seconds()) -> None:
+                 allow_cross_namespace_refs: bool = False, controller_namespace: str = "",
+                 backoff_base: float = BACKOFF_BASE.total_seconds(), delivery_budget: float = DELIVERY_BUDGET) -> None:
         self.kube = kube
         self.sources = list(sources)  # the Terraform and ManifestSet informers
         self.deliverer = deliverer
@@ -104,6 +116,8 @@ class RuleReconciler:
         self.events = events or EventRecorder(kube)
         self.dashboard_url = dashboard_url
         self.allow_cross_namespace_refs = allow_cross_namespace_refs
+        self.controller_namespace = controller_namespace
+        self.delivery_budget = delivery_budget
         self.backoff_base = dt.timedelta(seconds=backoff_base)
         self.objects = ObjectReader(kube)
         self.provider_types: dict[str, str] = {}  # `<ns>/<name>` -> type, for the pending gauge's label
@@ -122,10 +136,10 @@ class RuleReconciler:
             # an empty cache would read as "every object is gone": the outbox would forget what it sent and
             # send it again once the cache fills (a restart must send nothing twice)
             return Result(requeue_after=CACHE_WAIT)
-        ctx = RuleContext(namespace, name, dt.datetime.now(dt.UTC))
+        ctx = RuleContext(namespace, name, dt.datetime.now(dt.UTC), read=copy.deepcopy(obj))
         before = copy.deepcopy(obj.get("status") or {})
         steps = [self.validate, self.access, self.resolve_providers, self.observe, self.deliver, self.summarise]
-        outcome = run_frame(ctx, obj, steps, self._patch_status)
+        outcome = run_frame(ctx, obj, steps, lambda read, after: self._patch_status(ctx.written or read, after))
         self._record_events(obj, before, ctx)
         self._report_pending(key, ctx)
         log_outcome(log, outcome, key)
@@ -138,12 +152,10 @@ class RuleReconciler:
 
     def access(self, ctx: RuleContext, obj: Obj) -> None:
         assert ctx.rule is not None
-        others = [ns for ns in ctx.rule.selector.namespaces if ns != ctx.namespace]
-        if others and not self.allow_cross_namespace_refs:
-            raise StallingError(ACCESS_DENIED, f"spec.selector.namespaces: {', '.join(others)} "
-                                f"{'is another namespace' if len(others) == 1 else 'are other namespaces'}; a rule "
-                                f"watches only its own namespace ({ctx.namespace}) unless the controller runs with "
-                                f"--allow-cross-namespace-refs: remove it, or create the rule in that namespace")
+        denial = cross_namespace_denial(ctx.namespace, ctx.rule.selector.namespaces, self.controller_namespace,
+                                        self.allow_cross_namespace_refs)
+        if denial:
+            raise StallingError(ACCESS_DENIED, denial)
 
     def resolve_providers(self, ctx: RuleContext, obj: Obj) -> None:
         assert ctx.rule is not None
@@ -172,18 +184,25 @@ class RuleReconciler:
     def deliver(self, ctx: RuleContext, obj: Obj) -> None:
         outbox = ctx.outbox
         assert outbox is not None
+        rule_uid = str((obj.get("metadata") or {}).get("uid") or "")
+        started = time.monotonic()
         try:
             for due in outbox.due(ctx.now, ctx.ready_names):
                 resolved = ctx.providers.get(due.provider)
                 if resolved is None:  # it rejected an earlier entry of this run: the rest wait with it
                     continue
-                wait = self.deliverer.throttle(resolved.provider)
+                if time.monotonic() - started >= self.delivery_budget:
+                    ctx.more = True  # the rest at once, in a reconcile of its own (other rules get a turn)
+                    break
+                wait = self.deliverer.throttle(resolved.provider)  # also a provider held after a failure
                 if wait > 0:
                     ctx.throttled = wait if ctx.throttled is None else min(ctx.throttled, wait)
                     continue
-                result = with_backoff(self._send(ctx, due, resolved), due.attempt, self.backoff_base)
+                ident = delivery_id(rule_uid, due.entry_id, due.provider, due.event.timestamp.isoformat())
+                result = with_backoff(self._send(ctx, due, resolved, ident), due.attempt, self.backoff_base)
                 outbox.record(Outcome(due.entry_id, due.provider, result), dt.datetime.now(dt.UTC))
                 self._count(ctx, due, resolved, result)
+                self._checkpoint(ctx, obj)
         finally:
             _write_outbox(obj, outbox)
 
@@ -196,6 +215,8 @@ class RuleReconciler:
                                f"provider(s) not ready — {whys}; their notifications wait in status.pending",
                                after if after is not None else NOT_READY_RECHECK)
         message = f"{len(ctx.objects)} object(s) observed, {len(ctx.providers)} provider(s) ready"
+        if ctx.more:
+            return requeue_after(MIN_REQUEUE, REASON_RULE_READY, message)
         if after is not None:
             return requeue_after(after, REASON_RULE_READY, message)
         return ready(REASON_RULE_READY, message)
@@ -233,12 +254,27 @@ class RuleReconciler:
         link = plan_page_url(self.dashboard_url, str(meta.get("namespace")), str(meta.get("name")))
         return list(terraform_observations(target, dashboard_url=link))
 
-    def _send(self, ctx: RuleContext, due: Due, resolved: ResolvedProvider) -> DeliveryResult:
+    def _send(self, ctx: RuleContext, due: Due, resolved: ResolvedProvider, ident: str) -> DeliveryResult:
         """One delivery: the event with its plan's readable diff (not stored in status: read again now, and
         only when it is the object's pending plan), scrubbed of the object's secret values."""
         target = ctx.objects.get(due.event.object.uid) or {}
         event = self._with_diff(due.event, target)
-        return self.deliverer.send(resolved, event, self.objects.secrets(target))
+        return self.deliverer.send(resolved, event, self.objects.secrets(target), ident)
+
+    def _checkpoint(self, ctx: RuleContext, obj: Obj) -> None:
+        """Patch the outbox into the rule's status now (after one delivery): a crash later re-sends nothing
+        of what this run delivered before it. A conflict is rebased on the fresh status (our changes on
+        top; nothing is sent again); a failure here is left to the patch at the end of the reconcile."""
+        assert ctx.outbox is not None
+        _write_outbox(obj, ctx.outbox)
+        try:
+            written = patch_status_with_retry(self.kube, NOTIFICATIONRULES, ctx.written or ctx.read, obj)
+        except (NotFound, Conflict, ApiError) as exc:
+            log.warning("could not record a delivery in the status of rule %s/%s now: %s", ctx.namespace,
+                        ctx.name, type(exc).__name__)
+            return
+        if written is not None:
+            ctx.written = written
 
     def _with_diff(self, event: NotificationEvent, target: Obj) -> NotificationEvent:
         plan = event.plan
@@ -253,6 +289,8 @@ class RuleReconciler:
             self.metrics.delivered(provider.type)
             return
         self.metrics.failure(provider.type, result.outcome)
+        if result.outcome == "retryable":  # the breaker: no more attempts to it now, held for every rule
+            self.deliverer.hold(provider, (result.retry_after or self.backoff_base).total_seconds())
         if due.attempt == 1:  # the first failure of this (entry, provider): one Event per streak
             ctx.failures.append((due.provider, f"{due.event.title} to {provider.name}: {result.message}"))
         if result.outcome == "permanent":
@@ -304,6 +342,21 @@ class RuleReconciler:
             ptype = self.provider_types.get(f"{ctx.namespace}/{provider_name}") or "unknown"
             counts[ptype] = counts.get(ptype, 0) + n
         self.metrics.set_pending(key, counts)
+
+
+def cross_namespace_denial(own: str, namespaces: Sequence[str], controller_namespace: str, allowed: bool) -> str:
+    """Why a rule in `own` may not select `namespaces` ("" when it may). Another namespace — or `*`, every
+    namespace — lets a rule read that team's plans and diffs, so it is for the platform team's rules (in
+    the controller's own namespace) or a controller run with --allow-cross-namespace-refs. Pure."""
+    others = [ns for ns in namespaces if ns != own]
+    if not others or allowed or (controller_namespace and own == controller_namespace):
+        return ""
+    shown = ", ".join("* (every namespace)" if ns == ALL_NAMESPACES else ns for ns in others)
+    where = f"the controller's namespace ({controller_namespace})" if controller_namespace else \
+        "the controller's namespace"
+    return (f"spec.selector.namespaces: {shown} {'is another namespace' if len(others) == 1 else 'are other namespaces'}; "
+            f"a rule watches only its own namespace ({own}) unless it is in {where} or the controller runs with "
+            f"--allow-cross-namespace-refs: remove it, or create the rule in {where} or in that namespace")
 
 
 def rejected_why(message: str) -> str:

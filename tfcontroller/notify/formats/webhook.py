@@ -7,7 +7,13 @@ documents it field by field; a field is only ever added within a version.
 
 Signature (when the provider has a secret): `X-Tfcontroller-Signature: sha256=<hex>`, the HMAC-SHA256 of
 the exact body bytes with the secret as key, the GitHub webhook convention, so receivers can reuse their
-verification code. A receiver must compare in constant time (`hmac.compare_digest`).
+verification code. The same value is sent as `X-Signature` too, the header Flux's notification-controller
+sends and its `generic-hmac` receivers verify, so those verify our webhook unchanged. A receiver must
+compare in constant time (`hmac.compare_digest`).
+
+`X-Tfcontroller-Delivery`: one id per delivery of one queued message to one provider, the same on each
+retry of it, so a receiver can drop a retry it already got (the fingerprint is not unique per delivery:
+drift A → resolved → A again is the same fingerprint, two deliveries).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ KIND = "NotificationEvent"
 MAX_DIFF_LINES = 2000
 SIGNATURE_HEADER = "X-Tfcontroller-Signature"
 EVENT_HEADER = "X-Tfcontroller-Event"
-DELIVERY_HEADER = "X-Tfcontroller-Fingerprint"
+FINGERPRINT_HEADER = "X-Tfcontroller-Fingerprint"
+DELIVERY_ID_HEADER = "X-Tfcontroller-Delivery"
+FLUX_SIGNATURE_HEADER = "X-Signature"
 
 
 def payload(event: NotificationEvent) -> dict[str, Any]:
@@ -82,8 +90,11 @@ def verify(body: bytes, secret: str | bytes, header: str) -> bool:
 
 
 def headers(event: NotificationEvent, body: bytes, secret: str | bytes | None = None) -> dict[str, str]:
-    """The request headers: content type, the event type and fingerprint, and the signature with a secret."""
-    out = {"Content-Type": "application/json", EVENT_HEADER: event.type, DELIVERY_HEADER: event.fingerprint}
+    """The request headers: content type, the event type and fingerprint, and with a secret the signature
+    (ours and Flux's header name, the same value)."""
+    out = {"Content-Type": "application/json", EVENT_HEADER: event.type, FINGERPRINT_HEADER: event.fingerprint}
     if secret:
-        out[SIGNATURE_HEADER] = signature(body, secret)
+        sig = signature(body, secret)
+        out[SIGNATURE_HEADER] = sig
+        out[FLUX_SIGNATURE_HEADER] = sig
     return out

@@ -1,0 +1,193 @@
+"""The rule controller's delivery guards (issue 19 review, findings 1, 8, 11, 13), pure parts and the
+Deliverer with a real loopback server: a provider held after a retryable answer gets no token for any
+rule; an attempt is given up at its deadline (a server that accepts and never answers, one that drips a
+byte at a time), and a second attempt is not started while the first still runs; the cross-namespace gate;
+the delivery id is stable per queued message and provider."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tfcontroller.api.notification import NotificationProvider, RateLimit
+from tfcontroller.controllers.notification.delivery import (
+    REASON_ATTEMPT_RUNNING,
+    REASON_TIMEOUT,
+    Deliverer,
+    delivery_id,
+)
+from tfcontroller.controllers.notification.object_secrets import sensitive_output_values
+from tfcontroller.controllers.notification.provider_secrets import ResolvedProvider
+from tfcontroller.controllers.notification.rule_reconciler import cross_namespace_denial
+from tfcontroller.notify import event as ev
+
+
+def provider(uid: str = "p1", timeout: float = 15.0, messages: int = 20) -> NotificationProvider:
+    return NotificationProvider(namespace="team-a", name=f"hook-{uid}", uid=uid, generation=1, type="webhook",
+                                address="http://127.0.0.1:9/x", timeout=timeout, rate_limit=RateLimit(messages, 60.0))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_held_provider_gets_no_token_for_any_rule_until_the_hold_ends() -> None:
+    clock = Clock()
+    d = Deliverer(clock=clock)
+    p, other = provider("p1"), provider("p2")
+    assert d.throttle(p) == 0.0
+    d.hold(p, 60.0)  # a 429 with Retry-After: 60
+    for _ in range(5):  # every rule asks: none gets a token, none is taken
+        assert d.throttle(p) == pytest.approx(60.0)
+    assert d.throttle(other) == 0.0  # another provider is not held
+    d.hold(p, 10.0)  # a shorter hold never shortens a longer one
+    clock.now += 59.0
+    assert d.throttle(p) == pytest.approx(1.0) and d.held_for(p) == pytest.approx(1.0)
+    clock.now += 1.0
+    assert d.throttle(p) == 0.0 and d.held_for(p) == 0.0
+    burst = sum(1 for _ in range(30) if d.throttle(p) == 0.0)
+    assert burst == 19  # the bucket (20, refilled during the hold) gave one just now: the rest at once
+
+
+def test_no_hold_for_nothing() -> None:
+    d = Deliverer(clock=Clock())
+    p = provider()
+    d.hold(p, 0.0)
+    d.hold(p, -3.0)
+    assert d.held_for(p) == 0.0 and d.throttle(p) == 0.0
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A loopback server that accepts connections and then answers nothing (or drips, see below)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/hook", conns
+    stop.set()
+    t.join(5)
+    for c in conns:
+        c.close()
+    srv.close()
+
+
+def resolved(p: NotificationProvider, address: str) -> ResolvedProvider:
+    return ResolvedProvider(provider=p, address=address)
+
+
+EVENT = ev.simple_event("Stalled", ev.ObjectRef("Terraform", "team-a", "app", "u"), "m")
+
+
+def test_an_attempt_is_given_up_at_its_deadline_and_not_doubled(silent_server: tuple[str, list[socket.socket]]) -> None:
+    address, _conns = silent_server
+    d = Deliverer(grace=0.3)
+    p = provider(timeout=0.5)
+    started = time.monotonic()
+    r = d.send(resolved(p, address), EVENT, [])
+    took = time.monotonic() - started
+    assert (r.outcome, r.reason) in {("retryable", REASON_TIMEOUT), ("retryable", "Timeout")}
+    assert took < 5.0  # the deadline (0.8 s), with room for a busy machine; never the server's pace
+
+
+def test_a_dripping_server_cannot_hold_an_attempt_past_the_deadline(
+        silent_server: tuple[str, list[socket.socket]]) -> None:
+    """urllib3's read timeout restarts with each byte: a server that drips a byte every 0.2 s would keep a
+    1 s timeout busy for as long as it drips. The Deliverer's deadline ends the wait regardless."""
+    address, conns = silent_server
+    stop = threading.Event()
+
+    def drip() -> None:
+        sent: set[int] = set()
+        while not stop.is_set():
+            for c in list(conns):
+                try:
+                    if id(c) not in sent:
+                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                        sent.add(id(c))
+                    c.sendall(b"x")
+                except OSError:
+                    pass
+            time.sleep(0.2)
+
+    t = threading.Thread(target=drip, daemon=True)
+    t.start()
+    try:
+        d = Deliverer(grace=0.3)
+        p = provider(timeout=1.0)
+        started = time.monotonic()
+        r = d.send(resolved(p, address), EVENT, [])
+        took = time.monotonic() - started
+        assert (r.outcome, r.reason) == ("retryable", REASON_TIMEOUT)
+        assert took < 6.0
+        # the abandoned attempt still runs: no second connection is opened to that provider meanwhile
+        again = d.send(resolved(p, address), EVENT, [])
+        assert (again.outcome, again.reason) == ("retryable", REASON_ATTEMPT_RUNNING)
+    finally:
+        stop.set()
+        t.join(5)
+
+
+@pytest.mark.parametrize(("own", "namespaces", "controller_ns", "allowed", "denied"), [
+    ("team-a", ["team-a"], "flux-system", False, False),  # its own namespace: always
+    ("team-a", ["team-b"], "flux-system", False, True),
+    ("team-a", ["team-a", "team-b"], "flux-system", False, True),
+    ("team-a", ["*"], "flux-system", False, True),  # every namespace: the same gate
+    ("flux-system", ["team-b", "team-c"], "flux-system", False, False),  # the platform team's namespace
+    ("flux-system", ["*"], "flux-system", False, False),
+    ("team-a", ["team-b"], "flux-system", True, False),  # --allow-cross-namespace-refs
+    ("team-a", ["*"], "", True, False),
+    ("team-a", ["team-b"], "", False, True),  # the controller's namespace unknown: only the flag opens it
+])
+def test_cross_namespace_gate(own: str, namespaces: list[str], controller_ns: str, allowed: bool,
+                              denied: bool) -> None:
+    why = cross_namespace_denial(own, namespaces, controller_ns, allowed)
+    assert bool(why) is denied
+    if denied:
+        assert "--allow-cross-namespace-refs" in why and f"its own namespace ({own})" in why
+        if controller_ns:
+            assert controller_ns in why
+        if "*" in namespaces:
+            assert "every namespace" in why
+
+
+def test_the_delivery_id_is_stable_per_queued_message_and_provider() -> None:
+    a = delivery_id("rule-uid", "entry-1", "slack", "2026-01-01T00:00:00+00:00")
+    assert a == delivery_id("rule-uid", "entry-1", "slack", "2026-01-01T00:00:00+00:00")  # a retry, a restart
+    others = {delivery_id("rule-uid", "entry-1", "teams", "2026-01-01T00:00:00+00:00"),
+              delivery_id("rule-uid", "entry-1", "slack", "2026-01-02T00:00:00+00:00"),  # the same fingerprint again
+              delivery_id("rule-2", "entry-1", "slack", "2026-01-01T00:00:00+00:00"),
+              delivery_id("rule-uid", "entry-2", "slack", "2026-01-01T00:00:00+00:00")}
+    assert a not in others and len(others) == 4
+
+
+@pytest.mark.parametrize(("status", "want"), [
+    ({"sensitiveOutputs": ["db_password"]}, ["s3cr3t-pw"]),
+    ({"sensitiveOutputs": []}, []),
+    ({"sensitiveOutputs": ["db_password", "token"]}, ["s3cr3t-pw", "tok-1"]),
+    ({}, ["app", "3", "s3cr3t-pw", "tok-1"]),  # not recorded yet: every value (scrub too much, never leak)
+])
+def test_only_sensitive_outputs_are_secret(status: dict[str, object], want: list[str]) -> None:
+    data = {"name": "app", "replicas": "3", "db_password": "s3cr3t-pw", "token": "tok-1"}
+    assert sensitive_output_values({"status": status}, data) == want
