@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,8 +39,19 @@ ALL = ("slack",)
 DELIVERED = DeliveryResult("delivered", "Delivered", "https://hooks.example:443 accepted the notification (200)", 200)
 FAILED_500 = DeliveryResult("retryable", "ServerError", "https://hooks.example:443 answered 500", 500)
 TIMEOUT = DeliveryResult("retryable", "Timeout", "https://hooks.example:443 did not answer within 15s")
-REJECTED = DeliveryResult("permanent", "Rejected", "https://hooks.example:443 refused the notification with 400: "
-                          "invalid_payload", 400)
+REJECTED = DeliveryResult("permanent", "Rejected", "https://hooks.example:443 refused the notification with 401: "
+                          "invalid_token", 401)
+
+
+@dataclass(frozen=True)
+class _MessageLevel(DeliveryResult):
+    """A refusal of this message, not the provider (http_delivery's `message_level`: 400, 413, 422)."""
+
+    message_level: bool = True
+
+
+REFUSED_MESSAGE = _MessageLevel("permanent", "Rejected", "https://hooks.example:443 refused the notification "
+                                "with 400: invalid_payload", 400)
 
 
 def everything(_type: str, _severity: str) -> bool:
@@ -204,7 +216,7 @@ def test_a_permanent_answer_keeps_the_entry_until_the_provider_is_ready_again() 
     deliver_all(box, T0, result=REJECTED)
     box = restart(box)
     entry = box.to_status()["pending"][0]["providers"][0]
-    assert entry["permanent"] is True and "invalid_payload" in entry["lastError"] and entry["attempts"] == 1
+    assert entry["permanent"] is True and "invalid_token" in entry["lastError"] and entry["attempts"] == 1
     much_later = T0 + timedelta(days=30)
     observe(box, [plan()], now=much_later)
     assert box.pending_count() == 1  # never dropped
@@ -456,10 +468,12 @@ def test_unreadable_status_is_skipped_not_fatal() -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_walk_keeps_the_guarantees(seed: int) -> None:
-    """Random observations (states coming and going), restarts and delivery outcomes: an entry queued once
-    is delivered exactly once per provider (no crash between send and record here, so at-least-once is
+    """Random observations (states coming and going), restarts and delivery outcomes (message-level
+    refusals among them): an entry queued once is delivered exactly once per provider, or parked for it
+    after its second refusal, and never both (no crash between send and record here, so at-least-once is
     exactly once) until it is queued anew (the same state coming back after a clear); an unchanged state
-    never queues; once the receivers are back, nothing stays pending."""
+    never queues; the state streams never hold two undelivered entries (but drift's detected + resolved
+    pair); once the receivers are back, nothing stays pending."""
     rnd = random.Random(seed)
     box = RuleOutbox.of(None, CREATED)
     providers = ("slack", "hook")
@@ -472,10 +486,16 @@ def test_random_walk_keeps_the_guarantees(seed: int) -> None:
         return {(e["id"], e["queuedAt"]) for e in box.to_status()["pending"]}
 
     def send(d: Due, result: DeliveryResult) -> None:
-        assert (d.entry_id, d.provider) not in done, "delivered twice without being queued again"
-        if result.delivered:
+        assert (d.entry_id, d.provider) not in done, "delivered (or parked) twice without being queued again"
+        parked = box.record(Outcome(d.entry_id, d.provider, result), now)
+        if result.delivered or parked is not None:
             done.add((d.entry_id, d.provider))
-        box.record(Outcome(d.entry_id, d.provider, result), now)
+
+    def one_per_stream() -> None:
+        streams = [rule_outbox.STREAM_OF[e["event"]["type"]] for e in box.to_status()["pending"]]
+        for stream in ("plan", "stalled", "ready"):
+            assert streams.count(stream) <= 1
+        assert streams.count("drift") <= 2
 
     for _ in range(300):
         now += timedelta(seconds=rnd.randint(1, 120))
@@ -489,11 +509,12 @@ def test_random_walk_keeps_the_guarantees(seed: int) -> None:
                 done.difference_update({(new, p) for p in providers})
             observe(box, state, providers=providers, now=now)  # the same state twice: nothing more
             assert pending_ids() == again
+            one_per_stream()
         elif action < 0.55:
             box = restart(box)
         else:
             for d in box.due(now, set(providers)):
-                send(d, rnd.choice([DELIVERED, DELIVERED, FAILED_500, TIMEOUT]))
+                send(d, rnd.choice([DELIVERED, DELIVERED, FAILED_500, TIMEOUT, REFUSED_MESSAGE]))
     for _ in range(50):  # drain: the receivers come back
         now += timedelta(hours=1)
         for d in box.due(now, set(providers)):

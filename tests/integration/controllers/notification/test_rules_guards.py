@@ -1,0 +1,230 @@
+"""The rule controller's guards against a slow, blackholed or rate-limiting provider, the cross-namespace
+gate and the structure-preserving scrub (issue 19 review, findings 1, 4, 8, 11), on the dev cluster with a
+real manager and real loopback receivers (tests/fixtures/http_receiver.py, a dripping socket server).
+
+- a provider that accepts and then drips one byte at a time does not delay another provider of the same
+  rule, nor another rule, beyond its attempt's deadline, and gets one connection at a time (the breaker);
+- a 429 with Retry-After holds every entry of that provider, of every rule, until then;
+- a rule in the controller's namespace may select another namespace and `*`; elsewhere `*` is refused;
+- a non-sensitive output equal to the object's name or a number leaves the title and the approve command
+  intact, while the sensitive output's value never appears.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.fixtures.http_receiver import HTTPReceiver
+from tests.support.notifications import PLAN_ID, NotifyEnv, pending_plan_status, ready_is
+from tests.support.polling import wait_for
+from tfcontroller.api.commands import approve_command
+from tfcontroller.api.times import format_rfc3339
+from tfcontroller.dev.cluster import DevCluster
+from tfcontroller.kube.resources import NOTIFICATIONRULES, TERRAFORMS
+from tfcontroller.notify.formats.webhook import DELIVERY_ID_HEADER, EVENT_HEADER, FLUX_SIGNATURE_HEADER
+
+CONTROLLER_NS = "default"  # NotifyEnv's controller namespace (its TerraformOptions)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
+    with DevCluster() as cluster:
+        environment = NotifyEnv(cluster, tmp_path_factory.mktemp("notify-guards"))
+        try:
+            yield environment
+        finally:
+            environment.close()
+
+
+class TimedReceiver(HTTPReceiver):
+    """Each request's arrival time, taken in the server thread (a busy test thread cannot shrink a gap)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[float] = []
+
+    def _record(self, rec: Any) -> None:
+        self.arrivals.append(time.monotonic())
+        super()._record(rec)
+
+
+@pytest.fixture
+def timed_receiver() -> Iterator[TimedReceiver]:
+    receiver = TimedReceiver()
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+class DripServer:
+    """Accepts connections, answers a status line and headers promising a long body, then one byte every
+    0.3 s for `for_seconds`: each socket read gets a byte well within any read timeout, so only a
+    wall-clock deadline ends the attempt."""
+
+    def __init__(self, for_seconds: float = 40.0) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.connections = 0
+        self.for_seconds = for_seconds
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            t = threading.Thread(target=self._drip, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        end = time.monotonic() + self.for_seconds
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while time.monotonic() < end and not self.stop.is_set():
+                conn.sendall(b"x")
+                self.stop.wait(0.3)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(5)
+        self.sock.close()
+
+
+def _webhook(env: NotifyEnv, ns: str, name: str, address: str, **spec: Any) -> None:
+    env.secret(ns, f"{name}-secret", {"address": address, "token": "hmac-key-guards"})
+    env.provider(ns, name, "webhook", secretRef={"name": f"{name}-secret"}, **spec)
+
+
+def _plans(env: NotifyEnv, ns: str, names: list[str]) -> None:
+    for i, name in enumerate(names):
+        env.terraform_stub(ns, name, pending_plan_status(plan_id=f"plan-main-{i:010d}-abcdef0{i}"))
+
+
+@pytest.mark.slow
+def test_a_dripping_provider_delays_no_other_provider_or_rule(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    drip = DripServer()
+    try:
+        ns = env.namespace("drip")
+        _webhook(env, ns, "slow", drip.url, timeout="1s")
+        _webhook(env, ns, "fast", http_receiver.url + "/hook")
+        started = time.monotonic()
+        _plans(env, ns, ["a", "b", "c"])
+        env.rule(ns, "both", ["slow", "fast"], eventTypes=["PlanPending"])
+        env.rule(ns, "fast-only", ["fast"], eventTypes=["PlanPending"])
+        http_receiver.wait_for(6, timeout=60)
+        took = time.monotonic() - started
+        # without the deadline one attempt to `slow` alone would take the 40 s the server drips for
+        assert took < 25, f"the fast provider waited {took:.1f}s"
+        assert drip.connections == 1, "one attempt at a time to a provider whose attempt still runs"
+        rule = env.wait_rule(ns, "both", lambda o: (o.get("status") or {}).get("sent") == 3, "3 sent to fast")
+        slow_errors = [p.get("lastError", "") for e in rule["status"]["pending"] for p in e["providers"]
+                       if p["name"] == "slow"]
+        assert len(slow_errors) == 3 and any("Timeout" in e for e in slow_errors), slow_errors
+        ids = [r.header(DELIVERY_ID_HEADER) for r in http_receiver.delivered()]
+        assert len(set(ids)) == 6 and all(ids), ids  # one delivery id per (message, provider, rule)
+    finally:
+        drip.close()
+
+
+def test_429_retry_after_holds_every_entry_of_that_provider(env: NotifyEnv, timed_receiver: TimedReceiver) -> None:
+    ns = env.namespace("hold")
+    _webhook(env, ns, "hook", timed_receiver.url + "/hook")
+    timed_receiver.fail_next(1, 429, headers={"Retry-After": "4"}, body=b"slow down")
+    _plans(env, ns, ["a", "b", "c"])
+    env.rule(ns, "plans", ["hook"], eventTypes=["PlanPending"])
+    wait_for(lambda: timed_receiver.requests, 30, "the first request (answered 429)")
+    env.rule(ns, "late", ["hook"], eventTypes=["PlanPending"])  # another rule, same provider: held too
+    timed_receiver.wait_for(7, timeout=60)  # the 429, then 3 + 3 deliveries
+    requests = timed_receiver.requests
+    assert requests[0].status == 429
+    assert len(timed_receiver.delivered()) == 6
+    first = timed_receiver.arrivals[0]
+    gaps = [t - first for t in timed_receiver.arrivals[1:]]
+    assert min(gaps) >= 3.8, f"requests to the provider within its Retry-After: {gaps}"
+
+
+def test_the_controllers_namespace_may_select_other_namespaces(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    team = env.namespace("team")
+    label = {"guards-test": team}
+    _webhook(env, CONTROLLER_NS, f"platform-{team}", http_receiver.url + "/hook")
+    for rule, namespaces in ((f"every-{team}", ["*"]), (f"named-{team}", [team])):
+        env.rule(CONTROLLER_NS, rule, [f"platform-{team}"], eventTypes=["PlanPending"],
+                 selector={"namespaces": namespaces, "matchLabels": label})
+    try:
+        env.terraform_stub(team, "orders")
+        env.kube.patch(TERRAFORMS, "orders", {"metadata": {"labels": label}}, team)
+        env.set_status(TERRAFORMS, team, "orders", pending_plan_status())
+        http_receiver.wait_for(2, timeout=30)
+        for r in http_receiver.delivered():
+            assert r.header(EVENT_HEADER) == "PlanPending" and f"{team}/orders" in r.body.decode()
+            assert r.header(FLUX_SIGNATURE_HEADER) is not None
+    finally:
+        for rule in (f"every-{team}", f"named-{team}"):
+            env.kube.delete(NOTIFICATIONRULES, rule, CONTROLLER_NS)
+
+
+def test_every_namespace_is_refused_outside_the_controllers_namespace(env: NotifyEnv,
+                                                                       http_receiver: HTTPReceiver) -> None:
+    ns = env.namespace("star")
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    env.rule(ns, "everything", ["hook"], selector={"namespaces": ["*"]})
+    rule = env.wait_rule(ns, "everything", lambda o: ready_is(o, "False", "AccessDenied"), "AccessDenied")
+    message = {c["type"]: c for c in rule["status"]["conditions"]}["Ready"]["message"]
+    assert "every namespace" in message and f"controller's namespace ({CONTROLLER_NS})" in message
+    assert http_receiver.requests == []
+
+
+@pytest.mark.parametrize("public", ["__NAME__", "3", "team", "plan"])
+def test_public_outputs_mangle_nothing_and_sensitive_ones_never_appear(env: NotifyEnv, http_receiver: HTTPReceiver,
+                                                                       public: str) -> None:
+    ns = env.namespace("scrub")
+    name = f"orders-{ns.rsplit('-', 1)[-1]}"
+    value = public.replace("__NAME__", name)
+    sensitive = "s3nsitive-Output-Value-9"
+    env.secret(ns, "outs", {"public": value, "replicas": "3", "db_password": sensitive})
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    status = pending_plan_status()
+    status["sensitiveOutputs"] = ["db_password"]
+    status["availableOutputs"] = ["db_password", "public", "replicas"]
+    now = format_rfc3339()
+    cond = {"status": "True", "reason": "ApplyFailed", "lastTransitionTime": now,
+            "message": f"apply of {name} failed: password {sensitive} rejected by 3 replicas"}
+    status["conditions"] = [*status["conditions"], {**cond, "type": "Stalled"}]
+    env.terraform_stub(ns, name, status, writeOutputsToSecret={"name": "outs"})
+    env.rule(ns, "all", ["hook"], eventTypes=["PlanPending", "Stalled"])
+    http_receiver.wait_for(2, timeout=30)
+    docs = {r.json()["type"]: r.json() for r in http_receiver.delivered()}
+    assert set(docs) == {"PlanPending", "Stalled"}
+    for doc in docs.values():
+        text = str(doc)
+        assert sensitive not in text
+        assert doc["title"].endswith(f"{ns}/{name}"), doc["title"]
+        assert doc["involvedObject"]["name"] == name and doc["involvedObject"]["namespace"] == ns
+    plan = docs["PlanPending"]["plan"]
+    assert plan["id"] == PLAN_ID and plan["approveCommand"] == approve_command(ns, name, PLAN_ID)
+    assert (plan["counts"]["add"], plan["counts"]["change"]) == (1, 0)
+    assert "***" in docs["Stalled"]["message"] and sensitive not in docs["Stalled"]["message"]
