@@ -4,7 +4,8 @@ built-in roles: deploy/notification-rbac.yaml applied as an admin would, then pe
 - A tenant user bound to the built-in `edit` (or `admin`) in their namespace creates, changes and deletes
   NotificationProviders and NotificationRules there, and is refused in another namespace (a RoleBinding
   grants nothing elsewhere) and refused writing their status (the controller's).
-- A user bound to `view` reads both kinds and writes neither.
+- A user bound to `view` reads both kinds and writes neither; the tenant's ServiceAccounts (`tenant add`)
+  get neither kind.
 - Statically: the edit role carries the aggregate-to-edit and -admin labels, the view role also -view and
   only read verbs; neither grants Secrets, a status subresource or a wildcard.
 """
@@ -19,9 +20,11 @@ import yaml
 
 from tests.fixtures.devcluster import install_crds
 from tests.support.paths import REPO_ROOT
+from tests.support.terraform_helpers import add_tenant
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import NOTIFICATIONPROVIDERS, NOTIFICATIONRULES
+from tfcontroller.runner.tenant import tenant_objects
 
 RBAC_FILE = REPO_ROOT / "deploy" / "notification-rbac.yaml"
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
@@ -54,8 +57,8 @@ def _bind(kube: KubeClient, namespace: str, user: str, cluster_role: str) -> Non
 @pytest.fixture
 def cluster_rbac(kube: KubeClient) -> KubeClient:
     install_crds(kube)
-    for ns in ("team-a", "team-b"):
-        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, field_manager="test-setup")
+    add_tenant(kube, "team-a")  # `tfcontroller tenant add team-a`: the namespace and its ServiceAccounts
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}, field_manager="test-setup")
     _bind(kube, "team-a", "alice", "edit")   # the team's engineers
     with pytest.raises(Forbidden):  # the built-in edit alone knows nothing of our kinds: the grant is ours
         kube.impersonating("alice").create(NOTIFICATIONRULES, rule("team-a"))
@@ -111,3 +114,15 @@ def test_roles_are_aggregated_and_narrow() -> None:
             assert set(r["resources"]) == {"notificationproviders", "notificationrules"}
             assert "*" not in r["verbs"]
     assert {v for r in view["rules"] for v in r["verbs"]} == {"get", "list", "watch"}
+
+
+def test_tenant_service_accounts_get_neither_kind(cluster_rbac: KubeClient) -> None:
+    """`tenant add` gives the runner and the ManifestSet ServiceAccounts nothing on these kinds: a provider
+    committed to the tenant's repository would let every committer name the namespace's Secrets."""
+    accounts = [o["metadata"]["name"] for o in tenant_objects("team-a") if o["kind"] == "ServiceAccount"]
+    assert len(accounts) == 2
+    for account in accounts:
+        robot = cluster_rbac.impersonating(f"system:serviceaccount:team-a:{account}")
+        for make, res in ((provider, NOTIFICATIONPROVIDERS), (rule, NOTIFICATIONRULES)):
+            with pytest.raises(Forbidden):
+                robot.create(res, make("team-a"))
