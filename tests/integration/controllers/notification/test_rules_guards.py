@@ -228,3 +228,5 @@ def test_public_outputs_mangle_nothing_and_sensitive_ones_never_appear(env: Noti
     assert plan["id"] == PLAN_ID and plan["approveCommand"] == approve_command(ns, name, PLAN_ID)
     assert (plan["counts"]["add"], plan["counts"]["change"]) == (1, 0)
     assert "***" in docs["Stalled"]["message"] and sensitive not in docs["Stalled"]["message"]
+    # a public output is no secret: free text keeps it too (only the sensitive outputs' values are scrubbed)
+    assert f"apply of {name} failed" in docs["Stalled"]["message"], docs["Stalled"]["message"]
