@@ -11,13 +11,16 @@ policy result as the `status.plan.policy` mapping (api/policy_verdict.py reads i
 
 `fingerprint` is what the outbox deduplicates on, per rule and object (issue 19: "per (rule, object,
 event fingerprint)"): the plan id for a pending or applied plan (a new plan is a new message, a
-re-reconcile of the same plan is not), the drift fingerprint for drift, the reason and message for
-failures (the same failure repeated is one message; a different one is news).
+re-reconcile of the same plan is not), the drift fingerprint for drift, and for failures the reason, the
+plan id and the source revision — never the message: a message carries volatile detail (a ManifestSet's
+"readyReplicas 1/3" flapping to "0/3", a cloud error's request id) that would make the same failure look
+new on every reconcile; a different reason, plan or revision is news.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -220,9 +223,12 @@ class NotificationEvent:
 
     def to_record(self) -> dict[str, Any]:
         """This event as JSON-able data for a NotificationRule's status (the outbox's pending entries), so
-        that a queued message survives a restart. Bounded: the diff is not stored (MAX_STORED_DIFF_LINES;
-        the sender re-reads the plan view), messages are cut to MAX_STORED_TEXT characters, a policy row
-        to MAX_STORED_POLICY_MESSAGES messages (and a count), drift resources to MAX_STORED_RESOURCES. The fingerprint is stored as computed, so a cut message keeps its identity."""
+        that a queued message survives a restart. Bounded (a rule's status must fit etcd, and a status
+        patch that fails after a delivery would send it again): the diff is not stored (MAX_STORED_DIFF_LINES;
+        the sender re-reads the plan view), messages are cut to MAX_STORED_TEXT characters, policy to
+        MAX_STORED_POLICY_ROWS rows of MAX_STORED_POLICY_MESSAGES messages of MAX_STORED_POLICY_TEXT
+        characters, drift resources to MAX_STORED_RESOURCES; what is left out is counted ("… and N more").
+        The fingerprint is stored as computed, so a cut message keeps its identity."""
         return _to_record(self)
 
     @classmethod
@@ -238,8 +244,8 @@ def default_fingerprint(event: NotificationEvent) -> str:
         key = event.plan.plan_id
     elif event.drift is not None:
         key = event.drift.drift_fingerprint or ",".join(sorted(event.drift.resources))
-    else:  # a failure: the same one repeated is one message, a different one (or on another plan) is news
-        key = f"{event.plan.plan_id if event.plan else ''}\n{event.reason}\n{event.message}"
+    else:  # a failure: the same one repeated is one message; another reason, plan or revision is news
+        key = f"{event.plan.plan_id if event.plan else ''}\n{event.reason}\n{event.object.revision}"
     obj = event.object
     text = "\n".join((event.type, obj.kind, obj.namespace, obj.name, obj.uid, key))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -298,17 +304,28 @@ def drift_event(
     resolved: bool = False,
     plan_id: str = "",
     now: datetime | None = None,
+    omitted: int = 0,
 ) -> NotificationEvent:
-    """DriftDetected (resources changed outside Terraform) or DriftResolved (they match again)."""
-    names = tuple(resources)
-    n = f"{len(names)} resource" + ("" if len(names) == 1 else "s")
+    """DriftDetected (resources changed outside Terraform) or DriftResolved (they match again).
+
+    The message names at most MAX_NAMED_RESOURCES addresses and counts the rest ("… and N more"), and so
+    do the details when more than MAX_STORED_RESOURCES are given: a drift of thousands of resources is one
+    readable message, and its record in a NotificationRule's status stays small. `omitted`: resources
+    already left out by the caller (a record or a rule's memory kept only the first ones)."""
+    given, more = split_more(resources)
+    names, more = given[:MAX_STORED_RESOURCES], more + omitted + max(0, len(given) - MAX_STORED_RESOURCES)
+    total = len(names) + more
+    n = f"{total} resource" + ("" if total == 1 else "s")
+    shown = list(names[:MAX_NAMED_RESOURCES])
+    if total > len(shown):
+        shown.append(more_text(total - len(shown)))
     if resolved:
         kind: EventType = "DriftResolved"
-        message = f"{n} no longer changed outside Terraform: {', '.join(names)}"
+        message = f"{n} no longer changed outside Terraform: {', '.join(shown)}"
     else:
         kind = "DriftDetected"
-        message = f"{n} changed outside Terraform: {', '.join(names)}"
-    details = DriftDetails(names, drift_fingerprint, plan_id)
+        message = f"{n} changed outside Terraform: {', '.join(shown)}"
+    details = DriftDetails(names + ((more_text(more),) if more else ()), drift_fingerprint, plan_id)
     return NotificationEvent(kind, obj, message, DEFAULT_SEVERITY[kind], details=details,
                              timestamp=now or datetime.now(UTC))
 
@@ -327,9 +344,25 @@ def simple_event(
 # ---- records: an event as JSON-able data for the NotificationRule's status (rule_outbox.py) --------------
 
 MAX_STORED_DIFF_LINES = 0  # the diff is never stored: it is re-read from the plan view at send time
-MAX_STORED_TEXT = 1000  # characters of a stored message (event or policy message)
-MAX_STORED_RESOURCES = 200  # drift resources kept in a record (the message already names them)
-MAX_STORED_POLICY_MESSAGES = 5  # per policy row; what is left out is counted in a last message
+MAX_STORED_TEXT = 1000  # characters of a stored event message (a drift message names at most 20 addresses)
+MAX_STORED_RESOURCES = 50  # drift resources kept in a record (and a rule's memory); the rest counted
+MAX_NAMED_RESOURCES = 20  # drift addresses a message names; the rest counted
+MAX_STORED_POLICY_ROWS = 20  # policy rows of a record, denied and failed ones first; the rest counted
+MAX_STORED_POLICY_MESSAGES = 3  # per policy row; what is left out is counted in a last message
+MAX_STORED_POLICY_TEXT = 300  # characters of a stored policy message
+_MORE = re.compile(r"^… and (\d+) more$")
+
+
+def more_text(count: int) -> str:
+    """How a list cut for size says what it left out (a drift's resources, a policy row's messages)."""
+    return f"… and {count} more"
+
+
+def split_more(items: Iterable[str]) -> tuple[tuple[str, ...], int]:
+    """The items without a trailing `more_text` marker, and the count that marker said (0 without one)."""
+    names = tuple(items)
+    match = _MORE.match(names[-1]) if names else None
+    return (names[:-1], int(match.group(1))) if match else (names, 0)
 
 
 def _cut(text: str, limit: int = MAX_STORED_TEXT) -> str:
@@ -340,10 +373,7 @@ def _record_of_plan(p: PlanDetails) -> dict[str, Any]:
     out: dict[str, Any] = {"planId": p.plan_id, "add": p.add, "change": p.change, "destroy": p.destroy}
     if p.policy_result:
         out["policyResult"] = p.policy_result
-        out["policy"] = [{k: v for k, v in {"policy": r.policy, "result": r.result,
-                                             "messages": _stored_messages(r.messages),
-                                             "exception": r.exception}.items() if v}
-                         for r in p.policy]
+        out["policy"] = _stored_policy(p.policy)
     for key, value in (("approveCommand", p.approve_command), ("cliApproveCommand", p.cli_approve_command),
                        ("dashboardUrl", p.dashboard_url)):
         if value:
@@ -351,10 +381,26 @@ def _record_of_plan(p: PlanDetails) -> dict[str, Any]:
     return out
 
 
+_POLICY_ORDER = {"denied": 0, "error": 1, "warned": 2, "waived": 3}
+
+
+def _stored_policy(rows: tuple[PolicyRow, ...]) -> list[dict[str, Any]]:
+    """At most MAX_STORED_POLICY_ROWS rows, the ones a reviewer must read first (denied, error, warned,
+    waived, then passed), and a last row counting the others (with the worst result among them): a plan
+    checked by a hundred policies must not fill the rule's status."""
+    ranked = sorted(rows, key=lambda r: _POLICY_ORDER.get(r.result, 4))
+    kept = ranked[:MAX_STORED_POLICY_ROWS]
+    out = [{k: v for k, v in {"policy": r.policy, "result": r.result, "messages": _stored_messages(r.messages),
+                              "exception": r.exception}.items() if v} for r in kept]
+    if len(ranked) > len(kept):  # named by the worst result among them
+        out.append({"policy": f"{more_text(len(ranked) - len(kept))} policies", "result": ranked[len(kept)].result})
+    return out
+
+
 def _stored_messages(messages: tuple[str, ...]) -> list[str]:
-    out = [_cut(m) for m in messages[:MAX_STORED_POLICY_MESSAGES]]
+    out = [_cut(m, MAX_STORED_POLICY_TEXT) for m in messages[:MAX_STORED_POLICY_MESSAGES]]
     if len(messages) > MAX_STORED_POLICY_MESSAGES:
-        out.append(f"… and {len(messages) - MAX_STORED_POLICY_MESSAGES} more")
+        out.append(more_text(len(messages) - MAX_STORED_POLICY_MESSAGES))
     return out
 
 
@@ -393,7 +439,9 @@ def _to_record(event: NotificationEvent) -> dict[str, Any]:
         out["plan"] = _record_of_plan(event.details)
     elif isinstance(event.details, DriftDetails):
         d = event.details
-        out["drift"] = {k: v for k, v in {"resources": list(d.resources[:MAX_STORED_RESOURCES]),
+        names, more = split_more(d.resources)
+        more += max(0, len(names) - MAX_STORED_RESOURCES)
+        out["drift"] = {k: v for k, v in {"resources": list(names[:MAX_STORED_RESOURCES]), "moreResources": more,
                                           "fingerprint": d.drift_fingerprint, "planId": d.plan_id}.items() if v}
     return out
 
@@ -407,8 +455,9 @@ def _from_record(rec: Mapping[str, Any]) -> NotificationEvent:
         details = _plan_of_record(rec["plan"])
     elif isinstance(rec.get("drift"), Mapping):
         d = rec["drift"]
-        details = DriftDetails(tuple(str(r) for r in d.get("resources") or ()), str(d.get("fingerprint") or ""),
-                               str(d.get("planId") or ""))
+        more = _int(d.get("moreResources"))
+        details = DriftDetails(tuple(str(r) for r in d.get("resources") or ()) + ((more_text(more),) if more > 0 else ()),
+                               str(d.get("fingerprint") or ""), str(d.get("planId") or ""))
     stamp = _parse_stamp(rec.get("timestamp"))
     meta = rec.get("metadata")
     return NotificationEvent(

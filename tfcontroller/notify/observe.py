@@ -45,6 +45,10 @@ from tfcontroller.notify.event import (
 Stream = Literal["plan", "drift", "stalled", "ready", "history"]
 STREAMS: tuple[str, ...] = ("plan", "drift", "stalled", "ready", "history")
 APPROVE_AUTO = "auto"  # spec.approvePlan that applies every plan (api/terraform.py)
+# History reasons of an apply that "failed" as the normal way to plan again (design.md §4.2): the state moved
+# since the plan, so the Terraform controller discards it and plans again (controllers/terraform/steps._stale,
+# reason context.PLAN_STALE; a unit test keeps the two equal). Not ApplyFailed: the new plan is the news.
+NORMAL_REPLAN_REASONS = frozenset({"PlanStale"})
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,8 @@ def _address(item: Any) -> str:
 
 def history_observations(status: Mapping[str, Any], ref: ObjectRef, now: datetime) -> list[Observation]:
     """One observation per finished apply or destroy in status.history[] (oldest first): Succeeded →
-    PlanApplied, Failed or Interrupted → ApplyFailed. Plans and drift checks are not news here."""
+    PlanApplied, Failed or Interrupted → ApplyFailed. Plans and drift checks are not news here, nor an
+    apply that found its plan stale (NORMAL_REPLAN_REASONS: a normal re-plan, not a failure)."""
     out = []
     for entry in reversed(history_of(status)):
         event = history_event(entry, ref, now)
@@ -215,6 +220,8 @@ def history_event(entry: HistoryEntry, ref: ObjectRef, now: datetime) -> Notific
     if entry.outcome == SUCCEEDED:
         message = entry.message or f"Applied plan {entry.plan_id}: {entry.counts}"
         return simple_event("PlanApplied", ref, message, reason=entry.reason, plan_id=entry.plan_id, now=now)
+    if entry.outcome == FAILED and entry.reason in NORMAL_REPLAN_REASONS:
+        return None
     if entry.outcome in (FAILED, INTERRUPTED):
         message = entry.message or f"The {what} of plan {entry.plan_id} {entry.outcome.lower()}"
         return simple_event("ApplyFailed", ref, message, reason=entry.reason or entry.outcome,

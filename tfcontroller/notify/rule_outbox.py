@@ -18,14 +18,32 @@ backoff, never dropped while the object exists"):
   that finished before the rule existed (a new rule does not replay the past); the current state of
   the other streams is queued on first sight (a plan already waiting is news to a new rule). A failure
   repeated by retries (the same fingerprint as the last history event) is one message.
+- supersede, don't accumulate: the state streams (plan, drift, stalled, ready) keep at most one
+  undelivered entry per (object, stream): a newer state replaces the older undelivered one (a plan
+  superseded by another is refused on approval anyway), and a stream that clears drops its undelivered
+  entries (a PlanPending whose plan is no longer the pending one, a Stalled no longer true: the history
+  says what happened); a clear's follow-up replaces them too (ManifestSetRecovered names the failure it
+  recovered from), except drift: an undelivered DriftDetected stays beside its DriftResolved, as the drift
+  mail does. Counted in `status.superseded`. History entries are never superseded.
+- defer, never drop: the rule's pending entries are bounded (MAX_PENDING entries, MAX_PENDING_BYTES of
+  estimated JSON: a status too big for etcd would stop the rule altogether). When a new entry does not
+  fit, the state is *not remembered* (the history watermark does not advance), so it is still news at the
+  next look and queued once there is room; `next_due` then says "now" as soon as there is room.
 - delivery per provider: delivered → that provider is done (the entry goes when every provider is);
   retryable → again after the server's Retry-After or exponential backoff (http_delivery); permanent →
-  kept, never dropped, not due while the provider is not Ready (the controller marks it not Ready with
-  the answer; once someone fixes it and it is Ready again, the entry goes out), and not within
-  PERMANENT_RECHECK of the answer either (no hot loop before that Ready=False is written).
-- an object that no longer exists takes its memory and entries with it (forget_missing).
-- bounded: past MAX_PENDING_PER_OBJECT waiting entries of one object or MAX_PENDING of the rule, the
-  oldest go, counted in `status.dropped` (a status too big for etcd would stop the rule altogether).
+  kept, not due while the provider is not Ready (the controller marks it not Ready with the answer; once
+  someone fixes it and it is Ready again, the entry goes out), and not within PERMANENT_RECHECK of the
+  answer either (no hot loop before that Ready=False is written). A *message-level* refusal (the result's
+  `message_level`: 400/413/422, this message and not the provider is at fault) marks the entry refused
+  for that provider: once the provider is Ready again, never-refused entries go first, and a second
+  message-level refusal parks the entry for that provider (done, counted in `status.undeliverable`,
+  returned by `record` as `Parked` so the controller can say so in a Warning Event).
+- history floor: runs that finished before the rule existed are never queued, and for an object that
+  joins the rule's selection after the rule's first look (a label added), nor those that finished before
+  the rule first saw it (no replay of months-old applies); objects seen in the rule's first look, or
+  created after it, keep the rule's creation as their floor.
+- an object that no longer exists (or no longer matches) takes its memory with it (forget_missing), but
+  its undelivered entries stay until delivered or GONE_TTL old (a destroy on deletion is still told).
 
 At-least-once: the controller sends, then patches this status. A crash between the two sends that entry
 again after the restart: a receiver may see a message twice in that window, never zero times.
@@ -36,9 +54,10 @@ Everything here is a value over the status dict: no I/O, no clock but the `now` 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
@@ -48,26 +67,41 @@ from tfcontroller.notify.event import (
     ObjectRef,
     drift_event,
     simple_event,
+    split_more,
 )
 from tfcontroller.notify.http_delivery import BACKOFF_BASE, DeliveryResult, next_attempt_delay
 from tfcontroller.notify.observe import Observation
 
-MAX_PENDING_PER_OBJECT = 20  # entries one object may have waiting; beyond, the oldest go (counted in `dropped`)
-MAX_PENDING = 300  # entries of one rule (~0.3 MB of status at most; etcd stores an object up to 1.5 MB)
+MAX_PENDING = 300  # entries one rule may have waiting; a new one beyond waits to be queued (deferred)
+MAX_PENDING_BYTES = 512 * 1024  # estimated JSON of the waiting entries (etcd stores an object up to 1.5 MiB)
+MAX_OBSERVED_BYTES = 256 * 1024  # the memory rows; beyond, drift rows keep their count, not their names
 MAX_ERROR = 300  # characters of a provider's last error kept in status (already scrubbed by delivery)
+MAX_MESSAGE_REFUSALS = 2  # message-level refusals of one entry by one provider before it is parked
 PERMANENT_RECHECK = BACKOFF_BASE  # after a permanent answer: not due again before this, even if "Ready"
+GONE_TTL = timedelta(hours=24)  # how long an entry of an object that went away still waits for delivery
+_PROVIDER_BYTES = 160 + MAX_ERROR  # a provider's state in an entry, at most (name, attempts, times, error)
+
+# The stream each event type belongs to (observe.py); "history" entries are never superseded.
+STREAM_OF: dict[str, str] = {
+    "PlanPending": "plan", "PolicyDenied": "plan", "DriftDetected": "drift", "DriftResolved": "drift",
+    "Stalled": "stalled", "ManifestSetFailed": "ready", "ManifestSetRecovered": "ready",
+    "PlanApplied": "history", "ApplyFailed": "history",
+}
 
 Wanted = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
 class ObjectKey:
-    """The observed object; `uid` tells a re-created object from the one that was deleted."""
+    """The observed object; `uid` tells a re-created object from the one that was deleted. `created`
+    (metadata.creationTimestamp, when the caller has it): an object created after the rule's first look
+    keeps the rule's creation as its history floor, since all its history is new."""
 
     kind: str
     namespace: str
     name: str
     uid: str
+    created: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -89,10 +123,26 @@ class Outcome:
     result: DeliveryResult
 
 
+@dataclass(frozen=True)
+class Parked:
+    """An entry a provider refused twice for its content (message-level): it is done for that provider
+    and counted in `status.undeliverable`; the controller reports it (a Warning Event)."""
+
+    entry_id: str
+    provider: str
+    event: NotificationEvent
+    error: str
+
+
 def entry_id(uid: str, fingerprint: str) -> str:
     """The entry's id: the same object and event give the same id in every rule (rule-independent, so a
     log line or a receiver can correlate)."""
     return hashlib.sha256(f"{uid}\n{fingerprint}".encode()).hexdigest()[:16]
+
+
+def message_level(result: DeliveryResult) -> bool:
+    """The receiver refused this message, not the provider (400/413/422; http_delivery sets the flag)."""
+    return result.outcome == "permanent" and getattr(result, "message_level", False) is True
 
 
 def _ceil_stamp(when: datetime) -> str:
@@ -108,11 +158,12 @@ class _ProviderState:
     next_attempt_at: str = ""
     last_error: str = ""
     permanent: bool = False
+    refused: int = 0  # message-level refusals so far
 
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> _ProviderState:
         return cls(int(d.get("attempts") or 0), str(d.get("nextAttemptAt") or ""), str(d.get("lastError") or ""),
-                   d.get("permanent") is True)
+                   d.get("permanent") is True, _count(d.get("refused")))
 
     def to_status(self, name: str) -> dict[str, Any]:
         out: dict[str, Any] = {"name": name, "attempts": self.attempts}
@@ -122,6 +173,8 @@ class _ProviderState:
             out["lastError"] = self.last_error
         if self.permanent:
             out["permanent"] = True
+        if self.refused:
+            out["refused"] = self.refused
         return out
 
 
@@ -132,6 +185,7 @@ class _Entry:
     record: dict[str, Any]
     queued_at: str
     providers: dict[str, _ProviderState] = field(default_factory=dict)
+    _record_bytes: int = -1
 
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> _Entry | None:
@@ -142,6 +196,21 @@ class _Entry:
                      if isinstance(p, Mapping) and p.get("name")}
         return cls(str(d["id"]), str(d.get("uid") or ""), dict(record), str(d.get("queuedAt") or ""), providers)
 
+    @property
+    def stream(self) -> str:
+        return STREAM_OF.get(str(self.record.get("type")), "history")
+
+    @property
+    def type(self) -> str:
+        return str(self.record.get("type") or "")
+
+    @property
+    def size(self) -> int:
+        """Estimated bytes of this entry in the status JSON (an upper bound for the provider states)."""
+        if self._record_bytes < 0:
+            self._record_bytes = len(json.dumps(self.record, separators=(",", ":")))
+        return self._record_bytes + 80 + len(self.id) + len(self.uid) + _PROVIDER_BYTES * len(self.providers)
+
     def to_status(self) -> dict[str, Any]:
         return {"id": self.id, "uid": self.uid, "queuedAt": self.queued_at, "event": self.record,
                 "providers": [state.to_status(name) for name, state in self.providers.items()]}
@@ -150,10 +219,12 @@ class _Entry:
 @dataclass
 class _Memory:
     """What this rule remembers of one object: per stream the last state's fingerprint (and type), the
-    drift resources (for the resolved message) and the history watermark."""
+    drift resources (for the resolved message), the history watermark, and `since`: when this rule first
+    saw the object ("" for objects of the rule's first look: their history floor is the rule's creation)."""
 
     key: ObjectKey
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    since: str = ""
 
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> _Memory | None:
@@ -163,25 +234,37 @@ class _Memory:
                         str(d["uid"]))
         streams = d.get("streams")
         return cls(key, {str(k): dict(v) for k, v in streams.items() if isinstance(v, Mapping)}
-                   if isinstance(streams, Mapping) else {})
+                   if isinstance(streams, Mapping) else {}, str(d.get("since") or ""))
 
     def to_status(self) -> dict[str, Any]:
         k = self.key
-        return {"uid": k.uid, "kind": k.kind, "namespace": k.namespace, "name": k.name, "streams": self.streams}
+        out = {"uid": k.uid, "kind": k.kind, "namespace": k.namespace, "name": k.name, "streams": self.streams}
+        if self.since:
+            out["since"] = self.since
+        return out
 
 
 class RuleOutbox:
-    """A value over a NotificationRule's status (`observed`, `pending`, `sent`, `failed`): every method
-    returns data or changes this value; `to_status()` is what the controller patches back."""
+    """A value over a NotificationRule's status (`observed`, `observedSince`, `pending`, `pendingCount`,
+    `sent`, `failed`, `superseded`, `undeliverable`, `expired`): every method returns data or changes
+    this value; `to_status()` is what the controller patches back."""
 
     def __init__(self, memory: dict[str, _Memory], pending: list[_Entry], sent: int, failed: int,
-                 rule_created: datetime, dropped: int = 0) -> None:
+                 rule_created: datetime, *, superseded: int = 0, undeliverable: int = 0, expired: int = 0,
+                 observed_since: str = "", first_look: bool = False) -> None:
         self._memory = memory
         self._pending = pending
         self.sent = sent
         self.failed = failed
-        self.dropped = dropped
+        self.superseded = superseded  # undelivered entries a newer state (or a clear) replaced
+        self.undeliverable = undeliverable  # (entry, provider) pairs parked after two message-level refusals
+        self.expired = expired  # entries of objects gone for GONE_TTL, never delivered
+        self.observed_since = observed_since  # when this rule first looked at its objects
+        self.deferred = 0  # states not queued in this run for want of room (not stored: they stay news)
+        self.parked: list[Parked] = []  # parked in this run
+        self._first_look = first_look
         self._rule_created = rule_created
+        self._now: datetime | None = None
 
     @classmethod
     def of(cls, status: Mapping[str, Any] | None, rule_created: datetime) -> RuleOutbox:
@@ -194,8 +277,11 @@ class RuleOutbox:
             if mem is not None:
                 memory[mem.key.uid] = mem
         pending = [e for e in (_Entry.of(d) for d in s.get("pending") or () if isinstance(d, Mapping)) if e]
+        since = str(s.get("observedSince") or "")
         return cls(memory, pending, _count(s.get("sent")), _count(s.get("failed")), rule_created,
-                   _count(s.get("dropped")))
+                   superseded=_count(s.get("superseded")), undeliverable=_count(s.get("undeliverable")),
+                   expired=_count(s.get("expired")), observed_since=since,
+                   first_look=not since and not memory)
 
     # ---- observing ------------------------------------------------------------------------------------
 
@@ -203,10 +289,11 @@ class RuleOutbox:
                 providers: Sequence[str], now: datetime) -> None:
         """Compare the current observations of `obj` with what is remembered; queue what is news (see the
         module docstring). Streams absent from `observations` are unknown now and left as remembered."""
+        self._looked(now)
         self.retain_providers(providers)
         mem = self._memory.get(obj.uid)
         if mem is None:
-            mem = self._memory[obj.uid] = _Memory(obj)
+            mem = self._memory[obj.uid] = _Memory(obj, since=self._since_for(obj, now))
         mem.key = obj  # a rename cannot happen, a label or namespace display may: keep the latest
         history = [o for o in observations if o.stream == "history"]
         for o in observations:
@@ -215,26 +302,42 @@ class RuleOutbox:
         if history:
             self._observe_history(mem, history, wanted, providers, now)
 
+    def _looked(self, now: datetime) -> None:
+        self._now = now
+        if not self.observed_since:
+            self.observed_since = format_rfc3339(now)
+
+    def _since_for(self, obj: ObjectKey, now: datetime) -> str:
+        """"" (history floor: the rule's creation) for an object of the rule's first look or created after
+        it; else now: an object that joins later does not replay what happened before it joined."""
+        if self._first_look:
+            return ""
+        first = parse_rfc3339(self.observed_since)
+        if obj.created is not None and first is not None and obj.created >= first:
+            return ""
+        return format_rfc3339(now)
+
     def _observe_state(self, mem: _Memory, o: Observation, wanted: Wanted, providers: Sequence[str],
                        now: datetime) -> None:
         remembered = mem.streams.get(o.stream)
+        uid = mem.key.uid
         if o.event is None:
-            if remembered is not None:
-                follow = self._follow_up(mem.key, remembered, now)
-                if follow is not None:
-                    self._queue(mem.key, follow, wanted, providers, now)
-                del mem.streams[o.stream]
+            follow = self._follow_up(mem.key, remembered, now) if remembered is not None else None
+            if follow is not None and self._wants(follow, wanted, providers):
+                if not self._replace(uid, o.stream, follow, providers, now):
+                    return  # no room: the clear stays news (the remembered state is kept)
+            elif remembered is not None or o.stream != "drift":  # no longer true, nothing follows it
+                self._supersede(self._stream_entries(uid, o.stream, keep_id=""))
+            mem.streams.pop(o.stream, None)
             return
         if remembered is not None and remembered.get("fingerprint") == o.event.fingerprint:
             return
-        self._queue(mem.key, o.event, wanted, providers, now)
-        row: dict[str, Any] = {"type": o.event.type, "fingerprint": o.event.fingerprint}
-        if o.event.type == "ManifestSetFailed":
-            row["reason"] = o.event.reason  # the recovery message says from what
-        if o.event.drift is not None:
-            row["driftFingerprint"] = o.event.drift.drift_fingerprint
-            row["resources"] = list(o.event.drift.resources[:MAX_STORED_RESOURCES])
-        mem.streams[o.stream] = row
+        if self._wants(o.event, wanted, providers):
+            if not self._replace(uid, o.stream, o.event, providers, now):
+                return  # no room: not remembered, so it is still news at the next look
+        else:  # not wanted here, but the older undelivered state is no longer true
+            self._supersede(self._stream_entries(uid, o.stream, keep_id=""))
+        mem.streams[o.stream] = _state_row(o.event)
 
     @staticmethod
     def _follow_up(key: ObjectKey, remembered: Mapping[str, Any], now: datetime) -> NotificationEvent | None:
@@ -244,7 +347,8 @@ class RuleOutbox:
         kind = remembered.get("type")
         if kind == "DriftDetected":
             resources = [str(r) for r in remembered.get("resources") or ()]
-            return drift_event(ref, resources, str(remembered.get("driftFingerprint") or ""), resolved=True, now=now)
+            return drift_event(ref, resources, str(remembered.get("driftFingerprint") or ""), resolved=True, now=now,
+                               omitted=_count(remembered.get("moreResources")))
         if kind == "ManifestSetFailed":
             failed = str(remembered.get("reason") or "a failure")
             return simple_event("ManifestSetRecovered", ref, f"{ref.display} is ready again (recovered from {failed})",
@@ -253,55 +357,91 @@ class RuleOutbox:
 
     def _observe_history(self, mem: _Memory, history: Sequence[Observation], wanted: Wanted,
                          providers: Sequence[str], now: datetime) -> None:
-        """Queue the runs that finished after the watermark (the first time: at or after the rule's
-        creation). The run ids finished in the watermark's own second are remembered too: two runs can
-        finish within one second, and timestamps have second precision."""
+        """Queue the runs that finished after the watermark (the first time: at or after the history floor).
+        The run ids finished in the watermark's own second are remembered too: two runs can finish within
+        one second, and timestamps have second precision. Without room, the watermark stops before the
+        first run not queued: it and the later ones stay news."""
         row = mem.streams.setdefault("history", {})
         mark = parse_rfc3339(row.get("watermark"))
         at_mark = set(row.get("runIds") or ()) if mark is not None else set()
-        floor = mark or self._rule_created
+        floor = mark or self._history_floor(mem)
         last = str(row.get("fingerprint") or "")
         for o in sorted(history, key=lambda h: parse_rfc3339(h.at) or floor):
             at = parse_rfc3339(o.at)
             if at is None or o.event is None or at < floor or (at == mark and o.key in at_mark):
                 continue
+            news = o.event.fingerprint != last  # the same failure again (a retry loop): one message
+            if news and self._wants(o.event, wanted, providers) and not self._append(mem.key.uid, o.event,
+                                                                                     providers, now, ()):
+                break
             if mark is None or at > mark:
                 mark, at_mark = at, set()
             at_mark.add(o.key)
-            if o.event.fingerprint == last:  # the same failure again (a retry loop): one message
-                continue
-            self._queue(mem.key, o.event, wanted, providers, now)
             last = o.event.fingerprint
         if mark is not None:
             row["watermark"] = format_rfc3339(mark)
             row["runIds"] = sorted(at_mark)
         if last:
             row["fingerprint"] = last
+        if not row:
+            del mem.streams["history"]
 
-    def _queue(self, key: ObjectKey, event: NotificationEvent, wanted: Wanted, providers: Sequence[str],
-               now: datetime) -> None:
-        if not providers or not wanted(event.type, event.severity):
-            return
-        eid = entry_id(key.uid, event.fingerprint)
-        # The same state back after a clear while its first entry still waits (drift a → resolved → a):
-        # queued anew at the end, for every provider, so that no receiver's last word is the resolve.
+    def _history_floor(self, mem: _Memory) -> datetime:
+        since = parse_rfc3339(mem.since) if mem.since else None
+        return max(self._rule_created, since) if since is not None else self._rule_created
+
+    # ---- queueing -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _wants(event: NotificationEvent, wanted: Wanted, providers: Sequence[str]) -> bool:
+        return bool(providers) and wanted(event.type, event.severity)
+
+    def _stream_entries(self, uid: str, stream: str, keep_id: str, keep_type: str = "") -> list[_Entry]:
+        """The undelivered entries of (object, stream) a new state replaces: all of them but `keep_id` (the
+        same event queued anew is not "superseded") and those of `keep_type` (a DriftResolved keeps its
+        DriftDetected)."""
+        return [e for e in self._pending if e.uid == uid and e.stream == stream and e.id != keep_id
+                and e.type != keep_type]
+
+    def _replace(self, uid: str, stream: str, event: NotificationEvent, providers: Sequence[str],
+                 now: datetime) -> bool:
+        """Queue a state event in place of the stream's older undelivered entries; False (nothing changed)
+        when it does not fit even so."""
+        eid = entry_id(uid, event.fingerprint)
+        keep_type = "DriftDetected" if event.type == "DriftResolved" else ""
+        older = self._stream_entries(uid, stream, keep_id=eid, keep_type=keep_type)
+        if not self._append(uid, event, providers, now, older):
+            return False
+        self._supersede(older)
+        return True
+
+    def _append(self, uid: str, event: NotificationEvent, providers: Sequence[str], now: datetime,
+                leaving: Sequence[_Entry]) -> bool:
+        """Add the entry at the end (the same id already waiting is queued anew: drift a → resolved → a
+        must not leave the resolve as a receiver's last word), if it fits once `leaving` is gone;
+        otherwise count a deferral and change nothing."""
+        eid = entry_id(uid, event.fingerprint)
+        entry = _Entry(eid, uid, event.to_record(), format_rfc3339(now),
+                       {p: _ProviderState() for p in dict.fromkeys(providers)})
+        gone = [*leaving, *(e for e in self._pending if e.id == eid)]
+        if not self._fits(entry, gone):
+            self.deferred += 1
+            return False
         self._pending = [e for e in self._pending if e.id != eid]
-        self._pending.append(_Entry(eid, key.uid, event.to_record(), format_rfc3339(now),
-                                    {p: _ProviderState() for p in dict.fromkeys(providers)}))
-        self._bound(key.uid)
+        self._pending.append(entry)
+        return True
 
-    def _bound(self, uid: str) -> None:
-        """Keep the status bounded (an object in etcd has a size limit, and a rule whose status cannot be
-        written stops notifying at all): past MAX_PENDING_PER_OBJECT entries of one object, or MAX_PENDING
-        of the rule, the oldest go and are counted in `dropped`. Reached only when a provider stays down
-        while objects change many times; the newest entries, the current state, are the ones kept."""
-        mine = [e for e in self._pending if e.uid == uid]
-        gone = {id(e) for e in mine[: max(0, len(mine) - MAX_PENDING_PER_OBJECT)]}
-        rest = [e for e in self._pending if id(e) not in gone]
-        gone |= {id(e) for e in rest[: max(0, len(rest) - MAX_PENDING)]}
-        if gone:
-            self.dropped += len(gone)
-            self._pending = [e for e in self._pending if id(e) not in gone]
+    def _fits(self, entry: _Entry, leaving: Sequence[_Entry]) -> bool:
+        left = {id(e) for e in leaving}
+        rest = [e for e in self._pending if id(e) not in left]
+        return len(rest) + 1 <= MAX_PENDING and sum(e.size for e in rest) + entry.size <= MAX_PENDING_BYTES
+
+    def _supersede(self, entries: Sequence[_Entry]) -> None:
+        if not entries:
+            return
+        gone = {id(e) for e in entries}
+        self.superseded += len(gone)
+        self._pending = [e for e in self._pending if id(e) not in gone]
 
     def retain_providers(self, providers: Sequence[str]) -> None:
         """Drop the pending deliveries to providers the rule no longer names (and entries left with none)."""
@@ -310,17 +450,28 @@ class RuleOutbox:
             e.providers = {n: s for n, s in e.providers.items() if n in keep}
         self._pending = [e for e in self._pending if e.providers]
 
-    def forget_missing(self, present: set[str]) -> None:
-        """Objects (by uid) that no longer exist or no longer match: their memory and entries go."""
+    def forget_missing(self, present: set[str], now: datetime | None = None) -> None:
+        """Objects (by uid) that no longer exist or no longer match: their memory goes (back later, they are
+        new to the rule), their undelivered entries stay until delivered or GONE_TTL old (a destroy on
+        deletion is still told), then go, counted in `expired`. `now`: this look's time (default: the
+        last observe's)."""
+        when = now or self._now or datetime.now(UTC)
+        self._looked(when)
         self._memory = {uid: m for uid, m in self._memory.items() if uid in present}
-        self._pending = [e for e in self._pending if e.uid in present]
+        cutoff = when - GONE_TTL
+        keep = [e for e in self._pending
+                if e.uid in present or (parse_rfc3339(e.queued_at) or when) > cutoff]
+        self.expired += len(self._pending) - len(keep)
+        self._pending = keep
 
     # ---- delivering -----------------------------------------------------------------------------------
 
     def due(self, now: datetime, ready_providers: set[str]) -> list[Due]:
-        """The deliveries to make now, oldest entry first: providers that are Ready, whose next attempt
-        time has come."""
-        out = []
+        """The deliveries to make now, oldest entry first, except that entries a provider refused once for
+        their content come after the others (a refused message must not hold up the rest again): providers
+        that are Ready, whose next attempt time has come."""
+        first: list[Due] = []
+        refused: list[Due] = []
         for e in self._pending:
             event: NotificationEvent | None = None
             for name, state in e.providers.items():
@@ -328,12 +479,13 @@ class RuleOutbox:
                     continue
                 if event is None:
                     event = NotificationEvent.from_record(e.record)
-                out.append(Due(e.id, name, event, state.attempts + 1))
-        return out
+                (refused if state.refused else first).append(Due(e.id, name, event, state.attempts + 1))
+        return first + refused
 
-    def record(self, outcome: Outcome, now: datetime) -> None:
-        """The result of one delivery (see the module docstring). An outcome for an entry or provider no
-        longer pending (the object went meanwhile) changes nothing but the counters."""
+    def record(self, outcome: Outcome, now: datetime) -> Parked | None:
+        """The result of one delivery (see the module docstring); a `Parked` when this answer parked the
+        entry for its provider. An outcome for an entry or provider no longer pending (the object went
+        meanwhile) changes nothing but the counters."""
         result = outcome.result
         if result.delivered:
             self.sent += 1
@@ -342,23 +494,47 @@ class RuleOutbox:
         entry = next((e for e in self._pending if e.id == outcome.entry_id), None)
         state = entry.providers.get(outcome.provider) if entry is not None else None
         if entry is None or state is None:
-            return
+            return None
         if result.delivered:
-            del entry.providers[outcome.provider]
-            if not entry.providers:
-                self._pending.remove(entry)
-            return
+            self._done(entry, outcome.provider)
+            return None
         state.attempts += 1
         state.last_error = _cut(f"{result.reason}: {result.message}")
         state.permanent = result.outcome == "permanent"
+        if message_level(result):
+            state.refused += 1
+            if state.refused >= MAX_MESSAGE_REFUSALS:
+                return self._park(entry, outcome.provider, state)
         delay = PERMANENT_RECHECK if state.permanent else next_attempt_delay(state.attempts, result)
         state.next_attempt_at = _ceil_stamp(now + delay)
+        return None
+
+    def _done(self, entry: _Entry, provider: str) -> None:
+        del entry.providers[provider]
+        if not entry.providers:
+            self._pending.remove(entry)
+
+    def _park(self, entry: _Entry, provider: str, state: _ProviderState) -> Parked:
+        parked = Parked(entry.id, provider, NotificationEvent.from_record(entry.record), state.last_error)
+        self._done(entry, provider)
+        self.undeliverable += 1
+        self.parked.append(parked)
+        return parked
 
     def next_due(self, ready_providers: set[str]) -> datetime | None:
-        """When the earliest delivery to a Ready provider is due (a past time: now), None when none is."""
+        """When the earliest delivery to a Ready provider is due (a past time: now), None when none is.
+        "Now" too when a state was deferred in this run and there is room for it now (deliveries freed
+        some): the next look queues it."""
         times = [parse_rfc3339(s.next_attempt_at) or self._rule_created
                  for e in self._pending for n, s in e.providers.items() if n in ready_providers]
+        if self.deferred and self.has_room():
+            times.append(self._rule_created)
         return min(times) if times else None
+
+    def has_room(self) -> bool:
+        """Another entry of ordinary size would fit."""
+        return len(self._pending) < MAX_PENDING and \
+            sum(e.size for e in self._pending) + 8 * 1024 <= MAX_PENDING_BYTES
 
     def pending_count(self) -> int:
         """Entries not yet delivered to every provider."""
@@ -373,14 +549,47 @@ class RuleOutbox:
         return out
 
     def to_status(self) -> dict[str, Any]:
-        """`{"observed": [...], "pending": [...], "sent": n, "failed": n}` for the rule's status, and
-        `dropped: n` once the bound (`_bound`) had to drop an entry."""
+        """The rule's status fields this outbox owns: `observed`, `observedSince`, `pending`,
+        `pendingCount` (an integer, for the Pending printer column), `sent`, `failed`, and the counters
+        `superseded`, `undeliverable`, `expired` once they are not zero."""
         out: dict[str, Any] = {
-            "observed": [m.to_status() for m in sorted(self._memory.values(), key=_memory_order)],
-            "pending": [e.to_status() for e in self._pending], "sent": self.sent, "failed": self.failed}
-        if self.dropped:
-            out["dropped"] = self.dropped
+            "observed": self._observed_rows(),
+            "pending": [e.to_status() for e in self._pending], "pendingCount": len(self._pending),
+            "sent": self.sent, "failed": self.failed}
+        if self.observed_since:
+            out["observedSince"] = self.observed_since
+        for key, value in (("superseded", self.superseded), ("undeliverable", self.undeliverable),
+                           ("expired", self.expired)):
+            if value:
+                out[key] = value
         return out
+
+    def _observed_rows(self) -> list[dict[str, Any]]:
+        """The memory rows; past MAX_OBSERVED_BYTES the drift rows keep only the count of their resources
+        (a DriftResolved then says how many, not which): dedup needs fingerprints, not names."""
+        rows = [m.to_status() for m in sorted(self._memory.values(), key=_memory_order)]
+        if len(json.dumps(rows, separators=(",", ":"))) > MAX_OBSERVED_BYTES:
+            for m in self._memory.values():
+                drift = m.streams.get("drift")
+                if drift and drift.get("resources"):
+                    drift["moreResources"] = _count(drift.get("moreResources")) + len(drift.pop("resources"))
+            rows = [m.to_status() for m in sorted(self._memory.values(), key=_memory_order)]
+        return rows
+
+
+def _state_row(event: NotificationEvent) -> dict[str, Any]:
+    """What the memory keeps of a state: only what dedup and the clear's follow-up need."""
+    row: dict[str, Any] = {"type": event.type, "fingerprint": event.fingerprint}
+    if event.type == "ManifestSetFailed":
+        row["reason"] = event.reason  # the recovery message says from what
+    if event.drift is not None:
+        names, more = split_more(event.drift.resources)
+        row["driftFingerprint"] = event.drift.drift_fingerprint
+        row["resources"] = list(names[:MAX_STORED_RESOURCES])
+        more += max(0, len(names) - MAX_STORED_RESOURCES)
+        if more:
+            row["moreResources"] = more
+    return row
 
 
 def _memory_order(m: _Memory) -> tuple[str, str, str, str]:

@@ -1,6 +1,7 @@
 """notify.event: types and severities are checked, the fingerprint is the rule the outbox deduplicates
 on (one message per plan id for pending/applied/denied plans, per drift fingerprint for drift, per
-reason and message for failures; always per object), `scrubbed` reaches every text field, and the
+reason, plan id and revision for failures, never their volatile message; always per object), a drift of
+many resources is one bounded message, `scrubbed` reaches every text field, and the
 approve commands are api/commands.py's. Plus notify.formats.text: the diff is cut at a line boundary
 within the limit with an exact count of what was left out."""
 
@@ -46,13 +47,40 @@ def test_pending_plan_fingerprint_is_the_plan_id_not_the_time_or_diff_rendering(
     assert applied.fingerprint == ev.simple_event("PlanApplied", OBJ, "other text", plan_id="plan-a").fingerprint
 
 
-def test_failure_fingerprint_follows_reason_and_message() -> None:
+def test_failure_fingerprint_follows_reason_plan_and_revision_not_the_message() -> None:
+    """Review finding 7: a failure's message carries volatile detail; the same failure is one message."""
     one = ev.simple_event("ApplyFailed", OBJ, "quota exceeded", plan_id="plan-a")
-    assert one.fingerprint == ev.simple_event("ApplyFailed", OBJ, "quota exceeded", plan_id="plan-a").fingerprint
-    assert one.fingerprint != ev.simple_event("ApplyFailed", OBJ, "access denied", plan_id="plan-a").fingerprint
+    assert one.fingerprint == ev.simple_event("ApplyFailed", OBJ, "quota exceeded (request id 7f3a)",
+                                              plan_id="plan-a").fingerprint
     assert one.fingerprint != ev.simple_event("ApplyFailed", OBJ, "quota exceeded", plan_id="plan-b").fingerprint
+    assert one.fingerprint != ev.simple_event("ApplyFailed", OBJ, "quota exceeded", reason="Interrupted",
+                                              plan_id="plan-a").fingerprint
+    moved = ev.ObjectRef(OBJ.kind, OBJ.namespace, OBJ.name, OBJ.uid, "main@sha1:" + "b" * 40)
+    assert one.fingerprint != ev.simple_event("ApplyFailed", moved, "quota exceeded", plan_id="plan-a").fingerprint
     stalled = ev.simple_event("Stalled", OBJ, "bad spec", reason="SpecInvalid")
     assert stalled.fingerprint != ev.simple_event("Stalled", OBJ, "bad spec", reason="SourceNotFound").fingerprint
+    assert stalled.fingerprint == ev.simple_event("Stalled", OBJ, "other words", reason="SpecInvalid").fingerprint
+    ms = ev.ObjectRef("ManifestSet", "team-a", "apps", "uid-2", "main@sha1:" + "a" * 40)
+    flapping = {ev.simple_event("ManifestSetFailed", ms, f"deployment/web: readyReplicas {n}/3",
+                                reason="HealthCheckFailed").fingerprint for n in (0, 1, 2)}
+    assert len(flapping) == 1
+
+
+@pytest.mark.parametrize("count", [1, ev.MAX_NAMED_RESOURCES, ev.MAX_NAMED_RESOURCES + 1, ev.MAX_STORED_RESOURCES + 1,
+                                   5000])
+def test_a_drift_message_names_a_bounded_number_of_resources_and_counts_the_rest(count: int) -> None:
+    names = [f"aws_s3_bucket.b{i}" for i in range(count)]
+    event = ev.drift_event(OBJ, names, "fp")
+    assert event.message.startswith(f"{count} resource")
+    assert len(event.message) < 40 * ev.MAX_NAMED_RESOURCES + 100
+    assert event.drift is not None
+    kept, more = ev.split_more(event.drift.resources)
+    assert kept == tuple(names[:ev.MAX_STORED_RESOURCES]) and len(kept) + more == count
+    hidden = count - min(count, ev.MAX_NAMED_RESOURCES)
+    assert (f"… and {hidden} more" in event.message) == (hidden > 0)
+    again = ev.drift_event(OBJ, event.drift.resources, "fp", resolved=True)  # what a record gives back
+    assert again.message.startswith(f"{count} resource") and again.drift is not None
+    assert again.drift.resources == event.drift.resources
 
 
 def test_drift_fingerprint_follows_the_drift_fingerprint() -> None:

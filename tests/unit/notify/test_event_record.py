@@ -73,13 +73,49 @@ def test_long_texts_are_cut_and_the_fingerprint_is_kept() -> None:
     denied = ev.plan_pending(OBJ, "p", {}, policy={"result": "denied", "results": [
         {"policy": "p1", "result": "denied", "messages": [long]}]}, now=T0)
     row = denied.to_record()["plan"]["policy"][0]
-    assert len(row["messages"][0]) == ev.MAX_STORED_TEXT
+    assert len(row["messages"][0]) == ev.MAX_STORED_POLICY_TEXT
     chatty = ev.plan_pending(OBJ, "p", {}, policy={"result": "denied", "results": [
         {"policy": "p1", "result": "denied", "messages": [f"m{i}" for i in range(20)]}]}, now=T0)
     stored = chatty.to_record()["plan"]["policy"][0]["messages"]
-    assert stored == [f"m{i}" for i in range(ev.MAX_STORED_POLICY_MESSAGES)] + ["… and 15 more"]
-    many = ev.drift_event(OBJ, [f"r.{i}" for i in range(500)], "fp", now=T0)
-    assert len(many.to_record()["drift"]["resources"]) == ev.MAX_STORED_RESOURCES
+    assert stored == [f"m{i}" for i in range(ev.MAX_STORED_POLICY_MESSAGES)] + [
+        f"… and {20 - ev.MAX_STORED_POLICY_MESSAGES} more"]
+
+
+@pytest.mark.parametrize("count", [0, 1, ev.MAX_STORED_RESOURCES, ev.MAX_STORED_RESOURCES + 1, 5000])
+def test_drift_resources_are_stored_up_to_the_limit_and_the_rest_counted(count: int) -> None:
+    """Review finding 2: a record keeps at most MAX_STORED_RESOURCES addresses and the count of the rest,
+    which the event read back shows as "… and N more" (every formatter lists it as the last resource)."""
+    names = [f"aws_iam_role.r{i}" for i in range(count)]
+    record = ev.drift_event(OBJ, names, "fp", now=T0).to_record()
+    kept = min(count, ev.MAX_STORED_RESOURCES)
+    assert record["drift"].get("resources", []) == names[:kept]
+    assert record["drift"].get("moreResources", 0) == count - kept
+    back = ev.NotificationEvent.from_record(json.loads(json.dumps(record)))
+    assert back.drift is not None
+    want = tuple(names[:kept]) + ((f"… and {count - kept} more",) if count > kept else ())
+    assert back.drift.resources == want
+    assert back.to_record() == record  # a record read back and written again is the same record
+
+
+@pytest.mark.parametrize("rows,results", [
+    (5, ["passed"] * 5),
+    (ev.MAX_STORED_POLICY_ROWS + 10, ["passed"] * (ev.MAX_STORED_POLICY_ROWS + 10)),
+    (60, ["passed"] * 50 + ["warned"] * 5 + ["denied"] * 5),
+    (40, ["denied"] * 40),
+])
+def test_policy_rows_are_bounded_keeping_what_a_reviewer_must_read_first(rows: int, results: list[str]) -> None:
+    recorded = {"result": "denied", "results": [
+        {"policy": f"p{i}", "result": r, "messages": ["x" * 2000] * 10} for i, r in enumerate(results)]}
+    record = ev.plan_pending(OBJ, "p", {}, policy=recorded, now=T0).to_record()
+    stored = record["plan"]["policy"]
+    limit = ev.MAX_STORED_POLICY_ROWS
+    assert len(stored) == min(rows, limit) + (1 if rows > limit else 0)
+    kept_results = [r["result"] for r in stored[:limit]]
+    for worse in ("denied", "warned"):  # every denied/warned row is kept while there is room
+        assert kept_results.count(worse) == min(results.count(worse), limit)
+    if rows > limit:
+        assert stored[-1]["policy"] == f"… and {rows - limit} more policies"
+    assert len(json.dumps(record)) < 40_000
 
 
 @pytest.mark.parametrize("record", [

@@ -289,6 +289,27 @@ def test_history_gives_one_event_per_apply_and_destroy_oldest_first() -> None:
     assert hist[2].event is not None and hist[2].event.reason == "TerraformCancelled"
 
 
+@pytest.mark.parametrize("kind", ["apply", "destroy"])
+def test_a_stale_plan_is_a_normal_replan_not_an_apply_failure(kind: str) -> None:
+    """Review finding 7 / design §4.2: an apply that found its plan stale is recorded Failed PlanStale and
+    the controller plans again; that is not ApplyFailed (error). Real failures around it still are."""
+    obj = held(make_obj(status=applied_status()))
+    t = [NOW + dt.timedelta(minutes=i) for i in range(4)]
+    notes = [note("r1", kind, "Failed", "PlanStale", t[0], "plan-a", "plan plan-a is stale: the state changed"),
+             note("r2", kind, "Failed", "PlanStale", t[1], "plan-b", "the stored plan plan-b cannot be used"),
+             note("r3", kind, "Failed", "ApplyFailed", t[2], "plan-c", "Error: quota exceeded"),
+             note("r4", kind, "Succeeded", "ApplySucceeded", t[3], "plan-d", "Applied")]
+    record(obj["status"], notes, Outcome("success"), limit=10)
+    hist = [o for o in observe.terraform_observations(obj, now=NOW) if o.stream == "history"]
+    assert [(o.key, o.event.type if o.event else None) for o in hist] == [("r3", "ApplyFailed"), ("r4", "PlanApplied")]
+
+
+def test_the_normal_replan_reasons_are_the_terraform_controllers() -> None:
+    from tfcontroller.controllers.terraform.context import PLAN_STALE
+
+    assert set(observe.NORMAL_REPLAN_REASONS) == {PLAN_STALE}
+
+
 def test_a_retried_failure_collapsed_by_the_controller_keeps_its_fingerprint() -> None:
     """append_entries collapses a repeated failure into one entry with a new run id and finish time: its
     event has the fingerprint of the first one (the outbox sends the same failure once)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.notify import event as ev
+from tfcontroller.notify import rule_outbox
 from tfcontroller.notify.http_delivery import BACKOFF_BASE, DeliveryResult, next_attempt_delay
 from tfcontroller.notify.observe import Observation
 from tfcontroller.notify.rule_outbox import Due, ObjectKey, Outcome, RuleOutbox
@@ -37,8 +39,19 @@ ALL = ("slack",)
 DELIVERED = DeliveryResult("delivered", "Delivered", "https://hooks.example:443 accepted the notification (200)", 200)
 FAILED_500 = DeliveryResult("retryable", "ServerError", "https://hooks.example:443 answered 500", 500)
 TIMEOUT = DeliveryResult("retryable", "Timeout", "https://hooks.example:443 did not answer within 15s")
-REJECTED = DeliveryResult("permanent", "Rejected", "https://hooks.example:443 refused the notification with 400: "
-                          "invalid_payload", 400)
+REJECTED = DeliveryResult("permanent", "Rejected", "https://hooks.example:443 refused the notification with 401: "
+                          "invalid_token", 401)
+
+
+@dataclass(frozen=True)
+class _MessageLevel(DeliveryResult):
+    """A refusal of this message, not the provider (http_delivery's `message_level`: 400, 413, 422)."""
+
+    message_level: bool = True
+
+
+REFUSED_MESSAGE = _MessageLevel("permanent", "Rejected", "https://hooks.example:443 refused the notification "
+                                "with 400: invalid_payload", 400)
 
 
 def everything(_type: str, _severity: str) -> bool:
@@ -67,9 +80,11 @@ def applied(run_id: str, at: datetime, plan_id: str = "plan-1") -> Observation:
                                                   reason="ApplySucceeded", now=at), key=run_id, at=format_rfc3339(at))
 
 
-def apply_failed(run_id: str, at: datetime, message: str = "quota exceeded") -> Observation:
-    return Observation("history", ev.simple_event("ApplyFailed", REF, message, plan_id="plan-1",
-                                                  reason="ApplyFailed", now=at), key=run_id, at=format_rfc3339(at))
+def apply_failed(run_id: str, at: datetime, message: str = "quota exceeded", reason: str = "ApplyFailed",
+                 key: ObjectKey = TF) -> Observation:
+    ref = ev.ObjectRef(key.kind, key.namespace, key.name, key.uid)
+    return Observation("history", ev.simple_event("ApplyFailed", ref, message, plan_id="plan-1",
+                                                  reason=reason, now=at), key=run_id, at=format_rfc3339(at))
 
 
 def ms_failed(reason: str = "ApplyFailed", message: str = "apply failed") -> Observation:
@@ -201,7 +216,7 @@ def test_a_permanent_answer_keeps_the_entry_until_the_provider_is_ready_again() 
     deliver_all(box, T0, result=REJECTED)
     box = restart(box)
     entry = box.to_status()["pending"][0]["providers"][0]
-    assert entry["permanent"] is True and "invalid_payload" in entry["lastError"] and entry["attempts"] == 1
+    assert entry["permanent"] is True and "invalid_token" in entry["lastError"] and entry["attempts"] == 1
     much_later = T0 + timedelta(days=30)
     observe(box, [plan()], now=much_later)
     assert box.pending_count() == 1  # never dropped
@@ -244,10 +259,10 @@ def test_a_provider_added_later_gets_only_new_entries_and_one_removed_is_dropped
     observe(box, [plan("plan-1")], providers=("slack",))
     observe(box, [plan("plan-1")], providers=("slack", "teams"))
     assert [d.provider for d in box.due(T0, {"slack", "teams"})] == ["slack"]
-    observe(box, [plan("plan-2")], providers=("slack", "teams"))
+    observe(box, [plan("plan-2")], providers=("slack", "teams"))  # supersedes the undelivered plan-1
     due = box.due(T0, {"slack", "teams"})
     assert sorted((d.event.plan.plan_id if d.event.plan else "", d.provider) for d in due) == [
-        ("plan-1", "slack"), ("plan-2", "slack"), ("plan-2", "teams")]
+        ("plan-2", "slack"), ("plan-2", "teams")]
     observe(box, [plan("plan-2")], providers=("teams",))  # slack removed from the rule
     assert [(d.event.plan.plan_id if d.event.plan else "", d.provider) for d in box.due(T0, {"slack", "teams"})] \
         == [("plan-2", "teams")]
@@ -298,8 +313,9 @@ def test_manifestset_failed_then_recovered_and_a_different_failure_is_news() -> 
     box = RuleOutbox.of(None, CREATED)
     observe(box, [ms_failed("ApplyFailed", "forbidden")], key=MS)
     observe(box, [ms_failed("ApplyFailed", "forbidden")], key=MS)
+    assert types(deliver_all(box, T0)) == ["ManifestSetFailed"]
     observe(box, [ms_failed("HealthCheckFailed", "timeout waiting for deployment/web")], key=MS)
-    assert types(deliver_all(box, T0)) == ["ManifestSetFailed", "ManifestSetFailed"]
+    assert types(deliver_all(box, T0)) == ["ManifestSetFailed"]
     box = restart(box)
     observe(box, [clear("ready")], key=MS)
     due = deliver_all(box, T0)
@@ -354,7 +370,9 @@ def test_a_failure_repeated_by_retries_is_one_message_a_different_one_is_news() 
     box = restart(box)
     observe(box, [apply_failed("r3", t[2])])
     assert types(box.due(T0, set(ALL))) == ["ApplyFailed"]
-    observe(box, [apply_failed("r4", t[3], "access denied")])
+    observe(box, [apply_failed("r4", t[3], "quota exceeded (request 9c1e)")])  # a volatile message: the same
+    assert types(box.due(T0, set(ALL))) == ["ApplyFailed"]
+    observe(box, [apply_failed("r5", t[3] + timedelta(minutes=1), "access denied", reason="AccessDenied")])
     assert types(box.due(T0, set(ALL))) == ["ApplyFailed", "ApplyFailed"]
 
 
@@ -368,19 +386,36 @@ def test_history_entries_without_a_readable_finish_time_are_skipped() -> None:
 # ---- objects going away, filtering, bounds -------------------------------------------------------------
 
 
-def test_an_object_deleted_takes_its_memory_and_entries_with_it() -> None:
+def test_an_object_gone_takes_its_memory_but_its_entries_wait_until_delivered_or_a_day_old() -> None:
+    """Review finding 10: the destroy on deletion is usually the last thing an object does."""
     box = RuleOutbox.of(None, CREATED)
-    observe(box, [plan(), drift()])
+    observe(box, [plan(), drift(), applied("r1", T0)])
     observe(box, [ms_failed()], key=MS)
     deliver_all(box, T0, result=FAILED_500)
-    box.forget_missing({MS.uid})
+    box.forget_missing({MS.uid}, T0)
     box = restart(box)
     assert [row["uid"] for row in box.to_status()["observed"]] == [MS.uid]
-    assert types(box.due(T0 + timedelta(days=1), set(ALL))) == ["ManifestSetFailed"]
+    later = T0 + timedelta(hours=1)
+    assert sorted(types(box.due(later, set(ALL)))) == ["DriftDetected", "ManifestSetFailed", "PlanApplied",
+                                                        "PlanPending"]
+    box.record(Outcome(box.due(later, set(ALL))[0].entry_id, "slack", DELIVERED), later)  # one delivered
+    box.forget_missing({MS.uid}, later)
+    assert box.pending_count() == 3
+    box.forget_missing({MS.uid}, T0 + rule_outbox.GONE_TTL + timedelta(seconds=1))
+    assert types(box.due(T0 + timedelta(days=2), set(ALL))) == ["ManifestSetFailed"]
+    assert box.to_status()["expired"] == 2
     recreated = ObjectKey(TF.kind, TF.namespace, TF.name, "uid-tf-2")  # same name, new object: news again
     observe(box, [Observation("plan", ev.plan_pending(ev.ObjectRef("Terraform", "team-a", "bucket", "uid-tf-2"),
                                                       "plan-1", {}, now=T0))], key=recreated)
-    assert "PlanPending" in types(box.due(T0 + timedelta(days=1), set(ALL)))
+    assert "PlanPending" in types(box.due(T0 + timedelta(days=2), set(ALL)))
+
+
+def test_an_object_back_in_the_selection_is_new_to_the_rule_and_its_waiting_entry_is_not_doubled() -> None:
+    box = RuleOutbox.of(None, CREATED)
+    observe(box, [plan()])
+    box.forget_missing(set(), T0)  # label removed
+    observe(box, [plan()], now=T0 + timedelta(minutes=1))  # label back: the same plan is queued anew, once
+    assert types(box.due(T0 + timedelta(minutes=1), set(ALL))) == ["PlanPending"]
 
 
 @pytest.mark.parametrize("types_wanted,severity,want", [
@@ -433,10 +468,12 @@ def test_unreadable_status_is_skipped_not_fatal() -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_walk_keeps_the_guarantees(seed: int) -> None:
-    """Random observations (states coming and going), restarts and delivery outcomes: an entry queued once
-    is delivered exactly once per provider (no crash between send and record here, so at-least-once is
+    """Random observations (states coming and going), restarts and delivery outcomes (message-level
+    refusals among them): an entry queued once is delivered exactly once per provider, or parked for it
+    after its second refusal, and never both (no crash between send and record here, so at-least-once is
     exactly once) until it is queued anew (the same state coming back after a clear); an unchanged state
-    never queues; once the receivers are back, nothing stays pending."""
+    never queues; the state streams never hold two undelivered entries (but drift's detected + resolved
+    pair); once the receivers are back, nothing stays pending."""
     rnd = random.Random(seed)
     box = RuleOutbox.of(None, CREATED)
     providers = ("slack", "hook")
@@ -449,10 +486,16 @@ def test_random_walk_keeps_the_guarantees(seed: int) -> None:
         return {(e["id"], e["queuedAt"]) for e in box.to_status()["pending"]}
 
     def send(d: Due, result: DeliveryResult) -> None:
-        assert (d.entry_id, d.provider) not in done, "delivered twice without being queued again"
-        if result.delivered:
+        assert (d.entry_id, d.provider) not in done, "delivered (or parked) twice without being queued again"
+        parked = box.record(Outcome(d.entry_id, d.provider, result), now)
+        if result.delivered or parked is not None:
             done.add((d.entry_id, d.provider))
-        box.record(Outcome(d.entry_id, d.provider, result), now)
+
+    def one_per_stream() -> None:
+        streams = [rule_outbox.STREAM_OF[e["event"]["type"]] for e in box.to_status()["pending"]]
+        for stream in ("plan", "stalled", "ready"):
+            assert streams.count(stream) <= 1
+        assert streams.count("drift") <= 2
 
     for _ in range(300):
         now += timedelta(seconds=rnd.randint(1, 120))
@@ -466,11 +509,12 @@ def test_random_walk_keeps_the_guarantees(seed: int) -> None:
                 done.difference_update({(new, p) for p in providers})
             observe(box, state, providers=providers, now=now)  # the same state twice: nothing more
             assert pending_ids() == again
+            one_per_stream()
         elif action < 0.55:
             box = restart(box)
         else:
             for d in box.due(now, set(providers)):
-                send(d, rnd.choice([DELIVERED, DELIVERED, FAILED_500, TIMEOUT]))
+                send(d, rnd.choice([DELIVERED, DELIVERED, FAILED_500, TIMEOUT, REFUSED_MESSAGE]))
     for _ in range(50):  # drain: the receivers come back
         now += timedelta(hours=1)
         for d in box.due(now, set(providers)):
@@ -478,33 +522,14 @@ def test_random_walk_keeps_the_guarantees(seed: int) -> None:
     assert box.pending_count() == 0
 
 
-def test_a_state_back_while_its_first_entry_still_waits_is_queued_after_the_resolve() -> None:
-    """drift a (undelivered) → resolved → a again: the receiver's last message must say drifted."""
+def test_a_state_back_while_its_first_entry_still_waits_replaces_the_pair() -> None:
+    """drift a (undelivered) → resolved (kept beside it) → a again: the newest state replaces both, so the
+    receiver's last (and only) message says drifted."""
     box = RuleOutbox.of(None, CREATED)
     observe(box, [drift("sha256:a")])
     deliver_all(box, T0, result=FAILED_500)
     observe(box, [clear("drift")])
+    assert types(box.due(T0 + timedelta(hours=1), set(ALL))) == ["DriftDetected", "DriftResolved"]
     observe(box, [drift("sha256:a")])
-    assert types(deliver_all(box, T0 + timedelta(hours=1))) == ["DriftResolved", "DriftDetected"]
-    assert box.pending_count() == 0
-
-
-def test_pending_is_bounded_per_object_and_per_rule_keeping_the_newest() -> None:
-    from tfcontroller.notify import rule_outbox
-
-    box = RuleOutbox.of(None, CREATED)
-    for i in range(rule_outbox.MAX_PENDING_PER_OBJECT + 5):  # a provider down while plans keep coming
-        observe(box, [plan(f"plan-{i}")])
-    box = restart(box)
-    ids = [d.event.plan.plan_id for d in box.due(T0, set(ALL)) if d.event.plan]
-    assert ids == [f"plan-{i}" for i in range(5, rule_outbox.MAX_PENDING_PER_OBJECT + 5)]
-    assert box.to_status()["dropped"] == 5
-    objects = rule_outbox.MAX_PENDING // 2 + 10
-    for n in range(objects):
-        key = ObjectKey("Terraform", "team-a", f"tf-{n}", f"uid-{n}")
-        ref = ev.ObjectRef(key.kind, key.namespace, key.name, key.uid)
-        observe(box, [Observation("plan", ev.plan_pending(ref, "p1", {}, now=T0)),
-                      Observation("drift", ev.drift_event(ref, ["a.b"], "fp", now=T0))], key=key)
-    assert box.pending_count() == rule_outbox.MAX_PENDING
-    assert box.to_status()["dropped"] == 5 + rule_outbox.MAX_PENDING_PER_OBJECT + 2 * objects - rule_outbox.MAX_PENDING
-    assert len(json.dumps(box.to_status())) < 600_000
+    assert types(deliver_all(box, T0 + timedelta(hours=1))) == ["DriftDetected"]
+    assert box.pending_count() == 0 and box.to_status()["superseded"] == 1
