@@ -14,6 +14,7 @@ RULE_CONTROLLER_NAME = "notificationrule"
 INDEX_NAMESPACES = "observedNamespaces"  # rule -> the namespaces whose Terraforms/ManifestSets it watches
 INDEX_PROVIDERS = "providerRefs"  # rule -> `<namespace>/<provider>` of each providerRef
 REASON_NOTIFICATION_FAILED = "NotificationFailed"
+REASON_NOTIFICATION_UNDELIVERABLE = "NotificationUndeliverable"  # an entry parked after two content refusals
 NOT_READY_RECHECK = 300.0  # a provider that is not Ready: the provider watch brings the rule back first
 MIN_REQUEUE = 0.2
 DELIVERY_BUDGET = 30.0  # seconds one reconcile of a rule may spend delivering; the rest is requeued at once

@@ -24,7 +24,9 @@ once at the end):
   into the rule's status right away (a crash re-sends at most the one message in flight; a conflict is
   rebased on fresh data, never re-sent); a permanent answer is written to the provider's
   `status.rejected` (the provider controller turns it into Ready=False `DeliveryRejected`); a Warning
-  Event `NotificationFailed` on the rule for the first failure of each (entry, provider) streak.
+  Event `NotificationFailed` on the rule for the first failure of each (entry, provider) streak. An entry
+  the outbox parks (refused twice for its content, 400/413/422) is a Warning `NotificationUndeliverable`,
+  and that second refusal does not reject the provider again (another message can pass).
   Circuit breaker: after a retryable failure (timeout, refused connection, 429, 5xx) a provider gets no
   more attempts in this reconcile and is held (Deliverer.hold: every rule) until its Retry-After or
   backoff: its other entries wait together instead of each waiting out its own timeout. The whole step
@@ -64,6 +66,7 @@ from tfcontroller.controllers.notification.context import (
     MIN_REQUEUE,
     NOT_READY_RECHECK,
     REASON_NOTIFICATION_FAILED,
+    REASON_NOTIFICATION_UNDELIVERABLE,
     Obj,
     RuleContext,
 )
@@ -82,7 +85,7 @@ from tfcontroller.kube.resources import NOTIFICATIONPROVIDERS, NOTIFICATIONRULES
 from tfcontroller.notify.event import NotificationEvent
 from tfcontroller.notify.http_delivery import BACKOFF_BASE, DeliveryResult, next_attempt_delay
 from tfcontroller.notify.observe import manifestset_observations, terraform_observations
-from tfcontroller.notify.rule_outbox import Due, ObjectKey, Outcome, RuleOutbox
+from tfcontroller.notify.rule_outbox import Due, ObjectKey, Outcome, Parked, RuleOutbox
 from tfcontroller.runtime.informer import Informer
 from tfcontroller.runtime.reconciler import (
     StepResult,
@@ -200,8 +203,8 @@ class RuleReconciler:
                     continue
                 ident = delivery_id(rule_uid, due.entry_id, due.provider, due.event.timestamp.isoformat())
                 result = with_backoff(self._send(ctx, due, resolved, ident), due.attempt, self.backoff_base)
-                outbox.record(Outcome(due.entry_id, due.provider, result), dt.datetime.now(dt.UTC))
-                self._count(ctx, due, resolved, result)
+                parked = outbox.record(Outcome(due.entry_id, due.provider, result), dt.datetime.now(dt.UTC))
+                self._count(ctx, due, resolved, result, parked)
                 self._checkpoint(ctx, obj)
         finally:
             _write_outbox(obj, outbox)
@@ -283,7 +286,8 @@ class RuleReconciler:
         lines = self.objects.pending_diff(target, plan.plan_id)
         return replace(event, details=replace(plan, diff=lines)) if lines else event
 
-    def _count(self, ctx: RuleContext, due: Due, resolved: ResolvedProvider, result: DeliveryResult) -> None:
+    def _count(self, ctx: RuleContext, due: Due, resolved: ResolvedProvider, result: DeliveryResult,
+               parked: Parked | None = None) -> None:
         provider = resolved.provider
         if result.delivered:
             self.metrics.delivered(provider.type)
@@ -293,6 +297,10 @@ class RuleReconciler:
             self.deliverer.hold(provider, (result.retry_after or self.backoff_base).total_seconds())
         if due.attempt == 1:  # the first failure of this (entry, provider): one Event per streak
             ctx.failures.append((due.provider, f"{due.event.title} to {provider.name}: {result.message}"))
+        if parked is not None:  # refused twice for its content: given up, the provider stays Ready
+            ctx.parked.append((due.provider, f"{due.event.title} to {provider.name} is undeliverable (refused "
+                                             f"twice for its content; not retried): {result.message}"))
+            return
         if result.outcome == "permanent":
             self._reject(resolved, result)
             ctx.not_ready[due.provider] = rejected_why(result.message[:MAX_REJECTION])
@@ -330,6 +338,8 @@ class RuleReconciler:
     def _record_events(self, obj: Obj, before: Obj, ctx: RuleContext) -> None:
         for _provider, message in ctx.failures:
             self.events.warning(obj, REASON_NOTIFICATION_FAILED, message)
+        for _provider, message in ctx.parked:
+            self.events.warning(obj, REASON_NOTIFICATION_UNDELIVERABLE, message)
         notice = ready_transition(before.get("conditions") or [], (obj.get("status") or {}).get("conditions") or [])
         if notice is not None:
             self.events.event(obj, notice.type, notice.reason, notice.message)

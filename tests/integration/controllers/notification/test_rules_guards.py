@@ -228,3 +228,37 @@ def test_public_outputs_mangle_nothing_and_sensitive_ones_never_appear(env: Noti
     assert plan["id"] == PLAN_ID and plan["approveCommand"] == approve_command(ns, name, PLAN_ID)
     assert (plan["counts"]["add"], plan["counts"]["change"]) == (1, 0)
     assert "***" in docs["Stalled"]["message"] and sensitive not in docs["Stalled"]["message"]
+    # a public output is no secret: free text keeps it too (only the sensitive outputs' values are scrubbed)
+    assert f"apply of {name} failed" in docs["Stalled"]["message"], docs["Stalled"]["message"]
+
+
+def test_a_message_refused_twice_is_parked_and_the_provider_stays_ready(env: NotifyEnv,
+                                                                        http_receiver: HTTPReceiver) -> None:
+    """400 is about the message: the first refusal rejects the provider (issue 19: Ready=False naming the
+    status), the fix lets the never-refused entry go first, and a second refusal of the same message parks
+    it (status.undeliverable, a Warning Event) without rejecting the provider again."""
+    ns = env.namespace("parked")
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    http_receiver.fail_next(1, 400, body=b"invalid_blocks")
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["hook"], eventTypes=["PlanPending"])
+    wait_for(lambda: ready_is(env.provider_obj(ns, "hook"), "False", "DeliveryRejected"), 30,
+             "the provider rejected after the first 400")
+    env.terraform_stub(ns, "queue", pending_plan_status())  # a message that was never refused
+    env.reconcile_rule(ns, "plans", "queued")
+    http_receiver.fail_next(1, 200)  # the never-refused entry goes first…
+    http_receiver.fail_next(1, 400, body=b"invalid_blocks")  # …and the refused one is refused again
+    env.secret(ns, "hook-secret", {"address": http_receiver.url + "/fixed", "token": "hmac-key-guards"})
+    rule = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("undeliverable") == 1
+                         and (o.get("status") or {}).get("sent") == 1 and not (o.get("status") or {}).get("pending"),
+                         "the refused message parked, the other delivered", timeout=60)
+    assert [(r.status, r.path) for r in http_receiver.requests] == [(400, "/hook"), (200, "/fixed"), (400, "/fixed")]
+    assert "queue" in http_receiver.requests[1].body.decode()
+    events = env.events(ns, "plans", "NotificationUndeliverable")
+    assert len(events) == 1 and "orders" in events[0]["message"] and events[0]["type"] == "Warning"
+    wait_for(lambda: ready_is(env.provider_obj(ns, "hook"), "True", "ProviderReady"), 30,
+             "the provider Ready: a parked message does not reject it")
+    env.wait_rule(ns, "plans", lambda o: ready_is(o, "True", "RuleReady"), "the rule Ready")
+    env.reconcile_rule(ns, "plans", "after-park")
+    assert len(http_receiver.requests) == 3, "a parked message is not retried"
+    assert rule["status"]["undeliverable"] == 1
