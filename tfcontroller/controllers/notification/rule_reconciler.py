@@ -272,8 +272,11 @@ class RuleReconciler:
         top; nothing is sent again); a failure here is left to the patch at the end of the reconcile."""
         assert ctx.outbox is not None
         _write_outbox(obj, ctx.outbox)
+        base = ctx.written or ctx.read
+        after = copy.deepcopy(base)  # the outbox only: conditions and the handled request wait for the end
+        _write_outbox(after, ctx.outbox)
         try:
-            written = patch_status_with_retry(self.kube, NOTIFICATIONRULES, ctx.written or ctx.read, obj)
+            written = patch_status_with_retry(self.kube, NOTIFICATIONRULES, base, after)
         except (NotFound, Conflict, ApiError) as exc:
             log.warning("could not record a delivery in the status of rule %s/%s now: %s", ctx.namespace,
                         ctx.name, type(exc).__name__)
