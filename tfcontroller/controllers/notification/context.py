@@ -26,8 +26,8 @@ Obj = dict[str, Any]
 @dataclass
 class RuleContext:
     """One reconcile's state. `providers`: the usable providers by name; `not_ready`: why each other one is
-    not usable; `objects`: the selected Terraform/ManifestSet objects by uid; `wait`: the earliest a
-    rate-limited delivery may be tried (seconds from now)."""
+    not usable; `objects`: the selected Terraform/ManifestSet objects by uid; `waits`: per provider that
+    was rate-limited or held in this run, the seconds until it may send."""
 
     namespace: str
     name: str
@@ -37,7 +37,7 @@ class RuleContext:
     not_ready: dict[str, str] = field(default_factory=dict)
     objects: dict[str, Obj] = field(default_factory=dict)
     outbox: RuleOutbox | None = None
-    throttled: float | None = None
+    waits: dict[str, float] = field(default_factory=dict)  # provider -> seconds until its token or hold's end
     failures: list[tuple[str, str]] = field(default_factory=list)  # (provider, scrubbed message) new streaks
     parked: list[tuple[str, str]] = field(default_factory=list)  # (provider, message) entries given up on
     read: Obj = field(default_factory=dict)  # the rule as this reconcile read it

@@ -189,18 +189,20 @@ class RuleReconciler:
         assert outbox is not None
         rule_uid = str((obj.get("metadata") or {}).get("uid") or "")
         started = time.monotonic()
+        attempted = 0
         try:
             for due in outbox.due(ctx.now, ctx.ready_names):
                 resolved = ctx.providers.get(due.provider)
                 if resolved is None:  # it rejected an earlier entry of this run: the rest wait with it
                     continue
-                if time.monotonic() - started >= self.delivery_budget:
+                if attempted and time.monotonic() - started >= self.delivery_budget:
                     ctx.more = True  # the rest at once, in a reconcile of its own (other rules get a turn)
                     break
                 wait = self.deliverer.throttle(resolved.provider)  # also a provider held after a failure
                 if wait > 0:
-                    ctx.throttled = wait if ctx.throttled is None else min(ctx.throttled, wait)
+                    ctx.waits[due.provider] = wait  # its entries are due, but not before this
                     continue
+                attempted += 1
                 ident = delivery_id(rule_uid, due.entry_id, due.provider, due.event.timestamp.isoformat())
                 result = with_backoff(self._send(ctx, due, resolved, ident), due.attempt, self.backoff_base)
                 parked = outbox.record(Outcome(due.entry_id, due.provider, result), dt.datetime.now(dt.UTC))
@@ -270,8 +272,11 @@ class RuleReconciler:
         top; nothing is sent again); a failure here is left to the patch at the end of the reconcile."""
         assert ctx.outbox is not None
         _write_outbox(obj, ctx.outbox)
+        base = ctx.written or ctx.read
+        after = copy.deepcopy(base)  # the outbox only: conditions and the handled request wait for the end
+        _write_outbox(after, ctx.outbox)
         try:
-            written = patch_status_with_retry(self.kube, NOTIFICATIONRULES, ctx.written or ctx.read, obj)
+            written = patch_status_with_retry(self.kube, NOTIFICATIONRULES, base, after)
         except (NotFound, Conflict, ApiError) as exc:
             log.warning("could not record a delivery in the status of rule %s/%s now: %s", ctx.namespace,
                         ctx.name, type(exc).__name__)
@@ -320,13 +325,14 @@ class RuleReconciler:
             log.warning("could not record the rejection on provider %s: %s", provider.key, exc)
 
     def _next_look(self, ctx: RuleContext) -> float | None:
+        """When to look again: the next due time of the providers that may send, and for a provider that is
+        rate-limited or held (its entries are due already) the end of its wait — not "now", which would
+        reconcile in a tight loop for as long as a Retry-After lasts."""
         assert ctx.outbox is not None
-        candidates = []
-        next_due = ctx.outbox.next_due(ctx.ready_names)
+        candidates = list(ctx.waits.values())
+        next_due = ctx.outbox.next_due(ctx.ready_names - set(ctx.waits))
         if next_due is not None:
             candidates.append((next_due - dt.datetime.now(dt.UTC)).total_seconds())
-        if ctx.throttled is not None:
-            candidates.append(ctx.throttled)
         return max(MIN_REQUEUE, min(candidates)) if candidates else None
 
     def _patch_status(self, before: Obj, after: Obj) -> object:

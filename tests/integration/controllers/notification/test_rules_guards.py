@@ -262,3 +262,20 @@ def test_a_message_refused_twice_is_parked_and_the_provider_stays_ready(env: Not
     env.reconcile_rule(ns, "plans", "after-park")
     assert len(http_receiver.requests) == 3, "a parked message is not retried"
     assert rule["status"]["undeliverable"] == 1
+
+
+def test_each_delivery_is_recorded_before_the_next_is_made(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    """The rule's status is patched after each delivery, not once per reconcile: while the second message is
+    still in flight, the first is already recorded (a crash then would re-send only the one in flight)."""
+    ns = env.namespace("checkpoint")
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    http_receiver.fail_next(1, 200)
+    http_receiver.delay_next(1, 8.0)  # the second answer takes 8 s (recorded by the receiver after that)
+    _plans(env, ns, ["a", "b"])
+    env.rule(ns, "plans", ["hook"], eventTypes=["PlanPending"])
+    rule = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1,
+                         "the first delivery recorded", timeout=30)
+    assert len(http_receiver.requests) == 1, "recorded while the second was still in flight"
+    assert len(rule["status"]["pending"]) == 1
+    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2, "the second delivery recorded")
+    assert len(http_receiver.delivered()) == 2

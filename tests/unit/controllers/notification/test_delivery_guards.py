@@ -191,3 +191,32 @@ def test_the_delivery_id_is_stable_per_queued_message_and_provider() -> None:
 def test_only_sensitive_outputs_are_secret(status: dict[str, object], want: list[str]) -> None:
     data = {"name": "app", "replicas": "3", "db_password": "s3cr3t-pw", "token": "tok-1"}
     assert sensitive_output_values({"status": status}, data) == want
+
+
+def test_a_waiting_provider_requeues_the_rule_at_its_wait_not_at_once() -> None:
+    """Entries of a provider that is rate-limited or held are due already: the next look is the end of its
+    wait (a 60 s Retry-After must not be a reconcile every 0.2 s); another provider's due time still counts."""
+    import datetime as dt
+    from typing import Any, cast
+
+    from prometheus_client import CollectorRegistry
+
+    from tfcontroller.controllers.notification.context import MIN_REQUEUE, RuleContext
+    from tfcontroller.controllers.notification.metrics import NotificationMetrics
+    from tfcontroller.controllers.notification.rule_reconciler import RuleReconciler
+    from tfcontroller.notify.observe import Observation
+    from tfcontroller.notify.rule_outbox import ObjectKey, RuleOutbox
+
+    now = dt.datetime.now(dt.UTC)
+    outbox = RuleOutbox.of({}, now - dt.timedelta(hours=1))
+    event = ev.simple_event("Stalled", ev.ObjectRef("Terraform", "team-a", "app", "u1"), "bad")
+    outbox.observe(ObjectKey("Terraform", "team-a", "app", "u1"), [Observation("stalled", event)],
+                   lambda _t, _s: True, ["slack", "teams"], now)
+    reconciler = RuleReconciler(cast(Any, None), [], Deliverer(), NotificationMetrics(CollectorRegistry()),
+                                events=cast(Any, object()))
+    ctx = RuleContext("team-a", "r", now, outbox=outbox,
+                      providers={"slack": cast(Any, object())})
+    ctx.waits["slack"] = 60.0
+    assert reconciler._next_look(ctx) == pytest.approx(60.0)  # not MIN_REQUEUE: slack's entry waits its hold
+    ctx.providers["teams"] = cast(Any, object())  # teams may send and its entry is due now
+    assert reconciler._next_look(ctx) == MIN_REQUEUE
