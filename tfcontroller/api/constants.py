@@ -15,8 +15,11 @@ TERRAFORM_KIND = "Terraform"
 MANIFESTSET_KIND = "ManifestSet"
 PLANPOLICY_KIND = "PlanPolicy"  # issue 18: Rego policies gating plans (api/planpolicy.py)
 POLICYEXCEPTION_KIND = "PolicyException"  # issue 18: a waiver for one plan id (api/policyexception.py)
+NOTIFICATIONPROVIDER_KIND = "NotificationProvider"  # issue 19: where to send (api/notification.py)
+NOTIFICATIONRULE_KIND = "NotificationRule"  # issue 19: what to send there (api/notification.py)
 PLURALS = {GITREPOSITORY_KIND: "gitrepositories", TERRAFORM_KIND: "terraforms", MANIFESTSET_KIND: "manifestsets",
-           PLANPOLICY_KIND: "planpolicies", POLICYEXCEPTION_KIND: "policyexceptions"}
+           PLANPOLICY_KIND: "planpolicies", POLICYEXCEPTION_KIND: "policyexceptions",
+           NOTIFICATIONPROVIDER_KIND: "notificationproviders", NOTIFICATIONRULE_KIND: "notificationrules"}
 
 FINALIZER = f"{GROUP}/finalizer"
 FIELD_MANAGER = "tfcontroller"  # server-side apply field manager and Event source

@@ -84,9 +84,11 @@ TERRAFORMS = Resource("tfcontroller.io/v1alpha1", "Terraform", "terraforms")
 MANIFESTSETS = Resource("tfcontroller.io/v1alpha1", "ManifestSet", "manifestsets")
 PLANPOLICIES = Resource("tfcontroller.io/v1alpha1", "PlanPolicy", "planpolicies")
 POLICYEXCEPTIONS = Resource("tfcontroller.io/v1alpha1", "PolicyException", "policyexceptions")
+NOTIFICATIONPROVIDERS = Resource("tfcontroller.io/v1alpha1", "NotificationProvider", "notificationproviders")
+NOTIFICATIONRULES = Resource("tfcontroller.io/v1alpha1", "NotificationRule", "notificationrules")
 
 WELL_KNOWN: dict[tuple[str, str], Resource] = {
     (r.api_version, r.kind): r
     for r in (NAMESPACES, CONFIGMAPS, SECRETS, EVENTS, SERVICEACCOUNTS, PODS, LEASES, CRDS, GITREPOSITORIES, TERRAFORMS,
-              MANIFESTSETS, PLANPOLICIES, POLICYEXCEPTIONS)
+              MANIFESTSETS, PLANPOLICIES, POLICYEXCEPTIONS, NOTIFICATIONPROVIDERS, NOTIFICATIONRULES)
 }

@@ -33,7 +33,9 @@ class Request:
 def request_for(provider_type: str, event: NotificationEvent, *, secrets: Iterable[str | None] = (),
                 signing_secret: str | None = None, address: str | None = None) -> Request:
     """The request for `event` to a provider of `provider_type`, built from the event scrubbed of
-    `secrets`, `address` and `signing_secret`. Only `webhook` signs (the others have no such header)."""
+    `secrets`, `address` and `signing_secret` (the provider's `token`). `webhook` signs the body with it
+    (HMAC-SHA256); `flux` sends it as `Authorization: Bearer` (a receiver behind an authenticating proxy);
+    the chat services have no such header and ignore it."""
     if provider_type not in FORMATTERS:
         raise ValueError(f"no HTTP format for provider type {provider_type!r}; one of {', '.join(HTTP_TYPES)}")
     clean = event.scrubbed([*secrets, *url_secrets(address or ""), signing_secret])
@@ -44,6 +46,8 @@ def request_for(provider_type: str, event: NotificationEvent, *, secrets: Iterab
     else:
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
+        if provider_type == "flux" and signing_secret:
+            headers["Authorization"] = f"Bearer {signing_secret}"
     headers["User-Agent"] = USER_AGENT
     return Request(body, headers)
 

@@ -9,21 +9,22 @@ and Auto-Submitted (so vacation responders stay quiet).
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from tfcontroller.api.commands import approve_hint
+from tfcontroller.notify.mail_parts import KIND_HEADER, MSGID_DOMAIN, mail_headers, set_bodies
+from tfcontroller.notify.mail_parts import esc as _e
 from tfcontroller.notify.model import SENSITIVE, DriftedResourceLike, DriftReportLike, resource_count, summary
 
-MSGID_DOMAIN = "tfcontroller.local"
+__all__ = ["KIND_HEADER", "MSGID_DOMAIN", "FINGERPRINT_HEADER", "DriftTarget", "build_drift_email",
+           "build_resolved_email", "drift_subject", "format_value", "list_id", "resolved_subject"]
+
 FINGERPRINT_HEADER = "X-Tfcontroller-Drift-Fingerprint"
-KIND_HEADER = "X-Tfcontroller-Notification"
 _MAX_VALUE = 200
 
 
@@ -76,9 +77,7 @@ def build_drift_email(
         parts_html.append(_resource_html(res))
     text.append(f"Fingerprint: {report.fingerprint}")
     parts_html.append(f"<p style=\"color:#666\">Fingerprint: {_e(report.fingerprint)}</p>")
-    msg.set_content("\n".join(text) + "\n")
-    msg.add_alternative(_html_page(msg["Subject"], parts_html), subtype="html")
-    return msg
+    return set_bodies(msg, text, parts_html)
 
 
 def build_resolved_email(
@@ -108,9 +107,7 @@ def build_resolved_email(
         parts_html.append(f"<p>Source revision: <code>{_e(revision)}</code></p>")
     parts_html.append("<p>Previously drifted:</p><ul>" + "".join(
         f"<li><code>{_e(a)}</code></li>" for a in resources) + "</ul>")
-    msg.set_content("\n".join(text) + "\n")
-    msg.add_alternative(_html_page(msg["Subject"], parts_html), subtype="html")
-    return msg
+    return set_bodies(msg, text, parts_html)
 
 
 def format_value(value: Any) -> str:
@@ -126,19 +123,8 @@ def format_value(value: Any) -> str:
 def _headers(
     namespace: str, name: str, to: Sequence[str], from_addr: str, now: datetime | None, kind: str, fp: str
 ) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = from_addr
-    msg["To"] = ", ".join(to)
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    # No idstring: a longer id gets folded onto a continuation line, which some MTAs mangle; the object
-    # is named by List-Id instead.
-    msg["Message-ID"] = make_msgid(domain=MSGID_DOMAIN)
-    msg["List-Id"] = list_id(namespace, name)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg[KIND_HEADER] = kind
-    if fp:
-        msg[FINGERPRINT_HEADER] = fp
-    return msg
+    return mail_headers(to=to, from_addr=from_addr, list_id=list_id(namespace, name), kind=kind, now=now,
+                        extra={FINGERPRINT_HEADER: fp})
 
 
 def _remediation_lines(target: DriftTarget) -> list[tuple[str, str]]:
@@ -196,15 +182,3 @@ def _resource_html(res: DriftedResourceLike) -> str:
         "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">"
         "<tr><th>Attribute</th><th>Before</th><th></th><th>After</th></tr>" + rows + "</table>"
     )
-
-
-def _html_page(title: str, parts: list[str]) -> str:
-    body = "\n".join(parts)
-    return (
-        f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{_e(title)}</title></head>"
-        f"<body style=\"font-family:sans-serif\">\n{body}\n</body></html>\n"
-    )
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)

@@ -59,11 +59,12 @@ class SMTPTransport:
         except DeliveryError:
             raise
         except smtplib.SMTPAuthenticationError as exc:
+            # 535 (credentials invalid) cannot pass with the same Secret; 454 (temporary failure) can.
             raise self._error("AuthFailed", f"{where} refused the credentials of user {cfg.username!r}", exc,
-                              transient=True) from None
-        except smtplib.SMTPNotSupportedError as exc:
+                              transient=_is_4xx(exc.smtp_code)) from None
+        except smtplib.SMTPNotSupportedError as exc:  # the server offers no AUTH: a configuration to fix
             raise self._error("AuthUnavailable", f"{where} does not support authentication here", exc,
-                              transient=True) from None
+                              transient=False) from None
         except smtplib.SMTPRecipientsRefused as exc:
             names = ", ".join(sorted(exc.recipients))
             raise DeliveryError("RecipientsRefused", f"{where} refused recipient(s) {names}",

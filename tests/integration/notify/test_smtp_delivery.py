@@ -94,7 +94,7 @@ def test_wrong_password_is_auth_failed_without_the_password(smtp_tls_server: SMT
     with pytest.raises(DeliveryError) as info:
         SMTPTransport(cfg).send(build_drift_email(_report(), TARGET, to=TO, from_addr=FROM), TO)
     err = info.value
-    assert err.reason == "AuthFailed" and err.transient
+    assert err.reason == "AuthFailed" and not err.transient  # 535: the same credentials cannot pass
     for text in (str(err), repr(err), err.message, repr(cfg), str(cfg), repr(SMTPTransport(cfg))):
         assert wrong not in text
         assert smtp_tls_server.password not in text

@@ -37,3 +37,15 @@ def test_unsigned_webhook_without_a_secret() -> None:
 def test_a_type_without_an_http_format_is_refused(provider: str) -> None:
     with pytest.raises(ValueError, match="no HTTP format for provider type"):
         dispatch.request_for(provider, ev.simple_event("Stalled", OBJ, "m"))
+
+
+@pytest.mark.parametrize("provider", sorted(FORMATTERS))
+def test_the_token_is_a_bearer_header_for_flux_only(provider: str) -> None:
+    req = dispatch.request_for(provider, ev.simple_event("Stalled", OBJ, "m"), signing_secret="tok-1")
+    want = "Bearer tok-1" if provider == "flux" else None
+    assert req.headers.get("Authorization") == want
+
+
+def test_flux_without_a_token_sends_no_authorization() -> None:
+    req = dispatch.request_for("flux", ev.simple_event("Stalled", OBJ, "m"))
+    assert "Authorization" not in req.headers
