@@ -419,7 +419,7 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
     cleanups.append(sink.stop)
     say(f"SMTP sink on 127.0.0.1:{sink.port}, saving mail under {sink.outdir}")
     webhook = WebhookSink(key=secrets.token_urlsafe(24), outdir=workdir / "webhook",
-                          on_request=lambda rec: say(f"WEBHOOK  {headline(rec)}")).start()
+                          on_request=lambda rec: say(f"WEBHOOK received: {headline(rec)}")).start()
     cleanups.append(webhook.stop)
     say(f"webhook sink at {webhook.url}{notifications.HOOK_PATH}, checking each notification's signature and "
         f"saving it under {webhook.outdir}")
