@@ -22,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CRDS = ROOT / "crds"
 OUTPUT = ROOT / "docs" / "api.md"
-ORDER = ("GitRepository", "Terraform", "ManifestSet", "PlanPolicy", "PolicyException")
+ORDER = ("GitRepository", "Terraform", "ManifestSet", "PlanPolicy", "PolicyException", "NotificationProvider",
+         "NotificationRule")
 REGENERATE = "python scripts/gen_api_docs.py"
 
 

@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 from tfcontroller.api.commands import approve_command, cli_approve_command
 from tfcontroller.api.policy_verdict import policy_report_lines
 from tfcontroller.api.redact import scrub
+from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 
 EventType = Literal[
     "PlanPending", "PlanApplied", "ApplyFailed", "DriftDetected", "DriftResolved", "PolicyDenied", "Stalled",
@@ -211,6 +212,19 @@ class NotificationEvent:
         return replace(self, object=obj, message=s(self.message), details=details,
                        metadata={k: s(v) for k, v in self.metadata.items()})
 
+    def to_record(self) -> dict[str, Any]:
+        """This event as JSON-able data for a NotificationRule's status (the outbox's pending entries), so
+        that a queued message survives a restart. Bounded: the diff is not stored (MAX_STORED_DIFF_LINES;
+        the sender re-reads the plan view), messages are cut to MAX_STORED_TEXT characters, drift resources
+        to MAX_STORED_RESOURCES. The fingerprint is stored as computed, so a cut message keeps its identity."""
+        return _to_record(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> NotificationEvent:
+        """The event `to_record` wrote (without the diff). Raises ValueError for a record whose type,
+        severity or message is not an event's (a hand-edited status)."""
+        return _from_record(record)
+
 
 def default_fingerprint(event: NotificationEvent) -> str:
     """What makes this event news (see the module docstring), hashed with its type and object."""
@@ -302,3 +316,93 @@ def simple_event(
     details = PlanDetails(plan_id=plan_id) if plan_id else None
     return NotificationEvent(type, obj, message, DEFAULT_SEVERITY[type], reason=reason, details=details,
                              timestamp=now or datetime.now(UTC))
+
+
+# ---- records: an event as JSON-able data for the NotificationRule's status (rule_outbox.py) --------------
+
+MAX_STORED_DIFF_LINES = 0  # the diff is never stored: it is re-read from the plan view at send time
+MAX_STORED_TEXT = 1000  # characters of a stored message (event or policy message)
+MAX_STORED_RESOURCES = 200  # drift resources kept in a record (the message already names them)
+
+
+def _cut(text: str, limit: int = MAX_STORED_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _record_of_plan(p: PlanDetails) -> dict[str, Any]:
+    out: dict[str, Any] = {"planId": p.plan_id, "add": p.add, "change": p.change, "destroy": p.destroy}
+    if p.policy_result:
+        out["policyResult"] = p.policy_result
+        out["policy"] = [{k: v for k, v in {"policy": r.policy, "result": r.result,
+                                             "messages": [_cut(m) for m in r.messages],
+                                             "exception": r.exception}.items() if v}
+                         for r in p.policy]
+    for key, value in (("approveCommand", p.approve_command), ("cliApproveCommand", p.cli_approve_command),
+                       ("dashboardUrl", p.dashboard_url)):
+        if value:
+            out[key] = value
+    return out
+
+
+def _plan_of_record(rec: Mapping[str, Any]) -> PlanDetails:
+    rows = tuple(PolicyRow(str(r.get("policy") or ""), str(r.get("result") or ""),
+                           tuple(str(m) for m in r.get("messages") or ()), str(r.get("exception") or ""))
+                 for r in rec.get("policy") or () if isinstance(r, Mapping))
+    return PlanDetails(plan_id=str(rec.get("planId") or ""), add=_int(rec.get("add")),
+                       change=_int(rec.get("change")), destroy=_int(rec.get("destroy")),
+                       policy_result=str(rec.get("policyResult") or ""), policy=rows,
+                       approve_command=str(rec.get("approveCommand") or ""),
+                       cli_approve_command=str(rec.get("cliApproveCommand") or ""),
+                       dashboard_url=str(rec.get("dashboardUrl") or ""))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _to_record(event: NotificationEvent) -> dict[str, Any]:
+    obj = event.object
+    out: dict[str, Any] = {
+        "type": event.type, "severity": event.severity, "reason": event.reason, "message": _cut(event.message),
+        "fingerprint": event.fingerprint,
+        "object": {k: v for k, v in {"kind": obj.kind, "namespace": obj.namespace, "name": obj.name,
+                                     "uid": obj.uid, "revision": obj.revision,
+                                     "apiVersion": obj.api_version}.items() if v},
+        "timestamp": format_rfc3339(event.timestamp),
+    }
+    if event.metadata:
+        out["metadata"] = {str(k): _cut(str(v)) for k, v in event.metadata.items()}
+    if isinstance(event.details, PlanDetails):
+        out["plan"] = _record_of_plan(event.details)
+    elif isinstance(event.details, DriftDetails):
+        d = event.details
+        out["drift"] = {k: v for k, v in {"resources": list(d.resources[:MAX_STORED_RESOURCES]),
+                                          "fingerprint": d.drift_fingerprint, "planId": d.plan_id}.items() if v}
+    return out
+
+
+def _from_record(rec: Mapping[str, Any]) -> NotificationEvent:
+    o: Mapping[str, Any] = rec["object"] if isinstance(rec.get("object"), Mapping) else {}
+    obj = ObjectRef(str(o.get("kind") or ""), str(o.get("namespace") or ""), str(o.get("name") or ""),
+                    str(o.get("uid") or ""), str(o.get("revision") or ""), str(o.get("apiVersion") or API_VERSION))
+    details: Details = None
+    if isinstance(rec.get("plan"), Mapping):
+        details = _plan_of_record(rec["plan"])
+    elif isinstance(rec.get("drift"), Mapping):
+        d = rec["drift"]
+        details = DriftDetails(tuple(str(r) for r in d.get("resources") or ()), str(d.get("fingerprint") or ""),
+                               str(d.get("planId") or ""))
+    stamp = _parse_stamp(rec.get("timestamp"))
+    meta = rec.get("metadata")
+    return NotificationEvent(
+        type=rec.get("type"), object=obj, message=str(rec.get("message") or ""),  # type: ignore[arg-type]
+        severity=rec.get("severity") or DEFAULT_SEVERITY.get(str(rec.get("type")), "info"),
+        reason=str(rec.get("reason") or ""), fingerprint=str(rec.get("fingerprint") or ""), details=details,
+        timestamp=stamp, metadata={str(k): str(v) for k, v in meta.items()} if isinstance(meta, Mapping) else {})
+
+
+def _parse_stamp(value: Any) -> datetime:
+    return parse_rfc3339(value) or datetime.now(UTC)

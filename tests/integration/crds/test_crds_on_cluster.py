@@ -20,7 +20,8 @@ from tfcontroller.dev.cluster import DevCluster
 ROOT = REPO_ROOT
 EXAMPLES = ROOT / "docs" / "api-examples"
 CRD_NAMES = ["gitrepositories.tfcontroller.io", "terraforms.tfcontroller.io", "manifestsets.tfcontroller.io",
-             "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io"]
+             "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io",
+             "notificationproviders.tfcontroller.io", "notificationrules.tfcontroller.io"]
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -60,9 +61,10 @@ def rejecting_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube
 
 def test_crds_registered_with_short_names_and_category(kubectl: Kubectl) -> None:
     resources = kubectl("api-resources", "--api-group=tfcontroller.io", "-o", "wide").stdout
-    for line in ("gitrepositories", "terraforms", "manifestsets", "planpolicies", "policyexceptions"):
+    for line in ("gitrepositories", "terraforms", "manifestsets", "planpolicies", "policyexceptions",
+                 "notificationproviders", "notificationrules"):
         assert line in resources
-    for short in ("gitrepo", "tf", "ms", "pp", "pex"):
+    for short in ("gitrepo", "tf", "ms", "pp", "pex", "tfnp", "tfnr"):
         assert re.search(rf"\b{short}\b", resources), resources
     assert kubectl("get", "tfcontroller", "-A").returncode == 0
     # a second apply is a no-op
@@ -75,8 +77,16 @@ def test_examples_apply_and_get_defaults(kubectl: Kubectl) -> None:
     for created in ("gitrepository.tfcontroller.io/infra created", "terraform.tfcontroller.io/bucket created",
                     "terraform.tfcontroller.io/queue created", "manifestset.tfcontroller.io/app created",
                     "planpolicy.tfcontroller.io/protect-data created", "planpolicy.tfcontroller.io/tags-warn created",
-                    "policyexception.tfcontroller.io/retire-orders-table created"):
+                    "policyexception.tfcontroller.io/retire-orders-table created",
+                    "notificationprovider.tfcontroller.io/platform-slack created",
+                    "notificationrule.tfcontroller.io/errors-by-mail created"):
         assert created in out
+    slack = json.loads(kubectl("get", "tfnp", "platform-slack", "-o", "json").stdout)
+    assert slack["spec"]["timeout"] == "15s" and slack["spec"]["rateLimit"] == {"messages": 10, "per": "1m"}
+    mail_rule = json.loads(kubectl("get", "tfnr", "errors-by-mail", "-o", "json").stdout)
+    assert mail_rule["spec"]["severity"] == "error"
+    rule = json.loads(kubectl("get", "notificationrule", "plans-to-slack", "-o", "json").stdout)
+    assert rule["spec"]["severity"] == "info"  # default
     policy = json.loads(kubectl("get", "pp", "tags-warn", "-o", "json").stdout)
     assert (policy["spec"]["failurePolicy"], policy["spec"]["timeout"]) == ("Closed", "5s")  # defaults
     queue = json.loads(kubectl("get", "tf", "queue", "-o", "json").stdout)
@@ -102,6 +112,26 @@ def test_printer_columns(kubectl: Kubectl) -> None:
     assert header.split() == ["NAME", "READY", "STATUS", "REVISION", "PLAN", "AGE"]
     assert row.startswith("queue") and "False" in row and "Plan waiting for approval" in row
     assert "plan-main-0123456789-abcdef01" in row and "main@sha1:" in row
+
+
+def test_notification_printer_columns(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(EXAMPLES / "notificationprovider.yaml"), "-f", str(EXAMPLES / "notificationrule.yaml"))
+    ready = {"type": "Ready", "status": "False", "reason": "DeliveryRejected", "message": "HTTP 400 from x: bad",
+             "lastTransitionTime": "2024-01-01T00:00:00Z"}
+    kubectl("patch", "tfnp", "audit-webhook", "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"conditions": [ready]}}))
+    header, *rows = kubectl("get", "tfnp").stdout.splitlines()
+    assert header.split() == ["NAME", "TYPE", "READY", "STATUS", "AGE"]
+    row = next(r for r in rows if r.startswith("audit-webhook"))
+    assert row.split()[1:3] == ["webhook", "False"] and "HTTP 400 from x: bad" in row
+    kubectl("patch", "tfnr", "plans-to-slack", "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"sent": 7, "failed": 2, "conditions": [ready | {"status": "True",
+                                                                                     "reason": "RuleReady",
+                                                                                     "message": "ok"}]}}))
+    header, *rows = kubectl("get", "tfnr").stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "STATUS", "SENT", "FAILED", "AGE"]
+    row = next(r for r in rows if r.startswith("plans-to-slack"))
+    assert row.split()[1:5] == ["True", "ok", "7", "2"]
 
 
 def test_banana_interval_rejected_naming_the_field(rejecting_kubectl: Kubectl) -> None:

@@ -44,7 +44,7 @@ def _one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict
 
 def test_renders_every_piece_into_the_namespace(rendered: list[dict[str, Any]]) -> None:
     kinds = sorted(d["kind"] for d in rendered)
-    assert kinds == sorted(["Namespace", *["CustomResourceDefinition"] * 5, "ServiceAccount", "ClusterRole",
+    assert kinds == sorted(["Namespace", *["CustomResourceDefinition"] * 7, "ServiceAccount", "ClusterRole",
                             "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
                             "Service", "Service"])
     for doc in rendered:
@@ -52,7 +52,8 @@ def test_renders_every_piece_into_the_namespace(rendered: list[dict[str, Any]]) 
             assert doc["metadata"]["namespace"] == "tfcontroller-system"
     crds = {d["metadata"]["name"] for d in rendered if d["kind"] == "CustomResourceDefinition"}
     assert crds == {"gitrepositories.tfcontroller.io", "terraforms.tfcontroller.io", "manifestsets.tfcontroller.io",
-                    "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io"}
+                    "planpolicies.tfcontroller.io", "policyexceptions.tfcontroller.io",
+                    "notificationproviders.tfcontroller.io", "notificationrules.tfcontroller.io"}
     _one(rendered, "ClusterRole", "tfcontroller-policy-exception-author")  # issue 18, bound by the platform team
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.support.paths import REPO_ROOT
 from tfcontroller.api import notification as n
 from tfcontroller.api.conditions import SPEC_INVALID
 from tfcontroller.api.errors import SpecError, StallingError
@@ -264,3 +266,27 @@ def test_rejection_round_trip_and_current() -> None:
     assert not n.rejection_current(rej, 2, {"hook": "41", "ca": "7"})  # a Secret added
     assert not n.rejection_current(rej, 2, {})  # a Secret removed from the spec
     assert not n.rejection_current(None, 2, {}) and n.Rejection.of({}) is None and n.Rejection.of(None) is None
+
+
+# --- the CRDs and the documented examples agree with the typed views -------------------------------
+
+def _crd_spec(kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in yaml.safe_load_all((REPO_ROOT / "crds" / f"{kind.lower()}s.yaml").read_text()) if d]
+    return doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+
+
+def test_crd_enums_equal_the_typed_views() -> None:
+    assert tuple(_crd_spec("NotificationProvider")["type"]["enum"]) == n.PROVIDER_TYPES
+    rule_spec = _crd_spec("NotificationRule")
+    assert tuple(rule_spec["eventTypes"]["items"]["enum"]) == n.EVENT_TYPES
+    assert tuple(rule_spec["severity"]["enum"]) == n.SEVERITIES
+    assert tuple(rule_spec["selector"]["properties"]["kinds"]["items"]["enum"]) == n.SOURCE_KINDS
+
+
+@pytest.mark.parametrize(("file", "cls"), [("notificationprovider.yaml", n.NotificationProvider),
+                                           ("notificationrule.yaml", n.NotificationRule)])
+def test_documented_examples_parse(file: str, cls: Any) -> None:
+    docs = [d for d in yaml.safe_load_all((REPO_ROOT / "docs" / "api-examples" / file).read_text()) if d]
+    assert len(docs) >= 2
+    for doc in docs:
+        cls.from_dict(doc)

@@ -1,4 +1,4 @@
-"""crds/*.yaml: the five CRDs are well-formed structural schemas, accept the documented examples in
+"""crds/*.yaml: the seven CRDs are well-formed structural schemas, accept the documented examples in
 docs/api-examples/, reject the invalid ones naming the field, apply defaults and prune unknown fields
 (validated through tfcontroller.dev.cluster.schema, the same code the dev cluster serves them with)."""
 
@@ -46,10 +46,11 @@ VALID = [(p.name, d) for p in sorted(EXAMPLES.glob("*.yaml")) for d in docs(p)]
 INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 
 
-def test_five_crds_with_names_scope_and_version() -> None:
-    assert set(CRDS) == {"GitRepository", "Terraform", "ManifestSet", "PlanPolicy", "PolicyException"}
+def test_seven_crds_with_names_scope_and_version() -> None:
+    assert set(CRDS) == {"GitRepository", "Terraform", "ManifestSet", "PlanPolicy", "PolicyException",
+                         "NotificationProvider", "NotificationRule"}
     shorts = {"GitRepository": "gitrepo", "Terraform": "tf", "ManifestSet": "ms", "PlanPolicy": "pp",
-              "PolicyException": "pex"}
+              "PolicyException": "pex", "NotificationProvider": "tfnp", "NotificationRule": "tfnr"}
     for kind, crd in CRDS.items():
         spec = crd["spec"]
         plural = constants.PLURALS[kind]
@@ -68,13 +69,20 @@ def test_printer_columns() -> None:
         assert cols["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
         assert cols["Status"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].message'
         assert cols["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-        assert ("Revision" in cols) == (kind != "PolicyException")  # an exception has no source
+        # an exception and the notification kinds have no source
+        assert ("Revision" in cols) == (kind not in ("PolicyException", "NotificationProvider", "NotificationRule"))
         assert ("Plan" in cols) == (kind in ("Terraform", "PolicyException"))
     tf_cols = {c["name"]: c["jsonPath"] for c in CRDS["Terraform"]["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert tf_cols["Plan"] == ".status.plan.pending"
     pex_cols = {c["name"]: c["jsonPath"]
                 for c in CRDS["PolicyException"]["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert (pex_cols["Plan"], pex_cols["Terraform"]) == (".spec.planId", ".spec.terraformRef.name")
+    np_cols = {c["name"]: c["jsonPath"]
+               for c in CRDS["NotificationProvider"]["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert np_cols["Type"] == ".spec.type"
+    nr_cols = {c["name"]: c["jsonPath"]
+               for c in CRDS["NotificationRule"]["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert (nr_cols["Sent"], nr_cols["Failed"]) == (".status.sent", ".status.failed")
 
 
 def _structural_problems(node: Any, path: str, in_junctor: bool = False) -> list[str]:

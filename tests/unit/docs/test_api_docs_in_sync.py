@@ -35,7 +35,8 @@ def test_every_field_has_a_row() -> None:
     text = (ROOT / "docs" / "api.md").read_text()
     crds = gen.load_crds()
     assert [c["spec"]["names"]["kind"] for c in crds] == ["GitRepository", "Terraform", "ManifestSet", "PlanPolicy",
-                                                              "PolicyException"]
+                                                              "PolicyException", "NotificationProvider",
+                                                              "NotificationRule"]
     for crd in crds:
         props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
         for section in ("spec", "status"):

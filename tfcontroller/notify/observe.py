@@ -1,0 +1,223 @@
+"""Which notification events are *current* for a Terraform or ManifestSet object, derived from its status.
+
+Why level-based: the notification controller never receives events from the Terraform and ManifestSet
+controllers (a missed or doubled call would lose or repeat a message, and those controllers would need to
+know about rules). It reads each object as it is now and says, per *stream*, what state it is in:
+
+    plan     PlanPending (a plan waits for a human) | PolicyDenied (a plan the policy blocks) | clear
+    drift    DriftDetected (status.drift.fingerprint) | clear
+    stalled  Stalled (condition Stalled=True) | clear
+    ready    ManifestSetFailed (Ready=False with a failure reason) | clear (Ready=True)
+    history  one PlanApplied / ApplyFailed per apply or destroy in status.history[] (keyed by run id)
+
+The outbox (rule_outbox.py) compares these with what a rule remembers and queues only what is new, so
+observing the same object a thousand times, or after a restart, sends nothing twice.
+
+A stream that is *unknown* right now is left out of the list, not reported clear: while a run is in
+progress (Ready=Unknown) the Stalled condition is removed and a ManifestSet's Ready says nothing, and
+reporting "clear" then would forget a failure and announce it again a moment later (or announce a
+recovery that did not happen). `Observation(event=None)` means "known to be clear".
+
+Pure: plain dicts in (shaped as the controllers write them), events out; no I/O, no clock but `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
+from tfcontroller.api.history import APPLY, DESTROY, FAILED, INTERRUPTED, SUCCEEDED, HistoryEntry, history_of
+from tfcontroller.api.policy_verdict import policy_of, verdict
+from tfcontroller.api.terraform_status import PendingPlan, applying_of, lenient_str
+from tfcontroller.notify.event import (
+    LineLike,
+    NotificationEvent,
+    ObjectRef,
+    drift_event,
+    plan_pending,
+    simple_event,
+)
+
+Stream = Literal["plan", "drift", "stalled", "ready", "history"]
+STREAMS: tuple[str, ...] = ("plan", "drift", "stalled", "ready", "history")
+APPROVE_AUTO = "auto"  # spec.approvePlan that applies every plan (api/terraform.py)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The state of one stream of one object. `event` None: the stream is clear now. For stream
+    "history", `key` is the run id and `at` its finishedAt (RFC 3339): each entry is its own event."""
+
+    stream: str
+    event: NotificationEvent | None
+    key: str = ""
+    at: str = ""
+
+
+def object_ref(obj: Mapping[str, Any], kind: str) -> ObjectRef:
+    """The object an event is about, with the source revision it last worked on."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    revision = lenient_str(status.get("lastAttemptedRevision")) or lenient_str(status.get("lastAppliedRevision"))
+    return ObjectRef(str(obj.get("kind") or kind), str(meta.get("namespace") or ""), str(meta.get("name") or ""),
+                     str(meta.get("uid") or ""), revision)
+
+
+def _conditions(obj: Mapping[str, Any]) -> list[Any]:
+    conds = (obj.get("status") or {}).get("conditions")
+    return conds if isinstance(conds, list) else []
+
+
+def _in_progress(obj: Mapping[str, Any]) -> bool:
+    """A run is going on (Ready=Unknown, runtime/reconciler.mark_reconciling) or none has finished yet (no
+    Ready): conditions describe no settled outcome."""
+    ready = c.find(_conditions(obj), c.READY)
+    return ready is None or ready.status == c.UNKNOWN
+
+
+def stalled_observation(obj: Mapping[str, Any], ref: ObjectRef, now: datetime) -> list[Observation]:
+    """Stalled=True (a spec that cannot succeed until someone changes it) → Stalled with its reason and
+    message; clear when the last settled run is not stalled; unknown while a run is in progress."""
+    cond = c.find(_conditions(obj), c.STALLED)
+    if cond is not None and cond.status == c.TRUE:
+        message = cond.message or f"{ref.display} is stalled ({cond.reason})"
+        return [Observation("stalled", simple_event("Stalled", ref, message, reason=cond.reason, now=now))]
+    if _in_progress(obj):
+        return []
+    return [Observation("stalled", None)]
+
+
+# ---- Terraform -------------------------------------------------------------------------------------------
+
+
+def terraform_observations(obj: Mapping[str, Any], *, diff: Sequence[LineLike | Mapping[str, Any]] = (),
+                           dashboard_url: str = "", now: datetime | None = None) -> list[Observation]:
+    """The current streams of a Terraform object (see the module docstring). `diff`: the readable lines of
+    the *pending* plan (the caller passes them only when its plan id is status.plan.pending);
+    `dashboard_url`: the plan's page, or ""."""
+    when = now or datetime.now(UTC)
+    ref = object_ref(obj, "Terraform")
+    status = obj.get("status") or {}
+    out = [plan_observation(obj, ref, diff=diff, dashboard_url=dashboard_url, now=when)]
+    out.append(drift_observation(status, ref, when))
+    out.extend(stalled_observation(obj, ref, when))
+    out.extend(history_observations(status, ref, when))
+    return out
+
+
+def waits_for_human(obj: Mapping[str, Any]) -> bool:
+    """The pending plan waits for someone to approve it: manual mode (spec.approvePlan is not `auto`),
+    no approval names it yet (spec.approvePlan or the approve-plan annotation), it is not being applied
+    (status.runs[]) and the object is not being deleted (deletion applies its destroy plan itself)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    pending = PendingPlan.of(status).id
+    if not pending or meta.get("deletionTimestamp"):
+        return False
+    spec_approve = lenient_str((obj.get("spec") or {}).get("approvePlan"))
+    annotation = lenient_str((meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN))
+    if spec_approve == APPROVE_AUTO or pending in (spec_approve, annotation):
+        return False
+    return applying_of(status) != pending
+
+
+def plan_observation(obj: Mapping[str, Any], ref: ObjectRef, *, diff: Sequence[LineLike | Mapping[str, Any]] = (),
+                     dashboard_url: str = "", now: datetime) -> Observation:
+    """PolicyDenied when the pending plan's policy result blocks it (in any approval mode: nobody can
+    apply it until the change or a PolicyException does), else PlanPending when it waits for a human,
+    else clear (no plan, or one about to be applied)."""
+    status = obj.get("status") or {}
+    plan = PendingPlan.of(status)
+    if not plan:
+        return Observation("plan", None)
+    recorded = policy_of(status)
+    if recorded is not None:
+        v = verdict(recorded, plan.id)
+        if v.blocked:
+            return Observation("plan", policy_denied(ref, plan, recorded, v.reason, v.message, now))
+    if not waits_for_human(obj):
+        return Observation("plan", None)
+    counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy}
+    return Observation("plan", plan_pending(ref, plan.id, counts, diff, policy=recorded,
+                                            dashboard_url=dashboard_url, now=now))
+
+
+def policy_denied(ref: ObjectRef, plan: PendingPlan, recorded: Mapping[str, Any], reason: str, message: str,
+                  now: datetime) -> NotificationEvent:
+    """PolicyDenied for a blocked plan, with the policy rows (the formatters print them) and the verdict's
+    message (the denying policies' messages); reason PolicyDenied or PolicyUnavailable (api/policy_verdict)."""
+    counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy}
+    base = plan_pending(ref, plan.id, counts, policy=recorded, now=now)
+    assert base.plan is not None
+    details = replace(base.plan, approve_command="", cli_approve_command="")  # approving cannot help
+    return NotificationEvent("PolicyDenied", ref, message, "error", reason=reason, details=details, timestamp=now)
+
+
+def drift_observation(status: Mapping[str, Any], ref: ObjectRef, now: datetime) -> Observation:
+    """DriftDetected while status.drift.fingerprint names a current drift (controllers/terraform/drift/
+    schedule.py); clear when it is "" (never checked, no drift, or resolved)."""
+    drift = status.get("drift")
+    drift = drift if isinstance(drift, Mapping) else {}
+    fingerprint = lenient_str(drift.get("fingerprint"))
+    if not fingerprint:
+        return Observation("drift", None)
+    resources = [str(r) for r in drift.get("resources") or () if isinstance(r, str)]
+    pending = PendingPlan.of(status)
+    plan_id = pending.id if pending.is_drift else ""
+    return Observation("drift", drift_event(ref, resources, fingerprint, plan_id=plan_id, now=now))
+
+
+def history_observations(status: Mapping[str, Any], ref: ObjectRef, now: datetime) -> list[Observation]:
+    """One observation per finished apply or destroy in status.history[] (oldest first): Succeeded →
+    PlanApplied, Failed or Interrupted → ApplyFailed. Plans and drift checks are not news here."""
+    out = []
+    for entry in reversed(history_of(status)):
+        event = history_event(entry, ref, now)
+        if event is not None:
+            out.append(Observation("history", event, key=entry.run_id, at=entry.finished_at))
+    return out
+
+
+def history_event(entry: HistoryEntry, ref: ObjectRef, now: datetime) -> NotificationEvent | None:
+    if entry.kind not in (APPLY, DESTROY) or not entry.finished_at:
+        return None
+    what = "destroy" if entry.kind == DESTROY else "apply"
+    if entry.outcome == SUCCEEDED:
+        message = entry.message or f"Applied plan {entry.plan_id}: {entry.counts}"
+        return simple_event("PlanApplied", ref, message, reason=entry.reason, plan_id=entry.plan_id, now=now)
+    if entry.outcome in (FAILED, INTERRUPTED):
+        message = entry.message or f"The {what} of plan {entry.plan_id} {entry.outcome.lower()}"
+        return simple_event("ApplyFailed", ref, message, reason=entry.reason or entry.outcome,
+                            plan_id=entry.plan_id, now=now)
+    return None
+
+
+# ---- ManifestSet -----------------------------------------------------------------------------------------
+
+
+def manifestset_observations(obj: Mapping[str, Any], *, now: datetime | None = None) -> list[Observation]:
+    """The current streams of a ManifestSet: `ready` and `stalled` (see the module docstring)."""
+    when = now or datetime.now(UTC)
+    ref = object_ref(obj, "ManifestSet")
+    out = ready_observation(obj, ref, when)
+    out.extend(stalled_observation(obj, ref, when))
+    return out
+
+
+def ready_observation(obj: Mapping[str, Any], ref: ObjectRef, now: datetime) -> list[Observation]:
+    """ManifestSetFailed while Ready=False with a failure reason; clear when Ready=True; unknown while a
+    run is in progress (Ready=Unknown) or while it only waits (conditions.WAITING_REASONS: a source
+    without an artifact, a dependency not ready; Flux records these as info, not failures)."""
+    ready = c.find(_conditions(obj), c.READY)
+    if ready is None or ready.status == c.UNKNOWN:
+        return []
+    if ready.status == c.TRUE:
+        return [Observation("ready", None)]
+    if ready.reason in c.WAITING_REASONS:
+        return []
+    message = ready.message or f"{ref.display} is not ready ({ready.reason})"
+    return [Observation("ready", simple_event("ManifestSetFailed", ref, message, reason=ready.reason, now=now))]
