@@ -35,13 +35,15 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from tfcontroller.controllers import gitrepository, manifestset, planpolicy, terraform
+from tfcontroller.controllers import gitrepository, manifestset, notification, planpolicy, terraform
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions, GitRepositoryReconciler
 from tfcontroller.controllers.manifestset import ManifestSetOptions
+from tfcontroller.controllers.notification import MailDefaults, NotificationOptions
 from tfcontroller.controllers.planpolicy import PlanPolicyOptions
 from tfcontroller.controllers.terraform import TerraformOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.events import EventRecorder
+from tfcontroller.notify.errors import ConfigError
 from tfcontroller.runtime.httpserve import parse_addr
 from tfcontroller.runtime.manager import Manager, ManagerOptions
 from tfcontroller.source.git import FetchStats, GitFetcher
@@ -84,6 +86,7 @@ class ControllerOptions:
     manifestset: ManifestSetOptions = field(default_factory=ManifestSetOptions)
     terraform: TerraformOptions = field(default_factory=TerraformOptions)
     planpolicy: PlanPolicyOptions = field(default_factory=PlanPolicyOptions)
+    notification: NotificationOptions = field(default_factory=NotificationOptions)
 
     def manager_options(self) -> ManagerOptions:
         return ManagerOptions(
@@ -187,6 +190,7 @@ def add_controller_arguments(parser: argparse.ArgumentParser) -> None:
     terraform.add_run_arguments(parser)
     manifestset.add_run_arguments(parser)
     planpolicy.add_run_arguments(parser)
+    notification.add_run_arguments(parser)
 
 
 def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -195,11 +199,12 @@ def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "terraform": terraform.options_from_args(args),
             "manifestset": manifestset.options_from_args(args),
             "planpolicy": planpolicy.options_from_args(args),
+            "notification": notification.options_from_args(args),
             "allow_cross_namespace_refs": bool(getattr(args, "allow_cross_namespace_refs", False))}
 
 
 def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> ControllerManager:
-    """A manager with the four controllers registered; call `run()` (or `start()`/`stop()`)."""
+    """A manager with the controllers registered; call `run()` (or `start()`/`stop()`)."""
     Path(opts.artifact_dir).mkdir(parents=True, exist_ok=True)
     kube = kube or KubeClient.load(opts.kubeconfig, opts.context)
     manager = ControllerManager(kube, opts)
@@ -207,7 +212,27 @@ def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> Co
     terraform.register(manager, kube, opts.terraform)
     manifestset.register(manager, kube, opts.manifestset)
     planpolicy.register(manager, kube, planpolicy_options(opts))
+    notification.register(manager, kube, notification_options(opts, kube))
     return manager
+
+
+def notification_options(opts: ControllerOptions, kube: KubeClient) -> NotificationOptions:
+    """The notification controllers' options with the mail settings smtp/ses providers fall back on: the
+    drift e-mail's `--smtp-*`/`--ses-*` flags, parsed once by the drift e-mail's own code (an smtp provider
+    uses the SMTP server whatever --email-transport says; an ses provider the --ses-* settings)."""
+    from tfcontroller.controllers.terraform.drift.mail import mailer_from_options
+
+    if opts.notification.mail != MailDefaults():
+        return opts.notification
+    flags = opts.terraform.drift_mail.as_mapping()
+    try:
+        smtp = mailer_from_options({**flags, "email_transport": "smtp"}, kube)
+    except ConfigError as exc:  # the Terraform controller reports the same flags at its registration
+        log.warning("notifications: the --smtp-* flags are not usable (%s); smtp providers need a secretRef", exc)
+        smtp = None
+    mail = MailDefaults(smtp=smtp, ses_region=flags.get("ses_region"), ses_endpoint_url=flags.get("ses_endpoint_url"),
+                        ses_from=flags.get("ses_from"))
+    return dataclasses.replace(opts.notification, mail=mail)
 
 
 def planpolicy_options(opts: ControllerOptions) -> PlanPolicyOptions:

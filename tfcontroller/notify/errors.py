@@ -12,9 +12,11 @@ class DeliveryError(Exception):
 
     `reason` is CamelCase (`ConnectionFailed`, `AuthFailed`, `TLSFailed`, `RecipientsRefused`, ...) and is
     safe to put in status and Events; `transient` says whether retrying the same message unchanged can
-    succeed (a server that is down) or not (a refused recipient). The outbox retries both kinds with
-    backoff because configuration can be fixed while the notification waits; `transient` only changes
-    how loudly it is reported. The text never contains the password.
+    succeed (a server that is down) or not (a refused recipient, credentials refused). The drift e-mail's
+    outbox retries both kinds with backoff because configuration can be fixed while the notification
+    waits; the notification rules' mail providers (notify/mail_delivery.py) report a non-transient one
+    as permanent: the provider goes not Ready until its spec or Secret changes, and the message waits
+    for that. The text never contains the password.
     """
 
     def __init__(self, reason: str, message: str, *, transient: bool) -> None:

@@ -215,8 +215,8 @@ class NotificationEvent:
     def to_record(self) -> dict[str, Any]:
         """This event as JSON-able data for a NotificationRule's status (the outbox's pending entries), so
         that a queued message survives a restart. Bounded: the diff is not stored (MAX_STORED_DIFF_LINES;
-        the sender re-reads the plan view), messages are cut to MAX_STORED_TEXT characters, drift resources
-        to MAX_STORED_RESOURCES. The fingerprint is stored as computed, so a cut message keeps its identity."""
+        the sender re-reads the plan view), messages are cut to MAX_STORED_TEXT characters, a policy row
+        to MAX_STORED_POLICY_MESSAGES messages (and a count), drift resources to MAX_STORED_RESOURCES. The fingerprint is stored as computed, so a cut message keeps its identity."""
         return _to_record(self)
 
     @classmethod
@@ -323,6 +323,7 @@ def simple_event(
 MAX_STORED_DIFF_LINES = 0  # the diff is never stored: it is re-read from the plan view at send time
 MAX_STORED_TEXT = 1000  # characters of a stored message (event or policy message)
 MAX_STORED_RESOURCES = 200  # drift resources kept in a record (the message already names them)
+MAX_STORED_POLICY_MESSAGES = 5  # per policy row; what is left out is counted in a last message
 
 
 def _cut(text: str, limit: int = MAX_STORED_TEXT) -> str:
@@ -334,13 +335,20 @@ def _record_of_plan(p: PlanDetails) -> dict[str, Any]:
     if p.policy_result:
         out["policyResult"] = p.policy_result
         out["policy"] = [{k: v for k, v in {"policy": r.policy, "result": r.result,
-                                             "messages": [_cut(m) for m in r.messages],
+                                             "messages": _stored_messages(r.messages),
                                              "exception": r.exception}.items() if v}
                          for r in p.policy]
     for key, value in (("approveCommand", p.approve_command), ("cliApproveCommand", p.cli_approve_command),
                        ("dashboardUrl", p.dashboard_url)):
         if value:
             out[key] = value
+    return out
+
+
+def _stored_messages(messages: tuple[str, ...]) -> list[str]:
+    out = [_cut(m) for m in messages[:MAX_STORED_POLICY_MESSAGES]]
+    if len(messages) > MAX_STORED_POLICY_MESSAGES:
+        out.append(f"… and {len(messages) - MAX_STORED_POLICY_MESSAGES} more")
     return out
 
 

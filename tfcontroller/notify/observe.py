@@ -60,16 +60,26 @@ class Observation:
 
 def object_ref(obj: Mapping[str, Any], kind: str) -> ObjectRef:
     """The object an event is about, with the source revision it last worked on."""
-    meta = obj.get("metadata") or {}
-    status = obj.get("status") or {}
+    meta = _part(obj, "metadata")
+    status = _part(obj, "status")
     revision = lenient_str(status.get("lastAttemptedRevision")) or lenient_str(status.get("lastAppliedRevision"))
     return ObjectRef(str(obj.get("kind") or kind), str(meta.get("namespace") or ""), str(meta.get("name") or ""),
                      str(meta.get("uid") or ""), revision)
 
 
-def _conditions(obj: Mapping[str, Any]) -> list[Any]:
-    conds = (obj.get("status") or {}).get("conditions")
-    return conds if isinstance(conds, list) else []
+def _part(obj: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """`metadata`, `spec` or `status` as a mapping ({} when absent or not one: status is read, not trusted)."""
+    value = obj.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    conds = _part(obj, "status").get("conditions")
+    return [x for x in conds if isinstance(x, Mapping)] if isinstance(conds, list) else []
 
 
 def _in_progress(obj: Mapping[str, Any]) -> bool:
@@ -101,8 +111,8 @@ def terraform_observations(obj: Mapping[str, Any], *, diff: Sequence[LineLike | 
     `dashboard_url`: the plan's page, or ""."""
     when = now or datetime.now(UTC)
     ref = object_ref(obj, "Terraform")
-    status = obj.get("status") or {}
-    out = [plan_observation(obj, ref, diff=diff, dashboard_url=dashboard_url, now=when)]
+    status = _part(obj, "status")
+    out = plan_observation(obj, ref, diff=diff, dashboard_url=dashboard_url, now=when)
     out.append(drift_observation(status, ref, when))
     out.extend(stalled_observation(obj, ref, when))
     out.extend(history_observations(status, ref, when))
@@ -113,37 +123,45 @@ def waits_for_human(obj: Mapping[str, Any]) -> bool:
     """The pending plan waits for someone to approve it: manual mode (spec.approvePlan is not `auto`),
     no approval names it yet (spec.approvePlan or the approve-plan annotation), it is not being applied
     (status.runs[]) and the object is not being deleted (deletion applies its destroy plan itself)."""
-    meta = obj.get("metadata") or {}
-    status = obj.get("status") or {}
+    meta = _part(obj, "metadata")
+    status = _part(obj, "status")
     pending = PendingPlan.of(status).id
     if not pending or meta.get("deletionTimestamp"):
         return False
-    spec_approve = lenient_str((obj.get("spec") or {}).get("approvePlan"))
-    annotation = lenient_str((meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN))
+    # read stripped, as api/terraform.Terraform.approval_annotation (what the controller weighs) reads them
+    spec_approve = lenient_str(_part(obj, "spec").get("approvePlan")).strip()
+    annotation = lenient_str(_mapping(meta.get("annotations")).get(ANNOTATION_APPROVE_PLAN)).strip()
     if spec_approve == APPROVE_AUTO or pending in (spec_approve, annotation):
         return False
     return applying_of(status) != pending
 
 
 def plan_observation(obj: Mapping[str, Any], ref: ObjectRef, *, diff: Sequence[LineLike | Mapping[str, Any]] = (),
-                     dashboard_url: str = "", now: datetime) -> Observation:
+                     dashboard_url: str = "", now: datetime) -> list[Observation]:
     """PolicyDenied when the pending plan's policy result blocks it (in any approval mode: nobody can
-    apply it until the change or a PolicyException does), else PlanPending when it waits for a human,
-    else clear (no plan, or one about to be applied)."""
-    status = obj.get("status") or {}
+    apply it until the change or a PolicyException does); PlanPending when it waits for a human and the
+    run that made it has settled; clear when no plan is pending or the pending one is about to be applied.
+
+    Why "settled": in manual mode the controller checkpoints a new plan *before* the policy gate has
+    checked it (controllers/terraform/steps.make_plan, then policy_gate.step_policy), so while that run is
+    in progress (Ready=Unknown) a plan the policy will deny looks like any pending plan. Only when the run
+    ends (Ready=False PlanPending, PolicyDenied, ...) is it known which of the two it is."""
+    status = _part(obj, "status")
     plan = PendingPlan.of(status)
     if not plan:
-        return Observation("plan", None)
+        return [Observation("plan", None)]
     recorded = policy_of(status)
     if recorded is not None:
         v = verdict(recorded, plan.id)
         if v.blocked:
-            return Observation("plan", policy_denied(ref, plan, recorded, v.reason, v.message, now))
+            return [Observation("plan", policy_denied(ref, plan, recorded, v.reason, v.message, now))]
     if not waits_for_human(obj):
-        return Observation("plan", None)
+        return [Observation("plan", None)]
+    if _in_progress(obj):
+        return []
     counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy}
-    return Observation("plan", plan_pending(ref, plan.id, counts, diff, policy=recorded,
-                                            dashboard_url=dashboard_url, now=now))
+    return [Observation("plan", plan_pending(ref, plan.id, counts, diff, policy=recorded,
+                                             dashboard_url=dashboard_url, now=now))]
 
 
 def policy_denied(ref: ObjectRef, plan: PendingPlan, recorded: Mapping[str, Any], reason: str, message: str,
@@ -165,10 +183,18 @@ def drift_observation(status: Mapping[str, Any], ref: ObjectRef, now: datetime) 
     fingerprint = lenient_str(drift.get("fingerprint"))
     if not fingerprint:
         return Observation("drift", None)
-    resources = [str(r) for r in drift.get("resources") or () if isinstance(r, str)]
+    resources = [a for a in (_address(r) for r in drift.get("resources") or ()) if a]
     pending = PendingPlan.of(status)
     plan_id = pending.id if pending.is_drift else ""
     return Observation("drift", drift_event(ref, resources, fingerprint, plan_id=plan_id, now=now))
+
+
+def _address(item: Any) -> str:
+    """A drifted resource's address: the controller writes strings (DriftReport.addresses); a mapping
+    with `address` is read too, so a richer shape later does not silence drift."""
+    if isinstance(item, Mapping):
+        return lenient_str(item.get("address"))
+    return lenient_str(item)
 
 
 def history_observations(status: Mapping[str, Any], ref: ObjectRef, now: datetime) -> list[Observation]:
@@ -210,11 +236,14 @@ def manifestset_observations(obj: Mapping[str, Any], *, now: datetime | None = N
 
 def ready_observation(obj: Mapping[str, Any], ref: ObjectRef, now: datetime) -> list[Observation]:
     """ManifestSetFailed while Ready=False with a failure reason; clear when Ready=True; unknown while a
-    run is in progress (Ready=Unknown) or while it only waits (conditions.WAITING_REASONS: a source
-    without an artifact, a dependency not ready; Flux records these as info, not failures)."""
-    ready = c.find(_conditions(obj), c.READY)
-    if ready is None or ready.status == c.UNKNOWN:
-        return []
+    run is in progress (Ready=Unknown), while Stalled (the stalled stream reports that) or while it only
+    waits (conditions.WAITING_REASONS: a source without an artifact, a dependency not ready; Flux records
+    these as info, not failures). A failed phase is retried (Ready=False with Reconciling=True
+    ProgressingWithRetry): still failed, the same failure is the same fingerprint, so one message."""
+    conds = _conditions(obj)
+    ready = c.find(conds, c.READY)
+    if ready is None or ready.status == c.UNKNOWN or c.is_true(conds, c.STALLED):
+        return []  # in progress; or stalled, which the stalled stream reports (one message per problem)
     if ready.status == c.TRUE:
         return [Observation("ready", None)]
     if ready.reason in c.WAITING_REASONS:

@@ -21,8 +21,11 @@ backoff, never dropped while the object exists"):
 - delivery per provider: delivered → that provider is done (the entry goes when every provider is);
   retryable → again after the server's Retry-After or exponential backoff (http_delivery); permanent →
   kept, never dropped, not due while the provider is not Ready (the controller marks it not Ready with
-  the answer; once someone fixes it and it is Ready again, the entry goes out).
+  the answer; once someone fixes it and it is Ready again, the entry goes out), and not within
+  PERMANENT_RECHECK of the answer either (no hot loop before that Ready=False is written).
 - an object that no longer exists takes its memory and entries with it (forget_missing).
+- bounded: past MAX_PENDING_PER_OBJECT waiting entries of one object or MAX_PENDING of the rule, the
+  oldest go, counted in `status.dropped` (a status too big for etcd would stop the rule altogether).
 
 At-least-once: the controller sends, then patches this status. A crash between the two sends that entry
 again after the restart: a receiver may see a message twice in that window, never zero times.
@@ -49,6 +52,8 @@ from tfcontroller.notify.event import (
 from tfcontroller.notify.http_delivery import BACKOFF_BASE, DeliveryResult, next_attempt_delay
 from tfcontroller.notify.observe import Observation
 
+MAX_PENDING_PER_OBJECT = 20  # entries one object may have waiting; beyond, the oldest go (counted in `dropped`)
+MAX_PENDING = 300  # entries of one rule (~0.3 MB of status at most; etcd stores an object up to 1.5 MB)
 MAX_ERROR = 300  # characters of a provider's last error kept in status (already scrubbed by delivery)
 PERMANENT_RECHECK = BACKOFF_BASE  # after a permanent answer: not due again before this, even if "Ready"
 
@@ -170,11 +175,12 @@ class RuleOutbox:
     returns data or changes this value; `to_status()` is what the controller patches back."""
 
     def __init__(self, memory: dict[str, _Memory], pending: list[_Entry], sent: int, failed: int,
-                 rule_created: datetime) -> None:
+                 rule_created: datetime, dropped: int = 0) -> None:
         self._memory = memory
         self._pending = pending
         self.sent = sent
         self.failed = failed
+        self.dropped = dropped
         self._rule_created = rule_created
 
     @classmethod
@@ -188,7 +194,8 @@ class RuleOutbox:
             if mem is not None:
                 memory[mem.key.uid] = mem
         pending = [e for e in (_Entry.of(d) for d in s.get("pending") or () if isinstance(d, Mapping)) if e]
-        return cls(memory, pending, _count(s.get("sent")), _count(s.get("failed")), rule_created)
+        return cls(memory, pending, _count(s.get("sent")), _count(s.get("failed")), rule_created,
+                   _count(s.get("dropped")))
 
     # ---- observing ------------------------------------------------------------------------------------
 
@@ -222,6 +229,8 @@ class RuleOutbox:
             return
         self._queue(mem.key, o.event, wanted, providers, now)
         row: dict[str, Any] = {"type": o.event.type, "fingerprint": o.event.fingerprint}
+        if o.event.type == "ManifestSetFailed":
+            row["reason"] = o.event.reason  # the recovery message says from what
         if o.event.drift is not None:
             row["driftFingerprint"] = o.event.drift.drift_fingerprint
             row["resources"] = list(o.event.drift.resources[:MAX_STORED_RESOURCES])
@@ -237,7 +246,8 @@ class RuleOutbox:
             resources = [str(r) for r in remembered.get("resources") or ()]
             return drift_event(ref, resources, str(remembered.get("driftFingerprint") or ""), resolved=True, now=now)
         if kind == "ManifestSetFailed":
-            return simple_event("ManifestSetRecovered", ref, f"{ref.display} is ready again",
+            failed = str(remembered.get("reason") or "a failure")
+            return simple_event("ManifestSetRecovered", ref, f"{ref.display} is ready again (recovered from {failed})",
                                 reason="Recovered", now=now)
         return None
 
@@ -273,10 +283,25 @@ class RuleOutbox:
         if not providers or not wanted(event.type, event.severity):
             return
         eid = entry_id(key.uid, event.fingerprint)
-        if any(e.id == eid for e in self._pending):
-            return  # still queued from before (the state came back before it went out)
+        # The same state back after a clear while its first entry still waits (drift a → resolved → a):
+        # queued anew at the end, for every provider, so that no receiver's last word is the resolve.
+        self._pending = [e for e in self._pending if e.id != eid]
         self._pending.append(_Entry(eid, key.uid, event.to_record(), format_rfc3339(now),
                                     {p: _ProviderState() for p in dict.fromkeys(providers)}))
+        self._bound(key.uid)
+
+    def _bound(self, uid: str) -> None:
+        """Keep the status bounded (an object in etcd has a size limit, and a rule whose status cannot be
+        written stops notifying at all): past MAX_PENDING_PER_OBJECT entries of one object, or MAX_PENDING
+        of the rule, the oldest go and are counted in `dropped`. Reached only when a provider stays down
+        while objects change many times; the newest entries, the current state, are the ones kept."""
+        mine = [e for e in self._pending if e.uid == uid]
+        gone = {id(e) for e in mine[: max(0, len(mine) - MAX_PENDING_PER_OBJECT)]}
+        rest = [e for e in self._pending if id(e) not in gone]
+        gone |= {id(e) for e in rest[: max(0, len(rest) - MAX_PENDING)]}
+        if gone:
+            self.dropped += len(gone)
+            self._pending = [e for e in self._pending if id(e) not in gone]
 
     def retain_providers(self, providers: Sequence[str]) -> None:
         """Drop the pending deliveries to providers the rule no longer names (and entries left with none)."""
@@ -348,9 +373,14 @@ class RuleOutbox:
         return out
 
     def to_status(self) -> dict[str, Any]:
-        """`{"observed": [...], "pending": [...], "sent": n, "failed": n}` for the rule's status."""
-        return {"observed": [m.to_status() for m in sorted(self._memory.values(), key=_memory_order)],
-                "pending": [e.to_status() for e in self._pending], "sent": self.sent, "failed": self.failed}
+        """`{"observed": [...], "pending": [...], "sent": n, "failed": n}` for the rule's status, and
+        `dropped: n` once the bound (`_bound`) had to drop an entry."""
+        out: dict[str, Any] = {
+            "observed": [m.to_status() for m in sorted(self._memory.values(), key=_memory_order)],
+            "pending": [e.to_status() for e in self._pending], "sent": self.sent, "failed": self.failed}
+        if self.dropped:
+            out["dropped"] = self.dropped
+        return out
 
 
 def _memory_order(m: _Memory) -> tuple[str, str, str, str]:

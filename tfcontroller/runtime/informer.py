@@ -8,7 +8,9 @@ listing the API server every time. Rules:
 - a broken connection or API error is retried with backoff, from the last resourceVersion;
 - 410 Gone (history compacted, server restarted) means relist: the cache is replaced and handlers see
   the difference (adds, updates, and deletes of objects that vanished meanwhile);
-- index functions map an object to keys (`sourceRef` → `ns/name`); `by_index` answers from the cache.
+- index functions map an object to keys (`sourceRef` → `ns/name`); `by_index` answers from the cache;
+- an optional `transform` shrinks each object before it is cached (`metadata_only`: a watch that only needs
+  to know *that* a Secret changed need not hold every Secret's data, state Secrets included, in memory).
 Handlers run on the informer thread and must be quick (they enqueue keys).
 """
 
@@ -31,6 +33,18 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 IndexFn = Callable[[Obj], Iterable[str]]
+Transform = Callable[[Obj], Obj]
+
+_KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "labels", "deletionTimestamp")
+
+
+def metadata_only(obj: Obj) -> Obj:
+    """apiVersion, kind, type and the identifying metadata of an object; no data, no annotations (kubectl's
+    last-applied-configuration annotation repeats a Secret's data), no managedFields."""
+    meta = obj.get("metadata") or {}
+    slim: Obj = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
+    slim["metadata"] = {k: meta[k] for k in _KEPT_METADATA if k in meta}
+    return slim
 
 
 @dataclass
@@ -54,8 +68,10 @@ class Informer:
         label_selector: str | None = None,
         watch_timeout: int = 60,
         backoff: Backoff | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.kube = kube
+        self.transform = transform
         self.resource = resource
         self.namespace = namespace
         self.label_selector = label_selector
@@ -168,6 +184,8 @@ class Informer:
     def _list(self) -> None:
         items, rv = self.kube.list_all(self.resource, self.namespace, label_selector=self.label_selector)
         self.relists += 1
+        if self.transform is not None:
+            items = [self.transform(o) for o in items]
         fresh = {object_key(o): o for o in items}
         with self._lock:
             old = self._cache
@@ -207,7 +225,7 @@ class Informer:
                     continue
                 obj.setdefault("apiVersion", self.resource.api_version)
                 obj.setdefault("kind", self.resource.kind)
-                self._apply(etype, obj)
+                self._apply(etype, obj if self.transform is None else self.transform(obj))
                 if rv:
                     self._rv = rv
         finally:

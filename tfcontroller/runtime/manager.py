@@ -26,7 +26,7 @@ from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.resources import Resource, object_key
 from tfcontroller.runtime.backoff import Backoff
 from tfcontroller.runtime.httpserve import HttpEndpoints, Route
-from tfcontroller.runtime.informer import IndexFn, Informer
+from tfcontroller.runtime.informer import IndexFn, Informer, Transform
 from tfcontroller.runtime.leader import LeaderConfig, LeaderElector
 from tfcontroller.runtime.metrics import ManagerMetrics
 from tfcontroller.runtime.result import Result
@@ -69,6 +69,7 @@ class Watch:
     value_fn: Callable[[Obj], str] = object_key
     namespace: Any = _DEFAULT  # default: the manager's namespace
     label_selector: str | None = None
+    transform: Transform | None = None  # e.g. informer.metadata_only: cache less (its own informer)
 
     def __post_init__(self) -> None:
         if (self.map_fn is None) == (self.index is None):
@@ -119,7 +120,7 @@ class Manager:
         self.lost_leadership = threading.Event()
         self._controllers: list[Controller] = []
         self._queues: dict[str, WorkQueue] = {}
-        self._informers: dict[tuple[Resource, str | None, str | None], Informer] = {}
+        self._informers: dict[tuple[Resource, str | None, str | None, Transform | None], Informer] = {}
         self._primary: dict[str, Informer] = {}
         self._workers: list[threading.Thread] = []
         self._workers_started = False
@@ -129,15 +130,16 @@ class Manager:
         self._started = False
 
     # ---- wiring ----------------------------------------------------------------------------
-    def informer(self, resource: Resource, namespace: Any = _DEFAULT, label_selector: str | None = None) -> Informer:
-        """The shared informer for (resource, namespace, selector), created on first use."""
+    def informer(self, resource: Resource, namespace: Any = _DEFAULT, label_selector: str | None = None,
+                 transform: Transform | None = None) -> Informer:
+        """The shared informer for (resource, namespace, selector, transform), created on first use."""
         ns = self.options.namespace if namespace is _DEFAULT else namespace
-        key = (resource, ns, label_selector or None)
+        key = (resource, ns, label_selector or None, transform)
         with self._lock:
             inf = self._informers.get(key)
             if inf is None:
                 inf = Informer(self.kube, resource, namespace=ns, label_selector=label_selector or None,
-                               watch_timeout=self.options.watch_timeout)
+                               watch_timeout=self.options.watch_timeout, transform=transform)
                 self._informers[key] = inf
                 if self._started:
                     inf.start()
@@ -174,7 +176,7 @@ class Manager:
             on_delete=lambda o: q.add(object_key(o)),
         )
         for w in ctrl.watches:
-            inf = self.informer(w.resource, w.namespace, w.label_selector)
+            inf = self.informer(w.resource, w.namespace, w.label_selector, w.transform)
             mapper = w.map_fn
             if w.index is not None:
                 if w.index not in ctrl.indexes:

@@ -8,14 +8,11 @@ LocalStack, or moto with AWS_EMULATOR=moto): delivered and read back; an unverif
 
 from __future__ import annotations
 
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-
 import pytest
 
 from tests.fixtures.aws import AwsEmulator
 from tests.fixtures.smtp import SMTPServer
+from tests.support.mail import decoded
 from tests.unit.notify.test_formats import EVENTS, SECRET_VAR, SENSITIVE_OUTPUT, _leaky_event
 from tfcontroller.notify.config import SESConfig, SMTPConfig
 from tfcontroller.notify.mail_delivery import send
@@ -39,13 +36,6 @@ def _tls(server: SMTPServer, password: str | None = None) -> SMTPTransport:
         password=server.password if password is None else password, ca_file=server.ca_file, timeout=5))
 
 
-def _decoded(raw: bytes) -> tuple[EmailMessage, str]:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    assert isinstance(msg, EmailMessage)
-    parts = [part.get_content() for part in msg.walk() if not part.is_multipart()]
-    return msg, "\n".join([*(str(v) for _, v in msg.items()), *parts])
-
-
 def test_pending_plan_over_starttls_and_auth_arrives_without_a_secret(smtp_tls_server: SMTPServer) -> None:
     event = _leaky_event("plan")
     plan = event.plan
@@ -56,7 +46,7 @@ def test_pending_plan_over_starttls_and_auth_arrives_without_a_secret(smtp_tls_s
 
     (mail,) = smtp_tls_server.wait_for(1)
     assert sorted(mail.rcpt_tos) == sorted(TO) and mail.mail_from == FROM
-    msg, text = _decoded(mail.raw)
+    msg, text = decoded(mail.raw)
     assert msg["Subject"] == event.title
     assert msg["Message-ID"] == event_message_id(event)
     assert plan.plan_id in text and plan.counts_text in text and plan.approve_command in text

@@ -1,5 +1,6 @@
 """Informer against the dev cluster: add/update/delete reach handlers and the cache, index lookups
-find dependants, 410 Gone makes it relist, and a restarted API server (state file, new token) is
+find dependants, a transform (metadata_only) shrinks what is cached from the list and from the watch
+alike, 410 Gone makes it relist, and a restarted API server (state file, new token) is
 survived: the informer reconnects, relists, and reports the deletion it missed while disconnected."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 from tests.support.polling import poll
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import CONFIGMAPS
-from tfcontroller.runtime.informer import Informer
+from tfcontroller.kube.resources import CONFIGMAPS, SECRETS
+from tfcontroller.runtime.informer import Informer, metadata_only
 
 
 def cm(name: str, data: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:
@@ -63,6 +64,37 @@ def test_add_update_delete_and_index(kube: KubeClient) -> None:
         assert poll(lambda: rec.has("delete", "dep"))
         assert inf.get("dep", "default") is None
         assert inf.keys_by_index("ref", "src-2") == []
+    finally:
+        inf.stop()
+
+
+def test_metadata_only_transform_caches_no_data(kube: KubeClient) -> None:
+    def secret(name: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": "default", "labels": {"a": "b"},
+                             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}"}},
+                "stringData": {"token": "s3cr3t-value"}}
+
+    kube.create(SECRETS, secret("listed"))
+    inf = Informer(kube, SECRETS, namespace="default", watch_timeout=5, transform=metadata_only)
+    inf.add_index("name", lambda o: [o["metadata"]["name"]])
+    rec = Recorder()
+    rec.attach(inf)
+    inf.start()
+    try:
+        assert inf.wait_synced(10)
+        kube.create(SECRETS, secret("watched"))
+        assert poll(lambda: rec.has("add", "watched"))
+        kube.patch(SECRETS, "watched", {"stringData": {"token": "rotated"}}, "default")
+        assert poll(lambda: rec.has("update", "watched"))
+        for name in ("listed", "watched"):
+            cached = inf.get(name, "default")
+            assert cached is not None and "data" not in cached and "s3cr3t" not in json.dumps(cached)
+            assert set(cached["metadata"]) <= {"name", "namespace", "uid", "resourceVersion", "labels",
+                                               "creationTimestamp", "generation"}
+            assert cached["metadata"]["resourceVersion"] and cached["metadata"]["labels"] == {"a": "b"}
+            assert (cached["kind"], cached["type"]) == ("Secret", "Opaque")
+        assert inf.keys_by_index("name", "watched") == ["default/watched"]
     finally:
         inf.stop()
 

@@ -36,7 +36,7 @@ def example_event() -> ev.NotificationEvent:
         {"policy": "require-tags", "result": "passed"},
         {"policy": "no-public-buckets", "result": "warned", "messages": ["aws_s3_bucket.orders has no ACL set"]}]}
     return ev.plan_pending(obj, "plan-main-3b8f1c2d4e-9a8b7c6d", {"add": 1, "change": 1}, lines, policy=policy,
-                           dashboard_url="https://tfcontroller.example.com/plans/team-a/orders-bucket",
+                           dashboard_url="https://tfcontroller.example.com/terraform/team-a/orders-bucket",
                            now=datetime(2026, 3, 1, 9, 30, 0, tzinfo=UTC))
 
 

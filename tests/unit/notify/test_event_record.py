@@ -74,6 +74,10 @@ def test_long_texts_are_cut_and_the_fingerprint_is_kept() -> None:
         {"policy": "p1", "result": "denied", "messages": [long]}]}, now=T0)
     row = denied.to_record()["plan"]["policy"][0]
     assert len(row["messages"][0]) == ev.MAX_STORED_TEXT
+    chatty = ev.plan_pending(OBJ, "p", {}, policy={"result": "denied", "results": [
+        {"policy": "p1", "result": "denied", "messages": [f"m{i}" for i in range(20)]}]}, now=T0)
+    stored = chatty.to_record()["plan"]["policy"][0]["messages"]
+    assert stored == [f"m{i}" for i in range(ev.MAX_STORED_POLICY_MESSAGES)] + ["… and 15 more"]
     many = ev.drift_event(OBJ, [f"r.{i}" for i in range(500)], "fp", now=T0)
     assert len(many.to_record()["drift"]["resources"]) == ev.MAX_STORED_RESOURCES
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 
 import pytest
 
+from tests.support.mail import decoded
 from tests.unit.notify.test_formats import SECRET_VAR, SENSITIVE_OUTPUT, T0, _leaky_event
 from tfcontroller.notify import event as ev
 from tfcontroller.notify.errors import DeliveryError
@@ -83,28 +82,18 @@ def test_a_mail_that_cannot_be_built_is_permanent_and_never_sent(to: list[str], 
     assert transport.sent == []
 
 
-def _decoded(raw: bytes) -> str:
-    """Every part of the mail decoded (quoted-printable or base64 could otherwise hide a value)."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    texts = [str(v) for _, v in msg.items()]
-    for part in msg.walk():
-        if not part.is_multipart():
-            texts.append(part.get_content())
-    return "\n".join(texts)
-
-
 @pytest.mark.parametrize("kind", ["plan", "drift", "failure"])
 def test_no_secret_reaches_the_bytes_sent(kind: str) -> None:
     raw_event = _leaky_event(kind)
     unscrubbed = Recorder()
     send(raw_event, unscrubbed, to=TO, from_addr=FROM)  # no secrets given: the test has teeth
-    assert SECRET_VAR in _decoded(unscrubbed.sent[0][0])
+    assert SECRET_VAR in decoded(unscrubbed.sent[0][0])[1]
 
     transport = Recorder()
     got = send(raw_event, transport, to=TO, from_addr=FROM, secrets=[SENSITIVE_OUTPUT, SECRET_VAR, PASSWORD])
     assert got.delivered
     ((raw, _),) = transport.sent
-    text = _decoded(raw)
+    text = decoded(raw)[1]
     for secret in (SENSITIVE_OUTPUT, SECRET_VAR):
         assert secret.encode() not in raw and secret not in text, secret
     assert "***" in text
@@ -123,4 +112,4 @@ def test_a_secret_in_every_field_of_a_pending_plan_is_scrubbed() -> None:
     transport = Recorder()
     assert send(event, transport, to=TO, from_addr=FROM, secrets=[s]).delivered
     ((raw, _),) = transport.sent
-    assert s.encode() not in raw and s not in _decoded(raw)
+    assert s.encode() not in raw and s not in decoded(raw)[1]

@@ -1,0 +1,317 @@
+"""The NotificationRule reconciler (issue 19): observe the selected Terraform and ManifestSet objects, queue
+what is news in the rule's own status (the outbox), deliver what is due, and say how it went.
+
+Level-based: no controller sends "events" here. Each reconcile reads the objects' current status from the
+manager's shared informers (the Terraform controller's own cache), derives the events that are true now
+(notify/observe.py, pure), and lets the rule's outbox (notify/rule_outbox.py, pure) decide what is new —
+per (object, stream) by fingerprint, remembered in `status.observed` — so a re-reconcile, a second replica
+taking over, or a restart sends nothing twice: what was sent is in the status that the next reconcile reads
+(fresh from the API, never from a cache that may predate our last patch).
+
+Order of one reconcile (the frame of runtime/reconciler.py, one status patch at the end):
+    validate → access → providers → observe → deliver → summarise
+- validate: a bad spec is Stalled `SpecValidationFailed` naming the field;
+- access: a selector naming another namespace is Stalled `AccessDenied` unless the controller runs with
+  `--allow-cross-namespace-refs`;
+- providers: each providerRef read fresh and resolved (its Secrets); one that is missing, invalid,
+  suspended, lacks a Secret or still stands rejected (api/notification.rejection_current) is *not ready*:
+  its entries stay pending, the others are delivered, and the rule ends Ready=False `ProviderNotReady`
+  naming each and why;
+- deliver: the due (entry, provider) pairs, oldest first, each through the provider's rate limit
+  (delivery.py); outcomes recorded in the outbox; a permanent answer is written to the provider's
+  `status.rejected` (the provider controller turns it into Ready=False `DeliveryRejected`); a Warning
+  Event `NotificationFailed` on the rule for the first failure of each (entry, provider) streak;
+- summarise: Ready=True `RuleReady`, requeued at the next due time (a backoff, a Retry-After, a token).
+At-least-once: a delivery happens before the status patch that records it, so a crash between the two
+sends that message again on restart (never zero times). A delivery never raises into the reconcile.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from tfcontroller.api.access import ACCESS_DENIED
+from tfcontroller.api.errors import SpecError, StallingError, WaitingError
+from tfcontroller.api.links import plan_page_url
+from tfcontroller.api.notification import (
+    REASON_PROVIDER_NOT_READY,
+    REASON_RULE_READY,
+    NotificationProvider,
+    NotificationRule,
+    Rejection,
+    rejection_current,
+)
+from tfcontroller.api.times import format_rfc3339, parse_rfc3339
+from tfcontroller.controllers.notification.context import (
+    MIN_REQUEUE,
+    NOT_READY_RECHECK,
+    REASON_NOTIFICATION_FAILED,
+    Obj,
+    RuleContext,
+)
+from tfcontroller.controllers.notification.delivery import Deliverer
+from tfcontroller.controllers.notification.metrics import NotificationMetrics
+from tfcontroller.controllers.notification.object_secrets import ObjectReader
+from tfcontroller.controllers.notification.provider_secrets import (
+    ProviderSecretError,
+    ResolvedProvider,
+    resolve_provider,
+)
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import ApiError, NotFound
+from tfcontroller.kube.events import EventRecorder
+from tfcontroller.kube.resources import NOTIFICATIONPROVIDERS, NOTIFICATIONRULES, split_key
+from tfcontroller.notify.event import NotificationEvent
+from tfcontroller.notify.http_delivery import BACKOFF_BASE, DeliveryResult, next_attempt_delay
+from tfcontroller.notify.observe import manifestset_observations, terraform_observations
+from tfcontroller.notify.rule_outbox import Due, ObjectKey, Outcome, RuleOutbox
+from tfcontroller.runtime.informer import Informer
+from tfcontroller.runtime.reconciler import (
+    StepResult,
+    log_outcome,
+    ready,
+    ready_transition,
+    requeue_after,
+    run_frame,
+)
+from tfcontroller.runtime.requested import mark_handled
+from tfcontroller.runtime.result import Result
+from tfcontroller.runtime.status import patch_status_with_retry
+
+log = logging.getLogger(__name__)
+
+
+class RuleReconciler:
+    """One instance per manager; `reconcile` is safe from several workers (the work queue never hands one
+    rule to two workers at once, and each rule's outbox lives in its own status)."""
+
+    def __init__(self, kube: KubeClient, sources: Sequence[Informer], deliverer: Deliverer,
+                 metrics: NotificationMetrics, events: EventRecorder | None = None, *, dashboard_url: str = "",
+                 allow_cross_namespace_refs: bool = False, backoff_base: float = BACKOFF_BASE.total_seconds(),
+                 on_rejected: Callable[[str], None] | None = None) -> None:
+        self.kube = kube
+        self.sources = list(sources)  # the Terraform and ManifestSet informers
+        self.deliverer = deliverer
+        self.metrics = metrics
+        self.events = events or EventRecorder(kube)
+        self.dashboard_url = dashboard_url
+        self.allow_cross_namespace_refs = allow_cross_namespace_refs
+        self.backoff_base = dt.timedelta(seconds=backoff_base)
+        self.on_rejected = on_rejected or (lambda key: None)
+        self.objects = ObjectReader(kube)
+        self.provider_types: dict[str, str] = {}  # `<ns>/<name>` -> type, for the pending gauge's label
+
+    def reconcile(self, key: str) -> Result:
+        namespace, name = split_key(key)
+        namespace = namespace or "default"
+        obj = self.kube.get_or_none(NOTIFICATIONRULES, name, namespace)
+        if obj is None:
+            self.metrics.set_pending(key, {})
+            return Result()
+        if (obj.get("spec") or {}).get("suspend") is True:
+            log.info("notification rule is suspended", extra={"obj": key})
+            return Result()
+        ctx = RuleContext(namespace, name, dt.datetime.now(dt.UTC))
+        before = copy.deepcopy(obj.get("status") or {})
+        steps = [self.validate, self.access, self.resolve_providers, self.observe, self.deliver, self.summarise]
+        outcome = run_frame(ctx, obj, steps, self._patch_status)
+        self._record_events(obj, before, ctx)
+        self._report_pending(key, ctx)
+        log_outcome(log, outcome, key)
+        return outcome.result()
+
+    # ---- steps ---------------------------------------------------------------------------------
+    def validate(self, ctx: RuleContext, obj: Obj) -> None:
+        mark_handled(obj)
+        ctx.rule = NotificationRule.from_dict(obj)
+
+    def access(self, ctx: RuleContext, obj: Obj) -> None:
+        assert ctx.rule is not None
+        others = [ns for ns in ctx.rule.selector.namespaces if ns != ctx.namespace]
+        if others and not self.allow_cross_namespace_refs:
+            raise StallingError(ACCESS_DENIED, f"spec.selector.namespaces: {', '.join(others)} "
+                                f"{'is another namespace' if len(others) == 1 else 'are other namespaces'}; a rule "
+                                f"watches only its own namespace ({ctx.namespace}) unless the controller runs with "
+                                f"--allow-cross-namespace-refs: remove it, or create the rule in that namespace")
+
+    def resolve_providers(self, ctx: RuleContext, obj: Obj) -> None:
+        assert ctx.rule is not None
+        for name in ctx.rule.provider_names:
+            resolved, why = self._provider(ctx.namespace, name)
+            if resolved is not None:
+                ctx.providers[name] = resolved
+            else:
+                ctx.not_ready[name] = why
+
+    def observe(self, ctx: RuleContext, obj: Obj) -> None:
+        rule = ctx.rule
+        assert rule is not None
+        created = parse_rfc3339((obj.get("metadata") or {}).get("creationTimestamp")) or ctx.now
+        outbox = RuleOutbox.of(obj.get("status"), created)
+        for target in self._selected(rule.selector.matches):
+            meta = target.get("metadata") or {}
+            uid = str(meta.get("uid") or "")
+            ctx.objects[uid] = target
+            key = ObjectKey(str(target.get("kind")), str(meta.get("namespace")), str(meta.get("name")), uid)
+            outbox.observe(key, self._observations(target), rule.wants, rule.provider_names, ctx.now)
+        outbox.forget_missing(set(ctx.objects))
+        ctx.outbox = outbox
+        _write_outbox(obj, outbox)
+
+    def deliver(self, ctx: RuleContext, obj: Obj) -> None:
+        outbox = ctx.outbox
+        assert outbox is not None
+        try:
+            for due in outbox.due(ctx.now, ctx.ready_names):
+                resolved = ctx.providers[due.provider]
+                wait = self.deliverer.throttle(resolved.provider)
+                if wait > 0:
+                    ctx.throttled = wait if ctx.throttled is None else min(ctx.throttled, wait)
+                    continue
+                result = with_backoff(self._send(ctx, due, resolved), due.attempt, self.backoff_base)
+                outbox.record(Outcome(due.entry_id, due.provider, result), dt.datetime.now(dt.UTC))
+                self._count(ctx, due, resolved, result)
+        finally:
+            _write_outbox(obj, outbox)
+
+    def summarise(self, ctx: RuleContext, obj: Obj) -> StepResult:
+        assert ctx.outbox is not None
+        after = self._next_look(ctx)
+        pending = ctx.outbox.pending_count()
+        if ctx.not_ready:
+            whys = "; ".join(f"{name}: {why}" for name, why in sorted(ctx.not_ready.items()))
+            raise WaitingError(REASON_PROVIDER_NOT_READY,
+                               f"provider(s) not ready — {whys}; {pending} notification(s) pending",
+                               after if after is not None else NOT_READY_RECHECK)
+        message = f"{len(ctx.objects)} object(s) observed, {len(ctx.providers)} provider(s) ready"
+        if after is not None:
+            return requeue_after(after, REASON_RULE_READY, message)
+        return ready(REASON_RULE_READY, message)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _provider(self, namespace: str, name: str) -> tuple[ResolvedProvider | None, str]:
+        """The provider resolved, or None and why it cannot be used now (no secret value in the reason)."""
+        raw = self.kube.get_or_none(NOTIFICATIONPROVIDERS, name, namespace)
+        if raw is None:
+            return None, "NotificationProvider not found"
+        try:
+            provider = NotificationProvider.from_dict(raw)
+        except SpecError as exc:
+            return None, f"invalid spec ({exc.message})"
+        self.provider_types[provider.key] = provider.type
+        if provider.suspend:
+            return None, "suspended"
+        try:
+            resolved = resolve_provider(self.kube, provider)
+        except ProviderSecretError as exc:
+            return None, f"{exc.reason} ({exc.message})"
+        rejection = Rejection.of(raw.get("status"))
+        if rejection_current(rejection, provider.generation, resolved.secret_versions):
+            assert rejection is not None
+            return None, f"rejected a notification ({rejection.message}); fix the provider or its Secret"
+        return resolved, ""
+
+    def _selected(self, matches: Callable[[Obj], bool]) -> list[Obj]:
+        return [o for informer in self.sources for o in informer.list() if matches(o)]
+
+    def _observations(self, target: Obj) -> list[Any]:
+        if target.get("kind") == "ManifestSet":
+            return list(manifestset_observations(target))
+        meta = target.get("metadata") or {}
+        link = plan_page_url(self.dashboard_url, str(meta.get("namespace")), str(meta.get("name")))
+        return list(terraform_observations(target, dashboard_url=link))
+
+    def _send(self, ctx: RuleContext, due: Due, resolved: ResolvedProvider) -> DeliveryResult:
+        """One delivery: the event with its plan's readable diff (not stored in status: read again now, and
+        only when it is the object's pending plan), scrubbed of the object's secret values."""
+        target = ctx.objects.get(due.event.object.uid) or {}
+        event = self._with_diff(due.event, target)
+        return self.deliverer.send(resolved, event, self.objects.secrets(target))
+
+    def _with_diff(self, event: NotificationEvent, target: Obj) -> NotificationEvent:
+        plan = event.plan
+        if plan is None or event.type != "PlanPending" or plan.diff or not target:
+            return event
+        lines = self.objects.pending_diff(target, plan.plan_id)
+        return replace(event, details=replace(plan, diff=lines)) if lines else event
+
+    def _count(self, ctx: RuleContext, due: Due, resolved: ResolvedProvider, result: DeliveryResult) -> None:
+        provider = resolved.provider
+        if result.delivered:
+            self.metrics.delivered(provider.type)
+            return
+        self.metrics.failure(provider.type, result.outcome)
+        if due.attempt == 1:  # the first failure of this (entry, provider): one Event per streak
+            ctx.failures.append((due.provider, f"{due.event.title} to {provider.name}: {result.message}"))
+        if result.outcome == "permanent":
+            self._reject(resolved, result)
+            ctx.not_ready[due.provider] = f"rejected a notification ({result.message})"
+            ctx.providers.pop(due.provider, None)
+
+    def _reject(self, resolved: ResolvedProvider, result: DeliveryResult) -> None:
+        """Record a permanent answer in the provider's status (the provider controller reports it as
+        Ready=False DeliveryRejected until its spec or Secrets change)."""
+        provider = resolved.provider
+        rejection = Rejection(http_status=result.status or 0, message=result.message[:500], at=format_rfc3339(),
+                              generation=provider.generation, secret_versions=dict(resolved.secret_versions))
+        try:
+            self.kube.patch_status(NOTIFICATIONPROVIDERS, provider.name, provider.namespace,
+                                   {"rejected": rejection.to_status()})
+        except (NotFound, ApiError) as exc:
+            log.warning("could not record the rejection on provider %s: %s", provider.key, exc)
+            return
+        self.on_rejected(provider.key)
+
+    def _next_look(self, ctx: RuleContext) -> float | None:
+        assert ctx.outbox is not None
+        candidates = []
+        next_due = ctx.outbox.next_due(ctx.ready_names)
+        if next_due is not None:
+            candidates.append((next_due - dt.datetime.now(dt.UTC)).total_seconds())
+        if ctx.throttled is not None:
+            candidates.append(ctx.throttled)
+        return max(MIN_REQUEUE, min(candidates)) if candidates else None
+
+    def _patch_status(self, before: Obj, after: Obj) -> object:
+        try:
+            return patch_status_with_retry(self.kube, NOTIFICATIONRULES, before, after)
+        except NotFound:
+            return None
+
+    def _record_events(self, obj: Obj, before: Obj, ctx: RuleContext) -> None:
+        for _provider, message in ctx.failures:
+            self.events.warning(obj, REASON_NOTIFICATION_FAILED, message)
+        notice = ready_transition(before.get("conditions") or [], (obj.get("status") or {}).get("conditions") or [])
+        if notice is not None:
+            self.events.event(obj, notice.type, notice.reason, notice.message)
+
+    def _report_pending(self, key: str, ctx: RuleContext) -> None:
+        if ctx.outbox is None or ctx.rule is None:
+            return
+        counts: dict[str, int] = {}
+        for provider_name, n in ctx.outbox.pending_by_provider().items():
+            ptype = self.provider_types.get(f"{ctx.namespace}/{provider_name}") or "unknown"
+            counts[ptype] = counts.get(ptype, 0) + n
+        self.metrics.set_pending(key, counts)
+
+
+def with_backoff(result: DeliveryResult, attempt: int, base: dt.timedelta) -> DeliveryResult:
+    """A retryable result without the server's Retry-After carries the controller's backoff for this attempt
+    (`next_attempt_delay` from the configured base, doubling to its cap), which the outbox then uses as
+    the delay: the base is the controller's option (tests use a short one), the rule stays the outbox's.
+    Pure."""
+    if result.outcome != "retryable" or result.retry_after is not None:
+        return result
+    return replace(result, retry_after=next_attempt_delay(attempt, result, base=base))
+
+
+def _write_outbox(obj: Obj, outbox: RuleOutbox) -> None:
+    obj.setdefault("status", {}).update(outbox.to_status())
+
+
+__all__ = ["RuleReconciler"]
