@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from tfcontroller.notify.formats import webhook
 
 HOST = "127.0.0.1"
-MAX_DIFF_SHOWN = 25  # diff lines `describe` prints; the rest is counted
+MAX_DIFF_SHOWN = 15  # diff lines `describe` prints (the rest is counted): the block stays readable in a console
 VERIFIED, MISMATCH, MISSING = "verified", "mismatch", "missing"
 
 
