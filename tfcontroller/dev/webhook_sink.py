@@ -182,13 +182,15 @@ class WebhookSink:
             return self._answers.pop(0) if self._answers else _Answer(200, body=b"ok")
 
     def _record(self, rec: Recorded) -> None:
+        """Save, announce, then record: whoever waits for this request (`wait_until`) wakes after the
+        announcement, so the demo's "received" line comes before what the tour prints about it."""
         if self.outdir is not None and rec.delivered:
             (self.outdir / f"{next(self._numbers):03d}-{_file_label(rec)}.json").write_bytes(rec.body)
+        if self.on_request is not None:
+            self.on_request(rec)
         with self._cond:
             self._requests.append(rec)
             self._cond.notify_all()
-        if self.on_request is not None:
-            self.on_request(rec)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         sink = self
