@@ -142,7 +142,7 @@ class NotifyEnv:
             wait_for(check, timeout, what, interval=0.1)
         except AssertionError:
             raise AssertionError(f"timed out waiting for {what}; status: {box.get('obj', {}).get('status')}") from None
-        return box["obj"]
+        return dict(box["obj"])
 
     def reconcile_rule(self, ns: str, name: str, token: str) -> dict[str, Any]:
         """Ask for a reconcile of the rule (requested-at) and wait until it was handled."""

@@ -2,8 +2,8 @@
 real transports: a pending plan delivered over STARTTLS + AUTH to a real aiosmtpd server on loopback
 (subject, recipients, plan details, no secret in the received bytes, the SMTP password scrubbed too), every
 event type delivered over plain SMTP; the server down → retryable ConnectionFailed; wrong credentials →
-permanent AuthFailed without the password; a refused recipient → permanent RecipientsRefused; down then up
-→ delivered, once, with the same Message-ID. SES through the AWS emulator (tests/fixtures/aws.py,
+permanent AuthFailed without the password, a temporary (454) auth failure → retryable; a refused
+recipient → permanent RecipientsRefused; down then up → delivered, once, with the same Message-ID. SES through the AWS emulator (tests/fixtures/aws.py,
 LocalStack, or moto with AWS_EMULATOR=moto): delivered and read back; an unverified sender → permanent."""
 
 from __future__ import annotations
@@ -92,6 +92,12 @@ def test_wrong_credentials_are_permanent_and_never_name_the_password(smtp_tls_se
     assert "535" in result.message
     assert wrong not in result.message and smtp_tls_server.password not in result.message
     assert smtp_tls_server.messages == []
+
+
+def test_a_temporary_auth_failure_is_retryable(smtp_tls_server: SMTPServer) -> None:
+    smtp_tls_server.auth_failure_reply = "454 4.7.0 Temporary authentication failure"
+    result = send(EVENTS["drift"], _tls(smtp_tls_server, password="not-the-password"), to=TO, from_addr=FROM)
+    assert result.outcome == "retryable" and result.reason == "AuthFailed" and "454" in result.message
 
 
 def test_a_refused_recipient_is_permanent(smtp_server: SMTPServer) -> None:

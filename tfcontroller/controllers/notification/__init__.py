@@ -122,20 +122,13 @@ def register(manager: ControllerManager, kube: KubeClient, options: Notification
     selector = manager.options.watch_label_selector
     sources = [manager.informer(TERRAFORMS, label_selector=selector),
                manager.informer(MANIFESTSETS, label_selector=selector)]
-    provider_controller = new_provider_controller(ProviderReconciler(kube, manager.events))
-
-    def provider_rejected(key: str) -> None:
-        """A status-only change is no spec change to the provider controller's predicate: enqueue it so it
-        reports Ready=False DeliveryRejected at once."""
-        manager.queue(provider_controller.name).add(key)
-
     reconciler = RuleReconciler(
         kube, sources, Deliverer(options.mail), NotificationMetrics(manager.metrics.registry), manager.events,
         dashboard_url=options.dashboard_url,
         allow_cross_namespace_refs=manager.controller_options.allow_cross_namespace_refs,
-        backoff_base=options.retry_base, on_rejected=provider_rejected)
+        backoff_base=options.retry_base)
     manager.add_controller(new_rule_controller(reconciler, selector))
-    manager.add_controller(provider_controller)
+    manager.add_controller(new_provider_controller(ProviderReconciler(kube, manager.events)))
     return reconciler
 
 

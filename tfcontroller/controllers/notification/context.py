@@ -16,6 +16,7 @@ INDEX_PROVIDERS = "providerRefs"  # rule -> `<namespace>/<provider>` of each pro
 REASON_NOTIFICATION_FAILED = "NotificationFailed"
 NOT_READY_RECHECK = 300.0  # a provider that is not Ready: the provider watch brings the rule back first
 MIN_REQUEUE = 0.2
+CACHE_WAIT = 0.5  # the Terraform/ManifestSet caches are not filled yet (start, leader change): look again
 
 Obj = dict[str, Any]
 

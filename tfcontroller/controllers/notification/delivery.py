@@ -100,13 +100,6 @@ class Deliverer:
             self._buckets[provider.uid] = bucket
         return wait
 
-    def forget(self, provider_uids: set[str]) -> None:
-        """Drop the buckets of providers that are gone."""
-        with self._lock:
-            for uid in list(self._buckets):
-                if uid not in provider_uids:
-                    del self._buckets[uid]
-
     def send(self, resolved: ResolvedProvider, event: NotificationEvent, secrets: Sequence[str]) -> DeliveryResult:
         """Deliver `event` once; `secrets` are the object's secret values (scrubbed from every text, with the
         provider's own). Never raises: an unexpected error is a retryable result naming only its type."""

@@ -48,6 +48,7 @@ from tfcontroller.api.notification import (
 )
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.controllers.notification.context import (
+    CACHE_WAIT,
     MIN_REQUEUE,
     NOT_READY_RECHECK,
     REASON_NOTIFICATION_FAILED,
@@ -85,6 +86,8 @@ from tfcontroller.runtime.status import patch_status_with_retry
 
 log = logging.getLogger(__name__)
 
+MAX_REJECTION = 500  # characters of a permanent answer's message kept in the provider's status.rejected
+
 
 class RuleReconciler:
     """One instance per manager; `reconcile` is safe from several workers (the work queue never hands one
@@ -92,8 +95,8 @@ class RuleReconciler:
 
     def __init__(self, kube: KubeClient, sources: Sequence[Informer], deliverer: Deliverer,
                  metrics: NotificationMetrics, events: EventRecorder | None = None, *, dashboard_url: str = "",
-                 allow_cross_namespace_refs: bool = False, backoff_base: float = BACKOFF_BASE.total_seconds(),
-                 on_rejected: Callable[[str], None] | None = None) -> None:
+                 allow_cross_namespace_refs: bool = False,
+                 backoff_base: float = BACKOFF_BASE.total_seconds()) -> None:
         self.kube = kube
         self.sources = list(sources)  # the Terraform and ManifestSet informers
         self.deliverer = deliverer
@@ -102,7 +105,6 @@ class RuleReconciler:
         self.dashboard_url = dashboard_url
         self.allow_cross_namespace_refs = allow_cross_namespace_refs
         self.backoff_base = dt.timedelta(seconds=backoff_base)
-        self.on_rejected = on_rejected or (lambda key: None)
         self.objects = ObjectReader(kube)
         self.provider_types: dict[str, str] = {}  # `<ns>/<name>` -> type, for the pending gauge's label
 
@@ -116,6 +118,10 @@ class RuleReconciler:
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("notification rule is suspended", extra={"obj": key})
             return Result()
+        if not all(informer.has_synced for informer in self.sources):
+            # an empty cache would read as "every object is gone": the outbox would forget what it sent and
+            # send it again once the cache fills (a restart must send nothing twice)
+            return Result(requeue_after=CACHE_WAIT)
         ctx = RuleContext(namespace, name, dt.datetime.now(dt.UTC))
         before = copy.deepcopy(obj.get("status") or {})
         steps = [self.validate, self.access, self.resolve_providers, self.observe, self.deliver, self.summarise]
@@ -168,7 +174,9 @@ class RuleReconciler:
         assert outbox is not None
         try:
             for due in outbox.due(ctx.now, ctx.ready_names):
-                resolved = ctx.providers[due.provider]
+                resolved = ctx.providers.get(due.provider)
+                if resolved is None:  # it rejected an earlier entry of this run: the rest wait with it
+                    continue
                 wait = self.deliverer.throttle(resolved.provider)
                 if wait > 0:
                     ctx.throttled = wait if ctx.throttled is None else min(ctx.throttled, wait)
@@ -182,11 +190,10 @@ class RuleReconciler:
     def summarise(self, ctx: RuleContext, obj: Obj) -> StepResult:
         assert ctx.outbox is not None
         after = self._next_look(ctx)
-        pending = ctx.outbox.pending_count()
         if ctx.not_ready:
             whys = "; ".join(f"{name}: {why}" for name, why in sorted(ctx.not_ready.items()))
-            raise WaitingError(REASON_PROVIDER_NOT_READY,
-                               f"provider(s) not ready — {whys}; {pending} notification(s) pending",
+            raise WaitingError(REASON_PROVIDER_NOT_READY,  # no counts: a changing message is a new Event
+                               f"provider(s) not ready — {whys}; their notifications wait in status.pending",
                                after if after is not None else NOT_READY_RECHECK)
         message = f"{len(ctx.objects)} object(s) observed, {len(ctx.providers)} provider(s) ready"
         if after is not None:
@@ -213,7 +220,7 @@ class RuleReconciler:
         rejection = Rejection.of(raw.get("status"))
         if rejection_current(rejection, provider.generation, resolved.secret_versions):
             assert rejection is not None
-            return None, f"rejected a notification ({rejection.message}); fix the provider or its Secret"
+            return None, rejected_why(rejection.message)
         return resolved, ""
 
     def _selected(self, matches: Callable[[Obj], bool]) -> list[Obj]:
@@ -250,22 +257,21 @@ class RuleReconciler:
             ctx.failures.append((due.provider, f"{due.event.title} to {provider.name}: {result.message}"))
         if result.outcome == "permanent":
             self._reject(resolved, result)
-            ctx.not_ready[due.provider] = f"rejected a notification ({result.message})"
+            ctx.not_ready[due.provider] = rejected_why(result.message[:MAX_REJECTION])
             ctx.providers.pop(due.provider, None)
 
     def _reject(self, resolved: ResolvedProvider, result: DeliveryResult) -> None:
-        """Record a permanent answer in the provider's status (the provider controller reports it as
-        Ready=False DeliveryRejected until its spec or Secrets change)."""
+        """Record a permanent answer in the provider's status (the provider controller, whose update filter
+        passes this status change, reports it as Ready=False DeliveryRejected until its spec or Secrets
+        change)."""
         provider = resolved.provider
-        rejection = Rejection(http_status=result.status or 0, message=result.message[:500], at=format_rfc3339(),
+        rejection = Rejection(http_status=result.status or 0, message=result.message[:MAX_REJECTION], at=format_rfc3339(),
                               generation=provider.generation, secret_versions=dict(resolved.secret_versions))
         try:
             self.kube.patch_status(NOTIFICATIONPROVIDERS, provider.name, provider.namespace,
                                    {"rejected": rejection.to_status()})
         except (NotFound, ApiError) as exc:
             log.warning("could not record the rejection on provider %s: %s", provider.key, exc)
-            return
-        self.on_rejected(provider.key)
 
     def _next_look(self, ctx: RuleContext) -> float | None:
         assert ctx.outbox is not None
@@ -298,6 +304,12 @@ class RuleReconciler:
             ptype = self.provider_types.get(f"{ctx.namespace}/{provider_name}") or "unknown"
             counts[ptype] = counts.get(ptype, 0) + n
         self.metrics.set_pending(key, counts)
+
+
+def rejected_why(message: str) -> str:
+    """Why a rejected provider is not ready, the same text whether the rejection was answered in this run or
+    read back from the provider's status (a Ready message that changes between runs is a new Event). Pure."""
+    return f"rejected a notification ({message}); fix the provider or its Secret"
 
 
 def with_backoff(result: DeliveryResult, attempt: int, base: dt.timedelta) -> DeliveryResult:

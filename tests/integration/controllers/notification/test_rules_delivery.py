@@ -13,20 +13,25 @@ three attempts then up → delivered once, with one NotificationFailed Event for
 restart between a failure and the success → delivered once; 429 with Retry-After is not retried before
 it; 400 → the provider is rejected (status, Ready=False DeliveryRejected naming the status and the body's
 first line), nothing is retried, and a changed Secret gets it delivered; DriftDetected → DriftResolved;
-ApplyFailed from a history entry; ManifestSetFailed → ManifestSetRecovered; an smtp provider through the
-SMTP sink; a rule naming another namespace is Stalled AccessDenied; metrics on /metrics.
+ApplyFailed from a history entry; Stalled and PolicyDenied to an error-severity rule only; ManifestSetFailed →
+ManifestSetRecovered; an smtp provider through the SMTP sink; a missing provider holds the entries until it
+exists; https with the provider's CA bundle; the per-provider rate limit; nothing decided before the caches
+are filled; a rule naming another namespace is Stalled AccessDenied; metrics on /metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.fixtures.http_receiver import HTTPReceiver
-from tests.fixtures.smtp import SMTPServer
+from tests.fixtures.smtp import SMTPServer, TLSFiles
 from tests.support.notifications import (
     DASHBOARD,
     PLAN_ID,
@@ -39,9 +44,13 @@ from tests.support.notifications import (
 )
 from tests.support.polling import wait_for
 from tfcontroller.api.times import format_rfc3339
+from tfcontroller.controllers.notification.delivery import Deliverer
+from tfcontroller.controllers.notification.metrics import NotificationMetrics
+from tfcontroller.controllers.notification.rule_reconciler import RuleReconciler
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.resources import MANIFESTSETS, TERRAFORMS
 from tfcontroller.notify.formats.webhook import EVENT_HEADER, SIGNATURE_HEADER
+from tfcontroller.runtime.informer import Informer
 
 HOOK_KEY = "hmac-key-for-tests-1"
 
@@ -54,6 +63,45 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
             yield environment
         finally:
             environment.close()
+
+
+class TimedReceiver(HTTPReceiver):
+    """The receiver with each request's arrival time (monotonic, taken in the server thread): a gap between
+    two deliveries measured by polling from the test would shrink when the test thread is slow to look."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[float] = []
+
+    def _record(self, rec: Any) -> None:
+        self.arrivals.append(time.monotonic())
+        super()._record(rec)
+
+
+@pytest.fixture
+def timed_receiver() -> Iterator[TimedReceiver]:
+    receiver = TimedReceiver()
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@contextlib.contextmanager
+def _down(receiver: HTTPReceiver) -> Iterator[None]:
+    """The receiver down (connections refused), then up again on the same port. While it is down its port
+    stays bound (not listening: a connect is refused) so that no other socket — a client's ephemeral port,
+    even one connecting to itself — can take it and keep the receiver from coming back."""
+    receiver.stop()
+    hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hold.bind(("127.0.0.1", receiver.port))
+    try:
+        yield
+    finally:
+        hold.close()
+        receiver.start()
 
 
 def _webhook(env: NotifyEnv, ns: str, name: str, receiver: HTTPReceiver, path: str = "/hook") -> None:
@@ -91,8 +139,8 @@ def test_a_pending_plan_is_one_message_per_rule_and_none_again(env: NotifyEnv, h
         assert PLAN_ID in req.body.decode()
         assert f"{DASHBOARD}/terraform/{ns}/orders" in req.body.decode(), doc
         assert HOOK_KEY not in req.body.decode()
-    rule = env.rule_obj(ns, "plans")
-    assert rule["status"]["pending"] == [] and rule["status"]["sent"] == 1
+    plans = env.rule_obj(ns, "plans")
+    assert plans["status"]["pending"] == [] and plans["status"]["sent"] == 1
     metrics = env.metrics()
     assert 'tfcontroller_notifications_sent_total{provider_type="webhook"}' in metrics
     assert "tfcontroller_notifications_pending" in metrics
@@ -101,12 +149,10 @@ def test_a_pending_plan_is_one_message_per_rule_and_none_again(env: NotifyEnv, h
 def test_a_receiver_down_for_three_attempts_then_up_gets_it_once(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
     ns = env.namespace("down")
     _webhook(env, ns, "hook", http_receiver)
-    http_receiver.stop()
-    env.terraform_stub(ns, "orders", pending_plan_status())
-    env.rule(ns, "plans", ["hook"])
-
-    env.wait_rule(ns, "plans", lambda o: attempts(o, "hook") >= 3, "three failed attempts", timeout=60)
-    http_receiver.start()
+    with _down(http_receiver):
+        env.terraform_stub(ns, "orders", pending_plan_status())
+        env.rule(ns, "plans", ["hook"])
+        env.wait_rule(ns, "plans", lambda o: attempts(o, "hook") >= 3, "three failed attempts", timeout=60)
     env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1 and not (o.get("status") or {}).get("pending"),
                   "the delivery once the receiver is up", timeout=60)
     env.reconcile_rule(ns, "plans", "after")
@@ -135,23 +181,28 @@ def test_a_controller_restart_between_failure_and_success_delivers_once(env: Not
                   "the delivery after the restart", timeout=60)
     env.reconcile_rule(ns, "plans", "after-restart")
     assert [r.status for r in http_receiver.requests] == [503, 200]
+    # and a restart after the delivery sends nothing again (what was sent is in the rule's status)
+    env.restart()
+    env.reconcile_rule(ns, "plans", "after-second-restart")
+    env.kube.patch(TERRAFORMS, "orders", {"metadata": {"labels": {"touched": "yes"}}}, ns)
+    env.reconcile_rule(ns, "plans", "after-touch")
+    assert [r.status for r in http_receiver.requests] == [503, 200]
 
 
-def test_429_with_retry_after_is_not_retried_before_it(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+def test_429_with_retry_after_is_not_retried_before_it(env: NotifyEnv, timed_receiver: TimedReceiver) -> None:
     ns = env.namespace("ratelimited")
-    _webhook(env, ns, "hook", http_receiver)
-    http_receiver.fail_next(1, 429, headers={"Retry-After": "3"}, body=b"slow down")
+    _webhook(env, ns, "hook", timed_receiver)
+    timed_receiver.fail_next(1, 429, headers={"Retry-After": "3"}, body=b"slow down")
     env.terraform_stub(ns, "orders", pending_plan_status())
     env.rule(ns, "plans", ["hook"])
 
-    http_receiver.wait_for(1, timeout=30)
-    first = time.monotonic()
+    timed_receiver.wait_for(1, timeout=30)
     rule = env.wait_rule(ns, "plans", lambda o: attempts(o, "hook") == 1, "the 429 recorded")
     assert "429" in rule["status"]["pending"][0]["providers"][0]["lastError"]
-    http_receiver.wait_for(2, timeout=30)
-    second = time.monotonic()
-    assert second - first >= 2.8, f"retried {second - first:.1f}s after a 429 asking for 3s"
-    assert [r.status for r in http_receiver.requests] == [429, 200]
+    timed_receiver.wait_for(2, timeout=30)
+    gap = timed_receiver.arrivals[1] - timed_receiver.arrivals[0]
+    assert gap >= 3.0, f"retried {gap:.1f}s after a 429 asking for 3s"
+    assert [r.status for r in timed_receiver.requests] == [429, 200]
 
 
 @pytest.mark.slow
@@ -160,6 +211,7 @@ def test_400_rejects_the_provider_until_its_secret_changes(env: NotifyEnv, http_
     _webhook(env, ns, "hook", http_receiver)
     http_receiver.fail_next(1, 400, body=b"invalid_payload\n<html>more</html>")
     env.terraform_stub(ns, "orders", pending_plan_status())
+    env.terraform_stub(ns, "queue", pending_plan_status())  # two entries due at once: the second waits too
     env.rule(ns, "plans", ["hook"])
 
     rule = env.wait_rule(ns, "plans", lambda o: ready_is(o, "False", "ProviderNotReady"), "ProviderNotReady")
@@ -174,12 +226,15 @@ def test_400_rejects_the_provider_until_its_secret_changes(env: NotifyEnv, http_
     assert "400" in message and "invalid_payload" in message
     env.reconcile_rule(ns, "plans", "while-rejected")
     assert len(http_receiver.requests) == 1, "a rejected provider is not retried until it changes"
-    assert attempts(env.rule_obj(ns, "plans"), "hook") == 1, "the entry stays pending, never dropped"
+    pending = env.rule_obj(ns, "plans")["status"]["pending"]
+    assert len(pending) == 2, "the entries stay pending, never dropped"
+    assert attempts(env.rule_obj(ns, "plans"), "hook") == 1
 
     env.secret(ns, "hook-secret", {"address": http_receiver.url + "/fixed", "token": HOOK_KEY})
-    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1 and not (o.get("status") or {}).get("pending"),
-                  "the delivery after the Secret changed", timeout=90)
-    assert [(r.status, r.path) for r in http_receiver.requests] == [(400, "/hook"), (200, "/fixed")]
+    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2 and not (o.get("status") or {}).get("pending"),
+                  "the deliveries after the Secret changed", timeout=90)
+    assert [(r.status, r.path) for r in http_receiver.requests] == [(400, "/hook"), (200, "/fixed"), (200, "/fixed")]
+    assert len(env.events(ns, "plans", "ProviderNotReady")) == 1, "one Event for the not-ready spell"
     env.wait_rule(ns, "plans", lambda o: ready_is(o, "True", "RuleReady"), "the rule Ready again", timeout=30)
 
 
@@ -262,3 +317,97 @@ def test_another_namespace_is_refused(env: NotifyEnv, http_receiver: HTTPReceive
     assert conditions["Stalled"]["status"] == "True"
     assert "--allow-cross-namespace-refs" in conditions["Ready"]["message"]
     assert http_receiver.requests == []
+
+
+def test_a_missing_provider_holds_the_entries_until_it_exists(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    ns = env.namespace("missing")
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["hook", "later"])
+    rule = env.wait_rule(ns, "plans", lambda o: ready_is(o, "False", "ProviderNotReady"), "ProviderNotReady")
+    ready = ready_of(rule)
+    assert ready is not None and "hook" in ready.message and "later" in ready.message and "not found" in ready.message
+    assert len((rule.get("status") or {}).get("pending") or []) == 1  # queued for both, kept while they are missing
+    _webhook(env, ns, "hook", http_receiver, "/hook")
+    http_receiver.wait_for(1, timeout=30)
+    _webhook(env, ns, "later", http_receiver, "/later")
+    env.wait_rule(ns, "plans", lambda o: ready_is(o, "True", "RuleReady") and not (o.get("status") or {}).get("pending"),
+                  "both delivered")
+    assert sorted(r.path for r in http_receiver.requests) == ["/hook", "/later"]
+
+
+def test_https_with_the_providers_ca_bundle(env: NotifyEnv, https_receiver: HTTPReceiver,
+                                            http_tls_files: TLSFiles) -> None:
+    ns = env.namespace("tls")
+    with open(http_tls_files.ca_file) as f:
+        env.secret(ns, "corp-ca", {"ca.crt": f.read()})
+    env.provider(ns, "chat", "slack", address=https_receiver.url + "/services/T0/B0/abcdefgh",
+                 certSecretRef={"name": "corp-ca"})
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["chat"])
+    https_receiver.wait_for(1, timeout=30)
+    env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1, "the delivery over TLS")
+    assert https_receiver.requests[0].json()["text"].startswith("Plan waiting for approval")
+
+
+def test_the_rate_limit_spaces_messages_to_one_provider(env: NotifyEnv, timed_receiver: TimedReceiver) -> None:
+    ns = env.namespace("limited")
+    env.secret(ns, "hook-secret", {"address": timed_receiver.url + "/hook"})
+    env.provider(ns, "hook", "webhook", secretRef={"name": "hook-secret"}, rateLimit={"messages": 1, "per": "3s"})
+    for name in ("a", "b"):
+        env.terraform_stub(ns, name, pending_plan_status())
+    env.rule(ns, "plans", ["hook"])
+    timed_receiver.wait_for(2, timeout=30)
+    gap = timed_receiver.arrivals[1] - timed_receiver.arrivals[0]
+    assert gap >= 2.9, f"the second message came {gap:.1f}s after the first, before its token (1 per 3s)"
+    rule = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2, "both recorded")
+    assert rule["status"]["failed"] == 0, "a rate-limited message is not a failed attempt"
+
+
+def test_nothing_is_decided_before_the_caches_are_filled(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
+    """A rule reconciled before the Terraform cache filled (a start, a new leader) would read "every object
+    is gone", forget what it sent, and send it again once the cache fills: it waits instead."""
+    ns = env.namespace("cold")
+    _webhook(env, ns, "hook", http_receiver)
+    env.terraform_stub(ns, "orders", pending_plan_status())
+    env.rule(ns, "plans", ["hook"])
+    before = env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 1, "the delivery")
+    cold = Informer(env.kube, TERRAFORMS)  # never started: not synced
+    reconciler = RuleReconciler(env.kube, [cold], Deliverer(), NotificationMetrics(CollectorRegistry()))
+    result = reconciler.reconcile(f"{ns}/plans")
+    assert result.requeue_after is not None and result.error is None
+    after = env.rule_obj(ns, "plans")
+    assert after["status"]["observed"] == before["status"]["observed"] and after["status"]["observed"]
+    assert len(http_receiver.requests) == 1
+
+
+def _stalled() -> dict[str, Any]:
+    now = format_rfc3339()
+    cond = {"status": "True", "reason": "VarsGenerationFailed", "lastTransitionTime": now,
+            "message": "spec.varsFrom[0]: Secret db not found"}
+    return {"conditions": [{**cond, "type": "Ready", "status": "False"}, {**cond, "type": "Stalled"}]}
+
+
+def _denied() -> dict[str, Any]:
+    status = pending_plan_status()
+    status["plan"]["policy"] = {"result": "denied", "results": [
+        {"policy": "protect-data", "result": "denied", "messages": ["terraform_data.db would be destroyed"]}]}
+    return status
+
+
+@pytest.mark.parametrize(("status", "want", "text"), [
+    (_stalled, "Stalled", "Secret db not found"),
+    (_denied, "PolicyDenied", "terraform_data.db would be destroyed"),
+])
+def test_error_events_reach_an_error_rule_once(env: NotifyEnv, http_receiver: HTTPReceiver, status: Any, want: str,
+                                               text: str) -> None:
+    ns = env.namespace(want.lower())
+    _webhook(env, ns, "hook", http_receiver)
+    env.terraform_stub(ns, "orders", status())
+    env.rule(ns, "errors", ["hook"], severity="error")
+    env.rule(ns, "infos", ["hook"], eventTypes=["PlanPending", "PlanApplied"])  # wants neither
+    http_receiver.wait_for(1, timeout=30)
+    env.wait_rule(ns, "errors", lambda o: (o.get("status") or {}).get("sent") == 1, "the delivery recorded")
+    env.reconcile_rule(ns, "errors", "after")
+    env.reconcile_rule(ns, "infos", "after")
+    assert _types(http_receiver) == [want]
+    assert text in http_receiver.requests[0].body.decode()
