@@ -7,9 +7,9 @@ Slack, Teams, Discord, a webhook receiver or Flux's event API (tests/fixtures/ht
 pytest fixtures), so there is one receiver, not two.
 
 What it does, all on 127.0.0.1 (a free port unless told one):
-- records each POST after reading its body (method, path, headers, body, the status it answered, and the
-  signature check: `verified`, `mismatch`, `missing`, or "" without a key), optionally saving each body as
-  a `.json` file; `on_request` is called with each record (the demo prints a line);
+- records each POST after reading its body (method, path, headers, body, its arrival time, the status it
+  answered, and the signature check: `verified`, `mismatch`, `missing`, or "" without a key), optionally
+  saving each body as a `.json` file; `on_request` is called with each record (the demo prints a line);
 - answers 200 unless told otherwise: `fail_next(n, status, headers=..., body=...)` answers the next `n`
   requests with `status` (500, 429 with `Retry-After`, 400 …), `delay_next(n, seconds)` holds answers;
 - `stop()` / `start()` take it down and up on the same port (a receiver that is down, then up);
@@ -60,6 +60,7 @@ class Recorded:
     body: bytes
     status: int  # what the receiver answered
     signature: str = ""  # verified | mismatch | missing; "" when the receiver has no key
+    at: float = 0.0  # time.monotonic() when its body was read, in the server's thread (gaps between requests)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -201,12 +202,13 @@ class WebhookSink:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                at = time.monotonic()
                 answer = sink._next_answer()
                 if answer.delay:
                     time.sleep(answer.delay)
                 headers = dict(self.headers.items())
                 sink._record(Recorded("POST", self.path, headers, body, answer.status,
-                                      signature_state(body, headers, sink.key)))
+                                      signature_state(body, headers, sink.key), at))
                 try:
                     self.send_response(answer.status)
                     for k, v in answer.headers.items():

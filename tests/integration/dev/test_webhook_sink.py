@@ -86,5 +86,6 @@ def test_down_then_up_on_the_same_port_and_planned_answers() -> None:
         second = send("webhook", _pending(), HTTPTarget(url), signing_secret=KEY)
         assert (first.outcome, second.outcome) == ("retryable", "delivered")
         assert [r.status for r in sink.requests] == [429, 200] and len(sink.delivered()) == 1
+        assert 0 < sink.requests[0].at <= sink.requests[1].at  # arrival times, taken as each body was read
     finally:
         sink.stop()
