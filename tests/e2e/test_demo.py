@@ -2,7 +2,11 @@
 dashboard the demo serves, and the printed dashboard link opens the overview listing both stacks), then every command the README and
 docs/demo.md show (fenced shell blocks, `$ ` lines) and every command the demo prints runs as printed against
 the running demo, and Ctrl-C ends it with "stopped", exit 0 and nothing left running (issue 13, points 16
-and 18).
+and 18). The notifications (issue 19): the tour printed the PlanPending of the production plan (with its
+approve command and its page on the demo's dashboard, the controller's --dashboard-url) and the drift's
+DriftDetected and DriftResolved, each with a verified signature; none arrived unsigned or mis-signed; each
+is saved under .demo/webhook; and no plan was announced twice (one message per plan and rule, re-reconciles
+and the documented commands' new plan included).
 
 The demo runs as `make demo` runs it (`python -m tfcontroller.dev.demo`, without --exit) in a short work dir,
 reusing the session's AWS emulator instead of starting a second LocalStack. The documents' commands are typed
@@ -14,6 +18,7 @@ get somewhere first (a pending plan) has its condition in READY_BEFORE, as the d
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -91,6 +96,30 @@ def run_as_printed(commands: list[Command], cwd: Path, env: dict[str, str],
     return failures
 
 
+def assert_notifications_shown(out: str, dashboard: str) -> None:
+    """The tour printed each awaited notification whole, signed right, the plan's with its page."""
+    tour = out[:out.index("Summary:")]
+    for headline in ("PlanPending Terraform default/app-stack-prod", "DriftDetected Terraform default/app-stack-dev",
+                     "DriftResolved Terraform default/app-stack-dev"):
+        assert f"WEBHOOK  {headline} (signature verified)" in tour, out[-6000:]
+    assert "SIGNATURE MISMATCH" not in out and "NOT SIGNED" not in out, out[-6000:]
+    block = tour[tour.index("WEBHOOK  PlanPending Terraform default/app-stack-prod"):].split("\n[", 1)[0]
+    assert re.search(r"approve: +tfcontroller approve app-stack-prod --plan \S+ -n default", block), block
+    assert f"page:     {dashboard}/terraform/default/app-stack-prod" in block, block
+
+
+def assert_one_message_per_plan(saved: Path) -> None:
+    """Every notification the receiver accepted is saved; none twice (the same fingerprint), and a plan is
+    announced for approval once, however often its object was reconciled."""
+    docs = [json.loads(p.read_text()) for p in sorted(saved.glob("*.json"))]
+    names = [p.name for p in sorted(saved.glob("*.json"))]
+    pending = [(d["involvedObject"]["name"], d["plan"]["id"]) for d in docs if d["type"] == "PlanPending"]
+    assert "app-stack-prod" in {name for name, _ in pending}, names
+    assert len(pending) == len(set(pending)), f"a plan was announced twice: {pending}"
+    fingerprints = [d["fingerprint"] for d in docs]
+    assert len(fingerprints) == len(set(fingerprints)), f"a notification was delivered twice: {names}"
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(2400)
@@ -118,6 +147,7 @@ def test_demo_tour_then_every_documented_command_then_ctrl_c(aws_emulator, clone
                          r"app-stack-prod", " ".join(out.split())), out[-6000:]
         link = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)", out)
         assert link, out[-6000:]
+        assert_notifications_shown(out, link.group(1).split("/?", 1)[0])
         overview = requests.get(link.group(1), timeout=30)
         assert overview.status_code == 200, overview.text[:2000]
         assert all(f'data-name="{n}"' in overview.text for n in ("app-stack-dev", "app-stack-prod")), overview.text
@@ -150,6 +180,7 @@ def test_demo_tour_then_every_documented_command_then_ctrl_c(aws_emulator, clone
             return status.get("lastAppliedPlan") not in (None, prod_before) and ready.get("status") == "True"
 
         wait_for(prod_applied_again, timeout=600, what="app-stack-prod to apply the approved plan", interval=1)
+        assert_one_message_per_plan(workdir / "webhook")
 
         code = demo.interrupt(timeout=120)
         out = demo.output()

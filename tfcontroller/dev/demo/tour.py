@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfcontroller.dev.demo import repo
+from tfcontroller.dev.demo import notifications, repo
 from tfcontroller.dev.demo.progress import Progress, format_entry, terminal_width
 from tfcontroller.dev.demo.repo import git
 from tfcontroller.dev.demo.services import (
@@ -40,6 +40,7 @@ from tfcontroller.dev.demo.services import (
 from tfcontroller.dev.demo.terminal import take_foreground
 from tfcontroller.dev.gitserver import GitHTTPServer
 from tfcontroller.dev.smtp_sink import SMTPSink
+from tfcontroller.dev.webhook_sink import WebhookSink, headline
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import NotFound
 from tfcontroller.kube.resources import (
@@ -83,6 +84,17 @@ class Tour:
     bare_repo: Path
     steps: list[Step] = field(default_factory=list)  # the caller's list: steps survive a Ctrl-C
     dashboard: str = ""  # the dashboard's root URL (no login token)
+    webhook: WebhookSink | None = None  # the receiver of the demo's NotificationProvider
+
+    def show_notification(self, wanted: notifications.Wanted, timeout: float = 300) -> str:
+        """Wait for a notification at the webhook sink and print it whole (signature verified); return its
+        headline for the step's detail."""
+        if self.webhook is None:
+            raise DemoError("the webhook sink is not running")
+        self.progress.say(f"waiting for {wanted.text()}")
+        block = notifications.await_notification(self.webhook, wanted, timeout)
+        print(block, flush=True)
+        return block.splitlines()[0].removeprefix("WEBHOOK").strip()
 
     # ------------------------------------------------------------------ helpers
     def check(self, name: str, fn: Callable[[], str]) -> bool:
@@ -172,6 +184,8 @@ class Tour:
         )
         shown = self.cli("plan", "show", "app-stack-prod")
         print(shown)
+        # The NotificationRule's PlanPending, sent while the plan waits: what a reviewer gets in chat.
+        self.show_notification(notifications.Wanted("PlanPending", "app-stack-prod", pending))
         if self.dashboard:
             self.progress.say(f"the same plan in the browser, with its Approve button: {self.dashboard}terraform/{NS}/"
                               f"app-stack-prod (the tour approves it here with the CLI)")
@@ -180,7 +194,7 @@ class Tour:
         obj = self.wait("terraform/app-stack-prod to be applied", lambda: self.ready(self.tf("app-stack-prod")) and self.tf("app-stack-prod"), 600)
         if obj["status"].get("lastAppliedPlan") != pending:
             raise DemoError(f"applied {obj['status'].get('lastAppliedPlan')}, approved {pending}")
-        return f"production plan {pending} shown, approved and applied"
+        return f"production plan {pending} shown, notified (webhook, signed), approved and applied"
 
     def apps_configured(self) -> str:
         details = []
@@ -221,8 +235,11 @@ class Tour:
             tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
             return tags.get("owner") == original.get("owner")
 
+        self.show_notification(notifications.Wanted("DriftDetected", "app-stack-dev"))
         self.wait("auto remediation to restore the tags", restored, 300)
-        return f"drift mail saved as {mail.relative_to(self.workdir.parent)}; tags restored by remediation"
+        self.show_notification(notifications.Wanted("DriftResolved", "app-stack-dev"))
+        return (f"drift mail saved as {mail.relative_to(self.workdir.parent)}; DriftDetected and DriftResolved "
+                f"notified (webhook, signed); tags restored by remediation")
 
     def module_commit_replans_one_stack(self) -> str:
         before_prod = self.tf("app-stack-prod")["status"]
@@ -276,7 +293,7 @@ def toggle_owner(main_tf: Path) -> str:
 
 
 def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, git_user: str,
-               git_password: str, emulator: str, smtp_port: int) -> None:
+               git_password: str, emulator: str, smtp_port: int, webhook: WebhookSink) -> None:
     env = {**os.environ, "KUBECACHEDIR": str(workdir / "kube-cache")}
     run(["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", str(ROOT / "crds")], env=env)
 
@@ -290,6 +307,9 @@ def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, 
                                "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
                                "AWS_DEFAULT_REGION": "us-east-1"})
     secret("smtp", {"host": "127.0.0.1", "port": str(smtp_port), "from": "tfcontroller@example.com", "tls": "none"})
+    # Notifications to the webhook sink, signed with its key (the Secret's `token`).
+    for resource, body in notifications.manifests(NS, webhook.url, str(webhook.key)):
+        kube.create(resource, body, NS)
     # The namespace's runner ServiceAccount, Role and RoleBinding (--runner=pod runs Terraform as it).
     run(tfcontroller_argv("tenant", "add", NS, "--apply", "--kubeconfig", str(kubeconfig)), env=env)
     kube.create(GITREPOSITORIES, {
@@ -307,9 +327,9 @@ def _bootstrap(kube: KubeClient, kubeconfig: Path, workdir: Path, git_url: str, 
 
 TOUR_STEPS = (
     ("the dev stack is applied into the emulator automatically", "dev_applied"),
-    ("the production stack waits for approval, is shown, approved and applied", "prod_approved"),
+    ("the production stack waits for approval, is shown, notified, approved and applied", "prod_approved"),
     ("the dependent ConfigMaps and Deployments receive the bucket name and queue URL", "apps_configured"),
-    ("drift is detected, mailed and remediated", "drift_mailed_and_remediated"),
+    ("drift is detected, mailed, notified and remediated", "drift_mailed_and_remediated"),
     ("a commit that edits one stack re-plans only that stack", "module_commit_replans_one_stack"),
 )
 KEEP = ("checkout", "checkout.backup-*")  # the user's repository (and backups of what stood in its way)
@@ -341,6 +361,8 @@ def explore_commands(workdir: Path, prefix: str = sys.prefix, base_prefix: str =
         "tfcontroller events app-stack-prod",
         "kubectl get tf,ms,gitrepo",
         "kubectl get pods -n default",
+        "kubectl get notificationproviders,notificationrules -n default",
+        f"ls {workdir / 'webhook'}",
         f"git -C {workdir / 'checkout'} log --oneline",
     ]
 
@@ -396,6 +418,11 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
     sink = SMTPSink(workdir / "mail", on_mail=lambda subject, path: say(f"MAIL  {subject}  ({path.name})")).start()
     cleanups.append(sink.stop)
     say(f"SMTP sink on 127.0.0.1:{sink.port}, saving mail under {sink.outdir}")
+    webhook = WebhookSink(key=secrets.token_urlsafe(24), outdir=workdir / "webhook",
+                          on_request=lambda rec: say(f"WEBHOOK received: {headline(rec)}")).start()
+    cleanups.append(webhook.stop)
+    say(f"webhook sink at {webhook.url}{notifications.HOOK_PATH}, checking each notification's signature and "
+        f"saving it under {webhook.outdir}")
 
     git_user, git_password = "gitops", secrets.token_urlsafe(12)
     bare, checkout = workdir / "git" / "gitops.git", workdir / "checkout"
@@ -407,9 +434,14 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
     say(f"Git repository served over smart HTTP with basic auth at {git_url}")
 
     kube = KubeClient.load(str(kubeconfig))
-    _bootstrap(kube, kubeconfig, workdir, git_url, git_user, git_password, endpoint, sink.port)
+    _bootstrap(kube, kubeconfig, workdir, git_url, git_user, git_password, endpoint, sink.port, webhook)
     say("bootstrapped: CRDs, the runner ServiceAccount of namespace default (tfcontroller tenant add default --apply), "
-        "GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git)")
+        "GitRepository/gitops and ManifestSet/cluster (which applies clusters/dev-cluster from Git), "
+        f"NotificationProvider/{notifications.PROVIDER} (webhook, signed) and NotificationRule/{notifications.RULE} "
+        f"({', '.join(notifications.EVENT_TYPES)})")
+    # The dashboard first: the controller links plan-pending notifications to its plan pages.
+    dashboard_link = start_dashboard(kubeconfig, workdir, cleanups)
+    dashboard = dashboard_link.split("?", 1)[0]
 
     controller = Process(tfcontroller_argv(
         "run", "--kubeconfig", str(kubeconfig), "--concurrent", "2",
@@ -421,19 +453,18 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
         # checkout), as the namespace's runner ServiceAccount; the Pods share the host's network, so they
         # reach the artifact server and the run API on loopback.
         "--runner", "pod", "--run-api-listen", f"127.0.0.1:{free_port()}", "--max-runners", "4",
+        "--dashboard-url", dashboard.rstrip("/"),
     ), log_path=workdir / "controller.log")
     cleanups.append(controller.stop)
     controller.start()
     say(f"controller started in pod mode: every Terraform command in a runner Pod (log: {workdir / 'controller.log'})")
-    dashboard_link = start_dashboard(kubeconfig, workdir, cleanups)
-    dashboard = dashboard_link.split("?", 1)[0]
     say(f"dashboard at {dashboard} (tfcontroller dashboard, local mode: acts as the kubeconfig's user; log: "
         f"{workdir / 'dashboard.log'})")
     if not args.exit:
         print_explore(workdir, dashboard_link)
 
     with Progress(kube, NS, start) as progress:
-        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps, dashboard)
+        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps, dashboard, webhook)
         for name, method in TOUR_STEPS:
             if not tour.check(name, getattr(tour, method)):
                 break

@@ -8,6 +8,8 @@ endpoint nothing answers on and is stopped once its controller is up, before Ter
   logged in once by the link's one-time token; a second use of the link is refused. It stops with the rest.
 - A second run over `.demo/checkout` keeps the user's repository: pushed commits are what the demo serves
   (and the cluster's GitRepository fetches), unpushed commits and local changes stay and are reported.
+- The notification objects the demo creates (a signed webhook provider to its receiver, one rule) are
+  accepted by the controller: both turn Ready=True (a run that starts over a fresh cluster each time).
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ import termios
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from tests.support.demo import Demo, demo_workdir, kill_leftovers, leftovers, unreachable_endpoint
 from tests.support.paths import REPO_ROOT
-from tests.support.polling import wait_for
+from tests.support.polling import poll, wait_for
+from tfcontroller.dev.demo import notifications
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import GITREPOSITORIES
+from tfcontroller.kube.resources import GITREPOSITORIES, NOTIFICATIONPROVIDERS, NOTIFICATIONRULES, Resource
 
 UP = "controller started"
 MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
@@ -73,6 +77,14 @@ def dashboard_answers(demo: Demo) -> str:
     assert 'id="viewer"' in page.text and "?token=" not in page.url  # logged in, redirected off the token
     assert requests.get(link, timeout=30).status_code == 401, "the login link works twice"
     return link
+
+
+def ready(kube: KubeClient, resource: Resource, name: str) -> str:
+    """The status of the Ready condition of `name` ("" while there is none), with its message on failure."""
+    conditions = (kube.get(resource, name, "default").get("status") or {}).get("conditions") or []
+    found: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    status = str(found.get("status") or "")
+    return status if status != "False" else f"False: {found.get('reason')}: {found.get('message')}"
 
 
 def stop(demo: Demo) -> str:
@@ -129,6 +141,9 @@ def test_ctrl_c_stops_everything_and_a_rerun_keeps_the_users_repository(workdir:
 
         assert pushed in wait_for(fetched, timeout=120, what="GitRepository/gitops to fetch the pushed commit",
                                   interval=0.5)
+        for resource, name in ((NOTIFICATIONPROVIDERS, notifications.PROVIDER), (NOTIFICATIONRULES, notifications.RULE)):
+            accepted = poll(lambda: ready(kube, resource, name) == "True", timeout=120, interval=0.5)  # noqa: B023
+            assert accepted, f"{resource.kind}/{name} of the demo is not Ready: {ready(kube, resource, name)}"
         # `git push` deploys the rest, as docs/demo.md says
         git(checkout, "push", "-q")
         assert unpushed in wait_for(lambda: unpushed in fetched() and fetched(), timeout=120,
