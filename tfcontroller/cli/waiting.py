@@ -11,7 +11,13 @@ the object's Ready condition is the answer, as `flux reconcile` reads it:
   (Reconciling=True, ProgressingWithRetry), a stalled spec (Stalled=True) or a plan held for approval
   (neither): the command says ✗ with the reason and message at once (exit 1) instead of waiting for a
   retry that may never succeed;
-- Ready=Unknown or absent → a run is in progress (a later one, started for another reason): wait.
+- Ready=Unknown or absent → a run is in progress (a later one, started for another reason): wait;
+- Ready=False for a *waiting* reason (`DependencyNotReady`, `SourceNotReady`) while that upstream object
+  (a `dependsOn` entry or the `sourceRef`) is itself in progress → wait too: the controller watches it and
+  reconciles again when it settles. A dependency that re-plans for a drift check made `reconcile ms …` fail
+  with "dependency is not ready (Progressing: Planning …)" a few seconds before it would have been Ready
+  (found by the demo's documented-commands test on a busy machine). An upstream that failed or is held is
+  not in progress: the command answers at once, as before.
 
 Each command then adds its own verdict on top (did the re-plan happen? is the lock gone?), from the
 same settled object. The decision is pure (`outcome`), the waiting follows the object with a watch.
@@ -25,10 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.conditions import WAITING_REASONS
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.errors import ApiError
-from tfcontroller.kube.resources import Resource, object_label
+from tfcontroller.kube.resources import GITREPOSITORIES, MANIFESTSETS, TERRAFORMS, Resource, object_label
 from tfcontroller.operations.errors import NOT_FOUND, OperationRefused
 
 # The status field the controller echoes requested-at into (tfcontroller.runtime.requested); the CRDs
@@ -86,6 +93,44 @@ def outcome(obj: dict[str, Any], requested: str) -> Outcome:
 
 label = object_label  # how every command names an object it changes: `kind.group/name`
 
+_UPSTREAM_KINDS = {r.kind: r for r in (GITREPOSITORIES, TERRAFORMS, MANIFESTSETS)}
+
+
+def in_progress(obj: dict[str, Any]) -> bool:
+    """A run of `obj` is under way: Reconciling=True or Ready=Unknown (pure)."""
+    ready = kubectx.condition(obj, "Ready") or {}
+    reconciling = kubectx.condition(obj, "Reconciling") or {}
+    return reconciling.get("status") == "True" or ready.get("status") == "Unknown"
+
+
+def upstream_refs(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(kind, namespace, name) of what `obj` waits on: its `spec.sourceRef` and `spec.dependsOn[]` (pure)."""
+    raw_spec = obj.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    own = (obj.get("metadata") or {}).get("namespace") or "default"
+    source = spec.get("sourceRef")
+    refs: list[dict[str, Any]] = [source] if isinstance(source, dict) else []
+    refs += [d for d in spec.get("dependsOn") or () if isinstance(d, dict)]
+    return [(str(r.get("kind") or "GitRepository"), str(r.get("namespace") or own), str(r["name"]))
+            for r in refs if r.get("name")]
+
+
+def waiting_on_progress(conn: kubectx.Connection, result: Outcome, obj: dict[str, Any]) -> bool:
+    """The run settled not Ready only because something it waits on is running now (see the module doc)."""
+    if result.ready or result.stalled or result.reason not in WAITING_REASONS:
+        return False
+    for kind, namespace, name in upstream_refs(obj):
+        resource = _UPSTREAM_KINDS.get(kind)
+        if resource is None:
+            continue
+        try:
+            upstream = conn.client.get(resource, name, namespace)
+        except ApiError:
+            continue  # gone or not ours to read: not known to be in progress
+        if in_progress(upstream):
+            return True
+    return False
+
 
 def follow(conn: kubectx.Connection, resource: Resource, name: str, namespace: str, requested: str,
            deadline: float, shown: str) -> tuple[Outcome, dict[str, Any]]:
@@ -103,9 +148,9 @@ def follow(conn: kubectx.Connection, resource: Resource, name: str, namespace: s
     while True:
         obj = conn.client.get(resource, name, namespace)
         result = outcome(obj, requested)
-        if result.done:
+        if result.done and not waiting_on_progress(conn, result, obj):
             return result, obj
-        show(result)
+        show(_as_waiting(result))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CLIError(f"timed out waiting for {shown} (last: {last})", kubectx.EXIT_TIMEOUT)
@@ -117,15 +162,20 @@ def follow(conn: kubectx.Connection, resource: Resource, name: str, namespace: s
                 if etype not in ("ADDED", "MODIFIED"):
                     continue
                 result = outcome(changed, requested)
-                if result.done:
+                if result.done and not waiting_on_progress(conn, result, changed):
                     return result, changed
-                show(result)
+                show(_as_waiting(result))
                 if time.monotonic() >= deadline:
                     break
         except ApiError:
             time.sleep(POLL_SECONDS)  # Gone (410) or a broken stream: read again and re-watch
         finally:
             stream.close()
+
+
+def _as_waiting(result: Outcome) -> Outcome:
+    """A settled-but-waiting outcome shown as progress (`DependencyNotReady: dependency … (Progressing: …)`)."""
+    return Outcome(False, False, "", result.text) if result.done else result
 
 
 Verdict = Callable[[Outcome, dict[str, Any]], tuple[bool, str]]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tfcontroller.cli.ops_control import FORCE_UNLOCK_FAILED, replan_verdict, unlock_refusal
-from tfcontroller.cli.waiting import Outcome, label, outcome
+from tfcontroller.cli.waiting import Outcome, in_progress, label, outcome, upstream_refs, waiting_on_progress
 from tfcontroller.controllers.terraform import context
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
 from tfcontroller.terraform.errors import LockInfo
@@ -100,3 +100,78 @@ def test_unlock_refusal_names_the_held_lock() -> None:
 def test_the_cli_reads_the_controllers_event_reason() -> None:
     """The CLI may not import the controller (.importlinter), so it keeps a copy of the reason."""
     assert FORCE_UNLOCK_FAILED == context.FORCE_UNLOCK_FAILED
+
+
+def _ms(*conditions: dict[str, Any], depends: list[dict[str, Any]] | None = None,
+        source: dict[str, Any] | None = None) -> dict[str, Any]:
+    o = obj("now", *conditions)
+    o["metadata"]["namespace"] = "team"
+    o["spec"] = {**({"dependsOn": depends} if depends is not None else {}),
+                 **({"sourceRef": source} if source is not None else {})}
+    return o
+
+
+def test_upstream_refs_name_the_source_and_every_dependency_in_the_objects_namespace_by_default() -> None:
+    o = _ms(depends=[{"kind": "Terraform", "name": "net"}, {"kind": "ManifestSet", "name": "db", "namespace": "x"},
+                     {"kind": "Terraform"}, "junk"],  # type: ignore[list-item]
+            source={"name": "repo"})
+    assert upstream_refs(o) == [("GitRepository", "team", "repo"), ("Terraform", "team", "net"),
+                                ("ManifestSet", "x", "db")]
+    assert upstream_refs({"metadata": {}, "spec": "junk"}) == []
+
+
+@pytest.mark.parametrize(("case", "o", "running"), [
+    ("reconciling", obj("x", cond("Ready", "False"), cond("Reconciling", "True")), True),
+    ("ready unknown", obj("x", cond("Ready", "Unknown")), True),
+    ("ready", obj("x", cond("Ready", "True")), False),
+    ("failed, not retrying", obj("x", cond("Ready", "False")), False),
+    ("no conditions", obj("x"), False),
+])
+def test_in_progress_means_a_run_is_under_way(case: str, o: dict[str, Any], running: bool) -> None:
+    assert in_progress(o) is running, case
+
+
+class _Client:
+    """Answers `get` from a dict of (kind, namespace, name) → object, as the API would (404 otherwise)."""
+
+    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+        self.objects = objects
+
+    def get(self, resource: Any, name: str, namespace: str) -> dict[str, Any]:
+        from tfcontroller.kube.errors import NotFound
+        try:
+            return self.objects[(resource.kind, namespace, name)]
+        except KeyError:
+            raise NotFound(404, "NotFound", f"{name} not found") from None
+
+
+class _Conn:
+    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+        self.client = _Client(objects)
+
+
+PLANNING = obj("x", cond("Ready", "Unknown", "Progressing", "Planning"), cond("Reconciling", "True"))
+BROKEN = obj("x", cond("Ready", "False", "PlanFailed", "boom"))
+WAITING_MS = _ms(cond("Ready", "False", "DependencyNotReady", "dependency Terraform team/net is not ready"),
+                 depends=[{"kind": "Terraform", "name": "net"}])
+
+
+@pytest.mark.parametrize(("case", "result_obj", "upstream", "wait"), [
+    ("dependency re-planning: wait for it", WAITING_MS, {("Terraform", "team", "net"): PLANNING}, True),
+    ("dependency failed: answer now", WAITING_MS, {("Terraform", "team", "net"): BROKEN}, False),
+    ("dependency gone: answer now", WAITING_MS, {}, False),
+    ("source progressing", _ms(cond("Ready", "False", "SourceNotReady", "no artifact"), source={"name": "repo"}),
+     {("GitRepository", "team", "repo"): PLANNING}, True),
+    ("not a waiting reason", _ms(cond("Ready", "False", "ApplyFailed", "x"), depends=[{"kind": "Terraform",
+                                                                                       "name": "net"}]),
+     {("Terraform", "team", "net"): PLANNING}, False),
+    ("stalled", _ms(cond("Ready", "False", "DependencyNotReady", "x"), cond("Stalled", "True"),
+                    depends=[{"kind": "Terraform", "name": "net"}]),
+     {("Terraform", "team", "net"): PLANNING}, False),
+])
+def test_a_run_waiting_on_an_upstream_that_is_running_is_not_the_answer_yet(
+        case: str, result_obj: dict[str, Any], upstream: dict[tuple[str, str, str], dict[str, Any]],
+        wait: bool) -> None:
+    result = outcome(result_obj, "now")
+    assert result.done, case
+    assert waiting_on_progress(_Conn(upstream), result, result_obj) is wait, case  # type: ignore[arg-type]
