@@ -125,13 +125,13 @@ def test_notification_printer_columns(kubectl: Kubectl) -> None:
     row = next(r for r in rows if r.startswith("audit-webhook"))
     assert row.split()[1:3] == ["webhook", "False"] and "HTTP 400 from x: bad" in row
     kubectl("patch", "tfnr", "plans-to-slack", "--subresource=status", "--type=merge",
-            "-p", json.dumps({"status": {"sent": 7, "failed": 2, "conditions": [ready | {"status": "True",
+            "-p", json.dumps({"status": {"pendingCount": 3, "sent": 7, "failed": 2, "conditions": [ready | {"status": "True",
                                                                                      "reason": "RuleReady",
                                                                                      "message": "ok"}]}}))
     header, *rows = kubectl("get", "tfnr").stdout.splitlines()
-    assert header.split() == ["NAME", "READY", "STATUS", "SENT", "FAILED", "AGE"]
+    assert header.split() == ["NAME", "READY", "STATUS", "PENDING", "SENT", "FAILED", "AGE"]
     row = next(r for r in rows if r.startswith("plans-to-slack"))
-    assert row.split()[1:5] == ["True", "ok", "7", "2"]
+    assert row.split()[1:6] == ["True", "ok", "3", "7", "2"]
 
 
 def test_banana_interval_rejected_naming_the_field(rejecting_kubectl: Kubectl) -> None:
