@@ -204,3 +204,35 @@ def test_each_delivery_is_recorded_before_the_next_is_made(env: NotifyEnv, http_
     assert len(rule["status"]["pending"]) == 1
     env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2, "the second delivery recorded")
     assert len(http_receiver.delivered()) == 2
+
+
+@pytest.mark.parametrize("ref", ["varsFrom", "env"])
+def test_an_entry_of_an_object_deleted_before_delivery_is_sent_scrubbed(env: NotifyEnv, http_receiver: HTTPReceiver,
+                                                                        ref: str) -> None:
+    """Review 2, finding 4: the stored record is scrubbed when it is queued (the object's Secret values of
+    then), so an ApplyFailed still waiting when its Terraform is deleted — its provider did not exist yet —
+    goes out without the secret value its message echoed."""
+    ns = env.namespace("gone")
+    secret = f"pw-{ref}-Qx81Zr"
+    env.secret(ns, "vars", {"db_password": secret})
+    spec: dict[str, Any] = ({"varsFrom": [{"kind": "Secret", "name": "vars"}]} if ref == "varsFrom" else
+                            {"env": [{"name": "TF_VAR_pw", "valueFrom": {"secretKeyRef": {"name": "vars",
+                                                                                          "key": "db_password"}}}]})
+    env.terraform_stub(ns, "orders", **spec)
+    rule = env.rule(ns, "failures", ["hook"], eventTypes=["ApplyFailed"])  # the provider does not exist yet
+    finished = rule["metadata"]["creationTimestamp"]
+    entry = {"runId": "run-1", "kind": "apply", "outcome": "Failed", "reason": "ApplyFailed",
+             "message": f"Error: connecting with password {secret}: refused", "planId": PLAN_ID,
+             "startedAt": finished, "finishedAt": finished}
+    env.set_status(TERRAFORMS, ns, "orders", {"history": [entry]})
+    env.wait_rule(ns, "failures", lambda o: [e for e in (o.get("status") or {}).get("pending") or []
+                                             if (e.get("event") or {}).get("scrubbed")],
+                  "the queued entry scrubbed in status")
+    assert secret not in str(env.rule_obj(ns, "failures")["status"])  # never stored either
+    env.kube.delete(TERRAFORMS, "orders", ns)
+    wait_for(lambda: env.kube.get_or_none(TERRAFORMS, "orders", ns) is None, 30, "the Terraform gone")
+    env.reconcile_rule(ns, "failures", "after-delete")
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    http_receiver.wait_for(1, timeout=60)
+    body = http_receiver.requests[0].body.decode()
+    assert "ApplyFailed" in body and "***" in body and secret not in body, body
