@@ -16,11 +16,14 @@ class DeliveryError(Exception):
     outbox retries both kinds with backoff because configuration can be fixed while the notification
     waits; the notification rules' mail providers (notify/mail_delivery.py) report a non-transient one
     as permanent: the provider goes not Ready until its spec or Secret changes, and the message waits
-    for that. The text never contains the password.
+    for that. `message_level`: the refusal is about this message (too large, its content refused), not
+    the provider: other messages may pass, so it must not block the provider for good (the rules' outbox
+    parks the message after a second refusal). The text never contains the password.
     """
 
-    def __init__(self, reason: str, message: str, *, transient: bool) -> None:
+    def __init__(self, reason: str, message: str, *, transient: bool, message_level: bool = False) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
         self.transient = transient
+        self.message_level = message_level

@@ -10,6 +10,8 @@ same `DeliveryResult` the HTTP providers give, so the rule controller treats eve
 - `DeliveryError(transient=False)` (a refused recipient or sender, credentials refused with a 5xx, SES
   refusing an unverified sender): `permanent` with the transport's reason: the same mail with the same
   configuration cannot succeed, so the provider goes Ready=False until its spec or Secret changes;
+  *message-level* when the error says so (SMTP 552 too large, a content refusal: smtp.py), as for an
+  HTTP 400/413/422 — another mail may pass, and the outbox parks this one after a second refusal;
 - any other exception (a bug, a library surprise): `retryable`, reason `SendFailed`, naming only the
   exception's type: its text might quote what we sent, and unknown failures are treated as transient.
 A mail that cannot even be built (an address with a line break) is `permanent` `MessageInvalid`: the
@@ -41,7 +43,8 @@ def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> De
     values = list(secrets)
     if isinstance(exc, DeliveryError):
         outcome: Outcome = "retryable" if exc.transient else "permanent"
-        return DeliveryResult(outcome, exc.reason, scrub(exc.message, values))
+        return DeliveryResult(outcome, exc.reason, scrub(exc.message, values),
+                              message_level=outcome == "permanent" and exc.message_level)
     return DeliveryResult("retryable", SEND_FAILED, f"{SEND_FAILED}: {type(exc).__name__} while sending the mail")
 
 

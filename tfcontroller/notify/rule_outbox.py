@@ -78,6 +78,7 @@ MAX_OBSERVED_BYTES = 256 * 1024  # the memory rows; beyond, drift rows keep thei
 MAX_ERROR = 300  # characters of a provider's last error kept in status (already scrubbed by delivery)
 MAX_MESSAGE_REFUSALS = 2  # message-level refusals of one entry by one provider before it is parked
 PERMANENT_RECHECK = BACKOFF_BASE  # after a permanent answer: not due again before this, even if "Ready"
+SCRUBBED = "scrubbed"  # in a stored record: scrubbed of its object's secret values when it was queued
 GONE_TTL = timedelta(hours=24)  # how long an entry of an object that went away still waits for delivery
 _PROVIDER_BYTES = 160 + MAX_ERROR  # a provider's state in an entry, at most (name, attempts, times, error)
 
@@ -547,6 +548,30 @@ class RuleOutbox:
             for name in e.providers:
                 out[name] = out.get(name, 0) + 1
         return out
+
+    # ---- scrubbing stored records (review 2, finding 4) -------------------------------------------------
+
+    def unscrubbed_uids(self) -> set[str]:
+        """The objects (by uid) with entries whose stored record was not scrubbed yet since it was queued."""
+        return {e.uid for e in self._pending if not e.record.get(SCRUBBED)}
+
+    def scrub_records(self, uid: str, secrets: Sequence[str]) -> None:
+        """Scrub the not-yet-scrubbed stored records of `uid`'s entries of `secrets` (the values its Secrets
+        hold now, when it is queued) and mark them: what is stored, and sent if the object is gone by then,
+        carries none of them. Identity (id, fingerprint) is unchanged; a record no event reads is left."""
+        for e in self._pending:
+            if e.uid != uid or e.record.get(SCRUBBED):
+                continue
+            try:
+                event = NotificationEvent.from_record(e.record)
+            except (ValueError, KeyError, TypeError):
+                continue
+            e.record = {**event.scrubbed(secrets).to_record(), SCRUBBED: True}
+            e._record_bytes = -1
+
+    def is_scrubbed(self, entry_id: str) -> bool:
+        """Whether the entry's stored record was scrubbed when it was queued (False for an unknown entry)."""
+        return any(e.id == entry_id and bool(e.record.get(SCRUBBED)) for e in self._pending)
 
     def to_status(self) -> dict[str, Any]:
         """The rule's status fields this outbox owns: `observed`, `observedSince`, `pending`,

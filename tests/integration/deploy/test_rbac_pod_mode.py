@@ -9,65 +9,24 @@ namespace, no serviceaccounts/token, no Pod watch or pods/log) are what pod mode
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.paths import REPO_ROOT
+from tests.support.deploy_rbac import CONTROLLER_NS, controller_client
 from tests.support.terraform_helpers import SIMPLE_TF, Harness, ready_reason, seed_keys
 from tfcontroller.controllers.terraform import TerraformReconciler
 from tfcontroller.dev.cluster import DevCluster
-from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import TERRAFORMS
 
-CONTROLLER_NS = "tfcontroller-system"
 NS = "default"
-
-
-class RecordingClient(KubeClient):
-    """The controller's client, noting every request the API server refused with 403."""
-
-    forbidden: list[str]
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            return super().request(method, path, **kwargs)
-        except Forbidden as exc:
-            self.forbidden.append(f"{method} {path}: {exc.message}")
-            raise
-
-
-def _kubectl(cluster: DevCluster, tmp: Path, *args: str) -> str:
-    env = {**os.environ, "KUBECACHEDIR": str(tmp / "kube-cache"), "HOME": str(tmp)}
-    env.pop("KUBECONFIG", None)
-    proc = subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def _controller_client(cluster: DevCluster, tmp: Path) -> tuple[RecordingClient, str]:
-    """deploy/'s ServiceAccount and RBAC applied, and a client with a token of that ServiceAccount."""
-    for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
-        _kubectl(cluster, tmp, "apply", "-f", str(REPO_ROOT / "deploy" / name))
-    token = _kubectl(cluster, tmp, "create", "token", "tfcontroller", "-n", CONTROLLER_NS,
-                     "--duration", "3600s").strip()
-    path = tmp / "controller.kubeconfig"
-    write_kubeconfig(path, cluster.url, token, cluster.ca_pem, namespace=CONTROLLER_NS)
-    client = RecordingClient.load(str(path))
-    client.forbidden = []
-    return client, str(path)
 
 
 @pytest.mark.slow
 def test_pod_mode_runs_plan_approve_apply_drift_and_destroy_under_deploys_rbac(
         dev_cluster: DevCluster, kube: KubeClient, tmp_path: Path, git_file_remote) -> None:
-    controller, kubeconfig = _controller_client(dev_cluster, tmp_path)
+    controller, kubeconfig = controller_client(dev_cluster, tmp_path)
     seed_keys(kube, CONTROLLER_NS)  # as a first start would (the RSA pair once per session, for speed)
     # The test's own actions (publishing artifacts, creating and approving objects) are an admin's.
     harness = Harness(kube, dev_cluster.kubeconfig, tmp_path, runner_mode="pod", controller_namespace=CONTROLLER_NS)

@@ -9,7 +9,15 @@ From the Secret its outputs are written to (`writeOutputsToSecret`) only the *se
 (the names the Terraform controller records in `status.sensitiveOutputs`; every value while that list is
 not recorded yet): a non-sensitive output is public (it is shown by `tfcontroller outputs`), and it is
 often a short name or a number ("3", the object's own name) whose scrub would mangle any text. Read at
-each delivery, so a rotated value is scrubbed too; a missing Secret contributes nothing.
+each delivery, so a rotated value is scrubbed too; a missing Secret contributes nothing (it holds no value
+that could be in a text). A Secret that exists but cannot be read now (403, 429, 5xx, a timeout) is not
+"nothing to scrub": `secrets` raises ScrubUnavailable and the caller sends nothing about the object until a
+read succeeds (review 2, finding 4) — a message is never sent scrubbed of only some of the values.
+
+Objects gone before their entries are delivered: the rule controller scrubs each entry's stored record when
+it is queued (with the values of that moment, `SCRUBBED` marks it), so that what is sent after the object
+and its spec are gone is scrubbed too; an entry whose queue-time scrub could not be made is not sent once
+the object is gone (nothing is left to scrub it with) and expires with the object's other entries.
 
 Diff: the plan-view Secret (terraform/plan_view_store.py) is read only for a PlanPending about to be sent,
 and used only when it is the view of *that* plan id (a newer plan's view would describe other changes).
@@ -34,6 +42,15 @@ from tfcontroller.terraform.plan_view_store import PlanViewNotFoundError, load_p
 
 Obj = dict[str, Any]
 _DIFF_CACHE = 256
+SCRUB_UNAVAILABLE = "ScrubUnavailable"
+
+
+class ScrubUnavailableError(Exception):
+    """A Secret the object references exists (or may) but could not be read: the message cannot be
+    scrubbed now. Retryable (the read may succeed later); the message names the Secret and the API
+    answer, never a value."""
+
+    reason = SCRUB_UNAVAILABLE
 
 
 def referenced_secrets(obj: Obj) -> list[str]:
@@ -85,7 +102,8 @@ class ObjectReader:
         self._diffs: OrderedDict[tuple[str, str], tuple[Line, ...]] = OrderedDict()
 
     def secrets(self, obj: Obj) -> list[str]:
-        """The secret values to scrub from any message about `obj`."""
+        """The secret values to scrub from any message about `obj`. Raises ScrubUnavailableError when a
+        referenced Secret cannot be read (a missing one is fine: it holds nothing)."""
         if not obj:
             return []
         meta = obj.get("metadata") or {}
@@ -100,8 +118,10 @@ class ObjectReader:
                                                                            name) or {}))
                 else:
                     reader.data(SECRET_KIND, name)
-            except ApiError:
-                continue  # unreadable: nothing to scrub from it, and nothing of it can be in our texts either
+            except ApiError as exc:
+                raise ScrubUnavailableError(
+                    f"cannot read Secret {namespace}/{name} to scrub the message ({exc.status} {exc.reason}); "
+                    "not sent until it can be read") from None
         return [form for value in [*reader.secrets, *values] for form in secret_forms(value)]
 
     @staticmethod

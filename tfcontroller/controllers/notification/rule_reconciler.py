@@ -72,7 +72,11 @@ from tfcontroller.controllers.notification.context import (
 )
 from tfcontroller.controllers.notification.delivery import Deliverer, delivery_id
 from tfcontroller.controllers.notification.metrics import NotificationMetrics
-from tfcontroller.controllers.notification.object_secrets import ObjectReader
+from tfcontroller.controllers.notification.object_secrets import (
+    SCRUB_UNAVAILABLE,
+    ObjectReader,
+    ScrubUnavailableError,
+)
 from tfcontroller.controllers.notification.provider_secrets import (
     ProviderSecretError,
     ResolvedProvider,
@@ -182,6 +186,7 @@ class RuleReconciler:
             outbox.observe(key, self._observations(target), rule.wants, rule.provider_names, ctx.now)
         outbox.forget_missing(set(ctx.objects))
         ctx.outbox = outbox
+        self._scrub_queued(ctx)
         _write_outbox(obj, outbox)
 
     def deliver(self, ctx: RuleContext, obj: Obj) -> None:
@@ -263,8 +268,24 @@ class RuleReconciler:
         """One delivery: the event with its plan's readable diff (not stored in status: read again now, and
         only when it is the object's pending plan), scrubbed of the object's secret values."""
         target = ctx.objects.get(due.event.object.uid) or {}
-        event = self._with_diff(due.event, target)
-        return self.deliverer.send(resolved, event, self.objects.secrets(target), ident)
+        if not target and not (ctx.outbox and ctx.outbox.is_scrubbed(due.entry_id)):
+            return _scrub_unavailable("its object is gone and its record was not scrubbed when it was queued")
+        try:
+            secrets = self.objects.secrets(target)
+        except ScrubUnavailableError as exc:
+            return _scrub_unavailable(str(exc))
+        return self.deliverer.send(resolved, self._with_diff(due.event, target), secrets, ident)
+
+    def _scrub_queued(self, ctx: RuleContext) -> None:
+        """Scrub the stored records of newly queued entries with their object's secret values of now, so
+        that an entry still waiting when its object (and so its spec) is gone is sent scrubbed. Secrets are
+        read only for objects with such entries; one that cannot be read now is tried at the next look."""
+        assert ctx.outbox is not None
+        for uid in sorted(ctx.outbox.unscrubbed_uids() & set(ctx.objects)):
+            try:
+                ctx.outbox.scrub_records(uid, self.objects.secrets(ctx.objects[uid]))
+            except ScrubUnavailableError as exc:
+                log.info("rule %s/%s: %s", ctx.namespace, ctx.name, exc)
 
     def _checkpoint(self, ctx: RuleContext, obj: Obj) -> None:
         """Patch the outbox into the rule's status now (after one delivery): a crash later re-sends nothing
@@ -298,7 +319,7 @@ class RuleReconciler:
             self.metrics.delivered(provider.type)
             return
         self.metrics.failure(provider.type, result.outcome)
-        if result.outcome == "retryable":  # the breaker: no more attempts to it now, held for every rule
+        if result.outcome == "retryable" and result.reason != SCRUB_UNAVAILABLE:  # the breaker: no more attempts to it now, held for every rule
             self.deliverer.hold(provider, (result.retry_after or self.backoff_base).total_seconds())
         if due.attempt == 1:  # the first failure of this (entry, provider): one Event per streak
             ctx.failures.append((due.provider, f"{due.event.title} to {provider.name}: {result.message}"))
@@ -396,3 +417,9 @@ def _write_outbox(obj: Obj, outbox: RuleOutbox) -> None:
 
 
 __all__ = ["RuleReconciler"]
+
+
+def _scrub_unavailable(why: str) -> DeliveryResult:
+    """Not sent: the message cannot be scrubbed now (object_secrets.py). Retryable with the entry's own
+    backoff; the provider is not held (the fault is not the provider's)."""
+    return DeliveryResult("retryable", SCRUB_UNAVAILABLE, why)

@@ -7,16 +7,13 @@ Events — is allowed. A single 403 fails the test, and so would a step that doe
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fixtures.devcluster import install_crds
-from tests.support.paths import REPO_ROOT
+from tests.support.deploy_rbac import controller_client
 from tests.support.polling import wait_for
 from tfcontroller.api import conditions as c
 from tfcontroller.controllers.notification.provider_reconciler import (
@@ -24,36 +21,11 @@ from tfcontroller.controllers.notification.provider_reconciler import (
     new_provider_controller,
 )
 from tfcontroller.dev.cluster import DevCluster
-from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import NOTIFICATIONPROVIDERS, SECRETS
 from tfcontroller.runtime.manager import Manager, ManagerOptions
 
-CONTROLLER_NS = "tfcontroller-system"
 NS = "default"
-
-
-class RecordingClient(KubeClient):
-    """The controller's client, noting every request the API server refused with 403."""
-
-    forbidden: list[str]
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            return super().request(method, path, **kwargs)
-        except Forbidden as exc:
-            self.forbidden.append(f"{method} {path}: {exc.message}")
-            raise
-
-
-def _kubectl(cluster: DevCluster, tmp: Path, *args: str) -> str:
-    env = {**os.environ, "KUBECACHEDIR": str(tmp / "kube-cache"), "HOME": str(tmp)}
-    env.pop("KUBECONFIG", None)
-    proc = subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 @pytest.fixture
@@ -71,14 +43,7 @@ def _ready(kube: KubeClient, name: str) -> str:
 def test_provider_controller_needs_nothing_beyond_deploys_rbac(cluster: DevCluster, tmp_path: Path) -> None:
     admin = KubeClient.load(cluster.kubeconfig)
     install_crds(admin)
-    for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
-        _kubectl(cluster, tmp_path, "apply", "-f", str(REPO_ROOT / "deploy" / name))
-    token = _kubectl(cluster, tmp_path, "create", "token", "tfcontroller", "-n", CONTROLLER_NS,
-                     "--duration", "3600s").strip()
-    path = tmp_path / "controller.kubeconfig"
-    write_kubeconfig(path, cluster.url, token, cluster.ca_pem, namespace=CONTROLLER_NS)
-    controller = RecordingClient.load(str(path))
-    controller.forbidden = []
+    controller, _kubeconfig = controller_client(cluster, tmp_path)
     mgr = Manager(controller, ManagerOptions(namespace=None, concurrent=1, metrics_addr="127.0.0.1:0",
                                              health_addr="127.0.0.1:0"))
     mgr.add_controller(new_provider_controller(ProviderReconciler(controller)))

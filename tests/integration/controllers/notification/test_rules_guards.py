@@ -1,6 +1,6 @@
 """The rule controller's guards against a slow, blackholed or rate-limiting provider, the cross-namespace
 gate and the structure-preserving scrub (issue 19 review, findings 1, 4, 8, 11), on the dev cluster with a
-real manager and real loopback receivers (tests/fixtures/http_receiver.py, a dripping socket server).
+real manager and real loopback receivers (tests/fixtures/http_receiver.py, tests/fixtures/drip_server.py).
 
 - a provider that accepts and then drips one byte at a time does not delay another provider of the same
   rule, nor another rule, beyond its attempt's deadline, and gets one connection at a time (the breaker);
@@ -12,14 +12,12 @@ real manager and real loopback receivers (tests/fixtures/http_receiver.py, a dri
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.fixtures.drip_server import DripServer
 from tests.fixtures.http_receiver import HTTPReceiver
 from tests.support.notifications import PLAN_ID, NotifyEnv, pending_plan_status, ready_is
 from tests.support.polling import wait_for
@@ -42,78 +40,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
             environment.close()
 
 
-class TimedReceiver(HTTPReceiver):
-    """Each request's arrival time, taken in the server thread (a busy test thread cannot shrink a gap)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrivals: list[float] = []
-
-    def _record(self, rec: Any) -> None:
-        self.arrivals.append(time.monotonic())
-        super()._record(rec)
-
-
-@pytest.fixture
-def timed_receiver() -> Iterator[TimedReceiver]:
-    receiver = TimedReceiver()
-    receiver.start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
-
-
-class DripServer:
-    """Accepts connections, answers a status line and headers promising a long body, then one byte every
-    0.3 s for `for_seconds`: each socket read gets a byte well within any read timeout, so only a
-    wall-clock deadline ends the attempt."""
-
-    def __init__(self, for_seconds: float = 40.0) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.connections = 0
-        self.for_seconds = for_seconds
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            t = threading.Thread(target=self._drip, args=(conn,), daemon=True)
-            self.threads.append(t)
-            t.start()
-
-    def _drip(self, conn: socket.socket) -> None:
-        end = time.monotonic() + self.for_seconds
-        try:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-            while time.monotonic() < end and not self.stop.is_set():
-                conn.sendall(b"x")
-                self.stop.wait(0.3)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(5)
-        self.sock.close()
-
-
 def _webhook(env: NotifyEnv, ns: str, name: str, address: str, **spec: Any) -> None:
     env.secret(ns, f"{name}-secret", {"address": address, "token": "hmac-key-guards"})
     env.provider(ns, name, "webhook", secretRef={"name": f"{name}-secret"}, **spec)
@@ -126,19 +52,19 @@ def _plans(env: NotifyEnv, ns: str, names: list[str]) -> None:
 
 @pytest.mark.slow
 def test_a_dripping_provider_delays_no_other_provider_or_rule(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
-    drip = DripServer()
+    drip = DripServer(for_seconds=120.0)
     try:
         ns = env.namespace("drip")
         _webhook(env, ns, "slow", drip.url, timeout="1s")
         _webhook(env, ns, "fast", http_receiver.url + "/hook")
-        started = time.monotonic()
         _plans(env, ns, ["a", "b", "c"])
         env.rule(ns, "both", ["slow", "fast"], eventTypes=["PlanPending"])
         env.rule(ns, "fast-only", ["fast"], eventTypes=["PlanPending"])
-        http_receiver.wait_for(6, timeout=60)
-        took = time.monotonic() - started
-        # without the deadline one attempt to `slow` alone would take the 40 s the server drips for
-        assert took < 25, f"the fast provider waited {took:.1f}s"
+        wait_for(lambda: drip.connections >= 1, 60, "the first attempt to the dripping provider")
+        http_receiver.wait_for(6, timeout=110)
+        # state, not a stopwatch: every delivery to `fast` arrived while `slow` was still dripping to its
+        # attempt (without the deadline that attempt, and the rule behind it, would wait until it ran out)
+        assert not drip.ran_out.is_set(), "the fast provider waited for the dripping one to run out"
         assert drip.connections == 1, "one attempt at a time to a provider whose attempt still runs"
         rule = env.wait_rule(ns, "both", lambda o: (o.get("status") or {}).get("sent") == 3, "3 sent to fast")
         slow_errors = [p.get("lastError", "") for e in rule["status"]["pending"] for p in e["providers"]
@@ -150,20 +76,19 @@ def test_a_dripping_provider_delays_no_other_provider_or_rule(env: NotifyEnv, ht
         drip.close()
 
 
-def test_429_retry_after_holds_every_entry_of_that_provider(env: NotifyEnv, timed_receiver: TimedReceiver) -> None:
+def test_429_retry_after_holds_every_entry_of_that_provider(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
     ns = env.namespace("hold")
-    _webhook(env, ns, "hook", timed_receiver.url + "/hook")
-    timed_receiver.fail_next(1, 429, headers={"Retry-After": "4"}, body=b"slow down")
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    http_receiver.fail_next(1, 429, headers={"Retry-After": "4"}, body=b"slow down")
     _plans(env, ns, ["a", "b", "c"])
     env.rule(ns, "plans", ["hook"], eventTypes=["PlanPending"])
-    wait_for(lambda: timed_receiver.requests, 30, "the first request (answered 429)")
+    wait_for(lambda: http_receiver.requests, 30, "the first request (answered 429)")
     env.rule(ns, "late", ["hook"], eventTypes=["PlanPending"])  # another rule, same provider: held too
-    timed_receiver.wait_for(7, timeout=60)  # the 429, then 3 + 3 deliveries
-    requests = timed_receiver.requests
+    http_receiver.wait_for(7, timeout=60)  # the 429, then 3 + 3 deliveries
+    requests = http_receiver.requests
     assert requests[0].status == 429
-    assert len(timed_receiver.delivered()) == 6
-    first = timed_receiver.arrivals[0]
-    gaps = [t - first for t in timed_receiver.arrivals[1:]]
+    assert len(http_receiver.delivered()) == 6
+    gaps = [r.at - requests[0].at for r in requests[1:]]
     assert min(gaps) >= 3.8, f"requests to the provider within its Retry-After: {gaps}"
 
 
@@ -279,3 +204,35 @@ def test_each_delivery_is_recorded_before_the_next_is_made(env: NotifyEnv, http_
     assert len(rule["status"]["pending"]) == 1
     env.wait_rule(ns, "plans", lambda o: (o.get("status") or {}).get("sent") == 2, "the second delivery recorded")
     assert len(http_receiver.delivered()) == 2
+
+
+@pytest.mark.parametrize("ref", ["varsFrom", "env"])
+def test_an_entry_of_an_object_deleted_before_delivery_is_sent_scrubbed(env: NotifyEnv, http_receiver: HTTPReceiver,
+                                                                        ref: str) -> None:
+    """Review 2, finding 4: the stored record is scrubbed when it is queued (the object's Secret values of
+    then), so an ApplyFailed still waiting when its Terraform is deleted — its provider did not exist yet —
+    goes out without the secret value its message echoed."""
+    ns = env.namespace("gone")
+    secret = f"pw-{ref}-Qx81Zr"
+    env.secret(ns, "vars", {"db_password": secret})
+    spec: dict[str, Any] = ({"varsFrom": [{"kind": "Secret", "name": "vars"}]} if ref == "varsFrom" else
+                            {"env": [{"name": "TF_VAR_pw", "valueFrom": {"secretKeyRef": {"name": "vars",
+                                                                                          "key": "db_password"}}}]})
+    env.terraform_stub(ns, "orders", **spec)
+    rule = env.rule(ns, "failures", ["hook"], eventTypes=["ApplyFailed"])  # the provider does not exist yet
+    finished = rule["metadata"]["creationTimestamp"]
+    entry = {"runId": "run-1", "kind": "apply", "outcome": "Failed", "reason": "ApplyFailed",
+             "message": f"Error: connecting with password {secret}: refused", "planId": PLAN_ID,
+             "startedAt": finished, "finishedAt": finished}
+    env.set_status(TERRAFORMS, ns, "orders", {"history": [entry]})
+    env.wait_rule(ns, "failures", lambda o: [e for e in (o.get("status") or {}).get("pending") or []
+                                             if (e.get("event") or {}).get("scrubbed")],
+                  "the queued entry scrubbed in status")
+    assert secret not in str(env.rule_obj(ns, "failures")["status"])  # never stored either
+    env.kube.delete(TERRAFORMS, "orders", ns)
+    wait_for(lambda: env.kube.get_or_none(TERRAFORMS, "orders", ns) is None, 30, "the Terraform gone")
+    env.reconcile_rule(ns, "failures", "after-delete")
+    _webhook(env, ns, "hook", http_receiver.url + "/hook")
+    http_receiver.wait_for(1, timeout=60)
+    body = http_receiver.requests[0].body.decode()
+    assert "ApplyFailed" in body and "***" in body and secret not in body, body

@@ -1,18 +1,16 @@
 """The rule controller's delivery guards (issue 19 review, findings 1, 8, 11, 13), pure parts and the
 Deliverer with a real loopback server: a provider held after a retryable answer gets no token for any
-rule; an attempt is given up at its deadline (a server that accepts and never answers, one that drips a
-byte at a time), and a second attempt is not started while the first still runs; the cross-namespace gate;
-the delivery id is stable per queued message and provider."""
+rule; an attempt is given up at its deadline (a server that drips a byte at a time, its head or its body:
+only a wall-clock deadline can end that), and a second attempt is not started while the first still runs;
+the cross-namespace gate; the delivery id is stable per queued message and provider."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.drip_server import DripServer
 from tfcontroller.api.notification import NotificationProvider, RateLimit
 from tfcontroller.controllers.notification.delivery import (
     REASON_ATTEMPT_RUNNING,
@@ -65,34 +63,6 @@ def test_no_hold_for_nothing() -> None:
     assert d.held_for(p) == 0.0 and d.throttle(p) == 0.0
 
 
-@pytest.fixture
-def silent_server() -> Iterator[tuple[str, list[socket.socket]]]:
-    """A loopback server that accepts connections and then answers nothing (or drips, see below)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    conns: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            conns.append(conn)
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}/hook", conns
-    stop.set()
-    t.join(5)
-    for c in conns:
-        c.close()
-    srv.close()
-
-
 def resolved(p: NotificationProvider, address: str) -> ResolvedProvider:
     return ResolvedProvider(provider=p, address=address)
 
@@ -100,53 +70,35 @@ def resolved(p: NotificationProvider, address: str) -> ResolvedProvider:
 EVENT = ev.simple_event("Stalled", ev.ObjectRef("Terraform", "team-a", "app", "u"), "m")
 
 
-def test_an_attempt_is_given_up_at_its_deadline_and_not_doubled(silent_server: tuple[str, list[socket.socket]]) -> None:
-    address, _conns = silent_server
-    d = Deliverer(grace=0.3)
-    p = provider(timeout=0.5)
-    started = time.monotonic()
-    r = d.send(resolved(p, address), EVENT, [])
-    took = time.monotonic() - started
-    assert (r.outcome, r.reason) in {("retryable", REASON_TIMEOUT), ("retryable", "Timeout")}
-    assert took < 5.0  # the deadline (0.8 s), with room for a busy machine; never the server's pace
-
-
-def test_a_dripping_server_cannot_hold_an_attempt_past_the_deadline(
-        silent_server: tuple[str, list[socket.socket]]) -> None:
-    """urllib3's read timeout restarts with each byte: a server that drips a byte every 0.2 s would keep a
-    1 s timeout busy for as long as it drips. The Deliverer's deadline ends the wait regardless."""
-    address, conns = silent_server
-    stop = threading.Event()
-
-    def drip() -> None:
-        sent: set[int] = set()
-        while not stop.is_set():
-            for c in list(conns):
-                try:
-                    if id(c) not in sent:
-                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                        sent.add(id(c))
-                    c.sendall(b"x")
-                except OSError:
-                    pass
-            time.sleep(0.2)
-
-    t = threading.Thread(target=drip, daemon=True)
-    t.start()
+@pytest.fixture
+def drip_server(request: pytest.FixtureRequest) -> Iterator[DripServer]:
+    where, interval = request.param
+    server = DripServer(for_seconds=60.0, interval=interval, where=where)
     try:
-        d = Deliverer(grace=0.3)
-        p = provider(timeout=1.0)
-        started = time.monotonic()
-        r = d.send(resolved(p, address), EVENT, [])
-        took = time.monotonic() - started
-        assert (r.outcome, r.reason) == ("retryable", REASON_TIMEOUT)
-        assert took < 6.0
-        # the abandoned attempt still runs: no second connection is opened to that provider meanwhile
-        again = d.send(resolved(p, address), EVENT, [])
-        assert (again.outcome, again.reason) == ("retryable", REASON_ATTEMPT_RUNNING)
+        yield server
     finally:
-        stop.set()
-        t.join(5)
+        server.close()
+
+
+DRIPS = [("body", 0.2), ("head", 0.2), ("body", 0.05)]
+
+
+@pytest.mark.parametrize("drip_server", DRIPS, indirect=True, ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.mark.parametrize("timeout", [0.5, 1.0])
+def test_an_attempt_is_given_up_at_its_deadline_and_not_doubled(drip_server: DripServer, timeout: float) -> None:
+    """urllib3's read timeout restarts with each byte: a server that drips (its headers or its body) would
+    keep the attempt busy for as long as it drips (60 s). Only the Deliverer's wall-clock deadline can end
+    it: the attempt returns while the server is still dripping to it (state, not a stopwatch), and no
+    second connection is opened to that provider while the abandoned attempt still runs."""
+    d = Deliverer(grace=0.3)
+    p = provider(timeout=timeout)
+    r = d.send(resolved(p, drip_server.url), EVENT, [])
+    assert (r.outcome, r.reason) == ("retryable", REASON_TIMEOUT)
+    assert not drip_server.ran_out.is_set(), "the attempt lasted as long as the server dripped: no deadline"
+    assert drip_server.connections == 1 and drip_server.open == 1, "the dripping connection is still open"
+    again = d.send(resolved(p, drip_server.url), EVENT, [])
+    assert (again.outcome, again.reason) == ("retryable", REASON_ATTEMPT_RUNNING)
+    assert drip_server.connections == 1, "no second connection while the first attempt runs"
 
 
 @pytest.mark.parametrize(("own", "namespaces", "controller_ns", "allowed", "denied"), [
