@@ -53,7 +53,8 @@ RESERVED_PREFIX = "tfcontroller.io"
 @dataclass(frozen=True)
 class Var:
     """An input variable: `value` is any JSON (None is a valid value), unless `sealed_value` or
-    `value_from` (one key of a Secret or ConfigMap, issue 20) is set."""
+    `value_from` (one key of a Secret or ConfigMap, issue 20) is set. Every form enters the inputs digest
+    through the resolved value (keyed: a Secret's value never shows in it), as `varsFrom` does."""
 
     name: str
     value: Any = None
@@ -80,7 +81,9 @@ class EnvVar:
 @dataclass(frozen=True)
 class OutputsSecret:
     """Where outputs go. `outputs` entries are `name` or `name:key` (renamed in the Secret, issue 20);
-    `keys` maps each listed output to its key. Labels and annotations are the user's, beside ours."""
+    `keys` maps each listed output to its key. Labels and annotations are the user's, beside ours.
+    None of it enters the inputs digest: where outputs are written changes no plan (a spec change
+    re-writes the Secret through the OutputsWritten generation rule instead)."""
 
     name: str
     outputs: tuple[str, ...] | None = None  # None: every output, each under its own name
@@ -111,7 +114,8 @@ class TerraformSpec:
     vars: tuple[Var, ...] = ()
     vars_from: tuple[ValuesFrom, ...] = ()
     # artifact-relative paths of `.tfvars`/`.tfvars.json` files (spec.tfVarsFiles, relative to `path` in
-    # the spec), loaded in order before vars/varsFrom (issue 20)
+    # the spec), loaded in order before vars/varsFrom (issue 20); path and content enter the inputs digest
+    # (they set variables, and may lie outside the module's directories)
     tf_vars_files: tuple[str, ...] = ()
     env: tuple[EnvVar, ...] = ()
     env_from: tuple[ValuesFrom, ...] = ()
