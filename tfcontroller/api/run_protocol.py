@@ -45,8 +45,19 @@ FAILED = "failed"
 STALLING, WAITING, TRANSIENT = "stalling", "waiting", "transient"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class VarRef:
+    """`spec.vars[].valueFrom`: the variable `name` takes one key of a Secret or ConfigMap (issue 20),
+    read by the runner with its own identity, as `varsFrom` is."""
+
+    name: str
+    value_from: KeyRef
+    index: int = 0  # its place in spec.vars: messages name the field as the controller does
 
 
 class RequestInvalid(ValueError):
@@ -72,6 +83,8 @@ class RunRequest:
     vars_from: tuple[ValuesFrom, ...] = ()
     env: tuple[EnvVar, ...] = ()
     env_from: tuple[ValuesFrom, ...] = ()
+    var_refs: tuple[VarRef, ...] = ()  # spec.vars[].valueFrom
+    tf_vars_files: tuple[str, ...] = ()  # spec.tfVarsFiles, artifact-relative, in order
     timeout_seconds: float | None = None  # spec.timeout: the limit of each Terraform command
     # The controller's init key (terraform/initcache.py): with a cache directory of the object's (local mode
     # mounts one, `--init-cache`), the runner skips init while the directory was initialised for this key
@@ -111,6 +124,9 @@ class RunRequest:
             vars_from=tuple(_values_from(item, f"vars_from[{i}]") for i, item in enumerate(_list(data, "vars_from"))),
             env=tuple(_env_entry(item, f"env[{i}]") for i, item in enumerate(_list(data, "env"))),
             env_from=tuple(_values_from(item, f"env_from[{i}]") for i, item in enumerate(_list(data, "env_from"))),
+            var_refs=tuple(_var_ref(item, f"var_refs[{i}]") for i, item in enumerate(_list(data, "var_refs"))),
+            tf_vars_files=tuple(_path(item, f"tf_vars_files[{i}]")
+                                for i, item in enumerate(_list(data, "tf_vars_files"))),
             timeout_seconds=_optional_number(data, "timeout_seconds"),
             init_key=_optional_text(data, "init_key", ""),
         )
@@ -275,8 +291,28 @@ def _env_entry(item: Any, where: str) -> EnvVar:
     if ref is None:
         value = item.get("value")
         return EnvVar(name, "" if value is None else str(value))
+    return EnvVar(name, None, _key_ref(ref, f"{where}.value_from"))
+
+
+def _key_ref(ref: Any, where: str) -> KeyRef:
     if not isinstance(ref, dict):
-        raise RequestInvalid(f"{where}.value_from: an object is required")
-    ref_where = f"{where}.value_from"
-    return EnvVar(name, None, KeyRef(_kind(ref, ref_where), _text(ref, "name", _NAME, ref_where),
-                                      _text(ref, "key", None, ref_where), bool(ref.get("optional", False))))
+        raise RequestInvalid(f"{where}: an object is required")
+    return KeyRef(_kind(ref, where), _text(ref, "name", _NAME, where), _text(ref, "key", None, where),
+                  bool(ref.get("optional", False)))
+
+
+def _path(item: Any, where: str) -> str:
+    """An artifact-relative file path (the workspace checks again that it stays inside the artifact)."""
+    if not isinstance(item, str) or not item or item.startswith("/"):
+        raise RequestInvalid(f"{where}: a relative path is required")
+    return item
+
+
+def _var_ref(item: Any, where: str) -> VarRef:
+    if not isinstance(item, dict):
+        raise RequestInvalid(f"{where}: an object is required")
+    index = item.get("index", 0)
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise RequestInvalid(f"{where}.index: a non-negative integer is required")
+    return VarRef(_text(item, "name", _VAR_NAME, where), _key_ref(item.get("value_from"), f"{where}.value_from"),
+                  index)

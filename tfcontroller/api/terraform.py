@@ -6,6 +6,7 @@ interval, dependency namespace = own namespace)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,19 +43,32 @@ DEFAULT_WORKSPACE = "default"
 TF_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")  # a Secret or ConfigMap data key
+QUALIFIED_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                           r"[A-Za-z0-9]([-._A-Za-z0-9]*[A-Za-z0-9])?$")  # a label or annotation key
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-._A-Za-z0-9]*[A-Za-z0-9])?)?$")
+RESERVED_PREFIX = "tfcontroller.io"
 
 
 @dataclass(frozen=True)
 class Var:
-    """An input variable: `value` is any JSON (None is a valid value), unless `sealed_value` is set."""
+    """An input variable: `value` is any JSON (None is a valid value), unless `sealed_value` or
+    `value_from` (one key of a Secret or ConfigMap, issue 20) is set. Every form enters the inputs digest
+    through the resolved value (keyed: a Secret's value never shows in it), as `varsFrom` does."""
 
     name: str
     value: Any = None
     sealed_value: str | None = None
+    value_from: KeyRef | None = None
 
     @property
     def sealed(self) -> bool:
         return self.sealed_value is not None
+
+    @property
+    def literal(self) -> bool:
+        """The value is written in the spec (neither sealed nor read from another object)."""
+        return self.sealed_value is None and self.value_from is None
 
 
 @dataclass(frozen=True)
@@ -66,8 +80,20 @@ class EnvVar:
 
 @dataclass(frozen=True)
 class OutputsSecret:
+    """Where outputs go. `outputs` entries are `name` or `name:key` (renamed in the Secret, issue 20);
+    `keys` maps each listed output to its key. Labels and annotations are the user's, beside ours.
+    None of it enters the inputs digest: where outputs are written changes no plan (a spec change
+    re-writes the Secret through the OutputsWritten generation rule instead)."""
+
     name: str
-    outputs: tuple[str, ...] | None = None  # None: every output
+    outputs: tuple[str, ...] | None = None  # None: every output, each under its own name
+    keys: tuple[tuple[str, str], ...] = ()  # (output, Secret key) in spec order; empty when outputs is None
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    def key_of(self, output: str) -> str:
+        """The Secret key an output is written under (its own name unless renamed)."""
+        return dict(self.keys).get(output, output)
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,10 @@ class TerraformSpec:
     workspace: str = DEFAULT_WORKSPACE
     vars: tuple[Var, ...] = ()
     vars_from: tuple[ValuesFrom, ...] = ()
+    # artifact-relative paths of `.tfvars`/`.tfvars.json` files (spec.tfVarsFiles, relative to `path` in
+    # the spec), loaded in order before vars/varsFrom (issue 20); path and content enter the inputs digest
+    # (they set variables, and may lie outside the module's directories)
+    tf_vars_files: tuple[str, ...] = ()
     env: tuple[EnvVar, ...] = ()
     env_from: tuple[ValuesFrom, ...] = ()
     secret_suffix: str = ""
@@ -177,6 +207,7 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         workspace=f.str("workspace", default=DEFAULT_WORKSPACE, pattern=DNS_LABEL, max_len=63) or DEFAULT_WORKSPACE,
         vars=_vars(f),
         vars_from=tuple(parse_values_from(f, "varsFrom", with_keys=True)),
+        tf_vars_files=tf_vars_files(f, clean_path(f)),
         env=_env(f),
         env_from=tuple(parse_values_from(f, "envFrom")),
         secret_suffix=suffix,
@@ -210,12 +241,27 @@ def _vars(f: Fields) -> tuple[Var, ...]:
     out = []
     for item in f.objects("vars"):
         name = item.req_str("name", pattern=TF_IDENTIFIER)
-        if item.exactly_one("value", "sealedValue") == "value":
+        which = item.exactly_one("value", "sealedValue", "valueFrom")
+        if which == "value":
             out.append(Var(name, item.data["value"]))
+        elif which == "valueFrom":
+            out.append(Var(name, value_from=_key_ref(item)))
         else:
             out.append(Var(name, sealed_value=item.req_str("sealedValue", non_empty=True)))
     unique_names(out, f.field("vars"))
     return tuple(out)
+
+
+def _key_ref(item: Fields) -> KeyRef:
+    """`valueFrom` of a var or env entry: exactly one of `secretKeyRef` / `configMapKeyRef`."""
+    source = item.obj("valueFrom", required=True)
+    assert source is not None
+    which = source.exactly_one("secretKeyRef", "configMapKeyRef")
+    ref = source.obj(which, required=True)
+    assert ref is not None
+    kind = "Secret" if which == "secretKeyRef" else "ConfigMap"
+    return KeyRef(kind, ref.name("name") or "", ref.req_str("key", non_empty=True, pattern=SECRET_KEY),
+                  ref.bool("optional"))
 
 
 def _env(f: Fields) -> tuple[EnvVar, ...]:
@@ -225,15 +271,31 @@ def _env(f: Fields) -> tuple[EnvVar, ...]:
         if item.exactly_one("value", "valueFrom") == "value":
             out.append(EnvVar(name, item.req_str("value")))
             continue
-        source = item.obj("valueFrom", required=True)
-        assert source is not None
-        which = source.exactly_one("secretKeyRef", "configMapKeyRef")
-        ref = source.obj(which, required=True)
-        assert ref is not None
-        kind = "Secret" if which == "secretKeyRef" else "ConfigMap"
-        out.append(EnvVar(name, value_from=KeyRef(kind, ref.req_str("name", non_empty=True),
-                                                  ref.req_str("key", non_empty=True), ref.bool("optional"))))
+        out.append(EnvVar(name, value_from=_key_ref(item)))
     unique_names(out, f.field("env"))
+    return tuple(out)
+
+
+TFVARS_SUFFIXES = (".tfvars", ".tfvars.json")
+
+
+def tf_vars_files(f: Fields, module_path: str) -> tuple[str, ...]:
+    """`spec.tfVarsFiles`: each a file relative to `path` that stays inside the artifact and is a
+    `.tfvars` or `.tfvars.json` file (Terraform reads nothing else as variable definitions), listed once.
+    Returned artifact-relative (the one form the digest and the run use)."""
+    out: list[str] = []
+    for i, raw in enumerate(f.strings("tfVarsFiles")):
+        where = f"{f.field('tfVarsFiles')}[{i}]"
+        if raw.startswith("/") or "\\" in raw or "\0" in raw:
+            raise SpecError(where, f"must be a path relative to spec.path, not {raw!r}")
+        if not raw.endswith(TFVARS_SUFFIXES) or posixpath.basename(raw) in TFVARS_SUFFIXES:
+            raise SpecError(where, f"{raw!r} is not a variable definitions file: name a .tfvars or .tfvars.json file")
+        joined = posixpath.normpath(posixpath.join(module_path, raw))
+        if joined == ".." or joined.startswith("../"):
+            raise SpecError(where, f"{raw!r} leaves the artifact: name a file inside the source")
+        if joined in out:
+            raise SpecError(where, f"{raw!r} is listed twice")
+        out.append(joined)
     return tuple(out)
 
 
@@ -243,11 +305,69 @@ def _outputs(f: Fields) -> OutputsSecret | None:
         return None
     name = w.name("name")
     assert name is not None
-    outputs = tuple(w.strings("outputs")) if w.has("outputs") else None
-    for i, out in enumerate(outputs or ()):
+    outputs, keys = _output_keys(w) if w.has("outputs") else (None, ())
+    return OutputsSecret(name, outputs, keys, _string_map(w, "labels", LABEL_VALUE),
+                         _string_map(w, "annotations", None))
+
+
+def _output_keys(w: Fields) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """`outputs` entries `name` or `name:key`: each output once, each Secret key once (two outputs
+    under one key would overwrite each other)."""
+    names: list[str] = []
+    keys: list[tuple[str, str]] = []
+    for i, entry in enumerate(w.strings("outputs")):
+        where = f"{w.field('outputs')}[{i}]"
+        out, _, key = entry.partition(":")
+        key = key if ":" in entry else out
         if not TF_IDENTIFIER.match(out):
-            raise SpecError(f"{w.field('outputs')}[{i}]", f"invalid output name {out!r}")
-    return OutputsSecret(name, outputs)
+            raise SpecError(where, f"invalid output name {out!r}: write `output` or `output:secret_key`")
+        if not SECRET_KEY.match(key) or len(key) > 253:
+            raise SpecError(where, f"invalid Secret key {key!r}: use letters, digits, '-', '_' and '.'")
+        if out in names:
+            raise SpecError(where, f"output {out!r} is listed twice")
+        if key in (k for _, k in keys):
+            raise SpecError(where, f"Secret key {key!r} is used twice")
+        names.append(out)
+        keys.append((out, key))
+    return tuple(names), tuple(keys)
+
+
+def renamed_outputs(write_outputs_to_secret: Any) -> dict[str, str]:
+    """Output name → Secret key for the renamed entries (`name:key`) of a raw `writeOutputsToSecret`,
+    leniently (readers of another object's spec: the CLI, the notification scrubber); an output not
+    in the result is written under its own name."""
+    entries = write_outputs_to_secret.get("outputs") if isinstance(write_outputs_to_secret, Mapping) else None
+    out: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, str) and ":" in entry:
+            name, _, key = entry.partition(":")
+            out[name] = key
+    return out
+
+
+def _string_map(w: Fields, key: str, value_pattern: re.Pattern[str] | None) -> tuple[tuple[str, str], ...]:
+    """Labels or annotations the user adds to the outputs Secret: Kubernetes' key syntax, our own
+    `tfcontroller.io/` keys refused (they say which object owns the Secret)."""
+    raw = w.data.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise SpecError(w.field(key), "must be a map of strings")
+    out = []
+    for k, v in raw.items():
+        where = f"{w.field(key)}[{k!r}]"
+        if not isinstance(k, str) or not QUALIFIED_KEY.match(k) or len(k.rpartition("/")[2]) > 63:
+            raise SpecError(where, "invalid key: use [prefix/]name, name at most 63 characters of [-._a-zA-Z0-9]")
+        prefix = k.partition("/")[0] if "/" in k else ""
+        if prefix == RESERVED_PREFIX or prefix.endswith("." + RESERVED_PREFIX):
+            raise SpecError(where, f"keys under {RESERVED_PREFIX}/ are the controller's: choose another prefix")
+        if not isinstance(v, str):
+            raise SpecError(where, f"must be a string, not {type(v).__name__}")
+        if value_pattern is not None and (len(v) > 63 or not value_pattern.match(v)):
+            raise SpecError(where, f"invalid label value {v!r}: at most 63 characters of [-._a-zA-Z0-9], "
+                                   "beginning and ending with a letter or digit")
+        out.append((k, v))
+    return tuple(sorted(out))
 
 
 def _depends_on(f: Fields, meta: ObjectMeta) -> tuple[ObjectRef, ...]:

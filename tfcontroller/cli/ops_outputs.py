@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.terraform import renamed_outputs
 from tfcontroller.cli import kubectx
 from tfcontroller.cli.main import CLIError
 from tfcontroller.kube.errors import Forbidden, NotFound
@@ -90,13 +91,25 @@ def _secret_values(conn: kubectx.Connection, secret: str) -> tuple[dict[str, str
     return {k: v.decode("utf-8", errors="replace") for k, v in data.items()}, True
 
 
+def by_output_name(values: dict[str, str] | None, renamed: dict[str, str]) -> dict[str, str] | None:
+    """The Secret's values keyed by output name: a renamed output (`output:key`) is read from its key."""
+    if values is None or not renamed:
+        return values
+    keys = set(renamed.values())
+    out = {k: v for k, v in values.items() if k not in keys}
+    out.update({name: values[key] for name, key in renamed.items() if key in values})
+    return out
+
+
 @kubectx.api_errors
 def run(args: argparse.Namespace) -> int:
     with kubectx.connect(args) as conn:
         obj = conn.get(TERRAFORMS, args.name)
         status = obj.get("status") or {}
-        secret = ((obj.get("spec") or {}).get("writeOutputsToSecret") or {}).get("name")
+        wanted = (obj.get("spec") or {}).get("writeOutputsToSecret") or {}
+        secret = wanted.get("name")
         values, readable = _secret_values(conn, secret) if secret else (None, True)
+        values = by_output_name(values, renamed_outputs(wanted))
         namespace = conn.namespace
     if args.show_sensitive and not secret:
         raise CLIError(f"Terraform {namespace}/{args.name} does not write outputs to a Secret "

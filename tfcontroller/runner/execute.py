@@ -162,7 +162,7 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
         # run's Terraform through /proc, across the sandbox's PID namespace
         variables=inputs.variables, env={**inputs.env, RUN_ENV: request.run_id}, secrets=env.secrets,
         name_hint=request.run_id, workspace=request.workspace,
-        object_key=f"{request.namespace}/{request.name}")
+        object_key=f"{request.namespace}/{request.name}", var_files=request.tf_vars_files)
 
 
 def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,

@@ -1,6 +1,8 @@
-"""The run's inputs, read by the runner with its own identity: `varsFrom`, `envFrom`, `env.valueFrom`.
+"""The run's inputs, read by the runner with its own identity: `varsFrom`, `vars[].valueFrom`, `envFrom`,
+`env.valueFrom`.
 
-The same precedence as the controller's rule (later wins): `varsFrom` in order, then plain `vars`, then
+The same precedence as the controller's rule (later wins): `varsFrom` in order, then `vars` (plain, one
+key by `valueFrom`; names are unique, so their order does not matter), then
 the sealed values the controller decrypted; `envFrom` in order, then `env`. A value from a Secret is kept
 in `secrets` so that every message and log line is scrubbed of it. A missing object or key (not optional)
 and an object the runner's ServiceAccount may not read both fail with `VarsGenerationFailed`, naming the
@@ -59,6 +61,10 @@ def resolve(kube: KubeClient, request: RunRequest,
         for key, value in reader.all_of(src, f"spec.varsFrom[{i}]").items():
             variables[key] = typed(value, types.get(key))
     variables.update(request.variables)
+    for ref in request.var_refs:
+        found = reader.one(ref.value_from, f"spec.vars[{ref.index}].valueFrom")
+        if found is not None:  # an optional key that is missing leaves the variable unset
+            variables[ref.name] = typed(found, types.get(ref.name))
     variables.update(request.sealed_variables)
     env: dict[str, str] = {}
     for i, src in enumerate(request.env_from):

@@ -78,12 +78,12 @@ TEMPLATE = _account_objects("""\
 """, "SERVICE_ACCOUNT", """\
   # Terraform's kubernetes backend keeps the state in Secrets tfstate-<workspace>-<suffix>: it finds
   # them with a list by label (so the runner can read every Secret of this namespace: RBAC cannot narrow
-  # a list by label), reads, creates and updates them. get also reads varsFrom/envFrom/env.valueFrom
+  # a list by label), reads, creates and updates them. get also reads varsFrom/vars.valueFrom/envFrom/env.valueFrom
   # Secrets. No delete: removing a state is the controller's decision (destroy on deletion).
   - apiGroups: [""]
     resources: ["secrets"]
     verbs: ["get", "list", "create", "update", "patch"]
-  # varsFrom/envFrom/env.valueFrom ConfigMaps, read by name.
+  # varsFrom/vars.valueFrom/envFrom/env.valueFrom ConfigMaps, read by name.
   - apiGroups: [""]
     resources: ["configmaps"]
     verbs: ["get"]

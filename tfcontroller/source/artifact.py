@@ -240,6 +240,34 @@ def _scan(artifact_path: Path | str) -> tuple[dict[str, _Entry], dict[str, dict[
     return entries, terraform_files, directories
 
 
+_MAX_LINKS = 8  # a chain of links longer than this is treated as missing (a loop)
+
+
+def read_files(artifact_path: Path | str, names: Sequence[str]) -> dict[str, bytes]:
+    """The contents of the named regular files (artifact-relative), following symlinks that stay inside
+    the artifact, as the extraction does; a name that is missing, a directory or a link leaving the tree
+    is absent from the result (the caller says what to fix). For spec.tfVarsFiles: read for the inputs
+    digest and the variables they set before any run."""
+    with tarfile.open(artifact_path, "r:gz") as tar:
+        entries = {posixpath.normpath(m.name).lstrip("/"): m for m in tar}
+        targets: dict[str, str] = {}  # wanted → the regular file it reads
+        for wanted in names:
+            name = wanted
+            for _ in range(_MAX_LINKS):
+                member = entries.get(name)
+                if member is None or not member.issym() or member.linkname.startswith("/"):
+                    break
+                name = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+            target = entries.get(name)
+            if target is not None and target.isfile() and not (name == ".." or name.startswith("../")):
+                targets[wanted] = name
+        found: dict[str, bytes] = {}
+        for wanted, name in targets.items():
+            handle = tar.extractfile(entries[name])
+            found[wanted] = handle.read() if handle else b""
+    return found
+
+
 def _read_texts(artifact_path: Path | str, names: Sequence[str]) -> dict[str, str]:
     """The texts of a few members (templates), read in a second pass only when there are any."""
     if not names:

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,38 @@ def write_private_json(path: Path, data: Any) -> None:
         json.dump(data, out, indent=2, sort_keys=True)
 
 
+TFVARS_FILES_INVALID = "TfVarsFilesInvalid"
+
+
+def var_file_name(index: int, source: str) -> str:
+    """Where the `index`th of spec.tfVarsFiles is copied in the module directory. Terraform loads
+    `*.auto.tfvars(.json)` files in lexical order, the JSON and HCL ones in one list, before any
+    `-var-file`; `tfcontroller-NNN.` sorts after most users' own auto files, in list order, and before
+    our `tfcontroller.auto.tfvars.json` ('-' < '.'), so the object's vars/varsFrom win, as documented."""
+    suffix = ".auto.tfvars.json" if source.endswith(".json") else ".auto.tfvars"
+    return f"tfcontroller-{index:03d}{suffix}"
+
+
+def place_var_files(src: Path, module_dir: Path, var_files: Sequence[str]) -> None:
+    """Copy each listed file of the extracted artifact into the module directory (`var_file_name`).
+    A file that is missing, not a regular file or (through a link) outside the artifact stalls with
+    `TfVarsFilesInvalid`: retrying cannot help until the source or the spec changes. Only the
+    artifact's own text is copied: nothing secret lands here."""
+    root = Path(os.path.realpath(src))
+    for i, rel in enumerate(var_files):
+        where = f"spec.tfVarsFiles[{i}]"
+        path = Path(os.path.realpath(src / rel))
+        if not path.is_relative_to(root):
+            raise StallingError(TFVARS_FILES_INVALID, f"{where}: {rel!r} leads outside the artifact (a link?): "
+                                                      "name a file inside the source")
+        if not path.is_file():
+            raise StallingError(TFVARS_FILES_INVALID, f"{where}: {rel!r} is not a file in the artifact: fix the "
+                                                      "path (relative to spec.path) or add the file to the source")
+        target = module_dir / var_file_name(i, rel)
+        target.unlink(missing_ok=True)  # never write through a file (or link) the artifact put there
+        shutil.copyfile(path, target, follow_symlinks=False)
+
+
 @dataclass
 class Workspace:
     root: Path
@@ -197,11 +229,14 @@ class Workspace:
         controller_env: Mapping[str, str] | None = None,
         workspace: str | None = None,
         object_key: str = "",
+        var_files: Sequence[str] = (),
     ) -> Workspace:
         """Prepare a run directory; on any failure nothing is left behind.
 
         `variables` are JSON values by name; `env` is the resolved env/envFrom; `secrets` are values to
-        scrub from errors (those that came from Secrets or sealed values). Check the module with
+        scrub from errors (those that came from Secrets or sealed values). `var_files` are artifact-relative
+        `.tfvars`/`.tfvars.json` files (spec.tfVarsFiles), loaded in order before `variables`
+        (`place_var_files`). Check the module with
         `inspect.inspect_module` first: a `cloud` block cannot be overridden by our backend.
         """
         base = Path(base_dir)
@@ -219,6 +254,7 @@ class Workspace:
             if backend is not None:
                 (module_dir / BACKEND_OVERRIDE_FILE).unlink(missing_ok=True)
                 (module_dir / BACKEND_OVERRIDE_FILE).write_text(backend.hcl())
+            place_var_files(src, module_dir, var_files)
             tfvars = module_dir / TFVARS_FILE
             tfvars.unlink(missing_ok=True)  # never reuse a file (or link) the artifact put there
             write_private_json(tfvars, dict(variables or {}))

@@ -80,3 +80,22 @@ def test_results_survive_json() -> None:
     assert planned.succeeded and not locked.succeeded
     with pytest.raises(rp.RequestInvalid):
         rp.RunResult.from_dict({**applied.to_dict(), "outcome": "maybe"})
+
+
+def test_var_refs_and_tfvars_files_survive_json_and_are_checked() -> None:
+    """Issue 20: `spec.vars[].valueFrom` travels as references with their place in spec.vars (the runner's
+    messages name the field as the controller's do), `spec.tfVarsFiles` as artifact-relative paths."""
+    request = _request(var_refs=(rp.VarRef("db-password", KeyRef("Secret", "db", "password"), 2),
+                                 rp.VarRef("port", KeyRef("ConfigMap", "settings", "port", True))),
+                       tf_vars_files=("infra/app/prod.tfvars", "infra/common.tfvars.json"))
+    assert rp.RunRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
+    good = request.to_dict()
+    for patch, field in [({"var_refs": [{"name": "bad name", "value_from": good["var_refs"][0]["value_from"]}]},
+                          "var_refs[0].name"),
+                         ({"var_refs": [{"name": "x", "value_from": None}]}, "var_refs[0].value_from"),
+                         ({"var_refs": [{"name": "x", "value_from": good["var_refs"][0]["value_from"], "index": -1}]},
+                          "var_refs[0].index"),
+                         ({"tf_vars_files": ["/etc/x.tfvars"]}, "tf_vars_files[0]"),
+                         ({"tf_vars_files": [""]}, "tf_vars_files[0]")]:
+        with pytest.raises(rp.RequestInvalid, match=field.replace("[", r"\[").replace("]", r"\]")):
+            rp.RunRequest.from_dict({**good, **patch})

@@ -4,7 +4,7 @@ a placeholder saying why a value is missing (not in the Secret, Secret not reada
 
 from __future__ import annotations
 
-from tfcontroller.cli.ops_outputs import NOT_STORED, SENSITIVE, UNREADABLE, output_rows
+from tfcontroller.cli.ops_outputs import NOT_STORED, SENSITIVE, UNREADABLE, by_output_name, output_rows
 
 STATUS = {"availableOutputs": ["arn", "name", "password"], "sensitiveOutputs": ["password"]}
 VALUES = {"arn": "arn:x", "name": "acme", "password": "hunter2"}
@@ -42,3 +42,13 @@ def test_secret_keys_not_in_status_are_listed_and_newlines_kept_on_one_line() ->
     rows = output_rows({"sensitiveOutputs": []}, {"pem": "a\nb"}, readable=True, show_sensitive=False)
     assert _cells(rows) == {"pem": (False, "a\\nb")}
     assert rows[0].as_dict()["value"] == "a\nb"
+
+
+def test_renamed_outputs_are_read_from_their_keys() -> None:
+    """Issue 20: the Secret holds a renamed output (`output:key`) under its key; rows are by output name."""
+    values = by_output_name({"network_id": "vpc-1", "name": "acme"}, {"vpc_id": "network_id", "gone": "absent"})
+    assert values == {"vpc_id": "vpc-1", "name": "acme"}
+    assert by_output_name(None, {"a": "b"}) is None and by_output_name({"a": "1"}, {}) == {"a": "1"}
+    rows = output_rows({"availableOutputs": ["gone", "vpc_id"], "sensitiveOutputs": []}, values, readable=True,
+                       show_sensitive=False)
+    assert _cells(rows) == {"gone": (False, NOT_STORED), "vpc_id": (False, "vpc-1"), "name": (False, "acme")}

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tfcontroller.api.redact import secret_forms
+from tfcontroller.api.terraform import renamed_outputs
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.values import SECRET_KIND, ValueReader, read_values
@@ -91,7 +92,9 @@ def sensitive_output_values(obj: Obj, data: Mapping[str, str]) -> list[str]:
     names = (status or {}).get("sensitiveOutputs")
     if not isinstance(names, list):
         return list(data.values())
-    wanted = {str(n) for n in names}
+    renamed = renamed_outputs(((obj.get("spec") or {}) if isinstance(obj.get("spec"), dict) else {})
+                              .get("writeOutputsToSecret"))
+    wanted = {renamed.get(str(n), str(n)) for n in names}  # the Secret's keys (`output:key` renames)
     return [v for k, v in data.items() if k in wanted]
 
 

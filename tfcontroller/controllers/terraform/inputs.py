@@ -1,11 +1,11 @@
-"""Resolve a Terraform's inputs: `vars` (plain or sealed), `varsFrom`, `env` and `envFrom`.
+"""Resolve a Terraform's inputs: `vars` (plain, sealed or `valueFrom` one key), `varsFrom`, `env` and `envFrom`.
 
 Values read from Secrets and sealed values are collected in `secrets` so every error message and kept
 stderr can be scrubbed of them. A missing Secret, ConfigMap or key (not marked optional) fails with
 `VarsGenerationFailed` naming the object and key, never a value. Precedence (later wins): `varsFrom` in
 order, then `vars`; `envFrom` in order, then `env`.
 
-`varsFrom` values are strings in Secrets and ConfigMaps; for a variable whose declared type is not
+`varsFrom` and `vars[].valueFrom` values are strings in Secrets and ConfigMaps; for a variable whose declared type is not
 `string`, a value that parses as JSON is passed decoded (so a ConfigMap can feed a list or a number).
 """
 
@@ -60,8 +60,15 @@ def resolve_inputs(
         for k, v in reader.all_of(src, f"spec.varsFrom[{i}]").items():
             variables[k] = typed(v, types.get(k))
             origins[k] = f"spec.varsFrom[{i}] ({src.kind} {ns}/{src.name})"
-    for var in tf.spec.vars:
+    for i, var in enumerate(tf.spec.vars):
         origins[var.name] = "spec.vars"
+        if var.value_from is not None:
+            ref = var.value_from
+            origins[var.name] = f"spec.vars[{i}].valueFrom ({ref.kind} {ns}/{ref.name})"
+            found = reader.one(ref, f"spec.vars[{i}].valueFrom")
+            if found is not None:  # an optional key that is missing leaves the variable unset
+                variables[var.name] = typed(found, types.get(var.name))
+            continue
         if var.sealed_value is not None:
             plain = unseal(sealing_key(), ns, name, var.sealed_value).decode("utf-8", "replace")
             sealed[var.name] = plain

@@ -4,7 +4,9 @@ Both caches live on the reconciler (`ctx.ctl`), shared by every reconcile and bo
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from tfcontroller.api import conditions as c
@@ -12,11 +14,13 @@ from tfcontroller.api.errors import StallingError
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import RunContext
 from tfcontroller.controllers.terraform.inputs import ResolvedInputs
-from tfcontroller.source.artifact import ModuleInputs, module_inputs
+from tfcontroller.source.artifact import ModuleInputs, module_inputs, read_files
 from tfcontroller.source.errors import PathNotFoundError
+from tfcontroller.source.module_reads import ANY_VARIABLE, var_file_names
 from tfcontroller.terraform.archive import extract_artifact, read_module_files, resolve_subpath
 from tfcontroller.terraform.errors import ArtifactError
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files, inspect_module
+from tfcontroller.terraform.workspace import TFVARS_FILES_INVALID
 
 CACHE_LIMIT = 256  # entries per cache; cleared when exceeded
 
@@ -56,19 +60,54 @@ def module_info(ctx: RunContext) -> ModuleInfo | None:
     return info
 
 
-def module_digest(ctx: RunContext, inputs: ResolvedInputs) -> ModuleInputs:
+@dataclass(frozen=True)
+class VarFiles:
+    """What spec.tfVarsFiles contribute before a run: each file's content digest (in order) for the
+    inputs digest, and the variables they set (`ANY_VARIABLE` when one cannot be parsed here)."""
+
+    digests: tuple[tuple[str, str], ...] = ()
+    names: frozenset[str] = frozenset()
+
+    def provided(self, declared: ModuleInfo | None) -> set[str]:
+        """The variables they set, for the missing-variables check: all declared ones when unknown."""
+        if ANY_VARIABLE in self.names:
+            return set(declared.variables) if declared else set()
+        return set(self.names)
+
+
+def var_files(ctx: RunContext) -> VarFiles:
+    """Read spec.tfVarsFiles from the artifact. A file that is not there stalls with `TfVarsFilesInvalid`
+    before any run: only a new revision or a spec change can fix it (the run checks again, after
+    extraction, that a link does not leave the artifact)."""
+    wanted = ctx.tf.spec.tf_vars_files
+    if not wanted:
+        return VarFiles()
+    assert ctx.source.artifact_path is not None
+    found = read_files(ctx.source.artifact_path, wanted)
+    for i, name in enumerate(wanted):
+        if name not in found:
+            raise StallingError(TFVARS_FILES_INVALID, f"spec.tfVarsFiles[{i}]: {name!r} is not a file in revision "
+                                                      f"{ctx.source.revision}: fix the path (relative to spec.path) "
+                                                      "or add the file to the source")
+    texts = {name: found[name].decode("utf-8", "replace") for name in wanted}
+    return VarFiles(tuple((name, "sha256:" + hashlib.sha256(found[name]).hexdigest()) for name in wanted),
+                    frozenset(var_file_names(texts)))
+
+
+def module_digest(ctx: RunContext, inputs: ResolvedInputs, files: VarFiles | None = None) -> ModuleInputs:
     """The module part of the inputs digest (rules §4.1, §4.9): the module, its local modules and the
     files they read, or the whole artifact when a read is not static. It depends on which root
     variables the object sets (their defaults then resolve no path), on the values of those that are
     literal strings in `spec.vars` (public, unless the module declares them sensitive: they resolve
-    paths), and on the workspace."""
+    paths), and on the workspace. Variables set by spec.tfVarsFiles (`files`) count as set."""
     ctl = ctx.ctl
     tf = ctx.tf
     declared = ctx.inputs.module_info.variables if ctx.inputs.module_info else {}
     provided, known = policy.path_variables(
         inputs.variables, inputs.env,
-        {v.name: v.value for v in tf.spec.vars if not v.sealed},
+        {v.name: v.value for v in tf.spec.vars if v.literal},
         {name for name, var in declared.items() if not var.sensitive})
+    provided = provided | (files.names if files else frozenset())
     cache_key = (ctx.source.artifact_digest, tf.spec.path, provided, tuple(sorted(known.items())),
                  tf.spec.workspace)
     with ctl.lock:

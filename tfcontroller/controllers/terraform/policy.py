@@ -35,11 +35,15 @@ def inputs_digest(
     workspace: str,
     destroy: bool,
     terraform_version: str,
+    var_files: Sequence[tuple[str, str]] = (),
 ) -> str:
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
 
     Variables are hashed with their values (a changed value must re-plan) but the digest itself reveals
-    nothing: it is a sha256 over a canonical JSON document.
+    nothing: it is a sha256 over a canonical JSON document. `var_files` (spec.tfVarsFiles: path and
+    content digest, in order, since order decides which value wins) enter only when there are any, so
+    that the digest of every object without them stays what it was (no re-plan on upgrade); they may
+    lie outside the module's directories the module digest covers.
     """
     doc = {
         "module": module_digest,
@@ -50,6 +54,8 @@ def inputs_digest(
         "destroy": destroy,
         "terraform": terraform_version,
     }
+    if var_files:
+        doc["tfVarsFiles"] = [list(entry) for entry in var_files]
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -21,7 +21,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api import history
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import TransientError, WaitingError
-from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest
+from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest, VarRef
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
@@ -168,9 +168,11 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
         run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
         artifact_url=artifact_url, artifact_digest=ctx.source.artifact_digest, path=tf.spec.path,
         workspace=tf.spec.workspace, secret_suffix=tf.spec.secret_suffix,
-        variables={v.name: v.value for v in tf.spec.vars if v.sealed_value is None},
+        variables={v.name: v.value for v in tf.spec.vars if v.literal},
         sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
-        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout))
+        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout),
+        var_refs=tuple(VarRef(v.name, v.value_from, i) for i, v in enumerate(tf.spec.vars) if v.value_from is not None),
+        tf_vars_files=tf.spec.tf_vars_files)
 
 
 def pod_runner(ctx: RunContext) -> PodRunner:

@@ -51,7 +51,7 @@ from tfcontroller.controllers.terraform.drift.schedule import DRIFT_DETECTED
 from tfcontroller.controllers.terraform.history import RunNote, approver_of
 from tfcontroller.controllers.terraform.inputs import resolve_inputs
 from tfcontroller.controllers.terraform.locks import APPLY_INTERRUPTED
-from tfcontroller.controllers.terraform.modules import module_digest, module_info
+from tfcontroller.controllers.terraform.modules import module_digest, module_info, var_files
 from tfcontroller.controllers.terraform.outputs import write_outputs
 from tfcontroller.controllers.terraform.policy_gate import step_policy
 from tfcontroller.controllers.terraform.runs import (
@@ -168,12 +168,15 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     types = {n: v.type for n, v in ctx.inputs.module_info.variables.items()} if ctx.inputs.module_info else {}
     ctx.inputs.resolved = resolve_inputs(ctl.kube, tf, sealing_key=lambda: ctl.keys().sealing_key_pem,
                                 variable_types=types, retry_after=tf.spec.retry_interval)
+    files = var_files(ctx)
     if ctx.inputs.module_info is not None:
-        check_module(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys(), ctx.inputs.resolved.env)
+        check_module(ctx.inputs.module_info,
+                     set(ctx.inputs.resolved.variables) | files.provided(ctx.inputs.module_info),
+                     ctx.inputs.resolved.env)
         ctx.inputs.undeclared = policy.undeclared_note(
             undeclared_variables(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys()),
             ctx.inputs.resolved.origins)
-    module = module_digest(ctx, ctx.inputs.resolved)
+    module = module_digest(ctx, ctx.inputs.resolved, files)
     ctx.inputs.module_digest = module.digest
     _report_digest_scope(ctx, obj, module)
     ctx.inputs.digest = policy.inputs_digest(
@@ -184,6 +187,7 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         workspace=tf.spec.workspace,
         destroy=tf.spec.destroy or ctx.deleting,
         terraform_version=ctl.terraform_version(),
+        var_files=files.digests,
     )
     return CONTINUE
 

@@ -29,7 +29,13 @@ The parts: `analysis` (entry points, module calls, the walk over every expressio
 `syntax` (python-hcl2's parse tree), `values` (the value types, the scope and the limits).
 """
 
-from tfcontroller.source.module_reads.analysis import is_tfvars, module_reads, template_problems, tfvars_names
+from tfcontroller.source.module_reads.analysis import (
+    is_tfvars,
+    module_reads,
+    template_problems,
+    tfvars_names,
+    var_file_names,
+)
 from tfcontroller.source.module_reads.values import (
     ANY_VARIABLE,
     FILE_FUNCTIONS,
@@ -41,5 +47,5 @@ from tfcontroller.source.module_reads.values import (
 
 __all__ = [
     "ANY_VARIABLE", "FILE_FUNCTIONS", "ModuleReads", "Part", "Unknown", "Value", "is_tfvars", "module_reads",
-    "template_problems", "tfvars_names",
+    "template_problems", "tfvars_names", "var_file_names",
 ]

@@ -83,10 +83,14 @@ class _TooManyModules(Exception):
 def tfvars_names(files: Mapping[str, str]) -> set[str]:
     """Variables set by the directory's `terraform.tfvars` / `*.auto.tfvars` (`.json`) files; an
     unreadable one sets them all (`ANY_VARIABLE`)."""
+    return var_file_names({name: text for name, text in files.items() if _TFVARS.match(name)})
+
+
+def var_file_names(files: Mapping[str, str]) -> set[str]:
+    """Variables the given variable definitions files set (a `.json` name: JSON, else HCL), e.g. those of
+    `spec.tfVarsFiles`; an unreadable one sets them all (`ANY_VARIABLE`)."""
     names: set[str] = set()
     for filename, text in files.items():
-        if not _TFVARS.match(filename):
-            continue
         try:
             doc = json.loads(text) if filename.endswith(".json") else hcl2.api.loads(text)
         except Exception:  # python-hcl2 raises lark errors of many types

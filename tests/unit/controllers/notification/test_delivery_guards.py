@@ -172,3 +172,10 @@ def test_a_waiting_provider_requeues_the_rule_at_its_wait_not_at_once() -> None:
     assert reconciler._next_look(ctx) == pytest.approx(60.0)  # not MIN_REQUEUE: slack's entry waits its hold
     ctx.providers["teams"] = cast(Any, object())  # teams may send and its entry is due now
     assert reconciler._next_look(ctx) == MIN_REQUEUE
+
+
+def test_renamed_sensitive_outputs_are_found_under_their_keys() -> None:
+    """Issue 20: an output written under another key (`output:key`) is still scrubbed as sensitive."""
+    obj = {"spec": {"writeOutputsToSecret": {"name": "o", "outputs": ["token:api_token", "name"]}},
+           "status": {"sensitiveOutputs": ["token"]}}
+    assert sensitive_output_values(obj, {"api_token": "tok-1", "name": "app", "token": "not-written"}) == ["tok-1"]

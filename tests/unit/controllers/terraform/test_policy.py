@@ -176,3 +176,18 @@ def test_undeclared_note_groups_keys_by_source_and_names_no_value() -> None:
     assert policy.undeclared_note([], origins) == ""
     many = policy.undeclared_note([f"v{i}" for i in range(200)], {})
     assert len(many) <= 600 and many.endswith("…")
+
+
+def test_tfvars_files_enter_the_digest_by_content_and_order_and_only_when_set() -> None:
+    """Issue 20: spec.tfVarsFiles (path and content digest, in order: the later file wins) change the
+    digest; an object without them keeps the digest it had before the field existed (no re-plan on
+    upgrade)."""
+    d0 = inputs_digest(**BASE)
+    assert inputs_digest(**BASE, var_files=()) == d0
+    files = [("infra/a.tfvars", "sha256:1"), ("infra/b.tfvars", "sha256:2")]
+    d1 = inputs_digest(**BASE, var_files=files)
+    assert d1 != d0
+    assert inputs_digest(**BASE, var_files=list(reversed(files))) != d1
+    assert inputs_digest(**BASE, var_files=[files[0], ("infra/b.tfvars", "sha256:3")]) != d1
+    assert inputs_digest(**BASE, var_files=[files[0], ("infra/c.tfvars", "sha256:2")]) != d1
+    assert inputs_digest(**BASE, var_files=files) == d1
