@@ -35,11 +35,15 @@ def inputs_digest(
     workspace: str,
     destroy: bool,
     terraform_version: str,
+    run_files_digest: str = "",
 ) -> str:
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
 
     Variables are hashed with their values (a changed value must re-plan) but the digest itself reveals
-    nothing: it is a sha256 over a canonical JSON document.
+    nothing: it is a sha256 over a canonical JSON document. `run_files_digest` (keyed) covers
+    `cliConfigSecretRef` and `fileMappings` (issue 20: a `.gitconfig` rewrite or a registry `host` block
+    changes which module is fetched); it enters the document only when set, so an object without them
+    keeps the digest it had.
     """
     doc = {
         "module": module_digest,
@@ -50,6 +54,8 @@ def inputs_digest(
         "destroy": destroy,
         "terraform": terraform_version,
     }
+    if run_files_digest:
+        doc["runFiles"] = run_files_digest
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -170,7 +170,8 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
         workspace=tf.spec.workspace, secret_suffix=tf.spec.secret_suffix,
         variables={v.name: v.value for v in tf.spec.vars if v.sealed_value is None},
         sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
-        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout))
+        env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout),
+        cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings)
 
 
 def pod_runner(ctx: RunContext) -> PodRunner:

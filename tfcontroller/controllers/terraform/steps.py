@@ -71,12 +71,14 @@ from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, re
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.errors import StalePlanError
+from tfcontroller.terraform.inputs import InputReader
 from tfcontroller.terraform.inspect import check_module, undeclared_variables
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan, save_plan
 from tfcontroller.terraform.plan_view import build_plan_view
 from tfcontroller.terraform.plan_view_store import save_plan_view
+from tfcontroller.terraform.run_files import read_run_files
 from tfcontroller.terraform.state import read_state
 
 
@@ -184,8 +186,21 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         workspace=tf.spec.workspace,
         destroy=tf.spec.destroy or ctx.deleting,
         terraform_version=ctl.terraform_version(),
+        run_files_digest=_run_files_digest(ctx),
     )
     return CONTINUE
+
+
+def _run_files_digest(ctx: RunContext) -> str:
+    """The keyed digest of the team's CLI configuration fragment and mapped files (issue 20), read as the
+    controller reads varsFrom; a fragment that changes our provider settings is refused here, before any
+    run. "" without them."""
+    spec = ctx.tf.spec
+    if spec.cli_config_secret_ref is None and not spec.file_mappings:
+        return ""
+    reader = InputReader(ctx.ctl.kube, ctx.namespace, spec.retry_interval)
+    document = read_run_files(reader, spec.cli_config_secret_ref, spec.file_mappings).digest_document()
+    return ctx.ctl.keyed(document)
 
 
 def _report_digest_scope(ctx: RunContext, obj: dict[str, Any], module: ModuleInputs) -> None:
