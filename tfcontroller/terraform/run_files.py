@@ -9,7 +9,7 @@ link the artifact may have planted on the way (a mapped file never lands outside
 with the run directory. Why `GIT_SSH_COMMAND`: OpenSSH finds `~/.ssh` from the password database, not from
 `$HOME`, so keys and `known_hosts` mapped into the run's `HOME` would be ignored; when any file is mapped
 under `home/.ssh/`, the run's ssh is told where they are (`-F` its config when mapped, its identities, its
-known hosts, host keys checked strictly) — unless the object sets `GIT_SSH_COMMAND` itself.
+known hosts, host keys checked strictly, never a prompt) — unless the object sets `GIT_SSH_COMMAND` itself.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def ssh_command(home: Path, files: Iterable[RunFile], env: Mapping[str, str]) ->
     if ".ssh/config" in ssh:
         args += ["-F", str(directory / "config")]
     known = directory / "known_hosts"
-    args += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
+    args += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
     identities = sorted(p for p in ssh if posixpath.basename(p).startswith("id_") and not p.endswith(".pub"))
     for identity in identities:
         args += ["-i", str(home / identity)]

@@ -126,6 +126,7 @@ def build_env(
         if name in _RESERVED_ENV or name.startswith(_RESERVED_ENV_PREFIXES):
             raise StallingError("EnvInvalid", f"environment variable {name} is set by the controller")
         env[name] = value
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")  # a module source without credentials fails, never waits for input
     env.update({
         "HOME": str(home),
         "TMPDIR": str(tmp),
