@@ -175,6 +175,7 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         ctx.inputs.undeclared = policy.undeclared_note(
             undeclared_variables(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys()),
             ctx.inputs.resolved.origins)
+    ctx.inputs.run_files_digest = _run_files_digest(ctx)
     module = module_digest(ctx, ctx.inputs.resolved)
     ctx.inputs.module_digest = module.digest
     _report_digest_scope(ctx, obj, module)
@@ -186,7 +187,7 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         workspace=tf.spec.workspace,
         destroy=tf.spec.destroy or ctx.deleting,
         terraform_version=ctl.terraform_version(),
-        run_files_digest=_run_files_digest(ctx),
+        run_files_digest=ctx.inputs.run_files_digest,
     )
     return CONTINUE
 

@@ -65,6 +65,12 @@ def test_private_git_modules_over_http_basic_auth_and_ssh(harness: Harness, git_
         {"location": "home", "path": ".ssh/known_hosts",
          "secretKeyRef": {"name": "git-creds", "key": "wrong_known_hosts"}},
     ]
+    harness.patch("app", {"spec": {"fileMappings": [*mappings[:2], {**mappings[2], "secretKeyRef": {
+        "name": "git-creds", "key": "nope"}}]}})
+    obj = harness.reconcile("app")  # a missing key is named with its field, before any run
+    assert ready_reason(obj) == "False/VarsGenerationFailed"
+    assert ("spec.fileMappings[2].secretKeyRef: key 'nope' not found in Secret default/git-creds"
+            in condition(obj, c.READY).message)
     harness.patch("app", {"spec": {"fileMappings": mappings}})
     obj = harness.reconcile("app")
     assert condition(obj, c.READY).status == "False"

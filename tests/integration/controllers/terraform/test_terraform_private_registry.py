@@ -4,7 +4,7 @@ download; its package URL, like a signed one, needs none), which answers 401 to 
 team's token — with real terraform and the dev
 cluster. Without credentials init fails; a CLI configuration fragment with a `credentials` block brings the
 token to `terraform init` (the registry saw it) and the object applies; a fragment that sets
-`provider_installation` is refused before any run (Stalled CliConfigInvalid, naming the setting); and a
+`provider_installation` is refused before any run, a missing Secret is named, (Stalled CliConfigInvalid, naming the setting); and a
 `TF_TOKEN_<host>` variable from a Secret through `spec.env` works too. The token never appears in status,
 Events or logs."""
 
@@ -143,11 +143,16 @@ def test_private_registry_credentials_reach_init(harness: Harness, git_file_remo
     assert condition(obj, c.READY).status == "False"
     assert "/v1/modules/team/net/local/versions none" in registry.seen
 
+    # A Secret that does not exist (yet) is named with the field; retried, since it may be created.
+    harness.patch("app", {"spec": {"cliConfigSecretRef": {"name": "registry-rc"}}})
+    obj = harness.reconcile("app")
+    assert ready_reason(obj) == "False/VarsGenerationFailed"
+    assert "spec.cliConfigSecretRef: Secret default/registry-rc not found" in condition(obj, c.READY).message
+
     # A fragment that would change where providers come from: refused before any run, naming the setting.
     kube.upsert_secret(NS, "registry-rc", {"terraform.tfrc": (
         f'credentials "{registry.host}" {{\n  token = "{registry.token}"\n}}\n'
         'provider_installation {\n  direct {}\n}\n').encode()})
-    harness.patch("app", {"spec": {"cliConfigSecretRef": {"name": "registry-rc"}}})
     seen = len(registry.seen)
     obj = harness.reconcile("app")
     assert ready_reason(obj) == "False/CliConfigInvalid"

@@ -176,3 +176,12 @@ def test_undeclared_note_groups_keys_by_source_and_names_no_value() -> None:
     assert policy.undeclared_note([], origins) == ""
     many = policy.undeclared_note([f"v{i}" for i in range(200)], {})
     assert len(many) <= 600 and many.endswith("…")
+
+
+def test_run_files_enter_the_digest_only_when_set() -> None:
+    """cliConfigSecretRef/fileMappings (issue 20): a changed file re-plans; an object without them keeps the
+    digest it had before these fields existed (no re-plan of every object on upgrade)."""
+    d0 = inputs_digest(**BASE)
+    assert inputs_digest(**BASE, run_files_digest="") == d0
+    with_files = inputs_digest(**BASE, run_files_digest="hmac-sha256:a")
+    assert with_files != d0 and with_files != inputs_digest(**BASE, run_files_digest="hmac-sha256:b")
