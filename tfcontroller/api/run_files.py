@@ -11,8 +11,9 @@ put its own credentials there, from its own Secrets, for one run only:
   a file (mode 0600) into the run's `HOME` or the module's directory, removed with the run.
 
 Pure: the typed view and the path rules the CRD schema cannot express. A path stays inside its location
-(relative, normalised, no `..`), and may not replace what the controller writes itself: the CLI
-configuration (`.terraform.d/`, `.terraformrc`, `terraform.rc` in `home`: use `cliConfigSecretRef`), the
+(relative, normalised, no `..`), and may not take a place the controller decides: the CLI configuration's
+(`.terraform.d/`, `.terraformrc`, `terraform.rc` in `home`: Terraform ignores them under our
+`TF_CLI_CONFIG_FILE`, so they are refused rather than silently ignored; use `cliConfigSecretRef`), the
 generated backend and variables files, Terraform override files (they could replace the generated
 backend) and the `.terraform` data directory (in `workingDir`).
 """
