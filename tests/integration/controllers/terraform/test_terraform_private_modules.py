@@ -4,7 +4,7 @@ SSH (`git::ssh://…`, a mapped `~/.ssh/id_ed25519` and `~/.ssh/known_hosts`), w
 servers, real terraform and the dev cluster. Without the mappings init fails (the server saw no credentials:
 git never prompts); with them the object plans and applies and both modules' outputs arrive; a wrong host
 key is refused (host keys are checked strictly); no credential appears in status, Events or logs, and no
-mapped file outlives its run."""
+mapped file outlives its run. In both runner modes (local sandbox, runner Pod)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,10 @@ output "dns" { value = module.dns.id }
 
 
 @pytest.mark.slow
+@pytest.mark.runner_modes
 def test_private_git_modules_over_http_basic_auth_and_ssh(harness: Harness, git_file_remote, git_http_server,
-                                                         git_ssh_server, caplog: pytest.LogCaptureFixture) -> None:
+                                                         git_ssh_server, caplog: pytest.LogCaptureFixture,
+                                                         runner_mode: str) -> None:
     caplog.set_level(logging.DEBUG)
     kube = harness.kube
     net, dns, infra = git_file_remote("net"), git_file_remote("dns"), git_file_remote("infra")
@@ -86,5 +88,7 @@ def test_private_git_modules_over_http_basic_auth_and_ssh(harness: Harness, git_
     visible = json.dumps(obj) + json.dumps(harness.events("app")) + caplog.text
     for secret in (git_http_server.password, git_ssh_server.identity.decode().splitlines()[1]):
         assert secret not in visible
+    if runner_mode == "pod":  # the runs really were runner Pods, reading the Secret as the runner
+        assert any("tfrun-" in line for line in caplog.text.splitlines())
     leftovers = [p for p in harness.tmp.rglob("*") if p.name in (".netrc", "id_ed25519", "known_hosts")]
     assert leftovers == []
