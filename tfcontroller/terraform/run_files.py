@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ from tfcontroller.terraform.inputs import InputReader
 
 FILE_MAPPING_FAILED = "FileMappingFailed"
 GIT_SSH_COMMAND = "GIT_SSH_COMMAND"
+# the word after one of these in a mapped file is a secret of its own (`.netrc`: `password s3cr3t`;
+# `.gitconfig`: `token = …`): a tool may echo it alone, without the rest of the file
+MIN_LINE, MIN_WORD = 12, 6
+_SECRET_KEYWORDS = re.compile(r"(?i)\b(?:password|passwd|token|secret)\b\s*[=:]?\s*(\S+)")
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,18 @@ def read_run_files(reader: InputReader, cli_ref: CliConfigRef | None,
         value = reader.one(KeyRef("Secret", m.secret_name, m.key), f"spec.fileMappings[{i}].secretKeyRef")
         assert value is not None
         files.append(RunFile(m.location, m.path, value))
+        reader.secrets.extend(file_secret_forms(value))
     return RunFiles(fragment, tuple(files))
+
+
+def file_secret_forms(content: str) -> list[str]:
+    """Parts of a mapped file a log line may show on their own (the whole file is scrubbed anyway): each
+    line of at least MIN_LINE characters (a line of a private key) and the word of at least MIN_WORD after
+    password/passwd/token/secret (a `.netrc` password). Shorter parts (`}`, `[http]`) would garble every
+    message that happens to contain them."""
+    lines = [line.strip() for line in content.splitlines() if len(line.strip()) >= MIN_LINE]
+    words = [m.group(1) for m in _SECRET_KEYWORDS.finditer(content) if len(m.group(1)) >= MIN_WORD]
+    return [*lines, *words] if content.strip() not in lines or words else []
 
 
 def write_run_files(home: Path, working_dir: Path, files: Iterable[RunFile]) -> list[Path]:

@@ -23,6 +23,7 @@ from tfcontroller.terraform.run_files import (
     FILE_MAPPING_FAILED,
     RunFile,
     RunFiles,
+    file_secret_forms,
     ssh_command,
     write_run_files,
 )
@@ -141,3 +142,16 @@ def test_digest_document() -> None:
     assert RunFiles().digest_document() == {}
     with_files = RunFiles(None, FILES[:1]).digest_document()
     assert with_files and with_files != RunFiles(None, (RunFile("home", ".netrc", "other"),)).digest_document()
+
+
+def test_parts_of_a_mapped_file_that_are_scrubbed_on_their_own() -> None:
+    forms = file_secret_forms("machine git.example.com\nlogin team\npassword s3cr3t-pass\n")
+    assert "s3cr3t-pass" in forms and "password s3cr3t-pass" in forms
+    assert "s3cr3t-t0ken" in file_secret_forms("[http]\n\ttoken = s3cr3t-t0ken\n")
+    assert "AAAAC3NzaC1lZDI1NTE5" in file_secret_forms("-----BEGIN KEY-----\nAAAAC3NzaC1lZDI1NTE5\n-----END KEY-----\n")
+    assert file_secret_forms("one-line-value") == []  # the whole value is scrubbed already
+
+
+def test_short_parts_are_not_scrubbed_on_their_own() -> None:
+    forms = file_secret_forms('{\n  "a": 1\n}\n[http]\n\ttoken = x\n')
+    assert "}" not in forms and "[http]" not in forms and "x" not in forms
