@@ -23,7 +23,7 @@ from typing import Any
 from tfcontroller.api import conditions as c
 from tfcontroller.api import history
 from tfcontroller.api.access import ACCESS_DENIED
-from tfcontroller.api.commands import approve_hint, cli_replan_command
+from tfcontroller.api.commands import approve_hint, cli_reconcile_command, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.api.policy_verdict import POLICY_CHECKED
@@ -200,7 +200,11 @@ def _run_files_digest(ctx: RunContext) -> str:
     if spec.cli_config_secret_ref is None and not spec.file_mappings:
         return ""
     reader = InputReader(ctx.ctl.kube, ctx.namespace, spec.retry_interval)
-    document = read_run_files(reader, spec.cli_config_secret_ref, spec.file_mappings).digest_document()
+    try:
+        document = read_run_files(reader, spec.cli_config_secret_ref, spec.file_mappings).digest_document()
+    except StallingError as exc:  # the fix is in a Secret, which does not resume a Stalled object by itself
+        hint = cli_reconcile_command("Terraform", ctx.namespace, ctx.name)
+        raise StallingError(exc.reason, f"{exc.message}; once the Secret is fixed: `{hint}`") from None
     return ctx.ctl.keyed(document)
 
 

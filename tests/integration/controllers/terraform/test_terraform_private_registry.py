@@ -157,6 +157,7 @@ def test_private_registry_credentials_reach_init(harness: Harness, git_file_remo
     obj = harness.reconcile("app")
     assert ready_reason(obj) == "False/CliConfigInvalid"
     assert condition(obj, c.STALLED) is not None and "provider_installation" in condition(obj, c.READY).message
+    assert "once the Secret is fixed: `tfcontroller reconcile terraform app -n default`" in condition(obj, c.READY).message
     assert len(registry.seen) == seen  # no run
 
     # Credentials only: the token reaches init, the module is installed, planned and applied.
