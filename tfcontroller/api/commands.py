@@ -62,6 +62,12 @@ def cli_replan_command(namespace: str, name: str) -> str:
     return f"tfcontroller replan {shlex.quote(name)} -n {shlex.quote(namespace)}"
 
 
+def cli_reconcile_command(kind: str, namespace: str, name: str) -> str:
+    """Reconcile object `namespace/name` of `kind` now: what a Stalled object needs after its author fixed
+    something outside its spec (a Secret it reads), since only a spec change resumes it by itself."""
+    return f"tfcontroller reconcile {kind.lower()} {shlex.quote(name)} -n {shlex.quote(namespace)}"
+
+
 def cli_resume_command(kind: str, namespace: str, name: str) -> str:
     """Resume reconciling object `namespace/name` of `kind` (e.g. "Terraform"), which a suspended object
     needs before the controller acts on any request or approval."""

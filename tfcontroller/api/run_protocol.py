@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tfcontroller.api.refs import VALUE_SOURCE_KINDS, KeyRef, ValuesFrom
+from tfcontroller.api.run_files import LOCATIONS, CliConfigRef, FileMapping, path_problem
 from tfcontroller.api.terraform import EnvVar
 
 PROTOCOL_VERSION = 1
@@ -89,6 +90,9 @@ class RunRequest:
     # The controller's init key (terraform/initcache.py): with a cache directory of the object's (local mode
     # mounts one, `--init-cache`), the runner skips init while the directory was initialised for this key
     init_key: str = ""
+    # issue 20: references the runner reads with its own identity (api/run_files.py), never their values
+    cli_config_ref: CliConfigRef | None = None
+    file_mappings: tuple[FileMapping, ...] = ()
     version: int = PROTOCOL_VERSION
 
     @property
@@ -129,6 +133,9 @@ class RunRequest:
                                 for i, item in enumerate(_list(data, "tf_vars_files"))),
             timeout_seconds=_optional_number(data, "timeout_seconds"),
             init_key=_optional_text(data, "init_key", ""),
+            cli_config_ref=_cli_config_ref(data.get("cli_config_ref")),
+            file_mappings=tuple(_file_mapping(item, f"file_mappings[{i}]")
+                                for i, item in enumerate(_list(data, "file_mappings"))),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
@@ -316,3 +323,25 @@ def _var_ref(item: Any, where: str) -> VarRef:
         raise RequestInvalid(f"{where}.index: a non-negative integer is required")
     return VarRef(_text(item, "name", _VAR_NAME, where), _key_ref(item.get("value_from"), f"{where}.value_from"),
                   index)
+
+
+def _cli_config_ref(item: Any) -> CliConfigRef | None:
+    if item is None:
+        return None
+    if not isinstance(item, dict):
+        raise RequestInvalid("cli_config_ref: an object is required")
+    return CliConfigRef(_text(item, "name", _NAME, "cli_config_ref"), _text(item, "key", where="cli_config_ref"))
+
+
+def _file_mapping(item: Any, where: str) -> FileMapping:
+    """The same path rules as the spec's: a request is checked again by the runner that writes the files."""
+    if not isinstance(item, dict):
+        raise RequestInvalid(f"{where}: an object is required")
+    location = _text(item, "location", where=where)
+    if location not in LOCATIONS:
+        raise RequestInvalid(f"{where}.location: one of {', '.join(LOCATIONS)}")
+    path = _text(item, "path", where=where)
+    problem = path_problem(location, path)
+    if problem:
+        raise RequestInvalid(f"{where}.path: {problem}")
+    return FileMapping(location, path, _text(item, "secret_name", _NAME, where), _text(item, "key", where=where))

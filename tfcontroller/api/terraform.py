@@ -34,6 +34,7 @@ from tfcontroller.api.refs import (
     parse_source_ref,
     parse_values_from,
 )
+from tfcontroller.api.run_files import CliConfigRef, FileMapping, parse_cli_config_ref, parse_file_mappings
 from tfcontroller.api.runner_pod import RunnerPodSpec, parse_runner_pod
 from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
@@ -128,6 +129,9 @@ class TerraformSpec:
     timeout: float = DEFAULT_TIMEOUT
     suspend: bool = False
     runner_pod: RunnerPodSpec = field(default_factory=RunnerPodSpec)  # pod mode: the runner Pod (issue 15)
+    # private modules, registries and providers (issue 20, api/run_files.py): read by the runner
+    cli_config_secret_ref: CliConfigRef | None = None
+    file_mappings: tuple[FileMapping, ...] = ()
 
     @property
     def auto_approve(self) -> bool:
@@ -219,6 +223,8 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         timeout=f.duration("timeout", default=DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
         suspend=f.bool("suspend"),
         runner_pod=parse_runner_pod(f.obj("runnerPod")),
+        cli_config_secret_ref=parse_cli_config_ref(f),
+        file_mappings=parse_file_mappings(f),
     )
 
 

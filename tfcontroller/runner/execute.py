@@ -21,7 +21,7 @@ from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.redact import scrub, secret_forms
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.runner.inputs import RunInputs, resolve
+from tfcontroller.runner.inputs import RunInputs, resolve, resolve_files
 from tfcontroller.runner.output import RunOutput
 from tfcontroller.source.store import fetch_artifact
 from tfcontroller.terraform.archive import read_module_files
@@ -30,6 +30,7 @@ from tfcontroller.terraform.errors import InitRequiredError
 from tfcontroller.terraform.initcache import attach_dir, invalidate_dir, record_dir
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files, sensitive_values
 from tfcontroller.terraform.processes import RUN_ENV
+from tfcontroller.terraform.run_files import RunFiles
 from tfcontroller.terraform.run_results import failure_result
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
@@ -84,7 +85,9 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
     env.secrets.extend(form for value in inputs.secrets for form in secret_forms(value))
     env.secrets.extend(sensitive_values(info, inputs.variables, inputs.env))
-    ws = _workspace(request, exchange, env, artifact, inputs)
+    files, file_secrets = resolve_files(env.kube, request)
+    env.secrets.extend(form for value in file_secrets for form in secret_forms(value))
+    ws = _workspace(request, exchange, env, artifact, inputs, files)
     try:
         cache = env.init_cache if request.init_key else None
         skip_init = False
@@ -151,7 +154,7 @@ def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
 
 
 def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, artifact: Path,
-               inputs: RunInputs) -> Workspace:
+               inputs: RunInputs, files: RunFiles) -> Workspace:
     config = env.terraform
     if request.timeout_seconds is not None:
         config = replace(config, timeouts=config.timeouts.bounded_by(request.timeout_seconds))
@@ -162,7 +165,8 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
         # run's Terraform through /proc, across the sandbox's PID namespace
         variables=inputs.variables, env={**inputs.env, RUN_ENV: request.run_id}, secrets=env.secrets,
         name_hint=request.run_id, workspace=request.workspace,
-        object_key=f"{request.namespace}/{request.name}", var_files=request.tf_vars_files)
+        object_key=f"{request.namespace}/{request.name}", var_files=request.tf_vars_files,
+        run_files=files)
 
 
 def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,

@@ -21,6 +21,7 @@ from tfcontroller.api.run_protocol import RunRequest
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.terraform.inputs import VARS_FAILED, InputReader, typed
+from tfcontroller.terraform.run_files import RunFiles, read_run_files
 
 RETRY_SECONDS = 30.0
 
@@ -77,3 +78,11 @@ def resolve(kube: KubeClient, request: RunRequest,
         if found is not None:
             env[item.name] = found
     return RunInputs(variables, env, (*reader.secrets, *request.sealed_variables.values()))
+
+
+def resolve_files(kube: KubeClient, request: RunRequest) -> tuple[RunFiles, tuple[str, ...]]:
+    """`cliConfigSecretRef` and `fileMappings` (issue 20), read as the runner, refused as `resolve` refuses;
+    with the values to scrub (each file's content, each token of the fragment)."""
+    reader = _Reader(kube, request.namespace, RETRY_SECONDS)
+    files = read_run_files(reader, request.cli_config_ref, request.file_mappings)
+    return files, tuple(reader.secrets)

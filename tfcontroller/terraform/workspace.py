@@ -29,6 +29,13 @@ from typing import Any
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StallingError
+from tfcontroller.terraform.run_files import (
+    GIT_SSH_COMMAND,
+    RunFiles,
+    cli_config_with,
+    ssh_command,
+    write_run_files,
+)
 from tfcontroller.terraform.runner import CommandListener, TerraformRunner
 
 log = logging.getLogger(__name__)
@@ -119,6 +126,7 @@ def build_env(
         if name in _RESERVED_ENV or name.startswith(_RESERVED_ENV_PREFIXES):
             raise StallingError("EnvInvalid", f"environment variable {name} is set by the controller")
         env[name] = value
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")  # a module source without credentials fails, never waits for input
     env.update({
         "HOME": str(home),
         "TMPDIR": str(tmp),
@@ -195,6 +203,7 @@ class Workspace:
     secrets: tuple[str, ...] = ()
     tmp_dir: Path | None = None  # TMPDIR, outside root when root is too deep (see _run_tmpdir)
     object_key: str = ""  # "namespace/name" of the object the run is for: its log lines name it
+    mapped_files: tuple[Path, ...] = ()  # spec.fileMappings written into the run (issue 20)
     removed: bool = field(default=False, init=False)
 
     @property
@@ -230,13 +239,15 @@ class Workspace:
         workspace: str | None = None,
         object_key: str = "",
         var_files: Sequence[str] = (),
+        run_files: RunFiles | None = None,
     ) -> Workspace:
         """Prepare a run directory; on any failure nothing is left behind.
 
         `variables` are JSON values by name; `env` is the resolved env/envFrom; `secrets` are values to
         scrub from errors (those that came from Secrets or sealed values). `var_files` are artifact-relative
         `.tfvars`/`.tfvars.json` files (spec.tfVarsFiles), loaded in order before `variables`
-        (`place_var_files`). Check the module with
+        (`place_var_files`). `run_files` are the team's CLI configuration fragment and mapped files
+        (terraform/run_files.py). Check the module with
         `inspect.inspect_module` first: a `cloud` block cannot be overridden by our backend.
         """
         base = Path(base_dir)
@@ -251,6 +262,10 @@ class Workspace:
                 (root / sub).mkdir(mode=0o700)
             tmp = _run_tmpdir(root)
             cli_config = config.write_cli_config(root / "terraformrc.json")
+            files = run_files or RunFiles()
+            if files.cli_config is not None:
+                write_private_json(cli_config, cli_config_with(config.cli_config(), files))
+            mapped = write_run_files(root / "home", module_dir, files.files)
             if backend is not None:
                 (module_dir / BACKEND_OVERRIDE_FILE).unlink(missing_ok=True)
                 (module_dir / BACKEND_OVERRIDE_FILE).write_text(backend.hcl())
@@ -268,13 +283,16 @@ class Workspace:
                 in_cluster=isinstance(backend, KubernetesBackend) and backend.config_path is None,
                 workspace=workspace,
             )
+            git_ssh = ssh_command(root / "home", files.files, run_env)
+            if git_ssh is not None:
+                run_env[GIT_SSH_COMMAND] = git_ssh
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             if "tmp" in locals() and not tmp.is_relative_to(root):
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets),
-                   tmp_dir=tmp, object_key=object_key)
+                   tmp_dir=tmp, object_key=object_key, mapped_files=tuple(mapped))
 
     def runner(self, listener: CommandListener | None = None) -> TerraformRunner:
         """The run's Terraform; `listener` hears its commands live (the runner's log lines)."""
@@ -284,12 +302,15 @@ class Workspace:
     def cleanup(self, success: bool) -> bool:
         """Remove the run directory; returns False when it is kept (a failure with keep_failed_workspaces).
 
-        A kept directory loses its variables file anyway: secrets do not linger on disk for debugging.
+        A kept directory loses its variables file and mapped files anyway: secrets do not linger on disk
+        for debugging.
         """
         if self.removed:
             return True
         if not success and self.config.keep_failed_workspaces:
             self.tfvars_path.unlink(missing_ok=True)
+            for path in self.mapped_files:  # credentials neither
+                path.unlink(missing_ok=True)
             log.info("kept failed workspace dir=%s", self.root,
                      extra={"obj": self.object_key} if self.object_key else {})
             return False

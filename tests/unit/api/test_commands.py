@@ -56,3 +56,10 @@ def test_one_approval_hint_names_object_and_namespace_in_both_forms() -> None:
     cli, kubectl = hint.split("`")[1], hint.split("`")[3]
     assert cli == commands.cli_approve_command("team-a", "web", "plan-x")
     assert kubectl == commands.approve_command("team-a", "web", "plan-x")
+
+
+def test_cli_reconcile_names_kind_namespace_and_quotes() -> None:
+    from tfcontroller.cli.kubectx import KIND_ALIASES
+    assert commands.cli_reconcile_command("Terraform", "team-a", "web") == "tfcontroller reconcile terraform web -n team-a"
+    assert shlex.split(commands.cli_reconcile_command("Terraform", "ns", "odd name"))[3] == "odd name"
+    assert "terraform" in KIND_ALIASES  # the CLI takes the kind as written

@@ -76,6 +76,7 @@ def test_env_is_allowlist_plus_user_env(tmp_path: Path) -> None:
         "PATH": "/usr/bin", "TZ": "UTC", "AWS_REGION": "eu-west-1", "TF_VAR_x": "1",
         "HOME": str(tmp_path / "h"), "TMPDIR": str(tmp_path / "t"), "TF_DATA_DIR": str(tmp_path / "d"),
         "TF_CLI_CONFIG_FILE": str(tmp_path / "rc"), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
+        "GIT_TERMINAL_PROMPT": "0",  # git never waits for a user name (issue 20)
     }
     in_cluster = build_env({}, home=tmp_path, tmp=tmp_path, data_dir=tmp_path, cli_config=tmp_path,
                            controller_env=controller, in_cluster=True)

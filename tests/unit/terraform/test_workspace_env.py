@@ -26,3 +26,9 @@ def test_no_workspace_no_variable_and_never_the_controllers(tmp_path: Path) -> N
     assert "TF_WORKSPACE" not in _env(tmp_path)
     with pytest.raises(StallingError):
         _env(tmp_path, user={"TF_WORKSPACE": "other"}, workspace="mine")
+
+
+def test_git_never_prompts_unless_the_object_says_otherwise(tmp_path: Path) -> None:
+    """A private module source without credentials fails at once instead of waiting for a user name."""
+    assert _env(tmp_path)["GIT_TERMINAL_PROMPT"] == "0"
+    assert _env(tmp_path, user={"GIT_TERMINAL_PROMPT": "1"})["GIT_TERMINAL_PROMPT"] == "1"

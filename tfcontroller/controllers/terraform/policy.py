@@ -36,6 +36,7 @@ def inputs_digest(
     destroy: bool,
     terraform_version: str,
     var_files: Sequence[tuple[str, str]] = (),
+    run_files_digest: str = "",
 ) -> str:
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
 
@@ -43,7 +44,10 @@ def inputs_digest(
     nothing: it is a sha256 over a canonical JSON document. `var_files` (spec.tfVarsFiles: path and
     content digest, in order, since order decides which value wins) enter only when there are any, so
     that the digest of every object without them stays what it was (no re-plan on upgrade); they may
-    lie outside the module's directories the module digest covers.
+    lie outside the module's directories the module digest covers. `run_files_digest` (keyed) covers
+    `cliConfigSecretRef` and `fileMappings` (issue 20: a `.gitconfig` rewrite or a registry `host` block
+    changes which module is fetched); it enters the document only when set, so an object without them
+    keeps the digest it had.
     """
     doc = {
         "module": module_digest,
@@ -56,6 +60,8 @@ def inputs_digest(
     }
     if var_files:
         doc["tfVarsFiles"] = [list(entry) for entry in var_files]
+    if run_files_digest:
+        doc["runFiles"] = run_files_digest
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -172,7 +172,8 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
         sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
         env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout),
         var_refs=tuple(VarRef(v.name, v.value_from, i) for i, v in enumerate(tf.spec.vars) if v.value_from is not None),
-        tf_vars_files=tf.spec.tf_vars_files)
+        tf_vars_files=tf.spec.tf_vars_files,
+        cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings)
 
 
 def pod_runner(ctx: RunContext) -> PodRunner:
@@ -405,8 +406,17 @@ def prepare_workspace(ctx: RunContext) -> None:
     if ctl.options.reuse_init:  # the object's own initialised data dir (terraform/initcache.py)
         ctx.run.init_key = init_key(
             backend_hcl=backend.hcl(), workspace=tf.spec.workspace, terraform_version=ctl.terraform_version(),
-            cli_config=json.dumps(ctl.options.terraform.cli_config(), sort_keys=True),
+            cli_config=_init_cli_config(ctl.options.terraform.cli_config(), ctx.inputs.run_files_digest),
             shipped_lock=_read_or_none(ws.module_dir / LOCK_FILE))
+
+
+def _init_cli_config(ours: dict[str, Any], run_files_digest: str) -> str:
+    """The CLI configuration part of the init key: ours, and the team's fragment and mapped files when set
+    (a new credential, `host` block or `.gitconfig` may fetch other modules: init again, issue 20). Without
+    them the key is what it was, so existing init caches stay valid."""
+    if not run_files_digest:
+        return json.dumps(ours, sort_keys=True)
+    return json.dumps({"ours": ours, "team": run_files_digest}, sort_keys=True)
 
 
 def with_init(ctx: RunContext, command: Callable[[], T]) -> T:

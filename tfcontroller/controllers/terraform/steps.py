@@ -23,7 +23,7 @@ from typing import Any
 from tfcontroller.api import conditions as c
 from tfcontroller.api import history
 from tfcontroller.api.access import ACCESS_DENIED
-from tfcontroller.api.commands import approve_hint, cli_replan_command
+from tfcontroller.api.commands import approve_hint, cli_reconcile_command, cli_replan_command
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.api.policy_verdict import POLICY_CHECKED
@@ -71,12 +71,14 @@ from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, re
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.errors import StalePlanError
+from tfcontroller.terraform.inputs import InputReader
 from tfcontroller.terraform.inspect import check_module, undeclared_variables
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan, save_plan
 from tfcontroller.terraform.plan_view import build_plan_view
 from tfcontroller.terraform.plan_view_store import save_plan_view
+from tfcontroller.terraform.run_files import read_run_files
 from tfcontroller.terraform.state import read_state
 
 
@@ -176,6 +178,7 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         ctx.inputs.undeclared = policy.undeclared_note(
             undeclared_variables(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys()),
             ctx.inputs.resolved.origins)
+    ctx.inputs.run_files_digest = _run_files_digest(ctx)
     module = module_digest(ctx, ctx.inputs.resolved, files)
     ctx.inputs.module_digest = module.digest
     _report_digest_scope(ctx, obj, module)
@@ -188,8 +191,25 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         destroy=tf.spec.destroy or ctx.deleting,
         terraform_version=ctl.terraform_version(),
         var_files=files.digests,
+        run_files_digest=ctx.inputs.run_files_digest,
     )
     return CONTINUE
+
+
+def _run_files_digest(ctx: RunContext) -> str:
+    """The keyed digest of the team's CLI configuration fragment and mapped files (issue 20), read as the
+    controller reads varsFrom; a fragment that changes our provider settings is refused here, before any
+    run. "" without them."""
+    spec = ctx.tf.spec
+    if spec.cli_config_secret_ref is None and not spec.file_mappings:
+        return ""
+    reader = InputReader(ctx.ctl.kube, ctx.namespace, spec.retry_interval)
+    try:
+        document = read_run_files(reader, spec.cli_config_secret_ref, spec.file_mappings).digest_document()
+    except StallingError as exc:  # the fix is in a Secret, which does not resume a Stalled object by itself
+        hint = cli_reconcile_command("Terraform", ctx.namespace, ctx.name)
+        raise StallingError(exc.reason, f"{exc.message}; once the Secret is fixed: `{hint}`") from None
+    return ctx.ctl.keyed(document)
 
 
 def _report_digest_scope(ctx: RunContext, obj: dict[str, Any], module: ModuleInputs) -> None:

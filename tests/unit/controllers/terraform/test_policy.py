@@ -191,3 +191,10 @@ def test_tfvars_files_enter_the_digest_by_content_and_order_and_only_when_set() 
     assert inputs_digest(**BASE, var_files=[files[0], ("infra/b.tfvars", "sha256:3")]) != d1
     assert inputs_digest(**BASE, var_files=[files[0], ("infra/c.tfvars", "sha256:2")]) != d1
     assert inputs_digest(**BASE, var_files=files) == d1
+def test_run_files_enter_the_digest_only_when_set() -> None:
+    """cliConfigSecretRef/fileMappings (issue 20): a changed file re-plans; an object without them keeps the
+    digest it had before these fields existed (no re-plan of every object on upgrade)."""
+    d0 = inputs_digest(**BASE)
+    assert inputs_digest(**BASE, run_files_digest="") == d0
+    with_files = inputs_digest(**BASE, run_files_digest="hmac-sha256:a")
+    assert with_files != d0 and with_files != inputs_digest(**BASE, run_files_digest="hmac-sha256:b")
