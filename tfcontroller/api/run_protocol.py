@@ -128,6 +128,8 @@ class PlanSummary:
     change: int = 0
     destroy: int = 0
     digest: str = ""  # sha256:<hex> of the plan file the runner made
+    imports: int = 0  # issue 20: counted from the plan's show document (terraform/plan.summarize)
+    moves: int = 0
 
 
 @dataclass(frozen=True)

@@ -173,9 +173,10 @@ def offered_approvals(approve_spec: str | None, annotation: str | None,
     return spec, note
 
 
-def expected_resources(prior: int, add: int, destroy: int) -> int:
-    """Managed resources in the state after applying a plan (a replacement adds one and destroys one)."""
-    return max(0, prior + add - destroy)
+def expected_resources(prior: int, add: int, destroy: int, imports: int = 0) -> int:
+    """Managed resources in the state after applying a plan (a replacement adds one and destroys one; an
+    import adds one to the state without creating anything; a move changes no count)."""
+    return max(0, prior + add + imports - destroy)
 
 
 def run_timeouts(base: Timeouts, spec_timeout: float) -> Timeouts:

@@ -313,9 +313,10 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
                       "isDestroy": destroy}
+    status["plan"].update({k: v for k, v in (("import", summary.imports), ("move", summary.moves)) if v})
     status["planExpectedResources"] = policy.expected_resources(summary.prior_resource_count, summary.add,
-                                                                summary.destroy)
-    counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
+                                                                summary.destroy, summary.imports)
+    counts = PendingPlan.of(status).counts()
     note.counts_of(PendingPlan.of(status))
     note.end(history.SUCCEEDED, DRIFT_DETECTED if drifted else PLAN_GENERATED, f"Plan {plan_id}: {counts}", plan_id)
     _note_undeclared(ctx)
