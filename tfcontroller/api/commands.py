@@ -62,6 +62,12 @@ def cli_replan_command(namespace: str, name: str) -> str:
     return f"tfcontroller replan {shlex.quote(name)} -n {shlex.quote(namespace)}"
 
 
+def cli_reconcile_command(namespace: str, name: str) -> str:
+    """Reconcile Terraform `namespace/name` now (tfcontroller.io/requested-at); it also resumes applies that
+    stopped at spec.remediation.retries (issue 20)."""
+    return f"tfcontroller reconcile {shlex.quote(name)} -n {shlex.quote(namespace)}"
+
+
 def cli_resume_command(kind: str, namespace: str, name: str) -> str:
     """Resume reconciling object `namespace/name` of `kind` (e.g. "Terraform"), which a suspended object
     needs before the controller acts on any request or approval."""

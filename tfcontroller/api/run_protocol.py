@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tfcontroller.api.refs import VALUE_SOURCE_KINDS, KeyRef, ValuesFrom
-from tfcontroller.api.terraform import EnvVar
+from tfcontroller.api.terraform import EnvVar, PlanOptions
+from tfcontroller.api.tfaddress import replace_problem, target_problem
 
 PROTOCOL_VERSION = 1
 PLAN = "plan"
@@ -76,7 +77,15 @@ class RunRequest:
     # The controller's init key (terraform/initcache.py): with a cache directory of the object's (local mode
     # mounts one, `--init-cache`), the runner skips init while the directory was initialised for this key
     init_key: str = ""
+    # issue 20: PLAN: -target / -replace / -parallelism (PlanOptions); APPLY: -parallelism
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    parallelism: int = 0
     version: int = PROTOCOL_VERSION
+
+    @property
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(self.targets, self.replace, self.parallelism)
 
     @property
     def state_suffix(self) -> str:
@@ -113,6 +122,9 @@ class RunRequest:
             env_from=tuple(_values_from(item, f"env_from[{i}]") for i, item in enumerate(_list(data, "env_from"))),
             timeout_seconds=_optional_number(data, "timeout_seconds"),
             init_key=_optional_text(data, "init_key", ""),
+            targets=_addresses(data, "targets", target_problem),
+            replace=_addresses(data, "replace", replace_problem),
+            parallelism=_count(data, "parallelism"),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
@@ -187,7 +199,29 @@ class RunResult:
         )
 
 
+def plan_option_fields(options: PlanOptions) -> dict[str, Any]:
+    """The request fields of a plan's options (the delegating runners replace them in their template)."""
+    return {"targets": options.targets, "replace": options.replace, "parallelism": options.parallelism}
+
+
 # --- field readers (each names the field it refuses) ------------------------------------------------
+
+
+def _addresses(data: dict[str, Any], key: str, problem: Any) -> tuple[str, ...]:
+    out = []
+    for i, value in enumerate(_list(data, key)):
+        why = problem(value) if isinstance(value, str) else "is not a string"
+        if why:
+            raise RequestInvalid(f"{key}[{i}]: {value!r} {why}")
+        out.append(value)
+    return tuple(out)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RequestInvalid(f"{key}: a non-negative integer is required")
+    return value
 
 
 def _text(data: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None, where: str = "") -> str:

@@ -130,8 +130,8 @@ def waits_for_human(obj: Mapping[str, Any]) -> bool:
     meta = _part(obj, "metadata")
     status = _part(obj, "status")
     pending = PendingPlan.of(status).id
-    if not pending or meta.get("deletionTimestamp"):
-        return False
+    if not pending or meta.get("deletionTimestamp") or _part(obj, "spec").get("planOnly") is True:
+        return False  # issue 20: a planOnly plan is never applied, so nobody is asked to approve it
     # read stripped, as api/terraform.Terraform.approval_annotation (what the controller weighs) reads them
     spec_approve = lenient_str(_part(obj, "spec").get("approvePlan")).strip()
     annotation = lenient_str(_mapping(meta.get("annotations")).get(ANNOTATION_APPROVE_PLAN)).strip()

@@ -169,7 +169,7 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
 
 def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
           runner: TerraformRunner) -> rp.RunResult:
-    planned = runner.plan(ws.plan_path, destroy=request.destroy)
+    planned = runner.plan(ws.plan_path, destroy=request.destroy, options=request.plan_options)
     show = runner.show_json(ws.plan_path)  # also without changes: the controller reads the prior state's size
     shutil.copyfile(ws.plan_path, exchange / rp.PLAN_OUT_FILE)
     digest = "sha256:" + hashlib.sha256(ws.plan_path.read_bytes()).hexdigest()
@@ -190,7 +190,7 @@ def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Work
     if not plan_in.is_file():
         raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner")
     shutil.copyfile(plan_in, ws.plan_path)
-    result = runner.apply(ws.plan_path)
+    result = runner.apply(ws.plan_path, parallelism=request.parallelism)
     outputs = {name: bool(o.get("sensitive")) for name, o in runner.output_json().items() if isinstance(o, dict)}
     message = f"Applied plan {request.plan_id}"
     env.line(message)
