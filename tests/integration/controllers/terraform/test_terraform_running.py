@@ -101,6 +101,7 @@ def test_replace_recreates_once_per_request(h: Harness, git_file_remote: Any) ->
     assert stalled is not None and stalled.status == c.TRUE and ANNOTATION_REPLACE in stalled.message
 
 
+@pytest.mark.runner_modes  # the options travel in the run request to the runner (a runner Pod in pod mode)
 def test_targets_limit_the_plan_and_apply_with_parallelism(h: Harness, git_file_remote: Any) -> None:
     remote = git_file_remote("infra")
     h.publish("src", remote.bare, remote.commit({"main.tf": TWO_TF}))
