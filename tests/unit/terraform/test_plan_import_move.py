@@ -90,3 +90,13 @@ def test_counts_read_the_same_in_status_history_and_text() -> None:
 def test_an_import_adds_to_the_expected_resource_count() -> None:
     assert expected_resources(prior=3, add=0, destroy=0, imports=2) == 5
     assert expected_resources(prior=3, add=1, destroy=1) == 3
+
+
+def test_the_cli_history_row_shows_imports_and_moves() -> None:
+    from tfcontroller.cli.ops_history import row
+
+    entry = HistoryEntry.of({"runId": "r", "kind": "plan", "outcome": "Succeeded", "planId": "p", "add": 1,
+                             "import": 2, "move": 1})
+    assert row(entry)[5] == "1/0/0 import 2 move 1"
+    plain = HistoryEntry.of({"runId": "r", "kind": "plan", "outcome": "Succeeded", "planId": "p", "add": 1})
+    assert row(plain)[5] == "1/0/0"
