@@ -132,6 +132,7 @@ def test_plan_only_never_applies(h: Harness, git_file_remote: Any) -> None:
     assert not obj["status"].get("lastAppliedPlan")
 
 
+@pytest.mark.runner_modes  # a runner Pod reports the failure through the run protocol: counted the same
 def test_retries_stop_after_the_limit_and_resume(h: Harness, git_file_remote: Any) -> None:
     remote = git_file_remote("infra")
     h.publish("src", remote.bare, remote.commit({"main.tf": FAILING_TF}))
