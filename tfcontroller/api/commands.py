@@ -63,8 +63,10 @@ def cli_replan_command(namespace: str, name: str) -> str:
 
 
 def cli_reconcile_command(kind: str, namespace: str, name: str) -> str:
-    """Reconcile object `namespace/name` of `kind` now: what a Stalled object needs after its author fixed
-    something outside its spec (a Secret it reads), since only a spec change resumes it by itself."""
+    """Reconcile object `namespace/name` of `kind` now (tfcontroller.io/requested-at): what a Stalled object
+    needs after its author fixed something outside its spec (a Secret it reads), since only a spec change
+    resumes it by itself; it also resumes a Terraform whose applies stopped at spec.remediation.retries
+    (issue 20)."""
     return f"tfcontroller reconcile {kind.lower()} {shlex.quote(name)} -n {shlex.quote(namespace)}"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.plan_counts import short_counts
 from tfcontroller.api.terraform_status import lenient_int, lenient_str
 
 DEFAULT_HISTORY_LIMIT = 10
@@ -88,6 +89,9 @@ class HistoryEntry:
     attempts: int = 1  # the same failure repeated by retries is one entry (collapse_repeats)
     policy: str = ""  # issue 18: the plan's policy result (passed, warned, denied, error), when checked
     exceptions: tuple[str, ...] = ()  # the PolicyExceptions that waived a policy for this plan
+    imports: int = 0  # issue 20: resources imported (`import` blocks) and moved (`moved` blocks)
+    moves: int = 0
+    replace: tuple[str, ...] = ()  # issue 20: the addresses a plan was asked to re-create (-replace)
 
     @classmethod
     def of(cls, value: Any) -> HistoryEntry:
@@ -98,7 +102,9 @@ class HistoryEntry:
                    destroy=lenient_int(v.get("destroy")), started_at=lenient_str(v.get("startedAt")),
                    finished_at=lenient_str(v.get("finishedAt")), approved_by=Approver.of(v.get("approvedBy")),
                    attempts=max(1, lenient_int(v.get("attempts")) or 1), policy=lenient_str(v.get("policy")),
-                   exceptions=tuple(str(x) for x in v.get("exceptions") or () if isinstance(x, str)))
+                   exceptions=tuple(str(x) for x in v.get("exceptions") or () if isinstance(x, str)),
+                   imports=lenient_int(v.get("import")), moves=lenient_int(v.get("move")),
+                   replace=tuple(str(x) for x in v.get("replace") or () if isinstance(x, str)))
 
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"runId": self.run_id, "kind": self.kind, "outcome": self.outcome,
@@ -114,11 +120,17 @@ class HistoryEntry:
             out["policy"] = self.policy
         if self.exceptions:
             out["exceptions"] = list(self.exceptions)
+        if self.imports:
+            out["import"] = self.imports
+        if self.moves:
+            out["move"] = self.moves
+        if self.replace:
+            out["replace"] = list(self.replace)
         return {k: v for k, v in out.items() if v not in ("", None)}
 
     @property
     def counts(self) -> str:
-        return f"+{self.add} ~{self.change} -{self.destroy}"
+        return short_counts(self.add, self.change, self.destroy, self.imports, self.moves)
 
 
 def history_of(status: Mapping[str, Any] | None) -> list[HistoryEntry]:

@@ -25,7 +25,8 @@ from typing import Any
 
 from tfcontroller.api.refs import VALUE_SOURCE_KINDS, KeyRef, ValuesFrom
 from tfcontroller.api.run_files import LOCATIONS, CliConfigRef, FileMapping, path_problem
-from tfcontroller.api.terraform import EnvVar
+from tfcontroller.api.terraform import EnvVar, PlanOptions
+from tfcontroller.api.tfaddress import replace_problem, target_problem
 
 PROTOCOL_VERSION = 1
 PLAN = "plan"
@@ -93,7 +94,15 @@ class RunRequest:
     # issue 20: references the runner reads with its own identity (api/run_files.py), never their values
     cli_config_ref: CliConfigRef | None = None
     file_mappings: tuple[FileMapping, ...] = ()
+    # issue 20: PLAN: -target / -replace / -parallelism (PlanOptions); APPLY: -parallelism
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    parallelism: int = 0
     version: int = PROTOCOL_VERSION
+
+    @property
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(self.targets, self.replace, self.parallelism)
 
     @property
     def state_suffix(self) -> str:
@@ -136,6 +145,9 @@ class RunRequest:
             cli_config_ref=_cli_config_ref(data.get("cli_config_ref")),
             file_mappings=tuple(_file_mapping(item, f"file_mappings[{i}]")
                                 for i, item in enumerate(_list(data, "file_mappings"))),
+            targets=_addresses(data, "targets", target_problem),
+            replace=_addresses(data, "replace", replace_problem),
+            parallelism=_count(data, "parallelism"),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
@@ -151,6 +163,8 @@ class PlanSummary:
     change: int = 0
     destroy: int = 0
     digest: str = ""  # sha256:<hex> of the plan file the runner made
+    imports: int = 0  # issue 20: counted from the plan's show document (terraform/plan.summarize)
+    moves: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,7 +222,29 @@ class RunResult:
         )
 
 
+def plan_option_fields(options: PlanOptions) -> dict[str, Any]:
+    """The request fields of a plan's options (the delegating runners replace them in their template)."""
+    return {"targets": options.targets, "replace": options.replace, "parallelism": options.parallelism}
+
+
 # --- field readers (each names the field it refuses) ------------------------------------------------
+
+
+def _addresses(data: dict[str, Any], key: str, problem: Any) -> tuple[str, ...]:
+    out = []
+    for i, value in enumerate(_list(data, key)):
+        why = problem(value) if isinstance(value, str) else "is not a string"
+        if why:
+            raise RequestInvalid(f"{key}[{i}]: {value!r} {why}")
+        out.append(value)
+    return tuple(out)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RequestInvalid(f"{key}: a non-negative integer is required")
+    return value
 
 
 def _text(data: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None, where: str = "") -> str:

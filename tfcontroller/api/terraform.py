@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api.constants import (
     ANNOTATION_APPROVE_PLAN,
     ANNOTATION_FORCE_UNLOCK,
+    ANNOTATION_REPLACE,
     ANNOTATION_REPLAN,
     APPROVE_AUTO,
     TERRAFORM_KIND,
@@ -38,6 +39,7 @@ from tfcontroller.api.run_files import CliConfigRef, FileMapping, parse_cli_conf
 from tfcontroller.api.runner_pod import RunnerPodSpec, parse_runner_pod
 from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
+from tfcontroller.api.tfaddress import replace_problem, split_addresses, target_problem
 
 DEFAULT_TIMEOUT = 20 * 60.0
 DEFAULT_WORKSPACE = "default"
@@ -105,6 +107,25 @@ class DriftDetection:
 
 
 @dataclass(frozen=True)
+class PlanOptions:
+    """What a plan is limited to or forced to do (issue 20): `-target`s, one-shot `-replace`s and
+    `-parallelism` (0: Terraform's default). One value for both runner modes: the controller passes it to
+    its runner, the run request carries it to `tfcontroller runner run` (api/run_protocol.py)."""
+
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    parallelism: int = 0
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """`spec.remediation`: `retries` is how many times a failed apply is retried before the object stops
+    (Stalled RetriesExhausted) until its inputs change or a reconcile is requested; None retries forever."""
+
+    retries: int | None = None
+
+
+@dataclass(frozen=True)
 class TerraformSpec:
     source_ref: ObjectRef
     interval: float
@@ -132,6 +153,12 @@ class TerraformSpec:
     # private modules, registries and providers (issue 20, api/run_files.py): read by the runner
     cli_config_secret_ref: CliConfigRef | None = None
     file_mappings: tuple[FileMapping, ...] = ()
+    # issue 20, running: how plans are made and applied (docs/running.md)
+    parallelism: int = 0  # -parallelism of plan and apply; 0: Terraform's default (10)
+    plan_only: bool = False  # plan and report, never apply
+    remediation: Remediation = field(default_factory=lambda: Remediation())
+    replace: tuple[str, ...] = ()  # -replace, one-shot per distinct list (status.lastHandledReplace)
+    targets: tuple[str, ...] = ()  # -target, on every plan
 
     @property
     def auto_approve(self) -> bool:
@@ -188,6 +215,12 @@ class Terraform:
     def force_unlock_id(self) -> str | None:
         return self.meta.annotations.get(ANNOTATION_FORCE_UNLOCK)
 
+    @property
+    def replace_requested(self) -> tuple[str, ...]:
+        """The addresses of the one-shot `tfcontroller.io/replace` annotation; SpecError when one does not
+        parse (the annotation is input like the spec: a bad one stalls, naming it)."""
+        return annotation_addresses(self.meta.annotations.get(ANNOTATION_REPLACE, ""))
+
 
 NAME_MAX = 63  # the name is the value of label tfcontroller.io/terraform on its plan and outputs Secrets
 
@@ -225,6 +258,11 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         runner_pod=parse_runner_pod(f.obj("runnerPod")),
         cli_config_secret_ref=parse_cli_config_ref(f),
         file_mappings=parse_file_mappings(f),
+        parallelism=_int(f, "parallelism", 1, MAX_PARALLELISM) or 0,
+        plan_only=f.bool("planOnly"),
+        remediation=_remediation(f),
+        replace=_addresses(f, "replace", replace_problem),
+        targets=_addresses(f, "targets", target_problem),
     )
 
 
@@ -374,6 +412,56 @@ def _string_map(w: Fields, key: str, value_pattern: re.Pattern[str] | None) -> t
                                    "beginning and ending with a letter or digit")
         out.append((k, v))
     return tuple(sorted(out))
+
+
+MAX_PARALLELISM = 256
+MAX_RETRIES = 1000
+MAX_ADDRESSES = 100
+
+
+def _int(f: Fields, key: str, low: int, high: int) -> int | None:
+    """An integer field within [low, high] (None when unset); the CRD schema says the same."""
+    value = f.data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f.field(key), f"must be an integer, not {value!r}")
+    if not low <= value <= high:
+        raise SpecError(f.field(key), f"must be between {low} and {high}, not {value}")
+    return value
+
+
+def _remediation(f: Fields) -> Remediation:
+    r = f.obj("remediation")
+    return Remediation(_int(r, "retries", 0, MAX_RETRIES)) if r is not None else Remediation()
+
+
+def _addresses(f: Fields, key: str, problem: Callable[[str], str]) -> tuple[str, ...]:
+    """`spec.targets` / `spec.replace`: resource addresses (api/tfaddress.py), unique, at most 100."""
+    out = tuple(f.strings(key))
+    if len(out) > MAX_ADDRESSES:
+        raise SpecError(f.field(key), f"at most {MAX_ADDRESSES} addresses, not {len(out)}")
+    for i, address in enumerate(out):
+        why = problem(address)
+        if why:
+            raise SpecError(f"{f.field(key)}[{i}]", f"{address!r} {why}")
+        if address in out[:i]:
+            raise SpecError(f"{f.field(key)}[{i}]", f"duplicate address {address!r}")
+    return out
+
+
+def annotation_addresses(value: str) -> tuple[str, ...]:
+    """The addresses of a `tfcontroller.io/replace` annotation value (`<address>[,…]`), checked as
+    spec.replace's are."""
+    out = split_addresses(value)
+    where = f"metadata.annotations[{ANNOTATION_REPLACE}]"
+    if len(out) > MAX_ADDRESSES:
+        raise SpecError(where, f"at most {MAX_ADDRESSES} addresses, not {len(out)}")
+    for address in out:
+        why = replace_problem(address)
+        if why:
+            raise SpecError(where, f"{address!r} {why}")
+    return tuple(dict.fromkeys(out))
 
 
 def _depends_on(f: Fields, meta: ObjectMeta) -> tuple[ObjectRef, ...]:

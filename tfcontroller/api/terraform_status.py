@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfcontroller.api.plan_counts import counts_text
+
 
 def lenient_str(value: Any) -> str:
     """A status field as text: "" for absent, empty or structured values (status is read, never trusted)."""
@@ -38,6 +40,8 @@ class PendingPlan:
     created_at: str = ""
     is_drift: bool = False
     is_destroy: bool = False
+    imports: int = 0  # issue 20: `import` blocks, counted apart (api/plan_counts.py)
+    moves: int = 0  # `moved` blocks
 
     @classmethod
     def of(cls, status: Mapping[str, Any] | None) -> PendingPlan:
@@ -46,16 +50,16 @@ class PendingPlan:
             return cls()
         return cls(lenient_str(plan.get("pending")), lenient_int(plan.get("add")), lenient_int(plan.get("change")),
                    lenient_int(plan.get("destroy")), lenient_str(plan.get("createdAt")), plan.get("isDrift") is True,
-                   plan.get("isDestroy") is True)
+                   plan.get("isDestroy") is True, lenient_int(plan.get("import")), lenient_int(plan.get("move")))
 
     def __bool__(self) -> bool:
         return bool(self.id)
 
     def counts(self) -> str:
-        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+        return counts_text(self.add, self.change, self.destroy, self.imports, self.moves)
 
     def done_counts(self) -> str:
-        return f"{self.add} added, {self.change} changed, {self.destroy} destroyed"
+        return counts_text(self.add, self.change, self.destroy, self.imports, self.moves, done=True)
 
 
 @dataclass(frozen=True)

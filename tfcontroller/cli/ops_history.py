@@ -36,6 +36,8 @@ def row(entry: HistoryEntry, now: Any = None) -> list[str]:
     """One table row. Pure (`now` for tests)."""
     outcome = entry.outcome + (f" (x{entry.attempts})" if entry.attempts > 1 else "")
     counts = f"{entry.add}/{entry.change}/{entry.destroy}" if entry.plan_id else ""
+    if counts and (entry.imports or entry.moves):  # issue 20: imports and moves counted apart
+        counts += f" import {entry.imports}" * bool(entry.imports) + f" move {entry.moves}" * bool(entry.moves)
     approved = entry.approved_by.describe() if entry.approved_by is not None else ""
     started = kubectx.age(entry.started_at, now) if entry.started_at else ""
     policy = entry.policy + (f" (waived: {', '.join(entry.exceptions)})" if entry.exceptions else "")

@@ -48,7 +48,8 @@ _LOCK_PROVIDER = re.compile(r'provider\s+"([^"]+)"\s*\{[^}]*?version\s*=\s*"([^"
 
 # ANSI colours of the readable plan's line kinds (terraform/plan_view.py: the dashboard's CSS has the same kinds)
 _COLORS = {"create": "\033[32m", "delete": "\033[31m", "update": "\033[33m", "replace": "\033[35m",
-           "read": "\033[36m", "forget": "\033[2m", "summary": "\033[1m", "heading": "\033[1m"}
+           "read": "\033[36m", "forget": "\033[2m", "import": "\033[34m", "move": "\033[34m", "summary": "\033[1m",
+           "heading": "\033[1m"}
 _RESET = "\033[0m"
 
 

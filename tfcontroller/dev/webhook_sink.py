@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
+from tfcontroller.api.plan_counts import counts_text
 from tfcontroller.notify.formats import webhook
 
 HOST = "127.0.0.1"
@@ -281,8 +282,8 @@ def describe(rec: Recorded, max_diff: int = MAX_DIFF_SHOWN) -> str:
 
 def _plan_lines(plan: Mapping[str, Any], max_diff: int) -> list[str]:
     counts = plan.get("counts") or {}
-    out = [f"  plan:     {plan.get('id', '')} ({counts.get('add', 0)} to add, {counts.get('change', 0)} to change, "
-           f"{counts.get('destroy', 0)} to destroy)"]
+    text = counts_text(*(int(counts.get(k) or 0) for k in ("add", "change", "destroy", "import", "move")))
+    out = [f"  plan:     {plan.get('id', '')} ({text})"]
     diff = [ln for ln in plan.get("diff") or [] if isinstance(ln, dict)]
     if diff:
         out.append("  diff:")

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from tfcontroller.api.commands import approve_command, cli_approve_command
+from tfcontroller.api.plan_counts import counts_text
 from tfcontroller.api.policy_verdict import policy_report_lines
 from tfcontroller.api.redact import redact_url, scrub
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
@@ -120,6 +121,8 @@ class PlanDetails:
     add: int = 0
     change: int = 0
     destroy: int = 0
+    imports: int = 0  # issue 20: `import` and `moved` blocks, counted apart (api/plan_counts.py)
+    moves: int = 0
     diff: tuple[Line, ...] = ()
     policy_result: str = ""  # the overall result; "" when no policy was checked
     policy: tuple[PolicyRow, ...] = ()
@@ -129,7 +132,7 @@ class PlanDetails:
 
     @property
     def counts_text(self) -> str:
-        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+        return counts_text(self.add, self.change, self.destroy, self.imports, self.moves)
 
     def policy_lines(self) -> list[str]:
         """The policy block as `plan show` and the mail print it (api/policy_verdict.py, one rendering)."""
@@ -288,7 +291,8 @@ def plan_pending(
     result, rows = policy_rows(policy)
     details = PlanDetails(
         plan_id=plan_id, add=int(counts.get("add") or 0), change=int(counts.get("change") or 0),
-        destroy=int(counts.get("destroy") or 0), diff=lines_of(diff), policy_result=result, policy=rows,
+        destroy=int(counts.get("destroy") or 0), imports=int(counts.get("import") or 0),
+        moves=int(counts.get("move") or 0), diff=lines_of(diff), policy_result=result, policy=rows,
         approve_command=approve_command(obj.namespace, obj.name, plan_id),
         cli_approve_command=cli_approve_command(obj.namespace, obj.name, plan_id), dashboard_url=dashboard_url)
     message = f"Plan {plan_id} waits for approval: {details.counts_text}."
@@ -371,6 +375,10 @@ def _cut(text: str, limit: int = MAX_STORED_TEXT) -> str:
 
 def _record_of_plan(p: PlanDetails) -> dict[str, Any]:
     out: dict[str, Any] = {"planId": p.plan_id, "add": p.add, "change": p.change, "destroy": p.destroy}
+    if p.imports:
+        out["import"] = p.imports
+    if p.moves:
+        out["move"] = p.moves
     if p.policy_result:
         out["policyResult"] = p.policy_result
         out["policy"] = _stored_policy(p.policy)
@@ -410,6 +418,7 @@ def _plan_of_record(rec: Mapping[str, Any]) -> PlanDetails:
                  for r in rec.get("policy") or () if isinstance(r, Mapping))
     return PlanDetails(plan_id=str(rec.get("planId") or ""), add=_int(rec.get("add")),
                        change=_int(rec.get("change")), destroy=_int(rec.get("destroy")),
+                       imports=_int(rec.get("import")), moves=_int(rec.get("move")),
                        policy_result=str(rec.get("policyResult") or ""), policy=rows,
                        approve_command=str(rec.get("approveCommand") or ""),
                        cli_approve_command=str(rec.get("cliApproveCommand") or ""),

@@ -130,8 +130,8 @@ def waits_for_human(obj: Mapping[str, Any]) -> bool:
     meta = _part(obj, "metadata")
     status = _part(obj, "status")
     pending = PendingPlan.of(status).id
-    if not pending or meta.get("deletionTimestamp"):
-        return False
+    if not pending or meta.get("deletionTimestamp") or _part(obj, "spec").get("planOnly") is True:
+        return False  # issue 20: a planOnly plan is never applied, so nobody is asked to approve it
     # read stripped, as api/terraform.Terraform.approval_annotation (what the controller weighs) reads them
     spec_approve = lenient_str(_part(obj, "spec").get("approvePlan")).strip()
     annotation = lenient_str(_mapping(meta.get("annotations")).get(ANNOTATION_APPROVE_PLAN)).strip()
@@ -163,7 +163,8 @@ def plan_observation(obj: Mapping[str, Any], ref: ObjectRef, *, diff: Sequence[L
         return [Observation("plan", None)]
     if _in_progress(obj):
         return []
-    counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy}
+    counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy, "import": plan.imports,
+              "move": plan.moves}
     return [Observation("plan", plan_pending(ref, plan.id, counts, diff, policy=recorded,
                                              dashboard_url=dashboard_url, now=now))]
 
@@ -172,7 +173,8 @@ def policy_denied(ref: ObjectRef, plan: PendingPlan, recorded: Mapping[str, Any]
                   now: datetime) -> NotificationEvent:
     """PolicyDenied for a blocked plan, with the policy rows (the formatters print them) and the verdict's
     message (the denying policies' messages); reason PolicyDenied or PolicyUnavailable (api/policy_verdict)."""
-    counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy}
+    counts = {"add": plan.add, "change": plan.change, "destroy": plan.destroy, "import": plan.imports,
+              "move": plan.moves}
     base = plan_pending(ref, plan.id, counts, policy=recorded, now=now)
     assert base.plan is not None
     details = replace(base.plan, approve_command="", cli_approve_command="")  # approving cannot help

@@ -19,6 +19,7 @@ from typing import Any
 
 from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
+from tfcontroller.api.plan_counts import counts_text
 from tfcontroller.api.redact import scrub, secret_forms
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.runner.inputs import RunInputs, resolve, resolve_files
@@ -29,6 +30,7 @@ from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import InitRequiredError
 from tfcontroller.terraform.initcache import attach_dir, invalidate_dir, record_dir
 from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files, sensitive_values
+from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_files import RunFiles
 from tfcontroller.terraform.run_results import failure_result
@@ -171,12 +173,14 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
 
 def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
           runner: TerraformRunner) -> rp.RunResult:
-    planned = runner.plan(ws.plan_path, destroy=request.destroy)
+    planned = runner.plan(ws.plan_path, destroy=request.destroy, options=request.plan_options)
     show = runner.show_json(ws.plan_path)  # also without changes: the controller reads the prior state's size
     shutil.copyfile(ws.plan_path, exchange / rp.PLAN_OUT_FILE)
     digest = "sha256:" + hashlib.sha256(ws.plan_path.read_bytes()).hexdigest()
-    summary = rp.PlanSummary(planned.has_changes, planned.add, planned.change, planned.destroy, digest)
-    message = (f"Plan: {planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
+    counted = summarize_plan(show)  # imports and moves: the show document has them, the exit code not
+    summary = rp.PlanSummary(planned.has_changes, planned.add, planned.change, planned.destroy, digest,
+                             counted.imports, counted.moves)
+    message = ("Plan: " + counts_text(planned.add, planned.change, planned.destroy, counted.imports, counted.moves)
                if planned.has_changes else "No changes")
     env.line(message)
     return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED,
@@ -190,7 +194,7 @@ def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Work
     if not plan_in.is_file():
         raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner")
     shutil.copyfile(plan_in, ws.plan_path)
-    result = runner.apply(ws.plan_path)
+    result = runner.apply(ws.plan_path, parallelism=request.parallelism)
     outputs = {name: bool(o.get("sensitive")) for name, o in runner.output_json().items() if isinstance(o, dict)}
     message = f"Applied plan {request.plan_id}"
     env.line(message)

@@ -57,6 +57,8 @@ def summary(result: rp.RunResult, plan_id: str, delivered: bool) -> str:
         parts.append(f"plan={plan_id}")
     if result.plan is not None:
         parts.append(f"add={result.plan.add} change={result.plan.change} destroy={result.plan.destroy}")
+        if result.plan.imports or result.plan.moves:
+            parts.append(f"import={result.plan.imports} move={result.plan.moves}")
         if result.plan.digest:
             parts.append(f"digest={result.plan.digest}")
     if result.failure:

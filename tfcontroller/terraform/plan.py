@@ -29,13 +29,18 @@ _IGNORED_ACTIONS = ({"no-op"}, {"read"})
 class ResourceChange:
     address: str
     actions: tuple[str, ...]
+    importing: bool = False
+    moved_from: str = ""
 
     @property
     def kind(self) -> str:
-        """create, update, delete, replace (delete+create either order), or the action itself."""
+        """create, update, delete, replace (delete+create either order), import or move (a no-op that only
+        imports or moves), or the action itself."""
         acts = set(self.actions)
         if acts == {"create", "delete"}:
             return "replace"
+        if acts == {"no-op"} and (self.importing or self.moved_from):
+            return "import" if self.importing else "move"
         return self.actions[0] if len(self.actions) == 1 else "+".join(self.actions)
 
 
@@ -47,6 +52,8 @@ class PlanSummary:
     resources: tuple[ResourceChange, ...] = field(default_factory=tuple)
     outputs_changed: tuple[str, ...] = field(default_factory=tuple)
     prior_resource_count: int = 0
+    imports: int = 0  # resources an `import` block brings under management (issue 20)
+    moves: int = 0  # resources a `moved` block gives a new address
 
     @property
     def has_changes(self) -> bool:
@@ -60,11 +67,24 @@ class PlanSummary:
             r.kind == "create" for r in self.resources)
 
 
+def _imports(rc: Mapping[str, Any]) -> bool:
+    return bool((rc.get("change") or {}).get("importing"))
+
+
+def _moves(rc: Mapping[str, Any]) -> bool:
+    previous = rc.get("previous_address")
+    return bool(previous) and previous != rc.get("address")
+
+
 def _changing(show_json: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The managed resources the plan changes. An import or a move with a `no-op` action is a change too:
+    it changes the state, and only an apply records it (a plan of nothing else is not "no changes")."""
     out = []
     for rc in show_json.get("resource_changes") or []:
         actions = set((rc.get("change") or {}).get("actions") or [])
-        if rc.get("mode", "managed") != "managed" or not actions or actions in _IGNORED_ACTIONS:
+        if rc.get("mode", "managed") != "managed" or not actions:
+            continue
+        if actions in _IGNORED_ACTIONS and not (_imports(rc) or _moves(rc)):
             continue
         out.append(rc)
     return out
@@ -81,20 +101,24 @@ def _prior_resources(show_json: Mapping[str, Any]) -> int:
 
 def summarize(show_json: Mapping[str, Any]) -> PlanSummary:
     """Counts as Terraform prints them: a replacement is one add and one destroy; reads and no-ops
-    are ignored."""
-    add = change = destroy = 0
+    are ignored. Imports and moves are counted on their own (api/plan_counts.py), also when the resource
+    changes otherwise as well (an import that updates is one import and one change)."""
+    add = change = destroy = imports = moves = 0
     resources = []
     for rc in _changing(show_json):
         actions = tuple((rc.get("change") or {}).get("actions") or [])
         add += "create" in actions
         destroy += "delete" in actions
         change += "update" in actions
-        resources.append(ResourceChange(str(rc.get("address")), actions))
+        imports += _imports(rc)
+        moves += _moves(rc)
+        resources.append(ResourceChange(str(rc.get("address")), actions, _imports(rc),
+                                        str(rc.get("previous_address") or "") if _moves(rc) else ""))
     outputs = tuple(sorted(
         name for name, oc in (show_json.get("output_changes") or {}).items()
         if set((oc or {}).get("actions") or []) not in ({"no-op"}, set())
     ))
-    return PlanSummary(add, change, destroy, tuple(resources), outputs, _prior_resources(show_json))
+    return PlanSummary(add, change, destroy, tuple(resources), outputs, _prior_resources(show_json), imports, moves)
 
 
 # --- masking: the one rule is api/show_mask.py (masked, SENSITIVE, UNKNOWN) ---------------------
@@ -110,7 +134,18 @@ def _change_view(rc: Mapping[str, Any], salt: bytes | None) -> dict[str, Any]:
         "actions": list(ch.get("actions") or []),
         "after": masked(ch.get("after"), ch.get("after_sensitive", False), ch.get("after_unknown", False), salt),
         "replace_paths": ch.get("replace_paths") or [],
-    }
+    } | _import_move_view(rc)
+
+
+def _import_move_view(rc: Mapping[str, Any]) -> dict[str, Any]:
+    """An import or a move is a change an approval binds to (which resource is imported, from which
+    address it moves); left out when absent, so that the digests of other plans stay as they were."""
+    out: dict[str, Any] = {}
+    if _imports(rc):
+        out["importing"] = (rc.get("change") or {}).get("importing")
+    if _moves(rc):
+        out["previous_address"] = rc.get("previous_address")
+    return out
 
 
 def plan_digest(show_json: Mapping[str, Any], sensitive_salt: bytes | None = None) -> str:

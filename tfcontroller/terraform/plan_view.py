@@ -34,15 +34,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.plan_counts import counts_text
 from tfcontroller.api.redact import scrub, secrets_in_order
 from tfcontroller.terraform.drift import AttributeChange, analyze, diff_attributes, join_key
 from tfcontroller.terraform.plan import SENSITIVE, UNKNOWN, ResourceChange, masked, summarize
 
 MAX_VIEW_BYTES = 2 * 1024 * 1024  # of JSON, before gzip: far more than anyone reads, a few chunks at most
-LINE_KINDS = ("summary", "heading", "create", "update", "delete", "replace", "read", "forget", "attribute",
-              "output")
-SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<=", "forget": "."}
-_FIRST_KEPT = {"delete": 0, "replace": 0, "forget": 1, "update": 2, "create": 3, "read": 4}
+LINE_KINDS = ("summary", "heading", "create", "update", "delete", "replace", "read", "forget", "import", "move",
+              "attribute", "output")
+SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<=", "forget": ".",
+           "import": "<-", "move": "->"}
+_FIRST_KEPT = {"delete": 0, "replace": 0, "forget": 1, "update": 2, "import": 2, "move": 2, "create": 3, "read": 4}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ def build_plan_view(show_json: Mapping[str, Any], *, plan_id: str, revision: str
     summary = summarize(show_json)
     counts = {"add": summary.add, "change": summary.change, "destroy": summary.destroy,
               "replace": sum(1 for c in changes if c["action"] == "replace")}
+    if summary.imports:
+        counts["import"] = summary.imports
+    if summary.moves:
+        counts["move"] = summary.moves
     forget = sum(1 for c in changes if c["action"] == "forget")
     if forget:
         counts["forget"] = forget
@@ -82,10 +88,19 @@ def build_plan_view(show_json: Mapping[str, Any], *, plan_id: str, revision: str
 
 
 def _shown_changes(show_json: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Resource changes worth a line: anything but no-ops (data sources only when read during apply)."""
+    """Resource changes worth a line: anything but no-ops (data sources only when read during apply); a
+    no-op that imports or moves the resource is a change of the state and has its line."""
     shown = [rc for rc in show_json.get("resource_changes") or []
-             if set((rc.get("change") or {}).get("actions") or []) - {"no-op"}]
+             if set((rc.get("change") or {}).get("actions") or []) - {"no-op"} or _import_or_move(rc)]
     return sorted(shown, key=lambda rc: str(rc.get("address")))
+
+
+def _import_or_move(rc: Mapping[str, Any]) -> str:
+    """"import" or "move" for a resource the plan imports or moves, else ""."""
+    if (rc.get("change") or {}).get("importing"):
+        return "import"
+    previous = rc.get("previous_address")
+    return "move" if previous and previous != rc.get("address") else ""
 
 
 def action_of(actions: Iterable[str]) -> str:
@@ -101,6 +116,8 @@ def _resource(rc: Mapping[str, Any], hidden: list[str]) -> dict[str, Any]:
     ch = rc.get("change") or {}
     actions = [str(a) for a in ch.get("actions") or []]
     action = action_of(actions)
+    if action == "no-op":
+        action = _import_or_move(rc) or action
     attributes: list[AttributeChange] = []
     created = action in ("create", "read")
     if action not in ("delete", "forget"):
@@ -239,15 +256,19 @@ def diff_lines(view: Mapping[str, Any]) -> list[DiffLine]:
 
 
 def summary_text(counts: Mapping[str, Any]) -> str:
-    text = (f"Plan: {counts.get('add', 0)} to add, {counts.get('change', 0)} to change, "
-            f"{counts.get('destroy', 0)} to destroy")
+    text = "Plan: " + counts_text(int(counts.get("add", 0)), int(counts.get("change", 0)),
+                                  int(counts.get("destroy", 0)), int(counts.get("import", 0)),
+                                  int(counts.get("move", 0)))
     return text + (f", {counts['forget']} to forget." if counts.get("forget") else ".")
 
 
 def _resource_lines(entry: Mapping[str, Any]) -> list[DiffLine]:
     action = str(entry.get("action") or "")
     kind = action if action in SYMBOLS else "update"
-    lines = [DiffLine(kind, f"{SYMBOLS.get(action, '?')} {entry.get('address')} ({action})", 1)]
+    moved = ""
+    if entry.get("previousAddress"):
+        moved = f"{'' if action == 'move' else '; moved'} from {entry['previousAddress']}"
+    lines = [DiffLine(kind, f"{SYMBOLS.get(action, '?')} {entry.get('address')} ({action}{moved})", 1)]
     for attr in entry.get("attributes") or []:
         if action in ("create", "read"):
             text = f"{attr['path']} = {_fmt(attr.get('after'))}"

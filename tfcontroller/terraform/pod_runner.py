@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.errors import StallingError, TransientError, WaitingError
+from tfcontroller.api.terraform import PlanOptions
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import AlreadyExists, ApiError, Conflict, Forbidden, NotFound
 from tfcontroller.kube.resources import PODS, SECRETS
@@ -38,7 +39,7 @@ from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.delegated import RUNNER_FAILED, DelegatingRunner
 from tfcontroller.terraform.errors import CancelledError
 from tfcontroller.terraform.run_results import error_of
-from tfcontroller.terraform.runner import CommandResult, PlanResult
+from tfcontroller.terraform.runner import NO_OPTIONS, CommandResult, PlanResult
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +308,8 @@ class PodRunner(DelegatingRunner):
     # the commands the controller's steps use ----------------------------------------------------
 
     def plan(self, out: Any, destroy: bool = False, refresh: bool = True, refresh_only: bool = False,
-             lock_timeout: float = 0) -> PlanResult:
-        delivered = self._launch(rp.PLAN, destroy=destroy)
+             lock_timeout: float = 0, options: PlanOptions = NO_OPTIONS) -> PlanResult:
+        delivered = self._launch(rp.PLAN, destroy=destroy, **rp.plan_option_fields(options))
         if delivered.plan is None:
             raise TransientError(RUNNER_FAILED, "the runner reported a plan but delivered no plan file")
 
@@ -316,10 +317,11 @@ class PodRunner(DelegatingRunner):
         Path(out).write_bytes(delivered.plan)
         return self._planned(delivered.result)
 
-    def apply(self, planfile: Any, lock_timeout: float = 0) -> CommandResult:
+    def apply(self, planfile: Any, lock_timeout: float = 0, parallelism: int = 0) -> CommandResult:
 
 
-        delivered = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending")
+        delivered = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending",
+                                 parallelism=parallelism)
         return self._applied(delivered.result)
 
     def force_unlock(self, lock_id: str) -> CommandResult:

@@ -26,11 +26,12 @@ from typing import Any
 
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.errors import TransientError
+from tfcontroller.api.terraform import PlanOptions
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.delegated import RUNNER_FAILED, DelegatingRunner
 from tfcontroller.terraform.errors import CancelledError
 from tfcontroller.terraform.run_results import error_of
-from tfcontroller.terraform.runner import CommandResult, PlanResult
+from tfcontroller.terraform.runner import NO_OPTIONS, CommandResult, PlanResult
 from tfcontroller.terraform.sandbox import EXCHANGE_MOUNT, start_runner
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,17 @@ class ProtocolRunner(DelegatingRunner):
     # the commands the controller's steps use ----------------------------------------------------
 
     def plan(self, out: Any, destroy: bool = False, refresh: bool = True, refresh_only: bool = False,
-             lock_timeout: float = 0) -> PlanResult:
-        result, exchange = self._launch(rp.PLAN, destroy=destroy)
+             lock_timeout: float = 0, options: PlanOptions = NO_OPTIONS) -> PlanResult:
+        result, exchange = self._launch(rp.PLAN, destroy=destroy, **rp.plan_option_fields(options))
         try:
             shutil.copyfile(exchange / rp.PLAN_OUT_FILE, Path(out))
         finally:
             shutil.rmtree(exchange, ignore_errors=True)
         return self._planned(result)
 
-    def apply(self, planfile: Any, lock_timeout: float = 0) -> CommandResult:
-        result, exchange = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending")
+    def apply(self, planfile: Any, lock_timeout: float = 0, parallelism: int = 0) -> CommandResult:
+        result, exchange = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending",
+                                        parallelism=parallelism)
         shutil.rmtree(exchange, ignore_errors=True)
         return self._applied(result)
 

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tfcontroller.api.redact import scrub
+from tfcontroller.api.terraform import PlanOptions
+from tfcontroller.api.tfaddress import replace_problem, target_problem
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.diagnostics import classify, diagnostics_from, parse_json_lines
 from tfcontroller.terraform.errors import (
@@ -52,6 +54,7 @@ from tfcontroller.terraform.errors import (
 
 log = logging.getLogger(__name__)
 
+NO_OPTIONS = PlanOptions()
 _POLL_SECONDS = 0.2  # how quickly a cancel() from another thread is noticed
 
 
@@ -169,15 +172,36 @@ def validate_args() -> list[str]:
     return ["validate", "-json", "-no-color"]
 
 
+def _parallelism(parallelism: int) -> list[str]:
+    if parallelism < 0:
+        raise ValueError(f"parallelism must not be negative, got {parallelism}")
+    return [f"-parallelism={parallelism}"] if parallelism else []
+
+
+def _addresses(flag: str, addresses: Sequence[str], problem: Callable[[str], str]) -> list[str]:
+    """`-target=ADDR` / `-replace=ADDR`, one argument each (never a separate value an address could turn into
+    an option); an address that does not parse is refused here too (api/tfaddress.py)."""
+    out = []
+    for address in addresses:
+        why = problem(address)
+        if why:
+            raise ValueError(f"{flag} {address!r} {why}")
+        out.append(f"{flag}={address}")
+    return out
+
+
 def plan_args(
     out: str | os.PathLike[str],
     destroy: bool = False,
     refresh: bool = True,
     refresh_only: bool = False,
     lock_timeout: float = 0,
+    options: PlanOptions = NO_OPTIONS,
 ) -> list[str]:
     if destroy and refresh_only:
         raise ValueError("a plan cannot be both -destroy and -refresh-only")
+    if refresh_only and options.replace:
+        raise ValueError("a -refresh-only plan cannot -replace")
     args = ["plan", "-input=false", "-json", "-no-color", "-detailed-exitcode", _lock_timeout(lock_timeout),
             f"-out={os.fspath(out)}"]
     if destroy:
@@ -186,6 +210,9 @@ def plan_args(
         args.append("-refresh-only")
     if not refresh:
         args.append("-refresh=false")
+    args += _parallelism(options.parallelism)
+    args += _addresses("-target", options.targets, target_problem)
+    args += _addresses("-replace", options.replace, replace_problem)
     return args
 
 
@@ -193,9 +220,11 @@ def show_args(planfile: str | os.PathLike[str]) -> list[str]:
     return ["show", "-json", "-no-color", os.fspath(planfile)]
 
 
-def apply_args(planfile: str | os.PathLike[str], lock_timeout: float = 0) -> list[str]:
-    # A saved plan never prompts, so no -auto-approve: the approval happened when the plan was chosen.
-    return ["apply", "-input=false", "-json", "-no-color", _lock_timeout(lock_timeout), os.fspath(planfile)]
+def apply_args(planfile: str | os.PathLike[str], lock_timeout: float = 0, parallelism: int = 0) -> list[str]:
+    # A saved plan never prompts, so no -auto-approve: the approval happened when the plan was chosen. Targets
+    # and replacements are in the saved plan; parallelism is not, so it is given again.
+    return ["apply", "-input=false", "-json", "-no-color", _lock_timeout(lock_timeout),
+            *_parallelism(parallelism), os.fspath(planfile)]
 
 
 def output_args() -> list[str]:
@@ -266,8 +295,9 @@ class TerraformRunner:
         refresh: bool = True,
         refresh_only: bool = False,
         lock_timeout: float = 0,
+        options: PlanOptions = NO_OPTIONS,
     ) -> PlanResult:
-        args = plan_args(out, destroy, refresh, refresh_only, lock_timeout)
+        args = plan_args(out, destroy, refresh, refresh_only, lock_timeout, options)
         result = self._run("plan", args, self.config.timeouts.plan, ok_codes=(0, 2))
         counts = {"add": 0, "change": 0, "remove": 0}
         for msg in result.messages:
@@ -284,8 +314,8 @@ class TerraformRunner:
     def show_json(self, planfile: str | os.PathLike[str]) -> dict[str, Any]:
         return self._json_stdout(self._run("show", show_args(planfile), self.config.timeouts.short))
 
-    def apply(self, planfile: str | os.PathLike[str], lock_timeout: float = 0) -> CommandResult:
-        return self._run("apply", apply_args(planfile, lock_timeout), self.config.timeouts.apply)
+    def apply(self, planfile: str | os.PathLike[str], lock_timeout: float = 0, parallelism: int = 0) -> CommandResult:
+        return self._run("apply", apply_args(planfile, lock_timeout, parallelism), self.config.timeouts.apply)
 
     def output_json(self) -> dict[str, Any]:
         """`{name: {"value": ..., "type": ..., "sensitive": bool}}`; sensitive values are included as-is."""

@@ -48,6 +48,8 @@ DESTROY_SUCCEEDED = "DestroySucceeded"
 DESTROY_SKIPPED = "DestroySkipped"
 PLAN_STALE = "PlanStale"
 FORCE_UNLOCK_FAILED = "ForceUnlockFailed"
+PLAN_ONLY = "PlanOnly"  # issue 20: spec.planOnly, the plan is reported and never applied
+RETRIES_EXHAUSTED = "RetriesExhausted"  # issue 20: spec.remediation.retries failed applies in a row
 
 Events = list[tuple[str, str, str]]  # (type, reason, message)
 
@@ -137,11 +139,14 @@ class PlanPart:
     replanned: bool = False  # planned again once in this reconcile
     show: dict[str, Any] | None = None  # `show -json` of the plan made in this reconcile (the policy gate reads it)
     show_plan_id: str = ""  # ... and that plan's id
+    replace: tuple[str, ...] = ()  # issue 20: the -replace addresses of the plan this reconcile makes
+    replace_request: Any = None  # policy.ReplaceRequest to record once that plan is made
 
 
 @dataclass
 class DonePart:
     applied: bool = False
+    apply_attempted: bool = False  # an apply ran (spec.remediation.retries counts the failed ones)
     planned_no_changes: bool = False
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
     applied_sensitive_outputs: list[str] | None = None  # the names of those marked sensitive

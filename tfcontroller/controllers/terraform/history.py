@@ -60,9 +60,13 @@ class RunNote:
     recorded: bool = False  # already in status.history (a checkpoint carried it)
     policy: str = ""  # issue 18: the plan's policy result (policy_gate.py)
     exceptions: tuple[str, ...] = ()  # the PolicyExceptions that waived a policy for it
+    imports: int = 0  # issue 20
+    moves: int = 0
+    replace: tuple[str, ...] = ()  # the addresses the plan was asked to re-create
 
     def counts_of(self, plan: PendingPlan) -> None:
         self.add, self.change, self.destroy = plan.add, plan.change, plan.destroy
+        self.imports, self.moves = plan.imports, plan.moves
 
     def policy_of(self, recorded: Mapping[str, Any] | None) -> None:
         """Carry the plan's `status.plan.policy` result and the exceptions that waived (issue 18)."""
@@ -82,7 +86,8 @@ class RunNote:
                             message=self.message, revision=self.revision, plan_id=self.plan_id, add=self.add,
                             change=self.change, destroy=self.destroy, started_at=self.started_at,
                             finished_at=self.finished_at, approved_by=self.approved_by, policy=self.policy,
-                            exceptions=self.exceptions)
+                            exceptions=self.exceptions, imports=self.imports, moves=self.moves,
+                            replace=self.replace)
 
 
 def approver_of(obj: dict[str, Any], plan_id: str, *, auto: bool, annotation: str | None) -> Approver:

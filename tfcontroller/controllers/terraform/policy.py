@@ -37,8 +37,14 @@ def inputs_digest(
     terraform_version: str,
     var_files: Sequence[tuple[str, str]] = (),
     run_files_digest: str = "",
+    targets: Sequence[str] = (),
 ) -> str:
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
+
+    Issue 20: `spec.targets` limit what a plan does, so they are in it (only when set: the digests of
+    objects without targets stay what they were). Not in it: `parallelism` and `planOnly` (how a plan is
+    run or used, not what it would change), `replace` (one-shot: a new request plans by itself, and a
+    handled one must not plan again), `remediation` (what happens after a failure).
 
     Variables are hashed with their values (a changed value must re-plan) but the digest itself reveals
     nothing: it is a sha256 over a canonical JSON document. `var_files` (spec.tfVarsFiles: path and
@@ -62,6 +68,8 @@ def inputs_digest(
         doc["tfVarsFiles"] = [list(entry) for entry in var_files]
     if run_files_digest:
         doc["runFiles"] = run_files_digest
+    if targets:
+        doc["targets"] = list(targets)
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -110,6 +118,7 @@ def decide_plan(
     replan_requested: bool,
     drift_due: bool,
     lock_blocked_last_try: bool,
+    plan_only: bool = False,
 ) -> PlanDecision:
     """Should this reconcile run `terraform plan`?
 
@@ -124,6 +133,8 @@ def decide_plan(
     if lock_blocked_last_try:
         return PlanDecision(True, "the last attempt was blocked by a state lock")
     if pending and last.inputs_digest == digest:
+        if plan_only and drift_due:  # issue 20: never applied, so the watch is a new plan each drift interval
+            return PlanDecision(True, "drift detection is due (planOnly)", is_drift_check=True)
         return PlanDecision(False, "the pending plan is still current")
     if pending:
         return PlanDecision(True, "inputs changed since the pending plan")
@@ -185,9 +196,10 @@ def offered_approvals(approve_spec: str | None, annotation: str | None,
     return spec, note
 
 
-def expected_resources(prior: int, add: int, destroy: int) -> int:
-    """Managed resources in the state after applying a plan (a replacement adds one and destroys one)."""
-    return max(0, prior + add - destroy)
+def expected_resources(prior: int, add: int, destroy: int, imports: int = 0) -> int:
+    """Managed resources in the state after applying a plan (a replacement adds one and destroys one; an
+    import adds one to the state without creating anything; a move changes no count)."""
+    return max(0, prior + add + imports - destroy)
 
 
 def run_timeouts(base: Timeouts, spec_timeout: float) -> Timeouts:
@@ -272,3 +284,89 @@ def undeclared_note(undeclared: Sequence[str], origins: Mapping[str, str]) -> st
             f"{'it' if len(undeclared) == 1 else 'them'} in the module or remove the "
             f"{'key' if len(undeclared) == 1 else 'keys'}")
     return note if len(note) <= _UNDECLARED_NOTE_MAX else note[:_UNDECLARED_NOTE_MAX - 1] + "…"
+
+
+# ---- issue 20: one-shot replacements, planOnly, the retry limit of failed applies --------------------------
+
+
+@dataclass(frozen=True)
+class ReplaceRequest:
+    """The `-replace` addresses of the next plan and what to record once that plan is made. A replacement is
+    one-shot: `spec.replace` applies to the first plan after its list changes (status.lastHandledSpecReplace
+    records the list handled), the `tfcontroller.io/replace` annotation to the first plan after its value
+    changes (status.lastHandledReplace), so a kept field or annotation never re-creates a resource again on
+    later plans (a drift check, the next commit). A new request plans at once, like a replan."""
+
+    addresses: tuple[str, ...] = ()
+    spec: tuple[str, ...] | None = None  # spec.replace to record as handled (None: nothing new there)
+    annotation: str | None = None  # the annotation value to record as handled
+
+    def record(self, status: dict[str, Any]) -> None:
+        if self.spec is not None:
+            status["lastHandledSpecReplace"] = list(self.spec)
+        if self.annotation is not None:
+            status["lastHandledReplace"] = self.annotation
+
+
+def replace_request(spec_replace: Sequence[str], handled_spec: Any, annotation: str | None,
+                    handled_annotation: Any, annotation_addresses: Sequence[str]) -> ReplaceRequest:
+    """Pure: what is new in spec.replace and in the annotation (see ReplaceRequest)."""
+    spec_new = bool(spec_replace) and list(spec_replace) != (handled_spec if isinstance(handled_spec, list) else None)
+    note = (annotation or "").strip()
+    note_new = bool(note) and note != handled_annotation
+    addresses = [*(spec_replace if spec_new else ()), *(annotation_addresses if note_new else ())]
+    return ReplaceRequest(tuple(dict.fromkeys(addresses)), tuple(spec_replace) if spec_new else None,
+                          note if note_new else None)
+
+
+@dataclass(frozen=True)
+class ApplyFailures:
+    """`status.applyFailures`: failed applies in a row (issue 20, spec.remediation.retries), with the inputs
+    digest and the requested-at value they failed with (a new one starts a new streak) and the last error."""
+
+    count: int = 0
+    inputs_digest: str = ""
+    requested_at: str = ""
+    last_error: str = ""
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any]) -> ApplyFailures:
+        raw = status.get("applyFailures")
+        if not isinstance(raw, Mapping):
+            return cls()
+        count = raw.get("count")
+        return cls(count if isinstance(count, int) and not isinstance(count, bool) else 0,
+                   str(raw.get("inputsDigest") or ""), str(raw.get("requestedAt") or ""),
+                   str(raw.get("lastError") or ""))
+
+    def to_status(self) -> dict[str, Any]:
+        return {"count": self.count, "inputsDigest": self.inputs_digest, "requestedAt": self.requested_at,
+                "lastError": self.last_error}
+
+
+def same_streak(failures: ApplyFailures, inputs_digest: str, requested_at: str) -> bool:
+    """The inputs and the reconcile request are those the recorded failures happened with."""
+    return failures.count > 0 and (failures.inputs_digest, failures.requested_at) == (inputs_digest, requested_at)
+
+
+def retries_exhausted(failures: ApplyFailures, retries: int | None, inputs_digest: str, requested_at: str) -> bool:
+    """Stop applying (Stalled RetriesExhausted): `retries` retries after the first failure have failed too, and
+    neither the inputs changed nor a reconcile was requested since. Unset `retries`: retry forever."""
+    return retries is not None and same_streak(failures, inputs_digest, requested_at) and failures.count > retries
+
+
+def after_apply(failures: ApplyFailures, *, succeeded: bool, inputs_digest: str, requested_at: str,
+                error: str) -> ApplyFailures | None:
+    """The streak after a reconcile that ran an apply: cleared by a success, else one more failure (a new
+    streak of one when the inputs or the request changed). None: nothing to record."""
+    if succeeded:
+        return None
+    count = failures.count + 1 if same_streak(failures, inputs_digest, requested_at) else 1
+    return ApplyFailures(count, inputs_digest, requested_at, error)
+
+
+def retries_message(failures: ApplyFailures, retries: int, reconcile_command: str) -> str:
+    tries = f"{failures.count} applies in a row failed" if failures.count > 1 else "the apply failed"
+    return (f"{tries} (spec.remediation.retries: {retries}); last error: {failures.last_error}. Not retried until "
+            f"the inputs change (a new commit, a changed spec or input) or a reconcile is requested: "
+            f"`{reconcile_command}`")

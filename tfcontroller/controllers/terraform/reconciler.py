@@ -58,7 +58,7 @@ from tfcontroller.controllers.terraform.indexes import (
     source_index,
 )
 from tfcontroller.controllers.terraform.locks import RunRecord, records_from_status, write_records
-from tfcontroller.controllers.terraform.steps import STEPS, replan_steps
+from tfcontroller.controllers.terraform.steps import STEPS, count_apply_failures, replan_steps
 from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
@@ -312,6 +312,8 @@ class TerraformReconciler:
         if ctx is not None:  # this reconcile's runs, failures included (history.py)
             history.record(status, ctx.history, outcome, self.options.history_limit,
                            outliving={r.marker for r in unfinished})
+        if ctx is not None:  # issue 20: failed applies in a row (spec.remediation.retries)
+            count_apply_failures(ctx, status, outcome)
         mark_handled(obj)
         summarize_object(obj, outcome)
         conds = status.setdefault("conditions", [])

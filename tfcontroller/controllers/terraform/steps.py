@@ -24,9 +24,10 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api import history
 from tfcontroller.api.access import ACCESS_DENIED
 from tfcontroller.api.commands import approve_hint, cli_reconcile_command, cli_replan_command
-from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK
+from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLACE, ANNOTATION_REQUESTED_AT
 from tfcontroller.api.errors import ReconcileError, StallingError, TransientError, WaitingError
 from tfcontroller.api.policy_verdict import POLICY_CHECKED
+from tfcontroller.api.terraform import PlanOptions
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform import policy
@@ -38,8 +39,10 @@ from tfcontroller.controllers.terraform.context import (
     NO_CHANGES,
     OUTPUTS_WRITTEN_REASON,
     PLAN_GENERATED,
+    PLAN_ONLY,
     PLAN_PENDING,
     PLAN_STALE,
+    RETRIES_EXHAUSTED,
     SOURCE_NOT_READY,
     STATE_MISSING,
     STATE_UNLOCKED,
@@ -67,7 +70,7 @@ from tfcontroller.controllers.terraform.runs import (
 from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 from tfcontroller.runtime.access import refused_dependency, refused_source
-from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, ready
+from tfcontroller.runtime.reconciler import CONTINUE, STOP, Outcome, Step, StepResult, ready
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.source.store import ArtifactDigestMismatchError
 from tfcontroller.terraform.errors import StalePlanError
@@ -192,6 +195,7 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         terraform_version=ctl.terraform_version(),
         var_files=files.digests,
         run_files_digest=ctx.inputs.run_files_digest,
+        targets=() if ctx.deleting else tf.spec.targets,
     )
     return CONTINUE
 
@@ -249,10 +253,14 @@ def step_plan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     last = TerraformStatus.of(status)
     replan = bool(replan_value) and last.last_handled_replan != replan_value
     drift_is_due = ctl.drift.due(tf, status)  # interval ± jitter since the last check (drift/schedule.py)
+    replace = _replace_request(ctx, status)
     decision = policy.decide_plan(
         status, ctx.inputs.digest, replan_requested=replan, drift_due=drift_is_due,
-        lock_blocked_last_try=c.is_true(status.get("conditions"), c.STATE_LOCKED),
+        lock_blocked_last_try=c.is_true(status.get("conditions"), c.STATE_LOCKED), plan_only=tf.spec.plan_only,
     )
+    if replace.addresses:  # a one-shot replacement plans now, as a replan does
+        decision = policy.PlanDecision(True, f"replacement of {', '.join(replace.addresses)} requested")
+        ctx.plan.replace, ctx.plan.replace_request = replace.addresses, replace
     decision = ctl.drift.recheck(decision, tf, status, drift_is_due)  # a pending drift plan is re-checked
     if replan:
         status["lastHandledReplan"] = replan_value
@@ -267,6 +275,25 @@ def step_plan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     return make_plan(ctx, obj, decision)
 
 
+def _replace_request(ctx: RunContext, status: dict[str, Any]) -> policy.ReplaceRequest:
+    """The one-shot replacements not handled yet (policy.ReplaceRequest); a deletion replaces nothing."""
+    tf = ctx.tf
+    if ctx.deleting:
+        return policy.ReplaceRequest()
+    return policy.replace_request(tf.spec.replace, status.get("lastHandledSpecReplace"),
+                                  tf.meta.annotations.get(ANNOTATION_REPLACE), status.get("lastHandledReplace"),
+                                  tf.replace_requested)
+
+
+def plan_options(ctx: RunContext) -> PlanOptions:
+    """-target/-replace/-parallelism of this reconcile's plan: a destroy on deletion destroys everything, so
+    it takes no targets and no replacements."""
+    spec = ctx.tf.spec
+    if ctx.deleting:
+        return PlanOptions(parallelism=spec.parallelism)
+    return PlanOptions(spec.targets, ctx.plan.replace, spec.parallelism)
+
+
 def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecision) -> StepResult | None:
     ctl = ctx.ctl
     tf = ctx.tf
@@ -278,8 +305,13 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     runner = workspace(ctx)
     ws = ctx.run.workspace
     assert ws is not None
+    options = plan_options(ctx)
+    note.replace = options.replace
     planned = locked(ctx, obj, lambda: with_init(
-        ctx, lambda: runner.plan(ws.plan_path, destroy=destroy)))
+        ctx, lambda: runner.plan(ws.plan_path, destroy=destroy, options=options)))
+    if ctx.plan.replace_request is not None:  # made: the one-shot request is handled (recorded in history)
+        ctx.plan.replace_request.record(status)
+        ctx.plan.replace_request = None
     # The state-loss guard below reads the state Secret; with changes planned it is read while
     # `show -json` runs (a read only: nothing is decided before the guard has the plan's summary).
     state_read = _in_background(lambda: read_state(ctl.kube, ctx.namespace, tf.state_secret_name)) \
@@ -337,14 +369,19 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     status["plan"] = {"pending": plan_id, "add": summary.add, "change": summary.change,
                       "destroy": summary.destroy, "createdAt": now, "isDrift": decision.is_drift_check,
                       "isDestroy": destroy}
+    status["plan"].update({k: v for k, v in (("import", summary.imports), ("move", summary.moves)) if v})
+    if options.replace:
+        status["plan"]["replace"] = list(options.replace)
     status["planExpectedResources"] = policy.expected_resources(summary.prior_resource_count, summary.add,
-                                                                summary.destroy)
-    counts = f"{summary.add} to add, {summary.change} to change, {summary.destroy} to destroy"
+                                                                summary.destroy, summary.imports)
+    counts = PendingPlan.of(status).counts()
     note.counts_of(PendingPlan.of(status))
     note.end(history.SUCCEEDED, DRIFT_DETECTED if drifted else PLAN_GENERATED, f"Plan {plan_id}: {counts}", plan_id)
     _note_undeclared(ctx)
     c.set_condition(conds, c.PLANNED, c.TRUE, PLAN_GENERATED, _noted(ctx, f"Plan {plan_id}: {counts}"), gen)
-    if not tf.spec.auto_approve and not ctx.deleting:
+    if tf.spec.plan_only and not ctx.deleting:
+        ctx.events.append(("Normal", PLAN_ONLY, f"Plan {plan_id} ({counts}) is not applied: spec.planOnly"))
+    elif not tf.spec.auto_approve and not ctx.deleting:
         ctx.events.append(("Normal", PLAN_PENDING,
                            f"Plan {plan_id} ({counts}); {approve_hint(ctx.namespace, ctx.name, plan_id)}"))
     # checkpoint the pending plan: a crash must find it, not plan from scratch. With `auto` the apply's
@@ -364,7 +401,11 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     if not pending:
         return CONTINUE
     note_offer: str | None = None
+    if tf.spec.plan_only and not ctx.deleting:
+        return ready(PLAN_ONLY, _noted(ctx, f"Plan {pending} ({plan.counts()}) is not applied: spec.planOnly is "
+                                            "set (plan and report only)"))
     if not ctx.deleting:
+        _check_retries(ctx, status)
         spec_offer, note_offer = policy.offered_approvals(
             tf.spec.approve_plan, tf.approval_annotation,
             last.plan_history)
@@ -394,8 +435,10 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
             return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})", note)
         ws.plan_path.write_bytes(data)
         ctx.plan.local = True
+    ctx.done.apply_attempted = True
     try:
-        result = locked(ctx, obj, lambda: with_init(ctx, lambda: runner.apply(ws.plan_path)))
+        result = locked(ctx, obj, lambda: with_init(
+            ctx, lambda: runner.apply(ws.plan_path, parallelism=tf.spec.parallelism)))
     except StalePlanError:
         return _stale(ctx, f"plan {pending} is stale: the state changed since it was made", note)
     ctx.done.applied_output_names = policy.output_names(result.messages)
@@ -426,6 +469,38 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
             and not drift_before.get("fingerprint") and not drift_before.get("pendingNotification")):
         ctl.patch(ctx.frame, obj)
     return ready(reason, message)
+
+
+def _check_retries(ctx: RunContext, status: dict[str, Any]) -> None:
+    """spec.remediation.retries: after that many retries of a failed apply, stop (Stalled RetriesExhausted,
+    naming the last error) until the inputs change or a reconcile is requested (policy.retries_exhausted)."""
+    retries = ctx.tf.spec.remediation.retries
+    failures = policy.ApplyFailures.of(status)
+    requested = ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, "")
+    if retries is not None and policy.retries_exhausted(failures, retries, ctx.inputs.digest, requested):
+        raise StallingError(RETRIES_EXHAUSTED, policy.retries_message(
+            failures, retries, cli_reconcile_command("Terraform", ctx.namespace, ctx.name)))
+
+
+def count_apply_failures(ctx: RunContext, status: dict[str, Any], outcome: Outcome) -> None:
+    """At the end of a reconcile that ran an apply: the streak of failed applies (status.applyFailures),
+    cleared by a success. A reconcile that applied nothing leaves it as it is, and so does one that only
+    waited (a state lock held by someone else is no failure of the apply) or whose stale plan, planned
+    again, now waits for an approval."""
+    if ctx.deleting or not ctx.done.apply_attempted:
+        return
+    error = outcome.error if outcome.kind in ("transient", "stalled") else None
+    if error is None and not ctx.done.applied:
+        return
+    text = f"{error.reason}: {error.message}" if isinstance(error, ReconcileError) else str(error or "")
+    after = policy.after_apply(policy.ApplyFailures.of(status), succeeded=error is None,
+                               inputs_digest=ctx.inputs.digest,
+                               requested_at=ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, ""),
+                               error=text[:300])
+    if after is None:
+        status.pop("applyFailures", None)
+    else:
+        status["applyFailures"] = after.to_status()
 
 
 def _noted(ctx: RunContext, message: str) -> str:
@@ -461,6 +536,8 @@ def step_replan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     status = status_of(obj)
     last = TerraformStatus.of(status)
     status["lastDiscardedPlan"] = last.pending.id or last.last_discarded_plan or None
+    # the new plan replaces what the stale one was asked to (a one-shot request was handled with it)
+    ctx.plan.replace = tuple(str(a) for a in (status.get("plan") or {}).get("replace") or ())
     status["plan"] = {"pending": ""}
     ctx.plan.local = False
     ctx.plan.saved_secrets = ctx.plan.saved_views = None

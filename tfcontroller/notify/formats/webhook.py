@@ -56,7 +56,9 @@ def payload(event: NotificationEvent) -> dict[str, Any]:
     if plan is not None:
         doc["plan"] = {
             "id": plan.plan_id,
-            "counts": {"add": plan.add, "change": plan.change, "destroy": plan.destroy},
+            # import and move (issue 20) only when the plan imports or moves: the usual payload stays as it was
+            "counts": {"add": plan.add, "change": plan.change, "destroy": plan.destroy,
+                       **{k: v for k, v in (("import", plan.imports), ("move", plan.moves)) if v}},
             "diff": [{"kind": ln.kind, "text": ln.text, "indent": ln.indent} for ln in plan.diff[:MAX_DIFF_LINES]],
             "diffOmitted": max(0, len(plan.diff) - MAX_DIFF_LINES),
             "policy": {"result": plan.policy_result, "results": [

@@ -1,0 +1,65 @@
+"""The typed view of issue 20's running fields: targets, replace (and the one-shot annotation),
+parallelism, planOnly, remediation.retries — defaults, values, and several bad inputs of each kind refused
+with the field named (a SpecError stalls: retrying cannot help)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tfcontroller.api.constants import ANNOTATION_REPLACE
+from tfcontroller.api.errors import SpecError
+from tfcontroller.api.terraform import PlanOptions, Terraform
+
+
+def tf(annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+            "metadata": {"name": "web", "namespace": "infra", "annotations": annotations or {}},
+            "spec": {"sourceRef": {"name": "repo"}, "interval": "5m", **spec}}
+
+
+def test_defaults_run_as_before() -> None:
+    spec = Terraform.from_dict(tf()).spec
+    assert (spec.targets, spec.replace, spec.parallelism, spec.plan_only, spec.remediation.retries) == \
+        ((), (), 0, False, None)
+
+
+def test_values_are_read() -> None:
+    spec = Terraform.from_dict(tf(targets=["module.net", "a.b"], replace=['a.b["x"]'], parallelism=3,
+                                  planOnly=True, remediation={"retries": 0})).spec
+    assert spec.targets == ("module.net", "a.b") and spec.replace == ('a.b["x"]',)
+    assert (spec.parallelism, spec.plan_only, spec.remediation.retries) == (3, True, 0)
+    assert PlanOptions(spec.targets, spec.replace, spec.parallelism).parallelism == 3
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"targets": ["-destroy"]}, "spec.targets[0]"),
+    ({"targets": ["a.b", "a.b"]}, "spec.targets[1]"),
+    ({"targets": ["a.b", "not an address"]}, "spec.targets[1]"),
+    ({"targets": [f"a.b{i}" for i in range(101)]}, "spec.targets"),
+    ({"replace": ["module.app"]}, "spec.replace[0]"),
+    ({"replace": ["data.aws_ami.x"]}, "spec.replace[0]"),
+    ({"replace": ["a.b\n-auto-approve"]}, "spec.replace[0]"),
+    ({"parallelism": 0}, "spec.parallelism"),
+    ({"parallelism": 257}, "spec.parallelism"),
+    ({"parallelism": "4"}, "spec.parallelism"),
+    ({"parallelism": True}, "spec.parallelism"),
+    ({"remediation": {"retries": -1}}, "spec.remediation.retries"),
+    ({"remediation": {"retries": 1.5}}, "spec.remediation.retries"),
+    ({"remediation": {"retries": 1001}}, "spec.remediation.retries"),
+])
+def test_bad_values_name_the_field(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        Terraform.from_dict(tf(**spec))
+    assert info.value.field == field
+
+
+def test_the_replace_annotation_is_read_and_checked() -> None:
+    assert Terraform.from_dict(tf({ANNOTATION_REPLACE: 'a.b[0], c.d["k"],a.b[0]'})).replace_requested == \
+        ("a.b[0]", 'c.d["k"]')
+    assert Terraform.from_dict(tf()).replace_requested == ()
+    for bad in ("module.app", "-lock=false", "a.b,data.x.y"):
+        with pytest.raises(SpecError) as info:
+            _ = Terraform.from_dict(tf({ANNOTATION_REPLACE: bad})).replace_requested
+        assert ANNOTATION_REPLACE in info.value.field

@@ -1,0 +1,98 @@
+"""Issue 20's pure decisions: one-shot replacements (spec.replace and the annotation, each handled once),
+the retry limit of failed applies (stops after retries + 1 failures in a row, resumes on new inputs or a
+reconcile request, cleared by a success), planOnly drift re-plans, and what enters the inputs digest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfcontroller.controllers.terraform import policy
+from tfcontroller.controllers.terraform.policy import (
+    ApplyFailures,
+    after_apply,
+    replace_request,
+    retries_exhausted,
+)
+
+
+def test_spec_replace_is_handled_once_per_distinct_list() -> None:
+    first = replace_request(["a.b"], None, None, None, ())
+    assert first.addresses == ("a.b",) and first.spec == ("a.b",)
+    status: dict[str, Any] = {}
+    first.record(status)
+    assert status == {"lastHandledSpecReplace": ["a.b"]}
+    assert replace_request(["a.b"], status["lastHandledSpecReplace"], None, None, ()).addresses == ()
+    assert replace_request(["a.b", "c.d"], status["lastHandledSpecReplace"], None, None, ()).addresses == \
+        ("a.b", "c.d")
+    assert replace_request([], ["a.b"], None, None, ()).addresses == ()  # emptied: nothing to do
+
+
+def test_the_annotation_is_handled_once_per_value_and_joins_spec_replace() -> None:
+    req = replace_request(["a.b"], None, " x.y,a.b ", None, ("x.y", "a.b"))
+    assert req.addresses == ("a.b", "x.y") and req.annotation == "x.y,a.b"
+    status: dict[str, Any] = {}
+    req.record(status)
+    again = replace_request(["a.b"], status["lastHandledSpecReplace"], "x.y,a.b", status["lastHandledReplace"],
+                            ("x.y", "a.b"))
+    assert again.addresses == () and again.spec is None and again.annotation is None
+    assert replace_request([], None, "", None, ()).addresses == ()  # a blank annotation asks for nothing
+
+
+D1, D2 = "sha256:1", "sha256:2"
+
+
+def test_retries_stop_after_retries_plus_one_failures_in_a_row() -> None:
+    failures = ApplyFailures()
+    for _ in range(3):
+        assert not retries_exhausted(failures, 2, D1, "")
+        failures = after_apply(failures, succeeded=False, inputs_digest=D1, requested_at="", error="ApplyFailed: x")
+        assert failures is not None
+    assert failures.count == 3 and retries_exhausted(failures, 2, D1, "")
+    assert not retries_exhausted(failures, None, D1, "")  # unset: forever
+    assert not retries_exhausted(failures, 3, D1, "")
+
+
+def test_new_inputs_or_a_reconcile_request_resume_with_a_new_streak() -> None:
+    failures = ApplyFailures(1, D1, "", "ApplyFailed: x")
+    assert retries_exhausted(failures, 0, D1, "")
+    assert not retries_exhausted(failures, 0, D2, "")  # a new commit changed the inputs
+    assert not retries_exhausted(failures, 0, D1, "2026-01-01T00:00:00Z")  # tfcontroller reconcile
+    renewed = after_apply(failures, succeeded=False, inputs_digest=D2, requested_at="", error="e")
+    assert renewed == ApplyFailures(1, D2, "", "e")
+    assert after_apply(failures, succeeded=True, inputs_digest=D1, requested_at="", error="") is None
+
+
+def test_apply_failures_round_trip_through_status_and_tolerate_junk() -> None:
+    failures = ApplyFailures(2, D1, "r", "e")
+    assert ApplyFailures.of({"applyFailures": failures.to_status()}) == failures
+    assert ApplyFailures.of({"applyFailures": "junk"}) == ApplyFailures()
+    assert ApplyFailures.of({"applyFailures": {"count": True}}).count == 0
+
+
+def test_the_message_names_the_last_error_and_how_to_resume() -> None:
+    text = policy.retries_message(ApplyFailures(3, D1, "", "ApplyFailed: bucket exists"), 2,
+                                  "tfcontroller reconcile web -n infra")
+    assert "3 applies in a row failed" in text and "ApplyFailed: bucket exists" in text
+    assert "tfcontroller reconcile web -n infra" in text and "retries: 2" in text
+
+
+def test_plan_only_plans_again_when_drift_is_due_although_a_plan_is_pending() -> None:
+    status = {"plan": {"pending": "plan-x"}, "inputsDigest": D1}
+    assert not policy.decide_plan(status, D1, replan_requested=False, drift_due=True,
+                                  lock_blocked_last_try=False).plan
+    decision = policy.decide_plan(status, D1, replan_requested=False, drift_due=True, lock_blocked_last_try=False,
+                                  plan_only=True)
+    assert decision.plan and decision.is_drift_check
+    assert not policy.decide_plan(status, D1, replan_requested=False, drift_due=False, lock_blocked_last_try=False,
+                                  plan_only=True).plan
+
+
+BASE: dict[str, Any] = {"module_digest": "m", "variables": {}, "env_names_digest": "e", "backend": {},
+                        "workspace": "default", "destroy": False, "terraform_version": "1.11.4"}
+
+
+def test_targets_enter_the_inputs_digest_and_their_absence_keeps_old_digests() -> None:
+    plain = policy.inputs_digest(**BASE)
+    assert policy.inputs_digest(**BASE, targets=()) == plain
+    assert policy.inputs_digest(**BASE, targets=("a.b",)) != plain
+    assert policy.inputs_digest(**BASE, targets=("a.b",)) != policy.inputs_digest(**BASE, targets=("c.d",))
