@@ -143,7 +143,7 @@ def test_retries_stop_after_the_limit_and_resume(h: Harness, git_file_remote: An
     stalled = condition(obj, c.STALLED)
     assert stalled is not None and stalled.status == c.TRUE and stalled.reason == "RetriesExhausted"
     assert "2 applies in a row failed" in stalled.message and "the bucket name is taken" in stalled.message
-    assert "tfcontroller reconcile app" in stalled.message
+    assert "tfcontroller reconcile terraform app -n " in stalled.message
     assert obj["status"]["applyFailures"]["count"] == 2
     obj = h.reconcile("app")
     assert obj["status"]["applyFailures"]["count"] == 2 and ready_reason(obj) == "False/RetriesExhausted"
