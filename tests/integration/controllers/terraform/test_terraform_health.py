@@ -86,6 +86,7 @@ CHECKS = [
 ]
 
 
+@pytest.mark.runner_modes
 def test_health_checks_gate_ready_and_repeat(harness: Harness, git_file_remote, service: Service) -> None:
     remote = git_file_remote("health")
     harness.publish("src", remote.bare, remote.commit({"tf/main.tf": SERVICE_TF}))
