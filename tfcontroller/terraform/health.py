@@ -112,7 +112,8 @@ def run_check(check: HealthCheck, outputs: Mapping[str, Any], stop: threading.Ev
     try:
         target, shown, secrets = render(check.target, outputs)
     except TemplateError as exc:
-        return CheckResult(check.name, INVALID, check.target, f"{check.field}: {exc}")
+        return CheckResult(check.name, INVALID, scrub(check.target), f"{check.field}: {exc}")
+    shown = scrub(shown)  # a URL's userinfo (`https://user:***@host`) is a secret too
     if not _probeable(check, target):  # the message shows the masked form only, never the rendered one
         want = "host:port" if check.type == TCP else "an absolute http:// or https:// URL"
         return CheckResult(check.name, INVALID, shown, f"{check.field}: renders {shown!r}, which is not {want}")
