@@ -124,10 +124,12 @@ def tcp_target(address: str) -> tuple[str, int]:
 
 
 def http_target_problem(url: str) -> str:
-    """Why `url` cannot be probed ("" when it can): an absolute http(s) URL with a host."""
+    """Why `url` cannot be probed ("" when it can): an absolute http(s) URL with a host and no userinfo."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an absolute http:// or https:// URL"
+    if "@" in parts.netloc:  # never shown: it carries a password
+        return "credentials in the URL are not supported (a health check sends none)"
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:

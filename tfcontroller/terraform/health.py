@@ -115,7 +115,7 @@ def run_check(check: HealthCheck, outputs: Mapping[str, Any], stop: threading.Ev
         return CheckResult(check.name, INVALID, scrub(check.target), f"{check.field}: {exc}")
     shown = scrub(shown)  # a URL's userinfo (`https://user:***@host`) is a secret too
     if not _probeable(check, target):  # the message shows the masked form only, never the rendered one
-        want = "host:port" if check.type == TCP else "an absolute http:// or https:// URL"
+        want = "host:port" if check.type == TCP else "an absolute http:// or https:// URL without credentials"
         return CheckResult(check.name, INVALID, shown, f"{check.field}: renders {shown!r}, which is not {want}")
     stop = stop or threading.Event()
     deadline = clock() + check.timeout

@@ -66,6 +66,7 @@ def test_valid_checks_parse_with_defaults() -> None:
     ({"name": "a", "type": "tcp", "address": "db:5432/x"}, "spec.healthChecks[0].address", "host:port"),
     ({"name": "a", "type": "http", "url": "ftp://x/"}, "spec.healthChecks[0].url", "http:// or https://"),
     ({"name": "a", "type": "http", "url": "/healthz"}, "spec.healthChecks[0].url", "http:// or https://"),
+    ({"name": "a", "type": "http", "url": "https://u:p@x/"}, "spec.healthChecks[0].url", "credentials in the URL"),
     # templates: only plain output paths
     ({"name": "a", "type": "http", "url": "http://{{ .host | upper }}/"}, "spec.healthChecks[0].url",
      "unsupported template action"),

@@ -125,10 +125,11 @@ def test_sensitive_outputs_are_masked_in_what_is_shown(web: str) -> None:
     assert "tok-0123456789abcdef" not in result.describe()
 
 
-def test_url_credentials_are_not_shown(closed_port: int) -> None:
+def test_url_credentials_are_refused_and_not_shown(closed_port: int) -> None:
     result = run_check(http_check(f"http://probe:pass-{{{{ .pw }}}}@127.0.0.1:{closed_port}/", timeout=0.2),
                        {"pw": {"value": "word", "sensitive": False}})
-    assert result.outcome == FAILED
+    assert result.outcome == INVALID
+    assert "without credentials" in result.detail
     assert "pass-" not in result.describe() and "word" not in result.describe()
     assert result.target == f"http://***@127.0.0.1:{closed_port}/"
 
