@@ -29,8 +29,9 @@ MAX_TIMEOUT = 60.0  # a check holds a worker while it waits: a minute at most
 MAX_CHECKS = 20
 SENSITIVE_MASK = "(sensitive)"
 
-# `{{ .name }}` or `{{ .name.key }}`, whitespace optional: the only action a template may hold
-_ACTION = re.compile(r"\{\{-?\s*(?P<path>\.[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)\s*-?\}\}")
+# `{{ .name }}` or `{{ .name.key }}`, whitespace optional: the only action a template may hold (Go's trim
+# markers `{{-` / `-}}` are refused rather than half-supported)
+_ACTION = re.compile(r"\{\{\s*(?P<path>\.[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 _ANY_ACTION = re.compile(r"\{\{.*?\}\}", re.S)
 
 

@@ -74,6 +74,10 @@ def test_valid_checks_parse_with_defaults() -> None:
      "unsupported template action"),
     ({"name": "a", "type": "http", "url": "http://{{ host }}/"}, "spec.healthChecks[0].url",
      "unsupported template action"),
+    ({"name": "a", "type": "tcp", "address": "{{- .host }}:80"}, "spec.healthChecks[0].address",
+     "unsupported template action"),
+    ({"name": "a", "type": "tcp", "address": "{{ .host.[0] }}:80"}, "spec.healthChecks[0].address",
+     "unsupported template action"),
     ({"name": "a", "type": "tcp", "address": "{{ .host :80"}, "spec.healthChecks[0].address", "unbalanced"),
     ({"name": "a", "type": "tcp", "address": "{{ .host }}:80}}"}, "spec.healthChecks[0].address", "unbalanced"),
 ])
