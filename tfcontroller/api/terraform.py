@@ -26,6 +26,7 @@ from tfcontroller.api.constants import (
 )
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.fields import DNS_LABEL, Fields, unique_names
+from tfcontroller.api.healthchecks import HealthCheck, parse_health_checks
 from tfcontroller.api.meta import ObjectMeta
 from tfcontroller.api.refs import (
     KeyRef,
@@ -147,6 +148,9 @@ class TerraformSpec:
     drift_detection: DriftDetection | None = None
     destroy: bool = False
     destroy_resources_on_deletion: bool = False
+    # issue 20: probed after an apply and on every interval; Ready only when all pass. Not in the inputs
+    # digest: a check changes no plan (it reads the outputs of what was applied).
+    health_checks: tuple[HealthCheck, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     suspend: bool = False
     runner_pod: RunnerPodSpec = field(default_factory=RunnerPodSpec)  # pod mode: the runner Pod (issue 15)
@@ -253,6 +257,7 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         drift_detection=_drift(f, interval),
         destroy=f.bool("destroy"),
         destroy_resources_on_deletion=f.bool("destroyResourcesOnDeletion"),
+        health_checks=parse_health_checks(f),
         timeout=f.duration("timeout", default=DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
         suspend=f.bool("suspend"),
         runner_pod=parse_runner_pod(f.obj("runnerPod")),

@@ -150,6 +150,7 @@ class DonePart:
     planned_no_changes: bool = False
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
     applied_sensitive_outputs: list[str] | None = None  # the names of those marked sensitive
+    outputs: dict[str, Any] | None = None  # the state's outputs when this reconcile read them (health checks)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Normal path (reconciler.STEPS): recover our dead runs → source artifact → dependencies ready →
 inputs and their digest → a requested force-unlock → plan when policy says so → the policy gate (issue 18:
-PlanPolicies on the pending plan, policy_gate.py) → apply an approved plan → outputs. A step marks only its own conditions and raises the typed errors of api/errors (the summariser
+PlanPolicies on the pending plan, policy_gate.py) → apply an approved plan → outputs → health checks (issue 20, health.py). A step marks only its own conditions and raises the typed errors of api/errors (the summariser
 turns them into Ready/Reconciling/Stalled). Steps never call steps: when the pending plan turns out stale,
 `step_apply` records why (`ctx.plan.stale`) and ends the list; the frame then runs `replan_steps` (re-plan,
 then the rest of the list from apply on), once. Deletion has its own list (deletion.py).
@@ -51,6 +51,7 @@ from tfcontroller.controllers.terraform.context import (
     status_of,
 )
 from tfcontroller.controllers.terraform.drift.schedule import DRIFT_DETECTED
+from tfcontroller.controllers.terraform.health import step_health
 from tfcontroller.controllers.terraform.history import RunNote, approver_of
 from tfcontroller.controllers.terraform.inputs import resolve_inputs
 from tfcontroller.controllers.terraform.locks import APPLY_INTERRUPTED
@@ -572,6 +573,7 @@ def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         return CONTINUE
     state = read_state(ctl.kube, ctx.namespace, tf.state_secret_name)
     outputs = state.outputs or {}
+    ctx.done.outputs = outputs  # the health checks render from them (health.py)
     status["availableOutputs"] = sorted(outputs)
     status["sensitiveOutputs"] = policy.sensitive_output_names(outputs)  # names only, never values
     if wanted is None:
@@ -586,7 +588,7 @@ def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
 
 
 STEPS: list[Step] = [step_recover, step_source, step_dependencies, step_inputs, step_force_unlock, step_plan,
-                     step_policy, step_apply, step_outputs]
+                     step_policy, step_apply, step_outputs, step_health]
 
 
 def replan_steps(steps: Sequence[Step]) -> list[Step]:

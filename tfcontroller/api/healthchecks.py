@@ -1,0 +1,189 @@
+"""`spec.healthChecks[]` of a Terraform (issue 20): the typed view and the output templates, pure.
+
+A check is `tcp` (an `address` host:port) or `http` (a `url`, an `expectedStatus`, a `timeout`); its
+address or URL may name the module's outputs as Go templates do, `{{ .bucket_endpoint }}` (a path into a
+map output: `{{ .db.port }}`). Only that form is accepted — no pipelines, functions or conditionals — so
+that a template is checked when the spec is read (SpecError naming the field) instead of failing on
+every interval. Rendering is pure: it returns the text to probe and, separately, the text to show in a
+condition, in which every value of a sensitive output is replaced (design.md §4.7).
+
+The shape follows tofu-controller's `healthChecks` (name, type, address | url, timeout) so that stacks
+moving over keep their checks; `expectedStatus` is ours (tofu-controller accepts any 2xx).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tfcontroller.api.errors import SpecError
+from tfcontroller.api.fields import DNS_LABEL, Fields, unique_names
+
+TCP, HTTP = "tcp", "http"
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 60.0  # a check holds a worker while it waits: a minute at most
+MAX_CHECKS = 20
+SENSITIVE_MASK = "(sensitive)"
+
+# `{{ .name }}` or `{{ .name.key }}`, whitespace optional: the only action a template may hold (Go's trim
+# markers `{{-` / `-}}` are refused rather than half-supported)
+_ACTION = re.compile(r"\{\{\s*(?P<path>\.[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
+_ANY_ACTION = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One check; `target` is the address (tcp) or URL (http) template."""
+
+    name: str
+    type: str
+    target: str
+    expected_status: int | None = None  # http only; None: any 2xx
+    timeout: float = DEFAULT_TIMEOUT
+    field: str = ""  # the spec path of the target (`spec.healthChecks[0].url`), for messages
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The output names the target refers to, in order of first use."""
+        return tuple(dict.fromkeys(p.split(".")[1] for p in template_paths(self.target)))
+
+
+class TemplateError(ValueError):
+    """A template that cannot be rendered with these outputs (a missing output or map key)."""
+
+
+def template_paths(template: str) -> list[str]:
+    """The `.a.b` paths of a template's actions; ValueError naming the first action that is not one."""
+    for action in _ANY_ACTION.finditer(template):
+        if not _ACTION.fullmatch(action.group(0)):
+            raise ValueError(f"unsupported template action {action.group(0)!r}: only {{{{ .output_name }}}} "
+                             "(or {{ .output_name.key }} into a map output) is supported")
+    rest = _ANY_ACTION.sub("", template)
+    if "{{" in rest or "}}" in rest:
+        raise ValueError("unbalanced '{{' or '}}'")
+    return [m.group("path") for m in _ACTION.finditer(template)]
+
+
+def _text(value: Any) -> str:
+    """An output value as template text: strings as they are, anything else as compact JSON (so a
+    number renders `8080`, a bool `true`)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _lookup(path: str, outputs: Mapping[str, Any]) -> tuple[Any, bool]:
+    """The value at `.name.key…` and whether its output is sensitive; TemplateError when absent."""
+    name, *keys = path[1:].split(".")
+    entry = outputs.get(name)
+    if entry is None:
+        have = ", ".join(sorted(outputs)) or "none"
+        raise TemplateError(f"the module has no output {name!r} (it has: {have})")
+    value, sensitive = (entry.get("value"), entry.get("sensitive") is True) if isinstance(entry, Mapping) \
+        else (entry, False)
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            raise TemplateError(f"output {name!r} has no key {key!r}")
+        value = value[key]
+    return value, sensitive
+
+
+def render(template: str, outputs: Mapping[str, Any]) -> tuple[str, str, list[str]]:
+    """(text to probe, text to show, the sensitive values used) of `template` with `outputs` in the
+    state's shape `{name: {"value", "sensitive"}}` (a plain `{name: value}` is accepted too)."""
+    template_paths(template)  # refuses anything but plain paths
+    secrets: list[str] = []
+
+    def value_of(match: re.Match[str]) -> str:
+        value, sensitive = _lookup(match.group("path"), outputs)
+        text = _text(value)
+        if sensitive:
+            secrets.append(text)
+        return text
+
+    def shown(match: re.Match[str]) -> str:
+        value, sensitive = _lookup(match.group("path"), outputs)
+        return SENSITIVE_MASK if sensitive else _text(value)
+
+    return _ACTION.sub(value_of, template), _ACTION.sub(shown, template), secrets
+
+
+def tcp_target(address: str) -> tuple[str, int]:
+    """(host, port) of `host:port` (`[::1]:80` for IPv6); ValueError saying what is wrong."""
+    parts = urlsplit("//" + address)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"invalid port in {address!r}") from None
+    if not parts.hostname or port is None or parts.path or parts.query or parts.fragment or "@" in address:
+        raise ValueError(f"{address!r} is not host:port")
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range 1-65535")
+    return parts.hostname, port
+
+
+def http_target_problem(url: str) -> str:
+    """Why `url` cannot be probed ("" when it can): an absolute http(s) URL with a host and no userinfo."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an absolute http:// or https:// URL"
+    if "@" in parts.netloc:  # never shown: it carries a password
+        return "credentials in the URL are not supported (a health check sends none)"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"invalid port in {url!r}"
+    return ""
+
+
+def parse_health_checks(f: Fields) -> tuple[HealthCheck, ...]:
+    """`spec.healthChecks`: unique names (DNS labels), one target matching the type, templates of plain
+    output paths, and a target that is well-formed wherever it is not templated."""
+    items = f.objects("healthChecks")
+    if len(items) > MAX_CHECKS:
+        raise SpecError(f.field("healthChecks"), f"at most {MAX_CHECKS} health checks")
+    out = [_health_check(item) for item in items]
+    unique_names(out, f.field("healthChecks"))
+    return tuple(out)
+
+
+def _health_check(item: Fields) -> HealthCheck:
+    name = item.req_str("name", pattern=DNS_LABEL, max_len=63)
+    kind = item.req_str("type", enum=(TCP, HTTP))
+    key, other = ("address", "url") if kind == TCP else ("url", "address")
+    if item.has(other):
+        raise SpecError(item.field(other), f"not allowed for type {kind}: set {key}")
+    if kind == TCP and item.has("expectedStatus"):
+        raise SpecError(item.field("expectedStatus"), "only for type http")
+    target = item.req_str(key, non_empty=True)
+    try:
+        paths = template_paths(target)
+    except ValueError as exc:
+        raise SpecError(item.field(key), str(exc)) from None
+    if not paths:  # nothing templated: check the literal now rather than on every interval
+        _check_literal(item.field(key), kind, target)
+    timeout = item.duration("timeout", default=DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
+    if timeout > MAX_TIMEOUT:
+        raise SpecError(item.field("timeout"), f"at most {MAX_TIMEOUT:.0f}s")
+    return HealthCheck(name, kind, target, _expected_status(item), timeout, item.field(key))
+
+
+def _check_literal(field: str, kind: str, target: str) -> None:
+    if kind == TCP:
+        try:
+            tcp_target(target)
+        except ValueError as exc:
+            raise SpecError(field, f"{exc}: use host:port, e.g. db.example.com:5432") from None
+    elif problem := http_target_problem(target):
+        raise SpecError(field, f"{problem}: use e.g. https://example.com/healthz")
+
+
+def _expected_status(item: Fields) -> int | None:
+    value = item.data.get("expectedStatus")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise SpecError(item.field("expectedStatus"), f"must be an HTTP status code 100-599, not {value!r}")
+    return value
