@@ -473,6 +473,8 @@ def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         status["sensitiveOutputs"] = ctx.done.applied_sensitive_outputs
         c.remove_condition(conds, c.OUTPUTS_WRITTEN)
         return CONTINUE
+    if tf.spec.custom_backend:  # the state is in the team's backend: the names stay those of the last apply
+        return CONTINUE
     state = read_state(ctl.kube, ctx.namespace, tf.state_secret_name)
     outputs = state.outputs or {}
     status["availableOutputs"] = sorted(outputs)

@@ -120,3 +120,8 @@ def test_unknown_object_locked_state_and_other_owner_are_refused(harness: Harnes
 
     code, _, err = _cli(capsys, harness, "state", "pull", "second-none")
     assert code == 3
+
+    harness.create("elsewhere", backendConfig={"customConfiguration": 'backend "s3" {\n  bucket = "b"\n}'})
+    for argv in (["import", "elsewhere", "--from", str(state_file)], ["pull", "elsewhere"]):
+        code, _, err = _cli(capsys, harness, "state", *argv)
+        assert code == 1 and "keeps its state in its own backend" in err
