@@ -19,6 +19,7 @@ from tests.fixtures.aws import AwsEmulator
 from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLAN
+from tfcontroller.cli.main import main
 from tfcontroller.controllers.terraform import TerraformReconciler
 from tfcontroller.kube.resources import LEASES, SECRETS
 
@@ -42,6 +43,7 @@ def _state_in_bucket(aws: AwsEmulator, bucket: str) -> dict:
     return dict(json.loads(body))
 
 
+@pytest.mark.runner_modes
 def test_s3_backend_applies_survives_a_restart_and_reports_a_held_lock(
         harness: Harness, git_file_remote, aws_emulator: AwsEmulator) -> None:
     bucket, table = f"state-{uuid.uuid4().hex[:10]}", f"locks-{uuid.uuid4().hex[:8]}"
@@ -85,8 +87,12 @@ def test_s3_backend_applies_survives_a_restart_and_reports_a_held_lock(
     locked = condition(obj, c.STATE_LOCKED)
     assert locked is not None and lock_id in locked.message and "alice@laptop" in locked.message
     assert obj["status"]["lock"]["id"] == lock_id
-    # released as for the kubernetes backend: the force-unlock annotation (a run's terraform force-unlock)
-    harness.annotate("app", ANNOTATION_FORCE_UNLOCK, lock_id)
+    # released as for the kubernetes backend: `tfcontroller force-unlock` (checked against status.lock, there
+    # being no Lease) sets the annotation, and a run's terraform force-unlock releases it in the table
+    assert main(["force-unlock", "app", "--lock-id", "not-held", "--no-wait",
+                 "--kubeconfig", str(harness.kubeconfig)]) == 1
+    assert main(["force-unlock", "app", "--lock-id", lock_id, "--no-wait", "--kubeconfig", str(harness.kubeconfig)]) == 0
+    assert harness.get("app")["metadata"]["annotations"][ANNOTATION_FORCE_UNLOCK] == lock_id
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded"
                                   and condition(o, c.STATE_LOCKED) is None, timeout=300, what="applied after unlock")
     state = _state_in_bucket(aws_emulator, bucket)
