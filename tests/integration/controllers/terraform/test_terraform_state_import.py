@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, ready_reason
-from tfcontroller.api.constants import ANNOTATION_STATE_OWNER
+from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_STATE_OWNER
 from tfcontroller.cli.main import main
 from tfcontroller.kube.resources import LEASES, SECRETS
 
@@ -125,3 +125,28 @@ def test_unknown_object_locked_state_and_other_owner_are_refused(harness: Harnes
     for argv in (["import", "elsewhere", "--from", str(state_file)], ["pull", "elsewhere"]):
         code, _, err = _cli(capsys, harness, "state", *argv)
         assert code == 1 and "keeps its state in its own backend" in err
+
+
+def test_a_plan_pending_before_the_import_is_never_applied_to_the_imported_state(
+        harness: Harness, git_file_remote, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The object planned against its empty state (create everything) before the state was imported; the
+    approval of that plan must not create the resources a second time: Terraform finds the plan stale
+    (another lineage) and the controller plans again, which shows no changes (design.md §4.2)."""
+    state_file = _local_state(tmp_path)
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"main.tf": SIMPLE_TF}))
+    harness.create("early", approvePlan="")
+    obj = harness.reconcile_until("early", lambda o: (o.get("status") or {}).get("plan", {}).get("pending"),
+                                  what="a plan waiting for approval")
+    plan_id = obj["status"]["plan"]["pending"]
+    assert obj["status"]["plan"]["add"] == 1
+
+    code, _, err = _cli(capsys, harness, "state", "import", "early", "--from", str(state_file))
+    assert code == 0, err  # the state the first init wrote is empty: no --force needed
+
+    harness.annotate("early", ANNOTATION_APPROVE_PLAN, plan_id)
+    obj = harness.reconcile_until("early", lambda o: ready_reason(o) == "True/NoChanges", what="re-planned: no changes")
+    assert obj["status"].get("lastAppliedPlan") != plan_id
+    state = harness.state("early")
+    assert state is not None and len(state["resources"]) == 1
+    assert state["lineage"] == json.loads(state_file.read_text())["lineage"]
