@@ -16,12 +16,13 @@ import uuid
 import pytest
 
 from tests.fixtures.aws import AwsEmulator
+from tests.support.polling import wait_for
 from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_FORCE_UNLOCK, ANNOTATION_REPLAN
 from tfcontroller.cli.main import main
 from tfcontroller.controllers.terraform import TerraformReconciler
-from tfcontroller.kube.resources import LEASES, SECRETS
+from tfcontroller.kube.resources import LEASES, SECRETS, TERRAFORMS
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -97,6 +98,14 @@ def test_s3_backend_applies_survives_a_restart_and_reports_a_held_lock(
                                   and condition(o, c.STATE_LOCKED) is None, timeout=300, what="applied after unlock")
     state = _state_in_bucket(aws_emulator, bucket)
     assert state["resources"][0]["instances"][0]["attributes"]["input"]["value"] == "changed"
+
+    # deleted with destroyResourcesOnDeletion: destroyed (no ownership record to consult), the emptied state
+    # stays in the bucket as terraform destroy leaves it
+    harness.patch("app", {"spec": {"destroyResourcesOnDeletion": True}})
+    harness.reconcile_until("app", _applied, timeout=300, what="reconciled with destroyResourcesOnDeletion")
+    harness.kube.delete(TERRAFORMS, "app", NS)
+    wait_for(lambda: harness.reconcile("app") == {}, 300, "deleted after the destroy", interval=0.1)
+    assert _state_in_bucket(aws_emulator, bucket)["resources"] == []
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
