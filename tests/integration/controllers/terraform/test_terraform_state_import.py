@@ -40,6 +40,7 @@ def _cli(capsys: pytest.CaptureFixture[str], harness: Harness, *argv: str) -> tu
     return code, out.out, out.err
 
 
+@pytest.mark.runner_modes
 def test_an_imported_local_state_plans_no_changes(harness: Harness, git_file_remote, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     state_file = _local_state(tmp_path)
