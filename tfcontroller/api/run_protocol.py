@@ -77,6 +77,7 @@ class RunRequest:
     path: str = ""  # the module's directory inside the artifact
     workspace: str = "default"
     secret_suffix: str = ""  # the state Secret's suffix (backendConfig.secretSuffix, default the name)
+    custom_backend: str = ""  # backendConfig.customConfiguration: the backend block used instead of kubernetes
     destroy: bool = False
     plan_id: str = ""  # APPLY: the plan being applied (the controller has checked the approval)
     lock_id: str = ""  # FORCE_UNLOCK: the lock to release (the controller has checked it is held)
@@ -129,6 +130,7 @@ class RunRequest:
             path=_optional_text(data, "path", ""),
             workspace=_optional_text(data, "workspace", "default"),
             secret_suffix=_optional_text(data, "secret_suffix", ""),
+            custom_backend=_optional_text(data, "custom_backend", ""),
             destroy=_bool(data, "destroy"),
             plan_id=_optional_text(data, "plan_id", ""),
             lock_id=_optional_text(data, "lock_id", ""),

@@ -143,6 +143,9 @@ class TerraformSpec:
     env: tuple[EnvVar, ...] = ()
     env_from: tuple[ValuesFrom, ...] = ()
     secret_suffix: str = ""
+    # spec.backendConfig.customConfiguration: a `backend "<type>" { … }` block replacing the kubernetes backend
+    # (the state lives elsewhere: no state Secret, no ownership record, no state-loss guard; docs/state.md)
+    custom_backend: str = ""
     write_outputs_to_secret: OutputsSecret | None = None
     depends_on: tuple[ObjectRef, ...] = ()
     drift_detection: DriftDetection | None = None
@@ -252,6 +255,7 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         env=_env(f),
         env_from=tuple(parse_values_from(f, "envFrom")),
         secret_suffix=suffix,
+        custom_backend=_custom_backend(f),
         write_outputs_to_secret=_outputs(f),
         depends_on=_depends_on(f, meta),
         drift_detection=_drift(f, interval),
@@ -284,6 +288,20 @@ def _secret_suffix(f: Fields, meta: ObjectMeta) -> str:
     if why:
         raise SpecError(backend.field("secretSuffix"), f"invalid secret suffix {explicit!r}: {why}")
     return explicit
+
+
+def _custom_backend(f: Fields) -> str:
+    """`backendConfig.customConfiguration`, stripped; its HCL is checked where HCL is parsed
+    (terraform/workspace.py `parse_custom_backend`, Stalled `BackendConfigInvalid`). The outputs Secret is
+    written from the kubernetes backend's state Secret, so the two are refused together for now."""
+    backend = f.obj("backendConfig")
+    text = (backend.str("customConfiguration") or "").strip() if backend else ""
+    if text and f.obj("writeOutputsToSecret") is not None:
+        assert backend is not None
+        raise SpecError(backend.field("customConfiguration"), "spec.writeOutputsToSecret is not supported with a "
+                        "custom backend yet (outputs are read from the kubernetes backend's state Secret); "
+                        "remove one of them")
+    return text
 
 
 def _vars(f: Fields) -> tuple[Var, ...]:

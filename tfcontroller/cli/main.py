@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "tfcontroller.cli.ops_events",
     "tfcontroller.cli.ops_logs",
     "tfcontroller.cli.ops_plan",
+    "tfcontroller.cli.state_cmd",
     "tfcontroller.cli.policy_cmd",
     "tfcontroller.cli.seal_cmd",
     "tfcontroller.cli.tenant_cmd",

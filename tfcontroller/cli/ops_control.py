@@ -214,8 +214,9 @@ def unlock_refusal(held: LockInfo | None, wanted: str, where: str, last_handled:
 
 def _held_lock(conn: kubectx.Connection, obj: dict[str, Any]) -> LockInfo | None:
     """The lock held now, from the Lease Terraform's kubernetes backend locks the state with; the lock the
-    controller last recorded (status.lock) when the spec does not name a state or the Lease is not
-    readable with these credentials."""
+    controller last recorded (status.lock) when the spec does not name a state, the state is in a custom
+    backend (backendConfig.customConfiguration: no Lease; the run's `terraform force-unlock` releases it
+    there) or the Lease is not readable with these credentials."""
     from tfcontroller.terraform.errors import LockInfo
     from tfcontroller.terraform.state import read_lock
 
@@ -223,9 +224,12 @@ def _held_lock(conn: kubectx.Connection, obj: dict[str, Any]) -> LockInfo | None
     fallback = LockInfo(id=str(recorded["id"]), who=str(recorded.get("holder") or ""),
                         created=str(recorded.get("since") or "")) if recorded.get("id") else None
     try:
-        lease = Terraform.from_dict(obj).state_lease_name
+        tf = Terraform.from_dict(obj)
     except SpecError:
         return fallback
+    if tf.spec.custom_backend:
+        return fallback
+    lease = tf.state_lease_name
     try:
         return read_lock(conn.client, conn.namespace, lease)
     except Forbidden:

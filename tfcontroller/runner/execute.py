@@ -35,7 +35,7 @@ from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_files import RunFiles
 from tfcontroller.terraform.run_results import failure_result
 from tfcontroller.terraform.runner import TerraformRunner
-from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
+from tfcontroller.terraform.workspace import Workspace, run_backend
 
 ARTIFACT_FILE = "artifact.tar.gz"
 ARTIFACT_FAILED = "ArtifactFailed"
@@ -162,7 +162,7 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
         config = replace(config, timeouts=config.timeouts.bounded_by(request.timeout_seconds))
     return Workspace.create(
         exchange / "work", artifact, request.path, config=config,
-        backend=KubernetesBackend(request.namespace, request.state_suffix, env.kubeconfig),
+        backend=run_backend(request.namespace, request.state_suffix, env.kubeconfig, request.custom_backend),
         # the run marker: in local mode the controller's liveness rule (terraform/processes.py) finds this
         # run's Terraform through /proc, across the sandbox's PID namespace
         variables=inputs.variables, env={**inputs.env, RUN_ENV: request.run_id}, secrets=env.secrets,

@@ -28,7 +28,9 @@ from tfcontroller.terraform.errors import (
 )
 
 _LOCK_SUMMARY = "Error acquiring the state lock"
-_STALE_SUMMARY = "Saved plan is stale"
+# A saved plan made against another state than the one there now (design.md §4.2: plan again): another serial
+# ("is stale"), or another lineage ("does not match", e.g. after `tfcontroller state import` replaced the state).
+_STALE_SUMMARIES = frozenset({"Saved plan is stale", "Saved plan does not match the given state"})
 _MISSING_VAR_SUMMARY = "No value for required variable"
 _INVALID_VAR_PREFIXES = ("Invalid value for input variable", "Invalid value for variable")
 _INIT_REQUIRED = (
@@ -168,7 +170,7 @@ def classify(
             holder = f" by {lock.who}" if lock.who else ""
             op = f" ({lock.operation})" if lock.operation else ""
             return StateLockedError(lock, f"state is locked{holder}{op}, lock id {lock.id or 'unknown'}", **extra)
-    if any(d.summary == _STALE_SUMMARY for d in errors):
+    if any(d.summary in _STALE_SUMMARIES for d in errors):
         return StalePlanError(**extra)
     missing = [m.group(1) for d in errors if d.summary == _MISSING_VAR_SUMMARY
                for m in [_VAR_NAME.search(d.detail)] if m]

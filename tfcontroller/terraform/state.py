@@ -42,7 +42,7 @@ def _part_index(secret_name: str, name: str) -> int | None:
     return int(tail) if tail.isascii() and tail.isdigit() else None
 
 
-def _parts(kube: KubeClient, namespace: str, secret_name: str) -> list[dict[str, Any]]:
+def state_parts(kube: KubeClient, namespace: str, secret_name: str) -> list[dict[str, Any]]:
     """The state Secret and, for a large state, its further parts, which the backend writes with the
     same labels (and finds by them); in order."""
     main = kube.get_or_none(SECRETS, secret_name, namespace)
@@ -62,7 +62,7 @@ def _parts(kube: KubeClient, namespace: str, secret_name: str) -> list[dict[str,
 
 
 def read_state(kube: KubeClient, namespace: str, secret_name: str) -> StateView:
-    parts = _parts(kube, namespace, secret_name)
+    parts = state_parts(kube, namespace, secret_name)
     if not parts:
         return StateView(False)
     raw = b"".join(base64.b64decode((p.get("data") or {}).get(STATE_KEY) or "") for p in parts)
@@ -96,7 +96,7 @@ def read_lock(kube: KubeClient, namespace: str, lease_name: str) -> LockInfo | N
 
 
 def delete_state(kube: KubeClient, namespace: str, secret_name: str, lease_name: str) -> None:
-    names = [p["metadata"]["name"] for p in _parts(kube, namespace, secret_name)]
+    names = [p["metadata"]["name"] for p in state_parts(kube, namespace, secret_name)]
     for res, name in [*((SECRETS, n) for n in reversed(names)), (LEASES, lease_name)]:
         try:
             kube.delete(res, name, namespace)

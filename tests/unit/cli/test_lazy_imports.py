@@ -37,7 +37,8 @@ def _modules_after(*argv: str) -> list[str]:
 @pytest.mark.parametrize("argv", [["--help"], ["get", "--help"], ["get", "tf", "x"], ["plan", "show", "--help"],
                                   ["outputs", "x"], ["history", "x"], ["logs", "x", "-f"], ["version"],
                                   ["completion", "bash"], ["dashboard", "--help"],
-                                  ["policy", "test", "--help"], ["policy", "test", "d", "--plan", "p"]])
+                                  ["policy", "test", "--help"], ["policy", "test", "d", "--plan", "p"],
+                                  ["state", "import", "x", "--from", "-"], ["state", "pull", "x"]])
 def test_parsing_imports_nothing_heavy(argv: list[str]) -> None:
     loaded = _modules_after(*argv)
     heavy = [m for m in loaded if m.startswith(HEAVY) and (m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY)))]

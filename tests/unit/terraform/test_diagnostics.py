@@ -28,6 +28,9 @@ def D(summary: str, detail: str = "", filename: str | None = None, line: int | N
 @pytest.mark.parametrize(("diags", "want", "reason"), [
     ([D("Error acquiring the state lock", LOCK_DETAIL)], e.StateLockedError, "StateLocked"),
     ([D("Saved plan is stale", "The given plan file can no longer be applied")], e.StalePlanError, "PlanStale"),
+    ([D("Saved plan does not match the given state",
+        "The given plan file can not be applied because it was created from a different state lineage.")],
+     e.StalePlanError, "PlanStale"),
     ([D("No value for required variable", 'The root module input variable "b" is not set'),
       D("No value for required variable", 'The root module input variable "a" is not set')],
      e.MissingVariablesError, "MissingVariables"),

@@ -49,6 +49,8 @@ def step_dependents(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
 
 def step_destroy_allowed(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     """Only the state's owner destroys (ownership.py); any other object is deleted without destroying."""
+    if ctx.tf.spec.custom_backend:
+        return CONTINUE  # no ownership record outside the kubernetes backend: the object's own state
     skipped = destroy_refusal(ctx.ctl.kube, ctx.tf)
     if skipped:
         ctx.events.append(("Normal", DESTROY_SKIPPED, skipped))
@@ -65,6 +67,9 @@ def step_destroy_plan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None
 
 def step_remove_state(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     tf = ctx.tf
+    if tf.spec.custom_backend:  # the emptied state stays in the team's backend, as terraform destroy leaves it
+        ctx.events.append(("Normal", DESTROY_SUCCEEDED, f"destroyed the resources of {ctx.name}"))
+        return CONTINUE
     delete_state(ctx.ctl.kube, ctx.namespace, tf.state_secret_name, tf.state_lease_name)
     ctx.events.append(("Normal", DESTROY_SUCCEEDED, f"destroyed the resources of {ctx.name}; state removed"))
     return CONTINUE

@@ -26,6 +26,16 @@ DIGEST_WIDENED = "InputsDigestWidened"  # Event reason when the digest starts co
 _SCOPE_MESSAGE_MAX = 1000
 
 
+def backend_digest_input(namespace: str, secret_suffix: str, custom_keyed: str = "") -> dict[str, Any]:
+    """The backend part of the inputs digest (design.md §4.1): where the state is decides what a plan
+    would do. The kubernetes backend's document is unchanged since before custom backends existed (an
+    upgrade re-plans nothing); a custom one (`backendConfig.customConfiguration`) enters as the keyed
+    digest of its text (`custom_keyed`), so the block's settings never appear even hashed plainly. Pure."""
+    if custom_keyed:
+        return {"kind": "custom", "configuration": custom_keyed}
+    return {"kind": "kubernetes", "namespace": namespace, "secretSuffix": secret_suffix}
+
+
 def inputs_digest(
     *,
     module_digest: str,

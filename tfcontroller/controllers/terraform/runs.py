@@ -71,7 +71,7 @@ from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.runner_pod import LABEL_RUN_ID, RunPodParams
 from tfcontroller.terraform.sandbox import runner_kubeconfig
 from tfcontroller.terraform.state import read_lock
-from tfcontroller.terraform.workspace import KubernetesBackend, Workspace
+from tfcontroller.terraform.workspace import Workspace, run_backend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,7 +122,8 @@ def workspace(ctx: RunContext) -> TerraformRunner:
     ctl = ctx.ctl
     if ctx.run.runner is not None:
         return ctx.run.runner
-    ensure_state_owner(ctl.kube, ctx.tf, ctx.events)  # rule §4.8, before any command (ownership.py)
+    if not ctx.tf.spec.custom_backend:  # a custom backend's state has no Secret to record an owner on
+        ensure_state_owner(ctl.kube, ctx.tf, ctx.events)  # rule §4.8, before any command (ownership.py)
     prepare_workspace(ctx)
     runner = pod_runner(ctx) if ctl.options.runner_mode == RUNNER_POD else protocol_runner(ctx)
     with ctl.lock:
@@ -167,7 +168,7 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
     return RunRequest(
         run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
         artifact_url=artifact_url, artifact_digest=ctx.source.artifact_digest, path=tf.spec.path,
-        workspace=tf.spec.workspace, secret_suffix=tf.spec.secret_suffix,
+        workspace=tf.spec.workspace, secret_suffix=tf.spec.secret_suffix, custom_backend=tf.spec.custom_backend,
         variables={v.name: v.value for v in tf.spec.vars if v.literal},
         sealed_variables=dict(ctx.inputs.resolved.sealed), vars_from=tf.spec.vars_from, env=tf.spec.env,
         env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout),
@@ -389,7 +390,7 @@ def prepare_workspace(ctx: RunContext) -> None:
     assert ctx.run.record is not None, "no Terraform process starts before its run record is checkpointed"
     # the kubeconfig as the runner sees it: the init key covers the backend block the runner generates
     seen = runner_kubeconfig(kubeconfig_path(ctl.options.work_dir, ctx.key), ctl.options.runner_sandbox)
-    backend = KubernetesBackend(ctx.namespace, tf.spec.secret_suffix, seen)
+    backend = run_backend(ctx.namespace, tf.spec.secret_suffix, seen, tf.spec.custom_backend)
     ws = Workspace.create(
         ctl.options.work_dir / "runs", ctx.source.artifact_path, tf.spec.path,
         config=dataclasses.replace(ctl.options.terraform,

@@ -84,6 +84,7 @@ from tfcontroller.terraform.plan_view import build_plan_view
 from tfcontroller.terraform.plan_view_store import save_plan_view
 from tfcontroller.terraform.run_files import read_run_files
 from tfcontroller.terraform.state import read_state
+from tfcontroller.terraform.workspace import parse_custom_backend
 
 
 def step_recover(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
@@ -170,6 +171,8 @@ def step_dependencies(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None
 def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     ctl = ctx.ctl
     tf = ctx.tf
+    if tf.spec.custom_backend:
+        parse_custom_backend(tf.spec.custom_backend)  # Stalled BackendConfigInvalid before anything runs
     ctx.inputs.module_info = module_info(ctx)
     types = {n: v.type for n, v in ctx.inputs.module_info.variables.items()} if ctx.inputs.module_info else {}
     ctx.inputs.resolved = resolve_inputs(ctl.kube, tf, sealing_key=lambda: ctl.keys().sealing_key_pem,
@@ -190,7 +193,8 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         module_digest=ctx.inputs.module_digest,
         variables={"keyed": ctl.keyed(ctx.inputs.resolved.variables)},
         env_names_digest=ctl.keyed(sorted(ctx.inputs.resolved.env.items())),
-        backend={"kind": "kubernetes", "namespace": ctx.namespace, "secretSuffix": tf.spec.secret_suffix},
+        backend=policy.backend_digest_input(ctx.namespace, tf.spec.secret_suffix,
+                                            ctl.keyed(tf.spec.custom_backend) if tf.spec.custom_backend else ""),
         workspace=tf.spec.workspace,
         destroy=tf.spec.destroy or ctx.deleting,
         terraform_version=ctl.terraform_version(),
@@ -316,7 +320,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
     # The state-loss guard below reads the state Secret; with changes planned it is read while
     # `show -json` runs (a read only: nothing is decided before the guard has the plan's summary).
     state_read = _in_background(lambda: read_state(ctl.kube, ctx.namespace, tf.state_secret_name)) \
-        if planned.has_changes and not ctx.deleting else None
+        if planned.has_changes and not ctx.deleting and not tf.spec.custom_backend else None
     show = runner.show_json(ws.plan_path)
     summary = summarize_plan(show)
     now = format_rfc3339()
@@ -342,7 +346,7 @@ def make_plan(ctx: RunContext, obj: dict[str, Any], decision: policy.PlanDecisio
         ctx.done.planned_no_changes = True
         note.end(history.NO_CHANGES, NO_CHANGES, f"No changes at {ctx.source.revision}")
         return ready(NO_CHANGES, _noted(ctx, f"No changes at {ctx.source.revision}"))
-    if not ctx.deleting:
+    if not ctx.deleting and not tf.spec.custom_backend:  # a custom backend's state is not ours to read
         state = state_read() if state_read is not None else read_state(ctl.kube, ctx.namespace,
                                                                        tf.state_secret_name)
         last = TerraformStatus.of(status)
@@ -570,6 +574,8 @@ def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         status["availableOutputs"] = ctx.done.applied_output_names  # names only: no need to read the state
         status["sensitiveOutputs"] = ctx.done.applied_sensitive_outputs
         c.remove_condition(conds, c.OUTPUTS_WRITTEN)
+        return CONTINUE
+    if tf.spec.custom_backend:  # the state is in the team's backend: the names stay those of the last apply
         return CONTINUE
     state = read_state(ctl.kube, ctx.namespace, tf.state_secret_name)
     outputs = state.outputs or {}
