@@ -242,7 +242,7 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
     if approve not in ("", APPROVE_AUTO) and not is_plan_id(approve):
         raise SpecError(f.field("approvePlan"), f'must be "auto", "" (manual) or a plan id, not {approve!r}')
     suffix = _secret_suffix(f, meta)
-    return TerraformSpec(
+    spec = TerraformSpec(
         source_ref=parse_source_ref(f, meta.namespace),
         interval=interval,
         path=clean_path(f),
@@ -273,6 +273,22 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         replace=_addresses(f, "replace", replace_problem),
         targets=_addresses(f, "targets", target_problem),
     )
+    _custom_backend_outputs(spec)
+    return spec
+
+
+def _custom_backend_outputs(spec: TerraformSpec) -> None:
+    """A custom backend keeps the state out of our reach, and the controller reads outputs from the
+    kubernetes backend's state Secret: everything that needs output values is refused with one (as
+    `_custom_backend` refuses writeOutputsToSecret), here health checks templated from outputs. A literal
+    check needs no output and stays allowed."""
+    if not spec.custom_backend:
+        return
+    templated = next((hc for hc in spec.health_checks if hc.outputs), None)
+    if templated is not None:
+        raise SpecError(templated.field, "a health check templated from outputs is not supported with "
+                        "backendConfig.customConfiguration yet (outputs are read from the kubernetes "
+                        "backend's state Secret): write the address or URL literally, or use the default backend")
 
 
 def _secret_suffix(f: Fields, meta: ObjectMeta) -> str:

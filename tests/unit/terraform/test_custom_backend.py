@@ -106,3 +106,28 @@ def test_the_spec_view() -> None:
         Terraform.from_dict(_tf(backendConfig={"customConfiguration": S3}, writeOutputsToSecret={"name": "out"}))
     assert err.value.field == "spec.backendConfig.customConfiguration"
     assert "writeOutputsToSecret" in str(err.value)
+
+
+@pytest.mark.parametrize(("checks", "field"), [
+    ([{"name": "web", "type": "http", "url": "{{ .endpoint }}"}], "spec.healthChecks[0].url"),
+    ([{"name": "db", "type": "tcp", "address": "{{ .db.host }}:5432"}], "spec.healthChecks[0].address"),
+    ([{"name": "ok", "type": "tcp", "address": "127.0.0.1:80"},
+      {"name": "web", "type": "http", "url": "https://{{ .host }}/health"}], "spec.healthChecks[1].url"),
+])
+def test_health_checks_templated_from_outputs_are_refused_with_a_custom_backend(
+        checks: list[dict[str, str]], field: str) -> None:
+    """Merge of issue 20 slices I4 and I5: outputs are read from the kubernetes backend's state Secret,
+    which a custom backend does not have, so a check naming an output could never render (as
+    writeOutputsToSecret, refused with it); literal checks need no output and stay allowed."""
+    with pytest.raises(SpecError) as err:
+        Terraform.from_dict(_tf(backendConfig={"customConfiguration": S3}, healthChecks=checks))
+    assert err.value.field == field
+    assert "customConfiguration" in str(err.value) and "literally" in str(err.value)
+    assert Terraform.from_dict(_tf(healthChecks=checks)).spec.health_checks  # the default backend: fine
+
+
+def test_literal_health_checks_are_allowed_with_a_custom_backend() -> None:
+    checks = [{"name": "ok", "type": "tcp", "address": "127.0.0.1:80"},
+              {"name": "web", "type": "http", "url": "https://example.com/health", "expectedStatus": 200}]
+    spec = Terraform.from_dict(_tf(backendConfig={"customConfiguration": S3}, healthChecks=checks)).spec
+    assert spec.custom_backend == S3 and len(spec.health_checks) == 2
