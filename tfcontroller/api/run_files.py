@@ -21,6 +21,7 @@ backend) and the `.terraform` data directory (in `workingDir`).
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 from tfcontroller.api.errors import SpecError
@@ -35,6 +36,8 @@ _HOME_REFUSED = {".terraform.d": "the CLI configuration directory", ".terraformr
                  "terraform.rc": "a CLI configuration file"}
 _WORKDIR_REFUSED = {"backend_override.tf": "the generated backend", "tfcontroller.auto.tfvars.json":
                     "the generated variables file", ".terraform": "Terraform's data directory"}
+# the copies of spec.tfVarsFiles (terraform/workspace.var_file_name): written into the working directory too
+_VAR_FILE_COPY = re.compile(r"tfcontroller-[0-9]+\.auto\.tfvars(\.json)?")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def path_problem(location: str, path: str) -> str | None:
                 f"put CLI settings (e.g. credentials blocks) in spec.cliConfigSecretRef instead")
     if location == WORKING_DIR:
         what = _WORKDIR_REFUSED.get(first) or _WORKDIR_REFUSED.get(name)
+        if what is None and _VAR_FILE_COPY.fullmatch(name):
+            what = "a copy of a spec.tfVarsFiles file"
         if what is None and (name in ("override.tf", "override.tf.json") or name.endswith(
                 ("_override.tf", "_override.tf.json"))):
             what = "a Terraform override file, which could replace the generated backend"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tfcontroller.api.run_files import WORKING_DIR, path_problem
 from tfcontroller.terraform.errors import StallingError
 from tfcontroller.terraform.workspace import TFVARS_FILE, TFVARS_FILES_INVALID, place_var_files, var_file_name
 
@@ -63,3 +64,11 @@ def test_bad_files_stall_naming_the_entry(tmp_path: Path, make: str | None, rel:
     with pytest.raises(StallingError, match=message) as err:
         place_var_files(src, module, ["infra/app/prod.tfvars", rel])
     assert err.value.reason == TFVARS_FILES_INVALID and "spec.tfVarsFiles[1]" in str(err.value)
+
+
+@pytest.mark.parametrize("index", [0, 7, 123, 1000])
+@pytest.mark.parametrize("source", ["a.tfvars", "dir/b.tfvars.json"])
+def test_a_file_mapping_cannot_take_the_name_of_a_var_file_copy(index: int, source: str) -> None:
+    """Merge of issue 20 I1 and I2: a `fileMappings` entry in workingDir is refused where the controller
+    writes (api/run_files.path_problem); the tfVarsFiles copies are such files, whatever their index."""
+    assert "spec.tfVarsFiles" in (path_problem(WORKING_DIR, var_file_name(index, source)) or "")
