@@ -42,8 +42,16 @@ backoff, never dropped while the object exists"):
   joins the rule's selection after the rule's first look (a label added), nor those that finished before
   the rule first saw it (no replay of months-old applies); objects seen in the rule's first look, or
   created after it, keep the rule's creation as their floor.
-- an object that no longer exists (or no longer matches) takes its memory with it (forget_missing), but
-  its undelivered entries stay until delivered or GONE_TTL old (a destroy on deletion is still told).
+- an object that no longer exists (or no longer matches) takes its memory with it (forget_missing) and its
+  undelivered state entries (plan, stalled, ready: an approve command for an object that is gone), but
+  its history and drift entries stay until delivered or GONE_TTL old (a destroy on deletion is still told).
+- order and retries: entries never tried go before retrying ones (a state never overtakes the older entry
+  of its own stream); an entry answered 5xx MAX_SERVER_ERRORS times in a row while another entry reached
+  the same provider is about its content: parked like a message-level refusal. A history entry's id
+  names its run (ApplyFailed X, Y, X is three entries).
+- small memory: rows keyed by uid only, fingerprints and run ids as short hashes (a full value written by
+  an older version still matches); a rule observes at most MAX_OBSERVED_OBJECTS objects (the controller
+  stalls a rule selecting more).
 
 At-least-once: the controller sends, then patches this status. A crash between the two sends that entry
 again after the restart: a receiver may see a message twice in that window, never zero times.
