@@ -7,27 +7,48 @@ status the test writes (tests/support/notifications.py).
 - finding 10: when an object is deleted, its undelivered state entries (PlanPending, Stalled) are
   withdrawn and never sent, while its history (PlanApplied) is still delivered;
 - finding 9: ApplyFailed X, Y, X of one object is three messages;
-- finding 1: a rule's status stays small: rows hold no names and no row is repeated.
+- finding 1: a rule's status stays small: rows hold no names and no row is repeated; a rule whose status
+  cannot be written (the controller's ServiceAccount lacks the right, on a TLS dev cluster enforcing
+  RBAC) sends nothing, look after look, and each message once when the write is allowed.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from tests.fixtures.devcluster import install_crds
 from tests.fixtures.http_receiver import HTTPReceiver
-from tests.support.notifications import PLAN_ID, NotifyEnv, pending_plan_status, ready_is
+from tests.support.notifications import API, PLAN_ID, NotifyEnv, pending_plan_status, ready_is
 from tests.support.polling import wait_for
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
+from tfcontroller.controllers.notification.delivery import Deliverer
+from tfcontroller.controllers.notification.metrics import NotificationMetrics
+from tfcontroller.controllers.notification.rule_reconciler import RuleReconciler
 from tfcontroller.dev.cluster import DevCluster
-from tfcontroller.kube.resources import NOTIFICATIONRULES, TERRAFORMS
+from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.errors import Forbidden
+from tfcontroller.kube.resources import (
+    MANIFESTSETS,
+    NOTIFICATIONPROVIDERS,
+    NOTIFICATIONRULES,
+    SECRETS,
+    TERRAFORMS,
+)
 from tfcontroller.notify.formats.webhook import EVENT_HEADER
+from tfcontroller.runtime.informer import Informer
 
 HOOK_KEY = "hmac-key-review2"
 
@@ -160,3 +181,136 @@ def test_the_rules_memory_keeps_no_names_and_one_row_per_object(env: NotifyEnv, 
     text = json.dumps(rows)
     assert "tf-" not in text and ns not in text and "plan-main" not in text
     assert all(set(r) <= {"uid", "streams", "since"} for r in rows)
+
+
+# ---- finding 1: nothing is sent that cannot be recorded ------------------------------------------------
+
+_LIMITED_RBAC = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: notifier, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: notifier}
+rules:
+- apiGroups: ["tfcontroller.io"]
+  resources: ["terraforms", "manifestsets", "notificationproviders", "notificationrules"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["tfcontroller.io"]
+  resources: ["notificationproviders/status"]
+  verbs: ["get", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch", "get", "list"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: notifier}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: notifier}
+subjects: [{kind: ServiceAccount, name: notifier, namespace: default}]
+"""
+
+_STATUS_GRANT = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: notifier-status}
+rules:
+- apiGroups: ["tfcontroller.io"]
+  resources: ["notificationrules/status"]
+  verbs: ["get", "patch", "update"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: notifier-status}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: notifier-status}
+subjects: [{kind: ServiceAccount, name: notifier, namespace: default}]
+"""
+
+
+def _kubectl(cluster: DevCluster, tmp: Path, *args: str, stdin: str | None = None) -> str:
+    env = {**os.environ, "KUBECACHEDIR": str(tmp / "kube-cache"), "HOME": str(tmp)}
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, *args], capture_output=True, text=True,
+                          env=env, timeout=120, input=stdin)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_a_rule_whose_status_cannot_be_written_sends_nothing_until_it_can(tmp_path: Path,
+                                                                           http_receiver: HTTPReceiver) -> None:
+    """The rule controller under a ServiceAccount that may read everything but not write the rule's status
+    (as an RBAC mistake, an admission webhook or a status too big for etcd would refuse it): no message
+    goes out, look after look (before: each look sent every message again); once the write is allowed,
+    each message is delivered once."""
+    with DevCluster(tls=True) as cluster:
+        admin = KubeClient.load(cluster.kubeconfig)
+        install_crds(admin)
+        _kubectl(cluster, tmp_path, "apply", "-f", "-", stdin=_LIMITED_RBAC)
+        token = _kubectl(cluster, tmp_path, "create", "token", "notifier", "-n", "default",
+                         "--duration", "3600s").strip()
+        path = tmp_path / "notifier.kubeconfig"
+        write_kubeconfig(path, cluster.url, token, cluster.ca_pem)
+        limited = KubeClient.load(str(path))
+        env = _Objects(admin)
+        env.webhook("default", "hook", http_receiver)
+        for n in range(3):
+            env.terraform(f"tf-{n}", pending_plan_status(f"plan-main-0123456789-0000000{n}"))
+        env.rule("plans", ["hook"])
+        informers = [Informer(limited, TERRAFORMS), Informer(limited, MANIFESTSETS)]
+        for informer in informers:
+            informer.start()
+        try:
+            for informer in informers:
+                assert informer.wait_synced(30)
+            wait_for(lambda: len(informers[0].list()) == 3, 10, "the three Terraforms in the cache")
+            reconciler = RuleReconciler(limited, informers, Deliverer(), NotificationMetrics(CollectorRegistry()),
+                                        backoff_base=0.4)
+            for _ in range(3):
+                with pytest.raises(Forbidden):  # the final patch is refused too: the queue's backoff retries
+                    reconciler.reconcile("default/plans")
+            assert http_receiver.requests == []
+
+            _kubectl(cluster, tmp_path, "apply", "-f", "-", stdin=_STATUS_GRANT)
+            wait_for(lambda: reconciler.reconcile("default/plans").error is None
+                     and len(http_receiver.delivered()) == 3, 30, "the three plans delivered")
+            reconciler.reconcile("default/plans")
+            assert len(http_receiver.requests) == 3
+            status = admin.get(NOTIFICATIONRULES, "plans", "default")["status"]
+            assert status["sent"] == 3 and status["pendingCount"] == 0
+        finally:
+            for informer in informers:
+                informer.stop()
+            limited.close()
+            admin.close()
+
+
+class _Objects:
+    """The few objects the RBAC test needs, written with the admin client (NotifyEnv needs its manager)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+
+    def webhook(self, ns: str, name: str, receiver: HTTPReceiver) -> None:
+        data = {"address": receiver.url + "/hook", "token": HOOK_KEY}
+        self.kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-secret"},
+                                   "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}, ns)
+        self.kube.create(NOTIFICATIONPROVIDERS, {
+            "apiVersion": API, "kind": "NotificationProvider", "metadata": {"name": name},
+            "spec": {"type": "webhook", "secretRef": {"name": f"{name}-secret"}}}, ns)
+
+    def terraform(self, name: str, status: dict[str, Any]) -> None:
+        self.kube.create(TERRAFORMS, {
+            "apiVersion": API, "kind": "Terraform", "metadata": {"name": name},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "none"}, "path": "./", "interval": "1h",
+                     "approvePlan": "", "suspend": True}}, "default")
+        self.kube.patch_status(TERRAFORMS, name, "default", status)
+
+    def rule(self, name: str, providers: list[str]) -> None:
+        self.kube.create(NOTIFICATIONRULES, {
+            "apiVersion": API, "kind": "NotificationRule", "metadata": {"name": name},
+            "spec": {"providerRefs": [{"name": p} for p in providers]}}, "default")
