@@ -6,6 +6,8 @@ status the test writes (tests/support/notifications.py).
   as their history floor: their runs are sent on resume — each run once, a repeated failure reason too;
 - finding 10: when an object is deleted, its undelivered state entries (PlanPending, Stalled) are
   withdrawn and never sent, while its history (PlanApplied) is still delivered;
+- minor: an attempt refused because the provider's earlier attempt still runs (AttemptRunning) is a
+  hold: no failed attempt, no Event, the entry untouched;
 - finding 9: ApplyFailed X, Y, X of one object is three messages;
 - finding 1: a rule's status stays small: rows hold no names and no row is repeated; a rule whose status
   cannot be written (the controller's ServiceAccount lacks the right, on a TLS dev cluster enforcing
@@ -21,6 +23,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,21 +35,25 @@ from tests.fixtures.devcluster import install_crds
 from tests.fixtures.http_receiver import HTTPReceiver
 from tests.support.notifications import API, PLAN_ID, NotifyEnv, pending_plan_status, ready_is
 from tests.support.polling import wait_for
+from tfcontroller.api.notification import NotificationProvider
 from tfcontroller.api.times import format_rfc3339, parse_rfc3339
 from tfcontroller.controllers.notification.delivery import Deliverer
 from tfcontroller.controllers.notification.metrics import NotificationMetrics
+from tfcontroller.controllers.notification.provider_secrets import resolve_provider
 from tfcontroller.controllers.notification.rule_reconciler import RuleReconciler
 from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.dev.cluster.kubeconfig import write_kubeconfig
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Forbidden
 from tfcontroller.kube.resources import (
+    EVENTS,
     MANIFESTSETS,
     NOTIFICATIONPROVIDERS,
     NOTIFICATIONRULES,
     SECRETS,
     TERRAFORMS,
 )
+from tfcontroller.notify import event as ev
 from tfcontroller.notify.formats.webhook import EVENT_HEADER
 from tfcontroller.runtime.informer import Informer
 
@@ -295,13 +302,13 @@ class _Objects:
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
 
-    def webhook(self, ns: str, name: str, receiver: HTTPReceiver) -> None:
+    def webhook(self, ns: str, name: str, receiver: HTTPReceiver, **spec: Any) -> None:
         data = {"address": receiver.url + "/hook", "token": HOOK_KEY}
         self.kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-secret"},
                                    "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}, ns)
         self.kube.create(NOTIFICATIONPROVIDERS, {
             "apiVersion": API, "kind": "NotificationProvider", "metadata": {"name": name},
-            "spec": {"type": "webhook", "secretRef": {"name": f"{name}-secret"}}}, ns)
+            "spec": {"type": "webhook", "secretRef": {"name": f"{name}-secret"}, **spec}}, ns)
 
     def terraform(self, name: str, status: dict[str, Any]) -> None:
         self.kube.create(TERRAFORMS, {
@@ -314,3 +321,56 @@ class _Objects:
         self.kube.create(NOTIFICATIONRULES, {
             "apiVersion": API, "kind": "NotificationRule", "metadata": {"name": name},
             "spec": {"providerRefs": [{"name": p} for p in providers]}}, "default")
+
+
+# ---- minor: AttemptRunning is a hold, not a failure -----------------------------------------------------
+
+
+def test_an_attempt_still_running_holds_the_provider_and_counts_no_failure(tmp_path: Path,
+                                                                           http_receiver: HTTPReceiver) -> None:
+    """While an earlier attempt to a provider still runs (a slow receiver: its answer held 4 s), the rule's
+    deliveries to it wait: no failed attempt, no NotificationFailed Event, the entry untouched, the rule
+    requeued; once that attempt ended, the entry goes out once."""
+    with DevCluster() as cluster:
+        kube = KubeClient.load(cluster.kubeconfig)
+        install_crds(kube)
+        objects = _Objects(kube)
+        objects.webhook("default", "hook", http_receiver, timeout="30s")
+        objects.terraform("orders", pending_plan_status())
+        objects.rule("plans", ["hook"])
+        informers = [Informer(kube, TERRAFORMS), Informer(kube, MANIFESTSETS)]
+        for informer in informers:
+            informer.start()
+        deliverer = Deliverer()
+        provider = NotificationProvider.from_dict(kube.get(NOTIFICATIONPROVIDERS, "hook", "default"))
+        earlier = threading.Thread(target=deliverer.send, args=(
+            resolve_provider(kube, provider),
+            ev.simple_event("Stalled", ev.ObjectRef("Terraform", "default", "other", "uid-other"), "earlier",
+                            reason="Earlier"), []), daemon=True)
+        try:
+            for informer in informers:
+                assert informer.wait_synced(30)
+            reconciler = RuleReconciler(kube, informers, deliverer, NotificationMetrics(CollectorRegistry()),
+                                        backoff_base=0.4)
+            http_receiver.delay_next(1, 4.0)
+            earlier.start()
+            wait_for(lambda: deliverer.attempt_running(provider), 10, "the earlier attempt running")
+            for _ in range(2):
+                result = reconciler.reconcile("default/plans")
+                assert result.error is None and result.requeue_after is not None and result.requeue_after > 1
+                if not deliverer.attempt_running(provider):
+                    break  # the slow answer came already (a very busy machine): what follows still holds
+            status = kube.get(NOTIFICATIONRULES, "plans", "default")["status"]
+            if deliverer.attempt_running(provider) or status.get("sent", 0) == 0:
+                assert status["failed"] == 0 and status["pendingCount"] == 1
+                assert [p["attempts"] for p in status["pending"][0]["providers"]] == [0]
+            assert not [e for e in kube.list_all(EVENTS, "default")[0] if e.get("reason") == "NotificationFailed"]
+            earlier.join(30)
+            wait_for(lambda: reconciler.reconcile("default/plans").error is None
+                     and len(http_receiver.delivered()) == 2, 30, "the plan delivered after the earlier attempt")
+            assert sorted(r.header(EVENT_HEADER) for r in http_receiver.delivered()) == ["PlanPending", "Stalled"]
+            assert kube.get(NOTIFICATIONRULES, "plans", "default")["status"]["failed"] == 0
+        finally:
+            for informer in informers:
+                informer.stop()
+            kube.close()
