@@ -134,8 +134,9 @@ def test_objects_created_and_run_while_the_rule_is_suspended_are_sent_on_resume(
     _second_after(max(finished, at))  # the resume's look is strictly later than every run: only the floor
     _suspend(env, ns, "runs", False)  # can let them through, not the second they share with the look
 
-    http_receiver.wait_for(4, timeout=30)
-    env.wait_rule(ns, "runs", lambda o: (o.get("status") or {}).get("sent") == 4, "the four deliveries recorded")
+    http_receiver.wait_for(4, timeout=60)
+    env.wait_rule(ns, "runs", lambda o: (o.get("status") or {}).get("sent") == 4, "the four deliveries recorded",
+                  timeout=60)
     env.reconcile_rule(ns, "runs", "after")
     sent = sorted((r.header(EVENT_HEADER), r.json()["involvedObject"]["name"]) for r in http_receiver.delivered())
     assert sent == [("ApplyFailed", "failing")] * 3 + [("PlanApplied", "applied")], sent
@@ -162,14 +163,15 @@ def test_a_deleted_objects_pending_plan_and_stall_are_withdrawn_its_apply_still_
             pending = (o.get("status") or {}).get("pending") or []
             return len(pending) == 4 and all(p["attempts"] >= 1 for e in pending for p in e["providers"])
 
-        env.wait_rule(ns, "all", queued, "four entries queued and tried once (the receiver is down)")
+        env.wait_rule(ns, "all", queued, "four entries queued and tried once (the receiver is down)", timeout=90)
         env.kube.delete(TERRAFORMS, "planned", ns)
         env.kube.delete(TERRAFORMS, "stalled", ns)
         gone = env.wait_rule(ns, "all", lambda o: len((o.get("status") or {}).get("pending") or []) == 2,
-                             "the state entries of the deleted objects withdrawn")
+                             "the state entries of the deleted objects withdrawn", timeout=90)
         assert gone["status"].get("superseded") == 2
-    http_receiver.wait_for(2, timeout=30)
-    env.wait_rule(ns, "all", lambda o: (o.get("status") or {}).get("pendingCount") == 0, "nothing left to send")
+    http_receiver.wait_for(2, timeout=90)  # the entries' backoff grew while the receiver was down
+    env.wait_rule(ns, "all", lambda o: (o.get("status") or {}).get("pendingCount") == 0, "nothing left to send",
+                  timeout=90)
     env.reconcile_rule(ns, "all", "after")
     sent = sorted((r.header(EVENT_HEADER), r.json()["involvedObject"]["name"]) for r in http_receiver.delivered())
     assert sent == [("PlanApplied", "planned"), ("PlanPending", "stays")], sent
