@@ -42,8 +42,16 @@ backoff, never dropped while the object exists"):
   joins the rule's selection after the rule's first look (a label added), nor those that finished before
   the rule first saw it (no replay of months-old applies); objects seen in the rule's first look, or
   created after it, keep the rule's creation as their floor.
-- an object that no longer exists (or no longer matches) takes its memory with it (forget_missing), but
-  its undelivered entries stay until delivered or GONE_TTL old (a destroy on deletion is still told).
+- an object that no longer exists (or no longer matches) takes its memory with it (forget_missing) and its
+  undelivered state entries (plan, stalled, ready: an approve command for an object that is gone), but
+  its history and drift entries stay until delivered or GONE_TTL old (a destroy on deletion is still told).
+- order and retries: entries never tried go before retrying ones (a state never overtakes the older entry
+  of its own stream); an entry answered 5xx MAX_SERVER_ERRORS times in a row while another entry reached
+  the same provider is about its content: parked like a message-level refusal. A history entry's id
+  names its run (ApplyFailed X, Y, X is three entries).
+- small memory: rows keyed by uid only, fingerprints and run ids as short hashes (a full value written by
+  an older version still matches); a rule observes at most MAX_OBSERVED_OBJECTS objects (the controller
+  stalls a rule selecting more).
 
 At-least-once: the controller sends, then patches this status. A crash between the two sends that entry
 again after the restart: a receiver may see a message twice in that window, never zero times.
@@ -75,12 +83,19 @@ from tfcontroller.notify.observe import Observation
 MAX_PENDING = 300  # entries one rule may have waiting; a new one beyond waits to be queued (deferred)
 MAX_PENDING_BYTES = 512 * 1024  # estimated JSON of the waiting entries (etcd stores an object up to 1.5 MiB)
 MAX_OBSERVED_BYTES = 256 * 1024  # the memory rows; beyond, drift rows keep their count, not their names
+MAX_OBSERVED_OBJECTS = 2000  # objects one rule may select: its memory rows (at most ~200 B each) must fit etcd
+MAX_SERVER_ERRORS = 5  # 5xx in a row for one entry, while others reach the provider, before it is parked
+_HASH_HEX = 16  # hex digits of a remembered fingerprint or run id: equality is all the memory needs
 MAX_ERROR = 300  # characters of a provider's last error kept in status (already scrubbed by delivery)
 MAX_MESSAGE_REFUSALS = 2  # message-level refusals of one entry by one provider before it is parked
 PERMANENT_RECHECK = BACKOFF_BASE  # after a permanent answer: not due again before this, even if "Ready"
 SCRUBBED = "scrubbed"  # in a stored record: scrubbed of its object's secret values when it was queued
 GONE_TTL = timedelta(hours=24)  # how long an entry of an object that went away still waits for delivery
-_PROVIDER_BYTES = 160 + MAX_ERROR  # a provider's state in an entry, at most (name, attempts, times, error)
+_PROVIDER_BYTES = 200 + MAX_ERROR  # a provider's state in an entry, at most (name, attempts, times, error)
+
+# Streams whose undelivered entries are withdrawn when their object goes: they describe a state of an
+# object that no longer exists (an approve command for it would fail); history and drift stay (what happened).
+WITHDRAWN_WHEN_GONE = frozenset({"plan", "stalled", "ready"})
 
 # The stream each event type belongs to (observe.py); "history" entries are never superseded.
 STREAM_OF: dict[str, str] = {
@@ -135,10 +150,26 @@ class Parked:
     error: str
 
 
-def entry_id(uid: str, fingerprint: str) -> str:
+def entry_id(uid: str, fingerprint: str, run: str = "") -> str:
     """The entry's id: the same object and event give the same id in every rule (rule-independent, so a
-    log line or a receiver can correlate)."""
-    return hashlib.sha256(f"{uid}\n{fingerprint}".encode()).hexdigest()[:16]
+    log line or a receiver can correlate). `run`: a history event's run id — two runs may end with the
+    same fingerprint (ApplyFailed X, Y, X: a failure fingerprint is plan, reason and revision), and each
+    is its own message; a state stream's id is its fingerprint alone (the same state queued again
+    replaces its waiting twin)."""
+    text = f"{uid}\n{fingerprint}" + (f"\n{run}" if run else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def short_hash(value: str) -> str:
+    """What the memory keeps of a fingerprint or a run id: a short digest (equality is all it is used for;
+    a full fingerprint is up to ~80 characters and a rule may remember thousands)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:_HASH_HEX]
+
+
+def same(remembered: Any, value: str) -> bool:
+    """A remembered fingerprint equals `value`: stored short (short_hash), or in full by an older
+    version of the controller (an upgrade must not re-send every state once)."""
+    return bool(remembered) and remembered in (value, short_hash(value))
 
 
 def message_level(result: DeliveryResult) -> bool:
@@ -160,11 +191,14 @@ class _ProviderState:
     last_error: str = ""
     permanent: bool = False
     refused: int = 0  # message-level refusals so far
+    server_errors: int = 0  # 5xx answers in a row to this entry
+    others_passed: bool = False  # another entry reached this provider during that streak
 
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> _ProviderState:
         return cls(int(d.get("attempts") or 0), str(d.get("nextAttemptAt") or ""), str(d.get("lastError") or ""),
-                   d.get("permanent") is True, _count(d.get("refused")))
+                   d.get("permanent") is True, _count(d.get("refused")), _count(d.get("serverErrors")),
+                   d.get("othersPassed") is True)
 
     def to_status(self, name: str) -> dict[str, Any]:
         out: dict[str, Any] = {"name": name, "attempts": self.attempts}
@@ -176,6 +210,10 @@ class _ProviderState:
             out["permanent"] = True
         if self.refused:
             out["refused"] = self.refused
+        if self.server_errors:
+            out["serverErrors"] = self.server_errors
+        if self.others_passed:
+            out["othersPassed"] = True
         return out
 
 
@@ -221,7 +259,14 @@ class _Entry:
 class _Memory:
     """What this rule remembers of one object: per stream the last state's fingerprint (and type), the
     drift resources (for the resolved message), the history watermark, and `since`: when this rule first
-    saw the object ("" for objects of the rule's first look: their history floor is the rule's creation)."""
+    saw the object ("" for objects of the rule's first look: their history floor is the rule's creation).
+
+    The row is kept small (a cluster-wide rule may select thousands of objects, and the status must fit
+    etcd and be writable, or nothing is remembered and everything is sent again): the uid only — the
+    object's kind, namespace and name come from the object at each look —, fingerprints and run ids as
+    short hashes, no empty `streams`. A row is kept even when nothing else is remembered: its presence says
+    "selected since the last look", so a first apply later is news (without it, the object would look
+    like one that just joined the selection, whose earlier applies are not replayed)."""
 
     key: ObjectKey
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -238,8 +283,9 @@ class _Memory:
                    if isinstance(streams, Mapping) else {}, str(d.get("since") or ""))
 
     def to_status(self) -> dict[str, Any]:
-        k = self.key
-        out = {"uid": k.uid, "kind": k.kind, "namespace": k.namespace, "name": k.name, "streams": self.streams}
+        out: dict[str, Any] = {"uid": self.key.uid}
+        if self.streams:
+            out["streams"] = self.streams
         if self.since:
             out["since"] = self.since
         return out
@@ -262,6 +308,7 @@ class RuleOutbox:
         self.expired = expired  # entries of objects gone for GONE_TTL, never delivered
         self.observed_since = observed_since  # when this rule first looked at its objects
         self.deferred = 0  # states not queued in this run for want of room (not stored: they stay news)
+        self.deferred_bytes = 0  # the largest of them (estimated): "room" for them means room for this
         self.parked: list[Parked] = []  # parked in this run
         self._first_look = first_look
         self._rule_created = rule_created
@@ -331,7 +378,7 @@ class RuleOutbox:
                 self._supersede(self._stream_entries(uid, o.stream, keep_id=""))
             mem.streams.pop(o.stream, None)
             return
-        if remembered is not None and remembered.get("fingerprint") == o.event.fingerprint:
+        if remembered is not None and same(remembered.get("fingerprint"), o.event.fingerprint):
             return
         if self._wants(o.event, wanted, providers):
             if not self._replace(uid, o.stream, o.event, providers, now):
@@ -369,16 +416,16 @@ class RuleOutbox:
         last = str(row.get("fingerprint") or "")
         for o in sorted(history, key=lambda h: parse_rfc3339(h.at) or floor):
             at = parse_rfc3339(o.at)
-            if at is None or o.event is None or at < floor or (at == mark and o.key in at_mark):
+            if at is None or o.event is None or at < floor or (at == mark and _seen(at_mark, o.key)):
                 continue
-            news = o.event.fingerprint != last  # the same failure again (a retry loop): one message
-            if news and self._wants(o.event, wanted, providers) and not self._append(mem.key.uid, o.event,
-                                                                                     providers, now, ()):
+            news = not same(last, o.event.fingerprint)  # the same failure again (a retry loop): one message
+            if news and self._wants(o.event, wanted, providers) and not self._append(
+                    mem.key.uid, o.event, providers, now, (), run=o.key):
                 break
             if mark is None or at > mark:
                 mark, at_mark = at, set()
-            at_mark.add(o.key)
-            last = o.event.fingerprint
+            at_mark.add(short_hash(o.key))
+            last = short_hash(o.event.fingerprint)
         if mark is not None:
             row["watermark"] = format_rfc3339(mark)
             row["runIds"] = sorted(at_mark)
@@ -417,16 +464,18 @@ class RuleOutbox:
         return True
 
     def _append(self, uid: str, event: NotificationEvent, providers: Sequence[str], now: datetime,
-                leaving: Sequence[_Entry]) -> bool:
+                leaving: Sequence[_Entry], *, run: str = "") -> bool:
         """Add the entry at the end (the same id already waiting is queued anew: drift a → resolved → a
-        must not leave the resolve as a receiver's last word), if it fits once `leaving` is gone;
-        otherwise count a deferral and change nothing."""
-        eid = entry_id(uid, event.fingerprint)
+        must not leave the resolve as a receiver's last word; a history entry's id names its run, so an
+        older run never shares it), if it fits once `leaving` is gone; otherwise count a deferral,
+        remember its size (next_due) and change nothing."""
+        eid = entry_id(uid, event.fingerprint, run)
         entry = _Entry(eid, uid, event.to_record(), format_rfc3339(now),
                        {p: _ProviderState() for p in dict.fromkeys(providers)})
         gone = [*leaving, *(e for e in self._pending if e.id == eid)]
         if not self._fits(entry, gone):
             self.deferred += 1
+            self.deferred_bytes = max(self.deferred_bytes, entry.size)
             return False
         self._pending = [e for e in self._pending if e.id != eid]
         self._pending.append(entry)
@@ -453,26 +502,34 @@ class RuleOutbox:
 
     def forget_missing(self, present: set[str], now: datetime | None = None) -> None:
         """Objects (by uid) that no longer exist or no longer match: their memory goes (back later, they are
-        new to the rule), their undelivered entries stay until delivered or GONE_TTL old (a destroy on
-        deletion is still told), then go, counted in `expired`. `now`: this look's time (default: the
-        last observe's)."""
+        new to the rule); their undelivered *state* entries (plan, stalled, ready: WITHDRAWN_WHEN_GONE) are
+        withdrawn, counted in `superseded` — a PlanPending of an object that is gone would carry an approve
+        command for nothing —, while history and drift entries stay until delivered or GONE_TTL old (a
+        destroy on deletion is still told), then go, counted in `expired`. `now`: this look's time
+        (default: the last observe's)."""
         when = now or self._now or datetime.now(UTC)
         self._looked(when)
         self._memory = {uid: m for uid, m in self._memory.items() if uid in present}
+        self._supersede([e for e in self._pending if e.uid not in present and e.stream in WITHDRAWN_WHEN_GONE])
         cutoff = when - GONE_TTL
         keep = [e for e in self._pending
                 if e.uid in present or (parse_rfc3339(e.queued_at) or when) > cutoff]
         self.expired += len(self._pending) - len(keep)
         self._pending = keep
 
+    def observed_count(self) -> int:
+        """Objects remembered (the rows of `status.observed`)."""
+        return len(self._memory)
+
     # ---- delivering -----------------------------------------------------------------------------------
 
     def due(self, now: datetime, ready_providers: set[str]) -> list[Due]:
-        """The deliveries to make now, oldest entry first, except that entries a provider refused once for
-        their content come after the others (a refused message must not hold up the rest again): providers
-        that are Ready, whose next attempt time has come."""
-        first: list[Due] = []
-        refused: list[Due] = []
+        """The deliveries to make now, to providers that are Ready, whose next attempt time has come: entries
+        never tried first, then those that failed before (a message the receiver keeps failing must not be
+        the first in line at every look and hold the rest up), then those a provider refused once for their
+        content; oldest first within each."""
+        lines: tuple[list[Due], list[Due], list[Due]] = ([], [], [])  # fresh, retrying, refused once
+        behind: dict[tuple[str, str, str], int] = {}  # (object, stream, provider) -> line of its last entry
         for e in self._pending:
             event: NotificationEvent | None = None
             for name, state in e.providers.items():
@@ -480,8 +537,13 @@ class RuleOutbox:
                     continue
                 if event is None:
                     event = NotificationEvent.from_record(e.record)
-                (refused if state.refused else first).append(Due(e.id, name, event, state.attempts + 1))
-        return first + refused
+                own = 2 if state.refused else 1 if state.attempts else 0
+                # a state never overtakes the older entry of its own stream (a DriftResolved never
+                # arrives before its DriftDetected): it waits in the same line
+                key = (e.uid, e.stream if e.stream != "history" else e.id, name)
+                line = behind[key] = max(own, behind.get(key, 0))
+                lines[line].append(Due(e.id, name, event, state.attempts + 1))
+        return [*lines[0], *lines[1], *lines[2]]
 
     def record(self, outcome: Outcome, now: datetime) -> Parked | None:
         """The result of one delivery (see the module docstring); a `Parked` when this answer parked the
@@ -498,6 +560,7 @@ class RuleOutbox:
             return None
         if result.delivered:
             self._done(entry, outcome.provider)
+            self._others_passed(outcome.provider)
             return None
         state.attempts += 1
         state.last_error = _cut(f"{result.reason}: {result.message}")
@@ -506,9 +569,23 @@ class RuleOutbox:
             state.refused += 1
             if state.refused >= MAX_MESSAGE_REFUSALS:
                 return self._park(entry, outcome.provider, state)
+        if _server_error(result):
+            state.server_errors += 1
+            if state.server_errors >= MAX_SERVER_ERRORS and state.others_passed:
+                return self._park(entry, outcome.provider, state)
+        else:
+            state.server_errors, state.others_passed = 0, False
         delay = PERMANENT_RECHECK if state.permanent else next_attempt_delay(state.attempts, result)
         state.next_attempt_at = _ceil_stamp(now + delay)
         return None
+
+    def _others_passed(self, provider: str) -> None:
+        """A delivery to `provider` succeeded: every entry in a 5xx streak there now knows the provider
+        works, so its own streak is about its content (parked after MAX_SERVER_ERRORS)."""
+        for e in self._pending:
+            state = e.providers.get(provider)
+            if state is not None and state.server_errors:
+                state.others_passed = True
 
     def _done(self, entry: _Entry, provider: str) -> None:
         del entry.providers[provider]
@@ -524,18 +601,19 @@ class RuleOutbox:
 
     def next_due(self, ready_providers: set[str]) -> datetime | None:
         """When the earliest delivery to a Ready provider is due (a past time: now), None when none is.
-        "Now" too when a state was deferred in this run and there is room for it now (deliveries freed
-        some): the next look queues it."""
+        "Now" too when a state was deferred in this run, a provider is Ready (without one nothing frees
+        room, and a look "now" would only read the same full outbox again) and the largest deferred state
+        fits now (deliveries freed enough): the next look queues it."""
         times = [parse_rfc3339(s.next_attempt_at) or self._rule_created
                  for e in self._pending for n, s in e.providers.items() if n in ready_providers]
-        if self.deferred and self.has_room():
+        if self.deferred and ready_providers and self.has_room(self.deferred_bytes):
             times.append(self._rule_created)
         return min(times) if times else None
 
-    def has_room(self) -> bool:
-        """Another entry of ordinary size would fit."""
+    def has_room(self, size: int = 8 * 1024) -> bool:
+        """Another entry of `size` estimated bytes (default: an ordinary one) would fit."""
         return len(self._pending) < MAX_PENDING and \
-            sum(e.size for e in self._pending) + 8 * 1024 <= MAX_PENDING_BYTES
+            sum(e.size for e in self._pending) + size <= MAX_PENDING_BYTES
 
     def pending_count(self) -> int:
         """Entries not yet delivered to every provider."""
@@ -604,7 +682,7 @@ class RuleOutbox:
 
 def _state_row(event: NotificationEvent) -> dict[str, Any]:
     """What the memory keeps of a state: only what dedup and the clear's follow-up need."""
-    row: dict[str, Any] = {"type": event.type, "fingerprint": event.fingerprint}
+    row: dict[str, Any] = {"type": event.type, "fingerprint": short_hash(event.fingerprint)}
     if event.type == "ManifestSetFailed":
         row["reason"] = event.reason  # the recovery message says from what
     if event.drift is not None:
@@ -617,8 +695,18 @@ def _state_row(event: NotificationEvent) -> dict[str, Any]:
     return row
 
 
-def _memory_order(m: _Memory) -> tuple[str, str, str, str]:
-    return (m.key.namespace, m.key.kind, m.key.name, m.key.uid)
+def _memory_order(m: _Memory) -> str:
+    return m.key.uid
+
+
+def _server_error(result: DeliveryResult) -> bool:
+    """A 5xx: the receiver failed on this message (or is down: then no other entry passes either)."""
+    return result.outcome == "retryable" and (result.status or 0) >= 500
+
+
+def _seen(run_hashes: set[str], run_id: str) -> bool:
+    """A run id among those remembered at the watermark (short hashes; in full from older versions)."""
+    return short_hash(run_id) in run_hashes or run_id in run_hashes
 
 
 def _is_due(state: _ProviderState, now: datetime) -> bool:

@@ -387,7 +387,8 @@ def test_history_entries_without_a_readable_finish_time_are_skipped() -> None:
 
 
 def test_an_object_gone_takes_its_memory_but_its_entries_wait_until_delivered_or_a_day_old() -> None:
-    """Review finding 10: the destroy on deletion is usually the last thing an object does."""
+    """Review finding 10: the destroy on deletion is usually the last thing an object does; its pending
+    plan, though, is withdrawn (second review, finding 10: an approve command for an object that is gone)."""
     box = RuleOutbox.of(None, CREATED)
     observe(box, [plan(), drift(), applied("r1", T0)])
     observe(box, [ms_failed()], key=MS)
@@ -395,15 +396,15 @@ def test_an_object_gone_takes_its_memory_but_its_entries_wait_until_delivered_or
     box.forget_missing({MS.uid}, T0)
     box = restart(box)
     assert [row["uid"] for row in box.to_status()["observed"]] == [MS.uid]
+    assert box.to_status()["superseded"] == 1  # the PlanPending
     later = T0 + timedelta(hours=1)
-    assert sorted(types(box.due(later, set(ALL)))) == ["DriftDetected", "ManifestSetFailed", "PlanApplied",
-                                                        "PlanPending"]
+    assert sorted(types(box.due(later, set(ALL)))) == ["DriftDetected", "ManifestSetFailed", "PlanApplied"]
     box.record(Outcome(box.due(later, set(ALL))[0].entry_id, "slack", DELIVERED), later)  # one delivered
     box.forget_missing({MS.uid}, later)
-    assert box.pending_count() == 3
+    assert box.pending_count() == 2
     box.forget_missing({MS.uid}, T0 + rule_outbox.GONE_TTL + timedelta(seconds=1))
     assert types(box.due(T0 + timedelta(days=2), set(ALL))) == ["ManifestSetFailed"]
-    assert box.to_status()["expired"] == 2
+    assert box.to_status()["expired"] == 1
     recreated = ObjectKey(TF.kind, TF.namespace, TF.name, "uid-tf-2")  # same name, new object: news again
     observe(box, [Observation("plan", ev.plan_pending(ev.ObjectRef("Terraform", "team-a", "bucket", "uid-tf-2"),
                                                       "plan-1", {}, now=T0))], key=recreated)
@@ -450,7 +451,7 @@ def test_the_status_is_compact_and_bounded() -> None:
     text = json.dumps(box.to_status())
     assert len(text) < 20_000 and "+ r1" not in text
     row = box.to_status()["observed"][0]
-    assert set(row) == {"uid", "kind", "namespace", "name", "streams"}
+    assert set(row) == {"uid", "streams"}  # second review, finding 1: kind/namespace/name come from the object
     assert set(row["streams"]) == {"plan", "drift", "history"}
 
 

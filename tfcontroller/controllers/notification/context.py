@@ -15,6 +15,8 @@ INDEX_NAMESPACES = "observedNamespaces"  # rule -> the namespaces whose Terrafor
 INDEX_PROVIDERS = "providerRefs"  # rule -> `<namespace>/<provider>` of each providerRef
 REASON_NOTIFICATION_FAILED = "NotificationFailed"
 REASON_NOTIFICATION_UNDELIVERABLE = "NotificationUndeliverable"  # an entry parked after two content refusals
+REASON_SELECTION_TOO_LARGE = "SelectionTooLarge"  # Stalled: more objects than the rule's status can remember
+REASON_STATUS_WRITE_FAILED = "StatusWriteFailed"  # the outbox could not be recorded: no delivery, backoff
 NOT_READY_RECHECK = 300.0  # a provider that is not Ready: the provider watch brings the rule back first
 MIN_REQUEUE = 0.2
 DELIVERY_BUDGET = 30.0  # seconds one reconcile of a rule may spend delivering; the rest is requeued at once
@@ -43,6 +45,7 @@ class RuleContext:
     read: Obj = field(default_factory=dict)  # the rule as this reconcile read it
     written: Obj | None = None  # the rule as the last status patch of this reconcile left it (None: as read)
     more: bool = False  # the delivery budget ran out with deliveries still due: look again at once
+    unrecorded: str = ""  # why the outbox could not be written (an error type): deliveries stopped
 
     @property
     def ready_names(self) -> set[str]:

@@ -141,6 +141,12 @@ class Deliverer:
         with self._lock:
             self._held[provider.uid] = max(self._held.get(provider.uid, 0.0), until)
 
+    def attempt_running(self, provider: NotificationProvider) -> bool:
+        """An attempt to `provider` has not finished yet (a later `send` answers `AttemptRunning`)."""
+        with self._lock:
+            running = self._running.get(provider.uid)
+            return running is not None and not running.is_set()
+
     def held_for(self, provider: NotificationProvider) -> float:
         """Seconds until `provider`'s hold ends (0.0: not held)."""
         with self._lock:

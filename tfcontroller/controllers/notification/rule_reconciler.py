@@ -19,17 +19,24 @@ once at the end):
   suspended, lacks a Secret or still stands rejected (api/notification.rejection_current) is *not ready*:
   its entries stay pending, the others are delivered, and the rule ends Ready=False `ProviderNotReady`
   naming each and why;
-- deliver: the due (entry, provider) pairs, oldest first, each through the provider's rate limit
-  (delivery.py, with a wall-clock deadline per attempt); each outcome recorded in the outbox and patched
-  into the rule's status right away (a crash re-sends at most the one message in flight; a conflict is
-  rebased on fresh data, never re-sent); a permanent answer is written to the provider's
+- observe: at most MAX_OBSERVED_OBJECTS selected objects (more is Stalled `SelectionTooLarge`: the rule's
+  memory of them must fit its status), each keyed with its creationTimestamp (the history floor);
+- deliver: the due (entry, provider) pairs (never-tried first, then retrying, oldest first within), each
+  through the provider's rate limit (delivery.py, with a wall-clock deadline per attempt); what observe
+  queued is written before the first attempt, and each outcome recorded in the outbox and patched into
+  the rule's status right away (a crash re-sends at most the one message in flight; a conflict is
+  rebased on fresh data, never re-sent); a write that fails stops the deliveries of this reconcile
+  (`StatusWriteFailed`, retried with backoff): nothing is sent that cannot be recorded; a permanent answer is written to the provider's
   `status.rejected` (the provider controller turns it into Ready=False `DeliveryRejected`); a Warning
   Event `NotificationFailed` on the rule for the first failure of each (entry, provider) streak. An entry
   the outbox parks (refused twice for its content, 400/413/422) is a Warning `NotificationUndeliverable`,
   and that second refusal does not reject the provider again (another message can pass).
   Circuit breaker: after a retryable failure (timeout, refused connection, 429, 5xx) a provider gets no
-  more attempts in this reconcile and is held (Deliverer.hold: every rule) until its Retry-After or
-  backoff: its other entries wait together instead of each waiting out its own timeout. The whole step
+  more attempts in this reconcile and is held (Deliverer.hold: every rule) until the server's Retry-After,
+  else for the first backoff step (`provider_hold`; the entry keeps its own, growing backoff): its other
+  entries wait together instead of each waiting out its own timeout. An attempt refused because the
+  provider's earlier attempt still runs (`AttemptRunning`) is a hold, not a failure: not counted, no
+  Event. The whole step
   stops after `delivery_budget` seconds, the rest requeued at once, so one rule cannot hold a worker for
   long;
 - summarise: Ready=True `RuleReady`, requeued at the next due time (a backoff, a Retry-After, a token).
@@ -48,7 +55,7 @@ from dataclasses import replace
 from typing import Any
 
 from tfcontroller.api.access import ACCESS_DENIED
-from tfcontroller.api.errors import SpecError, StallingError, WaitingError
+from tfcontroller.api.errors import SpecError, StallingError, TransientError, WaitingError
 from tfcontroller.api.links import plan_page_url
 from tfcontroller.api.notification import (
     ALL_NAMESPACES,
@@ -67,10 +74,12 @@ from tfcontroller.controllers.notification.context import (
     NOT_READY_RECHECK,
     REASON_NOTIFICATION_FAILED,
     REASON_NOTIFICATION_UNDELIVERABLE,
+    REASON_SELECTION_TOO_LARGE,
+    REASON_STATUS_WRITE_FAILED,
     Obj,
     RuleContext,
 )
-from tfcontroller.controllers.notification.delivery import Deliverer, delivery_id
+from tfcontroller.controllers.notification.delivery import REASON_ATTEMPT_RUNNING, Deliverer, delivery_id
 from tfcontroller.controllers.notification.metrics import NotificationMetrics
 from tfcontroller.controllers.notification.object_secrets import (
     SCRUB_UNAVAILABLE,
@@ -89,7 +98,7 @@ from tfcontroller.kube.resources import NOTIFICATIONPROVIDERS, NOTIFICATIONRULES
 from tfcontroller.notify.event import NotificationEvent
 from tfcontroller.notify.http_delivery import BACKOFF_BASE, DeliveryResult, next_attempt_delay
 from tfcontroller.notify.observe import manifestset_observations, terraform_observations
-from tfcontroller.notify.rule_outbox import Due, ObjectKey, Outcome, Parked, RuleOutbox
+from tfcontroller.notify.rule_outbox import MAX_OBSERVED_OBJECTS, Due, ObjectKey, Outcome, Parked, RuleOutbox
 from tfcontroller.runtime.informer import Informer
 from tfcontroller.runtime.reconciler import (
     StepResult,
@@ -177,42 +186,59 @@ class RuleReconciler:
         rule = ctx.rule
         assert rule is not None
         created = parse_rfc3339((obj.get("metadata") or {}).get("creationTimestamp")) or ctx.now
+        selected = self._selected(rule.selector.matches)
+        if len(selected) > MAX_OBSERVED_OBJECTS:
+            raise StallingError(REASON_SELECTION_TOO_LARGE, too_many_objects(len(selected)))
         outbox = RuleOutbox.of(obj.get("status"), created)
-        for target in self._selected(rule.selector.matches):
-            meta = target.get("metadata") or {}
-            uid = str(meta.get("uid") or "")
+        for target in selected:
+            uid = str((target.get("metadata") or {}).get("uid") or "")
             ctx.objects[uid] = target
-            key = ObjectKey(str(target.get("kind")), str(meta.get("namespace")), str(meta.get("name")), uid)
-            outbox.observe(key, self._observations(target), rule.wants, rule.provider_names, ctx.now)
-        outbox.forget_missing(set(ctx.objects))
+            outbox.observe(object_key(target), self._observations(target), rule.wants, rule.provider_names,
+                           ctx.now)
+        outbox.forget_missing(set(ctx.objects), ctx.now)
         ctx.outbox = outbox
         self._scrub_queued(ctx)
         _write_outbox(obj, outbox)
 
     def deliver(self, ctx: RuleContext, obj: Obj) -> None:
+        """Deliver what is due (see the module docstring). Nothing is sent that cannot be recorded: the
+        observations are written before the first attempt and each outcome right after it; a write that
+        fails (status too big, RBAC, an admission webhook, conflicts without end) stops this reconcile
+        before the next attempt, and the rule is retried with backoff (a `TransientError`) instead of
+        sending everything again at every look."""
         outbox = ctx.outbox
         assert outbox is not None
         rule_uid = str((obj.get("metadata") or {}).get("uid") or "")
         started = time.monotonic()
         attempted = 0
+        recorded = False
         try:
             for due in outbox.due(ctx.now, ctx.ready_names):
                 resolved = ctx.providers.get(due.provider)
-                if resolved is None:  # it rejected an earlier entry of this run: the rest wait with it
+                if resolved is None or due.provider in ctx.waits:  # rejected, or held/throttled in this run
                     continue
                 if attempted and time.monotonic() - started >= self.delivery_budget:
                     ctx.more = True  # the rest at once, in a reconcile of its own (other rules get a turn)
                     break
+                if not recorded:  # what observe queued, before anything is sent
+                    if not self._checkpoint(ctx, obj):
+                        raise _unrecorded(ctx)
+                    recorded = True
                 wait = self.deliverer.throttle(resolved.provider)  # also a provider held after a failure
                 if wait > 0:
                     ctx.waits[due.provider] = wait  # its entries are due, but not before this
                     continue
                 attempted += 1
                 ident = delivery_id(rule_uid, due.entry_id, due.provider, due.event.timestamp.isoformat())
-                result = with_backoff(self._send(ctx, due, resolved, ident), due.attempt, self.backoff_base)
+                raw = self._send(ctx, due, resolved, ident)
+                if raw.reason == REASON_ATTEMPT_RUNNING:  # held, not failed: the earlier attempt still runs
+                    ctx.waits[due.provider] = max(resolved.provider.timeout, MIN_REQUEUE)
+                    continue
+                result = with_backoff(raw, due.attempt, self.backoff_base)
                 parked = outbox.record(Outcome(due.entry_id, due.provider, result), dt.datetime.now(dt.UTC))
-                self._count(ctx, due, resolved, result, parked)
-                self._checkpoint(ctx, obj)
+                self._count(ctx, due, resolved, raw, parked)
+                if not self._checkpoint(ctx, obj):
+                    raise _unrecorded(ctx)
         finally:
             _write_outbox(obj, outbox)
 
@@ -287,10 +313,11 @@ class RuleReconciler:
             except ScrubUnavailableError as exc:
                 log.info("rule %s/%s: %s", ctx.namespace, ctx.name, exc)
 
-    def _checkpoint(self, ctx: RuleContext, obj: Obj) -> None:
-        """Patch the outbox into the rule's status now (after one delivery): a crash later re-sends nothing
-        of what this run delivered before it. A conflict is rebased on the fresh status (our changes on
-        top; nothing is sent again); a failure here is left to the patch at the end of the reconcile."""
+    def _checkpoint(self, ctx: RuleContext, obj: Obj) -> bool:
+        """Patch the outbox into the rule's status now (before the first delivery, and after each one): a
+        crash later re-sends nothing of what this run delivered before it. A conflict is rebased on the
+        fresh status (our changes on top; nothing is sent again). False when the status could not be
+        written: the caller sends nothing more (what cannot be recorded would be sent again at every look)."""
         assert ctx.outbox is not None
         _write_outbox(obj, ctx.outbox)
         base = ctx.written or ctx.read
@@ -299,11 +326,13 @@ class RuleReconciler:
         try:
             written = patch_status_with_retry(self.kube, NOTIFICATIONRULES, base, after)
         except (NotFound, Conflict, ApiError) as exc:
-            log.warning("could not record a delivery in the status of rule %s/%s now: %s", ctx.namespace,
-                        ctx.name, type(exc).__name__)
-            return
+            log.warning("could not record the outbox in the status of rule %s/%s: %s; no more deliveries in this "
+                        "reconcile", ctx.namespace, ctx.name, type(exc).__name__)
+            ctx.unrecorded = type(exc).__name__
+            return False
         if written is not None:
             ctx.written = written
+        return True
 
     def _with_diff(self, event: NotificationEvent, target: Obj) -> NotificationEvent:
         plan = event.plan
@@ -319,13 +348,16 @@ class RuleReconciler:
             self.metrics.delivered(provider.type)
             return
         self.metrics.failure(provider.type, result.outcome)
-        if result.outcome == "retryable" and result.reason != SCRUB_UNAVAILABLE:  # the breaker: no more attempts to it now, held for every rule
-            self.deliverer.hold(provider, (result.retry_after or self.backoff_base).total_seconds())
+        if result.outcome == "retryable" and result.reason != SCRUB_UNAVAILABLE:
+            # the breaker: no more attempts to it now, held for every rule (not for our own scrub failing)
+            self.deliverer.hold(provider, provider_hold(result, self.backoff_base).total_seconds())
         if due.attempt == 1:  # the first failure of this (entry, provider): one Event per streak
             ctx.failures.append((due.provider, f"{due.event.title} to {provider.name}: {result.message}"))
-        if parked is not None:  # refused twice for its content: given up, the provider stays Ready
-            ctx.parked.append((due.provider, f"{due.event.title} to {provider.name} is undeliverable (refused "
-                                             f"twice for its content; not retried): {result.message}"))
+        if parked is not None:  # given up for its content (refused twice, or 5xx while others pass)
+            why = "refused twice for its content" if result.outcome == "permanent" else \
+                "the receiver failed on it again and again while other notifications got through"
+            ctx.parked.append((due.provider, f"{due.event.title} to {provider.name} is undeliverable ({why}; "
+                                             f"not retried): {result.message}"))
             return
         if result.outcome == "permanent":
             self._reject(resolved, result)
@@ -400,6 +432,36 @@ def rejected_why(message: str) -> str:
     """Why a rejected provider is not ready, the same text whether the rejection was answered in this run or
     read back from the provider's status (a Ready message that changes between runs is a new Event). Pure."""
     return f"rejected a notification ({message}); fix the provider or its Secret"
+
+
+def provider_hold(result: DeliveryResult, base: dt.timedelta) -> dt.timedelta:
+    """How long a provider that answered `result` (retryable, as the server said it: not `with_backoff`'s)
+    gets no attempt from any rule: the server's Retry-After, else the first backoff step. Never an entry's
+    own grown backoff — one message failing for the tenth time must not silence the provider for 30 min
+    while the others would pass. Pure."""
+    return result.retry_after if result.retry_after is not None else base
+
+
+def too_many_objects(count: int) -> str:
+    """The Stalled message of a rule selecting more objects than its status can remember. Pure."""
+    return (f"spec.selector matches {count} objects; a rule observes at most {MAX_OBSERVED_OBJECTS} (what it "
+            f"remembers of each must fit in its status): split it into several rules with narrower selectors, "
+            f"or narrow spec.selector (kinds, names, matchLabels, namespaces)")
+
+
+def object_key(target: Obj) -> ObjectKey:
+    """The outbox's key of an observed object, with its creationTimestamp: an object created after the
+    rule's first look keeps the rule's creation as its history floor (e.g. created and applied while the
+    rule was suspended: its apply is still news on resume). Pure."""
+    meta = target.get("metadata") or {}
+    return ObjectKey(str(target.get("kind")), str(meta.get("namespace")), str(meta.get("name")),
+                     str(meta.get("uid") or ""), parse_rfc3339(meta.get("creationTimestamp")))
+
+
+def _unrecorded(ctx: RuleContext) -> TransientError:
+    return TransientError(REASON_STATUS_WRITE_FAILED,
+                          f"could not write the rule's status ({ctx.unrecorded}); deliveries stop until it can be "
+                          f"written (what cannot be recorded would be sent again): retried with backoff")
 
 
 def with_backoff(result: DeliveryResult, attempt: int, base: dt.timedelta) -> DeliveryResult:
