@@ -21,9 +21,6 @@ are filled; a rule naming another namespace is Stalled AccessDenied; metrics on 
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,38 +43,11 @@ from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.notification.delivery import Deliverer
 from tfcontroller.controllers.notification.metrics import NotificationMetrics
 from tfcontroller.controllers.notification.rule_reconciler import RuleReconciler
-from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.resources import MANIFESTSETS, TERRAFORMS
 from tfcontroller.notify.formats.webhook import EVENT_HEADER, SIGNATURE_HEADER
 from tfcontroller.runtime.informer import Informer
 
 HOOK_KEY = "hmac-key-for-tests-1"
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
-    with DevCluster() as cluster:
-        environment = NotifyEnv(cluster, tmp_path_factory.mktemp("notify"))
-        try:
-            yield environment
-        finally:
-            environment.close()
-
-
-@contextlib.contextmanager
-def _down(receiver: HTTPReceiver) -> Iterator[None]:
-    """The receiver down (connections refused), then up again on the same port. While it is down its port
-    stays bound (not listening: a connect is refused) so that no other socket — a client's ephemeral port,
-    even one connecting to itself — can take it and keep the receiver from coming back."""
-    receiver.stop()
-    hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    hold.bind(("127.0.0.1", receiver.port))
-    try:
-        yield
-    finally:
-        hold.close()
-        receiver.start()
 
 
 def _webhook(env: NotifyEnv, ns: str, name: str, receiver: HTTPReceiver, path: str = "/hook") -> None:
@@ -126,7 +96,7 @@ def test_a_pending_plan_is_one_message_per_rule_and_none_again(env: NotifyEnv, h
 def test_a_receiver_down_for_three_attempts_then_up_gets_it_once(env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
     ns = env.namespace("down")
     _webhook(env, ns, "hook", http_receiver)
-    with _down(http_receiver):
+    with http_receiver.down():
         env.terraform_stub(ns, "orders", pending_plan_status())
         env.rule(ns, "plans", ["hook"])
         env.wait_rule(ns, "plans", lambda o: attempts(o, "hook") >= 3, "three failed attempts", timeout=60)

@@ -12,7 +12,6 @@ real manager and real loopback receivers (tests/fixtures/http_receiver.py, tests
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,21 +22,10 @@ from tests.support.notifications import PLAN_ID, NotifyEnv, pending_plan_status,
 from tests.support.polling import wait_for
 from tfcontroller.api.commands import approve_command
 from tfcontroller.api.times import format_rfc3339
-from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.resources import NOTIFICATIONRULES, TERRAFORMS
 from tfcontroller.notify.formats.webhook import DELIVERY_ID_HEADER, EVENT_HEADER, FLUX_SIGNATURE_HEADER
 
 CONTROLLER_NS = "default"  # NotifyEnv's controller namespace (its TerraformOptions)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
-    with DevCluster() as cluster:
-        environment = NotifyEnv(cluster, tmp_path_factory.mktemp("notify-guards"))
-        try:
-            yield environment
-        finally:
-            environment.close()
 
 
 def _webhook(env: NotifyEnv, ns: str, name: str, address: str, **spec: Any) -> None:

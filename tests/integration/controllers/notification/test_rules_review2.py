@@ -17,14 +17,11 @@ status the test writes (tests/support/notifications.py).
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,30 +55,6 @@ from tfcontroller.notify.formats.webhook import EVENT_HEADER
 from tfcontroller.runtime.informer import Informer
 
 HOOK_KEY = "hmac-key-review2"
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
-    with DevCluster() as cluster:
-        environment = NotifyEnv(cluster, tmp_path_factory.mktemp("notify-review2"))
-        try:
-            yield environment
-        finally:
-            environment.close()
-
-
-@contextlib.contextmanager
-def _down(receiver: HTTPReceiver) -> Iterator[None]:
-    """The receiver down (connections refused, its port kept bound so nothing else takes it), then up."""
-    receiver.stop()
-    hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    hold.bind(("127.0.0.1", receiver.port))
-    try:
-        yield
-    finally:
-        hold.close()
-        receiver.start()
 
 
 def _webhook(env: NotifyEnv, ns: str, name: str, receiver: HTTPReceiver) -> None:
@@ -148,7 +121,7 @@ def test_a_deleted_objects_pending_plan_and_stall_are_withdrawn_its_apply_still_
         env: NotifyEnv, http_receiver: HTTPReceiver) -> None:
     ns = env.namespace("gone")
     _webhook(env, ns, "hook", http_receiver)
-    with _down(http_receiver):
+    with http_receiver.down():
         rule = env.rule(ns, "all", ["hook"])
         created = rule["metadata"]["creationTimestamp"]
         planned = env.terraform_stub(ns, "planned", {**pending_plan_status(), "history": [_run("run-p", created)]})

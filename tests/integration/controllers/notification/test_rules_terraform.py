@@ -12,7 +12,6 @@ schema (tests/fixtures/notify_schemas/), the webhook's HMAC at the receiver, flu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.support.controllers import gitrepo
 from tests.support.notifications import NotifyEnv, hmac_ok, ready_is
 from tests.support.polling import wait_for
 from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT
-from tfcontroller.dev.cluster import DevCluster
 from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS
 from tfcontroller.notify.formats.webhook import SIGNATURE_HEADER
 
@@ -55,16 +53,6 @@ output "plain" {
 }
 """
 HTTP_TYPES = ("slack", "msteams", "discord", "webhook", "flux")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifyEnv]:
-    with DevCluster() as cluster:
-        environment = NotifyEnv(cluster, tmp_path_factory.mktemp("notify-tf"))
-        try:
-            yield environment
-        finally:
-            environment.close()
 
 
 def _pending_plan(env: NotifyEnv, ns: str, name: str) -> dict[str, Any]:
