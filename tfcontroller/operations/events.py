@@ -48,8 +48,13 @@ def event_message(ev: Mapping[str, Any]) -> str:
     return " ".join(str(ev.get("message") or ev.get("note") or "").split())
 
 
-def sort_key(ev: Mapping[str, Any]) -> dt.datetime:
-    return parse_rfc3339(event_time(ev)) or dt.datetime.min.replace(tzinfo=dt.UTC)
+def sort_key(ev: Mapping[str, Any]) -> tuple[dt.datetime, int]:
+    """Time first; within one second (core/v1 timestamps have no fraction) the order the API server
+    stored them in, by `metadata.resourceVersion` when it is a number (etcd's revision: a Warning and
+    the recovery that followed it in the same second otherwise came out in name order). Pure."""
+    when = parse_rfc3339(event_time(ev)) or dt.datetime.min.replace(tzinfo=dt.UTC)
+    rv = str((ev.get("metadata") or {}).get("resourceVersion") or "")
+    return when, int(rv) if rv.isdigit() else 0
 
 
 def events_of(events: list[dict[str, Any]], obj: Mapping[str, Any], *, newest_first: bool = False) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from tfcontroller.kube.resources import (
     POLICYEXCEPTIONS,
     TERRAFORMS,
 )
+from tfcontroller.operations.events import sort_key
 from tfcontroller.runtime.policies import PolicyLoader, load_selected_policies
 
 CONTROLLER_NS = "tfcontroller-system"
@@ -92,7 +93,7 @@ def events_of(kube: KubeClient, name: str) -> list[tuple[str, str, str]]:
     items, _ = kube.list_all(EVENTS, "default")
     mine = [e for e in items if (e.get("involvedObject") or {}).get("kind") == "PlanPolicy"
             and (e.get("involvedObject") or {}).get("name") == name]
-    mine.sort(key=lambda e: (e.get("firstTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]))
+    mine.sort(key=sort_key)  # the product's order: time, then the order they were stored in
     return [(e.get("type", ""), e.get("reason", ""), e.get("message", "")) for e in mine]
 
 
