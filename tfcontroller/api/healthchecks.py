@@ -110,32 +110,80 @@ def render(template: str, outputs: Mapping[str, Any]) -> tuple[str, str, list[st
     return _ACTION.sub(value_of, template), _ACTION.sub(shown, template), secrets
 
 
+def host_problem(host: str) -> str:
+    """Why `host` (a name or an IP address, without brackets) cannot be connected to ("" when it can): a
+    name needs labels of 1-63 characters that IDNA can encode (Python's socket layer raises UnicodeError,
+    not OSError, on anything else)."""
+    if ":" in host:  # an IPv6 address: urlsplit has checked it already
+        return ""
+    try:
+        host.rstrip(".").encode("idna")
+    except UnicodeError:
+        return f"invalid host name {host!r}: each dot-separated label must be 1-63 characters"
+    return ""
+
+
+def _bad_brackets(netloc: str) -> bool:
+    """`[v6]` followed by anything but `:port` (urlsplit ignores what follows the bracket)."""
+    after = netloc.rpartition("]")[2] if "[" in netloc else ""
+    return bool(after) and not after.startswith(":")
+
+
+def _bad_characters(text: str) -> str:
+    """What is wrong with whitespace or control characters in a target ("" when it has none)."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return f"{text!r} contains whitespace or control characters"
+    return ""
+
+
 def tcp_target(address: str) -> tuple[str, int]:
-    """(host, port) of `host:port` (`[::1]:80` for IPv6); ValueError saying what is wrong."""
-    parts = urlsplit("//" + address)
+    """(host, port) of `host:port` (`[::1]:80` for IPv6); ValueError saying what is wrong (never any
+    other exception, whatever the text)."""
+    if problem := _bad_characters(address):
+        raise ValueError(problem)
+    try:
+        parts = urlsplit("//" + address)
+        hostname = parts.hostname
+    except ValueError as exc:  # an unbalanced `[` or a bracketed host that is no IPv6 address
+        raise ValueError(f"invalid host in {address!r} ({exc})") from None
+    if _bad_brackets(parts.netloc):
+        raise ValueError(f"invalid host in {address!r}")
     try:
         port = parts.port
     except ValueError:
         raise ValueError(f"invalid port in {address!r}") from None
-    if not parts.hostname or port is None or parts.path or parts.query or parts.fragment or "@" in address:
+    if not hostname or port is None or parts.path or parts.query or parts.fragment or "@" in address:
         raise ValueError(f"{address!r} is not host:port")
     if not 0 < port < 65536:
         raise ValueError(f"port {port} out of range 1-65535")
-    return parts.hostname, port
+    if problem := host_problem(hostname):
+        raise ValueError(problem)
+    return hostname, port
 
 
 def http_target_problem(url: str) -> str:
-    """Why `url` cannot be probed ("" when it can): an absolute http(s) URL with a host and no userinfo."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """Why `url` cannot be probed ("" when it can): an absolute http(s) URL with a valid host and no
+    userinfo. Never raises, whatever the text."""
+    if problem := _bad_characters(url):
+        return problem
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # an unbalanced `[` or a bracketed host that is no IPv6 address
+        return f"invalid host in {url!r} ({exc})" if "@" not in url else f"invalid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not hostname:
         return f"{url!r} is not an absolute http:// or https:// URL"
+    if _bad_brackets(parts.netloc):
+        return f"invalid host in {url!r}"
     if "@" in parts.netloc:  # never shown: it carries a password
         return "credentials in the URL are not supported (a health check sends none)"
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         return f"invalid port in {url!r}"
-    return ""
+    if not (parts.path + parts.query + parts.fragment).isascii():
+        return f"{url!r} has non-ASCII characters in its path or query: percent-encode them"
+    return host_problem(hostname)
 
 
 def parse_health_checks(f: Fields) -> tuple[HealthCheck, ...]:

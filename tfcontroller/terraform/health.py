@@ -29,7 +29,6 @@ from typing import Any
 from tfcontroller.api.healthchecks import (
     TCP,
     HealthCheck,
-    TemplateError,
     http_target_problem,
     render,
     tcp_target,
@@ -63,19 +62,23 @@ _OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 def probe_tcp(address: str, timeout: float) -> str:
-    """"" when a TCP connection to `address` opens within `timeout`, else why not."""
-    host, port = tcp_target(address)
+    """"" when a TCP connection to `address` opens within `timeout`, else why not (never raises on a bad
+    address: a ValueError, UnicodeError included, is a reason too)."""
     try:
+        host, port = tcp_target(address)
         with socket.create_connection((host, port), timeout=timeout):
             return ""
     except OSError as exc:
         return _os_error(exc)
+    except ValueError as exc:  # UnicodeError of a host name IDNA cannot encode, a bad port
+        return f"invalid address: {exc}"
 
 
 def probe_http(url: str, expected: int | None, timeout: float) -> str:
-    """"" when GET `url` answers `expected` (any 2xx when None) within `timeout`, else why not."""
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "tfcontroller-health-check"})
+    """"" when GET `url` answers `expected` (any 2xx when None) within `timeout`, else why not (never raises
+    on a bad URL: a ValueError, UnicodeError included, is a reason too)."""
     try:
+        request = urllib.request.Request(url, method="GET", headers={"User-Agent": "tfcontroller-health-check"})
         with _OPENER.open(request, timeout=timeout) as response:
             status = int(response.status)
     except urllib.error.HTTPError as exc:
@@ -86,6 +89,8 @@ def probe_http(url: str, expected: int | None, timeout: float) -> str:
         return _os_error(reason) if isinstance(reason, OSError) else str(reason)
     except (OSError, http.client.HTTPException) as exc:
         return _os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+    except ValueError as exc:  # UnicodeError of a host IDNA cannot encode, a non-ASCII path, a bad port
+        return f"invalid URL: {type(exc).__name__}: {exc}"
     if (status == expected) if expected is not None else 200 <= status < 300:
         return ""
     return f"HTTP status {status}, expected {expected if expected is not None else '2xx'}"
@@ -111,7 +116,7 @@ def run_check(check: HealthCheck, outputs: Mapping[str, Any], stop: threading.Ev
     """Render, then probe until it passes or `check.timeout` has passed (or `stop` is set)."""
     try:
         target, shown, secrets = render(check.target, outputs)
-    except TemplateError as exc:
+    except ValueError as exc:  # TemplateError (a missing output or key), or a template the parse let through
         return CheckResult(check.name, INVALID, scrub(check.target), f"{check.field}: {exc}")
     shown = scrub(shown)  # a URL's userinfo (`https://user:***@host`) is a secret too
     if not _probeable(check, target):  # the message shows the masked form only, never the rendered one

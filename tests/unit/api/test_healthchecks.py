@@ -13,6 +13,7 @@ from tfcontroller.api.healthchecks import (
     DEFAULT_TIMEOUT,
     SENSITIVE_MASK,
     TemplateError,
+    http_target_problem,
     render,
     tcp_target,
     template_paths,
@@ -142,3 +143,82 @@ def test_template_paths_and_tcp_targets() -> None:
     for bad in ("nohost", ":80", "h:0", "h:x", "user@h:22", "h:1?x"):
         with pytest.raises(ValueError):
             tcp_target(bad)
+
+
+# ---- review of issue 20, finding 1: no user-given text makes the parse raise anything but SpecError ---------
+
+BAD_URLS = [
+    "http://[::1/",  # unbalanced bracket: urlsplit's ValueError
+    "http://[zz]/",  # a bracketed host that is no IPv6 address
+    "https://[::1]x/",
+    "http://a:99999/",  # port out of range
+    "http://a:port/",
+    "http://ex..ample.com/",  # an empty label: UnicodeError in the socket layer
+    "http://.example.com/",
+    f"http://{'a' * 64}.com/",  # a label of 64 characters
+    "http://exa mple.com/",  # whitespace
+    "http://example.com/\nHost: evil",  # a control character
+    "http://example.com/p\u00e9",  # non-ASCII path: http.client cannot send it
+    "http://[::1/@x",
+    "http://user@[/",
+    "ftp://example.com/",
+    "//example.com/",
+    "http:///path",
+    "\x00",
+]
+
+BAD_ADDRESSES = [
+    "[::1:80",  # unbalanced bracket
+    "[zz]:80",
+    "[::1]x:80",
+    "ex..ample.com:80",  # an empty label
+    f"{'b' * 64}.example.com:80",
+    ".example.com:80",
+    "db.example.com:99999",
+    "db.example.com:0",
+    "db.example.com:port",
+    "db example.com:80",
+    "db.example.com:80\n",
+    "db.example.com",
+    "user@db.example.com:80",
+    "db.example.com:80/path",
+    ":80",
+    "\x7f:80",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_bad_literal_url_is_a_spec_error_naming_the_field(url: str) -> None:
+    with pytest.raises(SpecError, match=r"spec\.healthChecks\[0\]\.url") as err:
+        tf([{"name": "web", "type": "http", "url": url}])
+    assert "https://example.com/healthz" in str(err.value)  # the fix is named
+
+
+@pytest.mark.parametrize("address", BAD_ADDRESSES)
+def test_a_bad_literal_address_is_a_spec_error_naming_the_field(address: str) -> None:
+    with pytest.raises(SpecError, match=r"spec\.healthChecks\[0\]\.address") as err:
+        tf([{"name": "db", "type": "tcp", "address": address}])
+    assert "host:port" in str(err.value)
+
+
+@pytest.mark.parametrize("address", BAD_ADDRESSES)
+def test_tcp_target_raises_only_value_error(address: str) -> None:
+    with pytest.raises(ValueError):
+        tcp_target(address)
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_http_target_problem_never_raises(url: str) -> None:
+    assert http_target_problem(url)
+
+
+@pytest.mark.parametrize("url", ["http://example.com/", "https://\u00e9x.example/healthz", "http://[::1]:8080/x?q=1",
+                                 "http://example.com./", "http://127.0.0.1/"])
+def test_good_urls_still_pass(url: str) -> None:
+    assert http_target_problem(url) == ""
+
+
+@pytest.mark.parametrize(("address", "want"), [("example.com.:80", ("example.com.", 80)), ("[::1]:5432", ("::1", 5432)),
+                                               ("\u00e9x.example:443", ("\u00e9x.example", 443))])
+def test_good_addresses_still_pass(address: str, want: tuple[str, int]) -> None:
+    assert tcp_target(address) == want

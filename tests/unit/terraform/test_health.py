@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from tfcontroller.api.healthchecks import SENSITIVE_MASK, HealthCheck
-from tfcontroller.terraform.health import FAILED, INVALID, PASSED, run_check, run_checks
+from tfcontroller.terraform.health import (
+    FAILED,
+    INVALID,
+    PASSED,
+    probe_http,
+    probe_tcp,
+    run_check,
+    run_checks,
+)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -153,3 +161,42 @@ def test_run_checks_keeps_spec_order(web: str, closed_port: int) -> None:
     results = run_checks([http_check(web + "/status/200"), tcp_check(f"127.0.0.1:{closed_port}", timeout=0.2)], {})
     assert [(r.name, r.outcome) for r in results] == [("web", PASSED), ("db", FAILED)]
     assert run_checks([], {}) == []
+
+
+# ---- review of issue 20, finding 1: a bad target, literal or rendered, is a result, never an exception ------
+
+@pytest.mark.parametrize("address", ["ex..ample.com:80", f"{'a' * 64}.example.com:80", "[::1:80", "[zz]:80",
+                                     "db.example.com:99999", "db example.com:80"])
+def test_probe_tcp_turns_a_bad_address_into_a_reason(address: str) -> None:
+    assert probe_tcp(address, 0.2).startswith("invalid address")
+
+
+@pytest.mark.parametrize("url", ["http://ex..ample.com/", f"http://{'a' * 64}.example.com/", "http://[::1/",
+                                 "http://[zz]/", "http://127.0.0.1:1/p\u00e9"])
+def test_probe_http_turns_a_bad_url_into_a_reason(url: str) -> None:
+    assert probe_http(url, None, 0.2).startswith("invalid URL")
+
+
+@pytest.mark.parametrize(("check", "value"), [
+    (http_check("http://{{ .host }}/"), "[zz]"),
+    (http_check("http://{{ .host }}/"), "[::1"),
+    (http_check("http://{{ .host }}/"), "ex..ample.com"),
+    (http_check("http://{{ .host }}/"), "a" * 64 + ".com"),
+    (http_check("http://{{ .host }}/{{ .host }}"), "\u00e9x.example"),
+    (http_check("{{ .host }}"), "http://exa mple.com/"),
+    (tcp_check("{{ .host }}:80"), "ex..ample.com"),
+    (tcp_check("{{ .host }}:80"), "[zz"),
+    (tcp_check("{{ .host }}"), "db.example.com:70000"),
+    (tcp_check("{{ .host }}:80"), "a\nb"),
+])
+def test_a_rendered_target_that_is_not_valid_is_invalid(check: HealthCheck, value: str) -> None:
+    result = run_check(check, {"host": {"value": value, "sensitive": False}})
+    assert result.outcome == INVALID
+    assert check.field in result.detail
+
+
+def test_run_checks_never_raises_on_bad_rendered_targets(closed_port: int) -> None:
+    checks = [http_check("http://{{ .host }}/"), tcp_check("{{ .host }}:80"), http_check("{{ .missing }}")]
+    results = run_checks(checks, {"host": {"value": "[zz]", "sensitive": True}})
+    assert [r.outcome for r in results] == [INVALID, INVALID, INVALID]
+    assert all("[zz]" not in r.describe() for r in results[:2])  # a sensitive value is never shown
