@@ -24,6 +24,7 @@ from tfcontroller.controllers.terraform.drift.mail import DriftNotifier
 from tfcontroller.controllers.terraform.history import RunNote
 from tfcontroller.controllers.terraform.inputs import ResolvedInputs
 from tfcontroller.controllers.terraform.locks import RunRecord
+from tfcontroller.controllers.terraform.policy import ApplyResult
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.runner import TerraformRunner
@@ -146,7 +147,9 @@ class PlanPart:
 @dataclass
 class DonePart:
     applied: bool = False
-    apply_attempted: bool = False  # an apply ran (spec.remediation.retries counts the failed ones)
+    # the applies that ended in this reconcile, each with its own result (spec.remediation.retries counts the
+    # failed ones): an adopted apply of an earlier controller (pod mode), this reconcile's own
+    apply_results: list[ApplyResult] = field(default_factory=list)
     planned_no_changes: bool = False
     applied_output_names: list[str] | None = None  # from the apply's JSON stream (values never kept)
     applied_sensitive_outputs: list[str] | None = None  # the names of those marked sensitive

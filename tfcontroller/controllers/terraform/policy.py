@@ -367,12 +367,32 @@ def retries_exhausted(failures: ApplyFailures, retries: int | None, inputs_diges
 
 def after_apply(failures: ApplyFailures, *, succeeded: bool, inputs_digest: str, requested_at: str,
                 error: str) -> ApplyFailures | None:
-    """The streak after a reconcile that ran an apply: cleared by a success, else one more failure (a new
-    streak of one when the inputs or the request changed). None: nothing to record."""
+    """The streak after one apply: cleared by a success, else one more failure (a new streak of one when
+    the inputs or the request changed). None: cleared."""
     if succeeded:
         return None
     count = failures.count + 1 if same_streak(failures, inputs_digest, requested_at) else 1
     return ApplyFailures(count, inputs_digest, requested_at, error)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What one apply itself did (issue 20, spec.remediation.retries): succeeded, or failed with `error`
+    (`Reason: message`). Only the apply's own result: a step after a successful apply that fails (the
+    outputs Secret, a health check) is no failed apply, and a wait for someone else's lock is no result."""
+
+    succeeded: bool
+    inputs_digest: str
+    error: str = ""
+
+
+def streak_after(failures: ApplyFailures, results: Sequence[ApplyResult], requested_at: str) -> ApplyFailures | None:
+    """Pure: status.applyFailures after a reconcile's applies, in the order they ended (an adopted apply of an
+    earlier controller, then this reconcile's own): `failures` unchanged when none ran, None when cleared."""
+    for result in results:
+        failures = after_apply(failures, succeeded=result.succeeded, inputs_digest=result.inputs_digest,
+                               requested_at=requested_at, error=result.error[:300]) or ApplyFailures()
+    return failures if failures.count else None
 
 
 def retries_message(failures: ApplyFailures, retries: int, reconcile_command: str) -> str:

@@ -313,7 +313,7 @@ class TerraformReconciler:
             history.record(status, ctx.history, outcome, self.options.history_limit,
                            outliving={r.marker for r in unfinished})
         if ctx is not None:  # issue 20: failed applies in a row (spec.remediation.retries)
-            count_apply_failures(ctx, status, outcome)
+            count_apply_failures(ctx, status)
         mark_handled(obj)
         summarize_object(obj, outcome)
         conds = status.setdefault("conditions", [])

@@ -13,7 +13,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -299,6 +299,17 @@ def _adopted_outcome(delivered: Any, pods: list[dict[str, Any]], record: RunReco
     return termination_summary(pods, record.marker, record.operation, pod_name=record.pod, pod_uid=record.pod_uid)
 
 
+class AdoptedApplyFailed(TransientError):
+    """An adopted apply of an earlier controller failed: its result is already in `ctx.done.apply_results`."""
+
+
+def adopted_apply_result(status: Mapping[str, Any], succeeded: bool, error: str = "") -> policy.ApplyResult:
+    """Pure: an adopted apply's result for spec.remediation.retries, counted (or clearing the streak) like
+    any apply, with the inputs digest its plan was made with (status.inputsDigest: the step that computes
+    this reconcile's inputs has not run yet)."""
+    return policy.ApplyResult(succeeded, TerraformStatus.of(status).inputs_digest, error)
+
+
 def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
                           outcome: TerminationSummary) -> None:
     """An apply of an earlier controller that ended in failure: Ready=False with its reason, retried with
@@ -316,10 +327,11 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
                     ctx.tf.meta.generation)
     ctx.events.append(("Warning", outcome.reason, message))
     _note_adopted(ctx, obj, record, pending, plan, history.FAILED, outcome.reason, message)
+    ctx.done.apply_results.append(adopted_apply_result(status, False, f"{outcome.reason}: {message}"))
     if not outcome.terraform_killed:
         ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
         write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
-    raise TransientError(outcome.reason, message)
+    raise AdoptedApplyFailed(outcome.reason, message)
 
 
 def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecord,
@@ -328,6 +340,7 @@ def _record_adopted_apply(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     outputs are then read from the state by the outputs step (`ctx.done.applied`)."""
     status = status_of(obj)
     last = TerraformStatus.of(status)  # read before the pending plan is dropped (history: kind, counts)
+    ctx.done.apply_results.append(adopted_apply_result(status, True))  # like any apply: it ends a streak
     plan = record.plan or last.pending.id
     status["lastAppliedPlan"] = plan
     status["lastAppliedRevision"] = last.last_planned_revision or ctx.source.revision or None

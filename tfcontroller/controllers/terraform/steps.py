@@ -59,6 +59,7 @@ from tfcontroller.controllers.terraform.modules import module_digest, module_inf
 from tfcontroller.controllers.terraform.outputs import write_outputs
 from tfcontroller.controllers.terraform.policy_gate import step_policy
 from tfcontroller.controllers.terraform.runs import (
+    AdoptedApplyFailed,
     _in_background,
     backend_identity,
     checkpoint,
@@ -71,10 +72,10 @@ from tfcontroller.controllers.terraform.runs import (
 from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.resources import GITREPOSITORIES, SECRETS, TERRAFORMS
 from tfcontroller.runtime.access import refused_dependency, refused_source
-from tfcontroller.runtime.reconciler import CONTINUE, STOP, Outcome, Step, StepResult, ready
+from tfcontroller.runtime.reconciler import CONTINUE, STOP, Step, StepResult, ready
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.source.store import ArtifactDigestMismatchError
-from tfcontroller.terraform.errors import StalePlanError
+from tfcontroller.terraform.errors import CancelledError, StalePlanError
 from tfcontroller.terraform.inputs import InputReader
 from tfcontroller.terraform.inspect import check_module, undeclared_variables
 from tfcontroller.terraform.plan import make_plan_id, plan_digest
@@ -440,12 +441,16 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
             return _stale(ctx, f"the stored plan {pending} cannot be used ({exc})", note)
         ws.plan_path.write_bytes(data)
         ctx.plan.local = True
-    ctx.done.apply_attempted = True
     try:
         result = locked(ctx, obj, lambda: with_init(
             ctx, lambda: runner.apply(ws.plan_path, parallelism=tf.spec.parallelism)))
     except StalePlanError:
         return _stale(ctx, f"plan {pending} is stale: the state changed since it was made", note)
+    except Exception as exc:
+        if (error := apply_error_text(exc)) is not None:
+            ctx.done.apply_results.append(policy.ApplyResult(False, ctx.inputs.digest, error))
+        raise
+    ctx.done.apply_results.append(policy.ApplyResult(True, ctx.inputs.digest))
     ctx.done.applied_output_names = policy.output_names(result.messages)
     ctx.done.applied_sensitive_outputs = policy.applied_sensitive_output_names(result.messages)
     delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets,
@@ -487,21 +492,24 @@ def _check_retries(ctx: RunContext, status: dict[str, Any]) -> None:
             failures, retries, cli_reconcile_command("Terraform", ctx.namespace, ctx.name)))
 
 
-def count_apply_failures(ctx: RunContext, status: dict[str, Any], outcome: Outcome) -> None:
-    """At the end of a reconcile that ran an apply: the streak of failed applies (status.applyFailures),
-    cleared by a success. A reconcile that applied nothing leaves it as it is, and so does one that only
-    waited (a state lock held by someone else is no failure of the apply) or whose stale plan, planned
-    again, now waits for an approval."""
-    if ctx.deleting or not ctx.done.apply_attempted:
+def apply_error_text(exc: BaseException) -> str | None:
+    """Pure: the failure of an apply that raised `exc`, as `Reason: message`; None when it is no failure of the
+    apply: a wait (a state lock held by someone else, an approval), this controller stopping, or an adopted
+    apply of an earlier controller (recorded by the adoption itself)."""
+    if isinstance(exc, WaitingError | CancelledError | AdoptedApplyFailed):
+        return None
+    return f"{exc.reason}: {exc.message}" if isinstance(exc, ReconcileError) else f"{type(exc).__name__}: {exc}"
+
+
+def count_apply_failures(ctx: RunContext, status: dict[str, Any]) -> None:
+    """At the end of a reconcile: the streak of failed applies (status.applyFailures) after the applies that
+    ended in it, each by its own result (policy.streak_after), cleared by a success. A reconcile whose
+    apply did not end (none ran, a stale plan planned again, a wait for a lock) leaves it as it is, and so
+    does a step after a successful apply that fails (outputs, health checks): that apply succeeded."""
+    if ctx.deleting or not ctx.done.apply_results:
         return
-    error = outcome.error if outcome.kind in ("transient", "stalled") else None
-    if error is None and not ctx.done.applied:
-        return
-    text = f"{error.reason}: {error.message}" if isinstance(error, ReconcileError) else str(error or "")
-    after = policy.after_apply(policy.ApplyFailures.of(status), succeeded=error is None,
-                               inputs_digest=ctx.inputs.digest,
-                               requested_at=ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, ""),
-                               error=text[:300])
+    after = policy.streak_after(policy.ApplyFailures.of(status), ctx.done.apply_results,
+                                ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, ""))
     if after is None:
         status.pop("applyFailures", None)
     else:
