@@ -121,7 +121,8 @@ class PlanOptions:
 @dataclass(frozen=True)
 class Remediation:
     """`spec.remediation`: `retries` is how many times a failed apply is retried before the object stops
-    (Stalled RetriesExhausted) until its inputs change or a reconcile is requested; None retries forever."""
+    (Stalled RetriesExhausted) until its spec (generation) or its inputs digest change, or a reconcile is
+    requested; None retries forever."""
 
     retries: int | None = None
 

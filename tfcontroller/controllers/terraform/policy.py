@@ -331,48 +331,57 @@ def replace_request(spec_replace: Sequence[str], handled_spec: Any, annotation: 
 
 @dataclass(frozen=True)
 class ApplyFailures:
-    """`status.applyFailures`: failed applies in a row (issue 20, spec.remediation.retries), with the inputs
-    digest and the requested-at value they failed with (a new one starts a new streak) and the last error."""
+    """`status.applyFailures`: failed applies in a row (issue 20, spec.remediation.retries), with what they
+    failed with — the inputs digest, the requested-at value and the object's metadata.generation (a new one
+    of any starts a new streak) — and the last error."""
 
     count: int = 0
     inputs_digest: str = ""
     requested_at: str = ""
     last_error: str = ""
+    generation: int = 0
 
     @classmethod
     def of(cls, status: Mapping[str, Any]) -> ApplyFailures:
         raw = status.get("applyFailures")
         if not isinstance(raw, Mapping):
             return cls()
-        count = raw.get("count")
+        count, generation = raw.get("count"), raw.get("generation")
         return cls(count if isinstance(count, int) and not isinstance(count, bool) else 0,
                    str(raw.get("inputsDigest") or ""), str(raw.get("requestedAt") or ""),
-                   str(raw.get("lastError") or ""))
+                   str(raw.get("lastError") or ""),
+                   generation if isinstance(generation, int) and not isinstance(generation, bool) else 0)
 
     def to_status(self) -> dict[str, Any]:
         return {"count": self.count, "inputsDigest": self.inputs_digest, "requestedAt": self.requested_at,
-                "lastError": self.last_error}
+                "lastError": self.last_error, "generation": self.generation}
 
 
-def same_streak(failures: ApplyFailures, inputs_digest: str, requested_at: str) -> bool:
-    """The inputs and the reconcile request are those the recorded failures happened with."""
-    return failures.count > 0 and (failures.inputs_digest, failures.requested_at) == (inputs_digest, requested_at)
+def same_streak(failures: ApplyFailures, inputs_digest: str, requested_at: str, generation: int) -> bool:
+    """The inputs, the reconcile request and the spec (metadata.generation: any edit of the spec, also of a
+    field outside the inputs digest such as spec.timeout, parallelism or runnerPod) are those the recorded
+    failures happened with."""
+    return failures.count > 0 and (failures.inputs_digest, failures.requested_at, failures.generation) == \
+        (inputs_digest, requested_at, generation)
 
 
-def retries_exhausted(failures: ApplyFailures, retries: int | None, inputs_digest: str, requested_at: str) -> bool:
+def retries_exhausted(failures: ApplyFailures, retries: int | None, inputs_digest: str, requested_at: str,
+                      generation: int) -> bool:
     """Stop applying (Stalled RetriesExhausted): `retries` retries after the first failure have failed too, and
-    neither the inputs changed nor a reconcile was requested since. Unset `retries`: retry forever."""
-    return retries is not None and same_streak(failures, inputs_digest, requested_at) and failures.count > retries
+    neither the inputs, nor the spec changed, nor a reconcile was requested since. Unset `retries`: retry
+    forever."""
+    return retries is not None and same_streak(failures, inputs_digest, requested_at, generation) and \
+        failures.count > retries
 
 
 def after_apply(failures: ApplyFailures, *, succeeded: bool, inputs_digest: str, requested_at: str,
-                error: str) -> ApplyFailures | None:
+                generation: int, error: str) -> ApplyFailures | None:
     """The streak after one apply: cleared by a success, else one more failure (a new streak of one when
-    the inputs or the request changed). None: cleared."""
+    the inputs, the spec or the request changed). None: cleared."""
     if succeeded:
         return None
-    count = failures.count + 1 if same_streak(failures, inputs_digest, requested_at) else 1
-    return ApplyFailures(count, inputs_digest, requested_at, error)
+    count = failures.count + 1 if same_streak(failures, inputs_digest, requested_at, generation) else 1
+    return ApplyFailures(count, inputs_digest, requested_at, error, generation)
 
 
 @dataclass(frozen=True)
@@ -386,17 +395,25 @@ class ApplyResult:
     error: str = ""
 
 
-def streak_after(failures: ApplyFailures, results: Sequence[ApplyResult], requested_at: str) -> ApplyFailures | None:
+def streak_after(failures: ApplyFailures, results: Sequence[ApplyResult], requested_at: str,
+                 generation: int) -> ApplyFailures | None:
     """Pure: status.applyFailures after a reconcile's applies, in the order they ended (an adopted apply of an
     earlier controller, then this reconcile's own): `failures` unchanged when none ran, None when cleared."""
     for result in results:
         failures = after_apply(failures, succeeded=result.succeeded, inputs_digest=result.inputs_digest,
-                               requested_at=requested_at, error=result.error[:300]) or ApplyFailures()
+                               requested_at=requested_at, generation=generation,
+                               error=result.error[:300]) or ApplyFailures()
     return failures if failures.count else None
+
+
+RESUMES_WHEN = ("the spec changes (a new metadata.generation: any edit of spec, also of spec.timeout, "
+                "parallelism or runnerPod), the inputs digest changes (the module's files, vars and varsFrom "
+                "values, env, the backend, workspace, Terraform version, targets, tfVarsFiles, fileMappings or "
+                "cliConfigSecretRef contents; a commit that changes none of them does not count), or a "
+                "reconcile is requested")
 
 
 def retries_message(failures: ApplyFailures, retries: int, reconcile_command: str) -> str:
     tries = f"{failures.count} applies in a row failed" if failures.count > 1 else "the apply failed"
     return (f"{tries} (spec.remediation.retries: {retries}); last error: {failures.last_error}. Not retried until "
-            f"the inputs change (a new commit, a changed spec or input) or a reconcile is requested: "
-            f"`{reconcile_command}`")
+            f"{RESUMES_WHEN}: `{reconcile_command}`")

@@ -483,11 +483,13 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
 
 def _check_retries(ctx: RunContext, status: dict[str, Any]) -> None:
     """spec.remediation.retries: after that many retries of a failed apply, stop (Stalled RetriesExhausted,
-    naming the last error) until the inputs change or a reconcile is requested (policy.retries_exhausted)."""
+    naming the last error) until the spec (generation) or the inputs digest change, or a reconcile is requested
+    (policy.retries_exhausted)."""
     retries = ctx.tf.spec.remediation.retries
     failures = policy.ApplyFailures.of(status)
     requested = ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, "")
-    if retries is not None and policy.retries_exhausted(failures, retries, ctx.inputs.digest, requested):
+    if retries is not None and policy.retries_exhausted(failures, retries, ctx.inputs.digest, requested,
+                                                        ctx.tf.meta.generation):
         raise StallingError(RETRIES_EXHAUSTED, policy.retries_message(
             failures, retries, cli_reconcile_command("Terraform", ctx.namespace, ctx.name)))
 
@@ -509,7 +511,7 @@ def count_apply_failures(ctx: RunContext, status: dict[str, Any]) -> None:
     if ctx.deleting or not ctx.done.apply_results:
         return
     after = policy.streak_after(policy.ApplyFailures.of(status), ctx.done.apply_results,
-                                ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, ""))
+                                ctx.tf.meta.annotations.get(ANNOTATION_REQUESTED_AT, ""), ctx.tf.meta.generation)
     if after is None:
         status.pop("applyFailures", None)
     else:

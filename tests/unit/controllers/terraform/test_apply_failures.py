@@ -37,11 +37,11 @@ FAIL2 = ApplyResult(False, D2, "ApplyFailed: other")
 ])
 def test_streak_after_each_apply_in_order(before: ApplyFailures, results: list[ApplyResult],
                                           after: ApplyFailures | None) -> None:
-    assert streak_after(before, results, "") == after
+    assert streak_after(before, results, "", 0) == after
 
 
 def test_a_long_error_is_cut() -> None:
-    after = streak_after(ApplyFailures(), [ApplyResult(False, D1, "x" * 1000)], "")
+    after = streak_after(ApplyFailures(), [ApplyResult(False, D1, "x" * 1000)], "", 0)
     assert after is not None and len(after.last_error) == 300
 
 
@@ -59,11 +59,11 @@ def test_which_exceptions_of_an_apply_are_failed_applies(exc: BaseException, tex
     assert apply_error_text(exc) == text
 
 
-def ctx_of(results: list[ApplyResult], deleting: bool = False, requested_at: str = "") -> Any:
+def ctx_of(results: list[ApplyResult], deleting: bool = False, requested_at: str = "", generation: int = 0) -> Any:
     done = DonePart()
     done.apply_results.extend(results)
     annotations = {"tfcontroller.io/requested-at": requested_at} if requested_at else {}
-    return SimpleNamespace(deleting=deleting, done=done, tf=SimpleNamespace(meta=SimpleNamespace(annotations=annotations)))
+    return SimpleNamespace(deleting=deleting, done=done, tf=SimpleNamespace(meta=SimpleNamespace(annotations=annotations, generation=generation)))
 
 
 def test_count_apply_failures_success_then_a_failing_later_step_is_no_failure() -> None:
@@ -89,6 +89,8 @@ def test_count_apply_failures_table_of_reconciles() -> None:
     assert ApplyFailures.of(status).count == 2
     count_apply_failures(ctx_of([FAIL], requested_at="2026-01-01T00:00:00Z"), status)  # a new request
     assert ApplyFailures.of(status) == ApplyFailures(1, D1, "2026-01-01T00:00:00Z", "ApplyFailed: boom")
+    count_apply_failures(ctx_of([FAIL], requested_at="2026-01-01T00:00:00Z", generation=2), status)  # spec edit
+    assert ApplyFailures.of(status) == ApplyFailures(1, D1, "2026-01-01T00:00:00Z", "ApplyFailed: boom", 2)
     count_apply_failures(ctx_of([OK]), status)
     assert "applyFailures" not in status
 

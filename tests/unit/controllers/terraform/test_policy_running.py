@@ -44,27 +44,34 @@ D1, D2 = "sha256:1", "sha256:2"
 def test_retries_stop_after_retries_plus_one_failures_in_a_row() -> None:
     failures = ApplyFailures()
     for _ in range(3):
-        assert not retries_exhausted(failures, 2, D1, "")
-        failures = after_apply(failures, succeeded=False, inputs_digest=D1, requested_at="", error="ApplyFailed: x")
+        assert not retries_exhausted(failures, 2, D1, "", 1)
+        failures = after_apply(failures, succeeded=False, inputs_digest=D1, requested_at="", generation=1,
+                                error="ApplyFailed: x")
         assert failures is not None
-    assert failures.count == 3 and retries_exhausted(failures, 2, D1, "")
-    assert not retries_exhausted(failures, None, D1, "")  # unset: forever
-    assert not retries_exhausted(failures, 3, D1, "")
+    assert failures.count == 3 and retries_exhausted(failures, 2, D1, "", 1)
+    assert not retries_exhausted(failures, None, D1, "", 1)  # unset: forever
+    assert not retries_exhausted(failures, 3, D1, "", 1)
 
 
-def test_new_inputs_or_a_reconcile_request_resume_with_a_new_streak() -> None:
-    failures = ApplyFailures(1, D1, "", "ApplyFailed: x")
-    assert retries_exhausted(failures, 0, D1, "")
-    assert not retries_exhausted(failures, 0, D2, "")  # a new commit changed the inputs
-    assert not retries_exhausted(failures, 0, D1, "2026-01-01T00:00:00Z")  # tfcontroller reconcile
-    renewed = after_apply(failures, succeeded=False, inputs_digest=D2, requested_at="", error="e")
-    assert renewed == ApplyFailures(1, D2, "", "e")
-    assert after_apply(failures, succeeded=True, inputs_digest=D1, requested_at="", error="") is None
+def test_new_inputs_a_spec_change_or_a_reconcile_request_resume_with_a_new_streak() -> None:
+    failures = ApplyFailures(1, D1, "", "ApplyFailed: x", 4)
+    assert retries_exhausted(failures, 0, D1, "", 4)
+    assert not retries_exhausted(failures, 0, D2, "", 4)  # the inputs digest changed
+    assert not retries_exhausted(failures, 0, D1, "2026-01-01T00:00:00Z", 4)  # tfcontroller reconcile
+    assert not retries_exhausted(failures, 0, D1, "", 5)  # a spec edit outside the digest (spec.timeout)
+    renewed = after_apply(failures, succeeded=False, inputs_digest=D2, requested_at="", generation=4, error="e")
+    assert renewed == ApplyFailures(1, D2, "", "e", 4)
+    renewed = after_apply(failures, succeeded=False, inputs_digest=D1, requested_at="", generation=5, error="e")
+    assert renewed == ApplyFailures(1, D1, "", "e", 5)  # a new generation starts a new streak
+    assert after_apply(failures, succeeded=False, inputs_digest=D1, requested_at="", generation=4,
+                       error="e") == ApplyFailures(2, D1, "", "e", 4)
+    assert after_apply(failures, succeeded=True, inputs_digest=D1, requested_at="", generation=4, error="") is None
 
 
 def test_apply_failures_round_trip_through_status_and_tolerate_junk() -> None:
-    failures = ApplyFailures(2, D1, "r", "e")
+    failures = ApplyFailures(2, D1, "r", "e", 7)
     assert ApplyFailures.of({"applyFailures": failures.to_status()}) == failures
+    assert ApplyFailures.of({"applyFailures": {"count": 1, "generation": "x"}}).generation == 0
     assert ApplyFailures.of({"applyFailures": "junk"}) == ApplyFailures()
     assert ApplyFailures.of({"applyFailures": {"count": True}}).count == 0
 
@@ -74,6 +81,9 @@ def test_the_message_names_the_last_error_and_how_to_resume() -> None:
                                   "tfcontroller reconcile web -n infra")
     assert "3 applies in a row failed" in text and "ApplyFailed: bucket exists" in text
     assert "tfcontroller reconcile web -n infra" in text and "retries: 2" in text
+    # exactly what resumes it: a spec change (generation), an inputs-digest change, a reconcile request
+    assert "metadata.generation" in text and "spec.timeout" in text and "inputs digest" in text
+    assert "a commit that changes none of them does not count" in text
 
 
 def test_plan_only_plans_again_when_drift_is_due_although_a_plan_is_pending() -> None:
