@@ -305,7 +305,9 @@ class ReplaceRequest:
     one-shot: `spec.replace` applies to the first plan after its list changes (status.lastHandledSpecReplace
     records the list handled), the `tfcontroller.io/replace` annotation to the first plan after its value
     changes (status.lastHandledReplace), so a kept field or annotation never re-creates a resource again on
-    later plans (a drift check, the next commit). A new request plans at once, like a replan."""
+    later plans (a drift check, the next commit). A new request plans at once, like a replan. Removing the
+    field or the annotation re-arms it (forget_handled_replace); a plan discarded before its apply does not
+    consume it (carried_replacements)."""
 
     addresses: tuple[str, ...] = ()
     spec: tuple[str, ...] | None = None  # spec.replace to record as handled (None: nothing new there)
@@ -327,6 +329,29 @@ def replace_request(spec_replace: Sequence[str], handled_spec: Any, annotation: 
     addresses = [*(spec_replace if spec_new else ()), *(annotation_addresses if note_new else ())]
     return ReplaceRequest(tuple(dict.fromkeys(addresses)), tuple(spec_replace) if spec_new else None,
                           note if note_new else None)
+
+
+def forget_handled_replace(status: dict[str, Any], spec_replace: Sequence[str], annotation: str | None) -> None:
+    """Re-arming a one-shot replacement: once spec.replace is emptied (or removed) its handled list is
+    forgotten, and so is the handled annotation value once the annotation is gone (or blank), so that adding
+    the same list or value again later replaces again (a GitOps clean-up, then the same request weeks
+    later)."""
+    if not spec_replace:
+        status.pop("lastHandledSpecReplace", None)
+    if not (annotation or "").strip():
+        status.pop("lastHandledReplace", None)
+
+
+def carried_replacements(unapplied: Any, spec_replace: Sequence[str],
+                         annotation_addresses: Sequence[str]) -> tuple[str, ...]:
+    """Pure: the replacements of a plan that was never applied (`status.plan.replace`: a pending plan that a
+    new commit or a replan discards, or one whose adopted apply failed) which the next plan makes again, so
+    a discarded plan does not consume them: those still requested by spec.replace or the annotation (taking
+    the request away cancels them). An applied plan leaves no `status.plan.replace`."""
+    if not isinstance(unapplied, list | tuple):
+        return ()
+    wanted = {*spec_replace, *annotation_addresses}
+    return tuple(dict.fromkeys(str(a) for a in unapplied if str(a) in wanted))
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,8 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     status = status_of(obj)
     pending = PendingPlan.of(status)  # before it is dropped: the history entry's kind and counts
     plan = record.plan or pending.id
-    status["plan"] = {"pending": ""}
+    unapplied = (status.get("plan") or {}).get("replace")  # the next plan makes them again (carried_replacements)
+    status["plan"] = {"pending": "", **({"replace": unapplied} if unapplied else {})}
     delete_plan(ctx.ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace)
     how = "its result" if outcome.delivered else "its termination message (its result was delivered to nobody)"
     message = (f"the apply of plan {plan} in runner Pod {record.pod} (run {record.marker} of an earlier "

@@ -268,6 +268,11 @@ def step_plan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         decision = policy.PlanDecision(True, f"replacement of {', '.join(replace.addresses)} requested")
         ctx.plan.replace, ctx.plan.replace_request = replace.addresses, replace
     decision = ctl.drift.recheck(decision, tf, status, drift_is_due)  # a pending drift plan is re-checked
+    if decision.plan and not ctx.deleting and not tf.spec.plan_only and not decision.is_drift_check:
+        # a pending plan about to be discarded unapplied does not consume its replacements
+        carried = policy.carried_replacements((status.get("plan") or {}).get("replace"), tf.spec.replace,
+                                              tf.replace_requested)
+        ctx.plan.replace = tuple(dict.fromkeys([*ctx.plan.replace, *carried]))
     if replan:
         status["lastHandledReplan"] = replan_value
     if not decision.plan:
@@ -286,6 +291,7 @@ def _replace_request(ctx: RunContext, status: dict[str, Any]) -> policy.ReplaceR
     tf = ctx.tf
     if ctx.deleting:
         return policy.ReplaceRequest()
+    policy.forget_handled_replace(status, tf.spec.replace, tf.meta.annotations.get(ANNOTATION_REPLACE))
     return policy.replace_request(tf.spec.replace, status.get("lastHandledSpecReplace"),
                                   tf.meta.annotations.get(ANNOTATION_REPLACE), status.get("lastHandledReplace"),
                                   tf.replace_requested)

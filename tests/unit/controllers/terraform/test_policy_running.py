@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.policy import (
     ApplyFailures,
@@ -36,6 +38,54 @@ def test_the_annotation_is_handled_once_per_value_and_joins_spec_replace() -> No
                             ("x.y", "a.b"))
     assert again.addresses == () and again.spec is None and again.annotation is None
     assert replace_request([], None, "", None, ()).addresses == ()  # a blank annotation asks for nothing
+
+
+def test_removing_spec_replace_re_arms_the_same_list() -> None:
+    # review of issue 20, finding 6: set, handled, removed (GitOps clean-up), the same list added weeks later
+    status: dict[str, Any] = {}
+    replace_request(["aws_instance.a"], None, None, None, ()).record(status)
+    policy.forget_handled_replace(status, ["aws_instance.a"], None)  # still there: still handled
+    assert replace_request(["aws_instance.a"], status.get("lastHandledSpecReplace"), None, None, ()).addresses == ()
+    policy.forget_handled_replace(status, [], None)  # removed
+    assert "lastHandledSpecReplace" not in status
+    again = replace_request(["aws_instance.a"], status.get("lastHandledSpecReplace"), None, None, ())
+    assert again.addresses == ("aws_instance.a",)
+
+
+def test_removing_the_annotation_re_arms_the_same_value() -> None:
+    status: dict[str, Any] = {}
+    replace_request([], None, "x.y", None, ("x.y",)).record(status)
+    policy.forget_handled_replace(status, [], "x.y")
+    assert replace_request([], None, "x.y", status.get("lastHandledReplace"), ("x.y",)).addresses == ()
+    for gone in (None, "", "  "):  # removed, or blanked
+        status["lastHandledReplace"] = "x.y"
+        policy.forget_handled_replace(status, [], gone)
+        assert "lastHandledReplace" not in status
+    assert replace_request([], None, "x.y", status.get("lastHandledReplace"), ("x.y",)).addresses == ("x.y",)
+
+
+def test_the_spec_list_and_the_annotation_are_forgotten_independently() -> None:
+    status: dict[str, Any] = {"lastHandledSpecReplace": ["a.b"], "lastHandledReplace": "x.y"}
+    policy.forget_handled_replace(status, ["a.b"], None)
+    assert status == {"lastHandledSpecReplace": ["a.b"]}
+    status["lastHandledReplace"] = "x.y"
+    policy.forget_handled_replace(status, [], "x.y")
+    assert status == {"lastHandledReplace": "x.y"}
+
+
+@pytest.mark.parametrize(("unapplied", "spec_replace", "annotation", "carried"), [
+    (["a.b"], ["a.b"], (), ("a.b",)),  # a pending replace plan discarded by a new commit or a replan
+    (["a.b", "x.y"], ["a.b"], ("x.y",), ("a.b", "x.y")),
+    (["a.b", "x.y"], ["a.b"], (), ("a.b",)),  # the annotation was removed: its replacement is cancelled
+    (["a.b"], [], (), ()),  # the field was removed: cancelled
+    (None, ["a.b"], (), ()),  # no unapplied plan (an applied plan leaves no status.plan.replace)
+    ("junk", ["a.b"], (), ()),
+    (["a.b", "a.b"], ["a.b"], (), ("a.b",)),
+])
+def test_a_discarded_plan_does_not_consume_its_replacements(unapplied: Any, spec_replace: list[str],
+                                                           annotation: tuple[str, ...],
+                                                           carried: tuple[str, ...]) -> None:
+    assert policy.carried_replacements(unapplied, spec_replace, annotation) == carried
 
 
 D1, D2 = "sha256:1", "sha256:2"
