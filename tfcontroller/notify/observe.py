@@ -47,7 +47,7 @@ STREAMS: tuple[str, ...] = ("plan", "drift", "stalled", "ready", "history")
 # History reasons of an apply that "failed" as the normal way to plan again (design.md §4.2): the state moved
 # since the plan, so the Terraform controller discards it and plans again (controllers/terraform/steps._stale,
 # reason context.PLAN_STALE; a unit test keeps the two equal). Not ApplyFailed: the new plan is the news.
-NORMAL_REPLAN_REASONS = frozenset({"PlanStale"})
+NORMAL_REPLAN_REASONS = frozenset({c.PLAN_STALE})
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ OUTPUTS_WRITTEN_REASON = "OutputsWritten"
 DELETION_BLOCKED = "DeletionBlockedByDependents"
 DESTROY_SUCCEEDED = "DestroySucceeded"
 DESTROY_SKIPPED = "DestroySkipped"
-PLAN_STALE = "PlanStale"
+PLAN_STALE = c.PLAN_STALE
 FORCE_UNLOCK_FAILED = "ForceUnlockFailed"
 
 Events = list[tuple[str, str, str]]  # (type, reason, message)
