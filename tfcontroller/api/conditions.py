@@ -40,6 +40,9 @@ DEPENDENCY_NOT_READY = "DependencyNotReady"
 SOURCE_NOT_READY = "SourceNotReady"
 ARTIFACT_FAILED = "ArtifactFailed"
 SPEC_INVALID = "SpecValidationFailed"
+# A saved plan no longer matches the state: the normal way to plan again (design.md §4.2), never a failure
+# worth a notification (terraform.errors.StalePlanError, the Terraform controller, notify.observe).
+PLAN_STALE = "PlanStale"
 
 # Ready=False reasons that mean "waiting for something else to become ready", not "failing": a source
 # without an artifact yet, a dependency still reconciling. As Flux records them (Info severity), their

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN
+from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, APPROVE_AUTO
 from tfcontroller.api.history import APPLY, DESTROY, FAILED, INTERRUPTED, SUCCEEDED, HistoryEntry, history_of
 from tfcontroller.api.policy_verdict import policy_of, verdict
 from tfcontroller.api.terraform_status import PendingPlan, applying_of, lenient_str
@@ -44,11 +44,10 @@ from tfcontroller.notify.event import (
 
 Stream = Literal["plan", "drift", "stalled", "ready", "history"]
 STREAMS: tuple[str, ...] = ("plan", "drift", "stalled", "ready", "history")
-APPROVE_AUTO = "auto"  # spec.approvePlan that applies every plan (api/terraform.py)
 # History reasons of an apply that "failed" as the normal way to plan again (design.md §4.2): the state moved
 # since the plan, so the Terraform controller discards it and plans again (controllers/terraform/steps._stale,
 # reason context.PLAN_STALE; a unit test keeps the two equal). Not ApplyFailed: the new plan is the news.
-NORMAL_REPLAN_REASONS = frozenset({"PlanStale"})
+NORMAL_REPLAN_REASONS = frozenset({c.PLAN_STALE})
 
 
 @dataclass(frozen=True)

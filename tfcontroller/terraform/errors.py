@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tfcontroller.api import conditions
 from tfcontroller.api import errors as api_errors
 
 # How long to wait before retrying a run blocked by another run's state lock.
@@ -112,7 +113,7 @@ class StalePlanError(TransientError):
     """The saved plan no longer matches the state: plan again (design.md §4.2)."""
 
     def __init__(self, message: str = "Saved plan is stale", *, stderr: str = "", diagnostics: Sequence[Diagnostic] = ()) -> None:
-        super().__init__("PlanStale", message, stderr=stderr, diagnostics=diagnostics)
+        super().__init__(conditions.PLAN_STALE, message, stderr=stderr, diagnostics=diagnostics)
 
 
 class MissingVariablesError(StallingError):
