@@ -14,6 +14,7 @@ known hosts, host keys checked strictly, never a prompt) — unless the object s
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import re
@@ -23,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hcl2.api
+
 from tfcontroller.api.errors import StallingError
+from tfcontroller.api.redact import MIN_SECRET_LENGTH, scrub, sensitive_texts
 from tfcontroller.api.refs import KeyRef
 from tfcontroller.api.run_files import FILE_MODE, HOME, CliConfigRef, FileMapping
 from tfcontroller.terraform.cli_config import merge_cli_config, parse_fragment, secret_strings
@@ -31,10 +35,26 @@ from tfcontroller.terraform.inputs import InputReader
 
 FILE_MAPPING_FAILED = "FileMappingFailed"
 GIT_SSH_COMMAND = "GIT_SSH_COMMAND"
-# the word after one of these in a mapped file is a secret of its own (`.netrc`: `password s3cr3t`;
-# `.gitconfig`: `token = …`): a tool may echo it alone, without the rest of the file
-MIN_LINE, MIN_WORD = 12, 6
-_SECRET_KEYWORDS = re.compile(r"(?i)\b(?:password|passwd|token|secret)\b\s*[=:]?\s*(\S+)")
+# Which parts of a mapped file are secret on their own (file_secret_forms): a tool or a plan may show one of
+# them without the rest of the file. Only what *looks* secret joins, so that public lines every such file has
+# (`Host github.com`, `User git`, `[url "git@github.com:"]`) never garble a message or a plan.
+# - a value after a secret-naming key: `password s3cr3t` (.netrc, any length), `token = …`, `db_password = "…"`,
+#   `"api_key": "…"`, `//registry/:_authToken=…`;
+_SECRET_KEY = (r"[\w.-]*?(?:password|passwd|passphrase|pwd|token|secret|api[_-]?key|private[_-]?key|access[_-]?key)"
+               r"[\w.-]*")
+_VALUE = r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)"
+_ASSIGNED = re.compile(rf"(?i)(?<![\w]){_SECRET_KEY}[\"']?\s*[=:]\s*{_VALUE}")
+_NETRC = re.compile(rf"(?i)(?<![\w-])(?:password|passwd)\s+{_VALUE}")
+_NOT_SECRET = {"yes", "no", "true", "false", "on", "off", "null", "none"}  # `PasswordAuthentication no`
+# - key material: a PEM block's body lines, and runs of base64/base64url/hex characters long and mixed
+#   enough not to be a word or a path (`StrictHostKeyChecking`, `org/infra-modules` stay);
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----(?P<body>.*?)-----END [A-Z0-9 ]+-----", re.S)
+_RUN = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
+_HEX = re.compile(r"(?i)\b[0-9a-f]{32,}\b")
+# - the password of a URL's userinfo (`https://user:tok@host` in .git-credentials), and a bare
+#   `https://TOKEN@host`.
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?P<user>[^/@\s:]*)(?::(?P<password>[^/@\s]*))?@")
+TFVARS_SUFFIXES = (".tfvars", ".tfvars.json")
 
 
 @dataclass(frozen=True)
@@ -52,12 +72,34 @@ class RunFiles:
     files: tuple[RunFile, ...] = ()
 
     def digest_document(self) -> dict[str, Any]:
-        """What the inputs digest hashes (keyed by the caller): a `.gitconfig` rewrite or a `host` block
-        changes which module is fetched, so contents count, not only references. Empty when unused, so the
-        digest of an object without these fields is what it was before them."""
+        """What the inputs digest (and the init key) hashes, keyed by the caller. The rule: what changes
+        what a run fetches or what the module reads counts; what only proves who the run is does not, so that
+        rotating a token (a `credentials` block's, a `.netrc` password, a key, an external-secrets refresh)
+        neither re-plans nor discards a pending manual approval.
+        - the fragment: every setting (a `host` block changes where modules come from), but of `credentials`
+          and `credentials_helper` blocks only the labels (hosts) and the names of their keys;
+        - a file under `workingDir`: its whole content (the module reads it: a `.auto.tfvars`, a CA file);
+        - a file under `home` (git, ssh, .netrc: tool configuration): its location and path, and its content
+          with every secret part replaced (`structure_of`: a `.gitconfig` `insteadOf`, an `.ssh/config`
+          `Host`, a `.netrc` machine still count; passwords, tokens and keys do not).
+        Empty when unused, so the digest of an object without these fields is what it was before them."""
         if self.cli_config is None and not self.files:
             return {}
-        return {"cliConfig": self.cli_config, "files": [[f.location, f.path, f.content] for f in self.files]}
+        return {"cliConfig": _fragment_structure(self.cli_config),
+                "files": [[f.location, f.path, f.content if f.location != HOME else structure_of(f.content)]
+                          for f in self.files]}
+
+
+def _fragment_structure(fragment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fragment with its credential blocks reduced to labels and key names (their values are secrets)."""
+    if fragment is None:
+        return None
+    out = dict(fragment)
+    for key in ("credentials", "credentials_helper"):
+        blocks = fragment.get(key)
+        if isinstance(blocks, dict):
+            out[key] = {label: sorted(body) if isinstance(body, dict) else None for label, body in blocks.items()}
+    return out
 
 
 def read_run_files(reader: InputReader, cli_ref: CliConfigRef | None,
@@ -77,18 +119,68 @@ def read_run_files(reader: InputReader, cli_ref: CliConfigRef | None,
         value = reader.one(KeyRef("Secret", m.secret_name, m.key), f"spec.fileMappings[{i}].secretKeyRef")
         assert value is not None
         files.append(RunFile(m.location, m.path, value))
-        reader.secrets.extend(file_secret_forms(value))
+        reader.secrets.extend(file_secret_forms(value, m.path))
     return RunFiles(fragment, tuple(files))
 
 
-def file_secret_forms(content: str) -> list[str]:
-    """Parts of a mapped file a log line may show on their own (the whole file is scrubbed anyway): each
-    line of at least MIN_LINE characters (a line of a private key) and the word of at least MIN_WORD after
-    password/passwd/token/secret (a `.netrc` password). Shorter parts (`}`, `[http]`) would garble every
-    message that happens to contain them."""
-    lines = [line.strip() for line in content.splitlines() if len(line.strip()) >= MIN_LINE]
-    words = [m.group(1) for m in _SECRET_KEYWORDS.finditer(content) if len(m.group(1)) >= MIN_WORD]
-    return [*lines, *words] if content.strip() not in lines or words else []
+def file_secret_forms(content: str, path: str = "") -> list[str]:
+    """Every form of a mapped file's content the scrubber and the readable plan hide (design.md §4.7): the
+    whole content (and stripped: `trimspace(file(…))`), and the parts that look secret on their own (the
+    rules at the top of this module); in a `.tfvars`/`.tfvars.json` file, every value (it is a varsFrom
+    Secret by another name). Pure. Parts shorter than api/redact.MIN_SECRET_LENGTH are left to `scrub`'s rule."""
+    forms = [content, content.strip(), *_secret_parts(content)]
+    if path.endswith(TFVARS_SUFFIXES):
+        forms += _tfvars_values(content)
+    return [f for f in dict.fromkeys(forms) if len(f) >= MIN_SECRET_LENGTH]
+
+
+def _secret_parts(content: str) -> list[str]:
+    parts: list[str] = []
+    for block in _PEM.finditer(content):
+        body = [line.strip() for line in block.group("body").splitlines()]
+        parts += ["".join(body), *(line for line in body if line and ":" not in line)]  # not `Proc-Type: …`
+    parts += [run for run in _RUN.findall(content) if _mixed(run)]
+    parts += _HEX.findall(content)
+    for match in [*_ASSIGNED.finditer(content), *_NETRC.finditer(content)]:
+        value = match.group("value").strip("\"'").rstrip(",;")
+        if value.lower() not in _NOT_SECRET:
+            parts.append(value)
+    for url in _USERINFO.finditer(content):
+        password, user = url.group("password"), url.group("user")
+        parts.append(password if password else user if url.group("scheme").lower().startswith("http") else "")
+    return [p for p in parts if p]
+
+
+def _mixed(run: str) -> bool:
+    """Random text of 20+ characters has upper and lower case letters and digits; words and paths do not."""
+    return any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)
+
+
+def _tfvars_values(content: str) -> list[str]:
+    try:
+        document = json.loads(content) if content.lstrip().startswith("{") else hcl2.api.loads(content)
+    except Exception:  # noqa: BLE001 - any parse failure: Terraform reports the file; the whole content is hidden
+        return []
+    values = document.values() if isinstance(document, dict) else ()
+    return [text for value in values for text in sensitive_texts(value)]
+
+
+def structure_of(content: str) -> str:
+    """A home file's content with its secret parts replaced by `***` where they stand (what the inputs
+    digest hashes; a value of any length, even a one-character `.netrc` password, and nothing else). Pure."""
+    text = _PEM.sub("***", content)
+    for pattern in (_ASSIGNED, _NETRC):
+        text = pattern.sub(_masked_value, text)
+    text = _RUN.sub(lambda m: "***" if _mixed(m.group()) else m.group(), text)
+    return scrub(_HEX.sub("***", text))  # and URL userinfo (api/redact.py)
+
+
+def _masked_value(match: re.Match[str]) -> str:
+    value = match.group("value").strip("\"'").rstrip(",;")
+    if value.lower() in _NOT_SECRET:
+        return match.group()
+    offset = match.start("value") - match.start()
+    return match.group()[:offset] + "***" + match.group()[match.end("value") - match.start():]
 
 
 def write_run_files(home: Path, working_dir: Path, files: Iterable[RunFile]) -> list[Path]:

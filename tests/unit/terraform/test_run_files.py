@@ -25,6 +25,7 @@ from tfcontroller.terraform.run_files import (
     RunFiles,
     file_secret_forms,
     ssh_command,
+    structure_of,
     write_run_files,
 )
 from tfcontroller.terraform.workspace import Workspace
@@ -141,17 +142,110 @@ def test_workspace_sets_git_ssh_command_only_for_ssh_files(tmp_path: Path) -> No
 def test_digest_document() -> None:
     assert RunFiles().digest_document() == {}
     with_files = RunFiles(None, FILES[:1]).digest_document()
-    assert with_files and with_files != RunFiles(None, (RunFile("home", ".netrc", "other"),)).digest_document()
+    assert with_files and with_files != RunFiles(None, (RunFile("home", ".netrc", "machine other"),)).digest_document()
 
 
-def test_parts_of_a_mapped_file_that_are_scrubbed_on_their_own() -> None:
-    forms = file_secret_forms("machine git.example.com\nlogin team\npassword s3cr3t-pass\n")
-    assert "s3cr3t-pass" in forms and "password s3cr3t-pass" in forms
-    assert "s3cr3t-t0ken" in file_secret_forms("[http]\n\ttoken = s3cr3t-t0ken\n")
-    assert "AAAAC3NzaC1lZDI1NTE5" in file_secret_forms("-----BEGIN KEY-----\nAAAAC3NzaC1lZDI1NTE5\n-----END KEY-----\n")
-    assert file_secret_forms("one-line-value") == []  # the whole value is scrubbed already
+# Review of issue 20, finding 9: rotating a credential must not re-plan (nor discard a pending manual approval);
+# what changes what is fetched, or what the module reads, must.
+NETRC = "machine git.example.com\nlogin team\npassword {}\n"
+GITCONFIG = '[url "https://oauth2:{}@gitlab.example.com/"]\n\tinsteadOf = https://gitlab.example.com/\n' \
+            "[http]\n\textraheader = AUTHORIZATION: bearer {}\n"
+SSH_CONFIG = "Host git.example.com\n  User git\n  IdentityFile ~/.ssh/id_ed25519\n  StrictHostKeyChecking yes\n"
+CREDS = 'credentials "registry.example.test" {{\n  token = "{}"\n}}\n'
+HELPER = 'credentials_helper "vault" {{\n  args = ["--token", "{}"]\n}}\n'
 
 
-def test_short_parts_are_not_scrubbed_on_their_own() -> None:
-    forms = file_secret_forms('{\n  "a": 1\n}\n[http]\n\ttoken = x\n')
-    assert "}" not in forms and "[http]" not in forms and "x" not in forms
+def _pem(body: str) -> str:
+    return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def _document(fragment: str = "", **home: str) -> dict:
+    cli = parse_fragment(fragment, "x") if fragment else None
+    return RunFiles(cli, tuple(RunFile("home", path, content) for path, content in home.items())).digest_document()
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (_document(CREDS.format("tok-1")), _document(CREDS.format("tok-2-rotated-longer"))),
+    (_document(HELPER.format("s.vault1")), _document(HELPER.format("s.vault2"))),
+    (_document(**{".netrc": NETRC.format("pw1")}), _document(**{".netrc": NETRC.format("pw2")})),
+    (_document(**{".netrc": NETRC.format("x")}), _document(**{".netrc": NETRC.format("y")})),  # one character
+    (_document(**{".gitconfig": GITCONFIG.format("glpat-Aa1", "Tok3nAAAAbbbbCCCC1234")}),
+     _document(**{".gitconfig": GITCONFIG.format("glpat-Bb2", "Tok3nZZZZyyyyXXXX9876")})),
+    (_document(**{".ssh/id_ed25519": _pem("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9u\nQyNTUxOQAAACBk==")}),
+     _document(**{".ssh/id_ed25519": _pem("c4CmcnNzaC1rZXktdjEBBBBBCG5vbmUAAAAEbm9u\nRzNTUxOQAAACBkAA\nAB==")})),
+    (_document(**{".git-credentials": "https://team:ghp_Aa11@github.com\n"}),
+     _document(**{".git-credentials": "https://team:ghp_Bb22@github.com\n"})),
+], ids=["cli-token", "helper-args", "netrc", "netrc-1-char", "gitconfig-tokens", "ssh-key", "git-credentials"])
+def test_rotating_a_credential_keeps_the_digest_document(before: dict, after: dict) -> None:
+    assert before == after
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (_document(CREDS.format("t")), _document(CREDS.replace("registry.example", "other.example").format("t"))),
+    (_document(CREDS.format("t")), _document(CREDS.format("t") + 'host "registry.example.test" {\n'
+                                             '  services = { "modules.v1" = "https://m.example.test/v1/" }\n}\n')),
+    (_document(**{".netrc": NETRC.format("pw")}), _document(**{".netrc": NETRC.replace("git.", "src.").format("pw")})),
+    (_document(**{".gitconfig": GITCONFIG.format("a", "b")}),
+     _document(**{".gitconfig": GITCONFIG.replace("insteadOf = https://gitlab", "insteadOf = https://mirror")
+                  .format("a", "b")})),
+    (_document(**{".ssh/config": SSH_CONFIG}), _document(**{".ssh/config": SSH_CONFIG.replace("Host git.", "Host src.")})),
+    (_document(**{".netrc": NETRC.format("pw")}), _document(**{".netrc.bak": NETRC.format("pw")})),  # another path
+    (RunFiles(None, (RunFile("workingDir", "db.auto.tfvars", 'db = "a"'),)).digest_document(),
+     RunFiles(None, (RunFile("workingDir", "db.auto.tfvars", 'db = "b"'),)).digest_document()),  # module input
+], ids=["credentials-host", "host-block", "netrc-machine", "insteadof", "ssh-host", "path", "working-dir-content"])
+def test_what_changes_the_fetch_or_the_module_changes_the_digest_document(before: dict, after: dict) -> None:
+    assert before != after
+
+
+# Review of issue 20, finding 4 and finding 9: the parts of a mapped file that are secret on their own.
+@pytest.mark.parametrize("public", [
+    "Host github.com", "  User git", '[url "git@github.com:"]', "\tinsteadOf = https://github.com/",
+    "StrictHostKeyChecking yes", "PasswordAuthentication no", "IdentityFile ~/.ssh/id_ed25519",
+    '[credential "https://github.com"]', "\thelper = store", "git@github.com:org/terraform-modules-2024.git",
+    "machine git.example.com", "login team", "[http]", "}", "UserKnownHostsFile ~/.ssh/known_hosts",
+])
+def test_public_lines_are_not_scrubbed_on_their_own(public: str) -> None:
+    content = "\n".join([SSH_CONFIG, public, "password s3cr3t", ""])
+    forms = file_secret_forms(content)
+    assert all(public.strip() not in form or form in (content, content.strip()) for form in forms), forms
+    for part in public.split():
+        assert part not in forms
+
+
+PEM_BODY = ["b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW", "QyNTUxOQAAACBk=="]
+
+
+@pytest.mark.parametrize(("path", "content", "wanted"), [
+    (".netrc", "machine h login team password ab1\n", ["ab1"]),  # short: the word, not the line
+    (".netrc", "machine h\nlogin team\npassword s3cr3t-pass\n", ["s3cr3t-pass"]),
+    (".ssh/id_ed25519", _pem("\n".join(PEM_BODY)), [*PEM_BODY, "".join(PEM_BODY)]),
+    (".gitconfig", "[http]\n\textraheader = AUTHORIZATION: basic dXNlcjpnaHBfYWJjZGVmMTIzNDU2Nzg5\n",
+     ["dXNlcjpnaHBfYWJjZGVmMTIzNDU2Nzg5"]),
+    (".gitconfig", "[http]\n\ttoken = s3cr3t-t0ken\n", ["s3cr3t-t0ken"]),
+    (".git-credentials", "https://oauth2:glpat-Xy12abc@gitlab.example.com\nhttps://ghp_Tok3n@github.com\n",
+     ["glpat-Xy12abc", "ghp_Tok3n"]),
+    (".npmrc", "//registry.npmjs.org/:_authToken=npm_abc123\n", ["npm_abc123"]),
+    ("creds.json", '{"client_secret": "c1i3nt", "api_key": "k3y", "region": "eu-west-1"}', ["c1i3nt", "k3y"]),
+    ("sa-token", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", [
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]),
+    ("db.auto.tfvars", 'db_password = "hunter2"\ndb_name = "orders-7x"\nport = 5432\n',
+     ["hunter2", "orders-7x", "5432"]),  # a .tfvars file: every value, as varsFrom
+    ("db.auto.tfvars.json", '{"db_name": "orders-7x"}', ["orders-7x"]),
+    ("token.txt", "  tok-with-newline\n", ["  tok-with-newline\n", "tok-with-newline"]),  # whole, and trimmed
+])
+def test_secret_parts_are_scrubbed_on_their_own(path: str, content: str, wanted: list[str]) -> None:
+    forms = file_secret_forms(content, path)
+    assert content in forms
+    for part in wanted:
+        assert part in forms, (part, forms)
+
+
+def test_a_public_value_in_a_non_tfvars_file_is_kept() -> None:
+    assert "eu-west-1" not in file_secret_forms('{"region": "eu-west-1"}', "creds.json")
+    assert "orders-7x" not in file_secret_forms('db_name = "orders-7x"\n', "notes.txt")
+
+
+def test_structure_of_a_home_file() -> None:
+    assert structure_of(NETRC.format("pw")) == NETRC.format("***")
+    assert structure_of(_pem("AAAA")) == "***\n"
+    assert structure_of(SSH_CONFIG) == SSH_CONFIG  # nothing secret in it

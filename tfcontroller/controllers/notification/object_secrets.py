@@ -2,9 +2,12 @@
 its spec references (for the scrubber) and the readable diff of its pending plan.
 
 Secrets (design.md §4.7: sensitive values never leave Secrets): every value of every Secret the object
-reads as input — a Terraform's `varsFrom`/`envFrom` of kind Secret, `env[].valueFrom.secretKeyRef`; a
-ManifestSet's `substituteFrom` of kind Secret — through kube/values.ValueReader, the reader the Terraform
-inputs and the ManifestSet substitution use, with each JSON value's elements (api/redact.secret_forms).
+reads as input — a Terraform's `varsFrom`/`envFrom` of kind Secret, `env[].valueFrom.secretKeyRef`,
+`vars[].valueFrom.secretKeyRef`, `cliConfigSecretRef` and `fileMappings[].secretKeyRef` (with the parts of
+such a file that look secret on their own, terraform/run_files.file_secret_forms: a `.netrc` password, a
+`credentials` token, a key's lines); a ManifestSet's `substituteFrom` of kind Secret — through
+kube/values.ValueReader, the reader the Terraform inputs and the ManifestSet substitution use, with each
+JSON value's elements (api/redact.secret_forms).
 From the Secret its outputs are written to (`writeOutputsToSecret`) only the *sensitive* outputs' values
 (the names the Terraform controller records in `status.sensitiveOutputs`; every value while that list is
 not recorded yet): a non-sensitive output is public (it is shown by `tfcontroller outputs`), and it is
@@ -40,6 +43,7 @@ from tfcontroller.kube.values import SECRET_KIND, ValueReader, read_values
 from tfcontroller.notify.event import Line, lines_of
 from tfcontroller.terraform.plan_view import diff_lines
 from tfcontroller.terraform.plan_view_store import PlanViewNotFoundError, load_plan_view
+from tfcontroller.terraform.run_files import file_secret_forms
 
 Obj = dict[str, Any]
 _DIFF_CACHE = 256
@@ -71,10 +75,37 @@ def referenced_secrets(obj: Obj) -> list[str]:
         ref = ((var or {}).get("valueFrom") or {}).get("secretKeyRef") if isinstance(var, dict) else None
         if isinstance(ref, dict) and ref.get("name"):
             names.append(str(ref["name"]))
+    names += [name for name, _key, _path in run_file_keys(obj)]
     outputs = spec.get("writeOutputsToSecret")
     if isinstance(outputs, dict) and outputs.get("name"):
         names.append(str(outputs["name"]))
     return list(dict.fromkeys(names))
+
+
+def run_file_keys(obj: Obj) -> list[tuple[str, str, str]]:
+    """(Secret name, key, file path) of what a Terraform's `cliConfigSecretRef` and `fileMappings` read (issue
+    20: files a run gets from Secrets, whose secret parts — a `.netrc` password, a `credentials` token, a
+    key's lines — are scrubbed on their own, terraform/run_files.file_secret_forms). Pure."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = spec or {}
+    found: list[tuple[str, str, str]] = []
+    cli = spec.get("cliConfigSecretRef")
+    if isinstance(cli, dict) and cli.get("name"):
+        found.append((str(cli["name"]), str(cli.get("key") or ""), ""))
+    for mapping in spec.get("fileMappings") or []:
+        ref = mapping.get("secretKeyRef") if isinstance(mapping, dict) else None
+        if isinstance(ref, dict) and ref.get("name"):
+            found.append((str(ref["name"]), str(ref.get("key") or ""), str(mapping.get("path") or "")))
+    return found
+
+
+def run_file_forms(obj: Obj, name: str, data: Mapping[str, str]) -> list[str]:
+    """The secret parts of each value of Secret `name` when the object maps it as a run file (every key: the
+    whole value is scrubbed anyway, and a part only joins when it looks secret, so public lines never do)."""
+    paths = {key: path for secret, key, path in run_file_keys(obj) if secret == name}
+    if not paths:
+        return []
+    return [form for key, value in data.items() for form in file_secret_forms(value, paths.get(key, ""))]
 
 
 def outputs_secret(obj: Obj) -> str:
@@ -120,7 +151,7 @@ class ObjectReader:
                     values.extend(sensitive_output_values(obj, read_values(self.kube, namespace, SECRET_KIND,
                                                                            name) or {}))
                 else:
-                    reader.data(SECRET_KIND, name)
+                    values.extend(run_file_forms(obj, name, reader.data(SECRET_KIND, name) or {}))
             except ApiError as exc:
                 raise ScrubUnavailableError(
                     f"cannot read Secret {namespace}/{name} to scrub the message ({exc.status} {exc.reason}); "

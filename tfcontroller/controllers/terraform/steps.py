@@ -15,6 +15,7 @@ reported.
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 from collections.abc import Sequence
 from pathlib import Path
@@ -186,7 +187,10 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         ctx.inputs.undeclared = policy.undeclared_note(
             undeclared_variables(ctx.inputs.module_info, ctx.inputs.resolved.variables.keys()),
             ctx.inputs.resolved.origins)
-    ctx.inputs.run_files_digest = _run_files_digest(ctx)
+    ctx.inputs.run_files_digest, file_secrets = _run_files_digest(ctx)
+    if file_secrets:  # masked in readable plans, policy input and kept stderr like vars from Secrets (§4.7)
+        ctx.inputs.resolved = dataclasses.replace(
+            ctx.inputs.resolved, secrets=(*ctx.inputs.resolved.secrets, *file_secrets))
     module = module_digest(ctx, ctx.inputs.resolved, files)
     ctx.inputs.module_digest = module.digest
     _report_digest_scope(ctx, obj, module)
@@ -206,20 +210,22 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     return CONTINUE
 
 
-def _run_files_digest(ctx: RunContext) -> str:
-    """The keyed digest of the team's CLI configuration fragment and mapped files (issue 20), read as the
-    controller reads varsFrom; a fragment that changes our provider settings is refused here, before any
-    run. "" without them."""
+def _run_files_digest(ctx: RunContext) -> tuple[str, list[str]]:
+    """The keyed digest of the team's CLI configuration fragment and mapped files (issue 20; what it covers,
+    and why a rotated token is left out: RunFiles.digest_document), and every secret form of their values
+    (the Secret values, the fragment's tokens, terraform/run_files.file_secret_forms): read as the
+    controller reads varsFrom, and hidden in the readable plan as those are. A fragment that changes our
+    provider settings is refused here, before any run. ("", []) without them."""
     spec = ctx.tf.spec
     if spec.cli_config_secret_ref is None and not spec.file_mappings:
-        return ""
+        return "", []
     reader = InputReader(ctx.ctl.kube, ctx.namespace, spec.retry_interval)
     try:
         document = read_run_files(reader, spec.cli_config_secret_ref, spec.file_mappings).digest_document()
     except StallingError as exc:  # the fix is in a Secret, which does not resume a Stalled object by itself
         hint = cli_reconcile_command("Terraform", ctx.namespace, ctx.name)
         raise StallingError(exc.reason, f"{exc.message}; once the Secret is fixed: `{hint}`") from None
-    return ctx.ctl.keyed(document)
+    return ctx.ctl.keyed(document), list(reader.secrets)
 
 
 def _report_digest_scope(ctx: RunContext, obj: dict[str, Any], module: ModuleInputs) -> None:
