@@ -114,7 +114,7 @@ class InputsPart:
     module_digest: str = ""
     digest: str = ""  # the inputs digest (policy.inputs_digest)
     undeclared: str = ""  # a note on values for variables the module does not declare (policy.undeclared_note)
-    run_files_digest: str = ""  # keyed digest of cliConfigSecretRef/fileMappings contents ("" without them)
+    run_files_digest: str = ""  # keyed digest of what cliConfigSecretRef/fileMappings fetch ("" without them)
 
 
 @dataclass

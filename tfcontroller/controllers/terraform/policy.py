@@ -62,7 +62,7 @@ def inputs_digest(
     that the digest of every object without them stays what it was (no re-plan on upgrade); they may
     lie outside the module's directories the module digest covers. `run_files_digest` (keyed) covers
     `cliConfigSecretRef` and `fileMappings` (issue 20: a `.gitconfig` rewrite or a registry `host` block
-    changes which module is fetched); it enters the document only when set, so an object without them
+    changes which module is fetched; a rotated token does not, RunFiles.digest_document); it enters the document only when set, so an object without them
     keeps the digest it had.
     """
     doc = {

@@ -426,9 +426,10 @@ def prepare_workspace(ctx: RunContext) -> None:
 
 
 def _init_cli_config(ours: dict[str, Any], run_files_digest: str) -> str:
-    """The CLI configuration part of the init key: ours, and the team's fragment and mapped files when set
-    (a new credential, `host` block or `.gitconfig` may fetch other modules: init again, issue 20). Without
-    them the key is what it was, so existing init caches stay valid."""
+    """The CLI configuration part of the init key: ours, and the digest of the team's fragment and mapped
+    files when set (a new `host` block or `.gitconfig` rewrite may fetch other modules: init again, issue 20;
+    a rotated token is not in that digest, terraform/run_files.RunFiles.digest_document). Without them the
+    key is what it was, so existing init caches stay valid."""
     if not run_files_digest:
         return json.dumps(ours, sort_keys=True)
     return json.dumps({"ours": ours, "team": run_files_digest}, sort_keys=True)
