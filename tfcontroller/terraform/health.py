@@ -96,9 +96,9 @@ def resolve(host: str, port: int, deny: tuple[IPNetwork, ...]) -> list[Address]:
             continue
         ip = str(sockaddr[0])
         if (net := denied_network(ip, deny)) is not None:
-            shown = ip if ip == host else f"{host} resolves to {ip}, which"
+            shown = f"{ip} is in {net}" if ip == host else f"{host} resolves to {ip}, in {net}"
             raise AddressDenied(
-                f"{shown} is in {net}, which health checks may not reach (the controller's {DENY_CIDRS_FLAG}): "
+                f"{shown}, which health checks may not reach (the controller's {DENY_CIDRS_FLAG}): "
                 "point the check at the service's own address, or have the controller's operator change the flag")
         if (family, sockaddr) not in seen:
             seen.append((family, sockaddr))
@@ -172,7 +172,8 @@ def probe_http(url: str, expected: int | None, timeout: float, deny: tuple[IPNet
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        status = get_status(url, resolve(host, parts.port or _default_port(parts.scheme), deny), timeout)
+        port = parts.port if parts.port is not None else _default_port(parts.scheme)
+        status = get_status(url, resolve(host, port, deny), timeout)
     except OSError as exc:  # ssl.SSLError and socket.gaierror included
         return _os_error(exc)
     except http.client.HTTPException as exc:
@@ -190,7 +191,8 @@ def get_status(url: str, addresses: Sequence[Address], timeout: float) -> int:
     parts = urlsplit(url)
     https = parts.scheme == "https"
     connection = (_PinnedHTTPS if https else _PinnedHTTP)(
-        parts.hostname or "", parts.port or _default_port(parts.scheme), addresses, timeout)
+        parts.hostname or "", parts.port if parts.port is not None else _default_port(parts.scheme), addresses,
+        timeout)
     try:
         connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                            headers={"User-Agent": USER_AGENT})
