@@ -9,10 +9,18 @@ condition, in which every value of a sensitive output is replaced (design.md §4
 
 The shape follows tofu-controller's `healthChecks` (name, type, address | url, timeout) so that stacks
 moving over keep their checks; `expectedStatus` is ours (tofu-controller accepts any 2xx).
+
+A probe is made from the controller's network position, for whoever may create a Terraform, so the
+addresses it may reach are limited (review of issue 20, finding 3): `denied_network` is the rule, applied
+by the probes to every address a target *resolves* to (so `localhost`, `127.1`, `2130706433` or a name whose
+record points at the metadata service are caught as well as the literal), and `parse_deny_cidrs` reads the
+controller's `--health-check-deny-cidrs`. An IPv6 address that embeds an IPv4 one (`::ffff:a.b.c.d`, the
+deprecated `::a.b.c.d`) is checked as that IPv4 address too, since the kernel connects it there.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +36,16 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 60.0  # a check holds a worker while it waits: a minute at most
 MAX_CHECKS = 20
 SENSITIVE_MASK = "(sensitive)"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+DENY_CIDRS_FLAG = "--health-check-deny-cidrs"
+# What a health check may not reach unless the controller's flag says otherwise: loopback (the controller's
+# own Pod: its metrics, health and run API ports), link-local (the cloud metadata services live there:
+# 169.254.169.254, fe80::/10; AWS's IPv6 one is fd00:ec2::254) and the unspecified addresses (0.0.0.0 and
+# :: connect to the local host on Linux; 0.0.0.0/8 is "this network")
+DEFAULT_DENY_CIDRS = ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128",
+                      "0.0.0.0/8", "::/128")
 
 # `{{ .name }}` or `{{ .name.key }}`, whitespace optional: the only action a template may hold (Go's trim
 # markers `{{-` / `-}}` are refused rather than half-supported)
@@ -184,6 +202,54 @@ def http_target_problem(url: str) -> str:
     if not (parts.path + parts.query + parts.fragment).isascii():
         return f"{url!r} has non-ASCII characters in its path or query: percent-encode them"
     return host_problem(hostname)
+
+
+def parse_deny_cidrs(text: str) -> tuple[IPNetwork, ...]:
+    """`--health-check-deny-cidrs`: a comma-separated list of CIDRs or single addresses (empty: none);
+    ValueError naming the entry that is neither, or a CIDR with host bits set (`10.1.0.0/8`: which one was
+    meant is not ours to guess)."""
+    nets: list[IPNetwork] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(entry))
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is not a CIDR (e.g. 169.254.0.0/16, fe80::/10) or an IP address: {exc}") \
+                from None
+    return tuple(nets)
+
+
+DEFAULT_DENY = parse_deny_cidrs(",".join(DEFAULT_DENY_CIDRS))
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: mapped `::ffff:a.b.c.d`, or IPv4-compatible `::a.b.c.d`
+    (deprecated, but some stacks still route it); None for any other address."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    packed = address.packed
+    if packed[:12] == bytes(12) and int.from_bytes(packed[12:], "big") > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(packed[12:])
+    return None
+
+
+def denied_network(address: str | IPAddress, deny: tuple[IPNetwork, ...]) -> IPNetwork | None:
+    """The network of `deny` that `address` (an IP address, an IPv6 zone `%eth0` allowed) falls in, also
+    through the IPv4 address an IPv6 one embeds; None when it may be probed. ValueError for a text that is
+    no IP address."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+        ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
+    candidates: list[IPAddress] = [ip]
+    if (v4 := _embedded_ipv4(ip)) is not None:
+        candidates.append(v4)
+    for net in deny:
+        if any(candidate.version == net.version and candidate in net for candidate in candidates):
+            return net
+    return None
 
 
 def parse_health_checks(f: Fields) -> tuple[HealthCheck, ...]:

@@ -1,6 +1,8 @@
 """`spec.healthChecks` of a Terraform (api/healthchecks.py): what the typed view accepts, every kind of bad
 input refused naming the field and the fix, and template rendering from outputs — values of several types,
-map paths, missing outputs and keys, and sensitive outputs masked in what is shown."""
+map paths, missing outputs and keys, and sensitive outputs masked in what is shown; the deny list of
+probe addresses (`denied_network`, `parse_deny_cidrs`: review of issue 20, finding 3) on every kind of
+address — each default range, IPv6 forms, IPv4-mapped and -compatible ones, zones — and the flag's text."""
 
 from __future__ import annotations
 
@@ -10,10 +12,14 @@ import pytest
 
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.healthchecks import (
+    DEFAULT_DENY,
+    DEFAULT_DENY_CIDRS,
     DEFAULT_TIMEOUT,
     SENSITIVE_MASK,
     TemplateError,
+    denied_network,
     http_target_problem,
+    parse_deny_cidrs,
     render,
     tcp_target,
     template_paths,
@@ -222,3 +228,70 @@ def test_good_urls_still_pass(url: str) -> None:
                                                ("\u00e9x.example:443", ("\u00e9x.example", 443))])
 def test_good_addresses_still_pass(address: str, want: tuple[str, int]) -> None:
     assert tcp_target(address) == want
+
+
+# ---- review of issue 20, finding 3: which addresses a probe may not reach ----------------------------------
+
+@pytest.mark.parametrize(("address", "network"), [
+    ("127.0.0.1", "127.0.0.0/8"), ("127.255.255.254", "127.0.0.0/8"), ("::1", "::1/128"),
+    ("0:0:0:0:0:0:0:1", "::1/128"),
+    ("169.254.169.254", "169.254.0.0/16"), ("169.254.0.1", "169.254.0.0/16"), ("169.254.255.255", "169.254.0.0/16"),
+    ("fe80::1", "fe80::/10"), ("fe80::1%eth0", "fe80::/10"), ("febf:ffff::1", "fe80::/10"),
+    ("fd00:ec2::254", "fd00:ec2::254/128"),
+    ("0.0.0.0", "0.0.0.0/8"), ("0.1.2.3", "0.0.0.0/8"), ("::", "::/128"),
+    # IPv4-mapped and IPv4-compatible forms of each IPv4 range
+    ("::ffff:127.0.0.1", "127.0.0.0/8"), ("::ffff:7f00:1", "127.0.0.0/8"), ("0:0:0:0:0:ffff:a9fe:a9fe", "169.254.0.0/16"),
+    ("::ffff:169.254.169.254", "169.254.0.0/16"), ("::ffff:0.0.0.0", "0.0.0.0/8"), ("::127.0.0.1", "127.0.0.0/8"),
+    ("::169.254.169.254", "169.254.0.0/16"),
+])
+def test_default_deny_list_covers_each_range_and_its_other_forms(address: str, network: str) -> None:
+    assert str(denied_network(address, DEFAULT_DENY)) == network
+
+
+@pytest.mark.parametrize("address", [
+    "10.0.0.5", "10.96.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", "8.8.8.8", "1.0.0.0", "128.0.0.1",
+    "126.255.255.255", "169.253.255.255", "169.255.0.0", "2001:db8::1", "2600:1f18::1", "fd00::1",
+    "fd00:ec2::253", "fd00:ec2::255", "fec0::1", "fe7f::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8", "::10.0.0.1",
+])
+def test_pod_network_and_public_addresses_are_allowed(address: str) -> None:
+    assert denied_network(address, DEFAULT_DENY) is None
+
+
+def test_an_operators_list_replaces_the_default() -> None:
+    allow_loopback = parse_deny_cidrs("169.254.0.0/16, fe80::/10")
+    assert denied_network("127.0.0.1", allow_loopback) is None and denied_network("::ffff:127.0.0.1", allow_loopback) \
+        is None
+    assert str(denied_network("::ffff:169.254.169.254", allow_loopback)) == "169.254.0.0/16"
+    pod_network = parse_deny_cidrs("10.0.0.0/8")  # an IPv4 range applies to mapped forms too
+    assert str(denied_network("::ffff:10.1.2.3", pod_network)) == "10.0.0.0/8"
+    assert all(denied_network(a, ()) is None for a in ("127.0.0.1", "169.254.169.254", "::1", "::"))
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("", []), (" , ,", []), ("10.0.0.0/8", ["10.0.0.0/8"]), ("10.0.0.0/8, 192.168.0.0/16", ["10.0.0.0/8", "192.168.0.0/16"]),
+    ("10.0.0.1", ["10.0.0.1/32"]), ("fe80::/10,fd00:ec2::254", ["fe80::/10", "fd00:ec2::254/128"]),
+    (",".join(DEFAULT_DENY_CIDRS), [str(n) for n in DEFAULT_DENY]),
+])
+def test_parse_deny_cidrs(text: str, want: list[str]) -> None:
+    assert [str(n) for n in parse_deny_cidrs(text)] == want
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("10.1.0.0/8", "'10.1.0.0/8' is not a CIDR"),  # host bits set: which network was meant is not guessed
+    ("10.0.0.0/33", "'10.0.0.0/33' is not a CIDR"),
+    ("nope", "'nope' is not a CIDR"),
+    ("10.0.0.0/8;192.168.0.0/16", "is not a CIDR"),
+    ("localhost", "'localhost' is not a CIDR"),
+])
+def test_parse_deny_cidrs_refuses_what_is_no_cidr(text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_deny_cidrs(text)
+    assert "e.g. 169.254.0.0/16" in _error(text)
+
+
+def _error(text: str) -> str:
+    try:
+        parse_deny_cidrs(text)
+    except ValueError as exc:
+        return str(exc)
+    return ""

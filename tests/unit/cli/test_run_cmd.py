@@ -97,3 +97,17 @@ def test_controller_options_take_no_untyped_extras() -> None:
     assert "extra" not in names and {"gitrepository", "manifestset", "terraform", "planpolicy"} <= names
     with pytest.raises(TypeError):
         dataclasses.replace(ControllerOptions(), terraform_work_dir="/w")  # type: ignore[call-arg]
+
+
+def test_health_check_deny_cidrs_defaults_to_the_safe_list_and_an_empty_value_allows_all(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Review of issue 20, finding 3: what spec.healthChecks may reach is the operator's to widen, not a team's."""
+    from tfcontroller.api.healthchecks import DEFAULT_DENY
+
+    assert run_options().terraform.health_check_deny == DEFAULT_DENY
+    assert run_options("--health-check-deny-cidrs=").terraform.health_check_deny == ()
+    custom = run_options("--health-check-deny-cidrs", "169.254.0.0/16,fd00:ec2::254").terraform.health_check_deny
+    assert [str(n) for n in custom] == ["169.254.0.0/16", "fd00:ec2::254/128"]
+    with pytest.raises(SystemExit):
+        run_options("--health-check-deny-cidrs", "10.1.0.0/8")
+    assert "'10.1.0.0/8' is not a CIDR" in capsys.readouterr().err

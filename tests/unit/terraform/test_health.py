@@ -19,11 +19,17 @@ from tfcontroller.terraform.health import (
     FAILED,
     INVALID,
     PASSED,
+    ProbePolicy,
     probe_http,
     probe_tcp,
     run_check,
     run_checks,
 )
+
+# The servers of these tests listen on loopback, which the controller's default deny list refuses
+# (test_health_probe_limits.py tests that): here every address is allowed, as `--health-check-deny-cidrs=`.
+ALLOW: tuple[()] = ()
+LOOPBACK_OK = ProbePolicy(deny=ALLOW)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -87,9 +93,10 @@ def test_tcp_listener_passes_and_closed_port_fails(closed_port: int) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        ok = run_check(tcp_check("{{ .host }}:{{ .port }}"), {"host": {"value": "127.0.0.1"}, "port": {"value": port}})
+        ok = run_check(tcp_check("{{ .host }}:{{ .port }}"), {"host": {"value": "127.0.0.1"}, "port": {"value": port}},
+                       deny=ALLOW)
     assert (ok.outcome, ok.target) == (PASSED, f"127.0.0.1:{port}")
-    bad = run_check(tcp_check(f"127.0.0.1:{closed_port}", timeout=0.3), {})
+    bad = run_check(tcp_check(f"127.0.0.1:{closed_port}", timeout=0.3), {}, deny=ALLOW)
     assert bad.outcome == FAILED
     assert "refused" in bad.detail.lower()
 
@@ -106,28 +113,29 @@ def test_tcp_listener_passes_and_closed_port_fails(closed_port: int) -> None:
     ("/moved", 302, PASSED, ""),
 ])
 def test_http_statuses(web: str, path: str, expected: int | None, outcome: str, detail: str) -> None:
-    result = run_check(http_check(web + path, expected, timeout=0.3), {})
+    result = run_check(http_check(web + path, expected, timeout=0.3), {}, deny=ALLOW)
     assert (result.outcome, result.detail) == (outcome, detail)
 
 
 def test_http_check_is_retried_until_it_passes_within_its_timeout(web: str) -> None:
-    result = run_check(http_check(web + "/late/2", timeout=30.0), {})
+    result = run_check(http_check(web + "/late/2", timeout=30.0), {}, deny=ALLOW)
     assert result.outcome == PASSED
     assert _Handler.counts["/late/2"] == 3
 
 
 def test_connection_refused_http_and_a_stop_request(closed_port: int) -> None:
-    result = run_check(http_check(f"http://127.0.0.1:{closed_port}/", timeout=0.3), {})
+    result = run_check(http_check(f"http://127.0.0.1:{closed_port}/", timeout=0.3), {}, deny=ALLOW)
     assert result.outcome == FAILED and "refused" in result.detail.lower()
     stop = threading.Event()
     stop.set()  # the controller stops: a failing check ends after one probe, not after its timeout
-    assert run_check(http_check(f"http://127.0.0.1:{closed_port}/", timeout=60.0), {}, stop).outcome == FAILED
+    assert run_check(http_check(f"http://127.0.0.1:{closed_port}/", timeout=60.0), {}, stop,
+                     deny=ALLOW).outcome == FAILED
 
 
 def test_sensitive_outputs_are_masked_in_what_is_shown(web: str) -> None:
     outputs = {"base": {"value": web, "sensitive": False},
                "token": {"value": "tok-0123456789abcdef", "sensitive": True}}
-    result = run_check(http_check("{{ .base }}/status/500?token={{ .token }}", timeout=0.3), outputs)
+    result = run_check(http_check("{{ .base }}/status/500?token={{ .token }}", timeout=0.3), outputs, deny=ALLOW)
     assert result.outcome == FAILED
     assert result.target == f"{web}/status/500?token={SENSITIVE_MASK}"
     assert "tok-0123456789abcdef" not in result.describe()
@@ -158,7 +166,8 @@ def test_checks_that_cannot_render_are_invalid(check: HealthCheck, outputs: dict
 
 
 def test_run_checks_keeps_spec_order(web: str, closed_port: int) -> None:
-    results = run_checks([http_check(web + "/status/200"), tcp_check(f"127.0.0.1:{closed_port}", timeout=0.2)], {})
+    results = run_checks([http_check(web + "/status/200"), tcp_check(f"127.0.0.1:{closed_port}", timeout=0.2)], {},
+                         policy=LOOPBACK_OK)
     assert [(r.name, r.outcome) for r in results] == [("web", PASSED), ("db", FAILED)]
     assert run_checks([], {}) == []
 
@@ -174,7 +183,7 @@ def test_probe_tcp_turns_a_bad_address_into_a_reason(address: str) -> None:
 @pytest.mark.parametrize("url", ["http://ex..ample.com/", f"http://{'a' * 64}.example.com/", "http://[::1/",
                                  "http://[zz]/", "http://127.0.0.1:1/p\u00e9"])
 def test_probe_http_turns_a_bad_url_into_a_reason(url: str) -> None:
-    assert probe_http(url, None, 0.2).startswith("invalid URL")
+    assert probe_http(url, None, 0.2, ALLOW).startswith("invalid URL")
 
 
 @pytest.mark.parametrize(("check", "value"), [

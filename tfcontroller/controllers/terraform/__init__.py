@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.api.healthchecks import (
+    DEFAULT_DENY,
+    DEFAULT_DENY_CIDRS,
+    DENY_CIDRS_FLAG,
+    IPNetwork,
+    parse_deny_cidrs,
+)
 from tfcontroller.api.history import DEFAULT_HISTORY_LIMIT
 from tfcontroller.controllers.terraform.context import TerraformControllerOptions
 from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.health import ProbePolicy
 
 if TYPE_CHECKING:
     from tfcontroller.controllers.setup import ControllerManager
@@ -91,6 +99,7 @@ class TerraformOptions:
     run_api_url: str | None = None  # pod: the URL runner Pods reach it at (a Service's)
     runner_sandbox: str = "auto"  # local: "auto" (bubblewrap where it works), "required", "off"
     history_limit: int = DEFAULT_HISTORY_LIMIT  # issue 17: entries kept in status.history
+    health_check_deny: tuple[IPNetwork, ...] = DEFAULT_DENY  # networks health checks may not reach
     drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
 
 
@@ -133,7 +142,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--history-limit", type=history_limit, default=DEFAULT_HISTORY_LIMIT, metavar="N",
                    help=f"keep the last N runs (plans, applies, drift checks, destroys) in status.history "
                         f"(default {DEFAULT_HISTORY_LIMIT})")
+    g.add_argument(DENY_CIDRS_FLAG, type=deny_cidrs, default=DEFAULT_DENY, metavar="CIDR[,CIDR...]",
+                   help="networks spec.healthChecks may not connect to, checked on every address a target resolves "
+                        "to (IPv4-mapped IPv6 forms included); an empty value allows every address "
+                        f"(default {','.join(DEFAULT_DENY_CIDRS)}: loopback, link-local and cloud metadata)")
     drift_mail.add_run_arguments(parser)
+
+
+def deny_cidrs(value: str) -> tuple[IPNetwork, ...]:
+    """`--health-check-deny-cidrs`'s type: comma-separated CIDRs or addresses (api/healthchecks)."""
+    try:
+        return parse_deny_cidrs(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def history_limit(value: str) -> int:
@@ -168,6 +189,7 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         runner_image=args.runner_image or "tfcontroller:dev", max_runners=max(0, int(args.max_runners or 0)),
         keep_failed_runners=bool(args.keep_failed_runners), run_api_listen=args.run_api_listen or "0.0.0.0:0",
         run_api_url=args.run_api_url, history_limit=int(getattr(args, "history_limit", DEFAULT_HISTORY_LIMIT)),
+        health_check_deny=tuple(getattr(args, "health_check_deny_cidrs", DEFAULT_DENY)),
     )
 
 
@@ -230,6 +252,7 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         keep_failed_runners=options.keep_failed_runners, run_api_listen=options.run_api_listen,
         run_api_url=options.run_api_url, history_limit=options.history_limit,
         allow_cross_namespace_refs=opts.allow_cross_namespace_refs,
+        health_probes=ProbePolicy(deny=options.health_check_deny),
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)

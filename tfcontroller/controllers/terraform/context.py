@@ -26,6 +26,7 @@ from tfcontroller.controllers.terraform.inputs import ResolvedInputs
 from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.controllers.terraform.policy import ApplyResult
 from tfcontroller.terraform.config import TerraformConfig
+from tfcontroller.terraform.health import ProbePolicy
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import Workspace
@@ -86,6 +87,9 @@ class TerraformControllerOptions:
     # selects ours; True restores the single-team behaviour (`--allow-cross-namespace-refs`)
     allow_cross_namespace_refs: bool = False
     history_limit: int = DEFAULT_HISTORY_LIMIT  # entries kept in status.history (`--history-limit`)
+    # review of issue 20 (finding 3): what health checks may reach (`--health-check-deny-cidrs`) and the
+    # time all checks of one reconcile may take
+    health_probes: ProbePolicy = field(default_factory=ProbePolicy)
 
 
 @dataclass

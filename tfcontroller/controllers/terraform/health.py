@@ -59,7 +59,8 @@ def step_health(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     if outputs is None:  # a custom backend's state is not ours to read (its checks name no output: api)
         outputs = {} if tf.spec.custom_backend else \
             read_state(ctx.ctl.kube, ctx.namespace, tf.state_secret_name).outputs or {}
-    reason, message = health_verdict(run_checks(tf.spec.health_checks, outputs, ctx.ctl.stopping))
+    reason, message = health_verdict(run_checks(tf.spec.health_checks, outputs, ctx.ctl.stopping,
+                                                ctx.ctl.options.health_probes))
     healthy = reason == HEALTH_CHECKS_PASSED
     c.set_condition(conds, c.HEALTHY, c.TRUE if healthy else c.FALSE, reason, message, tf.meta.generation)
     if reason == HEALTH_CHECK_INVALID:

@@ -3,7 +3,10 @@ whose answer the test sets: an apply whose service does not answer leaves Ready=
 (Healthy=False naming the check, the sensitive output masked, a Warning Event) and is checked again after
 `retryInterval`; once the service answers, the next reconcile turns Ready=True without running Terraform;
 a later failure is seen on a reconcile that plans nothing (checks repeat every interval); a check naming
-an output the module lacks is Stalled `HealthCheckInvalid`; a dependant waits while the checks fail."""
+an output the module lacks is Stalled `HealthCheckInvalid`; a dependant waits while the checks fail.
+The test's controller allows loopback (`--health-check-deny-cidrs` without 127.0.0.0/8 and ::1); with the
+default list the same loopback target is Stalled `HealthCheckInvalid` naming the flag, and nothing reaches
+the service (review of issue 20, finding 3)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ import pytest
 
 from tests.support.terraform_helpers import Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
+from tfcontroller.api.healthchecks import DEFAULT_DENY, parse_deny_cidrs
+from tfcontroller.terraform.health import ProbePolicy
+
+# the default deny list without loopback, where the test's service listens
+LOOPBACK_ALLOWED = ProbePolicy(deny=parse_deny_cidrs("169.254.0.0/16,fe80::/10,fd00:ec2::254,0.0.0.0/8,::/128"))
 
 TOKEN = "hc-token-0123456789abcdef"
 
@@ -88,6 +96,7 @@ CHECKS = [
 
 @pytest.mark.runner_modes
 def test_health_checks_gate_ready_and_repeat(harness: Harness, git_file_remote, service: Service) -> None:
+    harness.options.health_probes = LOOPBACK_ALLOWED  # as the operator's flag would
     remote = git_file_remote("health")
     harness.publish("src", remote.bare, remote.commit({"tf/main.tf": SERVICE_TF}))
     harness.create("svc", path="./tf", retryInterval="7s", driftDetection={"disabled": True},
@@ -130,6 +139,19 @@ def test_health_checks_gate_ready_and_repeat(harness: Harness, git_file_remote, 
     harness.create("downstream", path="./tf", vars=[{"name": "port", "value": 1}],
                    dependsOn=[{"name": "svc"}], backendConfig={"secretSuffix": "downstream"})
     assert ready_reason(harness.reconcile("downstream")) == "False/DependencyNotReady"
+
+    # With the default deny list, the loopback service is out of reach: invalid (no retry can help), the
+    # message says which flag changes that, and no probe reached the service.
+    harness.options.health_probes = ProbePolicy(deny=DEFAULT_DENY)
+    before = service.requests
+    obj = harness.reconcile("svc")
+    assert ready_reason(obj) == "False/HealthCheckInvalid"
+    stalled = condition(obj, c.STALLED)
+    assert stalled is not None and stalled.reason == "HealthCheckInvalid"
+    assert "spec.healthChecks[1].url: 127.0.0.1 is in 127.0.0.0/8, which health checks may not reach " \
+           "(the controller's --health-check-deny-cidrs)" in stalled.message
+    assert TOKEN not in stalled.message and service.requests == before
+    harness.options.health_probes = LOOPBACK_ALLOWED
 
     # A check naming an output the module lacks cannot pass until the module or the spec changes.
     harness.patch("svc", {"spec": {"healthChecks": [*CHECKS, {"name": "cache", "type": "tcp",
