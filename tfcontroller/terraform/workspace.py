@@ -6,8 +6,12 @@ Layout of a run directory (mode 0700):
     home/  tmp/          HOME and TMPDIR, so nothing reads the controller's ~/.terraformrc or ~/.kube
     terraformrc.json     our CLI configuration (provider mirror or plugin cache)
     plan.tfplan          where plans are written
-The module directory receives `backend_override.tf` (Terraform's override files replace the user's
-backend block entirely) and `tfcontroller.auto.tfvars.json` (0600, never on a command line).
+    vars/                the copies of spec.tfVarsFiles (NNN-<name>) and tfcontroller.tfvars.json (the
+                         object's vars/varsFrom, 0600: values never on a command line, only the path)
+The module directory receives only `backend_override.tf` (Terraform's override files replace the user's
+backend block entirely). The files in vars/ reach Terraform as `-var-file=` arguments of every plan, in
+order, ours last (`Workspace.var_file_args`): command-line files beat every automatic file of the module
+(`terraform.tfvars`, `*.auto.tfvars(.json)`, whatever their names), and a later one beats an earlier one.
 
 The environment is built from an allowlist of harmless controller variables plus the object's own
 `env`/`envFrom`: a kube token, SMTP password or cloud credential of the controller never reaches a module.
@@ -23,7 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
@@ -40,7 +44,8 @@ from tfcontroller.terraform.runner import CommandListener, TerraformRunner
 
 log = logging.getLogger(__name__)
 
-TFVARS_FILE = "tfcontroller.auto.tfvars.json"
+TFVARS_FILE = "tfcontroller.tfvars.json"  # the object's vars/varsFrom, in VARS_DIR
+VARS_DIR = "vars"  # of the run directory: the variables files given on the command line
 BACKEND_OVERRIDE_FILE = "backend_override.tf"
 
 # Taken from the controller's environment: locale, time zone, trust store, PATH for local-exec.
@@ -234,20 +239,23 @@ TFVARS_FILES_INVALID = "TfVarsFilesInvalid"
 
 
 def var_file_name(index: int, source: str) -> str:
-    """Where the `index`th of spec.tfVarsFiles is copied in the module directory. Terraform loads
-    `*.auto.tfvars(.json)` files in lexical order, the JSON and HCL ones in one list, before any
-    `-var-file`; `tfcontroller-NNN.` sorts after most users' own auto files, in list order, and before
-    our `tfcontroller.auto.tfvars.json` ('-' < '.'), so the object's vars/varsFrom win, as documented."""
-    suffix = ".auto.tfvars.json" if source.endswith(".json") else ".auto.tfvars"
-    return f"tfcontroller-{index:03d}{suffix}"
+    """The name of the `index`th of spec.tfVarsFiles's copy in the run's VARS_DIR: the index keeps list
+    order and distinct names, the file's own name lets Terraform's diagnostics point at it. The copy is
+    not an automatic file (and not in the module directory): it is loaded only as a `-var-file`, in order."""
+    name = PurePosixPath(source).name
+    if len(name.encode()) > 200:  # the prefix must still fit a file name (255 bytes)
+        name = "file.tfvars.json" if name.endswith(".json") else "file.tfvars"
+    return f"{index:03d}-{name}"
 
 
-def place_var_files(src: Path, module_dir: Path, var_files: Sequence[str]) -> None:
-    """Copy each listed file of the extracted artifact into the module directory (`var_file_name`).
-    A file that is missing, not a regular file or (through a link) outside the artifact stalls with
-    `TfVarsFilesInvalid`: retrying cannot help until the source or the spec changes. Only the
-    artifact's own text is copied: nothing secret lands here."""
+def place_var_files(src: Path, vars_dir: Path, var_files: Sequence[str]) -> list[Path]:
+    """Copy each listed file of the extracted artifact into `vars_dir` (`var_file_name`) and return the
+    copies in list order. A file that is missing, not a regular file or (through a link) outside the
+    artifact stalls with `TfVarsFilesInvalid`: retrying cannot help until the source or the spec changes.
+    Every source is read before anything is written, so no copy can replace a file another entry names.
+    Only the artifact's own text is copied: nothing secret lands here."""
     root = Path(os.path.realpath(src))
+    contents = []
     for i, rel in enumerate(var_files):
         where = f"spec.tfVarsFiles[{i}]"
         path = Path(os.path.realpath(src / rel))
@@ -255,11 +263,19 @@ def place_var_files(src: Path, module_dir: Path, var_files: Sequence[str]) -> No
             raise StallingError(TFVARS_FILES_INVALID, f"{where}: {rel!r} leads outside the artifact (a link?): "
                                                       "name a file inside the source")
         if not path.is_file():
-            raise StallingError(TFVARS_FILES_INVALID, f"{where}: {rel!r} is not a file in the artifact: fix the "
-                                                      "path (relative to spec.path) or add the file to the source")
-        target = module_dir / var_file_name(i, rel)
-        target.unlink(missing_ok=True)  # never write through a file (or link) the artifact put there
-        shutil.copyfile(path, target, follow_symlinks=False)
+            raise StallingError(TFVARS_FILES_INVALID, f"{where}: {rel!r} is not a file in the artifact (the "
+                                                      "entry's path from the artifact's root): fix the entry "
+                                                      "(relative to spec.path) or add the file to the source")
+        contents.append((var_file_name(i, rel), path.read_bytes()))
+    copies = []
+    for name, data in contents:
+        target = vars_dir / name
+        target.unlink(missing_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        copies.append(target)
+    return copies
 
 
 @dataclass
@@ -272,6 +288,7 @@ class Workspace:
     tmp_dir: Path | None = None  # TMPDIR, outside root when root is too deep (see _run_tmpdir)
     object_key: str = ""  # "namespace/name" of the object the run is for: its log lines name it
     mapped_files: tuple[Path, ...] = ()  # spec.fileMappings written into the run (issue 20)
+    var_files: tuple[Path, ...] = ()  # copies of spec.tfVarsFiles, in order (VARS_DIR); ours is tfvars_path
     removed: bool = field(default=False, init=False)
 
     @property
@@ -288,7 +305,15 @@ class Workspace:
 
     @property
     def tfvars_path(self) -> Path:
-        return self.module_dir / TFVARS_FILE
+        return self.root / VARS_DIR / TFVARS_FILE
+
+    @property
+    def var_file_args(self) -> tuple[str, ...]:
+        """The `-var-file` paths of every command that reads variables, lowest precedence first: the
+        tfVarsFiles copies in list order, then the object's vars/varsFrom. Terraform applies command-line
+        variables files after every automatic file of the module, each later one overriding earlier ones,
+        so this order is the documented one whatever the module's own files are called."""
+        return (*(str(p) for p in self.var_files), str(self.tfvars_path))
 
     @classmethod
     def create(
@@ -314,9 +339,9 @@ class Workspace:
         `variables` are JSON values by name; `env` is the resolved env/envFrom; `secrets` are values to
         scrub from errors (those that came from Secrets or sealed values). `var_files` are artifact-relative
         `.tfvars`/`.tfvars.json` files (spec.tfVarsFiles), loaded in order before `variables`
-        (`place_var_files`). `run_files` are the team's CLI configuration fragment and mapped files
-        (terraform/run_files.py). Check the module with
-        `inspect.inspect_module` first: a `cloud` block cannot be overridden by our backend.
+        (`place_var_files`, `var_file_args`), both after the module's own variables files. `run_files` are
+        the team's CLI configuration fragment and mapped files (terraform/run_files.py). Check the module
+        with `inspect.inspect_module` first: a `cloud` block cannot be overridden by our backend.
         """
         base = Path(base_dir)
         base.mkdir(parents=True, exist_ok=True)
@@ -337,10 +362,9 @@ class Workspace:
             if backend is not None:
                 (module_dir / BACKEND_OVERRIDE_FILE).unlink(missing_ok=True)
                 (module_dir / BACKEND_OVERRIDE_FILE).write_text(backend.hcl())
-            place_var_files(src, module_dir, var_files)
-            tfvars = module_dir / TFVARS_FILE
-            tfvars.unlink(missing_ok=True)  # never reuse a file (or link) the artifact put there
-            write_private_json(tfvars, dict(variables or {}))
+            (root / VARS_DIR).mkdir(mode=0o700)
+            copies = place_var_files(src, root / VARS_DIR, var_files)
+            write_private_json(root / VARS_DIR / TFVARS_FILE, dict(variables or {}))
             run_env = build_env(
                 env or {},
                 home=root / "home",
@@ -360,12 +384,12 @@ class Workspace:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets),
-                   tmp_dir=tmp, object_key=object_key, mapped_files=tuple(mapped))
+                   tmp_dir=tmp, object_key=object_key, mapped_files=tuple(mapped), var_files=tuple(copies))
 
     def runner(self, listener: CommandListener | None = None) -> TerraformRunner:
         """The run's Terraform; `listener` hears its commands live (the runner's log lines)."""
         return TerraformRunner(self.module_dir, self.env, self.config, secrets=self.secrets,
-                               object_key=self.object_key, listener=listener)
+                               object_key=self.object_key, listener=listener, var_files=self.var_file_args)
 
     def cleanup(self, success: bool) -> bool:
         """Remove the run directory; returns False when it is kept (a failure with keep_failed_workspaces).
