@@ -21,7 +21,6 @@ backend) and the `.terraform` data directory (in `workingDir`).
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 
 from tfcontroller.api.errors import SpecError
@@ -34,10 +33,9 @@ FILE_MODE = 0o600
 PATH_MAX = 255
 _HOME_REFUSED = {".terraform.d": "the CLI configuration directory", ".terraformrc": "a CLI configuration file",
                  "terraform.rc": "a CLI configuration file"}
-_WORKDIR_REFUSED = {"backend_override.tf": "the generated backend", "tfcontroller.auto.tfvars.json":
-                    "the generated variables file", ".terraform": "Terraform's data directory"}
-# the copies of spec.tfVarsFiles (terraform/workspace.var_file_name): written into the working directory too
-_VAR_FILE_COPY = re.compile(r"tfcontroller-[0-9]+\.auto\.tfvars(\.json)?")
+# The run's variables files (the object's vars and the spec.tfVarsFiles copies) live outside the working
+# directory (terraform/workspace.VARS_DIR, given as -var-file), so no mapped name can replace them.
+_WORKDIR_REFUSED = {"backend_override.tf": "the generated backend", ".terraform": "Terraform's data directory"}
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,6 @@ def path_problem(location: str, path: str) -> str | None:
                 f"put CLI settings (e.g. credentials blocks) in spec.cliConfigSecretRef instead")
     if location == WORKING_DIR:
         what = _WORKDIR_REFUSED.get(first) or _WORKDIR_REFUSED.get(name)
-        if what is None and _VAR_FILE_COPY.fullmatch(name):
-            what = "a copy of a spec.tfVarsFiles file"
         if what is None and (name in ("override.tf", "override.tf.json") or name.endswith(
                 ("_override.tf", "_override.tf.json"))):
             what = "a Terraform override file, which could replace the generated backend"

@@ -275,7 +275,22 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
         targets=_addresses(f, "targets", target_problem),
     )
     _custom_backend_outputs(spec)
+    _plan_only_never_destroys(spec)
     return spec
+
+
+def _plan_only_never_destroys(spec: TerraformSpec) -> None:
+    """`planOnly` promises that nothing is ever applied (a stack managed elsewhere, watched for drift);
+    `destroyResourcesOnDeletion` would destroy that stack when the watching object is deleted — the most
+    destructive apply there is. The pair is refused (Stalled, SpecValidationFailed) instead of letting one field
+    silently break the other's promise. A deleted object whose spec does not parse loses its finalizer
+    without any run (reconciler), so such an object created before this rule is never destroyed either.
+    The CRD carries the same rule as CEL (x-kubernetes-validations on spec) for API servers that evaluate it."""
+    if spec.plan_only and spec.destroy_resources_on_deletion:
+        raise SpecError("spec.destroyResourcesOnDeletion",
+                        "cannot be true with spec.planOnly: true (a plan-only stack is never applied, and "
+                        "destroying it on deletion is an apply): remove destroyResourcesOnDeletion (or set it "
+                        "false) to keep watching, or set planOnly false if this object should own the stack")
 
 
 def _custom_backend_outputs(spec: TerraformSpec) -> None:

@@ -197,7 +197,13 @@ def plan_args(
     refresh_only: bool = False,
     lock_timeout: float = 0,
     options: PlanOptions = NO_OPTIONS,
+    var_files: Sequence[str | os.PathLike[str]] = (),
 ) -> list[str]:
+    """`terraform plan`'s arguments. `var_files` (the run's variables files, lowest precedence first:
+    Workspace.var_file_args) are given as `-var-file=PATH`, last: Terraform loads command-line files after
+    every automatic file of the module and in their order, so the object's tfVarsFiles and vars win over a
+    module's `*.auto.tfvars` whatever its name. Every plan reads variables (a destroy plan and a
+    refresh-only drift plan too); an apply of a saved plan takes none (the plan holds the values)."""
     if destroy and refresh_only:
         raise ValueError("a plan cannot be both -destroy and -refresh-only")
     if refresh_only and options.replace:
@@ -213,7 +219,20 @@ def plan_args(
     args += _parallelism(options.parallelism)
     args += _addresses("-target", options.targets, target_problem)
     args += _addresses("-replace", options.replace, replace_problem)
+    args += _var_files(var_files)
     return args
+
+
+def _var_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """One `-var-file=PATH` argument each; a path must be absolute (the run's own files, never a name an
+    option or the module directory could change the meaning of)."""
+    out = []
+    for path in paths:
+        text = os.fspath(path)
+        if not os.path.isabs(text) or "\n" in text:
+            raise ValueError(f"-var-file {text!r} must be an absolute path")
+        out.append(f"-var-file={text}")
+    return out
 
 
 def show_args(planfile: str | os.PathLike[str]) -> list[str]:
@@ -254,8 +273,10 @@ class TerraformRunner:
         secrets: Sequence[str] = (),
         object_key: str = "",
         listener: CommandListener | None = None,
+        var_files: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         self.workdir = Path(workdir)
+        self.var_files = tuple(var_files)  # `-var-file`s of every plan (Workspace.var_file_args)
         self.env = dict(env)
         self.config = config
         self.secrets = tuple(secrets)
@@ -297,7 +318,7 @@ class TerraformRunner:
         lock_timeout: float = 0,
         options: PlanOptions = NO_OPTIONS,
     ) -> PlanResult:
-        args = plan_args(out, destroy, refresh, refresh_only, lock_timeout, options)
+        args = plan_args(out, destroy, refresh, refresh_only, lock_timeout, options, self.var_files)
         result = self._run("plan", args, self.config.timeouts.plan, ok_codes=(0, 2))
         counts = {"add": 0, "change": 0, "remove": 0}
         for msg in result.messages:

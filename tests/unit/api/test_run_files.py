@@ -55,11 +55,6 @@ def test_fields_parse_with_defaults() -> None:
     ("home", ".terraformrc", "cliConfigSecretRef"),
     ("home", "terraform.rc", "cliConfigSecretRef"),
     ("workingDir", "backend_override.tf", "generated backend"),
-    ("workingDir", "tfcontroller.auto.tfvars.json", "generated variables"),
-    # the copies of spec.tfVarsFiles (issue 20 I1, terraform/workspace.var_file_name) are generated too
-    ("workingDir", "tfcontroller-000.auto.tfvars", "spec.tfVarsFiles"),
-    ("workingDir", "tfcontroller-012.auto.tfvars.json", "spec.tfVarsFiles"),
-    ("workingDir", "sub/tfcontroller-1.auto.tfvars", "spec.tfVarsFiles"),
     ("workingDir", "zz_override.tf", "override file"),
     ("workingDir", "override.tf.json", "override file"),
     ("workingDir", ".terraform/terraform.tfstate", "data directory"),
@@ -75,6 +70,9 @@ def test_bad_paths_are_refused_naming_the_field(location: str, path: str, says: 
     ("home", ".netrc"), ("home", ".gitconfig"), ("home", ".ssh/known_hosts"), ("home", ".config/git/config"),
     ("workingDir", "terraform.rc"), ("workingDir", "secrets/key.json"), ("workingDir", "override.txt"),
     ("workingDir", "tfcontroller-000.tfvars"), ("workingDir", "my.auto.tfvars"),
+    # the run's variables files are outside the working directory (terraform/workspace.VARS_DIR): the old
+    # in-module names are ordinary names now (a module auto file, which the object's -var-files beat)
+    ("workingDir", "tfcontroller.auto.tfvars.json"), ("workingDir", "tfcontroller-000.auto.tfvars"),
 ])
 def test_good_paths(location: str, path: str) -> None:
     assert path_problem(location, path) is None

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REPLACE
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.terraform import PlanOptions, Terraform
@@ -63,3 +64,36 @@ def test_the_replace_annotation_is_read_and_checked() -> None:
         with pytest.raises(SpecError) as info:
             _ = Terraform.from_dict(tf({ANNOTATION_REPLACE: bad})).replace_requested
         assert ANNOTATION_REPLACE in info.value.field
+
+
+# review of issue 20, finding 9: a plan-only stack is never applied, a destroy on deletion included
+
+
+@pytest.mark.parametrize("extra", [{}, {"destroy": True}, {"approvePlan": "auto"},
+                                   {"driftDetection": {"interval": "10m"}}])
+def test_plan_only_with_destroy_on_deletion_is_refused_naming_both_fields(extra: dict[str, Any]) -> None:
+    with pytest.raises(SpecError) as err:
+        Terraform.from_dict(tf(planOnly=True, destroyResourcesOnDeletion=True, **extra))
+    assert err.value.field == "spec.destroyResourcesOnDeletion"
+    assert "spec.planOnly" in str(err.value) and "remove destroyResourcesOnDeletion" in str(err.value)
+    assert err.value.reason == c.SPEC_INVALID  # SpecValidationFailed: Stalled, no retry loop
+
+
+@pytest.mark.parametrize(("plan_only", "on_deletion"), [(True, False), (False, True), (False, False),
+                                                        (True, None), (None, True)])
+def test_either_field_alone_is_accepted(plan_only: bool | None, on_deletion: bool | None) -> None:
+    fields = {k: v for k, v in (("planOnly", plan_only), ("destroyResourcesOnDeletion", on_deletion))
+              if v is not None}
+    spec = Terraform.from_dict(tf(**fields)).spec
+    assert (spec.plan_only, spec.destroy_resources_on_deletion) == (bool(plan_only), bool(on_deletion))
+
+
+def test_the_crd_carries_the_same_rule() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    crd = yaml.safe_load((Path(__file__).parents[3] / "crds" / "terraforms.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    rules = [v["rule"] for v in spec.get("x-kubernetes-validations", [])]
+    assert any("self.planOnly" in r and "self.destroyResourcesOnDeletion" in r for r in rules)

@@ -1,19 +1,24 @@
 """spec.tfVarsFiles in the run directory (terraform/workspace.py `place_var_files`): each listed file of
-the extracted artifact is copied into the module directory under a name Terraform loads as an automatic
-variables file, in list order and before our own variables file (so the object's vars/varsFrom win); a
-missing file, a directory or a link leading out of the artifact stalls `TfVarsFilesInvalid`; a file the
-artifact put at the copy's name is replaced, never written through. Real files and links, no Terraform."""
+the extracted artifact is copied, in list order, into the run's `vars/` directory (outside the module
+directory, under names Terraform never loads by itself), and every copy, then the object's own variables
+file, becomes a `-var-file=` of every plan, lowest precedence first (`Workspace.var_file_args`,
+`runner.plan_args`) — so they beat the module's automatic files whatever those are called. Every source is
+read before anything is written; a missing file, a directory or a link leading out of the artifact stalls
+`TfVarsFilesInvalid`. Real files and links, no Terraform (tests/integration/terraform/test_var_precedence.py
+runs Terraform)."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from tfcontroller.api.run_files import WORKING_DIR, path_problem
 from tfcontroller.terraform.errors import StallingError
-from tfcontroller.terraform.workspace import TFVARS_FILE, TFVARS_FILES_INVALID, place_var_files, var_file_name
+from tfcontroller.terraform.runner import plan_args
+from tfcontroller.terraform.workspace import TFVARS_FILES_INVALID, place_var_files, var_file_name
 
 
 def _tree(tmp_path: Path) -> tuple[Path, Path]:
@@ -25,25 +30,60 @@ def _tree(tmp_path: Path) -> tuple[Path, Path]:
     return src, module
 
 
-def test_copies_in_order_under_names_loaded_before_ours(tmp_path: Path) -> None:
-    src, module = _tree(tmp_path)
-    place_var_files(src, module, ["infra/common.tfvars.json", "infra/app/prod.tfvars"])
-    assert (module / "tfcontroller-000.auto.tfvars.json").read_text() == '{"size": 1}'
-    assert (module / "tfcontroller-001.auto.tfvars").read_text() == 'region = "eu"\n'
-    # Terraform loads automatic files in lexical order (JSON and HCL in one list): ours come last
-    names = [var_file_name(i, n) for i, n in enumerate(["a.tfvars.json", "b.tfvars"] * 6)] + [TFVARS_FILE]
-    assert sorted(names) == names
-    assert sorted(["terraform.auto.tfvars", "app.auto.tfvars", *names])[-1] == TFVARS_FILE
+def _vars(tmp_path: Path) -> Path:
+    out = tmp_path / "run" / "vars"
+    out.mkdir(parents=True)
+    return out
 
 
-def test_a_file_the_artifact_put_there_is_replaced_not_followed(tmp_path: Path) -> None:
+def test_copies_in_order_outside_the_module_under_names_terraform_never_loads_itself(tmp_path: Path) -> None:
     src, module = _tree(tmp_path)
-    victim = tmp_path / "victim"
-    victim.write_text("keep")
-    os.symlink(victim, module / "tfcontroller-000.auto.tfvars")
-    place_var_files(src, module, ["infra/app/prod.tfvars"])
-    assert victim.read_text() == "keep"
-    assert not (module / "tfcontroller-000.auto.tfvars").is_symlink()
+    before = sorted(p.name for p in module.iterdir())
+    copies = place_var_files(src, _vars(tmp_path), ["infra/common.tfvars.json", "infra/app/prod.tfvars"])
+    assert [p.name for p in copies] == ["000-common.tfvars.json", "001-prod.tfvars"]
+    assert copies[0].read_text() == '{"size": 1}' and copies[1].read_text() == 'region = "eu"\n'
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in copies)
+    assert sorted(p.name for p in module.iterdir()) == before  # nothing added to the module directory
+    for i, name in enumerate(["a.tfvars", "dir/b.tfvars.json", "terraform.tfvars", "x.auto.tfvars"]):
+        copy = var_file_name(i, name)
+        assert not copy.endswith((".auto.tfvars", ".auto.tfvars.json")) or copy.startswith(f"{i:03d}-")
+        assert copy != "terraform.tfvars" and copy.startswith(f"{i:03d}-")
+
+
+def test_a_long_name_still_fits() -> None:
+    assert len(var_file_name(1000, "d/" + "x" * 250 + ".tfvars").encode()) <= 255
+    assert var_file_name(3, "y" * 250 + ".tfvars.json").endswith(".tfvars.json")
+
+
+def test_a_copy_never_replaces_a_file_another_entry_names(tmp_path: Path) -> None:
+    """Sources are read first: even a source inside the target directory survives to be copied."""
+    src, _ = _tree(tmp_path)
+    out = src / "vars"
+    out.mkdir()
+    (out / "001-x.tfvars").write_text("b = 2\n")  # what entry 1 is copied to, and entry 0's... source
+    (out / "000-a.tfvars").write_text("a = 1\n")
+    copies = place_var_files(src, out, ["vars/001-x.tfvars", "vars/000-a.tfvars"])
+    assert [p.read_text() for p in copies] == ["b = 2\n", "a = 1\n"]
+
+
+@pytest.mark.parametrize(("files", "ours"), [
+    ((), "/run/vars/tfcontroller.tfvars.json"),
+    (("/run/vars/000-a.tfvars",), "/run/vars/tfcontroller.tfvars.json"),
+    (("/run/vars/000-a.tfvars", "/run/vars/001-b.tfvars.json", "/run/vars/002-c d.tfvars"), "/r/t.json"),
+])
+def test_every_plan_gives_the_files_last_in_order(files: tuple[str, ...], ours: str) -> None:
+    paths = (*files, ours)
+    for kwargs in ({}, {"destroy": True}, {"refresh_only": True}, {"refresh": False}):
+        args = plan_args("/run/plan.tfplan", var_files=paths, **kwargs)
+        given = [a for a in args if a.startswith("-var-file=")]
+        assert given == [f"-var-file={p}" for p in paths]
+        assert args[-len(paths):] == given  # one argument each, after every other option
+
+
+@pytest.mark.parametrize("bad", ["relative.tfvars", "-var=x", "", "/a\n-destroy"])
+def test_a_var_file_that_is_not_an_absolute_path_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="absolute path"):
+        plan_args("/run/plan.tfplan", var_files=[bad])
 
 
 @pytest.mark.parametrize(("make", "rel", "message"), [
@@ -62,13 +102,15 @@ def test_bad_files_stall_naming_the_entry(tmp_path: Path, make: str | None, rel:
     elif make == "dangling":
         os.symlink("nowhere.tfvars", module / "link.tfvars")
     with pytest.raises(StallingError, match=message) as err:
-        place_var_files(src, module, ["infra/app/prod.tfvars", rel])
+        place_var_files(src, _vars(tmp_path), ["infra/app/prod.tfvars", rel])
     assert err.value.reason == TFVARS_FILES_INVALID and "spec.tfVarsFiles[1]" in str(err.value)
 
 
 @pytest.mark.parametrize("index", [0, 7, 123, 1000])
 @pytest.mark.parametrize("source", ["a.tfvars", "dir/b.tfvars.json"])
-def test_a_file_mapping_cannot_take_the_name_of_a_var_file_copy(index: int, source: str) -> None:
-    """Merge of issue 20 I1 and I2: a `fileMappings` entry in workingDir is refused where the controller
-    writes (api/run_files.path_problem); the tfVarsFiles copies are such files, whatever their index."""
-    assert "spec.tfVarsFiles" in (path_problem(WORKING_DIR, var_file_name(index, source)) or "")
+def test_a_file_mapping_cannot_reach_a_var_file_copy(index: int, source: str) -> None:
+    """The copies live in the run's vars/, outside both mapping locations: no workingDir or home path can
+    name them (`..` is refused), and a mapping with the copy's name is an ordinary file."""
+    name = var_file_name(index, source)
+    assert path_problem(WORKING_DIR, name) is None
+    assert path_problem(WORKING_DIR, f"../../vars/{name}") is not None

@@ -16,6 +16,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.api.tfaddress import split_addresses
 from tfcontroller.runtime.readiness import readiness
 from tfcontroller.source.refs import parse_revision
 from tfcontroller.terraform.config import Timeouts
@@ -52,7 +53,9 @@ def inputs_digest(
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
 
     Issue 20: `spec.targets` limit what a plan does, so they are in it (only when set: the digests of
-    objects without targets stay what they were). Not in it: `parallelism` and `planOnly` (how a plan is
+    objects without targets stay what they were) as a sorted set: Terraform plans the same for any order
+    of `-target`s, so reordering the list (a generator, a merge) must not re-plan or discard a pending
+    approval. Not in it: `parallelism` and `planOnly` (how a plan is
     run or used, not what it would change), `replace` (one-shot: a new request plans by itself, and a
     handled one must not plan again), `remediation` (what happens after a failure).
 
@@ -79,7 +82,7 @@ def inputs_digest(
     if run_files_digest:
         doc["runFiles"] = run_files_digest
     if targets:
-        doc["targets"] = list(targets)
+        doc["targets"] = sorted(set(targets))  # a set of addresses: their order changes nothing Terraform does
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -322,10 +325,16 @@ class ReplaceRequest:
 
 def replace_request(spec_replace: Sequence[str], handled_spec: Any, annotation: str | None,
                     handled_annotation: Any, annotation_addresses: Sequence[str]) -> ReplaceRequest:
-    """Pure: what is new in spec.replace and in the annotation (see ReplaceRequest)."""
-    spec_new = bool(spec_replace) and list(spec_replace) != (handled_spec if isinstance(handled_spec, list) else None)
+    """Pure: what is new in spec.replace and in the annotation (see ReplaceRequest). A request is a set of
+    addresses: the same addresses in another order (or, in the annotation, with other spacing or a
+    repeated address) are the handled request again, never a second replacement — `-replace` order
+    changes nothing Terraform does, and re-creating a resource because a list was reordered would be
+    destructive."""
+    spec_new = bool(spec_replace) and (not isinstance(handled_spec, list)
+                                       or set(spec_replace) != {str(a) for a in handled_spec})
     note = (annotation or "").strip()
-    note_new = bool(note) and note != handled_annotation
+    note_new = bool(note) and not (isinstance(handled_annotation, str)
+                                   and set(annotation_addresses) == set(split_addresses(handled_annotation)))
     addresses = [*(spec_replace if spec_new else ()), *(annotation_addresses if note_new else ())]
     return ReplaceRequest(tuple(dict.fromkeys(addresses)), tuple(spec_replace) if spec_new else None,
                           note if note_new else None)

@@ -1,6 +1,6 @@
 """Issue 20 inputs with the real reconciler, real terraform, real git and the dev cluster, in both runner
 modes: `spec.tfVarsFiles` (a `.tfvars` beside the module and a `.tfvars.json` one directory up, loaded in
-order, spec.vars winning; a required variable set only by a file passes the missing-variables check; a
+order, spec.vars winning, both over the module's own terraform.tfvars and `*.auto.tfvars(.json)` files; a required variable set only by a file passes the missing-variables check; a
 change of a file outside the module's directory plans again), `spec.vars[].valueFrom` (a Secret key the
 module does not declare sensitive stays out of the readable plan, status, Events and logs; a ConfigMap
 key decoded for a number; an optional missing key leaves the default), and `writeOutputsToSecret` labels,
@@ -47,8 +47,15 @@ output "token" { value = "token-${var.token}" }
 """
 BASE_TFVARS = 'region = "eu-base"\nsize = 3\nenv_name = "from-file"\n'
 COMMON = {"region": "eu-common", "size": 1}
+# The module's own variables files (review of issue 20, finding 8): Terraform loads them by itself, the
+# automatic ones by name — `values.` and `zz.` sort after any `tfcontroller…` name — and the object's
+# tfVarsFiles and vars must still win over every one of them.
+MODULE_OWN = {"infra/app/terraform.tfvars": 'region = "mod-terraform-tfvars"\nsize = 100\n',
+              "infra/app/a.auto.tfvars": 'region = "mod-a-auto"\n',
+              "infra/app/values.auto.tfvars.json": json.dumps({"region": "mod-values-auto", "size": 101}),
+              "infra/app/zz.auto.tfvars": 'region = "mod-zz-auto"\nsize = 102\n'}
 FILES = {"infra/app/main.tf": MODULE, "infra/app/base.tfvars": BASE_TFVARS,
-         "infra/common.tfvars.json": json.dumps(COMMON)}
+         "infra/common.tfvars.json": json.dumps(COMMON), **MODULE_OWN}
 VIEW = "tfplanview-default-app"
 
 
@@ -105,7 +112,8 @@ def test_tfvars_files_value_from_and_outputs_secret_metadata(harness: Harness, g
     harness.annotate("app", ANNOTATION_APPROVE_PLAN, obj["status"]["plan"]["pending"])
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="apply")
     outputs = {k: v["value"] for k, v in harness.state("app")["outputs"].items()}
-    # the later file wins over the earlier, spec.vars over both; env_name is set by a file only
+    # the later file wins over the earlier, spec.vars over both, and both over every file of the module's own
+    # (MODULE_OWN); env_name is set by a file only
     assert outputs == {"region": "eu-common", "size": 7, "env_name": "from-file", "port": 8443,
                        "tier": "standard", "token": f"token-{TOKEN}"}
     secret = kube.get(SECRETS, "app-outputs", NS)

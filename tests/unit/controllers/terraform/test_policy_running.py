@@ -156,3 +156,52 @@ def test_targets_enter_the_inputs_digest_and_their_absence_keeps_old_digests() -
     assert policy.inputs_digest(**BASE, targets=()) == plain
     assert policy.inputs_digest(**BASE, targets=("a.b",)) != plain
     assert policy.inputs_digest(**BASE, targets=("a.b",)) != policy.inputs_digest(**BASE, targets=("c.d",))
+
+
+# review of issue 20, finding 9: an address list is a set — its order is not a change
+
+
+@pytest.mark.parametrize("targets, reordered", [
+    (("a.b", "c.d"), ("c.d", "a.b")),
+    (("module.x.aws_instance.y[0]", "a.b", 'c.d["k"]'), ('c.d["k"]', "module.x.aws_instance.y[0]", "a.b")),
+    (("z.z", "a.a", "m.m", "b.b"), ("b.b", "m.m", "a.a", "z.z")),
+])
+def test_reordering_targets_keeps_the_inputs_digest(targets: tuple[str, ...], reordered: tuple[str, ...]) -> None:
+    assert policy.inputs_digest(**BASE, targets=targets) == policy.inputs_digest(**BASE, targets=reordered)
+
+
+def test_a_real_change_of_targets_changes_the_inputs_digest() -> None:
+    base = policy.inputs_digest(**BASE, targets=("a.b", "c.d"))
+    for changed in (("a.b",), ("a.b", "c.d", "e.f"), ("a.b", "c.e"), ("a.b[0]", "c.d")):
+        assert policy.inputs_digest(**BASE, targets=changed) != base, changed
+
+
+@pytest.mark.parametrize("handled, again", [
+    (["a.b", "c.d"], ["c.d", "a.b"]),
+    (["x.y", "a.b[0]", 'm.n["k"]'], ['m.n["k"]', "a.b[0]", "x.y"]),
+])
+def test_reordering_spec_replace_is_not_a_new_request(handled: list[str], again: list[str]) -> None:
+    status: dict[str, Any] = {}
+    replace_request(handled, None, None, None, ()).record(status)
+    req = replace_request(again, status["lastHandledSpecReplace"], None, None, ())
+    assert req.addresses == () and req.spec is None  # no second replacement of the same resources
+    more = replace_request([*again, "e.f"], status["lastHandledSpecReplace"], None, None, ())
+    assert set(more.addresses) == {*handled, "e.f"}  # a real change is a new request
+    fewer = replace_request(again[:1], status["lastHandledSpecReplace"], None, None, ())
+    assert fewer.addresses == tuple(again[:1])
+
+
+@pytest.mark.parametrize("handled, again, addresses", [
+    ("a.b,c.d", "c.d,a.b", ("c.d", "a.b")),
+    ("a.b,c.d", " a.b , c.d ", ("a.b", "c.d")),
+    ("a.b,c.d", "a.b,c.d,", ("a.b", "c.d")),
+    ('x.y["p,q"],a.b', 'a.b,x.y["p,q"]', ("a.b", 'x.y["p,q"]')),
+])
+def test_reordering_the_annotation_is_not_a_new_request(handled: str, again: str,
+                                                         addresses: tuple[str, ...]) -> None:
+    status: dict[str, Any] = {}
+    replace_request([], None, handled, None, addresses).record(status)
+    req = replace_request([], None, again, status["lastHandledReplace"], addresses)
+    assert req.addresses == () and req.annotation is None
+    new = replace_request([], None, again + ",e.f", status["lastHandledReplace"], (*addresses, "e.f"))
+    assert set(new.addresses) == {*addresses, "e.f"}
