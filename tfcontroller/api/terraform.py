@@ -398,6 +398,14 @@ def tf_vars_files(f: Fields, module_path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def tf_vars_file_shown(path: str, module_path: str) -> str:
+    """One of spec.tfVarsFiles as a message names it: as the user wrote it, relative to spec.path (normalised),
+    followed by the artifact path the controller and the run read when the two differ — a message that says
+    "relative to spec.path" must not print only the artifact path (`infra/app/x.tfvars` for `x.tfvars`)."""
+    rel = posixpath.relpath(path, module_path or ".")
+    return repr(rel) if rel == path else f"{rel!r} (artifact path {path!r})"
+
+
 def _outputs(f: Fields) -> OutputsSecret | None:
     w = f.obj("writeOutputsToSecret")
     if w is None:

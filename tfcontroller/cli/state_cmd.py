@@ -4,7 +4,14 @@ Moving an existing stack in: the state pulled from S3, Terraform Cloud or a loca
 object's kubernetes-backend state Secret, so its first plan shows no changes for an unchanged stack; `pull`
 prints that state (the reverse, e.g. to move back out or to look before `--force`). The rules that keep a
 state from being lost live in `terraform/state_transfer.py`; this module reads the object and the file and
-prints the outcome. A state holds every attribute, sensitive ones too: `pull` prints it only to stdout
+prints the outcome. Whether the object may have that state Secret at all is the controller's own rule
+(design.md §4.8, `terraform/state_ownership.py`): an import the controller would refuse to plan on
+(`StateInUse`, `StateTakeOverRequired`, `BackendConfigInvalid`) is refused with the same reason and
+message, so an import can never hand one object's resources to another. After the write the object is
+asked to plan again (the `tfcontroller.io/replan` and `requested-at` annotations, as `tfcontroller
+replan` sends them): requested-at alone would not plan an object already applied with the same inputs,
+and a plan pending from before was made against the old state; a suspended object keeps the request
+until it is resumed. A state holds every attribute, sensitive ones too: `pull` prints it only to stdout
 (as `terraform state pull` does) and nothing here logs it. Reading and writing it needs the same RBAC as
 `kubectl get/create/update secret` on the state Secret.
 """
@@ -77,6 +84,7 @@ def custom_backend(obj: dict[str, Any]) -> bool:
 
 @kubectx.api_errors
 def run_import(args: argparse.Namespace) -> int:
+    from tfcontroller.terraform.state_ownership import LABEL_SUFFIX, LABEL_TFSTATE, LABEL_WORKSPACE
     from tfcontroller.terraform.state_transfer import (
         ImportRefused,
         StateFileError,
@@ -85,7 +93,6 @@ def run_import(args: argparse.Namespace) -> int:
         parse_state_file,
         plan_import,
         read_stored_state,
-        state_owner,
         write_state,
     )
 
@@ -99,13 +106,11 @@ def run_import(args: argparse.Namespace) -> int:
         ns, secret_name = conn.namespace, tf.state_secret_name
         try:
             stored = read_stored_state(conn.client, ns, secret_name)
-            owner = state_owner(stored)
-            if owner and owner != tf.meta.name:
-                raise ImportRefused(f"state Secret {secret_name} belongs to Terraform {owner}")
+            notes = ownership_notes(conn, tf, stored.secret)
             check_unlocked(conn.client, ns, tf.state_lease_name)
             plan = plan_import(stored.document, incoming, args.force)
-            labels = {"tfstate": "true", "tfstateSecretSuffix": tf.spec.secret_suffix,
-                      "tfstateWorkspace": tf.spec.workspace, "app.kubernetes.io/managed-by": "terraform"}
+            labels = {LABEL_TFSTATE: "true", LABEL_SUFFIX: tf.spec.secret_suffix, LABEL_WORKSPACE: tf.spec.workspace,
+                      "app.kubernetes.io/managed-by": "terraform"}
             write_state(conn.client, stored, plan.document, namespace=ns, secret_name=secret_name, labels=labels,
                         owner=tf.meta.name, owner_uid=tf.meta.uid or "")
         except (ImportRefused, StateFileError) as exc:
@@ -113,10 +118,47 @@ def run_import(args: argparse.Namespace) -> int:
         except Conflict:
             raise CLIError(f"state of Terraform {ns}/{args.name} not imported: state Secret {secret_name} "
                            "changed while it was written (a run?); check it and try again") from None
-    for note in plan.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(f"imported the state ({describe(plan.document)}) into Secret {ns}/{secret_name} of Terraform {args.name}")
+        for note in (*notes, *plan.notes):
+            print(f"note: {note}", file=sys.stderr)
+        print(f"imported the state ({describe(plan.document)}) into Secret {ns}/{secret_name} of Terraform "
+              f"{args.name}", flush=True)
+        request_plan(conn, tf)
     return kubectx.EXIT_OK
+
+
+def ownership_notes(conn: kubectx.Connection, tf: Terraform, secret: dict[str, Any] | None) -> list[str]:
+    """The controller's own ownership rule (design.md §4.8) on the state Secret the import would write:
+    ImportRefused with the reason and message the controller's Stalled condition would carry when it would
+    refuse to plan on it; otherwise what the decision says (a take-over, an adoption), to print."""
+    from tfcontroller.terraform.state_ownership import REFUSE, ownership_of
+    from tfcontroller.terraform.state_transfer import ImportRefused
+
+    decision = ownership_of(conn.client, tf, secret)
+    if decision.action == REFUSE:
+        raise ImportRefused(f"{decision.reason}: {decision.message}")
+    return [decision.message] if decision.message else []
+
+
+def request_plan(conn: kubectx.Connection, tf: Terraform) -> None:
+    """Ask the controller to plan on the imported state (replan + requested-at, as `tfcontroller replan`
+    sends them, without waiting). A suspended object keeps the request until it is resumed. The state is
+    written whatever happens here: an error is a note, not a failure."""
+    from tfcontroller.api.commands import cli_replan_command, cli_resume_command
+    from tfcontroller.operations.control import request_replan
+    from tfcontroller.operations.errors import OperationRefused
+
+    ns, name = conn.namespace, tf.meta.name
+    try:
+        request_replan(conn.client, ns, name, queue_if_suspended=True)
+    except OperationRefused as exc:
+        print(f"note: no plan requested ({exc.message}); to plan on the imported state: "
+              f"{cli_replan_command(ns, name)}", file=sys.stderr)
+        return
+    if tf.spec.suspend:
+        print(f"Terraform {ns}/{name} is suspended: it plans on the imported state once resumed "
+              f"({cli_resume_command('Terraform', ns, name)})")
+    else:
+        print(f"Terraform {ns}/{name}: plan requested (the first plan on the imported state)")
 
 
 @kubectx.api_errors

@@ -134,6 +134,13 @@ class PlanDetails:
     def counts_text(self) -> str:
         return counts_text(self.add, self.change, self.destroy, self.imports, self.moves)
 
+    @property
+    def has_counts(self) -> bool:
+        """Whether the plan changes anything by its counts. Imports and moves count: a plan that only imports
+        or moves must be applied for the state to follow the code (api/plan_counts.py), so it is never shown
+        as if it had no changes."""
+        return any((self.add, self.change, self.destroy, self.imports, self.moves))
+
     def policy_lines(self) -> list[str]:
         """The policy block as `plan show` and the mail print it (api/policy_verdict.py, one rendering)."""
         if not self.policy_result:
@@ -336,11 +343,15 @@ def drift_event(
 
 def simple_event(
     type: EventType, obj: ObjectRef, message: str, *, reason: str = "", plan_id: str = "",
-    now: datetime | None = None,
+    counts: Mapping[str, Any] | None = None, now: datetime | None = None,
 ) -> NotificationEvent:
     """PlanApplied, ApplyFailed, PolicyDenied, Stalled, ManifestSetFailed/Recovered: a message and a
-    reason (the condition's), with the plan id when there is one."""
-    details = PlanDetails(plan_id=plan_id) if plan_id else None
+    reason (the condition's), with the plan id when there is one, and its counts (`add`, `change`,
+    `destroy`, `import`, `move`, as plan_pending takes them) when known."""
+    c = counts or {}
+    details = PlanDetails(plan_id=plan_id, add=_int(c.get("add")), change=_int(c.get("change")),
+                          destroy=_int(c.get("destroy")), imports=_int(c.get("import")),
+                          moves=_int(c.get("move"))) if plan_id else None
     return NotificationEvent(type, obj, message, DEFAULT_SEVERITY[type], reason=reason, details=details,
                              timestamp=now or datetime.now(UTC))
 

@@ -218,15 +218,18 @@ def history_event(entry: HistoryEntry, ref: ObjectRef, now: datetime) -> Notific
     if entry.kind not in (APPLY, DESTROY) or not entry.finished_at:
         return None
     what = "destroy" if entry.kind == DESTROY else "apply"
+    counts = {"add": entry.add, "change": entry.change, "destroy": entry.destroy, "import": entry.imports,
+              "move": entry.moves}  # shown as the message's "Changes" (formats/text.py facts)
     if entry.outcome == SUCCEEDED:
         message = entry.message or f"Applied plan {entry.plan_id}: {entry.counts}"
-        return simple_event("PlanApplied", ref, message, reason=entry.reason, plan_id=entry.plan_id, now=now)
+        return simple_event("PlanApplied", ref, message, reason=entry.reason, plan_id=entry.plan_id,
+                            counts=counts, now=now)
     if entry.outcome == FAILED and entry.reason in NORMAL_REPLAN_REASONS:
         return None
     if entry.outcome in (FAILED, INTERRUPTED):
         message = entry.message or f"The {what} of plan {entry.plan_id} {entry.outcome.lower()}"
         return simple_event("ApplyFailed", ref, message, reason=entry.reason or entry.outcome,
-                            plan_id=entry.plan_id, now=now)
+                            plan_id=entry.plan_id, counts=counts, now=now)
     return None
 
 

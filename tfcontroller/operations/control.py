@@ -43,11 +43,13 @@ def _patch(client: KubeClient, resource: Resource, namespace: str, name: str, pa
 
 
 def request(client: KubeClient, resource: Resource, namespace: str, name: str,
-            annotations: dict[str, str] | None = None, value: str | None = None) -> str:
+            annotations: dict[str, str] | None = None, value: str | None = None, *,
+            queue_if_suspended: bool = False) -> str:
     """Send `annotations` with a new requested-at value (`value`, default now) in one patch; refused (409)
-    for a suspended object, which no controller would answer. Returns the requested-at value."""
+    for a suspended object, which no controller would answer — unless `queue_if_suspended` (a caller that
+    does not wait: the request is then served when the object is resumed). Returns the requested-at value."""
     obj = _get(client, resource, namespace, name)
-    if (obj.get("spec") or {}).get("suspend"):
+    if (obj.get("spec") or {}).get("suspend") and not queue_if_suspended:
         raise OperationRefused(f"{label(resource, name)} is suspended in namespace {namespace}; "
                                f"resume it first: {cli_resume_command(resource.kind, namespace, name)}", CONFLICT)
     value = value or format_micro()
@@ -61,11 +63,12 @@ def request_reconcile(client: KubeClient, resource: Resource, namespace: str, na
     return request(client, resource, namespace, name)
 
 
-def request_replan(client: KubeClient, namespace: str, name: str) -> str:
+def request_replan(client: KubeClient, namespace: str, name: str, *, queue_if_suspended: bool = False) -> str:
     """Discard Terraform `namespace/name`'s pending plan and plan again; returns the value of both the
     replan and requested-at annotations (status.lastHandledReplan echoes it once re-planned)."""
     stamp = format_micro()
-    return request(client, TERRAFORMS, namespace, name, {ANNOTATION_REPLAN: stamp}, stamp)
+    return request(client, TERRAFORMS, namespace, name, {ANNOTATION_REPLAN: stamp}, stamp,
+                   queue_if_suspended=queue_if_suspended)
 
 
 def set_suspended(client: KubeClient, resource: Resource, namespace: str, name: str, suspend: bool) -> bool:

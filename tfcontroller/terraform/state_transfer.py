@@ -20,8 +20,9 @@ stricter because the object may be planning against the state at the same time:
   imported one. Lineage is kept: the imported state stays the same state it was in S3.
 - A held lock (the object's run is using the state) refuses; the write is conditional on the Secret's
   resourceVersion, so a write that raced with Terraform's is refused, not merged.
-- The state Secret of another object (design.md §4.8, annotation `tfcontroller.io/state-owner`) is refused;
-  the imported one is recorded as owned by the importing object.
+- A state Secret the importing object may not use is refused by the controller's own rule (design.md §4.8,
+  `terraform/state_ownership.py`, applied by the CLI before the write); the imported one is recorded as
+  owned by the importing object.
 
 `plan_import` is the pure rule (unit-tested on plain dicts); the rest reads and writes the Secret.
 Nothing here logs a state: it holds every resource attribute, sensitive ones included.
@@ -159,11 +160,6 @@ def read_stored_state(kube: KubeClient, namespace: str, secret_name: str) -> Sto
     except (OSError, EOFError, ValueError) as exc:
         raise StateFileError(f"state Secret {namespace}/{secret_name} does not decode ({exc})") from None
     return StoredState(parts, doc if isinstance(doc, dict) else None)
-
-
-def state_owner(stored: StoredState) -> str:
-    meta = (stored.secret or {}).get("metadata") or {}
-    return str((meta.get("annotations") or {}).get(ANNOTATION_STATE_OWNER) or "")
 
 
 def check_unlocked(kube: KubeClient, namespace: str, lease_name: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tfcontroller.api.errors import SpecError
 from tfcontroller.api.refs import KeyRef
-from tfcontroller.api.terraform import Terraform, renamed_outputs
+from tfcontroller.api.terraform import Terraform, renamed_outputs, tf_vars_file_shown
 
 
 def _tf(**spec: Any) -> Terraform:
@@ -30,6 +30,21 @@ def _tf(**spec: Any) -> Terraform:
 ])
 def test_tfvars_files_are_artifact_relative_in_order(path: str, files: list[str], want: tuple[str, ...]) -> None:
     assert _tf(path=path, tfVarsFiles=files).spec.tf_vars_files == want
+
+
+@pytest.mark.parametrize(("path", "files", "want"), [
+    ("infra/app", ["prod.tfvars"], ["'prod.tfvars' (artifact path 'infra/app/prod.tfvars')"]),
+    ("infra/app", ["./env/../env/prod.tfvars"], ["'env/prod.tfvars' (artifact path 'infra/app/env/prod.tfvars')"]),
+    ("infra/app", ["../common.tfvars.json"], ["'../common.tfvars.json' (artifact path 'infra/common.tfvars.json')"]),
+    ("infra", ["../top.tfvars"], ["'../top.tfvars' (artifact path 'top.tfvars')"]),
+    ("./", ["vars/a.tfvars"], ["'vars/a.tfvars'"]),  # at the root both spellings are one: shown once
+    (".", ["./a.tfvars"], ["'a.tfvars'"]),
+])
+def test_a_var_file_is_named_as_written_relative_to_spec_path(path: str, files: list[str], want: list[str]) -> None:
+    """Messages that say "relative to spec.path" show that spelling first (TfVarsFilesInvalid once printed
+    only the artifact path)."""
+    spec = _tf(path=path, tfVarsFiles=files).spec
+    assert [tf_vars_file_shown(f, spec.path) for f in spec.tf_vars_files] == want
 
 
 @pytest.mark.parametrize(("path", "files", "message"), [

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.errors import StallingError
+from tfcontroller.api.terraform import tf_vars_file_shown
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import RunContext
 from tfcontroller.controllers.terraform.inputs import ResolvedInputs
@@ -86,9 +87,10 @@ def var_files(ctx: RunContext) -> VarFiles:
     found = read_files(ctx.source.artifact_path, wanted)
     for i, name in enumerate(wanted):
         if name not in found:
-            raise StallingError(TFVARS_FILES_INVALID, f"spec.tfVarsFiles[{i}]: {name!r} is not a file in revision "
-                                                      f"{ctx.source.revision}: fix the path (relative to spec.path) "
-                                                      "or add the file to the source")
+            shown = tf_vars_file_shown(name, ctx.tf.spec.path)
+            raise StallingError(TFVARS_FILES_INVALID, f"spec.tfVarsFiles[{i}]: {shown} is not a file in revision "
+                                                      f"{ctx.source.revision}: fix the path (relative to spec.path "
+                                                      f"{ctx.tf.spec.path!r}) or add the file to the source")
     texts = {name: found[name].decode("utf-8", "replace") for name in wanted}
     return VarFiles(tuple((name, "sha256:" + hashlib.sha256(found[name]).hexdigest()) for name in wanted),
                     frozenset(var_file_names(texts)))

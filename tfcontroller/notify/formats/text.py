@@ -56,7 +56,7 @@ def facts(event: NotificationEvent) -> list[tuple[str, str]]:
     plan = event.plan
     if plan is not None:
         out.append(("Plan", plan.plan_id))
-        if event.type == "PlanPending" or plan.add or plan.change or plan.destroy:
+        if event.type == "PlanPending" or plan.has_counts:  # an import- or move-only plan has changes
             out.append(("Changes", plan.counts_text))
         out.append(("Policy", plan.policy_result))
     drift = event.drift

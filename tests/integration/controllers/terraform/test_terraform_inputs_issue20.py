@@ -72,7 +72,8 @@ def _bad_inputs(harness: Harness) -> None:
     assert ready_reason(obj) == "False/TfVarsFilesInvalid"
     assert condition(obj, c.STALLED) is not None
     message = condition(obj, c.READY).message
-    assert "spec.tfVarsFiles[1]" in message and "infra/app/missing.tfvars" in message
+    assert "spec.tfVarsFiles[1]: 'missing.tfvars' (artifact path 'infra/app/missing.tfvars')" in message
+    assert "fix the path (relative to spec.path 'infra/app')" in message
     assert not list((harness.tmp / "work" / "runs").iterdir())  # no run directory: terraform never started
 
     harness.patch("app", {"spec": {"tfVarsFiles": ["base.tfvars", "../common.tfvars.json"], "vars": [

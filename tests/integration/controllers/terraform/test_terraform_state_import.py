@@ -4,7 +4,15 @@ object's first plan show no changes (Terraform read the imported resources), kee
 records the object as the state's owner (design.md §4.8); `state pull` prints it back. A second import is
 refused while the state holds resources, and with `--force` naming a stale serial; `--force` with the
 current serial replaces it with a higher serial. Files that are not a state, an unknown object and a
-locked state are refused without touching the cluster's state."""
+locked state are refused without touching the cluster's state.
+
+Ownership (design.md §4.8): the import applies the controller's own rule, so every state Secret the
+controller would refuse to plan on — owned by another live object, a legacy unannotated one another object
+has used, one whose owner is gone, one nobody here has used — is refused with the very reason and message
+of the controller's Stalled condition, and the Secret is left as it was; the take-over annotation lets it
+through, as it does the controller. After an import the object is asked to plan again (replan +
+requested-at), so an object already applied with the same inputs plans on the imported state at its next
+reconcile instead of reporting "up to date"; a suspended object keeps that request until it is resumed."""
 
 from __future__ import annotations
 
@@ -15,8 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, ready_reason
-from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_STATE_OWNER
+from tests.support.terraform_helpers import NS, SIMPLE_TF, Harness, condition, ready_reason
+from tfcontroller.api import conditions as c
+from tfcontroller.api.constants import (
+    ANNOTATION_APPROVE_PLAN,
+    ANNOTATION_REPLAN,
+    ANNOTATION_REQUESTED_AT,
+    ANNOTATION_STATE_OWNER,
+    ANNOTATION_TAKE_OVER_STATE,
+)
 from tfcontroller.cli.main import main
 from tfcontroller.kube.resources import LEASES, SECRETS
 
@@ -151,3 +166,109 @@ def test_a_plan_pending_before_the_import_is_never_applied_to_the_imported_state
     state = harness.state("early")
     assert state is not None and len(state["resources"]) == 1
     assert state["lineage"] == json.loads(state_file.read_text())["lineage"]
+
+
+A_TF = 'resource "terraform_data" "a" {\n  input = "a"\n}\n'
+B_TF = 'resource "terraform_data" "b" {\n  input = "b"\n}\n'
+SHARED = "tfstate-default-shared"
+
+
+def _controller_refusal(harness: Harness, name: str) -> tuple[str, str]:
+    """What the controller says when it refuses to plan `name` on its state: (reason, message of the rule)."""
+    obj = harness.reconcile(name)
+    cond = condition(obj, c.READY)
+    assert cond is not None and cond.status == "False", obj.get("status")
+    prefix = "nothing was planned: "
+    assert cond.message.startswith(prefix), cond.message
+    return cond.reason, cond.message[len(prefix):]
+
+
+def _refused_as_the_controller_would(harness: Harness, capsys: pytest.CaptureFixture[str], name: str,
+                                     state_file: Path, reason: str, says: str) -> None:
+    before = harness.kube.get_or_none(SECRETS, SHARED, NS)
+    code, _, err = _cli(capsys, harness, "state", "import", name, "--from", str(state_file), "--force", "1")
+    want_reason, message = _controller_refusal(harness, name)
+    assert (want_reason, code) == (reason, 1) and says in message
+    assert f"not imported: {reason}: {message}" in err, err
+    after = harness.kube.get_or_none(SECRETS, SHARED, NS)
+    assert (after or {}).get("data") == (before or {}).get("data")
+    assert ((after or {}).get("metadata") or {}).get("annotations") == \
+        ((before or {}).get("metadata") or {}).get("annotations")
+
+
+def test_import_refuses_every_state_the_controller_would_refuse(harness: Harness, git_file_remote, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    state_file = _local_state(tmp_path)
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"a/main.tf": A_TF, "b/main.tf": B_TF}))
+    shared = {"backendConfig": {"secretSuffix": "shared"}}
+    harness.create("net-b", path="./b", **shared)
+    harness.reconcile_until("net-b", lambda o: ready_reason(o) == "True/ApplySucceeded", what="net-b applied")
+    harness.create("net-a", path="./a", **shared)
+
+    # owned by another live object
+    _refused_as_the_controller_would(harness, capsys, "net-a", state_file, "StateInUse",
+                                     f"state Secret {SHARED} belongs to Terraform net-b")
+    # a legacy state (no owner recorded) that another object has used
+    harness.kube.patch(SECRETS, SHARED, {"metadata": {"annotations": {ANNOTATION_STATE_OWNER: None}}}, NS)
+    _refused_as_the_controller_would(harness, capsys, "net-a", state_file, "StateInUse",
+                                     f"state Secret {SHARED} is in use by Terraform net-b")
+    # owned by an object that no longer exists
+    harness.kube.patch(SECRETS, SHARED, {"metadata": {"annotations": {ANNOTATION_STATE_OWNER: "gone"}}}, NS)
+    _refused_as_the_controller_would(harness, capsys, "net-a", state_file, "StateTakeOverRequired",
+                                     "belongs to Terraform gone, which no longer exists")
+    # ... taken over explicitly, as the controller allows
+    harness.annotate("net-a", ANNOTATION_TAKE_OVER_STATE, SHARED)
+    serial = json.loads(_cli(capsys, harness, "state", "pull", "net-a")[1])["serial"]
+    code, _, err = _cli(capsys, harness, "state", "import", "net-a", "--from", str(state_file), "--force", str(serial))
+    assert code == 0, err
+    assert f"note: took over state Secret {SHARED} from Terraform gone" in err
+    assert harness.kube.get(SECRETS, SHARED, NS)["metadata"]["annotations"][ANNOTATION_STATE_OWNER] == "net-a"
+
+    # a state nobody here has used (made by hand): never adopted silently
+    harness.kube.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "tfstate-default-foreign", "namespace": NS,
+        "labels": {"tfstate": "true", "tfstateWorkspace": "default", "tfstateSecretSuffix": "foreign"}}})
+    harness.create("newcomer", path="./b", backendConfig={"secretSuffix": "foreign"})
+    code, _, err = _cli(capsys, harness, "state", "import", "newcomer", "--from", str(state_file))
+    reason, message = _controller_refusal(harness, "newcomer")
+    assert (reason, code) == ("StateTakeOverRequired", 1) and f"not imported: {reason}: {message}" in err
+    assert "no Terraform object has used it" in message
+    assert ANNOTATION_STATE_OWNER not in (harness.kube.get(SECRETS, "tfstate-default-foreign", NS)["metadata"]
+                                          .get("annotations") or {})
+
+    # a fresh object (no Secret yet), suspended as docs/state.md suggests: imported; the plan request waits
+    # for the resume
+    harness.create("sleepy", path="./b", suspend=True)
+    code, out, err = _cli(capsys, harness, "state", "import", "sleepy", "--from", str(state_file))
+    assert code == 0, err
+    assert "Terraform default/sleepy is suspended: it plans on the imported state once resumed" in out
+    assert harness.kube.get(SECRETS, "tfstate-default-sleepy", NS)["metadata"]["annotations"][
+        ANNOTATION_STATE_OWNER] == "sleepy"
+    notes = harness.get("sleepy")["metadata"]["annotations"]
+    assert notes[ANNOTATION_REPLAN] == notes[ANNOTATION_REQUESTED_AT]
+
+
+def test_an_import_into_an_applied_object_plans_at_once(harness: Harness, git_file_remote, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Without the request an applied, up-to-date object would not plan until its next drift check; with
+    it, the next reconcile plans on the imported state (the team's own resource: no changes)."""
+    state_file = _local_state(tmp_path)
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"main.tf": SIMPLE_TF}))
+    harness.create("moved")
+    obj = harness.reconcile_until("moved", lambda o: ready_reason(o) == "True/ApplySucceeded", what="applied")
+    assert ready_reason(harness.reconcile("moved")) == "True/ApplySucceeded"  # up to date: nothing planned
+
+    serial = json.loads(_cli(capsys, harness, "state", "pull", "moved")[1])["serial"]
+    code, out, err = _cli(capsys, harness, "state", "import", "moved", "--from", str(state_file), "--force", str(serial))
+    assert code == 0, err
+    assert "Terraform default/moved: plan requested" in out
+    notes = harness.get("moved")["metadata"]["annotations"]
+    assert notes[ANNOTATION_REPLAN] == notes[ANNOTATION_REQUESTED_AT]
+
+    obj = harness.reconcile_until("moved", lambda o: o["status"].get("lastHandledReplan") == notes[ANNOTATION_REPLAN],
+                                  what="the requested plan")
+    assert ready_reason(obj) == "True/NoChanges", obj["status"]
+    state = harness.state("moved")
+    assert state is not None and state["lineage"] == json.loads(state_file.read_text())["lineage"]

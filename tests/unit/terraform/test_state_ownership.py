@@ -1,5 +1,5 @@
-"""Rule §4.8 as a pure decision (controllers.terraform.ownership.decide): a state belongs to exactly one
-Terraform object. A table over the kinds of sharing — same suffix, different workspace/suffix splits of one
+"""Rule §4.8 as a pure decision (terraform.state_ownership.decide, shared by the controller and `state
+import`): a state belongs to exactly one Terraform object. A table over the kinds of sharing — same suffix, different workspace/suffix splits of one
 Secret name, a recorded owner alive / deleted / moved to another state, states with no recorded owner
 (adopted only when unambiguous), and the explicit take-over annotation."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfcontroller.controllers.terraform.ownership import (
+from tfcontroller.terraform.state_ownership import (
     CLAIM,
     CREATE,
     PROCEED,
