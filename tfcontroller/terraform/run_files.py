@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,33 +26,15 @@ from typing import Any
 import hcl2.api
 
 from tfcontroller.api.errors import StallingError
-from tfcontroller.api.redact import MIN_SECRET_LENGTH, scrub, sensitive_texts
+from tfcontroller.api.redact import MIN_SECRET_LENGTH, sensitive_texts
 from tfcontroller.api.refs import KeyRef
 from tfcontroller.api.run_files import FILE_MODE, HOME, CliConfigRef, FileMapping
 from tfcontroller.terraform.cli_config import merge_cli_config, parse_fragment, secret_strings
+from tfcontroller.terraform.file_secrets import secret_forms, structure_of
 from tfcontroller.terraform.inputs import InputReader
 
 FILE_MAPPING_FAILED = "FileMappingFailed"
 GIT_SSH_COMMAND = "GIT_SSH_COMMAND"
-# Which parts of a mapped file are secret on their own (file_secret_forms): a tool or a plan may show one of
-# them without the rest of the file. Only what *looks* secret joins, so that public lines every such file has
-# (`Host github.com`, `User git`, `[url "git@github.com:"]`) never garble a message or a plan.
-# - a value after a secret-naming key: `password s3cr3t` (.netrc, any length), `token = …`, `db_password = "…"`,
-#   `"api_key": "…"`, `//registry/:_authToken=…`;
-_SECRET_KEY = (r"[\w.-]*?(?:password|passwd|passphrase|pwd|token|secret|api[_-]?key|private[_-]?key|access[_-]?key)"
-               r"[\w.-]*")
-_VALUE = r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)"
-_ASSIGNED = re.compile(rf"(?i)(?<![\w]){_SECRET_KEY}[\"']?\s*[=:]\s*{_VALUE}")
-_NETRC = re.compile(rf"(?i)(?<![\w-])(?:password|passwd)\s+{_VALUE}")
-_NOT_SECRET = {"yes", "no", "true", "false", "on", "off", "null", "none"}  # `PasswordAuthentication no`
-# - key material: a PEM block's body lines, and runs of base64/base64url/hex characters long and mixed
-#   enough not to be a word or a path (`StrictHostKeyChecking`, `org/infra-modules` stay);
-_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----(?P<body>.*?)-----END [A-Z0-9 ]+-----", re.S)
-_RUN = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
-_HEX = re.compile(r"(?i)\b[0-9a-f]{32,}\b")
-# - the password of a URL's userinfo (`https://user:tok@host` in .git-credentials), and a bare
-#   `https://TOKEN@host`.
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?P<user>[^/@\s:]*)(?::(?P<password>[^/@\s]*))?@")
 TFVARS_SUFFIXES = (".tfvars", ".tfvars.json")
 
 
@@ -80,13 +61,15 @@ class RunFiles:
           and `credentials_helper` blocks only the labels (hosts) and the names of their keys;
         - a file under `workingDir`: its whole content (the module reads it: a `.auto.tfvars`, a CA file);
         - a file under `home` (git, ssh, .netrc: tool configuration): its location and path, and its content
-          with every secret part replaced (`structure_of`: a `.gitconfig` `insteadOf`, an `.ssh/config`
-          `Host`, a `.netrc` machine still count; passwords, tokens and keys do not).
+          with every secret part replaced where it stands (terraform/file_secrets.structure_of: the files git,
+          ssh and curl read are parsed, so a `.gitconfig` `insteadOf` target, an `.ssh/config` `Host` or
+          `HostName`, a `.netrc` machine and login still count, URL paths included; passwords, tokens and
+          keys do not).
         Empty when unused, so the digest of an object without these fields is what it was before them."""
         if self.cli_config is None and not self.files:
             return {}
         return {"cliConfig": _fragment_structure(self.cli_config),
-                "files": [[f.location, f.path, f.content if f.location != HOME else structure_of(f.content)]
+                "files": [[f.location, f.path, structure_of(f.content, f.path) if f.location == HOME else f.content]
                           for f in self.files]}
 
 
@@ -125,35 +108,14 @@ def read_run_files(reader: InputReader, cli_ref: CliConfigRef | None,
 
 def file_secret_forms(content: str, path: str = "") -> list[str]:
     """Every form of a mapped file's content the scrubber and the readable plan hide (design.md §4.7): the
-    whole content (and stripped: `trimspace(file(…))`), and the parts that look secret on their own (the
-    rules at the top of this module); in a `.tfvars`/`.tfvars.json` file, every value (it is a varsFrom
-    Secret by another name). Pure. Parts shorter than api/redact.MIN_SECRET_LENGTH are left to `scrub`'s rule."""
-    forms = [content, content.strip(), *_secret_parts(content)]
+    whole content (and stripped: `trimspace(file(…))`), and its secret parts on their own
+    (terraform/file_secrets.py: a `.netrc` password, an `extraHeader` token, a key's lines — never a URL, a
+    path or a host name); in a `.tfvars`/`.tfvars.json` file, every value (it is a varsFrom Secret by another
+    name). Pure. Parts shorter than api/redact.MIN_SECRET_LENGTH are left to `scrub`'s rule."""
+    forms = [content, content.strip(), *secret_forms(content, path)]
     if path.endswith(TFVARS_SUFFIXES):
         forms += _tfvars_values(content)
     return [f for f in dict.fromkeys(forms) if len(f) >= MIN_SECRET_LENGTH]
-
-
-def _secret_parts(content: str) -> list[str]:
-    parts: list[str] = []
-    for block in _PEM.finditer(content):
-        body = [line.strip() for line in block.group("body").splitlines()]
-        parts += ["".join(body), *(line for line in body if line and ":" not in line)]  # not `Proc-Type: …`
-    parts += [run for run in _RUN.findall(content) if _mixed(run)]
-    parts += _HEX.findall(content)
-    for match in [*_ASSIGNED.finditer(content), *_NETRC.finditer(content)]:
-        value = match.group("value").strip("\"'").rstrip(",;")
-        if value.lower() not in _NOT_SECRET:
-            parts.append(value)
-    for url in _USERINFO.finditer(content):
-        password, user = url.group("password"), url.group("user")
-        parts.append(password if password else user if url.group("scheme").lower().startswith("http") else "")
-    return [p for p in parts if p]
-
-
-def _mixed(run: str) -> bool:
-    """Random text of 20+ characters has upper and lower case letters and digits; words and paths do not."""
-    return any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)
 
 
 def _tfvars_values(content: str) -> list[str]:
@@ -163,24 +125,6 @@ def _tfvars_values(content: str) -> list[str]:
         return []
     values = document.values() if isinstance(document, dict) else ()
     return [text for value in values for text in sensitive_texts(value)]
-
-
-def structure_of(content: str) -> str:
-    """A home file's content with its secret parts replaced by `***` where they stand (what the inputs
-    digest hashes; a value of any length, even a one-character `.netrc` password, and nothing else). Pure."""
-    text = _PEM.sub("***", content)
-    for pattern in (_ASSIGNED, _NETRC):
-        text = pattern.sub(_masked_value, text)
-    text = _RUN.sub(lambda m: "***" if _mixed(m.group()) else m.group(), text)
-    return scrub(_HEX.sub("***", text))  # and URL userinfo (api/redact.py)
-
-
-def _masked_value(match: re.Match[str]) -> str:
-    value = match.group("value").strip("\"'").rstrip(",;")
-    if value.lower() in _NOT_SECRET:
-        return match.group()
-    offset = match.start("value") - match.start()
-    return match.group()[:offset] + "***" + match.group()[match.end("value") - match.start():]
 
 
 def write_run_files(home: Path, working_dir: Path, files: Iterable[RunFile]) -> list[Path]:

@@ -189,10 +189,13 @@ def test_rotating_a_credential_keeps_the_digest_document(before: dict, after: di
      _document(**{".gitconfig": GITCONFIG.replace("insteadOf = https://gitlab", "insteadOf = https://mirror")
                   .format("a", "b")})),
     (_document(**{".ssh/config": SSH_CONFIG}), _document(**{".ssh/config": SSH_CONFIG.replace("Host git.", "Host src.")})),
+    (_document(**{".gitconfig": '[url "https://git.example/Platform2/terraform-Modules/"]\n\tinsteadOf = x\n'}),
+     _document(**{".gitconfig": '[url "https://git.example/Platform3/terraform-Modules/"]\n\tinsteadOf = x\n'})),
     (_document(**{".netrc": NETRC.format("pw")}), _document(**{".netrc.bak": NETRC.format("pw")})),  # another path
     (RunFiles(None, (RunFile("workingDir", "db.auto.tfvars", 'db = "a"'),)).digest_document(),
      RunFiles(None, (RunFile("workingDir", "db.auto.tfvars", 'db = "b"'),)).digest_document()),  # module input
-], ids=["credentials-host", "host-block", "netrc-machine", "insteadof", "ssh-host", "path", "working-dir-content"])
+], ids=["credentials-host", "host-block", "netrc-machine", "insteadof", "ssh-host", "url-path", "path",
+        "working-dir-content"])
 def test_what_changes_the_fetch_or_the_module_changes_the_digest_document(before: dict, after: dict) -> None:
     assert before != after
 
@@ -246,6 +249,7 @@ def test_a_public_value_in_a_non_tfvars_file_is_kept() -> None:
 
 
 def test_structure_of_a_home_file() -> None:
-    assert structure_of(NETRC.format("pw")) == NETRC.format("***")
-    assert structure_of(_pem("AAAA")) == "***\n"
-    assert structure_of(SSH_CONFIG) == SSH_CONFIG  # nothing secret in it
+    assert structure_of(NETRC.format("pw"), ".netrc") == NETRC.format("***")
+    assert structure_of(_pem("AAAA"), ".ssh/deploy_key") == "***\n"  # any file: a PEM block
+    assert structure_of(_pem("AAAA"), ".ssh/id_ed25519") == "***"  # a key: all of it
+    assert structure_of(SSH_CONFIG, ".ssh/config") == SSH_CONFIG  # nothing secret in it
