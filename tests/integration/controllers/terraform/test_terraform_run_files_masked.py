@@ -3,8 +3,10 @@ reconciler, real terraform and the dev cluster: a module reads a workingDir `.au
 the run's HOME, a `.netrc` password and a `.gitconfig` rewrite into a plain (not sensitive) `terraform_data`
 input. The stored view and `tfcontroller plan show` mask every value that came from a Secret as they mask a
 `vars[].valueFrom.secretKeyRef` value — the whole file, a key's line, a three-character `.netrc` password, a
-`.tfvars` value — and keep the public parts (the `.netrc` machine, the `insteadOf` URL) readable. Rotating a
-mapped credential (an ssh key) keeps the pending plan and its manual approval; a changed `insteadOf` re-plans."""
+`.tfvars` value — and keep the public parts (the `.netrc` machine, the rewritten URL with its path) readable.
+Rotating mapped credentials (an ssh key, a `.gitconfig` `extraHeader` token) keeps the pending plan and its
+manual approval; a rewrite re-pointed at another organisation (one URL path segment) re-plans (second review of
+s19, finding 4: the URL path used to be taken for key material, masked and left out of the digest)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ resource "terraform_data" "app" {
     password = regex("password (\\S+)", local.netrc)[0]
     machine  = regex("machine (\\S+)", local.netrc)[0]
     rewrite  = regex("url \"([^\"]+)\"", local.gitconfig)[0]
+    header   = regex("Bearer (\\S+)", local.gitconfig)[0]
   }
 }
 """
@@ -46,7 +49,10 @@ PASSWORD = "pw9"  # short: scrubbed only as the word after `password`
 CA_LINE = "MIIBszCCAVmgAwIBAgIUQ3x7Zk9aT2Vn"
 CA = f"-----BEGIN CERTIFICATE-----\n{CA_LINE}\nVR0OBBYEFPn2\n-----END CERTIFICATE-----\n"
 NETRC = f"machine git.example.com\nlogin team\npassword {PASSWORD}\n"
-GITCONFIG = '[url "git@github.com:"]\n\tinsteadOf = https://github.com/\n'
+REWRITE = "https://git.internal.example/Platform2/terraform-Modules/"
+GITCONFIG = (f'[url "{REWRITE}"]\n\tinsteadOf = https://github.com/\n'
+             "[http]\n\textraHeader = Authorization: Bearer {}\n")
+HEADER_TOKEN = "Tok3nAAAAbbbbCCCC1234"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE{}\n-----END OPENSSH PRIVATE KEY-----\n"
 MAPPINGS = [
     {"location": "workingDir", "path": "db.auto.tfvars", "secretKeyRef": {"name": "app-files", "key": "tfvars"}},
@@ -57,9 +63,9 @@ MAPPINGS = [
 ]
 
 
-def _files(gitconfig: str = GITCONFIG, key: str = "Q1") -> dict[str, bytes]:
+def _files(gitconfig: str = GITCONFIG, key: str = "Q1", token: str = HEADER_TOKEN) -> dict[str, bytes]:
     return {"tfvars": f'db_name = "{DB_NAME}"\n'.encode(), "ca": CA.encode(), "netrc": NETRC.encode(),
-            "gitconfig": gitconfig.encode(), "identity": KEY.format(key).encode()}
+            "gitconfig": gitconfig.format(token).encode(), "identity": KEY.format(key).encode()}
 
 
 def _view(harness: Harness) -> dict[str, Any]:
@@ -87,24 +93,24 @@ def test_mapped_file_values_are_masked_in_the_readable_plan(harness: Harness, gi
     plan_id = obj["status"]["plan"]["pending"]
 
     attributes = {a["path"]: a["after"] for a in _view(harness)["changes"][0]["attributes"]}
-    for masked in ("db", "ca", "ca_line", "password"):
+    for masked in ("db", "ca", "ca_line", "password", "header"):
         assert attributes[f"input.{masked}"] == "(sensitive)", attributes
-    assert attributes["input.machine"] == "git.example.com" and attributes["input.rewrite"] == "git@github.com:"
+    assert attributes["input.machine"] == "git.example.com" and attributes["input.rewrite"] == REWRITE
     out = _plan_show(harness, tmp_path)
-    for secret in (DB_NAME, CA_LINE, f'"{PASSWORD}"', "VR0OBBYEFPn2"):
+    for secret in (DB_NAME, CA_LINE, f'"{PASSWORD}"', "VR0OBBYEFPn2", HEADER_TOKEN):
         assert secret not in out and secret not in json.dumps(obj)
-    assert 'input.machine = "git.example.com"' in out and 'input.rewrite = "git@github.com:"' in out
+    assert 'input.machine = "git.example.com"' in out and f'input.rewrite = "{REWRITE}"' in out
     assert "input.password = (sensitive)" in out and "input.db = (sensitive)" in out
 
-    # A rotated credential (the ssh key): same inputs digest, the plan waiting for approval stays.
+    # Rotated credentials (the ssh key, the header token): same inputs digest, the plan waiting for approval stays.
     digest = obj["status"]["inputsDigest"]
-    harness.kube.upsert_secret(NS, "app-files", _files(key="R2"))
+    harness.kube.upsert_secret(NS, "app-files", _files(key="R2", token="Tok3nZZZZyyyyXXXX9876"))
     obj = harness.reconcile("app")
     assert ready_reason(obj) == "False/PlanPending" and obj["status"]["plan"]["pending"] == plan_id
     assert obj["status"]["inputsDigest"] == digest
 
-    # A changed rewrite changes what would be fetched: a new plan.
-    harness.kube.upsert_secret(NS, "app-files", _files(gitconfig=GITCONFIG.replace("github.com", "gitlab.com")))
+    # A rewrite re-pointed at another organisation (one path segment) changes what would be fetched: a new plan.
+    harness.kube.upsert_secret(NS, "app-files", _files(gitconfig=GITCONFIG.replace("Platform2", "Platform3")))
     obj = harness.reconcile_until("app", lambda o: (o.get("status") or {}).get("plan", {}).get("pending")
                                   not in (None, plan_id), what="a new plan")
     assert obj["status"]["inputsDigest"] != digest
