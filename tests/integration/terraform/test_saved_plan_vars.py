@@ -11,6 +11,7 @@ fresh workspace of the same inputs, as after a manual approval or in another run
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,3 +112,25 @@ def test_ordinary_variables_from_every_source_still_apply(workspaces: Callable[.
     assert plan_then_apply(workspaces, subpath="ord", variables={}, state="other") == \
         {"v": ["zz.auto.tfvars", "terraform.tfvars"]}  # nothing from the object: the module's own files
     assert plan_then_apply(workspaces, destroy=True, **inputs) == {}
+
+
+@pytest.mark.parametrize("base", ["runs", "./runs", "x/../runs/deeper"])
+def test_a_relative_work_dir_plans_and_applies(make_artifact, tf_config: TerraformConfig, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch, base: str) -> None:
+    """`--terraform-work-dir=./work` (review s19, finding 6): the run directory is made absolute, so the
+    `-var-file`s and the CLI configuration given to Terraform (which runs in the module's directory) name
+    the run's own files."""
+    art = make_artifact(FILES)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.create(Path(base), art, "ord", config=tf_config, backend=LocalBackend(str(tmp_path / "s.tfstate")),
+                          variables={"only_module": "spec.vars"}, var_files=("cfg/listed.tfvars.json",))
+    try:
+        assert ws.root.is_absolute() and ws.root.is_relative_to(tmp_path / base.replace("x/../", ""))
+        assert all(os.path.isabs(path) for path in ws.var_file_args)
+        runner = ws.runner()
+        runner.init()
+        assert runner.plan(ws.plan_path).has_changes
+        runner.apply(ws.plan_path)
+        assert runner.output_json()["v"]["value"] == ["listed", "spec.vars"]
+    finally:
+        ws.cleanup(True)
