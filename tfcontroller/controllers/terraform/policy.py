@@ -37,6 +37,11 @@ def backend_digest_input(namespace: str, secret_suffix: str, custom_keyed: str =
     return {"kind": "kubernetes", "namespace": namespace, "secretSuffix": secret_suffix}
 
 
+# How the object's variables reach Terraform, as a marker in the inputs digest (inputs_digest): the
+# object's tfVarsFiles then vars as command-line `-var-file`s, after every automatic file of the module.
+VARIABLES_PRECEDENCE = "var-files-after-module-files"
+
+
 def inputs_digest(
     *,
     module_digest: str,
@@ -49,6 +54,7 @@ def inputs_digest(
     var_files: Sequence[tuple[str, str]] = (),
     run_files_digest: str = "",
     targets: Sequence[str] = (),
+    sets_variables: bool = False,
 ) -> str:
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
 
@@ -67,6 +73,15 @@ def inputs_digest(
     `cliConfigSecretRef` and `fileMappings` (issue 20: a `.gitconfig` rewrite or a registry `host` block
     changes which module is fetched; a rotated token does not, RunFiles.digest_document); it enters the document only when set, so an object without them
     keeps the digest it had.
+
+    `sets_variables` (the object sets a variable: vars or varsFrom) or any `var_files` add the precedence
+    marker `variablesPrecedence` (VARIABLES_PRECEDENCE; review s19, finding 5). Since s19 the object's
+    files are `-var-file`s that beat every automatic file of the module; before, a module's
+    `zz.auto.tfvars` could beat them. The marker makes every object whose values may now win differently
+    plan once after the upgrade (a plan without changes applies nothing) instead of staying at the old
+    value, unnoticed (drift checks are refresh-only), until an unrelated change plans. An object that sets
+    nothing keeps its digest: its plan cannot change. Change the marker's value when the precedence rule
+    changes again.
     """
     doc = {
         "module": module_digest,
@@ -79,6 +94,8 @@ def inputs_digest(
     }
     if var_files:
         doc["tfVarsFiles"] = [list(entry) for entry in var_files]
+    if sets_variables or var_files:
+        doc["variablesPrecedence"] = VARIABLES_PRECEDENCE
     if run_files_digest:
         doc["runFiles"] = run_files_digest
     if targets:
