@@ -16,7 +16,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform_status import TerraformStatus
-from tfcontroller.api.tfaddress import split_addresses
+from tfcontroller.api.tfaddress import split_request
 from tfcontroller.runtime.readiness import readiness
 from tfcontroller.source.refs import parse_revision
 from tfcontroller.terraform.config import Timeouts
@@ -346,15 +346,25 @@ def replace_request(spec_replace: Sequence[str], handled_spec: Any, annotation: 
     addresses: the same addresses in another order (or, in the annotation, with other spacing or a
     repeated address) are the handled request again, never a second replacement — `-replace` order
     changes nothing Terraform does, and re-creating a resource because a list was reordered would be
-    destructive."""
+    destructive. The annotation's request is its set of addresses *and* its token
+    (`<address>[,…]@<token>`, tfaddress.split_request; review s19 finding 7): a new token asks for the same
+    addresses again in one step (`kubectl annotate --overwrite … =ADDR@$(date +%s)`), where otherwise the
+    annotation had to be removed, the removal reconciled (forget_handled_replace), and the value set again."""
     spec_new = bool(spec_replace) and (not isinstance(handled_spec, list)
                                        or set(spec_replace) != {str(a) for a in handled_spec})
     note = (annotation or "").strip()
     note_new = bool(note) and not (isinstance(handled_annotation, str)
-                                   and set(annotation_addresses) == set(split_addresses(handled_annotation)))
+                                   and _annotation_request(note, annotation_addresses)
+                                   == _annotation_request(handled_annotation))
     addresses = [*(spec_replace if spec_new else ()), *(annotation_addresses if note_new else ())]
     return ReplaceRequest(tuple(dict.fromkeys(addresses)), tuple(spec_replace) if spec_new else None,
                           note if note_new else None)
+
+
+def _annotation_request(value: str, addresses: Sequence[str] | None = None) -> tuple[frozenset[str], str]:
+    """What identifies an annotation request: its set of addresses and its token (split_request)."""
+    parsed, token = split_request(value)
+    return frozenset(parsed if addresses is None else addresses), token
 
 
 def forget_handled_replace(status: dict[str, Any], spec_replace: Sequence[str], annotation: str | None) -> None:
