@@ -28,7 +28,7 @@ FIELD_MANAGER = "tfcontroller"  # server-side apply field manager and Event sour
 ANNOTATION_APPROVE_PLAN = f"{GROUP}/approve-plan"  # value: a plan id
 ANNOTATION_REQUESTED_AT = f"{GROUP}/requested-at"  # any new value: reconcile now (all kinds)
 ANNOTATION_REPLAN = f"{GROUP}/replan"  # any new value: discard the pending plan, plan again
-ANNOTATION_REPLACE = f"{GROUP}/replace"  # issue 20: `<address>[,…]`, a new value: re-create them in the next plan
+ANNOTATION_REPLACE = f"{GROUP}/replace"  # issue 20: `<address>[,…][@<token>]`, a new request: re-create them in the next plan
 ANNOTATION_FORCE_UNLOCK = f"{GROUP}/force-unlock"  # value: the lock id to release
 # Who approved: JSON {"plan": <plan id>, "username": ..., "groups": [...], "via": "cli"|"dashboard"}, written
 # with the approve-plan annotation by `tfcontroller approve` and the dashboard; the controller copies it into

@@ -40,7 +40,7 @@ from tfcontroller.api.run_files import CliConfigRef, FileMapping, parse_cli_conf
 from tfcontroller.api.runner_pod import RunnerPodSpec, parse_runner_pod
 from tfcontroller.api.statenames import default_secret_suffix, explicit_suffix_problem
 from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
-from tfcontroller.api.tfaddress import replace_problem, split_addresses, target_problem
+from tfcontroller.api.tfaddress import replace_problem, split_request, target_problem
 
 DEFAULT_TIMEOUT = 20 * 60.0
 DEFAULT_WORKSPACE = "default"
@@ -514,10 +514,12 @@ def _addresses(f: Fields, key: str, problem: Callable[[str], str]) -> tuple[str,
 
 
 def annotation_addresses(value: str) -> tuple[str, ...]:
-    """The addresses of a `tfcontroller.io/replace` annotation value (`<address>[,…]`), checked as
-    spec.replace's are."""
-    out = split_addresses(value)
+    """The addresses of a `tfcontroller.io/replace` annotation value (`<address>[,…][@<token>]`), checked
+    as spec.replace's are; the token (tfaddress.split_request) only tells requests apart."""
+    out, token = split_request(value)
     where = f"metadata.annotations[{ANNOTATION_REPLACE}]"
+    if token and not out:
+        raise SpecError(where, f"names no address before the token @{token}; write <address>[,…]@<token>")
     if len(out) > MAX_ADDRESSES:
         raise SpecError(where, f"at most {MAX_ADDRESSES} addresses, not {len(out)}")
     for address in out:

@@ -63,3 +63,24 @@ def split_addresses(text: str) -> tuple[str, ...]:
             quoted = not quoted
     out.append("".join(current).strip())
     return tuple(a for a in out if a)
+
+
+def split_request(text: str) -> tuple[tuple[str, ...], str]:
+    """A `tfcontroller.io/replace` annotation value `<address>[,…][@<token>]`: its addresses
+    (split_addresses) and its token ("" when there is none). The token is what follows the last `@`
+    outside a quoted instance key — an address has no `@` there, so the split is unambiguous; a token
+    lets the same addresses be asked for again (a new token is a new request, policy.replace_request)."""
+    at = -1
+    quoted = escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "@" and not quoted:
+            at = i
+    if at < 0:
+        return split_addresses(text), ""
+    return split_addresses(text[:at]), text[at + 1:].strip()

@@ -59,7 +59,11 @@ class TerraformConfig:
         keep_failed_workspaces: bool = False,
         timeouts: Timeouts | None = None,
     ) -> TerraformConfig:
-        """Explicit arguments (command-line flags) win over the environment, which wins over defaults."""
+        """Explicit arguments (command-line flags) win over the environment, which wins over defaults.
+
+        Relative paths are made absolute against the controller's working directory here (`_absolute`):
+        Terraform runs in the module's directory, where `./bin/terraform` or a relative mirror in the CLI
+        configuration would name something else (review s19, finding 6)."""
         env = os.environ if environ is None else environ
         chosen = binary or env.get(ENV_BINARY) or shutil.which("terraform", path=env.get("PATH"))
         if not chosen:
@@ -73,9 +77,9 @@ class TerraformConfig:
             mirror = DEFAULT_PLUGIN_MIRROR if DEFAULT_PLUGIN_MIRROR.is_dir() else None
         cache = plugin_cache_dir if plugin_cache_dir is not None else env.get(ENV_PLUGIN_CACHE) or None
         return cls(
-            binary=str(chosen),
-            plugin_mirror_dir=mirror,
-            plugin_cache_dir=Path(cache) if cache else None,
+            binary=_absolute(str(chosen)) if os.sep in str(chosen) else str(chosen),  # a bare name: PATH
+            plugin_mirror_dir=Path(_absolute(mirror)) if mirror is not None else None,
+            plugin_cache_dir=Path(_absolute(cache)) if cache else None,
             keep_failed_workspaces=keep_failed_workspaces,
             timeouts=timeouts or Timeouts(),
         )
@@ -100,3 +104,8 @@ class TerraformConfig:
             self.plugin_cache_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.cli_config(), indent=2) + "\n")
         return path
+
+
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """`path` against the current directory, without following links (the operator's name is kept)."""
+    return os.path.abspath(os.fspath(path))

@@ -203,7 +203,7 @@ def plan_args(
     Workspace.var_file_args) are given as `-var-file=PATH`, last: Terraform loads command-line files after
     every automatic file of the module and in their order, so the object's tfVarsFiles and vars win over a
     module's `*.auto.tfvars` whatever its name. Every plan reads variables (a destroy plan and a
-    refresh-only drift plan too); an apply of a saved plan takes none (the plan holds the values)."""
+    refresh-only drift plan too); so does the apply of the saved plan (`apply_args`)."""
     if destroy and refresh_only:
         raise ValueError("a plan cannot be both -destroy and -refresh-only")
     if refresh_only and options.replace:
@@ -239,11 +239,17 @@ def show_args(planfile: str | os.PathLike[str]) -> list[str]:
     return ["show", "-json", "-no-color", os.fspath(planfile)]
 
 
-def apply_args(planfile: str | os.PathLike[str], lock_timeout: float = 0, parallelism: int = 0) -> list[str]:
-    # A saved plan never prompts, so no -auto-approve: the approval happened when the plan was chosen. Targets
-    # and replacements are in the saved plan; parallelism is not, so it is given again.
+def apply_args(planfile: str | os.PathLike[str], lock_timeout: float = 0, parallelism: int = 0,
+               var_files: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+    """`terraform apply`'s arguments for a saved plan. A saved plan never prompts, so no -auto-approve: the
+    approval happened when the plan was chosen. Targets and replacements are in the saved plan; parallelism
+    is not, so it is given again. So are the plan's `var_files`: Terraform (1.10+) does not store an
+    `ephemeral = true` variable in the plan, and refuses the apply unless it is set again ("was set during
+    the plan phase, and so must also be set during the apply phase"). Terraform accepts the same values of
+    ordinary variables on a saved-plan apply (it refuses only a value that differs from the plan's), so the
+    same files are given whole, and the plan and its apply read variables alike."""
     return ["apply", "-input=false", "-json", "-no-color", _lock_timeout(lock_timeout),
-            *_parallelism(parallelism), os.fspath(planfile)]
+            *_parallelism(parallelism), *_var_files(var_files), os.fspath(planfile)]
 
 
 def output_args() -> list[str]:
@@ -276,7 +282,7 @@ class TerraformRunner:
         var_files: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         self.workdir = Path(workdir)
-        self.var_files = tuple(var_files)  # `-var-file`s of every plan (Workspace.var_file_args)
+        self.var_files = tuple(var_files)  # `-var-file`s of every plan and apply (Workspace.var_file_args)
         self.env = dict(env)
         self.config = config
         self.secrets = tuple(secrets)
@@ -336,7 +342,8 @@ class TerraformRunner:
         return self._json_stdout(self._run("show", show_args(planfile), self.config.timeouts.short))
 
     def apply(self, planfile: str | os.PathLike[str], lock_timeout: float = 0, parallelism: int = 0) -> CommandResult:
-        return self._run("apply", apply_args(planfile, lock_timeout, parallelism), self.config.timeouts.apply)
+        return self._run("apply", apply_args(planfile, lock_timeout, parallelism, self.var_files),
+                         self.config.timeouts.apply)
 
     def output_json(self) -> dict[str, Any]:
         """`{name: {"value": ..., "type": ..., "sensitive": bool}}`; sensitive values are included as-is."""

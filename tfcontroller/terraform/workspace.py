@@ -343,7 +343,9 @@ class Workspace:
         the team's CLI configuration fragment and mapped files (terraform/run_files.py). Check the module
         with `inspect.inspect_module` first: a `cloud` block cannot be overridden by our backend.
         """
-        base = Path(base_dir)
+        # absolute: Terraform runs in the module's directory, so every path given to it (the `-var-file`s,
+        # the CLI configuration, HOME, TF_DATA_DIR) must not depend on the current one (review s19, finding 6)
+        base = Path(os.path.abspath(base_dir))
         base.mkdir(parents=True, exist_ok=True)
         prefix = re.sub(r"[^a-zA-Z0-9_.-]", "-", name_hint)[:60] + "-"
         root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # 0700

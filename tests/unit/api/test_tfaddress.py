@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfcontroller.api.tfaddress import replace_problem, split_addresses, target_problem
+from tfcontroller.api.tfaddress import replace_problem, split_addresses, split_request, target_problem
 
 GOOD_INSTANCES = ["aws_instance.web", "aws_instance.web[0]", 'aws_instance.web["blue"]', 'a.b["x,y"]',
                   "module.app.aws_instance.web", 'module.app["eu"].module.db[2].aws_db_instance.main[1]',
@@ -43,3 +43,15 @@ def test_annotation_values_split_on_commas_outside_quoted_keys() -> None:
     assert split_addresses('a.b["x,y"],c.d') == ('a.b["x,y"]', "c.d")
     assert split_addresses('a.b["x\\",y"],c.d') == ('a.b["x\\",y"]', "c.d")
     assert split_addresses("  ") == ()
+
+
+def test_a_token_follows_the_last_at_sign_outside_quoted_keys() -> None:
+    """`<address>[,…][@<token>]` (review s19, finding 7): the token only tells requests apart."""
+    assert split_request("a.b,c.d") == (("a.b", "c.d"), "")
+    assert split_request("a.b,c.d@1") == (("a.b", "c.d"), "1")
+    assert split_request(" a.b , c.d @ 2026-11-30T10:00Z ") == (("a.b", "c.d"), "2026-11-30T10:00Z")
+    assert split_request('a.b["x@y"]') == (('a.b["x@y"]',), "")
+    assert split_request('a.b["x@y"]@t') == (('a.b["x@y"]',), "t")
+    assert split_request('a.b["q\\"@"]@t') == (('a.b["q\\"@"]',), "t")  # an escaped quote keeps the key open
+    assert split_request("a.b@") == (("a.b",), "")  # an empty token is no token
+    assert split_request("a@b@c") == (("a@b",), "c")  # a stray @ stays in an address, which is then refused

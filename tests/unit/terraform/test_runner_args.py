@@ -30,6 +30,20 @@ def test_apply_uses_saved_plan_without_auto_approve() -> None:
     assert "-auto-approve" not in args and "-input=false" in args and "-json" in args
 
 
+def test_apply_reads_the_same_var_files_as_the_plan_before_the_plan_file() -> None:
+    """An ephemeral variable is not in the saved plan: the apply needs the plan's `-var-file`s again, in
+    the same order (review s19, finding 1)."""
+    files = ["/r/vars/00-a.tfvars", "/r/vars/tfcontroller.tfvars.json"]
+    args = runner.apply_args("/r/plan.tfplan", var_files=files)
+    assert [a for a in args if a.startswith("-var-file=")] == [f"-var-file={f}" for f in files]
+    assert args[-1] == "/r/plan.tfplan"
+    assert [a for a in args if a.startswith("-var-file=")] == \
+        [a for a in runner.plan_args("/r/p", var_files=files) if a.startswith("-var-file=")]
+    for bad in ("relative.tfvars", "/r/a\nb"):
+        with pytest.raises(ValueError):
+            runner.apply_args("/r/plan.tfplan", var_files=[bad])
+
+
 def test_other_commands() -> None:
     assert runner.version_args() == ["version", "-json"]
     assert runner.init_args()[:3] == ["init", "-input=false", "-json"]

@@ -238,7 +238,9 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         plugin_cache_dir=options.plugin_cache_dir, keep_failed_workspaces=options.keep_failed_workspaces,
     )
     controller_options = TerraformControllerOptions(
-        work_dir=Path(options.work_dir or DEFAULT_WORK_DIR),
+        # absolute (a relative --terraform-work-dir): the backend's kubeconfig path and the run directories
+        # are given to Terraform, which runs in the module's directory
+        work_dir=Path(os.path.abspath(options.work_dir or DEFAULT_WORK_DIR)),
         terraform=config,
         kubeconfig=_backend_kubeconfig(opts.kubeconfig),
         controller_namespace=controller_namespace(options.controller_namespace, os.environ, opts.lease_namespace),

@@ -16,7 +16,7 @@ from typing import Any
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.terraform_status import TerraformStatus
-from tfcontroller.api.tfaddress import split_addresses
+from tfcontroller.api.tfaddress import split_request
 from tfcontroller.runtime.readiness import readiness
 from tfcontroller.source.refs import parse_revision
 from tfcontroller.terraform.config import Timeouts
@@ -37,6 +37,11 @@ def backend_digest_input(namespace: str, secret_suffix: str, custom_keyed: str =
     return {"kind": "kubernetes", "namespace": namespace, "secretSuffix": secret_suffix}
 
 
+# How the object's variables reach Terraform, as a marker in the inputs digest (inputs_digest): the
+# object's tfVarsFiles then vars as command-line `-var-file`s, after every automatic file of the module.
+VARIABLES_PRECEDENCE = "var-files-after-module-files"
+
+
 def inputs_digest(
     *,
     module_digest: str,
@@ -49,6 +54,7 @@ def inputs_digest(
     var_files: Sequence[tuple[str, str]] = (),
     run_files_digest: str = "",
     targets: Sequence[str] = (),
+    sets_variables: bool = False,
 ) -> str:
     """What a plan depends on. Deliberately excludes approvePlan, interval and unrelated paths (rule 1).
 
@@ -67,6 +73,15 @@ def inputs_digest(
     `cliConfigSecretRef` and `fileMappings` (issue 20: a `.gitconfig` rewrite or a registry `host` block
     changes which module is fetched; a rotated token does not, RunFiles.digest_document); it enters the document only when set, so an object without them
     keeps the digest it had.
+
+    `sets_variables` (the object sets a variable: vars or varsFrom) or any `var_files` add the precedence
+    marker `variablesPrecedence` (VARIABLES_PRECEDENCE; review s19, finding 5). Since s19 the object's
+    files are `-var-file`s that beat every automatic file of the module; before, a module's
+    `zz.auto.tfvars` could beat them. The marker makes every object whose values may now win differently
+    plan once after the upgrade (a plan without changes applies nothing) instead of staying at the old
+    value, unnoticed (drift checks are refresh-only), until an unrelated change plans. An object that sets
+    nothing keeps its digest: its plan cannot change. Change the marker's value when the precedence rule
+    changes again.
     """
     doc = {
         "module": module_digest,
@@ -79,6 +94,8 @@ def inputs_digest(
     }
     if var_files:
         doc["tfVarsFiles"] = [list(entry) for entry in var_files]
+    if sets_variables or var_files:
+        doc["variablesPrecedence"] = VARIABLES_PRECEDENCE
     if run_files_digest:
         doc["runFiles"] = run_files_digest
     if targets:
@@ -329,15 +346,25 @@ def replace_request(spec_replace: Sequence[str], handled_spec: Any, annotation: 
     addresses: the same addresses in another order (or, in the annotation, with other spacing or a
     repeated address) are the handled request again, never a second replacement — `-replace` order
     changes nothing Terraform does, and re-creating a resource because a list was reordered would be
-    destructive."""
+    destructive. The annotation's request is its set of addresses *and* its token
+    (`<address>[,…]@<token>`, tfaddress.split_request; review s19 finding 7): a new token asks for the same
+    addresses again in one step (`kubectl annotate --overwrite … =ADDR@$(date +%s)`), where otherwise the
+    annotation had to be removed, the removal reconciled (forget_handled_replace), and the value set again."""
     spec_new = bool(spec_replace) and (not isinstance(handled_spec, list)
                                        or set(spec_replace) != {str(a) for a in handled_spec})
     note = (annotation or "").strip()
     note_new = bool(note) and not (isinstance(handled_annotation, str)
-                                   and set(annotation_addresses) == set(split_addresses(handled_annotation)))
+                                   and _annotation_request(note, annotation_addresses)
+                                   == _annotation_request(handled_annotation))
     addresses = [*(spec_replace if spec_new else ()), *(annotation_addresses if note_new else ())]
     return ReplaceRequest(tuple(dict.fromkeys(addresses)), tuple(spec_replace) if spec_new else None,
                           note if note_new else None)
+
+
+def _annotation_request(value: str, addresses: Sequence[str] | None = None) -> tuple[frozenset[str], str]:
+    """What identifies an annotation request: its set of addresses and its token (split_request)."""
+    parsed, token = split_request(value)
+    return frozenset(parsed if addresses is None else addresses), token
 
 
 def forget_handled_replace(status: dict[str, Any], spec_replace: Sequence[str], annotation: str | None) -> None:

@@ -206,6 +206,7 @@ def step_inputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         var_files=files.digests,
         run_files_digest=ctx.inputs.run_files_digest,
         targets=() if ctx.deleting else tf.spec.targets,
+        sets_variables=bool(ctx.inputs.resolved.variables),
     )
     return CONTINUE
 

@@ -94,6 +94,16 @@ def test_replace_recreates_once_per_request(h: Harness, git_file_remote: Any) ->
     obj = h.reconcile("app")
     assert ids(h, "app")["terraform_data.this"] == third and ready_reason(obj).startswith("True/")
 
+    # the same address again in one step: a new token (review s19, finding 7); re-setting it replaces nothing
+    h.annotate("app", ANNOTATION_REPLACE, "terraform_data.this@2")
+    obj = h.reconcile_until("app", lambda o: ids(h, "app")["terraform_data.this"] != third,
+                            what="the replacement asked for again with a new token")
+    fourth = ids(h, "app")["terraform_data.this"]
+    assert obj["status"]["lastHandledReplace"] == "terraform_data.this@2"
+    h.annotate("app", ANNOTATION_REPLACE, " terraform_data.this @2")
+    obj = h.reconcile("app")
+    assert ids(h, "app")["terraform_data.this"] == fourth and ready_reason(obj).startswith("True/")
+
     # a bad address in the annotation stalls naming it, no plan is made
     h.annotate("app", ANNOTATION_REPLACE, "module.app")
     obj = h.reconcile("app")

@@ -191,6 +191,37 @@ def test_tfvars_files_enter_the_digest_by_content_and_order_and_only_when_set() 
     assert inputs_digest(**BASE, var_files=[files[0], ("infra/b.tfvars", "sha256:3")]) != d1
     assert inputs_digest(**BASE, var_files=[files[0], ("infra/c.tfvars", "sha256:2")]) != d1
     assert inputs_digest(**BASE, var_files=files) == d1
+def _pre_s19_digest(**kw: object) -> str:
+    """The inputs digest as s19-int computed it (before the precedence marker): what an object applied
+    under the old precedence has in `status.lastAppliedInputsDigest`."""
+    import hashlib
+    import json
+    doc: dict[str, object] = {"module": kw["module_digest"], "vars": kw["variables"], "env": kw["env_names_digest"],
+                              "backend": kw["backend"], "workspace": kw["workspace"], "destroy": kw["destroy"],
+                              "terraform": kw["terraform_version"]}
+    if kw.get("var_files"):
+        doc["tfVarsFiles"] = [list(entry) for entry in kw["var_files"]]
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_precedence_change_replans_once_only_objects_that_set_variables() -> None:
+    """Review s19, finding 5: the object's vars and tfVarsFiles now beat every automatic file of the module
+    (they could lose to a `zz.auto.tfvars` before). An object that sets variables (vars/varsFrom) or lists
+    files gets a new digest once, so it plans after the upgrade; the new digest is stable (once, not every
+    reconcile). An object that sets nothing keeps its digest: its plan cannot change."""
+    files = [("infra/a.tfvars", "sha256:1")]
+    for kw in ({"sets_variables": True}, {"var_files": files}, {"sets_variables": True, "var_files": files}):
+        old = _pre_s19_digest(**BASE, **kw)
+        new = inputs_digest(**BASE, **kw)
+        assert new != old, kw
+        assert new == inputs_digest(**BASE, **kw), kw
+    assert inputs_digest(**BASE) == _pre_s19_digest(**BASE)  # sets nothing: no re-plan
+    assert inputs_digest(**BASE, sets_variables=False, var_files=()) == _pre_s19_digest(**BASE)
+    assert inputs_digest(**BASE, sets_variables=True) != inputs_digest(**BASE)
+    assert policy.VARIABLES_PRECEDENCE  # a value to change when the rule changes again
+
+
 def test_run_files_enter_the_digest_only_when_set() -> None:
     """cliConfigSecretRef/fileMappings (issue 20): a changed file re-plans; an object without them keeps the
     digest it had before these fields existed (no re-plan of every object on upgrade)."""

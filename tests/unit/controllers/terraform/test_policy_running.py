@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tfcontroller.api.errors import SpecError
+from tfcontroller.api.terraform import annotation_addresses
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.policy import (
     ApplyFailures,
@@ -205,3 +207,47 @@ def test_reordering_the_annotation_is_not_a_new_request(handled: str, again: str
     assert req.addresses == () and req.annotation is None
     new = replace_request([], None, again + ",e.f", status["lastHandledReplace"], (*addresses, "e.f"))
     assert set(new.addresses) == {*addresses, "e.f"}
+
+
+def _annotate(status: dict[str, Any], value: str) -> policy.ReplaceRequest:
+    """One reconcile's view of the annotation: forget a removed one, then what is new (as steps.py does)."""
+    policy.forget_handled_replace(status, [], value)
+    req = replace_request([], None, value, status.get("lastHandledReplace"), annotation_addresses(value))
+    req.record(status)
+    return req
+
+
+def test_a_new_token_asks_for_the_same_addresses_again_in_one_step() -> None:
+    """Review s19, finding 7: `<address>[,…]@<token>`. A request is its set of addresses and its token: a
+    new token (kubectl annotate --overwrite, a GitOps commit) replaces the same addresses again without
+    removing the annotation first; the same token, however spelled, is the handled request."""
+    status: dict[str, Any] = {}
+    assert _annotate(status, "a.b,c.d@1").addresses == ("a.b", "c.d")
+    for same in ("a.b,c.d@1", "c.d, a.b @ 1", "a.b,c.d,@1 "):  # order, spacing: the same request
+        assert _annotate(status, same).addresses == (), same
+    assert _annotate(status, "a.b,c.d@2").addresses == ("a.b", "c.d")  # a new token: again
+    assert _annotate(status, "a.b,c.d").addresses == ("a.b", "c.d")  # dropping the token is a new request too
+    assert _annotate(status, "c.d,a.b").addresses == ()
+    assert _annotate(status, "a.b@2026-11-30T10:00:00Z").addresses == ("a.b",)  # fewer addresses, any token
+    assert _annotate(status, 'm.n["x@y"]@t').addresses == ('m.n["x@y"]',)  # an @ inside a key is no token
+    assert _annotate(status, 'm.n["x@y"]').addresses == ('m.n["x@y"]',)
+
+
+def test_a_handled_value_without_a_token_still_matches() -> None:
+    """A status written before tokens existed (`lastHandledReplace: a.b`) is the same request as `a.b`."""
+    status: dict[str, Any] = {"lastHandledReplace": "a.b"}
+    assert _annotate(status, "a.b").addresses == ()
+    assert _annotate(status, "a.b@x").addresses == ("a.b",)
+
+
+@pytest.mark.parametrize("value", ["@1", " @ 1", ",@t"])
+def test_a_token_without_addresses_is_refused_naming_the_annotation(value: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        annotation_addresses(value)
+    assert "tfcontroller.io/replace" in str(exc.value) and "<address>" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["a.b@1@2", "a@b.c@1"])
+def test_a_stray_at_sign_is_a_bad_address(value: str) -> None:
+    with pytest.raises(SpecError):
+        annotation_addresses(value)
