@@ -183,7 +183,8 @@ def test_the_message_names_the_name_and_the_address_it_resolves_to() -> None:
     with pytest.raises(AddressDenied, match=r"^localhost resolves to (127\.0\.0\.1, in 127\.0\.0\.0/8|::1, in ::1/128), which "):
         resolve("localhost", 80, DEFAULT_DENY)
     with pytest.raises(AddressDenied, match=r"^169\.254\.169\.254 is in 169\.254\.0\.0/16, which health checks may "
-                                            r"not reach \(the controller's --health-check-deny-cidrs\)"):
+                                            r"not reach \(.*--health-check-deny-cidrs\): .*"
+                                            r"\(--health-check-allow-cidrs\)$"):
         resolve("169.254.169.254", 80, DEFAULT_DENY)
 
 
