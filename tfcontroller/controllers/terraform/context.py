@@ -87,7 +87,8 @@ class TerraformControllerOptions:
     # selects ours; True restores the single-team behaviour (`--allow-cross-namespace-refs`)
     allow_cross_namespace_refs: bool = False
     history_limit: int = DEFAULT_HISTORY_LIMIT  # entries kept in status.history (`--history-limit`)
-    # review of issue 20 (finding 3): what health checks may reach (`--health-check-deny-cidrs`) and the
+    # review of issue 20 (finding 3), review s19 (finding 3): what health checks may reach (the defaults, the
+    # controller's own and API server's addresses, `--health-check-deny-cidrs`, less `--health-check-allow-cidrs`) and the
     # time all checks of one reconcile may take
     health_probes: ProbePolicy = field(default_factory=ProbePolicy)
 
