@@ -33,6 +33,7 @@ renders no valid target is *invalid* too.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -309,7 +310,9 @@ def _read_status(sock: socket.socket, deadline: float) -> int:
             raise BadResponse(f"response head longer than {MAX_HEADER_BYTES // 1024} KiB")
         sock.settimeout(_left(deadline))
         chunk = sock.recv(8192)
-        if not chunk:
+        if not chunk:  # a head ended by the connection's end is a head (http.client reads it so too)
+            if b"\n" in data and not 100 <= (status := parse_status_line(data)) < 200:
+                return status
             raise BadResponse("the server closed the connection without a complete HTTP response head")
         data, total = data + chunk, total + len(chunk)
 
@@ -462,6 +465,15 @@ def _probeable(check: HealthCheck, target: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def controller_policy(environ: Mapping[str, str] | None = None, api_server_url: str | None = None,
+                      deny: tuple[IPNetwork, ...] = (), allow: tuple[IPNetwork, ...] = ()) -> ProbePolicy:
+    """The policy of a controller (review s19, finding 3): DEFAULT_DENY, the controller's own and the API
+    server's addresses and `deny` (`--health-check-deny-cidrs`, which adds) are all denied, less the
+    exceptions of `allow` (`--health-check-allow-cidrs`). Also the default of a controller built in code."""
+    own = controller_networks(os.environ if environ is None else environ, api_server_url)
+    return ProbePolicy(deny=tuple(dict.fromkeys(DEFAULT_DENY + own + deny)), allow=allow)
 
 
 def controller_networks(environ: Mapping[str, str], api_server_url: str | None = None) -> tuple[IPNetwork, ...]:

@@ -69,6 +69,15 @@ def _huge_head(conn: socket.socket, done: threading.Event) -> None:
         conn.sendall(line)
 
 
+def _head_then_close(conn: socket.socket, done: threading.Event) -> None:
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.0 204 No Content\r\nServer: old\r\n")  # no blank line: the close ends the head
+
+
+def _close_at_once(conn: socket.socket, done: threading.Event) -> None:
+    conn.recv(4096)
+
+
 def _not_http(conn: socket.socket, done: threading.Event) -> None:
     conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
     done.wait(120)
@@ -155,6 +164,25 @@ def test_a_head_longer_than_the_cap_fails_at_once(serve: Callable[[Behaviour], i
 def test_an_answer_that_is_no_http_fails_at_once(serve: Callable[[Behaviour], int]) -> None:
     port = serve(_not_http)
     assert probe_http(f"http://127.0.0.1:{port}/", None, 60.0, ()) == "not an HTTP response: 'SSH-2.0-OpenSSH_9.6'"
+
+
+def test_a_head_ended_by_the_close_counts_and_no_head_at_all_fails(serve: Callable[[Behaviour], int]) -> None:
+    assert probe_http(f"http://127.0.0.1:{serve(_head_then_close)}/", 204, 60.0, ()) == ""
+    assert probe_http(f"http://127.0.0.1:{serve(_close_at_once)}/", None, 60.0, ()) == \
+        "the server closed the connection without a complete HTTP response head"
+
+
+def test_the_controllers_stop_ends_run_checks_and_its_probes_at_once(serve: Callable[[Behaviour], int]) -> None:
+    wait_for(lambda: not _probe_threads(), what="no probe thread of an earlier test")
+    port = serve(_drip_headers)
+    stop = threading.Event()
+    checks = [HealthCheck("web", "http", f"http://127.0.0.1:{port}/", None, 60.0, "spec.healthChecks[0].url")]
+    threading.Thread(target=lambda: (wait_for(_probe_threads, what="a probe running"), stop.set()), daemon=True).start()
+    started = time.monotonic()
+    results = run_checks(checks, {}, stop, ProbePolicy(deny=(), budget=60.0))
+    assert time.monotonic() - started < 30.0  # not the 60s budget
+    assert results[0].outcome == FAILED
+    wait_for(lambda: not _probe_threads(), timeout=10.0, what="the probe thread ended after the stop")
 
 
 @pytest.mark.parametrize(("head", "status"), [(b"HTTP/1.1 204 No Content\r\n", 204), (b"HTTP/1.0 503\r\n", 503),

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.healthchecks import (
     ALLOW_CIDRS_FLAG,
-    DEFAULT_DENY,
     DEFAULT_DENY_CIDRS,
     DENY_CIDRS_FLAG,
     IPNetwork,
@@ -32,7 +31,7 @@ from tfcontroller.controllers.terraform.context import TerraformControllerOption
 from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.health import ProbePolicy, controller_networks
+from tfcontroller.terraform.health import ProbePolicy, controller_policy
 
 if TYPE_CHECKING:
     from tfcontroller.controllers.setup import ControllerManager
@@ -243,8 +242,7 @@ def probe_policy(options: TerraformOptions, environ: Any, api_server_url: str | 
     """What health checks may reach (review s19, finding 3): the static defaults, the controller's own and the
     API server's addresses and `--health-check-deny-cidrs` are all denied — the flag adds, so widening the
     list never drops the defaults — less the exceptions of `--health-check-allow-cidrs`."""
-    deny = DEFAULT_DENY + controller_networks(environ, api_server_url) + options.health_check_deny
-    return ProbePolicy(deny=tuple(dict.fromkeys(deny)), allow=options.health_check_allow)
+    return controller_policy(environ, api_server_url, options.health_check_deny, options.health_check_allow)
 
 
 def register(manager: ControllerManager, kube: KubeClient, options: TerraformOptions) -> TerraformReconciler:

@@ -26,7 +26,7 @@ from tfcontroller.controllers.terraform.inputs import ResolvedInputs
 from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.controllers.terraform.policy import ApplyResult
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.health import ProbePolicy
+from tfcontroller.terraform.health import ProbePolicy, controller_policy
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import Workspace
@@ -90,7 +90,7 @@ class TerraformControllerOptions:
     # review of issue 20 (finding 3), review s19 (finding 3): what health checks may reach (the defaults, the
     # controller's own and API server's addresses, `--health-check-deny-cidrs`, less `--health-check-allow-cidrs`) and the
     # time all checks of one reconcile may take
-    health_probes: ProbePolicy = field(default_factory=ProbePolicy)
+    health_probes: ProbePolicy = field(default_factory=controller_policy)
 
 
 @dataclass
