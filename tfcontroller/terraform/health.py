@@ -9,9 +9,9 @@ A probe is the controller reaching out on behalf of whoever may create a Terrafo
 finding 3), so it gives them as little as it can:
 - *where*: the target's name is resolved once per attempt, every address is checked against the deny list
   (`ProbePolicy.deny`: loopback, link-local, the cloud metadata addresses, the controller's own addresses
-  and the API server's — `controller_networks` — plus the controller's `--health-check-deny-cidrs`, less the
-  exceptions of `--health-check-allow-cidrs`), and the connection goes to a checked address — never through a second
-  resolution that could answer differently. A denied address makes the check *invalid*: no retry helps,
+  and the API server's — `controller_networks` — plus the controller's `--health-check-deny-cidrs`, less
+  the exceptions of `--health-check-allow-cidrs`), and the connection goes to a checked address — never
+  through a second resolution that could answer differently. A denied address makes the check *invalid*: no retry helps,
   the target (or the flag) must change. HTTP keeps the name for the `Host` header and TLS (SNI and the
   certificate check), so pinning the address changes nothing for a real service.
 - *how*: one GET written and its status line read by hand on the pinned socket (no urllib, no
