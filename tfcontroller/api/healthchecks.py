@@ -14,7 +14,8 @@ A probe is made from the controller's network position, for whoever may create a
 addresses it may reach are limited (review of issue 20, finding 3): `denied_network` is the rule, applied
 by the probes to every address a target *resolves* to (so `localhost`, `127.1`, `2130706433` or a name whose
 record points at the metadata service are caught as well as the literal), and `parse_deny_cidrs` reads the
-controller's `--health-check-deny-cidrs`. An IPv6 address that embeds an IPv4 one (`::ffff:a.b.c.d`, the
+controller's `--health-check-deny-cidrs` (networks denied *in addition to* the defaults and the controller's
+own addresses) and `--health-check-allow-cidrs` (exceptions carved out of all of them, review s19 finding 3). An IPv6 address that embeds an IPv4 one (`::ffff:a.b.c.d`, the
 deprecated `::a.b.c.d`) is checked as that IPv4 address too, since the kernel connects it there.
 """
 
@@ -40,8 +41,9 @@ SENSITIVE_MASK = "(sensitive)"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 DENY_CIDRS_FLAG = "--health-check-deny-cidrs"
-# What a health check may not reach unless the controller's flag says otherwise: loopback (the controller's
-# own Pod: its metrics, health and run API ports), link-local (the cloud metadata services live there:
+ALLOW_CIDRS_FLAG = "--health-check-allow-cidrs"
+# What a health check may never reach unless `--health-check-allow-cidrs` makes an exception: loopback (the
+# controller's listeners as seen from inside its own network namespace), link-local (the cloud metadata services live there:
 # 169.254.169.254, fe80::/10; AWS's IPv6 one is fd00:ec2::254) and the unspecified addresses (0.0.0.0 and
 # :: connect to the local host on Linux; 0.0.0.0/8 is "this network")
 DEFAULT_DENY_CIDRS = ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128",
@@ -205,7 +207,8 @@ def http_target_problem(url: str) -> str:
 
 
 def parse_deny_cidrs(text: str) -> tuple[IPNetwork, ...]:
-    """`--health-check-deny-cidrs`: a comma-separated list of CIDRs or single addresses (empty: none);
+    """`--health-check-deny-cidrs` and `--health-check-allow-cidrs`: a comma-separated list of CIDRs or
+    single addresses (empty: none);
     ValueError naming the entry that is neither, or a CIDR with host bits set (`10.1.0.0/8`: which one was
     meant is not ours to guess)."""
     nets: list[IPNetwork] = []
@@ -236,20 +239,43 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
-def denied_network(address: str | IPAddress, deny: tuple[IPNetwork, ...]) -> IPNetwork | None:
+def denied_network(address: str | IPAddress, deny: tuple[IPNetwork, ...],
+                   allow: tuple[IPNetwork, ...] = ()) -> IPNetwork | None:
     """The network of `deny` that `address` (an IP address, an IPv6 zone `%eth0` allowed) falls in, also
-    through the IPv4 address an IPv6 one embeds; None when it may be probed. ValueError for a text that is
-    no IP address."""
+    through the IPv4 address an IPv6 one embeds; None when it may be probed: in no network of `deny`, or in
+    one of `allow` (the operator's exceptions win over every deny entry, defaults included). ValueError for
+    a text that is no IP address."""
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
         ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
     candidates: list[IPAddress] = [ip]
     if (v4 := _embedded_ipv4(ip)) is not None:
         candidates.append(v4)
-    for net in deny:
+    if _matching(candidates, allow) is not None:
+        return None
+    return _matching(candidates, deny)
+
+
+def _matching(candidates: list[IPAddress], nets: tuple[IPNetwork, ...]) -> IPNetwork | None:
+    for net in nets:
         if any(candidate.version == net.version and candidate in net for candidate in candidates):
             return net
     return None
+
+
+def host_networks(addresses: list[str] | tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """Single-address networks (/32, /128) of the IP addresses among `addresses`, in order, without
+    duplicates; texts that are no IP address (an empty env value, a host name) are skipped."""
+    nets: list[IPNetwork] = []
+    for text in addresses:
+        try:
+            ip = ipaddress.ip_address(text.strip().split("%", 1)[0])
+        except ValueError:
+            continue
+        net = ipaddress.ip_network(ip)
+        if net not in nets:
+            nets.append(net)
+    return tuple(nets)
 
 
 def parse_health_checks(f: Fields) -> tuple[HealthCheck, ...]:

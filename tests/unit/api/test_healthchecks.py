@@ -18,6 +18,7 @@ from tfcontroller.api.healthchecks import (
     SENSITIVE_MASK,
     TemplateError,
     denied_network,
+    host_networks,
     http_target_problem,
     parse_deny_cidrs,
     render,
@@ -257,7 +258,7 @@ def test_pod_network_and_public_addresses_are_allowed(address: str) -> None:
     assert denied_network(address, DEFAULT_DENY) is None
 
 
-def test_an_operators_list_replaces_the_default() -> None:
+def test_a_deny_list_of_the_callers_choosing_is_applied_as_given() -> None:
     allow_loopback = parse_deny_cidrs("169.254.0.0/16, fe80::/10")
     assert denied_network("127.0.0.1", allow_loopback) is None and denied_network("::ffff:127.0.0.1", allow_loopback) \
         is None
@@ -265,6 +266,24 @@ def test_an_operators_list_replaces_the_default() -> None:
     pod_network = parse_deny_cidrs("10.0.0.0/8")  # an IPv4 range applies to mapped forms too
     assert str(denied_network("::ffff:10.1.2.3", pod_network)) == "10.0.0.0/8"
     assert all(denied_network(a, ()) is None for a in ("127.0.0.1", "169.254.169.254", "::1", "::"))
+
+
+@pytest.mark.parametrize(("address", "denied"), [
+    ("127.0.0.1", False), ("127.200.0.1", False), ("::1", False), ("::ffff:127.0.0.1", False),  # the exception
+    ("10.1.2.3", False), ("::ffff:10.1.255.255", False),  # an exception inside an operator's deny entry
+    ("10.2.0.1", True), ("169.254.169.254", True), ("::ffff:169.254.169.254", True), ("fd00:ec2::254", True),
+    ("0.0.0.0", True), ("fe80::1%eth0", True),
+])
+def test_allow_carves_exceptions_out_of_every_deny_entry_and_nothing_else(address: str, denied: bool) -> None:
+    deny = DEFAULT_DENY + parse_deny_cidrs("10.0.0.0/8")
+    allow = parse_deny_cidrs("127.0.0.0/8,::1,10.1.0.0/16")
+    assert (denied_network(address, deny, allow) is not None) is denied
+    assert denied_network(address, deny) is not None  # without the exceptions, all are denied
+
+
+def test_host_networks_keeps_the_addresses_once_and_skips_the_rest() -> None:
+    nets = host_networks(["10.244.1.7", " 10.244.1.7", "", "fd00::7", "fe80::1%eth0", "node-1", "10.0.0.0/8"])
+    assert [str(n) for n in nets] == ["10.244.1.7/32", "fd00::7/128", "fe80::1/128"]
 
 
 @pytest.mark.parametrize(("text", "want"), [

@@ -99,15 +99,43 @@ def test_controller_options_take_no_untyped_extras() -> None:
         dataclasses.replace(ControllerOptions(), terraform_work_dir="/w")  # type: ignore[call-arg]
 
 
-def test_health_check_deny_cidrs_defaults_to_the_safe_list_and_an_empty_value_allows_all(
+def test_health_check_deny_cidrs_adds_to_the_defaults_and_allow_cidrs_carves_exceptions(
         capsys: pytest.CaptureFixture[str]) -> None:
-    """Review of issue 20, finding 3: what spec.healthChecks may reach is the operator's to widen, not a team's."""
-    from tfcontroller.api.healthchecks import DEFAULT_DENY
+    """Review s19, finding 3: what spec.healthChecks may reach is the operator's to change, not a team's, and
+    adding networks to the deny list never drops the defaults (loopback, metadata, the controller's own
+    addresses, the API server's): only `--health-check-allow-cidrs` opens a hole, and only the one it names."""
+    from ipaddress import ip_network
 
-    assert run_options().terraform.health_check_deny == DEFAULT_DENY
-    assert run_options("--health-check-deny-cidrs=").terraform.health_check_deny == ()
-    custom = run_options("--health-check-deny-cidrs", "169.254.0.0/16,fd00:ec2::254").terraform.health_check_deny
-    assert [str(n) for n in custom] == ["169.254.0.0/16", "fd00:ec2::254/128"]
-    with pytest.raises(SystemExit):
-        run_options("--health-check-deny-cidrs", "10.1.0.0/8")
-    assert "'10.1.0.0/8' is not a CIDR" in capsys.readouterr().err
+    from tfcontroller.api.healthchecks import DEFAULT_DENY, denied_network
+    from tfcontroller.controllers.terraform import probe_policy
+
+    env = {"POD_IP": "10.244.1.7", "POD_IPS": "10.244.1.7,fd00:10:244::7", "KUBERNETES_SERVICE_HOST": "10.96.0.1"}
+    assert run_options().terraform.health_check_deny == () and run_options().terraform.health_check_allow == ()
+    default = probe_policy(run_options().terraform, env, "https://192.0.2.10:6443")
+    assert set(DEFAULT_DENY) <= set(default.deny) and default.allow == ()
+    for address in ("127.0.0.1", "169.254.169.254", "fd00:ec2::254", "10.244.1.7", "fd00:10:244::7", "10.96.0.1",
+                    "192.0.2.10", "::ffff:10.244.1.7"):
+        assert denied_network(address, default.deny, default.allow) is not None, address
+    assert denied_network("10.244.1.8", default.deny, default.allow) is None  # another Pod
+
+    more = run_options("--health-check-deny-cidrs", "10.0.0.0/8,fd00:ec2::254").terraform
+    assert [str(n) for n in more.health_check_deny] == ["10.0.0.0/8", "fd00:ec2::254/128"]
+    widened = probe_policy(more, env, None)
+    for address in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "10.96.0.1"):  # the defaults stay
+        assert denied_network(address, widened.deny, widened.allow) is not None, address
+
+    carved = probe_policy(run_options("--health-check-deny-cidrs=10.0.0.0/8",
+                                      "--health-check-allow-cidrs=127.0.0.0/8,::1,10.1.0.0/16").terraform, env, None)
+    for address in ("127.0.0.1", "::1", "10.1.2.3"):
+        assert denied_network(address, carved.deny, carved.allow) is None, address
+    for address in ("169.254.169.254", "10.2.0.1", "10.244.1.7", "10.96.0.1"):  # only the named holes open
+        assert denied_network(address, carved.deny, carved.allow) is not None, address
+    # an empty value adds nothing and, unlike before, drops nothing
+    assert probe_policy(run_options("--health-check-deny-cidrs=").terraform, env, None).deny == \
+        probe_policy(run_options().terraform, env, None).deny
+
+    for flag in ("--health-check-deny-cidrs", "--health-check-allow-cidrs"):
+        with pytest.raises(SystemExit):
+            run_options(flag, "10.1.0.0/8")
+        assert "'10.1.0.0/8' is not a CIDR" in capsys.readouterr().err
+    assert ip_network("10.244.1.7/32") in default.deny

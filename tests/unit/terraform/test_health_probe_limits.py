@@ -32,7 +32,11 @@ from tfcontroller.terraform.health import (
     PASSED,
     AddressDenied,
     ProbePolicy,
+    controller_networks,
     get_status,
+    interface_addresses,
+    ipv6_of_if_inet6,
+    local_ipv4_of_fib_trie,
     probe_http,
     probe_tcp,
     resolve,
@@ -183,7 +187,8 @@ def test_the_message_names_the_name_and_the_address_it_resolves_to() -> None:
     with pytest.raises(AddressDenied, match=r"^localhost resolves to (127\.0\.0\.1, in 127\.0\.0\.0/8|::1, in ::1/128), which "):
         resolve("localhost", 80, DEFAULT_DENY)
     with pytest.raises(AddressDenied, match=r"^169\.254\.169\.254 is in 169\.254\.0\.0/16, which health checks may "
-                                            r"not reach \(the controller's --health-check-deny-cidrs\)"):
+                                            r"not reach \(.*--health-check-deny-cidrs\): .*"
+                                            r"\(--health-check-allow-cidrs\)$"):
         resolve("169.254.169.254", 80, DEFAULT_DENY)
 
 
@@ -280,3 +285,89 @@ def test_tcp_probe_default_deny_list_refuses_loopback(listener: tuple[socket.soc
         probe_tcp(f"127.0.0.1:{port}", 1.0)
     assert probe_tcp(f"127.0.0.1:{port}", 1.0, ()) == "" and _connected(sock)
 
+
+
+# ---- where, continued: the controller's own addresses and the API server's (review s19, finding 3) ---------
+
+FIB_TRIE = """Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 127.0.0.0/8 2 0 2
+        +-- 127.0.0.0/31 1 0 0
+           |-- 127.0.0.0
+              /8 host LOCAL
+           |-- 127.0.0.1
+              /32 host LOCAL
+        |-- 127.255.255.255
+           /32 link BROADCAST
+     |-- 10.244.1.7
+        /32 host LOCAL
+Local:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 10.244.1.7
+        /32 host LOCAL
+"""
+IF_INET6 = """00000000000000000000000000000001 01 80 10 80       lo
+fd000010024400000000000000000007 04 40 00 82     eth0
+fe8000000000000000fc00fffe000001 04 40 20 80     eth0
+"""
+
+
+def test_proc_tables_give_the_local_addresses() -> None:
+    assert local_ipv4_of_fib_trie(FIB_TRIE) == ["127.0.0.1", "10.244.1.7"]  # not the network or broadcast
+    assert ipv6_of_if_inet6(IF_INET6) == ["::1", "fd00:10:244::7", "fe80::fc:ff:fe00:1"]
+    assert local_ipv4_of_fib_trie("") == [] and ipv6_of_if_inet6("\nnot a table\n") == []
+
+
+def test_controller_networks_are_its_pod_ips_interfaces_and_the_api_servers() -> None:
+    env = {"POD_IP": "10.244.1.7", "POD_IPS": "10.244.1.7,fd00:10:244::7", "KUBERNETES_SERVICE_HOST": "10.96.0.1"}
+    nets = {str(n) for n in controller_networks(env, "https://192.0.2.10:6443")}
+    assert {"10.244.1.7/32", "fd00:10:244::7/128", "10.96.0.1/32", "192.0.2.10/32"} <= nets
+    assert "127.0.0.1/32" in nets  # this host's interfaces are read too (the same as the Pod IPs in a Pod)
+    assert {str(n) for n in controller_networks({}, "https://[2001:db8::1]:6443")} >= {"2001:db8::1/128"}
+    assert "127.0.0.1/32" in {str(n) for n in controller_networks({}, "https://localhost:6443")}
+    # a server name that does not resolve, or an env that is no address, adds nothing and breaks nothing
+    assert controller_networks({"POD_IP": "", "KUBERNETES_SERVICE_HOST": "kubernetes"}, "https://api.invalid:443") \
+        == controller_networks({}, None)
+
+
+def _own_address() -> str | None:
+    """This host's address towards a non-loopback destination (no packet is sent), as a Pod IP would be."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            address = str(s.getsockname()[0])
+    except OSError:
+        return None
+    return address if not address.startswith("127.") else None
+
+
+def test_the_controllers_own_non_loopback_address_is_denied_even_with_loopback_allowed() -> None:
+    ip = _own_address()
+    if ip is None or ip not in interface_addresses():
+        pytest.skip("no non-loopback interface address here")
+    with socket.socket() as srv:
+        srv.bind(("0.0.0.0", 0))  # as the controller's metrics, health and run API listeners do
+        srv.listen(1)
+        srv.setblocking(False)
+        port = int(srv.getsockname()[1])
+        deny = DEFAULT_DENY + controller_networks({}, None)
+        loopback = parse_deny_cidrs("127.0.0.0/8,::1")
+        for check in (tcp_check(f"{ip}:{port}", timeout=60.0), http_check(f"http://{ip}:{port}/", timeout=60.0)):
+            result = run_check(check, {}, deny=deny, allow=loopback)
+            assert result.outcome == INVALID and f"{ip} is in {ip}/32" in result.detail, result
+        assert not _connected(srv)
+        assert run_check(tcp_check(f"{ip}:{port}"), {}, deny=deny, allow=parse_deny_cidrs(ip)).outcome == PASSED
+
+
+def test_allow_opens_loopback_and_only_loopback(listener: tuple[socket.socket, int]) -> None:
+    sock, port = listener
+    loopback = parse_deny_cidrs("127.0.0.0/8,::1")
+    assert run_check(tcp_check(f"127.0.0.1:{port}"), {}, deny=DEFAULT_DENY, allow=loopback).outcome == PASSED
+    assert _connected(sock)
+    for target in ("169.254.169.254:80", "[fd00:ec2::254]:80", "0.0.0.0:80", "[::ffff:169.254.169.254]:80"):
+        assert run_check(tcp_check(target, timeout=60.0), {}, deny=DEFAULT_DENY, allow=loopback).outcome == INVALID
+    results = run_checks([tcp_check(f"127.0.0.1:{port}")], {},
+                         policy=ProbePolicy(deny=DEFAULT_DENY, allow=loopback, budget=10.0))
+    assert results[0].outcome == PASSED

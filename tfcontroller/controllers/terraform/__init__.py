@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfcontroller.api.healthchecks import (
-    DEFAULT_DENY,
+    ALLOW_CIDRS_FLAG,
     DEFAULT_DENY_CIDRS,
     DENY_CIDRS_FLAG,
     IPNetwork,
@@ -31,7 +31,7 @@ from tfcontroller.controllers.terraform.context import TerraformControllerOption
 from tfcontroller.controllers.terraform.reconciler import TerraformReconciler
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.health import ProbePolicy
+from tfcontroller.terraform.health import ProbePolicy, controller_policy
 
 if TYPE_CHECKING:
     from tfcontroller.controllers.setup import ControllerManager
@@ -99,7 +99,10 @@ class TerraformOptions:
     run_api_url: str | None = None  # pod: the URL runner Pods reach it at (a Service's)
     runner_sandbox: str = "auto"  # local: "auto" (bubblewrap where it works), "required", "off"
     history_limit: int = DEFAULT_HISTORY_LIMIT  # issue 17: entries kept in status.history
-    health_check_deny: tuple[IPNetwork, ...] = DEFAULT_DENY  # networks health checks may not reach
+    # networks health checks may not reach besides DEFAULT_DENY and the controller's own and API server's
+    # addresses (`--health-check-deny-cidrs`), and the exceptions carved out of all of them (`...-allow-cidrs`)
+    health_check_deny: tuple[IPNetwork, ...] = ()
+    health_check_allow: tuple[IPNetwork, ...] = ()
     drift_mail: DriftMailOptions = field(default_factory=DriftMailOptions)
 
 
@@ -142,15 +145,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--history-limit", type=history_limit, default=DEFAULT_HISTORY_LIMIT, metavar="N",
                    help=f"keep the last N runs (plans, applies, drift checks, destroys) in status.history "
                         f"(default {DEFAULT_HISTORY_LIMIT})")
-    g.add_argument(DENY_CIDRS_FLAG, type=deny_cidrs, default=DEFAULT_DENY, metavar="CIDR[,CIDR...]",
-                   help="networks spec.healthChecks may not connect to, checked on every address a target resolves "
-                        "to (IPv4-mapped IPv6 forms included); an empty value allows every address "
-                        f"(default {','.join(DEFAULT_DENY_CIDRS)}: loopback, link-local and cloud metadata)")
+    g.add_argument(DENY_CIDRS_FLAG, type=deny_cidrs, default=(), metavar="CIDR[,CIDR...]",
+                   help="more networks spec.healthChecks may not connect to (e.g. Pod and Service networks), added "
+                        f"to the defaults: {','.join(DEFAULT_DENY_CIDRS)} (loopback, link-local, cloud metadata), "
+                        "the controller's own addresses and the API server's; checked on every address a target "
+                        "resolves to")
+    g.add_argument(ALLOW_CIDRS_FLAG, type=deny_cidrs, default=(), metavar="CIDR[,CIDR...]",
+                   help="exceptions: networks spec.healthChecks may connect to even though a default or "
+                        f"{DENY_CIDRS_FLAG} denies them (e.g. 127.0.0.0/8,::1 where the checked services listen "
+                        "on loopback)")
     drift_mail.add_run_arguments(parser)
 
 
 def deny_cidrs(value: str) -> tuple[IPNetwork, ...]:
-    """`--health-check-deny-cidrs`'s type: comma-separated CIDRs or addresses (api/healthchecks)."""
+    """`--health-check-deny-cidrs`' and `--health-check-allow-cidrs`' type: comma-separated CIDRs or
+    addresses (api/healthchecks)."""
     try:
         return parse_deny_cidrs(value)
     except ValueError as exc:
@@ -189,7 +198,8 @@ def options_from_args(args: argparse.Namespace) -> TerraformOptions:
         runner_image=args.runner_image or "tfcontroller:dev", max_runners=max(0, int(args.max_runners or 0)),
         keep_failed_runners=bool(args.keep_failed_runners), run_api_listen=args.run_api_listen or "0.0.0.0:0",
         run_api_url=args.run_api_url, history_limit=int(getattr(args, "history_limit", DEFAULT_HISTORY_LIMIT)),
-        health_check_deny=tuple(getattr(args, "health_check_deny_cidrs", DEFAULT_DENY)),
+        health_check_deny=tuple(getattr(args, "health_check_deny_cidrs", ())),
+        health_check_allow=tuple(getattr(args, "health_check_allow_cidrs", ())),
     )
 
 
@@ -228,6 +238,13 @@ def _sandbox_usable(options: TerraformOptions) -> bool:
     return False
 
 
+def probe_policy(options: TerraformOptions, environ: Any, api_server_url: str | None) -> ProbePolicy:
+    """What health checks may reach (review s19, finding 3): the static defaults, the controller's own and the
+    API server's addresses and `--health-check-deny-cidrs` are all denied — the flag adds, so widening the
+    list never drops the defaults — less the exceptions of `--health-check-allow-cidrs`."""
+    return controller_policy(environ, api_server_url, options.health_check_deny, options.health_check_allow)
+
+
 def register(manager: ControllerManager, kube: KubeClient, options: TerraformOptions) -> TerraformReconciler:
     """Add the Terraform controller to a `ControllerManager` built by `setup.build_manager`."""
     from tfcontroller.controllers.terraform.drift.mail import notifier_from_options
@@ -254,7 +271,7 @@ def register(manager: ControllerManager, kube: KubeClient, options: TerraformOpt
         keep_failed_runners=options.keep_failed_runners, run_api_listen=options.run_api_listen,
         run_api_url=options.run_api_url, history_limit=options.history_limit,
         allow_cross_namespace_refs=opts.allow_cross_namespace_refs,
-        health_probes=ProbePolicy(deny=options.health_check_deny),
+        health_probes=probe_policy(options, os.environ, kube.host),
     )
     reconciler = TerraformReconciler(kube, controller_options, recorder=manager.events)
     reconciler.register(manager)

@@ -26,7 +26,7 @@ from tfcontroller.controllers.terraform.inputs import ResolvedInputs
 from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.controllers.terraform.policy import ApplyResult
 from tfcontroller.terraform.config import TerraformConfig
-from tfcontroller.terraform.health import ProbePolicy
+from tfcontroller.terraform.health import ProbePolicy, controller_policy
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.runner import TerraformRunner
 from tfcontroller.terraform.workspace import Workspace
@@ -87,9 +87,10 @@ class TerraformControllerOptions:
     # selects ours; True restores the single-team behaviour (`--allow-cross-namespace-refs`)
     allow_cross_namespace_refs: bool = False
     history_limit: int = DEFAULT_HISTORY_LIMIT  # entries kept in status.history (`--history-limit`)
-    # review of issue 20 (finding 3): what health checks may reach (`--health-check-deny-cidrs`) and the
+    # review of issue 20 (finding 3), review s19 (finding 3): what health checks may reach (the defaults, the
+    # controller's own and API server's addresses, `--health-check-deny-cidrs`, less `--health-check-allow-cidrs`) and the
     # time all checks of one reconcile may take
-    health_probes: ProbePolicy = field(default_factory=ProbePolicy)
+    health_probes: ProbePolicy = field(default_factory=controller_policy)
 
 
 @dataclass

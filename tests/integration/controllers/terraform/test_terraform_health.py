@@ -4,13 +4,15 @@ whose answer the test sets: an apply whose service does not answer leaves Ready=
 `retryInterval`; once the service answers, the next reconcile turns Ready=True without running Terraform;
 a later failure is seen on a reconcile that plans nothing (checks repeat every interval); a check naming
 an output the module lacks is Stalled `HealthCheckInvalid`; a dependant waits while the checks fail.
-The test's controller allows loopback (`--health-check-deny-cidrs` without 127.0.0.0/8 and ::1); with the
-default list the same loopback target is Stalled `HealthCheckInvalid` naming the flag, and nothing reaches
+The test's controller denies what a deployed one does (the default list, its own and the API server's
+addresses) with one exception, loopback (`--health-check-allow-cidrs=127.0.0.0/8,::1`, review s19 finding 3);
+without it the same loopback target is Stalled `HealthCheckInvalid` naming the flags, and nothing reaches
 the service (review of issue 20, finding 3)."""
 
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,11 +21,14 @@ import pytest
 
 from tests.support.terraform_helpers import Harness, condition, ready_reason
 from tfcontroller.api import conditions as c
-from tfcontroller.api.healthchecks import DEFAULT_DENY, parse_deny_cidrs
-from tfcontroller.terraform.health import ProbePolicy
+from tfcontroller.api.healthchecks import parse_deny_cidrs
+from tfcontroller.controllers.terraform import TerraformOptions, probe_policy
 
-# the default deny list without loopback, where the test's service listens
-LOOPBACK_ALLOWED = ProbePolicy(deny=parse_deny_cidrs("169.254.0.0/16,fe80::/10,fd00:ec2::254,0.0.0.0/8,::/128"))
+# what `tfcontroller run --health-check-allow-cidrs=127.0.0.0/8,::1` gives: every default denied (the controller's
+# own addresses and the API server's included) but loopback, where the test's service listens
+DEPLOYED = probe_policy(TerraformOptions(), os.environ, None)
+LOOPBACK_ALLOWED = probe_policy(TerraformOptions(health_check_allow=parse_deny_cidrs("127.0.0.0/8,::1")), os.environ,
+                                None)
 
 TOKEN = "hc-token-0123456789abcdef"
 
@@ -142,14 +147,14 @@ def test_health_checks_gate_ready_and_repeat(harness: Harness, git_file_remote, 
 
     # With the default deny list, the loopback service is out of reach: invalid (no retry can help), the
     # message says which flag changes that, and no probe reached the service.
-    harness.options.health_probes = ProbePolicy(deny=DEFAULT_DENY)
+    harness.options.health_probes = DEPLOYED
     before = service.requests
     obj = harness.reconcile("svc")
     assert ready_reason(obj) == "False/HealthCheckInvalid"
     stalled = condition(obj, c.STALLED)
     assert stalled is not None and stalled.reason == "HealthCheckInvalid"
-    assert "spec.healthChecks[1].url: 127.0.0.1 is in 127.0.0.0/8, which health checks may not reach " \
-           "(the controller's --health-check-deny-cidrs)" in stalled.message
+    assert "spec.healthChecks[1].url: 127.0.0.1 is in 127.0.0.0/8, which health checks may not reach " in \
+        stalled.message and "--health-check-allow-cidrs" in stalled.message
     assert TOKEN not in stalled.message and service.requests == before
     harness.options.health_probes = LOOPBACK_ALLOWED
 
