@@ -3,7 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-PYTEST_ARGS ?=
+# Test files run on PYTEST_WORKERS processes (pytest-xdist, one file per worker at a time so module fixtures
+# are built once): the integration tests spend most of their time waiting on controllers, not on the CPU.
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup test lint demo clean localstack-up localstack-down localstack-install generate
 
