@@ -8,6 +8,13 @@ for code run against the dev cluster, real git, terraform, kubectl or SMTP, test
 scenarios (`tfcontroller run`, the demo, LocalStack). Runner modes (`@pytest.mark.runner_modes`) and the hold
 server a sandboxed module reaches: tests/README.md."""
 
+import os
+
+# A terminal's size must not leak into the commands the tests run: pytest-xdist workers get COLUMNS=80 and a
+# developer's shell may export it, and the CLI shortens tables to $COLUMNS (a test that wants a width sets it).
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 pytest_plugins: list[str] = [
     "tests.fixtures.devcluster",
     "tests.fixtures.smtp",
