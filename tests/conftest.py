@@ -9,11 +9,18 @@ scenarios (`tfcontroller run`, the demo, LocalStack). Runner modes (`@pytest.mar
 server a sandboxed module reaches: tests/README.md."""
 
 import os
+import signal
 
 # A terminal's size must not leak into the commands the tests run: pytest-xdist workers get COLUMNS=80 and a
 # developer's shell may export it, and the CLI shortens tables to $COLUMNS (a test that wants a width sets it).
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
+
+# A test run started in the background of a non-interactive shell (`pytest ... &`, as CI runners and nohup do)
+# inherits SIGINT ignored, and so would every process it starts: the tests that press Ctrl-C on a demo, a
+# `get -w` or a runner would then wait for nothing. Python installs its handler only when SIGINT was not ignored.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 pytest_plugins: list[str] = [
     "tests.fixtures.devcluster",
