@@ -377,7 +377,10 @@ class Router:
             query.get("resourceVersion"),
             query.get("resourceVersionMatch"),
         )
-        return self._rendered(req, t.info, doc)
+        accept = req.header("accept")
+        if "as=Table" in accept or "as=PartialObjectMetadata" in accept:
+            return self._rendered(req, t.info, doc)
+        return Response(200, self.api.encode_list(t.info, doc))  # items serialised once, by the store
 
     def _verb_watch(self, req: Request, query: dict[str, str], t: Target) -> WatchResponse:
         timeout = float(_int_param(query, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
