@@ -83,8 +83,12 @@ class ReadVerbs(ApiBase):
         """The JSON of a list from `list`, the same bytes as json.dumps of it, with each item's JSON taken
         from the store's cache: an object is serialised once per version, not once per LIST."""
         head = {k: v for k, v in doc.items() if k != "items"}
-        items = b",".join(self.store.encoded(info.group, info.plural, o) for o in doc["items"])
+        items = b",".join(self.encode_object(info, o) for o in doc["items"])
         return json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"items":[' + items + b"]}"
+
+    def encode_object(self, info: ResourceInfo, view: Obj) -> bytes:
+        """The JSON of an object from `get`, `list` or `watch` (cached per version by the store)."""
+        return self.store.encoded(info.group, info.plural, view)
 
     @staticmethod
     def _matcher(label: str | None, field: str | None) -> Predicate:

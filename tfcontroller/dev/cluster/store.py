@@ -143,6 +143,25 @@ class Store:
                 if predicate(o)
             ]
 
+    def view_by_uid(self, uid: str) -> tuple[str, str, Obj] | None:
+        """(group, plural, stored object) with that uid; read-only like `view`."""
+        with self.lock:
+            where = self._uids.get(uid)
+            if where is None:
+                return None
+            obj = self.view(*where)
+            return (where[0], where[1], obj) if obj is not None else None
+
+    def owner_uids(self) -> builtins.list[str]:
+        """Every uid some object's ownerReferences name (whether or not that owner exists)."""
+        with self.lock:
+            return list(self._owned)
+
+    def dependents_of(self, uid: str) -> builtins.list[tuple[str, str, str, str]]:
+        """(group, plural, namespace, name) of the objects with an ownerReference to `uid`, sorted."""
+        with self.lock:
+            return sorted(self._owned.get(uid, ()))
+
     def get_by_uid(self, uid: str) -> tuple[str, str, Obj] | None:
         with self.lock:
             where = self._uids.get(uid)
@@ -302,6 +321,18 @@ class Store:
                     for o in items.values()
                 ],
             }
+
+    def snapshot_json(self) -> bytes:
+        """`snapshot()` as JSON, each object's bytes from the serialise-once cache (`encoded`), so a state
+        file rewrite after a burst of writes serialises only the objects that changed."""
+        data = self.snapshot()
+        entries = b",".join(
+            b'{"group":%s,"plural":%s,"object":%s}'
+            % (json.dumps(e["group"]).encode(), json.dumps(e["plural"]).encode(),
+               self.encoded(e["group"], e["plural"], e["object"]))
+            for e in data["objects"]
+        )
+        return b'{"resourceVersion":%d,"objects":[%s]}' % (data["resourceVersion"], entries)
 
     def restore(self, data: dict[str, Any], rv_gap: int = 1000) -> None:
         """Load a snapshot without events. The counter jumps ahead by `rv_gap` and everything older is
