@@ -3,7 +3,6 @@ and watch (replayed from the store's event log, 410 when older, bookmarks)."""
 
 from __future__ import annotations
 
-import bisect
 import builtins
 import json
 import threading
@@ -51,32 +50,23 @@ class ReadVerbs(ApiBase):
                 self.store.changed.wait_for(lambda: self.store.rv >= plan.at_least, self.too_large_wait)
                 if plan.at_least > self.store.rv:
                     raise listing.too_large(plan.at_least, self.store.rv)
-            if plan.exact is None:
-                rv = self.store.rv
-                objects = self.store.view_list(info.group, info.plural, ns, hint)
-            else:
-                rv = plan.exact
-                snapshot = self.store.list_at(info.group, info.plural, ns, plan.exact)
-                if snapshot is None:
-                    if plan.after is None:
-                        raise errors.gone(listing.EXPIRED_LIST)
-                    left = any(key_of(o) > plan.after for o in self.store.view_list(info.group, info.plural, ns))
-                    raise listing.expired_continue(plan.after, left)
-                objects = snapshot
-        if plan.after is not None:
-            objects = objects[bisect.bisect_right(objects, plan.after, key=key_of):]
-        items = [o for o in objects if match(o)]
+            rv = self.store.rv if plan.exact is None else plan.exact
+            page = self.store.select(info.group, info.plural, ns, hint, match, plan.after, limit, plan.exact)
+            if page is None:  # the snapshot of an exact version or of a continue token has left the log
+                if plan.after is None:
+                    raise errors.gone(listing.EXPIRED_LIST)
+                left = self.store.select(info.group, info.plural, ns, after=plan.after, limit=1)
+                raise listing.expired_continue(plan.after, bool(left and left.items))
         list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
-        if limit and len(items) > limit:
-            remaining = len(items) - limit
-            items = items[:limit]
-            list_meta["continue"] = listing.ContinueToken(key_of(items[-1]), rv).encode()
-            list_meta["remainingItemCount"] = remaining
+        if page.more:
+            list_meta["continue"] = listing.ContinueToken(key_of(page.items[-1]), rv).encode()
+            if not label and not field:  # as the real server: unknown (omitted) when a selector is set
+                list_meta["remainingItemCount"] = page.remaining
         return {
             "kind": info.list_kind,
             "apiVersion": info.api_version,
             "metadata": list_meta,
-            "items": [self._view_out(info, o) for o in items],
+            "items": [self._view_out(info, o) for o in page.items],
         }
 
     def encode_list(self, info: ResourceInfo, doc: Obj) -> bytes:

@@ -8,12 +8,14 @@ one lock, so a watcher that remembers a resourceVersion never misses or repeats 
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import copy
+import heapq
 import json
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,16 @@ class Event:
     old: Obj | None  # the object before the change (None for ADDED)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """One page of a list (store.select): the objects, whether more match after them, and how many objects
+    come after them (matching or not: the real server's remainingItemCount, sent only without selectors)."""
+
+    items: list[Obj]
+    more: bool
+    remaining: int
+
+
 class Store:
     """Objects indexed by kind, namespace and label, plus the owner references that point at each uid.
 
@@ -52,6 +64,9 @@ class Store:
         self.compacted_rv = 0
         # (group, plural) -> namespace -> name -> the stored object.
         self._objects: dict[GR, dict[str, dict[str, Obj]]] = {}
+        # (group, plural) -> sorted namespaces holding objects, and namespace -> sorted names: list order.
+        self._spaces: dict[GR, list[str]] = {}
+        self._names: dict[GR, dict[str, list[str]]] = {}
         # (group, plural) -> (label key, value) -> keys of the objects carrying that label.
         self._labels: dict[GR, dict[tuple[str, str], set[Key]]] = {}
         # uid of an owner -> (group, plural, namespace, name) of the objects with an ownerReference to it.
@@ -76,27 +91,124 @@ class Store:
         """The stored objects of a kind in (namespace, name) order, narrowed by namespace and by the
         equality terms of a label selector (`labels`: [(key, allowed values)], see
         selectors.label_equalities); the caller still applies the whole selector."""
+        selection = self.select(group, plural, namespace, labels)
+        assert selection is not None  # only an old resourceVersion can be gone
+        return selection.items
+
+    def select(
+        self,
+        group: str,
+        plural: str,
+        namespace: str | None = None,
+        labels: LabelHint = None,
+        match: Callable[[Obj], bool] | None = None,
+        after: Key | None = None,
+        limit: int = 0,
+        rv: int | None = None,
+    ) -> Selection | None:
+        """Up to `limit` (0: all) objects that `match`, in (namespace, name) order after the key `after`, as
+        they were at resourceVersion `rv` (None: now; an older one is rebuilt by undoing the logged events
+        newer than it), and whether more match. None once the log no longer reaches back to `rv`.
+
+        Walks the keys in order and stops at the first match past the page, so a page costs what it
+        returns (plus the non-matching keys it steps over), not the size of the store: namespaces and
+        names are kept sorted, a label selector's equality terms (`labels`) pick the label index when it
+        is smaller than the namespace, and an old version costs the events since it. Read-only views."""
         with self.lock:
-            by_ns = self._objects.get((group, plural), {})
-            keys = self._label_candidates((group, plural), labels)
-            if keys is None or (namespace is not None and len(by_ns.get(namespace, {})) <= len(keys)):
-                spaces = [namespace] if namespace is not None else sorted(by_ns)
-                return [items[n] for ns in spaces for items in (by_ns.get(ns, {}),) for n in sorted(items)]
-            return [by_ns[ns][n] for ns, n in sorted(keys) if namespace is None or ns == namespace]
+            if rv is not None and rv < self.compacted_rv:
+                return None
+            gr = (group, plural)
+            past = self._past(gr, namespace, rv) if rv is not None else {}
+            current = self._objects.get(gr, {})
+            items: builtins.list[Obj] = []
+            last: Key | None = None
+            for key in self._ordered_keys(gr, namespace, labels, after, past):
+                obj = past[key] if key in past else current.get(key[0], {}).get(key[1])
+                if obj is None or (match is not None and not match(obj)):
+                    continue
+                if limit and len(items) == limit:
+                    return Selection(items, True, self._count_after(gr, namespace, last or key, past))
+                items.append(obj)
+                last = key
+            return Selection(items, False, 0)
+
+    def _past(self, gr: GR, namespace: str | None, rv: int) -> dict[Key, Obj | None]:
+        """The objects changed since `rv`, as they were at `rv` (None: they did not exist then)."""
+        past: dict[Key, Obj | None] = {}
+        for event in reversed(self._log):
+            if event.rv <= rv:
+                break
+            if (event.group, event.plural) != gr:
+                continue
+            meta = event.obj["metadata"]
+            key = (meta.get("namespace", ""), meta["name"])
+            if namespace is not None and key[0] != namespace:
+                continue
+            # The earliest event after rv is seen last and wins: its `old` is the object at rv.
+            past[key] = None if event.type == "ADDED" or event.old is None else event.old
+        return past
+
+    def _ordered_keys(
+        self, gr: GR, namespace: str | None, labels: LabelHint, after: Key | None, past: dict[Key, Obj | None],
+    ) -> Iterator[Key]:
+        """Every key that may be listed, in order, after `after`: the current keys (from the label index or
+        the sorted namespaces and names) merged with the keys changed since the version asked for."""
+        names = self._names.get(gr, {})
+        candidates = self._label_candidates(gr, labels)
+        in_scope = len(names.get(namespace, ())) if namespace is not None else sum(len(n) for n in names.values())
+        now: Iterator[Key]
+        if candidates is not None and len(candidates) < in_scope:
+            now = iter(sorted(k for k in candidates if (namespace is None or k[0] == namespace)
+                              and (after is None or k > after)))
+        else:
+            now = self._keys_in_order(gr, namespace, after)
+        changed = sorted(k for k in past if after is None or k > after)
+        previous: Key | None = None
+        for key in heapq.merge(now, changed) if changed else now:
+            if key != previous:
+                yield key
+                previous = key
+
+    def _keys_in_order(self, gr: GR, namespace: str | None, after: Key | None) -> Iterator[Key]:
+        names = self._names.get(gr, {})
+        spaces = [namespace] if namespace is not None else self._spaces.get(gr, [])
+        start = bisect.bisect_left(spaces, after[0]) if after is not None and namespace is None else 0
+        for ns in spaces[start:]:
+            in_ns = names.get(ns, [])
+            first = bisect.bisect_right(in_ns, after[1]) if after is not None and ns == after[0] else 0
+            if after is not None and ns < after[0]:
+                continue
+            for name in in_ns[first:]:
+                yield ns, name
+
+    def _count_after(self, gr: GR, namespace: str | None, last: Key, past: dict[Key, Obj | None]) -> int:
+        """How many objects come after `last` (for remainingItemCount, which is only sent without selectors),
+        counted from the sorted names per namespace, corrected by the changes since the version asked for."""
+        names = self._names.get(gr, {})
+        spaces = [namespace] if namespace is not None else self._spaces.get(gr, [])
+        count = 0
+        for ns in spaces:
+            in_ns = names.get(ns, [])
+            if ns == last[0]:
+                count += len(in_ns) - bisect.bisect_right(in_ns, last[1])
+            elif ns > last[0]:
+                count += len(in_ns)
+        current = self._objects.get(gr, {})
+        for key, then in past.items():
+            if key > last:
+                count += (then is not None) - (key[1] in current.get(key[0], {}))
+        return count
 
     def _label_candidates(self, gr: GR, labels: LabelHint) -> set[Key] | None:
-        """The smallest set of keys that the equality terms allow (None: no equality term)."""
+        """The keys the most selective equality term allows (None: no equality term); sizes are compared
+        before any set is built, so an unselective term costs nothing."""
         if not labels:
             return None
         index = self._labels.get(gr, {})
-        best: set[Key] | None = None
-        for key, values in labels:
-            found: set[Key] = set()
-            for value in values:
-                found |= index.get((key, value), set())
-            if best is None or len(found) < len(best):
-                best = found
-        return best
+        key, values = min(labels, key=lambda term: sum(len(index.get((term[0], v), ())) for v in term[1]))
+        if len(values) == 1:
+            return index.get((key, next(iter(values))), set())
+        return set().union(*(index.get((key, v), set()) for v in values))
 
     def encoded(self, group: str, plural: str, view: Obj) -> bytes:
         """The JSON of `view` (a stored object as seen through a version: its own dict with `apiVersion` and
@@ -222,7 +334,13 @@ class Store:
     def _index(self, group: str, plural: str, stored: Obj) -> None:
         meta = stored["metadata"]
         namespace, name = meta.get("namespace", ""), meta["name"]
-        self._objects.setdefault((group, plural), {}).setdefault(namespace, {})[name] = stored
+        by_ns = self._objects.setdefault((group, plural), {})
+        if namespace not in by_ns:
+            bisect.insort(self._spaces.setdefault((group, plural), []), namespace)
+        items = by_ns.setdefault(namespace, {})
+        if name not in items:
+            bisect.insort(self._names.setdefault((group, plural), {}).setdefault(namespace, []), name)
+        items[name] = stored
         self._uids[meta["uid"]] = (group, plural, namespace, name)
         labels = self._labels.setdefault((group, plural), {})
         for label in (meta.get("labels") or {}).items():
@@ -235,9 +353,14 @@ class Store:
         namespace, name = meta.get("namespace", ""), meta["name"]
         by_ns = self._objects.get((group, plural), {})
         items = by_ns.get(namespace, {})
-        items.pop(name, None)
-        if not items:
-            by_ns.pop(namespace, None)
+        if items.pop(name, None) is not None:
+            in_ns = self._names[(group, plural)][namespace]
+            del in_ns[bisect.bisect_left(in_ns, name)]
+        if not items and namespace in by_ns:
+            del by_ns[namespace]
+            del self._names[(group, plural)][namespace]
+            spaces = self._spaces[(group, plural)]
+            del spaces[bisect.bisect_left(spaces, namespace)]
         self._uids.pop(meta.get("uid", ""), None)
         labels = self._labels.get((group, plural), {})
         for label in (meta.get("labels") or {}).items():
@@ -276,30 +399,10 @@ class Store:
             return out
 
     def list_at(self, group: str, plural: str, namespace: str | None, rv: int) -> builtins.list[Obj] | None:
-        """The objects as they were at resourceVersion `rv` (`rv` <= the current one), rebuilt by
-        undoing the logged events newer than it; None once the log no longer reaches back that far.
-        Read-only like `view_list`: the stored (or logged) objects themselves, in (namespace, name) order.
-        Costs the namespace's objects plus the events since `rv`, not the whole store."""
-        with self.lock:
-            if rv < self.compacted_rv:
-                return None
-            by_ns = self._objects.get((group, plural), {})
-            spaces = [namespace] if namespace is not None else list(by_ns)
-            state: dict[Key, Obj] = {(ns, n): o for ns in spaces for n, o in by_ns.get(ns, {}).items()}
-            for event in reversed(self._log):
-                if event.rv <= rv:
-                    break
-                if (event.group, event.plural) != (group, plural):
-                    continue
-                meta = event.obj["metadata"]
-                key = (meta.get("namespace", ""), meta["name"])
-                if namespace is not None and key[0] != namespace:
-                    continue
-                if event.type == "ADDED" or event.old is None:
-                    state.pop(key, None)
-                else:  # MODIFIED or DELETED: the object as it was before
-                    state[key] = event.old
-            return [state[k] for k in sorted(state)]
+        """The objects as they were at resourceVersion `rv` (`rv` <= the current one); None once the log no
+        longer reaches back that far. Read-only like `view_list`."""
+        selection = self.select(group, plural, namespace, rv=rv)
+        return selection.items if selection is not None else None
 
     def compact(self) -> None:
         """Forget the event log, as etcd compaction does: older resourceVersions now answer 410."""
@@ -339,6 +442,8 @@ class Store:
         compacted, so every watcher from before the restart gets 410 Gone and relists."""
         with self.lock:
             self._objects.clear()
+            self._spaces.clear()
+            self._names.clear()
             self._labels.clear()
             self._owned.clear()
             self._uids.clear()

@@ -6,6 +6,7 @@ paths (store.py `view_list`, the serialise-once cache) answer what the API defin
   the cache serves the new version);
 - paged lists by label across namespaces (`limit`/`continue`) come from one snapshot although objects are
   changed, relabelled out of the selector, deleted and created between the pages;
+- `remainingItemCount` is sent without selectors only (the real server's rule), and is then exact;
 - kubectl's chunked `get -l` across namespaces lists every match once;
 - a watch by label from a list's resourceVersion sees an object relabelled into the selector as ADDED, out
   of it as DELETED, and its bookmarks carry resourceVersions not older than the list's.
@@ -110,7 +111,7 @@ def test_pages_by_label_across_namespaces_come_from_one_snapshot(v1: client.Core
     selector = "app=a5"
     whole = v1.list_config_map_for_all_namespaces(label_selector=selector)
     first = v1.list_config_map_for_all_namespaces(label_selector=selector, limit=40)
-    assert first.metadata.remaining_item_count == len(whole.items) - 40
+    assert first.metadata.remaining_item_count is None  # as the real server: unknown with a selector
     page_keys = keys(first)
     later = [k for k in keys(whole) if k not in page_keys]
     changed, relabelled, deleted = later[0], later[1], later[2]
@@ -130,6 +131,14 @@ def test_pages_by_label_across_namespaces_come_from_one_snapshot(v1: client.Core
     assert data[changed] != {"i": "after the first page"}  # the snapshot's version, not the new one
     now = keys(v1.list_config_map_for_all_namespaces(label_selector=selector))
     assert relabelled not in now and deleted not in now and ("s0", "zz-new") in now
+
+
+def test_remaining_item_count_without_selectors(v1: client.CoreV1Api) -> None:
+    first = v1.list_config_map_for_all_namespaces(limit=250)
+    total = len(v1.list_config_map_for_all_namespaces().items)
+    assert first.metadata.remaining_item_count == total - 250
+    in_space = v1.list_namespaced_config_map("s2", limit=30)
+    assert in_space.metadata.remaining_item_count == PER_SPACE - 30
 
 
 def test_kubectl_chunked_get_by_label_across_namespaces(cluster: DevCluster, tmp_path: Path) -> None:

@@ -150,3 +150,45 @@ def test_list_at_an_old_version_is_the_state_then(namespace: str | None) -> None
         states[store.rv] = copy.deepcopy(scan(store, namespace, None))
     for rv in rng.sample(sorted(states), 30):
         assert store.list_at(*GR, namespace, rv) == states[rv]
+
+
+@pytest.mark.parametrize("namespace", [None, "b"])
+@pytest.mark.parametrize("selector", [None, "app=x", "app in (x,y),tier!=db", "!tier"])
+def test_pages_at_an_old_version_join_up_to_the_whole_list(namespace: str | None, selector: str | None) -> None:
+    store = Store()
+    churn(store, 21, 300)
+    at = store.rv
+    want = scan(store, namespace, selector)
+    churn(store, 22, 150)  # changes after the version the pages are cut from
+    match = label_selector(selector)
+    for limit in (1, 7, 50):
+        got: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = store.select(*GR, namespace, label_equalities(selector), match, after, limit, at)
+            assert page is not None
+            got += page.items
+            if not page.more:
+                break
+            last = page.items[-1]["metadata"]
+            after = (last["namespace"], last["name"])
+            if selector is None:  # remainingItemCount: every object after the page at that version
+                assert page.remaining == len(want) - len(got)
+        assert got == want, limit
+
+
+def test_a_page_stops_walking_once_it_is_full() -> None:
+    store = Store()
+    for i in range(2000):
+        store.put(*GR, {"metadata": {"name": f"n{i:04d}", "namespace": f"s{i % 20}", "uid": f"u{i}"}})
+    seen: list[str] = []
+
+    def match(obj: dict[str, Any]) -> bool:
+        seen.append(obj["metadata"]["name"])
+        return True
+
+    page = store.select(*GR, None, None, match, ("s3", "n0003"), 5)
+    assert page is not None and page.more and len(page.items) == 5
+    assert page.items[0]["metadata"]["name"] == "n0023" and len(seen) == 6  # five, and one to know there is more
+    # after it: the rest of s3 (100 names, the page ends at its 6th) and s4..s9 (names sort as strings)
+    assert page.remaining == (100 - 6) + 6 * 100
