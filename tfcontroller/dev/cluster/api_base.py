@@ -63,6 +63,13 @@ class ApiBase:
         obj["kind"] = info.kind
         return obj
 
+    @staticmethod
+    def _view_out(info: ResourceInfo, stored: Obj) -> Obj:
+        """A stored object as seen through the requested version without copying it: a dict of its own
+        (the same keys in the same order as `_out` gives) sharing every value with the stored object,
+        which is never changed in place (store.py). Read paths only; never mutate what this returns."""
+        return {**stored, "apiVersion": info.api_version, "kind": info.kind}
+
     def _qualified_kind(self, info: ResourceInfo) -> tuple[str, str]:
         return info.group, info.kind
 

@@ -4,7 +4,7 @@ and watch (replayed from the store's event log, 410 when older, bookmarks)."""
 from __future__ import annotations
 
 import builtins
-import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +13,7 @@ from typing import Any
 from tfcontroller.dev.cluster import errors, listing
 from tfcontroller.dev.cluster.api_base import ApiBase, key_of
 from tfcontroller.dev.cluster.resources import ResourceInfo
-from tfcontroller.dev.cluster.selectors import Predicate, field_selector, label_selector
+from tfcontroller.dev.cluster.selectors import Predicate, field_selector, label_equalities, label_selector
 from tfcontroller.dev.cluster.store import Event, Obj
 
 
@@ -21,10 +21,11 @@ class ReadVerbs(ApiBase):
     """get, list and watch; they never change the store."""
 
     def get(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
-        obj = self.store.get(info.group, info.plural, self._ns_of(info, namespace), name)
+        """The object (a read-only view: callers must not change it)."""
+        obj = self.store.view(info.group, info.plural, self._ns_of(info, namespace), name)
         if obj is None:
             raise errors.not_found(info.group, info.plural, name)
-        return self._out(info, obj)
+        return self._view_out(info, obj)
 
     def list(
         self,
@@ -37,42 +38,47 @@ class ReadVerbs(ApiBase):
         resource_version: str | None = None,
         resource_version_match: str | None = None,
     ) -> Obj:
-        """A list with the real server's resourceVersion/limit/continue semantics (listing.py)."""
+        """A list with the real server's resourceVersion/limit/continue semantics (listing.py). Its items
+        are read-only views of the stored objects (`_view_out`); the store lock is held only while their
+        references are collected, so selecting, paging and serialising never block writers."""
         plan = listing.plan(resource_version, resource_version_match, limit, continue_token)
         match = self._matcher(label, field)
+        hint = label_equalities(label)
         ns = namespace or None
         with self.store.changed:
             if plan.at_least > self.store.rv:  # a version not reached yet: wait a little, like the cache
                 self.store.changed.wait_for(lambda: self.store.rv >= plan.at_least, self.too_large_wait)
                 if plan.at_least > self.store.rv:
                     raise listing.too_large(plan.at_least, self.store.rv)
-            if plan.exact is None:
-                rv = self.store.rv
-                objects = self.store.list(info.group, info.plural, ns)
-            else:
-                rv = plan.exact
-                snapshot = self.store.list_at(info.group, info.plural, ns, plan.exact)
-                if snapshot is None:
-                    if plan.after is None:
-                        raise errors.gone(listing.EXPIRED_LIST)
-                    left = any(key_of(o) > plan.after for o in self.store.list(info.group, info.plural, ns))
-                    raise listing.expired_continue(plan.after, left)
-                objects = snapshot
-        items = [o for o in objects if match(o)]
-        if plan.after is not None:
-            items = [o for o in items if key_of(o) > plan.after]
+            rv = self.store.rv if plan.exact is None else plan.exact
+            page = self.store.select(info.group, info.plural, ns, hint, match, plan.after, limit, plan.exact)
+            if page is None:  # the snapshot of an exact version or of a continue token has left the log
+                if plan.after is None:
+                    raise errors.gone(listing.EXPIRED_LIST)
+                left = self.store.select(info.group, info.plural, ns, after=plan.after, limit=1)
+                raise listing.expired_continue(plan.after, bool(left and left.items))
         list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
-        if limit and len(items) > limit:
-            remaining = len(items) - limit
-            items = items[:limit]
-            list_meta["continue"] = listing.ContinueToken(key_of(items[-1]), rv).encode()
-            list_meta["remainingItemCount"] = remaining
+        if page.more:
+            list_meta["continue"] = listing.ContinueToken(key_of(page.items[-1]), rv).encode()
+            if not label and not field:  # as the real server: unknown (omitted) when a selector is set
+                list_meta["remainingItemCount"] = page.remaining
         return {
             "kind": info.list_kind,
             "apiVersion": info.api_version,
             "metadata": list_meta,
-            "items": [self._out(info, o) for o in items],
+            "items": [self._view_out(info, o) for o in page.items],
         }
+
+    def encode_list(self, info: ResourceInfo, doc: Obj) -> bytes:
+        """The JSON of a list from `list`, the same bytes as json.dumps of it, with each item's JSON taken
+        from the store's cache: an object is serialised once per version, not once per LIST."""
+        head = {k: v for k, v in doc.items() if k != "items"}
+        items = b",".join(self.encode_object(info, o) for o in doc["items"])
+        return json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"items":[' + items + b"]}"
+
+    def encode_object(self, info: ResourceInfo, view: Obj) -> bytes:
+        """The JSON of an object from `get`, `list` or `watch` (cached per version by the store)."""
+        return self.store.encoded(info.group, info.plural, view)
 
     @staticmethod
     def _matcher(label: str | None, field: str | None) -> Predicate:
@@ -109,15 +115,15 @@ class ReadVerbs(ApiBase):
                 kind = "MODIFIED" if now_in and was_in else "ADDED" if now_in else "DELETED" if was_in else None
             if kind is None:
                 return None
-            return {"type": kind, "object": self._out(info, copy.deepcopy(ev.obj))}
+            return {"type": kind, "object": self._view_out(info, ev.obj)}
 
         initial: list[Obj] = []
         with self.store.lock:
             if resource_version in (None, "", "0"):
                 cursor = self.store.rv
                 initial = [
-                    {"type": "ADDED", "object": self._out(info, o)}
-                    for o in self.store.list(info.group, info.plural, ns)
+                    {"type": "ADDED", "object": self._view_out(info, o)}
+                    for o in self.store.view_list(info.group, info.plural, ns, label_equalities(label))
                     if visible(o)
                 ]
                 gone = False

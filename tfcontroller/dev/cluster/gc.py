@@ -88,19 +88,28 @@ class GarbageCollector:
 
     def _pass(self) -> int:
         changes = 0
-        for group, plural, dep in self.store.find(lambda o: bool(o["metadata"].get("ownerReferences"))):
-            if dep["metadata"].get("deletionTimestamp"):
-                continue
-            current = self.store.get(group, plural, dep["metadata"].get("namespace", ""), dep["metadata"]["name"])
-            if current is None or current["metadata"].get("uid") != dep["metadata"].get("uid"):
-                continue  # removed earlier in this pass
+        for group, plural, namespace, name in self._suspect_dependents():
+            current = self.store.get(group, plural, namespace, name)
+            if current is None or current["metadata"].get("deletionTimestamp"):
+                continue  # removed earlier in this pass, or already being deleted
             changes += self._attempt_dependent(group, plural, current)
         for group, plural, owner in self.store.find(_in_foreground_deletion):
             changes += self._attempt_foreground_owner(group, plural, owner)
         return changes
 
+    def _suspect_dependents(self) -> list[tuple[str, str, str, str]]:
+        """The dependents a pass may change: those with an owner that is gone or deleted in the foreground.
+        Found through the store's owner index, so a sweep where every owner is alive costs one lookup per
+        owner, not a copy of every object with ownerReferences (the sweep runs every second, under the
+        store lock)."""
+        keys: set[tuple[str, str, str, str]] = set()
+        for uid in self.store.owner_uids():
+            if self._owner_state(uid) != "solid":
+                keys.update(self.store.dependents_of(uid))
+        return sorted(keys)
+
     def _owner_state(self, uid: str) -> str:
-        found = self.store.get_by_uid(uid)
+        found = self.store.view_by_uid(uid)
         if found is None:
             return "dangling"
         return "waiting" if _in_foreground_deletion(found[2]) else "solid"

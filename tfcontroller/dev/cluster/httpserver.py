@@ -136,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             for event in resp.events:
-                data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+                data = (event if isinstance(event, bytes) else json.dumps(event, separators=(",", ":")).encode()) + b"\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.write(b"0\r\n\r\n")
         finally:

@@ -49,10 +49,10 @@ class StateWriter:
             self.flush()
 
     def flush(self) -> None:
-        data = json.dumps(self.store.snapshot(), separators=(",", ":"))
+        data = self.store.snapshot_json()  # unchanged objects come from the store's serialise-once cache
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -84,7 +84,7 @@ class Response:
 
 @dataclass
 class WatchResponse:
-    events: Iterator[dict[str, Any]]
+    events: Iterator[dict[str, Any] | bytes]  # an event, or its JSON already encoded
 
 
 @dataclass
@@ -362,7 +362,10 @@ class Router:
 
     # ------------------------------------------------------------------ verbs
     def _verb_get(self, req: Request, query: dict[str, str], t: Target) -> Response:
-        return self._rendered(req, t.info, self.api.get(t.info, t.namespace, t.name or ""))
+        obj = self.api.get(t.info, t.namespace, t.name or "")
+        if _converted(req):
+            return self._rendered(req, t.info, obj)
+        return Response(200, self.api.encode_object(t.info, obj))  # serialised once per version, by the store
 
     def _verb_list_or_watch(self, req: Request, query: dict[str, str], t: Target) -> Response | WatchResponse:
         if _truthy(query.get("watch")):
@@ -377,7 +380,9 @@ class Router:
             query.get("resourceVersion"),
             query.get("resourceVersionMatch"),
         )
-        return self._rendered(req, t.info, doc)
+        if _converted(req):
+            return self._rendered(req, t.info, doc)
+        return Response(200, self.api.encode_list(t.info, doc))  # items serialised once, by the store
 
     def _verb_watch(self, req: Request, query: dict[str, str], t: Target) -> WatchResponse:
         timeout = float(_int_param(query, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
@@ -393,8 +398,17 @@ class Router:
             self.stop,
         )
         if "as=Table" in req.header("accept"):
-            events = self._table_events(req, t.info, events)
-        return WatchResponse(events)
+            return WatchResponse(self._table_events(req, t.info, events))
+        return WatchResponse(self._encoded_events(t.info, events))
+
+    def _encoded_events(self, info: ResourceInfo, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any] | bytes]:
+        """Object events as JSON with the object's bytes from the store's cache (serialised once, however
+        many watchers and lists send it); ERROR and BOOKMARK events as they are."""
+        for event in events:
+            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                yield b'{"type":"%s","object":%s}' % (event["type"].encode(), self.api.encode_object(info, event["object"]))
+            else:
+                yield event
 
     def _table_events(self, req: Request, info: ResourceInfo, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for event in events:
@@ -500,6 +514,12 @@ def _int_param(query: dict[str, str], name: str) -> int:
 def _is_resource_path(parts: list[str]) -> bool:
     """Whether the path names a resource (/api/v1/R..., /apis/G/V/R...), else a non-resource URL."""
     return (len(parts) >= 3 and parts[0] == "api") or (len(parts) >= 4 and parts[0] == "apis")
+
+
+def _converted(req: Request) -> bool:
+    """Whether the client asked for a Table or PartialObjectMetadata rather than the objects themselves."""
+    accept = req.header("accept")
+    return "as=Table" in accept or "as=PartialObjectMetadata" in accept
 
 
 def _dry_run(query: dict[str, str]) -> bool:

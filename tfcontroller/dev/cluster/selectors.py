@@ -87,6 +87,26 @@ def label_selector(text: str | None) -> Predicate:
     return _match
 
 
+def label_equalities(text: str | None) -> list[tuple[str, frozenset[str]]]:
+    """The terms of a label selector that pin a label to a set of values (`k=v`, `k==v`, `k in (a,b)`),
+    as [(key, values)]: the store narrows a list to the objects its label index holds for them before
+    the whole selector is applied. Other terms (`!=`, `notin`, exists, `>`) narrow nothing and are left
+    out; a selector that does not parse gives [] (label_selector reports the error)."""
+    if not text:
+        return []
+    found: list[tuple[str, frozenset[str]]] = []
+    for term in _split_terms(text):
+        m = _SET_TERM.match(term)
+        if m:
+            if m.group(2) == "in":
+                found.append((m.group(1), frozenset(v.strip() for v in m.group(3).split(",") if v.strip())))
+            continue
+        m = _OP_TERM.match(term)
+        if m and m.group(2) in ("=", "=="):
+            found.append((m.group(1), frozenset([m.group(3)])))
+    return found
+
+
 def _field_value(obj: dict[str, Any], path: str) -> str:
     cur: Any = obj
     for part in path.split("."):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tfcontroller.dev.cluster.errors import ApiError
-from tfcontroller.dev.cluster.selectors import field_selector, label_selector
+from tfcontroller.dev.cluster.selectors import field_selector, label_equalities, label_selector
 
 
 def obj(labels: dict[str, str], name: str = "n", namespace: str = "ns") -> dict:
@@ -45,3 +45,20 @@ def test_garbage_is_400() -> None:
     with pytest.raises(ApiError) as err:
         label_selector("a in (1")
     assert err.value.code == 400
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        (None, []),
+        ("", []),
+        ("a=1", [("a", {"1"})]),
+        ("a==1,b", [("a", {"1"})]),
+        ("a in (1, 2),b=x", [("a", {"1", "2"}), ("b", {"x"})]),
+        ("a!=1,a notin (2),!c,d>3,e", []),  # narrow nothing: left to the whole selector
+        ("example.com/key=v", [("example.com/key", {"v"})]),
+        ("a=", [("a", {""})]),
+    ],
+)
+def test_label_equalities_are_the_terms_that_pin_values(selector: str | None, expected: list) -> None:
+    assert [(k, set(v)) for k, v in label_equalities(selector)] == expected
