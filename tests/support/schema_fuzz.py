@@ -182,12 +182,23 @@ def objects(kind: str, plural_schema: tuple[str, Schema], namespace: str = "defa
 
 
 def generate(count: int, seed: int, namespace: str = "default") -> list[dict[str, Any]]:
-    """`count` objects spread over every kind, the same list for the same seed (names `fuzz-<kind>-<i>`).
+    """`count` objects, as many of each kind (interleaved), the same list for the same seed (names
+    `fuzz-<kind>-<i>`). Each kind is drawn on its own: one `one_of` over the kinds would favour the
+    kinds hypothesis finds simplest.
 
     Hypothesis runs here as a generator only (no database, no shrinking): the test decides afterwards,
     against the cluster, what each object should have become."""
     crds = load_crds()
-    strategy = st.one_of([objects(kind, crds[kind], namespace) for kind in sorted(crds)])
+    kinds = sorted(crds)
+    per_kind = -(-count // len(kinds))
+    drawn = {kind: _draw(objects(kind, crds[kind], namespace), per_kind, seed) for kind in kinds}
+    mixed = [drawn[kind][i] for i in range(per_kind) for kind in kinds if i < len(drawn[kind])][:count]
+    for i, obj in enumerate(mixed):
+        obj["metadata"]["name"] = f"fuzz-{obj['kind'].lower()}-{i}"
+    return mixed
+
+
+def _draw(strategy: st.SearchStrategy[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
     drawn: list[dict[str, Any]] = []
 
     @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
@@ -195,9 +206,7 @@ def generate(count: int, seed: int, namespace: str = "default") -> list[dict[str
     @hypothesis_seed(seed)
     @given(strategy)
     def collect(obj: dict[str, Any]) -> None:
-        drawn.append(obj)
+        drawn.append(copy.deepcopy(obj))
 
     collect()
-    for i, obj in enumerate(drawn):
-        obj["metadata"]["name"] = f"fuzz-{obj['kind'].lower()}-{i}"
     return drawn
