@@ -12,6 +12,7 @@ pure: nothing here talks to a cluster, so the same seed gives the same objects.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -181,9 +182,26 @@ def objects(kind: str, plural_schema: tuple[str, Schema], namespace: str = "defa
                                "metadata": {"name": "placeholder", "namespace": namespace}, "spec": s})
 
 
+_REMOTE = re.compile(r"^(https?|ssh|git)://([^/?#@\s]*@)?[A-Za-z0-9.-]+(:[0-9]*)?(?=[/?#]|$)")
+_SCP = re.compile(r"^([A-Za-z0-9._~-]+)@[A-Za-z0-9.-]+:")
+
+
+def hermetic(value: Any) -> Any:
+    """`value` with every URL host that could be resolved (scheme://host, user@host:) replaced by a closed
+    loopback port: a fuzz run must not reach the network (a random name may exist, a blackholed one hangs a
+    fetch). Hosts that cannot be names (whitespace, odd characters) stay, for the parsers to judge."""
+    if isinstance(value, str):
+        return _SCP.sub(r"\1@127.0.0.1:", _REMOTE.sub(r"\1://\g<2>127.0.0.1:1", value))
+    if isinstance(value, dict):
+        return {k: hermetic(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hermetic(v) for v in value]
+    return value
+
+
 def generate(count: int, seed: int, namespace: str = "default") -> list[dict[str, Any]]:
     """`count` objects, as many of each kind (interleaved), the same list for the same seed (names
-    `fuzz-<kind>-<i>`). Each kind is drawn on its own: one `one_of` over the kinds would favour the
+    `fuzz-<kind>-<i>`), every URL pointed at loopback (`hermetic`). Each kind is drawn on its own: one `one_of` over the kinds would favour the
     kinds hypothesis finds simplest.
 
     Hypothesis runs here as a generator only (no database, no shrinking): the test decides afterwards,
@@ -195,6 +213,7 @@ def generate(count: int, seed: int, namespace: str = "default") -> list[dict[str
     mixed = [drawn[kind][i] for i in range(per_kind) for kind in kinds if i < len(drawn[kind])][:count]
     for i, obj in enumerate(mixed):
         obj["metadata"]["name"] = f"fuzz-{obj['kind'].lower()}-{i}"
+        obj["spec"] = hermetic(obj["spec"])
     return mixed
 
 
