@@ -115,3 +115,13 @@ def plan_id(ref: str, commit: str, plan_digest: str) -> str:
 
 def is_plan_id(text: str) -> bool:
     return re.fullmatch(PLAN_ID_PATTERN, text) is not None
+
+
+# Bounds of a source artifact, the same where it is packed (GitRepository, source/artifact.py) and where it
+# is unpacked (every run, terraform/archive.py): entries (files, links, directories) and bytes of file
+# content. A module is untrusted input (design.md §4.10): a few kilobytes of gzip or a push of a huge or
+# many-file tree must not fill the controller's disk or memory. Generous for a GitOps repository of
+# Terraform modules and manifests (Flux bounds an unpacked artifact at 100 MiB); what a run does not need
+# is left out with the GitRepository's `spec.ignore`.
+ARTIFACT_MAX_ENTRIES = 5_000
+ARTIFACT_MAX_BYTES = 256 << 20  # 256 MiB

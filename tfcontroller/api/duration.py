@@ -2,7 +2,10 @@
 
 Parsing follows Go's time.ParseDuration for the units a CRD allows (the CRD pattern admits `ms`, `s`,
 `m`, `h`; `ns`/`us`/`µs` are accepted here too so a value written by Go tools still parses). Negative
-durations are refused: an interval below zero has no meaning here.
+durations are refused: an interval below zero has no meaning here, and so are durations above Go's
+largest (`MAX_SECONDS`, an int64 of nanoseconds: about 292 years), which Go itself refuses — a value such
+as `99999999999h` passed the CRD pattern and, used as a requeue delay, overflowed the platform's time_t
+in a worker thread (found by the schema fuzz, issue 21).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 # The pattern the CRDs use for every duration field (kept here so tests and docs agree with crds/).
 CRD_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+MAX_SECONDS = (2**63 - 1) / 1e9  # Go's time.Duration: 2562047h47m16.854775807s
 
 
 class DurationError(ValueError):
@@ -37,6 +43,8 @@ def parse_duration(text: str) -> float:
             raise DurationError(f"invalid duration {text!r}: expected a number and a unit (ms, s, m, h)")
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
+    if total > MAX_SECONDS:
+        raise DurationError(f"invalid duration {text!r}: longer than the largest duration, 2562047h")
     return total
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from tfcontroller.api.access import LabelSelector, parse_access_from
 from tfcontroller.api.constants import GITREPOSITORY_KIND
@@ -71,11 +72,34 @@ class GitRepository:
         return art if isinstance(art, dict) else None
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` can never name a git remote (None when it might): whitespace or control characters, a
+    network URL without a host or with a port that is not a number, an ssh:// or file:// URL without a
+    path. Such a URL is a spec error (Stalled) rather than a fetch retried for ever (found by the schema
+    fuzz, issue 21: git answered "URL using bad/illegal format" and "no path specified" on every retry)."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "it contains whitespace or control characters"
+    if not _SCHEME_URL.match(url):
+        return None  # scp-like user@host:path: its pattern already requires a host and a path
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:
+        return f"{exc}"
+    if parts.scheme != "file" and not host:
+        return "it names no host"
+    if parts.scheme in ("ssh", "file") and parts.path.strip("/") == "":
+        return "it names no repository path"
+    return None
+
+
 def parse_spec(f: Fields) -> GitRepositorySpec:
     url = f.req_str("url")
     if not (_SCHEME_URL.match(url) or _SCP_URL.match(url)):
         raise SpecError(f.field("url"), f"unsupported URL {url!r}: use https://, http://, ssh://, file:// "
                                         "or user@host:path")
+    if problem := url_problem(url):
+        raise SpecError(f.field("url"), f"invalid URL {url!r}: {problem}")
     interval = f.duration("interval", required=True)
     assert interval is not None
     return GitRepositorySpec(

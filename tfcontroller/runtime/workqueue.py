@@ -23,6 +23,11 @@ from dataclasses import dataclass
 
 from tfcontroller.runtime.backoff import Backoff
 
+# A requeue further away than a year is a year (spec durations can be far larger); a waiting worker wakes
+# at least hourly, so that no computed timeout can exceed what the platform's wait accepts.
+MAX_DELAY = 365 * 24 * 3600.0
+MAX_WAIT = 3600.0
+
 
 @dataclass
 class QueueHooks:
@@ -68,9 +73,13 @@ class WorkQueue:
             self._cond.notify()
 
     def add_after(self, key: Hashable, seconds: float) -> None:
-        if seconds <= 0:
+        """Add `key` after `seconds`, clamped to MAX_DELAY (a delay from a spec must never reach a
+        deadline the platform cannot wait for: `Condition.wait` raises OverflowError past time_t, and in
+        `get` that killed the worker thread)."""
+        if not seconds > 0:  # also NaN
             self.add(key)
             return
+        seconds = min(seconds, MAX_DELAY)
         with self._cond:
             if self._shutting_down or key in self._dirty:
                 return  # already due now
@@ -126,7 +135,7 @@ class WorkQueue:
                     if now >= end:
                         return None
                     wait = end - now if wait is None else min(wait, end - now)
-                self._cond.wait(wait)
+                self._cond.wait(None if wait is None else min(wait, MAX_WAIT))
 
     def done(self, key: Hashable) -> None:
         with self._cond:

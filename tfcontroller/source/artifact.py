@@ -25,7 +25,7 @@ import posixpath
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ from typing import Any
 import git
 import pathspec
 
+from tfcontroller.api.constants import ARTIFACT_MAX_BYTES, ARTIFACT_MAX_ENTRIES
 from tfcontroller.api.refs import artifact_relative
 from tfcontroller.source.digest import file_sha256
-from tfcontroller.source.errors import InvalidSpecError, PathNotFoundError
+from tfcontroller.source.errors import ArtifactTooLargeError, InvalidSpecError, PathNotFoundError
 from tfcontroller.source.module_reads import is_tfvars, module_reads, template_problems
 
 _BLOB, _EXECUTABLE, _SYMLINK = 0o100644, 0o100755, 0o120000
@@ -72,30 +73,51 @@ def _tarinfo(name: str, kind: bytes, mode: int, size: int = 0, linkname: str = "
     return info
 
 
+def _directories(paths: Iterable[str]) -> set[str]:
+    """Every directory above `paths` (the root excluded): the archive's directory entries."""
+    directories: set[str] = set()
+    for path in paths:
+        d = posixpath.dirname(path)
+        while d and d not in directories:
+            directories.add(d)
+            d = posixpath.dirname(d)
+    return directories
+
+
+def check_artifact_bounds(commit: str, entries: int, size: int, max_entries: int = ARTIFACT_MAX_ENTRIES,
+                          max_bytes: int = ARTIFACT_MAX_BYTES) -> None:
+    """Refuse a tree above the artifact bounds (api/constants.py) before any file of it is read: a push
+    of a huge file or of a many-file tree must not fill the controller's memory or disk (issue 21). Every
+    run would refuse such an artifact anyway (terraform/archive.py counts the same bounds)."""
+    if entries > max_entries:
+        raise ArtifactTooLargeError(f"commit {commit[:12]} has {entries} files and directories, more than "
+                                    f"{max_entries}: exclude what the runs do not need with spec.ignore")
+    if size > max_bytes:
+        raise ArtifactTooLargeError(f"commit {commit[:12]} holds {size} bytes of files, more than {max_bytes}: "
+                                    "exclude large files with spec.ignore")
+
+
 def build_archive(
-    repo_path: Path | str, commit: str, dest: Path | str, ignore: str | Sequence[str] | None = None
+    repo_path: Path | str, commit: str, dest: Path | str, ignore: str | Sequence[str] | None = None, *,
+    max_entries: int = ARTIFACT_MAX_ENTRIES, max_bytes: int = ARTIFACT_MAX_BYTES,
 ) -> ArchiveInfo:
-    """Write the tree of `commit` in the git repository at `repo_path` to `dest` (atomically)."""
+    """Write the tree of `commit` in the git repository at `repo_path` to `dest` (atomically); a tree
+    above the bounds is refused before any file is read (`ArtifactTooLargeError`)."""
     spec = ignore_spec(ignore)
     dest = Path(dest)
     repo = git.Repo(str(repo_path))
     try:
-        files: list[tuple[str, int, bytes]] = []
         # A full object id is read as a commit directly: repo.commit() would first ask a second git
         # process (cat-file --batch-check) what the object is; reading it fails the same way if absent.
         target = git.Commit(repo, bytes.fromhex(commit)) if _FULL_ID.match(commit) else repo.commit(commit)
-        for item in target.tree.traverse():
-            if not isinstance(item, git.Blob) or spec.match_file(item.path):
-                continue  # trees are implied by their files; submodules are not part of the tree
-            files.append((str(item.path), item.mode, item.data_stream.read()))
+        blobs = [item for item in target.tree.traverse()  # trees are implied by their files; submodules
+                 if isinstance(item, git.Blob) and not spec.match_file(item.path)]  # are not part of it
+        directories = _directories(str(b.path) for b in blobs)
+        check_artifact_bounds(commit, len(blobs) + len(directories), sum(b.size for b in blobs),
+                              max_entries, max_bytes)
+        files = [(str(b.path), b.mode, b.data_stream.read()) for b in blobs]  # read only once bounded
     finally:
         repo.close()
-    directories = {posixpath.dirname(p) for p, _, _ in files}
-    for d in list(directories):
-        while d:
-            directories.add(d)
-            d = posixpath.dirname(d)
-    directories.discard("")
     entries: list[tuple[str, tarfile.TarInfo, bytes | None]] = [
         (d, _tarinfo(d, tarfile.DIRTYPE, 0o755), None) for d in directories
     ]
@@ -216,7 +238,7 @@ def _scan(artifact_path: Path | str) -> tuple[dict[str, _Entry], dict[str, dict[
     terraform_files: dict[str, dict[str, str]] = {}  # directory → {filename: text}
     directories: set[str] = {""}
     with tarfile.open(artifact_path, "r:gz") as tar:
-        for member in tar:
+        for member in bounded_members(tar):
             name = posixpath.normpath(member.name).lstrip("/")
             if member.isdir():
                 directories.add(name)
@@ -227,17 +249,46 @@ def _scan(artifact_path: Path | str) -> tuple[dict[str, _Entry], dict[str, dict[
                 continue
             if not member.isfile():
                 continue
-            handle = tar.extractfile(member)
-            data = handle.read() if handle else b""
-            entries[name] = _Entry("f", member.mode & 0o777, hashlib.sha256(data).hexdigest())
             directory, filename = posixpath.split(name)
-            if filename.endswith((".tf", ".tf.json")) or is_tfvars(filename):
+            wanted = filename.endswith((".tf", ".tf.json")) or is_tfvars(filename)
+            content_sha, data = _hash_member(tar, member, keep=wanted)
+            entries[name] = _Entry("f", member.mode & 0o777, content_sha)
+            if wanted:
                 terraform_files.setdefault(directory, {})[filename] = data.decode("utf-8", "replace")
             parent = directory
             while parent:
                 directories.add(parent)
                 parent = posixpath.dirname(parent)
     return entries, terraform_files, directories
+
+
+def bounded_members(tar: tarfile.TarFile, max_entries: int = ARTIFACT_MAX_ENTRIES,
+                    max_bytes: int = ARTIFACT_MAX_BYTES) -> Iterator[tarfile.TarInfo]:
+    """The members of `tar`, refused (`ArtifactTooLargeError`) as soon as there are more than
+    `max_entries` or their sizes add up to more than `max_bytes`, before the member that crosses the bound
+    is read: every reader of an artifact holds at most the bound in memory, whatever the archive claims
+    further on (a tar bomb, a 2 GiB file: issue 21). A member's size is what `extractfile` will produce."""
+    size = 0
+    for entries, member in enumerate(tar, start=1):
+        size += member.size if member.isfile() else 0
+        if entries > max_entries or size > max_bytes:
+            raise ArtifactTooLargeError(
+                f"the artifact has more than {max_entries} entries or {max_bytes} bytes of files (at "
+                f"{member.name!r}): exclude what runs do not need with the GitRepository's spec.ignore")
+        yield member
+
+
+def _hash_member(tar: tarfile.TarFile, member: tarfile.TarInfo, keep: bool) -> tuple[str, bytes]:
+    """sha256 of a file member, read in chunks; its bytes too when `keep` (Terraform files)."""
+    handle = tar.extractfile(member)
+    digest, kept = hashlib.sha256(), bytearray()
+    if handle is not None:
+        with handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                if keep:
+                    kept += chunk
+    return digest.hexdigest(), bytes(kept)
 
 
 _MAX_LINKS = 8  # a chain of links longer than this is treated as missing (a loop)
@@ -249,7 +300,7 @@ def read_files(artifact_path: Path | str, names: Sequence[str]) -> dict[str, byt
     is absent from the result (the caller says what to fix). For spec.tfVarsFiles: read for the inputs
     digest and the variables they set before any run."""
     with tarfile.open(artifact_path, "r:gz") as tar:
-        entries = {posixpath.normpath(m.name).lstrip("/"): m for m in tar}
+        entries = {posixpath.normpath(m.name).lstrip("/"): m for m in bounded_members(tar)}
         targets: dict[str, str] = {}  # wanted → the regular file it reads
         for wanted in names:
             name = wanted
@@ -274,7 +325,7 @@ def _read_texts(artifact_path: Path | str, names: Sequence[str]) -> dict[str, st
         return {}
     wanted, found = set(names), {}
     with tarfile.open(artifact_path, "r:gz") as tar:
-        for member in tar:
+        for member in bounded_members(tar):
             name = posixpath.normpath(member.name).lstrip("/")
             if name in wanted and member.isfile():
                 handle = tar.extractfile(member)

@@ -55,6 +55,13 @@ class PathNotFoundError(SourceError, TransientError):
     REASON = "PathNotFound"
 
 
+class ArtifactTooLargeError(SourceError, TransientError):
+    """The commit's tree is above the artifact bounds (too many entries or bytes). Not Stalled: a later
+    commit, or `spec.ignore`, fixes it, and the refusal costs no file read (sizes come from the tree)."""
+
+    REASON = "ArtifactTooLarge"
+
+
 class InvalidSpecError(SourceError, StallingError):
     """The spec cannot work whatever the remote holds (bad semver range, malformed commit, bad path)."""
 

@@ -9,7 +9,8 @@ once when created and again after the last member, because a later member can ch
 relative link points. Files are written without setuid/setgid bits and without group/world access.
 
 Size is bounded too (a few kilobytes of gzip can unpack to gigabytes): more than `MAX_MEMBERS` members or
-more than `MAX_BYTES` of file content is refused (`ArtifactTooLarge`, Stalled: the same commit can only
+more than `MAX_BYTES` of file content (api/constants.py: 5,000 entries, 256 MiB; the bound on what one
+run directory can hold) is refused (`ArtifactTooLarge`, Stalled: the same commit can only
 fail again; the fix is to exclude large files with the GitRepository's `ignore`). Bytes are counted as
 written, not trusted from the member headers.
 
@@ -25,11 +26,12 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from tfcontroller.api.constants import ARTIFACT_MAX_BYTES, ARTIFACT_MAX_ENTRIES
 from tfcontroller.api.refs import artifact_relative
 from tfcontroller.terraform.errors import ArtifactError, MaliciousArtifactError
 
-MAX_MEMBERS = 100_000
-MAX_BYTES = 2 << 30  # 2 GiB of file content
+MAX_MEMBERS = ARTIFACT_MAX_ENTRIES
+MAX_BYTES = ARTIFACT_MAX_BYTES
 _CHUNK = 1 << 20
 
 
@@ -152,16 +154,21 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
     """The Terraform files (`*.tf`, `*.tf.json`) directly in directory `subpath` of the artifact, read
     without extracting it, for inspecting a module. None when the archive holds anything that
     `extract_artifact` would have to judge (a link, a special file, a name that is absolute, has `..` or
-    repeats) or `subpath` is not a directory in it: the caller then extracts, with every check."""
+    repeats, more entries or bytes than the bounds) or `subpath` is not a directory in it: the caller
+    then extracts, with every check."""
     root = artifact_relative(subpath)
     if root is None:
         return None
     files: dict[str, bytes] = {}
     seen: set[str] = set()
     directories = {""}
+    size = 0
     try:
         with tarfile.open(tar_path, "r:*") as archive:
             for member in archive:
+                size += member.size if member.isreg() else 0
+                if len(seen) >= MAX_MEMBERS or size > MAX_BYTES:
+                    return None  # above the bounds: the extraction refuses it (ArtifactTooLarge)
                 try:
                     name = safe_member_path(member.name)
                 except MaliciousArtifactError:

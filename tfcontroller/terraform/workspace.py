@@ -173,6 +173,24 @@ def _backend_block(kind: str, lines: list[str]) -> str:
             f'terraform {{\n  backend "{kind}" {{\n{body}\n  }}\n}}\n')
 
 
+def check_env(user_env: Mapping[str, str]) -> None:
+    """Refuse (Stalled `EnvInvalid`) an env/envFrom entry no run can be given: a name that is not an
+    environment variable name, one the controller sets itself, or a value holding a NUL byte — no process
+    environment can carry one (found by the fuzz, issue 21: `ValueError: embedded null byte` when the run
+    started, retried for ever). A value can come from a Secret or ConfigMap (`envFrom`, `valueFrom`), so
+    the message names the variable, never the value. The controller calls this when it resolves the
+    inputs, before any run; `build_env` again, in the runner."""
+    for name, value in user_env.items():
+        if not _ENV_NAME.match(name):
+            raise StallingError("EnvInvalid", f"invalid environment variable name {name!r}")
+        if name in _RESERVED_ENV or name.startswith(_RESERVED_ENV_PREFIXES):
+            raise StallingError("EnvInvalid", f"environment variable {name} is set by the controller")
+        if "\0" in value:
+            raise StallingError("EnvInvalid", f"environment variable {name}: its value holds a NUL byte, which no "
+                                              "process environment can carry; fix the value (or the Secret or "
+                                              "ConfigMap key it comes from)")
+
+
 def build_env(
     user_env: Mapping[str, str],
     *,
@@ -193,12 +211,8 @@ def build_env(
     allowed = ALLOWED_CONTROLLER_ENV + (IN_CLUSTER_ENV if in_cluster else ())
     env = {k: source[k] for k in allowed if k in source}
     env.setdefault("PATH", os.defpath)
-    for name, value in user_env.items():
-        if not _ENV_NAME.match(name):
-            raise StallingError("EnvInvalid", f"invalid environment variable name {name!r}")
-        if name in _RESERVED_ENV or name.startswith(_RESERVED_ENV_PREFIXES):
-            raise StallingError("EnvInvalid", f"environment variable {name} is set by the controller")
-        env[name] = value
+    check_env(user_env)
+    env.update(user_env)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")  # a module source without credentials fails, never waits for input
     env.update({
         "HOME": str(home),

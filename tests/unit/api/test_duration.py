@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tfcontroller.api.duration import CRD_PATTERN, DurationError, format_duration, parse_duration
+from tfcontroller.api.duration import CRD_PATTERN, MAX_SECONDS, DurationError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -18,7 +18,14 @@ def test_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "banana", "5", "-5m", "5 m", "m5", "1h30", "1d", "1.5.5s"])
+def test_largest_go_duration_parses() -> None:
+    assert parse_duration("2562047h47m16s") == pytest.approx(MAX_SECONDS, abs=1)
+
+
+@pytest.mark.parametrize("text", ["", "banana", "5", "-5m", "5 m", "m5", "1h30", "1d", "1.5.5s",
+                                  # above Go's largest duration (an int64 of ns), however it is written
+                                  "99999999999h", "2562048h", "153722868m", "9223372037s", "1e400s",
+                                  "1" + "0" * 400 + "ms", "2562047h47m17s"])
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(DurationError):
         parse_duration(text)

@@ -11,7 +11,7 @@ import pytest
 from tests.support.polling import wait_for
 from tests.support.threads import blocked_in
 from tfcontroller.runtime.backoff import Backoff
-from tfcontroller.runtime.workqueue import QueueHooks, WorkQueue
+from tfcontroller.runtime.workqueue import MAX_DELAY, QueueHooks, WorkQueue
 
 
 class FakeClock:
@@ -92,6 +92,38 @@ def test_add_after_holds_key_back_and_earliest_deadline_wins() -> None:
     q.done("k")
     clock.now += 30
     assert q.get(timeout=0) is None, "the superseded deadline must not add the key again"
+
+
+@pytest.mark.parametrize("delay", [1e15, 2.0**70, float("inf"), 365 * 24 * 3600.0 * 2])
+def test_huge_delays_are_clamped_and_a_waiting_worker_survives(delay: float) -> None:
+    """A requeue delay from a spec (e.g. interval 99999999999h) once overflowed time_t in `get`, killing
+    the worker thread: it is clamped to MAX_DELAY, and a blocked `get` still returns a key added later."""
+    q = WorkQueue()
+    q.add_after("far", delay)
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(q.get()), daemon=True)
+    worker.start()
+    wait_for(lambda: blocked_in(worker, "get", "workqueue.py"), 10, "the worker waiting in get()")
+    assert worker.is_alive(), "get() raised instead of waiting"
+    q.add("now")
+    worker.join(10)
+    assert got == ["now"]
+
+
+def test_far_deadline_is_clamped_to_max_delay() -> None:
+    clock = FakeClock()
+    q = WorkQueue(clock=clock)
+    q.add_after("k", 1e18)
+    clock.now += MAX_DELAY - 1
+    assert q.get(timeout=0) is None
+    clock.now += 2
+    assert q.get(timeout=0) == "k"
+
+
+def test_nan_delay_is_now() -> None:
+    q = WorkQueue()
+    q.add_after("k", float("nan"))
+    assert q.get(timeout=0) == "k"
 
 
 def test_immediate_add_supersedes_delayed_add() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tfcontroller.terraform.errors import StallingError
-from tfcontroller.terraform.workspace import build_env
+from tfcontroller.terraform.workspace import build_env, check_env
 
 
 def _env(tmp_path: Path, **kwargs) -> dict[str, str]:
@@ -32,3 +32,21 @@ def test_git_never_prompts_unless_the_object_says_otherwise(tmp_path: Path) -> N
     """A private module source without credentials fails at once instead of waiting for a user name."""
     assert _env(tmp_path)["GIT_TERMINAL_PROMPT"] == "0"
     assert _env(tmp_path, user={"GIT_TERMINAL_PROMPT": "1"})["GIT_TERMINAL_PROMPT"] == "1"
+
+
+@pytest.mark.parametrize(("env", "why"), [
+    ({"TOKEN": "a\0b"}, "NUL byte"), ({"OK": "plain-value", "LAST": "secret\0value"}, "NUL byte"), ({"X": "\0" * 3}, "NUL byte"),
+    ({"A=B": "x"}, "invalid environment variable name"), ({"": "x"}, "invalid environment variable name"),
+    ({"TF_DATA_DIR": "/x"}, "set by the controller"),
+])
+def test_check_env_refuses_what_no_process_environment_carries(env: dict[str, str], why: str) -> None:
+    """Issue 21 (fuzz): a NUL byte in a value failed the run's start with `ValueError: embedded null byte`,
+    retried for ever. The message names the variable, never the value (it may come from a Secret)."""
+    with pytest.raises(StallingError) as err:
+        check_env(env)
+    assert err.value.reason == "EnvInvalid" and why in err.value.message
+    assert all(v not in err.value.message for v in env.values() if v.strip("\0"))
+
+
+def test_check_env_accepts_ordinary_values() -> None:
+    check_env({"AWS_REGION": "eu-west-1", "EMPTY": "", "UNICODE": "ünïcødé ✓", "NEWLINES": "a\nb"})

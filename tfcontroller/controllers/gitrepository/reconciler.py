@@ -54,6 +54,7 @@ from tfcontroller.runtime.reconciler import StepResult, log_outcome, ready_trans
 from tfcontroller.runtime.requested import requested
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.runtime.suspend import report_suspended
 from tfcontroller.source.auth import GitAuth
 from tfcontroller.source.git import GitFetcher, RemoteRefs
 from tfcontroller.source.store import ArtifactStore
@@ -104,6 +105,7 @@ class GitRepositoryReconciler:
             obj = self._add_finalizer(obj)
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("reconciliation is suspended", extra={"obj": key})
+            report_suspended(self.kube, GITREPOSITORIES, obj)
             return Result()
 
         ctx = RunContext(namespace, name, bypass_cache=requested(obj).is_new)

@@ -50,6 +50,7 @@ from tfcontroller.runtime.finalizers import ensure_finalizer, release_finalizer
 from tfcontroller.runtime.reconciler import StepResult, log_outcome, ready_transition, run_frame
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.runtime.suspend import report_suspended
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class ManifestSetReconciler:
             obj = ensure_finalizer(self.kube, MANIFESTSETS, obj, FINALIZER)
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("reconciliation is suspended", extra={"obj": key})
+            report_suspended(self.kube, MANIFESTSETS, obj)
             return Result()
         self.workdir.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(namespace, name, Path(tempfile.mkdtemp(prefix="manifestset-", dir=self.workdir)))

@@ -56,6 +56,7 @@ from tfcontroller.runtime.reconciler import StepResult, log_outcome, ready, read
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.runtime.suspend import report_suspended
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class ProviderReconciler:
             return Result()
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("reconciliation is suspended", extra={"obj": key})
+            report_suspended(self.kube, NOTIFICATIONPROVIDERS, obj)
             return Result()
         before = copy.deepcopy(obj.get("status") or {})
         outcome = run_frame(ProviderContext(namespace, name), obj, [self.validate, self.resolve, self.judge],

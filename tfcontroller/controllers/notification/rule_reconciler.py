@@ -111,6 +111,7 @@ from tfcontroller.runtime.reconciler import (
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.runtime.suspend import report_suspended
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class RuleReconciler:
             return Result()
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("notification rule is suspended", extra={"obj": key})
+            report_suspended(self.kube, NOTIFICATIONRULES, obj)
             return Result()
         if not all(informer.has_synced for informer in self.sources):
             # an empty cache would read as "every object is gone": the outbox would forget what it sent and

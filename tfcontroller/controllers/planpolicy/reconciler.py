@@ -27,6 +27,7 @@ from tfcontroller.runtime.policies import PolicyLoader
 from tfcontroller.runtime.reconciler import StepResult, log_outcome, ready_transition, run_frame, with_notice
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.runtime.suspend import report_suspended
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class PlanPolicyReconciler:
             return Result()
         if (obj.get("spec") or {}).get("suspend") is True:
             log.info("reconciliation is suspended", extra={"obj": key})
+            report_suspended(self.kube, PLANPOLICIES, obj)
             return Result()
         ctx = RunContext(namespace, name)
         before = copy.deepcopy(obj.get("status") or {})

@@ -21,6 +21,7 @@ from tfcontroller.crypto.sealed import unseal
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.terraform.inputs import InputReader, typed
 from tfcontroller.terraform.inspect import ModuleInfo, sensitive_values
+from tfcontroller.terraform.workspace import check_env
 
 
 @dataclass(frozen=True)
@@ -85,4 +86,5 @@ def resolve_inputs(
         value = reader.one(item.value_from, f"spec.env[{i}].valueFrom")
         if value is not None:
             env[item.name] = value
+    check_env(env)  # before any run: what a process environment cannot carry is a spec error
     return ResolvedInputs(variables, env, tuple(reader.secrets + list(sealed.values())), origins, sealed)

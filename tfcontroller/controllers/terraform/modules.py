@@ -16,7 +16,7 @@ from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import RunContext
 from tfcontroller.controllers.terraform.inputs import ResolvedInputs
 from tfcontroller.source.artifact import ModuleInputs, module_inputs, read_files
-from tfcontroller.source.errors import PathNotFoundError
+from tfcontroller.source.errors import ArtifactTooLargeError, PathNotFoundError
 from tfcontroller.source.module_reads import ANY_VARIABLE, var_file_names
 from tfcontroller.terraform.archive import extract_artifact, read_module_files, resolve_subpath
 from tfcontroller.terraform.errors import ArtifactError
@@ -84,7 +84,10 @@ def var_files(ctx: RunContext) -> VarFiles:
     if not wanted:
         return VarFiles()
     assert ctx.source.artifact_path is not None
-    found = read_files(ctx.source.artifact_path, wanted)
+    try:
+        found = read_files(ctx.source.artifact_path, wanted)
+    except ArtifactTooLargeError as exc:
+        raise ArtifactError(exc.reason, exc.message) from None
     for i, name in enumerate(wanted):
         if name not in found:
             shown = tf_vars_file_shown(name, ctx.tf.spec.path)
@@ -121,6 +124,8 @@ def module_digest(ctx: RunContext, inputs: ResolvedInputs, files: VarFiles | Non
         found = module_inputs(ctx.source.artifact_path, tf.spec.path, provided, known, tf.spec.workspace)
     except PathNotFoundError:
         raise path_not_found(ctx) from None
+    except ArtifactTooLargeError as exc:  # the same artifact can only fail again: Stalled, as extraction
+        raise ArtifactError(exc.reason, exc.message) from None
     with ctl.lock:
         if len(ctl.module_inputs_cache) > CACHE_LIMIT:
             ctl.module_inputs_cache.clear()

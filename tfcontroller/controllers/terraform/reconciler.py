@@ -91,6 +91,7 @@ from tfcontroller.runtime.reconciler import (
 from tfcontroller.runtime.requested import mark_handled
 from tfcontroller.runtime.result import Result
 from tfcontroller.runtime.status import patch_status_with_retry
+from tfcontroller.runtime.suspend import report_suspended
 from tfcontroller.source.artifact import ModuleInputs
 from tfcontroller.terraform.initcache import InitCache
 from tfcontroller.terraform.inspect import ModuleInfo
@@ -251,6 +252,7 @@ class TerraformReconciler:
             tf = Terraform.from_dict(obj)
         if tf.spec.suspend:
             log.info("suspended; nothing done", extra={"obj": key})
+            report_suspended(self.kube, TERRAFORMS, obj)
             return Result()
         return self.drift.requeue(self._run(obj, tf, STEPS)[1], obj, tf)  # next drift check / mail retry
 
