@@ -1,0 +1,362 @@
+"""Chaos under real components (issue 21): inject a fault, then count what was lost.
+
+Scenario `kills` (the default): K Terraform objects (auto-approved) whose module creates an S3 bucket
+with a generated name (`bucket_prefix`) in the AWS emulator and then runs on for a while (a
+`terraform_data` whose provisioner sleeps). A `tfcontroller run` controller (its own session, as a pod)
+is SIGKILLed with its whole process group K times, each time 2-5 s after an apply of one of its objects
+started (a `terraform apply` among its descendants, or in pod mode a runner Pod), and restarted. A last
+controller then brings everything to Ready. Lost is: an object not Ready, an object without exactly one
+bucket in its state, a bucket of ours in the emulator that no state holds (orphaned: Terraform created
+it, nobody manages it), a state lock still held. `--runner pod` runs the same against runner Pods on the
+dev cluster's node, where a controller kill must not interrupt a run at all (no run is started twice).
+
+Each scenario prints what it injected and what was lost and the script exits 1 when anything was.
+See benchmarks/README.md "chaos.py".
+
+    .venv/bin/python benchmarks/chaos.py [--objects 8] [--kills 8] [--runner local|pod] [--seed 21]
+
+The AWS emulator: `AWS_ENDPOINT_URL` when it answers, else LocalStack started by `localstack/up.sh` on a
+free port (and stopped at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import boto3  # noqa: E402
+import requests  # noqa: E402
+
+from benchmarks.dev_cluster_process import start_dev_cluster  # noqa: E402
+from benchmarks.git_polling import git, install_crds  # noqa: E402
+from benchmarks.runner_modes import descendants, free_port, setup_namespace  # noqa: E402
+from tfcontroller.api.constants import tfstate_lease_name, tfstate_secret_name  # noqa: E402
+from tfcontroller.api.statenames import default_secret_suffix  # noqa: E402
+from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
+from tfcontroller.kube.client import KubeClient  # noqa: E402
+from tfcontroller.kube.resources import PODS, TERRAFORMS  # noqa: E402
+from tfcontroller.terraform.state import STATE_KEY, read_lock, state_parts  # noqa: E402
+
+NS = "chaos"
+REGION = "us-east-1"
+# One bucket with a generated name, then a resource that runs on: an apply killed in its first seconds
+# is killed after the bucket exists and before the apply ends.
+MODULE = """
+variable "prefix" {
+  type = string
+}
+
+variable "linger" {
+  type    = number
+  default = 8
+}
+
+resource "aws_s3_bucket" "this" {
+  bucket_prefix = var.prefix
+  force_destroy = true
+}
+
+resource "terraform_data" "linger" {
+  input = aws_s3_bucket.this.id
+
+  provisioner "local-exec" {
+    command = "sleep ${var.linger}"
+  }
+}
+
+output "bucket" {
+  value = aws_s3_bucket.this.id
+}
+"""
+
+
+# ---- the AWS emulator ----------------------------------------------------------------------------------
+@dataclass
+class Emulator:
+    endpoint: str
+    started_port: int | None = None  # set when this script started it (and must stop it)
+
+    def s3(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def buckets(self, prefix: str) -> list[str]:
+        return sorted(b["Name"] for b in self.s3().list_buckets().get("Buckets", [])
+                      if b["Name"].startswith(prefix))
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        return requests.get(f"{endpoint}/_localstack/health", timeout=3).ok
+    except requests.RequestException:
+        return False
+
+
+@contextmanager
+def emulator() -> Iterator[Emulator]:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if endpoint and _answers(endpoint):
+        yield Emulator(endpoint)
+        return
+    port = free_port()
+    env = {**os.environ, "LOCALSTACK_PORT": str(port)}
+    done = subprocess.run(["bash", str(ROOT / "localstack" / "up.sh")], env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the AWS emulator did not start:\n{done.stdout}{done.stderr}")
+    try:
+        yield Emulator(f"http://127.0.0.1:{port}", port)
+    finally:
+        subprocess.run(["bash", str(ROOT / "localstack" / "down.sh")], env=env, capture_output=True,
+                       timeout=120, check=False)
+
+
+# ---- the controller --------------------------------------------------------------------------------------
+@dataclass
+class Controller:
+    """`tfcontroller run` in a session of its own, so that a kill takes its whole process group."""
+
+    kubeconfig: str
+    tmp: Path
+    runner: str
+    starts: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    run_api: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self.tmp / f"controller-{self.starts}.log").open("wb")
+        flags = ["--runner", self.runner]
+        if self.runner == "pod":
+            flags += ["--run-api-listen", self.run_api]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tfcontroller", "run", "--kubeconfig", self.kubeconfig, "--namespace", NS,
+             "--controller-namespace", "default", "--concurrent", "8", "--retry-base", "0.5",
+             "--state-lock-retry", "2", "--artifact-dir", str(self.tmp / "artifacts"),
+             "--artifact-addr", f"127.0.0.1:{free_port()}", "--terraform-work-dir", str(self.tmp / "work"),
+             "--metrics-addr", f"127.0.0.1:{free_port()}", "--health-addr", f"127.0.0.1:{free_port()}", *flags],
+            stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL to the controller's whole process group, as when its pod dies."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(90)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def applying(self, kube: KubeClient) -> bool:
+        """Whether an apply of ours is running: a `terraform apply` among the controller's descendants
+        (local mode), or a runner Pod of an apply (pod mode)."""
+        if self.runner == "pod":
+            pods, _ = kube.list_all(PODS, NS, label_selector="app.kubernetes.io/managed-by=tfcontroller")
+            return any((p.get("metadata") or {}).get("name", "").endswith("-apply")
+                       and (p.get("status") or {}).get("phase") == "Running" for p in pods)
+        assert self.proc is not None
+        for pid in descendants(self.proc.pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"terraform") and b"apply" in argv[1:3]:
+                return True
+        return False
+
+
+# ---- the objects -------------------------------------------------------------------------------------------
+def make_remote(tmp: Path) -> str:
+    bare, work = tmp / "infra.git", tmp / "infra.work"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
+    git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp)
+    (work / "tf").mkdir()
+    (work / "tf" / "main.tf").write_text(MODULE)
+    git("add", "--all", cwd=work)
+    git("commit", "--quiet", "-m", "bucket module", cwd=work)
+    git("push", "--quiet", str(bare), "main:main", cwd=work)
+    return bare.as_uri()
+
+
+def create_objects(kube: KubeClient, count: int, prefix: str, endpoint: str, linger: int) -> list[str]:
+    names = []
+    env = [{"name": "AWS_ENDPOINT_URL", "value": endpoint}, {"name": "AWS_ACCESS_KEY_ID", "value": "test"},
+           {"name": "AWS_SECRET_ACCESS_KEY", "value": "test"}, {"name": "AWS_REGION", "value": REGION},
+           {"name": "AWS_S3_USE_PATH_STYLE", "value": "true"}]
+    for i in range(count):
+        name = f"bucket-{i:02d}"
+        kube.create(TERRAFORMS, {
+            "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "infra"}, "path": "./tf", "interval": "1h",
+                     "retryInterval": "2s", "approvePlan": "auto", "env": env,
+                     "vars": [{"name": "prefix", "value": f"{prefix}{name}-"}, {"name": "linger", "value": linger}]}},
+            NS)
+        names.append(name)
+    return names
+
+
+def state_buckets(kube: KubeClient, name: str) -> list[str] | None:
+    """The bucket ids in the object's state; None when it has no state Secret."""
+    parts = state_parts(kube, NS, tfstate_secret_name("default", default_secret_suffix(name)))
+    if not parts:
+        return None
+    raw = b"".join(base64.b64decode((p.get("data") or {}).get(STATE_KEY) or "") for p in parts)
+    if not raw:
+        return []
+    doc = json.loads(gzip.decompress(raw))
+    return sorted(str(i.get("attributes", {}).get("id")) for r in doc.get("resources") or []
+                  if r.get("type") == "aws_s3_bucket" for i in r.get("instances") or [])
+
+
+def settled(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    return ((conds.get("Ready") or {}).get("status") == "True" and bool(status.get("lastAppliedRevision"))
+            and (conds.get("Reconciling") or {}).get("status") != "True"
+            and status.get("observedGeneration") == obj["metadata"].get("generation"))
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    print(f"  timed out after {timeout:.0f}s waiting for {what}")
+    return False
+
+
+# ---- scenario: kills ------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    name: str
+    ready: bool
+    in_state: list[str] | None
+    in_emulator: list[str]
+    lock: str
+
+    @property
+    def orphaned(self) -> list[str]:
+        return [b for b in self.in_emulator if b not in (self.in_state or [])]
+
+    @property
+    def lost(self) -> bool:
+        return not self.ready or len(self.in_state or []) != 1 or bool(self.orphaned) or bool(self.lock)
+
+
+def kills(args: argparse.Namespace) -> int:
+    rng = random.Random(args.seed)
+    run_prefix = f"chaos-{uuid.uuid4().hex[:6]}-"
+    with tempfile.TemporaryDirectory(prefix="tfc-chaos-") as tmpdir, emulator() as emu:
+        tmp = Path(tmpdir)
+        cluster, kubeconfig = start_dev_cluster(tmp)
+        kube = KubeClient.load(kubeconfig)
+        controller = Controller(kubeconfig, tmp, args.runner)
+        injected: list[str] = []
+        try:
+            install_crds(kube)
+            ensure_keys(kube, "default")
+            setup_namespace(kube, NS, make_remote(tmp))
+            controller.start()
+            names = create_objects(kube, args.objects, run_prefix, emu.endpoint, args.linger)
+            for k in range(args.kills):
+                if not wait_for(lambda: controller.applying(kube), 180, f"kill {k + 1}: an apply"):
+                    break
+                delay = rng.uniform(2.0, 5.0)
+                time.sleep(delay)  # the injection point: 2-5 s into an apply
+                controller.kill()
+                injected.append(f"kill {k + 1}: SIGKILL to the controller's process group {delay:.1f}s into an "
+                                f"apply (buckets in the emulator: {len(emu.buckets(run_prefix))})")
+                print(f"  {injected[-1]}", flush=True)
+                controller.start()
+            started = time.monotonic()
+            wait_for(lambda: all(settled(o) for o in kube.list_all(TERRAFORMS, NS)[0]), args.timeout,
+                     "every object Ready after the last kill")
+            recovery = time.monotonic() - started
+            outcomes = [outcome(kube, emu, run_prefix, n) for n in names]
+        finally:
+            controller.stop()
+            cluster.terminate()
+            cluster.wait(timeout=30)
+            if args.logs:
+                Path(args.logs).mkdir(parents=True, exist_ok=True)
+                for log_file in tmp.glob("controller-*.log"):
+                    (Path(args.logs) / log_file.name).write_bytes(log_file.read_bytes())
+        cleanup(emu, run_prefix)
+    return report_kills(args, injected, outcomes, recovery)
+
+
+def outcome(kube: KubeClient, emu: Emulator, run_prefix: str, name: str) -> Outcome:
+    lock = read_lock(kube, NS, tfstate_lease_name("default", default_secret_suffix(name)))
+    return Outcome(name, settled(kube.get(TERRAFORMS, name, NS)), state_buckets(kube, name),
+                   emu.buckets(f"{run_prefix}{name}-"), lock.id if lock else "")
+
+
+def cleanup(emu: Emulator, prefix: str) -> None:
+    s3 = emu.s3()
+    for bucket in emu.buckets(prefix):
+        for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])
+        s3.delete_bucket(Bucket=bucket)
+
+
+def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[Outcome], recovery: float) -> int:
+    print(f"\nkills, --runner {args.runner}: {args.objects} objects, {len(injected)} of {args.kills} kills injected, "
+          f"seed {args.seed}; all settled {recovery:.1f}s after the last restart")
+    print(f"  {'object':10} {'ready':5} {'in state':>8} {'in emulator':>11} {'orphaned':>8}  lock")
+    for o in outcomes:
+        print(f"  {o.name:10} {'yes' if o.ready else 'NO':5} {len(o.in_state or []):>8} {len(o.in_emulator):>11} "
+              f"{len(o.orphaned):>8}  {o.lock or '-'}")
+    total = sum(len(o.in_emulator) for o in outcomes)
+    orphans = sum(len(o.orphaned) for o in outcomes)
+    lost = [o.name for o in outcomes if o.lost]
+    print(f"  buckets in the emulator {total} for {len(outcomes)} objects, orphaned {orphans}, "
+          f"locks held {sum(bool(o.lock) for o in outcomes)}, not Ready {sum(not o.ready for o in outcomes)}")
+    short = len(injected) < args.kills
+    print(f"LOST: {', '.join(lost)}" if lost else ("NOTHING LOST (but fewer kills than asked)" if short
+                                                    else "NOTHING LOST"))
+    return 1 if lost or short else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", nargs="?", default="kills", choices=["kills"])
+    parser.add_argument("--objects", type=int, default=8)
+    parser.add_argument("--kills", type=int, default=8)
+    parser.add_argument("--runner", choices=["local", "pod"], default="local")
+    parser.add_argument("--linger", type=int, default=8, help="seconds the module runs on after its bucket")
+    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for recovery")
+    parser.add_argument("--logs", help="copy the controllers' logs into this directory")
+    args = parser.parse_args()
+    return kills(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
