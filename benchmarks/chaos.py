@@ -53,7 +53,7 @@ from tfcontroller.api.constants import tfstate_lease_name, tfstate_secret_name  
 from tfcontroller.api.statenames import default_secret_suffix  # noqa: E402
 from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
-from tfcontroller.kube.resources import PODS, TERRAFORMS  # noqa: E402
+from tfcontroller.kube.resources import GITREPOSITORIES, PODS, TERRAFORMS  # noqa: E402
 from tfcontroller.terraform.state import STATE_KEY, read_lock, state_parts  # noqa: E402
 
 NS = "chaos"
@@ -279,6 +279,7 @@ def kills(args: argparse.Namespace) -> int:
         kube = KubeClient.load(kubeconfig)
         controller = Controller(kubeconfig, tmp, args.runner)
         injected: list[str] = []
+        git_result: GitDown | None = None
         try:
             install_crds(kube)
             ensure_keys(kube, "default")
@@ -300,6 +301,8 @@ def kills(args: argparse.Namespace) -> int:
                      "every object Ready after the last kill")
             recovery = time.monotonic() - started
             outcomes = [outcome(kube, emu, run_prefix, n) for n in names]
+            if "git-down" in args.scenarios:
+                git_result = git_down(kube, tmp, emu, run_prefix, names, args.interval)
         finally:
             controller.stop()
             cluster.terminate()
@@ -309,7 +312,10 @@ def kills(args: argparse.Namespace) -> int:
                 for log_file in tmp.glob("controller-*.log"):
                     (Path(args.logs) / log_file.name).write_bytes(log_file.read_bytes())
         cleanup(emu, run_prefix)
-    return report_kills(args, injected, outcomes, recovery)
+    code = report_kills(args, injected, outcomes, recovery)
+    if git_result is not None:
+        code |= report_git_down(git_result, args.interval)
+    return code
 
 
 def outcome(kube: KubeClient, emu: Emulator, run_prefix: str, name: str) -> Outcome:
@@ -344,9 +350,83 @@ def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[O
     return 1 if lost or short else 0
 
 
+# ---- scenario: git-down -------------------------------------------------------------------------------------
+@dataclass
+class GitDown:
+    seen_failing: bool  # the GitRepository said so while its remote was gone
+    recovered_after: float | None  # seconds from the remote's return to Ready with the same artifact
+    terraforms_moved: list[str]  # objects whose applied revision, Ready or state changed
+
+
+def _git_ready(kube: KubeClient) -> tuple[bool, str]:
+    obj = kube.get(GITREPOSITORIES, "infra", NS)
+    status = obj.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return ready.get("status") == "True", str((status.get("artifact") or {}).get("revision") or "")
+
+
+def _git_failing(kube: KubeClient) -> bool:
+    """Whether the GitRepository says its fetch fails: Ready not True, or a true condition whose reason
+    names a failure."""
+    conditions = (kube.get(GITREPOSITORIES, "infra", NS).get("status") or {}).get("conditions") or []
+    return any((c.get("type") == "Ready" and c.get("status") != "True") or
+               (c.get("status") == "True" and str(c.get("reason") or "").endswith("Failed")) for c in conditions)
+
+
+def git_down(kube: KubeClient, tmp: Path, emu: Emulator, run_prefix: str, names: list[str],
+             interval: float) -> GitDown:
+    """The git remote gone for two polling intervals (its bare repository moved away), then back: the
+    GitRepository reports the failure, keeps its artifact, and is Ready again within two intervals of the
+    remote's return; no Terraform re-plans, loses its state or its bucket."""
+    before = {n: (outcome(kube, emu, run_prefix, n), kube.get(TERRAFORMS, n, NS)["status"].get("lastAppliedRevision"))
+              for n in names}
+    kube.patch(GITREPOSITORIES, "infra", {"spec": {"interval": f"{interval:g}s"}}, NS)
+    _, revision = _git_ready(kube)
+    bare, away = tmp / "infra.git", tmp / "infra.git.away"
+    bare.rename(away)
+    print(f"  git-down: remote {bare.name} moved away for {2 * interval:g}s (two intervals of {interval:g}s)",
+          flush=True)
+    deadline = time.monotonic() + 2 * interval
+    seen_failing = False
+    while time.monotonic() < deadline:
+        seen_failing = seen_failing or _git_failing(kube)
+        time.sleep(0.2)
+    away.rename(bare)
+    back = time.monotonic()
+    recovered: float | None = None
+    while time.monotonic() - back < 4 * interval:
+        ready, now_revision = _git_ready(kube)
+        if ready and now_revision == revision:
+            recovered = time.monotonic() - back
+            break
+        time.sleep(0.2)
+    moved = []
+    for n in names:
+        obj = kube.get(TERRAFORMS, n, NS)
+        was, applied = before[n]
+        now = outcome(kube, emu, run_prefix, n)
+        if (now.in_state, now.in_emulator, now.ready) != (was.in_state, was.in_emulator, was.ready) or \
+                obj["status"].get("lastAppliedRevision") != applied:
+            moved.append(n)
+    return GitDown(seen_failing, recovered, moved)
+
+
+def report_git_down(result: GitDown, interval: float) -> int:
+    ok = result.seen_failing and result.recovered_after is not None and \
+        result.recovered_after <= 2 * interval and not result.terraforms_moved
+    took = f"{result.recovered_after:.1f}s" if result.recovered_after is not None else "not within 4 intervals"
+    print(f"\ngit-down: remote gone {2 * interval:g}s; failure reported: {'yes' if result.seen_failing else 'NO'}; "
+          f"Ready with the same artifact {took} after its return (target <= {2 * interval:g}s); "
+          f"Terraforms changed: {', '.join(result.terraforms_moved) or 'none'}")
+    print("NOTHING LOST" if ok else "LOST (see above)")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", nargs="?", default="kills", choices=["kills"])
+    parser.add_argument("--scenarios", default="kills,git-down",
+                        help="comma-separated: kills (always run: it sets up the objects), git-down")
+    parser.add_argument("--interval", type=float, default=5.0, help="git-down: the GitRepository's interval")
     parser.add_argument("--objects", type=int, default=8)
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--runner", choices=["local", "pod"], default="local")
@@ -355,6 +435,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for recovery")
     parser.add_argument("--logs", help="copy the controllers' logs into this directory")
     args = parser.parse_args()
+    args.scenarios = set(args.scenarios.split(","))
     return kills(args)
 
 
