@@ -4,7 +4,8 @@ Scenario `kills` (the default): K Terraform objects (auto-approved) whose module
 with a generated name (`bucket_prefix`) in the AWS emulator and then runs on for a while (a
 `terraform_data` whose provisioner sleeps). A `tfcontroller run` controller (its own session, as a pod)
 is SIGKILLed with its whole process group K times, each time 2-5 s after an apply of one of its objects
-started (a `terraform apply` among its descendants, or in pod mode a runner Pod), and restarted. A last
+started (a `terraform apply` among its descendants, or in pod mode a running runner Pod labelled with the apply
+operation), and restarted. A last
 controller then brings everything to Ready. Lost is: an object not Ready, an object without exactly one
 bucket in its state, a bucket of ours in the emulator that no state holds (orphaned: Terraform created
 it, nobody manages it), a state lock still held. `--runner pod` runs the same against runner Pods on the
@@ -54,6 +55,7 @@ from tfcontroller.api.statenames import default_secret_suffix  # noqa: E402
 from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
 from tfcontroller.kube.resources import GITREPOSITORIES, PODS, TERRAFORMS  # noqa: E402
+from tfcontroller.terraform.runner_pod import LABEL_OPERATION  # noqa: E402
 from tfcontroller.terraform.state import STATE_KEY, read_lock, state_parts  # noqa: E402
 
 NS = "chaos"
@@ -177,7 +179,7 @@ class Controller:
         (local mode), or a runner Pod of an apply (pod mode)."""
         if self.runner == "pod":
             pods, _ = kube.list_all(PODS, NS, label_selector="app.kubernetes.io/managed-by=tfcontroller")
-            return any((p.get("metadata") or {}).get("name", "").endswith("-apply")
+            return any(((p.get("metadata") or {}).get("labels") or {}).get(LABEL_OPERATION) == "apply"
                        and (p.get("status") or {}).get("phase") == "Running" for p in pods)
         assert self.proc is not None
         for pid in descendants(self.proc.pid):
@@ -203,13 +205,14 @@ def make_remote(tmp: Path) -> str:
     return bare.as_uri()
 
 
-def create_objects(kube: KubeClient, count: int, prefix: str, endpoint: str, linger: int) -> list[str]:
+def create_objects(kube: KubeClient, count: int, prefix: str, endpoint: str, linger: int,
+                   stem: str = "bucket") -> list[str]:
     names = []
     env = [{"name": "AWS_ENDPOINT_URL", "value": endpoint}, {"name": "AWS_ACCESS_KEY_ID", "value": "test"},
            {"name": "AWS_SECRET_ACCESS_KEY", "value": "test"}, {"name": "AWS_REGION", "value": REGION},
            {"name": "AWS_S3_USE_PATH_STYLE", "value": "true"}]
     for i in range(count):
-        name = f"bucket-{i:02d}"
+        name = f"{stem}-{i:02d}"
         kube.create(TERRAFORMS, {
             "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
             "metadata": {"name": name, "namespace": NS},
@@ -275,11 +278,14 @@ def kills(args: argparse.Namespace) -> int:
     run_prefix = f"chaos-{uuid.uuid4().hex[:6]}-"
     with tempfile.TemporaryDirectory(prefix="tfc-chaos-") as tmpdir, emulator() as emu:
         tmp = Path(tmpdir)
-        cluster, kubeconfig = start_dev_cluster(tmp)
+        cluster_flags = ("--state-file", str(tmp / "cluster" / "state.json"), "--port", str(free_port()))
+        (tmp / "cluster").mkdir()
+        cluster, kubeconfig = start_dev_cluster(tmp, *cluster_flags)
         kube = KubeClient.load(kubeconfig)
         controller = Controller(kubeconfig, tmp, args.runner)
         injected: list[str] = []
         git_result: GitDown | None = None
+        restart_outcomes: list[Outcome] | None = None
         try:
             install_crds(kube)
             ensure_keys(kube, "default")
@@ -303,6 +309,9 @@ def kills(args: argparse.Namespace) -> int:
             outcomes = [outcome(kube, emu, run_prefix, n) for n in names]
             if "git-down" in args.scenarios:
                 git_result = git_down(kube, tmp, emu, run_prefix, names, args.interval)
+            if "cluster-restart" in args.scenarios:
+                cluster, restart_outcomes = cluster_restart(kube, tmp, cluster, cluster_flags, controller, emu,
+                                                            run_prefix, args)
         finally:
             controller.stop()
             cluster.terminate()
@@ -315,6 +324,8 @@ def kills(args: argparse.Namespace) -> int:
     code = report_kills(args, injected, outcomes, recovery)
     if git_result is not None:
         code |= report_git_down(git_result, args.interval)
+    if restart_outcomes is not None:
+        code |= report_outcomes("cluster-restart", restart_outcomes)
     return code
 
 
@@ -335,6 +346,14 @@ def cleanup(emu: Emulator, prefix: str) -> None:
 def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[Outcome], recovery: float) -> int:
     print(f"\nkills, --runner {args.runner}: {args.objects} objects, {len(injected)} of {args.kills} kills injected, "
           f"seed {args.seed}; all settled {recovery:.1f}s after the last restart")
+    code = report_outcomes("kills", outcomes)
+    if len(injected) < args.kills:
+        print("  fewer kills injected than asked")
+        return 1
+    return code
+
+
+def report_outcomes(scenario: str, outcomes: list[Outcome]) -> int:
     print(f"  {'object':10} {'ready':5} {'in state':>8} {'in emulator':>11} {'orphaned':>8}  lock")
     for o in outcomes:
         print(f"  {o.name:10} {'yes' if o.ready else 'NO':5} {len(o.in_state or []):>8} {len(o.in_emulator):>11} "
@@ -344,10 +363,29 @@ def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[O
     lost = [o.name for o in outcomes if o.lost]
     print(f"  buckets in the emulator {total} for {len(outcomes)} objects, orphaned {orphans}, "
           f"locks held {sum(bool(o.lock) for o in outcomes)}, not Ready {sum(not o.ready for o in outcomes)}")
-    short = len(injected) < args.kills
-    print(f"LOST: {', '.join(lost)}" if lost else ("NOTHING LOST (but fewer kills than asked)" if short
-                                                    else "NOTHING LOST"))
-    return 1 if lost or short else 0
+    print(f"{scenario}: LOST: {', '.join(lost)}" if lost else f"{scenario}: NOTHING LOST")
+    return 1 if lost else 0
+
+
+# ---- scenario: cluster-restart ----------------------------------------------------------------------------
+def cluster_restart(kube: KubeClient, tmp: Path, cluster: subprocess.Popen[str], flags: tuple[str, ...],
+                    controller: Controller, emu: Emulator, run_prefix: str,
+                    args: argparse.Namespace) -> tuple[subprocess.Popen[str], list[Outcome]]:
+    """A second batch of objects; while one of their applies runs, the dev cluster is stopped (SIGTERM)
+    and started again from its state file on the same port, the controller left running. Afterwards the
+    batch is counted as the kills scenario counts (Ready, one bucket in state and emulator, no lock)."""
+    names = create_objects(kube, max(2, args.objects // 2), run_prefix, emu.endpoint, args.linger, stem="restart")
+    if wait_for(lambda: controller.applying(kube), 300, "cluster-restart: an apply"):
+        time.sleep(2.0)
+        cluster.terminate()
+        cluster.wait(timeout=60)
+        stopped = time.monotonic()
+        cluster, _ = start_dev_cluster(tmp, *flags)
+        print(f"  cluster-restart: dev cluster stopped during an apply and started again from its state file "
+              f"({time.monotonic() - stopped:.1f}s down)", flush=True)
+    wait_for(lambda: all(settled(kube.get(TERRAFORMS, n, NS)) for n in names), args.timeout,
+             "cluster-restart: the batch Ready")
+    return cluster, [outcome(kube, emu, run_prefix, n) for n in names]
 
 
 # ---- scenario: git-down -------------------------------------------------------------------------------------
@@ -424,8 +462,9 @@ def report_git_down(result: GitDown, interval: float) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="kills,git-down",
-                        help="comma-separated: kills (always run: it sets up the objects), git-down")
+    parser.add_argument("--scenarios", default="kills,git-down,cluster-restart",
+                        help="comma-separated: kills (always run: it sets up the objects), git-down, "
+                             "cluster-restart")
     parser.add_argument("--interval", type=float, default=5.0, help="git-down: the GitRepository's interval")
     parser.add_argument("--objects", type=int, default=8)
     parser.add_argument("--kills", type=int, default=8)
