@@ -174,22 +174,31 @@ class Controller:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def applying(self, kube: KubeClient) -> bool:
-        """Whether an apply of ours is running: a `terraform apply` among the controller's descendants
-        (local mode), or a runner Pod of an apply (pod mode)."""
+    def applies(self, kube: KubeClient) -> set[str]:
+        """The applies of ours running now: `terraform apply` processes among the controller's descendants
+        (local mode, by pid and start time), or running runner Pods of the apply operation (pod mode, by
+        name)."""
         if self.runner == "pod":
             pods, _ = kube.list_all(PODS, NS, label_selector="app.kubernetes.io/managed-by=tfcontroller")
-            return any(((p.get("metadata") or {}).get("labels") or {}).get(LABEL_OPERATION) == "apply"
-                       and (p.get("status") or {}).get("phase") == "Running" for p in pods)
+            return {str(p["metadata"]["name"]) for p in pods
+                    if (p["metadata"].get("labels") or {}).get(LABEL_OPERATION) == "apply"
+                    and (p.get("status") or {}).get("phase") == "Running"}
         assert self.proc is not None
+        found = set()
         for pid in descendants(self.proc.pid):
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
+                start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+            except (OSError, IndexError):
                 continue
             if argv and argv[0].endswith(b"terraform") and b"apply" in argv[1:3]:
-                return True
-        return False
+                found.add(f"{pid}@{start}")
+        return found
+
+    def applying(self, kube: KubeClient, already: set[str] | None = None) -> set[str]:
+        """The applies running now that are not in `already` (each kill meets an apply no earlier kill
+        met: in pod mode a run goes on through kills, so the same Pod would be met again at once)."""
+        return self.applies(kube) - (already or set())
 
 
 # ---- the objects -------------------------------------------------------------------------------------------
@@ -292,11 +301,13 @@ def kills(args: argparse.Namespace) -> int:
             setup_namespace(kube, NS, make_remote(tmp))
             controller.start()
             names = create_objects(kube, args.objects, run_prefix, emu.endpoint, args.linger)
+            met: set[str] = set()
             for k in range(args.kills):
-                if not wait_for(lambda: controller.applying(kube), 180, f"kill {k + 1}: an apply"):
+                if not wait_for(lambda: bool(controller.applying(kube, met)), 300, f"kill {k + 1}: an apply"):
                     break
                 delay = rng.uniform(2.0, 5.0)
                 time.sleep(delay)  # the injection point: 2-5 s into an apply
+                met.update(controller.applies(kube))
                 controller.kill()
                 injected.append(f"kill {k + 1}: SIGKILL to the controller's process group {delay:.1f}s into an "
                                 f"apply (buckets in the emulator: {len(emu.buckets(run_prefix))})")
@@ -375,7 +386,7 @@ def cluster_restart(kube: KubeClient, tmp: Path, cluster: subprocess.Popen[str],
     and started again from its state file on the same port, the controller left running. Afterwards the
     batch is counted as the kills scenario counts (Ready, one bucket in state and emulator, no lock)."""
     names = create_objects(kube, max(2, args.objects // 2), run_prefix, emu.endpoint, args.linger, stem="restart")
-    if wait_for(lambda: controller.applying(kube), 300, "cluster-restart: an apply"):
+    if wait_for(lambda: bool(controller.applying(kube)), 300, "cluster-restart: an apply"):
         time.sleep(2.0)
         cluster.terminate()
         cluster.wait(timeout=60)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.aws import AwsEmulator
+from tests.fixtures.git_servers import GitRemote
+from tests.support.polling import wait_for
 from tests.support.processes import kill_all
 from tests.support.terraform_helpers import (
     NS,
@@ -26,7 +29,6 @@ from tests.support.terraform_helpers import (
     kill_controller,
     processes_under,
     start_controller_process,
-    wait_for,
 )
 from tfcontroller.api.constants import tfstate_lease_name
 from tfcontroller.api.statenames import default_secret_suffix
@@ -72,7 +74,7 @@ def _settled(harness: Harness) -> bool:
     for name in OBJECTS:
         obj = harness.get(name)
         status = obj.get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
         if ready.get("status") != "True" or status.get("observedGeneration") != obj["metadata"]["generation"]:
             return False
     return True
@@ -84,7 +86,7 @@ def _state_buckets(state: dict[str, Any] | None) -> list[str]:
 
 
 def test_a_controller_killed_mid_apply_leaves_no_orphan_and_no_lock(
-        harness: Harness, git_file_remote, aws_emulator: AwsEmulator, tmp_path: Path) -> None:
+        harness: Harness, git_file_remote: Callable[..., GitRemote], aws_emulator: AwsEmulator, tmp_path: Path) -> None:
     remote = git_file_remote("infra")
     harness.publish("src", remote.bare, remote.commit({"main.tf": BUCKET_TF}))
     prefix = f"chaos-{uuid.uuid4().hex[:6]}-"
