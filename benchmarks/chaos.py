@@ -272,6 +272,8 @@ class Outcome:
     in_state: list[str] | None
     in_emulator: list[str]
     lock: str
+    interrupted: bool = False  # status.lastInterruptedApply: an apply was cut short (a loss in pod mode)
+    pod_mode: bool = False
 
     @property
     def orphaned(self) -> list[str]:
@@ -279,7 +281,8 @@ class Outcome:
 
     @property
     def lost(self) -> bool:
-        return not self.ready or len(self.in_state or []) != 1 or bool(self.orphaned) or bool(self.lock)
+        return not self.ready or len(self.in_state or []) != 1 or bool(self.orphaned) or bool(self.lock) or \
+            (self.pod_mode and self.interrupted)
 
 
 def kills(args: argparse.Namespace) -> int:
@@ -317,7 +320,7 @@ def kills(args: argparse.Namespace) -> int:
             wait_for(lambda: all(settled(o) for o in kube.list_all(TERRAFORMS, NS)[0]), args.timeout,
                      "every object Ready after the last kill")
             recovery = time.monotonic() - started
-            outcomes = [outcome(kube, emu, run_prefix, n) for n in names]
+            outcomes = [outcome(kube, emu, run_prefix, n, args.runner == "pod") for n in names]
             if "git-down" in args.scenarios:
                 git_result = git_down(kube, tmp, emu, run_prefix, names, args.interval)
             if "cluster-restart" in args.scenarios:
@@ -340,10 +343,13 @@ def kills(args: argparse.Namespace) -> int:
     return code
 
 
-def outcome(kube: KubeClient, emu: Emulator, run_prefix: str, name: str) -> Outcome:
+def outcome(kube: KubeClient, emu: Emulator, run_prefix: str, name: str, pod_mode: bool = False) -> Outcome:
+    """What became of one object. In pod mode a controller kill must not interrupt a run at all, so an
+    interrupted apply (`status.lastInterruptedApply`) counts as lost there; in local mode it is expected."""
     lock = read_lock(kube, NS, tfstate_lease_name("default", default_secret_suffix(name)))
-    return Outcome(name, settled(kube.get(TERRAFORMS, name, NS)), state_buckets(kube, name),
-                   emu.buckets(f"{run_prefix}{name}-"), lock.id if lock else "")
+    obj = kube.get(TERRAFORMS, name, NS)
+    return Outcome(name, settled(obj), state_buckets(kube, name), emu.buckets(f"{run_prefix}{name}-"),
+                   lock.id if lock else "", bool((obj.get("status") or {}).get("lastInterruptedApply")), pod_mode)
 
 
 def cleanup(emu: Emulator, prefix: str) -> None:
@@ -365,10 +371,10 @@ def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[O
 
 
 def report_outcomes(scenario: str, outcomes: list[Outcome]) -> int:
-    print(f"  {'object':10} {'ready':5} {'in state':>8} {'in emulator':>11} {'orphaned':>8}  lock")
+    print(f"  {'object':10} {'ready':5} {'in state':>8} {'in emulator':>11} {'orphaned':>8} {'interrupted':>11}  lock")
     for o in outcomes:
         print(f"  {o.name:10} {'yes' if o.ready else 'NO':5} {len(o.in_state or []):>8} {len(o.in_emulator):>11} "
-              f"{len(o.orphaned):>8}  {o.lock or '-'}")
+              f"{len(o.orphaned):>8} {'yes' if o.interrupted else 'no':>11}  {o.lock or '-'}")
     total = sum(len(o.in_emulator) for o in outcomes)
     orphans = sum(len(o.orphaned) for o in outcomes)
     lost = [o.name for o in outcomes if o.lost]
