@@ -297,6 +297,7 @@ def kills(args: argparse.Namespace) -> int:
         controller = Controller(kubeconfig, tmp, args.runner)
         injected: list[str] = []
         git_result: GitDown | None = None
+        adopted_failed = 0
         restart_outcomes: list[Outcome] | None = None
         try:
             install_crds(kube)
@@ -321,6 +322,7 @@ def kills(args: argparse.Namespace) -> int:
                      "every object Ready after the last kill")
             recovery = time.monotonic() - started
             outcomes = [outcome(kube, emu, run_prefix, n, args.runner == "pod") for n in names]
+            adopted_failed = adopted_apply_failures(tmp)
             if "git-down" in args.scenarios:
                 git_result = git_down(kube, tmp, emu, run_prefix, names, args.interval)
             if "cluster-restart" in args.scenarios:
@@ -336,6 +338,9 @@ def kills(args: argparse.Namespace) -> int:
                     (Path(args.logs) / log_file.name).write_bytes(log_file.read_bytes())
         cleanup(emu, run_prefix)
     code = report_kills(args, injected, outcomes, recovery)
+    if args.runner == "pod":
+        print(f"  adopted applies that failed after a kill (controller logs, AdoptedApplyFailed): {adopted_failed}")
+        code |= 1 if adopted_failed else 0
     if git_result is not None:
         code |= report_git_down(git_result, args.interval)
     if restart_outcomes is not None:
@@ -350,6 +355,14 @@ def outcome(kube: KubeClient, emu: Emulator, run_prefix: str, name: str, pod_mod
     obj = kube.get(TERRAFORMS, name, NS)
     return Outcome(name, settled(obj), state_buckets(kube, name), emu.buckets(f"{run_prefix}{name}-"),
                    lock.id if lock else "", bool((obj.get("status") or {}).get("lastInterruptedApply")), pod_mode)
+
+
+def adopted_apply_failures(tmp: Path) -> int:
+    """Applies of runner Pods that a restarted controller adopted and that then failed (for example
+    PlanFetchFailed): in pod mode a kill must not interrupt a run, and such a failure leaves no
+    `lastInterruptedApply` in the status (the plan is made again), so the controllers' logs are counted."""
+    return sum(log.read_text(errors="replace").count("reconcile failed (AdoptedApplyFailed")
+               for log in tmp.glob("controller-*.log"))
 
 
 def cleanup(emu: Emulator, prefix: str) -> None:
