@@ -11,10 +11,15 @@ bucket in its state, a bucket of ours in the emulator that no state holds (orpha
 it, nobody manages it), a state lock still held. `--runner pod` runs the same against runner Pods on the
 dev cluster's node, where a controller kill must not interrupt a run at all (no run is started twice).
 
-Each scenario prints what it injected and what was lost and the script exits 1 when anything was.
+Then, on the same objects: `git-down` (the remote gone for two polling intervals: the failure reported,
+Ready with the same artifact within two intervals of its return, no Terraform touched) and
+`cluster-restart` (a second batch; the dev cluster stopped during one of its applies and started again
+from its state file; counted as kills counts). Each scenario prints what it injected and what was lost
+and the script exits 1 when anything was.
 See benchmarks/README.md "chaos.py".
 
     .venv/bin/python benchmarks/chaos.py [--objects 8] [--kills 8] [--runner local|pod] [--seed 21]
+                                         [--scenarios kills,git-down,cluster-restart] [--interval 5]
 
 The AWS emulator: `AWS_ENDPOINT_URL` when it answers, else LocalStack started by `localstack/up.sh` on a
 free port (and stopped at the end).
