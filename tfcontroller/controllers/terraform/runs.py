@@ -49,13 +49,14 @@ from tfcontroller.controllers.terraform.locks import (
     write_records,
 )
 from tfcontroller.controllers.terraform.ownership import ensure_state_owner
+from tfcontroller.crypto.errors import DecryptionError
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError
 from tfcontroller.kube.resources import PODS
 from tfcontroller.runtime.reconciler import mark_reconciling
 from tfcontroller.terraform.errors import CancelledError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.initcache import LOCK_FILE, init_key
-from tfcontroller.terraform.plan_store import delete_plan
+from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan
 from tfcontroller.terraform.pod_runner import (
     PodRunner,
     PodRunOptions,
@@ -263,6 +264,8 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
                    pod_uid=record.pod_uid or None)
         delivered = api.delivered(record.marker)
         live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
+        if live is not None and plan_to_reoffer(record) is not None:
+            _reoffer_plan(ctx, api, record)
         if live is not None:  # by label: the record may name the run's previous command's Pod
             log.info("adopting runner pod=%s of run %s (%s): waiting for its result", live, record.marker,
                      record.operation, extra={"obj": ctx.key})
@@ -287,6 +290,30 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
                                keep_pod=ctl.options.keep_failed_runners and not (outcome and outcome.succeeded))
         if outcome is not None and outcome.operation == "apply" and not outcome.succeeded:
             _adopted_apply_failed(ctx, obj, record, outcome)
+
+
+def plan_to_reoffer(record: RunRecord) -> str | None:
+    """Pure: the plan id an adopting controller must offer on its run API for an earlier controller's run
+    still in flight, or None. An apply Pod fetches its plan from the run API when it starts (retrying while
+    no controller answers); the controller that offered it may have died first (chaos suite, issue 21: a
+    kill 2-5 s into an apply), and a new controller that only waits for the result answers PlanNotOffered,
+    so the apply fails and the plan is made again — a controller kill would interrupt the run."""
+    return record.plan if record.in_pod and record.operation == "apply" and record.plan else None
+
+
+def _reoffer_plan(ctx: RunContext, api: Any, record: RunRecord) -> None:
+    """Offer the adopted apply's plan again, from the plan Secret (the same bytes the first controller
+    offered). Best effort: a plan that cannot be loaded leaves the run to fail with PlanFetchFailed and be
+    planned again, as before."""
+    ctl = ctx.ctl
+    try:
+        data = load_plan(ctl.kube, ctx.namespace, ctx.name, ctx.tf.spec.workspace, record.plan, ctl.keys().keyring,
+                         backend=backend_identity(ctl, ctx.key))
+    except (PlanNotFoundError, DecryptionError, ApiError) as exc:
+        log.warning("adopted run %s: plan %s cannot be offered again: %s", record.marker, record.plan, exc,
+                    extra={"obj": ctx.key})
+        return
+    api.offer_plan(record.marker, data)
 
 
 def _adopted_outcome(delivered: Any, pods: list[dict[str, Any]], record: RunRecord) -> TerminationSummary | None:
