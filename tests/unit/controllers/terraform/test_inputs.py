@@ -38,10 +38,10 @@ def test_inline_inputs_need_no_cluster_and_no_key() -> None:
         raise AssertionError("the sealing key was asked for without a sealed value")
 
     tf = _tf(vars=[{"name": "greeting", "value": "hi"}, {"name": "count", "value": "2"}],
-             env=[{"name": "TF_LOG_PATH", "value": "/dev/null"}, {"name": "EMPTY", "value": ""}])
+             env=[{"name": "APP_MODE", "value": "blue"}, {"name": "EMPTY", "value": ""}])
     got = resolve_inputs(_NoCluster(), tf, sealing_key=no_key, variable_types={"count": "number"})
     assert got.variables == {"greeting": "hi", "count": "2"}  # inline values are passed as written
-    assert got.env == {"TF_LOG_PATH": "/dev/null", "EMPTY": ""}
+    assert got.env == {"APP_MODE": "blue", "EMPTY": ""}
     assert got.secrets == ()
     assert got.origins == {"greeting": "spec.vars", "count": "spec.vars"}
 
