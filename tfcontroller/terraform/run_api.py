@@ -229,8 +229,16 @@ class RunApi:
         return identity
 
     def _plan_for(self, run_id: str) -> bytes:
+        """The offered plan. A run this controller has not bound (`expect`) may be one a restarted controller
+        has not taken over yet — it offers the plan again when it adopts the Pod — so that answer is 503 (the
+        runner asks again until its patience ends), not a final 404 that would fail an apply a controller kill
+        must not interrupt (issue 21's chaos run found the window)."""
         with self._store.cond:
             plan = self._store.plans.get(run_id)
+            known = run_id in self._store.expected
+        if plan is None and not known:
+            raise _Answer(503, "PlanNotOfferedYet",
+                          f"run {run_id} has not been taken over by this controller yet; ask again")
         if plan is None:
             raise _Answer(404, "PlanNotOffered", f"no plan is offered for run {run_id}")
         return plan

@@ -162,12 +162,32 @@ def test_runners_deliver_concurrently(env: Env) -> None:
 def test_an_apply_run_fetches_the_offered_plan(env: Env) -> None:
     pod = env.pod(f"tfrun-{RUN}")
     channel = env.channel(env.token(pod))
-    with pytest.raises(ChannelError) as missing:
+    with pytest.raises(ChannelError) as not_yet:  # not bound to this controller: maybe not taken over yet
+        channel.fetch_plan(RUN, deadline=time.monotonic() + 2)
+    assert not_yet.value.status == 503 and not not_yet.value.final and "PlanNotOfferedYet" in str(not_yet.value)
+    env.api.expect(RUN, namespace=NS)
+    with pytest.raises(ChannelError) as missing:  # bound and no plan: final
         channel.fetch_plan(RUN, deadline=time.monotonic() + 10)
     _refused(missing, 404, "PlanNotOffered")
     plan = bytes(range(256)) * 1000
     env.api.offer_plan(RUN, plan)
     assert channel.fetch_plan(RUN) == plan
+
+
+def test_a_fetch_that_comes_before_the_take_over_gets_the_plan_offered_after_it(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """A runner Pod whose controller was killed asks the new one, which adopts the run a moment later."""
+    pod = env.pod(f"tfrun-{RUN}")
+    channel = env.channel(env.token(pod))
+    got: list[bytes] = []
+    fetcher = threading.Thread(target=lambda: got.append(channel.fetch_plan(RUN, deadline=time.monotonic() + 60)))
+    fetcher.start()
+    caplog.set_level(logging.WARNING, logger="tfcontroller.runner.channel")
+    wait_for(lambda: "PlanNotOfferedYet" in caplog.text, 30, "the runner refused once and asking again")
+    env.api.expect(RUN, namespace=NS, pod_name=pod["metadata"]["name"], pod_uid=pod["metadata"]["uid"])
+    env.api.offer_plan(RUN, b"the plan")
+    fetcher.join(60)
+    assert got == [b"the plan"]
 
 
 def test_a_run_fetches_the_offered_artifact_and_no_other_pod_may(env: Env, tmp_path: Path) -> None:

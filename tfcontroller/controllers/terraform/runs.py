@@ -258,14 +258,14 @@ def adopt(ctx: RunContext, obj: dict[str, Any] | None) -> None:
         if not record.in_pod or record.marker in in_flight:
             continue
         api = ctl.run_api()
+        delivered = api.delivered(record.marker)
+        live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
+        if live is not None and plan_to_reoffer(record) is not None:
+            _reoffer_plan(ctx, api, record)  # before `expect`: a bound run without a plan is a final 404
         expect = getattr(api, "expect", None)
         if expect is not None:  # its runner may deliver to this controller: the recorded Pod only
             expect(record.marker, namespace=ctx.namespace, pod_name=record.pod or None,
                    pod_uid=record.pod_uid or None)
-        delivered = api.delivered(record.marker)
-        live = _live_pod(ctl.kube, ctx.namespace, record.marker) if delivered is None else None
-        if live is not None and plan_to_reoffer(record) is not None:
-            _reoffer_plan(ctx, api, record)
         if live is not None:  # by label: the record may name the run's previous command's Pod
             log.info("adopting runner pod=%s of run %s (%s): waiting for its result", live, record.marker,
                      record.operation, extra={"obj": ctx.key})
