@@ -23,28 +23,32 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import queue
 import shutil
 import threading
 import uuid
+from collections import deque
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
-class Reaper:
-    """Removes handed-over directories on a daemon thread; `discard` returns at once."""
+IDLE_EXIT = 5.0  # seconds without work after which the thread ends (started again by the next discard)
 
-    def __init__(self, trash: Path) -> None:
+
+class Reaper:
+    """Removes handed-over directories on a daemon thread; `discard` returns at once. The thread lives
+    while there is work (and IDLE_EXIT seconds after), so an idle controller has none."""
+
+    def __init__(self, trash: Path, idle_exit: float = IDLE_EXIT) -> None:
         self.trash = trash
+        self.idle_exit = idle_exit
         trash.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._queue: queue.Queue[Path] = queue.Queue()
-        self._idle = threading.Condition()
-        self._pending = 0
+        self._todo: deque[Path] = deque()
+        self._cond = threading.Condition()
+        self._pending = 0  # handed over and not yet removed (the one being removed included)
+        self._thread: threading.Thread | None = None
         for left in sorted(trash.iterdir()):  # a previous controller's, killed before it removed them
             self._put(left)
-        self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
-        self._thread.start()
 
     def discard(self, path: Path) -> None:
         """Take `path` (a directory or file) out of its place now and remove it in the background."""
@@ -58,30 +62,42 @@ class Reaper:
         self._put(target)
 
     def pending(self) -> int:
-        with self._idle:
+        with self._cond:
             return self._pending
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything handed over so far is removed; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
 
     def _put(self, path: Path) -> None:
-        with self._idle:
+        with self._cond:
             self._pending += 1
-        self._queue.put(path)
+            self._todo.append(path)
+            self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
+                self._thread.start()
+
+    def _next(self) -> Path | None:
+        with self._cond:
+            if not self._todo:
+                self._cond.wait(self.idle_exit)
+            if not self._todo:
+                self._thread = None  # under the lock: a `_put` after this starts a new thread
+                return None
+            return self._todo.popleft()
 
     def _run(self) -> None:
-        while True:
-            path = self._queue.get()
+        while (path := self._next()) is not None:
             try:
                 remove(path)
             except Exception as exc:  # noqa: BLE001 - the thread must outlive any one directory
                 log.warning("reaper: could not remove %s: %s", path, exc)
             finally:
-                with self._idle:
+                with self._cond:
                     self._pending -= 1
-                    self._idle.notify_all()
+                    self._cond.notify_all()
 
 
 def remove(path: Path) -> None:

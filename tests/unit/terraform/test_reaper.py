@@ -105,7 +105,8 @@ def test_runs_of_a_sigkilled_controller_are_reaped_by_the_next_one(tmp_path: Pat
             for i in range(200):
                 (own / name / str(i % 7)).mkdir(parents=True, exist_ok=True)
                 (own / name / str(i % 7) / str(i)).write_text("x")
-        reaper._queue.put = lambda path: None  # the reaper's thread gets nothing: killed before it could
+        import tfcontroller.terraform.reaper as module
+        module.remove = lambda path: time.sleep(600)  # the reaper's thread is busy: killed before it removed it
         reaper.discard(own / "handed-over")
         print(own, flush=True)
         time.sleep(600)
@@ -136,4 +137,14 @@ def test_workspace_cleanup_hands_the_run_directory_to_the_reaper(tmp_path: Path)
     assert ws.cleanup(success=True)
     assert not root.exists()
     wait_for(lambda: reaper.pending() == 0, 30, "the reaper to finish")
+    assert list((tmp_path / "trash").iterdir()) == []
+
+
+def test_the_thread_ends_when_idle_and_a_new_discard_starts_it_again(tmp_path: Path) -> None:
+    reaper = Reaper(tmp_path / "trash", idle_exit=0.05)
+    reaper.discard(tree(tmp_path / "one", 5))
+    assert reaper.drain(30)
+    wait_for(lambda: reaper._thread is None, 10, "the idle reaper thread to end")
+    reaper.discard(tree(tmp_path / "two", 5))
+    assert reaper.drain(30)
     assert list((tmp_path / "trash").iterdir()) == []
