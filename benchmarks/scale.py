@@ -220,9 +220,10 @@ class Row:
     replanned: int = -1
     tracebacks: int = 0
     profile: dict[str, float] = field(default_factory=dict)  # the tree's CPU seconds by process name
+    timed_out: int = 0  # objects not Ready within --timeout (then idle and commit are not measured)
 
     def ok(self) -> bool:
-        return (self.per_min >= RATE_TARGET and self.ctl_rss < RSS_TARGET and self.idle_ctl_pct < IDLE_TARGET
+        return (not self.timed_out and self.per_min >= RATE_TARGET and self.ctl_rss < RSS_TARGET and self.idle_ctl_pct < IDLE_TARGET
                 and self.idle_terraform == 0 and 0 <= self.commit_s <= COMMIT_TARGET and self.replanned == 1
                 and self.tracebacks == 0)
 
@@ -253,16 +254,25 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             started = time.monotonic()
             for name in names:
                 create(kube, name, "./one" if name == touched else "./tf")
-            done = watch.wait(names, args.timeout)
+            try:
+                done = watch.wait(names, args.timeout)
+            except SystemExit as exc:  # the figures so far are printed; idle and commit are not measured
+                done = time.monotonic()
+                row.timed_out = sum(1 for name in names if name not in watch.ready)
+                print(f"  {mode} N={n}: {exc}", flush=True)
             profile.stop()
             row.profile = {k: round(v, 1) for k, v in sorted(profile.cpu_by_name().items(), key=lambda kv: -kv[1])}
             row.ready_s = done - started
-            row.per_min = n / row.ready_s * 60
+            row.per_min = (n - row.timed_out) / row.ready_s * 60
             row.ctl_cpu = own_cpu(controller.pid) - ctl0
             row.cluster_cpu = own_cpu(cluster.pid) - cl0
             children, row.ctl_rss, _ = sampler.stop()
             row.tree_cpu = row.ctl_cpu + children
-            print(f"  {mode} N={n}: all Ready in {row.ready_s:.1f}s", flush=True)
+            print(f"  {mode} N={n}: {n - row.timed_out} Ready in {row.ready_s:.1f}s; controller CPU {row.ctl_cpu:.1f}s, "
+                  f"tree CPU {row.tree_cpu:.1f}s {row.profile}, dev cluster CPU {row.cluster_cpu:.1f}s, "
+                  f"RSS {row.ctl_rss / 2**20:.0f} MiB", flush=True)
+            if row.timed_out:
+                return row
 
             time.sleep(args.settle)  # the last status writes and the reaper's removals
             ctl0, cl0 = own_cpu(controller.pid), own_cpu(cluster.pid)
