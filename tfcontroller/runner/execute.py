@@ -34,7 +34,7 @@ from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_files import RunFiles
 from tfcontroller.terraform.run_results import failure_result
-from tfcontroller.terraform.runner import TerraformRunner
+from tfcontroller.terraform.runner import TerraformRunner, applied_outputs
 from tfcontroller.terraform.workspace import Workspace, run_backend
 
 ARTIFACT_FILE = "artifact.tar.gz"
@@ -195,7 +195,9 @@ def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Work
         raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner")
     shutil.copyfile(plan_in, ws.plan_path)
     result = runner.apply(ws.plan_path, parallelism=request.parallelism)
-    outputs = {name: bool(o.get("sensitive")) for name, o in runner.output_json().items() if isinstance(o, dict)}
+    listed = applied_outputs(result.messages)  # from the apply's stream: no `terraform output` (issue 21)
+    listed = runner.output_json() if listed is None else listed
+    outputs = {name: bool(o.get("sensitive")) for name, o in listed.items() if isinstance(o, dict)}
     message = f"Applied plan {request.plan_id}"
     env.line(message)
     return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, APPLY_SUCCEEDED, message,

@@ -30,6 +30,7 @@ from tfcontroller.api.terraform import PlanOptions
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.delegated import RUNNER_FAILED, DelegatingRunner
 from tfcontroller.terraform.errors import CancelledError
+from tfcontroller.terraform.reaper import Reaper
 from tfcontroller.terraform.run_results import error_of
 from tfcontroller.terraform.runner import NO_OPTIONS, CommandResult, PlanResult
 from tfcontroller.terraform.sandbox import EXCHANGE_MOUNT, start_runner
@@ -48,8 +49,9 @@ class ProtocolRunner(DelegatingRunner):
     def __init__(self, template: rp.RunRequest, artifact: Path, root: Path, config: TerraformConfig, *,
                  kubeconfig: Path | None, sandboxed: bool, object_key: str = "",
                  plan_id: Callable[[], str] = lambda: "", init_cache: Path | None = None,
-                 credential: Callable[[], Path] | None = None) -> None:
+                 credential: Callable[[], Path] | None = None, reaper: Reaper | None = None) -> None:
         super().__init__(root, {}, config, object_key=object_key)
+        self.reaper = reaper  # removes exchange directories off the reconcile path (issue 21); None: at once
         self.plan_id = plan_id  # the plan an apply applies (the run record's), for the runner's messages
         self.template = template
         self.artifact = artifact
@@ -69,19 +71,26 @@ class ProtocolRunner(DelegatingRunner):
         try:
             shutil.copyfile(exchange / rp.PLAN_OUT_FILE, Path(out))
         finally:
-            shutil.rmtree(exchange, ignore_errors=True)
+            self._discard(exchange)
         return self._planned(result)
 
     def apply(self, planfile: Any, lock_timeout: float = 0, parallelism: int = 0) -> CommandResult:
         result, exchange = self._launch(rp.APPLY, plan=Path(planfile).read_bytes(), plan_id=self.plan_id() or "pending",
                                         parallelism=parallelism)
-        shutil.rmtree(exchange, ignore_errors=True)
+        self._discard(exchange)
         return self._applied(result)
 
     def force_unlock(self, lock_id: str) -> CommandResult:
         _, exchange = self._launch(rp.FORCE_UNLOCK, lock_id=lock_id)
-        shutil.rmtree(exchange, ignore_errors=True)
+        self._discard(exchange)
         return self._empty("force-unlock")
+
+    def _discard(self, exchange: Path) -> None:
+        """The run's exchange directory is done with: to the reaper (a rename), else removed now."""
+        if self.reaper is not None:
+            self.reaper.discard(exchange)
+        else:
+            shutil.rmtree(exchange, ignore_errors=True)
 
     # one run ---------------------------------------------------------------------------------------
 
@@ -128,14 +137,14 @@ class ProtocolRunner(DelegatingRunner):
         try:
             result = rp.RunResult.from_dict(json.loads((exchange / rp.RESULT_FILE).read_text()))
         except (OSError, ValueError) as exc:
-            shutil.rmtree(exchange, ignore_errors=True)
+            self._discard(exchange)
             tail = " | ".join(lines[-_LOG_TAIL:])
             raise TransientError(RUNNER_FAILED, f"the runner of {operation} exited with {returncode} without a "
                                                 f"result ({exc}): {tail}") from None
         self.killed = self.killed or result.terraform_killed
         error = error_of(result)
         if error is not None:
-            shutil.rmtree(exchange, ignore_errors=True)
+            self._discard(exchange)
             raise error
         return result
 

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -254,6 +254,19 @@ def apply_args(planfile: str | os.PathLike[str], lock_timeout: float = 0, parall
 
 def output_args() -> list[str]:
     return ["output", "-json", "-no-color"]
+
+
+def applied_outputs(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The root module's outputs as the apply's `-json` stream last listed them (`{name: {"sensitive":
+    bool, ...}}`), or None when the stream has no `outputs` message. Terraform ends every apply with one,
+    `{}` for a module without outputs; an apply with `-auto-approve` lists them once more before (with
+    the planned `action`), so the last one counts. It saves a `terraform output` (a process and a state
+    read) per apply (issue 21)."""
+    found: dict[str, Any] | None = None
+    for msg in messages:
+        if msg.get("type") == "outputs" and isinstance(msg.get("outputs"), dict):
+            found = dict(msg["outputs"])
+    return found
 
 
 def force_unlock_args(lock_id: str) -> list[str]:

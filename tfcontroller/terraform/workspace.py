@@ -33,6 +33,7 @@ from typing import Any
 from tfcontroller.terraform.archive import extract_artifact, resolve_subpath
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import StallingError
+from tfcontroller.terraform.reaper import Reaper
 from tfcontroller.terraform.run_files import (
     GIT_SSH_COMMAND,
     RunFiles,
@@ -303,6 +304,7 @@ class Workspace:
     object_key: str = ""  # "namespace/name" of the object the run is for: its log lines name it
     mapped_files: tuple[Path, ...] = ()  # spec.fileMappings written into the run (issue 20)
     var_files: tuple[Path, ...] = ()  # copies of spec.tfVarsFiles, in order (VARS_DIR); ours is tfvars_path
+    reaper: Reaper | None = None  # removes the directory in the background (issue 21); None: at once
     removed: bool = field(default=False, init=False)
 
     @property
@@ -347,6 +349,7 @@ class Workspace:
         object_key: str = "",
         var_files: Sequence[str] = (),
         run_files: RunFiles | None = None,
+        reaper: Reaper | None = None,
     ) -> Workspace:
         """Prepare a run directory; on any failure nothing is left behind.
 
@@ -354,7 +357,8 @@ class Workspace:
         scrub from errors (those that came from Secrets or sealed values). `var_files` are artifact-relative
         `.tfvars`/`.tfvars.json` files (spec.tfVarsFiles), loaded in order before `variables`
         (`place_var_files`, `var_file_args`), both after the module's own variables files. `run_files` are
-        the team's CLI configuration fragment and mapped files (terraform/run_files.py). Check the module
+        the team's CLI configuration fragment and mapped files (terraform/run_files.py). `reaper` removes the
+        directory after the run off the caller's thread (terraform/reaper.py). Check the module
         with `inspect.inspect_module` first: a `cloud` block cannot be overridden by our backend.
         """
         # absolute: Terraform runs in the module's directory, so every path given to it (the `-var-file`s,
@@ -400,7 +404,8 @@ class Workspace:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(root=root, module_dir=module_dir, config=config, env=run_env, secrets=tuple(secrets),
-                   tmp_dir=tmp, object_key=object_key, mapped_files=tuple(mapped), var_files=tuple(copies))
+                   tmp_dir=tmp, object_key=object_key, mapped_files=tuple(mapped), var_files=tuple(copies),
+                   reaper=reaper)
 
     def runner(self, listener: CommandListener | None = None) -> TerraformRunner:
         """The run's Terraform; `listener` hears its commands live (the runner's log lines)."""
@@ -422,8 +427,13 @@ class Workspace:
             log.info("kept failed workspace dir=%s", self.root,
                      extra={"obj": self.object_key} if self.object_key else {})
             return False
-        shutil.rmtree(self.root, ignore_errors=True)
+        paths = [self.root]
         if self.tmp_dir is not None and not self.tmp_dir.is_relative_to(self.root):
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            paths.append(self.tmp_dir)
+        for path in paths:
+            if self.reaper is not None:
+                self.reaper.discard(path)  # a rename; the files go on the reaper's thread
+            else:
+                shutil.rmtree(path, ignore_errors=True)
         self.removed = True
         return True

@@ -97,6 +97,7 @@ from tfcontroller.terraform.initcache import InitCache
 from tfcontroller.terraform.inspect import ModuleInfo
 from tfcontroller.terraform.plan_store import delete_plan
 from tfcontroller.terraform.pod_runner import RUNNER_PODS_SELECTOR, RunnerSlots, ended_pod_owner
+from tfcontroller.terraform.reaper import Reaper, instance_dir
 from tfcontroller.terraform.runner import TerraformRunner
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,11 @@ class TerraformReconciler:
         self.drift = DriftHooks(options.drift_notifier)  # drift detection and e-mail (drift.hooks)
         for sub in ("artifacts", "runs"):
             (options.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        # issue 21: run directories are removed on the reaper's thread, not the reconcile's; each controller
+        # process has its own under runs/ and runner-runs/, a dead one's are reaped (terraform/reaper.py)
+        self.reaper = Reaper(options.work_dir / "trash")
+        self.runs_dir = instance_dir(options.work_dir / "runs", self.reaper)
+        self.runner_runs_dir = instance_dir(options.work_dir / "runner-runs", self.reaper)
         self.artifacts = ArtifactCache(options.work_dir / "artifacts")
         self.init_cache = InitCache(options.work_dir / "init")
         self.runner_slots = RunnerSlots(options.max_runners)  # --max-runners (pod mode)

@@ -154,11 +154,11 @@ def protocol_runner(ctx: RunContext) -> ProtocolRunner:
     cache = ctl.init_cache.dir_for(ctx.key) if ctx.run.init_key else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return ProtocolRunner(template, ctx.source.artifact_path, ctl.options.work_dir / "runner-runs",
+    return ProtocolRunner(template, ctx.source.artifact_path, ctl.runner_runs_dir,
                           ctl.options.terraform, kubeconfig=kubeconfig_path(ctl.options.work_dir, ctx.key),
                           sandboxed=ctl.options.runner_sandbox, object_key=ctx.key,
                           plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan,
-                          init_cache=cache, credential=credential)
+                          init_cache=cache, credential=credential, reaper=ctl.reaper)
 
 
 def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
@@ -433,7 +433,7 @@ def prepare_workspace(ctx: RunContext) -> None:
     seen = runner_kubeconfig(kubeconfig_path(ctl.options.work_dir, ctx.key), ctl.options.runner_sandbox)
     backend = run_backend(ctx.namespace, tf.spec.secret_suffix, seen, tf.spec.custom_backend)
     ws = Workspace.create(
-        ctl.options.work_dir / "runs", ctx.source.artifact_path, tf.spec.path,
+        ctl.runs_dir, ctx.source.artifact_path, tf.spec.path,
         config=dataclasses.replace(ctl.options.terraform,
                                    timeouts=policy.run_timeouts(ctl.options.terraform.timeouts, tf.spec.timeout)),
         backend=backend,
@@ -443,6 +443,7 @@ def prepare_workspace(ctx: RunContext) -> None:
         name_hint=f"{ctx.namespace}-{ctx.name}",
         workspace=tf.spec.workspace,
         object_key=ctx.key,
+        reaper=ctl.reaper,
     )
     ctx.run.workspace = ws
     if ctl.options.reuse_init:  # the object's own initialised data dir (terraform/initcache.py)

@@ -38,7 +38,7 @@ def test_auto_apply_then_no_replan_on_unrelated_commit(harness: Harness, git_fil
     other = remote.commit({"README.md": "changed"})
     harness.publish("src", remote.bare, other)
     serial = state["serial"]
-    runs = harness.tmp / "work" / "runs"
+    runs = harness.reconciler.runs_dir  # this controller's own (terraform/reaper.instance_dir)
     again = harness.reconcile("app")
     assert ready_reason(again) == "True/ApplySucceeded"
     assert again["status"]["lastAttemptedRevision"] == f"main@sha1:{other}"

@@ -129,7 +129,7 @@ def test_health_checks_gate_ready_and_repeat(harness: Harness, git_file_remote, 
     assert condition(obj, c.HEALTHY).reason == "HealthChecksPassed"
     assert condition(obj, c.HEALTHY).message == "2 health checks passed: port-open, healthz"
     assert obj["status"]["lastAppliedPlan"] == applied_plan
-    assert list((harness.tmp / "work" / "runs").iterdir()) == []
+    assert list(harness.reconciler.runs_dir.iterdir()) == []
     assert harness.reconciler.reconcile("default/svc").requeue_after == 3600.0  # the interval
 
     # It goes down again: a reconcile that plans nothing still checks.

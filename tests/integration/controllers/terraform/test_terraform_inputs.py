@@ -72,7 +72,7 @@ def test_vars_env_outputs_and_sensitive_values(harness: Harness, git_file_remote
     message = condition(obj, c.READY).message
     for name in ("from_envfrom", "from_secret", "items", "number", "sealed"):
         assert name in message
-    assert not list((harness.tmp / "work" / "runs").iterdir())  # no run directory: terraform never started
+    assert not list(harness.reconciler.runs_dir.iterdir())  # no run directory: terraform never started
 
     # A missing Secret is named (and a missing key once the Secret exists).
     harness.patch("app", {"spec": {

@@ -74,7 +74,7 @@ def _bad_inputs(harness: Harness) -> None:
     message = condition(obj, c.READY).message
     assert "spec.tfVarsFiles[1]: 'missing.tfvars' (artifact path 'infra/app/missing.tfvars')" in message
     assert "fix the path (relative to spec.path 'infra/app')" in message
-    assert not list((harness.tmp / "work" / "runs").iterdir())  # no run directory: terraform never started
+    assert not list(harness.reconciler.runs_dir.iterdir())  # no run directory: terraform never started
 
     harness.patch("app", {"spec": {"tfVarsFiles": ["base.tfvars", "../common.tfvars.json"], "vars": [
         {"name": "size", "value": 7},
