@@ -234,13 +234,16 @@ def test_rejection_holds_until_spec_secret_or_request_changes(crds_installed: Ku
     assert c.is_true(conditions(obj), c.STALLED)
     message = ready_message(obj)
     assert "HTTP 400 from hooks.slack.example.com:443: invalid_payload" in message and "Secret (hook)" in message
-    assert ("Warning", "DeliveryRejected") in [(t, r) for t, r, _ in events_of(kube, "chat")]
+    # the Event is recorded after the status it reports: wait for it, as a reader of events would
+    wait_for(lambda: ("Warning", "DeliveryRejected") in [(t, r) for t, r, _ in events_of(kube, "chat")], 30,
+             "the DeliveryRejected Event")
 
     # the Secret rotated: the rejection no longer describes the provider
     put_secret(kube, "hook", address=SLACK_URL + "-new", token=TOKEN)
     obj = wait_ready(kube, "chat", "True", "ProviderReady")
     assert "rejected" not in obj["status"]
-    assert any(t == "Normal" and "Recovered from DeliveryRejected" in m for t, _, m in events_of(kube, "chat"))
+    wait_for(lambda: any(t == "Normal" and "Recovered from DeliveryRejected" in m
+                         for t, _, m in events_of(kube, "chat")), 30, "the recovery Event")
 
     # rejected again, then the spec changes (a new generation)
     reject(kube, "chat", generation=obj["metadata"]["generation"], versions={"hook": rv(kube, "hook")})
