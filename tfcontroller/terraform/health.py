@@ -257,7 +257,10 @@ def get_status(url: str, addresses: Sequence[Address], timeout: float, sockets: 
             sock = _tls(sock, host, deadline, sockets)
         sock.settimeout(_left(deadline))
         sock.sendall(request)  # sendall's timeout bounds the whole send
-        return _read_status(sock, deadline)
+        status = _read_status(sock, deadline)
+        if sockets.closed:  # our shut_all ended the read: an end of the connection that is no answer
+            raise TimeoutError("timed out")
+        return status
     finally:
         sockets.forget(sock)
         sock.close()

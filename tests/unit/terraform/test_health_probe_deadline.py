@@ -27,6 +27,8 @@ from tfcontroller.terraform.health import (
     MAX_HEADER_BYTES,
     BadResponse,
     ProbePolicy,
+    Sockets,
+    get_status,
     parse_status_line,
     probe_http,
     run_checks,
@@ -230,3 +232,39 @@ def test_a_process_that_ran_checks_against_a_dripping_server_exits_promptly(tmp_
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == FAILED
     assert time.monotonic() - started < 30.0  # 2s of budget and an interpreter start, not the server's pace
+
+
+
+def test_a_read_ended_by_our_own_shut_down_is_no_answer(serve: Callable[[Behaviour], int]) -> None:
+    """A status line then a dripped header: the budget's end (or the controller's stop) shuts the socket
+    down, and the end of the connection that follows must not count as the server's complete head (a 200
+    that would pass the check) — found by a CI run where a stopped check passed."""
+    sent = threading.Event()
+
+    def status_then_drip(conn: socket.socket, done: threading.Event) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        for n in range(400):
+            if done.wait(0.05):
+                return
+            conn.sendall(b"X")
+            if n == 3:
+                sent.set()
+
+    port = serve(status_then_drip)
+    sockets = Sockets()
+    got: list[object] = []
+
+    def probe() -> None:
+        try:
+            got.append(get_status(f"http://127.0.0.1:{port}/", [(socket.AF_INET, ("127.0.0.1", port))], 60.0,
+                                  sockets))
+        except Exception as exc:  # noqa: BLE001 - what the probe raised is the result
+            got.append(exc)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    assert sent.wait(30), "the server sent its status line and a few header bytes"
+    sockets.shut_all()
+    thread.join(10)
+    assert len(got) == 1 and not isinstance(got[0], int), f"a shut-down read answered {got}"
