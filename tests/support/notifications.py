@@ -109,14 +109,28 @@ class NotifyEnv:
             "apiVersion": API, "kind": "Terraform", "metadata": {"name": name, "namespace": ns},
             "spec": {"sourceRef": {"kind": "GitRepository", "name": "none"}, "path": "./", "interval": "1h",
                      "approvePlan": "", "suspend": True, **spec}}, ns)
-        return self.set_status(TERRAFORMS, ns, name, status) if status else obj
+        return self._settled_stub(TERRAFORMS, ns, name, status) or obj
 
     def manifestset_stub(self, ns: str, name: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
         obj = self.kube.create(MANIFESTSETS, {
             "apiVersion": API, "kind": "ManifestSet", "metadata": {"name": name, "namespace": ns},
             "spec": {"sourceRef": {"kind": "GitRepository", "name": "none"}, "path": "./", "interval": "1h",
                      "suspend": True}}, ns)
-        return self.set_status(MANIFESTSETS, ns, name, status) if status else obj
+        return self._settled_stub(MANIFESTSETS, ns, name, status) or obj
+
+    def _settled_stub(self, resource: Any, ns: str, name: str, status: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The test's status, written after the object's controller has given the new suspended object its
+        Ready=Unknown/Suspended (runtime/suspend.py): written before, that first status could replace the
+        test's conditions. None when the test writes no status."""
+        if not status:
+            return None
+
+        def suspended() -> bool:
+            conds = (self.kube.get(resource, name, ns).get("status") or {}).get("conditions") or []
+            return any(cond.get("type") == "Ready" for cond in conds)
+
+        wait_for(suspended, 60, f"{name}'s controller to mark it suspended")
+        return self.set_status(resource, ns, name, status)
 
     def set_status(self, resource: Any, ns: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self.kube.patch_status(resource, name, ns, patch)
