@@ -43,34 +43,10 @@ def replace_problem(address: str) -> str:
     return ""
 
 
-def split_addresses(text: str) -> tuple[str, ...]:
-    """The addresses of a comma-separated annotation value, stripped, empty ones left out. A comma inside
-    a quoted instance key (`a.b["x,y"]`) does not split."""
-    out: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for ch in text:
-        if ch == "," and not quoted:
-            out.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-    out.append("".join(current).strip())
-    return tuple(a for a in out if a)
-
-
-def split_request(text: str) -> tuple[tuple[str, ...], str]:
-    """A `tfcontroller.io/replace` annotation value `<address>[,…][@<token>]`: its addresses
-    (split_addresses) and its token ("" when there is none). The token is what follows the last `@`
-    outside a quoted instance key — an address has no `@` there, so the split is unambiguous; a token
-    lets the same addresses be asked for again (a new token is a new request, policy.replace_request)."""
-    at = -1
+def _unquoted(text: str, wanted: str) -> list[int]:
+    """The positions of `wanted` in `text` outside a quoted instance key (`a.b["x,y@z"]`, backslash escapes
+    inside the quotes): where an annotation value may be split."""
+    found: list[int] = []
     quoted = escaped = False
     for i, ch in enumerate(text):
         if escaped:
@@ -79,8 +55,25 @@ def split_request(text: str) -> tuple[tuple[str, ...], str]:
             escaped = True
         elif ch == '"':
             quoted = not quoted
-        elif ch == "@" and not quoted:
-            at = i
-    if at < 0:
+        elif ch == wanted and not quoted:
+            found.append(i)
+    return found
+
+
+def split_addresses(text: str) -> tuple[str, ...]:
+    """The addresses of a comma-separated annotation value, stripped, empty ones left out. A comma inside
+    a quoted instance key (`a.b["x,y"]`) does not split."""
+    bounds = [-1, *_unquoted(text, ","), len(text)]
+    parts = (text[start + 1:stop].strip() for start, stop in zip(bounds, bounds[1:], strict=False))
+    return tuple(a for a in parts if a)
+
+
+def split_request(text: str) -> tuple[tuple[str, ...], str]:
+    """A `tfcontroller.io/replace` annotation value `<address>[,…][@<token>]`: its addresses
+    (split_addresses) and its token ("" when there is none). The token is what follows the last `@`
+    outside a quoted instance key — an address has no `@` there, so the split is unambiguous; a token
+    lets the same addresses be asked for again (a new token is a new request, policy.replace_request)."""
+    ats = _unquoted(text, "@")
+    if not ats:
         return split_addresses(text), ""
-    return split_addresses(text[:at]), text[at + 1:].strip()
+    return split_addresses(text[:ats[-1]]), text[ats[-1] + 1:].strip()
