@@ -274,15 +274,6 @@ class Store:
         with self.lock:
             return sorted(self._owned.get(uid, ()))
 
-    def get_by_uid(self, uid: str) -> tuple[str, str, Obj] | None:
-        with self.lock:
-            where = self._uids.get(uid)
-            if where is None:
-                return None
-            group, plural, namespace, name = where
-            obj = self.get(group, plural, namespace, name)
-            return (group, plural, obj) if obj is not None else None
-
     def uid_exists(self, uid: str) -> bool:
         with self.lock:
             return uid in self._uids
