@@ -53,8 +53,8 @@ import boto3  # noqa: E402
 import requests  # noqa: E402
 
 from benchmarks.dev_cluster_process import start_dev_cluster  # noqa: E402
-from benchmarks.git_polling import git, install_crds  # noqa: E402
-from benchmarks.runner_modes import descendants, free_port, setup_namespace  # noqa: E402
+from benchmarks.git_polling import install_crds  # noqa: E402
+from benchmarks.runner_modes import descendants, free_port, module_repository, setup_namespace  # noqa: E402
 from tfcontroller.api.constants import tfstate_lease_name, tfstate_secret_name  # noqa: E402
 from tfcontroller.api.statenames import default_secret_suffix  # noqa: E402
 from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
@@ -208,15 +208,7 @@ class Controller:
 
 # ---- the objects -------------------------------------------------------------------------------------------
 def make_remote(tmp: Path) -> str:
-    bare, work = tmp / "infra.git", tmp / "infra.work"
-    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
-    git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp)
-    (work / "tf").mkdir()
-    (work / "tf" / "main.tf").write_text(MODULE)
-    git("add", "--all", cwd=work)
-    git("commit", "--quiet", "-m", "bucket module", cwd=work)
-    git("push", "--quiet", str(bare), "main:main", cwd=work)
-    return bare.as_uri()
+    return module_repository(tmp, {"tf": MODULE})[0]
 
 
 def create_objects(kube: KubeClient, count: int, prefix: str, endpoint: str, linger: int,

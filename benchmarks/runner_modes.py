@@ -303,9 +303,9 @@ class Mode:
                 self.proc.wait()
 
 
-def setup_namespace(kube: KubeClient, namespace: str, url: str) -> None:
+def setup_namespace(kube: KubeClient, namespace: str, url: str, interval: str = "1h") -> None:
     """The namespace, its runner RBAC (`tfcontroller tenant add`: both modes run as its ServiceAccount)
-    and the GitRepository of the module."""
+    and the GitRepository of the module, polled every `interval` (also used by scale.py and chaos.py)."""
     try:
         kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     except AlreadyExists:
@@ -318,19 +318,26 @@ def setup_namespace(kube: KubeClient, namespace: str, url: str) -> None:
     kube.create(GITREPOSITORIES, {
         "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
         "metadata": {"name": "infra", "namespace": namespace},
-        "spec": {"url": url, "ref": {"branch": "main"}, "interval": "1h"}}, namespace)
+        "spec": {"url": url, "ref": {"branch": "main"}, "interval": interval}}, namespace)
 
 
-def make_remote(tmp: Path) -> str:
+def module_repository(tmp: Path, modules: dict[str, str]) -> tuple[str, Path]:
+    """A bare repository (its file:// URL) holding `modules` (directory → main.tf text) on `main`, and
+    the working copy a benchmark commits to later (also used by scale.py and chaos.py)."""
     bare, work = tmp / "infra.git", tmp / "infra.work"
     git("init", "--quiet", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
     git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp)
-    (work / "tf").mkdir()
-    (work / "tf" / "main.tf").write_text(MODULE)
+    for sub, text in modules.items():
+        (work / sub).mkdir()
+        (work / sub / "main.tf").write_text(text)
     git("add", "--all", cwd=work)
-    git("commit", "--quiet", "-m", "module", cwd=work)
+    git("commit", "--quiet", "-m", "modules", cwd=work)
     git("push", "--quiet", str(bare), "main:main", cwd=work)
-    return bare.as_uri()
+    return bare.as_uri(), work
+
+
+def make_remote(tmp: Path) -> str:
+    return module_repository(tmp, {"tf": MODULE})[0]
 
 
 def verdict(ok: bool) -> str:

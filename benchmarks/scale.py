@@ -52,13 +52,13 @@ from benchmarks.runner_modes import (  # noqa: E402
     _stat,
     descendants,
     free_port,
+    module_repository,
     own_cpu,
+    setup_namespace,
 )
 from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
-from tfcontroller.kube.errors import AlreadyExists  # noqa: E402
-from tfcontroller.kube.resources import GITREPOSITORIES, NAMESPACES, TERRAFORMS  # noqa: E402
-from tfcontroller.runner.tenant import tenant_objects  # noqa: E402
+from tfcontroller.kube.resources import GITREPOSITORIES, TERRAFORMS  # noqa: E402
 
 NAMESPACE = "scale"
 RATE_TARGET = 250.0  # objects per minute
@@ -127,16 +127,7 @@ class Spawns:
 # ---- the cluster side ----------------------------------------------------------------------------------
 def make_remote(tmp: Path) -> tuple[str, Path]:
     """A bare repository with two modules: ./tf (the N objects) and ./one (the object the commit touches)."""
-    bare, work = tmp / "infra.git", tmp / "infra.work"
-    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
-    git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp)
-    for sub in ("tf", "one"):
-        (work / sub).mkdir()
-        (work / sub / "main.tf").write_text(MODULE)
-    git("add", "--all", cwd=work)
-    git("commit", "--quiet", "-m", "modules", cwd=work)
-    git("push", "--quiet", str(bare), "main:main", cwd=work)
-    return bare.as_uri(), work
+    return module_repository(tmp, {"tf": MODULE, "one": MODULE})
 
 
 def touch_one(work: Path, bare_url: str) -> None:
@@ -145,22 +136,6 @@ def touch_one(work: Path, bare_url: str) -> None:
     main.write_text(main.read_text().replace('default = "hello"', f'default = "hello {time.time():.0f}"', 1))
     git("commit", "--quiet", "-am", "one: a new greeting", cwd=work)
     git("push", "--quiet", bare_url, "main:main", cwd=work)
-
-
-def setup(kube: KubeClient, url: str, git_interval: str) -> None:
-    try:
-        kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    except AlreadyExists:
-        pass
-    for obj in tenant_objects(NAMESPACE):
-        try:
-            kube.create(kube.resource_of(obj), obj, NAMESPACE)
-        except AlreadyExists:
-            pass
-    kube.create(GITREPOSITORIES, {
-        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "GitRepository",
-        "metadata": {"name": "infra", "namespace": NAMESPACE},
-        "spec": {"url": url, "ref": {"branch": "main"}, "interval": git_interval}}, NAMESPACE)
 
 
 def create(kube: KubeClient, name: str, path: str) -> None:
@@ -240,7 +215,7 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             install_crds(kube)
             ensure_keys(kube, "default")
             url, work = make_remote(tmp)
-            setup(kube, url, args.git_interval)
+            setup_namespace(kube, NAMESPACE, url, args.git_interval)
             controller = start_controller(kubeconfig, tmp, mode, args.concurrent)
             watch = ReadyWatch(kube, NAMESPACE)
             create(kube, "warm-up", "./tf")
