@@ -5,6 +5,8 @@ the process exits 0 only when every step had its expected outcome. Without it th
 until Ctrl-C (the normal end: "stopped", exit 0) so that a person can explore it with the commands it
 prints (`explore_commands`: the virtualenv's activation first, since `tfcontroller` is not on PATH after
 `make setup`), kubectl and the mail folder, and deploy changes from `.demo/checkout` with `git push`.
+The production plan's approval is taken from anywhere (approval.py): the tour approves it with the CLI, or,
+with `--wait-for-approval`, waits for a person to approve it (the dashboard's button, the CLI, kubectl).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfcontroller.dev.demo import notifications, repo
+from tfcontroller.dev.demo import approval, notifications, repo
 from tfcontroller.dev.demo.progress import Progress, format_entry, terminal_width
 from tfcontroller.dev.demo.repo import git
 from tfcontroller.dev.demo.services import (
@@ -85,6 +87,7 @@ class Tour:
     steps: list[Step] = field(default_factory=list)  # the caller's list: steps survive a Ctrl-C
     dashboard: str = ""  # the dashboard's root URL (no login token)
     webhook: WebhookSink | None = None  # the receiver of the demo's NotificationProvider
+    wait_for_approval: bool = False  # --wait-for-approval: a person approves the production plan, anywhere
 
     def show_notification(self, wanted: notifications.Wanted, timeout: float = 300) -> str:
         """Wait for a notification at the webhook sink and print it whole (signature verified); return its
@@ -178,23 +181,45 @@ class Tour:
                 f"(first: {pod}); bucket {bucket} exists")
 
     def prod_approved(self) -> str:
+        name = "app-stack-prod"
         pending = self.wait(
-            "a pending plan on terraform/app-stack-prod",
-            lambda: (self.tf("app-stack-prod").get("status") or {}).get("plan", {}).get("pending"), 600,
+            f"a pending plan on terraform/{name}",
+            lambda: (self.tf(name).get("status") or {}).get("plan", {}).get("pending"), 600,
         )
-        shown = self.cli("plan", "show", "app-stack-prod")
+        shown = self.cli("plan", "show", name)
         print(shown)
         # The NotificationRule's PlanPending, sent while the plan waits: what a reviewer gets in chat.
-        self.show_notification(notifications.Wanted("PlanPending", "app-stack-prod", pending))
-        if self.dashboard:
-            self.progress.say(f"the same plan in the browser, with its Approve button: {self.dashboard}terraform/{NS}/"
-                              f"app-stack-prod (the tour approves it here with the CLI)")
-        self.progress.say(f"$ tfcontroller approve app-stack-prod --plan {pending}")
-        self.cli("approve", "app-stack-prod", "--plan", pending)
-        obj = self.wait("terraform/app-stack-prod to be applied", lambda: self.ready(self.tf("app-stack-prod")) and self.tf("app-stack-prod"), 600)
+        self.show_notification(notifications.Wanted("PlanPending", name, pending))
+        page = f"{self.dashboard}terraform/{NS}/{name}" if self.dashboard else ""
+        if self.wait_for_approval:
+            self.progress.say(approval.ask_for_approval(NS, name, pending, page))
+        else:
+            if page:
+                self.progress.say(f"the same plan in the browser, with its Approve button: {page} (the tour approves "
+                                  "it here with the CLI; `--wait-for-approval` leaves that to you)")
+            self.approve_with_cli(name, pending)
+        # Whoever approved it, wherever: the annotation names the plan (approval.approved).
+        self.wait(f"an approval of plan {pending}", lambda: approval.approved(self.tf(name), pending),
+                  approval.APPROVAL_WAIT if self.wait_for_approval else 60)
+        obj = self.wait(f"terraform/{name} to be applied", lambda: self.ready(self.tf(name)) and self.tf(name), 600)
         if obj["status"].get("lastAppliedPlan") != pending:
             raise DemoError(f"applied {obj['status'].get('lastAppliedPlan')}, approved {pending}")
-        return f"production plan {pending} shown, notified (webhook, signed), approved and applied"
+        who = self.wait(f"the apply of {pending} in the history",
+                        lambda: approval.approved_by(self.tf(name).get("status"), pending), 60)
+        return f"production plan {pending} shown, notified (webhook, signed), approved by {who} and applied"
+
+    def approve_with_cli(self, name: str, plan: str) -> None:
+        """`tfcontroller approve` unless someone approved the plan already (the dashboard, another terminal):
+        an approval from anywhere counts, and one made while the CLI runs is no failure either."""
+        if approval.approved(self.tf(name), plan):
+            self.progress.say(f"plan {plan} is approved already (not by the tour)")
+            return
+        self.progress.say(f"$ tfcontroller approve {name} --plan {plan}")
+        try:
+            self.cli("approve", name, "--plan", plan)
+        except DemoError:
+            if not approval.approved(self.tf(name), plan):
+                raise
 
     def apps_configured(self) -> str:
         details = []
@@ -386,6 +411,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="work dir (default .demo); its checkout/ is kept across runs")
     parser.add_argument("--aws-endpoint", default=os.environ.get("DEMO_AWS_ENDPOINT", ""),
                         help="use this running AWS emulator instead of starting LocalStack")
+    parser.add_argument("--wait-for-approval", action="store_true",
+                        help="do not approve the production plan with the CLI: wait (up to an hour) for your approval "
+                             "from anywhere, the dashboard's Approve button, `tfcontroller approve` or kubectl annotate")
     parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("DEMO_EMULATOR_PORT", "4566")))
     return parser.parse_args(argv)
 
@@ -464,7 +492,8 @@ def _run(args: argparse.Namespace, workdir: Path, say: Callable[[str], None], st
         print_explore(workdir, dashboard_link)
 
     with Progress(kube, NS, start) as progress:
-        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps, dashboard, webhook)
+        tour = Tour(workdir, kube, kubeconfig, endpoint, progress, sink, checkout, bare, steps, dashboard, webhook,
+                    args.wait_for_approval)
         for name, method in TOUR_STEPS:
             if not tour.check(name, getattr(tour, method)):
                 break
