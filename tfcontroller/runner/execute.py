@@ -21,7 +21,7 @@ from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.plan_counts import counts_text
 from tfcontroller.api.redact import scrub, secret_forms
-from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.values import ValueSource
 from tfcontroller.runner.inputs import RunInputs, resolve, resolve_files
 from tfcontroller.runner.output import RunOutput
 from tfcontroller.source.store import fetch_artifact
@@ -29,7 +29,13 @@ from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import InitRequiredError
 from tfcontroller.terraform.initcache import attach_dir, invalidate_dir, record_dir
-from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files, sensitive_values
+from tfcontroller.terraform.inspect import (
+    ModuleInfo,
+    ModuleParseError,
+    inspect_files,
+    module_info_of,
+    sensitive_values,
+)
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_files import RunFiles
@@ -47,10 +53,10 @@ APPLY_SUCCEEDED = "ApplySucceeded"
 
 @dataclass
 class RunEnvironment:
-    """What the runner brings of its own: its API client and kubeconfig (None: in-cluster config), the
-    Terraform configuration of its image or host, where it prints."""
+    """What the runner brings of its own: its API client (runner/inputs.ConnectOnFirstRead) and kubeconfig
+    (None: in-cluster config), the Terraform configuration of its image or host, where it prints."""
 
-    kube: KubeClient
+    kube: ValueSource
     kubeconfig: str | None
     terraform: TerraformConfig
     say: Callable[[str], None] = print
@@ -83,7 +89,7 @@ def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.R
 
 def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
     artifact = _fetch(request, exchange, env)
-    info = _module_info(artifact, request.path)
+    info = _module_info(artifact, request)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
     env.secrets.extend(form for value in inputs.secrets for form in secret_forms(value))
     env.secrets.extend(sensitive_values(info, inputs.variables, inputs.env))
@@ -145,8 +151,11 @@ def _fetch(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> Path:
         raise api_errors.TransientError(ARTIFACT_FAILED, f"artifact {request.artifact_url}: {exc}") from None
 
 
-def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
-    files = read_module_files(artifact, path)
+def _module_info(artifact: Path, request: rp.RunRequest) -> ModuleInfo | None:
+    """The variables' types and sensitivity: as the controller read them, else read here (python-hcl2)."""
+    if request.declared_variables is not None:
+        return module_info_of(request.declared_variables)
+    files = read_module_files(artifact, request.path)
     if files is None:
         return None  # links or odd names: Terraform judges the module, the extraction judges the tree
     try:

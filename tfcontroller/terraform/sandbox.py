@@ -22,6 +22,8 @@ namespaces (`probe`), the runner runs unsandboxed with the same cleared environm
 
 from __future__ import annotations
 
+import compileall
+import functools
 import os
 import shutil
 import socket
@@ -214,6 +216,19 @@ def probe(bwrap: str = "bwrap") -> str | None:
     return None
 
 
+@functools.cache
+def ensure_bytecode(package_dir: str) -> bool:
+    """Compile the package's modules to bytecode (`__pycache__`) once per controller process, where the
+    package directory is writable; True when every module compiled.
+
+    Why: the sandbox mounts the package read-only and the runner runs with PYTHONDONTWRITEBYTECODE, so a
+    module without a `.pyc` (a clean checkout, an editable install, a controller started with
+    PYTHONDONTWRITEBYTECODE: the runner's own modules are never imported by the controller) is compiled from
+    source in every run: ~0.2 s of CPU per run for the ~55 modules a run imports (issue 21). An installed
+    wheel has its bytecode already (pip compiles at install); then this only checks timestamps."""
+    return bool(compileall.compile_dir(package_dir, quiet=2))
+
+
 def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | None, sandboxed: bool,
                  log: IO[bytes], bwrap: str = "bwrap", init_cache: Path | None = None) -> subprocess.Popen[bytes]:
     """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
@@ -226,6 +241,7 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
     and its result, would come after the caller stopped waiting)."""
     package_dir = str(Path(__file__).resolve().parents[1])
     package_root = str(Path(package_dir).parent)
+    ensure_bytecode(package_dir)
     if sandboxed:
         env = runner_env(EXCHANGE_MOUNT, config, package_root)
         spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir, init_cache=init_cache)
