@@ -5,7 +5,6 @@ K objects (the `terraform_data` module of scale.py, one variable) are each plann
 the other, against a dev cluster (the kubernetes backend); the CPU is what each runner reports at its
 end (its own from its start, and Terraform's), so it is comparable on a busy machine where wall-clock
 time is not. Printed per object: CPU seconds, runner processes started.
-`--profile DIR` leaves a cProfile of each runner run in DIR (`TFCONTROLLER_RUNNER_PROFILE`, sandbox.py).
 
     .venv/bin/python benchmarks/runner_cpu.py [--objects 10] [--no-hold] [--unsandboxed]
 """
@@ -88,11 +87,7 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=10)
     parser.add_argument("--no-hold", action="store_true", help="one runner per command (the old way)")
     parser.add_argument("--unsandboxed", action="store_true")
-    parser.add_argument("--profile", help="leave a cProfile of each runner run in this directory")
     args = parser.parse_args()
-    if args.profile:
-        os.environ["TFCONTROLLER_RUNNER_PROFILE"] = str(Path(args.profile).resolve())
-        Path(args.profile).mkdir(parents=True, exist_ok=True)
     logging.getLogger("tfcontroller.terraform.protocol_runner").setLevel(logging.INFO)
     sandboxed = not args.unsandboxed and probe() is None
     with tempfile.TemporaryDirectory(prefix="runner-cpu-") as tmp, DevCluster() as cluster:

@@ -37,6 +37,9 @@ REQUEST_FILE = "request.json"
 RESULT_FILE = "result.json"
 PLAN_IN_FILE = "plan.in"  # the plan an apply run applies (local mode: written by the controller)
 PLAN_OUT_FILE = "plan.out"  # the plan a plan run made (local mode: read by the controller)
+# Local mode, issue 21: the line a controller writes to the stdin of a plan run that awaits its apply
+# (`--await-apply`), after putting the apply's request and plan.in in the exchange directory
+HAND_OVER_APPLY = "apply"
 # `artifact_url` of a pod run whose artifact only the controller has (its cached copy of a GitRepository that
 # is gone, for a destroy on deletion): the runner GETs it from the run API, as its own Pod, and checks the digest
 ARTIFACT_FROM_RUN_API = "run-api:artifact"

@@ -101,12 +101,14 @@ def _host_links() -> dict[str, str]:
 
 
 def runner_command(exchange: str, kubeconfig: str | None, python: str | None = None,
-                   init_cache: str | None = None) -> list[str]:
+                   init_cache: str | None = None, await_apply: float | None = None) -> list[str]:
     """`tfcontroller runner run` with the Python that runs the controller (its venv, not resolved
-    through symlinks: a venv is recognised by where its interpreter is called from)."""
+    through symlinks: a venv is recognised by where its interpreter is called from). `await_apply`: a plan
+    run waits that many seconds for its apply to be handed over (runner/commands.py)."""
     argv = [python or sys.executable, "-m", "tfcontroller", "runner", "run", "--exchange", exchange,
             "--stop-on-stdin-eof"]
     argv += ["--kubeconfig", kubeconfig] if kubeconfig else []
+    argv += ["--await-apply", f"{await_apply:g}"] if await_apply else []
     return argv + (["--init-cache", init_cache] if init_cache else [])
 
 
@@ -230,7 +232,8 @@ def ensure_bytecode(package_dir: str) -> bool:
 
 
 def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | None, sandboxed: bool,
-                 log: IO[bytes], bwrap: str = "bwrap", init_cache: Path | None = None) -> subprocess.Popen[bytes]:
+                 log: IO[bytes], bwrap: str = "bwrap", init_cache: Path | None = None,
+                 await_apply: float | None = None) -> subprocess.Popen[bytes]:
     """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
     group, its stdin a pipe that only the caller holds (closing it, or the caller's death, stops the run
     gracefully), its output to `log`. `kubeconfig` is the run's own identity (None: in-cluster); unsandboxed,
@@ -246,12 +249,13 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
         env = runner_env(EXCHANGE_MOUNT, config, package_root)
         spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir, init_cache=init_cache)
         command = runner_command(EXCHANGE_MOUNT, runner_kubeconfig(kubeconfig, sandboxed),
-                                 init_cache=INIT_CACHE_MOUNT if init_cache is not None else None)
+                                 init_cache=INIT_CACHE_MOUNT if init_cache is not None else None,
+                                 await_apply=await_apply)
         argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
     else:
         env = runner_env(str(exchange), config, package_root)
         argv = runner_command(str(exchange), runner_kubeconfig(kubeconfig, sandboxed),
-                              init_cache=str(init_cache) if init_cache is not None else None)
+                              init_cache=str(init_cache) if init_cache is not None else None, await_apply=await_apply)
         popen_env = env
     return subprocess.Popen(argv, cwd=exchange, env=popen_env, stdin=subprocess.PIPE, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
