@@ -196,7 +196,8 @@ class ProtocolRunner(DelegatingRunner):
         if plan is not None:
             (exchange / rp.PLAN_IN_FILE).write_bytes(plan)
         log_path = self.root / f"{exchange.name}.log"
-        out = open(log_path, "w+b")  # noqa: SIM115 - closed by _end, after the run (which may be held)
+        # appending: the runner's writes go to the end whatever offset this side reads a held run's log from
+        out = open(log_path, "a+b")  # noqa: SIM115 - closed by _end, after the run (which may be held)
         try:
             proc = start_runner(exchange, self.config, kubeconfig=self.kubeconfig, sandboxed=self.sandboxed,
                                 log=out, init_cache=self.init_cache, await_apply=await_apply)
