@@ -177,7 +177,7 @@ class ProtocolRunner(DelegatingRunner):
             self._end(run)
             return None
         run.started = time.monotonic()
-        log.info("runner operation=%s handed over to the plan's runner", rp.APPLY, extra=self.log_extra)
+        log.info("runner pid=%s: the apply handed over to the plan's runner", run.proc.pid, extra=self.log_extra)
         return run
 
     def _start(self, operation: str, *, plan: bytes | None = None, await_apply: float | None = None,
