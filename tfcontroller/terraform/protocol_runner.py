@@ -224,13 +224,16 @@ class ProtocolRunner(DelegatingRunner):
                 run.proc.stdin.close()  # the runner interrupts Terraform gracefully
             if until_result and result_file.exists():
                 break
+        read = _read_result(result_file)
+        if run.proc.returncode is None and not _awaits_apply(read):
+            _exited(run.proc, _END_WAIT)  # a failed plan or one without changes: its runner is ending by itself
         lines = self._new_lines(run)
         for line in lines:
             log.info("runner: %s", line, extra=self.log_extra)  # scrubbed by the runner
         how = "held for its apply" if run.proc.returncode is None else f"rc={run.proc.returncode}"
         log.info("runner operation=%s %s seconds=%.2f", operation, how, time.monotonic() - run.started,
                  extra=self.log_extra)
-        return self._result(run.exchange, operation, run.proc.returncode, lines)
+        return self._result(read, operation, run.proc.returncode, lines)
 
     def _new_lines(self, run: _Run) -> list[str]:
         run.log.flush()
@@ -266,13 +269,13 @@ class ProtocolRunner(DelegatingRunner):
         else:
             shutil.rmtree(exchange, ignore_errors=True)
 
-    def _result(self, exchange: Path, operation: str, returncode: int | None, lines: list[str]) -> rp.RunResult:
-        try:
-            result = rp.RunResult.from_dict(json.loads((exchange / rp.RESULT_FILE).read_text()))
-        except (OSError, ValueError) as exc:
+    def _result(self, read: rp.RunResult | Exception, operation: str, returncode: int | None,
+                lines: list[str]) -> rp.RunResult:
+        if isinstance(read, Exception):
             tail = " | ".join(lines[-_LOG_TAIL:])
             raise TransientError(RUNNER_FAILED, f"the runner of {operation} exited with {returncode} without a "
-                                                f"result ({exc}): {tail}") from None
+                                                f"result ({read}): {tail}")
+        result = read
         if result.operation != operation:
             raise TransientError(RUNNER_FAILED, f"the runner of {operation} answered with the result of a "
                                                 f"{result.operation}")
@@ -281,6 +284,21 @@ class ProtocolRunner(DelegatingRunner):
         if error is not None:
             raise error
         return result
+
+
+def _read_result(path: Path) -> rp.RunResult | Exception:
+    """The run's result, or why there is none (no file: the runner died; unreadable: a broken runner)."""
+    try:
+        return rp.RunResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        return exc
+
+
+def _awaits_apply(read: rp.RunResult | Exception) -> bool:
+    """Whether a runner that delivered this result waits for an apply (runner/execute.py: a plan that
+    succeeded with changes); any other runner ends by itself."""
+    return (isinstance(read, rp.RunResult) and read.operation == rp.PLAN and read.succeeded
+            and read.plan is not None and read.plan.has_changes)
 
 
 def _write_private(path: Path, data: bytes) -> None:

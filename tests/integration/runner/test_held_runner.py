@@ -113,6 +113,9 @@ def test_a_plan_and_its_apply_are_served_by_one_runner_process(setup: Setup) -> 
     assert _gone(held) and _applied(setup, "one")
     assert _exchanges(setup) == [], "the run's exchange directory is discarded after the apply"
     runner.release()  # nothing held any more: a no-op
+    again = _runner(setup, "one", hold=True, run_id="run-again")
+    assert not again.plan(setup.tmp / "again.plan").has_changes
+    assert again.last_pid is not None and _gone(again.last_pid), "no apply follows no changes: nothing waits"
 
 
 @pytest.mark.parametrize("how", ["release", "cancel", "next-command"])
