@@ -195,6 +195,7 @@ class Row:
     replanned: int = -1
     tracebacks: int = 0
     profile: dict[str, float] = field(default_factory=dict)  # the tree's CPU seconds by process name
+    starts: dict[str, int] = field(default_factory=dict)  # processes started while creating, by name
     timed_out: int = 0  # objects not Ready within --timeout (then idle and commit are not measured)
 
     def ok(self) -> bool:
@@ -235,7 +236,7 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
                 done = time.monotonic()
                 row.timed_out = sum(1 for name in names if name not in watch.ready)
                 print(f"  {mode} N={n}: {exc}", flush=True)
-            profile.stop()
+            row.starts = dict(sorted(profile.stop().items(), key=lambda kv: -kv[1]))
             row.profile = {k: round(v, 1) for k, v in sorted(profile.cpu_by_name().items(), key=lambda kv: -kv[1])}
             row.ready_s = done - started
             row.per_min = (n - row.timed_out) / row.ready_s * 60
@@ -359,6 +360,8 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         print(f"  {r.mode} N={r.n}: {'MET' if r.ok() else 'MISSED'}  idle spawned: {r.idle_spawned}")
         top = ", ".join(f"{k} {v:.1f}s" for k, v in list(r.profile.items())[:6])
         print(f"    the tree's CPU by process while creating (per object: {(r.tree_cpu - r.ctl_cpu) / r.n:.2f}s): {top}")
+        starts = ", ".join(f"{k} {v}" for k, v in list(r.starts.items())[:6])
+        print(f"    processes started while creating (the runner is python, the sandbox bwrap): {starts}")
     print(json.dumps([r.__dict__ for r in rows]))
 
 

@@ -37,6 +37,9 @@ REQUEST_FILE = "request.json"
 RESULT_FILE = "result.json"
 PLAN_IN_FILE = "plan.in"  # the plan an apply run applies (local mode: written by the controller)
 PLAN_OUT_FILE = "plan.out"  # the plan a plan run made (local mode: read by the controller)
+# Local mode, issue 21: the line a controller writes to the stdin of a plan run that awaits its apply
+# (`--await-apply`), after putting the apply's request and plan.in in the exchange directory
+HAND_OVER_APPLY = "apply"
 # `artifact_url` of a pod run whose artifact only the controller has (its cached copy of a GitRepository that
 # is gone, for a destroy on deletion): the runner GETs it from the run API, as its own Pod, and checks the digest
 ARTIFACT_FROM_RUN_API = "run-api:artifact"
@@ -60,6 +63,16 @@ class VarRef:
     name: str
     value_from: KeyRef
     index: int = 0  # its place in spec.vars: messages name the field as the controller does
+
+
+@dataclass(frozen=True)
+class DeclaredVariable:
+    """A variable the root module declares, as the controller read it from the same artifact (issue 21:
+    the runner then needs no HCL parser of its own): its type expression (None: untyped), for decoding a
+    value read from a Secret or ConfigMap, and whether it is `sensitive`, for scrubbing its value."""
+
+    type: str | None = None
+    sensitive: bool = False
 
 
 class RequestInvalid(ValueError):
@@ -99,6 +112,9 @@ class RunRequest:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     parallelism: int = 0
+    # issue 21: the root module's variables as the controller read them; None: the runner reads the module
+    # itself (a controller that could not parse it, or an older one)
+    declared_variables: dict[str, DeclaredVariable] | None = None
     version: int = PROTOCOL_VERSION
 
     @property
@@ -150,6 +166,7 @@ class RunRequest:
             targets=_addresses(data, "targets", target_problem),
             replace=_addresses(data, "replace", replace_problem),
             parallelism=_count(data, "parallelism"),
+            declared_variables=_declared_variables(data.get("declared_variables")),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
@@ -361,6 +378,26 @@ def _var_ref(item: Any, where: str) -> VarRef:
         raise RequestInvalid(f"{where}.index: a non-negative integer is required")
     return VarRef(_text(item, "name", _VAR_NAME, where), _key_ref(item.get("value_from"), f"{where}.value_from"),
                   index)
+
+
+def _declared_variables(value: Any) -> dict[str, DeclaredVariable] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RequestInvalid("declared_variables: an object is required")
+    declared = {}
+    for name, item in value.items():
+        where = f"declared_variables.{name}"
+        if not isinstance(name, str) or not _VAR_NAME.match(name) or not isinstance(item, dict):
+            raise RequestInvalid(f"{where}: a variable name and an object are required")
+        kind = item.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise RequestInvalid(f"{where}.type: a string or null is required")
+        sensitive = item.get("sensitive", False)
+        if not isinstance(sensitive, bool):
+            raise RequestInvalid(f"{where}.sensitive: true or false is required")
+        declared[name] = DeclaredVariable(kind, sensitive)
+    return declared
 
 
 def _cli_config_ref(item: Any) -> CliConfigRef | None:

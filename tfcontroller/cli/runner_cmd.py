@@ -1,6 +1,6 @@
 """`tfcontroller runner run`: execute one Terraform run apart from the controller (issue 15).
 
-    tfcontroller runner run --exchange DIR [--kubeconfig FILE] [--stop-on-stdin-eof]
+    tfcontroller runner run --exchange DIR [--kubeconfig FILE] [--stop-on-stdin-eof [--await-apply SECONDS]]
     tfcontroller runner pod      (pod mode: inputs at the runner Pod's fixed paths; tfcontroller/runner/pod.py)
 
 Reads `DIR/request.json` (tfcontroller.api.run_protocol), runs it (tfcontroller.runner.execute) and writes
@@ -9,7 +9,9 @@ Reads `DIR/request.json` (tfcontroller.api.run_protocol), runs it (tfcontroller.
 never the controller's) or, without it, the Pod's in-cluster configuration (pod mode). Its stdout is the
 run's log, scrubbed. SIGTERM or SIGINT stops Terraform gracefully (SIGINT, grace, SIGKILL: it saves the
 state it has and releases its lock); with `--stop-on-stdin-eof` so does the end of stdin, which in local
-mode is a pipe from the controller: a controller that dies stops its runs as before.
+mode is a pipe from the controller: a controller that dies stops its runs as before. With `--await-apply`,
+a plan run that planned changes writes its result and then waits on stdin for the controller to hand over
+the apply of that plan (tfcontroller/runner/commands.py: one runner process per reconcile, issue 21).
 
 Exit code: 0 the run succeeded, 1 it failed (the result says why), 2 the request could not be read.
 """
@@ -21,7 +23,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ def register(subparsers: Any) -> None:
                                           "initialised for the request's init key (local mode)")
     run.add_argument("--stop-on-stdin-eof", action="store_true",
                      help="stop the run gracefully when stdin ends (the controller that started it is gone)")
+    run.add_argument("--await-apply", type=float, metavar="SECONDS",
+                     help="with --stop-on-stdin-eof: after a plan with changes, wait up to SECONDS for the "
+                          "controller to hand over its apply on stdin, and apply in the same workspace")
     run.set_defaults(func=run_command)
     pod = commands.add_parser("pod", help="execute the run of this runner Pod and deliver its result",
                               description="Pod mode: read the request the Pod was given, run it with the Pod's "
@@ -61,12 +65,18 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_REQUEST
     env = _environment(args)
     _stop_on_signals(env)
-    if args.stop_on_stdin_eof:
-        threading.Thread(target=_watch_stdin, args=(env,), name="stdin-eof", daemon=True).start()
+    from tfcontroller.runner.commands import AwaitApply, StdinCommands
     from tfcontroller.runner.execute import execute
 
-    result = execute(request, exchange, env)
-    _write_result(exchange, result.to_dict())
+    commands = StdinCommands(env.stop) if args.stop_on_stdin_eof else None
+    follow = None
+    if commands is not None and args.await_apply:
+        follow = AwaitApply(exchange, request, commands, args.await_apply,
+                            lambda result: _write_result(exchange, result.to_dict()), env.line)
+    result = execute(request, exchange, env, follow=follow)
+    if follow is None or follow.delivered is not result:  # a plan whose apply never came is written already
+        _write_result(exchange, result.to_dict())
+    env.say(cpu_line())
     return 0 if result.succeeded else EXIT_FAILED
 
 
@@ -98,16 +108,22 @@ def pod_command(args: argparse.Namespace) -> int:
     return run_in_pod(request, paths, channel, env, deadline=deadline_from_env(os.environ, started), execute=execute)
 
 
+def cpu_line() -> str:
+    """The run's CPU seconds: this process from its start (interpreter and imports included) and the
+    Terraform processes it waited for; what issue 21 measures a runner by (benchmarks/runner_cpu.py)."""
+    times = os.times()
+    return f"runner cpu {times.user + times.system + times.children_user + times.children_system:.3f}s"
+
+
 def _environment(args: argparse.Namespace) -> Any:
-    from tfcontroller.kube.client import KubeClient
     from tfcontroller.runner.execute import RunEnvironment
+    from tfcontroller.runner.inputs import ConnectOnFirstRead
     from tfcontroller.terraform.config import TerraformConfig
 
     def say(line: str) -> None:
         print(line, flush=True)
 
-    kube = KubeClient.load(args.kubeconfig, static=bool(args.kubeconfig))
-    return RunEnvironment(kube=kube, kubeconfig=args.kubeconfig, terraform=TerraformConfig.from_env(), say=say,
+    return RunEnvironment(kube=ConnectOnFirstRead(args.kubeconfig), kubeconfig=args.kubeconfig, terraform=TerraformConfig.from_env(), say=say,
                           init_cache=Path(args.init_cache) if args.init_cache else None)
 
 
@@ -117,16 +133,6 @@ def _stop_on_signals(env: Any) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-
-
-def _watch_stdin(env: Any) -> None:
-    """Raw reads of fd 0 (a buffered reader in a daemon thread aborts the interpreter at exit)."""
-    try:
-        while os.read(0, 4096):
-            pass
-    except OSError:
-        pass
-    env.stop()
 
 
 def _write_result(exchange: Path, result: dict[str, Any]) -> None:

@@ -9,13 +9,24 @@ read from a Secret, so messages built afterwards can be scrubbed of them.
 
 from __future__ import annotations
 
-from tfcontroller.kube.client import KubeClient
+from typing import Protocol
+
 from tfcontroller.kube.errors import NotFound
 
 SECRET_KIND = "Secret"
 
 
-def read_values(kube: KubeClient, namespace: str, kind: str, name: str) -> dict[str, str] | None:
+class ValueSource(Protocol):
+    """What the reader needs of an API client (KubeClient has it): typed this narrowly so that a runner can
+    hand a client it connects only on the first read, and skip the client's imports when a run reads
+    nothing (issue 21)."""
+
+    def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes]: ...
+
+    def read_configmap_data(self, namespace: str, name: str) -> dict[str, str]: ...
+
+
+def read_values(kube: ValueSource, namespace: str, kind: str, name: str) -> dict[str, str] | None:
     """The key/values of Secret or ConfigMap `namespace/name` (`kind` "Secret" or "ConfigMap");
     None when it does not exist."""
     try:
@@ -31,7 +42,7 @@ class ValueReader:
     """`read_values` of one namespace, each object read once; `secrets` holds the values read from
     Secrets (in reading order) for scrubbing."""
 
-    def __init__(self, kube: KubeClient, namespace: str) -> None:
+    def __init__(self, kube: ValueSource, namespace: str) -> None:
         self.kube = kube
         self.namespace = namespace
         self._cache: dict[tuple[str, str], dict[str, str] | None] = {}

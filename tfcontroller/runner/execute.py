@@ -21,7 +21,7 @@ from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.plan_counts import counts_text
 from tfcontroller.api.redact import scrub, secret_forms
-from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.values import ValueSource
 from tfcontroller.runner.inputs import RunInputs, resolve, resolve_files
 from tfcontroller.runner.output import RunOutput
 from tfcontroller.source.store import fetch_artifact
@@ -29,7 +29,13 @@ from tfcontroller.terraform.archive import read_module_files
 from tfcontroller.terraform.config import TerraformConfig
 from tfcontroller.terraform.errors import InitRequiredError
 from tfcontroller.terraform.initcache import attach_dir, invalidate_dir, record_dir
-from tfcontroller.terraform.inspect import ModuleInfo, ModuleParseError, inspect_files, sensitive_values
+from tfcontroller.terraform.inspect import (
+    ModuleInfo,
+    ModuleParseError,
+    inspect_files,
+    module_info_of,
+    sensitive_values,
+)
 from tfcontroller.terraform.plan import summarize as summarize_plan
 from tfcontroller.terraform.processes import RUN_ENV
 from tfcontroller.terraform.run_files import RunFiles
@@ -47,10 +53,10 @@ APPLY_SUCCEEDED = "ApplySucceeded"
 
 @dataclass
 class RunEnvironment:
-    """What the runner brings of its own: its API client and kubeconfig (None: in-cluster config), the
-    Terraform configuration of its image or host, where it prints."""
+    """What the runner brings of its own: its API client (runner/inputs.ConnectOnFirstRead) and kubeconfig
+    (None: in-cluster config), the Terraform configuration of its image or host, where it prints."""
 
-    kube: KubeClient
+    kube: ValueSource
     kubeconfig: str | None
     terraform: TerraformConfig
     say: Callable[[str], None] = print
@@ -70,10 +76,21 @@ class RunEnvironment:
             self.runner.cancel()
 
 
-def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
+# After a plan that planned changes: deliver its result and return the apply to run next in the same
+# workspace, or None (runner/commands.AwaitApply, local mode; issue 21)
+Follow = Callable[[rp.RunResult], rp.RunRequest | None]
+
+
+def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment, follow: Follow | None = None) -> rp.RunResult:
+    """The run's result (its last: with `follow`, a plan's result is delivered by `follow` and the apply
+    it hands over runs in the same workspace, initialised once, and its result is returned)."""
+    return _outcome(request, env, lambda: _execute(request, exchange, env, follow))
+
+
+def _outcome(request: rp.RunRequest, env: RunEnvironment, run: Callable[[], rp.RunResult]) -> rp.RunResult:
     env.secrets.extend(form for value in request.sealed_variables.values() for form in secret_forms(value))
     try:
-        return _execute(request, exchange, env)
+        return run()
     except (api_errors.StallingError, api_errors.WaitingError, api_errors.TransientError) as exc:
         return _failed(request, exc, env)
     except Exception as exc:  # noqa: BLE001 - every outcome is a result; the controller decides the retry
@@ -81,9 +98,9 @@ def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.R
                             scrub(f"{type(exc).__name__}: {exc}", env.secrets), rp.TRANSIENT)
 
 
-def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
+def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment, follow: Follow | None) -> rp.RunResult:
     artifact = _fetch(request, exchange, env)
-    info = _module_info(artifact, request.path)
+    info = _module_info(artifact, request)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)
     env.secrets.extend(form for value in inputs.secrets for form in secret_forms(value))
     env.secrets.extend(sensitive_values(info, inputs.variables, inputs.env))
@@ -103,16 +120,28 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.
             env.line("init: skipped, the object's initialised data directory is reused")
         else:
             _init(request, env, ws, runner, cache)
-        try:
-            return _command(request, exchange, env, ws, runner)
-        except InitRequiredError:
-            if not skip_init:
-                raise
-            env.line("init: Terraform asks for it; running it")  # a new provider or module: same dir, once
-            _init(request, env, ws, runner, cache)
-            return _command(request, exchange, env, ws, runner)
+        result = _initialised(request, exchange, env, ws, runner, cache, skip_init)
+        planned = result.plan is not None and result.plan.has_changes
+        handed = follow(result) if follow is not None and request.operation == rp.PLAN and planned else None
+        if handed is None:
+            return result
+        env.line(f"apply of plan {handed.plan_id} handed over: applying in the same workspace")
+        return _outcome(handed, env, lambda: _command(handed, exchange, env, ws, runner))
     finally:
         ws.cleanup(success=True)
+
+
+def _initialised(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
+                 runner: TerraformRunner, cache: Path | None, skip_init: bool) -> rp.RunResult:
+    """The command, once more after init when a reused data directory turns out to need it."""
+    try:
+        return _command(request, exchange, env, ws, runner)
+    except InitRequiredError:
+        if not skip_init:
+            raise
+        env.line("init: Terraform asks for it; running it")  # a new provider or module: same dir, once
+        _init(request, env, ws, runner, cache)
+        return _command(request, exchange, env, ws, runner)
 
 
 def _init(request: rp.RunRequest, env: RunEnvironment, ws: Workspace, runner: TerraformRunner,
@@ -145,8 +174,11 @@ def _fetch(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> Path:
         raise api_errors.TransientError(ARTIFACT_FAILED, f"artifact {request.artifact_url}: {exc}") from None
 
 
-def _module_info(artifact: Path, path: str) -> ModuleInfo | None:
-    files = read_module_files(artifact, path)
+def _module_info(artifact: Path, request: rp.RunRequest) -> ModuleInfo | None:
+    """The variables' types and sensitivity: as the controller read them, else read here (python-hcl2)."""
+    if request.declared_variables is not None:
+        return module_info_of(request.declared_variables)
+    files = read_module_files(artifact, request.path)
     if files is None:
         return None  # links or odd names: Terraform judges the module, the extraction judges the tree
     try:

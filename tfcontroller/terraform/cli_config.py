@@ -20,8 +20,6 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import hcl2.api
-
 from tfcontroller.api.errors import StallingError
 
 CLI_CONFIG_INVALID = "CliConfigInvalid"
@@ -32,6 +30,8 @@ _LABELLED = ("credentials", "credentials_helper", "host")  # blocks with one lab
 
 def parse_fragment(text: str, where: str) -> dict[str, Any]:
     """The fragment as data, labelled blocks as {label: body}; StallingError when it is not HCL or JSON."""
+    import hcl2.api  # here: a run without a CLI configuration never pays for the parser (issue 21)
+
     try:
         raw = json.loads(text) if text.lstrip().startswith("{") else hcl2.api.loads(text)
     except Exception:  # noqa: BLE001 - lark and json raise many types; the text may hold tokens: never quoted

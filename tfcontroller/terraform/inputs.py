@@ -15,8 +15,7 @@ from typing import Any
 
 from tfcontroller.api.errors import WaitingError
 from tfcontroller.api.refs import KeyRef, ValuesFrom
-from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.values import ValueReader
+from tfcontroller.kube.values import ValueReader, ValueSource
 
 VARS_FAILED = "VarsGenerationFailed"
 
@@ -26,7 +25,7 @@ class InputReader(ValueReader):
     turns a missing object or key into `VarsGenerationFailed`, retried after `retry_after` seconds.
     A subclass overrides `read` to refuse differently (the runner turns Forbidden into Stalled)."""
 
-    def __init__(self, kube: KubeClient, namespace: str, retry_after: float) -> None:
+    def __init__(self, kube: ValueSource, namespace: str, retry_after: float) -> None:
         super().__init__(kube, namespace)
         self.retry_after = retry_after
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2.api
-
 from tfcontroller.api.redact import secret_forms, sensitive_texts
+from tfcontroller.api.run_protocol import DeclaredVariable
 from tfcontroller.terraform.errors import ConfigurationError, MissingVariablesError, StallingError
 
 # Our generated file is not part of what the user declared.
@@ -80,6 +79,8 @@ def _blocks(doc: Mapping[str, Any], kind: str) -> list[tuple[str, dict[str, Any]
 
 
 def _load(filename: str, data: bytes) -> dict[str, Any]:
+    import hcl2.api  # here: a runner given the declarations by the controller never parses (issue 21)
+
     try:
         text = data.decode()
         if filename.endswith(".tf.json"):
@@ -123,6 +124,21 @@ def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
             if terraform.get("cloud") is not None:
                 cloud = True
     return ModuleInfo(variables, outputs, backend, cloud)
+
+
+def declared_variables(info: ModuleInfo | None) -> dict[str, DeclaredVariable] | None:
+    """What a run request tells the runner of the module's variables (their types and which are sensitive),
+    so that it need not parse the module again (issue 21); None when the module could not be read. Pure."""
+    if info is None:
+        return None
+    return {name: DeclaredVariable(var.type, var.sensitive) for name, var in info.variables.items()}
+
+
+def module_info_of(declared: Mapping[str, DeclaredVariable]) -> ModuleInfo:
+    """The inverse, as far as a run needs it: types and sensitivity (whether a variable is required was
+    checked by the controller before the run). Pure."""
+    return ModuleInfo({name: VariableInfo(required=False, type=var.type, sensitive=var.sensitive)
+                       for name, var in declared.items()})
 
 
 def _terraform_blocks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

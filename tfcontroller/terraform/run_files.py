@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2.api
-
 from tfcontroller.api.errors import StallingError
 from tfcontroller.api.redact import MIN_SECRET_LENGTH, sensitive_texts
 from tfcontroller.api.refs import KeyRef
@@ -119,6 +117,8 @@ def file_secret_forms(content: str, path: str = "") -> list[str]:
 
 
 def _tfvars_values(content: str) -> list[str]:
+    import hcl2.api  # here: a runner that maps no .tfvars file never pays for the parser (issue 21)
+
     try:
         document = json.loads(content) if content.lstrip().startswith("{") else hcl2.api.loads(content)
     except Exception:  # noqa: BLE001 - any parse failure: Terraform reports the file; the whole content is hidden

@@ -369,6 +369,10 @@ class TerraformRunner:
         """Stop the running command (SIGINT, grace, SIGKILL) and refuse any later one. Thread-safe."""
         self._cancelled.set()
 
+    def release(self) -> None:
+        """The reconcile that used this runner is over: end what it keeps for a later command (a local
+        runner's plan run held for its apply, protocol_runner.py). Nothing here."""
+
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()

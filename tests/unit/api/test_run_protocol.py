@@ -31,6 +31,9 @@ def _request(**fields: Any) -> rp.RunRequest:
              vars_from=(ValuesFrom("Secret", "creds", keys=("a", "b")), ValuesFrom("ConfigMap", "c", optional=True)),
              env=(EnvVar("PLAIN", "1"), EnvVar("EMPTY", ""), EnvVar("REF", None, KeyRef("Secret", "s", "k", True))),
              env_from=(ValuesFrom("Secret", "aws"),)),
+    _request(declared_variables={}),
+    _request(declared_variables={"n": rp.DeclaredVariable("number"), "token": rp.DeclaredVariable(None, True),
+                                 "tags": rp.DeclaredVariable("map(string)", False)}),
 ])
 def test_requests_survive_json(request_: rp.RunRequest) -> None:
     assert rp.RunRequest.from_dict(json.loads(json.dumps(request_.to_dict()))) == request_
@@ -60,6 +63,11 @@ def test_state_suffix_defaults_to_the_name() -> None:
     ({"env_from": ["aws"]}, "env_from[0]"),
     ({"operation": "apply"}, "plan_id"),
     ({"operation": "force-unlock"}, "lock_id"),
+    ({"declared_variables": []}, "declared_variables"),
+    ({"declared_variables": {"1bad": {}}}, "declared_variables.1bad"),
+    ({"declared_variables": {"n": "number"}}, "declared_variables.n"),
+    ({"declared_variables": {"n": {"type": 3}}}, "declared_variables.n.type"),
+    ({"declared_variables": {"n": {"sensitive": "yes"}}}, "declared_variables.n.sensitive"),
 ])
 def test_a_wrong_request_names_its_field(change: dict[str, Any], field: str) -> None:
     data = {**_request().to_dict(), **change}

@@ -12,8 +12,11 @@ from tfcontroller.terraform.errors import MissingVariablesError, StallingError
 from tfcontroller.terraform.inspect import (
     ModuleParseError,
     check_module,
+    declared_variables,
     inspect_module,
     missing_required_variables,
+    module_info_of,
+    sensitive_values,
     undeclared_variables,
 )
 
@@ -69,6 +72,23 @@ def test_inspect_module(module: Path) -> None:
     assert info.outputs["token"].sensitive and not info.outputs["url"].sensitive
     assert info.backend == "s3"  # the generated override file is not the user's declaration
     assert not info.has_cloud_block
+
+
+def test_declarations_sent_to_the_runner_give_it_the_same_types_and_secrets(module: Path) -> None:
+    """The controller's reading of the module, handed over in the run request (issue 21), serves the
+    runner as its own parse would: the same types to decode referenced values with, and the same values to
+    scrub (a sensitive variable given directly, as TF_VAR_, as a list element)."""
+    info = inspect_module(module)
+    declared = declared_variables(info)
+    assert declared is not None and declared_variables(None) is None
+    assert declared["tags"].type == "map(string)" and declared["password"].sensitive
+    again = module_info_of(declared)
+    assert {n: (v.type, v.sensitive) for n, v in again.variables.items()} == \
+        {n: (v.type, v.sensitive) for n, v in info.variables.items()}
+    for variables, env in [({"password": "hunter2-secret"}, {}), ({}, {"TF_VAR_password": "hunter2-secret"}),
+                           ({"password": ["a-long-secret", "b-long-secret"], "region": "eu-west-1"}, {})]:
+        assert sensitive_values(again, variables, env) == sensitive_values(info, variables, env)
+        assert sensitive_values(again, variables, env)
 
 
 def test_missing_required_variables(module: Path) -> None:

@@ -4,6 +4,7 @@ environment built from nothing (no controller variable), capabilities dropped fo
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
@@ -12,6 +13,7 @@ from tfcontroller.terraform.sandbox import (
     INIT_CACHE_MOUNT,
     KUBECONFIG_MOUNT,
     SandboxSpec,
+    ensure_bytecode,
     local_spec,
     runner_command,
     runner_env,
@@ -119,3 +121,19 @@ def test_a_symlinked_venv_stays_a_link_to_its_target_inside() -> None:
     argv = sandbox_argv(spec, ["true"], host_links=LINKS)
     assert argv.index("/main/.venv") < argv.index("--symlink", argv.index("/main/.venv"))  # the target first
     assert ("/main/.venv", "/wt/.venv") in _pairs(argv, "--symlink")
+
+
+def test_the_package_is_compiled_once_so_the_read_only_sandbox_finds_bytecode(tmp_path: Path) -> None:
+    """The runner runs with PYTHONDONTWRITEBYTECODE on a read-only package: a module without its `.pyc` is
+    compiled from source in every run (issue 21). The controller compiles the package once."""
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    sources = [package / "__init__.py", package / "sub" / "__init__.py", package / "sub" / "mod.py"]
+    for source in sources:
+        source.write_text("VALUE = 1\n")
+    assert ensure_bytecode(str(package))
+    for source in sources:
+        assert Path(importlib.util.cache_from_source(str(source))).is_file(), source
+    (package / "sub" / "late.py").write_text("VALUE = 2\n")
+    assert ensure_bytecode(str(package))  # once per process: a second call does no work
+    assert not Path(importlib.util.cache_from_source(str(package / "sub" / "late.py"))).exists()

@@ -300,6 +300,8 @@ class TerraformReconciler:
         return outcome, outcome.result(tf.spec.interval, tf.spec.retry_interval)
 
     def _release(self, ctx: RunContext, outcome: Outcome) -> None:
+        if ctx.run.runner is not None:
+            ctx.run.runner.release()  # a plan run held for an apply that did not come ends (no apply)
         with self.lock:
             self.runners.pop(ctx.key, None)
             if ctx.run.record is not None:

@@ -56,6 +56,7 @@ from tfcontroller.kube.resources import PODS
 from tfcontroller.runtime.reconciler import mark_reconciling
 from tfcontroller.terraform.errors import CancelledError, StateLockedError, TimeoutExpiredError
 from tfcontroller.terraform.initcache import LOCK_FILE, init_key
+from tfcontroller.terraform.inspect import declared_variables
 from tfcontroller.terraform.plan_store import PlanNotFoundError, delete_plan, load_plan
 from tfcontroller.terraform.pod_runner import (
     PodRunner,
@@ -158,7 +159,9 @@ def protocol_runner(ctx: RunContext) -> ProtocolRunner:
                           ctl.options.terraform, kubeconfig=kubeconfig_path(ctl.options.work_dir, ctx.key),
                           sandboxed=ctl.options.runner_sandbox, object_key=ctx.key,
                           plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan,
-                          init_cache=cache, credential=credential, reaper=ctl.reaper)
+                          init_cache=cache, credential=credential, reaper=ctl.reaper,
+                          # an apply may follow the plan in this reconcile: one runner serves both (issue 21)
+                          hold=ctx.deleting or (tf.spec.auto_approve and not tf.spec.plan_only))
 
 
 def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
@@ -175,7 +178,8 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
         env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout),
         var_refs=tuple(VarRef(v.name, v.value_from, i) for i, v in enumerate(tf.spec.vars) if v.value_from is not None),
         tf_vars_files=tf.spec.tf_vars_files,
-        cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings)
+        cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings,
+        declared_variables=declared_variables(ctx.inputs.module_info))  # the runner need not parse the module
 
 
 def pod_runner(ctx: RunContext) -> PodRunner:

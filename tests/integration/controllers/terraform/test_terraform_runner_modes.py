@@ -64,4 +64,7 @@ def _apply(harness: Harness, kube: KubeClient, tmp_path: Path, git_file_remote, 
     assert pods == (["operation=plan", "operation=apply"] if mode == "pod" else []), pods
     if mode == "local":
         assert [r.split()[1] for r in runs] == ["operation=plan", "operation=apply"], runs
+        # auto-approved: one runner process served both (issue 21), the plan's kept for its apply
+        assert "held for its apply" in runs[0], runs
+        assert any("the apply handed over to the plan's runner" in r.getMessage() for r in caplog.records)
 
