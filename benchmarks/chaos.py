@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import gzip
 import json
 import os
@@ -446,7 +447,7 @@ def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[O
     return code
 
 
-def report_outcomes(scenario: str, outcomes: list[Outcome]) -> int:
+def report_outcomes(scenario: str, outcomes: list[Outcome], verdict: bool = True) -> int:
     print(f"  {'object':10} {'ready':5} {'in state':>8} {'in emulator':>11} {'orphaned':>8} {'interrupted':>11}  lock")
     for o in outcomes:
         print(f"  {o.name:10} {'yes' if o.ready else 'NO':5} {len(o.in_state or []):>8} {len(o.in_emulator):>11} "
@@ -456,7 +457,8 @@ def report_outcomes(scenario: str, outcomes: list[Outcome]) -> int:
     lost = [o.name for o in outcomes if o.lost]
     print(f"  buckets in the emulator {total} for {len(outcomes)} objects, orphaned {orphans}, "
           f"locks held {sum(bool(o.lock) for o in outcomes)}, not Ready {sum(not o.ready for o in outcomes)}")
-    print(f"{scenario}: LOST: {', '.join(lost)}" if lost else f"{scenario}: NOTHING LOST")
+    if verdict:
+        print(f"{scenario}: LOST: {', '.join(lost)}" if lost else f"{scenario}: NOTHING LOST")
     return 1 if lost else 0
 
 
@@ -824,12 +826,45 @@ def report_smtp_down(result: SmtpDown, interval: float) -> int:
 
 # ---- scenario: aws-down --------------------------------------------------------------------------------------
 @dataclass
+class Recovery:
+    """One object after the forwarder's return: how long until Ready, and the interval it is held to."""
+
+    name: str
+    backoff: float  # the retry delay in effect at the return (the controller's last "retry in" before it)
+    failures: int  # failed reconciles logged before the return
+    ready_after: float | None  # seconds from the return to Ready (None: not Ready in --timeout)
+
+    @property
+    def late(self) -> bool:
+        return self.ready_after is None or self.ready_after > 2 * self.backoff
+
+
+@dataclass
 class AwsDown:
     injected: list[str]
     outcomes: list[Outcome]
-    recovered_after: float | None  # seconds from the forwarder's return to every object Ready
+    recoveries: list[Recovery]
     failures_seen: int  # apply failures recorded in status.history during and after the cut
     mail_problems: list[str]
+
+
+_RETRY_LOG = re.compile(r'^ts=(\S+) .*?object=(\S+) msg="reconcile failed \(.*; retry in ([0-9.]+)s"$')
+
+
+def backoffs_before(tmp: Path, when: float) -> dict[str, tuple[float, int]]:
+    """Per object (`ns/name`), from the controllers' logs: the retry delay the last failed reconcile before
+    `when` (epoch seconds) scheduled, and how many failed before then."""
+    found: dict[str, tuple[float, int]] = {}
+    for log_file in sorted(tmp.glob("controller-*.log")):
+        for line in log_file.read_text(errors="replace").splitlines():
+            match = _RETRY_LOG.match(line)
+            if not match:
+                continue
+            at = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+            if at <= when:
+                _, count = found.get(match.group(2), (0.0, 0))
+                found[match.group(2)] = (float(match.group(3)), count + 1)
+    return found
 
 
 def aws_down(kube: KubeClient, controller: Controller, forwarder: Forwarder, emu: Emulator, smtp: SMTPServer,
@@ -873,18 +908,26 @@ def aws_down(kube: KubeClient, controller: Controller, forwarder: Forwarder, emu
         back = time.monotonic()
         injected.append(f"forwarder restored on port {forwarder.port} after {back - cut:.1f}s")
         print(f"  aws-down: {injected[-1]}", flush=True)
-    recovered: float | None = None
-    if wait_for(lambda: all(settled(kube.get(TERRAFORMS, n, NS)) for n in names), args.timeout,
-                "aws-down: every object Ready"):
-        recovered = time.monotonic() - back
+    back_wall = time.time()
+    ready_at: dict[str, float] = {}
+
+    def all_ready() -> bool:
+        for n in names:
+            if n not in ready_at and settled(kube.get(TERRAFORMS, n, NS)):
+                ready_at[n] = time.monotonic() - back
+        return len(ready_at) == len(names)
+
+    wait_for(all_ready, args.timeout, "aws-down: every object Ready")
+    delays = backoffs_before(controller.tmp, back_wall)
+    recoveries = [Recovery(n, max(interval, delays.get(f"{NS}/{n}", (0.0, 0))[0]),
+                           delays.get(f"{NS}/{n}", (0.0, 0))[1], ready_at.get(n)) for n in names]
     outcomes = [outcome(kube, emu, run_prefix, n) for n in names]
     wait_for(lambda: not ((kube.get(NOTIFICATIONRULES, "apply-outcomes", NS).get("status") or {}).get("pendingCount")),
              max(120.0, 4 * interval), "aws-down: the rule's outbox empty")
     objs = {n: kube.get(TERRAFORMS, n, NS) for n in names}
     failures = sum(1 for o in objs.values() for h in (o.get("status") or {}).get("history") or []
                    if h.get("kind") == "apply" and h.get("outcome") in ("Failed", "Interrupted"))
-    return AwsDown(injected, outcomes, recovered, failures,
-                   apply_mail_problems(kube, mails, objs))
+    return AwsDown(injected, outcomes, recoveries, failures, apply_mail_problems(kube, mails, objs))
 
 
 def apply_mail_problems(kube: KubeClient, mails: MailLog, objs: dict[str, dict[str, Any]]) -> list[str]:
@@ -911,16 +954,20 @@ def apply_mail_problems(kube: KubeClient, mails: MailLog, objs: dict[str, dict[s
 
 
 def report_aws_down(result: AwsDown, interval: float) -> int:
-    print(f"\naws-down: retry interval {interval:g}s, emulator unreachable two intervals; {'; '.join(result.injected)}")
-    code = report_outcomes("aws-down", result.outcomes)
-    took = f"{result.recovered_after:.1f}s" if result.recovered_after is not None else "not all Ready"
-    on_time = result.recovered_after is not None and result.recovered_after <= 2 * interval
-    print(f"  every object Ready {took} after the return (target <= {2 * interval:g}s); apply failures in "
-          f"history {result.failures_seen}; notifications: {'; '.join(result.mail_problems) or 'each once'}")
-    if not on_time or result.mail_problems:
-        print("aws-down: LOST (see above)")
-        return 1
-    return code
+    print(f"\naws-down: retryInterval {interval:g}s, emulator unreachable two of them; {'; '.join(result.injected)}")
+    code = report_outcomes("aws-down", result.outcomes, verdict=False)
+    print(f"  {'object':10} {'failures':>8} {'backoff':>8} {'Ready after return':>18}  target (2 x backoff)")
+    for r in result.recoveries:
+        took = f"{r.ready_after:.1f}s" if r.ready_after is not None else "never"
+        print(f"  {r.name:10} {r.failures:>8} {r.backoff:>7.1f}s {took:>18}  <= {2 * r.backoff:.1f}s"
+              f"{'  LATE' if r.late else ''}")
+    print(f"  apply failures in history {result.failures_seen}; notifications: "
+          f"{'; '.join(result.mail_problems) or 'each apply outcome mailed once'}")
+    lost = sorted({o.name for o in result.outcomes if o.lost} | {r.name for r in result.recoveries if r.late})
+    if result.mail_problems:
+        lost.append("notifications")
+    print(f"aws-down: LOST: {', '.join(lost)}" if lost else "aws-down: NOTHING LOST")
+    return 1 if lost or code else 0
 
 
 def main() -> int:
@@ -930,7 +977,7 @@ def main() -> int:
                              "run on the objects kills sets up; without kills those are brought to Ready "
                              "without kills)")
     parser.add_argument("--interval", type=float, default=5.0, help="git-down: the GitRepository's interval")
-    parser.add_argument("--outage-interval", type=float, default=20.0,
+    parser.add_argument("--outage-interval", type=float, default=30.0,
                         help="smtp-down: the drift check interval; aws-down: the objects' retryInterval "
                              "(the base of a failed apply's retry backoff). Each outage lasts two of them")
     parser.add_argument("--mail-objects", type=int, default=2, help="smtp-down: objects with drift e-mail")
