@@ -14,12 +14,19 @@ dev cluster's node, where a controller kill must not interrupt a run at all (no 
 Then, on the same objects: `git-down` (the remote gone for two polling intervals: the failure reported,
 Ready with the same artifact within two intervals of its return, no Terraform touched) and
 `cluster-restart` (a second batch; the dev cluster stopped during one of its applies and started again
-from its state file; counted as kills counts). Each scenario prints what it injected and what was lost
-and the script exits 1 when anything was.
-See benchmarks/README.md "chaos.py".
+from its state file; counted as kills counts).
+
+Then `smtp-down` (a real SMTP server on loopback stopped while drift mail is due, the controller killed
+while the mail is pending, the server back on the same port two drift intervals later: exactly one drift
+mail per object within two intervals of its return, the drift status right) and `aws-down` (a TCP
+forwarder between Terraform and the emulator cut during applies for two retry intervals: every object
+Ready within two retry delays of the return, one bucket each, no orphan, no lock, every apply outcome
+mailed once by a NotificationRule). Each scenario prints what it injected and what was lost and the
+script exits 1 when anything was. See benchmarks/README.md "chaos.py".
 
     .venv/bin/python benchmarks/chaos.py [--objects 8] [--kills 8] [--runner local|pod] [--seed 21]
-                                         [--scenarios kills,git-down,cluster-restart] [--interval 5]
+                                         [--scenarios kills,git-down,cluster-restart,smtp-down,aws-down]
+                                         [--interval 5] [--outage-interval 30]
 
 The AWS emulator: `AWS_ENDPOINT_URL` when it answers, else LocalStack started by `localstack/up.sh` on a
 free port (and stopped at the end).
@@ -715,6 +722,7 @@ class SmtpDown:
     outcomes: list[MailOutcome]
     arrived_after: float | None  # seconds from the server's return to the last drift mail
     back: float  # the server's return, time.monotonic()
+    killed: bool = False  # the controller was killed while the mails were pending
 
 
 def smtp_down(kube: KubeClient, controller: Controller, smtp: SMTPServer, emu: Emulator, run_prefix: str,
@@ -753,8 +761,9 @@ def smtp_down(kube: KubeClient, controller: Controller, smtp: SMTPServer, emu: E
         drift = (kube.get(TERRAFORMS, name, NS).get("status") or {}).get("drift") or {}
         return bool(drift.get("fingerprint")) and bool((drift.get("pendingNotification") or {}).get("lastError"))
 
-    if wait_for(lambda: all(pending_failed(n) for n in names), args.timeout,
-                "smtp-down: drift recorded and a mail attempt failed"):
+    killed = wait_for(lambda: all(pending_failed(n) for n in names), args.timeout,
+                      "smtp-down: drift recorded and a mail attempt failed")
+    if killed:
         controller.kill()
         controller.start()
         injected.append(f"controller SIGKILLed and restarted with the drift mails pending "
@@ -781,7 +790,7 @@ def smtp_down(kube: KubeClient, controller: Controller, smtp: SMTPServer, emu: E
         outcomes.append(MailOutcome(name, drift_mails, others, drift_status_problems(kube.get(TERRAFORMS, name, NS),
                                                                                      drift_mails), late))
     arrived = [m.at - back for o in outcomes for m in o.drift_mails[:1]]
-    return SmtpDown(injected, outcomes, max(arrived) if len(arrived) == len(names) else None, back)
+    return SmtpDown(injected, outcomes, max(arrived) if len(arrived) == len(names) else None, back, killed)
 
 
 def drift_status_problems(obj: dict[str, Any], drift_mails: list[Mail]) -> list[str]:
@@ -818,6 +827,9 @@ def report_smtp_down(result: SmtpDown, interval: float) -> int:
         print(f"  {o.name:10} {len(o.drift_mails):>11} {len(o.other_mails):>11} {after:>12}  "
               f"{'; '.join(o.status_problems) or 'ok'}")
     lost = [o.name for o in result.outcomes if o.lost]
+    if not result.killed:
+        print("  the controller was not killed: no object recorded a failed mail attempt in time")
+        lost.append("(kill not injected)")
     took = f"{result.arrived_after:.1f}s" if result.arrived_after is not None else "not all arrived"
     print(f"  last drift mail {took} after the server's return (target <= {2 * interval:g}s)")
     print(f"smtp-down: LOST: {', '.join(lost)}" if lost else "smtp-down: NOTHING LOST")
