@@ -14,12 +14,19 @@ dev cluster's node, where a controller kill must not interrupt a run at all (no 
 Then, on the same objects: `git-down` (the remote gone for two polling intervals: the failure reported,
 Ready with the same artifact within two intervals of its return, no Terraform touched) and
 `cluster-restart` (a second batch; the dev cluster stopped during one of its applies and started again
-from its state file; counted as kills counts). Each scenario prints what it injected and what was lost
-and the script exits 1 when anything was.
-See benchmarks/README.md "chaos.py".
+from its state file; counted as kills counts).
+
+Then `smtp-down` (a real SMTP server on loopback stopped while drift mail is due, the controller killed
+while the mail is pending, the server back on the same port two drift intervals later: exactly one drift
+mail per object within two intervals of its return, the drift status right) and `aws-down` (a TCP
+forwarder between Terraform and the emulator cut during applies for two retry intervals: every object
+Ready within two retry delays of the return, one bucket each, no orphan, no lock, every apply outcome
+mailed once by a NotificationRule). Each scenario prints what it injected and what was lost and the
+script exits 1 when anything was. See benchmarks/README.md "chaos.py".
 
     .venv/bin/python benchmarks/chaos.py [--objects 8] [--kills 8] [--runner local|pod] [--seed 21]
-                                         [--scenarios kills,git-down,cluster-restart] [--interval 5]
+                                         [--scenarios kills,git-down,cluster-restart,smtp-down,aws-down]
+                                         [--interval 5] [--outage-interval 30]
 
 The AWS emulator: `AWS_ENDPOINT_URL` when it answers, else LocalStack started by `localstack/up.sh` on a
 free port (and stopped at the end).
@@ -29,14 +36,18 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import gzip
 import json
 import os
 import random
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,11 +66,18 @@ import requests  # noqa: E402
 from benchmarks.dev_cluster_process import start_dev_cluster  # noqa: E402
 from benchmarks.git_polling import install_crds  # noqa: E402
 from benchmarks.runner_modes import descendants, free_port, module_repository, setup_namespace  # noqa: E402
+from tests.fixtures.smtp import SMTPServer  # noqa: E402
 from tfcontroller.api.constants import tfstate_lease_name, tfstate_secret_name  # noqa: E402
 from tfcontroller.api.statenames import default_secret_suffix  # noqa: E402
 from tfcontroller.crypto.keys import ensure_keys  # noqa: E402
 from tfcontroller.kube.client import KubeClient  # noqa: E402
-from tfcontroller.kube.resources import GITREPOSITORIES, PODS, TERRAFORMS  # noqa: E402
+from tfcontroller.kube.resources import (  # noqa: E402
+    GITREPOSITORIES,
+    NOTIFICATIONPROVIDERS,
+    NOTIFICATIONRULES,
+    PODS,
+    TERRAFORMS,
+)
 from tfcontroller.terraform.runner_pod import LABEL_OPERATION  # noqa: E402
 from tfcontroller.terraform.state import STATE_KEY, read_lock, state_parts  # noqa: E402
 
@@ -94,6 +112,23 @@ output "bucket" {
   value = aws_s3_bucket.this.id
 }
 """
+# smtp-down: a bucket whose tags a person then changes by hand (drift of `tags.env`).
+DRIFT_MODULE = """
+variable "prefix" {
+  type = string
+}
+
+resource "aws_s3_bucket" "this" {
+  bucket_prefix = var.prefix
+  force_destroy = true
+  tags = {
+    env = "chaos"
+  }
+}
+"""
+MAIL_FROM = "tfcontroller@chaos.example.org"
+DRIFT_TO = "drift@chaos.example.org"
+APPLY_TO = "applies@chaos.example.org"
 
 
 # ---- the AWS emulator ----------------------------------------------------------------------------------
@@ -148,11 +183,12 @@ class Controller:
     starts: int = 0
     proc: subprocess.Popen[bytes] | None = None
     run_api: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+    extra: list[str] = field(default_factory=list)  # e.g. the --smtp-* flags of the mail scenarios
 
     def start(self) -> None:
         self.starts += 1
         log = (self.tmp / f"controller-{self.starts}.log").open("wb")
-        flags = ["--runner", self.runner]
+        flags = ["--runner", self.runner, *self.extra]
         if self.runner == "pod":
             flags += ["--run-api-listen", self.run_api]
         self.proc = subprocess.Popen(
@@ -208,22 +244,25 @@ class Controller:
 
 # ---- the objects -------------------------------------------------------------------------------------------
 def make_remote(tmp: Path) -> str:
-    return module_repository(tmp, {"tf": MODULE})[0]
+    return module_repository(tmp, {"tf": MODULE, "drift": DRIFT_MODULE})[0]
+
+
+def aws_env(endpoint: str) -> list[dict[str, str]]:
+    return [{"name": "AWS_ENDPOINT_URL", "value": endpoint}, {"name": "AWS_ACCESS_KEY_ID", "value": "test"},
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "test"}, {"name": "AWS_REGION", "value": REGION},
+            {"name": "AWS_S3_USE_PATH_STYLE", "value": "true"}]
 
 
 def create_objects(kube: KubeClient, count: int, prefix: str, endpoint: str, linger: int,
-                   stem: str = "bucket") -> list[str]:
+                   stem: str = "bucket", retry_interval: str = "2s") -> list[str]:
     names = []
-    env = [{"name": "AWS_ENDPOINT_URL", "value": endpoint}, {"name": "AWS_ACCESS_KEY_ID", "value": "test"},
-           {"name": "AWS_SECRET_ACCESS_KEY", "value": "test"}, {"name": "AWS_REGION", "value": REGION},
-           {"name": "AWS_S3_USE_PATH_STYLE", "value": "true"}]
     for i in range(count):
         name = f"{stem}-{i:02d}"
         kube.create(TERRAFORMS, {
             "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
             "metadata": {"name": name, "namespace": NS},
             "spec": {"sourceRef": {"kind": "GitRepository", "name": "infra"}, "path": "./tf", "interval": "1h",
-                     "retryInterval": "2s", "approvePlan": "auto", "env": env,
+                     "retryInterval": retry_interval, "approvePlan": "auto", "env": aws_env(endpoint),
                      "vars": [{"name": "prefix", "value": f"{prefix}{name}-"}, {"name": "linger", "value": linger}]}},
             NS)
         names.append(name)
@@ -282,8 +321,13 @@ class Outcome:
             (self.pod_mode and self.interrupted)
 
 
-def kills(args: argparse.Namespace) -> int:
-    rng = random.Random(args.seed)
+SCENARIOS = ("kills", "git-down", "cluster-restart", "smtp-down", "aws-down")
+KILL_FAMILY = {"kills", "git-down", "cluster-restart"}  # scenarios on the objects the kills scenario sets up
+
+
+def run(args: argparse.Namespace) -> int:
+    """One dev cluster, AWS emulator, SMTP server and forwarder for every scenario asked for; each scenario
+    reports on its own and the exit code is 1 when any lost something."""
     run_prefix = f"chaos-{uuid.uuid4().hex[:6]}-"
     with tempfile.TemporaryDirectory(prefix="tfc-chaos-") as tmpdir, emulator() as emu:
         tmp = Path(tmpdir)
@@ -291,58 +335,88 @@ def kills(args: argparse.Namespace) -> int:
         (tmp / "cluster").mkdir()
         cluster, kubeconfig = start_dev_cluster(tmp, *cluster_flags)
         kube = KubeClient.load(kubeconfig)
-        controller = Controller(kubeconfig, tmp, args.runner)
-        injected: list[str] = []
-        git_result: GitDown | None = None
-        adopted_failed = 0
-        restart_outcomes: list[Outcome] | None = None
+        smtp = SMTPServer()
+        smtp.start()
+        forwarder = Forwarder(emu.endpoint)
+        forwarder.start()
+        controller = Controller(kubeconfig, tmp, args.runner, extra=[
+            "--smtp-host", smtp.host, "--smtp-port", str(smtp.port), "--smtp-tls", "none",
+            "--smtp-from", MAIL_FROM])
+        reports: list[Callable[[], int]] = []
         try:
             install_crds(kube)
             ensure_keys(kube, "default")
             setup_namespace(kube, NS, make_remote(tmp))
             controller.start()
-            names = create_objects(kube, args.objects, run_prefix, emu.endpoint, args.linger)
-            met: set[str] = set()
-            for k in range(args.kills):
-                if not wait_for(lambda: bool(controller.applying(kube, met)), 300, f"kill {k + 1}: an apply"):
-                    break
-                delay = rng.uniform(2.0, 5.0)
-                time.sleep(delay)  # the injection point: 2-5 s into an apply
-                met.update(controller.applies(kube))
-                controller.kill()
-                injected.append(f"kill {k + 1}: SIGKILL to the controller's process group {delay:.1f}s into an "
-                                f"apply (buckets in the emulator: {len(emu.buckets(run_prefix))})")
-                print(f"  {injected[-1]}", flush=True)
-                controller.start()
-            started = time.monotonic()
-            wait_for(lambda: all(settled(o) for o in kube.list_all(TERRAFORMS, NS)[0]), args.timeout,
-                     "every object Ready after the last kill")
-            recovery = time.monotonic() - started
-            outcomes = [outcome(kube, emu, run_prefix, n, args.runner == "pod") for n in names]
-            adopted_failed = adopted_apply_failures(tmp)
-            if "git-down" in args.scenarios:
-                git_result = git_down(kube, tmp, emu, run_prefix, names, args.interval)
-            if "cluster-restart" in args.scenarios:
-                cluster, restart_outcomes = cluster_restart(kube, tmp, cluster, cluster_flags, controller, emu,
-                                                            run_prefix, args)
+            if args.scenarios & KILL_FAMILY:
+                cluster = kill_family(args, kube, tmp, cluster, cluster_flags, controller, emu, run_prefix, reports)
+            if "smtp-down" in args.scenarios:
+                mail = smtp_down(kube, controller, smtp, emu, run_prefix, args)
+                reports.append(lambda: report_smtp_down(mail, args.outage_interval))
+            if "aws-down" in args.scenarios:
+                outage = aws_down(kube, controller, forwarder, emu, smtp, run_prefix, args)
+                reports.append(lambda: report_aws_down(outage, args.outage_interval))
         finally:
             controller.stop()
             cluster.terminate()
             cluster.wait(timeout=30)
+            smtp.stop()
+            forwarder.cut()
             if args.logs:
                 Path(args.logs).mkdir(parents=True, exist_ok=True)
                 for log_file in tmp.glob("controller-*.log"):
                     (Path(args.logs) / log_file.name).write_bytes(log_file.read_bytes())
         cleanup(emu, run_prefix)
-    code = report_kills(args, injected, outcomes, recovery)
-    if args.runner == "pod":
-        print(f"  adopted applies that failed after a kill (controller logs, AdoptedApplyFailed): {adopted_failed}")
-        code |= 1 if adopted_failed else 0
-    if git_result is not None:
-        code |= report_git_down(git_result, args.interval)
-    if restart_outcomes is not None:
-        code |= report_outcomes("cluster-restart", restart_outcomes)
+    code = 0
+    for report in reports:
+        code |= report()
     return code
+
+
+def kill_family(args: argparse.Namespace, kube: KubeClient, tmp: Path, cluster: subprocess.Popen[str],
+                cluster_flags: tuple[str, ...], controller: Controller, emu: Emulator, run_prefix: str,
+                reports: list[Callable[[], int]]) -> subprocess.Popen[str]:
+    """kills (K kills into applies of K objects), then git-down and cluster-restart on those objects;
+    without `kills` in the scenarios the objects are created and brought to Ready without kills."""
+    rng = random.Random(args.seed)
+    kills_wanted = args.kills if "kills" in args.scenarios else 0
+    names = create_objects(kube, args.objects, run_prefix, emu.endpoint, args.linger)
+    injected: list[str] = []
+    met: set[str] = set()
+    for k in range(kills_wanted):
+        if not wait_for(lambda: bool(controller.applying(kube, met)), 300, f"kill {k + 1}: an apply"):
+            break
+        delay = rng.uniform(2.0, 5.0)
+        time.sleep(delay)  # the injection point: 2-5 s into an apply
+        met.update(controller.applies(kube))
+        controller.kill()
+        injected.append(f"kill {k + 1}: SIGKILL to the controller's process group {delay:.1f}s into an "
+                        f"apply (buckets in the emulator: {len(emu.buckets(run_prefix))})")
+        print(f"  {injected[-1]}", flush=True)
+        controller.start()
+    started = time.monotonic()
+    wait_for(lambda: all(settled(kube.get(TERRAFORMS, n, NS)) for n in names), args.timeout,
+             "every object Ready after the last kill")
+    recovery = time.monotonic() - started
+    outcomes = [outcome(kube, emu, run_prefix, n, args.runner == "pod") for n in names]
+    adopted_failed = adopted_apply_failures(tmp)
+    if "kills" in args.scenarios:
+        def kills_report() -> int:
+            code = report_kills(args, injected, outcomes, recovery)
+            if args.runner == "pod":
+                print(f"  adopted applies that failed after a kill (controller logs, AdoptedApplyFailed): "
+                      f"{adopted_failed}")
+                code |= 1 if adopted_failed else 0
+            return code
+        reports.append(kills_report)
+    if "git-down" in args.scenarios:
+        git_result = git_down(kube, tmp, emu, run_prefix, names, args.interval)
+        reports.append(lambda: report_git_down(git_result, args.interval))
+    if "cluster-restart" in args.scenarios:
+        cluster, restart_outcomes = cluster_restart(kube, tmp, cluster, cluster_flags, controller, emu,
+                                                    run_prefix, args)
+        reports.append(lambda: report_outcomes("cluster-restart", restart_outcomes))
+    return cluster
 
 
 def outcome(kube: KubeClient, emu: Emulator, run_prefix: str, name: str, pod_mode: bool = False) -> Outcome:
@@ -380,7 +454,7 @@ def report_kills(args: argparse.Namespace, injected: list[str], outcomes: list[O
     return code
 
 
-def report_outcomes(scenario: str, outcomes: list[Outcome]) -> int:
+def report_outcomes(scenario: str, outcomes: list[Outcome], verdict: bool = True) -> int:
     print(f"  {'object':10} {'ready':5} {'in state':>8} {'in emulator':>11} {'orphaned':>8} {'interrupted':>11}  lock")
     for o in outcomes:
         print(f"  {o.name:10} {'yes' if o.ready else 'NO':5} {len(o.in_state or []):>8} {len(o.in_emulator):>11} "
@@ -390,7 +464,8 @@ def report_outcomes(scenario: str, outcomes: list[Outcome]) -> int:
     lost = [o.name for o in outcomes if o.lost]
     print(f"  buckets in the emulator {total} for {len(outcomes)} objects, orphaned {orphans}, "
           f"locks held {sum(bool(o.lock) for o in outcomes)}, not Ready {sum(not o.ready for o in outcomes)}")
-    print(f"{scenario}: LOST: {', '.join(lost)}" if lost else f"{scenario}: NOTHING LOST")
+    if verdict:
+        print(f"{scenario}: LOST: {', '.join(lost)}" if lost else f"{scenario}: NOTHING LOST")
     return 1 if lost else 0
 
 
@@ -487,12 +562,438 @@ def report_git_down(result: GitDown, interval: float) -> int:
     return 0 if ok else 1
 
 
+# ---- a TCP forwarder the script can cut -----------------------------------------------------------------
+class Forwarder:
+    """A TCP forwarder on a fixed loopback port to the AWS emulator, under the script's control.
+
+    Why: host-mode LocalStack loses its buckets when it restarts, so the emulator itself cannot be taken
+    down and brought back. Objects use this port as their endpoint instead; `cut()` closes the listener and
+    every open connection (new connections are refused, open ones reset, as in a real outage) and
+    `start()` listens again on the same port."""
+
+    def __init__(self, endpoint: str) -> None:
+        host_port = endpoint.split("://", 1)[-1].rstrip("/")
+        host, _, port = host_port.rpartition(":")
+        self.target = (host or "127.0.0.1", int(port or 80))
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        with self._lock:
+            self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True, name="forwarder-accept").start()
+
+    def cut(self) -> int:
+        """Close the listener and every open connection (with a reset); returns how many were open."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            conns, self._open = self._open, set()
+        if listener is not None:
+            _close(listener)
+        for conn in conns:
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            except OSError:
+                pass
+            _close(conn)
+        return len(conns) // 2
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                if self._listener is not listener:  # cut meanwhile
+                    _close(client)
+                    _close(upstream)
+                    return
+                self._open.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True, name="forwarder-pump").start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._open.discard(src)
+                self._open.discard(dst)
+            _close(src)
+            _close(dst)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+# ---- mail, as the SMTP server received it ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    list_id: str
+    kind: str  # X-Tfcontroller-Notification: drift, resolved, ApplyFailed, PlanApplied, ...
+    fingerprint: str  # the drift or event fingerprint header
+    plan_id: str  # the first plan id in the body ("" when none)
+    at: float  # time.monotonic() when the script first saw it
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes two mails the same notification: the object, the kind, the fingerprint, the plan."""
+        return (self.list_id, self.kind, self.fingerprint, self.plan_id)
+
+
+_PLAN_ID = re.compile(r"\bplan-[a-z0-9-]+-[0-9a-f]{10}-[0-9a-f]{8}\b")
+
+
+class MailLog:
+    """Reads the SMTP server's messages into Mails, stamping each with when the script first saw it
+    (the script looks often: `poll()` in its waits)."""
+
+    def __init__(self, smtp: SMTPServer) -> None:
+        self.smtp = smtp
+        self.mails: list[Mail] = []
+
+    def poll(self) -> list[Mail]:
+        received = self.smtp.messages
+        now = time.monotonic()
+        for got in received[len(self.mails):]:
+            msg = got.message
+            texts = [str(p.get_content()) for p in msg.walk() if p.get_content_maintype() == "text"]
+            plan = _PLAN_ID.search("\n".join(texts))
+            fingerprint = _header(msg, "X-Tfcontroller-Drift-Fingerprint") or \
+                _header(msg, "X-Tfcontroller-Event-Fingerprint")
+            self.mails.append(Mail(_header(msg, "Subject"), _header(msg, "List-Id"),
+                                   _header(msg, "X-Tfcontroller-Notification"), fingerprint,
+                                   plan.group(0) if plan else "", now))
+        return self.mails
+
+    def about(self, name: str, kinds: set[str]) -> list[Mail]:
+        return [m for m in self.poll() if f"<{name}.{NS}." in m.list_id and m.kind in kinds]
+
+
+def _header(msg: Any, name: str) -> str:
+    """A header's value unfolded and stripped (a long one is folded onto a continuation line)."""
+    return " ".join(str(msg.get(name) or "").split())
+
+
+def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(c.get("type")): c for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+# ---- scenario: smtp-down ------------------------------------------------------------------------------------
+@dataclass
+class MailOutcome:
+    name: str
+    drift_mails: list[Mail]
+    other_mails: list[Mail]  # resolved mails and the like: none are expected
+    status_problems: list[str]
+    late: bool
+
+    @property
+    def lost(self) -> bool:
+        return len(self.drift_mails) != 1 or bool(self.other_mails) or bool(self.status_problems) or self.late
+
+
+@dataclass
+class SmtpDown:
+    injected: list[str]
+    outcomes: list[MailOutcome]
+    arrived_after: float | None  # seconds from the server's return to the last drift mail
+    back: float  # the server's return, time.monotonic()
+    killed: bool = False  # the controller was killed while the mails were pending
+
+
+def smtp_down(kube: KubeClient, controller: Controller, smtp: SMTPServer, emu: Emulator, run_prefix: str,
+              args: argparse.Namespace) -> SmtpDown:
+    """Objects with drift detection every `--outage-interval` and a drift e-mail, applied and then in
+    manual mode (drift leaves an approvable remediation plan). The SMTP server is stopped, the buckets'
+    tags changed by hand; once every object recorded its drift and a failed mail attempt
+    (`status.drift.pendingNotification`), the controller is SIGKILLed and restarted; the server comes
+    back on the same port two intervals after it stopped. Counted at the server per object: drift mails
+    by (object, kind, fingerprint, plan id), and how late after the server's return they arrived."""
+    interval = args.outage_interval
+    mails = MailLog(smtp)
+    names = [f"drift-{i:02d}" for i in range(args.mail_objects)]
+    for name in names:
+        kube.create(TERRAFORMS, {
+            "apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform", "metadata": {"name": name, "namespace": NS},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "infra"}, "path": "./drift", "interval": "1h",
+                     "retryInterval": "2s", "approvePlan": "auto", "env": aws_env(emu.endpoint),
+                     "vars": [{"name": "prefix", "value": f"{run_prefix}{name}-"}],
+                     "driftDetection": {"interval": f"{interval:g}s", "email": {"to": [DRIFT_TO]}}}}, NS)
+    wait_for(lambda: all(settled(kube.get(TERRAFORMS, n, NS)) for n in names), args.timeout, "smtp-down: applied")
+    for name in names:  # manual from now on: a drift waits for approval with its remediation plan
+        kube.patch(TERRAFORMS, name, {"spec": {"approvePlan": ""}}, NS)
+    wait_for(lambda: all(settled(kube.get(TERRAFORMS, n, NS)) for n in names), args.timeout, "smtp-down: manual")
+    injected: list[str] = []
+    smtp.stop()
+    stopped = time.monotonic()
+    s3 = emu.s3()
+    for name in names:
+        for bucket in emu.buckets(f"{run_prefix}{name}-"):
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "env", "Value": "changed-by-hand"}]})
+    injected.append(f"SMTP server stopped; tags of {len(names)} buckets changed by hand")
+    print(f"  smtp-down: {injected[-1]}", flush=True)
+
+    def pending_failed(name: str) -> bool:
+        drift = (kube.get(TERRAFORMS, name, NS).get("status") or {}).get("drift") or {}
+        return bool(drift.get("fingerprint")) and bool((drift.get("pendingNotification") or {}).get("lastError"))
+
+    killed = wait_for(lambda: all(pending_failed(n) for n in names), args.timeout,
+                      "smtp-down: drift recorded and a mail attempt failed")
+    if killed:
+        controller.kill()
+        controller.start()
+        injected.append(f"controller SIGKILLed and restarted with the drift mails pending "
+                        f"({time.monotonic() - stopped:.1f}s after the server stopped)")
+        print(f"  smtp-down: {injected[-1]}", flush=True)
+    while time.monotonic() - stopped < 2 * interval:
+        mails.poll()
+        time.sleep(0.2)
+    smtp.start()
+    back = time.monotonic()
+    injected.append(f"SMTP server started again on port {smtp.port} after {back - stopped:.1f}s down")
+    print(f"  smtp-down: {injected[-1]}", flush=True)
+    patience = max(10 * interval, 300.0)
+    wait_for(lambda: all(mails.about(n, {"drift"}) for n in names), patience, "smtp-down: a drift mail per object")
+    quiet_until = time.monotonic() + 2 * interval  # two more checks: a duplicate would show by then
+    while time.monotonic() < quiet_until:
+        mails.poll()
+        time.sleep(0.2)
+    outcomes = []
+    for name in names:
+        drift_mails = mails.about(name, {"drift"})
+        others = [m for m in mails.poll() if f"<{name}.{NS}." in m.list_id and m.kind != "drift"]
+        late = any(m.at - back > 2 * interval for m in drift_mails[:1])
+        outcomes.append(MailOutcome(name, drift_mails, others, drift_status_problems(kube.get(TERRAFORMS, name, NS),
+                                                                                     drift_mails), late))
+    arrived = [m.at - back for o in outcomes for m in o.drift_mails[:1]]
+    return SmtpDown(injected, outcomes, max(arrived) if len(arrived) == len(names) else None, back, killed)
+
+
+def drift_status_problems(obj: dict[str, Any], drift_mails: list[Mail]) -> list[str]:
+    """What is wrong with the drift status of an object whose drift was mailed: the drift recorded and
+    notified (its fingerprint both current and notified, nothing pending), Drifted=True, a remediation
+    plan pending, and the mail naming that plan and that fingerprint."""
+    status = obj.get("status") or {}
+    drift = status.get("drift") or {}
+    plan = status.get("plan") or {}
+    problems = []
+    if drift.get("resources") != ["aws_s3_bucket.this"]:
+        problems.append(f"drift.resources {drift.get('resources')}")
+    if not drift.get("fingerprint") or drift.get("notifiedFingerprint") != drift.get("fingerprint"):
+        problems.append("drift not recorded as notified")
+    if drift.get("pendingNotification"):
+        problems.append(f"a notification still pending: {drift['pendingNotification']}")
+    if (_conditions(obj).get("Drifted") or {}).get("status") != "True":
+        problems.append("Drifted is not True")
+    if not plan.get("pending") or not plan.get("isDrift"):
+        problems.append("no remediation plan pending")
+    for mail in drift_mails:
+        if mail.fingerprint != drift.get("fingerprint") or mail.plan_id != plan.get("pending"):
+            problems.append(f"mail names plan {mail.plan_id or '-'} and {mail.fingerprint[:19]}, status plan "
+                            f"{plan.get('pending')} and {str(drift.get('fingerprint'))[:19]}")
+    return problems
+
+
+def report_smtp_down(result: SmtpDown, interval: float) -> int:
+    print(f"\nsmtp-down: drift interval {interval:g}s, SMTP server down two intervals; "
+          f"{'; '.join(result.injected)}")
+    print(f"  {'object':10} {'drift mails':>11} {'other mails':>11} {'after return':>12}  status")
+    for o in result.outcomes:
+        after = f"{o.drift_mails[0].at - result.back:.1f}s" if o.drift_mails else "never"
+        print(f"  {o.name:10} {len(o.drift_mails):>11} {len(o.other_mails):>11} {after:>12}  "
+              f"{'; '.join(o.status_problems) or 'ok'}")
+    lost = [o.name for o in result.outcomes if o.lost]
+    if not result.killed:
+        print("  the controller was not killed: no object recorded a failed mail attempt in time")
+        lost.append("(kill not injected)")
+    took = f"{result.arrived_after:.1f}s" if result.arrived_after is not None else "not all arrived"
+    print(f"  last drift mail {took} after the server's return (target <= {2 * interval:g}s)")
+    print(f"smtp-down: LOST: {', '.join(lost)}" if lost else "smtp-down: NOTHING LOST")
+    return 1 if lost else 0
+
+
+# ---- scenario: aws-down --------------------------------------------------------------------------------------
+@dataclass
+class Recovery:
+    """One object after the forwarder's return: how long until Ready, and the interval it is held to."""
+
+    name: str
+    backoff: float  # the retry delay in effect at the return (the controller's last "retry in" before it)
+    failures: int  # failed reconciles logged before the return
+    ready_after: float | None  # seconds from the return to Ready (None: not Ready in --timeout)
+
+    @property
+    def late(self) -> bool:
+        return self.ready_after is None or self.ready_after > 2 * self.backoff
+
+
+@dataclass
+class AwsDown:
+    injected: list[str]
+    outcomes: list[Outcome]
+    recoveries: list[Recovery]
+    failures_seen: int  # apply failures recorded in status.history during and after the cut
+    mail_problems: list[str]
+
+
+_RETRY_LOG = re.compile(r'^ts=(\S+) .*?object=(\S+) msg="reconcile failed \(.*; retry in ([0-9.]+)s"$')
+
+
+def backoffs_before(tmp: Path, when: float) -> dict[str, tuple[float, int]]:
+    """Per object (`ns/name`), from the controllers' logs: the retry delay the last failed reconcile before
+    `when` (epoch seconds) scheduled, and how many failed before then."""
+    found: dict[str, tuple[float, int]] = {}
+    for log_file in sorted(tmp.glob("controller-*.log")):
+        for line in log_file.read_text(errors="replace").splitlines():
+            match = _RETRY_LOG.match(line)
+            if not match:
+                continue
+            at = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+            if at <= when:
+                _, count = found.get(match.group(2), (0.0, 0))
+                found[match.group(2)] = (float(match.group(3)), count + 1)
+    return found
+
+
+def aws_down(kube: KubeClient, controller: Controller, forwarder: Forwarder, emu: Emulator, smtp: SMTPServer,
+             run_prefix: str, args: argparse.Namespace) -> AwsDown:
+    """Objects (the kills module: a bucket, then a linger) whose endpoint is the forwarder, with a
+    NotificationRule mailing ApplyFailed and PlanApplied; once their applies run and the first bucket
+    exists the forwarder is cut for two intervals (`--outage-interval`, also the objects' retryInterval: the base of a failed
+    apply's retry backoff), then restored. Counted as kills counts, plus: Ready within two intervals of
+    the return, and every apply failure and success mailed exactly once."""
+    interval = args.outage_interval
+    mails = MailLog(smtp)
+    kube.create(NOTIFICATIONPROVIDERS, {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "NotificationProvider",
+        "metadata": {"name": "apply-mail", "namespace": NS}, "spec": {"type": "smtp", "to": [APPLY_TO]}}, NS)
+    kube.create(NOTIFICATIONRULES, {
+        "apiVersion": "tfcontroller.io/v1alpha1", "kind": "NotificationRule",
+        "metadata": {"name": "apply-outcomes", "namespace": NS},
+        "spec": {"providerRefs": [{"name": "apply-mail"}], "eventTypes": ["ApplyFailed", "PlanApplied"],
+                 "selector": {"kinds": ["Terraform"], "names": ["outage-*"]}}}, NS)
+    names = create_objects(kube, args.outage_objects, run_prefix, forwarder.endpoint, args.linger, stem="outage",
+                           retry_interval=f"{interval:g}s")
+    injected: list[str] = []
+    back = time.monotonic()
+    batch = f"{run_prefix}outage-"
+    if wait_for(lambda: bool(controller.applying(kube)), 600, "aws-down: an apply"):
+        first_apply = time.monotonic()
+        # The injection point: the first bucket of the batch exists, so that apply is reading back what it
+        # created and the batch's other applies are creating theirs (or about to).
+        wait_for(lambda: bool(emu.buckets(batch)), 120, "aws-down: the batch's first bucket")
+        applying = len(controller.applies(kube))
+        open_conns = forwarder.cut()
+        cut = time.monotonic()
+        injected.append(f"forwarder to the AWS emulator cut {cut - first_apply:.1f}s into the first apply, "
+                        f"once a bucket of the batch existed ({applying} applying, {open_conns} connections "
+                        f"reset, buckets in the emulator: {len(emu.buckets(batch))} of {len(names)})")
+        print(f"  aws-down: {injected[-1]}", flush=True)
+        while time.monotonic() - cut < 2 * interval:
+            mails.poll()
+            time.sleep(0.2)
+        forwarder.start()
+        back = time.monotonic()
+        injected.append(f"forwarder restored on port {forwarder.port} after {back - cut:.1f}s")
+        print(f"  aws-down: {injected[-1]}", flush=True)
+    back_wall = time.time()
+    ready_at: dict[str, float] = {}
+
+    def all_ready() -> bool:
+        for n in names:
+            if n not in ready_at and settled(kube.get(TERRAFORMS, n, NS)):
+                ready_at[n] = time.monotonic() - back
+        return len(ready_at) == len(names)
+
+    wait_for(all_ready, args.timeout, "aws-down: every object Ready")
+    delays = backoffs_before(controller.tmp, back_wall)
+    recoveries = [Recovery(n, max(interval, delays.get(f"{NS}/{n}", (0.0, 0))[0]),
+                           delays.get(f"{NS}/{n}", (0.0, 0))[1], ready_at.get(n)) for n in names]
+    outcomes = [outcome(kube, emu, run_prefix, n) for n in names]
+    wait_for(lambda: not ((kube.get(NOTIFICATIONRULES, "apply-outcomes", NS).get("status") or {}).get("pendingCount")),
+             max(120.0, 4 * interval), "aws-down: the rule's outbox empty")
+    objs = {n: kube.get(TERRAFORMS, n, NS) for n in names}
+    failures = sum(1 for o in objs.values() for h in (o.get("status") or {}).get("history") or []
+                   if h.get("kind") == "apply" and h.get("outcome") in ("Failed", "Interrupted"))
+    return AwsDown(injected, outcomes, recoveries, failures, apply_mail_problems(kube, mails, objs))
+
+
+def apply_mail_problems(kube: KubeClient, mails: MailLog, objs: dict[str, dict[str, Any]]) -> list[str]:
+    """A duplicated mail (the same object, type and fingerprint twice), an apply in status.history with
+    no mail of its outcome, or anything still pending, undeliverable or expired in the rule's outbox."""
+    problems = []
+    rule = kube.get(NOTIFICATIONRULES, "apply-outcomes", NS).get("status") or {}
+    for key in ("pendingCount", "undeliverable", "expired"):
+        if rule.get(key):
+            problems.append(f"rule {key} {rule[key]}")
+    for name, obj in objs.items():
+        got = mails.about(name, {"ApplyFailed", "PlanApplied"})
+        keys = [m.key for m in got]
+        dups = {k for k in keys if keys.count(k) > 1}
+        if dups:
+            problems.append(f"{name}: {len(dups)} mail(s) sent more than once")
+        history = [h for h in (obj.get("status") or {}).get("history") or [] if h.get("kind") == "apply"]
+        if any(h.get("outcome") == "Succeeded" for h in history) and not any(m.kind == "PlanApplied" for m in got):
+            problems.append(f"{name}: its apply was not mailed")
+        if any(h.get("outcome") in ("Failed", "Interrupted") and h.get("reason") != "PlanStale" for h in history) \
+                and not any(m.kind == "ApplyFailed" for m in got):
+            problems.append(f"{name}: its failed apply was not mailed")
+    return problems
+
+
+def report_aws_down(result: AwsDown, interval: float) -> int:
+    print(f"\naws-down: retryInterval {interval:g}s, emulator unreachable two of them; {'; '.join(result.injected)}")
+    code = report_outcomes("aws-down", result.outcomes, verdict=False)
+    print(f"  {'object':10} {'failures':>8} {'backoff':>8} {'Ready after return':>18}  target (2 x backoff)")
+    for r in result.recoveries:
+        took = f"{r.ready_after:.1f}s" if r.ready_after is not None else "never"
+        print(f"  {r.name:10} {r.failures:>8} {r.backoff:>7.1f}s {took:>18}  <= {2 * r.backoff:.1f}s"
+              f"{'  LATE' if r.late else ''}")
+    print(f"  apply failures in history {result.failures_seen}; notifications: "
+          f"{'; '.join(result.mail_problems) or 'each apply outcome mailed once'}")
+    lost = sorted({o.name for o in result.outcomes if o.lost} | {r.name for r in result.recoveries if r.late})
+    if result.mail_problems:
+        lost.append("notifications")
+    print(f"aws-down: LOST: {', '.join(lost)}" if lost else "aws-down: NOTHING LOST")
+    return 1 if lost or code else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="kills,git-down,cluster-restart",
-                        help="comma-separated: kills (always run: it sets up the objects), git-down, "
-                             "cluster-restart")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help=f"comma-separated, any of {', '.join(SCENARIOS)} (git-down and cluster-restart "
+                             "run on the objects kills sets up; without kills those are brought to Ready "
+                             "without kills)")
     parser.add_argument("--interval", type=float, default=5.0, help="git-down: the GitRepository's interval")
+    parser.add_argument("--outage-interval", type=float, default=30.0,
+                        help="smtp-down: the drift check interval; aws-down: the objects' retryInterval "
+                             "(the base of a failed apply's retry backoff). Each outage lasts two of them")
+    parser.add_argument("--mail-objects", type=int, default=2, help="smtp-down: objects with drift e-mail")
+    parser.add_argument("--outage-objects", type=int, default=4, help="aws-down: objects applying at the cut")
     parser.add_argument("--objects", type=int, default=8)
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--runner", choices=["local", "pod"], default="local")
@@ -501,8 +1002,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for recovery")
     parser.add_argument("--logs", help="copy the controllers' logs into this directory")
     args = parser.parse_args()
-    args.scenarios = set(args.scenarios.split(","))
-    return kills(args)
+    args.scenarios = {x.strip() for x in args.scenarios.split(",") if x.strip()}
+    unknown = args.scenarios - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,10 @@ Rules (design.md §4 rule 6):
   a notification that could not be sent is retried, never dropped;
 - otherwise nothing; a pending notification that is no longer wanted (a newer drift supersedes it) is
   dropped.
-- A failed attempt stays pending with `attempts` + 1 and `nextAttemptAt` = now + backoff.
+- A failed attempt stays pending with `attempts` + 1 and `nextAttemptAt` = now + backoff (30 s, 1 min,
+  2 min, ... at most 30 min), and never longer than the object's drift check interval (`retry_cap`): a
+  mail server that comes back is used within one interval, as a new drift would be seen within one,
+  instead of up to the backoff reached during the outage later (issue 21, chaos.py smtp-down).
 Delivery is at-least-once: a crash between a successful send and the status write re-sends once.
 """
 
@@ -77,6 +80,15 @@ def backoff(attempts: int, base: timedelta = BACKOFF_BASE, cap: timedelta = BACK
         return timedelta(0)
     delay: timedelta = min(cap, base * (2 ** min(attempts - 1, 30)))
     return delay
+
+
+def retry_cap(check_interval: float | None) -> timedelta:
+    """The longest wait between two attempts of a pending mail: the drift check interval when it is
+    shorter than BACKOFF_MAX (at least 1 s), else BACKOFF_MAX. Why: the user chose how soon they hear
+    of a change; an outage of the mail server must not stretch that by the backoff it reached."""
+    if check_interval is None or check_interval <= 0:
+        return BACKOFF_MAX
+    return max(timedelta(seconds=1), min(BACKOFF_MAX, timedelta(seconds=check_interval)))
 
 
 def decide(drift_status: Mapping[str, Any], report: DriftReportLike | None, now: datetime) -> Decision:
@@ -131,9 +143,11 @@ def record_sent(drift_status: Mapping[str, Any], notification: Notification, now
 
 
 def record_failed(
-    drift_status: Mapping[str, Any], notification: Notification, error: BaseException | str, now: datetime
+    drift_status: Mapping[str, Any], notification: Notification, error: BaseException | str, now: datetime,
+    cap: timedelta = BACKOFF_MAX,
 ) -> dict[str, Any]:
-    """The status.drift merge patch after a failed attempt: still pending, next try after a backoff."""
+    """The status.drift merge patch after a failed attempt: still pending, next try after a backoff of
+    at most `cap` (`retry_cap` of the object's drift check interval)."""
     pending = drift_status.get("pendingNotification") or {}
     same = pending.get("kind") == notification.kind and pending.get("fingerprint") == notification.fingerprint
     attempts = (int(pending.get("attempts") or 0) if same else 0) + 1
@@ -143,7 +157,7 @@ def record_failed(
             "fingerprint": notification.fingerprint,
             "resources": list(notification.resources),
             "attempts": attempts,
-            "nextAttemptAt": format_rfc3339(now + backoff(attempts)),
+            "nextAttemptAt": format_rfc3339(now + backoff(attempts, min(BACKOFF_BASE, cap), cap)),
             "lastError": describe_error(error),
             "since": pending.get("since") if same and pending.get("since") else format_rfc3339(now),
         }
@@ -155,8 +169,10 @@ def deliver(
     report: DriftReportLike | None,
     now: datetime,
     send: Callable[[Notification], object],
+    cap: timedelta = BACKOFF_MAX,
 ) -> Decision:
     """decide → send what is due → record the outcome; returns one combined patch and the requeue time.
+    A failure is retried after a backoff of at most `cap` (`retry_cap`).
 
     `send` builds and delivers the mail for a notification and raises DeliveryError on failure. Any other
     exception is recorded as a failed attempt too (by type name only), so mail never blocks reconciling.
@@ -168,7 +184,7 @@ def deliver(
         try:
             send(n)
         except Exception as exc:  # recorded and retried; never propagated into reconcile
-            fail = record_failed(apply_patch(drift_status, patch), n, exc, now)
+            fail = record_failed(apply_patch(drift_status, patch), n, exc, now, cap)
             patch.update(fail)
             next_at = parse_rfc3339(fail["pendingNotification"]["nextAttemptAt"])
             retry_at = next_at if retry_at is None or (next_at and next_at < retry_at) else retry_at

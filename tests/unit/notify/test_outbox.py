@@ -136,3 +136,44 @@ def test_time_helpers() -> None:
     assert parse_rfc3339("2025-01-01T00:00:30Z") == T0 + timedelta(seconds=30)
     assert parse_rfc3339("garbage") is None and parse_rfc3339(None) is None
     assert format_rfc3339(T0) == "2025-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(("interval", "want"), [
+    (None, timedelta(minutes=30)),  # no drift checks: the plain backoff cap
+    (0.0, timedelta(minutes=30)),
+    (0.2, timedelta(seconds=1)),  # at least a second
+    (10.0, timedelta(seconds=10)),  # shorter than the first backoff step
+    (300.0, timedelta(minutes=5)),
+    (3600.0, timedelta(minutes=30)),  # longer than the backoff cap: the cap
+])
+def test_retry_cap_is_the_drift_interval_within_bounds(interval: float | None, want: timedelta) -> None:
+    assert outbox.retry_cap(interval) == want
+
+
+def _refused(n: Notification) -> None:
+    raise DeliveryError("ConnectionFailed", "could not talk to h:25: refused", transient=True)
+
+
+@pytest.mark.parametrize("interval", [10.0, 45.0, 300.0, 7200.0])
+def test_a_failing_mail_is_retried_at_least_once_per_drift_interval(interval: float) -> None:
+    """Issue 21 (chaos.py smtp-down): however long the mail server stays down, no wait between two attempts
+    exceeds the drift check interval (nor 30 min), so a server that comes back is used within one interval;
+    the backoff still doubles below that bound."""
+    cap = outbox.retry_cap(interval)
+    status: dict = {}
+    now = T0
+    waits = []
+    for _ in range(12):
+        d = outbox.deliver(status, A, now, _refused, cap)
+        status = outbox.apply_patch(status, d.status_patch)
+        assert d.retry_at is not None
+        waits.append(d.retry_at - now)
+        now = d.retry_at
+    assert max(waits) == min(cap, timedelta(minutes=30))
+    assert all(w <= cap for w in waits)
+    assert waits[0] == min(timedelta(seconds=30), cap)
+    assert all(b == min(cap, 2 * a) for a, b in zip(waits, waits[1:], strict=False))
+    assert status["pendingNotification"]["attempts"] == 12
+    sent: list[Notification] = []
+    d = outbox.deliver(status, A, now, sent.append, cap)
+    assert [n.attempt for n in sent] == [13] and d.status_patch["notifiedFingerprint"] == A.fingerprint

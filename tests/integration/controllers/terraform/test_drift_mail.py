@@ -258,3 +258,30 @@ def test_smtp_secret_is_read_at_delivery(dev_cluster: DevCluster, smtp_tls_serve
         assert all(s.encode() not in mail.raw for s in SECRETS)
     finally:
         kube.close()
+
+
+@pytest.mark.parametrize(("drift_interval", "want_waits"), [
+    ("10s", [10, 10, 10, 10]),
+    ("90s", [30, 60, 90, 90]),
+    (None, [30, 60, 120, 240]),  # spec.interval 10m is the check interval: below the cap all along
+])
+def test_a_pending_report_is_retried_within_the_objects_drift_interval(
+        drift_interval: str | None, want_waits: list[int]) -> None:
+    """Issue 21 (chaos.py smtp-down): the notifier caps the mail retry backoff at the object's drift check
+    interval, so a mail server back from an outage gets the report within one interval."""
+    box = Outbox()
+    box.down = True
+    notifier = DriftNotifier(FixedMailer(box, "tf@example.org"), ["ops@example.org"])
+    spec = {"driftDetection": {"interval": drift_interval}} if drift_interval else {}
+    obj = make_obj(spec=spec, status=applied_status())
+    rep = analyze(drift_plan())
+    checked(obj, rep, NOW)
+    now, waits = NOW, []
+    for _ in want_waits:
+        out = notifier.process(obj, tf_of(obj), None, now)
+        assert out.failed and out.retry_at is not None
+        waits.append(int((out.retry_at - now).total_seconds()))
+        now = out.retry_at
+    assert waits == want_waits
+    box.down = False
+    assert len(notifier.process(obj, tf_of(obj), None, now).sent) == 1 and len(box.sent) == 1

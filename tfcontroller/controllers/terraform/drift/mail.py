@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from tfcontroller.api.policy_verdict import policy_of, policy_report_lines, verdict
 from tfcontroller.api.terraform import Terraform
 from tfcontroller.api.terraform_status import TerraformStatus
+from tfcontroller.controllers.terraform.drift.schedule import check_interval
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import ApiError, NotFound
 from tfcontroller.kube.resources import SECRETS
@@ -277,7 +278,7 @@ class DriftNotifier:
             msg = self._build(obj, tf, n, to, from_addr, now)
             transport.send(msg, to)
 
-        decision = outbox.deliver(drift, report, now, send)
+        decision = outbox.deliver(drift, report, now, send, outbox.retry_cap(check_interval(tf)))
         failed = bool((decision.status_patch.get("pendingNotification") or {}).get("lastError"))
         for n in decision.notifications:  # outbox decides at most one per call
             (outcome.failed if failed else outcome.sent).append(n)
