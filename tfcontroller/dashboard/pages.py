@@ -354,11 +354,19 @@ def terraform(viewer: Viewer, namespace: str, name: str) -> Page:
     context.update({
         "plan": _plan(viewer, obj), "drift": DriftReport.of(obj), "outputs": _outputs(status),
         "history": history, "run_log": _run_log(viewer, obj), "source": _source_link(obj),
-        "approve_mode": str((obj.get("spec") or {}).get("approvePlan") or "") or "manual",
+        "approve_mode": approve_mode(obj.get("spec") or {}),
         "last_applied_plan": str(status.get("lastAppliedPlan") or ""),
         "policy": _policy(status),
     })
     return Page("terraform.html", context, _object_watch(TERRAFORMS, context))
+
+
+def approve_mode(spec: Mapping[str, Any]) -> str:
+    """The page's "approval:" fact: `plan only` for spec.planOnly (no plan is ever applied, whatever
+    approvePlan says), else `auto`, the plan id spec.approvePlan names, or `manual`."""
+    if spec.get("planOnly") is True:
+        return "plan only (never applied)"
+    return str(spec.get("approvePlan") or "") or "manual"
 
 
 @dataclass(frozen=True)

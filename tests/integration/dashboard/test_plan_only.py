@@ -78,6 +78,7 @@ def test_a_plan_only_plan_is_reported_not_offered_for_approval(
     approve = dom.one("button", id="approve")
     assert "disabled" in approve.attrs and reason in approve.attrs["title"]
     assert reason in dom.one(id="approve-why").text()
+    assert any("approval: plan only (never applied)" in p.text() for p in dom.find_all("p", cls="facts"))
 
     version = harness.get("watch")["metadata"]["resourceVersion"]
     for argv in (("approve", "watch"), ("approve", "watch", "--plan", plan)):
@@ -97,5 +98,6 @@ def test_a_plan_only_plan_is_reported_not_offered_for_approval(
     assert obj["status"]["plan"]["pending"] == plan and waits_for_human(obj)
     row, pending_count = overview_row(browser, "watch")
     assert "pending" in row.attrs["data-states"].split() and pending_count == "1"
-    approve = page(browser, f"/terraform/{NS}/watch")[0].one("button", id="approve")
-    assert "disabled" not in approve.attrs
+    dom = page(browser, f"/terraform/{NS}/watch")[0]
+    assert "disabled" not in dom.one("button", id="approve").attrs and dom.find(id="approve-why") is None
+    assert any("approval: manual" in p.text() for p in dom.find_all("p", cls="facts"))
