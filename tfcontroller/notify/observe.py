@@ -76,10 +76,6 @@ def _part(obj: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     conds = _part(obj, "status").get("conditions")
     return [x for x in conds if isinstance(x, Mapping)] if isinstance(conds, list) else []
