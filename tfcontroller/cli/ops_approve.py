@@ -1,7 +1,9 @@
 """`tfcontroller approve NAME`: approve the pending plan of a Terraform, and only that plan.
 
 An approval names a plan id (design.md §4.2), so this command refuses when nothing is pending or when
-`--plan` names another plan than the pending one: the operator approves exactly what they reviewed.
+`--plan` names another plan than the pending one: the operator approves exactly what they reviewed. It
+refuses, saying why, a pending plan no approval can apply (`spec.planOnly`, an object being deleted, a plan
+the policies block: api/approvable.py).
 With `--in-file` the approval goes through Git instead of the API (teams that approve by pull request):
 the object's YAML gets `spec.approvePlan: <id>` and the command prints the git command to commit it.
 Approving a plan that is already approved, being applied or applied changes nothing and says so (exit 0).
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfcontroller.api.approvable import AUTO_APPROVED
 from tfcontroller.api.commands import cli_resume_command
 from tfcontroller.api.history import VIA_CLI, Approver
 from tfcontroller.api.terraform_status import PendingPlan
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         obj = conn.get(TERRAFORMS, args.name)
         approval = check_approvable(obj, args.plan)
         plan = approval.plan
-        if approval.done and not args.in_file:
+        # `auto` needs no approval, and writing spec.approvePlan: <id> into the file would switch it off
+        if approval.done and (not args.in_file or approval.reason == AUTO_APPROVED):
             print(f"terraform.tfcontroller.io/{args.name} plan {plan} {approval.done}")
             return kubectx.EXIT_OK
         if args.in_file:

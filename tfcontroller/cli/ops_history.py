@@ -1,7 +1,8 @@
 """`tfcontroller history NAME`: the last runs of a Terraform (status.history, issue 17), newest first.
 
 One row per plan, drift check, apply or destroy: when it started (as an age), what ran, how it ended and
-why, which plan with its counts, who approved an apply, at which revision. Read through the typed view
+why, which plan with its counts (imports, moves and the addresses it was asked to replace included), who
+approved an apply, at which revision. Read through the typed view
 (api/history.py), so a malformed entry reads the same here as in the dashboard. `-o json|yaml` prints the
 entries as status holds them.
 """
@@ -35,13 +36,24 @@ def register(subparsers: Any) -> None:
 def row(entry: HistoryEntry, now: Any = None) -> list[str]:
     """One table row. Pure (`now` for tests)."""
     outcome = entry.outcome + (f" (x{entry.attempts})" if entry.attempts > 1 else "")
-    counts = f"{entry.add}/{entry.change}/{entry.destroy}" if entry.plan_id else ""
-    if counts and (entry.imports or entry.moves):  # issue 20: imports and moves counted apart
-        counts += f" import {entry.imports}" * bool(entry.imports) + f" move {entry.moves}" * bool(entry.moves)
     approved = entry.approved_by.describe() if entry.approved_by is not None else ""
     started = kubectx.age(entry.started_at, now) if entry.started_at else ""
     policy = entry.policy + (f" (waived: {', '.join(entry.exceptions)})" if entry.exceptions else "")
-    return [started, entry.kind, outcome, entry.reason, entry.plan_id, counts, approved, policy, entry.revision]
+    return [started, entry.kind, outcome, entry.reason, entry.plan_id, changes(entry), approved, policy,
+            entry.revision]
+
+
+def changes(entry: HistoryEntry) -> str:
+    """The +/~/- cell: the plan's counts, then what issue 20 counts apart — imports, moves — and the
+    addresses the plan was asked to re-create (`replace`, spec.replace or the annotation: a replacement is
+    a destroy and an add in the counts, so the addresses say which were forced). A plan that failed has no
+    counts but may have been asked to replace. Pure."""
+    counts = f"{entry.add}/{entry.change}/{entry.destroy}" if entry.plan_id else ""
+    if counts and (entry.imports or entry.moves):  # issue 20: imports and moves counted apart
+        counts += f" import {entry.imports}" * bool(entry.imports) + f" move {entry.moves}" * bool(entry.moves)
+    if entry.replace:
+        counts += f" replace {', '.join(entry.replace)}"
+    return counts.strip()
 
 
 @kubectx.api_errors

@@ -2,8 +2,9 @@
 
 Which state an object is in (the filter `state=` and the counters):
 - `suspended`: `spec.suspend` is true (nothing else is said about it: the controller is not acting on it);
-- `pending`: a Terraform whose `status.plan.pending` plan waits for a person — manual approval
-  (`spec.approvePlan` is neither `auto` nor that plan id, and no `approve-plan` annotation names it);
+- `pending`: a Terraform whose `status.plan.pending` plan waits for a person's approval
+  (api/approvable.py: manual mode and no approval names it yet; not a `planOnly` plan, which is reported
+  and never applied, nor one the policies block, being applied or of an object being deleted);
 - `drifted`: a Terraform whose `Drifted` condition is True (the last drift check found changes);
 - `failing`: `Stalled` is True, or `Ready` is False for a reason that is neither waiting for something
   else (`conditions.WAITING_REASONS`) nor a plan held for approval (`HELD_REASONS`, or a plan awaiting
@@ -24,10 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, APPROVE_AUTO, TERRAFORM_KIND
+from tfcontroller.api.approvable import approvability
+from tfcontroller.api.constants import TERRAFORM_KIND
 from tfcontroller.api.meta import shown_revision
-from tfcontroller.api.policy_verdict import policy_of, verdict
-from tfcontroller.api.terraform_status import PendingPlan
 from tfcontroller.api.times import short_age
 from tfcontroller.runtime.readiness import readiness
 
@@ -42,21 +42,14 @@ HELD_REASONS = frozenset({"PlanPending", "ApprovalRefused"})
 
 
 def awaiting_approval(obj: Mapping[str, Any]) -> str:
-    """The id of the plan that waits for a person's approval, "" when none does (also when the policies
-    block it: no approval applies it, so it is failing — Ready=False PolicyDenied — not pending)."""
+    """The id of the plan that waits for a person's approval, "" when none does: the one rule of
+    api/approvable.py (not when approved already or `auto`, being applied, `planOnly` — reported, never
+    applied —, the object being deleted, or blocked by the policies: no approval applies it, so it is
+    failing — Ready=False PolicyDenied — not pending)."""
     if obj.get("kind") != TERRAFORM_KIND:
         return ""
-    plan = PendingPlan.of(obj.get("status"))
-    if not plan:
-        return ""
-    approve = str((obj.get("spec") or {}).get("approvePlan") or "")
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if approve in (APPROVE_AUTO, plan.id) or annotations.get(ANNOTATION_APPROVE_PLAN) == plan.id:
-        return ""
-    recorded = policy_of(obj.get("status"))
-    if recorded is not None and verdict(recorded, plan.id).blocked:  # issue 18: nobody may approve it
-        return ""
-    return plan.id
+    case = approvability(obj)
+    return case.plan if case.awaiting else ""
 
 
 def states_of(obj: Mapping[str, Any]) -> frozenset[str]:

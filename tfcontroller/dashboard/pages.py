@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfcontroller.api import conditions as c
+from tfcontroller.api.approvable import approvability
 from tfcontroller.api.constants import tfplanview_secret_name
 from tfcontroller.api.history import HistoryEntry, history_of
 from tfcontroller.api.meta import shown_revision
@@ -269,7 +270,8 @@ class PlanPart:
     """The pending plan: its status summary, and the readable diff when the viewer may read it."""
 
     plan: PendingPlan
-    awaiting_approval: bool  # manual approval needed (not auto, not already approved)
+    awaiting_approval: bool  # a person's approval is what it waits for (api/approvable.py)
+    why_not: str = ""  # else why not: the Approve button is disabled with this reason
     view: dict[str, Any] | None = None
     lines: list[DiffLine] = field(default_factory=list)
     note: str = ""
@@ -282,21 +284,22 @@ def _plan(viewer: Viewer, obj: Mapping[str, Any]) -> PlanPart | None:
     meta = obj["metadata"]
     ns, name = str(meta.get("namespace") or ""), str(meta["name"])
     workspace = str((obj.get("spec") or {}).get("workspace") or "default")
-    awaiting = bool(ov.awaiting_approval(obj))
+    case = approvability(obj)  # the one rule of who waits for an approval (api/approvable.py)
     try:
         view = load_plan_view(viewer.client, ns, name, workspace, plan.id)
     except Forbidden as exc:
-        return PlanPart(plan, awaiting, note=_refusal("read the readable plan (get secrets)", ns, exc)
-                        + " The counts above come from the object's status; ask for read access to the "
-                          "namespace's Secrets to review the changes.")
+        note = (_refusal("read the readable plan (get secrets)", ns, exc)
+                + " The counts above come from the object's status; ask for read access to the "
+                  "namespace's Secrets to review the changes.")
     except PlanViewNotFoundError:
-        return PlanPart(plan, awaiting, note=f"No readable form of plan {plan.id} is stored (it is being "
-                                             "replaced, or was planned by a controller before this version).")
+        note = (f"No readable form of plan {plan.id} is stored (it is being replaced, or was planned by a "
+                "controller before this version).")
     except ValueError:
-        return PlanPart(plan, awaiting, note=f"The readable form of plan {plan.id} cannot be read (Secret "
-                                             f"{tfplanview_secret_name(workspace, name)} is damaged): plan "
-                                             "again to store a new one.")
-    return PlanPart(plan, awaiting, view, diff_lines(view))
+        note = (f"The readable form of plan {plan.id} cannot be read (Secret "
+                f"{tfplanview_secret_name(workspace, name)} is damaged): plan again to store a new one.")
+    else:
+        return PlanPart(plan, case.awaiting, case.why_not, view, diff_lines(view))
+    return PlanPart(plan, case.awaiting, case.why_not, note=note)
 
 
 @dataclass(frozen=True)
@@ -351,11 +354,19 @@ def terraform(viewer: Viewer, namespace: str, name: str) -> Page:
     context.update({
         "plan": _plan(viewer, obj), "drift": DriftReport.of(obj), "outputs": _outputs(status),
         "history": history, "run_log": _run_log(viewer, obj), "source": _source_link(obj),
-        "approve_mode": str((obj.get("spec") or {}).get("approvePlan") or "") or "manual",
+        "approve_mode": approve_mode(obj.get("spec") or {}),
         "last_applied_plan": str(status.get("lastAppliedPlan") or ""),
         "policy": _policy(status),
     })
     return Page("terraform.html", context, _object_watch(TERRAFORMS, context))
+
+
+def approve_mode(spec: Mapping[str, Any]) -> str:
+    """The page's "approval:" fact: `plan only` for spec.planOnly (no plan is ever applied, whatever
+    approvePlan says), else `auto`, the plan id spec.approvePlan names, or `manual`."""
+    if spec.get("planOnly") is True:
+        return "plan only (never applied)"
+    return str(spec.get("approvePlan") or "") or "manual"
 
 
 @dataclass(frozen=True)

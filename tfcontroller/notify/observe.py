@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tfcontroller.api import conditions as c
-from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, APPROVE_AUTO
+from tfcontroller.api.approvable import approvability
 from tfcontroller.api.history import APPLY, DESTROY, FAILED, INTERRUPTED, SUCCEEDED, HistoryEntry, history_of
 from tfcontroller.api.policy_verdict import policy_of, verdict
-from tfcontroller.api.terraform_status import PendingPlan, applying_of, lenient_str
+from tfcontroller.api.terraform_status import PendingPlan, lenient_str
 from tfcontroller.notify.event import (
     LineLike,
     NotificationEvent,
@@ -73,10 +73,6 @@ def object_ref(obj: Mapping[str, Any], kind: str) -> ObjectRef:
 def _part(obj: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     """`metadata`, `spec` or `status` as a mapping ({} when absent or not one: status is read, not trusted)."""
     value = obj.get(name)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
@@ -123,20 +119,11 @@ def terraform_observations(obj: Mapping[str, Any], *, diff: Sequence[LineLike | 
 
 
 def waits_for_human(obj: Mapping[str, Any]) -> bool:
-    """The pending plan waits for someone to approve it: manual mode (spec.approvePlan is not `auto`),
-    no approval names it yet (spec.approvePlan or the approve-plan annotation), it is not being applied
-    (status.runs[]) and the object is not being deleted (deletion applies its destroy plan itself)."""
-    meta = _part(obj, "metadata")
-    status = _part(obj, "status")
-    pending = PendingPlan.of(status).id
-    if not pending or meta.get("deletionTimestamp") or _part(obj, "spec").get("planOnly") is True:
-        return False  # issue 20: a planOnly plan is never applied, so nobody is asked to approve it
-    # read stripped, as api/terraform.Terraform.approval_annotation (what the controller weighs) reads them
-    spec_approve = lenient_str(_part(obj, "spec").get("approvePlan")).strip()
-    annotation = lenient_str(_mapping(meta.get("annotations")).get(ANNOTATION_APPROVE_PLAN)).strip()
-    if spec_approve == APPROVE_AUTO or pending in (spec_approve, annotation):
-        return False
-    return applying_of(status) != pending
+    """The pending plan waits for someone to approve it: the one rule of api/approvable.py, which the
+    dashboard and `tfcontroller approve` share (manual mode, no approval names it yet, not being applied,
+    not `planOnly` — reported, never applied —, the object not being deleted, not blocked by the
+    policies)."""
+    return approvability(obj).awaiting
 
 
 def plan_observation(obj: Mapping[str, Any], ref: ObjectRef, *, diff: Sequence[LineLike | Mapping[str, Any]] = (),

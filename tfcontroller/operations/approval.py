@@ -1,9 +1,11 @@
 """Approving a pending plan (design.md §4.2): what may be approved, and the one patch that approves it.
 
 An approval names a plan id, so it is refused when nothing is pending or when another plan is pending:
-the approver approves exactly what they reviewed. A plan the policies deny (or could not check, failing
-closed: api/policy_verdict.py) is refused too: the controller would never apply it (issue 18). The patch carries a `resourceVersion` precondition (the
-object as it was read, when the check was made) and sets, together, `tfcontroller.io/approve-plan` and
+the approver approves exactly what they reviewed. A pending plan no approval can apply is refused too
+(409), by the one rule of api/approvable.py: a `planOnly` plan (reported, never applied, issue 20), a
+plan of an object being deleted, a plan the policies deny or could not check (failing closed,
+api/policy_verdict.py, issue 18). The patch carries a `resourceVersion` precondition (the object as it
+was read, when the check was made) and sets, together, `tfcontroller.io/approve-plan` and
 `tfcontroller.io/approved-by` — who approved, as the caller established it (`whoami` for the CLI, the
 TokenReview-verified viewer for the dashboard) — so that the controller records the approver of exactly
 that plan in `status.history` (api/history.py says what it trusts).
@@ -14,46 +16,50 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tfcontroller.api.approvable import AUTO_APPROVED, BEING_APPLIED, approvability
 from tfcontroller.api.commands import approve_hint
 from tfcontroller.api.constants import ANNOTATION_APPROVE_PLAN, ANNOTATION_APPROVED_BY
 from tfcontroller.api.history import Approver, approver_annotation
-from tfcontroller.api.policy_verdict import policy_of, verdict
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.kube.client import KubeClient
 from tfcontroller.kube.errors import Conflict, Forbidden, NotFound
 from tfcontroller.kube.resources import TERRAFORMS
 from tfcontroller.operations.errors import CONFLICT, FORBIDDEN, NOT_FOUND, OperationRefused
 
-__all__ = ["Approval", "Approver", "approve", "check_approvable", "field_manager"]
+__all__ = ["APPLIED", "AUTO_APPROVED", "Approval", "Approver", "approve", "check_approvable", "field_manager"]
+
+APPLIED = "AlreadyApplied"  # `wanted` names the plan applied last
 
 
 @dataclass(frozen=True)
 class Approval:
     """What an approval does: patch the annotation for `plan`, or (`done` set) nothing, because the plan is
-    already approved, being applied or applied; `done` says which, for the printed line."""
+    already approved, approved by `auto`, being applied or applied; `done` says which, for the printed
+    line ("plan <id> <done>")."""
 
     plan: str
     done: str = ""
-
-
-def suspended(obj: dict[str, Any]) -> bool:
-    return bool((obj.get("spec") or {}).get("suspend"))
+    reason: str = ""  # the case when `done` (api/approvable.py's reasons, or APPLIED)
 
 
 def check_approvable(obj: dict[str, Any], wanted: str | None) -> Approval:
-    """The approval to make, or OperationRefused saying why not. A plan already being applied or already
-    applied is not approved again: nothing changes, and the caller says so and succeeds, as a repeated
-    `kubectl apply` reports "unchanged" — the request is already satisfied. Pure."""
+    """The approval to make, or OperationRefused saying why not. Which pending plan a person can approve is
+    the one rule of api/approvable.py (also the dashboard's overview, its Approve button and the
+    notifications); this adds what depends on the plan id the caller names. A plan already being
+    applied, already applied, already approved, or applied without approval (`auto`) is not approved
+    again: nothing changes, and the caller says so and succeeds, as a repeated `kubectl apply` reports
+    "unchanged" — the request is already satisfied. Pure."""
     meta = obj["metadata"]
     name, namespace = meta["name"], meta.get("namespace") or ""
     status = TerraformStatus.of(obj.get("status"))
-    pending = status.pending.id
+    case = approvability(obj)
+    pending = case.plan
     where = f"{namespace}/{name}"
     target = wanted or pending
     if target and status.applying_plan == target:
-        return Approval(target, "is already being applied")
+        return Approval(target, "is already being applied", BEING_APPLIED)
     if target and not pending and status.last_applied_plan == target:
-        return Approval(target, "was already applied")
+        return Approval(target, "was already applied", APPLIED)
     if not pending:
         raise OperationRefused(f"Terraform {where} has no pending plan: nothing to approve", NOT_FOUND)
     if wanted and wanted != pending:
@@ -61,13 +67,9 @@ def check_approvable(obj: dict[str, Any], wanted: str | None) -> Approval:
             f"plan {wanted} is not the pending plan of Terraform {where} (pending: {pending}); "
             f"review it with `tfcontroller plan show {name} -n {namespace}`, then "
             f"{approve_hint(namespace, name, pending)}", CONFLICT)
-    recorded = policy_of(obj.get("status"))
-    if recorded is not None and (v := verdict(recorded, pending)).blocked:  # issue 18: the controller would not apply it
-        raise OperationRefused(f"Terraform {where}: {v.message}", CONFLICT)
-    if (meta.get("annotations") or {}).get(ANNOTATION_APPROVE_PLAN) == pending:
-        applies = "it is applied once the object is resumed" if suspended(obj) else "the controller applies it"
-        return Approval(pending, f"is already approved; {applies}")
-    return Approval(pending)
+    if case.refusal:  # planOnly, being deleted, blocked by the policies: no approval can apply it
+        raise OperationRefused(f"Terraform {where}: {case.refusal}", CONFLICT)
+    return Approval(pending, case.done, "" if case.awaiting else case.reason)
 
 
 def field_manager(approver: Approver | None) -> str:

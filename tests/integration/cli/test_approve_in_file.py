@@ -1,6 +1,7 @@
 """`approve NAME --in-file PATH`: the textual edit of spec.approvePlan (comments, key order, other documents
 untouched; existing key replaced; flow-style refused) as pure unit tests, and the command end to end on a
-temporary Git checkout against the dev cluster (file edited, git command printed and working)."""
+temporary Git checkout against the dev cluster (file edited, git command printed and working); a plan
+that needs no approval (`auto`) or that no approval applies (`planOnly`) leaves the file alone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import yaml
 
 from tests.support.cli import OTHER_PLAN_ID, PLAN_ID, Run
 from tfcontroller.cli.ops_yamledit import EditError, set_approve_plan
+from tfcontroller.kube.client import KubeClient
+from tfcontroller.kube.resources import TERRAFORMS
 
 FILE = """\
 # Production bucket: plans wait for approval.
@@ -106,3 +109,22 @@ def test_command_edits_checkout_and_prints_git_command(cli: Run, objects: dict[s
                    check=True, capture_output=True)
     assert _git(repo, "status", "--porcelain") == ""
     assert PLAN_ID in _git(repo, "log", "-1", "--format=%s")
+
+
+def test_a_plan_no_approval_is_needed_for_or_can_apply_leaves_the_file_alone(
+        cli: Run, objects: dict[str, Any], kube: KubeClient, tmp_path: Path) -> None:
+    """api/approvable.py: `auto` needs no approval — writing `approvePlan: <id>` would switch auto off, so
+    the file is left as it is (exit 0, said why); a planOnly plan is never applied — refused (exit 1)."""
+    target = tmp_path / "bucket.yaml"
+    target.write_text(FILE)
+    kube.patch_status(TERRAFORMS, "queue", "default", {"plan": {"pending": PLAN_ID, "add": 1}})
+    res = cli("approve", "queue", "--in-file", str(target))
+    assert res.code == 0, res.err
+    assert "needs no approval: spec.approvePlan is auto" in res.out and target.read_text() == FILE
+    version = kube.get(TERRAFORMS, "queue", "default")["metadata"]["resourceVersion"]
+    assert cli("approve", "queue").code == 0  # nor is the annotation written
+    assert kube.get(TERRAFORMS, "queue", "default")["metadata"]["resourceVersion"] == version
+
+    kube.patch(TERRAFORMS, "bucket", {"spec": {"planOnly": True}}, "default")
+    refused = cli("approve", "bucket", "--in-file", str(target))
+    assert refused.code == 1 and "spec.planOnly" in refused.err and target.read_text() == FILE

@@ -46,6 +46,7 @@ from tfcontroller.terraform.plan_view_store import save_plan_view
 TOKEN = "pages-test-token"
 NS = "team-a"
 PLAN = "plan-main-0123456789-abcdef01"
+REPLACED = ["aws_s3_bucket.demo", 'aws_s3_bucket.logs["<b>x</b>"]']
 REVISION = "main@sha1:0123456789abcdef0123456789abcdef01234567"
 XSS = '<script>alert("x")</script>'
 ALL = {"infra", "bucket", "broken", "app", "unstored", "damaged"}
@@ -109,6 +110,9 @@ def _objects(kube: KubeClient) -> None:
             {"runId": "r1", "kind": "apply", "outcome": "Succeeded", "reason": "ApplySucceeded",
              "planId": "plan-main-0123456789-00000001", "revision": REVISION, "add": 1, "startedAt": _now(60),
              "finishedAt": _now(59), "approvedBy": {"username": "alice", "groups": ["team-a"], "via": "dashboard"}},
+            {"runId": "r0", "kind": "plan", "outcome": "Succeeded", "reason": "PlanGenerated",
+             "planId": "plan-main-0123456789-00000001", "revision": REVISION, "add": 1, "destroy": 1,
+             "startedAt": _now(62), "finishedAt": _now(61), "replace": REPLACED},  # issue 20: -replace
         ],
         "conditions": [_ready("False", "PlanPending", f"plan {PLAN} waits for approval {XSS}"),
                        {"type": "Drifted", "status": "True", "reason": "DriftDetected", "message": "1 resource",
@@ -299,8 +303,14 @@ def test_terraform_page_shows_the_plan_masked_with_approve_and_the_rest(browser:
     assert set(outputs) == {"bucket_arn", "db_password"} and outputs["db_password"].attrs.get("data-sensitive")
     history = dom.one(id="history").find_all("tr", cls="history-entry")
     assert [(h.attrs["data-kind"], h.attrs["data-outcome"], h.attrs["data-plan-id"]) for h in history] == [
-        ("drift", "Succeeded", PLAN), ("apply", "Succeeded", "plan-main-0123456789-00000001")]
+        ("drift", "Succeeded", PLAN), ("apply", "Succeeded", "plan-main-0123456789-00000001"),
+        ("plan", "Succeeded", "plan-main-0123456789-00000001")]
     assert history[1].one(cls="approved-by").text() == "alice (dashboard)"
+    # issue 20's replace is shown beside the counts, each address as text (one holds markup: escaped)
+    assert [a.text() for a in history[2].find_all("code", cls="replace-address")] == REPLACED
+    assert history[2].one(cls="c-replace").text().startswith("replace ")
+    assert not history[0].find_all(cls="c-replace") and not history[1].find_all(cls="c-replace")
+    assert '["<b>' not in html
     events = dom.one(id="events").find_all("tr", cls="event")
     assert [e.attrs["data-reason"] for e in events] == ["DriftDetected", "PlanGenerated"]  # newest first
     assert dom.find(id="run-log") is None  # no runner Pod

@@ -1,12 +1,13 @@
 """`tfcontroller history`'s row (cli/ops_history.py), pure: age, counts only with a plan, repeated failures
-marked, the approver as one short text, the policy check with the exceptions that waived."""
+marked, the approver as one short text, the policy check with the exceptions that waived, and issue 20's
+imports, moves and replaced addresses beside the counts."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from tfcontroller.api.history import VIA_ANNOTATION, VIA_CLI, Approver, HistoryEntry
-from tfcontroller.cli.ops_history import HEADERS, row
+from tfcontroller.cli.ops_history import HEADERS, changes, row
 
 NOW = dt.datetime(2026, 1, 1, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -25,3 +26,21 @@ def test_rows() -> None:
     assert len(HEADERS) == len(row(bare, NOW))
     waived = HistoryEntry("r5", "apply", "Succeeded", plan_id="p", policy="warned", exceptions=("e1", "e2"))
     assert row(waived, NOW)[7] == "warned (waived: e1, e2)"  # issue 18
+
+
+def test_changes_show_imports_moves_and_replaced_addresses() -> None:
+    """Issue 20: what the counts alone do not say — imports and moves, and which addresses the plan was
+    asked to re-create (a replacement counts as one add and one destroy)."""
+    plain = HistoryEntry("r1", "plan", "Succeeded", plan_id="p", add=1, change=2)
+    assert changes(plain) == "1/2/0"
+    moved = HistoryEntry("r2", "plan", "Succeeded", plan_id="p", imports=2, moves=1)
+    assert changes(moved) == "0/0/0 import 2 move 1"
+    replaced = HistoryEntry("r3", "plan", "Succeeded", plan_id="p", add=2, destroy=2,
+                            replace=("aws_s3_bucket.a", 'aws_instance.web["blue"]'))
+    assert changes(replaced) == '2/0/2 replace aws_s3_bucket.a, aws_instance.web["blue"]'
+    assert row(replaced, NOW)[HEADERS.index("+/~/-")] == changes(replaced)
+    both = HistoryEntry("r4", "plan", "Succeeded", plan_id="p", add=1, destroy=1, imports=1, replace=("a.b",))
+    assert changes(both) == "1/0/1 import 1 replace a.b"
+    failed = HistoryEntry("r5", "plan", "Failed", "PlanFailed", replace=("a.b",))  # no plan, still asked
+    assert changes(failed) == "replace a.b"
+    assert changes(HistoryEntry("r6", "plan", "Failed", "PlanFailed")) == ""

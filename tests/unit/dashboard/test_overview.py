@@ -56,6 +56,19 @@ PENDING = {"plan": {"pending": PLAN, "add": 1}}
      {"failing"}),
     (obj(ready=("False", "PlanPending"), status={"plan": {"pending": PLAN, "policy": {"result": "warned"}}}),
      {"pending"}),
+    # issue 20: a planOnly plan is reported, never applied (Ready=True PlanOnly): nobody is asked to approve
+    # it — in manual or auto mode, a destroy plan or a drift check alike (api/approvable.py)
+    (obj(ready=("True", "PlanOnly"), status=PENDING, spec={"planOnly": True}), {"ready"}),
+    (obj(ready=("True", "PlanOnly"), status=PENDING, spec={"planOnly": True, "approvePlan": "auto"}), {"ready"}),
+    (obj(ready=("True", "PlanOnly"), status={"plan": {"pending": PLAN, "isDestroy": True}},
+         spec={"planOnly": True, "destroy": True}), {"ready"}),
+    (obj(ready=("True", "PlanOnly"), status={"plan": {"pending": PLAN, "isDrift": True}}, spec={"planOnly": True},
+         extra_conditions=[{"type": "Drifted", "status": "True"}]), {"ready", "drifted"}),
+    # being deleted: the deletion discards the plan; being applied: nothing to ask
+    ({**obj(ready=("Unknown", "Progressing"), status=PENDING),
+      "metadata": {"name": "x", "namespace": "n", "deletionTimestamp": "2026-01-01T11:30:00Z"}}, set()),
+    (obj(ready=("Unknown", "Progressing"), status={**PENDING, "runs": [{"operation": "apply", "plan": PLAN}]},
+         extra_conditions=[{"type": "Reconciling", "status": "True"}]), set()),
     (obj(ready=("False", "DependencyNotReady")), set()),
     (obj(ready=("False", "SourceNotReady")), set()),
     (obj(ready=("Unknown", "Progressing"), extra_conditions=[{"type": "Stalled", "status": "True"}]), {"failing"}),
@@ -85,6 +98,8 @@ def test_held_reasons_are_the_controllers() -> None:
 
 def test_awaiting_approval_names_the_plan() -> None:
     assert awaiting_approval(obj(status=PENDING)) == PLAN
+    assert awaiting_approval(obj(status=PENDING, spec={"planOnly": True})) == ""
+    assert awaiting_approval(obj("ManifestSet", status=PENDING)) == ""
     assert awaiting_approval(obj(status={"plan": {"pending": ""}})) == ""
     assert awaiting_approval(obj(status={"plan": "garbage"})) == ""
 

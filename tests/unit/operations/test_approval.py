@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tfcontroller.api.approvable import ALREADY_APPROVED, AUTO_APPROVED
 from tfcontroller.api.history import VIA_CLI, VIA_DASHBOARD, Approver
 from tfcontroller.operations.approval import Approval, check_approvable, field_manager
 from tfcontroller.operations.errors import OperationRefused
@@ -16,9 +17,10 @@ PLAN = "plan-main-0123456789-abcdef01"
 OTHER = "plan-main-0123456789-99999999"
 
 
-def tf(pending: str = PLAN, annotations: dict[str, str] | None = None, **status: Any) -> dict[str, Any]:
+def tf(pending: str = PLAN, annotations: dict[str, str] | None = None, spec: dict[str, Any] | None = None,
+       **status: Any) -> dict[str, Any]:
     return {"metadata": {"name": "app", "namespace": "team-a", "annotations": annotations or {}},
-            "spec": {}, "status": {"plan": {"pending": pending}, **status}}
+            "spec": spec or {}, "status": {"plan": {"pending": pending}, **status}}
 
 
 def test_the_pending_plan_is_approvable_named_or_not() -> None:
@@ -82,3 +84,41 @@ def test_warned_waived_and_passed_plans_are_approvable(result: str, row: dict[st
     obj = tf()
     obj["status"]["plan"] = _policy(result, [row])
     assert check_approvable(obj, PLAN) == Approval(PLAN)
+
+
+@pytest.mark.parametrize("spec", [
+    {"planOnly": True}, {"planOnly": True, "approvePlan": "auto"}, {"planOnly": True, "approvePlan": PLAN},
+    {"planOnly": True, "destroy": True}, {"planOnly": True, "suspend": True},
+])
+def test_a_plan_only_plan_is_not_approvable(spec: dict[str, Any]) -> None:
+    """Issue 20 × 17: a planOnly plan is reported, never applied, so an approval would report success for
+    nothing: 409 saying why, named or not (api/approvable.py, the rule the dashboard's button shares)."""
+    for wanted in (None, PLAN):
+        with pytest.raises(OperationRefused) as caught:
+            check_approvable(tf(spec=spec), wanted)
+        assert caught.value.status == 409
+        assert caught.value.message.startswith(f"Terraform team-a/app: spec.planOnly: plan {PLAN} is reported, "
+                                               "never applied")
+    with pytest.raises(OperationRefused) as caught:  # another plan named: that is what is wrong first
+        check_approvable(tf(spec={"planOnly": True}), OTHER)
+    assert caught.value.status == 409 and "is not the pending plan" in caught.value.message
+
+
+def test_a_plan_of_an_object_being_deleted_is_not_approvable() -> None:
+    obj = tf()
+    obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    with pytest.raises(OperationRefused) as caught:
+        check_approvable(obj, PLAN)
+    assert caught.value.status == 409 and "being deleted" in caught.value.message
+
+
+def test_auto_and_spec_approvals_need_no_annotation() -> None:
+    """`auto` applies without an approval, and spec.approvePlan naming the plan is one: nothing to write."""
+    auto = check_approvable(tf(spec={"approvePlan": "auto"}), PLAN)
+    assert auto.done == "needs no approval: spec.approvePlan is auto, so the controller applies it"
+    assert auto.reason == AUTO_APPROVED
+    named = check_approvable(tf(spec={"approvePlan": PLAN}), None)
+    assert named.done == "is already approved; the controller applies it" and named.reason == ALREADY_APPROVED
+    resumed = check_approvable(tf(spec={"suspend": True}, annotations={"tfcontroller.io/approve-plan": PLAN}), PLAN)
+    assert resumed.done == "is already approved; it is applied once the object is resumed"
+    assert check_approvable(tf(spec={"suspend": True}), PLAN) == Approval(PLAN)  # suspended: still approvable
