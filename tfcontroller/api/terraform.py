@@ -35,6 +35,7 @@ from tfcontroller.api.refs import (
     clean_path,
     parse_source_ref,
     parse_values_from,
+    unstorable_path,
 )
 from tfcontroller.api.run_files import CliConfigRef, FileMapping, parse_cli_config_ref, parse_file_mappings
 from tfcontroller.api.runner_pod import RunnerPodSpec, parse_runner_pod
@@ -387,6 +388,9 @@ def tf_vars_files(f: Fields, module_path: str) -> tuple[str, ...]:
         where = f"{f.field('tfVarsFiles')}[{i}]"
         if raw.startswith("/") or "\\" in raw or "\0" in raw:
             raise SpecError(where, f"must be a path relative to spec.path, not {raw!r}")
+        why = unstorable_path(raw)
+        if why:
+            raise SpecError(where, f"names no file of the artifact: {raw[:40]!r} {why}")
         if not raw.endswith(TFVARS_SUFFIXES) or posixpath.basename(raw) in TFVARS_SUFFIXES:
             raise SpecError(where, f"{raw!r} is not a variable definitions file: name a .tfvars or .tfvars.json file")
         joined = posixpath.normpath(posixpath.join(module_path, raw))
