@@ -228,7 +228,9 @@ class Terraform:
     def replace_requested(self) -> tuple[str, ...]:
         """The addresses of the one-shot `tfcontroller.io/replace` annotation; SpecError when one does not
         parse (the annotation is input like the spec: a bad one stalls, naming it)."""
-        return annotation_addresses(self.meta.annotations.get(ANNOTATION_REPLACE, ""))
+        addresses = annotation_addresses(self.meta.annotations.get(ANNOTATION_REPLACE, ""))
+        _destroy_replaces_nothing(self.spec.destroy, addresses, f"metadata.annotations[{ANNOTATION_REPLACE}]")
+        return addresses
 
 
 NAME_MAX = 63  # the name is the value of label tfcontroller.io/terraform on its plan and outputs Secrets
@@ -277,7 +279,21 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
     )
     _custom_backend_outputs(spec)
     _plan_only_never_destroys(spec)
+    _destroy_replaces_nothing(spec.destroy, spec.replace, "spec.replace")
     return spec
+
+
+def _destroy_replaces_nothing(destroy: bool, replace: tuple[str, ...], where: str) -> None:
+    """Terraform allows `-replace` only in normal planning mode: a destroy plan with replacements fails
+    (`Unsupported plan mode`) on every attempt. Found by the fuzz (issue 21): `destroy: true` beside
+    `replace` was TerraformFailed, re-planned every backoff. A destroy plan destroys what it would replace,
+    so the pair is refused naming what to remove (Stalled, SpecValidationFailed), as spec.replace in the
+    spec and as the `tfcontroller.io/replace` annotation (`Terraform.replace_requested`). A deletion's
+    destroy takes no replacements at all (controllers/terraform/steps.plan_options). The CRD carries the
+    spec rule as CEL."""
+    if destroy and replace:
+        raise SpecError(where, "cannot be used with spec.destroy: true (a destroy plan replaces nothing: Terraform "
+                               "allows -replace only in normal planning mode); remove it, or set destroy false")
 
 
 def _plan_only_never_destroys(spec: TerraformSpec) -> None:
