@@ -6,6 +6,7 @@ interval, dependency namespace = own namespace)."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -416,6 +417,23 @@ def tf_vars_files(f: Fields, module_path: str) -> tuple[str, ...]:
             raise SpecError(where, f"{raw!r} is listed twice")
         out.append(joined)
     return tuple(out)
+
+
+def tf_vars_json_problem(data: bytes) -> str | None:
+    """Why a `.tfvars.json` file's content can never load (None: Terraform may take it): not UTF-8, not
+    JSON, or not an object at the top. Python's parser is more lenient than Terraform's (it takes NaN and
+    duplicate keys), so what it refuses Terraform refuses too; what slips through fails the run, which
+    stalls (VariablesInvalid). Only the position is named, never the content: a file may hold secrets.
+    Found by the fuzz (issue 21): such a file failed every plan with TerraformFailed."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if not isinstance(doc, dict):
+        return f"must hold a JSON object (variable name: value), not a {type(doc).__name__}"
+    return None
 
 
 def tf_vars_file_shown(path: str, module_path: str) -> str:
