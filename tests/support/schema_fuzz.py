@@ -317,6 +317,18 @@ output "token" {
     "vars/undeclared.tfvars": 'nobody = "declares me"\n',
     "vars/broken.tfvars.json": '{"s": \n',
     "notes/README.md": "no Terraform here\n",
+    # modules `path` may name besides the root: JSON syntax, a broken JSON one, a broken automatic variables
+    # file, a provider the mirror does not hold, a module call that leaves the artifact
+    "json/main.tf.json": '{"variable": {"s": {"type": "string", "default": "j"}}, '
+                         '"resource": {"terraform_data": {"j": {"input": "${var.s}"}}}}\n',
+    "json-broken/main.tf.json": '{"resource": {"terraform_data": \n',
+    "auto-broken/main.tf": 'variable "s" {\n  type = string\n}\nresource "terraform_data" "a" {\n  input = var.s\n}\n',
+    "auto-broken/x.auto.tfvars.json": '{"s": "a"} trailing\n',
+    "auto-ok/main.tf": 'variable "s" {\n  type = string\n}\nresource "terraform_data" "a" {\n  input = var.s\n}\n',
+    "auto-ok/terraform.tfvars": 's = "from terraform.tfvars"\n',
+    "no-provider/main.tf": 'terraform {\n  required_providers {\n    nope = {\n      source = "example.invalid/x/nope"\n'
+                           '    }\n  }\n}\nresource "nope_thing" "x" {}\n',
+    "escaping-call/main.tf": 'module "up" {\n  source = "../../../../etc"\n}\n',
 }
 
 
@@ -444,8 +456,9 @@ _FILE_MAPPINGS = (
 # Each field that reaches Terraform: (well-formed values, hostile values). An object takes a few fields
 # hostile and a few others well-formed, so that most objects still reach a run with something odd in it.
 _FIELDS: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
-    "path": ((".", "./", "sub", "./sub/", "sub/../sub"), ("vars", "notes", "missing", "main.tf", "a b", "ü", "sub//",
-                                                         "../outside", "/abs", "sub\\x", "x" * 300)),
+    "path": ((".", "./", "sub", "./sub/", "sub/../sub", "json", "auto-ok"),
+             ("vars", "notes", "missing", "main.tf", "a b", "ü", "sub//", "json-broken", "auto-broken", "no-provider",
+              "escaping-call", "../outside", "/abs", "sub\\x", "x" * 300)),
     "workspace": (("default", "dev", "prod-1", "a" * 63), ("Upper", "-x", "x_y", "", "a" * 64)),
     "backendConfig": (({"secretSuffix": "fuzz"}, {"customConfiguration": 'backend "local" {\n  path = "fuzz.tfstate"\n}'}),
                       tuple(b for b in _BACKENDS if b.get("secretSuffix") != "fuzz")),

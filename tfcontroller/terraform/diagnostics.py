@@ -84,6 +84,10 @@ _CONFIG_PREFIXES = (
     "Extraneous data after value",
     "Root value must be object",
 )
+# Configuration errors Terraform reports without a source range (the detail names the module call): a local
+# module source that names no directory of the artifact (`../../etc`, `./missing`). Found by the fuzz (issue
+# 21): TerraformFailed, re-initialised every backoff; the artifact of a revision never changes.
+_CONFIG_WITHOUT_RANGE = ("Unreadable module directory",)
 # A summary Terraform prints ahead of the real diagnostics during init; never the interesting one.
 _INIT_PREAMBLE = "Terraform encountered problems during initialisation"
 
@@ -209,7 +213,7 @@ def classify(
         if d.summary.startswith(_PROVIDER_PREFIXES):
             return ProviderError(d.one_line(), **extra)
     for d in errors:
-        if d.filename is not None and d.summary.startswith(_CONFIG_PREFIXES):
+        if (d.filename is not None and d.summary.startswith(_CONFIG_PREFIXES)) or d.summary in _CONFIG_WITHOUT_RANGE:
             return ConfigurationError(d.one_line(), location=d.location, **extra)
 
     if not errors:

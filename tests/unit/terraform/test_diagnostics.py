@@ -62,6 +62,10 @@ def D(summary: str, detail: str = "", filename: str | None = None, line: int | N
      e.ConfigurationError, "ConfigurationInvalid"),
     ([D("Extraneous data after value", "", "x.tf.json", 1)], e.ConfigurationError, "ConfigurationInvalid"),
     ([D("Incorrect JSON value type", "", "x.tf.json", 1)], e.ConfigurationError, "ConfigurationInvalid"),
+    # a local module source that names no directory (terraform 1.11.4 init: no range, the detail names the call)
+    ([D("Unreadable module directory", "Unable to evaluate directory symlink: lstat ../../etc: no such file or "
+        "directory"), D("Unreadable module directory", 'The directory  could not be read for module "up" at main.tf:1.')],
+     e.ConfigurationError, "ConfigurationInvalid"),
     ([D("Some warning", severity="warning")], e.TransientError, "TerraformFailed"),
 ])
 def test_classify_table(diags: list[e.Diagnostic], want: type, reason: str) -> None:
