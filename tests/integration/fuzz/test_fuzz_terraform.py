@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def test_fuzzed_terraform_objects_reach_terraform_and_settle(
     proc.wait_ready(timeout=60)
     wait_for(lambda: source_ready(kube), timeout=60, what="the fuzz source's artifact")
     objs = generate_runnable(COUNT, SEED)
+    started = time.monotonic()
     accepted, refused = create_all(kube, objs)
     assert accepted, "every generated object was refused: the generator no longer follows the schema"
     outcomes: dict[str, str | None] = {}
@@ -107,7 +109,8 @@ def test_fuzzed_terraform_objects_reach_terraform_and_settle(
     reasons = collections.Counter(o for o in outcomes.values())
     runs = terraform_runs(proc.log_path.read_text(errors="replace"))
     reached = sum(1 for name in accepted if runs.get(f"default/{name}"))
-    print(f"\nfuzz terraform: {len(accepted)} accepted, {refused} refused, {reached} reached terraform; reasons:")
+    print(f"\nfuzz terraform: {len(accepted)} accepted, {refused} refused, {reached} reached terraform, settled in "
+          f"{time.monotonic() - started:.0f} s; reasons:")
     for key, n in reasons.most_common():
         print(f"  {key:<40} {n}")
     assert reached >= len(accepted) // 3, f"only {reached} of {len(accepted)} objects reached a Terraform run"
