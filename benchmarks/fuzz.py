@@ -18,7 +18,8 @@ on a real GitRepository whose fields that reach Terraform are mutated; the short
 tests/integration/fuzz/test_fuzz_terraform.py): per batch also the objects that reached a Terraform run, the
 objects in a retry loop (more than MAX_PLANNING plans while not Ready, or a plan while Stalled), a secret
 value in the log, a status or an Event, and the work directory's peak size; then the Ready reasons with counts
-and every TerraformFailed message (a failure the controller could have named before running).
+and every TerraformFailed message (a failure the controller could have named before running: a target,
+unless it names a connection or timeout problem).
 
     .venv/bin/python benchmarks/fuzz.py --terraform [--count 300] [--batch 60] [--seed 2126] [--examples]
                                         [--keep-log PATH]
@@ -213,6 +214,7 @@ def run_terraform_batch(kube: KubeClient, batch: list[dict[str, Any]], log: Path
             looping.append(f"{name} {got}: {dict(runs[key])}")
     failed = [f"{name}: {(fuzz_runs.condition(current[name], 'Ready') or {}).get('message', '')[:300]}"
               for name in names if outcomes[name] == "False/TerraformFailed"]
+    failed = [line for line in failed if not fuzz_runs.TRANSIENT.search(line)]
     examples = {}
     for name in names:
         ready = fuzz_runs.condition(current[name], "Ready") or {}
@@ -286,6 +288,7 @@ def main_terraform(args: argparse.Namespace) -> int:
                 print("\nTerraformFailed (could the controller have said it before running?):")
                 for line in terraform_failed:
                     print(f"  {line}")
+                failures.append(f"{len(terraform_failed)} TerraformFailed for what the input caused")
             print("\ntargets:")
             tracebacks = text.count("Traceback")
             print(f"  no traceback in the controller log: {tracebacks} — {'MET' if not tracebacks else 'MISSED'}")

@@ -19,6 +19,9 @@ from tfcontroller.kube.errors import AlreadyExists
 from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES
 
 REASON = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+# what may fail a hermetic run for a reason outside its input on a loaded machine (the dev cluster slow to
+# answer the kubernetes backend): the only TerraformFailed messages the fuzz lets through
+TRANSIENT = re.compile(r"connection|timed? ?out|deadline|EOF|temporar", re.IGNORECASE)
 # a command started: by the runner process (local mode: `runner: terraform plan: started`) or, for commands the
 # controller runs itself, its own line after it ends (`terraform command=plan rc=0 …`)
 _RUN_LINE = re.compile(r'object=(\S+) msg="(?:runner: terraform ([a-z-]+): started|terraform command=([a-z-]+) rc=)')

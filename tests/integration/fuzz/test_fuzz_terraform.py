@@ -8,9 +8,10 @@ destroy, planOnly, retries, durations, runnerPod, env. `tfcontroller run --runne
 the real `terraform`.
 
 Asserted, as the issue asks: no traceback in the controller's log; every object the API accepts settles
-with a Ready condition (a CamelCase reason and a message, no work in flight); no retry loop — an object that
-is not Ready runs at most a few plans, and none while it is Stalled; no value of a Secret in the log, a
-status or an Event; the work directory bounded once runs end. The reasons seen are printed with counts.
+with a Ready condition (a CamelCase reason and a message, no work in flight), never a generic
+`TerraformFailed` for what the input caused (only a connection or timeout failure may be one); no retry
+loop — an object that is not Ready runs at most a few plans, and none while it is Stalled; no value of a
+Secret in the log, a status or an Event; the work directory bounded once runs end. The reasons seen are printed with counts.
 The longer run, with memory measured, is `benchmarks/fuzz.py --terraform`."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 
 from tests.support.controllers import ControllerProcess
 from tests.support.fuzz_runs import (
+    TRANSIENT,
     leaks,
     module_repository,
     outcome,
@@ -74,6 +76,12 @@ def create_all(kube: KubeClient, objs: list[dict[str, Any]]) -> tuple[list[str],
     return accepted, refused
 
 
+def message_of(kube: KubeClient, name: str) -> str:
+    obj = kube.get_or_none(TERRAFORMS, name, "default") or {}
+    ready = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+    return str(ready.get("message") or "")
+
+
 def describe(kube: KubeClient, name: str, spec: dict[str, Any]) -> str:
     """An object's spec and conditions, for a failure message."""
     obj = kube.get_or_none(TERRAFORMS, name, "default") or {}
@@ -114,6 +122,10 @@ def test_fuzzed_terraform_objects_reach_terraform_and_settle(
     for key, n in reasons.most_common():
         print(f"  {key:<40} {n}")
     assert reached >= len(accepted) // 3, f"only {reached} of {len(accepted)} objects reached a Terraform run"
+    generic = [describe(kube, name, specs[name]) for name in accepted
+               if outcomes[name] == "False/TerraformFailed" and not TRANSIENT.search(message_of(kube, name))]
+    assert not generic, "TerraformFailed where the input is at fault (check it before the run, or classify the " \
+                        "diagnostic in terraform/diagnostics.py):\n" + "\n".join(generic)
 
     def looping() -> list[str]:
         """Objects not Ready that keep planning (more than MAX_PLANNING runs, or any new one while Stalled)."""
