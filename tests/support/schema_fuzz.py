@@ -1,5 +1,6 @@
 """Objects of the project's kinds generated from the CRDs' own openAPIV3Schema with `hypothesis`, then
-mutated, for the fuzz test (tests/integration/fuzz) and `benchmarks/fuzz.py` (issue 21, slice F).
+mutated, for the fuzz test (tests/integration/fuzz) and `benchmarks/fuzz.py` (issue 21, slice F); and
+Terraform objects that reach real Terraform runs (`runnable_spec`, slice D: see its section below).
 
 Why from the schemas: a hand-written list of bad specs covers what its author thought of. Walking the
 schema (types, enums, patterns, bounds, required fields, `oneOf`, `x-kubernetes-preserve-unknown-fields`)
@@ -423,8 +424,6 @@ _ENV = st.one_of(
                                "TF_PLUGIN_TIMEOUT", "CHECKPOINT_DISABLE")),
               st.sampled_from(("", "1", "ünïcødé", "-no-color", "/nonexistent", "not a number", "x" * 5000, "a\0b"))),
 )
-_ENV_FROM = st.sampled_from(({"kind": "Secret", "name": "fuzz-env"}, {"kind": "ConfigMap", "name": "fuzz-cm"},
-                             {"kind": "Secret", "name": "fuzz-absent", "optional": True}))
 _ADDRESSES = ("terraform_data.this", "terraform_data.missing", 'terraform_data.keyed["a"]', "terraform_data.keyed[0]",
               "module.nowhere.terraform_data.x", "data.terraform_remote_state.x", "terraform_data", "not an address!",
               "terraform_data.this.input", 'terraform_data.keyed["ü\\"x"]', "output.echo")
