@@ -75,11 +75,36 @@ def artifact_relative(path: str | None) -> str | None:
     return "" if cleaned == "." else cleaned
 
 
+SEGMENT_MAX = 255  # bytes of one path segment: what a tar member's name and a filesystem (NAME_MAX) can hold
+ARTIFACT_PATH_MAX = 1024  # bytes of a whole artifact path: deeper than any module tree, well under PATH_MAX
+
+
+def unstorable_path(path: str) -> str | None:
+    """Why `path` can name nothing an artifact holds or a run directory can take (None: it can): a NUL
+    byte, a segment over SEGMENT_MAX bytes (UTF-8), or over ARTIFACT_PATH_MAX bytes in all. Found by the
+    fuzz (issue 21): `path: <300 characters>` failed every run with `OSError: File name too long`
+    (ReconciliationFailed, retried for ever); such a path is a spec error, refused before any run."""
+    if "\0" in path:
+        return "holds a NUL byte"
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > ARTIFACT_PATH_MAX:
+        return f"is {size} bytes long; an artifact path is at most {ARTIFACT_PATH_MAX}"
+    long = next((s for s in path.split("/") if len(s.encode("utf-8", "surrogatepass")) > SEGMENT_MAX), None)
+    if long is not None:
+        return f"has a segment of {len(long.encode('utf-8', 'surrogatepass'))} bytes ({long[:20]!r}…); " \
+               f"a file or directory name is at most {SEGMENT_MAX}"
+    return None
+
+
 def clean_path(f: Fields, key: str = "path") -> str:
-    """A directory inside the artifact: relative, normalised, never escaping the root ("." for the root)."""
+    """A directory inside the artifact: relative, normalised, never escaping the root ("." for the root),
+    and one an artifact can hold (`unstorable_path`)."""
     raw = f.str(key, default="./") or "./"
     if raw.startswith("/") or "\\" in raw:
         raise SpecError(f.field(key), f"must be a relative path inside the artifact, not {raw!r}")
+    why = unstorable_path(raw)
+    if why:
+        raise SpecError(f.field(key), f"names no directory of the artifact: {raw[:40]!r} {why}")
     norm = posixpath.normpath(raw)
     if norm == ".." or norm.startswith("../"):
         raise SpecError(f.field(key), f"must not leave the artifact: {raw!r}")

@@ -6,6 +6,7 @@ interval, dependency namespace = own namespace)."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from tfcontroller.api.refs import (
     clean_path,
     parse_source_ref,
     parse_values_from,
+    unstorable_path,
 )
 from tfcontroller.api.run_files import CliConfigRef, FileMapping, parse_cli_config_ref, parse_file_mappings
 from tfcontroller.api.runner_pod import RunnerPodSpec, parse_runner_pod
@@ -227,7 +229,9 @@ class Terraform:
     def replace_requested(self) -> tuple[str, ...]:
         """The addresses of the one-shot `tfcontroller.io/replace` annotation; SpecError when one does not
         parse (the annotation is input like the spec: a bad one stalls, naming it)."""
-        return annotation_addresses(self.meta.annotations.get(ANNOTATION_REPLACE, ""))
+        addresses = annotation_addresses(self.meta.annotations.get(ANNOTATION_REPLACE, ""))
+        _destroy_replaces_nothing(self.spec.destroy, addresses, f"metadata.annotations[{ANNOTATION_REPLACE}]")
+        return addresses
 
 
 NAME_MAX = 63  # the name is the value of label tfcontroller.io/terraform on its plan and outputs Secrets
@@ -276,7 +280,21 @@ def parse_spec(f: Fields, meta: ObjectMeta) -> TerraformSpec:
     )
     _custom_backend_outputs(spec)
     _plan_only_never_destroys(spec)
+    _destroy_replaces_nothing(spec.destroy, spec.replace, "spec.replace")
     return spec
+
+
+def _destroy_replaces_nothing(destroy: bool, replace: tuple[str, ...], where: str) -> None:
+    """Terraform allows `-replace` only in normal planning mode: a destroy plan with replacements fails
+    (`Unsupported plan mode`) on every attempt. Found by the fuzz (issue 21): `destroy: true` beside
+    `replace` was TerraformFailed, re-planned every backoff. A destroy plan destroys what it would replace,
+    so the pair is refused naming what to remove (Stalled, SpecValidationFailed), as spec.replace in the
+    spec and as the `tfcontroller.io/replace` annotation (`Terraform.replace_requested`). A deletion's
+    destroy takes no replacements at all (controllers/terraform/steps.plan_options). The CRD carries the
+    spec rule as CEL."""
+    if destroy and replace:
+        raise SpecError(where, "cannot be used with spec.destroy: true (a destroy plan replaces nothing: Terraform "
+                               "allows -replace only in normal planning mode); remove it, or set destroy false")
 
 
 def _plan_only_never_destroys(spec: TerraformSpec) -> None:
@@ -387,6 +405,9 @@ def tf_vars_files(f: Fields, module_path: str) -> tuple[str, ...]:
         where = f"{f.field('tfVarsFiles')}[{i}]"
         if raw.startswith("/") or "\\" in raw or "\0" in raw:
             raise SpecError(where, f"must be a path relative to spec.path, not {raw!r}")
+        why = unstorable_path(raw)
+        if why:
+            raise SpecError(where, f"names no file of the artifact: {raw[:40]!r} {why}")
         if not raw.endswith(TFVARS_SUFFIXES) or posixpath.basename(raw) in TFVARS_SUFFIXES:
             raise SpecError(where, f"{raw!r} is not a variable definitions file: name a .tfvars or .tfvars.json file")
         joined = posixpath.normpath(posixpath.join(module_path, raw))
@@ -396,6 +417,23 @@ def tf_vars_files(f: Fields, module_path: str) -> tuple[str, ...]:
             raise SpecError(where, f"{raw!r} is listed twice")
         out.append(joined)
     return tuple(out)
+
+
+def tf_vars_json_problem(data: bytes) -> str | None:
+    """Why a `.tfvars.json` file's content can never load (None: Terraform may take it): not UTF-8, not
+    JSON, or not an object at the top. Python's parser is more lenient than Terraform's (it takes NaN and
+    duplicate keys), so what it refuses Terraform refuses too; what slips through fails the run, which
+    stalls (VariablesInvalid). Only the position is named, never the content: a file may hold secrets.
+    Found by the fuzz (issue 21): such a file failed every plan with TerraformFailed."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if not isinstance(doc, dict):
+        return f"must hold a JSON object (variable name: value), not a {type(doc).__name__}"
+    return None
 
 
 def tf_vars_file_shown(path: str, module_path: str) -> str:

@@ -150,8 +150,13 @@ def _write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path,
             out.write(chunk)
 
 
+# what inspecting a module reads of its directory: its Terraform files and the variables files Terraform
+# loads by itself (terraform.tfvars[.json], *.auto.tfvars[.json]: inspect.AUTO_VAR_FILES)
+MODULE_FILE_SUFFIXES = (".tf", ".tf.json", ".tfvars", ".tfvars.json")
+
+
 def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[str, bytes] | None:
-    """The Terraform files (`*.tf`, `*.tf.json`) directly in directory `subpath` of the artifact, read
+    """The Terraform files (`*.tf`, `*.tf.json`) and variables files directly in directory `subpath` of the artifact, read
     without extracting it, for inspecting a module. None when the archive holds anything that
     `extract_artifact` would have to judge (a link, a special file, a name that is absolute, has `..` or
     repeats, more entries or bytes than the bounds) or `subpath` is not a directory in it: the caller
@@ -181,7 +186,7 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
                 parent = posixpath.dirname(name)
                 if member.isdir():
                     directories.add(name)
-                elif parent == root and name.endswith((".tf", ".tf.json")):
+                elif parent == root and name.endswith(MODULE_FILE_SUFFIXES):
                     handle = archive.extractfile(member)
                     if handle is None:
                         return None

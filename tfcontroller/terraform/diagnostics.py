@@ -72,7 +72,22 @@ _CONFIG_PREFIXES = (
     "Call to unknown function",
     "Error in function call",
     "Cycle:",
+    # the JSON syntax (`*.tf.json`, `*.tfvars.json`), as Terraform 1.11 words it (found by the fuzz, issue 21)
+    "Missing value",
+    "Missing JSON value",
+    "Missing property value colon",
+    "Missing attribute seperator comma",  # sic: Terraform's spelling
+    "Unclosed object",
+    "Unclosed array",
+    "Mismatched brackets",
+    "Incorrect JSON value type",
+    "Extraneous data after value",
+    "Root value must be object",
 )
+# Configuration errors Terraform reports without a source range (the detail names the module call): a local
+# module source that names no directory of the artifact (`../../etc`, `./missing`). Found by the fuzz (issue
+# 21): TerraformFailed, re-initialised every backoff; the artifact of a revision never changes.
+_CONFIG_WITHOUT_RANGE = ("Unreadable module directory",)
 # A summary Terraform prints ahead of the real diagnostics during init; never the interesting one.
 _INIT_PREAMBLE = "Terraform encountered problems during initialisation"
 
@@ -152,6 +167,18 @@ def _scrubbed(d: Diagnostic, secrets: Sequence[str]) -> Diagnostic:
                       d.column)
 
 
+VARIABLES_FILE_SUFFIXES = (".tfvars", ".tfvars.json")
+
+
+def _in_variables_file(d: Diagnostic) -> bool:
+    """An error Terraform locates in a variables definitions file (spec.tfVarsFiles, the run's own variables
+    file, a module's `*.auto.tfvars`): such a file holds values only, so the error is about its content —
+    its syntax (`Missing value`, `Invalid JSON keyword`, `Unterminated template string`…), a value's shape —
+    and no retry can help until the file changes. Found by the fuzz (issue 21): a broken `.tfvars.json`
+    was `TerraformFailed` (`Missing value`, not a summary of the lists above), re-planned every backoff."""
+    return d.filename is not None and d.filename.endswith(VARIABLES_FILE_SUFFIXES)
+
+
 def classify(
     command: str,
     diagnostics: Sequence[Diagnostic],
@@ -177,7 +204,7 @@ def classify(
     if missing:
         return MissingVariablesError(missing, **extra)
     for d in errors:
-        if d.summary.startswith(_INVALID_VAR_PREFIXES):
+        if d.summary.startswith(_INVALID_VAR_PREFIXES) or _in_variables_file(d):
             return InvalidVariablesError(d.one_line(), **extra)
     for d in errors:
         if d.summary.startswith(_INIT_REQUIRED):
@@ -186,7 +213,7 @@ def classify(
         if d.summary.startswith(_PROVIDER_PREFIXES):
             return ProviderError(d.one_line(), **extra)
     for d in errors:
-        if d.filename is not None and d.summary.startswith(_CONFIG_PREFIXES):
+        if (d.filename is not None and d.summary.startswith(_CONFIG_PREFIXES)) or d.summary in _CONFIG_WITHOUT_RANGE:
             return ConfigurationError(d.one_line(), location=d.location, **extra)
 
     if not errors:

@@ -39,6 +39,37 @@ class ModuleInfo:
     outputs: dict[str, OutputInfo] = field(default_factory=dict)
     backend: str | None = None
     has_cloud_block: bool = False
+    # variables the module's own automatic variables files set (AUTO_VAR_FILES); ANY_VARIABLE in it: a file
+    # this parser cannot read, which may set any (so none is reported missing)
+    auto_var_names: frozenset[str] = frozenset()
+
+
+ANY_VARIABLE = "*"
+
+
+def is_auto_var_file(filename: str) -> bool:
+    """A variables file Terraform loads from the working directory by itself, without -var-file:
+    `terraform.tfvars`, `terraform.tfvars.json`, `*.auto.tfvars`, `*.auto.tfvars.json`."""
+    return filename in ("terraform.tfvars", "terraform.tfvars.json") or filename.endswith(
+        (".auto.tfvars", ".auto.tfvars.json"))
+
+
+def auto_var_names(files: Mapping[str, bytes]) -> frozenset[str]:
+    """The variables the automatic variables files among `files` set. Found by the fuzz (issue 21): the
+    pre-run check ignored them, so a module whose required variables come from its own `terraform.tfvars`
+    or `*.auto.tfvars` stalled with MissingVariables before Terraform could run it. A file that does not
+    parse here sets ANY_VARIABLE: Terraform judges it (an error located in it stalls, VariablesInvalid)."""
+    names: set[str] = set()
+    for filename in sorted(f for f in files if is_auto_var_file(f)):
+        try:
+            text = files[filename].decode("utf-8")
+            doc = json.loads(text) if filename.endswith(".json") else hcl2.api.loads(text)
+        except Exception:  # python-hcl2 raises lark errors of many types; UnicodeDecodeError, JSONDecodeError
+            return frozenset({ANY_VARIABLE})
+        if not isinstance(doc, dict):
+            return frozenset({ANY_VARIABLE})
+        names.update(str(k) for k in doc)
+    return frozenset(names)
 
 
 class ModuleParseError(ConfigurationError):
@@ -96,12 +127,12 @@ def _load(filename: str, data: bytes) -> dict[str, Any]:
 def inspect_module(module_dir: str | Path) -> ModuleInfo:
     directory = Path(module_dir)
     return inspect_files({p.name: p.read_bytes() for p in directory.iterdir()
-                          if p.is_file() and p.name.endswith((".tf", ".tf.json"))})
+                          if p.is_file() and (p.name.endswith((".tf", ".tf.json")) or is_auto_var_file(p.name))})
 
 
 def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
-    """`inspect_module` on the module's files given by name (`*.tf`, `*.tf.json` of its directory), e.g.
-    read from an artifact without extracting it (archive.read_module_files)."""
+    """`inspect_module` on the module's files given by name (`*.tf`, `*.tf.json` and the automatic variables
+    files of its directory), e.g. read from an artifact without extracting it (archive.read_module_files)."""
     variables: dict[str, VariableInfo] = {}
     outputs: dict[str, OutputInfo] = {}
     backend: str | None = None
@@ -123,7 +154,7 @@ def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
                 backend = kind
             if terraform.get("cloud") is not None:
                 cloud = True
-    return ModuleInfo(variables, outputs, backend, cloud)
+    return ModuleInfo(variables, outputs, backend, cloud, auto_var_names(files))
 
 
 def declared_variables(info: ModuleInfo | None) -> dict[str, DeclaredVariable] | None:
@@ -150,8 +181,11 @@ def _terraform_blocks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 def missing_required_variables(
     info: ModuleInfo, provided_names: Iterable[str], env: Mapping[str, str] | None = None
 ) -> list[str]:
-    """Required variables with no value; `TF_VAR_<name>` entries of the run's env count as provided."""
-    provided = set(provided_names)
+    """Required variables with no value; `TF_VAR_<name>` entries of the run's env and what the module's own
+    automatic variables files set (`ModuleInfo.auto_var_names`) count as provided."""
+    if ANY_VARIABLE in info.auto_var_names:
+        return []
+    provided = set(provided_names) | info.auto_var_names
     provided.update(k[len("TF_VAR_"):] for k in (env or {}) if k.startswith("TF_VAR_"))
     return sorted(name for name, var in info.variables.items() if var.required and name not in provided)
 

@@ -136,3 +136,25 @@ def test_bad_outputs_secret_fields(w: dict[str, Any], field: str, message: str) 
 def test_renamed_outputs_reads_any_spec_leniently() -> None:
     assert renamed_outputs({"name": "o", "outputs": ["a:x", "b", 3, None]}) == {"a": "x"}
     assert renamed_outputs({"name": "o"}) == {} and renamed_outputs(None) == {} and renamed_outputs("x") == {}
+
+
+# `.tfvars.json` content that can never load (issue 21, the Terraform fuzz): every plan failed with
+# TerraformFailed; now TfVarsFilesInvalid before any run. Each case is refused by terraform 1.11.4 too.
+@pytest.mark.parametrize(("data", "why"), [
+    (b'{"s": \n', "not valid JSON"), (b"[1, 2]", "JSON object"), (b'"text"', "JSON object"), (b"", "not valid JSON"),
+    (b'\xef\xbb\xbf{"s": "a"}', "not valid JSON"), (b'{"s": "a" // c\n}', "not valid JSON"),
+    (b'{"s": "a"} x', "not valid JSON"), (b"\xff\xfe{}", "not UTF-8"), (b"null", "JSON object"),
+])
+def test_a_tfvars_json_that_cannot_load_is_named(data: bytes, why: str) -> None:
+    from tfcontroller.api.terraform import tf_vars_json_problem
+
+    problem = tf_vars_json_problem(data)
+    assert problem is not None and why in problem
+    assert "s3cr3t" not in str(tf_vars_json_problem(b'{"token": "s3cr3t"'))  # positions only, never content
+
+
+@pytest.mark.parametrize("data", [b"{}", b'{"s": "a", "n": 1, "l": [1, {"k": null}]}', '{"ü": "✓"}'.encode()])
+def test_a_loadable_tfvars_json_passes(data: bytes) -> None:
+    from tfcontroller.api.terraform import tf_vars_json_problem
+
+    assert tf_vars_json_problem(data) is None

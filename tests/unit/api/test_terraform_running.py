@@ -97,3 +97,43 @@ def test_the_crd_carries_the_same_rule() -> None:
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     rules = [v["rule"] for v in spec.get("x-kubernetes-validations", [])]
     assert any("self.planOnly" in r and "self.destroyResourcesOnDeletion" in r for r in rules)
+
+
+# destroy + replace (issue 21, the Terraform fuzz): Terraform allows -replace only in normal planning mode, so
+# the pair failed every plan (TerraformFailed, re-planned every backoff); it is refused before any run, from
+# the spec and from the annotation, and each field alone (or an empty list) stays accepted.
+@pytest.mark.parametrize("replace", [["terraform_data.this"], ["a.b", 'c.d["k"]'], ["module.m.x.y[0]"]])
+def test_destroy_with_spec_replace_is_refused_naming_the_field(replace: list[str]) -> None:
+    with pytest.raises(SpecError) as err:
+        Terraform.from_dict(tf(destroy=True, replace=replace))
+    assert err.value.field == "spec.replace"
+    assert "spec.destroy" in str(err.value) and "normal planning mode" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["terraform_data.this", "a.b,c.d@2", 'x.y["k"]@now'])
+def test_destroy_with_the_replace_annotation_is_refused_naming_it(value: str) -> None:
+    obj = Terraform.from_dict(tf({ANNOTATION_REPLACE: value}, destroy=True))  # the spec itself is fine
+    with pytest.raises(SpecError) as err:
+        _ = obj.replace_requested
+    assert ANNOTATION_REPLACE in err.value.field
+
+
+@pytest.mark.parametrize(("destroy", "replace", "annotation"), [
+    (True, [], ""), (True, None, ""), (False, ["a.b"], "c.d"), (None, ["a.b"], ""),
+])
+def test_destroy_or_replace_alone_is_accepted(destroy: bool | None, replace: list[str] | None,
+                                              annotation: str) -> None:
+    fields = {k: v for k, v in (("destroy", destroy), ("replace", replace)) if v is not None}
+    obj = Terraform.from_dict(tf({ANNOTATION_REPLACE: annotation} if annotation else None, **fields))
+    assert obj.replace_requested == (tuple(annotation.split(",")) if annotation else ())
+
+
+def test_the_crd_refuses_destroy_with_replace() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    crd = yaml.safe_load((Path(__file__).parents[3] / "crds" / "terraforms.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    rules = [v["rule"] for v in spec.get("x-kubernetes-validations", [])]
+    assert any("self.destroy" in r and "self.replace" in r for r in rules)

@@ -45,6 +45,27 @@ def D(summary: str, detail: str = "", filename: str | None = None, line: int | N
     ([D("Reference to undeclared input variable", 'variable "nope"', "vars.tf", 7)],
      e.ConfigurationError, "ConfigurationInvalid"),
     ([D("creating S3 Bucket (x): AccessDenied", "", "main.tf", 9)], e.TransientError, "TerraformFailed"),
+    # an error located in a variables file is about its content (issue 21, the Terraform fuzz): never
+    # transient; summaries and file names as Terraform 1.11.4 prints them for broken -var-file files
+    ([D("Missing value", "The JSON data ends prematurely.", "/run/x/vars/000-a.tfvars.json", 2),
+      D("Unclosed object", "", "/run/x/vars/000-a.tfvars.json", 1)], e.InvalidVariablesError, "VariablesInvalid"),
+    ([D("Incorrect JSON value type", "", "b.tfvars.json", 1)], e.InvalidVariablesError, "VariablesInvalid"),
+    ([D("Invalid JSON keyword", "", "vars/c.tfvars.json", 1)], e.InvalidVariablesError, "VariablesInvalid"),
+    ([D("Extraneous data after value", "", "i.tfvars.json", 1)], e.InvalidVariablesError, "VariablesInvalid"),
+    ([D("Invalid multi-line string", "", "d.tfvars", 1)], e.InvalidVariablesError, "VariablesInvalid"),
+    ([D("Invalid character encoding", "", "prod.auto.tfvars", 1)], e.InvalidVariablesError, "VariablesInvalid"),
+    # the JSON syntax of a module's own `*.tf.json` is the configuration's
+    ([D("Missing value", "The JSON data ends prematurely.", "main.tf.json", 2),
+      D("Unclosed object", "", "main.tf.json", 1)], e.ConfigurationError, "ConfigurationInvalid"),
+    ([D("Missing property value colon", "", "x.tf.json", 1)], e.ConfigurationError, "ConfigurationInvalid"),
+    ([D("Missing JSON value", "", "x.tf.json", 1), D("Mismatched brackets", "", "x.tf.json", 1)],
+     e.ConfigurationError, "ConfigurationInvalid"),
+    ([D("Extraneous data after value", "", "x.tf.json", 1)], e.ConfigurationError, "ConfigurationInvalid"),
+    ([D("Incorrect JSON value type", "", "x.tf.json", 1)], e.ConfigurationError, "ConfigurationInvalid"),
+    # a local module source that names no directory (terraform 1.11.4 init: no range, the detail names the call)
+    ([D("Unreadable module directory", "Unable to evaluate directory symlink: lstat ../../etc: no such file or "
+        "directory"), D("Unreadable module directory", 'The directory  could not be read for module "up" at main.tf:1.')],
+     e.ConfigurationError, "ConfigurationInvalid"),
     ([D("Some warning", severity="warning")], e.TransientError, "TerraformFailed"),
 ])
 def test_classify_table(diags: list[e.Diagnostic], want: type, reason: str) -> None:

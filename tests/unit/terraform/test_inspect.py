@@ -127,3 +127,37 @@ def test_undeclared_variables(tmp_path: Path, given: list[str], want: list[str])
     """Values for variables the root module does not declare (Terraform ignores them with a warning)."""
     (tmp_path / "main.tf").write_text(MAIN)
     assert undeclared_variables(inspect_module(tmp_path), given) == want
+
+
+# The module's own automatic variables files (issue 21, found by the Terraform fuzz): a required variable set
+# by `terraform.tfvars` or `*.auto.tfvars(.json)` is provided — the pre-run check stalled such a valid module
+# with MissingVariables. A file this parser cannot read may set anything: nothing is reported missing, and
+# Terraform judges the file. Files Terraform does not load by itself provide nothing.
+REQUIRED = b'variable "a" {\n  type = string\n}\nvariable "b" {\n  type = number\n}\n'
+
+
+@pytest.mark.parametrize(("files", "missing"), [
+    ({"terraform.tfvars": b'a = "x"\nb = 1\n'}, []),
+    ({"terraform.tfvars.json": b'{"a": "x", "b": 1}'}, []),
+    ({"x.auto.tfvars": b'a = "x"\n', "y.auto.tfvars.json": b'{"b": 2}'}, []),
+    ({"x.auto.tfvars": b'a = "x"\n'}, ["b"]),
+    ({"prod.tfvars": b'a = "x"\nb = 1\n'}, ["a", "b"]),  # only with -var-file (spec.tfVarsFiles)
+    ({"vars.tfvars.json": b'{"a": "x", "b": 1}'}, ["a", "b"]),
+    ({"x.auto.tfvars.json": b'{"a": "x"} trailing'}, []),  # unreadable: Terraform judges it
+    ({"x.auto.tfvars.json": b"[1]"}, []),
+    ({"x.auto.tfvars": b'a = "unterminated\n'}, []),
+    ({"terraform.tfvars": b"\xff\xfe"}, []),
+    ({}, ["a", "b"]),
+])
+def test_automatic_variables_files_provide_variables(files: dict[str, bytes], missing: list[str]) -> None:
+    from tfcontroller.terraform.inspect import inspect_files
+
+    info = inspect_files({"main.tf": REQUIRED, **files})
+    assert missing_required_variables(info, []) == missing
+
+
+def test_automatic_variables_files_are_read_from_a_directory_too(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_bytes(REQUIRED)
+    (tmp_path / "terraform.tfvars").write_text('a = "x"\n')
+    (tmp_path / "b.auto.tfvars.json").write_text('{"b": 1}')
+    assert missing_required_variables(inspect_module(tmp_path), []) == []

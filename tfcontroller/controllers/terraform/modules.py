@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tfcontroller.api import conditions as c
 from tfcontroller.api.errors import StallingError
-from tfcontroller.api.terraform import tf_vars_file_shown
+from tfcontroller.api.terraform import tf_vars_file_shown, tf_vars_json_problem
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import RunContext
 from tfcontroller.controllers.terraform.inputs import ResolvedInputs
@@ -77,9 +77,10 @@ class VarFiles:
 
 
 def var_files(ctx: RunContext) -> VarFiles:
-    """Read spec.tfVarsFiles from the artifact. A file that is not there stalls with `TfVarsFilesInvalid`
-    before any run: only a new revision or a spec change can fix it (the run checks again, after
-    extraction, that a link does not leave the artifact)."""
+    """Read spec.tfVarsFiles from the artifact. A file that is not there, or a `.tfvars.json` that is not a
+    JSON object (api.terraform.tf_vars_json_problem), stalls with `TfVarsFilesInvalid` before any run: only
+    a new revision or a spec change can fix it (the run checks again, after extraction, that a link does
+    not leave the artifact)."""
     wanted = ctx.tf.spec.tf_vars_files
     if not wanted:
         return VarFiles()
@@ -94,6 +95,12 @@ def var_files(ctx: RunContext) -> VarFiles:
             raise StallingError(TFVARS_FILES_INVALID, f"spec.tfVarsFiles[{i}]: {shown} is not a file in revision "
                                                       f"{ctx.source.revision}: fix the path (relative to spec.path "
                                                       f"{ctx.tf.spec.path!r}) or add the file to the source")
+    for i, name in enumerate(wanted):
+        why = tf_vars_json_problem(found[name]) if name.endswith(".json") else None
+        if why:  # before any run: Terraform would refuse it on every attempt
+            shown = tf_vars_file_shown(name, ctx.tf.spec.path)
+            raise StallingError(TFVARS_FILES_INVALID, f"spec.tfVarsFiles[{i}]: {shown} in revision "
+                                                      f"{ctx.source.revision} {why}: fix the file")
     texts = {name: found[name].decode("utf-8", "replace") for name in wanted}
     return VarFiles(tuple((name, "sha256:" + hashlib.sha256(found[name]).hexdigest()) for name in wanted),
                     frozenset(var_file_names(texts)))
