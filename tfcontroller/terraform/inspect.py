@@ -59,6 +59,8 @@ def auto_var_names(files: Mapping[str, bytes]) -> frozenset[str]:
     pre-run check ignored them, so a module whose required variables come from its own `terraform.tfvars`
     or `*.auto.tfvars` stalled with MissingVariables before Terraform could run it. A file that does not
     parse here sets ANY_VARIABLE: Terraform judges it (an error located in it stalls, VariablesInvalid)."""
+    import hcl2.api  # here: a runner given the declarations by the controller never parses (issue 21)
+
     names: set[str] = set()
     for filename in sorted(f for f in files if is_auto_var_file(f)):
         try:
