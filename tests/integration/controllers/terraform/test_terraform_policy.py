@@ -13,7 +13,10 @@ policy repository re-checks the pending plan through the watches, and no `terraf
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import gzip
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ from tfcontroller.kube.resources import (
     NAMESPACES,
     PLANPOLICIES,
     POLICYEXCEPTIONS,
+    SECRETS,
     TERRAFORMS,
 )
 from tfcontroller.operations.approval import check_approvable
@@ -439,3 +443,80 @@ def test_a_controller_namespace_policy_selecting_by_namespace_still_blocks_after
         assert ready_reason(obj) == "False/PolicyDenied" and _state_names(harness) == ["db", "web"]
     finally:
         harness.kube.delete(PLANPOLICIES, "platform-protect", PLATFORM_NS)
+
+
+# ---- a drift-remediation plan goes through the gate (review s20 gap 4) -------------------------------------
+DRIFT_GUARD = """package main
+
+import rego.v1
+
+deny contains msg if {
+  input.tfcontroller.isDrift
+  some rc in input.resource_changes
+  startswith(rc.name, "db")
+  rc.change.actions != ["no-op"]
+  msg := concat("", ["drift remediation would ", concat("-", rc.change.actions), " ", rc.address, ": a person decides"])
+}
+"""
+
+
+def _edit_state_by_hand(harness: Harness, address: str, value: str) -> None:
+    """Drift without a provider: change a resource's `input` in the state Secret, as if someone had changed
+    the real thing and a refresh had recorded it; the next drift check plans to set it back."""
+    secret = harness.kube.get(SECRETS, "tfstate-default-app", NS)
+    state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
+    kind, name = address.split(".")
+    [resource] = [r for r in state["resources"] if (r["type"], r["name"]) == (kind, name)]
+    attributes = resource["instances"][0]["attributes"]
+    for key in ("input", "output"):
+        attributes[key]["value"] = value
+    data = base64.b64encode(gzip.compress(json.dumps(state).encode())).decode()
+    harness.kube.patch(SECRETS, "tfstate-default-app", {"data": {"tfstate": data}}, NS)
+
+
+def _input_of(harness: Harness, name: str) -> str:
+    [resource] = [r for r in (harness.state("app") or {})["resources"] if r["name"] == name]
+    return str(resource["instances"][0]["attributes"]["input"]["value"])
+
+
+def _drift_checks(obj: dict[str, Any]) -> int:
+    return sum(1 for h in obj["status"].get("history") or [] if h["kind"] == "drift")
+
+
+def test_a_drift_remediation_plan_is_gated_held_through_drift_rechecks_and_applied_after_an_exception(
+        harness: Harness, git_file_remote) -> None:
+    """A drift check in auto mode plans to undo a hand edit of a protected resource: the plan (isDrift) is
+    denied by a policy reading input.tfcontroller.isDrift, and not applied. Relabelled out of the policy's
+    selector, the pending remediation plan is re-planned by each due drift re-check — same changes, same
+    plan id — and stays held. A PolicyException for that plan id applies it: the hand edit is undone."""
+    src = git_file_remote("infra")
+    harness.publish("src", src.bare, src.commit({"main.tf": WITH_DB}))
+    _plan_policy(harness, "protect", rego=DRIFT_GUARD, selector={"matchLabels": {"tier": "production"}})
+    harness.create("app", driftDetection={"interval": "1s"})
+    harness.patch("app", {"metadata": {"labels": {"tier": "production"}}})
+    harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded", what="first apply")
+    assert _input_of(harness, "db") == "orders"
+
+    _edit_state_by_hand(harness, "terraform_data.db", "orders-by-hand")
+    obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "False/PolicyDenied", what="drift denied")
+    plan_id = _pending(obj)
+    assert obj["status"]["plan"]["isDrift"] is True and obj["status"]["lastAppliedPlan"] != plan_id
+    [row] = _policy(obj)["results"]
+    assert row["messages"] == ["drift remediation would update terraform_data.db: a person decides"]
+    assert _input_of(harness, "db") == "orders-by-hand"  # auto mode, yet nothing applied
+    drift_entry = next(h for h in obj["status"]["history"] if h["kind"] == "drift")
+    assert drift_entry["planId"] == plan_id and drift_entry["policy"] == "denied"
+
+    harness.patch("app", {"metadata": {"labels": {"tier": None}}})
+    checks = _drift_checks(obj)
+    obj = harness.reconcile_until("app", lambda o: _drift_checks(o) >= checks + 2 and "no longer selects"
+                                  in str(_policy(o)), what="drift re-checks after the relabel")
+    assert ready_reason(obj) == "False/PolicyDenied" and _pending(obj) == plan_id
+    assert obj["status"]["plan"]["isDrift"] is True and _input_of(harness, "db") == "orders-by-hand"
+
+    _exception(harness, "undo-hand-edit", plan_id, ["protect"])
+    obj = harness.reconcile_until("app", lambda o: o["status"].get("lastAppliedPlan") == plan_id,
+                                  what="remediation applied")
+    assert _input_of(harness, "db") == "orders"
+    apply_entry = next(h for h in obj["status"]["history"] if h["kind"] == "apply")
+    assert apply_entry["planId"] == plan_id and apply_entry["exceptions"] == ["undo-hand-edit"]
