@@ -8,11 +8,12 @@ Why a child process: the engine (regopy, C++) has no time limit of its own and r
 holding the GIL; a policy that loops would hang a controller worker for good. The child is a fresh `python -m
 tfcontroller.policy.worker` serving one request (about 0.07 s to start, paid ahead by a warm spare:
 `_Spares`), not a fork (unsafe beside the controller's threads) nor multiprocessing's forkserver (it
-re-imports the caller's `__main__`). A child evaluates its group of the plan's policies (one group per CPU, at
-most 4) on one interpreter, so the plan document is converted once per child (~0.3 s for 600 KiB, the floor of
-a run: benchmarks/README.md); each bundle is compiled on its own there (worker.evaluate_bundle); when a policy
-overruns its limit the child is killed, that policy becomes an error and a new child takes the rest of its
-group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail closed)
+re-imports the caller's `__main__`). The plan's policies are dealt into groups (one per CPU, at most 4); with
+one group a child evaluates them on one interpreter; with several, one worker loads the plan document (~0.3 s
+of CPU for 600 KiB, the floor of a run: benchmarks/README.md) and forks a process per group from it
+(`_run_shared`, worker._fork_groups: the worker is single-threaded, so that fork is safe), each watched like a
+child of its own. Each bundle is compiled on its own (worker.evaluate_bundle); when a policy overruns its
+limit its process is killed, that policy becomes an error and a new child takes the rest of its group. A timeout, a crash or a runtime error is a `PolicyResult.error`: it blocks the plan (fail closed)
 unless the policy's `failurePolicy` is `Open`.
 """
 
@@ -23,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -127,7 +129,7 @@ def evaluate(bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], input: dict
              memory_bytes: int | None = None) -> PolicyReport:
     """Every bundle's conftest rules on `input` (policy_input's document); `timeout` per policy unless its
     spec names its own. `workers`: children evaluating groups of the policies side by side (default: one
-    per CPU, at most DEFAULT_WORKERS; each pays the input load, so one is best on a single core).
+    per CPU, at most DEFAULT_WORKERS; several share one input load: `_run_shared`).
     `memory_bytes`: each child's resident-memory bound (default MEMORY_LIMIT): a policy that builds huge sets
     is stopped (its error, fail closed) instead of taking the controller's container into the OOM killer."""
     started = time.monotonic()
@@ -137,13 +139,10 @@ def evaluate(bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], input: dict
         limits = [spec.timeout or timeout for spec, _ in bundles]
         groups = _groups(len(bundles), workers or min(DEFAULT_WORKERS, os.cpu_count() or 1))
         memory = memory_bytes or MEMORY_LIMIT
-        threads = [threading.Thread(target=_run_group, args=(input_json, bundles, g, limits, outcomes, memory),
-                                    daemon=True) for g in groups[1:]]
-        for t in threads:
-            t.start()
-        _run_group(input_json, bundles, groups[0], limits, outcomes, memory)
-        for t in threads:
-            t.join()
+        if len(groups) > 1:
+            _run_shared(input_json, bundles, groups, limits, outcomes, memory)
+        else:
+            _run_group(input_json, bundles, groups[0], limits, outcomes, memory)
     results = [_result(spec, outcomes[i]) for i, (spec, _) in enumerate(bundles)]
     seconds = time.monotonic() - started
     SPARES.fill()
@@ -167,6 +166,51 @@ def _run_group(input_json: str, bundles: Sequence[tuple[PolicySpecView, PolicyBu
         done = _run_child(input_json, [(i, bundles[i][1]) for i in pending], limits, memory)
         outcomes.update(done)
         pending = [i for i in pending if i not in done]
+
+
+def _run_shared(input_json: str, bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], groups: list[list[int]],
+                limits: list[float], outcomes: dict[int, dict[str, Any]], memory: int) -> None:
+    """Several groups side by side on one loaded input: one worker loads the plan document, then forks a
+    process per group (worker._fork_groups), so the load (~0.3-0.4 s of CPU for 600 KiB) is paid once and
+    not once per group. Each group is watched as a child of its own: its time limit per policy, its memory,
+    killed at overrun, the rest of its group then run in a fresh child (`_run_group`). When the worker
+    could not load the input or died before, every group falls back to children of its own."""
+    request = {"op": "evaluate", "cpu_seconds": INPUT_LOAD_TIMEOUT + sum(limits[i] for g in groups for i in g),
+               "groups": [[[i, _bundle_doc(bundles[i][1])] for i in g] for g in groups]}
+    with _Shared(request, input_json, len(groups), memory) as shared:
+        why = shared.wait_ready(INPUT_LOAD_TIMEOUT)
+        if why is not None and not shared.ended_early():
+            for g in groups:
+                for i in g:
+                    outcomes[i] = {"error": f"the plan document could not be loaded into the engine within "
+                                            f"{INPUT_LOAD_TIMEOUT:g}s ({why})"}
+            return
+        threads = [threading.Thread(target=_shared_group,
+                                    args=(shared if why is None else None, n, group, input_json, bundles, limits,
+                                          outcomes, memory), daemon=True)
+                   for n, group in enumerate(groups)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def _shared_group(shared: _Shared | None, n: int, group: list[int], input_json: str,
+                  bundles: Sequence[tuple[PolicySpecView, PolicyBundle]], limits: list[float],
+                  outcomes: dict[int, dict[str, Any]], memory: int) -> None:
+    pid = shared.forked(n, INPUT_LOAD_TIMEOUT) if shared is not None else None
+    if shared is None or pid is None:
+        _run_group(input_json, bundles, group, limits, outcomes, memory)
+        return
+    for pos, i in enumerate(group):
+        msg = shared.receive(n, pid, limits[i])
+        if msg is None or msg[0] != "result":
+            outcomes[i] = {"error": shared.lost(n, limits[i]) if msg is None else f"the policy engine failed: {msg[1]}"}
+            shared.kill(n, pid)
+            if group[pos + 1:]:
+                _run_group(input_json, bundles, group[pos + 1:], limits, outcomes, memory)
+            return
+        outcomes[i] = msg[2]
 
 
 def _result(spec: PolicySpecView, outcome: dict[str, Any]) -> PolicyResult:
@@ -326,6 +370,155 @@ class _Child:
         return f"the policy engine stopped unexpectedly (exit code {code})"
 
 
+class _Shared:
+    """The worker of `_run_shared`: the request and the input on its stdin, its relayed lines (`[group,
+    ...]`, worker._fork_groups) dispatched by a reader thread to one queue per group. Started like any child
+    (a warm spare or a fresh worker), in a process group of its own, which holds its forks."""
+
+    def __init__(self, request: dict[str, Any], input_json: str, groups: int, memory: int) -> None:
+        self.request, self.input_json, self.memory = request, input_json, memory
+        self.queues: list[queue.Queue[list[Any] | None]] = [queue.Queue() for _ in range(groups)]
+        self.ready = threading.Event()
+        self.ready_why: str | None = "no answer in time"
+        self.over_memory: set[int] = set()
+        self.ended: dict[int, int] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.from_spare = False
+
+    def __enter__(self) -> _Shared:
+        env = _child_env()
+        spare = SPARES.take(env)
+        self.from_spare = spare is not None
+        self.proc = spare or _start_worker(env)
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(self.request).encode() + b"\n" + self.input_json.encode())
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """The worker ends by itself once every fork ended (it reaps them: their CPU is accounted to it, and
+        to us). Otherwise — a fork still running after its group gave up on it, the worker stuck — the whole
+        process group is killed while the worker is not reaped yet, so its group id cannot be reused."""
+        assert self.proc is not None
+        try:
+            self.proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait(10)
+        self.reader.join(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(msg, list) or not msg:
+                continue
+            if isinstance(msg[0], int) and 0 <= msg[0] < len(self.queues):
+                self.queues[msg[0]].put(msg[1:])
+            elif msg[0] == "ready":
+                self.ready_why = None
+                self.ready.set()
+            elif msg[0] == "failed":
+                self.ready_why = f"the policy engine failed: {msg[1] if len(msg) > 1 else ''}"
+                self.ready.set()
+        self.ready.set()
+        for q in self.queues:
+            q.put(None)
+
+    def wait_ready(self, timeout: float) -> str | None:
+        """None once the input is loaded; else why not (the time limit, an engine failure, the worker's end)."""
+        if not self.ready.wait(timeout):
+            return f"no answer within {timeout:g}s"
+        if self.ready_why == "no answer in time":  # the output ended without a word
+            return f"the policy engine stopped unexpectedly (exit code {self.proc.poll() if self.proc else None})"
+        return self.ready_why
+
+    def ended_early(self) -> bool:
+        """The worker ended without loading the input and was a spare: it died idle, not of this request
+        (as `_Child.receive`), so the groups are run again in fresh children."""
+        return self.from_spare and self._exited()
+
+    def _exited(self) -> bool:
+        assert self.proc is not None
+        try:
+            self.proc.wait(0.5)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def forked(self, group: int, timeout: float) -> int | None:
+        msg = self._next(group, timeout)
+        return int(msg[1]) if msg is not None and msg[0] == "forked" else None
+
+    def _next(self, group: int, timeout: float) -> list[Any] | None:
+        try:
+            return self.queues[group].get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def receive(self, group: int, pid: int, timeout: float) -> list[Any] | None:
+        """The group's next message within `timeout`, watching the fork's resident memory meanwhile; None
+        at the limit, past the memory bound (the fork is killed) or when it ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            msg = self._next(group, min(left, MEMORY_POLL))
+            if msg is None:
+                if self.queues[group].empty() and _resident(pid) > self.memory:
+                    self.over_memory.add(group)
+                    self.kill(group, pid)
+                    return None
+                if not self.reader.is_alive() and self.queues[group].empty():
+                    return None
+                continue
+            if msg[0] == "ended":
+                self.ended[group] = int(msg[1])
+                return None
+            return msg
+
+    def kill(self, group: int, pid: int) -> None:
+        """Stop a fork that overran (its pid is held by a zombie until every fork ended, worker._fork_groups)."""
+        if group in self.ended:
+            return
+        try:
+            os.kill(pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def lost(self, group: int, limit: float) -> str:
+        if group in self.over_memory:
+            return f"evaluation used more than {self.memory / 1024**2:.0f} MiB of memory (the policy was stopped)"
+        if group in self.ended:
+            return f"the policy engine stopped unexpectedly (exit code {self.ended[group]})"
+        if not self.reader.is_alive():
+            return "the policy engine stopped unexpectedly"
+        return f"evaluation did not finish within {limit:g}s (the policy was stopped)"
+
+
+def _resident(pid: int) -> int:
+    """A process's resident set (bytes; 0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 # what a Python interpreter needs to find its packages; nothing else of the caller's environment
 _CHILD_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LC_ALL"})
 
@@ -338,7 +531,7 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """A fresh worker; it imports the engine at once, then waits for its one request on stdin."""
     return subprocess.Popen([sys.executable, "-m", "tfcontroller.policy.worker"], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            cwd="/", close_fds=True)
+                            cwd="/", close_fds=True, start_new_session=True)
 
 
 class _Spares:

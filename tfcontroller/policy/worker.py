@@ -6,10 +6,12 @@ through Python), and is C++ that a bad module could crash. The parent kills this
 time limit; RLIMIT_CPU stops it too should the parent die first.
 
 Protocol (one request per process; the process may be started before the request comes and waits for
-it with the engine imported): stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"bundle", "cpu_seconds"}`)
+it with the engine imported): stdin carries one JSON request line (`{"op": "evaluate"|"compile", "bundles"|"groups"|"bundle", "cpu_seconds"}`)
 then the input document; stdout carries one JSON array a line: `["ready"]` once the input is loaded, then
 `["result", index, {"denies": [...], "warnings": [...], "error": ""}]` per policy in order; for a compile
-check, `["compiled", [[file, line, column, message], ...]]`.
+check, `["compiled", [[file, line, column, message], ...]]`. With `groups` (several groups of bundles on
+one input), after `["ready"]` each group runs in a process forked from this one (`_fork_groups`) and every
+line is `[group, ...]`: `"forked", pid`, then the group's results in order, then `"ended", status`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ def main() -> int:
         # the text as a Rego term: regopy.Input (node by node) is ~40% faster but builds arrays of scalars
         # that built-ins cannot read in regopy 1.5.2 (json.marshal of such an array is undefined)
         interp.set_input_term(input_json)
+        if "groups" in request:  # several groups on one loaded input: one forked process per group
+            groups = [[(index, _bundle(doc)) for index, doc in group] for group in request["groups"]]
+            send("ready")
+            code = _fork_groups(interp, groups, channel)
+            channel.flush()
+            os._exit(code)  # at once: freeing the engine's copy of the input is work nobody needs
         jobs = [(index, _bundle(doc)) for index, doc in request["bundles"]]
         send("ready")
         for index, bundle in jobs:
@@ -62,6 +70,65 @@ def main() -> int:
     except Exception as exc:  # reported as the current policy's error, never a silent exit
         send("failed", f"{type(exc).__name__}: {exc}"[:500])
         return 1
+    return 0
+
+
+def _fork_groups(interp: Any, groups: list[list[tuple[int, PolicyBundle]]], channel: Any) -> int:
+    """Evaluate each group in a process forked from this one once the input is loaded (copy-on-write: the
+    ~0.3-0.4 s load of a 600 KiB plan is paid once, not once per group; benchmarks/README.md). This process is
+    single-threaded, so forking it is safe (unlike forking the controller). Each fork answers on a pipe of its
+    own; this process relays whole lines to stdout as `[group, <message>...]`, first `[group, "forked", pid]`
+    (the parent watches and kills each fork by pid) and last `[group, "ended", status]`. The forks inherit
+    the empty environment and RLIMIT_CPU; the parent kills the whole process group when it is done."""
+    import select
+
+    readers: dict[int, tuple[int, int, bytes]] = {}  # read fd -> (group, pid, buffered bytes)
+    ended: list[int] = []
+    for g, jobs in enumerate(groups):
+        r, w = os.pipe()
+        channel.flush()  # nothing buffered is inherited by the fork
+        pid = os.fork()
+        if pid == 0:  # the fork: evaluate this group, answer on w
+            os.close(r)
+            for fd in readers:
+                os.close(fd)
+            out = os.fdopen(w, "w", encoding="utf-8")
+            try:
+                for index, bundle in jobs:
+                    out.write(json.dumps(["result", index, evaluate_bundle(interp, bundle)]) + "\n")
+                    out.flush()
+            except Exception as exc:  # reported as the current policy's error
+                out.write(json.dumps(["failed", f"{type(exc).__name__}: {exc}"[:500]]) + "\n")
+                out.flush()
+                os._exit(1)
+            os._exit(0)
+        os.close(w)
+        readers[r] = (g, pid, b"")
+        channel.write(json.dumps([g, "forked", pid]) + "\n")
+    channel.flush()
+    while readers:
+        ready, _, _ = select.select(list(readers), [], [])
+        for fd in ready:
+            g, pid, buffer = readers[fd]
+            chunk = os.read(fd, 1 << 16)
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:  # ["result", ...] -> [g, "result", ...], whole lines only
+                channel.write(f"[{g}," + line.decode()[1:] + "\n")
+            readers[fd] = (g, pid, buffer)
+            if not chunk:
+                os.close(fd)
+                del readers[fd]
+                ended.append(pid)
+                # its status without reaping it: a zombie keeps its pid, so the parent's kill of a fork
+                # it has not seen end yet can never reach a process that reused the pid
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+                code = -info.si_status if info is not None and info.si_code != os.CLD_EXITED else \
+                    (info.si_status if info is not None else 0)
+                channel.write(json.dumps([g, "ended", code]) + "\n")
+        channel.flush()
+    for pid in ended:
+        os.waitpid(pid, 0)
     return 0
 
 
@@ -88,11 +155,9 @@ def evaluate_bundle(interp: Any, bundle: PolicyBundle) -> dict[str, Any]:
     builder.add_data(bundle.data if isinstance(bundle.data, dict) else {})
     for file, text in bundle.modules:
         try:
-            regopy.Interpreter().add_module(file, text)  # alone first: every error names its own file
             builder.add_module(file, text)
         except regopy.RegoError as exc:
-            errors = parse_errors(str(exc), dict(bundle.modules))
-            out["error"] = "; ".join(str(e) for e in errors) or f"{file} does not compile"
+            out["error"] = _module_error(file, text, exc, bundle)
             return out
     rules = [(pkg, rule) for pkg, names in bundle.rules().items() for rule in names]
     if not rules:
@@ -119,6 +184,20 @@ def evaluate_bundle(interp: Any, bundle: PolicyBundle) -> dict[str, Any]:
         out["warnings" if rule.startswith("warn") else "denies"].extend(messages)
     out["error"] = "; ".join(failed)
     return out
+
+
+def _module_error(file: str, text: str, exc: Exception, bundle: PolicyBundle) -> str:
+    """Why `file` does not compile. The module is parsed alone again, so that the error names its own file
+    and line (as the PlanPolicy's compile check does); done only on failure — parsing every module twice
+    on every evaluation cost ~1.4 ms per module for nothing (benchmarks/README.md)."""
+    import regopy
+
+    try:
+        regopy.Interpreter().add_module(file, text)
+    except regopy.RegoError as alone:
+        exc = alone
+    errors = parse_errors(str(exc), dict(bundle.modules))
+    return "; ".join(str(e) for e in errors) or f"{file} does not compile"
 
 
 def _query(interp: Any, query: str, compiled: Any = None) -> tuple[Any, str]:

@@ -165,3 +165,22 @@ def test_dockerfile_verifies_terraform_and_runs_as_non_root() -> None:
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and not user[-1].startswith(("root", "0"))
     assert re.search(r'^ENTRYPOINT \["tfcontroller", "run"\]$', text, re.M)
+
+
+def test_the_optional_label_admission_policy_renders_and_guards_only_label_updates(tmp_path: Path) -> None:
+    """deploy/policy-admission (issue 18, docs/policy.md "What a selector can and cannot enforce"): renders on
+    its own, is not part of the base, and checks UPDATEs of Terraforms only (the status subresource and
+    creations pass), denying. The dev cluster runs no admission policies: the CEL itself is not run here."""
+    proc = _kubectl("kustomize", str(DEPLOY / "policy-admission"), tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    policy = _one(docs, "ValidatingAdmissionPolicy", "tfcontroller-protected-terraform-labels")
+    binding = _one(docs, "ValidatingAdmissionPolicyBinding", "tfcontroller-protected-terraform-labels")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"] and binding["spec"]["validationActions"] == ["Deny"]
+    [rule] = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["apiGroups"], rule["resources"], rule["operations"]) == (["tfcontroller.io"], ["terraforms"], ["UPDATE"])
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert "tier" in variables["protected"] and "platform-admins" in variables["trusted"]
+    base = (DEPLOY / "kustomization.yaml").read_text()
+    assert "policy-admission" not in base

@@ -269,3 +269,34 @@ def test_a_policy_past_the_memory_limit_fails_closed_instead_of_growing() -> Non
     assert "MiB of memory" in r.error and not r.denies and r.blocks and limited.result == "error"
     unlimited = evaluate([(spec, inline_bundle("team-a/big", big))], INPUT, timeout=60.0, workers=1)
     assert unlimited.results[0].denies == ["big"]
+
+
+# ---- several groups on one loaded input (evaluate._run_shared, worker._fork_groups; review s20 gap 3) --------
+BIG = "package main\n\nbig := count([i | some i in numbers.range(1, 1000000)])\n\ndeny contains \"big\" if { big > 0 }\n"
+
+
+def test_forked_groups_keep_the_limits_of_children_of_their_own() -> None:
+    """Two groups share one input load (forks of one worker): a fork past the memory bound is stopped and its
+    policy fails closed, the rest of its group (here a loop) runs in a fresh child and is stopped there, and
+    the other group's policies are unaffected, in order. (A fork past its time limit: the test above, whose
+    two policies are two groups.)"""
+    good = inline_bundle("ns/good", SHAPES)
+    pairs = [(PolicySpecView("ns/big"), inline_bundle("ns/big", BIG)), (PolicySpecView("ns/good"), good),
+             (PolicySpecView("ns/loop", timeout=1.0), inline_bundle("ns/loop", LOOP)),
+             (PolicySpecView("ns/good2"), good)]
+    report = evaluate(pairs, INPUT, timeout=30.0, workers=2, memory_bytes=400 * 1024**2)
+    big, good1, loop, good2 = report.results
+    assert "MiB of memory" in big.error and big.blocks
+    # the loop materialises its range: stopped at its 1 s limit or at the bound, by its own child
+    assert ("did not finish within 1s" in loop.error or "MiB of memory" in loop.error) and loop.blocks
+    for r in (good1, good2):
+        assert r.error == "" and "aws_s3_bucket.logs would be deleted" in r.denies
+    assert [r.policy for r in report.results] == ["ns/big", "ns/good", "ns/loop", "ns/good2"]
+
+
+def test_forked_groups_see_none_of_the_callers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2-secret")
+    leak = inline_bundle("ns/p", 'package main\n\nwarn contains msg if {\n  msg := sprintf("%v", [opa.runtime()])\n}\n')
+    report = evaluate([(PolicySpecView("ns/p"), leak), (PolicySpecView("ns/q"), leak)], INPUT, timeout=10, workers=2)
+    assert all(r.warnings and not r.error for r in report.results)
+    assert "hunter2-secret" not in repr(report)

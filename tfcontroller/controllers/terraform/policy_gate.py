@@ -11,6 +11,10 @@ again. A denied plan (or an error of a fail-closed policy) raises `PlanHeldError
 `PolicyDenied`/`PolicyUnavailable` (api/policy_verdict.py decides): the step list stops before the apply,
 so neither `auto` nor an approval of that plan id applies it, and the plan stays pending.
 
+A denial sticks to its plan id (policy_hold.py): a PlanPolicy that denied the pending plan id and no
+longer selects the object (labels changed, the PlanPolicy deleted or its selector changed) still denies it,
+until a PolicyException for that plan id names it or a new plan with other changes is made.
+
 Not gated: the destroy of an object being deleted (`destroyResourcesOnDeletion`): deleting the object is
 the decision, and a finalizer held forever by a policy would leave it undeletable.
 """
@@ -36,6 +40,14 @@ from tfcontroller.api.redact import scrub
 from tfcontroller.api.terraform_status import TerraformStatus
 from tfcontroller.api.times import format_rfc3339
 from tfcontroller.controllers.terraform.context import PlanHeldError, RunContext, status_of
+from tfcontroller.controllers.terraform.policy_hold import (
+    DENIALS_FIELD,
+    Hold,
+    denials_of,
+    denying_policies,
+    holds,
+    remember,
+)
 from tfcontroller.controllers.terraform.policy_select import SelectedPolicy, exceptions_for, gate_key, unspent
 from tfcontroller.kube.resources import POLICYEXCEPTIONS
 from tfcontroller.policy.evaluate import (
@@ -66,20 +78,26 @@ def step_policy(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         return CONTINUE
     ctl = ctx.ctl
     loads = load_selected_policies(ctl.kube, ctl.policies, obj, ctl.options.controller_namespace)
-    if not loads:  # no PlanPolicy selects this object: nothing to record, nothing gated
+    denials = denials_of(status)
+    held = holds(denials, plan_id, [load.key for load in loads])  # denied this plan id, no longer selecting
+    if not loads and not held:  # no PlanPolicy selects this object: nothing to record, nothing gated
         (status.get("plan") or {}).pop("policy", None)
         c.remove_condition(conds, POLICY_CHECKED)
         return CONTINUE
     items, _ = ctl.kube.list_all(POLICYEXCEPTIONS, ctx.namespace)
     exceptions = unspent(exceptions_for(items, ctx.name), status)  # an exception waives a plan id's apply once
-    key = gate_key(plan_id, [_selected(load) for load in loads], exceptions)
+    key = gate_key(plan_id, [*(_selected(load) for load in loads), *(_held(h) for h in held)], exceptions)
     plan = status.setdefault("plan", {})
     recorded = plan.get("policy") if isinstance(plan.get("policy"), dict) else None
     if recorded is None or recorded.get("policiesDigest") != key or _had_errors(recorded):
-        recorded = _evaluate(ctx, obj, plan_id, loads, exceptions)
+        recorded = _evaluate(ctx, obj, plan_id, loads, exceptions, held)
         recorded["policiesDigest"] = key
         plan["policy"] = recorded
         _report(ctx, recorded, plan_id)
+    denied = denying_policies(recorded)
+    if denied:  # durable: survives re-plans of the same changes, relabels and restarts (policy_hold.py)
+        status[DENIALS_FIELD] = remember(denials, plan_id, denied, str(recorded.get("evaluatedAt") or
+                                                                        format_rfc3339()))
     _note_history(ctx, recorded, plan_id)
     v = verdict(recorded, plan_id)
     c.set_condition(conds, POLICY_CHECKED, c.FALSE if v.blocked else c.TRUE, v.reason, v.message,
@@ -101,15 +119,28 @@ def _selected(load: PolicyLoad) -> SelectedPolicy:
                           load.fail_open)
 
 
+def _held(hold: Hold) -> SelectedPolicy:
+    """A held denial in the gate key: a selection change (a relabel back) evaluates again."""
+    return SelectedPolicy(hold.policy, f"held since {hold.denied_at}", "", False)
+
+
+def _held_result(hold: Hold, plan_id: str) -> PolicyResult:
+    """A policy that denied this plan id and no longer selects the object still denies it (policy_hold.py);
+    an exception naming it waives it like any deny."""
+    return PolicyResult(policy=hold.policy, enforcement="deny", denies=[hold.message(plan_id)])
+
+
 def _evaluate(ctx: RunContext, obj: dict[str, Any], plan_id: str, loads: Sequence[PolicyLoad],
-              exceptions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+              exceptions: Sequence[Mapping[str, Any]], held: Sequence[Hold] = ()) -> dict[str, Any]:
     """Evaluate the loaded policies on the plan; an unavailable one is an error result (fail closed) or,
-    with `failurePolicy: Open`, a warning. Exceptions for this plan id waive denies. status.plan.policy."""
+    with `failurePolicy: Open`, a warning; a held denial is a deny. Exceptions for this plan id waive
+    denies. status.plan.policy."""
     started = time.monotonic()
-    broken = [_unavailable_result(load) for load in loads if load.loaded is None]
+    others = [*(_unavailable_result(load) for load in loads if load.loaded is None),
+              *(_held_result(h, plan_id) for h in held)]
     usable = [load for load in loads if load.loaded is not None]
     report = _run(ctx, obj, plan_id, usable) if usable else PolicyReport(result=PASSED, results=[])
-    report = _combine(report, broken)
+    report = _combine(report, others)
     report = apply_exceptions(report, _exception_views(ctx, exceptions), plan_id, namespace=ctx.namespace,
                               name=ctx.name)
     if ctx.ctl.metrics is not None:
