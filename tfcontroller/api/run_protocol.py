@@ -23,6 +23,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tfcontroller.api.artifact_bounds import ArtifactBounds
 from tfcontroller.api.refs import VALUE_SOURCE_KINDS, KeyRef, ValuesFrom
 from tfcontroller.api.run_files import LOCATIONS, CliConfigRef, FileMapping, path_problem
 from tfcontroller.api.terraform import EnvVar, PlanOptions
@@ -99,6 +100,10 @@ class RunRequest:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     parallelism: int = 0
+    # issue 21: the controller's artifact bounds (--artifact-max-entries/-bytes), so the runner extracts and
+    # reads the artifact with the bounds it was packed with; 0: the defaults (api/artifact_bounds.py)
+    artifact_max_entries: int = 0
+    artifact_max_bytes: int = 0
     version: int = PROTOCOL_VERSION
 
     @property
@@ -150,12 +155,24 @@ class RunRequest:
             targets=_addresses(data, "targets", target_problem),
             replace=_addresses(data, "replace", replace_problem),
             parallelism=_count(data, "parallelism"),
+            artifact_max_entries=_count(data, "artifact_max_entries"),
+            artifact_max_bytes=_count(data, "artifact_max_bytes"),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
         if request.operation == FORCE_UNLOCK and not request.lock_id:
             raise RequestInvalid("lock_id: a force-unlock names the lock it releases")
+        try:
+            request.artifact_bounds()
+        except ValueError as exc:
+            raise RequestInvalid(f"artifact_max_entries/artifact_max_bytes: {exc}") from None
         return request
+
+    def artifact_bounds(self) -> ArtifactBounds:
+        """The bounds the controller packs and reads artifacts with (the defaults where 0)."""
+        default = ArtifactBounds()
+        return ArtifactBounds(self.artifact_max_entries or default.max_entries,
+                              self.artifact_max_bytes or default.max_bytes)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api import artifact_bounds
 from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.plan_counts import counts_text
@@ -82,6 +83,7 @@ def execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.R
 
 
 def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment) -> rp.RunResult:
+    artifact_bounds.configure(request.artifact_bounds())  # the controller's: packed with, read with
     artifact = _fetch(request, exchange, env)
     info = _module_info(artifact, request.path)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tfcontroller.api import artifact_bounds, history
 from tfcontroller.api import conditions as c
-from tfcontroller.api import history
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import TransientError, WaitingError
 from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest, VarRef
@@ -166,6 +166,7 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
     values, except the sealed values the controller decrypted."""
     tf = ctx.tf
     assert ctx.run.record is not None and ctx.inputs.resolved is not None
+    bounds = artifact_bounds.current()  # the runner reads the artifact with the bounds it was packed with
     return RunRequest(
         run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
         artifact_url=artifact_url, artifact_digest=ctx.source.artifact_digest, path=tf.spec.path,
@@ -175,7 +176,8 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
         env_from=tf.spec.env_from, timeout_seconds=float(tf.spec.timeout),
         var_refs=tuple(VarRef(v.name, v.value_from, i) for i, v in enumerate(tf.spec.vars) if v.value_from is not None),
         tf_vars_files=tf.spec.tf_vars_files,
-        cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings)
+        cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings,
+        artifact_max_entries=bounds.max_entries, artifact_max_bytes=bounds.max_bytes)
 
 
 def pod_runner(ctx: RunContext) -> PodRunner:
