@@ -147,6 +147,11 @@ class PlanPart:
     show_plan_id: str = ""  # ... and that plan's id
     replace: tuple[str, ...] = ()  # issue 20: the -replace addresses of the plan this reconcile makes
     replace_request: Any = None  # policy.ReplaceRequest to record once that plan is made
+    # issue 21 (slice C): applies of the pending plan by a dead run of ours whose result never reached the
+    # status (history.awaits_confirmation), with their records: step_replan decides from Terraform whether
+    # they applied; those left undecided are Interrupted when the reconcile ends (runs.settle_unconfirmed)
+    unconfirmed: list[tuple[RunRecord, RunNote]] = field(default_factory=list)
+    stale_attempt: RunNote | None = None  # this reconcile's apply of that plan, found stale: decided with them
 
 
 @dataclass

@@ -58,6 +58,7 @@ from tfcontroller.controllers.terraform.indexes import (
     source_index,
 )
 from tfcontroller.controllers.terraform.locks import RunRecord, records_from_status, write_records
+from tfcontroller.controllers.terraform.runs import settle_unconfirmed
 from tfcontroller.controllers.terraform.steps import STEPS, count_apply_failures, replan_steps
 from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
@@ -318,6 +319,7 @@ class TerraformReconciler:
         unfinished = self._unfinished_runs(ctx, status)
         write_records(status, unfinished)
         if ctx is not None:  # this reconcile's runs, failures included (history.py)
+            settle_unconfirmed(ctx, status)  # recovered applies Terraform did not show applied: Interrupted
             history.record(status, ctx.history, outcome, self.options.history_limit,
                            outliving={r.marker for r in unfinished})
         if ctx is not None:  # issue 20: failed applies in a row (spec.remediation.retries)

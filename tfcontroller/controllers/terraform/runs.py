@@ -26,6 +26,7 @@ from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import (
+    PLAN_STALE,
     STATE_LOCKED,
     STATE_UNLOCKED,
     RunContext,
@@ -36,7 +37,13 @@ from tfcontroller.controllers.terraform.credentials import (
     runner_service_account,
     token_seconds,
 )
-from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted, record_ended
+from tfcontroller.controllers.terraform.history import (
+    RunNote,
+    approver_of,
+    awaits_confirmation,
+    interrupted,
+    record_ended,
+)
 from tfcontroller.controllers.terraform.locks import (
     RUN_ENV,
     Recovery,
@@ -543,13 +550,50 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
                                             pod_run_alive(ctl.kube, ctx.namespace)))
     ctx.run.previous = recovery.kept
     status = status_of(obj) if obj is not None else {}
-    ctx.history.extend(interrupted(recovery.dead, status, ctx.history, format_rfc3339()))
+    notes = interrupted(recovery.dead, status, ctx.history, format_rfc3339())
+    waiting = {n.run_id: n for n in notes if awaits_confirmation(n, status)}  # Terraform tells (step_replan)
+    for note in waiting.values():  # its entry as step_apply would have made it: the pending plan's
+        _describe_recovered_apply(ctx, obj or {}, note)
+    ctx.plan.unconfirmed.extend((r, waiting[r.marker]) for r in recovery.dead if r.marker in waiting)
+    ctx.history.extend(n for n in notes if n.run_id not in waiting)
     write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
-    events = report_recovery(recovery, status, ctx.tf.meta.generation)
+    told = dataclasses.replace(recovery, dead=[r for r in recovery.dead if r.marker not in waiting])
+    events = report_recovery(told, status, ctx.tf.meta.generation)
     for _, reason, message in events:
         log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
     ctx.events.extend(events)
     return recovery
+
+
+def _describe_recovered_apply(ctx: RunContext, obj: dict[str, Any], note: RunNote) -> None:
+    """A recovered apply of the pending plan: its counts, revision, policy result and approver, read before
+    anything replaces the pending plan."""
+    status = status_of(obj)
+    pending = PendingPlan.of(status)
+    note.counts_of(pending)
+    note.revision = TerraformStatus.of(status).last_planned_revision
+    note.policy_of((status.get("plan") or {}).get("policy"))
+    note.approved_by = approver_of(obj, note.plan_id, auto=ctx.deleting or ctx.tf.spec.auto_approve,
+                                   annotation=ctx.tf.approval_annotation)
+
+
+def settle_unconfirmed(ctx: RunContext, status: dict[str, Any]) -> None:
+    """When the reconcile ends: recovered applies Terraform did not show applied (the pending plan still
+    applied, a new plan had changes, or the reconcile ended before it could tell) are Interrupted, with the
+    ApplyInterrupted condition and Event the recovery defers for them (locks.report_recovery); this
+    reconcile's apply attempt that found their plan stale fails as stale."""
+    attempt, ctx.plan.stale_attempt = ctx.plan.stale_attempt, None
+    if attempt is not None and not attempt.outcome:
+        attempt.end(history.FAILED, PLAN_STALE, f"plan {attempt.plan_id} is stale: the state changed since it "
+                                                "was made")
+    left, ctx.plan.unconfirmed = ctx.plan.unconfirmed, []
+    if not left:
+        return
+    ctx.history.extend(note for _, note in left)
+    events = report_recovery(Recovery(dead=[record for record, _ in left]), status, ctx.tf.meta.generation)
+    for _, reason, message in events:
+        log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
+    ctx.events.extend(events)
 
 
 def _rfc3339_or_none(text: str) -> str | None:
