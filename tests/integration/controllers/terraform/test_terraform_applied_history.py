@@ -8,6 +8,9 @@ terraform and the dev cluster.
   not Failed/PlanStale nor Interrupted: Applied=True, no ApplyInterrupted, an ApplySucceeded Event, and the
   notification derived from history is PlanApplied, never ApplyFailed. From the retry's side this is also
   the controller killed between Terraform's exit and the status write: all it has is the run record.
+- That crash for real: a controller process applies (its status write refused, so the status cannot say
+  applied), is SIGKILLed once Terraform has exited and released the lock, and a new controller records the
+  apply of the dead one as Succeeded under the dead run's id; the plan is applied once.
 - A later step failing in the same reconcile — an outputs Secret that cannot be written as asked, a failing
   health check — leaves the apply's entry Succeeded and Applied=True, with Ready carrying the later step's
   reason; the plan is never applied a second time.
@@ -25,7 +28,17 @@ import pytest
 
 from tests.support.holds import HoldServer
 from tests.support.polling import wait_for
-from tests.support.terraform_helpers import HOLD_TF, NS, SIMPLE_TF, Harness, condition, ready_reason
+from tests.support.terraform_helpers import (
+    HOLD_TF,
+    NS,
+    SIMPLE_TF,
+    Harness,
+    condition,
+    kill_controller,
+    processes_under,
+    ready_reason,
+    start_controller_process,
+)
 from tfcontroller.api import conditions as c
 from tfcontroller.api.healthchecks import parse_deny_cidrs
 from tfcontroller.api.history import history_of
@@ -35,6 +48,7 @@ from tfcontroller.kube.errors import ApiError, Unprocessable
 from tfcontroller.kube.resources import CRDS, TERRAFORMS
 from tfcontroller.notify.event import ObjectRef
 from tfcontroller.notify.observe import history_observations
+from tfcontroller.terraform.state import read_lock
 
 CRD = "terraforms.tfcontroller.io"
 
@@ -94,6 +108,20 @@ def guard(kube: KubeClient, harness: Harness) -> Iterator[StatusGuard]:
         g.restore()
 
 
+def assert_recorded_applied(harness: Harness, obj: dict[str, Any], plan: str, run_id: str) -> None:
+    """The retry's view of an apply whose result never reached the status: applied, by its own run."""
+    assert entries(obj)[:2] == [("plan", "NoChanges", "NoChanges"), ("apply", "Succeeded", "ApplySucceeded")]
+    apply = history_of(obj["status"])[1]
+    assert apply.plan_id == plan and apply.run_id == run_id and apply.add == 1
+    assert not [e for e in entries(obj) if e[1] in ("Failed", "Interrupted")]
+    assert obj["status"]["lastAppliedPlan"] == plan and "lastInterruptedApply" not in obj["status"]
+    applied = condition(obj, c.APPLIED)
+    assert applied is not None and applied.status == c.TRUE and condition(obj, "ApplyInterrupted") is None
+    assert notifications(obj) == [("PlanApplied", plan)]
+    reasons = {e["reason"] for e in harness.events("app")}
+    assert "ApplySucceeded" in reasons and not reasons & {"ApplyInterrupted", "ApplyFailed"}, reasons
+
+
 @pytest.mark.slow
 def test_an_apply_whose_status_write_failed_is_recorded_applied(harness: Harness, git_file_remote: Any,
                                                                  holds: HoldServer, guard: StatusGuard) -> None:
@@ -129,22 +157,47 @@ def test_an_apply_whose_status_write_failed_is_recorded_applied(harness: Harness
     obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded",
                                   what="the retry to record the apply")
     history = history_of(obj["status"])
-    assert entries(obj) == [("plan", "NoChanges", "NoChanges"), ("apply", "Succeeded", "ApplySucceeded"),
-                            ("plan", "Succeeded", "PlanGenerated")]
-    apply, first_plan = history[1], history[2]
-    assert apply.plan_id == plan and apply.run_id == first_plan.run_id  # that run's apply, not a new one
-    assert apply.approved_by is not None and apply.approved_by.via == "auto" and apply.add == 1
-    assert obj["status"]["lastAppliedPlan"] == plan and "lastInterruptedApply" not in obj["status"]
-    applied = condition(obj, c.APPLIED)
-    assert applied is not None and applied.status == c.TRUE and condition(obj, "ApplyInterrupted") is None
+    assert entries(obj)[2:] == [("plan", "Succeeded", "PlanGenerated")]
+    assert_recorded_applied(harness, obj, plan, history[2].run_id)  # that run's apply (auto: one run id)
+    assert history[1].approved_by is not None and history[1].approved_by.via == "auto"
     assert not obj["status"].get("runs") and hold.done() == 1  # applied once
-    assert notifications(obj) == [("PlanApplied", plan)]
-    reasons = {e["reason"] for e in harness.events("app")}
-    assert "ApplySucceeded" in reasons and not reasons & {"ApplyInterrupted", "ApplyFailed"}, reasons
 
     # later reconciles change nothing
     obj = harness.reconcile("app")
     assert entries(obj)[1:3] == [("apply", "Succeeded", "ApplySucceeded"), ("plan", "Succeeded", "PlanGenerated")]
+
+
+@pytest.mark.slow
+def test_a_controller_killed_before_the_status_said_applied(harness: Harness, git_file_remote: Any,
+                                                             holds: HoldServer, guard: StatusGuard,
+                                                             tmp_path: Any) -> None:
+    hold = holds.new()
+    remote = git_file_remote("infra")
+    harness.publish("src", remote.bare, remote.commit({"main.tf": HOLD_TF}))
+    harness.create("app", vars=[{"name": "hold", "value": str(hold)}])
+    work = tmp_path / "proc-work"
+    # no retry of the failed reconcile before the kill: the status cannot say applied when it dies
+    proc = start_controller_process(harness.kubeconfig, work, retry_base=600.0)
+    try:
+        wait_for(lambda: hold.started() or proc.poll() is not None, 120, "the apply to start")
+        assert proc.poll() is None
+        guard.refuse()
+        hold.release()
+        wait_for(lambda: hold.done() == 1 and read_lock(harness.kube, NS, "lock-tfstate-default-app") is None
+                 and not processes_under(work), 120, "Terraform to finish the apply and release the lock")
+    finally:
+        kill_controller(proc, processes_under(work))
+    obj = harness.kube.get(TERRAFORMS, "app", NS)
+    plan = obj["status"]["plan"]["pending"]
+    assert plan and "lastAppliedPlan" not in obj["status"]
+    [run] = obj["status"]["runs"]
+    assert (run["operation"], run["plan"], run["pid"]) == ("apply", plan, proc.pid)
+
+    guard.restore()
+    obj = harness.reconcile_until("app", lambda o: ready_reason(o) == "True/ApplySucceeded",
+                                  what="the new controller to record the dead one's apply")
+    assert_recorded_applied(harness, obj, plan, run["marker"])
+    assert hold.done() == 1 and not obj["status"].get("runs")
 
 
 LOOPBACK_ALLOWED = probe_policy(TerraformOptions(health_check_allow=parse_deny_cidrs("127.0.0.0/8,::1")), {}, None)
