@@ -316,10 +316,11 @@ class TerraformReconciler:
                 outcome: Outcome) -> None:
         """Summarise (runtime/reconciler.py), count failures, patch once, record the Events."""
         status = status_of(obj)
-        unfinished = self._unfinished_runs(ctx, status)
+        # recovered applies Terraform did not show applied: Interrupted, or kept for the next reconcile to ask
+        undecided = settle_unconfirmed(ctx, status) if ctx is not None else []
+        unfinished = [*self._unfinished_runs(ctx, status), *undecided]
         write_records(status, unfinished)
         if ctx is not None:  # this reconcile's runs, failures included (history.py)
-            settle_unconfirmed(ctx, status)  # recovered applies Terraform did not show applied: Interrupted
             history.record(status, ctx.history, outcome, self.options.history_limit,
                            outliving={r.marker for r in unfinished})
         if ctx is not None:  # issue 20: failed applies in a row (spec.remediation.retries)

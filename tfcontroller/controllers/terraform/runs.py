@@ -101,7 +101,7 @@ def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: st
             with ctl.lock:
                 ctl.in_flight.add(ctx.run.record.marker)
         ctx.run.record = ctx.run.record.doing(operation, plan)
-        write_records(status_of(obj), [*ctx.run.previous, ctx.run.record])  # appended: older records stay
+        write_records(status_of(obj), [*ctx.run.kept(), ctx.run.record])  # appended: older records stay
         record_ended(status_of(obj), ctx.history, ctl.options.history_limit)  # the plan before its apply
     if meanwhile is None:
         ctl.patch(ctx.frame, obj)
@@ -213,7 +213,7 @@ def pod_runner(ctx: RunContext) -> PodRunner:
             return
         ctx.run.record = dataclasses.replace(ctx.run.record, pod=name, pod_uid=uid)
         if ctx.run.obj is not None:
-            write_records(status_of(ctx.run.obj), [*ctx.run.previous, ctx.run.record])
+            write_records(status_of(ctx.run.obj), [*ctx.run.kept(), ctx.run.record])
             ctl.patch(ctx.frame, ctx.run.obj)
 
     def waiting(message: str) -> None:
@@ -367,7 +367,7 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     ctx.done.apply_results.append(adopted_apply_result(status, False, f"{outcome.reason}: {message}"))
     if not outcome.terraform_killed:
         ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
-        write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
+        write_records(status, [*ctx.run.kept(), *([ctx.run.record] if ctx.run.record is not None else [])])
     raise AdoptedApplyFailed(outcome.reason, message)
 
 
@@ -554,9 +554,9 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
     waiting = {n.run_id: n for n in notes if awaits_confirmation(n, status)}  # Terraform tells (step_replan)
     for note in waiting.values():  # its entry as step_apply would have made it: the pending plan's
         _describe_recovered_apply(ctx, obj or {}, note)
-    ctx.plan.unconfirmed.extend((r, waiting[r.marker]) for r in recovery.dead if r.marker in waiting)
+    ctx.run.unconfirmed.extend((r, waiting[r.marker]) for r in recovery.dead if r.marker in waiting)
     ctx.history.extend(n for n in notes if n.run_id not in waiting)
-    write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
+    write_records(status, [*ctx.run.kept(), *([ctx.run.record] if ctx.run.record is not None else [])])
     told = dataclasses.replace(recovery, dead=[r for r in recovery.dead if r.marker not in waiting])
     events = report_recovery(told, status, ctx.tf.meta.generation)
     for _, reason, message in events:
@@ -577,23 +577,31 @@ def _describe_recovered_apply(ctx: RunContext, obj: dict[str, Any], note: RunNot
                                    annotation=ctx.tf.approval_annotation)
 
 
-def settle_unconfirmed(ctx: RunContext, status: dict[str, Any]) -> None:
-    """When the reconcile ends: recovered applies Terraform did not show applied (the pending plan still
-    applied, a new plan had changes, or the reconcile ended before it could tell) are Interrupted, with the
-    ApplyInterrupted condition and Event the recovery defers for them (locks.report_recovery); this
-    reconcile's apply attempt that found their plan stale fails as stale."""
+def settle_unconfirmed(ctx: RunContext, status: dict[str, Any]) -> list[RunRecord]:
+    """What becomes of the recovered applies Terraform has not shown applied (step_replan confirms those it
+    does). One whose plan is still pending was not asked about (the reconcile failed first, or its last
+    status write may fail): its record is returned, to stay in status.runs for the next reconcile, and this
+    reconcile's stale attempt at that plan leaves no entry. The others — the plan applied again (that run
+    saved nothing), a new plan with changes (it stopped half-way), the plan replaced — are Interrupted, with
+    the ApplyInterrupted condition and Event the recovery deferred (locks.report_recovery); the stale
+    attempt fails as stale, as without a recovery."""
+    left, ctx.run.unconfirmed = ctx.run.unconfirmed, []
+    undecided = [(r, n) for r, n in left if awaits_confirmation(n, status)]
+    told = [(r, n) for r, n in left if not awaits_confirmation(n, status)]
     attempt, ctx.plan.stale_attempt = ctx.plan.stale_attempt, None
     if attempt is not None and not attempt.outcome:
-        attempt.end(history.FAILED, PLAN_STALE, f"plan {attempt.plan_id} is stale: the state changed since it "
-                                                "was made")
-    left, ctx.plan.unconfirmed = ctx.plan.unconfirmed, []
-    if not left:
-        return
-    ctx.history.extend(note for _, note in left)
-    events = report_recovery(Recovery(dead=[record for record, _ in left]), status, ctx.tf.meta.generation)
-    for _, reason, message in events:
-        log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
-    ctx.events.extend(events)
+        if any(n.plan_id == attempt.plan_id for _, n in undecided):
+            ctx.history.remove(attempt)
+        else:
+            attempt.end(history.FAILED, PLAN_STALE, f"plan {attempt.plan_id} is stale: the state changed since "
+                                                    "it was made")
+    if told:
+        ctx.history.extend(note for _, note in told)
+        events = report_recovery(Recovery(dead=[record for record, _ in told]), status, ctx.tf.meta.generation)
+        for _, reason, message in events:
+            log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
+        ctx.events.extend(events)
+    return [record for record, _ in undecided]
 
 
 def _rfc3339_or_none(text: str) -> str | None:

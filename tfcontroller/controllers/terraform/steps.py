@@ -568,7 +568,7 @@ def _stale(ctx: RunContext, why: str, note: RunNote) -> StepResult:
     if ctx.plan.replanned:
         note.end(history.FAILED, PLAN_STALE, why)
         raise TransientError(PLAN_STALE, f"{why}; planned again and it went stale again")
-    if any(earlier.plan_id == note.plan_id for _, earlier in ctx.plan.unconfirmed):
+    if any(earlier.plan_id == note.plan_id for _, earlier in ctx.run.unconfirmed):
         ctx.plan.stale_attempt = note  # not ended: a checkpoint must not record it as failed yet
     else:
         note.end(history.FAILED, PLAN_STALE, why)
@@ -589,14 +589,16 @@ def step_replan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     status["lastDiscardedPlan"] = last.pending.id or last.last_discarded_plan or None
     # the new plan replaces what the stale one was asked to (a one-shot request was handled with it)
     ctx.plan.replace = tuple(str(a) for a in (status.get("plan") or {}).get("replace") or ())
-    status["plan"] = {"pending": ""}
+    earlier = [note for _, note in ctx.run.unconfirmed if last.pending.id and note.plan_id == last.pending.id]
+    if not earlier:
+        status["plan"] = {"pending": ""}
+        ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
+    # else the plan stays pending until the new plan replaces it: should this reconcile fail before that,
+    # the next one still finds the dead run's apply of it to ask Terraform about (runs.settle_unconfirmed)
     ctx.plan.local = False
     ctx.plan.saved_secrets = ctx.plan.saved_views = None
     if ctx.run.workspace is not None:
         ctx.run.workspace.plan_path.unlink(missing_ok=True)
-    earlier = [note for _, note in ctx.plan.unconfirmed if last.pending.id and note.plan_id == last.pending.id]
-    if not earlier:
-        ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
     result = make_plan(ctx, obj, policy.PlanDecision(True, why))
     if not earlier:
         return result
@@ -614,13 +616,12 @@ def _confirm_applied(ctx: RunContext, obj: dict[str, Any], earlier: RunNote) -> 
     the applied plan as step_apply would have (the new plan's NoChanges already set the applied revision,
     inputs and resource count)."""
     status = status_of(obj)
-    ctx.plan.unconfirmed = [(r, n) for r, n in ctx.plan.unconfirmed if n is not earlier]
+    ctx.run.unconfirmed = [(r, n) for r, n in ctx.run.unconfirmed if n is not earlier]
     if ctx.plan.stale_attempt is not None and ctx.plan.stale_attempt in ctx.history:
         ctx.history.remove(ctx.plan.stale_attempt)
     ctx.plan.stale_attempt = None
-    confirm_applied(earlier, ctx.source.revision,
-                            "its result had not reached the status; Terraform's state shows the plan "
-                            "applied: it was stale and a new plan of the same inputs has no changes")
+    confirm_applied(earlier, ctx.source.revision, "its result had not reached the status; Terraform's state "
+                    "shows the plan applied: it was stale and a new plan of the same inputs has no changes")
     ctx.history.append(earlier)
     status["lastAppliedPlan"] = earlier.plan_id
     reason = DESTROY_SUCCEEDED if earlier.kind == history.DESTROY else APPLY_SUCCEEDED
