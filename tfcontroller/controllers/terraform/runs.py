@@ -554,7 +554,8 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
     waiting = {n.run_id: n for n in notes if awaits_confirmation(n, status)}  # Terraform tells (step_replan)
     for note in waiting.values():  # its entry as step_apply would have made it: the pending plan's
         _describe_recovered_apply(ctx, obj or {}, note)
-    ctx.run.unconfirmed.extend((r, waiting[r.marker]) for r in recovery.dead if r.marker in waiting)
+    ctx.run.unconfirmed.extend((dataclasses.replace(r, recovered=True), waiting[r.marker])
+                               for r in recovery.dead if r.marker in waiting)
     ctx.history.extend(n for n in notes if n.run_id not in waiting)
     write_records(status, [*ctx.run.kept(), *([ctx.run.record] if ctx.run.record is not None else [])])
     told = dataclasses.replace(recovery, dead=[r for r in recovery.dead if r.marker not in waiting])
