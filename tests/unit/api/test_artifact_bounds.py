@@ -98,3 +98,13 @@ def test_the_bounds_travel_in_the_run_request() -> None:
     assert rp.RunRequest.from_dict(_request().to_dict()).artifact_bounds() == ArtifactBounds()  # 0: defaults
     with pytest.raises(rp.RequestInvalid, match="artifact_max_entries"):
         rp.RunRequest.from_dict(_request(artifact_max_entries=ARTIFACT_HARD_MAX_ENTRIES + 1).to_dict())
+
+
+def test_run_options_carry_the_bounds_to_the_manager() -> None:
+    """What `build_manager` configures the process with (controllers/setup.py)."""
+    from tfcontroller.cli.run_cmd import options_from_args
+
+    opts = options_from_args(_run_args("--artifact-max-entries", "9000", "--artifact-max-bytes", "1Gi"))
+    assert opts.artifact_bounds == ArtifactBounds(9000, 1 << 30)
+    assert options_from_args(_run_args()).artifact_bounds in (ArtifactBounds(), ArtifactBounds.from_env(
+        __import__("os").environ))
