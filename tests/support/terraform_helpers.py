@@ -225,17 +225,20 @@ resource "terraform_data" "this" {
 
 
 def run_controller_process(kubeconfig: str, work_dir: str, lock_retry: float = 30.0, retry_cap: float = 300.0,
-                           runner_mode: str = "local", **extra: Any) -> int:
+                           runner_mode: str = "local", retry_base: float = 0.5, **extra: Any) -> int:
     """Entry point of a controller subprocess (tests that kill -9 a controller): a Manager with only
     the Terraform controller, in the default namespace, Terraform in `runner_mode`, until SIGTERM.
-    `extra`: more TerraformControllerOptions (pod mode: run_api_listen)."""
+    `retry_base`: the first retry's delay after a failed reconcile (a test that kills the controller after a
+    failure sets it long, so no retry comes first). `extra`: more TerraformControllerOptions (pod mode:
+    run_api_listen)."""
     import logging
 
     from tfcontroller.runtime.manager import Manager, ManagerOptions
 
     logging.basicConfig(level=logging.INFO)
     kube = KubeClient.load(kubeconfig)
-    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=0.5, retry_cap=retry_cap))
+    manager = Manager(kube, ManagerOptions(namespace=NS, concurrent=2, retry_base=retry_base,
+                                           retry_cap=max(retry_cap, retry_base)))
     options = TerraformControllerOptions(work_dir=Path(work_dir), kubeconfig=kubeconfig, lock_retry=lock_retry,
                                          runner_mode=runner_mode,
                                          terraform=TerraformConfig.from_env(timeouts=Timeouts(grace=5.0)),

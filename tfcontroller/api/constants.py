@@ -123,5 +123,10 @@ def is_plan_id(text: str) -> bool:
 # many-file tree must not fill the controller's disk or memory. Generous for a GitOps repository of
 # Terraform modules and manifests (Flux bounds an unpacked artifact at 100 MiB); what a run does not need
 # is left out with the GitRepository's `spec.ignore`.
+# These are the defaults; `--artifact-max-entries` / `--artifact-max-bytes` (api/artifact_bounds.py) raise
+# or lower them for a monorepo, up to the hard ceilings below, which no flag passes: the digest of an
+# artifact keeps one entry per member in memory and every concurrent run unpacks its own copy.
 ARTIFACT_MAX_ENTRIES = 5_000
 ARTIFACT_MAX_BYTES = 256 << 20  # 256 MiB
+ARTIFACT_HARD_MAX_ENTRIES = 200_000
+ARTIFACT_HARD_MAX_BYTES = 4 << 30  # 4 GiB

@@ -23,6 +23,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tfcontroller.api.artifact_bounds import ArtifactBounds
 from tfcontroller.api.refs import VALUE_SOURCE_KINDS, KeyRef, ValuesFrom
 from tfcontroller.api.run_files import LOCATIONS, CliConfigRef, FileMapping, path_problem
 from tfcontroller.api.terraform import EnvVar, PlanOptions
@@ -115,6 +116,10 @@ class RunRequest:
     # issue 21: the root module's variables as the controller read them; None: the runner reads the module
     # itself (a controller that could not parse it, or an older one)
     declared_variables: dict[str, DeclaredVariable] | None = None
+    # issue 21: the controller's artifact bounds (--artifact-max-entries/-bytes), so the runner extracts and
+    # reads the artifact with the bounds it was packed with; 0: the defaults (api/artifact_bounds.py)
+    artifact_max_entries: int = 0
+    artifact_max_bytes: int = 0
     version: int = PROTOCOL_VERSION
 
     @property
@@ -167,12 +172,24 @@ class RunRequest:
             replace=_addresses(data, "replace", replace_problem),
             parallelism=_count(data, "parallelism"),
             declared_variables=_declared_variables(data.get("declared_variables")),
+            artifact_max_entries=_count(data, "artifact_max_entries"),
+            artifact_max_bytes=_count(data, "artifact_max_bytes"),
         )
         if request.operation == APPLY and not request.plan_id:
             raise RequestInvalid("plan_id: an apply names the plan it applies")
         if request.operation == FORCE_UNLOCK and not request.lock_id:
             raise RequestInvalid("lock_id: a force-unlock names the lock it releases")
+        try:
+            request.artifact_bounds()
+        except ValueError as exc:
+            raise RequestInvalid(f"artifact_max_entries/artifact_max_bytes: {exc}") from None
         return request
+
+    def artifact_bounds(self) -> ArtifactBounds:
+        """The bounds the controller packs and reads artifacts with (the defaults where 0)."""
+        default = ArtifactBounds()
+        return ArtifactBounds(self.artifact_max_entries or default.max_entries,
+                              self.artifact_max_bytes or default.max_bytes)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,26 @@ def existing_file(value: str) -> str:
     return value
 
 
+def artifact_entries(value: str) -> int:
+    """`--artifact-max-entries`' type: a whole number up to the hard ceiling (api/artifact_bounds.py)."""
+    from tfcontroller.api.artifact_bounds import parse_entries
+
+    try:
+        return parse_entries(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def artifact_bytes(value: str) -> int:
+    """`--artifact-max-bytes`' type: bytes, or with a unit (512Mi, 1Gi), up to the hard ceiling."""
+    from tfcontroller.api.artifact_bounds import parse_bytes
+
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def optional_address(value: str) -> str | None:
     """An address, or `0`/empty to disable the server (as controller-runtime's `--metrics-bind-address=0`)."""
     if value in ("", "0"):
@@ -80,6 +100,13 @@ _CORE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                 help=f"serve artifacts at HOST:PORT, 0 to disable (default {DEFAULT_ARTIFACT_ADDR})")),
     (("--artifact-base-url",), dict(default=None,
                                     help="URL prefix advertised in status.artifact.url (default: the server's)")),
+    (("--artifact-max-entries",), dict(type=artifact_entries, default=None, metavar="N",
+                                       help="files, links and directories an artifact may hold, where it is packed "
+                                            "and wherever it is read (default: $TFCONTROLLER_ARTIFACT_MAX_ENTRIES, "
+                                            "else 5000; at most 200000)")),
+    (("--artifact-max-bytes",), dict(type=artifact_bytes, default=None, metavar="SIZE",
+                                     help="bytes of file content an artifact may hold, e.g. 1Gi (default: "
+                                          "$TFCONTROLLER_ARTIFACT_MAX_BYTES, else 256Mi; at most 4Gi)")),
     (("--metrics-addr",), dict(type=optional_address, default=DEFAULT_METRICS_ADDR,
                                help=f"serve /metrics at HOST:PORT, 0 to disable (default {DEFAULT_METRICS_ADDR})")),
     (("--health-addr",), dict(type=optional_address, default=DEFAULT_HEALTH_ADDR,
@@ -114,6 +141,23 @@ def _pod_namespace() -> str | None:
         return None
 
 
+def artifact_bounds_from_args(args: argparse.Namespace, environ: Any) -> Any:
+    """The artifact bounds: the flags, else the environment variables, else the defaults
+    (api/artifact_bounds.py). A bad environment value stops the command as a bad flag does (exit 2)."""
+    import dataclasses
+
+    from tfcontroller.api.artifact_bounds import ArtifactBounds
+
+    try:
+        bounds = ArtifactBounds.from_env(environ)
+    except ValueError as exc:
+        raise SystemExit(f"tfcontroller run: error: {exc}") from None
+    values = vars(args)
+    entries, size = values.get("artifact_max_entries"), values.get("artifact_max_bytes")
+    return dataclasses.replace(bounds, **({"max_entries": entries} if entries else {}),
+                               **({"max_bytes": size} if size else {}))
+
+
 def options_from_args(args: argparse.Namespace) -> ControllerOptions:
     from tfcontroller.controllers.setup import ControllerOptions, controller_options_from_args
 
@@ -126,6 +170,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerOptions:
         watch_label_selector=args.watch_label_selector,
         artifact_addr=args.artifact_addr,
         artifact_base_url=args.artifact_base_url,
+        artifact_bounds=artifact_bounds_from_args(args, os.environ),
         metrics_addr=args.metrics_addr,
         health_addr=args.health_addr,
         leader_elect=args.leader_elect,

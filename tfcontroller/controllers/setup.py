@@ -35,6 +35,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from tfcontroller.api import artifact_bounds
+from tfcontroller.api.artifact_bounds import ArtifactBounds
 from tfcontroller.controllers import gitrepository, manifestset, notification, planpolicy, terraform
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions, GitRepositoryReconciler
 from tfcontroller.controllers.manifestset import ManifestSetOptions
@@ -68,6 +70,8 @@ class ControllerOptions:
     artifact_addr: str | None = None  # HOST:PORT to serve artifacts at; port 0 picks one
     artifact_base_url: str | None = None  # advertised URL prefix (e.g. a Service's); default: the server's
     artifact_keep: int = 2  # artifacts kept per object: the current and the previous one
+    # issue 21: entries and bytes an artifact may hold, packed and read (`--artifact-max-entries/-bytes`)
+    artifact_bounds: ArtifactBounds = field(default_factory=ArtifactBounds)
     git_cache_dir: str | None = None  # default: <artifact_dir>/.git-mirrors
     metrics_addr: str | None = None
     health_addr: str | None = None
@@ -206,6 +210,7 @@ def controller_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def build_manager(opts: ControllerOptions, kube: KubeClient | None = None) -> ControllerManager:
     """A manager with the controllers registered; call `run()` (or `start()`/`stop()`)."""
     Path(opts.artifact_dir).mkdir(parents=True, exist_ok=True)
+    artifact_bounds.configure(opts.artifact_bounds)  # the packer and every reader of this process
     kube = kube or KubeClient.load(opts.kubeconfig, opts.context)
     manager = ControllerManager(kube, opts)
     gitrepository.register(manager, kube, opts.gitrepository)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tfcontroller.api import artifact_bounds
 from tfcontroller.api import errors as api_errors
 from tfcontroller.api import run_protocol as rp
 from tfcontroller.api.plan_counts import counts_text
@@ -99,6 +100,7 @@ def _outcome(request: rp.RunRequest, env: RunEnvironment, run: Callable[[], rp.R
 
 
 def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment, follow: Follow | None) -> rp.RunResult:
+    artifact_bounds.configure(request.artifact_bounds())  # the controller's: packed with, read with
     artifact = _fetch(request, exchange, env)
     info = _module_info(artifact, request)
     inputs = resolve(env.kube, request, {k: v.type for k, v in info.variables.items()} if info else None)

@@ -33,7 +33,7 @@ from typing import Any
 import git
 import pathspec
 
-from tfcontroller.api.constants import ARTIFACT_MAX_BYTES, ARTIFACT_MAX_ENTRIES
+from tfcontroller.api import artifact_bounds
 from tfcontroller.api.refs import artifact_relative
 from tfcontroller.source.digest import file_sha256
 from tfcontroller.source.errors import ArtifactTooLargeError, InvalidSpecError, PathNotFoundError
@@ -84,22 +84,28 @@ def _directories(paths: Iterable[str]) -> set[str]:
     return directories
 
 
-def check_artifact_bounds(commit: str, entries: int, size: int, max_entries: int = ARTIFACT_MAX_ENTRIES,
-                          max_bytes: int = ARTIFACT_MAX_BYTES) -> None:
-    """Refuse a tree above the artifact bounds (api/constants.py) before any file of it is read: a push
+def check_artifact_bounds(commit: str, entries: int, size: int, max_entries: int | None = None,
+                          max_bytes: int | None = None) -> None:
+    """Refuse a tree above the artifact bounds (api/artifact_bounds.py: the process's, from
+    `--artifact-max-entries`/`--artifact-max-bytes`, unless given) before any file of it is read: a push
     of a huge file or of a many-file tree must not fill the controller's memory or disk (issue 21). Every
     run would refuse such an artifact anyway (terraform/archive.py counts the same bounds)."""
+    bounds = artifact_bounds.current()
+    max_entries = bounds.max_entries if max_entries is None else max_entries
+    max_bytes = bounds.max_bytes if max_bytes is None else max_bytes
     if entries > max_entries:
         raise ArtifactTooLargeError(f"commit {commit[:12]} has {entries} files and directories, more than "
-                                    f"{max_entries}: exclude what the runs do not need with spec.ignore")
+                                    f"{max_entries}: exclude what the runs do not need with spec.ignore, or "
+                                    "raise the controller's --artifact-max-entries")
     if size > max_bytes:
         raise ArtifactTooLargeError(f"commit {commit[:12]} holds {size} bytes of files, more than {max_bytes}: "
-                                    "exclude large files with spec.ignore")
+                                    "exclude large files with spec.ignore, or raise the controller's "
+                                    "--artifact-max-bytes")
 
 
 def build_archive(
     repo_path: Path | str, commit: str, dest: Path | str, ignore: str | Sequence[str] | None = None, *,
-    max_entries: int = ARTIFACT_MAX_ENTRIES, max_bytes: int = ARTIFACT_MAX_BYTES,
+    max_entries: int | None = None, max_bytes: int | None = None,
 ) -> ArchiveInfo:
     """Write the tree of `commit` in the git repository at `repo_path` to `dest` (atomically); a tree
     above the bounds is refused before any file is read (`ArtifactTooLargeError`)."""
@@ -262,19 +268,24 @@ def _scan(artifact_path: Path | str) -> tuple[dict[str, _Entry], dict[str, dict[
     return entries, terraform_files, directories
 
 
-def bounded_members(tar: tarfile.TarFile, max_entries: int = ARTIFACT_MAX_ENTRIES,
-                    max_bytes: int = ARTIFACT_MAX_BYTES) -> Iterator[tarfile.TarInfo]:
+def bounded_members(tar: tarfile.TarFile, max_entries: int | None = None,
+                    max_bytes: int | None = None) -> Iterator[tarfile.TarInfo]:
     """The members of `tar`, refused (`ArtifactTooLargeError`) as soon as there are more than
     `max_entries` or their sizes add up to more than `max_bytes`, before the member that crosses the bound
     is read: every reader of an artifact holds at most the bound in memory, whatever the archive claims
-    further on (a tar bomb, a 2 GiB file: issue 21). A member's size is what `extractfile` will produce."""
+    further on (a tar bomb, a 2 GiB file: issue 21). A member's size is what `extractfile` will produce.
+    The bounds are the process's (api/artifact_bounds.py) unless given."""
+    bounds = artifact_bounds.current()
+    max_entries = bounds.max_entries if max_entries is None else max_entries
+    max_bytes = bounds.max_bytes if max_bytes is None else max_bytes
     size = 0
     for entries, member in enumerate(tar, start=1):
         size += member.size if member.isfile() else 0
         if entries > max_entries or size > max_bytes:
             raise ArtifactTooLargeError(
                 f"the artifact has more than {max_entries} entries or {max_bytes} bytes of files (at "
-                f"{member.name!r}): exclude what runs do not need with the GitRepository's spec.ignore")
+                f"{member.name!r}): exclude what runs do not need with the GitRepository's spec.ignore, or "
+                "raise the controller's --artifact-max-entries / --artifact-max-bytes")
         yield member
 
 

@@ -8,9 +8,9 @@ swap a directory for a link mid-archive). Links are checked with `realpath` agai
 once when created and again after the last member, because a later member can change where an earlier
 relative link points. Files are written without setuid/setgid bits and without group/world access.
 
-Size is bounded too (a few kilobytes of gzip can unpack to gigabytes): more than `MAX_MEMBERS` members or
-more than `MAX_BYTES` of file content (api/constants.py: 5,000 entries, 256 MiB; the bound on what one
-run directory can hold) is refused (`ArtifactTooLarge`, Stalled: the same commit can only
+Size is bounded too (a few kilobytes of gzip can unpack to gigabytes): more members or more bytes of file
+content than the process's artifact bounds (api/artifact_bounds.py: by default 5,000 entries, 256 MiB, the
+bound on what one run directory can hold; `--artifact-max-entries`/`--artifact-max-bytes` change both) is refused (`ArtifactTooLarge`, Stalled: the same commit can only
 fail again; the fix is to exclude large files with the GitRepository's `ignore`). Bytes are counted as
 written, not trusted from the member headers.
 
@@ -26,12 +26,10 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from tfcontroller.api.constants import ARTIFACT_MAX_BYTES, ARTIFACT_MAX_ENTRIES
+from tfcontroller.api import artifact_bounds
 from tfcontroller.api.refs import artifact_relative
 from tfcontroller.terraform.errors import ArtifactError, MaliciousArtifactError
 
-MAX_MEMBERS = ARTIFACT_MAX_ENTRIES
-MAX_BYTES = ARTIFACT_MAX_BYTES
 _CHUNK = 1 << 20
 
 
@@ -46,13 +44,15 @@ class _Budget:
         self.members -= 1
         if self.members < 0:
             raise ArtifactError("ArtifactTooLarge", f"the artifact has more than {self.max_members} entries; "
-                                "exclude what the run does not need with the GitRepository's spec.ignore")
+                                "exclude what the run does not need with the GitRepository's spec.ignore, or "
+                                "raise the controller's --artifact-max-entries")
 
     def spend(self, size: int) -> None:
         self.bytes -= size
         if self.bytes < 0:
             raise ArtifactError("ArtifactTooLarge", f"the artifact unpacks to more than {self.max_bytes} "
-                                "bytes; exclude large files with the GitRepository's spec.ignore")
+                                "bytes; exclude large files with the GitRepository's spec.ignore, or raise the "
+                                "controller's --artifact-max-bytes")
 
 
 def safe_member_path(name: str) -> str:
@@ -71,11 +71,14 @@ def _inside(root: Path, path: str | Path) -> bool:
 
 
 def extract_artifact(tar_path: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                     max_members: int = MAX_MEMBERS, max_bytes: int = MAX_BYTES) -> None:
-    """Extract the tarball (any compression tarfile knows) into `dest`, which must be empty or absent."""
+                     max_members: int | None = None, max_bytes: int | None = None) -> None:
+    """Extract the tarball (any compression tarfile knows) into `dest`, which must be empty or absent,
+    within the process's artifact bounds unless others are given."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    budget = _Budget(max_members, max_bytes)
+    bounds = artifact_bounds.current()
+    budget = _Budget(bounds.max_entries if max_members is None else max_members,
+                     bounds.max_bytes if max_bytes is None else max_bytes)
     root = Path(os.path.realpath(dest))
     links: list[tuple[str, Path]] = []
     try:
@@ -168,11 +171,12 @@ def read_module_files(tar_path: str | os.PathLike[str], subpath: str) -> dict[st
     seen: set[str] = set()
     directories = {""}
     size = 0
+    bounds = artifact_bounds.current()
     try:
         with tarfile.open(tar_path, "r:*") as archive:
             for member in archive:
                 size += member.size if member.isreg() else 0
-                if len(seen) >= MAX_MEMBERS or size > MAX_BYTES:
+                if len(seen) >= bounds.max_entries or size > bounds.max_bytes:
                     return None  # above the bounds: the extraction refuses it (ArtifactTooLarge)
                 try:
                     name = safe_member_path(member.name)

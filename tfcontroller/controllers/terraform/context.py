@@ -134,6 +134,15 @@ class RunPart:
     init_key: str = ""  # the object's init cache key, handed to its runs (terraform/initcache.py)
     obj: dict[str, Any] | None = None  # the object being reconciled (pod mode: its run record is patched when
     # the runner Pod exists, and a run waiting for a runner slot says so)
+    # issue 21 (slice C): applies of the pending plan by a dead run of ours whose result never reached the
+    # status (history.awaits_confirmation), with their records: step_replan decides from Terraform whether
+    # they applied. Their records stay in status.runs (`kept`) until then, so a reconcile that fails before
+    # deciding leaves the question to the next one (runs.settle_unconfirmed)
+    unconfirmed: list[tuple[RunRecord, RunNote]] = field(default_factory=list)
+
+    def kept(self) -> list[RunRecord]:
+        """The records of earlier runs a status write keeps: those that may be alive, and the undecided."""
+        return [*self.previous, *(record for record, _ in self.unconfirmed)]
 
 
 @dataclass
@@ -147,6 +156,7 @@ class PlanPart:
     show_plan_id: str = ""  # ... and that plan's id
     replace: tuple[str, ...] = ()  # issue 20: the -replace addresses of the plan this reconcile makes
     replace_request: Any = None  # policy.ReplaceRequest to record once that plan is made
+    stale_attempt: RunNote | None = None  # this reconcile's apply of a plan an unconfirmed run applied (RunPart)
 
 
 @dataclass

@@ -152,6 +152,32 @@ def record(status: dict[str, Any], notes: Sequence[RunNote], outcome: Outcome, l
 
 
 RECOVERED_OPERATIONS = {"plan": "PlanInterrupted", "apply": "ApplyInterrupted"}
+RECOVERED_APPLY_REASON = "ApplySucceeded"  # an unrecorded apply the state shows applied: as any applied plan
+
+
+def awaits_confirmation(note: RunNote, status: Mapping[str, Any]) -> bool:
+    """Pure: is this recovered apply (an Interrupted note of `interrupted`) one whose outcome only Terraform
+    can tell? It ran the plan still pending in status: its result never reached the status (the status write
+    after it failed, or the controller died after Terraform ended), so whether it applied is decided from
+    what Terraform did (`unrecorded_apply_outcome`), not assumed Interrupted."""
+    return note.kind in (APPLY, DESTROY) and bool(note.plan_id) and note.plan_id == PendingPlan.of(status).id
+
+
+def unrecorded_apply_outcome(*, plan_went_stale: bool, replan_has_changes: bool | None) -> str:
+    """Pure: the outcome of an apply of ours whose result never reached the status, from what Terraform
+    says now. Applying its plan again found it stale (the apply saved a state after the plan was made) and a
+    plan of the same inputs from that state has no changes (everything the plan would do is done): it
+    applied — Succeeded, never Failed or Interrupted. Anything else (the plan still applies: it saved
+    nothing; the new plan has changes: it stopped half-way; not known yet: None) — Interrupted."""
+    if plan_went_stale and replan_has_changes is False:
+        return SUCCEEDED
+    return INTERRUPTED
+
+
+def confirm_applied(note: RunNote, revision: str, how: str) -> None:
+    """End a recovered apply's note as applied (its own run id, start and counts stay)."""
+    where = f"run {note.run_id}"
+    note.end(SUCCEEDED, RECOVERED_APPLY_REASON, f"Applied plan {note.plan_id} at {revision} ({where}; {how})")
 
 
 def _operation(kind: str) -> str:

@@ -16,6 +16,8 @@ The rule that closes every window in which a run of ours could hold a lock nobod
   to be SIGKILLed (it may have left its lock);
 - older records are removed only by `recover_runs`, once their run is dead: its leftovers (an orphaned
   Terraform or provider plugins, found by the marker) stopped, and the lock released if it was theirs.
+  (A dead apply of the plan still pending keeps its record a little longer, until Terraform says whether
+  it applied: runs.settle_unconfirmed, issue 21.)
 
 A run is dead (`run_dead`, pure) when it is not this process's own run in flight and: on the record's
 host and boot, neither the controller that ran it (pid *and* start time, so a recycled pid is not it)
@@ -73,6 +75,9 @@ class RunRecord:
     plan: str = ""  # the plan being applied
     pod: str = ""  # pod mode: the run's runner Pod (its current command's); liveness is that Pod's
     pod_uid: str = ""
+    # issue 21: a dead apply recovered once (leftovers stopped, its lock released) and kept only until
+    # Terraform says whether its plan was applied (runs.settle_unconfirmed): never again a lock's owner
+    recovered: bool = False
 
     @property
     def in_pod(self) -> bool:
@@ -92,7 +97,7 @@ class RunRecord:
         out: dict[str, Any] = {"instance": self.instance, "pid": self.pid, "host": self.host,
                                "marker": self.marker, "startedAt": self.started_at, "operation": self.operation}
         for key, value in (("pidStart", self.pid_start), ("boot", self.boot), ("plan", self.plan),
-                           ("pod", self.pod), ("podUID", self.pod_uid)):
+                           ("pod", self.pod), ("podUID", self.pod_uid), ("recovered", self.recovered)):
             if value:
                 out[key] = value
         return out
@@ -105,7 +110,7 @@ class RunRecord:
             return cls(str(run.get("instance", "")), int(run.get("pid") or 0), str(run.get("host", "")),
                        str(run["marker"]), str(run.get("startedAt", "")), str(run.get("operation", "")),
                        int(run.get("pidStart") or 0), str(run.get("boot", "")), str(run.get("plan", "")),
-                       str(run.get("pod", "")), str(run.get("podUID", "")))
+                       str(run.get("pod", "")), str(run.get("podUID", "")), run.get("recovered") is True)
         except (TypeError, ValueError):
             return None
 
@@ -258,6 +263,9 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
     own_host, own_boot = socket.gethostname(), processes.boot_id()
     out = Recovery()
     for record in records:
+        if record.recovered:  # dead and recovered before: nothing of it left to stop, no lock of it to release
+            out.dead.append(record)
+            continue
         if record.in_pod:  # its Terraform is in its Pod: nothing of it runs here to stop
             alive = ctx.pod_alive(record) if ctx.pod_alive is not None else True
             dead = run_dead(record, own_instance=ctx.own_instance, own_host=own_host, own_boot=own_boot,
@@ -279,12 +287,12 @@ def recover_runs(kube: KubeClient, namespace: str, lease_name: str, records: Seq
                         terraform_alive=record.host == own_host and processes.run_alive(record.marker),
                         leader_elected=ctx.leader_elected)
         (out.dead if dead else out.kept).append(record)
-    if not out.dead:
+    if all(r.recovered for r in out.dead):  # none (or only ones recovered before) may own a lock
         return out
     lock = read_lock(kube, namespace, lease_name)
     if lock is None:
         return out
-    owner = next((r for r in reversed(out.dead) if lock_attributable(r, lock)), None)
+    owner = next((r for r in reversed(out.dead) if not r.recovered and lock_attributable(r, lock)), None)
     if owner is None:
         return out  # held by someone else (a live run, a user): StateLocked when a command meets it
     if release_lock(kube, namespace, lease_name, lock.id):

@@ -58,6 +58,7 @@ from tfcontroller.controllers.terraform.indexes import (
     source_index,
 )
 from tfcontroller.controllers.terraform.locks import RunRecord, records_from_status, write_records
+from tfcontroller.controllers.terraform.runs import settle_unconfirmed
 from tfcontroller.controllers.terraform.steps import STEPS, count_apply_failures, replan_steps
 from tfcontroller.crypto.keys import ControllerKeys, ensure_keys
 from tfcontroller.kube.client import KubeClient
@@ -317,7 +318,9 @@ class TerraformReconciler:
                 outcome: Outcome) -> None:
         """Summarise (runtime/reconciler.py), count failures, patch once, record the Events."""
         status = status_of(obj)
-        unfinished = self._unfinished_runs(ctx, status)
+        # recovered applies Terraform did not show applied: Interrupted, or kept for the next reconcile to ask
+        undecided = settle_unconfirmed(ctx, status) if ctx is not None else []
+        unfinished = [*self._unfinished_runs(ctx, status), *undecided]
         write_records(status, unfinished)
         if ctx is not None:  # this reconcile's runs, failures included (history.py)
             history.record(status, ctx.history, outcome, self.options.history_limit,

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tfcontroller.api import artifact_bounds, history
 from tfcontroller.api import conditions as c
-from tfcontroller.api import history
 from tfcontroller.api.commands import force_unlock_command
 from tfcontroller.api.errors import TransientError, WaitingError
 from tfcontroller.api.run_protocol import ARTIFACT_FROM_RUN_API, PLAN, RunRequest, VarRef
@@ -26,6 +26,7 @@ from tfcontroller.api.terraform_status import PendingPlan, TerraformStatus
 from tfcontroller.api.times import format_rfc3339, parse_terraform_time
 from tfcontroller.controllers.terraform import policy
 from tfcontroller.controllers.terraform.context import (
+    PLAN_STALE,
     STATE_LOCKED,
     STATE_UNLOCKED,
     RunContext,
@@ -36,7 +37,13 @@ from tfcontroller.controllers.terraform.credentials import (
     runner_service_account,
     token_seconds,
 )
-from tfcontroller.controllers.terraform.history import RunNote, approver_of, interrupted, record_ended
+from tfcontroller.controllers.terraform.history import (
+    RunNote,
+    approver_of,
+    awaits_confirmation,
+    interrupted,
+    record_ended,
+)
 from tfcontroller.controllers.terraform.locks import (
     RUN_ENV,
     Recovery,
@@ -95,7 +102,7 @@ def checkpoint(ctx: RunContext, obj: dict[str, Any], message: str, operation: st
             with ctl.lock:
                 ctl.in_flight.add(ctx.run.record.marker)
         ctx.run.record = ctx.run.record.doing(operation, plan)
-        write_records(status_of(obj), [*ctx.run.previous, ctx.run.record])  # appended: older records stay
+        write_records(status_of(obj), [*ctx.run.kept(), ctx.run.record])  # appended: older records stay
         record_ended(status_of(obj), ctx.history, ctl.options.history_limit)  # the plan before its apply
     if meanwhile is None:
         ctl.patch(ctx.frame, obj)
@@ -169,6 +176,7 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
     values, except the sealed values the controller decrypted."""
     tf = ctx.tf
     assert ctx.run.record is not None and ctx.inputs.resolved is not None
+    bounds = artifact_bounds.current()  # the runner reads the artifact with the bounds it was packed with
     return RunRequest(
         run_id=ctx.run.record.marker, operation=PLAN, namespace=ctx.namespace, name=ctx.name,
         artifact_url=artifact_url, artifact_digest=ctx.source.artifact_digest, path=tf.spec.path,
@@ -179,7 +187,8 @@ def run_request(ctx: RunContext, artifact_url: str) -> RunRequest:
         var_refs=tuple(VarRef(v.name, v.value_from, i) for i, v in enumerate(tf.spec.vars) if v.value_from is not None),
         tf_vars_files=tf.spec.tf_vars_files,
         cli_config_ref=tf.spec.cli_config_secret_ref, file_mappings=tf.spec.file_mappings,
-        declared_variables=declared_variables(ctx.inputs.module_info))  # the runner need not parse the module
+        declared_variables=declared_variables(ctx.inputs.module_info),  # the runner need not parse the module
+        artifact_max_entries=bounds.max_entries, artifact_max_bytes=bounds.max_bytes)
 
 
 def pod_runner(ctx: RunContext) -> PodRunner:
@@ -208,7 +217,7 @@ def pod_runner(ctx: RunContext) -> PodRunner:
             return
         ctx.run.record = dataclasses.replace(ctx.run.record, pod=name, pod_uid=uid)
         if ctx.run.obj is not None:
-            write_records(status_of(ctx.run.obj), [*ctx.run.previous, ctx.run.record])
+            write_records(status_of(ctx.run.obj), [*ctx.run.kept(), ctx.run.record])
             ctl.patch(ctx.frame, ctx.run.obj)
 
     def waiting(message: str) -> None:
@@ -362,7 +371,7 @@ def _adopted_apply_failed(ctx: RunContext, obj: dict[str, Any], record: RunRecor
     ctx.done.apply_results.append(adopted_apply_result(status, False, f"{outcome.reason}: {message}"))
     if not outcome.terraform_killed:
         ctx.run.previous = [r for r in ctx.run.previous if r.marker != record.marker]
-        write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
+        write_records(status, [*ctx.run.kept(), *([ctx.run.record] if ctx.run.record is not None else [])])
     raise AdoptedApplyFailed(outcome.reason, message)
 
 
@@ -545,13 +554,59 @@ def recover(ctx: RunContext, obj: dict[str, Any] | None) -> Recovery:
                                             pod_run_alive(ctl.kube, ctx.namespace)))
     ctx.run.previous = recovery.kept
     status = status_of(obj) if obj is not None else {}
-    ctx.history.extend(interrupted(recovery.dead, status, ctx.history, format_rfc3339()))
-    write_records(status, [*ctx.run.previous, *([ctx.run.record] if ctx.run.record is not None else [])])
-    events = report_recovery(recovery, status, ctx.tf.meta.generation)
+    notes = interrupted(recovery.dead, status, ctx.history, format_rfc3339())
+    waiting = {n.run_id: n for n in notes if awaits_confirmation(n, status)}  # Terraform tells (step_replan)
+    for note in waiting.values():  # its entry as step_apply would have made it: the pending plan's
+        _describe_recovered_apply(ctx, obj or {}, note)
+    ctx.run.unconfirmed.extend((dataclasses.replace(r, recovered=True), waiting[r.marker])
+                               for r in recovery.dead if r.marker in waiting)
+    ctx.history.extend(n for n in notes if n.run_id not in waiting)
+    write_records(status, [*ctx.run.kept(), *([ctx.run.record] if ctx.run.record is not None else [])])
+    told = dataclasses.replace(recovery, dead=[r for r in recovery.dead if r.marker not in waiting])
+    events = report_recovery(told, status, ctx.tf.meta.generation)
     for _, reason, message in events:
         log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
     ctx.events.extend(events)
     return recovery
+
+
+def _describe_recovered_apply(ctx: RunContext, obj: dict[str, Any], note: RunNote) -> None:
+    """A recovered apply of the pending plan: its counts, revision, policy result and approver, read before
+    anything replaces the pending plan."""
+    status = status_of(obj)
+    pending = PendingPlan.of(status)
+    note.counts_of(pending)
+    note.revision = TerraformStatus.of(status).last_planned_revision
+    note.policy_of((status.get("plan") or {}).get("policy"))
+    note.approved_by = approver_of(obj, note.plan_id, auto=ctx.deleting or ctx.tf.spec.auto_approve,
+                                   annotation=ctx.tf.approval_annotation)
+
+
+def settle_unconfirmed(ctx: RunContext, status: dict[str, Any]) -> list[RunRecord]:
+    """What becomes of the recovered applies Terraform has not shown applied (step_replan confirms those it
+    does). One whose plan is still pending was not asked about (the reconcile failed first, or its last
+    status write may fail): its record is returned, to stay in status.runs for the next reconcile, and this
+    reconcile's stale attempt at that plan leaves no entry. The others — the plan applied again (that run
+    saved nothing), a new plan with changes (it stopped half-way), the plan replaced — are Interrupted, with
+    the ApplyInterrupted condition and Event the recovery deferred (locks.report_recovery); the stale
+    attempt fails as stale, as without a recovery."""
+    left, ctx.run.unconfirmed = ctx.run.unconfirmed, []
+    undecided = [(r, n) for r, n in left if awaits_confirmation(n, status)]
+    told = [(r, n) for r, n in left if not awaits_confirmation(n, status)]
+    attempt, ctx.plan.stale_attempt = ctx.plan.stale_attempt, None
+    if attempt is not None and not attempt.outcome:
+        if any(n.plan_id == attempt.plan_id for _, n in undecided):
+            ctx.history.remove(attempt)
+        else:
+            attempt.end(history.FAILED, PLAN_STALE, f"plan {attempt.plan_id} is stale: the state changed since "
+                                                    "it was made")
+    if told:
+        ctx.history.extend(note for _, note in told)
+        events = report_recovery(Recovery(dead=[record for record, _ in told]), status, ctx.tf.meta.generation)
+        for _, reason, message in events:
+            log.warning("%s: %s", reason, message, extra={"obj": ctx.key})
+        ctx.events.extend(events)
+    return [record for record, _ in undecided]
 
 
 def _rfc3339_or_none(text: str) -> str | None:

@@ -53,7 +53,13 @@ from tfcontroller.controllers.terraform.context import (
 )
 from tfcontroller.controllers.terraform.drift.schedule import DRIFT_DETECTED
 from tfcontroller.controllers.terraform.health import step_health
-from tfcontroller.controllers.terraform.history import RunNote, approver_of
+from tfcontroller.controllers.terraform.history import (
+    RunNote,
+    approver_of,
+    confirm_applied,
+    record_ended,
+    unrecorded_apply_outcome,
+)
 from tfcontroller.controllers.terraform.inputs import resolve_inputs
 from tfcontroller.controllers.terraform.locks import APPLY_INTERRUPTED
 from tfcontroller.controllers.terraform.modules import module_digest, module_info, var_files
@@ -67,6 +73,7 @@ from tfcontroller.controllers.terraform.runs import (
     locked,
     prepare_workspace,
     recover,
+    settle_unconfirmed,
     with_init,
     workspace,
 )
@@ -463,35 +470,46 @@ def step_apply(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
         if (error := apply_error_text(exc)) is not None:
             ctx.done.apply_results.append(policy.ApplyResult(False, ctx.inputs.digest, error))
         raise
+    # Issue 21 (slice C): what Terraform did is recorded first — applied, in status and in its history entry —
+    # and stored at once, before anything that can fail (the plan's deletion, drift mail, the outputs Secret,
+    # health checks, the final status write): a later failure is its own, reported on Ready, and never turns
+    # this apply into a failed one. Should this very write fail, or the controller die before it, the run
+    # record left in status lets the next reconcile learn from Terraform that the plan was applied
+    # (history.unrecorded_apply_outcome, step_replan).
     ctx.done.apply_results.append(policy.ApplyResult(True, ctx.inputs.digest))
     ctx.done.applied_output_names = policy.output_names(result.messages)
     ctx.done.applied_sensitive_outputs = policy.applied_sensitive_output_names(result.messages)
+    reason, message = _record_applied(ctx, obj, plan, pending, note)
+    ctl.patch(ctx.frame, obj)
     delete_plan(ctl.kube, ctx.namespace, ctx.name, tf.spec.workspace, saved=ctx.plan.saved_secrets,
                 saved_view=ctx.plan.saved_views)
-    drift_before = status.get("drift") or {}
+    ctl.drift.on_applied(obj, tf, ctx.events)  # drift remediated: Drifted=False, mail (drift/hooks.py)
+    return ready(reason, message)
+
+
+def _record_applied(ctx: RunContext, obj: dict[str, Any], plan: PendingPlan, pending: str,
+                    note: RunNote) -> tuple[str, str]:
+    """The status of an applied plan (the last applied revision, inputs, plan and resource count; Applied;
+    the pending plan gone) and its history entry, ended Succeeded and put in status.history at once."""
+    status = status_of(obj)
+    last = TerraformStatus.of(status)
     status["lastAppliedRevision"] = ctx.source.revision or last.last_planned_revision or None
     status["lastAppliedInputsDigest"] = last.inputs_digest or None
     status["lastAppliedPlan"] = pending
     status["lastAppliedResourceCount"] = int(status.pop("planExpectedResources", 0) or 0)
     status["plan"] = {"pending": ""}
     conds = status.setdefault("conditions", [])
-    ctl.drift.on_applied(obj, tf, ctx.events)  # drift remediated: Drifted=False, mail (drift/hooks.py)
     counts = plan.done_counts()
     reason = DESTROY_SUCCEEDED if plan.is_destroy else APPLY_SUCCEEDED
     message = _noted(ctx, f"Applied plan {pending} at {status['lastAppliedRevision']}: {counts}")
-    c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, tf.meta.generation)
+    c.set_condition(conds, c.APPLIED, c.TRUE, reason, message, ctx.tf.meta.generation)
     c.remove_condition(conds, APPLY_INTERRUPTED)  # status.lastInterruptedApply keeps the record (locks.py)
     c.remove_condition(conds, POLICY_CHECKED)  # it described the plan now applied (its history entry keeps it)
     ctx.events.append(("Normal", reason, message))
     note.end(history.SUCCEEDED, reason, message)
+    record_ended(status, ctx.history, ctx.ctl.options.history_limit)
     ctx.done.applied = True
-    # Checkpoint what was applied before the outputs are written (Secret writes, mail may follow). When
-    # nothing but in-memory work follows (output names from the apply's stream, no outputs Secret, no
-    # drift mail), the final status patch, a moment later, records the same: one round trip less.
-    if not (tf.spec.write_outputs_to_secret is None and ctx.done.applied_output_names is not None
-            and not drift_before.get("fingerprint") and not drift_before.get("pendingNotification")):
-        ctl.patch(ctx.frame, obj)
-    return ready(reason, message)
+    return reason, message
 
 
 def _check_retries(ctx: RunContext, status: dict[str, Any]) -> None:
@@ -545,10 +563,15 @@ def _note_undeclared(ctx: RunContext) -> None:
 def _stale(ctx: RunContext, why: str, note: RunNote) -> StepResult:
     """Rule §4.2: the pending plan cannot be applied (stale, lost or undecryptable). The step ends the
     list; the frame then runs `replan_steps`, once: a plan that goes stale again is a transient error.
-    The apply's history entry says it failed as stale."""
-    note.end(history.FAILED, PLAN_STALE, why)
+    The apply's history entry says it failed as stale — unless a dead run of ours was applying this plan
+    and its result never reached the status: then the new plan decides what both were (step_replan)."""
     if ctx.plan.replanned:
+        note.end(history.FAILED, PLAN_STALE, why)
         raise TransientError(PLAN_STALE, f"{why}; planned again and it went stale again")
+    if any(earlier.plan_id == note.plan_id for _, earlier in ctx.run.unconfirmed):
+        ctx.plan.stale_attempt = note  # not ended: a checkpoint must not record it as failed yet
+    else:
+        note.end(history.FAILED, PLAN_STALE, why)
     ctx.plan.stale = why
     return STOP
 
@@ -566,13 +589,49 @@ def step_replan(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:
     status["lastDiscardedPlan"] = last.pending.id or last.last_discarded_plan or None
     # the new plan replaces what the stale one was asked to (a one-shot request was handled with it)
     ctx.plan.replace = tuple(str(a) for a in (status.get("plan") or {}).get("replace") or ())
-    status["plan"] = {"pending": ""}
+    earlier = [note for _, note in ctx.run.unconfirmed if last.pending.id and note.plan_id == last.pending.id]
+    if not earlier:
+        status["plan"] = {"pending": ""}
+        ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
+    # else the plan stays pending until the new plan replaces it: should this reconcile fail before that,
+    # the next one still finds the dead run's apply of it to ask Terraform about (runs.settle_unconfirmed)
     ctx.plan.local = False
     ctx.plan.saved_secrets = ctx.plan.saved_views = None
-    ctx.events.append(("Normal", PLAN_STALE, f"{why}; planning again"))
     if ctx.run.workspace is not None:
         ctx.run.workspace.plan_path.unlink(missing_ok=True)
-    return make_plan(ctx, obj, policy.PlanDecision(True, why))
+    result = make_plan(ctx, obj, policy.PlanDecision(True, why))
+    if not earlier:
+        return result
+    if unrecorded_apply_outcome(plan_went_stale=True,
+                                replan_has_changes=not ctx.done.planned_no_changes) == history.SUCCEEDED:
+        return _confirm_applied(ctx, obj, earlier[0])
+    ctx.events.append(("Normal", PLAN_STALE, f"{why}; planned again"))
+    settle_unconfirmed(ctx, status)  # Interrupted, and this attempt failed as stale, as without a recovery
+    return result
+
+
+def _confirm_applied(ctx: RunContext, obj: dict[str, Any], earlier: RunNote) -> StepResult:
+    """A dead run of ours applied the plan (history.unrecorded_apply_outcome): its entry says applied, the
+    apply attempt of this reconcile that found the plan stale is no run of its own, and the status records
+    the applied plan as step_apply would have (the new plan's NoChanges already set the applied revision,
+    inputs and resource count)."""
+    status = status_of(obj)
+    ctx.run.unconfirmed = [(r, n) for r, n in ctx.run.unconfirmed if n is not earlier]
+    if ctx.plan.stale_attempt is not None and ctx.plan.stale_attempt in ctx.history:
+        ctx.history.remove(ctx.plan.stale_attempt)
+    ctx.plan.stale_attempt = None
+    confirm_applied(earlier, ctx.source.revision, "its result had not reached the status; Terraform's state "
+                    "shows the plan applied: it was stale and a new plan of the same inputs has no changes")
+    ctx.history.append(earlier)
+    status["lastAppliedPlan"] = earlier.plan_id
+    reason = DESTROY_SUCCEEDED if earlier.kind == history.DESTROY else APPLY_SUCCEEDED
+    c.set_condition(status.setdefault("conditions", []), c.APPLIED, c.TRUE, reason, earlier.message,
+                    ctx.tf.meta.generation)
+    c.remove_condition(status["conditions"], POLICY_CHECKED)
+    ctx.events.append(("Normal", reason, earlier.message))
+    ctx.done.apply_results.append(policy.ApplyResult(True, ctx.inputs.digest))
+    ctx.done.applied = True
+    return ready(reason, earlier.message)
 
 
 def step_outputs(ctx: RunContext, obj: dict[str, Any]) -> StepResult | None:

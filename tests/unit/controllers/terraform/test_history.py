@@ -31,10 +31,13 @@ from tfcontroller.controllers.terraform import history_limit
 from tfcontroller.controllers.terraform.history import (
     RunNote,
     approver_of,
+    awaits_confirmation,
+    confirm_applied,
     interrupted,
     record,
     record_ended,
     settle,
+    unrecorded_apply_outcome,
 )
 from tfcontroller.controllers.terraform.locks import RunRecord
 from tfcontroller.runtime.reconciler import Outcome, outcome_of_error
@@ -194,3 +197,48 @@ def test_runs_are_recorded_in_the_order_they_started() -> None:
     status: dict[str, Any] = {}
     record(status, [current, found], Outcome("success"), 10)
     assert [e.run_id for e in history_of(status)] == ["now", "old"]
+
+
+def test_a_recovered_apply_of_the_pending_plan_awaits_terraform() -> None:
+    """Only an apply (or destroy) of the plan still pending: its result never reached the status. An apply of
+    another plan (the pending one was replaced since), a plan run, or one without a plan id is told at once."""
+    status = {"plan": {"pending": "p-pending"}, "lastAppliedPlan": "p-old"}
+    records = [record_of("apply", "m1", "p-pending"), record_of("apply", "m2", "p-other"),
+               record_of("plan", "m3"), record_of("apply", "m4", "")]
+    waiting = [n.run_id for n in interrupted(records, status, [], NOW) if awaits_confirmation(n, status)]
+    assert waiting == ["m1"]
+    destroy = {"plan": {"pending": "p-pending", "isDestroy": True}}
+    [n] = interrupted([record_of("apply", "m5", "p-pending")], destroy, [], NOW)
+    assert n.kind == "destroy" and awaits_confirmation(n, destroy)
+    assert not awaits_confirmation(n, {"plan": {"pending": ""}})
+
+
+@pytest.mark.parametrize(("stale", "changes", "want"), [
+    (True, False, SUCCEEDED),  # the apply saved a state and everything its plan would do is done
+    (True, True, INTERRUPTED),  # it stopped half-way: the new plan still has work
+    (False, False, INTERRUPTED),  # the plan still applies: that apply saved nothing
+    (False, True, INTERRUPTED),
+    (True, None, INTERRUPTED),  # not known (the re-plan did not finish)
+])
+def test_the_outcome_of_an_unrecorded_apply(stale: bool, changes: bool | None, want: str) -> None:
+    assert unrecorded_apply_outcome(plan_went_stale=stale, replan_has_changes=changes) == want
+
+
+def test_a_confirmed_apply_is_an_applied_entry_and_news_of_an_applied_plan() -> None:
+    from datetime import UTC, datetime
+
+    from tfcontroller.notify.event import ObjectRef
+    from tfcontroller.notify.observe import history_observations
+
+    status = {"plan": {"pending": PLAN, "add": 2}}
+    [n] = interrupted([record_of("apply", "m1", PLAN)], status, [], NOW)
+    n.add = 2
+    confirm_applied(n, "main@sha1:" + "a" * 40, "recovered")
+    record(status, [n], Outcome("success"), 10)
+    [entry] = history_of(status)
+    assert (entry.run_id, entry.kind, entry.outcome, entry.reason, entry.plan_id, entry.add) == \
+        ("m1", "apply", SUCCEEDED, "ApplySucceeded", PLAN, 2)
+    assert entry.started_at == "2026-01-01T00:00:00Z" and "recovered" in entry.message
+    ref = ObjectRef("Terraform", "default", "app")
+    [obs] = history_observations(status, ref, datetime.now(UTC))
+    assert (obs.event.type, obs.event.reason, obs.key) == ("PlanApplied", "ApplySucceeded", "m1")

@@ -167,3 +167,26 @@ def test_pod_record_round_trip() -> None:
     assert not is_dead_run_lock(POD_RUN, LockInfo(id="L", who="x@node", created="2026-01-01T10:00:03Z"),
                                 own_instance="new", own_host="host-a", in_flight_markers=set(), run_alive=True,
                                 leader_elected=False)
+
+
+def test_a_recovered_record_round_trips_and_owns_no_lock() -> None:
+    """Issue 21: a dead apply kept until Terraform says whether it applied is marked `recovered`; the mark
+    survives the status, and the recovery releases no lock on its account (nor stops anything of it)."""
+    import dataclasses
+
+    from tfcontroller.controllers.terraform.locks import RecoveryContext, recover_runs
+
+    kept = dataclasses.replace(POD_RUN, recovered=True)
+    status: dict = {}
+    other = dataclasses.replace(POD_RUN, marker="m3")
+    write_records(status, [kept, other])
+    assert status["runs"][0]["recovered"] is True and "recovered" not in status["runs"][1]
+    assert records_from_status(status) == [kept, other]
+
+    class NoKube:  # a lock present on the state: only a record that may own it would make it read
+        def get_or_none(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("no lock is looked up for a recovered record")
+
+    recovery = recover_runs(NoKube(), "default", "lock-tfstate-default-app", [kept],  # type: ignore[arg-type]
+                            RecoveryContext("new", frozenset(), False, 1.0, lambda r: False))
+    assert recovery.dead == [kept] and recovery.released is None and not recovery.stopped
