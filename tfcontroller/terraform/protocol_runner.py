@@ -63,7 +63,8 @@ _LOG_TAIL = 20
 # held runner spends init, plan and the controller's steps before the apply starts.
 AWAIT_APPLY = 75.0
 HAND_OVER_WITHIN = 45.0
-TOKEN_MARGIN = 60.0  # seconds of token life beyond the apply's bound that a hand-over requires
+TOKEN_MARGIN = 60.0
+RUN_START_MARGIN = 120.0  # seconds beyond its commands' bounds a run may take (start, artifact, workspace)  # seconds of token life beyond the apply's bound that a hand-over requires
 _END_WAIT = 30.0  # seconds a runner told to end (stdin closed) gets before its process group is killed
 _KILL_WAIT = 10.0  # and then, for the kernel to reap it
 # Bounds of what the controller reads from a run's outbox (module-writable): beyond them, the run failed
@@ -241,12 +242,15 @@ class ProtocolRunner(DelegatingRunner):
         self.last_pid = proc.pid
         return _Run(proc, exchange, inbox, out, log_path, time.monotonic())
 
-    def _apply_seconds(self) -> float:
-        """The bound of a handed-over apply: the apply command, its output fallback, their graces."""
+    def _timeouts(self) -> Timeouts:
         timeouts = self.config.timeouts
         if self.template.timeout_seconds is not None:
             timeouts = timeouts.bounded_by(self.template.timeout_seconds)
-        return apply_seconds(timeouts)
+        return timeouts
+
+    def _apply_seconds(self) -> float:
+        """The bound of a handed-over apply: the apply command, its output fallback, their graces."""
+        return apply_seconds(self._timeouts())
 
     def _request(self, inbox: Path, operation: str, **fields: Any) -> rp.RunRequest:
         inside = INBOX_MOUNT if self.sandboxed else str(inbox)
@@ -258,7 +262,13 @@ class ProtocolRunner(DelegatingRunner):
         apply), log what it printed, and return its result; its failure raised as the typed error."""
         assert run.proc.stdin is not None
         result_file = run.exchange / rp.RESULT_FILE
+        bound = run_bound(self._timeouts())
         while not _exited(run.proc, _RESULT_POLL if until_result else _POLL):
+            if time.monotonic() - run.started > bound:
+                _kill(run.proc)  # a runner past every bound of its commands: stuck, whatever on
+                tail = " | ".join(self._new_lines(run)[-_LOG_TAIL:])
+                raise TransientError(RUNNER_FAILED, f"the runner of {operation} did not end within {bound:.0f}s "
+                                                    f"(the bound of its commands) and was killed: {tail}")
             if self.cancelled and not run.proc.stdin.closed:
                 run.proc.stdin.close()  # the runner interrupts Terraform gracefully
             if until_result and os.path.lexists(result_file):  # a planted link or FIFO counts: read_untrusted refuses it
@@ -374,6 +384,16 @@ def _plan_out(exchange: Path, result: rp.RunResult) -> bytes:
     if result.plan is not None and result.plan.digest and result.plan.digest != digest:
         raise TransientError(RUNNER_FAILED, "the plan run's plan file is not the plan its result describes")
     return data
+
+
+def run_bound(timeouts: Timeouts) -> float:
+    """How long the controller waits for one runner run (or a held run's apply) before it kills it: init,
+    the longer of plan and apply, two short commands (show or output, force-unlock), a grace after each,
+    and RUN_START_MARGIN for the runner's start, the artifact and the workspace. Terraform's own timeouts
+    end a run long before; this bounds a runner stuck outside Terraform, so that no worker waits for ever.
+    Pure."""
+    return (timeouts.init + max(timeouts.plan, timeouts.apply) + 2 * timeouts.short + 4 * timeouts.grace
+            + RUN_START_MARGIN)
 
 
 def apply_seconds(timeouts: Timeouts) -> float:

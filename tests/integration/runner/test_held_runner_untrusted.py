@@ -199,3 +199,15 @@ def test_a_module_with_a_non_ascii_variable_name_plans_and_applies(setup: Setup)
     plan = setup.tmp / "uni.plan"
     assert runner.plan(plan).has_changes
     assert runner.apply(plan).returncode == 0 and runner.started == 1
+
+
+def test_a_runner_past_its_bound_is_killed_and_the_run_fails(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner stuck outside Terraform (whose commands have their own timeouts) never holds a worker: past
+    the run's bound (`run_bound`, here made short) the controller kills it and the run fails RunnerFailed."""
+    monkeypatch.setattr(protocol_runner, "run_bound", lambda timeouts: 0.5)
+    runner = _runner(setup, "stuck", hold=False)
+    with pytest.raises(TransientError) as failed:
+        runner.plan(setup.tmp / "stuck.plan")
+    assert failed.value.reason == RUNNER_FAILED and "did not end within" in failed.value.message
+    assert runner.last_pid is not None and _gone(runner.last_pid)
+    assert not _applied(setup, "stuck")

@@ -104,3 +104,11 @@ def test_a_run_that_spent_its_token_on_init_and_plan_gets_a_fresh_apply_run() ->
                                  token_seconds=seconds, apply_seconds=apply_seconds(timeouts))
     assert hand_over_allowed(now=60, result_at=55, within=45.0, token_at=0.0, token_seconds=seconds,
                              apply_seconds=apply_seconds(timeouts))
+
+
+def test_a_run_is_bounded_by_its_commands_bounds_and_a_start_margin() -> None:
+    from tfcontroller.terraform.protocol_runner import RUN_START_MARGIN, run_bound
+
+    assert run_bound(TIMEOUTS) == 300 + 300 + 2 * 120 + 4 * 30 + RUN_START_MARGIN
+    longer = Timeouts(init=300, plan=300, apply=900, short=120, grace=30)
+    assert run_bound(longer) == run_bound(TIMEOUTS) + 600  # the longer of plan and apply
