@@ -4,7 +4,8 @@ terraform, the dev cluster, sandboxed where bubblewrap works (tests/integration/
 has the fixtures).
 
 - whatever stands at result.json in the run's outbox (a FIFO, a link to a host file, a directory, a huge
-  file) fails the plan as RunnerFailed at once, never blocks the worker;
+  file, a result of another run) fails the plan as RunnerFailed at once, never blocks the worker;
+- a runner stuck past the run's bound is killed, the run fails as RunnerFailed;
 - a hand-over line that arrived before the plan's result, a request and plan.in written into the outbox
   (where the module can write), change nothing: the controller's apply is the one applied;
 - a plan handed over that is not the plan the runner made is refused: nothing applied, RunnerFailed;
@@ -56,6 +57,9 @@ def _plant(path: Path, kind: str, host_file: Path) -> None:
         path.symlink_to(host_file)
     elif kind == "directory":
         path.mkdir()
+    elif kind == "other-run":  # a well-formed result, of a plan the module made up
+        forged = rp.RunResult("someone-else", rp.PLAN, rp.SUCCEEDED, "PlanGenerated", plan=rp.PlanSummary(True, 1))
+        path.write_text(json.dumps(forged.to_dict()))
     else:  # a file beyond the bound (sparse: no disk)
         with open(path, "wb") as out:
             out.truncate(protocol_runner.MAX_RESULT_BYTES + 1)
@@ -64,7 +68,7 @@ def _plant(path: Path, kind: str, host_file: Path) -> None:
 def test_whatever_the_module_puts_at_result_json_fails_the_held_plan_at_once(setup: Setup) -> None:
     host_file = setup.tmp / "controller-secret.json"
     host_file.write_text('{"run_id": "x"}')
-    for kind in ("fifo", "symlink", "directory", "huge"):
+    for kind in ("fifo", "symlink", "directory", "huge", "other-run"):
         runner = _runner(setup, f"planted-{kind}", hold=True)
         thread, outcome = _plan_in_thread(runner, setup.tmp / f"{kind}.plan")
         outbox = setup.runs / f"run-planted-{kind}-1" / "out"
@@ -73,7 +77,8 @@ def test_whatever_the_module_puts_at_result_json_fails_the_held_plan_at_once(set
         thread.join(120)  # the bound of the test: the controller never blocks on it
         assert not thread.is_alive(), f"a {kind} at result.json blocked the controller"
         assert len(outcome) == 1 and isinstance(outcome[0], TransientError), (kind, outcome)
-        assert outcome[0].reason == RUNNER_FAILED and "without a result" in outcome[0].message, outcome[0]
+        want = "of run someone-else" if kind == "other-run" else "without a result"
+        assert outcome[0].reason == RUNNER_FAILED and want in outcome[0].message, outcome[0]
         runner.release()
         assert runner.last_pid is not None and _gone(runner.last_pid)
         assert not _applied(setup, f"planted-{kind}")
