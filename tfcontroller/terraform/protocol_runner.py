@@ -63,8 +63,8 @@ _LOG_TAIL = 20
 # held runner spends init, plan and the controller's steps before the apply starts.
 AWAIT_APPLY = 75.0
 HAND_OVER_WITHIN = 45.0
-TOKEN_MARGIN = 60.0
-RUN_START_MARGIN = 120.0  # seconds beyond its commands' bounds a run may take (start, artifact, workspace)  # seconds of token life beyond the apply's bound that a hand-over requires
+TOKEN_MARGIN = 60.0  # seconds of token life beyond the apply's bound that a hand-over requires
+RUN_START_MARGIN = 120.0  # seconds beyond its commands' bounds a run may take (start, artifact, workspace)
 _END_WAIT = 30.0  # seconds a runner told to end (stdin closed) gets before its process group is killed
 _KILL_WAIT = 10.0  # and then, for the kernel to reap it
 # Bounds of what the controller reads from a run's outbox (module-writable): beyond them, the run failed

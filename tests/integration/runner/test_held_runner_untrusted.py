@@ -209,7 +209,7 @@ def test_a_module_with_a_non_ascii_variable_name_plans_and_applies(setup: Setup)
 def test_a_runner_past_its_bound_is_killed_and_the_run_fails(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     """A runner stuck outside Terraform (whose commands have their own timeouts) never holds a worker: past
     the run's bound (`run_bound`, here made short) the controller kills it and the run fails RunnerFailed."""
-    monkeypatch.setattr(protocol_runner, "run_bound", lambda timeouts: 0.5)
+    monkeypatch.setattr(protocol_runner, "run_bound", lambda timeouts: 0.0)
     runner = _runner(setup, "stuck", hold=False)
     with pytest.raises(TransientError) as failed:
         runner.plan(setup.tmp / "stuck.plan")

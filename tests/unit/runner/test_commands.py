@@ -99,8 +99,8 @@ def test_lines_received_before_ignore_received_are_dropped_but_not_the_end(pipe:
     assert pipe.commands.next(5) == "late"
     pipe.send(b"x\n")
     pipe.close()
-    pipe.commands.ignore_received()
     assert pipe.eof.wait(5)
+    pipe.commands.ignore_received()  # "x" is dropped, the end is not
     assert pipe.commands.next(5) is None, "stdin's end is never dropped"
 
 
