@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--await-apply", type=float, metavar="SECONDS",
                      help="with --stop-on-stdin-eof: after a plan with changes, wait up to SECONDS for the "
                           "controller to hand over its apply on stdin, and apply in the same workspace")
+    run.add_argument("--status-fd", type=int, metavar="FD",
+                     help="with --await-apply: a pipe on which the runner announces its plan's result (the sha256 "
+                          "of result.json), a channel the module's code cannot reach")
     run.set_defaults(func=run_command)
     pod = commands.add_parser("pod", help="execute the run of this runner Pod and deliver its result",
                               description="Pod mode: read the request the Pod was given, run it with the Pod's "
@@ -64,6 +67,9 @@ def run_command(args: argparse.Namespace) -> int:
 
     # before anything of the module runs: same-uid code cannot reach this process's stdin through /proc
     undumpable = make_undumpable()
+    status = args.status_fd
+    if status is not None:
+        os.set_inheritable(status, False)  # Terraform, and so the module's code, never gets it
     exchange = Path(args.exchange)
     inbox = Path(args.inbox) if args.inbox else exchange
     try:
@@ -82,8 +88,14 @@ def run_command(args: argparse.Namespace) -> int:
         if not undumpable:
             env.line("this runner cannot be made undumpable: no apply will be handed over to it")
         else:
-            follow = AwaitApply(inbox, request, commands, args.await_apply,
-                                lambda result: _write_result(exchange, result.to_dict()), env.line)
+            def deliver(result: Any) -> None:
+                data = _write_result(exchange, result.to_dict())
+                if status is not None:
+                    import hashlib
+
+                    os.write(status, f"{hashlib.sha256(data).hexdigest()}\n".encode())
+
+            follow = AwaitApply(inbox, request, commands, args.await_apply, deliver, env.line)
     result = execute(request, exchange, env, follow=follow)
     if follow is None or follow.delivered is not result:  # a plan whose apply never came is written already
         _write_result(exchange, result.to_dict())
@@ -146,10 +158,12 @@ def _stop_on_signals(env: Any) -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def _write_result(exchange: Path, result: dict[str, Any]) -> None:
+def _write_result(exchange: Path, result: dict[str, Any]) -> bytes:
     from tfcontroller.api.run_protocol import RESULT_FILE
     from tfcontroller.runner.execute import write_new
 
     # a new temporary file (O_EXCL): the module's code can write the exchange directory, and a FIFO it left
     # at a fixed temporary name would block this write for ever
-    write_new(exchange / RESULT_FILE, json.dumps(result).encode())
+    data = json.dumps(result).encode()
+    write_new(exchange / RESULT_FILE, data)
+    return data

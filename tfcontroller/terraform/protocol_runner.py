@@ -84,6 +84,8 @@ class _Run:
     log: BinaryIO
     log_path: Path
     started: float
+    status: int | None = None  # the read end of the runner's status pipe (`--status-fd`), a held plan run's
+    status_buffer: bytes = b""
     logged: int = 0
     result_at: float = 0.0  # time.monotonic() when its (plan's) result was read
 
@@ -229,18 +231,24 @@ class ProtocolRunner(DelegatingRunner):
         if plan is not None:
             _write_private(inbox / rp.PLAN_IN_FILE, plan)
         log_path = self.root / f"{home.name}.log"
+        # a held plan run announces its result on a pipe of its own (the module's code can write the outbox)
+        status, status_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK) if await_apply else (None, None)
         # appending: the runner's writes go to the end whatever offset this side reads a held run's log from
         out = open(log_path, "a+b")  # noqa: SIM115 - closed by _end, after the run (which may be held)
         try:
             proc = start_runner(exchange, self.config, kubeconfig=self.kubeconfig, sandboxed=self.sandboxed,
-                                log=out, init_cache=self.init_cache, await_apply=await_apply, inbox=inbox)
+                                log=out, init_cache=self.init_cache, await_apply=await_apply, inbox=inbox,
+                                status_fd=status_w)
         except BaseException:
             out.close()
             log_path.unlink(missing_ok=True)
+            _close(status)
             raise
+        finally:
+            _close(status_w)  # the runner's end, passed to it
         self.started += 1
         self.last_pid = proc.pid
-        return _Run(proc, exchange, inbox, out, log_path, time.monotonic())
+        return _Run(proc, exchange, inbox, out, log_path, time.monotonic(), status)
 
     def _timeouts(self) -> Timeouts:
         timeouts = self.config.timeouts
@@ -263,6 +271,7 @@ class ProtocolRunner(DelegatingRunner):
         assert run.proc.stdin is not None
         result_file = run.exchange / rp.RESULT_FILE
         bound = run_bound(self._timeouts())
+        announced: str | None = None
         while not _exited(run.proc, _RESULT_POLL if until_result else _POLL):
             if time.monotonic() - run.started > bound:
                 _kill(run.proc)  # a runner past every bound of its commands: stuck, whatever on
@@ -271,9 +280,10 @@ class ProtocolRunner(DelegatingRunner):
                                                     f"(the bound of its commands) and was killed: {tail}")
             if self.cancelled and not run.proc.stdin.closed:
                 run.proc.stdin.close()  # the runner interrupts Terraform gracefully
-            if until_result and os.path.lexists(result_file):  # a planted link or FIFO counts: read_untrusted refuses it
+            announced = _announced(run) if until_result else None
+            if announced is not None:
                 break
-        read = _read_result(result_file)
+        read = _read_result(result_file, announced)
         if run.proc.returncode is None and not _awaits_apply(read):
             _exited(run.proc, _END_WAIT)  # a failed plan or one without changes: its runner is ending by itself
         lines = self._new_lines(run)
@@ -312,6 +322,8 @@ class ProtocolRunner(DelegatingRunner):
             log.info("runner: %s", line, extra=self.log_extra)
         run.log.close()
         run.log_path.unlink(missing_ok=True)
+        _close(run.status)
+        run.status = None
         self._discard(run.exchange.parent)
 
     def _discard(self, exchange: Path) -> None:
@@ -365,13 +377,38 @@ def read_untrusted(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def _read_result(path: Path) -> rp.RunResult | Exception:
+def _read_result(path: Path, announced: str | None = None) -> rp.RunResult | Exception:
     """The run's result, or why there is none (no file: the runner died; unreadable: a broken runner, or
-    something the module's code put there)."""
+    something the module's code put there). `announced`: the sha256 the runner gave on its status pipe (a
+    held plan's result, read while the module's code may still run): the file must have it."""
     try:
-        return rp.RunResult.from_dict(json.loads(read_untrusted(path, MAX_RESULT_BYTES)))
+        data = read_untrusted(path, MAX_RESULT_BYTES)
+        if announced is not None and hashlib.sha256(data).hexdigest() != announced:
+            raise UntrustedFileError(f"{path.name} is not the result the runner announced")
+        return rp.RunResult.from_dict(json.loads(data))
     except (OSError, ValueError) as exc:
         return exc
+
+
+def _announced(run: _Run) -> str | None:
+    """The digest a held plan run announced on its status pipe, once it has (a whole line); else None."""
+    if run.status is None:
+        return None
+    try:
+        chunk = os.read(run.status, 4096)
+    except BlockingIOError:
+        return None
+    run.status_buffer += chunk
+    line, found, _ = run.status_buffer.partition(b"\n")
+    return line.decode(errors="replace").strip() if found else None
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _plan_out(exchange: Path, result: rp.RunResult) -> bytes:

@@ -110,7 +110,7 @@ def _host_links() -> dict[str, str]:
 
 def runner_command(exchange: str, kubeconfig: str | None, python: str | None = None,
                    init_cache: str | None = None, await_apply: float | None = None,
-                   inbox: str | None = None) -> list[str]:
+                   inbox: str | None = None, status_fd: int | None = None) -> list[str]:
     """`tfcontroller runner run` with the Python that runs the controller (its venv, not resolved
     through symlinks: a venv is recognised by where its interpreter is called from). `await_apply`: a plan
     run waits that many seconds for its apply to be handed over (runner/commands.py)."""
@@ -119,6 +119,7 @@ def runner_command(exchange: str, kubeconfig: str | None, python: str | None = N
     argv += ["--inbox", inbox] if inbox else []
     argv += ["--kubeconfig", kubeconfig] if kubeconfig else []
     argv += ["--await-apply", f"{await_apply:g}"] if await_apply else []
+    argv += ["--status-fd", str(status_fd)] if status_fd is not None else []
     return argv + (["--init-cache", init_cache] if init_cache else [])
 
 
@@ -260,12 +261,15 @@ def ensure_bytecode(package_dir: str) -> bool:
 
 def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | None, sandboxed: bool,
                  log: IO[bytes], bwrap: str = "bwrap", init_cache: Path | None = None,
-                 await_apply: float | None = None, inbox: Path | None = None) -> subprocess.Popen[bytes]:
+                 await_apply: float | None = None, inbox: Path | None = None,
+                 status_fd: int | None = None) -> subprocess.Popen[bytes]:
     """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
     group, its stdin a pipe that only the caller holds (closing it, or the caller's death, stops the run
     gracefully), its output to `log`. `kubeconfig` is the run's own identity (None: in-cluster); unsandboxed,
     its path must not change between a plan and the apply of that plan (the plan records it). `inbox`: the
-    directory of the controller's inputs, mounted read-only (None: they are in `exchange`).
+    directory of the controller's inputs, mounted read-only (None: they are in `exchange`). `status_fd`: the
+    write end of a pipe passed to the runner (same number inside), on which it announces a held plan's result
+    (`--status-fd`): a channel the module's code cannot write, unlike the exchange directory.
 
     Stop a run by closing its stdin, never by signalling its process group: bwrap's monitor does not
     forward signals, so a SIGTERM would end it at once while the runner inside goes on unseen (its exit,
@@ -279,13 +283,15 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
                           inbox=inbox)
         command = runner_command(EXCHANGE_MOUNT, runner_kubeconfig(kubeconfig, sandboxed),
                                  init_cache=INIT_CACHE_MOUNT if init_cache is not None else None,
-                                 await_apply=await_apply, inbox=INBOX_MOUNT if inbox is not None else None)
+                                 await_apply=await_apply, inbox=INBOX_MOUNT if inbox is not None else None,
+                                 status_fd=status_fd)
         argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
     else:
         env = runner_env(str(exchange), config, package_root)
         argv = runner_command(str(exchange), runner_kubeconfig(kubeconfig, sandboxed),
                               init_cache=str(init_cache) if init_cache is not None else None, await_apply=await_apply,
-                              inbox=str(inbox) if inbox is not None else None)
+                              inbox=str(inbox) if inbox is not None else None, status_fd=status_fd)
         popen_env = env
     return subprocess.Popen(argv, cwd=exchange, env=popen_env, stdin=subprocess.PIPE, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            pass_fds=(status_fd,) if status_fd is not None else ())

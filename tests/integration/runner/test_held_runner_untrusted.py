@@ -3,8 +3,9 @@ can do to a held local run may hang the controller, mislead it, or hand over an 
 terraform, the dev cluster, sandboxed where bubblewrap works (tests/integration/runner/test_held_runner.py
 has the fixtures).
 
-- whatever stands at result.json in the run's outbox (a FIFO, a link to a host file, a directory, a huge
-  file, a result of another run) fails the plan as RunnerFailed at once, never blocks the worker;
+- whatever the module puts at result.json in the run's outbox (a FIFO, a link to a host file, a directory,
+  a huge file, a result of another run) never blocks the worker and is never taken for the plan's result:
+  the runner's own replaces it, or (a directory) the plan fails as RunnerFailed;
 - a runner stuck past the run's bound is killed, the run fails as RunnerFailed;
 - a hand-over line that arrived before the plan's result, a request and plan.in written into the outbox
   (where the module can write), change nothing: the controller's apply is the one applied;
@@ -58,14 +59,18 @@ def _plant(path: Path, kind: str, host_file: Path) -> None:
     elif kind == "directory":
         path.mkdir()
     elif kind == "other-run":  # a well-formed result, of a plan the module made up
-        forged = rp.RunResult("someone-else", rp.PLAN, rp.SUCCEEDED, "PlanGenerated", plan=rp.PlanSummary(True, 1))
+        forged = rp.RunResult("someone-else", rp.PLAN, rp.SUCCEEDED, "PlanGenerated", plan=rp.PlanSummary(True, 9))
         path.write_text(json.dumps(forged.to_dict()))
     else:  # a file beyond the bound (sparse: no disk)
         with open(path, "wb") as out:
             out.truncate(protocol_runner.MAX_RESULT_BYTES + 1)
 
 
-def test_whatever_the_module_puts_at_result_json_fails_the_held_plan_at_once(setup: Setup) -> None:
+def test_whatever_the_module_puts_at_result_json_neither_blocks_nor_misleads_the_controller(setup: Setup) -> None:
+    """A held plan's result is taken only once the runner announced its digest on its status pipe, and read
+    without following links or blocking: what the module planted before is replaced by the runner's own
+    result (the plan goes on, its result is the runner's), or, where it cannot be replaced (a directory),
+    the plan fails as RunnerFailed; never a blocked worker, never the module's result."""
     host_file = setup.tmp / "controller-secret.json"
     host_file.write_text('{"run_id": "x"}')
     for kind in ("fifo", "symlink", "directory", "huge", "other-run"):
@@ -76,12 +81,18 @@ def test_whatever_the_module_puts_at_result_json_fails_the_held_plan_at_once(set
         _plant(outbox / rp.RESULT_FILE, kind, host_file)  # as the module's code could, during init and plan
         thread.join(120)  # the bound of the test: the controller never blocks on it
         assert not thread.is_alive(), f"a {kind} at result.json blocked the controller"
-        assert len(outcome) == 1 and isinstance(outcome[0], TransientError), (kind, outcome)
-        want = "of run someone-else" if kind == "other-run" else "without a result"
-        assert outcome[0].reason == RUNNER_FAILED and want in outcome[0].message, outcome[0]
+        assert len(outcome) == 1, (kind, outcome)
+        if kind == "directory":
+            assert isinstance(outcome[0], TransientError), (kind, outcome)
+            assert outcome[0].reason == RUNNER_FAILED and "without a result" in outcome[0].message, outcome[0]
+        else:
+            planned = outcome[0]
+            assert not isinstance(planned, Exception), (kind, planned)
+            assert getattr(planned, "add", None) == 1, (kind, planned)  # the runner's plan, not the forged one
         runner.release()
         assert runner.last_pid is not None and _gone(runner.last_pid)
         assert not _applied(setup, f"planted-{kind}")
+        assert host_file.read_text() == '{"run_id": "x"}'
 
 
 def test_a_line_before_the_result_and_files_in_the_outbox_do_not_hand_over_anything(setup: Setup) -> None:

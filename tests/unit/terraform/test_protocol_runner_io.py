@@ -112,3 +112,22 @@ def test_a_run_is_bounded_by_its_commands_bounds_and_a_start_margin() -> None:
     assert run_bound(TIMEOUTS) == 300 + 300 + 2 * 120 + 4 * 30 + RUN_START_MARGIN
     longer = Timeouts(init=300, plan=300, apply=900, short=120, grace=30)
     assert run_bound(longer) == run_bound(TIMEOUTS) + 600  # the longer of plan and apply
+
+
+def test_a_held_plans_result_must_be_the_one_its_runner_announced(tmp_path: Path) -> None:
+    """The runner announces the sha256 of its result on its status pipe (a channel the module cannot write);
+    a result.json with other bytes (the module's) is refused, the announced one is read."""
+    import hashlib
+    import json
+
+    from tfcontroller.api import run_protocol as rp
+    from tfcontroller.terraform.protocol_runner import _read_result
+
+    genuine = json.dumps(rp.RunResult("run-1", rp.PLAN, rp.SUCCEEDED, "PlanGenerated").to_dict()).encode()
+    path = tmp_path / "result.json"
+    path.write_bytes(genuine)
+    assert isinstance(_read_result(path, hashlib.sha256(genuine).hexdigest()), rp.RunResult)
+    forged = genuine.replace(b"run-1", b"run-1 ")
+    path.write_bytes(forged)
+    refused = _read_result(path, hashlib.sha256(genuine).hexdigest())
+    assert isinstance(refused, UntrustedFileError) and "announced" in str(refused)
