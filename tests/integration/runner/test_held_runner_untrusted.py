@@ -16,6 +16,7 @@ has the fixtures).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -130,6 +131,8 @@ def test_a_line_before_the_result_and_files_in_the_outbox_do_not_hand_over_anyth
 
 def test_a_plan_that_is_not_the_runners_own_is_not_applied(setup: Setup) -> None:
     other = _runner(setup, "swapped", hold=False, run_id="run-swapped-other")
+    # another value: two plans of the same inputs made within a second are the same bytes (the same plan)
+    other.template = dataclasses.replace(other.template, variables={"value": "another"})
     other_plan = setup.tmp / "other.plan"
     assert other.plan(other_plan).has_changes  # a valid plan of the same object, made by another run
     runner = _runner(setup, "swapped", hold=True)
