@@ -39,7 +39,8 @@ RESULT_FILE = "result.json"
 PLAN_IN_FILE = "plan.in"  # the plan an apply run applies (local mode: written by the controller)
 PLAN_OUT_FILE = "plan.out"  # the plan a plan run made (local mode: read by the controller)
 # Local mode, issue 21: the line a controller writes to the stdin of a plan run that awaits its apply
-# (`--await-apply`), after putting the apply's request and plan.in in the exchange directory
+# (`--await-apply`), after putting the apply's request and plan.in in the run's inbox (read-only in the
+# sandbox): `apply <sha256 of plan.in> <sha256 of request.json>` (hand_over_line / hand_over_digests)
 HAND_OVER_APPLY = "apply"
 # `artifact_url` of a pod run whose artifact only the controller has (its cached copy of a GitRepository that
 # is gone, for a destroy on deletion): the runner GETs it from the run API, as its own Pod, and checks the digest
@@ -54,6 +55,27 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def hand_over_line(plan_sha256: str, request_sha256: str) -> str:
+    """The line that hands a held plan run its apply: the digests (hex) of the plan and the request the
+    controller wrote into the run's inbox, so that the runner applies exactly those. Pure."""
+    return f"{HAND_OVER_APPLY} {plan_sha256} {request_sha256}"
+
+
+def hand_over_digests(line: str) -> tuple[str, str] | None:
+    """The (plan, request) digests of a hand-over line; None for any other line. Pure."""
+    words = line.split(" ")
+    if len(words) != 3 or words[0] != HAND_OVER_APPLY or not all(_HEX_DIGEST.match(w) for w in words[1:]):
+        return None
+    return words[1], words[2]
+
+
+def variable_name_carried(name: str) -> bool:
+    """Whether a request can carry a declared variable of this name. Terraform accepts more (`päss`); a
+    module that declares such a name is sent without declarations, and the runner parses it itself. Pure."""
+    return bool(_VAR_NAME.match(name))
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """`tfcontroller runner run`: execute one Terraform run apart from the controller (issue 15).
 
-    tfcontroller runner run --exchange DIR [--kubeconfig FILE] [--stop-on-stdin-eof [--await-apply SECONDS]]
+    tfcontroller runner run --exchange DIR [--inbox DIR] [--kubeconfig FILE] [--stop-on-stdin-eof [--await-apply SECONDS]]
     tfcontroller runner pod      (pod mode: inputs at the runner Pod's fixed paths; tfcontroller/runner/pod.py)
 
-Reads `DIR/request.json` (tfcontroller.api.run_protocol), runs it (tfcontroller.runner.execute) and writes
-`DIR/result.json` (atomically, 0600); a plan run leaves its plan in `DIR/plan.out`, an apply run applies
-`DIR/plan.in`. Its identity towards the API server is `--kubeconfig` (local mode: a per-run kubeconfig,
+Reads `INBOX/request.json` (tfcontroller.api.run_protocol; `--inbox`, default the exchange directory),
+runs it (tfcontroller.runner.execute) and writes `DIR/result.json` (atomically, 0600); a plan run leaves
+its plan in `DIR/plan.out`, an apply run applies `INBOX/plan.in`. The controller's local runs give an
+inbox that the sandbox mounts read-only: the module's code, which can write the exchange directory, cannot
+change what the controller asked for. Its identity towards the API server is `--kubeconfig` (local mode: a per-run kubeconfig,
 never the controller's) or, without it, the Pod's in-cluster configuration (pod mode). Its stdout is the
 run's log, scrubbed. SIGTERM or SIGINT stops Terraform gracefully (SIGINT, grace, SIGKILL: it saves the
 state it has and releases its lock); with `--stop-on-stdin-eof` so does the end of stdin, which in local
@@ -39,6 +41,8 @@ def register(subparsers: Any) -> None:
     run = commands.add_parser("run", help="execute the request in --exchange and write its result",
                               description="Execute DIR/request.json and write DIR/result.json.")
     run.add_argument("--exchange", required=True, help="the run's exchange directory (request, plan, result)")
+    run.add_argument("--inbox", help="the directory of the run's inputs (request, artifact, plan.in); "
+                                     "default: the exchange directory")
     run.add_argument("--kubeconfig", help="the run's own kubeconfig (default: in-cluster configuration)")
     run.add_argument("--init-cache", help="the object's init cache directory: init is skipped while it was "
                                           "initialised for the request's init key (local mode)")
@@ -47,6 +51,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--await-apply", type=float, metavar="SECONDS",
                      help="with --stop-on-stdin-eof: after a plan with changes, wait up to SECONDS for the "
                           "controller to hand over its apply on stdin, and apply in the same workspace")
+    run.add_argument("--status-fd", type=int, metavar="FD",
+                     help="with --await-apply: a pipe on which the runner announces its plan's result (the sha256 "
+                          "of result.json), a channel the module's code cannot reach")
     run.set_defaults(func=run_command)
     pod = commands.add_parser("pod", help="execute the run of this runner Pod and deliver its result",
                               description="Pod mode: read the request the Pod was given, run it with the Pod's "
@@ -56,23 +63,39 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from tfcontroller.api.run_protocol import REQUEST_FILE, RequestInvalid, RunRequest
+    from tfcontroller.runner.commands import AwaitApply, StdinCommands, make_undumpable
 
+    # before anything of the module runs: same-uid code cannot reach this process's stdin through /proc
+    undumpable = make_undumpable()
+    status = args.status_fd
+    if status is not None:
+        os.set_inheritable(status, False)  # Terraform, and so the module's code, never gets it
     exchange = Path(args.exchange)
+    inbox = Path(args.inbox) if args.inbox else exchange
     try:
-        request = RunRequest.from_dict(json.loads((exchange / REQUEST_FILE).read_text()))
+        request = RunRequest.from_dict(json.loads((inbox / REQUEST_FILE).read_text()))
     except (OSError, ValueError, RequestInvalid) as exc:
-        print(f"error: {exchange / REQUEST_FILE}: {exc}", file=sys.stderr)
+        print(f"error: {inbox / REQUEST_FILE}: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
     env = _environment(args)
+    env.inbox = inbox
     _stop_on_signals(env)
-    from tfcontroller.runner.commands import AwaitApply, StdinCommands
     from tfcontroller.runner.execute import execute
 
     commands = StdinCommands(env.stop) if args.stop_on_stdin_eof else None
     follow = None
     if commands is not None and args.await_apply:
-        follow = AwaitApply(exchange, request, commands, args.await_apply,
-                            lambda result: _write_result(exchange, result.to_dict()), env.line)
+        if not undumpable:
+            env.line("this runner cannot be made undumpable: no apply will be handed over to it")
+        else:
+            def deliver(result: Any) -> None:
+                data = _write_result(exchange, result.to_dict())
+                if status is not None:
+                    import hashlib
+
+                    os.write(status, f"{hashlib.sha256(data).hexdigest()}\n".encode())
+
+            follow = AwaitApply(inbox, request, commands, args.await_apply, deliver, env.line)
     result = execute(request, exchange, env, follow=follow)
     if follow is None or follow.delivered is not result:  # a plan whose apply never came is written already
         _write_result(exchange, result.to_dict())
@@ -135,11 +158,12 @@ def _stop_on_signals(env: Any) -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def _write_result(exchange: Path, result: dict[str, Any]) -> None:
+def _write_result(exchange: Path, result: dict[str, Any]) -> bytes:
     from tfcontroller.api.run_protocol import RESULT_FILE
+    from tfcontroller.runner.execute import write_new
 
-    tmp = exchange / f".{RESULT_FILE}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(result, out)
-    os.replace(tmp, exchange / RESULT_FILE)
+    # a new temporary file (O_EXCL): the module's code can write the exchange directory, and a FIFO it left
+    # at a fixed temporary name would block this write for ever
+    data = json.dumps(result).encode()
+    write_new(exchange / RESULT_FILE, data)
+    return data

@@ -11,7 +11,8 @@ raw stdout is never printed, only its human-readable messages and diagnostics.
 from __future__ import annotations
 
 import hashlib
-import shutil
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,6 +65,7 @@ class RunEnvironment:
     secrets: list[str] = field(default_factory=list)  # grows as values are read: every line is scrubbed of them
     runner: TerraformRunner | None = None  # the run's Terraform, for stop()
     init_cache: Path | None = None  # the object's init cache directory (local mode: mounted read-write)
+    inbox: Path | None = None  # where the controller's inputs are (local mode: read-only); None: the exchange
     stopped: bool = False
 
     def line(self, text: str) -> None:
@@ -128,7 +130,9 @@ def _execute(request: rp.RunRequest, exchange: Path, env: RunEnvironment, follow
         if handed is None:
             return result
         env.line(f"apply of plan {handed.plan_id} handed over: applying in the same workspace")
-        return _outcome(handed, env, lambda: _command(handed, exchange, env, ws, runner))
+        assert result.plan is not None
+        own = result.plan.digest  # this runner's own plan, hashed when Terraform had written it
+        return _outcome(handed, env, lambda: _apply(handed, exchange, env, ws, runner, must_be=own))
     finally:
         ws.cleanup(success=True)
 
@@ -208,9 +212,12 @@ def _workspace(request: rp.RunRequest, exchange: Path, env: RunEnvironment, arti
 def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
           runner: TerraformRunner) -> rp.RunResult:
     planned = runner.plan(ws.plan_path, destroy=request.destroy, options=request.plan_options)
+    # read once: the digest (kept in memory, the result's) is of the bytes delivered, and a handed-over
+    # apply (runner/commands.py) applies only a plan with this digest
+    data = ws.plan_path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    write_new(exchange / rp.PLAN_OUT_FILE, data)
     show = runner.show_json(ws.plan_path)  # also without changes: the controller reads the prior state's size
-    shutil.copyfile(ws.plan_path, exchange / rp.PLAN_OUT_FILE)
-    digest = "sha256:" + hashlib.sha256(ws.plan_path.read_bytes()).hexdigest()
     counted = summarize_plan(show)  # imports and moves: the show document has them, the exit code not
     summary = rp.PlanSummary(planned.has_changes, planned.add, planned.change, planned.destroy, digest,
                              counted.imports, counted.moves)
@@ -223,12 +230,21 @@ def _plan(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Works
 
 
 def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Workspace,
-           runner: TerraformRunner) -> rp.RunResult:
-    plan_in = exchange / rp.PLAN_IN_FILE
-    if not plan_in.is_file():
-        raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner")
-    shutil.copyfile(plan_in, ws.plan_path)
-    result = runner.apply(ws.plan_path, parallelism=request.parallelism)
+           runner: TerraformRunner, must_be: str | None = None) -> rp.RunResult:
+    """Apply the controller's plan.in (from the inbox); `must_be`: the digest it must have (a handed-over
+    apply: the plan this runner made), read once so that what is checked is what is applied."""
+    plan_in = (env.inbox or exchange) / rp.PLAN_IN_FILE
+    try:
+        data = plan_in.read_bytes()
+    except OSError:
+        raise api_errors.TransientError(RUNNER_FAILED, f"plan {request.plan_id} was not handed to the runner") from None
+    if must_be is not None and "sha256:" + hashlib.sha256(data).hexdigest() != must_be:
+        raise api_errors.TransientError(RUNNER_FAILED, f"the plan handed over for plan {request.plan_id} is not "
+                                                       "the plan this runner made: nothing applied")
+    if env.inbox is None:
+        ws.plan_path.write_bytes(data)
+    # local mode: Terraform applies the inbox's copy, which the module's code cannot write (read-only mount)
+    result = runner.apply(plan_in if env.inbox is not None else ws.plan_path, parallelism=request.parallelism)
     listed = applied_outputs(result.messages)  # from the apply's stream: no `terraform output` (issue 21)
     listed = runner.output_json() if listed is None else listed
     outputs = {name: bool(o.get("sensitive")) for name, o in listed.items() if isinstance(o, dict)}
@@ -236,6 +252,20 @@ def _apply(request: rp.RunRequest, exchange: Path, env: RunEnvironment, ws: Work
     env.line(message)
     return rp.RunResult(request.run_id, request.operation, rp.SUCCEEDED, APPLY_SUCCEEDED, message,
                         outputs=outputs, warnings=_warnings(env, result.warnings))
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write `path` (0600) whole, through a new temporary file (mkstemp: O_EXCL) and a rename: the exchange
+    directory is the module's to write too, and what it left there (a FIFO, a link) is replaced, never
+    opened."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _warnings(env: RunEnvironment, warnings: Sequence[Any]) -> tuple[str, ...]:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,21 @@ def record_dir(base: Path, module_dir: Path, key: str) -> None:
     """After a successful init: keep its lock file and the key it was made for."""
     lock = module_dir / LOCK_FILE
     if lock.is_file() and not lock.is_symlink():
-        shutil.copyfile(lock, base / "lock.hcl")
-    (base / "key").write_text(key)
+        _replace(base / "lock.hcl", lock.read_bytes())
+    _replace(base / "key", key.encode())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `path` through a new temporary file and a rename: the directory is writable to the module's
+    code in a local run's sandbox, and a FIFO it left at `path` would block an open for writing for ever."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def invalidate_dir(base: Path) -> None:

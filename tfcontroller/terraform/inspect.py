@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tfcontroller.api.redact import secret_forms, sensitive_texts
-from tfcontroller.api.run_protocol import DeclaredVariable
+from tfcontroller.api.run_protocol import DeclaredVariable, variable_name_carried
 from tfcontroller.terraform.errors import ConfigurationError, MissingVariablesError, StallingError
 
 # Our generated file is not part of what the user declared.
@@ -161,8 +161,10 @@ def inspect_files(files: Mapping[str, bytes]) -> ModuleInfo:
 
 def declared_variables(info: ModuleInfo | None) -> dict[str, DeclaredVariable] | None:
     """What a run request tells the runner of the module's variables (their types and which are sensitive),
-    so that it need not parse the module again (issue 21); None when the module could not be read. Pure."""
-    if info is None:
+    so that it need not parse the module again (issue 21); None when the module could not be read, or
+    declares a name the protocol cannot carry (Terraform accepts `variable "päss"`): the runner then parses
+    the module as before, rather than every run failing at the request check. Pure."""
+    if info is None or not all(variable_name_carried(name) for name in info.variables):
         return None
     return {name: DeclaredVariable(var.type, var.sensitive) for name, var in info.variables.items()}
 

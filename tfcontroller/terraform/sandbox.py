@@ -23,18 +23,21 @@ namespaces (`probe`), the runner runs unsandboxed with the same cleared environm
 from __future__ import annotations
 
 import compileall
-import functools
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
+
+log = logging.getLogger(__name__)
 
 HOST_ALLOW_LIST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -47,6 +50,9 @@ HOSTNAME = "tfcontroller-runner"  # only where the spec names none (tests of the
 # must find it where the plan had it — also when another controller (a restarted one with another work
 # directory, a new leader) applies a plan this one made.
 EXCHANGE_MOUNT = "/run/tfcontroller/run"
+# The run's inbox (the controller's inputs: request, artifact, plan.in; issue 21), read-only inside: the
+# module's code can write the exchange directory, never what the controller asked for
+INBOX_MOUNT = "/run/tfcontroller/in"
 KUBECONFIG_MOUNT = "/run/tfcontroller/kubeconfig"
 # The object's init cache directory (terraform/initcache.py), read-write: it belongs to this one object,
 # whose runs are serialised, and holds only what init writes (design.md §5, as in-process before).
@@ -72,7 +78,9 @@ def sandbox_argv(spec: SandboxSpec, command: Sequence[str], bwrap: str = "bwrap"
     """bwrap's command line for `command`. `host_links` maps allow-listed paths that are symlinks on the
     host to their targets (`/bin` → `usr/bin`); the others are mounted when they exist. Pure."""
     links = dict(host_links) if host_links is not None else _host_links()
-    argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    # --as-pid-1: no bwrap init inside holding the runner's stdin (a dumpable pid 1 with the pipe's fd 0
+    # would let the module's code open /proc/1/fd/0 for writing and speak for the controller; bwrap 0.8+)
+    argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--as-pid-1",
             "--hostname", spec.hostname]
     for path in HOST_ALLOW_LIST:
         if path in links:
@@ -101,14 +109,17 @@ def _host_links() -> dict[str, str]:
 
 
 def runner_command(exchange: str, kubeconfig: str | None, python: str | None = None,
-                   init_cache: str | None = None, await_apply: float | None = None) -> list[str]:
+                   init_cache: str | None = None, await_apply: float | None = None,
+                   inbox: str | None = None, status_fd: int | None = None) -> list[str]:
     """`tfcontroller runner run` with the Python that runs the controller (its venv, not resolved
     through symlinks: a venv is recognised by where its interpreter is called from). `await_apply`: a plan
     run waits that many seconds for its apply to be handed over (runner/commands.py)."""
     argv = [python or sys.executable, "-m", "tfcontroller", "runner", "run", "--exchange", exchange,
             "--stop-on-stdin-eof"]
+    argv += ["--inbox", inbox] if inbox else []
     argv += ["--kubeconfig", kubeconfig] if kubeconfig else []
     argv += ["--await-apply", f"{await_apply:g}"] if await_apply else []
+    argv += ["--status-fd", str(status_fd)] if status_fd is not None else []
     return argv + (["--init-cache", init_cache] if init_cache else [])
 
 
@@ -145,9 +156,10 @@ def runner_kubeconfig(kubeconfig: Path | None, sandboxed: bool) -> str | None:
 def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig, env: Mapping[str, str],
                python_prefixes: Sequence[str] | None = None, package_dir: str | None = None,
                init_cache: Path | None = None, hostname: str | None = None,
-               symlinks: Mapping[str, str] | None = None) -> SandboxSpec:
+               symlinks: Mapping[str, str] | None = None, inbox: Path | None = None) -> SandboxSpec:
     """What a local run mounts: the interpreter and its venv, the package, Terraform and its providers
     (read-only), the plugin cache (writable), the exchange directory (writable) at EXCHANGE_MOUNT, the
+    run's inbox (read-only) at INBOX_MOUNT, the
     object's init cache (writable) at INIT_CACHE_MOUNT and the run's kubeconfig (read-only) at KUBECONFIG_MOUNT.
 
     A mounted path that is a symlink on the host (`symlinks`: path → resolved target; a venv linked from
@@ -164,6 +176,8 @@ def local_spec(exchange: Path, kubeconfig: Path | None, config: TerraformConfig,
             read_only.append(env[name])
     read_write = [str(config.plugin_cache_dir)] if config.plugin_cache_dir is not None else []
     mounts = [(str(exchange), EXCHANGE_MOUNT, False)]
+    if inbox is not None:
+        mounts.append((str(inbox), INBOX_MOUNT, True))
     if init_cache is not None:
         mounts.append((str(init_cache), INIT_CACHE_MOUNT, False))
     if kubeconfig is not None:
@@ -218,7 +232,10 @@ def probe(bwrap: str = "bwrap") -> str | None:
     return None
 
 
-@functools.cache
+_BYTECODE_LOCK = threading.Lock()
+_BYTECODE: dict[str, bool] = {}
+
+
 def ensure_bytecode(package_dir: str) -> bool:
     """Compile the package's modules to bytecode (`__pycache__`) once per controller process, where the
     package directory is writable; True when every module compiled.
@@ -227,17 +244,32 @@ def ensure_bytecode(package_dir: str) -> bool:
     module without a `.pyc` (a clean checkout, an editable install, a controller started with
     PYTHONDONTWRITEBYTECODE: the runner's own modules are never imported by the controller) is compiled from
     source in every run: ~0.2 s of CPU per run for the ~55 modules a run imports (issue 21). An installed
-    wheel has its bytecode already (pip compiles at install); then this only checks timestamps."""
-    return bool(compileall.compile_dir(package_dir, quiet=2))
+    wheel has its bytecode already (pip compiles at install); then this only checks timestamps.
+
+    Once per package directory, under a lock: workers starting their first runners at the same moment do
+    not each compile the package. Where it cannot write (a read-only install without bytecode) it says so
+    once: runs then compile in memory, slower but correct."""
+    with _BYTECODE_LOCK:
+        done = _BYTECODE.get(package_dir)
+        if done is None:
+            done = _BYTECODE[package_dir] = bool(compileall.compile_dir(package_dir, quiet=2))
+            if not done:
+                log.info("the tfcontroller package at %s cannot be compiled to bytecode in place (read-only?): "
+                         "each runner compiles the modules it imports (~0.2 s of CPU per run)", package_dir)
+        return done
 
 
 def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | None, sandboxed: bool,
                  log: IO[bytes], bwrap: str = "bwrap", init_cache: Path | None = None,
-                 await_apply: float | None = None) -> subprocess.Popen[bytes]:
+                 await_apply: float | None = None, inbox: Path | None = None,
+                 status_fd: int | None = None) -> subprocess.Popen[bytes]:
     """Start `tfcontroller runner run` for the request in `exchange`, sandboxed or not, in its own process
     group, its stdin a pipe that only the caller holds (closing it, or the caller's death, stops the run
     gracefully), its output to `log`. `kubeconfig` is the run's own identity (None: in-cluster); unsandboxed,
-    its path must not change between a plan and the apply of that plan (the plan records it).
+    its path must not change between a plan and the apply of that plan (the plan records it). `inbox`: the
+    directory of the controller's inputs, mounted read-only (None: they are in `exchange`). `status_fd`: the
+    write end of a pipe passed to the runner (same number inside), on which it announces a held plan's result
+    (`--status-fd`): a channel the module's code cannot write, unlike the exchange directory.
 
     Stop a run by closing its stdin, never by signalling its process group: bwrap's monitor does not
     forward signals, so a SIGTERM would end it at once while the runner inside goes on unseen (its exit,
@@ -247,15 +279,19 @@ def start_runner(exchange: Path, config: TerraformConfig, *, kubeconfig: Path | 
     ensure_bytecode(package_dir)
     if sandboxed:
         env = runner_env(EXCHANGE_MOUNT, config, package_root)
-        spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir, init_cache=init_cache)
+        spec = local_spec(exchange, kubeconfig, config, env, package_dir=package_dir, init_cache=init_cache,
+                          inbox=inbox)
         command = runner_command(EXCHANGE_MOUNT, runner_kubeconfig(kubeconfig, sandboxed),
                                  init_cache=INIT_CACHE_MOUNT if init_cache is not None else None,
-                                 await_apply=await_apply)
+                                 await_apply=await_apply, inbox=INBOX_MOUNT if inbox is not None else None,
+                                 status_fd=status_fd)
         argv, popen_env = sandbox_argv(spec, command, shutil.which(bwrap) or bwrap), {"PATH": DEFAULT_PATH}
     else:
         env = runner_env(str(exchange), config, package_root)
         argv = runner_command(str(exchange), runner_kubeconfig(kubeconfig, sandboxed),
-                              init_cache=str(init_cache) if init_cache is not None else None, await_apply=await_apply)
+                              init_cache=str(init_cache) if init_cache is not None else None, await_apply=await_apply,
+                              inbox=str(inbox) if inbox is not None else None, status_fd=status_fd)
         popen_env = env
     return subprocess.Popen(argv, cwd=exchange, env=popen_env, stdin=subprocess.PIPE, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            pass_fds=(status_fd,) if status_fd is not None else ())

@@ -4,7 +4,11 @@ cannot be), and a half-done init (key dropped) is never reused."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+
+import pytest
 
 from tfcontroller.terraform.initcache import LOCK_FILE, attach_dir, invalidate_dir, record_dir
 
@@ -34,3 +38,20 @@ def test_reuse_after_record_and_not_after_invalidate(tmp_path: Path) -> None:
     assert (next_module / LOCK_FILE).read_text() == "# lock\n"  # the lock file init wrote comes back
     invalidate_dir(base)
     assert attach_dir(base, next_module, "k")[1] is False
+
+
+@pytest.mark.parametrize("planted", ["key", "lock.hcl"])
+def test_recording_replaces_what_a_module_left_in_the_cache_and_never_blocks_on_it(tmp_path: Path,
+                                                                                   planted: str) -> None:
+    """The cache directory is writable to the module's code in a local run: a FIFO at a name the runner
+    writes would block an open for writing for ever; the runner writes a new file and renames it."""
+    base, module = tmp_path / "cache", tmp_path / "module"
+    base.mkdir()
+    module.mkdir()
+    (module / ".terraform.lock.hcl").write_text("# lock\n")
+    os.mkfifo(base / planted)
+    done = threading.Thread(target=record_dir, args=(base, module, "key-1"), daemon=True)
+    done.start()
+    done.join(10)  # the bound of the test only
+    assert not done.is_alive(), f"a FIFO at {planted} blocked the runner"
+    assert (base / "key").read_text() == "key-1" and (base / "lock.hcl").read_text() == "# lock\n"

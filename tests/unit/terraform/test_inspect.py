@@ -10,7 +10,9 @@ import pytest
 
 from tfcontroller.terraform.errors import MissingVariablesError, StallingError
 from tfcontroller.terraform.inspect import (
+    ModuleInfo,
     ModuleParseError,
+    VariableInfo,
     check_module,
     declared_variables,
     inspect_module,
@@ -161,3 +163,14 @@ def test_automatic_variables_files_are_read_from_a_directory_too(tmp_path: Path)
     (tmp_path / "terraform.tfvars").write_text('a = "x"\n')
     (tmp_path / "b.auto.tfvars.json").write_text('{"b": 1}')
     assert missing_required_variables(inspect_module(tmp_path), []) == []
+
+
+@pytest.mark.parametrize("name", ["päss", "пароль", "db.pass", "a b", "名前"])
+def test_a_module_declaring_a_name_the_protocol_cannot_carry_sends_no_declarations(tmp_path: Path, name: str) -> None:
+    """Terraform accepts `variable "päss"`; the run request's check would refuse it, so the controller sends
+    no declarations at all (the runner parses the module itself, as before) instead of every run failing."""
+    info = ModuleInfo({"region": VariableInfo(required=False, type="string"),
+                       name: VariableInfo(required=False, sensitive=True)})
+    assert declared_variables(info) is None
+    assert declared_variables(ModuleInfo({"region": VariableInfo(required=False), "a-b_2": VariableInfo(
+        required=False)})) is not None

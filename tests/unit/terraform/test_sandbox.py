@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from tfcontroller.terraform.config import ENV_BINARY, ENV_PLUGIN_CACHE, ENV_PLUGIN_MIRROR, TerraformConfig
 from tfcontroller.terraform.sandbox import (
     EXCHANGE_MOUNT,
@@ -137,3 +139,34 @@ def test_the_package_is_compiled_once_so_the_read_only_sandbox_finds_bytecode(tm
     (package / "sub" / "late.py").write_text("VALUE = 2\n")
     assert ensure_bytecode(str(package))  # once per process: a second call does no work
     assert not Path(importlib.util.cache_from_source(str(package / "sub" / "late.py"))).exists()
+
+
+def test_the_package_is_compiled_once_even_when_workers_ask_at_once(tmp_path: Path) -> None:
+    """Workers starting their first runners together: one compiles, the others wait for its answer."""
+    import threading
+
+    package = tmp_path / "many"
+    package.mkdir()
+    for i in range(30):
+        (package / f"m{i}.py").write_text(f"VALUE = {i}\n")
+    answers: list[bool] = []
+    workers = [threading.Thread(target=lambda: answers.append(ensure_bytecode(str(package)))) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert answers == [True] * 6
+
+
+def test_a_read_only_package_says_once_that_it_cannot_be_compiled(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    package = tmp_path / "ro"
+    package.mkdir()
+    (package / "mod.py").write_text("VALUE = 1\n")
+    # a __pycache__ that is a file: no bytecode can be written there (as on a read-only install, also as root)
+    (package / "__pycache__").write_text("")
+    with caplog.at_level("INFO", logger="tfcontroller.terraform.sandbox"):
+        assert not ensure_bytecode(str(package))
+        assert not ensure_bytecode(str(package))
+    said = [r for r in caplog.records if "cannot be compiled" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "INFO"

@@ -166,7 +166,7 @@ def protocol_runner(ctx: RunContext) -> ProtocolRunner:
                           ctl.options.terraform, kubeconfig=kubeconfig_path(ctl.options.work_dir, ctx.key),
                           sandboxed=ctl.options.runner_sandbox, object_key=ctx.key,
                           plan_id=lambda: ctx.run.record.plan if ctx.run.record is not None else record.plan,
-                          init_cache=cache, credential=credential, reaper=ctl.reaper,
+                          init_cache=cache, credential=credential, reaper=ctl.reaper, token_seconds=seconds,
                           # an apply may follow the plan in this reconcile: one runner serves both (issue 21)
                           hold=ctx.deleting or (tf.spec.auto_approve and not tf.spec.plan_only))
 
