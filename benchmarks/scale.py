@@ -197,6 +197,8 @@ class Row:
     profile: dict[str, float] = field(default_factory=dict)  # the tree's CPU seconds by process name
     starts: dict[str, int] = field(default_factory=dict)  # processes started while creating, by name
     timed_out: int = 0  # objects not Ready within --timeout (then idle and commit are not measured)
+    drain_s: float = 0.0  # seconds from all Ready until the reaper's trash was empty
+    drain_cpu: float = 0.0  # the controller's CPU seconds meanwhile
 
     def ok(self) -> bool:
         return (not self.timed_out and self.per_min >= RATE_TARGET and self.ctl_rss < RSS_TARGET and self.idle_ctl_pct < IDLE_TARGET
@@ -250,7 +252,11 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             if row.timed_out:
                 return row
 
-            time.sleep(args.settle)  # the last status writes and the reaper's removals
+            # the creation's deferred work first: the reaper removes the run directories in the background
+            # (terraform/reaper.py), a backlog that at N=1,000 outlasted a fixed settle on a loaded machine
+            # and was counted as idle (issue 21); then the last status writes
+            row.drain_s, row.drain_cpu = drain_reaper(tmp / "work" / "trash", controller.pid, args.timeout)
+            time.sleep(args.settle)
             ctl0, cl0 = own_cpu(controller.pid), own_cpu(cluster.pid)
             spawns = Spawns(controller.pid, cluster.pid)
             time.sleep(args.idle)
@@ -260,8 +266,9 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             row.idle_terraform = spawned.get("terraform", 0)
             row.idle_spawned = " ".join(f"{k}:{v}" for k, v in sorted(spawned.items())) or "-"
             row.ctl_rss = max(row.ctl_rss, _rss(controller.pid))
-            print(f"  {mode} N={n}: idle controller {row.idle_ctl_pct:.2f}% of a core, spawned {row.idle_spawned}",
-                  flush=True)
+            print(f"  {mode} N={n}: reaper drained {row.drain_s:.1f}s after all Ready (controller CPU "
+                  f"{row.drain_cpu:.1f}s meanwhile); idle controller {row.idle_ctl_pct:.2f}% of a core, dev cluster "
+                  f"{row.idle_cluster_pct:.2f}%, spawned {row.idle_spawned}", flush=True)
 
             row.commit_s, row.replanned = commit(kube, watch, work, url, touched, args)
             print(f"  {mode} N={n}: the commit's object Ready {row.commit_s:.1f}s after the poll, "
@@ -284,6 +291,15 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
                 Path(args.logs).mkdir(parents=True, exist_ok=True)
                 (Path(args.logs) / f"controller-{mode}-{n}.log").write_text(log_text)
     return row
+
+
+def drain_reaper(trash: Path, pid: int, timeout: float) -> tuple[float, float]:
+    """Wait until the controller's reaper has removed everything handed to it (its trash directory is
+    empty); (seconds waited, the controller's CPU seconds meanwhile)."""
+    start, cpu0 = time.monotonic(), own_cpu(pid)
+    while trash.is_dir() and any(trash.iterdir()) and time.monotonic() - start < timeout:
+        time.sleep(0.2)
+    return time.monotonic() - start, own_cpu(pid) - cpu0
 
 
 def _rss(pid: int) -> int:
