@@ -151,6 +151,32 @@ def test_a_poll_that_finds_the_same_revision_writes_nothing_and_wakes_no_terrafo
         "tfcontroller_workqueue_adds_total", {"controller": "terraform"}) == adds
 
 
+def test_a_new_object_is_reconciled_once_not_again_for_its_own_finalizer(
+        crds_installed, start_manager, git_file_remote):
+    """Issue 21: the reconcile that adds our finalizer goes on in the same pass; that write's update event
+    must not queue the object again (it cost every new object a second, empty reconcile, which at N=1,000
+    ran after the last object was Ready). Counted once the cache has every write and the queue is idle."""
+    kube = crds_installed
+    remote = git_file_remote("once")
+    remote.commit({"main.tf": "# once\n"})
+    mgr = start_manager()
+    names = [f"once-{i}" for i in range(4)]
+    for name in names:
+        kube.create(GITREPOSITORIES, gitrepo(name, remote.url, {"branch": "main"}, interval="1h"))
+    for name in names:
+        wait_ready_reason(kube, name, c.TRUE, "Succeeded")
+    informer, queue = mgr.primary_informer("gitrepository"), mgr.queue("gitrepository")
+
+    def settled() -> bool:  # every write seen by the informer (its events dispatched), nothing queued or running
+        fresh = {n: kube.get(GITREPOSITORIES, n, "default")["metadata"]["resourceVersion"] for n in names}
+        cached = {n: ((informer.get(n, "default") or {}).get("metadata") or {}).get("resourceVersion") for n in names}
+        return cached == fresh and len(queue) == 0 and queue.in_flight() == 0
+
+    wait_for(settled, 20, "the informer caught up and the queue idle")
+    assert finished_reconciles(mgr) == len(names)
+    assert all(FINALIZER in kube.get(GITREPOSITORIES, n, "default")["metadata"]["finalizers"] for n in names)
+
+
 def test_requested_at_reconciles_now_and_is_echoed(crds_installed, start_manager, git_file_remote):
     kube = crds_installed
     remote = git_file_remote("req")
