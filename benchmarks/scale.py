@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,7 +198,7 @@ class Row:
     profile: dict[str, float] = field(default_factory=dict)  # the tree's CPU seconds by process name
     starts: dict[str, int] = field(default_factory=dict)  # processes started while creating, by name
     timed_out: int = 0  # objects not Ready within --timeout (then idle and commit are not measured)
-    drain_s: float = 0.0  # seconds from all Ready until the reaper's trash was empty
+    drain_s: float = 0.0  # seconds from all Ready until nothing was queued, running or in the reaper's trash
     drain_cpu: float = 0.0  # the controller's CPU seconds meanwhile
 
     def ok(self) -> bool:
@@ -252,10 +253,10 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             if row.timed_out:
                 return row
 
-            # the creation's deferred work first: the reaper removes the run directories in the background
-            # (terraform/reaper.py), a backlog that at N=1,000 outlasted a fixed settle on a loaded machine
-            # and was counted as idle (issue 21); then the last status writes
-            row.drain_s, row.drain_cpu = drain_reaper(tmp / "work" / "trash", controller.pid, args.timeout)
+            # the creation's queued work first (issue 21: at N=1,000 a backlog of follow-up reconciles ran after
+            # the last Ready and, on a loaded machine, past a fixed settle, where it was counted as idle): every
+            # work queue empty, no reconcile running, the reaper's trash empty; then the last status writes
+            row.drain_s, row.drain_cpu = drain(controller, tmp / "work" / "trash", args.timeout)
             time.sleep(args.settle)
             ctl0, cl0 = own_cpu(controller.pid), own_cpu(cluster.pid)
             spawns = Spawns(controller.pid, cluster.pid)
@@ -266,7 +267,7 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             row.idle_terraform = spawned.get("terraform", 0)
             row.idle_spawned = " ".join(f"{k}:{v}" for k, v in sorted(spawned.items())) or "-"
             row.ctl_rss = max(row.ctl_rss, _rss(controller.pid))
-            print(f"  {mode} N={n}: reaper drained {row.drain_s:.1f}s after all Ready (controller CPU "
+            print(f"  {mode} N={n}: queues drained {row.drain_s:.1f}s after all Ready (controller CPU "
                   f"{row.drain_cpu:.1f}s meanwhile); idle controller {row.idle_ctl_pct:.2f}% of a core, dev cluster "
                   f"{row.idle_cluster_pct:.2f}%, spawned {row.idle_spawned}", flush=True)
 
@@ -293,13 +294,25 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
     return row
 
 
-def drain_reaper(trash: Path, pid: int, timeout: float) -> tuple[float, float]:
-    """Wait until the controller's reaper has removed everything handed to it (its trash directory is
-    empty); (seconds waited, the controller's CPU seconds meanwhile)."""
-    start, cpu0 = time.monotonic(), own_cpu(pid)
-    while trash.is_dir() and any(trash.iterdir()) and time.monotonic() - start < timeout:
+def drain(controller: subprocess.Popen[bytes], trash: Path, timeout: float) -> tuple[float, float]:
+    """Wait until the controller has nothing queued or running (its /metrics: every work queue's depth and
+    reconciles in flight 0, three reads in a row) and its reaper has removed everything handed to it (the
+    trash directory empty); (seconds waited, the controller's CPU seconds meanwhile)."""
+    args = [str(a) for a in controller.args]  # a list (start_controller)
+    url = f"http://{args[args.index('--metrics-addr') + 1]}/metrics"
+    start, cpu0, quiet = time.monotonic(), own_cpu(controller.pid), 0
+    while quiet < 3 and time.monotonic() - start < timeout:
+        busy = trash.is_dir() and any(trash.iterdir())
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                text = answer.read().decode()
+            busy = busy or any(float(line.rsplit(" ", 1)[1]) > 0 for line in text.splitlines()
+                               if line.startswith(("tfcontroller_workqueue_depth{", "tfcontroller_reconcile_in_flight{")))
+        except OSError:
+            busy = True
+        quiet = 0 if busy else quiet + 1
         time.sleep(0.2)
-    return time.monotonic() - start, own_cpu(pid) - cpu0
+    return time.monotonic() - start, own_cpu(controller.pid) - cpu0
 
 
 def _rss(pid: int) -> int:
