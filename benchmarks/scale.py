@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,6 +198,8 @@ class Row:
     profile: dict[str, float] = field(default_factory=dict)  # the tree's CPU seconds by process name
     starts: dict[str, int] = field(default_factory=dict)  # processes started while creating, by name
     timed_out: int = 0  # objects not Ready within --timeout (then idle and commit are not measured)
+    drain_s: float = 0.0  # seconds from all Ready until nothing was queued, running or in the reaper's trash
+    drain_cpu: float = 0.0  # the controller's CPU seconds meanwhile
 
     def ok(self) -> bool:
         return (not self.timed_out and self.per_min >= RATE_TARGET and self.ctl_rss < RSS_TARGET and self.idle_ctl_pct < IDLE_TARGET
@@ -250,7 +253,11 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             if row.timed_out:
                 return row
 
-            time.sleep(args.settle)  # the last status writes and the reaper's removals
+            # the creation's queued work first (issue 21: at N=1,000 a backlog of follow-up reconciles ran after
+            # the last Ready and, on a loaded machine, past a fixed settle, where it was counted as idle): every
+            # work queue empty, no reconcile running, the reaper's trash empty; then the last status writes
+            row.drain_s, row.drain_cpu = drain(controller, tmp / "work" / "trash", args.timeout)
+            time.sleep(args.settle)
             ctl0, cl0 = own_cpu(controller.pid), own_cpu(cluster.pid)
             spawns = Spawns(controller.pid, cluster.pid)
             time.sleep(args.idle)
@@ -260,8 +267,9 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
             row.idle_terraform = spawned.get("terraform", 0)
             row.idle_spawned = " ".join(f"{k}:{v}" for k, v in sorted(spawned.items())) or "-"
             row.ctl_rss = max(row.ctl_rss, _rss(controller.pid))
-            print(f"  {mode} N={n}: idle controller {row.idle_ctl_pct:.2f}% of a core, spawned {row.idle_spawned}",
-                  flush=True)
+            print(f"  {mode} N={n}: queues drained {row.drain_s:.1f}s after all Ready (controller CPU "
+                  f"{row.drain_cpu:.1f}s meanwhile); idle controller {row.idle_ctl_pct:.2f}% of a core, dev cluster "
+                  f"{row.idle_cluster_pct:.2f}%, spawned {row.idle_spawned}", flush=True)
 
             row.commit_s, row.replanned = commit(kube, watch, work, url, touched, args)
             print(f"  {mode} N={n}: the commit's object Ready {row.commit_s:.1f}s after the poll, "
@@ -284,6 +292,27 @@ def measure(n: int, mode: str, args: argparse.Namespace) -> Row:
                 Path(args.logs).mkdir(parents=True, exist_ok=True)
                 (Path(args.logs) / f"controller-{mode}-{n}.log").write_text(log_text)
     return row
+
+
+def drain(controller: subprocess.Popen[bytes], trash: Path, timeout: float) -> tuple[float, float]:
+    """Wait until the controller has nothing queued or running (its /metrics: every work queue's depth and
+    reconciles in flight 0, three reads in a row) and its reaper has removed everything handed to it (the
+    trash directory empty); (seconds waited, the controller's CPU seconds meanwhile)."""
+    args = [str(a) for a in controller.args]  # a list (start_controller)
+    url = f"http://{args[args.index('--metrics-addr') + 1]}/metrics"
+    start, cpu0, quiet = time.monotonic(), own_cpu(controller.pid), 0
+    while quiet < 3 and time.monotonic() - start < timeout:
+        busy = trash.is_dir() and any(trash.iterdir())
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                text = answer.read().decode()
+            busy = busy or any(float(line.rsplit(" ", 1)[1]) > 0 for line in text.splitlines()
+                               if line.startswith(("tfcontroller_workqueue_depth{", "tfcontroller_reconcile_in_flight{")))
+        except OSError:
+            busy = True
+        quiet = 0 if busy else quiet + 1
+        time.sleep(0.2)
+    return time.monotonic() - start, own_cpu(controller.pid) - cpu0
 
 
 def _rss(pid: int) -> int:

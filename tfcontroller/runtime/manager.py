@@ -44,17 +44,30 @@ _VOLATILE_META = ("resourceVersion", "managedFields", "generation")
 
 def ignore_status_only_changes(old: Obj, new: Obj) -> bool:
     """Default update filter for primary objects: reconcile unless only status (or bookkeeping such
-    as resourceVersion/managedFields) changed — our own status patches must not retrigger us.
-    Annotation changes (requested-at) and deletionTimestamp pass."""
-
-    def strip(o: Obj) -> Obj:
-        meta = {k: v for k, v in (o.get("metadata") or {}).items() if k not in _VOLATILE_META}
-        rest = {k: v for k, v in o.items() if k not in ("status", "metadata")}
-        return {"metadata": meta, **rest}
-
+    as resourceVersion/managedFields) changed — our own status patches must not retrigger us — or
+    finalizers were only added: a reconcile adds ours and goes on in the same pass, so that write
+    retriggering it cost every new object a second, empty reconcile (issue 21: at N=1,000 those ran after
+    the last object was Ready and were counted as idle). Annotation changes (requested-at), a removed
+    finalizer and deletionTimestamp pass."""
     if (old.get("metadata") or {}).get("generation") != (new.get("metadata") or {}).get("generation"):
         return True
-    return strip(old) != strip(new)
+    before, after = _stripped(old), _stripped(new)
+    if before == after:
+        return False
+    added_only = set(_finalizers(old)) < set(_finalizers(new))
+    return not (added_only and _stripped(old, finalizers=False) == _stripped(new, finalizers=False))
+
+
+def _finalizers(o: Obj) -> list[str]:
+    return list((o.get("metadata") or {}).get("finalizers") or [])
+
+
+def _stripped(o: Obj, finalizers: bool = True) -> Obj:
+    """The object without status and bookkeeping metadata (and without finalizers when asked)."""
+    drop = _VOLATILE_META if finalizers else (*_VOLATILE_META, "finalizers")
+    meta = {k: v for k, v in (o.get("metadata") or {}).items() if k not in drop}
+    rest = {k: v for k, v in o.items() if k not in ("status", "metadata")}
+    return {"metadata": meta, **rest}
 
 
 @dataclass

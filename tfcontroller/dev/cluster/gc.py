@@ -15,7 +15,12 @@ does — *solid* (exists, not in foreground deletion), *dangling* (no object wit
 
 An owner in foreground deletion loses its `foregroundDeletion` finalizer (and goes, if it was the
 last one) once no dependent with `blockOwnerDeletion: true` remains. The thread sweeps every
-`interval` seconds and at once when Api reports a deletion (`wake`).
+`interval` seconds and at once when Api reports a deletion (`wake`) — but only when the store was written
+since its last sweep: a sweep's outcome depends on the stored objects alone and ends at a fixed point (it
+runs passes until one changes nothing), so a second sweep over an unchanged store would change nothing.
+An idle server therefore does no garbage collection at all, whatever it holds (issue 21: at 1,000
+Terraform objects the per-second sweep was the dev cluster's idle cost), and a sweep looks only at the
+owners that are gone or being deleted (the store's owner and deletion indexes), never at every object.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class GarbageCollector:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.ticks = 0  # wake-ups of the sweep thread (tests count them against `sweeps`)
+        self.sweeps = 0  # sweeps the thread ran (a wake-up over an unchanged store runs none)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -64,15 +71,23 @@ class GarbageCollector:
         self._wake.set()
 
     def _run(self) -> None:
+        swept_at = -1  # the store's resourceVersion when the last sweep started (-1: none yet)
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
+            self.ticks += 1
+            rv = self.store.rv
+            if rv == swept_at:
+                continue  # nothing written since a sweep that left a fixed point: nothing to do
+            self.sweeps += 1
             try:
                 self.sweep()
             except Exception:  # a bug here must not kill the collector for the rest of the run
                 log.exception("garbage collection sweep failed")
+                continue  # not a fixed point: try again at the next tick
+            swept_at = rv
 
     # ------------------------------------------------------------------ the sweep
     def sweep(self) -> int:
@@ -93,7 +108,9 @@ class GarbageCollector:
             if current is None or current["metadata"].get("deletionTimestamp"):
                 continue  # removed earlier in this pass, or already being deleted
             changes += self._attempt_dependent(group, plural, current)
-        for group, plural, owner in self.store.find(_in_foreground_deletion):
+        for group, plural, owner in self.store.deleting():
+            if not _in_foreground_deletion(owner):
+                continue
             changes += self._attempt_foreground_owner(group, plural, owner)
         return changes
 

@@ -23,7 +23,7 @@ from tfcontroller.api import conditions as c
 from tfcontroller.api.constants import ANNOTATION_REQUESTED_AT, FINALIZER
 from tfcontroller.controllers.gitrepository import GitRepositoryOptions
 from tfcontroller.kube.client import KubeClient
-from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES
+from tfcontroller.kube.resources import EVENTS, GITREPOSITORIES, TERRAFORMS
 
 
 def events_for(kube: KubeClient, name: str) -> list[dict]:
@@ -118,6 +118,63 @@ def test_cheap_polling_shares_one_ls_remote_and_never_refetches(crds_installed, 
     metrics = requests.get(mgr.endpoint("/metrics") + "/metrics", timeout=5).text
     assert "tfcontroller_git_fetches_total 1.0" in metrics
     assert "tfcontroller_artifact_builds_total" in metrics
+
+
+def test_a_poll_that_finds_the_same_revision_writes_nothing_and_wakes_no_terraform(
+        crds_installed, start_manager, git_file_remote):
+    """Issue 21 (idle cost at N objects): a poll of an unchanged remote must not write the GitRepository —
+    every write is an update event, and the Terraform controller maps each one to every Terraform whose
+    sourceRef names it, so a write per poll would reconcile all N dependents every interval. Counted: the
+    GitRepository's resourceVersion and the Terraform queue's adds over several polls (suspended
+    Terraforms: they are queued like any other, and run nothing)."""
+    kube = crds_installed
+    remote = git_file_remote("quiet")
+    remote.commit({"main.tf": "# quiet\n"})
+    mgr = start_manager()  # ls-remote TTL shorter than the 1 s interval: every poll asks the remote
+    kube.create(GITREPOSITORIES, gitrepo("quiet", remote.url, {"branch": "main"}, interval="1s"))
+    wait_ready_reason(kube, "quiet", c.TRUE, "Succeeded")
+    names = [f"dependent-{i}" for i in range(5)]
+    for name in names:
+        kube.create(TERRAFORMS, {"apiVersion": "tfcontroller.io/v1alpha1", "kind": "Terraform",
+                                 "metadata": {"name": name, "namespace": "default"},
+                                 "spec": {"sourceRef": {"kind": "GitRepository", "name": "quiet"}, "path": "./",
+                                          "interval": "1h", "suspend": True}})
+    terraform_done = mgr.metrics.reconcile_total.labels("terraform", "success")
+    wait_for(lambda: terraform_done._value.get() >= len(names), 20, "each Terraform reconciled once (suspended)")
+    wait_polled_after_now(mgr)  # the writes of the first round are behind us
+    adds = mgr.metrics.registry.get_sample_value("tfcontroller_workqueue_adds_total", {"controller": "terraform"})
+    rv = kube.get(GITREPOSITORIES, "quiet", "default")["metadata"]["resourceVersion"]
+    for _ in range(3):
+        wait_polled_after_now(mgr)
+    assert kube.get(GITREPOSITORIES, "quiet", "default")["metadata"]["resourceVersion"] == rv
+    assert mgr.metrics.registry.get_sample_value(
+        "tfcontroller_workqueue_adds_total", {"controller": "terraform"}) == adds
+
+
+def test_a_new_object_is_reconciled_once_not_again_for_its_own_finalizer(
+        crds_installed, start_manager, git_file_remote):
+    """Issue 21: the reconcile that adds our finalizer goes on in the same pass; that write's update event
+    must not queue the object again (it cost every new object a second, empty reconcile, which at N=1,000
+    ran after the last object was Ready). Counted once the cache has every write and the queue is idle."""
+    kube = crds_installed
+    remote = git_file_remote("once")
+    remote.commit({"main.tf": "# once\n"})
+    mgr = start_manager()
+    names = [f"once-{i}" for i in range(4)]
+    for name in names:
+        kube.create(GITREPOSITORIES, gitrepo(name, remote.url, {"branch": "main"}, interval="1h"))
+    for name in names:
+        wait_ready_reason(kube, name, c.TRUE, "Succeeded")
+    informer, queue = mgr.primary_informer("gitrepository"), mgr.queue("gitrepository")
+
+    def settled() -> bool:  # every write seen by the informer (its events dispatched), nothing queued or running
+        fresh = {n: kube.get(GITREPOSITORIES, n, "default")["metadata"]["resourceVersion"] for n in names}
+        cached = {n: ((informer.get(n, "default") or {}).get("metadata") or {}).get("resourceVersion") for n in names}
+        return cached == fresh and len(queue) == 0 and queue.in_flight() == 0
+
+    wait_for(settled, 20, "the informer caught up and the queue idle")
+    assert finished_reconciles(mgr) == len(names)
+    assert all(FINALIZER in kube.get(GITREPOSITORIES, n, "default")["metadata"]["finalizers"] for n in names)
 
 
 def test_requested_at_reconciles_now_and_is_echoed(crds_installed, start_manager, git_file_remote):

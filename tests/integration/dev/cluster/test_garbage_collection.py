@@ -2,7 +2,8 @@
 kubectl: references to uids that never existed are collected by the background sweep, references to
 gone owners are dropped while another owner lives, foreground deletion (owner marked with the
 `foregroundDeletion` finalizer, removed after its blocking dependents, chains, non-blocking dependents
-not waited for), orphan deletion, bad policies, and the sweep thread stopping with the server."""
+not waited for), orphan deletion, bad policies, the sweep thread stopping with the server, and an idle
+server doing no sweep at all (issue 21)."""
 
 from __future__ import annotations
 
@@ -164,6 +165,41 @@ def test_sweep_thread_stops_with_the_server() -> None:
     assert cluster.gc.running
     cluster.stop()
     assert not cluster.gc.running
+
+
+def test_an_idle_server_sweeps_nothing_and_a_write_wakes_the_sweep() -> None:
+    """Issue 21: the sweep ran every second over every owner and every object, so an idle dev cluster's CPU
+    grew with what it held. The thread now sweeps only when the store was written since its last sweep:
+    counted over many wake-ups with owners, dependents and a foreground deletion in progress stored,
+    and then one write (a dependent of a uid that never existed) is still collected."""
+    with DevCluster(gc_interval=0.01) as cluster:
+        v1 = client.CoreV1Api(api_client_for(cluster))
+        owners = [v1.create_namespaced_config_map(NS, cm(f"owner-{i}")) for i in range(20)]
+        for i, owner in enumerate(owners):
+            keep = ["example.com/keep"] if i == 0 else None  # dep-0 keeps owner-0 in foreground deletion
+            v1.create_namespaced_config_map(NS, cm(f"dep-{i}", [ref(owner, block=True)], finalizers=keep))
+        foreground(v1, "owner-0")
+        gc, store = cluster.gc, cluster.store
+        last = {"rv": store.rv, "ticks": gc.ticks}
+
+        def quiet() -> bool:  # 30 wake-ups since the store was last written
+            if store.rv != last["rv"]:
+                last.update(rv=store.rv, ticks=gc.ticks)
+                return False
+            return gc.ticks >= last["ticks"] + 30
+
+        wait_for(quiet)
+        ticks, sweeps, rv = gc.ticks, gc.sweeps, store.rv
+        wait_for(lambda: gc.ticks >= ticks + 50)
+        assert (gc.sweeps, store.rv) == (sweeps, rv), "the collector swept an unchanged store"
+        assert exists(v1, "owner-0") and exists(v1, "dep-0")  # still waiting: nothing was lost by not sweeping
+        ghost = {"apiVersion": "v1", "kind": "ConfigMap", "name": "ghost", "uid": str(uuid.uuid4())}
+        v1.create_namespaced_config_map(NS, cm("orphaned", [ghost]))
+        wait_for(lambda: not exists(v1, "orphaned"))  # a write wakes the sweep
+        assert gc.sweeps > sweeps
+        drop_finalizers(v1, "dep-0")  # and the foreground deletion finishes after its blocking dependent
+        wait_for(lambda: not exists(v1, "owner-0"))
+        assert exists(v1, "owner-1") and exists(v1, "dep-1")
 
 
 # ------------------------------------------------------------------------------------------- kubectl

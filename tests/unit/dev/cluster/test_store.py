@@ -1,6 +1,6 @@
 """The dev cluster's store (store.py) on its own: its namespace, label and owner indexes always answer
 what a scan of every object would, after any mix of creates, relabels, moves of owner references,
-deletes, a snapshot and a restore; stored objects are never changed in place (the read paths hand them
+deletes, a snapshot and a restore (the deletion index, the objects with a deletionTimestamp, too); stored objects are never changed in place (the read paths hand them
 out without copying); the serialise-once cache gives the bytes json.dumps gives, for the current version;
 a list at an old resourceVersion equals the state at that version."""
 
@@ -30,6 +30,8 @@ def make(rng: random.Random, i: int, uids: list[str]) -> dict[str, Any]:
                             "uid": f"u{i}", "labels": labels}
     if uids and rng.random() < 0.5:
         meta["ownerReferences"] = [{"uid": rng.choice(uids)}]
+    if rng.random() < 0.15:  # being deleted (the garbage collector's deletion index)
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     return {"metadata": meta, "data": {"i": str(i)}}
 
 
@@ -74,6 +76,9 @@ def assert_indexes_agree(store: Store) -> None:
                       if any(r["uid"] == uid for r in o["metadata"].get("ownerReferences") or []))
         got = sorted(o["metadata"]["name"] + o["metadata"]["namespace"] for _, _, o in store.owned_by(uid))
         assert got == want, uid
+    deleting = [o for o in scan(store, None, None) if o["metadata"].get("deletionTimestamp")]
+    assert deleting, "the churn made no object with a deletionTimestamp: the check below would be empty"
+    assert [o for _, _, o in store.deleting()] == deleting
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
