@@ -94,6 +94,43 @@ def start_controller(kubeconfig: str, tmp: Path, *extra: str) -> tuple[subproces
     raise SystemExit("controller not ready after 120 s")
 
 
+def log_and_rss_targets(text: str, log: Path, rss_after: list[int]) -> list[str]:
+    """Prints the targets both modes share (no traceback in the controller's log `text`, RSS flat across
+    batches); the failures among them."""
+    failures = []
+    tracebacks = text.count("Traceback")
+    print(f"  no traceback in the controller log: {tracebacks} — {'MET' if not tracebacks else 'MISSED'}")
+    if tracebacks:
+        failures.append(f"{tracebacks} tracebacks in {log}")
+    first, last = rss_after[0], rss_after[-1]
+    flat = last <= max(first * RSS_RATIO, first + RSS_SLACK)
+    print(f"  RSS flat across batches: {first / 2**20:.1f} → {last / 2**20:.1f} MiB — "
+          f"{'MET' if flat else 'MISSED'}")
+    if not flat:
+        failures.append("controller memory grew across batches")
+    return failures
+
+
+def stop(controller: subprocess.Popen[bytes] | None, cluster: subprocess.Popen[str]) -> None:
+    """SIGTERM to the controller (SIGKILL after 30 s), then the dev cluster down."""
+    if controller is not None and controller.poll() is None:
+        controller.send_signal(signal.SIGTERM)
+        try:
+            controller.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            controller.kill()
+    cluster.terminate()
+    cluster.wait(timeout=30)
+
+
+def verdict(failures: list[str], t0: float) -> int:
+    """Prints every failure and the total time; the exit code."""
+    for failure in failures:
+        print(f"LOST: {failure}")
+    print(f"total {time.monotonic() - t0:.0f} s")
+    return 1 if failures else 0
+
+
 def ready_of(kube: KubeClient, obj: dict[str, Any]) -> dict[str, Any] | None:
     current = kube.get_or_none(kube.resource_of(obj), obj["metadata"]["name"], "default") or {}
     return next((c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"),
@@ -290,16 +327,7 @@ def main_terraform(args: argparse.Namespace) -> int:
                     print(f"  {line}")
                 failures.append(f"{len(terraform_failed)} TerraformFailed for what the input caused")
             print("\ntargets:")
-            tracebacks = text.count("Traceback")
-            print(f"  no traceback in the controller log: {tracebacks} — {'MET' if not tracebacks else 'MISSED'}")
-            if tracebacks:
-                failures.append(f"{tracebacks} tracebacks in {log}")
-            first, last = rss_after[0], rss_after[-1]
-            flat = last <= max(first * RSS_RATIO, first + RSS_SLACK)
-            print(f"  RSS flat across batches: {first / 2**20:.1f} → {last / 2**20:.1f} MiB — "
-                  f"{'MET' if flat else 'MISSED'}")
-            if not flat:
-                failures.append("controller memory grew across batches")
+            failures += log_and_rss_targets(text, log, rss_after)
             bounded = sampler.peak <= WORK_BOUND
             print(f"  work directory peak {sampler.peak / 2**20:.1f} MiB ≤ {WORK_BOUND >> 20} MiB — "
                   f"{'MET' if bounded else 'MISSED'}")
@@ -309,18 +337,8 @@ def main_terraform(args: argparse.Namespace) -> int:
                   f"{'MET' if not failures else 'see below'}")
         finally:
             sampler.done.set()
-            if controller is not None and controller.poll() is None:
-                controller.send_signal(signal.SIGTERM)
-                try:
-                    controller.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    controller.kill()
-            cluster.terminate()
-            cluster.wait(timeout=30)
-    for failure in failures:
-        print(f"LOST: {failure}")
-    print(f"total {time.monotonic() - t0:.0f} s")
-    return 1 if failures else 0
+            stop(controller, cluster)
+    return verdict(failures, t0)
 
 
 def main() -> int:
@@ -371,30 +389,11 @@ def main() -> int:
             for key, n in sorted(reasons.items()):
                 print(f"  {key:<60} {n}")
             print("\ntargets:")
-            tracebacks = text.count("Traceback")
-            print(f"  no traceback in the controller log: {tracebacks} — {'MET' if not tracebacks else 'MISSED'}")
-            if tracebacks:
-                failures.append(f"{tracebacks} tracebacks in {log}")
-            first, last = rss_after[0], rss_after[-1]
-            flat = last <= max(first * RSS_RATIO, first + RSS_SLACK)
-            print(f"  RSS flat across batches: {first / 2**20:.1f} → {last / 2**20:.1f} MiB — "
-                  f"{'MET' if flat else 'MISSED'}")
-            if not flat:
-                failures.append("controller memory grew across batches")
+            failures += log_and_rss_targets(text, log, rss_after)
             print(f"  every accepted object settled and was deleted — {'MET' if not failures else 'see below'}")
         finally:
-            if controller is not None and controller.poll() is None:
-                controller.send_signal(signal.SIGTERM)
-                try:
-                    controller.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    controller.kill()
-            cluster.terminate()
-            cluster.wait(timeout=30)
-    for failure in failures:
-        print(f"LOST: {failure}")
-    print(f"total {time.monotonic() - t0:.0f} s")
-    return 1 if failures else 0
+            stop(controller, cluster)
+    return verdict(failures, t0)
 
 
 if __name__ == "__main__":
