@@ -693,6 +693,19 @@ class MailLog:
         return [m for m in self.poll() if f"<{name}.{NS}." in m.list_id and m.kind in kinds]
 
 
+def read_mails_until(mails: MailLog, until: float) -> None:
+    """Keep reading the mails that arrive (every 0.2 s) until `until`, a time.monotonic()."""
+    while time.monotonic() < until:
+        mails.poll()
+        time.sleep(0.2)
+
+
+def note(injected: list[str], scenario: str, what: str) -> None:
+    """A fault injected: kept for the report and printed now."""
+    injected.append(what)
+    print(f"  {scenario}: {what}", flush=True)
+
+
 def _header(msg: Any, name: str) -> str:
     """A header's value unfolded and stripped (a long one is folded onto a continuation line)."""
     return " ".join(str(msg.get(name) or "").split())
@@ -754,8 +767,7 @@ def smtp_down(kube: KubeClient, controller: Controller, smtp: SMTPServer, emu: E
     for name in names:
         for bucket in emu.buckets(f"{run_prefix}{name}-"):
             s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "env", "Value": "changed-by-hand"}]})
-    injected.append(f"SMTP server stopped; tags of {len(names)} buckets changed by hand")
-    print(f"  smtp-down: {injected[-1]}", flush=True)
+    note(injected, "smtp-down", f"SMTP server stopped; tags of {len(names)} buckets changed by hand")
 
     def pending_failed(name: str) -> bool:
         drift = (kube.get(TERRAFORMS, name, NS).get("status") or {}).get("drift") or {}
@@ -766,22 +778,15 @@ def smtp_down(kube: KubeClient, controller: Controller, smtp: SMTPServer, emu: E
     if killed:
         controller.kill()
         controller.start()
-        injected.append(f"controller SIGKILLed and restarted with the drift mails pending "
-                        f"({time.monotonic() - stopped:.1f}s after the server stopped)")
-        print(f"  smtp-down: {injected[-1]}", flush=True)
-    while time.monotonic() - stopped < 2 * interval:
-        mails.poll()
-        time.sleep(0.2)
+        note(injected, "smtp-down", f"controller SIGKILLed and restarted with the drift mails pending "
+                                    f"({time.monotonic() - stopped:.1f}s after the server stopped)")
+    read_mails_until(mails, stopped + 2 * interval)
     smtp.start()
     back = time.monotonic()
-    injected.append(f"SMTP server started again on port {smtp.port} after {back - stopped:.1f}s down")
-    print(f"  smtp-down: {injected[-1]}", flush=True)
+    note(injected, "smtp-down", f"SMTP server started again on port {smtp.port} after {back - stopped:.1f}s down")
     patience = max(10 * interval, 300.0)
     wait_for(lambda: all(mails.about(n, {"drift"}) for n in names), patience, "smtp-down: a drift mail per object")
-    quiet_until = time.monotonic() + 2 * interval  # two more checks: a duplicate would show by then
-    while time.monotonic() < quiet_until:
-        mails.poll()
-        time.sleep(0.2)
+    read_mails_until(mails, time.monotonic() + 2 * interval)  # two more checks: a duplicate would show by then
     outcomes = []
     for name in names:
         drift_mails = mails.about(name, {"drift"})
@@ -909,17 +914,14 @@ def aws_down(kube: KubeClient, controller: Controller, forwarder: Forwarder, emu
         applying = len(controller.applies(kube))
         open_conns = forwarder.cut()
         cut = time.monotonic()
-        injected.append(f"forwarder to the AWS emulator cut {cut - first_apply:.1f}s into the first apply, "
-                        f"once a bucket of the batch existed ({applying} applying, {open_conns} connections "
-                        f"reset, buckets in the emulator: {len(emu.buckets(batch))} of {len(names)})")
-        print(f"  aws-down: {injected[-1]}", flush=True)
-        while time.monotonic() - cut < 2 * interval:
-            mails.poll()
-            time.sleep(0.2)
+        note(injected, "aws-down", f"forwarder to the AWS emulator cut {cut - first_apply:.1f}s into the first "
+                                   f"apply, once a bucket of the batch existed ({applying} applying, {open_conns} "
+                                   f"connections reset, buckets in the emulator: {len(emu.buckets(batch))} of "
+                                   f"{len(names)})")
+        read_mails_until(mails, cut + 2 * interval)
         forwarder.start()
         back = time.monotonic()
-        injected.append(f"forwarder restored on port {forwarder.port} after {back - cut:.1f}s")
-        print(f"  aws-down: {injected[-1]}", flush=True)
+        note(injected, "aws-down", f"forwarder restored on port {forwarder.port} after {back - cut:.1f}s")
     back_wall = time.time()
     ready_at: dict[str, float] = {}
 
