@@ -63,6 +63,15 @@ class Counter:
         return self._server.records(self.key)
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for a busy test worker: held modules poll `release` ten times a second, and with
+    http.server's default backlog of 5 a GIL-starved accept loop let the kernel drop new connections, so a
+    count or a `started` mark (sent once, with a time limit) could be lost under load (seen in CI
+    rehearsals at load 7-14: Terraform commands missing from counts, holds never marked started)."""
+
+    request_queue_size = 256
+
+
 class HoldServer:
     """HTTP on 127.0.0.1, one per test session. GET `/hold/K/started|done` records, GET `/hold/K/release`
     answers 200 once released (404 before); POST or GET `/count/K/NAME` appends NAME."""
@@ -86,7 +95,7 @@ class HoldServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
                 pass
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = _Server(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self._thread = threading.Thread(target=self._http.serve_forever, name="hold-server", daemon=True)

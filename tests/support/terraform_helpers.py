@@ -218,7 +218,7 @@ resource "terraform_data" "this" {
   input = "held"
 
   provisioner "local-exec" {
-    command = var.hold == "" ? "true" : "curl -sf -m 5 ${var.hold}/started; until curl -sf -m 5 ${var.hold}/release; do sleep 0.1; done; curl -sf -m 5 ${var.hold}/done"
+    command = var.hold == "" ? "true" : "curl -sf -m 60 ${var.hold}/started; until curl -sf -m 5 ${var.hold}/release; do sleep 0.1; done; curl -sf -m 60 ${var.hold}/done"
   }
 }
 """
@@ -319,7 +319,7 @@ class CountingTerraform:
         bin_dir = tmp / "counting-terraform"
         bin_dir.mkdir()
         self.path = bin_dir / "terraform"
-        self.path.write_text(f'#!/bin/sh\ncurl -sf -m 5 -X POST "{self.counter.url}/$1" >/dev/null 2>&1\n'
+        self.path.write_text(f'#!/bin/sh\ncurl -sf -m 60 -X POST "{self.counter.url}/$1" >/dev/null 2>&1\n'
                              f'exec {real} "$@"\n')
         self.path.chmod(0o755)
 
