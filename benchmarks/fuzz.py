@@ -36,7 +36,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -186,31 +185,6 @@ def run_batch(kube: KubeClient, batch: list[dict[str, Any]], timeout: float) -> 
 MAX_PLANNING = 4  # plans/applies of an object that is not Ready: more is a retry loop (as in the test)
 WORK_BOUND = 256 << 20  # the work directory's peak: the artifact bound (api.constants.ARTIFACT_MAX_BYTES)
 
-
-def du(root: Path) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except FileNotFoundError:
-                pass
-    return total
-
-
-class PeakSampler(threading.Thread):
-    """The largest size of a directory seen while it runs."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(daemon=True)
-        self.root, self.peak, self.done = root, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            self.peak = max(self.peak, du(self.root))
-            self.done.wait(0.2)
-
-
 def run_terraform_batch(kube: KubeClient, batch: list[dict[str, Any]], log: Path, timeout: float) -> dict[str, Any]:
     """Create, wait until every accepted object settled (fuzz_runs.outcome), watch a few backoffs for retry
     loops, check for leaked secrets, delete, wait until gone."""
@@ -284,7 +258,7 @@ def main_terraform(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="fuzz-tf-bench-") as tmp_name:
         tmp = Path(tmp_name)
         cluster, kubeconfig = start_dev_cluster(tmp)
-        controller, sampler = None, PeakSampler(tmp / "work")
+        controller, sampler = None, fuzz_runs.PeakSampler(tmp / "work", interval=0.2)
         try:
             kube = KubeClient.load(kubeconfig)
             install_crds(kube)

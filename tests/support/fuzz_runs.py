@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,29 @@ def leaks(kube: KubeClient, log: str, names: list[str], namespace: str = "defaul
     places["events"] = json.dumps([{k: e.get(k) for k in ("reason", "message", "note")} for e in events],
                                   ensure_ascii=False)
     return [f"{value} in {where}" for where, text in places.items() for value in SECRET_VALUES if value in text]
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes allocated under `root` (sparse files count what they occupy); vanished files are skipped."""
+    total = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except FileNotFoundError:
+                pass
+    return total
+
+
+class PeakSampler(threading.Thread):
+    """The largest disk usage of a directory seen while it runs, sampled every `interval` seconds until
+    `done` is set: the work directory's bound of the fuzz and malicious-artifact checks."""
+
+    def __init__(self, root: Path, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval, self.peak, self.done = root, interval, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, disk_usage(self.root))
+            self.done.wait(self.interval)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ import pytest
 from tests.support.controllers import ControllerProcess
 from tests.support.fuzz_runs import (
     TRANSIENT,
+    disk_usage,
     leaks,
     module_repository,
     outcome,
@@ -51,17 +51,6 @@ COUNT = 20
 # planned again once) — a retry loop on input that can never succeed shows as many more.
 MAX_PLANNING = 4
 WORK_BOUND = 64 << 20  # run directories are removed with their run: what stays is the artifact cache
-
-
-def du(root: Path) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except FileNotFoundError:
-                pass
-    return total
 
 
 def create_all(kube: KubeClient, objs: list[dict[str, Any]]) -> tuple[list[str], int]:
@@ -145,5 +134,5 @@ def test_fuzzed_terraform_objects_reach_terraform_and_settle(
     log = proc.log_path.read_text(errors="replace")
     assert "Traceback" not in log, log[log.index("Traceback") - 2000:][:6000]
     assert not leaks(kube, log, accepted), leaks(kube, log, accepted)
-    assert du(work) < WORK_BOUND, f"the work directory holds {du(work)} bytes after the runs"
+    assert disk_usage(work) < WORK_BOUND, f"the work directory holds {disk_usage(work)} bytes after the runs"
     assert proc.proc.poll() is None, "the controller exited"

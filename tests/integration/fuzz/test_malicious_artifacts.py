@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import tarfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.support.fuzz_runs import PeakSampler, disk_usage
 from tests.support.terraform_helpers import SIMPLE_TF, Harness, condition
 from tfcontroller.api.constants import ARTIFACT_MAX_BYTES
 
@@ -75,31 +74,6 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, str]] = {
                                         [_member(f"gen/{i}.tf.txt", b"x") for i in range(10_000)]),
                     "ArtifactTooLarge", "spec.ignore"),
 }
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes allocated under `root` (sparse files count what they occupy); vanished files are skipped."""
-    total = 0
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except FileNotFoundError:
-                pass
-    return total
-
-
-class PeakSampler(threading.Thread):
-    """The largest disk usage of a directory seen while it runs (sampled until stopped)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(daemon=True)
-        self.root, self.peak, self.done = root, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            self.peak = max(self.peak, disk_usage(self.root))
-            self.done.wait(0.05)
 
 
 def test_malicious_artifacts_are_refused_with_clear_reasons(harness: Harness, tmp_path: Path) -> None:
